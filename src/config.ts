@@ -1,0 +1,373 @@
+/**
+ * Node configuration (DESIGN "Running a node"): one table of options, read from command-line
+ * flags, environment variables `QUORUMQ_<NAME>` and an optional JSON file, with the precedence
+ * flags > env > file > defaults, validated with zod.
+ *
+ * `parseConfig(args, env, readFile)` is pure apart from the injected `readFile`, so `src/main.ts`
+ * wires it to `Deno.args`, `Deno.env.toObject()` and `Deno.readTextFileSync`, and tests pass
+ * plain values.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
+
+/** One initial voting member. */
+export interface PeerSpec {
+  readonly id: string;
+  readonly url: string;
+}
+
+/** The validated configuration of one node. */
+export interface NodeConfig {
+  readonly id: string;
+  /** Host and port of the one listener (HTTP API and peer WebSocket path). */
+  readonly listen: { readonly hostname: string; readonly port: number };
+  /** The URL other nodes use to reach this one, without a trailing slash. */
+  readonly advertise: string;
+  /** The initial voting members, this node included. */
+  readonly peers: readonly PeerSpec[];
+  readonly dataDir: string;
+  readonly storage: "fsync" | "memory";
+  /** The cluster secret; required when there is more than one peer. */
+  readonly secret: string | undefined;
+  readonly authFile: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly maxBodyBytes: number;
+  /** Enables the transport fault seam and its admin endpoint. Never in production. */
+  readonly testFaults: boolean;
+}
+
+export type ParseConfigResult =
+  | { readonly kind: "config"; readonly config: NodeConfig }
+  | { readonly kind: "help"; readonly text: string }
+  | { readonly kind: "error"; readonly message: string };
+
+/** Reads a text file; throws when it cannot. */
+export type ReadTextFile = (path: string) => string;
+
+interface OptionSpec {
+  /** The flag without `--`; the env name is `QUORUMQ_` + upper snake case of it. */
+  readonly flag: string;
+  /** The key in the JSON config file (camelCase). */
+  readonly key: string;
+  readonly arg: string;
+  readonly help: string;
+  readonly defaultText: string;
+  /** A flag that takes no value (`--test-faults`). */
+  readonly boolean?: boolean;
+}
+
+/** The one table: flags, env names, file keys and `--help` are all generated from it. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { flag: "id", key: "id", arg: "<name>", help: "this node's id", defaultText: "n1" },
+  {
+    flag: "listen",
+    key: "listen",
+    arg: "<host:port>",
+    help: "the HTTP API and the peer WebSocket path on one listener",
+    defaultText: "127.0.0.1:8080",
+  },
+  {
+    flag: "advertise",
+    key: "advertise",
+    arg: "<url>",
+    help: "the URL other nodes use to reach this one",
+    defaultText: "http://<listen>",
+  },
+  {
+    flag: "peers",
+    key: "peers",
+    arg: "<id=url,...>",
+    help: "the initial voting members, this node included",
+    defaultText: "this node alone",
+  },
+  {
+    flag: "data",
+    key: "data",
+    arg: "<dir>",
+    help: "where the log, hard state and snapshots live",
+    defaultText: "./data",
+  },
+  {
+    flag: "storage",
+    key: "storage",
+    arg: "fsync|memory",
+    help: "fsync: nothing is answered before it is on disk on a majority; memory: no disk at all",
+    defaultText: "fsync",
+  },
+  {
+    flag: "secret",
+    key: "secret",
+    arg: "<string>",
+    help: "the cluster secret that peers prove on every link",
+    defaultText: "required when there are peers",
+  },
+  {
+    flag: "auth-file",
+    key: "authFile",
+    arg: "<file.json>",
+    help: "bearer tokens and their permissions (docs/http.md); auth is off without it",
+    defaultText: "auth off",
+  },
+  {
+    flag: "log-level",
+    key: "logLevel",
+    arg: LOG_LEVELS.join("|"),
+    help: "the lowest level written to stderr (JSON lines)",
+    defaultText: "info",
+  },
+  {
+    flag: "max-body-bytes",
+    key: "maxBodyBytes",
+    arg: "<bytes>",
+    help: "the largest request body accepted (larger: 413 payload_too_large)",
+    defaultText: "1048576",
+  },
+  {
+    flag: "config",
+    key: "config",
+    arg: "<file.json>",
+    help: "a JSON file with any of these options (camelCase keys); flags and env override it",
+    defaultText: "none",
+  },
+  {
+    flag: "test-faults",
+    key: "testFaults",
+    arg: "",
+    help: "enable the transport fault seam and its admin endpoint (tests only)",
+    defaultText: "off",
+    boolean: true,
+  },
+];
+
+/** `QUORUMQ_MAX_BODY_BYTES` for `max-body-bytes`. */
+export function envName(flag: string): string {
+  return "QUORUMQ_" + flag.toUpperCase().replaceAll("-", "_");
+}
+
+/** The `--help` text, generated from `OPTIONS`. */
+export function helpText(): string {
+  const rows = OPTIONS.map((o) => {
+    const left = `  --${o.flag}${o.arg ? " " + o.arg : ""}`;
+    return `${left.padEnd(34)} ${o.help}\n${"".padEnd(35)}env ${
+      envName(o.flag)
+    }; default: ${o.defaultText}`;
+  });
+  return [
+    "quorumq: a Raft-replicated message broker node",
+    "",
+    "Usage: deno task start [options]",
+    "",
+    "Options (precedence: flags > environment > --config file > defaults):",
+    ...rows,
+    "  --help                             print this text",
+    "",
+  ].join("\n");
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+const rawSchema = z.strictObject({
+  id: z.string().regex(NAME, "must be 1-64 of A-Z a-z 0-9 . _ -").default("n1"),
+  listen: z.string().default("127.0.0.1:8080"),
+  advertise: z.string().optional(),
+  peers: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
+  data: z.string().min(1).default("./data"),
+  storage: z.enum(["fsync", "memory"]).default("fsync"),
+  secret: z.string().min(1, "must not be empty").optional(),
+  authFile: z.string().min(1).optional(),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+  maxBodyBytes: z.coerce.number().int().min(1024, "must be at least 1024")
+    .max(1 << 30, "must be at most 1 GiB").default(1 << 20),
+  config: z.string().optional(),
+  testFaults: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
+});
+
+type Sources = Record<string, unknown>;
+
+/**
+ * Parses flags, environment and config file into a `NodeConfig`. A bad value gives
+ * `{ kind: "error" }` with a message naming the option and the reason.
+ */
+export function parseConfig(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: ReadTextFile,
+): ParseConfigResult {
+  const flags = parseFlags(args);
+  if (flags.kind !== "ok") return flags;
+  const fromEnv: Sources = {};
+  for (const o of OPTIONS) {
+    const value = env[envName(o.flag)];
+    if (value !== undefined) fromEnv[o.key] = value;
+  }
+  const configPath = (flags.values.config ?? fromEnv.config) as string | undefined;
+  let fromFile: Sources = {};
+  if (configPath !== undefined) {
+    const file = readConfigFile(configPath, readFile);
+    if (file.kind === "error") return file;
+    fromFile = file.values;
+  }
+  const merged = { ...fromFile, ...fromEnv, ...flags.values };
+  const parsed = rawSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue.path[0] ?? "");
+    const option = OPTIONS.find((o) => o.key === key);
+    const name = option ? `--${option.flag} (${envName(option.flag)})` : `"${key}"`;
+    return { kind: "error", message: `Invalid option ${name}: ${issue.message}` };
+  }
+  return finish(parsed.data);
+}
+
+function parseFlags(
+  args: readonly string[],
+): { kind: "ok"; values: Sources } | Exclude<ParseConfigResult, { kind: "config" }> {
+  const values: Sources = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--help" || arg === "-h") return { kind: "help", text: helpText() };
+    if (!arg.startsWith("--")) {
+      return { kind: "error", message: `Unexpected argument "${arg}": options start with --` };
+    }
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const option = OPTIONS.find((o) => o.flag === flag);
+    if (option === undefined) {
+      return { kind: "error", message: `Unknown option --${flag} (see --help)` };
+    }
+    if (option.boolean) {
+      values[option.key] = eq === -1 ? true : arg.slice(eq + 1);
+      continue;
+    }
+    if (eq !== -1) {
+      values[option.key] = arg.slice(eq + 1);
+      continue;
+    }
+    const next = args[i + 1];
+    if (next === undefined || next.startsWith("--")) {
+      return { kind: "error", message: `Option --${flag} needs a value ${option.arg}` };
+    }
+    values[option.key] = next;
+    i++;
+  }
+  return { kind: "ok", values };
+}
+
+function readConfigFile(
+  path: string,
+  readFile: ReadTextFile,
+): { kind: "ok"; values: Sources } | { kind: "error"; message: string } {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error) {
+    return { kind: "error", message: `Cannot read --config file ${path}: ${errorText(error)}` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { kind: "error", message: `Cannot parse --config file ${path}: ${errorText(error)}` };
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return { kind: "error", message: `Invalid --config file ${path}: expected a JSON object` };
+  }
+  const values = { ...json } as Sources;
+  delete values.config; // A config file does not name another one.
+  return { kind: "ok", values };
+}
+
+function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
+  const listen = parseListen(raw.listen);
+  if (typeof listen === "string") {
+    return { kind: "error", message: `Invalid option --listen (QUORUMQ_LISTEN): ${listen}` };
+  }
+  const advertise = normalizeUrl(raw.advertise ?? `http://${raw.listen}`);
+  if (advertise === undefined) {
+    return {
+      kind: "error",
+      message: `Invalid option --advertise (QUORUMQ_ADVERTISE): not an http(s) URL`,
+    };
+  }
+  const peers = parsePeers(raw.peers, raw.id, advertise);
+  if (typeof peers === "string") {
+    return { kind: "error", message: `Invalid option --peers (QUORUMQ_PEERS): ${peers}` };
+  }
+  if (peers.length > 1 && raw.secret === undefined) {
+    return {
+      kind: "error",
+      message: "Invalid option --secret (QUORUMQ_SECRET): required when there are peers",
+    };
+  }
+  const testFaults = raw.testFaults === true || raw.testFaults === "true" ||
+    raw.testFaults === "1" || raw.testFaults === "";
+  return {
+    kind: "config",
+    config: {
+      id: raw.id,
+      listen,
+      advertise,
+      peers,
+      dataDir: raw.data,
+      storage: raw.storage,
+      secret: raw.secret,
+      authFile: raw.authFile,
+      logLevel: raw.logLevel,
+      maxBodyBytes: raw.maxBodyBytes,
+      testFaults,
+    },
+  };
+}
+
+function parseListen(text: string): { hostname: string; port: number } | string {
+  const colon = text.lastIndexOf(":");
+  if (colon <= 0) return `expected <host:port>, got "${text}"`;
+  const hostname = text.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  const portText = text.slice(colon + 1);
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port > 65535) {
+    return `port must be 0..65535, got "${portText}"`;
+  }
+  return { hostname, port };
+}
+
+function normalizeUrl(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+    return url.toString().replace(/\/+$/, "");
+  } catch {
+    return undefined;
+  }
+}
+
+function parsePeers(
+  raw: string | Record<string, string> | undefined,
+  selfId: string,
+  advertise: string,
+): PeerSpec[] | string {
+  if (raw === undefined || raw === "") return [{ id: selfId, url: advertise }];
+  const pairs: [string, string][] = typeof raw === "string"
+    ? raw.split(",").map((item) => {
+      const eq = item.indexOf("=");
+      return eq === -1 ? [item.trim(), ""] : [item.slice(0, eq).trim(), item.slice(eq + 1).trim()];
+    })
+    : Object.entries(raw);
+  const peers: PeerSpec[] = [];
+  for (const [id, urlText] of pairs) {
+    if (!NAME.test(id)) return `bad node id "${id}" (expected id=url,...)`;
+    const url = normalizeUrl(urlText);
+    if (url === undefined) return `bad URL for ${id}: "${urlText}"`;
+    if (peers.some((p) => p.id === id)) return `node id ${id} appears twice`;
+    peers.push({ id, url });
+  }
+  if (!peers.some((p) => p.id === selfId)) return `must include this node (${selfId})`;
+  return peers;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

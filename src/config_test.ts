@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { envName, helpText, OPTIONS, parseConfig, type ParseConfigResult } from "./config.ts";
+
+const noFile = (path: string): string => {
+  throw new Error(`no such file ${path}`);
+};
+
+function ok(result: ParseConfigResult) {
+  assert.equal(result.kind, "config", JSON.stringify(result));
+  if (result.kind !== "config") throw new Error("unreachable");
+  return result.config;
+}
+
+function error(result: ParseConfigResult): string {
+  assert.equal(result.kind, "error", JSON.stringify(result));
+  if (result.kind !== "error") throw new Error("unreachable");
+  return result.message;
+}
+
+Deno.test("parseConfig() with nothing gives the embedded one-node default", () => {
+  const config = ok(parseConfig([], {}, noFile));
+  assert.deepEqual(config, {
+    id: "n1",
+    listen: { hostname: "127.0.0.1", port: 8080 },
+    advertise: "http://127.0.0.1:8080",
+    peers: [{ id: "n1", url: "http://127.0.0.1:8080" }],
+    dataDir: "./data",
+    storage: "fsync",
+    secret: undefined,
+    authFile: undefined,
+    logLevel: "info",
+    maxBodyBytes: 1048576,
+    testFaults: false,
+  });
+});
+
+Deno.test("parseConfig() reads flags in both --x v and --x=v forms", () => {
+  const config = ok(parseConfig(
+    [
+      "--id",
+      "n2",
+      "--listen=0.0.0.0:9000",
+      "--advertise",
+      "http://host2:9000/",
+      "--peers",
+      "n1=http://host1:9000,n2=http://host2:9000",
+      "--secret",
+      "s3",
+      "--storage",
+      "memory",
+      "--max-body-bytes",
+      "4096",
+      "--test-faults",
+      "--log-level",
+      "debug",
+    ],
+    {},
+    noFile,
+  ));
+  assert.equal(config.id, "n2");
+  assert.deepEqual(config.listen, { hostname: "0.0.0.0", port: 9000 });
+  assert.equal(config.advertise, "http://host2:9000");
+  assert.deepEqual(config.peers, [
+    { id: "n1", url: "http://host1:9000" },
+    { id: "n2", url: "http://host2:9000" },
+  ]);
+  assert.equal(config.storage, "memory");
+  assert.equal(config.maxBodyBytes, 4096);
+  assert.equal(config.testFaults, true);
+  assert.equal(config.logLevel, "debug");
+});
+
+Deno.test("parseConfig() precedence is flags > env > file > defaults", () => {
+  const file = JSON.stringify({ id: "file", logLevel: "warn", maxBodyBytes: 2048, data: "/f" });
+  const read = (path: string) => {
+    assert.equal(path, "/etc/q.json");
+    return file;
+  };
+  const config = ok(parseConfig(
+    ["--id", "flag"],
+    { QUORUMQ_ID: "env", QUORUMQ_LOG_LEVEL: "error", QUORUMQ_CONFIG: "/etc/q.json" },
+    read,
+  ));
+  assert.equal(config.id, "flag");
+  assert.equal(config.logLevel, "error");
+  assert.equal(config.maxBodyBytes, 2048);
+  assert.equal(config.dataDir, "/f");
+  assert.equal(config.storage, "fsync");
+});
+
+Deno.test("parseConfig() accepts peers as an object in the config file", () => {
+  const file = JSON.stringify({
+    id: "a",
+    secret: "x",
+    peers: { a: "http://127.0.0.1:1", b: "http://127.0.0.1:2" },
+  });
+  const config = ok(parseConfig(["--config", "c.json"], {}, () => file));
+  assert.deepEqual(config.peers.map((p) => p.id), ["a", "b"]);
+});
+
+Deno.test("parseConfig() names the option and the reason for a bad value", () => {
+  assert.match(
+    error(parseConfig([], { QUORUMQ_MAX_BODY_BYTES: "lots" }, noFile)),
+    /--max-body-bytes \(QUORUMQ_MAX_BODY_BYTES\)/,
+  );
+  assert.match(error(parseConfig(["--storage", "disk"], {}, noFile)), /--storage.*fsync/);
+  assert.match(error(parseConfig(["--listen", "localhost"], {}, noFile)), /--listen.*host:port/);
+  assert.match(error(parseConfig(["--listen", "h:70000"], {}, noFile)), /port must be/);
+  assert.match(error(parseConfig(["--advertise", "ftp://x"], {}, noFile)), /--advertise/);
+  assert.match(error(parseConfig(["--log-level", "loud"], {}, noFile)), /--log-level/);
+  assert.match(error(parseConfig(["--id", "bad id"], {}, noFile)), /--id/);
+  assert.match(error(parseConfig(["--bogus", "1"], {}, noFile)), /Unknown option --bogus/);
+  assert.match(error(parseConfig(["--id"], {}, noFile)), /--id needs a value/);
+  assert.match(error(parseConfig(["stray"], {}, noFile)), /Unexpected argument/);
+});
+
+Deno.test("parseConfig() checks peers: this node included, no duplicates, secret required", () => {
+  assert.match(
+    error(parseConfig(["--peers", "n2=http://a:1", "--secret", "s"], {}, noFile)),
+    /must include this node \(n1\)/,
+  );
+  assert.match(
+    error(parseConfig(["--peers", "n1=http://a:1,n1=http://b:1", "--secret", "s"], {}, noFile)),
+    /appears twice/,
+  );
+  assert.match(
+    error(parseConfig(["--peers", "n1=http://a:1,n2=nope"], {}, noFile)),
+    /bad URL for n2/,
+  );
+  assert.match(
+    error(parseConfig(["--peers", "n1=http://a:1,n2=http://b:1"], {}, noFile)),
+    /--secret.*required when there are peers/,
+  );
+});
+
+Deno.test("parseConfig() reports unreadable, malformed and unknown-key config files", () => {
+  assert.match(error(parseConfig(["--config", "x.json"], {}, noFile)), /Cannot read.*x\.json/);
+  assert.match(error(parseConfig(["--config", "x.json"], {}, () => "{")), /Cannot parse/);
+  assert.match(error(parseConfig(["--config", "x.json"], {}, () => "[1]")), /JSON object/);
+  assert.match(
+    error(parseConfig(["--config", "x.json"], {}, () => '{"colour":"red"}')),
+    /colour/,
+  );
+});
+
+Deno.test("parseConfig() --help returns text that documents every option and env name", () => {
+  const result = parseConfig(["--id", "x", "--help"], {}, noFile);
+  assert.equal(result.kind, "help");
+  if (result.kind !== "help") return;
+  assert.equal(result.text, helpText());
+  for (const option of OPTIONS) {
+    assert.ok(result.text.includes(`--${option.flag}`), option.flag);
+    assert.ok(result.text.includes(envName(option.flag)), option.flag);
+  }
+});
