@@ -1,0 +1,397 @@
+/**
+ * The replicated commands of the broker state machine, their results, and the envelope that
+ * travels in a Raft entry. The HTTP layer builds commands from requests, proposes envelopes, and
+ * turns results into responses; every node applies the same envelopes in the same order.
+ *
+ * Compatibility: old logs must apply on new code. The `op` tags below are the op codes of the
+ * log: APPEND-ONLY. Never rename or remove an `op`, a result `status`, or a `reason` code; only
+ * add new ones and new optional fields.
+ *
+ * @module
+ */
+
+import { Packr } from "msgpackr";
+
+/** How a queue or subscription settles deliveries. */
+export type DeliveryMode = "at_most_once" | "at_least_once" | "exactly_once";
+
+/** Options of a queue (and the delivery options of a subscription). Absent: the default. */
+export interface QueueOptions {
+  /** Default `at_least_once`. */
+  readonly deliveryMode?: DeliveryMode;
+  /** Lease of a delivery when `receive` names none. Default 30 000. */
+  readonly leaseMs?: number;
+  /** Deliveries before a message goes to `deadLetterQueue` (or is dropped). Absent: unlimited. */
+  readonly maxDeliveries?: number;
+  /** The queue that receives messages past `maxDeliveries` or past their TTL. */
+  readonly deadLetterQueue?: string;
+  /** How long a message id is remembered for dedup and status. Default 300 000 (5 min). */
+  readonly dedupWindowMs?: number;
+  /** One message of a `group` in flight at a time, in seq order. Fixed at creation. */
+  readonly fifo?: boolean;
+  /** Most stored messages (ready + leased + delayed); a publish beyond: `queue_full`. */
+  readonly maxMessages?: number;
+  /** Most stored body bytes; a publish beyond: `queue_full`. */
+  readonly maxBytes?: number;
+  /** TTL of every message (a message's own `ttlMs` wins when shorter). */
+  readonly messageTtlMs?: number;
+}
+
+/** A queue's options with the defaults filled in. */
+export interface QueueConfig {
+  readonly deliveryMode: DeliveryMode;
+  readonly leaseMs: number;
+  readonly maxDeliveries?: number;
+  readonly deadLetterQueue?: string;
+  readonly dedupWindowMs: number;
+  readonly fifo: boolean;
+  readonly maxMessages?: number;
+  readonly maxBytes?: number;
+  readonly messageTtlMs?: number;
+}
+
+/** Retention and dedup options of a topic. Retention always wins over subscriptions. */
+export interface TopicOptions {
+  readonly maxAgeMs?: number;
+  readonly maxMessages?: number;
+  readonly maxBytes?: number;
+  /** Default 300 000 (5 min). */
+  readonly dedupWindowMs?: number;
+}
+
+export interface TopicConfig {
+  readonly maxAgeMs?: number;
+  readonly maxMessages?: number;
+  readonly maxBytes?: number;
+  readonly dedupWindowMs: number;
+}
+
+/** Where a new subscription starts reading its topic. */
+export type StartAt = "earliest" | "latest" | { readonly seq: number };
+
+/** Options of a subscription: the start point (used at creation only) and delivery options. */
+export interface SubscriptionOptions extends QueueOptions {
+  /** Default `latest`. */
+  readonly startAt?: StartAt;
+}
+
+/** One message as published. */
+export interface MessageInput {
+  /** The payload bytes (the HTTP layer passes the UTF-8 JSON text); never parsed here. */
+  readonly body: Uint8Array;
+  /** Dedup and status key; generated (`~...`, reserved prefix) when absent. */
+  readonly id?: string;
+  readonly group?: string;
+  readonly delayMs?: number;
+  readonly ttlMs?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
+export type ConsumerTarget =
+  | { readonly queue: string }
+  | { readonly topic: string; readonly subscription: string };
+
+/** A publish destination inside a transaction. */
+export type PublishTarget = { readonly queue: string } | { readonly topic: string };
+
+/**
+ * Every replicated command. The `op` string is the op code: APPEND-ONLY (see the module doc).
+ */
+export type Command =
+  | { readonly op: "queue_put"; readonly queue: string; readonly options: QueueOptions }
+  | { readonly op: "queue_update"; readonly queue: string; readonly options: QueueOptions }
+  | { readonly op: "queue_delete"; readonly queue: string }
+  | { readonly op: "publish"; readonly queue: string; readonly message: MessageInput }
+  | {
+    readonly op: "publish_batch";
+    readonly queue: string;
+    readonly messages: readonly MessageInput[];
+  }
+  | {
+    readonly op: "receive";
+    readonly queue: string;
+    readonly max: number;
+    readonly leaseMs?: number;
+  }
+  | { readonly op: "ack"; readonly queue: string; readonly receipts: readonly string[] }
+  | {
+    readonly op: "nack";
+    readonly queue: string;
+    readonly receipts: readonly string[];
+    readonly delayMs?: number;
+  }
+  | {
+    readonly op: "extend";
+    readonly queue: string;
+    readonly receipts: readonly string[];
+    readonly leaseMs: number;
+  }
+  | { readonly op: "topic_put"; readonly topic: string; readonly options: TopicOptions }
+  | { readonly op: "topic_delete"; readonly topic: string }
+  | { readonly op: "topic_publish"; readonly topic: string; readonly message: MessageInput }
+  | {
+    readonly op: "topic_publish_batch";
+    readonly topic: string;
+    readonly messages: readonly MessageInput[];
+  }
+  | {
+    readonly op: "subscription_put";
+    readonly topic: string;
+    readonly subscription: string;
+    readonly options: SubscriptionOptions;
+  }
+  | { readonly op: "subscription_delete"; readonly topic: string; readonly subscription: string }
+  | {
+    readonly op: "subscription_receive";
+    readonly topic: string;
+    readonly subscription: string;
+    readonly max: number;
+    readonly leaseMs?: number;
+  }
+  | {
+    readonly op: "subscription_ack";
+    readonly topic: string;
+    readonly subscription: string;
+    readonly receipts: readonly string[];
+  }
+  | {
+    readonly op: "subscription_nack";
+    readonly topic: string;
+    readonly subscription: string;
+    readonly receipts: readonly string[];
+    readonly delayMs?: number;
+  }
+  | {
+    readonly op: "subscription_extend";
+    readonly topic: string;
+    readonly subscription: string;
+    readonly receipts: readonly string[];
+    readonly leaseMs: number;
+  }
+  | {
+    readonly op: "transaction";
+    readonly ack: readonly (ConsumerTarget & { readonly receipt: string })[];
+    readonly publish: readonly (PublishTarget & MessageInput)[];
+  }
+  /** Moves time forward (leases end, delays end, TTLs, dedup windows) with no other effect. */
+  | { readonly op: "tick" };
+
+export type CommandOp = Command["op"];
+
+/** The problem codes the broker answers; they match the HTTP API's error registry. */
+export type ProblemCode =
+  | "invalid_request"
+  | "queue_not_found"
+  | "topic_not_found"
+  | "subscription_not_found"
+  | "queue_full"
+  | "idempotency_conflict"
+  | "transaction_aborted";
+
+/** A per-item reason inside a refused transaction. */
+export interface ItemError {
+  /** `ack[2]` or `publish[0]`. */
+  readonly item: string;
+  readonly reason: ProblemCode | Exclude<ReceiptStatus, "acked">;
+  readonly detail: string;
+}
+
+/** An expected refusal of a whole command. */
+export interface Failure {
+  readonly ok: false;
+  readonly reason: ProblemCode;
+  readonly detail: string;
+  /** Per-item reasons (transactions). */
+  readonly errors?: readonly ItemError[];
+}
+
+/** Answer for one published message. */
+export type PublishOutcome =
+  | { readonly ok: true; readonly seq: number; readonly id: string; readonly duplicate: boolean }
+  | Failure;
+
+/** One message handed out by a receive. */
+export interface Delivery {
+  readonly seq: number;
+  readonly id: string;
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly group?: string;
+  /** 1 for the first delivery. */
+  readonly attempt: number;
+  /** Opaque, fenced: names this attempt of this message in this queue incarnation. */
+  readonly receipt: string;
+  /** Entry-time ms when the lease ends (at_most_once: the delivery time; nothing to settle). */
+  readonly leaseExpiresAt: number;
+  readonly publishedAt: number;
+}
+
+/**
+ * What happened to one receipt. `stale`: that attempt's lease is over (the message went back
+ * to the queue, to another consumer, or was settled by another attempt).
+ */
+export type ReceiptStatus = "acked" | "already_acked" | "stale" | "not_found";
+
+/** For nack/extend, `acked` means "done": nacked, or extended. */
+export interface ReceiptResult {
+  readonly receipt: string;
+  readonly status: ReceiptStatus;
+  /** extend, when done: the new lease end. */
+  readonly leaseExpiresAt?: number;
+}
+
+export interface QueueStats {
+  readonly ready: number;
+  readonly leased: number;
+  readonly delayed: number;
+  readonly published: number;
+  readonly acked: number;
+  /** Moved to a dead-letter queue, or dropped for lack of one (max deliveries or TTL). */
+  readonly deadLettered: number;
+  /** Body bytes stored. */
+  readonly bytes: number;
+}
+
+/** Success results per op. `created` tells 201 from 200 for the put ops. */
+export interface ResultByOp {
+  queue_put: { readonly ok: true; readonly created: boolean; readonly config: QueueConfig };
+  queue_update: { readonly ok: true; readonly created: false; readonly config: QueueConfig };
+  queue_delete: { readonly ok: true };
+  publish: PublishOutcome & { readonly ok: true };
+  publish_batch: { readonly ok: true; readonly results: readonly PublishOutcome[] };
+  receive: { readonly ok: true; readonly messages: readonly Delivery[] };
+  ack: { readonly ok: true; readonly results: readonly ReceiptResult[] };
+  nack: { readonly ok: true; readonly results: readonly ReceiptResult[] };
+  extend: { readonly ok: true; readonly results: readonly ReceiptResult[] };
+  topic_put: { readonly ok: true; readonly created: boolean; readonly config: TopicConfig };
+  topic_delete: { readonly ok: true };
+  topic_publish: PublishOutcome & { readonly ok: true };
+  topic_publish_batch: { readonly ok: true; readonly results: readonly PublishOutcome[] };
+  subscription_put: {
+    readonly ok: true;
+    readonly created: boolean;
+    readonly config: QueueConfig;
+    /** The first topic seq this subscription gets. */
+    readonly startSeq: number;
+  };
+  subscription_delete: { readonly ok: true };
+  subscription_receive: { readonly ok: true; readonly messages: readonly Delivery[] };
+  subscription_ack: { readonly ok: true; readonly results: readonly ReceiptResult[] };
+  subscription_nack: { readonly ok: true; readonly results: readonly ReceiptResult[] };
+  subscription_extend: { readonly ok: true; readonly results: readonly ReceiptResult[] };
+  transaction: {
+    readonly ok: true;
+    readonly ack: readonly ReceiptResult[];
+    readonly publish: readonly PublishOutcome[];
+  };
+  tick: { readonly ok: true };
+}
+
+/** The result of applying one command: its success shape or a failure; `replayed` when the
+ * answer came from the Idempotency-Key table and the command was not applied again. */
+export type ResultOf<C extends Command> = (ResultByOp[C["op"]] | Failure) & {
+  readonly replayed?: true;
+};
+
+/** Any result. */
+export type Result = ResultOf<Command>;
+
+/** What travels in a Raft entry. */
+export interface Envelope {
+  /** The leader's wall clock (ms), stamped at propose. Apply clamps it to be non-decreasing. */
+  readonly ts: number;
+  readonly cmd: Command;
+  /** Idempotency-Key and a fingerprint of the request (method, path, body) it came with. */
+  readonly idem?: { readonly key: string; readonly fingerprint: string };
+}
+
+/** Version byte in front of every encoded envelope, so the format can evolve. */
+const ENVELOPE_VERSION = 1;
+
+// Plain msgpack maps (no record structures): every entry decodes on its own, on any version.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** Encodes an envelope for a Raft entry: a version byte, then msgpack. */
+export function encodeEnvelope(envelope: Envelope): Uint8Array {
+  const packed = packr.pack(envelope);
+  const out = new Uint8Array(packed.length + 1);
+  out[0] = ENVELOPE_VERSION;
+  out.set(packed, 1);
+  return out;
+}
+
+/** Decodes an entry's data; throws on an unknown version or malformed bytes. */
+export function decodeEnvelope(data: Uint8Array): Envelope {
+  if (data.length < 2) throw new Error(`Cannot decode envelope: ${data.length} bytes is too short`);
+  if (data[0] !== ENVELOPE_VERSION) {
+    throw new Error(`Cannot decode envelope: unknown version ${data[0]}`);
+  }
+  const value = packr.unpack(data.subarray(1)) as Envelope;
+  if (typeof value !== "object" || value === null || typeof value.ts !== "number") {
+    throw new Error("Cannot decode envelope: not an envelope object");
+  }
+  if (typeof value.cmd !== "object" || value.cmd === null || typeof value.cmd.op !== "string") {
+    throw new Error("Cannot decode envelope: the command has no op");
+  }
+  return value;
+}
+
+// ---- Read-only query shapes (answered from local state, as of the last applied entry) ----
+
+/** A queue's config and stats. */
+export interface QueueInfo {
+  readonly name: string;
+  readonly config: QueueConfig;
+  readonly stats: QueueStats;
+}
+
+/** Where a message stands, while its id is remembered (`dedupWindowMs`). */
+export interface MessageStatus {
+  readonly id: string;
+  readonly seq: number;
+  readonly state: "ready" | "delayed" | "leased" | "acked" | "dead";
+  /** Deliveries so far. */
+  readonly attempt: number;
+}
+
+export interface TopicInfo {
+  readonly name: string;
+  readonly config: TopicConfig;
+  /** Retained log: first and next seq (`firstSeq === nextSeq` when empty), count and bytes. */
+  readonly firstSeq: number;
+  readonly nextSeq: number;
+  readonly messages: number;
+  readonly bytes: number;
+  readonly published: number;
+  readonly subscriptions: readonly string[];
+}
+
+/** A retained topic message, read by seq without a subscription. */
+export interface TopicMessage {
+  readonly seq: number;
+  readonly id: string;
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly group?: string;
+  readonly publishedAt: number;
+}
+
+export interface SubscriptionInfo {
+  readonly topic: string;
+  readonly name: string;
+  readonly config: QueueConfig;
+  readonly stats: QueueStats & {
+    /** Messages removed by topic retention before this subscription settled them. */
+    readonly retentionDropped: number;
+  };
+  /** The next topic seq this subscription will get. */
+  readonly cursor: number;
+}
+
+/** What long-poll needs: is something deliverable now, and if not, when the next one may be. */
+export interface Deliverability {
+  readonly deliverableNow: boolean;
+  /** Entry-time ms when a delay or a lease ends next, if any; undefined when nothing pending. */
+  readonly nextAt?: number;
+}
