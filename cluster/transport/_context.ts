@@ -1,0 +1,84 @@
+/**
+ * What the outbound and inbound links share with their transport: identity, key, limits and the
+ * hooks. Folder-private.
+ *
+ * @module
+ */
+
+import type { Message, NodeId } from "../raft/types.ts";
+
+/** The structured log hook: an event name and flat details. */
+export type LogFn = (event: string, details: Record<string, unknown>) => void;
+
+/** Tunables of the links. Defaults in `DEFAULT_LIMITS`; tests shrink them. */
+export interface TransportLimits {
+  /** Most messages waiting for one peer; beyond it the oldest are dropped. */
+  readonly queueMessagesMax: number;
+  /** Most (estimated) bytes waiting for one peer; beyond it the oldest are dropped. */
+  readonly queueBytesMax: number;
+  /** Stop handing frames to a socket while its `bufferedAmount` is above this. */
+  readonly bufferedBytesHigh: number;
+  /** A frame holds messages up to about this many (estimated) bytes; one message always fits. */
+  readonly frameBytesMax: number;
+  /** First reconnect delay; doubles per failed attempt up to `backoffMaxMs`. */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** A link not authenticated within this time is closed. */
+  readonly handshakeTimeoutMs: number;
+  /** How often a backed-up socket (`bufferedAmount` high) is polled for drain. */
+  readonly drainPollMs: number;
+}
+
+export const DEFAULT_LIMITS: TransportLimits = {
+  queueMessagesMax: 4096,
+  queueBytesMax: 64 * 1024 * 1024,
+  bufferedBytesHigh: 8 * 1024 * 1024,
+  frameBytesMax: 4 * 1024 * 1024,
+  backoffBaseMs: 50,
+  backoffMaxMs: 2000,
+  handshakeTimeoutMs: 5000,
+  drainPollMs: 2,
+};
+
+export interface LinkContext {
+  readonly selfId: NodeId;
+  readonly clusterId: string;
+  readonly key: Promise<CryptoKey>;
+  readonly log: LogFn;
+  readonly random: () => number;
+  readonly limits: TransportLimits;
+}
+
+/** Inbound hooks the transport gives every accepted socket. */
+export interface InboundHooks {
+  isKnownPeer(id: NodeId): boolean;
+  /** Called once the peer proved itself; the transport replaces an older link of that peer. */
+  authenticated(peerId: NodeId, link: { close(code: number, reason: string): void }): void;
+  closed(peerId: NodeId | undefined, link: unknown): void;
+  deliver(peerId: NodeId, msgs: Message[]): void;
+}
+
+/** Close codes used on links (4000–4999 is the application range). */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  Replaced: 4000,
+  BadFrame: 4002,
+  Refused: 4003,
+  PeerRemoved: 4004,
+} as const;
+
+/** WebSocket close reasons are limited to 123 UTF-8 bytes. */
+export function closeReason(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.byteLength <= 123) return text;
+  return new TextDecoder().decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
+}
+
+/** A timer that does not keep the process alive. */
+export function unrefTimeout(fn: () => void, ms: number): number {
+  // Deno returns a number at run time; the npm type definitions in the graph widen the type.
+  const id = setTimeout(fn, ms) as unknown as number;
+  Deno.unrefTimer(id);
+  return id;
+}

@@ -1,0 +1,202 @@
+/**
+ * One accepted link: the listener side of the handshake (see `auth.ts`), then decoding of Raft
+ * frames from the authenticated peer. Nothing from the peer reaches Raft before it has proved
+ * the secret; a frame that fails to decode closes the link with a logged reason.
+ *
+ * @module
+ */
+
+import type { Message, NodeId } from "../raft/types.ts";
+import {
+  clientProofInput,
+  type Hello,
+  newNonce,
+  parseHandshake,
+  type RefusalReason,
+  serverProofInput,
+  sign,
+  verify,
+} from "./auth.ts";
+import { decodeFrame, errorText } from "./codec.ts";
+import {
+  CloseCode,
+  closeReason,
+  type InboundHooks,
+  type LinkContext,
+  unrefTimeout,
+} from "./_context.ts";
+
+export type InboundState = "challenging" | "verifying" | "open" | "closed";
+
+/** Counters of one authenticated inbound link. */
+export interface InboundStats {
+  readonly receivedMessages: number;
+  readonly receivedFrames: number;
+  readonly receivedBytes: number;
+  /** Messages whose from/to/clusterId did not match the authenticated link. */
+  readonly droppedMisaddressed: number;
+}
+
+export class InboundLink {
+  #state: InboundState = "challenging";
+  #peerId: NodeId | undefined;
+  #serverNonce = newNonce();
+  #timer: number | undefined;
+  #closedPromise: Promise<void>;
+  #resolveClosed!: () => void;
+  #counters = { receivedMessages: 0, receivedFrames: 0, receivedBytes: 0, droppedMisaddressed: 0 };
+
+  constructor(
+    private readonly ctx: LinkContext,
+    private readonly hooks: InboundHooks,
+    private readonly socket: WebSocket,
+  ) {
+    this.#closedPromise = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => {
+      this.#timer = unrefTimeout(() => {
+        this.#timer = undefined;
+        this.#refuse("handshake_timeout", {});
+      }, ctx.limits.handshakeTimeoutMs);
+      socket.send(JSON.stringify({ t: "challenge", v: 1, nonce: this.#serverNonce }));
+    };
+    socket.onmessage = (ev) => this.#onFrame(ev.data);
+    socket.onclose = (ev) => this.#onClose(ev.code, ev.reason);
+  }
+
+  get peerId(): NodeId | undefined {
+    return this.#peerId;
+  }
+
+  stats(): InboundStats {
+    return { ...this.#counters };
+  }
+
+  /** Closes the socket and waits (bounded) for the close to complete. */
+  close(code: number, reason: string): Promise<void> {
+    this.#clearTimer();
+    if (this.#state !== "closed") {
+      this.#state = "closed";
+      if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(code, closeReason(reason));
+    }
+    if (this.socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+    let timer: number | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = unrefTimeout(resolve, 2000);
+    });
+    return Promise.race([this.#closedPromise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  #onFrame(data: unknown): void {
+    switch (this.#state) {
+      case "challenging": {
+        const h = typeof data === "string" ? parseHandshake(data) : undefined;
+        if (h?.t !== "hello") {
+          // Includes binary Raft frames sent before authentication: never accepted.
+          this.#refuse("bad_handshake", { got: typeof data === "string" ? "text" : "binary" });
+          return;
+        }
+        this.#state = "verifying";
+        this.#verifyHello(h).catch((err) =>
+          this.#refuse("bad_handshake", { error: errorText(err) })
+        );
+        return;
+      }
+      case "verifying":
+        this.#refuse("bad_handshake", { got: "frame during verification" });
+        return;
+      case "open":
+        this.#onRaftFrame(data);
+        return;
+      case "closed":
+        return;
+    }
+  }
+
+  async #verifyHello(h: Hello): Promise<void> {
+    const details = { clientId: h.clientId, clusterId: h.clusterId, serverId: h.serverId };
+    if (h.clusterId !== this.ctx.clusterId) return this.#refuse("cluster_mismatch", details);
+    if (h.serverId !== this.ctx.selfId) return this.#refuse("wrong_server", details);
+    if (h.clientId === this.ctx.selfId || !this.hooks.isKnownPeer(h.clientId)) {
+      return this.#refuse("unknown_node", details);
+    }
+    const key = await this.ctx.key;
+    const fields = { clientId: h.clientId, serverId: h.serverId, clusterId: h.clusterId };
+    const ok = await verify(
+      key,
+      clientProofInput({ serverNonce: this.#serverNonce, ...fields }),
+      h.mac,
+    );
+    if (this.#state !== "verifying") return;
+    if (!ok) return this.#refuse("bad_mac", details);
+    const mac = await sign(
+      key,
+      serverProofInput({ clientNonce: h.nonce, serverNonce: this.#serverNonce, ...fields }),
+    );
+    if (this.#state !== "verifying") return;
+    this.#clearTimer();
+    this.#state = "open";
+    this.#peerId = h.clientId;
+    this.socket.send(JSON.stringify({ t: "welcome", mac }));
+    this.ctx.log("link_up", { peer: h.clientId, direction: "in" });
+    this.hooks.authenticated(h.clientId, this);
+  }
+
+  #onRaftFrame(data: unknown): void {
+    const peerId = this.#peerId!;
+    if (!(data instanceof ArrayBuffer)) {
+      this.#closeBadFrame("text frame after authentication");
+      return;
+    }
+    const decoded = decodeFrame(new Uint8Array(data));
+    if (!decoded.ok) {
+      this.#closeBadFrame(decoded.reason);
+      return;
+    }
+    this.#counters.receivedFrames++;
+    this.#counters.receivedBytes += data.byteLength;
+    // The link proved who the sender is; a message claiming another sender, receiver or
+    // cluster is not trusted (Raft drops other clusters' messages anyway).
+    const good: Message[] = decoded.messages.filter((m) =>
+      m.from === peerId && m.to === this.ctx.selfId && m.clusterId === this.ctx.clusterId
+    );
+    const bad = decoded.messages.length - good.length;
+    if (bad > 0) {
+      if (this.#counters.droppedMisaddressed === 0) {
+        this.ctx.log("message_misaddressed", { peer: peerId, dropped: bad });
+      }
+      this.#counters.droppedMisaddressed += bad;
+    }
+    this.#counters.receivedMessages += good.length;
+    if (good.length > 0) this.hooks.deliver(peerId, good);
+  }
+
+  #closeBadFrame(reason: string): void {
+    this.ctx.log("frame_rejected", { peer: this.#peerId, reason });
+    void this.close(CloseCode.BadFrame, `bad frame: ${reason}`);
+  }
+
+  #refuse(reason: RefusalReason, details: Record<string, unknown>): void {
+    if (this.#state === "closed") return;
+    this.ctx.log("peer_refused", { reason, ...details });
+    void this.close(CloseCode.Refused, reason);
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#clearTimer();
+    const wasOpen = this.#state === "open";
+    this.#state = "closed";
+    if (wasOpen) {
+      this.ctx.log("link_down", { peer: this.#peerId, direction: "in", code, reason });
+    }
+    this.hooks.closed(this.#peerId, this);
+    this.#resolveClosed();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

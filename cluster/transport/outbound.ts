@@ -1,0 +1,354 @@
+/**
+ * One outbound link: this node dials `peerId`, authenticates (see `auth.ts`), and sends Raft
+ * frames on it. Links are one-way: a node sends only on links it dialed, and only receives on
+ * links it accepted, so each direction has exactly one socket and no tie-breaking is needed.
+ *
+ * Messages wait in a bounded queue while the link is down or the socket is backed up; when the
+ * queue is full the OLDEST messages are dropped (and counted): Raft retransmits, and the newest
+ * messages carry the newest term and commit, which is what a reconnecting peer needs first.
+ *
+ * @module
+ */
+
+import type { Message, NodeId } from "../raft/types.ts";
+import {
+  clientProofInput,
+  newNonce,
+  parseHandshake,
+  serverProofInput,
+  sign,
+  verify,
+} from "./auth.ts";
+import { encodeFrame, errorText, estimateMessageBytes } from "./codec.ts";
+import { CloseCode, closeReason, type LinkContext, unrefTimeout } from "./_context.ts";
+
+/** The cluster path under a node's advertised base URL, served by `Transport.handleUpgrade`. */
+export const CLUSTER_LINK_PATH = "/cluster/v1/link";
+
+const CLOSE_WAIT_MS = 2000;
+
+export type OutboundState = "connecting" | "handshaking" | "open" | "backoff" | "closed";
+
+/** Counters of one outbound link, as `Transport.stats()` reports them. */
+export interface OutboundStats {
+  readonly url: string;
+  readonly state: OutboundState;
+  readonly queuedMessages: number;
+  readonly queuedBytes: number;
+  readonly sentMessages: number;
+  readonly sentFrames: number;
+  readonly sentBytes: number;
+  readonly droppedQueueFull: number;
+  /** Links that reached `open`. */
+  readonly connects: number;
+  readonly lastError: string | undefined;
+}
+
+/** Turns an advertised base URL (`http://host:port[/prefix]`) into the link's WebSocket URL. */
+export function linkUrl(baseUrl: string): string {
+  const u = new URL(baseUrl);
+  if (u.protocol === "http:") u.protocol = "ws:";
+  else if (u.protocol === "https:") u.protocol = "wss:";
+  else if (u.protocol !== "ws:" && u.protocol !== "wss:") {
+    throw new Error(`Cannot dial peer at ${baseUrl}: expected an http(s) or ws(s) URL`);
+  }
+  u.pathname = u.pathname.replace(/\/+$/, "") + CLUSTER_LINK_PATH;
+  return u.toString();
+}
+
+export class OutboundLink {
+  readonly peerId: NodeId;
+  readonly url: string;
+  #state: OutboundState = "connecting";
+  #ws: WebSocket | undefined;
+  #timer: number | undefined;
+  #attempt = 0;
+  #flushScheduled = false;
+  // A deque: live messages are #queue[#head..]; dropped and sent slots are cleared.
+  #queue: Message[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #dropping = false;
+  #closedPromise: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+  #counters = { sentMessages: 0, sentFrames: 0, sentBytes: 0, droppedQueueFull: 0, connects: 0 };
+  #lastError: string | undefined;
+
+  constructor(private readonly ctx: LinkContext, peerId: NodeId, baseUrl: string) {
+    this.peerId = peerId;
+    this.url = linkUrl(baseUrl);
+    this.#connect();
+  }
+
+  get state(): OutboundState {
+    return this.#state;
+  }
+
+  /** Queues messages for this peer and schedules one flush in a microtask (bursts batch). */
+  enqueue(msgs: readonly Message[]): void {
+    if (this.#state === "closed") return;
+    const { queueMessagesMax, queueBytesMax } = this.ctx.limits;
+    for (const m of msgs) {
+      this.#queue.push(m);
+      this.#queuedBytes += estimateMessageBytes(m);
+    }
+    let dropped = 0;
+    while (
+      this.#queue.length - this.#head > 1 &&
+      (this.#queue.length - this.#head > queueMessagesMax || this.#queuedBytes > queueBytesMax)
+    ) {
+      this.#queuedBytes -= estimateMessageBytes(this.#takeOne());
+      dropped++;
+    }
+    if (dropped > 0) this.#noteDrops(dropped);
+    this.#compact();
+    this.#scheduleFlush();
+  }
+
+  stats(): OutboundStats {
+    return {
+      url: this.url,
+      state: this.#state,
+      queuedMessages: this.#queue.length - this.#head,
+      queuedBytes: this.#queuedBytes,
+      ...this.#counters,
+      lastError: this.#lastError,
+    };
+  }
+
+  /** Closes the socket for good and waits (bounded) for it to be closed. */
+  close(): Promise<void> {
+    if (this.#state === "closed") return this.#closedPromise ?? Promise.resolve();
+    this.#state = "closed";
+    this.#clearTimer();
+    this.#queue = [];
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    this.#closedPromise = new Promise<void>((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    ws.close(CloseCode.GoingAway, "transport closed");
+    // Bounded: a close handshake that never completes must not hang shutdown.
+    const timeout = new Promise<void>((resolve) => {
+      this.#timer = unrefTimeout(resolve, CLOSE_WAIT_MS);
+    });
+    return Promise.race([this.#closedPromise, timeout]).finally(() => this.#clearTimer());
+  }
+
+  #noteDrops(dropped: number): void {
+    this.#counters.droppedQueueFull += dropped;
+    // One log line per episode of drops (until the queue drains), not one per message.
+    if (!this.#dropping) {
+      this.#dropping = true;
+      this.ctx.log("queue_drop", {
+        peer: this.peerId,
+        state: this.#state,
+        dropped,
+        droppedTotal: this.#counters.droppedQueueFull,
+      });
+    }
+  }
+
+  #takeOne(): Message {
+    const m = this.#queue[this.#head];
+    (this.#queue as (Message | undefined)[])[this.#head] = undefined;
+    this.#head++;
+    return m;
+  }
+
+  #compact(): void {
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#state !== "open") return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Sends queued messages as frames while the socket is not backed up. */
+  #flush(): void {
+    const ws = this.#ws;
+    if (this.#state !== "open" || ws === undefined) return;
+    const { bufferedBytesHigh, frameBytesMax, drainPollMs } = this.ctx.limits;
+    while (this.#head < this.#queue.length) {
+      if (ws.bufferedAmount > bufferedBytesHigh) {
+        // WebSocket has no drain event: poll until the socket has room again.
+        if (this.#timer === undefined) {
+          this.#timer = unrefTimeout(() => {
+            this.#timer = undefined;
+            this.#flush();
+          }, drainPollMs);
+        }
+        return;
+      }
+      const batch: Message[] = [];
+      let bytes = 0;
+      while (this.#head < this.#queue.length) {
+        const size = estimateMessageBytes(this.#queue[this.#head]);
+        if (batch.length > 0 && bytes + size > frameBytesMax) break;
+        batch.push(this.#takeOne());
+        bytes += size;
+      }
+      this.#queuedBytes -= bytes;
+      const frame = encodeFrame(batch);
+      try {
+        ws.send(frame);
+      } catch (err) {
+        // The socket is closing; these messages are lost and Raft will resend them.
+        this.#lastError = `send failed: ${errorText(err)}`;
+        return;
+      }
+      this.#counters.sentFrames++;
+      this.#counters.sentMessages += batch.length;
+      this.#counters.sentBytes += frame.byteLength;
+    }
+    this.#compact();
+    this.#dropping = false;
+  }
+
+  #connect(): void {
+    if (this.#state === "closed") return;
+    this.#state = "connecting";
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      this.#lastError = `dial failed: ${errorText(err)}`;
+      this.#scheduleReconnect();
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.#ws = ws;
+    this.#timer = unrefTimeout(() => {
+      this.#timer = undefined;
+      this.#lastError = "handshake timeout";
+      ws.close(CloseCode.Refused, "handshake_timeout");
+    }, this.ctx.limits.handshakeTimeoutMs);
+    ws.onopen = () => {
+      if (this.#ws === ws && this.#state === "connecting") this.#state = "handshaking";
+    };
+    ws.onmessage = (ev) => this.#onHandshakeFrame(ws, ev.data);
+    ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
+  }
+
+  #onHandshakeFrame(ws: WebSocket, data: unknown): void {
+    if (this.#ws !== ws) return;
+    const h = typeof data === "string" ? parseHandshake(data) : undefined;
+    if (this.#state === "handshaking" && h?.t === "challenge") {
+      this.#answerChallenge(ws, h.nonce).catch((err) =>
+        this.#fail(ws, `hello failed: ${errorText(err)}`)
+      );
+    } else if (
+      this.#state === "handshaking" && h?.t === "welcome" && this.#clientNonce !== undefined
+    ) {
+      this.#checkWelcome(ws, h.mac).catch((err) =>
+        this.#fail(ws, `welcome failed: ${errorText(err)}`)
+      );
+    } else {
+      // The listener sends nothing after its welcome: anything else is a protocol error.
+      this.#fail(ws, `unexpected frame from peer in state ${this.#state}`);
+    }
+  }
+
+  #clientNonce: string | undefined;
+  #serverNonce: string | undefined;
+
+  async #answerChallenge(ws: WebSocket, serverNonce: string): Promise<void> {
+    const key = await this.ctx.key;
+    const clientNonce = newNonce();
+    const fields = {
+      clientId: this.ctx.selfId,
+      serverId: this.peerId,
+      clusterId: this.ctx.clusterId,
+    };
+    const mac = await sign(key, clientProofInput({ serverNonce, ...fields }));
+    if (this.#ws !== ws || this.#state !== "handshaking") return;
+    this.#clientNonce = clientNonce;
+    this.#serverNonce = serverNonce;
+    ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: clientNonce, mac }));
+  }
+
+  async #checkWelcome(ws: WebSocket, mac: string): Promise<void> {
+    const key = await this.ctx.key;
+    const input = serverProofInput({
+      clientNonce: this.#clientNonce!,
+      serverNonce: this.#serverNonce!,
+      clientId: this.ctx.selfId,
+      serverId: this.peerId,
+      clusterId: this.ctx.clusterId,
+    });
+    const ok = await verify(key, input, mac);
+    if (this.#ws !== ws || this.#state !== "handshaking") return;
+    if (!ok) {
+      this.ctx.log("peer_refused", { peer: this.peerId, url: this.url, reason: "bad_server_mac" });
+      this.#fail(ws, "bad_server_mac");
+      return;
+    }
+    this.#clearTimer();
+    this.#state = "open";
+    this.#attempt = 0;
+    this.#counters.connects++;
+    this.ctx.log("link_up", { peer: this.peerId, direction: "out", url: this.url });
+    this.#scheduleFlush();
+  }
+
+  #fail(ws: WebSocket, reason: string): void {
+    this.#lastError = reason;
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+      ws.close(CloseCode.Refused, closeReason(reason));
+    }
+  }
+
+  #onClose(ws: WebSocket, code: number, reason: string): void {
+    if (this.#ws !== ws) return;
+    this.#ws = undefined;
+    this.#clientNonce = undefined;
+    this.#serverNonce = undefined;
+    this.#clearTimer();
+    if (this.#state === "closed") {
+      this.#resolveClosed?.();
+      return;
+    }
+    const wasOpen = this.#state === "open";
+    if (code === CloseCode.Refused && reason !== "") this.#lastError = `refused: ${reason}`;
+    this.ctx.log(wasOpen ? "link_down" : "link_failed", {
+      peer: this.peerId,
+      direction: "out",
+      code,
+      reason,
+      lastError: this.#lastError,
+    });
+    this.#scheduleReconnect();
+  }
+
+  /** Exponential backoff with jitter: delay in [cap/2, cap), cap = min(max, base·2^attempt). */
+  #scheduleReconnect(): void {
+    if (this.#state === "closed") return;
+    this.#state = "backoff";
+    const { backoffBaseMs, backoffMaxMs } = this.ctx.limits;
+    const capMs = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(this.#attempt, 30));
+    this.#attempt++;
+    const delayMs = capMs / 2 + this.ctx.random() * capMs / 2;
+    this.#timer = unrefTimeout(() => {
+      this.#timer = undefined;
+      this.#connect();
+    }, delayMs);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
