@@ -1,0 +1,289 @@
+/**
+ * The consumer loop: long-polls `receive`, runs a handler per message with at most
+ * `concurrency` in flight, extends each lease at about `leaseMs / 2` while its handler runs,
+ * acks on success and nacks with an exponential backoff delay on failure. Abort stops polling,
+ * lets in-flight handlers finish (their `signal` is aborted) for up to `drainMs`, acks or nacks
+ * them, nacks the ones still running after that, and resolves with the counters.
+ *
+ * @module
+ */
+
+import type { Client } from "./client.ts";
+import {
+  Forbidden,
+  InvalidRequest,
+  NotFound,
+  QueueNotFound,
+  SubscriptionNotFound,
+  TopicNotFound,
+  Unauthorized,
+} from "./errors.ts";
+import { sleep } from "./transport.ts";
+import type { ReceivedMessage, SettleResult, Source } from "./types.ts";
+
+/** What a handler gets beside the message. */
+export interface ConsumeContext {
+  /** Aborted when the consumer stops or the lease was lost (another consumer may have it). */
+  signal: AbortSignal;
+}
+
+/** Handles one message; a throw (or rejection) nacks it. */
+export type ConsumeHandler = (message: ReceivedMessage, context: ConsumeContext) => unknown;
+
+/** Options of `consume` and `consumeExactlyOnce`. */
+export interface ConsumeOptions {
+  /** Handlers running at once. Default 1. */
+  concurrency?: number;
+  /** The lease asked for on receive and on each extension. Default 30 000. */
+  leaseMs?: number;
+  /** Long-poll wait of each receive. Default 20 000. */
+  waitMs?: number;
+  /** Abort to stop. */
+  signal?: AbortSignal;
+  /** The first nack delay (doubled per attempt). Default 1 000. */
+  baseBackoffMs?: number;
+  /** The largest nack delay, and the largest pause after a failed receive. Default 60 000. */
+  maxBackoffMs?: number;
+  /** Stop (cleanly) after this many messages were received. Default: never. */
+  maxMessages?: number;
+  /** After a stop, how long in-flight handlers may run before they are nacked. Default leaseMs. */
+  drainMs?: number;
+  /** Sees every error that the loop survives (receive, ack, nack, extend, handler). */
+  onError?: (error: unknown, message?: ReceivedMessage) => void;
+}
+
+/** Counters of one consumer run. */
+export interface ConsumeStats {
+  received: number;
+  acked: number;
+  nacked: number;
+  /** The lease was over before the ack: another consumer got the message; it was not acked here. */
+  lost: number;
+  /** Errors the loop survived (receive, ack, nack, extend failures after retries). */
+  errors: number;
+}
+
+/** What settling a successful message gave. */
+export type SuccessOutcome = "acked" | "lost";
+
+/** Settles a message whose handler succeeded (the plain form acks; exactly-once commits a transaction). */
+export type SuccessSettler = (message: ReceivedMessage, result: unknown) => Promise<SuccessOutcome>;
+
+/** Errors that no retry can fix: the loop stops and `consume` rejects with them. */
+const FATAL = [
+  QueueNotFound,
+  TopicNotFound,
+  SubscriptionNotFound,
+  NotFound,
+  Unauthorized,
+  Forbidden,
+  InvalidRequest,
+];
+
+const LOST_STATUSES = new Set(["stale", "not_found"]);
+
+/** Runs `handler` per message of `source` until stopped; see the module doc. */
+export function consume(
+  client: Client,
+  source: Source,
+  handler: ConsumeHandler,
+  options: ConsumeOptions = {},
+): Promise<ConsumeStats> {
+  const settler: SuccessSettler = async (message) => {
+    const [result] = await client.ack(source, message.receipt);
+    return settledLost(result) ? "lost" : "acked";
+  };
+  return runConsumer(client, source, handler, settler, options);
+}
+
+/** True when a settle result says the lease was over (the message is someone else's now). */
+export function settledLost(result: SettleResult | undefined): boolean {
+  return result !== undefined && LOST_STATUSES.has(result.status);
+}
+
+/** The loop shared by `consume` and `consumeExactlyOnce`. */
+export async function runConsumer(
+  client: Client,
+  source: Source,
+  handler: ConsumeHandler,
+  onSuccess: SuccessSettler,
+  options: ConsumeOptions = {},
+): Promise<ConsumeStats> {
+  const concurrency = Math.max(1, options.concurrency ?? 1);
+  const stop = new AbortController();
+  const onStop = () => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) onStop();
+  options.signal?.addEventListener("abort", onStop, { once: true });
+  const run = new Run(client, source, handler, onSuccess, options, stop.signal);
+  let fatal: unknown = undefined;
+  let failures = 0;
+  try {
+    while (!stop.signal.aborted && run.wantsMore()) {
+      if (run.inFlight.size >= concurrency) {
+        await Promise.race(run.inFlight);
+        continue;
+      }
+      try {
+        const messages = await client.receive(source, {
+          max: run.budget(concurrency - run.inFlight.size),
+          waitMs: run.waitMs,
+          leaseMs: run.leaseMs,
+          signal: stop.signal,
+        });
+        failures = 0;
+        for (const message of messages) run.start(message);
+      } catch (error) {
+        if (stop.signal.aborted) break;
+        if (FATAL.some((Class) => error instanceof Class)) {
+          fatal = error;
+          break;
+        }
+        run.report(error);
+        await sleep(run.backoffMs(++failures), stop.signal).catch(() => {});
+      }
+    }
+  } finally {
+    options.signal?.removeEventListener("abort", onStop);
+    await run.drain();
+  }
+  if (fatal !== undefined) throw fatal;
+  return run.stats;
+}
+
+/** The state of one consumer run: in-flight handlers and counters. */
+class Run {
+  readonly stats: ConsumeStats = { received: 0, acked: 0, nacked: 0, lost: 0, errors: 0 };
+  readonly inFlight = new Set<Promise<void>>();
+  readonly leaseMs: number;
+  readonly waitMs: number;
+  /** Handlers given up on after the drain time: their late success must not be acked. */
+  readonly #abandoned = new Set<string>();
+  readonly #nackNow = new Map<string, ReceivedMessage>();
+
+  constructor(
+    private readonly client: Client,
+    private readonly source: Source,
+    private readonly handler: ConsumeHandler,
+    private readonly onSuccess: SuccessSettler,
+    private readonly options: ConsumeOptions,
+    private readonly stopped: AbortSignal,
+  ) {
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.waitMs = options.waitMs ?? 20_000;
+  }
+
+  wantsMore(): boolean {
+    return this.options.maxMessages === undefined || this.stats.received < this.options.maxMessages;
+  }
+
+  budget(free: number): number {
+    const left = this.options.maxMessages === undefined
+      ? free
+      : this.options.maxMessages - this.stats.received;
+    return Math.max(1, Math.min(free, left, 1000));
+  }
+
+  backoffMs(attempt: number): number {
+    const stepMs = Math.min(
+      this.options.maxBackoffMs ?? 60_000,
+      (this.options.baseBackoffMs ?? 1_000) * 2 ** (attempt - 1),
+    );
+    return stepMs / 2 + Math.random() * (stepMs / 2);
+  }
+
+  report(error: unknown, message?: ReceivedMessage): void {
+    this.stats.errors++;
+    this.options.onError?.(error, message);
+  }
+
+  start(message: ReceivedMessage): void {
+    this.stats.received++;
+    this.#nackNow.set(message.receipt, message);
+    const task: Promise<void> = this.#handle(message).finally(() => {
+      this.inFlight.delete(task);
+      this.#nackNow.delete(message.receipt);
+    });
+    this.inFlight.add(task);
+  }
+
+  async #handle(message: ReceivedMessage): Promise<void> {
+    const lease = new AbortController();
+    const onStop = () => lease.abort(this.stopped.reason);
+    if (this.stopped.aborted) onStop();
+    this.stopped.addEventListener("abort", onStop, { once: true });
+    const extender = this.#extendEvery(message, lease);
+    try {
+      let result: unknown;
+      try {
+        result = await this.handler(message, { signal: lease.signal });
+      } catch (error) {
+        if (this.#abandoned.has(message.receipt)) return;
+        this.options.onError?.(error, message);
+        await this.#nack(message, this.stopped.aborted ? 0 : this.backoffMs(message.attempt));
+        return;
+      }
+      if (this.#abandoned.has(message.receipt)) return;
+      await this.#settleSuccess(message, result);
+    } finally {
+      clearInterval(extender);
+      this.stopped.removeEventListener("abort", onStop);
+    }
+  }
+
+  async #settleSuccess(message: ReceivedMessage, result: unknown): Promise<void> {
+    try {
+      const outcome = await this.onSuccess(message, result);
+      if (outcome === "acked") this.stats.acked++;
+      else this.stats.lost++;
+    } catch (error) {
+      // A failed settle after retries: the lease runs out and the message comes back.
+      this.report(error, message);
+      await this.#nack(message, this.stopped.aborted ? 0 : this.backoffMs(message.attempt));
+    }
+  }
+
+  /** Extends the lease at half its length so that a slow handler keeps it. */
+  #extendEvery(message: ReceivedMessage, lease: AbortController): ReturnType<typeof setInterval> {
+    const timer = setInterval(async () => {
+      try {
+        const [result] = await this.client.extend(this.source, message.receipt, this.leaseMs);
+        if (settledLost(result) || result?.status === "already_acked") {
+          clearInterval(timer);
+          lease.abort(new Error(`Lease of message ${message.id} was lost (${result?.status})`));
+        }
+      } catch (error) {
+        this.report(error, message);
+      }
+    }, Math.max(1, Math.floor(this.leaseMs / 2)));
+    return timer;
+  }
+
+  async #nack(message: ReceivedMessage, delayMs: number): Promise<void> {
+    try {
+      const [result] = await this.client.nack(this.source, message.receipt, delayMs);
+      if (settledLost(result)) this.stats.lost++;
+      else this.stats.nacked++;
+    } catch (error) {
+      this.report(error, message);
+    }
+  }
+
+  /** Waits for in-flight handlers up to `drainMs`, then nacks those still running. */
+  async drain(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    const drainMs = this.options.drainMs ?? this.leaseMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) =>
+      timer = setTimeout(() => resolve("timeout"), drainMs)
+    );
+    const done = await Promise.race([
+      Promise.all(this.inFlight).then(() => "done" as const),
+      timeout,
+    ]);
+    clearTimeout(timer);
+    if (done === "done") return;
+    const stuck = [...this.#nackNow.values()];
+    for (const message of stuck) this.#abandoned.add(message.receipt);
+    await Promise.all(stuck.map((message) => this.#nack(message, 0)));
+  }
+}

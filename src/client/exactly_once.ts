@@ -1,0 +1,86 @@
+/**
+ * The exactly-once consumer: the handler returns the messages to publish, and the helper commits
+ * them together with the ack in ONE transaction (`POST /v1/transactions`). Either the ack is
+ * valid and every publish is applied, or nothing is (DESIGN.md, promise 4). An ack whose lease
+ * is over means another consumer got the message: our publishes did not happen, and we move on.
+ *
+ * @module
+ */
+
+import type { Client } from "./client.ts";
+import {
+  type ConsumeOptions,
+  type ConsumeStats,
+  runConsumer,
+  type SuccessSettler,
+} from "./consume.ts";
+import { TransactionFailed } from "./errors.ts";
+import type {
+  ReceivedMessage,
+  Source,
+  Transaction,
+  TransactionAck,
+  TransactionPublish,
+} from "./types.ts";
+
+/** Returns the messages to publish atomically with the ack (an empty list just acks). */
+export type ExactlyOnceHandler = (
+  message: ReceivedMessage,
+  context: { signal: AbortSignal },
+) => TransactionPublish[] | void | Promise<TransactionPublish[] | void>;
+
+/** Reasons meaning "this receipt no longer settles the message": someone else has it. */
+const LOST_REASONS = new Set(["stale", "not_found", "already_acked"]);
+
+/**
+ * The transaction that settles `message`: its ack plus the handler's publishes. A publish without
+ * an id gets `<message id>:<index>`, so the same output of a redelivered message is deduplicated
+ * by the destination too.
+ */
+export function buildTransaction(
+  source: Source,
+  message: ReceivedMessage,
+  publish: TransactionPublish[],
+): Transaction {
+  const ack: TransactionAck = typeof source === "string"
+    ? { queue: source, receipt: message.receipt }
+    : { ...source, receipt: message.receipt };
+  return {
+    ack: [ack],
+    publish: publish.map((item, index) => ({ ...item, id: item.id ?? `${message.id}:${index}` })),
+  };
+}
+
+/** True when a failed transaction failed because its ack's lease was over. */
+export function ackWasLost(error: TransactionFailed): boolean {
+  return error.errors.some((item) => {
+    if (typeof item !== "object" || item === null) return false;
+    const fields = item as Record<string, unknown>;
+    const isPublish = fields.kind === "publish" || fields.op === "publish" ||
+      (typeof fields.pointer === "string" && fields.pointer.includes("publish"));
+    if (isPublish) return false;
+    return ["reason", "status", "type", "code"].some((name) =>
+      LOST_REASONS.has(String(fields[name]))
+    );
+  });
+}
+
+/** Consumes `source` exactly once per message; see the module doc. */
+export function consumeExactlyOnce(
+  client: Client,
+  source: Source,
+  handler: ExactlyOnceHandler,
+  options: ConsumeOptions = {},
+): Promise<ConsumeStats> {
+  const settler: SuccessSettler = async (message, result) => {
+    const publish = Array.isArray(result) ? (result as TransactionPublish[]) : [];
+    try {
+      await client.transaction(buildTransaction(source, message, publish));
+      return "acked";
+    } catch (error) {
+      if (error instanceof TransactionFailed && ackWasLost(error)) return "lost";
+      throw error;
+    }
+  };
+  return runConsumer(client, source, handler, settler, options);
+}

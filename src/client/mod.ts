@@ -1,0 +1,23 @@
+/**
+ * The quorumq client: a fetch-only client for HTTP API v1 that runs in Deno, Node 20+, browsers
+ * and edge runtimes (no `Deno.*` here). See docs/client.md.
+ *
+ * ```ts
+ * import { Client, QueueFull } from "./src/client/mod.ts";
+ * const client = new Client({ nodes: ["http://127.0.0.1:8081", "http://127.0.0.1:8082"] });
+ * await client.createQueue("jobs", { deliveryMode: "at_least_once" });
+ * await client.publish("jobs", { body: { task: "resize", image: 42 } });
+ * await client.consume("jobs", async (message) => console.log(message.body), { signal });
+ * ```
+ *
+ * @module
+ */
+
+export { Client, ClusterAdmin, Subscriptions, Topics } from "./client.ts";
+export type { CallOptions, ClientOptions } from "./client.ts";
+export type { ConsumeContext, ConsumeHandler, ConsumeOptions, ConsumeStats } from "./consume.ts";
+export { buildTransaction } from "./exactly_once.ts";
+export type { ExactlyOnceHandler } from "./exactly_once.ts";
+export type { Answer, RetryOptions } from "./transport.ts";
+export * from "./errors.ts";
+export type * from "./types.ts";

@@ -1,0 +1,311 @@
+/**
+ * The request engine under every client call: picks a node, sends one HTTP request with a
+ * per-attempt timeout, and retries with exponential backoff and jitter on network errors,
+ * 503 `no_leader` (honouring Retry-After), `unknown_outcome` and other 5xx. A mutating call gets
+ * its Idempotency-Key once, before the first attempt, and sends the same key and body on every
+ * retry: a retry can therefore never apply a write twice (RELIABILITY.md, bug 7).
+ *
+ * Only `fetch`, `AbortController`, `setTimeout` and `crypto.randomUUID` are used, so this runs in
+ * Deno, Node 20+, browsers and edge runtimes.
+ *
+ * @module
+ */
+
+import {
+  errorFromProblem,
+  NetworkError,
+  type Problem,
+  QuorumqError,
+  toProblem,
+  UnknownOutcome,
+} from "./errors.ts";
+
+/** How hard to try before giving up. */
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 10. */
+  attempts?: number;
+  /** Give up when the next attempt would start after this much time. Default 30 000. */
+  totalMs?: number;
+  /** The first backoff step. Default 50. */
+  baseDelayMs?: number;
+  /** The largest backoff step (Retry-After may ask for more, within `totalMs`). Default 2000. */
+  maxDelayMs?: number;
+}
+
+/** What the transport needs; `fetch`, `random`, `sleep` and `now` are seams for tests. */
+export interface TransportOptions {
+  /** Base URLs of the nodes, e.g. `http://127.0.0.1:8081`. Any node answers any request. */
+  nodes: string[];
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  fetch?: typeof fetch;
+  /** Per-attempt timeout, on top of a long poll's `waitMs`. Default 10 000. */
+  timeoutMs?: number;
+  retry?: RetryOptions;
+  /** Uniform in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Waits `ms`, rejecting early when `signal` aborts. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Milliseconds since some epoch. Default Date.now. */
+  now?: () => number;
+}
+
+/** One logical request (all its attempts). */
+export interface RequestSpec {
+  method: "GET" | "PUT" | "POST" | "DELETE";
+  path: string;
+  body?: unknown;
+  /** A write: it carries an Idempotency-Key, and an ambiguous failure is `UnknownOutcome`. */
+  mutating: boolean;
+  /** Use this key instead of generating one (to continue an earlier call). */
+  idempotencyKey?: string;
+  /** Added to the per-attempt timeout (a long poll's `waitMs`). */
+  extraTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A successful answer. */
+export interface Answer {
+  status: number;
+  body: unknown;
+  headers: Headers;
+  /** `Idempotent-Replayed: true`: the server answered from its stored response. */
+  replayed: boolean;
+  /** The node that answered. */
+  node: string;
+  /** The key that was sent, if any. */
+  idempotencyKey?: string;
+}
+
+type Attempt =
+  | { kind: "answer"; answer: Answer }
+  | { kind: "problem"; error: QuorumqError; retryAfterMs: number | null; leaderUrl: string | null }
+  | { kind: "network"; error: unknown };
+
+/** The retry decision for one failed attempt. */
+type Verdict = { retry: false } | {
+  retry: true;
+  /** The attempt may have applied the write. */
+  ambiguous: boolean;
+  minDelayMs: number;
+  nextNode: "same" | "next" | string;
+};
+
+const DEFAULTS = { attempts: 10, totalMs: 30_000, baseDelayMs: 50, maxDelayMs: 2_000 };
+
+/** Sends requests to a set of nodes with retries; see the module doc. */
+export class Transport {
+  readonly nodes: readonly string[];
+  readonly #options: TransportOptions;
+  readonly #retry: Required<RetryOptions>;
+  readonly #fetch: typeof fetch;
+  /** Index of the node to try first: the last one that answered. */
+  #current = 0;
+
+  constructor(options: TransportOptions) {
+    if (options.nodes.length === 0) {
+      throw new Error("Cannot create a quorumq client: `nodes` lists no node URL");
+    }
+    this.nodes = options.nodes.map((url) => url.replace(/\/+$/, ""));
+    this.#options = options;
+    this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  /** Runs one logical request to success, a final error, or the end of the retry budget. */
+  async request(spec: RequestSpec): Promise<Answer> {
+    const key = spec.mutating ? (spec.idempotencyKey ?? crypto.randomUUID()) : undefined;
+    const now = this.#options.now ?? Date.now;
+    const deadline = now() + this.#retry.totalMs;
+    let node = this.nodes[this.#current];
+    let ambiguous = false;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
+      spec.signal?.throwIfAborted();
+      const outcome = await this.#attempt(node, spec, key);
+      if (outcome.kind === "answer") {
+        this.#current = Math.max(0, this.nodes.indexOf(node));
+        return outcome.answer;
+      }
+      const verdict = judge(outcome);
+      lastError = outcome.error;
+      if (!verdict.retry) throw outcome.error;
+      ambiguous ||= verdict.ambiguous;
+      node = this.#pickNode(node, verdict.nextNode);
+      const delayMs = Math.max(verdict.minDelayMs, this.#backoffMs(attempt));
+      if (attempt === this.#retry.attempts || now() + delayMs > deadline) break;
+      await (this.#options.sleep ?? sleep)(delayMs, spec.signal);
+    }
+    throw exhausted(spec, key, ambiguous, lastError);
+  }
+
+  async #attempt(node: string, spec: RequestSpec, key: string | undefined): Promise<Attempt> {
+    const timeoutMs = (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Error(`Request timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onAbort = () => controller.abort(spec.signal?.reason);
+    spec.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const response = await this.#fetch(node + spec.path, {
+        method: spec.method,
+        headers: this.#headers(spec, key),
+        body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+        signal: controller.signal,
+      });
+      const body = await readBody(response);
+      if (response.ok) {
+        const replayed = response.headers.get("idempotent-replayed") === "true";
+        return {
+          kind: "answer",
+          answer: {
+            status: response.status,
+            body,
+            headers: response.headers,
+            replayed,
+            node,
+            idempotencyKey: key,
+          },
+        };
+      }
+      const problem = toProblem(response.status, response.statusText, body);
+      return {
+        kind: "problem",
+        error: errorFromProblem(problem, response.status),
+        retryAfterMs: parseRetryAfterMs(response.headers.get("retry-after"), Date.now()),
+        leaderUrl: leaderHint(problem),
+      };
+    } catch (error) {
+      // The caller's own abort is final; a timeout or a broken socket is a network error.
+      if (spec.signal?.aborted) throw spec.signal.reason;
+      return { kind: "network", error };
+    } finally {
+      clearTimeout(timer);
+      spec.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #headers(spec: RequestSpec, key: string | undefined): Record<string, string> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (spec.body !== undefined) headers["content-type"] = "application/json";
+    if (this.#options.token) headers["authorization"] = `Bearer ${this.#options.token}`;
+    if (key !== undefined) headers["idempotency-key"] = key;
+    return headers;
+  }
+
+  #pickNode(node: string, next: "same" | "next" | string): string {
+    if (next === "same") return node;
+    if (next !== "next") return next.replace(/\/+$/, "");
+    const index = this.nodes.indexOf(node);
+    this.#current = (index + 1) % this.nodes.length;
+    return this.nodes[this.#current];
+  }
+
+  /** Exponential backoff with "equal jitter": half the step fixed, half random. */
+  #backoffMs(attempt: number): number {
+    const stepMs = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (attempt - 1));
+    const random = this.#options.random ?? Math.random;
+    return stepMs / 2 + random() * (stepMs / 2);
+  }
+}
+
+/** Which failures are worth another attempt, and where. */
+function judge(outcome: Exclude<Attempt, { kind: "answer" }>): Verdict {
+  if (outcome.kind === "network") {
+    return { retry: true, ambiguous: true, minDelayMs: 0, nextNode: "next" };
+  }
+  const { error, retryAfterMs, leaderUrl } = outcome;
+  switch (error.type) {
+    case "no_leader":
+      // Nothing was applied; another node may already know a leader (a partitioned node may not).
+      return { retry: true, ambiguous: false, minDelayMs: retryAfterMs ?? 0, nextNode: "next" };
+    case "not_leader":
+      return { retry: true, ambiguous: false, minDelayMs: 0, nextNode: leaderUrl ?? "next" };
+    case "unknown_outcome":
+      return { retry: true, ambiguous: true, minDelayMs: retryAfterMs ?? 0, nextNode: "same" };
+  }
+  if (error.status >= 500) {
+    return { retry: true, ambiguous: true, minDelayMs: retryAfterMs ?? 0, nextNode: "next" };
+  }
+  return { retry: false };
+}
+
+function exhausted(
+  spec: RequestSpec,
+  key: string | undefined,
+  ambiguous: boolean,
+  lastError: unknown,
+): QuorumqError {
+  const what = `${spec.method} ${spec.path}`;
+  if (spec.mutating && ambiguous) {
+    const problem: Problem = {
+      type: "unknown_outcome",
+      title: "The outcome of the write is unknown",
+      detail: `${what} failed on every attempt and may have been applied; ` +
+        `retry it with Idempotency-Key ${key} and the same ids`,
+      idempotencyKey: key,
+    };
+    return new UnknownOutcome(problem, lastError instanceof QuorumqError ? lastError.status : 0, {
+      cause: lastError,
+    });
+  }
+  if (lastError instanceof QuorumqError) return lastError;
+  const problem = {
+    type: "network_error",
+    title: "No node answered",
+    detail: `${what}: ${lastError instanceof Error ? lastError.message : String(lastError)}`,
+  };
+  return new NetworkError(problem, 0, { cause: lastError });
+}
+
+async function readBody(response: Response): Promise<unknown> {
+  if (response.status === 204) return null;
+  const text = await response.text();
+  if (text === "") return null;
+  const type = response.headers.get("content-type") ?? "";
+  if (!type.includes("json")) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfterMs(value: string | null, nowMs: number): number | null {
+  if (value === null || value.trim() === "") return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, date - nowMs);
+}
+
+function leaderHint(problem: Problem): string | null {
+  for (const field of ["leaderUrl", "leader_url", "location"]) {
+    const value = problem[field];
+    if (typeof value === "string" && /^https?:\/\//.test(value)) return value;
+  }
+  return null;
+}
+
+/** Waits `ms` milliseconds; rejects with the abort reason when `signal` aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
