@@ -1,0 +1,130 @@
+/**
+ * The port between the HTTP front end and the node driver (Raft + storage + transport + broker).
+ * The driver implements exactly this; the HTTP layer never sees Raft itself. Tests use
+ * `testing/local_node.ts`, an in-process single node without Raft.
+ *
+ * Contract, in one place:
+ * - `propose` resolves only once the entry is applied ON THIS NODE, with the broker's result for
+ *   it. `not_leader`: nothing was appended (safe to forward). `unknown_outcome`: appended, then
+ *   leadership was lost or `timeoutMs` passed before apply: the command may or may not apply.
+ *   `no_leader`: nothing was appended and no leader is known.
+ * - `readBarrier` resolves once this node has applied at least the leader's commit index as of the
+ *   call (ReadIndex, Raft dissertation §6.4; a follower asks the leader through Raft), so a read
+ *   of `broker()` right after it is linearizable.
+ * - `broker()` is the local replica as of the last applied entry; it must not be mutated.
+ * - `onApplied` listeners run synchronously after each applied batch; they must be cheap.
+ *
+ * @module
+ */
+
+import type {
+  ConsumerTarget,
+  Deliverability,
+  MessageStatus,
+  QueueInfo,
+  SubscriptionInfo,
+  TopicInfo,
+  TopicMessage,
+} from "../broker/commands.ts";
+import type { HistogramSnapshot } from "./prometheus.ts";
+
+/** Where to find the leader, when known. */
+export interface LeaderHint {
+  readonly leaderId?: string;
+  /** The leader's advertised base URL (`http://host:port`), used to forward writes. */
+  readonly leaderUrl?: string;
+}
+
+/** The outcome of `propose`. */
+export type ProposeOutcome =
+  | { readonly ok: true; readonly result: unknown }
+  | ({ readonly ok: false; readonly reason: "not_leader" } & LeaderHint)
+  | { readonly ok: false; readonly reason: "unknown_outcome" }
+  | { readonly ok: false; readonly reason: "no_leader" };
+
+/** The outcome of `readBarrier`. */
+export type ReadBarrierOutcome =
+  | { readonly ok: true }
+  | ({ readonly ok: false; readonly reason: "not_leader" | "no_leader" | "timeout" } & LeaderHint);
+
+/**
+ * The outcome of a membership change or a leadership transfer. `ok` means the change was
+ * committed (membership) or the transfer was started (the target will campaign).
+ * `rejected`: Raft refused it (a change already pending, unknown node, ...), with the reason.
+ */
+export type AdminOutcome =
+  | { readonly ok: true }
+  | ({ readonly ok: false; readonly reason: "not_leader" } & LeaderHint)
+  | { readonly ok: false; readonly reason: "no_leader" | "unknown_outcome" }
+  | { readonly ok: false; readonly reason: "rejected"; readonly detail: string };
+
+/**
+ * The broker's read-only query surface, as of the last entry applied on this node. `nowMs`
+ * arguments are entry-time comparable wall-clock ms (the caller passes `Date.now()`).
+ */
+export interface BrokerView {
+  listQueues(): readonly QueueInfo[];
+  queueInfo(queue: string): QueueInfo | undefined;
+  messageStatus(queue: string, id: string): MessageStatus | undefined;
+  listTopics(): readonly TopicInfo[];
+  topicInfo(topic: string): TopicInfo | undefined;
+  /** Retained messages with `seq >= fromSeq`, in seq order, at most `limit`. */
+  readTopic(topic: string, fromSeq: number, limit: number): readonly TopicMessage[];
+  subscriptionInfo(topic: string, subscription: string): SubscriptionInfo | undefined;
+  /** Long poll: is a message deliverable at `nowMs`, else when one may become so. */
+  deliverability(target: ConsumerTarget, nowMs: number): Deliverability;
+}
+
+/** One member in the cluster view. */
+export interface MemberView {
+  readonly id: string;
+  readonly url: string;
+  readonly role: "leader" | "follower" | "candidate" | "pre_candidate" | "learner" | "unknown";
+  /** Highest log index known replicated on this member (leader's view; 0 elsewhere). */
+  readonly matchIndex: number;
+  /** Ms since the leader last heard from it (leader's view); undefined when unknown. */
+  readonly lastContactMs?: number;
+}
+
+/** `GET /v1/cluster`, as this node sees it. */
+export interface ClusterView {
+  readonly nodeId: string;
+  /** Empty string when no leader is known. */
+  readonly leaderId: string;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly members: readonly MemberView[];
+}
+
+/** Numbers for `/metrics`. Counters only grow over the process lifetime. */
+export interface NodeMetrics {
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  /** Times this node saw the leader change (counter). */
+  readonly leaderChanges: number;
+  /** Elections this node started (counter). */
+  readonly elections: number;
+  /** Latency of each fsync of the log, in seconds; undefined with memory storage. */
+  readonly fsyncSeconds?: HistogramSnapshot;
+}
+
+/** What the HTTP layer needs from the node (see the module doc for the contract). */
+export interface NodePort {
+  readonly nodeId: string;
+  /** Proposes an encoded broker envelope (`encodeEnvelope`); see the module doc. */
+  propose(envelope: Uint8Array, opts: { readonly timeoutMs: number }): Promise<ProposeOutcome>;
+  /** Linearizable read barrier (ReadIndex, then wait until applied). */
+  readBarrier(opts: { readonly timeoutMs: number }): Promise<ReadBarrierOutcome>;
+  broker(): BrokerView;
+  /** Registers a listener called after each batch of applied entries; returns unsubscribe. */
+  onApplied(listener: () => void): () => void;
+  clusterView(): ClusterView;
+  /** Adds a voter (as a learner first, then promoted once caught up; dissertation §4.2.1). */
+  addMember(id: string, url: string): Promise<AdminOutcome>;
+  removeMember(id: string): Promise<AdminOutcome>;
+  /** Transfers leadership to `to`, or to the most up-to-date follower (dissertation §3.10). */
+  transferLeadership(to?: string): Promise<AdminOutcome>;
+  metrics(): NodeMetrics;
+}
