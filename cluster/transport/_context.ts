@@ -61,7 +61,8 @@ export interface InboundHooks {
 /** Close codes used on links (4000–4999 is the application range). */
 export const CloseCode = {
   Normal: 1000,
-  GoingAway: 1001,
+  // 1001 (going away) may not be sent by scripts: the application range stands in for it.
+  Shutdown: 4001,
   Replaced: 4000,
   BadFrame: 4002,
   Refused: 4003,

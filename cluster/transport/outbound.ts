@@ -129,7 +129,7 @@ export class OutboundLink {
     this.#closedPromise = new Promise<void>((resolve) => {
       this.#resolveClosed = resolve;
     });
-    ws.close(CloseCode.GoingAway, "transport closed");
+    ws.close(CloseCode.Shutdown, "transport closed");
     // Bounded: a close handshake that never completes must not hang shutdown.
     const timeout = new Promise<void>((resolve) => {
       this.#timer = unrefTimeout(resolve, CLOSE_WAIT_MS);

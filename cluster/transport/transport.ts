@@ -169,7 +169,7 @@ export class Transport {
     const closing: Promise<void>[] = [];
     for (const link of this.#outbound.values()) closing.push(link.close());
     for (const link of [...this.#inbound.values(), ...this.#pending]) {
-      closing.push(link.close(CloseCode.GoingAway, "transport closed"));
+      closing.push(link.close(CloseCode.Shutdown, "transport closed"));
     }
     this.#outbound.clear();
     await Promise.all(closing);
