@@ -1,0 +1,245 @@
+import assert from "node:assert/strict";
+import { clientProofInput, importSecret, newNonce, parseHandshake, sign } from "./auth.ts";
+import { encodeFrame } from "./codec.ts";
+import { CLUSTER_LINK_PATH } from "./mod.ts";
+import {
+  appendMsg,
+  deadPort,
+  events,
+  listen,
+  startNodeAt,
+  startNodes,
+  stopNodes,
+  type TestNode,
+  waitFor,
+} from "./_test_harness.ts";
+
+const opts = { sanitizeOps: true, sanitizeResources: true };
+
+/** Waits for `node` to log a refusal and returns its reasons. */
+async function refusals(node: TestNode, count = 1): Promise<string[]> {
+  await waitFor("peer_refused", () => events(node, "peer_refused").length >= count);
+  return events(node, "peer_refused").map((l) => String(l.details.reason));
+}
+
+Deno.test({
+  name: "InboundLink refuses a peer with the wrong secret and accepts none of its messages",
+  ...opts,
+  fn: async () => {
+    const [n1, n2] = startNodes(["n1", "n2"], { n1: { secret: "wrong" } });
+    try {
+      n1.transport.send([appendMsg("n1", "n2", 1)]);
+      const reasons = await refusals(n2, 2); // refused, redialed, refused again
+      assert.deepStrictEqual(new Set(reasons), new Set(["bad_mac"]));
+      assert.equal(events(n2, "peer_refused")[0].details.clientId, "n1");
+      const out = n1.transport.stats().outbound.n2;
+      assert.notEqual(out.state, "open");
+      assert.equal(out.lastError, "refused: bad_mac");
+      assert.equal(out.sentMessages, 0);
+      assert.equal(n2.received.length, 0);
+      assert.equal(events(n2, "link_up").filter((l) => l.details.direction === "in").length, 0);
+    } finally {
+      await stopNodes([n1, n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "InboundLink refuses a node id that is not in its peer set",
+  ...opts,
+  fn: async () => {
+    const [n2] = startNodes(["n2"]);
+    const n9 = startNodeAt("n9", deadPort(), new Map([["n2", n2.url]]));
+    try {
+      n9.transport.send([appendMsg("n9", "n2", 1)]);
+      assert.deepStrictEqual(await refusals(n2), ["unknown_node"]);
+      assert.equal(events(n2, "peer_refused")[0].details.clientId, "n9");
+      assert.equal(n2.received.length, 0);
+    } finally {
+      await stopNodes([n9, n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "InboundLink refuses a peer of another cluster",
+  ...opts,
+  fn: async () => {
+    const [n1, n2] = startNodes(["n1", "n2"], { n1: { clusterId: "c2" } });
+    try {
+      assert.deepStrictEqual((await refusals(n2)).slice(0, 1), ["cluster_mismatch"]);
+      assert.equal(events(n2, "peer_refused")[0].details.clusterId, "c2");
+      assert.equal(n2.received.length, 0);
+    } finally {
+      await stopNodes([n1, n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "InboundLink refuses a dialer that meant to reach another node",
+  ...opts,
+  fn: async () => {
+    const [n2, n3] = startNodes(["n2", "n3"]);
+    // n1 believes n2 lives at n3's address.
+    const n1 = startNodeAt("n1", deadPort(), new Map([["n2", n3.url], ["n3", n3.url]]));
+    try {
+      await waitFor(
+        "n3 refusal",
+        () => events(n3, "peer_refused").some((l) => l.details.reason === "wrong_server"),
+      );
+      assert.equal(n3.received.length, 0);
+    } finally {
+      await stopNodes([n1, n2, n3]);
+    }
+  },
+});
+
+/** A bare WebSocket to `url`'s cluster path that records what happens to it. */
+function rawSocket(url: string) {
+  const ws = new WebSocket(url.replace("http:", "ws:") + CLUSTER_LINK_PATH);
+  ws.binaryType = "arraybuffer";
+  const texts: string[] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.onclose = (ev) => resolve({ code: ev.code, reason: ev.reason });
+  });
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === "string") texts.push(ev.data);
+  };
+  const opened = new Promise<void>((resolve) => ws.onopen = () => resolve());
+  return { ws, texts, closed, opened };
+}
+
+/** A raw socket that completes the dialer's handshake as `clientId` (the welcome is not checked). */
+async function authenticatedSocket(url: string, clientId: string, serverId: string) {
+  const s = rawSocket(url);
+  await waitFor("challenge", () => s.texts.length === 1);
+  const challenge = parseHandshake(s.texts[0]);
+  assert.equal(challenge?.t, "challenge");
+  const key = await importSecret("s3cret");
+  const fields = { clientId, serverId, clusterId: "c1" };
+  const serverNonce = challenge.t === "challenge" ? challenge.nonce : "";
+  const mac = await sign(key, clientProofInput({ serverNonce, ...fields }));
+  s.ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: newNonce(), mac }));
+  await waitFor("welcome", () => s.texts.length === 2);
+  assert.equal(parseHandshake(s.texts[1])?.t, "welcome");
+  return s;
+}
+
+Deno.test({
+  name: "InboundLink refuses a Raft frame sent before authentication",
+  ...opts,
+  fn: async () => {
+    const [n1, n2] = startNodes(["n1", "n2"]);
+    try {
+      const s = rawSocket(n2.url);
+      await s.opened;
+      s.ws.send(encodeFrame([appendMsg("n1", "n2", 1)]));
+      assert.deepStrictEqual(await s.closed, { code: 4003, reason: "bad_handshake" });
+      assert.ok((await refusals(n2)).includes("bad_handshake"));
+      assert.equal(n2.received.filter((m) => m.index === 1 && m.from === "n1").length, 0);
+    } finally {
+      await stopNodes([n1, n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "InboundLink closes a link that does not authenticate in time",
+  ...opts,
+  fn: async () => {
+    const [n2] = startNodes(["n2"], { n2: { limits: { handshakeTimeoutMs: 50 } } });
+    try {
+      const s = rawSocket(n2.url);
+      assert.deepStrictEqual(await s.closed, { code: 4003, reason: "handshake_timeout" });
+      assert.deepStrictEqual(await refusals(n2), ["handshake_timeout"]);
+    } finally {
+      await stopNodes([n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "InboundLink closes the link on an unknown frame version or undecodable body",
+  ...opts,
+  fn: async () => {
+    // n1 is in n2's peer set but does not run: only the raw socket speaks as n1.
+    const [n2] = startNodes(["n2"], {}, new Map([["n1", `http://127.0.0.1:${deadPort()}`]]));
+    try {
+      const bad = encodeFrame([appendMsg("n1", "n2", 1)]);
+      bad[0] = 9;
+      const garbage = new Uint8Array([1, 0xc1, 0xc1, 0xc1]);
+      const expected = ["unknown frame version 9", "msgpack decode failed"];
+      for (const [i, frame] of [bad, garbage].entries()) {
+        const s = await authenticatedSocket(n2.url, "n1", "n2");
+        s.ws.send(frame);
+        const closed = await s.closed;
+        assert.equal(closed.code, 4002);
+        await waitFor("frame_rejected", () => events(n2, "frame_rejected").length === i + 1);
+        assert.match(
+          String(events(n2, "frame_rejected")[i].details.reason),
+          new RegExp(expected[i]),
+        );
+      }
+      assert.equal(n2.received.length, 0);
+    } finally {
+      await stopNodes([n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "InboundLink drops messages whose sender or cluster disagree with the link",
+  ...opts,
+  fn: async () => {
+    const [n2] = startNodes(["n2"], {}, new Map([["n1", `http://127.0.0.1:${deadPort()}`]]));
+    try {
+      const s = await authenticatedSocket(n2.url, "n1", "n2");
+      const forged = { ...appendMsg("n3", "n2", 1) };
+      const otherCluster = { ...appendMsg("n1", "n2", 2), clusterId: "c2" };
+      s.ws.send(encodeFrame([forged, otherCluster, appendMsg("n1", "n2", 3)]));
+      await waitFor("good message", () => n2.received.some((m) => m.index === 3));
+      assert.deepStrictEqual(n2.received.filter((m) => m.index < 3), []);
+      assert.equal(n2.transport.stats().inbound.n1.droppedMisaddressed, 2);
+      s.ws.close();
+      await s.closed;
+    } finally {
+      await stopNodes([n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "OutboundLink refuses a listener that cannot prove the secret and sends it nothing",
+  ...opts,
+  fn: async () => {
+    let binaryFrames = 0;
+    const { server, route } = listen();
+    const sockets: WebSocket[] = [];
+    route.handle = (req) => {
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      sockets.push(socket);
+      socket.onopen = () =>
+        socket.send(JSON.stringify({ t: "challenge", v: 1, nonce: newNonce() }));
+      socket.onmessage = (ev) => {
+        if (typeof ev.data !== "string") binaryFrames++;
+        else socket.send(JSON.stringify({ t: "welcome", mac: btoa("not a real mac") }));
+      };
+      return response;
+    };
+    const fake = `http://127.0.0.1:${server.addr.port}`;
+    const n1 = startNodeAt("n1", deadPort(), new Map([["n2", fake]]));
+    try {
+      n1.transport.send([appendMsg("n1", "n2", 1)]);
+      await waitFor("client refusal", () => events(n1, "peer_refused").length >= 1);
+      assert.equal(events(n1, "peer_refused")[0].details.reason, "bad_server_mac");
+      assert.notEqual(n1.transport.stats().outbound.n2.state, "open");
+      assert.equal(binaryFrames, 0);
+    } finally {
+      await n1.transport.close();
+      await n1.server.shutdown();
+      for (const s of sockets) if (s.readyState <= WebSocket.OPEN) s.close();
+      await server.shutdown();
+    }
+  },
+});
