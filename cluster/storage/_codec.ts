@@ -1,0 +1,156 @@
+/**
+ * Byte layouts of the hard state and snapshot files: a 4-byte magic, a version byte, fields,
+ * and a trailing CRC32C of everything before it.
+ *
+ * @module
+ */
+
+import type { ConfState, HardState, Snapshot } from "../raft/types.ts";
+import { crc32c } from "./crc32c.ts";
+
+const TWO_32 = 2 ** 32;
+const HARD_STATE_MAGIC = 0x53485151; // "QQHS" little-endian
+const SNAPSHOT_MAGIC = 0x4e535151; // "QQSN" little-endian
+const VERSION = 1;
+
+/** A little-endian writer over a growable buffer. */
+class Writer {
+  buf = new Uint8Array(64);
+  view = new DataView(this.buf.buffer);
+  n = 0;
+  #room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number): void {
+    this.#room(1);
+    this.buf[this.n++] = v;
+  }
+  u32(v: number): void {
+    this.#room(4);
+    this.view.setUint32(this.n, v, true);
+    this.n += 4;
+  }
+  u64(v: number): void {
+    this.u32(v % TWO_32);
+    this.u32(Math.floor(v / TWO_32));
+  }
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.#room(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+  str(s: string): void {
+    this.bytes(new TextEncoder().encode(s));
+  }
+  /** Append the CRC32C of everything written and return the finished bytes. */
+  finish(): Uint8Array {
+    this.u32(crc32c(this.buf, 0, 0, this.n));
+    return this.buf.slice(0, this.n);
+  }
+}
+
+/** A little-endian reader that throws on a short buffer. */
+class Reader {
+  readonly view: DataView;
+  n = 0;
+  constructor(readonly buf: Uint8Array, readonly what: string) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  #need(k: number): void {
+    if (this.n + k > this.buf.length) throw new Error(`${this.what}: the file is too short`);
+  }
+  u8(): number {
+    this.#need(1);
+    return this.buf[this.n++];
+  }
+  u32(): number {
+    this.#need(4);
+    const v = this.view.getUint32(this.n, true);
+    this.n += 4;
+    return v;
+  }
+  u64(): number {
+    return this.u32() + this.u32() * TWO_32;
+  }
+  bytes(): Uint8Array {
+    const len = this.u32();
+    this.#need(len);
+    const b = this.buf.slice(this.n, this.n + len);
+    this.n += len;
+    return b;
+  }
+  str(): string {
+    return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes());
+  }
+}
+
+/** Check magic, version and the trailing checksum, then return a reader past the header. */
+function open(buf: Uint8Array, magic: number, what: string): Reader {
+  if (buf.length < 9) throw new Error(`${what}: the file is too short (${buf.length} bytes)`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const stored = view.getUint32(buf.length - 4, true);
+  if (crc32c(buf, 0, 0, buf.length - 4) !== stored) throw new Error(`${what}: checksum mismatch`);
+  const r = new Reader(buf.subarray(0, buf.length - 4), what);
+  if (r.u32() !== magic) throw new Error(`${what}: not a quorumq file (bad magic)`);
+  const version = r.u8();
+  if (version !== VERSION) throw new Error(`${what}: unknown format version ${version}`);
+  return r;
+}
+
+export function encodeHardState(hs: HardState): Uint8Array {
+  const w = new Writer();
+  w.u32(HARD_STATE_MAGIC);
+  w.u8(VERSION);
+  w.u64(hs.term);
+  w.u64(hs.commit);
+  w.str(hs.vote);
+  return w.finish();
+}
+
+/** Decode a hard state file; throws naming `what` when it is damaged. */
+export function decodeHardState(buf: Uint8Array, what: string): HardState {
+  const r = open(buf, HARD_STATE_MAGIC, what);
+  const term = r.u64();
+  const commit = r.u64();
+  const vote = r.str();
+  return { term, vote, commit };
+}
+
+function writeConf(w: Writer, conf: ConfState): void {
+  w.u32(conf.voters.length);
+  for (const v of conf.voters) w.str(v);
+  w.u32(conf.learners.length);
+  for (const l of conf.learners) w.str(l);
+}
+
+function readConf(r: Reader): ConfState {
+  const voters = Array.from({ length: r.u32() }, () => r.str());
+  const learners = Array.from({ length: r.u32() }, () => r.str());
+  return { voters, learners };
+}
+
+export function encodeSnapshot(s: Snapshot): Uint8Array {
+  const w = new Writer();
+  w.u32(SNAPSHOT_MAGIC);
+  w.u8(VERSION);
+  w.u64(s.meta.index);
+  w.u64(s.meta.term);
+  writeConf(w, s.meta.conf);
+  w.bytes(s.data);
+  return w.finish();
+}
+
+/** Decode a snapshot file; throws naming `what` when it is damaged. */
+export function decodeSnapshot(buf: Uint8Array, what: string): Snapshot {
+  const r = open(buf, SNAPSHOT_MAGIC, what);
+  const index = r.u64();
+  const term = r.u64();
+  const conf = readConf(r);
+  const data = r.bytes();
+  return { meta: { index, term, conf }, data };
+}

@@ -1,0 +1,61 @@
+/**
+ * Small durable-file helpers shared by the file stores.
+ *
+ * @module
+ */
+
+/** Write all of `bytes` at the file's current position (`write` may write less than asked). */
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const n = await file.write(bytes.subarray(written));
+    if (n <= 0) throw new Error(`Cannot write: the file accepted ${n} bytes`);
+    written += n;
+  }
+}
+
+/**
+ * fsync a directory, making a create, rename or unlink inside it durable. Without it a crash
+ * can bring back a deleted segment or lose a renamed hard state (RELIABILITY.md item 1).
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}
+
+/**
+ * Replace `path` atomically and durably with `bytes`: write a temp file, fdatasync it, rename it
+ * over `path`, fsync the directory. A crash at any point leaves the old or the new content.
+ */
+export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${dir}/${name}.tmp`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    await writeAll(file, bytes);
+    await file.syncData();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, `${dir}/${name}`);
+  await syncDir(dir);
+}
+
+/** Read a file, or undefined when it does not exist. */
+export async function readFileIfExists(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await Deno.readFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
+/** Prefix an I/O error with what was being done, keeping the cause. */
+export function ioError(what: string, cause: unknown): Error {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new Error(`${what}: ${detail}`, { cause });
+}

@@ -1,0 +1,47 @@
+/**
+ * CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8 and table-driven.
+ *
+ * Castagnoli rather than the zlib CRC32 because it detects more error patterns in the record
+ * sizes we write (it is the checksum of iSCSI, ext4 metadata and etcd's WAL). Slicing-by-8 reads
+ * eight bytes per step, about 4x the speed of the byte-at-a-time loop in plain JavaScript.
+ *
+ * @module
+ */
+
+const POLY = 0x82f63b78;
+
+/** TABLES[k][b]: the CRC of byte b followed by k zero bytes. */
+const TABLES: readonly Uint32Array[] = buildTables();
+
+function buildTables(): Uint32Array[] {
+  const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
+  for (let b = 0; b < 256; b++) {
+    let c = b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
+    tables[0][b] = c >>> 0;
+  }
+  for (let b = 0; b < 256; b++) {
+    for (let t = 1; t < 8; t++) {
+      const prev = tables[t - 1][b];
+      tables[t][b] = ((prev >>> 8) ^ tables[0][prev & 0xff]) >>> 0;
+    }
+  }
+  return tables;
+}
+
+/**
+ * Continue a CRC32C over `bytes[start, end)`. Pass the result of an earlier call as `crc` to
+ * checksum data held in several buffers; start from 0.
+ */
+export function crc32c(bytes: Uint8Array, crc = 0, start = 0, end = bytes.length): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES;
+  let c = ~crc >>> 0;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const lo = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    c = t7[lo & 0xff] ^ t6[(lo >>> 8) & 0xff] ^ t5[(lo >>> 16) & 0xff] ^ t4[lo >>> 24] ^
+      t3[bytes[i + 4]] ^ t2[bytes[i + 5]] ^ t1[bytes[i + 6]] ^ t0[bytes[i + 7]];
+  }
+  for (; i < end; i++) c = (c >>> 8) ^ t0[(c ^ bytes[i]) & 0xff];
+  return ~c >>> 0;
+}
