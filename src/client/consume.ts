@@ -268,9 +268,19 @@ class Run {
     }
   }
 
-  /** Waits for in-flight handlers up to `drainMs`, then nacks those still running. */
+  /**
+   * Waits for in-flight handlers: without limit when the run ended by `maxMessages`, and up to
+   * `drainMs` after an abort, after which those still running are nacked.
+   */
   async drain(): Promise<void> {
     if (this.inFlight.size === 0) return;
+    if (!this.stopped.aborted) {
+      const aborted = new Promise<void>((resolve) =>
+        this.stopped.addEventListener("abort", () => resolve(), { once: true })
+      );
+      await Promise.race([Promise.all(this.inFlight), aborted]);
+      if (this.inFlight.size === 0) return;
+    }
     const drainMs = this.options.drainMs ?? this.leaseMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) =>

@@ -1,0 +1,252 @@
+import assert from "node:assert/strict";
+import { Client } from "./client.ts";
+import { FakeBroker } from "./_fake_broker.ts";
+import { QueueNotFound } from "./errors.ts";
+import { ackWasLost, buildTransaction } from "./exactly_once.ts";
+import { TransactionFailed } from "./errors.ts";
+import type { ReceivedMessage } from "./types.ts";
+
+const noSleep = () => Promise.resolve();
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function setup(queues: string[], messages: number) {
+  const broker = new FakeBroker();
+  const client = new Client({ nodes: ["http://a:1"], fetch: broker.fetch, sleep: noSleep });
+  for (const queue of queues) await client.createQueue(queue);
+  if (messages > 0) {
+    await client.publishBatch(queues[0], Array.from({ length: messages }, (_, i) => ({ body: i })));
+  }
+  return { broker, client };
+}
+
+const paths = (broker: FakeBroker, suffix: string) =>
+  broker.seen.filter((s) => s.path.endsWith(suffix));
+
+Deno.test("consume() acks every handled message and stops at maxMessages", async () => {
+  const { broker, client } = await setup(["jobs"], 10);
+  const bodies: unknown[] = [];
+  const stats = await client.consume("jobs", (m) => {
+    bodies.push(m.body);
+  }, { concurrency: 3, waitMs: 50, maxMessages: 10 });
+  assert.deepEqual(bodies.toSorted((a, b) => Number(a) - Number(b)), [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+  ]);
+  assert.deepEqual(stats, { received: 10, acked: 10, nacked: 0, lost: 0, errors: 0 });
+  assert.ok(broker.queues.get("jobs")!.messages.every((m) => m.state === "acked"));
+  // At most `concurrency` messages are asked for at once.
+  assert.ok(paths(broker, "/receive").every((s) => (s.body as { max: number }).max <= 3));
+});
+
+Deno.test("consume() nacks a failed message with a backoff delay, and the retry succeeds", async () => {
+  const { broker, client } = await setup(["jobs"], 1);
+  const attempts: number[] = [];
+  const errors: unknown[] = [];
+  const stats = await client.consume("jobs", (m) => {
+    attempts.push(m.attempt);
+    if (m.attempt === 1) throw new Error("first try fails");
+  }, {
+    waitMs: 200,
+    maxMessages: 2,
+    baseBackoffMs: 40,
+    maxBackoffMs: 1000,
+    onError: (e) => errors.push(e),
+  });
+  assert.deepEqual(attempts, [1, 2]);
+  assert.deepEqual(stats, { received: 2, acked: 1, nacked: 1, lost: 0, errors: 0 });
+  const [nack] = paths(broker, "/nack");
+  const delayMs = (nack.body as { delayMs: number }).delayMs;
+  assert.ok(delayMs >= 20 && delayMs <= 40, `nack delay ${delayMs} ms for attempt 1, base 40`);
+  assert.equal((errors[0] as Error).message, "first try fails");
+});
+
+Deno.test("consume() extends the lease while a slow handler runs, so its ack is not stale", async () => {
+  const { broker, client } = await setup(["jobs"], 1);
+  const stats = await client.consume("jobs", () => delay(260), {
+    leaseMs: 100,
+    waitMs: 50,
+    maxMessages: 1,
+  });
+  assert.deepEqual(stats, { received: 1, acked: 1, nacked: 0, lost: 0, errors: 0 });
+  const extends_ = paths(broker, "/extend");
+  assert.ok(extends_.length >= 3, `${extends_.length} extensions over 260 ms with a 100 ms lease`);
+  assert.ok(extends_.every((s) => (s.body as { leaseMs: number }).leaseMs === 100));
+});
+
+Deno.test("consume() aborts the handler's signal when the lease is lost and does not ack", async () => {
+  const { broker, client } = await setup(["jobs"], 1);
+  let handlerSignal: AbortSignal | undefined;
+  const stats = await client.consume("jobs", async (_m, { signal }) => {
+    handlerSignal = signal;
+    broker.now = () => Date.now() + 1_000_000; // the lease runs out under the handler
+    for (let i = 0; i < 100 && !signal.aborted; i++) await delay(10);
+    signal.throwIfAborted();
+  }, { leaseMs: 60, waitMs: 50, maxMessages: 1 });
+  assert.equal(handlerSignal?.aborted, true);
+  assert.equal(stats.acked, 0);
+  assert.equal(stats.lost, 1);
+  assert.equal(paths(broker, "/ack").length, 0);
+});
+
+Deno.test("consume() on abort lets in-flight handlers finish and acks them, then resolves", async () => {
+  const { broker, client } = await setup(["jobs"], 2);
+  const controller = new AbortController();
+  let sawAbort = 0;
+  const stats = await client.consume("jobs", async (_m, { signal }) => {
+    controller.abort();
+    await delay(30);
+    if (signal.aborted) sawAbort++;
+  }, { concurrency: 2, waitMs: 50, signal: controller.signal });
+  assert.equal(stats.received, 2);
+  assert.equal(stats.acked, 2);
+  assert.equal(sawAbort, 2);
+  assert.ok(broker.queues.get("jobs")!.messages.every((m) => m.state === "acked"));
+});
+
+Deno.test("consume() on abort nacks handlers still running after drainMs", async () => {
+  const { broker, client } = await setup(["jobs"], 1);
+  const controller = new AbortController();
+  let release: () => void = () => {};
+  const stuck = new Promise<void>((resolve) => release = resolve);
+  const stats = await client.consume("jobs", () => {
+    controller.abort();
+    return stuck; // ignores its signal
+  }, { waitMs: 50, drainMs: 30, signal: controller.signal });
+  assert.deepEqual(stats, { received: 1, acked: 0, nacked: 1, lost: 0, errors: 0 });
+  assert.equal(broker.queues.get("jobs")!.messages[0].state, "ready");
+  release();
+  await delay(10);
+  assert.equal(paths(broker, "/ack").length, 0, "a handler given up on is never acked");
+});
+
+Deno.test("consume() stops with the error when the queue does not exist", async () => {
+  const { client } = await setup([], 0);
+  await assert.rejects(client.consume("nope", () => {}, { waitMs: 10 }), QueueNotFound);
+});
+
+Deno.test("consume() survives receive failures with backoff and carries on", async () => {
+  const broker = new FakeBroker();
+  let failures = 3;
+  const fetch: typeof globalThis.fetch = (input, init) => {
+    if (String(input).endsWith("/receive") && failures-- > 0) {
+      return Promise.resolve(
+        new Response(JSON.stringify({ type: "no_leader", status: 503 }), {
+          status: 503,
+          headers: { "content-type": "application/problem+json", "retry-after": "0" },
+        }),
+      );
+    }
+    return broker.fetch(input, init);
+  };
+  const client = new Client({ nodes: ["http://a:1"], fetch, retry: { attempts: 1 } });
+  await client.createQueue("jobs");
+  await client.publish("jobs", { body: 1 });
+  const stats = await client.consume("jobs", () => {}, {
+    waitMs: 10,
+    maxMessages: 1,
+    baseBackoffMs: 5,
+  });
+  assert.equal(stats.errors, 3);
+  assert.equal(stats.acked, 1);
+});
+
+Deno.test("consume() works on a topic subscription's paths", async () => {
+  const seen: string[] = [];
+  const message: ReceivedMessage = {
+    seq: 1,
+    id: "m",
+    body: 1,
+    headers: {},
+    attempt: 1,
+    receipt: "r1",
+    leaseExpiresAt: 0,
+    publishedAt: 0,
+  };
+  let served = false;
+  const fetch: typeof globalThis.fetch = (input) => {
+    const path = new URL(String(input)).pathname;
+    seen.push(path);
+    const body = path.endsWith("/receive")
+      ? { messages: served ? [] : [message] }
+      : { results: [{ receipt: "r1", status: "acked" }] };
+    served = true;
+    return Promise.resolve(
+      new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } }),
+    );
+  };
+  const client = new Client({ nodes: ["http://a:1"], fetch });
+  const stats = await client.consume({ topic: "t", subscription: "s" }, () => {}, {
+    maxMessages: 1,
+  });
+  assert.equal(stats.acked, 1);
+  assert.deepEqual(seen, [
+    "/v1/topics/t/subscriptions/s/receive",
+    "/v1/topics/t/subscriptions/s/ack",
+  ]);
+});
+
+Deno.test("consumeExactlyOnce() commits the handler's publishes with the ack in one transaction", async () => {
+  const { broker, client } = await setup(["new-orders", "shipping"], 2);
+  const stats = await client.consumeExactlyOnce("new-orders", (m) => [
+    { queue: "shipping", body: { order: m.body } },
+  ], { waitMs: 50, maxMessages: 2 });
+  assert.deepEqual(stats, { received: 2, acked: 2, nacked: 0, lost: 0, errors: 0 });
+  const transactions = paths(broker, "/v1/transactions");
+  assert.equal(transactions.length, 2);
+  assert.equal(paths(broker, "/ack").length, 0, "no separate ack outside the transaction");
+  const orders = broker.queues.get("new-orders")!.messages;
+  const shipped = broker.queues.get("shipping")!.messages;
+  assert.deepEqual(shipped.map((m) => m.id).toSorted(), orders.map((m) => `${m.id}:0`).toSorted());
+  assert.ok(orders.every((m) => m.state === "acked"));
+});
+
+Deno.test("consumeExactlyOnce() moves on when the ack is stale: nothing is published", async () => {
+  const { broker, client } = await setup(["new-orders", "shipping"], 1);
+  const stats = await client.consumeExactlyOnce("new-orders", (m) => {
+    broker.now = () => Date.now() + 1_000_000; // another consumer's turn now
+    return [{ queue: "shipping", body: m.body }];
+  }, { waitMs: 50, maxMessages: 1 });
+  assert.deepEqual(stats, { received: 1, acked: 0, nacked: 0, lost: 1, errors: 0 });
+  assert.equal(broker.queues.get("shipping")!.messages.length, 0);
+  assert.equal(paths(broker, "/nack").length, 0);
+});
+
+Deno.test("consumeExactlyOnce() nacks when the transaction fails for another reason", async () => {
+  const { broker, client } = await setup(["new-orders"], 1);
+  const stats = await client.consumeExactlyOnce("new-orders", () => [
+    { queue: "missing", body: 1 },
+  ], { waitMs: 50, maxMessages: 1, baseBackoffMs: 10 });
+  assert.deepEqual(stats, { received: 1, acked: 0, nacked: 1, lost: 0, errors: 1 });
+  assert.equal(broker.queues.get("new-orders")!.messages[0].state, "ready");
+});
+
+Deno.test("buildTransaction() acks on the source and keeps given ids", () => {
+  const message = { id: "m7", receipt: "r" } as ReceivedMessage;
+  assert.deepEqual(
+    buildTransaction({ topic: "t", subscription: "s" }, message, [
+      { topic: "audit", body: 1 },
+      { queue: "q", body: 2, id: "own" },
+    ]),
+    {
+      ack: [{ topic: "t", subscription: "s", receipt: "r" }],
+      publish: [{ topic: "audit", body: 1, id: "m7:0" }, { queue: "q", body: 2, id: "own" }],
+    },
+  );
+});
+
+Deno.test("ackWasLost() tells a stale ack from a failed publish", () => {
+  const failed = (errors: unknown[]) =>
+    new TransactionFailed({ type: "transaction_failed", errors }, 409);
+  assert.equal(ackWasLost(failed([{ kind: "ack", reason: "stale" }])), true);
+  assert.equal(ackWasLost(failed([{ pointer: "/ack/0", status: "not_found" }])), true);
+  assert.equal(ackWasLost(failed([{ kind: "publish", reason: "not_found" }])), false);
+  assert.equal(ackWasLost(failed([{ kind: "ack", reason: "queue_full" }])), false);
+});
