@@ -51,7 +51,7 @@ export class FakeBroker {
   #seq = 0;
   now: () => number = () => Date.now();
 
-  /** The handler: pass it as `fetch` (with `fetchFor`) or to `Deno.serve`. */
+  /** The handler: pass it as `fetch` (with `fetchFor`) or to a local HTTP server. */
   handle = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const text = request.method === "GET" || request.method === "DELETE"

@@ -1,6 +1,6 @@
 /**
  * The quorumq client: a fetch-only client for HTTP API v1 that runs in Deno, Node 20+, browsers
- * and edge runtimes (no `Deno.*` here). See docs/client.md.
+ * and edge runtimes: it uses no Deno namespace API. See docs/client.md.
  *
  * ```ts
  * import { Client, QueueFull } from "./src/client/mod.ts";
