@@ -131,8 +131,17 @@ export interface Message {
   /** append_resp with reject: the follower's hint where the leader should probe next. */
   readonly rejectHint?: number;
   readonly snapshot?: SnapshotChunk;
-  /** read_index / heartbeat / their responses: the ReadIndex request context. */
+  /**
+   * read_index / heartbeat / their responses: the ReadIndex request context. vote: a marker set
+   * on elections started by `timeout_now` (leadership transfer). transfer_leader: the UTF-8 id
+   * of the wanted leader (empty: the most up-to-date voter).
+   */
   readonly context?: Uint8Array;
+  /**
+   * snapshot / snapshot_resp: the `meta.index` of the snapshot being transferred, so that an
+   * acknowledgement of an earlier (restarted) transfer is not mistaken for one of this transfer.
+   */
+  readonly snapshotIndex?: number;
 }
 
 export type Role = "follower" | "pre_candidate" | "candidate" | "leader";
