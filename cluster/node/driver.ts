@@ -1,0 +1,449 @@
+/**
+ * The node driver: runs the Raft core's ready loop with real or fake ports. For every Ready it
+ * sends what may leave at once, persists (snapshot, entries, hard state), then sends what had to
+ * wait for the persist, applies committed entries to the state machine, and advances the core.
+ * Proposals resolve with the state machine's result once their entry is applied here.
+ *
+ * Time is counted in ticks: timeouts of proposals and reads expire on ticks, so the only
+ * real-time source is the ticker port.
+ *
+ * @module
+ */
+
+import { decodeConfChange, RawNode } from "../raft/mod.ts";
+import type { RaftStatus } from "../raft/status.ts";
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  EntryKind,
+  type HardState,
+  type Message,
+  NO_NODE,
+  type NodeId,
+  type RaftConfig,
+  type Ready,
+  type Role,
+  type Snapshot,
+} from "../raft/types.ts";
+import { loadInitialState } from "../storage/mod.ts";
+import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+import type {
+  LogEvent,
+  MessageSink,
+  OnFatal,
+  StartTicker,
+  StateMachine,
+  StoragePorts,
+} from "./ports.ts";
+import { Waiters } from "./waiters.ts";
+
+export interface NodeDriverOptions {
+  readonly raft: RaftConfig;
+  /** The voters when storage is empty (a brand-new cluster); empty for a node that will join. */
+  readonly bootstrapConf: ConfState;
+  /** URLs of the bootstrap members; later members' URLs come from the log. */
+  readonly bootstrapUrls: ReadonlyMap<NodeId, string>;
+  readonly storage: StoragePorts;
+  readonly sink: MessageSink;
+  readonly stateMachine: StateMachine;
+  readonly startTicker: StartTicker;
+  readonly tickMs: number;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  readonly snapshotEveryEntries: number;
+  readonly log: LogEvent;
+  readonly onFatal: OnFatal;
+  /** Observes every fsync-bearing persist step, in ms (metrics). */
+  readonly observePersistMs?: (ms: number) => void;
+  /** A monotonic clock in ms, only for the persist latency metric. */
+  readonly nowMs?: () => number;
+}
+
+/** The outcome of `propose`. `dropped`: the entry was overwritten, it will never apply. */
+export type DriverProposeOutcome =
+  | { readonly ok: true; readonly index: number; readonly result: unknown }
+  | { readonly ok: false; readonly reason: "not_leader"; readonly leaderId: NodeId }
+  | { readonly ok: false; readonly reason: "unknown_outcome" | "dropped" | "closed" };
+
+export type DriverReadOutcome =
+  | { readonly ok: true; readonly index: number }
+  | { readonly ok: false; readonly reason: "no_leader" | "timeout" | "closed" };
+
+interface PendingProposal {
+  readonly term: number;
+  readonly deadlineTick: number;
+  readonly resolve: (o: DriverProposeOutcome) => void;
+}
+
+/** Runs one Raft node. Create with `NodeDriver.open`. */
+export class NodeDriver {
+  readonly id: NodeId;
+  readonly urls: MemberUrls;
+  #raw: RawNode;
+  #o: NodeDriverOptions;
+  #ticks = 0;
+  #running = false;
+  #closed = false;
+  #stopTicker: () => void = () => {};
+  #proposals = new Map<number, PendingProposal>();
+  #reads = new Map<string, { deadlineTick: number; resolve: (o: DriverReadOutcome) => void }>();
+  #readSeq = 0;
+  #applied = new Waiters();
+  #appliedIndex: number;
+  #appliedTerm: number;
+  #snapshotIndex: number;
+  #snapshotting = false;
+  #savedHard: HardState;
+  #role: Role = "follower";
+  #leaderId: NodeId = NO_NODE;
+  #appliedListeners = new Set<() => void>();
+  #leaderListeners = new Set<(leaderId: NodeId, role: Role) => void>();
+  readonly counters = { leaderChanges: 0, elections: 0 };
+
+  private constructor(o: NodeDriverOptions, raw: RawNode, hard: HardState, snap?: Snapshot) {
+    this.#o = o;
+    this.id = o.raft.id;
+    this.#raw = raw;
+    this.#savedHard = hard;
+    this.urls = new MemberUrls(o.bootstrapUrls);
+    this.#appliedIndex = snap?.meta.index ?? 0;
+    this.#appliedTerm = snap?.meta.term ?? 0;
+    this.#snapshotIndex = this.#appliedIndex;
+  }
+
+  /** Loads the durable state, restores the state machine from its snapshot, starts ticking. */
+  static async open(o: NodeDriverOptions): Promise<NodeDriver> {
+    const initial = await loadInitialState(o.storage, o.bootstrapConf);
+    const raw = new RawNode(o.raft, initial);
+    const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
+    if (initial.snapshot) d.#restore(initial.snapshot);
+    o.log("info", "node_started", {
+      term: initial.hardState.term,
+      commit: initial.hardState.commit,
+      snapshotIndex: initial.snapshot?.meta.index ?? 0,
+      entries: initial.entries.length,
+    });
+    d.#stopTicker = o.startTicker(o.tickMs, () => d.#tick());
+    d.#kick();
+    return d;
+  }
+
+  /** Steps messages that arrived from peers. */
+  receive(messages: readonly Message[]): void {
+    if (this.#closed) return;
+    for (const m of messages) this.#raw.step(m);
+    this.#kick();
+  }
+
+  /** Proposes `data`; resolves once it is applied here, or with why it will not be. */
+  propose(data: Uint8Array, timeoutMs: number): Promise<DriverProposeOutcome> {
+    if (this.#closed) return Promise.resolve({ ok: false, reason: "closed" });
+    const r = this.#raw.propose(data);
+    if (!r.ok) {
+      const leaderId = r.reason === "not_leader" ? r.leaderId : NO_NODE;
+      return Promise.resolve({ ok: false, reason: "not_leader", leaderId });
+    }
+    this.#kick();
+    return this.#track(r.index, r.term, timeoutMs);
+  }
+
+  /** Linearizable read barrier: resolves once the read index is applied here. */
+  readIndex(timeoutMs: number): Promise<DriverReadOutcome> {
+    if (this.#closed) return Promise.resolve({ ok: false, reason: "closed" });
+    if (this.#raw.status().leaderId === NO_NODE) {
+      return Promise.resolve({ ok: false, reason: "no_leader" });
+    }
+    const key = `${this.id}:${++this.#readSeq}`;
+    const deadlineTick = this.#ticks + this.#timeoutTicks(timeoutMs);
+    const p = new Promise<DriverReadOutcome>((resolve) => {
+      this.#reads.set(key, { deadlineTick, resolve });
+    });
+    this.#raw.readIndex(new TextEncoder().encode(key));
+    this.#kick();
+    return p;
+  }
+
+  /** Proposes a membership change; resolves once it is applied here. */
+  proposeConfChange(cc: ConfChange, timeoutMs: number): Promise<
+    DriverProposeOutcome | { ok: false; reason: "rejected"; detail: string }
+  > {
+    if (this.#closed) return Promise.resolve({ ok: false, reason: "closed" });
+    const r = this.#raw.proposeConfChange(cc);
+    if (!r.ok) {
+      switch (r.reason) {
+        case "not_leader":
+          return Promise.resolve({ ok: false, reason: "not_leader", leaderId: r.leaderId });
+        case "invalid_conf_change":
+          return Promise.resolve({ ok: false, reason: "rejected", detail: r.detail });
+        default:
+          return Promise.resolve({ ok: false, reason: "rejected", detail: r.reason });
+      }
+    }
+    this.#kick();
+    return this.#track(r.index, r.term, timeoutMs);
+  }
+
+  /** Starts a leadership transfer (dissertation §3.10). */
+  transferLeadership(to?: NodeId) {
+    const r = this.#raw.transferLeadership(to);
+    this.#kick();
+    return r;
+  }
+
+  status(): RaftStatus {
+    return this.#raw.status();
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /** Resolves once `index` is applied here, or false after `timeoutMs`. */
+  waitApplied(index: number, timeoutMs: number): Promise<boolean> {
+    if (this.#appliedIndex >= index) return Promise.resolve(true);
+    return this.#applied.wait(index, this.#ticks + this.#timeoutTicks(timeoutMs));
+  }
+
+  onApplied(listener: () => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
+  }
+
+  onLeaderChange(listener: (leaderId: NodeId, role: Role) => void): () => void {
+    this.#leaderListeners.add(listener);
+    return () => this.#leaderListeners.delete(listener);
+  }
+
+  /** Stops ticking, fails every waiter, waits for the ready loop, closes the log. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopTicker();
+    for (const p of this.#proposals.values()) p.resolve({ ok: false, reason: "closed" });
+    this.#proposals.clear();
+    for (const r of this.#reads.values()) r.resolve({ ok: false, reason: "closed" });
+    this.#reads.clear();
+    this.#applied.failAll();
+    for (let i = 0; i < 200 && this.#running; i++) await new Promise((r) => setTimeout(r, 5));
+    await this.#o.storage.log.close();
+  }
+
+  /**
+   * Waits for the entry proposed at (index, term). An older proposal still waiting on the same
+   * index was overwritten: had it committed, this leader would hold it there (Raft §5.4).
+   */
+  #track(index: number, term: number, timeoutMs: number): Promise<DriverProposeOutcome> {
+    this.#proposals.get(index)?.resolve({ ok: false, reason: "dropped" });
+    return new Promise((resolve) => {
+      this.#proposals.set(index, {
+        term,
+        deadlineTick: this.#ticks + this.#timeoutTicks(timeoutMs),
+        resolve,
+      });
+    });
+  }
+
+  #timeoutTicks(timeoutMs: number): number {
+    return Math.max(1, Math.ceil(timeoutMs / this.#o.tickMs));
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    this.#ticks++;
+    this.#raw.tick();
+    this.#expire();
+    this.#kick();
+  }
+
+  /** Fails proposals and reads whose time is up. A proposal's outcome is then unknown. */
+  #expire(): void {
+    for (const [index, p] of this.#proposals) {
+      if (p.deadlineTick <= this.#ticks) {
+        this.#proposals.delete(index);
+        p.resolve({ ok: false, reason: "unknown_outcome" });
+      }
+    }
+    for (const [key, r] of this.#reads) {
+      if (r.deadlineTick <= this.#ticks) {
+        this.#reads.delete(key);
+        r.resolve({ ok: false, reason: "timeout" });
+      }
+    }
+    this.#applied.expire(this.#ticks);
+  }
+
+  #kick(): void {
+    if (this.#running || this.#closed) return;
+    this.#running = true;
+    queueMicrotask(() => this.#loop());
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      for (let i = 0; i < 1_000_000 && !this.#closed && this.#raw.hasReady(); i++) {
+        await this.#handle(this.#raw.ready());
+      }
+    } catch (e) {
+      this.#fatal(e);
+      return;
+    } finally {
+      this.#running = false;
+    }
+    if (!this.#closed && this.#raw.hasReady()) this.#kick();
+  }
+
+  async #handle(rd: Ready): Promise<void> {
+    if (rd.softState) this.#onSoftState(rd.softState.leaderId, rd.softState.role);
+    if (rd.messages.length > 0) this.#o.sink.send(rd.messages);
+    await this.#persist(rd);
+    if (this.#closed) return;
+    if (rd.messagesAfterPersist.length > 0) this.#o.sink.send(rd.messagesAfterPersist);
+    if (rd.snapshot) this.#restore(rd.snapshot);
+    this.#apply(rd.committedEntries);
+    this.#answerReads(rd);
+    this.#raw.advance(rd);
+    this.#maybeSnapshot();
+  }
+
+  /** Snapshot, then entries, then hard state (the order of the Ready contract). */
+  async #persist(rd: Ready): Promise<void> {
+    const { log, hardState, snapshots } = this.#o.storage;
+    const t0 = this.#o.nowMs?.() ?? 0;
+    if (rd.snapshot) {
+      const meta = rd.snapshot.meta;
+      await snapshots.save(rd.snapshot);
+      // Raft §7: keep the log's suffix only when it holds the snapshot's last entry.
+      if (log.term(meta.index) === meta.term) await log.compact(meta.index);
+      else await log.reset(meta.index + 1);
+    }
+    if (rd.entries.length > 0) await log.append(rd.entries);
+    if (rd.hardState && this.#mustSaveHardState(rd.hardState)) {
+      await hardState.save(rd.hardState);
+      this.#savedHard = rd.hardState;
+    }
+    if (this.#o.observePersistMs && (rd.entries.length > 0 || rd.snapshot)) {
+      this.#o.observePersistMs((this.#o.nowMs?.() ?? 0) - t0);
+    }
+  }
+
+  /**
+   * Term and vote must be durable before any message that depends on them leaves (Raft Figure
+   * 2). The commit index is volatile state in the paper: saving it with every Ready would cost
+   * a rename and two fsyncs per batch, so it is saved with term/vote changes and otherwise every
+   * `snapshotEveryEntries / 4` entries, which only bounds how much a restarted node replays
+   * before it hears from a leader.
+   */
+  #mustSaveHardState(hs: HardState): boolean {
+    const s = this.#savedHard;
+    if (hs.term !== s.term || hs.vote !== s.vote) return true;
+    return hs.commit - s.commit >= Math.max(1, Math.floor(this.#o.snapshotEveryEntries / 4));
+  }
+
+  #apply(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    for (const e of entries) {
+      if (e.index <= this.#appliedIndex) continue;
+      let result: unknown = undefined;
+      if (e.kind === EntryKind.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        this.urls.applyConfChange(cc);
+        this.#o.log("info", "membership_changed", { index: e.index, ...cc });
+      } else if (e.data.length > 0) {
+        result = this.#o.stateMachine.apply(e.index, e.data);
+      }
+      this.#appliedIndex = e.index;
+      this.#appliedTerm = e.term;
+      this.#settle(e, result);
+    }
+    this.#applied.release(this.#appliedIndex);
+    for (const l of this.#appliedListeners) l();
+  }
+
+  /** Resolves the proposal waiting on `e.index`, if any: ours only if the term matches. */
+  #settle(e: Entry, result: unknown): void {
+    const p = this.#proposals.get(e.index);
+    if (!p) return;
+    this.#proposals.delete(e.index);
+    p.resolve(
+      p.term === e.term ? { ok: true, index: e.index, result } : {
+        ok: false,
+        reason: "dropped",
+      },
+    );
+  }
+
+  #answerReads(rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const key = new TextDecoder().decode(rs.context);
+      const r = this.#reads.get(key);
+      if (!r) continue;
+      this.#reads.delete(key);
+      this.waitApplied(rs.index, Math.max(1, r.deadlineTick - this.#ticks) * this.#o.tickMs)
+        .then((ok) =>
+          r.resolve(ok ? { ok: true, index: rs.index } : { ok: false, reason: "timeout" })
+        );
+    }
+  }
+
+  #restore(snap: Snapshot): void {
+    const { urls, app } = unwrapSnapshot(snap.data);
+    this.urls.replace(urls);
+    this.#o.stateMachine.restore(app);
+    // Proposals the snapshot jumped over: we cannot tell whether they were applied.
+    for (const [index, p] of this.#proposals) {
+      if (index <= snap.meta.index) {
+        this.#proposals.delete(index);
+        p.resolve({ ok: false, reason: "unknown_outcome" });
+      }
+    }
+    this.#appliedIndex = Math.max(this.#appliedIndex, snap.meta.index);
+    this.#appliedTerm = snap.meta.term;
+    this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);
+    this.#o.log("info", "snapshot_restored", { index: snap.meta.index, bytes: snap.data.length });
+  }
+
+  /** Takes a snapshot in the background once enough entries were applied since the last. */
+  #maybeSnapshot(): void {
+    if (this.#snapshotting) return;
+    if (this.#appliedIndex - this.#snapshotIndex < this.#o.snapshotEveryEntries) return;
+    this.#snapshotting = true;
+    const meta = {
+      index: this.#appliedIndex,
+      term: this.#appliedTerm,
+      conf: this.#raw.status().conf,
+    };
+    const urls = this.urls.entries();
+    const view = this.#o.stateMachine.snapshot();
+    (async () => {
+      const app = await view.serialize();
+      const snapshot: Snapshot = { meta, data: wrapSnapshot(urls, app) };
+      await this.#o.storage.snapshots.save(snapshot);
+      if (this.#closed || meta.index <= this.#snapshotIndex) return;
+      this.#raw.compact(snapshot);
+      this.#snapshotIndex = meta.index;
+      await this.#o.storage.log.compact(meta.index);
+      this.#o.log("info", "snapshot_taken", { index: meta.index, bytes: snapshot.data.length });
+    })().catch((e) => this.#fatal(e)).finally(() => {
+      this.#snapshotting = false;
+    });
+  }
+
+  #onSoftState(leaderId: NodeId, role: Role): void {
+    if (role === "candidate" && this.#role !== "candidate") this.counters.elections++;
+    if (leaderId !== this.#leaderId) {
+      this.counters.leaderChanges++;
+      this.#o.log("info", "leader_changed", { leaderId, role, term: this.#raw.status().term });
+    }
+    this.#leaderId = leaderId;
+    this.#role = role;
+    for (const l of this.#leaderListeners) l(leaderId, role);
+  }
+
+  #fatal(e: unknown): void {
+    if (this.#closed) return;
+    this.#o.log("error", "node_fatal", { error: String((e as Error)?.stack ?? e) });
+    this.#closed = true;
+    this.#stopTicker();
+    this.#o.onFatal(e);
+  }
+}

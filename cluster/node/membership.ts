@@ -1,0 +1,68 @@
+/**
+ * Where each member can be reached. Raft's configuration names members by id only; their URLs
+ * travel in the `context` of the conf change that added them and in the driver's snapshots, so
+ * every node learns them from the log, the same way, with no side channel.
+ *
+ * @module
+ */
+
+import type { ConfChange, NodeId } from "../raft/types.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Member id → advertised base URL (`http://host:port`). */
+export class MemberUrls {
+  #urls = new Map<NodeId, string>();
+
+  constructor(initial?: Iterable<[NodeId, string]>) {
+    if (initial) { for (const [id, url] of initial) this.#urls.set(id, url); }
+  }
+
+  get(id: NodeId): string | undefined {
+    return this.#urls.get(id);
+  }
+
+  entries(): [NodeId, string][] {
+    return [...this.#urls.entries()];
+  }
+
+  /** Follows one applied conf change: an added node's URL is its change's context. */
+  applyConfChange(cc: ConfChange): void {
+    if (cc.op === "remove") this.#urls.delete(cc.nodeId);
+    else if (cc.context) this.#urls.set(cc.nodeId, cc.context);
+  }
+
+  /** Replaces everything (after a snapshot install). */
+  replace(entries: Iterable<[NodeId, string]>): void {
+    this.#urls = new Map(entries);
+  }
+}
+
+/**
+ * The driver's snapshot: the member URLs, then the application's bytes. Layout:
+ * `[u32 header length][header: UTF-8 JSON {v:1, urls}][application bytes]`.
+ */
+export function wrapSnapshot(urls: [NodeId, string][], app: Uint8Array): Uint8Array {
+  const header = encoder.encode(JSON.stringify({ v: 1, urls }));
+  const out = new Uint8Array(4 + header.length + app.length);
+  new DataView(out.buffer).setUint32(0, header.length);
+  out.set(header, 4);
+  out.set(app, 4 + header.length);
+  return out;
+}
+
+/** Splits what `wrapSnapshot` made; throws on anything else. */
+export function unwrapSnapshot(data: Uint8Array): { urls: [NodeId, string][]; app: Uint8Array } {
+  if (data.length < 4) throw new Error("Cannot read a snapshot: shorter than its header");
+  const headerBytes = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
+  if (4 + headerBytes > data.length) throw new Error("Cannot read a snapshot: header overruns it");
+  const header = JSON.parse(decoder.decode(data.subarray(4, 4 + headerBytes))) as {
+    v?: number;
+    urls?: [NodeId, string][];
+  };
+  if (header.v !== 1 || !Array.isArray(header.urls)) {
+    throw new Error(`Cannot read a snapshot: unknown header version ${String(header.v)}`);
+  }
+  return { urls: header.urls, app: data.subarray(4 + headerBytes) };
+}
