@@ -45,16 +45,17 @@ const log = (level: string, event: string, details?: Record<string, unknown>) =>
   console.error(JSON.stringify({ level, node: id, event, ...details }));
 const sm = new KvMachine();
 const storage = await openStorage(dataDir, "fsync");
-let driver: NodeDriver | undefined;
+// The transport needs the driver and the driver the transport: tie the knot through a holder.
+const holder: { driver?: NodeDriver } = {};
 const transport = new Transport({
   selfId: id,
   clusterId: "kv-test",
   secret: "kv-test-secret",
   peers,
-  onMessages: (msgs) => driver?.receive(msgs),
+  onMessages: (msgs) => holder.driver?.receive(msgs),
   log: (event, details) => log("info", event, details),
 });
-driver = await NodeDriver.open({
+const node = await NodeDriver.open({
   raft: { id, clusterId: "kv-test", electionTicks: 10, heartbeatTicks: 1, random: Math.random },
   bootstrapConf: { voters: [...peers.keys()], learners: [] },
   bootstrapUrls: peers,
@@ -70,7 +71,7 @@ driver = await NodeDriver.open({
   log,
   onFatal: () => Deno.exit(70),
 });
-const node = driver;
+holder.driver = node;
 
 Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
   const url = new URL(req.url);
