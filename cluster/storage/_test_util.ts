@@ -31,3 +31,21 @@ export function assertEntries(actual: readonly Entry[], expected: readonly Entry
     assert.deepEqual(actual[i].data, expected[i].data, `data of entry ${expected[i].index}`);
   }
 }
+
+/** A seeded PRNG (mulberry32) returning [0, 1): tests replay from their seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The entry the crash child writes at `index`: term and size follow from the index. */
+export function crashEntry(index: number): Entry {
+  const term = 1 + Math.floor(index / 500);
+  return { index, term, kind: EntryKind.Normal, data: entryData(index, term, 16 + (index % 300)) };
+}
