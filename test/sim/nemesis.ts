@@ -1,0 +1,221 @@
+/**
+ * The fault schedule. Each seed draws a profile (how often to crash, partition, degrade links,
+ * change membership, transfer leadership), then every step may inject one more fault or repair
+ * one. Leaders with uncommitted entries are crashed much more often than other nodes and come
+ * back quickly: that is the shape of Raft Figure 8, where a leader of an older term re-replicates
+ * its old entry, and it is where commit-rule bugs hide.
+ *
+ * @module
+ */
+
+import type { ConfChange, NodeId } from "../../cluster/raft/types.ts";
+import { CLEAN_LINKS, type LinkFaults, type Network } from "./network.ts";
+import type { Prng } from "./prng.ts";
+import type { SimNode } from "./sim_node.ts";
+
+/** What the nemesis may do to the cluster; implemented by the run. */
+export interface ClusterControl {
+  readonly nodes: ReadonlyMap<NodeId, SimNode>;
+  readonly network: Network;
+  /** Up nodes that believe they lead, highest term first. */
+  leaders(): SimNode[];
+  crash(id: NodeId): void;
+  restart(id: NodeId): void;
+  /** Creates and starts a node with a never-used id (empty disk). */
+  addNode(): SimNode;
+  /** Stops a node for good (it was removed from the membership). */
+  retire(id: NodeId): void;
+  pause(id: NodeId, untilStep: number): void;
+  trace(line: string): void;
+}
+
+/** How often each fault happens in one seed, drawn from the seed. */
+export interface NemesisProfile {
+  readonly crashP: number;
+  readonly leaderCrashP: number;
+  readonly downStepsMax: number;
+  readonly partitionP: number;
+  readonly partitionStepsMax: number;
+  readonly linkChangeP: number;
+  readonly membershipP: number;
+  readonly transferP: number;
+  readonly pauseP: number;
+}
+
+/** Draws a profile: some seeds are crash-heavy, some partition-heavy, most mix both. */
+export function drawProfile(prng: Prng): NemesisProfile {
+  const crashy = prng.chance(0.6);
+  return {
+    crashP: crashy ? 0.004 + prng.next() * 0.01 : 0.001,
+    leaderCrashP: crashy ? 0.02 + prng.next() * 0.06 : 0.005,
+    downStepsMax: prng.pick([8, 20, 60]),
+    partitionP: prng.chance(0.7) ? 0.004 + prng.next() * 0.01 : 0,
+    partitionStepsMax: prng.pick([15, 40, 100]),
+    linkChangeP: 0.01 + prng.next() * 0.02,
+    membershipP: prng.chance(0.5) ? 0.003 + prng.next() * 0.008 : 0,
+    transferP: prng.chance(0.4) ? 0.002 + prng.next() * 0.006 : 0,
+    pauseP: prng.chance(0.3) ? 0.003 : 0,
+  };
+}
+
+function drawLinks(prng: Prng): LinkFaults {
+  switch (prng.int(4)) {
+    case 0:
+      return CLEAN_LINKS;
+    case 1:
+      return { dropP: 0, duplicateP: 0, delayStepsMax: prng.range(1, 6) };
+    default:
+      return {
+        dropP: prng.next() * 0.25,
+        duplicateP: prng.next() * 0.1,
+        delayStepsMax: prng.int(8),
+      };
+  }
+}
+
+/** The fault schedule of one seed. */
+export class Nemesis {
+  readonly profile: NemesisProfile;
+  readonly stats = { crashes: 0, leaderCrashes: 0, partitions: 0, confChanges: 0, transfers: 0 };
+  readonly #prng: Prng;
+  readonly #c: ClusterControl;
+  readonly #restartAt = new Map<NodeId, number>();
+  #healAt = -1;
+  /** Nodes removed from the membership, and the step at which to stop them. */
+  readonly #retireAt = new Map<NodeId, number>();
+
+  constructor(prng: Prng, cluster: ClusterControl) {
+    this.#prng = prng;
+    this.#c = cluster;
+    this.profile = drawProfile(prng);
+  }
+
+  /** One step of faults and repairs. */
+  act(step: number): void {
+    this.#repair(step);
+    const p = this.profile;
+    const rng = this.#prng;
+    const leader = this.#c.leaders()[0];
+    if (leader !== undefined) {
+      const st = leader.raw.status();
+      if (st.lastIndex > st.commit && rng.chance(p.leaderCrashP)) {
+        this.stats.leaderCrashes++;
+        this.#crash(leader.id, step, Math.min(p.downStepsMax, 15));
+      }
+    }
+    if (rng.chance(p.crashP)) {
+      const up = this.#upNodes();
+      if (up.length > 0) this.#crash(rng.pick(up).id, step, p.downStepsMax);
+    }
+    if (this.#healAt < 0 && rng.chance(p.partitionP)) this.#partition(step);
+    if (rng.chance(p.linkChangeP)) this.#c.network.faults = drawLinks(rng);
+    if (rng.chance(p.membershipP)) this.#changeMembership();
+    if (rng.chance(p.transferP) && leader !== undefined && leader.up) {
+      const voters = leader.raw.status().conf.voters.filter((v) => v !== leader.id);
+      const to = voters.length > 0 && rng.chance(0.7) ? rng.pick(voters) : undefined;
+      const r = leader.raw.transferLeadership(to);
+      this.stats.transfers++;
+      this.#c.trace(
+        `nemesis transfer ${leader.id} -> ${to ?? "(best)"}: ${r.ok ? "ok" : r.reason}`,
+      );
+    }
+    if (rng.chance(p.pauseP)) {
+      const up = this.#upNodes();
+      if (up.length > 0) this.#c.pause(rng.pick(up).id, step + rng.range(5, 40));
+    }
+  }
+
+  #upNodes(): SimNode[] {
+    return [...this.#c.nodes.values()].filter((n) => n.up);
+  }
+
+  #crash(id: NodeId, step: number, downStepsMax: number): void {
+    this.stats.crashes++;
+    this.#c.crash(id);
+    this.#restartAt.set(id, step + this.#prng.range(1, downStepsMax));
+  }
+
+  #repair(step: number): void {
+    for (const [id, at] of this.#restartAt) {
+      if (at <= step) {
+        this.#restartAt.delete(id);
+        if (!this.#retireAt.has(id)) this.#c.restart(id);
+      }
+    }
+    for (const [id, at] of this.#retireAt) {
+      if (at <= step) {
+        this.#retireAt.delete(id);
+        this.#c.retire(id);
+      }
+    }
+    if (this.#healAt >= 0 && this.#healAt <= step) {
+      this.#healAt = -1;
+      this.#c.network.heal();
+      this.#c.trace("nemesis heal");
+    }
+  }
+
+  /** Cuts the network into one of the shapes that hurt consensus (RELIABILITY.md item 5). */
+  #partition(step: number): void {
+    const rng = this.#prng;
+    const ids = rng.shuffle([...this.#c.nodes.keys()]);
+    const net = this.#c.network;
+    const shape = rng.int(4);
+    const k = rng.range(1, Math.max(1, Math.floor(ids.length / 2)));
+    if (shape === 0) {
+      net.cutBetween(ids.slice(0, k), ids.slice(k)); // halves (or isolate one when k = 1)
+    } else if (shape === 1) {
+      for (const y of ids.slice(k)) for (const x of ids.slice(0, k)) net.cut(x, y); // one way
+    } else if (shape === 2 && ids.length >= 3) {
+      // A bridge: ids[0] sees both sides, the sides do not see each other.
+      const rest = ids.slice(1);
+      const half = Math.max(1, Math.floor(rest.length / 2));
+      net.cutBetween(rest.slice(0, half), rest.slice(half));
+    } else {
+      net.cutBetween([ids[0]], ids.slice(1)); // isolate one
+    }
+    this.stats.partitions++;
+    this.#healAt = step + rng.range(3, this.profile.partitionStepsMax);
+    this.#c.trace(`nemesis partition shape ${shape}: ${net.describeCuts()}`);
+  }
+
+  /** One single-server change at the current leader (§4.1), the leader itself sometimes removed. */
+  #changeMembership(): void {
+    const leader = this.#c.leaders()[0];
+    if (leader === undefined) return;
+    const rng = this.#prng;
+    const conf = leader.raw.status().conf;
+    let cc: ConfChange;
+    if (conf.learners.length > 0) {
+      cc = { op: rng.chance(0.8) ? "promote" : "remove", nodeId: rng.pick(conf.learners) };
+    } else if (conf.voters.length <= 3 || (conf.voters.length < 6 && rng.chance(0.5))) {
+      cc = { op: "add_learner", nodeId: this.#c.addNode().id };
+    } else {
+      const victim = rng.chance(0.3) ? leader.id : rng.pick(conf.voters);
+      cc = { op: "remove", nodeId: victim };
+    }
+    const r = leader.raw.proposeConfChange(cc);
+    this.stats.confChanges++;
+    this.#c.trace(
+      `nemesis conf ${cc.op} ${cc.nodeId} at ${leader.id}: ${
+        r.ok ? `${r.index}/${r.term}` : r.reason
+      }`,
+    );
+  }
+
+  /** A node applied its own removal or saw it applied: stop it for good a little later. */
+  scheduleRetire(id: NodeId, step: number): void {
+    if (!this.#retireAt.has(id)) this.#retireAt.set(id, step + this.#prng.range(1, 30));
+  }
+
+  /** Ends every fault: the quiet phase. Crashed nodes restart at once; retired ones stay down. */
+  stop(): void {
+    this.#c.network.heal();
+    this.#c.network.faults = CLEAN_LINKS;
+    this.#healAt = -1;
+    for (const id of this.#restartAt.keys()) if (!this.#retireAt.has(id)) this.#c.restart(id);
+    this.#restartAt.clear();
+    for (const id of this.#retireAt.keys()) this.#c.retire(id);
+    this.#retireAt.clear();
+  }
+}
