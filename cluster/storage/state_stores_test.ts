@@ -1,0 +1,136 @@
+/**
+ * One contract suite for each of HardStateStore and SnapshotStore, run against the memory and
+ * the file implementation, plus the file stores' damage detection.
+ */
+
+import assert from "node:assert/strict";
+import type { HardState, Snapshot } from "../raft/types.ts";
+import type { HardStateStore } from "./hard_state_store.ts";
+import type { SnapshotStore } from "./snapshot_store.ts";
+import {
+  FileHardStateStore,
+  HARD_STATE_FILE,
+  MemoryHardStateStore,
+} from "./file_hard_state_store.ts";
+import { FileSnapshotStore, MemorySnapshotStore } from "./file_snapshot_store.ts";
+
+async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "qq_state_" });
+  try {
+    await f(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Each implementation: a first instance and a way to get "the same store after a restart". */
+const HARD_STATE_IMPLS: Record<string, (dir: string) => () => HardStateStore> = {
+  MemoryHardStateStore: () => {
+    const s = new MemoryHardStateStore();
+    return () => s;
+  },
+  FileHardStateStore: (dir) => () => new FileHardStateStore(dir),
+};
+
+const SNAPSHOT_IMPLS: Record<string, (dir: string) => () => SnapshotStore> = {
+  MemorySnapshotStore: () => {
+    const s = new MemorySnapshotStore();
+    return () => s;
+  },
+  FileSnapshotStore: (dir) => () => new FileSnapshotStore(dir),
+};
+
+function snapshot(index: number, term: number, bytes = 100): Snapshot {
+  return {
+    meta: { index, term, conf: { voters: ["n1", "n2", "nœud-3"], learners: ["n4"] } },
+    data: Uint8Array.from({ length: bytes }, (_, i) => (i * 13 + index) & 0xff),
+  };
+}
+
+for (const [name, make] of Object.entries(HARD_STATE_IMPLS)) {
+  Deno.test(`${name}: load() is undefined before any save()`, async () => {
+    await withDir(async (dir) => assert.equal(await make(dir)().load(), undefined));
+  });
+
+  Deno.test(`${name}: save() then load() round-trips, also after a restart`, async () => {
+    await withDir(async (dir) => {
+      const open = make(dir);
+      const hs: HardState = { term: 2 ** 40 + 3, vote: "nœud-1", commit: 2 ** 33 + 7 };
+      await open().save({ term: 1, vote: "", commit: 0 });
+      await open().save(hs);
+      assert.deepEqual(await open().load(), hs);
+    });
+  });
+
+  Deno.test(`${name}: overlapping save() calls leave the last one`, async () => {
+    await withDir(async (dir) => {
+      const store = make(dir)();
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => store.save({ term: i, vote: `n${i}`, commit: i })),
+      );
+      assert.deepEqual(await store.load(), { term: 9, vote: "n9", commit: 9 });
+    });
+  });
+}
+
+for (const [name, make] of Object.entries(SNAPSHOT_IMPLS)) {
+  Deno.test(`${name}: load() is undefined before any save()`, async () => {
+    await withDir(async (dir) => assert.equal(await make(dir)().load(), undefined));
+  });
+
+  Deno.test(`${name}: save() then load() round-trips the newest, also after a restart`, async () => {
+    await withDir(async (dir) => {
+      const open = make(dir);
+      await open().save(snapshot(10, 1));
+      await open().save(snapshot(30, 2, 1 << 20));
+      assert.deepEqual(await open().load(), snapshot(30, 2, 1 << 20));
+      await open().save(snapshot(20, 2)); // older than the newest: never replaces it
+      assert.deepEqual(await open().load(), snapshot(30, 2, 1 << 20));
+    });
+  });
+}
+
+Deno.test("FileHardStateStore.load() throws on a flipped byte or a truncated file", async () => {
+  await withDir(async (dir) => {
+    await new FileHardStateStore(dir).save({ term: 5, vote: "n2", commit: 9 });
+    const path = `${dir}/${HARD_STATE_FILE}`;
+    const good = await Deno.readFile(path);
+    for (let at = 0; at < good.length; at++) {
+      const bad = good.slice();
+      bad[at] ^= 0x01;
+      await Deno.writeFile(path, bad);
+      await assert.rejects(
+        new FileHardStateStore(dir).load(),
+        /hard state.*checksum/,
+        `byte ${at}`,
+      );
+    }
+    for (let cut = 0; cut < good.length; cut++) {
+      await Deno.writeFile(path, good.subarray(0, cut));
+      await assert.rejects(new FileHardStateStore(dir).load(), /hard state/, `cut at ${cut}`);
+    }
+  });
+});
+
+Deno.test("FileHardStateStore.load() ignores a temp file left by a crash", async () => {
+  await withDir(async (dir) => {
+    await new FileHardStateStore(dir).save({ term: 5, vote: "n2", commit: 9 });
+    await Deno.writeFile(`${dir}/${HARD_STATE_FILE}.tmp`, new Uint8Array([1, 2, 3]));
+    assert.deepEqual(await new FileHardStateStore(dir).load(), { term: 5, vote: "n2", commit: 9 });
+  });
+});
+
+Deno.test("FileSnapshotStore keeps the newest two and throws on a damaged newest", async () => {
+  await withDir(async (dir) => {
+    const store = new FileSnapshotStore(dir);
+    for (const i of [1, 2, 3, 4]) await store.save(snapshot(i * 10, i));
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.equal(names.length, 2);
+    assert.match(names[0], /^0+30-0+3\.snap$/);
+    const newest = `${dir}/${names[1]}`;
+    const buf = await Deno.readFile(newest);
+    buf[buf.length >> 1] ^= 0x10;
+    await Deno.writeFile(newest, buf);
+    await assert.rejects(new FileSnapshotStore(dir).load(), /snapshot.*0+40-0+4\.snap.*checksum/);
+  });
+});
