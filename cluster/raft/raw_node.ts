@@ -274,4 +274,3 @@ export class RawNode {
 function sameHard(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
-

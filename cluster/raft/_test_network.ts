@@ -1,0 +1,276 @@
+/**
+ * A tiny in-test cluster (like etcd's `network`): nodes, an in-memory disk per node that holds
+ * exactly what a Ready asked to persist, an application that records applied data, and a message
+ * queue with cuts, isolation and crash/restart. Test-only.
+ *
+ * @module
+ */
+
+import { RawNode } from "./raw_node.ts";
+import {
+  type ConfState,
+  type Entry,
+  EntryKind,
+  type HardState,
+  type Message,
+  NO_NODE,
+  type NodeId,
+  type RaftConfig,
+  type Ready,
+  type Snapshot,
+} from "./types.ts";
+
+/** A deterministic PRNG (mulberry32), so tests replay exactly. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** What a node has made durable. */
+export interface Disk {
+  hardState: HardState;
+  snapshot: Snapshot | undefined;
+  entries: Entry[];
+}
+
+export interface Sim {
+  readonly id: NodeId;
+  node: RawNode;
+  readonly disk: Disk;
+  /** The data of every applied Normal entry (non-empty), in order; reset by a snapshot restore. */
+  app: string[];
+  appliedIndex: number;
+  config: RaftConfig;
+  readonly bootstrapConf: ConfState;
+  readonly readStates: { index: number; context: string }[];
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+export const bytes = (s: string): Uint8Array => enc.encode(s);
+export const text = (b: Uint8Array): string => dec.decode(b);
+
+export interface NetworkOptions {
+  readonly learners?: readonly NodeId[];
+  readonly seed?: number;
+  readonly config?: Partial<RaftConfig>;
+}
+
+export class Network {
+  readonly sims = new Map<NodeId, Sim>();
+  queue: Message[] = [];
+  /** Directed links that drop everything: "a>b". */
+  readonly cuts = new Set<string>();
+  readonly down = new Set<NodeId>();
+  /** Return false to drop a message in flight. */
+  filter: (m: Message) => boolean = () => true;
+  /** Every message delivered, for assertions. */
+  delivered: Message[] = [];
+  private readonly random: () => number;
+
+  constructor(voters: readonly NodeId[], readonly opts: NetworkOptions = {}) {
+    this.random = seededRandom(opts.seed ?? 1);
+    const conf: ConfState = { voters: [...voters], learners: [...(opts.learners ?? [])] };
+    for (const id of [...voters, ...(opts.learners ?? [])]) this.addNode(id, conf);
+  }
+
+  configFor(id: NodeId): RaftConfig {
+    return {
+      id,
+      clusterId: "c1",
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      random: this.random,
+      ...this.opts.config,
+    };
+  }
+
+  addNode(id: NodeId, bootstrapConf: ConfState, config?: RaftConfig): Sim {
+    const disk: Disk = {
+      hardState: { term: 0, vote: NO_NODE, commit: 0 },
+      snapshot: undefined,
+      entries: [],
+    };
+    const cfg = config ?? this.configFor(id);
+    const sim: Sim = {
+      id,
+      node: new RawNode(cfg, { hardState: disk.hardState, bootstrapConf, entries: [] }),
+      disk,
+      app: [],
+      appliedIndex: 0,
+      config: cfg,
+      bootstrapConf,
+      readStates: [],
+    };
+    this.sims.set(id, sim);
+    return sim;
+  }
+
+  sim(id: NodeId): Sim {
+    const s = this.sims.get(id);
+    if (s === undefined) throw new Error(`No node ${id} in the test network`);
+    return s;
+  }
+
+  node(id: NodeId): RawNode {
+    return this.sim(id).node;
+  }
+
+  /** Runs one full Ready cycle on `id` as a correct driver would. */
+  cycle(id: NodeId): Ready | undefined {
+    const s = this.sim(id);
+    if (this.down.has(id) || !s.node.hasReady()) return undefined;
+    const rd = s.node.ready();
+    this.queue.push(...rd.messages);
+    this.persist(s.disk, rd);
+    this.queue.push(...rd.messagesAfterPersist);
+    this.apply(s, rd);
+    s.node.advance(rd);
+    return rd;
+  }
+
+  persist(disk: Disk, rd: Ready): void {
+    if (rd.snapshot !== undefined) {
+      disk.snapshot = rd.snapshot;
+      disk.entries = [];
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0].index;
+      const base = (disk.snapshot?.meta.index ?? 0) + 1;
+      disk.entries.length = first - base;
+      disk.entries.push(...rd.entries);
+    }
+    if (rd.hardState !== undefined) disk.hardState = rd.hardState;
+  }
+
+  apply(s: Sim, rd: Ready): void {
+    if (rd.snapshot !== undefined) {
+      s.app = JSON.parse(text(rd.snapshot.data)) as string[];
+      s.appliedIndex = rd.snapshot.meta.index;
+    }
+    for (const e of rd.committedEntries) {
+      if (e.index !== s.appliedIndex + 1) {
+        throw new Error(`${s.id} applies ${e.index} after ${s.appliedIndex}`);
+      }
+      s.appliedIndex = e.index;
+      if (e.kind === EntryKind.Normal && e.data.length > 0) s.app.push(text(e.data));
+    }
+    for (const r of rd.readStates) s.readStates.push({ index: r.index, context: text(r.context) });
+  }
+
+  /** The snapshot the application would take now on `id` (state as of its applied index). */
+  takeSnapshot(id: NodeId): Snapshot {
+    const s = this.sim(id);
+    const st = s.node.status();
+    const term = s.disk.entries.find((e) => e.index === s.appliedIndex)?.term ??
+      s.disk.snapshot?.meta.term ?? 0;
+    return {
+      meta: { index: s.appliedIndex, term, conf: st.conf },
+      data: bytes(JSON.stringify(s.app)),
+    };
+  }
+
+  /** Delivers queued messages and runs Ready cycles until nothing moves (bounded). */
+  settle(maxRounds = 1000): void {
+    for (let round = 0; round < maxRounds; round++) {
+      let moved = false;
+      for (const id of this.sims.keys()) {
+        for (let k = 0; k < 100 && this.cycle(id) !== undefined; k++) moved = true;
+      }
+      const batch = this.queue;
+      this.queue = [];
+      for (const m of batch) {
+        moved = true;
+        this.deliver(m);
+      }
+      if (!moved) return;
+    }
+    throw new Error(`The test network did not settle within ${maxRounds} rounds`);
+  }
+
+  deliver(m: Message): void {
+    if (this.down.has(m.from) || this.down.has(m.to)) return;
+    if (this.cuts.has(`${m.from}>${m.to}`) || !this.filter(m)) return;
+    const s = this.sims.get(m.to);
+    if (s === undefined) return;
+    this.delivered.push(m);
+    s.node.step(m);
+  }
+
+  tick(id: NodeId, n = 1): void {
+    for (let i = 0; i < n; i++) if (!this.down.has(id)) this.node(id).tick();
+  }
+
+  /** Ticks every live node `n` times, settling after each tick. */
+  tickAll(n: number): void {
+    for (let i = 0; i < n; i++) {
+      for (const id of this.sims.keys()) this.tick(id);
+      this.settle();
+    }
+  }
+
+  /** Ticks only `id` until it leads (bounded), settling after each tick. */
+  elect(id: NodeId): void {
+    for (let i = 0; i < 100; i++) {
+      if (this.node(id).status().role === "leader") {
+        this.settle();
+        return;
+      }
+      this.tick(id);
+      this.settle();
+    }
+    throw new Error(`${id} did not become leader within 100 ticks`);
+  }
+
+  isolate(id: NodeId): void {
+    for (const other of this.sims.keys()) {
+      if (other === id) continue;
+      this.cuts.add(`${id}>${other}`);
+      this.cuts.add(`${other}>${id}`);
+    }
+  }
+
+  heal(): void {
+    this.cuts.clear();
+  }
+
+  /** The node loses its memory; its disk survives. Messages in flight to it are lost. */
+  crash(id: NodeId): void {
+    this.down.add(id);
+    this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
+  }
+
+  restart(id: NodeId): void {
+    const s = this.sim(id);
+    this.down.delete(id);
+    s.node = new RawNode(s.config, {
+      hardState: s.disk.hardState,
+      bootstrapConf: s.bootstrapConf,
+      ...(s.disk.snapshot ? { snapshot: s.disk.snapshot } : {}),
+      entries: [...s.disk.entries],
+    });
+    s.app = s.disk.snapshot ? JSON.parse(text(s.disk.snapshot.data)) as string[] : [];
+    s.appliedIndex = s.disk.snapshot?.meta.index ?? 0;
+  }
+
+  /** Leader proposes each string, then the network settles. */
+  propose(id: NodeId, ...data: string[]): void {
+    for (const d of data) {
+      const r = this.node(id).propose(bytes(d));
+      if (!r.ok) throw new Error(`Proposal to ${id} failed: ${r.reason}`);
+    }
+    this.settle();
+  }
+
+  leaders(): NodeId[] {
+    return [...this.sims.keys()].filter((id) =>
+      !this.down.has(id) && this.node(id).status().role === "leader"
+    );
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * One test per rule of the Raft paper (§5), in the manner of etcd's raft_paper_test.go.
+ */
+
+import assert from "node:assert/strict";
+import { bytes, Network } from "./_test_network.ts";
+import { RawNode } from "./raw_node.ts";
+import { EntryKind, type Message, NO_NODE, type RaftConfig } from "./types.ts";
+
+const base = (id: string, random = () => 0): RaftConfig => ({
+  id,
+  clusterId: "c1",
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  random,
+});
+
+function msg(m: Partial<Message> & Pick<Message, "type" | "from" | "to" | "term">): Message {
+  return { clusterId: "c1", logTerm: 0, index: 0, commit: 0, ...m };
+}
+
+function fresh(id: string, voters = ["n1", "n2", "n3"], cfg: Partial<RaftConfig> = {}): RawNode {
+  return new RawNode({ ...base(id), ...cfg }, {
+    hardState: { term: 0, vote: NO_NODE, commit: 0 },
+    bootstrapConf: { voters, learners: [] },
+    entries: [],
+  });
+}
+
+Deno.test("§5.1 a follower seeing a higher term adopts it and stays/becomes follower", () => {
+  const n = fresh("n1");
+  n.step(msg({ type: "heartbeat", from: "n2", to: "n1", term: 5 }));
+  const st = n.status();
+  assert.equal(st.term, 5);
+  assert.equal(st.role, "follower");
+  assert.equal(st.leaderId, "n2");
+});
+
+Deno.test("§5.1 a leader seeing a higher term steps down to follower", () => {
+  const net = new Network(["n1", "n2", "n3"]);
+  net.elect("n1");
+  const term = net.node("n1").status().term;
+  net.node("n1").step(msg({ type: "append_resp", from: "n2", to: "n1", term: term + 1 }));
+  assert.equal(net.node("n1").status().role, "follower");
+  assert.equal(net.node("n1").status().term, term + 1);
+});
+
+Deno.test("§5.1 a message with a stale term is ignored", () => {
+  const n = fresh("n1");
+  n.step(msg({ type: "heartbeat", from: "n2", to: "n1", term: 3 }));
+  n.step(msg({ type: "append", from: "n3", to: "n1", term: 2, entries: [] }));
+  assert.equal(n.status().leaderId, "n2");
+  assert.equal(n.status().term, 3);
+});
+
+Deno.test("§5.2 a follower starts an election after a randomized timeout in [et, 2et)", () => {
+  for (const [r, want] of [[0, 10], [0.55, 15], [0.99, 19]] as const) {
+    const n = fresh("n1", ["n1", "n2", "n3"], { random: () => r, preVote: false });
+    let ticks = 0;
+    while (n.status().role === "follower" && ticks < 100) {
+      n.tick();
+      ticks++;
+    }
+    assert.equal(ticks, want, `random ${r}`);
+    assert.equal(n.status().role, "candidate");
+    assert.equal(n.status().term, 1);
+    assert.equal(n.status().vote, "n1");
+  }
+});
+
+Deno.test("§5.2 a candidate sends vote requests with its last log index and term", () => {
+  const n = fresh("n1", ["n1", "n2", "n3"], { preVote: false });
+  for (let i = 0; i < 10; i++) n.tick();
+  const rd = n.ready();
+  const votes = rd.messages.filter((m) => m.type === "vote");
+  assert.deepEqual(votes.map((m) => m.to).sort(), ["n2", "n3"]);
+  for (const v of votes) assert.equal(v.term, 1);
+  assert.deepEqual(rd.hardState, { term: 1, vote: "n1", commit: 0 });
+});
+
+Deno.test("§5.2 a candidate with a majority of votes becomes leader", () => {
+  const net = new Network(["n1", "n2", "n3", "n4", "n5"]);
+  net.isolate("n4");
+  net.isolate("n5");
+  net.elect("n1");
+  assert.equal(net.node("n1").status().role, "leader");
+  assert.deepEqual(net.leaders(), ["n1"]);
+});
+
+Deno.test("§5.2 a candidate without a majority does not win and times out again", () => {
+  const net = new Network(["n1", "n2", "n3"], { config: { preVote: false } });
+  net.isolate("n1");
+  for (let i = 0; i < 45; i++) {
+    net.tick("n1");
+    net.settle();
+  }
+  const st = net.node("n1").status();
+  assert.equal(st.role, "candidate");
+  assert.ok(st.term >= 2, `term ${st.term} should have grown with each timeout`);
+});
+
+Deno.test("§5.2 each node grants at most one vote per term (first come first served)", () => {
+  const n = fresh("n1");
+  n.step(msg({ type: "vote", from: "n2", to: "n1", term: 1 }));
+  n.step(msg({ type: "vote", from: "n3", to: "n1", term: 1 }));
+  const rd = n.ready();
+  const resps = rd.messagesAfterPersist.filter((m) => m.type === "vote_resp");
+  assert.deepEqual(resps.map((m) => [m.to, m.reject === true]), [["n2", false], ["n3", true]]);
+  assert.equal(rd.hardState?.vote, "n2");
+});
+
+Deno.test("§5.2 split vote: nobody wins, then randomized timeouts elect exactly one leader", () => {
+  const net = new Network(["n1", "n2", "n3", "n4"], { config: { preVote: false } });
+  // n1 and n2 campaign in the same term; each gets one other vote: 2 of 4 is no majority.
+  net.cuts.add("n3>n2").add("n2>n3").add("n4>n1").add("n1>n4");
+  for (const id of ["n1", "n2"]) {
+    for (let i = 0; i < 30 && net.node(id).status().role === "follower"; i++) net.tick(id);
+    assert.equal(net.node(id).status().role, "candidate");
+  }
+  net.settle();
+  assert.equal(net.leaders().length, 0);
+  net.heal();
+  net.tickAll(60);
+  assert.equal(net.leaders().length, 1);
+});
+
+Deno.test("§5.2 a candidate that hears from a leader of its term becomes follower", () => {
+  const n = fresh("n1", ["n1", "n2", "n3"], { preVote: false });
+  n.tick();
+  for (let i = 0; i < 20; i++) n.tick();
+  assert.equal(n.status().role, "candidate");
+  const t = n.status().term;
+  n.step(msg({ type: "heartbeat", from: "n2", to: "n1", term: t }));
+  assert.equal(n.status().role, "follower");
+  assert.equal(n.status().leaderId, "n2");
+});
+
+Deno.test("§5.3 the leader replicates entries and applies them once committed", () => {
+  const net = new Network(["n1", "n2", "n3"]);
+  net.elect("n1");
+  net.propose("n1", "a", "b", "c");
+  for (const id of ["n1", "n2", "n3"]) {
+    net.tickAll(1); // a heartbeat carries the commit index to followers
+    assert.deepEqual(net.sim(id).app, ["a", "b", "c"], id);
+  }
+});
+
+Deno.test("§5.3 a follower rejects an append whose prevLogIndex/prevLogTerm does not match", () => {
+  const n = fresh("n2");
+  n.step(msg({
+    type: "append",
+    from: "n1",
+    to: "n2",
+    term: 2,
+    index: 5,
+    logTerm: 2,
+    entries: [{ term: 2, index: 6, kind: EntryKind.Normal, data: bytes("x") }],
+  }));
+  const rd = n.ready();
+  const resp = rd.messagesAfterPersist.find((m) => m.type === "append_resp")!;
+  assert.equal(resp.reject, true);
+  assert.equal(resp.index, 5);
+  assert.equal(resp.rejectHint, 0);
+  assert.equal(rd.entries.length, 0);
+});
+
+Deno.test("§5.3 a conflicting follower suffix is replaced; a stale append truncates nothing", () => {
+  const n = fresh("n2");
+  const e = (index: number, term: number) => ({
+    term,
+    index,
+    kind: EntryKind.Normal,
+    data: bytes(`${index}@${term}`),
+  });
+  n.step(
+    msg({ type: "append", from: "n1", to: "n2", term: 1, entries: [e(1, 1), e(2, 1), e(3, 1)] }),
+  );
+  n.advance(n.ready());
+  // A stale, reordered copy of the first append: nothing to truncate.
+  n.step(msg({ type: "append", from: "n1", to: "n2", term: 1, entries: [e(1, 1)] }));
+  let rd = n.ready();
+  assert.equal(rd.entries.length, 0);
+  assert.equal(n.status().lastIndex, 3);
+  n.advance(rd);
+  // A new leader at term 2 whose log diverges at index 3.
+  n.step(
+    msg({
+      type: "append",
+      from: "n3",
+      to: "n2",
+      term: 2,
+      index: 2,
+      logTerm: 1,
+      entries: [e(3, 2)],
+    }),
+  );
+  rd = n.ready();
+  assert.deepEqual(rd.entries.map((x) => [x.index, x.term]), [[3, 2]]);
+  assert.equal(rd.messagesAfterPersist.find((m) => m.type === "append_resp")?.index, 3);
+  n.advance(rd);
+});
+
+Deno.test("§5.3 fast back-off: the leader finds the match point in few round trips", () => {
+  const net = new Network(["n1", "n2", "n3"]);
+  net.elect("n1");
+  net.propose("n1", ...Array.from({ length: 50 }, (_, i) => `a${i}`));
+  // n3 misses 200 entries, then rejoins: back-off must not walk back one entry per round trip.
+  net.isolate("n3");
+  net.propose("n1", ...Array.from({ length: 200 }, (_, i) => `b${i}`));
+  net.heal();
+  net.delivered = [];
+  net.tickAll(3);
+  const rejects = net.delivered.filter((m) => m.type === "append_resp" && m.reject);
+  assert.ok(rejects.length <= 2, `${rejects.length} rejections`);
+  assert.equal(net.sim("n3").app.length, 250);
+});
