@@ -214,7 +214,10 @@ export class NodeDriver {
     return () => this.#leaderListeners.delete(listener);
   }
 
-  /** Stops ticking, fails every waiter, waits for the ready loop, closes the log. */
+  /**
+   * Stops ticking, fails every waiter and waits for the ready loop. The storage stays open: whoever
+   * opened it closes it.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -225,7 +228,6 @@ export class NodeDriver {
     this.#reads.clear();
     this.#applied.failAll();
     for (let i = 0; i < 200 && this.#running; i++) await new Promise((r) => setTimeout(r, 5));
-    await this.#o.storage.log.close();
   }
 
   /**

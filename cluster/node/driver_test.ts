@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { NodeDriver } from "./driver.ts";
+import type { SnapshotView, StateMachine, StoragePorts } from "./ports.ts";
+import type { Message, NodeId } from "../raft/types.ts";
+import { MemoryLogStore } from "../storage/memory_log_store.ts";
+import { MemoryHardStateStore } from "../storage/file_hard_state_store.ts";
+import { MemorySnapshotStore } from "../storage/file_snapshot_store.ts";
+
+/** Appends every applied command to a list; results are the list's length. */
+class ListMachine implements StateMachine {
+  items: string[] = [];
+  apply(_index: number, data: Uint8Array): unknown {
+    this.items.push(new TextDecoder().decode(data));
+    return this.items.length;
+  }
+  snapshot(): SnapshotView {
+    const copy = [...this.items];
+    return { serialize: () => new TextEncoder().encode(JSON.stringify(copy)) };
+  }
+  restore(data: Uint8Array): void {
+    this.items = JSON.parse(new TextDecoder().decode(data));
+  }
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+/** N drivers in one process: memory storage, a hand-driven ticker, a network that can cut. */
+class Cluster {
+  drivers = new Map<NodeId, NodeDriver>();
+  machines = new Map<NodeId, ListMachine>();
+  storages = new Map<NodeId, StoragePorts>();
+  tickers = new Map<NodeId, () => void>();
+  cut = new Set<NodeId>();
+
+  constructor(readonly ids: NodeId[], readonly snapshotEveryEntries = 1000) {}
+
+  async open(id: NodeId): Promise<NodeDriver> {
+    const storage = this.storages.get(id) ?? {
+      log: new MemoryLogStore(),
+      hardState: new MemoryHardStateStore(),
+      snapshots: new MemorySnapshotStore(),
+    };
+    this.storages.set(id, storage);
+    const sm = new ListMachine();
+    this.machines.set(id, sm);
+    let seed = id.charCodeAt(1) * 7919;
+    const d = await NodeDriver.open({
+      raft: {
+        id,
+        clusterId: "test",
+        electionTicks: 10,
+        heartbeatTicks: 1,
+        random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
+      },
+      bootstrapConf: { voters: this.ids, learners: [] },
+      bootstrapUrls: new Map(this.ids.map((i) => [i, `http://${i}`])),
+      storage,
+      sink: { send: (msgs) => this.#deliver(msgs) },
+      stateMachine: sm,
+      startTicker: (_ms, fn) => {
+        this.tickers.set(id, fn);
+        return () => this.tickers.delete(id);
+      },
+      tickMs: 10,
+      snapshotEveryEntries: this.snapshotEveryEntries,
+      log: () => {},
+      onFatal: (e) => {
+        throw e;
+      },
+    });
+    this.drivers.set(id, d);
+    return d;
+  }
+
+  #deliver(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      if (this.cut.has(m.from) || this.cut.has(m.to)) continue;
+      queueMicrotask(() => this.drivers.get(m.to)?.receive([m]));
+    }
+  }
+
+  async ticks(n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      for (const t of this.tickers.values()) t();
+      await flush();
+    }
+  }
+
+  async leader(): Promise<NodeDriver> {
+    for (let i = 0; i < 100; i++) {
+      for (const d of this.drivers.values()) {
+        if (d.status().role === "leader" && !this.cut.has(d.id)) return d;
+      }
+      await this.ticks(1);
+    }
+    throw new Error("No leader within 100 ticks");
+  }
+
+  async closeAll(): Promise<void> {
+    for (const d of this.drivers.values()) await d.close();
+  }
+}
+
+Deno.test("NodeDriver.propose() resolves with the state machine's result on a single node", async () => {
+  const c = new Cluster(["n1"]);
+  await c.open("n1");
+  const leader = await c.leader();
+  const out = await leader.propose(enc("a"), 1000);
+  assert.deepEqual(out, { ok: true, index: out.ok ? out.index : -1, result: 1 });
+  assert.deepEqual(c.machines.get("n1")!.items, ["a"]);
+  await c.closeAll();
+});
+
+Deno.test("NodeDriver replicates to every node and a follower refuses with the leader's id", async () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  for (let i = 0; i < 5; i++) assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
+  await c.ticks(3);
+  for (const id of c.ids) {
+    assert.deepEqual(c.machines.get(id)!.items, ["x0", "x1", "x2", "x3", "x4"]);
+  }
+  const follower = c.drivers.get(c.ids.find((id) => id !== leader.id)!)!;
+  assert.deepEqual(await follower.propose(enc("y"), 1000), {
+    ok: false,
+    reason: "not_leader",
+    leaderId: leader.id,
+  });
+  await c.closeAll();
+});
+
+Deno.test("NodeDriver.propose() on a cut-off leader ends as unknown_outcome, never as success", async () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  c.cut.add(leader.id);
+  const pending = leader.propose(enc("lost"), 50);
+  await c.ticks(10);
+  const out = await pending;
+  assert.equal(out.ok, false);
+  assert.ok(!out.ok && (out.reason === "unknown_outcome" || out.reason === "dropped"));
+  for (const id of c.ids) assert.ok(!c.machines.get(id)!.items.includes("lost"));
+  await c.closeAll();
+});
+
+Deno.test("NodeDriver.readIndex() on a follower covers every write acknowledged before it", async () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  const w = await leader.propose(enc("w"), 1000);
+  assert.ok(w.ok);
+  const follower = c.drivers.get(c.ids.find((id) => id !== leader.id)!)!;
+  const r = follower.readIndex(1000);
+  await c.ticks(3);
+  const out = await r;
+  assert.ok(out.ok && out.index >= w.index, JSON.stringify(out));
+  assert.ok(follower.appliedIndex >= w.index);
+  assert.ok(c.machines.get(follower.id)!.items.includes("w"));
+  await c.closeAll();
+});
+
+Deno.test("NodeDriver restarts from its storage and snapshots: the state is rebuilt", async () => {
+  const c = new Cluster(["n1"], 4);
+  await c.open("n1");
+  const leader = await c.leader();
+  for (let i = 0; i < 10; i++) assert.ok((await leader.propose(enc(`s${i}`), 1000)).ok);
+  await c.ticks(2); // let the background snapshot finish
+  assert.ok((await c.storages.get("n1")!.snapshots.load()) !== undefined, "a snapshot was taken");
+  await leader.close();
+  await c.open("n1");
+  const again = await c.leader();
+  assert.ok((await again.propose(enc("after"), 1000)).ok);
+  const items = c.machines.get("n1")!.items;
+  assert.deepEqual(items, [...Array.from({ length: 10 }, (_, i) => `s${i}`), "after"]);
+  await c.closeAll();
+});
