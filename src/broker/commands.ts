@@ -193,7 +193,7 @@ export type ProblemCode =
 export interface ItemError {
   /** `ack[2]` or `publish[0]`. */
   readonly item: string;
-  readonly reason: ProblemCode | Exclude<ReceiptStatus, "acked">;
+  readonly reason: ProblemCode | Exclude<ReceiptStatus, "acked" | "nacked" | "extended">;
   readonly detail: string;
 }
 
@@ -228,12 +228,20 @@ export interface Delivery {
 }
 
 /**
- * What happened to one receipt. `stale`: that attempt's lease is over (the message went back
- * to the queue, to another consumer, or was settled by another attempt).
+ * What happened to one receipt: `acked` (ack), `nacked` (nack), `extended` (extend) when done;
+ * `already_acked`: this very attempt was acked before (a retried ack); `stale`: that attempt's
+ * lease is over (the message went back to the queue, to another consumer, or was settled by
+ * another attempt); `not_found`: no such message is known (wrong queue, never issued, or
+ * forgotten after its dedup window). Append-only.
  */
-export type ReceiptStatus = "acked" | "already_acked" | "stale" | "not_found";
+export type ReceiptStatus =
+  | "acked"
+  | "nacked"
+  | "extended"
+  | "already_acked"
+  | "stale"
+  | "not_found";
 
-/** For nack/extend, `acked` means "done": nacked, or extended. */
 export interface ReceiptResult {
   readonly receipt: string;
   readonly status: ReceiptStatus;

@@ -2,7 +2,25 @@
  * The broker's replicated state machine: queues, topics, subscriptions, leases, dedup ids,
  * idempotency keys. Pure and deterministic: time is the entry's timestamp, never a clock.
  *
+ * ```ts
+ * const broker = new BrokerState();
+ * const result = broker.apply(index, decodeEnvelope(entry.data)); // on every node, in log order
+ * const view = captureSnapshot(broker); // quick; view.serialize() later
+ * const copy = restoreSnapshot(view.serialize());
+ * ```
+ *
  * @module
  */
 
 export * from "./commands.ts";
+export { BrokerState, DEAD_LETTER_HEADERS } from "./state.ts";
+export { captureSnapshot, restoreSnapshot, snapshotBytes, type SnapshotView } from "./snapshot.ts";
+export { QUEUE_DEFAULTS } from "./_execute.ts";
+export { IDEM_KEYS_MAX, IDEM_TTL_MS } from "./_ids.ts";
+export {
+  DURATION_MS_MAX,
+  GENERATED_ID_PREFIX,
+  ID_LENGTH_MAX,
+  NAME_LENGTH_MAX,
+  RECEIVE_MAX,
+} from "./validate.ts";

@@ -1,0 +1,406 @@
+/**
+ * The delivery engine shared by queues and subscriptions: stored messages, the ready order,
+ * fifo groups, leases, fenced receipts, settlement and stats. Folder-private.
+ *
+ * @module
+ */
+
+import type {
+  Delivery,
+  MessageStatus,
+  QueueConfig,
+  QueueStats,
+  ReceiptResult,
+  ReceiptStatus,
+} from "./commands.ts";
+import { type IdRecord, IdTable } from "./_ids.ts";
+import { EventKind, NumberHeap, SeqTable, type TimedEvent } from "./_structs.ts";
+
+/** A stored message's state. Numbers, to keep the per-message object small. */
+export const MsgState = { Ready: 0, Delayed: 1, Leased: 2 } as const;
+export type MsgState = typeof MsgState[keyof typeof MsgState];
+
+/** One stored message of one queue or subscription. */
+export interface Msg {
+  readonly seq: number;
+  readonly id: string;
+  /** Present when the publisher gave the id: the record used for dedup and status. */
+  readonly rec: IdRecord | undefined;
+  /** The slab holding the body at `off`, `len` bytes (shared with a topic for subscriptions). */
+  readonly buf: Uint8Array;
+  readonly off: number;
+  readonly len: number;
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly group: string | undefined;
+  readonly publishedAt: number;
+  /** Entry time when the TTL ends; Infinity when none. */
+  readonly expiresAt: number;
+  state: MsgState;
+  /** Deliveries so far. */
+  attempt: number;
+  /** Delayed: when it becomes ready. Leased: when the lease ends. */
+  at: number;
+}
+
+export type DeadReason = "max_deliveries" | "ttl";
+
+/** What a channel needs from the broker around it. */
+export interface ChannelHost {
+  schedule(e: TimedEvent): void;
+  /** Called after `msg` left `from` as dead: move it to a dead-letter queue or drop it. */
+  deadLetter(from: Channel, msg: Msg, reason: DeadReason, now: number): void;
+}
+
+interface Group {
+  /** Seqs of the group's stored messages in seq order, from `head`; settled ones are skipped. */
+  pending: number[];
+  head: number;
+}
+
+/** A receipt: the channel's ordinal (a new one per incarnation), the seq and the attempt. */
+export function encodeReceipt(ord: number, seq: number, attempt: number): string {
+  return `${ord.toString(36)}.${seq.toString(36)}.${attempt.toString(36)}`;
+}
+
+export function decodeReceipt(
+  receipt: string,
+): { ord: number; seq: number; attempt: number } | undefined {
+  if (typeof receipt !== "string" || receipt.length > 64) return undefined;
+  const parts = receipt.split(".");
+  if (parts.length !== 3 || parts.some((p) => !/^[0-9a-z]{1,12}$/.test(p))) return undefined;
+  const [ord, seq, attempt] = parts.map((p) => parseInt(p, 36));
+  return { ord, seq, attempt };
+}
+
+type Resolved =
+  | { ok: true; m: Msg }
+  | { ok: false; status: Exclude<ReceiptStatus, "acked" | "nacked" | "extended"> };
+
+/** A queue or a subscription: the delivery engine over its stored messages. */
+export class Channel {
+  readonly ids = new IdTable();
+  readonly msgs = new SeqTable<Msg>();
+  /** Seqs that may be deliverable (fifo: group heads only); validated on pop. */
+  readonly ready = new NumberHeap();
+  /** Times of this channel's scheduled events, for the long-poll `nextAt`. */
+  readonly times = new NumberHeap();
+  readonly groups: Map<string, Group> | undefined;
+  nReady = 0;
+  nLeased = 0;
+  nDelayed = 0;
+  published = 0;
+  acked = 0;
+  deadLettered = 0;
+  bytes = 0;
+  retentionDropped = 0;
+  /** The next seq to store (queues: the next publish; subscriptions: the topic cursor). */
+  nextSeq = 1;
+  /** Subscriptions: the first topic seq they get. */
+  startSeq = 1;
+
+  constructor(
+    readonly ord: number,
+    /** Queue name, or `topic/subscription`: named in dead-letter headers. */
+    readonly origin: string,
+    public config: QueueConfig,
+    readonly host: ChannelHost,
+  ) {
+    this.groups = config.fifo ? new Map() : undefined;
+  }
+
+  stats(): QueueStats {
+    return {
+      ready: this.nReady,
+      leased: this.nLeased,
+      delayed: this.nDelayed,
+      published: this.published,
+      acked: this.acked,
+      deadLettered: this.deadLettered,
+      bytes: this.bytes,
+    };
+  }
+
+  #schedule(kind: EventKind, at: number, seq: number, attempt: number): void {
+    this.host.schedule({ at, ord: this.ord, seq, kind, attempt });
+    this.times.push(at);
+  }
+
+  #count(s: MsgState, d: number): void {
+    if (s === MsgState.Ready) this.nReady += d;
+    else if (s === MsgState.Delayed) this.nDelayed += d;
+    else this.nLeased += d;
+  }
+
+  #setState(m: Msg, s: MsgState): void {
+    this.#count(m.state, -1);
+    m.state = s;
+    this.#count(s, 1);
+  }
+
+  /** Stores a new message: ready, or delayed until `m.at` when that is after `now`. */
+  insert(m: Msg): void {
+    this.msgs.append(m.seq, m);
+    this.nextSeq = m.seq + 1;
+    this.bytes += m.len;
+    if (this.groups !== undefined) {
+      const key = m.group ?? "";
+      let g = this.groups.get(key);
+      if (g === undefined) this.groups.set(key, g = { pending: [], head: 0 });
+      g.pending.push(m.seq);
+    }
+    this.#count(m.state, 1);
+    if (m.state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
+    else this.#makeReady(m);
+    if (m.expiresAt !== Infinity) this.#schedule(EventKind.Ttl, m.expiresAt, m.seq, 0);
+  }
+
+  /** Offers a message that just became ready to the ready order. */
+  #makeReady(m: Msg): void {
+    if (this.groups === undefined) this.ready.push(m.seq);
+    else this.#offerGroup(m.group ?? "");
+  }
+
+  /** fifo: skips settled seqs at the group's head, and offers the head if it is ready. */
+  #offerGroup(key: string): void {
+    const g = this.groups!.get(key);
+    if (g === undefined) return;
+    while (g.head < g.pending.length && this.msgs.get(g.pending[g.head]) === undefined) g.head++;
+    if (g.head === g.pending.length) {
+      this.groups!.delete(key);
+      return;
+    }
+    if (g.head > 64 && g.head * 2 > g.pending.length) {
+      g.pending = g.pending.slice(g.head);
+      g.head = 0;
+    }
+    const m = this.msgs.get(g.pending[g.head])!;
+    if (m.state === MsgState.Ready) this.ready.push(m.seq);
+  }
+
+  /** fifo: the first stored seq of the message's group (read-only). */
+  #isHead(m: Msg): boolean {
+    const g = this.groups!.get(m.group ?? "");
+    if (g === undefined) return false;
+    for (let i = g.head; i < g.pending.length; i++) {
+      if (this.msgs.get(g.pending[i]) !== undefined) return g.pending[i] === m.seq;
+    }
+    return false;
+  }
+
+  /** Removes a message from storage; fifo groups move on to their next message. */
+  #remove(m: Msg): void {
+    this.msgs.delete(m.seq);
+    this.bytes -= m.len;
+    this.#count(m.state, -1);
+    if (this.groups !== undefined) this.#offerGroup(m.group ?? "");
+  }
+
+  #deadLetter(m: Msg, reason: DeadReason, now: number): void {
+    this.#remove(m);
+    this.deadLettered++;
+    if (m.rec !== undefined) this.ids.settle(m.rec, "dead", m.attempt);
+    this.host.deadLetter(this, m, reason, now);
+  }
+
+  /** Topic retention removed `seq`: drop it whatever its state (retention wins). */
+  dropForRetention(seq: number): void {
+    const m = this.msgs.get(seq);
+    if (m === undefined) return;
+    this.#remove(m);
+    this.retentionDropped++;
+    if (m.rec !== undefined) this.ids.settle(m.rec, "dead", m.attempt);
+  }
+
+  /** Hands out up to `max` ready messages in seq order, leased for `leaseMs`. */
+  receive(max: number, leaseMs: number, now: number): Delivery[] {
+    const out: Delivery[] = [];
+    const atMostOnce = this.config.deliveryMode === "at_most_once";
+    while (out.length < max) {
+      const seq = this.ready.pop();
+      if (seq === undefined) break;
+      const m = this.msgs.get(seq);
+      if (m === undefined || m.state !== MsgState.Ready) continue;
+      if (this.groups !== undefined && !this.#isHead(m)) continue;
+      m.attempt++;
+      const leaseExpiresAt = atMostOnce ? now : now + leaseMs;
+      out.push(this.#delivery(m, leaseExpiresAt));
+      if (atMostOnce) {
+        // Settled at delivery: nothing to ack, and it is never delivered again.
+        this.#remove(m);
+        this.acked++;
+        if (m.rec !== undefined) this.ids.settle(m.rec, "acked", m.attempt);
+      } else {
+        this.#setState(m, MsgState.Leased);
+        m.at = leaseExpiresAt;
+        this.#schedule(EventKind.LeaseEnd, m.at, m.seq, m.attempt);
+      }
+    }
+    return out;
+  }
+
+  #delivery(m: Msg, leaseExpiresAt: number): Delivery {
+    const d: Delivery = {
+      seq: m.seq,
+      id: m.id,
+      body: m.buf.subarray(m.off, m.off + m.len),
+      headers: m.headers ?? {},
+      attempt: m.attempt,
+      receipt: encodeReceipt(this.ord, m.seq, m.attempt),
+      leaseExpiresAt,
+      publishedAt: m.publishedAt,
+    };
+    return m.group === undefined ? d : { ...d, group: m.group };
+  }
+
+  /** Finds the message a receipt names, if that attempt still holds the lease. Read-only. */
+  resolve(receipt: string, now: number): Resolved {
+    const r = decodeReceipt(receipt);
+    if (r === undefined || r.ord !== this.ord || r.seq >= this.nextSeq) {
+      return { ok: false, status: "not_found" };
+    }
+    const m = this.msgs.get(r.seq);
+    if (m !== undefined) {
+      if (m.state === MsgState.Leased && m.attempt === r.attempt) return { ok: true, m };
+      return { ok: false, status: r.attempt > m.attempt ? "not_found" : "stale" };
+    }
+    const rec = this.ids.settledAt(r.seq, now);
+    if (rec === undefined) return { ok: false, status: "not_found" };
+    if (rec.state === "acked" && rec.attempt === r.attempt) {
+      return { ok: false, status: "already_acked" };
+    }
+    return { ok: false, status: r.attempt > rec.attempt ? "not_found" : "stale" };
+  }
+
+  /** Acks the message of a resolved receipt. */
+  ackResolved(m: Msg): void {
+    this.#remove(m);
+    this.acked++;
+    if (m.rec !== undefined) this.ids.settle(m.rec, "acked", m.attempt);
+  }
+
+  ack(receipts: readonly string[], now: number): ReceiptResult[] {
+    return receipts.map((receipt) => {
+      const v = this.resolve(receipt, now);
+      if (!v.ok) return { receipt, status: v.status };
+      this.ackResolved(v.m);
+      return { receipt, status: "acked" };
+    });
+  }
+
+  nack(receipts: readonly string[], delayMs: number, now: number): ReceiptResult[] {
+    return receipts.map((receipt) => {
+      const v = this.resolve(receipt, now);
+      if (!v.ok) return { receipt, status: v.status };
+      this.#leaseOver(v.m, delayMs, now);
+      return { receipt, status: "nacked" };
+    });
+  }
+
+  extend(receipts: readonly string[], leaseMs: number, now: number): ReceiptResult[] {
+    return receipts.map((receipt) => {
+      const v = this.resolve(receipt, now);
+      if (!v.ok) return { receipt, status: v.status };
+      v.m.at = now + leaseMs;
+      this.#schedule(EventKind.LeaseEnd, v.m.at, v.m.seq, v.m.attempt);
+      return { receipt, status: "extended", leaseExpiresAt: v.m.at };
+    });
+  }
+
+  /** A lease ended (by time or nack): dead-letter, or back to the queue after `delayMs`. */
+  #leaseOver(m: Msg, delayMs: number, now: number): void {
+    const max = this.config.maxDeliveries;
+    if (max !== undefined && m.attempt >= max) this.#deadLetter(m, "max_deliveries", now);
+    else this.#requeue(m, delayMs, now);
+  }
+
+  #requeue(m: Msg, delayMs: number, now: number): void {
+    if (m.expiresAt <= now) return this.#deadLetter(m, "ttl", now);
+    if (delayMs > 0) {
+      this.#setState(m, MsgState.Delayed);
+      m.at = now + delayMs;
+      this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
+    } else {
+      this.#setState(m, MsgState.Ready);
+      this.#makeReady(m);
+    }
+  }
+
+  /** Runs one due event; stale events (the message moved on) do nothing. */
+  onEvent(e: TimedEvent, now: number): void {
+    while (this.times.size > 0 && this.times.peek()! <= now) this.times.pop();
+    const m = this.msgs.get(e.seq);
+    if (m === undefined) return;
+    switch (e.kind) {
+      case EventKind.DelayEnd:
+        if (m.state === MsgState.Delayed && m.at === e.at) this.#requeue(m, 0, now);
+        return;
+      case EventKind.LeaseEnd:
+        if (m.state === MsgState.Leased && m.attempt === e.attempt && m.at === e.at) {
+          this.#leaseOver(m, 0, now);
+        }
+        return;
+      case EventKind.Ttl:
+        // A leased message finishes its lease; the TTL is checked again when it comes back.
+        if (m.expiresAt === e.at && m.state !== MsgState.Leased) this.#deadLetter(m, "ttl", now);
+        return;
+      case EventKind.TopicAge:
+        throw new Error(`Cannot run event at ${e.at}: a topic event reached channel ${e.ord}`);
+    }
+  }
+
+  /** Rebuilds the derived indexes and events of restored messages (snapshot restore). */
+  reindex(): void {
+    for (const m of this.msgs.values()) {
+      if (m.state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
+      if (m.state === MsgState.Leased) {
+        this.#schedule(EventKind.LeaseEnd, m.at, m.seq, m.attempt);
+      }
+      if (m.expiresAt !== Infinity) this.#schedule(EventKind.Ttl, m.expiresAt, m.seq, 0);
+      if (this.groups !== undefined) {
+        const key = m.group ?? "";
+        let g = this.groups.get(key);
+        if (g === undefined) this.groups.set(key, g = { pending: [], head: 0 });
+        g.pending.push(m.seq);
+      } else if (m.state === MsgState.Ready) this.ready.push(m.seq);
+    }
+    if (this.groups !== undefined) {
+      for (const key of [...this.groups.keys()]) this.#offerGroup(key);
+    }
+  }
+
+  /** Adds restored message counts to the stats (snapshot restore). */
+  countRestored(m: Msg): void {
+    this.#count(m.state, 1);
+    this.bytes += m.len;
+  }
+
+  /** Whether a receive now would get a message. Read-only. */
+  deliverableNow(): boolean {
+    if (this.groups === undefined) return this.nReady > 0;
+    for (const seq of this.ready.values()) {
+      const m = this.msgs.get(seq);
+      if (m !== undefined && m.state === MsgState.Ready && this.#isHead(m)) return true;
+    }
+    return false;
+  }
+
+  /** The earliest pending delay or lease end (may be early, never late). */
+  nextAt(): number | undefined {
+    return this.times.peek();
+  }
+
+  /** Status of a message by seq, for the status query. */
+  statusOf(id: string, seq: number, rec: IdRecord | undefined): MessageStatus | undefined {
+    const m = this.msgs.get(seq);
+    if (m !== undefined) {
+      const state = m.state === MsgState.Ready
+        ? "ready"
+        : m.state === MsgState.Delayed
+        ? "delayed"
+        : "leased";
+      return { id, seq, state, attempt: m.attempt };
+    }
+    if (rec === undefined || rec.state === "live") return undefined;
+    return { id, seq, state: rec.state, attempt: rec.attempt };
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * Small data structures of the broker: a number min-heap, an event heap, a dense seq table and
+ * a slab allocator for message bodies. Folder-private.
+ *
+ * @module
+ */
+
+/** A binary min-heap of numbers (seqs, times). Entries may be stale: callers validate on pop. */
+export class NumberHeap {
+  #a: number[] = [];
+
+  get size(): number {
+    return this.#a.length;
+  }
+
+  peek(): number | undefined {
+    return this.#a[0];
+  }
+
+  /** The entries in heap order (for read-only scans). */
+  values(): readonly number[] {
+    return this.#a;
+  }
+
+  push(x: number): void {
+    const a = this.#a;
+    let i = a.length;
+    a.push(x);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= x) break;
+      a[i] = a[p];
+      i = p;
+    }
+    a[i] = x;
+  }
+
+  pop(): number | undefined {
+    const a = this.#a;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    const n = a.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && a[r] < a[l] ? r : l;
+        if (a[c] >= last) break;
+        a[i] = a[c];
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}
+
+/** Event kinds, in tie-break order. Append-only (they order events inside one entry time). */
+export const EventKind = { DelayEnd: 0, LeaseEnd: 1, Ttl: 2, TopicAge: 3 } as const;
+export type EventKind = typeof EventKind[keyof typeof EventKind];
+
+/**
+ * A timed event. Events are never removed when they become moot (an ack, an extend): they are
+ * validated against the message when popped, so a stale event is a no-op. The order key
+ * (at, ord, seq, kind) is total and derived from state only, which keeps processing identical
+ * after a snapshot restore that rebuilds only the live events.
+ */
+export interface TimedEvent {
+  readonly at: number;
+  /** The queue, subscription or topic ordinal. */
+  readonly ord: number;
+  readonly seq: number;
+  readonly kind: EventKind;
+  /** LeaseEnd: the attempt whose lease ends. */
+  readonly attempt: number;
+}
+
+function eventLess(x: TimedEvent, y: TimedEvent): boolean {
+  if (x.at !== y.at) return x.at < y.at;
+  if (x.ord !== y.ord) return x.ord < y.ord;
+  if (x.seq !== y.seq) return x.seq < y.seq;
+  if (x.kind !== y.kind) return x.kind < y.kind;
+  return x.attempt < y.attempt;
+}
+
+/** A min-heap of timed events by (at, ord, seq, kind, attempt). */
+export class EventHeap {
+  #a: TimedEvent[] = [];
+
+  get size(): number {
+    return this.#a.length;
+  }
+
+  peek(): TimedEvent | undefined {
+    return this.#a[0];
+  }
+
+  push(e: TimedEvent): void {
+    const a = this.#a;
+    let i = a.length;
+    a.push(e);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!eventLess(e, a[p])) break;
+      a[i] = a[p];
+      i = p;
+    }
+    a[i] = e;
+  }
+
+  pop(): TimedEvent | undefined {
+    const a = this.#a;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    const n = a.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && eventLess(a[r], a[l]) ? r : l;
+        if (!eventLess(a[c], last)) break;
+        a[i] = a[c];
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}
+
+/**
+ * Values by increasing seq, stored densely in an array from the lowest live seq: 8 bytes a slot
+ * instead of a Map entry. Gaps (settled messages) are `undefined` until the head passes them.
+ */
+export class SeqTable<T> {
+  #a: (T | undefined)[] = [];
+  #head = 0;
+  /** The seq stored at `#a[#head]`. */
+  #base = 0;
+  #count = 0;
+
+  get count(): number {
+    return this.#count;
+  }
+
+  get(seq: number): T | undefined {
+    const i = seq - this.#base + this.#head;
+    return i >= this.#head && i < this.#a.length ? this.#a[i] : undefined;
+  }
+
+  /** Stores a value at a seq above every seq stored so far. */
+  append(seq: number, v: T): void {
+    if (this.#count === 0) {
+      this.#a = [];
+      this.#head = 0;
+      this.#base = seq;
+    }
+    const i = seq - this.#base + this.#head;
+    if (i < this.#a.length) {
+      throw new Error(`Cannot append seq ${seq}: not above the last stored seq`);
+    }
+    while (this.#a.length < i) this.#a.push(undefined);
+    this.#a.push(v);
+    this.#count++;
+  }
+
+  delete(seq: number): void {
+    const i = seq - this.#base + this.#head;
+    if (i < this.#head || i >= this.#a.length || this.#a[i] === undefined) return;
+    this.#a[i] = undefined;
+    this.#count--;
+    while (this.#head < this.#a.length && this.#a[this.#head] === undefined) {
+      this.#head++;
+      this.#base++;
+    }
+    // Drop the dead prefix once it is the larger half, so memory follows the live span.
+    if (this.#head > 1024 && this.#head * 2 > this.#a.length) {
+      this.#a = this.#a.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Live values in seq order. */
+  *values(): IterableIterator<T> {
+    for (let i = this.#head; i < this.#a.length; i++) {
+      const v = this.#a[i];
+      if (v !== undefined) yield v;
+    }
+  }
+
+  /** The lowest stored value, if any. */
+  first(): T | undefined {
+    return this.#count === 0 ? undefined : this.#a[this.#head];
+  }
+}
+
+const SLAB_BYTES = 256 * 1024;
+const SLAB_ITEM_MAX_BYTES = 16 * 1024;
+
+/**
+ * Copies message bodies into shared 256 KiB slabs: one Uint8Array view per message would cost
+ * ~100 bytes of overhead each. A slab is freed by the GC when no message refers to it any more
+ * (messages hold the slab and an offset), so a long-lived straggler can pin one slab.
+ */
+export class SlabAllocator {
+  #slab = new Uint8Array(SLAB_BYTES);
+  #used = 0;
+
+  /** Copies `bytes` and returns where they now live. */
+  store(bytes: Uint8Array): { buf: Uint8Array; off: number } {
+    const n = bytes.length;
+    if (n > SLAB_ITEM_MAX_BYTES) return { buf: bytes.slice(), off: 0 };
+    if (this.#used + n > SLAB_BYTES) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#used = 0;
+    }
+    const off = this.#used;
+    this.#slab.set(bytes, off);
+    this.#used += n;
+    return { buf: this.#slab, off };
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Transactions: acks and publishes applied all or nothing. Everything is checked first without
+ * mutating; only when every item would succeed are they applied, in order (acks, then
+ * publishes). Folder-private.
+ *
+ * @module
+ */
+
+import type { Command, ItemError, PublishOutcome, ReceiptResult, Result } from "./commands.ts";
+import { Channel, type Msg } from "./_channel.ts";
+import type { Topic } from "./_topic.ts";
+import type { BrokerState } from "./state.ts";
+import { publishRefusal, queueNotFound, queuePublishOne } from "./_execute.ts";
+import { findSubscription, topicNotFound, topicPublishOne } from "./_execute_topic.ts";
+import { checkMessage, invalid, RECEIVE_MAX } from "./validate.ts";
+
+type TransactionCommand = Extract<Command, { op: "transaction" }>;
+
+/** Most items (acks + publishes) in one transaction. */
+export const TRANSACTION_ITEMS_MAX = RECEIVE_MAX;
+
+export function executeTransaction(
+  state: BrokerState,
+  cmd: TransactionCommand,
+  now: number,
+): Result {
+  const acks = cmd.ack ?? [];
+  const publishes = cmd.publish ?? [];
+  if (!Array.isArray(acks) || !Array.isArray(publishes)) {
+    return invalid("ack and publish must be lists");
+  }
+  if (acks.length + publishes.length === 0) return invalid("a transaction needs an item");
+  if (acks.length + publishes.length > TRANSACTION_ITEMS_MAX) {
+    return invalid(`a transaction holds at most ${TRANSACTION_ITEMS_MAX} items`);
+  }
+  const errors: ItemError[] = [];
+  const toAck = checkAcks(state, cmd, now, errors);
+  const targets = checkPublishes(state, cmd, now, errors);
+  if (errors.length > 0) {
+    return {
+      ok: false,
+      reason: "transaction_aborted",
+      detail: `Transaction refused: ${errors.length} item(s) cannot be applied; nothing was`,
+      errors,
+    };
+  }
+  const ackResults: ReceiptResult[] = toAck.map(([ch, m], i) => {
+    ch.ackResolved(m);
+    return { receipt: acks[i].receipt, status: "acked" };
+  });
+  const publishResults: PublishOutcome[] = publishes.map((p, i) => {
+    const target = targets[i];
+    const r = target instanceof Channel
+      ? queuePublishOne(state, target, p, now)
+      : topicPublishOne(state, target, p, now);
+    // Checked above: a refusal here means the check and the apply disagree.
+    if (!r.ok) throw new Error(`Cannot apply transaction publish[${i}]: ${r.detail}`);
+    return r;
+  });
+  return { ok: true, ack: ackResults, publish: publishResults };
+}
+
+function checkAcks(
+  state: BrokerState,
+  cmd: TransactionCommand,
+  now: number,
+  errors: ItemError[],
+): [Channel, Msg][] {
+  const out: [Channel, Msg][] = [];
+  const seen = new Set<Msg>();
+  (cmd.ack ?? []).forEach((a, i) => {
+    const item = `ack[${i}]`;
+    if (typeof a !== "object" || a === null || typeof a.receipt !== "string") {
+      errors.push({ item, reason: "invalid_request", detail: "an ack needs a receipt" });
+      return;
+    }
+    const ch = "queue" in a
+      ? state.queues.get(a.queue) ?? queueNotFound(a.queue)
+      : findSubscription(state, a.topic, a.subscription);
+    if (!(ch instanceof Channel)) {
+      errors.push({ item, reason: ch.reason, detail: ch.detail });
+      return;
+    }
+    const v = ch.resolve(a.receipt, now);
+    if (!v.ok) {
+      errors.push({ item, reason: v.status, detail: `Receipt ${a.receipt} is ${v.status}` });
+    } else if (seen.has(v.m)) {
+      errors.push({ item, reason: "invalid_request", detail: "the same message is acked twice" });
+    } else {
+      seen.add(v.m);
+      out.push([ch, v.m]);
+    }
+  });
+  return out;
+}
+
+function checkPublishes(
+  state: BrokerState,
+  cmd: TransactionCommand,
+  now: number,
+  errors: ItemError[],
+): (Channel | Topic)[] {
+  const out: (Channel | Topic)[] = [];
+  // Messages this transaction already adds to each queue, and ids it already publishes.
+  const extra = new Map<Channel, { count: number; bytes: number; ids: Set<string> }>();
+  (cmd.publish ?? []).forEach((p, i) => {
+    const item = `publish[${i}]`;
+    const bad = typeof p !== "object" || p === null
+      ? "a publish must be an object"
+      : checkMessage(p);
+    if (bad) {
+      errors.push({ item, reason: "invalid_request", detail: bad });
+      return;
+    }
+    if (!("queue" in p)) {
+      const t = state.topics.get(p.topic);
+      if (t === undefined) errors.push({ item, ...topicNotFound(p.topic) });
+      else out[i] = t;
+      return;
+    }
+    const q = state.queues.get(p.queue);
+    if (q === undefined) {
+      errors.push({ item, ...queueNotFound(p.queue) });
+      return;
+    }
+    out[i] = q;
+    let x = extra.get(q);
+    if (x === undefined) extra.set(q, x = { count: 0, bytes: 0, ids: new Set() });
+    if (p.id !== undefined && (q.ids.lookup(p.id, now) !== undefined || x.ids.has(p.id))) return;
+    const refusal = publishRefusal(q, p, x.count, x.bytes);
+    if (refusal) {
+      errors.push({ item, reason: refusal.reason, detail: refusal.detail });
+      return;
+    }
+    x.count++;
+    x.bytes += p.body.length;
+    if (p.id !== undefined) x.ids.add(p.id);
+  });
+  return out;
+}

@@ -1,0 +1,275 @@
+/**
+ * `BrokerState`: the replicated state machine. `apply` is deterministic: it reads time only from
+ * the entry (clamped non-decreasing) and keeps no outside state, so every replica that applies
+ * the same log holds the same state and answers the same results.
+ *
+ * @module
+ */
+
+import type {
+  Command,
+  ConsumerTarget,
+  Deliverability,
+  Envelope,
+  Failure,
+  MessageStatus,
+  QueueInfo,
+  Result,
+  SubscriptionInfo,
+  TopicInfo,
+  TopicMessage,
+} from "./commands.ts";
+import { decodeEnvelope } from "./commands.ts";
+import {
+  type Channel,
+  type ChannelHost,
+  type DeadReason,
+  decodeReceipt,
+  type Msg,
+  MsgState,
+} from "./_channel.ts";
+import { IdemTable } from "./_ids.ts";
+import { EventHeap, SlabAllocator, type TimedEvent } from "./_structs.ts";
+import type { Topic } from "./_topic.ts";
+import { executeCommand } from "./_execute.ts";
+import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
+
+/** Header names a dead-lettered message carries. */
+export const DEAD_LETTER_HEADERS = {
+  origin: "x-quorumq-origin",
+  reason: "x-quorumq-dead-reason",
+  attempts: "x-quorumq-attempts",
+} as const;
+
+/** The broker state machine. */
+export class BrokerState {
+  readonly queues = new Map<string, Channel>();
+  readonly topics = new Map<string, Topic>();
+  /** Queues, subscriptions and topics by ordinal: timed events and receipts name them. */
+  readonly byOrd = new Map<number, Channel | Topic>();
+  readonly events = new EventHeap();
+  readonly idem: IdemTable;
+  readonly slab = new SlabAllocator();
+  /** Entry time of the last applied entry, never decreasing. */
+  lastTs = 0;
+  lastIndex = 0;
+  /** The next ordinal: every queue, topic and subscription incarnation gets a new one. */
+  nextOrd = 1;
+  readonly host: ChannelHost = {
+    schedule: (e) => this.events.push(e),
+    deadLetter: (from, msg, reason, now) => this.#moveToDeadLetter(from, msg, reason, now),
+  };
+
+  constructor(options: { idemTtlMs?: number; idemKeysMax?: number } = {}) {
+    this.idem = new IdemTable(options.idemTtlMs, options.idemKeysMax);
+  }
+
+  /**
+   * Applies one committed entry's envelope. Raft §5.3: entries are applied in log order, each
+   * once; an index that does not increase is a driver bug and throws.
+   */
+  apply(index: number, envelope: Envelope): Result {
+    if (!Number.isSafeInteger(index) || index <= this.lastIndex) {
+      throw new Error(`Cannot apply entry ${index}: entry ${this.lastIndex} was applied already`);
+    }
+    this.lastIndex = index;
+    const ts = typeof envelope.ts === "number" && Number.isFinite(envelope.ts) ? envelope.ts : 0;
+    const now = Math.max(ts, this.lastTs);
+    this.lastTs = now;
+    this.advanceTo(now);
+    const idem = envelope.idem;
+    if (idem === undefined) return executeCommand(this, index, envelope.cmd, now);
+    if (typeof idem.key !== "string" || typeof idem.fingerprint !== "string") {
+      return invalid("idem must carry a string key and fingerprint");
+    }
+    this.idem.expire(now);
+    const stored = this.idem.get(idem.key);
+    if (stored !== undefined) {
+      if (stored.fingerprint !== idem.fingerprint) {
+        return {
+          ok: false,
+          reason: "idempotency_conflict",
+          detail: `Idempotency-Key ${idem.key} was used with another request`,
+        };
+      }
+      return { ...stored.result, replayed: true } as Result;
+    }
+    const result = executeCommand(this, index, envelope.cmd, now);
+    this.idem.put({
+      key: idem.key,
+      fingerprint: idem.fingerprint,
+      result,
+      expiresAt: now + this.idem.ttlMs,
+    });
+    return result;
+  }
+
+  /**
+   * Applies a committed entry's raw data. Empty data (a new leader's no-op) only moves the
+   * applied index; data that does not decode is refused as `invalid_request`, never thrown.
+   */
+  applyEntry(index: number, data: Uint8Array): Result | undefined {
+    if (data.length === 0) {
+      if (index <= this.lastIndex) {
+        throw new Error(`Cannot apply entry ${index}: entry ${this.lastIndex} was applied already`);
+      }
+      this.lastIndex = index;
+      return undefined;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(data);
+    } catch (e) {
+      envelope = { ts: this.lastTs, cmd: { op: "tick" } };
+      this.apply(index, envelope);
+      return invalid(`Cannot decode entry ${index}: ${(e as Error).message}`);
+    }
+    return this.apply(index, envelope);
+  }
+
+  /** Runs every timed event due at or before `now`, in (at, ord, seq, kind) order. */
+  advanceTo(now: number): void {
+    for (;;) {
+      const top = this.events.peek();
+      if (top === undefined || top.at > now) return;
+      const e = this.events.pop()!;
+      this.byOrd.get(e.ord)?.onEvent(e, now);
+    }
+  }
+
+  #moveToDeadLetter(from: Channel, m: Msg, reason: DeadReason, now: number): void {
+    const name = from.config.deadLetterQueue;
+    const dlq = name === undefined ? undefined : this.queues.get(name);
+    if (dlq === undefined || dlq === from) return; // dropped; counted in deadLettered
+    const headers = {
+      ...m.headers,
+      [DEAD_LETTER_HEADERS.origin]: from.origin,
+      [DEAD_LETTER_HEADERS.reason]: reason,
+      [DEAD_LETTER_HEADERS.attempts]: String(m.attempt),
+    };
+    const explicit = m.rec !== undefined && dlq.ids.lookup(m.id, now) === undefined;
+    storeMessage(dlq, {
+      id: m.id,
+      explicit,
+      buf: m.buf,
+      off: m.off,
+      len: m.len,
+      headers,
+      group: m.group,
+      delayMs: 0,
+      ttlMs: undefined,
+    }, now);
+  }
+
+  // ---- read-only queries, as of the last applied entry ----
+
+  queue(name: string): QueueInfo | undefined {
+    const q = this.queues.get(name);
+    return q === undefined ? undefined : { name, config: q.config, stats: q.stats() };
+  }
+
+  /** Every queue, by name. */
+  listQueues(): QueueInfo[] {
+    return [...this.queues.keys()].sort().map((n) => this.queue(n)!);
+  }
+
+  /** A message's state by id while the id is remembered (generated ids: while stored). */
+  messageStatus(queue: string, id: string): MessageStatus | undefined {
+    const q = this.queues.get(queue);
+    if (q === undefined) return undefined;
+    if (id.startsWith(GENERATED_ID_PREFIX)) {
+      const r = decodeReceipt(`${id.slice(1)}.0`);
+      if (r === undefined || r.ord !== q.ord) return undefined;
+      return q.statusOf(id, r.seq, undefined);
+    }
+    const rec = q.ids.lookup(id, this.lastTs);
+    return rec === undefined ? undefined : q.statusOf(id, rec.seq, rec);
+  }
+
+  topic(name: string): TopicInfo | undefined {
+    return this.topics.get(name)?.info();
+  }
+
+  listTopics(): TopicInfo[] {
+    return [...this.topics.keys()].sort().map((n) => this.topic(n)!);
+  }
+
+  /** Reads the retained log from `fromSeq`, at most `limit` messages. */
+  readTopic(name: string, fromSeq: number, limit: number): TopicMessage[] | undefined {
+    return this.topics.get(name)?.read(fromSeq, limit);
+  }
+
+  subscription(topic: string, name: string): SubscriptionInfo | undefined {
+    const s = this.topics.get(topic)?.subs.get(name);
+    if (s === undefined) return undefined;
+    return {
+      topic,
+      name,
+      config: s.config,
+      stats: { ...s.stats(), retentionDropped: s.retentionDropped },
+      cursor: s.nextSeq,
+    };
+  }
+
+  /** For long-poll: is a message deliverable now, and when may the next one be. */
+  deliverability(target: ConsumerTarget): Deliverability | undefined {
+    const ch = "queue" in target
+      ? this.queues.get(target.queue)
+      : this.topics.get(target.topic)?.subs.get(target.subscription);
+    if (ch === undefined) return undefined;
+    const nextAt = ch.nextAt();
+    const now = ch.deliverableNow();
+    return nextAt === undefined ? { deliverableNow: now } : { deliverableNow: now, nextAt };
+  }
+}
+
+/** A message to store in a queue (a publish or a dead-letter move). */
+export interface StoreInput {
+  readonly id: string | undefined;
+  /** Register the id for dedup and status (publisher-given ids). */
+  readonly explicit: boolean;
+  readonly buf: Uint8Array;
+  readonly off: number;
+  readonly len: number;
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly group: string | undefined;
+  readonly delayMs: number;
+  readonly ttlMs: number | undefined;
+}
+
+/** Stores a message in a queue without dedup or limit checks; returns its seq and id. */
+export function storeMessage(
+  q: Channel,
+  s: StoreInput,
+  now: number,
+): { seq: number; id: string } {
+  const seq = q.nextSeq;
+  const id = s.id ?? `${GENERATED_ID_PREFIX}${q.ord.toString(36)}.${seq.toString(36)}`;
+  const rec = s.explicit ? q.ids.add(id, seq, now + q.config.dedupWindowMs) : undefined;
+  const ttl = q.config.messageTtlMs;
+  const ttlMs = s.ttlMs === undefined ? ttl : ttl === undefined ? s.ttlMs : Math.min(ttl, s.ttlMs);
+  const delayed = s.delayMs > 0;
+  const m: Msg = {
+    seq,
+    id,
+    rec,
+    buf: s.buf,
+    off: s.off,
+    len: s.len,
+    headers: s.headers,
+    group: s.group,
+    publishedAt: now,
+    expiresAt: ttlMs === undefined ? Infinity : now + ttlMs,
+    state: delayed ? MsgState.Delayed : MsgState.Ready,
+    attempt: 0,
+    at: delayed ? now + s.delayMs : 0,
+  };
+  q.insert(m);
+  q.published++;
+  return { seq, id };
+}
+
+export type { Failure, TimedEvent };
+
+/** Narrows a command's op for exhaustive switches. */
+export type Op = Command["op"];
