@@ -9,6 +9,8 @@
  * @module
  */
 
+import { sleep } from "./transport.ts";
+
 interface Stored {
   seq: number;
   id: string;
@@ -68,17 +70,27 @@ export class FakeBroker {
       );
     }
     if (stored) return respond(stored.reply, { "idempotent-replayed": "true" });
-    const reply = await this.#route(request.method, url, body);
+    const reply = await this.#route(request.method, url, body, request.signal);
     if (key !== null && reply.status < 500) {
       this.#idempotent.set(key, { request: signature, reply });
     }
     return respond(reply);
   };
 
-  /** A `fetch` that calls the handler directly (no socket). */
-  fetch: typeof fetch = (input, init) => this.handle(new Request(input, init));
+  /** A `fetch` that calls the handler directly (no socket); it rejects on abort like fetch. */
+  fetch: typeof fetch = (input, init) => {
+    const signal = init?.signal;
+    if (!signal) return this.handle(new Request(input, init));
+    return new Promise((resolve, reject) => {
+      signal.throwIfAborted();
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.handle(new Request(input, init)).then(resolve, reject)
+        .finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  };
 
-  async #route(method: string, url: URL, body: any): Promise<Reply> {
+  async #route(method: string, url: URL, body: any, signal: AbortSignal): Promise<Reply> {
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     if (parts[0] !== "v1") return problem(404, "not_found", url.pathname);
     if (parts[1] === "cluster" && method === "GET") {
@@ -116,7 +128,7 @@ export class FakeBroker {
         body: { id: found.id, seq: found.seq, state: found.state, attempt: found.attempt },
       };
     }
-    if (parts[3] === "receive") return await this.#receive(queue, body ?? {});
+    if (parts[3] === "receive") return await this.#receive(queue, body ?? {}, signal);
     if (parts[3] === "ack" || parts[3] === "nack" || parts[3] === "extend") {
       const results = body.receipts.map((receipt: string) =>
         this.#settle(queue, parts[3], receipt, body)
@@ -167,7 +179,7 @@ export class FakeBroker {
     return { status: result.duplicate ? 200 : 201, body: result };
   }
 
-  async #receive(queue: Queue, body: any): Promise<Reply> {
+  async #receive(queue: Queue, body: any, signal: AbortSignal): Promise<Reply> {
     const deadline = this.now() + (body.waitMs ?? 0);
     for (let poll = 0; poll < 10_000; poll++) {
       const messages = this.#lease(
@@ -175,8 +187,10 @@ export class FakeBroker {
         body.max ?? 1,
         body.leaseMs ?? Number(queue.config.leaseMs ?? 30_000),
       );
-      if (messages.length > 0 || this.now() >= deadline) return { status: 200, body: { messages } };
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (messages.length > 0 || this.now() >= deadline || signal.aborted) {
+        return { status: 200, body: { messages } };
+      }
+      await sleep(5, signal).catch(() => {});
     }
     return { status: 200, body: { messages: [] } };
   }

@@ -1,0 +1,185 @@
+/**
+ * `mq bench`: publish and consume load with concurrency, a live progress line on stderr, and a
+ * summary with msgs/s and p50/p90/p99 request latency.
+ *
+ * @module
+ */
+
+import type { NewMessage } from "../client/mod.ts";
+import { type Command, type Context, UsageError } from "./command.ts";
+import { intOption } from "./commands.ts";
+
+/** The figures of one phase. */
+export interface PhaseSummary {
+  messages: number;
+  requests: number;
+  seconds: number;
+  msgsPerSec: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+}
+
+/** Nearest-rank percentile of ascending-sorted values (0 for none). */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+/** Summarises a phase from its request latencies. */
+export function summarize(messages: number, latenciesMs: number[], seconds: number): PhaseSummary {
+  const sorted = latenciesMs.toSorted((a, b) => a - b);
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    messages,
+    requests: sorted.length,
+    seconds: round(seconds),
+    msgsPerSec: Math.round(messages / Math.max(seconds, 1e-9)),
+    p50Ms: round(percentile(sorted, 50)),
+    p90Ms: round(percentile(sorted, 90)),
+    p99Ms: round(percentile(sorted, 99)),
+  };
+}
+
+interface Load {
+  queue: string;
+  messages: number;
+  concurrency: number;
+  batch: number;
+  payload: string;
+}
+
+/** Runs `worker` on `concurrency` lanes while printing `\r<label> done/total rate` on stderr. */
+async function phase(
+  context: Context,
+  label: string,
+  load: Load,
+  worker: (progress: { done: number; latencies: number[] }) => Promise<void>,
+): Promise<PhaseSummary> {
+  const progress = { done: 0, latencies: [] as number[] };
+  const started = performance.now();
+  const line = () => {
+    const seconds = (performance.now() - started) / 1000;
+    const rate = Math.round(progress.done / Math.max(seconds, 1e-3));
+    context.io.err(`\r${label} ${progress.done}/${load.messages}  ${rate} msg/s   `);
+  };
+  const timer = setInterval(line, 250);
+  try {
+    await Promise.all(Array.from({ length: load.concurrency }, () => worker(progress)));
+  } finally {
+    clearInterval(timer);
+    line();
+    context.io.err("\n");
+  }
+  return summarize(progress.done, progress.latencies, (performance.now() - started) / 1000);
+}
+
+function publishPhase(context: Context, load: Load): Promise<PhaseSummary> {
+  let next = 0;
+  return phase(context, "publish", load, async (progress) => {
+    while (next < load.messages && !context.io.signal.aborted) {
+      const count = Math.min(load.batch, load.messages - next);
+      next += count;
+      const messages: NewMessage[] = Array.from({ length: count }, () => ({ body: load.payload }));
+      const started = performance.now();
+      if (count === 1) await context.client.publish(load.queue, messages[0]);
+      else await context.client.publishBatch(load.queue, messages);
+      progress.latencies.push(performance.now() - started);
+      progress.done += count;
+    }
+  });
+}
+
+function consumePhase(context: Context, load: Load): Promise<PhaseSummary> {
+  let idlePolls = 0;
+  return phase(context, "consume", load, async (progress) => {
+    // Stop at the target, or after a few empty long polls in a row (nothing left to consume).
+    while (progress.done < load.messages && idlePolls < 3 && !context.io.signal.aborted) {
+      const started = performance.now();
+      const max = Math.min(load.batch, 1000);
+      const messages = await context.client.receive(load.queue, {
+        max,
+        waitMs: 1000,
+        signal: context.io.signal,
+      });
+      if (messages.length === 0) {
+        idlePolls++;
+        continue;
+      }
+      idlePolls = 0;
+      await context.client.ack(load.queue, messages.map((m) => m.receipt));
+      progress.latencies.push(performance.now() - started);
+      progress.done += messages.length;
+    }
+  });
+}
+
+/** The `bench` command. */
+export const bench: Command = {
+  name: "bench",
+  summary: "publish/consume load test: msgs/s and p50/p90/p99 latency",
+  usage: "bench [options]",
+  help: `Publishes --messages messages of --size bytes from --concurrency lanes, then consumes and
+acks them, and prints msgs/s with p50/p90/p99 latency per request (a publish, or a receive plus
+its ack). A live progress line goes to stderr.
+
+Options:
+  --queue <q>          queue to use (default: a fresh bench-<time> queue, deleted afterwards)
+  --messages <n>       messages (default 10000)
+  --concurrency <n>    concurrent requests (default 16)
+  --size <bytes>       body size (default 256)
+  --batch <n>          messages per publish / receive (default 1)
+  --mode <m>           both | publish | consume (default both)`,
+  options: {
+    queue: { type: "string" },
+    messages: { type: "string" },
+    concurrency: { type: "string" },
+    size: { type: "string" },
+    batch: { type: "string" },
+    mode: { type: "string" },
+  },
+  async run(context, values) {
+    const mode = String(values.mode ?? "both");
+    if (!["both", "publish", "consume"].includes(mode)) {
+      throw new UsageError("--mode must be both, publish or consume");
+    }
+    const fresh = values.queue === undefined;
+    const load: Load = {
+      queue: (values.queue as string | undefined) ?? `bench-${Date.now().toString(36)}`,
+      messages: intOption(values, "messages") ?? 10_000,
+      concurrency: Math.max(1, intOption(values, "concurrency") ?? 16),
+      batch: Math.max(1, intOption(values, "batch") ?? 1),
+      payload: "x".repeat(intOption(values, "size") ?? 256),
+    };
+    if (fresh || mode !== "consume") {
+      await context.client.createQueue(load.queue, { deliveryMode: "at_least_once" });
+    }
+    const result: Record<string, unknown> = {
+      queue: load.queue,
+      concurrency: load.concurrency,
+      batch: load.batch,
+    };
+    if (mode !== "consume") result.publish = await publishPhase(context, load);
+    if (mode !== "publish") result.consume = await consumePhase(context, load);
+    if (fresh && mode === "both") await context.client.deleteQueue(load.queue);
+    print(context, result);
+    return 0;
+  },
+};
+
+function print(context: Context, result: Record<string, unknown>): void {
+  if (context.json) {
+    context.io.out(JSON.stringify(result));
+    return;
+  }
+  context.io.out(`queue ${result.queue}, concurrency ${result.concurrency}, batch ${result.batch}`);
+  for (const name of ["publish", "consume"]) {
+    const s = result[name] as PhaseSummary | undefined;
+    if (!s) continue;
+    context.io.out(
+      `${name.padEnd(8)} ${s.messages} msgs in ${s.seconds} s = ${s.msgsPerSec} msgs/s; ` +
+        `latency p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, p99 ${s.p99Ms} ms (${s.requests} requests)`,
+    );
+  }
+}
