@@ -93,16 +93,25 @@ function publishPhase(context: Context, load: Load): Promise<PhaseSummary> {
 
 function consumePhase(context: Context, load: Load): Promise<PhaseSummary> {
   let idlePolls = 0;
+  // Ends the other lanes' long polls as soon as the last message is in, so that they do not
+  // add their wait to the measured time.
+  const finished = new AbortController();
+  const stop = () => finished.abort();
+  context.io.signal.addEventListener("abort", stop, { once: true });
   return phase(context, "consume", load, async (progress) => {
     // Stop at the target, or after a few empty long polls in a row (nothing left to consume).
-    while (progress.done < load.messages && idlePolls < 3 && !context.io.signal.aborted) {
+    while (progress.done < load.messages && idlePolls < 3 && !finished.signal.aborted) {
       const started = performance.now();
       const max = Math.min(load.batch, 1000);
       const messages = await context.client.receive(load.queue, {
         max,
         waitMs: 1000,
-        signal: context.io.signal,
-      });
+        signal: finished.signal,
+      })
+        .catch((error) => {
+          if (finished.signal.aborted) return [];
+          throw error;
+        });
       if (messages.length === 0) {
         idlePolls++;
         continue;
@@ -111,8 +120,9 @@ function consumePhase(context: Context, load: Load): Promise<PhaseSummary> {
       await context.client.ack(load.queue, messages.map((m) => m.receipt));
       progress.latencies.push(performance.now() - started);
       progress.done += messages.length;
+      if (progress.done >= load.messages) finished.abort();
     }
-  });
+  }).finally(() => context.io.signal.removeEventListener("abort", stop));
 }
 
 /** The `bench` command. */
