@@ -46,6 +46,8 @@ export interface Sim {
   /** The data of every applied Normal entry (non-empty), in order; reset by a snapshot restore. */
   app: string[];
   appliedIndex: number;
+  /** The term of every entry applied since the last snapshot restore, by index. */
+  appliedTerms: Map<number, number>;
   config: RaftConfig;
   readonly bootstrapConf: ConfState;
   readonly readStates: { index: number; context: string }[];
@@ -70,8 +72,12 @@ export class Network {
   readonly down = new Set<NodeId>();
   /** Return false to drop a message in flight. */
   filter: (m: Message) => boolean = () => true;
+  /** Rewrites a message in flight (after `filter`). */
+  rewrite: (m: Message) => Message = (m) => m;
   /** Every message delivered, for assertions. */
   delivered: Message[] = [];
+  /** Election safety (§5.2): who led each term. */
+  readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly random: () => number;
 
   constructor(voters: readonly NodeId[], readonly opts: NetworkOptions = {}) {
@@ -104,6 +110,7 @@ export class Network {
       disk,
       app: [],
       appliedIndex: 0,
+      appliedTerms: new Map(),
       config: cfg,
       bootstrapConf,
       readStates: [],
@@ -129,10 +136,30 @@ export class Network {
     const rd = s.node.ready();
     this.queue.push(...rd.messages);
     this.persist(s.disk, rd);
+    this.checkPersisted(s, rd);
     this.queue.push(...rd.messagesAfterPersist);
     this.apply(s, rd);
     s.node.advance(rd);
     return rd;
+  }
+
+  /** The persistence contract: nothing committed or applied lies beyond the durable log. */
+  private checkPersisted(s: Sim, rd: Ready): void {
+    const last = (s.disk.snapshot?.meta.index ?? 0) + s.disk.entries.length;
+    if (s.disk.hardState.commit > last) {
+      throw new Error(`${s.id} persisted commit ${s.disk.hardState.commit} beyond its log ${last}`);
+    }
+    for (const e of rd.committedEntries) {
+      if (e.index > last) throw new Error(`${s.id} applies ${e.index} beyond its durable log`);
+    }
+    const st = s.node.status();
+    if (st.role === "leader") {
+      const prev = this.leaderOfTerm.get(st.term);
+      if (prev !== undefined && prev !== s.id) {
+        throw new Error(`Election safety: ${prev} and ${s.id} both lead term ${st.term}`);
+      }
+      this.leaderOfTerm.set(st.term, s.id);
+    }
   }
 
   persist(disk: Disk, rd: Ready): void {
@@ -159,6 +186,7 @@ export class Network {
         throw new Error(`${s.id} applies ${e.index} after ${s.appliedIndex}`);
       }
       s.appliedIndex = e.index;
+      s.appliedTerms.set(e.index, e.term);
       if (e.kind === EntryKind.Normal && e.data.length > 0) s.app.push(text(e.data));
     }
     for (const r of rd.readStates) s.readStates.push({ index: r.index, context: text(r.context) });
@@ -197,6 +225,7 @@ export class Network {
   deliver(m: Message): void {
     if (this.down.has(m.from) || this.down.has(m.to)) return;
     if (this.cuts.has(`${m.from}>${m.to}`) || !this.filter(m)) return;
+    m = this.rewrite(m);
     const s = this.sims.get(m.to);
     if (s === undefined) return;
     this.delivered.push(m);
@@ -215,8 +244,20 @@ export class Network {
     }
   }
 
-  /** Ticks only `id` until it leads (bounded), settling after each tick. */
+  /**
+   * Ticks only `id` until it leads (bounded), settling after each tick. With check-quorum and
+   * pre-vote on, the other nodes first let their leader lease lapse (their own election
+   * requests dropped), as they would after the leader went silent.
+   */
   elect(id: NodeId): void {
+    const cfg = this.configFor(id);
+    if ((cfg.checkQuorum ?? true) && (cfg.preVote ?? true)) {
+      const saved = this.filter;
+      this.filter = (m) => (m.type !== "prevote" && m.type !== "vote") && saved(m);
+      for (const other of this.sims.keys()) if (other !== id) this.tick(other, cfg.electionTicks);
+      this.settle();
+      this.filter = saved;
+    }
     for (let i = 0; i < 100; i++) {
       if (this.node(id).status().role === "leader") {
         this.settle();
@@ -257,6 +298,22 @@ export class Network {
     });
     s.app = s.disk.snapshot ? JSON.parse(text(s.disk.snapshot.data)) as string[] : [];
     s.appliedIndex = s.disk.snapshot?.meta.index ?? 0;
+  }
+
+  /** State machine safety (§5.4.3): no two nodes applied different entries at one index. */
+  appliedConflicts(): string[] {
+    const out: string[] = [];
+    const seen = new Map<number, { id: NodeId; term: number }>();
+    for (const s of this.sims.values()) {
+      for (const [index, term] of s.appliedTerms) {
+        const other = seen.get(index);
+        if (other === undefined) seen.set(index, { id: s.id, term });
+        else if (other.term !== term) {
+          out.push(`index ${index}: ${other.id} applied term ${other.term}, ${s.id} term ${term}`);
+        }
+      }
+    }
+    return out;
   }
 
   /** Leader proposes each string, then the network settles. */

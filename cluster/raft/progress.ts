@@ -133,7 +133,8 @@ export class Progress {
       this.next = this.match + 1;
       return true;
     }
-    if (this.next - 1 !== rejected) return false;
+    // Stale (we moved on), or below what the follower already confirmed (a reordered old reply).
+    if (this.next - 1 !== rejected || rejected <= this.match) return false;
     this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1);
     this.probeSent = false;
     return true;
