@@ -43,6 +43,7 @@ export class InboundLink {
   #serverNonce = newNonce();
   #timer: number | undefined;
   #closedPromise: Promise<void>;
+  #verifying: Promise<void> = Promise.resolve();
   #resolveClosed!: () => void;
   #counters = { receivedMessages: 0, receivedFrames: 0, receivedBytes: 0, droppedMisaddressed: 0 };
 
@@ -75,18 +76,22 @@ export class InboundLink {
   }
 
   /** Closes the socket and waits (bounded) for the close to complete. */
-  close(code: number, reason: string): Promise<void> {
+  async close(code: number, reason: string): Promise<void> {
     this.#clearTimer();
     if (this.#state !== "closed") {
       this.#state = "closed";
       if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(code, closeReason(reason));
     }
-    if (this.socket.readyState === WebSocket.CLOSED) return Promise.resolve();
-    let timer: number | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = unrefTimeout(resolve, 2000);
-    });
-    return Promise.race([this.#closedPromise, timeout]).finally(() => clearTimeout(timer));
+    if (this.socket.readyState !== WebSocket.CLOSED) {
+      let timer: number | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = unrefTimeout(resolve, 2000);
+      });
+      await Promise.race([this.#closedPromise, timeout]);
+      clearTimeout(timer);
+    }
+    // Handshake crypto still running must finish before the caller may consider us closed.
+    await this.#verifying;
   }
 
   #onFrame(data: unknown): void {
@@ -99,7 +104,7 @@ export class InboundLink {
           return;
         }
         this.#state = "verifying";
-        this.#verifyHello(h).catch((err) =>
+        this.#verifying = this.#verifyHello(h).catch((err) =>
           this.#refuse("bad_handshake", { error: errorText(err) })
         );
         return;

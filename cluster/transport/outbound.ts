@@ -69,7 +69,8 @@ export class OutboundLink {
   #head = 0;
   #queuedBytes = 0;
   #dropping = false;
-  #closedPromise: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #work = new Set<Promise<void>>();
   #resolveClosed: (() => void) | undefined;
   #counters = { sentMessages: 0, sentFrames: 0, sentBytes: 0, droppedQueueFull: 0, connects: 0 };
   #lastError: string | undefined;
@@ -118,23 +119,40 @@ export class OutboundLink {
 
   /** Closes the socket for good and waits (bounded) for it to be closed. */
   close(): Promise<void> {
-    if (this.#state === "closed") return this.#closedPromise ?? Promise.resolve();
+    if (this.#state === "closed") return this.#closing ?? Promise.resolve();
     this.#state = "closed";
     this.#clearTimer();
     this.#queue = [];
     this.#head = 0;
     this.#queuedBytes = 0;
+    this.#closing = this.#closeSocket();
+    return this.#closing;
+  }
+
+  async #closeSocket(): Promise<void> {
     const ws = this.#ws;
-    if (ws === undefined || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    this.#closedPromise = new Promise<void>((resolve) => {
-      this.#resolveClosed = resolve;
-    });
-    ws.close(CloseCode.Shutdown, "transport closed");
-    // Bounded: a close handshake that never completes must not hang shutdown.
-    const timeout = new Promise<void>((resolve) => {
-      this.#timer = unrefTimeout(resolve, CLOSE_WAIT_MS);
-    });
-    return Promise.race([this.#closedPromise, timeout]).finally(() => this.#clearTimer());
+    if (ws !== undefined && ws.readyState !== WebSocket.CLOSED) {
+      const closed = new Promise<void>((resolve) => {
+        this.#resolveClosed = resolve;
+      });
+      ws.close(CloseCode.Shutdown, "transport closed");
+      // Bounded: a close handshake that never completes must not hang shutdown.
+      let timer: number | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = unrefTimeout(resolve, CLOSE_WAIT_MS);
+      });
+      await Promise.race([closed, timeout]);
+      clearTimeout(timer);
+    }
+    // Handshake crypto still running must finish before the caller may consider us closed.
+    await Promise.allSettled([...this.#work]);
+  }
+
+  /** Runs a handshake step; a failure closes the link. Tracked so `close()` can wait for it. */
+  #track(ws: WebSocket, step: Promise<void>, what: string): void {
+    const p = step.catch((err) => this.#fail(ws, `${what} failed: ${errorText(err)}`));
+    this.#work.add(p);
+    void p.finally(() => this.#work.delete(p));
   }
 
   #noteDrops(dropped: number): void {
@@ -247,15 +265,11 @@ export class OutboundLink {
     if (this.#ws !== ws) return;
     const h = typeof data === "string" ? parseHandshake(data) : undefined;
     if (this.#state === "handshaking" && h?.t === "challenge") {
-      this.#answerChallenge(ws, h.nonce).catch((err) =>
-        this.#fail(ws, `hello failed: ${errorText(err)}`)
-      );
+      this.#track(ws, this.#answerChallenge(ws, h.nonce), "hello");
     } else if (
       this.#state === "handshaking" && h?.t === "welcome" && this.#clientNonce !== undefined
     ) {
-      this.#checkWelcome(ws, h.mac).catch((err) =>
-        this.#fail(ws, `welcome failed: ${errorText(err)}`)
-      );
+      this.#track(ws, this.#checkWelcome(ws, h.mac), "welcome");
     } else {
       // The listener sends nothing after its welcome: anything else is a protocol error.
       this.#fail(ws, `unexpected frame from peer in state ${this.#state}`);

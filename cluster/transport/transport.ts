@@ -60,6 +60,7 @@ export class Transport {
   readonly #inbound = new Map<NodeId, InboundLink>();
   readonly #pending = new Set<InboundLink>();
   readonly #faultTimers = new Set<number>();
+  readonly #draining = new Set<Promise<void>>();
   #droppedUnknownPeer = 0;
   #droppedByFault = 0;
   #closed = false;
@@ -172,7 +173,7 @@ export class Transport {
       closing.push(link.close(CloseCode.Shutdown, "transport closed"));
     }
     this.#outbound.clear();
-    await Promise.all(closing);
+    await Promise.all([...closing, ...this.#draining]);
   }
 
   readonly #hooks: InboundHooks = {
@@ -189,7 +190,13 @@ export class Transport {
       }
     },
     closed: (peerId, link) => {
-      this.#pending.delete(link as InboundLink);
+      const l = link as InboundLink;
+      if (this.#pending.delete(l)) {
+        // Its handshake crypto may still be running: close() must wait for it (no leaked ops).
+        const settled = l.close(CloseCode.Shutdown, "closed");
+        this.#draining.add(settled);
+        void settled.finally(() => this.#draining.delete(settled));
+      }
       if (peerId !== undefined && this.#inbound.get(peerId) === link) this.#inbound.delete(peerId);
     },
     deliver: (peerId, msgs) => {
