@@ -12,6 +12,8 @@ const POLY = 0x82f63b78;
 
 /** TABLES[k][b]: the CRC of byte b followed by k zero bytes. */
 const TABLES: readonly Uint32Array[] = buildTables();
+// Module constants rather than a destructuring per call: the log calls this once per record.
+const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES;
 
 function buildTables(): Uint32Array[] {
   const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
@@ -34,7 +36,6 @@ function buildTables(): Uint32Array[] {
  * checksum data held in several buffers; start from 0.
  */
 export function crc32c(bytes: Uint8Array, crc = 0, start = 0, end = bytes.length): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES;
   let c = ~crc >>> 0;
   let i = start;
   for (; i + 8 <= end; i += 8) {
