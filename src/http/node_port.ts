@@ -59,20 +59,20 @@ export type AdminOutcome =
   | { readonly ok: false; readonly reason: "rejected"; readonly detail: string };
 
 /**
- * The broker's read-only query surface, as of the last entry applied on this node. `nowMs`
- * arguments are entry-time comparable wall-clock ms (the caller passes `Date.now()`).
+ * The broker's read-only query surface, as of the last entry applied on this node: exactly the
+ * query methods of `BrokerState` (src/broker/state.ts), so the driver hands out its instance.
  */
 export interface BrokerView {
   listQueues(): readonly QueueInfo[];
-  queueInfo(queue: string): QueueInfo | undefined;
+  queue(name: string): QueueInfo | undefined;
   messageStatus(queue: string, id: string): MessageStatus | undefined;
   listTopics(): readonly TopicInfo[];
-  topicInfo(topic: string): TopicInfo | undefined;
-  /** Retained messages with `seq >= fromSeq`, in seq order, at most `limit`. */
-  readTopic(topic: string, fromSeq: number, limit: number): readonly TopicMessage[];
-  subscriptionInfo(topic: string, subscription: string): SubscriptionInfo | undefined;
-  /** Long poll: is a message deliverable at `nowMs`, else when one may become so. */
-  deliverability(target: ConsumerTarget, nowMs: number): Deliverability;
+  topic(name: string): TopicInfo | undefined;
+  /** Retained messages with `seq >= fromSeq`, in seq order, at most `limit`; no topic: undefined. */
+  readTopic(name: string, fromSeq: number, limit: number): readonly TopicMessage[] | undefined;
+  subscription(topic: string, name: string): SubscriptionInfo | undefined;
+  /** Long poll: deliverable as of the last applied entry, else when one may become so. */
+  deliverability(target: ConsumerTarget): Deliverability | undefined;
 }
 
 /** One member in the cluster view. */

@@ -1,0 +1,141 @@
+/**
+ * `createApp`: the Hono app of HTTP API v1 for one node. Wire it with
+ * `Deno.serve({ hostname, port }, createApp({ node, log, limits, auth }).fetch)`.
+ *
+ * Every answer that is not a success is an `application/problem+json` from `problems.ts`:
+ * validation and expected failures are thrown as `ProblemError`; anything else thrown is a bug,
+ * logged with its stack and answered 500 `internal_error`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { matchedRoutes } from "hono/route";
+import type { Logger } from "../log.ts";
+import type { Authenticator } from "./auth.ts";
+import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
+import type { LeaderFetch } from "./forward.ts";
+import { LongPollHub } from "./long_poll.ts";
+import { HttpMetrics } from "./metrics.ts";
+import type { NodePort } from "./node_port.ts";
+import { ProblemError, problemResponse, PROBLEMS } from "./problems.ts";
+import { clusterRoutes } from "./routes_cluster.ts";
+import { opsRoutes } from "./routes_ops.ts";
+import { queueRoutes } from "./routes_queues.ts";
+import { topicRoutes } from "./routes_topics.ts";
+import { transactionRoutes } from "./routes_transactions.ts";
+
+/** Options of `createApp`. */
+export interface CreateAppOptions {
+  readonly node: NodePort;
+  /** Bearer-token auth (`loadAuthenticator(text)`); absent: auth off. */
+  readonly auth?: Authenticator;
+  readonly limits?: Partial<HttpLimits>;
+  readonly log: Logger;
+  /** How to reach the leader when forwarding; default `fetch`. */
+  readonly leaderFetch?: LeaderFetch;
+  /** Wall clock (ms); default `Date.now`. */
+  readonly nowMs?: () => number;
+}
+
+/** Paths answered without a token even when auth is on (probes and the API description). */
+const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
+
+/** Builds the app. */
+export function createApp(options: CreateAppOptions): Hono<AppEnv> {
+  const nowMs = options.nowMs ?? Date.now;
+  const deps: AppDeps = {
+    node: options.node,
+    auth: options.auth,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    log: options.log,
+    leaderFetch: options.leaderFetch ?? ((request) => fetch(request)),
+    longPoll: new LongPollHub((listener) => options.node.onApplied(listener), nowMs),
+    nowMs,
+  };
+  const metrics = new HttpMetrics();
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1)?.path ?? "unmatched";
+    metrics.observe(c.req.method, route, c.res.status, (performance.now() - started) / 1000);
+  });
+
+  app.use("*", async (c, next) => {
+    c.set("principal", undefined);
+    if (deps.auth !== undefined && !PUBLIC_PATHS.has(c.req.path)) {
+      const principal = await deps.auth.authenticate(c.req.header("authorization") ?? null);
+      if (principal === undefined) {
+        const given = c.req.header("authorization") !== undefined;
+        return problemResponse(
+          "unauthorized",
+          given ? "The bearer token is not valid" : "A bearer token is required",
+          {},
+          { "www-authenticate": 'Bearer realm="quorumq"' },
+        );
+      }
+      c.set("principal", principal);
+    }
+    return await next();
+  });
+
+  app.route("/v1/queues", queueRoutes(deps));
+  app.route("/v1/topics", topicRoutes(deps));
+  app.route("/v1/transactions", transactionRoutes(deps));
+  app.route("/v1/cluster", clusterRoutes(deps));
+  app.route("/", opsRoutes(deps, metrics));
+
+  const allowed = allowedMethods(app);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length > 0) {
+      return problemResponse(
+        "method_not_allowed",
+        `${c.req.method} is not allowed on ${c.req.path}; allowed: ${methods.join(", ")}`,
+        {},
+        { allow: methods.join(", ") },
+      );
+    }
+    return problemResponse("not_found", `No route for ${c.req.method} ${c.req.path}`);
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof ProblemError) {
+      const spec = PROBLEMS[error.problemType];
+      if (spec.status >= 500) {
+        deps.log.warn("request_unavailable", {
+          method: c.req.method,
+          path: c.req.path,
+          type: error.problemType,
+          detail: error.detail,
+        });
+      }
+      return problemResponse(error.problemType, error.detail, error.extras);
+    }
+    deps.log.error("request_failed", { method: c.req.method, path: c.req.path, error });
+    return problemResponse("internal_error", "An unexpected error occurred; it was logged");
+  });
+
+  return app;
+}
+
+/** For a path, the methods some route accepts (405 vs 404). */
+function allowedMethods(app: Hono<AppEnv>): (path: string) => string[] {
+  const routes = app.routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => ({
+      method: r.method,
+      regex: new RegExp(
+        "^" + r.path.replace(/\/$/, "").replace(/:[A-Za-z0-9_]+/g, "[^/]+").replace(/\*/g, ".*") +
+          "/?$",
+      ),
+    }));
+  return (path) => {
+    const methods = new Set<string>();
+    for (const r of routes) if (r.regex.test(path)) methods.add(r.method);
+    if (methods.has("GET")) methods.add("HEAD");
+    return [...methods].sort();
+  };
+}

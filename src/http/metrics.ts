@@ -1,0 +1,100 @@
+/**
+ * `/metrics`: Raft numbers from the node, per-queue and per-subscription counters from the local
+ * broker replica, and request latency histograms by route.
+ *
+ * @module
+ */
+
+import type { QueueStats } from "../broker/commands.ts";
+import type { NodePort } from "./node_port.ts";
+import { Histogram, PromWriter } from "./prometheus.ts";
+
+/** Request latency histograms keyed by method and route pattern (never the raw path). */
+export class HttpMetrics {
+  readonly #byRoute = new Map<string, { method: string; route: string; h: Histogram }>();
+  readonly #statuses = new Map<string, number>();
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route}`;
+    let entry = this.#byRoute.get(key);
+    if (entry === undefined) {
+      entry = { method, route, h: new Histogram() };
+      this.#byRoute.set(key, entry);
+    }
+    entry.h.observe(seconds);
+    const statusKey = `${key} ${status}`;
+    this.#statuses.set(statusKey, (this.#statuses.get(statusKey) ?? 0) + 1);
+  }
+
+  /** The whole exposition text. */
+  render(node: NodePort): string {
+    const w = new PromWriter();
+    const m = node.metrics();
+    const nodeLabel = { node: node.nodeId };
+    w.gauge("quorumq_raft_term", "Current Raft term", m.term, nodeLabel);
+    w.gauge("quorumq_raft_commit_index", "Highest log index known committed", m.commitIndex, {
+      ...nodeLabel,
+    });
+    w.gauge("quorumq_raft_applied_index", "Highest log index applied here", m.appliedIndex, {
+      ...nodeLabel,
+    });
+    w.counter("quorumq_raft_leader_changes_total", "Leader changes seen", m.leaderChanges, {
+      ...nodeLabel,
+    });
+    w.counter("quorumq_raft_elections_total", "Elections started here", m.elections, nodeLabel);
+    if (m.fsyncSeconds !== undefined) {
+      w.histogram("quorumq_storage_fsync_seconds", "Log fsync latency", m.fsyncSeconds, nodeLabel);
+    }
+    this.#renderBroker(w, node);
+    for (const { method, route, h } of this.#byRoute.values()) {
+      w.histogram(
+        "quorumq_http_request_duration_seconds",
+        "HTTP request latency by route",
+        h.snapshot(),
+        { method, route },
+      );
+    }
+    for (const [key, count] of this.#statuses) {
+      const [method, route, status] = key.split(" ");
+      w.counter("quorumq_http_requests_total", "HTTP requests by route and status", count, {
+        method,
+        route,
+        status,
+      });
+    }
+    return w.text();
+  }
+
+  #renderBroker(w: PromWriter, node: NodePort): void {
+    const broker = node.broker();
+    const series = [
+      ["ready", "gauge", "Messages ready for delivery"],
+      ["leased", "gauge", "Messages leased to a consumer"],
+      ["delayed", "gauge", "Messages waiting for their delay"],
+      ["published", "counter", "Messages published"],
+      ["acked", "counter", "Messages acknowledged"],
+      ["deadLettered", "counter", "Messages dead-lettered or dropped after max deliveries/TTL"],
+    ] as const;
+    const rows: { labels: Record<string, string>; stats: QueueStats }[] = [];
+    for (const q of broker.listQueues()) rows.push({ labels: { queue: q.name }, stats: q.stats });
+    for (const t of broker.listTopics()) {
+      for (const s of t.subscriptions) {
+        const info = broker.subscription(t.name, s);
+        if (info !== undefined) {
+          rows.push({ labels: { topic: t.name, subscription: s }, stats: info.stats });
+        }
+      }
+    }
+    for (const [field, type, help] of series) {
+      const name = `quorumq_messages_${snake(field)}${type === "counter" ? "_total" : ""}`;
+      for (const row of rows) {
+        if (type === "counter") w.counter(name, help, row.stats[field], row.labels);
+        else w.gauge(name, help, row.stats[field], row.labels);
+      }
+    }
+  }
+}
+
+function snake(camel: string): string {
+  return camel.replace(/[A-Z]/g, (ch) => "_" + ch.toLowerCase());
+}

@@ -1,0 +1,20 @@
+/**
+ * The HTTP front end of a node: `createApp` (HTTP API v1 on Hono), the `NodePort` the node
+ * driver implements, the problem registry, and auth loading.
+ *
+ * ```ts
+ * const app = createApp({ node, log, limits: { maxBodyBytes: config.maxBodyBytes }, auth });
+ * Deno.serve({ hostname, port }, app.fetch);
+ * ```
+ *
+ * @module
+ */
+
+export { createApp, type CreateAppOptions } from "./app.ts";
+export { type Authenticator, loadAuthenticator, type Permission } from "./auth.ts";
+export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
+export { HOP_HEADER, type LeaderFetch } from "./forward.ts";
+export type * from "./node_port.ts";
+export { type ProblemBody, ProblemError, PROBLEMS, type ProblemType } from "./problems.ts";
+export { Histogram, type HistogramSnapshot } from "./prometheus.ts";
+export { openApiDocument } from "./openapi.ts";

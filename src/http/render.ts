@@ -1,0 +1,122 @@
+/**
+ * Turning broker results into response JSON. Message bodies are stored as their UTF-8 JSON text;
+ * here that text is spliced into the response as it is (decoded to a string, never parsed and
+ * re-serialized), so a large body costs one copy on the way out.
+ *
+ * @module
+ */
+
+import type {
+  Delivery,
+  MessageInput,
+  PublishOutcome,
+  QueueInfo,
+  ReceiptResult,
+  SubscriptionInfo,
+  TopicInfo,
+  TopicMessage,
+} from "../broker/commands.ts";
+import { ProblemError } from "./problems.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A message as validated from a request (its body any JSON value). */
+export interface MessageRequest {
+  readonly body: unknown;
+  readonly id?: string;
+  readonly group?: string;
+  readonly delayMs?: number;
+  readonly ttlMs?: number;
+  readonly headers?: Record<string, string>;
+}
+
+/** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
+export function toMessageInput(m: MessageRequest): MessageInput {
+  return {
+    body: encoder.encode(JSON.stringify(m.body)),
+    ...(m.id !== undefined ? { id: m.id } : {}),
+    ...(m.group !== undefined ? { group: m.group } : {}),
+    ...(m.delayMs !== undefined ? { delayMs: m.delayMs } : {}),
+    ...(m.ttlMs !== undefined ? { ttlMs: m.ttlMs } : {}),
+    ...(m.headers !== undefined ? { headers: m.headers } : {}),
+  };
+}
+
+/** The stored body text; a body that is not JSON text (not written by this API) is a string. */
+function bodyText(body: Uint8Array): string {
+  const text = decoder.decode(body);
+  // Stored by toMessageInput, so always JSON; guard anyway so one bad entry cannot break JSON.
+  return text.length > 0 ? text : "null";
+}
+
+/** `{ messages: [...] }` for a receive, bodies spliced in. */
+export function renderDeliveries(messages: readonly Delivery[]): string {
+  const parts = messages.map((m) =>
+    `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
+    `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
+    `"attempt":${m.attempt},"receipt":${JSON.stringify(m.receipt)},` +
+    `"leaseExpiresAt":${m.leaseExpiresAt},"publishedAt":${m.publishedAt}}`
+  );
+  return `{"messages":[${parts.join(",")}]}`;
+}
+
+/** `{ messages: [...], nextSeq }` for a topic log read, bodies spliced in. */
+export function renderTopicMessages(messages: readonly TopicMessage[], nextSeq: number): string {
+  const parts = messages.map((m) =>
+    `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
+    `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
+    `"publishedAt":${m.publishedAt}}`
+  );
+  return `{"messages":[${parts.join(",")}],"nextSeq":${nextSeq}}`;
+}
+
+/** One publish outcome as JSON (a per-item failure inside a batch keeps its reason). */
+export function publishJson(o: PublishOutcome): Record<string, unknown> {
+  if (o.ok) return { seq: o.seq, id: o.id, duplicate: o.duplicate };
+  return { error: { type: o.reason, detail: o.detail } };
+}
+
+/**
+ * Status for a single publish: 201 new, 200 duplicate. A failure of the single message is the
+ * problem of the whole request.
+ */
+export function singlePublish(o: PublishOutcome): { status: number; text: string } {
+  if (!o.ok) {
+    throw new ProblemError(o.reason === "transaction_aborted" ? "conflict" : o.reason, o.detail);
+  }
+  return { status: o.duplicate ? 200 : 201, text: JSON.stringify(publishJson(o)) };
+}
+
+/** `{ results: [...] }` for ack/nack/extend. */
+export function renderSettle(results: readonly ReceiptResult[]): string {
+  return JSON.stringify({
+    results: results.map((r) => ({
+      receipt: r.receipt,
+      status: r.status,
+      ...(r.leaseExpiresAt !== undefined ? { leaseExpiresAt: r.leaseExpiresAt } : {}),
+    })),
+  });
+}
+
+/** A queue as `GET /v1/queues/{q}` answers it: name, config and stats, flat. */
+export function queueJson(info: QueueInfo): Record<string, unknown> {
+  return { name: info.name, ...info.config, ...info.stats };
+}
+
+export function topicJson(info: TopicInfo): Record<string, unknown> {
+  return {
+    name: info.name,
+    ...info.config,
+    firstSeq: info.firstSeq,
+    nextSeq: info.nextSeq,
+    messages: info.messages,
+    bytes: info.bytes,
+    published: info.published,
+    subscriptions: info.subscriptions,
+  };
+}
+
+export function subscriptionJson(info: SubscriptionInfo): Record<string, unknown> {
+  return { topic: info.topic, name: info.name, ...info.config, ...info.stats, cursor: info.cursor };
+}

@@ -1,0 +1,52 @@
+/**
+ * Operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { type AppDeps, type AppEnv, authorize } from "./context.ts";
+import type { HttpMetrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
+import { ProblemError } from "./problems.ts";
+
+/** The operations routes, mounted at `/`. */
+export function opsRoutes(deps: AppDeps, metrics: HttpMetrics): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  // The process is up and serving HTTP; says nothing about the cluster.
+  app.get("/healthz", (c) => c.json({ status: "ok", nodeId: deps.node.nodeId }));
+
+  // Ready: a leader is known and this node has applied all it heard committed, so a stale read
+  // here is as fresh as the node can be. Load balancers route on this.
+  app.get("/readyz", (c) => {
+    const view = deps.node.clusterView();
+    if (view.leaderId === "") {
+      throw new ProblemError("unavailable", "No leader is known", { nodeId: view.nodeId });
+    }
+    if (view.appliedIndex < view.commitIndex) {
+      throw new ProblemError(
+        "unavailable",
+        `Applied index ${view.appliedIndex} is behind commit index ${view.commitIndex}`,
+        { nodeId: view.nodeId },
+      );
+    }
+    return c.json({
+      status: "ready",
+      nodeId: view.nodeId,
+      leaderId: view.leaderId,
+      appliedIndex: view.appliedIndex,
+    });
+  });
+
+  app.get("/metrics", (c) => {
+    authorize(c, deps, "admin");
+    return c.body(metrics.render(deps.node), 200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    });
+  });
+
+  app.get("/openapi.json", (c) => c.json(openApiDocument()));
+
+  return app;
+}

@@ -1,0 +1,162 @@
+/**
+ * `/v1/queues`: create/update, list, stats, delete, publish, receive, ack, nack, extend, and
+ * message status (HTTP API v1, "Queues").
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { readJsonBody, validate } from "./body.ts";
+import {
+  type AppDeps,
+  type AppEnv,
+  authorize,
+  authorizeRead,
+  jsonAnswer,
+  params,
+  query,
+  readBarrier,
+  runWrite,
+} from "./context.ts";
+import { ProblemError } from "./problems.ts";
+import { handleReceive } from "./receive.ts";
+import { publishJson, queueJson, renderSettle, singlePublish, toMessageInput } from "./render.ts";
+import {
+  ackSchema,
+  consistencyQuery,
+  extendSchema,
+  messageParams,
+  nackSchema,
+  publishSchema,
+  queueParams,
+  queuePutSchema,
+} from "./schemas.ts";
+
+/** The queue routes, to mount at `/v1/queues`. */
+export function queueRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const limit = deps.limits.maxBodyBytes;
+
+  app.get("/", async (c) => {
+    const { consistency } = query(c, consistencyQuery);
+    await readBarrier(deps, consistency);
+    const principal = c.get("principal");
+    const queues = deps.node.broker().listQueues().filter((q) =>
+      deps.auth === undefined || principal === undefined ||
+      (["publish", "consume", "admin"] as const).some((p) => principal.can(p, "queue", q.name))
+    );
+    return c.json({ queues: queues.map(queueJson) });
+  });
+
+  app.get("/:q", async (c) => {
+    const { q } = params(c, queueParams);
+    authorizeRead(c, deps, "queue", q);
+    const { consistency } = query(c, consistencyQuery);
+    await readBarrier(deps, consistency);
+    const info = deps.node.broker().queue(q);
+    if (info === undefined) throw new ProblemError("queue_not_found", `Queue ${q} does not exist`);
+    return c.json(queueJson(info));
+  });
+
+  app.put("/:q", async (c) => {
+    const { q } = params(c, queueParams);
+    authorize(c, deps, "admin", "queue", q);
+    const body = await readJsonBody(c.req.raw, limit);
+    const options = validate(queuePutSchema, body.json ?? {}, "body");
+    const out = await runWrite(c, deps, { op: "queue_put", queue: q, options }, body);
+    if (out instanceof Response) return out;
+    const text = JSON.stringify({ name: q, ...out.value.config });
+    return jsonAnswer(out.value.created ? 201 : 200, text, out.replayed);
+  });
+
+  app.delete("/:q", async (c) => {
+    const { q } = params(c, queueParams);
+    authorize(c, deps, "admin", "queue", q);
+    const body = await readJsonBody(c.req.raw, limit);
+    const out = await runWrite(c, deps, { op: "queue_delete", queue: q }, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(204, "", out.replayed);
+  });
+
+  app.post("/:q/messages", async (c) => {
+    const { q } = params(c, queueParams);
+    authorize(c, deps, "publish", "queue", q);
+    const body = await readJsonBody(c.req.raw, limit);
+    const req = validate(publishSchema, body.json, "body");
+    if ("messages" in req) {
+      const messages = req.messages.map(toMessageInput);
+      const out = await runWrite(c, deps, { op: "publish_batch", queue: q, messages }, body);
+      if (out instanceof Response) return out;
+      const text = JSON.stringify({ results: out.value.results.map(publishJson) });
+      return jsonAnswer(201, text, out.replayed);
+    }
+    const message = toMessageInput(req);
+    const out = await runWrite(c, deps, { op: "publish", queue: q, message }, body);
+    if (out instanceof Response) return out;
+    const { status, text } = singlePublish(out.value);
+    return jsonAnswer(status, text, out.replayed);
+  });
+
+  app.post("/:q/receive", (c) => {
+    const { q } = params(c, queueParams);
+    authorize(c, deps, "consume", "queue", q);
+    return handleReceive(c, deps, { queue: q });
+  });
+
+  app.post("/:q/ack", async (c) => {
+    const { q } = params(c, queueParams);
+    authorize(c, deps, "consume", "queue", q);
+    const body = await readJsonBody(c.req.raw, limit);
+    const { receipts } = validate(ackSchema, body.json, "body");
+    const out = await runWrite(c, deps, { op: "ack", queue: q, receipts }, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+  });
+
+  app.post("/:q/nack", async (c) => {
+    const { q } = params(c, queueParams);
+    authorize(c, deps, "consume", "queue", q);
+    const body = await readJsonBody(c.req.raw, limit);
+    const { receipts, delayMs } = validate(nackSchema, body.json, "body");
+    const cmd = {
+      op: "nack" as const,
+      queue: q,
+      receipts,
+      ...(delayMs !== undefined ? { delayMs } : {}),
+    };
+    const out = await runWrite(c, deps, cmd, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+  });
+
+  app.post("/:q/extend", async (c) => {
+    const { q } = params(c, queueParams);
+    authorize(c, deps, "consume", "queue", q);
+    const body = await readJsonBody(c.req.raw, limit);
+    const { receipts, leaseMs } = validate(extendSchema, body.json, "body");
+    const out = await runWrite(c, deps, { op: "extend", queue: q, receipts, leaseMs }, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+  });
+
+  app.get("/:q/messages/:id", async (c) => {
+    const { q, id } = params(c, messageParams);
+    authorizeRead(c, deps, "queue", q);
+    const { consistency } = query(c, consistencyQuery);
+    await readBarrier(deps, consistency);
+    const broker = deps.node.broker();
+    if (broker.queue(q) === undefined) {
+      throw new ProblemError("queue_not_found", `Queue ${q} does not exist`);
+    }
+    const status = broker.messageStatus(q, id);
+    if (status === undefined) {
+      throw new ProblemError(
+        "message_not_found",
+        `Message ${id} is not remembered in queue ${q} (never published, or past its dedup window)`,
+      );
+    }
+    return c.json({ id: status.id, seq: status.seq, state: status.state, attempt: status.attempt });
+  });
+
+  return app;
+}

@@ -1,0 +1,234 @@
+/**
+ * `/v1/topics`: topics, their retained log, and subscriptions with the queue shapes for
+ * receive/ack/nack/extend (HTTP API v1, "Topics").
+ *
+ * Permissions: topic create/delete need `admin`; publish needs `publish`; reading the log and
+ * everything on a subscription (create, delete, receive, settle) needs `consume` on the topic.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { readJsonBody, validate } from "./body.ts";
+import {
+  type AppDeps,
+  type AppEnv,
+  authorize,
+  authorizeRead,
+  jsonAnswer,
+  params,
+  query,
+  readBarrier,
+  runWrite,
+} from "./context.ts";
+import { ProblemError } from "./problems.ts";
+import { handleReceive } from "./receive.ts";
+import {
+  publishJson,
+  renderSettle,
+  renderTopicMessages,
+  singlePublish,
+  subscriptionJson,
+  toMessageInput,
+  topicJson,
+} from "./render.ts";
+import {
+  ackSchema,
+  consistencyQuery,
+  extendSchema,
+  nackSchema,
+  publishSchema,
+  subscriptionParams,
+  subscriptionPutSchema,
+  topicParams,
+  topicPutSchema,
+  topicReadQuery,
+} from "./schemas.ts";
+
+/** Default and largest page of a topic log read. */
+const READ_LIMIT_DEFAULT = 100;
+
+/** The topic routes, to mount at `/v1/topics`. */
+export function topicRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const limit = deps.limits.maxBodyBytes;
+
+  app.get("/", async (c) => {
+    const { consistency } = query(c, consistencyQuery);
+    await readBarrier(deps, consistency);
+    const principal = c.get("principal");
+    const topics = deps.node.broker().listTopics().filter((t) =>
+      deps.auth === undefined || principal === undefined ||
+      (["publish", "consume", "admin"] as const).some((p) => principal.can(p, "topic", t.name))
+    );
+    return c.json({ topics: topics.map(topicJson) });
+  });
+
+  app.get("/:t", async (c) => {
+    const { t } = params(c, topicParams);
+    authorizeRead(c, deps, "topic", t);
+    const { consistency } = query(c, consistencyQuery);
+    await readBarrier(deps, consistency);
+    return c.json(topicJson(topicOrThrow(deps, t)));
+  });
+
+  app.put("/:t", async (c) => {
+    const { t } = params(c, topicParams);
+    authorize(c, deps, "admin", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const options = validate(topicPutSchema, body.json ?? {}, "body");
+    const out = await runWrite(c, deps, { op: "topic_put", topic: t, options }, body);
+    if (out instanceof Response) return out;
+    const text = JSON.stringify({ name: t, ...out.value.config });
+    return jsonAnswer(out.value.created ? 201 : 200, text, out.replayed);
+  });
+
+  app.delete("/:t", async (c) => {
+    const { t } = params(c, topicParams);
+    authorize(c, deps, "admin", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const out = await runWrite(c, deps, { op: "topic_delete", topic: t }, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(204, "", out.replayed);
+  });
+
+  app.post("/:t/messages", async (c) => {
+    const { t } = params(c, topicParams);
+    authorize(c, deps, "publish", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const req = validate(publishSchema, body.json, "body");
+    if ("messages" in req) {
+      const messages = req.messages.map(toMessageInput);
+      const out = await runWrite(c, deps, { op: "topic_publish_batch", topic: t, messages }, body);
+      if (out instanceof Response) return out;
+      const text = JSON.stringify({ results: out.value.results.map(publishJson) });
+      return jsonAnswer(201, text, out.replayed);
+    }
+    const message = toMessageInput(req);
+    const out = await runWrite(c, deps, { op: "topic_publish", topic: t, message }, body);
+    if (out instanceof Response) return out;
+    const { status, text } = singlePublish(out.value);
+    return jsonAnswer(status, text, out.replayed);
+  });
+
+  app.get("/:t/messages", async (c) => {
+    const { t } = params(c, topicParams);
+    authorize(c, deps, "consume", "topic", t);
+    const q = query(c, topicReadQuery);
+    await readBarrier(deps, q.consistency);
+    const info = topicOrThrow(deps, t);
+    const fromSeq = q.fromSeq ?? info.firstSeq;
+    const messages = deps.node.broker().readTopic(t, fromSeq, q.limit ?? READ_LIMIT_DEFAULT) ??
+      [];
+    const nextSeq = messages.length > 0 ? messages[messages.length - 1].seq + 1 : Math.max(
+      fromSeq,
+      info.firstSeq,
+    );
+    return jsonAnswer(200, renderTopicMessages(messages, nextSeq), false);
+  });
+
+  subscriptionRoutes(app, deps);
+  return app;
+}
+
+function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  const limit = deps.limits.maxBodyBytes;
+  const base = "/:t/subscriptions/:s";
+
+  app.put(base, async (c) => {
+    const { t, s } = params(c, subscriptionParams);
+    authorize(c, deps, "consume", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const options = validate(subscriptionPutSchema, body.json ?? {}, "body");
+    const cmd = { op: "subscription_put" as const, topic: t, subscription: s, options };
+    const out = await runWrite(c, deps, cmd, body);
+    if (out instanceof Response) return out;
+    const text = JSON.stringify({
+      topic: t,
+      name: s,
+      ...out.value.config,
+      startSeq: out.value.startSeq,
+    });
+    return jsonAnswer(out.value.created ? 201 : 200, text, out.replayed);
+  });
+
+  app.get(base, async (c) => {
+    const { t, s } = params(c, subscriptionParams);
+    authorize(c, deps, "consume", "topic", t);
+    const { consistency } = query(c, consistencyQuery);
+    await readBarrier(deps, consistency);
+    topicOrThrow(deps, t);
+    const info = deps.node.broker().subscription(t, s);
+    if (info === undefined) {
+      throw new ProblemError("subscription_not_found", `Topic ${t} has no subscription ${s}`);
+    }
+    return c.json(subscriptionJson(info));
+  });
+
+  app.delete(base, async (c) => {
+    const { t, s } = params(c, subscriptionParams);
+    authorize(c, deps, "consume", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const cmd = { op: "subscription_delete" as const, topic: t, subscription: s };
+    const out = await runWrite(c, deps, cmd, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(204, "", out.replayed);
+  });
+
+  app.post(`${base}/receive`, (c) => {
+    const { t, s } = params(c, subscriptionParams);
+    authorize(c, deps, "consume", "topic", t);
+    return handleReceive(c, deps, { topic: t, subscription: s });
+  });
+
+  app.post(`${base}/ack`, async (c) => {
+    const { t, s } = params(c, subscriptionParams);
+    authorize(c, deps, "consume", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const { receipts } = validate(ackSchema, body.json, "body");
+    const cmd = { op: "subscription_ack" as const, topic: t, subscription: s, receipts };
+    const out = await runWrite(c, deps, cmd, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+  });
+
+  app.post(`${base}/nack`, async (c) => {
+    const { t, s } = params(c, subscriptionParams);
+    authorize(c, deps, "consume", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const { receipts, delayMs } = validate(nackSchema, body.json, "body");
+    const cmd = {
+      op: "subscription_nack" as const,
+      topic: t,
+      subscription: s,
+      receipts,
+      ...(delayMs !== undefined ? { delayMs } : {}),
+    };
+    const out = await runWrite(c, deps, cmd, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+  });
+
+  app.post(`${base}/extend`, async (c) => {
+    const { t, s } = params(c, subscriptionParams);
+    authorize(c, deps, "consume", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const { receipts, leaseMs } = validate(extendSchema, body.json, "body");
+    const cmd = {
+      op: "subscription_extend" as const,
+      topic: t,
+      subscription: s,
+      receipts,
+      leaseMs,
+    };
+    const out = await runWrite(c, deps, cmd, body);
+    if (out instanceof Response) return out;
+    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+  });
+}
+
+function topicOrThrow(deps: AppDeps, t: string) {
+  const info = deps.node.broker().topic(t);
+  if (info === undefined) throw new ProblemError("topic_not_found", `Topic ${t} does not exist`);
+  return info;
+}
