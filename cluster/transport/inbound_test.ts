@@ -243,3 +243,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Transport replaces a peer's inbound link when that peer dials again",
+  ...opts,
+  fn: async () => {
+    const [n2] = startNodes(["n2"], {}, new Map([["n1", `http://127.0.0.1:${deadPort()}`]]));
+    try {
+      const first = await authenticatedSocket(n2.url, "n1", "n2");
+      const second = await authenticatedSocket(n2.url, "n1", "n2");
+      assert.deepStrictEqual(await first.closed, {
+        code: 4000,
+        reason: "replaced by a newer link",
+      });
+      assert.equal(events(n2, "link_replaced").length, 1);
+      second.ws.send(encodeFrame([appendMsg("n1", "n2", 7)]));
+      await waitFor("delivery on the new link", () => n2.received.length === 1);
+      assert.equal(n2.transport.stats().inbound.n1.receivedMessages, 1);
+      second.ws.close();
+      await second.closed;
+    } finally {
+      await stopNodes([n2]);
+    }
+  },
+});

@@ -164,3 +164,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Transport.setPeers() closes a removed peer's links, refuses its redial, and re-adds it",
+  ...opts,
+  fn: async () => {
+    const [n1, n2, n3] = startNodes(["n1", "n2", "n3"]);
+    try {
+      n3.transport.send([appendMsg("n3", "n1", 1)]);
+      n1.transport.send([appendMsg("n1", "n3", 1)]);
+      await waitFor("n1↔n3 up", () => n1.received.length === 1 && n3.received.length === 1);
+      const all = new Map([["n1", n1.url], ["n2", n2.url], ["n3", n3.url]]);
+      n1.transport.setPeers(new Map([["n1", n1.url], ["n2", n2.url]]));
+      assert.deepStrictEqual(Object.keys(n1.transport.stats().outbound), ["n2"]);
+      n1.transport.send([appendMsg("n1", "n3", 2)]);
+      assert.equal(n1.transport.stats().droppedUnknownPeer, 1);
+      await waitFor(
+        "n3 redial refused",
+        () => events(n1, "peer_refused").some((l) => l.details.reason === "unknown_node"),
+      );
+      assert.equal(n1.transport.stats().inbound.n3, undefined);
+      n1.transport.setPeers(all);
+      n1.transport.send([appendMsg("n1", "n3", 3)]);
+      await waitFor("n1→n3 again", () => n3.received.some((m) => m.index === 3));
+      n3.transport.send([appendMsg("n3", "n1", 4)]);
+      await waitFor("n3→n1 again", () => n1.received.some((m) => m.index === 4));
+      assert.deepStrictEqual(n3.received.map((m) => m.index), [1, 3]);
+    } finally {
+      await stopNodes([n1, n2, n3]);
+    }
+  },
+});
