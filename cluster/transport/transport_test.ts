@@ -195,3 +195,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "OutboundLink splits at frameBytesMax and keeps order while it waits for the socket to drain",
+  ...opts,
+  fn: async () => {
+    // bufferedBytesHigh 0: after any frame still in the socket's buffer the link must poll.
+    const limits = { frameBytesMax: 10_000, bufferedBytesHigh: 0, drainPollMs: 1 };
+    const [n1, n2] = startNodes(["n1", "n2"], { n1: { limits } });
+    try {
+      n1.transport.send([appendMsg("n1", "n2", 0)]);
+      await waitFor("link up", () => n2.received.length === 1);
+      const burst: Message[] = [];
+      for (let i = 1; i <= 100; i++) burst.push(appendMsg("n1", "n2", i, 2000));
+      n1.transport.send(burst);
+      await waitFor("all 100", () => n2.received.length === 101);
+      assert.deepStrictEqual(n2.received.map((m) => m.index), [...Array(101).keys()]);
+      const frames = n2.transport.stats().inbound.n1.receivedFrames;
+      assert.ok(frames >= 21, `${frames} frames for 100 messages of ~2 KB under a 10 KB frame cap`);
+    } finally {
+      await stopNodes([n1, n2]);
+    }
+  },
+});
