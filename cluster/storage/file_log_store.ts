@@ -28,7 +28,9 @@ type Op =
   | { kind: "append"; entries: readonly Entry[]; done: Settle }
   | { kind: "compact"; throughIndex: number; done: Settle }
   | { kind: "reset"; nextIndex: number; done: Settle }
-  | { kind: "close"; done: Settle };
+  | { kind: "close"; done: Settle }
+  /** Resolves once every earlier operation has completed. */
+  | { kind: "barrier"; done: Settle };
 
 interface Settle {
   resolve(): void;
@@ -93,7 +95,7 @@ export class FileLogStore implements LogStore {
   }
 
   async load(): Promise<{ entries: Entry[] }> {
-    await this.#enqueue({ kind: "compact", throughIndex: 0, done: noSettle }); // wait for earlier ops
+    await this.#enqueue({ kind: "barrier", done: noSettle });
     const entries: Entry[] = [];
     for (const seg of this.#segments) {
       const buf = await Deno.readFile(seg.path);
@@ -163,7 +165,7 @@ export class FileLogStore implements LogStore {
       try {
         if (op.kind === "compact") await this.#compact(op.throughIndex);
         else if (op.kind === "reset") await this.#deleteFrom(0, op.nextIndex);
-        else this.#closeFiles();
+        else if (op.kind === "close") this.#closeFiles();
         op.done.resolve();
       } catch (err) {
         this.#fatal ??= ioError(`Raft log ${op.kind} failed`, err);
