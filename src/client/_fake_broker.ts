@@ -122,7 +122,7 @@ export class FakeBroker {
     if (parts[3] === "messages" && method === "POST") return this.#publish(queue, body);
     if (parts[3] === "messages" && method === "GET") {
       const found = queue.byId.get(parts[4]);
-      if (!found) return problem(404, "not_found", `Message ${parts[4]} is not remembered`);
+      if (!found) return problem(404, "message_not_found", `Message ${parts[4]} is not remembered`);
       return {
         status: 200,
         body: { id: found.id, seq: found.seq, state: found.state, attempt: found.attempt },
@@ -252,11 +252,11 @@ export class FakeBroker {
     for (const [index, ack] of (body.ack ?? []).entries()) {
       const queue = this.queues.get(ack.queue);
       const status = queue ? this.#current(queue, ack.receipt).status : "queue_not_found";
-      if (status) errors.push({ kind: "ack", index, reason: status });
+      if (status) errors.push({ path: `ack[${index}]`, message: `ack ${status}`, reason: status });
     }
     for (const [index, item] of (body.publish ?? []).entries()) {
       if (!this.queues.has(item.queue)) {
-        errors.push({ kind: "publish", index, reason: "queue_not_found" });
+        errors.push({ path: `publish[${index}]`, message: "no queue", reason: "queue_not_found" });
       }
     }
     if (errors.length > 0) {

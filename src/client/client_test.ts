@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { Client } from "./client.ts";
 import { FakeBroker } from "./_fake_broker.ts";
-import { IdempotencyConflict, NotFound, QueueNotFound, TransactionFailed } from "./errors.ts";
+import {
+  IdempotencyConflict,
+  MessageNotFound,
+  QueueNotFound,
+  TransactionFailed,
+} from "./errors.ts";
 
 const noSleep = () => Promise.resolve();
 
@@ -106,7 +111,7 @@ Deno.test("Client maps problems to typed errors", async () => {
     return true;
   });
   await client.createQueue("q");
-  await assert.rejects(client.messageStatus("q", "nope"), NotFound);
+  await assert.rejects(client.messageStatus("q", "nope"), MessageNotFound);
   const key = "fixed-key";
   await client.publish("q", { body: 1, id: "x" }, { idempotencyKey: key });
   await assert.rejects(

@@ -245,8 +245,13 @@ Deno.test("buildTransaction() acks on the source and keeps given ids", () => {
 Deno.test("ackWasLost() tells a stale ack from a failed publish", () => {
   const failed = (errors: unknown[]) =>
     new TransactionFailed({ type: "transaction_failed", errors }, 409);
-  assert.equal(ackWasLost(failed([{ kind: "ack", reason: "stale" }])), true);
-  assert.equal(ackWasLost(failed([{ pointer: "/ack/0", status: "not_found" }])), true);
-  assert.equal(ackWasLost(failed([{ kind: "publish", reason: "not_found" }])), false);
-  assert.equal(ackWasLost(failed([{ kind: "ack", reason: "queue_full" }])), false);
+  // The server's shape: { path: "ack[0]" | "publish[0]", message, reason }.
+  assert.equal(ackWasLost(failed([{ path: "ack[0]", message: "m", reason: "stale" }])), true);
+  assert.equal(ackWasLost(failed([{ path: "ack[1]", message: "m", reason: "not_found" }])), true);
+  assert.equal(
+    ackWasLost(failed([{ path: "publish[0]", message: "m", reason: "not_found" }])),
+    false,
+  );
+  assert.equal(ackWasLost(failed([{ path: "ack[0]", message: "m", reason: "queue_full" }])), false);
+  assert.equal(ackWasLost(failed([{ pointer: "/ack/0", status: "stale" }])), true);
 });

@@ -75,6 +75,18 @@ export class Forbidden extends QuorumqError {}
 export class QueueFull extends QuorumqError {}
 /** 409: a transaction was not applied; `errors` holds the per-item reasons. */
 export class TransactionFailed extends QuorumqError {}
+/** 404: the message id is not (or no longer) remembered. */
+export class MessageNotFound extends QuorumqError {}
+/** 404: no such cluster member. */
+export class MemberNotFound extends QuorumqError {}
+/** 409: the request conflicts with the current state (e.g. a membership change in progress). */
+export class Conflict extends QuorumqError {}
+/** 415: the body must be `application/json`. */
+export class UnsupportedMediaType extends QuorumqError {}
+/** 500: a bug on the server (retried: the client cannot tell whether a write was applied). */
+export class InternalError extends QuorumqError {}
+/** 503: the node cannot answer right now (retried like `no_leader`). */
+export class Unavailable extends QuorumqError {}
 /** No node answered (network errors or timeouts on every attempt) for a read. */
 export class NetworkError extends QuorumqError {}
 
@@ -101,6 +113,12 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   forbidden: Forbidden,
   queue_full: QueueFull,
   transaction_failed: TransactionFailed,
+  message_not_found: MessageNotFound,
+  member_not_found: MemberNotFound,
+  conflict: Conflict,
+  unsupported_media_type: UnsupportedMediaType,
+  internal_error: InternalError,
+  unavailable: Unavailable,
   network_error: NetworkError,
 };
 

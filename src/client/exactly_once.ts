@@ -56,8 +56,11 @@ export function ackWasLost(error: TransactionFailed): boolean {
   return error.errors.some((item) => {
     if (typeof item !== "object" || item === null) return false;
     const fields = item as Record<string, unknown>;
-    const isPublish = fields.kind === "publish" || fields.op === "publish" ||
-      (typeof fields.pointer === "string" && fields.pointer.includes("publish"));
+    // The server names the item as `path: "publish[0]"` / `"ack[0]"`.
+    const where = [fields.path, fields.item, fields.pointer, fields.kind].filter((v) =>
+      typeof v === "string"
+    );
+    const isPublish = where.some((v) => (v as string).includes("publish"));
     if (isPublish) return false;
     return ["reason", "status", "type", "code"].some((name) =>
       LOST_REASONS.has(String(fields[name]))

@@ -219,6 +219,7 @@ function judge(outcome: Exclude<Attempt, { kind: "answer" }>): Verdict {
   const { error, retryAfterMs, leaderUrl } = outcome;
   switch (error.type) {
     case "no_leader":
+    case "unavailable":
       // Nothing was applied; another node may already know a leader (a partitioned node may not).
       return { retry: true, ambiguous: false, minDelayMs: retryAfterMs ?? 0, nextNode: "next" };
     case "not_leader":
