@@ -16,6 +16,11 @@ import type { HardState } from "../raft/types.ts";
  *   when the stored copy is damaged (never a silent zero: a forgotten vote allows two votes in
  *   one term, Raft §5.2).
  * - An I/O error in `save` is fatal: the caller stops the node.
+ *
+ * Cost: the file store's `save` is a temp-file write, an fdatasync, a rename and a directory
+ * fsync (about 5 ms here, see `test/bench/fsync_bench.ts`). Raft needs only `term` and `vote`
+ * durable before answering (Figure 2: commitIndex is volatile state), so a driver may skip
+ * `save` when only `commit` changed; the commit index is then relearned from the leader.
  */
 export interface HardStateStore {
   load(): Promise<HardState | undefined>;
