@@ -34,6 +34,7 @@ export class FileSnapshotStore implements SnapshotStore {
 
   async load(): Promise<Snapshot | undefined> {
     await Deno.mkdir(this.#dir, { recursive: true });
+    await this.#removeTempFiles();
     const names = await this.#list();
     const newest = names.at(-1);
     if (newest === undefined) return undefined;
@@ -70,6 +71,13 @@ export class FileSnapshotStore implements SnapshotStore {
     const p = this.#tail.then(run);
     this.#tail = p.catch(() => {});
     return p;
+  }
+
+  /** A crash during `save` can leave `<name>.snap.tmp`: the rename never happened, drop it. */
+  async #removeTempFiles(): Promise<void> {
+    for await (const e of Deno.readDir(this.#dir)) {
+      if (e.isFile && e.name.endsWith(".snap.tmp")) await Deno.remove(`${this.#dir}/${e.name}`);
+    }
   }
 
   /** Snapshot file names, oldest first (names sort by index, then term). */

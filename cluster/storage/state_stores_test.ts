@@ -134,3 +134,13 @@ Deno.test("FileSnapshotStore keeps the newest two and throws on a damaged newest
     await assert.rejects(new FileSnapshotStore(dir).load(), /snapshot.*0+40-0+4\.snap.*checksum/);
   });
 });
+
+Deno.test("FileSnapshotStore.load() drops a temp file left by a crash during save()", async () => {
+  await withDir(async (dir) => {
+    await new FileSnapshotStore(dir).save(snapshot(10, 1));
+    const tmp = `${dir}/00000000000000000020-00000000000000000002.snap.tmp`;
+    await Deno.writeFile(tmp, new Uint8Array(50));
+    assert.deepEqual(await new FileSnapshotStore(dir).load(), snapshot(10, 1));
+    await assert.rejects(Deno.stat(tmp), Deno.errors.NotFound);
+  });
+});
