@@ -90,12 +90,32 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   }
 }
 
-/** Converts zod issues into the `errors: [{ path, message }]` of an `invalid_request`. */
+/**
+ * Converts zod issues into the `errors: [{ path, message }]` of an `invalid_request`. A union
+ * that matched no option ("Invalid input") is replaced by the issues of its closest option (the
+ * one with the fewest issues), so `{ body, delayMs: "soon" }` says `delayMs`, not "invalid".
+ */
 export function zodItems(error: z.ZodError, prefix: string): ProblemItem[] {
-  return error.issues.map((issue) => ({
+  return flatten(error.issues, []).map((issue) => ({
     path: [prefix, ...issue.path.map(String)].filter((p) => p !== "").join("."),
     message: issue.message,
   }));
+}
+
+type Issue = z.ZodError["issues"][number];
+
+function flatten(issues: readonly Issue[], base: PropertyKey[]): Issue[] {
+  const out: Issue[] = [];
+  for (const issue of issues) {
+    const path = [...base, ...issue.path];
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const closest = [...issue.errors].sort((a, b) => a.length - b.length)[0] as Issue[];
+      out.push(...flatten(closest, path));
+    } else {
+      out.push({ ...issue, path } as Issue);
+    }
+  }
+  return out;
 }
 
 /**

@@ -20,7 +20,7 @@ import { ProblemError } from "./problems.ts";
 export const HOP_HEADER = "x-quorumq-forwarded-by";
 
 /** How the app reaches the leader; `fetch` in production, an in-process app in tests. */
-export type LeaderFetch = (request: Request) => Promise<Response>;
+export type LeaderFetch = (request: Request) => Response | Promise<Response>;
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and those the fetch layer recomputes.
 const DROP_REQUEST_HEADERS = [

@@ -208,7 +208,7 @@ export const receiveResultSchema = z.object({ messages: z.array(deliverySchema) 
 export const settleResultSchema = z.object({
   results: z.array(z.object({
     receipt: z.string(),
-    status: z.enum(["acked", "already_acked", "stale", "not_found"]),
+    status: z.enum(["acked", "nacked", "extended", "already_acked", "stale", "not_found"]),
     leaseExpiresAt: z.number().optional(),
   })),
 }).register(apiRegistry, { id: "SettleResults" });
