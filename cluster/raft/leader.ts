@@ -124,6 +124,9 @@ function handleAppendResp(r: Raft, m: Message): void {
       // The follower installed the snapshot (or caught up otherwise): back to the log.
       pr.becomeProbe();
       pr.becomeReplicate();
+    } else if (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot) {
+      // It installed the snapshot we sent, but we compacted further meanwhile: send a newer one.
+      pr.becomeProbe();
     } else if (pr.state === "replicate") pr.inflights.freeLE(m.index);
     if (maybeCommitLeader(r)) r.needBroadcast = true;
     // Send more as soon as the follower acks (bounded by the inflight window).

@@ -209,3 +209,22 @@ Deno.test("log: 100k entries replicate without quadratic copying", () => {
   net.node("n1").compact(snap);
   assert.equal(net.node("n1").status().firstIndex, snap.meta.index + 1);
 });
+
+Deno.test("InstallSnapshot: the leader compacting again mid-transfer sends the newer snapshot", () => {
+  const net = lagging();
+  net.heal();
+  net.filter = (m) => m.type !== "snapshot_resp"; // the transfer stalls after one chunk
+  net.tickAll(1);
+  net.propose("n1", "more1", "more2");
+  net.tickAll(1);
+  const newer = net.takeSnapshot("n1");
+  net.node("n1").compact(newer);
+  net.filter = () => true;
+  net.delivered = [];
+  net.tickAll(20);
+  assert.deepEqual(net.sim("n3").app, net.sim("n1").app);
+  assert.ok(
+    net.delivered.some((m) => m.type === "snapshot" && m.snapshotIndex === newer.meta.index),
+  );
+  assert.equal(net.node("n1").status().progress["n3"].state, "replicate");
+});
