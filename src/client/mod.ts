@@ -13,7 +13,8 @@
  * @module
  */
 
-export { Client, ClusterAdmin, Subscriptions, Topics } from "./client.ts";
+export { Client } from "./client.ts";
+export { ClusterAdmin, Subscriptions, Topics } from "./namespaces.ts";
 export type { CallOptions, ClientOptions } from "./client.ts";
 export type { ConsumeContext, ConsumeHandler, ConsumeOptions, ConsumeStats } from "./consume.ts";
 export { buildTransaction } from "./exactly_once.ts";
