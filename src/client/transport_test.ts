@@ -127,6 +127,15 @@ Deno.test("Transport.request() bounds attempts and backoff, then reports a write
   assert.equal(new Set(calls.map((c) => c.headers.get("idempotency-key"))).size, 1);
 });
 
+Deno.test("Transport.request() retries 503 unavailable on another node", async () => {
+  const { calls, fetch } = scripted((_, i) =>
+    i === 0 ? problemOf(503, "unavailable") : json(200, {})
+  );
+  const { t } = transport(fetch);
+  await t.request({ method: "GET", path: "/v1/queues", mutating: false });
+  assert.deepEqual(calls.map((c) => new URL(c.url).host), ["n1:1", "n2:2"]);
+});
+
 Deno.test("Transport.request() rethrows the last error of a read after retries", async () => {
   const { fetch } = scripted(() => problemOf(503, "no_leader", { "retry-after": "0" }));
   const { t } = transport(fetch, { retry: { attempts: 3 } });
