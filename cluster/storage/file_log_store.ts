@@ -9,7 +9,7 @@
 import type { Entry } from "../raft/types.ts";
 import { assertContiguous, type LogStore } from "./log_store.ts";
 import { decodeRecord, encodeRecords, recordBytes, toEntry } from "./_record.ts";
-import { ioError, syncDir, writeAll } from "./_fs.ts";
+import { ioError, readFileIfExists, syncDir, writeAll, writeFileAtomic } from "./_fs.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
 
 export { LogCorruptionError } from "./_segment_scan.ts";
@@ -74,6 +74,7 @@ export class FileLogStore implements LogStore {
     await Deno.mkdir(dir, { recursive: true });
     const segments = await openSegments(dir, opts.log ?? console.warn);
     const store = new FileLogStore(dir, segments, opts);
+    if (segments.length === 0) store.#first = await readEmptyLogStart(dir);
     const last = segments.at(-1);
     if (last) store.#active = await openForAppend(last);
     return store;
@@ -306,6 +307,7 @@ export class FileLogStore implements LogStore {
     const last = this.#segments.at(-1);
     if (!last) {
       this.#first = nextIndex;
+      await writeEmptyLogStart(this.#dir, nextIndex);
       return;
     }
     this.#active ??= await openForAppend(last);
@@ -329,6 +331,7 @@ export class FileLogStore implements LogStore {
       // Oldest first: a crash leaves a suffix of the log, all of it covered by the snapshot.
       while (this.#segments.length > 0) await this.#removeOldest();
       this.#first = throughIndex + 1;
+      await writeEmptyLogStart(this.#dir, this.#first);
       return;
     }
     while (this.#segments.length > 1 && segmentLastIndex(this.#segments[0]) <= throughIndex) {
@@ -365,6 +368,24 @@ const noSettle: Settle = { resolve() {}, reject() {} };
 
 function stoppedError(cause: Error): Error {
   return new Error(`Raft log stopped after an earlier I/O failure: ${cause.message}`, { cause });
+}
+
+/**
+ * An empty log remembers where it starts in a small file, written after its last segment is
+ * gone (so a crash in between only forgets the start, and an empty log accepts any start), and
+ * read only when no segment exists.
+ */
+const EMPTY_LOG_START_FILE = "empty_log_start";
+
+async function writeEmptyLogStart(dir: string, first: number): Promise<void> {
+  await writeFileAtomic(dir, EMPTY_LOG_START_FILE, new TextEncoder().encode(`${first}\n`));
+}
+
+async function readEmptyLogStart(dir: string): Promise<number> {
+  const bytes = await readFileIfExists(`${dir}/${EMPTY_LOG_START_FILE}`);
+  const first = bytes ? Number(new TextDecoder().decode(bytes).trim()) : 1;
+  // A torn or odd file only loses a hint: the empty log accepts any start anyway.
+  return Number.isSafeInteger(first) && first >= 1 ? first : 1;
 }
 
 async function openForAppend(seg: Segment): Promise<Deno.FsFile> {
