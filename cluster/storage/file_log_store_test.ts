@@ -70,7 +70,7 @@ Deno.test("FileLogStore.open() refuses a flipped byte in a record followed by go
   await withDir(async (dir) => {
     const { path, offsets } = await fiveEntryLog(dir);
     const whole = await Deno.readFile(path);
-    // The length field, the checksum, the index, and the data of record 2.
+    // The checksum, the length field, the index, and the data of record 2.
     for (const at of [offsets[1], offsets[1] + 5, offsets[1] + 9, offsets[2] - 1]) {
       await Deno.writeFile(path, whole);
       await flipByte(path, at);

@@ -144,3 +144,19 @@ Deno.test("FileSnapshotStore.load() drops a temp file left by a crash during sav
     await assert.rejects(Deno.stat(tmp), Deno.errors.NotFound);
   });
 });
+
+Deno.test("FileHardStateStore save() failure is fatal: later saves reject too", async () => {
+  await withDir(async (dir) => {
+    const gone = `${dir}/gone`;
+    await Deno.mkdir(gone);
+    const store = new FileHardStateStore(gone);
+    await store.save({ term: 1, vote: "", commit: 0 });
+    await Deno.remove(gone, { recursive: true });
+    await assert.rejects(
+      store.save({ term: 2, vote: "n1", commit: 0 }),
+      /Cannot save the Raft hard state \(term 2\)/,
+    );
+    await Deno.mkdir(gone); // the disk "recovers": never carry on
+    await assert.rejects(store.save({ term: 3, vote: "n1", commit: 0 }), /term 2/);
+  });
+});
