@@ -37,6 +37,13 @@ export interface NodeConfig {
   readonly maxBodyBytes: number;
   /** Enables the transport fault seam and its admin endpoint. Never in production. */
   readonly testFaults: boolean;
+  /**
+   * The cluster's id, carried in every Raft message: a node of another cluster (or of this one
+   * before it was rebuilt under a new id) is refused.
+   */
+  readonly clusterId: string;
+  /** Start with no membership and wait to be added by the leader (`POST /v1/cluster/members`). */
+  readonly join: boolean;
 }
 
 export type ParseConfigResult =
@@ -140,6 +147,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: "off",
     boolean: true,
   },
+  {
+    flag: "cluster-id",
+    key: "clusterId",
+    arg: "<name>",
+    help: "the cluster's id, in every Raft message; give a rebuilt cluster a new one",
+    defaultText: "quorumq",
+  },
+  {
+    flag: "join",
+    key: "join",
+    arg: "",
+    help: "join an existing cluster: start with no membership until the leader adds this node",
+    defaultText: "off",
+    boolean: true,
+  },
 ];
 
 /** `QUORUMQ_MAX_BODY_BYTES` for `max-body-bytes`. */
@@ -183,6 +205,8 @@ const rawSchema = z.strictObject({
     .max(1 << 30, "must be at most 1 GiB").default(1 << 20),
   config: z.string().optional(),
   testFaults: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
+  clusterId: z.string().regex(NAME, "must be 1-64 of A-Z a-z 0-9 . _ -").default("quorumq"),
+  join: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
 });
 
 type Sources = Record<string, unknown>;
@@ -302,8 +326,7 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       message: "Invalid option --secret (QUORUMQ_SECRET): required when there are peers",
     };
   }
-  const testFaults = raw.testFaults === true || raw.testFaults === "true" ||
-    raw.testFaults === "1" || raw.testFaults === "";
+  const testFaults = isOn(raw.testFaults);
   return {
     kind: "config",
     config: {
@@ -318,8 +341,15 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       logLevel: raw.logLevel,
       maxBodyBytes: raw.maxBodyBytes,
       testFaults,
+      clusterId: raw.clusterId,
+      join: isOn(raw.join),
     },
   };
+}
+
+/** A boolean option's value from a flag (true), the environment or a file. */
+function isOn(value: boolean | string): boolean {
+  return value === true || value === "true" || value === "1" || value === "";
 }
 
 function parseListen(text: string): { hostname: string; port: number } | string {

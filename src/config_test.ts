@@ -31,7 +31,18 @@ Deno.test("parseConfig() with nothing gives the embedded one-node default", () =
     logLevel: "info",
     maxBodyBytes: 1048576,
     testFaults: false,
+    clusterId: "quorumq",
+    join: false,
   });
+});
+
+Deno.test("parseConfig() reads --cluster-id and --join, and refuses a bad cluster id", () => {
+  const config = ok(parseConfig(["--cluster-id", "prod-2", "--join"], {}, noFile));
+  assert.equal(config.clusterId, "prod-2");
+  assert.equal(config.join, true);
+  const bad = parseConfig(["--cluster-id", "no spaces"], {}, noFile);
+  assert.equal(bad.kind, "error");
+  assert.match(bad.kind === "error" ? bad.message : "", /--cluster-id/);
 });
 
 Deno.test("parseConfig() reads flags in both --x v and --x=v forms", () => {

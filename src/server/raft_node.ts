@@ -1,0 +1,212 @@
+/**
+ * The real `NodePort`: the HTTP layer's view of one node, implemented over the Raft node driver
+ * and the broker replica it applies to.
+ *
+ * @module
+ */
+
+import type { NodeDriver } from "../../cluster/node/driver.ts";
+import { NO_NODE } from "../../cluster/raft/types.ts";
+import type {
+  AdminOutcome,
+  BrokerView,
+  ClusterView,
+  MemberView,
+  NodeMetrics,
+  NodePort,
+  ProposeOutcome,
+  ReadBarrierOutcome,
+} from "../http/node_port.ts";
+import { Histogram } from "../http/prometheus.ts";
+import type { BrokerMachine } from "./broker_machine.ts";
+
+/** How long a new member may take to catch up before it is promoted to voter. */
+const CATCH_UP_MS = 30_000;
+
+export class RaftNode implements NodePort {
+  readonly nodeId: string;
+  readonly fsyncSeconds = new Histogram([
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+  ]);
+  #driver: NodeDriver;
+  #machine: BrokerMachine;
+  #memoryStorage: boolean;
+
+  #canAddMembers: boolean;
+
+  constructor(
+    driver: NodeDriver,
+    machine: BrokerMachine,
+    opts: { memoryStorage: boolean; canAddMembers: boolean },
+  ) {
+    this.#driver = driver;
+    this.#machine = machine;
+    this.nodeId = driver.id;
+    this.#memoryStorage = opts.memoryStorage;
+    this.#canAddMembers = opts.canAddMembers;
+  }
+
+  #leaderHint(): { leaderId?: string; leaderUrl?: string } {
+    const leaderId = this.#driver.status().leaderId;
+    if (leaderId === NO_NODE) return {};
+    const leaderUrl = this.#driver.urls.get(leaderId);
+    return leaderUrl === undefined ? { leaderId } : { leaderId, leaderUrl };
+  }
+
+  async propose(envelope: Uint8Array, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
+    const out = await this.#driver.propose(envelope, opts.timeoutMs);
+    if (out.ok) return { ok: true, result: out.result };
+    switch (out.reason) {
+      case "not_leader": {
+        const hint = this.#leaderHint();
+        return hint.leaderId === undefined
+          ? { ok: false, reason: "no_leader" }
+          : { ok: false, reason: "not_leader", ...hint };
+      }
+      // Overwritten by a new leader: it never applied, but the client cannot tell that from a
+      // timeout, and the retry with the same id / Idempotency-Key is safe either way.
+      case "dropped":
+      case "unknown_outcome":
+      case "closed":
+        return { ok: false, reason: "unknown_outcome" };
+    }
+  }
+
+  async readBarrier(opts: { timeoutMs: number }): Promise<ReadBarrierOutcome> {
+    const out = await this.#driver.readIndex(opts.timeoutMs);
+    if (out.ok) return { ok: true };
+    if (out.reason === "no_leader") return { ok: false, reason: "no_leader" };
+    return { ok: false, reason: "timeout", ...this.#leaderHint() };
+  }
+
+  broker(): BrokerView {
+    return this.#machine.state;
+  }
+
+  onApplied(listener: () => void): () => void {
+    return this.#driver.onApplied(listener);
+  }
+
+  clusterView(): ClusterView {
+    const s = this.#driver.status();
+    const members: MemberView[] = [];
+    const add = (id: string, learner: boolean) => {
+      const p = s.progress[id];
+      const role: MemberView["role"] = id === s.leaderId
+        ? "leader"
+        : learner
+        ? "learner"
+        : id === s.id
+        ? (s.role === "leader" ? "leader" : s.role)
+        : s.leaderId === NO_NODE
+        ? "unknown"
+        : "follower";
+      members.push({
+        id,
+        url: this.#driver.urls.get(id) ?? "",
+        role,
+        matchIndex: p?.match ?? (id === s.id ? s.lastIndex : 0),
+        ...(p && s.role === "leader" && id !== s.id
+          ? { lastContactMs: p.recentActive ? 0 : undefined }
+          : {}),
+      });
+    };
+    for (const id of s.conf.voters) add(id, false);
+    for (const id of s.conf.learners) add(id, true);
+    return {
+      nodeId: s.id,
+      leaderId: s.leaderId,
+      term: s.term,
+      commitIndex: s.commit,
+      appliedIndex: this.#driver.appliedIndex,
+      members,
+    };
+  }
+
+  /** Adds a learner, waits until it has caught up, then promotes it (dissertation §4.2.1). */
+  async addMember(id: string, url: string): Promise<AdminOutcome> {
+    if (!this.#canAddMembers) {
+      return {
+        ok: false,
+        reason: "rejected",
+        detail: "This node runs without --secret, so no peer could authenticate: restart the " +
+          "cluster with a shared --secret before adding members",
+      };
+    }
+    const added = await this.#confChange({ op: "add_learner", nodeId: id, context: url });
+    if (!added.ok) return added;
+    const deadline = Date.now() + CATCH_UP_MS;
+    while (Date.now() < deadline) {
+      const s = this.#driver.status();
+      if (s.role !== "leader") return { ok: false, reason: "unknown_outcome" };
+      const match = s.progress[id]?.match ?? 0;
+      if (match >= s.commit) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return await this.#confChange({ op: "promote", nodeId: id });
+  }
+
+  removeMember(id: string): Promise<AdminOutcome> {
+    return this.#confChange({ op: "remove", nodeId: id });
+  }
+
+  async #confChange(
+    cc: { op: "add_learner" | "promote" | "remove"; nodeId: string; context?: string },
+  ): Promise<AdminOutcome> {
+    const out = await this.#driver.proposeConfChange(cc, 10_000);
+    if (out.ok) return { ok: true };
+    switch (out.reason) {
+      case "not_leader": {
+        const hint = this.#leaderHint();
+        return hint.leaderId === undefined
+          ? { ok: false, reason: "no_leader" }
+          : { ok: false, reason: "not_leader", ...hint };
+      }
+      case "rejected":
+        return { ok: false, reason: "rejected", detail: out.detail };
+      default:
+        return { ok: false, reason: "unknown_outcome" };
+    }
+  }
+
+  transferLeadership(to?: string): Promise<AdminOutcome> {
+    const r = this.#driver.transferLeadership(to);
+    if (r.ok) return Promise.resolve({ ok: true });
+    switch (r.reason) {
+      case "not_leader": {
+        const hint = this.#leaderHint();
+        return Promise.resolve(
+          hint.leaderId === undefined
+            ? { ok: false, reason: "no_leader" }
+            : { ok: false, reason: "not_leader", ...hint },
+        );
+      }
+      case "invalid_conf_change":
+        return Promise.resolve({ ok: false, reason: "rejected", detail: r.detail });
+      default:
+        return Promise.resolve({ ok: false, reason: "rejected", detail: r.reason });
+    }
+  }
+
+  metrics(): NodeMetrics {
+    const s = this.#driver.status();
+    return {
+      term: s.term,
+      commitIndex: s.commit,
+      appliedIndex: this.#driver.appliedIndex,
+      leaderChanges: this.#driver.counters.leaderChanges,
+      elections: this.#driver.counters.elections,
+      ...(this.#memoryStorage ? {} : { fsyncSeconds: this.fsyncSeconds.snapshot() }),
+    };
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * Wires one node from its configuration: storage, the broker state machine, the node driver,
+ * the WebSocket transport and the HTTP app, all on one `Deno.serve` listener.
+ *
+ * @module
+ */
+
+import { NodeDriver } from "../../cluster/node/driver.ts";
+import { openStorage } from "../../cluster/storage/mod.ts";
+import { CLUSTER_LINK_PATH, Transport, validateFaultSpec } from "../../cluster/transport/mod.ts";
+import { encodeEnvelope } from "../broker/mod.ts";
+import type { NodeConfig } from "../config.ts";
+import { createApp, loadAuthenticator } from "../http/mod.ts";
+import type { Logger } from "../log.ts";
+import { BrokerMachine } from "./broker_machine.ts";
+import { RaftNode } from "./raft_node.ts";
+
+/** Raft timing: a tick every 50 ms, elections after 0.5–1 s of silence, heartbeats per tick. */
+export const TICK_MS = 50;
+const ELECTION_TICKS = 10;
+const HEARTBEAT_TICKS = 1;
+/** A snapshot every this many applied entries bounds the log and restart replay time. */
+const SNAPSHOT_EVERY_ENTRIES = 20_000;
+/** How often the leader looks for due timed events (lease ends, delays, TTLs). */
+const TIMER_CHECK_MS = 250;
+
+export interface RunningNode {
+  readonly node: RaftNode;
+  readonly driver: NodeDriver;
+  readonly url: string;
+  /** Graceful stop: leadership transfer if leader, finish in-flight requests, close. */
+  shutdown(): Promise<void>;
+}
+
+export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
+  const storage = await openStorage(`${config.dataDir}`, config.storage, {
+    log: (msg) => log.warn("storage_recovery", { detail: msg }),
+  });
+  const machine = new BrokerMachine();
+  const peers = new Map(config.peers.map((p) => [p.id, p.url]));
+  const holder: { driver?: NodeDriver } = {};
+  const transport = new Transport({
+    selfId: config.id,
+    clusterId: config.clusterId,
+    // A lone node without --secret still needs a transport object; no peer can prove a random
+    // secret, so until the operator sets one, no node can join (addMember refuses, see below).
+    secret: config.secret ?? crypto.randomUUID(),
+    peers,
+    onMessages: (msgs) => holder.driver?.receive(msgs),
+    log: (event, details) => log.info(event, details),
+    faultSeam: config.testFaults,
+  });
+  const node = await openDriver(config, log, storage, machine, transport, peers);
+  holder.driver = node.driver;
+  node.driver.onApplied(() => {
+    const urls = new Map(node.driver.urls.entries());
+    if (!sameMap(urls, peers)) {
+      peers.clear();
+      for (const [id, url] of urls) peers.set(id, url);
+      transport.setPeers(urls);
+    }
+  });
+
+  const auth = config.authFile === undefined
+    ? undefined
+    : await loadAuthenticator(await Deno.readTextFile(config.authFile));
+  const app = createApp({
+    node: node.raft,
+    ...(auth ? { auth } : {}),
+    limits: { maxBodyBytes: config.maxBodyBytes },
+    log,
+  });
+
+  const stopTimers = startLeaderTimers(node.driver, machine);
+  const server = Deno.serve(
+    { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
+      if (path === FAULTS_PATH) return handleFaults(req, transport);
+      return app.fetch(req);
+    },
+  );
+  const url = `http://${config.listen.hostname}:${server.addr.port}`;
+  log.info("node_listening", { url, advertise: config.advertise, storage: config.storage });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    stopping ??= (async () => {
+      log.info("node_stopping", {});
+      await handOverLeadership(node.driver);
+      stopTimers();
+      await server.shutdown();
+      await node.driver.close();
+      await transport.close();
+      await storage.close();
+      log.info("node_stopped", {});
+    })();
+  return { node: node.raft, driver: node.driver, url, shutdown };
+}
+
+async function openDriver(
+  config: NodeConfig,
+  log: Logger,
+  storage: Awaited<ReturnType<typeof openStorage>>,
+  machine: BrokerMachine,
+  transport: Transport,
+  peers: Map<string, string>,
+): Promise<{ driver: NodeDriver; raft: RaftNode }> {
+  const holder: { raft?: RaftNode } = {};
+  const driver = await NodeDriver.open({
+    raft: {
+      id: config.id,
+      clusterId: config.clusterId,
+      electionTicks: ELECTION_TICKS,
+      heartbeatTicks: HEARTBEAT_TICKS,
+      random: Math.random,
+    },
+    bootstrapConf: config.join
+      ? { voters: [], learners: [] }
+      : { voters: [...peers.keys()], learners: [] },
+    bootstrapUrls: peers,
+    storage,
+    sink: transport,
+    stateMachine: machine,
+    startTicker: (ms, fn) => {
+      const t = setInterval(fn, ms);
+      return () => clearInterval(t);
+    },
+    tickMs: TICK_MS,
+    snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
+    log: (level, event, details) => log[level](event, details),
+    onFatal: (e) => {
+      log.error("node_fatal_exit", { error: String(e) });
+      Deno.exit(70);
+    },
+    observePersistMs: (ms) => holder.raft?.fsyncSeconds.observe(ms / 1000),
+    nowMs: () => performance.now(),
+  });
+  const raft = new RaftNode(driver, machine, {
+    memoryStorage: config.storage === "memory",
+    canAddMembers: config.secret !== undefined,
+  });
+  holder.raft = raft;
+  return { driver, raft };
+}
+
+/**
+ * Leases end, delays pass and TTLs expire by entry time. When such an event is due and no
+ * command has carried time forward, the leader proposes a `tick` so every replica moves it
+ * (stats stay true; dead-lettering happens without waiting for the next receive).
+ */
+function startLeaderTimers(driver: NodeDriver, machine: BrokerMachine): () => void {
+  let inFlight = false;
+  const timer = setInterval(() => {
+    if (inFlight || driver.status().role !== "leader") return;
+    const due = machine.nextEventAt();
+    const now = Date.now();
+    if (due === undefined || due > now) return;
+    inFlight = true;
+    driver.propose(encodeEnvelope({ ts: now, cmd: { op: "tick" } }), 5_000)
+      .finally(() => inFlight = false);
+  }, TIMER_CHECK_MS);
+  return () => clearInterval(timer);
+}
+
+/** If leader, hand leadership to the most up-to-date follower and wait a little for it. */
+async function handOverLeadership(driver: NodeDriver): Promise<void> {
+  const s = driver.status();
+  if (s.role !== "leader" || s.conf.voters.length < 2) return;
+  const r = driver.transferLeadership();
+  if (!r.ok) return;
+  for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** The fault seam's admin path; only when the node runs with `--test-faults`. */
+export const FAULTS_PATH = "/admin/test-faults";
+
+async function handleFaults(req: Request, transport: Transport): Promise<Response> {
+  const faults = transport.faults;
+  const problem = (status: number, type: string, detail: string) =>
+    new Response(JSON.stringify({ type, title: detail, status, detail }), {
+      status,
+      headers: { "content-type": "application/problem+json" },
+    });
+  if (!faults) {
+    return problem(404, "not_found", "The fault seam exists only with --test-faults");
+  }
+  if (req.method === "GET") return Response.json(faults.list());
+  if (req.method === "DELETE") {
+    faults.clear();
+    return new Response(null, { status: 204 });
+  }
+  if (req.method !== "POST") return problem(405, "method_not_allowed", "Use GET, POST or DELETE");
+  let body: unknown;
+  try {
+    body = await req.json();
+  } catch {
+    return problem(400, "invalid_request", "The body is not JSON");
+  }
+  const v = validateFaultSpec(body);
+  if (!v.ok) return problem(400, "invalid_request", v.errors.join("; "));
+  faults.set(v.spec);
+  return Response.json(faults.list());
+}
+
+function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
