@@ -73,6 +73,11 @@ export interface BrokerView {
   subscription(topic: string, name: string): SubscriptionInfo | undefined;
   /** Long poll: deliverable as of the last applied entry, else when one may become so. */
   deliverability(target: ConsumerTarget): Deliverability | undefined;
+  /**
+   * The Idempotency-Key table (`BrokerState.idem`), optional: a long-poll receive whose key is
+   * already known is a replay, proposed at once instead of waiting first.
+   */
+  readonly idem?: { get(key: string): unknown };
 }
 
 /** One member in the cluster view. */

@@ -41,8 +41,9 @@ export async function handleReceive(
   const probe = probeOf(deps, target);
   const arrival = deps.longPoll.arrival();
   const signal = c.req.raw.signal;
-  const once = c.req.header("idempotency-key") !== undefined;
-  if (once && waitMs > 0 && isLeader(deps)) {
+  const idemKey = c.req.header("idempotency-key");
+  const once = idemKey !== undefined;
+  if (once && waitMs > 0 && isLeader(deps) && deps.node.broker().idem?.get(idemKey) === undefined) {
     await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
   }
   // Bounded by the deadline: each round either returns or waits for an applied batch or a
