@@ -129,17 +129,38 @@ export class Network {
     return this.sim(id).node;
   }
 
-  /** Runs one full Ready cycle on `id` as a correct driver would. */
+  /** Ready batches whose messages were sent but which are not yet persisted (async driver). */
+  readonly pending = new Map<NodeId, Ready>();
+
+  /** Runs one full Ready cycle on `id` as a correct driver would (finishing a pending one). */
   cycle(id: NodeId): Ready | undefined {
+    if (this.pending.has(id)) return this.finish(id);
+    if (this.begin(id) === undefined) return undefined;
+    return this.finish(id);
+  }
+
+  /** Driver step 1: takes a Ready and sends its `messages`; the node keeps running meanwhile. */
+  begin(id: NodeId): Ready | undefined {
     const s = this.sim(id);
-    if (this.down.has(id) || !s.node.hasReady()) return undefined;
+    if (this.down.has(id) || this.pending.has(id) || !s.node.hasReady()) return undefined;
     const rd = s.node.ready();
     this.queue.push(...rd.messages);
+    this.pending.set(id, rd);
+    return rd;
+  }
+
+  /** Driver steps 2-5: persist, send `messagesAfterPersist`, apply, advance. */
+  finish(id: NodeId): Ready | undefined {
+    const s = this.sim(id);
+    const rd = this.pending.get(id);
+    if (rd === undefined || this.down.has(id)) return undefined;
+    this.pending.delete(id);
     this.persist(s.disk, rd);
     this.checkPersisted(s, rd);
     this.queue.push(...rd.messagesAfterPersist);
     this.apply(s, rd);
     s.node.advance(rd);
+    this.checkLeader(s);
     return rd;
   }
 
@@ -152,14 +173,18 @@ export class Network {
     for (const e of rd.committedEntries) {
       if (e.index > last) throw new Error(`${s.id} applies ${e.index} beyond its durable log`);
     }
+    this.checkLeader(s);
+  }
+
+  /** Election safety (§5.2): at most one leader per term, ever. */
+  private checkLeader(s: Sim): void {
     const st = s.node.status();
-    if (st.role === "leader") {
-      const prev = this.leaderOfTerm.get(st.term);
-      if (prev !== undefined && prev !== s.id) {
-        throw new Error(`Election safety: ${prev} and ${s.id} both lead term ${st.term}`);
-      }
-      this.leaderOfTerm.set(st.term, s.id);
+    if (st.role !== "leader") return;
+    const prev = this.leaderOfTerm.get(st.term);
+    if (prev !== undefined && prev !== s.id) {
+      throw new Error(`Election safety: ${prev} and ${s.id} both lead term ${st.term}`);
     }
+    this.leaderOfTerm.set(st.term, s.id);
   }
 
   persist(disk: Disk, rd: Ready): void {
@@ -230,6 +255,7 @@ export class Network {
     if (s === undefined) return;
     this.delivered.push(m);
     s.node.step(m);
+    this.checkLeader(s);
   }
 
   tick(id: NodeId, n = 1): void {
@@ -284,6 +310,7 @@ export class Network {
   /** The node loses its memory; its disk survives. Messages in flight to it are lost. */
   crash(id: NodeId): void {
     this.down.add(id);
+    this.pending.delete(id); // never persisted
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
   }
 

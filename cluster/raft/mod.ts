@@ -14,6 +14,16 @@
  * }
  * ```
  *
+ * Rules this core follows (details beside the code):
+ * - A candidate's vote requests go out in `messages`; its own vote counts only after the Ready
+ *   carrying its new term and vote was persisted (raft.ts). Granted votes and append
+ *   acknowledgements go in `messagesAfterPersist`; the leader counts itself toward commit only
+ *   for entries it persisted (raw_node.ts).
+ * - A conf change takes effect on a node when it applies the committed entry, i.e. in
+ *   `advance()` (conf_change.ts). One change at a time, and only after the leader committed an
+ *   entry of its term.
+ * - At most one Ready is outstanding: call `advance()` before the next `ready()`.
+ *
  * @module
  */
 

@@ -122,10 +122,6 @@ export class Raft {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  electionTicks(): number {
-    return this.config.electionTicks;
-  }
-
   isVoter(id: NodeId): boolean {
     return this.conf.voters.includes(id);
   }
@@ -133,11 +129,6 @@ export class Raft {
   /** May this node campaign? Only voters (§4.2.1: learners never start elections). */
   promotable(): boolean {
     return this.isVoter(this.id);
-  }
-
-  /** Peers this node replicates to (leader): every member but itself. */
-  peers(): NodeId[] {
-    return [...this.conf.voters, ...this.conf.learners].filter((id) => id !== this.id);
   }
 
   /** Queues a message; `afterPersist` ones wait until the Ready's state is durable. */

@@ -173,3 +173,23 @@ Deno.test("restart: a node reloads term, vote, log and commit and re-applies com
   net.settle();
   assert.deepEqual(net.sim("n2").app, ["a", "b"]);
 });
+
+Deno.test("Ready: a candidate crashing before persisting its vote cannot cause two leaders", () => {
+  const net = new Network(["n1", "n2", "n3"], { config: { preVote: false } });
+  // n1 campaigns: its vote requests leave (driver step 1), its term/vote are not yet durable.
+  net.tick("n1", 20);
+  assert.equal(net.node("n1").status().role, "candidate");
+  net.begin("n1");
+  for (const m of net.queue.splice(0)) if (m.to === "n2") net.deliver(m);
+  net.cycle("n2"); // n2 persists and grants
+  for (const m of net.queue.splice(0)) net.deliver(m);
+  // With its own (volatile) vote n1 would have a majority now; it must not lead yet.
+  assert.equal(net.node("n1").status().role, "candidate");
+  net.crash("n1");
+  net.restart("n1");
+  assert.equal(net.node("n1").status().term, 0, "the campaign was never persisted");
+  // n3 campaigns in the same term; n1 may now vote for it.
+  net.elect("n3");
+  assert.equal(net.node("n3").status().term, 1);
+  assert.deepEqual(net.leaders(), ["n3"]);
+});

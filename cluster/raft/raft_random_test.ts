@@ -33,20 +33,21 @@ function randomStep(net: Network, rand: () => number, step: number): void {
       net.deliver(m);
       if (x > 0.95) net.deliver(m);
     }
-  } else if (r < 0.85) {
+  } else if (r < 0.78) {
     for (const id of live) net.cycle(id);
+  } else if (r < 0.85) {
+    // An asynchronous driver: messages go out now, persistence completes later.
+    const id = pick(rand, live);
+    if (net.pending.has(id)) net.finish(id);
+    else net.begin(id);
   } else if (r < 0.9) {
     const leader = net.leaders()[0];
     if (leader !== undefined) net.node(leader).propose(bytes(`p${step}`));
   } else if (r < 0.93) {
     const id = pick(rand, live);
     if (live.length > 3) {
-      const n = net.node(id);
-      if (n.hasReady() && rand() < 0.5) {
-        // Crash after sending a Ready's messages but before persisting it.
-        const rd = n.ready();
-        net.queue.push(...rd.messages);
-      }
+      // A crash may hit between sending a Ready's messages and persisting it.
+      if (rand() < 0.5) net.begin(id);
       net.crash(id);
     }
   } else if (r < 0.96) {
