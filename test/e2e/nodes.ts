@@ -1,0 +1,201 @@
+/**
+ * Test harness: real quorumq node processes (`src/main.ts`) on loopback, each with its own
+ * port and data directory. Shared by the end-to-end, client and chaos tests.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
+
+/** Free loopback ports, found by binding port 0. */
+export function freePorts(n: number): number[] {
+  const listeners = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return ports;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface NodesOptions {
+  /** Number of nodes (1, 3 or 5). */
+  readonly count: number;
+  readonly storage?: "fsync" | "memory";
+  /** Extra flags for every node, e.g. ["--auth-file", path]. */
+  readonly extraArgs?: readonly string[];
+  /** Enable the transport fault seam (`--test-faults`). */
+  readonly testFaults?: boolean;
+  /** Keep each node's stderr (JSON log lines) in memory. Default true. */
+  readonly keepLogs?: boolean;
+  /** Parent directory for data; default a new temp dir removed by `stop()`. */
+  readonly dataDir?: string;
+}
+
+interface Proc {
+  readonly child: Deno.ChildProcess;
+  readonly logs: string[];
+  readonly exited: Promise<Deno.CommandStatus>;
+}
+
+/** A set of real nodes. Ids are n1..nN. */
+export class Nodes {
+  readonly ids: string[];
+  readonly dataDir: string;
+  #ports = new Map<string, number>();
+  #procs = new Map<string, Proc>();
+  #opts: NodesOptions;
+  #ownDir: boolean;
+
+  private constructor(opts: NodesOptions, dataDir: string, ownDir: boolean) {
+    this.#opts = opts;
+    this.ids = Array.from({ length: opts.count }, (_, i) => `n${i + 1}`);
+    freePorts(opts.count).forEach((p, i) => this.#ports.set(this.ids[i], p));
+    this.dataDir = dataDir;
+    this.#ownDir = ownDir;
+  }
+
+  /** Starts every node and waits until they agree on a leader. */
+  static async start(opts: NodesOptions): Promise<Nodes> {
+    const own = opts.dataDir === undefined;
+    const dir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "quorumq-nodes-" });
+    const nodes = new Nodes(opts, dir, own);
+    for (const id of nodes.ids) nodes.spawn(id);
+    await nodes.waitLeader();
+    return nodes;
+  }
+
+  url(id: string): string {
+    return `http://127.0.0.1:${this.#ports.get(id)}`;
+  }
+
+  urls(): string[] {
+    return this.ids.map((id) => this.url(id));
+  }
+
+  live(): string[] {
+    return [...this.#procs.keys()];
+  }
+
+  isLive(id: string): boolean {
+    return this.#procs.has(id);
+  }
+
+  pid(id: string): number | undefined {
+    return this.#procs.get(id)?.child.pid;
+  }
+
+  logs(id: string): string {
+    return this.#procs.get(id)?.logs.join("") ?? "";
+  }
+
+  nodeDataDir(id: string): string {
+    return `${this.dataDir}/${id}`;
+  }
+
+  /** Starts node `id` (again) with its data directory as it is. */
+  spawn(id: string): void {
+    if (this.#procs.has(id)) throw new Error(`Cannot start ${id}: it is running`);
+    const peers = this.ids.map((p) => `${p}=${this.url(p)}`).join(",");
+    const args = [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys",
+      MAIN,
+      "--id",
+      id,
+      "--listen",
+      `127.0.0.1:${this.#ports.get(id)}`,
+      "--data",
+      this.nodeDataDir(id),
+      "--storage",
+      this.#opts.storage ?? "fsync",
+      ...(this.ids.length > 1 ? ["--peers", peers, "--secret", "test-cluster-secret"] : []),
+      ...(this.#opts.testFaults ? ["--test-faults"] : []),
+      ...(this.#opts.extraArgs ?? []),
+    ];
+    const child = new Deno.Command(Deno.execPath(), {
+      args,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const logs: string[] = [];
+    const keep = this.#opts.keepLogs ?? true;
+    (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stderr) if (keep) logs.push(decoder.decode(chunk));
+    })().catch(() => {});
+    this.#procs.set(id, { child, logs, exited: child.status });
+  }
+
+  /** Sends a signal; SIGKILL and SIGTERM forget the process once it exits. */
+  async signal(id: string, sig: Deno.Signal): Promise<void> {
+    const p = this.#procs.get(id);
+    if (!p) return;
+    try {
+      p.child.kill(sig);
+    } catch { /* gone already */ }
+    if (sig === "SIGKILL" || sig === "SIGTERM") {
+      const timeout = sleep(15_000).then(() => "timeout" as const);
+      const r = await Promise.race([p.exited, timeout]);
+      if (r === "timeout") {
+        try {
+          p.child.kill("SIGKILL");
+        } catch { /* gone */ }
+        await p.exited;
+      }
+      this.#procs.delete(id);
+    }
+  }
+
+  kill(id: string): Promise<void> {
+    return this.signal(id, "SIGKILL");
+  }
+
+  async restart(id: string): Promise<void> {
+    await this.kill(id);
+    this.spawn(id);
+  }
+
+  // deno-lint-ignore no-explicit-any
+  async cluster(id: string, timeoutMs = 1000): Promise<any> {
+    const res = await fetch(`${this.url(id)}/v1/cluster?consistency=stale`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`GET /v1/cluster on ${id} answered ${res.status}`);
+    }
+    return await res.json();
+  }
+
+  /** The leader every live node agrees on. Bounded by `timeoutMs`. */
+  async waitLeader(timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = "";
+    while (Date.now() < deadline) {
+      const views = await Promise.all(
+        this.live().map((id) => this.cluster(id).catch(() => undefined)),
+      );
+      const leaders = new Set(views.map((v) => v?.leaderId ?? ""));
+      const [only] = [...leaders];
+      if (leaders.size === 1 && only && this.isLive(only)) return only;
+      seen = [...leaders].join(",");
+      await sleep(100);
+    }
+    throw new Error(`No leader agreed on within ${timeoutMs} ms (seen: ${seen})`);
+  }
+
+  /** SIGKILLs every node and removes the data directory if this harness made it. */
+  async stop(): Promise<void> {
+    await Promise.all(this.live().map((id) => this.kill(id)));
+    if (this.#ownDir) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
+  }
+}
