@@ -97,12 +97,16 @@ export function decodeRecord(
   return { ok: true, record: { index, term, kind, dataStart: p + PAYLOAD_FIXED_BYTES, end } };
 }
 
-/** Copy a verified record out of `buf` into an `Entry` that owns its bytes. */
+/**
+ * An `Entry` for a verified record. Its data is a view into `buf` (no copy: one allocation per
+ * entry costs more than the whole scan), so `buf` lives as long as any entry read from it; a
+ * read buffer is one segment, at most `segmentBytesMax`.
+ */
 export function toEntry(buf: Uint8Array, r: RecordView): Entry {
   return {
     index: r.index,
     term: r.term,
     kind: r.kind as EntryKind,
-    data: buf.slice(r.dataStart, r.end),
+    data: buf.subarray(r.dataStart, r.end),
   };
 }

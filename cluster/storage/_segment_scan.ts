@@ -7,7 +7,7 @@
  */
 
 import { decodeRecord, PAYLOAD_FIXED_BYTES, RECORD_HEADER_BYTES } from "./_record.ts";
-import { ioError, syncDir } from "./_fs.ts";
+import { ioError, readWhole, syncDir } from "./_fs.ts";
 
 /** One segment file: the records it holds, by position. Invariant: it holds at least one. */
 export interface Segment {
@@ -96,7 +96,7 @@ async function scanSegment(
   isLast: boolean,
   log: (msg: string) => void,
 ): Promise<Segment> {
-  const buf = await Deno.readFile(path);
+  const buf = await readWhole(path);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const seg: Segment = { firstIndex, path, offsets: [], terms: [], bytes: 0 };
   let offset = 0;

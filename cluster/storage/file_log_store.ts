@@ -9,7 +9,7 @@
 import type { Entry } from "../raft/types.ts";
 import { assertContiguous, type LogStore } from "./log_store.ts";
 import { decodeRecord, encodeRecords, recordBytes, toEntry } from "./_record.ts";
-import { ioError, readFileIfExists, syncDir, writeAll, writeFileAtomic } from "./_fs.ts";
+import { ioError, readFileIfExists, readWhole, syncDir, writeAll, writeFileAtomic } from "./_fs.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
 
 export { LogCorruptionError } from "./_segment_scan.ts";
@@ -99,7 +99,7 @@ export class FileLogStore implements LogStore {
     await this.#enqueue({ kind: "barrier", done: noSettle });
     const entries: Entry[] = [];
     for (const seg of this.#segments) {
-      const buf = await Deno.readFile(seg.path);
+      const buf = await readWhole(seg.path);
       const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       const from = Math.max(this.#first, seg.firstIndex);
       for (let i = from - seg.firstIndex; i < seg.offsets.length; i++) {

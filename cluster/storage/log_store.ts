@@ -26,7 +26,8 @@ import type { Entry } from "../raft/types.ts";
 export interface LogStore {
   /**
    * Read every entry `firstIndex()..lastIndex()` (used once at start for the `InitialState`).
-   * The file store reads and re-verifies the segments; the result owns its bytes.
+   * The file store reads and re-verifies the segments; entries' data may view a shared read
+   * buffer: treat it as immutable.
    */
   load(): Promise<{ entries: Entry[] }>;
 

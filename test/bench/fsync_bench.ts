@@ -72,7 +72,7 @@ async function hardStateLatency(dir: string): Promise<{ p50: number; p99: number
 }
 
 /** Write OPEN_ENTRIES entries in big batches, then time open() (scan + verify every record). */
-async function openSpeed(dir: string): Promise<{ ms: number; mbPerSec: number }> {
+async function openSpeed(dir: string): Promise<{ ms: number; mbPerSec: number; loadMs: number }> {
   const log = await FileLogStore.open(dir);
   for (let i = 1; i <= OPEN_ENTRIES; i += 1000) {
     await log.append(Array.from({ length: 1000 }, (_, k) => entry(i + k)));
@@ -84,8 +84,12 @@ async function openSpeed(dir: string): Promise<{ ms: number; mbPerSec: number }>
   const reopened = await FileLogStore.open(dir);
   const ms = performance.now() - t0;
   if (reopened.lastIndex() !== OPEN_ENTRIES) throw new Error("open lost entries");
+  const t1 = performance.now();
+  const { entries } = await reopened.load();
+  const loadMs = performance.now() - t1;
+  if (entries.length !== OPEN_ENTRIES) throw new Error("load lost entries");
   await reopened.close();
-  return { ms, mbPerSec: bytes / 1e6 / (ms / 1000) };
+  return { ms, mbPerSec: bytes / 1e6 / (ms / 1000), loadMs };
 }
 
 async function main(): Promise<void> {
@@ -121,7 +125,8 @@ async function main(): Promise<void> {
     `  open ${OPEN_ENTRIES} entries (verify every record): ${
       f(median(open.map((x) => x.ms)), 0)
     } ms, ` +
-      `${f(median(open.map((x) => x.mbPerSec)), 0)} MB/s`,
+      `${f(median(open.map((x) => x.mbPerSec)), 0)} MB/s; then load() ` +
+      `${f(median(open.map((x) => x.loadMs)), 0)} ms`,
   );
 }
 
