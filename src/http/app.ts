@@ -19,7 +19,9 @@ import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
 import { ProblemError, problemResponse, PROBLEMS } from "./problems.ts";
+import type { FaultControl } from "../../cluster/transport/faults.ts";
 import { clusterRoutes } from "./routes_cluster.ts";
+import { faultRoutes } from "./routes_faults.ts";
 import { opsRoutes } from "./routes_ops.ts";
 import { queueRoutes } from "./routes_queues.ts";
 import { topicRoutes } from "./routes_topics.ts";
@@ -36,6 +38,11 @@ export interface CreateAppOptions {
   readonly leaderFetch?: LeaderFetch;
   /** Wall clock (ms); default `Date.now`. */
   readonly nowMs?: () => number;
+  /**
+   * The transport's fault seam (`--test-faults` only): mounts `/v1/admin/faults`. Never in
+   * production; the route is not in `/openapi.json`.
+   */
+  readonly faults?: FaultControl;
 }
 
 /** Paths answered without a token even when auth is on (probes and the API description). */
@@ -86,6 +93,9 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.route("/v1/transactions", transactionRoutes(deps));
   app.route("/v1/cluster", clusterRoutes(deps));
   app.route("/", opsRoutes(deps, metrics));
+  if (options.faults !== undefined) {
+    app.route("/v1/admin/faults", faultRoutes(deps, options.faults));
+  }
 
   const allowed = allowedMethods(app);
   app.notFound((c) => {
