@@ -100,7 +100,9 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
 /** Sends new entries (or the new commit index) to every follower: one append per Ready. */
 export function bcastAppend(r: Raft): void {
   for (const id of r.progress.keys()) {
-    if (id !== r.id) maybeSendAppend(r, id, true);
+    if (id === r.id) continue;
+    // More than maxAppendBytes pending: pipeline several appends, up to the inflight window.
+    for (let k = 0; k < r.maxInflight && maybeSendAppend(r, id, k === 0); k++);
   }
 }
 

@@ -308,3 +308,45 @@ Deno.test("§5.4.2 Figure 8: counting replicas of an older term's entry loses a 
 Deno.test("§5.4.2 Figure 8: the commit rule keeps the same schedule safe", () => {
   assert.deepEqual(figure8(false), []);
 });
+
+Deno.test("§5.3 replication: at most maxInflightMessages appends in flight to a follower", () => {
+  const net = new Network(["n1", "n2", "n3"], {
+    config: { maxInflightMessages: 2, maxAppendBytes: 1 },
+  });
+  net.elect("n1");
+  net.filter = (m) => !(m.type === "append_resp" && m.from === "n2"); // n2's acks are lost
+  net.delivered = [];
+  for (let i = 0; i < 10; i++) net.node("n1").propose(bytes(`x${i}`));
+  net.settle();
+  const toN2 = net.delivered.filter((m) => m.type === "append" && m.to === "n2");
+  const toN3 = net.delivered.filter((m) => m.type === "append" && m.to === "n3");
+  assert.equal(toN2.length, 2);
+  assert.ok(toN3.length >= 10, "n3 acks, so the leader keeps sending one entry per append");
+  for (const m of toN3) assert.ok((m.entries?.length ?? 0) <= 1, "maxAppendBytes bounds appends");
+  for (const m of net.delivered) assert.equal(m.clusterId, "c1");
+});
+
+Deno.test("§5.3 proposals made before a Ready go to each follower in one append", () => {
+  const net = new Network(["n1", "n2", "n3"]);
+  net.elect("n1");
+  for (let i = 0; i < 20; i++) net.node("n1").propose(bytes(`b${i}`));
+  const rd = net.node("n1").ready();
+  const appends = rd.messages.filter((m) => m.type === "append");
+  assert.deepEqual(appends.map((m) => [m.to, m.entries?.length]).sort(), [["n2", 20], ["n3", 20]]);
+  net.node("n1").advance(rd);
+});
+
+Deno.test("§5.3 heartbeats carry min(match, commit) so a lagging follower never over-commits", () => {
+  const net = new Network(["n1", "n2", "n3"]);
+  net.elect("n1");
+  net.isolate("n3");
+  net.propose("n1", "a", "b", "c");
+  net.heal();
+  net.filter = (m) => m.type !== "append";
+  net.delivered = [];
+  net.tickAll(1);
+  const hb = net.delivered.find((m) => m.type === "heartbeat" && m.to === "n3")!;
+  const st = net.node("n1").status();
+  assert.equal(hb.commit, st.progress["n3"].match);
+  assert.ok(hb.commit < st.commit);
+});
