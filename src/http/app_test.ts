@@ -70,6 +70,9 @@ Deno.test("createApp() refuses bad queue and topic names with invalid_request", 
   assert.equal(q.body.errors[0].path, "query.consistency");
   const unknownQuery = await call(app, "GET", "/v1/queues?limit=3");
   assert.equal(unknownQuery.body.type, "invalid_request");
+  const writeQuery = await call(app, "POST", "/v1/queues/q/messages?x=1", { body: 1 });
+  assert.equal(writeQuery.body.errors[0].path, "query");
+  assert.match(writeQuery.body.detail, /"x"/);
 });
 
 Deno.test("createApp() answers unsupported_media_type for a non-JSON content type", async () => {
@@ -203,16 +206,15 @@ Deno.test("a follower forwards writes to the leader and returns its answer as it
     },
   });
   await call(followerApp, "PUT", "/v1/queues/q");
-  const a = await call(followerApp, "POST", "/v1/queues/q/messages?x=1", { body: 7 }, {
+  const a = await call(followerApp, "POST", "/v1/queues/q/messages", { body: 7 }, {
     "idempotency-key": "fwd-1",
   });
-  // The leader rejects the unknown query parameter? No: publish has no query schema; it answers.
   assert.equal(a.status, 201);
   assert.equal(a.body.duplicate, false);
   assert.equal(leader.state.queue("q")?.stats.published, 1);
   assert.equal(follower.state.queue("q"), undefined);
   const last = seen.at(-1)!;
-  assert.equal(new URL(last.url).href, "http://leader.test/v1/queues/q/messages?x=1");
+  assert.equal(new URL(last.url).href, "http://leader.test/v1/queues/q/messages");
   assert.equal(last.headers.get(HOP_HEADER), "n2");
   assert.equal(last.headers.get("idempotency-key"), "fwd-1");
   assert.deepEqual(await last.json(), { body: 7 });

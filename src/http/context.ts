@@ -7,6 +7,7 @@
  */
 
 import type { Context } from "hono";
+import { z } from "zod";
 import {
   type Command,
   encodeEnvelope,
@@ -96,6 +97,13 @@ export function authorizeRead(
 /** Validated path parameters. */
 export function params<S extends Parameters<typeof validate>[0]>(c: AppContext, schema: S) {
   return validate(schema, c.req.param(), "params");
+}
+
+const emptyQuery = z.strictObject({});
+
+/** Writes take no query parameters: an unknown one is an `invalid_request` naming it. */
+export function noQuery(c: AppContext): void {
+  validate(emptyQuery, c.req.query(), "query");
 }
 
 /** Validated query. */
@@ -311,6 +319,7 @@ export async function runWrite<C extends Command>(
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<Response | { readonly value: ResultByOp[C["op"]]; readonly replayed: boolean }> {
+  noQuery(c);
   const out = await proposeWrite(c, deps, cmd, request, extraTimeoutMs);
   if (out.kind === "forwarded") return out.response;
   const value = expectOk(out.result) as unknown as ResultByOp[C["op"]];

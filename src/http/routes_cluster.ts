@@ -13,6 +13,7 @@ import {
   type AppEnv,
   authorize,
   forwardNotLeader,
+  noQuery,
   params,
   query,
   readBarrier,
@@ -92,6 +93,7 @@ async function admin(
   run: () => Promise<AdminOutcome>,
   okStatus: 200 | 202,
 ): Promise<Response> {
+  noQuery(c);
   const outcome = await run();
   if (outcome.ok) return c.json(clusterJson(deps.node.clusterView()), okStatus);
   switch (outcome.reason) {
