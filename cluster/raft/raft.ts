@@ -352,10 +352,12 @@ export class Raft {
       return false;
     }
     if (isMember(this.conf, m.from)) return true;
-    // A node outside its own configuration (joining, not yet caught up) takes the log from
-    // whoever leads; it cannot vote or campaign, so this cannot disrupt anyone.
-    const leaderTraffic = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
-    if (!isMember(this.conf, this.id) && leaderTraffic) return true;
+    // Leader traffic is taken from any node of the cluster: our configuration may be behind
+    // the leader's (a joining node, or a member that has not applied a change yet, e.g. a leader
+    // added after it last caught up); dropping it would strand us forever. This cannot disrupt
+    // anyone: a node leads a term only if a majority elected it, and elections (vote, prevote)
+    // and everything else from non-members are dropped.
+    if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot") return true;
     this.dropped.nonMember++;
     return false;
   }

@@ -163,3 +163,21 @@ Deno.test("remove: a removed leader steps down once the change commits; the rest
   net.tickAll(1);
   assert.deepEqual(net.sim("n2").app, ["after"]);
 });
+
+Deno.test("a member whose configuration is behind still follows a leader it does not know", () => {
+  const net = new Network(["n1", "n2", "n3"]);
+  net.elect("n1");
+  net.isolate("n3"); // n3 misses the next changes
+  net.addNode("n4", { voters: ["n1", "n2", "n3"], learners: [] });
+  assert.ok(change(net, "n1", { op: "add_learner", nodeId: "n4" }).ok);
+  assert.ok(change(net, "n1", { op: "promote", nodeId: "n4" }).ok);
+  net.propose("n1", "x");
+  assert.ok(net.node("n1").transferLeadership("n4").ok);
+  net.settle();
+  assert.equal(net.node("n4").status().role, "leader");
+  net.heal();
+  net.tickAll(5);
+  assert.deepEqual(net.node("n3").status().conf.voters, ["n1", "n2", "n3", "n4"]);
+  assert.deepEqual(net.sim("n3").app, ["x"]);
+  assert.equal(net.node("n3").status().leaderId, "n4");
+});
