@@ -66,7 +66,8 @@ function captureChannel(name: string, ch: Channel, withBodies: boolean): Channel
     msgs.push(
       m.seq,
       m.id,
-      m.rec !== undefined,
+      // A record the table forgot (expired, or the id reused) no longer matters: canonical false.
+      m.rec !== undefined && ch.ids.byId.get(m.id) === m.rec,
       withBodies ? m.buf : null,
       m.off,
       m.len,
@@ -128,10 +129,10 @@ function captureTopic(t: Topic): TopicCapture {
 function withBodies(flat: unknown[], fields: number): unknown[] {
   const out = flat.slice();
   for (let i = 0; i < out.length; i += fields) {
+    // Slab offsets depend on allocation history: never encode them.
     const buf = out[i + 3] as Uint8Array | null;
-    if (buf === null) continue;
     const off = out[i + 4] as number;
-    out[i + 3] = buf.subarray(off, off + (out[i + 5] as number));
+    if (buf !== null) out[i + 3] = buf.subarray(off, off + (out[i + 5] as number));
     out[i + 4] = 0;
   }
   return out;
@@ -152,7 +153,11 @@ export function captureSnapshot(state: BrokerState): SnapshotView {
         head,
         idem: idem.map((r) => [r.key, r.fingerprint, r.result, r.expiresAt]),
         queues: queues.map(encodeChannel),
-        topics: topics.map((t) => ({ ...t, log: withBodies(t.log, TMSG_FIELDS) })),
+        topics: topics.map((t) => ({
+          ...t,
+          log: withBodies(t.log, TMSG_FIELDS),
+          subs: t.subs.map(encodeChannel),
+        })),
       });
       return body;
     },

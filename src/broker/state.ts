@@ -147,7 +147,10 @@ export class BrokerState {
       [DEAD_LETTER_HEADERS.reason]: reason,
       [DEAD_LETTER_HEADERS.attempts]: String(m.attempt),
     };
-    const explicit = m.rec !== undefined && dlq.ids.lookup(m.id, now) === undefined;
+    // Decided from the id itself, not from m.rec: whether the origin still remembers the id
+    // depends on when its table was last pruned, which a restored replica does differently.
+    const explicit = !m.id.startsWith(GENERATED_ID_PREFIX) &&
+      dlq.ids.lookup(m.id, now) === undefined;
     storeMessage(dlq, {
       id: m.id,
       explicit,
