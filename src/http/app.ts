@@ -113,9 +113,12 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
 
   app.onError((error, c) => {
     if (error instanceof ProblemError) {
+      // unknown_outcome is worth an operator's eye; no_leader/unavailable come in floods
+      // during an election, so they are debug (nothing per request at the default level).
       const spec = PROBLEMS[error.problemType];
       if (spec.status >= 500) {
-        deps.log.warn("request_unavailable", {
+        const level = error.problemType === "unknown_outcome" ? "warn" : "debug";
+        deps.log[level]("request_unavailable", {
           method: c.req.method,
           path: c.req.path,
           type: error.problemType,

@@ -241,3 +241,17 @@ Deno.test("a thrown bug is a 500 internal_error problem with the stack logged", 
   assert.match(JSON.stringify(line), /boom in the driver/);
   assert.match((line.error as { stack: string }).stack, /TypeError/);
 });
+
+Deno.test("a read barrier that times out is 503 unavailable; stale reads still answer", async () => {
+  const { app, node } = localApp();
+  await call(app, "PUT", "/v1/queues/q");
+  await call(app, "POST", "/v1/queues/q/messages", { body: 1, id: "s1" });
+  node.setMode({ kind: "unknown_outcome", apply: false }); // its readBarrier answers timeout
+  for (const path of ["/v1/queues/q", "/v1/queues/q/messages/s1", "/v1/cluster", "/v1/queues"]) {
+    const a = await call(app, "GET", path);
+    isProblem(a);
+    assert.equal(a.body.type, "unavailable", path);
+    assert.ok(a.headers.get("retry-after"));
+    assert.equal((await call(app, "GET", `${path}?consistency=stale`)).status, 200, path);
+  }
+});
