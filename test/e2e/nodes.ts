@@ -32,6 +32,8 @@ export interface NodesOptions {
   readonly keepLogs?: boolean;
   /** Parent directory for data; default a new temp dir removed by `stop()`. */
   readonly dataDir?: string;
+  /** A bearer token with admin on `*`, sent by `cluster()` and `waitLeader()` when auth is on. */
+  readonly adminToken?: string;
 }
 
 interface Proc {
@@ -166,8 +168,10 @@ export class Nodes {
 
   // deno-lint-ignore no-explicit-any
   async cluster(id: string, timeoutMs = 1000): Promise<any> {
+    const token = this.#opts.adminToken;
     const res = await fetch(`${this.url(id)}/v1/cluster?consistency=stale`, {
       signal: AbortSignal.timeout(timeoutMs),
+      ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
     });
     if (!res.ok) {
       await res.body?.cancel();
