@@ -137,10 +137,16 @@ export class Nodes {
     this.#procs.set(id, { child, logs, exited: child.status });
   }
 
-  /** Sends a signal; SIGKILL and SIGTERM forget the process once it exits. */
-  async signal(id: string, sig: Deno.Signal): Promise<void> {
+  /**
+   * Sends a signal; SIGKILL and SIGTERM wait for the exit (SIGKILL after 15 s), forget the
+   * process and answer its exit status (`timedOut` when it had to be killed).
+   */
+  async signal(
+    id: string,
+    sig: Deno.Signal,
+  ): Promise<{ status: Deno.CommandStatus; timedOut: boolean } | undefined> {
     const p = this.#procs.get(id);
-    if (!p) return;
+    if (!p) return undefined;
     try {
       p.child.kill(sig);
     } catch { /* gone already */ }
@@ -151,14 +157,16 @@ export class Nodes {
         try {
           p.child.kill("SIGKILL");
         } catch { /* gone */ }
-        await p.exited;
       }
+      const status = await p.exited;
       this.#procs.delete(id);
+      return { status, timedOut: r === "timeout" };
     }
+    return undefined;
   }
 
-  kill(id: string): Promise<void> {
-    return this.signal(id, "SIGKILL");
+  async kill(id: string): Promise<void> {
+    await this.signal(id, "SIGKILL");
   }
 
   async restart(id: string): Promise<void> {
