@@ -50,6 +50,7 @@ export class Nodes {
   #procs = new Map<string, Proc>();
   #opts: NodesOptions;
   #ownDir: boolean;
+  #joiners = new Set<string>();
 
   private constructor(opts: NodesOptions, dataDir: string, ownDir: boolean) {
     this.#opts = opts;
@@ -97,10 +98,36 @@ export class Nodes {
     return `${this.dataDir}/${id}`;
   }
 
-  /** Starts node `id` (again) with its data directory as it is. */
+  /**
+   * Registers a new node id on a fresh port (not in `ids`, so no bootstrap configuration names
+   * it); start it with `spawn(id, { join: true })` and add it through `POST /v1/cluster/members`.
+   */
+  addId(id: string): void {
+    if (this.#ports.has(id)) throw new Error(`Cannot add node ${id}: the id was used before`);
+    this.#ports.set(id, freePorts(1)[0]);
+    this.#joiners.add(id);
+  }
+
+  /** Every id this harness has a port for: the initial ones and those added by `addId`. */
+  allIds(): string[] {
+    return [...this.#ports.keys()];
+  }
+
+  /** Removes a stopped node's data directory (a wiped disk). */
+  async wipe(id: string): Promise<void> {
+    if (this.#procs.has(id)) throw new Error(`Cannot wipe ${id}: it is running`);
+    await Deno.remove(this.nodeDataDir(id), { recursive: true }).catch(() => {});
+  }
+
+  /**
+   * Starts node `id` (again) with its data directory as it is. A node added by `addId` starts
+   * with `--join` and every known node in `--peers`, so it can answer the leader before it has
+   * learnt the member URLs from the log.
+   */
   spawn(id: string): void {
     if (this.#procs.has(id)) throw new Error(`Cannot start ${id}: it is running`);
-    const peers = this.ids.map((p) => `${p}=${this.url(p)}`).join(",");
+    const joiner = this.#joiners.has(id);
+    const peers = (joiner ? this.allIds() : this.ids).map((p) => `${p}=${this.url(p)}`).join(",");
     const args = [
       "run",
       "--allow-net",
@@ -118,6 +145,7 @@ export class Nodes {
       "--storage",
       this.#opts.storage ?? "fsync",
       ...(this.ids.length > 1 ? ["--peers", peers, "--secret", "test-cluster-secret"] : []),
+      ...(joiner ? ["--join"] : []),
       ...(this.#opts.testFaults ? ["--test-faults"] : []),
       ...(this.#opts.extraArgs ?? []),
     ];

@@ -1,0 +1,469 @@
+/**
+ * The chaos checker: a pure function from a history (`history.ts`) to counts of violations of
+ * the promises in /work/shared/DESIGN.md. No I/O, no clock: the same history gives the same
+ * verdict, and `checker_test.ts` proves each kind can fire on a hand-made history.
+ *
+ * What it counts (every rule is a necessary condition for a correct broker, so a correct run
+ * never trips it):
+ * - lost: a publish answered ok whose id was never delivered on a source it feeds (promise 1);
+ * - duplicated: one id enqueued under two seqs (promise 2), an exactly-once id answered `acked`
+ *   twice, or one source message moved by two transactions (promise 4);
+ * - unexpected: an id delivered that no publish ever carried;
+ * - redelivered: a delivery whose receive began after an ack of that id was answered `acked`
+ *   (promise 3);
+ * - order: one receive answer not in seq order; on a plain queue, a first delivery of a lower seq
+ *   after a receive that completed with a higher first delivery; in a fifo group, a lower seq
+ *   delivered after a higher one, or a higher one delivered before any ack of a lower one began
+ *   (promise 5);
+ * - divergence: after healing, two nodes at the same applied index with different stats, or
+ *   nodes that never reached the same applied index;
+ * - liveness: no write accepted within `healWriteMsMax` of the final heal, or a drain that did
+ *   not finish.
+ *
+ * @module
+ */
+
+import type { Delivered, HistoryEvent, Published, Settling, SourceConfig } from "./history.ts";
+
+export type ViolationKind =
+  | "lost"
+  | "duplicated"
+  | "unexpected"
+  | "redelivered"
+  | "order"
+  | "divergence"
+  | "liveness";
+
+export const VIOLATION_KINDS: readonly ViolationKind[] = [
+  "lost",
+  "duplicated",
+  "unexpected",
+  "redelivered",
+  "order",
+  "divergence",
+  "liveness",
+];
+
+export interface Violation {
+  readonly kind: ViolationKind;
+  readonly detail: string;
+}
+
+export interface CheckOptions {
+  /** Liveness: a write must be accepted this soon after the final heal. Default 10 s. */
+  readonly healWriteMsMax?: number;
+  /** Keep at most this many violation details per kind. Default 20. */
+  readonly detailsMax?: number;
+}
+
+export interface CheckResult {
+  /** Client operations invoked. */
+  readonly operations: number;
+  /** Messages whose publish (or transaction) was answered ok. */
+  readonly acknowledged: number;
+  /** Deliveries seen (all attempts). */
+  readonly delivered: number;
+  readonly outcomes: { readonly ok: number; readonly fail: number; readonly unknown: number };
+  readonly counts: Readonly<Record<ViolationKind, number>>;
+  /** All violations together. */
+  readonly violations: number;
+  /** Up to `detailsMax` per kind. */
+  readonly details: readonly Violation[];
+  /** Faults injected, by kind (nemesis start events). */
+  readonly faults: Readonly<Record<string, number>>;
+  /** Final heal to the first accepted write, if both happened. */
+  readonly healToWriteMs?: number;
+}
+
+interface Delivery extends Delivered {
+  readonly source: string;
+  readonly inv: number;
+  readonly comp: number;
+  readonly opId: number;
+}
+
+type Invoke = Extract<HistoryEvent, { type: "invoke" }>;
+type Complete = Extract<HistoryEvent, { type: "complete" }>;
+
+/** The facts the rules need, gathered in one pass over the history. */
+interface Facts {
+  sources: Record<string, SourceConfig>;
+  invoked: Set<string>;
+  publishedGroup: Map<string, string | undefined>;
+  acknowledged: Map<string, Published>;
+  seqs: Map<string, Set<number>>;
+  movedBy: Map<string, Set<string>>;
+  /** target|id → the source id a transaction moved into it. */
+  fromOf: Map<string, string>;
+  deliveries: Delivery[];
+  receives: Delivery[][];
+  ackedCount: Map<string, number>;
+  firstAckedAt: Map<string, number>;
+  firstAckInvokeAt: Map<string, number>;
+  ops: { n: number; ok: number; fail: number; unknown: number };
+}
+
+const key = (where: string, id: string) => `${where}|${id}`;
+
+/** Checks one history; see the module doc for the rules. */
+export function check(events: readonly HistoryEvent[], options: CheckOptions = {}): CheckResult {
+  const facts = gather(events);
+  const found: Violation[] = [];
+  const add = (kind: ViolationKind, detail: string) => found.push({ kind, detail });
+  checkLostAndUnexpected(facts, add);
+  checkDuplicates(facts, add);
+  checkRedelivery(facts, add);
+  checkOrder(facts, add);
+  checkDivergence(events, add);
+  const healToWriteMs = checkLiveness(events, options.healWriteMsMax ?? 10_000, add);
+  const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<
+    ViolationKind,
+    number
+  >;
+  const details: Violation[] = [];
+  for (const v of found) {
+    if (counts[v.kind]++ < (options.detailsMax ?? 20)) details.push(v);
+  }
+  const faults: Record<string, number> = {};
+  for (const e of events) {
+    if (e.type === "nemesis" && e.phase === "start") faults[e.kind] = (faults[e.kind] ?? 0) + 1;
+  }
+  return {
+    operations: facts.ops.n,
+    acknowledged: facts.acknowledged.size,
+    delivered: facts.deliveries.length,
+    outcomes: { ok: facts.ops.ok, fail: facts.ops.fail, unknown: facts.ops.unknown },
+    counts,
+    violations: found.length,
+    details,
+    faults,
+    ...(healToWriteMs === undefined ? {} : { healToWriteMs }),
+  };
+}
+
+function gather(events: readonly HistoryEvent[]): Facts {
+  const f: Facts = {
+    sources: {},
+    invoked: new Set(),
+    publishedGroup: new Map(),
+    acknowledged: new Map(),
+    seqs: new Map(),
+    movedBy: new Map(),
+    fromOf: new Map(),
+    deliveries: [],
+    receives: [],
+    ackedCount: new Map(),
+    firstAckedAt: new Map(),
+    firstAckInvokeAt: new Map(),
+    ops: { n: 0, ok: 0, fail: 0, unknown: 0 },
+  };
+  const invokes = new Map<number, Invoke>();
+  for (const e of events) {
+    if (e.type === "config") Object.assign(f.sources, e.sources);
+    else if (e.type === "invoke") {
+      invokes.set(e.opId, e);
+      f.ops.n++;
+      gatherInvoke(f, e);
+    } else if (e.type === "complete") {
+      const inv = invokes.get(e.opId);
+      if (inv === undefined) continue;
+      f.ops[e.outcome]++;
+      if (e.outcome === "ok") gatherOk(f, inv, e);
+    }
+  }
+  // A delivered message that a transaction moved: the move happened, whatever its answer said.
+  for (const d of f.deliveries) {
+    for (const target of f.sources[d.source]?.fedBy ?? []) {
+      const from = f.fromOf.get(key(target, d.id));
+      if (from !== undefined) addTo(f.movedBy, key(target, from), d.id);
+    }
+  }
+  return f;
+}
+
+function gatherInvoke(f: Facts, e: Invoke): void {
+  if (e.op === "publish" || e.op === "txn") {
+    for (const m of e.messages) {
+      f.invoked.add(key(m.target, m.id));
+      f.publishedGroup.set(key(m.target, m.id), m.group);
+      if (m.from !== undefined) f.fromOf.set(key(m.target, m.id), m.from);
+    }
+  }
+  if (e.op === "ack" || e.op === "txn") {
+    for (const it of e.items) {
+      const k = key(it.source, it.id);
+      if (!f.firstAckInvokeAt.has(k)) f.firstAckInvokeAt.set(k, e.t);
+    }
+  }
+}
+
+function gatherOk(f: Facts, inv: Invoke, e: Complete): void {
+  if (inv.op === "publish" || inv.op === "txn") {
+    inv.messages.forEach((m, i) => {
+      const k = key(m.target, m.id);
+      f.acknowledged.set(k, m);
+      const seq = e.seqs?.[i];
+      if (seq !== undefined) addTo(f.seqs, k, seq);
+      if (m.from !== undefined) addTo(f.movedBy, key(m.target, m.from), m.id);
+    });
+  }
+  if (inv.op === "ack" || inv.op === "txn") {
+    inv.items.forEach((it: Settling, i) => {
+      const status = e.statuses?.[i] ?? (inv.op === "txn" ? "acked" : undefined);
+      if (status !== "acked") return;
+      const k = key(it.source, it.id);
+      f.ackedCount.set(k, (f.ackedCount.get(k) ?? 0) + 1);
+      if (!f.firstAckedAt.has(k)) f.firstAckedAt.set(k, e.t);
+    });
+  }
+  if (inv.op === "receive" && e.msgs !== undefined) {
+    const one: Delivery[] = e.msgs.map((m) => ({
+      ...m,
+      source: inv.source,
+      inv: inv.t,
+      comp: e.t,
+      opId: inv.opId,
+    }));
+    f.receives.push(one);
+    for (const d of one) {
+      f.deliveries.push(d);
+      addTo(f.seqs, key(d.source, d.id), d.seq);
+    }
+  }
+}
+
+function addTo<V>(m: Map<string, Set<V>>, k: string, v: V): void {
+  let s = m.get(k);
+  if (s === undefined) m.set(k, s = new Set());
+  s.add(v);
+}
+
+type Add = (kind: ViolationKind, detail: string) => void;
+
+function checkLostAndUnexpected(f: Facts, add: Add): void {
+  const deliveredOn = new Set(f.deliveries.map((d) => key(d.source, d.id)));
+  for (const [name, cfg] of Object.entries(f.sources)) {
+    for (const target of cfg.fedBy) {
+      for (const m of f.acknowledged.values()) {
+        if (m.target !== target || deliveredOn.has(key(name, m.id))) continue;
+        add("lost", `${m.id}: published to ${target} (answered ok), never delivered on ${name}`);
+      }
+    }
+  }
+  const reported = new Set<string>();
+  for (const d of f.deliveries) {
+    const fedBy = f.sources[d.source]?.fedBy ?? [];
+    if (fedBy.some((t) => f.invoked.has(key(t, d.id)))) continue;
+    const k = key(d.source, d.id);
+    if (reported.has(k)) continue;
+    reported.add(k);
+    add("unexpected", `${d.id}: delivered on ${d.source} (seq ${d.seq}), never published`);
+  }
+}
+
+function checkDuplicates(f: Facts, add: Add): void {
+  for (const [k, seqs] of f.seqs) {
+    if (seqs.size > 1) add("duplicated", `${k}: enqueued under seqs ${[...seqs].join(", ")}`);
+  }
+  for (const [k, n] of f.ackedCount) {
+    const source = k.slice(0, k.indexOf("|"));
+    if (n > 1 && f.sources[source]?.mode === "exactly_once") {
+      add("duplicated", `${k}: answered acked ${n} times on an exactly-once source`);
+    }
+  }
+  for (const [k, ids] of f.movedBy) {
+    if (ids.size > 1) add("duplicated", `${k}: moved ${ids.size} times (${[...ids].join(", ")})`);
+  }
+}
+
+function checkRedelivery(f: Facts, add: Add): void {
+  for (const d of f.deliveries) {
+    const acked = f.firstAckedAt.get(key(d.source, d.id));
+    if (acked !== undefined && d.inv > acked) {
+      add(
+        "redelivered",
+        `${d.id}: delivered on ${d.source} (attempt ${d.attempt}, receive at ${d.inv} ms) ` +
+          `after an ack answered acked at ${acked} ms`,
+      );
+    }
+  }
+}
+
+function checkOrder(f: Facts, add: Add): void {
+  for (const one of f.receives) {
+    for (let i = 1; i < one.length; i++) {
+      if (one[i].seq <= one[i - 1].seq) {
+        add(
+          "order",
+          `${one[i].source}: one receive answered seq ${one[i - 1].seq} then ${one[i].seq}`,
+        );
+      }
+    }
+  }
+  const bySource = new Map<string, Delivery[]>();
+  for (const d of f.deliveries) {
+    let l = bySource.get(d.source);
+    if (l === undefined) bySource.set(d.source, l = []);
+    l.push(d);
+  }
+  for (const [source, ds] of bySource) {
+    if (f.sources[source]?.fifo) checkFifo(f, source, ds, add);
+    else checkFirstDeliveries(source, ds, add);
+  }
+}
+
+/**
+ * A plain queue hands out ready messages lowest seq first, so a receive that began after another
+ * completed cannot give a first delivery (attempt 1: never leased before) of a lower seq.
+ */
+function checkFirstDeliveries(source: string, ds: Delivery[], add: Add): void {
+  const firsts = ds.filter((d) => d.attempt === 1);
+  const byComp = [...firsts].sort((a, b) => a.comp - b.comp);
+  const byInv = [...firsts].sort((a, b) => a.inv - b.inv);
+  let j = 0;
+  let maxSeq = -Infinity;
+  let maxId = "";
+  for (const d of byInv) {
+    while (j < byComp.length && byComp[j].comp < d.inv) {
+      if (byComp[j].seq > maxSeq) [maxSeq, maxId] = [byComp[j].seq, byComp[j].id];
+      j++;
+    }
+    if (d.seq < maxSeq) {
+      add(
+        "order",
+        `${source}: first delivery of seq ${d.seq} (${d.id}) began at ${d.inv} ms, after seq ` +
+          `${maxSeq} (${maxId}) was first delivered`,
+      );
+    }
+  }
+}
+
+/** fifo: within a group, one message at a time, in seq order. */
+function checkFifo(f: Facts, source: string, ds: Delivery[], add: Add): void {
+  const groups = new Map<string, Delivery[]>();
+  for (const d of ds) {
+    const g = d.group ?? "";
+    let l = groups.get(g);
+    if (l === undefined) groups.set(g, l = []);
+    l.push(d);
+  }
+  const knownSeqs = new Map<string, Map<number, string>>();
+  for (const target of f.sources[source]?.fedBy ?? []) {
+    for (const [k, seqs] of f.seqs) {
+      if (!k.startsWith(`${target}|`)) continue;
+      const id = k.slice(target.length + 1);
+      const g = f.publishedGroup.get(k) ?? "";
+      let m = knownSeqs.get(g);
+      if (m === undefined) knownSeqs.set(g, m = new Map());
+      for (const s of seqs) m.set(s, id);
+    }
+  }
+  for (const [g, list] of groups) {
+    const known = knownSeqs.get(g) ?? new Map<number, string>();
+    for (const d of list) known.set(d.seq, d.id);
+    checkGroup(f, source, g, list, known, add);
+  }
+}
+
+function checkGroup(
+  f: Facts,
+  source: string,
+  g: string,
+  list: Delivery[],
+  known: Map<number, string>,
+  add: Add,
+): void {
+  const bySeq = [...list].sort((a, b) => a.seq - b.seq);
+  const seqs = [...known.keys()].sort((a, b) => a - b);
+  let maxInvLower = -Infinity;
+  let lowerAckBy = -Infinity;
+  let k = 0;
+  let i = 0;
+  while (i < bySeq.length) {
+    const seq = bySeq[i].seq;
+    while (k < seqs.length && seqs[k] < seq) {
+      const at = f.firstAckInvokeAt.get(key(source, known.get(seqs[k])!)) ?? Infinity;
+      lowerAckBy = Math.max(lowerAckBy, at);
+      k++;
+    }
+    let j = i;
+    for (; j < bySeq.length && bySeq[j].seq === seq; j++) {
+      const d = bySeq[j];
+      if (maxInvLower > d.comp) {
+        add(
+          "order",
+          `${source} group ${g}: a lower seq was delivered after seq ${d.seq} (${d.id})`,
+        );
+      }
+      if (lowerAckBy > d.comp) {
+        add(
+          "order",
+          `${source} group ${g}: seq ${d.seq} (${d.id}) delivered at ${d.comp} ms before any ack ` +
+            `of every lower seq began`,
+        );
+      }
+    }
+    for (let x = i; x < j; x++) maxInvLower = Math.max(maxInvLower, bySeq[x].inv);
+    i = j;
+  }
+}
+
+function checkDivergence(events: readonly HistoryEvent[], add: Add): void {
+  const last = new Map<string, Extract<HistoryEvent, { type: "state" }>>();
+  for (const e of events) if (e.type === "state") last.set(e.node, e);
+  const states = [...last.values()];
+  const indexes = new Set(states.map((s) => s.appliedIndex));
+  if (indexes.size > 1) {
+    add(
+      "divergence",
+      `nodes never reached one applied index: ${
+        states.map((s) => `${s.node}@${s.appliedIndex}`).join(", ")
+      }`,
+    );
+  }
+  for (let a = 0; a < states.length; a++) {
+    for (let b = a + 1; b < states.length; b++) {
+      const [x, y] = [states[a], states[b]];
+      if (x.appliedIndex !== y.appliedIndex) continue;
+      const [sx, sy] = [canonical(x.sources), canonical(y.sources)];
+      if (sx !== sy) {
+        add("divergence", `${x.node} and ${y.node} at index ${x.appliedIndex}: ${sx} vs ${sy}`);
+      }
+    }
+  }
+}
+
+function canonical(sources: Record<string, unknown>): string {
+  return JSON.stringify(Object.keys(sources).sort().map((k) => [k, sources[k]]));
+}
+
+function checkLiveness(
+  events: readonly HistoryEvent[],
+  healWriteMsMax: number,
+  add: Add,
+): number | undefined {
+  let heal: number | undefined;
+  const writes = new Map<number, number>();
+  let firstWrite: number | undefined;
+  for (const e of events) {
+    if (e.type === "heal") heal = e.t;
+    if (e.type === "invoke" && e.op !== "receive") writes.set(e.opId, e.t);
+    if (e.type === "complete" && e.outcome === "ok" && heal !== undefined) {
+      const inv = writes.get(e.opId);
+      if (inv !== undefined && inv >= heal && firstWrite === undefined) firstWrite = e.t;
+    }
+    if (e.type === "drain" && !e.done) {
+      add("liveness", `the final drain did not finish: ${e.detail}`);
+    }
+  }
+  if (heal === undefined) return undefined;
+  if (firstWrite === undefined) {
+    add("liveness", `no write was accepted after the final heal at ${heal} ms`);
+    return undefined;
+  }
+  const ms = firstWrite - heal;
+  if (ms > healWriteMsMax) {
+    add("liveness", `the first write after the final heal was accepted after ${ms} ms`);
+  }
+  return ms;
+}
