@@ -10,6 +10,8 @@ import type { Message, Snapshot, SnapshotMeta } from "./types.ts";
 
 /** A snapshot being assembled from chunks. Memory only: a crash restarts the transfer. */
 export interface IncomingSnapshot {
+  /** The leader sending it: bytes of two leaders' copies are never mixed. */
+  readonly from: string;
   readonly meta: SnapshotMeta;
   readonly totalBytes: number;
   readonly parts: Uint8Array[];
@@ -119,10 +121,13 @@ function handleSnapshot(r: Raft, m: Message): void {
   }
   if (chunk.offset === 0) {
     // A (re)started transfer begins from scratch.
-    r.incoming = { meta, totalBytes: chunk.totalBytes, parts: [], receivedBytes: 0 };
+    r.incoming = { from: m.from, meta, totalBytes: chunk.totalBytes, parts: [], receivedBytes: 0 };
   }
   const inc = r.incoming;
-  if (inc === undefined || !sameMeta(inc.meta, meta) || inc.totalBytes !== chunk.totalBytes) {
+  if (
+    inc === undefined || inc.from !== m.from || !sameMeta(inc.meta, meta) ||
+    inc.totalBytes !== chunk.totalBytes
+  ) {
     ack(0, true);
     return;
   }

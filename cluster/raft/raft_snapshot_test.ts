@@ -228,3 +228,19 @@ Deno.test("InstallSnapshot: the leader compacting again mid-transfer sends the n
   );
   assert.equal(net.node("n1").status().progress["n3"].state, "replicate");
 });
+
+Deno.test("InstallSnapshot: chunks of the same snapshot from another leader are not mixed", () => {
+  const n = followerWithLog([]);
+  const snap: Snapshot = {
+    meta: { index: 9, term: 3, conf: { voters: ["n1", "n2", "n3"], learners: [] } },
+    data: bytes("0123456789abcdef"),
+  };
+  n.step(snapMsg(snap, 0, 8));
+  n.step({ ...snapMsg(snap, 8, 8), from: "n3" }); // a new leader continues at offset 8
+  const rd = n.ready();
+  assert.equal(rd.snapshot, undefined);
+  assert.deepEqual(rd.messages.map((m) => [m.to, m.index, m.reject ?? false]), [
+    ["n1", 8, false],
+    ["n3", 0, true],
+  ]);
+});
