@@ -89,7 +89,9 @@ function installSnapshot(s: DiskState, snap: Snapshot, removed: Entry[]): void {
   const { index, term } = snap.meta;
   const matches = termAt(s, index) === term;
   const keep = matches ? s.entries.filter((e) => e.index > index) : [];
-  for (const e of s.entries) if (e.index > index && !matches) removed.push(e);
+  // Without a match the whole log is discarded: entries below the snapshot index may differ
+  // from what the snapshot covers, so they count as removed too.
+  if (!matches) { for (const e of s.entries) removed.push(e); }
   s.snapshot = snap;
   s.entries = keep;
 }

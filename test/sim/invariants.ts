@@ -61,6 +61,11 @@ export class Checker {
   #commitObserved = 0;
   readonly #lastCommit = new Map<NodeId, number>();
 
+  /** The last commit index observed on `id`. */
+  lastCommitOf(id: NodeId): number {
+    return this.#lastCommit.get(id) ?? 0;
+  }
+
   fail(invariant: string, message: string): void {
     this.violations.push({ invariant, step: this.step, message });
   }

@@ -40,6 +40,8 @@ export interface NemesisProfile {
   readonly membershipP: number;
   readonly transferP: number;
   readonly pauseP: number;
+  /** Probability per step that a Figure-8 storm starts (see `Nemesis.act`). */
+  readonly stormP: number;
 }
 
 /** Draws a profile: some seeds are crash-heavy, some partition-heavy, most mix both. */
@@ -55,6 +57,7 @@ export function drawProfile(prng: Prng): NemesisProfile {
     membershipP: prng.chance(0.5) ? 0.003 + prng.next() * 0.008 : 0,
     transferP: prng.chance(0.4) ? 0.002 + prng.next() * 0.006 : 0,
     pauseP: prng.chance(0.3) ? 0.003 : 0,
+    stormP: prng.chance(0.7) ? 0.01 + prng.next() * 0.02 : 0,
   };
 }
 
@@ -81,6 +84,10 @@ export class Nemesis {
   readonly #c: ClusterControl;
   readonly #restartAt = new Map<NodeId, number>();
   #healAt = -1;
+  /** The step at which the current Figure-8 storm ends (-1: none). */
+  #stormUntil = -1;
+  #leaderCommit = 0;
+  #leaderTerm = 0;
   /** Nodes removed from the membership, and the step at which to stop them. */
   readonly #retireAt = new Map<NodeId, number>();
 
@@ -96,9 +103,17 @@ export class Nemesis {
     const p = this.profile;
     const rng = this.#prng;
     const leader = this.#c.leaders()[0];
+    const storm = this.#storm(step);
     if (leader !== undefined) {
       const st = leader.raw.status();
-      if (st.lastIndex > st.commit && rng.chance(p.leaderCrashP)) {
+      // A leader with entries not yet committed: crashing it now leaves them on a minority. In a
+      // storm, a leader that just advanced its commit is crashed too: followers have not heard.
+      const newLeader = st.term !== this.#leaderTerm;
+      const justCommitted = st.commit > this.#leaderCommit && !newLeader;
+      this.#leaderCommit = st.commit;
+      this.#leaderTerm = st.term;
+      if (storm) this.#stormHit(leader, step, newLeader, justCommitted, st.lastIndex > st.commit);
+      else if (st.lastIndex > st.commit && rng.chance(p.leaderCrashP)) {
         this.stats.leaderCrashes++;
         this.#crash(leader.id, step, Math.min(p.downStepsMax, 15));
       }
@@ -123,6 +138,55 @@ export class Nemesis {
       const up = this.#upNodes();
       if (up.length > 0) this.#c.pause(rng.pick(up).id, step + rng.range(5, 40));
     }
+  }
+
+  /**
+   * Figure-8 storms (Raft §5.4.2): for a while, leaders are crashed as soon as they hold
+   * uncommitted entries and come back within a few steps, and links are lossy, so entries of old
+   * terms keep being re-replicated by later leaders. Returns true while a storm lasts.
+   */
+  #storm(step: number): boolean {
+    if (this.#stormUntil >= step) return true;
+    if (this.#stormUntil >= 0) {
+      this.#stormUntil = -1;
+      this.#c.network.faults = CLEAN_LINKS;
+      this.#c.trace("nemesis storm ends");
+    }
+    if (!this.#prng.chance(this.profile.stormP)) return false;
+    this.#stormUntil = step + this.#prng.range(40, 150);
+    this.#c.network.faults = {
+      dropP: 0.1 + 0.3 * this.#prng.next(),
+      duplicateP: 0.05,
+      delayStepsMax: 3,
+    };
+    this.#c.trace(`nemesis storm until ${this.#stormUntil}`);
+    return true;
+  }
+
+  /**
+   * A storm's blow at the leader: right after it is elected, right after it advanced its commit
+   * (followers have not heard yet), or while it holds uncommitted entries. Isolating it loses its
+   * messages in flight too, which a crash would not (they already left).
+   */
+  #stormHit(
+    leader: SimNode,
+    step: number,
+    fresh: boolean,
+    committed: boolean,
+    pending: boolean,
+  ): void {
+    const rng = this.#prng;
+    const p = fresh ? 0.4 : committed ? 0.5 : pending ? 0.2 : 0;
+    if (!rng.chance(p)) return;
+    this.stats.leaderCrashes++;
+    if (rng.chance(0.5)) {
+      this.#crash(leader.id, step, 25);
+      return;
+    }
+    const others = [...this.#c.nodes.keys()].filter((id) => id !== leader.id);
+    this.#c.network.cutBetween([leader.id], others);
+    if (this.#healAt < 0) this.#healAt = step + rng.range(5, 40);
+    this.#c.trace(`nemesis storm isolates ${leader.id} until ${this.#healAt}`);
   }
 
   #upNodes(): SimNode[] {

@@ -8,8 +8,10 @@
  */
 
 import type { ConfState } from "../../cluster/raft/types.ts";
+import type { RaftStatus } from "../../cluster/raft/mod.ts";
 import { ELECTION_TICKS, type Sim } from "./run.ts";
 import type { SimNode } from "./sim_node.ts";
+import { termAt } from "./disk.ts";
 
 function sameConf(a: ConfState, b: ConfState): boolean {
   const key = (c: ConfState) => `${[...c.voters].sort()}|${[...c.learners].sort()}`;
@@ -21,7 +23,13 @@ export function observeNodes(sim: Sim): void {
   for (const n of sim.nodes.values()) {
     if (!n.up) continue;
     const st = n.raw.status();
-    if (st.role === "leader") sim.checker.observeLeader(st.term, n.id);
+    if (st.role === "leader") {
+      sim.checker.observeLeader(st.term, n.id);
+      const t = termAt(n.disk.written, st.commit);
+      if (t !== undefined && t < st.term && st.commit > sim.checker.lastCommitOf(n.id)) {
+        sim.trace(`${n.id} leader t${st.term} commit ${st.commit} is an entry of term ${t}`);
+      }
+    }
     sim.checker.observeCommit(n, st.commit, st.term);
     // When no Ready is in hand or pending, the core and the driver must agree on what was applied
     // and who is a member (a received snapshot may change the core's view before its Ready).
@@ -59,6 +67,10 @@ function members(sim: Sim): SimNode[] {
   );
 }
 
+function describeProgress(p: RaftStatus["progress"]): string {
+  return Object.entries(p).map(([id, x]) => `${id}:${x.state}/m${x.match}/n${x.next}`).join(",");
+}
+
 function describeCluster(sim: Sim): string {
   const parts: string[] = [];
   for (const n of sim.nodes.values()) {
@@ -69,7 +81,8 @@ function describeCluster(sim: Sim): string {
     const st = n.raw.status();
     parts.push(
       `${n.id}:${st.role} t${st.term} lead=${st.leaderId || "-"} commit=${st.commit} ` +
-        `applied=${n.appliedIndex} last=${st.lastIndex} conf=${st.conf.voters}/${st.conf.learners}`,
+        `applied=${n.appliedIndex} last=${st.lastIndex} conf=${st.conf.voters}/${st.conf.learners}` +
+        (st.role === "leader" ? ` progress=${describeProgress(st.progress)}` : ""),
     );
   }
   return parts.join("; ");

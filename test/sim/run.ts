@@ -70,6 +70,8 @@ export class Sim implements ClusterControl {
   readonly loopPrng: Prng;
   readonly #config: Record<string, unknown>;
   #nextNodeNum: number;
+  /** Applied entries between snapshots: small gaps make InstallSnapshot and its races common. */
+  readonly #compactGap: readonly [number, number];
 
   constructor(opts: RunOptions) {
     this.#opts = opts;
@@ -83,11 +85,12 @@ export class Sim implements ClusterControl {
     this.#nextNodeNum = opts.nodes + 1;
     this.bootstrap = { voters: ids, learners: [] };
     this.fsyncP = cfgPrng.pick([0.3, 0.6, 1]);
+    this.#compactGap = cfgPrng.pick([[2, 8], [20, 80], [20, 80]] as const);
     this.#config = {
       clusterId: "sim",
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      maxInflightMessages: cfgPrng.pick([1, 4, 64]),
+      maxInflightMessages: cfgPrng.pick([4, 16, 64]),
       maxAppendBytes: cfgPrng.pick([1, 64, 4096]),
       snapshotChunkBytes: cfgPrng.pick([16, 128, 1 << 20]),
       unsafeTestFaults: {
@@ -97,7 +100,9 @@ export class Sim implements ClusterControl {
     this.nemesis = new Nemesis(root.fork(), this);
     this.trace(
       `seed ${opts.seed} nodes ${opts.nodes} config ${JSON.stringify(this.#config)} ` +
-        `fsyncP ${this.fsyncP} profile ${JSON.stringify(this.nemesis.profile)}`,
+        `fsyncP ${this.fsyncP} compactGap ${this.#compactGap} profile ${
+          JSON.stringify(this.nemesis.profile)
+        }`,
     );
     for (const id of ids) {
       this.#createNode(id, cfgPrng.chance(0.3) ? 0.7 + 0.3 * cfgPrng.next() : 1);
@@ -117,6 +122,7 @@ export class Sim implements ClusterControl {
       appFactory: this.#opts.appFactory ?? (() => new HashChainApp()),
       hooks: this.#hooks(),
       faults: this.#opts.driverFaults,
+      compactGap: this.#compactGap,
     });
     this.nodes.set(id, node);
     this.tickP.set(id, tickP);

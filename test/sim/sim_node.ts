@@ -93,6 +93,7 @@ export class SimNode {
   readonly #appFactory: SimAppFactory;
   readonly #hooks: NodeHooks;
   readonly #faults: DriverFaults;
+  readonly #compactGap: readonly [number, number];
 
   constructor(opts: {
     id: NodeId;
@@ -102,6 +103,8 @@ export class SimNode {
     appFactory: SimAppFactory;
     hooks: NodeHooks;
     faults?: DriverFaults;
+    /** Applied entries between two snapshots, drawn in [lo, hi] each time. */
+    compactGap?: readonly [number, number];
   }) {
     this.id = opts.id;
     this.#bootstrap = opts.bootstrap;
@@ -111,6 +114,7 @@ export class SimNode {
     this.#appFactory = opts.appFactory;
     this.#hooks = opts.hooks;
     this.#faults = opts.faults ?? {};
+    this.#compactGap = opts.compactGap ?? [20, 80];
   }
 
   /** (Re)starts from the durable state: rebuilds the RawNode and restores the snapshot. */
@@ -130,7 +134,7 @@ export class SimNode {
     this.startCommit = initial.hardState.commit;
     this.phase = "idle";
     this.#rd = undefined;
-    this.#nextCompactAt = this.appliedIndex + this.#prng.range(20, 80);
+    this.#nextCompactAt = this.appliedIndex + this.#prng.range(...this.#compactGap);
     this.incarnation++;
     this.up = true;
     this.#hooks.trace(
@@ -251,7 +255,7 @@ export class SimNode {
   /** Snapshots the application now and then so InstallSnapshot runs (§7). */
   #maybeCompact(): void {
     if (this.appliedIndex < this.#nextCompactAt) return;
-    this.#nextCompactAt = this.appliedIndex + this.#prng.range(20, 80);
+    this.#nextCompactAt = this.appliedIndex + this.#prng.range(...this.#compactGap);
     const snap: Snapshot = {
       meta: { index: this.appliedIndex, term: this.appliedTerm, conf: this.conf },
       data: this.app.snapshot(),

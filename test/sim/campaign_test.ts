@@ -1,0 +1,27 @@
+/**
+ * The CI campaign: 3,000 seeds of 500 faulty steps each (plus the quiet phase), even seeds on 3
+ * nodes and odd seeds on 5, split by seed range so a failure names its range. Replay a failing
+ * seed with the command printed in the assertion message.
+ */
+import assert from "node:assert/strict";
+import { replayCommand, runCampaign } from "./campaign.ts";
+
+const STEPS = 500;
+const SEEDS_PER_TEST = 1000;
+
+for (let part = 0; part < 3; part++) {
+  const first = 1 + part * SEEDS_PER_TEST;
+  const last = first + SEEDS_PER_TEST - 1;
+  Deno.test(`sim campaign: seeds ${first}..${last} (3 and 5 nodes, ${STEPS} steps) break no invariant`, () => {
+    const res = runCampaign({ firstSeed: first, seeds: SEEDS_PER_TEST, steps: STEPS });
+    assert.equal(res.seeds, SEEDS_PER_TEST);
+    assert.ok(res.steps >= SEEDS_PER_TEST * STEPS, `only ${res.steps} steps ran`);
+    const report = res.failures.map((f) => {
+      const v = f.violations[0];
+      return `seed ${f.seed}: ${v.invariant} at step ${v.step}: ${v.message}\n  ${
+        replayCommand(f, STEPS)
+      }`;
+    });
+    assert.deepEqual(report, []);
+  });
+}
