@@ -1,0 +1,138 @@
+/**
+ * Issue 5: leader changes and process faults against three real node processes with fsync:
+ * Idempotency-Key replay across a leader change, SIGTERM of the leader (graceful: leadership
+ * moves, exit 0, no acknowledged write lost) and SIGKILL of the leader mid-traffic while
+ * producers retry through the client (nothing acknowledged lost, nothing duplicated).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Client } from "../../src/client/mod.ts";
+import { Nodes, sleep } from "./nodes.ts";
+import { assertProblem, assertStatus, call, eventually } from "./_http.ts";
+import { classify, drain, produce } from "./_traffic.ts";
+
+Deno.test("e2e api faults: three nodes with fsync", async (t) => {
+  const nodes = await Nodes.start({ count: 3 });
+  const client = new Client({
+    nodes: nodes.urls(),
+    timeoutMs: 3_000,
+    retry: { attempts: 30, totalMs: 30_000, baseDelayMs: 50, maxDelayMs: 500 },
+  });
+  try {
+    await t.step(
+      "Idempotency-Key: replayed across a leader change, conflict on another body",
+      async () => {
+        const leader = await nodes.waitLeader();
+        const follower = nodes.ids.find((id) => id !== leader)!;
+        assertStatus(await call(nodes.url(leader), "PUT", "/v1/queues/idem", { body: {} }), 201);
+        const key = { "idempotency-key": "publish-once-1" };
+        const first = await call(nodes.url(follower), "POST", "/v1/queues/idem/messages", {
+          body: { body: "one" },
+          headers: key,
+        });
+        assertStatus(first, 201);
+        assert.equal(first.headers.get("idempotent-replayed"), null);
+        const moved = await call(nodes.url(leader), "POST", "/v1/cluster/leadership-transfer", {
+          body: {},
+        });
+        assert.ok([200, 202].includes(moved.status), moved.text);
+        const next = await eventually("a new leader", async () => {
+          const id = await nodes.waitLeader(5_000);
+          return id !== leader ? id : undefined;
+        });
+        assert.notEqual(next, leader);
+        for (const id of nodes.ids) {
+          const again = await call(nodes.url(id), "POST", "/v1/queues/idem/messages", {
+            body: { body: "one" },
+            headers: key,
+          });
+          assertStatus(again, 201);
+          assert.deepEqual(again.body, first.body);
+          assert.equal(again.headers.get("idempotent-replayed"), "true", `on ${id}`);
+        }
+        const conflict = await call(nodes.url(leader), "POST", "/v1/queues/idem/messages", {
+          body: { body: "two" },
+          headers: key,
+        });
+        assertProblem(conflict, 409, "idempotency_conflict");
+        const q = await call(nodes.url(next), "GET", "/v1/queues/idem");
+        assert.equal(q.body.published, 1, q.text);
+      },
+    );
+
+    await t.step(
+      "SIGTERM of the leader under traffic: it hands over, exits 0, loses nothing",
+      async () => {
+        await client.createQueue("term", { deliveryMode: "at_least_once" });
+        const leader = await nodes.waitLeader();
+        const stop = new AbortController();
+        const traffic = produce(client, "term", {
+          producers: 8,
+          maxEach: 10_000,
+          prefix: "term",
+          stop: stop.signal,
+        });
+        await sleep(1_000);
+        const exit = await nodes.signal(leader, "SIGTERM");
+        assert.ok(exit, "the leader was running");
+        assert.equal(exit.timedOut, false, "the leader did not stop within 15 s of SIGTERM");
+        assert.equal(exit.status.code, 0, nodes.logs(leader).slice(-2000));
+        const next = await nodes.waitLeader(10_000);
+        assert.notEqual(next, leader);
+        await sleep(1_000);
+        stop.abort();
+        const produced = await traffic;
+        nodes.spawn(leader);
+        await nodes.waitLeader();
+        const verdict = classify(produced, await drain(client, "term"));
+        assert.ok(produced.acknowledged.size > 50, `only ${produced.acknowledged.size} published`);
+        assert.deepEqual(
+          { lost: verdict.lost, duplicated: verdict.duplicated, unexpected: verdict.unexpected },
+          { lost: [], duplicated: [], unexpected: [] },
+        );
+        // The graceful handover leaves no outcome unknown to a retrying producer.
+        assert.equal(produced.unknown.size, 0, [...produced.unknown].join(","));
+      },
+    );
+
+    await t.step(
+      "SIGKILL of the leader mid-traffic: nothing acknowledged lost or duplicated",
+      async () => {
+        await client.createQueue("kill", { deliveryMode: "at_least_once" });
+        const leader = await nodes.waitLeader();
+        const stop = new AbortController();
+        const traffic = produce(client, "kill", {
+          producers: 16,
+          maxEach: 10_000,
+          prefix: "kill",
+          stop: stop.signal,
+        });
+        await sleep(1_000);
+        await nodes.kill(leader);
+        const next = await nodes.waitLeader(10_000);
+        assert.notEqual(next, leader);
+        await sleep(1_500);
+        stop.abort();
+        const produced = await traffic;
+        nodes.spawn(leader);
+        await nodes.waitLeader();
+        const deliveries = await drain(client, "kill");
+        const verdict = classify(produced, deliveries);
+        assert.ok(produced.acknowledged.size > 50, `only ${produced.acknowledged.size} published`);
+        assert.deepEqual(
+          { lost: verdict.lost, duplicated: verdict.duplicated, unexpected: verdict.unexpected },
+          { lost: [], duplicated: [], unexpected: [] },
+        );
+        // After the restart every node holds the same queue.
+        const views = await Promise.all(
+          nodes.ids.map((id) => call(nodes.url(id), "GET", "/v1/queues/kill")),
+        );
+        for (const v of views) assert.equal(v.body.acked, deliveries.size, v.text);
+      },
+    );
+  } finally {
+    await nodes.stop();
+  }
+});
