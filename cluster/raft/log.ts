@@ -249,6 +249,9 @@ export class RaftLog {
       throw new Error(`Cannot compact at ${i}: only ${this.applied} is applied`);
     }
     if (i <= this.snapshotIndex) return;
+    if (i > this.stable) {
+      throw new Error(`Cannot compact at ${i}: only ${this.stable} is known durable`);
+    }
     if (this.term(i) !== snap.meta.term) {
       throw new Error(
         `Cannot compact at ${i}: the snapshot's term ${snap.meta.term} is not the log's ${

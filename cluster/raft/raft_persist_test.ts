@@ -193,3 +193,40 @@ Deno.test("Ready: a candidate crashing before persisting its vote cannot cause t
   assert.equal(net.node("n3").status().term, 1);
   assert.deepEqual(net.leaders(), ["n3"]);
 });
+
+Deno.test("advance() marks stable the persisted prefix of a Ready whose tail was replaced", () => {
+  const n = fresh("n2", ["n1", "n2", "n3"]);
+  const ent = (index: number, term: number) => ({
+    index,
+    term,
+    kind: EntryKind.Normal,
+    data: bytes(`${index}`),
+  });
+  n.step(msg({
+    type: "append",
+    from: "n1",
+    to: "n2",
+    term: 1,
+    entries: [1, 2, 3, 4, 5].map((i) => ent(i, 1)),
+    commit: 3,
+  }));
+  const rd1 = n.ready();
+  // While rd1 is being persisted, a leader of term 2 replaces 4..5.
+  n.step(
+    msg({
+      type: "append",
+      from: "n3",
+      to: "n2",
+      term: 2,
+      index: 3,
+      logTerm: 1,
+      entries: [ent(4, 2)],
+      commit: 3,
+    }),
+  );
+  n.advance(rd1);
+  assert.equal(n.status().stableIndex, 3);
+  n.compact({ meta: { index: 3, term: 1, conf: n.status().conf }, data: bytes("") });
+  const rd2 = n.ready();
+  assert.deepEqual(rd2.entries.map((e) => `${e.index}/${e.term}`), ["4/2"]);
+});

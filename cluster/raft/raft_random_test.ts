@@ -89,7 +89,7 @@ function randomStep(net: Network, rand: () => number, step: number, membership: 
   }
 }
 
-export function run(seed: number, membership: boolean): Network {
+function run(seed: number, membership: boolean): Network {
   const rand = seededRandom(seed);
   const net = new Network(IDS, {
     seed,

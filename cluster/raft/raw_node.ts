@@ -209,9 +209,14 @@ export class RawNode {
       if (log.unstableSnapshot === rd.snapshot) log.unstableSnapshot = undefined;
       log.applied = Math.max(log.applied, rd.snapshot.meta.index);
     }
-    if (rd.entries.length > 0) {
-      const last = rd.entries[rd.entries.length - 1];
-      log.stableTo(last.index, last.term);
+    // The driver persisted all of rd.entries, but a newer leader may have replaced a suffix of
+    // them meanwhile: the persisted prefix that is still in the log becomes stable.
+    for (let k = rd.entries.length - 1; k >= 0; k--) {
+      const e = rd.entries[k];
+      if (log.matchTerm(e.index, e.term)) {
+        log.stableTo(e.index, e.term);
+        break;
+      }
     }
     if (rd.hardState !== undefined && rd.hardState.term === r.term && rd.hardState.vote === r.id) {
       r.selfVoteDurable();
