@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { type ErrorHandler, Hono, type MiddlewareHandler, type NotFoundHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import type { Logger } from "../log.ts";
 import type { Authenticator } from "./auth.ts";
@@ -62,15 +62,34 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   };
   const metrics = new HttpMetrics();
   const app = new Hono<AppEnv>();
+  app.use("*", metricsMiddleware(metrics));
+  app.use("*", authMiddleware(deps));
+  app.route("/v1/queues", queueRoutes(deps));
+  app.route("/v1/topics", topicRoutes(deps));
+  app.route("/v1/transactions", transactionRoutes(deps));
+  app.route("/v1/cluster", clusterRoutes(deps));
+  app.route("/", opsRoutes(deps, metrics));
+  if (options.faults !== undefined) {
+    app.route("/v1/admin/faults", faultRoutes(deps, options.faults));
+  }
+  app.notFound(notFoundHandler(allowedMethods(app)));
+  app.onError(errorHandler(deps));
+  return app;
+}
 
-  app.use("*", async (c, next) => {
+/** Records the latency of every request under its route pattern (never the raw path). */
+function metricsMiddleware(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
     const started = performance.now();
     await next();
     const route = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1)?.path ?? "unmatched";
     metrics.observe(c.req.method, route, c.res.status, (performance.now() - started) / 1000);
-  });
+  };
+}
 
-  app.use("*", async (c, next) => {
+/** With auth on, resolves the bearer token to a principal, or answers 401. */
+function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
     c.set("principal", undefined);
     if (deps.auth !== undefined && !PUBLIC_PATHS.has(c.req.path)) {
       const principal = await deps.auth.authenticate(c.req.header("authorization") ?? null);
@@ -86,19 +105,12 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
       c.set("principal", principal);
     }
     return await next();
-  });
+  };
+}
 
-  app.route("/v1/queues", queueRoutes(deps));
-  app.route("/v1/topics", topicRoutes(deps));
-  app.route("/v1/transactions", transactionRoutes(deps));
-  app.route("/v1/cluster", clusterRoutes(deps));
-  app.route("/", opsRoutes(deps, metrics));
-  if (options.faults !== undefined) {
-    app.route("/v1/admin/faults", faultRoutes(deps, options.faults));
-  }
-
-  const allowed = allowedMethods(app);
-  app.notFound((c) => {
+/** 405 with `Allow` when the path exists with other methods, else 404 `not_found`. */
+function notFoundHandler(allowed: (path: string) => string[]): NotFoundHandler<AppEnv> {
+  return (c) => {
     const methods = allowed(c.req.path);
     if (methods.length > 0) {
       return problemResponse(
@@ -109,9 +121,12 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
       );
     }
     return problemResponse("not_found", `No route for ${c.req.method} ${c.req.path}`);
-  });
+  };
+}
 
-  app.onError((error, c) => {
+/** `ProblemError` → its problem; anything else is a bug: logged with its stack, 500. */
+function errorHandler(deps: AppDeps): ErrorHandler<AppEnv> {
+  return (error, c) => {
     if (error instanceof ProblemError) {
       // unknown_outcome is worth an operator's eye; no_leader/unavailable come in floods
       // during an election, so they are debug (nothing per request at the default level).
@@ -129,9 +144,7 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
     }
     deps.log.error("request_failed", { method: c.req.method, path: c.req.path, error });
     return problemResponse("internal_error", "An unexpected error occurred; it was logged");
-  });
-
-  return app;
+  };
 }
 
 /** For a path, the methods some route accepts (405 vs 404). */

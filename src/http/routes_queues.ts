@@ -35,6 +35,14 @@ import {
 /** The queue routes, to mount at `/v1/queues`. */
 export function queueRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  configRoutes(app, deps);
+  messageRoutes(app, deps);
+  settleRoutes(app, deps);
+  return app;
+}
+
+/** List, stats, create/update, delete. */
+function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   const limit = deps.limits.maxBodyBytes;
 
   app.get("/", async (c) => {
@@ -77,6 +85,11 @@ export function queueRoutes(deps: AppDeps): Hono<AppEnv> {
     if (out instanceof Response) return out;
     return jsonAnswer(204, "", out.replayed);
   });
+}
+
+/** Publish, receive, and message status. */
+function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  const limit = deps.limits.maxBodyBytes;
 
   app.post("/:q/messages", async (c) => {
     const { q } = params(c, queueParams);
@@ -102,6 +115,30 @@ export function queueRoutes(deps: AppDeps): Hono<AppEnv> {
     authorize(c, deps, "consume", "queue", q);
     return handleReceive(c, deps, { queue: q });
   });
+
+  app.get("/:q/messages/:id", async (c) => {
+    const { q, id } = params(c, messageParams);
+    authorizeRead(c, deps, "queue", q);
+    const { consistency } = query(c, consistencyQuery);
+    await readBarrier(deps, consistency);
+    const broker = deps.node.broker();
+    if (broker.queue(q) === undefined) {
+      throw new ProblemError("queue_not_found", `Queue ${q} does not exist`);
+    }
+    const status = broker.messageStatus(q, id);
+    if (status === undefined) {
+      throw new ProblemError(
+        "message_not_found",
+        `Message ${id} is not remembered in queue ${q} (never published, or past its dedup window)`,
+      );
+    }
+    return c.json({ id: status.id, seq: status.seq, state: status.state, attempt: status.attempt });
+  });
+}
+
+/** Ack, nack, extend. */
+function settleRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  const limit = deps.limits.maxBodyBytes;
 
   app.post("/:q/ack", async (c) => {
     const { q } = params(c, queueParams);
@@ -138,25 +175,4 @@ export function queueRoutes(deps: AppDeps): Hono<AppEnv> {
     if (out instanceof Response) return out;
     return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
   });
-
-  app.get("/:q/messages/:id", async (c) => {
-    const { q, id } = params(c, messageParams);
-    authorizeRead(c, deps, "queue", q);
-    const { consistency } = query(c, consistencyQuery);
-    await readBarrier(deps, consistency);
-    const broker = deps.node.broker();
-    if (broker.queue(q) === undefined) {
-      throw new ProblemError("queue_not_found", `Queue ${q} does not exist`);
-    }
-    const status = broker.messageStatus(q, id);
-    if (status === undefined) {
-      throw new ProblemError(
-        "message_not_found",
-        `Message ${id} is not remembered in queue ${q} (never published, or past its dedup window)`,
-      );
-    }
-    return c.json({ id: status.id, seq: status.seq, state: status.state, attempt: status.attempt });
-  });
-
-  return app;
 }

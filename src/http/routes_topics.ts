@@ -51,6 +51,14 @@ const READ_LIMIT_DEFAULT = 100;
 /** The topic routes, to mount at `/v1/topics`. */
 export function topicRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  configRoutes(app, deps);
+  messageRoutes(app, deps);
+  subscriptionRoutes(app, deps);
+  return app;
+}
+
+/** List, get, create/update, delete. */
+function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   const limit = deps.limits.maxBodyBytes;
 
   app.get("/", async (c) => {
@@ -91,6 +99,11 @@ export function topicRoutes(deps: AppDeps): Hono<AppEnv> {
     if (out instanceof Response) return out;
     return jsonAnswer(204, "", out.replayed);
   });
+}
+
+/** Publish, and read the retained log. */
+function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  const limit = deps.limits.maxBodyBytes;
 
   app.post("/:t/messages", async (c) => {
     const { t } = params(c, topicParams);
@@ -126,9 +139,6 @@ export function topicRoutes(deps: AppDeps): Hono<AppEnv> {
     );
     return jsonAnswer(200, renderTopicMessages(messages, nextSeq), false);
   });
-
-  subscriptionRoutes(app, deps);
-  return app;
 }
 
 function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
