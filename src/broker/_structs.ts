@@ -194,6 +194,15 @@ export class SeqTable<T> {
     }
   }
 
+  /** Calls `fn` for each live value in seq order (faster than `values()` on hot paths). */
+  forEach(fn: (v: T) => void): void {
+    const a = this.#a;
+    for (let i = this.#head; i < a.length; i++) {
+      const v = a[i];
+      if (v !== undefined) fn(v);
+    }
+  }
+
   /** The lowest stored value, if any. */
   first(): T | undefined {
     return this.#count === 0 ? undefined : this.#a[this.#head];

@@ -1,9 +1,13 @@
 /**
  * Snapshots of the broker state, following hashicorp/raft's FSM contract: `captureSnapshot`
- * returns quickly with an immutable view (a flat copy of the mutable fields; bodies, strings
- * and stored results are immutable and shared), and the expensive encoding happens later in
- * `serialize()`, off the apply path. `restoreSnapshot` rebuilds the exact state: derived indexes
+ * returns quickly with an immutable view, and the expensive encoding happens later in
+ * `serialize()`, off the apply path. The view holds references to everything immutable
+ * (message records' fixed fields, slabs, strings, configs, stored results) and copies only the
+ * mutable fields into typed arrays. `restoreSnapshot` rebuilds the exact state; derived indexes
  * (ready order, fifo groups, timed events) are recomputed from the messages.
+ *
+ * Format (version 1): msgpack of plain maps; message tables are columnar, numeric columns are
+ * little-endian Float64 arrays as bytes, bodies one concatenated byte string per table.
  *
  * @module
  */
@@ -19,34 +23,6 @@ import { BrokerState } from "./state.ts";
 const SNAPSHOT_VERSION = 1;
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-/** Fields per captured message, flat: seq, id, explicit, buf, off, len, headers, group,
- * publishedAt, expiresAt, state, attempt, at. */
-const MSG_FIELDS = 13;
-/** Fields per captured id record: id, seq, state, attempt, expiresAt. */
-const ID_FIELDS = 5;
-/** Fields per topic message: seq, id, explicit, buf, off, len, headers, group, publishedAt,
- * notBefore, ttlAt. */
-const TMSG_FIELDS = 11;
-
-interface ChannelCapture {
-  name: string;
-  ord: number;
-  config: QueueConfig;
-  counters: number[];
-  msgs: unknown[];
-  ids: unknown[];
-}
-
-interface TopicCapture {
-  name: string;
-  ord: number;
-  config: TopicConfig;
-  counters: number[];
-  log: unknown[];
-  ids: unknown[];
-  subs: ChannelCapture[];
-}
-
 /** An immutable view of the state at one applied index. */
 export interface SnapshotView {
   readonly index: number;
@@ -54,35 +30,51 @@ export interface SnapshotView {
   serialize(): Uint8Array;
 }
 
-function captureIds(ids: IdTable): unknown[] {
-  const out: unknown[] = [];
-  for (const r of ids.byId.values()) out.push(r.id, r.seq, r.state, r.attempt, r.expiresAt);
-  return out;
+const ID_STATES = ["live", "acked", "dead"] as const;
+
+interface IdsCapture {
+  refs: IdRecord[];
+  /** state code, attempt: the mutable fields. */
+  mut: Float64Array;
 }
 
-function captureChannel(name: string, ch: Channel, withBodies: boolean): ChannelCapture {
-  const msgs: unknown[] = [];
-  for (const m of ch.msgs.values()) {
-    msgs.push(
-      m.seq,
-      m.id,
-      // A record the table forgot (expired, or the id reused) no longer matters: canonical false.
-      m.rec !== undefined && ch.ids.byId.get(m.id) === m.rec,
-      withBodies ? m.buf : null,
-      m.off,
-      m.len,
-      m.headers,
-      m.group,
-      m.publishedAt,
-      m.expiresAt,
-      m.state,
-      m.attempt,
-      m.at,
-    );
+function captureIds(ids: IdTable): IdsCapture {
+  const refs = [...ids.byId.values()];
+  const mut = new Float64Array(refs.length * 2);
+  for (let i = 0; i < refs.length; i++) {
+    mut[2 * i] = ID_STATES.indexOf(refs[i].state);
+    mut[2 * i + 1] = refs[i].attempt;
   }
+  return { refs, mut };
+}
+
+interface ChannelCapture {
+  name: string;
+  ch: Channel;
+  config: QueueConfig;
+  counters: number[];
+  refs: Msg[];
+  /** state, attempt, at, explicit id (0/1): the mutable fields. */
+  mut: Float64Array;
+  ids: IdsCapture;
+}
+
+function captureChannel(name: string, ch: Channel): ChannelCapture {
+  const refs: Msg[] = new Array(ch.msgs.count);
+  const mut = new Float64Array(ch.msgs.count * 4);
+  let i = 0;
+  ch.msgs.forEach((m) => {
+    refs[i] = m;
+    mut[4 * i] = m.state;
+    mut[4 * i + 1] = m.attempt;
+    mut[4 * i + 2] = m.at;
+    // A record the table forgot (expired, or the id reused) no longer matters: canonical 0.
+    mut[4 * i + 3] = m.rec !== undefined && ch.ids.byId.get(m.id) === m.rec ? 1 : 0;
+    i++;
+  });
   return {
     name,
-    ord: ch.ord,
+    ch,
     config: ch.config,
     counters: [
       ch.published,
@@ -92,75 +84,50 @@ function captureChannel(name: string, ch: Channel, withBodies: boolean): Channel
       ch.nextSeq,
       ch.startSeq,
     ],
-    msgs,
+    refs,
+    mut,
     ids: captureIds(ch.ids),
   };
 }
 
+interface TopicCapture {
+  t: Topic;
+  config: TopicConfig;
+  counters: number[];
+  log: TopicMsg[];
+  ids: IdsCapture;
+  subs: ChannelCapture[];
+}
+
 function captureTopic(t: Topic): TopicCapture {
-  const log: unknown[] = [];
-  for (const m of t.log.values()) {
-    log.push(
-      m.seq,
-      m.id,
-      m.explicitId,
-      m.buf,
-      m.off,
-      m.len,
-      m.headers,
-      m.group,
-      m.publishedAt,
-      m.notBefore,
-      m.ttlAt,
-    );
-  }
+  const log: TopicMsg[] = [];
+  t.log.forEach((m) => log.push(m));
   return {
-    name: t.name,
-    ord: t.ord,
+    t,
     config: t.config,
     counters: [t.nextSeq, t.published],
     log,
     ids: captureIds(t.ids),
-    subs: [...t.subs].map(([n, s]) => captureChannel(n, s, false)),
+    subs: [...t.subs].map(([n, s]) => captureChannel(n, s)),
   };
-}
-
-/** Replaces every slab reference by the body bytes (done in serialize, not in capture). */
-function withBodies(flat: unknown[], fields: number): unknown[] {
-  const out = flat.slice();
-  for (let i = 0; i < out.length; i += fields) {
-    // Slab offsets depend on allocation history: never encode them.
-    const buf = out[i + 3] as Uint8Array | null;
-    const off = out[i + 4] as number;
-    if (buf !== null) out[i + 3] = buf.subarray(off, off + (out[i + 5] as number));
-    out[i + 4] = 0;
-  }
-  return out;
 }
 
 /** Captures the state now; `serialize()` later encodes exactly this state. */
 export function captureSnapshot(state: BrokerState): SnapshotView {
   const idem = [...state.idem.byKey.values()];
-  const queues = [...state.queues].map(([n, q]) => captureChannel(n, q, true));
+  const queues = [...state.queues].map(([n, q]) => captureChannel(n, q));
   const topics = [...state.topics.values()].map(captureTopic);
   const head = [state.lastIndex, state.lastTs, state.nextOrd, state.idem.ttlMs, state.idem.keysMax];
   return {
     index: state.lastIndex,
-    serialize(): Uint8Array {
-      const encodeChannel = (c: ChannelCapture) => ({ ...c, msgs: withBodies(c.msgs, MSG_FIELDS) });
-      const body = packr.pack({
+    serialize: () =>
+      packr.pack({
         v: SNAPSHOT_VERSION,
         head,
         idem: idem.map((r) => [r.key, r.fingerprint, r.result, r.expiresAt]),
-        queues: queues.map(encodeChannel),
-        topics: topics.map((t) => ({
-          ...t,
-          log: withBodies(t.log, TMSG_FIELDS),
-          subs: t.subs.map(encodeChannel),
-        })),
-      });
-      return body;
-    },
+        queues: queues.map((c) => encodeChannel(c, true)),
+        topics: topics.map(encodeTopic),
+      }),
   };
 }
 
@@ -169,88 +136,190 @@ export function snapshotBytes(state: BrokerState): Uint8Array {
   return captureSnapshot(state).serialize();
 }
 
-function restoreIds(ids: IdTable, flat: unknown[]): void {
-  for (let i = 0; i < flat.length; i += ID_FIELDS) {
-    const r: IdRecord = {
-      id: flat[i] as string,
-      seq: flat[i + 1] as number,
-      state: flat[i + 2] as IdRecord["state"],
-      attempt: flat[i + 3] as number,
-      expiresAt: flat[i + 4] as number,
-    };
-    ids.restore(r);
-  }
+// ---- encoding ----
+
+function f64Bytes(a: Float64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function restoreChannel(
-  state: BrokerState,
-  c: ChannelCapture,
-  topic: Topic | undefined,
-): Channel {
+function bytesF64(b: Uint8Array): Float64Array {
+  // A copy, aligned: msgpackr may hand out a Node Buffer whose slice() is a view.
+  return new Float64Array(new Uint8Array(b).buffer);
+}
+
+function concatBodies(items: readonly { buf: Uint8Array; off: number; len: number }[]): Uint8Array {
+  let total = 0;
+  for (const m of items) total += m.len;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const m of items) {
+    out.set(m.buf.subarray(m.off, m.off + m.len), at);
+    at += m.len;
+  }
+  return out;
+}
+
+/** Sparse optional fields: [row, headers | null, group | null] for rows that have one. */
+function extras(items: readonly { headers?: unknown; group?: string }[]): unknown[] {
+  const out: unknown[] = [];
+  items.forEach((m, i) => {
+    if (m.headers !== undefined || m.group !== undefined) {
+      out.push([i, m.headers ?? null, m.group ?? null]);
+    }
+  });
+  return out;
+}
+
+function encodeIds(c: IdsCapture) {
+  return {
+    ids: c.refs.map((r) => r.id),
+    nums: c.refs.flatMap((r) => [r.seq, r.expiresAt]),
+    mut: f64Bytes(c.mut),
+  };
+}
+
+function encodeChannel(c: ChannelCapture, withBodies: boolean) {
+  const n = c.refs.length;
+  const fixed = new Float64Array(n * 4);
+  c.refs.forEach((m, i) => {
+    fixed[4 * i] = m.seq;
+    fixed[4 * i + 1] = m.len;
+    fixed[4 * i + 2] = m.publishedAt;
+    fixed[4 * i + 3] = m.expiresAt;
+  });
+  return {
+    name: c.name,
+    ord: c.ch.ord,
+    config: c.config,
+    counters: c.counters,
+    fixed: f64Bytes(fixed),
+    mut: f64Bytes(c.mut),
+    ids: c.refs.map((m) => m.id),
+    extras: extras(c.refs),
+    bodies: withBodies ? concatBodies(c.refs) : null,
+    idTable: encodeIds(c.ids),
+  };
+}
+
+function encodeTopic(c: TopicCapture) {
+  const fixed = new Float64Array(c.log.length * 6);
+  c.log.forEach((m, i) => {
+    fixed.set([m.seq, m.len, m.publishedAt, m.notBefore, m.ttlAt, m.explicitId ? 1 : 0], 6 * i);
+  });
+  return {
+    name: c.t.name,
+    ord: c.t.ord,
+    config: c.config,
+    counters: c.counters,
+    fixed: f64Bytes(fixed),
+    ids: c.log.map((m) => m.id),
+    extras: extras(c.log),
+    bodies: concatBodies(c.log),
+    idTable: encodeIds(c.ids),
+    subs: c.subs.map((s) => encodeChannel(s, false)),
+  };
+}
+
+// ---- restoring ----
+
+type EncodedIds = ReturnType<typeof encodeIds>;
+type EncodedChannel = ReturnType<typeof encodeChannel>;
+type EncodedTopic = ReturnType<typeof encodeTopic>;
+
+function restoreIds(ids: IdTable, e: EncodedIds): void {
+  const mut = bytesF64(e.mut);
+  e.ids.forEach((id, i) => {
+    ids.restore({
+      id,
+      seq: e.nums[2 * i],
+      expiresAt: e.nums[2 * i + 1],
+      state: ID_STATES[mut[2 * i]],
+      attempt: mut[2 * i + 1],
+    });
+  });
+}
+
+function extrasByRow(list: unknown[]): Map<number, [Msg["headers"] | null, string | null]> {
+  const out = new Map<number, [Msg["headers"] | null, string | null]>();
+  for (const x of list as [number, Msg["headers"] | null, string | null][]) {
+    out.set(x[0], [x[1], x[2]]);
+  }
+  return out;
+}
+
+function restoreChannel(state: BrokerState, c: EncodedChannel, topic: Topic | undefined): Channel {
   const ch = new Channel(c.ord, topic ? `${topic.name}/${c.name}` : c.name, c.config, state.host);
   [ch.published, ch.acked, ch.deadLettered, ch.retentionDropped, ch.nextSeq, ch.startSeq] =
     c.counters;
-  restoreIds(ch.ids, c.ids);
-  const f = c.msgs;
-  for (let i = 0; i < f.length; i += MSG_FIELDS) {
-    const seq = f[i] as number;
-    const id = f[i + 1] as string;
-    const rec = f[i + 2] ? ch.ids.byId.get(id) : undefined;
+  restoreIds(ch.ids, c.idTable);
+  const fixed = bytesF64(c.fixed);
+  const mut = bytesF64(c.mut);
+  const ext = extrasByRow(c.extras);
+  let bodyAt = 0;
+  c.ids.forEach((id, i) => {
+    const seq = fixed[4 * i], len = fixed[4 * i + 1];
     let buf: Uint8Array, off: number;
     if (topic !== undefined) {
       const t = topic.log.get(seq);
       if (t === undefined) throw new Error(`Cannot restore ${ch.origin}: topic lacks seq ${seq}`);
-      buf = t.buf;
-      off = t.off;
+      ({ buf, off } = t);
     } else {
-      ({ buf, off } = state.slab.store(f[i + 3] as Uint8Array));
+      ({ buf, off } = state.slab.store(c.bodies!.subarray(bodyAt, bodyAt + len)));
+      bodyAt += len;
     }
+    const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
+    const [headers, group] = ext.get(i) ?? [null, null];
     const m: Msg = {
       seq,
       id,
-      rec: rec !== undefined && rec.seq === seq ? rec : undefined,
+      rec,
       buf,
       off,
-      len: f[i + 5] as number,
-      headers: (f[i + 6] ?? undefined) as Msg["headers"],
-      group: (f[i + 7] ?? undefined) as string | undefined,
-      publishedAt: f[i + 8] as number,
-      expiresAt: f[i + 9] as number,
-      state: f[i + 10] as MsgState,
-      attempt: f[i + 11] as number,
-      at: f[i + 12] as number,
+      len,
+      headers: headers ?? undefined,
+      group: group ?? undefined,
+      publishedAt: fixed[4 * i + 2],
+      expiresAt: fixed[4 * i + 3],
+      state: mut[4 * i] as MsgState,
+      attempt: mut[4 * i + 1],
+      at: mut[4 * i + 2],
     };
     ch.msgs.append(seq, m);
     ch.countRestored(m);
-  }
+  });
   ch.reindex();
   state.byOrd.set(ch.ord, ch);
   return ch;
 }
 
-function restoreTopic(state: BrokerState, c: TopicCapture): Topic {
+function restoreTopic(state: BrokerState, c: EncodedTopic): Topic {
   const t = new Topic(c.ord, c.name, c.config, state.host.schedule);
   [t.nextSeq, t.published] = c.counters;
-  restoreIds(t.ids, c.ids);
-  const f = c.log;
-  for (let i = 0; i < f.length; i += TMSG_FIELDS) {
-    const { buf, off } = state.slab.store(f[i + 3] as Uint8Array);
+  restoreIds(t.ids, c.idTable);
+  const fixed = bytesF64(c.fixed);
+  const ext = extrasByRow(c.extras);
+  let bodyAt = 0;
+  c.ids.forEach((id, i) => {
+    const [seq, len, publishedAt, notBefore, ttlAt, explicit] = fixed.subarray(6 * i, 6 * i + 6);
+    const { buf, off } = state.slab.store(c.bodies.subarray(bodyAt, bodyAt + len));
+    bodyAt += len;
+    const [headers, group] = ext.get(i) ?? [null, null];
     const m: TopicMsg = {
-      seq: f[i] as number,
-      id: f[i + 1] as string,
-      explicitId: f[i + 2] as boolean,
+      seq,
+      id,
+      explicitId: explicit === 1,
       buf,
       off,
-      len: f[i + 5] as number,
-      headers: (f[i + 6] ?? undefined) as TopicMsg["headers"],
-      group: (f[i + 7] ?? undefined) as string | undefined,
-      publishedAt: f[i + 8] as number,
-      notBefore: f[i + 9] as number,
-      ttlAt: f[i + 10] as number,
+      len,
+      headers: headers ?? undefined,
+      group: group ?? undefined,
+      publishedAt,
+      notBefore,
+      ttlAt,
     };
-    t.log.append(m.seq, m);
-    t.bytes += m.len;
-  }
+    t.log.append(seq, m);
+    t.bytes += len;
+  });
   for (const s of c.subs) t.subs.set(s.name, restoreChannel(state, s, t));
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
@@ -263,8 +332,8 @@ export function restoreSnapshot(bytes: Uint8Array): BrokerState {
     v: number;
     head: number[];
     idem: [string, string, Result, number][];
-    queues: ChannelCapture[];
-    topics: TopicCapture[];
+    queues: EncodedChannel[];
+    topics: EncodedTopic[];
   };
   if (snap?.v !== SNAPSHOT_VERSION) {
     throw new Error(`Cannot restore snapshot: unknown version ${snap?.v}`);
