@@ -1,0 +1,288 @@
+/**
+ * The broker workload for the simulator: producers that publish with ids and retry unknown
+ * outcomes with the same id, consumers that receive, ack, nack or let leases lapse, and
+ * transactions (ack + publish) retried under one Idempotency-Key. Every answer the client gets
+ * is recorded with its log index, and the checks at the end hold the broker to the promises:
+ * no acknowledged publish lost, no message enqueued twice, exactly one `acked` per id in
+ * exactly_once, fifo order per group, and no delivery after an `acked`.
+ *
+ * @module
+ */
+
+import type { NodeId } from "../../cluster/raft/types.ts";
+import {
+  type Command,
+  type Delivery,
+  encodeEnvelope,
+  type ReceiptResult,
+  type Result,
+} from "../../src/broker/mod.ts";
+import type { BrokerSimApp } from "./broker_app.ts";
+import type { Prng } from "./prng.ts";
+import type { SimNode } from "./sim_node.ts";
+
+/** Entry-time ms per simulator step. */
+export const MS_PER_STEP = 10;
+
+/** The queues of the workload. `dead` is the dead-letter queue of the others. */
+export const SETUP: readonly Command[] = [
+  { op: "queue_put", queue: "dead", options: { dedupWindowMs: 3_600_000 } },
+  {
+    op: "queue_put",
+    queue: "jobs",
+    options: { leaseMs: 300, maxDeliveries: 4, deadLetterQueue: "dead", dedupWindowMs: 3_600_000 },
+  },
+  {
+    op: "queue_put",
+    queue: "eo",
+    options: { deliveryMode: "exactly_once", leaseMs: 300, dedupWindowMs: 3_600_000 },
+  },
+  {
+    op: "queue_put",
+    queue: "fifo",
+    options: { fifo: true, leaseMs: 300, dedupWindowMs: 3_600_000 },
+  },
+  { op: "queue_put", queue: "out", options: { dedupWindowMs: 3_600_000 } },
+];
+
+export const QUEUES = ["jobs", "eo", "fifo", "out", "dead"] as const;
+
+/** Deliberate client bugs, to prove the checks catch them. */
+export interface ClientFaults {
+  /** Retry a publish whose outcome is unknown without its id (Jepsen's classic duplicate). */
+  readonly retryPublishWithoutId?: boolean;
+}
+
+interface Op {
+  readonly kind: "setup" | "publish" | "receive" | "settle" | "tx";
+  readonly cmd: Command;
+  readonly idem?: { key: string; fingerprint: string };
+  /** The logical message id (the body) of a publish. */
+  readonly logical?: string;
+  retries: number;
+}
+
+interface Attempt {
+  readonly op: Op;
+  readonly node: NodeId;
+  readonly incarnation: number;
+  readonly index: number;
+  readonly term: number;
+  readonly step: number;
+}
+
+/** One delivery the client saw, with the log index of the receive that made it. */
+export interface Seen {
+  readonly queue: string;
+  readonly index: number;
+  readonly d: Delivery;
+  readonly logical: string;
+}
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** The simulated producers and consumers. */
+export class BrokerClient {
+  readonly stats = { proposed: 0, committed: 0, unknown: 0, replaced: 0, notLeader: 0 };
+  /** Publishes answered ok: logical id -> queue and seq. */
+  readonly acknowledged = new Map<string, { queue: string; seq: number }>();
+  readonly seen: Seen[] = [];
+  /** Every ack status the client was answered, with the index and the message. */
+  readonly ackAnswers: {
+    queue: string;
+    index: number;
+    seq: number;
+    logical: string;
+    status: string;
+  }[] = [];
+  readonly #queue: Op[] = [];
+  readonly #attempts: Attempt[] = [];
+  /** Deliveries held by consumers, waiting to be settled. */
+  readonly #held: Seen[] = [];
+  #next = 1;
+  #leaderGuess: NodeId = "";
+  setupDone = 0;
+
+  constructor(readonly prng: Prng, readonly faults: ClientFaults = {}) {
+    for (const cmd of SETUP) this.#queue.push({ kind: "setup", cmd, retries: 0 });
+  }
+
+  /** Nothing waits for an answer or a retry. */
+  idle(): boolean {
+    return this.#queue.length === 0 && this.#attempts.length === 0;
+  }
+
+  /** Adds new work (with probability `rate`) and proposes the next waiting operation. */
+  act(step: number, nodes: ReadonlyMap<NodeId, SimNode>, rate: number): void {
+    if (this.setupDone >= SETUP.length && this.prng.chance(rate)) this.#newWork();
+    for (let i = 0; i < 4 && this.#queue.length > 0; i++) this.#proposeNext(step, nodes);
+  }
+
+  #proposeNext(step: number, nodes: ReadonlyMap<NodeId, SimNode>): void {
+    const op = this.#queue[0];
+    if (op === undefined) return;
+    const target = this.#pickTarget(nodes);
+    if (target === undefined) return;
+    const env = op.idem === undefined
+      ? { ts: step * MS_PER_STEP, cmd: op.cmd }
+      : { ts: step * MS_PER_STEP, cmd: op.cmd, idem: op.idem };
+    const r = target.raw.propose(encodeEnvelope(env));
+    if (!r.ok) {
+      if (r.reason === "not_leader") {
+        this.stats.notLeader++;
+        this.#leaderGuess = r.leaderId;
+      }
+      return;
+    }
+    this.#queue.shift();
+    this.stats.proposed++;
+    this.#attempts.push({ op, node: target.id, incarnation: target.incarnation, ...r, step });
+  }
+
+  /** Queues a final drain of every queue: receive and ack until the broker is empty. */
+  drain(): void {
+    for (const queue of QUEUES) {
+      this.#queue.push({ kind: "receive", cmd: { op: "receive", queue, max: 50 }, retries: 0 });
+    }
+    this.#settleHeld(1);
+  }
+
+  #newWork(): void {
+    const roll = this.prng.next();
+    if (roll < 0.45) this.#publish();
+    else if (roll < 0.7) {
+      const queue = this.prng.pick(["jobs", "eo", "fifo", "out", "dead"]);
+      const max = this.prng.range(1, 3);
+      this.#queue.push({ kind: "receive", cmd: { op: "receive", queue, max }, retries: 0 });
+    } else if (roll < 0.9) this.#settleHeld(0.3);
+    else this.#transaction();
+  }
+
+  #publish(): void {
+    const logical = `p${this.#next++}`;
+    const queue = this.prng.pick(["jobs", "eo", "fifo"]);
+    const message = {
+      body: encoder.encode(logical),
+      id: logical,
+      ...(queue === "fifo" ? { group: `g${this.prng.int(3)}` } : {}),
+    };
+    this.#queue.push({
+      kind: "publish",
+      cmd: { op: "publish", queue, message },
+      logical,
+      retries: 0,
+    });
+  }
+
+  /** Settles held deliveries: most are acked, some nacked, some left to lapse. One command
+   * per queue and kind, so a drain settles everything before the leases end. */
+  #settleHeld(fraction: number): void {
+    const n = Math.max(1, Math.ceil(this.#held.length * fraction));
+    const batches = new Map<string, string[]>();
+    for (const s of this.#held.splice(0, n)) {
+      const roll = fraction >= 1 ? 0 : this.prng.next();
+      if (roll > 0.9) continue; // abandoned: its lease ends and it is redelivered
+      const key = `${roll > 0.8 ? "nack" : "ack"} ${s.queue}`;
+      batches.set(key, [...batches.get(key) ?? [], s.d.receipt]);
+    }
+    for (const [key, receipts] of batches) {
+      const [op, queue] = key.split(" ") as ["ack" | "nack", string];
+      this.#queue.push({ kind: "settle", cmd: { op, queue, receipts }, retries: 0 });
+    }
+  }
+
+  /** Acks a held exactly_once delivery and publishes its result to `out`, atomically. */
+  #transaction(): void {
+    const i = this.#held.findIndex((s) => s.queue === "eo");
+    if (i < 0) return;
+    const [s] = this.#held.splice(i, 1);
+    const logical = `t-${s.logical}`;
+    const cmd: Command = {
+      op: "transaction",
+      ack: [{ queue: "eo", receipt: s.d.receipt }],
+      publish: [{ queue: "out", body: encoder.encode(logical), id: logical }],
+    };
+    const idem = { key: `tx-${s.d.receipt}`, fingerprint: "tx" };
+    this.#queue.push({ kind: "tx", cmd, idem, logical, retries: 0 });
+  }
+
+  #pickTarget(nodes: ReadonlyMap<NodeId, SimNode>): SimNode | undefined {
+    const guess = nodes.get(this.#leaderGuess);
+    if (guess !== undefined && guess.up && this.prng.chance(0.9)) return guess;
+    const up = [...nodes.values()].filter((n) => n.up);
+    if (up.length === 0) return undefined;
+    const pick = this.prng.pick(up);
+    this.#leaderGuess = pick.id;
+    return pick;
+  }
+
+  /** Learns the outcome of attempts from the nodes they were proposed to. */
+  observe(step: number, nodes: ReadonlyMap<NodeId, SimNode>): void {
+    for (let i = this.#attempts.length - 1; i >= 0; i--) {
+      const a = this.#attempts[i];
+      const n = nodes.get(a.node);
+      const app = n?.app as BrokerSimApp | undefined;
+      const rec = n?.up && n.incarnation === a.incarnation ? app?.results.get(a.index) : undefined;
+      if (rec !== undefined && rec.term === a.term) {
+        this.#attempts.splice(i, 1);
+        this.stats.committed++;
+        this.#onResult(a.op, a.index, rec.result!);
+        continue;
+      }
+      const gone = n === undefined || !n.up || n.incarnation !== a.incarnation ||
+        step - a.step > 80 || rec !== undefined ||
+        (app !== undefined && app.broker.lastIndex >= a.index);
+      if (!gone) continue;
+      this.#attempts.splice(i, 1);
+      if (rec !== undefined) this.stats.replaced++;
+      else this.stats.unknown++;
+      this.#retry(a.op);
+    }
+  }
+
+  /** An unknown outcome: publishes, settles and transactions go again; receives do not. */
+  #retry(op: Op): void {
+    if (op.kind === "receive") return;
+    op.retries++;
+    if (op.kind === "publish" && this.faults.retryPublishWithoutId && op.cmd.op === "publish") {
+      const { id: _id, ...message } = op.cmd.message;
+      this.#queue.push({ ...op, cmd: { ...op.cmd, message } });
+      return;
+    }
+    this.#queue.push(op);
+  }
+
+  #onResult(op: Op, index: number, r: Result): void {
+    if (op.kind === "setup") {
+      this.setupDone++;
+      return;
+    }
+    if (!r.ok) return; // refusals (a tx whose receipt went stale) are expected values
+    if (r.replayed) return; // the stored answer of an attempt already counted, or unknown
+    const cmd = op.cmd;
+    if (cmd.op === "publish" && "seq" in r) {
+      this.acknowledged.set(op.logical!, { queue: cmd.queue, seq: r.seq });
+    } else if (cmd.op === "receive" && "messages" in r) {
+      for (const d of r.messages) {
+        const s = { queue: cmd.queue, index, d, logical: decoder.decode(d.body) };
+        this.seen.push(s);
+        this.#held.push(s);
+      }
+    } else if (cmd.op === "ack" && "results" in r) {
+      this.#recordAcks(cmd.queue, index, r.results as readonly ReceiptResult[]);
+    } else if (cmd.op === "transaction" && "publish" in r) {
+      this.#recordAcks("eo", index, r.ack);
+      const p = r.publish[0];
+      if (p.ok) this.acknowledged.set(op.logical!, { queue: "out", seq: p.seq });
+    }
+  }
+
+  #recordAcks(queue: string, index: number, results: readonly ReceiptResult[]): void {
+    for (const x of results) {
+      const s = this.seen.find((v) => v.queue === queue && v.d.receipt === x.receipt);
+      if (s === undefined) continue;
+      this.ackAnswers.push({ queue, index, seq: s.d.seq, logical: s.logical, status: x.status });
+    }
+  }
+}
