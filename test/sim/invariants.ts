@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Entry, NodeId, Snapshot } from "../../cluster/raft/types.ts";
+import type { Entry, Message, NodeId, Snapshot } from "../../cluster/raft/types.ts";
 import { type DiskState, type DiskWrite, termAt } from "./disk.ts";
 import type { SimNode } from "./sim_node.ts";
 
@@ -212,6 +212,39 @@ export class Checker {
         `${node.id} restored snapshot ${snap.meta.index}/${snap.meta.term} with state ${digest}; ` +
           `${a.by} applied ${snap.meta.index}/${a.term} reaching ${a.digest}`,
       );
+    }
+  }
+
+  /**
+   * The persistence contract (RELIABILITY.md #1): an append is acknowledged only once the entries
+   * are durable, and a vote is granted only once the term and vote are durable. Checked as the
+   * message leaves the node.
+   */
+  onSend(node: SimNode, m: Message): void {
+    const d = node.disk.durable;
+    if (m.type === "append_resp" && !m.reject) {
+      const snapIndex = d.snapshot?.meta.index ?? 0;
+      // An ack queued in term t can leave after a leader of a later term truncated the entries
+      // it covers (etcd's Ready loop does the same). It was true when the append was accepted,
+      // and the truncation proves the entries cannot be committed in t (§5.4.3 argument), so only
+      // acks of the node's durable current term are held to the rule.
+      const stale = d.hardState.term > m.term;
+      if (!stale && m.index > snapIndex && termAt(d, m.index) === undefined) {
+        this.fail(
+          "ack_durable",
+          `${node.id} acknowledged index ${m.index} to ${m.to}, but its durable log ends at ` +
+            `${d.entries.length > 0 ? d.entries[d.entries.length - 1].index : snapIndex}`,
+        );
+      }
+    } else if (m.type === "vote_resp" && !m.reject) {
+      const hs = d.hardState;
+      if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
+        this.fail(
+          "ack_durable",
+          `${node.id} granted its term ${m.term} vote to ${m.to}, but its durable hard state is ` +
+            `term ${hs.term} vote ${hs.vote || "none"}`,
+        );
+      }
     }
   }
 

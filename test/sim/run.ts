@@ -31,6 +31,11 @@ export interface RunOptions {
   /** Driver bugs to prove the sim catches them. */
   readonly driverFaults?: DriverFaults;
   readonly appFactory?: SimAppFactory;
+  /**
+   * Check the persistence contract on every acknowledgement as it leaves (default true). Off, a
+   * driver bug must be caught by its consequences (lost committed entries) instead.
+   */
+  readonly checkAcks?: boolean;
 }
 
 /** What one seed found. */
@@ -133,7 +138,8 @@ export class Sim implements ClusterControl {
 
   #hooks(): NodeHooks {
     return {
-      send: (m: Message) => {
+      send: (node, m: Message) => {
+        if (this.#opts.checkAcks !== false) this.checker.onSend(node, m);
         this.network.send(m, this.step);
       },
       onWrite: (node, w, removed) => {

@@ -31,7 +31,7 @@ export type Phase = "idle" | "persisting" | "synced" | "sent" | "applied";
 
 /** How the simulator observes a node; the run wires these to the network and the invariants. */
 export interface NodeHooks {
-  send(m: Message): void;
+  send(node: SimNode, m: Message): void;
   /** A Ready was written (unsynced); `removed` are the entries it overwrote or discarded. */
   onWrite(node: SimNode, w: DiskWrite, removed: readonly Entry[]): void;
   onSync(node: SimNode): void;
@@ -176,7 +176,7 @@ export class SimNode {
         return true;
       case "synced":
         if (!this.#faults.ackBeforePersist) {
-          for (const m of this.#rd!.messagesAfterPersist) this.#hooks.send(m);
+          for (const m of this.#rd!.messagesAfterPersist) this.#hooks.send(this, m);
         }
         this.phase = "sent";
         return true;
@@ -203,9 +203,9 @@ export class SimNode {
           (hs ? ` hs=${hs.term}/${hs.vote || "-"}/${hs.commit}` : ""),
       );
     }
-    for (const m of rd.messages) this.#hooks.send(m);
+    for (const m of rd.messages) this.#hooks.send(this, m);
     if (this.#faults.ackBeforePersist) {
-      for (const m of rd.messagesAfterPersist) this.#hooks.send(m);
+      for (const m of rd.messagesAfterPersist) this.#hooks.send(this, m);
     }
     const w: DiskWrite = { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState };
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
