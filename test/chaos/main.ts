@@ -1,0 +1,52 @@
+/**
+ * `deno task chaos --nodes 5 --duration 120 --seed N`: one chaos campaign against real nodes.
+ * Prints a live status line on stderr, a summary table, and ends with
+ * `chaos: <acked> acked, <lost> lost, <duplicated> duplicated, <violations> violations`.
+ * Exits 1 on any violation; the history stays under test/chaos/runs/<stamp>-seed<N>/.
+ *
+ * @module
+ */
+
+import { runChaos } from "./run.ts";
+import { summaryLines } from "./summary.ts";
+
+function arg(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < Deno.args.length ? Deno.args[i + 1] : fallback;
+}
+
+if (Deno.args.includes("--help")) {
+  console.log("Usage: deno task chaos [--nodes 3|5] [--duration <s>] [--seed <n>]");
+  Deno.exit(0);
+}
+const count = Number(arg("nodes", "3"));
+if (count !== 3 && count !== 5) {
+  console.error("chaos: --nodes must be 3 or 5");
+  Deno.exit(2);
+}
+const durationS = Number(arg("duration", "60"));
+const seed = Number(arg("seed", String(Date.now() % 1_000_000)));
+if (!Number.isFinite(durationS) || durationS <= 0 || !Number.isInteger(seed)) {
+  console.error("chaos: --duration must be positive seconds and --seed an integer");
+  Deno.exit(2);
+}
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const runDir = new URL(`./runs/${stamp}-seed${seed}`, import.meta.url).pathname;
+const encoder = new TextEncoder();
+let lastStatus = 0;
+const result = await runChaos({
+  nodes: count,
+  durationMs: durationS * 1000,
+  seed,
+  runDir,
+  status: (line) => {
+    if (Date.now() - lastStatus < 300) return;
+    lastStatus = Date.now();
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
+  },
+  log: (line) => Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}\n`)),
+});
+Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+console.log(`seed ${seed}, ${count} nodes, ${durationS} s; history: ${result.historyPath}`);
+for (const line of summaryLines(result)) console.log(line);
+Deno.exit(result.check.violations === 0 ? 0 : 1);

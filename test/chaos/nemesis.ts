@@ -1,0 +1,395 @@
+/**
+ * The nemesis: faults on a seeded schedule against real node processes. One fault at a time:
+ * inject, hold, heal, then a short quiet gap. The schedule (kinds, victims, durations) comes
+ * from the seed; the timing of the processes does not, so a seed replays the same plan, not the
+ * same interleaving.
+ *
+ * @module
+ */
+
+import type { Nodes } from "../e2e/nodes.ts";
+import type { Prng } from "../sim/prng.ts";
+import type { History } from "./history.ts";
+import { corruptMiddle, tearTail } from "./disk.ts";
+
+/** Every fault kind, as counted in the summary. */
+export const FAULT_KINDS = [
+  "kill-leader",
+  "kill-random",
+  "kill-minority",
+  "pause-leader",
+  "pause-random",
+  "restart",
+  "partition-halves",
+  "isolate-leader",
+  "bridge",
+  "one-way",
+  "flaky-links",
+  "power-loss",
+  "power-loss-all",
+  "corrupt",
+  "member-replace",
+] as const;
+export type FaultKind = typeof FAULT_KINDS[number];
+
+const WEIGHTS: Record<FaultKind, number> = {
+  "kill-leader": 3,
+  "kill-random": 2,
+  "kill-minority": 2,
+  "pause-leader": 2,
+  "pause-random": 2,
+  "restart": 1,
+  "partition-halves": 2,
+  "isolate-leader": 2,
+  "bridge": 1,
+  "one-way": 1,
+  "flaky-links": 1,
+  "power-loss": 2,
+  "power-loss-all": 1,
+  "corrupt": 1,
+  "member-replace": 1,
+};
+
+export interface NemesisOptions {
+  /** Hold each fault this long (ms), drawn uniformly. Pauses always outlast the ~1 s election timeout. */
+  readonly holdMs: readonly [number, number];
+  /** Quiet time between faults (ms). */
+  readonly gapMs: readonly [number, number];
+  /** Only these kinds (default: all). */
+  readonly kinds?: readonly FaultKind[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Drives faults until `stop()`; `heal()` then brings every member back. */
+export class Nemesis {
+  /** Current voting members that this nemesis manages. */
+  readonly members: string[];
+  /** Ids registered in advance for member replacement (their URLs are in every client). */
+  readonly #spares: string[];
+  readonly #paused = new Set<string>();
+  #running = true;
+  #stopped: Promise<void> = Promise.resolve();
+  readonly errors: string[] = [];
+
+  constructor(
+    readonly nodes: Nodes,
+    readonly history: History,
+    readonly prng: Prng,
+    readonly options: NemesisOptions,
+    spares: string[],
+    readonly log: (msg: string) => void = () => {},
+  ) {
+    this.members = [...nodes.ids];
+    this.#spares = [...spares];
+  }
+
+  start(): void {
+    this.#stopped = this.#loop();
+  }
+
+  /** Ends the schedule after the fault in progress has healed. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#stopped;
+  }
+
+  async #loop(): Promise<void> {
+    const kinds = this.options.kinds ?? FAULT_KINDS;
+    const total = kinds.reduce((s, k) => s + WEIGHTS[k], 0);
+    while (this.#running) {
+      let r = this.prng.int(total);
+      const kind = kinds.find((k) => (r -= WEIGHTS[k]) < 0)!;
+      const holdMs = this.prng.range(this.options.holdMs[0], this.options.holdMs[1]);
+      try {
+        await this.#inject(kind, holdMs);
+      } catch (e) {
+        this.errors.push(`${kind}: ${(e as Error)?.message ?? e}`);
+        this.log(`nemesis ${kind} failed: ${(e as Error)?.message ?? e}`);
+      }
+      await this.healLinks();
+      await this.#restartDead();
+      await sleep(this.prng.range(this.options.gapMs[0], this.options.gapMs[1]));
+    }
+  }
+
+  #record(kind: FaultKind, phase: "start" | "end", detail: string): void {
+    this.history.add({ type: "nemesis", t: this.history.now(), kind, phase, detail });
+    if (phase === "start") this.log(`${kind} ${detail}`);
+  }
+
+  /** Runs one fault: inject, hold `holdMs`, heal. */
+  async #inject(kind: FaultKind, holdMs: number): Promise<void> {
+    const live = this.members.filter((id) => this.nodes.isLive(id));
+    const minority = Math.floor((this.members.length - 1) / 2);
+    switch (kind) {
+      case "kill-leader":
+      case "kill-random":
+      case "kill-minority": {
+        const leader = kind === "kill-leader" ? await this.leader() : undefined;
+        const victims = kind === "kill-minority"
+          ? this.pickN(this.members, minority)
+          : [leader ?? this.prng.pick(this.members)];
+        this.#record(kind, "start", victims.join(","));
+        for (const id of victims) await this.nodes.kill(id);
+        await sleep(holdMs);
+        for (const id of victims) this.nodes.spawn(id);
+        break;
+      }
+      case "pause-leader":
+      case "pause-random": {
+        const victim = (kind === "pause-leader" ? await this.leader() : undefined) ??
+          this.prng.pick(live);
+        this.#record(kind, "start", `${victim} ${holdMs} ms`);
+        this.#paused.add(victim);
+        await this.nodes.signal(victim, "SIGSTOP");
+        await sleep(Math.max(holdMs, 1_500));
+        await this.nodes.signal(victim, "SIGCONT");
+        this.#paused.delete(victim);
+        break;
+      }
+      case "restart": {
+        const victim = this.prng.pick(this.members);
+        this.#record(kind, "start", `${victim} (SIGTERM)`);
+        await this.nodes.signal(victim, "SIGTERM");
+        this.nodes.spawn(victim);
+        break;
+      }
+      case "partition-halves": {
+        const side = this.pickN(this.members, minority === 0 ? 1 : this.prng.range(1, minority));
+        this.#record(kind, "start", `${side.join(",")} | rest`);
+        await this.cutBetween(side, this.members.filter((m) => !side.includes(m)));
+        await sleep(holdMs);
+        break;
+      }
+      case "isolate-leader": {
+        const leader = (await this.leader()) ?? this.prng.pick(this.members);
+        this.#record(kind, "start", leader);
+        await this.cutBetween([leader], this.members.filter((m) => m !== leader));
+        await sleep(holdMs);
+        break;
+      }
+      case "bridge": {
+        // Two sides that only the bridge node hears both of (RELIABILITY.md item 5).
+        const order = this.pickN(this.members, this.members.length);
+        const bridge = order[0];
+        const rest = order.slice(1);
+        const a = rest.slice(0, Math.ceil(rest.length / 2));
+        const b = rest.slice(Math.ceil(rest.length / 2));
+        this.#record(kind, "start", `${a.join(",")} | ${bridge} | ${b.join(",")}`);
+        await this.cutBetween(a, b);
+        await sleep(holdMs);
+        break;
+      }
+      case "one-way": {
+        // The victim (often the leader) still hears everyone but nobody hears it.
+        const victim = (this.prng.chance(0.5) ? await this.leader() : undefined) ??
+          this.prng.pick(this.members);
+        this.#record(kind, "start", `${victim} -> others cut`);
+        for (const peer of this.members.filter((m) => m !== victim)) {
+          await this.setFault(victim, { peer, direction: "out", cut: true });
+        }
+        await sleep(holdMs);
+        break;
+      }
+      case "flaky-links": {
+        const victim = this.prng.pick(this.members);
+        this.#record(kind, "start", `${victim}: drop 0.3, delay 20+0..80 ms`);
+        for (const peer of this.members.filter((m) => m !== victim)) {
+          await this.setFault(victim, {
+            peer,
+            direction: "both",
+            dropProbability: 0.3,
+            delayMs: 20,
+            delayJitterMs: 80,
+          });
+        }
+        await sleep(holdMs);
+        break;
+      }
+      case "power-loss":
+      case "power-loss-all": {
+        const victims = kind === "power-loss-all"
+          ? [...this.members]
+          : [this.prng.pick(this.members)];
+        this.#record(kind, "start", victims.join(","));
+        for (const id of victims) await this.nodes.kill(id);
+        for (const id of victims) {
+          await tearTail(`${this.nodes.nodeDataDir(id)}/log`, this.prng);
+        }
+        await sleep(Math.min(holdMs, 1_000));
+        for (const id of victims) this.nodes.spawn(id);
+        break;
+      }
+      case "corrupt":
+        await this.#corrupt();
+        break;
+      case "member-replace": {
+        if (this.#spares.length === 0) return;
+        const victim = this.prng.pick(this.members);
+        this.#record(kind, "start", `${victim} -> ${this.#spares[0]}`);
+        await this.replace(victim);
+        break;
+      }
+    }
+  }
+
+  /** Flip a byte in the middle of one node's log; it must refuse to start, then is replaced. */
+  async #corrupt(): Promise<void> {
+    const victim = this.prng.pick(this.members);
+    await this.nodes.kill(victim);
+    const where = await corruptMiddle(`${this.nodes.nodeDataDir(victim)}/log`, this.prng);
+    this.#record("corrupt", "start", `${victim} ${where}`);
+    this.nodes.spawn(victim);
+    const refused = await this.waitExit(victim, 20_000);
+    if (where.startsWith("skipped")) return;
+    if (!refused) {
+      this.errors.push(`corrupt: ${victim} started on a log damaged at ${where}`);
+      this.log(`corrupt: ${victim} started on a damaged log (${where})`);
+      return;
+    }
+    if (this.#spares.length > 0) await this.replace(victim);
+    else {
+      // No spare id left: wipe is not allowed (an id is never reused), so leave it down.
+      this.members.splice(this.members.indexOf(victim), 1);
+      await this.removeMember(victim);
+    }
+  }
+
+  /** Removes `victim` from the cluster, wipes it, and adds a fresh spare id in its place. */
+  async replace(victim: string): Promise<void> {
+    const spare = this.#spares.shift()!;
+    await this.removeMember(victim);
+    await this.nodes.kill(victim);
+    await this.nodes.wipe(victim);
+    this.members.splice(this.members.indexOf(victim), 1);
+    this.nodes.spawn(spare);
+    await this.admin("POST", "/v1/cluster/members", { id: spare, url: this.nodes.url(spare) });
+    this.members.push(spare);
+    this.#record("member-replace", "end", `${spare} added`);
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await this.admin("DELETE", `/v1/cluster/members/${id}`, undefined);
+  }
+
+  /** An admin call through any live member, retried for up to 30 s. */
+  async admin(method: string, path: string, body: unknown): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    let last = "";
+    while (Date.now() < deadline) {
+      const via = this.members.filter((m) => this.nodes.isLive(m) && !this.#paused.has(m));
+      for (const id of via) {
+        try {
+          const res = await fetch(`${this.nodes.url(id)}${path}`, {
+            method,
+            headers: { "content-type": "application/json" },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            signal: AbortSignal.timeout(15_000),
+          });
+          const text = await res.text();
+          if (res.ok || (method === "DELETE" && res.status === 404)) return;
+          last = `${id}: ${res.status} ${text.slice(0, 200)}`;
+        } catch (e) {
+          last = `${id}: ${(e as Error)?.message ?? e}`;
+        }
+      }
+      await sleep(300);
+    }
+    throw new Error(`${method} ${path} did not succeed within 30 s (last: ${last})`);
+  }
+
+  /** True once `id`'s process has exited (it refused to start). */
+  async waitExit(id: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (
+        this.nodes.logs(id).includes("cannot start") || /start_failed/.test(this.nodes.logs(id))
+      ) {
+        await this.nodes.kill(id);
+        return true;
+      }
+      try {
+        await this.nodes.cluster(id, 500);
+        return false;
+      } catch { /* not up yet, or gone */ }
+      await sleep(100);
+    }
+    return false;
+  }
+
+  /** Cuts every link between `a` and `b`, both directions, on both ends. */
+  async cutBetween(a: readonly string[], b: readonly string[]): Promise<void> {
+    for (const x of a) {
+      for (const y of b) {
+        await this.setFault(x, { peer: y, direction: "both", cut: true });
+        await this.setFault(y, { peer: x, direction: "both", cut: true });
+      }
+    }
+  }
+
+  async setFault(on: string, spec: Record<string, unknown>): Promise<void> {
+    if (!this.nodes.isLive(on)) return;
+    try {
+      const res = await fetch(`${this.nodes.url(on)}/admin/test-faults`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(spec),
+        signal: AbortSignal.timeout(2_000),
+      });
+      await res.body?.cancel();
+      if (!res.ok) this.errors.push(`fault on ${on}: ${res.status}`);
+    } catch (e) {
+      this.errors.push(`fault on ${on}: ${(e as Error)?.message ?? e}`);
+    }
+  }
+
+  /** Clears every link fault on every live member. */
+  async healLinks(): Promise<void> {
+    await Promise.all(
+      this.members.filter((m) => this.nodes.isLive(m)).map(async (id) => {
+        try {
+          const res = await fetch(`${this.nodes.url(id)}/admin/test-faults`, {
+            method: "DELETE",
+            signal: AbortSignal.timeout(2_000),
+          });
+          await res.body?.cancel();
+        } catch { /* a node that is down has no faults */ }
+      }),
+    );
+  }
+
+  async #restartDead(): Promise<void> {
+    for (const id of this.#paused) await this.nodes.signal(id, "SIGCONT");
+    this.#paused.clear();
+    for (const id of this.members) if (!this.nodes.isLive(id)) this.nodes.spawn(id);
+  }
+
+  /** The final heal: no faults, every member running. */
+  async heal(): Promise<void> {
+    await this.#restartDead();
+    await this.healLinks();
+  }
+
+  /** The leader most live members name, if any. */
+  async leader(): Promise<string | undefined> {
+    const views = await Promise.all(
+      this.members.filter((m) => this.nodes.isLive(m) && !this.#paused.has(m)).map((id) =>
+        this.nodes.cluster(id, 500).catch(() => undefined)
+      ),
+    );
+    const votes = new Map<string, number>();
+    for (const v of views) if (v?.leaderId) votes.set(v.leaderId, (votes.get(v.leaderId) ?? 0) + 1);
+    const best = [...votes].sort((a, b) => b[1] - a[1])[0]?.[0];
+    return best !== undefined && this.members.includes(best) ? best : undefined;
+  }
+
+  pickN(from: readonly string[], n: number): string[] {
+    const pool = [...from];
+    const out: string[] = [];
+    while (out.length < n && pool.length > 0) {
+      out.push(pool.splice(this.prng.int(pool.length), 1)[0]);
+    }
+    return out;
+  }
+}

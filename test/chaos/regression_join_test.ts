@@ -1,0 +1,45 @@
+/**
+ * Regression tests for bugs the chaos suite found (test/chaos/FINDINGS.md).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Nodes, sleep } from "../e2e/nodes.ts";
+
+/** F1 is open: set QUORUMQ_KNOWN_BUGS=1 to run it (it fails until the fix lands). */
+const F1_OPEN = Deno.env.get("QUORUMQ_KNOWN_BUGS") !== "1";
+
+Deno.test({
+  name: "a joined node sees every voter, not only the changes it replayed from the log (F1)",
+  ignore: F1_OPEN,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const nodes = await Nodes.start({ count: 3 });
+    try {
+      nodes.addId("n4");
+      nodes.spawn("n4");
+      const res = await fetch(`${nodes.url("n1")}/v1/cluster/members`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: "n4", url: nodes.url("n4") }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      assert.equal(res.status, 200, await res.text());
+      let voters: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const view = await nodes.cluster("n4").catch(() => undefined);
+        voters = (view?.members ?? []).filter((m: { role: string }) => m.role !== "learner")
+          .map((m: { id: string }) => m.id).sort();
+        if (voters.length === 4) break;
+        await sleep(100);
+      }
+      // With the bug n4 replays the log from index 1 on an empty bootstrap configuration, so it
+      // believes it is the only voter and elects itself alone (two leaders in one term).
+      assert.deepEqual(voters, ["n1", "n2", "n3", "n4"]);
+    } finally {
+      await nodes.stop();
+    }
+  },
+});
