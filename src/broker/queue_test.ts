@@ -443,3 +443,22 @@ Deno.test("deliverability tells a long-poll whether and when a message can be re
   });
   assert.equal(l.broker.deliverability({ queue: "none" }), undefined);
 });
+
+Deno.test("applyEntry moves the index over a no-op and refuses undecodable data", () => {
+  const l = new Log();
+  assert.equal(l.broker.applyEntry(1, new Uint8Array(0)), undefined);
+  const r = l.broker.applyEntry(2, new Uint8Array([1, 0xc1, 0xc1]));
+  assert.equal(r !== undefined && !r.ok && r.reason, "invalid_request");
+  assert.equal(l.broker.lastIndex, 2);
+});
+
+Deno.test("deliverability of a fifo queue is false while the only group's head is leased", () => {
+  const l = new Log();
+  l.queue("q", { fifo: true });
+  l.publish("q", { group: "g" });
+  l.publish("q", { group: "g" });
+  l.receive("q", 1);
+  assert.equal(l.broker.deliverability({ queue: "q" })!.deliverableNow, false);
+  l.publish("q", { group: "h" });
+  assert.equal(l.broker.deliverability({ queue: "q" })!.deliverableNow, true);
+});

@@ -142,3 +142,21 @@ Deno.test("deleting a topic removes its subscriptions", () => {
   assert.equal(l.broker.subscription("t", "s"), undefined);
   assert.equal(l.broker.topic("t"), undefined);
 });
+
+Deno.test("a subscription starting at a future seq gets messages from that seq on", () => {
+  const l = setup();
+  pub(l, "1");
+  const r = sub(l, "s", { startAt: { seq: 3 } });
+  assert.ok(r.ok && "startSeq" in r && r.startSeq === 3);
+  for (const t of ["2", "3", "4"]) pub(l, t);
+  assert.deepEqual(recv(l, "s").map(text), ["3", "4"]);
+});
+
+Deno.test("a message published with delayMs reaches subscriptions after its delay", () => {
+  const l = setup();
+  sub(l, "s");
+  l.apply({ op: "topic_publish", topic: "t", message: { body: body("d"), delayMs: 100 } });
+  assert.equal(recv(l, "s").length, 0);
+  l.now += 100;
+  assert.deepEqual(recv(l, "s").map(text), ["d"]);
+});

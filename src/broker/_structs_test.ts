@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { EventHeap, NumberHeap, SeqTable } from "./_structs.ts";
+
+Deno.test("NumberHeap pops any pushed numbers in ascending order", () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -50, max: 50 }), { maxLength: 200 }), (xs) => {
+      const h = new NumberHeap();
+      xs.forEach((x) => h.push(x));
+      const out: number[] = [];
+      for (let x = h.pop(); x !== undefined; x = h.pop()) out.push(x);
+      assert.deepEqual(out, [...xs].sort((a, b) => a - b));
+    }),
+  );
+});
+
+Deno.test("EventHeap pops events by time, then ordinal, seq and kind", () => {
+  const h = new EventHeap();
+  const ev = (at: number, ord: number, seq: number, kind: 0 | 1 | 2 | 3) => ({
+    at,
+    ord,
+    seq,
+    kind,
+    attempt: 0,
+  });
+  for (
+    const e of [ev(5, 1, 1, 0), ev(3, 2, 9, 1), ev(3, 1, 9, 2), ev(3, 1, 9, 1), ev(3, 1, 2, 2)]
+  ) {
+    h.push(e);
+  }
+  const order: string[] = [];
+  for (let e = h.pop(); e !== undefined; e = h.pop()) {
+    order.push(`${e.at}/${e.ord}/${e.seq}/${e.kind}`);
+  }
+  assert.deepEqual(order, ["3/1/2/2", "3/1/9/1", "3/1/9/2", "3/2/9/1", "5/1/1/0"]);
+});
+
+Deno.test("SeqTable keeps values by seq through appends with gaps and deletes", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 3 })), { maxLength: 3000 }),
+      (ops) => {
+        const t = new SeqTable<number>();
+        const model = new Map<number, number>();
+        let next = 1;
+        for (const [append, k] of ops) {
+          if (append) {
+            t.append(next, next * 10);
+            model.set(next, next * 10);
+            next += k;
+          } else {
+            const keys = [...model.keys()];
+            const seq = keys[(k * 7919) % Math.max(1, keys.length)];
+            if (seq !== undefined) {
+              t.delete(seq);
+              model.delete(seq);
+            }
+          }
+        }
+        assert.equal(t.count, model.size);
+        assert.deepEqual([...t.values()], [...model.values()]);
+        for (let s = 0; s <= next; s++) assert.equal(t.get(s), model.get(s));
+        assert.equal(t.first(), model.size === 0 ? undefined : [...model.values()][0]);
+      },
+    ),
+    { numRuns: 50 },
+  );
+});
+
+Deno.test("SeqTable refuses an append that does not go above the last seq", () => {
+  const t = new SeqTable<string>();
+  t.append(5, "a");
+  assert.throws(() => t.append(5, "b"), /not above/);
+});
