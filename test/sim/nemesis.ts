@@ -54,7 +54,7 @@ export function drawProfile(prng: Prng): NemesisProfile {
     partitionP: prng.chance(0.7) ? 0.004 + prng.next() * 0.01 : 0,
     partitionStepsMax: prng.pick([15, 40, 100]),
     linkChangeP: 0.01 + prng.next() * 0.02,
-    membershipP: prng.chance(0.5) ? 0.003 + prng.next() * 0.008 : 0,
+    membershipP: prng.chance(0.6) ? 0.005 + prng.next() * 0.01 : 0,
     transferP: prng.chance(0.4) ? 0.002 + prng.next() * 0.006 : 0,
     pauseP: prng.chance(0.3) ? 0.003 : 0,
     stormP: prng.chance(0.7) ? 0.01 + prng.next() * 0.02 : 0,
@@ -124,7 +124,10 @@ export class Nemesis {
     }
     if (this.#healAt < 0 && rng.chance(p.partitionP)) this.#partition(step);
     if (rng.chance(p.linkChangeP)) this.#c.network.faults = drawLinks(rng);
-    if (rng.chance(p.membershipP)) this.#changeMembership();
+    // A learner waiting for promotion gets it (or is removed) soon, so promotions are common.
+    const learnerWaits = p.membershipP > 0 && leader !== undefined && leader.up &&
+      leader.raw.status().conf.learners.length > 0;
+    if (rng.chance(p.membershipP) || (learnerWaits && rng.chance(0.03))) this.#changeMembership();
     if (rng.chance(p.transferP) && leader !== undefined && leader.up) {
       const voters = leader.raw.status().conf.voters.filter((v) => v !== leader.id);
       const to = voters.length > 0 && rng.chance(0.7) ? rng.pick(voters) : undefined;

@@ -72,7 +72,7 @@ export class Workload {
       ) {
         this.#attempts.delete(key);
         this.stats.unknown++;
-        if (!this.#done.has(a.id)) this.#retry.push(a.id);
+        this.#requeue(a.id);
       }
     }
     if (this.#retry.length === 0 && this.#prng.chance(rate)) this.newCommand();
@@ -122,7 +122,7 @@ export class Workload {
     }
     // Another entry took the index: this attempt did not commit there; propose again.
     this.stats.replaced++;
-    if (!this.#done.has(a.id)) this.#retry.push(a.id);
+    this.#requeue(a.id);
   }
 
   /** The proposing node restored a snapshot past an attempt: its outcome is unknown. */
@@ -131,8 +131,13 @@ export class Workload {
       if (a.node === node.id && a.index <= index) {
         this.#attempts.delete(key);
         this.stats.unknown++;
-        if (!this.#done.has(a.id)) this.#retry.push(a.id);
+        this.#requeue(a.id);
       }
     }
+  }
+
+  /** Queues command `id` for another attempt, once, unless it is known committed. */
+  #requeue(id: number): void {
+    if (!this.#done.has(id) && !this.#retry.includes(id)) this.#retry.push(id);
   }
 }
