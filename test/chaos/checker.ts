@@ -18,7 +18,9 @@
  * - divergence: after healing, two nodes at the same applied index with different stats, or
  *   nodes that never reached the same applied index;
  * - liveness: no write accepted within `healWriteMsMax` of the final heal, or a drain that did
- *   not finish.
+ *   not finish;
+ * - crash: a node process that died on its own (an assertion such as election safety, or a
+ *   fatal error), other than refusing to start on a damaged log.
  *
  * @module
  */
@@ -32,7 +34,8 @@ export type ViolationKind =
   | "redelivered"
   | "order"
   | "divergence"
-  | "liveness";
+  | "liveness"
+  | "crash";
 
 export const VIOLATION_KINDS: readonly ViolationKind[] = [
   "lost",
@@ -42,6 +45,7 @@ export const VIOLATION_KINDS: readonly ViolationKind[] = [
   "order",
   "divergence",
   "liveness",
+  "crash",
 ];
 
 export interface Violation {
@@ -115,6 +119,7 @@ export function check(events: readonly HistoryEvent[], options: CheckOptions = {
   checkRedelivery(facts, add);
   checkOrder(facts, add);
   checkDivergence(events, add);
+  for (const e of events) if (e.type === "crash") add("crash", `${e.node}: ${e.detail}`);
   const healToWriteMs = checkLiveness(events, options.healWriteMsMax ?? 10_000, add);
   const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<
     ViolationKind,

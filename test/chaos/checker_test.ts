@@ -309,3 +309,9 @@ Deno.test("check counts an unfinished drain as liveness", () => {
   h.events.push({ type: "drain", t: h.tick(), done: false, detail: "q:eo ready 3" });
   only("liveness", h.events);
 });
+
+Deno.test("check counts a node that died on its own as crash", () => {
+  const h = cleanEo();
+  h.events.push({ type: "crash", t: h.tick(), node: "n4", detail: "Election safety violated" });
+  only("crash", h.events);
+});

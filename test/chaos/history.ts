@@ -111,6 +111,8 @@ export type HistoryEvent =
     readonly detail: string;
   }
   | { readonly type: "heal"; readonly t: number }
+  /** A node process that died on its own (an assertion, a fatal error), with its last words. */
+  | { readonly type: "crash"; readonly t: number; readonly node: string; readonly detail: string }
   | { readonly type: "drain"; readonly t: number; readonly done: boolean; readonly detail: string }
   | {
     readonly type: "state";

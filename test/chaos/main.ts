@@ -7,6 +7,7 @@
  * @module
  */
 
+import { FAULT_KINDS, type FaultKind } from "./nemesis.ts";
 import { runChaos } from "./run.ts";
 import { summaryLines } from "./summary.ts";
 
@@ -16,7 +17,10 @@ function arg(name: string, fallback: string): string {
 }
 
 if (Deno.args.includes("--help")) {
-  console.log("Usage: deno task chaos [--nodes 3|5] [--duration <s>] [--seed <n>]");
+  console.log(
+    "Usage: deno task chaos [--nodes 3|5] [--duration <s>] [--seed <n>] " +
+      "[--kinds k1,k2 | --exclude k1,k2]\nFault kinds: " + FAULT_KINDS.join(", "),
+  );
   Deno.exit(0);
 }
 const count = Number(arg("nodes", "3"));
@@ -30,6 +34,16 @@ if (!Number.isFinite(durationS) || durationS <= 0 || !Number.isInteger(seed)) {
   console.error("chaos: --duration must be positive seconds and --seed an integer");
   Deno.exit(2);
 }
+const listed = (name: string) => arg(name, "").split(",").filter((k) => k !== "") as FaultKind[];
+const unknownKinds = [...listed("kinds"), ...listed("exclude")].filter((k) =>
+  !FAULT_KINDS.includes(k)
+);
+if (unknownKinds.length > 0) {
+  console.error(`chaos: unknown fault kinds ${unknownKinds.join(", ")}`);
+  Deno.exit(2);
+}
+const kinds = (listed("kinds").length > 0 ? listed("kinds") : [...FAULT_KINDS])
+  .filter((k) => !listed("exclude").includes(k));
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const runDir = new URL(`./runs/${stamp}-seed${seed}`, import.meta.url).pathname;
 const encoder = new TextEncoder();
@@ -39,6 +53,7 @@ const result = await runChaos({
   durationMs: durationS * 1000,
   seed,
   runDir,
+  kinds,
   status: (line) => {
     if (Date.now() - lastStatus < 300) return;
     lastStatus = Date.now();
@@ -48,5 +63,6 @@ const result = await runChaos({
 });
 Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
 console.log(`seed ${seed}, ${count} nodes, ${durationS} s; history: ${result.historyPath}`);
+if (kinds.length < FAULT_KINDS.length) console.log(`fault kinds: ${kinds.join(", ")}`);
 for (const line of summaryLines(result)) console.log(line);
 Deno.exit(result.check.violations === 0 ? 0 : 1);

@@ -68,6 +68,8 @@ export class Nemesis {
   /** Ids registered in advance for member replacement (their URLs are in every client). */
   readonly #spares: string[];
   readonly #paused = new Set<string>();
+  /** Pids already reported as crashed. */
+  readonly #crashed = new Set<number>();
   #running = true;
   #stopped: Promise<void> = Promise.resolve();
   readonly errors: string[] = [];
@@ -107,6 +109,7 @@ export class Nemesis {
         this.errors.push(`${kind}: ${(e as Error)?.message ?? e}`);
         this.log(`nemesis ${kind} failed: ${(e as Error)?.message ?? e}`);
       }
+      this.scanCrashes();
       await this.healLinks();
       await this.#restartDead();
       await sleep(this.prng.range(this.options.gapMs[0], this.options.gapMs[1]));
@@ -116,6 +119,25 @@ export class Nemesis {
   #record(kind: FaultKind, phase: "start" | "end", detail: string): void {
     this.history.add({ type: "nemesis", t: this.history.now(), kind, phase, detail });
     if (phase === "start") this.log(`${kind} ${detail}`);
+  }
+
+  /**
+   * Records nodes whose process died on its own: an uncaught error (a broken Raft invariant is
+   * an assertion that throws) or a fatal exit. Called before any kill, so it sees the last words.
+   */
+  scanCrashes(): void {
+    for (const id of this.nodes.allIds()) {
+      const pid = this.nodes.pid(id);
+      if (pid === undefined || this.#crashed.has(pid)) continue;
+      const logs = this.nodes.logs(id);
+      const m = /error: Uncaught.*|"event":"node_fatal_exit".*/.exec(logs);
+      if (m === null) continue;
+      if (/cannot start/.test(logs) && this.nodes.exitCode(id) === 1) continue;
+      this.#crashed.add(pid);
+      const detail = m[0].slice(0, 300);
+      this.history.add({ type: "crash", t: this.history.now(), node: id, detail });
+      this.log(`CRASH ${id}: ${detail}`);
+    }
   }
 
   /** Runs one fault: inject, hold `holdMs`, heal. */
@@ -131,6 +153,7 @@ export class Nemesis {
           ? this.pickN(this.members, minority)
           : [leader ?? this.prng.pick(this.members)];
         this.#record(kind, "start", victims.join(","));
+        this.scanCrashes();
         for (const id of victims) await this.nodes.kill(id);
         await sleep(holdMs);
         for (const id of victims) this.nodes.spawn(id);
@@ -151,6 +174,7 @@ export class Nemesis {
       case "restart": {
         const victim = this.prng.pick(this.members);
         this.#record(kind, "start", `${victim} (SIGTERM)`);
+        this.scanCrashes();
         await this.nodes.signal(victim, "SIGTERM");
         this.nodes.spawn(victim);
         break;
@@ -213,6 +237,7 @@ export class Nemesis {
           ? [...this.members]
           : [this.prng.pick(this.members)];
         this.#record(kind, "start", victims.join(","));
+        this.scanCrashes();
         for (const id of victims) await this.nodes.kill(id);
         for (const id of victims) {
           await tearTail(`${this.nodes.nodeDataDir(id)}/log`, this.prng);
@@ -237,6 +262,7 @@ export class Nemesis {
   /** Flip a byte in the middle of one node's log; it must refuse to start, then is replaced. */
   async #corrupt(): Promise<void> {
     const victim = this.prng.pick(this.members);
+    this.scanCrashes();
     await this.nodes.kill(victim);
     const where = await corruptMiddle(`${this.nodes.nodeDataDir(victim)}/log`, this.prng);
     this.#record("corrupt", "start", `${victim} ${where}`);
@@ -260,6 +286,7 @@ export class Nemesis {
   async replace(victim: string): Promise<void> {
     const spare = this.#spares.shift()!;
     await this.removeMember(victim);
+    this.scanCrashes();
     await this.nodes.kill(victim);
     await this.nodes.wipe(victim);
     this.members.splice(this.members.indexOf(victim), 1);
@@ -362,7 +389,11 @@ export class Nemesis {
   async #restartDead(): Promise<void> {
     for (const id of this.#paused) await this.nodes.signal(id, "SIGCONT");
     this.#paused.clear();
-    for (const id of this.members) if (!this.nodes.isLive(id)) this.nodes.spawn(id);
+    this.scanCrashes();
+    for (const id of this.members) {
+      if (this.nodes.isLive(id) && this.nodes.exitCode(id) !== undefined) await this.nodes.kill(id);
+      if (!this.nodes.isLive(id)) this.nodes.spawn(id);
+    }
   }
 
   /** The final heal: no faults, every member running. */

@@ -125,6 +125,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await Promise.race([Promise.all(consumers), sleep(30_000)]);
     log("reading every node's state");
     await recordStates(nodes, nemesis.members, history);
+    nemesis.scanCrashes();
     stopStatus();
     await history.close();
     const result = check(history.events);

@@ -40,6 +40,8 @@ interface Proc {
   readonly child: Deno.ChildProcess;
   readonly logs: string[];
   readonly exited: Promise<Deno.CommandStatus>;
+  /** Set once the process has exited (on its own or killed). */
+  readonly state: { exitCode?: number };
 }
 
 /** A set of real nodes. Ids are n1..nN. */
@@ -86,6 +88,11 @@ export class Nodes {
     return this.#procs.has(id);
   }
 
+  /** The exit code of a process that ended while still counted live (it died on its own). */
+  exitCode(id: string): number | undefined {
+    return this.#procs.get(id)?.state.exitCode;
+  }
+
   pid(id: string): number | undefined {
     return this.#procs.get(id)?.child.pid;
   }
@@ -100,7 +107,7 @@ export class Nodes {
 
   /**
    * Registers a new node id on a fresh port (not in `ids`, so no bootstrap configuration names
-   * it); start it with `spawn(id, { join: true })` and add it through `POST /v1/cluster/members`.
+   * it); start it with `spawn(id)` (it joins) and add it through `POST /v1/cluster/members`.
    */
   addId(id: string): void {
     if (this.#ports.has(id)) throw new Error(`Cannot add node ${id}: the id was used before`);
@@ -162,7 +169,9 @@ export class Nodes {
       const decoder = new TextDecoder();
       for await (const chunk of child.stderr) if (keep) logs.push(decoder.decode(chunk));
     })().catch(() => {});
-    this.#procs.set(id, { child, logs, exited: child.status });
+    const state: { exitCode?: number } = {};
+    child.status.then((s) => state.exitCode = s.code, () => state.exitCode = -1);
+    this.#procs.set(id, { child, logs, exited: child.status, state });
   }
 
   /**

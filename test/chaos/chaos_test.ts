@@ -1,0 +1,35 @@
+/**
+ * The CI chaos run: 3 real nodes, at least 60 s of workload under a seeded fault schedule of
+ * every kind, then the checker. Set QUORUMQ_CHAOS_SEED to replay a seed; the history stays under
+ * test/chaos/runs/ when the run fails.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { runChaos } from "./run.ts";
+import { summaryLines } from "./summary.ts";
+
+const SEED = Number(Deno.env.get("QUORUMQ_CHAOS_SEED") ?? "20261129");
+
+Deno.test({
+  name:
+    "runChaos on 3 nodes for 60 s: 5,000+ acknowledged, 10+ faults of mixed kinds, 0 violations",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const runDir = new URL(`./runs/ci-${stamp}-seed${SEED}`, import.meta.url).pathname;
+    const result = await runChaos({ nodes: 3, durationMs: 60_000, seed: SEED, runDir });
+    const lines = summaryLines(result);
+    console.log(lines.join("\n"));
+    const faults = Object.values(result.check.faults).reduce((s, n) => s + n, 0);
+    assert.equal(result.check.violations, 0, `violations; history in ${runDir}`);
+    assert.ok(result.check.acknowledged >= 5_000, `only ${result.check.acknowledged} acknowledged`);
+    assert.ok(faults >= 10, `only ${faults} faults`);
+    assert.ok(Object.keys(result.check.faults).length >= 4, "fewer than 4 fault kinds");
+    if (result.check.violations === 0) {
+      await Deno.remove(runDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
