@@ -326,6 +326,16 @@ function restoreTopic(state: BrokerState, c: EncodedTopic): Topic {
   return t;
 }
 
+/** A deep copy of plain data in which every byte array is copied out of its buffer. */
+function copyBytes(v: unknown): unknown {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (Array.isArray(v)) return v.map(copyBytes);
+  if (typeof v === "object" && v !== null) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copyBytes(x)]));
+  }
+  return v;
+}
+
 /** Rebuilds a state from snapshot bytes. */
 export function restoreSnapshot(bytes: Uint8Array): BrokerState {
   const snap = packr.unpack(bytes) as {
@@ -344,7 +354,8 @@ export function restoreSnapshot(bytes: Uint8Array): BrokerState {
   state.lastTs = lastTs;
   state.nextOrd = nextOrd;
   for (const [key, fingerprint, result, expiresAt] of snap.idem) {
-    const rec: IdemRecord = { key, fingerprint, result, expiresAt };
+    // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
+    const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
     state.idem.byKey.set(key, rec);
   }
   for (const q of snap.queues) state.queues.set(q.name, restoreChannel(state, q, undefined));

@@ -33,6 +33,7 @@ import { EventHeap, SlabAllocator, type TimedEvent } from "./_structs.ts";
 import type { Topic } from "./_topic.ts";
 import { executeCommand } from "./_execute.ts";
 import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
+import { captureSnapshot, restoreSnapshot, type SnapshotView } from "./snapshot.ts";
 
 /** Header names a dead-lettered message carries. */
 export const DEAD_LETTER_HEADERS = {
@@ -125,6 +126,16 @@ export class BrokerState {
       return invalid(`Cannot decode entry ${index}: ${(e as Error).message}`);
     }
     return this.apply(index, envelope);
+  }
+
+  /** hashicorp FSM contract: returns quickly with an immutable view; `serialize()` later. */
+  snapshot(): SnapshotView {
+    return captureSnapshot(this);
+  }
+
+  /** A state rebuilt exactly from `snapshot().serialize()` bytes. */
+  static restore(bytes: Uint8Array): BrokerState {
+    return restoreSnapshot(bytes);
   }
 
   /** Runs every timed event due at or before `now`, in (at, ord, seq, kind) order. */
