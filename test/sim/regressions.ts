@@ -26,10 +26,10 @@ export const REGRESSION_SEEDS: readonly RegressionSeed[] = [
   { seed: 17, nodes: 5, steps: 500, found: SNAPSHOT_STUCK },
   { seed: 19, nodes: 5, steps: 500, found: SNAPSHOT_STUCK },
   { seed: 21, nodes: 5, steps: 500, found: SNAPSHOT_STUCK },
+  { seed: 35, nodes: 5, steps: 500, found: SNAPSHOT_STUCK },
   { seed: 38, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
+  { seed: 42, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
+  { seed: 48, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
   { seed: 50, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
   { seed: 76, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
-  { seed: 106, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
-  { seed: 116, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
-  { seed: 130, nodes: 3, steps: 500, found: SNAPSHOT_STUCK },
 ];

@@ -158,6 +158,10 @@ export class Sim implements ClusterControl {
         this.workload.onRestore(node, snap.meta.index);
         this.trace(`${node.id} restore snapshot ${snap.meta.index}/${snap.meta.term}`);
       },
+      onReadState: (node, rs) => {
+        const stale = this.workload.onReadState(node, rs);
+        if (stale !== undefined) this.checker.fail("linearizable_read", stale);
+      },
       trace: (line) => this.trace(line),
     };
   }
@@ -236,6 +240,7 @@ export class Sim implements ClusterControl {
       }
     }
     this.workload.act(this.step, this.nodes, opts.proposeRate);
+    if (opts.faults) this.workload.read(this.step, this.nodes, 0.1);
     for (const n of this.nodes.values()) {
       if (!this.isActive(n)) continue;
       if (opts.faults) n.pump(this.loopPrng.range(1, 6), this.loopPrng.chance(this.fsyncP));

@@ -19,6 +19,7 @@ import type {
   Message,
   NodeId,
   RaftConfig,
+  ReadState,
   Ready,
   Snapshot,
 } from "../../cluster/raft/types.ts";
@@ -37,6 +38,8 @@ export interface NodeHooks {
   onSync(node: SimNode): void;
   onApply(node: SimNode, entry: Entry): void;
   onRestore(node: SimNode, snap: Snapshot): void;
+  /** A ReadIndex request completed (dissertation §6.4). */
+  onReadState(node: SimNode, rs: ReadState): void;
   trace(line: string): void;
 }
 
@@ -230,6 +233,7 @@ export class SimNode {
       this.#hooks.onRestore(this, rd.snapshot);
     }
     for (const e of rd.committedEntries) this.#applyEntry(e);
+    for (const rs of rd.readStates) this.#hooks.onReadState(this, rs);
   }
 
   #applyEntry(e: Entry): void {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Entry, NodeId } from "../../cluster/raft/types.ts";
+import type { Entry, NodeId, ReadState } from "../../cluster/raft/types.ts";
 import { decodeCommand, encodeCommand } from "./app.ts";
 import type { Prng } from "./prng.ts";
 import type { SimNode } from "./sim_node.ts";
@@ -32,7 +32,19 @@ interface Attempt {
 /** The simulated client. */
 export class Workload {
   readonly committed: Committed[] = [];
-  readonly stats = { proposed: 0, committed: 0, replaced: 0, unknown: 0, notLeader: 0 };
+  readonly stats = {
+    proposed: 0,
+    committed: 0,
+    replaced: 0,
+    unknown: 0,
+    notLeader: 0,
+    reads: 0,
+    readsDone: 0,
+  };
+  /** Reads in flight by context: the highest index told committed when each one started. */
+  readonly #reads = new Map<string, { minIndex: number; step: number }>();
+  #nextRead = 1;
+  #maxToldIndex = 0;
   /** Commands waiting for (another) attempt. */
   readonly #retry: number[] = [];
   /** Attempts waiting for an outcome, by `node@index`. */
@@ -115,6 +127,7 @@ export class Workload {
       if (!this.#done.has(a.id)) {
         this.#done.add(a.id);
         this.committed.push({ id: a.id, index: e.index, term: e.term, step });
+        this.#maxToldIndex = Math.max(this.#maxToldIndex, e.index);
         this.stats.committed++;
         this.#trace(`client committed cmd ${a.id} at ${e.index}/${e.term} via ${node.id}`);
       }
@@ -123,6 +136,38 @@ export class Workload {
     // Another entry took the index: this attempt did not commit there; propose again.
     this.stats.replaced++;
     this.#requeue(a.id);
+  }
+
+  /**
+   * Starts a linearizable read (ReadIndex, dissertation §6.4) on the node believed to lead, with
+   * probability `rate`. Reads that never complete (leadership lost) are forgotten after a while.
+   */
+  read(step: number, nodes: ReadonlyMap<NodeId, SimNode>, rate: number): void {
+    for (const [ctx, r] of this.#reads) {
+      if (step - r.step > this.timeoutSteps) this.#reads.delete(ctx);
+    }
+    if (!this.#prng.chance(rate)) return;
+    const target = this.#pickTarget(nodes);
+    if (target === undefined) return;
+    const ctx = `read:${this.#nextRead++}`;
+    this.#reads.set(ctx, { minIndex: this.#maxToldIndex, step });
+    this.stats.reads++;
+    target.raw.readIndex(new TextEncoder().encode(ctx));
+  }
+
+  /**
+   * A read completed at `rs.index`. Returns an error message when the read is stale: a write the
+   * client was told committed before the read started lies beyond the read index.
+   */
+  onReadState(node: SimNode, rs: ReadState): string | undefined {
+    const ctx = new TextDecoder().decode(rs.context);
+    const r = this.#reads.get(ctx);
+    if (r === undefined) return undefined;
+    this.#reads.delete(ctx);
+    this.stats.readsDone++;
+    if (rs.index >= r.minIndex) return undefined;
+    return `${node.id} answered ${ctx} (started at step ${r.step}) at index ${rs.index}, but index ` +
+      `${r.minIndex} was told committed before the read started`;
   }
 
   /** The proposing node restored a snapshot past an attempt: its outcome is unknown. */
