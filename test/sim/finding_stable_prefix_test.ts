@@ -1,5 +1,5 @@
 /**
- * FINDINGS.md #2, kept as a failing regression until the core is fixed: when a follower's
+ * FINDINGS.md #2 (fixed in raft 11291eb; this test failed before it): when a follower's
  * in-flight Ready is partly overwritten by a newer leader's append before `advance()`, the
  * persisted prefix is never marked stable; compacting at the applied index then makes the next
  * `ready()` throw (and even without compaction the prefix is written a second time).

@@ -2,7 +2,9 @@
  * Seeds that once found a bug, each with what it found. `regressions_test.ts` replays them all
  * and expects no violation. A seed is only meaningful for the simulator version that found it (a
  * change to the nemesis or the workload draws different faults from the same seed), so when the
- * simulator changes, rerun the bug's own regression test and refresh the seeds here.
+ * simulator changes, rerun the bug's own regression test and refresh the seeds here. Findings
+ * that no current seed reproduces have a deterministic test instead (FINDINGS.md #2:
+ * `finding_stable_prefix_test.ts`).
  *
  * @module
  */
