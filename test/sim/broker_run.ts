@@ -27,7 +27,12 @@ export interface BrokerRunResult {
   readonly stats: Record<string, number>;
 }
 
-const DRAIN_STEPS_MAX = 3000;
+/**
+ * Quiet steps allowed for retries and the drain. Generous: with 16-byte snapshot chunks a
+ * follower needs ~2 steps per chunk, and a broker snapshot of ~150 messages is ~15 KB, so
+ * catching a lagging majority up can take a few thousand steps (seed 1069, 800 steps).
+ */
+const DRAIN_STEPS_MAX = 10_000;
 
 /** Runs one seed and returns what the checks found. */
 export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
