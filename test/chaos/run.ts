@@ -97,9 +97,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     ];
     const consumers = [
       consumer(w("eo-c1"), "q:eo"),
-      consumer(w("eo-c2"), "q:eo"),
+      consumer(w("eo-c2"), "q:eo", 50, 0.03, () => prng.next()),
       consumer(w("fifo-c1"), "q:fifo"),
-      consumer(w("fifo-c2"), "q:fifo"),
+      consumer(w("fifo-c2"), "q:fifo", 50, 0.03, () => prng.next()),
       consumer(w("s1-c1"), "s:events/s1"),
       consumer(w("s2-c1"), "s:events/s2"),
       consumer(w("s3-c1"), "s:events/s3"),

@@ -100,8 +100,6 @@ export class Control {
   consuming = true;
   /** Publishes answered ok minus acks answered acked, per target (a rough backlog). */
   readonly backlog = new Map<string, number>();
-  /** Set when a producer gives up on a batch (it stays unknown in the history). */
-  readonly inFlight = new Set<number>();
 
   add(target: string, n: number): void {
     this.backlog.set(target, (this.backlog.get(target) ?? 0) + n);
@@ -219,8 +217,18 @@ async function publishUntilAnswered(w: Worker, msgs: Published[]): Promise<void>
   }
 }
 
-/** Receives and acks from `source` until consuming stops. */
-export async function consumer(w: Worker, source: string, max = 50): Promise<void> {
+/**
+ * Receives and acks from `source` until consuming stops. A consumer with `stallChance` sometimes
+ * sleeps past its lease before acking (RELIABILITY.md item 10): that ack must come back `stale`
+ * and must not settle the redelivery another consumer holds by then.
+ */
+export async function consumer(
+  w: Worker,
+  source: string,
+  max = 50,
+  stallChance = 0,
+  random: () => number = Math.random,
+): Promise<void> {
   const src = clientSource(source);
   while (w.control.consuming) {
     const got = await receiveOnce(w, source, src, max);
@@ -229,6 +237,7 @@ export async function consumer(w: Worker, source: string, max = 50): Promise<voi
       continue;
     }
     if (got.length === 0) continue;
+    if (w.control.producing && random() < stallChance) await sleep(LEASE_MS + 1_000);
     const items = got.map((m) => settling(source, m));
     await w.op<SettleResult[]>(
       (opId) =>
