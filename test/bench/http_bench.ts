@@ -70,16 +70,30 @@ async function postFetch(body) {
 }
 const post = isNode ? postNode : postFetch;
 const latencies = [];
-let next = 0, errors = 0, firstError = "";
+let next = 0, errors = 0, firstError = "", retries = 0, firstRetry = "";
 const cpu0 = isNode ? process.cpuUsage() : undefined;
 async function worker() {
   for (;;) {
     const i = next++;
     if (i >= total) return;
     const t0 = performance.now();
-    const res = await post(JSON.stringify({ id: prefix + "-" + i, body: payload }));
+    const body = JSON.stringify({ id: prefix + "-" + i, body: payload });
+    // 421/503/504 (leader moved, no leader, unknown outcome): retry with the same id, as the
+    // client library does.
+    for (let attempt = 0; ; attempt++) {
+      const res = await post(body);
+      if (res.status === 201 || res.status === 200) break;
+      if ([421, 503, 504].includes(res.status) && attempt < 50) {
+        retries++;
+        firstRetry ||= res.status + " " + res.text;
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      errors++;
+      firstError ||= res.status + " " + res.text;
+      break;
+    }
     latencies.push(performance.now() - t0);
-    if (res.status !== 201) { errors++; firstError ||= res.status + " " + res.text; }
   }
 }
 const t0 = performance.now();
@@ -90,7 +104,7 @@ latencies.sort((a, b) => a - b);
 const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
 const cpu = cpu0 ? process.cpuUsage(cpu0) : undefined;
 console.log(JSON.stringify({
-  rate: total / secs, secs, p50: q(0.5), p99: q(0.99), errors, firstError,
+  rate: total / secs, secs, p50: q(0.5), p99: q(0.99), errors, firstError, retries, firstRetry,
   clientCpuUsPerMsg: cpu ? (cpu.user + cpu.system) / total : null,
 }));
 `;
@@ -101,6 +115,10 @@ interface RunResult {
   p99: number;
   errors: number;
   firstError: string;
+  retries: number;
+  firstRetry: string;
+  /** Raft term changes seen by the leader during the run (elections). */
+  termChanges: number;
   clientCpuUsPerMsg: number | null;
   serverCpuUsPerMsg: number;
 }
@@ -121,6 +139,7 @@ async function runLoad(
   prefix: string,
 ): Promise<RunResult> {
   const pids = nodes.live().map((id) => nodes.pid(id)!);
+  const term0 = (await nodes.cluster(nodes.live()[0])).term;
   const cpu0 = pids.reduce((s, p) => s + cpuUs(p), 0);
   const cfg = JSON.stringify({
     url,
@@ -137,7 +156,8 @@ async function runLoad(
   if (out.code !== 0) throw new Error(`The ${CLIENT} load client exited with ${out.code}`);
   const cpu1 = pids.reduce((s, p) => s + cpuUs(p), 0);
   const r = JSON.parse(new TextDecoder().decode(out.stdout));
-  return { ...r, serverCpuUsPerMsg: (cpu1 - cpu0) / total };
+  const termChanges = (await nodes.cluster(nodes.live()[0])).term - term0;
+  return { ...r, serverCpuUsPerMsg: (cpu1 - cpu0) / total, termChanges };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -148,13 +168,14 @@ async function main(): Promise<void> {
   await Deno.writeTextFile(script, CLIENT_SCRIPT);
   const nodes = await Nodes.start({ count: 3, storage: "fsync", keepLogs: false });
   try {
-    const leader = await nodes.waitLeader();
-    const follower = nodes.ids.find((id) => id !== leader)!;
-    console.error(`leader ${leader}, follower ${follower}; client ${CLIENT}; ${MESSAGES} msgs/run`);
+    console.error(`client ${CLIENT}; ${MESSAGES} msgs/run`);
     const results: Record<string, RunResult[]> = { leader: [], follower: [] };
     for (let run = 0; run < RUNS; run++) {
-      for (const [label, id] of [["leader", leader], ["follower", follower]] as const) {
-        if ((await nodes.waitLeader()) !== leader) throw new Error("The leader changed mid-bench");
+      for (const label of ["leader", "follower"] as const) {
+        // Elections under load move the leader: pick the roles afresh for every run.
+        const leader = await nodes.waitLeader();
+        const follower = nodes.ids.find((id) => id !== leader)!;
+        const id = label === "leader" ? leader : follower;
         const queue = `bench-${label}-${run}`;
         const created = await fetch(`${nodes.url(leader)}/v1/queues/${queue}`, {
           method: "PUT",
@@ -168,7 +189,9 @@ async function main(): Promise<void> {
         results[label].push(r);
         console.error(
           `run ${run + 1} ${label}: ${r.rate.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, ` +
-            `p99 ${r.p99.toFixed(2)} ms, server CPU ${r.serverCpuUsPerMsg.toFixed(0)} us/msg`,
+            `p99 ${r.p99.toFixed(2)} ms, server CPU ${r.serverCpuUsPerMsg.toFixed(0)} us/msg` +
+            (r.retries > 0 ? `, ${r.retries} retries (first: ${r.firstRetry.slice(0, 80)})` : "") +
+            (r.termChanges > 0 ? `, ${r.termChanges} term changes` : ""),
         );
       }
     }
@@ -178,6 +201,8 @@ async function main(): Promise<void> {
         rates: rs.map((r) => Math.round(r.rate)),
         medianP50Ms: median(rs.map((r) => r.p50)),
         medianP99Ms: median(rs.map((r) => r.p99)),
+        retries: rs.map((r) => r.retries),
+        termChanges: rs.map((r) => r.termChanges),
         medianServerCpuUsPerMsg: median(rs.map((r) => r.serverCpuUsPerMsg)),
         medianClientCpuUsPerMsg: rs[0].clientCpuUsPerMsg === null
           ? null
