@@ -132,6 +132,28 @@ Deno.test("e2e api faults: three nodes with fsync", async (t) => {
         for (const v of views) assert.equal(v.body.acked, deliveries.size, v.text);
       },
     );
+
+    await t.step("SIGKILL of every node, restart: the state comes back from disk", async () => {
+      const leader = await nodes.waitLeader();
+      const before = await Promise.all(
+        ["idem", "term", "kill"].map((q) => call(nodes.url(leader), "GET", `/v1/queues/${q}`)),
+      );
+      await Promise.all(nodes.ids.map((id) => nodes.kill(id)));
+      for (const id of nodes.ids) nodes.spawn(id);
+      await nodes.waitLeader();
+      for (const id of nodes.ids) {
+        const after = await Promise.all(
+          ["idem", "term", "kill"].map((q) => call(nodes.url(id), "GET", `/v1/queues/${q}`)),
+        );
+        assert.deepEqual(after.map((a) => a.body), before.map((b) => b.body), `on ${id}`);
+      }
+      // The stored idempotent answer survived too.
+      const replay = await call(nodes.url(leader), "POST", "/v1/queues/idem/messages", {
+        body: { body: "one" },
+        headers: { "idempotency-key": "publish-once-1" },
+      });
+      assert.equal(replay.headers.get("idempotent-replayed"), "true", replay.text);
+    });
   } finally {
     await nodes.stop();
   }
