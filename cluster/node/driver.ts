@@ -26,7 +26,7 @@ import {
   type Role,
   type Snapshot,
 } from "../raft/types.ts";
-import { loadInitialState } from "../storage/mod.ts";
+import { loadOrBootstrap } from "./bootstrap.ts";
 import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
 import type {
   LogEvent,
@@ -113,7 +113,7 @@ export class NodeDriver {
 
   /** Loads the durable state, restores the state machine from its snapshot, starts ticking. */
   static async open(o: NodeDriverOptions): Promise<NodeDriver> {
-    const initial = await loadInitialState(o.storage, o.bootstrapConf);
+    const initial = await loadOrBootstrap(o);
     const raw = new RawNode(o.raft, initial);
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
     if (initial.snapshot) d.#restore(initial.snapshot);

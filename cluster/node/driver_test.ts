@@ -35,7 +35,7 @@ class Cluster {
 
   constructor(readonly ids: NodeId[], readonly snapshotEveryEntries = 1000) {}
 
-  async open(id: NodeId): Promise<NodeDriver> {
+  async open(id: NodeId, joining = false): Promise<NodeDriver> {
     const storage = this.storages.get(id) ?? {
       log: new MemoryLogStore(),
       hardState: new MemoryHardStateStore(),
@@ -53,7 +53,7 @@ class Cluster {
         heartbeatTicks: 1,
         random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
       },
-      bootstrapConf: { voters: this.ids, learners: [] },
+      bootstrapConf: { voters: joining ? [] : this.ids, learners: [] },
       bootstrapUrls: new Map(this.ids.map((i) => [i, `http://${i}`])),
       storage,
       sink: { send: (msgs) => this.#deliver(msgs) },
@@ -173,5 +173,22 @@ Deno.test("NodeDriver restarts from its storage and snapshots: the state is rebu
   assert.ok((await again.propose(enc("after"), 1000)).ok);
   const items = c.machines.get("n1")!.items;
   assert.deepEqual(items, [...Array.from({ length: 10 }, (_, i) => `s${i}`), "after"]);
+  await c.closeAll();
+});
+
+Deno.test("NodeDriver: a joined node learns the whole membership from the log (chaos F1)", async () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  assert.ok((await leader.propose(enc("before"), 1000)).ok);
+  const joiner = await c.open("n4", true);
+  const added = await leader.proposeConfChange({ op: "add_learner", nodeId: "n4" }, 1000);
+  assert.ok(added.ok, JSON.stringify(added));
+  for (let i = 0; i < 50 && joiner.appliedIndex < leader.appliedIndex; i++) await c.ticks(1);
+  const promoted = await leader.proposeConfChange({ op: "promote", nodeId: "n4" }, 1000);
+  assert.ok(promoted.ok, JSON.stringify(promoted));
+  await c.ticks(5);
+  assert.deepEqual([...joiner.status().conf.voters].sort(), ["n1", "n2", "n3", "n4"]);
+  assert.deepEqual(c.machines.get("n4")!.items, ["before"]);
   await c.closeAll();
 });

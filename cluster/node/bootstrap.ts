@@ -1,0 +1,65 @@
+/**
+ * The initial membership lives in the replicated log, as etcd does it: on the very first start
+ * of an original member (empty storage, a non-empty bootstrap configuration), the node writes
+ * one `add_learner` + `promote` pair per voter as committed entries of term 1, byte-identical on
+ * every original member (ids sorted, URLs from the same `--peers`). Raft itself then starts
+ * from an empty configuration and every node, a later joiner included, derives its membership
+ * by applying the same log. (A joiner that replayed only the later changes on top of an empty
+ * bootstrap would believe it is the only voter and elect itself: chaos finding F1.)
+ *
+ * @module
+ */
+
+import { encodeConfChange } from "../raft/mod.ts";
+import {
+  type ConfState,
+  type Entry,
+  EntryKind,
+  type InitialState,
+  NO_NODE,
+  type NodeId,
+} from "../raft/types.ts";
+import { loadInitialState } from "../storage/mod.ts";
+import type { StoragePorts } from "./ports.ts";
+
+const EMPTY_CONF: ConfState = { voters: [], learners: [] };
+
+/** The committed term-1 entries that make `conf` the membership. */
+export function bootstrapEntries(
+  conf: ConfState,
+  urls: ReadonlyMap<NodeId, string>,
+): Entry[] {
+  const entries: Entry[] = [];
+  const add = (data: Uint8Array) =>
+    entries.push({ term: 1, index: entries.length + 1, kind: EntryKind.ConfChange, data });
+  for (const id of [...conf.voters].sort()) {
+    const url = urls.get(id);
+    add(encodeConfChange({ op: "add_learner", nodeId: id, ...(url ? { context: url } : {}) }));
+    add(encodeConfChange({ op: "promote", nodeId: id }));
+  }
+  for (const id of [...conf.learners].sort()) {
+    const url = urls.get(id);
+    add(encodeConfChange({ op: "add_learner", nodeId: id, ...(url ? { context: url } : {}) }));
+  }
+  return entries;
+}
+
+/**
+ * Loads what storage holds; on a brand-new original member, first writes the bootstrap entries
+ * (durably) so that the membership comes from the log like every later change.
+ */
+export async function loadOrBootstrap(o: {
+  readonly storage: StoragePorts;
+  readonly bootstrapConf: ConfState;
+  readonly bootstrapUrls: ReadonlyMap<NodeId, string>;
+}): Promise<InitialState> {
+  const initial = await loadInitialState(o.storage, EMPTY_CONF);
+  const empty = initial.snapshot === undefined && initial.entries.length === 0 &&
+    initial.hardState.term === 0;
+  const members = o.bootstrapConf.voters.length + o.bootstrapConf.learners.length;
+  if (!empty || members === 0) return initial;
+  const entries = bootstrapEntries(o.bootstrapConf, o.bootstrapUrls);
+  await o.storage.log.append(entries);
+  await o.storage.hardState.save({ term: 1, vote: NO_NODE, commit: entries.length });
+  return await loadInitialState(o.storage, EMPTY_CONF);
+}
