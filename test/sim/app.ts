@@ -60,10 +60,16 @@ export function decodeCommand(data: Uint8Array): number | undefined {
   return text.startsWith("cmd:") ? Number(text.slice(4)) : undefined;
 }
 
+/** How many of the last applied command ids the chain keeps (and puts in snapshots). */
+const RECENT_IDS_MAX = 64;
+
 interface ChainState {
   hash: number;
   count: number;
-  /** Command ids in apply order (duplicates stay: Raft alone does not deduplicate retries). */
+  /**
+   * The most recent command ids in apply order (duplicates stay: Raft alone does not deduplicate
+   * retries); between RECENT_IDS_MAX and twice that many once the run is long.
+   */
   ids: number[];
 }
 
@@ -78,7 +84,11 @@ export class HashChainApp implements SimApp {
     this.#s.hash = fnv32(entry.data, h);
     this.#s.count++;
     const id = entry.kind === 0 ? decodeCommand(entry.data) : undefined;
-    if (id !== undefined) this.#s.ids.push(id);
+    if (id !== undefined) {
+      this.#s.ids.push(id);
+      // Only the recent ids are kept: the snapshot stays small however long the run.
+      if (this.#s.ids.length > RECENT_IDS_MAX * 2) this.#s.ids = this.#s.ids.slice(-RECENT_IDS_MAX);
+    }
     return encoder.encode(String(this.#s.hash));
   }
 
@@ -98,7 +108,7 @@ export class HashChainApp implements SimApp {
     return `${this.#s.hash.toString(16)}/${this.#s.count}`;
   }
 
-  /** The command ids applied so far, in order. */
+  /** The most recent command ids applied, in order. */
   appliedIds(): readonly number[] {
     return this.#s.ids;
   }

@@ -89,9 +89,11 @@ function installSnapshot(s: DiskState, snap: Snapshot, removed: Entry[]): void {
   const { index, term } = snap.meta;
   const matches = termAt(s, index) === term;
   const keep = matches ? s.entries.filter((e) => e.index > index) : [];
-  // Without a match the whole log is discarded: entries below the snapshot index may differ
-  // from what the snapshot covers, so they count as removed too.
-  if (!matches) { for (const e of s.entries) removed.push(e); }
+  // Without a match the whole log is discarded. Entries after the snapshot index count as
+  // removed (they conflicted); entries at or below it are covered by the snapshot.
+  if (!matches) {
+    for (const e of s.entries) if (e.index > index) removed.push(e);
+  }
   s.snapshot = snap;
   s.entries = keep;
 }

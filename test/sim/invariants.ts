@@ -102,16 +102,26 @@ export class Checker {
 
   /**
    * A Ready was written on `node`, whose current term is `term`. Checks leader append-only
-   * (§5.3: a leader never overwrites or deletes entries of its own term while in that term), log
+   * (§5.3: a leader never overwrites or deletes entries of its own term while in that term) and
+   * its follower counterpart (no node removes an entry of the term it is in), log
    * matching (§5.3: same index and term ⇒ same entry and same preceding term), and captures a new
    * leader's log when its first own-term entry (the no-op) is written, for leader completeness.
    */
   onWrite(node: SimNode, w: DiskWrite, removed: readonly Entry[], term: number): void {
     for (const e of removed) {
-      if (e.term === term && this.leaderOf.get(term) === node.id) {
+      if (e.term !== term) continue;
+      if (this.leaderOf.get(term) === node.id) {
         this.fail(
           "leader_append_only",
           `${node.id}, leader of term ${term}, removed its own entry ${e.index}/${e.term}`,
+        );
+      } else {
+        // Entries of the current term all come from its one leader, so they never conflict
+        // with that leader's appends: removing one means a stale or reordered append truncated
+        // the log (RELIABILITY.md #8).
+        this.fail(
+          "no_truncation_in_term",
+          `${node.id} removed entry ${e.index}/${e.term} while in term ${term}`,
         );
       }
     }

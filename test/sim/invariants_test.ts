@@ -94,3 +94,15 @@ Deno.test("Checker flags a synced commit beyond the durable log", () => {
   c.onSync(a);
   assert.equal(c.violations[0]?.invariant, "durable_commit");
 });
+
+Deno.test("Checker flags a follower that truncates entries of its current term", () => {
+  const c = new Checker();
+  const b = fakeNode("n2");
+  c.observeLeader(2, "n1");
+  const w1 = { entries: [ent(1, 2), ent(2, 2)] };
+  c.onWrite(b, w1, b.disk.write(w1), 2);
+  // A stale append (prev 0, one entry) must not cut entry 2 of the same term.
+  const w2 = { entries: [ent(1, 2, "other")] };
+  c.onWrite(b, w2, b.disk.write(w2), 2);
+  assert.equal(c.violations[0]?.invariant, "no_truncation_in_term");
+});

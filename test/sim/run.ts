@@ -97,7 +97,7 @@ export class Sim implements ClusterControl {
       heartbeatTicks: HEARTBEAT_TICKS,
       maxInflightMessages: cfgPrng.pick([4, 16, 64]),
       maxAppendBytes: cfgPrng.pick([1, 64, 4096]),
-      snapshotChunkBytes: cfgPrng.pick([16, 128, 1 << 20]),
+      snapshotChunkBytes: cfgPrng.pick([32, 256, 1 << 20]),
       unsafeTestFaults: {
         commitOlderTermEntriesByCount: opts.commitOlderTermEntriesByCount ?? false,
       },
