@@ -1,5 +1,5 @@
 /**
- * The CI campaign: 4,000 seeds of 500 faulty steps each (plus the quiet phase), even seeds on 3
+ * The CI campaign: 6,000 seeds of 500 faulty steps each (plus the quiet phase), even seeds on 3
  * nodes and odd seeds on 5, split by seed range so a failure names its range. Replay a failing
  * seed with the command printed in the assertion message.
  */
@@ -9,7 +9,7 @@ import { replayCommand, runCampaign } from "./campaign.ts";
 const STEPS = 500;
 const SEEDS_PER_TEST = 1000;
 
-for (let part = 0; part < 4; part++) {
+for (let part = 0; part < 6; part++) {
   const first = 1 + part * SEEDS_PER_TEST;
   const last = first + SEEDS_PER_TEST - 1;
   Deno.test(`sim campaign: seeds ${first}..${last} (3 and 5 nodes, ${STEPS} steps) break no invariant`, () => {
