@@ -133,6 +133,44 @@ Deno.test("e2e api faults: three nodes with fsync", async (t) => {
       },
     );
 
+    await t.step(
+      "a lone survivor answers 503 no_leader with Retry-After until a majority is back",
+      async () => {
+        const leader = await nodes.waitLeader();
+        const [other, survivor] = nodes.ids.filter((id) => id !== leader);
+        await Promise.all([nodes.kill(leader), nodes.kill(other)]);
+        const url = nodes.url(survivor);
+        try {
+          // Until the election timeout tells it the leader is gone, the survivor still believes
+          // in it: a write is forwarded to the dead leader (refused, nothing sent: no_leader).
+          const refused = await eventually("a refused write", async () => {
+            const a = await call(url, "POST", "/v1/queues/idem/messages", { body: { body: "x" } });
+            return a.status === 503 ? a : undefined;
+          });
+          assertProblem(refused, 503, "no_leader");
+          assert.match(refused.headers.get("retry-after") ?? "", /^\d+$/);
+          assertStatus(await call(url, "GET", "/healthz"), 200);
+          const unready = await eventually("/readyz to say unavailable", async () => {
+            const a = await call(url, "GET", "/readyz");
+            return a.status === 503 ? a : undefined;
+          });
+          assertProblem(unready, 503, "unavailable");
+          const read = await call(url, "GET", "/v1/queues/idem", { timeoutMs: 15_000 });
+          assert.equal(read.status, 503, read.text);
+          const stale = await call(url, "GET", "/v1/queues/idem?consistency=stale");
+          assertStatus(stale, 200);
+          assert.equal(stale.body.published, 1, stale.text);
+        } finally {
+          nodes.spawn(leader);
+          nodes.spawn(other);
+        }
+        await nodes.waitLeader();
+        assertStatus(await call(url, "GET", "/readyz"), 200);
+        const q = await call(url, "GET", "/v1/queues/idem");
+        assert.equal(q.body.published, 1, "a refused write was applied after all");
+      },
+    );
+
     await t.step("SIGKILL of every node, restart: the state comes back from disk", async () => {
       const leader = await nodes.waitLeader();
       const before = await Promise.all(
