@@ -62,11 +62,14 @@ export function drawProfile(prng: Prng): NemesisProfile {
 }
 
 function drawLinks(prng: Prng): LinkFaults {
-  switch (prng.int(4)) {
+  switch (prng.int(5)) {
     case 0:
       return CLEAN_LINKS;
     case 1:
       return { dropP: 0, duplicateP: 0, delayStepsMax: prng.range(1, 6) };
+    case 2:
+      // Late messages: some arrive after two or three election timeouts, from older terms.
+      return { dropP: 0.05, duplicateP: 0.1, delayStepsMax: prng.range(15, 30) };
     default:
       return {
         dropP: prng.next() * 0.25,

@@ -67,6 +67,8 @@ export class Sim implements ClusterControl {
   readonly tickP = new Map<NodeId, number>();
   readonly pausedUntil = new Map<NodeId, number>();
   readonly retired = new Set<NodeId>();
+  /** Client attempts per step in the faulty phase: 4 makes appends carry batches. */
+  readonly clientBurst: number;
   /** Probability that a pending fsync completes in a step. */
   fsyncP: number;
   readonly #opts: RunOptions;
@@ -102,10 +104,11 @@ export class Sim implements ClusterControl {
         commitOlderTermEntriesByCount: opts.commitOlderTermEntriesByCount ?? false,
       },
     };
+    this.clientBurst = cfgPrng.pick([1, 1, 4]);
     this.nemesis = new Nemesis(root.fork(), this);
     this.trace(
       `seed ${opts.seed} nodes ${opts.nodes} config ${JSON.stringify(this.#config)} ` +
-        `fsyncP ${this.fsyncP} compactGap ${this.#compactGap} profile ${
+        `fsyncP ${this.fsyncP} burst ${this.clientBurst} compactGap ${this.#compactGap} profile ${
           JSON.stringify(this.nemesis.profile)
         }`,
     );
@@ -239,7 +242,8 @@ export class Sim implements ClusterControl {
         n.raw.tick();
       }
     }
-    this.workload.act(this.step, this.nodes, opts.proposeRate);
+    const attempts = opts.faults ? this.clientBurst : 1;
+    for (let k = 0; k < attempts; k++) this.workload.act(this.step, this.nodes, opts.proposeRate);
     if (opts.faults) this.workload.read(this.step, this.nodes, 0.1);
     for (const n of this.nodes.values()) {
       if (!this.isActive(n)) continue;

@@ -54,6 +54,8 @@ export class Workload {
   #leaderGuess: NodeId = "";
   readonly #prng: Prng;
   readonly #trace: (line: string) => void;
+  /** Most commands waiting for an outcome at once (a client's window, as a real one has). */
+  readonly inFlightMax = 16;
   /** Steps after which an attempt's outcome counts as unknown. */
   readonly timeoutSteps = 60;
 
@@ -87,7 +89,10 @@ export class Workload {
         this.#requeue(a.id);
       }
     }
-    if (this.#retry.length === 0 && this.#prng.chance(rate)) this.newCommand();
+    const outstanding = this.#attempts.size + this.#retry.length;
+    if (this.#retry.length === 0 && outstanding < this.inFlightMax && this.#prng.chance(rate)) {
+      this.newCommand();
+    }
     if (this.#retry.length === 0) return;
     const target = this.#pickTarget(nodes);
     if (target === undefined) return;
