@@ -31,6 +31,15 @@ export function observeNodes(sim: Sim): void {
       }
     }
     sim.checker.observeCommit(n, st.commit, st.term);
+    if (
+      !(st.applied <= st.commit && st.commit <= st.lastIndex && st.firstIndex <= st.lastIndex + 1)
+    ) {
+      sim.checker.fail(
+        "status_order",
+        `${n.id} reports first ${st.firstIndex} applied ${st.applied} commit ${st.commit} ` +
+          `last ${st.lastIndex}: expected applied <= commit <= last and first <= last + 1`,
+      );
+    }
     // When no Ready is in hand or pending, the core and the driver must agree on what was applied
     // and who is a member (a received snapshot may change the core's view before its Ready).
     if (n.phase !== "idle" || n.raw.hasReady()) continue;
