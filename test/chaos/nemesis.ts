@@ -142,6 +142,7 @@ export class Nemesis {
 
   /** Runs one fault: inject, hold `holdMs`, heal. */
   async #inject(kind: FaultKind, holdMs: number): Promise<void> {
+    if (this.members.length === 0) throw new Error("no member left to fault");
     const live = this.members.filter((id) => this.nodes.isLive(id));
     const minority = Math.floor((this.members.length - 1) / 2);
     switch (kind) {
@@ -247,7 +248,8 @@ export class Nemesis {
         break;
       }
       case "corrupt":
-        await this.#corrupt();
+        // A damaged node is replaced by a fresh id; with none left, skip (never reuse an id).
+        if (this.#spares.length > 0) await this.#corrupt();
         break;
       case "member-replace": {
         if (this.#spares.length === 0) return;
@@ -274,12 +276,7 @@ export class Nemesis {
       this.log(`corrupt: ${victim} started on a damaged log (${where})`);
       return;
     }
-    if (this.#spares.length > 0) await this.replace(victim);
-    else {
-      // No spare id left: wipe is not allowed (an id is never reused), so leave it down.
-      this.members.splice(this.members.indexOf(victim), 1);
-      await this.removeMember(victim);
-    }
+    await this.replace(victim);
   }
 
   /** Removes `victim` from the cluster, wipes it, and adds a fresh spare id in its place. */
@@ -289,10 +286,13 @@ export class Nemesis {
     this.scanCrashes();
     await this.nodes.kill(victim);
     await this.nodes.wipe(victim);
-    this.members.splice(this.members.indexOf(victim), 1);
+    const at = this.members.indexOf(victim);
+    if (at >= 0) this.members.splice(at, 1);
     this.nodes.spawn(spare);
-    await this.admin("POST", "/v1/cluster/members", { id: spare, url: this.nodes.url(spare) });
+    // Counted as a member even if the add times out: its outcome is unknown, and a node that
+    // may be a voter must be managed (restarted, healed) like one.
     this.members.push(spare);
+    await this.admin("POST", "/v1/cluster/members", { id: spare, url: this.nodes.url(spare) });
     this.#record("member-replace", "end", `${spare} added`);
   }
 

@@ -31,7 +31,7 @@ export interface ChaosOptions {
   readonly holdMs?: readonly [number, number];
   readonly gapMs?: readonly [number, number];
   readonly kinds?: readonly FaultKind[];
-  /** Spare ids for member replacement. Default 4. */
+  /** Spare ids for member replacement (each replacement uses one). Default 12. */
   readonly spares?: number;
   /** Live status (a line, a few times a second at most). */
   readonly status?: (line: string) => void;
@@ -64,7 +64,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     testFaults: true,
     dataDir: `${opts.runDir}/data`,
   });
-  const spareIds = Array.from({ length: opts.spares ?? 4 }, (_, i) => `n${opts.nodes + 1 + i}`);
+  const spareIds = Array.from({ length: opts.spares ?? 12 }, (_, i) => `n${opts.nodes + 1 + i}`);
   for (const id of spareIds) nodes.addId(id);
   const urls = nodes.allIds().map((id) => nodes.url(id));
   const hostToId = new Map(nodes.allIds().map((id) => [new URL(nodes.url(id)).host, id]));

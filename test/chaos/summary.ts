@@ -25,7 +25,11 @@ export function summaryLines(r: ChaosResult): string[] {
   const w = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`);
   for (const d of c.details) lines.push(`VIOLATION ${d.kind}: ${d.detail}`);
-  for (const e of r.nemesisErrors) lines.push(`nemesis: ${e}`);
+  const errors = new Map<string, number>();
+  for (const e of r.nemesisErrors) errors.set(e, (errors.get(e) ?? 0) + 1);
+  for (const [e, n] of [...errors].slice(0, 20)) {
+    lines.push(`nemesis: ${e}${n > 1 ? ` (x${n})` : ""}`);
+  }
   for (const s of r.skipped) lines.push(`skipped: ${s}`);
   lines.push(
     `chaos: ${c.acknowledged} acked, ${c.counts.lost} lost, ${c.counts.duplicated} duplicated, ` +
