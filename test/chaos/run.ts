@@ -70,6 +70,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const hostToId = new Map(nodes.allIds().map((id) => [new URL(nodes.url(id)).host, id]));
   const nodeOf = (host: string) => hostToId.get(host) ?? host;
   const prng = new Prng(opts.seed);
+  // The consumers draw from their own stream, so the fault plan depends on the seed alone.
+  const workPrng = new Prng(opts.seed ^ 0x5bd1e995);
   const nemesis = new Nemesis(
     nodes,
     history,
@@ -97,9 +99,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     ];
     const consumers = [
       consumer(w("eo-c1"), "q:eo"),
-      consumer(w("eo-c2"), "q:eo", 50, 0.03, () => prng.next()),
+      consumer(w("eo-c2"), "q:eo", 50, 0.03, () => workPrng.next()),
       consumer(w("fifo-c1"), "q:fifo"),
-      consumer(w("fifo-c2"), "q:fifo", 50, 0.03, () => prng.next()),
+      consumer(w("fifo-c2"), "q:fifo", 50, 0.03, () => workPrng.next()),
       consumer(w("s1-c1"), "s:events/s1"),
       consumer(w("s2-c1"), "s:events/s2"),
       consumer(w("s3-c1"), "s:events/s3"),
