@@ -8,7 +8,8 @@
  * - lost: a publish answered ok whose id was never delivered on a source it feeds (promise 1);
  * - duplicated: one id enqueued under two seqs (promise 2), an exactly-once id answered `acked`
  *   twice, or one source message moved by two transactions (promise 4);
- * - unexpected: an id delivered that no publish ever carried;
+ * - unexpected: an id delivered that no publish carried, or whose every publish (or transaction)
+ *   was refused with a 4xx (not applied: a transaction answered 409 must leave no trace);
  * - redelivered: a delivery whose receive began after an ack of that id was answered `acked`
  *   (promise 3);
  * - order: one receive answer not in seq order; on a plain queue, a first delivery of a lower seq
@@ -92,7 +93,8 @@ type Complete = Extract<HistoryEvent, { type: "complete" }>;
 /** The facts the rules need, gathered in one pass over the history. */
 interface Facts {
   sources: Record<string, SourceConfig>;
-  invoked: Set<string>;
+  /** target|id → publish attempts, and how many of them were answered with a 4xx (not applied). */
+  invoked: Map<string, { n: number; failed: number }>;
   publishedGroup: Map<string, string | undefined>;
   acknowledged: Map<string, Published>;
   seqs: Map<string, Set<number>>;
@@ -149,7 +151,7 @@ export function check(events: readonly HistoryEvent[], options: CheckOptions = {
 function gather(events: readonly HistoryEvent[]): Facts {
   const f: Facts = {
     sources: {},
-    invoked: new Set(),
+    invoked: new Map(),
     publishedGroup: new Map(),
     acknowledged: new Map(),
     seqs: new Map(),
@@ -174,6 +176,9 @@ function gather(events: readonly HistoryEvent[]): Facts {
       if (inv === undefined) continue;
       f.ops[e.outcome]++;
       if (e.outcome === "ok") gatherOk(f, inv, e);
+      if (e.outcome === "fail" && (inv.op === "publish" || inv.op === "txn")) {
+        for (const m of inv.messages) f.invoked.get(key(m.target, m.id))!.failed++;
+      }
     }
   }
   // A delivered message that a transaction moved: the move happened, whatever its answer said.
@@ -189,7 +194,10 @@ function gather(events: readonly HistoryEvent[]): Facts {
 function gatherInvoke(f: Facts, e: Invoke): void {
   if (e.op === "publish" || e.op === "txn") {
     for (const m of e.messages) {
-      f.invoked.add(key(m.target, m.id));
+      const k = key(m.target, m.id);
+      const a = f.invoked.get(k) ?? { n: 0, failed: 0 };
+      a.n++;
+      f.invoked.set(k, a);
       f.publishedGroup.set(key(m.target, m.id), m.group);
       if (m.from !== undefined) f.fromOf.set(key(m.target, m.id), m.from);
     }
@@ -258,11 +266,20 @@ function checkLostAndUnexpected(f: Facts, add: Add): void {
   const reported = new Set<string>();
   for (const d of f.deliveries) {
     const fedBy = f.sources[d.source]?.fedBy ?? [];
-    if (fedBy.some((t) => f.invoked.has(key(t, d.id)))) continue;
+    // Published: some attempt may have been applied (ok, unknown, or never answered).
+    if (
+      fedBy.some((t) => {
+        const a = f.invoked.get(key(t, d.id));
+        return a !== undefined && a.failed < a.n;
+      })
+    ) continue;
     const k = key(d.source, d.id);
     if (reported.has(k)) continue;
     reported.add(k);
-    add("unexpected", `${d.id}: delivered on ${d.source} (seq ${d.seq}), never published`);
+    add(
+      "unexpected",
+      `${d.id}: delivered on ${d.source} (seq ${d.seq}), never published or only refused (4xx)`,
+    );
   }
 }
 

@@ -315,3 +315,27 @@ Deno.test("check counts a node that died on its own as crash", () => {
   h.events.push({ type: "crash", t: h.tick(), node: "n4", detail: "Election safety violated" });
   only("crash", h.events);
 });
+
+Deno.test("check counts a delivery of a message whose only transaction was refused as unexpected", () => {
+  const h = new H({
+    ...EO,
+    "q:dst": { mode: "exactly_once", fifo: false, fedBy: ["q:dst"] },
+  });
+  h.publish([{ target: "q:eo", id: "a" }], "ok", [1]);
+  h.receive("q:eo", [{ id: "a", seq: 1, attempt: 1 }]);
+  const item = { source: "q:eo", id: "a", seq: 1, attempt: 1 };
+  h.txn([item], [{ target: "q:dst", id: "a~1", from: "a" }], "fail");
+  h.txn([item], [{ target: "q:dst", id: "a~2", from: "a" }], "ok", [1]);
+  h.receive("q:dst", [{ id: "a~2", seq: 1, attempt: 1 }, { id: "a~1", seq: 2, attempt: 1 }]);
+  const r = check(h.events);
+  assert.equal(r.counts.unexpected, 1, JSON.stringify(r.details));
+  assert.match(r.details.find((d) => d.kind === "unexpected")!.detail, /a~1/);
+});
+
+Deno.test("check does not count a delivery after a refused then unknown publish as unexpected", () => {
+  const h = new H(EO);
+  h.publish([{ target: "q:eo", id: "a" }], "fail");
+  h.publish([{ target: "q:eo", id: "a" }], "unknown");
+  h.receive("q:eo", [{ id: "a", seq: 1, attempt: 1 }]);
+  assert.equal(check(h.events).violations, 0);
+});
