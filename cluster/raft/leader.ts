@@ -120,6 +120,14 @@ function handleAppendResp(r: Raft, m: Message): void {
     }
     return;
   }
+  if (m.index > r.log.lastIndex()) {
+    // A follower of this term holds only our entries and its committed prefix, which Leader
+    // Completeness (§5.4) puts in our log: an ack beyond our log means two leaders' logs.
+    throw new Error(
+      `Election safety violated: ${m.from} acknowledged index ${m.index} in term ${r.term}, ` +
+        `beyond leader ${r.id}'s last index ${r.log.lastIndex()}`,
+    );
+  }
   if (pr.maybeUpdate(m.index) || (pr.state === "probe" && pr.match === m.index)) {
     if (pr.state === "probe") pr.becomeReplicate();
     else if (pr.state === "snapshot" && pr.match + 1 >= r.log.firstIndex()) {

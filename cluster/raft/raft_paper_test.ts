@@ -350,3 +350,15 @@ Deno.test("§5.3 heartbeats carry min(match, commit) so a lagging follower never
   assert.equal(hb.commit, st.progress["n3"].match);
   assert.ok(hb.commit < st.commit);
 });
+
+Deno.test("§5.4 a leader refuses an append ack beyond its own log: two leaders' logs", () => {
+  const net = new Network(["n1", "n2", "n3"]);
+  net.elect("n1");
+  const leader = net.node("n1");
+  const { term, lastIndex } = leader.status();
+  assert.throws(
+    () =>
+      leader.step(msg({ type: "append_resp", from: "n2", to: "n1", term, index: lastIndex + 5 })),
+    /Election safety violated: n2 acknowledged index/,
+  );
+});
