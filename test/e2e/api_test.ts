@@ -179,6 +179,7 @@ Deno.test("e2e api: three nodes", async (t) => {
     await forwardingSteps(t, leader, followers);
     await topicSteps(t, leader, followers);
     await transactionSteps(t, leader, followers);
+    await deliveryModeSteps(t, leader, followers);
   } finally {
     await nodes.stop();
   }
@@ -327,5 +328,64 @@ async function transactionSteps(t: Deno.TestContext, leader: string, followers: 
     assert.deepEqual({ leased: inQ.body.leased, acked: inQ.body.acked }, { leased: 1, acked: 1 });
     const ack2 = await call(f, "POST", "/v1/queues/tx-in/ack", { body: { receipts: [r2] } });
     assert.equal(ack2.body.results[0].status, "acked", ack2.text);
+  });
+}
+
+async function deliveryModeSteps(t: Deno.TestContext, leader: string, followers: string[]) {
+  const [f1, f2] = followers;
+  const put = async (q: string, body: unknown) =>
+    assertStatus(await call(f1, "PUT", `/v1/queues/${q}`, { body }), 201);
+  const receive = async (via: string, q: string) =>
+    (await call(via, "POST", `/v1/queues/${q}/receive`, { body: { max: 10 } })).body.messages;
+
+  await t.step("exactly_once refuses a publish without an id", async () => {
+    await put("modes-eo", { deliveryMode: "exactly_once" });
+    const bad = await call(f2, "POST", "/v1/queues/modes-eo/messages", { body: { body: 1 } });
+    assertProblem(bad, 400, "invalid_request");
+  });
+
+  await t.step(
+    "maxDeliveries moves a message to its dead-letter queue with the reason",
+    async () => {
+      await put("modes-dlq", {});
+      await put("modes-src", { maxDeliveries: 2, deadLetterQueue: "modes-dlq" });
+      await call(f2, "POST", "/v1/queues/modes-src/messages", { body: { id: "d1", body: 1 } });
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const [m] = await receive(attempt === 1 ? f1 : leader, "modes-src");
+        assert.equal(m.attempt, attempt);
+        await call(f2, "POST", "/v1/queues/modes-src/nack", { body: { receipts: [m.receipt] } });
+      }
+      assert.deepEqual(await receive(f1, "modes-src"), []);
+      const [dead] = await receive(f2, "modes-dlq");
+      assert.equal(dead.id, "d1");
+      assert.equal(dead.headers["x-quorumq-dead-reason"], "max_deliveries", JSON.stringify(dead));
+      const st = await call(leader, "GET", "/v1/queues/modes-src/messages/d1");
+      assert.equal(st.body.state, "dead", st.text);
+    },
+  );
+
+  await t.step("at_most_once removes at delivery; fifo gives one message per group", async () => {
+    await put("modes-amo", { deliveryMode: "at_most_once" });
+    await call(f2, "POST", "/v1/queues/modes-amo/messages", { body: { id: "a1", body: 1 } });
+    const [m] = await receive(f1, "modes-amo");
+    const q = await call(leader, "GET", "/v1/queues/modes-amo");
+    assert.deepEqual({ ready: q.body.ready, leased: q.body.leased }, { ready: 0, leased: 0 });
+    const nack = await call(f1, "POST", "/v1/queues/modes-amo/nack", {
+      body: { receipts: [m.receipt] },
+    });
+    assert.notEqual(nack.body.results[0].status, "nacked", nack.text);
+    assert.deepEqual(await receive(f2, "modes-amo"), []);
+
+    await put("modes-fifo", { fifo: true });
+    await call(f2, "POST", "/v1/queues/modes-fifo/messages", {
+      body: { messages: ["a1", "a2", "b1", "b2"].map((b) => ({ body: b, group: b[0] })) },
+    });
+    const first = await receive(f1, "modes-fifo");
+    assert.deepEqual(first.map((x: { body: string }) => x.body), ["a1", "b1"]);
+    await call(leader, "POST", "/v1/queues/modes-fifo/ack", {
+      body: { receipts: [first[0].receipt] },
+    });
+    const second = await receive(f2, "modes-fifo");
+    assert.deepEqual(second.map((x: { body: string }) => x.body), ["a2"]);
   });
 }
