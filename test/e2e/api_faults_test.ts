@@ -134,6 +134,42 @@ Deno.test("e2e api faults: three nodes with fsync", async (t) => {
     );
 
     await t.step(
+      "a paused leader, resumed, never serves a stale read (RELIABILITY 4)",
+      async () => {
+        for (let round = 0; round < 3; round++) {
+          const old = await nodes.waitLeader();
+          const queue = `paused-${round}`;
+          assertStatus(await call(nodes.url(old), "PUT", `/v1/queues/${queue}`, { body: {} }), 201);
+          await nodes.signal(old, "SIGSTOP");
+          let write;
+          try {
+            const other = nodes.ids.find((id) => id !== old)!;
+            const next = await eventually("a leader besides the paused one", async () => {
+              const v = await nodes.cluster(other);
+              return v.leaderId && v.leaderId !== old ? v.leaderId as string : undefined;
+            });
+            write = await call(nodes.url(next), "POST", `/v1/queues/${queue}/messages`, {
+              body: { id: "w", body: 1 },
+            });
+            assertStatus(write, 201);
+          } finally {
+            await nodes.signal(old, "SIGCONT");
+          }
+          // At once, before the old leader has heard of the new term: each read either sees the
+          // write or refuses (503), never the state from before the pause.
+          const [q, st] = await Promise.all([
+            call(nodes.url(old), "GET", `/v1/queues/${queue}`),
+            call(nodes.url(old), "GET", `/v1/queues/${queue}/messages/w`),
+          ]);
+          if (q.status !== 503) assert.equal(q.body.published, 1, `round ${round}: ${q.text}`);
+          if (st.status !== 503) {
+            assert.equal(st.body.seq, write.body.seq, `round ${round}: ${st.text}`);
+          }
+        }
+      },
+    );
+
+    await t.step(
       "a lone survivor answers 503 no_leader with Retry-After until a majority is back",
       async () => {
         const leader = await nodes.waitLeader();
