@@ -1,0 +1,61 @@
+/**
+ * `deno task bench`: every benchmark, one after the other, each in its own process so one's
+ * leftovers (processes, memory, JIT state) cannot colour the next. Pass `--quick` for one run
+ * of each with smaller sizes (a smoke test of the benchmarks themselves).
+ *
+ * Compare with the peers (NATS JetStream, RabbitMQ quorum queues, etcd) only within one sitting:
+ * run `../shared/peers/run-all.sh` right before or after (see its README).
+ *
+ * @module
+ */
+
+const quick = Deno.args.includes("--quick");
+const here = new URL(".", import.meta.url).pathname;
+
+const benches: { name: string; file: string; args: string[]; quickArgs: string[] }[] = [
+  { name: "fsync and group commit", file: "fsync_bench.ts", args: [], quickArgs: [] },
+  { name: "transport (one WebSocket link)", file: "transport_bench.ts", args: [], quickArgs: [] },
+  {
+    name: "broker state machine (one core)",
+    file: "broker_bench.ts",
+    args: [],
+    quickArgs: [],
+  },
+  {
+    name: "Raft through 3 kv processes",
+    file: "cluster_bench.ts",
+    args: ["--runs", "5"],
+    quickArgs: ["--runs", "1", "--proposals", "2000"],
+  },
+  {
+    name: "HTTP publish, 64 clients, leader vs follower",
+    file: "http_bench.ts",
+    args: ["--runs", "3"],
+    quickArgs: ["--runs", "1", "--messages", "3000"],
+  },
+  {
+    name: "broker over HTTP: latency, batches, consume, failover, start-up, memory",
+    file: "cluster_http_bench.ts",
+    args: ["--runs", "3"],
+    quickArgs: ["--runs", "1", "--backlog", "20000"],
+  },
+];
+
+let failed = 0;
+for (const b of benches) {
+  console.log(`\n## ${b.name} (${b.file})`);
+  const isDenoBench = b.file === "broker_bench.ts";
+  const args = isDenoBench
+    ? ["bench", "-A", `${here}${b.file}`]
+    : ["run", "-A", `${here}${b.file}`, ...(quick ? b.quickArgs : b.args)];
+  const status = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (!status.success) {
+    console.log(`(${b.file} failed with exit code ${status.code})`);
+    failed++;
+  }
+}
+Deno.exit(failed === 0 ? 0 : 1);
