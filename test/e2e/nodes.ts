@@ -137,6 +137,8 @@ export class Nodes {
     const peers = (joiner ? this.allIds() : this.ids).map((p) => `${p}=${this.url(p)}`).join(",");
     const args = [
       "run",
+      // Request signals abort only when the client goes away (long polls watch them).
+      "--unstable-no-legacy-abort",
       "--allow-net",
       "--allow-read",
       "--allow-write",
