@@ -87,6 +87,8 @@ export class NodeDriver {
   #stopTicker: () => void = () => {};
   #proposals = new Map<number, PendingProposal>();
   #reads = new Map<string, { deadlineTick: number; resolve: (o: DriverReadOutcome) => void }>();
+  /** Set when the leader changed while reads were pending; see `#reissueReads`. */
+  #readsToReissue = false;
   #readSeq = 0;
   #applied = new Waiters();
   #appliedIndex: number;
@@ -304,7 +306,21 @@ export class NodeDriver {
     this.#apply(rd.committedEntries);
     this.#answerReads(rd);
     this.#raw.advance(rd);
+    if (this.#readsToReissue) this.#reissueReads();
     this.#maybeSnapshot();
+  }
+
+  /**
+   * Asks the current leader again for every pending read. A leader that loses its office drops
+   * the ReadIndex requests it holds (a new leader cannot confirm an old term's heartbeat round,
+   * dissertation §6.4), so without this a read that reached a deposed leader waits for its whole
+   * timeout although the new leader could answer it at once. A late answer to the first request
+   * finds the key settled and is ignored; either answer is a valid read index.
+   */
+  #reissueReads(): void {
+    this.#readsToReissue = false;
+    if (this.#leaderId === NO_NODE) return;
+    for (const key of this.#reads.keys()) this.#raw.readIndex(new TextEncoder().encode(key));
   }
 
   /** Snapshot, then entries, then hard state (the order of the Ready contract). */
@@ -433,6 +449,8 @@ export class NodeDriver {
   #onSoftState(leaderId: NodeId, role: Role): void {
     if (role === "candidate" && this.#role !== "candidate") this.counters.elections++;
     if (leaderId !== this.#leaderId) {
+      // Re-asked after advance(): stepping the core between ready() and advance() is not allowed.
+      if (leaderId !== NO_NODE && this.#reads.size > 0) this.#readsToReissue = true;
       this.counters.leaderChanges++;
       this.#o.log("info", "leader_changed", { leaderId, role, term: this.#raw.status().term });
     }

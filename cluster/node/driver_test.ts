@@ -192,3 +192,30 @@ Deno.test("NodeDriver: a joined node learns the whole membership from the log (c
   assert.deepEqual(c.machines.get("n4")!.items, ["before"]);
   await c.closeAll();
 });
+
+Deno.test("NodeDriver.readIndex() on a deposed leader follows the new leader instead of timing out", async () => {
+  const c = new Cluster(["n1", "n2", "n3"]);
+  for (const id of c.ids) await c.open(id);
+  const old = await c.leader();
+  // Pause the leader: it neither ticks nor hears anything while the others elect a new one.
+  const oldTick = c.tickers.get(old.id)!;
+  c.tickers.delete(old.id);
+  c.cut.add(old.id);
+  const next = await c.leader();
+  assert.notEqual(next.id, old.id);
+  const w = await next.propose(enc("w"), 1000);
+  assert.ok(w.ok);
+  // Resume it: it still believes it leads when the read arrives.
+  c.cut.delete(old.id);
+  c.tickers.set(old.id, oldTick);
+  assert.equal(old.status().role, "leader");
+  let settled: Awaited<ReturnType<NodeDriver["readIndex"]>> | undefined;
+  const read = old.readIndex(1000).then((o) => (settled = o));
+  for (let i = 0; i < 30 && settled === undefined; i++) await c.ticks(1);
+  // 30 ticks is three election timeouts but a tenth of the read's 100-tick timeout.
+  assert.ok(settled !== undefined, "the read waited for its timeout after the leader changed");
+  assert.ok(settled.ok && settled.index >= w.index, JSON.stringify(settled));
+  assert.ok(c.machines.get(old.id)!.items.includes("w"));
+  await read;
+  await c.closeAll();
+});
