@@ -29,11 +29,19 @@ async function fill(client: Client, queue: string, prefix: string, count: number
   return ids;
 }
 
-/** Kills the leader once `ready()` holds, restarts it after a new leader is agreed. */
-async function killLeaderWhen(nodes: Nodes, ready: () => boolean): Promise<string> {
+/**
+ * Kills the leader once `ready()` holds and asserts `unfinished()` still held at the kill (the
+ * kill really was mid-run); restarts it after a new leader is agreed.
+ */
+async function killLeaderWhen(
+  nodes: Nodes,
+  ready: () => boolean,
+  unfinished: () => boolean,
+): Promise<string> {
   await eventually("the consumers to get going", () => Promise.resolve(ready() || undefined));
   const leader = await nodes.waitLeader();
   await nodes.kill(leader);
+  assert.ok(unfinished(), "the consumers finished before the leader was killed");
   const next = await nodes.waitLeader(10_000);
   assert.notEqual(next, leader);
   nodes.spawn(leader);
@@ -54,7 +62,7 @@ Deno.test("e2e client: consumers keep going through a leader SIGKILL", async (t)
         await sleep(5);
         handled.set(m.id, (handled.get(m.id) ?? 0) + 1);
       }, { concurrency: 8, waitMs: 500, signal: stop.signal, onError: (e) => errors.push(e) });
-      await killLeaderWhen(nodes, () => handled.size >= 50);
+      await killLeaderWhen(nodes, () => handled.size >= 50, () => handled.size < ids.length);
       await eventually("every job handled", () => {
         return Promise.resolve(ids.every((id) => handled.has(id)) || undefined);
       }, 40_000);
@@ -82,7 +90,7 @@ Deno.test("e2e client: consumers keep going through a leader SIGKILL", async (t)
           return [{ queue: "eo-out", body: { order: m.id } }];
         }, { concurrency: 4, waitMs: 500, signal: stop.signal, onError: () => {} })
       );
-      await killLeaderWhen(nodes, () => handled >= 50);
+      await killLeaderWhen(nodes, () => handled >= 50, () => handled < ids.length);
       await eventually("every order acked", async () => {
         const info = await client.getQueue("eo-in");
         return info.acked === ids.length ? info : undefined;
@@ -101,6 +109,35 @@ Deno.test("e2e client: consumers keep going through a leader SIGKILL", async (t)
       }
       assert.deepEqual([...effects.keys()].sort(), [...ids].sort());
       assert.deepEqual([...effects].filter(([, n]) => n !== 1), []);
+    });
+
+    await t.step("topics, subscriptions and cluster calls through the client", async () => {
+      await client.topics.create("audit-log");
+      for (const s of ["a", "b"]) {
+        await client.subscriptions.create("audit-log", s, { startAt: "earliest" });
+      }
+      await client.topics.publish("audit-log", { id: "t0", body: 0 });
+      await client.topics.publishBatch("audit-log", [1, 2].map((n) => ({ id: `t${n}`, body: n })));
+      const log = await client.topics.read("audit-log", { limit: 10 });
+      assert.deepEqual(log.map((m) => m.id), ["t0", "t1", "t2"]);
+      for (const s of ["a", "b"]) {
+        const seen: unknown[] = [];
+        const stats = await client.consume({ topic: "audit-log", subscription: s }, (m) => {
+          seen.push(m.body);
+        }, { maxMessages: 3, waitMs: 500 });
+        assert.deepEqual(seen.sort(), [0, 1, 2], `subscription ${s}`);
+        assert.equal(stats.acked, 3);
+      }
+      const view = await client.cluster.view();
+      assert.equal(view.members.length, 3);
+      const before = view.leaderId;
+      const to = nodes.ids.find((id) => id !== before)!;
+      await client.cluster.transferLeadership(to);
+      const after = await eventually("leadership to move", async () => {
+        const v = await client.cluster.view();
+        return v.leaderId === to ? v : undefined;
+      });
+      assert.equal(after.leaderId, to);
     });
   } finally {
     await nodes.stop();
