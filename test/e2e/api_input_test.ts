@@ -200,6 +200,9 @@ Deno.test("e2e api input: auth on: 401, 403, permissions on name patterns", asyn
     count: 3,
     extraArgs: ["--auth-file", file],
     adminToken: "tok-admin-all-0001",
+  }).catch(async (e) => {
+    await Deno.remove(dir, { recursive: true });
+    throw e;
   });
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const admin = bearer("tok-admin-all-0001");

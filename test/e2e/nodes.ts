@@ -62,13 +62,21 @@ export class Nodes {
     this.#ownDir = ownDir;
   }
 
-  /** Starts every node and waits until they agree on a leader. */
+  /**
+   * Starts every node and waits until they agree on a leader. When they do not, it stops them
+   * (and removes its temp dir) before throwing, so a failed start leaks no processes.
+   */
   static async start(opts: NodesOptions): Promise<Nodes> {
     const own = opts.dataDir === undefined;
     const dir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "quorumq-nodes-" });
     const nodes = new Nodes(opts, dir, own);
     for (const id of nodes.ids) nodes.spawn(id);
-    await nodes.waitLeader();
+    try {
+      await nodes.waitLeader();
+    } catch (e) {
+      await nodes.stop();
+      throw e;
+    }
     return nodes;
   }
 
