@@ -355,20 +355,27 @@ export class Nemesis {
     }
   }
 
+  /** Sets one link fault on `on`; a node that is still starting is retried for up to 5 s. */
   async setFault(on: string, spec: Record<string, unknown>): Promise<void> {
-    if (!this.nodes.isLive(on)) return;
-    try {
-      const res = await fetch(`${this.nodes.url(on)}/admin/test-faults`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(spec),
-        signal: AbortSignal.timeout(2_000),
-      });
-      await res.body?.cancel();
-      if (!res.ok) this.errors.push(`fault on ${on}: ${res.status}`);
-    } catch (e) {
-      this.errors.push(`fault on ${on}: ${(e as Error)?.message ?? e}`);
+    const deadline = Date.now() + 5_000;
+    let last = "";
+    while (this.nodes.isLive(on) && Date.now() < deadline) {
+      try {
+        const res = await fetch(`${this.nodes.url(on)}/admin/test-faults`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(spec),
+          signal: AbortSignal.timeout(2_000),
+        });
+        await res.body?.cancel();
+        if (res.ok) return;
+        last = `${res.status}`;
+      } catch (e) {
+        last = String((e as Error)?.message ?? e);
+      }
+      await sleep(100);
     }
+    if (last !== "") this.errors.push(`fault on ${on} not set: ${last}`);
   }
 
   /** Clears every link fault on every live member. */
