@@ -8,21 +8,32 @@
  * @module
  */
 
+import type { RaftStatus } from "../../cluster/raft/status.ts";
 import type { ConfChange, NodeId } from "../../cluster/raft/types.ts";
 import { CLEAN_LINKS, type LinkFaults, type Network } from "./network.ts";
 import type { Prng } from "./prng.ts";
-import type { SimNode } from "./sim_node.ts";
+
+/** What the nemesis sees of a node: the RawNode sim's `SimNode` and the driver sim's node. */
+export interface NemesisNode {
+  readonly id: NodeId;
+  readonly up: boolean;
+  status(): RaftStatus;
+}
 
 /** What the nemesis may do to the cluster; implemented by the run. */
 export interface ClusterControl {
-  readonly nodes: ReadonlyMap<NodeId, SimNode>;
+  readonly nodes: ReadonlyMap<NodeId, NemesisNode>;
   readonly network: Network;
   /** Up nodes that believe they lead, highest term first. */
-  leaders(): SimNode[];
+  leaders(): NemesisNode[];
   crash(id: NodeId): void;
   restart(id: NodeId): void;
   /** Creates and starts a node with a never-used id (empty disk). */
-  addNode(): SimNode;
+  addNode(): NemesisNode;
+  /** Proposes `cc` at `leader`; returns the outcome for the trace. */
+  proposeConfChange(leader: NemesisNode, cc: ConfChange): string;
+  /** Starts a leadership transfer at `leader`; returns the outcome for the trace. */
+  transferLeadership(leader: NemesisNode, to: NodeId | undefined): string;
   /** Stops a node for good (it was removed from the membership). */
   retire(id: NodeId): void;
   pause(id: NodeId, untilStep: number): void;
@@ -108,7 +119,7 @@ export class Nemesis {
     const leader = this.#c.leaders()[0];
     const storm = this.#storm(step);
     if (leader !== undefined) {
-      const st = leader.raw.status();
+      const st = leader.status();
       // A leader with entries not yet committed: crashing it now leaves them on a minority. In a
       // storm, a leader that just advanced its commit is crashed too: followers have not heard.
       const newLeader = st.term !== this.#leaderTerm;
@@ -129,16 +140,14 @@ export class Nemesis {
     if (rng.chance(p.linkChangeP)) this.#c.network.faults = drawLinks(rng);
     // A learner waiting for promotion gets it (or is removed) soon, so promotions are common.
     const learnerWaits = p.membershipP > 0 && leader !== undefined && leader.up &&
-      leader.raw.status().conf.learners.length > 0;
+      leader.status().conf.learners.length > 0;
     if (rng.chance(p.membershipP) || (learnerWaits && rng.chance(0.03))) this.#changeMembership();
     if (rng.chance(p.transferP) && leader !== undefined && leader.up) {
-      const voters = leader.raw.status().conf.voters.filter((v) => v !== leader.id);
+      const voters = leader.status().conf.voters.filter((v) => v !== leader.id);
       const to = voters.length > 0 && rng.chance(0.7) ? rng.pick(voters) : undefined;
-      const r = leader.raw.transferLeadership(to);
+      const r = this.#c.transferLeadership(leader, to);
       this.stats.transfers++;
-      this.#c.trace(
-        `nemesis transfer ${leader.id} -> ${to ?? "(best)"}: ${r.ok ? "ok" : r.reason}`,
-      );
+      this.#c.trace(`nemesis transfer ${leader.id} -> ${to ?? "(best)"}: ${r}`);
     }
     if (rng.chance(p.pauseP)) {
       const up = this.#upNodes();
@@ -175,7 +184,7 @@ export class Nemesis {
    * messages in flight too, which a crash would not (they already left).
    */
   #stormHit(
-    leader: SimNode,
+    leader: NemesisNode,
     step: number,
     fresh: boolean,
     committed: boolean,
@@ -195,7 +204,7 @@ export class Nemesis {
     this.#c.trace(`nemesis storm isolates ${leader.id} until ${this.#healAt}`);
   }
 
-  #upNodes(): SimNode[] {
+  #upNodes(): NemesisNode[] {
     return [...this.#c.nodes.values()].filter((n) => n.up);
   }
 
@@ -254,7 +263,7 @@ export class Nemesis {
     const leader = this.#c.leaders()[0];
     if (leader === undefined) return;
     const rng = this.#prng;
-    const conf = leader.raw.status().conf;
+    const conf = leader.status().conf;
     let cc: ConfChange;
     if (conf.learners.length > 0) {
       cc = { op: rng.chance(0.8) ? "promote" : "remove", nodeId: rng.pick(conf.learners) };
@@ -264,13 +273,9 @@ export class Nemesis {
       const victim = rng.chance(0.3) ? leader.id : rng.pick(conf.voters);
       cc = { op: "remove", nodeId: victim };
     }
-    const r = leader.raw.proposeConfChange(cc);
+    const r = this.#c.proposeConfChange(leader, cc);
     this.stats.confChanges++;
-    this.#c.trace(
-      `nemesis conf ${cc.op} ${cc.nodeId} at ${leader.id}: ${
-        r.ok ? `${r.index}/${r.term}` : r.reason
-      }`,
-    );
+    this.#c.trace(`nemesis conf ${cc.op} ${cc.nodeId} at ${leader.id}: ${r}`);
   }
 
   /** A node applied its own removal or saw it applied: stop it for good a little later. */

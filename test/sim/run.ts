@@ -8,10 +8,10 @@
  */
 
 import { decodeConfChange } from "../../cluster/raft/mod.ts";
-import type { ConfState, Message, NodeId } from "../../cluster/raft/types.ts";
+import type { ConfChange, ConfState, Message, NodeId } from "../../cluster/raft/types.ts";
 import { HashChainApp, type SimAppFactory } from "./app.ts";
 import { Checker, type Violation } from "./invariants.ts";
-import { type ClusterControl, Nemesis } from "./nemesis.ts";
+import { type ClusterControl, Nemesis, type NemesisNode } from "./nemesis.ts";
 import { Network } from "./network.ts";
 import { Prng } from "./prng.ts";
 import { type DriverFaults, type NodeHooks, SimNode } from "./sim_node.ts";
@@ -184,6 +184,16 @@ export class Sim implements ClusterControl {
       if (st.role === "leader") out.push({ n, term: st.term });
     }
     return out.sort((a, b) => b.term - a.term).map((x) => x.n);
+  }
+
+  proposeConfChange(leader: NemesisNode, cc: ConfChange): string {
+    const r = (leader as SimNode).raw.proposeConfChange(cc);
+    return r.ok ? `${r.index}/${r.term}` : r.reason;
+  }
+
+  transferLeadership(leader: NemesisNode, to: NodeId | undefined): string {
+    const r = (leader as SimNode).raw.transferLeadership(to);
+    return r.ok ? "ok" : r.reason;
   }
 
   crash(id: NodeId): void {

@@ -13,6 +13,7 @@
  */
 
 import { decodeConfChange, RawNode } from "../../cluster/raft/mod.ts";
+import type { RaftStatus } from "../../cluster/raft/status.ts";
 import type {
   ConfState,
   Entry,
@@ -267,6 +268,11 @@ export class SimNode {
     this.disk.saveSnapshot(snap);
     this.raw.compact(snap);
     this.#hooks.trace(`${this.id} compact at ${snap.meta.index}/${snap.meta.term}`);
+  }
+
+  /** The core's status (what the nemesis looks at). */
+  status(): RaftStatus {
+    return this.raw.status();
   }
 
   /** Delivers a message from the network. */
