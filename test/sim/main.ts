@@ -4,6 +4,9 @@
  *   deno task sim --seed N [--nodes 3|5] [--steps M] [--trace]      replay one seed exactly
  *   deno task sim --seeds N [--first S] [--steps M] [--nodes 3|5]   run a campaign
  *   add --broken commit-older|ack-early to run against a deliberately broken core or driver
+ *   add --driver to run the real NodeDriver on fake ports instead of the RawNode ready loop
+ *     (with --app broker for the broker state machine, --broken append-early [--no-ack-check]
+ *     for a log port that acknowledges before its fsync)
  *
  * A campaign prints a progress line on stderr and ends with exactly
  * `sim: <seeds> seeds, <steps> steps, <violations> violations`; it exits 1 on any violation,
@@ -13,7 +16,8 @@
  */
 
 import { nodesForSeed, replayCommand, runCampaign } from "./campaign.ts";
-import { type RunOptions, runSeed } from "./run.ts";
+import { type DriverRunOptions, runDriverCampaign, runDriverSeed } from "./driver_run.ts";
+import { type RunOptions, type RunResult, runSeed } from "./run.ts";
 
 interface Args {
   seed?: number;
@@ -22,11 +26,14 @@ interface Args {
   steps: number;
   nodes?: 3 | 5;
   trace: boolean;
-  broken?: "commit-older" | "ack-early";
+  broken?: "commit-older" | "ack-early" | "append-early";
+  driver: boolean;
+  app?: "broker";
+  noAckCheck: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { first: 1, steps: 500, trace: false };
+  const a: Args = { first: 1, steps: 500, trace: false, driver: false, noAckCheck: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const num = () => {
@@ -41,19 +48,45 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === "--first") a.first = num();
     else if (flag === "--steps") a.steps = num();
     else if (flag === "--trace") a.trace = true;
-    else if (flag === "--nodes") {
+    else if (flag === "--driver") a.driver = true;
+    else if (flag === "--no-ack-check") a.noAckCheck = true;
+    else if (flag === "--app") {
+      if (argv[++i] !== "broker") throw new Error("Cannot read --app: expected broker");
+      a.app = "broker";
+    } else if (flag === "--nodes") {
       const n = num();
       if (n !== 3 && n !== 5) throw new Error("Cannot read --nodes: expected 3 or 5");
       a.nodes = n;
     } else if (flag === "--broken") {
       const b = argv[++i];
-      if (b !== "commit-older" && b !== "ack-early") {
-        throw new Error("Cannot read --broken: expected commit-older or ack-early");
+      if (b !== "commit-older" && b !== "ack-early" && b !== "append-early") {
+        throw new Error("Cannot read --broken: expected commit-older, ack-early or append-early");
       }
       a.broken = b;
     } else throw new Error(`Cannot run the simulator: unknown argument ${flag}`);
   }
+  // append-early breaks a port of the driver; the other two break the RawNode sim's own loop.
+  if (a.broken !== undefined && a.driver !== (a.broken === "append-early")) {
+    throw new Error(`Cannot run --broken ${a.broken} ${a.driver ? "with" : "without"} --driver`);
+  }
+  if (!a.driver && (a.app || a.noAckCheck)) {
+    throw new Error("Cannot run --app or --no-ack-check without --driver");
+  }
   return a;
+}
+
+function driverOptions(a: Args): Partial<DriverRunOptions> {
+  return {
+    ...(a.app ? { app: a.app } : {}),
+    ...(a.broken === "append-early" ? { portFaults: { appendResolvesEarly: true } } : {}),
+    ...(a.noAckCheck ? { checkAcks: false } : {}),
+  };
+}
+
+/** The flags that replay the same variant. */
+function extraFlags(a: Args): string {
+  return (a.driver ? " --driver" : "") + (a.app ? ` --app ${a.app}` : "") +
+    (a.broken ? ` --broken ${a.broken}` : "") + (a.noAckCheck ? " --no-ack-check" : "");
 }
 
 function brokenOptions(a: Args): Partial<RunOptions> {
@@ -62,14 +95,11 @@ function brokenOptions(a: Args): Partial<RunOptions> {
   return {};
 }
 
-function replayOne(a: Args, seed: number): number {
-  const r = runSeed({
-    seed,
-    nodes: nodesForSeed(seed, a.nodes),
-    steps: a.steps,
-    trace: a.trace,
-    ...brokenOptions(a),
-  });
+async function replayOne(a: Args, seed: number): Promise<number> {
+  const base = { seed, nodes: nodesForSeed(seed, a.nodes), steps: a.steps, trace: a.trace };
+  const r: RunResult = a.driver
+    ? await runDriverSeed({ ...base, ...driverOptions(a) })
+    : runSeed({ ...base, ...brokenOptions(a) });
   if (a.trace) { for (const line of r.trace) console.log(line); }
   for (const v of r.violations) {
     console.log(`violation ${v.invariant} at step ${v.step}: ${v.message}`);
@@ -78,17 +108,12 @@ function replayOne(a: Args, seed: number): number {
   return r.violations.length > 0 ? 1 : 0;
 }
 
-function campaign(a: Args, seeds: number): number {
+async function campaign(a: Args, seeds: number): Promise<number> {
   const started = Date.now();
   let lastPrint = 0;
   const enc = new TextEncoder();
-  const res = runCampaign({
-    firstSeed: a.first,
-    seeds,
-    steps: a.steps,
-    nodes: a.nodes,
-    ...brokenOptions(a),
-  }, (done, steps, fails) => {
+  const base = { firstSeed: a.first, seeds, steps: a.steps, nodes: a.nodes };
+  const progress = (done: number, steps: number, fails: number) => {
     const now = Date.now();
     if (now - lastPrint < 250 && done < seeds) return;
     lastPrint = now;
@@ -98,9 +123,12 @@ function campaign(a: Args, seeds: number): number {
         `\rsim: ${done}/${seeds} seeds, ${steps} steps, ${fails} failing, ${rate} seeds/s `,
       ),
     );
-  });
+  };
+  const res = a.driver
+    ? await runDriverCampaign({ ...base, ...driverOptions(a) }, progress)
+    : runCampaign({ ...base, ...brokenOptions(a) }, progress);
   Deno.stderr.writeSync(enc.encode("\n"));
-  const extra = a.broken ? ` --broken ${a.broken}` : "";
+  const extra = extraFlags(a);
   for (const f of res.failures) {
     const v = f.violations[0];
     console.log(
@@ -114,6 +142,6 @@ function campaign(a: Args, seeds: number): number {
 
 if (import.meta.main) {
   const a = parseArgs(Deno.args);
-  if (a.seed !== undefined) Deno.exit(replayOne(a, a.seed));
-  Deno.exit(campaign(a, a.seeds ?? 100));
+  if (a.seed !== undefined) Deno.exit(await replayOne(a, a.seed));
+  Deno.exit(await campaign(a, a.seeds ?? 100));
 }
