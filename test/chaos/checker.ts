@@ -20,6 +20,9 @@
  *   nodes that never reached the same applied index;
  * - liveness: no write accepted within `healWriteMsMax` of the final heal, or a drain that did
  *   not finish;
+ * - stale_read: a linearizable read of a queue's `published` counter lower than the number of
+ *   distinct ids acknowledged to it before the read began, or lower than a read that completed
+ *   before it began (RELIABILITY.md item 4: a stale leader must not answer reads);
  * - crash: a node process that died on its own (an assertion such as election safety, or a
  *   fatal error), other than refusing to start on a damaged log.
  *
@@ -36,7 +39,8 @@ export type ViolationKind =
   | "order"
   | "divergence"
   | "liveness"
-  | "crash";
+  | "crash"
+  | "stale_read";
 
 export const VIOLATION_KINDS: readonly ViolationKind[] = [
   "lost",
@@ -47,6 +51,7 @@ export const VIOLATION_KINDS: readonly ViolationKind[] = [
   "divergence",
   "liveness",
   "crash",
+  "stale_read",
 ];
 
 export interface Violation {
@@ -121,6 +126,7 @@ export function check(events: readonly HistoryEvent[], options: CheckOptions = {
   checkRedelivery(facts, add);
   checkOrder(facts, add);
   checkDivergence(events, add);
+  checkReads(events, add);
   for (const e of events) if (e.type === "crash") add("crash", `${e.node}: ${e.detail}`);
   const healToWriteMs = checkLiveness(events, options.healWriteMsMax ?? 10_000, add);
   const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<
@@ -469,7 +475,7 @@ function checkLiveness(
   let firstWrite: number | undefined;
   for (const e of events) {
     if (e.type === "heal") heal = e.t;
-    if (e.type === "invoke" && e.op !== "receive") writes.set(e.opId, e.t);
+    if (e.type === "invoke" && e.op !== "receive" && e.op !== "read") writes.set(e.opId, e.t);
     if (e.type === "complete" && e.outcome === "ok" && heal !== undefined) {
       const inv = writes.get(e.opId);
       if (inv !== undefined && inv >= heal && firstWrite === undefined) firstWrite = e.t;
@@ -488,4 +494,49 @@ function checkLiveness(
     add("liveness", `the first write after the final heal was accepted after ${ms} ms`);
   }
   return ms;
+}
+
+/**
+ * Linearizable reads: every publish answered ok before the read began is in the count, and the
+ * count never goes back below one a read already returned (one pass in time order).
+ */
+function checkReads(events: readonly HistoryEvent[], add: Add): void {
+  const ackedIds = new Map<string, Set<string>>();
+  const maxRead = new Map<string, number>();
+  const publishes = new Map<number, readonly Published[]>();
+  const reads = new Map<number, { source: string; floor: number; seen: number; t: number }>();
+  for (const e of events) {
+    if (e.type === "invoke" && (e.op === "publish" || e.op === "txn")) {
+      publishes.set(e.opId, e.messages);
+    } else if (e.type === "invoke" && e.op === "read") {
+      reads.set(e.opId, {
+        source: e.source,
+        floor: ackedIds.get(e.source)?.size ?? 0,
+        seen: maxRead.get(e.source) ?? 0,
+        t: e.t,
+      });
+    } else if (e.type === "complete" && e.outcome === "ok") {
+      for (const m of publishes.get(e.opId) ?? []) {
+        let ids = ackedIds.get(m.target);
+        if (ids === undefined) ackedIds.set(m.target, ids = new Set());
+        ids.add(m.id);
+      }
+      const r = reads.get(e.opId);
+      if (r === undefined || e.published === undefined) continue;
+      if (e.published < r.floor) {
+        add(
+          "stale_read",
+          `${r.source}: read begun at ${r.t} ms answered published ${e.published}, but ` +
+            `${r.floor} distinct ids were acknowledged before it began`,
+        );
+      } else if (e.published < r.seen) {
+        add(
+          "stale_read",
+          `${r.source}: read begun at ${r.t} ms answered published ${e.published} after an ` +
+            `earlier read answered ${r.seen}`,
+        );
+      }
+      maxRead.set(r.source, Math.max(maxRead.get(r.source) ?? 0, e.published));
+    }
+  }
 }

@@ -40,6 +40,12 @@ class H {
     this.events.push({ type: "complete", t: this.tick(), opId, outcome: "ok", statuses });
   }
 
+  read(source: string, published: number): void {
+    const opId = ++this.#op;
+    this.events.push({ type: "invoke", t: this.tick(), op: "read", opId, p: "r1", source });
+    this.events.push({ type: "complete", t: this.tick(), opId, outcome: "ok", published });
+  }
+
   txn(items: Settling[], messages: Published[], outcome: "ok" | "fail", seqs?: number[]): void {
     const opId = ++this.#op;
     this.events.push({ type: "invoke", t: this.tick(), op: "txn", opId, p: "m1", items, messages });
@@ -337,5 +343,30 @@ Deno.test("check does not count a delivery after a refused then unknown publish 
   h.publish([{ target: "q:eo", id: "a" }], "fail");
   h.publish([{ target: "q:eo", id: "a" }], "unknown");
   h.receive("q:eo", [{ id: "a", seq: 1, attempt: 1 }]);
+  assert.equal(check(h.events).violations, 0);
+});
+
+Deno.test("check counts a read missing an acknowledged publish as stale_read", () => {
+  const h = cleanEo();
+  h.read("q:eo", 1);
+  only("stale_read", h.events);
+});
+
+Deno.test("check counts a read going back below an earlier read as stale_read", () => {
+  const h = cleanEo();
+  h.publish([{ target: "q:eo", id: "u" }], "unknown");
+  h.read("q:eo", 3);
+  h.read("q:eo", 2);
+  h.receive("q:eo", [{ id: "u", seq: 3, attempt: 1 }]);
+  only("stale_read", h.events);
+});
+
+Deno.test("check allows a read that overlaps a publish to miss it", () => {
+  const h = cleanEo();
+  const opId = 700;
+  h.events.push({ type: "invoke", t: h.tick(), op: "read", opId, p: "r1", source: "q:eo" });
+  h.publish([{ target: "q:eo", id: "c" }], "ok", [3]);
+  h.events.push({ type: "complete", t: h.tick(), opId, outcome: "ok", published: 2 });
+  h.receive("q:eo", [{ id: "c", seq: 3, attempt: 1 }]);
   assert.equal(check(h.events).violations, 0);
 });

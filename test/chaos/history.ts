@@ -73,6 +73,15 @@ export type HistoryEvent =
     readonly source: string;
   }
   | {
+    /** A linearizable read of a queue's stats (`GET /v1/queues/{q}`). */
+    readonly type: "invoke";
+    readonly t: number;
+    readonly op: "read";
+    readonly opId: number;
+    readonly p: string;
+    readonly source: string;
+  }
+  | {
     readonly type: "invoke";
     readonly t: number;
     readonly op: "ack";
@@ -102,6 +111,8 @@ export type HistoryEvent =
     readonly msgs?: readonly Delivered[];
     /** ack / txn: the status of each settled item, in invoke order. */
     readonly statuses?: readonly string[];
+    /** read: the queue's `published` counter. */
+    readonly published?: number;
   }
   | {
     readonly type: "nemesis";

@@ -15,6 +15,7 @@ import {
   Control,
   mover,
   producer,
+  reader,
   setUp,
   SOURCES,
   Worker,
@@ -96,6 +97,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       producer(w("fifo-p1"), "q:fifo", 10, (n) => `g${n % 7}`),
       producer(w("ev-p1"), "t:events", 10),
       producer(w("tx-p1"), "q:txsrc", 10),
+      reader(w("eo-r1"), "q:eo"),
+      reader(w("fifo-r1"), "q:fifo"),
     ];
     const consumers = [
       consumer(w("eo-c1"), "q:eo"),

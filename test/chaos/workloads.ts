@@ -356,3 +356,25 @@ async function moveOne(w: Worker, m: ReceivedMessage, copyId: string): Promise<v
     },
   );
 }
+
+/** Reads a queue's stats (linearizable, the default) every 100 ms while producing. */
+export async function reader(w: Worker, source: string): Promise<void> {
+  const queue = source.slice(2);
+  while (w.control.producing) {
+    await w.op(
+      (opId) =>
+        w.history.add({ type: "invoke", t: w.history.now(), op: "read", opId, p: w.name, source }),
+      () => w.client.getQueue(queue),
+      (info, opId) =>
+        w.history.add({
+          type: "complete",
+          t: w.history.now(),
+          opId,
+          outcome: "ok",
+          node: w.lastNode,
+          published: Number(info.published ?? 0),
+        }),
+    );
+    await sleep(100);
+  }
+}
