@@ -92,6 +92,8 @@ export class NodeDriver {
   #readSeq = 0;
   #applied = new Waiters();
   #appliedIndex: number;
+  /** The last index of the durable log here (what a crash now would keep). */
+  #durableIndex: number;
   #appliedTerm: number;
   #snapshotIndex: number;
   #snapshotting = false;
@@ -111,6 +113,7 @@ export class NodeDriver {
     this.#appliedIndex = snap?.meta.index ?? 0;
     this.#appliedTerm = snap?.meta.term ?? 0;
     this.#snapshotIndex = this.#appliedIndex;
+    this.#durableIndex = o.storage.log.lastIndex();
   }
 
   /** Loads the durable state, restores the state machine from its snapshot, starts ticking. */
@@ -299,11 +302,18 @@ export class NodeDriver {
   async #handle(rd: Ready): Promise<void> {
     if (rd.softState) this.#onSoftState(rd.softState.leaderId, rd.softState.role);
     if (rd.messages.length > 0) this.#o.sink.send(rd.messages);
+    // Committed entries that were durable here before this Ready apply while its persist runs:
+    // they are committed (on a majority's disks) and in our durable log, so nothing about them
+    // waits for this fsync. On a leader that is every committed entry (it counts itself only
+    // for what it persisted), so answers no longer wait one more fsync. Entries that arrive in
+    // this very Ready (a follower told of their commit with them) still apply after the persist.
+    const early = rd.snapshot ? 0 : durablePrefix(rd.committedEntries, this.#durableIndex);
+    if (early > 0) this.#apply(rd.committedEntries.slice(0, early));
     await this.#persist(rd);
     if (this.#closed) return;
     if (rd.messagesAfterPersist.length > 0) this.#o.sink.send(rd.messagesAfterPersist);
     if (rd.snapshot) this.#restore(rd.snapshot);
-    this.#apply(rd.committedEntries);
+    this.#apply(early > 0 ? rd.committedEntries.slice(early) : rd.committedEntries);
     this.#answerReads(rd);
     this.#raw.advance(rd);
     if (this.#readsToReissue) this.#reissueReads();
@@ -334,7 +344,11 @@ export class NodeDriver {
       if (log.term(meta.index) === meta.term) await log.compact(meta.index);
       else await log.reset(meta.index + 1);
     }
-    if (rd.entries.length > 0) await log.append(rd.entries);
+    if (rd.entries.length > 0) {
+      await log.append(rd.entries);
+      // A suffix replaced by a new leader's entries is gone: what is durable ends here.
+      this.#durableIndex = rd.entries[rd.entries.length - 1].index;
+    } else if (rd.snapshot) this.#durableIndex = Math.max(log.lastIndex(), rd.snapshot.meta.index);
     if (rd.hardState && this.#mustSaveHardState(rd.hardState)) {
       await hardState.save(rd.hardState);
       this.#savedHard = rd.hardState;
@@ -466,4 +480,11 @@ export class NodeDriver {
     this.#stopTicker();
     this.#o.onFatal(e);
   }
+}
+
+/** How many of `entries` (in index order) are at or below `durableIndex`. */
+function durablePrefix(entries: readonly Entry[], durableIndex: number): number {
+  let n = 0;
+  while (n < entries.length && entries[n].index <= durableIndex) n++;
+  return n;
 }
