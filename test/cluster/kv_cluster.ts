@@ -4,18 +4,9 @@
  * @module
  */
 
-const NODE = new URL("./kv_node.ts", import.meta.url).pathname;
+import { freePorts } from "../e2e/nodes.ts";
 
-/** Free loopback ports, found by binding port 0. */
-export function freePorts(n: number): number[] {
-  const listeners = Array.from(
-    { length: n },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
-}
+const NODE = new URL("./kv_node.ts", import.meta.url).pathname;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
