@@ -29,35 +29,20 @@
  * @module
  */
 
-import type { Delivered, HistoryEvent, Published, Settling, SourceConfig } from "./history.ts";
+import type { HistoryEvent, Published } from "./history.ts";
+import {
+  type Add,
+  type Facts,
+  gather,
+  key,
+  type Violation,
+  VIOLATION_KINDS,
+  type ViolationKind,
+} from "./_facts.ts";
+import { checkOrder } from "./_order.ts";
 
-export type ViolationKind =
-  | "lost"
-  | "duplicated"
-  | "unexpected"
-  | "redelivered"
-  | "order"
-  | "divergence"
-  | "liveness"
-  | "crash"
-  | "stale_read";
-
-export const VIOLATION_KINDS: readonly ViolationKind[] = [
-  "lost",
-  "duplicated",
-  "unexpected",
-  "redelivered",
-  "order",
-  "divergence",
-  "liveness",
-  "crash",
-  "stale_read",
-];
-
-export interface Violation {
-  readonly kind: ViolationKind;
-  readonly detail: string;
-}
+export { VIOLATION_KINDS } from "./_facts.ts";
+export type { Violation, ViolationKind } from "./_facts.ts";
 
 export interface CheckOptions {
   /** Liveness: a write must be accepted this soon after the final heal. Default 10 s. */
@@ -85,38 +70,6 @@ export interface CheckResult {
   readonly healToWriteMs?: number;
 }
 
-interface Delivery extends Delivered {
-  readonly source: string;
-  readonly inv: number;
-  readonly comp: number;
-  readonly opId: number;
-}
-
-type Invoke = Extract<HistoryEvent, { type: "invoke" }>;
-type Complete = Extract<HistoryEvent, { type: "complete" }>;
-
-/** The facts the rules need, gathered in one pass over the history. */
-interface Facts {
-  sources: Record<string, SourceConfig>;
-  /** target|id → publish attempts, and how many of them were answered with a 4xx (not applied). */
-  invoked: Map<string, { n: number; failed: number }>;
-  publishedGroup: Map<string, string | undefined>;
-  acknowledged: Map<string, Published>;
-  seqs: Map<string, Set<number>>;
-  movedBy: Map<string, Set<string>>;
-  /** target|id → the source id a transaction moved into it. */
-  fromOf: Map<string, string>;
-  deliveries: Delivery[];
-  receives: Delivery[][];
-  ackedCount: Map<string, number>;
-  firstAckedAt: Map<string, number>;
-  firstAckInvokeAt: Map<string, number>;
-  ops: { n: number; ok: number; fail: number; unknown: number };
-}
-
-const key = (where: string, id: string) => `${where}|${id}`;
-
-/** Checks one history; see the module doc for the rules. */
 export function check(events: readonly HistoryEvent[], options: CheckOptions = {}): CheckResult {
   const facts = gather(events);
   const found: Violation[] = [];
@@ -153,111 +106,6 @@ export function check(events: readonly HistoryEvent[], options: CheckOptions = {
     ...(healToWriteMs === undefined ? {} : { healToWriteMs }),
   };
 }
-
-function gather(events: readonly HistoryEvent[]): Facts {
-  const f: Facts = {
-    sources: {},
-    invoked: new Map(),
-    publishedGroup: new Map(),
-    acknowledged: new Map(),
-    seqs: new Map(),
-    movedBy: new Map(),
-    fromOf: new Map(),
-    deliveries: [],
-    receives: [],
-    ackedCount: new Map(),
-    firstAckedAt: new Map(),
-    firstAckInvokeAt: new Map(),
-    ops: { n: 0, ok: 0, fail: 0, unknown: 0 },
-  };
-  const invokes = new Map<number, Invoke>();
-  for (const e of events) {
-    if (e.type === "config") Object.assign(f.sources, e.sources);
-    else if (e.type === "invoke") {
-      invokes.set(e.opId, e);
-      f.ops.n++;
-      gatherInvoke(f, e);
-    } else if (e.type === "complete") {
-      const inv = invokes.get(e.opId);
-      if (inv === undefined) continue;
-      f.ops[e.outcome]++;
-      if (e.outcome === "ok") gatherOk(f, inv, e);
-      if (e.outcome === "fail" && (inv.op === "publish" || inv.op === "txn")) {
-        for (const m of inv.messages) f.invoked.get(key(m.target, m.id))!.failed++;
-      }
-    }
-  }
-  // A delivered message that a transaction moved: the move happened, whatever its answer said.
-  for (const d of f.deliveries) {
-    for (const target of f.sources[d.source]?.fedBy ?? []) {
-      const from = f.fromOf.get(key(target, d.id));
-      if (from !== undefined) addTo(f.movedBy, key(target, from), d.id);
-    }
-  }
-  return f;
-}
-
-function gatherInvoke(f: Facts, e: Invoke): void {
-  if (e.op === "publish" || e.op === "txn") {
-    for (const m of e.messages) {
-      const k = key(m.target, m.id);
-      const a = f.invoked.get(k) ?? { n: 0, failed: 0 };
-      a.n++;
-      f.invoked.set(k, a);
-      f.publishedGroup.set(key(m.target, m.id), m.group);
-      if (m.from !== undefined) f.fromOf.set(key(m.target, m.id), m.from);
-    }
-  }
-  if (e.op === "ack" || e.op === "txn") {
-    for (const it of e.items) {
-      const k = key(it.source, it.id);
-      if (!f.firstAckInvokeAt.has(k)) f.firstAckInvokeAt.set(k, e.t);
-    }
-  }
-}
-
-function gatherOk(f: Facts, inv: Invoke, e: Complete): void {
-  if (inv.op === "publish" || inv.op === "txn") {
-    inv.messages.forEach((m, i) => {
-      const k = key(m.target, m.id);
-      f.acknowledged.set(k, m);
-      const seq = e.seqs?.[i];
-      if (seq !== undefined) addTo(f.seqs, k, seq);
-      if (m.from !== undefined) addTo(f.movedBy, key(m.target, m.from), m.id);
-    });
-  }
-  if (inv.op === "ack" || inv.op === "txn") {
-    inv.items.forEach((it: Settling, i) => {
-      const status = e.statuses?.[i] ?? (inv.op === "txn" ? "acked" : undefined);
-      if (status !== "acked") return;
-      const k = key(it.source, it.id);
-      f.ackedCount.set(k, (f.ackedCount.get(k) ?? 0) + 1);
-      if (!f.firstAckedAt.has(k)) f.firstAckedAt.set(k, e.t);
-    });
-  }
-  if (inv.op === "receive" && e.msgs !== undefined) {
-    const one: Delivery[] = e.msgs.map((m) => ({
-      ...m,
-      source: inv.source,
-      inv: inv.t,
-      comp: e.t,
-      opId: inv.opId,
-    }));
-    f.receives.push(one);
-    for (const d of one) {
-      f.deliveries.push(d);
-      addTo(f.seqs, key(d.source, d.id), d.seq);
-    }
-  }
-}
-
-function addTo<V>(m: Map<string, Set<V>>, k: string, v: V): void {
-  let s = m.get(k);
-  if (s === undefined) m.set(k, s = new Set());
-  s.add(v);
-}
-
-type Add = (kind: ViolationKind, detail: string) => void;
 
 function checkLostAndUnexpected(f: Facts, add: Add): void {
   const deliveredOn = new Set(f.deliveries.map((d) => key(d.source, d.id)));
@@ -314,125 +162,6 @@ function checkRedelivery(f: Facts, add: Add): void {
           `after an ack answered acked at ${acked} ms`,
       );
     }
-  }
-}
-
-function checkOrder(f: Facts, add: Add): void {
-  for (const one of f.receives) {
-    for (let i = 1; i < one.length; i++) {
-      if (one[i].seq <= one[i - 1].seq) {
-        add(
-          "order",
-          `${one[i].source}: one receive answered seq ${one[i - 1].seq} then ${one[i].seq}`,
-        );
-      }
-    }
-  }
-  const bySource = new Map<string, Delivery[]>();
-  for (const d of f.deliveries) {
-    let l = bySource.get(d.source);
-    if (l === undefined) bySource.set(d.source, l = []);
-    l.push(d);
-  }
-  for (const [source, ds] of bySource) {
-    if (f.sources[source]?.fifo) checkFifo(f, source, ds, add);
-    else checkFirstDeliveries(source, ds, add);
-  }
-}
-
-/**
- * A plain queue hands out ready messages lowest seq first, so a receive that began after another
- * completed cannot give a first delivery (attempt 1: never leased before) of a lower seq.
- */
-function checkFirstDeliveries(source: string, ds: Delivery[], add: Add): void {
-  const firsts = ds.filter((d) => d.attempt === 1);
-  const byComp = [...firsts].sort((a, b) => a.comp - b.comp);
-  const byInv = [...firsts].sort((a, b) => a.inv - b.inv);
-  let j = 0;
-  let maxSeq = -Infinity;
-  let maxId = "";
-  for (const d of byInv) {
-    while (j < byComp.length && byComp[j].comp < d.inv) {
-      if (byComp[j].seq > maxSeq) [maxSeq, maxId] = [byComp[j].seq, byComp[j].id];
-      j++;
-    }
-    if (d.seq < maxSeq) {
-      add(
-        "order",
-        `${source}: first delivery of seq ${d.seq} (${d.id}) began at ${d.inv} ms, after seq ` +
-          `${maxSeq} (${maxId}) was first delivered`,
-      );
-    }
-  }
-}
-
-/** fifo: within a group, one message at a time, in seq order. */
-function checkFifo(f: Facts, source: string, ds: Delivery[], add: Add): void {
-  const groups = new Map<string, Delivery[]>();
-  for (const d of ds) {
-    const g = d.group ?? "";
-    let l = groups.get(g);
-    if (l === undefined) groups.set(g, l = []);
-    l.push(d);
-  }
-  const knownSeqs = new Map<string, Map<number, string>>();
-  for (const target of f.sources[source]?.fedBy ?? []) {
-    for (const [k, seqs] of f.seqs) {
-      if (!k.startsWith(`${target}|`)) continue;
-      const id = k.slice(target.length + 1);
-      const g = f.publishedGroup.get(k) ?? "";
-      let m = knownSeqs.get(g);
-      if (m === undefined) knownSeqs.set(g, m = new Map());
-      for (const s of seqs) m.set(s, id);
-    }
-  }
-  for (const [g, list] of groups) {
-    const known = knownSeqs.get(g) ?? new Map<number, string>();
-    for (const d of list) known.set(d.seq, d.id);
-    checkGroup(f, source, g, list, known, add);
-  }
-}
-
-function checkGroup(
-  f: Facts,
-  source: string,
-  g: string,
-  list: Delivery[],
-  known: Map<number, string>,
-  add: Add,
-): void {
-  const bySeq = [...list].sort((a, b) => a.seq - b.seq);
-  const seqs = [...known.keys()].sort((a, b) => a - b);
-  let maxInvLower = -Infinity;
-  let lowerAckBy = -Infinity;
-  let k = 0;
-  let i = 0;
-  while (i < bySeq.length) {
-    const seq = bySeq[i].seq;
-    while (k < seqs.length && seqs[k] < seq) {
-      const at = f.firstAckInvokeAt.get(key(source, known.get(seqs[k])!)) ?? Infinity;
-      lowerAckBy = Math.max(lowerAckBy, at);
-      k++;
-    }
-    let j = i;
-    for (; j < bySeq.length && bySeq[j].seq === seq; j++) {
-      const d = bySeq[j];
-      if (maxInvLower > d.comp) {
-        add(
-          "order",
-          `${source} group ${g}: a lower seq was delivered after seq ${d.seq} (${d.id})`,
-        );
-      }
-      if (lowerAckBy > d.comp) {
-        add(
-          "order",
-          `${source} group ${g}: seq ${d.seq} (${d.id}) delivered at ${d.comp} ms before any ack ` +
-            `of every lower seq began`,
-        );
-      }
-    }
-    for (let x = i; x < j; x++) maxInvLower = Math.max(maxInvLower, bySeq[x].inv);
-    i = j;
   }
 }
 

@@ -59,7 +59,7 @@ export interface NemesisOptions {
   readonly kinds?: readonly FaultKind[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Drives faults until `stop()`; `heal()` then brings every member back. */
 export class Nemesis {
@@ -143,122 +143,116 @@ export class Nemesis {
   /** Runs one fault: inject, hold `holdMs`, heal. */
   async #inject(kind: FaultKind, holdMs: number): Promise<void> {
     if (this.members.length === 0) throw new Error("no member left to fault");
-    const live = this.members.filter((id) => this.nodes.isLive(id));
-    const minority = Math.floor((this.members.length - 1) / 2);
     switch (kind) {
       case "kill-leader":
       case "kill-random":
-      case "kill-minority": {
-        const leader = kind === "kill-leader" ? await this.leader() : undefined;
-        const victims = kind === "kill-minority"
-          ? this.pickN(this.members, minority)
-          : [leader ?? this.prng.pick(this.members)];
-        this.#record(kind, "start", victims.join(","));
-        this.scanCrashes();
-        for (const id of victims) await this.nodes.kill(id);
-        await sleep(holdMs);
-        for (const id of victims) this.nodes.spawn(id);
-        break;
-      }
+      case "kill-minority":
       case "pause-leader":
-      case "pause-random": {
-        const victim = (kind === "pause-leader" ? await this.leader() : undefined) ??
-          this.prng.pick(live);
-        this.#record(kind, "start", `${victim} ${holdMs} ms`);
-        this.#paused.add(victim);
-        await this.nodes.signal(victim, "SIGSTOP");
-        await sleep(Math.max(holdMs, 1_500));
-        await this.nodes.signal(victim, "SIGCONT");
-        this.#paused.delete(victim);
-        break;
-      }
-      case "restart": {
-        const victim = this.prng.pick(this.members);
-        this.#record(kind, "start", `${victim} (SIGTERM)`);
-        this.scanCrashes();
-        await this.nodes.signal(victim, "SIGTERM");
-        this.nodes.spawn(victim);
-        break;
-      }
-      case "partition-halves": {
-        const side = this.pickN(this.members, minority === 0 ? 1 : this.prng.range(1, minority));
-        this.#record(kind, "start", `${side.join(",")} | rest`);
-        await this.cutBetween(side, this.members.filter((m) => !side.includes(m)));
-        await sleep(holdMs);
-        break;
-      }
-      case "isolate-leader": {
-        const leader = (await this.leader()) ?? this.prng.pick(this.members);
-        this.#record(kind, "start", leader);
-        await this.cutBetween([leader], this.members.filter((m) => m !== leader));
-        await sleep(holdMs);
-        break;
-      }
-      case "bridge": {
-        // Two sides that only the bridge node hears both of (RELIABILITY.md item 5).
-        const order = this.pickN(this.members, this.members.length);
-        const bridge = order[0];
-        const rest = order.slice(1);
-        const a = rest.slice(0, Math.ceil(rest.length / 2));
-        const b = rest.slice(Math.ceil(rest.length / 2));
-        this.#record(kind, "start", `${a.join(",")} | ${bridge} | ${b.join(",")}`);
-        await this.cutBetween(a, b);
-        await sleep(holdMs);
-        break;
-      }
-      case "one-way": {
-        // The victim (often the leader) still hears everyone but nobody hears it.
-        const victim = (this.prng.chance(0.5) ? await this.leader() : undefined) ??
-          this.prng.pick(this.members);
-        this.#record(kind, "start", `${victim} -> others cut`);
-        for (const peer of this.members.filter((m) => m !== victim)) {
-          await this.setFault(victim, { peer, direction: "out", cut: true });
-        }
-        await sleep(holdMs);
-        break;
-      }
-      case "flaky-links": {
-        const victim = this.prng.pick(this.members);
-        this.#record(kind, "start", `${victim}: drop 0.3, delay 20+0..80 ms`);
-        for (const peer of this.members.filter((m) => m !== victim)) {
-          await this.setFault(victim, {
-            peer,
-            direction: "both",
-            dropProbability: 0.3,
-            delayMs: 20,
-            delayJitterMs: 80,
-          });
-        }
-        await sleep(holdMs);
-        break;
-      }
+      case "pause-random":
+      case "restart":
+        return await this.#process(kind, holdMs);
+      case "partition-halves":
+      case "isolate-leader":
+      case "bridge":
+      case "one-way":
+      case "flaky-links":
+        await this.#links(kind);
+        return await sleep(holdMs);
       case "power-loss":
-      case "power-loss-all": {
-        const victims = kind === "power-loss-all"
-          ? [...this.members]
-          : [this.prng.pick(this.members)];
-        this.#record(kind, "start", victims.join(","));
-        this.scanCrashes();
-        for (const id of victims) await this.nodes.kill(id);
-        for (const id of victims) {
-          await tearTail(`${this.nodes.nodeDataDir(id)}/log`, this.prng);
-        }
-        await sleep(Math.min(holdMs, 1_000));
-        for (const id of victims) this.nodes.spawn(id);
-        break;
-      }
+      case "power-loss-all":
+        return await this.#powerLoss(kind, holdMs);
       case "corrupt":
         // A damaged node is replaced by a fresh id; with none left, skip (never reuse an id).
         if (this.#spares.length > 0) await this.#corrupt();
-        break;
+        return;
       case "member-replace": {
         if (this.#spares.length === 0) return;
         const victim = this.prng.pick(this.members);
         this.#record(kind, "start", `${victim} -> ${this.#spares[0]}`);
-        await this.replace(victim);
-        break;
+        return await this.replace(victim);
       }
     }
+  }
+
+  /** Process faults: SIGKILL (leader, random, a minority), SIGSTOP/SIGCONT, SIGTERM restart. */
+  async #process(kind: FaultKind, holdMs: number): Promise<void> {
+    const minority = Math.floor((this.members.length - 1) / 2);
+    const leader = kind.endsWith("-leader") ? await this.leader() : undefined;
+    if (kind === "pause-leader" || kind === "pause-random") {
+      const live = this.members.filter((id) => this.nodes.isLive(id));
+      const victim = leader ?? this.prng.pick(live.length > 0 ? live : this.members);
+      this.#record(kind, "start", `${victim} ${holdMs} ms`);
+      this.#paused.add(victim);
+      await this.nodes.signal(victim, "SIGSTOP");
+      await sleep(Math.max(holdMs, 1_500));
+      await this.nodes.signal(victim, "SIGCONT");
+      this.#paused.delete(victim);
+      return;
+    }
+    if (kind === "restart") {
+      const victim = this.prng.pick(this.members);
+      this.#record(kind, "start", `${victim} (SIGTERM)`);
+      this.scanCrashes();
+      await this.nodes.signal(victim, "SIGTERM");
+      this.nodes.spawn(victim);
+      return;
+    }
+    const victims = kind === "kill-minority"
+      ? this.pickN(this.members, minority)
+      : [leader ?? this.prng.pick(this.members)];
+    this.#record(kind, "start", victims.join(","));
+    this.scanCrashes();
+    for (const id of victims) await this.nodes.kill(id);
+    await sleep(holdMs);
+    for (const id of victims) this.nodes.spawn(id);
+  }
+
+  /** Link faults through the fault seam; they stay until `healLinks`. */
+  async #links(kind: FaultKind): Promise<void> {
+    const minority = Math.floor((this.members.length - 1) / 2);
+    const others = (x: string) => this.members.filter((m) => m !== x);
+    if (kind === "partition-halves") {
+      const side = this.pickN(this.members, minority === 0 ? 1 : this.prng.range(1, minority));
+      this.#record(kind, "start", `${side.join(",")} | rest`);
+      await this.cutBetween(side, this.members.filter((m) => !side.includes(m)));
+    } else if (kind === "isolate-leader") {
+      const leader = (await this.leader()) ?? this.prng.pick(this.members);
+      this.#record(kind, "start", leader);
+      await this.cutBetween([leader], others(leader));
+    } else if (kind === "bridge") {
+      // Two sides that only the bridge node hears both of (RELIABILITY.md item 5).
+      const [bridge, ...rest] = this.pickN(this.members, this.members.length);
+      const a = rest.slice(0, Math.ceil(rest.length / 2));
+      const b = rest.slice(Math.ceil(rest.length / 2));
+      this.#record(kind, "start", `${a.join(",")} | ${bridge} | ${b.join(",")}`);
+      await this.cutBetween(a, b);
+    } else if (kind === "one-way") {
+      // The victim (often the leader) still hears everyone but nobody hears it.
+      const victim = (this.prng.chance(0.5) ? await this.leader() : undefined) ??
+        this.prng.pick(this.members);
+      this.#record(kind, "start", `${victim} -> others cut`);
+      for (const peer of others(victim)) {
+        await this.setFault(victim, { peer, direction: "out", cut: true });
+      }
+    } else {
+      const victim = this.prng.pick(this.members);
+      this.#record(kind, "start", `${victim}: drop 0.3, delay 20+0..80 ms`);
+      for (const peer of others(victim)) {
+        const spec = { dropProbability: 0.3, delayMs: 20, delayJitterMs: 80 };
+        await this.setFault(victim, { peer, direction: "both", ...spec });
+      }
+    }
+  }
+
+  /** SIGKILL, a torn record at the end of each victim's log (see disk.ts), restart. */
+  async #powerLoss(kind: FaultKind, holdMs: number): Promise<void> {
+    const victims = kind === "power-loss-all" ? [...this.members] : [this.prng.pick(this.members)];
+    this.#record(kind, "start", victims.join(","));
+    this.scanCrashes();
+    for (const id of victims) await this.nodes.kill(id);
+    for (const id of victims) await tearTail(`${this.nodes.nodeDataDir(id)}/log`, this.prng);
+    await sleep(Math.min(holdMs, 1_000));
+    for (const id of victims) this.nodes.spawn(id);
   }
 
   /** Flip a byte in the middle of one node's log; it must refuse to start, then is replaced. */
