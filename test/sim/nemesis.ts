@@ -40,6 +40,14 @@ export interface ClusterControl {
   trace(line: string): void;
 }
 
+/** Told of the faults as they happen (the bounded-elections check); draws no randomness. */
+export interface NemesisObserver {
+  onPartition(shape: "halves" | "one_way" | "bridge" | "isolate", step: number): void;
+  onHeal(): void;
+  /** A fault after which an election is legitimate (crash, restart, transfer, conf change, pause). */
+  onDisruption(step: number): void;
+}
+
 /** How often each fault happens in one seed, drawn from the seed. */
 export interface NemesisProfile {
   readonly crashP: number;
@@ -104,11 +112,17 @@ export class Nemesis {
   #leaderTerm = 0;
   /** Nodes removed from the membership, and the step at which to stop them. */
   readonly #retireAt = new Map<NodeId, number>();
+  observer: NemesisObserver | undefined;
 
   constructor(prng: Prng, cluster: ClusterControl) {
     this.#prng = prng;
     this.#c = cluster;
     this.profile = drawProfile(prng);
+  }
+
+  /** True while a Figure-8 storm lasts. */
+  inStorm(step: number): boolean {
+    return this.#stormUntil >= step;
   }
 
   /** One step of faults and repairs. */
@@ -145,13 +159,18 @@ export class Nemesis {
     if (rng.chance(p.transferP) && leader !== undefined && leader.up) {
       const voters = leader.status().conf.voters.filter((v) => v !== leader.id);
       const to = voters.length > 0 && rng.chance(0.7) ? rng.pick(voters) : undefined;
+      this.observer?.onDisruption(step);
       const r = this.#c.transferLeadership(leader, to);
       this.stats.transfers++;
       this.#c.trace(`nemesis transfer ${leader.id} -> ${to ?? "(best)"}: ${r}`);
     }
     if (rng.chance(p.pauseP)) {
       const up = this.#upNodes();
-      if (up.length > 0) this.#c.pause(rng.pick(up).id, step + rng.range(5, 40));
+      if (up.length > 0) {
+        const until = step + rng.range(5, 40);
+        this.#c.pause(rng.pick(up).id, until);
+        this.observer?.onDisruption(until);
+      }
     }
   }
 
@@ -210,6 +229,7 @@ export class Nemesis {
 
   #crash(id: NodeId, step: number, downStepsMax: number): void {
     this.stats.crashes++;
+    this.observer?.onDisruption(step);
     this.#c.crash(id);
     this.#restartAt.set(id, step + this.#prng.range(1, downStepsMax));
   }
@@ -218,18 +238,21 @@ export class Nemesis {
     for (const [id, at] of this.#restartAt) {
       if (at <= step) {
         this.#restartAt.delete(id);
+        this.observer?.onDisruption(step);
         if (!this.#retireAt.has(id)) this.#c.restart(id);
       }
     }
     for (const [id, at] of this.#retireAt) {
       if (at <= step) {
         this.#retireAt.delete(id);
+        this.observer?.onDisruption(step);
         this.#c.retire(id);
       }
     }
     if (this.#healAt >= 0 && this.#healAt <= step) {
       this.#healAt = -1;
       this.#c.network.heal();
+      this.observer?.onHeal();
       this.#c.trace("nemesis heal");
     }
   }
@@ -243,15 +266,19 @@ export class Nemesis {
     const k = rng.range(1, Math.max(1, Math.floor(ids.length / 2)));
     if (shape === 0) {
       net.cutBetween(ids.slice(0, k), ids.slice(k)); // halves (or isolate one when k = 1)
+      this.observer?.onPartition("halves", step);
     } else if (shape === 1) {
       for (const y of ids.slice(k)) for (const x of ids.slice(0, k)) net.cut(x, y); // one way
+      this.observer?.onPartition("one_way", step);
     } else if (shape === 2 && ids.length >= 3) {
       // A bridge: ids[0] sees both sides, the sides do not see each other.
       const rest = ids.slice(1);
       const half = Math.max(1, Math.floor(rest.length / 2));
       net.cutBetween(rest.slice(0, half), rest.slice(half));
+      this.observer?.onPartition("bridge", step);
     } else {
       net.cutBetween([ids[0]], ids.slice(1)); // isolate one
+      this.observer?.onPartition("isolate", step);
     }
     this.stats.partitions++;
     this.#healAt = step + rng.range(3, this.profile.partitionStepsMax);
@@ -286,6 +313,7 @@ export class Nemesis {
   /** Ends every fault: the quiet phase. Crashed nodes restart at once; retired ones stay down. */
   stop(): void {
     this.#c.network.heal();
+    this.observer?.onHeal();
     this.#c.network.faults = CLEAN_LINKS;
     this.#healAt = -1;
     for (const id of this.#restartAt.keys()) if (!this.#retireAt.has(id)) this.#c.restart(id);

@@ -10,6 +10,7 @@
 import { decodeConfChange } from "../../cluster/raft/mod.ts";
 import type { ConfChange, ConfState, Message, NodeId } from "../../cluster/raft/types.ts";
 import { HashChainApp, type SimAppFactory } from "./app.ts";
+import { ElectionBound } from "./elections.ts";
 import { Checker, type Violation } from "./invariants.ts";
 import { type ClusterControl, Nemesis, type NemesisNode } from "./nemesis.ts";
 import { Network } from "./network.ts";
@@ -36,6 +37,8 @@ export interface RunOptions {
    * driver bug must be caught by its consequences (lost committed entries) instead.
    */
   readonly checkAcks?: boolean;
+  /** Core options to override (pre-vote and check-quorum off prove `bounded_elections` fails). */
+  readonly raft?: { readonly preVote?: boolean; readonly checkQuorum?: boolean };
 }
 
 /** What one seed found. */
@@ -61,6 +64,8 @@ export class Sim implements ClusterControl {
   readonly checker = new Checker();
   readonly workload: Workload;
   readonly nemesis: Nemesis;
+  /** Bounded elections under bridge and one-way partitions (RELIABILITY.md item 5). */
+  readonly elections: ElectionBound;
   readonly traceLines: string[] = [];
   readonly bootstrap: ConfState;
   /** Per-node probability of a tick each step (a slow clock is a skewed one). */
@@ -103,9 +108,12 @@ export class Sim implements ClusterControl {
       unsafeTestFaults: {
         commitOlderTermEntriesByCount: opts.commitOlderTermEntriesByCount ?? false,
       },
+      ...opts.raft,
     };
     this.clientBurst = cfgPrng.pick([1, 1, 4]);
     this.nemesis = new Nemesis(root.fork(), this);
+    this.elections = new ElectionBound(this.checker, 2 * ELECTION_TICKS);
+    this.nemesis.observer = this.elections;
     this.trace(
       `seed ${opts.seed} nodes ${opts.nodes} config ${JSON.stringify(this.#config)} ` +
         `fsyncP ${this.fsyncP} burst ${this.clientBurst} compactGap ${this.#compactGap} profile ${
@@ -241,6 +249,9 @@ export class Sim implements ClusterControl {
   runStep(opts: { faults: boolean; proposeRate: number }): void {
     this.checker.step = this.step;
     if (opts.faults) this.nemesis.act(this.step);
+    const termBefore = opts.faults
+      ? this.elections.before(this, this.step, this.nemesis.inStorm(this.step))
+      : undefined;
     for (const m of this.network.deliverDue(this.step)) {
       const to = this.nodes.get(m.to);
       if (to === undefined || !this.isActive(to)) continue;
@@ -261,6 +272,7 @@ export class Sim implements ClusterControl {
       else n.pump(50, true);
     }
     observeNodes(this);
+    this.elections.after(this, this.step, termBefore);
     this.step++;
   }
 }
@@ -309,6 +321,13 @@ export function runSeed(opts: RunOptions): RunResult {
     steps: sim.step,
     violations: sim.checker.violations,
     trace: sim.traceLines,
-    stats: { ...sim.network.stats, ...sim.nemesis.stats, ...sim.workload.stats },
+    stats: {
+      ...sim.network.stats,
+      ...sim.nemesis.stats,
+      ...sim.workload.stats,
+      partialPartitions: sim.elections.stats.windows,
+      electionStepsWatched: sim.elections.stats.stepsWatched,
+      electionRises: sim.elections.stats.rises,
+    },
   };
 }
