@@ -28,10 +28,12 @@ import {
 } from "../raft/types.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+import { noPace } from "./pace.ts";
 import type {
   LogEvent,
   MessageSink,
   OnFatal,
+  Pace,
   StartTicker,
   StateMachine,
   StoragePorts,
@@ -57,6 +59,12 @@ export interface NodeDriverOptions {
   readonly observePersistMs?: (ms: number) => void;
   /** A monotonic clock in ms, only for the persist latency metric. */
   readonly nowMs?: () => number;
+  /**
+   * Gives the event loop a turn between the bounded steps of snapshot work (encoding, copying,
+   * restoring): real nodes pass `slicePacer()`. Without it the steps run back to back, which
+   * the simulator wants (no real timer decides an order there).
+   */
+  readonly pace?: Pace;
 }
 
 /** The outcome of `propose`. `dropped`: the entry was overwritten, it will never apply. */
@@ -121,7 +129,7 @@ export class NodeDriver {
     const initial = await loadOrBootstrap(o);
     const raw = new RawNode(o.raft, initial);
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
-    if (initial.snapshot) d.#restore(initial.snapshot);
+    if (initial.snapshot) await d.#restore(initial.snapshot);
     o.log("info", "node_started", {
       term: initial.hardState.term,
       commit: initial.hardState.commit,
@@ -312,7 +320,11 @@ export class NodeDriver {
     await this.#persist(rd);
     if (this.#closed) return;
     if (rd.messagesAfterPersist.length > 0) this.#o.sink.send(rd.messagesAfterPersist);
-    if (rd.snapshot) this.#restore(rd.snapshot);
+    if (rd.snapshot) {
+      // Awaited: no entry after the snapshot may apply before the state it follows.
+      await this.#restore(rd.snapshot);
+      if (this.#closed) return;
+    }
     this.#apply(early > 0 ? rd.committedEntries.slice(early) : rd.committedEntries);
     this.#answerReads(rd);
     this.#raw.advance(rd);
@@ -417,10 +429,10 @@ export class NodeDriver {
     }
   }
 
-  #restore(snap: Snapshot): void {
+  async #restore(snap: Snapshot): Promise<void> {
     const { urls, app } = unwrapSnapshot(snap.data);
+    await this.#o.stateMachine.restore(app, this.#o.pace ?? noPace);
     this.urls.replace(urls);
-    this.#o.stateMachine.restore(app);
     // Proposals the snapshot jumped over: we cannot tell whether they were applied.
     for (const [index, p] of this.#proposals) {
       if (index <= snap.meta.index) {
@@ -446,9 +458,11 @@ export class NodeDriver {
     };
     const urls = this.urls.entries();
     const view = this.#o.stateMachine.snapshot();
+    const pace = this.#o.pace ?? noPace;
     (async () => {
-      const app = await view.serialize();
-      const snapshot: Snapshot = { meta, data: wrapSnapshot(urls, app) };
+      // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
+      const app = await view.serialize(pace);
+      const snapshot: Snapshot = { meta, data: await wrapSnapshot(urls, app, pace) };
       await this.#o.storage.snapshots.save(snapshot);
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
       this.#raw.compact(snapshot);

@@ -39,16 +39,43 @@ export class MemberUrls {
   }
 }
 
+/** Most bytes copied between two calls of `pace` (a few ms of memcpy). */
+const COPY_SLICE_BYTES = 4 << 20;
+
 /**
  * The driver's snapshot: the member URLs, then the application's bytes. Layout:
  * `[u32 header length][header: UTF-8 JSON {v:1, urls}][application bytes]`.
+ *
+ * The application's parts are copied into one buffer once (Raft sends and stores one buffer),
+ * with a `pace()` every `COPY_SLICE_BYTES`, so that a large snapshot is never
+ * copied in one synchronous slice.
  */
-export function wrapSnapshot(urls: [NodeId, string][], app: Uint8Array): Uint8Array {
+export async function wrapSnapshot(
+  urls: [NodeId, string][],
+  app: Uint8Array | readonly Uint8Array[],
+  pace: () => Promise<void>,
+): Promise<Uint8Array> {
+  const parts = app instanceof Uint8Array ? [app] : app;
   const header = encoder.encode(JSON.stringify({ v: 1, urls }));
-  const out = new Uint8Array(4 + header.length + app.length);
+  let total = 4 + header.length;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
   new DataView(out.buffer).setUint32(0, header.length);
   out.set(header, 4);
-  out.set(app, 4 + header.length);
+  let at = 4 + header.length;
+  let sinceYield = 0;
+  for (const p of parts) {
+    for (let from = 0; from < p.length; from += COPY_SLICE_BYTES) {
+      if (sinceYield >= COPY_SLICE_BYTES) {
+        await pace();
+        sinceYield = 0;
+      }
+      const chunk = p.subarray(from, from + COPY_SLICE_BYTES);
+      out.set(chunk, at);
+      at += chunk.length;
+      sinceYield += chunk.length;
+    }
+  }
   return out;
 }
 

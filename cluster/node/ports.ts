@@ -16,18 +16,38 @@ import type { SnapshotStore } from "../storage/snapshot_store.ts";
  *   every node. Its return value is handed to the proposer of that entry, if it waits here.
  * - `snapshot` returns quickly with an immutable view; `serialize` does the expensive part
  *   later and may run while further entries are applied.
- * - `restore` replaces the whole state with a snapshot's.
+ * - `restore` replaces the whole state with a snapshot's. It may work in steps, awaiting
+ *   `pace()` between them, and return a promise: the driver applies no entry after the snapshot
+ *   before it resolves, and the new state must take effect only then (all at once).
  */
 export interface StateMachine {
   apply(index: number, data: Uint8Array): unknown;
   snapshot(): SnapshotView;
-  restore(data: Uint8Array): void;
+  restore(data: Uint8Array, pace: Pace): void | Promise<void>;
 }
+
+/**
+ * An application snapshot's bytes: one buffer, or parts whose concatenation is the snapshot
+ * (the driver writes them into its own buffer once, so the application need not join them).
+ */
+export type SnapshotBytes = Uint8Array | readonly Uint8Array[];
 
 /** An immutable capture of application state. */
 export interface SnapshotView {
-  serialize(): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Encodes the capture. Long work should be done in bounded steps (a few ms each) with
+   * `await pace()` between them, so the node keeps ticking and answering meanwhile.
+   */
+  serialize(pace: Pace): SnapshotBytes | Promise<SnapshotBytes>;
 }
+
+/**
+ * Gives the event loop a turn during long background work (encoding, copying and restoring
+ * snapshots): called between bounded steps, it resolves at once while the current slice of
+ * synchronous work is short, and after a macrotask once it is not (`slicePacer`). A node that
+ * stalls its event loop for an election timeout loses its leadership or its leader.
+ */
+export type Pace = () => Promise<void>;
 
 /** Where outgoing Raft messages go. Never blocks, never throws for a dead peer. */
 export interface MessageSink {

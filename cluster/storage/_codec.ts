@@ -134,15 +134,34 @@ function readConf(r: Reader): ConfState {
   return { voters, learners };
 }
 
-export function encodeSnapshot(s: Snapshot): Uint8Array {
+/**
+ * The bytes of a snapshot file before its data: magic, version, meta, the data's length. The
+ * whole file is `head, s.data, u32 CRC32C of head and data`, so a writer can stream the data
+ * and checksum it as it goes (`FileSnapshotStore.save`) without copying it into one buffer.
+ */
+export function encodeSnapshotHead(s: Snapshot): Uint8Array {
+  if (s.data.length >= TWO_32) {
+    throw new Error(`Cannot encode snapshot ${s.meta.index}: ${s.data.length} bytes of data`);
+  }
   const w = new Writer();
   w.u32(SNAPSHOT_MAGIC);
   w.u8(VERSION);
   w.u64(s.meta.index);
   w.u64(s.meta.term);
   writeConf(w, s.meta.conf);
-  w.bytes(s.data);
-  return w.finish();
+  w.u32(s.data.length);
+  return w.buf.slice(0, w.n);
+}
+
+/** The whole snapshot file in one buffer (tests; `save` streams it instead). */
+export function encodeSnapshot(s: Snapshot): Uint8Array {
+  const head = encodeSnapshotHead(s);
+  const out = new Uint8Array(head.length + s.data.length + 4);
+  out.set(head);
+  out.set(s.data, head.length);
+  const crc = crc32c(out, 0, 0, out.length - 4);
+  new DataView(out.buffer).setUint32(out.length - 4, crc, true);
+  return out;
 }
 
 /** Decode a snapshot file; throws naming `what` when it is damaged. */

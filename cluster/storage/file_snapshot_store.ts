@@ -6,13 +6,20 @@
 
 import type { Snapshot } from "../raft/types.ts";
 import type { SnapshotStore } from "./snapshot_store.ts";
-import { decodeSnapshot, encodeSnapshot } from "./_codec.ts";
-import { ioError, syncDir, writeFileAtomic } from "./_fs.ts";
+import { decodeSnapshot, encodeSnapshotHead } from "./_codec.ts";
+import { crc32c } from "./crc32c.ts";
+import { ioError, syncDir, writeAll } from "./_fs.ts";
 
 const NAME_RE = /^(\d{20})-(\d{20})\.snap$/;
 
 /** How many snapshots stay on disk: the newest and one older (for inspection after damage). */
 export const SNAPSHOTS_KEPT = 2;
+
+/**
+ * Bytes checksummed and written per step of `save`: ~1.5 ms of CRC32C here, then an awaited
+ * write that gives the event loop a turn, so saving a large snapshot never stalls the node.
+ */
+export const SAVE_CHUNK_BYTES = 1 << 20;
 
 function snapshotName(index: number, term: number): string {
   return `${String(index).padStart(20, "0")}-${String(term).padStart(20, "0")}.snap`;
@@ -54,11 +61,7 @@ export class FileSnapshotStore implements SnapshotStore {
       if (this.#fatal) throw this.#fatal;
       try {
         await Deno.mkdir(this.#dir, { recursive: true });
-        await writeFileAtomic(
-          this.#dir,
-          snapshotName(s.meta.index, s.meta.term),
-          encodeSnapshot(s),
-        );
+        await writeSnapshotFile(this.#dir, snapshotName(s.meta.index, s.meta.term), s);
         const names = await this.#list();
         const old = names.slice(0, Math.max(0, names.length - SNAPSHOTS_KEPT));
         for (const name of old) await Deno.remove(`${this.#dir}/${name}`);
@@ -88,6 +91,34 @@ export class FileSnapshotStore implements SnapshotStore {
     }
     return names.sort();
   }
+}
+
+/**
+ * Writes the snapshot file atomically and durably (temp file, fdatasync, rename, fsync the
+ * directory: a crash leaves the old or the new file), streaming the data in `SAVE_CHUNK_BYTES`
+ * writes with the CRC32C computed incrementally, never copying the data into one buffer.
+ */
+async function writeSnapshotFile(dir: string, name: string, s: Snapshot): Promise<void> {
+  const tmp = `${dir}/${name}.tmp`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    const head = encodeSnapshotHead(s);
+    let crc = crc32c(head);
+    await writeAll(file, head);
+    for (let from = 0; from < s.data.length; from += SAVE_CHUNK_BYTES) {
+      const to = Math.min(s.data.length, from + SAVE_CHUNK_BYTES);
+      crc = crc32c(s.data, crc, from, to);
+      await writeAll(file, s.data.subarray(from, to));
+    }
+    const trailer = new Uint8Array(4);
+    new DataView(trailer.buffer).setUint32(0, crc, true);
+    await writeAll(file, trailer);
+    await file.syncData();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, `${dir}/${name}`);
+  await syncDir(dir);
 }
 
 /** The newest snapshot in memory: nothing survives the process. */

@@ -348,21 +348,27 @@ export class Channel {
     }
   }
 
-  /** Rebuilds the derived indexes and events of restored messages (snapshot restore). */
-  reindex(): void {
-    for (const m of this.msgs.values()) {
-      if (m.state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
-      if (m.state === MsgState.Leased) {
-        this.#schedule(EventKind.LeaseEnd, m.at, m.seq, m.attempt);
-      }
-      if (m.expiresAt !== Infinity) this.#schedule(EventKind.Ttl, m.expiresAt, m.seq, 0);
-      if (this.groups !== undefined) {
-        const key = m.group ?? "";
-        let g = this.groups.get(key);
-        if (g === undefined) this.groups.set(key, g = { pending: [], head: 0 });
-        g.pending.push(m.seq);
-      } else if (m.state === MsgState.Ready) this.ready.push(m.seq);
+  /**
+   * Rebuilds the derived indexes and events of one restored message (snapshot restore). Call it
+   * for every message in seq order, then `reindexGroups()` once: a restore can then work in
+   * bounded steps instead of one pass over the whole channel.
+   */
+  reindexMsg(m: Msg): void {
+    if (m.state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
+    if (m.state === MsgState.Leased) {
+      this.#schedule(EventKind.LeaseEnd, m.at, m.seq, m.attempt);
     }
+    if (m.expiresAt !== Infinity) this.#schedule(EventKind.Ttl, m.expiresAt, m.seq, 0);
+    if (this.groups !== undefined) {
+      const key = m.group ?? "";
+      let g = this.groups.get(key);
+      if (g === undefined) this.groups.set(key, g = { pending: [], head: 0 });
+      g.pending.push(m.seq);
+    } else if (m.state === MsgState.Ready) this.ready.push(m.seq);
+  }
+
+  /** Offers every fifo group's head, once all messages went through `reindexMsg`. */
+  reindexGroups(): void {
     if (this.groups !== undefined) {
       for (const key of [...this.groups.keys()]) this.#offerGroup(key);
     }

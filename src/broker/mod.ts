@@ -5,8 +5,8 @@
  * ```ts
  * const broker = new BrokerState();
  * const result = broker.apply(index, decodeEnvelope(entry.data)); // on every node, in log order
- * const view = captureSnapshot(broker); // quick; view.serialize() later
- * const copy = restoreSnapshot(view.serialize());
+ * const view = captureSnapshot(broker); // quick; view.parts() (bounded steps) later
+ * const copy = restoreSnapshot(view.serialize()); // or restoreSteps(bytes), step by step
  * ```
  *
  * @module
@@ -14,7 +14,14 @@
 
 export * from "./commands.ts";
 export { BrokerState, DEAD_LETTER_HEADERS } from "./state.ts";
-export { captureSnapshot, restoreSnapshot, snapshotBytes, type SnapshotView } from "./snapshot.ts";
+export {
+  captureSnapshot,
+  restoreSnapshot,
+  restoreSteps,
+  SNAPSHOT_VERSION,
+  snapshotBytes,
+  type SnapshotView,
+} from "./snapshot.ts";
 export { QUEUE_DEFAULTS } from "./_execute.ts";
 export { IDEM_KEYS_MAX, IDEM_TTL_MS } from "./_ids.ts";
 export {

@@ -1,36 +1,58 @@
 /**
  * Snapshots of the broker state, following hashicorp/raft's FSM contract: `captureSnapshot`
- * returns quickly with an immutable view, and the expensive encoding happens later in
- * `serialize()`, off the apply path. The view holds references to everything immutable
- * (message records' fixed fields, slabs, strings, configs, stored results) and copies only the
- * mutable fields into typed arrays. `restoreSnapshot` rebuilds the exact state; derived indexes
- * (ready order, fifo groups, timed events) are recomputed from the messages.
+ * returns quickly with an immutable view, and the expensive encoding happens later, off the
+ * apply path. The view holds references to everything immutable (message records' fixed fields,
+ * slabs, strings, configs, stored results) and copies only the mutable fields into typed arrays.
+ * `restoreSnapshot` rebuilds the exact state; derived indexes (ready order, fifo groups, timed
+ * events) are recomputed from the messages.
  *
- * Format (version 1): msgpack of plain maps; message tables are columnar, numeric columns are
- * little-endian Float64 arrays as bytes, bodies one concatenated byte string per table.
+ * Both directions work in bounded steps, so a node can snapshot or restore millions of messages
+ * without stalling its event loop: `view.parts()` yields the encoding part by part, and
+ * `restoreSteps(bytes)` restores part by part. Each step packs or unpacks at most
+ * `MSGS_PER_PART` messages or `BODY_BYTES_PER_PART` bytes of bodies (a few ms). This module stays
+ * synchronous and pure (no timers, no async, like the rest of the broker): the caller decides
+ * when to give the event loop a turn between steps.
+ *
+ * Format (version 2, see `_snapshot_format.ts`): a magic and a version byte, then frames
+ * `[u32 LE length][payload]`. Most payloads are a msgpack array whose first element names the
+ * part; message tables are columnar, split into chunks, numeric columns are little-endian
+ * Float64 arrays as bytes, and a chunk's bodies follow it as one raw frame.
  *
  * @module
  */
 
-import { Packr } from "msgpackr";
-import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
-import { Channel, type Msg, type MsgState } from "./_channel.ts";
+import type { QueueConfig, TopicConfig } from "./commands.ts";
+import type { Channel, Msg } from "./_channel.ts";
 import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
-import { Topic, type TopicMsg } from "./_topic.ts";
-import { BrokerState } from "./state.ts";
+import type { Topic, TopicMsg } from "./_topic.ts";
+import type { BrokerState } from "./state.ts";
+import {
+  BODY_BYTES_PER_PART,
+  concatParts,
+  f64Bytes,
+  frame,
+  ID_STATES,
+  IDEM_PER_PART,
+  IDS_PER_PART,
+  MSGS_PER_PART,
+  pack,
+  snapshotPreamble,
+} from "./_snapshot_format.ts";
 
-/** Snapshot format version; bump with a reader for the old one. */
-const SNAPSHOT_VERSION = 1;
-const packr = new Packr({ useRecords: false, moreTypes: false });
+export { restoreSnapshot, restoreSteps } from "./_snapshot_restore.ts";
+export { SNAPSHOT_VERSION } from "./_snapshot_format.ts";
 
 /** An immutable view of the state at one applied index. */
 export interface SnapshotView {
   readonly index: number;
-  /** Encodes the view; may run long after capture, while apply goes on. */
+  /**
+   * The encoding, part by part: their concatenation is the snapshot. Each step does a bounded
+   * amount of work; it may run long after capture, while apply goes on.
+   */
+  parts(): Generator<Uint8Array, void, void>;
+  /** The whole encoding in one synchronous call (tests, the simulator, small states). */
   serialize(): Uint8Array;
 }
-
-const ID_STATES = ["live", "acked", "dead"] as const;
 
 interface IdsCapture {
   refs: IdRecord[];
@@ -50,7 +72,7 @@ function captureIds(ids: IdTable): IdsCapture {
 
 interface ChannelCapture {
   name: string;
-  ch: Channel;
+  ord: number;
   config: QueueConfig;
   counters: number[];
   refs: Msg[];
@@ -74,7 +96,7 @@ function captureChannel(name: string, ch: Channel): ChannelCapture {
   });
   return {
     name,
-    ch,
+    ord: ch.ord,
     config: ch.config,
     counters: [
       ch.published,
@@ -91,7 +113,8 @@ function captureChannel(name: string, ch: Channel): ChannelCapture {
 }
 
 interface TopicCapture {
-  t: Topic;
+  name: string;
+  ord: number;
   config: TopicConfig;
   counters: number[];
   log: TopicMsg[];
@@ -103,7 +126,8 @@ function captureTopic(t: Topic): TopicCapture {
   const log: TopicMsg[] = [];
   t.log.forEach((m) => log.push(m));
   return {
-    t,
+    name: t.name,
+    ord: t.ord,
     config: t.config,
     counters: [t.nextSeq, t.published],
     log,
@@ -112,22 +136,25 @@ function captureTopic(t: Topic): TopicCapture {
   };
 }
 
-/** Captures the state now; `serialize()` later encodes exactly this state. */
+interface StateCapture {
+  head: number[];
+  idem: IdemRecord[];
+  queues: ChannelCapture[];
+  topics: TopicCapture[];
+}
+
+/** Captures the state now; `parts()` and `serialize()` later encode exactly this state. */
 export function captureSnapshot(state: BrokerState): SnapshotView {
-  const idem = [...state.idem.byKey.values()];
-  const queues = [...state.queues].map(([n, q]) => captureChannel(n, q));
-  const topics = [...state.topics.values()].map(captureTopic);
-  const head = [state.lastIndex, state.lastTs, state.nextOrd, state.idem.ttlMs, state.idem.keysMax];
+  const c: StateCapture = {
+    head: [state.lastIndex, state.lastTs, state.nextOrd, state.idem.ttlMs, state.idem.keysMax],
+    idem: [...state.idem.byKey.values()],
+    queues: [...state.queues].map(([n, q]) => captureChannel(n, q)),
+    topics: [...state.topics.values()].map(captureTopic),
+  };
   return {
     index: state.lastIndex,
-    serialize: () =>
-      packr.pack({
-        v: SNAPSHOT_VERSION,
-        head,
-        idem: idem.map((r) => [r.key, r.fingerprint, r.result, r.expiresAt]),
-        queues: queues.map((c) => encodeChannel(c, true)),
-        topics: topics.map(encodeTopic),
-      }),
+    parts: () => encodeState(c),
+    serialize: () => concatParts(encodeState(c)),
   };
 }
 
@@ -136,15 +163,39 @@ export function snapshotBytes(state: BrokerState): Uint8Array {
   return captureSnapshot(state).serialize();
 }
 
-// ---- encoding ----
+// ---- encoding, one bounded step per yielded part ----
 
-function f64Bytes(a: Float64Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
+  yield snapshotPreamble();
+  yield* frame(pack(["head", ...c.head, c.idem.length, c.queues.length, c.topics.length]));
+  for (let i = 0; i < c.idem.length; i += IDEM_PER_PART) {
+    const rows = c.idem.slice(i, i + IDEM_PER_PART)
+      .map((r) => [r.key, r.fingerprint, r.result, r.expiresAt]);
+    yield* frame(pack(["idem", rows]));
+  }
+  for (const q of c.queues) yield* encodeChannel(q, true);
+  for (const t of c.topics) yield* encodeTopic(t);
+  yield* frame(pack(["end"]));
 }
 
-function bytesF64(b: Uint8Array): Float64Array {
-  // A copy, aligned: msgpackr may hand out a Node Buffer whose slice() is a view.
-  return new Float64Array(new Uint8Array(b).buffer);
+function* encodeIds(c: IdsCapture): Generator<Uint8Array, void, void> {
+  for (let i = 0; i < c.refs.length; i += IDS_PER_PART) {
+    const refs = c.refs.slice(i, i + IDS_PER_PART);
+    const ids = refs.map((r) => r.id);
+    const nums = refs.flatMap((r) => [r.seq, r.expiresAt]);
+    const mut = f64Bytes(c.mut.subarray(2 * i, 2 * (i + refs.length)));
+    yield* frame(pack(["ids", ids, nums, mut]));
+  }
+}
+
+/** The end of the chunk of `items` that starts at `from`: by count, then by body bytes. */
+function chunkEnd(items: readonly { len: number }[], from: number): number {
+  let bytes = 0;
+  let to = from;
+  while (to < items.length && to - from < MSGS_PER_PART && bytes < BODY_BYTES_PER_PART) {
+    bytes += items[to++].len;
+  }
+  return to;
 }
 
 function concatBodies(items: readonly { buf: Uint8Array; off: number; len: number }[]): Uint8Array {
@@ -170,195 +221,63 @@ function extras(items: readonly { headers?: unknown; group?: string }[]): unknow
   return out;
 }
 
-function encodeIds(c: IdsCapture) {
-  return {
-    ids: c.refs.map((r) => r.id),
-    nums: c.refs.flatMap((r) => [r.seq, r.expiresAt]),
-    mut: f64Bytes(c.mut),
-  };
-}
-
-function encodeChannel(c: ChannelCapture, withBodies: boolean) {
-  const n = c.refs.length;
-  const fixed = new Float64Array(n * 4);
-  c.refs.forEach((m, i) => {
-    fixed[4 * i] = m.seq;
-    fixed[4 * i + 1] = m.len;
-    fixed[4 * i + 2] = m.publishedAt;
-    fixed[4 * i + 3] = m.expiresAt;
-  });
-  return {
-    name: c.name,
-    ord: c.ch.ord,
-    config: c.config,
-    counters: c.counters,
-    fixed: f64Bytes(fixed),
-    mut: f64Bytes(c.mut),
-    ids: c.refs.map((m) => m.id),
-    extras: extras(c.refs),
-    bodies: withBodies ? concatBodies(c.refs) : null,
-    idTable: encodeIds(c.ids),
-  };
-}
-
-function encodeTopic(c: TopicCapture) {
-  const fixed = new Float64Array(c.log.length * 6);
-  c.log.forEach((m, i) => {
-    fixed.set([m.seq, m.len, m.publishedAt, m.notBefore, m.ttlAt, m.explicitId ? 1 : 0], 6 * i);
-  });
-  return {
-    name: c.t.name,
-    ord: c.t.ord,
-    config: c.config,
-    counters: c.counters,
-    fixed: f64Bytes(fixed),
-    ids: c.log.map((m) => m.id),
-    extras: extras(c.log),
-    bodies: concatBodies(c.log),
-    idTable: encodeIds(c.ids),
-    subs: c.subs.map((s) => encodeChannel(s, false)),
-  };
-}
-
-// ---- restoring ----
-
-type EncodedIds = ReturnType<typeof encodeIds>;
-type EncodedChannel = ReturnType<typeof encodeChannel>;
-type EncodedTopic = ReturnType<typeof encodeTopic>;
-
-function restoreIds(ids: IdTable, e: EncodedIds): void {
-  const mut = bytesF64(e.mut);
-  e.ids.forEach((id, i) => {
-    ids.restore({
-      id,
-      seq: e.nums[2 * i],
-      expiresAt: e.nums[2 * i + 1],
-      state: ID_STATES[mut[2 * i]],
-      attempt: mut[2 * i + 1],
+/** A queue (with its bodies) or a subscription (whose bodies are the topic's). */
+function* encodeChannel(c: ChannelCapture, withBodies: boolean): Generator<Uint8Array, void, void> {
+  yield* frame(pack([
+    "channel",
+    c.name,
+    c.ord,
+    c.config,
+    c.counters,
+    c.ids.refs.length,
+    c.refs.length,
+  ]));
+  yield* encodeIds(c.ids);
+  for (let from = 0; from < c.refs.length;) {
+    const to = chunkEnd(c.refs, from);
+    const refs = c.refs.slice(from, to);
+    const fixed = new Float64Array(refs.length * 4);
+    refs.forEach((m, i) => {
+      fixed[4 * i] = m.seq;
+      fixed[4 * i + 1] = m.len;
+      fixed[4 * i + 2] = m.publishedAt;
+      fixed[4 * i + 3] = m.expiresAt;
     });
-  });
-}
-
-function extrasByRow(list: unknown[]): Map<number, [Msg["headers"] | null, string | null]> {
-  const out = new Map<number, [Msg["headers"] | null, string | null]>();
-  for (const x of list as [number, Msg["headers"] | null, string | null][]) {
-    out.set(x[0], [x[1], x[2]]);
+    const mut = f64Bytes(c.mut.subarray(4 * from, 4 * to));
+    yield* frame(pack(["msgs", f64Bytes(fixed), mut, refs.map((m) => m.id), extras(refs)]));
+    if (withBodies) yield* frame(concatBodies(refs));
+    from = to;
   }
-  return out;
 }
 
-function restoreChannel(state: BrokerState, c: EncodedChannel, topic: Topic | undefined): Channel {
-  const ch = new Channel(c.ord, topic ? `${topic.name}/${c.name}` : c.name, c.config, state.host);
-  [ch.published, ch.acked, ch.deadLettered, ch.retentionDropped, ch.nextSeq, ch.startSeq] =
-    c.counters;
-  restoreIds(ch.ids, c.idTable);
-  const fixed = bytesF64(c.fixed);
-  const mut = bytesF64(c.mut);
-  const ext = extrasByRow(c.extras);
-  let bodyAt = 0;
-  c.ids.forEach((id, i) => {
-    const seq = fixed[4 * i], len = fixed[4 * i + 1];
-    let buf: Uint8Array, off: number;
-    if (topic !== undefined) {
-      const t = topic.log.get(seq);
-      if (t === undefined) throw new Error(`Cannot restore ${ch.origin}: topic lacks seq ${seq}`);
-      ({ buf, off } = t);
-    } else {
-      ({ buf, off } = state.slab.store(c.bodies!.subarray(bodyAt, bodyAt + len)));
-      bodyAt += len;
-    }
-    const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
-    const [headers, group] = ext.get(i) ?? [null, null];
-    const m: Msg = {
-      seq,
-      id,
-      rec,
-      buf,
-      off,
-      len,
-      headers: headers ?? undefined,
-      group: group ?? undefined,
-      publishedAt: fixed[4 * i + 2],
-      expiresAt: fixed[4 * i + 3],
-      state: mut[4 * i] as MsgState,
-      attempt: mut[4 * i + 1],
-      at: mut[4 * i + 2],
-    };
-    ch.msgs.append(seq, m);
-    ch.countRestored(m);
-  });
-  ch.reindex();
-  state.byOrd.set(ch.ord, ch);
-  return ch;
-}
-
-function restoreTopic(state: BrokerState, c: EncodedTopic): Topic {
-  const t = new Topic(c.ord, c.name, c.config, state.host.schedule);
-  [t.nextSeq, t.published] = c.counters;
-  restoreIds(t.ids, c.idTable);
-  const fixed = bytesF64(c.fixed);
-  const ext = extrasByRow(c.extras);
-  let bodyAt = 0;
-  c.ids.forEach((id, i) => {
-    const [seq, len, publishedAt, notBefore, ttlAt, explicit] = fixed.subarray(6 * i, 6 * i + 6);
-    const { buf, off } = state.slab.store(c.bodies.subarray(bodyAt, bodyAt + len));
-    bodyAt += len;
-    const [headers, group] = ext.get(i) ?? [null, null];
-    const m: TopicMsg = {
-      seq,
-      id,
-      explicitId: explicit === 1,
-      buf,
-      off,
-      len,
-      headers: headers ?? undefined,
-      group: group ?? undefined,
-      publishedAt,
-      notBefore,
-      ttlAt,
-    };
-    t.log.append(seq, m);
-    t.bytes += len;
-  });
-  for (const s of c.subs) t.subs.set(s.name, restoreChannel(state, s, t));
-  t.scheduleAge();
-  state.byOrd.set(t.ord, t);
-  return t;
-}
-
-/** A deep copy of plain data in which every byte array is copied out of its buffer. */
-function copyBytes(v: unknown): unknown {
-  if (v instanceof Uint8Array) return new Uint8Array(v);
-  if (Array.isArray(v)) return v.map(copyBytes);
-  if (typeof v === "object" && v !== null) {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copyBytes(x)]));
+function* encodeTopic(c: TopicCapture): Generator<Uint8Array, void, void> {
+  yield* frame(pack([
+    "topic",
+    c.name,
+    c.ord,
+    c.config,
+    c.counters,
+    c.ids.refs.length,
+    c.log.length,
+    c.subs.length,
+  ]));
+  yield* encodeIds(c.ids);
+  for (let from = 0; from < c.log.length;) {
+    const to = chunkEnd(c.log, from);
+    const log = c.log.slice(from, to);
+    const fixed = new Float64Array(log.length * 6);
+    log.forEach((m, i) => {
+      const at = 6 * i;
+      fixed[at] = m.seq;
+      fixed[at + 1] = m.len;
+      fixed[at + 2] = m.publishedAt;
+      fixed[at + 3] = m.notBefore;
+      fixed[at + 4] = m.ttlAt;
+      fixed[at + 5] = m.explicitId ? 1 : 0;
+    });
+    yield* frame(pack(["tmsgs", f64Bytes(fixed), log.map((m) => m.id), extras(log)]));
+    yield* frame(concatBodies(log));
+    from = to;
   }
-  return v;
-}
-
-/** Rebuilds a state from snapshot bytes. */
-export function restoreSnapshot(bytes: Uint8Array): BrokerState {
-  const snap = packr.unpack(bytes) as {
-    v: number;
-    head: number[];
-    idem: [string, string, Result, number][];
-    queues: EncodedChannel[];
-    topics: EncodedTopic[];
-  };
-  if (snap?.v !== SNAPSHOT_VERSION) {
-    throw new Error(`Cannot restore snapshot: unknown version ${snap?.v}`);
-  }
-  const [lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax] = snap.head;
-  const state = new BrokerState({ idemTtlMs, idemKeysMax });
-  state.lastIndex = lastIndex;
-  state.lastTs = lastTs;
-  state.nextOrd = nextOrd;
-  for (const [key, fingerprint, result, expiresAt] of snap.idem) {
-    // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
-    const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
-    state.idem.byKey.set(key, rec);
-  }
-  for (const q of snap.queues) state.queues.set(q.name, restoreChannel(state, q, undefined));
-  for (const t of snap.topics) state.topics.set(t.name, restoreTopic(state, t));
-  return state;
+  for (const s of c.subs) yield* encodeChannel(s, false);
 }

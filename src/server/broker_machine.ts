@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
+import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
 import { BrokerState } from "../broker/mod.ts";
-import { captureSnapshot, restoreSnapshot } from "../broker/snapshot.ts";
+import { captureSnapshot, restoreSteps } from "../broker/snapshot.ts";
 
 export class BrokerMachine implements StateMachine {
   /** The replica; replaced whole by `restore`, so read it through this field every time. */
@@ -16,12 +16,30 @@ export class BrokerMachine implements StateMachine {
     return this.state.applyEntry(index, data);
   }
 
+  /** The broker encodes in bounded steps (one part each); the driver's pacer runs between. */
   snapshot(): SnapshotView {
-    return captureSnapshot(this.state);
+    const view = captureSnapshot(this.state);
+    return {
+      serialize: async (pace: Pace) => {
+        const parts: Uint8Array[] = [];
+        for (const part of view.parts()) {
+          parts.push(part);
+          await pace();
+        }
+        return parts;
+      },
+    };
   }
 
-  restore(data: Uint8Array): void {
-    this.state = restoreSnapshot(data);
+  /** Restores in bounded steps; the state is replaced only once the last one is done. */
+  async restore(data: Uint8Array, pace: Pace): Promise<void> {
+    const steps = restoreSteps(data);
+    let step = steps.next();
+    while (!step.done) {
+      await pace();
+      step = steps.next();
+    }
+    this.state = step.value;
   }
 
   /** Entry time of the earliest pending timed event (lease end, delay, TTL), if any. */

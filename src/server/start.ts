@@ -6,6 +6,7 @@
  */
 
 import { NodeDriver } from "../../cluster/node/driver.ts";
+import { slicePacer } from "../../cluster/node/pace.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport, validateFaultSpec } from "../../cluster/transport/mod.ts";
 import { encodeEnvelope } from "../broker/mod.ts";
@@ -136,6 +137,7 @@ async function openDriver(
     },
     observePersistMs: (ms) => holder.raft?.fsyncSeconds.observe(ms / 1000),
     nowMs: () => performance.now(),
+    pace: slicePacer(),
   });
   const raft = new RaftNode(driver, machine, {
     memoryStorage: config.storage === "memory",

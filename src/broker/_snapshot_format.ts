@@ -1,0 +1,144 @@
+/**
+ * The byte layout of broker snapshots, version 2. Folder-private.
+ *
+ * ```
+ * snapshot := "QQBS" version:u8 frame*
+ * frame    := length:u32 LE, payload (length bytes)
+ * ```
+ *
+ * Payloads, in order (each a msgpack array whose first element names the part, except the raw
+ * body frames):
+ *
+ * - `["head", lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics]`
+ * - `["idem", [[key, fingerprint, result, expiresAt], ...]]` until nIdem records were given
+ * - per queue: `["channel", name, ord, config, counters, nIds, nMsgs]`, then
+ *   `["ids", ids, [seq, expiresAt, ...], mut]` until nIds records, then
+ *   `["msgs", fixed, mut, ids, extras]` each followed by a raw frame of its bodies, until nMsgs
+ * - per topic: `["topic", name, ord, config, counters, nIds, nMsgs, nSubs]`, its `"ids"` parts,
+ *   `["tmsgs", fixed, ids, extras]` + raw bodies frames, then each subscription as a channel
+ *   whose `"msgs"` parts have no bodies frame (they share the topic's bodies)
+ * - `["end"]`, and nothing after it
+ *
+ * Counts in the headers let the reader know what comes next, and the closing part catches a
+ * truncated snapshot. No checksum here: the snapshot store and the transport checksum the bytes.
+ *
+ * @module
+ */
+
+import { Packr } from "msgpackr";
+
+/** Snapshot format version. Bump it, with a reader for the old one once one was deployed. */
+export const SNAPSHOT_VERSION = 2;
+const MAGIC = [0x51, 0x51, 0x42, 0x53]; // "QQBS"
+
+/** Most messages in one part: packing or restoring one part takes a few ms. */
+export const MSGS_PER_PART = 4096;
+/** A part also ends once its bodies reach this many bytes (large messages). */
+export const BODY_BYTES_PER_PART = 1 << 20;
+/** Dedup id records in one part. */
+export const IDS_PER_PART = 8192;
+/** Idempotency records in one part (a stored result may hold a received batch). */
+export const IDEM_PER_PART = 256;
+
+/** Id record states by code. Append-only: the code is in snapshots. */
+export const ID_STATES = ["live", "acked", "dead"] as const;
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** msgpack of `v`. The result is safe to keep (msgpackr moves past it for the next pack). */
+export function pack(v: unknown): Uint8Array {
+  return packr.pack(v);
+}
+
+export function unpack(b: Uint8Array): unknown {
+  return packr.unpack(b);
+}
+
+export function snapshotPreamble(): Uint8Array {
+  return new Uint8Array([...MAGIC, SNAPSHOT_VERSION]);
+}
+
+/** One frame as two parts, the length and the payload, so the payload is not copied here. */
+export function* frame(payload: Uint8Array): Generator<Uint8Array, void, void> {
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, payload.length, true);
+  yield len;
+  yield payload;
+}
+
+/** Concatenates every part of a generator into one buffer. */
+export function concatParts(parts: Iterable<Uint8Array>): Uint8Array {
+  const list = [...parts];
+  let total = 0;
+  for (const p of list) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of list) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export function f64Bytes(a: Float64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export function bytesF64(b: Uint8Array, what: string): Float64Array {
+  if (b.byteLength % 8 !== 0) throw new Error(`${what}: a number column of ${b.byteLength} bytes`);
+  // A copy, aligned: msgpackr may hand out a Node Buffer whose slice() is a view.
+  return new Float64Array(new Uint8Array(b).buffer);
+}
+
+/** Reads frames and parts in order; every error names the snapshot restore. */
+export class FrameReader {
+  readonly #view: DataView;
+  #at = 0;
+
+  constructor(readonly bytes: Uint8Array) {
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const magic = bytes.length >= 5 && MAGIC.every((b, i) => bytes[i] === b);
+    if (!magic) throw new Error("Cannot restore snapshot: not a broker snapshot (bad magic)");
+    if (bytes[4] !== SNAPSHOT_VERSION) {
+      throw new Error(
+        `Cannot restore snapshot: unknown version ${
+          bytes[4]
+        } (this build reads ${SNAPSHOT_VERSION})`,
+      );
+    }
+    this.#at = 5;
+  }
+
+  /** The next frame's payload (a view into the snapshot bytes). */
+  raw(): Uint8Array {
+    if (this.#at + 4 > this.bytes.length) {
+      throw new Error(`Cannot restore snapshot: truncated at byte ${this.#at}`);
+    }
+    const len = this.#view.getUint32(this.#at, true);
+    const start = this.#at + 4;
+    if (start + len > this.bytes.length) {
+      throw new Error(`Cannot restore snapshot: a frame at byte ${this.#at} overruns it`);
+    }
+    this.#at = start + len;
+    return this.bytes.subarray(start, start + len);
+  }
+
+  /** The next part, which must be named `tag`; returns its fields after the name. */
+  part(tag: string): unknown[] {
+    const v = unpack(this.raw());
+    if (!Array.isArray(v) || v[0] !== tag) {
+      const found = Array.isArray(v) ? String(v[0]) : typeof v;
+      throw new Error(`Cannot restore snapshot: expected a "${tag}" part, found "${found}"`);
+    }
+    return v.slice(1);
+  }
+
+  /** Asserts that every byte was read. */
+  end(): void {
+    if (this.#at !== this.bytes.length) {
+      throw new Error(
+        `Cannot restore snapshot: ${this.bytes.length - this.#at} bytes after its end part`,
+      );
+    }
+  }
+}

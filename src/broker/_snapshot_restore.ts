@@ -1,0 +1,256 @@
+/**
+ * Restoring a broker snapshot (format in `_snapshot_format.ts`) in bounded steps. Folder-private;
+ * exported through `snapshot.ts`.
+ *
+ * @module
+ */
+
+import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
+import { Channel, type Msg, type MsgState } from "./_channel.ts";
+import type { IdemRecord, IdTable } from "./_ids.ts";
+import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
+import { Topic, type TopicMsg } from "./_topic.ts";
+import { BrokerState } from "./state.ts";
+
+type Steps<T> = Generator<void, T, void>;
+type Extras = Map<number, [Msg["headers"] | null, string | null]>;
+
+/** Rebuilds a state from snapshot bytes in one synchronous call. */
+export function restoreSnapshot(bytes: Uint8Array): BrokerState {
+  const steps = restoreSteps(bytes);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
+/**
+ * Rebuilds a state from snapshot bytes, one part per step (each a few ms at most); the state is
+ * the generator's return value. Throws, naming what it was reading, on damaged or unknown bytes.
+ * The state is a new object: nothing is visible to anyone before the last step.
+ */
+export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
+  const r = new FrameReader(bytes);
+  const head = r.part("head") as number[];
+  const [lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics] = head;
+  const state = new BrokerState({ idemTtlMs, idemKeysMax });
+  state.lastIndex = lastIndex;
+  state.lastTs = lastTs;
+  state.nextOrd = nextOrd;
+  for (let done = 0; done < nIdem;) {
+    const [rows] = r.part("idem") as [[string, string, Result, number][]];
+    nonEmpty(rows.length, "idem");
+    for (const [key, fingerprint, result, expiresAt] of rows) {
+      // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
+      const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
+      state.idem.byKey.set(key, rec);
+    }
+    done += rows.length;
+    yield;
+  }
+  for (let i = 0; i < nQueues; i++) {
+    const ch = yield* restoreChannel(r, state, undefined);
+    state.queues.set(ch.name, ch.ch);
+  }
+  for (let i = 0; i < nTopics; i++) {
+    const t = yield* restoreTopic(r, state);
+    state.topics.set(t.name, t);
+  }
+  r.part("end");
+  r.end();
+  return state;
+}
+
+/** A part that restores nothing would loop forever on a damaged count. */
+function nonEmpty(n: number, tag: string): void {
+  if (n === 0) throw new Error(`Cannot restore snapshot: an empty "${tag}" part`);
+}
+
+function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<void> {
+  for (let done = 0; done < n;) {
+    const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
+    nonEmpty(list.length, "ids");
+    const mut = bytesF64(mutBytes, "Cannot restore snapshot ids");
+    list.forEach((id, i) => {
+      ids.restore({
+        id,
+        seq: nums[2 * i],
+        expiresAt: nums[2 * i + 1],
+        state: ID_STATES[mut[2 * i]],
+        attempt: mut[2 * i + 1],
+      });
+    });
+    done += list.length;
+    yield;
+  }
+}
+
+function extrasByRow(list: unknown[]): Extras {
+  const out: Extras = new Map();
+  for (const x of list as [number, Msg["headers"] | null, string | null][]) {
+    out.set(x[0], [x[1], x[2]]);
+  }
+  return out;
+}
+
+/** A queue (topic undefined) or a subscription of `topic`. */
+function* restoreChannel(
+  r: FrameReader,
+  state: BrokerState,
+  topic: Topic | undefined,
+): Steps<{ name: string; ch: Channel }> {
+  const [name, ord, config, counters, nIds, nMsgs] = r.part("channel") as [
+    string,
+    number,
+    QueueConfig,
+    number[],
+    number,
+    number,
+  ];
+  const ch = new Channel(ord, topic ? `${topic.name}/${name}` : name, config, state.host);
+  [ch.published, ch.acked, ch.deadLettered, ch.retentionDropped, ch.nextSeq, ch.startSeq] =
+    counters;
+  yield* restoreIds(r, ch.ids, nIds);
+  for (let done = 0; done < nMsgs;) {
+    const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [
+      Uint8Array,
+      Uint8Array,
+      string[],
+      unknown[],
+    ];
+    nonEmpty(ids.length, "msgs");
+    const bodies = topic === undefined ? r.raw() : undefined;
+    restoreMsgs(state, ch, topic, {
+      fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
+      mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
+      ids,
+      ext: extrasByRow(ext),
+      bodies,
+    });
+    done += ids.length;
+    yield;
+  }
+  ch.reindexGroups();
+  state.byOrd.set(ch.ord, ch);
+  return { name, ch };
+}
+
+interface MsgsChunk {
+  fixed: Float64Array;
+  mut: Float64Array;
+  ids: string[];
+  ext: Extras;
+  /** Queues: this chunk's bodies, concatenated. Subscriptions share the topic's. */
+  bodies: Uint8Array | undefined;
+}
+
+function restoreMsgs(state: BrokerState, ch: Channel, topic: Topic | undefined, c: MsgsChunk) {
+  const { fixed, mut } = c;
+  let bodyAt = 0;
+  c.ids.forEach((id, i) => {
+    const seq = fixed[4 * i], len = fixed[4 * i + 1];
+    let buf: Uint8Array, off: number;
+    if (c.bodies === undefined) {
+      const t = topic!.log.get(seq);
+      if (t === undefined) throw new Error(`Cannot restore ${ch.origin}: topic lacks seq ${seq}`);
+      ({ buf, off } = t);
+    } else {
+      if (bodyAt + len > c.bodies.length) {
+        throw new Error(`Cannot restore ${ch.origin}: the bodies of seq ${seq} overrun their part`);
+      }
+      ({ buf, off } = state.slab.store(c.bodies.subarray(bodyAt, bodyAt + len)));
+      bodyAt += len;
+    }
+    const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
+    const [headers, group] = c.ext.get(i) ?? [null, null];
+    const m: Msg = {
+      seq,
+      id,
+      rec,
+      buf,
+      off,
+      len,
+      headers: headers ?? undefined,
+      group: group ?? undefined,
+      publishedAt: fixed[4 * i + 2],
+      expiresAt: fixed[4 * i + 3],
+      state: mut[4 * i] as MsgState,
+      attempt: mut[4 * i + 1],
+      at: mut[4 * i + 2],
+    };
+    ch.msgs.append(seq, m);
+    ch.countRestored(m);
+    ch.reindexMsg(m);
+  });
+}
+
+function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
+  const [name, ord, config, counters, nIds, nMsgs, nSubs] = r.part("topic") as [
+    string,
+    number,
+    TopicConfig,
+    number[],
+    number,
+    number,
+    number,
+  ];
+  const t = new Topic(ord, name, config, state.host.schedule);
+  [t.nextSeq, t.published] = counters;
+  yield* restoreIds(r, t.ids, nIds);
+  for (let done = 0; done < nMsgs;) {
+    const [fixedBytes, ids, ext] = r.part("tmsgs") as [Uint8Array, string[], unknown[]];
+    nonEmpty(ids.length, "tmsgs");
+    const fixed = bytesF64(fixedBytes, `Cannot restore topic ${name}`);
+    restoreTopicMsgs(state, t, { fixed, ids, ext: extrasByRow(ext), bodies: r.raw() });
+    done += ids.length;
+    yield;
+  }
+  for (let i = 0; i < nSubs; i++) {
+    const s = yield* restoreChannel(r, state, t);
+    t.subs.set(s.name, s.ch);
+  }
+  t.scheduleAge();
+  state.byOrd.set(t.ord, t);
+  return t;
+}
+
+function restoreTopicMsgs(
+  state: BrokerState,
+  t: Topic,
+  c: { fixed: Float64Array; ids: string[]; ext: Extras; bodies: Uint8Array },
+): void {
+  let bodyAt = 0;
+  c.ids.forEach((id, i) => {
+    const [seq, len, publishedAt, notBefore, ttlAt, explicit] = c.fixed.subarray(6 * i, 6 * i + 6);
+    if (bodyAt + len > c.bodies.length) {
+      throw new Error(`Cannot restore topic ${t.name}: the body of seq ${seq} overruns its part`);
+    }
+    const { buf, off } = state.slab.store(c.bodies.subarray(bodyAt, bodyAt + len));
+    bodyAt += len;
+    const [headers, group] = c.ext.get(i) ?? [null, null];
+    const m: TopicMsg = {
+      seq,
+      id,
+      explicitId: explicit === 1,
+      buf,
+      off,
+      len,
+      headers: headers ?? undefined,
+      group: group ?? undefined,
+      publishedAt,
+      notBefore,
+      ttlAt,
+    };
+    t.log.append(seq, m);
+    t.bytes += len;
+  });
+}
+
+/** A deep copy of plain data in which every byte array is copied out of its buffer. */
+function copyBytes(v: unknown): unknown {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (Array.isArray(v)) return v.map(copyBytes);
+  if (typeof v === "object" && v !== null) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copyBytes(x)]));
+  }
+  return v;
+}
