@@ -12,7 +12,8 @@ import {
   HARD_STATE_FILE,
   MemoryHardStateStore,
 } from "./file_hard_state_store.ts";
-import { FileSnapshotStore, MemorySnapshotStore } from "./file_snapshot_store.ts";
+import { FileSnapshotStore, MemorySnapshotStore, SAVE_CHUNK_BYTES } from "./file_snapshot_store.ts";
+import { encodeSnapshot } from "./_codec.ts";
 
 async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "qq_state_" });
@@ -132,6 +133,21 @@ Deno.test("FileSnapshotStore keeps the newest two and throws on a damaged newest
     buf[buf.length >> 1] ^= 0x10;
     await Deno.writeFile(newest, buf);
     await assert.rejects(new FileSnapshotStore(dir).load(), /snapshot.*0+40-0+4\.snap.*checksum/);
+  });
+});
+
+Deno.test("FileSnapshotStore.save() streams in chunks the file encodeSnapshot describes", async () => {
+  await withDir(async (dir) => {
+    // Not a multiple of the chunk: the last chunk is short, and the CRC spans every chunk.
+    const s = snapshot(70, 3, 3 * SAVE_CHUNK_BYTES + 12_345);
+    await new FileSnapshotStore(dir).save(s);
+    const [name] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    const bytes = await Deno.readFile(`${dir}/${name}`);
+    assert.deepEqual(bytes, encodeSnapshot(s));
+    assert.deepEqual(await new FileSnapshotStore(dir).load(), s);
+    bytes[bytes.length - 100] ^= 1; // damage in the last chunk
+    await Deno.writeFile(`${dir}/${name}`, bytes);
+    await assert.rejects(new FileSnapshotStore(dir).load(), /checksum mismatch/);
   });
 });
 

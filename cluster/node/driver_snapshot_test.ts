@@ -1,0 +1,155 @@
+/**
+ * The driver's snapshot path with an application that works in steps: parts from `serialize`,
+ * an asynchronous `restore`, and the `pace` port between steps.
+ */
+import assert from "node:assert/strict";
+import { NodeDriver } from "./driver.ts";
+import type { Pace, SnapshotView, StateMachine, StoragePorts } from "./ports.ts";
+import type { Message, NodeId } from "../raft/types.ts";
+import { MemoryLogStore } from "../storage/memory_log_store.ts";
+import { MemoryHardStateStore } from "../storage/file_hard_state_store.ts";
+import { MemorySnapshotStore } from "../storage/file_snapshot_store.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+/**
+ * A list of applied commands, snapshotted as one part per item and restored one item per step,
+ * each step a real macrotask: `applyDuringRestore` counts entries applied while a restore runs.
+ */
+class SteppedMachine implements StateMachine {
+  items: string[] = [];
+  restoring = false;
+  restores = 0;
+  applyDuringRestore = 0;
+
+  apply(_index: number, data: Uint8Array): unknown {
+    if (this.restoring) this.applyDuringRestore++;
+    this.items.push(dec(data));
+    return this.items.length;
+  }
+
+  snapshot(): SnapshotView {
+    const copy = [...this.items];
+    return {
+      serialize: async (pace: Pace) => {
+        const parts: Uint8Array[] = [];
+        for (const item of copy) {
+          parts.push(enc(`${item}\n`));
+          await pace();
+        }
+        return parts;
+      },
+    };
+  }
+
+  async restore(data: Uint8Array, pace: Pace): Promise<void> {
+    this.restoring = true;
+    const next: string[] = [];
+    for (const item of dec(data).split("\n").filter((s) => s !== "")) {
+      next.push(item);
+      await pace();
+      await flush();
+    }
+    this.items = next;
+    this.restoring = false;
+    this.restores++;
+  }
+}
+
+class Cluster {
+  drivers = new Map<NodeId, NodeDriver>();
+  machines = new Map<NodeId, SteppedMachine>();
+  tickers = new Map<NodeId, () => void>();
+  cut = new Set<NodeId>();
+  paces = 0;
+
+  constructor(readonly ids: NodeId[], readonly snapshotEveryEntries: number) {}
+
+  async open(id: NodeId): Promise<NodeDriver> {
+    const storage: StoragePorts = {
+      log: new MemoryLogStore(),
+      hardState: new MemoryHardStateStore(),
+      snapshots: new MemorySnapshotStore(),
+    };
+    const sm = new SteppedMachine();
+    this.machines.set(id, sm);
+    let seed = id.charCodeAt(1) * 7919;
+    const d = await NodeDriver.open({
+      raft: {
+        id,
+        clusterId: "test",
+        electionTicks: 10,
+        heartbeatTicks: 1,
+        random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
+      },
+      bootstrapConf: { voters: this.ids, learners: [] },
+      bootstrapUrls: new Map(this.ids.map((i) => [i, `http://${i}`])),
+      storage,
+      sink: { send: (msgs) => this.#deliver(msgs) },
+      stateMachine: sm,
+      startTicker: (_ms, fn) => {
+        this.tickers.set(id, fn);
+        return () => this.tickers.delete(id);
+      },
+      tickMs: 10,
+      snapshotEveryEntries: this.snapshotEveryEntries,
+      log: () => {},
+      onFatal: (e) => {
+        throw e;
+      },
+      pace: () => {
+        this.paces++;
+        return Promise.resolve();
+      },
+    });
+    this.drivers.set(id, d);
+    return d;
+  }
+
+  #deliver(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      if (this.cut.has(m.from) || this.cut.has(m.to)) continue;
+      queueMicrotask(() => this.drivers.get(m.to)?.receive([m]));
+    }
+  }
+
+  async ticks(n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      for (const t of this.tickers.values()) t();
+      await flush();
+    }
+  }
+
+  async leader(): Promise<NodeDriver> {
+    for (let i = 0; i < 100; i++) {
+      for (const d of this.drivers.values()) {
+        if (d.status().role === "leader" && !this.cut.has(d.id)) return d;
+      }
+      await this.ticks(1);
+    }
+    throw new Error("No leader within 100 ticks");
+  }
+}
+
+Deno.test("NodeDriver awaits an asynchronous restore before applying the entries after it", async () => {
+  const c = new Cluster(["n1", "n2", "n3"], 10);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  const lagging = c.ids.find((id) => id !== leader.id)!;
+  c.cut.add(lagging);
+  for (let i = 0; i < 40; i++) assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
+  await c.ticks(5); // the background snapshot finishes, the leader compacts its log
+  assert.ok(c.paces > 0, "the snapshot's serialize never paced");
+  c.cut.delete(lagging);
+  // Entries keep arriving while the lagging node installs the snapshot and restores it.
+  for (let i = 40; i < 50; i++) assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
+  const machine = c.machines.get(lagging)!;
+  for (let i = 0; i < 200 && machine.items.length < 50; i++) await c.ticks(1);
+  assert.ok(machine.restores >= 1, "the lagging node caught up without a snapshot");
+  assert.equal(machine.applyDuringRestore, 0);
+  assert.deepEqual(machine.items, c.machines.get(leader.id)!.items);
+  assert.equal(machine.items.length, 50);
+  for (const d of c.drivers.values()) await d.close();
+});

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+
+const urls: [string, string][] = [["n1", "http://a:1"], ["n2", "http://b:2"]];
+
+Deno.test("wrapSnapshot joins the parts once and unwrapSnapshot gives them back", async () => {
+  const parts = [new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array([3])];
+  const data = await wrapSnapshot(urls, parts, () => Promise.resolve());
+  const back = unwrapSnapshot(data);
+  assert.deepEqual(back.urls, urls);
+  assert.deepEqual(back.app, new Uint8Array([1, 2, 3]));
+  const single = await wrapSnapshot(urls, new Uint8Array([1, 2, 3]), () => Promise.resolve());
+  assert.deepEqual(single, data);
+});
+
+Deno.test("wrapSnapshot paces a large copy: one pace per 4 MiB, never one long copy", async () => {
+  const big = new Uint8Array(18 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = i % 251;
+  let paces = 0;
+  const data = await wrapSnapshot(urls, [big.subarray(0, 5 << 20), big.subarray(5 << 20)], () => {
+    paces++;
+    return Promise.resolve();
+  });
+  assert.ok(paces >= 4, `paced ${paces} times`);
+  assert.deepEqual(unwrapSnapshot(data).app, big);
+});
+
+Deno.test("unwrapSnapshot refuses a short buffer and an unknown header version", () => {
+  assert.throws(() => unwrapSnapshot(new Uint8Array(2)), /shorter than its header/);
+  const header = new TextEncoder().encode(JSON.stringify({ v: 9, urls: [] }));
+  const data = new Uint8Array(4 + header.length);
+  new DataView(data.buffer).setUint32(0, header.length);
+  data.set(header, 4);
+  assert.throws(() => unwrapSnapshot(data), /unknown header version 9/);
+});
