@@ -31,10 +31,10 @@ import { Packr } from "msgpackr";
 export const SNAPSHOT_VERSION = 2;
 const MAGIC = [0x51, 0x51, 0x42, 0x53]; // "QQBS"
 
-/** Most messages in one part: packing or restoring one part takes a few ms. */
-export const MSGS_PER_PART = 4096;
+/** Most messages in one part: packing or restoring one part takes ~0.3 ms warm, a few ms cold. */
+export const MSGS_PER_PART = 1024;
 /** A part also ends once its bodies reach this many bytes (large messages). */
-export const BODY_BYTES_PER_PART = 1 << 20;
+export const BODY_BYTES_PER_PART = 1 << 18;
 /** Dedup id records in one part. */
 export const IDS_PER_PART = 8192;
 /** Idempotency records in one part (a stored result may hold a received batch). */

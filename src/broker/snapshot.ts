@@ -198,16 +198,29 @@ function chunkEnd(items: readonly { len: number }[], from: number): number {
   return to;
 }
 
-function concatBodies(items: readonly { buf: Uint8Array; off: number; len: number }[]): Uint8Array {
+/**
+ * One raw frame of the chunk's bodies, yielded as views of the slabs they live in (consecutive
+ * messages sit side by side in one slab), so encoding copies no body: the caller's one copy into
+ * the snapshot buffer is the only one. Slab bytes at a stored offset never change.
+ */
+function* bodiesFrame(
+  items: readonly { buf: Uint8Array; off: number; len: number }[],
+): Generator<Uint8Array, void, void> {
   let total = 0;
   for (const m of items) total += m.len;
-  const out = new Uint8Array(total);
-  let at = 0;
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, total, true);
+  yield len;
+  let run: { buf: Uint8Array; start: number; end: number } | undefined;
   for (const m of items) {
-    out.set(m.buf.subarray(m.off, m.off + m.len), at);
-    at += m.len;
+    if (run !== undefined && run.buf === m.buf && run.end === m.off) {
+      run.end += m.len;
+      continue;
+    }
+    if (run !== undefined && run.end > run.start) yield run.buf.subarray(run.start, run.end);
+    run = { buf: m.buf, start: m.off, end: m.off + m.len };
   }
-  return out;
+  if (run !== undefined && run.end > run.start) yield run.buf.subarray(run.start, run.end);
 }
 
 /** Sparse optional fields: [row, headers | null, group | null] for rows that have one. */
@@ -245,7 +258,7 @@ function* encodeChannel(c: ChannelCapture, withBodies: boolean): Generator<Uint8
     });
     const mut = f64Bytes(c.mut.subarray(4 * from, 4 * to));
     yield* frame(pack(["msgs", f64Bytes(fixed), mut, refs.map((m) => m.id), extras(refs)]));
-    if (withBodies) yield* frame(concatBodies(refs));
+    if (withBodies) yield* bodiesFrame(refs);
     from = to;
   }
 }
@@ -276,7 +289,7 @@ function* encodeTopic(c: TopicCapture): Generator<Uint8Array, void, void> {
       fixed[at + 5] = m.explicitId ? 1 : 0;
     });
     yield* frame(pack(["tmsgs", f64Bytes(fixed), log.map((m) => m.id), extras(log)]));
-    yield* frame(concatBodies(log));
+    yield* bodiesFrame(log);
     from = to;
   }
   for (const s of c.subs) yield* encodeChannel(s, false);

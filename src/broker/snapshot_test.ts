@@ -10,7 +10,7 @@ import {
   SNAPSHOT_VERSION,
   snapshotBytes,
 } from "./snapshot.ts";
-import { concatParts } from "./_snapshot_format.ts";
+import { BODY_BYTES_PER_PART, concatParts, MSGS_PER_PART } from "./_snapshot_format.ts";
 import { body, Log, text } from "./_testing.ts";
 
 /** JSON with bytes as number arrays (restored bodies may come back as Buffer). */
@@ -360,8 +360,8 @@ Deno.test("parts() and restoreSteps() work in bounded steps for 200k messages", 
   // Structural bound on each step's work: a part packs at most MSGS_PER_PART messages or
   // about BODY_BYTES_PER_PART bytes of bodies, so no step grows with the state.
   const largest = Math.max(...parts.map((p) => p.length));
-  assert.ok(largest <= 1.5 * 2 ** 20, `a part of ${largest} bytes`);
-  const msgParts = Math.ceil(200_000 / 4096);
+  assert.ok(largest <= BODY_BYTES_PER_PART, `a part of ${largest} bytes`);
+  const msgParts = Math.ceil(200_000 / MSGS_PER_PART);
   assert.ok(parts.length >= 4 * msgParts, `only ${parts.length} parts`);
   let steps = 0;
   const it = restoreSteps(concatParts(parts));
