@@ -10,6 +10,7 @@
  * @module
  */
 
+import { applyConfChange } from "../raft/conf_change.ts";
 import { decodeConfChange, RawNode } from "../raft/mod.ts";
 import type { RaftStatus } from "../raft/status.ts";
 import {
@@ -103,6 +104,13 @@ export class NodeDriver {
   /** The last index of the durable log here (what a crash now would keep). */
   #durableIndex: number;
   #appliedTerm: number;
+  /**
+   * The membership as of `#appliedIndex`, for the snapshots this node takes (Raft §7: a snapshot
+   * holds the configuration as of its last included index). Not the core's: a leader's snapshot
+   * received while a Ready is handled switches the core to that snapshot's later membership
+   * before the driver has applied up to it.
+   */
+  #appliedConf: ConfState;
   #snapshotIndex: number;
   #snapshotting = false;
   #savedHard: HardState;
@@ -120,6 +128,8 @@ export class NodeDriver {
     this.urls = new MemberUrls(o.bootstrapUrls);
     this.#appliedIndex = snap?.meta.index ?? 0;
     this.#appliedTerm = snap?.meta.term ?? 0;
+    // Without a snapshot the core starts from no members and applies the bootstrap entries.
+    this.#appliedConf = snap?.meta.conf ?? { voters: [], learners: [] };
     this.#snapshotIndex = this.#appliedIndex;
     this.#durableIndex = o.storage.log.lastIndex();
   }
@@ -391,6 +401,7 @@ export class NodeDriver {
       if (e.kind === EntryKind.ConfChange) {
         const cc = decodeConfChange(e.data);
         this.urls.applyConfChange(cc);
+        this.#appliedConf = applyConfChange(this.#appliedConf, cc);
         this.#o.log("info", "membership_changed", { index: e.index, ...cc });
       } else if (e.data.length > 0) {
         result = this.#o.stateMachine.apply(e.index, e.data);
@@ -442,6 +453,7 @@ export class NodeDriver {
     }
     this.#appliedIndex = Math.max(this.#appliedIndex, snap.meta.index);
     this.#appliedTerm = snap.meta.term;
+    this.#appliedConf = snap.meta.conf;
     this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);
     this.#o.log("info", "snapshot_restored", { index: snap.meta.index, bytes: snap.data.length });
   }
@@ -454,7 +466,7 @@ export class NodeDriver {
     const meta = {
       index: this.#appliedIndex,
       term: this.#appliedTerm,
-      conf: this.#raw.status().conf,
+      conf: this.#appliedConf,
     };
     const urls = this.urls.entries();
     const view = this.#o.stateMachine.snapshot();

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import type { SnapshotView, StateMachine, StoragePorts } from "./ports.ts";
-import type { Message, NodeId } from "../raft/types.ts";
+import { encodeConfChange } from "../raft/mod.ts";
+import { EntryKind, type Message, type NodeId, type Snapshot } from "../raft/types.ts";
+import { wrapSnapshot } from "./membership.ts";
 import { MemoryLogStore } from "../storage/memory_log_store.ts";
 import { MemoryHardStateStore } from "../storage/file_hard_state_store.ts";
 import { MemorySnapshotStore } from "../storage/file_snapshot_store.ts";
@@ -218,4 +220,88 @@ Deno.test("NodeDriver.readIndex() on a deposed leader follows the new leader ins
   assert.ok(c.machines.get(old.id)!.items.includes("w"));
   await read;
   await c.closeAll();
+});
+
+Deno.test("NodeDriver: its own snapshot records the membership as of the snapshot's index, even when a leader's snapshot arrived meanwhile (Raft §7)", async () => {
+  // f follows a. It holds entries 5 (no-op) and 6 (add_learner x); a heartbeat commits them,
+  // and while that Ready's hard state is being saved (gated), a's snapshot at 10 arrives, in
+  // which x is already a voter. The core takes that snapshot's membership at once, before its
+  // Ready; f's own snapshot at 6 must still say x is a learner there.
+  let gate: Promise<void> | undefined;
+  let openGate = () => {};
+  const hard = new MemoryHardStateStore();
+  const snapshots = new MemorySnapshotStore();
+  const saved: Snapshot[] = [];
+  const storage: StoragePorts = {
+    log: new MemoryLogStore(),
+    hardState: {
+      load: () => hard.load(),
+      save: async (hs) => {
+        if (gate) await gate;
+        await hard.save(hs);
+      },
+    },
+    snapshots: {
+      load: () => snapshots.load(),
+      save: (s) => {
+        saved.push(s);
+        return snapshots.save(s);
+      },
+    },
+  };
+  const urls = new Map([["a", "http://a"], ["f", "http://f"]]);
+  const d = await NodeDriver.open({
+    raft: { id: "f", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0.5 },
+    bootstrapConf: { voters: ["a", "f"], learners: [] },
+    bootstrapUrls: urls,
+    storage,
+    sink: { send: () => {} },
+    stateMachine: new ListMachine(),
+    startTicker: () => () => {},
+    tickMs: 10,
+    snapshotEveryEntries: 2,
+    log: () => {},
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  await flush();
+  const from = { clusterId: "test", from: "a", to: "f", term: 2 } as const;
+  const addX = encodeConfChange({ op: "add_learner", nodeId: "x" });
+  d.receive([{
+    ...from,
+    type: "append",
+    logTerm: 1,
+    index: 4,
+    commit: 4,
+    entries: [
+      { index: 5, term: 2, kind: EntryKind.Normal, data: new Uint8Array() },
+      { index: 6, term: 2, kind: EntryKind.ConfChange, data: addX },
+    ],
+  }]);
+  await flush();
+  gate = new Promise((resolve) => openGate = resolve);
+  d.receive([{ ...from, type: "heartbeat", logTerm: 0, index: 0, commit: 6 }]);
+  await flush();
+  const conf10 = { voters: ["a", "f", "x"], learners: [] };
+  const data = await wrapSnapshot([...urls], enc(JSON.stringify(["s"])), () => Promise.resolve());
+  const meta = { index: 10, term: 2, conf: conf10 };
+  d.receive([{
+    ...from,
+    type: "snapshot",
+    logTerm: 0,
+    index: 0,
+    commit: 0,
+    snapshotIndex: 10,
+    snapshot: { meta, offset: 0, data, totalBytes: data.length, done: true },
+  }]);
+  await flush();
+  openGate();
+  gate = undefined;
+  for (let i = 0; i < 5; i++) await flush();
+  const own = saved.find((s) => s.meta.index === 6);
+  assert.ok(own !== undefined, `no snapshot at 6: ${saved.map((s) => s.meta.index)}`);
+  assert.deepEqual(own.meta.conf, { voters: ["a", "f"], learners: ["x"] });
+  assert.equal(d.appliedIndex, 10);
+  await d.close();
 });

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Message, NodeId } from "../../cluster/raft/types.ts";
+import { applyConfChange } from "../../cluster/raft/conf_change.ts";
+import type { ConfChange, ConfState, Message, NodeId, Snapshot } from "../../cluster/raft/types.ts";
 import { type DiskImage, imageLastIndex } from "./driver_disk.ts";
 import type { RaftStatus } from "../../cluster/raft/status.ts";
 import type { Violation } from "./invariants.ts";
@@ -149,5 +150,68 @@ export class DriverChecker {
       `${id} acknowledged index ${a.index} in term ${a.term}, but after a crash its disk holds ` +
         `${d.first}..${imageLastIndex(d)} (snapshot ${snapIndex}, durable term ${hs.term})`,
     );
+  }
+}
+
+function confKey(c: ConfState): string {
+  return `${[...c.voters].sort()}|${[...c.learners].sort()}`;
+}
+
+/**
+ * Each node's membership by applied index, followed from outside: from the durable snapshot it
+ * starts on, the `membership_changed` events of the entries it applies and the snapshots it
+ * restores. A snapshot the node saves at an index it has applied must hold the membership as of
+ * that index (Raft §7); a leader's snapshot for an index not applied here is not judged.
+ */
+export class ConfHistory {
+  readonly #byNode = new Map<NodeId, { index: number; conf: ConfState }[]>();
+
+  onStart(n: { id: NodeId; disk: { durable: { snap: Snapshot | undefined } } }): void {
+    const snap = n.disk.durable.snap;
+    this.#byNode.set(n.id, [{
+      index: snap?.meta.index ?? 0,
+      conf: snap?.meta.conf ?? { voters: [], learners: [] },
+    }]);
+  }
+
+  onEvent(
+    n: { id: NodeId; disk: { written: { snap: Snapshot | undefined } } },
+    event: string,
+    details: Record<string, unknown>,
+  ): void {
+    const h = this.#byNode.get(n.id);
+    if (h === undefined) return;
+    if (event === "membership_changed") {
+      const cc = details as unknown as ConfChange & { index: number };
+      h.push({ index: cc.index, conf: applyConfChange(h[h.length - 1].conf, cc) });
+    } else if (event === "snapshot_restored") {
+      const snap = n.disk.written.snap;
+      if (snap !== undefined && snap.meta.index === details.index) {
+        h.push({ index: snap.meta.index, conf: snap.meta.conf });
+      }
+    }
+  }
+
+  onSnapshotSave(
+    n: { id: NodeId; incarnation: number },
+    applied: number,
+    snap: Snapshot,
+    checker: DriverChecker,
+  ): void {
+    const h = this.#byNode.get(n.id);
+    if (h === undefined) return;
+    let at: ConfState | undefined;
+    for (const x of h) if (x.index <= snap.meta.index) at = x.conf;
+    const last = h[h.length - 1].index;
+    if (at === undefined || snap.meta.index < h[0].index) return;
+    // Beyond the last change seen, only judged when the node applied that far.
+    if (snap.meta.index > last && snap.meta.index > applied) return;
+    if (confKey(at) !== confKey(snap.meta.conf)) {
+      checker.fail(
+        "snapshot_conf",
+        `${n.id}#${n.incarnation} saved a snapshot at ${snap.meta.index} with membership ` +
+          `${confKey(snap.meta.conf)}, but the membership there is ${confKey(at)}`,
+      );
+    }
   }
 }

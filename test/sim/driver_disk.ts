@@ -120,8 +120,8 @@ export class SimDisk {
     return lost;
   }
 
-  /** Storage ports for the current incarnation. */
-  ports(): StoragePorts {
+  /** Storage ports for the current incarnation; `onSnapshotSave` sees each snapshot saved. */
+  ports(onSnapshotSave: (s: Snapshot) => void = () => {}): StoragePorts {
     const epoch = this.epoch;
     const live = () => epoch === this.epoch;
     const read = <T>(f: () => T): Promise<T> =>
@@ -169,10 +169,12 @@ export class SimDisk {
       snapshots: {
         load: () => read(() => w().snap),
         // The newest snapshot by index wins, as the file store's `load` picks it.
-        save: (s) =>
-          op("snap", (img) => {
+        save: (s) => {
+          if (live()) onSnapshotSave(s);
+          return op("snap", (img) => {
             if (img.snap === undefined || s.meta.index >= img.snap.meta.index) img.snap = s;
-          }),
+          });
+        },
       },
     };
   }

@@ -9,9 +9,9 @@
  */
 
 import { NodeDriver, type NodeDriverOptions } from "../../cluster/node/driver.ts";
-import type { SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
+import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
 import type { RaftStatus } from "../../cluster/raft/status.ts";
-import type { ConfState, Message, NodeId, RaftConfig } from "../../cluster/raft/types.ts";
+import type { ConfState, Message, NodeId, RaftConfig, Snapshot } from "../../cluster/raft/types.ts";
 import type { SimApp, SimAppFactory } from "./app.ts";
 import { appendResolvesEarly, SimDisk } from "./driver_disk.ts";
 import type { NemesisNode } from "./nemesis.ts";
@@ -27,6 +27,8 @@ export interface DriverNodeHooks {
   onApply(node: DriverSimNode, index: number, data: Uint8Array, result: unknown): void;
   /** The driver logged an event (membership changes, snapshots, leader changes). */
   onEvent(node: DriverSimNode, event: string, details: Record<string, unknown>): void;
+  /** The driver saves a snapshot (its own or a leader's). */
+  onSnapshotSave(node: DriverSimNode, snap: Snapshot): void;
   /** The driver stopped itself: nothing in the simulation should make it. */
   onFatal(node: DriverSimNode, error: unknown): void;
   trace(line: string): void;
@@ -66,12 +68,20 @@ class AppMachine implements StateMachine {
     return result;
   }
 
+  /** The bytes are taken now (an immutable view); `serialize` waits for one simulated pace. */
   snapshot(): SnapshotView {
     const bytes = this.app.snapshot();
-    return { serialize: () => bytes };
+    return {
+      serialize: async (pace: Pace) => {
+        await pace();
+        return bytes;
+      },
+    };
   }
 
-  restore(data: Uint8Array): void {
+  /** Restores after one simulated pace, all at once (the port's contract). */
+  async restore(data: Uint8Array, pace: Pace): Promise<void> {
+    await pace();
     this.app.restore(data);
   }
 }
@@ -88,6 +98,8 @@ export class DriverSimNode implements NemesisNode {
   /** The highest index the current incarnation's application applied. */
   appIndex = 0;
   readonly #tickers = new Set<() => void>();
+  /** Paces the driver awaits (snapshot serialize and restore): the simulator releases them. */
+  #paces: (() => void)[] = [];
   readonly #o: DriverNodeOptions;
 
   constructor(o: DriverNodeOptions) {
@@ -106,6 +118,7 @@ export class DriverSimNode implements NemesisNode {
     this.up = true;
     this.driver = undefined;
     this.#tickers.clear();
+    this.#paces = [];
     const live = () => this.up && this.incarnation === inc;
     const hooks = this.#o.hooks;
     this.app = this.#o.appFactory();
@@ -115,7 +128,7 @@ export class DriverSimNode implements NemesisNode {
       this.appIndex = index;
       hooks.onApply(this, index, data, result);
     });
-    let storage = this.disk.ports();
+    let storage = this.disk.ports((snap) => live() && hooks.onSnapshotSave(this, snap));
     if (this.#o.faults?.appendResolvesEarly) {
       storage = appendResolvesEarly(storage, (e) => live() && hooks.onFatal(this, e));
     }
@@ -133,6 +146,8 @@ export class DriverSimNode implements NemesisNode {
         return () => this.#tickers.delete(onTick);
       },
       tickMs: TICK_MS,
+      // An abandoned incarnation's paces never resolve, like its disk operations.
+      pace: () => new Promise<void>((resolve) => live() && this.#paces.push(resolve)),
       snapshotEveryEntries: this.#o.snapshotEveryEntries,
       log: (_level, event, details) => {
         if (live()) hooks.onEvent(this, event, details ?? {});
@@ -159,8 +174,22 @@ export class DriverSimNode implements NemesisNode {
     this.up = false;
     this.driver = undefined;
     this.#tickers.clear();
+    this.#paces = [];
     const lost = this.disk.crash(prng);
     this.#o.hooks.trace(`${this.id} crash lost-ops=${lost}`);
+  }
+
+  /** Paces waiting for the simulator. */
+  pendingPaces(): number {
+    return this.#paces.length;
+  }
+
+  /** Lets every waiting pace go on; returns how many. */
+  releasePaces(): number {
+    const waiting = this.#paces;
+    this.#paces = [];
+    for (const resolve of waiting) resolve();
+    return waiting.length;
   }
 
   /** One tick of the fake ticker. */

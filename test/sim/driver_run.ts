@@ -19,7 +19,7 @@ import type { SimAppFactory } from "./app.ts";
 import { HashChainApp } from "./app.ts";
 import { BrokerSimApp } from "./broker_app.ts";
 import { nodesForSeed } from "./campaign.ts";
-import { DriverChecker } from "./driver_checks.ts";
+import { ConfHistory, DriverChecker } from "./driver_checks.ts";
 import { type DriverPortFaults, DriverSimNode, TICK_MS } from "./driver_node.ts";
 import { CLIENT_TIMEOUT_TICKS, DriverWorkload, type Payload } from "./driver_workload.ts";
 import { type ClusterControl, Nemesis, type NemesisNode } from "./nemesis.ts";
@@ -75,6 +75,8 @@ export class DriverSim implements ClusterControl {
   readonly nodes = new Map<NodeId, DriverSimNode>();
   readonly network: Network;
   readonly checker = new DriverChecker();
+  /** Each node's membership by applied index, for the snapshot_conf check. */
+  readonly confs = new ConfHistory();
   readonly workload: DriverWorkload;
   readonly nemesis: Nemesis;
   readonly traceLines: string[] = [];
@@ -165,6 +167,8 @@ export class DriverSim implements ClusterControl {
           this.workload.onApply(data);
         },
         onEvent: (n, event, details) => this.#onEvent(n, event, details),
+        onSnapshotSave: (n, snap) =>
+          this.confs.onSnapshotSave(n, n.driver?.appliedIndex ?? 0, snap, this.checker),
         onFatal: (n, e) =>
           this.checker.fail(
             "driver_fatal",
@@ -175,11 +179,13 @@ export class DriverSim implements ClusterControl {
     });
     this.nodes.set(id, node);
     this.tickP.set(id, tickP);
+    this.confs.onStart(node);
     node.start();
     return node;
   }
 
   #onEvent(n: DriverSimNode, event: string, details: Record<string, unknown>): void {
+    this.confs.onEvent(n, event, details);
     if (event === "membership_changed" && details.op === "remove") {
       this.nemesis.scheduleRetire(details.nodeId as NodeId, this.step);
     }
@@ -223,6 +229,7 @@ export class DriverSim implements ClusterControl {
   restart(id: NodeId): void {
     const n = this.nodes.get(id);
     if (n === undefined || n.up || this.retired.has(id)) return;
+    this.confs.onStart(n);
     n.start();
   }
 
@@ -274,11 +281,16 @@ export class DriverSim implements ClusterControl {
     for (let k = 0; k < attempts; k++) this.workload.act(this.step, this.nodes, proposeRate);
     if (faults) this.workload.read(this.nodes, 0.1);
     await drain();
-    // Each round completes some fsyncs; the drivers then run on to their next port call.
+    // Each round completes some fsyncs and lets some paces (snapshot serialize and restore) go
+    // on; the drivers then run on to their next port call.
     for (let round = 0; round < 4; round++) {
       let synced = 0;
       for (const n of this.nodes.values()) {
-        if (!this.isActive(n) || n.disk.pendingCount() === 0) continue;
+        if (!this.isActive(n)) continue;
+        if (n.pendingPaces() > 0 && (!faults || this.loopPrng.chance(0.5))) {
+          synced += n.releasePaces();
+        }
+        if (n.disk.pendingCount() === 0) continue;
         if (faults && !this.loopPrng.chance(this.fsyncP)) continue;
         synced += n.disk.syncSome(this.loopPrng, faults ? this.loopPrng.range(1, 3) : 1_000);
       }
@@ -324,7 +336,10 @@ export class DriverSim implements ClusterControl {
         finalCmd = this.workload.newCommand();
       }
       await this.runStep(false, 0);
-      if (finalCmd !== undefined && this.#allApplied(finalCmd)) return;
+      if (finalCmd !== undefined && this.#allApplied(finalCmd)) {
+        this.#checkConfAgreement();
+        return;
+      }
     }
     if (this.checker.violations.length > 0) return;
     this.checker.fail(
@@ -332,6 +347,24 @@ export class DriverSim implements ClusterControl {
       `no fresh command acknowledged and applied on every member within ${bound} quiet steps ` +
         `(final command ${finalCmd ?? "never proposed"}): ${this.describe()}`,
     );
+  }
+
+  /** Once every member applied the same log, they hold the same membership. */
+  #checkConfAgreement(): void {
+    const key = (id: NodeId) => {
+      const c = this.nodes.get(id)!.driver!.status().conf;
+      return `${[...c.voters].sort()}|${[...c.learners].sort()}`;
+    };
+    const ms = this.members();
+    for (const id of ms) {
+      if (key(id) !== key(ms[0])) {
+        this.checker.fail(
+          "conf_agreement",
+          `after the quiet phase ${id} has membership ${key(id)}, ${ms[0]} has ${key(ms[0])}`,
+        );
+        return;
+      }
+    }
   }
 
   #allApplied(finalCmd: number): boolean {
