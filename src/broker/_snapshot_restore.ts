@@ -14,6 +14,13 @@ import { BrokerState } from "./state.ts";
 
 type Steps<T> = Generator<void, T, void>;
 type Extras = Map<number, [Msg["headers"] | null, string | null]>;
+/**
+ * Messages restored per step. Finer than a part: a cold (not yet optimized) restore with the
+ * garbage collector busy takes up to ~10 µs a message here, and a step must stay a few ms.
+ */
+const MSGS_PER_STEP = 256;
+/** The optional fields of a row without extras (one shared array, not one per message). */
+const NO_EXTRAS: [null, null] = [null, null];
 
 /** Rebuilds a state from snapshot bytes in one synchronous call. */
 export function restoreSnapshot(bytes: Uint8Array): BrokerState {
@@ -119,7 +126,7 @@ function* restoreChannel(
     ];
     nonEmpty(ids.length, "msgs");
     const bodies = topic === undefined ? r.raw() : undefined;
-    restoreMsgs(state, ch, topic, {
+    yield* restoreMsgs(state, ch, topic, {
       fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
       mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
       ids,
@@ -127,7 +134,6 @@ function* restoreChannel(
       bodies,
     });
     done += ids.length;
-    yield;
   }
   ch.reindexGroups();
   state.byOrd.set(ch.ord, ch);
@@ -143,10 +149,16 @@ interface MsgsChunk {
   bodies: Uint8Array | undefined;
 }
 
-function restoreMsgs(state: BrokerState, ch: Channel, topic: Topic | undefined, c: MsgsChunk) {
+function* restoreMsgs(
+  state: BrokerState,
+  ch: Channel,
+  topic: Topic | undefined,
+  c: MsgsChunk,
+): Steps<void> {
   const { fixed, mut } = c;
   let bodyAt = 0;
-  c.ids.forEach((id, i) => {
+  for (let i = 0; i < c.ids.length; i++) {
+    const id = c.ids[i];
     const seq = fixed[4 * i], len = fixed[4 * i + 1];
     let buf: Uint8Array, off: number;
     if (c.bodies === undefined) {
@@ -161,7 +173,7 @@ function restoreMsgs(state: BrokerState, ch: Channel, topic: Topic | undefined, 
       bodyAt += len;
     }
     const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
-    const [headers, group] = c.ext.get(i) ?? [null, null];
+    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
     const m: Msg = {
       seq,
       id,
@@ -180,7 +192,8 @@ function restoreMsgs(state: BrokerState, ch: Channel, topic: Topic | undefined, 
     ch.msgs.append(seq, m);
     ch.countRestored(m);
     ch.reindexMsg(m);
-  });
+    if ((i + 1) % MSGS_PER_STEP === 0 || i + 1 === c.ids.length) yield;
+  }
 }
 
 function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
@@ -200,9 +213,8 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
     const [fixedBytes, ids, ext] = r.part("tmsgs") as [Uint8Array, string[], unknown[]];
     nonEmpty(ids.length, "tmsgs");
     const fixed = bytesF64(fixedBytes, `Cannot restore topic ${name}`);
-    restoreTopicMsgs(state, t, { fixed, ids, ext: extrasByRow(ext), bodies: r.raw() });
+    yield* restoreTopicMsgs(state, t, { fixed, ids, ext: extrasByRow(ext), bodies: r.raw() });
     done += ids.length;
-    yield;
   }
   for (let i = 0; i < nSubs; i++) {
     const s = yield* restoreChannel(r, state, t);
@@ -213,20 +225,21 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
   return t;
 }
 
-function restoreTopicMsgs(
+function* restoreTopicMsgs(
   state: BrokerState,
   t: Topic,
   c: { fixed: Float64Array; ids: string[]; ext: Extras; bodies: Uint8Array },
-): void {
+): Steps<void> {
   let bodyAt = 0;
-  c.ids.forEach((id, i) => {
+  for (let i = 0; i < c.ids.length; i++) {
+    const id = c.ids[i];
     const [seq, len, publishedAt, notBefore, ttlAt, explicit] = c.fixed.subarray(6 * i, 6 * i + 6);
     if (bodyAt + len > c.bodies.length) {
       throw new Error(`Cannot restore topic ${t.name}: the body of seq ${seq} overruns its part`);
     }
     const { buf, off } = state.slab.store(c.bodies.subarray(bodyAt, bodyAt + len));
     bodyAt += len;
-    const [headers, group] = c.ext.get(i) ?? [null, null];
+    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
     const m: TopicMsg = {
       seq,
       id,
@@ -242,7 +255,8 @@ function restoreTopicMsgs(
     };
     t.log.append(seq, m);
     t.bytes += len;
-  });
+    if ((i + 1) % MSGS_PER_STEP === 0 || i + 1 === c.ids.length) yield;
+  }
 }
 
 /** A deep copy of plain data in which every byte array is copied out of its buffer. */
