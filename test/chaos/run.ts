@@ -60,10 +60,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   await Deno.mkdir(opts.runDir, { recursive: true });
   const historyPath = `${opts.runDir}/history.jsonl`;
   const history = new History(historyPath);
+  const main = await freezeCode(opts.runDir);
   const nodes = await Nodes.start({
     count: opts.nodes,
     testFaults: true,
     dataDir: `${opts.runDir}/data`,
+    main,
   });
   const spareIds = Array.from({ length: opts.spares ?? 12 }, (_, i) => `n${opts.nodes + 1 + i}`);
   for (const id of spareIds) nodes.addId(id);
@@ -147,7 +149,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   } finally {
     if (!ok) await saveLogs(nodes, opts.runDir);
     await nodes.stop();
-    if (ok) await Deno.remove(`${opts.runDir}/data`, { recursive: true }).catch(() => {});
+    if (ok) {
+      await Deno.remove(`${opts.runDir}/data`, { recursive: true }).catch(() => {});
+      await Deno.remove(`${opts.runDir}/code`, { recursive: true }).catch(() => {});
+    }
   }
 }
 
@@ -289,4 +294,29 @@ async function saveLogs(nodes: Nodes, runDir: string): Promise<void> {
     const text = nodes.logs(id);
     if (text) await Deno.writeTextFile(`${runDir}/${id}.log`, text).catch(() => {});
   }
+}
+
+/**
+ * Copies `src/` and `cluster/` into `<runDir>/code/` and returns the copy's `src/main.ts`: a node
+ * restarted mid-run runs the code the run started with, even while the tree changes under it
+ * (a mixed-version cluster is a different experiment). The copy still resolves imports through
+ * the repository's deno.json, found by walking up from it. Also writes `code/VERSION`: HEAD and
+ * the files changed in the working tree.
+ */
+async function freezeCode(runDir: string): Promise<string> {
+  const root = new URL("../../", import.meta.url).pathname;
+  await Deno.mkdir(`${runDir}/code`, { recursive: true });
+  const cp = await new Deno.Command("cp", {
+    args: ["-r", `${root}src`, `${root}cluster`, `${runDir}/code/`],
+  }).output();
+  if (!cp.success) {
+    throw new Error(`Cannot copy the code for the run: ${new TextDecoder().decode(cp.stderr)}`);
+  }
+  const git = (args: string[]) =>
+    new Deno.Command("git", { args, cwd: root }).output().then((o) =>
+      new TextDecoder().decode(o.stdout)
+    );
+  const version = `${await git(["rev-parse", "HEAD"])}${await git(["status", "--short"])}`;
+  await Deno.writeTextFile(`${runDir}/code/VERSION`, version);
+  return `${runDir}/code/src/main.ts`;
 }

@@ -30,6 +30,11 @@ export interface NodesOptions {
   readonly testFaults?: boolean;
   /** Keep each node's stderr (JSON log lines) in memory. Default true. */
   readonly keepLogs?: boolean;
+  /**
+   * The node entry point; default this tree's `src/main.ts`. The chaos suite points it at a copy
+   * of the code taken when the run starts, so nodes restarted mid-run run the same version.
+   */
+  readonly main?: string;
   /** Parent directory for data; default a new temp dir removed by `stop()`. */
   readonly dataDir?: string;
   /** A bearer token with admin on `*`, sent by `cluster()` and `waitLeader()` when auth is on. */
@@ -152,7 +157,7 @@ export class Nodes {
       "--allow-write",
       "--allow-env",
       "--allow-sys",
-      MAIN,
+      this.#opts.main ?? MAIN,
       "--id",
       id,
       "--listen",
