@@ -229,7 +229,10 @@ export class RawNode {
       }
     }
     for (const e of rd.committedEntries) {
-      if (e.kind === EntryKind.ConfChange) r.applyConfEntry(e.data);
+      // A leader's snapshot stepped in after this Ready was made already holds the membership
+      // as of its index (§7): re-applying an older change on top of it would revive a removed
+      // member (simulator finding #5).
+      if (e.kind === EntryKind.ConfChange && e.index > log.snapshotIndex) r.applyConfEntry(e.data);
       log.appliedTo(e.index);
     }
   }
