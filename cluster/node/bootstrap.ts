@@ -20,7 +20,7 @@ import {
   type NodeId,
 } from "../raft/types.ts";
 import { loadInitialState } from "../storage/mod.ts";
-import type { StoragePorts } from "./ports.ts";
+import type { LogEvent, StoragePorts } from "./ports.ts";
 
 const EMPTY_CONF: ConfState = { voters: [], learners: [] };
 
@@ -50,10 +50,12 @@ export function bootstrapEntries(
  */
 export async function loadOrBootstrap(o: {
   readonly storage: StoragePorts;
+  readonly log?: LogEvent;
   readonly bootstrapConf: ConfState;
   readonly bootstrapUrls: ReadonlyMap<NodeId, string>;
 }): Promise<InitialState> {
-  const initial = await loadInitialState(o.storage, EMPTY_CONF);
+  const note = (detail: string) => o.log?.("warn", "storage_recovery", { detail });
+  const initial = await loadInitialState(o.storage, EMPTY_CONF, note);
   const empty = initial.snapshot === undefined && initial.entries.length === 0 &&
     initial.hardState.term === 0;
   const members = o.bootstrapConf.voters.length + o.bootstrapConf.learners.length;
@@ -61,5 +63,5 @@ export async function loadOrBootstrap(o: {
   const entries = bootstrapEntries(o.bootstrapConf, o.bootstrapUrls);
   await o.storage.log.append(entries);
   await o.storage.hardState.save({ term: 1, vote: NO_NODE, commit: entries.length });
-  return await loadInitialState(o.storage, EMPTY_CONF);
+  return await loadInitialState(o.storage, EMPTY_CONF, note);
 }
