@@ -22,6 +22,12 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: [],
   },
   {
+    name: "snapshots: capture, longest event-loop pause, save, restore",
+    file: "snapshot_bench.ts",
+    args: [],
+    quickArgs: [],
+  },
+  {
     name: "Raft through 3 kv processes",
     file: "cluster_bench.ts",
     args: ["--runs", "5"],
