@@ -7,12 +7,8 @@
 import assert from "node:assert/strict";
 import { Nodes, sleep } from "../e2e/nodes.ts";
 
-/** F1 is open: set QUORUMQ_KNOWN_BUGS=1 to run it (it fails until the fix lands). */
-const F1_OPEN = Deno.env.get("QUORUMQ_KNOWN_BUGS") !== "1";
-
 Deno.test({
   name: "a joined node sees every voter, not only the changes it replayed from the log (F1)",
-  ignore: F1_OPEN,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -21,6 +21,7 @@ export class KvCluster {
   #procs = new Map<string, Proc>();
   #dir: string;
   #snapshotEvery: number;
+  #clusterId = `kv-${crypto.randomUUID().slice(0, 8)}`;
 
   private constructor(ids: string[], ports: number[], dir: string, snapshotEvery: number) {
     this.ids = ids;
@@ -48,6 +49,7 @@ export class KvCluster {
         `${this.#dir}/${id}`,
         peers,
         String(this.#snapshotEvery),
+        this.#clusterId,
       ],
       stdout: "null",
       stderr: "piped",

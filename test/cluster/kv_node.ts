@@ -17,7 +17,9 @@ import type { SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 
-const [id, portText, dataDir, peersText, snapText] = Deno.args;
+const [id, portText, dataDir, peersText, snapText, clusterIdArg] = Deno.args;
+// Unique per test cluster: parallel test files reuse freed ports (see test/e2e/nodes.ts).
+const clusterId = clusterIdArg ?? "kv-test";
 const port = Number(portText);
 const peers = new Map<string, string>();
 for (const part of peersText.split(",")) {
@@ -49,14 +51,14 @@ const storage = await openStorage(dataDir, "fsync");
 const holder: { driver?: NodeDriver } = {};
 const transport = new Transport({
   selfId: id,
-  clusterId: "kv-test",
+  clusterId,
   secret: "kv-test-secret",
   peers,
   onMessages: (msgs) => holder.driver?.receive(msgs),
   log: (event, details) => log("info", event, details),
 });
 const node = await NodeDriver.open({
-  raft: { id, clusterId: "kv-test", electionTicks: 10, heartbeatTicks: 1, random: Math.random },
+  raft: { id, clusterId, electionTicks: 10, heartbeatTicks: 1, random: Math.random },
   bootstrapConf: { voters: [...peers.keys()], learners: [] },
   bootstrapUrls: peers,
   storage,

@@ -53,6 +53,8 @@ interface Proc {
 export class Nodes {
   readonly ids: string[];
   readonly dataDir: string;
+  /** Unique per harness instance (see `spawn`). */
+  readonly clusterId = `test-${crypto.randomUUID().slice(0, 8)}`;
   #ports = new Map<string, number>();
   #procs = new Map<string, Proc>();
   #opts: NodesOptions;
@@ -167,6 +169,11 @@ export class Nodes {
       "--storage",
       this.#opts.storage ?? "fsync",
       ...(this.ids.length > 1 ? ["--peers", peers, "--secret", "test-cluster-secret"] : []),
+      // Every test cluster its own id: test files run in parallel and reuse each other's freed
+      // ports, and a node that dials a port now held by another cluster's node must be refused
+      // (link auth checks the cluster id), not merge two clusters' logs.
+      "--cluster-id",
+      this.clusterId,
       ...(joiner ? ["--join"] : []),
       ...(this.#opts.testFaults ? ["--test-faults"] : []),
       ...(this.#opts.extraArgs ?? []),
