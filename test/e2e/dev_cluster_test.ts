@@ -55,6 +55,19 @@ function watch(stream: ReadableStream<Uint8Array>, lines: string[]) {
   return { until, done };
 }
 
+async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer /healthz within ${timeoutMs} ms`);
+}
+
 Deno.test("e2e dev cluster: three nodes on --base-port, leader printed, SIGINT stops all", async () => {
   const base = freeBasePort();
   const dir = await Deno.makeTempDir({ prefix: "quorumq-dev-" });
@@ -77,6 +90,9 @@ Deno.test("e2e dev cluster: three nodes on --base-port, leader printed, SIGINT s
     const leader = leaderLine.slice(leaderLine.lastIndexOf(" ") + 1);
     // Node logs come through with their prefix.
     await out.until(/^n[123] \| \{.*"event":"leader_changed"/, 5_000);
+    // The leader line needs a majority only: on a loaded machine the third node may still be
+    // starting, so wait (bounded) until every node answers before talking to each of them.
+    for (const url of urls) await waitHealthy(url, 20_000);
     const view = await call(urls[0], "GET", "/v1/cluster");
     assert.equal(view.body.leaderId, leader, view.text);
     assert.equal((await call(urls[0], "PUT", "/v1/queues/dev", { body: {} })).status, 201);
