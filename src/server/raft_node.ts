@@ -132,8 +132,24 @@ export class RaftNode implements NodePort {
           "cluster with a shared --secret before adding members",
       };
     }
-    const added = await this.#confChange({ op: "add_learner", nodeId: id, context: url });
-    if (!added.ok) return added;
+    // A retry of an add whose answer was lost continues where the first call stopped: a voter
+    // already added is done, a learner already added only needs its promotion.
+    const conf = this.#driver.status().conf;
+    const known = this.#driver.urls.get(id);
+    const isVoter = conf.voters.includes(id);
+    const isLearner = conf.learners.includes(id);
+    if ((isVoter || isLearner) && known !== undefined && known !== url) {
+      return {
+        ok: false,
+        reason: "rejected",
+        detail: `Cannot add ${id} at ${url}: it is already a member at ${known}`,
+      };
+    }
+    if (isVoter) return { ok: true };
+    if (!isLearner) {
+      const added = await this.#confChange({ op: "add_learner", nodeId: id, context: url });
+      if (!added.ok) return added;
+    }
     const deadline = Date.now() + CATCH_UP_MS;
     while (Date.now() < deadline) {
       const s = this.#driver.status();

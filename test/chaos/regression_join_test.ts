@@ -34,6 +34,20 @@ Deno.test({
       // With the bug n4 replays the log from index 1 on an empty bootstrap configuration, so it
       // believes it is the only voter and elects itself alone (two leaders in one term).
       assert.deepEqual(voters, ["n1", "n2", "n3", "n4"]);
+
+      // A retried add (its first answer lost, as the chaos nemesis saw) succeeds again; the same
+      // id at another URL is refused.
+      const add = (url: string) =>
+        fetch(`${nodes.url("n2")}/v1/cluster/members`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ id: "n4", url }),
+          signal: AbortSignal.timeout(30_000),
+        });
+      const again = await add(nodes.url("n4"));
+      assert.equal(again.status, 200, await again.text());
+      const moved = await add("http://127.0.0.1:1");
+      assert.equal(moved.status, 409, await moved.text());
     } finally {
       await nodes.stop();
     }
