@@ -22,6 +22,12 @@ export interface FileLogStoreOptions {
   readonly log?: (msg: string) => void;
   /** Test seam: called before every fdatasync of a segment; a throw acts as an fsync failure. */
   readonly beforeSync?: () => void;
+  /**
+   * Test seam: called after every successful fdatasync of a segment with its path and the byte
+   * length now durable in it. The chaos suite records it to cut the files back to what was
+   * fsynced when it simulates power loss.
+   */
+  readonly afterSync?: (segmentPath: string, durableBytes: number) => void;
 }
 
 type Op =
@@ -48,6 +54,7 @@ export class FileLogStore implements LogStore {
   readonly #dir: string;
   readonly #segmentBytesMax: number;
   readonly #beforeSync: () => void;
+  readonly #afterSync: (segmentPath: string, durableBytes: number) => void;
   /** Verified segments in index order; the last one is open as `#active`. */
   readonly #segments: Segment[];
   #active: Deno.FsFile | undefined;
@@ -63,6 +70,7 @@ export class FileLogStore implements LogStore {
     this.#segments = segments;
     this.#segmentBytesMax = opts.segmentBytesMax ?? SEGMENT_BYTES_MAX_DEFAULT;
     this.#beforeSync = opts.beforeSync ?? (() => {});
+    this.#afterSync = opts.afterSync ?? (() => {});
     this.#first = segments[0]?.firstIndex ?? 1;
   }
 
@@ -269,6 +277,7 @@ export class FileLogStore implements LogStore {
       await writeAll(file, encodeRecords(chunk));
       this.#beforeSync();
       await file.syncData();
+      this.#afterSync(seg.path, bytes);
       // Only now, durable, does the segment own them (lastIndex() reports durable entries).
       for (let k = 0; k < offsets.length; k++) {
         seg.offsets.push(offsets[k]);
@@ -317,6 +326,7 @@ export class FileLogStore implements LogStore {
       await this.#active.truncate(bytes);
       this.#beforeSync();
       await this.#active.syncData();
+      this.#afterSync(last.path, bytes);
       await this.#active.seek(bytes, Deno.SeekMode.Start);
       last.offsets.length = keep;
       last.terms.length = keep;

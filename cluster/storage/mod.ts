@@ -46,6 +46,8 @@ export interface StorageOptions {
   readonly segmentBytesMax?: number;
   /** Where recovery notes go. Default `console.warn`. */
   readonly log?: (msg: string) => void;
+  /** See `FileLogStoreOptions.afterSync` (a test seam). */
+  readonly afterSync?: (segmentPath: string, durableBytes: number) => void;
 }
 
 /**

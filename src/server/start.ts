@@ -36,6 +36,9 @@ export interface RunningNode {
 export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
   const storage = await openStorage(`${config.dataDir}`, config.storage, {
     log: (msg) => log.warn("storage_recovery", { detail: msg }),
+    // Test-only: where the log is durable, so the chaos suite can cut the files back to it when
+    // it simulates power loss (everything after it was only in the page cache).
+    ...(config.testFaults ? { afterSync: recordDurable(config.dataDir) } : {}),
   });
   const machine = new BrokerMachine();
   const peers = new Map(config.peers.map((p) => [p.id, p.url]));
@@ -212,4 +215,15 @@ function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>)
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (b.get(k) !== v) return false;
   return true;
+}
+
+/** The file where a `--test-faults` node records its durable log end: `<segment> <bytes>`. */
+export const DURABLE_FILE = "durable_offset";
+
+function recordDurable(dataDir: string): (segmentPath: string, bytes: number) => void {
+  const path = `${dataDir}/${DURABLE_FILE}`;
+  return (segmentPath, bytes) => {
+    const name = segmentPath.slice(segmentPath.lastIndexOf("/") + 1);
+    Deno.writeTextFileSync(path, `${name} ${bytes}\n`);
+  };
 }

@@ -1,11 +1,12 @@
 /**
  * Disk faults on a stopped node's log directory (segment files `<20-digit index>.seg`).
  *
- * Power loss: the node does not report the offset it last fsynced, so we cannot cut its files
- * back to it (a gap, see docs/chaos.md). With `--storage fsync` every acknowledged append was
- * fsynced before it was answered, so what power loss can leave beyond that point is the start of
- * a write that never completed: `tearTail` appends such a torn record (a header that claims more
- * bytes than follow, with a wrong checksum). Recovery must truncate it.
+ * Power loss: a node started with `--test-faults` records after every fdatasync of its log the
+ * segment and byte length now durable (`<data>/durable_offset`, see src/server/start.ts).
+ * `cutToDurable` cuts the files back to it: what was written but not yet fsynced was only in the
+ * page cache, which a power cut loses (a SIGKILL alone keeps it). `tearTail` then appends the
+ * start of a write that never completed (a header that claims more bytes than follow, with a
+ * wrong checksum). Recovery must truncate it, and nothing acknowledged may be missing.
  *
  * Corruption: `corruptMiddle` flips one byte in the first half of the last segment; valid
  * records follow it, so the node must refuse to start (RELIABILITY.md item 9).
@@ -71,4 +72,38 @@ export async function corruptMiddle(dir: string, prng: Prng): Promise<string> {
     f.close();
   }
   return `${path.split("/").pop()} byte ${offset} of ${size}`;
+}
+
+/**
+ * Cuts the log of a stopped node back to its last fsynced offset (power loss): the recorded
+ * segment is truncated to its durable length and newer segments, which held nothing durable yet,
+ * are deleted. Returns what it did; a missing or unreadable record cuts nothing (said so).
+ */
+export async function cutToDurable(dataDir: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${dataDir}/durable_offset`);
+  } catch {
+    return "no durable offset recorded";
+  }
+  const m = /^(\d{20}\.seg) (\d+)\n?$/.exec(text);
+  if (m === null) return `unreadable durable offset ${JSON.stringify(text)}`;
+  const [, name, bytesText] = m;
+  const durable = Number(bytesText);
+  const dir = `${dataDir}/log`;
+  const cut: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && SEGMENT_RE.test(e.name) && e.name > name) {
+      await Deno.remove(`${dir}/${e.name}`);
+      cut.push(`${e.name} removed`);
+    }
+  }
+  try {
+    const size = (await Deno.stat(`${dir}/${name}`)).size;
+    if (size > durable) {
+      await Deno.truncate(`${dir}/${name}`, durable);
+      cut.push(`${name} ${size} -> ${durable} bytes`);
+    }
+  } catch { /* the segment was removed by a later truncation: nothing to cut */ }
+  return cut.length === 0 ? "nothing unsynced" : cut.join(", ");
 }

@@ -10,7 +10,7 @@
 import type { Nodes } from "../e2e/nodes.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { History } from "./history.ts";
-import { corruptMiddle, tearTail } from "./disk.ts";
+import { corruptMiddle, cutToDurable, tearTail } from "./disk.ts";
 
 /** Every fault kind, as counted in the summary. */
 export const FAULT_KINDS = [
@@ -250,7 +250,11 @@ export class Nemesis {
     this.#record(kind, "start", victims.join(","));
     this.scanCrashes();
     for (const id of victims) await this.nodes.kill(id);
-    for (const id of victims) await tearTail(`${this.nodes.nodeDataDir(id)}/log`, this.prng);
+    for (const id of victims) {
+      const cut = await cutToDurable(this.nodes.nodeDataDir(id));
+      const torn = await tearTail(`${this.nodes.nodeDataDir(id)}/log`, this.prng);
+      this.log(`${kind}: ${id}: ${cut}; ${torn}`);
+    }
     await sleep(Math.min(holdMs, 1_000));
     for (const id of victims) this.nodes.spawn(id);
   }
