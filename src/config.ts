@@ -143,7 +143,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "test-faults",
     key: "testFaults",
     arg: "",
-    help: "enable the transport fault seam and its admin endpoint (tests only)",
+    help: "tests only: the link fault seam and its admin endpoint, durable log end recorded",
     defaultText: "off",
     boolean: true,
   },
