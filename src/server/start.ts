@@ -56,14 +56,20 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   });
   const node = await openDriver(config, log, storage, machine, transport, peers);
   holder.driver = node.driver;
-  node.driver.onApplied(() => {
+  const syncPeers = () => {
     const urls = new Map(node.driver.urls.entries());
     if (!sameMap(urls, peers)) {
       peers.clear();
       for (const [id, url] of urls) peers.set(id, url);
       transport.setPeers(urls);
     }
-  });
+  };
+  node.driver.onApplied(syncPeers);
+  // Also now: the membership restored from a snapshot at start (or replayed before this
+  // listener existed) must reach the transport, or the links of members added since `--peers`
+  // are refused as unknown and this node never hears the leader that would advance it (a
+  // restarted node stayed 15k entries behind for good in a long chaos run).
+  syncPeers();
 
   const auth = config.authFile === undefined
     ? undefined
