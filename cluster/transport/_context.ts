@@ -27,6 +27,14 @@ export interface TransportLimits {
   readonly handshakeTimeoutMs: number;
   /** How often a backed-up socket (`bufferedAmount` high) is polled for drain. */
   readonly drainPollMs: number;
+  /** How often the dialer pings an open link (see `keepalive.ts`). */
+  readonly keepaliveMs: number;
+  /**
+   * An open link that heard nothing for this long is given up and redialed: a partition that
+   * drops packets leaves a socket open and mute. Raise it for links slower than ~20 Mbit/s, where
+   * one 4 MiB frame takes longer than this to arrive.
+   */
+  readonly linkSilenceMs: number;
 }
 
 export const DEFAULT_LIMITS: TransportLimits = {
@@ -35,9 +43,12 @@ export const DEFAULT_LIMITS: TransportLimits = {
   bufferedBytesHigh: 8 * 1024 * 1024,
   frameBytesMax: 4 * 1024 * 1024,
   backoffBaseMs: 50,
-  backoffMaxMs: 2000,
-  handshakeTimeoutMs: 5000,
+  // Short enough that a dial whose SYN a partition swallowed is retried soon after the heal.
+  backoffMaxMs: 1000,
+  handshakeTimeoutMs: 2000,
   drainPollMs: 2,
+  keepaliveMs: 250,
+  linkSilenceMs: 2000,
 };
 
 export interface LinkContext {
@@ -67,6 +78,8 @@ export const CloseCode = {
   BadFrame: 4002,
   Refused: 4003,
   PeerRemoved: 4004,
+  /** Nothing heard for `linkSilenceMs` (see `keepalive.ts`). */
+  Silent: 4005,
 } as const;
 
 /** WebSocket close reasons are limited to 123 UTF-8 bytes. */
@@ -80,6 +93,13 @@ export function closeReason(text: string): string {
 export function unrefTimeout(fn: () => void, ms: number): number {
   // Deno returns a number at run time; the npm type definitions in the graph widen the type.
   const id = setTimeout(fn, ms) as unknown as number;
+  Deno.unrefTimer(id);
+  return id;
+}
+
+/** An interval timer that does not keep the process alive. */
+export function unrefInterval(fn: () => void, ms: number): number {
+  const id = setInterval(fn, ms) as unknown as number;
   Deno.unrefTimer(id);
   return id;
 }

@@ -18,6 +18,7 @@ import {
   verify,
 } from "./auth.ts";
 import { decodeFrame, errorText } from "./codec.ts";
+import { Keepalive, PING, PONG } from "./keepalive.ts";
 import {
   CloseCode,
   closeReason,
@@ -46,6 +47,7 @@ export class InboundLink {
   #verifying: Promise<void> = Promise.resolve();
   #resolveClosed!: () => void;
   #counters = { receivedMessages: 0, receivedFrames: 0, receivedBytes: 0, droppedMisaddressed: 0 };
+  readonly #keepalive: Keepalive;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -54,6 +56,16 @@ export class InboundLink {
   ) {
     this.#closedPromise = new Promise((resolve) => {
       this.#resolveClosed = resolve;
+    });
+    // The listener only answers pings; it gives up a link whose dialer went quiet.
+    this.#keepalive = new Keepalive({
+      keepaliveMs: ctx.limits.keepaliveMs,
+      linkSilenceMs: ctx.limits.linkSilenceMs,
+      onBeat: () => {},
+      onSilent: (silentMs) => {
+        this.ctx.log("link_silent", { peer: this.#peerId, direction: "in", silentMs });
+        void this.close(CloseCode.Silent, "link silent");
+      },
     });
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
@@ -78,6 +90,7 @@ export class InboundLink {
   /** Closes the socket and waits (bounded) for the close to complete. */
   async close(code: number, reason: string): Promise<void> {
     this.#clearTimer();
+    this.#keepalive.stop();
     if (this.#state !== "closed") {
       this.#state = "closed";
       if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(code, closeReason(reason));
@@ -113,6 +126,11 @@ export class InboundLink {
         this.#refuse("bad_handshake", { got: "frame during verification" });
         return;
       case "open":
+        this.#keepalive.heard();
+        if (data === PING) {
+          this.#sendPong();
+          return;
+        }
         this.#onRaftFrame(data);
         return;
       case "closed":
@@ -146,7 +164,14 @@ export class InboundLink {
     this.#peerId = h.clientId;
     this.socket.send(JSON.stringify({ t: "welcome", mac }));
     this.ctx.log("link_up", { peer: h.clientId, direction: "in" });
+    this.#keepalive.start();
     this.hooks.authenticated(h.clientId, this);
+  }
+
+  #sendPong(): void {
+    try {
+      this.socket.send(PONG);
+    } catch { /* closing: the dialer will notice the silence */ }
   }
 
   #onRaftFrame(data: unknown): void {
@@ -191,6 +216,7 @@ export class InboundLink {
 
   #onClose(code: number, reason: string): void {
     this.#clearTimer();
+    this.#keepalive.stop();
     const wasOpen = this.#state === "open";
     this.#state = "closed";
     if (wasOpen) {

@@ -32,11 +32,15 @@
  *   `bufferedAmount` is above 8 MiB nothing more is handed to it. A full queue drops its OLDEST
  *   messages and counts them (`stats().outbound[peer].droppedQueueFull`): Raft retransmits.
  * - A lost link is redialed forever while the peer is in the set, with exponential backoff and
- *   jitter from 50 ms up to 2 s. All timers are unref'd and cleared by `close()`.
+ *   jitter from 50 ms up to 1 s; a dial not authenticated within 2 s is abandoned. All timers are
+ *   unref'd and cleared by `close()`.
+ * - Open links are watched (`keepalive.ts`): the dialer pings every 250 ms, the listener answers,
+ *   and a side that heard nothing for 2 s gives the socket up (`link_silent`; the dialer redials),
+ *   because a partition that drops packets leaves a TCP connection open and mute.
  * - With `faultSeam: true` (a test flag only), `faults` drops, delays or cuts messages per peer
  *   and direction; see `faults.ts` and `validateFaultSpec`. Without it `faults` is undefined.
  *
- * Log events: `link_up`, `link_down`, `link_failed`, `link_replaced`, `peer_refused`,
+ * Log events: `link_up`, `link_down`, `link_failed`, `link_silent`, `link_replaced`, `peer_refused`,
  * `frame_rejected`, `queue_drop`, `message_misaddressed`.
  *
  * @module

@@ -20,6 +20,7 @@ import {
   verify,
 } from "./auth.ts";
 import { encodeFrame, errorText, estimateMessageBytes } from "./codec.ts";
+import { Keepalive, PING, PONG } from "./keepalive.ts";
 import { CloseCode, closeReason, type LinkContext, unrefTimeout } from "./_context.ts";
 
 /** The cluster path under a node's advertised base URL, served by `Transport.handleUpgrade`. */
@@ -41,6 +42,8 @@ export interface OutboundStats {
   readonly droppedQueueFull: number;
   /** Links that reached `open`. */
   readonly connects: number;
+  /** Open links given up because the peer went quiet (a partition that drops packets). */
+  readonly silentLinks: number;
   readonly lastError: string | undefined;
 }
 
@@ -72,8 +75,17 @@ export class OutboundLink {
   #closing: Promise<void> | undefined;
   readonly #work = new Set<Promise<void>>();
   #resolveClosed: (() => void) | undefined;
-  #counters = { sentMessages: 0, sentFrames: 0, sentBytes: 0, droppedQueueFull: 0, connects: 0 };
+  #counters = {
+    sentMessages: 0,
+    sentFrames: 0,
+    sentBytes: 0,
+    droppedQueueFull: 0,
+    connects: 0,
+    silentLinks: 0,
+  };
   #lastError: string | undefined;
+  /** Watches the open socket (see keepalive.ts); undefined while not open. */
+  #keepalive: Keepalive | undefined;
 
   constructor(private readonly ctx: LinkContext, peerId: NodeId, baseUrl: string) {
     this.peerId = peerId;
@@ -122,6 +134,7 @@ export class OutboundLink {
     if (this.#state === "closed") return this.#closing ?? Promise.resolve();
     this.#state = "closed";
     this.#clearTimer();
+    this.#stopKeepalive();
     this.#queue = [];
     this.#head = 0;
     this.#queuedBytes = 0;
@@ -257,7 +270,10 @@ export class OutboundLink {
     ws.onopen = () => {
       if (this.#ws === ws && this.#state === "connecting") this.#state = "handshaking";
     };
-    ws.onmessage = (ev) => this.#onHandshakeFrame(ws, ev.data);
+    ws.onmessage = (ev) => {
+      if (ev.data === PONG && this.#ws === ws && this.#state === "open") this.#keepalive?.heard();
+      else this.#onHandshakeFrame(ws, ev.data);
+    };
     ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
   }
 
@@ -271,7 +287,7 @@ export class OutboundLink {
     ) {
       this.#track(ws, this.#checkWelcome(ws, h.mac), "welcome");
     } else {
-      // The listener sends nothing after its welcome: anything else is a protocol error.
+      // The listener sends nothing after its welcome but pongs: anything else is an error.
       this.#fail(ws, `unexpected frame from peer in state ${this.#state}`);
     }
   }
@@ -315,7 +331,52 @@ export class OutboundLink {
     this.#attempt = 0;
     this.#counters.connects++;
     this.ctx.log("link_up", { peer: this.peerId, direction: "out", url: this.url });
+    this.#watch(ws);
     this.#scheduleFlush();
+  }
+
+  /** Pings the open socket and gives it up when the peer goes quiet (see keepalive.ts). */
+  #watch(ws: WebSocket): void {
+    let buffered = ws.bufferedAmount;
+    const keepalive = new Keepalive({
+      keepaliveMs: this.ctx.limits.keepaliveMs,
+      linkSilenceMs: this.ctx.limits.linkSilenceMs,
+      onBeat: () => {
+        // Bytes leaving the buffer mean TCP acknowledgements arrive: the peer is there.
+        if (ws.bufferedAmount < buffered) keepalive.heard();
+        buffered = ws.bufferedAmount;
+        try {
+          ws.send(PING);
+        } catch { /* closing: onclose follows */ }
+      },
+      onSilent: (silentMs) => this.#abandon(ws, silentMs),
+    });
+    this.#keepalive = keepalive;
+    keepalive.start();
+  }
+
+  /**
+   * Gives up a mute socket without waiting for its close handshake, which a partition would hold
+   * up until TCP itself gives up (many minutes), and redials. Frames still in its buffers may
+   * reach the peer after a heal; the peer has given that link up too, or replaces it when the
+   * new one authenticates, and Raft tolerates old messages anyway.
+   */
+  #abandon(ws: WebSocket, silentMs: number): void {
+    if (this.#ws !== ws) return;
+    this.#counters.silentLinks++;
+    this.#lastError = `silent for ${silentMs} ms`;
+    ws.onmessage = null;
+    ws.onclose = null;
+    try {
+      ws.close(CloseCode.Silent, "link silent");
+    } catch { /* already closing */ }
+    this.ctx.log("link_silent", { peer: this.peerId, direction: "out", silentMs });
+    this.#onClose(ws, CloseCode.Silent, "link silent");
+  }
+
+  #stopKeepalive(): void {
+    this.#keepalive?.stop();
+    this.#keepalive = undefined;
   }
 
   #fail(ws: WebSocket, reason: string): void {
@@ -328,6 +389,7 @@ export class OutboundLink {
   #onClose(ws: WebSocket, code: number, reason: string): void {
     if (this.#ws !== ws) return;
     this.#ws = undefined;
+    this.#stopKeepalive();
     this.#clientNonce = undefined;
     this.#serverNonce = undefined;
     this.#clearTimer();

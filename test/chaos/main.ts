@@ -19,7 +19,12 @@ function arg(name: string, fallback: string): string {
 if (Deno.args.includes("--help")) {
   console.log(
     "Usage: deno task chaos [--nodes 3|5] [--duration <s>] [--seed <n>] " +
-      "[--kinds k1,k2 | --exclude k1,k2]\nFault kinds: " + FAULT_KINDS.join(", "),
+      "[--kinds k1,k2 | --exclude k1,k2] [--network auto|netns|loopback]\n" +
+      "  --network  netns: each node in its own network namespace, adding the net-* kinds\n" +
+      "             (iptables DROP rules; needs root, ip and iptables); loopback: all nodes on\n" +
+      "             127.0.0.1, links cut through the transport's fault seam only; auto (default):\n" +
+      "             netns when this machine allows it.\n" +
+      "Fault kinds: " + FAULT_KINDS.join(", "),
   );
   Deno.exit(0);
 }
@@ -42,6 +47,11 @@ if (unknownKinds.length > 0) {
   console.error(`chaos: unknown fault kinds ${unknownKinds.join(", ")}`);
   Deno.exit(2);
 }
+const network = arg("network", "auto");
+if (network !== "auto" && network !== "netns" && network !== "loopback") {
+  console.error("chaos: --network must be auto, netns or loopback");
+  Deno.exit(2);
+}
 const kinds = (listed("kinds").length > 0 ? listed("kinds") : [...FAULT_KINDS])
   .filter((k) => !listed("exclude").includes(k));
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -54,12 +64,16 @@ const result = await runChaos({
   seed,
   runDir,
   kinds,
+  network,
   status: (line) => {
     if (Date.now() - lastStatus < 300) return;
     lastStatus = Date.now();
     Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
   },
   log: (line) => Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}\n`)),
+}).catch((e) => {
+  console.error(`\nchaos: the run could not go on: ${(e as Error)?.message ?? e}`);
+  Deno.exit(2);
 });
 Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
 console.log(`seed ${seed}, ${count} nodes, ${durationS} s; history: ${result.historyPath}`);

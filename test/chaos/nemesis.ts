@@ -25,12 +25,36 @@ export const FAULT_KINDS = [
   "bridge",
   "one-way",
   "flaky-links",
+  "net-partition-halves",
+  "net-isolate-leader",
+  "net-bridge",
+  "net-one-way",
+  "net-flaky-links",
   "power-loss",
   "power-loss-all",
   "corrupt",
   "member-replace",
 ] as const;
 export type FaultKind = typeof FAULT_KINDS[number];
+
+/** The kinds that need real network namespaces (`NetLab`): root, `ip` and `iptables`. */
+export const NET_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((k) =>
+  k.startsWith("net-")
+);
+
+/** The real network the `net-*` kinds cut (see netlab.ts). */
+export interface NetCutter {
+  cut(from: string, to: string): Promise<void>;
+  lossy(from: string, to: string, probability: number): Promise<void>;
+  heal(): Promise<void>;
+}
+
+/** A link fault's shape: directed cuts and lossy links, each `[from, to]`. */
+interface LinkPlan {
+  readonly detail: string;
+  readonly cuts: readonly (readonly [string, string])[];
+  readonly lossy: readonly (readonly [string, string])[];
+}
 
 const WEIGHTS: Record<FaultKind, number> = {
   "kill-leader": 3,
@@ -44,6 +68,11 @@ const WEIGHTS: Record<FaultKind, number> = {
   "bridge": 1,
   "one-way": 1,
   "flaky-links": 1,
+  "net-partition-halves": 2,
+  "net-isolate-leader": 2,
+  "net-bridge": 1,
+  "net-one-way": 1,
+  "net-flaky-links": 1,
   "power-loss": 2,
   "power-loss-all": 1,
   "corrupt": 1,
@@ -57,6 +86,8 @@ export interface NemesisOptions {
   readonly gapMs: readonly [number, number];
   /** Only these kinds (default: all). */
   readonly kinds?: readonly FaultKind[];
+  /** The real network for the `net-*` kinds; without it they must not be among `kinds`. */
+  readonly net?: NetCutter;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -84,6 +115,10 @@ export class Nemesis {
   ) {
     this.members = [...nodes.ids];
     this.#spares = [...spares];
+    const needNet = (options.kinds ?? []).filter((k) => NET_FAULT_KINDS.includes(k));
+    if (needNet.length > 0 && options.net === undefined) {
+      throw new Error(`Fault kinds ${needNet.join(", ")} need the namespaces lab (root, iptables)`);
+    }
   }
 
   start(): void {
@@ -97,7 +132,8 @@ export class Nemesis {
   }
 
   async #loop(): Promise<void> {
-    const kinds = this.options.kinds ?? FAULT_KINDS;
+    const kinds = this.options.kinds ??
+      FAULT_KINDS.filter((k) => this.options.net !== undefined || !NET_FAULT_KINDS.includes(k));
     const total = kinds.reduce((s, k) => s + WEIGHTS[k], 0);
     while (this.#running) {
       let r = this.prng.int(total);
@@ -156,6 +192,11 @@ export class Nemesis {
       case "bridge":
       case "one-way":
       case "flaky-links":
+      case "net-partition-halves":
+      case "net-isolate-leader":
+      case "net-bridge":
+      case "net-one-way":
+      case "net-flaky-links":
         await this.#links(kind);
         return await sleep(holdMs);
       case "power-loss":
@@ -207,41 +248,71 @@ export class Nemesis {
     for (const id of victims) this.nodes.spawn(id);
   }
 
-  /** Link faults through the fault seam; they stay until `healLinks`. */
+  /**
+   * Link faults, through the transport's fault seam or (kinds `net-*`) through iptables DROP
+   * rules in the nodes' network namespaces. Both draw the same shapes; they stay until
+   * `healLinks`.
+   */
   async #links(kind: FaultKind): Promise<void> {
+    const viaNet = kind.startsWith("net-");
+    const plan = await this.#linkPlan(kind.replace(/^net-/, ""));
+    const delayed = !viaNet && plan.lossy.length > 0 ? ", delay 20+0..80 ms" : "";
+    this.#record(kind, "start", plan.detail + delayed);
+    if (viaNet) {
+      const net = this.options.net;
+      if (net === undefined) throw new Error(`${kind} needs the namespaces lab (run as root)`);
+      for (const [from, to] of plan.cuts) await net.cut(from, to);
+      for (const [from, to] of plan.lossy) await net.lossy(from, to, 0.3);
+      return;
+    }
+    for (const [from, to] of plan.cuts) {
+      await this.setFault(from, { peer: to, direction: "out", cut: true });
+    }
+    for (const [from, to] of plan.lossy) {
+      const spec = { dropProbability: 0.3, delayMs: 20, delayJitterMs: 80 };
+      await this.setFault(from, { peer: to, direction: "out", ...spec });
+    }
+  }
+
+  /** The shape of a link fault: directed cuts and lossy links `[from, to]` among the members. */
+  async #linkPlan(shape: string): Promise<LinkPlan> {
     const minority = Math.floor((this.members.length - 1) / 2);
     const others = (x: string) => this.members.filter((m) => m !== x);
-    if (kind === "partition-halves") {
+    const between = (a: readonly string[], b: readonly string[]) =>
+      a.flatMap((x) => b.flatMap((y) => [[x, y], [y, x]] as [string, string][]));
+    if (shape === "partition-halves") {
       const side = this.pickN(this.members, minority === 0 ? 1 : this.prng.range(1, minority));
-      this.#record(kind, "start", `${side.join(",")} | rest`);
-      await this.cutBetween(side, this.members.filter((m) => !side.includes(m)));
-    } else if (kind === "isolate-leader") {
+      const rest = this.members.filter((m) => !side.includes(m));
+      return { detail: `${side.join(",")} | rest`, cuts: between(side, rest), lossy: [] };
+    }
+    if (shape === "isolate-leader") {
       const leader = (await this.leader()) ?? this.prng.pick(this.members);
-      this.#record(kind, "start", leader);
-      await this.cutBetween([leader], others(leader));
-    } else if (kind === "bridge") {
+      return { detail: leader, cuts: between([leader], others(leader)), lossy: [] };
+    }
+    if (shape === "bridge") {
       // Two sides that only the bridge node hears both of (RELIABILITY.md item 5).
       const [bridge, ...rest] = this.pickN(this.members, this.members.length);
       const a = rest.slice(0, Math.ceil(rest.length / 2));
       const b = rest.slice(Math.ceil(rest.length / 2));
-      this.#record(kind, "start", `${a.join(",")} | ${bridge} | ${b.join(",")}`);
-      await this.cutBetween(a, b);
-    } else if (kind === "one-way") {
+      return {
+        detail: `${a.join(",")} | ${bridge} | ${b.join(",")}`,
+        cuts: between(a, b),
+        lossy: [],
+      };
+    }
+    if (shape === "one-way") {
       // The victim (often the leader) still hears everyone but nobody hears it.
       const victim = (this.prng.chance(0.5) ? await this.leader() : undefined) ??
         this.prng.pick(this.members);
-      this.#record(kind, "start", `${victim} -> others cut`);
-      for (const peer of others(victim)) {
-        await this.setFault(victim, { peer, direction: "out", cut: true });
-      }
-    } else {
-      const victim = this.prng.pick(this.members);
-      this.#record(kind, "start", `${victim}: drop 0.3, delay 20+0..80 ms`);
-      for (const peer of others(victim)) {
-        const spec = { dropProbability: 0.3, delayMs: 20, delayJitterMs: 80 };
-        await this.setFault(victim, { peer, direction: "both", ...spec });
-      }
+      const cuts = others(victim).map((peer) => [victim, peer] as [string, string]);
+      return { detail: `${victim} -> others cut`, cuts, lossy: [] };
     }
+    const victim = this.prng.pick(this.members);
+    return {
+      detail: `${victim}: drop 0.3`,
+      cuts: [],
+      lossy: between([victim], others(victim)),
+    };
   }
 
   /** SIGKILL, a torn record at the end of each victim's log (see disk.ts), restart. */
@@ -343,16 +414,6 @@ export class Nemesis {
     return false;
   }
 
-  /** Cuts every link between `a` and `b`, both directions, on both ends. */
-  async cutBetween(a: readonly string[], b: readonly string[]): Promise<void> {
-    for (const x of a) {
-      for (const y of b) {
-        await this.setFault(x, { peer: y, direction: "both", cut: true });
-        await this.setFault(y, { peer: x, direction: "both", cut: true });
-      }
-    }
-  }
-
   /** Sets one link fault on `on`; a node that is still starting is retried for up to 5 s. */
   async setFault(on: string, spec: Record<string, unknown>): Promise<void> {
     const deadline = Date.now() + 5_000;
@@ -376,8 +437,15 @@ export class Nemesis {
     if (last !== "") this.errors.push(`fault on ${on} not set: ${last}`);
   }
 
-  /** Clears every link fault on every live member. */
+  /** Clears every link fault: the seam's on every live member, and every DROP rule. */
   async healLinks(): Promise<void> {
+    if (this.options.net !== undefined) {
+      try {
+        await this.options.net.heal();
+      } catch (e) {
+        this.errors.push(`heal of the network failed: ${(e as Error)?.message ?? e}`);
+      }
+    }
     await Promise.all(
       this.members.filter((m) => this.nodes.isLive(m)).map(async (id) => {
         try {

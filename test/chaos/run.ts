@@ -9,7 +9,8 @@ import { Nodes } from "../e2e/nodes.ts";
 import { Prng } from "../sim/prng.ts";
 import { check, type CheckResult } from "./checker.ts";
 import { History, type SourceStats } from "./history.ts";
-import { type FaultKind, Nemesis } from "./nemesis.ts";
+import { type FaultKind, Nemesis, NET_FAULT_KINDS } from "./nemesis.ts";
+import { NetLab } from "./netlab.ts";
 import {
   consumer,
   Control,
@@ -40,14 +41,23 @@ export interface ChaosOptions {
   readonly log?: (line: string) => void;
   /** Bound on the final drain. Default 120 s. */
   readonly drainMsMax?: number;
+  /**
+   * Where the nodes run. `netns`: each in its own network namespace (netlab.ts), which adds the
+   * `net-*` fault kinds (iptables DROP rules); needs root, `ip` and `iptables`. `loopback`: all on
+   * 127.0.0.1, link faults through the transport's seam only. `auto` (default): `netns` when
+   * available, else `loopback` with the reason among `skipped`.
+   */
+  readonly network?: "auto" | "netns" | "loopback";
 }
 
 export interface ChaosResult {
   readonly check: CheckResult;
   readonly historyPath: string;
   readonly nemesisErrors: readonly string[];
-  /** The cut of the real-network partitions: skipped here, with the reason. */
+  /** What this run could not do here, with the reason (real partitions without root, say). */
   readonly skipped: readonly string[];
+  /** Where the nodes ran. */
+  readonly network: "netns" | "loopback";
   readonly elapsedMs: number;
 }
 
@@ -61,17 +71,32 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const historyPath = `${opts.runDir}/history.jsonl`;
   const history = new History(historyPath);
   const main = await freezeCode(opts.runDir);
-  const nodes = await Nodes.start({
-    count: opts.nodes,
-    testFaults: true,
-    dataDir: `${opts.runDir}/data`,
-    main,
-  });
   const spareIds = Array.from({ length: opts.spares ?? 12 }, (_, i) => `n${opts.nodes + 1 + i}`);
+  const skipped: string[] = [];
+  const lab = await makeLab(opts, [...initialIds(opts.nodes), ...spareIds], skipped, log);
+  let nodes: Nodes;
+  try {
+    nodes = await Nodes.start({
+      count: opts.nodes,
+      testFaults: true,
+      dataDir: `${opts.runDir}/data`,
+      main,
+      ...(lab ? { network: lab } : {}),
+    });
+  } catch (e) {
+    await lab?.destroy();
+    throw e;
+  }
   for (const id of spareIds) nodes.addId(id);
   const urls = nodes.allIds().map((id) => nodes.url(id));
   const hostToId = new Map(nodes.allIds().map((id) => [new URL(nodes.url(id)).host, id]));
   const nodeOf = (host: string) => hostToId.get(host) ?? host;
+  const kinds = opts.kinds?.filter((k) => lab !== undefined || !NET_FAULT_KINDS.includes(k));
+  if (kinds !== undefined && kinds.length === 0) {
+    await nodes.stop();
+    await lab?.destroy();
+    throw new Error(`No fault kind left to run here (${skipped.join("; ")})`);
+  }
   const prng = new Prng(opts.seed);
   // The consumers draw from their own stream, so the fault plan depends on the seed alone.
   const workPrng = new Prng(opts.seed ^ 0x5bd1e995);
@@ -82,7 +107,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     {
       holdMs: opts.holdMs ?? [1_500, 3_500],
       gapMs: opts.gapMs ?? [500, 1_500],
-      kinds: opts.kinds,
+      kinds,
+      ...(lab ? { net: lab } : {}),
     },
     spareIds,
     log,
@@ -141,19 +167,47 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       check: result,
       historyPath,
       nemesisErrors: nemesis.errors,
-      skipped: [
-        "real network partitions (namespaces + iptables): not implemented; the fault seam cuts links",
-      ],
+      skipped,
+      network: lab === undefined ? "loopback" : "netns",
       elapsedMs: Date.now() - started,
     };
   } finally {
     if (!ok) await saveLogs(nodes, opts.runDir);
     await nodes.stop();
+    await lab?.destroy();
     if (ok) {
       await Deno.remove(`${opts.runDir}/data`, { recursive: true }).catch(() => {});
       await Deno.remove(`${opts.runDir}/code`, { recursive: true }).catch(() => {});
     }
   }
+}
+
+/** The ids `Nodes` gives the initial members: n1..nN. */
+function initialIds(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `n${i + 1}`);
+}
+
+/** The namespaces lab when the options ask for it and this machine allows it; see `network`. */
+async function makeLab(
+  opts: ChaosOptions,
+  ids: readonly string[],
+  skipped: string[],
+  log: (line: string) => void,
+): Promise<NetLab | undefined> {
+  const want = opts.network ?? "auto";
+  if (want === "loopback") {
+    skipped.push("real network partitions (net-* kinds): --network loopback");
+    return undefined;
+  }
+  const can = await NetLab.available();
+  if (!can.ok) {
+    if (want === "netns") throw new Error(`--network netns: ${can.reason}`);
+    skipped.push(`real network partitions (net-* kinds): ${can.reason}`);
+    return undefined;
+  }
+  const lab = await NetLab.create(ids);
+  log(`network: ${ids.length} namespaces on bridge ${lab.bridge} (${lab.gateway}/24)`);
+  return lab;
 }
 
 function statusLoop(

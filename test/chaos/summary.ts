@@ -18,6 +18,7 @@ export function summaryLines(r: ChaosResult): string[] {
     ...VIOLATION_KINDS.map((k) => [k, String(c.counts[k])] as [string, string]),
     ["heal to first write", c.healToWriteMs === undefined ? "-" : `${c.healToWriteMs} ms`],
     ["elapsed", `${(r.elapsedMs / 1000).toFixed(0)} s`],
+    ["network", r.network === "netns" ? "a namespace per node (iptables cuts)" : "loopback"],
   ];
   const faults = Object.entries(c.faults).sort();
   rows.push(["faults injected", String(faults.reduce((s, [, n]) => s + n, 0))]);

@@ -39,6 +39,19 @@ export interface NodesOptions {
   readonly dataDir?: string;
   /** A bearer token with admin on `*`, sent by `cluster()` and `waitLeader()` when auth is on. */
   readonly adminToken?: string;
+  /**
+   * Where each node lives on the network; default every node on 127.0.0.1 in this process's
+   * namespace. The chaos suite puts each node in its own network namespace (test/chaos/netlab.ts).
+   */
+  readonly network?: NodeNetwork;
+}
+
+/** A node's address and the command prefix that runs a program where that address is. */
+export interface NodeNetwork {
+  /** The address node `id` listens on and is reached at. */
+  host(id: string): string;
+  /** A prefix for the node's command line, e.g. `["ip", "netns", "exec", ns]`; it must exec. */
+  wrap(id: string): string[];
 }
 
 interface Proc {
@@ -88,7 +101,11 @@ export class Nodes {
   }
 
   url(id: string): string {
-    return `http://127.0.0.1:${this.#ports.get(id)}`;
+    return `http://${this.#host(id)}:${this.#ports.get(id)}`;
+  }
+
+  #host(id: string): string {
+    return this.#opts.network?.host(id) ?? "127.0.0.1";
   }
 
   urls(): string[] {
@@ -163,7 +180,7 @@ export class Nodes {
       "--id",
       id,
       "--listen",
-      `127.0.0.1:${this.#ports.get(id)}`,
+      `${this.#host(id)}:${this.#ports.get(id)}`,
       "--data",
       this.nodeDataDir(id),
       "--storage",
@@ -178,8 +195,10 @@ export class Nodes {
       ...(this.#opts.testFaults ? ["--test-faults"] : []),
       ...(this.#opts.extraArgs ?? []),
     ];
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
+    // `ip netns exec` execs the program, so the child's pid is the node's: signals reach it.
+    const [cmd, ...pre] = [...(this.#opts.network?.wrap(id) ?? []), Deno.execPath()];
+    const child = new Deno.Command(cmd, {
+      args: [...pre, ...args],
       stdin: "null",
       stdout: "null",
       stderr: "piped",

@@ -1,0 +1,68 @@
+/**
+ * Link liveness. A partition that drops packets (a switch failure, an iptables DROP rule) leaves
+ * a TCP connection open and silent: nothing closes it, writes pile up in buffers, and TCP's
+ * retransmissions back off so far that after the network heals the link can stay mute for many
+ * seconds more. So every open link is watched, in the manner of etcd's rafthttp link heartbeats:
+ * the dialer sends a tiny text `ping` every `keepaliveMs`, the listener answers `pong`, and a side
+ * that has heard nothing for `linkSilenceMs` gives the socket up (the dialer redials at once).
+ * The dialer also counts a shrinking `bufferedAmount` as hearing the peer (TCP is acknowledging
+ * its bytes), so a slow link busy with a large frame is not mistaken for a dead one.
+ *
+ * @module
+ */
+
+import { unrefInterval } from "./_context.ts";
+
+/** Text frames of the keepalive, sent only on authenticated links. */
+export const PING = '{"t":"ping"}';
+export const PONG = '{"t":"pong"}';
+
+/** Watches one open link; see the module doc. */
+export class Keepalive {
+  #lastHeardMs: number;
+  #timer: number | undefined;
+
+  constructor(
+    private readonly options: {
+      readonly keepaliveMs: number;
+      readonly linkSilenceMs: number;
+      /** Called every `keepaliveMs` before the silence check (send a ping, note progress). */
+      readonly onBeat: () => void;
+      /** Called once when nothing was heard for `linkSilenceMs`; the watch stops itself. */
+      readonly onSilent: (silentMs: number) => void;
+      readonly now?: () => number;
+    },
+  ) {
+    this.#lastHeardMs = this.#now();
+  }
+
+  #now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** Something arrived from the peer (or the peer acknowledged bytes). */
+  heard(): void {
+    this.#lastHeardMs = this.#now();
+  }
+
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#lastHeardMs = this.#now();
+    this.#timer = unrefInterval(() => this.check(), this.options.keepaliveMs);
+  }
+
+  /** One beat: `onBeat`, then the silence check. Runs from the timer; exposed for tests. */
+  check(): void {
+    this.options.onBeat();
+    const silentMs = this.#now() - this.#lastHeardMs;
+    if (silentMs >= this.options.linkSilenceMs) {
+      this.stop();
+      this.options.onSilent(silentMs);
+    }
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { Keepalive } from "./keepalive.ts";
+import {
+  appendMsg,
+  events,
+  listen,
+  makeTransport,
+  sleep,
+  type TestNode,
+  waitFor,
+} from "./_test_harness.ts";
+
+Deno.test("Keepalive.check beats, and reports silence once after linkSilenceMs", () => {
+  let now = 1_000;
+  let beats = 0;
+  const silences: number[] = [];
+  const k = new Keepalive({
+    keepaliveMs: 50,
+    linkSilenceMs: 300,
+    onBeat: () => beats++,
+    onSilent: (ms) => silences.push(ms),
+    now: () => now,
+  });
+  now += 250;
+  k.check();
+  assert.deepEqual([beats, silences], [1, []]);
+  k.heard();
+  now += 299;
+  k.check();
+  assert.deepEqual(silences, [], "heard 299 ms ago is not silent");
+  now += 1;
+  k.check();
+  assert.deepEqual([beats, silences], [3, [300]]);
+});
+
+/**
+ * A TCP relay in front of a listener that can turn into a black hole: it keeps every connection
+ * open and reads what arrives but forwards nothing, as a switch that drops packets does.
+ */
+function relay(targetPort: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const state = { blackhole: false, conns: new Set<Deno.Conn>() };
+  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (let n = await from.read(buf); n !== null; n = await from.read(buf)) {
+        if (!state.blackhole) await to.write(buf.subarray(0, n));
+      }
+    } catch { /* closed */ }
+    for (const c of [from, to]) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  };
+  const accepting = (async () => {
+    for await (const inbound of listener) {
+      const outbound = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+      state.conns.add(inbound).add(outbound);
+      void pump(inbound, outbound);
+      void pump(outbound, inbound);
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    state,
+    async close() {
+      listener.close();
+      for (const c of state.conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await accepting;
+    },
+  };
+}
+
+const limits = {
+  keepaliveMs: 50,
+  linkSilenceMs: 400,
+  handshakeTimeoutMs: 400,
+  backoffBaseMs: 10,
+  backoffMaxMs: 50,
+};
+
+/** n1 dials n2 through a relay; n2 is reached directly by nobody. */
+function pairThroughRelay() {
+  const l1 = listen();
+  const l2 = listen();
+  const r = relay(l2.port);
+  const node = (id: string, l: ReturnType<typeof listen>) =>
+    ({
+      id,
+      port: l.port,
+      url: `http://127.0.0.1:${l.port}`,
+      server: l.server,
+      received: [],
+      logs: [],
+    }) as unknown as TestNode;
+  const n1 = node("n1", l1);
+  const n2 = node("n2", l2);
+  n1.transport = makeTransport(
+    n1,
+    new Map([["n1", n1.url], ["n2", `http://127.0.0.1:${r.port}`]]),
+    { limits },
+  );
+  n2.transport = makeTransport(n2, new Map([["n1", n1.url], ["n2", n2.url]]), { limits });
+  l1.route.handle = (req) => n1.transport.handleUpgrade(req);
+  l2.route.handle = (req) => n2.transport.handleUpgrade(req);
+  const stop = async () => {
+    await Promise.all([n1.transport.close(), n2.transport.close()]);
+    await r.close();
+    await Promise.all([l1.server.shutdown(), l2.server.shutdown()]);
+  };
+  return { n1, n2, relay: r, stop };
+}
+
+Deno.test({
+  name: "a link gone mute (packets dropped, socket open) is given up on both ends and redialed",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { n1, n2, relay: r, stop } = pairThroughRelay();
+    try {
+      n1.transport.send([appendMsg("n1", "n2", 1)]);
+      await waitFor("the first message", () => n2.received.length === 1);
+      r.state.blackhole = true;
+      await waitFor(
+        "both ends to give the mute link up",
+        () => events(n1, "link_silent").length >= 1 && events(n2, "link_silent").length >= 1,
+      );
+      assert.equal(events(n1, "link_silent")[0].details.direction, "out");
+      assert.equal(events(n2, "link_silent")[0].details.direction, "in");
+      n1.transport.send([appendMsg("n1", "n2", 2)]);
+      await sleep(100);
+      r.state.blackhole = false;
+      await waitFor(
+        "the message sent into the partition, after the heal",
+        () => n2.received.some((m) => m.index === 2),
+      );
+      const s = n1.transport.stats().outbound.n2;
+      assert.ok(s.silentLinks >= 1, JSON.stringify(s));
+      assert.ok(s.connects >= 2, JSON.stringify(s));
+    } finally {
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "an idle but healthy link is kept: pings answered, no silence, one connect",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { n1, n2, stop } = pairThroughRelay();
+    try {
+      n1.transport.send([appendMsg("n1", "n2", 1)]);
+      await waitFor("the first message", () => n2.received.length === 1);
+      await sleep(5 * limits.linkSilenceMs);
+      assert.deepEqual(events(n1, "link_silent"), []);
+      assert.deepEqual(events(n2, "link_silent"), []);
+      assert.equal(n1.transport.stats().outbound.n2.connects, 1);
+      n1.transport.send([appendMsg("n1", "n2", 2)]);
+      await waitFor("a message on the same link", () => n2.received.length === 2);
+    } finally {
+      await stop();
+    }
+  },
+});
