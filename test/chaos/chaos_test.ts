@@ -1,12 +1,14 @@
 /**
- * The CI chaos run: 3 real nodes, at least 60 s of workload under a seeded fault schedule of
- * every kind, then the checker. Set QUORUMQ_CHAOS_SEED to replay a seed; the history stays under
+ * The CI chaos run: 3 real nodes (each in its own network namespace where this runs as root with
+ * iptables), at least 60 s of workload under a seeded fault schedule of every kind, then the
+ * checker. Set QUORUMQ_CHAOS_SEED to replay a seed; the history stays under
  * test/chaos/runs/ when the run fails.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import { NetLab } from "./netlab.ts";
 import { runChaos } from "./run.ts";
 import { summaryLines } from "./summary.ts";
 
@@ -14,7 +16,7 @@ const SEED = Number(Deno.env.get("QUORUMQ_CHAOS_SEED") ?? "20261129");
 
 Deno.test({
   name:
-    "runChaos on 3 nodes for 60 s: 5,000+ acknowledged, 10+ faults of mixed kinds, 0 violations",
+    "runChaos on 3 nodes for 60 s: 5,000+ acknowledged, 10+ faults of mixed kinds (real partitions where root), 0 violations",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -28,6 +30,12 @@ Deno.test({
     assert.ok(result.check.acknowledged >= 5_000, `only ${result.check.acknowledged} acknowledged`);
     assert.ok(faults >= 10, `only ${faults} faults`);
     assert.ok(Object.keys(result.check.faults).length >= 4, "fewer than 4 fault kinds");
+    if ((await NetLab.available()).ok) {
+      // Where real partitions are possible, the CI run must have made some.
+      assert.equal(result.network, "netns");
+      const net = Object.keys(result.check.faults).filter((k) => k.startsWith("net-"));
+      assert.ok(net.length >= 1, "no real-partition (net-*) fault was drawn");
+    }
     if (result.check.violations === 0) {
       await Deno.remove(runDir, { recursive: true }).catch(() => {});
     }
