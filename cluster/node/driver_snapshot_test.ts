@@ -64,8 +64,14 @@ class Cluster {
   tickers = new Map<NodeId, () => void>();
   cut = new Set<NodeId>();
   paces = 0;
+  /** `snapshot_taken` events of every node: its id, the snapshot's index and size. */
+  snapshots: { id: NodeId; index: number; bytes: number }[] = [];
 
-  constructor(readonly ids: NodeId[], readonly snapshotEveryEntries: number) {}
+  constructor(
+    readonly ids: NodeId[],
+    readonly snapshotEveryEntries: number,
+    readonly snapshotLogFactor = 0,
+  ) {}
 
   async open(id: NodeId): Promise<NodeDriver> {
     const storage: StoragePorts = {
@@ -95,7 +101,16 @@ class Cluster {
       },
       tickMs: 10,
       snapshotEveryEntries: this.snapshotEveryEntries,
-      log: () => {},
+      snapshotLogFactor: this.snapshotLogFactor,
+      log: (_level, event, details) => {
+        if (event === "snapshot_taken") {
+          this.snapshots.push({
+            id,
+            index: details?.index as number,
+            bytes: details?.bytes as number,
+          });
+        }
+      },
       onFatal: (e) => {
         throw e;
       },
@@ -152,4 +167,38 @@ Deno.test("NodeDriver awaits an asynchronous restore before applying the entries
   assert.deepEqual(machine.items, c.machines.get(leader.id)!.items);
   assert.equal(machine.items.length, 50);
   for (const d of c.drivers.values()) await d.close();
+});
+
+/** Proposes `n` entries of exactly 10 bytes each through the leader, in order. */
+async function proposeTen(c: Cluster, n: number): Promise<void> {
+  const leader = await c.leader();
+  for (let i = 0; i < n; i++) {
+    assert.equal((await leader.propose(enc(`x${String(i).padStart(9, "0")}`), 1000)).ok, true);
+    await c.ticks(1);
+  }
+}
+
+Deno.test("NodeDriver with snapshotLogFactor waits until the log since a snapshot outweighs it", async () => {
+  const c = new Cluster(["n1", "n2", "n3"], 2, 1);
+  for (const id of c.ids) await c.open(id);
+  await proposeTen(c, 120);
+  await c.ticks(5);
+  const n1 = c.snapshots.filter((s) => s.id === "n1");
+  assert.ok(n1.length >= 2, `n1 took ${n1.length} snapshots`);
+  for (let i = 1; i < n1.length; i++) {
+    // At most 10 bytes per entry: the entries between two snapshots carry at least as many
+    // bytes as the earlier snapshot had.
+    const logBytesAtMost = 10 * (n1[i].index - n1[i - 1].index);
+    assert.ok(logBytesAtMost >= n1[i - 1].bytes, JSON.stringify([n1[i - 1], n1[i]]));
+  }
+  for (const d of c.drivers.values()) await d.close();
+
+  // The entry count alone (factor 0) snapshots far more often on the same work.
+  const plain = new Cluster(["n1", "n2", "n3"], 2);
+  for (const id of plain.ids) await plain.open(id);
+  await proposeTen(plain, 120);
+  await plain.ticks(5);
+  const plainN1 = plain.snapshots.filter((s) => s.id === "n1").length;
+  assert.ok(plainN1 > 2 * n1.length, `factor 0: ${plainN1} snapshots, factor 1: ${n1.length}`);
+  for (const d of plain.drivers.values()) await d.close();
 });

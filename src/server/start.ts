@@ -22,6 +22,8 @@ const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 1;
 /** A snapshot every this many applied entries bounds the log and restart replay time. */
 const SNAPSHOT_EVERY_ENTRIES = 20_000;
+/** See `snapshotLogFactor` in cluster/node/driver.ts: the log may grow to half the state. */
+const SNAPSHOT_LOG_FACTOR = 0.5;
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
 
@@ -139,6 +141,7 @@ async function openDriver(
     },
     tickMs: TICK_MS,
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
+    snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     log: (level, event, details) => log[level](event, details),
     onFatal: (e) => {
       log.error("node_fatal_exit", { error: String(e) });

@@ -51,6 +51,7 @@ export interface DriverNodeOptions {
   readonly appFactory: SimAppFactory;
   readonly hooks: DriverNodeHooks;
   readonly snapshotEveryEntries: number;
+  readonly snapshotLogFactor: number;
   readonly faults?: DriverPortFaults;
 }
 
@@ -149,6 +150,7 @@ export class DriverSimNode implements NemesisNode {
       // An abandoned incarnation's paces never resolve, like its disk operations.
       pace: () => new Promise<void>((resolve) => live() && this.#paces.push(resolve)),
       snapshotEveryEntries: this.#o.snapshotEveryEntries,
+      snapshotLogFactor: this.#o.snapshotLogFactor,
       log: (_level, event, details) => {
         if (live()) hooks.onEvent(this, event, details ?? {});
       },

@@ -91,6 +91,8 @@ export class DriverSim implements ClusterControl {
   readonly #nodePrng: Prng;
   readonly #config: Record<string, unknown>;
   readonly #snapshotEvery: number;
+  /** Half the seeds also wait for the log to grow (`snapshotLogFactor`); from the seed, not the prng, so older seeds replay as before. */
+  readonly #snapshotLogFactor: number;
   readonly #appFactory: SimAppFactory;
   readonly #urls: Map<NodeId, string>;
   #nextNodeNum: number;
@@ -116,6 +118,7 @@ export class DriverSim implements ClusterControl {
     this.bootstrap = { voters: ids, learners: [] };
     this.fsyncP = cfgPrng.pick([0.3, 0.6, 1]);
     this.#snapshotEvery = cfgPrng.pick([4, 16, 64]);
+    this.#snapshotLogFactor = Math.floor(opts.seed / 2) % 2 === 1 ? 0.5 : 0;
     this.#config = {
       clusterId: "sim",
       electionTicks: ELECTION_TICKS,
@@ -130,7 +133,7 @@ export class DriverSim implements ClusterControl {
     this.nemesis = new Nemesis(root.fork(), this);
     this.trace(
       `driver seed ${opts.seed} nodes ${opts.nodes} config ${JSON.stringify(this.#config)} ` +
-        `fsyncP ${this.fsyncP} snapshotEvery ${this.#snapshotEvery} burst ${this.clientBurst} ` +
+        `fsyncP ${this.fsyncP} snapshotEvery ${this.#snapshotEvery} logFactor ${this.#snapshotLogFactor} burst ${this.clientBurst} ` +
         `profile ${JSON.stringify(this.nemesis.profile)}`,
     );
     for (const id of ids) {
@@ -151,6 +154,7 @@ export class DriverSim implements ClusterControl {
       prng: this.#nodePrng.fork(),
       appFactory: this.#appFactory,
       snapshotEveryEntries: this.#snapshotEvery,
+      snapshotLogFactor: this.#snapshotLogFactor,
       faults: this.#opts.portFaults,
       hooks: {
         send: (n, msgs) => {
