@@ -40,6 +40,14 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: ["--runs", "1", "--messages", "3000"],
   },
   {
+    // The peers' B workload keeps 256 requests in flight on one pipelined connection; HTTP/1.1
+    // does not pipeline, so 256 keep-alive connections stand in for it.
+    name: "HTTP publish, 256 clients (the peers' B), leader vs follower",
+    file: "http_bench.ts",
+    args: ["--runs", "3", "--concurrency", "256", "--messages", "50000"],
+    quickArgs: ["--runs", "1", "--concurrency", "256", "--messages", "5000"],
+  },
+  {
     name: "broker over HTTP: latency, batches, consume, failover, start-up, memory",
     file: "cluster_http_bench.ts",
     args: ["--runs", "3"],
