@@ -14,7 +14,7 @@ import { matchedRoutes } from "hono/route";
 import type { Logger } from "../log.ts";
 import type { Authenticator } from "./auth.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
-import type { LeaderFetch } from "./forward.ts";
+import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
 import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
@@ -56,7 +56,7 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
     auth: options.auth,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log: options.log,
-    leaderFetch: options.leaderFetch ?? ((request) => fetch(request)),
+    leaderFetch: options.leaderFetch ?? requestLeaderFetch((request) => fetch(request)),
     longPoll: new LongPollHub((listener) => options.node.onApplied(listener), nowMs),
     nowMs,
   };

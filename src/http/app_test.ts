@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { decodeEnvelope } from "../broker/mod.ts";
 import { memoryLogger } from "../log.ts";
 import { createApp } from "./app.ts";
-import { HOP_HEADER } from "./forward.ts";
+import { type ForwardedRequest, HOP_HEADER, requestLeaderFetch } from "./forward.ts";
 import { PROBLEMS } from "./problems.ts";
 import { call, localApp } from "./testing/call.ts";
 import { LocalNode } from "./testing/local_node.ts";
@@ -192,7 +192,7 @@ Deno.test("a forwarded request that meets a follower again answers not_leader (n
 Deno.test("a follower forwards writes to the leader and returns its answer as it is", async () => {
   const leader = new LocalNode({ nodeId: "n1", url: "http://leader.test" });
   const leaderApp = createApp({ node: leader, log: memoryLogger("error") });
-  const seen: Request[] = [];
+  const seen: ForwardedRequest[] = [];
   const follower = new LocalNode({
     nodeId: "n2",
     mode: { kind: "follower", leaderId: "n1", leaderUrl: "http://leader.test" },
@@ -201,8 +201,8 @@ Deno.test("a follower forwards writes to the leader and returns its answer as it
     node: follower,
     log: memoryLogger("error"),
     leaderFetch: (request) => {
-      seen.push(request.clone());
-      return leaderApp.fetch(request);
+      seen.push(request);
+      return requestLeaderFetch((r) => leaderApp.fetch(r))(request);
     },
   });
   await call(followerApp, "PUT", "/v1/queues/q");
@@ -214,10 +214,11 @@ Deno.test("a follower forwards writes to the leader and returns its answer as it
   assert.equal(leader.state.queue("q")?.stats.published, 1);
   assert.equal(follower.state.queue("q"), undefined);
   const last = seen.at(-1)!;
-  assert.equal(new URL(last.url).href, "http://leader.test/v1/queues/q/messages");
-  assert.equal(last.headers.get(HOP_HEADER), "n2");
-  assert.equal(last.headers.get("idempotency-key"), "fwd-1");
-  assert.deepEqual(await last.json(), { body: 7 });
+  assert.equal(new URL(last.path, last.leaderUrl).href, "http://leader.test/v1/queues/q/messages");
+  const headers = new Headers(last.headers);
+  assert.equal(headers.get(HOP_HEADER), "n2");
+  assert.equal(headers.get("idempotency-key"), "fwd-1");
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(last.body)), { body: 7 });
   const replay = await call(followerApp, "POST", "/v1/queues/q/messages", { body: 7 }, {
     "idempotency-key": "fwd-1",
   });

@@ -19,8 +19,64 @@ import { ProblemError } from "./problems.ts";
 /** The header that marks a forwarded request; its value is the forwarding node's id. */
 export const HOP_HEADER = "x-quorumq-forwarded-by";
 
-/** How the app reaches the leader; `fetch` in production, an in-process app in tests. */
-export type LeaderFetch = (request: Request) => Response | Promise<Response>;
+/** A write on its way to the leader: built once, carried by whatever `LeaderFetch` is. */
+export interface ForwardedRequest {
+  /** The leader's advertised base URL. */
+  readonly leaderUrl: string;
+  /** Path and query, as the client sent them. */
+  readonly path: string;
+  readonly method: string;
+  readonly headers: [string, string][];
+  readonly body: Uint8Array<ArrayBuffer> | undefined;
+  /** Aborts at the forwarding deadline. */
+  readonly signal: AbortSignal;
+}
+
+/** The leader's whole answer. */
+export interface LeaderAnswer {
+  readonly status: number;
+  readonly headers: Iterable<[string, string]>;
+  readonly body: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * How the app reaches the leader: the forwarding channel in production (src/server), HTTP
+ * `fetch` by default (`requestLeaderFetch(fetch)`), an in-process app in tests. It throws
+ * `ForwardNotSentError` when it knows that nothing reached the leader; any other throw is taken
+ * as "maybe applied".
+ */
+export type LeaderFetch = (request: ForwardedRequest) => Promise<LeaderAnswer>;
+
+/** A `LeaderFetch` failure before any byte of the request left this node. */
+export class ForwardNotSentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ForwardNotSentError";
+  }
+}
+
+/** A `LeaderFetch` over anything that answers a `Request` (`fetch`, or an app's `fetch`). */
+export function requestLeaderFetch(
+  fetchFn: (request: Request) => Response | Promise<Response>,
+): LeaderFetch {
+  return async (r) => {
+    const answer = await fetchFn(
+      new Request(new URL(r.path, r.leaderUrl), {
+        method: r.method,
+        headers: r.headers,
+        ...(r.body !== undefined ? { body: r.body } : {}),
+        signal: r.signal,
+      }),
+    );
+    let body: Uint8Array<ArrayBuffer>;
+    try {
+      body = new Uint8Array(await answer.arrayBuffer());
+    } catch (error) {
+      throw new Error(`The leader's answer was cut off: ${describe(error)}`);
+    }
+    return { status: answer.status, headers: answer.headers, body };
+  };
+}
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and those the fetch layer recomputes.
 const DROP_REQUEST_HEADERS = [
@@ -55,48 +111,46 @@ export interface ForwardOptions {
   readonly timeoutMs: number;
 }
 
+const DROP_REQUEST = new Set(DROP_REQUEST_HEADERS);
+const DROP_RESPONSE = new Set(DROP_RESPONSE_HEADERS);
+
 /** Forwards the request to the leader and returns its answer (see the module doc). */
 export async function forwardToLeader(options: ForwardOptions): Promise<Response> {
   const { request, bodyBytes, leaderUrl, nodeId } = options;
   const incoming = new URL(request.url);
-  const target = new URL(incoming.pathname + incoming.search, leaderUrl);
-  const headers = new Headers(request.headers);
-  for (const name of DROP_REQUEST_HEADERS) headers.delete(name);
-  headers.set(HOP_HEADER, nodeId);
+  const headers: [string, string][] = [];
+  for (const [name, value] of request.headers) {
+    if (!DROP_REQUEST.has(name) && name !== HOP_HEADER) headers.push([name, value]);
+  }
+  headers.push([HOP_HEADER, nodeId]);
   const hasBody = bodyBytes.byteLength > 0 && request.method !== "GET" &&
     request.method !== "HEAD";
-  const outgoing = new Request(target, {
-    method: request.method,
-    headers,
-    body: hasBody ? bodyBytes.slice() : undefined,
-    signal: AbortSignal.timeout(options.timeoutMs),
-  });
-  let answer: Response;
+  let answer: LeaderAnswer;
   try {
-    answer = await options.leaderFetch(outgoing);
+    answer = await options.leaderFetch({
+      leaderUrl,
+      path: incoming.pathname + incoming.search,
+      method: request.method,
+      headers,
+      body: hasBody ? bodyBytes.slice() : undefined,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
   } catch (error) {
     throw classifyFailure(error, leaderUrl);
   }
-  let body: ArrayBuffer;
-  try {
-    body = await answer.arrayBuffer();
-  } catch (error) {
-    throw unknown(`The leader's answer was cut off: ${describe(error)}`, leaderUrl);
+  const out: [string, string][] = [];
+  for (const [name, value] of answer.headers) {
+    if (!DROP_RESPONSE.has(name)) out.push([name, value]);
   }
-  const out = new Headers(answer.headers);
-  for (const name of DROP_RESPONSE_HEADERS) out.delete(name);
   const bodyless = answer.status === 204 || answer.status === 304;
-  return new Response(bodyless ? null : body, {
-    status: answer.status,
-    statusText: answer.statusText,
-    headers: out,
-  });
+  return new Response(bodyless ? null : answer.body, { status: answer.status, headers: out });
 }
 
 function classifyFailure(error: unknown, leaderUrl: string): ProblemError {
   const text = describe(error);
   // Connect-phase failures: the request bytes never left this node.
   if (
+    error instanceof ForwardNotSentError ||
     /connection refused|ECONNREFUSED|\(Connect\)|tcp connect error|dns error|failed to lookup/i
       .test(text)
   ) {

@@ -13,8 +13,21 @@
 export { createApp, type CreateAppOptions } from "./app.ts";
 export { type Authenticator, loadAuthenticator, type Permission } from "./auth.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
-export { HOP_HEADER, type LeaderFetch } from "./forward.ts";
+export {
+  type ForwardedRequest,
+  ForwardNotSentError,
+  HOP_HEADER,
+  type LeaderAnswer,
+  type LeaderFetch,
+  requestLeaderFetch,
+} from "./forward.ts";
 export type * from "./node_port.ts";
-export { type ProblemBody, ProblemError, PROBLEMS, type ProblemType } from "./problems.ts";
+export {
+  type ProblemBody,
+  ProblemError,
+  problemResponse,
+  PROBLEMS,
+  type ProblemType,
+} from "./problems.ts";
 export { Histogram, type HistogramSnapshot } from "./prometheus.ts";
 export { openApiDocument } from "./openapi.ts";

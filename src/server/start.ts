@@ -14,6 +14,9 @@ import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import { BrokerMachine } from "./broker_machine.ts";
+import { ForwardChannels } from "./forward_channel.ts";
+import { handleForwardUpgrade } from "./forward_endpoint.ts";
+import { FORWARD_PATH } from "./forward_frames.ts";
 import { RaftNode } from "./raft_node.ts";
 
 /** Raft timing: a tick every 50 ms, elections after 0.5–1 s of silence, heartbeats per tick. */
@@ -76,11 +79,14 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const auth = config.authFile === undefined
     ? undefined
     : await loadAuthenticator(await Deno.readTextFile(config.authFile));
+  // Writes a follower receives go to the leader over one WebSocket (forward_channel.ts).
+  const forwarding = new ForwardChannels();
   const app = createApp({
     node: node.raft,
     ...(auth ? { auth } : {}),
     limits: { maxBodyBytes: config.maxBodyBytes },
     log,
+    leaderFetch: forwarding.fetch,
   });
 
   const stopTimers = startLeaderTimers(node.driver, machine);
@@ -89,6 +95,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     (req) => {
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
+      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
       if (path === FAULTS_PATH) return handleFaults(req, transport);
       return app.fetch(req);
     },
@@ -103,6 +110,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await handOverLeadership(node.driver);
       stopTimers();
       await server.shutdown();
+      forwarding.close();
       await node.driver.close();
       await transport.close();
       await storage.close();

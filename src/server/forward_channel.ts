@@ -1,0 +1,198 @@
+/**
+ * The follower's end of the forwarding channel (`LeaderFetch`): one WebSocket per leader URL
+ * carries every write this node forwards, each a frame matched to its answer by id (see
+ * forward_frames.ts and forward_endpoint.ts). It keeps forwarding's outcomes exact:
+ * - the socket could not be opened, or the frame could not be handed to it: nothing reached the
+ *   leader (`ForwardNotSentError`, answered `no_leader`);
+ * - the socket closed or went silent after the frame was sent, or the request's own deadline
+ *   passed: the leader may have applied it (any other error, answered `unknown_outcome`).
+ * The socket is watched like a peer link (ping every 250 ms, given up after 2 s of silence), so a
+ * leader cut off by the network fails its pending requests in 2 s rather than at their deadline.
+ *
+ * @module
+ */
+
+import { Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
+import { type ForwardedRequest, ForwardNotSentError, type LeaderAnswer } from "../http/mod.ts";
+import { decodeForwardResponse, encodeForwardFrame, FORWARD_PATH } from "./forward_frames.ts";
+
+/** Tunables; tests shrink them. */
+export interface ForwardChannelLimits {
+  /** A socket not open within this time fails the requests waiting for it (nothing was sent). */
+  readonly connectTimeoutMs: number;
+  readonly keepaliveMs: number;
+  readonly silenceMs: number;
+  /** A socket with no request for this long is closed. */
+  readonly idleMs: number;
+}
+
+export const FORWARD_CHANNEL_DEFAULTS: ForwardChannelLimits = {
+  connectTimeoutMs: 2_000,
+  keepaliveMs: 250,
+  silenceMs: 2_000,
+  idleMs: 60_000,
+};
+
+interface Pending {
+  resolve(r: LeaderAnswer): void;
+  reject(e: unknown): void;
+}
+
+/** One socket to one leader URL. */
+class Channel {
+  readonly #ws: WebSocket;
+  readonly #opened: Promise<boolean>;
+  readonly #pending = new Map<number, Pending>();
+  readonly #keepalive: Keepalive;
+  #seq = 0;
+  #open = false;
+  #closed = false;
+  #lastUsedMs = Date.now();
+
+  constructor(
+    readonly baseUrl: string,
+    readonly limits: ForwardChannelLimits,
+    readonly onClosed: (c: Channel) => void,
+  ) {
+    // Under the advertised URL, prefix included, as the peer links are.
+    const url = new URL(baseUrl);
+    url.pathname = url.pathname.replace(/\/+$/, "") + FORWARD_PATH;
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    this.#ws = new WebSocket(url);
+    this.#ws.binaryType = "arraybuffer";
+    this.#keepalive = new Keepalive({
+      keepaliveMs: limits.keepaliveMs,
+      linkSilenceMs: limits.silenceMs,
+      onBeat: () => {
+        if (Date.now() - this.#lastUsedMs > limits.idleMs && this.#pending.size === 0) {
+          this.close("idle");
+          return;
+        }
+        this.#trySend(PING);
+      },
+      onSilent: (ms) => this.close(`the leader was silent for ${ms} ms`),
+    });
+    this.#opened = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(false);
+        this.close("connect timeout");
+      }, limits.connectTimeoutMs);
+      this.#ws.onopen = () => {
+        clearTimeout(timer);
+        this.#open = !this.#closed;
+        if (this.#open) this.#keepalive.start();
+        resolve(this.#open);
+      };
+      this.#ws.onclose = () => {
+        clearTimeout(timer);
+        resolve(false);
+        this.close("closed by the leader");
+      };
+    });
+    this.#ws.onmessage = (ev) => this.#onMessage(ev.data);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async send(request: ForwardedRequest): Promise<LeaderAnswer> {
+    this.#lastUsedMs = Date.now();
+    if (!(await this.#opened) || this.#closed) {
+      throw new ForwardNotSentError(`cannot open the forwarding channel to ${this.baseUrl}`);
+    }
+    const id = ++this.#seq;
+    const frame = encodeForwardFrame({
+      i: id,
+      m: request.method,
+      p: request.path,
+      h: request.headers,
+      ...(request.body !== undefined ? { b: request.body } : {}),
+    });
+    const { signal } = request;
+    const answer = new Promise<LeaderAnswer>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      signal.addEventListener("abort", () => {
+        if (this.#pending.delete(id)) reject(signal.reason);
+      }, { once: true });
+    });
+    if (!this.#trySend(frame)) {
+      this.#pending.delete(id);
+      throw new ForwardNotSentError(`the forwarding channel to ${this.baseUrl} is closing`);
+    }
+    return await answer;
+  }
+
+  #trySend(data: string | Uint8Array): boolean {
+    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
+    try {
+      this.#ws.send(data);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #onMessage(data: unknown): void {
+    this.#keepalive.heard();
+    if (data === PONG) return;
+    const frame = data instanceof ArrayBuffer
+      ? decodeForwardResponse(new Uint8Array(data))
+      : undefined;
+    if (frame === undefined) {
+      this.close("the leader sent a malformed frame");
+      return;
+    }
+    const p = this.#pending.get(frame.i);
+    if (p === undefined) return; // its request gave up (deadline) before the answer came
+    this.#pending.delete(frame.i);
+    p.resolve({ status: frame.s, headers: frame.h, body: frame.b });
+  }
+
+  /** Fails every pending request as "maybe applied" (they were sent) and forgets the socket. */
+  close(why: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#keepalive.stop();
+    // Without waiting for a close handshake, which a partition would hold up.
+    this.#ws.onmessage = null;
+    this.#ws.onclose = null;
+    try {
+      this.#ws.close(1000, "forwarding channel closed");
+    } catch { /* closing already */ }
+    for (const p of this.#pending.values()) {
+      p.reject(
+        new Error(`The forwarding channel to ${this.baseUrl} was lost after sending: ${why}`),
+      );
+    }
+    this.#pending.clear();
+    this.onClosed(this);
+  }
+}
+
+/** Forwarding channels by leader URL; `fetch` is the `LeaderFetch` to give `createApp`. */
+export class ForwardChannels {
+  readonly #channels = new Map<string, Channel>();
+  readonly #limits: ForwardChannelLimits;
+
+  constructor(limits: Partial<ForwardChannelLimits> = {}) {
+    this.#limits = { ...FORWARD_CHANNEL_DEFAULTS, ...limits };
+  }
+
+  readonly fetch = (request: ForwardedRequest): Promise<LeaderAnswer> => {
+    const base = request.leaderUrl;
+    let channel = this.#channels.get(base);
+    if (channel === undefined || channel.closed) {
+      channel = new Channel(base, this.#limits, (c) => {
+        if (this.#channels.get(c.baseUrl) === c) this.#channels.delete(c.baseUrl);
+      });
+      this.#channels.set(base, channel);
+    }
+    return channel.send(request);
+  };
+
+  /** Closes every channel; their pending requests fail as lost. */
+  close(): void {
+    for (const c of [...this.#channels.values()]) c.close("this node is stopping");
+  }
+}
