@@ -140,7 +140,31 @@ async function campaign(a: Args, seeds: number): Promise<number> {
   return res.failures.length > 0 ? 1 : 0;
 }
 
+const HELP = `Usage:
+  deno task sim --seed N [--nodes 3|5] [--steps M] [--trace]     replay one seed exactly
+  deno task sim --seeds N [--first S] [--steps M] [--nodes 3|5]  run a campaign (default 100 seeds)
+
+Options:
+  --seed N         replay seed N (prints its violations; --trace prints every step)
+  --seeds N        run N seeds, starting at --first (default 1)
+  --steps M        simulator steps per seed (default 500)
+  --nodes 3|5      cluster size (default: even seeds 3, odd seeds 5)
+  --trace          print the trace of a replayed seed
+  --driver         run the real NodeDriver on fake ports instead of the RawNode ready loop
+  --app broker     (with --driver) the broker as the replicated state machine
+  --broken commit-older|ack-early   a deliberately broken core or loop (without --driver)
+  --broken append-early             (with --driver) a log port that acknowledges before fsync
+  --no-ack-check   (with --driver) do not check durable acknowledgements directly
+  -h, --help       this text
+
+A campaign ends with "sim: <seeds> seeds, <steps> steps, <violations> violations" and exits 1 on
+any violation, printing the command that replays each violating seed.`;
+
 if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
   const a = parseArgs(Deno.args);
   if (a.seed !== undefined) Deno.exit(await replayOne(a, a.seed));
   Deno.exit(await campaign(a, a.seeds ?? 100));
