@@ -222,3 +222,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the leader's end drops a channel whose follower went silent (no ping for 2 s)",
+  ...opts,
+  async fn() {
+    const { base, server } = leader(() => new Response("never"));
+    try {
+      const ws = new WebSocket(`${base.replace("http", "ws")}${FORWARD_PATH}`);
+      const closed = new Promise<number>((resolve) => ws.onclose = (ev) => resolve(ev.code));
+      await new Promise((resolve) => ws.onopen = resolve);
+      const started = Date.now();
+      assert.equal(await closed, 4005);
+      const ms = Date.now() - started;
+      assert.ok(ms >= 1_500 && ms < 6_000, `closed after ${ms} ms`);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});

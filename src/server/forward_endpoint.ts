@@ -8,7 +8,7 @@
  * @module
  */
 
-import { PING, PONG } from "../../cluster/transport/mod.ts";
+import { Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
 import { problemResponse } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
@@ -19,12 +19,30 @@ export type AppFetch = (request: Request) => Response | Promise<Response>;
 /** Upgrades `req` and serves forwarded requests on it until it closes. */
 export function handleForwardUpgrade(req: Request, app: AppFetch, log: Logger): Response {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-    return new Response("expected a WebSocket upgrade", { status: 426 });
+    return new Response("expected a WebSocket upgrade", {
+      status: 426,
+      headers: { upgrade: "websocket" },
+    });
   }
   const origin = new URL(req.url).origin;
   const { socket, response } = Deno.upgradeWebSocket(req);
   socket.binaryType = "arraybuffer";
+  // The follower pings every 250 ms: a socket silent for 2 s lost its follower (a partition, a
+  // machine gone) and is dropped rather than kept open for good.
+  const keepalive = new Keepalive({
+    keepaliveMs: 250,
+    linkSilenceMs: 2_000,
+    onBeat: () => {},
+    onSilent: () => {
+      try {
+        socket.close(4005, "forwarding channel silent");
+      } catch { /* closing already */ }
+    },
+  });
+  socket.onopen = () => keepalive.start();
+  socket.onclose = () => keepalive.stop();
   socket.onmessage = (ev) => {
+    keepalive.heard();
     if (ev.data === PING) {
       if (socket.readyState === WebSocket.OPEN) socket.send(PONG);
       return;
