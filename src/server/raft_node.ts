@@ -52,16 +52,25 @@ export class RaftNode implements NodePort {
     return leaderUrl === undefined ? { leaderId } : { leaderId, leaderUrl };
   }
 
+  /** "Ask the leader": `not_leader` with where it is, or `no_leader` when none is known. */
+  #notLeader(): { ok: false; reason: "no_leader" } | {
+    ok: false;
+    reason: "not_leader";
+    leaderId: string;
+    leaderUrl?: string;
+  } {
+    const hint = this.#leaderHint();
+    return hint.leaderId === undefined
+      ? { ok: false, reason: "no_leader" }
+      : { ok: false, reason: "not_leader", ...hint, leaderId: hint.leaderId };
+  }
+
   async propose(envelope: Uint8Array, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
     const out = await this.#driver.propose(envelope, opts.timeoutMs);
     if (out.ok) return { ok: true, result: out.result };
     switch (out.reason) {
-      case "not_leader": {
-        const hint = this.#leaderHint();
-        return hint.leaderId === undefined
-          ? { ok: false, reason: "no_leader" }
-          : { ok: false, reason: "not_leader", ...hint };
-      }
+      case "not_leader":
+        return this.#notLeader();
       // Overwritten by a new leader: it never applied, but the client cannot tell that from a
       // timeout, and the retry with the same id / Idempotency-Key is safe either way.
       case "dropped":
@@ -146,6 +155,9 @@ export class RaftNode implements NodePort {
       };
     }
     if (isVoter) return { ok: true };
+    // Everything below acts, which only the leader may: a follower that has not applied the
+    // promotion yet must forward the retry, not wait for a catch-up it cannot drive.
+    if (this.#driver.status().role !== "leader") return this.#notLeader();
     if (!isLearner) {
       const added = await this.#confChange({ op: "add_learner", nodeId: id, context: url });
       if (!added.ok) return added;
@@ -171,12 +183,8 @@ export class RaftNode implements NodePort {
     const out = await this.#driver.proposeConfChange(cc, 10_000);
     if (out.ok) return { ok: true };
     switch (out.reason) {
-      case "not_leader": {
-        const hint = this.#leaderHint();
-        return hint.leaderId === undefined
-          ? { ok: false, reason: "no_leader" }
-          : { ok: false, reason: "not_leader", ...hint };
-      }
+      case "not_leader":
+        return this.#notLeader();
       case "rejected":
         return { ok: false, reason: "rejected", detail: out.detail };
       default:
@@ -188,14 +196,8 @@ export class RaftNode implements NodePort {
     const r = this.#driver.transferLeadership(to);
     if (r.ok) return Promise.resolve({ ok: true });
     switch (r.reason) {
-      case "not_leader": {
-        const hint = this.#leaderHint();
-        return Promise.resolve(
-          hint.leaderId === undefined
-            ? { ok: false, reason: "no_leader" }
-            : { ok: false, reason: "not_leader", ...hint },
-        );
-      }
+      case "not_leader":
+        return Promise.resolve(this.#notLeader());
       case "invalid_conf_change":
         return Promise.resolve({ ok: false, reason: "rejected", detail: r.detail });
       default:
