@@ -68,6 +68,12 @@ export interface CheckResult {
   readonly faults: Readonly<Record<string, number>>;
   /** Final heal to the first accepted write, if both happened. */
   readonly healToWriteMs?: number;
+  /**
+   * The longest time between two accepted writes during the run (not a violation: faults may
+   * legitimately stop writes for a while; it says how long the cluster was unavailable at worst),
+   * and when it began (ms into the run).
+   */
+  readonly longestWriteGap?: { readonly ms: number; readonly fromMs: number };
 }
 
 export function check(events: readonly HistoryEvent[], options: CheckOptions = {}): CheckResult {
@@ -82,6 +88,7 @@ export function check(events: readonly HistoryEvent[], options: CheckOptions = {
   checkReads(events, add);
   for (const e of events) if (e.type === "crash") add("crash", `${e.node}: ${e.detail}`);
   const healToWriteMs = checkLiveness(events, options.healWriteMsMax ?? 10_000, add);
+  const longestWriteGap = writeGap(events);
   const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<
     ViolationKind,
     number
@@ -104,7 +111,24 @@ export function check(events: readonly HistoryEvent[], options: CheckOptions = {
     details,
     faults,
     ...(healToWriteMs === undefined ? {} : { healToWriteMs }),
+    ...(longestWriteGap === undefined ? {} : { longestWriteGap }),
   };
+}
+
+/** The longest stretch between accepted writes (answers ok to publish, ack, transaction...). */
+function writeGap(events: readonly HistoryEvent[]): { ms: number; fromMs: number } | undefined {
+  const writes = new Set<number>();
+  let last: number | undefined;
+  let best: { ms: number; fromMs: number } | undefined;
+  for (const e of events) {
+    if (e.type === "invoke" && e.op !== "receive" && e.op !== "read") writes.add(e.opId);
+    if (e.type !== "complete" || e.outcome !== "ok" || !writes.has(e.opId)) continue;
+    if (last !== undefined && (best === undefined || e.t - last > best.ms)) {
+      best = { ms: e.t - last, fromMs: last };
+    }
+    last = e.t;
+  }
+  return best;
 }
 
 function checkLostAndUnexpected(f: Facts, add: Add): void {

@@ -16,6 +16,11 @@ class H {
     return ++this.#t;
   }
 
+  /** Moves the clock to `t` (the next event is at t + 1). */
+  skipTo(t: number): void {
+    this.#t = t;
+  }
+
   publish(messages: Published[], outcome: "ok" | "fail" | "unknown", seqs?: number[]): void {
     const opId = ++this.#op;
     this.events.push({ type: "invoke", t: this.tick(), op: "publish", opId, p: "p1", messages });
@@ -369,4 +374,17 @@ Deno.test("check allows a read that overlaps a publish to miss it", () => {
   h.events.push({ type: "complete", t: h.tick(), opId, outcome: "ok", published: 2 });
   h.receive("q:eo", [{ id: "c", seq: 3, attempt: 1 }]);
   assert.equal(check(h.events).violations, 0);
+});
+
+Deno.test("check reports the longest stretch between accepted writes, ignoring failed ones and reads", () => {
+  const h = new H(EO);
+  h.publish([{ target: "q:eo", id: "a" }], "ok", [1]); // invoked 1, ok at 2
+  h.skipTo(100);
+  h.publish([{ target: "q:eo", id: "b" }], "unknown"); // not accepted
+  h.read("q:eo", 1); // a read is no write
+  h.skipTo(500);
+  h.publish([{ target: "q:eo", id: "c" }], "ok", [2]); // ok at 502
+  h.skipTo(600);
+  h.publish([{ target: "q:eo", id: "d" }], "ok", [3]); // ok at 602
+  assert.deepEqual(check(h.events).longestWriteGap, { ms: 500, fromMs: 2 });
 });

@@ -172,10 +172,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       elapsedMs: Date.now() - started,
     };
   } finally {
-    if (!ok) await saveLogs(nodes, opts.runDir);
+    // QUORUMQ_CHAOS_KEEP=1 keeps the logs and data of a passing run too (to study it).
+    const keep = Deno.env.get("QUORUMQ_CHAOS_KEEP") === "1";
+    if (!ok || keep) await saveLogs(nodes, opts.runDir);
     await nodes.stop();
     await lab?.destroy();
-    if (ok) {
+    if (ok && !keep) {
       await Deno.remove(`${opts.runDir}/data`, { recursive: true }).catch(() => {});
       await Deno.remove(`${opts.runDir}/code`, { recursive: true }).catch(() => {});
     }

@@ -17,6 +17,12 @@ export function summaryLines(r: ChaosResult): string[] {
     ["deliveries", String(c.delivered)],
     ...VIOLATION_KINDS.map((k) => [k, String(c.counts[k])] as [string, string]),
     ["heal to first write", c.healToWriteMs === undefined ? "-" : `${c.healToWriteMs} ms`],
+    [
+      "longest write gap",
+      c.longestWriteGap === undefined
+        ? "-"
+        : `${c.longestWriteGap.ms} ms from ${(c.longestWriteGap.fromMs / 1000).toFixed(1)} s`,
+    ],
     ["elapsed", `${(r.elapsedMs / 1000).toFixed(0)} s`],
     ["network", r.network === "netns" ? "a namespace per node (iptables cuts)" : "loopback"],
   ];
