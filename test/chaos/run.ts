@@ -75,8 +75,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const skipped: string[] = [];
   const lab = await makeLab(opts, [...initialIds(opts.nodes), ...spareIds], skipped, log);
   let nodes: Nodes;
+  // Every incarnation of every node logs here (the summary's investigations need the ones
+  // before the last restart too); removed with the data when the run passes.
+  await Deno.mkdir(`${opts.runDir}/logs`, { recursive: true });
   try {
     nodes = await Nodes.start({
+      logDir: `${opts.runDir}/logs`,
       count: opts.nodes,
       testFaults: true,
       dataDir: `${opts.runDir}/data`,
@@ -179,6 +183,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await lab?.destroy();
     if (ok && !keep) {
       await Deno.remove(`${opts.runDir}/data`, { recursive: true }).catch(() => {});
+      await Deno.remove(`${opts.runDir}/logs`, { recursive: true }).catch(() => {});
       await Deno.remove(`${opts.runDir}/code`, { recursive: true }).catch(() => {});
     }
   }

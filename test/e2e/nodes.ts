@@ -31,6 +31,11 @@ export interface NodesOptions {
   /** Keep each node's stderr (JSON log lines) in memory. Default true. */
   readonly keepLogs?: boolean;
   /**
+   * Also append each node's stderr to `<logDir>/<id>.log`, across restarts (the in-memory logs
+   * hold only the current process's).
+   */
+  readonly logDir?: string;
+  /**
    * The node entry point; default this tree's `src/main.ts`. The chaos suite points it at a copy
    * of the code taken when the run starts, so nodes restarted mid-run run the same version.
    */
@@ -206,9 +211,21 @@ export class Nodes {
     }).spawn();
     const logs: string[] = [];
     const keep = this.#opts.keepLogs ?? true;
+    const logDir = this.#opts.logDir;
     (async () => {
       const decoder = new TextDecoder();
-      for await (const chunk of child.stderr) if (keep) logs.push(decoder.decode(chunk));
+      const file = logDir === undefined ? undefined : await Deno.open(`${logDir}/${id}.log`, {
+        create: true,
+        append: true,
+      });
+      try {
+        for await (const chunk of child.stderr) {
+          if (keep) logs.push(decoder.decode(chunk));
+          await file?.write(chunk);
+        }
+      } finally {
+        file?.close();
+      }
     })().catch(() => {});
     const state: { exitCode?: number } = {};
     child.status.then((s) => state.exitCode = s.code, () => state.exitCode = -1);
