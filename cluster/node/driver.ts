@@ -64,6 +64,11 @@ export interface NodeDriverOptions {
    * fraction of the state. Default 0: the entry count alone decides.
    */
   readonly snapshotLogFactor?: number;
+  /**
+   * Take a snapshot at this many entries since the last whatever their bytes: it bounds what a
+   * restarting node replays (and the in-memory log) when the state is large. Default unbounded.
+   */
+  readonly snapshotEntriesMax?: number;
   readonly log: LogEvent;
   readonly onFatal: OnFatal;
   /** Observes every fsync-bearing persist step, in ms (metrics). */
@@ -480,9 +485,11 @@ export class NodeDriver {
    */
   #maybeSnapshot(): void {
     if (this.#snapshotting) return;
-    if (this.#appliedIndex - this.#snapshotIndex < this.#o.snapshotEveryEntries) return;
+    const entries = this.#appliedIndex - this.#snapshotIndex;
+    if (entries < this.#o.snapshotEveryEntries) return;
     const factor = this.#o.snapshotLogFactor ?? 0;
-    if (this.#appliedBytesSinceSnapshot < factor * this.#snapshotBytes) return;
+    const capped = entries >= (this.#o.snapshotEntriesMax ?? Infinity);
+    if (!capped && this.#appliedBytesSinceSnapshot < factor * this.#snapshotBytes) return;
     this.#snapshotting = true;
     this.#appliedBytesSinceSnapshot = 0;
     const meta = {

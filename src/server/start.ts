@@ -27,6 +27,8 @@ const HEARTBEAT_TICKS = 1;
 const SNAPSHOT_EVERY_ENTRIES = 20_000;
 /** See `snapshotLogFactor` in cluster/node/driver.ts: the log may grow to half the state. */
 const SNAPSHOT_LOG_FACTOR = 0.5;
+/** ...but never more than this many entries since the last: a restart replays at most these. */
+const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
 
@@ -150,6 +152,7 @@ async function openDriver(
     tickMs: TICK_MS,
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
+    snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
     log: (level, event, details) => log[level](event, details),
     onFatal: (e) => {
       log.error("node_fatal_exit", { error: String(e) });

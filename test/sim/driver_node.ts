@@ -52,6 +52,7 @@ export interface DriverNodeOptions {
   readonly hooks: DriverNodeHooks;
   readonly snapshotEveryEntries: number;
   readonly snapshotLogFactor: number;
+  readonly snapshotEntriesMax: number;
   readonly faults?: DriverPortFaults;
 }
 
@@ -151,6 +152,7 @@ export class DriverSimNode implements NemesisNode {
       pace: () => new Promise<void>((resolve) => live() && this.#paces.push(resolve)),
       snapshotEveryEntries: this.#o.snapshotEveryEntries,
       snapshotLogFactor: this.#o.snapshotLogFactor,
+      snapshotEntriesMax: this.#o.snapshotEntriesMax,
       log: (_level, event, details) => {
         if (live()) hooks.onEvent(this, event, details ?? {});
       },

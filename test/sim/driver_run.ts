@@ -155,6 +155,7 @@ export class DriverSim implements ClusterControl {
       appFactory: this.#appFactory,
       snapshotEveryEntries: this.#snapshotEvery,
       snapshotLogFactor: this.#snapshotLogFactor,
+      snapshotEntriesMax: 4 * this.#snapshotEvery,
       faults: this.#opts.portFaults,
       hooks: {
         send: (n, msgs) => {
