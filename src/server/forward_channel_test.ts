@@ -206,15 +206,21 @@ Deno.test({
   },
 });
 
+/** A bare WebSocket to the leader's forwarding end, open, and its close code to come. */
+async function openBare(base: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const ws = new WebSocket(`${base.replace("http", "ws")}${FORWARD_PATH}`);
+  const closed = new Promise<number>((resolve) => ws.onclose = (ev) => resolve(ev.code));
+  await new Promise((resolve) => ws.onopen = resolve);
+  return { ws, closed };
+}
+
 Deno.test({
   name: "the leader's end closes a socket that sends a malformed frame",
   ...opts,
   async fn() {
     const { base, server } = leader(() => new Response("never"));
     try {
-      const ws = new WebSocket(`${base.replace("http", "ws")}${FORWARD_PATH}`);
-      const closed = new Promise<number>((resolve) => ws.onclose = (ev) => resolve(ev.code));
-      await new Promise((resolve) => ws.onopen = resolve);
+      const { ws, closed } = await openBare(base);
       ws.send(new Uint8Array([1, 0xc1, 0xff]));
       assert.equal(await closed, 4002);
     } finally {
@@ -229,9 +235,7 @@ Deno.test({
   async fn() {
     const { base, server } = leader(() => new Response("never"));
     try {
-      const ws = new WebSocket(`${base.replace("http", "ws")}${FORWARD_PATH}`);
-      const closed = new Promise<number>((resolve) => ws.onclose = (ev) => resolve(ev.code));
-      await new Promise((resolve) => ws.onopen = resolve);
+      const { closed } = await openBare(base);
       const started = Date.now();
       assert.equal(await closed, 4005);
       const ms = Date.now() - started;
