@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
+import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
 import { type ForwardedRequest, ForwardNotSentError, type LeaderAnswer } from "../http/mod.ts";
 import { decodeForwardResponse, encodeForwardFrame, FORWARD_PATH } from "./forward_frames.ts";
 
@@ -27,9 +27,10 @@ export interface ForwardChannelLimits {
 }
 
 export const FORWARD_CHANNEL_DEFAULTS: ForwardChannelLimits = {
-  connectTimeoutMs: 2_000,
-  keepaliveMs: 250,
-  silenceMs: 2_000,
+  // The peer links' timings: one notion of "a dead socket" for every link between nodes.
+  connectTimeoutMs: DEFAULT_LIMITS.handshakeTimeoutMs,
+  keepaliveMs: DEFAULT_LIMITS.keepaliveMs,
+  silenceMs: DEFAULT_LIMITS.linkSilenceMs,
   idleMs: 60_000,
 };
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
+import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
 import { problemResponse } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
@@ -30,8 +30,8 @@ export function handleForwardUpgrade(req: Request, app: AppFetch, log: Logger): 
   // The follower pings every 250 ms: a socket silent for 2 s lost its follower (a partition, a
   // machine gone) and is dropped rather than kept open for good.
   const keepalive = new Keepalive({
-    keepaliveMs: 250,
-    linkSilenceMs: 2_000,
+    keepaliveMs: DEFAULT_LIMITS.keepaliveMs,
+    linkSilenceMs: DEFAULT_LIMITS.linkSilenceMs,
     onBeat: () => {},
     onSilent: () => {
       try {
