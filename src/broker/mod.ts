@@ -22,7 +22,7 @@ export {
   snapshotBytes,
   type SnapshotView,
 } from "./snapshot.ts";
-export { QUEUE_DEFAULTS } from "./_execute.ts";
+export { QUEUE_DEFAULTS } from "./_config.ts";
 export { IDEM_KEYS_MAX, IDEM_TTL_MS } from "./_ids.ts";
 export {
   DURATION_MS_MAX,
