@@ -498,7 +498,10 @@ export class NodeDriver {
       conf: this.#appliedConf,
     };
     const urls = this.urls.entries();
+    this.#o.log("info", "snapshot_started", { index: meta.index });
+    const t0 = this.#o.nowMs?.() ?? 0;
     const view = this.#o.stateMachine.snapshot();
+    const captureMs = (this.#o.nowMs?.() ?? 0) - t0;
     const pace = this.#o.pace ?? noPace;
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
@@ -510,7 +513,12 @@ export class NodeDriver {
       this.#snapshotIndex = meta.index;
       this.#snapshotBytes = snapshot.data.length;
       await this.#o.storage.log.compact(meta.index);
-      this.#o.log("info", "snapshot_taken", { index: meta.index, bytes: snapshot.data.length });
+      this.#o.log("info", "snapshot_taken", {
+        index: meta.index,
+        bytes: snapshot.data.length,
+        captureMs: Math.round(captureMs),
+        ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
+      });
     })().catch((e) => this.#fatal(e)).finally(() => {
       this.#snapshotting = false;
     });
