@@ -317,8 +317,17 @@ export interface Proposal {
 
 /** What travels in a Raft entry. */
 export interface Envelope extends Proposal {
-  /** Entry time (ms), stamped by the leader at propose. Apply clamps it to be non-decreasing. */
+  /**
+   * Entry time (ms), stamped by the leader at propose (`EntryClock.stamp`): its count of time
+   * since the last entry time it applied, on its monotonic clock. Apply clamps it to be
+   * non-decreasing.
+   */
   readonly ts: number;
+  /**
+   * `ts` is the proposer's wall clock because it had applied no entry time yet: apply uses it
+   * only when no entry before carried a time (a new cluster's first), and ignores it otherwise.
+   */
+  readonly wallClock?: true;
 }
 
 /** Version byte in front of every encoded envelope, so the format can evolve. */

@@ -127,6 +127,11 @@ export interface NodePort {
   /** Linearizable read barrier (ReadIndex, then wait until applied). */
   readBarrier(opts: { readonly timeoutMs: number }): Promise<ReadBarrierOutcome>;
   broker(): BrokerView;
+  /**
+   * Entry time on this node now (`EntryClock.now`): what `deliverability().nextAt` and every
+   * other broker time is compared with. Not the wall clock; 0 before any entry time is known.
+   */
+  entryTimeMs(): number;
   /** Registers a listener called after each batch of applied entries; returns unsubscribe. */
   onApplied(listener: () => void): () => void;
   clusterView(): ClusterView;

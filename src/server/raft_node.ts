@@ -100,6 +100,10 @@ export class RaftNode implements NodePort {
     return this.#machine.state;
   }
 
+  entryTimeMs(): number {
+    return this.#clock.now();
+  }
+
   onApplied(listener: () => void): () => void {
     return this.#driver.onApplied(listener);
   }
@@ -171,8 +175,8 @@ export class RaftNode implements NodePort {
       const added = await this.#confChange({ op: "add_learner", nodeId: id, context: url });
       if (!added.ok) return added;
     }
-    const deadline = Date.now() + CATCH_UP_MS;
-    while (Date.now() < deadline) {
+    const deadline = performance.now() + CATCH_UP_MS;
+    while (performance.now() < deadline) {
       const s = this.#driver.status();
       if (s.role !== "leader") return { ok: false, reason: "unknown_outcome" };
       const match = s.progress[id]?.match ?? 0;

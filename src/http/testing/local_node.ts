@@ -130,6 +130,10 @@ export class LocalNode implements NodePort {
     return this.state;
   }
 
+  entryTimeMs(): number {
+    return this.clock.now();
+  }
+
   onApplied(listener: () => void): () => void {
     const wrapped = () => listener();
     this.#listeners.add(wrapped);
