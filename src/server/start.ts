@@ -9,7 +9,7 @@ import { NodeDriver } from "../../cluster/node/driver.ts";
 import { slicePacer } from "../../cluster/node/pace.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport, validateFaultSpec } from "../../cluster/transport/mod.ts";
-import { encodeEnvelope } from "../broker/mod.ts";
+import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
@@ -91,7 +91,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     leaderFetch: forwarding.fetch,
   });
 
-  const stopTimers = startLeaderTimers(node.driver, machine);
+  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   const server = Deno.serve(
     { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
     (req) => {
@@ -128,7 +128,7 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
-): Promise<{ driver: NodeDriver; raft: RaftNode }> {
+): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
   const driver = await NodeDriver.open({
     raft: {
@@ -162,12 +162,18 @@ async function openDriver(
     nowMs: () => performance.now(),
     pace: slicePacer(),
   });
-  const raft = new RaftNode(driver, machine, {
+  const clock = new EntryClock({
+    monoNowMs: () => performance.now(),
+    wallNowMs: Date.now,
+    lastEntryTs: () => machine.lastTs,
+  });
+  driver.onApplied(() => clock.observe());
+  const raft = new RaftNode(driver, machine, clock, {
     memoryStorage: config.storage === "memory",
     canAddMembers: config.secret !== undefined,
   });
   holder.raft = raft;
-  return { driver, raft };
+  return { driver, raft, clock };
 }
 
 /**
@@ -175,15 +181,19 @@ async function openDriver(
  * command has carried time forward, the leader proposes a `tick` so every replica moves it
  * (stats stay true; dead-lettering happens without waiting for the next receive).
  */
-function startLeaderTimers(driver: NodeDriver, machine: BrokerMachine): () => void {
+function startLeaderTimers(
+  driver: NodeDriver,
+  raft: RaftNode,
+  machine: BrokerMachine,
+  clock: EntryClock,
+): () => void {
   let inFlight = false;
   const timer = setInterval(() => {
     if (inFlight || driver.status().role !== "leader") return;
     const due = machine.nextEventAt();
-    const now = Date.now();
-    if (due === undefined || due > now) return;
+    if (due === undefined || due > clock.now()) return;
     inFlight = true;
-    driver.propose(encodeEnvelope({ ts: now, cmd: { op: "tick" } }), 5_000)
+    raft.propose({ cmd: { op: "tick" } }, { timeoutMs: 5_000 })
       .finally(() => inFlight = false);
   }, TIMER_CHECK_MS);
   return () => clearInterval(timer);

@@ -126,7 +126,7 @@ export class SimNode {
     const initial = this.disk.initialState(this.#bootstrap);
     const rng = this.#prng.fork();
     this.raw = new RawNode({ ...this.#configBase, random: () => rng.next() }, initial);
-    this.app = this.#appFactory();
+    this.app = this.#appFactory(this.id);
     const snap = initial.snapshot;
     if (snap !== undefined) {
       this.app.restore(snap.data);
