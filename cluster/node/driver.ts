@@ -28,6 +28,7 @@ import {
   type Snapshot,
 } from "../raft/types.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
+import { hardStateToSave } from "./hard_state_policy.ts";
 import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
 import { noPace } from "./pace.ts";
 import type {
@@ -389,7 +390,8 @@ export class NodeDriver {
       // A suffix replaced by a new leader's entries is gone: what is durable ends here.
       this.#durableIndex = rd.entries[rd.entries.length - 1].index;
     } else if (rd.snapshot) this.#durableIndex = Math.max(log.lastIndex(), rd.snapshot.meta.index);
-    const hs = this.#hardStateToSave(rd);
+    // When the commit must be saved too: hard_state_policy.ts.
+    const hs = hardStateToSave(this.#savedHard, rd, this.#o.snapshotEveryEntries);
     if (hs) {
       await hardState.save(hs);
       this.#savedHard = hs;
@@ -397,32 +399,6 @@ export class NodeDriver {
     if (this.#o.observePersistMs && (rd.entries.length > 0 || rd.snapshot)) {
       this.#o.observePersistMs((this.#o.nowMs?.() ?? 0) - t0);
     }
-  }
-
-  /**
-   * Term and vote must be durable before any message that depends on them leaves (Raft Figure
-   * 2). The commit index is volatile state in the paper: saving it with every Ready would cost
-   * a rename and two fsyncs per batch, so it is saved with term/vote changes, every
-   * `snapshotEveryEntries / 4` entries (which bounds what a restarted node replays before it
-   * hears from a leader), and whenever this Ready commits a membership change: the core applies
-   * it in `advance()`, after this persist, so the membership a node has applied is always
-   * rebuilt on restart. A restarted node takes its membership from the snapshot plus the entries
-   * up to the saved commit; with an older commit it could return to a voter set two changes
-   * back, whose quorum need not overlap the current one's, and lead beside the real leader.
-   * Membership changes are rare, so this costs one more save per change.
-   */
-  #hardStateToSave(rd: Ready): HardState | undefined {
-    const s = this.#savedHard;
-    const hs = rd.hardState;
-    if (hs && (hs.term !== s.term || hs.vote !== s.vote)) return hs;
-    const committed = rd.committedEntries;
-    const last = committed.at(-1)?.index ?? 0;
-    if (last > s.commit && committed.some((e) => e.kind === EntryKind.ConfChange)) {
-      return hs ?? { term: s.term, vote: s.vote, commit: last };
-    }
-    if (!hs) return undefined;
-    const every = Math.max(1, Math.floor(this.#o.snapshotEveryEntries / 4));
-    return hs.commit - s.commit >= every ? hs : undefined;
   }
 
   #apply(entries: readonly Entry[]): void {
