@@ -73,10 +73,11 @@ export function drawProfile(prng: Prng, production = false): NemesisProfile {
   if (!production) return p;
   return {
     ...p,
-    crashP: Math.max(p.crashP, 0.006),
-    leaderCrashP: Math.max(p.leaderCrashP, 0.02),
-    partitionP: Math.max(p.partitionP, 0.008),
-    membershipP: Math.max(p.membershipP, 0.012),
+    crashP: 0.01 + 0.01 * prng.next(),
+    leaderCrashP: 0.005,
+    partitionP: 0.01 + 0.01 * prng.next(),
+    membershipP: 0.02 + 0.02 * prng.next(),
+    stormP: 0,
   };
 }
 
