@@ -18,17 +18,17 @@ import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { RaftNode } from "./raft_node.ts";
+import {
+  ELECTION_TICKS,
+  HEARTBEAT_TICKS,
+  SNAPSHOT_ENTRIES_MAX,
+  SNAPSHOT_EVERY_ENTRIES,
+  SNAPSHOT_LOG_FACTOR,
+  TICK_MS,
+} from "./raft_settings.ts";
 
-/** Raft timing: a tick every 50 ms, elections after 0.5–1 s of silence, heartbeats per tick. */
-export const TICK_MS = 50;
-const ELECTION_TICKS = 10;
-const HEARTBEAT_TICKS = 1;
-/** A snapshot every this many applied entries bounds the log and restart replay time. */
-const SNAPSHOT_EVERY_ENTRIES = 20_000;
-/** See `snapshotLogFactor` in cluster/node/driver.ts: the log may grow to half the state. */
-const SNAPSHOT_LOG_FACTOR = 0.5;
-/** ...but never more than this many entries since the last: a restart replays at most these. */
-const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
+export { TICK_MS };
+
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
 
