@@ -290,7 +290,7 @@ export class Nemesis {
       return { detail: leader, cuts: between([leader], others(leader)), lossy: [] };
     }
     if (shape === "bridge") {
-      // Two sides that only the bridge node hears both of (RELIABILITY.md item 5).
+      // Two sides that only the bridge node hears both of (docs/reliability.md item 5).
       const [bridge, ...rest] = this.pickN(this.members, this.members.length);
       const a = rest.slice(0, Math.ceil(rest.length / 2));
       const b = rest.slice(Math.ceil(rest.length / 2));
