@@ -16,7 +16,7 @@ import { validate } from "./body.ts";
 import { forwardToLeader, HOP_HEADER, type LeaderFetch } from "./forward.ts";
 import type { LongPollHub } from "./long_poll.ts";
 import type { NodePort } from "./node_port.ts";
-import { ProblemError, type ProblemItem } from "./problems.ts";
+import { BROKER_REASON_PROBLEMS, ProblemError, type ProblemItem } from "./problems.ts";
 import { idempotencyKeySchema } from "./schemas.ts";
 
 /** Limits and timeouts of the HTTP layer. */
@@ -241,17 +241,7 @@ export function failureProblem(failure: Failure): ProblemError {
     reason: e.reason,
   }));
   const extras = errors ? { errors } : {};
-  switch (failure.reason) {
-    case "transaction_aborted":
-      return new ProblemError("transaction_failed", failure.detail, extras);
-    case "invalid_request":
-    case "queue_not_found":
-    case "topic_not_found":
-    case "subscription_not_found":
-    case "queue_full":
-    case "idempotency_conflict":
-      return new ProblemError(failure.reason, failure.detail, extras);
-  }
+  return new ProblemError(BROKER_REASON_PROBLEMS[failure.reason], failure.detail, extras);
 }
 
 /** The broker's success result for `op`, or throws its refusal as a problem. */

@@ -8,7 +8,7 @@
 import { NodeDriver } from "../../cluster/node/driver.ts";
 import { slicePacer } from "../../cluster/node/pace.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
-import { CLUSTER_LINK_PATH, Transport, validateFaultSpec } from "../../cluster/transport/mod.ts";
+import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
@@ -89,6 +89,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     limits: { maxBodyBytes: config.maxBodyBytes },
     log,
     leaderFetch: forwarding.fetch,
+    // `--test-faults` only: the link fault seam at `/v1/admin/faults` (docs/transport.md).
+    ...(transport.faults ? { faults: transport.faults } : {}),
   });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
@@ -98,7 +100,6 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
-      if (path === FAULTS_PATH) return handleFaults(req, transport);
       return app.fetch(req);
     },
   );
@@ -208,37 +209,6 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
   }
-}
-
-/** The fault seam's admin path; only when the node runs with `--test-faults`. */
-export const FAULTS_PATH = "/admin/test-faults";
-
-async function handleFaults(req: Request, transport: Transport): Promise<Response> {
-  const faults = transport.faults;
-  const problem = (status: number, type: string, detail: string) =>
-    new Response(JSON.stringify({ type, title: detail, status, detail }), {
-      status,
-      headers: { "content-type": "application/problem+json" },
-    });
-  if (!faults) {
-    return problem(404, "not_found", "The fault seam exists only with --test-faults");
-  }
-  if (req.method === "GET") return Response.json(faults.list());
-  if (req.method === "DELETE") {
-    faults.clear();
-    return new Response(null, { status: 204 });
-  }
-  if (req.method !== "POST") return problem(405, "method_not_allowed", "Use GET, POST or DELETE");
-  let body: unknown;
-  try {
-    body = await req.json();
-  } catch {
-    return problem(400, "invalid_request", "The body is not JSON");
-  }
-  const v = validateFaultSpec(body);
-  if (!v.ok) return problem(400, "invalid_request", v.errors.join("; "));
-  faults.set(v.spec);
-  return Response.json(faults.list());
 }
 
 function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {

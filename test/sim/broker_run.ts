@@ -135,12 +135,13 @@ function drainAll(
 /** The broker promises, checked against everything the client was told. */
 export function checkBroker(sim: Sim, client: BrokerClient): string[] {
   const out: string[] = [];
-  // Promise 1: every publish answered ok was delivered (the broker drained to empty).
+  // docs/design.md promise 1: every publish answered ok was delivered (the broker drained to
+  // empty).
   const delivered = new Set(client.seen.map((s) => s.logical));
   for (const [logical, where] of client.acknowledged) {
     if (!delivered.has(logical)) out.push(`lost: ${logical} acknowledged in ${where.queue}`);
   }
-  // Promise 2: one logical message has one seq per queue (never enqueued twice).
+  // docs/design.md promise 2: one logical message has one seq per queue (never enqueued twice).
   const seqOf = new Map<string, number>();
   for (const s of client.seen) {
     const key = `${s.queue}/${s.logical}`;
@@ -150,8 +151,8 @@ export function checkBroker(sim: Sim, client: BrokerClient): string[] {
     }
     seqOf.set(key, s.d.seq);
   }
-  // Promise 4: in exactly_once, one `acked` answer per id (replays of a stored answer are not
-  // counted: they are the same answer, not another ack).
+  // docs/design.md promise 4: in exactly_once, one `acked` answer per id (replays of a stored
+  // answer are not counted: they are the same answer, not another ack).
   const ackedAt = new Map<string, number[]>();
   for (const a of client.ackAnswers) {
     if (a.queue !== "eo" || a.status !== "acked") continue;
@@ -166,7 +167,7 @@ export function checkBroker(sim: Sim, client: BrokerClient): string[] {
   return out;
 }
 
-/** Promise 5: in the fifo queue, each group's deliveries go in seq order. */
+/** docs/design.md promise 5: in the fifo queue, each group's deliveries go in seq order. */
 function checkOrder(client: BrokerClient): string[] {
   const out: string[] = [];
   const last = new Map<string, number>();
@@ -180,7 +181,7 @@ function checkOrder(client: BrokerClient): string[] {
   return out;
 }
 
-/** Promise 3: a message answered `acked` is never delivered again. */
+/** docs/design.md promise 3: a message answered `acked` is never delivered again. */
 function checkNoDeliveryAfterAck(client: BrokerClient): string[] {
   const out: string[] = [];
   const ackedAt = new Map<string, number>();

@@ -49,7 +49,7 @@ export interface NodeHooks {
 
 /** Fault switches of the driver itself (never the core): used to prove the sim catches them. */
 export interface DriverFaults {
-  /** Send messagesAfterPersist together with `messages`, before the fsync (bug 1). */
+  /** Send messagesAfterPersist together with `messages`, before the fsync (docs/reliability.md item 1). */
   readonly ackBeforePersist?: boolean;
 }
 

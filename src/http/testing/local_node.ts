@@ -44,6 +44,8 @@ export interface LocalNodeOptions {
   readonly nodeId?: string;
   readonly url?: string;
   readonly mode?: LocalMode;
+  /** Other members as the leader would see them (for `GET /v1/cluster`); default none. */
+  readonly peers?: readonly MemberView[];
 }
 
 /** The local node: a `NodePort` plus test controls. */
@@ -71,7 +73,10 @@ export class LocalNode implements NodePort {
     this.nodeId = options.nodeId ?? "n1";
     this.url = options.url ?? "http://127.0.0.1:0";
     this.mode = options.mode ?? { kind: "leader" };
-    this.#members = [{ id: this.nodeId, url: this.url, role: "leader", matchIndex: 0 }];
+    this.#members = [
+      { id: this.nodeId, url: this.url, role: "leader", matchIndex: 0 },
+      ...options.peers ?? [],
+    ];
   }
 
   /** Switches the answer mode (a leader change, as far as this node can tell). */
