@@ -74,7 +74,11 @@ export class BrokerState {
     }
     this.lastIndex = index;
     const ts = typeof envelope.ts === "number" && Number.isFinite(envelope.ts) ? envelope.ts : 0;
-    const now = Math.max(ts, this.lastTs);
+    // A wall-clock stamp starts time where there is none; it never moves time that entries
+    // already carry (see src/broker/entry_clock.ts).
+    const now = envelope.wallClock === true && this.lastTs > 0
+      ? this.lastTs
+      : Math.max(ts, this.lastTs);
     this.lastTs = now;
     this.advanceTo(now);
     const idem = envelope.idem;

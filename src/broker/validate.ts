@@ -1,6 +1,6 @@
 /**
  * Defensive checks of command fields inside apply. The HTTP layer validates requests first;
- * these checks keep a malformed entry from crashing a node or corrupting state (Promise 7).
+ * these checks keep a malformed entry from crashing a node or corrupting state (docs/design.md, promise 7).
  *
  * @module
  */

@@ -8,8 +8,8 @@
 import { NodeDriver } from "../../cluster/node/driver.ts";
 import { slicePacer } from "../../cluster/node/pace.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
-import { CLUSTER_LINK_PATH, Transport, validateFaultSpec } from "../../cluster/transport/mod.ts";
-import { encodeEnvelope } from "../broker/mod.ts";
+import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
+import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
@@ -19,17 +19,17 @@ import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
 import { RaftNode } from "./raft_node.ts";
+import {
+  ELECTION_TICKS,
+  HEARTBEAT_TICKS,
+  SNAPSHOT_ENTRIES_MAX,
+  SNAPSHOT_EVERY_ENTRIES,
+  SNAPSHOT_LOG_FACTOR,
+  TICK_MS,
+} from "./raft_settings.ts";
 
-/** Raft timing: a tick every 50 ms, elections after 0.5–1 s of silence, heartbeats per tick. */
-export const TICK_MS = 50;
-const ELECTION_TICKS = 10;
-const HEARTBEAT_TICKS = 1;
-/** A snapshot every this many applied entries bounds the log and restart replay time. */
-const SNAPSHOT_EVERY_ENTRIES = 20_000;
-/** See `snapshotLogFactor` in cluster/node/driver.ts: the log may grow to half the state. */
-const SNAPSHOT_LOG_FACTOR = 0.5;
-/** ...but never more than this many entries since the last: a restart replays at most these. */
-const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
+export { TICK_MS };
+
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
 
@@ -90,16 +90,17 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     limits: { maxBodyBytes: config.maxBodyBytes },
     log,
     leaderFetch: forwarding.fetch,
+    // `--test-faults` only: the link fault seam at `/v1/admin/faults` (docs/transport.md).
+    ...(transport.faults ? { faults: transport.faults } : {}),
   });
 
-  const stopTimers = startLeaderTimers(node.driver, machine);
+  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   const server = Deno.serve(
     { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
     (req) => {
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
-      if (path === FAULTS_PATH) return handleFaults(req, transport);
       return app.fetch(req);
     },
   );
@@ -129,7 +130,7 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
-): Promise<{ driver: NodeDriver; raft: RaftNode }> {
+): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
   const loop = new LoopMonitor();
   const driver = await NodeDriver.open({
@@ -170,12 +171,18 @@ async function openDriver(
     nowMs: () => performance.now(),
     pace: slicePacer(),
   });
-  const raft = new RaftNode(driver, machine, {
+  const clock = new EntryClock({
+    monoNowMs: () => performance.now(),
+    wallNowMs: Date.now,
+    lastEntryTs: () => machine.lastTs,
+  });
+  driver.onApplied(() => clock.observe());
+  const raft = new RaftNode(driver, machine, clock, {
     memoryStorage: config.storage === "memory",
     canAddMembers: config.secret !== undefined,
   });
   holder.raft = raft;
-  return { driver, raft };
+  return { driver, raft, clock };
 }
 
 /**
@@ -183,15 +190,19 @@ async function openDriver(
  * command has carried time forward, the leader proposes a `tick` so every replica moves it
  * (stats stay true; dead-lettering happens without waiting for the next receive).
  */
-function startLeaderTimers(driver: NodeDriver, machine: BrokerMachine): () => void {
+function startLeaderTimers(
+  driver: NodeDriver,
+  raft: RaftNode,
+  machine: BrokerMachine,
+  clock: EntryClock,
+): () => void {
   let inFlight = false;
   const timer = setInterval(() => {
     if (inFlight || driver.status().role !== "leader") return;
     const due = machine.nextEventAt();
-    const now = Date.now();
-    if (due === undefined || due > now) return;
+    if (due === undefined || due > clock.now()) return;
     inFlight = true;
-    driver.propose(encodeEnvelope({ ts: now, cmd: { op: "tick" } }), 5_000)
+    raft.propose({ cmd: { op: "tick" } }, { timeoutMs: 5_000 })
       .finally(() => inFlight = false);
   }, TIMER_CHECK_MS);
   return () => clearInterval(timer);
@@ -206,37 +217,6 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
   }
-}
-
-/** The fault seam's admin path; only when the node runs with `--test-faults`. */
-export const FAULTS_PATH = "/admin/test-faults";
-
-async function handleFaults(req: Request, transport: Transport): Promise<Response> {
-  const faults = transport.faults;
-  const problem = (status: number, type: string, detail: string) =>
-    new Response(JSON.stringify({ type, title: detail, status, detail }), {
-      status,
-      headers: { "content-type": "application/problem+json" },
-    });
-  if (!faults) {
-    return problem(404, "not_found", "The fault seam exists only with --test-faults");
-  }
-  if (req.method === "GET") return Response.json(faults.list());
-  if (req.method === "DELETE") {
-    faults.clear();
-    return new Response(null, { status: 204 });
-  }
-  if (req.method !== "POST") return problem(405, "method_not_allowed", "Use GET, POST or DELETE");
-  let body: unknown;
-  try {
-    body = await req.json();
-  } catch {
-    return problem(400, "invalid_request", "The body is not JSON");
-  }
-  const v = validateFaultSpec(body);
-  if (!v.ok) return problem(400, "invalid_request", v.errors.join("; "));
-  faults.set(v.spec);
-  return Response.json(faults.list());
 }
 
 function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
