@@ -5,6 +5,7 @@
  * @module
  */
 
+import process from "node:process";
 import { NodeDriver } from "../../cluster/node/driver.ts";
 import { slicePacer } from "../../cluster/node/pace.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
@@ -105,7 +106,12 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     },
   );
   const url = `http://${config.listen.hostname}:${server.addr.port}`;
-  log.info("node_listening", { url, advertise: config.advertise, storage: config.storage });
+  log.info("node_listening", {
+    url,
+    advertise: config.advertise,
+    storage: config.storage,
+    cpuMs: processCpuMs(),
+  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -160,6 +166,10 @@ async function openDriver(
       if (event === "snapshot_started") loop.start();
       if (event === "snapshot_taken") {
         details = { ...details, loopDelayMaxMs: Math.round(loop.stop()) };
+      }
+      // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
+      if (event === "node_started" || event === "snapshot_restored") {
+        details = { ...details, cpuMs: processCpuMs() };
       }
       log[level](event, details);
     },
@@ -217,6 +227,12 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
   }
+}
+
+/** User + system CPU time of this process (every thread, the GC's included), in ms. */
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
 }
 
 function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {

@@ -161,7 +161,9 @@ async function electionsOf(nodes: Nodes): Promise<number> {
 function timeline(nodes: Nodes, id: string, t0: number): string {
   const at = (event: string) => {
     const e = events(nodes, id, event)[0];
-    return e === undefined ? "-" : String(Date.parse(e.time as string) - t0);
+    if (e === undefined) return "-";
+    const cpu = e.cpuMs === undefined ? "" : ` (cpu ${e.cpuMs})`;
+    return `${Date.parse(e.time as string) - t0}${cpu}`;
   };
   const first = nodes.logs(id).split("\n")[0];
   let up = "-";
