@@ -63,7 +63,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
   });
-  const node = await openDriver(config, log, storage, machine, transport, peers);
+  // The event-loop delay probe, whose figures `snapshot_taken` logs.
+  const loop = new LoopMonitor();
+  loop.run();
+  const node = await openDriver(config, log, storage, machine, transport, peers, loop);
   holder.driver = node.driver;
   const syncPeers = () => {
     const urls = new Map(node.driver.urls.entries());
@@ -124,6 +127,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await node.driver.close();
       await transport.close();
       await storage.close();
+      loop.stop();
       log.info("node_stopped", {});
     })();
   return { node: node.raft, driver: node.driver, url, shutdown };
@@ -136,9 +140,9 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
+  loop: LoopMonitor,
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
-  const loop = new LoopMonitor();
   const driver = await NodeDriver.open({
     raft: {
       id: config.id,
@@ -163,9 +167,14 @@ async function openDriver(
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
     log: (level, event, details) => {
-      if (event === "snapshot_started") loop.start();
+      if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
-        details = { ...details, loopDelayMaxMs: Math.round(loop.stop()) };
+        const { during, before } = loop.end();
+        details = {
+          ...details,
+          loopDelayMaxMs: Math.round(during),
+          loopDelayMaxBeforeMs: Math.round(before),
+        };
       }
       // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
       if (event === "node_started" || event === "snapshot_restored") {

@@ -121,6 +121,8 @@ interface SnapshotTaken {
   captureMs: number;
   ms: number;
   loopDelayMaxMs: number;
+  loopDelayMaxBeforeMs: number;
+  time: string;
 }
 
 function events(nodes: Nodes, id: string, event: string): LogLine[] {
@@ -242,6 +244,7 @@ try {
     await res.body?.cancel();
   }
   const elections0 = await electionsOf(nodes);
+  const buildStart = Date.now();
   const b0 = performance.now();
   await publish(base, 0, MESSAGES - TAIL, BATCH, 16);
   await publish(base, MESSAGES - TAIL, MESSAGES, 1, 64);
@@ -279,9 +282,16 @@ try {
     `one per request) built in ${buildS.toFixed(0)} s`,
     ...snaps.map((s) =>
       `snapshot on ${s.id} at index ${s.index}: ${(s.bytes / 1e6).toFixed(0)} MB, ` +
-      `capture ${s.captureMs} ms, whole ${s.ms} ms, worst event-loop delay ${s.loopDelayMaxMs} ms`
+      `capture ${s.captureMs} ms, whole ${s.ms} ms, worst event-loop delay ${s.loopDelayMaxMs} ms ` +
+      `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}`
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,
+    ...nodes.ids.flatMap((id) =>
+      events(nodes, id, "leader_changed").filter((e) => Date.parse(e.time as string) > buildStart)
+        .map((e) =>
+          `  leader change seen by ${id} at ${e.time}: ${e.leaderId || "none"} (${e.role})`
+        )
+    ),
     `RSS with the backlog: ${fmt(rss)} MB (after the restarts: ${fmt(rssAfter)} MB)`,
     `follower SIGKILL + restart → ready and a linearizable read shows all: median ${
       median(followers).toFixed(0)
