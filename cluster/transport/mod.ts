@@ -55,6 +55,7 @@ export {
   type FaultRow,
   type FaultSpec,
   type FaultSpecResult,
+  FaultTable,
   type LinkFault,
   validateFaultSpec,
 } from "./faults.ts";

@@ -16,7 +16,7 @@ import {
   type Failure,
   type Result,
   type ResultByOp,
-} from "../broker/commands.ts";
+} from "../broker/mod.ts";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Permission, Principal, ResourceKind } from "./auth.ts";
 import { validate } from "./body.ts";

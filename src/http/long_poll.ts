@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { Deliverability } from "../broker/commands.ts";
+import type { Deliverability } from "../broker/mod.ts";
 
 /** Why a wait ended. */
 export type WaitEnd = "deliverable" | "deadline" | "aborted";

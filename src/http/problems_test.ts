@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ProblemCode } from "../broker/mod.ts";
-import { ERROR_CLASSES, errorFromProblem } from "../client/errors.ts";
+import { ERROR_CLASSES, errorFromProblem } from "../client/mod.ts";
 import { failureProblem } from "./context.ts";
 import { BROKER_REASON_PROBLEMS, PROBLEMS, type ProblemType } from "./problems.ts";
 import { publishJson, singlePublish } from "./render.ts";

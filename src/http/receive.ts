@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Command, ConsumerTarget } from "../broker/commands.ts";
+import type { Command, ConsumerTarget } from "../broker/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
 import { type AppContext, type AppDeps, jsonAnswer, runWrite } from "./context.ts";
 import type { WaitProbe } from "./long_poll.ts";

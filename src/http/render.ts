@@ -15,7 +15,7 @@ import type {
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
-} from "../broker/commands.ts";
+} from "../broker/mod.ts";
 import { BROKER_REASON_PROBLEMS, ProblemError } from "./problems.ts";
 
 const encoder = new TextEncoder();

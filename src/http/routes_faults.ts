@@ -8,7 +8,7 @@
 
 import { Hono } from "hono";
 import { z } from "zod";
-import { type FaultControl, validateFaultSpec } from "../../cluster/transport/faults.ts";
+import { type FaultControl, validateFaultSpec } from "../../cluster/transport/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
 import { type AppDeps, type AppEnv, authorize, query } from "./context.ts";
 import { ProblemError } from "./problems.ts";

@@ -6,7 +6,7 @@
  */
 
 import { Hono } from "hono";
-import type { Command } from "../broker/commands.ts";
+import type { Command } from "../broker/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
 import { type AppDeps, type AppEnv, authorize, jsonAnswer, runWrite } from "./context.ts";
 import { publishJson, toMessageInput } from "./render.ts";

@@ -13,7 +13,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { ConfChange, ConfState, NodeId } from "../../cluster/raft/types.ts";
+import type { ConfChange, ConfState, NodeId } from "../../cluster/raft/mod.ts";
 import { encodeEnvelope } from "../../src/broker/mod.ts";
 import type { SimAppFactory } from "./app.ts";
 import { HashChainApp } from "./app.ts";

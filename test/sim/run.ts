@@ -7,8 +7,13 @@
  * @module
  */
 
-import { decodeConfChange } from "../../cluster/raft/mod.ts";
-import type { ConfChange, ConfState, Message, NodeId } from "../../cluster/raft/types.ts";
+import {
+  type ConfChange,
+  type ConfState,
+  decodeConfChange,
+  type Message,
+  type NodeId,
+} from "../../cluster/raft/mod.ts";
 import { HashChainApp, type SimAppFactory } from "./app.ts";
 import { ElectionBound } from "./elections.ts";
 import { Checker, type Violation } from "./invariants.ts";

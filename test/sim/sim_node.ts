@@ -12,18 +12,19 @@
  * @module
  */
 
-import { decodeConfChange, RawNode } from "../../cluster/raft/mod.ts";
-import type { RaftStatus } from "../../cluster/raft/status.ts";
-import type {
-  ConfState,
-  Entry,
-  Message,
-  NodeId,
-  RaftConfig,
-  ReadState,
-  Ready,
-  Snapshot,
-} from "../../cluster/raft/types.ts";
+import {
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type RaftStatus,
+  RawNode,
+  type ReadState,
+  type Ready,
+  type Snapshot,
+} from "../../cluster/raft/mod.ts";
 import type { SimApp, SimAppFactory } from "./app.ts";
 import { Disk, type DiskWrite, lastIndexOf, termAt } from "./disk.ts";
 import type { Prng } from "./prng.ts";
