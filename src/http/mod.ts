@@ -24,6 +24,7 @@ export {
 } from "./forward.ts";
 export type * from "./node_port.ts";
 export {
+  BROKER_REASON_PROBLEMS,
   type ProblemBody,
   ProblemError,
   problemResponse,
