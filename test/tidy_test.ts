@@ -27,19 +27,20 @@ const ROOT = new URL("..", import.meta.url).pathname;
 /** Value-import cycles we know of, and why they stay for now. */
 const CYCLES_ALLOWED = new Map([
   [
-    "src/broker/_execute.ts -> src/broker/_execute_topic.ts -> src/broker/_snapshot_restore.ts -> " +
-    "src/broker/_transaction.ts -> src/broker/snapshot.ts -> src/broker/state.ts",
-    "removed on branch startup",
-  ],
-  [
-    "test/sim/quiet.ts -> test/sim/run.ts",
-    "quiet.ts takes ELECTION_TICKS from run.ts, which runs quietPhase; test/sim is restructured " +
-    "on another branch this session, and the constant moves to a leaf there",
+    "test/sim/campaign.ts -> test/sim/quiet.ts -> test/sim/run.ts",
+    "quiet.ts takes ELECTION_TICKS from run.ts, which runs quietPhase (and campaign.ts joins " +
+    "through run.ts); test/sim is being edited on another branch this session, so moving the " +
+    "shared constants to a leaf module waits for it",
   ],
 ]);
 
 /** Files over 500 lines and functions over 80 (`path:name`), and why. */
 const SIZES_ALLOWED = new Map([
+  [
+    "cluster/transport/dial.ts",
+    "new on another branch that is still editing the transport this session; its split " +
+    "(handshake apart from the dialer's socket) belongs there",
+  ],
   [
     "src/http/routes_topics.ts:subscriptionRoutes",
     "the write routes' shared skeleton is being factored out; the next commit removes this",

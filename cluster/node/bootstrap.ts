@@ -55,7 +55,7 @@ export async function loadOrBootstrap(o: {
   readonly bootstrapUrls: ReadonlyMap<NodeId, string>;
 }): Promise<InitialState> {
   const note = (detail: string) => o.log?.("warn", "storage_recovery", { detail });
-  const initial = await loadInitialState(o.storage, EMPTY_CONF, note);
+  const initial = commitSettledConfChanges(await loadInitialState(o.storage, EMPTY_CONF, note));
   const empty = initial.snapshot === undefined && initial.entries.length === 0 &&
     initial.hardState.term === 0;
   const members = o.bootstrapConf.voters.length + o.bootstrapConf.learners.length;
@@ -64,4 +64,22 @@ export async function loadOrBootstrap(o: {
   await o.storage.log.append(entries);
   await o.storage.hardState.save({ term: 1, vote: NO_NODE, commit: entries.length });
   return await loadInitialState(o.storage, EMPTY_CONF, note);
+}
+
+/**
+ * Starts the commit index at least at the second-to-last conf change entry of the log. A
+ * membership change followed in the log by another one is committed: a leader appends a change
+ * only once it applied every earlier one in its log (`pendingConfIndex`), and a log holding the
+ * later change agrees with that leader's log up to it (log matching). The saved commit can be
+ * older than that when a crash fell between the fsync of the entries and the save of the hard
+ * state that committed them (the driver saves the commit with every applied membership change,
+ * but after the entries); the node would then restart two or more changes back, to a voter set
+ * whose quorum need not overlap the current one's. From here it starts at most one change behind
+ * its log, as any follower that has not yet heard the latest commit index.
+ */
+export function commitSettledConfChanges(initial: InitialState): InitialState {
+  const confs = initial.entries.filter((e) => e.kind === EntryKind.ConfChange);
+  const settled = confs.length >= 2 ? confs[confs.length - 2].index : 0;
+  if (settled <= initial.hardState.commit) return initial;
+  return { ...initial, hardState: { ...initial.hardState, commit: settled } };
 }

@@ -29,6 +29,7 @@ import {
   type Snapshot,
 } from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
+import { hardStateToSave } from "./hard_state_policy.ts";
 import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
 import { noPace } from "./pace.ts";
 import type {
@@ -82,6 +83,12 @@ export interface NodeDriverOptions {
    * the simulator wants (no real timer decides an order there).
    */
   readonly pace?: Pace;
+  /**
+   * Tells this start of the node apart from every other one: it is part of every ReadIndex key,
+   * so an answer meant for an earlier incarnation, still in flight, never settles a read of this
+   * one. Default: 64 random bits. The simulator passes one drawn from its seed.
+   */
+  readonly incarnation?: string;
 }
 
 /** The outcome of `propose`. `dropped`: the entry was overwritten, it will never apply. */
@@ -93,6 +100,13 @@ export type DriverProposeOutcome =
 export type DriverReadOutcome =
   | { readonly ok: true; readonly index: number }
   | { readonly ok: false; readonly reason: "no_leader" | "timeout" | "closed" };
+
+interface PendingRead {
+  readonly deadlineTick: number;
+  /** The term when the read was last asked: an answer from an older term is not for it. */
+  term: number;
+  readonly resolve: (o: DriverReadOutcome) => void;
+}
 
 interface PendingProposal {
   readonly term: number;
@@ -111,7 +125,9 @@ export class NodeDriver {
   #closed = false;
   #stopTicker: () => void = () => {};
   #proposals = new Map<number, PendingProposal>();
-  #reads = new Map<string, { deadlineTick: number; resolve: (o: DriverReadOutcome) => void }>();
+  #reads = new Map<string, PendingRead>();
+  /** `${id}:${incarnation}:`, the prefix of this incarnation's read keys. */
+  readonly #readKeyPrefix: string;
   /** Set when the leader changed while reads were pending; see `#reissueReads`. */
   #readsToReissue = false;
   #readSeq = 0;
@@ -145,6 +161,7 @@ export class NodeDriver {
     this.#raw = raw;
     this.#savedHard = hard;
     this.urls = new MemberUrls(o.bootstrapUrls);
+    this.#readKeyPrefix = `${this.id}:${o.incarnation ?? randomIncarnation()}:`;
     this.#appliedIndex = snap?.meta.index ?? 0;
     this.#appliedTerm = snap?.meta.term ?? 0;
     // Without a snapshot the core starts from no members and applies the bootstrap entries.
@@ -195,10 +212,11 @@ export class NodeDriver {
     if (this.#raw.status().leaderId === NO_NODE) {
       return Promise.resolve({ ok: false, reason: "no_leader" });
     }
-    const key = `${this.id}:${++this.#readSeq}`;
+    const key = `${this.#readKeyPrefix}${++this.#readSeq}`;
     const deadlineTick = this.#ticks + this.#timeoutTicks(timeoutMs);
+    const term = this.#raw.status().term;
     const p = new Promise<DriverReadOutcome>((resolve) => {
-      this.#reads.set(key, { deadlineTick, resolve });
+      this.#reads.set(key, { deadlineTick, term, resolve });
     });
     this.#raw.readIndex(new TextEncoder().encode(key));
     this.#kick();
@@ -371,7 +389,11 @@ export class NodeDriver {
   #reissueReads(): void {
     this.#readsToReissue = false;
     if (this.#leaderId === NO_NODE) return;
-    for (const key of this.#reads.keys()) this.#raw.readIndex(new TextEncoder().encode(key));
+    const term = this.#raw.status().term;
+    for (const [key, r] of this.#reads) {
+      r.term = term;
+      this.#raw.readIndex(new TextEncoder().encode(key));
+    }
   }
 
   /** Snapshot, then entries, then hard state (the order of the Ready contract). */
@@ -390,26 +412,15 @@ export class NodeDriver {
       // A suffix replaced by a new leader's entries is gone: what is durable ends here.
       this.#durableIndex = rd.entries[rd.entries.length - 1].index;
     } else if (rd.snapshot) this.#durableIndex = Math.max(log.lastIndex(), rd.snapshot.meta.index);
-    if (rd.hardState && this.#mustSaveHardState(rd.hardState)) {
-      await hardState.save(rd.hardState);
-      this.#savedHard = rd.hardState;
+    // When the commit must be saved too: hard_state_policy.ts.
+    const hs = hardStateToSave(this.#savedHard, rd, this.#o.snapshotEveryEntries);
+    if (hs) {
+      await hardState.save(hs);
+      this.#savedHard = hs;
     }
     if (this.#o.observePersistMs && (rd.entries.length > 0 || rd.snapshot)) {
       this.#o.observePersistMs((this.#o.nowMs?.() ?? 0) - t0);
     }
-  }
-
-  /**
-   * Term and vote must be durable before any message that depends on them leaves (Raft Figure
-   * 2). The commit index is volatile state in the paper: saving it with every Ready would cost
-   * a rename and two fsyncs per batch, so it is saved with term/vote changes and otherwise every
-   * `snapshotEveryEntries / 4` entries, which only bounds how much a restarted node replays
-   * before it hears from a leader.
-   */
-  #mustSaveHardState(hs: HardState): boolean {
-    const s = this.#savedHard;
-    if (hs.term !== s.term || hs.vote !== s.vote) return true;
-    return hs.commit - s.commit >= Math.max(1, Math.floor(this.#o.snapshotEveryEntries / 4));
   }
 
   #apply(entries: readonly Entry[]): void {
@@ -451,7 +462,7 @@ export class NodeDriver {
     for (const rs of rd.readStates) {
       const key = new TextDecoder().decode(rs.context);
       const r = this.#reads.get(key);
-      if (!r) continue;
+      if (!r || rs.term < r.term) continue;
       this.#reads.delete(key);
       this.waitApplied(rs.index, Math.max(1, r.deadlineTick - this.#ticks) * this.#o.tickMs)
         .then((ok) =>
@@ -537,6 +548,12 @@ export class NodeDriver {
     this.#stopTicker();
     this.#o.onFatal(e);
   }
+}
+
+/** 64 random bits in hex: one incarnation of a node among all of its starts. */
+function randomIncarnation(): string {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 /** How many of `entries` (in index order) are at or below `durableIndex`. */

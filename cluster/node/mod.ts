@@ -18,7 +18,8 @@ export {
   NodeDriver,
   type NodeDriverOptions,
 } from "./driver.ts";
-export { bootstrapEntries } from "./bootstrap.ts";
+export { bootstrapEntries, commitSettledConfChanges } from "./bootstrap.ts";
+export { hardStateToSave } from "./hard_state_policy.ts";
 export { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
 export { noPace, SLICE_MS, slicePacer } from "./pace.ts";
 export type * from "./ports.ts";

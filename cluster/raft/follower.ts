@@ -40,7 +40,7 @@ export function stepFollower(r: Raft, m: Message): void {
       r.campaign("transfer");
       return;
     case "read_index_resp":
-      r.readStates.push({ index: m.index, context: m.context ?? new Uint8Array() });
+      r.readStates.push({ index: m.index, context: m.context ?? new Uint8Array(), term: m.term });
       return;
     default:
       return;

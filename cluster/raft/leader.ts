@@ -234,7 +234,7 @@ function releasePendingReads(r: Raft): void {
 }
 
 function respondRead(r: Raft, from: NodeId, index: number, context: Uint8Array): void {
-  if (from === r.id) r.readStates.push({ index, context });
+  if (from === r.id) r.readStates.push({ index, context, term: r.term });
   else r.send({ type: "read_index_resp", to: from, index, context });
 }
 

@@ -156,6 +156,8 @@ export interface SoftState {
 export interface ReadState {
   readonly index: number;
   readonly context: Uint8Array;
+  /** The term of the leader that confirmed `index` (a request's answer is never from before it). */
+  readonly term: number;
 }
 
 /**

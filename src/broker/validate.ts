@@ -125,3 +125,14 @@ export function checkReceipts(r: readonly string[]): string | undefined {
   if (r.some((x) => typeof x !== "string")) return "receipts must be strings";
   return undefined;
 }
+
+export function checkBatch(messages: readonly MessageInput[]): string | undefined {
+  if (!Array.isArray(messages) || messages.length === 0 || messages.length > RECEIVE_MAX) {
+    return `messages must be a list of 1..${RECEIVE_MAX} messages`;
+  }
+  for (let i = 0; i < messages.length; i++) {
+    const e = checkMessage(messages[i]);
+    if (e) return `messages[${i}]: ${e}`;
+  }
+  return undefined;
+}

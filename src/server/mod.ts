@@ -6,7 +6,8 @@
  * @module
  */
 
-export { DURABLE_FILE, type RunningNode, startNode, TICK_MS } from "./start.ts";
+export { DURABLE_FILE, type RunningNode, startNode } from "./start.ts";
+export * from "./raft_settings.ts";
 export { BrokerMachine } from "./broker_machine.ts";
 export { FORWARD_CHANNEL_DEFAULTS, ForwardChannels } from "./forward_channel.ts";
 export { FORWARD_PATH } from "./forward_frames.ts";

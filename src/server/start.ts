@@ -8,7 +8,7 @@
 import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
-import { encodeEnvelope } from "../broker/mod.ts";
+import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
@@ -17,17 +17,17 @@ import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { RaftNode } from "./raft_node.ts";
+import {
+  ELECTION_TICKS,
+  HEARTBEAT_TICKS,
+  SNAPSHOT_ENTRIES_MAX,
+  SNAPSHOT_EVERY_ENTRIES,
+  SNAPSHOT_LOG_FACTOR,
+  TICK_MS,
+} from "./raft_settings.ts";
 
-/** Raft timing: a tick every 50 ms, elections after 0.5–1 s of silence, heartbeats per tick. */
-export const TICK_MS = 50;
-const ELECTION_TICKS = 10;
-const HEARTBEAT_TICKS = 1;
-/** A snapshot every this many applied entries bounds the log and restart replay time. */
-const SNAPSHOT_EVERY_ENTRIES = 20_000;
-/** See `snapshotLogFactor` in cluster/node/driver.ts: the log may grow to half the state. */
-const SNAPSHOT_LOG_FACTOR = 0.5;
-/** ...but never more than this many entries since the last: a restart replays at most these. */
-const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
+export { TICK_MS };
+
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
 
@@ -92,7 +92,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     ...(transport.faults ? { faults: transport.faults } : {}),
   });
 
-  const stopTimers = startLeaderTimers(node.driver, machine);
+  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   const server = Deno.serve(
     { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
     (req) => {
@@ -128,7 +128,7 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
-): Promise<{ driver: NodeDriver; raft: RaftNode }> {
+): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
   const driver = await NodeDriver.open({
     raft: {
@@ -162,12 +162,18 @@ async function openDriver(
     nowMs: () => performance.now(),
     pace: slicePacer(),
   });
-  const raft = new RaftNode(driver, machine, {
+  const clock = new EntryClock({
+    monoNowMs: () => performance.now(),
+    wallNowMs: Date.now,
+    lastEntryTs: () => machine.lastTs,
+  });
+  driver.onApplied(() => clock.observe());
+  const raft = new RaftNode(driver, machine, clock, {
     memoryStorage: config.storage === "memory",
     canAddMembers: config.secret !== undefined,
   });
   holder.raft = raft;
-  return { driver, raft };
+  return { driver, raft, clock };
 }
 
 /**
@@ -175,15 +181,19 @@ async function openDriver(
  * command has carried time forward, the leader proposes a `tick` so every replica moves it
  * (stats stay true; dead-lettering happens without waiting for the next receive).
  */
-function startLeaderTimers(driver: NodeDriver, machine: BrokerMachine): () => void {
+function startLeaderTimers(
+  driver: NodeDriver,
+  raft: RaftNode,
+  machine: BrokerMachine,
+  clock: EntryClock,
+): () => void {
   let inFlight = false;
   const timer = setInterval(() => {
     if (inFlight || driver.status().role !== "leader") return;
     const due = machine.nextEventAt();
-    const now = Date.now();
-    if (due === undefined || due > now) return;
+    if (due === undefined || due > clock.now()) return;
     inFlight = true;
-    driver.propose(encodeEnvelope({ ts: now, cmd: { op: "tick" } }), 5_000)
+    raft.propose({ cmd: { op: "tick" } }, { timeoutMs: 5_000 })
       .finally(() => inFlight = false);
   }, TIMER_CHECK_MS);
   return () => clearInterval(timer);

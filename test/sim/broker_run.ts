@@ -10,6 +10,7 @@
 
 import { BrokerSimApp } from "./broker_app.ts";
 import { BrokerClient, type ClientFaults, QUEUES } from "./broker_workload.ts";
+import { SimClocks } from "./clocks.ts";
 import { Prng } from "./prng.ts";
 import { Sim } from "./run.ts";
 import type { SimNode } from "./sim_node.ts";
@@ -19,6 +20,12 @@ export interface BrokerRunOptions {
   readonly nodes: 3 | 5;
   readonly steps: number;
   readonly clientFaults?: ClientFaults;
+  /**
+   * Per step, the chance that one node's wall clock steps an hour forward or back (the leader's
+   * half the time). Entry time must not follow: no lease may end early, no id be forgotten,
+   * and time must not stand still under a leader whose clock is behind.
+   */
+  readonly wallClockJumps?: number;
 }
 
 export interface BrokerRunResult {
@@ -36,15 +43,24 @@ const DRAIN_STEPS_MAX = 10_000;
 
 /** Runs one seed and returns what the checks found. */
 export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
+  const time = { step: 0 };
+  const clockPrng = new Prng(opts.seed * 104_729 + 3);
+  const clocks = new SimClocks(() => time.step, clockPrng.fork());
   const sim = new Sim({
     seed: opts.seed,
     nodes: opts.nodes,
     steps: opts.steps,
-    appFactory: () => new BrokerSimApp(),
+    appFactory: (id) => new BrokerSimApp(clocks.sources(id)),
   });
   const client = new BrokerClient(new Prng(opts.seed * 7919 + 17), opts.clientFaults);
   const violations: string[] = [];
+  let jumps = 0;
   const step = (faults: boolean, rate: number) => {
+    time.step = sim.step;
+    if (faults && clockPrng.chance(opts.wallClockJumps ?? 0)) {
+      jumpOneWallClock(sim, clocks, clockPrng);
+      jumps++;
+    }
     client.act(sim.step, sim.nodes, rate);
     sim.runStep({ faults, proposeRate: 0 });
     client.observe(sim.step, sim.nodes);
@@ -69,8 +85,20 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
       acknowledged: client.acknowledged.size,
       deliveries: client.seen.length,
       acks: client.ackAnswers.length,
+      wallClockJumps: jumps,
     },
   };
+}
+
+/** Steps one node's wall clock an hour forward or back: the leader's half the time. */
+function jumpOneWallClock(sim: Sim, clocks: SimClocks, prng: Prng): void {
+  const leader = sim.leaders()[0];
+  const id = leader !== undefined && prng.chance(0.5)
+    ? leader.id
+    : prng.pick([...sim.nodes.keys()]);
+  const ms = prng.pick([3_600_000, -3_600_000]);
+  clocks.jumpWall(id, ms);
+  sim.trace(`${id} wall clock jumps ${ms > 0 ? "+" : ""}${ms} ms`);
 }
 
 function leaderApp(sim: Sim): BrokerSimApp | undefined {

@@ -134,7 +134,7 @@ export class DriverSimNode implements NemesisNode {
     this.#paces = [];
     const live = () => this.up && this.incarnation === inc;
     const hooks = this.#o.hooks;
-    this.app = this.#o.appFactory();
+    this.app = this.#o.appFactory(this.id);
     this.appIndex = 0;
     const machine = new AppMachine(this.app, (index, data, result) => {
       if (!live()) return;
@@ -159,6 +159,8 @@ export class DriverSimNode implements NemesisNode {
         return () => this.#tickers.delete(onTick);
       },
       tickMs: TICK_MS,
+      // Unique across this node's starts, and from the seed (crypto would still be unique).
+      incarnation: String(inc),
       // An abandoned incarnation's paces never resolve, like its disk operations.
       pace: () => new Promise<void>((resolve) => live() && this.#paces.push(resolve)),
       snapshotEveryEntries: this.#o.snapshotEveryEntries,

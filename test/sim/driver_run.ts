@@ -15,10 +15,9 @@
 import { setImmediate } from "node:timers";
 import type { ConfChange, ConfState, NodeId } from "../../cluster/raft/mod.ts";
 import { encodeEnvelope } from "../../src/broker/mod.ts";
-import type { SimAppFactory } from "./app.ts";
-import { HashChainApp } from "./app.ts";
+import { HashChainApp, type SimAppFactory } from "./app.ts";
 import { BrokerSimApp } from "./broker_app.ts";
-import { nodesForSeed } from "./campaign.ts";
+import { isProductionSeed, nodesForSeed } from "./campaign.ts";
 import { ConfHistory, DriverChecker } from "./driver_checks.ts";
 import { type DriverPortFaults, DriverSimNode, TICK_MS } from "./driver_node.ts";
 import { CLIENT_TIMEOUT_TICKS, DriverWorkload, type Payload } from "./driver_workload.ts";
@@ -26,6 +25,7 @@ import { type ClusterControl, Nemesis, type NemesisNode } from "./nemesis.ts";
 import { Network } from "./network.ts";
 import { Prng } from "./prng.ts";
 import { describeMessage, ELECTION_TICKS, type RunResult } from "./run.ts";
+import * as production from "../../src/server/mod.ts";
 
 /** What one seed of the driver simulation runs. */
 export interface DriverRunOptions {
@@ -42,6 +42,8 @@ export interface DriverRunOptions {
   readonly checkAcks?: boolean;
   /** The replicated application: the hash chain (default) or the broker. */
   readonly app?: "chain" | "broker";
+  /** Production thresholds and faults (see `isProductionSeed`, the default for the seed). */
+  readonly production?: boolean;
 }
 
 /**
@@ -93,6 +95,7 @@ export class DriverSim implements ClusterControl {
   readonly #snapshotEvery: number;
   /** Half the seeds also wait for the log to grow (`snapshotLogFactor`); from the seed, not the prng, so older seeds replay as before. */
   readonly #snapshotLogFactor: number;
+  readonly #snapshotEntriesMax: number;
   readonly #appFactory: SimAppFactory;
   readonly #urls: Map<NodeId, string>;
   #nextNodeNum: number;
@@ -119,6 +122,7 @@ export class DriverSim implements ClusterControl {
     this.fsyncP = cfgPrng.pick([0.3, 0.6, 1]);
     this.#snapshotEvery = cfgPrng.pick([4, 16, 64]);
     this.#snapshotLogFactor = Math.floor(opts.seed / 2) % 2 === 1 ? 0.5 : 0;
+    this.#snapshotEntriesMax = 4 * this.#snapshotEvery;
     this.#config = {
       clusterId: "sim",
       electionTicks: ELECTION_TICKS,
@@ -129,12 +133,25 @@ export class DriverSim implements ClusterControl {
       // needs thousands of steps and the leader compacts past it meanwhile (seeds 65, 286).
       snapshotChunkBytes: cfgPrng.pick([32, 256, 1 << 20]) * (broker ? 64 : 1),
     };
+    const prod = opts.production ?? isProductionSeed(opts.seed);
+    if (prod) {
+      // Every threshold as a real node has it (the draws above still run: same prng streams).
+      this.#snapshotEvery = production.SNAPSHOT_EVERY_ENTRIES;
+      this.#snapshotLogFactor = production.SNAPSHOT_LOG_FACTOR;
+      this.#snapshotEntriesMax = production.SNAPSHOT_ENTRIES_MAX;
+      this.#config = {
+        clusterId: "sim",
+        electionTicks: production.ELECTION_TICKS,
+        heartbeatTicks: production.HEARTBEAT_TICKS,
+      };
+    }
     this.clientBurst = cfgPrng.pick([1, 1, 4]);
-    this.nemesis = new Nemesis(root.fork(), this);
+    this.nemesis = new Nemesis(root.fork(), this, { production: prod });
     this.trace(
-      `driver seed ${opts.seed} nodes ${opts.nodes} config ${JSON.stringify(this.#config)} ` +
-        `fsyncP ${this.fsyncP} snapshotEvery ${this.#snapshotEvery} logFactor ${this.#snapshotLogFactor} burst ${this.clientBurst} ` +
-        `profile ${JSON.stringify(this.nemesis.profile)}`,
+      `driver seed ${opts.seed} nodes ${opts.nodes}${prod ? " production" : ""} config ${
+        JSON.stringify(this.#config)
+      } fsyncP ${this.fsyncP} snapshotEvery ${this.#snapshotEvery} logFactor ${this.#snapshotLogFactor} ` +
+        `burst ${this.clientBurst} profile ${JSON.stringify(this.nemesis.profile)}`,
     );
     for (const id of ids) {
       this.#createNode(id, this.bootstrap, cfgPrng.chance(0.3) ? 0.7 + 0.3 * cfgPrng.next() : 1);
@@ -155,7 +172,7 @@ export class DriverSim implements ClusterControl {
       appFactory: this.#appFactory,
       snapshotEveryEntries: this.#snapshotEvery,
       snapshotLogFactor: this.#snapshotLogFactor,
-      snapshotEntriesMax: 4 * this.#snapshotEvery,
+      snapshotEntriesMax: this.#snapshotEntriesMax,
       faults: this.#opts.portFaults,
       hooks: {
         send: (n, msgs) => {

@@ -30,10 +30,19 @@ interface Args {
   driver: boolean;
   app?: "broker";
   noAckCheck: boolean;
+  /** Every seed with production settings (by default a quarter of them, `isProductionSeed`). */
+  production: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { first: 1, steps: 500, trace: false, driver: false, noAckCheck: false };
+  const a: Args = {
+    first: 1,
+    steps: 500,
+    trace: false,
+    driver: false,
+    noAckCheck: false,
+    production: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const num = () => {
@@ -50,6 +59,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === "--trace") a.trace = true;
     else if (flag === "--driver") a.driver = true;
     else if (flag === "--no-ack-check") a.noAckCheck = true;
+    else if (flag === "--production") a.production = true;
     else if (flag === "--app") {
       if (argv[++i] !== "broker") throw new Error("Cannot read --app: expected broker");
       a.app = "broker";
@@ -80,19 +90,22 @@ function driverOptions(a: Args): Partial<DriverRunOptions> {
     ...(a.app ? { app: a.app } : {}),
     ...(a.broken === "append-early" ? { portFaults: { appendResolvesEarly: true } } : {}),
     ...(a.noAckCheck ? { checkAcks: false } : {}),
+    ...(a.production ? { production: true } : {}),
   };
 }
 
 /** The flags that replay the same variant. */
 function extraFlags(a: Args): string {
   return (a.driver ? " --driver" : "") + (a.app ? ` --app ${a.app}` : "") +
-    (a.broken ? ` --broken ${a.broken}` : "") + (a.noAckCheck ? " --no-ack-check" : "");
+    (a.broken ? ` --broken ${a.broken}` : "") + (a.noAckCheck ? " --no-ack-check" : "") +
+    (a.production ? " --production" : "");
 }
 
 function brokenOptions(a: Args): Partial<RunOptions> {
-  if (a.broken === "commit-older") return { commitOlderTermEntriesByCount: true };
-  if (a.broken === "ack-early") return { driverFaults: { ackBeforePersist: true } };
-  return {};
+  const production = a.production ? { production: true } : {};
+  if (a.broken === "commit-older") return { commitOlderTermEntriesByCount: true, ...production };
+  if (a.broken === "ack-early") return { driverFaults: { ackBeforePersist: true }, ...production };
+  return production;
 }
 
 async function replayOne(a: Args, seed: number): Promise<number> {
@@ -155,6 +168,9 @@ Options:
   --broken commit-older|ack-early   a deliberately broken core or loop (without --driver)
   --broken append-early             (with --driver) a log port that acknowledges before fsync
   --no-ack-check   (with --driver) do not check durable acknowledgements directly
+  --production     every seed with production settings (by default seeds 3 and 4 of every 8:
+                   snapshot and hard-state thresholds of a real node, restarts, partitions and
+                   membership changes mixed, removed nodes left running)
   -h, --help       this text
 
 A campaign ends with "sim: <seeds> seeds, <steps> steps, <violations> violations" and exits 1 on

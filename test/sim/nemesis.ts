@@ -62,8 +62,25 @@ export interface NemesisProfile {
   readonly stormP: number;
 }
 
-/** Draws a profile: some seeds are crash-heavy, some partition-heavy, most mix both. */
-export function drawProfile(prng: Prng): NemesisProfile {
+/**
+ * Draws a profile: some seeds are crash-heavy, some partition-heavy, most mix both. A
+ * production-setting seed always mixes crashes and restarts, partitions and membership changes:
+ * together they reach what the production thresholds leave on disk at a restart (issue 11).
+ */
+export function drawProfile(prng: Prng, production = false): NemesisProfile {
+  const p = drawBaseProfile(prng);
+  if (!production) return p;
+  return {
+    ...p,
+    crashP: 0.01 + 0.01 * prng.next(),
+    leaderCrashP: 0.005,
+    partitionP: 0.01 + 0.01 * prng.next(),
+    membershipP: 0.02 + 0.02 * prng.next(),
+    stormP: 0,
+  };
+}
+
+function drawBaseProfile(prng: Prng): NemesisProfile {
   const crashy = prng.chance(0.6);
   return {
     crashP: crashy ? 0.004 + prng.next() * 0.01 : 0.001,
@@ -113,10 +130,14 @@ export class Nemesis {
   readonly #retireAt = new Map<NodeId, number>();
   observer: NemesisObserver | undefined;
 
-  constructor(prng: Prng, cluster: ClusterControl) {
+  /** Removed nodes keep running (not retired): what an operator who forgot them leaves behind. */
+  readonly #keepRemovedRunning: boolean;
+
+  constructor(prng: Prng, cluster: ClusterControl, opts: { production?: boolean } = {}) {
     this.#prng = prng;
     this.#c = cluster;
-    this.profile = drawProfile(prng);
+    this.profile = drawProfile(prng, opts.production ?? false);
+    this.#keepRemovedRunning = opts.production ?? false;
   }
 
   /** True while a Figure-8 storm lasts. */
@@ -304,8 +325,12 @@ export class Nemesis {
     this.#c.trace(`nemesis conf ${cc.op} ${cc.nodeId} at ${leader.id}: ${r}`);
   }
 
-  /** A node applied its own removal or saw it applied: stop it for good a little later. */
+  /**
+   * A node applied its own removal or saw it applied: stop it for good a little later (or never,
+   * on production-setting seeds).
+   */
   scheduleRetire(id: NodeId, step: number): void {
+    if (this.#keepRemovedRunning) return;
     if (!this.#retireAt.has(id)) this.#retireAt.set(id, step + this.#prng.range(1, 30));
   }
 

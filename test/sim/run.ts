@@ -23,6 +23,8 @@ import { Prng } from "./prng.ts";
 import { type DriverFaults, type NodeHooks, SimNode } from "./sim_node.ts";
 import { Workload } from "./workload.ts";
 import { observeNodes, quietPhase } from "./quiet.ts";
+import { isProductionSeed } from "./campaign.ts";
+import * as production from "../../src/server/mod.ts";
 
 /** What one seed runs. */
 export interface RunOptions {
@@ -44,6 +46,8 @@ export interface RunOptions {
   readonly checkAcks?: boolean;
   /** Core options to override (pre-vote and check-quorum off prove `bounded_elections` fails). */
   readonly raft?: { readonly preVote?: boolean; readonly checkQuorum?: boolean };
+  /** Production thresholds and faults (see `isProductionSeed`, the default for the seed). */
+  readonly production?: boolean;
 }
 
 /** What one seed found. */
@@ -89,6 +93,8 @@ export class Sim implements ClusterControl {
   #nextNodeNum: number;
   /** Applied entries between snapshots: small gaps make InstallSnapshot and its races common. */
   readonly #compactGap: readonly [number, number];
+  /** Production-setting seed: snapshots and hard-state saves as a real node does them. */
+  readonly #production: boolean;
 
   constructor(opts: RunOptions) {
     this.#opts = opts;
@@ -115,12 +121,25 @@ export class Sim implements ClusterControl {
       },
       ...opts.raft,
     };
+    this.#production = opts.production ?? isProductionSeed(opts.seed);
+    if (this.#production) {
+      // Every threshold as a real node has it (the draws above still run: same prng streams).
+      this.#compactGap = [production.SNAPSHOT_EVERY_ENTRIES, production.SNAPSHOT_EVERY_ENTRIES];
+      this.#config = {
+        clusterId: "sim",
+        electionTicks: production.ELECTION_TICKS,
+        heartbeatTicks: production.HEARTBEAT_TICKS,
+        ...opts.raft,
+      };
+    }
     this.clientBurst = cfgPrng.pick([1, 1, 4]);
-    this.nemesis = new Nemesis(root.fork(), this);
+    this.nemesis = new Nemesis(root.fork(), this, { production: this.#production });
     this.elections = new ElectionBound(this.checker, 2 * ELECTION_TICKS);
     this.nemesis.observer = this.elections;
     this.trace(
-      `seed ${opts.seed} nodes ${opts.nodes} config ${JSON.stringify(this.#config)} ` +
+      `seed ${opts.seed} nodes ${opts.nodes}${this.#production ? " production" : ""} config ${
+        JSON.stringify(this.#config)
+      } ` +
         `fsyncP ${this.fsyncP} burst ${this.clientBurst} compactGap ${this.#compactGap} profile ${
           JSON.stringify(this.nemesis.profile)
         }`,
@@ -144,6 +163,9 @@ export class Sim implements ClusterControl {
       hooks: this.#hooks(),
       faults: this.#opts.driverFaults,
       compactGap: this.#compactGap,
+      ...(this.#production
+        ? { driverHardState: { snapshotEveryEntries: production.SNAPSHOT_EVERY_ENTRIES } }
+        : {}),
     });
     this.nodes.set(id, node);
     this.tickP.set(id, tickP);

@@ -12,10 +12,12 @@
  * @module
  */
 
+import { commitSettledConfChanges, hardStateToSave } from "../../cluster/node/mod.ts";
 import {
   type ConfState,
   decodeConfChange,
   type Entry,
+  type HardState,
   type Message,
   type NodeId,
   type RaftConfig,
@@ -99,6 +101,9 @@ export class SimNode {
   readonly #hooks: NodeHooks;
   readonly #faults: DriverFaults;
   readonly #compactGap: readonly [number, number];
+  readonly #driverHardState: { readonly snapshotEveryEntries: number } | undefined;
+  /** The last hard state written (with `driverHardState`). */
+  #savedHard: HardState = { term: 0, vote: "", commit: 0 };
 
   constructor(opts: {
     id: NodeId;
@@ -110,6 +115,12 @@ export class SimNode {
     faults?: DriverFaults;
     /** Applied entries between two snapshots, drawn in [lo, hi] each time. */
     compactGap?: readonly [number, number];
+    /**
+     * Save the hard state and load the initial state as the node driver does
+     * (`hardStateToSave` with this threshold, `commitSettledConfChanges`) instead of with every
+     * Ready: the production-setting seeds.
+     */
+    driverHardState?: { readonly snapshotEveryEntries: number };
   }) {
     this.id = opts.id;
     this.#bootstrap = opts.bootstrap;
@@ -120,14 +131,17 @@ export class SimNode {
     this.#hooks = opts.hooks;
     this.#faults = opts.faults ?? {};
     this.#compactGap = opts.compactGap ?? [20, 80];
+    this.#driverHardState = opts.driverHardState;
   }
 
   /** (Re)starts from the durable state: rebuilds the RawNode and restores the snapshot. */
   start(): void {
-    const initial = this.disk.initialState(this.#bootstrap);
+    const loaded = this.disk.initialState(this.#bootstrap);
+    const initial = this.#driverHardState ? commitSettledConfChanges(loaded) : loaded;
+    this.#savedHard = loaded.hardState;
     const rng = this.#prng.fork();
     this.raw = new RawNode({ ...this.#configBase, random: () => rng.next() }, initial);
-    this.app = this.#appFactory();
+    this.app = this.#appFactory(this.id);
     const snap = initial.snapshot;
     if (snap !== undefined) {
       this.app.restore(snap.data);
@@ -212,8 +226,12 @@ export class SimNode {
     if (this.#faults.ackBeforePersist) {
       for (const m of rd.messagesAfterPersist) this.#hooks.send(this, m);
     }
-    const w: DiskWrite = { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState };
-    if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
+    const hardState = this.#driverHardState
+      ? hardStateToSave(this.#savedHard, rd, this.#driverHardState.snapshotEveryEntries)
+      : rd.hardState;
+    if (hardState !== undefined) this.#savedHard = hardState;
+    const w: DiskWrite = { snapshot: rd.snapshot, entries: rd.entries, hardState };
+    if (rd.snapshot !== undefined || rd.entries.length > 0 || hardState !== undefined) {
       const removed = this.disk.write(w);
       this.#hooks.onWrite(this, w, removed);
     }

@@ -68,8 +68,8 @@ Deno.test("Workload flags a read answered below a write told committed before it
   w.onApply(node, ent(1, 1, proposals[0]), 1);
   w.read(2, nodes, 1);
   assert.equal(reads.length, 1);
-  const stale = w.onReadState(node, { index: 0, context: reads[0] });
+  const stale = w.onReadState(node, { index: 0, context: reads[0], term: 1 });
   assert.match(stale ?? "", /index 1 was told committed before the read started/);
   w.read(3, nodes, 1);
-  assert.equal(w.onReadState(node, { index: 1, context: reads[1] }), undefined);
+  assert.equal(w.onReadState(node, { index: 1, context: reads[1], term: 1 }), undefined);
 });

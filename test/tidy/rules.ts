@@ -147,6 +147,8 @@ export function references(tree: Tree, placeholders: ReadonlySet<string> = new S
   const paths = tree.files.map((f) => f.path);
   const found = (ref: string, from: string): boolean => {
     if (placeholders.has(ref)) return true;
+    // `Envelope.ts` in prose is the field `ts` of a type; a module name is snake_case.
+    if (!ref.includes("/") && ref.endsWith(".ts") && !/^[a-z0-9_]+\.ts$/.test(ref)) return true;
     // `/openapi.json` is a route; an absolute path with folders is a file outside the repo.
     if (ref.startsWith("/")) return ref.indexOf("/", 1) === -1;
     const local = normalize(`${dirOf(from)}/${ref}`);

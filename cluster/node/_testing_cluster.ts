@@ -1,0 +1,170 @@
+/**
+ * Test helper: N node drivers in one process on file storage (each node its own directory, fsync
+ * on), a hand-driven ticker, and a network that can partition the nodes into groups and hold
+ * back chosen messages. A crash closes the driver and its storage and reopens both from disk, so
+ * the next incarnation starts from exactly what the stores made durable.
+ *
+ * @module
+ */
+
+import { NodeDriver } from "./driver.ts";
+import type { SnapshotView, StateMachine } from "./ports.ts";
+import { openStorage, type Storage } from "../storage/mod.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
+
+/** Appends every applied command to a list; results are the list's length. */
+export class ListMachine implements StateMachine {
+  items: string[] = [];
+  apply(_index: number, data: Uint8Array): unknown {
+    this.items.push(new TextDecoder().decode(data));
+    return this.items.length;
+  }
+  snapshot(): SnapshotView {
+    const copy = [...this.items];
+    return { serialize: () => new TextEncoder().encode(JSON.stringify(copy)) };
+  }
+  restore(data: Uint8Array): void {
+    this.items = JSON.parse(new TextDecoder().decode(data));
+  }
+}
+
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+/** The production value of the snapshot threshold (src/server/start.ts). */
+export const PRODUCTION_SNAPSHOT_EVERY = 20_000;
+
+export class FileCluster {
+  readonly drivers = new Map<NodeId, NodeDriver>();
+  readonly machines = new Map<NodeId, ListMachine>();
+  readonly #storages = new Map<NodeId, Storage>();
+  readonly #tickers = new Map<NodeId, () => void>();
+  readonly #joined = new Set<NodeId>();
+  /** Node → partition group; messages between different groups are dropped. */
+  #group = new Map<NodeId, number>();
+  /** Messages for which `hold` says true wait here until `release`. */
+  held: Message[] = [];
+  hold: (m: Message) => boolean = () => false;
+
+  private constructor(
+    readonly dir: string,
+    readonly ids: NodeId[],
+    readonly snapshotEveryEntries: number,
+  ) {}
+
+  /** Opens the bootstrap members `ids` in a fresh temporary directory. */
+  static async start(ids: NodeId[], snapshotEveryEntries: number): Promise<FileCluster> {
+    const dir = await Deno.makeTempDir({ prefix: "quorumq-fc-" });
+    const c = new FileCluster(dir, ids, snapshotEveryEntries);
+    for (const id of ids) await c.open(id);
+    return c;
+  }
+
+  /** Opens (or reopens from its directory) node `id`; `joining` nodes start with no membership. */
+  async open(id: NodeId, joining = false): Promise<NodeDriver> {
+    if (joining) this.#joined.add(id);
+    const storage = await openStorage(`${this.dir}/${id}`, "fsync", { log: () => {} });
+    this.#storages.set(id, storage);
+    const sm = new ListMachine();
+    this.machines.set(id, sm);
+    let seed = [...id].reduce((s, ch) => s * 31 + ch.charCodeAt(0), 7) % 2147483646 + 1;
+    const d = await NodeDriver.open({
+      raft: {
+        id,
+        clusterId: "test",
+        electionTicks: 10,
+        heartbeatTicks: 1,
+        random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
+      },
+      bootstrapConf: { voters: this.#joined.has(id) ? [] : this.ids, learners: [] },
+      bootstrapUrls: new Map(this.ids.map((i) => [i, `http://${i}`])),
+      storage,
+      sink: { send: (msgs) => this.#deliver(msgs) },
+      stateMachine: sm,
+      startTicker: (_ms, fn) => {
+        this.#tickers.set(id, fn);
+        return () => this.#tickers.delete(id);
+      },
+      tickMs: 10,
+      snapshotEveryEntries: this.snapshotEveryEntries,
+      log: () => {},
+      onFatal: (e) => {
+        throw e;
+      },
+    });
+    this.drivers.set(id, d);
+    return d;
+  }
+
+  /** Stops node `id` (driver and storage) and opens it again from what its disk holds. */
+  async restart(id: NodeId): Promise<NodeDriver> {
+    await this.drivers.get(id)!.close();
+    this.drivers.delete(id);
+    await this.#storages.get(id)!.close();
+    return await this.open(id);
+  }
+
+  /** Cuts the network into these groups (nodes not named form one more group). */
+  partition(...groups: NodeId[][]): void {
+    this.#group = new Map(groups.flatMap((g, i) => g.map((id) => [id, i + 1] as const)));
+  }
+
+  heal(): void {
+    this.#group.clear();
+  }
+
+  /** Delivers the held messages (in their order), or those `which` picks. */
+  release(which: (m: Message) => boolean = () => true): void {
+    const out = this.held.filter(which);
+    this.held = this.held.filter((m) => !which(m));
+    for (const m of out) queueMicrotask(() => this.drivers.get(m.to)?.receive([m]));
+  }
+
+  #deliver(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      if ((this.#group.get(m.from) ?? 0) !== (this.#group.get(m.to) ?? 0)) continue;
+      if (this.hold(m)) {
+        this.held.push(m);
+        continue;
+      }
+      queueMicrotask(() => this.drivers.get(m.to)?.receive([m]));
+    }
+  }
+
+  /** `n` ticks of every running node; `each` sees the cluster after every tick. */
+  async ticks(n: number, each?: () => void): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      for (const t of [...this.#tickers.values()]) t();
+      await flush();
+      await flush();
+      each?.();
+    }
+  }
+
+  /** The leader among `among` (default all), within 200 ticks. */
+  async leader(among: NodeId[] = [...this.drivers.keys()]): Promise<NodeDriver> {
+    for (let i = 0; i < 200; i++) {
+      for (const id of among) {
+        const d = this.drivers.get(id);
+        if (d?.status().role === "leader") return d;
+      }
+      await this.ticks(1);
+    }
+    throw new Error(`No leader among ${among} within 200 ticks`);
+  }
+
+  /** Waits (at most 300 ticks) until every node in `ids` applied through `index`. */
+  async applied(ids: NodeId[], index: number): Promise<void> {
+    for (let i = 0; i < 300; i++) {
+      if (ids.every((id) => (this.drivers.get(id)?.appliedIndex ?? 0) >= index)) return;
+      await this.ticks(1);
+    }
+    throw new Error(`${ids} did not apply through ${index} within 300 ticks`);
+  }
+
+  async close(): Promise<void> {
+    for (const d of this.drivers.values()) await d.close();
+    for (const s of this.#storages.values()) await s.close();
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
