@@ -29,11 +29,11 @@ export class TestBroker {
   readonly node: LocalNode;
   readonly app: Hono<AppEnv>;
   readonly seen: Seen[] = [];
-  /** Added to the wall clock for the entry time the app stamps (leases, delays, long polls). */
+  /** Added to the clocks of the entry time (leases, delays) and of long-poll deadlines. */
   #offsetMs = 0;
 
   constructor(nodeOptions: LocalNodeOptions = {}) {
-    this.node = new LocalNode(nodeOptions);
+    this.node = new LocalNode({ ...nodeOptions, clockOffsetMs: () => this.#offsetMs });
     this.app = createApp({
       node: this.node,
       log: silentLogger,
