@@ -42,10 +42,6 @@ const SIZES_ALLOWED = new Map([
     "(handshake apart from the dialer's socket) belongs there",
   ],
   [
-    "src/http/routes_topics.ts:subscriptionRoutes",
-    "the write routes' shared skeleton is being factored out; the next commit removes this",
-  ],
-  [
     "cluster/node/driver.ts",
     "the ready loop and its proposals, reads and snapshots share private state; another branch " +
     "edits it this session, so its split into a snapshot helper waits for that to land",
