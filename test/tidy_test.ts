@@ -14,10 +14,12 @@ import {
   clientClasses,
   type ErrorNames,
   errorTable,
+  layers,
   modImports,
   privateImports,
   references,
   sizes,
+  testHelperNames,
   valueCycles,
 } from "./tidy/rules.ts";
 import { readTree, type Tree } from "./tidy/tree.ts";
@@ -101,12 +103,20 @@ const ERROR_NAMES: ErrorNames = {
 let repo: Promise<Tree> | undefined;
 const tree = () => repo ??= readTree(ROOT);
 
+Deno.test("tidy: cluster/ never imports src/; the Raft core and the broker do no I/O", async () => {
+  assert.deepEqual(layers(await tree()), []);
+});
+
 Deno.test("tidy: no file imports another folder's _private.ts", async () => {
   assert.deepEqual(privateImports(await tree()), []);
 });
 
 Deno.test("tidy: imports into another folder go through its mod.ts", async () => {
   assert.deepEqual(modImports(await tree()), []);
+});
+
+Deno.test("tidy: test helpers in cluster/ and src/ follow one naming scheme", async () => {
+  assert.deepEqual(testHelperNames(await tree()), []);
 });
 
 Deno.test("tidy: no value-import cycle beyond the allowed ones", async () => {
@@ -162,6 +172,20 @@ async function planted(files: Record<string, string>): Promise<Tree> {
   }
 }
 
+Deno.test("tidy rule layers fires on cluster/ importing src/ and on I/O in a pure folder", async () => {
+  const t = await planted({
+    "src/broker/state.ts":
+      "// Date.now() in a comment is fine\nexport const now = () => Date.now();\n",
+    "src/broker/state_test.ts": "console.log(Deno.env.get('X'));\n",
+    "cluster/raft/core.ts":
+      'import { now } from "../../src/broker/state.ts";\nexport const n = now;\n',
+  });
+  assert.deepEqual(layers(t), [
+    "cluster/raft/core.ts:1 imports src/broker/state.ts: cluster/ never imports src/",
+    "src/broker/state.ts:2 uses Date.now( in a pure folder",
+  ]);
+});
+
 Deno.test("tidy rule privateImports fires on another folder's _private.ts, tests included", async () => {
   const t = await planted({
     "a/_inner.ts": "export const x = 1;\n",
@@ -183,6 +207,22 @@ Deno.test("tidy rule modImports fires on an import past another folder's mod.ts"
     "b/bad.ts": 'import type { x } from "../a/x.ts";\n',
   });
   assert.deepEqual(modImports(t), ["b/bad.ts:1 imports a/x.ts; use a/mod.ts"]);
+});
+
+Deno.test("tidy rule testHelperNames fires on a misnamed helper and on production using one", async () => {
+  const t = await planted({
+    "src/a/_fixture.ts": "export const f = 1;\n",
+    "src/a/_testing.ts": "export const g = 1;\n",
+    "src/a/tool.ts": "if (import.meta.main) console.log(1);\nexport const t = 1;\n",
+    "src/a/x_test.ts": 'import { f } from "./_fixture.ts";\nimport { g } from "./_testing.ts";\n' +
+      'import { t } from "./tool.ts";\nconsole.log(f, g, t);\n',
+    "src/a/prod.ts": 'import { g } from "./_testing.ts";\nexport const p = g;\n',
+    "src/a/mod.ts": 'export { p } from "./prod.ts";\n',
+  });
+  assert.deepEqual(testHelperNames(t), [
+    "src/a/_fixture.ts is imported only by tests: name it _testing*.ts or move it to testing/",
+    "src/a/prod.ts imports the test helper src/a/_testing.ts",
+  ]);
 });
 
 Deno.test("tidy rule valueCycles fires on a value cycle, not on a type-only one", async () => {

@@ -57,6 +57,78 @@ export function modImports(tree: Tree): string[] {
   return out;
 }
 
+/** Folders whose code must stay pure: no I/O, no clock, no global randomness. */
+const PURE = /^(cluster\/raft|src\/broker)\//;
+
+/**
+ * The layers: `cluster/` never imports `src/` (consensus knows nothing of queues), and the Raft
+ * core and the broker (tests aside) touch no `Deno` API, no `node:` module, no clock, no
+ * `Math.random`: the simulator runs them unchanged.
+ */
+export function layers(tree: Tree): string[] {
+  const out: string[] = [];
+  for (const file of tree.files.filter(isTs)) {
+    for (const imp of importsOf(file)) {
+      if (file.path.startsWith("cluster/") && imp.target?.startsWith("src/")) {
+        out.push(`${file.path}:${imp.line} imports ${imp.target}: cluster/ never imports src/`);
+      }
+    }
+    if (!PURE.test(file.path) || isTest(file.path) || isHelperName(file.path)) continue;
+    const { code } = splitCode(file.text);
+    const lines = code.split("\n");
+    for (let n = 0; n < lines.length; n++) {
+      const bad =
+        /\bDeno\.|\bDate\.now\(|\bperformance\.now\(|\bMath\.random\(|\bset(?:Timeout|Interval)\(/
+          .exec(lines[n]);
+      if (bad) out.push(`${file.path}:${n + 1} uses ${bad[0]} in a pure folder`);
+    }
+    if (/from "node:/.test(file.text)) {
+      out.push(`${file.path} imports a node: module in a pure folder`);
+    }
+  }
+  return out;
+}
+
+/** A test, or a helper of tests by its name or place (docs/design.md, "Dependency rules"). */
+export function isTestCode(path: string): boolean {
+  return /^(test|examples)\//.test(path) || isTest(path) || isHelperName(path);
+}
+
+/** `_testing.ts`, `_testing_<what>.ts`, or anything in a `testing/` folder. */
+const isHelperName = (path: string) =>
+  /^_testing(_[a-z0-9_]+)?\.ts$/.test(baseOf(path)) || baseOf(dirOf(path)) === "testing";
+
+/**
+ * One naming scheme for test helpers in `cluster/` and `src/`: a module that only tests import
+ * is named as a helper (`_testing*.ts`, or in `testing/`), unless it is a program of its own
+ * (`import.meta.main`); and no production module imports one.
+ */
+export function testHelperNames(tree: Tree): string[] {
+  const importers = new Map<string, string[]>();
+  for (const file of tree.files.filter(isTs)) {
+    for (const imp of importsOf(file)) {
+      if (imp.target !== undefined) {
+        importers.set(imp.target, [...importers.get(imp.target) ?? [], file.path]);
+      }
+    }
+  }
+  const out: string[] = [];
+  for (const file of tree.files.filter(isTs)) {
+    if (!/^(cluster|src)\//.test(file.path) || isTest(file.path)) continue;
+    const by = importers.get(file.path) ?? [];
+    if (isHelperName(file.path)) {
+      for (const p of by.filter((p) => !isTestCode(p))) {
+        out.push(`${p} imports the test helper ${file.path}`);
+      }
+    } else if (by.length > 0 && by.every(isTestCode) && !file.text.includes("import.meta.main")) {
+      out.push(
+        `${file.path} is imported only by tests: name it _testing*.ts or move it to testing/`,
+      );
+    }
+  }
+  return out;
+}
+
 /**
  * Value-import cycles (type-only imports are erased, so they cannot form one). Each cycle is one
  * strongly connected component of the value-import graph, named by its sorted files; `allowed`
