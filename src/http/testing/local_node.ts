@@ -46,8 +46,8 @@ export interface LocalNodeOptions {
   readonly mode?: LocalMode;
   /** Other members as the leader would see them (for `GET /v1/cluster`); default none. */
   readonly peers?: readonly MemberView[];
-  /** Added to both real clocks the entry time comes from: a test moves time forward. */
-  readonly clockOffsetMs?: () => number;
+  /** The monotonic clock entry time counts on (default `performance.now()`); tests move it. */
+  readonly monoNowMs?: () => number;
 }
 
 /** The local node: a `NodePort` plus test controls. */
@@ -71,10 +71,9 @@ export class LocalNode implements NodePort {
     this.nodeId = options.nodeId ?? "n1";
     this.url = options.url ?? "http://127.0.0.1:0";
     this.mode = options.mode ?? { kind: "leader" };
-    const offset = options.clockOffsetMs ?? (() => 0);
     this.clock = new EntryClock({
-      monoNowMs: () => performance.now() + offset(),
-      wallNowMs: () => Date.now() + offset(),
+      monoNowMs: options.monoNowMs ?? (() => performance.now()),
+      wallNowMs: Date.now,
       lastEntryTs: () => this.state.lastTs,
     });
     this.#members = [

@@ -29,16 +29,13 @@ export class TestBroker {
   readonly node: LocalNode;
   readonly app: Hono<AppEnv>;
   readonly seen: Seen[] = [];
-  /** Added to the clocks of the entry time (leases, delays) and of long-poll deadlines. */
+  /** Added to the monotonic clock the node's entry time counts on (leases, delays, long polls). */
   #offsetMs = 0;
 
   constructor(nodeOptions: LocalNodeOptions = {}) {
-    this.node = new LocalNode({ ...nodeOptions, clockOffsetMs: () => this.#offsetMs });
-    this.app = createApp({
-      node: this.node,
-      log: silentLogger,
-      nowMs: () => Date.now() + this.#offsetMs,
-    });
+    const nowMs = () => performance.now() + this.#offsetMs;
+    this.node = new LocalNode({ monoNowMs: nowMs, ...nodeOptions });
+    this.app = createApp({ node: this.node, log: silentLogger, nowMs });
   }
 
   /** Moves the broker's clock `ms` ahead of the wall clock (a lease or a delay runs out). */
