@@ -48,6 +48,8 @@ export interface LocalNodeOptions {
   readonly peers?: readonly MemberView[];
   /** The monotonic clock its entry time counts on; default `performance.now`. */
   readonly monoNowMs?: () => number;
+  /** The wall clock its first entry time is taken from; default `Date.now`. */
+  readonly wallNowMs?: () => number;
 }
 
 /** The local node: a `NodePort` plus test controls. */
@@ -73,7 +75,7 @@ export class LocalNode implements NodePort {
     this.mode = options.mode ?? { kind: "leader" };
     this.clock = new EntryClock({
       monoNowMs: options.monoNowMs ?? (() => performance.now()),
-      wallNowMs: Date.now,
+      wallNowMs: options.wallNowMs ?? Date.now,
       lastEntryTs: () => this.state.lastTs,
     });
     this.#members = [
