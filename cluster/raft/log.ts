@@ -110,7 +110,7 @@ export class RaftLog {
   /**
    * The index of the first entry of `ents` that is not in our log with the same term (a conflict or
    * a new entry), or 0 when all of them are already present. Stale or reordered appends whose
-   * entries we already hold therefore never truncate anything (RELIABILITY.md #8).
+   * entries we already hold therefore never truncate anything (docs/reliability.md item 8).
    */
   findConflict(ents: readonly Entry[]): number {
     for (const e of ents) {

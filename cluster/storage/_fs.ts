@@ -16,7 +16,7 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
 
 /**
  * fsync a directory, making a create, rename or unlink inside it durable. Without it a crash
- * can bring back a deleted segment or lose a renamed hard state (RELIABILITY.md item 1).
+ * can bring back a deleted segment or lose a renamed hard state (docs/reliability.md item 1).
  */
 export async function syncDir(dir: string): Promise<void> {
   const handle = await Deno.open(dir, { read: true });

@@ -1,6 +1,6 @@
 /**
  * Opening the file log: list the segments, verify every record, repair a torn tail, and refuse
- * damage anywhere else (RELIABILITY.md item 9: truncate a torn tail, stop on damage in the
+ * damage anywhere else (docs/reliability.md item 9: truncate a torn tail, stop on damage in the
  * middle, never skip it and carry on).
  *
  * @module

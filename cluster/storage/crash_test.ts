@@ -1,7 +1,7 @@
 /**
  * kill -9 tests with real processes: a child writes and reports what each resolved write made
  * durable; the parent SIGKILLs it at seeded random moments and checks, after reopening, that
- * everything reported is there and intact (RELIABILITY.md item 1).
+ * everything reported is there and intact (docs/reliability.md item 1).
  */
 
 import assert from "node:assert/strict";

@@ -18,7 +18,7 @@ import type { Entry } from "../raft/types.ts";
  *   fdatasync'ed, and any suffix it replaced is durably gone).
  * - A rejected operation whose cause is an I/O failure (write, fsync, unlink) stops the store:
  *   every later call rejects too. The caller must treat it as fatal and stop the node; retrying
- *   an fsync is never safe (RELIABILITY.md item 1). A precondition violation (a caller bug)
+ *   an fsync is never safe (docs/reliability.md item 1). A precondition violation (a caller bug)
  *   rejects only that call and leaves the store unchanged.
  * - `firstIndex()`/`lastIndex()` reflect completed operations only. An empty log has
  *   `lastIndex() === firstIndex() - 1`.

@@ -20,6 +20,7 @@ import {
   verify,
 } from "./auth.ts";
 import { encodeFrame, errorText, estimateMessageBytes } from "./codec.ts";
+import { dialWebSocket, type LinkSocket } from "./dial.ts";
 import { Keepalive, PING, PONG } from "./keepalive.ts";
 import { CloseCode, closeReason, type LinkContext, unrefTimeout } from "./_context.ts";
 
@@ -65,7 +66,7 @@ export class OutboundLink {
   readonly baseUrl: string;
   readonly url: string;
   #state: OutboundState = "connecting";
-  #ws: WebSocket | undefined;
+  #ws: LinkSocket | undefined;
   #timer: number | undefined;
   #attempt = 0;
   #flushScheduled = false;
@@ -165,7 +166,7 @@ export class OutboundLink {
   }
 
   /** Runs a handshake step; a failure closes the link. Tracked so `close()` can wait for it. */
-  #track(ws: WebSocket, step: Promise<void>, what: string): void {
+  #track(ws: LinkSocket, step: Promise<void>, what: string): void {
     const p = step.catch((err) => this.#fail(ws, `${what} failed: ${errorText(err)}`));
     this.#work.add(p);
     void p.finally(() => this.#work.delete(p));
@@ -255,15 +256,15 @@ export class OutboundLink {
   #connect(): void {
     if (this.#state === "closed") return;
     this.#state = "connecting";
-    let ws: WebSocket;
+    let ws: LinkSocket;
     try {
-      ws = new WebSocket(this.url);
+      // TCP_NODELAY: no append waits for the ACK of the one before it (see dial.ts).
+      ws = dialWebSocket(this.url);
     } catch (err) {
       this.#lastError = `dial failed: ${errorText(err)}`;
       this.#scheduleReconnect();
       return;
     }
-    ws.binaryType = "arraybuffer";
     this.#ws = ws;
     this.#timer = unrefTimeout(() => {
       this.#timer = undefined;
@@ -280,7 +281,7 @@ export class OutboundLink {
     ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
   }
 
-  #onHandshakeFrame(ws: WebSocket, data: unknown): void {
+  #onHandshakeFrame(ws: LinkSocket, data: unknown): void {
     if (this.#ws !== ws) return;
     const h = typeof data === "string" ? parseHandshake(data) : undefined;
     if (this.#state === "handshaking" && h?.t === "challenge") {
@@ -298,7 +299,7 @@ export class OutboundLink {
   #clientNonce: string | undefined;
   #serverNonce: string | undefined;
 
-  async #answerChallenge(ws: WebSocket, serverNonce: string): Promise<void> {
+  async #answerChallenge(ws: LinkSocket, serverNonce: string): Promise<void> {
     const key = await this.ctx.key;
     const clientNonce = newNonce();
     const fields = {
@@ -314,7 +315,7 @@ export class OutboundLink {
     ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: clientNonce, mac, ...url }));
   }
 
-  async #checkWelcome(ws: WebSocket, mac: string): Promise<void> {
+  async #checkWelcome(ws: LinkSocket, mac: string): Promise<void> {
     const key = await this.ctx.key;
     const input = serverProofInput({
       clientNonce: this.#clientNonce!,
@@ -340,7 +341,7 @@ export class OutboundLink {
   }
 
   /** Pings the open socket and gives it up when the peer goes quiet (see keepalive.ts). */
-  #watch(ws: WebSocket): void {
+  #watch(ws: LinkSocket): void {
     let buffered = ws.bufferedAmount;
     const keepalive = new Keepalive({
       keepaliveMs: this.ctx.limits.keepaliveMs,
@@ -365,7 +366,7 @@ export class OutboundLink {
    * reach the peer after a heal; the peer has given that link up too, or replaces it when the
    * new one authenticates, and Raft tolerates old messages anyway.
    */
-  #abandon(ws: WebSocket, silentMs: number): void {
+  #abandon(ws: LinkSocket, silentMs: number): void {
     if (this.#ws !== ws) return;
     this.#counters.silentLinks++;
     this.#lastError = `silent for ${silentMs} ms`;
@@ -383,14 +384,14 @@ export class OutboundLink {
     this.#keepalive = undefined;
   }
 
-  #fail(ws: WebSocket, reason: string): void {
+  #fail(ws: LinkSocket, reason: string): void {
     this.#lastError = reason;
     if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
       ws.close(CloseCode.Refused, closeReason(reason));
     }
   }
 
-  #onClose(ws: WebSocket, code: number, reason: string): void {
+  #onClose(ws: LinkSocket, code: number, reason: string): void {
     if (this.#ws !== ws) return;
     this.#ws = undefined;
     this.#stopKeepalive();

@@ -6,18 +6,14 @@
  * @module
  */
 
-import type {
-  Command,
-  Failure,
-  MessageInput,
-  PublishOutcome,
-  QueueConfig,
-  QueueOptions,
-  Result,
-} from "./commands.ts";
+import type { Command, QueueOptions, Result } from "./commands.ts";
 import { Channel } from "./_channel.ts";
-import { type BrokerState, storeMessage } from "./state.ts";
+import type { BrokerState } from "./state.ts";
+import { resolveQueueConfig } from "./_config.ts";
+import { findSubscription, queueNotFound } from "./_lookup.ts";
+import { queuePublishOne } from "./_publish.ts";
 import {
+  checkBatch,
   checkInt,
   checkMessage,
   checkName,
@@ -27,43 +23,8 @@ import {
   invalid,
   RECEIVE_MAX,
 } from "./validate.ts";
-import {
-  executeTopicCommand,
-  findSubscription,
-  type TopicCommand,
-  topicPublishOne,
-} from "./_execute_topic.ts";
+import { executeTopicCommand, type TopicCommand } from "./_execute_topic.ts";
 import { executeTransaction } from "./_transaction.ts";
-
-/** Defaults of a queue (and a subscription's delivery). */
-export const QUEUE_DEFAULTS = {
-  deliveryMode: "at_least_once",
-  leaseMs: 30_000,
-  dedupWindowMs: 300_000,
-  fifo: false,
-} as const;
-
-/** Fills in defaults; leaves out options that are absent, so configs compare and encode cleanly. */
-export function resolveQueueConfig(o: QueueOptions): QueueConfig {
-  const c: {
-    -readonly [K in keyof QueueConfig]: QueueConfig[K];
-  } = {
-    deliveryMode: o.deliveryMode ?? QUEUE_DEFAULTS.deliveryMode,
-    leaseMs: o.leaseMs ?? QUEUE_DEFAULTS.leaseMs,
-    dedupWindowMs: o.dedupWindowMs ?? QUEUE_DEFAULTS.dedupWindowMs,
-    fifo: o.fifo ?? QUEUE_DEFAULTS.fifo,
-  };
-  if (o.maxDeliveries !== undefined) c.maxDeliveries = o.maxDeliveries;
-  if (o.deadLetterQueue !== undefined) c.deadLetterQueue = o.deadLetterQueue;
-  if (o.maxMessages !== undefined) c.maxMessages = o.maxMessages;
-  if (o.maxBytes !== undefined) c.maxBytes = o.maxBytes;
-  if (o.messageTtlMs !== undefined) c.messageTtlMs = o.messageTtlMs;
-  return c;
-}
-
-export function queueNotFound(name: string): Failure {
-  return { ok: false, reason: "queue_not_found", detail: `Queue ${name} does not exist` };
-}
 
 /** Executes one command at entry time `now` (timed events up to `now` already ran). */
 export function executeCommand(
@@ -163,68 +124,6 @@ function putQueue(
   return { ok: true, created: false, config };
 }
 
-export function checkBatch(messages: readonly MessageInput[]): string | undefined {
-  if (!Array.isArray(messages) || messages.length === 0 || messages.length > RECEIVE_MAX) {
-    return `messages must be a list of 1..${RECEIVE_MAX} messages`;
-  }
-  for (let i = 0; i < messages.length; i++) {
-    const e = checkMessage(messages[i]);
-    if (e) return `messages[${i}]: ${e}`;
-  }
-  return undefined;
-}
-
-/** Why a new message would not fit, or undefined. `extra*`: already promised in a transaction. */
-export function publishRefusal(
-  q: Channel,
-  m: MessageInput,
-  extraCount = 0,
-  extraBytes = 0,
-): Failure | undefined {
-  if (m.id === undefined && q.config.deliveryMode === "exactly_once") {
-    return invalid(`Queue ${q.origin} is exactly_once: a publish must carry an id`);
-  }
-  const { maxMessages, maxBytes } = q.config;
-  if (
-    (maxMessages !== undefined && q.msgs.count + extraCount + 1 > maxMessages) ||
-    (maxBytes !== undefined && q.bytes + extraBytes + m.body.length > maxBytes)
-  ) {
-    return { ok: false, reason: "queue_full", detail: `Queue ${q.origin} is full` };
-  }
-  return undefined;
-}
-
-/** Publishes one checked message to a queue: a duplicate id answers the original seq. */
-export function queuePublishOne(
-  state: BrokerState,
-  q: Channel,
-  m: MessageInput,
-  now: number,
-): PublishOutcome {
-  q.ids.expire(now);
-  if (m.id !== undefined) {
-    const rec = q.ids.lookup(m.id, now);
-    if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
-  }
-  const refusal = publishRefusal(q, m);
-  if (refusal) return refusal;
-  const { buf, off } = state.slab.store(m.body);
-  const r = storeMessage(q, {
-    id: m.id,
-    explicit: m.id !== undefined,
-    buf,
-    off,
-    len: m.body.length,
-    headers: m.headers === undefined || Object.keys(m.headers).length === 0
-      ? undefined
-      : { ...m.headers },
-    group: m.group,
-    delayMs: m.delayMs ?? 0,
-    ttlMs: m.ttlMs,
-  }, now);
-  return { ok: true, seq: r.seq, id: r.id, duplicate: false };
-}
-
 type ConsumeCommand = Extract<
   Command,
   {
@@ -277,5 +176,3 @@ function consume(
     }
   }
 }
-
-export { topicPublishOne };

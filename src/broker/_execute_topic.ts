@@ -4,26 +4,19 @@
  * @module
  */
 
-import type {
-  Command,
-  Failure,
-  MessageInput,
-  PublishOutcome,
-  Result,
-  SubscriptionOptions,
-  TopicConfig,
-  TopicOptions,
-} from "./commands.ts";
+import type { Command, Result, SubscriptionOptions, TopicOptions } from "./commands.ts";
 import { Channel } from "./_channel.ts";
-import { Topic, type TopicMsg } from "./_topic.ts";
+import { Topic } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
-import { checkBatch, QUEUE_DEFAULTS, resolveQueueConfig } from "./_execute.ts";
+import { resolveQueueConfig, resolveTopicConfig } from "./_config.ts";
+import { findSubscription, topicNotFound } from "./_lookup.ts";
+import { topicPublishOne } from "./_publish.ts";
 import {
+  checkBatch,
   checkMessage,
   checkName,
   checkSubscriptionOptions,
   checkTopicOptions,
-  GENERATED_ID_PREFIX,
   invalid,
 } from "./validate.ts";
 
@@ -39,37 +32,6 @@ export type TopicCommand = Extract<
       | "subscription_delete";
   }
 >;
-
-export function topicNotFound(name: string): Failure {
-  return { ok: false, reason: "topic_not_found", detail: `Topic ${name} does not exist` };
-}
-
-/** The subscription, or the failure that names what is missing. */
-export function findSubscription(
-  state: BrokerState,
-  topic: string,
-  name: string,
-): Channel | Failure {
-  const t = state.topics.get(topic);
-  if (t === undefined) return topicNotFound(topic);
-  const s = t.subs.get(name);
-  if (s !== undefined) return s;
-  return {
-    ok: false,
-    reason: "subscription_not_found",
-    detail: `Subscription ${name} of topic ${topic} does not exist`,
-  };
-}
-
-export function resolveTopicConfig(o: TopicOptions): TopicConfig {
-  const c: { -readonly [K in keyof TopicConfig]: TopicConfig[K] } = {
-    dedupWindowMs: o.dedupWindowMs ?? QUEUE_DEFAULTS.dedupWindowMs,
-  };
-  if (o.maxAgeMs !== undefined) c.maxAgeMs = o.maxAgeMs;
-  if (o.maxMessages !== undefined) c.maxMessages = o.maxMessages;
-  if (o.maxBytes !== undefined) c.maxBytes = o.maxBytes;
-  return c;
-}
 
 export function executeTopicCommand(state: BrokerState, cmd: TopicCommand, now: number): Result {
   switch (cmd.op) {
@@ -157,39 +119,4 @@ function putSubscription(
   state.byOrd.set(ord, sub);
   t.backfill(sub, startSeq, now);
   return { ok: true, created: true, config, startSeq };
-}
-
-/** Publishes one checked message to a topic: dedup by id, then fan-out and retention. */
-export function topicPublishOne(
-  state: BrokerState,
-  t: Topic,
-  m: MessageInput,
-  now: number,
-): PublishOutcome {
-  t.ids.expire(now);
-  if (m.id !== undefined) {
-    const rec = t.ids.lookup(m.id, now);
-    if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
-  }
-  const seq = t.nextSeq;
-  const id = m.id ?? `${GENERATED_ID_PREFIX}${t.ord.toString(36)}.${seq.toString(36)}`;
-  if (m.id !== undefined) t.ids.add(m.id, seq, now + t.config.dedupWindowMs);
-  const { buf, off } = state.slab.store(m.body);
-  const msg: TopicMsg = {
-    seq,
-    id,
-    explicitId: m.id !== undefined,
-    buf,
-    off,
-    len: m.body.length,
-    headers: m.headers === undefined || Object.keys(m.headers).length === 0
-      ? undefined
-      : { ...m.headers },
-    group: m.group,
-    publishedAt: now,
-    notBefore: now + (m.delayMs ?? 0),
-    ttlAt: m.ttlMs === undefined ? Infinity : now + m.ttlMs,
-  };
-  t.append(msg, now);
-  return { ok: true, seq, id, duplicate: false };
 }

@@ -1,6 +1,6 @@
 /**
  * Remembered message ids (dedup and status) and the Idempotency-Key table. Both expire by entry
- * time only (RELIABILITY.md #6): never by a node's clock. Folder-private.
+ * time only (docs/reliability.md item 6): never by a node's clock. Folder-private.
  *
  * @module
  */

@@ -10,8 +10,8 @@ import type { Command, ItemError, PublishOutcome, ReceiptResult, Result } from "
 import { Channel, type Msg } from "./_channel.ts";
 import type { Topic } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
-import { publishRefusal, queueNotFound, queuePublishOne } from "./_execute.ts";
-import { findSubscription, topicNotFound, topicPublishOne } from "./_execute_topic.ts";
+import { findSubscription, queueNotFound, topicNotFound } from "./_lookup.ts";
+import { publishRefusal, queuePublishOne, topicPublishOne } from "./_publish.ts";
 import { checkMessage, invalid, RECEIVE_MAX } from "./validate.ts";
 
 type TransactionCommand = Extract<Command, { op: "transaction" }>;

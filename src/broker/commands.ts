@@ -305,13 +305,29 @@ export type ResultOf<C extends Command> = (ResultByOp[C["op"]] | Failure) & {
 /** Any result. */
 export type Result = ResultOf<Command>;
 
-/** What travels in a Raft entry. */
-export interface Envelope {
-  /** The leader's wall clock (ms), stamped at propose. Apply clamps it to be non-decreasing. */
-  readonly ts: number;
+/**
+ * A command as the HTTP layer hands it to its node: no time. The node that proposes it stamps
+ * the entry time (`EntryClock.stamp`), so no other node's clock can reach an entry.
+ */
+export interface Proposal {
   readonly cmd: Command;
   /** Idempotency-Key and a fingerprint of the request (method, path, body) it came with. */
   readonly idem?: { readonly key: string; readonly fingerprint: string };
+}
+
+/** What travels in a Raft entry. */
+export interface Envelope extends Proposal {
+  /**
+   * Entry time (ms), stamped by the leader at propose (`EntryClock.stamp`): its count of time
+   * since the last entry time it applied, on its monotonic clock. Apply clamps it to be
+   * non-decreasing.
+   */
+  readonly ts: number;
+  /**
+   * `ts` is the proposer's wall clock because it had applied no entry time yet: apply uses it
+   * only when no entry before carried a time (a new cluster's first), and ignores it otherwise.
+   */
+  readonly wallClock?: true;
 }
 
 /** Version byte in front of every encoded envelope, so the format can evolve. */

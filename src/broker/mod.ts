@@ -13,6 +13,7 @@
  */
 
 export * from "./commands.ts";
+export { EntryClock, type EntryClockSources } from "./entry_clock.ts";
 export { BrokerState, DEAD_LETTER_HEADERS } from "./state.ts";
 export {
   captureSnapshot,
@@ -22,7 +23,7 @@ export {
   snapshotBytes,
   type SnapshotView,
 } from "./snapshot.ts";
-export { QUEUE_DEFAULTS } from "./_execute.ts";
+export { QUEUE_DEFAULTS } from "./_config.ts";
 export { IDEM_KEYS_MAX, IDEM_TTL_MS } from "./_ids.ts";
 export {
   DURATION_MS_MAX,

@@ -26,14 +26,13 @@ import {
   type DeadReason,
   decodeReceipt,
   type Msg,
-  MsgState,
 } from "./_channel.ts";
 import { IdemTable } from "./_ids.ts";
 import { EventHeap, SlabAllocator, type TimedEvent } from "./_structs.ts";
 import type { Topic } from "./_topic.ts";
 import { executeCommand } from "./_execute.ts";
+import { storeMessage } from "./_store.ts";
 import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
-import { captureSnapshot, restoreSnapshot, type SnapshotView } from "./snapshot.ts";
 
 /** Header names a dead-lettered message carries. */
 export const DEAD_LETTER_HEADERS = {
@@ -75,7 +74,11 @@ export class BrokerState {
     }
     this.lastIndex = index;
     const ts = typeof envelope.ts === "number" && Number.isFinite(envelope.ts) ? envelope.ts : 0;
-    const now = Math.max(ts, this.lastTs);
+    // A wall-clock stamp starts time where there is none; it never moves time that entries
+    // already carry (see src/broker/entry_clock.ts).
+    const now = envelope.wallClock === true && this.lastTs > 0
+      ? this.lastTs
+      : Math.max(ts, this.lastTs);
     this.lastTs = now;
     this.advanceTo(now);
     const idem = envelope.idem;
@@ -126,16 +129,6 @@ export class BrokerState {
       return invalid(`Cannot decode entry ${index}: ${(e as Error).message}`);
     }
     return this.apply(index, envelope);
-  }
-
-  /** hashicorp FSM contract: returns quickly with an immutable view; `serialize()` later. */
-  snapshot(): SnapshotView {
-    return captureSnapshot(this);
-  }
-
-  /** A state rebuilt exactly from `snapshot().serialize()` bytes. */
-  static restore(bytes: Uint8Array): BrokerState {
-    return restoreSnapshot(bytes);
   }
 
   /** Runs every timed event due at or before `now`, in (at, ord, seq, kind) order. */
@@ -235,52 +228,6 @@ export class BrokerState {
     const now = ch.deliverableNow();
     return nextAt === undefined ? { deliverableNow: now } : { deliverableNow: now, nextAt };
   }
-}
-
-/** A message to store in a queue (a publish or a dead-letter move). */
-export interface StoreInput {
-  readonly id: string | undefined;
-  /** Register the id for dedup and status (publisher-given ids). */
-  readonly explicit: boolean;
-  readonly buf: Uint8Array;
-  readonly off: number;
-  readonly len: number;
-  readonly headers: Readonly<Record<string, string>> | undefined;
-  readonly group: string | undefined;
-  readonly delayMs: number;
-  readonly ttlMs: number | undefined;
-}
-
-/** Stores a message in a queue without dedup or limit checks; returns its seq and id. */
-export function storeMessage(
-  q: Channel,
-  s: StoreInput,
-  now: number,
-): { seq: number; id: string } {
-  const seq = q.nextSeq;
-  const id = s.id ?? `${GENERATED_ID_PREFIX}${q.ord.toString(36)}.${seq.toString(36)}`;
-  const rec = s.explicit ? q.ids.add(id, seq, now + q.config.dedupWindowMs) : undefined;
-  const ttl = q.config.messageTtlMs;
-  const ttlMs = s.ttlMs === undefined ? ttl : ttl === undefined ? s.ttlMs : Math.min(ttl, s.ttlMs);
-  const delayed = s.delayMs > 0;
-  const m: Msg = {
-    seq,
-    id,
-    rec,
-    buf: s.buf,
-    off: s.off,
-    len: s.len,
-    headers: s.headers,
-    group: s.group,
-    publishedAt: now,
-    expiresAt: ttlMs === undefined ? Infinity : now + ttlMs,
-    state: delayed ? MsgState.Delayed : MsgState.Ready,
-    attempt: 0,
-    at: delayed ? now + s.delayMs : 0,
-  };
-  q.insert(m);
-  q.published++;
-  return { seq, id };
 }
 
 export type { Failure, TimedEvent };

@@ -1,6 +1,6 @@
 /**
  * Defensive checks of command fields inside apply. The HTTP layer validates requests first;
- * these checks keep a malformed entry from crashing a node or corrupting state (Promise 7).
+ * these checks keep a malformed entry from crashing a node or corrupting state (docs/design.md, promise 7).
  *
  * @module
  */
@@ -123,5 +123,16 @@ export function checkReceipts(r: readonly string[]): string | undefined {
     return `receipts must be a list of 1..${RECEIVE_MAX} strings`;
   }
   if (r.some((x) => typeof x !== "string")) return "receipts must be strings";
+  return undefined;
+}
+
+export function checkBatch(messages: readonly MessageInput[]): string | undefined {
+  if (!Array.isArray(messages) || messages.length === 0 || messages.length > RECEIVE_MAX) {
+    return `messages must be a list of 1..${RECEIVE_MAX} messages`;
+  }
+  for (let i = 0; i < messages.length; i++) {
+    const e = checkMessage(messages[i]);
+    if (e) return `messages[${i}]: ${e}`;
+  }
   return undefined;
 }

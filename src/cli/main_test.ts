@@ -2,8 +2,27 @@ import assert from "node:assert/strict";
 import { main } from "./main.ts";
 import type { Io } from "./io.ts";
 import { readLines } from "./io.ts";
-import { FakeBroker } from "../client/_fake_broker.ts";
+import { TestBroker } from "../http/testing/test_broker.ts";
 import { percentile, summarize } from "./bench.ts";
+import { QUEUE_DEFAULTS } from "../broker/mod.ts";
+
+/** Drains `queue` through the app (receive, then ack, until empty; fifo allows one at a time). */
+async function drain(broker: TestBroker, queue: string) {
+  const post = async (op: string, body: unknown) =>
+    await (await broker.fetch(`http://test/v1/queues/${queue}/${op}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    })).json();
+  const out: { body: unknown; headers: Record<string, string> }[] = [];
+  for (let i = 0; i < 100; i++) {
+    const { messages } = await post("receive", { max: 1000 });
+    if (messages.length === 0) break;
+    out.push(...messages);
+    await post("ack", { receipts: messages.map((m: { receipt: string }) => m.receipt) });
+  }
+  return out;
+}
 
 interface Captured {
   io: Io;
@@ -13,7 +32,7 @@ interface Captured {
 }
 
 function capture(
-  broker: FakeBroker,
+  broker: TestBroker,
   options: { stdin?: string[]; exitCode?: number; signal?: AbortSignal } = {},
 ): Captured {
   const out: string[] = [];
@@ -37,7 +56,7 @@ function capture(
 }
 
 Deno.test("mq --help lists the commands; each command has --help", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   const top = capture(broker);
   assert.equal(await main(["--help"], top.io), 0);
   for (const name of ["queues", "create", "publish", "consume", "status", "bench"]) {
@@ -51,7 +70,7 @@ Deno.test("mq --help lists the commands; each command has --help", async () => {
 });
 
 Deno.test("mq reports usage errors with exit code 2", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   const unknown = capture(broker);
   assert.equal(await main(["frobnicate"], unknown.io), 2);
   assert.match(unknown.err(), /unknown command "frobnicate"/);
@@ -64,7 +83,7 @@ Deno.test("mq reports usage errors with exit code 2", async () => {
 });
 
 Deno.test("mq create, publish (arguments and stdin) and queues work against a broker", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   const created = capture(broker);
   assert.equal(
     await main([
@@ -80,7 +99,8 @@ Deno.test("mq create, publish (arguments and stdin) and queues work against a br
     ], created.io),
     0,
   );
-  assert.deepEqual(broker.queues.get("jobs")!.config, {
+  assert.deepEqual(broker.queue("jobs")!.config, {
+    ...QUEUE_DEFAULTS,
     deliveryMode: "exactly_once",
     leaseMs: 500,
     fifo: true,
@@ -94,25 +114,20 @@ Deno.test("mq create, publish (arguments and stdin) and queues work against a br
     0,
   );
   assert.equal(published.out.length, 2);
-  const stored = broker.queues.get("jobs")!.messages;
-  assert.deepEqual(stored.map((m) => m.body), [{ n: 1 }, "plain text"]);
-  assert.deepEqual(stored[0].headers, { k: "v" });
   const fromStdin = capture(broker, { stdin: ["a", "", "b", "c"] });
   assert.equal(await main(["publish", "jobs", "--raw", "--batch", "2"], fromStdin.io), 0);
-  assert.deepEqual(broker.queues.get("jobs")!.messages.slice(2).map((m) => m.body), [
-    "a",
-    "b",
-    "c",
-  ]);
   assert.equal(broker.seen.filter((s) => s.method === "POST").length, 1 + 2);
   const listed = capture(broker, {});
   assert.equal(await main(["queues"], listed.io), 0);
   assert.match(listed.out[0], /^QUEUE\s+MODE\s+READY/);
   assert.match(listed.out[1], /^jobs\s+exactly_once\s+5\s+0/);
+  const stored = await drain(broker, "jobs");
+  assert.deepEqual(stored.map((m) => m.body), [{ n: 1 }, "plain text", "a", "b", "c"]);
+  assert.deepEqual(stored[0].headers, { k: "v" });
 });
 
 Deno.test("mq uses QUORUMQ_NODES when --nodes is absent", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   const urls: string[] = [];
   const c = capture(broker);
   c.io.fetch = (input, init) => {
@@ -125,7 +140,7 @@ Deno.test("mq uses QUORUMQ_NODES when --nodes is absent", async () => {
 });
 
 Deno.test("mq consume prints messages and acks them, stopping at --count", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   await main(["create", "jobs"], capture(broker).io);
   await main(["publish", "jobs", "one", "two", "three"], capture(broker).io);
   const c = capture(broker);
@@ -135,15 +150,12 @@ Deno.test("mq consume prints messages and acks them, stopping at --count", async
   );
   assert.deepEqual(c.out.map((line) => JSON.parse(line).body), ["one", "two"]);
   assert.deepEqual(JSON.parse(c.err()), { received: 2, acked: 2, nacked: 0, lost: 0, errors: 0 });
-  assert.deepEqual(broker.queues.get("jobs")!.messages.map((m) => m.state), [
-    "acked",
-    "acked",
-    "ready",
-  ]);
+  const { stats } = broker.queue("jobs")!;
+  assert.deepEqual([stats.acked, stats.ready], [2, 1]);
 });
 
 Deno.test("mq consume --exec passes the body on stdin, acks on exit 0 and nacks otherwise", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   await main(["create", "jobs"], capture(broker).io);
   await main(["publish", "jobs", '{"x":1}', "--id", "m1"], capture(broker).io);
   const failing = capture(broker, { exitCode: 3 });
@@ -158,8 +170,8 @@ Deno.test("mq consume --exec passes the body on stdin, acks on exit 0 and nacks 
   assert.equal(failing.execs[0].env.QUORUMQ_MESSAGE_ID, "m1");
   assert.match(failing.err(), /exited with 3/);
   assert.match(failing.err(), /nacked 1/);
-  assert.equal(broker.queues.get("jobs")!.messages[0].state, "ready");
-  broker.queues.get("jobs")!.messages[0].availableAt = 0; // skip the nack backoff
+  assert.equal(broker.messageStatus("jobs", "m1")!.state, "delayed", "nacked with a backoff");
+  broker.advance(60_000); // skip the nack backoff
   const passing = capture(broker, { exitCode: 0 });
   assert.equal(
     await main(
@@ -169,11 +181,11 @@ Deno.test("mq consume --exec passes the body on stdin, acks on exit 0 and nacks 
     0,
   );
   assert.equal(passing.execs[0].env.QUORUMQ_MESSAGE_ATTEMPT, "2");
-  assert.equal(broker.queues.get("jobs")!.messages[0].state, "acked");
+  assert.equal(broker.messageStatus("jobs", "m1")!.state, "acked");
 });
 
 Deno.test("mq consume stops on Ctrl-C (the abort signal)", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   await main(["create", "jobs"], capture(broker).io);
   const controller = new AbortController();
   const c = capture(broker, { signal: controller.signal });
@@ -183,18 +195,25 @@ Deno.test("mq consume stops on Ctrl-C (the abort signal)", async () => {
 });
 
 Deno.test("mq status shows leader, term, commit index and lag per follower", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker({
+    peers: [
+      { id: "n2", url: "http://n2:1", role: "follower", matchIndex: 2, lastContactMs: 12 },
+      { id: "n3", url: "http://n3:1", role: "follower", matchIndex: 4, lastContactMs: 3 },
+    ],
+  });
+  await main(["create", "jobs"], capture(broker).io);
+  for (const body of ["a", "b", "c"]) await main(["publish", "jobs", body], capture(broker).io);
   const c = capture(broker);
   assert.equal(await main(["status"], c.io), 0);
-  assert.match(c.out[0], /^leader n1 {2}term 3 {2}commit 120/);
-  assert.match(c.out.find((l) => l.startsWith("n2"))!, /^n2\s+follower\s+\S+\s+118\s+2\s+12 ms$/);
+  assert.match(c.out[0], /^leader n1 {2}term 1 {2}commit 4/);
+  assert.match(c.out.find((l) => l.startsWith("n2"))!, /^n2\s+follower\s+\S+\s+2\s+2\s+12 ms$/);
   const json = capture(broker);
   await main(["status", "--json"], json.io);
   assert.deepEqual(JSON.parse(json.out[0]).lag, { n1: 0, n2: 2, n3: 0 });
 });
 
 Deno.test("mq bench publishes and consumes every message and prints percentiles", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   const c = capture(broker);
   assert.equal(
     await main([
@@ -217,7 +236,7 @@ Deno.test("mq bench publishes and consumes every message and prints percentiles"
   assert.equal(result.consume.messages, 50);
   assert.ok(result.publish.p99Ms >= result.publish.p50Ms);
   assert.match(c.err(), /\rpublish 50\/50/);
-  assert.equal(broker.queues.size, 0, "the fresh bench queue is deleted");
+  assert.equal(broker.queues().length, 0, "the fresh bench queue is deleted");
 });
 
 Deno.test("percentile() and summarize() use nearest rank", () => {

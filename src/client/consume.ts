@@ -188,7 +188,9 @@ class Run {
       this.options.maxBackoffMs ?? 60_000,
       (this.options.baseBackoffMs ?? 1_000) * 2 ** (attempt - 1),
     );
-    return stepMs / 2 + Math.random() * (stepMs / 2);
+    // Whole milliseconds: the server's `delayMs` is an integer, and a fraction made every nack
+    // of a failed message a 400 (the message then sat out its whole lease).
+    return Math.round(stepMs / 2 + Math.random() * (stepMs / 2));
   }
 
   report(error: unknown, message?: ReceivedMessage): void {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Client } from "./client.ts";
-import { FakeBroker } from "./_fake_broker.ts";
+import { TestBroker } from "../http/testing/test_broker.ts";
 import { QueueNotFound } from "./errors.ts";
 import { ackWasLost, buildTransaction } from "./exactly_once.ts";
 import { TransactionFailed } from "./errors.ts";
@@ -10,16 +10,23 @@ const noSleep = () => Promise.resolve();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function setup(queues: string[], messages: number) {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   const client = new Client({ nodes: ["http://a:1"], fetch: broker.fetch, sleep: noSleep });
   for (const queue of queues) await client.createQueue(queue);
-  if (messages > 0) {
-    await client.publishBatch(queues[0], Array.from({ length: messages }, (_, i) => ({ body: i })));
-  }
-  return { broker, client };
+  const ids = messages === 0 ? [] : (await client.publishBatch(
+    queues[0],
+    Array.from({ length: messages }, (_, i) => ({ body: i })),
+  )).map((r) => r.id);
+  return { broker, client, ids };
 }
 
-const paths = (broker: FakeBroker, suffix: string) =>
+/** Every message published to `queue` was acked and none is left. */
+function allAcked(broker: TestBroker, queue: string): boolean {
+  const { stats } = broker.queue(queue)!;
+  return stats.acked === stats.published && stats.ready + stats.leased + stats.delayed === 0;
+}
+
+const paths = (broker: TestBroker, suffix: string) =>
   broker.seen.filter((s) => s.path.endsWith(suffix));
 
 Deno.test("consume() acks every handled message and stops at maxMessages", async () => {
@@ -41,7 +48,7 @@ Deno.test("consume() acks every handled message and stops at maxMessages", async
     9,
   ]);
   assert.deepEqual(stats, { received: 10, acked: 10, nacked: 0, lost: 0, errors: 0 });
-  assert.ok(broker.queues.get("jobs")!.messages.every((m) => m.state === "acked"));
+  assert.ok(allAcked(broker, "jobs"));
   // At most `concurrency` messages are asked for at once.
   assert.ok(paths(broker, "/receive").every((s) => (s.body as { max: number }).max <= 3));
 });
@@ -86,7 +93,7 @@ Deno.test("consume() aborts the handler's signal when the lease is lost and does
   let handlerSignal: AbortSignal | undefined;
   const stats = await client.consume("jobs", async (_m, { signal }) => {
     handlerSignal = signal;
-    broker.now = () => Date.now() + 1_000_000; // the lease runs out under the handler
+    broker.advance(1_000_000); // the lease runs out under the handler
     for (let i = 0; i < 100 && !signal.aborted; i++) await delay(10);
     signal.throwIfAborted();
   }, { leaseMs: 60, waitMs: 50, maxMessages: 1 });
@@ -108,7 +115,7 @@ Deno.test("consume() on abort lets in-flight handlers finish and acks them, then
   assert.equal(stats.received, 2);
   assert.equal(stats.acked, 2);
   assert.equal(sawAbort, 2);
-  assert.ok(broker.queues.get("jobs")!.messages.every((m) => m.state === "acked"));
+  assert.ok(allAcked(broker, "jobs"));
 });
 
 Deno.test("consume() on abort nacks handlers still running after drainMs", async () => {
@@ -121,7 +128,7 @@ Deno.test("consume() on abort nacks handlers still running after drainMs", async
     return stuck; // ignores its signal
   }, { waitMs: 50, drainMs: 30, signal: controller.signal });
   assert.deepEqual(stats, { received: 1, acked: 0, nacked: 1, lost: 0, errors: 0 });
-  assert.equal(broker.queues.get("jobs")!.messages[0].state, "ready");
+  assert.equal(broker.queue("jobs")!.stats.ready, 1);
   release();
   await delay(10);
   assert.equal(paths(broker, "/ack").length, 0, "a handler given up on is never acked");
@@ -133,7 +140,7 @@ Deno.test("consume() stops with the error when the queue does not exist", async 
 });
 
 Deno.test("consume() survives receive failures with backoff and carries on", async () => {
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   let failures = 3;
   const fetch: typeof globalThis.fetch = (input, init) => {
     if (String(input).endsWith("/receive") && failures-- > 0) {
@@ -194,7 +201,7 @@ Deno.test("consume() works on a topic subscription's paths", async () => {
 });
 
 Deno.test("consumeExactlyOnce() commits the handler's publishes with the ack in one transaction", async () => {
-  const { broker, client } = await setup(["new-orders", "shipping"], 2);
+  const { broker, client, ids } = await setup(["new-orders", "shipping"], 2);
   const stats = await client.consumeExactlyOnce("new-orders", (m) => [
     { queue: "shipping", body: { order: m.body } },
   ], { waitMs: 50, maxMessages: 2 });
@@ -202,20 +209,19 @@ Deno.test("consumeExactlyOnce() commits the handler's publishes with the ack in 
   const transactions = paths(broker, "/v1/transactions");
   assert.equal(transactions.length, 2);
   assert.equal(paths(broker, "/ack").length, 0, "no separate ack outside the transaction");
-  const orders = broker.queues.get("new-orders")!.messages;
-  const shipped = broker.queues.get("shipping")!.messages;
-  assert.deepEqual(shipped.map((m) => m.id).toSorted(), orders.map((m) => `${m.id}:0`).toSorted());
-  assert.ok(orders.every((m) => m.state === "acked"));
+  assert.equal(broker.queue("shipping")!.stats.published, 2);
+  for (const id of ids) assert.equal(broker.messageStatus("shipping", `${id}:0`)?.state, "ready");
+  assert.ok(allAcked(broker, "new-orders"));
 });
 
 Deno.test("consumeExactlyOnce() moves on when the ack is stale: nothing is published", async () => {
   const { broker, client } = await setup(["new-orders", "shipping"], 1);
   const stats = await client.consumeExactlyOnce("new-orders", (m) => {
-    broker.now = () => Date.now() + 1_000_000; // another consumer's turn now
+    broker.advance(1_000_000); // another consumer's turn now
     return [{ queue: "shipping", body: m.body }];
   }, { waitMs: 50, maxMessages: 1 });
   assert.deepEqual(stats, { received: 1, acked: 0, nacked: 0, lost: 1, errors: 0 });
-  assert.equal(broker.queues.get("shipping")!.messages.length, 0);
+  assert.equal(broker.queue("shipping")!.stats.published, 0);
   assert.equal(paths(broker, "/nack").length, 0);
 });
 
@@ -225,7 +231,9 @@ Deno.test("consumeExactlyOnce() nacks when the transaction fails for another rea
     { queue: "missing", body: 1 },
   ], { waitMs: 50, maxMessages: 1, baseBackoffMs: 10 });
   assert.deepEqual(stats, { received: 1, acked: 0, nacked: 1, lost: 0, errors: 1 });
-  assert.equal(broker.queues.get("new-orders")!.messages[0].state, "ready");
+  const queue = broker.queue("new-orders")!.stats;
+  assert.equal(queue.ready + queue.delayed, 1, "nacked: back in the queue");
+  assert.equal(queue.acked, 0);
 });
 
 Deno.test("buildTransaction() acks on the source and keeps given ids", () => {

@@ -1,7 +1,7 @@
 /**
  * The exactly-once consumer: the handler returns the messages to publish, and the helper commits
  * them together with the ack in ONE transaction (`POST /v1/transactions`). Either the ack is
- * valid and every publish is applied, or nothing is (DESIGN.md, promise 4). An ack whose lease
+ * valid and every publish is applied, or nothing is (docs/design.md, promise 4). An ack whose lease
  * is over means another consumer got the message: our publishes did not happen, and we move on.
  *
  * @module

@@ -1,9 +1,9 @@
 /**
  * Proves the client is runtime-neutral: `deno bundle` turns src/client/mod.ts into one ES module
- * (offline, no npm TypeScript), and Node 20 runs it against a fake broker served on 127.0.0.1.
+ * (offline, no npm TypeScript), and Node 20 runs it against the real app served on 127.0.0.1.
  */
 import assert from "node:assert/strict";
-import { FakeBroker } from "./_fake_broker.ts";
+import { TestBroker } from "../http/testing/test_broker.ts";
 
 const CLIENT_DIR = new URL(".", import.meta.url);
 
@@ -34,7 +34,7 @@ async function run(command: string, args: string[], cwd?: string) {
 
 Deno.test("the bundled client runs under Node 20 against a broker on 127.0.0.1", async () => {
   const dir = await Deno.makeTempDir({ prefix: "quorumq_node_" });
-  const broker = new FakeBroker();
+  const broker = new TestBroker();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, broker.handle);
   try {
     await run(Deno.execPath(), [

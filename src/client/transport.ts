@@ -3,7 +3,7 @@
  * per-attempt timeout, and retries with exponential backoff and jitter on network errors,
  * 503 `no_leader` (honouring Retry-After), `unknown_outcome` and other 5xx. A mutating call gets
  * its Idempotency-Key once, before the first attempt, and sends the same key and body on every
- * retry: a retry can therefore never apply a write twice (RELIABILITY.md, bug 7).
+ * retry: a retry can therefore never apply a write twice (docs/reliability.md item 7).
  *
  * Only `fetch`, `AbortController`, `setTimeout` and `crypto.randomUUID` are used, so this runs in
  * Deno, Node 20+, browsers and edge runtimes.

@@ -1,5 +1,5 @@
 /**
- * The shapes of HTTP API v1 (see /work/shared/DESIGN.md, "HTTP API v1") as the client sees them.
+ * The shapes of HTTP API v1 (docs/design.md, "HTTP API v1") as the client sees them.
  * Plain TypeScript, no runtime code: this file runs anywhere.
  *
  * @module

@@ -36,7 +36,10 @@ export interface CreateAppOptions {
   readonly log: Logger;
   /** How to reach the leader when forwarding; default `fetch`. */
   readonly leaderFetch?: LeaderFetch;
-  /** Wall clock (ms); default `Date.now`. */
+  /**
+   * The clock of long-poll deadlines (ms); default `performance.now` (monotonic, so a wall-clock
+   * step neither cuts a wait short nor stretches it). Broker times use `node.entryTimeMs()`.
+   */
   readonly nowMs?: () => number;
   /**
    * The transport's fault seam (`--test-faults` only): mounts `/v1/admin/faults`. Never in
@@ -50,7 +53,7 @@ const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 
 /** Builds the app. */
 export function createApp(options: CreateAppOptions): Hono<AppEnv> {
-  const nowMs = options.nowMs ?? Date.now;
+  const nowMs = options.nowMs ?? (() => performance.now());
   const deps: AppDeps = {
     node: options.node,
     auth: options.auth,

@@ -9,21 +9,14 @@
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import { z } from "zod";
-import {
-  type Command,
-  encodeEnvelope,
-  type Envelope,
-  type Failure,
-  type Result,
-  type ResultByOp,
-} from "../broker/commands.ts";
+import { type Command, type Failure, type Result, type ResultByOp } from "../broker/commands.ts";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Permission, Principal, ResourceKind } from "./auth.ts";
 import { validate } from "./body.ts";
 import { forwardToLeader, HOP_HEADER, type LeaderFetch } from "./forward.ts";
 import type { LongPollHub } from "./long_poll.ts";
 import type { NodePort } from "./node_port.ts";
-import { ProblemError, type ProblemItem } from "./problems.ts";
+import { BROKER_REASON_PROBLEMS, ProblemError, type ProblemItem } from "./problems.ts";
 import { idempotencyKeySchema } from "./schemas.ts";
 
 /** Limits and timeouts of the HTTP layer. */
@@ -54,7 +47,7 @@ export interface AppDeps {
   readonly log: Logger;
   readonly leaderFetch: LeaderFetch;
   readonly longPoll: LongPollHub;
-  /** Wall clock for envelope timestamps and long-poll deadlines. */
+  /** Clock for long-poll deadlines. */
   readonly nowMs: () => number;
 }
 
@@ -137,10 +130,9 @@ export async function proposeWrite(
   extraTimeoutMs = 0,
 ): Promise<WriteOutcome> {
   const idem = idempotencyOf(c, request.json);
-  // Raft entries carry the proposer's clock: if we are not the leader the proposal is refused
-  // and the leader stamps its own time when it handles the forwarded request.
-  const envelope: Envelope = { ts: deps.nowMs(), cmd, ...(idem ? { idem } : {}) };
-  const outcome = await deps.node.propose(encodeEnvelope(envelope), {
+  // No time here: the node stamps the entry time when it proposes, and only a leader's proposal
+  // is accepted (a follower forwards the whole request, and the leader stamps it).
+  const outcome = await deps.node.propose({ cmd, ...(idem ? { idem } : {}) }, {
     timeoutMs: deps.limits.proposeTimeoutMs,
   });
   if (outcome.ok) {
@@ -249,17 +241,7 @@ export function failureProblem(failure: Failure): ProblemError {
     reason: e.reason,
   }));
   const extras = errors ? { errors } : {};
-  switch (failure.reason) {
-    case "transaction_aborted":
-      return new ProblemError("transaction_failed", failure.detail, extras);
-    case "invalid_request":
-    case "queue_not_found":
-    case "topic_not_found":
-    case "subscription_not_found":
-    case "queue_full":
-    case "idempotency_conflict":
-      return new ProblemError(failure.reason, failure.detail, extras);
-  }
+  return new ProblemError(BROKER_REASON_PROBLEMS[failure.reason], failure.detail, extras);
 }
 
 /** The broker's success result for `op`, or throws its refusal as a problem. */

@@ -4,7 +4,7 @@
  * header; a node that receives a request carrying the hop header never forwards it again (no
  * loops while leadership moves). The leader's answer is returned as it is.
  *
- * Outcomes, and why (RELIABILITY.md item 7, unknown outcomes):
+ * Outcomes, and why (docs/reliability.md item 7, unknown outcomes):
  * - the leader answered: its status, headers and body, whatever they are;
  * - the connection could not be opened (refused, DNS): nothing was sent, so the write certainly
  *   did not happen: `no_leader` (503, Retry-After) is the truth;

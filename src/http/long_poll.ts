@@ -1,7 +1,7 @@
 /**
  * Long-poll waiting for `receive` with `waitMs`. A waiter sleeps until one of:
  * - an applied batch (`NodePort.onApplied`) makes its queue/subscription deliverable,
- * - the broker's next delay or lease end (`Deliverability.nextAt`) arrives,
+ * - the broker's next delay or lease end (`Deliverability.nextAt`, in entry time) arrives,
  * - its deadline passes, or its request is aborted (client gone).
  * There is no polling loop: each waiter holds one timer, and applied batches are the only other
  * wake-up source.
@@ -15,15 +15,21 @@
  * @module
  */
 
-import type { Deliverability } from "../broker/commands.ts";
-
 /** Why a wait ended. */
 export type WaitEnd = "deliverable" | "deadline" | "aborted";
 
 /** What a waiter asks about its target each time a batch is applied. */
 export interface WaitProbe {
-  /** Deliverability at `nowMs`, plus an upper bound of ready messages (how many to wake). */
-  check(nowMs: number): Deliverability & { readonly readyCount: number };
+  /**
+   * Whether a message is deliverable now, an upper bound of ready messages (how many to wake),
+   * and in how many ms the next delay or lease ends, if any (entry time is the probe's
+   * business: the hub counts only its own clock).
+   */
+  check(): {
+    readonly deliverableNow: boolean;
+    readonly readyCount: number;
+    readonly nextInMs?: number;
+  };
 }
 
 interface Waiter {
@@ -79,7 +85,7 @@ export class LongPollHub {
     signal?: AbortSignal,
   ): Promise<WaitEnd> {
     const now = this.#nowMs();
-    const state = probe.check(now);
+    const state = probe.check();
     if (state.deliverableNow) return Promise.resolve("deliverable");
     if (now >= deadlineMs) return Promise.resolve("deadline");
     if (signal?.aborted) return Promise.resolve("aborted");
@@ -98,7 +104,7 @@ export class LongPollHub {
       const deadlineTimer = setTimeout(() => finish("deadline"), deadlineMs - now);
       signal?.addEventListener("abort", onAbort, { once: true });
       const target = this.#add(key, probe, waiter);
-      this.#schedule(target, state.nextAt, now);
+      this.#schedule(target, state.nextInMs, now);
     });
   }
 
@@ -134,9 +140,10 @@ export class LongPollHub {
     }
   }
 
-  /** Arms the target's timer for `nextAtMs` if that is sooner than the armed one. */
-  #schedule(target: Target, nextAtMs: number | undefined, nowMs: number): void {
-    if (nextAtMs === undefined) return;
+  /** Arms the target's timer `nextInMs` from `nowMs` if that is sooner than the armed one. */
+  #schedule(target: Target, nextInMs: number | undefined, nowMs: number): void {
+    if (nextInMs === undefined) return;
+    const nextAtMs = nowMs + nextInMs;
     if (target.timerAtMs !== undefined && target.timerAtMs <= nextAtMs) return;
     clearTimeout(target.timer);
     target.timerAtMs = nextAtMs;
@@ -149,9 +156,9 @@ export class LongPollHub {
 
   #wake(target: Target, nowMs: number): void {
     if (target.waiters.length === 0) return;
-    const state = target.probe.check(nowMs);
+    const state = target.probe.check();
     if (!state.deliverableNow) {
-      this.#schedule(target, state.nextAt, nowMs);
+      this.#schedule(target, state.nextInMs, nowMs);
       return;
     }
     const count = Math.max(1, Math.min(state.readyCount, target.waiters.length));

@@ -21,6 +21,7 @@ import type {
   ConsumerTarget,
   Deliverability,
   MessageStatus,
+  Proposal,
   QueueInfo,
   SubscriptionInfo,
   TopicInfo,
@@ -118,11 +119,19 @@ export interface NodeMetrics {
 /** What the HTTP layer needs from the node (see the module doc for the contract). */
 export interface NodePort {
   readonly nodeId: string;
-  /** Proposes an encoded broker envelope (`encodeEnvelope`); see the module doc. */
-  propose(envelope: Uint8Array, opts: { readonly timeoutMs: number }): Promise<ProposeOutcome>;
+  /**
+   * Proposes a command; this node stamps its entry time (`EntryClock.stamp`), which only counts
+   * when it is the leader (any other node answers `not_leader`). See the module doc.
+   */
+  propose(proposal: Proposal, opts: { readonly timeoutMs: number }): Promise<ProposeOutcome>;
   /** Linearizable read barrier (ReadIndex, then wait until applied). */
   readBarrier(opts: { readonly timeoutMs: number }): Promise<ReadBarrierOutcome>;
   broker(): BrokerView;
+  /**
+   * Entry time on this node now (`EntryClock.now`): what `deliverability().nextAt` and every
+   * other broker time is compared with. Not the wall clock; 0 before any entry time is known.
+   */
+  entryTimeMs(): number;
   /** Registers a listener called after each batch of applied entries; returns unsubscribe. */
   onApplied(listener: () => void): () => void;
   clusterView(): ClusterView;

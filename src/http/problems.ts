@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { ProblemCode } from "../broker/mod.ts";
+
 /** Registry entry: the HTTP status and the human title of one problem type. */
 export interface ProblemSpec {
   readonly status: number;
@@ -51,6 +53,22 @@ export const PROBLEMS = {
 
 /** A stable problem code. */
 export type ProblemType = keyof typeof PROBLEMS;
+
+/**
+ * The problem type of each reason the broker refuses a command with. Broker reasons are stored in
+ * the log and in idempotency answers, so they keep their names; the one that differs is
+ * `transaction_aborted`, answered as `transaction_failed`. docs/http.md's error table shows this
+ * mapping next to the client's error classes; `test/tidy_test.ts` checks the two agree.
+ */
+export const BROKER_REASON_PROBLEMS: Readonly<Record<ProblemCode, ProblemType>> = {
+  invalid_request: "invalid_request",
+  queue_not_found: "queue_not_found",
+  topic_not_found: "topic_not_found",
+  subscription_not_found: "subscription_not_found",
+  queue_full: "queue_full",
+  idempotency_conflict: "idempotency_conflict",
+  transaction_aborted: "transaction_failed",
+};
 
 /** One field-level reason (validation errors, transaction items). */
 export interface ProblemItem {

@@ -76,7 +76,7 @@ function isLeader(deps: AppDeps): boolean {
 
 function probeOf(deps: AppDeps, target: ConsumerTarget): WaitProbe {
   return {
-    check(nowMs) {
+    check() {
       const broker = deps.node.broker();
       const d = broker.deliverability(target);
       const info = "queue" in target
@@ -87,11 +87,13 @@ function probeOf(deps: AppDeps, target: ConsumerTarget): WaitProbe {
         return { deliverableNow: true, readyCount: Number.MAX_SAFE_INTEGER };
       }
       // The replica's view is as of its last entry; a delay or lease that has ended since (by
-      // this clock) makes a message deliverable once the next entry's time reaches it.
-      const deliverableNow = d.deliverableNow || (d.nextAt !== undefined && d.nextAt <= nowMs);
+      // this node's entry time, never its wall clock) makes a message deliverable once the next
+      // entry's time reaches it.
+      const now = deps.node.entryTimeMs();
+      const deliverableNow = d.deliverableNow || (d.nextAt !== undefined && d.nextAt <= now);
       return {
         deliverableNow,
-        ...(d.nextAt !== undefined ? { nextAt: d.nextAt } : {}),
+        ...(d.nextAt !== undefined ? { nextInMs: d.nextAt - now } : {}),
         readyCount: Math.max(1, info.stats.ready),
       };
     },

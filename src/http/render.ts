@@ -16,7 +16,7 @@ import type {
   TopicInfo,
   TopicMessage,
 } from "../broker/commands.ts";
-import { ProblemError } from "./problems.ts";
+import { BROKER_REASON_PROBLEMS, ProblemError } from "./problems.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -74,7 +74,7 @@ export function renderTopicMessages(messages: readonly TopicMessage[], nextSeq: 
 /** One publish outcome as JSON (a per-item failure inside a batch keeps its reason). */
 export function publishJson(o: PublishOutcome): Record<string, unknown> {
   if (o.ok) return { seq: o.seq, id: o.id, duplicate: o.duplicate };
-  return { error: { type: o.reason, detail: o.detail } };
+  return { error: { type: BROKER_REASON_PROBLEMS[o.reason], detail: o.detail } };
 }
 
 /**
@@ -82,9 +82,7 @@ export function publishJson(o: PublishOutcome): Record<string, unknown> {
  * problem of the whole request.
  */
 export function singlePublish(o: PublishOutcome): { status: number; text: string } {
-  if (!o.ok) {
-    throw new ProblemError(o.reason === "transaction_aborted" ? "conflict" : o.reason, o.detail);
-  }
+  if (!o.ok) throw new ProblemError(BROKER_REASON_PROBLEMS[o.reason], o.detail);
   return { status: o.duplicate ? 200 : 201, text: JSON.stringify(publishJson(o)) };
 }
 

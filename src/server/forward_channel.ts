@@ -12,7 +12,14 @@
  * @module
  */
 
-import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
+import {
+  DEFAULT_LIMITS,
+  dialWebSocket,
+  Keepalive,
+  type LinkSocket,
+  PING,
+  PONG,
+} from "../../cluster/transport/mod.ts";
 import { type ForwardedRequest, ForwardNotSentError, type LeaderAnswer } from "../http/mod.ts";
 import { decodeForwardResponse, encodeForwardFrame, FORWARD_PATH } from "./forward_frames.ts";
 
@@ -41,7 +48,7 @@ interface Pending {
 
 /** One socket to one leader URL. */
 class Channel {
-  readonly #ws: WebSocket;
+  readonly #ws: LinkSocket;
   readonly #opened: Promise<boolean>;
   readonly #pending = new Map<number, Pending>();
   readonly #keepalive: Keepalive;
@@ -59,8 +66,8 @@ class Channel {
     const url = new URL(baseUrl);
     url.pathname = url.pathname.replace(/\/+$/, "") + FORWARD_PATH;
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    this.#ws = new WebSocket(url);
-    this.#ws.binaryType = "arraybuffer";
+    // TCP_NODELAY, as on the peer links: a forwarded write never waits for a delayed ACK.
+    this.#ws = dialWebSocket(url);
     this.#keepalive = new Keepalive({
       keepaliveMs: limits.keepaliveMs,
       linkSilenceMs: limits.silenceMs,

@@ -7,6 +7,7 @@
 
 import type { NodeDriver } from "../../cluster/node/driver.ts";
 import { NO_NODE } from "../../cluster/raft/types.ts";
+import { encodeEnvelope, type EntryClock, type Proposal } from "../broker/mod.ts";
 import type {
   AdminOutcome,
   BrokerView,
@@ -29,6 +30,7 @@ export class RaftNode implements NodePort {
   readonly fsyncSeconds = new Histogram([0.0001, 0.00025, ...LATENCY_BUCKETS_S]);
   #driver: NodeDriver;
   #machine: BrokerMachine;
+  #clock: EntryClock;
   #memoryStorage: boolean;
 
   #canAddMembers: boolean;
@@ -36,10 +38,12 @@ export class RaftNode implements NodePort {
   constructor(
     driver: NodeDriver,
     machine: BrokerMachine,
+    clock: EntryClock,
     opts: { memoryStorage: boolean; canAddMembers: boolean },
   ) {
     this.#driver = driver;
     this.#machine = machine;
+    this.#clock = clock;
     this.nodeId = driver.id;
     this.#memoryStorage = opts.memoryStorage;
     this.#canAddMembers = opts.canAddMembers;
@@ -65,8 +69,13 @@ export class RaftNode implements NodePort {
       : { ok: false, reason: "not_leader", ...hint, leaderId: hint.leaderId };
   }
 
-  async propose(envelope: Uint8Array, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
-    const out = await this.#driver.propose(envelope, opts.timeoutMs);
+  /**
+   * Stamps the entry time and proposes, in one synchronous step: the driver accepts a proposal
+   * only while this node leads, so only a leader's clock ever reaches an entry.
+   */
+  async propose(proposal: Proposal, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
+    const data = encodeEnvelope(this.#clock.stamp(proposal));
+    const out = await this.#driver.propose(data, opts.timeoutMs);
     if (out.ok) return { ok: true, result: out.result };
     switch (out.reason) {
       case "not_leader":
@@ -89,6 +98,10 @@ export class RaftNode implements NodePort {
 
   broker(): BrokerView {
     return this.#machine.state;
+  }
+
+  entryTimeMs(): number {
+    return this.#clock.now();
   }
 
   onApplied(listener: () => void): () => void {
@@ -162,8 +175,8 @@ export class RaftNode implements NodePort {
       const added = await this.#confChange({ op: "add_learner", nodeId: id, context: url });
       if (!added.ok) return added;
     }
-    const deadline = Date.now() + CATCH_UP_MS;
-    while (Date.now() < deadline) {
+    const deadline = performance.now() + CATCH_UP_MS;
+    while (performance.now() < deadline) {
       const s = this.#driver.status();
       if (s.role !== "leader") return { ok: false, reason: "unknown_outcome" };
       const match = s.progress[id]?.match ?? 0;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { NodeDriver } from "../../cluster/node/driver.ts";
 import type { RaftStatus } from "../../cluster/raft/status.ts";
+import type { EntryClock } from "../broker/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
 import { RaftNode } from "./raft_node.ts";
 
@@ -27,7 +28,7 @@ function followerDriver(proposed: unknown[]): NodeDriver {
 
 Deno.test("RaftNode.addMember on a follower that sees the member as a learner sends the caller to the leader", async () => {
   const proposed: unknown[] = [];
-  const node = new RaftNode(followerDriver(proposed), {} as BrokerMachine, {
+  const node = new RaftNode(followerDriver(proposed), {} as BrokerMachine, {} as EntryClock, {
     memoryStorage: true,
     canAddMembers: true,
   });

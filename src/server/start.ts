@@ -8,8 +8,8 @@
 import { NodeDriver } from "../../cluster/node/driver.ts";
 import { slicePacer } from "../../cluster/node/pace.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
-import { CLUSTER_LINK_PATH, Transport, validateFaultSpec } from "../../cluster/transport/mod.ts";
-import { encodeEnvelope } from "../broker/mod.ts";
+import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
+import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
@@ -91,16 +91,17 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     limits: { maxBodyBytes: config.maxBodyBytes },
     log,
     leaderFetch: forwarding.fetch,
+    // `--test-faults` only: the link fault seam at `/v1/admin/faults` (docs/transport.md).
+    ...(transport.faults ? { faults: transport.faults } : {}),
   });
 
-  const stopTimers = startLeaderTimers(node.driver, machine);
+  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   const server = Deno.serve(
     { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
     (req) => {
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
-      if (path === FAULTS_PATH) return handleFaults(req, transport);
       return app.fetch(req);
     },
   );
@@ -130,7 +131,7 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
-): Promise<{ driver: NodeDriver; raft: RaftNode }> {
+): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
   const driver = await NodeDriver.open({
     raft: {
@@ -164,12 +165,18 @@ async function openDriver(
     nowMs: () => performance.now(),
     pace: slicePacer(),
   });
-  const raft = new RaftNode(driver, machine, {
+  const clock = new EntryClock({
+    monoNowMs: () => performance.now(),
+    wallNowMs: Date.now,
+    lastEntryTs: () => machine.lastTs,
+  });
+  driver.onApplied(() => clock.observe());
+  const raft = new RaftNode(driver, machine, clock, {
     memoryStorage: config.storage === "memory",
     canAddMembers: config.secret !== undefined,
   });
   holder.raft = raft;
-  return { driver, raft };
+  return { driver, raft, clock };
 }
 
 /**
@@ -177,15 +184,19 @@ async function openDriver(
  * command has carried time forward, the leader proposes a `tick` so every replica moves it
  * (stats stay true; dead-lettering happens without waiting for the next receive).
  */
-function startLeaderTimers(driver: NodeDriver, machine: BrokerMachine): () => void {
+function startLeaderTimers(
+  driver: NodeDriver,
+  raft: RaftNode,
+  machine: BrokerMachine,
+  clock: EntryClock,
+): () => void {
   let inFlight = false;
   const timer = setInterval(() => {
     if (inFlight || driver.status().role !== "leader") return;
     const due = machine.nextEventAt();
-    const now = Date.now();
-    if (due === undefined || due > now) return;
+    if (due === undefined || due > clock.now()) return;
     inFlight = true;
-    driver.propose(encodeEnvelope({ ts: now, cmd: { op: "tick" } }), 5_000)
+    raft.propose({ cmd: { op: "tick" } }, { timeoutMs: 5_000 })
       .finally(() => inFlight = false);
   }, TIMER_CHECK_MS);
   return () => clearInterval(timer);
@@ -200,37 +211,6 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
   }
-}
-
-/** The fault seam's admin path; only when the node runs with `--test-faults`. */
-export const FAULTS_PATH = "/admin/test-faults";
-
-async function handleFaults(req: Request, transport: Transport): Promise<Response> {
-  const faults = transport.faults;
-  const problem = (status: number, type: string, detail: string) =>
-    new Response(JSON.stringify({ type, title: detail, status, detail }), {
-      status,
-      headers: { "content-type": "application/problem+json" },
-    });
-  if (!faults) {
-    return problem(404, "not_found", "The fault seam exists only with --test-faults");
-  }
-  if (req.method === "GET") return Response.json(faults.list());
-  if (req.method === "DELETE") {
-    faults.clear();
-    return new Response(null, { status: 204 });
-  }
-  if (req.method !== "POST") return problem(405, "method_not_allowed", "Use GET, POST or DELETE");
-  let body: unknown;
-  try {
-    body = await req.json();
-  } catch {
-    return problem(400, "invalid_request", "The body is not JSON");
-  }
-  const v = validateFaultSpec(body);
-  if (!v.ok) return problem(400, "invalid_request", v.errors.join("; "));
-  faults.set(v.spec);
-  return Response.json(faults.list());
 }
 
 function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {

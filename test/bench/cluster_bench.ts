@@ -1,5 +1,5 @@
 /**
- * Raft-level figures of issue 3, over three real kv_node processes (fsync on, loopback):
+ * Raft-level figures, over three real kv_node processes (fsync on, loopback):
  * - proposals committed per second with 64 in flight (group commit does the batching);
  * - time from SIGKILL of the leader to a new leader committing a write (median of runs).
  *

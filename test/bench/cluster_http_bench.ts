@@ -1,5 +1,5 @@
 /**
- * The broker-level figures of DESIGN.md "Testing", over three real quorumq nodes on loopback
+ * The broker-level figures of the README's "Measured here", over three real quorumq nodes on loopback
  * with fsync on, through the HTTP API (the client is Deno's `fetch`, in this process):
  * - sequential publish latency (p50, p99) and rate, one request at a time;
  * - batched publish throughput (100 messages per request, 16 requests in flight);

@@ -1,13 +1,13 @@
 /**
- * Issue 5: publish requests per second over the HTTP API of three real quorumq nodes (fsync on,
+ * Publish requests per second over the HTTP API of three real quorumq nodes (fsync on,
  * loopback), 64 concurrent clients, through the leader and through a follower (which forwards
  * to the leader). One request = one message of 256 B with a unique id (dedup on). Median of
  * `--runs` runs, each on a fresh queue after a warm-up.
  *
- * The load comes from one Node.js 20 process (`node:http`, keep-alive), like the peers' Node.js
- * clients (/work/shared/peers/RESULTS.md, fairness note 7); `--client deno` runs the same script
- * under Deno with `fetch` instead. Server CPU is utime+stime of the three node processes from
- * /proc, per message.
+ * The load comes from one Node.js 20 process (`node:http`, keep-alive), the client the other
+ * systems we compare with were driven by (a fair comparison uses one client); `--client deno`
+ * runs the same script under Deno with `fetch` instead. Server CPU is utime+stime of the three
+ * node processes from /proc, per message.
  *
  * Usage: deno run -A test/bench/http_bench.ts [--runs 3] [--messages 20000] [--client node|deno]
  *

@@ -1,6 +1,6 @@
 /**
  * The chaos checker: a pure function from a history (`history.ts`) to counts of violations of
- * the promises in /work/shared/DESIGN.md. No I/O, no clock: the same history gives the same
+ * the promises in docs/design.md. No I/O, no clock: the same history gives the same
  * verdict, and `checker_test.ts` proves each kind can fire on a hand-made history.
  *
  * What it counts (every rule is a necessary condition for a correct broker, so a correct run
@@ -22,7 +22,7 @@
  *   not finish;
  * - stale_read: a linearizable read of a queue's `published` counter lower than the number of
  *   distinct ids acknowledged to it before the read began, or lower than a read that completed
- *   before it began (RELIABILITY.md item 4: a stale leader must not answer reads);
+ *   before it began (docs/reliability.md item 4: a stale leader must not answer reads);
  * - crash: a node process that died on its own (an assertion such as election safety, or a
  *   fatal error), other than refusing to start on a damaged log.
  *

@@ -9,7 +9,7 @@
  * wrong checksum). Recovery must truncate it, and nothing acknowledged may be missing.
  *
  * Corruption: `corruptMiddle` flips one byte in the first half of the last segment; valid
- * records follow it, so the node must refuse to start (RELIABILITY.md item 9).
+ * records follow it, so the node must refuse to start (docs/reliability.md item 9).
  *
  * @module
  */

@@ -290,7 +290,7 @@ export class Nemesis {
       return { detail: leader, cuts: between([leader], others(leader)), lossy: [] };
     }
     if (shape === "bridge") {
-      // Two sides that only the bridge node hears both of (RELIABILITY.md item 5).
+      // Two sides that only the bridge node hears both of (docs/reliability.md item 5).
       const [bridge, ...rest] = this.pickN(this.members, this.members.length);
       const a = rest.slice(0, Math.ceil(rest.length / 2));
       const b = rest.slice(Math.ceil(rest.length / 2));
@@ -420,8 +420,8 @@ export class Nemesis {
     let last = "";
     while (this.nodes.isLive(on) && Date.now() < deadline) {
       try {
-        const res = await fetch(`${this.nodes.url(on)}/admin/test-faults`, {
-          method: "POST",
+        const res = await fetch(`${this.nodes.url(on)}/v1/admin/faults`, {
+          method: "PUT",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(spec),
           signal: AbortSignal.timeout(2_000),
@@ -449,7 +449,7 @@ export class Nemesis {
     await Promise.all(
       this.members.filter((m) => this.nodes.isLive(m)).map(async (id) => {
         try {
-          const res = await fetch(`${this.nodes.url(id)}/admin/test-faults`, {
+          const res = await fetch(`${this.nodes.url(id)}/v1/admin/faults`, {
             method: "DELETE",
             signal: AbortSignal.timeout(2_000),
           });

@@ -219,7 +219,7 @@ async function publishUntilAnswered(w: Worker, msgs: Published[]): Promise<void>
 
 /**
  * Receives and acks from `source` until consuming stops. A consumer with `stallChance` sometimes
- * sleeps past its lease before acking (RELIABILITY.md item 10): that ack must come back `stale`
+ * sleeps past its lease before acking (docs/reliability.md item 10): that ack must come back `stale`
  * and must not settle the redelivery another consumer holds by then.
  */
 export async function consumer(

@@ -1,5 +1,5 @@
 /**
- * Issue 5: leader changes and process faults against three real node processes with fsync:
+ * Leader changes and process faults against three real node processes with fsync:
  * Idempotency-Key replay across a leader change, SIGTERM of the leader (graceful: leadership
  * moves, exit 0, no acknowledged write lost) and SIGKILL of the leader mid-traffic while
  * producers retry through the client (nothing acknowledged lost, nothing duplicated).
@@ -134,7 +134,7 @@ Deno.test("e2e api faults: three nodes with fsync", async (t) => {
     );
 
     await t.step(
-      "a paused leader, resumed, never serves a stale read (RELIABILITY 4)",
+      "a paused leader, resumed, never serves a stale read (docs/reliability.md item 4)",
       async () => {
         for (let round = 0; round < 3; round++) {
           const old = await nodes.waitLeader();

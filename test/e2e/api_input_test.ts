@@ -1,5 +1,5 @@
 /**
- * Issue 5: bad inputs, auth on and off, and the operations endpoints (`/healthz`, `/readyz`,
+ * Bad inputs, auth on and off, and the operations endpoints (`/healthz`, `/readyz`,
  * `/metrics`, `/openapi.json`) against real node processes over real sockets.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * Issue 5: HTTP API v1 over real sockets against real node processes (`src/main.ts`): queues,
+ * HTTP API v1 over real sockets against real node processes (`src/main.ts`): queues,
  * publish and dedup, receive and fenced settles, forwarding, linearizable follower reads,
  * topics, transactions. Bad inputs and auth are in `api_input_test.ts`, leader changes and
  * process faults in `api_faults_test.ts`.

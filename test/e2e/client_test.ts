@@ -1,5 +1,5 @@
 /**
- * Issue 6: the client against real node processes: `consume` and `consumeExactlyOnce` while the
+ * The client against real node processes: `consume` and `consumeExactlyOnce` while the
  * leader is SIGKILLed, the `mq` CLI (spawned), and the shop example run as docs/client.md says.
  *
  * @module

@@ -49,6 +49,8 @@ export interface NodesOptions {
    * namespace. The chaos suite puts each node in its own network namespace (test/chaos/netlab.ts).
    */
   readonly network?: NodeNetwork;
+  /** Extra environment of node `id`'s process (e.g. libfaketime's, to move its wall clock). */
+  readonly env?: (id: string) => Record<string, string>;
 }
 
 /** A node's address and the command prefix that runs a program where that address is. */
@@ -207,7 +209,7 @@ export class Nodes {
       stdin: "null",
       stdout: "null",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...this.#opts.env?.(id) },
     }).spawn();
     const logs: string[] = [];
     const keep = this.#opts.keepLogs ?? true;

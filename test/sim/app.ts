@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Entry } from "../../cluster/raft/types.ts";
+import type { Entry, NodeId } from "../../cluster/raft/types.ts";
 
 /** What the simulator needs from a replicated state machine. */
 export interface SimApp {
@@ -22,8 +22,8 @@ export interface SimApp {
   digest(): string;
 }
 
-/** Builds a fresh application for a node (at start and at every restart). */
-export type SimAppFactory = () => SimApp;
+/** Builds a fresh application for node `id` (at start and at every restart). */
+export type SimAppFactory = (id: NodeId) => SimApp;
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;

@@ -7,7 +7,14 @@
  */
 
 import type { Entry } from "../../cluster/raft/types.ts";
-import { BrokerState, restoreSnapshot, type Result, snapshotBytes } from "../../src/broker/mod.ts";
+import {
+  BrokerState,
+  EntryClock,
+  type EntryClockSources,
+  restoreSnapshot,
+  type Result,
+  snapshotBytes,
+} from "../../src/broker/mod.ts";
 import { fnv32, type SimApp } from "./app.ts";
 
 /** What one node's broker answered for an index (its term tells whose entry it was). */
@@ -21,10 +28,21 @@ export interface AppliedResult {
 export class BrokerSimApp implements SimApp {
   broker = new BrokerState();
   readonly results = new Map<number, AppliedResult>();
+  /**
+   * This process's entry clock, as a real node keeps it (`src/server/start.ts`): what the
+   * simulated clients stamp their proposals with on the node they propose to. Absent when the
+   * harness stamps entries itself.
+   */
+  readonly clock: EntryClock | undefined;
+
+  constructor(clocks?: Omit<EntryClockSources, "lastEntryTs">) {
+    this.clock = clocks && new EntryClock({ ...clocks, lastEntryTs: () => this.broker.lastTs });
+  }
 
   apply(entry: Entry): Uint8Array {
     const result = entry.kind === 0 ? this.broker.applyEntry(entry.index, entry.data) : undefined;
     this.results.set(entry.index, { term: entry.term, result });
+    this.clock?.observe();
     return new Uint8Array(0);
   }
 
@@ -34,6 +52,7 @@ export class BrokerSimApp implements SimApp {
 
   restore(bytes: Uint8Array): void {
     this.broker = restoreSnapshot(bytes);
+    this.clock?.observe();
     // Answers for indexes inside the snapshot are unknown here: the client treats them so.
     this.results.clear();
   }

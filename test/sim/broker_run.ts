@@ -10,6 +10,7 @@
 
 import { BrokerSimApp } from "./broker_app.ts";
 import { BrokerClient, type ClientFaults, QUEUES } from "./broker_workload.ts";
+import { SimClocks } from "./clocks.ts";
 import { Prng } from "./prng.ts";
 import { Sim } from "./run.ts";
 import type { SimNode } from "./sim_node.ts";
@@ -19,6 +20,12 @@ export interface BrokerRunOptions {
   readonly nodes: 3 | 5;
   readonly steps: number;
   readonly clientFaults?: ClientFaults;
+  /**
+   * Per step, the chance that one node's wall clock steps an hour forward or back (the leader's
+   * half the time). Entry time must not follow: no lease may end early, no id be forgotten,
+   * and time must not stand still under a leader whose clock is behind.
+   */
+  readonly wallClockJumps?: number;
 }
 
 export interface BrokerRunResult {
@@ -36,15 +43,24 @@ const DRAIN_STEPS_MAX = 10_000;
 
 /** Runs one seed and returns what the checks found. */
 export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
+  const time = { step: 0 };
+  const clockPrng = new Prng(opts.seed * 104_729 + 3);
+  const clocks = new SimClocks(() => time.step, clockPrng.fork());
   const sim = new Sim({
     seed: opts.seed,
     nodes: opts.nodes,
     steps: opts.steps,
-    appFactory: () => new BrokerSimApp(),
+    appFactory: (id) => new BrokerSimApp(clocks.sources(id)),
   });
   const client = new BrokerClient(new Prng(opts.seed * 7919 + 17), opts.clientFaults);
   const violations: string[] = [];
+  let jumps = 0;
   const step = (faults: boolean, rate: number) => {
+    time.step = sim.step;
+    if (faults && clockPrng.chance(opts.wallClockJumps ?? 0)) {
+      jumpOneWallClock(sim, clocks, clockPrng);
+      jumps++;
+    }
     client.act(sim.step, sim.nodes, rate);
     sim.runStep({ faults, proposeRate: 0 });
     client.observe(sim.step, sim.nodes);
@@ -69,8 +85,20 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
       acknowledged: client.acknowledged.size,
       deliveries: client.seen.length,
       acks: client.ackAnswers.length,
+      wallClockJumps: jumps,
     },
   };
+}
+
+/** Steps one node's wall clock an hour forward or back: the leader's half the time. */
+function jumpOneWallClock(sim: Sim, clocks: SimClocks, prng: Prng): void {
+  const leader = sim.leaders()[0];
+  const id = leader !== undefined && prng.chance(0.5)
+    ? leader.id
+    : prng.pick([...sim.nodes.keys()]);
+  const ms = prng.pick([3_600_000, -3_600_000]);
+  clocks.jumpWall(id, ms);
+  sim.trace(`${id} wall clock jumps ${ms > 0 ? "+" : ""}${ms} ms`);
 }
 
 function leaderApp(sim: Sim): BrokerSimApp | undefined {
@@ -107,12 +135,13 @@ function drainAll(
 /** The broker promises, checked against everything the client was told. */
 export function checkBroker(sim: Sim, client: BrokerClient): string[] {
   const out: string[] = [];
-  // Promise 1: every publish answered ok was delivered (the broker drained to empty).
+  // docs/design.md promise 1: every publish answered ok was delivered (the broker drained to
+  // empty).
   const delivered = new Set(client.seen.map((s) => s.logical));
   for (const [logical, where] of client.acknowledged) {
     if (!delivered.has(logical)) out.push(`lost: ${logical} acknowledged in ${where.queue}`);
   }
-  // Promise 2: one logical message has one seq per queue (never enqueued twice).
+  // docs/design.md promise 2: one logical message has one seq per queue (never enqueued twice).
   const seqOf = new Map<string, number>();
   for (const s of client.seen) {
     const key = `${s.queue}/${s.logical}`;
@@ -122,8 +151,8 @@ export function checkBroker(sim: Sim, client: BrokerClient): string[] {
     }
     seqOf.set(key, s.d.seq);
   }
-  // Promise 4: in exactly_once, one `acked` answer per id (replays of a stored answer are not
-  // counted: they are the same answer, not another ack).
+  // docs/design.md promise 4: in exactly_once, one `acked` answer per id (replays of a stored
+  // answer are not counted: they are the same answer, not another ack).
   const ackedAt = new Map<string, number[]>();
   for (const a of client.ackAnswers) {
     if (a.queue !== "eo" || a.status !== "acked") continue;
@@ -138,7 +167,7 @@ export function checkBroker(sim: Sim, client: BrokerClient): string[] {
   return out;
 }
 
-/** Promise 5: in the fifo queue, each group's deliveries go in seq order. */
+/** docs/design.md promise 5: in the fifo queue, each group's deliveries go in seq order. */
 function checkOrder(client: BrokerClient): string[] {
   const out: string[] = [];
   const last = new Map<string, number>();
@@ -152,7 +181,7 @@ function checkOrder(client: BrokerClient): string[] {
   return out;
 }
 
-/** Promise 3: a message answered `acked` is never delivered again. */
+/** docs/design.md promise 3: a message answered `acked` is never delivered again. */
 function checkNoDeliveryAfterAck(client: BrokerClient): string[] {
   const out: string[] = [];
   const ackedAt = new Map<string, number>();

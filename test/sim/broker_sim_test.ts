@@ -28,3 +28,18 @@ Deno.test("broker sim: a client that retries publishes without their id is caugh
   }
   assert.ok(caught > 0, "no seed showed the duplicates that id-less retries create");
 });
+
+Deno.test("broker sim: wall clocks that jump an hour forward and back change no promise", () => {
+  let jumps = 0;
+  for (let seed = 1; seed <= 8; seed++) {
+    const r = runBrokerSeed({
+      seed,
+      nodes: seed % 2 === 0 ? 3 : 5,
+      steps: 400,
+      wallClockJumps: 0.02,
+    });
+    assert.deepEqual(r.violations, [], `seed ${seed}: ${r.violations.join("\n")}`);
+    jumps += r.stats.wallClockJumps;
+  }
+  assert.ok(jumps > 20, `only ${jumps} wall clock jumps`);
+});

@@ -21,9 +21,6 @@ import type { BrokerSimApp } from "./broker_app.ts";
 import type { Prng } from "./prng.ts";
 import type { SimNode } from "./sim_node.ts";
 
-/** Entry-time ms per simulator step. */
-export const MS_PER_STEP = 10;
-
 /** The queues of the workload. `dead` is the dead-letter queue of the others. */
 export const SETUP: readonly Command[] = [
   { op: "queue_put", queue: "dead", options: { dedupWindowMs: 3_600_000 } },
@@ -124,10 +121,11 @@ export class BrokerClient {
     if (op === undefined) return;
     const target = this.#pickTarget(nodes);
     if (target === undefined) return;
-    const env = op.idem === undefined
-      ? { ts: step * MS_PER_STEP, cmd: op.cmd }
-      : { ts: step * MS_PER_STEP, cmd: op.cmd, idem: op.idem };
-    const r = target.raw.propose(encodeEnvelope(env));
+    // Stamped as a real node stamps what it proposes: by its own entry clock.
+    const clock = (target.app as BrokerSimApp).clock;
+    if (clock === undefined) throw new Error("BrokerClient needs apps built with clocks");
+    const proposal = op.idem === undefined ? { cmd: op.cmd } : { cmd: op.cmd, idem: op.idem };
+    const r = target.raw.propose(encodeEnvelope(clock.stamp(proposal)));
     if (!r.ok) {
       if (r.reason === "not_leader") {
         this.stats.notLeader++;

@@ -91,7 +91,7 @@ export class DriverChecker {
   }
 
   /**
-   * The persistence contract at the port boundary (RELIABILITY.md #1): an append is acknowledged
+   * The persistence contract at the port boundary (docs/reliability.md item 1): an append is acknowledged
    * only once the fake disk made it durable, a vote granted only once term and vote are durable.
    * An acknowledgement of an older term than the durable one may trail a truncation (see
    * FINDINGS.md, "judged not a bug"), so only current-term acks are held to it.

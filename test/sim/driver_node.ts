@@ -123,7 +123,7 @@ export class DriverSimNode implements NemesisNode {
     this.#paces = [];
     const live = () => this.up && this.incarnation === inc;
     const hooks = this.#o.hooks;
-    this.app = this.#o.appFactory();
+    this.app = this.#o.appFactory(this.id);
     this.appIndex = 0;
     const machine = new AppMachine(this.app, (index, data, result) => {
       if (!live()) return;

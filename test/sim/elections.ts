@@ -1,5 +1,5 @@
 /**
- * Bounded elections under partial partitions (RELIABILITY.md item 5). In a bridge or one-way
+ * Bounded elections under partial partitions (docs/reliability.md item 5). In a bridge or one-way
  * partition, some nodes stop hearing the leader while a majority still does. Without pre-vote
  * (dissertation §9.6) the cut-off nodes time out, raise their term and, through the bridge or the
  * working direction of a link, depose a healthy leader again and again; without check-quorum's

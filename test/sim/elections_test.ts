@@ -1,5 +1,5 @@
 /**
- * Bounded elections under bridge and one-way partitions (RELIABILITY.md item 5): the correct core
+ * Bounded elections under bridge and one-way partitions (docs/reliability.md item 5): the correct core
  * keeps the term put while a leader holds a connected majority (the CI campaign checks it on
  * every seed), and a core with pre-vote and check-quorum off breaks the bound on some seeds.
  */

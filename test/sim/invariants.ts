@@ -118,7 +118,7 @@ export class Checker {
       } else {
         // Entries of the current term all come from its one leader, so they never conflict
         // with that leader's appends: removing one means a stale or reordered append truncated
-        // the log (RELIABILITY.md #8).
+        // the log (docs/reliability.md item 8).
         this.fail(
           "no_truncation_in_term",
           `${node.id} removed entry ${e.index}/${e.term} while in term ${term}`,
@@ -226,7 +226,7 @@ export class Checker {
   }
 
   /**
-   * The persistence contract (RELIABILITY.md #1): an append is acknowledged only once the entries
+   * The persistence contract (docs/reliability.md item 1): an append is acknowledged only once the entries
    * are durable, and a vote is granted only once the term and vote are durable. Checked as the
    * message leaves the node.
    */

@@ -278,7 +278,7 @@ export class Nemesis {
     }
   }
 
-  /** Cuts the network into one of the shapes that hurt consensus (RELIABILITY.md item 5). */
+  /** Cuts the network into one of the shapes that hurt consensus (docs/reliability.md item 5). */
   #partition(step: number): void {
     const rng = this.#prng;
     const ids = rng.shuffle([...this.#c.nodes.keys()]);

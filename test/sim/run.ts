@@ -68,7 +68,7 @@ export class Sim implements ClusterControl {
   readonly checker = new Checker();
   readonly workload: Workload;
   readonly nemesis: Nemesis;
-  /** Bounded elections under bridge and one-way partitions (RELIABILITY.md item 5). */
+  /** Bounded elections under bridge and one-way partitions (docs/reliability.md item 5). */
   readonly elections: ElectionBound;
   readonly traceLines: string[] = [];
   readonly bootstrap: ConfState;

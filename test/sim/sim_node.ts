@@ -49,7 +49,7 @@ export interface NodeHooks {
 
 /** Fault switches of the driver itself (never the core): used to prove the sim catches them. */
 export interface DriverFaults {
-  /** Send messagesAfterPersist together with `messages`, before the fsync (bug 1). */
+  /** Send messagesAfterPersist together with `messages`, before the fsync (docs/reliability.md item 1). */
   readonly ackBeforePersist?: boolean;
 }
 
@@ -141,7 +141,7 @@ export class SimNode {
     this.#savedHard = loaded.hardState;
     const rng = this.#prng.fork();
     this.raw = new RawNode({ ...this.#configBase, random: () => rng.next() }, initial);
-    this.app = this.#appFactory();
+    this.app = this.#appFactory(this.id);
     const snap = initial.snapshot;
     if (snap !== undefined) {
       this.app.restore(snap.data);

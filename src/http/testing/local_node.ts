@@ -7,7 +7,13 @@
  * @module
  */
 
-import { BrokerState, decodeEnvelope } from "../../broker/mod.ts";
+import {
+  BrokerState,
+  decodeEnvelope,
+  encodeEnvelope,
+  EntryClock,
+  type Proposal,
+} from "../../broker/mod.ts";
 import type {
   AdminOutcome,
   BrokerView,
@@ -38,6 +44,8 @@ export interface LocalNodeOptions {
   readonly nodeId?: string;
   readonly url?: string;
   readonly mode?: LocalMode;
+  /** Other members as the leader would see them (for `GET /v1/cluster`); default none. */
+  readonly peers?: readonly MemberView[];
 }
 
 /** The local node: a `NodePort` plus test controls. */
@@ -46,8 +54,14 @@ export class LocalNode implements NodePort {
   readonly url: string;
   readonly state = new BrokerState();
   mode: LocalMode;
-  /** Every envelope proposed (decoded), including refused ones. */
+  /** Every envelope proposed (encoded, as the entry would carry it), including refused ones. */
   readonly proposals: Uint8Array[] = [];
+  /** Entry time as a real node keeps it (the real clocks). */
+  readonly clock = new EntryClock({
+    monoNowMs: () => performance.now(),
+    wallNowMs: Date.now,
+    lastEntryTs: () => this.state.lastTs,
+  });
   readonly #listeners = new Set<() => void>();
   #index = 0;
   #term = 1;
@@ -59,7 +73,10 @@ export class LocalNode implements NodePort {
     this.nodeId = options.nodeId ?? "n1";
     this.url = options.url ?? "http://127.0.0.1:0";
     this.mode = options.mode ?? { kind: "leader" };
-    this.#members = [{ id: this.nodeId, url: this.url, role: "leader", matchIndex: 0 }];
+    this.#members = [
+      { id: this.nodeId, url: this.url, role: "leader", matchIndex: 0 },
+      ...options.peers ?? [],
+    ];
   }
 
   /** Switches the answer mode (a leader change, as far as this node can tell). */
@@ -69,7 +86,8 @@ export class LocalNode implements NodePort {
     this.#term++;
   }
 
-  propose(envelope: Uint8Array, _opts: { timeoutMs: number }): Promise<ProposeOutcome> {
+  propose(proposal: Proposal, _opts: { timeoutMs: number }): Promise<ProposeOutcome> {
+    const envelope = encodeEnvelope(this.clock.stamp(proposal));
     this.proposals.push(envelope);
     const mode = this.mode;
     switch (mode.kind) {
@@ -94,6 +112,7 @@ export class LocalNode implements NodePort {
   #apply(envelope: Uint8Array): unknown {
     this.#index++;
     const result = this.state.apply(this.#index, decodeEnvelope(envelope));
+    this.clock.observe();
     this.#fsync.observe(0.0005);
     for (const listener of [...this.#listeners]) listener();
     return result;
@@ -114,6 +133,10 @@ export class LocalNode implements NodePort {
 
   broker(): BrokerView {
     return this.state;
+  }
+
+  entryTimeMs(): number {
+    return this.clock.now();
   }
 
   onApplied(listener: () => void): () => void {

@@ -1,0 +1,514 @@
+/**
+ * The dialing end of every WebSocket a node opens (its peer links and the forwarding channel),
+ * on a TCP connection with TCP_NODELAY set.
+ *
+ * Why not Deno's `WebSocket`: its client clears TCP_NODELAY on the socket it dials
+ * (`setsockopt(TCP_NODELAY, 0)` under strace) and has no option to set it, so Nagle's algorithm
+ * holds a small frame back while an earlier small frame is unacknowledged. The listener of a link
+ * answers the keepalive ping with a pong, which puts its kernel in delayed-ACK ("pingpong") mode,
+ * so the next append after a ping went out at once, its ACK waited up to 40 ms for data to ride on
+ * that never came (the answers travel on the other link), and the append after it waited with it:
+ * two ~40 ms stalls per keepalive beat on sequential publish. Accepted sockets (`Deno.serve`)
+ * already have TCP_NODELAY; `Deno.connect` gives a socket on which we set it ourselves.
+ *
+ * This is an RFC 6455 client, only what the links need: the opening handshake (no extensions, no
+ * subprotocols), masked frames out, text and binary messages in (fragmented or not), ping answered
+ * by pong, and the close handshake. It mirrors the part of the `WebSocket` API the links use
+ * (`readyState`, `bufferedAmount`, `send`, `close`, `onopen` / `onmessage` / `onclose`), so the
+ * callers read as they would with the standard class. Binary messages arrive as `ArrayBuffer`.
+ *
+ * @module
+ */
+
+import { unrefTimeout } from "./_context.ts";
+
+/** The part of the standard `WebSocket` interface the links use. */
+export interface LinkSocket {
+  readonly readyState: number;
+  /** Bytes handed to `send` that the kernel has not taken yet. */
+  readonly bufferedAmount: number;
+  onopen: (() => void) | null;
+  onmessage: ((ev: { readonly data: string | ArrayBuffer }) => void) | null;
+  onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface DialOptions {
+  /** A message (all its fragments) larger than this closes the socket (1009). Default 64 MiB. */
+  readonly maxMessageBytes?: number;
+  /** How long `close()` waits for the peer's close frame before dropping the connection. */
+  readonly closeWaitMs?: number;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+const OP_CONTINUATION = 0x0;
+const OP_TEXT = 0x1;
+const OP_BINARY = 0x2;
+const OP_CLOSE = 0x8;
+const OP_PING = 0x9;
+const OP_PONG = 0xa;
+
+const HANDSHAKE_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const HANDSHAKE_MAX_BYTES = 16 * 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
+/** Frames queued together are written in one call up to this size (fewer syscalls, segments). */
+const WRITE_COALESCE_BYTES = 256 * 1024;
+
+const encoder = new TextEncoder();
+
+/** Opens a WebSocket to `url` (`ws:` or `wss:`) over a TCP connection with TCP_NODELAY set. */
+export function dialWebSocket(url: string | URL, options: DialOptions = {}): LinkSocket {
+  return new NoDelayWebSocket(new URL(url), options);
+}
+
+class NoDelayWebSocket implements LinkSocket {
+  onopen: (() => void) | null = null;
+  onmessage: ((ev: { readonly data: string | ArrayBuffer }) => void) | null = null;
+  onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null = null;
+
+  #readyState = CONNECTING;
+  #conn: Deno.Conn | undefined;
+  readonly #dialAbort = new AbortController();
+  readonly #maxMessageBytes: number;
+  readonly #closeWaitMs: number;
+  #out: Uint8Array[] = [];
+  #bufferedAmount = 0;
+  #writing = false;
+  /** Set once a close frame was queued: nothing may follow it. */
+  #closeSent = false;
+  /** The close the `close` event reports; 1006 (abnormal) unless a close frame said otherwise. */
+  #closeCode = 1006;
+  #closeReason = "";
+  #closeTimer: number | undefined;
+  #finished = false;
+  // A fragmented data message being assembled.
+  #fragments: Uint8Array[] = [];
+  #fragmentBytes = 0;
+  #fragmentOp = 0;
+
+  constructor(url: URL, options: DialOptions) {
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+      throw new SyntaxError(`Cannot dial ${url}: expected a ws: or wss: URL`);
+    }
+    this.#maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.#closeWaitMs = options.closeWaitMs ?? 2000;
+    void this.#run(url);
+  }
+
+  get readyState(): number {
+    return this.#readyState;
+  }
+
+  get bufferedAmount(): number {
+    return this.#bufferedAmount;
+  }
+
+  send(data: string | Uint8Array): void {
+    if (this.#readyState === CONNECTING) {
+      throw new DOMException("The WebSocket is still connecting", "InvalidStateError");
+    }
+    // As the standard class does: after close() messages are dropped without an error.
+    if (this.#readyState !== OPEN || this.#closeSent) return;
+    const text = typeof data === "string";
+    this.#queue(encodeFrame(text ? OP_TEXT : OP_BINARY, text ? encoder.encode(data) : data));
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (this.#readyState === CONNECTING) {
+      // Fails the dial; the close event reports 1006, as the standard class does.
+      this.#readyState = CLOSING;
+      this.#dialAbort.abort();
+      this.#dropConnection();
+      return;
+    }
+    if (this.#readyState !== OPEN) return;
+    this.#readyState = CLOSING;
+    this.#sendClose(code, reason);
+  }
+
+  #sendClose(code: number, reason: string): void {
+    if (this.#closeSent) return;
+    this.#closeSent = true;
+    const reasonBytes = encoder.encode(reason);
+    const payload = new Uint8Array(2 + reasonBytes.byteLength);
+    new DataView(payload.buffer).setUint16(0, code);
+    payload.set(reasonBytes, 2);
+    this.#queue(encodeFrame(OP_CLOSE, payload));
+    // A peer that never answers (a partition) must not hold the connection open.
+    this.#closeTimer = unrefTimeout(() => this.#dropConnection(), this.#closeWaitMs);
+  }
+
+  async #run(url: URL): Promise<void> {
+    try {
+      const leftover = await this.#handshake(url);
+      if (this.#readyState !== CONNECTING) return;
+      this.#readyState = OPEN;
+      this.#dispatch(() => this.onopen?.());
+      await this.#readLoop(leftover);
+      // A close frame we answer (or one sent for a protocol error) goes out before we hang up;
+      // the close timer bounds the wait.
+      await this.#drained();
+    } catch {
+      // A failed dial, a broken connection or a protocol error: the close event says 1006.
+    } finally {
+      this.#finish();
+    }
+  }
+
+  /** Connects, sets TCP_NODELAY, speaks the opening handshake; returns bytes read past it. */
+  async #handshake(url: URL): Promise<Uint8Array> {
+    const secure = url.protocol === "wss:";
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
+    const tcp = await Deno.connect({ hostname, port, signal: this.#dialAbort.signal });
+    this.#conn = tcp;
+    if (this.#readyState !== CONNECTING) throw new Error("closed while dialing");
+    tcp.setNoDelay(true);
+    const conn = secure ? await Deno.startTls(tcp, { hostname }) : tcp;
+    this.#conn = conn;
+    if (this.#readyState !== CONNECTING) throw new Error("closed while dialing");
+
+    const key = toBase64(crypto.getRandomValues(new Uint8Array(16)));
+    const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+      `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
+      `Sec-WebSocket-Version: 13\r\n\r\n`;
+    await writeAll(conn, encoder.encode(request));
+
+    let head: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+    let end = -1;
+    while (end < 0) {
+      if (head.byteLength > HANDSHAKE_MAX_BYTES) throw new Error("handshake answer too long");
+      const chunk = new Uint8Array(4096);
+      const n = await conn.read(chunk);
+      if (n === null) throw new Error("connection closed during the handshake");
+      head = concat([head, chunk.subarray(0, n)]);
+      end = indexOfHeaderEnd(head);
+    }
+    const lines = new TextDecoder().decode(head.subarray(0, end)).split("\r\n");
+    if (!/^HTTP\/1\.1 101\b/.test(lines[0])) throw new Error(`upgrade refused: ${lines[0]}`);
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(":");
+      if (colon > 0) {
+        headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+      }
+    }
+    const expected = toBase64(
+      new Uint8Array(
+        await crypto.subtle.digest("SHA-1", encoder.encode(key + HANDSHAKE_GUID)),
+      ),
+    );
+    if (
+      headers.get("upgrade")?.toLowerCase() !== "websocket" ||
+      !/\bupgrade\b/i.test(headers.get("connection") ?? "") ||
+      headers.get("sec-websocket-accept") !== expected ||
+      headers.has("sec-websocket-extensions")
+    ) {
+      throw new Error("bad upgrade answer");
+    }
+    return head.slice(end + 4);
+  }
+
+  async #readLoop(leftover: Uint8Array): Promise<void> {
+    const conn = this.#conn!;
+    let buf = new Uint8Array(Math.max(READ_CHUNK_BYTES * 2, leftover.byteLength));
+    buf.set(leftover);
+    let start = 0;
+    let end = leftover.byteLength;
+    for (;;) {
+      // Every whole frame in the buffer.
+      for (;;) {
+        const frame = parseFrame(buf, start, end, this.#maxMessageBytes);
+        if (frame === undefined) break;
+        if ("error" in frame) {
+          this.#protocolError(frame.error.code, frame.error.reason);
+          return;
+        }
+        start = frame.next;
+        if (!this.#onFrame(frame.fin, frame.op, buf.slice(frame.payloadStart, frame.next))) {
+          return;
+        }
+      }
+      if (start === end) {
+        start = end = 0;
+        // A large message grew the buffer; do not keep it for the small frames after it.
+        if (buf.byteLength > READ_CHUNK_BYTES * 16) buf = new Uint8Array(READ_CHUNK_BYTES * 2);
+      }
+      // Room for the next read: move the partial frame to the front, or grow for a large one.
+      if (buf.byteLength - end < READ_CHUNK_BYTES) {
+        const need = Math.max(end - start + READ_CHUNK_BYTES, frameBytesNeeded(buf, start, end));
+        const next = need > buf.byteLength ? new Uint8Array(need * 2) : buf;
+        next.set(buf.subarray(start, end), 0);
+        buf = next;
+        end -= start;
+        start = 0;
+      }
+      const n = await conn.read(buf.subarray(end));
+      if (n === null) return;
+      end += n;
+    }
+  }
+
+  /** Handles one frame; false when the connection is done. */
+  #onFrame(fin: boolean, op: number, payload: Uint8Array): boolean {
+    switch (op) {
+      case OP_PING:
+        if (!this.#closeSent) this.#queue(encodeFrame(OP_PONG, payload));
+        return true;
+      case OP_PONG:
+        return true;
+      case OP_CLOSE: {
+        if (payload.byteLength >= 2) {
+          this.#closeCode = new DataView(payload.buffer, payload.byteOffset).getUint16(0);
+          this.#closeReason = new TextDecoder().decode(payload.subarray(2));
+        } else {
+          this.#closeCode = 1005; // no status code in the close frame
+        }
+        this.#readyState = CLOSING;
+        // Echo the close (if we did not start it), then drop the connection once it is written.
+        this.#sendClose(payload.byteLength >= 2 ? this.#closeCode : 1000, "");
+        return false;
+      }
+      case OP_TEXT:
+      case OP_BINARY:
+        if (this.#fragmentOp !== 0) return this.#protocolError(1002, "interleaved message");
+        this.#fragmentOp = op;
+        break;
+      case OP_CONTINUATION:
+        if (this.#fragmentOp === 0) return this.#protocolError(1002, "stray continuation");
+        break;
+      default:
+        return this.#protocolError(1002, `unknown opcode ${op}`);
+    }
+    this.#fragmentBytes += payload.byteLength;
+    if (this.#fragmentBytes > this.#maxMessageBytes) {
+      return this.#protocolError(1009, "message too big");
+    }
+    this.#fragments.push(payload);
+    if (!fin) return true;
+    const bytes = this.#fragments.length === 1 ? this.#fragments[0] : concat(this.#fragments);
+    const messageOp = this.#fragmentOp;
+    this.#fragments = [];
+    this.#fragmentBytes = 0;
+    this.#fragmentOp = 0;
+    let data: string | ArrayBuffer;
+    if (messageOp === OP_TEXT) {
+      try {
+        data = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      } catch {
+        return this.#protocolError(1007, "text message is not UTF-8");
+      }
+    } else {
+      data = bytes.buffer.byteLength === bytes.byteLength
+        ? bytes.buffer as ArrayBuffer
+        : bytes.slice().buffer as ArrayBuffer;
+    }
+    // After close() the standard class delivers no more messages; neither do we.
+    if (this.#readyState === OPEN) this.#dispatch(() => this.onmessage?.({ data }));
+    return true;
+  }
+
+  #protocolError(code: number, reason: string): false {
+    this.#readyState = CLOSING;
+    this.#closeCode = 1006;
+    this.#closeReason = reason;
+    this.#sendClose(code, reason);
+    return false;
+  }
+
+  #queue(frame: Uint8Array): void {
+    this.#out.push(frame);
+    this.#bufferedAmount += frame.byteLength;
+    if (!this.#writing) void this.#pump();
+  }
+
+  /** Writes queued frames in order, several small ones per write. */
+  async #pump(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#out.length > 0 && this.#conn !== undefined) {
+        let take = 1;
+        let bytes = this.#out[0].byteLength;
+        while (
+          take < this.#out.length && bytes + this.#out[take].byteLength <= WRITE_COALESCE_BYTES
+        ) {
+          bytes += this.#out[take].byteLength;
+          take++;
+        }
+        const parts = this.#out.splice(0, take);
+        await writeAll(this.#conn, take === 1 ? parts[0] : concat(parts));
+        this.#bufferedAmount -= bytes;
+      }
+    } catch {
+      this.#dropConnection(); // the read side ends and reports the close
+    } finally {
+      this.#writing = false;
+      this.#notifyDrained();
+    }
+  }
+
+  #drainWaiters: (() => void)[] = [];
+
+  #drained(): Promise<void> {
+    if (!this.#writing && this.#out.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #notifyDrained(): void {
+    if (this.#out.length > 0 && this.#conn !== undefined) return;
+    for (const w of this.#drainWaiters.splice(0)) w();
+  }
+
+  #dropConnection(): void {
+    try {
+      this.#conn?.close();
+    } catch { /* closed already */ }
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#readyState = CLOSED;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#dropConnection();
+    this.#conn = undefined;
+    this.#out = [];
+    this.#notifyDrained();
+    const ev = { code: this.#closeCode, reason: this.#closeReason };
+    this.#dispatch(() => this.onclose?.(ev));
+  }
+
+  /** Runs an event handler; an exception in it is reported as an uncaught error would be. */
+  #dispatch(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      reportError(err);
+    }
+  }
+}
+
+type Parsed =
+  | { fin: boolean; op: number; payloadStart: number; next: number }
+  | { error: { code: number; reason: string } };
+
+/** The frame at buf[start..end], undefined if it is not all there yet. */
+function parseFrame(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  maxMessageBytes: number,
+): Parsed | undefined {
+  const header = frameHeader(buf, start, end);
+  if (header === undefined) return undefined;
+  if ("error" in header) return header;
+  const { headerBytes, length } = header;
+  if (length > maxMessageBytes) return { error: { code: 1009, reason: "message too big" } };
+  if (end - start < headerBytes + length) return undefined;
+  const b0 = buf[start];
+  const op = b0 & 0x0f;
+  const fin = (b0 & 0x80) !== 0;
+  if ((b0 & 0x70) !== 0) return { error: { code: 1002, reason: "reserved bits set" } };
+  if (op >= 0x8 && (!fin || length > 125)) {
+    return { error: { code: 1002, reason: "bad control frame" } };
+  }
+  return { fin, op, payloadStart: start + headerBytes, next: start + headerBytes + length };
+}
+
+function frameHeader(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+):
+  | { headerBytes: number; length: number }
+  | { error: { code: number; reason: string } }
+  | undefined {
+  if (end - start < 2) return undefined;
+  const b1 = buf[start + 1];
+  // A server never masks its frames (RFC 6455 §5.1).
+  if ((b1 & 0x80) !== 0) return { error: { code: 1002, reason: "masked frame from server" } };
+  const len7 = b1 & 0x7f;
+  if (len7 < 126) return { headerBytes: 2, length: len7 };
+  const view = new DataView(buf.buffer, buf.byteOffset);
+  if (len7 === 126) {
+    return end - start < 4 ? undefined : { headerBytes: 4, length: view.getUint16(start + 2) };
+  }
+  if (end - start < 10) return undefined;
+  const high = view.getUint32(start + 2);
+  if (high >= 0x200000) return { error: { code: 1009, reason: "message too big" } };
+  return { headerBytes: 10, length: high * 2 ** 32 + view.getUint32(start + 6) };
+}
+
+/** Bytes the frame starting at `start` needs in all (0 when its header is not in yet). */
+function frameBytesNeeded(buf: Uint8Array, start: number, end: number): number {
+  const header = frameHeader(buf, start, end);
+  if (header === undefined || "error" in header) return 0;
+  return header.headerBytes + header.length;
+}
+
+/** A final client frame: header, random mask, masked payload (RFC 6455 §5.2, §5.3). */
+export function encodeFrame(op: number, payload: Uint8Array): Uint8Array {
+  const n = payload.byteLength;
+  const lengthBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
+  const headerBytes = 2 + lengthBytes + 4;
+  // Padding in front so the payload starts 4-aligned and can be masked a word at a time.
+  const pad = (4 - headerBytes % 4) % 4;
+  const whole = new Uint8Array(pad + headerBytes + n);
+  const frame = whole.subarray(pad);
+  frame[0] = 0x80 | op;
+  const view = new DataView(whole.buffer, pad);
+  if (lengthBytes === 0) frame[1] = 0x80 | n;
+  else if (lengthBytes === 2) {
+    frame[1] = 0x80 | 126;
+    view.setUint16(2, n);
+  } else {
+    frame[1] = 0x80 | 127;
+    view.setUint32(2, Math.floor(n / 2 ** 32));
+    view.setUint32(6, n >>> 0);
+  }
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  frame.set(mask, 2 + lengthBytes);
+  frame.set(payload, headerBytes);
+  const words = Math.floor(n / 4);
+  const payloadOffset = pad + headerBytes;
+  // The mask as one word in the platform's byte order, so each word XORs with the 4 mask bytes.
+  const maskWord = new Uint32Array(mask.buffer)[0];
+  const asWords = new Uint32Array(whole.buffer, payloadOffset, words);
+  for (let i = 0; i < words; i++) asWords[i] ^= maskWord;
+  for (let i = words * 4; i < n; i++) frame[headerBytes + i] ^= mask[i & 3];
+  return frame;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.byteLength;) off += await conn.write(bytes.subarray(off));
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let total = 0;
+  for (const p of parts) total += p.byteLength;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+function indexOfHeaderEnd(b: Uint8Array): number {
+  for (let i = 0; i + 3 < b.byteLength; i++) {
+    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
+  }
+  return -1;
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}

@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { dialWebSocket, type LinkSocket } from "./dial.ts";
+import { PING, PONG } from "./keepalive.ts";
+
+const opts = { sanitizeOps: true, sanitizeResources: true };
+
+/**
+ * A listener like a peer link's: it answers PING with PONG on the same socket and answers nothing
+ * else there (a follower's answers to appends travel on its own link). What arrives is handed to
+ * `onData` with its arrival time, in this process, so the test observes arrivals without sending
+ * anything back on the socket under test.
+ */
+function linkListener() {
+  const arrivals: { resolve: (at: number) => void }[] = [];
+  const closes: { code: number; reason: string }[] = [];
+  const received: (string | ArrayBuffer)[] = [];
+  let serverSocket: WebSocket | undefined;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path !== "/link") return new Response("not here", { status: 404 });
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.binaryType = "arraybuffer";
+    serverSocket = socket;
+    socket.onmessage = (ev) => {
+      const at = performance.now();
+      if (ev.data === PING) {
+        socket.send(PONG);
+        return;
+      }
+      if (ev.data === "echo-big") {
+        socket.send(new Uint8Array(3 * 1024 * 1024).fill(7));
+        return;
+      }
+      received.push(ev.data);
+      arrivals.shift()?.resolve(at);
+    };
+    socket.onclose = (ev) => closes.push({ code: ev.code, reason: ev.reason });
+    return response;
+  });
+  return {
+    server,
+    url: `ws://127.0.0.1:${server.addr.port}/link`,
+    received,
+    closes,
+    serverSocket: () => serverSocket!,
+    /** Resolves with the arrival time of the next non-ping message. */
+    nextArrival: () => new Promise<number>((resolve) => arrivals.push({ resolve })),
+  };
+}
+
+function opened(ws: LinkSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onclose = (ev) => reject(new Error(`closed before open: ${ev.code}`));
+  });
+}
+
+function nextMessage(ws: LinkSocket): Promise<string | ArrayBuffer> {
+  return new Promise((resolve) => ws.onmessage = (ev) => resolve(ev.data));
+}
+
+function closed(ws: LinkSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.onclose = (ev) => resolve(ev));
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+Deno.test({
+  name: "a small frame right after a ping is not held back by a delayed ACK (measured in RTTs)",
+  ...opts,
+  fn: async () => {
+    // The keepalive's pong puts the listener's kernel in delayed-ACK mode: it holds the ACK of
+    // the next frame up to 40 ms hoping to send it with data. Without TCP_NODELAY on the dialer,
+    // Nagle then holds the frame after it until that ACK comes: ~40 ms against a round trip of
+    // well under a millisecond. Both are measured here, in the same test, so a slow machine
+    // slows both and the verdict is a ratio, not a time limit.
+    const l = linkListener();
+    const ws = dialWebSocket(l.url);
+    try {
+      await opened(ws);
+      const rtts: number[] = [];
+      const holds: number[] = [];
+      for (let trial = 0; trial < 9; trial++) {
+        const t0 = performance.now();
+        const pong = nextMessage(ws);
+        ws.send(PING);
+        assert.equal(await pong, PONG);
+        rtts.push(performance.now() - t0);
+        // A small frame, then another once the first has arrived (its ACK may still be held).
+        const first = l.nextArrival();
+        ws.send(new Uint8Array(64).fill(trial));
+        await first;
+        const second = l.nextArrival();
+        const sentAt = performance.now();
+        ws.send(new Uint8Array(64).fill(trial + 100));
+        holds.push((await second) - sentAt);
+      }
+      const rtt = median(rtts);
+      const hold = median(holds);
+      // A one-way trip is about half a round trip; Nagle behind a delayed ACK is ~100+ of them.
+      assert.ok(
+        hold <= 5 * rtt,
+        `the frame after the pong took ${hold.toFixed(3)} ms to arrive, ` +
+          `${(hold / rtt).toFixed(1)} round trips (round trip ${rtt.toFixed(3)} ms)`,
+      );
+    } finally {
+      const done = closed(ws);
+      ws.close(1000, "done");
+      await done;
+      await l.server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "dialWebSocket carries text and binary both ways, a 3 MiB message in, and closes cleanly",
+  ...opts,
+  fn: async () => {
+    const l = linkListener();
+    const ws = dialWebSocket(l.url);
+    try {
+      await opened(ws);
+      const arrived = [l.nextArrival(), l.nextArrival(), l.nextArrival()];
+      ws.send("héllo");
+      ws.send(new Uint8Array([0, 1, 255]));
+      const mid = new Uint8Array(70_000).map((_, i) => i & 0xff); // a 64-bit length frame
+      ws.send(mid);
+      await Promise.all(arrived);
+      assert.equal(l.received[0], "héllo");
+      assert.deepEqual(new Uint8Array(l.received[1] as ArrayBuffer), new Uint8Array([0, 1, 255]));
+      assert.deepEqual(new Uint8Array(l.received[2] as ArrayBuffer), mid);
+      assert.equal(ws.bufferedAmount, 0);
+
+      const big = nextMessage(ws);
+      ws.send("echo-big");
+      const data = await big;
+      assert.ok(data instanceof ArrayBuffer);
+      assert.equal(data.byteLength, 3 * 1024 * 1024);
+      assert.ok(new Uint8Array(data).every((b) => b === 7));
+
+      const done = closed(ws);
+      ws.close(4005, "link silent");
+      assert.deepEqual(await done, { code: 4005, reason: "link silent" });
+      assert.equal(ws.readyState, WebSocket.CLOSED);
+      for (let i = 0; i < 100 && l.closes.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(l.closes, [{ code: 4005, reason: "link silent" }]);
+    } finally {
+      await l.server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "dialWebSocket reports the listener's close code and reason",
+  ...opts,
+  fn: async () => {
+    const l = linkListener();
+    const ws = dialWebSocket(l.url);
+    try {
+      await opened(ws);
+      const done = closed(ws);
+      l.serverSocket().close(4003, "bad_mac");
+      assert.deepEqual(await done, { code: 4003, reason: "bad_mac" });
+    } finally {
+      await l.server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "dialWebSocket: a refused upgrade, a dead port and close() while dialing end in 1006",
+  ...opts,
+  fn: async () => {
+    const l = linkListener();
+    try {
+      const refused = dialWebSocket(l.url.replace("/link", "/elsewhere"));
+      let opens = 0;
+      refused.onopen = () => opens++;
+      assert.equal((await closed(refused)).code, 1006);
+
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const deadPort = (probe.addr as Deno.NetAddr).port;
+      probe.close();
+      const dead = dialWebSocket(`ws://127.0.0.1:${deadPort}/link`);
+      dead.onopen = () => opens++;
+      assert.equal((await closed(dead)).code, 1006);
+
+      const early = dialWebSocket(l.url);
+      early.onopen = () => opens++;
+      const done = closed(early);
+      assert.throws(() => early.send("too soon"), /connecting/);
+      early.close(1000, "never mind");
+      assert.equal((await done).code, 1006);
+      assert.equal(opens, 0);
+    } finally {
+      await l.server.shutdown();
+    }
+  },
+});

@@ -1,0 +1,99 @@
+/**
+ * Publishing one checked message to a queue or a topic: dedup by id, limits, storage. Shared by
+ * single publishes, batches and transactions. Folder-private.
+ *
+ * @module
+ */
+
+import type { Failure, MessageInput, PublishOutcome } from "./commands.ts";
+import type { Channel } from "./_channel.ts";
+import type { Topic, TopicMsg } from "./_topic.ts";
+import type { BrokerState } from "./state.ts";
+import { storeMessage } from "./_store.ts";
+import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
+
+/** Why a new message would not fit, or undefined. `extra*`: already promised in a transaction. */
+export function publishRefusal(
+  q: Channel,
+  m: MessageInput,
+  extraCount = 0,
+  extraBytes = 0,
+): Failure | undefined {
+  if (m.id === undefined && q.config.deliveryMode === "exactly_once") {
+    return invalid(`Queue ${q.origin} is exactly_once: a publish must carry an id`);
+  }
+  const { maxMessages, maxBytes } = q.config;
+  if (
+    (maxMessages !== undefined && q.msgs.count + extraCount + 1 > maxMessages) ||
+    (maxBytes !== undefined && q.bytes + extraBytes + m.body.length > maxBytes)
+  ) {
+    return { ok: false, reason: "queue_full", detail: `Queue ${q.origin} is full` };
+  }
+  return undefined;
+}
+
+/** Publishes one checked message to a queue: a duplicate id answers the original seq. */
+export function queuePublishOne(
+  state: BrokerState,
+  q: Channel,
+  m: MessageInput,
+  now: number,
+): PublishOutcome {
+  q.ids.expire(now);
+  if (m.id !== undefined) {
+    const rec = q.ids.lookup(m.id, now);
+    if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
+  }
+  const refusal = publishRefusal(q, m);
+  if (refusal) return refusal;
+  const { buf, off } = state.slab.store(m.body);
+  const r = storeMessage(q, {
+    id: m.id,
+    explicit: m.id !== undefined,
+    buf,
+    off,
+    len: m.body.length,
+    headers: m.headers === undefined || Object.keys(m.headers).length === 0
+      ? undefined
+      : { ...m.headers },
+    group: m.group,
+    delayMs: m.delayMs ?? 0,
+    ttlMs: m.ttlMs,
+  }, now);
+  return { ok: true, seq: r.seq, id: r.id, duplicate: false };
+}
+
+/** Publishes one checked message to a topic: dedup by id, then fan-out and retention. */
+export function topicPublishOne(
+  state: BrokerState,
+  t: Topic,
+  m: MessageInput,
+  now: number,
+): PublishOutcome {
+  t.ids.expire(now);
+  if (m.id !== undefined) {
+    const rec = t.ids.lookup(m.id, now);
+    if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
+  }
+  const seq = t.nextSeq;
+  const id = m.id ?? `${GENERATED_ID_PREFIX}${t.ord.toString(36)}.${seq.toString(36)}`;
+  if (m.id !== undefined) t.ids.add(m.id, seq, now + t.config.dedupWindowMs);
+  const { buf, off } = state.slab.store(m.body);
+  const msg: TopicMsg = {
+    seq,
+    id,
+    explicitId: m.id !== undefined,
+    buf,
+    off,
+    len: m.body.length,
+    headers: m.headers === undefined || Object.keys(m.headers).length === 0
+      ? undefined
+      : { ...m.headers },
+    group: m.group,
+    publishedAt: now,
+    notBefore: now + (m.delayMs ?? 0),
+    ttlAt: m.ttlMs === undefined ? Infinity : now + m.ttlMs,
+  };
+  t.append(msg, now);
+  return { ok: true, seq, id, duplicate: false };
+}

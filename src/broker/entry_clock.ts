@@ -1,0 +1,83 @@
+/**
+ * Entry time as one node sees it, and the stamp a leader puts on what it proposes. Every timer
+ * of the broker (leases, delays, TTLs, dedup windows, idempotency keys, topic age) runs on the
+ * entry time the state machine applies (`Envelope.ts`, clamped non-decreasing); see "Time" in
+ * docs/broker.md.
+ *
+ * A node's entry time is the latest entry time it has applied plus what its MONOTONIC clock has
+ * counted since it applied it. The wall clock never moves it: a leader whose wall clock jumps
+ * an hour forward ends no lease early, and a new leader whose wall clock is behind carries time
+ * on from the entries (the previous leader's count) instead of holding it still until its own
+ * clock catches up. Only the leader's stamp reaches an entry, as a node stamps in the same
+ * synchronous step in which Raft accepts (leader) or refuses (anyone else) the proposal.
+ *
+ * The wall clock is read for one thing: the first entry time of a cluster, by a node that has
+ * applied no entry time yet. Such a stamp is marked `wallClock`, and the state machine uses it
+ * only where no entry before carried a time (a brand-new cluster); after entries that did, it
+ * is ignored, so a restarted node that leads before it has replayed its log cannot bring its own
+ * wall clock in either.
+ *
+ * @module
+ */
+
+import type { Envelope, Proposal } from "./commands.ts";
+
+/** Where a node's entry clock reads time from. */
+export interface EntryClockSources {
+  /** A monotonic clock in ms from any origin (`performance.now()`); wall-clock steps miss it. */
+  readonly monoNowMs: () => number;
+  /** The wall clock in ms since the epoch (`Date.now()`): only for a cluster's first entry time. */
+  readonly wallNowMs: () => number;
+  /** The entry time of the last entry applied here (`BrokerState.lastTs`; 0 before any). */
+  readonly lastEntryTs: () => number;
+}
+
+/** One node's entry clock. Cheap: call `now()` as often as needed. */
+export class EntryClock {
+  readonly #s: EntryClockSources;
+  /** The entry time at monotonic instant `#anchorMono`; undefined until one was applied here. */
+  #anchorTs: number | undefined;
+  #anchorMono = 0;
+
+  constructor(sources: EntryClockSources) {
+    this.#s = sources;
+  }
+
+  /**
+   * The entry time now: the anchor plus the monotonic time since, re-anchored to the last
+   * applied entry time whenever that is later (another leader's count ran ahead of ours).
+   * Never decreases, never below the last applied entry time; 0 while no entry time is known.
+   */
+  now(): number {
+    const last = this.#s.lastEntryTs();
+    const mono = this.#s.monoNowMs();
+    if (this.#anchorTs === undefined) {
+      if (!(last > 0)) return 0;
+      this.#anchorTs = last;
+      this.#anchorMono = mono;
+      return last;
+    }
+    const counted = Math.floor(this.#anchorTs + Math.max(0, mono - this.#anchorMono));
+    if (last > counted) {
+      this.#anchorTs = last;
+      this.#anchorMono = mono;
+      return last;
+    }
+    return counted;
+  }
+
+  /**
+   * Call after every applied batch (and restore): anchoring at once, rather than at the next
+   * `now()`, counts the time from when an entry was applied, not from when it was next asked.
+   */
+  observe(): void {
+    this.now();
+  }
+
+  /** The envelope of a proposal made now by this node (see the module doc). */
+  stamp(proposal: Proposal): Envelope {
+    const ts = this.now();
+    if (this.#anchorTs !== undefined) return { ts, ...proposal };
+    return { ts: Math.floor(this.#s.wallNowMs()), wallClock: true, ...proposal };
+  }
+}
