@@ -41,7 +41,7 @@ Deno.test({
       // The old members send f nothing from now on: f is down longer than their queues for it
       // last, so when it returns it can learn of n4 only from n4 itself.
       for (const id of nodes.ids.filter((id) => id !== f)) {
-        const cut = await call(nodes.url(id), "POST", "/admin/test-faults", {
+        const cut = await call(nodes.url(id), "PUT", "/v1/admin/faults", {
           body: { peer: f, direction: "out", cut: true },
         });
         assert.ok(cut.status < 300, cut.text);
