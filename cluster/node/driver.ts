@@ -488,6 +488,10 @@ export class NodeDriver {
     this.#snapshotBytes = snap.data.length;
     this.#appliedBytesSinceSnapshot = 0;
     this.#o.log("info", "snapshot_restored", { index: snap.meta.index, bytes: snap.data.length });
+    // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
+    // not with whatever entry applies next.
+    this.#applied.release(this.#appliedIndex);
+    for (const l of this.#appliedListeners) l();
   }
 
   /**

@@ -57,6 +57,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     // secret, so until the operator sets one, no node can join (addMember refuses, see below).
     secret: config.secret ?? crypto.randomUUID(),
     peers,
+    // Sent when dialing: a peer that missed the change that added this node can answer it.
+    selfUrl: config.advertise,
     onMessages: (msgs) => holder.driver?.receive(msgs),
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
