@@ -61,6 +61,7 @@ export {
   type FaultRow,
   type FaultSpec,
   type FaultSpecResult,
+  FaultTable,
   type LinkFault,
   validateFaultSpec,
 } from "./faults.ts";

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { NodeDriver } from "../../cluster/node/driver.ts";
-import { slicePacer } from "../../cluster/node/pace.ts";
+import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";

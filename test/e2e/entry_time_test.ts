@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import { Nodes } from "./nodes.ts";
-import { assertStatus, call, eventually } from "./_http.ts";
+import { assertStatus, call, eventually } from "./http.ts";
 
 const FAKETIME_LIB = [
   "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
