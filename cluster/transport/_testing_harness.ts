@@ -79,6 +79,7 @@ export function makeTransport(
     clusterId: "c1",
     secret: "s3cret",
     peers,
+    selfUrl: node.url,
     onMessages: (msgs) => node.received.push(...msgs),
     log: (event, details) => node.logs.push({ event, details }),
     limits: { backoffBaseMs: 10, backoffMaxMs: 100 },

@@ -16,6 +16,7 @@ import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
+import { LoopMonitor } from "./loop_monitor.ts";
 import { RaftNode } from "./raft_node.ts";
 import {
   ELECTION_TICKS,
@@ -56,6 +57,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     // secret, so until the operator sets one, no node can join (addMember refuses, see below).
     secret: config.secret ?? crypto.randomUUID(),
     peers,
+    // Sent when dialing: a peer that missed the change that added this node can answer it.
+    selfUrl: config.advertise,
     onMessages: (msgs) => holder.driver?.receive(msgs),
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
@@ -130,6 +133,7 @@ async function openDriver(
   peers: Map<string, string>,
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
+  const loop = new LoopMonitor();
   const driver = await NodeDriver.open({
     raft: {
       id: config.id,
@@ -153,7 +157,13 @@ async function openDriver(
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
-    log: (level, event, details) => log[level](event, details),
+    log: (level, event, details) => {
+      if (event === "snapshot_started") loop.start();
+      if (event === "snapshot_taken") {
+        details = { ...details, loopDelayMaxMs: Math.round(loop.stop()) };
+      }
+      log[level](event, details);
+    },
     onFatal: (e) => {
       log.error("node_fatal_exit", { error: String(e) });
       Deno.exit(70);

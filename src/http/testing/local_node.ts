@@ -46,8 +46,10 @@ export interface LocalNodeOptions {
   readonly mode?: LocalMode;
   /** Other members as the leader would see them (for `GET /v1/cluster`); default none. */
   readonly peers?: readonly MemberView[];
-  /** The monotonic clock entry time counts on (default `performance.now()`); tests move it. */
+  /** The monotonic clock its entry time counts on; default `performance.now`. */
   readonly monoNowMs?: () => number;
+  /** The wall clock its first entry time is taken from; default `Date.now`. */
+  readonly wallNowMs?: () => number;
 }
 
 /** The local node: a `NodePort` plus test controls. */
@@ -58,7 +60,7 @@ export class LocalNode implements NodePort {
   mode: LocalMode;
   /** Every envelope proposed (encoded, as the entry would carry it), including refused ones. */
   readonly proposals: Uint8Array[] = [];
-  /** Entry time as a real node keeps it (the real clocks). */
+  /** Entry time as a real node keeps it (the real clocks, unless `monoNowMs` is given). */
   readonly clock: EntryClock;
   readonly #listeners = new Set<() => void>();
   #index = 0;
@@ -73,7 +75,7 @@ export class LocalNode implements NodePort {
     this.mode = options.mode ?? { kind: "leader" };
     this.clock = new EntryClock({
       monoNowMs: options.monoNowMs ?? (() => performance.now()),
-      wallNowMs: Date.now,
+      wallNowMs: options.wallNowMs ?? Date.now,
       lastEntryTs: () => this.state.lastTs,
     });
     this.#members = [

@@ -29,7 +29,7 @@ export class TestBroker {
   readonly node: LocalNode;
   readonly app: Hono<AppEnv>;
   readonly seen: Seen[] = [];
-  /** Added to the monotonic clock the node's entry time counts on (leases, delays, long polls). */
+  /** Added to the monotonic clock the node's entry time and the app's long polls count on. */
   #offsetMs = 0;
 
   constructor(nodeOptions: LocalNodeOptions = {}) {
@@ -38,7 +38,7 @@ export class TestBroker {
     this.app = createApp({ node: this.node, log: silentLogger, nowMs });
   }
 
-  /** Moves the broker's clock `ms` ahead of the wall clock (a lease or a delay runs out). */
+  /** Moves the broker's clock `ms` ahead (a lease or a delay runs out). */
   advance(ms: number): void {
     this.#offsetMs += ms;
   }
