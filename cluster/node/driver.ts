@@ -10,12 +10,11 @@
  * @module
  */
 
-import { applyConfChange } from "../raft/conf_change.ts";
-import { decodeConfChange, RawNode } from "../raft/mod.ts";
-import type { RaftStatus } from "../raft/status.ts";
 import {
+  applyConfChange,
   type ConfChange,
   type ConfState,
+  decodeConfChange,
   type Entry,
   EntryKind,
   type HardState,
@@ -23,10 +22,12 @@ import {
   NO_NODE,
   type NodeId,
   type RaftConfig,
+  type RaftStatus,
+  RawNode,
   type Ready,
   type Role,
   type Snapshot,
-} from "../raft/types.ts";
+} from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { hardStateToSave } from "./hard_state_policy.ts";
 import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
@@ -36,6 +37,7 @@ import type {
   MessageSink,
   OnFatal,
   Pace,
+  SnapshotView,
   StartTicker,
   StateMachine,
   StoragePorts,
@@ -107,6 +109,16 @@ interface PendingRead {
   readonly resolve: (o: DriverReadOutcome) => void;
 }
 
+/**
+ * State-machine work, in log order: restore a snapshot, or apply committed entries. It runs apart
+ * from the ready loop (`#runApply`), so the node votes, appends and answers heartbeats while a
+ * large snapshot restores or a long log replays: Raft's log does not need the state machine.
+ */
+type ApplyWork = { readonly snapshot: Snapshot } | { readonly entries: readonly Entry[] };
+
+/** Entries applied between two `pace()` calls of the apply worker. */
+const APPLY_SLICE_ENTRIES = 64;
+
 interface PendingProposal {
   readonly term: number;
   readonly deadlineTick: number;
@@ -131,7 +143,12 @@ export class NodeDriver {
   #readsToReissue = false;
   #readSeq = 0;
   #applied = new Waiters();
-  #appliedIndex: number;
+  #applyQueue: ApplyWork[] = [];
+  /** A snapshot taken here whose index the core has not counted applied yet. */
+  #compactLater: Snapshot | undefined;
+  #applyRunning = false;
+  /** What the state machine holds: 0 until the snapshot loaded at start is restored. */
+  #appliedIndex = 0;
   /** The last index of the durable log here (what a crash now would keep). */
   #durableIndex: number;
   #appliedTerm: number;
@@ -161,20 +178,28 @@ export class NodeDriver {
     this.#savedHard = hard;
     this.urls = new MemberUrls(o.bootstrapUrls);
     this.#readKeyPrefix = `${this.id}:${o.incarnation ?? randomIncarnation()}:`;
-    this.#appliedIndex = snap?.meta.index ?? 0;
-    this.#appliedTerm = snap?.meta.term ?? 0;
+    this.#appliedTerm = 0;
     // Without a snapshot the core starts from no members and applies the bootstrap entries.
-    this.#appliedConf = snap?.meta.conf ?? { voters: [], learners: [] };
-    this.#snapshotIndex = this.#appliedIndex;
+    this.#appliedConf = { voters: [], learners: [] };
+    this.#snapshotIndex = snap?.meta.index ?? 0;
     this.#durableIndex = o.storage.log.lastIndex();
   }
 
-  /** Loads the durable state, restores the state machine from its snapshot, starts ticking. */
+  /**
+   * Loads the durable state and starts ticking. The state machine restores the snapshot in the
+   * background (`appliedIndex` stays 0 until it is done, so nothing reads a half-built state as
+   * applied); meanwhile the node already takes part in Raft: it votes, and a leader's entries are
+   * appended and counted toward commits.
+   */
   static async open(o: NodeDriverOptions): Promise<NodeDriver> {
     const initial = await loadOrBootstrap(o);
     const raw = new RawNode(o.raft, initial);
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
-    if (initial.snapshot) await d.#restore(initial.snapshot);
+    if (initial.snapshot) {
+      // The member URLs now (the header is cheap), so links to every member work at once.
+      d.urls.replace(unwrapSnapshot(initial.snapshot.data).urls);
+      d.#enqueueApply({ snapshot: initial.snapshot });
+    }
     o.log("info", "node_started", {
       term: initial.hardState.term,
       commit: initial.hardState.commit,
@@ -362,20 +387,71 @@ export class NodeDriver {
     // for what it persisted), so answers no longer wait one more fsync. Entries that arrive in
     // this very Ready (a follower told of their commit with them) still apply after the persist.
     const early = rd.snapshot ? 0 : durablePrefix(rd.committedEntries, this.#durableIndex);
-    if (early > 0) this.#apply(rd.committedEntries.slice(0, early));
+    if (early > 0) this.#enqueueApply({ entries: rd.committedEntries.slice(0, early) });
     await this.#persist(rd);
     if (this.#closed) return;
     if (rd.messagesAfterPersist.length > 0) this.#o.sink.send(rd.messagesAfterPersist);
-    if (rd.snapshot) {
-      // Awaited: no entry after the snapshot may apply before the state it follows.
-      await this.#restore(rd.snapshot);
-      if (this.#closed) return;
-    }
-    this.#apply(early > 0 ? rd.committedEntries.slice(early) : rd.committedEntries);
+    // In order: no entry after the snapshot applies before the state it follows.
+    if (rd.snapshot) this.#enqueueApply({ snapshot: rd.snapshot });
+    this.#enqueueApply({
+      entries: early > 0 ? rd.committedEntries.slice(early) : rd.committedEntries,
+    });
     this.#answerReads(rd);
     this.#raw.advance(rd);
+    if (this.#compactLater) this.#compactCore(this.#compactLater);
     if (this.#readsToReissue) this.#reissueReads();
-    this.#maybeSnapshot();
+  }
+
+  /**
+   * Compacts the core's log behind a snapshot this node took. The apply worker may run ahead of
+   * the core's applied index (it applies durable committed entries while a Ready's persist runs,
+   * and the core counts them applied at `advance()`): then the compaction waits for that advance.
+   */
+  #compactCore(snapshot: Snapshot): void {
+    if (this.#raw.status().applied < snapshot.meta.index) {
+      this.#compactLater = snapshot;
+      return;
+    }
+    this.#compactLater = undefined;
+    this.#raw.compact(snapshot);
+  }
+
+  /** Queues state-machine work and starts the apply worker if it is idle. */
+  #enqueueApply(w: ApplyWork): void {
+    if ("entries" in w && w.entries.length === 0) return;
+    // A snapshot holds everything queued before it (the core accepts only a snapshot beyond its
+    // commit index): restoring it makes that work moot.
+    if ("snapshot" in w) this.#applyQueue.length = 0;
+    this.#applyQueue.push(w);
+    if (this.#applyRunning) return;
+    this.#applyRunning = true;
+    queueMicrotask(() => this.#runApply());
+  }
+
+  /**
+   * The apply worker: restores and applies queued work in order, a slice at a time with a
+   * `pace()` between slices, so a long replay never holds the event loop; takes a snapshot when
+   * one is due, between two slices (capture sees one applied index).
+   */
+  async #runApply(): Promise<void> {
+    const pace = this.#o.pace ?? noPace;
+    try {
+      for (let guard = 0; guard < 1e9 && !this.#closed && this.#applyQueue.length > 0; guard++) {
+        const w = this.#applyQueue.shift()!;
+        if ("snapshot" in w) await this.#restore(w.snapshot);
+        else {
+          for (let at = 0; at < w.entries.length && !this.#closed; at += APPLY_SLICE_ENTRIES) {
+            this.#apply(w.entries.slice(at, at + APPLY_SLICE_ENTRIES));
+            if (at + APPLY_SLICE_ENTRIES < w.entries.length) await pace();
+          }
+        }
+        await this.#maybeSnapshot();
+      }
+    } catch (e) {
+      this.#fatal(e);
+    } finally {
+      this.#applyRunning = false;
+    }
   }
 
   /**
@@ -495,11 +571,13 @@ export class NodeDriver {
   }
 
   /**
-   * Takes a snapshot in the background once enough entries, and enough bytes of them, were
-   * applied since the last (`snapshotEveryEntries`, `snapshotLogFactor`).
+   * Takes a snapshot once enough entries, and enough bytes of them, were applied since the last
+   * (`snapshotEveryEntries`, `snapshotLogFactor`). Called by the apply worker between slices and
+   * resolves once the state is captured: the capture may work in paced steps, and nothing is
+   * applied meanwhile (Raft goes on). Encoding and saving then run in the background.
    */
-  #maybeSnapshot(): void {
-    if (this.#snapshotting) return;
+  async #maybeSnapshot(): Promise<void> {
+    if (this.#snapshotting || this.#closed) return;
     const entries = this.#appliedIndex - this.#snapshotIndex;
     if (entries < this.#o.snapshotEveryEntries) return;
     const factor = this.#o.snapshotLogFactor ?? 0;
@@ -513,19 +591,33 @@ export class NodeDriver {
       conf: this.#appliedConf,
     };
     const urls = this.urls.entries();
-    const view = this.#o.stateMachine.snapshot();
+    this.#o.log("info", "snapshot_started", { index: meta.index });
+    const t0 = this.#o.nowMs?.() ?? 0;
     const pace = this.#o.pace ?? noPace;
+    let view: SnapshotView;
+    try {
+      view = await this.#o.stateMachine.snapshot(pace);
+    } catch (e) {
+      this.#snapshotting = false;
+      throw e;
+    }
+    const captureMs = (this.#o.nowMs?.() ?? 0) - t0;
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
       const app = await view.serialize(pace);
       const snapshot: Snapshot = { meta, data: await wrapSnapshot(urls, app, pace) };
       await this.#o.storage.snapshots.save(snapshot);
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
-      this.#raw.compact(snapshot);
+      this.#compactCore(snapshot);
       this.#snapshotIndex = meta.index;
       this.#snapshotBytes = snapshot.data.length;
       await this.#o.storage.log.compact(meta.index);
-      this.#o.log("info", "snapshot_taken", { index: meta.index, bytes: snapshot.data.length });
+      this.#o.log("info", "snapshot_taken", {
+        index: meta.index,
+        bytes: snapshot.data.length,
+        captureMs: Math.round(captureMs),
+        ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
+      });
     })().catch((e) => this.#fatal(e)).finally(() => {
       this.#snapshotting = false;
     });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { wrapSnapshot } from "./membership.ts";
-import { ListMachine } from "./_test_cluster.ts";
+import { ListMachine } from "./_testing_cluster.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));

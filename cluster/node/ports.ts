@@ -5,24 +5,23 @@
  * @module
  */
 
-import type { Message, Snapshot } from "../raft/types.ts";
-import type { HardStateStore } from "../storage/hard_state_store.ts";
-import type { LogStore } from "../storage/log_store.ts";
-import type { SnapshotStore } from "../storage/snapshot_store.ts";
+import type { Message, Snapshot } from "../raft/mod.ts";
+import type { HardStateStore, LogStore, SnapshotStore } from "../storage/mod.ts";
 
 /**
  * The replicated application (hashicorp/raft's FSM contract).
  * - `apply` is deterministic: the same entries in the same order give the same results on
  *   every node. Its return value is handed to the proposer of that entry, if it waits here.
- * - `snapshot` returns quickly with an immutable view; `serialize` does the expensive part
- *   later and may run while further entries are applied.
+ * - `snapshot` captures an immutable view; `serialize` does the expensive part later and may
+ *   run while further entries are applied. A large state may be captured in steps, awaiting
+ *   `pace()` between them: the driver applies nothing until the capture resolves.
  * - `restore` replaces the whole state with a snapshot's. It may work in steps, awaiting
  *   `pace()` between them, and return a promise: the driver applies no entry after the snapshot
  *   before it resolves, and the new state must take effect only then (all at once).
  */
 export interface StateMachine {
   apply(index: number, data: Uint8Array): unknown;
-  snapshot(): SnapshotView;
+  snapshot(pace: Pace): SnapshotView | Promise<SnapshotView>;
   restore(data: Uint8Array, pace: Pace): void | Promise<void>;
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 
 /** The structured log hook: an event name and flat details. */
 export type LogFn = (event: string, details: Record<string, unknown>) => void;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import {
   clientProofInput,
   type Hello,

@@ -12,7 +12,7 @@ import {
   stopNodes,
   type TestNode,
   waitFor,
-} from "./_test_harness.ts";
+} from "./_testing_harness.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
 

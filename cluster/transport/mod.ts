@@ -37,6 +37,9 @@
  * - A lost link is redialed forever while the peer is in the set (or learned), with exponential backoff and
  *   jitter from 50 ms up to 1 s; a dial not authenticated within 2 s is abandoned. All timers are
  *   unref'd and cleared by `close()`.
+ * - Links are dialed by `dial.ts` (a WebSocket client on `Deno.connect` with TCP_NODELAY; Deno's
+ *   own client turns it off, and Nagle then held appends behind delayed ACKs for ~40 ms, see
+ *   docs/transport.md). `dialWebSocket` is exported for the broker's forwarding channel.
  * - Open links are watched (`keepalive.ts`): the dialer pings every 250 ms, the listener answers,
  *   and a side that heard nothing for 2 s gives the socket up (`link_silent`; the dialer redials),
  *   because a partition that drops packets leaves a TCP connection open and mute.
@@ -58,6 +61,7 @@ export {
   type FaultRow,
   type FaultSpec,
   type FaultSpecResult,
+  FaultTable,
   type LinkFault,
   validateFaultSpec,
 } from "./faults.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import {
   clientProofInput,
   newNonce,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import { importSecret } from "./auth.ts";
 import { applyFault, type FaultControl, FaultTable } from "./faults.ts";
 import { InboundLink, type InboundStats } from "./inbound.ts";

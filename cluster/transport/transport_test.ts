@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Message } from "../raft/types.ts";
+import type { Message } from "../raft/mod.ts";
 import {
   appendMsg,
   deadPort,
@@ -9,7 +9,7 @@ import {
   stopNodes,
   type TestNode,
   waitFor,
-} from "./_test_harness.ts";
+} from "./_testing_harness.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
 

@@ -126,7 +126,7 @@ function* restoreChannel(
     ];
     nonEmpty(ids.length, "msgs");
     const bodies = topic === undefined ? r.raw() : undefined;
-    yield* restoreMsgs(state, ch, topic, {
+    yield* restoreMsgs(ch, topic, {
       fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
       mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
       ids,
@@ -150,12 +150,14 @@ interface MsgsChunk {
 }
 
 function* restoreMsgs(
-  state: BrokerState,
   ch: Channel,
   topic: Topic | undefined,
   c: MsgsChunk,
 ): Steps<void> {
   const { fixed, mut } = c;
+  // One copy of the chunk's bodies, which its messages share as their slab (a chunk holds at most
+  // a slab's worth of bytes): a copy per message cost more than the rest of the restore.
+  const bodies = c.bodies === undefined ? undefined : new Uint8Array(c.bodies);
   let bodyAt = 0;
   for (let i = 0; i < c.ids.length; i++) {
     const id = c.ids[i];
@@ -166,10 +168,11 @@ function* restoreMsgs(
       if (t === undefined) throw new Error(`Cannot restore ${ch.origin}: topic lacks seq ${seq}`);
       ({ buf, off } = t);
     } else {
-      if (bodyAt + len > c.bodies.length) {
+      if (bodyAt + len > bodies!.length) {
         throw new Error(`Cannot restore ${ch.origin}: the bodies of seq ${seq} overrun their part`);
       }
-      ({ buf, off } = state.slab.store(c.bodies.subarray(bodyAt, bodyAt + len)));
+      buf = bodies!;
+      off = bodyAt;
       bodyAt += len;
     }
     const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
@@ -213,7 +216,7 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
     const [fixedBytes, ids, ext] = r.part("tmsgs") as [Uint8Array, string[], unknown[]];
     nonEmpty(ids.length, "tmsgs");
     const fixed = bytesF64(fixedBytes, `Cannot restore topic ${name}`);
-    yield* restoreTopicMsgs(state, t, { fixed, ids, ext: extrasByRow(ext), bodies: r.raw() });
+    yield* restoreTopicMsgs(t, { fixed, ids, ext: extrasByRow(ext), bodies: r.raw() });
     done += ids.length;
   }
   for (let i = 0; i < nSubs; i++) {
@@ -226,18 +229,18 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
 }
 
 function* restoreTopicMsgs(
-  state: BrokerState,
   t: Topic,
   c: { fixed: Float64Array; ids: string[]; ext: Extras; bodies: Uint8Array },
 ): Steps<void> {
   let bodyAt = 0;
+  const buf = new Uint8Array(c.bodies); // the chunk's messages share one copy (restoreMsgs)
   for (let i = 0; i < c.ids.length; i++) {
     const id = c.ids[i];
     const [seq, len, publishedAt, notBefore, ttlAt, explicit] = c.fixed.subarray(6 * i, 6 * i + 6);
-    if (bodyAt + len > c.bodies.length) {
+    if (bodyAt + len > buf.length) {
       throw new Error(`Cannot restore topic ${t.name}: the body of seq ${seq} overruns its part`);
     }
-    const { buf, off } = state.slab.store(c.bodies.subarray(bodyAt, bodyAt + len));
+    const off = bodyAt;
     bodyAt += len;
     const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
     const m: TopicMsg = {

@@ -17,6 +17,7 @@ export { EntryClock, type EntryClockSources } from "./entry_clock.ts";
 export { BrokerState, DEAD_LETTER_HEADERS } from "./state.ts";
 export {
   captureSnapshot,
+  captureSteps,
   restoreSnapshot,
   restoreSteps,
   SNAPSHOT_VERSION,

@@ -60,12 +60,20 @@ interface IdsCapture {
   mut: Float64Array;
 }
 
-function captureIds(ids: IdTable): IdsCapture {
-  const refs = [...ids.byId.values()];
+/** Records or messages captured between two yields of `captureSteps` (~1–3 ms). */
+const CAPTURE_STEP = 4096;
+
+type Steps<T> = Generator<void, T, void>;
+
+function* captureIds(ids: IdTable): Steps<IdsCapture> {
+  const refs: IdRecord[] = new Array(ids.byId.size);
   const mut = new Float64Array(refs.length * 2);
-  for (let i = 0; i < refs.length; i++) {
-    mut[2 * i] = ID_STATES.indexOf(refs[i].state);
-    mut[2 * i + 1] = refs[i].attempt;
+  let i = 0;
+  for (const r of ids.byId.values()) {
+    refs[i] = r;
+    mut[2 * i] = ID_STATES.indexOf(r.state);
+    mut[2 * i + 1] = r.attempt;
+    if (++i % CAPTURE_STEP === 0) yield;
   }
   return { refs, mut };
 }
@@ -81,19 +89,19 @@ interface ChannelCapture {
   ids: IdsCapture;
 }
 
-function captureChannel(name: string, ch: Channel): ChannelCapture {
+function* captureChannel(name: string, ch: Channel): Steps<ChannelCapture> {
   const refs: Msg[] = new Array(ch.msgs.count);
   const mut = new Float64Array(ch.msgs.count * 4);
   let i = 0;
-  ch.msgs.forEach((m) => {
+  for (const m of ch.msgs.values()) {
     refs[i] = m;
     mut[4 * i] = m.state;
     mut[4 * i + 1] = m.attempt;
     mut[4 * i + 2] = m.at;
     // A record the table forgot (expired, or the id reused) no longer matters: canonical 0.
     mut[4 * i + 3] = m.rec !== undefined && ch.ids.byId.get(m.id) === m.rec ? 1 : 0;
-    i++;
-  });
+    if (++i % CAPTURE_STEP === 0) yield;
+  }
   return {
     name,
     ord: ch.ord,
@@ -108,7 +116,7 @@ function captureChannel(name: string, ch: Channel): ChannelCapture {
     ],
     refs,
     mut,
-    ids: captureIds(ch.ids),
+    ids: yield* captureIds(ch.ids),
   };
 }
 
@@ -122,17 +130,23 @@ interface TopicCapture {
   subs: ChannelCapture[];
 }
 
-function captureTopic(t: Topic): TopicCapture {
+function* captureTopic(t: Topic): Steps<TopicCapture> {
   const log: TopicMsg[] = [];
-  t.log.forEach((m) => log.push(m));
+  for (const m of t.log.values()) {
+    log.push(m);
+    if (log.length % CAPTURE_STEP === 0) yield;
+  }
+  const ids = yield* captureIds(t.ids);
+  const subs: ChannelCapture[] = [];
+  for (const [n, s] of t.subs) subs.push(yield* captureChannel(n, s));
   return {
     name: t.name,
     ord: t.ord,
     config: t.config,
     counters: [t.nextSeq, t.published],
     log,
-    ids: captureIds(t.ids),
-    subs: [...t.subs].map(([n, s]) => captureChannel(n, s)),
+    ids,
+    subs,
   };
 }
 
@@ -145,11 +159,33 @@ interface StateCapture {
 
 /** Captures the state now; `parts()` and `serialize()` later encode exactly this state. */
 export function captureSnapshot(state: BrokerState): SnapshotView {
+  const steps = captureSteps(state);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
+/**
+ * Captures the state in bounded steps (each ~`CAPTURE_STEP` records or messages); the view is the
+ * generator's return value. The state must not change until the last step: the caller applies
+ * nothing meanwhile (the node driver pauses its apply worker, Raft goes on), so a capture of
+ * millions of messages never holds the event loop for long.
+ */
+export function* captureSteps(state: BrokerState): Steps<SnapshotView> {
+  const idem: IdemRecord[] = [];
+  for (const r of state.idem.byKey.values()) {
+    idem.push(r);
+    if (idem.length % CAPTURE_STEP === 0) yield;
+  }
+  const queues: ChannelCapture[] = [];
+  for (const [n, q] of state.queues) queues.push(yield* captureChannel(n, q));
+  const topics: TopicCapture[] = [];
+  for (const t of state.topics.values()) topics.push(yield* captureTopic(t));
   const c: StateCapture = {
     head: [state.lastIndex, state.lastTs, state.nextOrd, state.idem.ttlMs, state.idem.keysMax],
-    idem: [...state.idem.byKey.values()],
-    queues: [...state.queues].map(([n, q]) => captureChannel(n, q)),
-    topics: [...state.topics.values()].map(captureTopic),
+    idem,
+    queues,
+    topics,
   };
   return {
     index: state.lastIndex,

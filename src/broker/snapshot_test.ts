@@ -5,6 +5,7 @@ import { decodeEnvelope, encodeEnvelope } from "./commands.ts";
 import { BrokerState } from "./state.ts";
 import {
   captureSnapshot,
+  captureSteps,
   restoreSnapshot,
   restoreSteps,
   SNAPSHOT_VERSION,
@@ -367,6 +368,29 @@ Deno.test("parts() and restoreSteps() work in bounded steps for 200k messages", 
   const it = restoreSteps(concatParts(parts));
   for (let r = it.next(); !r.done && steps < 1_000_000; r = it.next()) steps++;
   assert.ok(steps >= msgParts, `restored in only ${steps} steps`);
+});
+
+Deno.test("captureSteps captures in bounded steps exactly what captureSnapshot captures", () => {
+  const l = new Log();
+  l.queue("q");
+  l.apply({ op: "topic_put", topic: "t", options: {} });
+  l.apply({ op: "subscription_put", topic: "t", subscription: "s", options: {} });
+  const messages = (from: number) =>
+    Array.from({ length: 500 }, (_, k) => ({ id: `m${from + k}`, body: body("x") }));
+  for (let i = 0; i < 20_000; i += 500) {
+    l.apply({ op: "publish_batch", queue: "q", messages: messages(i) });
+    l.apply({ op: "topic_publish_batch", topic: "t", messages: messages(i) });
+  }
+  l.receive("q", 100);
+  const expected = snapshotBytes(l.broker);
+  const it = captureSteps(l.broker);
+  let steps = 0;
+  let r = it.next();
+  for (; !r.done && steps < 1_000_000; r = it.next()) steps++;
+  assert.ok(r.done);
+  // 20k queue messages and ids, 20k topic messages and ids, 20k subscription messages.
+  assert.ok(steps >= 20, `captured in only ${steps} steps`);
+  assert.deepEqual(r.value.serialize(), expected);
 });
 
 Deno.test("restoreSnapshot refuses bad magic, unknown versions, truncation and trailing bytes", () => {

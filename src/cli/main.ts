@@ -6,9 +6,8 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { Client } from "../client/mod.ts";
+import { Client, QuorumqError } from "../client/mod.ts";
 import { type Command, type Context, UsageError } from "./command.ts";
-import { QuorumqError } from "../client/errors.ts";
 import { type Io, processIo } from "./io.ts";
 import { COMMANDS } from "./commands.ts";
 import { bench } from "./bench.ts";

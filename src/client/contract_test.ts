@@ -3,7 +3,7 @@
  * the client and the server read HTTP API v1 the same way, including replays of unknown outcomes.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../http/app.ts";
+import { createApp } from "../http/mod.ts";
 import { LocalNode } from "../http/testing/local_node.ts";
 import { silentLogger } from "../log.ts";
 import { Client } from "./client.ts";

@@ -19,7 +19,7 @@ import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
 import { ProblemError, problemResponse, PROBLEMS } from "./problems.ts";
-import type { FaultControl } from "../../cluster/transport/faults.ts";
+import type { FaultControl } from "../../cluster/transport/mod.ts";
 import { clusterRoutes } from "./routes_cluster.ts";
 import { faultRoutes } from "./routes_faults.ts";
 import { opsRoutes } from "./routes_ops.ts";

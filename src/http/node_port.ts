@@ -26,7 +26,7 @@ import type {
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
-} from "../broker/commands.ts";
+} from "../broker/mod.ts";
 import type { HistogramSnapshot } from "./prometheus.ts";
 
 /** Where to find the leader, when known. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ProblemCode } from "../broker/mod.ts";
+import type { Failure, ProblemCode, Result } from "../broker/mod.ts";
 
 /** Registry entry: the HTTP status and the human title of one problem type. */
 export interface ProblemSpec {
@@ -132,4 +132,21 @@ export function problemResponse(
     status: spec.status,
     headers: h,
   });
+}
+
+/** The problem for a broker refusal (its reason mapped by `BROKER_REASON_PROBLEMS`). */
+export function failureProblem(failure: Failure): ProblemError {
+  const errors: ProblemItem[] | undefined = failure.errors?.map((e) => ({
+    path: e.item,
+    message: e.detail,
+    reason: e.reason,
+  }));
+  const extras = errors ? { errors } : {};
+  return new ProblemError(BROKER_REASON_PROBLEMS[failure.reason], failure.detail, extras);
+}
+
+/** The broker's success result for `op`, or throws its refusal as a problem. */
+export function expectOk<R extends Result>(result: R): Exclude<R, Failure> {
+  if (result.ok === false) throw failureProblem(result as Failure);
+  return result as Exclude<R, Failure>;
 }

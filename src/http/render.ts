@@ -15,7 +15,7 @@ import type {
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
-} from "../broker/commands.ts";
+} from "../broker/mod.ts";
 import { BROKER_REASON_PROBLEMS, ProblemError } from "./problems.ts";
 
 const encoder = new TextEncoder();
@@ -77,11 +77,30 @@ export function publishJson(o: PublishOutcome): Record<string, unknown> {
   return { error: { type: BROKER_REASON_PROBLEMS[o.reason], detail: o.detail } };
 }
 
+/** A write route's answer: its status and the JSON text (empty for 204). */
+export interface WriteAnswer {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** A write answered 204 with no body (deletes). */
+export const noContent = (): WriteAnswer => ({ status: 204, text: "" });
+
+/** A batch publish: 201 with one result (or `error`) per message, in order. */
+export function batchPublished(v: { readonly results: readonly PublishOutcome[] }): WriteAnswer {
+  return { status: 201, text: JSON.stringify({ results: v.results.map(publishJson) }) };
+}
+
+/** Ack, nack or extend: 200 with one status per receipt. */
+export function settled(v: { readonly results: readonly ReceiptResult[] }): WriteAnswer {
+  return { status: 200, text: renderSettle(v.results) };
+}
+
 /**
  * Status for a single publish: 201 new, 200 duplicate. A failure of the single message is the
  * problem of the whole request.
  */
-export function singlePublish(o: PublishOutcome): { status: number; text: string } {
+export function singlePublish(o: PublishOutcome): WriteAnswer {
   if (!o.ok) throw new ProblemError(BROKER_REASON_PROBLEMS[o.reason], o.detail);
   return { status: o.duplicate ? 200 : 201, text: JSON.stringify(publishJson(o)) };
 }
@@ -117,4 +136,11 @@ export function topicJson(info: TopicInfo): Record<string, unknown> {
 
 export function subscriptionJson(info: SubscriptionInfo): Record<string, unknown> {
   return { topic: info.topic, name: info.name, ...info.config, ...info.stats, cursor: info.cursor };
+}
+
+/** Answers JSON text (already serialized) with the replay marker when it is a replay. */
+export function jsonAnswer(status: number, text: string, replayed: boolean): Response {
+  const headers = new Headers({ "content-type": "application/json" });
+  if (replayed) headers.set("idempotent-replayed", "true");
+  return new Response(status === 204 ? null : text, { status, headers });
 }

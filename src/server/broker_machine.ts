@@ -4,9 +4,8 @@
  * @module
  */
 
-import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
-import { BrokerState } from "../broker/mod.ts";
-import { captureSnapshot, restoreSteps } from "../broker/snapshot.ts";
+import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/mod.ts";
+import { BrokerState, captureSteps, restoreSteps } from "../broker/mod.ts";
 
 export class BrokerMachine implements StateMachine {
   /** The replica; replaced whole by `restore`, so read it through this field every time. */
@@ -16,9 +15,18 @@ export class BrokerMachine implements StateMachine {
     return this.state.applyEntry(index, data);
   }
 
-  /** The broker encodes in bounded steps (one part each); the driver's pacer runs between. */
-  snapshot(): SnapshotView {
-    const view = captureSnapshot(this.state);
+  /**
+   * The broker captures and encodes in bounded steps; the driver's pacer runs between them (it
+   * applies nothing until the capture is done, so the state holds still).
+   */
+  async snapshot(pace: Pace): Promise<SnapshotView> {
+    const steps = captureSteps(this.state);
+    let step = steps.next();
+    while (!step.done) {
+      await pace();
+      step = steps.next();
+    }
+    const view = step.value;
     return {
       serialize: async (pace: Pace) => {
         const parts: Uint8Array[] = [];

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { NodeDriver } from "../../cluster/node/driver.ts";
-import { slicePacer } from "../../cluster/node/pace.ts";
+import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
@@ -17,6 +16,7 @@ import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
+import { LoopMonitor } from "./loop_monitor.ts";
 import { RaftNode } from "./raft_node.ts";
 import {
   ELECTION_TICKS,
@@ -133,6 +133,7 @@ async function openDriver(
   peers: Map<string, string>,
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
+  const loop = new LoopMonitor();
   const driver = await NodeDriver.open({
     raft: {
       id: config.id,
@@ -156,7 +157,13 @@ async function openDriver(
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
-    log: (level, event, details) => log[level](event, details),
+    log: (level, event, details) => {
+      if (event === "snapshot_started") loop.start();
+      if (event === "snapshot_taken") {
+        details = { ...details, loopDelayMaxMs: Math.round(loop.stop()) };
+      }
+      log[level](event, details);
+    },
     onFatal: (e) => {
       log.error("node_fatal_exit", { error: String(e) });
       Deno.exit(70);

@@ -60,6 +60,12 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     args: ["--runs", "3"],
     quickArgs: ["--runs", "1", "--backlog", "20000"],
   },
+  {
+    name: "start-up and snapshots with 1,000,000 messages: restarts, RSS, snapshot stall",
+    file: "startup_bench.ts",
+    args: ["--runs", "3"],
+    quickArgs: ["--runs", "1", "--messages", "30000", "--tail", "21000"],
+  },
 ];
 
 let failed = 0;

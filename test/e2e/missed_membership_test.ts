@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { call } from "./_http.ts";
+import { call } from "./http.ts";
 import { Nodes, sleep } from "./nodes.ts";
 
 /** Retries `f` every 200 ms until it returns a value, for at most `ms`. */

@@ -12,21 +12,21 @@
  * @module
  */
 
-import { commitSettledConfChanges } from "../../cluster/node/bootstrap.ts";
-import { hardStateToSave } from "../../cluster/node/hard_state_policy.ts";
-import { decodeConfChange, RawNode } from "../../cluster/raft/mod.ts";
-import type { RaftStatus } from "../../cluster/raft/status.ts";
-import type {
-  ConfState,
-  Entry,
-  HardState,
-  Message,
-  NodeId,
-  RaftConfig,
-  ReadState,
-  Ready,
-  Snapshot,
-} from "../../cluster/raft/types.ts";
+import { commitSettledConfChanges, hardStateToSave } from "../../cluster/node/mod.ts";
+import {
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type RaftStatus,
+  RawNode,
+  type ReadState,
+  type Ready,
+  type Snapshot,
+} from "../../cluster/raft/mod.ts";
 import type { SimApp, SimAppFactory } from "./app.ts";
 import { Disk, type DiskWrite, lastIndexOf, termAt } from "./disk.ts";
 import type { Prng } from "./prng.ts";

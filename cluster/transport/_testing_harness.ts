@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import { CLUSTER_LINK_PATH, Transport, type TransportOptions } from "./mod.ts";
 
 export interface LogLine {
