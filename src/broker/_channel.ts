@@ -252,6 +252,16 @@ export class Channel {
     return m.group === undefined ? d : { ...d, group: m.group };
   }
 
+  /**
+   * The delivery of message `seq` as attempt `attempt` while that attempt holds its lease (with
+   * the lease end as it is now), for a repeated receive's stored answer. Read-only.
+   */
+  heldDelivery(seq: number, attempt: number): Delivery | undefined {
+    const m = this.msgs.get(seq);
+    if (m === undefined || m.state !== MsgState.Leased || m.attempt !== attempt) return undefined;
+    return this.#delivery(m, m.at);
+  }
+
   /** Finds the message a receipt names, if that attempt still holds the lease. Read-only. */
   resolve(receipt: string, now: number): Resolved {
     const r = decodeReceipt(receipt);

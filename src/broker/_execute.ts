@@ -86,6 +86,11 @@ export function executeCommand(
     case "tick":
       tick(state, now);
       return { ok: true };
+    case "session_open":
+    case "session_keepalive":
+    case "session_close":
+      // Applied by the exactly-once layer before this (they need the envelope's owner).
+      return invalid(`${cmd.op} cannot be part of another command`);
     default:
       return invalid(`unknown op ${(cmd as { op: unknown }).op} at entry ${index}`);
   }

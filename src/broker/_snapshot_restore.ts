@@ -8,6 +8,7 @@
 import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
 import type { IdemRecord, IdTable } from "./_ids.ts";
+import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
 import { Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
@@ -39,7 +40,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
   const r = new FrameReader(bytes);
   const head = r.part("head") as number[];
   const [lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics] = head;
-  const state = new BrokerState({ idemTtlMs, idemKeysMax });
+  // Snapshots before sessions end here: their states had none, and take the default bounds.
+  const [sessionsMax, sessionBytesMax, exactlyOnceBytesMax, nSessions = 0] = head.slice(8);
+  const state = new BrokerState({
+    idemTtlMs,
+    idemKeysMax,
+    sessionsMax,
+    sessionBytesMax,
+    exactlyOnceBytesMax,
+  });
   state.lastIndex = lastIndex;
   state.lastTs = lastTs;
   state.nextOrd = nextOrd;
@@ -49,8 +58,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     for (const [key, fingerprint, result, expiresAt] of rows) {
       // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
       const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
-      state.idem.byKey.set(key, rec);
+      state.idem.put(rec);
     }
+    done += rows.length;
+    yield;
+  }
+  for (let done = 0; done < nSessions;) {
+    const [rows] = r.part("sessions") as [SessionRow[]];
+    nonEmpty(rows.length, "sessions");
+    for (const row of rows) restoreSessionRow(state.sessions, row, copyBytes);
     done += rows.length;
     yield;
   }

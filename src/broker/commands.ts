@@ -175,7 +175,16 @@ export type Command =
     readonly publish: readonly (PublishTarget & MessageInput)[];
   }
   /** Moves time forward (leases end, delays end, TTLs, dedup windows) with no other effect. */
-  | { readonly op: "tick" };
+  | { readonly op: "tick" }
+  /**
+   * Opens a client session (Raft dissertation §6.3); its id is this entry's index. It expires
+   * after `timeoutMs` of entry time without a command on it (default 1 h).
+   */
+  | { readonly op: "session_open"; readonly timeoutMs?: number }
+  /** Keeps a session alive without another effect. */
+  | { readonly op: "session_keepalive"; readonly session: number }
+  /** Ends a session and drops its stored answers. */
+  | { readonly op: "session_close"; readonly session: number };
 
 export type CommandOp = Command["op"];
 
@@ -187,7 +196,11 @@ export type ProblemCode =
   | "subscription_not_found"
   | "queue_full"
   | "idempotency_conflict"
-  | "transaction_aborted";
+  | "transaction_aborted"
+  /** The write named a session that expired, was closed, never existed, or is another caller's. */
+  | "session_expired"
+  /** No room for another session or Idempotency-Key answer (count or byte bound): retry later. */
+  | "sessions_full";
 
 /** A per-item reason inside a refused transaction. */
 export interface ItemError {
@@ -294,10 +307,14 @@ export interface ResultByOp {
     readonly publish: readonly PublishOutcome[];
   };
   tick: { readonly ok: true };
+  session_open: { readonly ok: true; readonly session: number; readonly timeoutMs: number };
+  session_keepalive: { readonly ok: true; readonly expiresAt: number };
+  session_close: { readonly ok: true };
 }
 
 /** The result of applying one command: its success shape or a failure; `replayed` when the
- * answer came from the Idempotency-Key table and the command was not applied again. */
+ * answer came from a session's stored answers or the Idempotency-Key table and the command was
+ * not applied again. */
 export type ResultOf<C extends Command> = (ResultByOp[C["op"]] | Failure) & {
   readonly replayed?: true;
 };
@@ -313,6 +330,24 @@ export interface Proposal {
   readonly cmd: Command;
   /** Idempotency-Key and a fingerprint of the request (method, path, body) it came with. */
   readonly idem?: { readonly key: string; readonly fingerprint: string };
+  /**
+   * The client session this write belongs to: its id, the write's sequence number in it, and the
+   * lowest sequence number whose answer the client has not received yet (answers below it are
+   * dropped). A repeated (id, seq) returns the stored answer and is never applied again.
+   */
+  readonly session?: SessionRef;
+  /**
+   * Who proposes (the bearer token's name when auth is on): sessions and Idempotency-Keys are
+   * scoped to it, so one caller never reads another's stored answers.
+   */
+  readonly owner?: string;
+}
+
+/** A write's place in its client session. */
+export interface SessionRef {
+  readonly id: number;
+  readonly seq: number;
+  readonly lowest: number;
 }
 
 /** What travels in a Raft entry. */
