@@ -32,6 +32,8 @@ export interface Msg {
   readonly len: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly group: string | undefined;
+  /** The subject it was published with, if any. */
+  readonly subject: string | undefined;
   readonly publishedAt: number;
   /** Entry time when the TTL ends; Infinity when none. */
   readonly expiresAt: number;
@@ -249,7 +251,9 @@ export class Channel {
       leaseExpiresAt,
       publishedAt: m.publishedAt,
     };
-    return m.group === undefined ? d : { ...d, group: m.group };
+    if (m.group !== undefined) Object.assign(d, { group: m.group });
+    if (m.subject !== undefined) Object.assign(d, { subject: m.subject });
+    return d;
   }
 
   /**

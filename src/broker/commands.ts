@@ -69,10 +69,32 @@ export interface TopicConfig {
 /** Where a new subscription starts reading its topic. */
 export type StartAt = "earliest" | "latest" | { readonly seq: number };
 
-/** Options of a subscription: the start point (used at creation only) and delivery options. */
+/**
+ * Header conditions of a subscription: every one must hold. A string: the header is equal to it;
+ * `{ exists }`: the header is present (true) or absent (false).
+ */
+export type HeaderMatch = Readonly<Record<string, string | { readonly exists: boolean }>>;
+
+/**
+ * Options of a subscription: the start point (used at creation only), routing (`filter` or
+ * `filters`, and `headers`; changeable later) and delivery options.
+ */
 export interface SubscriptionOptions extends QueueOptions {
   /** Default `latest`. */
   readonly startAt?: StartAt;
+  /** One subject pattern (`orders.*.created`, `orders.>`); not with `filters`. */
+  readonly filter?: string;
+  /** Up to 64 patterns: a message matching any of them is routed here. Absent: every subject. */
+  readonly filters?: readonly string[];
+  /** Header conditions, all of which a message must meet. */
+  readonly headers?: HeaderMatch;
+}
+
+/** A subscription's config: its delivery config, and routing when it has any. */
+export interface SubscriptionConfig extends QueueConfig {
+  /** The patterns (a `filter` is a list of one); absent: every subject. */
+  readonly filters?: readonly string[];
+  readonly headers?: HeaderMatch;
 }
 
 /** One message as published. */
@@ -85,6 +107,8 @@ export interface MessageInput {
   readonly delayMs?: number;
   readonly ttlMs?: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Dot-separated tokens (`orders.eu.created`) that subscriptions' filters route by. */
+  readonly subject?: string;
 }
 
 /** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
@@ -231,6 +255,7 @@ export interface Delivery {
   readonly body: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
   readonly group?: string;
+  readonly subject?: string;
   /** 1 for the first delivery. */
   readonly attempt: number;
   /** Opaque, fenced: names this attempt of this message in this queue incarnation. */
@@ -292,7 +317,7 @@ export interface ResultByOp {
   subscription_put: {
     readonly ok: true;
     readonly created: boolean;
-    readonly config: QueueConfig;
+    readonly config: SubscriptionConfig;
     /** The first topic seq this subscription gets. */
     readonly startSeq: number;
   };
@@ -433,13 +458,20 @@ export interface TopicMessage {
   readonly body: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
   readonly group?: string;
+  readonly subject?: string;
   readonly publishedAt: number;
+}
+
+/** A page of a topic log read: the messages, and the seq the next page starts at. */
+export interface TopicPage {
+  readonly messages: TopicMessage[];
+  readonly nextSeq: number;
 }
 
 export interface SubscriptionInfo {
   readonly topic: string;
   readonly name: string;
-  readonly config: QueueConfig;
+  readonly config: SubscriptionConfig;
   readonly stats: QueueStats & {
     /** Messages removed by topic retention before this subscription settled them. */
     readonly retentionDropped: number;
