@@ -8,6 +8,7 @@
 import type {
   Delivery,
   MessageStatus,
+  PeekedMessage,
   QueueConfig,
   QueueStats,
   ReceiptResult,
@@ -211,6 +212,52 @@ export class Channel {
     this.#remove(m);
     this.retentionDropped++;
     if (m.rec !== undefined) this.ids.settle(m.rec, "dead", m.attempt);
+  }
+
+  /**
+   * Drops every ready and delayed message (leased ones stay with their consumers); their ids
+   * read `dead` while remembered. Returns how many went.
+   */
+  purge(): number {
+    const gone: Msg[] = [];
+    this.msgs.forEach((m) => {
+      if (m.state !== MsgState.Leased) gone.push(m);
+    });
+    for (const m of gone) {
+      this.#remove(m);
+      if (m.rec !== undefined) this.ids.settle(m.rec, "dead", m.attempt);
+    }
+    return gone.length;
+  }
+
+  /** Takes a ready or delayed message out to move it elsewhere (redrive); its id reads `acked`. */
+  take(m: Msg): void {
+    this.#remove(m);
+    if (m.rec !== undefined) this.ids.settle(m.rec, "acked", m.attempt);
+  }
+
+  /** Up to `limit` stored messages from `fromSeq` in seq order, read-only (no lease, no count). */
+  peek(fromSeq: number, limit: number): PeekedMessage[] {
+    const out: PeekedMessage[] = [];
+    for (const m of this.msgs.valuesFrom(fromSeq)) {
+      if (out.length >= limit) break;
+      const state = m.state === MsgState.Ready
+        ? "ready"
+        : m.state === MsgState.Delayed
+        ? "delayed"
+        : "leased";
+      const p: PeekedMessage = {
+        seq: m.seq,
+        id: m.id,
+        state,
+        attempt: m.attempt,
+        body: m.buf.subarray(m.off, m.off + m.len),
+        headers: m.headers ?? {},
+        publishedAt: m.publishedAt,
+      };
+      out.push(m.group === undefined ? p : { ...p, group: m.group });
+    }
+    return out;
   }
 
   /** Hands out up to `max` ready messages in seq order, leased for `leaseMs`. */

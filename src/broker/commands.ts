@@ -208,7 +208,15 @@ export type Command =
   /** Keeps a session alive without another effect. */
   | { readonly op: "session_keepalive"; readonly session: number }
   /** Ends a session and drops its stored answers. */
-  | { readonly op: "session_close"; readonly session: number };
+  | { readonly op: "session_close"; readonly session: number }
+  /** Drops every ready and delayed message of a queue; leased ones stay with their consumers. */
+  | { readonly op: "queue_purge"; readonly queue: string }
+  /**
+   * Moves dead-lettered messages of `queue` back to the queue each came from (its
+   * `x-quorumq-origin` header): the ready or delayed ones with these seqs, or (no `seqs`) the
+   * first `REDRIVE_MAX` of them.
+   */
+  | { readonly op: "queue_redrive"; readonly queue: string; readonly seqs?: readonly number[] };
 
 export type CommandOp = Command["op"];
 
@@ -335,6 +343,28 @@ export interface ResultByOp {
   session_open: { readonly ok: true; readonly session: number; readonly timeoutMs: number };
   session_keepalive: { readonly ok: true; readonly expiresAt: number };
   session_close: { readonly ok: true };
+  queue_purge: { readonly ok: true; readonly purged: number };
+  queue_redrive: {
+    readonly ok: true;
+    readonly redriven: number;
+    /** Named or found, but not moved: leased, no origin queue, the origin is full. */
+    readonly skipped: readonly RedriveSkip[];
+    /** Ready and delayed messages left in the queue. */
+    readonly remaining: number;
+  };
+}
+
+/** Why one message was not redriven. Append-only. */
+export type RedriveSkipReason =
+  | "not_found"
+  | "leased"
+  | "no_origin"
+  | "origin_not_found"
+  | "origin_full";
+
+export interface RedriveSkip {
+  readonly seq: number;
+  readonly reason: RedriveSkipReason;
 }
 
 /** The result of applying one command: its success shape or a failure; `replayed` when the
@@ -478,6 +508,19 @@ export interface SubscriptionInfo {
   };
   /** The next topic seq this subscription will get. */
   readonly cursor: number;
+}
+
+/** A stored message as `peek` shows it: not leased, nothing changes. */
+export interface PeekedMessage {
+  readonly seq: number;
+  readonly id: string;
+  readonly state: "ready" | "delayed" | "leased";
+  /** Deliveries so far. */
+  readonly attempt: number;
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly group?: string;
+  readonly publishedAt: number;
 }
 
 /** What long-poll needs: is something deliverable now, and if not, when the next one may be. */

@@ -13,6 +13,7 @@ import type {
   Envelope,
   Failure,
   MessageStatus,
+  PeekedMessage,
   QueueInfo,
   Result,
   SubscriptionInfo,
@@ -202,6 +203,11 @@ export class BrokerState {
     }
     const rec = q.ids.lookup(id, this.lastTs);
     return rec === undefined ? undefined : q.statusOf(id, rec.seq, rec);
+  }
+
+  /** Up to `limit` stored messages of a queue from `fromSeq`, without leasing them. */
+  peekQueue(name: string, fromSeq: number, limit: number): PeekedMessage[] | undefined {
+    return this.queues.get(name)?.peek(fromSeq, limit);
   }
 
   topic(name: string): TopicInfo | undefined {
