@@ -7,7 +7,7 @@
 
 import { parseConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
-import { startNode } from "./server/start.ts";
+import { startNode } from "./server/mod.ts";
 
 const parsed = parseConfig(Deno.args, Deno.env.toObject(), (path) => Deno.readTextFileSync(path));
 switch (parsed.kind) {

@@ -10,15 +10,15 @@
  * @module
  */
 
-import { encodeConfChange } from "../raft/mod.ts";
 import {
   type ConfState,
+  encodeConfChange,
   type Entry,
   EntryKind,
   type InitialState,
   NO_NODE,
   type NodeId,
-} from "../raft/types.ts";
+} from "../raft/mod.ts";
 import { loadInitialState } from "../storage/mod.ts";
 import type { LogEvent, StoragePorts } from "./ports.ts";
 

@@ -10,12 +10,11 @@
  * @module
  */
 
-import { applyConfChange } from "../raft/conf_change.ts";
-import { decodeConfChange, RawNode } from "../raft/mod.ts";
-import type { RaftStatus } from "../raft/status.ts";
 import {
+  applyConfChange,
   type ConfChange,
   type ConfState,
+  decodeConfChange,
   type Entry,
   EntryKind,
   type HardState,
@@ -23,10 +22,12 @@ import {
   NO_NODE,
   type NodeId,
   type RaftConfig,
+  type RaftStatus,
+  RawNode,
   type Ready,
   type Role,
   type Snapshot,
-} from "../raft/types.ts";
+} from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { hardStateToSave } from "./hard_state_policy.ts";
 import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
@@ -568,6 +569,8 @@ export class NodeDriver {
       bytes: snap.data.length,
       ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
     });
+    // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
+    // not with whatever entry applies next.
     this.#applied.release(this.#appliedIndex);
     for (const l of this.#appliedListeners) l();
   }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { DriverReadOutcome } from "./driver.ts";
-import { enc, FileCluster } from "./_test_cluster.ts";
+import { enc, FileCluster } from "./_testing_cluster.ts";
 
 Deno.test("an answer to a read of a previous incarnation never settles a read of the restarted node (issue 11 hole 2)", async () => {
   const c = await FileCluster.start(["a", "b", "c"], 1000);

@@ -9,9 +9,8 @@
 import assert from "node:assert/strict";
 import { bootstrapEntries } from "./bootstrap.ts";
 import { NodeDriver } from "./driver.ts";
-import { enc, FileCluster, ListMachine, PRODUCTION_SNAPSHOT_EVERY } from "./_test_cluster.ts";
-import { encodeConfChange } from "../raft/mod.ts";
-import { type ConfChange, EntryKind, type NodeId } from "../raft/types.ts";
+import { enc, FileCluster, ListMachine, PRODUCTION_SNAPSHOT_EVERY } from "./_testing_cluster.ts";
+import { type ConfChange, encodeConfChange, EntryKind, type NodeId } from "../raft/mod.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 async function change(c: FileCluster, leader: NodeDriver, cc: ConfChange): Promise<void> {

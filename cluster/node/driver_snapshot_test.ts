@@ -5,10 +5,8 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import type { Pace, SnapshotView, StateMachine, StoragePorts } from "./ports.ts";
-import type { Message, NodeId } from "../raft/types.ts";
-import { MemoryLogStore } from "../storage/memory_log_store.ts";
-import { MemoryHardStateStore } from "../storage/file_hard_state_store.ts";
-import { MemorySnapshotStore } from "../storage/file_snapshot_store.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
+import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import type { SnapshotView, StateMachine, StoragePorts } from "./ports.ts";
-import { encodeConfChange } from "../raft/mod.ts";
-import { EntryKind, type Message, type NodeId, type Snapshot } from "../raft/types.ts";
+import {
+  encodeConfChange,
+  EntryKind,
+  type Message,
+  type NodeId,
+  type Snapshot,
+} from "../raft/mod.ts";
 import { wrapSnapshot } from "./membership.ts";
-import { MemoryLogStore } from "../storage/memory_log_store.ts";
-import { MemoryHardStateStore } from "../storage/file_hard_state_store.ts";
-import { MemorySnapshotStore } from "../storage/file_snapshot_store.ts";
+import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 /** Appends every applied command to a list; results are the list's length. */
 class ListMachine implements StateMachine {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { EntryKind, type HardState, type Ready } from "../raft/types.ts";
+import { EntryKind, type HardState, type Ready } from "../raft/mod.ts";
 
 /** The hard state to save for `rd` (`saved` is the last one saved), or undefined for none. */
 export function hardStateToSave(

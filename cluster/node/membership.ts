@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ConfChange, NodeId } from "../raft/types.ts";
+import type { ConfChange, NodeId } from "../raft/mod.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

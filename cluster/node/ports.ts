@@ -5,10 +5,8 @@
  * @module
  */
 
-import type { Message, Snapshot } from "../raft/types.ts";
-import type { HardStateStore } from "../storage/hard_state_store.ts";
-import type { LogStore } from "../storage/log_store.ts";
-import type { SnapshotStore } from "../storage/snapshot_store.ts";
+import type { Message, Snapshot } from "../raft/mod.ts";
+import type { HardStateStore, LogStore, SnapshotStore } from "../storage/mod.ts";
 
 /**
  * The replicated application (hashicorp/raft's FSM contract).

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bytes, Network } from "./_test_network.ts";
+import { bytes, Network } from "./_testing_network.ts";
 
 Deno.test("pre-vote: a partitioned node does not raise its term, and rejoins without disruption", () => {
   const net = new Network(["n1", "n2", "n3"]);

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bytes, Network } from "./_test_network.ts";
+import { bytes, Network } from "./_testing_network.ts";
 import { decodeConfChange, encodeConfChange } from "./conf_change.ts";
 import type { ConfChange, ProposeResult } from "./types.ts";
 

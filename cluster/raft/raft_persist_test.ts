@@ -3,7 +3,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bytes, Network } from "./_test_network.ts";
+import { bytes, Network } from "./_testing_network.ts";
 import { RawNode } from "./raw_node.ts";
 import { EntryKind, type Message, NO_NODE, type RaftConfig } from "./types.ts";
 

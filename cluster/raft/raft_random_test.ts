@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { bytes, Network, seededRandom } from "./_test_network.ts";
+import { bytes, Network, seededRandom } from "./_testing_network.ts";
 
 const IDS = ["n1", "n2", "n3", "n4", "n5"];
 const SPARE = ["n6", "n7", "n8"];

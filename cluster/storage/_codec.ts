@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConfState, HardState, Snapshot } from "../raft/types.ts";
+import type { ConfState, HardState, Snapshot } from "../raft/mod.ts";
 import { crc32c } from "./crc32c.ts";
 
 const TWO_32 = 2 ** 32;

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Entry, EntryKind } from "../raft/types.ts";
+import type { Entry, EntryKind } from "../raft/mod.ts";
 import { crc32c } from "./crc32c.ts";
 
 /** Bytes before the payload: checksum and length. */

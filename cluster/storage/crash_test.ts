@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { FileLogStore } from "./file_log_store.ts";
 import { FileHardStateStore } from "./file_hard_state_store.ts";
-import { assertEntries, crashEntry, mulberry32 } from "./_test_util.ts";
+import { assertEntries, crashEntry, mulberry32 } from "./_testing.ts";
 
-const CHILD = new URL("./_crash_child.ts", import.meta.url).pathname;
+const CHILD = new URL("./_testing_crash_child.ts", import.meta.url).pathname;
 const ROUNDS = 6;
 const ROUND_MS_MAX = 15_000;
 

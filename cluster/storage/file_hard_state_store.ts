@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HardState } from "../raft/types.ts";
+import type { HardState } from "../raft/mod.ts";
 import type { HardStateStore } from "./hard_state_store.ts";
 import { decodeHardState, encodeHardState } from "./_codec.ts";
 import { ioError, readFileIfExists, writeFileAtomic } from "./_fs.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Entry } from "../raft/types.ts";
+import type { Entry } from "../raft/mod.ts";
 import { assertContiguous, type LogStore } from "./log_store.ts";
 import { decodeRecord, encodeRecords, recordBytes, toEntry } from "./_record.ts";
 import { ioError, readFileIfExists, readWhole, syncDir, writeAll, writeFileAtomic } from "./_fs.ts";

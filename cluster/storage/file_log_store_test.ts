@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { FileLogStore, type FileLogStoreOptions, LogCorruptionError } from "./file_log_store.ts";
 import { segmentName } from "./_segment_scan.ts";
 import { recordBytes } from "./_record.ts";
-import { assertEntries, entries } from "./_test_util.ts";
+import { assertEntries, entries } from "./_testing.ts";
 
 const quiet = { log: () => {} };
 

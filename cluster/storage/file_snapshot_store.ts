@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Snapshot } from "../raft/types.ts";
+import type { Snapshot } from "../raft/mod.ts";
 import type { SnapshotStore } from "./snapshot_store.ts";
 import { decodeSnapshot, encodeSnapshotHead } from "./_codec.ts";
 import { crc32c } from "./crc32c.ts";

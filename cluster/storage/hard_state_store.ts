@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { HardState } from "../raft/types.ts";
+import type { HardState } from "../raft/mod.ts";
 
 /**
  * Contract:

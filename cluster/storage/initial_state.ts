@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type ConfState, type Entry, type InitialState, NO_NODE } from "../raft/types.ts";
+import { type ConfState, type Entry, type InitialState, NO_NODE } from "../raft/mod.ts";
 import type { HardStateStore } from "./hard_state_store.ts";
 import type { LogStore } from "./log_store.ts";
 import type { SnapshotStore } from "./snapshot_store.ts";

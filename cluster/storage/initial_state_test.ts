@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import type { ConfState, Snapshot } from "../raft/types.ts";
+import type { ConfState, Snapshot } from "../raft/mod.ts";
 import { loadInitialState, type Stores } from "./initial_state.ts";
 import { openStorage } from "./mod.ts";
 import { MemoryLogStore } from "./memory_log_store.ts";
 import { MemoryHardStateStore } from "./file_hard_state_store.ts";
 import { MemorySnapshotStore } from "./file_snapshot_store.ts";
-import { assertEntries, entries } from "./_test_util.ts";
+import { assertEntries, entries } from "./_testing.ts";
 
 const CONF: ConfState = { voters: ["n1", "n2", "n3"], learners: [] };
 const quiet = () => {};

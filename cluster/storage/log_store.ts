@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Entry } from "../raft/types.ts";
+import type { Entry } from "../raft/mod.ts";
 
 /**
  * An ordered, contiguous run of entries `firstIndex()..lastIndex()`.

@@ -5,11 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { Entry } from "../raft/types.ts";
+import type { Entry } from "../raft/mod.ts";
 import type { LogStore } from "./log_store.ts";
 import { FileLogStore } from "./file_log_store.ts";
 import { MemoryLogStore } from "./memory_log_store.ts";
-import { assertEntries, entries, entry } from "./_test_util.ts";
+import { assertEntries, entries, entry } from "./_testing.ts";
 
 interface Impl {
   readonly name: string;

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { FileLogStore } from "./file_log_store.ts";
 import { MemoryLogStore } from "./memory_log_store.ts";
 import type { LogStore } from "./log_store.ts";
-import { assertEntries, entry, mulberry32 } from "./_test_util.ts";
+import { assertEntries, entry, mulberry32 } from "./_testing.ts";
 
 const SEEDS = 12;
 const STEPS = 60;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Entry } from "../raft/types.ts";
+import type { Entry } from "../raft/mod.ts";
 import { assertContiguous, type LogStore } from "./log_store.ts";
 
 /** The log in an array. Operations complete synchronously but still settle in call order. */

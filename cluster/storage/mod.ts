@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { ConfState, InitialState } from "../raft/types.ts";
+import type { ConfState, InitialState } from "../raft/mod.ts";
 import { FileLogStore } from "./file_log_store.ts";
 import { FileHardStateStore, MemoryHardStateStore } from "./file_hard_state_store.ts";
 import { FileSnapshotStore, MemorySnapshotStore } from "./file_snapshot_store.ts";
@@ -19,7 +19,7 @@ import { loadInitialState, type Stores } from "./initial_state.ts";
 import { MemoryLogStore } from "./memory_log_store.ts";
 import { syncDir } from "./_fs.ts";
 
-export type { LogStore } from "./log_store.ts";
+export { assertContiguous, type LogStore } from "./log_store.ts";
 export type { HardStateStore } from "./hard_state_store.ts";
 export type { SnapshotStore } from "./snapshot_store.ts";
 export { FileLogStore, type FileLogStoreOptions, LogCorruptionError } from "./file_log_store.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Snapshot } from "../raft/types.ts";
+import type { Snapshot } from "../raft/mod.ts";
 
 /**
  * Contract:

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { HardState, Snapshot } from "../raft/types.ts";
+import type { HardState, Snapshot } from "../raft/mod.ts";
 import type { HardStateStore } from "./hard_state_store.ts";
 import type { SnapshotStore } from "./snapshot_store.ts";
 import {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 
 /** The structured log hook: an event name and flat details. */
 export type LogFn = (event: string, details: Record<string, unknown>) => void;
@@ -53,6 +53,8 @@ export const DEFAULT_LIMITS: TransportLimits = {
 
 export interface LinkContext {
   readonly selfId: NodeId;
+  /** This node's advertised URL, sent in every hello so a listener can dial back. */
+  readonly selfUrl?: string;
   readonly clusterId: string;
   readonly key: Promise<CryptoKey>;
   readonly log: LogFn;
@@ -62,9 +64,15 @@ export interface LinkContext {
 
 /** Inbound hooks the transport gives every accepted socket. */
 export interface InboundHooks {
-  isKnownPeer(id: NodeId): boolean;
-  /** Called once the peer proved itself; the transport replaces an older link of that peer. */
-  authenticated(peerId: NodeId, link: { close(code: number, reason: string): void }): void;
+  /**
+   * Called once the peer proved the secret and cluster id; the transport replaces an older link
+   * of that peer, and dials back `url` (the one its hello advertised) if it has no link to it.
+   */
+  authenticated(
+    peerId: NodeId,
+    link: { close(code: number, reason: string): void },
+    url: string | undefined,
+  ): void;
   closed(peerId: NodeId | undefined, link: unknown): void;
   deliver(peerId: NodeId, msgs: Message[]): void;
 }
@@ -77,7 +85,6 @@ export const CloseCode = {
   Replaced: 4000,
   BadFrame: 4002,
   Refused: 4003,
-  PeerRemoved: 4004,
   /** Nothing heard for `linkSilenceMs` (see `keepalive.ts`). */
   Silent: 4005,
 } as const;

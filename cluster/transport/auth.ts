@@ -7,9 +7,9 @@
  * dialer (client)                               listener (server)
  *   ── WebSocket upgrade GET /cluster/v1/link ──►
  *   ◄── {t:"challenge", v:1, nonce: Ns} ─────────
- *   ── {t:"hello", v:1, clientId, serverId, clusterId, nonce: Nc,
+ *   ── {t:"hello", v:1, clientId, serverId, clusterId, nonce: Nc, url?,
  *       mac: HMAC(secret, ["quorumq-link-v1","client",Ns,clientId,serverId,clusterId])} ──►
- *                                               checks clusterId, serverId, clientId ∈ peers, mac
+ *                                               checks clusterId, serverId, clientId ≠ self, mac
  *   ◄── {t:"welcome", mac: HMAC(secret, ["quorumq-link-v1","server",Nc,Ns,clientId,serverId,clusterId])}
  * client checks the server's mac; only now do binary Raft frames flow (client → server).
  * ```
@@ -17,6 +17,13 @@
  * The MAC input is a JSON array, so ids that contain separators cannot be confused. The role
  * label ("client"/"server") stops a proof from being reflected back to its maker. Handshake
  * frames are text frames; Raft frames are binary.
+ *
+ * A link is admitted by the secret and the cluster id, never by membership: a node that missed a
+ * membership change must still hear a leader it does not know yet (issue 11). `url` is the
+ * dialer's advertised URL, which the listener dials back when it has no link to that id; it is
+ * outside the MAC so older nodes still verify the hello, and it needs no protection of its own:
+ * the dial-back is itself a link that must prove the secret and the dialer's id, so a forged URL
+ * can only make it fail, which anyone on the path could do anyway.
  *
  * @module
  */
@@ -41,6 +48,8 @@ export interface Hello {
   /** The dialer's own nonce, which the listener must sign back. */
   readonly nonce: string;
   readonly mac: string;
+  /** The dialer's advertised base URL (http or https), if it has one. */
+  readonly url?: string;
 }
 
 /** The listener's proof that it, too, knows the secret. */
@@ -56,7 +65,7 @@ export type RefusalReason =
   | "bad_handshake"
   | "cluster_mismatch"
   | "wrong_server"
-  | "unknown_node"
+  | "same_id"
   | "bad_mac"
   | "bad_server_mac"
   | "handshake_timeout";
@@ -145,13 +154,22 @@ export function parseHandshake(text: string): Handshake | undefined {
       return r.v === 1 && str("nonce") ? (r as unknown as Challenge) : undefined;
     case "hello":
       return r.v === 1 && str("clientId") && str("serverId") && str("clusterId") && str("nonce") &&
-          str("mac")
+          str("mac") && (r.url === undefined || (str("url") && isHttpUrl(r.url as string)))
         ? (r as unknown as Hello)
         : undefined;
     case "welcome":
       return str("mac") ? (r as unknown as Welcome) : undefined;
     default:
       return undefined;
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return u.protocol === "http:" || u.protocol === "https:";
+  } catch {
+    return false;
   }
 }
 

@@ -46,3 +46,13 @@ Deno.test("parseHandshake() accepts the three shapes and rejects anything else",
   assert.equal(parseHandshake("not json"), undefined);
   assert.equal(parseHandshake("null"), undefined);
 });
+
+Deno.test("parseHandshake() takes a hello's advertised URL only when it is http or https", () => {
+  const hello = { t: "hello", v: 1, ...ids, nonce: "n", mac: "m" };
+  const withUrl = (url: unknown) => parseHandshake(JSON.stringify({ ...hello, url }));
+  assert.equal(withUrl("http://10.0.0.9:8080")?.t, "hello");
+  assert.equal(withUrl("https://n9.example")?.t, "hello");
+  assert.equal(withUrl("file:///etc/passwd"), undefined);
+  assert.equal(withUrl("not a url"), undefined);
+  assert.equal(withUrl(9), undefined);
+});

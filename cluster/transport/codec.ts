@@ -7,7 +7,7 @@
  */
 
 import { Packr } from "msgpackr";
-import type { Message, MessageType, SnapshotChunk } from "../raft/types.ts";
+import type { Message, MessageType, SnapshotChunk } from "../raft/mod.ts";
 
 /** The only frame format this code writes and reads. Bump it for any incompatible change. */
 export const FRAME_VERSION_V1 = 1;

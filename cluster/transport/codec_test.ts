@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Message } from "../raft/types.ts";
+import type { Message } from "../raft/mod.ts";
 import { decodeFrame, encodeFrame, estimateMessageBytes, FRAME_VERSION_V1 } from "./codec.ts";
 
 const bytes = fc.uint8Array({ maxLength: 64 });

@@ -65,6 +65,18 @@ function closed(ws: LinkSocket): Promise<{ code: number; reason: string }> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** The median hold must be a few round trips at most: one way is about half of one. */
+function assertNotHeldBack(rtts: number[], holds: number[], side: string): void {
+  const rtt = median(rtts);
+  const hold = median(holds);
+  // Nagle behind a delayed ACK is ~40 ms: over 100 round trips on loopback.
+  assert.ok(
+    hold <= 5 * rtt,
+    `${side} frame after the pong took ${hold.toFixed(3)} ms to arrive, ` +
+      `${(hold / rtt).toFixed(1)} round trips (round trip ${rtt.toFixed(3)} ms)`,
+  );
+}
+
 Deno.test({
   name: "a small frame right after a ping is not held back by a delayed ACK (measured in RTTs)",
   ...opts,
@@ -95,14 +107,51 @@ Deno.test({
         ws.send(new Uint8Array(64).fill(trial + 100));
         holds.push((await second) - sentAt);
       }
-      const rtt = median(rtts);
-      const hold = median(holds);
-      // A one-way trip is about half a round trip; Nagle behind a delayed ACK is ~100+ of them.
-      assert.ok(
-        hold <= 5 * rtt,
-        `the frame after the pong took ${hold.toFixed(3)} ms to arrive, ` +
-          `${(hold / rtt).toFixed(1)} round trips (round trip ${rtt.toFixed(3)} ms)`,
-      );
+      assertNotHeldBack(rtts, holds, "the dialer's");
+    } finally {
+      const done = closed(ws);
+      ws.close(1000, "done");
+      await done;
+      await l.server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the listener's end (Deno.serve, as the HTTP API and every link) holds no frame back either",
+  ...opts,
+  fn: async () => {
+    // The same probe the other way round: the accepted socket sends, the dialer answers the ping
+    // (its kernel then holds ACKs). Deno sets TCP_NODELAY on accepted sockets; this keeps it so.
+    const l = linkListener();
+    const ws = dialWebSocket(l.url);
+    try {
+      await opened(ws);
+      const server = l.serverSocket();
+      const clientArrivals: ((at: number) => void)[] = [];
+      ws.onmessage = (ev) => {
+        const at = performance.now();
+        if (ev.data === PING) ws.send(PONG);
+        else clientArrivals.shift()?.(at);
+      };
+      const clientNext = () => new Promise<number>((resolve) => clientArrivals.push(resolve));
+      const rtts: number[] = [];
+      const holds: number[] = [];
+      for (let trial = 0; trial < 9; trial++) {
+        const pongAt = l.nextArrival();
+        const t0 = performance.now();
+        server.send(PING);
+        rtts.push((await pongAt) - t0);
+        const first = clientNext();
+        server.send(new Uint8Array(64).fill(trial));
+        await first;
+        const second = clientNext();
+        const sentAt = performance.now();
+        server.send(new Uint8Array(64).fill(trial + 100));
+        holds.push((await second) - sentAt);
+      }
+      assertNotHeldBack(rtts, holds, "the listener's");
     } finally {
       const done = closed(ws);
       ws.close(1000, "done");

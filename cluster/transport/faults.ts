@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 
 export type FaultDirection = "out" | "in" | "both";
 

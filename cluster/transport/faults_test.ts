@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { applyFault, FaultTable, validateFaultSpec } from "./faults.ts";
-import { appendMsg, startNodes, stopNodes, waitFor } from "./_test_harness.ts";
+import { appendMsg, startNodes, stopNodes, waitFor } from "./_testing_harness.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
 

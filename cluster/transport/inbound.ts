@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import {
   clientProofInput,
   type Hello,
@@ -142,9 +142,8 @@ export class InboundLink {
     const details = { clientId: h.clientId, clusterId: h.clusterId, serverId: h.serverId };
     if (h.clusterId !== this.ctx.clusterId) return this.#refuse("cluster_mismatch", details);
     if (h.serverId !== this.ctx.selfId) return this.#refuse("wrong_server", details);
-    if (h.clientId === this.ctx.selfId || !this.hooks.isKnownPeer(h.clientId)) {
-      return this.#refuse("unknown_node", details);
-    }
+    // Not "is it a member here": our membership may be behind the dialer's (issue 11).
+    if (h.clientId === this.ctx.selfId) return this.#refuse("same_id", details);
     const key = await this.ctx.key;
     const fields = { clientId: h.clientId, serverId: h.serverId, clusterId: h.clusterId };
     const ok = await verify(
@@ -165,7 +164,7 @@ export class InboundLink {
     this.socket.send(JSON.stringify({ t: "welcome", mac }));
     this.ctx.log("link_up", { peer: h.clientId, direction: "in" });
     this.#keepalive.start();
-    this.hooks.authenticated(h.clientId, this);
+    this.hooks.authenticated(h.clientId, this, h.url);
   }
 
   #sendPong(): void {

@@ -12,7 +12,7 @@ import {
   stopNodes,
   type TestNode,
   waitFor,
-} from "./_test_harness.ts";
+} from "./_testing_harness.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
 
@@ -45,18 +45,53 @@ Deno.test({
 });
 
 Deno.test({
-  name: "InboundLink refuses a node id that is not in its peer set",
+  name:
+    "A node missing from the listener's peer set is admitted by the secret and cluster id, and answered at the URL it advertised (issue 11)",
   ...opts,
   fn: async () => {
+    // n9 stands for a leader added while n2 was down: n2's membership does not name it yet.
     const [n2] = startNodes(["n2"]);
     const n9 = startNodeAt("n9", deadPort(), new Map([["n2", n2.url]]));
     try {
       n9.transport.send([appendMsg("n9", "n2", 1)]);
-      assert.deepStrictEqual(await refusals(n2), ["unknown_node"]);
-      assert.equal(events(n2, "peer_refused")[0].details.clientId, "n9");
-      assert.equal(n2.received.length, 0);
+      await waitFor("n9's message at n2", () => n2.received.length === 1);
+      assert.deepStrictEqual(events(n2, "peer_refused"), []);
+      assert.equal(events(n2, "peer_learned")[0].details.url, n9.url);
+      n2.transport.send([appendMsg("n2", "n9", 2)]);
+      await waitFor("n2's answer at n9", () => n9.received.length === 1);
+      assert.equal(n9.received[0].index, 2);
+      assert.equal(n2.transport.stats().droppedUnknownPeer, 0);
+      // The membership catching up names n9 at the same URL: the link is kept, not redialed.
+      n2.transport.setPeers(new Map([["n2", n2.url], ["n9", n9.url]]));
+      n2.transport.send([appendMsg("n2", "n9", 3)]);
+      await waitFor("n2's next message at n9", () => n9.received.length === 2);
+      assert.equal(n2.transport.stats().outbound.n9.connects, 1);
     } finally {
       await stopNodes([n9, n2]);
+    }
+  },
+});
+
+Deno.test({
+  name: "InboundLink refuses a dialer that claims the listener's own id",
+  ...opts,
+  fn: async () => {
+    const [n2] = startNodes(["n2"]);
+    try {
+      const s = rawSocket(n2.url);
+      await waitFor("challenge", () => s.texts.length === 1);
+      const challenge = parseHandshake(s.texts[0]);
+      const serverNonce = challenge?.t === "challenge" ? challenge.nonce : "";
+      const fields = { clientId: "n2", serverId: "n2", clusterId: "c1" };
+      const mac = await sign(
+        await importSecret("s3cret"),
+        clientProofInput({ serverNonce, ...fields }),
+      );
+      s.ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: newNonce(), mac }));
+      assert.deepStrictEqual(await s.closed, { code: 4003, reason: "same_id" });
+      assert.deepStrictEqual(await refusals(n2), ["same_id"]);
+    } finally {
+      await stopNodes([n2]);
     }
   },
 });

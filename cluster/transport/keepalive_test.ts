@@ -8,7 +8,7 @@ import {
   sleep,
   type TestNode,
   waitFor,
-} from "./_test_harness.ts";
+} from "./_testing_harness.ts";
 
 Deno.test("Keepalive.check beats, and reports silence once after linkSilenceMs", () => {
   let now = 1_000;

@@ -20,9 +20,12 @@
  *   only on the links it dialed; it receives only on links peers dialed to it. A redial from a
  *   peer replaces that peer's older inbound link.
  * - Every link opens with a mutual HMAC-SHA-256 challenge over the shared secret (`auth.ts`).
- *   A wrong secret, an id not in the peer set, another cluster's id, or a dialer that reached the
- *   wrong node is refused (close code 4003, reason = the refusal code) and logged as
- *   `peer_refused`. No Raft message is accepted before the peer is authenticated, and after it
+ *   A wrong secret, another cluster's id, a dialer claiming this node's id, or a dialer that
+ *   reached the wrong node is refused (close code 4003, reason = the refusal code) and logged as
+ *   `peer_refused`. Membership admits nothing: a node not in the peer set that proves the secret
+ *   is heard, and the URL its hello advertised (`selfUrl`) is dialed back (`peer_learned`) until
+ *   the peer set names it, so a node whose membership is behind still hears and answers a leader
+ *   added meanwhile. No Raft message is accepted before the peer is authenticated, and after it
  *   a message whose `from`/`to`/`clusterId` disagrees with the link is dropped.
  * - Frames: byte 0 is the format version (`FRAME_VERSION_V1`), the rest msgpackr of
  *   `Message[]`. Messages sent in one synchronous burst leave as one frame (flushed in a
@@ -31,9 +34,12 @@
  * - Each peer has a bounded queue (4096 messages / 64 MiB by default); while a socket's
  *   `bufferedAmount` is above 8 MiB nothing more is handed to it. A full queue drops its OLDEST
  *   messages and counts them (`stats().outbound[peer].droppedQueueFull`): Raft retransmits.
- * - A lost link is redialed forever while the peer is in the set, with exponential backoff and
+ * - A lost link is redialed forever while the peer is in the set (or learned), with exponential backoff and
  *   jitter from 50 ms up to 1 s; a dial not authenticated within 2 s is abandoned. All timers are
  *   unref'd and cleared by `close()`.
+ * - Links are dialed by `dial.ts` (a WebSocket client on `Deno.connect` with TCP_NODELAY; Deno's
+ *   own client turns it off, and Nagle then held appends behind delayed ACKs for ~40 ms, see
+ *   docs/transport.md). `dialWebSocket` is exported for the broker's forwarding channel.
  * - Open links are watched (`keepalive.ts`): the dialer pings every 250 ms, the listener answers,
  *   and a side that heard nothing for 2 s gives the socket up (`link_silent`; the dialer redials),
  *   because a partition that drops packets leaves a TCP connection open and mute.
@@ -55,6 +61,7 @@ export {
   type FaultRow,
   type FaultSpec,
   type FaultSpecResult,
+  FaultTable,
   type LinkFault,
   validateFaultSpec,
 } from "./faults.ts";

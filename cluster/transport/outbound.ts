@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import {
   clientProofInput,
   newNonce,
@@ -62,6 +62,8 @@ export function linkUrl(baseUrl: string): string {
 
 export class OutboundLink {
   readonly peerId: NodeId;
+  /** The peer's advertised URL, as given. */
+  readonly baseUrl: string;
   readonly url: string;
   #state: OutboundState = "connecting";
   #ws: LinkSocket | undefined;
@@ -90,6 +92,7 @@ export class OutboundLink {
 
   constructor(private readonly ctx: LinkContext, peerId: NodeId, baseUrl: string) {
     this.peerId = peerId;
+    this.baseUrl = baseUrl;
     this.url = linkUrl(baseUrl);
     this.#connect();
   }
@@ -308,7 +311,8 @@ export class OutboundLink {
     if (this.#ws !== ws || this.#state !== "handshaking") return;
     this.#clientNonce = clientNonce;
     this.#serverNonce = serverNonce;
-    ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: clientNonce, mac }));
+    const url = this.ctx.selfUrl === undefined ? {} : { url: this.ctx.selfUrl };
+    ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: clientNonce, mac, ...url }));
   }
 
   async #checkWelcome(ws: LinkSocket, mac: string): Promise<void> {

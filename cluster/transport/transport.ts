@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import { importSecret } from "./auth.ts";
 import { applyFault, type FaultControl, FaultTable } from "./faults.ts";
 import { InboundLink, type InboundStats } from "./inbound.ts";
@@ -28,6 +28,11 @@ export interface TransportOptions {
   readonly secret: string;
   /** Peer id → advertised base URL (`http://host:port`). An entry for `selfId` is ignored. */
   readonly peers: ReadonlyMap<NodeId, string>;
+  /**
+   * This node's advertised URL, sent when it dials so that a peer that does not know it yet (it
+   * missed the membership change that added this node) can answer over a link of its own.
+   */
+  readonly selfUrl?: string;
   /** Inbound Raft messages, in arrival order per link, already checked for sender and cluster. */
   readonly onMessages: (msgs: Message[]) => void;
   readonly log?: LogFn;
@@ -57,6 +62,12 @@ export class Transport {
   readonly #onMessages: (msgs: Message[]) => void;
   readonly #outbound = new Map<NodeId, OutboundLink>();
   #peers = new Map<NodeId, string>();
+  /**
+   * Peers that are not in `#peers` but dialed us, proved the secret and cluster id, and
+   * advertised their URL: a leader added while this node was down, or any member it has not
+   * caught up with. They get an outbound link too, until the membership names them.
+   */
+  readonly #learned = new Map<NodeId, string>();
   readonly #inbound = new Map<NodeId, InboundLink>();
   readonly #pending = new Set<InboundLink>();
   readonly #faultTimers = new Set<number>();
@@ -72,6 +83,7 @@ export class Transport {
     key.catch(() => {}); // Awaited by every handshake; never an unhandled rejection.
     this.#ctx = {
       selfId: opts.selfId,
+      ...(opts.selfUrl === undefined ? {} : { selfUrl: opts.selfUrl }),
       clusterId: opts.clusterId,
       key,
       log: opts.log ?? (() => {}),
@@ -127,24 +139,28 @@ export class Transport {
     return response;
   }
 
-  /** Replaces the peer set: new peers are dialed, removed ones closed, changed URLs redialed. */
+  /**
+   * Replaces the peer set (the membership's URLs): new peers are dialed, changed URLs redialed,
+   * and the outbound links of removed ones closed. Inbound links stay: a link is admitted by the
+   * secret and cluster id, not by membership, which may be behind the dialer's.
+   */
   setPeers(peers: ReadonlyMap<NodeId, string>): void {
     if (this.#closed) return;
-    const next = new Map([...peers].filter(([id]) => id !== this.#ctx.selfId));
+    this.#peers = new Map([...peers].filter(([id]) => id !== this.#ctx.selfId));
+    for (const id of this.#peers.keys()) this.#learned.delete(id);
+    this.#syncOutbound();
+  }
+
+  /** One outbound link per peer and learned peer, at its current URL. */
+  #syncOutbound(): void {
+    const want = new Map([...this.#learned, ...this.#peers]);
     for (const [id, link] of this.#outbound) {
-      if (next.get(id) !== this.#peers.get(id)) {
+      if (want.get(id) !== link.baseUrl) {
         void link.close();
         this.#outbound.delete(id);
       }
     }
-    for (const [id, link] of this.#inbound) {
-      if (!next.has(id)) {
-        void link.close(CloseCode.PeerRemoved, "peer removed");
-        this.#inbound.delete(id);
-      }
-    }
-    this.#peers = next;
-    for (const [id, url] of next) {
+    for (const [id, url] of want) {
       if (!this.#outbound.has(id)) this.#outbound.set(id, new OutboundLink(this.#ctx, id, url));
     }
   }
@@ -177,9 +193,13 @@ export class Transport {
   }
 
   readonly #hooks: InboundHooks = {
-    isKnownPeer: (id) => this.#peers.has(id),
-    authenticated: (peerId, link) => {
+    authenticated: (peerId, link, url) => {
       const l = link as InboundLink;
+      if (url !== undefined && !this.#peers.has(peerId) && this.#learned.get(peerId) !== url) {
+        this.#ctx.log("peer_learned", { peer: peerId, url });
+        this.#learned.set(peerId, url);
+        this.#syncOutbound();
+      }
       this.#pending.delete(l);
       const old = this.#inbound.get(peerId);
       this.#inbound.set(peerId, l);

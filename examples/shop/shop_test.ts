@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createApp } from "../../src/http/app.ts";
+import { createApp } from "../../src/http/mod.ts";
 import { LocalNode } from "../../src/http/testing/local_node.ts";
 import { silentLogger } from "../../src/log.ts";
 import { Client } from "../../src/client/mod.ts";

@@ -8,19 +8,21 @@
 import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
 import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
+import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
 import { Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 
 type Steps<T> = Generator<void, T, void>;
-type Extras = Map<number, [Msg["headers"] | null, string | null]>;
+/** Row: [headers, group, subject] (the subject is left off by writers when absent). */
+type Extras = Map<number, [Msg["headers"] | null, string | null, string | undefined]>;
 /**
  * Messages restored per step. Finer than a part: a cold (not yet optimized) restore with the
  * garbage collector busy takes up to ~10 µs a message here, and a step must stay a few ms.
  */
 const MSGS_PER_STEP = 256;
 /** The optional fields of a row without extras (one shared array, not one per message). */
-const NO_EXTRAS: [null, null] = [null, null];
+const NO_EXTRAS: [null, null, undefined] = [null, null, undefined];
 
 /** Rebuilds a state from snapshot bytes in one synchronous call. */
 export function restoreSnapshot(bytes: Uint8Array): BrokerState {
@@ -39,7 +41,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
   const r = new FrameReader(bytes);
   const head = r.part("head") as number[];
   const [lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics] = head;
-  const state = new BrokerState({ idemTtlMs, idemKeysMax });
+  // Snapshots before sessions end here: their states had none, and take the default bounds.
+  const [sessionsMax, sessionBytesMax, exactlyOnceBytesMax, nSessions = 0] = head.slice(8);
+  const state = new BrokerState({
+    idemTtlMs,
+    idemKeysMax,
+    sessionsMax,
+    sessionBytesMax,
+    exactlyOnceBytesMax,
+  });
   state.lastIndex = lastIndex;
   state.lastTs = lastTs;
   state.nextOrd = nextOrd;
@@ -49,8 +59,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     for (const [key, fingerprint, result, expiresAt] of rows) {
       // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
       const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
-      state.idem.byKey.set(key, rec);
+      state.idem.put(rec);
     }
+    done += rows.length;
+    yield;
+  }
+  for (let done = 0; done < nSessions;) {
+    const [rows] = r.part("sessions") as [SessionRow[]];
+    nonEmpty(rows.length, "sessions");
+    for (const row of rows) restoreSessionRow(state.sessions, row, copyBytes);
     done += rows.length;
     yield;
   }
@@ -116,8 +133,8 @@ class RecordCursor {
 
 function extrasByRow(list: unknown[]): Extras {
   const out: Extras = new Map();
-  for (const x of list as [number, Msg["headers"] | null, string | null][]) {
-    out.set(x[0], [x[1], x[2]]);
+  for (const x of list as [number, Msg["headers"] | null, string | null, string?][]) {
+    out.set(x[0], [x[1], x[2], x[3] ?? undefined]);
   }
   return out;
 }
@@ -200,7 +217,7 @@ function* restoreMsgs(
       bodyAt += len;
     }
     const rec = mut[4 * i + 3] === 1 ? recs.find(id, seq) : undefined;
-    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
+    const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: Msg = {
       seq,
       // The record's string, as a publish shares it: not a second copy of every id (~32 MB at 1M).
@@ -211,6 +228,7 @@ function* restoreMsgs(
       len,
       headers: headers ?? undefined,
       group: group ?? undefined,
+      subject,
       publishedAt: fixed[4 * i + 2],
       expiresAt: fixed[4 * i + 3],
       state: mut[4 * i] as MsgState,
@@ -247,6 +265,7 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
   for (let i = 0; i < nSubs; i++) {
     const s = yield* restoreChannel(r, state, t);
     t.subs.set(s.name, s.ch);
+    t.route(s.ch); // routing is derived from the subscription's config, which the snapshot holds
   }
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
@@ -267,7 +286,7 @@ function* restoreTopicMsgs(
     }
     const off = bodyAt;
     bodyAt += len;
-    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
+    const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: TopicMsg = {
       seq,
       id,
@@ -277,6 +296,7 @@ function* restoreTopicMsgs(
       len,
       headers: headers ?? undefined,
       group: group ?? undefined,
+      subject,
       publishedAt,
       notBefore,
       ttlAt,

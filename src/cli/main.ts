@@ -6,12 +6,12 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { Client } from "../client/mod.ts";
+import { Client, QuorumqError } from "../client/mod.ts";
 import { type Command, type Context, UsageError } from "./command.ts";
-import { QuorumqError } from "../client/errors.ts";
 import { type Io, processIo } from "./io.ts";
 import { COMMANDS } from "./commands.ts";
 import { bench } from "./bench.ts";
+import { ADMIN_COMMANDS } from "./admin_commands.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   nodes: { type: "string" },
@@ -26,7 +26,7 @@ const GLOBAL_HELP = `Global options:
   --json             machine-readable output (one JSON value per line)
   -h, --help         help for the command`;
 
-const ALL: Command[] = [...COMMANDS, bench];
+const ALL: Command[] = [...COMMANDS, ...ADMIN_COMMANDS, bench];
 
 function topHelp(): string {
   const width = Math.max(...ALL.map((c) => c.name.length));

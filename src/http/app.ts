@@ -19,11 +19,12 @@ import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
 import { ProblemError, problemResponse, PROBLEMS } from "./problems.ts";
-import type { FaultControl } from "../../cluster/transport/faults.ts";
+import type { FaultControl } from "../../cluster/transport/mod.ts";
 import { clusterRoutes } from "./routes_cluster.ts";
 import { faultRoutes } from "./routes_faults.ts";
 import { opsRoutes } from "./routes_ops.ts";
 import { queueRoutes } from "./routes_queues.ts";
+import { queueAdminRoutes } from "./routes_queue_admin.ts";
 import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 
@@ -68,6 +69,7 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.use("*", metricsMiddleware(metrics));
   app.use("*", authMiddleware(deps));
   app.route("/v1/queues", queueRoutes(deps));
+  app.route("/v1/queues", queueAdminRoutes(deps));
   app.route("/v1/topics", topicRoutes(deps));
   app.route("/v1/transactions", transactionRoutes(deps));
   app.route("/v1/cluster", clusterRoutes(deps));

@@ -46,6 +46,21 @@ Deno.test("long poll: a delayed message wakes the waiter when its delay ends", a
   assert.ok(elapsed >= 70 && elapsed < 2500, `woke after ${elapsed} ms`);
 });
 
+Deno.test("long poll: a delay ends by entry time, which need not be the wall clock", async () => {
+  // Entry time started a long way behind the wall clock (as after a whole-cluster outage, or
+  // when the first leader's clock was behind): comparing the delay's end with the wall clock
+  // would call it due at once, and the receive would be proposed again and again, empty.
+  const { app, node } = localApp({ wallNowMs: () => 1_000 });
+  await call(app, "PUT", "/v1/queues/q");
+  await call(app, "POST", "/v1/queues/q/messages", { body: "later", delayMs: 100 });
+  const before = node.proposals.length;
+  const got = await call(app, "POST", "/v1/queues/q/receive", { waitMs: 3000 });
+  assert.deepEqual(got.body.messages.map((m: { body: unknown }) => m.body), ["later"]);
+  assert.ok(node.state.lastTs < 1_000_000, `entry time ${node.state.lastTs}`);
+  const receives = node.proposals.length - before;
+  assert.ok(receives <= 3, `${receives} receives proposed for one long poll`);
+});
+
 Deno.test("long poll: waiters are served in arrival order, one message each", async () => {
   const { app } = localApp();
   await call(app, "PUT", "/v1/queues/q");

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { QueueStats } from "../broker/commands.ts";
+import type { QueueStats } from "../broker/mod.ts";
 import type { NodePort } from "./node_port.ts";
 import { Histogram, PromWriter } from "./prometheus.ts";
 

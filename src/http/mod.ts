@@ -16,6 +16,7 @@ export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 export {
   type ForwardedRequest,
   ForwardNotSentError,
+  forwardToLeader,
   HOP_HEADER,
   type LeaderAnswer,
   type LeaderFetch,
@@ -23,11 +24,12 @@ export {
 } from "./forward.ts";
 export type * from "./node_port.ts";
 export {
+  BROKER_REASON_PROBLEMS,
   type ProblemBody,
   ProblemError,
   problemResponse,
   PROBLEMS,
   type ProblemType,
 } from "./problems.ts";
-export { Histogram, type HistogramSnapshot } from "./prometheus.ts";
+export { Histogram, type HistogramSnapshot, LATENCY_BUCKETS_S } from "./prometheus.ts";
 export { openApiDocument } from "./openapi.ts";

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import type { ProblemCode } from "../broker/mod.ts";
-import { ERROR_CLASSES, errorFromProblem } from "../client/errors.ts";
-import { failureProblem } from "./context.ts";
-import { BROKER_REASON_PROBLEMS, PROBLEMS, type ProblemType } from "./problems.ts";
+import { ERROR_CLASSES, errorFromProblem } from "../client/mod.ts";
+import { BROKER_REASON_PROBLEMS, failureProblem, PROBLEMS, type ProblemType } from "./problems.ts";
 import { publishJson, singlePublish } from "./render.ts";
 
 /** Every reason the broker can refuse a command with (the compiler keeps this list complete). */

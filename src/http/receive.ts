@@ -10,11 +10,12 @@
  * @module
  */
 
-import type { Command, ConsumerTarget } from "../broker/commands.ts";
+import type { Command, ConsumerTarget } from "../broker/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
-import { type AppContext, type AppDeps, jsonAnswer, runWrite } from "./context.ts";
+import type { AppContext, AppDeps } from "./context.ts";
+import { jsonAnswer, renderDeliveries } from "./render.ts";
+import { runWrite } from "./write.ts";
 import type { WaitProbe } from "./long_poll.ts";
-import { renderDeliveries } from "./render.ts";
 import { receiveSchema } from "./schemas.ts";
 
 /** Handles `POST .../receive` for `target`. */

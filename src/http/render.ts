@@ -9,13 +9,14 @@
 import type {
   Delivery,
   MessageInput,
+  PeekedMessage,
   PublishOutcome,
   QueueInfo,
   ReceiptResult,
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
-} from "../broker/commands.ts";
+} from "../broker/mod.ts";
 import { BROKER_REASON_PROBLEMS, ProblemError } from "./problems.ts";
 
 const encoder = new TextEncoder();
@@ -29,6 +30,7 @@ export interface MessageRequest {
   readonly delayMs?: number;
   readonly ttlMs?: number;
   readonly headers?: Record<string, string>;
+  readonly subject?: string;
 }
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
@@ -40,6 +42,7 @@ export function toMessageInput(m: MessageRequest): MessageInput {
     ...(m.delayMs !== undefined ? { delayMs: m.delayMs } : {}),
     ...(m.ttlMs !== undefined ? { ttlMs: m.ttlMs } : {}),
     ...(m.headers !== undefined ? { headers: m.headers } : {}),
+    ...(m.subject !== undefined ? { subject: m.subject } : {}),
   };
 }
 
@@ -55,7 +58,9 @@ export function renderDeliveries(messages: readonly Delivery[]): string {
   const parts = messages.map((m) =>
     `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
     `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
-    `"attempt":${m.attempt},"receipt":${JSON.stringify(m.receipt)},` +
+    `"subject":${JSON.stringify(m.subject ?? null)},"attempt":${m.attempt},"receipt":${
+      JSON.stringify(m.receipt)
+    },` +
     `"leaseExpiresAt":${m.leaseExpiresAt},"publishedAt":${m.publishedAt}}`
   );
   return `{"messages":[${parts.join(",")}]}`;
@@ -66,7 +71,17 @@ export function renderTopicMessages(messages: readonly TopicMessage[], nextSeq: 
   const parts = messages.map((m) =>
     `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
     `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
-    `"publishedAt":${m.publishedAt}}`
+    `"subject":${JSON.stringify(m.subject ?? null)},"publishedAt":${m.publishedAt}}`
+  );
+  return `{"messages":[${parts.join(",")}],"nextSeq":${nextSeq}}`;
+}
+
+/** `{ messages: [...], nextSeq }` for a peek, bodies spliced in. */
+export function renderPeeked(messages: readonly PeekedMessage[], nextSeq: number): string {
+  const parts = messages.map((m) =>
+    `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"state":"${m.state}","attempt":${m.attempt},` +
+    `"body":${bodyText(m.body)},"headers":${JSON.stringify(m.headers)},` +
+    `"group":${JSON.stringify(m.group ?? null)},"publishedAt":${m.publishedAt}}`
   );
   return `{"messages":[${parts.join(",")}],"nextSeq":${nextSeq}}`;
 }
@@ -77,11 +92,30 @@ export function publishJson(o: PublishOutcome): Record<string, unknown> {
   return { error: { type: BROKER_REASON_PROBLEMS[o.reason], detail: o.detail } };
 }
 
+/** A write route's answer: its status and the JSON text (empty for 204). */
+export interface WriteAnswer {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** A write answered 204 with no body (deletes). */
+export const noContent = (): WriteAnswer => ({ status: 204, text: "" });
+
+/** A batch publish: 201 with one result (or `error`) per message, in order. */
+export function batchPublished(v: { readonly results: readonly PublishOutcome[] }): WriteAnswer {
+  return { status: 201, text: JSON.stringify({ results: v.results.map(publishJson) }) };
+}
+
+/** Ack, nack or extend: 200 with one status per receipt. */
+export function settled(v: { readonly results: readonly ReceiptResult[] }): WriteAnswer {
+  return { status: 200, text: renderSettle(v.results) };
+}
+
 /**
  * Status for a single publish: 201 new, 200 duplicate. A failure of the single message is the
  * problem of the whole request.
  */
-export function singlePublish(o: PublishOutcome): { status: number; text: string } {
+export function singlePublish(o: PublishOutcome): WriteAnswer {
   if (!o.ok) throw new ProblemError(BROKER_REASON_PROBLEMS[o.reason], o.detail);
   return { status: o.duplicate ? 200 : 201, text: JSON.stringify(publishJson(o)) };
 }
@@ -117,4 +151,11 @@ export function topicJson(info: TopicInfo): Record<string, unknown> {
 
 export function subscriptionJson(info: SubscriptionInfo): Record<string, unknown> {
   return { topic: info.topic, name: info.name, ...info.config, ...info.stats, cursor: info.cursor };
+}
+
+/** Answers JSON text (already serialized) with the replay marker when it is a replay. */
+export function jsonAnswer(status: number, text: string, replayed: boolean): Response {
+  const headers = new Headers({ "content-type": "application/json" });
+  if (replayed) headers.set("idempotent-replayed", "true");
+  return new Response(status === 204 ? null : text, { status, headers });
 }

@@ -7,18 +7,11 @@
 
 import { Hono } from "hono";
 import { readJsonBody, validate } from "./body.ts";
-import {
-  type AppContext,
-  type AppDeps,
-  type AppEnv,
-  authorize,
-  forwardNotLeader,
-  noQuery,
-  params,
-  query,
-  readBarrier,
-  type WriteRequest,
-} from "./context.ts";
+import type { AppContext, AppDeps, AppEnv } from "./context.ts";
+import { authorize } from "./authorize.ts";
+import { forwardNotLeader, type WriteRequest } from "./write.ts";
+import { noQuery, params, query } from "./request.ts";
+import { readBarrier } from "./read.ts";
 import type { AdminOutcome, ClusterView } from "./node_port.ts";
 import { ProblemError } from "./problems.ts";
 import {

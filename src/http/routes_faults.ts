@@ -8,9 +8,11 @@
 
 import { Hono } from "hono";
 import { z } from "zod";
-import { type FaultControl, validateFaultSpec } from "../../cluster/transport/faults.ts";
+import { type FaultControl, validateFaultSpec } from "../../cluster/transport/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
-import { type AppDeps, type AppEnv, authorize, query } from "./context.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { authorize } from "./authorize.ts";
+import { query } from "./request.ts";
 import { ProblemError } from "./problems.ts";
 import { nameSchema } from "./schemas.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FaultTable } from "../../cluster/transport/faults.ts";
+import { FaultTable } from "../../cluster/transport/mod.ts";
 import { call, localApp } from "./testing/call.ts";
 
 Deno.test("/v1/admin/faults exists only with a fault seam", async () => {

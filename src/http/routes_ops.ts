@@ -5,7 +5,8 @@
  */
 
 import { Hono } from "hono";
-import { type AppDeps, type AppEnv, authorize } from "./context.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { authorize } from "./authorize.ts";
 import type { HttpMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ProblemError } from "./problems.ts";

@@ -7,20 +7,21 @@
 
 import { Hono } from "hono";
 import { readJsonBody, validate } from "./body.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { authorize, authorizeRead } from "./authorize.ts";
 import {
-  type AppDeps,
-  type AppEnv,
-  authorize,
-  authorizeRead,
-  jsonAnswer,
-  params,
-  query,
-  readBarrier,
-  runWrite,
-} from "./context.ts";
+  batchPublished,
+  noContent,
+  queueJson,
+  settled,
+  singlePublish,
+  toMessageInput,
+} from "./render.ts";
+import { params, query } from "./request.ts";
+import { readBarrier } from "./read.ts";
+import { answerWrite } from "./write.ts";
 import { ProblemError } from "./problems.ts";
 import { handleReceive } from "./receive.ts";
-import { publishJson, queueJson, renderSettle, singlePublish, toMessageInput } from "./render.ts";
 import {
   ackSchema,
   consistencyQuery,
@@ -71,19 +72,17 @@ function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     authorize(c, deps, "admin", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
     const options = validate(queuePutSchema, body.json ?? {}, "body");
-    const out = await runWrite(c, deps, { op: "queue_put", queue: q, options }, body);
-    if (out instanceof Response) return out;
-    const text = JSON.stringify({ name: q, ...out.value.config });
-    return jsonAnswer(out.value.created ? 201 : 200, text, out.replayed);
+    return await answerWrite(c, deps, { op: "queue_put", queue: q, options }, body, (v) => ({
+      status: v.created ? 201 : 200,
+      text: JSON.stringify({ name: q, ...v.config }),
+    }));
   });
 
   app.delete("/:q", async (c) => {
     const { q } = params(c, queueParams);
     authorize(c, deps, "admin", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
-    const out = await runWrite(c, deps, { op: "queue_delete", queue: q }, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(204, "", out.replayed);
+    return await answerWrite(c, deps, { op: "queue_delete", queue: q }, body, noContent);
   });
 }
 
@@ -98,16 +97,16 @@ function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const req = validate(publishSchema, body.json, "body");
     if ("messages" in req) {
       const messages = req.messages.map(toMessageInput);
-      const out = await runWrite(c, deps, { op: "publish_batch", queue: q, messages }, body);
-      if (out instanceof Response) return out;
-      const text = JSON.stringify({ results: out.value.results.map(publishJson) });
-      return jsonAnswer(201, text, out.replayed);
+      return await answerWrite(
+        c,
+        deps,
+        { op: "publish_batch", queue: q, messages },
+        body,
+        batchPublished,
+      );
     }
     const message = toMessageInput(req);
-    const out = await runWrite(c, deps, { op: "publish", queue: q, message }, body);
-    if (out instanceof Response) return out;
-    const { status, text } = singlePublish(out.value);
-    return jsonAnswer(status, text, out.replayed);
+    return await answerWrite(c, deps, { op: "publish", queue: q, message }, body, singlePublish);
   });
 
   app.post("/:q/receive", (c) => {
@@ -145,9 +144,7 @@ function settleRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     authorize(c, deps, "consume", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
     const { receipts } = validate(ackSchema, body.json, "body");
-    const out = await runWrite(c, deps, { op: "ack", queue: q, receipts }, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+    return await answerWrite(c, deps, { op: "ack", queue: q, receipts }, body, settled);
   });
 
   app.post("/:q/nack", async (c) => {
@@ -161,9 +158,7 @@ function settleRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       receipts,
       ...(delayMs !== undefined ? { delayMs } : {}),
     };
-    const out = await runWrite(c, deps, cmd, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+    return await answerWrite(c, deps, cmd, body, settled);
   });
 
   app.post("/:q/extend", async (c) => {
@@ -171,8 +166,6 @@ function settleRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     authorize(c, deps, "consume", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
     const { receipts, leaseMs } = validate(extendSchema, body.json, "body");
-    const out = await runWrite(c, deps, { op: "extend", queue: q, receipts, leaseMs }, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+    return await answerWrite(c, deps, { op: "extend", queue: q, receipts, leaseMs }, body, settled);
   });
 }

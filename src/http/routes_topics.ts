@@ -10,28 +10,24 @@
 
 import { Hono } from "hono";
 import { readJsonBody, validate } from "./body.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { authorize, authorizeRead } from "./authorize.ts";
 import {
-  type AppDeps,
-  type AppEnv,
-  authorize,
-  authorizeRead,
+  batchPublished,
   jsonAnswer,
-  params,
-  query,
-  readBarrier,
-  runWrite,
-} from "./context.ts";
-import { ProblemError } from "./problems.ts";
-import { handleReceive } from "./receive.ts";
-import {
-  publishJson,
-  renderSettle,
+  noContent,
   renderTopicMessages,
+  settled,
   singlePublish,
   subscriptionJson,
   toMessageInput,
   topicJson,
 } from "./render.ts";
+import { params, query } from "./request.ts";
+import { readBarrier } from "./read.ts";
+import { answerWrite } from "./write.ts";
+import { ProblemError } from "./problems.ts";
+import { handleReceive } from "./receive.ts";
 import {
   ackSchema,
   consistencyQuery,
@@ -54,6 +50,7 @@ export function topicRoutes(deps: AppDeps): Hono<AppEnv> {
   configRoutes(app, deps);
   messageRoutes(app, deps);
   subscriptionRoutes(app, deps);
+  subscriptionSettleRoutes(app, deps);
   return app;
 }
 
@@ -85,19 +82,17 @@ function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     authorize(c, deps, "admin", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const options = validate(topicPutSchema, body.json ?? {}, "body");
-    const out = await runWrite(c, deps, { op: "topic_put", topic: t, options }, body);
-    if (out instanceof Response) return out;
-    const text = JSON.stringify({ name: t, ...out.value.config });
-    return jsonAnswer(out.value.created ? 201 : 200, text, out.replayed);
+    return await answerWrite(c, deps, { op: "topic_put", topic: t, options }, body, (v) => ({
+      status: v.created ? 201 : 200,
+      text: JSON.stringify({ name: t, ...v.config }),
+    }));
   });
 
   app.delete("/:t", async (c) => {
     const { t } = params(c, topicParams);
     authorize(c, deps, "admin", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
-    const out = await runWrite(c, deps, { op: "topic_delete", topic: t }, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(204, "", out.replayed);
+    return await answerWrite(c, deps, { op: "topic_delete", topic: t }, body, noContent);
   });
 }
 
@@ -112,16 +107,22 @@ function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const req = validate(publishSchema, body.json, "body");
     if ("messages" in req) {
       const messages = req.messages.map(toMessageInput);
-      const out = await runWrite(c, deps, { op: "topic_publish_batch", topic: t, messages }, body);
-      if (out instanceof Response) return out;
-      const text = JSON.stringify({ results: out.value.results.map(publishJson) });
-      return jsonAnswer(201, text, out.replayed);
+      return await answerWrite(
+        c,
+        deps,
+        { op: "topic_publish_batch", topic: t, messages },
+        body,
+        batchPublished,
+      );
     }
     const message = toMessageInput(req);
-    const out = await runWrite(c, deps, { op: "topic_publish", topic: t, message }, body);
-    if (out instanceof Response) return out;
-    const { status, text } = singlePublish(out.value);
-    return jsonAnswer(status, text, out.replayed);
+    return await answerWrite(
+      c,
+      deps,
+      { op: "topic_publish", topic: t, message },
+      body,
+      singlePublish,
+    );
   });
 
   app.get("/:t/messages", async (c) => {
@@ -131,16 +132,15 @@ function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     await readBarrier(deps, q.consistency);
     const info = topicOrThrow(deps, t);
     const fromSeq = q.fromSeq ?? info.firstSeq;
-    const messages = deps.node.broker().readTopic(t, fromSeq, q.limit ?? READ_LIMIT_DEFAULT) ??
-      [];
-    const nextSeq = messages.length > 0 ? messages[messages.length - 1].seq + 1 : Math.max(
-      fromSeq,
-      info.firstSeq,
-    );
-    return jsonAnswer(200, renderTopicMessages(messages, nextSeq), false);
+    const limit = q.limit ?? READ_LIMIT_DEFAULT;
+    // With a subject pattern a page can end before `limit` matches: nextSeq says where it did.
+    const page = deps.node.broker().readTopicPage(t, fromSeq, limit, q.subject);
+    if (page === undefined) throw new ProblemError("topic_not_found", `Topic ${t} does not exist`);
+    return jsonAnswer(200, renderTopicMessages(page.messages, page.nextSeq), false);
   });
 }
 
+/** Create/update, get, delete a subscription, and receive from it. */
 function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   const limit = deps.limits.maxBodyBytes;
   const base = "/:t/subscriptions/:s";
@@ -151,15 +151,10 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const body = await readJsonBody(c.req.raw, limit);
     const options = validate(subscriptionPutSchema, body.json ?? {}, "body");
     const cmd = { op: "subscription_put" as const, topic: t, subscription: s, options };
-    const out = await runWrite(c, deps, cmd, body);
-    if (out instanceof Response) return out;
-    const text = JSON.stringify({
-      topic: t,
-      name: s,
-      ...out.value.config,
-      startSeq: out.value.startSeq,
-    });
-    return jsonAnswer(out.value.created ? 201 : 200, text, out.replayed);
+    return await answerWrite(c, deps, cmd, body, (v) => ({
+      status: v.created ? 201 : 200,
+      text: JSON.stringify({ topic: t, name: s, ...v.config, startSeq: v.startSeq }),
+    }));
   });
 
   app.get(base, async (c) => {
@@ -180,9 +175,7 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     authorize(c, deps, "consume", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const cmd = { op: "subscription_delete" as const, topic: t, subscription: s };
-    const out = await runWrite(c, deps, cmd, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(204, "", out.replayed);
+    return await answerWrite(c, deps, cmd, body, noContent);
   });
 
   app.post(`${base}/receive`, (c) => {
@@ -190,6 +183,12 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     authorize(c, deps, "consume", "topic", t);
     return handleReceive(c, deps, { topic: t, subscription: s });
   });
+}
+
+/** Ack, nack, extend on a subscription. */
+function subscriptionSettleRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  const limit = deps.limits.maxBodyBytes;
+  const base = "/:t/subscriptions/:s";
 
   app.post(`${base}/ack`, async (c) => {
     const { t, s } = params(c, subscriptionParams);
@@ -197,9 +196,7 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const body = await readJsonBody(c.req.raw, limit);
     const { receipts } = validate(ackSchema, body.json, "body");
     const cmd = { op: "subscription_ack" as const, topic: t, subscription: s, receipts };
-    const out = await runWrite(c, deps, cmd, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+    return await answerWrite(c, deps, cmd, body, settled);
   });
 
   app.post(`${base}/nack`, async (c) => {
@@ -214,9 +211,7 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       receipts,
       ...(delayMs !== undefined ? { delayMs } : {}),
     };
-    const out = await runWrite(c, deps, cmd, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+    return await answerWrite(c, deps, cmd, body, settled);
   });
 
   app.post(`${base}/extend`, async (c) => {
@@ -231,9 +226,7 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       receipts,
       leaseMs,
     };
-    const out = await runWrite(c, deps, cmd, body);
-    if (out instanceof Response) return out;
-    return jsonAnswer(200, renderSettle(out.value.results), out.replayed);
+    return await answerWrite(c, deps, cmd, body, settled);
   });
 }
 

@@ -6,10 +6,12 @@
  */
 
 import { Hono } from "hono";
-import type { Command } from "../broker/commands.ts";
+import type { Command } from "../broker/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
-import { type AppDeps, type AppEnv, authorize, jsonAnswer, runWrite } from "./context.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { authorize } from "./authorize.ts";
 import { publishJson, toMessageInput } from "./render.ts";
+import { answerWrite } from "./write.ts";
 import { transactionSchema } from "./schemas.ts";
 
 /** The transaction route, to mount at `/v1/transactions`. */
@@ -39,13 +41,14 @@ export function transactionRoutes(deps: AppDeps): Hono<AppEnv> {
         return { ...target, ...toMessageInput(p) };
       }),
     };
-    const out = await runWrite(c, deps, cmd as Extract<Command, { op: "transaction" }>, body);
-    if (out instanceof Response) return out;
-    const text = JSON.stringify({
-      ack: out.value.ack.map((r) => ({ receipt: r.receipt, status: r.status })),
-      publish: out.value.publish.map(publishJson),
-    });
-    return jsonAnswer(200, text, out.replayed);
+    const command = cmd as Extract<Command, { op: "transaction" }>;
+    return await answerWrite(c, deps, command, body, (v) => ({
+      status: 200,
+      text: JSON.stringify({
+        ack: v.ack.map((r) => ({ receipt: r.receipt, status: r.status })),
+        publish: v.publish.map(publishJson),
+      }),
+    }));
   });
 
   return app;

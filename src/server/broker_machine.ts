@@ -4,9 +4,8 @@
  * @module
  */
 
-import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
-import { BrokerState } from "../broker/mod.ts";
-import { captureSteps, restoreSteps } from "../broker/snapshot.ts";
+import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/mod.ts";
+import { BrokerState, captureSteps, restoreSteps } from "../broker/mod.ts";
 
 export class BrokerMachine implements StateMachine {
   /** The replica; replaced whole by `restore`, so read it through this field every time. */

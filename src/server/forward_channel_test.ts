@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { forwardToLeader } from "../http/forward.ts";
 import {
   type ForwardedRequest,
   ForwardNotSentError,
+  forwardToLeader,
   type LeaderAnswer,
   ProblemError,
 } from "../http/mod.ts";

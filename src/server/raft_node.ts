@@ -5,20 +5,21 @@
  * @module
  */
 
-import type { NodeDriver } from "../../cluster/node/driver.ts";
-import { NO_NODE } from "../../cluster/raft/types.ts";
+import type { NodeDriver } from "../../cluster/node/mod.ts";
+import { NO_NODE } from "../../cluster/raft/mod.ts";
 import { encodeEnvelope, type EntryClock, type Proposal } from "../broker/mod.ts";
-import type {
-  AdminOutcome,
-  BrokerView,
-  ClusterView,
-  MemberView,
-  NodeMetrics,
-  NodePort,
-  ProposeOutcome,
-  ReadBarrierOutcome,
-} from "../http/node_port.ts";
-import { Histogram, LATENCY_BUCKETS_S } from "../http/prometheus.ts";
+import {
+  type AdminOutcome,
+  type BrokerView,
+  type ClusterView,
+  Histogram,
+  LATENCY_BUCKETS_S,
+  type MemberView,
+  type NodeMetrics,
+  type NodePort,
+  type ProposeOutcome,
+  type ReadBarrierOutcome,
+} from "../http/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
 
 /** How long a new member may take to catch up before it is promoted to voter. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { NodeDriver } from "../../cluster/node/driver.ts";
-import type { RaftStatus } from "../../cluster/raft/status.ts";
+import type { NodeDriver } from "../../cluster/node/mod.ts";
+import type { RaftStatus } from "../../cluster/raft/mod.ts";
 import type { EntryClock } from "../broker/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
 import { RaftNode } from "./raft_node.ts";

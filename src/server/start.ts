@@ -6,8 +6,7 @@
  */
 
 import process from "node:process";
-import { NodeDriver } from "../../cluster/node/driver.ts";
-import { slicePacer } from "../../cluster/node/pace.ts";
+import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
@@ -59,6 +58,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     // secret, so until the operator sets one, no node can join (addMember refuses, see below).
     secret: config.secret ?? crypto.randomUUID(),
     peers,
+    // Sent when dialing: a peer that missed the change that added this node can answer it.
+    selfUrl: config.advertise,
     onMessages: (msgs) => holder.driver?.receive(msgs),
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Entry, EntryKind } from "../../cluster/raft/types.ts";
+import { type Entry, EntryKind } from "../../cluster/raft/mod.ts";
 import { FileHardStateStore, FileLogStore } from "../../cluster/storage/mod.ts";
 
 const RUNS = 5;

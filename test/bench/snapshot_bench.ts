@@ -14,10 +14,9 @@
  */
 
 import process from "node:process";
-import { unwrapSnapshot, wrapSnapshot } from "../../cluster/node/membership.ts";
-import { slicePacer } from "../../cluster/node/pace.ts";
-import { FileSnapshotStore } from "../../cluster/storage/file_snapshot_store.ts";
-import { BrokerMachine } from "../../src/server/broker_machine.ts";
+import { slicePacer, unwrapSnapshot, wrapSnapshot } from "../../cluster/node/mod.ts";
+import { FileSnapshotStore } from "../../cluster/storage/mod.ts";
+import { BrokerMachine } from "../../src/server/mod.ts";
 import { snapshotBytes } from "../../src/broker/mod.ts";
 
 function arg(name: string, fallback: string): string {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Message } from "../../cluster/raft/types.ts";
+import type { Message } from "../../cluster/raft/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 
 const RUNS = 5;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { cutToDurable } from "./disk.ts";
-import { FileLogStore } from "../../cluster/storage/file_log_store.ts";
-import { EntryKind } from "../../cluster/raft/types.ts";
+import { FileLogStore } from "../../cluster/storage/mod.ts";
+import { EntryKind } from "../../cluster/raft/mod.ts";
 
 const seg = (first: number) => `${String(first).padStart(20, "0")}.seg`;
 

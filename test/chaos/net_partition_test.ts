@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { Nodes } from "../e2e/nodes.ts";
-import { type Answer, assertStatus, call, eventually } from "../e2e/_http.ts";
+import { type Answer, assertStatus, call, eventually } from "../e2e/http.ts";
 import { NetLab } from "./netlab.ts";
 
 const availability = await NetLab.available();

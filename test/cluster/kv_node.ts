@@ -12,8 +12,7 @@
  * @module
  */
 
-import { NodeDriver } from "../../cluster/node/driver.ts";
-import type { SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
+import { NodeDriver, type SnapshotView, type StateMachine } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
 import { Nodes, sleep } from "./nodes.ts";
-import { assertProblem, assertStatus, call, eventually } from "./_http.ts";
+import { assertProblem, assertStatus, call, eventually } from "./http.ts";
 import { classify, drain, produce } from "./_traffic.ts";
 
 Deno.test("e2e api faults: three nodes with fsync", async (t) => {

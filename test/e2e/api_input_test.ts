@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { Nodes } from "./nodes.ts";
-import { assertProblem, assertStatus, call } from "./_http.ts";
+import { assertProblem, assertStatus, call } from "./http.ts";
 
 /** The checks every bad input must pass: a problem with a stable type, node still healthy. */
 async function badInput(

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { Nodes } from "./nodes.ts";
-import { type Answer, assertProblem, assertStatus, call } from "./_http.ts";
+import { type Answer, assertProblem, assertStatus, call } from "./http.ts";
 
 /** The parts of a queue answer that every node must agree on. */
 function stats(a: Answer) {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
 import { Nodes, sleep } from "./nodes.ts";
-import { eventually } from "./_http.ts";
+import { eventually } from "./http.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { call } from "./_http.ts";
+import { call } from "./http.ts";
 
 const DEV_CLUSTER = new URL("../../src/dev_cluster.ts", import.meta.url).pathname;
 

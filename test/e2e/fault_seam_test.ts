@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { Nodes } from "./nodes.ts";
-import { assertProblem, assertStatus, call } from "./_http.ts";
+import { assertProblem, assertStatus, call } from "./http.ts";
 
 Deno.test("e2e fault seam: a --test-faults node sets, lists and clears link faults", async () => {
   const nodes = await Nodes.start({ count: 1, storage: "memory", testFaults: true });

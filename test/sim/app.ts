@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Entry, NodeId } from "../../cluster/raft/types.ts";
+import type { Entry, NodeId } from "../../cluster/raft/mod.ts";
 
 /** What the simulator needs from a replicated state machine. */
 export interface SimApp {

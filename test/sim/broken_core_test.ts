@@ -2,6 +2,8 @@
  * The simulator must be able to fail. The same campaign as `campaign_test.ts` is run against a
  * core with Raft §5.4.2 switched off (commit older-term entries by counting replicas, Figure 8)
  * and against a driver that acknowledges appends and votes before its fsync; both must be caught.
+ * So must a loop that, at production thresholds, restarts into the membership of an older saved
+ * commit (issue 11 hole 1).
  */
 import assert from "node:assert/strict";
 import { runCampaign } from "./campaign.ts";
@@ -60,4 +62,22 @@ Deno.test("sim flags an acknowledgement sent before fsync as it leaves (ack_dura
   const flagged = res.failures.filter((f) => f.violations[0].invariant === "ack_durable");
   console.log(`ack-early with ack checks: ${flagged.length} of ${seeds} seeds flagged`);
   assert.ok(flagged.length > seeds / 2, `only ${flagged.length} of ${seeds} seeds flagged`);
+});
+
+Deno.test("sim catches a loop that restarts with the membership of an older saved commit (issue 11 hole 1, production-setting seeds of 1,000)", () => {
+  // Only the production-setting seeds (a quarter) save the hard state as a real node does; the
+  // fault is the policy before the fix: the commit saved by count, not with membership changes.
+  const seeds = 1000;
+  const res = runCampaign({
+    firstSeed: 1,
+    seeds,
+    steps: STEPS,
+    driverFaults: { staleConfOnRestart: true },
+  });
+  const safety = res.failures.filter((f) => f.violations[0].invariant !== "liveness");
+  console.log(
+    `stale-conf: ${res.failures.length} of ${seeds} seeds failed, ${safety.length} on safety: ` +
+      safety.slice(0, 10).map((f) => `${f.seed}:${f.violations[0].invariant}`).join(" "),
+  );
+  assert.ok(safety.length >= 1, "no seed caught a restart into an older membership");
 });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Entry } from "../../cluster/raft/types.ts";
+import type { Entry } from "../../cluster/raft/mod.ts";
 import {
   BrokerState,
   EntryClock,

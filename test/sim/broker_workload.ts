@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { NodeId } from "../../cluster/raft/types.ts";
+import type { NodeId } from "../../cluster/raft/mod.ts";
 import {
   type Command,
   type Delivery,

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { replayCommand, runCampaign } from "./campaign.ts";
+import { type RunResult, runSeed } from "./run.ts";
 
 const STEPS = 500;
 const SEEDS_PER_TEST = 1000;
@@ -25,3 +26,22 @@ for (let part = 0; part < 6; part++) {
     assert.deepEqual(report, []);
   });
 }
+
+Deno.test("sim: production-setting seeds (real thresholds; membership changes, removed nodes left running, restarts, partitions) break no invariant", () => {
+  const seeds = 400;
+  const totals = { confChanges: 0, crashes: 0, partitions: 0 };
+  const failures: RunResult[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const r = runSeed({ seed, nodes: seed % 2 ? 5 : 3, steps: STEPS, production: true });
+    if (r.violations.length > 0) failures.push(r);
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k];
+  }
+  console.log(`production-setting seeds: ${seeds}, ${JSON.stringify(totals)}`);
+  const report = failures.map((f) =>
+    `seed ${f.seed}: ${f.violations[0].invariant}: ${f.violations[0].message}\n  ${
+      replayCommand(f, STEPS, " --production")
+    }`
+  );
+  assert.deepEqual(report, []);
+  for (const [k, v] of Object.entries(totals)) assert.ok(v >= seeds, `only ${v} ${k}`);
+});

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { NodeId } from "../../cluster/raft/types.ts";
+import type { NodeId } from "../../cluster/raft/mod.ts";
 import type { EntryClockSources } from "../../src/broker/mod.ts";
 import type { Prng } from "./prng.ts";
 

@@ -14,7 +14,7 @@ import type {
   HardState,
   InitialState,
   Snapshot,
-} from "../../cluster/raft/types.ts";
+} from "../../cluster/raft/mod.ts";
 import type { Prng } from "./prng.ts";
 
 /** What a node has on disk: hard state, latest snapshot, and the log after it (contiguous). */

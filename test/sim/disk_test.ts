@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Entry, Snapshot } from "../../cluster/raft/types.ts";
+import type { Entry, Snapshot } from "../../cluster/raft/mod.ts";
 import { Disk, lastIndexOf, termAt } from "./disk.ts";
 import { Prng } from "./prng.ts";
 

@@ -78,3 +78,18 @@ Deno.test("driver sim with the broker as the replicated state machine breaks no 
   assert.deepEqual(describe(res.failures, " --app broker"), []);
   assert.ok(res.steps >= 20 * STEPS);
 });
+
+Deno.test("driver sim: production-setting seeds (real thresholds; membership changes, removed nodes left running, restarts, partitions) break no invariant", async () => {
+  const seeds = 200;
+  const totals = { confChanges: 0, crashes: 0, partitions: 0 };
+  const failures: RunResult[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const nodes = seed % 2 ? 5 : 3;
+    const r = await runDriverSeed({ seed, nodes, steps: STEPS, production: true });
+    if (r.violations.length > 0) failures.push(r);
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k];
+  }
+  console.log(`production-setting driver seeds: ${seeds}, ${JSON.stringify(totals)}`);
+  assert.deepEqual(describe(failures, " --production"), []);
+  for (const [k, v] of Object.entries(totals)) assert.ok(v >= seeds, `only ${v} ${k}`);
+});

@@ -6,10 +6,16 @@
  * @module
  */
 
-import { applyConfChange } from "../../cluster/raft/conf_change.ts";
-import type { ConfChange, ConfState, Message, NodeId, Snapshot } from "../../cluster/raft/types.ts";
+import {
+  applyConfChange,
+  type ConfChange,
+  type ConfState,
+  type Message,
+  type NodeId,
+  type RaftStatus,
+  type Snapshot,
+} from "../../cluster/raft/mod.ts";
 import { type DiskImage, imageLastIndex } from "./driver_disk.ts";
-import type { RaftStatus } from "../../cluster/raft/status.ts";
 import type { Violation } from "./invariants.ts";
 
 interface AppliedRecord {

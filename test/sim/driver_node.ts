@@ -8,10 +8,21 @@
  * @module
  */
 
-import { NodeDriver, type NodeDriverOptions } from "../../cluster/node/driver.ts";
-import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/ports.ts";
-import type { RaftStatus } from "../../cluster/raft/status.ts";
-import type { ConfState, Message, NodeId, RaftConfig, Snapshot } from "../../cluster/raft/types.ts";
+import {
+  NodeDriver,
+  type NodeDriverOptions,
+  type Pace,
+  type SnapshotView,
+  type StateMachine,
+} from "../../cluster/node/mod.ts";
+import type {
+  ConfState,
+  Message,
+  NodeId,
+  RaftConfig,
+  RaftStatus,
+  Snapshot,
+} from "../../cluster/raft/mod.ts";
 import type { SimApp, SimAppFactory } from "./app.ts";
 import { appendResolvesEarly, SimDisk } from "./driver_disk.ts";
 import type { NemesisNode } from "./nemesis.ts";

@@ -13,10 +13,9 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { ConfChange, ConfState, NodeId } from "../../cluster/raft/types.ts";
+import type { ConfChange, ConfState, NodeId } from "../../cluster/raft/mod.ts";
 import { encodeEnvelope } from "../../src/broker/mod.ts";
-import type { SimAppFactory } from "./app.ts";
-import { HashChainApp } from "./app.ts";
+import { HashChainApp, type SimAppFactory } from "./app.ts";
 import { BrokerSimApp } from "./broker_app.ts";
 import { isProductionSeed, nodesForSeed } from "./campaign.ts";
 import { ConfHistory, DriverChecker } from "./driver_checks.ts";
@@ -26,7 +25,7 @@ import { type ClusterControl, Nemesis, type NemesisNode } from "./nemesis.ts";
 import { Network } from "./network.ts";
 import { Prng } from "./prng.ts";
 import { describeMessage, ELECTION_TICKS, type RunResult } from "./run.ts";
-import * as production from "../../src/server/raft_settings.ts";
+import * as production from "../../src/server/mod.ts";
 
 /** What one seed of the driver simulation runs. */
 export interface DriverRunOptions {

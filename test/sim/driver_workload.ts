@@ -11,8 +11,8 @@
  * @module
  */
 
-import type { DriverProposeOutcome, DriverReadOutcome } from "../../cluster/node/driver.ts";
-import type { NodeId } from "../../cluster/raft/types.ts";
+import type { DriverProposeOutcome, DriverReadOutcome } from "../../cluster/node/mod.ts";
+import type { NodeId } from "../../cluster/raft/mod.ts";
 import type { DriverChecker } from "./driver_checks.ts";
 import { type DriverSimNode, TICK_MS } from "./driver_node.ts";
 import type { Prng } from "./prng.ts";

@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { NodeId } from "../../cluster/raft/types.ts";
+import type { NodeId } from "../../cluster/raft/mod.ts";
 import type { Checker } from "./invariants.ts";
 import type { NemesisNode } from "./nemesis.ts";
 import type { Network } from "./network.ts";

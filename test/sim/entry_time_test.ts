@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { NodeId } from "../../cluster/raft/types.ts";
+import type { NodeId } from "../../cluster/raft/mod.ts";
 import { type Command, type Delivery, encodeEnvelope, type Result } from "../../src/broker/mod.ts";
 import { BrokerSimApp } from "./broker_app.ts";
 import { MS_PER_STEP, SimClocks } from "./clocks.ts";

@@ -6,9 +6,8 @@
  * The core now skips conf entries that the restored snapshot already covers.
  */
 import assert from "node:assert/strict";
-import { bootstrapEntries } from "../../cluster/node/bootstrap.ts";
-import { encodeConfChange, RawNode } from "../../cluster/raft/mod.ts";
-import { EntryKind, type Message } from "../../cluster/raft/types.ts";
+import { bootstrapEntries } from "../../cluster/node/mod.ts";
+import { encodeConfChange, EntryKind, type Message, RawNode } from "../../cluster/raft/mod.ts";
 
 const from = { clusterId: "sim", from: "a", to: "f", term: 2 } as const;
 

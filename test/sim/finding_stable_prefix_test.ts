@@ -5,8 +5,7 @@
  * `ready()` throw (and even without compaction the prefix is written a second time).
  */
 import assert from "node:assert/strict";
-import { RawNode } from "../../cluster/raft/mod.ts";
-import type { Entry, Message } from "../../cluster/raft/types.ts";
+import { type Entry, type Message, RawNode } from "../../cluster/raft/mod.ts";
 
 const conf = { voters: ["n1", "n2", "n3"], learners: [] };
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Entry, Message, NodeId, Snapshot } from "../../cluster/raft/types.ts";
+import type { Entry, Message, NodeId, Snapshot } from "../../cluster/raft/mod.ts";
 import { type DiskState, type DiskWrite, termAt } from "./disk.ts";
 import type { SimNode } from "./sim_node.ts";
 

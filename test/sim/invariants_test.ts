@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Entry } from "../../cluster/raft/types.ts";
+import type { Entry } from "../../cluster/raft/mod.ts";
 import { HashChainApp } from "./app.ts";
 import { Disk } from "./disk.ts";
 import { Checker } from "./invariants.ts";

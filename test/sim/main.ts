@@ -26,7 +26,7 @@ interface Args {
   steps: number;
   nodes?: 3 | 5;
   trace: boolean;
-  broken?: "commit-older" | "ack-early" | "append-early";
+  broken?: "commit-older" | "ack-early" | "append-early" | "stale-conf";
   driver: boolean;
   app?: "broker";
   noAckCheck: boolean;
@@ -69,10 +69,16 @@ function parseArgs(argv: readonly string[]): Args {
       a.nodes = n;
     } else if (flag === "--broken") {
       const b = argv[++i];
-      if (b !== "commit-older" && b !== "ack-early" && b !== "append-early") {
-        throw new Error("Cannot read --broken: expected commit-older, ack-early or append-early");
+      if (
+        b !== "commit-older" && b !== "ack-early" && b !== "append-early" && b !== "stale-conf"
+      ) {
+        throw new Error(
+          "Cannot read --broken: expected commit-older, ack-early, append-early or stale-conf",
+        );
       }
       a.broken = b;
+      // The stale membership shows only with the production hard-state thresholds.
+      if (b === "stale-conf") a.production = true;
     } else throw new Error(`Cannot run the simulator: unknown argument ${flag}`);
   }
   // append-early breaks a port of the driver; the other two break the RawNode sim's own loop.
@@ -105,6 +111,9 @@ function brokenOptions(a: Args): Partial<RunOptions> {
   const production = a.production ? { production: true } : {};
   if (a.broken === "commit-older") return { commitOlderTermEntriesByCount: true, ...production };
   if (a.broken === "ack-early") return { driverFaults: { ackBeforePersist: true }, ...production };
+  if (a.broken === "stale-conf") {
+    return { driverFaults: { staleConfOnRestart: true }, ...production };
+  }
   return production;
 }
 
@@ -165,7 +174,8 @@ Options:
   --trace          print the trace of a replayed seed
   --driver         run the real NodeDriver on fake ports instead of the RawNode ready loop
   --app broker     (with --driver) the broker as the replicated state machine
-  --broken commit-older|ack-early   a deliberately broken core or loop (without --driver)
+  --broken commit-older|ack-early|stale-conf   a deliberately broken core or loop (without
+                   --driver; stale-conf: the hard-state saving before issue 11, implies --production)
   --broken append-early             (with --driver) a log port that acknowledges before fsync
   --no-ack-check   (with --driver) do not check durable acknowledgements directly
   --production     every seed with production settings (by default seeds 3 and 4 of every 8:

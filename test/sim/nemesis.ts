@@ -8,8 +8,7 @@
  * @module
  */
 
-import type { RaftStatus } from "../../cluster/raft/status.ts";
-import type { ConfChange, NodeId } from "../../cluster/raft/types.ts";
+import type { ConfChange, NodeId, RaftStatus } from "../../cluster/raft/mod.ts";
 import { CLEAN_LINKS, type LinkFaults, type Network } from "./network.ts";
 import type { Prng } from "./prng.ts";
 

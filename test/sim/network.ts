@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../../cluster/raft/types.ts";
+import type { Message, NodeId } from "../../cluster/raft/mod.ts";
 import type { Prng } from "./prng.ts";
 
 /** The fault rates the nemesis sets; all zero except `delayStepsMax` means a clean network. */

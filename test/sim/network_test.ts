@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Message } from "../../cluster/raft/types.ts";
+import type { Message } from "../../cluster/raft/mod.ts";
 import { Network } from "./network.ts";
 import { Prng } from "./prng.ts";
 

@@ -7,8 +7,7 @@
  * @module
  */
 
-import type { ConfState } from "../../cluster/raft/types.ts";
-import type { RaftStatus } from "../../cluster/raft/mod.ts";
+import type { ConfState, RaftStatus } from "../../cluster/raft/mod.ts";
 import { ELECTION_TICKS, type Sim } from "./run.ts";
 import type { SimNode } from "./sim_node.ts";
 import { termAt } from "./disk.ts";

@@ -7,8 +7,13 @@
  * @module
  */
 
-import { decodeConfChange } from "../../cluster/raft/mod.ts";
-import type { ConfChange, ConfState, Message, NodeId } from "../../cluster/raft/types.ts";
+import {
+  type ConfChange,
+  type ConfState,
+  decodeConfChange,
+  type Message,
+  type NodeId,
+} from "../../cluster/raft/mod.ts";
 import { HashChainApp, type SimAppFactory } from "./app.ts";
 import { ElectionBound } from "./elections.ts";
 import { Checker, type Violation } from "./invariants.ts";
@@ -19,7 +24,7 @@ import { type DriverFaults, type NodeHooks, SimNode } from "./sim_node.ts";
 import { Workload } from "./workload.ts";
 import { observeNodes, quietPhase } from "./quiet.ts";
 import { isProductionSeed } from "./campaign.ts";
-import * as production from "../../src/server/raft_settings.ts";
+import * as production from "../../src/server/mod.ts";
 
 /** What one seed runs. */
 export interface RunOptions {

@@ -12,21 +12,21 @@
  * @module
  */
 
-import { commitSettledConfChanges } from "../../cluster/node/bootstrap.ts";
-import { hardStateToSave } from "../../cluster/node/hard_state_policy.ts";
-import { decodeConfChange, RawNode } from "../../cluster/raft/mod.ts";
-import type { RaftStatus } from "../../cluster/raft/status.ts";
-import type {
-  ConfState,
-  Entry,
-  HardState,
-  Message,
-  NodeId,
-  RaftConfig,
-  ReadState,
-  Ready,
-  Snapshot,
-} from "../../cluster/raft/types.ts";
+import { commitSettledConfChanges, hardStateToSave } from "../../cluster/node/mod.ts";
+import {
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type RaftStatus,
+  RawNode,
+  type ReadState,
+  type Ready,
+  type Snapshot,
+} from "../../cluster/raft/mod.ts";
 import type { SimApp, SimAppFactory } from "./app.ts";
 import { Disk, type DiskWrite, lastIndexOf, termAt } from "./disk.ts";
 import type { Prng } from "./prng.ts";
@@ -51,6 +51,23 @@ export interface NodeHooks {
 export interface DriverFaults {
   /** Send messagesAfterPersist together with `messages`, before the fsync (docs/reliability.md item 1). */
   readonly ackBeforePersist?: boolean;
+  /**
+   * With `driverHardState`: the saving policy before issue 11 (commit only with term/vote or
+   * every threshold / 4 entries, not with membership changes) and no commit raised at load, so a
+   * restarted node rebuilds the membership as of an older commit.
+   */
+  readonly staleConfOnRestart?: boolean;
+}
+
+/** The hard-state policy before issue 11: the commit saved by count only (a broken variant). */
+function savedByCountOnly(
+  saved: HardState,
+  hs: HardState | undefined,
+  every: number,
+): HardState | undefined {
+  if (hs === undefined) return undefined;
+  if (hs.term !== saved.term || hs.vote !== saved.vote) return hs;
+  return hs.commit - saved.commit >= Math.max(1, Math.floor(every / 4)) ? hs : undefined;
 }
 
 /**
@@ -137,7 +154,9 @@ export class SimNode {
   /** (Re)starts from the durable state: rebuilds the RawNode and restores the snapshot. */
   start(): void {
     const loaded = this.disk.initialState(this.#bootstrap);
-    const initial = this.#driverHardState ? commitSettledConfChanges(loaded) : loaded;
+    const initial = this.#driverHardState && !this.#faults.staleConfOnRestart
+      ? commitSettledConfChanges(loaded)
+      : loaded;
     this.#savedHard = loaded.hardState;
     const rng = this.#prng.fork();
     this.raw = new RawNode({ ...this.#configBase, random: () => rng.next() }, initial);
@@ -226,9 +245,12 @@ export class SimNode {
     if (this.#faults.ackBeforePersist) {
       for (const m of rd.messagesAfterPersist) this.#hooks.send(this, m);
     }
-    const hardState = this.#driverHardState
-      ? hardStateToSave(this.#savedHard, rd, this.#driverHardState.snapshotEveryEntries)
-      : rd.hardState;
+    const every = this.#driverHardState?.snapshotEveryEntries;
+    const hardState = every === undefined
+      ? rd.hardState
+      : this.#faults.staleConfOnRestart
+      ? savedByCountOnly(this.#savedHard, rd.hardState, every)
+      : hardStateToSave(this.#savedHard, rd, every);
     if (hardState !== undefined) this.#savedHard = hardState;
     const w: DiskWrite = { snapshot: rd.snapshot, entries: rd.entries, hardState };
     if (rd.snapshot !== undefined || rd.entries.length > 0 || hardState !== undefined) {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Entry, NodeId, ReadState } from "../../cluster/raft/types.ts";
+import type { Entry, NodeId, ReadState } from "../../cluster/raft/mod.ts";
 import { decodeCommand, encodeCommand } from "./app.ts";
 import type { Prng } from "./prng.ts";
 import type { SimNode } from "./sim_node.ts";

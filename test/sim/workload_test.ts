@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Entry, NodeId, ProposeResult } from "../../cluster/raft/types.ts";
+import type { Entry, NodeId, ProposeResult } from "../../cluster/raft/mod.ts";
 import { decodeCommand, encodeCommand } from "./app.ts";
 import { Prng } from "./prng.ts";
 import type { SimNode } from "./sim_node.ts";

@@ -46,6 +46,10 @@ export interface LocalNodeOptions {
   readonly mode?: LocalMode;
   /** Other members as the leader would see them (for `GET /v1/cluster`); default none. */
   readonly peers?: readonly MemberView[];
+  /** The monotonic clock its entry time counts on; default `performance.now`. */
+  readonly monoNowMs?: () => number;
+  /** The wall clock its first entry time is taken from; default `Date.now`. */
+  readonly wallNowMs?: () => number;
 }
 
 /** The local node: a `NodePort` plus test controls. */
@@ -56,12 +60,8 @@ export class LocalNode implements NodePort {
   mode: LocalMode;
   /** Every envelope proposed (encoded, as the entry would carry it), including refused ones. */
   readonly proposals: Uint8Array[] = [];
-  /** Entry time as a real node keeps it (the real clocks). */
-  readonly clock = new EntryClock({
-    monoNowMs: () => performance.now(),
-    wallNowMs: Date.now,
-    lastEntryTs: () => this.state.lastTs,
-  });
+  /** Entry time as a real node keeps it (the real clocks, unless `monoNowMs` is given). */
+  readonly clock: EntryClock;
   readonly #listeners = new Set<() => void>();
   #index = 0;
   #term = 1;
@@ -73,6 +73,11 @@ export class LocalNode implements NodePort {
     this.nodeId = options.nodeId ?? "n1";
     this.url = options.url ?? "http://127.0.0.1:0";
     this.mode = options.mode ?? { kind: "leader" };
+    this.clock = new EntryClock({
+      monoNowMs: options.monoNowMs ?? (() => performance.now()),
+      wallNowMs: options.wallNowMs ?? Date.now,
+      lastEntryTs: () => this.state.lastTs,
+    });
     this.#members = [
       { id: this.nodeId, url: this.url, role: "leader", matchIndex: 0 },
       ...options.peers ?? [],

@@ -29,19 +29,16 @@ export class TestBroker {
   readonly node: LocalNode;
   readonly app: Hono<AppEnv>;
   readonly seen: Seen[] = [];
-  /** Added to the wall clock for the entry time the app stamps (leases, delays, long polls). */
+  /** Added to the monotonic clock the node's entry time and the app's long polls count on. */
   #offsetMs = 0;
 
   constructor(nodeOptions: LocalNodeOptions = {}) {
-    this.node = new LocalNode(nodeOptions);
-    this.app = createApp({
-      node: this.node,
-      log: silentLogger,
-      nowMs: () => Date.now() + this.#offsetMs,
-    });
+    const nowMs = () => performance.now() + this.#offsetMs;
+    this.node = new LocalNode({ monoNowMs: nowMs, ...nodeOptions });
+    this.app = createApp({ node: this.node, log: silentLogger, nowMs });
   }
 
-  /** Moves the broker's clock `ms` ahead of the wall clock (a lease or a delay runs out). */
+  /** Moves the broker's clock `ms` ahead (a lease or a delay runs out). */
   advance(ms: number): void {
     this.#offsetMs += ms;
   }

@@ -10,7 +10,7 @@
 import { NodeDriver } from "./driver.ts";
 import type { SnapshotView, StateMachine } from "./ports.ts";
 import { openStorage, type Storage } from "../storage/mod.ts";
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 
 /** Appends every applied command to a list; results are the list's length. */
 export class ListMachine implements StateMachine {

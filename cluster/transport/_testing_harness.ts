@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, NodeId } from "../raft/types.ts";
+import type { Message, NodeId } from "../raft/mod.ts";
 import { CLUSTER_LINK_PATH, Transport, type TransportOptions } from "./mod.ts";
 
 export interface LogLine {
@@ -79,6 +79,7 @@ export function makeTransport(
     clusterId: "c1",
     secret: "s3cret",
     peers,
+    selfUrl: node.url,
     onMessages: (msgs) => node.received.push(...msgs),
     log: (event, details) => node.logs.push({ event, details }),
     limits: { backoffBaseMs: 10, backoffMaxMs: 100 },

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Entry, EntryKind } from "../raft/types.ts";
+import { type Entry, EntryKind } from "../raft/mod.ts";
 
 /** Deterministic entry data: its bytes depend on index and term, its length on the index. */
 export function entryData(index: number, term: number, bytes = 8 + (index * 7) % 40): Uint8Array {

@@ -2,7 +2,7 @@
  * The child process of `crash_test.ts`: it writes to storage as fast as it can and prints, for
  * each resolved write, what is now durable, until the parent SIGKILLs it.
  *
- * Usage: `deno run -A _crash_child.ts log|hard_state <dir> <seed>`
+ * Usage: `deno run -A _testing_crash_child.ts log|hard_state <dir> <seed>`
  * Prints `ready <lastIndex>` once open, then `durable <n>` lines.
  *
  * @module
@@ -10,7 +10,7 @@
 
 import { FileLogStore } from "./file_log_store.ts";
 import { FileHardStateStore } from "./file_hard_state_store.ts";
-import { crashEntry, mulberry32 } from "./_test_util.ts";
+import { crashEntry, mulberry32 } from "./_testing.ts";
 
 const RUN_MS_MAX = 20_000; // bounded even if the parent never kills us
 const encoder = new TextEncoder();

@@ -1,0 +1,27 @@
+/**
+ * Validation of a request's path parameters and query string with the route's zod schema; a
+ * failure is an `invalid_request` problem naming each field (the body: `body.ts`).
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { validate } from "./body.ts";
+import type { AppContext } from "./context.ts";
+
+/** Validated path parameters. */
+export function params<S extends Parameters<typeof validate>[0]>(c: AppContext, schema: S) {
+  return validate(schema, c.req.param(), "params");
+}
+
+const emptyQuery = z.strictObject({});
+
+/** Writes take no query parameters: an unknown one is an `invalid_request` naming it. */
+export function noQuery(c: AppContext): void {
+  validate(emptyQuery, c.req.query(), "query");
+}
+
+/** Validated query. */
+export function query<S extends Parameters<typeof validate>[0]>(c: AppContext, schema: S) {
+  return validate(schema, c.req.query(), "query");
+}

@@ -1,0 +1,150 @@
+/**
+ * The write pipeline of every route that changes state: propose the command (with the request's
+ * Idempotency-Key) and wait for it to apply here; when this node is not the leader, forward the
+ * whole request to the leader and return its answer; map a broker refusal to its problem.
+ * `answerWrite` is the whole of a write route after validation.
+ *
+ * @module
+ */
+
+import type { Command, Result, ResultByOp } from "../broker/mod.ts";
+import type { AppContext, AppDeps } from "./context.ts";
+import { forwardToLeader, HOP_HEADER } from "./forward.ts";
+import { idempotencyOf } from "./idempotency.ts";
+import { expectOk, ProblemError } from "./problems.ts";
+import { jsonAnswer, type WriteAnswer } from "./render.ts";
+import { noQuery } from "./request.ts";
+
+/** The outcome of the write pipeline: the broker's result here, or the leader's whole answer. */
+export type WriteOutcome =
+  | { readonly kind: "result"; readonly result: Result; readonly replayed: boolean }
+  | { readonly kind: "forwarded"; readonly response: Response };
+
+/** The request as read: its raw bytes (forwarded unchanged) and the parsed JSON. */
+export interface WriteRequest {
+  readonly bytes: Uint8Array;
+  readonly json: unknown;
+}
+
+/**
+ * Proposes `cmd` (with the request's Idempotency-Key, if any) and waits for it to apply here.
+ * Not the leader: forwards the whole request to the leader, unless it was already forwarded
+ * once (hop header), which answers `not_leader`. Throws `ProblemError` for `no_leader` and
+ * `unknown_outcome`.
+ */
+export async function proposeWrite(
+  c: AppContext,
+  deps: AppDeps,
+  cmd: Command,
+  request: WriteRequest,
+  extraTimeoutMs = 0,
+): Promise<WriteOutcome> {
+  const idem = idempotencyOf(c, request.json);
+  // No time here: the node stamps the entry time when it proposes, and only a leader's proposal
+  // is accepted (a follower forwards the whole request, and the leader stamps it).
+  const outcome = await deps.node.propose({ cmd, ...(idem ? { idem } : {}) }, {
+    timeoutMs: deps.limits.proposeTimeoutMs,
+  });
+  if (outcome.ok) {
+    const result = outcome.result as Result;
+    assertResult(cmd, result);
+    return { kind: "result", result, replayed: result.replayed === true };
+  }
+  switch (outcome.reason) {
+    case "not_leader": {
+      const response = await forwardNotLeader(c, deps, outcome, request, extraTimeoutMs);
+      return { kind: "forwarded", response };
+    }
+    case "no_leader":
+      throw new ProblemError("no_leader", "No leader is known; retry after Retry-After seconds");
+    case "unknown_outcome":
+      throw new ProblemError(
+        "unknown_outcome",
+        "The write was accepted but its outcome is unknown (leadership changed or it timed " +
+          "out before being applied); retry with the same message id or Idempotency-Key",
+      );
+  }
+}
+
+/**
+ * This node is not the leader: forwards the request to the leader and returns its answer, or
+ * throws `not_leader` / `no_leader` when it cannot (already forwarded once, or no URL known).
+ */
+export async function forwardNotLeader(
+  c: AppContext,
+  deps: AppDeps,
+  hint: { readonly leaderId?: string; readonly leaderUrl?: string },
+  request: WriteRequest,
+  extraTimeoutMs = 0,
+): Promise<Response> {
+  if (c.req.header(HOP_HEADER) !== undefined || hint.leaderUrl === undefined) {
+    return notLeader(c, hint.leaderId, hint.leaderUrl);
+  }
+  deps.log.debug("forward_to_leader", { leaderId: hint.leaderId, path: c.req.path });
+  return await forwardToLeader({
+    request: c.req.raw,
+    bodyBytes: request.bytes,
+    leaderUrl: hint.leaderUrl,
+    nodeId: deps.node.nodeId,
+    leaderFetch: deps.leaderFetch,
+    timeoutMs: deps.limits.forwardTimeoutMs + extraTimeoutMs,
+  });
+}
+
+function notLeader(c: AppContext, leaderId?: string, leaderUrl?: string): never {
+  const forwarded = c.req.header(HOP_HEADER);
+  const why = forwarded !== undefined
+    ? `it was already forwarded by ${forwarded} (no second hop)`
+    : "the leader's URL is unknown";
+  if (leaderId === undefined || leaderId === "") {
+    throw new ProblemError("no_leader", `This node is not the leader and ${why}`);
+  }
+  throw new ProblemError("not_leader", `This node is not the leader and ${why}`, {
+    leaderId,
+    ...(leaderUrl ? { leaderUrl } : {}),
+  });
+}
+
+/** A broker result is always an object with `ok`; anything else is a bug in the driver. */
+function assertResult(cmd: Command, result: unknown): void {
+  if (typeof result !== "object" || result === null || !("ok" in result)) {
+    throw new Error(`Broker returned a non-result for ${cmd.op}: ${JSON.stringify(result)}`);
+  }
+}
+
+/**
+ * The write pipeline for one command: propose, then either the leader's forwarded answer (a
+ * `Response`, to return as it is) or the broker's success value; a broker refusal is thrown as
+ * its problem.
+ */
+export async function runWrite<C extends Command>(
+  c: AppContext,
+  deps: AppDeps,
+  cmd: C,
+  request: WriteRequest,
+  extraTimeoutMs = 0,
+): Promise<Response | { readonly value: ResultByOp[C["op"]]; readonly replayed: boolean }> {
+  noQuery(c);
+  const out = await proposeWrite(c, deps, cmd, request, extraTimeoutMs);
+  if (out.kind === "forwarded") return out.response;
+  const value = expectOk(out.result) as unknown as ResultByOp[C["op"]];
+  return { value, replayed: out.replayed };
+}
+
+/**
+ * A write route after validation: runs `cmd` through the write pipeline and answers the broker's
+ * success value as `render` puts it, or the leader's forwarded answer as it is.
+ */
+export async function answerWrite<C extends Command>(
+  c: AppContext,
+  deps: AppDeps,
+  cmd: C,
+  request: WriteRequest,
+  render: (value: ResultByOp[C["op"]]) => WriteAnswer,
+  extraTimeoutMs = 0,
+): Promise<Response> {
+  const out = await runWrite(c, deps, cmd, request, extraTimeoutMs);
+  if (out instanceof Response) return out;
+  const { status, text } = render(out.value);
+  return jsonAnswer(status, text, out.replayed);
+}
