@@ -26,6 +26,7 @@ import { opsRoutes } from "./routes_ops.ts";
 import { queueRoutes } from "./routes_queues.ts";
 import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
+import { sessionRoutes } from "./routes_sessions.ts";
 
 /** Options of `createApp`. */
 export interface CreateAppOptions {
@@ -70,6 +71,7 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.route("/v1/queues", queueRoutes(deps));
   app.route("/v1/topics", topicRoutes(deps));
   app.route("/v1/transactions", transactionRoutes(deps));
+  app.route("/v1/sessions", sessionRoutes(deps));
   app.route("/v1/cluster", clusterRoutes(deps));
   app.route("/", opsRoutes(deps, metrics));
   if (options.faults !== undefined) {
