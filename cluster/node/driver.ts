@@ -547,6 +547,7 @@ export class NodeDriver {
   }
 
   async #restore(snap: Snapshot): Promise<void> {
+    const t0 = this.#o.nowMs?.() ?? 0;
     const { urls, app } = unwrapSnapshot(snap.data);
     await this.#o.stateMachine.restore(app, this.#o.pace ?? noPace);
     this.urls.replace(urls);
@@ -563,7 +564,11 @@ export class NodeDriver {
     this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);
     this.#snapshotBytes = snap.data.length;
     this.#appliedBytesSinceSnapshot = 0;
-    this.#o.log("info", "snapshot_restored", { index: snap.meta.index, bytes: snap.data.length });
+    this.#o.log("info", "snapshot_restored", {
+      index: snap.meta.index,
+      bytes: snap.data.length,
+      ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
+    });
     // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
     // not with whatever entry applies next.
     this.#applied.release(this.#appliedIndex);

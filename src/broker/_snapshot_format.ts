@@ -22,6 +22,10 @@
  *   whose `"msgs"` parts have no bodies frame (they share the topic's bodies)
  * - `["end"]`, and nothing after it
  *
+ * `extras` are the sparse optional fields of rows: `[row, headers | null, group | null]`, plus a
+ * fourth element, the subject, on rows published with one. A subscription's routing (`filters`,
+ * `headers`) is part of its `config`; the routing index is rebuilt from it on restore.
+ *
  * Counts in the headers let the reader know what comes next, and the closing part catches a
  * truncated snapshot. No checksum here: the snapshot store and the transport checksum the bytes.
  *

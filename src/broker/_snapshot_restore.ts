@@ -14,14 +14,15 @@ import { Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 
 type Steps<T> = Generator<void, T, void>;
-type Extras = Map<number, [Msg["headers"] | null, string | null]>;
+/** Row: [headers, group, subject] (the subject is left off by writers when absent). */
+type Extras = Map<number, [Msg["headers"] | null, string | null, string | undefined]>;
 /**
  * Messages restored per step. Finer than a part: a cold (not yet optimized) restore with the
  * garbage collector busy takes up to ~10 µs a message here, and a step must stay a few ms.
  */
 const MSGS_PER_STEP = 256;
 /** The optional fields of a row without extras (one shared array, not one per message). */
-const NO_EXTRAS: [null, null] = [null, null];
+const NO_EXTRAS: [null, null, undefined] = [null, null, undefined];
 
 /** Rebuilds a state from snapshot bytes in one synchronous call. */
 export function restoreSnapshot(bytes: Uint8Array): BrokerState {
@@ -109,8 +110,8 @@ function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<void> {
 
 function extrasByRow(list: unknown[]): Extras {
   const out: Extras = new Map();
-  for (const x of list as [number, Msg["headers"] | null, string | null][]) {
-    out.set(x[0], [x[1], x[2]]);
+  for (const x of list as [number, Msg["headers"] | null, string | null, string?][]) {
+    out.set(x[0], [x[1], x[2], x[3] ?? undefined]);
   }
   return out;
 }
@@ -192,16 +193,18 @@ function* restoreMsgs(
       bodyAt += len;
     }
     const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
-    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
+    const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: Msg = {
       seq,
-      id,
+      // The record's string, as a publish shares it: not a second copy of every id (~32 MB at 1M).
+      id: rec?.id ?? id,
       rec,
       buf,
       off,
       len,
       headers: headers ?? undefined,
       group: group ?? undefined,
+      subject,
       publishedAt: fixed[4 * i + 2],
       expiresAt: fixed[4 * i + 3],
       state: mut[4 * i] as MsgState,
@@ -238,6 +241,7 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
   for (let i = 0; i < nSubs; i++) {
     const s = yield* restoreChannel(r, state, t);
     t.subs.set(s.name, s.ch);
+    t.route(s.ch); // routing is derived from the subscription's config, which the snapshot holds
   }
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
@@ -258,7 +262,7 @@ function* restoreTopicMsgs(
     }
     const off = bodyAt;
     bodyAt += len;
-    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
+    const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: TopicMsg = {
       seq,
       id,
@@ -268,6 +272,7 @@ function* restoreTopicMsgs(
       len,
       headers: headers ?? undefined,
       group: group ?? undefined,
+      subject,
       publishedAt,
       notBefore,
       ttlAt,

@@ -69,10 +69,32 @@ export interface TopicConfig {
 /** Where a new subscription starts reading its topic. */
 export type StartAt = "earliest" | "latest" | { readonly seq: number };
 
-/** Options of a subscription: the start point (used at creation only) and delivery options. */
+/**
+ * Header conditions of a subscription: every one must hold. A string: the header is equal to it;
+ * `{ exists }`: the header is present (true) or absent (false).
+ */
+export type HeaderMatch = Readonly<Record<string, string | { readonly exists: boolean }>>;
+
+/**
+ * Options of a subscription: the start point (used at creation only), routing (`filter` or
+ * `filters`, and `headers`; changeable later) and delivery options.
+ */
 export interface SubscriptionOptions extends QueueOptions {
   /** Default `latest`. */
   readonly startAt?: StartAt;
+  /** One subject pattern (`orders.*.created`, `orders.>`); not with `filters`. */
+  readonly filter?: string;
+  /** Up to 64 patterns: a message matching any of them is routed here. Absent: every subject. */
+  readonly filters?: readonly string[];
+  /** Header conditions, all of which a message must meet. */
+  readonly headers?: HeaderMatch;
+}
+
+/** A subscription's config: its delivery config, and routing when it has any. */
+export interface SubscriptionConfig extends QueueConfig {
+  /** The patterns (a `filter` is a list of one); absent: every subject. */
+  readonly filters?: readonly string[];
+  readonly headers?: HeaderMatch;
 }
 
 /** One message as published. */
@@ -85,6 +107,8 @@ export interface MessageInput {
   readonly delayMs?: number;
   readonly ttlMs?: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Dot-separated tokens (`orders.eu.created`) that subscriptions' filters route by. */
+  readonly subject?: string;
 }
 
 /** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
@@ -184,7 +208,15 @@ export type Command =
   /** Keeps a session alive without another effect. */
   | { readonly op: "session_keepalive"; readonly session: number }
   /** Ends a session and drops its stored answers. */
-  | { readonly op: "session_close"; readonly session: number };
+  | { readonly op: "session_close"; readonly session: number }
+  /** Drops every ready and delayed message of a queue; leased ones stay with their consumers. */
+  | { readonly op: "queue_purge"; readonly queue: string }
+  /**
+   * Moves dead-lettered messages of `queue` back to the queue each came from (its
+   * `x-quorumq-origin` header): the ready or delayed ones with these seqs, or (no `seqs`) the
+   * first `REDRIVE_MAX` of them.
+   */
+  | { readonly op: "queue_redrive"; readonly queue: string; readonly seqs?: readonly number[] };
 
 export type CommandOp = Command["op"];
 
@@ -231,6 +263,7 @@ export interface Delivery {
   readonly body: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
   readonly group?: string;
+  readonly subject?: string;
   /** 1 for the first delivery. */
   readonly attempt: number;
   /** Opaque, fenced: names this attempt of this message in this queue incarnation. */
@@ -292,7 +325,7 @@ export interface ResultByOp {
   subscription_put: {
     readonly ok: true;
     readonly created: boolean;
-    readonly config: QueueConfig;
+    readonly config: SubscriptionConfig;
     /** The first topic seq this subscription gets. */
     readonly startSeq: number;
   };
@@ -310,6 +343,28 @@ export interface ResultByOp {
   session_open: { readonly ok: true; readonly session: number; readonly timeoutMs: number };
   session_keepalive: { readonly ok: true; readonly expiresAt: number };
   session_close: { readonly ok: true };
+  queue_purge: { readonly ok: true; readonly purged: number };
+  queue_redrive: {
+    readonly ok: true;
+    readonly redriven: number;
+    /** Named or found, but not moved: leased, no origin queue, the origin is full. */
+    readonly skipped: readonly RedriveSkip[];
+    /** Ready and delayed messages left in the queue. */
+    readonly remaining: number;
+  };
+}
+
+/** Why one message was not redriven. Append-only. */
+export type RedriveSkipReason =
+  | "not_found"
+  | "leased"
+  | "no_origin"
+  | "origin_not_found"
+  | "origin_full";
+
+export interface RedriveSkip {
+  readonly seq: number;
+  readonly reason: RedriveSkipReason;
 }
 
 /** The result of applying one command: its success shape or a failure; `replayed` when the
@@ -433,19 +488,39 @@ export interface TopicMessage {
   readonly body: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
   readonly group?: string;
+  readonly subject?: string;
   readonly publishedAt: number;
+}
+
+/** A page of a topic log read: the messages, and the seq the next page starts at. */
+export interface TopicPage {
+  readonly messages: TopicMessage[];
+  readonly nextSeq: number;
 }
 
 export interface SubscriptionInfo {
   readonly topic: string;
   readonly name: string;
-  readonly config: QueueConfig;
+  readonly config: SubscriptionConfig;
   readonly stats: QueueStats & {
     /** Messages removed by topic retention before this subscription settled them. */
     readonly retentionDropped: number;
   };
   /** The next topic seq this subscription will get. */
   readonly cursor: number;
+}
+
+/** A stored message as `peek` shows it: not leased, nothing changes. */
+export interface PeekedMessage {
+  readonly seq: number;
+  readonly id: string;
+  readonly state: "ready" | "delayed" | "leased";
+  /** Deliveries so far. */
+  readonly attempt: number;
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly group?: string;
+  readonly publishedAt: number;
 }
 
 /** What long-poll needs: is something deliverable now, and if not, when the next one may be. */

@@ -282,11 +282,18 @@ function* bodiesFrame(
   if (run !== undefined && run.end > run.start) yield run.buf.subarray(run.start, run.end);
 }
 
-/** Sparse optional fields: [row, headers | null, group | null] for rows that have one. */
-function extras(items: readonly { headers?: unknown; group?: string }[]): unknown[] {
+/**
+ * Sparse optional fields: [row, headers | null, group | null] for rows that have one, and a
+ * fourth element, the subject, only on rows that have a subject (so rows without one read the
+ * same as before subjects existed).
+ */
+function extras(
+  items: readonly { headers?: unknown; group?: string; subject?: string }[],
+): unknown[] {
   const out: unknown[] = [];
   items.forEach((m, i) => {
-    if (m.headers !== undefined || m.group !== undefined) {
+    if (m.subject !== undefined) out.push([i, m.headers ?? null, m.group ?? null, m.subject]);
+    else if (m.headers !== undefined || m.group !== undefined) {
       out.push([i, m.headers ?? null, m.group ?? null]);
     }
   });

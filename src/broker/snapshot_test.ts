@@ -82,13 +82,29 @@ Deno.test("restoreSnapshot rebuilds leases, delays, fifo groups, topics and ids"
 
 const QUEUES = ["q1", "q2", "dlq"];
 const IDS = ["a", "b", "c", "d", "e", "f"];
+/** Subjects of topic publishes, and the routing a subscription may be changed to. */
+const SUBJECTS = ["o.eu.new", "o.us.new", "o.eu.paid", "p.x"];
+const ROUTES: Record<string, unknown>[] = [
+  {},
+  { filter: "o.*.new" },
+  { filters: ["o.>", "p.x"] },
+  { filter: "o.eu.*", headers: { h: "1" } },
+  { headers: { h: { exists: false } } },
+];
+/** The subscriptions' options at creation; a route change keeps them (fifo cannot change). */
+const SUB_OPTIONS: Record<string, unknown>[] = [
+  { leaseMs: 800 },
+  { fifo: true, maxDeliveries: 2, deadLetterQueue: "dlq", startAt: "earliest" },
+  { leaseMs: 500, filter: "o.eu.>" },
+];
 
 type Action =
   | { k: "advance"; ms: number }
   | { k: "publish"; q: number; id: number; group: number; delayMs: number; ttlMs: number }
   | { k: "receive"; q: number; max: number; leaseMs: number }
   | { k: "settle"; op: "ack" | "nack" | "extend"; r: number; ms: number }
-  | { k: "tpublish"; id: number }
+  | { k: "tpublish"; id: number; subject: number; h: number }
+  | { k: "route"; s: number; f: number }
   | { k: "sreceive"; s: number; max: number }
   | { k: "sack"; r: number }
   | { k: "tx"; r: number; q: number; id: number }
@@ -118,10 +134,20 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     r: fc.nat(50),
     ms: fc.constantFrom(0, 300, 1500),
   }),
-  fc.record({ k: fc.constant("tpublish" as const), id: fc.integer({ min: -1, max: 5 }) }),
+  fc.record({
+    k: fc.constant("tpublish" as const),
+    id: fc.integer({ min: -1, max: 5 }),
+    subject: fc.integer({ min: -1, max: SUBJECTS.length - 1 }),
+    h: fc.nat(2),
+  }),
+  fc.record({
+    k: fc.constant("route" as const),
+    s: fc.nat(SUB_OPTIONS.length - 1),
+    f: fc.nat(ROUTES.length - 1),
+  }),
   fc.record({
     k: fc.constant("sreceive" as const),
-    s: fc.nat(1),
+    s: fc.nat(SUB_OPTIONS.length - 1),
     max: fc.integer({ min: 1, max: 3 }),
   }),
   fc.record({ k: fc.constant("sack" as const), r: fc.nat(50) }),
@@ -151,19 +177,19 @@ const SETUP: Command[] = [
     options: { fifo: true, deliveryMode: "exactly_once", maxDeliveries: 2, deadLetterQueue: "dlq" },
   },
   { op: "topic_put", topic: "t", options: { maxMessages: 6, maxAgeMs: 8000, dedupWindowMs: 3000 } },
-  { op: "subscription_put", topic: "t", subscription: "s0", options: { leaseMs: 800 } },
-  {
+  ...SUB_OPTIONS.map((options, s): Command => ({
     op: "subscription_put",
     topic: "t",
-    subscription: "s1",
-    options: { fifo: true, maxDeliveries: 2, deadLetterQueue: "dlq", startAt: "earliest" },
-  },
-  // Sessions 7, 8 and 9 (their ids are their entries' indexes); one expires soon.
+    subscription: `s${s}`,
+    options,
+  })),
+  // Three sessions (their ids are their entries' indexes, SESSION_IDS); one expires soon.
   { op: "session_open", timeoutMs: 5000 },
   { op: "session_open" },
   { op: "session_open", timeoutMs: 60_000 },
 ];
-const SESSION_IDS = [7, 8, 9];
+/** A session's id is the (1-based) index of the entry that opened it. */
+const SESSION_IDS = SETUP.flatMap((c, i) => c.op === "session_open" ? [i + 1] : []);
 
 /** Runs the actions; at each index in `cuts`, replaces the state by a restored snapshot. */
 function run(
@@ -217,12 +243,23 @@ function run(
         if (a.op === "nack") return { op: "nack", ...base, delayMs: a.ms };
         return { op: "extend", ...base, leaseMs: a.ms || 100 };
       }
-      case "tpublish":
-        return {
-          op: "topic_publish",
-          topic: "t",
-          message: a.id >= 0 ? { body: body(`t${index}`), id: IDS[a.id] } : { body: body("t") },
+      case "tpublish": {
+        const message = {
+          ...(a.id >= 0 ? { body: body(`t${index}`), id: IDS[a.id] } : { body: body("t") }),
+          ...(a.subject >= 0 ? { subject: SUBJECTS[a.subject] } : {}),
+          ...(a.h > 0 ? { headers: { h: String(a.h) } } : {}),
         };
+        return { op: "topic_publish", topic: "t", message };
+      }
+      case "route": {
+        const { filter: _f, ...options } = SUB_OPTIONS[a.s];
+        return {
+          op: "subscription_put",
+          topic: "t",
+          subscription: `s${a.s}`,
+          options: { ...options, ...ROUTES[a.f] },
+        };
+      }
       case "sreceive":
         return { op: "subscription_receive", topic: "t", subscription: `s${a.s}`, max: a.max };
       case "sack": {

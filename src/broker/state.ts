@@ -13,11 +13,13 @@ import type {
   Envelope,
   Failure,
   MessageStatus,
+  PeekedMessage,
   QueueInfo,
   Result,
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
+  TopicPage,
 } from "./commands.ts";
 import { decodeEnvelope } from "./commands.ts";
 import {
@@ -172,6 +174,7 @@ export class BrokerState {
       len: m.len,
       headers,
       group: m.group,
+      subject: m.subject,
       delayMs: 0,
       ttlMs: undefined,
     }, now);
@@ -202,6 +205,11 @@ export class BrokerState {
     return rec === undefined ? undefined : q.statusOf(id, rec.seq, rec);
   }
 
+  /** Up to `limit` stored messages of a queue from `fromSeq`, without leasing them. */
+  peekQueue(name: string, fromSeq: number, limit: number): PeekedMessage[] | undefined {
+    return this.queues.get(name)?.peek(fromSeq, limit);
+  }
+
   topic(name: string): TopicInfo | undefined {
     return this.topics.get(name)?.info();
   }
@@ -212,18 +220,34 @@ export class BrokerState {
 
   /** Reads the retained log from `fromSeq`, at most `limit` messages. */
   readTopic(name: string, fromSeq: number, limit: number): TopicMessage[] | undefined {
-    return this.topics.get(name)?.read(fromSeq, limit);
+    return this.topics.get(name)?.read(fromSeq, limit).messages;
+  }
+
+  /**
+   * A page of the retained log from `fromSeq`: at most `limit` messages, with `subject` only
+   * those matching that pattern, and the seq the next page starts at.
+   */
+  readTopicPage(
+    name: string,
+    fromSeq: number,
+    limit: number,
+    subject?: string,
+  ): TopicPage | undefined {
+    return this.topics.get(name)?.read(fromSeq, limit, subject);
   }
 
   subscription(topic: string, name: string): SubscriptionInfo | undefined {
-    const s = this.topics.get(topic)?.subs.get(name);
+    const t = this.topics.get(topic);
+    const s = t?.subs.get(name);
     if (s === undefined) return undefined;
     return {
       topic,
       name,
       config: s.config,
       stats: { ...s.stats(), retentionDropped: s.retentionDropped },
-      cursor: s.nextSeq,
+      // A filtered subscription stores only what it matched, but it has passed every seq the
+      // topic appended since it started.
+      cursor: Math.max(s.nextSeq, t!.nextSeq),
     };
   }
 

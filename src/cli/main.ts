@@ -11,6 +11,7 @@ import { type Command, type Context, UsageError } from "./command.ts";
 import { type Io, processIo } from "./io.ts";
 import { COMMANDS } from "./commands.ts";
 import { bench } from "./bench.ts";
+import { ADMIN_COMMANDS } from "./admin_commands.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   nodes: { type: "string" },
@@ -25,7 +26,7 @@ const GLOBAL_HELP = `Global options:
   --json             machine-readable output (one JSON value per line)
   -h, --help         help for the command`;
 
-const ALL: Command[] = [...COMMANDS, bench];
+const ALL: Command[] = [...COMMANDS, ...ADMIN_COMMANDS, bench];
 
 function topHelp(): string {
   const width = Math.max(...ALL.map((c) => c.name.length));

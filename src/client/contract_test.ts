@@ -158,3 +158,31 @@ Deno.test("client ↔ server: topics, subscriptions and the cluster view", async
   await client.subscriptions.delete("events", "audit");
   await client.topics.delete("events");
 });
+
+Deno.test("client ↔ server: subjects, filters and header conditions route messages", async () => {
+  const { client } = setup();
+  await client.topics.create("orders");
+  await client.subscriptions.create("orders", "created", { filter: "orders.*.created" });
+  await client.subscriptions.create("orders", "eu", {
+    filters: ["orders.eu.>"],
+    headers: { priority: { exists: true } },
+  });
+  await client.topics.publish("orders", { subject: "orders.eu.created", body: 1 });
+  await client.topics.publishBatch("orders", [
+    { subject: "orders.us.created", body: 2 },
+    { subject: "orders.eu.paid", body: 3, headers: { priority: "high" } },
+  ]);
+  const created = await client.subscriptions.receive("orders", "created", { max: 10 });
+  assert.deepEqual(created.map((m) => [m.subject, m.body]), [
+    ["orders.eu.created", 1],
+    ["orders.us.created", 2],
+  ]);
+  const eu = await client.subscriptions.receive("orders", "eu", { max: 10 });
+  assert.deepEqual(eu.map((m) => m.body), [3]);
+  const page = await client.topics.readPage("orders", { subject: "orders.eu.*" });
+  assert.deepEqual(page.messages.map((m) => m.body), [1, 3]);
+  assert.equal(page.nextSeq, 4);
+  const bad = await client.subscriptions.create("orders", "x", { filter: "ord*" }).catch((e) => e);
+  assert.ok(bad instanceof InvalidRequest);
+  assert.match(bad.message, /"ord\*".*wildcard inside it/);
+});

@@ -24,6 +24,7 @@ import { clusterRoutes } from "./routes_cluster.ts";
 import { faultRoutes } from "./routes_faults.ts";
 import { opsRoutes } from "./routes_ops.ts";
 import { queueRoutes } from "./routes_queues.ts";
+import { queueAdminRoutes } from "./routes_queue_admin.ts";
 import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { sessionRoutes } from "./routes_sessions.ts";
@@ -69,6 +70,7 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.use("*", metricsMiddleware(metrics));
   app.use("*", authMiddleware(deps));
   app.route("/v1/queues", queueRoutes(deps));
+  app.route("/v1/queues", queueAdminRoutes(deps));
   app.route("/v1/topics", topicRoutes(deps));
   app.route("/v1/transactions", transactionRoutes(deps));
   app.route("/v1/sessions", sessionRoutes(deps));
