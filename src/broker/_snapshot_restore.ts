@@ -9,7 +9,7 @@ import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
 import type { IdemRecord, IdTable } from "./_ids.ts";
 import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
-import { Topic, type TopicMsg } from "./_topic.ts";
+import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 
 type Steps<T> = Generator<void, T, void>;
@@ -226,6 +226,7 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
     t.subs.set(s.name, s.ch);
     t.route(s.ch); // routing is derived from the subscription's config, which the snapshot holds
   }
+  yield* rebuildRouted(t);
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
   return t;
@@ -259,6 +260,7 @@ function* restoreTopicMsgs(
       publishedAt,
       notBefore,
       ttlAt,
+      routed: undefined,
     };
     t.log.append(seq, m);
     t.bytes += len;
