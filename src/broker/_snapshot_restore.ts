@@ -10,7 +10,7 @@ import { Channel, type Msg, type MsgState } from "./_channel.ts";
 import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
 import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
-import { Topic, type TopicMsg } from "./_topic.ts";
+import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 
 type Steps<T> = Generator<void, T, void>;
@@ -267,6 +267,7 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
     t.subs.set(s.name, s.ch);
     t.route(s.ch); // routing is derived from the subscription's config, which the snapshot holds
   }
+  yield* rebuildRouted(t);
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
   return t;
@@ -300,6 +301,7 @@ function* restoreTopicMsgs(
       publishedAt,
       notBefore,
       ttlAt,
+      routed: undefined,
     };
     t.log.append(seq, m);
     t.bytes += len;
