@@ -11,6 +11,7 @@ import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
+import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
@@ -63,7 +64,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
   });
-  const node = await openDriver(config, log, storage, machine, transport, peers);
+  // The dashboard's recent events: what the driver logs about elections, membership, snapshots.
+  const events = new EventRing();
+  const node = await openDriver(config, log, storage, machine, transport, peers, events);
   holder.driver = node.driver;
   const syncPeers = () => {
     const urls = new Map(node.driver.urls.entries());
@@ -93,7 +96,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     leaderFetch: forwarding.fetch,
     // `--test-faults` only: the link fault seam at `/v1/admin/faults` (docs/transport.md).
     ...(transport.faults ? { faults: transport.faults } : {}),
+    corsOrigins: config.corsOrigins,
   });
+  const ui = createUi({ node: node.raft, api: app.fetch, ...(auth ? { auth } : {}), events });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   const server = Deno.serve(
@@ -102,6 +107,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
+      if (isUiPath(path)) return ui.fetch(req);
       return app.fetch(req);
     },
   );
@@ -131,6 +137,7 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
+  events: EventRing,
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
   const loop = new LoopMonitor();
@@ -163,6 +170,7 @@ async function openDriver(
         details = { ...details, loopDelayMaxMs: Math.round(loop.stop()) };
       }
       log[level](event, details);
+      events.record(event, details);
     },
     onFatal: (e) => {
       log.error("node_fatal_exit", { error: String(e) });
