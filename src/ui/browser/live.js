@@ -104,17 +104,30 @@ function showSample(s) {
   setText("live-status", `live · updated ${new Date(s.t).toLocaleTimeString()}`);
 }
 
+/** Opens the stream; pages with nothing live (forms, confirmations) open none. */
 function start() {
+  if (document.querySelector("[data-live], [data-chart]") === null) return;
   const el = document.querySelector("[data-chart=rates]");
   const queue = el?.dataset.queue ?? "";
   const chart = el ? new RateChart(el) : undefined;
-  const source = new EventSource(`/ui/live${queue ? `?queue=${encodeURIComponent(queue)}` : ""}`);
-  source.onmessage = (e) => {
-    const s = JSON.parse(e.data);
-    showSample(s);
-    chart?.add(s.t, s.queue ?? s.totals);
+  const url = `/ui/live${queue ? `?queue=${encodeURIComponent(queue)}` : ""}`;
+  let source;
+  const open = () => {
+    source = new EventSource(url);
+    source.onmessage = (e) => {
+      const s = JSON.parse(e.data);
+      showSample(s);
+      chart?.add(s.t, s.queue ?? s.totals);
+    };
+    source.onerror = () => setText("live-status", "reconnecting…");
   };
-  source.onerror = () => setText("live-status", "reconnecting…");
+  // A page kept in the back/forward cache must not hold its stream: browsers allow six
+  // connections per host, and six cached pages would leave none for the next request.
+  addEventListener("pagehide", () => source?.close());
+  addEventListener("pageshow", (e) => {
+    if (e.persisted) open();
+  });
+  open();
 }
 
 start();
