@@ -19,7 +19,8 @@ export interface MemberRow {
   /** From the leader's view (or this node's when no leader answered). */
   readonly role: string;
   readonly matchIndex: number;
-  readonly lastContactMs: number | undefined;
+  /** Ms since the leader heard from it; undefined for the leader itself or when unknown. */
+  readonly lastContactMs: number | undefined | null;
 }
 
 export interface ClusterPageData {
@@ -55,11 +56,11 @@ export function ClusterPage(props: { frame: PageFrame; data: ClusterPageData }) 
               <tr>
                 <th>Node</th>
                 <th>Role</th>
-                <th class="num">Term</th>
+                <th class="num opt">Term</th>
                 <th class="num">Commit</th>
                 <th class="num">Applied</th>
                 <th class="num">Lag</th>
-                <th class="num">Match</th>
+                <th class="num opt">Match</th>
                 <th>Link</th>
                 {frame.viewer.clusterAdmin ? <th>Actions</th> : null}
               </tr>
@@ -92,9 +93,11 @@ function NodeRow(props: { row: MemberRow; frame: PageFrame; leaderId: string; la
   const isLeader = row.id === props.leaderId;
   // A node knows its own role best (the leader's view says "follower" of a candidate).
   const role = row.own?.members.find((m) => m.id === row.id)?.role ?? row.role;
-  const link = row.own === undefined
+  const link = row.own === undefined && !frame.viewer.clusterAdmin
+    ? <span class="muted">admins only</span>
+    : row.own === undefined
     ? <span class="bad">no answer</span>
-    : row.lastContactMs === undefined
+    : row.lastContactMs === undefined || row.lastContactMs === null
     ? <span class="muted">{isLeader ? "self" : "-"}</span>
     : <span class={row.lastContactMs > 2000 ? "bad" : "good"}>{row.lastContactMs} ms ago</span>;
   return (
@@ -106,11 +109,11 @@ function NodeRow(props: { row: MemberRow; frame: PageFrame; leaderId: string; la
       <td>
         <span class={`role role-${role}`}>{role}</span>
       </td>
-      <td class="num">{n(row.own?.term)}</td>
+      <td class="num opt">{n(row.own?.term)}</td>
       <td class="num">{n(row.own?.commitIndex)}</td>
       <td class="num">{n(row.own?.appliedIndex)}</td>
       <td class="num">{n(props.lag)}</td>
-      <td class="num">{n(row.matchIndex)}</td>
+      <td class="num opt">{n(row.matchIndex)}</td>
       <td>{link}</td>
       {frame.viewer.clusterAdmin
         ? (

@@ -54,15 +54,16 @@ export function cut<T>(
   return { rows: kept.slice(start, start + PAGE_ROWS), total: kept.length, pages };
 }
 
+/** Columns: key, label, and whether a phone-sized screen may drop it. */
 const QUEUE_COLUMNS = [
-  ["name", "Queue"],
-  ["ready", "Ready"],
-  ["leased", "Leased"],
-  ["delayed", "Delayed"],
-  ["deadLettered", "Dead-lettered"],
-  ["bytes", "Bytes"],
-  ["published", "Published"],
-  ["acked", "Acked"],
+  ["name", "Queue", false],
+  ["ready", "Ready", false],
+  ["leased", "Leased", false],
+  ["delayed", "Delayed", true],
+  ["deadLettered", "Dead-lettered", false],
+  ["bytes", "Bytes", true],
+  ["published", "Published", true],
+  ["acked", "Acked", true],
 ] as const;
 
 export const QUEUE_SORTS: readonly string[] = QUEUE_COLUMNS.map(([k]) => k);
@@ -87,8 +88,14 @@ export function QueuesPage(
           <table id="queues" class="list">
             <thead>
               <tr>
-                {QUEUE_COLUMNS.map(([k, label]) => (
-                  <SortHeader column={k} label={label} query={props.query} base="/ui/queues" />
+                {QUEUE_COLUMNS.map(([k, label, opt]) => (
+                  <SortHeader
+                    column={k}
+                    label={label}
+                    query={props.query}
+                    base="/ui/queues"
+                    optional={opt}
+                  />
                 ))}
               </tr>
             </thead>
@@ -98,16 +105,16 @@ export function QueuesPage(
                   <td>
                     <a href={`/ui/queues/${encodeURIComponent(q.name)}`}>{q.name}</a>
                     {q.config.deadLetterQueue
-                      ? <span class="muted small">→ {q.config.deadLetterQueue}</span>
+                      ? <span class="muted small dlq">→ {q.config.deadLetterQueue}</span>
                       : null}
                   </td>
                   <td class="num">{n(q.stats.ready)}</td>
                   <td class="num">{n(q.stats.leased)}</td>
-                  <td class="num">{n(q.stats.delayed)}</td>
+                  <td class="num opt">{n(q.stats.delayed)}</td>
                   <td class="num">{n(q.stats.deadLettered)}</td>
-                  <td class="num">{bytes(q.stats.bytes)}</td>
-                  <td class="num">{n(q.stats.published)}</td>
-                  <td class="num">{n(q.stats.acked)}</td>
+                  <td class="num opt">{bytes(q.stats.bytes)}</td>
+                  <td class="num opt">{n(q.stats.published)}</td>
+                  <td class="num opt">{n(q.stats.acked)}</td>
                 </tr>
               ))}
             </tbody>
@@ -155,7 +162,7 @@ export function Filter(props: { query: ListQuery; base: string }) {
 }
 
 export function SortHeader(
-  props: { column: string; label: string; query: ListQuery; base: string },
+  props: { column: string; label: string; query: ListQuery; base: string; optional?: boolean },
 ) {
   const on = props.query.sort === props.column;
   const dir = on && props.query.dir === "asc" ? "desc" : "asc";
@@ -165,7 +172,7 @@ export function SortHeader(
     dir,
   })}`;
   return (
-    <th class={props.column === "name" ? "" : "num"}>
+    <th class={`${props.column === "name" ? "" : "num"}${props.optional ? " opt" : ""}`}>
       <a href={href} class={on ? "sorted" : ""}>
         {props.label}
         {on ? (props.query.dir === "asc" ? " ▲" : " ▼") : ""}

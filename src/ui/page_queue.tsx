@@ -31,7 +31,9 @@ export function QueuePage(props: { frame: PageFrame; data: QueuePageData }) {
   return (
     <Layout frame={frame} title={`Queue ${q.name}`}>
       <h1 class="title">
-        Queue <span id="queue-name">{q.name}</span>
+        <span>
+          Queue <span id="queue-name">{q.name}</span>
+        </span>
         {admin ? <a class="button danger small" id="purge" href={`${base}/purge`}>Purge…</a> : null}
       </h1>
       <section class="summary" data-live="queue" data-queue={q.name}>

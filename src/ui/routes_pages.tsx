@@ -103,7 +103,7 @@ async function clusterData(deps: UiDeps, c: UiContext) {
       own: views[i],
       role: seen.role,
       matchIndex: seen.matchIndex,
-      lastContactMs: seen.lastContactMs,
+      lastContactMs: seen.lastContactMs ?? undefined,
     };
   });
   return {

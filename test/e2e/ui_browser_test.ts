@@ -77,6 +77,10 @@ Deno.test({
 
       await t.step("a chart's points increase while a publisher runs", async () => {
         await client.createQueue("load");
+        await client.publishBatch(
+          "load",
+          ["welcome", "resize-42", "email-7"].map((id, i) => ({ id, body: { task: id, n: i } })),
+        );
         await page.goto(`${base}/ui/queues/load`, { waitUntil: "load" });
         const points = () => page.$eval("#rates", (el) => Number(el.dataset.points));
         const before = await points();
@@ -145,17 +149,33 @@ Deno.test({
         await client.topics.create("events");
         await client.subscriptions.create("events", "audit");
         await client.topics.publish("events", { body: { kind: "signup" } });
+        // Some traffic, so the chart of all queues has something to draw.
+        const stop = new AbortController();
+        const traffic = (async () => {
+          for (let i = 0; i < 10_000 && !stop.signal.aborted; i++) {
+            await client.publishBatch("load", [{ body: i }, { body: i + 1 }]);
+            const got = await client.receive("load", { max: 3 });
+            if (got.length > 0) await client.ack("load", got.map((m) => m.receipt));
+          }
+        })();
         await page.goto(`${base}/ui/queues`, { waitUntil: "load" });
         const names = await page.$$eval(
           "#queues tbody tr",
           (trs) => trs.map((tr) => tr.dataset.queue),
         );
         assert.deepEqual(names, ["load", "orders", "orders.dlq", "scratch"]);
-        await eventually(
-          "two chart points",
-          async () =>
-            (await page.$eval("#rates", (el) => Number(el.dataset.points))) >= 2 ? true : undefined,
-        );
+        try {
+          await eventually(
+            "four chart points",
+            async () =>
+              (await page.$eval("#rates", (el) => Number(el.dataset.points))) >= 4
+                ? true
+                : undefined,
+          );
+        } finally {
+          stop.abort();
+          await traffic;
+        }
         await shoot(page, shots, "queues");
         await shoot(page, shots, "queues-phone", 390);
         await page.goto(`${base}/ui/queues/orders.dlq`, { waitUntil: "load" });

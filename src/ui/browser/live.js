@@ -58,7 +58,15 @@ class RateChart {
           series("acked", "#16a34a"),
           series("dead-lettered", "#dc2626"),
         ],
-        axes: [{ stroke: "#687086" }, { size: 56, stroke: "#687086" }],
+        legend: { live: false },
+        axes: [
+          {
+            stroke: "#687086",
+            space: 90,
+            values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()),
+          },
+          { size: 56, stroke: "#687086" },
+        ],
       },
       this.data,
       el,
