@@ -145,8 +145,8 @@ function Messages(
                 <th class="num">Seq</th>
                 <th>Id</th>
                 <th>State</th>
-                <th class="num">Attempt</th>
-                {dead ? <th>From</th> : null}
+                <th class="num opt">Attempt</th>
+                {dead ? <th class="opt">From</th> : null}
                 <th>Body</th>
               </tr>
             </thead>
@@ -170,8 +170,8 @@ function Messages(
                   <td>
                     <span class={`state state-${m.state}`}>{m.state}</span>
                   </td>
-                  <td class="num">{m.attempt}</td>
-                  {dead ? <td>{m.headers[ORIGIN_HEADER] ?? ""}</td> : null}
+                  <td class="num opt">{m.attempt}</td>
+                  {dead ? <td class="opt">{m.headers[ORIGIN_HEADER] ?? ""}</td> : null}
                   <td class="body">
                     <code>{JSON.stringify(m.body)}</code>
                   </td>
