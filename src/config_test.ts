@@ -45,7 +45,10 @@ Deno.test("parseConfig() reads --cors-origin as a list of origins and refuses a 
   ));
   assert.deepEqual(config.corsOrigins, ["https://app.example", "http://localhost:3000"]);
   assert.deepEqual(ok(parseConfig([], { QUORUMQ_CORS_ORIGIN: "*" }, noFile)).corsOrigins, ["*"]);
-  assert.match(error(parseConfig(["--cors-origin", "https://a.example/app"], {}, noFile)), /origin/);
+  assert.match(
+    error(parseConfig(["--cors-origin", "https://a.example/app"], {}, noFile)),
+    /origin/,
+  );
   assert.match(error(parseConfig(["--cors-origin", "nope"], {}, noFile)), /--cors-origin/);
 });
 

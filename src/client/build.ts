@@ -1,7 +1,7 @@
 /**
  * `deno task build:client`: compiles the client (every `src/client/*.ts` but tests and this
  * program) with TypeScript from npm into `dist/client/`: ES2022 modules (`.js`) and their
- * declarations (`.d.ts`), with a `package.json`, so `npm pack dist/client` makes a package for
+ * declarations (`.d.ts`), with an npm manifest, so `npm pack dist/client` makes a package for
  * Node 20+ and bundlers. The client uses only `fetch`, `AbortController`, timers and
  * `crypto.randomUUID`: no Deno API (the build refuses a file that names `Deno.`).
  * `--out <dir>` writes elsewhere. `dist/` is not committed.
@@ -71,7 +71,7 @@ export async function buildClient(outDir: string): Promise<void> {
   );
 }
 
-/** TypeScript rewrites `./x.ts` to `./x.js` in the code, not in declarations: do it there. */
+/** TypeScript rewrites relative `.ts` imports to `.js` in code, not in declarations: do it there. */
 async function rewriteDeclarationImports(outDir: string): Promise<void> {
   for await (const e of Deno.readDir(outDir)) {
     if (!e.name.endsWith(".d.ts")) continue;

@@ -8,9 +8,10 @@
  */
 
 import assert from "node:assert/strict";
-import { buildClient, PACKAGE } from "../../src/client/build.ts";
 import { Nodes } from "./nodes.ts";
 
+const BUILD = new URL("../../src/client/build.ts", import.meta.url).pathname;
+const PACKAGE = { name: "@quorumq/client" };
 const TSC = new URL("../../node_modules/typescript/bin/tsc", import.meta.url).pathname;
 
 async function run(cmd: string, args: string[], cwd: string): Promise<string> {
@@ -75,7 +76,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "quorumq-npm-" });
     const nodes = await Nodes.start({ count: 1, storage: "memory" });
     try {
-      await buildClient(`${dir}/pkg`);
+      await run(Deno.execPath(), ["run", "-A", BUILD, "--out", `${dir}/pkg`], dir);
       const tarball = (await run("npm", ["pack", `${dir}/pkg`, "--pack-destination", dir], dir))
         .trim().split("\n").at(-1)!;
       assert.match(tarball, /^quorumq-client-.*\.tgz$/);
