@@ -25,6 +25,7 @@ export {
   type SnapshotView,
 } from "./snapshot.ts";
 export { QUEUE_DEFAULTS } from "./_config.ts";
+export { REDRIVE_MAX } from "./_admin.ts";
 export { IDEM_KEYS_MAX, IDEM_TTL_MS } from "./_ids.ts";
 export {
   DURATION_MS_MAX,
@@ -33,3 +34,13 @@ export {
   NAME_LENGTH_MAX,
   RECEIVE_MAX,
 } from "./validate.ts";
+export {
+  checkFilters,
+  checkHeaderMatch,
+  checkPattern,
+  checkSubject,
+  FILTERS_MAX,
+  HEADER_MATCH_MAX,
+  SUBJECT_BYTES_MAX,
+  subjectMatches,
+} from "./subject.ts";

@@ -21,11 +21,13 @@ import type {
   ConsumerTarget,
   Deliverability,
   MessageStatus,
+  PeekedMessage,
   Proposal,
   QueueInfo,
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
+  TopicPage,
 } from "../broker/mod.ts";
 import type { HistogramSnapshot } from "./prometheus.ts";
 
@@ -67,10 +69,22 @@ export interface BrokerView {
   listQueues(): readonly QueueInfo[];
   queue(name: string): QueueInfo | undefined;
   messageStatus(queue: string, id: string): MessageStatus | undefined;
+  /** Stored messages with `seq >= fromSeq`, at most `limit`, leasing nothing; no queue: undefined. */
+  peekQueue(name: string, fromSeq: number, limit: number): readonly PeekedMessage[] | undefined;
   listTopics(): readonly TopicInfo[];
   topic(name: string): TopicInfo | undefined;
   /** Retained messages with `seq >= fromSeq`, in seq order, at most `limit`; no topic: undefined. */
   readTopic(name: string, fromSeq: number, limit: number): readonly TopicMessage[] | undefined;
+  /**
+   * A page of the retained log from `fromSeq`: at most `limit` messages (with `subject`, those
+   * matching that pattern) and the seq the next page starts at; no topic: undefined.
+   */
+  readTopicPage(
+    name: string,
+    fromSeq: number,
+    limit: number,
+    subject?: string,
+  ): TopicPage | undefined;
   subscription(topic: string, name: string): SubscriptionInfo | undefined;
   /** Long poll: deliverable as of the last applied entry, else when one may become so. */
   deliverability(target: ConsumerTarget): Deliverability | undefined;
