@@ -5,7 +5,8 @@
  * @module
  */
 
-import { answerBytes, type StoredAnswer } from "./_answers.ts";
+import type { StoredAnswer } from "./_answers.ts";
+import { answerBytes } from "./_bytes.ts";
 
 /** A remembered message id. `live` while the message is stored, then how it ended. */
 export interface IdRecord {
