@@ -442,7 +442,9 @@ export class NodeDriver {
         else {
           for (let at = 0; at < w.entries.length && !this.#closed; at += APPLY_SLICE_ENTRIES) {
             this.#apply(w.entries.slice(at, at + APPLY_SLICE_ENTRIES));
-            if (at + APPLY_SLICE_ENTRIES < w.entries.length) await pace();
+            // After every slice, the last one included: work that piled up (many small items,
+            // say while a capture held the worker) must not run back to back without a turn.
+            await pace();
           }
         }
         await this.#maybeSnapshot();

@@ -19,6 +19,7 @@
 
 import type { Command, Delivery, ReceiptResult, ReceiptStatus, Result } from "./commands.ts";
 import { Channel, decodeReceipt } from "./_channel.ts";
+export { answerBytes } from "./_answer_bytes.ts";
 import type { Topic } from "./_topic.ts";
 
 /** A receive's answer: held deliveries by reference, settled-at-delivery ones whole. */
@@ -123,5 +124,3 @@ export function answers(cmd: Command, stored: StoredAnswer): boolean {
   if ("codes" in stored) return "receipts" in cmd && cmd.receipts.length === stored.codes.length;
   return true;
 }
-
-export { answerBytes } from "./_bytes.ts";

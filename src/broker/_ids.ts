@@ -5,8 +5,8 @@
  * @module
  */
 
+import { answerBytes } from "./_answer_bytes.ts";
 import type { StoredAnswer } from "./_answers.ts";
-import { answerBytes } from "./_bytes.ts";
 
 /** A remembered message id. `live` while the message is stored, then how it ended. */
 export interface IdRecord {

@@ -95,6 +95,7 @@ export function topicPublishOne(
     publishedAt: now,
     notBefore: now + (m.delayMs ?? 0),
     ttlAt: m.ttlMs === undefined ? Infinity : now + m.ttlMs,
+    routed: undefined,
   };
   t.append(msg, now);
   return { ok: true, seq, id, duplicate: false };

@@ -58,6 +58,11 @@ export class RoutingIndex<T extends Routed> {
     return this.#entries.size;
   }
 
+  /** Whether any target has patterns (else every target takes every subject). */
+  get filtered(): boolean {
+    return this.#entries.size > this.#anySubject.size;
+  }
+
   /** Sets (or replaces) the routing rules of `target`. */
   set(target: T, spec: RouteSpec): void {
     this.delete(target);
@@ -130,7 +135,7 @@ export class RoutingIndex<T extends Routed> {
     const out: T[] = [];
     const pass = ++this.#pass;
     for (const e of this.#anySubject) take(e, pass, headers, out);
-    if (subject !== undefined && this.#entries.size > this.#anySubject.size) {
+    if (subject !== undefined && this.filtered) {
       walk(this.#root, subject.split("."), 0, pass, headers, out);
     }
     if (out.length > 1) out.sort((a, b) => a.ord - b.ord);

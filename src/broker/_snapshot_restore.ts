@@ -7,10 +7,10 @@
 
 import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
-import type { IdemRecord, IdTable } from "./_ids.ts";
+import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
 import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
-import { Topic, type TopicMsg } from "./_topic.ts";
+import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 
 type Steps<T> = Generator<void, T, void>;
@@ -89,22 +89,45 @@ function nonEmpty(n: number, tag: string): void {
   if (n === 0) throw new Error(`Cannot restore snapshot: an empty "${tag}" part`);
 }
 
-function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<void> {
+/** Restores `n` id records into `ids`; returns them in table order (by increasing seq). */
+function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<IdRecord[]> {
+  const all: IdRecord[] = [];
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
     const mut = bytesF64(mutBytes, "Cannot restore snapshot ids");
     list.forEach((id, i) => {
-      ids.restore({
+      const rec: IdRecord = {
         id,
         seq: nums[2 * i],
         expiresAt: nums[2 * i + 1],
         state: ID_STATES[mut[2 * i]],
         attempt: mut[2 * i + 1],
-      });
+      };
+      ids.restore(rec);
+      all.push(rec);
     });
     done += list.length;
     yield;
+  }
+  return all;
+}
+
+/**
+ * Finds a restored message's id record. Records were added in publish order, so their seqs
+ * increase like the messages': a cursor walking both finds each without a hash lookup of the id;
+ * anything out of that order falls back to the table.
+ */
+class RecordCursor {
+  #at = 0;
+
+  constructor(readonly recs: readonly IdRecord[], readonly ids: IdTable) {}
+
+  find(id: string, seq: number): IdRecord | undefined {
+    const recs = this.recs;
+    while (this.#at < recs.length && recs[this.#at].seq < seq) this.#at++;
+    const c = recs[this.#at];
+    return c !== undefined && c.seq === seq && c.id === id ? c : this.ids.byId.get(id);
   }
 }
 
@@ -133,7 +156,7 @@ function* restoreChannel(
   const ch = new Channel(ord, topic ? `${topic.name}/${name}` : name, config, state.host);
   [ch.published, ch.acked, ch.deadLettered, ch.retentionDropped, ch.nextSeq, ch.startSeq] =
     counters;
-  yield* restoreIds(r, ch.ids, nIds);
+  const recs = new RecordCursor(yield* restoreIds(r, ch.ids, nIds), ch.ids);
   for (let done = 0; done < nMsgs;) {
     const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [
       Uint8Array,
@@ -143,7 +166,7 @@ function* restoreChannel(
     ];
     nonEmpty(ids.length, "msgs");
     const bodies = topic === undefined ? r.raw() : undefined;
-    yield* restoreMsgs(ch, topic, {
+    yield* restoreMsgs(ch, topic, recs, {
       fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
       mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
       ids,
@@ -169,6 +192,7 @@ interface MsgsChunk {
 function* restoreMsgs(
   ch: Channel,
   topic: Topic | undefined,
+  recs: RecordCursor,
   c: MsgsChunk,
 ): Steps<void> {
   const { fixed, mut } = c;
@@ -192,7 +216,7 @@ function* restoreMsgs(
       off = bodyAt;
       bodyAt += len;
     }
-    const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
+    const rec = mut[4 * i + 3] === 1 ? recs.find(id, seq) : undefined;
     const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: Msg = {
       seq,
@@ -243,6 +267,7 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
     t.subs.set(s.name, s.ch);
     t.route(s.ch); // routing is derived from the subscription's config, which the snapshot holds
   }
+  yield* rebuildRouted(t);
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
   return t;
@@ -276,6 +301,7 @@ function* restoreTopicMsgs(
       publishedAt,
       notBefore,
       ttlAt,
+      routed: undefined,
     };
     t.log.append(seq, m);
     t.bytes += len;

@@ -190,3 +190,26 @@ Deno.test("subjectMatches: NATS semantics of * and >", () => {
   for (const [p, s] of yes) assert.ok(subjectMatches(p, s), `${p} ~ ${s}`);
   for (const [p, s] of no) assert.ok(!subjectMatches(p, s), `${p} !~ ${s}`);
 });
+
+Deno.test("retention drops a message from every filtered subscription that holds it", () => {
+  const l = new Log();
+  assert.ok(l.apply({ op: "topic_put", topic: "t", options: { maxMessages: 2 } }).ok);
+  assert.ok(sub(l, "moved", { filter: "a.*" }).ok);
+  assert.ok(sub(l, "other", { filter: "z" }).ok);
+  pub(l, "a.1");
+  assert.ok(sub(l, "moved", { filter: "b.*" }).ok); // holds a.1, no longer matches a.*
+  assert.ok(sub(l, "late", { filter: "a.*", startAt: "earliest" }).ok); // a.1 by backfill
+  const restored = new Log(restoreSnapshot(snapshotBytes(l.broker)));
+  restored.index = l.index;
+  restored.now = l.now;
+  for (const log of [l, restored]) {
+    pub(log, "b.1");
+    pub(log, "b.2"); // over maxMessages: a.1 goes, from every subscription holding it
+    for (const name of ["moved", "late"]) {
+      const s = log.broker.subscription("t", name)!;
+      assert.equal(s.stats.retentionDropped, 1, name);
+    }
+    assert.deepEqual(recv(log, "moved").map(text), ["b.1", "b.2"]);
+    assert.deepEqual(recv(log, "late"), []);
+  }
+});

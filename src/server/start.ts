@@ -12,6 +12,7 @@ import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
+import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
@@ -67,7 +68,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   // The event-loop delay probe, whose figures `snapshot_taken` logs.
   const loop = new LoopMonitor();
   loop.run();
-  const node = await openDriver(config, log, storage, machine, transport, peers, loop);
+  // The dashboard's recent events: what the driver logs about elections, membership, snapshots.
+  const events = new EventRing();
+  const node = await openDriver(config, log, storage, machine, transport, peers, loop, events);
   holder.driver = node.driver;
   const syncPeers = () => {
     const urls = new Map(node.driver.urls.entries());
@@ -97,7 +100,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     leaderFetch: forwarding.fetch,
     // `--test-faults` only: the link fault seam at `/v1/admin/faults` (docs/transport.md).
     ...(transport.faults ? { faults: transport.faults } : {}),
+    corsOrigins: config.corsOrigins,
   });
+  const ui = createUi({ node: node.raft, api: app.fetch, ...(auth ? { auth } : {}), events });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   const server = Deno.serve(
@@ -106,6 +111,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
+      if (isUiPath(path)) return ui.fetch(req);
       return app.fetch(req);
     },
   );
@@ -142,6 +148,7 @@ async function openDriver(
   transport: Transport,
   peers: Map<string, string>,
   loop: LoopMonitor,
+  events: EventRing,
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
   const driver = await NodeDriver.open({
@@ -182,6 +189,7 @@ async function openDriver(
         details = { ...details, cpuMs: processCpuMs() };
       }
       log[level](event, details);
+      events.record(event, details);
     },
     onFatal: (e) => {
       log.error("node_fatal_exit", { error: String(e) });

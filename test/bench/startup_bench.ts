@@ -256,6 +256,11 @@ try {
       nodes.ids.every((id) => events(nodes, id, "snapshot_taken").length > 0),
     )).catch(() => {});
   const elections1 = await electionsOf(nodes);
+  // Now, while the logs are still those of the processes that built the backlog.
+  const leaderChanges = nodes.ids.flatMap((id) =>
+    events(nodes, id, "leader_changed").filter((e) => Date.parse(e.time as string) > buildStart)
+      .map((e) => `  leader change seen by ${id} at ${e.time}: ${e.leaderId || "none"} (${e.role})`)
+  );
   const snaps = nodes.ids.flatMap((id) =>
     (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[]).map((e) => ({ id, ...e }))
   );
@@ -286,12 +291,7 @@ try {
       `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}`
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,
-    ...nodes.ids.flatMap((id) =>
-      events(nodes, id, "leader_changed").filter((e) => Date.parse(e.time as string) > buildStart)
-        .map((e) =>
-          `  leader change seen by ${id} at ${e.time}: ${e.leaderId || "none"} (${e.role})`
-        )
-    ),
+    ...leaderChanges,
     `RSS with the backlog: ${fmt(rss)} MB (after the restarts: ${fmt(rssAfter)} MB)`,
     `follower SIGKILL + restart → ready and a linearizable read shows all: median ${
       median(followers).toFixed(0)

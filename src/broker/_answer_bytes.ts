@@ -1,5 +1,7 @@
 /**
- * The deterministic size estimate the exactly-once byte bounds count. A leaf. Folder-private.
+ * The size estimate of a stored answer that the session and idempotency bounds count. A leaf, so
+ * that the id tables can count bytes without importing the answer machinery (which needs
+ * channels, which need the id tables). Folder-private.
  *
  * @module
  */
