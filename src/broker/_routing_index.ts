@@ -134,7 +134,11 @@ export class RoutingIndex<T extends Routed> {
   match(subject: string | undefined, headers: Readonly<Record<string, string>> | undefined): T[] {
     const out: T[] = [];
     const pass = ++this.#pass;
-    for (const e of this.#anySubject) take(e, pass, headers, out);
+    if (this.#anySubject.size > 0) {
+      for (const e of this.#anySubject) {
+        take(e, pass, headers, out);
+      }
+    }
     if (subject !== undefined && this.filtered) {
       walk(this.#root, subject.split("."), 0, pass, headers, out);
     }
