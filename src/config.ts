@@ -44,6 +44,8 @@ export interface NodeConfig {
   readonly clusterId: string;
   /** Start with no membership and wait to be added by the leader (`POST /v1/cluster/members`). */
   readonly join: boolean;
+  /** Origins whose browser apps may call the API (CORS); empty: none. `*`: any. */
+  readonly corsOrigins: readonly string[];
 }
 
 export type ParseConfigResult =
@@ -133,6 +135,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: "1048576",
   },
   {
+    flag: "cors-origin",
+    key: "corsOrigin",
+    arg: "<origin,...>",
+    help: "browser apps at these origins may call the API (CORS), e.g. https://app.example; * any",
+    defaultText: "none",
+  },
+  {
     flag: "config",
     key: "config",
     arg: "<file.json>",
@@ -207,6 +216,7 @@ const rawSchema = z.strictObject({
   testFaults: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
   clusterId: z.string().regex(NAME, "must be 1-64 of A-Z a-z 0-9 . _ -").default("quorumq"),
   join: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
+  corsOrigin: z.union([z.string(), z.array(z.string())]).optional(),
 });
 
 type Sources = Record<string, unknown>;
@@ -327,6 +337,13 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
     };
   }
   const testFaults = isOn(raw.testFaults);
+  const corsOrigins = parseOrigins(raw.corsOrigin);
+  if (typeof corsOrigins === "string") {
+    return {
+      kind: "error",
+      message: `Invalid option --cors-origin (QUORUMQ_CORS_ORIGIN): ${corsOrigins}`,
+    };
+  }
   return {
     kind: "config",
     config: {
@@ -343,8 +360,26 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       testFaults,
       clusterId: raw.clusterId,
       join: isOn(raw.join),
+      corsOrigins,
     },
   };
+}
+
+/** `https://a.example,http://localhost:3000` or `*`: each an origin (scheme, host, port). */
+function parseOrigins(value: string | string[] | undefined): string[] | string {
+  const list = (Array.isArray(value) ? value : (value ?? "").split(","))
+    .map((o) => o.trim()).filter((o) => o !== "");
+  for (const o of list) {
+    if (o === "*") continue;
+    let url: URL;
+    try {
+      url = new URL(o);
+    } catch {
+      return `"${o}" is not an origin like https://app.example`;
+    }
+    if (url.origin !== o.replace(/\/$/, "")) return `"${o}" is not an origin (no path)`;
+  }
+  return list.map((o) => o.replace(/\/$/, ""));
 }
 
 /** A boolean option's value from a flag (true), the environment or a file. */

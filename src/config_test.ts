@@ -33,7 +33,23 @@ Deno.test("parseConfig() with nothing gives the embedded one-node default", () =
     testFaults: false,
     clusterId: "quorumq",
     join: false,
+    corsOrigins: [],
   });
+});
+
+Deno.test("parseConfig() reads --cors-origin as a list of origins and refuses a URL with a path", () => {
+  const config = ok(parseConfig(
+    ["--cors-origin", "https://app.example, http://localhost:3000/"],
+    {},
+    noFile,
+  ));
+  assert.deepEqual(config.corsOrigins, ["https://app.example", "http://localhost:3000"]);
+  assert.deepEqual(ok(parseConfig([], { QUORUMQ_CORS_ORIGIN: "*" }, noFile)).corsOrigins, ["*"]);
+  assert.match(
+    error(parseConfig(["--cors-origin", "https://a.example/app"], {}, noFile)),
+    /origin/,
+  );
+  assert.match(error(parseConfig(["--cors-origin", "nope"], {}, noFile)), /--cors-origin/);
 });
 
 Deno.test("parseConfig() reads --cluster-id and --join, and refuses a bad cluster id", () => {

@@ -54,11 +54,6 @@ const SIZES_ALLOWED = new Map([
     "another branch edits its timers this session",
   ],
   [
-    "test/chaos/run.ts:runChaos",
-    "one chaos run's phases in order (spawn, workload and nemesis, heal, drain, read, check), " +
-    "sharing the run's handles; each phase is one call",
-  ],
-  [
     "cluster/node/driver_test.ts:NodeDriver: its own snapshot records the membership as of the " +
     "snapshot's index, even when a leader's snapshot arrived meanwhile (Raft §7)",
     "one race, set up step by step; splitting it would hide the order that makes the race",

@@ -8,6 +8,7 @@
 import type {
   Delivery,
   MessageStatus,
+  PeekedMessage,
   QueueConfig,
   QueueStats,
   ReceiptResult,
@@ -213,6 +214,52 @@ export class Channel {
     if (m.rec !== undefined) this.ids.settle(m.rec, "dead", m.attempt);
   }
 
+  /**
+   * Drops every ready and delayed message (leased ones stay with their consumers); their ids
+   * read `dead` while remembered. Returns how many went.
+   */
+  purge(): number {
+    const gone: Msg[] = [];
+    this.msgs.forEach((m) => {
+      if (m.state !== MsgState.Leased) gone.push(m);
+    });
+    for (const m of gone) {
+      this.#remove(m);
+      if (m.rec !== undefined) this.ids.settle(m.rec, "dead", m.attempt);
+    }
+    return gone.length;
+  }
+
+  /** Takes a ready or delayed message out to move it elsewhere (redrive); its id reads `acked`. */
+  take(m: Msg): void {
+    this.#remove(m);
+    if (m.rec !== undefined) this.ids.settle(m.rec, "acked", m.attempt);
+  }
+
+  /** Up to `limit` stored messages from `fromSeq` in seq order, read-only (no lease, no count). */
+  peek(fromSeq: number, limit: number): PeekedMessage[] {
+    const out: PeekedMessage[] = [];
+    for (const m of this.msgs.valuesFrom(fromSeq)) {
+      if (out.length >= limit) break;
+      const state = m.state === MsgState.Ready
+        ? "ready"
+        : m.state === MsgState.Delayed
+        ? "delayed"
+        : "leased";
+      const p: PeekedMessage = {
+        seq: m.seq,
+        id: m.id,
+        state,
+        attempt: m.attempt,
+        body: m.buf.subarray(m.off, m.off + m.len),
+        headers: m.headers ?? {},
+        publishedAt: m.publishedAt,
+      };
+      out.push(m.group === undefined ? p : { ...p, group: m.group });
+    }
+    return out;
+  }
+
   /** Hands out up to `max` ready messages in seq order, leased for `leaseMs`. */
   receive(max: number, leaseMs: number, now: number): Delivery[] {
     const out: Delivery[] = [];
@@ -254,6 +301,16 @@ export class Channel {
     if (m.group !== undefined) Object.assign(d, { group: m.group });
     if (m.subject !== undefined) Object.assign(d, { subject: m.subject });
     return d;
+  }
+
+  /**
+   * The delivery of message `seq` as attempt `attempt` while that attempt holds its lease (with
+   * the lease end as it is now), for a repeated receive's stored answer. Read-only.
+   */
+  heldDelivery(seq: number, attempt: number): Delivery | undefined {
+    const m = this.msgs.get(seq);
+    if (m === undefined || m.state !== MsgState.Leased || m.attempt !== attempt) return undefined;
+    return this.#delivery(m, m.at);
   }
 
   /** Finds the message a receipt names, if that attempt still holds the lease. Read-only. */

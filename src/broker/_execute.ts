@@ -25,6 +25,7 @@ import {
 } from "./validate.ts";
 import { executeTopicCommand, type TopicCommand } from "./_execute_topic.ts";
 import { executeTransaction } from "./_transaction.ts";
+import { executePurge, executeRedrive } from "./_admin.ts";
 
 /** Executes one command at entry time `now` (timed events up to `now` already ran). */
 export function executeCommand(
@@ -86,6 +87,15 @@ export function executeCommand(
     case "tick":
       tick(state, now);
       return { ok: true };
+    case "session_open":
+    case "session_keepalive":
+    case "session_close":
+      // Applied by the exactly-once layer before this (they need the envelope's owner).
+      return invalid(`${cmd.op} cannot be part of another command`);
+    case "queue_purge":
+      return executePurge(state, cmd.queue);
+    case "queue_redrive":
+      return executeRedrive(state, cmd.queue, cmd.seqs, now);
     default:
       return invalid(`unknown op ${(cmd as { op: unknown }).op} at entry ${index}`);
   }

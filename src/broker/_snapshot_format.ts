@@ -9,8 +9,11 @@
  * Payloads, in order (each a msgpack array whose first element names the part, except the raw
  * body frames):
  *
- * - `["head", lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics]`
+ * - `["head", lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics,
+ *   sessionsMax, sessionBytesMax, exactlyOnceBytesMax, nSessions]` (the last four were added
+ *   with sessions; a head without them had no sessions)
  * - `["idem", [[key, fingerprint, result, expiresAt], ...]]` until nIdem records were given
+ * - `["sessions", [row, ...]]` until nSessions rows were given (`_snapshot_sessions.ts`)
  * - per queue: `["channel", name, ord, config, counters, nIds, nMsgs]`, then
  *   `["ids", ids, [seq, expiresAt, ...], mut]` until nIds records, then
  *   `["msgs", fixed, mut, ids, extras]` each followed by a raw frame of its bodies, until nMsgs

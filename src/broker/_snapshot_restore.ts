@@ -7,7 +7,8 @@
 
 import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
-import type { IdemRecord, IdTable } from "./_ids.ts";
+import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
+import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
 import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
@@ -40,7 +41,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
   const r = new FrameReader(bytes);
   const head = r.part("head") as number[];
   const [lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics] = head;
-  const state = new BrokerState({ idemTtlMs, idemKeysMax });
+  // Snapshots before sessions end here: their states had none, and take the default bounds.
+  const [sessionsMax, sessionBytesMax, exactlyOnceBytesMax, nSessions = 0] = head.slice(8);
+  const state = new BrokerState({
+    idemTtlMs,
+    idemKeysMax,
+    sessionsMax,
+    sessionBytesMax,
+    exactlyOnceBytesMax,
+  });
   state.lastIndex = lastIndex;
   state.lastTs = lastTs;
   state.nextOrd = nextOrd;
@@ -50,8 +59,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     for (const [key, fingerprint, result, expiresAt] of rows) {
       // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
       const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
-      state.idem.byKey.set(key, rec);
+      state.idem.put(rec);
     }
+    done += rows.length;
+    yield;
+  }
+  for (let done = 0; done < nSessions;) {
+    const [rows] = r.part("sessions") as [SessionRow[]];
+    nonEmpty(rows.length, "sessions");
+    for (const row of rows) restoreSessionRow(state.sessions, row, copyBytes);
     done += rows.length;
     yield;
   }
@@ -73,22 +89,45 @@ function nonEmpty(n: number, tag: string): void {
   if (n === 0) throw new Error(`Cannot restore snapshot: an empty "${tag}" part`);
 }
 
-function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<void> {
+/** Restores `n` id records into `ids`; returns them in table order (by increasing seq). */
+function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<IdRecord[]> {
+  const all: IdRecord[] = [];
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
     const mut = bytesF64(mutBytes, "Cannot restore snapshot ids");
     list.forEach((id, i) => {
-      ids.restore({
+      const rec: IdRecord = {
         id,
         seq: nums[2 * i],
         expiresAt: nums[2 * i + 1],
         state: ID_STATES[mut[2 * i]],
         attempt: mut[2 * i + 1],
-      });
+      };
+      ids.restore(rec);
+      all.push(rec);
     });
     done += list.length;
     yield;
+  }
+  return all;
+}
+
+/**
+ * Finds a restored message's id record. Records were added in publish order, so their seqs
+ * increase like the messages': a cursor walking both finds each without a hash lookup of the id;
+ * anything out of that order falls back to the table.
+ */
+class RecordCursor {
+  #at = 0;
+
+  constructor(readonly recs: readonly IdRecord[], readonly ids: IdTable) {}
+
+  find(id: string, seq: number): IdRecord | undefined {
+    const recs = this.recs;
+    while (this.#at < recs.length && recs[this.#at].seq < seq) this.#at++;
+    const c = recs[this.#at];
+    return c !== undefined && c.seq === seq && c.id === id ? c : this.ids.byId.get(id);
   }
 }
 
@@ -117,7 +156,7 @@ function* restoreChannel(
   const ch = new Channel(ord, topic ? `${topic.name}/${name}` : name, config, state.host);
   [ch.published, ch.acked, ch.deadLettered, ch.retentionDropped, ch.nextSeq, ch.startSeq] =
     counters;
-  yield* restoreIds(r, ch.ids, nIds);
+  const recs = new RecordCursor(yield* restoreIds(r, ch.ids, nIds), ch.ids);
   for (let done = 0; done < nMsgs;) {
     const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [
       Uint8Array,
@@ -127,7 +166,7 @@ function* restoreChannel(
     ];
     nonEmpty(ids.length, "msgs");
     const bodies = topic === undefined ? r.raw() : undefined;
-    yield* restoreMsgs(ch, topic, {
+    yield* restoreMsgs(ch, topic, recs, {
       fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
       mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
       ids,
@@ -153,6 +192,7 @@ interface MsgsChunk {
 function* restoreMsgs(
   ch: Channel,
   topic: Topic | undefined,
+  recs: RecordCursor,
   c: MsgsChunk,
 ): Steps<void> {
   const { fixed, mut } = c;
@@ -176,11 +216,12 @@ function* restoreMsgs(
       off = bodyAt;
       bodyAt += len;
     }
-    const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
+    const rec = mut[4 * i + 3] === 1 ? recs.find(id, seq) : undefined;
     const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: Msg = {
       seq,
-      id,
+      // The record's string, as a publish shares it: not a second copy of every id (~32 MB at 1M).
+      id: rec?.id ?? id,
       rec,
       buf,
       off,

@@ -238,6 +238,14 @@ export class SeqTable<T> {
     }
   }
 
+  /** Live values with a seq of at least `seq`, in seq order. */
+  *valuesFrom(seq: number): IterableIterator<T> {
+    for (let i = Math.max(this.#head, seq - this.#base + this.#head); i < this.#a.length; i++) {
+      const v = this.#a[i];
+      if (v !== undefined) yield v;
+    }
+  }
+
   /** Calls `fn` for each live value in seq order (faster than `values()` on hot paths). */
   forEach(fn: (v: T) => void): void {
     if (this.#sparse !== undefined) {

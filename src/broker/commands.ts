@@ -199,7 +199,24 @@ export type Command =
     readonly publish: readonly (PublishTarget & MessageInput)[];
   }
   /** Moves time forward (leases end, delays end, TTLs, dedup windows) with no other effect. */
-  | { readonly op: "tick" };
+  | { readonly op: "tick" }
+  /**
+   * Opens a client session (Raft dissertation §6.3); its id is this entry's index. It expires
+   * after `timeoutMs` of entry time without a command on it (default 1 h).
+   */
+  | { readonly op: "session_open"; readonly timeoutMs?: number }
+  /** Keeps a session alive without another effect. */
+  | { readonly op: "session_keepalive"; readonly session: number }
+  /** Ends a session and drops its stored answers. */
+  | { readonly op: "session_close"; readonly session: number }
+  /** Drops every ready and delayed message of a queue; leased ones stay with their consumers. */
+  | { readonly op: "queue_purge"; readonly queue: string }
+  /**
+   * Moves dead-lettered messages of `queue` back to the queue each came from (its
+   * `x-quorumq-origin` header): the ready or delayed ones with these seqs, or (no `seqs`) the
+   * first `REDRIVE_MAX` of them.
+   */
+  | { readonly op: "queue_redrive"; readonly queue: string; readonly seqs?: readonly number[] };
 
 export type CommandOp = Command["op"];
 
@@ -211,7 +228,11 @@ export type ProblemCode =
   | "subscription_not_found"
   | "queue_full"
   | "idempotency_conflict"
-  | "transaction_aborted";
+  | "transaction_aborted"
+  /** The write named a session that expired, was closed, never existed, or is another caller's. */
+  | "session_expired"
+  /** No room for another session or Idempotency-Key answer (count or byte bound): retry later. */
+  | "sessions_full";
 
 /** A per-item reason inside a refused transaction. */
 export interface ItemError {
@@ -319,10 +340,36 @@ export interface ResultByOp {
     readonly publish: readonly PublishOutcome[];
   };
   tick: { readonly ok: true };
+  session_open: { readonly ok: true; readonly session: number; readonly timeoutMs: number };
+  session_keepalive: { readonly ok: true; readonly expiresAt: number };
+  session_close: { readonly ok: true };
+  queue_purge: { readonly ok: true; readonly purged: number };
+  queue_redrive: {
+    readonly ok: true;
+    readonly redriven: number;
+    /** Named or found, but not moved: leased, no origin queue, the origin is full. */
+    readonly skipped: readonly RedriveSkip[];
+    /** Ready and delayed messages left in the queue. */
+    readonly remaining: number;
+  };
+}
+
+/** Why one message was not redriven. Append-only. */
+export type RedriveSkipReason =
+  | "not_found"
+  | "leased"
+  | "no_origin"
+  | "origin_not_found"
+  | "origin_full";
+
+export interface RedriveSkip {
+  readonly seq: number;
+  readonly reason: RedriveSkipReason;
 }
 
 /** The result of applying one command: its success shape or a failure; `replayed` when the
- * answer came from the Idempotency-Key table and the command was not applied again. */
+ * answer came from a session's stored answers or the Idempotency-Key table and the command was
+ * not applied again. */
 export type ResultOf<C extends Command> = (ResultByOp[C["op"]] | Failure) & {
   readonly replayed?: true;
 };
@@ -338,6 +385,24 @@ export interface Proposal {
   readonly cmd: Command;
   /** Idempotency-Key and a fingerprint of the request (method, path, body) it came with. */
   readonly idem?: { readonly key: string; readonly fingerprint: string };
+  /**
+   * The client session this write belongs to: its id, the write's sequence number in it, and the
+   * lowest sequence number whose answer the client has not received yet (answers below it are
+   * dropped). A repeated (id, seq) returns the stored answer and is never applied again.
+   */
+  readonly session?: SessionRef;
+  /**
+   * Who proposes (the bearer token's name when auth is on): sessions and Idempotency-Keys are
+   * scoped to it, so one caller never reads another's stored answers.
+   */
+  readonly owner?: string;
+}
+
+/** A write's place in its client session. */
+export interface SessionRef {
+  readonly id: number;
+  readonly seq: number;
+  readonly lowest: number;
 }
 
 /** What travels in a Raft entry. */
@@ -386,68 +451,5 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   return value;
 }
 
-// ---- Read-only query shapes (answered from local state, as of the last applied entry) ----
-
-/** A queue's config and stats. */
-export interface QueueInfo {
-  readonly name: string;
-  readonly config: QueueConfig;
-  readonly stats: QueueStats;
-}
-
-/** Where a message stands, while its id is remembered (`dedupWindowMs`). */
-export interface MessageStatus {
-  readonly id: string;
-  readonly seq: number;
-  readonly state: "ready" | "delayed" | "leased" | "acked" | "dead";
-  /** Deliveries so far. */
-  readonly attempt: number;
-}
-
-export interface TopicInfo {
-  readonly name: string;
-  readonly config: TopicConfig;
-  /** Retained log: first and next seq (`firstSeq === nextSeq` when empty), count and bytes. */
-  readonly firstSeq: number;
-  readonly nextSeq: number;
-  readonly messages: number;
-  readonly bytes: number;
-  readonly published: number;
-  readonly subscriptions: readonly string[];
-}
-
-/** A retained topic message, read by seq without a subscription. */
-export interface TopicMessage {
-  readonly seq: number;
-  readonly id: string;
-  readonly body: Uint8Array;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly group?: string;
-  readonly subject?: string;
-  readonly publishedAt: number;
-}
-
-/** A page of a topic log read: the messages, and the seq the next page starts at. */
-export interface TopicPage {
-  readonly messages: TopicMessage[];
-  readonly nextSeq: number;
-}
-
-export interface SubscriptionInfo {
-  readonly topic: string;
-  readonly name: string;
-  readonly config: SubscriptionConfig;
-  readonly stats: QueueStats & {
-    /** Messages removed by topic retention before this subscription settled them. */
-    readonly retentionDropped: number;
-  };
-  /** The next topic seq this subscription will get. */
-  readonly cursor: number;
-}
-
-/** What long-poll needs: is something deliverable now, and if not, when the next one may be. */
-export interface Deliverability {
-  readonly deliverableNow: boolean;
-  /** Entry-time ms when a delay or a lease ends next, if any; undefined when nothing pending. */
-  readonly nextAt?: number;
-}
+// The read-only query shapes live in queries.ts; re-exported so importers keep one module.
+export * from "./queries.ts";

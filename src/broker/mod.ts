@@ -25,6 +25,7 @@ export {
   type SnapshotView,
 } from "./snapshot.ts";
 export { QUEUE_DEFAULTS } from "./_config.ts";
+export { REDRIVE_MAX } from "./_admin.ts";
 export { IDEM_KEYS_MAX, IDEM_TTL_MS } from "./_ids.ts";
 export {
   DURATION_MS_MAX,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Command, Result } from "./commands.ts";
+import type { Command, Envelope, Result } from "./commands.ts";
 import { decodeEnvelope, encodeEnvelope } from "./commands.ts";
 import { BrokerState } from "./state.ts";
 import {
@@ -108,7 +108,9 @@ type Action =
   | { k: "sreceive"; s: number; max: number }
   | { k: "sack"; r: number }
   | { k: "tx"; r: number; q: number; id: number }
-  | { k: "idem"; key: number; inner: number };
+  | { k: "idem"; key: number; inner: number }
+  | { k: "session"; s: number; seq: number; lowest: number; inner: number; r: number }
+  | { k: "keepalive"; s: number };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ k: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 3000 }) }),
@@ -151,6 +153,15 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ k: fc.constant("sack" as const), r: fc.nat(50) }),
   fc.record({ k: fc.constant("tx" as const), r: fc.nat(50), q: fc.nat(2), id: fc.nat(5) }),
   fc.record({ k: fc.constant("idem" as const), key: fc.nat(3), inner: fc.nat(2) }),
+  fc.record({
+    k: fc.constant("session" as const),
+    s: fc.nat(2),
+    seq: fc.integer({ min: 1, max: 8 }),
+    lowest: fc.nat(8),
+    inner: fc.nat(3),
+    r: fc.nat(50),
+  }),
+  fc.record({ k: fc.constant("keepalive" as const), s: fc.nat(2) }),
 );
 
 const SETUP: Command[] = [
@@ -172,21 +183,27 @@ const SETUP: Command[] = [
     subscription: `s${s}`,
     options,
   })),
+  // Three sessions (their ids are their entries' indexes, SESSION_IDS); one expires soon.
+  { op: "session_open", timeoutMs: 5000 },
+  { op: "session_open" },
+  { op: "session_open", timeoutMs: 60_000 },
 ];
+/** A session's id is the (1-based) index of the entry that opened it. */
+const SESSION_IDS = SETUP.flatMap((c, i) => c.op === "session_open" ? [i + 1] : []);
 
 /** Runs the actions; at each index in `cuts`, replaces the state by a restored snapshot. */
 function run(
   actions: Action[],
   cuts: Set<number>,
 ): { results: string[]; state: Uint8Array } {
-  let broker = new BrokerState({ idemKeysMax: 3 });
+  let broker = new BrokerState({ idemKeysMax: 3, sessionBytesMax: 2000 });
   let index = 0;
   let now = 1_000;
   const results: string[] = [];
   const receipts: { target: { queue: string } | { sub: string }; receipt: string }[] = [];
-  const apply = (cmd: Command, idem?: { key: string; fingerprint: string }): Result => {
+  const apply = (cmd: Command, extra: Omit<Envelope, "ts" | "cmd"> = {}): Result => {
     index++;
-    const r = broker.apply(index, idem ? { ts: now, cmd, idem } : { ts: now, cmd });
+    const r = broker.apply(index, { ts: now, cmd, ...extra });
     if (r.ok && "messages" in r) {
       for (const m of r.messages) {
         const target = cmd.op === "receive" ? { queue: cmd.queue } : {
@@ -269,7 +286,10 @@ function run(
         };
       }
       case "idem":
+      case "session":
         return { op: "tick" };
+      case "keepalive":
+        return { op: "session_keepalive", session: SESSION_IDS[a.s] };
     }
   };
   SETUP.forEach((c) => apply(c));
@@ -292,7 +312,16 @@ function run(
           ttlMs: 0,
         },
       );
-      apply(inner, { key: `k${a.key}`, fingerprint: `f${a.inner}` });
+      apply(inner, { idem: { key: `k${a.key}`, fingerprint: `f${a.inner}` } });
+    } else if (a.k === "session") {
+      const inners: Action[] = [
+        { k: "receive", q: 0, max: 2, leaseMs: 0 },
+        { k: "publish", q: a.r % 3, id: -1, group: -1, delayMs: 0, ttlMs: 0 },
+        { k: "settle", op: "ack", r: a.r, ms: 0 },
+        { k: "tx", r: a.r, q: 1, id: a.r % 6 },
+      ];
+      const session = { id: SESSION_IDS[a.s], seq: a.seq, lowest: Math.min(a.lowest, a.seq) };
+      apply(toCommand(inners[a.inner]), { session });
     } else apply(toCommand(a));
   });
   return { results, state: snapshotBytes(broker) };

@@ -12,6 +12,7 @@ import { type Io, processIo } from "./io.ts";
 import { COMMANDS } from "./commands.ts";
 import { TOPIC_COMMANDS } from "./topic_commands.ts";
 import { bench } from "./bench.ts";
+import { ADMIN_COMMANDS } from "./admin_commands.ts";
 import { discoverLocalNodes } from "./discover.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
@@ -29,7 +30,7 @@ const GLOBAL_HELP = `Global options:
   --json             machine-readable output (one JSON value per line)
   -h, --help         help for the command`;
 
-const ALL: Command[] = [...COMMANDS, ...TOPIC_COMMANDS, bench];
+const ALL: Command[] = [...COMMANDS, ...TOPIC_COMMANDS, ...ADMIN_COMMANDS, bench];
 
 function topHelp(): string {
   const width = Math.max(...ALL.map((c) => c.name.length));

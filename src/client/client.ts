@@ -12,11 +12,13 @@ import { ClusterAdmin, Subscriptions, Topics } from "./namespaces.ts";
 import type {
   MessageStatus,
   NewMessage,
+  PeekResult,
   PublishResult,
   QueueConfig,
   QueueInfo,
   ReceivedMessage,
   ReceiveOptions,
+  RedriveResult,
   SettleResult,
   Source,
   Transaction,
@@ -160,6 +162,35 @@ export class Client {
     const path = `/v1/queues/${enc(queue)}/messages/${enc(id)}`;
     return (await this.transport.request({ method: "GET", path, mutating: false, ...options }))
       .body as MessageStatus;
+  }
+
+  /** A queue's stored messages from `fromSeq` (default: the first), leasing nothing. */
+  async peek(
+    queue: string,
+    range: { fromSeq?: number; limit?: number } = {},
+    options?: CallOptions,
+  ): Promise<PeekResult> {
+    const query = new URLSearchParams();
+    if (range.fromSeq !== undefined) query.set("fromSeq", String(range.fromSeq));
+    if (range.limit !== undefined) query.set("limit", String(range.limit));
+    const path = `/v1/queues/${enc(queue)}/peek${query.size > 0 ? `?${query}` : ""}`;
+    return (await this.transport.request({ method: "GET", path, mutating: false, ...options }))
+      .body as PeekResult;
+  }
+
+  /** Drops every ready and delayed message of a queue; answers how many went. */
+  async purge(queue: string, options?: CallOptions): Promise<number> {
+    const path = `/v1/queues/${enc(queue)}/purge`;
+    return ((await this.#post(path, {}, options)) as { purged: number }).purged;
+  }
+
+  /**
+   * Moves dead-lettered messages of `queue` back to their origin queues: these `seqs`, or the
+   * first 10,000 (repeat while `remaining` > 0 and `redriven` > 0).
+   */
+  async redrive(queue: string, seqs?: number[], options?: CallOptions): Promise<RedriveResult> {
+    const path = `/v1/queues/${enc(queue)}/redrive`;
+    return (await this.#post(path, seqs === undefined ? {} : { seqs }, options)) as RedriveResult;
   }
 
   /**

@@ -82,7 +82,7 @@ Deno.test("client ↔ server: typed errors come from the server's problem types"
   );
 });
 
-Deno.test("client ↔ server: an unknown outcome is retried with the same key and applied once", async () => {
+Deno.test("client ↔ server: an unknown outcome is retried in the same session place and applied once", async () => {
   let tripped = false;
   const { node, client, requests } = setup({
     onResponse: (n) => {
@@ -95,9 +95,10 @@ Deno.test("client ↔ server: an unknown outcome is retried with the same key an
   const result = await client.publish("q", { body: "once" });
   assert.equal(result.duplicate, false);
   assert.equal((await client.getQueue("q")).published, 1);
-  const posts = requests.filter((r) => r.method === "POST");
+  const posts = requests.filter((r) => r.url.endsWith("/messages"));
   assert.equal(posts.length, 2);
-  assert.equal(posts[0].headers.get("idempotency-key"), posts[1].headers.get("idempotency-key"));
+  assert.ok(posts[0].headers.get("quorumq-session") !== null);
+  assert.equal(posts[0].headers.get("quorumq-session"), posts[1].headers.get("quorumq-session"));
 });
 
 Deno.test("client ↔ server: no_leader is retried after Retry-After, then gives NoLeader", async () => {

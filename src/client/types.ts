@@ -96,6 +96,35 @@ export interface MessageStatus {
   attempt: number;
 }
 
+/** A stored message as `peek` shows it (nothing leased). */
+export interface PeekedMessage {
+  seq: number;
+  id: string;
+  state: "ready" | "delayed" | "leased";
+  attempt: number;
+  body: unknown;
+  headers: Record<string, string>;
+  group: string | null;
+  publishedAt: number;
+}
+
+/** `peek`'s answer: a page of messages and where the next page starts. */
+export interface PeekResult {
+  messages: PeekedMessage[];
+  nextSeq: number;
+}
+
+/** `redrive`'s answer. */
+export interface RedriveResult {
+  redriven: number;
+  skipped: {
+    seq: number;
+    reason: "not_found" | "leased" | "no_origin" | "origin_not_found" | "origin_full";
+  }[];
+  /** Ready and delayed messages left in the dead-letter queue. */
+  remaining: number;
+}
+
 /** Retention and dedup settings of a topic (`PUT /v1/topics/{t}`). */
 export interface TopicConfig {
   maxAgeMs?: number;

@@ -11,6 +11,7 @@
 
 import { type ErrorHandler, Hono, type MiddlewareHandler, type NotFoundHandler } from "hono";
 import { matchedRoutes } from "hono/route";
+import { cors } from "hono/cors";
 import type { Logger } from "../log.ts";
 import type { Authenticator } from "./auth.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
@@ -24,8 +25,10 @@ import { clusterRoutes } from "./routes_cluster.ts";
 import { faultRoutes } from "./routes_faults.ts";
 import { opsRoutes } from "./routes_ops.ts";
 import { queueRoutes } from "./routes_queues.ts";
+import { queueAdminRoutes } from "./routes_queue_admin.ts";
 import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
+import { sessionRoutes } from "./routes_sessions.ts";
 
 /** Options of `createApp`. */
 export interface CreateAppOptions {
@@ -46,6 +49,12 @@ export interface CreateAppOptions {
    * production; the route is not in `/openapi.json`.
    */
   readonly faults?: FaultControl;
+  /**
+   * Origins whose browser apps may call `/v1/*` (`--cors-origin`); `*` allows any. Absent or
+   * empty: no CORS headers, so browsers keep other origins out. Tokens travel in the
+   * `Authorization` header, never in cookies, so credentials mode is off.
+   */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** Paths answered without a token even when auth is on (probes and the API description). */
@@ -66,10 +75,16 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   const metrics = new HttpMetrics();
   const app = new Hono<AppEnv>();
   app.use("*", metricsMiddleware(metrics));
+  if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
+    // Before auth: a preflight carries no token and must be answered.
+    app.use("/v1/*", corsMiddleware(options.corsOrigins));
+  }
   app.use("*", authMiddleware(deps));
   app.route("/v1/queues", queueRoutes(deps));
+  app.route("/v1/queues", queueAdminRoutes(deps));
   app.route("/v1/topics", topicRoutes(deps));
   app.route("/v1/transactions", transactionRoutes(deps));
+  app.route("/v1/sessions", sessionRoutes(deps));
   app.route("/v1/cluster", clusterRoutes(deps));
   app.route("/", opsRoutes(deps, metrics));
   if (options.faults !== undefined) {
@@ -88,6 +103,16 @@ function metricsMiddleware(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
     const route = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1)?.path ?? "unmatched";
     metrics.observe(c.req.method, route, c.res.status, (performance.now() - started) / 1000);
   };
+}
+
+function corsMiddleware(origins: readonly string[]): MiddlewareHandler<AppEnv> {
+  return cors({
+    origin: origins.includes("*") ? "*" : [...origins],
+    allowMethods: ["GET", "PUT", "POST", "DELETE"],
+    allowHeaders: ["authorization", "content-type", "idempotency-key"],
+    exposeHeaders: ["retry-after", "location"],
+    maxAge: 600,
+  });
 }
 
 /** With auth on, resolves the bearer token to a principal, or answers 401. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { decodeEnvelope } from "../broker/mod.ts";
 import { memoryLogger } from "../log.ts";
 import { createApp } from "./app.ts";
+import { loadAuthenticator } from "./auth.ts";
 import { type ForwardedRequest, HOP_HEADER, requestLeaderFetch } from "./forward.ts";
 import { PROBLEMS } from "./problems.ts";
 import { call, localApp } from "./testing/call.ts";
@@ -255,4 +256,32 @@ Deno.test("a read barrier that times out is 503 unavailable; stale reads still a
     assert.ok(a.headers.get("retry-after"));
     assert.equal((await call(app, "GET", `${path}?consistency=stale`)).status, 200, path);
   }
+});
+
+Deno.test("CORS: --cors-origin origins get the headers and a preflight without a token", async () => {
+  const auth = await loadAuthenticator(
+    JSON.stringify({ tokens: [{ name: "a", token: "admin-token", admin: ["*"] }] }),
+  );
+  const { app } = localApp({}, { auth, corsOrigins: ["https://app.example"] });
+  const preflight = await app.request("/v1/queues/q/messages", {
+    method: "OPTIONS",
+    headers: {
+      origin: "https://app.example",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization, content-type",
+    },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example");
+  assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /authorization/);
+  const other = await call(app, "GET", "/v1/queues", undefined, {
+    origin: "https://evil.example",
+    authorization: "Bearer admin-token",
+  });
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
+  const plain = localApp();
+  const none = await call(plain.app, "GET", "/v1/queues", undefined, {
+    origin: "https://app.example",
+  });
+  assert.equal(none.headers.get("access-control-allow-origin"), null);
 });

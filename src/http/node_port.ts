@@ -21,6 +21,7 @@ import type {
   ConsumerTarget,
   Deliverability,
   MessageStatus,
+  PeekedMessage,
   Proposal,
   QueueInfo,
   SubscriptionInfo,
@@ -68,6 +69,8 @@ export interface BrokerView {
   listQueues(): readonly QueueInfo[];
   queue(name: string): QueueInfo | undefined;
   messageStatus(queue: string, id: string): MessageStatus | undefined;
+  /** Stored messages with `seq >= fromSeq`, at most `limit`, leasing nothing; no queue: undefined. */
+  peekQueue(name: string, fromSeq: number, limit: number): readonly PeekedMessage[] | undefined;
   listTopics(): readonly TopicInfo[];
   topic(name: string): TopicInfo | undefined;
   /** Retained messages with `seq >= fromSeq`, in seq order, at most `limit`; no topic: undefined. */

@@ -9,6 +9,7 @@
 import type {
   Delivery,
   MessageInput,
+  PeekedMessage,
   PublishOutcome,
   QueueInfo,
   ReceiptResult,
@@ -71,6 +72,16 @@ export function renderTopicMessages(messages: readonly TopicMessage[], nextSeq: 
     `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
     `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
     `"subject":${JSON.stringify(m.subject ?? null)},"publishedAt":${m.publishedAt}}`
+  );
+  return `{"messages":[${parts.join(",")}],"nextSeq":${nextSeq}}`;
+}
+
+/** `{ messages: [...], nextSeq }` for a peek, bodies spliced in. */
+export function renderPeeked(messages: readonly PeekedMessage[], nextSeq: number): string {
+  const parts = messages.map((m) =>
+    `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"state":"${m.state}","attempt":${m.attempt},` +
+    `"body":${bodyText(m.body)},"headers":${JSON.stringify(m.headers)},` +
+    `"group":${JSON.stringify(m.group ?? null)},"publishedAt":${m.publishedAt}}`
   );
   return `{"messages":[${parts.join(",")}],"nextSeq":${nextSeq}}`;
 }

@@ -201,6 +201,22 @@ export const topicReadQuery = z.strictObject({
   consistency: z.enum(["linearizable", "stale"]).default("linearizable"),
 });
 
+/** `GET /v1/queues/{q}/peek` query. */
+export const peekQuery = z.strictObject({
+  fromSeq: intString(0, Number.MAX_SAFE_INTEGER).optional(),
+  limit: intString(1, 1000).optional(),
+  consistency: z.enum(["linearizable", "stale"]).default("linearizable"),
+});
+
+/** `POST /v1/queues/{q}/purge` body: nothing to say. */
+export const purgeSchema = z.strictObject({}).register(apiRegistry, { id: "PurgeRequest" });
+
+/** `POST /v1/queues/{q}/redrive` body: these seqs, or (absent) all, 10,000 at a time. */
+export const redriveSchema = z.strictObject({
+  seqs: z.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)).min(1).max(10_000)
+    .optional(),
+}).register(apiRegistry, { id: "RedriveRequest" });
+
 /** The `Idempotency-Key` header. */
 export const idempotencyKeySchema = z.string().regex(
   /^[\x21-\x7e]{1,256}$/,
@@ -266,6 +282,32 @@ export const messageStatusSchema = z.object({
   state: z.enum(["ready", "delayed", "leased", "acked", "dead"]),
   attempt: z.number(),
 }).register(apiRegistry, { id: "MessageStatus" });
+
+export const peekResultSchema = z.object({
+  messages: z.array(z.object({
+    seq: z.number(),
+    id: z.string(),
+    state: z.enum(["ready", "delayed", "leased"]),
+    attempt: z.number(),
+    body: jsonValueSchema,
+    headers: z.record(z.string(), z.string()),
+    group: z.string().nullable(),
+    publishedAt: z.number(),
+  })),
+  nextSeq: z.number(),
+}).register(apiRegistry, { id: "PeekResult" });
+
+export const purgeResultSchema = z.object({ purged: z.number() })
+  .register(apiRegistry, { id: "PurgeResult" });
+
+export const redriveResultSchema = z.object({
+  redriven: z.number(),
+  skipped: z.array(z.object({
+    seq: z.number(),
+    reason: z.enum(["not_found", "leased", "no_origin", "origin_not_found", "origin_full"]),
+  })),
+  remaining: z.number(),
+}).register(apiRegistry, { id: "RedriveResult" });
 
 export const clusterViewSchema = z.object({
   nodeId: z.string(),

@@ -5,12 +5,14 @@
  * @module
  */
 
+import process from "node:process";
 import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
+import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
@@ -63,7 +65,12 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
   });
-  const node = await openDriver(config, log, storage, machine, transport, peers);
+  // The event-loop delay probe, whose figures `snapshot_taken` logs.
+  const loop = new LoopMonitor();
+  loop.run();
+  // The dashboard's recent events: what the driver logs about elections, membership, snapshots.
+  const events = new EventRing();
+  const node = await openDriver(config, log, storage, machine, transport, peers, loop, events);
   holder.driver = node.driver;
   const syncPeers = () => {
     const urls = new Map(node.driver.urls.entries());
@@ -93,7 +100,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     leaderFetch: forwarding.fetch,
     // `--test-faults` only: the link fault seam at `/v1/admin/faults` (docs/transport.md).
     ...(transport.faults ? { faults: transport.faults } : {}),
+    corsOrigins: config.corsOrigins,
   });
+  const ui = createUi({ node: node.raft, api: app.fetch, ...(auth ? { auth } : {}), events });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   const server = Deno.serve(
@@ -102,11 +111,17 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
+      if (isUiPath(path)) return ui.fetch(req);
       return app.fetch(req);
     },
   );
   const url = `http://${config.listen.hostname}:${server.addr.port}`;
-  log.info("node_listening", { url, advertise: config.advertise, storage: config.storage });
+  log.info("node_listening", {
+    url,
+    advertise: config.advertise,
+    storage: config.storage,
+    cpuMs: processCpuMs(),
+  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -119,6 +134,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await node.driver.close();
       await transport.close();
       await storage.close();
+      loop.stop();
       log.info("node_stopped", {});
     })();
   return { node: node.raft, driver: node.driver, url, shutdown };
@@ -131,9 +147,10 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
+  loop: LoopMonitor,
+  events: EventRing,
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
-  const loop = new LoopMonitor();
   const driver = await NodeDriver.open({
     raft: {
       id: config.id,
@@ -158,11 +175,21 @@ async function openDriver(
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
     log: (level, event, details) => {
-      if (event === "snapshot_started") loop.start();
+      if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
-        details = { ...details, loopDelayMaxMs: Math.round(loop.stop()) };
+        const { during, before } = loop.end();
+        details = {
+          ...details,
+          loopDelayMaxMs: Math.round(during),
+          loopDelayMaxBeforeMs: Math.round(before),
+        };
+      }
+      // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
+      if (event === "node_started" || event === "snapshot_restored") {
+        details = { ...details, cpuMs: processCpuMs() };
       }
       log[level](event, details);
+      events.record(event, details);
     },
     onFatal: (e) => {
       log.error("node_fatal_exit", { error: String(e) });
@@ -218,6 +245,12 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
   }
+}
+
+/** User + system CPU time of this process (every thread, the GC's included), in ms. */
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
 }
 
 function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {

@@ -74,23 +74,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const spareIds = Array.from({ length: opts.spares ?? 12 }, (_, i) => `n${opts.nodes + 1 + i}`);
   const skipped: string[] = [];
   const lab = await makeLab(opts, [...initialIds(opts.nodes), ...spareIds], skipped, log);
-  let nodes: Nodes;
-  // Every incarnation of every node logs here (the summary's investigations need the ones
-  // before the last restart too); removed with the data when the run passes.
-  await Deno.mkdir(`${opts.runDir}/logs`, { recursive: true });
-  try {
-    nodes = await Nodes.start({
-      logDir: `${opts.runDir}/logs`,
-      count: opts.nodes,
-      testFaults: true,
-      dataDir: `${opts.runDir}/data`,
-      main,
-      ...(lab ? { network: lab } : {}),
-    });
-  } catch (e) {
-    await lab?.destroy();
-    throw e;
-  }
+  const nodes = await startNodes(opts, main, lab);
   for (const id of spareIds) nodes.addId(id);
   const urls = nodes.allIds().map((id) => nodes.url(id));
   const hostToId = new Map(nodes.allIds().map((id) => [new URL(nodes.url(id)).host, id]));
@@ -123,27 +107,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     history.add({ type: "config", t: history.now(), sources: SOURCES });
     const control = new Control();
     const w = (name: string) => new Worker(name, history, control, urls, nodeOf);
-    const producers = [
-      producer(w("eo-p1"), "q:eo", 10),
-      producer(w("eo-p2"), "q:eo", 10),
-      producer(w("fifo-p1"), "q:fifo", 10, (n) => `g${n % 7}`),
-      producer(w("ev-p1"), "t:events", 10),
-      producer(w("tx-p1"), "q:txsrc", 10),
-      reader(w("eo-r1"), "q:eo"),
-      reader(w("fifo-r1"), "q:fifo"),
-    ];
-    const consumers = [
-      consumer(w("eo-c1"), "q:eo"),
-      consumer(w("eo-c2"), "q:eo", 50, 0.03, () => workPrng.next()),
-      consumer(w("fifo-c1"), "q:fifo"),
-      consumer(w("fifo-c2"), "q:fifo", 50, 0.03, () => workPrng.next()),
-      consumer(w("s1-c1"), "s:events/s1"),
-      consumer(w("s2-c1"), "s:events/s2"),
-      consumer(w("s3-c1"), "s:events/s3"),
-      consumer(w("txdst-c1"), "q:txdst"),
-      mover(w("mover-1")),
-      mover(w("mover-2")),
-    ];
+    const { producers, consumers } = startWorkload(w, workPrng);
     const stopStatus = statusLoop(history, nemesis, started, opts.status);
     await sleep(1_000);
     nemesis.start();
@@ -176,17 +140,73 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       elapsedMs: Date.now() - started,
     };
   } finally {
-    // QUORUMQ_CHAOS_KEEP=1 keeps the logs and data of a passing run too (to study it).
-    const keep = Deno.env.get("QUORUMQ_CHAOS_KEEP") === "1";
-    if (!ok || keep) await saveLogs(nodes, opts.runDir);
-    await nodes.stop();
-    await lab?.destroy();
-    if (ok && !keep) {
-      await Deno.remove(`${opts.runDir}/data`, { recursive: true }).catch(() => {});
-      await Deno.remove(`${opts.runDir}/logs`, { recursive: true }).catch(() => {});
-      await Deno.remove(`${opts.runDir}/code`, { recursive: true }).catch(() => {});
-    }
+    await cleanUp(nodes, lab, opts.runDir, ok);
   }
+}
+
+/**
+ * Stops the nodes and removes the lab. A passing run's data, logs and code copy are removed;
+ * a failing one keeps them, and QUORUMQ_CHAOS_KEEP=1 keeps a passing run's too (to study it).
+ */
+async function cleanUp(nodes: Nodes, lab: NetLab | undefined, runDir: string, ok: boolean) {
+  const keep = Deno.env.get("QUORUMQ_CHAOS_KEEP") === "1";
+  if (!ok || keep) await saveLogs(nodes, runDir);
+  await nodes.stop();
+  await lab?.destroy();
+  if (ok && !keep) {
+    await Deno.remove(`${runDir}/data`, { recursive: true }).catch(() => {});
+    await Deno.remove(`${runDir}/logs`, { recursive: true }).catch(() => {});
+    await Deno.remove(`${runDir}/code`, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Starts the initial members from the frozen code (`main`); on failure, removes the lab. */
+async function startNodes(opts: ChaosOptions, main: string, lab: NetLab | undefined) {
+  // Every incarnation of every node logs here (the summary's investigations need the ones
+  // before the last restart too); removed with the data when the run passes.
+  await Deno.mkdir(`${opts.runDir}/logs`, { recursive: true });
+  try {
+    return await Nodes.start({
+      logDir: `${opts.runDir}/logs`,
+      count: opts.nodes,
+      testFaults: true,
+      dataDir: `${opts.runDir}/data`,
+      main,
+      ...(lab ? { network: lab } : {}),
+    });
+  } catch (e) {
+    await lab?.destroy();
+    throw e;
+  }
+}
+
+/**
+ * The workload, each worker on its own client: producers (and the linearizable readers) run
+ * until `control.producing` is off; consumers and movers until `control.consuming` is.
+ */
+function startWorkload(w: (name: string) => Worker, workPrng: Prng) {
+  const producers = [
+    producer(w("eo-p1"), "q:eo", 10),
+    producer(w("eo-p2"), "q:eo", 10),
+    producer(w("fifo-p1"), "q:fifo", 10, (n) => `g${n % 7}`),
+    producer(w("ev-p1"), "t:events", 10),
+    producer(w("tx-p1"), "q:txsrc", 10),
+    reader(w("eo-r1"), "q:eo"),
+    reader(w("fifo-r1"), "q:fifo"),
+  ];
+  const consumers = [
+    consumer(w("eo-c1"), "q:eo"),
+    consumer(w("eo-c2"), "q:eo", 50, 0.03, () => workPrng.next()),
+    consumer(w("fifo-c1"), "q:fifo"),
+    consumer(w("fifo-c2"), "q:fifo", 50, 0.03, () => workPrng.next()),
+    consumer(w("s1-c1"), "s:events/s1"),
+    consumer(w("s2-c1"), "s:events/s2"),
+    consumer(w("s3-c1"), "s:events/s3"),
+    consumer(w("txdst-c1"), "q:txdst"),
+    mover(w("mover-1")),
+    mover(w("mover-2")),
+  ];
+  return { producers, consumers };
 }
 
 /** The ids `Nodes` gives the initial members: n1..nN. */

@@ -19,7 +19,8 @@ export interface Tree {
   has(path: string): boolean;
 }
 
-const SKIP_DIRS = new Set(["node_modules", "data", ".git", "runs"]);
+/** What deno.json excludes too: dependencies, node data, chaos runs (with their code copies). */
+const SKIP_DIRS = new Set(["node_modules", "data", "test/chaos/runs"]);
 
 /** Reads every `.ts` and `.md` file under `root` (bounded: at most 5,000 files). */
 export async function readTree(root: string): Promise<Tree> {
@@ -30,14 +31,21 @@ export async function readTree(root: string): Promise<Tree> {
       if (all.size > 5_000) throw new Error(`More than 5,000 files under ${root}`);
       const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
       if (entry.isDirectory) {
-        if (!SKIP_DIRS.has(entry.name) && !entry.name.startsWith(".")) {
+        const skip = SKIP_DIRS.has(path) || entry.name === "node_modules";
+        if (!skip && !entry.name.startsWith(".")) {
           await walk(`${dir}/${entry.name}`, path);
         }
         continue;
       }
       all.add(path);
       if (/\.(ts|md)$/.test(entry.name)) {
-        files.push({ path, text: await Deno.readTextFile(`${dir}/${entry.name}`) });
+        try {
+          files.push({ path, text: await Deno.readTextFile(`${dir}/${entry.name}`) });
+        } catch (e) {
+          // A test running in parallel may remove its own file between the listing and the read.
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+          all.delete(path);
+        }
       }
     }
   };

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { createApp, loadAuthenticator } from "../http/mod.ts";
+import { LocalNode } from "../http/testing/local_node.ts";
+import { silentLogger } from "../log.ts";
+import { createUi, EventRing } from "./mod.ts";
+import { safeNext } from "./routes_pages.tsx";
+
+const AUTH = JSON.stringify({
+  tokens: [
+    { name: "ops", token: "admin-token-1", admin: ["*"], consume: ["*"], publish: ["*"] },
+    { name: "worker", token: "worker-token-1", consume: ["*"] },
+  ],
+});
+
+async function dashboard(authOn = false) {
+  const node = new LocalNode();
+  const auth = authOn ? await loadAuthenticator(AUTH) : undefined;
+  const api = createApp({ node, log: silentLogger, ...(auth ? { auth } : {}) });
+  const ui = createUi({ node, api: api.fetch, ...(auth ? { auth } : {}), events: new EventRing() });
+  const jar = new Map<string, string>();
+  /** A browser: keeps cookies, follows nothing. */
+  const visit = async (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
+    const res = await ui.fetch(new Request(`http://node.test${path}`, { ...init, headers }));
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(";");
+      const [k, v] = pair.split("=");
+      jar.set(k, v);
+    }
+    return { res, text: await res.text() };
+  };
+  const apiCall = (method: string, path: string, body?: unknown, token = "admin-token-1") =>
+    api.fetch(
+      new Request(`http://node.test${path}`, {
+        method,
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
+    );
+  return { node, ui, visit, apiCall, jar };
+}
+
+const csrfOf = (html: string) => /name="_csrf" value="([0-9a-f]+)"/.exec(html)?.[1] ?? "";
+const form = (fields: Record<string, string>) => ({
+  method: "POST",
+  headers: { "content-type": "application/x-www-form-urlencoded" },
+  body: new URLSearchParams(fields).toString(),
+});
+
+Deno.test("ui: 10,000 queues list 100 rows a page, filtered and sorted on the server", async () => {
+  const { node, visit } = await dashboard();
+  for (let i = 0; i < 10_000; i++) {
+    node.state.apply(i + 1, {
+      ts: 1,
+      cmd: { op: "queue_put", queue: `q${String(i).padStart(5, "0")}`, options: {} },
+    });
+  }
+  const first = await visit("/ui/queues");
+  assert.equal(first.res.status, 200);
+  assert.match(first.text, /id="queue-count">10,000</);
+  assert.equal(first.text.match(/<tr data-queue=/g)?.length, 100);
+  assert.match(first.text, /page 1 of 100/);
+  const filtered = await visit("/ui/queues?filter=q0999&sort=name&dir=desc");
+  const names = [...filtered.text.matchAll(/<tr data-queue="([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(names, [
+    "q09999",
+    "q09998",
+    "q09997",
+    "q09996",
+    "q09995",
+    "q09994",
+    "q09993",
+    "q09992",
+    "q09991",
+    "q09990",
+  ]);
+});
+
+Deno.test("ui: a form post needs this session's CSRF value; with it, the action runs", async () => {
+  const { visit, apiCall } = await dashboard();
+  await apiCall("PUT", "/v1/queues/jobs", {});
+  await apiCall("POST", "/v1/queues/jobs/messages", { messages: [{ body: 1 }, { body: 2 }] });
+  const page = await visit("/ui/queues/jobs/purge");
+  const csrf = csrfOf(page.text);
+  assert.ok(csrf.length === 64);
+  const forged = await visit(
+    "/ui/queues/jobs/purge",
+    form({ confirm: "yes", _csrf: "0".repeat(64) }),
+  );
+  assert.equal(forged.res.status, 403);
+  assert.equal(forged.res.headers.get("content-type"), "application/problem+json");
+  const otherSite = await visit("/ui/queues/jobs/purge", {
+    ...form({ confirm: "yes", _csrf: csrf }),
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://evil.test" },
+  });
+  assert.equal(otherSite.res.status, 403);
+  const ok = await visit("/ui/queues/jobs/purge", form({ confirm: "yes", _csrf: csrf }));
+  assert.equal(ok.res.status, 303);
+  assert.equal(ok.res.headers.get("location"), "/ui/queues/jobs?done=purged%202%20messages");
+  const after = await (await apiCall("GET", "/v1/queues/jobs")).json();
+  assert.equal(after.ready, 0);
+});
+
+Deno.test("ui with auth: login keeps the token in an HttpOnly SameSite cookie; admin actions only for admins", async () => {
+  const { visit, apiCall, jar } = await dashboard(true);
+  await apiCall("PUT", "/v1/queues/jobs", {});
+  const first = await visit("/ui/queues/jobs");
+  assert.equal(first.res.status, 302);
+  assert.equal(first.res.headers.get("location"), "/ui/login?next=%2Fui%2Fqueues%2Fjobs");
+  const login = await visit("/ui/login?next=%2Fui%2Fqueues%2Fjobs");
+  const csrf = csrfOf(login.text);
+  const bad = await visit(
+    "/ui/login",
+    form({ token: "nope-nope", next: "/ui/queues/jobs", _csrf: csrf }),
+  );
+  assert.match(bad.res.headers.get("location") ?? "", /failed=1/);
+  const ui = tokenCookie(
+    await visit(
+      "/ui/login",
+      form({ token: "worker-token-1", next: "/ui/queues/jobs", _csrf: csrf }),
+    ),
+  );
+  assert.equal(ui.location, "/ui/queues/jobs");
+  assert.match(ui.cookie, /HttpOnly/);
+  assert.match(ui.cookie, /SameSite=Strict/);
+  assert.match(ui.cookie, /Path=\/ui/);
+  const asWorker = await visit("/ui/queues/jobs");
+  assert.equal(asWorker.res.status, 200);
+  assert.doesNotMatch(asWorker.text, /id="purge"/);
+  assert.doesNotMatch(asWorker.text, /action="\/ui\/queues\/jobs\/publish"/);
+  const refused = await visit("/ui/queues/jobs/purge", form({ confirm: "yes", _csrf: csrf }));
+  assert.match(
+    decodeURIComponent(refused.res.headers.get("location") ?? ""),
+    /error=.*may not admin/,
+  );
+  jar.delete("quorumq_token");
+  await visit("/ui/login", form({ token: "admin-token-1", next: "/ui/queues/jobs", _csrf: csrf }));
+  assert.match((await visit("/ui/queues/jobs")).text, /id="purge"/);
+});
+
+function tokenCookie(v: { res: Response }) {
+  const cookie = v.res.headers.getSetCookie().find((c) => c.startsWith("quorumq_token=")) ?? "";
+  return { location: v.res.headers.get("location"), cookie };
+}
+
+Deno.test("ui: a login's next page stays inside the dashboard", () => {
+  assert.equal(safeNext("/ui/queues/a?x=1"), "/ui/queues/a?x=1");
+  for (const bad of ["//evil.example/ui", "https://evil.example", "/uix", "/ui\\evil", undefined]) {
+    assert.equal(safeNext(bad), "/ui/cluster");
+  }
+});

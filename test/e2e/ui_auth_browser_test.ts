@@ -1,0 +1,117 @@
+/**
+ * The dashboard with auth on, in a real browser against a real 3-node cluster: it asks for a
+ * token, a consume-only token sees messages but no admin buttons, an admin token sees them,
+ * and a form posted from another origin (a forged purge) is refused. Skipped, saying why, when
+ * there is no Chromium (see test/e2e/browser.ts).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Client } from "../../src/client/mod.ts";
+import { browserMissing, launchBrowser, type Page, screenshotDir, shoot } from "./browser.ts";
+import { freePorts, Nodes } from "./nodes.ts";
+
+const missing = await browserMissing();
+if (missing !== undefined) console.log(`ui_auth_browser_test: skipped: ${missing}`);
+
+const ADMIN = "admin-token-for-ui-test";
+const CONSUMER = "consume-only-token-1";
+
+async function logIn(page: Page, base: string, token: string, next: string): Promise<void> {
+  await page.goto(`${base}${next}`, { waitUntil: "load" });
+  assert.match(page.url(), /\/ui\/login\?next=/, "the dashboard asks for a token first");
+  await page.type("input[name=token]", token);
+  await Promise.all([page.waitForNavigation(), page.click("form.stack button")]);
+  assert.equal(new URL(page.url()).pathname, next);
+}
+
+/** A page on another origin that posts a purge form to the dashboard as soon as it loads. */
+function evilSite(target: string): { url: string; close(): Promise<void> } {
+  const port = freePorts(1)[0];
+  const html = `<!DOCTYPE html><form id="f" method="post" action="${target}">` +
+    `<input name="confirm" value="yes"><input name="_csrf" value="guessed"></form>` +
+    `<script>document.getElementById("f").submit()</script>`;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, onListen: () => {} },
+    () => new Response(html, { headers: { "content-type": "text/html" } }),
+  );
+  return { url: `http://127.0.0.1:${port}/`, close: () => server.shutdown() };
+}
+
+Deno.test({
+  name: "ui with auth: login, no admin buttons for a consume-only token, forged posts refused",
+  ignore: missing !== undefined,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "quorumq-ui-auth-" });
+    const authFile = `${dir}/auth.json`;
+    await Deno.writeTextFile(
+      authFile,
+      JSON.stringify({
+        tokens: [
+          { name: "ops", token: ADMIN, admin: ["*"], publish: ["*"], consume: ["*"] },
+          { name: "worker", token: CONSUMER, consume: ["*"] },
+        ],
+      }),
+    );
+    const nodes = await Nodes.start({
+      count: 3,
+      storage: "memory",
+      extraArgs: ["--auth-file", authFile],
+      adminToken: ADMIN,
+    });
+    const chromium = await launchBrowser();
+    const shots = await screenshotDir();
+    const admin = new Client({ nodes: nodes.urls(), token: ADMIN, retry: { attempts: 20 } });
+    try {
+      await admin.createQueue("jobs");
+      await admin.publishBatch("jobs", [{ id: "job-1", body: { n: 1 } }, { id: "job-2", body: 2 }]);
+      const base = nodes.url(nodes.ids[0]);
+      const page = await chromium.browser.newPage();
+      await page.setViewport({ width: 1280, height: 800 });
+
+      await t.step("a consume-only token sees the messages and no admin button", async () => {
+        await page.goto(`${base}/ui/cluster`, { waitUntil: "load" });
+        await shoot(page, shots, "login");
+        await logIn(page, base, CONSUMER, "/ui/queues/jobs");
+        const ids = await page.$$eval("#messages td.id", (tds) => tds.map((td) => td.textContent));
+        assert.deepEqual(ids, ["job-1", "job-2"]);
+        assert.equal(await page.$("#purge"), null);
+        assert.equal(await page.$("#redrive-selected"), null);
+        assert.equal(await page.$("#publish"), null, "no publish permission, no publish form");
+        await page.goto(`${base}/ui/cluster`, { waitUntil: "load" });
+        assert.equal(await page.$("td.actions"), null);
+        assert.equal(await page.$("form[action='/ui/cluster/members']"), null);
+        const logout = await page.$("form[action='/ui/logout'] button");
+        assert.ok(logout !== null);
+        await Promise.all([page.waitForNavigation(), logout.click()]);
+      });
+
+      await t.step("an admin token sees the admin actions", async () => {
+        await logIn(page, base, ADMIN, "/ui/queues/jobs");
+        assert.ok((await page.$("#purge")) !== null);
+        assert.ok((await page.$("#publish")) !== null);
+      });
+
+      await t.step("a purge form posted from another origin is refused", async () => {
+        const evil = evilSite(`${base}/ui/queues/jobs/purge`);
+        try {
+          const answer = page.waitForResponse((r) => r.url().endsWith("/ui/queues/jobs/purge"));
+          await page.goto(evil.url);
+          const res = await answer;
+          assert.equal(res.status(), 403);
+          assert.match(await res.text(), /CSRF check failed/);
+        } finally {
+          await evil.close();
+        }
+        assert.equal((await admin.getQueue("jobs")).ready, 2, "nothing was purged");
+      });
+    } finally {
+      await chromium.close();
+      await nodes.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
