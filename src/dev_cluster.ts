@@ -195,11 +195,23 @@ async function stopNode(c: Running, say: Say): Promise<number> {
   return s.code;
 }
 
+/**
+ * The line that tells how to talk to these nodes with `mq`: on the default ports `mq` finds them
+ * by itself; elsewhere it needs `QUORUMQ_NODES`.
+ */
+export function mqHint(nodes: readonly DevNode[], basePort: number): string {
+  const list = nodes.map((n) => n.url).join(",");
+  return basePort === 8081 && nodes.length <= 3
+    ? `mq: deno task mq queues (finds these nodes by itself; or QUORUMQ_NODES=${list})`
+    : `mq: QUORUMQ_NODES=${list} deno task mq queues`;
+}
+
 /** Starts the nodes and runs until SIGINT or SIGTERM stops them; resolves to the exit code. */
 export async function runDevCluster(options: DevClusterOptions): Promise<number> {
   const nodes = devNodes(options, new URL("./main.ts", import.meta.url).pathname);
   const say: Say = (line) => console.log(`cluster | ${line}`);
   say(`secret: ${options.secret}${options.secret === DEV_SECRET ? " (dev default)" : ""}`);
+  say(mqHint(nodes, options.basePort));
   const stopped = Promise.withResolvers<string>();
   const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
     const h = () => stopped.resolve(sig);

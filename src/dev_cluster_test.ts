@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DEV_SECRET, devNodes, parseDevArgs } from "./dev_cluster.ts";
+import { DEV_SECRET, devNodes, mqHint, parseDevArgs } from "./dev_cluster.ts";
+import { LOCAL_NODES } from "./cli/discover.ts";
 
 Deno.test("parseDevArgs defaults to 3 nodes from 8081 in ./data with the dev secret", () => {
   const r = parseDevArgs([], {});
@@ -56,4 +57,19 @@ Deno.test("devNodes gives each node its port, data dir, every peer and the share
   );
   assert.equal(flag("--log-level"), "warn");
   assert.ok(args.includes("/m.ts"));
+});
+
+Deno.test("mqHint: the default ports are the ones mq finds; others get QUORUMQ_NODES", () => {
+  const make = (argv: string[]) => {
+    const r = parseDevArgs(argv, {});
+    assert.ok(r.kind === "options");
+    return devNodes(r.options, "main.ts");
+  };
+  const dflt = make([]);
+  for (const n of dflt) assert.ok((LOCAL_NODES as readonly string[]).includes(n.url), n.url);
+  assert.match(mqHint(dflt, 8081), /^mq: deno task mq queues \(finds these nodes by itself/);
+  assert.equal(
+    mqHint(make(["--base-port", "9001", "--count", "2"]), 9001),
+    "mq: QUORUMQ_NODES=http://127.0.0.1:9001,http://127.0.0.1:9002 deno task mq queues",
+  );
 });

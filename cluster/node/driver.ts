@@ -442,7 +442,9 @@ export class NodeDriver {
         else {
           for (let at = 0; at < w.entries.length && !this.#closed; at += APPLY_SLICE_ENTRIES) {
             this.#apply(w.entries.slice(at, at + APPLY_SLICE_ENTRIES));
-            if (at + APPLY_SLICE_ENTRIES < w.entries.length) await pace();
+            // After every slice, the last one included: work that piled up (many small items,
+            // say while a capture held the worker) must not run back to back without a turn.
+            await pace();
           }
         }
         await this.#maybeSnapshot();
@@ -547,6 +549,7 @@ export class NodeDriver {
   }
 
   async #restore(snap: Snapshot): Promise<void> {
+    const t0 = this.#o.nowMs?.() ?? 0;
     const { urls, app } = unwrapSnapshot(snap.data);
     await this.#o.stateMachine.restore(app, this.#o.pace ?? noPace);
     this.urls.replace(urls);
@@ -563,7 +566,11 @@ export class NodeDriver {
     this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);
     this.#snapshotBytes = snap.data.length;
     this.#appliedBytesSinceSnapshot = 0;
-    this.#o.log("info", "snapshot_restored", { index: snap.meta.index, bytes: snap.data.length });
+    this.#o.log("info", "snapshot_restored", {
+      index: snap.meta.index,
+      bytes: snap.data.length,
+      ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
+    });
     // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
     // not with whatever entry applies next.
     this.#applied.release(this.#appliedIndex);

@@ -12,10 +12,17 @@ const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
-/** A list of commands whose restore waits until the test opens `gate`. */
+/**
+ * A list of commands whose restore waits until the test opens `gate`; its captures wait for
+ * `captureGate` when one is set. `appliesSincePace` counts applies since the last `pace()`.
+ */
 class GatedMachine implements StateMachine {
   items: string[] = [];
   restoring = false;
+  capturing = false;
+  captureGate: Promise<void> | undefined;
+  appliesSincePace = 0;
+  mostAppliesBetweenPaces = 0;
   #open!: () => void;
   readonly gate = new Promise<void>((resolve) => this.#open = resolve);
 
@@ -29,11 +36,17 @@ class GatedMachine implements StateMachine {
 
   apply(_index: number, data: Uint8Array): unknown {
     assert.equal(this.restoring, false, "an entry applied during a restore");
+    assert.equal(this.capturing, false, "an entry applied during a capture");
     this.items.push(dec(data));
+    this.appliesSincePace++;
+    this.mostAppliesBetweenPaces = Math.max(this.mostAppliesBetweenPaces, this.appliesSincePace);
     return this.items.length;
   }
 
-  snapshot(): SnapshotView {
+  async snapshot(): Promise<SnapshotView> {
+    this.capturing = true;
+    await this.captureGate;
+    this.capturing = false;
     const copy = JSON.stringify(this.items);
     return { serialize: () => enc(copy) };
   }
@@ -54,6 +67,8 @@ class Cluster {
   storages = new Map<NodeId, StoragePorts>();
   tickers = new Map<NodeId, () => void>();
   cut = new Set<NodeId>();
+
+  constructor(readonly snapshotEveryEntries = 5) {}
 
   async open(id: NodeId, gated = false): Promise<NodeDriver> {
     const storage = this.storages.get(id) ?? {
@@ -83,8 +98,12 @@ class Cluster {
         return () => this.tickers.delete(id);
       },
       tickMs: 10,
-      snapshotEveryEntries: 5,
+      snapshotEveryEntries: this.snapshotEveryEntries,
       log: () => {},
+      pace: () => {
+        sm.appliesSincePace = 0;
+        return Promise.resolve();
+      },
       onFatal: (e) => {
         throw e;
       },
@@ -184,5 +203,30 @@ Deno.test("NodeDriver: after a full restart a leader is elected while every stat
     await c.ticks(1);
   }
   for (const id of c.ids) assert.equal(c.machines.get(id)!.items.length, 21, id);
+  for (const id of [...c.drivers.keys()]) await c.close(id);
+});
+
+Deno.test("NodeDriver: entries that piled up while a capture held the apply worker are applied with turns between slices", async () => {
+  const c = new Cluster(30);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  const sm = c.machines.get(leader.id)!;
+  let open!: () => void;
+  sm.captureGate = new Promise<void>((r) => open = r);
+  // 30 entries make a snapshot due; its capture then waits while 300 more commit one by one.
+  const all: Promise<unknown>[] = [];
+  for (let i = 0; i < 330; i++) {
+    all.push(leader.propose(enc(`x${i}`), 60_000));
+    await c.ticks(1);
+  }
+  assert.equal(sm.capturing, true, "no capture held the worker");
+  sm.mostAppliesBetweenPaces = 0;
+  open();
+  await Promise.all(all);
+  assert.equal(sm.items.length, 330);
+  assert.ok(
+    sm.mostAppliesBetweenPaces <= 64,
+    `${sm.mostAppliesBetweenPaces} entries applied without a pace() between them`,
+  );
   for (const id of [...c.drivers.keys()]) await c.close(id);
 });

@@ -101,6 +101,7 @@ function redriveOne(
     len: m.len,
     headers: Object.keys(headers).length === 0 ? undefined : headers,
     group: m.group,
+    subject: m.subject,
     delayMs: 0,
     ttlMs: undefined,
   }, now);

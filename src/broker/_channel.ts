@@ -33,6 +33,8 @@ export interface Msg {
   readonly len: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly group: string | undefined;
+  /** The subject it was published with, if any. */
+  readonly subject: string | undefined;
   readonly publishedAt: number;
   /** Entry time when the TTL ends; Infinity when none. */
   readonly expiresAt: number;
@@ -296,7 +298,19 @@ export class Channel {
       leaseExpiresAt,
       publishedAt: m.publishedAt,
     };
-    return m.group === undefined ? d : { ...d, group: m.group };
+    if (m.group !== undefined) Object.assign(d, { group: m.group });
+    if (m.subject !== undefined) Object.assign(d, { subject: m.subject });
+    return d;
+  }
+
+  /**
+   * The delivery of message `seq` as attempt `attempt` while that attempt holds its lease (with
+   * the lease end as it is now), for a repeated receive's stored answer. Read-only.
+   */
+  heldDelivery(seq: number, attempt: number): Delivery | undefined {
+    const m = this.msgs.get(seq);
+    if (m === undefined || m.state !== MsgState.Leased || m.attempt !== attempt) return undefined;
+    return this.#delivery(m, m.at);
   }
 
   /** Finds the message a receipt names, if that attempt still holds the lease. Read-only. */

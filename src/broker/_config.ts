@@ -5,7 +5,14 @@
  * @module
  */
 
-import type { QueueConfig, QueueOptions, TopicConfig, TopicOptions } from "./commands.ts";
+import type {
+  QueueConfig,
+  QueueOptions,
+  SubscriptionConfig,
+  SubscriptionOptions,
+  TopicConfig,
+  TopicOptions,
+} from "./commands.ts";
 
 /** Defaults of a queue (and a subscription's delivery). */
 export const QUEUE_DEFAULTS = {
@@ -40,5 +47,19 @@ export function resolveTopicConfig(o: TopicOptions): TopicConfig {
   if (o.maxAgeMs !== undefined) c.maxAgeMs = o.maxAgeMs;
   if (o.maxMessages !== undefined) c.maxMessages = o.maxMessages;
   if (o.maxBytes !== undefined) c.maxBytes = o.maxBytes;
+  return c;
+}
+
+/**
+ * A subscription's config: its delivery options with defaults, and its routing. `filter` becomes
+ * a list of one, so the config names the patterns one way; no routing leaves no fields.
+ */
+export function resolveSubscriptionConfig(o: SubscriptionOptions): SubscriptionConfig {
+  const { startAt: _startAt, filter, filters, headers, ...queueOptions } = o;
+  const c: { -readonly [K in keyof SubscriptionConfig]: SubscriptionConfig[K] } =
+    resolveQueueConfig(queueOptions);
+  const list = filter !== undefined ? [filter] : filters;
+  if (list !== undefined) c.filters = [...list];
+  if (headers !== undefined) c.headers = { ...headers };
   return c;
 }

@@ -87,6 +87,11 @@ export function executeCommand(
     case "tick":
       tick(state, now);
       return { ok: true };
+    case "session_open":
+    case "session_keepalive":
+    case "session_close":
+      // Applied by the exactly-once layer before this (they need the envelope's owner).
+      return invalid(`${cmd.op} cannot be part of another command`);
     case "queue_purge":
       return executePurge(state, cmd.queue);
     case "queue_redrive":

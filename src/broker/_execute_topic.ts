@@ -8,7 +8,7 @@ import type { Command, Result, SubscriptionOptions, TopicOptions } from "./comma
 import { Channel } from "./_channel.ts";
 import { Topic } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
-import { resolveQueueConfig, resolveTopicConfig } from "./_config.ts";
+import { resolveSubscriptionConfig, resolveTopicConfig } from "./_config.ts";
 import { findSubscription, topicNotFound } from "./_lookup.ts";
 import { topicPublishOne } from "./_publish.ts";
 import {
@@ -64,7 +64,9 @@ export function executeTopicCommand(state: BrokerState, cmd: TopicCommand, now: 
     case "subscription_delete": {
       const s = findSubscription(state, cmd.topic, cmd.subscription);
       if (!(s instanceof Channel)) return s;
-      state.topics.get(cmd.topic)!.subs.delete(cmd.subscription);
+      const t = state.topics.get(cmd.topic)!;
+      t.subs.delete(cmd.subscription);
+      t.routes.delete(s);
       state.byOrd.delete(s.ord);
       return { ok: true };
     }
@@ -99,12 +101,14 @@ function putSubscription(
   if (e) return invalid(e);
   const t = state.topics.get(topic);
   if (t === undefined) return topicNotFound(topic);
-  const { startAt, ...queueOptions } = options;
-  const config = resolveQueueConfig(queueOptions);
+  const startAt = options.startAt;
+  const config = resolveSubscriptionConfig(options);
   const existing = t.subs.get(name);
   if (existing !== undefined) {
     if (config.fifo !== existing.config.fifo) return invalid("fifo cannot change after creation");
+    // New routing applies to messages published from now on; stored ones stay.
     existing.config = config;
+    t.route(existing);
     return { ok: true, created: false, config, startSeq: existing.startSeq };
   }
   const first = t.log.first()?.seq ?? t.nextSeq;
@@ -116,6 +120,7 @@ function putSubscription(
   const ord = state.nextOrd++;
   const sub = new Channel(ord, `${topic}/${name}`, config, state.host);
   t.subs.set(name, sub);
+  t.route(sub);
   state.byOrd.set(ord, sub);
   t.backfill(sub, startSeq, now);
   return { ok: true, created: true, config, startSeq };

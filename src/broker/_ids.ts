@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Failure, Result } from "./commands.ts";
+import { answerBytes } from "./_answer_bytes.ts";
+import type { StoredAnswer } from "./_answers.ts";
 
 /** A remembered message id. `live` while the message is stored, then how it ended. */
 export interface IdRecord {
@@ -73,23 +74,32 @@ export class IdTable {
 
 /** One stored answer of the Idempotency-Key table. */
 export interface IdemRecord {
+  /** The key as the table holds it: scoped to its owner (`owner` NUL `key`) when it has one. */
   readonly key: string;
   readonly fingerprint: string;
-  readonly result: Result | Failure;
+  readonly result: StoredAnswer;
   readonly expiresAt: number;
 }
 
 /** Default life of an idempotency key: 24 h of entry time. */
 export const IDEM_TTL_MS = 24 * 60 * 60 * 1000;
-/** Most idempotency keys held; beyond it the oldest are forgotten first. */
-export const IDEM_KEYS_MAX = 100_000;
+/** Most idempotency keys held; a new key beyond it is refused (`sessions_full`), none forgotten. */
+export const IDEM_KEYS_MAX = 1_000_000;
+
+/** What one key counts against the byte bound (`answerBytes` estimates, plus the map entry). */
+export function idemRecordBytes(r: IdemRecord): number {
+  return 64 + answerBytes(r.key) + answerBytes(r.fingerprint) + answerBytes(r.result);
+}
 
 /**
  * Idempotency keys in insertion order. Entry times never decrease and the TTL is fixed, so the
- * front is always the next to expire; the bound evicts from the front too.
+ * front is always the next to expire. A key is never forgotten inside its window: at the count or
+ * byte bound new keys are refused instead (the caller checks `keysMax` and the bytes).
  */
 export class IdemTable {
   readonly byKey = new Map<string, IdemRecord>();
+  /** The bytes of every key (`idemRecordBytes`). */
+  bytes = 0;
 
   constructor(readonly ttlMs = IDEM_TTL_MS, readonly keysMax = IDEM_KEYS_MAX) {}
 
@@ -98,17 +108,20 @@ export class IdemTable {
   }
 
   put(rec: IdemRecord): void {
-    this.byKey.delete(rec.key);
-    this.byKey.set(rec.key, rec);
-    while (this.byKey.size > this.keysMax) {
-      this.byKey.delete(this.byKey.keys().next().value!);
+    const old = this.byKey.get(rec.key);
+    if (old !== undefined) {
+      this.byKey.delete(rec.key);
+      this.bytes -= idemRecordBytes(old);
     }
+    this.byKey.set(rec.key, rec);
+    this.bytes += idemRecordBytes(rec);
   }
 
   expire(now: number): void {
     for (const [key, r] of this.byKey) {
       if (r.expiresAt > now) break;
       this.byKey.delete(key);
+      this.bytes -= idemRecordBytes(r);
     }
   }
 }

@@ -57,6 +57,7 @@ export function queuePublishOne(
       ? undefined
       : { ...m.headers },
     group: m.group,
+    subject: m.subject,
     delayMs: m.delayMs ?? 0,
     ttlMs: m.ttlMs,
   }, now);
@@ -90,9 +91,11 @@ export function topicPublishOne(
       ? undefined
       : { ...m.headers },
     group: m.group,
+    subject: m.subject,
     publishedAt: now,
     notBefore: now + (m.delayMs ?? 0),
     ttlAt: m.ttlMs === undefined ? Infinity : now + m.ttlMs,
+    routed: undefined,
   };
   t.append(msg, now);
   return { ok: true, seq, id, duplicate: false };

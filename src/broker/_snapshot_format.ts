@@ -9,8 +9,11 @@
  * Payloads, in order (each a msgpack array whose first element names the part, except the raw
  * body frames):
  *
- * - `["head", lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics]`
+ * - `["head", lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics,
+ *   sessionsMax, sessionBytesMax, exactlyOnceBytesMax, nSessions]` (the last four were added
+ *   with sessions; a head without them had no sessions)
  * - `["idem", [[key, fingerprint, result, expiresAt], ...]]` until nIdem records were given
+ * - `["sessions", [row, ...]]` until nSessions rows were given (`_snapshot_sessions.ts`)
  * - per queue: `["channel", name, ord, config, counters, nIds, nMsgs]`, then
  *   `["ids", ids, [seq, expiresAt, ...], mut]` until nIds records, then
  *   `["msgs", fixed, mut, ids, extras]` each followed by a raw frame of its bodies, until nMsgs
@@ -18,6 +21,10 @@
  *   `["tmsgs", fixed, ids, extras]` + raw bodies frames, then each subscription as a channel
  *   whose `"msgs"` parts have no bodies frame (they share the topic's bodies)
  * - `["end"]`, and nothing after it
+ *
+ * `extras` are the sparse optional fields of rows: `[row, headers | null, group | null]`, plus a
+ * fourth element, the subject, on rows published with one. A subscription's routing (`filters`,
+ * `headers`) is part of its `config`; the routing index is rebuilt from it on restore.
  *
  * Counts in the headers let the reader know what comes next, and the closing part catches a
  * truncated snapshot. No checksum here: the snapshot store and the transport checksum the bytes.

@@ -7,20 +7,22 @@
 
 import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
-import type { IdemRecord, IdTable } from "./_ids.ts";
+import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
+import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
-import { Topic, type TopicMsg } from "./_topic.ts";
+import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 
 type Steps<T> = Generator<void, T, void>;
-type Extras = Map<number, [Msg["headers"] | null, string | null]>;
+/** Row: [headers, group, subject] (the subject is left off by writers when absent). */
+type Extras = Map<number, [Msg["headers"] | null, string | null, string | undefined]>;
 /**
  * Messages restored per step. Finer than a part: a cold (not yet optimized) restore with the
  * garbage collector busy takes up to ~10 µs a message here, and a step must stay a few ms.
  */
 const MSGS_PER_STEP = 256;
 /** The optional fields of a row without extras (one shared array, not one per message). */
-const NO_EXTRAS: [null, null] = [null, null];
+const NO_EXTRAS: [null, null, undefined] = [null, null, undefined];
 
 /** Rebuilds a state from snapshot bytes in one synchronous call. */
 export function restoreSnapshot(bytes: Uint8Array): BrokerState {
@@ -39,7 +41,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
   const r = new FrameReader(bytes);
   const head = r.part("head") as number[];
   const [lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics] = head;
-  const state = new BrokerState({ idemTtlMs, idemKeysMax });
+  // Snapshots before sessions end here: their states had none, and take the default bounds.
+  const [sessionsMax, sessionBytesMax, exactlyOnceBytesMax, nSessions = 0] = head.slice(8);
+  const state = new BrokerState({
+    idemTtlMs,
+    idemKeysMax,
+    sessionsMax,
+    sessionBytesMax,
+    exactlyOnceBytesMax,
+  });
   state.lastIndex = lastIndex;
   state.lastTs = lastTs;
   state.nextOrd = nextOrd;
@@ -49,8 +59,15 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     for (const [key, fingerprint, result, expiresAt] of rows) {
       // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
       const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
-      state.idem.byKey.set(key, rec);
+      state.idem.put(rec);
     }
+    done += rows.length;
+    yield;
+  }
+  for (let done = 0; done < nSessions;) {
+    const [rows] = r.part("sessions") as [SessionRow[]];
+    nonEmpty(rows.length, "sessions");
+    for (const row of rows) restoreSessionRow(state.sessions, row, copyBytes);
     done += rows.length;
     yield;
   }
@@ -72,29 +89,52 @@ function nonEmpty(n: number, tag: string): void {
   if (n === 0) throw new Error(`Cannot restore snapshot: an empty "${tag}" part`);
 }
 
-function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<void> {
+/** Restores `n` id records into `ids`; returns them in table order (by increasing seq). */
+function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<IdRecord[]> {
+  const all: IdRecord[] = [];
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
     const mut = bytesF64(mutBytes, "Cannot restore snapshot ids");
     list.forEach((id, i) => {
-      ids.restore({
+      const rec: IdRecord = {
         id,
         seq: nums[2 * i],
         expiresAt: nums[2 * i + 1],
         state: ID_STATES[mut[2 * i]],
         attempt: mut[2 * i + 1],
-      });
+      };
+      ids.restore(rec);
+      all.push(rec);
     });
     done += list.length;
     yield;
+  }
+  return all;
+}
+
+/**
+ * Finds a restored message's id record. Records were added in publish order, so their seqs
+ * increase like the messages': a cursor walking both finds each without a hash lookup of the id;
+ * anything out of that order falls back to the table.
+ */
+class RecordCursor {
+  #at = 0;
+
+  constructor(readonly recs: readonly IdRecord[], readonly ids: IdTable) {}
+
+  find(id: string, seq: number): IdRecord | undefined {
+    const recs = this.recs;
+    while (this.#at < recs.length && recs[this.#at].seq < seq) this.#at++;
+    const c = recs[this.#at];
+    return c !== undefined && c.seq === seq && c.id === id ? c : this.ids.byId.get(id);
   }
 }
 
 function extrasByRow(list: unknown[]): Extras {
   const out: Extras = new Map();
-  for (const x of list as [number, Msg["headers"] | null, string | null][]) {
-    out.set(x[0], [x[1], x[2]]);
+  for (const x of list as [number, Msg["headers"] | null, string | null, string?][]) {
+    out.set(x[0], [x[1], x[2], x[3] ?? undefined]);
   }
   return out;
 }
@@ -116,7 +156,7 @@ function* restoreChannel(
   const ch = new Channel(ord, topic ? `${topic.name}/${name}` : name, config, state.host);
   [ch.published, ch.acked, ch.deadLettered, ch.retentionDropped, ch.nextSeq, ch.startSeq] =
     counters;
-  yield* restoreIds(r, ch.ids, nIds);
+  const recs = new RecordCursor(yield* restoreIds(r, ch.ids, nIds), ch.ids);
   for (let done = 0; done < nMsgs;) {
     const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [
       Uint8Array,
@@ -126,7 +166,7 @@ function* restoreChannel(
     ];
     nonEmpty(ids.length, "msgs");
     const bodies = topic === undefined ? r.raw() : undefined;
-    yield* restoreMsgs(ch, topic, {
+    yield* restoreMsgs(ch, topic, recs, {
       fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
       mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
       ids,
@@ -152,6 +192,7 @@ interface MsgsChunk {
 function* restoreMsgs(
   ch: Channel,
   topic: Topic | undefined,
+  recs: RecordCursor,
   c: MsgsChunk,
 ): Steps<void> {
   const { fixed, mut } = c;
@@ -175,17 +216,19 @@ function* restoreMsgs(
       off = bodyAt;
       bodyAt += len;
     }
-    const rec = mut[4 * i + 3] === 1 ? ch.ids.byId.get(id) : undefined;
-    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
+    const rec = mut[4 * i + 3] === 1 ? recs.find(id, seq) : undefined;
+    const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: Msg = {
       seq,
-      id,
+      // The record's string, as a publish shares it: not a second copy of every id (~32 MB at 1M).
+      id: rec?.id ?? id,
       rec,
       buf,
       off,
       len,
       headers: headers ?? undefined,
       group: group ?? undefined,
+      subject,
       publishedAt: fixed[4 * i + 2],
       expiresAt: fixed[4 * i + 3],
       state: mut[4 * i] as MsgState,
@@ -222,7 +265,9 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
   for (let i = 0; i < nSubs; i++) {
     const s = yield* restoreChannel(r, state, t);
     t.subs.set(s.name, s.ch);
+    t.route(s.ch); // routing is derived from the subscription's config, which the snapshot holds
   }
+  yield* rebuildRouted(t);
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
   return t;
@@ -242,7 +287,7 @@ function* restoreTopicMsgs(
     }
     const off = bodyAt;
     bodyAt += len;
-    const [headers, group] = c.ext.get(i) ?? NO_EXTRAS;
+    const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
     const m: TopicMsg = {
       seq,
       id,
@@ -252,9 +297,11 @@ function* restoreTopicMsgs(
       len,
       headers: headers ?? undefined,
       group: group ?? undefined,
+      subject,
       publishedAt,
       notBefore,
       ttlAt,
+      routed: undefined,
     };
     t.log.append(seq, m);
     t.bytes += len;

@@ -18,6 +18,7 @@ export interface StoreInput {
   readonly len: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly group: string | undefined;
+  readonly subject: string | undefined;
   readonly delayMs: number;
   readonly ttlMs: number | undefined;
 }
@@ -43,6 +44,7 @@ export function storeMessage(
     len: s.len,
     headers: s.headers,
     group: s.group,
+    subject: s.subject,
     publishedAt: now,
     expiresAt: ttlMs === undefined ? Infinity : now + ttlMs,
     state: delayed ? MsgState.Delayed : MsgState.Ready,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Command, Delivery, MessageInput, Result, ResultOf } from "./commands.ts";
+import type { Command, Delivery, Envelope, MessageInput, Result, ResultOf } from "./commands.ts";
 import { BrokerState } from "./state.ts";
 
 /** Encodes text as a body. */
@@ -29,6 +29,22 @@ export class Log {
     this.index++;
     const env = idem === undefined ? { ts: this.now, cmd } : { ts: this.now, cmd, idem };
     return this.broker.apply(this.index, env) as ResultOf<C>;
+  }
+
+  /** Applies `cmd` with envelope fields: a session, an owner, a key. */
+  send<C extends Command>(cmd: C, extra: Omit<Envelope, "ts" | "cmd">): ResultOf<C> {
+    this.index++;
+    return this.broker.apply(this.index, { ts: this.now, cmd, ...extra }) as ResultOf<C>;
+  }
+
+  /** Opens a session and returns its id. */
+  openSession(owner?: string, timeoutMs?: number): number {
+    const cmd = timeoutMs === undefined
+      ? { op: "session_open" as const }
+      : { op: "session_open" as const, timeoutMs };
+    const r = this.send(cmd, owner === undefined ? {} : { owner });
+    if (!r.ok) throw new Error(`Cannot open a session: ${r.detail}`);
+    return r.session;
   }
 
   /** Moves time forward and applies a tick. */

@@ -7,10 +7,21 @@
  * @module
  */
 
-import type { TopicConfig, TopicInfo, TopicMessage } from "./commands.ts";
+import type {
+  SubscriptionConfig,
+  TopicConfig,
+  TopicInfo,
+  TopicMessage,
+  TopicPage,
+} from "./commands.ts";
 import { type Channel, type Msg, MsgState } from "./_channel.ts";
 import { type IdRecord, IdTable } from "./_ids.ts";
+import { RoutingIndex } from "./_routing_index.ts";
 import { EventKind, SeqTable, type TimedEvent } from "./_structs.ts";
+import { headersMatch, subjectMatches } from "./subject.ts";
+
+/** Most log entries one filtered read looks at: a page may be short, its `nextSeq` goes on. */
+export const READ_SCAN_MAX = 100_000;
 
 /** One retained topic message. */
 export interface TopicMsg {
@@ -22,17 +33,26 @@ export interface TopicMsg {
   readonly len: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly group: string | undefined;
+  readonly subject: string | undefined;
   readonly publishedAt: number;
   /** publishedAt + delayMs: no subscription delivers it before. */
   readonly notBefore: number;
   /** publishedAt + ttlMs, or Infinity. */
   readonly ttlAt: number;
+  /**
+   * The subscriptions that may hold it, when the topic routes by filters (undefined: any of
+   * them): retention drops it from these only, so a drop costs what the delivery did, not a
+   * scan of 10,000 subscriptions. A superset is fine (a drop where it is absent is a no-op).
+   */
+  routed: Channel[] | undefined;
 }
 
 export class Topic {
   readonly ids = new IdTable();
   readonly log = new SeqTable<TopicMsg>();
   readonly subs = new Map<string, Channel>();
+  /** Which subscriptions each message goes to (derived from their configs; rebuilt on restore). */
+  readonly routes = new RoutingIndex<Channel>();
   nextSeq = 1;
   bytes = 0;
   published = 0;
@@ -65,7 +85,9 @@ export class Topic {
     this.nextSeq = t.seq + 1;
     this.bytes += t.len;
     this.published++;
-    for (const sub of this.subs.values()) if (t.seq >= sub.startSeq) deliverTo(sub, t, now);
+    const targets = this.routes.match(t.subject, t.headers);
+    for (const sub of targets) if (t.seq >= sub.startSeq) deliverTo(sub, t, now);
+    t.routed = this.routes.filtered ? targets : undefined;
     const { maxMessages, maxBytes } = this.config;
     let dropped = false;
     while (
@@ -84,7 +106,7 @@ export class Topic {
     const t = this.log.first()!;
     this.log.delete(t.seq);
     this.bytes -= t.len;
-    for (const sub of this.subs.values()) sub.dropForRetention(t.seq);
+    for (const sub of t.routed ?? this.subs.values()) sub.dropForRetention(t.seq);
   }
 
   /** Schedules the age retention of the current head (one pending age event per head). */
@@ -122,32 +144,88 @@ export class Topic {
     this.retain(now);
   }
 
-  /** Retained messages from `fromSeq`, at most `limit`. Read-only. */
-  read(fromSeq: number, limit: number): TopicMessage[] {
-    const out: TopicMessage[] = [];
+  /**
+   * Retained messages from `fromSeq`, at most `limit`; with `subject`, only those whose subject
+   * matches that pattern, looking at no more than `READ_SCAN_MAX` entries. Read-only.
+   */
+  read(fromSeq: number, limit: number, subject?: string): TopicPage {
+    const messages: TopicMessage[] = [];
     const first = this.log.first();
-    if (first === undefined) return out;
-    for (let seq = Math.max(fromSeq, first.seq); seq < this.nextSeq && out.length < limit; seq++) {
+    let seq = Math.max(fromSeq, first?.seq ?? this.nextSeq);
+    const scanEnd = subject === undefined
+      ? this.nextSeq
+      : Math.min(seq + READ_SCAN_MAX, this.nextSeq);
+    for (; seq < scanEnd && messages.length < limit; seq++) {
       const t = this.log.get(seq);
       if (t === undefined) continue;
-      const m: TopicMessage = {
-        seq: t.seq,
-        id: t.id,
-        body: t.buf.subarray(t.off, t.off + t.len),
-        headers: t.headers ?? {},
-        publishedAt: t.publishedAt,
-      };
-      out.push(t.group === undefined ? m : { ...m, group: t.group });
+      if (
+        subject !== undefined && (t.subject === undefined || !subjectMatches(subject, t.subject))
+      ) {
+        continue;
+      }
+      messages.push(topicMessage(t));
     }
-    return out;
+    return { messages, nextSeq: seq };
   }
 
-  /** Fills a new subscription from the retained log, from `startSeq` on. */
+  /** Routes a subscription by its config's filters and headers (a create, change or restore). */
+  route(sub: Channel): void {
+    // A subscription's config is a SubscriptionConfig: it was resolved and stored as one.
+    this.routes.set(sub, sub.config as SubscriptionConfig);
+  }
+
+  /** Fills a new subscription from the retained log, from `startSeq` on, as routed. */
   backfill(sub: Channel, startSeq: number, now: number): void {
     sub.startSeq = startSeq;
-    for (const t of this.log.values()) if (t.seq >= startSeq) deliverTo(sub, t, now);
+    const c = sub.config as SubscriptionConfig;
+    for (const t of this.log.values()) {
+      if (t.seq >= startSeq && routedTo(c, t)) {
+        deliverTo(sub, t, now);
+        t.routed?.push(sub);
+      }
+    }
     sub.nextSeq = Math.max(startSeq, this.nextSeq);
   }
+}
+
+/**
+ * After a restore: which subscriptions hold each message (`TopicMsg.routed`), when the topic
+ * routes by filters. In steps of a few thousand messages.
+ */
+export function* rebuildRouted(t: Topic): Generator<void, void, void> {
+  if (!t.routes.filtered) return;
+  let n = 0;
+  for (const m of t.log.values()) {
+    m.routed = [];
+    if (++n % 4096 === 0) yield;
+  }
+  for (const sub of t.subs.values()) {
+    for (const m of sub.msgs.values()) {
+      t.log.get(m.seq)?.routed!.push(sub);
+      if (++n % 4096 === 0) yield;
+    }
+  }
+}
+
+/** One subscription's routing rules applied to one message (the index's answer, for one). */
+function routedTo(c: SubscriptionConfig, t: TopicMsg): boolean {
+  if (c.headers !== undefined && !headersMatch(c.headers, t.headers)) return false;
+  if (c.filters === undefined) return true;
+  const subject = t.subject;
+  return subject !== undefined && c.filters.some((p) => subjectMatches(p, subject));
+}
+
+function topicMessage(t: TopicMsg): TopicMessage {
+  const m: TopicMessage = {
+    seq: t.seq,
+    id: t.id,
+    body: t.buf.subarray(t.off, t.off + t.len),
+    headers: t.headers ?? {},
+    publishedAt: t.publishedAt,
+  };
+  if (t.group !== undefined) Object.assign(m, { group: t.group });
+  if (t.subject !== undefined) Object.assign(m, { subject: t.subject });
+  return m;
 }
 
 /** Gives one topic message to one subscription as a fresh stored message. */
@@ -169,6 +247,7 @@ export function deliverTo(sub: Channel, t: TopicMsg, now: number): void {
     len: t.len,
     headers: t.headers,
     group: t.group,
+    subject: t.subject,
     publishedAt: t.publishedAt,
     expiresAt: ttlAt,
     state: delayed ? MsgState.Delayed : MsgState.Ready,

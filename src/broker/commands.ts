@@ -69,10 +69,32 @@ export interface TopicConfig {
 /** Where a new subscription starts reading its topic. */
 export type StartAt = "earliest" | "latest" | { readonly seq: number };
 
-/** Options of a subscription: the start point (used at creation only) and delivery options. */
+/**
+ * Header conditions of a subscription: every one must hold. A string: the header is equal to it;
+ * `{ exists }`: the header is present (true) or absent (false).
+ */
+export type HeaderMatch = Readonly<Record<string, string | { readonly exists: boolean }>>;
+
+/**
+ * Options of a subscription: the start point (used at creation only), routing (`filter` or
+ * `filters`, and `headers`; changeable later) and delivery options.
+ */
 export interface SubscriptionOptions extends QueueOptions {
   /** Default `latest`. */
   readonly startAt?: StartAt;
+  /** One subject pattern (`orders.*.created`, `orders.>`); not with `filters`. */
+  readonly filter?: string;
+  /** Up to 64 patterns: a message matching any of them is routed here. Absent: every subject. */
+  readonly filters?: readonly string[];
+  /** Header conditions, all of which a message must meet. */
+  readonly headers?: HeaderMatch;
+}
+
+/** A subscription's config: its delivery config, and routing when it has any. */
+export interface SubscriptionConfig extends QueueConfig {
+  /** The patterns (a `filter` is a list of one); absent: every subject. */
+  readonly filters?: readonly string[];
+  readonly headers?: HeaderMatch;
 }
 
 /** One message as published. */
@@ -85,6 +107,8 @@ export interface MessageInput {
   readonly delayMs?: number;
   readonly ttlMs?: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Dot-separated tokens (`orders.eu.created`) that subscriptions' filters route by. */
+  readonly subject?: string;
 }
 
 /** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
@@ -176,6 +200,15 @@ export type Command =
   }
   /** Moves time forward (leases end, delays end, TTLs, dedup windows) with no other effect. */
   | { readonly op: "tick" }
+  /**
+   * Opens a client session (Raft dissertation §6.3); its id is this entry's index. It expires
+   * after `timeoutMs` of entry time without a command on it (default 1 h).
+   */
+  | { readonly op: "session_open"; readonly timeoutMs?: number }
+  /** Keeps a session alive without another effect. */
+  | { readonly op: "session_keepalive"; readonly session: number }
+  /** Ends a session and drops its stored answers. */
+  | { readonly op: "session_close"; readonly session: number }
   /** Drops every ready and delayed message of a queue; leased ones stay with their consumers. */
   | { readonly op: "queue_purge"; readonly queue: string }
   /**
@@ -195,7 +228,11 @@ export type ProblemCode =
   | "subscription_not_found"
   | "queue_full"
   | "idempotency_conflict"
-  | "transaction_aborted";
+  | "transaction_aborted"
+  /** The write named a session that expired, was closed, never existed, or is another caller's. */
+  | "session_expired"
+  /** No room for another session or Idempotency-Key answer (count or byte bound): retry later. */
+  | "sessions_full";
 
 /** A per-item reason inside a refused transaction. */
 export interface ItemError {
@@ -226,6 +263,7 @@ export interface Delivery {
   readonly body: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
   readonly group?: string;
+  readonly subject?: string;
   /** 1 for the first delivery. */
   readonly attempt: number;
   /** Opaque, fenced: names this attempt of this message in this queue incarnation. */
@@ -287,7 +325,7 @@ export interface ResultByOp {
   subscription_put: {
     readonly ok: true;
     readonly created: boolean;
-    readonly config: QueueConfig;
+    readonly config: SubscriptionConfig;
     /** The first topic seq this subscription gets. */
     readonly startSeq: number;
   };
@@ -302,6 +340,9 @@ export interface ResultByOp {
     readonly publish: readonly PublishOutcome[];
   };
   tick: { readonly ok: true };
+  session_open: { readonly ok: true; readonly session: number; readonly timeoutMs: number };
+  session_keepalive: { readonly ok: true; readonly expiresAt: number };
+  session_close: { readonly ok: true };
   queue_purge: { readonly ok: true; readonly purged: number };
   queue_redrive: {
     readonly ok: true;
@@ -327,7 +368,8 @@ export interface RedriveSkip {
 }
 
 /** The result of applying one command: its success shape or a failure; `replayed` when the
- * answer came from the Idempotency-Key table and the command was not applied again. */
+ * answer came from a session's stored answers or the Idempotency-Key table and the command was
+ * not applied again. */
 export type ResultOf<C extends Command> = (ResultByOp[C["op"]] | Failure) & {
   readonly replayed?: true;
 };
@@ -343,6 +385,24 @@ export interface Proposal {
   readonly cmd: Command;
   /** Idempotency-Key and a fingerprint of the request (method, path, body) it came with. */
   readonly idem?: { readonly key: string; readonly fingerprint: string };
+  /**
+   * The client session this write belongs to: its id, the write's sequence number in it, and the
+   * lowest sequence number whose answer the client has not received yet (answers below it are
+   * dropped). A repeated (id, seq) returns the stored answer and is never applied again.
+   */
+  readonly session?: SessionRef;
+  /**
+   * Who proposes (the bearer token's name when auth is on): sessions and Idempotency-Keys are
+   * scoped to it, so one caller never reads another's stored answers.
+   */
+  readonly owner?: string;
+}
+
+/** A write's place in its client session. */
+export interface SessionRef {
+  readonly id: number;
+  readonly seq: number;
+  readonly lowest: number;
 }
 
 /** What travels in a Raft entry. */
@@ -428,13 +488,20 @@ export interface TopicMessage {
   readonly body: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
   readonly group?: string;
+  readonly subject?: string;
   readonly publishedAt: number;
+}
+
+/** A page of a topic log read: the messages, and the seq the next page starts at. */
+export interface TopicPage {
+  readonly messages: TopicMessage[];
+  readonly nextSeq: number;
 }
 
 export interface SubscriptionInfo {
   readonly topic: string;
   readonly name: string;
-  readonly config: QueueConfig;
+  readonly config: SubscriptionConfig;
   readonly stats: QueueStats & {
     /** Messages removed by topic retention before this subscription settled them. */
     readonly retentionDropped: number;

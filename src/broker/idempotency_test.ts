@@ -48,10 +48,62 @@ Deno.test("an Idempotency-Key expires after its time to live in entry time", () 
   assert.equal(l.broker.queue("q")!.stats.published, 2);
 });
 
-Deno.test("the Idempotency-Key table forgets its oldest keys beyond its bound", () => {
+Deno.test("at its bound the Idempotency-Key table refuses new keys and forgets none", () => {
   const l = new Log(new BrokerState({ idemKeysMax: 2 }));
-  for (const k of ["a", "b", "c"]) l.apply({ op: "tick" }, { key: k, fingerprint: "f" });
-  assert.equal(l.apply({ op: "tick" }, { key: "a", fingerprint: "g" }).ok, true);
-  assert.equal(l.apply({ op: "tick" }, { key: "c", fingerprint: "g" }).ok, false);
+  l.queue("q");
+  const cmd = { op: "publish", queue: "q", message: { body: new Uint8Array(1) } } as const;
+  for (const k of ["a", "b"]) assert.equal(l.apply(cmd, { key: k, fingerprint: "f" }).ok, true);
+  const c = l.apply(cmd, { key: "c", fingerprint: "f" });
+  assert.equal(!c.ok && c.reason, "sessions_full");
+  assert.equal(l.apply(cmd, { key: "a", fingerprint: "f" }).replayed, true);
+  assert.equal(l.broker.queue("q")!.stats.published, 2);
   assert.equal(l.broker.idem.byKey.size, 2);
+});
+
+Deno.test("the Idempotency-Key byte bound refuses new keys; expiry makes room again", () => {
+  const l = new Log(new BrokerState({ exactlyOnceBytesMax: 1000, idemTtlMs: 1000 }));
+  l.queue("q");
+  const cmd = { op: "publish", queue: "q", message: { body: new Uint8Array(1) } } as const;
+  let n = 0;
+  for (; n < 100; n++) {
+    if (!l.apply(cmd, { key: `k${n}`, fingerprint: "f" }).ok) break;
+  }
+  assert.ok(n > 0 && n < 100, `keys before the bound: ${n}`);
+  assert.ok(l.broker.idem.bytes <= 1000 + 400);
+  for (let i = 0; i < n; i++) {
+    assert.equal(l.apply(cmd, { key: `k${i}`, fingerprint: "f" }).replayed, true);
+  }
+  l.now += 1000;
+  assert.equal(l.apply(cmd, { key: "fresh", fingerprint: "f" }).ok, true);
+  assert.equal(l.broker.queue("q")!.stats.published, n + 1);
+});
+
+Deno.test("Idempotency-Keys are scoped to the proposing owner", () => {
+  const l = new Log();
+  l.queue("q");
+  const cmd = { op: "publish", queue: "q", message: { body: new Uint8Array(1) } } as const;
+  const idem = { key: "k", fingerprint: "f" };
+  const a = l.send(cmd, { idem, owner: "alice" });
+  const b = l.send(cmd, { idem, owner: "bob" });
+  assert.ok(a.ok && b.ok && a.replayed === undefined && b.replayed === undefined);
+  assert.notEqual(a.seq, b.seq);
+});
+
+Deno.test("a repeated receive under a key answers the deliveries still held, from the queue", () => {
+  const l = new Log();
+  l.queue("q", { leaseMs: 100 });
+  l.publish("q", { text: "a" });
+  l.publish("q", { text: "b" });
+  const cmd = { op: "receive", queue: "q", max: 2 } as const;
+  const first = l.apply(cmd, { key: "k", fingerprint: "f" });
+  assert.ok(first.ok && first.messages.length === 2);
+  const stored = l.broker.idem.get("k")!.result;
+  assert.ok("held" in stored && stored.whole.length === 0, "bodies are not stored");
+  assert.equal(l.ack("q", first.messages[0].receipt), "acked");
+  const again = l.apply(cmd, { key: "k", fingerprint: "f" });
+  assert.ok(again.ok && again.replayed);
+  assert.deepEqual(again.messages, [first.messages[1]]);
+  l.now += 100;
+  const late = l.apply(cmd, { key: "k", fingerprint: "f" });
+  assert.ok(late.ok && late.messages.length === 0, "a lease that ended is not handed out again");
 });

@@ -34,3 +34,13 @@ export {
   NAME_LENGTH_MAX,
   RECEIVE_MAX,
 } from "./validate.ts";
+export {
+  checkFilters,
+  checkHeaderMatch,
+  checkPattern,
+  checkSubject,
+  FILTERS_MAX,
+  HEADER_MATCH_MAX,
+  SUBJECT_BYTES_MAX,
+  subjectMatches,
+} from "./subject.ts";

@@ -26,6 +26,7 @@ import type { Channel, Msg } from "./_channel.ts";
 import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
+import { type SessionRow, sessionRow, SESSIONS_PER_PART } from "./_snapshot_sessions.ts";
 import {
   BODY_BYTES_PER_PART,
   concatParts,
@@ -153,6 +154,8 @@ function* captureTopic(t: Topic): Steps<TopicCapture> {
 interface StateCapture {
   head: number[];
   idem: IdemRecord[];
+  sessions: SessionRow[];
+  limits: number[];
   queues: ChannelCapture[];
   topics: TopicCapture[];
 }
@@ -177,6 +180,11 @@ export function* captureSteps(state: BrokerState): Steps<SnapshotView> {
     idem.push(r);
     if (idem.length % CAPTURE_STEP === 0) yield;
   }
+  const sessions: SessionRow[] = [];
+  for (const x of state.sessions.byId.values()) {
+    sessions.push(sessionRow(x));
+    if (sessions.length % CAPTURE_STEP === 0) yield;
+  }
   const queues: ChannelCapture[] = [];
   for (const [n, q] of state.queues) queues.push(yield* captureChannel(n, q));
   const topics: TopicCapture[] = [];
@@ -184,6 +192,8 @@ export function* captureSteps(state: BrokerState): Steps<SnapshotView> {
   const c: StateCapture = {
     head: [state.lastIndex, state.lastTs, state.nextOrd, state.idem.ttlMs, state.idem.keysMax],
     idem,
+    sessions,
+    limits: [state.limits.sessionsMax, state.limits.sessionBytesMax, state.limits.bytesMax],
     queues,
     topics,
   };
@@ -203,11 +213,24 @@ export function snapshotBytes(state: BrokerState): Uint8Array {
 
 function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
   yield snapshotPreamble();
-  yield* frame(pack(["head", ...c.head, c.idem.length, c.queues.length, c.topics.length]));
+  yield* frame(
+    pack([
+      "head",
+      ...c.head,
+      c.idem.length,
+      c.queues.length,
+      c.topics.length,
+      ...c.limits,
+      c.sessions.length,
+    ]),
+  );
   for (let i = 0; i < c.idem.length; i += IDEM_PER_PART) {
     const rows = c.idem.slice(i, i + IDEM_PER_PART)
       .map((r) => [r.key, r.fingerprint, r.result, r.expiresAt]);
     yield* frame(pack(["idem", rows]));
+  }
+  for (let i = 0; i < c.sessions.length; i += SESSIONS_PER_PART) {
+    yield* frame(pack(["sessions", c.sessions.slice(i, i + SESSIONS_PER_PART)]));
   }
   for (const q of c.queues) yield* encodeChannel(q, true);
   for (const t of c.topics) yield* encodeTopic(t);
@@ -259,11 +282,18 @@ function* bodiesFrame(
   if (run !== undefined && run.end > run.start) yield run.buf.subarray(run.start, run.end);
 }
 
-/** Sparse optional fields: [row, headers | null, group | null] for rows that have one. */
-function extras(items: readonly { headers?: unknown; group?: string }[]): unknown[] {
+/**
+ * Sparse optional fields: [row, headers | null, group | null] for rows that have one, and a
+ * fourth element, the subject, only on rows that have a subject (so rows without one read the
+ * same as before subjects existed).
+ */
+function extras(
+  items: readonly { headers?: unknown; group?: string; subject?: string }[],
+): unknown[] {
   const out: unknown[] = [];
   items.forEach((m, i) => {
-    if (m.headers !== undefined || m.group !== undefined) {
+    if (m.subject !== undefined) out.push([i, m.headers ?? null, m.group ?? null, m.subject]);
+    else if (m.headers !== undefined || m.group !== undefined) {
       out.push([i, m.headers ?? null, m.group ?? null]);
     }
   });

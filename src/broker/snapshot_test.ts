@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Command, Result } from "./commands.ts";
+import type { Command, Envelope, Result } from "./commands.ts";
 import { decodeEnvelope, encodeEnvelope } from "./commands.ts";
 import { BrokerState } from "./state.ts";
 import {
@@ -82,17 +82,35 @@ Deno.test("restoreSnapshot rebuilds leases, delays, fifo groups, topics and ids"
 
 const QUEUES = ["q1", "q2", "dlq"];
 const IDS = ["a", "b", "c", "d", "e", "f"];
+/** Subjects of topic publishes, and the routing a subscription may be changed to. */
+const SUBJECTS = ["o.eu.new", "o.us.new", "o.eu.paid", "p.x"];
+const ROUTES: Record<string, unknown>[] = [
+  {},
+  { filter: "o.*.new" },
+  { filters: ["o.>", "p.x"] },
+  { filter: "o.eu.*", headers: { h: "1" } },
+  { headers: { h: { exists: false } } },
+];
+/** The subscriptions' options at creation; a route change keeps them (fifo cannot change). */
+const SUB_OPTIONS: Record<string, unknown>[] = [
+  { leaseMs: 800 },
+  { fifo: true, maxDeliveries: 2, deadLetterQueue: "dlq", startAt: "earliest" },
+  { leaseMs: 500, filter: "o.eu.>" },
+];
 
 type Action =
   | { k: "advance"; ms: number }
   | { k: "publish"; q: number; id: number; group: number; delayMs: number; ttlMs: number }
   | { k: "receive"; q: number; max: number; leaseMs: number }
   | { k: "settle"; op: "ack" | "nack" | "extend"; r: number; ms: number }
-  | { k: "tpublish"; id: number }
+  | { k: "tpublish"; id: number; subject: number; h: number }
+  | { k: "route"; s: number; f: number }
   | { k: "sreceive"; s: number; max: number }
   | { k: "sack"; r: number }
   | { k: "tx"; r: number; q: number; id: number }
-  | { k: "idem"; key: number; inner: number };
+  | { k: "idem"; key: number; inner: number }
+  | { k: "session"; s: number; seq: number; lowest: number; inner: number; r: number }
+  | { k: "keepalive"; s: number };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ k: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 3000 }) }),
@@ -116,15 +134,34 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     r: fc.nat(50),
     ms: fc.constantFrom(0, 300, 1500),
   }),
-  fc.record({ k: fc.constant("tpublish" as const), id: fc.integer({ min: -1, max: 5 }) }),
+  fc.record({
+    k: fc.constant("tpublish" as const),
+    id: fc.integer({ min: -1, max: 5 }),
+    subject: fc.integer({ min: -1, max: SUBJECTS.length - 1 }),
+    h: fc.nat(2),
+  }),
+  fc.record({
+    k: fc.constant("route" as const),
+    s: fc.nat(SUB_OPTIONS.length - 1),
+    f: fc.nat(ROUTES.length - 1),
+  }),
   fc.record({
     k: fc.constant("sreceive" as const),
-    s: fc.nat(1),
+    s: fc.nat(SUB_OPTIONS.length - 1),
     max: fc.integer({ min: 1, max: 3 }),
   }),
   fc.record({ k: fc.constant("sack" as const), r: fc.nat(50) }),
   fc.record({ k: fc.constant("tx" as const), r: fc.nat(50), q: fc.nat(2), id: fc.nat(5) }),
   fc.record({ k: fc.constant("idem" as const), key: fc.nat(3), inner: fc.nat(2) }),
+  fc.record({
+    k: fc.constant("session" as const),
+    s: fc.nat(2),
+    seq: fc.integer({ min: 1, max: 8 }),
+    lowest: fc.nat(8),
+    inner: fc.nat(3),
+    r: fc.nat(50),
+  }),
+  fc.record({ k: fc.constant("keepalive" as const), s: fc.nat(2) }),
 );
 
 const SETUP: Command[] = [
@@ -140,28 +177,33 @@ const SETUP: Command[] = [
     options: { fifo: true, deliveryMode: "exactly_once", maxDeliveries: 2, deadLetterQueue: "dlq" },
   },
   { op: "topic_put", topic: "t", options: { maxMessages: 6, maxAgeMs: 8000, dedupWindowMs: 3000 } },
-  { op: "subscription_put", topic: "t", subscription: "s0", options: { leaseMs: 800 } },
-  {
+  ...SUB_OPTIONS.map((options, s): Command => ({
     op: "subscription_put",
     topic: "t",
-    subscription: "s1",
-    options: { fifo: true, maxDeliveries: 2, deadLetterQueue: "dlq", startAt: "earliest" },
-  },
+    subscription: `s${s}`,
+    options,
+  })),
+  // Three sessions (their ids are their entries' indexes, SESSION_IDS); one expires soon.
+  { op: "session_open", timeoutMs: 5000 },
+  { op: "session_open" },
+  { op: "session_open", timeoutMs: 60_000 },
 ];
+/** A session's id is the (1-based) index of the entry that opened it. */
+const SESSION_IDS = SETUP.flatMap((c, i) => c.op === "session_open" ? [i + 1] : []);
 
 /** Runs the actions; at each index in `cuts`, replaces the state by a restored snapshot. */
 function run(
   actions: Action[],
   cuts: Set<number>,
 ): { results: string[]; state: Uint8Array } {
-  let broker = new BrokerState({ idemKeysMax: 3 });
+  let broker = new BrokerState({ idemKeysMax: 3, sessionBytesMax: 2000 });
   let index = 0;
   let now = 1_000;
   const results: string[] = [];
   const receipts: { target: { queue: string } | { sub: string }; receipt: string }[] = [];
-  const apply = (cmd: Command, idem?: { key: string; fingerprint: string }): Result => {
+  const apply = (cmd: Command, extra: Omit<Envelope, "ts" | "cmd"> = {}): Result => {
     index++;
-    const r = broker.apply(index, idem ? { ts: now, cmd, idem } : { ts: now, cmd });
+    const r = broker.apply(index, { ts: now, cmd, ...extra });
     if (r.ok && "messages" in r) {
       for (const m of r.messages) {
         const target = cmd.op === "receive" ? { queue: cmd.queue } : {
@@ -201,12 +243,23 @@ function run(
         if (a.op === "nack") return { op: "nack", ...base, delayMs: a.ms };
         return { op: "extend", ...base, leaseMs: a.ms || 100 };
       }
-      case "tpublish":
-        return {
-          op: "topic_publish",
-          topic: "t",
-          message: a.id >= 0 ? { body: body(`t${index}`), id: IDS[a.id] } : { body: body("t") },
+      case "tpublish": {
+        const message = {
+          ...(a.id >= 0 ? { body: body(`t${index}`), id: IDS[a.id] } : { body: body("t") }),
+          ...(a.subject >= 0 ? { subject: SUBJECTS[a.subject] } : {}),
+          ...(a.h > 0 ? { headers: { h: String(a.h) } } : {}),
         };
+        return { op: "topic_publish", topic: "t", message };
+      }
+      case "route": {
+        const { filter: _f, ...options } = SUB_OPTIONS[a.s];
+        return {
+          op: "subscription_put",
+          topic: "t",
+          subscription: `s${a.s}`,
+          options: { ...options, ...ROUTES[a.f] },
+        };
+      }
       case "sreceive":
         return { op: "subscription_receive", topic: "t", subscription: `s${a.s}`, max: a.max };
       case "sack": {
@@ -233,7 +286,10 @@ function run(
         };
       }
       case "idem":
+      case "session":
         return { op: "tick" };
+      case "keepalive":
+        return { op: "session_keepalive", session: SESSION_IDS[a.s] };
     }
   };
   SETUP.forEach((c) => apply(c));
@@ -256,7 +312,16 @@ function run(
           ttlMs: 0,
         },
       );
-      apply(inner, { key: `k${a.key}`, fingerprint: `f${a.inner}` });
+      apply(inner, { idem: { key: `k${a.key}`, fingerprint: `f${a.inner}` } });
+    } else if (a.k === "session") {
+      const inners: Action[] = [
+        { k: "receive", q: 0, max: 2, leaseMs: 0 },
+        { k: "publish", q: a.r % 3, id: -1, group: -1, delayMs: 0, ttlMs: 0 },
+        { k: "settle", op: "ack", r: a.r, ms: 0 },
+        { k: "tx", r: a.r, q: 1, id: a.r % 6 },
+      ];
+      const session = { id: SESSION_IDS[a.s], seq: a.seq, lowest: Math.min(a.lowest, a.seq) };
+      apply(toCommand(inners[a.inner]), { session });
     } else apply(toCommand(a));
   });
   return { results, state: snapshotBytes(broker) };

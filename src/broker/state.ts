@@ -19,6 +19,7 @@ import type {
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
+  TopicPage,
 } from "./commands.ts";
 import { decodeEnvelope } from "./commands.ts";
 import {
@@ -32,6 +33,13 @@ import { IdemTable } from "./_ids.ts";
 import { EventHeap, SlabAllocator, type TimedEvent } from "./_structs.ts";
 import type { Topic } from "./_topic.ts";
 import { executeCommand } from "./_execute.ts";
+import { applyExactlyOnce, type ExactlyOnceLimits } from "./_exactly_once.ts";
+import {
+  EXACTLY_ONCE_BYTES_MAX,
+  SESSION_BYTES_MAX,
+  SESSIONS_MAX,
+  SessionTable,
+} from "./_sessions.ts";
 import { storeMessage } from "./_store.ts";
 import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
 
@@ -41,6 +49,18 @@ export const DEAD_LETTER_HEADERS = {
   reason: "x-quorumq-dead-reason",
   attempts: "x-quorumq-attempts",
 } as const;
+
+/**
+ * Bounds of the exactly-once state. They decide answers, so every replica must use the same:
+ * they are fixed here and carried in snapshots, never read from a node's flags.
+ */
+export interface BrokerOptions {
+  idemTtlMs?: number;
+  idemKeysMax?: number;
+  sessionsMax?: number;
+  sessionBytesMax?: number;
+  exactlyOnceBytesMax?: number;
+}
 
 /** The broker state machine. */
 export class BrokerState {
@@ -61,8 +81,16 @@ export class BrokerState {
     deadLetter: (from, msg, reason, now) => this.#moveToDeadLetter(from, msg, reason, now),
   };
 
-  constructor(options: { idemTtlMs?: number; idemKeysMax?: number } = {}) {
+  readonly sessions = new SessionTable();
+  readonly limits: ExactlyOnceLimits;
+
+  constructor(options: BrokerOptions = {}) {
     this.idem = new IdemTable(options.idemTtlMs, options.idemKeysMax);
+    this.limits = {
+      sessionsMax: options.sessionsMax ?? SESSIONS_MAX,
+      sessionBytesMax: options.sessionBytesMax ?? SESSION_BYTES_MAX,
+      bytesMax: options.exactlyOnceBytesMax ?? EXACTLY_ONCE_BYTES_MAX,
+    };
   }
 
   /**
@@ -82,32 +110,14 @@ export class BrokerState {
       : Math.max(ts, this.lastTs);
     this.lastTs = now;
     this.advanceTo(now);
-    const idem = envelope.idem;
-    if (idem === undefined) return executeCommand(this, index, envelope.cmd, now);
-    if (typeof idem.key !== "string" || typeof idem.fingerprint !== "string") {
-      return invalid("idem must carry a string key and fingerprint");
+    if (typeof envelope.cmd !== "object" || envelope.cmd === null) {
+      return invalid("the command must be an object");
     }
-    this.idem.expire(now);
-    const stored = this.idem.get(idem.key);
-    if (stored !== undefined) {
-      if (stored.fingerprint !== idem.fingerprint) {
-        return {
-          ok: false,
-          reason: "idempotency_conflict",
-          detail: `Idempotency-Key ${idem.key} was used with another request`,
-        };
-      }
-      return { ...stored.result, replayed: true } as Result;
-    }
-    const result = executeCommand(this, index, envelope.cmd, now);
-    this.idem.put({
-      key: idem.key,
-      fingerprint: idem.fingerprint,
-      result,
-      expiresAt: now + this.idem.ttlMs,
-    });
-    return result;
+    return applyExactlyOnce(this, this.#execute, index, envelope, now);
   }
+
+  readonly #execute = (index: number, cmd: Command, now: number): Result =>
+    executeCommand(this, index, cmd, now);
 
   /**
    * Applies a committed entry's raw data. Empty data (a new leader's no-op) only moves the
@@ -164,6 +174,7 @@ export class BrokerState {
       len: m.len,
       headers,
       group: m.group,
+      subject: m.subject,
       delayMs: 0,
       ttlMs: undefined,
     }, now);
@@ -209,18 +220,34 @@ export class BrokerState {
 
   /** Reads the retained log from `fromSeq`, at most `limit` messages. */
   readTopic(name: string, fromSeq: number, limit: number): TopicMessage[] | undefined {
-    return this.topics.get(name)?.read(fromSeq, limit);
+    return this.topics.get(name)?.read(fromSeq, limit).messages;
+  }
+
+  /**
+   * A page of the retained log from `fromSeq`: at most `limit` messages, with `subject` only
+   * those matching that pattern, and the seq the next page starts at.
+   */
+  readTopicPage(
+    name: string,
+    fromSeq: number,
+    limit: number,
+    subject?: string,
+  ): TopicPage | undefined {
+    return this.topics.get(name)?.read(fromSeq, limit, subject);
   }
 
   subscription(topic: string, name: string): SubscriptionInfo | undefined {
-    const s = this.topics.get(topic)?.subs.get(name);
+    const t = this.topics.get(topic);
+    const s = t?.subs.get(name);
     if (s === undefined) return undefined;
     return {
       topic,
       name,
       config: s.config,
       stats: { ...s.stats(), retentionDropped: s.retentionDropped },
-      cursor: s.nextSeq,
+      // A filtered subscription stores only what it matched, but it has passed every seq the
+      // topic appended since it started.
+      cursor: Math.max(s.nextSeq, t!.nextSeq),
     };
   }
 

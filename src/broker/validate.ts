@@ -14,6 +14,7 @@ import type {
   SubscriptionOptions,
   TopicOptions,
 } from "./commands.ts";
+import { checkFilters, checkHeaderMatch, checkPattern, checkSubject } from "./subject.ts";
 
 /** Longest queue, topic or subscription name. */
 export const NAME_LENGTH_MAX = 256;
@@ -85,7 +86,22 @@ function checkStartAt(s: StartAt | undefined): string | undefined {
 }
 
 export function checkSubscriptionOptions(o: SubscriptionOptions): string | undefined {
-  return checkQueueOptions(o) ?? checkStartAt(o.startAt);
+  return checkQueueOptions(o) ?? checkStartAt(o.startAt) ?? checkRouting(o);
+}
+
+function checkRouting(o: SubscriptionOptions): string | undefined {
+  if (o.filter !== undefined && o.filters !== undefined) {
+    return "give filter (one pattern) or filters (a list), not both";
+  }
+  if (o.filter !== undefined) {
+    const e = checkPattern(o.filter);
+    if (e) return e;
+  }
+  if (o.filters !== undefined) {
+    const e = checkFilters(o.filters);
+    if (e) return e;
+  }
+  return o.headers === undefined ? undefined : checkHeaderMatch(o.headers);
 }
 
 /** Checks one message's fields (not queue-dependent rules such as exactly_once ids). */
@@ -112,6 +128,10 @@ export function checkMessage(m: MessageInput): string | undefined {
     for (const v of Object.values(m.headers)) {
       if (typeof v !== "string") return "headers must be an object of strings";
     }
+  }
+  if (m.subject !== undefined) {
+    const e = checkSubject(m.subject);
+    if (e) return e;
   }
   return checkInt("delayMs", m.delayMs, 0, DURATION_MS_MAX) ??
     checkInt("ttlMs", m.ttlMs, 1, DURATION_MS_MAX);

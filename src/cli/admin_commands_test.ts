@@ -8,6 +8,7 @@ function run(broker: TestBroker, argv: string[]): Promise<{ code: number; out: s
   const io: Io = {
     out: (line) => out.push(line),
     err: (text) => out.push(`ERR ${text}`),
+    errIsTerminal: false,
     async *stdinLines() {},
     env: () => undefined,
     signal: new AbortController().signal,

@@ -50,7 +50,10 @@ interface Load {
   payload: string;
 }
 
-/** Runs `worker` on `concurrency` lanes while printing `\r<label> done/total rate` on stderr. */
+/**
+ * Runs `worker` on `concurrency` lanes while printing `\r<label> done/total rate` on stderr when
+ * it is a terminal (in a pipe or a log, `\r` lines would pile up as garbage; the summary says it).
+ */
 async function phase(
   context: Context,
   label: string,
@@ -64,13 +67,16 @@ async function phase(
     const rate = Math.round(progress.done / Math.max(seconds, 1e-3));
     context.io.err(`\r${label} ${progress.done}/${load.messages}  ${rate} msg/s   `);
   };
-  const timer = setInterval(line, 250);
+  const live = context.io.errIsTerminal;
+  const timer = live ? setInterval(line, 250) : undefined;
   try {
     await Promise.all(Array.from({ length: load.concurrency }, () => worker(progress)));
   } finally {
     clearInterval(timer);
-    line();
-    context.io.err("\n");
+    if (live) {
+      line();
+      context.io.err("\n");
+    }
   }
   return summarize(progress.done, progress.latencies, (performance.now() - started) / 1000);
 }

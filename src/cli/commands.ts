@@ -5,9 +5,11 @@
  */
 
 import { Client } from "../client/mod.ts";
+import type { ParseArgsOptionsConfig } from "node:util";
 import type {
   ClusterView,
   NewMessage,
+  PublishResult,
   QueueConfig,
   ReceivedMessage,
   Source,
@@ -148,81 +150,107 @@ export function parseBody(text: string, raw: boolean): unknown {
   }
 }
 
+/** The options of `publish` and `topic publish`, as the help text lists them. */
+export const PUBLISH_HELP = `Options:
+  --subject <s>      the subject subscriptions route by (orders.eu.created)
+  --id <id>          the message id (one body only); default: a generated UUID
+  --group <g>        the FIFO group
+  --delay-ms <n>     deliver after this delay
+  --header <k=v>     a header (repeatable)
+  --raw              send bodies as strings, never as JSON
+  --batch <n>        stdin lines per request (default 100)`;
+
+export const PUBLISH_OPTIONS: ParseArgsOptionsConfig = {
+  subject: { type: "string" },
+  id: { type: "string" },
+  group: { type: "string" },
+  "delay-ms": { type: "string" },
+  header: { type: "string", multiple: true },
+  raw: { type: "boolean" },
+  batch: { type: "string" },
+};
+
+/** Where `runPublish` sends: a queue's or a topic's publish calls. */
+export interface PublishTo {
+  one(message: NewMessage): Promise<PublishResult>;
+  batch(messages: NewMessage[]): Promise<PublishResult[]>;
+}
+
 const publish: Command = {
   name: "publish",
   summary: "publish messages (arguments, or one per stdin line)",
   usage: "publish <queue> [body...] [options]",
   help: `Publishes each body argument as one message; with no body argument, publishes one message
 per line of stdin (in batches of --batch). A body that parses as JSON is sent as JSON, otherwise as
-a string. Prints the seq and id of each message.
+a string. Prints the seq and id of each message. (To a topic: mq topic publish.)
 
-Options:
-  --id <id>          the message id (one body only); default: a generated UUID
-  --group <g>        the FIFO group
-  --delay-ms <n>     deliver after this delay
-  --header <k=v>     a header (repeatable)
-  --raw              send bodies as strings, never as JSON
-  --batch <n>        stdin lines per request (default 100)`,
-  options: {
-    id: { type: "string" },
-    group: { type: "string" },
-    "delay-ms": { type: "string" },
-    header: { type: "string", multiple: true },
-    raw: { type: "boolean" },
-    batch: { type: "string" },
-  },
-  async run(context, values, positionals) {
+${PUBLISH_HELP}`,
+  options: PUBLISH_OPTIONS,
+  run(context, values, positionals) {
     const queue = need(positionals, "queue name");
-    const bodies = positionals.slice(1);
-    if (values.id !== undefined && bodies.length !== 1) {
-      throw new UsageError("--id needs exactly one body argument");
-    }
-    const headers: Record<string, string> = {};
-    for (const pair of (values.header as string[] | undefined) ?? []) {
-      const at = pair.indexOf("=");
-      if (at <= 0) throw new UsageError(`--header must be key=value, got "${pair}"`);
-      headers[pair.slice(0, at)] = pair.slice(at + 1);
-    }
-    const make = (text: string): NewMessage => ({
-      body: parseBody(text, values.raw === true),
-      id: values.id as string | undefined,
-      group: values.group as string | undefined,
-      delayMs: intOption(values, "delay-ms"),
-      headers: Object.keys(headers).length > 0 ? headers : undefined,
+    return runPublish(context, values, positionals.slice(1), {
+      one: (m) => context.client.publish(queue, m),
+      batch: (ms) => context.client.publishBatch(queue, ms),
     });
-    const print = (r: { seq: number; id: string; duplicate: boolean }) =>
-      context.io.out(
-        context.json ? JSON.stringify(r) : `${r.seq}\t${r.id}${r.duplicate ? "\tduplicate" : ""}`,
-      );
-    if (bodies.length > 0) {
-      const results = bodies.length === 1
-        ? [await context.client.publish(queue, make(bodies[0]))]
-        : await context.client.publishBatch(queue, bodies.map(make));
-      results.forEach(print);
-      return 0;
-    }
-    const batchSize = Math.max(1, intOption(values, "batch") ?? 100);
-    let batch: NewMessage[] = [];
-    const flush = async () => {
-      if (batch.length > 0) (await context.client.publishBatch(queue, batch)).forEach(print);
-      batch = [];
-    };
-    for await (const line of context.io.stdinLines()) {
-      if (line === "") continue;
-      batch.push(make(line));
-      if (batch.length >= batchSize) await flush();
-    }
-    await flush();
-    return 0;
   },
 };
+
+/** Publishes `bodies` (or stdin lines when none) with the options of `PUBLISH_OPTIONS`. */
+export async function runPublish(
+  context: Context,
+  values: Values,
+  bodies: string[],
+  to: PublishTo,
+): Promise<number> {
+  if (values.id !== undefined && bodies.length !== 1) {
+    throw new UsageError("--id needs exactly one body argument");
+  }
+  const headers: Record<string, string> = {};
+  for (const pair of (values.header as string[] | undefined) ?? []) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new UsageError(`--header must be key=value, got "${pair}"`);
+    headers[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const make = (text: string): NewMessage => ({
+    body: parseBody(text, values.raw === true),
+    id: values.id as string | undefined,
+    group: values.group as string | undefined,
+    subject: values.subject as string | undefined,
+    delayMs: intOption(values, "delay-ms"),
+    headers: Object.keys(headers).length > 0 ? headers : undefined,
+  });
+  const print = (r: { seq: number; id: string; duplicate: boolean }) =>
+    context.io.out(
+      context.json ? JSON.stringify(r) : `${r.seq}\t${r.id}${r.duplicate ? "\tduplicate" : ""}`,
+    );
+  if (bodies.length > 0) {
+    const results = bodies.length === 1
+      ? [await to.one(make(bodies[0]))]
+      : await to.batch(bodies.map(make));
+    results.forEach(print);
+    return 0;
+  }
+  const batchSize = Math.max(1, intOption(values, "batch") ?? 100);
+  let batch: NewMessage[] = [];
+  const flush = async () => {
+    if (batch.length > 0) (await to.batch(batch)).forEach(print);
+    batch = [];
+  };
+  for await (const line of context.io.stdinLines()) {
+    if (line === "") continue;
+    batch.push(make(line));
+    if (batch.length >= batchSize) await flush();
+  }
+  await flush();
+  return 0;
+}
 
 /** The bytes given to `--exec` on stdin: a string body as is, anything else as JSON. */
 export function bodyBytes(body: unknown): Uint8Array {
   return new TextEncoder().encode(typeof body === "string" ? body : JSON.stringify(body));
 }
 
-const consumeCommand: Command = {
+export const consumeCommand: Command = {
   name: "consume",
   summary: "consume messages: print them, or run a command per message",
   usage: "consume <queue | topic> [--subscription s] [options]",
@@ -257,7 +285,8 @@ Options:
         context.io.out(
           context.json
             ? JSON.stringify(message)
-            : `${message.seq}\t${message.id}\t${message.attempt}\t${JSON.stringify(message.body)}`,
+            : `${message.seq}\t${message.id}\t${message.attempt}\t` +
+              (message.subject ? `${message.subject}\t` : "") + JSON.stringify(message.body),
         );
         return;
       }

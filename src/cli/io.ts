@@ -11,6 +11,8 @@ export interface Io {
   out(line: string): void;
   /** Writes raw text to stderr (progress lines use `\r`). */
   err(text: string): void;
+  /** Whether stderr is a terminal: `\r` progress lines go there only then (not to a pipe or log). */
+  errIsTerminal: boolean;
   /** Lines of stdin, without their line ends. */
   stdinLines(): AsyncIterable<string>;
   env(name: string): string | undefined;
@@ -37,6 +39,7 @@ export function processIo(): Io {
   return {
     out: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
     err: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+    errIsTerminal: Deno.stderr.isTerminal(),
     stdinLines: () => readLines(Deno.stdin.readable),
     env: (name) => Deno.env.get(name),
     signal: controller.signal,

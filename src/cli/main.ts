@@ -10,8 +10,10 @@ import { Client, QuorumqError } from "../client/mod.ts";
 import { type Command, type Context, UsageError } from "./command.ts";
 import { type Io, processIo } from "./io.ts";
 import { COMMANDS } from "./commands.ts";
+import { TOPIC_COMMANDS } from "./topic_commands.ts";
 import { bench } from "./bench.ts";
 import { ADMIN_COMMANDS } from "./admin_commands.ts";
+import { discoverLocalNodes } from "./discover.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   nodes: { type: "string" },
@@ -21,12 +23,14 @@ const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
 };
 
 const GLOBAL_HELP = `Global options:
-  --nodes <url,...>  the nodes to talk to (env QUORUMQ_NODES; default http://127.0.0.1:8080)
+  --nodes <url,...>  the nodes to talk to (env QUORUMQ_NODES); default: whichever of
+                     127.0.0.1:8080 (deno task start) and :8081..8083 (deno task cluster)
+                     answers
   --token <token>    bearer token (env QUORUMQ_TOKEN)
   --json             machine-readable output (one JSON value per line)
   -h, --help         help for the command`;
 
-const ALL: Command[] = [...COMMANDS, ...ADMIN_COMMANDS, bench];
+const ALL: Command[] = [...COMMANDS, ...TOPIC_COMMANDS, ...ADMIN_COMMANDS, bench];
 
 function topHelp(): string {
   const width = Math.max(...ALL.map((c) => c.name.length));
@@ -73,8 +77,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.out(helpText);
       return 0;
     }
-    const nodes = String(values.nodes ?? io.env("QUORUMQ_NODES") ?? "http://127.0.0.1:8080")
-      .split(",").map((s) => s.trim()).filter(Boolean);
+    const given = (values.nodes as string | undefined) ?? io.env("QUORUMQ_NODES");
+    const nodes = given === undefined
+      ? await discoverLocalNodes(io.fetch)
+      : given.split(",").map((s) => s.trim()).filter(Boolean);
     const token = (values.token as string | undefined) ?? io.env("QUORUMQ_TOKEN");
     const client = new Client({ nodes, token, fetch: io.fetch });
     const context: Context = { client, io, json: values.json === true, nodes, token };

@@ -33,7 +33,7 @@ interface Captured {
 
 function capture(
   broker: TestBroker,
-  options: { stdin?: string[]; exitCode?: number; signal?: AbortSignal } = {},
+  options: { stdin?: string[]; exitCode?: number; signal?: AbortSignal; terminal?: boolean } = {},
 ): Captured {
   const out: string[] = [];
   let err = "";
@@ -41,6 +41,7 @@ function capture(
   const io: Io = {
     out: (line) => out.push(line),
     err: (text) => err += text,
+    errIsTerminal: options.terminal ?? false,
     async *stdinLines() {
       for (const line of options.stdin ?? []) yield line;
     },
@@ -214,7 +215,7 @@ Deno.test("mq status shows leader, term, commit index and lag per follower", asy
 
 Deno.test("mq bench publishes and consumes every message and prints percentiles", async () => {
   const broker = new TestBroker();
-  const c = capture(broker);
+  const c = capture(broker, { terminal: true });
   assert.equal(
     await main([
       "bench",
@@ -237,6 +238,15 @@ Deno.test("mq bench publishes and consumes every message and prints percentiles"
   assert.ok(result.publish.p99Ms >= result.publish.p50Ms);
   assert.match(c.err(), /\rpublish 50\/50/);
   assert.equal(broker.queues().length, 0, "the fresh bench queue is deleted");
+});
+
+Deno.test("mq bench writes no \\r progress lines when stderr is not a terminal", async () => {
+  const broker = new TestBroker();
+  const c = capture(broker, { terminal: false });
+  const args = ["bench", "--messages", "20", "--concurrency", "2", "--batch", "5", "--json"];
+  assert.equal(await main(args, c.io), 0);
+  assert.equal(JSON.parse(c.out[0]).consume.messages, 20);
+  assert.doesNotMatch(c.err(), /\r/);
 });
 
 Deno.test("percentile() and summarize() use nearest rank", () => {

@@ -11,8 +11,10 @@ import type { NewMessage, ReceivedMessage, ReceiveOptions, SettleResult, Source 
 /** Per-call options. */
 export interface CallOptions {
   signal?: AbortSignal;
-  /** Continue an earlier logical call whose outcome was unknown. */
+  /** Continue an earlier logical call whose outcome was unknown, under its Idempotency-Key. */
   idempotencyKey?: string;
+  /** Continue an earlier call that ended `UnknownOutcome` in a session (its `session`, `seq`). */
+  resume?: { readonly session: number; readonly seq: number };
 }
 
 /** Encodes one path segment. */
@@ -37,7 +39,7 @@ export async function receiveFrom(
   options: ReceiveOptions,
 ): Promise<ReceivedMessage[]> {
   const { signal, ...body } = options;
-  // Receive leases messages, so it is a write: with a key, a retried receive gets the same
+  // Receive leases messages, so it is a write: in the session, a retried receive gets the same
   // deliveries back instead of leasing more that nobody would ever see until their leases end.
   const answer = await transport.request({
     method: "POST",

@@ -39,9 +39,10 @@ Deno.test("Client.publish() generates an id once and a retry after a lost answer
   const result = await client.publish("orders", { body: { total: 12 } });
   assert.equal(broker.queue("orders")!.stats.published, 1);
   assert.equal(broker.messageStatus("orders", result.id)!.state, "ready");
-  const posts = broker.seen.filter((s) => s.method === "POST");
+  const posts = broker.seen.filter((s) => s.path.endsWith("/messages"));
   assert.equal(posts.length, 3);
-  assert.equal(new Set(posts.map((s) => s.idempotencyKey)).size, 1);
+  assert.equal(new Set(posts.map((s) => s.session)).size, 1);
+  assert.ok(posts.every((s) => s.session !== null && s.idempotencyKey === null));
   assert.equal(new Set(posts.map((s) => (s.body as { id: string }).id)).size, 1);
 });
 
@@ -60,7 +61,7 @@ Deno.test("Client.publishBatch() gives each message its own id and keeps given i
   assert.deepEqual(first.body, retry.body);
 });
 
-Deno.test("Client sends an Idempotency-Key on every write and none on reads", async () => {
+Deno.test("Client sends its session and a new seq on every write and nothing on reads", async () => {
   const broker = new TestBroker();
   const client = clientFor(broker);
   await client.createQueue("q", { leaseMs: 1000 });
@@ -75,11 +76,27 @@ Deno.test("Client sends an Idempotency-Key on every write and none on reads", as
   await client.listQueues();
   await client.messageStatus("q", message.id);
   await client.deleteQueue("q");
-  for (const seen of broker.seen) {
+  assert.deepEqual(broker.seen[0], {
+    method: "POST",
+    path: "/v1/sessions",
+    body: {},
+    idempotencyKey: null,
+    session: null,
+  });
+  const seqs: number[] = [];
+  for (const seen of broker.seen.slice(1)) {
     const write = seen.method !== "GET";
-    assert.equal(seen.idempotencyKey !== null, write, `${seen.method} ${seen.path}`);
+    assert.equal(seen.session !== null, write, `${seen.method} ${seen.path}`);
+    assert.equal(seen.idempotencyKey, null);
+    if (seen.session !== null) {
+      const [id, seq, lowest] = seen.session.split("/").map(Number);
+      assert.equal(id, client.transport.sessionId);
+      assert.equal(lowest, seq, "one call at a time: every earlier answer arrived");
+      seqs.push(seq);
+    }
   }
-  assert.equal(broker.seen.length, 11);
+  assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(broker.seen.length, 12);
 });
 
 Deno.test("Client queue calls return the contract's shapes", async () => {
@@ -158,5 +175,5 @@ Deno.test("Client path segments are URL-encoded: the server sees one segment, th
     assert.equal((e.errors[0] as { path: string }).path, "params.q");
     return true;
   });
-  assert.equal(broker.seen[0].path, "/v1/queues/a%2Fb%20c");
+  assert.equal(broker.seen.at(-1)!.path, "/v1/queues/a%2Fb%20c");
 });

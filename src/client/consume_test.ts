@@ -189,7 +189,8 @@ Deno.test("consume() works on a topic subscription's paths", async () => {
       new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } }),
     );
   };
-  const client = new Client({ nodes: ["http://a:1"], fetch });
+  // A scripted server that knows no sessions.
+  const client = new Client({ nodes: ["http://a:1"], fetch, sessions: false });
   const stats = await client.consume({ topic: "t", subscription: "s" }, () => {}, {
     maxMessages: 1,
   });

@@ -82,7 +82,7 @@ Deno.test("client ↔ server: typed errors come from the server's problem types"
   );
 });
 
-Deno.test("client ↔ server: an unknown outcome is retried with the same key and applied once", async () => {
+Deno.test("client ↔ server: an unknown outcome is retried in the same session place and applied once", async () => {
   let tripped = false;
   const { node, client, requests } = setup({
     onResponse: (n) => {
@@ -95,9 +95,10 @@ Deno.test("client ↔ server: an unknown outcome is retried with the same key an
   const result = await client.publish("q", { body: "once" });
   assert.equal(result.duplicate, false);
   assert.equal((await client.getQueue("q")).published, 1);
-  const posts = requests.filter((r) => r.method === "POST");
+  const posts = requests.filter((r) => r.url.endsWith("/messages"));
   assert.equal(posts.length, 2);
-  assert.equal(posts[0].headers.get("idempotency-key"), posts[1].headers.get("idempotency-key"));
+  assert.ok(posts[0].headers.get("quorumq-session") !== null);
+  assert.equal(posts[0].headers.get("quorumq-session"), posts[1].headers.get("quorumq-session"));
 });
 
 Deno.test("client ↔ server: no_leader is retried after Retry-After, then gives NoLeader", async () => {
@@ -156,4 +157,32 @@ Deno.test("client ↔ server: topics, subscriptions and the cluster view", async
   assert.equal(view.leaderId, "n1");
   await client.subscriptions.delete("events", "audit");
   await client.topics.delete("events");
+});
+
+Deno.test("client ↔ server: subjects, filters and header conditions route messages", async () => {
+  const { client } = setup();
+  await client.topics.create("orders");
+  await client.subscriptions.create("orders", "created", { filter: "orders.*.created" });
+  await client.subscriptions.create("orders", "eu", {
+    filters: ["orders.eu.>"],
+    headers: { priority: { exists: true } },
+  });
+  await client.topics.publish("orders", { subject: "orders.eu.created", body: 1 });
+  await client.topics.publishBatch("orders", [
+    { subject: "orders.us.created", body: 2 },
+    { subject: "orders.eu.paid", body: 3, headers: { priority: "high" } },
+  ]);
+  const created = await client.subscriptions.receive("orders", "created", { max: 10 });
+  assert.deepEqual(created.map((m) => [m.subject, m.body]), [
+    ["orders.eu.created", 1],
+    ["orders.us.created", 2],
+  ]);
+  const eu = await client.subscriptions.receive("orders", "eu", { max: 10 });
+  assert.deepEqual(eu.map((m) => m.body), [3]);
+  const page = await client.topics.readPage("orders", { subject: "orders.eu.*" });
+  assert.deepEqual(page.messages.map((m) => m.body), [1, 3]);
+  assert.equal(page.nextSeq, 4);
+  const bad = await client.subscriptions.create("orders", "x", { filter: "ord*" }).catch((e) => e);
+  assert.ok(bad instanceof InvalidRequest);
+  assert.match(bad.message, /"ord\*".*wildcard inside it/);
 });

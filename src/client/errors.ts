@@ -75,6 +75,18 @@ export class Forbidden extends QuorumqError {}
 export class QueueFull extends QuorumqError {}
 /** 409: a transaction was not applied; `errors` holds the per-item reasons. */
 export class TransactionFailed extends QuorumqError {}
+/**
+ * 409: the write named a session that is not open (it expired after its idle timeout, was closed,
+ * or never existed): nothing was applied. The client opens a new session by itself between calls;
+ * it throws this (as the cause of `UnknownOutcome`) only when a call's earlier attempt may have
+ * applied under the old session.
+ */
+export class SessionExpired extends QuorumqError {}
+/**
+ * 503: no room for another session, Idempotency-Key or stored answer; nothing was applied.
+ * Retried after `Retry-After` like `no_leader`.
+ */
+export class SessionsFull extends QuorumqError {}
 /** 404: the message id is not (or no longer) remembered. */
 export class MessageNotFound extends QuorumqError {}
 /** 404: no such cluster member. */
@@ -113,6 +125,8 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   forbidden: Forbidden,
   queue_full: QueueFull,
   transaction_failed: TransactionFailed,
+  session_expired: SessionExpired,
+  sessions_full: SessionsFull,
   message_not_found: MessageNotFound,
   member_not_found: MemberNotFound,
   conflict: Conflict,

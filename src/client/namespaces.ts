@@ -15,6 +15,8 @@ import type {
   SubscriptionConfig,
   TopicConfig,
   TopicMessage,
+  TopicPage,
+  TopicRange,
 } from "./types.ts";
 import { type CallOptions, enc, list, receiveFrom, settle, sourcePath, withId } from "./_shared.ts";
 
@@ -44,7 +46,10 @@ export class Topics {
     });
   }
 
-  /** Publishes one message to every subscription. */
+  /**
+   * Publishes one message to every subscription it is routed to: those without filters, and
+   * those whose filters match its `subject` and whose header conditions its headers meet.
+   */
   async publish(topic: string, message: NewMessage, options?: CallOptions): Promise<PublishResult> {
     const path = `/v1/topics/${enc(topic)}/messages`;
     const answer = await this.transport.request({
@@ -75,20 +80,32 @@ export class Topics {
     return (answer.body as { results: PublishResult[] }).results;
   }
 
-  /** Reads the retained log from `fromSeq`, without a subscription. */
+  /**
+   * Reads the retained log from `fromSeq`, without a subscription; `subject` keeps the messages
+   * whose subject matches that pattern.
+   */
   async read(
     topic: string,
-    range: { fromSeq?: number; limit?: number } = {},
+    range: TopicRange = {},
     options?: CallOptions,
   ): Promise<TopicMessage[]> {
+    return (await this.readPage(topic, range, options)).messages;
+  }
+
+  /**
+   * One page of the log and where the next starts: with `subject`, a page may hold fewer than
+   * `limit` messages (the server looks at a bounded stretch of the log) without being the end.
+   */
+  async readPage(topic: string, range: TopicRange = {}, options?: CallOptions): Promise<TopicPage> {
     const query = new URLSearchParams();
     if (range.fromSeq !== undefined) query.set("fromSeq", String(range.fromSeq));
     if (range.limit !== undefined) query.set("limit", String(range.limit));
+    if (range.subject !== undefined) query.set("subject", range.subject);
     const suffix = query.size > 0 ? `?${query}` : "";
     const path = `/v1/topics/${enc(topic)}/messages${suffix}`;
     const body =
       (await this.transport.request({ method: "GET", path, mutating: false, ...options })).body;
-    return Array.isArray(body) ? body : (body as { messages: TopicMessage[] }).messages;
+    return body as TopicPage;
   }
 }
 

@@ -2,8 +2,9 @@
  * The request engine under every client call: picks a node, sends one HTTP request with a
  * per-attempt timeout, and retries with exponential backoff and jitter on network errors,
  * 503 `no_leader` (honouring Retry-After), `unknown_outcome` and other 5xx. A mutating call gets
- * its Idempotency-Key once, before the first attempt, and sends the same key and body on every
- * retry: a retry can therefore never apply a write twice (docs/reliability.md item 7).
+ * its place in the client's session (`session.ts`: id and seq) once, before the first attempt,
+ * and sends the same place and body on every retry: a retry can therefore never apply a write
+ * twice (docs/reliability.md item 7). With `sessions: false` it gets an Idempotency-Key instead.
  *
  * Only `fetch`, `AbortController`, `setTimeout` and `crypto.randomUUID` are used, so this runs in
  * Deno, Node 20+, browsers and edge runtimes.
@@ -19,6 +20,7 @@ import {
   toProblem,
   UnknownOutcome,
 } from "./errors.ts";
+import { SessionNumbers, type Ticket } from "./session.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -48,6 +50,14 @@ export interface TransportOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Milliseconds since some epoch. Default Date.now. */
   now?: () => number;
+  /**
+   * Writes go in a client session (default true): exactly-once for as long as the session is
+   * open. False: every write carries its own Idempotency-Key instead (the broker keeps keys 24 h
+   * and refuses new ones at its bound).
+   */
+  sessions?: boolean;
+  /** Idle timeout asked for the session, 1000..86 400 000 ms. Default: the broker's (1 h). */
+  sessionTimeoutMs?: number;
 }
 
 /** One logical request (all its attempts). */
@@ -59,6 +69,10 @@ export interface RequestSpec {
   mutating: boolean;
   /** Use this key instead of generating one (to continue an earlier call). */
   idempotencyKey?: string;
+  /** Continue a call that ended `UnknownOutcome` in a session (its `session` and `seq`). */
+  resume?: { readonly session: number; readonly seq: number };
+  /** A write without key or session (opening a session). */
+  plain?: boolean;
   /** Added to the per-attempt timeout (a long poll's `waitMs`). */
   extraTimeoutMs?: number;
   signal?: AbortSignal;
@@ -76,6 +90,12 @@ export interface Answer {
   /** The key that was sent, if any. */
   idempotencyKey?: string;
 }
+
+/** How a write is made exactly-once: its key, or its place in a session. */
+type Dedup =
+  | { readonly kind: "none" }
+  | { readonly kind: "key"; readonly key: string }
+  | { readonly kind: "session"; ticket: Ticket };
 
 type Attempt =
   | { kind: "answer"; answer: Answer }
@@ -101,6 +121,7 @@ export class Transport {
   readonly #fetch: typeof fetch;
   /** Index of the node to try first: the last one that answered. */
   #current = 0;
+  readonly #sessions: SessionNumbers | undefined;
 
   constructor(options: TransportOptions) {
     if (options.nodes.length === 0) {
@@ -110,11 +131,59 @@ export class Transport {
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#sessions = options.sessions === false
+      ? undefined
+      : new SessionNumbers((signal) => this.#openSession(signal));
+  }
+
+  /** The id of the session writes go in now, if one is open (for tests and tools). */
+  get sessionId(): number | undefined {
+    return this.#sessions?.currentId;
+  }
+
+  async #openSession(signal?: AbortSignal): Promise<number> {
+    const timeoutMs = this.#options.sessionTimeoutMs;
+    const answer = await this.request({
+      method: "POST",
+      path: "/v1/sessions",
+      body: timeoutMs === undefined ? {} : { timeoutMs },
+      mutating: true,
+      plain: true,
+      ...(signal ? { signal } : {}),
+    });
+    return (answer.body as { session: number }).session;
+  }
+
+  async #dedup(spec: RequestSpec): Promise<Dedup> {
+    if (!spec.mutating || spec.plain) return { kind: "none" };
+    if (spec.idempotencyKey !== undefined) return { kind: "key", key: spec.idempotencyKey };
+    if (this.#sessions === undefined) return { kind: "key", key: crypto.randomUUID() };
+    if (spec.resume !== undefined) {
+      return {
+        kind: "session",
+        ticket: this.#sessions.resume(spec.resume.session, spec.resume.seq),
+      };
+    }
+    return { kind: "session", ticket: await this.#sessions.begin(spec.signal) };
   }
 
   /** Runs one logical request to success, a final error, or the end of the retry budget. */
   async request(spec: RequestSpec): Promise<Answer> {
-    const key = spec.mutating ? (spec.idempotencyKey ?? crypto.randomUUID()) : undefined;
+    const dedup = await this.#dedup(spec);
+    try {
+      const answer = await this.#run(spec, dedup);
+      if (dedup.kind === "session") this.#sessions!.finish(dedup.ticket);
+      return answer;
+    } catch (error) {
+      if (dedup.kind === "session") {
+        if (error instanceof UnknownOutcome) this.#sessions!.park(dedup.ticket);
+        else this.#sessions!.finish(dedup.ticket);
+      }
+      throw error;
+    }
+  }
+
+  async #run(spec: RequestSpec, dedup: Dedup): Promise<Answer> {
     const now = this.#options.now ?? Date.now;
     const deadline = now() + this.#retry.totalMs;
     let node = this.nodes[this.#current];
@@ -122,10 +191,24 @@ export class Transport {
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
       spec.signal?.throwIfAborted();
-      const outcome = await this.#attempt(node, spec, key);
+      const outcome = await this.#attempt(node, spec, dedup);
       if (outcome.kind === "answer") {
         this.#current = Math.max(0, this.nodes.indexOf(node));
         return outcome.answer;
+      }
+      if (outcome.kind === "problem" && outcome.error.type === "session_expired") {
+        if (dedup.kind !== "session") throw outcome.error;
+        const id = dedup.ticket.session.id;
+        this.#sessions!.expired(id);
+        // An earlier attempt may have applied under the old session: a new one could apply it
+        // again, so the outcome is unknown. Otherwise nothing was applied: renew and go on.
+        if (ambiguous || spec.resume !== undefined) {
+          throw exhausted(spec, dedup, true, outcome.error);
+        }
+        this.#sessions!.finish(dedup.ticket);
+        dedup.ticket = await this.#sessions!.begin(spec.signal);
+        lastError = outcome.error;
+        continue;
       }
       const verdict = judge(outcome);
       lastError = outcome.error;
@@ -136,10 +219,10 @@ export class Transport {
       if (attempt === this.#retry.attempts || now() + delayMs > deadline) break;
       await (this.#options.sleep ?? sleep)(delayMs, spec.signal);
     }
-    throw exhausted(spec, key, ambiguous, lastError);
+    throw exhausted(spec, dedup, ambiguous, lastError);
   }
 
-  async #attempt(node: string, spec: RequestSpec, key: string | undefined): Promise<Attempt> {
+  async #attempt(node: string, spec: RequestSpec, dedup: Dedup): Promise<Attempt> {
     const timeoutMs = (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
     const controller = new AbortController();
     const timer = setTimeout(
@@ -151,7 +234,7 @@ export class Transport {
     try {
       const response = await this.#fetch(node + spec.path, {
         method: spec.method,
-        headers: this.#headers(spec, key),
+        headers: this.#headers(spec, dedup),
         body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
         signal: controller.signal,
       });
@@ -166,7 +249,7 @@ export class Transport {
             headers: response.headers,
             replayed,
             node,
-            idempotencyKey: key,
+            ...(dedup.kind === "key" ? { idempotencyKey: dedup.key } : {}),
           },
         };
       }
@@ -187,11 +270,16 @@ export class Transport {
     }
   }
 
-  #headers(spec: RequestSpec, key: string | undefined): Record<string, string> {
+  #headers(spec: RequestSpec, dedup: Dedup): Record<string, string> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (spec.body !== undefined) headers["content-type"] = "application/json";
     if (this.#options.token) headers["authorization"] = `Bearer ${this.#options.token}`;
-    if (key !== undefined) headers["idempotency-key"] = key;
+    if (dedup.kind === "key") headers["idempotency-key"] = dedup.key;
+    if (dedup.kind === "session") {
+      const { ticket } = dedup;
+      const lowest = this.#sessions!.lowest(ticket);
+      headers["quorumq-session"] = `${ticket.session.id}/${ticket.seq}/${lowest}`;
+    }
     return headers;
   }
 
@@ -220,6 +308,7 @@ function judge(outcome: Exclude<Attempt, { kind: "answer" }>): Verdict {
   switch (error.type) {
     case "no_leader":
     case "unavailable":
+    case "sessions_full":
       // Nothing was applied; another node may already know a leader (a partitioned node may not).
       return { retry: true, ambiguous: false, minDelayMs: retryAfterMs ?? 0, nextNode: "next" };
     case "not_leader":
@@ -235,18 +324,26 @@ function judge(outcome: Exclude<Attempt, { kind: "answer" }>): Verdict {
 
 function exhausted(
   spec: RequestSpec,
-  key: string | undefined,
+  dedup: Dedup,
   ambiguous: boolean,
   lastError: unknown,
 ): QuorumqError {
   const what = `${spec.method} ${spec.path}`;
   if (spec.mutating && ambiguous) {
+    const how = dedup.kind === "session"
+      ? `resume it with { resume: { session: ${dedup.ticket.session.id}, seq: ` +
+        `${dedup.ticket.seq} } } while the session is open, or with the same ids`
+      : dedup.kind === "key"
+      ? `retry it with Idempotency-Key ${dedup.key} and the same ids`
+      : "retry it with the same ids";
     const problem: Problem = {
       type: "unknown_outcome",
       title: "The outcome of the write is unknown",
-      detail: `${what} failed on every attempt and may have been applied; ` +
-        `retry it with Idempotency-Key ${key} and the same ids`,
-      idempotencyKey: key,
+      detail: `${what} failed on every attempt and may have been applied; ${how}`,
+      ...(dedup.kind === "key" ? { idempotencyKey: dedup.key } : {}),
+      ...(dedup.kind === "session"
+        ? { session: dedup.ticket.session.id, seq: dedup.ticket.seq }
+        : {}),
     };
     return new UnknownOutcome(problem, lastError instanceof QuorumqError ? lastError.status : 0, {
       cause: lastError,

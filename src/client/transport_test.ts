@@ -53,9 +53,11 @@ const NODES = ["http://n1:1", "http://n2:2", "http://n3:3"];
 
 function transport(fetch: typeof globalThis.fetch, extra: Partial<TransportOptions> = {}) {
   const delays: number[] = [];
+  // A scripted server that knows no sessions: writes carry Idempotency-Keys (sessions: false).
   const t = new Transport({
     nodes: NODES,
     fetch,
+    sessions: false,
     random: () => 0.5,
     sleep: (ms) => {
       delays.push(ms);
@@ -232,7 +234,7 @@ Deno.test("Transport.request() sends the token and stops when the caller aborts"
     controller.abort(new Error("caller stopped"));
     return "network";
   });
-  const t = new Transport({ nodes: NODES, fetch, token: "s3cret" });
+  const t = new Transport({ nodes: NODES, fetch, token: "s3cret", sessions: false });
   const error = await t.request({
     method: "POST",
     path: "/x",
@@ -253,7 +255,13 @@ Deno.test("Transport.request() times out a hung attempt and tries another node",
       init!.signal!.addEventListener("abort", () => reject(init!.signal!.reason))
     );
   };
-  const t = new Transport({ nodes: NODES, fetch, timeoutMs: 20, sleep: () => Promise.resolve() });
+  const t = new Transport({
+    nodes: NODES,
+    fetch,
+    timeoutMs: 20,
+    sessions: false,
+    sleep: () => Promise.resolve(),
+  });
   const answer = await t.request({ method: "GET", path: "/x", mutating: false });
   assert.deepEqual(answer.body, { ok: true });
   assert.equal(n, 2);

@@ -42,6 +42,8 @@ export interface NewMessage {
   delayMs?: number;
   ttlMs?: number;
   headers?: Record<string, string>;
+  /** Topics route by it: dot-separated tokens (`orders.eu.created`), 1-255 bytes, no wildcards. */
+  subject?: string;
 }
 
 /** The answer to one publish. `duplicate` means the id was seen within the dedup window. */
@@ -58,6 +60,7 @@ export interface ReceivedMessage {
   body: unknown;
   headers: Record<string, string>;
   group?: string | null;
+  subject?: string | null;
   attempt: number;
   /** Opaque and fenced: it settles this attempt only. */
   receipt: string;
@@ -130,9 +133,20 @@ export interface TopicConfig {
   dedupWindowMs?: number;
 }
 
-/** A subscription: its start point plus the queue options for delivery. */
+/**
+ * A subscription's header conditions, all of which must hold: a header equal to a string, or
+ * present (`{ exists: true }`) or absent (`{ exists: false }`).
+ */
+export type HeaderMatch = Record<string, string | { exists: boolean }>;
+
+/** A subscription: its start point, its routing, plus the queue options for delivery. */
 export interface SubscriptionConfig extends QueueConfig {
   startAt?: "earliest" | "latest" | { seq: number };
+  /** One subject pattern: `*` matches one token, `>` one or more (last token only). */
+  filter?: string;
+  /** Up to 64 patterns (not with `filter`); none: every message. */
+  filters?: string[];
+  headers?: HeaderMatch;
 }
 
 /** One message of a topic's retained log (`GET /v1/topics/{t}/messages`). */
@@ -142,8 +156,24 @@ export interface TopicMessage {
   body: unknown;
   headers?: Record<string, string>;
   group?: string | null;
+  subject?: string | null;
   publishedAt?: number;
   [field: string]: unknown;
+}
+
+/** Which part of a topic's log to read. */
+export interface TopicRange {
+  fromSeq?: number;
+  /** 1..1000 messages; default 100. */
+  limit?: number;
+  /** A subject pattern (`orders.*.created`): only messages whose subject matches. */
+  subject?: string;
+}
+
+/** A page of a topic's log: its messages, and the `fromSeq` of the next page. */
+export interface TopicPage {
+  messages: TopicMessage[];
+  nextSeq: number;
 }
 
 /** Where messages are consumed from: a queue, or a topic's subscription. */

@@ -27,6 +27,7 @@ import type {
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
+  TopicPage,
 } from "../broker/mod.ts";
 import type { HistogramSnapshot } from "./prometheus.ts";
 
@@ -74,6 +75,16 @@ export interface BrokerView {
   topic(name: string): TopicInfo | undefined;
   /** Retained messages with `seq >= fromSeq`, in seq order, at most `limit`; no topic: undefined. */
   readTopic(name: string, fromSeq: number, limit: number): readonly TopicMessage[] | undefined;
+  /**
+   * A page of the retained log from `fromSeq`: at most `limit` messages (with `subject`, those
+   * matching that pattern) and the seq the next page starts at; no topic: undefined.
+   */
+  readTopicPage(
+    name: string,
+    fromSeq: number,
+    limit: number,
+    subject?: string,
+  ): TopicPage | undefined;
   subscription(topic: string, name: string): SubscriptionInfo | undefined;
   /** Long poll: deliverable as of the last applied entry, else when one may become so. */
   deliverability(target: ConsumerTarget): Deliverability | undefined;

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { PROBLEMS, type ProblemType } from "./problems.ts";
 import * as s from "./schemas.ts";
+import * as sessions from "./schemas_sessions.ts";
 
 type Method = "get" | "put" | "post" | "delete";
 
@@ -206,6 +207,30 @@ export const OPERATIONS: readonly OperationSpec[] = [
     ),
     problems: ["transaction_failed"],
   },
+  {
+    ...write(
+      "post",
+      "/v1/sessions",
+      "Open a client session",
+      undefined,
+      sessions.sessionOpenSchema,
+      201,
+      sessions.sessionOpenedSchema,
+    ),
+    problems: ["sessions_full"],
+  },
+  {
+    ...write(
+      "post",
+      "/v1/sessions/{id}/keepalive",
+      "Keep a session open",
+      sessions.sessionParams,
+      undefined,
+      200,
+    ),
+    problems: ["session_expired"],
+  },
+  write("delete", "/v1/sessions/{id}", "End a session", sessions.sessionParams, undefined, 204),
   op("get", "/v1/cluster", "The cluster as this node sees it", {
     query: s.consistencyQuery,
     ok: [200, s.clusterViewSchema],
@@ -289,6 +314,8 @@ const WRITE_PROBLEMS: readonly ProblemType[] = [
   "no_leader",
   "unknown_outcome",
   "queue_full",
+  "session_expired",
+  "sessions_full",
 ];
 
 let cached: Record<string, unknown> | undefined;
@@ -373,6 +400,12 @@ function operationObject(o: OperationSpec): Record<string, unknown> {
         in: "header",
         required: false,
         schema: jsonSchemaOf(s.idempotencyKeySchema),
+      }, {
+        name: "Quorumq-Session",
+        in: "header",
+        required: false,
+        description: "<session>/<seq>/<lowest unanswered seq> (docs/broker.md, Sessions)",
+        schema: { type: "string", pattern: "^\\d+/\\d+/\\d+$" },
       }]
       : []),
   ];

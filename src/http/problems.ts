@@ -33,6 +33,10 @@ export const PROBLEMS = {
     title: "This Idempotency-Key was used with a different request",
   },
   transaction_failed: { status: 409, title: "The transaction was not applied" },
+  session_expired: {
+    status: 409,
+    title: "The session is not open (expired, closed or unknown); nothing was applied",
+  },
   conflict: { status: 409, title: "The request conflicts with the current state" },
   payload_too_large: { status: 413, title: "The request body is too large" },
   unsupported_media_type: { status: 415, title: "The request body must be application/json" },
@@ -45,6 +49,11 @@ export const PROBLEMS = {
   internal_error: { status: 500, title: "Internal error" },
   no_leader: { status: 503, title: "No leader is known right now", retryAfterS: 1 },
   unavailable: { status: 503, title: "The node cannot answer right now", retryAfterS: 1 },
+  sessions_full: {
+    status: 503,
+    title: "No room for another session, Idempotency-Key or stored answer; nothing was applied",
+    retryAfterS: 5,
+  },
   unknown_outcome: {
     status: 504,
     title: "The write may or may not have been applied: retry with the same id or Idempotency-Key",
@@ -68,6 +77,8 @@ export const BROKER_REASON_PROBLEMS: Readonly<Record<ProblemCode, ProblemType>> 
   queue_full: "queue_full",
   idempotency_conflict: "idempotency_conflict",
   transaction_aborted: "transaction_failed",
+  session_expired: "session_expired",
+  sessions_full: "sessions_full",
 };
 
 /** One field-level reason (validation errors, transaction items). */

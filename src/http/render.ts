@@ -30,6 +30,7 @@ export interface MessageRequest {
   readonly delayMs?: number;
   readonly ttlMs?: number;
   readonly headers?: Record<string, string>;
+  readonly subject?: string;
 }
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
@@ -41,6 +42,7 @@ export function toMessageInput(m: MessageRequest): MessageInput {
     ...(m.delayMs !== undefined ? { delayMs: m.delayMs } : {}),
     ...(m.ttlMs !== undefined ? { ttlMs: m.ttlMs } : {}),
     ...(m.headers !== undefined ? { headers: m.headers } : {}),
+    ...(m.subject !== undefined ? { subject: m.subject } : {}),
   };
 }
 
@@ -56,7 +58,9 @@ export function renderDeliveries(messages: readonly Delivery[]): string {
   const parts = messages.map((m) =>
     `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
     `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
-    `"attempt":${m.attempt},"receipt":${JSON.stringify(m.receipt)},` +
+    `"subject":${JSON.stringify(m.subject ?? null)},"attempt":${m.attempt},"receipt":${
+      JSON.stringify(m.receipt)
+    },` +
     `"leaseExpiresAt":${m.leaseExpiresAt},"publishedAt":${m.publishedAt}}`
   );
   return `{"messages":[${parts.join(",")}]}`;
@@ -67,7 +71,7 @@ export function renderTopicMessages(messages: readonly TopicMessage[], nextSeq: 
   const parts = messages.map((m) =>
     `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
     `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
-    `"publishedAt":${m.publishedAt}}`
+    `"subject":${JSON.stringify(m.subject ?? null)},"publishedAt":${m.publishedAt}}`
   );
   return `{"messages":[${parts.join(",")}],"nextSeq":${nextSeq}}`;
 }

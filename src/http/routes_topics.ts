@@ -132,13 +132,11 @@ function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     await readBarrier(deps, q.consistency);
     const info = topicOrThrow(deps, t);
     const fromSeq = q.fromSeq ?? info.firstSeq;
-    const messages = deps.node.broker().readTopic(t, fromSeq, q.limit ?? READ_LIMIT_DEFAULT) ??
-      [];
-    const nextSeq = messages.length > 0 ? messages[messages.length - 1].seq + 1 : Math.max(
-      fromSeq,
-      info.firstSeq,
-    );
-    return jsonAnswer(200, renderTopicMessages(messages, nextSeq), false);
+    const limit = q.limit ?? READ_LIMIT_DEFAULT;
+    // With a subject pattern a page can end before `limit` matches: nextSeq says where it did.
+    const page = deps.node.broker().readTopicPage(t, fromSeq, limit, q.subject);
+    if (page === undefined) throw new ProblemError("topic_not_found", `Topic ${t} does not exist`);
+    return jsonAnswer(200, renderTopicMessages(page.messages, page.nextSeq), false);
   });
 }
 

@@ -9,7 +9,14 @@
  */
 
 import { z } from "zod";
-import { DURATION_MS_MAX } from "../broker/mod.ts";
+import {
+  checkHeaderMatch,
+  checkPattern,
+  checkSubject,
+  DURATION_MS_MAX,
+  FILTERS_MAX,
+  HEADER_MATCH_MAX,
+} from "../broker/mod.ts";
 
 /** The named schemas that become `components.schemas` of `/openapi.json`. */
 export const apiRegistry = z.registry<{ id: string; description?: string }>();
@@ -49,7 +56,39 @@ export const jsonValueSchema = z.custom<unknown>((v) => v !== undefined, {
   message: "is required (any JSON value)",
 }).meta({ description: "Any JSON value" });
 
+/** A string the broker's own check accepts; its reason is the issue's message. */
+const checked = (check: (v: string) => string | undefined, description: string) =>
+  z.string().superRefine((v, ctx) => {
+    const e = check(v);
+    if (e !== undefined) ctx.addIssue({ code: "custom", message: e });
+  }).meta({ description });
+
+/** A published subject: dot-separated tokens, 1-255 bytes, no wildcards. */
+export const subjectSchema = checked(
+  checkSubject,
+  'Dot-separated tokens ("orders.eu.created"), 1-255 bytes; no "*" or ">"',
+);
+
+/** A subject pattern: `*` is one token, `>` one or more and only last. */
+export const patternSchema = checked(
+  (v) => checkPattern(v),
+  'A subject pattern: "*" matches one token, ">" one or more (last token only)',
+);
+
+/** A subscription's header conditions: equal to a string, or `{ exists }`. */
+export const headerMatchSchema = z.record(
+  z.string().max(256),
+  z.union([z.string().max(8192), z.strictObject({ exists: z.boolean() })]),
+).superRefine((v, ctx) => {
+  const e = checkHeaderMatch(v);
+  if (e !== undefined) ctx.addIssue({ code: "custom", message: e });
+}).meta({
+  description: `1..${HEADER_MATCH_MAX} conditions, all of which must hold: a header equal to a ` +
+    "string, or { exists: true | false }",
+});
+
 const messageFields = {
+  subject: subjectSchema.optional(),
   body: jsonValueSchema,
   id: z.string().min(1).max(256).optional(),
   group: z.string().min(1).max(256).optional(),
@@ -102,6 +141,12 @@ export const subscriptionPutSchema = z.strictObject({
     z.enum(["earliest", "latest"]),
     z.strictObject({ seq: z.number().int().min(0) }),
   ]).optional(),
+  filter: patternSchema.optional(),
+  filters: z.array(patternSchema).min(1).max(FILTERS_MAX).optional(),
+  headers: headerMatchSchema.optional(),
+}).refine((o) => o.filter === undefined || o.filters === undefined, {
+  message: "give filter (one pattern) or filters (a list), not both",
+  path: ["filters"],
 }).register(apiRegistry, { id: "SubscriptionOptions" });
 
 /** `POST /v1/transactions` body. */
@@ -151,6 +196,7 @@ const intString = (min: number, max: number) =>
 /** `GET /v1/topics/{t}/messages` query. */
 export const topicReadQuery = z.strictObject({
   fromSeq: intString(0, Number.MAX_SAFE_INTEGER).optional(),
+  subject: patternSchema.optional(),
   limit: intString(1, 1000).optional(),
   consistency: z.enum(["linearizable", "stale"]).default("linearizable"),
 });
@@ -212,6 +258,7 @@ export const deliverySchema = z.object({
   body: jsonValueSchema,
   headers: z.record(z.string(), z.string()),
   group: z.string().nullable(),
+  subject: z.string().nullable(),
   attempt: z.number(),
   receipt: z.string(),
   leaseExpiresAt: z.number(),

@@ -11,6 +11,7 @@ import type { Command, Result, ResultByOp } from "../broker/mod.ts";
 import type { AppContext, AppDeps } from "./context.ts";
 import { forwardToLeader, HOP_HEADER } from "./forward.ts";
 import { idempotencyOf } from "./idempotency.ts";
+import { ownerOf, sessionOf } from "./session.ts";
 import { expectOk, ProblemError } from "./problems.ts";
 import { jsonAnswer, type WriteAnswer } from "./render.ts";
 import { noQuery } from "./request.ts";
@@ -39,12 +40,18 @@ export async function proposeWrite(
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<WriteOutcome> {
-  const idem = idempotencyOf(c, request.json);
+  const session = sessionOf(c);
+  const idem = session === undefined ? idempotencyOf(c, request.json) : undefined;
+  const owner = ownerOf(c);
   // No time here: the node stamps the entry time when it proposes, and only a leader's proposal
   // is accepted (a follower forwards the whole request, and the leader stamps it).
-  const outcome = await deps.node.propose({ cmd, ...(idem ? { idem } : {}) }, {
-    timeoutMs: deps.limits.proposeTimeoutMs,
-  });
+  const proposal = {
+    cmd,
+    ...(idem ? { idem } : {}),
+    ...(session ? { session } : {}),
+    ...(owner !== undefined ? { owner } : {}),
+  };
+  const outcome = await deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
   if (outcome.ok) {
     const result = outcome.result as Result;
     assertResult(cmd, result);

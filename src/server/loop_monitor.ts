@@ -1,36 +1,78 @@
 /**
- * Measures how long the event loop was held while background snapshot work ran: a 10 ms
- * interval timer that records how late each turn came. The node runs it only between the
- * driver's `snapshot_started` and `snapshot_taken` events and logs the worst delay with the
- * latter (`loopDelayMaxMs`), so a snapshot that stalls ticks and sockets shows in the log.
+ * Measures how long the event loop is held: a 10 ms interval timer records how late each turn
+ * comes, keeping the worst delay per 100 ms for the last minute. The node logs, with each
+ * `snapshot_taken`, the worst delay while the snapshot was taken (`loopDelayMaxMs`) and, as a
+ * reference under the same machine load, the worst over as long a time just before it started
+ * (`loopDelayMaxBeforeMs`): on a busy machine the scheduler alone delays a turn by tens of ms.
  *
  * @module
  */
 
 const PROBE_MS = 10;
+const BUCKET_MS = 100;
+const BUCKETS = 600;
 
 export class LoopMonitor {
   #timer: ReturnType<typeof setInterval> | undefined;
   #last = 0;
-  #max = 0;
+  /** Worst delay per bucket, a ring indexed by `bucket % BUCKETS`. */
+  readonly #worst = new Float64Array(BUCKETS);
+  readonly #bucketOf = new Float64Array(BUCKETS).fill(-1);
+  #startedAt = 0;
 
-  /** Starts (or restarts) measuring from zero. */
-  start(): void {
-    this.stop();
-    this.#max = 0;
-    this.#last = performance.now();
+  constructor(readonly nowMs: () => number = () => performance.now()) {}
+
+  /** Starts probing (idempotent). */
+  run(): void {
+    if (this.#timer !== undefined) return;
+    this.#last = this.nowMs();
     this.#timer = setInterval(() => {
-      const now = performance.now();
-      this.#max = Math.max(this.#max, now - this.#last - PROBE_MS);
+      const now = this.nowMs();
+      this.record(now, now - this.#last - PROBE_MS);
       this.#last = now;
     }, PROBE_MS);
+    Deno.unrefTimer(this.#timer);
   }
 
-  /** Stops and answers the worst delay seen since `start`, in ms (with the turn that is due). */
-  stop(): number {
-    if (this.#timer === undefined) return 0;
-    clearInterval(this.#timer);
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    return Math.max(this.#max, performance.now() - this.#last - PROBE_MS);
+  }
+
+  /** Records a turn that came `delayMs` late at `now` (the probe's callback; tests). */
+  record(now: number, delayMs: number): void {
+    const b = Math.floor(now / BUCKET_MS);
+    const i = b % BUCKETS;
+    if (this.#bucketOf[i] !== b) {
+      this.#bucketOf[i] = b;
+      this.#worst[i] = 0;
+    }
+    this.#worst[i] = Math.max(this.#worst[i], delayMs);
+  }
+
+  /** The worst delay recorded in [from, to) (bucket resolution; the last minute only). */
+  worst(from: number, to: number): number {
+    let w = 0;
+    for (let b = Math.floor(from / BUCKET_MS); b <= Math.floor(to / BUCKET_MS); b++) {
+      if (this.#bucketOf[b % BUCKETS] === b) w = Math.max(w, this.#worst[b % BUCKETS]);
+    }
+    return w;
+  }
+
+  /** Marks the start of a measured span (a snapshot). */
+  begin(): void {
+    this.#startedAt = this.nowMs();
+  }
+
+  /** The worst delay since `begin()`, and over as long a span just before it. */
+  end(): { during: number; before: number } {
+    const now = this.nowMs();
+    // The turn that is due now counts too: a stall that has not ended yet.
+    if (this.#timer !== undefined) this.record(now, now - this.#last - PROBE_MS);
+    const span = now - this.#startedAt;
+    return {
+      during: this.worst(this.#startedAt, now),
+      before: this.worst(this.#startedAt - span, this.#startedAt - 1),
+    };
   }
 }

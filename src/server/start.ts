@@ -5,6 +5,7 @@
  * @module
  */
 
+import process from "node:process";
 import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
@@ -64,9 +65,15 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
   });
+  // The event-loop delay probe, whose figures `snapshot_taken` logs.
+  const loop = new LoopMonitor();
+  loop.run();
   // The dashboard's recent events: what the driver logs about elections, membership, snapshots.
   const events = new EventRing();
-  const node = await openDriver(config, log, storage, machine, transport, peers, events);
+  const node = await openDriver(config, log, storage, machine, transport, peers, {
+    loop,
+    events,
+  });
   holder.driver = node.driver;
   const syncPeers = () => {
     const urls = new Map(node.driver.urls.entries());
@@ -112,7 +119,12 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     },
   );
   const url = `http://${config.listen.hostname}:${server.addr.port}`;
-  log.info("node_listening", { url, advertise: config.advertise, storage: config.storage });
+  log.info("node_listening", {
+    url,
+    advertise: config.advertise,
+    storage: config.storage,
+    cpuMs: processCpuMs(),
+  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -125,6 +137,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await node.driver.close();
       await transport.close();
       await storage.close();
+      loop.stop();
       log.info("node_stopped", {});
     })();
   return { node: node.raft, driver: node.driver, url, shutdown };
@@ -137,10 +150,9 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
-  events: EventRing,
+  { loop, events }: { loop: LoopMonitor; events: EventRing },
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
-  const loop = new LoopMonitor();
   const driver = await NodeDriver.open({
     raft: {
       id: config.id,
@@ -165,9 +177,18 @@ async function openDriver(
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
     log: (level, event, details) => {
-      if (event === "snapshot_started") loop.start();
+      if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
-        details = { ...details, loopDelayMaxMs: Math.round(loop.stop()) };
+        const { during, before } = loop.end();
+        details = {
+          ...details,
+          loopDelayMaxMs: Math.round(during),
+          loopDelayMaxBeforeMs: Math.round(before),
+        };
+      }
+      // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
+      if (event === "node_started" || event === "snapshot_restored") {
+        details = { ...details, cpuMs: processCpuMs() };
       }
       log[level](event, details);
       events.record(event, details);
@@ -226,6 +247,12 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
   }
+}
+
+/** User + system CPU time of this process (every thread, the GC's included), in ms. */
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
 }
 
 function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {

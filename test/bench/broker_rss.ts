@@ -1,14 +1,16 @@
 /**
  * Memory of a large backlog: applies 1,000,000 publishes of 256-byte messages to one queue and
  * reports the apply rate, the RSS and the heap. Target: RSS <= 600 MB.
- * `deno run --allow-env --v8-flags=--expose-gc test/bench/broker_rss.ts [count]`
+ * `deno run --allow-env --v8-flags=--expose-gc test/bench/broker_rss.ts [count] [--ids]`; with
+ * `--ids` every message carries an id (a dedup record each, as in the start-up scenario).
  *
  * @module
  */
 
 import { BrokerState, captureSnapshot } from "../../src/broker/mod.ts";
 
-const count = Number(Deno.args[0] ?? 1_000_000);
+const count = Number(Deno.args.find((a) => !a.startsWith("--")) ?? 1_000_000);
+const withIds = Deno.args.includes("--ids");
 const MB = 1024 * 1024;
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -29,7 +31,8 @@ const body = new Uint8Array(256);
 const t0 = performance.now();
 for (let i = 0; i < count; i++) {
   body[0] = i & 0xff; // a fresh body per message, as decoded entries would be
-  b.apply(++index, { ts: 2, cmd: { op: "publish", queue: "q", message: { body } } });
+  const message = withIds ? { body, id: `m${i}` } : { body };
+  b.apply(++index, { ts: 2, cmd: { op: "publish", queue: "q", message } });
 }
 const ms = performance.now() - t0;
 console.log(

@@ -125,11 +125,13 @@ async function createQueue(base: string, q: string): Promise<void> {
 }
 
 function describe(r: Run): string {
-  const period = r.period === undefined
-    ? "no period"
-    : `slow ones periodic at ${r.period.ms} ms (${
-      (r.period.share * 100).toFixed(0)
-    }% of them have another slow one that far after)`;
+  const p = r.period;
+  const share = p === undefined ? "" : `${(p.share * 100).toFixed(0)}%`;
+  const period = p === undefined
+    ? "too few slow ones for a period"
+    : p.share >= PERIODIC_SHARE
+    ? `PERIODIC at ${p.ms} ms (${share} of slow ones have another one that far after)`
+    : `scattered (most common distance ${p.ms} ms, only ${share} of slow ones)`;
   return `${r.rate.toFixed(0)} msgs/s, p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, ` +
     `p99 ${r.p99.toFixed(2)} ms, >${SLOW_MS} ms: ${r.slow} (${r.slowPct.toFixed(2)}%), ${period}`;
 }

@@ -13,6 +13,7 @@
  * @module
  */
 
+import process from "node:process";
 import { slicePacer, unwrapSnapshot, wrapSnapshot } from "../../cluster/node/mod.ts";
 import { FileSnapshotStore } from "../../cluster/storage/mod.ts";
 import { BrokerMachine } from "../../src/server/mod.ts";
@@ -124,8 +125,10 @@ for (const n of sizes) {
     const stopRestore = probe();
     await settle();
     const t5 = performance.now();
+    const cpu5 = process.cpuUsage();
     await restored.restore(unwrapSnapshot(data).app, slicePacer());
     const t6 = performance.now();
+    const cpu6 = process.cpuUsage(cpu5);
     const restoreGaps = await stopRestore();
     if (restored.state.queues.get("q")?.msgs.count !== n) {
       throw new Error(`Cannot check the bench: the restored queue lacks messages`);
@@ -141,6 +144,8 @@ for (const n of sizes) {
       longestSliceCaptureSaveMs: ms(saveGaps.longest),
       p99SliceCaptureSaveMs: ms(saveGaps.p99),
       restoreMs: ms(t6 - t5),
+      // CPU of every thread (the GC's too): what the restore costs on an idle machine.
+      restoreCpuMs: ms((cpu6.user + cpu6.system) / 1000),
       longestSliceRestoreMs: ms(restoreGaps.longest),
       p99SliceRestoreMs: ms(restoreGaps.p99),
       longestGapApplyingMs: ms(applyRef.longest),

@@ -121,6 +121,8 @@ interface SnapshotTaken {
   captureMs: number;
   ms: number;
   loopDelayMaxMs: number;
+  loopDelayMaxBeforeMs: number;
+  time: string;
 }
 
 function events(nodes: Nodes, id: string, event: string): LogLine[] {
@@ -154,17 +156,40 @@ async function electionsOf(nodes: Nodes): Promise<number> {
   return total;
 }
 
+/**
+ * Where a restart's time went on node `id`: ms from `t0` (a `Date.now()`) to its first log line,
+ * storage loaded (`node_started`), `node_listening`, `snapshot_restored`, and its first leader.
+ */
+function timeline(nodes: Nodes, id: string, t0: number): string {
+  const at = (event: string) => {
+    const e = events(nodes, id, event)[0];
+    if (e === undefined) return "-";
+    const cpu = e.cpuMs === undefined ? "" : ` (cpu ${e.cpuMs})`;
+    return `${Date.parse(e.time as string) - t0}${cpu}`;
+  };
+  const first = nodes.logs(id).split("\n")[0];
+  let up = "-";
+  try {
+    up = String(Date.parse((JSON.parse(first) as { time: string }).time) - t0);
+  } catch { /* no line yet */ }
+  return `${id}: up ${up}, storage loaded ${at("node_started")}, listening ${
+    at("node_listening")
+  }, restored ${at("snapshot_restored")}, leader known ${at("leader_changed")} ms`;
+}
+
 /** SIGKILL a follower, restart it: ms until it is ready and a linearizable read sees all. */
 async function followerRestart(nodes: Nodes, total: number): Promise<number> {
   const leader = await nodes.waitLeader();
   const f = nodes.ids.find((id) => id !== leader)!;
   await nodes.kill(f);
-  const t0 = performance.now();
+  const t0 = performance.now(), wall = Date.now();
   nodes.spawn(f);
   await waitUntil(`${f} ready with every message`, 180_000, async () => {
     return await ready(nodes.url(f)) && await readyCount(nodes.url(f)) === total;
   });
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  console.log(`  follower restart ${ms.toFixed(0)} ms; ${timeline(nodes, f, wall)}`);
+  return ms;
 }
 
 /** SIGKILL all, restart all: ms until a publish is acknowledged, and until every node is ready. */
@@ -173,7 +198,7 @@ async function fullRestart(
   run: number,
 ): Promise<{ publish: number; allReady: number }> {
   await Promise.all(nodes.ids.map((id) => nodes.kill(id)));
-  const t0 = performance.now();
+  const t0 = performance.now(), wall = Date.now();
   for (const id of nodes.ids) nodes.spawn(id);
   let publishMs = 0;
   const published = (async () => {
@@ -199,6 +224,10 @@ async function fullRestart(
     return performance.now() - t0;
   })();
   const [readyMs] = await Promise.all([allReady, published]);
+  console.log(
+    `  full restart: publish ${publishMs.toFixed(0)} ms, all ready ${readyMs.toFixed(0)} ms`,
+  );
+  for (const id of nodes.ids) console.log(`    ${timeline(nodes, id, wall)}`);
   return { publish: publishMs, allReady: readyMs };
 }
 
@@ -215,6 +244,7 @@ try {
     await res.body?.cancel();
   }
   const elections0 = await electionsOf(nodes);
+  const buildStart = Date.now();
   const b0 = performance.now();
   await publish(base, 0, MESSAGES - TAIL, BATCH, 16);
   await publish(base, MESSAGES - TAIL, MESSAGES, 1, 64);
@@ -226,6 +256,11 @@ try {
       nodes.ids.every((id) => events(nodes, id, "snapshot_taken").length > 0),
     )).catch(() => {});
   const elections1 = await electionsOf(nodes);
+  // Now, while the logs are still those of the processes that built the backlog.
+  const leaderChanges = nodes.ids.flatMap((id) =>
+    events(nodes, id, "leader_changed").filter((e) => Date.parse(e.time as string) > buildStart)
+      .map((e) => `  leader change seen by ${id} at ${e.time}: ${e.leaderId || "none"} (${e.role})`)
+  );
   const snaps = nodes.ids.flatMap((id) =>
     (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[]).map((e) => ({ id, ...e }))
   );
@@ -252,9 +287,11 @@ try {
     `one per request) built in ${buildS.toFixed(0)} s`,
     ...snaps.map((s) =>
       `snapshot on ${s.id} at index ${s.index}: ${(s.bytes / 1e6).toFixed(0)} MB, ` +
-      `capture ${s.captureMs} ms, whole ${s.ms} ms, worst event-loop delay ${s.loopDelayMaxMs} ms`
+      `capture ${s.captureMs} ms, whole ${s.ms} ms, worst event-loop delay ${s.loopDelayMaxMs} ms ` +
+      `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}`
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,
+    ...leaderChanges,
     `RSS with the backlog: ${fmt(rss)} MB (after the restarts: ${fmt(rssAfter)} MB)`,
     `follower SIGKILL + restart → ready and a linearizable read shows all: median ${
       median(followers).toFixed(0)

@@ -22,6 +22,8 @@ export interface Seen {
   /** The parsed JSON body; undefined when there was none. */
   readonly body: unknown;
   readonly idempotencyKey: string | null;
+  /** The `Quorumq-Session` header: `<session>/<seq>/<lowest>`. */
+  readonly session: string | null;
 }
 
 /** The real app over one in-process node; see the module doc. */
@@ -51,6 +53,7 @@ export class TestBroker {
       path: new URL(request.url).pathname,
       body: text === "" ? undefined : JSON.parse(text),
       idempotencyKey: request.headers.get("idempotency-key"),
+      session: request.headers.get("quorumq-session"),
     });
     return await this.app.fetch(request);
   };

@@ -1,0 +1,126 @@
+/**
+ * Stored answers: what a session's repeated (id, seq), or a repeated Idempotency-Key, is answered
+ * with. Stored compactly, because answers live as long as the client may still ask for them:
+ *
+ * - a receive keeps `[ord, seq, attempt]` per delivery, not its body: a repeat answers the
+ *   deliveries whose lease that attempt still holds, rebuilt from the stored message (a delivery
+ *   whose lease ended went back to the queue, and its receipt answers `stale`). Deliveries of an
+ *   `at_most_once` channel are settled at delivery, so the answer is their only copy: kept whole.
+ * - an ack, nack or extend keeps one status letter per receipt (and extend's lease ends); a
+ *   repeat takes the receipts from the repeated command, which is the same command.
+ * - anything else (publishes, refusals, transactions, queue and topic changes) is small: kept as
+ *   it is.
+ *
+ * `answerBytes` is the deterministic size estimate the byte bounds count (every replica computes
+ * the same). Folder-private.
+ *
+ * @module
+ */
+
+import type { Command, Delivery, ReceiptResult, ReceiptStatus, Result } from "./commands.ts";
+import { Channel, decodeReceipt } from "./_channel.ts";
+export { answerBytes } from "./_answer_bytes.ts";
+import type { Topic } from "./_topic.ts";
+
+/** A receive's answer: held deliveries by reference, settled-at-delivery ones whole. */
+export interface CompactReceive {
+  readonly ok: true;
+  /** `[ord, seq, attempt]` per delivery, flat. */
+  readonly held: readonly number[];
+  readonly whole: readonly Delivery[];
+}
+
+/** An ack/nack/extend answer: a status letter per receipt; extend's lease ends. */
+export interface CompactSettle {
+  readonly ok: true;
+  readonly codes: string;
+  readonly leases?: readonly number[];
+}
+
+/** What is stored: compact forms, or the result as it was (older snapshots hold only these). */
+export type StoredAnswer = Result | CompactReceive | CompactSettle;
+
+/** Status letters. Append-only: they are in snapshots. */
+const STATUS_CODES: Readonly<Record<ReceiptStatus, string>> = {
+  acked: "a",
+  nacked: "n",
+  extended: "e",
+  already_acked: "A",
+  stale: "s",
+  not_found: "f",
+};
+const STATUS_BY_CODE = new Map(
+  Object.entries(STATUS_CODES).map(([status, code]) => [code, status as ReceiptStatus]),
+);
+
+const RECEIVE_OPS = new Set(["receive", "subscription_receive"]);
+const SETTLE_OPS = new Set([
+  "ack",
+  "nack",
+  "extend",
+  "subscription_ack",
+  "subscription_nack",
+  "subscription_extend",
+]);
+
+/** Where a receipt's channel is looked up by ordinal. */
+export type ByOrd = ReadonlyMap<number, Channel | Topic>;
+
+/** The compact form of `result`, the answer to `cmd`, just applied. */
+export function compactAnswer(cmd: Command, result: Result, byOrd: ByOrd): StoredAnswer {
+  if (!result.ok) return result;
+  if (RECEIVE_OPS.has(cmd.op) && "messages" in result) {
+    const held: number[] = [];
+    const whole: Delivery[] = [];
+    for (const d of result.messages) {
+      const ref = decodeReceipt(d.receipt);
+      const ch = ref === undefined ? undefined : byOrd.get(ref.ord);
+      if (ref !== undefined && ch instanceof Channel && ch.heldDelivery(ref.seq, ref.attempt)) {
+        held.push(ref.ord, ref.seq, ref.attempt);
+      } else {
+        whole.push(d);
+      }
+    }
+    return { ok: true, held, whole };
+  }
+  if (SETTLE_OPS.has(cmd.op) && "results" in result) {
+    const results = result.results as readonly ReceiptResult[];
+    const codes = results.map((r) => STATUS_CODES[r.status]).join("");
+    const leases = results.flatMap((r) => r.leaseExpiresAt === undefined ? [] : [r.leaseExpiresAt]);
+    return leases.length === 0 ? { ok: true, codes } : { ok: true, codes, leases };
+  }
+  return result;
+}
+
+/** The answer a repeat of `cmd` gets from `stored`, as of now. */
+export function expandAnswer(cmd: Command, stored: StoredAnswer, byOrd: ByOrd): Result {
+  if ("held" in stored) {
+    const messages: Delivery[] = [];
+    for (let i = 0; i + 2 < stored.held.length; i += 3) {
+      const ch = byOrd.get(stored.held[i]);
+      const d = ch instanceof Channel
+        ? ch.heldDelivery(stored.held[i + 1], stored.held[i + 2])
+        : undefined;
+      if (d !== undefined) messages.push(d);
+    }
+    return { ok: true, messages: [...messages, ...stored.whole] };
+  }
+  if ("codes" in stored) {
+    const receipts = "receipts" in cmd ? cmd.receipts : [];
+    let lease = 0;
+    const results = receipts.map((receipt, i): ReceiptResult => {
+      const status = STATUS_BY_CODE.get(stored.codes[i]) ?? "not_found";
+      return status === "extended"
+        ? { receipt, status, leaseExpiresAt: stored.leases?.[lease++] ?? 0 }
+        : { receipt, status };
+    });
+    return { ok: true, results };
+  }
+  return stored;
+}
+
+/** Whether `cmd` can be the command `stored` answered (the same op, as many receipts). */
+export function answers(cmd: Command, stored: StoredAnswer): boolean {
+  if ("codes" in stored) return "receipts" in cmd && cmd.receipts.length === stored.codes.length;
+  return true;
+}

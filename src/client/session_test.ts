@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { Client } from "./client.ts";
+import { TestBroker } from "../http/testing/test_broker.ts";
+import { SessionExpired, UnknownOutcome } from "./errors.ts";
+
+const noSleep = () => Promise.resolve();
+
+Deno.test("Client renews an expired session between calls without the caller seeing it", async () => {
+  const broker = new TestBroker();
+  const client = new Client({
+    nodes: ["http://a:1"],
+    fetch: broker.fetch,
+    sleep: noSleep,
+    sessionTimeoutMs: 1000,
+  });
+  await client.createQueue("q");
+  const first = client.transport.sessionId;
+  broker.advance(1000);
+  await client.publish("q", { body: 1 });
+  const second = client.transport.sessionId;
+  assert.ok(first !== undefined && second !== undefined && second !== first);
+  assert.equal((await client.getQueue("q")).published, 1);
+  const refused = broker.seen.filter((s) => s.session?.startsWith(`${first}/`));
+  assert.equal(refused.length, 2, "createQueue, then the publish refused as session_expired");
+});
+
+Deno.test("a session that expires in the middle of a retry gives UnknownOutcome, not a new session", async () => {
+  const broker = new TestBroker();
+  let lost = 0;
+  // The first publish applies but its answer is lost; before the retry the session expires.
+  const fetch: typeof globalThis.fetch = async (input, init) => {
+    const response = await broker.fetch(input, init);
+    if (String(input).endsWith("/messages") && lost++ === 0) {
+      broker.advance(1000);
+      throw new TypeError("connection reset");
+    }
+    return response;
+  };
+  const client = new Client({
+    nodes: ["http://a:1"],
+    fetch,
+    sleep: noSleep,
+    sessionTimeoutMs: 1000,
+  });
+  await client.createQueue("q");
+  const error = await client.publish("q", { body: 1 }).catch((e) => e);
+  assert.ok(error instanceof UnknownOutcome, String(error));
+  assert.ok(error.cause instanceof SessionExpired);
+  assert.equal((await client.getQueue("q")).published, 1, "applied once, never again");
+});
+
+Deno.test("a call resumed after UnknownOutcome gets the stored answer of its session seq", async () => {
+  const broker = new TestBroker();
+  let fail = true;
+  const fetch: typeof globalThis.fetch = async (input, init) => {
+    const response = await broker.fetch(input, init);
+    if (fail && String(input).endsWith("/messages")) throw new TypeError("connection reset");
+    return response;
+  };
+  const client = new Client({
+    nodes: ["http://a:1"],
+    fetch,
+    sleep: noSleep,
+    retry: { attempts: 2 },
+  });
+  await client.createQueue("q");
+  const error = await client.publish("q", { body: 1 }).catch((e) => e);
+  assert.ok(error instanceof UnknownOutcome);
+  fail = false;
+  await client.publish("q", { body: 2 }); // later calls do not drop the parked answer
+  const { session, seq } = error.problem as unknown as { session: number; seq: number };
+  const resumed = await client.transport.request({
+    method: "POST",
+    path: "/v1/queues/q/messages",
+    body: { body: 1, id: "x" },
+    mutating: true,
+    resume: { session, seq },
+  });
+  assert.equal(resumed.replayed, true);
+  assert.equal((await client.getQueue("q")).published, 2);
+});

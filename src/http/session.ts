@@ -1,0 +1,43 @@
+/**
+ * The client-session header of a write, `Quorumq-Session: <id>/<seq>/<lowest>`: the session the
+ * write belongs to, its sequence number, and the lowest sequence number whose answer the client
+ * has not received yet (docs/broker.md "Sessions"). And the owner a write is proposed for: the
+ * token's name when auth is on, so sessions and Idempotency-Keys are the caller's own.
+ *
+ * @module
+ */
+
+import type { SessionRef } from "../broker/mod.ts";
+import type { AppContext } from "./context.ts";
+import { ProblemError } from "./problems.ts";
+
+/** The header a session write carries. */
+export const SESSION_HEADER = "quorumq-session";
+
+const PATTERN = /^(\d{1,15})\/(\d{1,15})\/(\d{1,15})$/;
+
+/** The request's session reference, or undefined when it has none. */
+export function sessionOf(c: AppContext): SessionRef | undefined {
+  const header = c.req.header(SESSION_HEADER);
+  if (header === undefined) return undefined;
+  const m = PATTERN.exec(header.trim());
+  const [id, seq, lowest] = m === null ? [] : m.slice(1).map(Number);
+  if (m === null || seq < 1 || lowest > seq) {
+    throw new ProblemError(
+      "invalid_request",
+      "Quorumq-Session must be <id>/<seq>/<lowest> in decimal, with seq >= 1 and lowest <= seq",
+    );
+  }
+  if (c.req.header("idempotency-key") !== undefined) {
+    throw new ProblemError(
+      "invalid_request",
+      "A write carries either Quorumq-Session or Idempotency-Key, not both",
+    );
+  }
+  return { id, seq, lowest };
+}
+
+/** The owner of the request's sessions and keys: the token's name with auth on, else none. */
+export function ownerOf(c: AppContext): string | undefined {
+  return c.get("principal")?.name;
+}
