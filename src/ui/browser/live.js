@@ -63,6 +63,8 @@ class RateChart {
           {
             stroke: "#687086",
             space: 90,
+            // Whole seconds at least: the formatter below shows no fractions.
+            incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300],
             values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()),
           },
           { size: 56, stroke: "#687086" },
