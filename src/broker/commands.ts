@@ -451,5 +451,5 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   return value;
 }
 
-// Read-only query shapes (answered from local state) live beside: one import for both.
-export type * from "./queries.ts";
+// The read-only query shapes live in queries.ts; re-exported so importers keep one module.
+export * from "./queries.ts";

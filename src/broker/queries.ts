@@ -1,6 +1,6 @@
 /**
- * The shapes of the broker's read-only queries, answered from local state as of the last
- * applied entry (re-exported by `commands.ts`).
+ * Read-only query shapes: answered from local state, as of the last applied entry (a linearizable
+ * read first waits for the read barrier). The write commands and their results are in commands.ts.
  *
  * @module
  */

@@ -70,10 +70,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   loop.run();
   // The dashboard's recent events: what the driver logs about elections, membership, snapshots.
   const events = new EventRing();
-  const node = await openDriver(config, log, storage, machine, transport, peers, {
-    loop,
-    events,
-  });
+  const node = await openDriver(config, log, storage, machine, transport, peers, loop, events);
   holder.driver = node.driver;
   const syncPeers = () => {
     const urls = new Map(node.driver.urls.entries());
@@ -150,7 +147,8 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
-  { loop, events }: { loop: LoopMonitor; events: EventRing },
+  loop: LoopMonitor,
+  events: EventRing,
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
   const holder: { raft?: RaftNode } = {};
   const driver = await NodeDriver.open({
