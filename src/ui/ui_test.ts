@@ -165,3 +165,15 @@ Deno.test("ui: topics filter and sort on the server; subscriptions come most-beh
   const subs = [...page.text.matchAll(/<tr data-subscription="([^"]+)"/g)].map((m) => m[1]);
   assert.deepEqual(subs, ["alpha/slow", "alpha/fast"]);
 });
+
+Deno.test("ui: a page whose data the API cannot give says so (503), escaped", async () => {
+  const { node, visit, apiCall } = await dashboard();
+  await apiCall("PUT", "/v1/queues/jobs", {});
+  node.mode = { kind: "no_leader" };
+  const page = await visit("/ui/queues/jobs");
+  assert.equal(page.res.status, 503);
+  assert.match(page.text, /class="notice err"/);
+  assert.match(page.text, /leader/i);
+  node.mode = { kind: "leader" };
+  assert.equal((await visit("/ui/queues/jobs")).res.status, 200);
+});
