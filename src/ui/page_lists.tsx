@@ -108,13 +108,13 @@ export function QueuesPage(
                       ? <span class="muted small dlq">→ {q.config.deadLetterQueue}</span>
                       : null}
                   </td>
-                  <td class="num">{n(q.stats.ready)}</td>
-                  <td class="num">{n(q.stats.leased)}</td>
-                  <td class="num opt">{n(q.stats.delayed)}</td>
-                  <td class="num">{n(q.stats.deadLettered)}</td>
-                  <td class="num opt">{bytes(q.stats.bytes)}</td>
-                  <td class="num opt">{n(q.stats.published)}</td>
-                  <td class="num opt">{n(q.stats.acked)}</td>
+                  <td class="num" data-k="ready">{n(q.stats.ready)}</td>
+                  <td class="num" data-k="leased">{n(q.stats.leased)}</td>
+                  <td class="num opt" data-k="delayed">{n(q.stats.delayed)}</td>
+                  <td class="num" data-k="deadLettered">{n(q.stats.deadLettered)}</td>
+                  <td class="num opt" data-k="bytes">{bytes(q.stats.bytes)}</td>
+                  <td class="num opt" data-k="published">{n(q.stats.published)}</td>
+                  <td class="num opt" data-k="acked">{n(q.stats.acked)}</td>
                 </tr>
               ))}
             </tbody>

@@ -166,7 +166,13 @@ Deno.test({
           (trs) => trs.map((tr) => tr.dataset.queue),
         );
         assert.deepEqual(names, ["load", "orders", "orders.dlq", "scratch"]);
+        const cell = 'tr[data-queue="load"] td[data-k="published"]';
+        const firstCount = await textOf(page, cell);
         try {
+          await eventually("the list's published count to move without a reload", async () => {
+            const now = await textOf(page, cell);
+            return now !== undefined && now !== firstCount ? true : undefined;
+          });
           await eventually(
             "four chart points",
             async () =>
