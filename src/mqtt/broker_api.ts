@@ -46,10 +46,11 @@ export class BrokerApi {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<ApiAnswer> {
     const h = new Headers({ "content-type": "application/json", ...headers });
     if (this.#token !== undefined) h.set("authorization", `Bearer ${this.#token}`);
-    const init: RequestInit = { method, headers: h };
+    const init: RequestInit = { method, headers: h, ...(signal ? { signal } : {}) };
     if (body !== undefined) init.body = JSON.stringify(body);
     const res = await this.#fetch(new Request(BASE + path, init));
     const text = await res.text();

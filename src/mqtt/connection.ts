@@ -54,6 +54,8 @@ export class MqttConnection {
   #outbound: Outbound | undefined;
   #lastPacketAt = Date.now();
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+  /** Packets are handled one after another, in arrival order (CONNECT first, whole). */
+  #handling: Promise<void> = Promise.resolve();
 
   constructor(ctx: GatewayContext, conn: Deno.Conn) {
     this.#ctx = ctx;
@@ -70,7 +72,8 @@ export class MqttConnection {
     await this.#wire.read({
       packet: (p) => {
         this.#lastPacketAt = Date.now();
-        this.#onPacket(p).catch((e) => this.fail(REASON.unspecified, `internal: ${e}`));
+        this.#handling = this.#handling.then(() => this.#onPacket(p))
+          .catch((e) => this.fail(REASON.unspecified, `internal: ${e}`));
       },
       error: (e) => this.#onWireError(e),
     });

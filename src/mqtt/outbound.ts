@@ -41,6 +41,8 @@ export class Outbound {
   #acks: string[] = [];
   #acking = false;
   readonly #wakers = new Set<() => void>();
+  /** Ends the long-poll receives in flight when the connection goes. */
+  readonly #abort = new AbortController();
 
   constructor(host: InboundHost, clean: boolean, log: Logger) {
     this.#host = host;
@@ -80,6 +82,7 @@ export class Outbound {
   stop(_graceful: boolean): void {
     if (!this.#running && !this.#clean) return;
     this.#running = false;
+    this.#abort.abort();
     this.#wakeAll();
     if (this.#clean) {
       for (const qos of [0, 1] as const) {
@@ -184,10 +187,16 @@ export class Outbound {
         });
         continue;
       }
-      const a = await this.#host.api.call("POST", `${this.#path(qos)}/receive`, {
-        max: Math.min(room, 256),
-        waitMs: WAIT_MS,
-      }).catch(() => ({ status: 0, body: undefined }));
+      const a = await this.#host.api.call(
+        "POST",
+        `${this.#path(qos)}/receive`,
+        {
+          max: Math.min(room, 256),
+          waitMs: WAIT_MS,
+        },
+        {},
+        this.#abort.signal,
+      ).catch(() => ({ status: 0, body: undefined }));
       if (a.status !== 200) {
         failures++;
         await new Promise((r) => setTimeout(r, Math.min(100 * failures, 1000)));
@@ -203,7 +212,15 @@ export class Outbound {
     const matches = topic !== undefined &&
       [...this.#filters[qos]].some((f) => topicMatches(f, topic));
     const sentQos = Math.min(qos, Number(d.headers["mqtt-qos"] ?? 1)) as 0 | 1;
-    if (!matches || !this.#running) {
+    if (!this.#running) {
+      // Received as the connection went: back to the session at once, for its next connection.
+      if (qos === 1) {
+        this.#host.api.write("POST", `${this.#path(1)}/nack`, { receipts: [d.receipt] })
+          .catch(() => {});
+      }
+      return;
+    }
+    if (!matches) {
       // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard).
       if (qos === 1) this.#acks.push(d.receipt), this.#flushAcks();
       return;

@@ -1,0 +1,93 @@
+/**
+ * Helpers of the MQTT tests: nodes with `--mqtt-listen`, MQTT.js clients, a bounded wait for
+ * messages, and a raw TCP socket for the packets a well-behaved client never sends.
+ *
+ * @module
+ */
+
+import mqtt from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
+import { freePorts, Nodes, type NodesOptions } from "./nodes.ts";
+
+/** Nodes with MQTT on, and each node's MQTT port. */
+export async function mqttNodes(
+  opts: NodesOptions,
+): Promise<{ nodes: Nodes; mqttPort: (id: string) => number }> {
+  const ports = freePorts(opts.count + 2);
+  const byId = new Map<string, number>();
+  const nodes = await Nodes.start({
+    ...opts,
+    env: (id) => {
+      if (!byId.has(id)) byId.set(id, ports[byId.size]);
+      return { ...opts.env?.(id), QUORUMQ_MQTT_LISTEN: `127.0.0.1:${byId.get(id)}` };
+    },
+  });
+  return { nodes, mqttPort: (id) => byId.get(id)! };
+}
+
+export function connect(port: number, opts: IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ...opts,
+  });
+}
+
+export interface Received {
+  readonly topic: string;
+  readonly payload: string;
+  readonly qos: number;
+  readonly dup: boolean;
+}
+
+/** Collects what `client` receives. */
+export function collect(client: MqttClient): Received[] {
+  const got: Received[] = [];
+  client.on("message", (topic, payload, packet) => {
+    got.push({ topic, payload: payload.toString(), qos: packet.qos, dup: packet.dup });
+  });
+  return got;
+}
+
+/** Waits until `cond` holds, up to `timeoutMs` (then throws with `what`). */
+export async function until(cond: () => boolean, what: string, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Sends raw bytes and reads what comes back until the server closes (or `timeoutMs`). */
+export async function rawExchange(
+  port: number,
+  chunks: Uint8Array[],
+  timeoutMs = 10_000,
+): Promise<{ bytes: Uint8Array; closed: boolean }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const out: number[] = [];
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  let closed = false;
+  try {
+    for (const c of chunks) await conn.write(c);
+    const buf = new Uint8Array(4096);
+    for (let i = 0; i < 1000; i++) {
+      const n = await conn.read(buf);
+      if (n === null) {
+        closed = true;
+        break;
+      }
+      out.push(...buf.subarray(0, n));
+    }
+  } catch {
+    // closed by the timer: not by the server
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+  return { bytes: new Uint8Array(out), closed };
+}

@@ -1,0 +1,226 @@
+/**
+ * The MQTT gateway with real clients against one real node: MQTT.js (3.1.1 and 5) and the
+ * Debian `mosquitto_pub`/`mosquitto_sub`, the refusals over a raw socket, HTTP and MQTT reaching
+ * each other.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import mqtt from "mqtt";
+import mqttPacket from "mqtt-packet";
+import { collect, connect, mqttNodes, rawExchange, until } from "./mqtt_client.ts";
+
+const { nodes, mqttPort } = await mqttNodes({ count: 1, storage: "memory" });
+const port = mqttPort("n1");
+const api = nodes.url("n1");
+addEventListener("unload", () => nodes.stop());
+
+const v5connect = (clientId: string) =>
+  mqttPacket.generate({ cmd: "connect", protocolVersion: 5, clientId, clean: true, keepalive: 0 });
+
+for (const protocolVersion of [4, 5] as const) {
+  Deno.test(`MQTT.js v${protocolVersion}: QoS 0/1/2 publishes reach a wildcard subscriber, each once`, async () => {
+    const sub = await connect(port, { protocolVersion, clientId: `sub-${protocolVersion}` });
+    const got = collect(sub);
+    const granted = await sub.subscribeAsync({ [`v${protocolVersion}/+/x`]: { qos: 1 } });
+    assert.deepEqual(granted.map((g) => g.qos), [1]);
+    const pub = await connect(port, { protocolVersion });
+    await pub.publishAsync(`v${protocolVersion}/a/x`, "zero", { qos: 0 });
+    await pub.publishAsync(`v${protocolVersion}/b/x`, "one", { qos: 1 });
+    await pub.publishAsync(`v${protocolVersion}/c.d/x`, Buffer.from([0xff, 0x00]), { qos: 2 });
+    await pub.publishAsync(`v${protocolVersion}/c/y`, "no match", { qos: 1 });
+    await until(() => got.length >= 3, "three messages");
+    await pub.publishAsync(`v${protocolVersion}/z/x`, "last", { qos: 1 });
+    await until(() => got.length >= 4, "the fourth");
+    assert.deepEqual(got.map((m) => [m.topic, m.qos]).sort(), [
+      [`v${protocolVersion}/a/x`, 0],
+      [`v${protocolVersion}/b/x`, 1],
+      [`v${protocolVersion}/c.d/x`, 1],
+      [`v${protocolVersion}/z/x`, 1],
+    ]);
+    const bin = got.find((m) => m.topic.includes("c.d"))!;
+    assert.equal(bin.payload, Buffer.from([0xff, 0x00]).toString());
+    await pub.endAsync();
+    await sub.endAsync();
+  });
+}
+
+Deno.test("a QoS 2 PUBLISH sent again with the same packet id is applied once; after PUBCOMP the id is free", async () => {
+  const sub = await connect(port, { clientId: "q2-sub" });
+  const got = collect(sub);
+  await sub.subscribeAsync({ "q2/#": { qos: 1 } });
+  const publish = (payload: string, dup: boolean) =>
+    mqttPacket.generate({
+      cmd: "publish",
+      topic: "q2/t",
+      payload,
+      qos: 2,
+      dup,
+      retain: false,
+      messageId: 7,
+    });
+  const connectPkt = mqttPacket.generate({
+    cmd: "connect",
+    protocolVersion: 4,
+    clientId: "q2-pub",
+    clean: false,
+    keepalive: 0,
+  });
+  const pubrel = mqttPacket.generate({ cmd: "pubrel", messageId: 7 });
+  // Twice the same PUBLISH (a retry after a lost PUBREC), on two connections.
+  await rawExchange(port, [connectPkt, publish("once", false)], 1500);
+  await rawExchange(port, [connectPkt, publish("once", true), pubrel], 1500);
+  // Packet id 7 again after PUBCOMP: a new message, even with the same payload.
+  await rawExchange(port, [connectPkt, publish("once", false), pubrel], 1500);
+  await until(() => got.length >= 2, "two messages");
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(got.map((m) => m.payload), ["once", "once"]);
+  await sub.endAsync();
+});
+
+Deno.test("HTTP publishers reach MQTT subscribers and MQTT publishers reach HTTP subscribers", async () => {
+  const sub = await connect(port, { clientId: "http-bridge" });
+  const got = collect(sub);
+  await sub.subscribeAsync({ "from-http/#": { qos: 1 } });
+  const res = await fetch(`${api}/v1/topics/mqtt/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ subject: "from-http.x", body: { n: 1 } }),
+  });
+  assert.equal(res.status, 201);
+  await res.body?.cancel();
+  await until(() => got.length === 1, "the HTTP message");
+  assert.deepEqual(got[0], { topic: "from-http/x", payload: '{"n":1}', qos: 1, dup: false });
+  const put = await fetch(`${api}/v1/topics/mqtt/subscriptions/http-side`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ filter: "to-http.>" }),
+  });
+  assert.ok(put.ok);
+  await put.body?.cancel();
+  await sub.publishAsync("to-http/a.b", '{"v":2}', { qos: 1 });
+  const r = await fetch(`${api}/v1/topics/mqtt/subscriptions/http-side/receive`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ max: 10, waitMs: 5000 }),
+  });
+  const body = await r.json();
+  assert.equal(body.messages.length, 1);
+  assert.equal(body.messages[0].subject, "to-http.a%2Eb");
+  assert.deepEqual(body.messages[0].body, { v: 2 });
+  assert.equal(body.messages[0].headers["mqtt-payload"], "json");
+  await sub.endAsync();
+});
+
+Deno.test("# does not match $ topics; $SYS/# does", async () => {
+  const all = await connect(port, { clientId: "all" });
+  const gotAll = collect(all);
+  await all.subscribeAsync({ "#": { qos: 1 } });
+  const sys = await connect(port, { clientId: "sys" });
+  const gotSys = collect(sys);
+  await sys.subscribeAsync({ "$SYS/#": { qos: 1 } });
+  await sys.publishAsync("$SYS/load", "1", { qos: 1 });
+  await sys.publishAsync("plain", "2", { qos: 1 });
+  await until(() => gotSys.length >= 1 && gotAll.length >= 1, "both");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(gotSys.map((m) => m.topic), ["$SYS/load"]);
+  assert.deepEqual(gotAll.filter((m) => m.topic.startsWith("$")), []);
+  await all.endAsync();
+  await sys.endAsync();
+});
+
+Deno.test("a persistent session keeps its subscription and queued QoS 1 messages across a reconnect", async () => {
+  const opts = { clientId: "persist-1", clean: false, protocolVersion: 4 as const };
+  const a = await connect(port, opts);
+  await a.subscribeAsync({ "persist/+": { qos: 1 } });
+  await a.endAsync();
+  const pub = await connect(port);
+  for (let i = 0; i < 5; i++) await pub.publishAsync(`persist/${i}`, `m${i}`, { qos: 1 });
+  await pub.endAsync();
+  const b = mqtt.connect(`mqtt://127.0.0.1:${port}`, { ...opts, reconnectPeriod: 0 });
+  const got = collect(b);
+  const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+    b.once("connect", resolve);
+    b.once("error", reject);
+  });
+  assert.equal(connack.sessionPresent, true);
+  await until(() => got.length >= 5, "5 queued messages");
+  assert.deepEqual(got.map((m) => m.payload).sort(), ["m0", "m1", "m2", "m3", "m4"]);
+  await b.endAsync();
+  // A clean session of the same client id ends it.
+  const c = await connect(port, { ...opts, clean: true });
+  await c.endAsync();
+  const sub = await fetch(`${api}/v1/topics/mqtt`);
+  const topic = await sub.json();
+  assert.equal(JSON.stringify(topic).includes("persist"), false);
+});
+
+Deno.test("refusals close the connection with their reason and the node stays up", async () => {
+  // An unknown protocol level: CONNACK return code 1.
+  const badLevel = Buffer.from(v5connect("x"));
+  badLevel[8] = 9; // the protocol level byte after the length and "MQTT"
+  const r1 = await rawExchange(port, [badLevel]);
+  assert.deepEqual([...r1.bytes], [0x20, 0x02, 0x00, 0x01]);
+  assert.equal(r1.closed, true);
+  // A second CONNECT (v5): CONNACK, then DISCONNECT 0x82.
+  const r2 = await rawExchange(port, [v5connect("twice"), v5connect("twice")]);
+  const parsed: { cmd: string; reasonCode?: number }[] = [];
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  parser.on("packet", (p: { cmd: string; reasonCode?: number }) => parsed.push(p));
+  parser.parse(Buffer.from(r2.bytes));
+  assert.deepEqual(parsed.map((p) => [p.cmd, p.reasonCode]), [["connack", 0], [
+    "disconnect",
+    0x82,
+  ]]);
+  assert.equal(r2.closed, true);
+  // Garbage: closed.
+  const r3 = await rawExchange(port, [new Uint8Array([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f])]);
+  assert.equal(r3.closed, true);
+  // Oversized (the default bound is 1 MiB): DISCONNECT 0x95.
+  const big = mqttPacket.generate({
+    cmd: "publish",
+    topic: "big",
+    payload: Buffer.alloc(1_100_000),
+    qos: 0,
+    dup: false,
+    retain: false,
+  }, { protocolVersion: 5 });
+  const r4 = await rawExchange(port, [v5connect("big"), big]);
+  const p4: { cmd: string; reasonCode?: number }[] = [];
+  const parser4 = mqttPacket.parser({ protocolVersion: 5 });
+  parser4.on("packet", (p: { cmd: string; reasonCode?: number }) => p4.push(p));
+  parser4.parse(Buffer.from(r4.bytes));
+  assert.deepEqual(p4.map((p) => [p.cmd, p.reasonCode]), [["connack", 0], ["disconnect", 0x95]]);
+  // Still serving.
+  const ok = await connect(port);
+  await ok.endAsync();
+  assert.match(nodes.logs("n1"), /mqtt_connection_closed/);
+});
+
+Deno.test("mosquitto_pub and mosquitto_sub talk to the gateway", async () => {
+  const found = await new Deno.Command("sh", { args: ["-c", "command -v mosquitto_sub"] }).output();
+  if (!found.success) {
+    console.log("skipped: mosquitto-clients is not installed (apt-get install mosquitto-clients)");
+    return;
+  }
+  const sub = new Deno.Command("mosquitto_sub", {
+    args: ["-p", String(port), "-t", "mosq/#", "-q", "1", "-C", "2", "-v", "-W", "20"],
+    stdout: "piped",
+  }).spawn();
+  // mosquitto_sub has no "subscribed" signal: publish until the subscription sees messages.
+  const out = sub.output();
+  let done = false;
+  out.finally(() => done = true);
+  for (let i = 0; i < 100 && !done; i++) {
+    await new Deno.Command("mosquitto_pub", {
+      args: ["-p", String(port), "-t", `mosq/t${i}`, "-m", `hello ${i}`, "-q", "2"],
+    }).output();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const text = new TextDecoder().decode((await out).stdout);
+  const lines = text.trim().split("\n");
+  assert.equal(lines.length, 2);
+  for (const l of lines) assert.match(l, /^mosq\/t(\d+) hello \1$/);
+});
