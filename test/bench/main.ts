@@ -15,11 +15,19 @@ const here = new URL(".", import.meta.url).pathname;
 const benches: { name: string; file: string; args: string[]; quickArgs: string[] }[] = [
   { name: "fsync and group commit", file: "fsync_bench.ts", args: [], quickArgs: [] },
   { name: "transport (one WebSocket link)", file: "transport_bench.ts", args: [], quickArgs: [] },
+  { name: "dashboard list, 10,000 queues", file: "ui_bench.ts", args: [], quickArgs: [] },
   {
     name: "broker state machine (one core)",
     file: "broker_bench.ts",
     args: [],
     quickArgs: [],
+  },
+  {
+    // Fails under 100,000 routed publishes/s (issue 15's target).
+    name: "routing by subject: 10,000 filtered subscriptions vs one unfiltered (one core)",
+    file: "routing_bench.ts",
+    args: ["--runs", "5"],
+    quickArgs: ["--runs", "1", "--publishes", "20000"],
   },
   {
     name: "snapshots: capture, longest event-loop pause, save, restore",
@@ -83,7 +91,7 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
 let failed = 0;
 for (const b of benches) {
   console.log(`\n## ${b.name} (${b.file})`);
-  const isDenoBench = b.file === "broker_bench.ts";
+  const isDenoBench = b.file === "broker_bench.ts" || b.file === "ui_bench.ts";
   const args = isDenoBench ? ["bench", "-A", `${here}${b.file}`] : [
     "run",
     "-A",
