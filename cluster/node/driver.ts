@@ -1,7 +1,9 @@
 /**
  * The node driver: runs the Raft core's ready loop with real or fake ports. For every Ready it
  * sends what may leave at once, persists (snapshot, entries, hard state), then sends what had to
- * wait for the persist, applies committed entries to the state machine, and advances the core.
+ * wait for the persist, hands committed entries (and a snapshot to restore) to the apply worker,
+ * and advances the core. The worker applies them to the state machine in log order, in paced
+ * slices, apart from the ready loop: a node votes and replicates while it restores or replays.
  * Proposals resolve with the state machine's result once their entry is applied here.
  *
  * Time is counted in ticks: timeouts of proposals and reads expire on ticks, so the only
