@@ -146,6 +146,7 @@ export class NodeDriver {
   #readSeq = 0;
   #applied = new Waiters();
   #applyQueue: ApplyWork[] = [];
+  #restoringAtStart = false;
   /** A snapshot taken here whose index the core has not counted applied yet. */
   #compactLater: Snapshot | undefined;
   #applyRunning = false;
@@ -200,6 +201,7 @@ export class NodeDriver {
     if (initial.snapshot) {
       // The member URLs now (the header is cheap), so links to every member work at once.
       d.urls.replace(unwrapSnapshot(initial.snapshot.data).urls);
+      d.#restoringAtStart = true;
       d.#enqueueApply({ snapshot: initial.snapshot });
     }
     o.log("info", "node_started", {
@@ -282,6 +284,11 @@ export class NodeDriver {
 
   get appliedIndex(): number {
     return this.#appliedIndex;
+  }
+
+  /** True until the snapshot this node started from is restored into the state machine. */
+  get restoring(): boolean {
+    return this.#restoringAtStart;
   }
 
   /** Resolves once `index` is applied here, or false after `timeoutMs`. */
@@ -563,6 +570,7 @@ export class NodeDriver {
       }
     }
     this.#appliedIndex = Math.max(this.#appliedIndex, snap.meta.index);
+    this.#restoringAtStart = false;
     this.#appliedTerm = snap.meta.term;
     this.#appliedConf = snap.meta.conf;
     this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);
