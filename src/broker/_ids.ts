@@ -64,6 +64,7 @@ export class IdTable {
 
   /** Forgets records whose window ended, from the front. */
   expire(now: number): void {
+    if (this.byId.size === 0) return; // the common case on a hot path: no iterator to make
     for (const [id, r] of this.byId) {
       if (r.expiresAt > now) break;
       this.byId.delete(id);

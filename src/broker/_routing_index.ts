@@ -37,10 +37,10 @@ interface Entry<T extends Routed> {
 interface Node<T extends Routed> {
   lit: Map<string, Node<T>> | undefined;
   star: Node<T> | undefined;
-  /** Patterns that end exactly here. */
-  here: Set<Entry<T>> | undefined;
+  /** Patterns that end exactly here (arrays: a publish iterates them, a change is rare). */
+  here: Entry<T>[] | undefined;
   /** Patterns that end with `>` after this node's tokens (one or more tokens more). */
-  rest: Set<Entry<T>> | undefined;
+  rest: Entry<T>[] | undefined;
 }
 
 function newNode<T extends Routed>(): Node<T> {
@@ -96,7 +96,7 @@ export class RoutingIndex<T extends Routed> {
     for (let i = 0; i < tokens.length; i++) {
       const t = tokens[i];
       if (t === ">") {
-        (n.rest ??= new Set()).add(e);
+        (n.rest ??= []).push(e);
         return;
       }
       if (t === "*") n = n.star ??= newNode();
@@ -107,21 +107,19 @@ export class RoutingIndex<T extends Routed> {
         n = next;
       }
     }
-    (n.here ??= new Set()).add(e);
+    (n.here ??= []).push(e);
   }
 
   /** Removes `e` under `n`; returns whether `n` is now empty (its parent drops it). */
   #remove(n: Node<T>, tokens: string[], i: number, e: Entry<T>): boolean {
-    if (i === tokens.length) n.here?.delete(e);
-    else if (tokens[i] === ">") n.rest?.delete(e);
+    if (i === tokens.length) n.here = without(n.here, e);
+    else if (tokens[i] === ">") n.rest = without(n.rest, e);
     else if (tokens[i] === "*") {
       if (n.star !== undefined && this.#remove(n.star, tokens, i + 1, e)) n.star = undefined;
     } else {
       const next = n.lit?.get(tokens[i]);
       if (next !== undefined && this.#remove(next, tokens, i + 1, e)) n.lit!.delete(tokens[i]);
     }
-    if (n.here?.size === 0) n.here = undefined;
-    if (n.rest?.size === 0) n.rest = undefined;
     if (n.lit?.size === 0) n.lit = undefined;
     return n.here === undefined && n.rest === undefined && n.lit === undefined &&
       n.star === undefined;
@@ -134,13 +132,25 @@ export class RoutingIndex<T extends Routed> {
   match(subject: string | undefined, headers: Readonly<Record<string, string>> | undefined): T[] {
     const out: T[] = [];
     const pass = ++this.#pass;
-    for (const e of this.#anySubject) take(e, pass, headers, out);
+    if (this.#anySubject.size > 0) {
+      for (const e of this.#anySubject) {
+        take(e, pass, headers, out);
+      }
+    }
     if (subject !== undefined && this.filtered) {
       walk(this.#root, subject.split("."), 0, pass, headers, out);
     }
     if (out.length > 1) out.sort((a, b) => a.ord - b.ord);
     return out;
   }
+}
+
+/** `list` without `e` (undefined when that leaves it empty). */
+function without<T>(list: T[] | undefined, e: T): T[] | undefined {
+  if (list === undefined) return undefined;
+  const i = list.indexOf(e);
+  if (i >= 0) list.splice(i, 1);
+  return list.length === 0 ? undefined : list;
 }
 
 function take<T extends Routed>(
@@ -155,12 +165,13 @@ function take<T extends Routed>(
 }
 
 function takeAll<T extends Routed>(
-  set: Set<Entry<T>> | undefined,
+  list: Entry<T>[] | undefined,
   pass: number,
   headers: Readonly<Record<string, string>> | undefined,
   out: T[],
 ): void {
-  if (set !== undefined) { for (const e of set) take(e, pass, headers, out); }
+  if (list === undefined) return;
+  for (let i = 0; i < list.length; i++) take(list[i], pass, headers, out);
 }
 
 function walk<T extends Routed>(

@@ -116,3 +116,20 @@ Deno.test("the index drops emptied trie nodes: delete everything, and nothing ma
   assert.equal(index.size, 0);
   assert.deepEqual(index.match("a.b.c", undefined), []);
 });
+
+Deno.test("property: checkSubject's fast path accepts exactly what the rules accept", () => {
+  const rules = (s: string) => {
+    const bytes = new TextEncoder().encode(s).length;
+    return bytes >= 1 && bytes <= 255 &&
+      s.split(".").every((t) => t.length > 0 && !t.includes("*") && !t.includes(">"));
+  };
+  const text = fc.array(fc.constantFrom("a", "b", ".", "*", ">", "é", "x".repeat(100)), {
+    maxLength: 8,
+  }).map((cs) => cs.join(""));
+  fc.assert(
+    fc.property(text, (s) => {
+      assert.equal(checkSubject(s) === undefined, rules(s), JSON.stringify(s));
+    }),
+    { numRuns: 3000 },
+  );
+});

@@ -134,9 +134,15 @@ export class EventHeap {
   }
 }
 
+/** A gap this long (and longer than the table's count) turns a SeqTable sparse. */
+const SPARSE_GAP = 1024;
+
 /**
  * Values by increasing seq, stored densely in an array from the lowest live seq: 8 bytes a slot
  * instead of a Map entry. Gaps (settled messages) are `undefined` until the head passes them.
+ * An append far past the last seq (a filtered subscription gets few of its topic's seqs) would
+ * fill thousands of empty slots, so the table turns sparse instead: a Map in seq order (appends
+ * only increase), until it is empty again.
  */
 export class SeqTable<T> {
   #a: (T | undefined)[] = [];
@@ -144,12 +150,16 @@ export class SeqTable<T> {
   /** The seq stored at `#a[#head]`. */
   #base = 0;
   #count = 0;
+  /** Sparse mode: the values by seq, in seq order; `#last` is the highest appended. */
+  #sparse: Map<number, T> | undefined;
+  #last = 0;
 
   get count(): number {
     return this.#count;
   }
 
   get(seq: number): T | undefined {
+    if (this.#sparse !== undefined) return this.#sparse.get(seq);
     const i = seq - this.#base + this.#head;
     return i >= this.#head && i < this.#a.length ? this.#a[i] : undefined;
   }
@@ -160,17 +170,47 @@ export class SeqTable<T> {
       this.#a = [];
       this.#head = 0;
       this.#base = seq;
+      this.#sparse = undefined;
+    }
+    if (this.#sparse !== undefined) {
+      if (seq <= this.#last) throw new Error(`Cannot append seq ${seq}: not above ${this.#last}`);
+      this.#sparse.set(seq, v);
+      this.#last = seq;
+      this.#count++;
+      return;
     }
     const i = seq - this.#base + this.#head;
     if (i < this.#a.length) {
       throw new Error(`Cannot append seq ${seq}: not above the last stored seq`);
+    }
+    if (i - this.#a.length > SPARSE_GAP && i - this.#a.length > this.#count) {
+      this.#toSparse();
+      this.append(seq, v);
+      return;
     }
     while (this.#a.length < i) this.#a.push(undefined);
     this.#a.push(v);
     this.#count++;
   }
 
+  /** Moves the live values into a Map (in seq order); the cost is paid by the gap it skips. */
+  #toSparse(): void {
+    const m = new Map<number, T>();
+    for (let i = this.#head; i < this.#a.length; i++) {
+      const v = this.#a[i];
+      if (v !== undefined) m.set(this.#base + i - this.#head, v);
+    }
+    this.#last = this.#base + this.#a.length - 1 - this.#head;
+    this.#sparse = m;
+    this.#a = [];
+    this.#head = 0;
+  }
+
   delete(seq: number): void {
+    if (this.#sparse !== undefined) {
+      if (this.#sparse.delete(seq)) this.#count--;
+      return;
+    }
     const i = seq - this.#base + this.#head;
     if (i < this.#head || i >= this.#a.length || this.#a[i] === undefined) return;
     this.#a[i] = undefined;
@@ -188,6 +228,10 @@ export class SeqTable<T> {
 
   /** Live values in seq order. */
   *values(): IterableIterator<T> {
+    if (this.#sparse !== undefined) {
+      yield* this.#sparse.values();
+      return;
+    }
     for (let i = this.#head; i < this.#a.length; i++) {
       const v = this.#a[i];
       if (v !== undefined) yield v;
@@ -204,6 +248,10 @@ export class SeqTable<T> {
 
   /** Calls `fn` for each live value in seq order (faster than `values()` on hot paths). */
   forEach(fn: (v: T) => void): void {
+    if (this.#sparse !== undefined) {
+      for (const v of this.#sparse.values()) fn(v);
+      return;
+    }
     const a = this.#a;
     for (let i = this.#head; i < a.length; i++) {
       const v = a[i];
@@ -213,7 +261,9 @@ export class SeqTable<T> {
 
   /** The lowest stored value, if any. */
   first(): T | undefined {
-    return this.#count === 0 ? undefined : this.#a[this.#head];
+    if (this.#count === 0) return undefined;
+    if (this.#sparse !== undefined) { for (const v of this.#sparse.values()) return v; }
+    return this.#a[this.#head];
   }
 }
 

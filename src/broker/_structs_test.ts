@@ -67,6 +67,46 @@ Deno.test("SeqTable keeps values by seq through appends with gaps and deletes", 
   );
 });
 
+Deno.test("SeqTable keeps values by seq through gaps long enough to turn it sparse", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.nat(3), fc.constantFrom(1, 2, 900, 5000)), { maxLength: 400 }),
+      (ops) => {
+        const t = new SeqTable<number>();
+        const model = new Map<number, number>();
+        let next = 1;
+        let last = 0;
+        for (const [op, k] of ops) {
+          if (op > 0) {
+            t.append(next, next * 10);
+            model.set(next, next * 10);
+            last = next;
+            next += k;
+          } else {
+            const keys = [...model.keys()];
+            const seq = keys[(k * 7919) % Math.max(1, keys.length)];
+            if (seq !== undefined) {
+              t.delete(seq);
+              model.delete(seq);
+            }
+          }
+          assert.equal(t.first(), model.size === 0 ? undefined : [...model.values()][0]);
+        }
+        assert.equal(t.count, model.size);
+        assert.deepEqual([...t.values()], [...model.values()]);
+        const seen: number[] = [];
+        t.forEach((v) => seen.push(v));
+        assert.deepEqual(seen, [...model.values()]);
+        for (const s of model.keys()) {
+          for (const d of [-1, 0, 1]) assert.equal(t.get(s + d), model.get(s + d));
+        }
+        if (model.size > 0) assert.throws(() => t.append(last, 0), /not above/);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
 Deno.test("SeqTable refuses an append that does not go above the last seq", () => {
   const t = new SeqTable<string>();
   t.append(5, "a");

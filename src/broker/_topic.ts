@@ -201,7 +201,7 @@ export function* rebuildRouted(t: Topic): Generator<void, void, void> {
   }
   for (const sub of t.subs.values()) {
     for (const m of sub.msgs.values()) {
-      t.log.get(m.seq)?.routed!.push(sub);
+      t.log.get(m.seq)?.routed?.push(sub);
       if (++n % 4096 === 0) yield;
     }
   }

@@ -23,6 +23,13 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: [],
   },
   {
+    // Fails under 100,000 routed publishes/s (issue 15's target).
+    name: "routing by subject: 10,000 filtered subscriptions vs one unfiltered (one core)",
+    file: "routing_bench.ts",
+    args: ["--runs", "5"],
+    quickArgs: ["--runs", "1", "--publishes", "20000"],
+  },
+  {
     name: "snapshots: capture, longest event-loop pause, save, restore",
     file: "snapshot_bench.ts",
     args: [],

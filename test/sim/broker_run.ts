@@ -8,8 +8,9 @@
  * @module
  */
 
+import { SessionLedger } from "./session_ledger.ts";
 import { BrokerSimApp } from "./broker_app.ts";
-import { BrokerClient, type ClientFaults, QUEUES } from "./broker_workload.ts";
+import { BrokerClient, type ClientFaults, QUEUES, ROUTES } from "./broker_workload.ts";
 import { SimClocks } from "./clocks.ts";
 import { Prng } from "./prng.ts";
 import { Sim } from "./run.ts";
@@ -26,6 +27,8 @@ export interface BrokerRunOptions {
    * and time must not stand still under a leader whose clock is behind.
    */
   readonly wallClockJumps?: number;
+  /** Broken on purpose: the replicas ignore sessions, so retries apply again (must be caught). */
+  readonly ignoreSessions?: boolean;
 }
 
 export interface BrokerRunResult {
@@ -44,13 +47,15 @@ const DRAIN_STEPS_MAX = 10_000;
 /** Runs one seed and returns what the checks found. */
 export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
   const time = { step: 0 };
+  const ledger = new SessionLedger();
   const clockPrng = new Prng(opts.seed * 104_729 + 3);
   const clocks = new SimClocks(() => time.step, clockPrng.fork());
   const sim = new Sim({
     seed: opts.seed,
     nodes: opts.nodes,
     steps: opts.steps,
-    appFactory: (id) => new BrokerSimApp(clocks.sources(id)),
+    appFactory: (id) =>
+      new BrokerSimApp(clocks.sources(id), { ledger, ignoreSessions: opts.ignoreSessions }),
   });
   const client = new BrokerClient(new Prng(opts.seed * 7919 + 17), opts.clientFaults);
   const violations: string[] = [];
@@ -76,6 +81,7 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
   for (const v of sim.checker.violations) {
     violations.push(`${v.invariant} at step ${v.step}: ${v.message}`);
   }
+  violations.push(...ledger.violations());
   if (violations.length === 0) violations.push(...checkBroker(sim, client));
   return {
     seed: opts.seed,
@@ -84,8 +90,10 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
       ...client.stats,
       acknowledged: client.acknowledged.size,
       deliveries: client.seen.length,
+      routedDeliveries: client.seen.filter((s) => s.queue.includes("/")).length,
       acks: client.ackAnswers.length,
       wallClockJumps: jumps,
+      sessionWrites: ledger.applied.size,
     },
   };
 }
@@ -111,6 +119,11 @@ function backlog(app: BrokerSimApp): number {
   let n = 0;
   for (const q of QUEUES) {
     const s = app.broker.queue(q)?.stats;
+    if (s !== undefined) n += s.ready + s.leased + s.delayed;
+  }
+  for (const source of Object.keys(ROUTES)) {
+    const [topic, name] = source.split("/");
+    const s = app.broker.subscription(topic, name)?.stats;
     if (s !== undefined) n += s.ready + s.leased + s.delayed;
   }
   return n;
@@ -139,6 +152,7 @@ export function checkBroker(sim: Sim, client: BrokerClient): string[] {
   // empty).
   const delivered = new Set(client.seen.map((s) => s.logical));
   for (const [logical, where] of client.acknowledged) {
+    if (client.routed.has(logical)) continue; // a topic publish: checkRouting says where it goes
     if (!delivered.has(logical)) out.push(`lost: ${logical} acknowledged in ${where.queue}`);
   }
   // docs/design.md promise 2: one logical message has one seq per queue (never enqueued twice).
@@ -161,9 +175,28 @@ export function checkBroker(sim: Sim, client: BrokerClient): string[] {
   for (const [logical, idx] of ackedAt) {
     if (idx.length > 1) out.push(`exactly_once: ${logical} answered acked at entries ${idx}`);
   }
-  out.push(...checkOrder(client), ...checkNoDeliveryAfterAck(client));
+  out.push(...checkOrder(client), ...checkNoDeliveryAfterAck(client), ...checkRouting(client));
   const app = leaderApp(sim);
   if (app === undefined) out.push("no leader at the end");
+  return out;
+}
+
+/**
+ * Routing by subject: every acknowledged topic publish reached each subscription that matches it
+ * (the broker drained to empty), and no subscription got one it does not match.
+ */
+function checkRouting(client: BrokerClient): string[] {
+  const out: string[] = [];
+  const got = new Set(client.seen.map((s) => `${s.queue}/${s.logical}`));
+  for (const [logical, { subject, h }] of client.routed) {
+    for (const [source, wants] of Object.entries(ROUTES)) {
+      const seen = got.has(`${source}/${logical}`);
+      if (seen && !wants(subject, h)) out.push(`misrouted: ${logical} (${subject}) to ${source}`);
+      if (!seen && wants(subject, h) && client.acknowledged.has(logical)) {
+        out.push(`lost: ${logical} (${subject}) never reached ${source}`);
+      }
+    }
+  }
   return out;
 }
 

@@ -1,10 +1,14 @@
 /**
- * The broker workload for the simulator: producers that publish with ids and retry unknown
- * outcomes with the same id, consumers that receive, ack, nack or let leases lapse, and
- * transactions (ack + publish) retried under one Idempotency-Key. Every answer the client gets
- * is recorded with its log index, and the checks at the end hold the broker to the promises:
+ * The broker workload for the simulator: producers that publish with ids, consumers that
+ * receive, ack, nack or let leases lapse, and transactions (ack + publish), all in one client
+ * session: every operation gets a sequence number once and every retry of an unknown outcome
+ * (across leader changes and snapshot restores) sends the same one, with the lowest number still
+ * unanswered. Every answer the client gets is recorded with its log index, and the checks at
+ * the end hold the broker to the promises (and `SessionLedger` counts, per (session, seq), the
+ * log entries that applied it: more than one is a violation):
  * no acknowledged publish lost, no message enqueued twice, exactly one `acked` per id in
- * exactly_once, fifo order per group, and no delivery after an `acked`.
+ * exactly_once, fifo order per group, and no delivery after an `acked`. Topic publishes carry
+ * subjects and headers; each filtered subscription must get exactly the ones it matches.
  *
  * @module
  */
@@ -40,20 +44,61 @@ export const SETUP: readonly Command[] = [
     options: { fifo: true, leaseMs: 300, dedupWindowMs: 3_600_000 },
   },
   { op: "queue_put", queue: "out", options: { dedupWindowMs: 3_600_000 } },
+  { op: "topic_put", topic: "ev", options: { dedupWindowMs: 3_600_000 } },
+  ...Object.entries({
+    sa: { filter: "ev.a.*" },
+    sb: { filters: ["ev.b.>", "ev.a.x"] },
+    sh: { headers: { h: "1" } },
+  }).map(([subscription, routing]): Command => ({
+    op: "subscription_put",
+    topic: "ev",
+    subscription,
+    options: { ...routing, leaseMs: 300, dedupWindowMs: 3_600_000 },
+  })),
+  { op: "session_open", timeoutMs: 86_400_000 },
 ];
 
 export const QUEUES = ["jobs", "eo", "fifo", "out", "dead"] as const;
 
+/** Subjects of topic publishes, and which of them each subscription of `ev` must get. */
+const SUBJECTS = ["ev.a.x", "ev.a.y", "ev.b.x.y", "ev.c"] as const;
+export const ROUTES: Readonly<Record<string, (subject: string, h: boolean) => boolean>> = {
+  "ev/sa": (s) => s === "ev.a.x" || s === "ev.a.y",
+  "ev/sb": (s) => s === "ev.b.x.y" || s === "ev.a.x",
+  "ev/sh": (_s, h) => h,
+};
+/** Where consumers receive: the queues and the topic's subscriptions (`topic/subscription`). */
+const SOURCES = [...QUEUES, ...Object.keys(ROUTES)];
+
+/** The receive or settle command of a queue or a `topic/subscription` source. */
+function sourceCommand(
+  source: string,
+  op: "receive" | "ack" | "nack",
+  arg: number | string[],
+): Command {
+  const [topic, subscription] = source.split("/");
+  if (subscription === undefined) {
+    return op === "receive"
+      ? { op, queue: source, max: arg as number }
+      : { op, queue: source, receipts: arg as string[] };
+  }
+  return op === "receive"
+    ? { op: "subscription_receive", topic, subscription, max: arg as number }
+    : { op: `subscription_${op}`, topic, subscription, receipts: arg as string[] };
+}
+
 /** Deliberate client bugs, to prove the checks catch them. */
 export interface ClientFaults {
-  /** Retry a publish whose outcome is unknown without its id (Jepsen's classic duplicate). */
+  /** Retry a publish whose outcome is unknown as a new call without its id (Jepsen's classic
+   * duplicate): neither its session seq nor its id can tell the broker it is a retry. */
   readonly retryPublishWithoutId?: boolean;
 }
 
 interface Op {
   readonly kind: "setup" | "publish" | "receive" | "settle" | "tx";
   readonly cmd: Command;
-  readonly idem?: { key: string; fingerprint: string };
+  /** The op's number in the client's session (every op but the setup). */
+  seq?: number;
   /** The logical message id (the body) of a publish. */
   readonly logical?: string;
   retries: number;
@@ -81,9 +126,19 @@ const encoder = new TextEncoder();
 
 /** The simulated producers and consumers. */
 export class BrokerClient {
-  readonly stats = { proposed: 0, committed: 0, unknown: 0, replaced: 0, notLeader: 0 };
+  readonly stats = {
+    proposed: 0,
+    committed: 0,
+    unknown: 0,
+    replaced: 0,
+    notLeader: 0,
+    /** Answers that came from the session's stored answers (a retry of an applied write). */
+    replayed: 0,
+  };
   /** Publishes answered ok: logical id -> queue and seq. */
   readonly acknowledged = new Map<string, { queue: string; seq: number }>();
+  /** Topic publishes: logical id -> its subject and whether it had header h=1. */
+  readonly routed = new Map<string, { subject: string; h: boolean }>();
   readonly seen: Seen[] = [];
   /** Every ack status the client was answered, with the index and the message. */
   readonly ackAnswers: {
@@ -100,6 +155,9 @@ export class BrokerClient {
   #next = 1;
   #leaderGuess: NodeId = "";
   setupDone = 0;
+  /** The client's session, once `session_open` answered. */
+  session: number | undefined;
+  #nextSeq = 1;
 
   constructor(readonly prng: Prng, readonly faults: ClientFaults = {}) {
     for (const cmd of SETUP) this.#queue.push({ kind: "setup", cmd, retries: 0 });
@@ -124,7 +182,10 @@ export class BrokerClient {
     // Stamped as a real node stamps what it proposes: by its own entry clock.
     const clock = (target.app as BrokerSimApp).clock;
     if (clock === undefined) throw new Error("BrokerClient needs apps built with clocks");
-    const proposal = op.idem === undefined ? { cmd: op.cmd } : { cmd: op.cmd, idem: op.idem };
+    if (op.kind !== "setup" && op.seq === undefined) op.seq = this.#nextSeq++;
+    const proposal = op.seq === undefined || this.session === undefined
+      ? { cmd: op.cmd }
+      : { cmd: op.cmd, session: { id: this.session, seq: op.seq, lowest: this.#lowest(op.seq) } };
     const r = target.raw.propose(encodeEnvelope(clock.stamp(proposal)));
     if (!r.ok) {
       if (r.reason === "not_leader") {
@@ -138,21 +199,30 @@ export class BrokerClient {
     this.#attempts.push({ op, node: target.id, incarnation: target.incarnation, ...r, step });
   }
 
+  /** The lowest seq whose answer has not arrived: of the ops waiting or in flight. */
+  #lowest(seq: number): number {
+    let low = seq;
+    for (const op of this.#queue) if (op.seq !== undefined && op.seq < low) low = op.seq;
+    for (const a of this.#attempts) if (a.op.seq !== undefined && a.op.seq < low) low = a.op.seq;
+    return low;
+  }
+
   /** Queues a final drain of every queue: receive and ack until the broker is empty. */
   drain(): void {
-    for (const queue of QUEUES) {
-      this.#queue.push({ kind: "receive", cmd: { op: "receive", queue, max: 50 }, retries: 0 });
+    for (const source of SOURCES) {
+      this.#queue.push({ kind: "receive", cmd: sourceCommand(source, "receive", 50), retries: 0 });
     }
     this.#settleHeld(1);
   }
 
   #newWork(): void {
     const roll = this.prng.next();
-    if (roll < 0.45) this.#publish();
+    if (roll < 0.35) this.#publish();
+    else if (roll < 0.45) this.#publishTopic();
     else if (roll < 0.7) {
-      const queue = this.prng.pick(["jobs", "eo", "fifo", "out", "dead"]);
-      const max = this.prng.range(1, 3);
-      this.#queue.push({ kind: "receive", cmd: { op: "receive", queue, max }, retries: 0 });
+      const source = this.prng.pick(SOURCES);
+      const cmd = sourceCommand(source, "receive", this.prng.range(1, 3));
+      this.#queue.push({ kind: "receive", cmd, retries: 0 });
     } else if (roll < 0.9) this.#settleHeld(0.3);
     else this.#transaction();
   }
@@ -173,6 +243,22 @@ export class BrokerClient {
     });
   }
 
+  /** A topic publish with a subject and, half the time, the header `h: 1`. */
+  #publishTopic(): void {
+    const logical = `e${this.#next++}`;
+    const subject = this.prng.pick(SUBJECTS);
+    const h = this.prng.chance(0.5);
+    this.routed.set(logical, { subject, h });
+    const message = {
+      body: encoder.encode(logical),
+      id: logical,
+      subject,
+      ...(h ? { headers: { h: "1" } } : {}),
+    };
+    const cmd: Command = { op: "topic_publish", topic: "ev", message };
+    this.#queue.push({ kind: "publish", cmd, logical, retries: 0 });
+  }
+
   /** Settles held deliveries: most are acked, some nacked, some left to lapse. One command
    * per queue and kind, so a drain settles everything before the leases end. */
   #settleHeld(fraction: number): void {
@@ -185,8 +271,8 @@ export class BrokerClient {
       batches.set(key, [...batches.get(key) ?? [], s.d.receipt]);
     }
     for (const [key, receipts] of batches) {
-      const [op, queue] = key.split(" ") as ["ack" | "nack", string];
-      this.#queue.push({ kind: "settle", cmd: { op, queue, receipts }, retries: 0 });
+      const [op, source] = key.split(" ") as ["ack" | "nack", string];
+      this.#queue.push({ kind: "settle", cmd: sourceCommand(source, op, receipts), retries: 0 });
     }
   }
 
@@ -201,8 +287,7 @@ export class BrokerClient {
       ack: [{ queue: "eo", receipt: s.d.receipt }],
       publish: [{ queue: "out", body: encoder.encode(logical), id: logical }],
     };
-    const idem = { key: `tx-${s.d.receipt}`, fingerprint: "tx" };
-    this.#queue.push({ kind: "tx", cmd, idem, logical, retries: 0 });
+    this.#queue.push({ kind: "tx", cmd, logical, retries: 0 });
   }
 
   #pickTarget(nodes: ReadonlyMap<NodeId, SimNode>): SimNode | undefined {
@@ -239,13 +324,14 @@ export class BrokerClient {
     }
   }
 
-  /** An unknown outcome: publishes, settles and transactions go again; receives do not. */
+  /** An unknown outcome: the op goes again under the same seq (receives too: the session makes
+   * a retried receive answer the deliveries it made, instead of leasing more). */
   #retry(op: Op): void {
-    if (op.kind === "receive") return;
     op.retries++;
     if (op.kind === "publish" && this.faults.retryPublishWithoutId && op.cmd.op === "publish") {
+      // The classic bug: the retry is a new call (a new seq in the session) and a new message.
       const { id: _id, ...message } = op.cmd.message;
-      this.#queue.push({ ...op, cmd: { ...op.cmd, message } });
+      this.#queue.push({ ...op, seq: undefined, cmd: { ...op.cmd, message } });
       return;
     }
     this.#queue.push(op);
@@ -253,22 +339,37 @@ export class BrokerClient {
 
   #onResult(op: Op, index: number, r: Result): void {
     if (op.kind === "setup") {
+      // A retried topic_put can commit after its subscription_put (topic_not_found): again.
+      if (!r.ok) {
+        this.#queue.push(op);
+        return;
+      }
       this.setupDone++;
+      if ("session" in r) this.session = r.session;
       return;
     }
+    if (r.replayed) this.stats.replayed++;
     if (!r.ok) return; // refusals (a tx whose receipt went stale) are expected values
-    if (r.replayed) return; // the stored answer of an attempt already counted, or unknown
+    // A replay is the stored answer of an earlier attempt whose outcome the client never
+    // learned: each op is answered once (an attempt is dropped before it is retried), so it
+    // counts like a first answer.
     const cmd = op.cmd;
     if (cmd.op === "publish" && "seq" in r) {
       this.acknowledged.set(op.logical!, { queue: cmd.queue, seq: r.seq });
-    } else if (cmd.op === "receive" && "messages" in r) {
+    } else if (cmd.op === "topic_publish" && "seq" in r) {
+      this.acknowledged.set(op.logical!, { queue: cmd.topic, seq: r.seq });
+    } else if ((cmd.op === "receive" || cmd.op === "subscription_receive") && "messages" in r) {
+      const source = cmd.op === "receive" ? cmd.queue : `${cmd.topic}/${cmd.subscription}`;
       for (const d of r.messages) {
-        const s = { queue: cmd.queue, index, d, logical: decoder.decode(d.body) };
+        const s = { queue: source, index, d, logical: decoder.decode(d.body) };
         this.seen.push(s);
         this.#held.push(s);
       }
     } else if (cmd.op === "ack" && "results" in r) {
       this.#recordAcks(cmd.queue, index, r.results as readonly ReceiptResult[]);
+    } else if (cmd.op === "subscription_ack" && "results" in r) {
+      const source = `${cmd.topic}/${cmd.subscription}`;
+      this.#recordAcks(source, index, r.results as readonly ReceiptResult[]);
     } else if (cmd.op === "transaction" && "publish" in r) {
       this.#recordAcks("eo", index, r.ack);
       const p = r.publish[0];
