@@ -78,7 +78,7 @@ Deno.test("ui: 10,000 queues list 100 rows a page, filtered and sorted on the se
 });
 
 Deno.test("ui: a form post needs this session's CSRF value; with it, the action runs", async () => {
-  const { visit, apiCall } = await dashboard();
+  const { node, visit, apiCall } = await dashboard();
   await apiCall("PUT", "/v1/queues/jobs", {});
   await apiCall("POST", "/v1/queues/jobs/messages", { messages: [{ body: 1 }, { body: 2 }] });
   const page = await visit("/ui/queues/jobs/purge");
@@ -100,6 +100,7 @@ Deno.test("ui: a form post needs this session's CSRF value; with it, the action 
   assert.equal(ok.res.headers.get("location"), "/ui/queues/jobs?done=purged%202%20messages");
   const after = await (await apiCall("GET", "/v1/queues/jobs")).json();
   assert.equal(after.ready, 0);
+  assert.equal(node.state.sessions.byId.size, 0, "a dashboard action opens no write session");
 });
 
 Deno.test("ui with auth: login keeps the token in an HttpOnly SameSite cookie; admin actions only for admins", async () => {
