@@ -1,7 +1,8 @@
 /**
  * The dashboard with auth on, in a real browser against a real 3-node cluster: it asks for a
  * token, a consume-only token sees messages but no admin buttons, an admin token sees them,
- * and a form posted from another origin (a forged purge) is refused. Skipped, saying why, when
+ * a form posted from another origin (a forged purge) is refused, and `--cors-origin` lets one
+ * other origin's browser app call the API with a token (and no other). Skipped, saying why, when
  * there is no Chromium (see test/e2e/browser.ts).
  *
  * @module
@@ -28,10 +29,27 @@ async function logIn(page: Page, base: string, token: string, next: string): Pro
 
 /** A page on another origin that posts a purge form to the dashboard as soon as it loads. */
 function evilSite(target: string): { url: string; close(): Promise<void> } {
-  const port = freePorts(1)[0];
-  const html = `<!DOCTYPE html><form id="f" method="post" action="${target}">` +
-    `<input name="confirm" value="yes"><input name="_csrf" value="guessed"></form>` +
-    `<script>document.getElementById("f").submit()</script>`;
+  return servePage(
+    `<!DOCTYPE html><form id="f" method="post" action="${target}">` +
+      `<input name="confirm" value="yes"><input name="_csrf" value="guessed"></form>` +
+      `<script>document.getElementById("f").submit()</script>`,
+  );
+}
+
+/** A browser app at `port` that reads a queue through the API with a token (CORS). */
+function browserApp(api: string, port: number): { url: string; close(): Promise<void> } {
+  return servePage(
+    `<!DOCTYPE html><title>loading</title><script>` +
+      `fetch(${JSON.stringify(`${api}/v1/queues/jobs`)}, ` +
+      `{ headers: { authorization: "Bearer ${CONSUMER}" } })` +
+      `.then((r) => r.json()).then((q) => { document.title = "ready:" + q.ready; })` +
+      `.catch((e) => { document.title = "refused:" + e.name; });</script>`,
+    port,
+  );
+}
+
+/** Serves one HTML page on a loopback port (another origin than the nodes'). */
+function servePage(html: string, port = freePorts(1)[0]): { url: string; close(): Promise<void> } {
   const server = Deno.serve(
     { hostname: "127.0.0.1", port, onListen: () => {} },
     () => new Response(html, { headers: { "content-type": "text/html" } }),
@@ -56,10 +74,11 @@ Deno.test({
         ],
       }),
     );
+    const appPort = freePorts(1)[0];
     const nodes = await Nodes.start({
       count: 3,
       storage: "memory",
-      extraArgs: ["--auth-file", authFile],
+      extraArgs: ["--auth-file", authFile, "--cors-origin", `http://127.0.0.1:${appPort}`],
       adminToken: ADMIN,
     });
     const chromium = await launchBrowser();
@@ -107,6 +126,26 @@ Deno.test({
           await evil.close();
         }
         assert.equal((await admin.getQueue("jobs")).ready, 2, "nothing was purged");
+      });
+
+      await t.step("--cors-origin lets that origin's app call the API, and no other", async () => {
+        const titleAfter = async (url: string) => {
+          await page.goto(url, { waitUntil: "load" });
+          await page.waitForFunction('document.title !== "loading"', { timeout: 10_000 });
+          return await page.title();
+        };
+        const allowed = browserApp(base, appPort);
+        try {
+          assert.equal(await titleAfter(allowed.url), "ready:2");
+        } finally {
+          await allowed.close();
+        }
+        const other = browserApp(base, freePorts(1)[0]);
+        try {
+          assert.equal(await titleAfter(other.url), "refused:TypeError");
+        } finally {
+          await other.close();
+        }
       });
     } finally {
       await chromium.close();
