@@ -17,6 +17,7 @@ const missing = await browserMissing();
 if (missing !== undefined) console.log(`ui_auth_browser_test: skipped: ${missing}`);
 
 const ADMIN = "admin-token-for-ui-test";
+const BUILD_CLIENT = new URL("../../src/build_client.ts", import.meta.url).pathname;
 const CONSUMER = "consume-only-token-1";
 
 async function logIn(page: Page, base: string, token: string, next: string): Promise<void> {
@@ -36,24 +37,44 @@ function evilSite(target: string): { url: string; close(): Promise<void> } {
   );
 }
 
-/** A browser app at `port` that reads a queue through the API with a token (CORS). */
-function browserApp(api: string, port: number): { url: string; close(): Promise<void> } {
+/**
+ * A browser app at `port` that publishes and reads through the API with the packaged client
+ * (`deno task build:client`'s output, served beside the page) and a bearer token (CORS).
+ */
+function browserApp(api: string, port: number, clientDir: string) {
   return servePage(
-    `<!DOCTYPE html><title>loading</title><script>` +
-      `fetch(${JSON.stringify(`${api}/v1/queues/jobs`)}, ` +
-      `{ headers: { authorization: "Bearer ${CONSUMER}" } })` +
-      `.then((r) => r.json()).then((q) => { document.title = "ready:" + q.ready; })` +
-      `.catch((e) => { document.title = "refused:" + e.name; });</script>`,
+    `<!DOCTYPE html><title>loading</title><script type="module">` +
+      `import { Client } from "./client/mod.js";` +
+      `const c = new Client({ nodes: [${JSON.stringify(api)}], token: "${ADMIN}", ` +
+      `retry: { attempts: 1 } });` +
+      // A read first: refused, it fails as network_error (a refused write could only be
+      // unknown_outcome to a client, which cannot see that the preflight stopped it).
+      `try { await c.getQueue("jobs"); await c.publish("jobs", { body: "from a browser app" });` +
+      ` const q = await c.getQueue("jobs"); document.title = "ready:" + q.ready; }` +
+      ` catch (e) { document.title = "refused:" + e.type; }</script>`,
     port,
+    clientDir,
   );
 }
 
-/** Serves one HTML page on a loopback port (another origin than the nodes'). */
-function servePage(html: string, port = freePorts(1)[0]): { url: string; close(): Promise<void> } {
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port, onListen: () => {} },
-    () => new Response(html, { headers: { "content-type": "text/html" } }),
-  );
+/**
+ * Serves one HTML page on a loopback port (another origin than the nodes'), and the files of
+ * `clientDir` under `/client/`.
+ */
+function servePage(
+  html: string,
+  port = freePorts(1)[0],
+  clientDir?: string,
+): { url: string; close(): Promise<void> } {
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    const file = /^\/client\/([a-z_]+\.js)$/.exec(path)?.[1];
+    if (file !== undefined && clientDir !== undefined) {
+      const js = await Deno.readFile(`${clientDir}/${file}`);
+      return new Response(js, { headers: { "content-type": "text/javascript" } });
+    }
+    return new Response(html, { headers: { "content-type": "text/html" } });
+  });
   return { url: `http://127.0.0.1:${port}/`, close: () => server.shutdown() };
 }
 
@@ -128,25 +149,34 @@ Deno.test({
         assert.equal((await admin.getQueue("jobs")).ready, 2, "nothing was purged");
       });
 
-      await t.step("--cors-origin lets that origin's app call the API, and no other", async () => {
-        const titleAfter = async (url: string) => {
-          await page.goto(url, { waitUntil: "load" });
-          await page.waitForFunction('document.title !== "loading"', { timeout: 10_000 });
-          return await page.title();
-        };
-        const allowed = browserApp(base, appPort);
-        try {
-          assert.equal(await titleAfter(allowed.url), "ready:2");
-        } finally {
-          await allowed.close();
-        }
-        const other = browserApp(base, freePorts(1)[0]);
-        try {
-          assert.equal(await titleAfter(other.url), "refused:TypeError");
-        } finally {
-          await other.close();
-        }
-      });
+      await t.step(
+        "--cors-origin lets that origin's app use the client, and no other",
+        async () => {
+          const clientDir = `${dir}/client`;
+          const build = await new Deno.Command(Deno.execPath(), {
+            args: ["run", "-A", BUILD_CLIENT, "--out", clientDir],
+            stdout: "null",
+          }).output();
+          assert.ok(build.success, "deno task build:client");
+          const titleAfter = async (url: string) => {
+            await page.goto(url, { waitUntil: "load" });
+            await page.waitForFunction('document.title !== "loading"', { timeout: 10_000 });
+            return await page.title();
+          };
+          const allowed = browserApp(base, appPort, clientDir);
+          try {
+            assert.equal(await titleAfter(allowed.url), "ready:3");
+          } finally {
+            await allowed.close();
+          }
+          const other = browserApp(base, freePorts(1)[0], clientDir);
+          try {
+            assert.equal(await titleAfter(other.url), "refused:network_error");
+          } finally {
+            await other.close();
+          }
+        },
+      );
     } finally {
       await chromium.close();
       await nodes.stop();
