@@ -103,7 +103,8 @@ Deno.test({
       adminToken: ADMIN,
     });
     const chromium = await launchBrowser();
-    const shots = await screenshotDir();
+    const screenshots = await screenshotDir();
+    const shots = screenshots.dir;
     const admin = new Client({ nodes: nodes.urls(), token: ADMIN, retry: { attempts: 20 } });
     try {
       await admin.createQueue("jobs");
@@ -179,6 +180,7 @@ Deno.test({
       );
     } finally {
       await chromium.close();
+      await screenshots.done();
       await nodes.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
