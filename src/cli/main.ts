@@ -82,9 +82,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       ? await discoverLocalNodes(io.fetch)
       : given.split(",").map((s) => s.trim()).filter(Boolean);
     const token = (values.token as string | undefined) ?? io.env("QUORUMQ_TOKEN");
-    // A session pays off over many writes (consume, bench); a one-shot command's write carries
-    // an Idempotency-Key instead (a one-shot session), so a CLI call leaves no session behind.
-    const sessions = LONG_RUNNING.has(command.name);
+    const sessions = command.usesSession?.(positionals) ?? false;
     const client = new Client({ nodes, token, fetch: io.fetch, sessions });
     const context: Context = { client, io, json: values.json === true, nodes, token };
     return await command.run(context, values, positionals);
@@ -92,9 +90,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return report(error, io, helpText);
   }
 }
-
-/** Commands that make many writes: they run in a client session. */
-const LONG_RUNNING = new Set(["consume", "bench"]);
 
 function report(error: unknown, io: Io, helpText: string): number {
   const code = (error as { code?: string }).code;

@@ -147,6 +147,11 @@ export interface NodePort {
   propose(proposal: Proposal, opts: { readonly timeoutMs: number }): Promise<ProposeOutcome>;
   /** Linearizable read barrier (ReadIndex, then wait until applied). */
   readBarrier(opts: { readonly timeoutMs: number }): Promise<ReadBarrierOutcome>;
+  /**
+   * True while the replica is still being rebuilt from a snapshot after a start: it then holds
+   * no state worth reading, not even a stale one. Absent: never.
+   */
+  restoring?(): boolean;
   broker(): BrokerView;
   /**
    * Entry time on this node now (`EntryClock.now`): what `deliverability().nextAt` and every

@@ -23,7 +23,7 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: [],
   },
   {
-    // Fails under 100,000 routed publishes/s (issue 15's target).
+    // Fails under 100,000 routed publishes/s (the routing target in the README).
     name: "routing by subject: 10,000 filtered subscriptions vs one unfiltered (one core)",
     file: "routing_bench.ts",
     args: ["--runs", "5"],
