@@ -117,3 +117,24 @@ Deno.test("an unknown outcome stays resumable for a while, then stops holding an
   for (let i = 0; i < PARK_WRITES; i++) await client.publish("q", { body: i });
   assert.ok(lowestSent() > 2, `lowest ${lowestSent()}: the parked seq still pins the session`);
 });
+
+Deno.test("a long poll in flight goes in its own session and holds back no other write's answers", async () => {
+  const broker = new TestBroker();
+  const client = new Client({ nodes: ["http://a:1"], fetch: broker.fetch, sleep: noSleep });
+  await client.createQueue("q");
+  const polling = client.receive("q", { waitMs: 5000 });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await client.publish("q", { body: 1 });
+  await client.publish("q", { body: 2 });
+  const [got] = await polling;
+  assert.equal(got.body, 1);
+  const place = (path: string) =>
+    broker.seen.filter((s) => s.path === path && s.session !== null).map((s) =>
+      s.session!.split("/").map(Number)
+    );
+  const [[pollSession]] = place("/v1/queues/q/receive");
+  const publishes = place("/v1/queues/q/messages");
+  assert.ok(publishes.every(([id]) => id !== pollSession), "the poll has a session of its own");
+  const [, seq, lowest] = publishes.at(-1)!;
+  assert.equal(lowest, seq, "no call in flight holds the publisher's lowest back");
+});
