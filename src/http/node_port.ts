@@ -20,6 +20,7 @@
 import type {
   ConsumerTarget,
   Deliverability,
+  ExactlyOnceStats,
   MessageStatus,
   PeekedMessage,
   Proposal,
@@ -94,6 +95,8 @@ export interface BrokerView {
    * (`BrokerState.hasStoredAnswer`), optional: a long-poll receive that has one is a replay,
    * proposed at once instead of waiting first.
    */
+  /** Sessions and keys held against their bounds (`BrokerState.exactlyOnceStats`), optional. */
+  exactlyOnceStats?(): ExactlyOnceStats;
   hasStoredAnswer?(
     p: { readonly idemKey?: string; readonly session?: SessionRef; readonly owner?: string },
   ): boolean;
