@@ -66,13 +66,15 @@ const pct = (sorted: number[], p: number) =>
 export function slowPeriod(
   slowStarts: readonly number[],
 ): { ms: number; share: number } | undefined {
-  if (slowStarts.length < 3) return undefined;
+  // Too few to tell a period from chance.
+  if (slowStarts.length < 10) return undefined;
   const bins = new Map<number, number>();
   const starts = slowStarts.slice(0, 5000); // bounds the pairs counted
   for (let i = 0; i < starts.length; i++) {
     for (let j = i + 1; j < starts.length && starts[j] - starts[i] <= 1000; j++) {
       const bin = Math.round((starts[j] - starts[i]) / 10) * 10;
-      if (bin > 0) bins.set(bin, (bins.get(bin) ?? 0) + 1);
+      // Under 30 ms apart are neighbours slowed by one hiccup (a GC pause), not a beat.
+      if (bin >= 30) bins.set(bin, (bins.get(bin) ?? 0) + 1);
     }
   }
   let best: [number, number] = [0, 0];
@@ -131,7 +133,7 @@ function describe(r: Run): string {
   const p = r.period;
   const share = p === undefined ? "" : `${(p.share * 100).toFixed(0)}%`;
   const period = p === undefined
-    ? "too few slow ones for a period"
+    ? "too few slow ones to look for a period"
     : p.share >= PERIODIC_SHARE
     ? `PERIODIC at ${p.ms} ms (${share} of slow ones have another one that far after)`
     : `scattered (most common distance ${p.ms} ms, only ${share} of slow ones)`;
