@@ -48,6 +48,15 @@ export class Client {
     this.cluster = new ClusterAdmin(this.transport);
   }
 
+  /**
+   * Ends this client's session on the broker, if it opened one, so its stored answers go now
+   * rather than after its idle timeout (1 h by default). Call it when the calls are done; a
+   * later write opens a new session.
+   */
+  async close(): Promise<void> {
+    await this.transport.closeSession();
+  }
+
   /** Creates a queue (PUT is an upsert: an existing queue gets the new config). */
   async createQueue(
     queue: string,

@@ -29,6 +29,7 @@ import { queueAdminRoutes } from "./routes_queue_admin.ts";
 import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
+import { SESSION_HEADER } from "./session.ts";
 
 /** Options of `createApp`. */
 export interface CreateAppOptions {
@@ -110,7 +111,7 @@ function corsMiddleware(origins: readonly string[]): MiddlewareHandler<AppEnv> {
   return cors({
     origin: origins.includes("*") ? "*" : [...origins],
     allowMethods: ["GET", "PUT", "POST", "DELETE"],
-    allowHeaders: ["authorization", "content-type", "idempotency-key"],
+    allowHeaders: ["authorization", "content-type", "idempotency-key", SESSION_HEADER],
     exposeHeaders: ["retry-after", "location"],
     maxAge: 600,
   });
