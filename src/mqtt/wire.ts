@@ -23,6 +23,8 @@ export class Wire {
   readonly #maxPacketBytes: number;
   #version = 4;
   #out: Promise<void> = Promise.resolve();
+  #pending: Buffer[] = [];
+  #writing = false;
   #closed = false;
 
   constructor(conn: Deno.Conn, maxPacketBytes: number) {
@@ -78,16 +80,28 @@ export class Wire {
     }
   }
 
+  /**
+   * Queues a packet; packets queued while a write is in progress go out together in the next
+   * one (a batch's PUBACKs in one syscall, not one each).
+   */
   send(p: Packet): Promise<void> {
     if (this.#closed) return this.#out;
-    const bytes = mqtt.generate(p, { protocolVersion: this.#version });
-    this.#out = this.#out.then(async () => {
+    this.#pending.push(mqtt.generate(p, { protocolVersion: this.#version }));
+    if (!this.#writing) {
+      this.#writing = true;
+      this.#out = this.#flush().catch(() => this.close()).finally(() => this.#writing = false);
+    }
+    return this.#out;
+  }
+
+  async #flush(): Promise<void> {
+    for (let i = 0; this.#pending.length > 0 && !this.#closed && i < 1_000_000; i++) {
+      const bytes = Buffer.concat(this.#pending.splice(0));
       let off = 0;
       while (off < bytes.length && !this.#closed) {
         off += await this.#conn.write(bytes.subarray(off));
       }
-    }).catch(() => this.close());
-    return this.#out;
+    }
   }
 
   /** Closes after what was sent so far is written. */

@@ -81,6 +81,12 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: ["--runs", "1", "--backlog", "20000"],
   },
   {
+    name: "MQTT gateway (one node, fsync) vs Mosquitto (persistence on): QoS 1, QoS 0 fan-out",
+    file: "mqtt_bench.ts",
+    args: ["--runs", "3", "--messages", "5000"],
+    quickArgs: ["--runs", "1", "--messages", "1000"],
+  },
+  {
     name: "start-up and snapshots with 1,000,000 messages: restarts, RSS, snapshot stall",
     file: "startup_bench.ts",
     args: ["--runs", "3"],

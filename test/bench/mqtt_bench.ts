@@ -1,0 +1,192 @@
+/**
+ * MQTT: quorumq's gateway (one node, fsync on: every acknowledged message is on disk) against
+ * Debian's Mosquitto (one broker, persistence on: its in-memory state is written to disk on the
+ * autosave interval and at shutdown, so an acknowledged message can be lost in a crash), in the
+ * same run, driven by the same MQTT.js client in this process.
+ *
+ * - QoS 1 publish, 64 in flight: msgs/s and publish → PUBACK latency p50/p99.
+ * - QoS 0 fan-out: one publisher, 10 subscribers on `fan/#`: deliveries/s and publish → delivery
+ *   latency p50/p99.
+ *
+ * Median of `--runs` runs. Without `mosquitto` installed only quorumq is measured, saying why.
+ *
+ * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import mqtt from "mqtt";
+import type { MqttClient } from "mqtt";
+import { freePorts, sleep } from "../e2e/nodes.ts";
+import { mqttNodes } from "../e2e/mqtt_client.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "3" },
+    messages: { type: "string", default: "5000" },
+  },
+});
+const RUNS = Number(values.runs);
+const MESSAGES = Number(values.messages);
+const IN_FLIGHT = 64;
+const SUBSCRIBERS = 10;
+
+interface Figures {
+  rate: number;
+  p50: number;
+  p99: number;
+  got?: number;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function client(port: number, clientId?: string): Promise<MqttClient> {
+  return await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    ...(clientId ? { clientId, clean: true } : {}),
+  });
+}
+
+async function qos1Publish(port: number, run: number): Promise<Figures> {
+  const pub = await client(port);
+  const lat: number[] = [];
+  let next = 0;
+  const payload = "x".repeat(256);
+  const start = performance.now();
+  const worker = async () => {
+    while (next < MESSAGES) {
+      next++;
+      const t0 = performance.now();
+      await pub.publishAsync(`bench/${run}/q1`, payload, { qos: 1 });
+      lat.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  const secs = (performance.now() - start) / 1000;
+  await pub.endAsync();
+  lat.sort((a, b) => a - b);
+  return { rate: MESSAGES / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+}
+
+async function qos0FanOut(port: number, run: number): Promise<Figures> {
+  const subs = await Promise.all(
+    Array.from({ length: SUBSCRIBERS }, (_, i) => client(port, `fan-${run}-${i}`)),
+  );
+  const lat: number[] = [];
+  let got = 0;
+  for (const s of subs) {
+    s.on("message", (_t, payload) => {
+      got++;
+      lat.push(performance.now() - Number(payload.toString()));
+    });
+    await s.subscribeAsync({ [`fan${run}/#`]: { qos: 0 } });
+  }
+  const pub = await client(port);
+  const start = performance.now();
+  for (let i = 0; i < MESSAGES; i++) {
+    pub.publish(`fan${run}/t`, String(performance.now()), { qos: 0 });
+    // Yield now and then so the socket drains and the subscribers' reads run.
+    if (i % 64 === 63) await sleep(0);
+  }
+  const want = MESSAGES * SUBSCRIBERS;
+  const end = Date.now() + 60_000;
+  let last = -1, stillFor = 0;
+  while (got < want && Date.now() < end && stillFor < 40) {
+    await sleep(50);
+    stillFor = got === last ? stillFor + 1 : 0;
+    last = got;
+  }
+  const secs = (performance.now() - start) / 1000;
+  await Promise.all([pub.endAsync(), ...subs.map((s) => s.endAsync())]);
+  lat.sort((a, b) => a - b);
+  return { rate: got / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99), got };
+}
+
+async function measure(name: string, port: number): Promise<void> {
+  const q1: Figures[] = [];
+  const q0: Figures[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    q1.push(await qos1Publish(port, r));
+    q0.push(await qos0FanOut(port, r));
+  }
+  const show = (label: string, fs: Figures[]) => {
+    const got = fs[0].got === undefined
+      ? ""
+      : `, delivered ${fs.map((f) => f.got).join("/")} of ${MESSAGES * SUBSCRIBERS}`;
+    console.log(
+      `${name.padEnd(10)} ${label.padEnd(36)} ${
+        Math.round(median(fs.map((f) => f.rate)))
+      } msgs/s, ` +
+        `p50 ${median(fs.map((f) => f.p50)).toFixed(2)} ms, p99 ${
+          median(fs.map((f) => f.p99)).toFixed(2)
+        } ms${got}`,
+    );
+  };
+  show("QoS 1 publish, 64 in flight", q1);
+  show(`QoS 0 fan-out to ${SUBSCRIBERS} subscribers`, q0);
+}
+
+async function withMosquitto(fn: (port: number) => Promise<void>): Promise<void> {
+  const found = await new Deno.Command("sh", { args: ["-c", "command -v mosquitto"] }).output();
+  if (!found.success) {
+    console.log("mosquitto: skipped, not installed (apt-get install mosquitto)");
+    return;
+  }
+  const dir = await Deno.makeTempDir({ prefix: "mosquitto-bench-" });
+  const [port] = freePorts(1);
+  await Deno.writeTextFile(
+    `${dir}/mosquitto.conf`,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence true",
+      `persistence_location ${dir}/`,
+      "max_inflight_messages 64",
+      "max_queued_messages 1000000",
+    ].join("\n") + "\n",
+  );
+  const proc = new Deno.Command("mosquitto", {
+    args: ["-c", `${dir}/mosquitto.conf`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    for (let i = 0; i < 100; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        break;
+      } catch {
+        await sleep(50);
+      }
+    }
+    await fn(port);
+  } finally {
+    proc.kill("SIGTERM");
+    await proc.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+console.log(
+  `${MESSAGES} messages per run, median of ${RUNS}. quorumq: one node, fsync on (every PUBACK ` +
+    "after the message is on disk). Mosquitto: persistence on (written at autosave and shutdown; " +
+    "an acknowledged message can be lost in a crash).",
+);
+const { nodes, mqttPort } = await mqttNodes({ count: 1, storage: "fsync", keepLogs: false });
+try {
+  await measure("quorumq", mqttPort("n1"));
+} finally {
+  await nodes.stop();
+}
+await withMosquitto((port) => measure("mosquitto", port));
