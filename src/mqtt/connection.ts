@@ -75,8 +75,10 @@ export class MqttConnection {
         this.#handling = this.#handling.then(() => this.#onPacket(p))
           .catch((e) => this.fail(REASON.unspecified, `internal: ${e}`));
       },
-      error: (e) => this.#onWireError(e),
+      // After the packets before it: a CONNECT still being answered gets its CONNACK first.
+      error: (e) => this.#handling = this.#handling.then(() => this.#onWireError(e)),
     });
+    await this.#handling;
     this.#closed();
   }
 
