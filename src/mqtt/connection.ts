@@ -53,6 +53,8 @@ export class MqttConnection {
   #inbound: Inbound | undefined;
   #outbound: Outbound | undefined;
   #lastPacketAt = Date.now();
+  /** A DISCONNECT came (v5: without "disconnect with will"): the Last Will is not published. */
+  #disconnected = false;
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
   /** Packets are handled one after another, in arrival order (CONNECT first, whole). */
   #handling: Promise<void> = Promise.resolve();
@@ -119,6 +121,7 @@ export class MqttConnection {
         this.#wire.send({ cmd: "pingresp" });
         return;
       case "disconnect":
+        this.#disconnected = p.reasonCode !== 0x04;
         this.#outbound?.stop(true);
         this.#wire.close();
         return;
@@ -213,6 +216,18 @@ export class MqttConnection {
   }
 
   #closed(): void {
+    const will = this.#connect?.will;
+    if (will && !this.#disconnected && this.#inbound) {
+      // An unclean end (a dropped link, keep-alive expiry, a refused packet, a takeover).
+      this.#inbound.will(will).then((a) => {
+        const ok = typeof a !== "string" && a.status === 201;
+        this.#ctx.log.info("mqtt_will_published", {
+          clientId: this.#clientId,
+          topic: will.topic,
+          ok,
+        });
+      }).catch(() => {});
+    }
     this.#wire.close();
     clearInterval(this.#keepAliveTimer);
     this.#outbound?.stop(false);

@@ -10,7 +10,7 @@
  */
 
 import { createHash } from "node:crypto";
-import type { IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
+import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
@@ -99,6 +99,23 @@ export class Inbound {
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /** Publishes a Last Will (no packet id, nothing to answer); a refusal is only logged. */
+  async will(w: NonNullable<IConnectPacket["will"]>): Promise<ApiAnswer | string> {
+    const m = messageOf({
+      cmd: "publish",
+      topic: w.topic,
+      payload: w.payload,
+      qos: w.qos ?? 0,
+      dup: false,
+      retain: false,
+      ...(w.properties?.userProperties
+        ? { properties: { userProperties: w.properties.userProperties } }
+        : {}),
+    });
+    if ("error" in m) return m.error;
+    return await this.#post(m.message);
   }
 
   async #batch(batch: IPublishPacket[]): Promise<void> {

@@ -157,6 +157,23 @@ Deno.test("a persistent session keeps its subscription and queued QoS 1 messages
   assert.equal(JSON.stringify(topic).includes("persist"), false);
 });
 
+Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", async () => {
+  const watcher = await connect(port, { clientId: "will-watcher" });
+  const got = collect(watcher);
+  await watcher.subscribeAsync({ "wills/#": { qos: 1 } });
+  const will = (topic: string) => ({ topic, payload: "gone", qos: 1 as const, retain: false });
+  const polite = await connect(port, { clientId: "polite", will: will("wills/polite") });
+  await polite.endAsync();
+  const dropped = await connect(port, { clientId: "dropped", will: will("wills/dropped") });
+  dropped.stream.destroy(); // the link breaks: no DISCONNECT
+  await until(() => got.length >= 1, "the will");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(got.map((m) => [m.topic, m.payload]), [["wills/dropped", "gone"]]);
+  assert.match(nodes.logs("n1"), /mqtt_will_published/);
+  dropped.end(true);
+  await watcher.endAsync();
+});
+
 Deno.test("refusals close the connection with their reason and the node stays up", async () => {
   // An unknown protocol level: CONNACK return code 1.
   const badLevel = Buffer.from(v5connect("x"));
