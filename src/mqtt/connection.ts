@@ -99,6 +99,16 @@ export class MqttConnection {
     this.#wire.end();
   }
 
+  /**
+   * Another connection of this client id came: this one closes, and a clean session's
+   * subscriptions are gone before the new connection looks for its session (else the deletes
+   * could land after the new one's SUBSCRIBE).
+   */
+  async takeOver(): Promise<void> {
+    this.fail(REASON.takenOver, "the same client id connected again");
+    await this.#outbound?.stop();
+  }
+
   #onWireError(e: WireError): void {
     if (this.#connect === undefined && e.kind === "bad_protocol") {
       // Unknown protocol level: CONNACK 0x01 (v3.1.1 form, the client's version is unknown).
@@ -122,7 +132,7 @@ export class MqttConnection {
         return;
       case "disconnect":
         this.#disconnected = p.reasonCode !== 0x04;
-        this.#outbound?.stop(true);
+        this.#outbound?.stop();
         this.#wire.close();
         return;
       case "publish":
@@ -156,7 +166,7 @@ export class MqttConnection {
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
     if (probe.status === 401) return this.#refuse(REASON.notAuthorized, "token refused");
     if (probe.status === 404) await api.ensureTopic();
-    this.#ctx.live.get(clientId)?.fail(REASON.takenOver, "the same client id connected again");
+    await this.#ctx.live.get(clientId)?.takeOver();
     this.#ctx.live.set(clientId, this);
     const host = {
       api,
@@ -230,7 +240,7 @@ export class MqttConnection {
     }
     this.#wire.close();
     clearInterval(this.#keepAliveTimer);
-    this.#outbound?.stop(false);
+    this.#outbound?.stop();
     if (this.#ctx.live.get(this.#clientId) === this) this.#ctx.live.delete(this.#clientId);
   }
 }

@@ -43,6 +43,7 @@ export class Outbound {
   readonly #wakers = new Set<() => void>();
   /** Ends the long-poll receives in flight when the connection goes. */
   readonly #abort = new AbortController();
+  #stopped: Promise<void> | undefined;
 
   constructor(host: InboundHost, clean: boolean, log: Logger) {
     this.#host = host;
@@ -79,16 +80,29 @@ export class Outbound {
   }
 
   /** Stops delivering; a clean session's subscriptions go with it. */
-  stop(_graceful: boolean): void {
-    if (!this.#running && !this.#clean) return;
+  /**
+   * Stops delivering; a clean session's subscriptions are deleted. Once: later calls answer the
+   * first one's promise, which ends when the deletes are done.
+   */
+  stop(): Promise<void> {
     this.#running = false;
     this.#abort.abort();
     this.#wakeAll();
-    if (this.#clean) {
-      for (const qos of [0, 1] as const) {
-        this.#host.api.write("DELETE", this.#path(qos), {}).catch(() => {});
-      }
+    if (!this.#clean && this.#inflight.size > 0 && this.#stopped === undefined) {
+      // Sent, never PUBACKed: back to the session now (not at the lease's end), so the next
+      // connection, on any node, gets them at once (with DUP: attempt > 1).
+      const receipts = [...this.#inflight.values()];
+      this.#inflight.clear();
+      this.#host.api.write("POST", `${this.#path(1)}/nack`, { receipts }).catch(() => {});
     }
+    this.#stopped ??= this.#clean
+      ? Promise.all(
+        ([0, 1] as const).map((qos) =>
+          this.#host.api.write("DELETE", this.#path(qos), {}).catch(() => undefined)
+        ),
+      ).then(() => {})
+      : Promise.resolve();
+    return this.#stopped;
   }
 
   async subscribe(p: ISubscribePacket): Promise<void> {

@@ -89,18 +89,24 @@ export class Wire {
     this.#pending.push(mqtt.generate(p, { protocolVersion: this.#version }));
     if (!this.#writing) {
       this.#writing = true;
-      this.#out = this.#flush().catch(() => this.close()).finally(() => this.#writing = false);
+      this.#out = this.#flush().catch(() => this.close());
     }
     return this.#out;
   }
 
   async #flush(): Promise<void> {
-    for (let i = 0; this.#pending.length > 0 && !this.#closed && i < 1_000_000; i++) {
-      const bytes = Buffer.concat(this.#pending.splice(0));
-      let off = 0;
-      while (off < bytes.length && !this.#closed) {
-        off += await this.#conn.write(bytes.subarray(off));
+    try {
+      for (let i = 0; this.#pending.length > 0 && !this.#closed && i < 1_000_000; i++) {
+        const bytes = Buffer.concat(this.#pending.splice(0));
+        let off = 0;
+        while (off < bytes.length && !this.#closed) {
+          off += await this.#conn.write(bytes.subarray(off));
+        }
       }
+    } finally {
+      // In the same step as the loop's last look at `#pending`: a packet queued after it starts
+      // a new flush (cleared in a later `finally` callback, it was left pending for good).
+      this.#writing = false;
     }
   }
 

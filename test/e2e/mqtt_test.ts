@@ -174,6 +174,21 @@ Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", 
   await watcher.endAsync();
 });
 
+Deno.test("the same client id connecting again takes over: the old connection gets DISCONNECT 0x8E", async () => {
+  const first = await connect(port, { clientId: "twin", protocolVersion: 5, clean: true });
+  const reason = new Promise<number | undefined>((r) =>
+    first.once("disconnect", (p) => r(p.reasonCode))
+  );
+  const second = await connect(port, { clientId: "twin", protocolVersion: 5, clean: false });
+  assert.equal(await reason, 0x8e);
+  const got = collect(second);
+  await second.subscribeAsync({ "twin/+": { qos: 1 } });
+  await second.publishAsync("twin/a", "to the new one", { qos: 1 });
+  await until(() => got.length === 1, "the message on the new connection");
+  first.end(true);
+  await second.endAsync();
+});
+
 Deno.test("refusals close the connection with their reason and the node stays up", async () => {
   // An unknown protocol level: CONNACK return code 1.
   const badLevel = Buffer.from(v5connect("x"));
