@@ -48,6 +48,11 @@ export class Client {
     this.cluster = new ClusterAdmin(this.transport);
   }
 
+  /** Closes what the client holds open (its streams); in-flight requests end unknown. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
   /** Creates a queue (PUT is an upsert: an existing queue gets the new config). */
   async createQueue(
     queue: string,

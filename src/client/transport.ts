@@ -21,6 +21,7 @@ import {
   UnknownOutcome,
 } from "./errors.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
+import { StreamPool } from "./stream.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -58,6 +59,12 @@ export interface TransportOptions {
   sessions?: boolean;
   /** Idle timeout asked for the session, 1000..86 400 000 ms. Default: the broker's (1 h). */
   sessionTimeoutMs?: number;
+  /**
+   * How requests travel: `stream` (one WebSocket per node, `/v1/stream`, many requests in
+   * flight), `http` (one HTTP request each), or `auto` (default): the stream where `WebSocket`
+   * exists and no `fetch` seam is given, else HTTP. Same API, semantics and errors either way.
+   */
+  transport?: "auto" | "stream" | "http";
 }
 
 /** One logical request (all its attempts). */
@@ -122,6 +129,8 @@ export class Transport {
   /** Index of the node to try first: the last one that answered. */
   #current = 0;
   readonly #sessions: SessionNumbers | undefined;
+  /** The streams requests ride on, when the transport is the stream. */
+  readonly streams: StreamPool | undefined;
 
   constructor(options: TransportOptions) {
     if (options.nodes.length === 0) {
@@ -130,10 +139,21 @@ export class Transport {
     this.nodes = options.nodes.map((url) => url.replace(/\/+$/, ""));
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.streams = useStream(options) ? new StreamPool(options.token) : undefined;
+    this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
     this.#sessions = options.sessions === false
       ? undefined
       : new SessionNumbers((signal) => this.#openSession(signal));
+  }
+
+  /** `stream` or `http`: how requests travel. */
+  get kind(): "stream" | "http" {
+    return this.streams === undefined ? "http" : "stream";
+  }
+
+  /** Closes the streams (an HTTP transport holds nothing open). */
+  async close(): Promise<void> {
+    await this.streams?.close();
   }
 
   /** The id of the session writes go in now, if one is open (for tests and tools). */
@@ -297,6 +317,12 @@ export class Transport {
     const random = this.#options.random ?? Math.random;
     return stepMs / 2 + random() * (stepMs / 2);
   }
+}
+
+function useStream(options: TransportOptions): boolean {
+  const mode = options.transport ?? "auto";
+  if (mode === "stream") return true;
+  return mode === "auto" && options.fetch === undefined && typeof WebSocket === "function";
 }
 
 /** Which failures are worth another attempt, and where. */

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Packr } from "msgpackr";
+import { packValue, unpackValue } from "./msgpack.ts";
+
+const msgpackr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+const json = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)));
+
+Deno.test("msgpack: what the client packs, msgpackr reads the same, and back", () => {
+  fc.assert(
+    fc.property(json, (value) => {
+      assert.deepEqual(msgpackr.unpack(packValue(value)), value);
+      assert.deepEqual(unpackValue(msgpackr.pack(value)), value);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("msgpack: long strings, big maps, and what it refuses", () => {
+  const big = {
+    s: "x".repeat(70_000),
+    m: Object.fromEntries([...Array(40)].map((_, i) => [`k${i}`, i])),
+  };
+  assert.deepEqual(unpackValue(packValue(big)), big);
+  assert.deepEqual(unpackValue(msgpackr.pack(big)), big);
+  assert.throws(() => unpackValue(new Uint8Array([0x82, 0xa1])), RangeError);
+  assert.throws(() => unpackValue(new Uint8Array([0xc1])), RangeError);
+  assert.throws(() => unpackValue(new Uint8Array([0x01, 0x02])), RangeError);
+});
