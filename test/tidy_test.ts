@@ -233,12 +233,14 @@ Deno.test("tidy rule references fires on links and names outside the repository"
       "`../shared/DESIGN.md`, `x_test.ts` and `/openapi.json`.\n",
     "docs/b.md": "Back to [a](a.md#top).\n",
     "src/m.ts":
-      '// See docs/a.md and RELIABILITY.md.\nconst s = "not/a/comment.md";\nexport { s };\n',
+      '// See docs/a.md and RELIABILITY.md.\nconst s = "not/a/comment.md";\nexport { s };\n' +
+      "// Fixed for issue 11.\n",
   });
   assert.deepEqual(references(t, new Set(["x_test.ts"])), [
     "docs/a.md:1 links to gone.md#x, not in the repository",
     "docs/a.md:2 names ../shared/DESIGN.md, not in the repository",
     "src/m.ts:1 names RELIABILITY.md, not in the repository",
+    'src/m.ts:4 cites "issue 11", a tracker a clone does not have',
   ]);
 });
 

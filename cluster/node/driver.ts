@@ -1,7 +1,9 @@
 /**
  * The node driver: runs the Raft core's ready loop with real or fake ports. For every Ready it
  * sends what may leave at once, persists (snapshot, entries, hard state), then sends what had to
- * wait for the persist, applies committed entries to the state machine, and advances the core.
+ * wait for the persist, hands committed entries (and a snapshot to restore) to the apply worker,
+ * and advances the core. The worker applies them to the state machine in log order, in paced
+ * slices, apart from the ready loop: a node votes and replicates while it restores or replays.
  * Proposals resolve with the state machine's result once their entry is applied here.
  *
  * Time is counted in ticks: timeouts of proposals and reads expire on ticks, so the only
@@ -144,6 +146,7 @@ export class NodeDriver {
   #readSeq = 0;
   #applied = new Waiters();
   #applyQueue: ApplyWork[] = [];
+  #restoringAtStart = false;
   /** A snapshot taken here whose index the core has not counted applied yet. */
   #compactLater: Snapshot | undefined;
   #applyRunning = false;
@@ -198,6 +201,7 @@ export class NodeDriver {
     if (initial.snapshot) {
       // The member URLs now (the header is cheap), so links to every member work at once.
       d.urls.replace(unwrapSnapshot(initial.snapshot.data).urls);
+      d.#restoringAtStart = true;
       d.#enqueueApply({ snapshot: initial.snapshot });
     }
     o.log("info", "node_started", {
@@ -280,6 +284,11 @@ export class NodeDriver {
 
   get appliedIndex(): number {
     return this.#appliedIndex;
+  }
+
+  /** True until the snapshot this node started from is restored into the state machine. */
+  get restoring(): boolean {
+    return this.#restoringAtStart;
   }
 
   /** Resolves once `index` is applied here, or false after `timeoutMs`. */
@@ -561,6 +570,7 @@ export class NodeDriver {
       }
     }
     this.#appliedIndex = Math.max(this.#appliedIndex, snap.meta.index);
+    this.#restoringAtStart = false;
     this.#appliedTerm = snap.meta.term;
     this.#appliedConf = snap.meta.conf;
     this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);

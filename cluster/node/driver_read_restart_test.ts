@@ -1,5 +1,5 @@
 /**
- * Issue 11 hole 2: ReadIndex keys must not repeat across restarts. A follower's read key was
+ * ReadIndex keys across restarts (docs/reliability.md item 11): ReadIndex keys must not repeat across restarts. A follower's read key was
  * `${id}:${counter}` with the counter back at 0 in each process, so an answer meant for the
  * previous incarnation, still in flight, settled a new read of the same key with an index from
  * before writes that were acknowledged ahead of that read: a stale "linearizable" read.
@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { DriverReadOutcome } from "./driver.ts";
 import { enc, FileCluster } from "./_testing_cluster.ts";
 
-Deno.test("an answer to a read of a previous incarnation never settles a read of the restarted node (issue 11 hole 2)", async () => {
+Deno.test("an answer to a read of a previous incarnation never settles a read of the restarted node (docs/reliability.md item 11)", async () => {
   const c = await FileCluster.start(["a", "b", "c"], 1000);
   try {
     const leader = await c.leader();

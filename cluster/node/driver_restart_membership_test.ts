@@ -1,5 +1,5 @@
 /**
- * Issue 11 hole 1: a node restarted after it applied membership changes must come back with that
+ * Restart into an older membership (docs/reliability.md item 11): a node restarted after it applied membership changes must come back with that
  * membership, not the one as of an older saved commit index. With the production snapshot
  * threshold the driver saved the commit only with term/vote changes or every 5,000 entries, so a
  * restarted node rebuilt the old voter set while its log was current, won an election with a
@@ -47,7 +47,7 @@ async function leaderAmong(c: FileCluster, minority: NodeId[], ticks: number) {
   return seen;
 }
 
-Deno.test("restart after growing 3 -> 5: the restarted node keeps the 5 voters, the {a,b} minority elects no leader (issue 11 hole 1a)", async () => {
+Deno.test("restart after growing 3 -> 5: the restarted node keeps the 5 voters, the {a,b} minority elects no leader (restart membership, growth)", async () => {
   const c = await FileCluster.start(["a", "b", "c"], PRODUCTION_SNAPSHOT_EVERY);
   try {
     // c leads before the changes: no term change after them, so nothing forces a hard-state save.
@@ -79,7 +79,7 @@ Deno.test("restart after growing 3 -> 5: the restarted node keeps the 5 voters, 
   }
 });
 
-Deno.test("restart after removing c (still running) and adding d: c's vote elects no one (issue 11 hole 1b)", async () => {
+Deno.test("restart after removing c (still running) and adding d: c's vote elects no one (restart membership, removal)", async () => {
   const c = await FileCluster.start(["a", "b", "c"], PRODUCTION_SNAPSHOT_EVERY);
   try {
     const leader = await transferTo(c, "b");

@@ -1,5 +1,5 @@
 /**
- * Issue 11 hole 3, the driver's part: a leader's snapshot installed at run time replaces the
+ * A member that missed a membership change (docs/reliability.md item 11), the driver's part: a leader's snapshot installed at run time replaces the
  * member URLs, and whoever follows them (the transport, through `onApplied`) must hear of it.
  * Before, only applied entries told the listeners, so a snapshot that carried a new member left
  * the transport without a link to it until some later entry applied.

@@ -178,6 +178,7 @@ Deno.test("NodeDriver: a restarted follower appends and acknowledges entries whi
   assert.deepEqual(outcome && { ok: outcome.ok }, { ok: true }, "no commit while f1 restored");
   // Nothing is applied on f1 before its restore is done: a read there must wait.
   assert.equal(d.appliedIndex, 0);
+  assert.equal(d.restoring, true);
   assert.equal(c.machines.get(f1)!.restoring, true);
   let readDone = false;
   const read = d.readIndex(5000).then((r) => (readDone = true, r));
@@ -185,6 +186,7 @@ Deno.test("NodeDriver: a restarted follower appends and acknowledges entries whi
   assert.equal(readDone, false, "a read was answered from a state not yet restored");
   c.machines.get(f1)!.release();
   assert.equal((await read).ok, true);
+  assert.equal(d.restoring, false);
   for (let i = 0; i < 50 && c.machines.get(f1)!.items.length < 21; i++) await c.ticks(1);
   assert.deepEqual(c.machines.get(f1)!.items, c.machines.get(leader.id)!.items);
   assert.equal(c.machines.get(f1)!.items.at(-1), "during-restore");

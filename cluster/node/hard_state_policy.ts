@@ -10,7 +10,7 @@
  * the persist, so the membership a node has applied is always rebuilt on restart. A restarted node
  * takes its membership from the snapshot plus the entries up to the saved commit; with an older
  * commit it could return to a voter set two changes back, whose quorum need not overlap the
- * current one's, and lead beside the real leader (issue 11). Membership changes are rare, so this
+ * current one's, and lead beside the real leader (docs/reliability.md item 11). Membership changes are rare, so this
  * costs one more save per change. `commitSettledConfChanges` (bootstrap.ts) covers a crash
  * between the entries' fsync and this save.
  *

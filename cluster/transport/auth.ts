@@ -19,7 +19,7 @@
  * frames are text frames; Raft frames are binary.
  *
  * A link is admitted by the secret and the cluster id, never by membership: a node that missed a
- * membership change must still hear a leader it does not know yet (issue 11). `url` is the
+ * membership change must still hear a leader it does not know yet (docs/reliability.md item 11). `url` is the
  * dialer's advertised URL, which the listener dials back when it has no link to that id; it is
  * outside the MAC so older nodes still verify the hello, and it needs no protection of its own:
  * the dial-back is itself a link that must prove the secret and the dialer's id, so a forged URL

@@ -142,7 +142,7 @@ export class InboundLink {
     const details = { clientId: h.clientId, clusterId: h.clusterId, serverId: h.serverId };
     if (h.clusterId !== this.ctx.clusterId) return this.#refuse("cluster_mismatch", details);
     if (h.serverId !== this.ctx.selfId) return this.#refuse("wrong_server", details);
-    // Not "is it a member here": our membership may be behind the dialer's (issue 11).
+    // Not "is it a member here": our membership may be behind the dialer's (docs/reliability.md item 11).
     if (h.clientId === this.ctx.selfId) return this.#refuse("same_id", details);
     const key = await this.ctx.key;
     const fields = { clientId: h.clientId, serverId: h.serverId, clusterId: h.clusterId };

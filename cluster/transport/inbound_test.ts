@@ -46,7 +46,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "A node missing from the listener's peer set is admitted by the secret and cluster id, and answered at the URL it advertised (issue 11)",
+    "A node missing from the listener's peer set is admitted by the secret and cluster id, and answered at the URL it advertised (docs/reliability.md item 11)",
   ...opts,
   fn: async () => {
     // n9 stands for a leader added while n2 was down: n2's membership does not name it yet.

@@ -22,8 +22,11 @@ export function answerBytes(v: unknown): number {
   }
   if (typeof v === "object") {
     let n = 16;
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      n += 8 + k.length + answerBytes(x);
+    const o = v as Record<string, unknown>;
+    // for-in over a plain object (answers are plain objects): the keys of Object.entries without
+    // allocating its arrays, on the apply path of every session write.
+    for (const k in o) {
+      if (Object.hasOwn(o, k)) n += 8 + k.length + answerBytes(o[k]);
     }
     return n;
   }

@@ -66,6 +66,7 @@ export class SessionTable {
   }
 
   open(id: number, owner: string, timeoutMs: number, now: number): Session {
+    this.#last = undefined;
     const s: Session = {
       id,
       owner,
@@ -82,26 +83,41 @@ export class SessionTable {
 
   /** Restores a session as a snapshot held it (in activity order). */
   restore(s: Session): void {
+    this.#last = undefined;
     this.byId.set(s.id, s);
     this.bytes += s.bytes;
   }
 
   touch(s: Session, now: number): void {
     s.lastActive = now;
+    if (this.#last === s) return; // already the last in activity order
     this.byId.delete(s.id);
     this.byId.set(s.id, s);
+    this.#last = s;
   }
+
+  /** The session touched last (the end of `byId`'s order), or undefined when unknown. */
+  #last: Session | undefined;
 
   /** Drops the answers below `lowest`: the client received them. */
   advance(s: Session, lowest: number): void {
     if (lowest <= s.lowest) return;
+    const from = s.lowest;
     s.lowest = lowest;
-    for (const [seq, a] of s.answers) {
-      if (seq >= lowest) continue;
-      s.answers.delete(seq);
-      s.bytes -= a.bytes;
-      this.bytes -= a.bytes;
+    if (lowest - from <= s.answers.size) {
+      // The usual step (a few seqs): look those up instead of walking every answer.
+      for (let seq = from; seq < lowest; seq++) this.#drop(s, seq);
+      return;
     }
+    for (const seq of s.answers.keys()) if (seq < lowest) this.#drop(s, seq);
+  }
+
+  #drop(s: Session, seq: number): void {
+    const a = s.answers.get(seq);
+    if (a === undefined) return;
+    s.answers.delete(seq);
+    s.bytes -= a.bytes;
+    this.bytes -= a.bytes;
   }
 
   store(s: Session, seq: number, op: string, answer: StoredAnswer): void {
@@ -112,6 +128,7 @@ export class SessionTable {
   }
 
   close(s: Session): void {
+    if (this.#last === s) this.#last = undefined;
     this.byId.delete(s.id);
     this.bytes -= s.bytes;
   }

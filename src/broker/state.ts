@@ -63,6 +63,17 @@ export interface BrokerOptions {
   exactlyOnceBytesMax?: number;
 }
 
+/** Sessions and Idempotency-Keys held, with their bounds. */
+export interface ExactlyOnceStats {
+  readonly sessions: number;
+  readonly sessionsMax: number;
+  readonly keys: number;
+  readonly keysMax: number;
+  /** What the byte bound counts (`answerBytes` estimates) for sessions and keys together. */
+  readonly bytes: number;
+  readonly bytesMax: number;
+}
+
 /** The broker state machine. */
 export class BrokerState {
   readonly queues = new Map<string, Channel>();
@@ -182,6 +193,18 @@ export class BrokerState {
   }
 
   // ---- read-only queries, as of the last applied entry ----
+
+  /** Open sessions and held keys against their bounds (the metrics show them). */
+  exactlyOnceStats(): ExactlyOnceStats {
+    return {
+      sessions: this.sessions.byId.size,
+      sessionsMax: this.limits.sessionsMax,
+      keys: this.idem.byKey.size,
+      keysMax: this.idem.keysMax,
+      bytes: this.sessions.bytes + this.idem.bytes,
+      bytesMax: this.limits.bytesMax,
+    };
+  }
 
   /** Whether a repeat of this session place or Idempotency-Key would replay a stored answer. */
   hasStoredAnswer(

@@ -134,6 +134,7 @@ function consumePhase(context: Context, load: Load): Promise<PhaseSummary> {
 /** The `bench` command. */
 export const bench: Command = {
   name: "bench",
+  usesSession: () => true,
   summary: "publish/consume load test: msgs/s and p50/p90/p99 latency",
   usage: "bench [options]",
   help: `Publishes --messages messages of --size bytes from --concurrency lanes, then consumes and

@@ -29,6 +29,13 @@ export interface Command {
   help: string;
   usage: string;
   options: ParseArgsOptionsConfig;
+  /**
+   * True for the long-running calls (consume, bench): their client opens a session, whose
+   * (session, seq) makes every retry exactly-once. One-shot calls send an Idempotency-Key per
+   * write instead: a script that runs `mq publish` in a loop would otherwise open a replicated
+   * session per run and fill the session table for an hour.
+   */
+  usesSession?(positionals: string[]): boolean;
   run(context: Context, values: Values, positionals: string[]): Promise<number>;
 }
 

@@ -252,6 +252,7 @@ export function bodyBytes(body: unknown): Uint8Array {
 
 export const consumeCommand: Command = {
   name: "consume",
+  usesSession: () => true,
   summary: "consume messages: print them, or run a command per message",
   usage: "consume <queue | topic> [--subscription s] [options]",
   help: `Long-polls the queue (or a topic's subscription), prints each message and acks it. With

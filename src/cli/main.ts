@@ -82,7 +82,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       ? await discoverLocalNodes(io.fetch)
       : given.split(",").map((s) => s.trim()).filter(Boolean);
     const token = (values.token as string | undefined) ?? io.env("QUORUMQ_TOKEN");
-    const client = new Client({ nodes, token, fetch: io.fetch });
+    const sessions = command.usesSession?.(positionals) ?? false;
+    const client = new Client({ nodes, token, fetch: io.fetch, sessions });
     const context: Context = { client, io, json: values.json === true, nodes, token };
     return await command.run(context, values, positionals);
   } catch (error) {

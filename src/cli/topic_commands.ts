@@ -153,6 +153,7 @@ or --match removes any routing: the subscription gets every message again.`;
 
 const sub: Command = {
   name: "sub",
+  usesSession: (positionals) => positionals[0] === "consume",
   summary: "subscriptions: create (with --filter, --match), consume, delete",
   usage: "sub <create|consume|delete> <topic> <subscription> [options]",
   help: SUB_HELP,

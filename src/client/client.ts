@@ -48,9 +48,19 @@ export class Client {
     this.cluster = new ClusterAdmin(this.transport);
   }
 
+<<<<<<< HEAD
   /** Closes what the client holds open (its streams); in-flight requests end unknown. */
   async close(): Promise<void> {
     await this.transport.close();
+=======
+  /**
+   * Ends this client's session on the broker, if it opened one, so its stored answers go now
+   * rather than after its idle timeout (1 h by default). Call it when the calls are done; a
+   * later write opens a new session.
+   */
+  async close(): Promise<void> {
+    await this.transport.closeSession();
+>>>>>>> main
   }
 
   /** Creates a queue (PUT is an upsert: an existing queue gets the new config). */

@@ -78,6 +78,13 @@ export class SessionNumbers {
     if (this.#current?.id === id) this.#current = undefined;
   }
 
+  /** Forgets the current session (it is being closed); returns its id. */
+  forget(): number | undefined {
+    const id = this.#current?.id;
+    this.#current = undefined;
+    return id;
+  }
+
   /** The current session's id, if one is open. */
   get currentId(): number | undefined {
     return this.#current?.id;

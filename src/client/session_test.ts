@@ -79,3 +79,16 @@ Deno.test("a call resumed after UnknownOutcome gets the stored answer of its ses
   assert.equal(resumed.replayed, true);
   assert.equal((await client.getQueue("q")).published, 2);
 });
+
+Deno.test("Client.close() ends its session on the broker; the next write opens another", async () => {
+  const broker = new TestBroker();
+  const client = new Client({ nodes: ["http://a:1"], fetch: broker.fetch, sleep: noSleep });
+  await client.createQueue("q");
+  const first = client.transport.sessionId!;
+  await client.close();
+  assert.equal(client.transport.sessionId, undefined);
+  assert.equal(broker.seen.at(-1)!.method, "DELETE");
+  assert.equal(broker.seen.at(-1)!.path, `/v1/sessions/${first}`);
+  await client.publish("q", { body: 1 });
+  assert.ok(client.transport.sessionId !== undefined && client.transport.sessionId !== first);
+});

@@ -161,6 +161,22 @@ export class Transport {
     return this.#sessions?.currentId;
   }
 
+  /**
+   * Ends the current session on the broker (its stored answers go at once instead of after its
+   * idle timeout); the next write opens a new one. Calls still in flight in it may then answer
+   * `UnknownOutcome`: close when the calls are done.
+   */
+  async closeSession(): Promise<void> {
+    const id = this.#sessions?.forget();
+    if (id === undefined) return;
+    await this.request({
+      method: "DELETE",
+      path: `/v1/sessions/${id}`,
+      mutating: true,
+      plain: true,
+    });
+  }
+
   async #openSession(signal?: AbortSignal): Promise<number> {
     const timeoutMs = this.#options.sessionTimeoutMs;
     const answer = await this.request({

@@ -31,6 +31,7 @@ import { transactionRoutes } from "./routes_transactions.ts";
 import { sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
 import { streamPrincipals } from "./stream.ts";
+import { SESSION_HEADER } from "./session.ts";
 
 /** Options of `createApp`. */
 export interface CreateAppOptions {
@@ -113,7 +114,7 @@ function corsMiddleware(origins: readonly string[]): MiddlewareHandler<AppEnv> {
   return cors({
     origin: origins.includes("*") ? "*" : [...origins],
     allowMethods: ["GET", "PUT", "POST", "DELETE"],
-    allowHeaders: ["authorization", "content-type", "idempotency-key"],
+    allowHeaders: ["authorization", "content-type", "idempotency-key", SESSION_HEADER],
     exposeHeaders: ["retry-after", "location"],
     maxAge: 600,
   });

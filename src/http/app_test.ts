@@ -273,7 +273,10 @@ Deno.test("CORS: --cors-origin origins get the headers and a preflight without a
   });
   assert.equal(preflight.status, 204);
   assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example");
-  assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /authorization/);
+  const allowed = preflight.headers.get("access-control-allow-headers") ?? "";
+  for (const h of ["authorization", "content-type", "idempotency-key", "quorumq-session"]) {
+    assert.match(allowed, new RegExp(h), `${h} may be sent from the allowed origin`);
+  }
   const other = await call(app, "GET", "/v1/queues", undefined, {
     origin: "https://evil.example",
     authorization: "Bearer admin-token",

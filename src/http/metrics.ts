@@ -85,6 +85,15 @@ export class HttpMetrics {
         }
       }
     }
+    const eo = broker.exactlyOnceStats?.();
+    if (eo !== undefined) {
+      w.gauge("quorumq_sessions_open", "Client sessions open", eo.sessions);
+      w.gauge("quorumq_sessions_max", "Most client sessions open at once", eo.sessionsMax);
+      w.gauge("quorumq_idempotency_keys", "Idempotency-Keys held", eo.keys);
+      w.gauge("quorumq_idempotency_keys_max", "Most Idempotency-Keys held", eo.keysMax);
+      w.gauge("quorumq_exactly_once_bytes", "Bytes of sessions and keys (estimate)", eo.bytes);
+      w.gauge("quorumq_exactly_once_bytes_max", "Bound of quorumq_exactly_once_bytes", eo.bytesMax);
+    }
     for (const [field, type, help] of series) {
       const name = `quorumq_messages_${snake(field)}${type === "counter" ? "_total" : ""}`;
       for (const row of rows) {

@@ -20,6 +20,7 @@
 import type {
   ConsumerTarget,
   Deliverability,
+  ExactlyOnceStats,
   MessageStatus,
   PeekedMessage,
   Proposal,
@@ -94,6 +95,8 @@ export interface BrokerView {
    * (`BrokerState.hasStoredAnswer`), optional: a long-poll receive that has one is a replay,
    * proposed at once instead of waiting first.
    */
+  /** Sessions and keys held against their bounds (`BrokerState.exactlyOnceStats`), optional. */
+  exactlyOnceStats?(): ExactlyOnceStats;
   hasStoredAnswer?(
     p: { readonly idemKey?: string; readonly session?: SessionRef; readonly owner?: string },
   ): boolean;
@@ -144,6 +147,11 @@ export interface NodePort {
   propose(proposal: Proposal, opts: { readonly timeoutMs: number }): Promise<ProposeOutcome>;
   /** Linearizable read barrier (ReadIndex, then wait until applied). */
   readBarrier(opts: { readonly timeoutMs: number }): Promise<ReadBarrierOutcome>;
+  /**
+   * True while the replica is still being rebuilt from a snapshot after a start: it then holds
+   * no state worth reading, not even a stale one. Absent: never.
+   */
+  restoring?(): boolean;
   broker(): BrokerView;
   /**
    * Entry time on this node now (`EntryClock.now`): what `deliverability().nextAt` and every

@@ -16,6 +16,13 @@ export async function readBarrier(
   deps: AppDeps,
   consistency: "linearizable" | "stale",
 ): Promise<void> {
+  if (deps.node.restoring?.() === true) {
+    // Even a stale read: until the snapshot is restored the replica is empty, not merely behind.
+    throw new ProblemError(
+      "unavailable",
+      "This node is restoring its state from a snapshot; retry, or read from another node",
+    );
+  }
   if (consistency === "stale") return;
   const outcome = await deps.node.readBarrier({ timeoutMs: deps.limits.readTimeoutMs });
   if (outcome.ok) return;

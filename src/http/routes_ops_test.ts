@@ -76,6 +76,26 @@ Deno.test("/healthz is always 200; /readyz needs a leader", async () => {
   assert.equal(notReady.body.type, "unavailable");
 });
 
+Deno.test("/metrics shows sessions and Idempotency-Keys against their bounds", async () => {
+  const { app } = localApp();
+  await call(app, "PUT", "/v1/queues/q");
+  await call(app, "POST", "/v1/sessions", {});
+  await call(app, "POST", "/v1/sessions", {});
+  await call(app, "POST", "/v1/queues/q/messages", { body: 1 }, { "idempotency-key": "k1" });
+  const text: string = (await call(app, "GET", "/metrics")).body;
+  for (
+    const line of [
+      "quorumq_sessions_open 2",
+      "quorumq_sessions_max 100000",
+      "quorumq_idempotency_keys 1",
+      "quorumq_idempotency_keys_max 1000000",
+      "quorumq_exactly_once_bytes_max 268435456",
+    ]
+  ) assert.ok(text.split("\n").includes(line), `missing ${line}`);
+  const bytes = Number(/^quorumq_exactly_once_bytes (\d+)$/m.exec(text)?.[1]);
+  assert.ok(bytes > 2 * 160, `bytes ${bytes}`);
+});
+
 Deno.test("/metrics exposes Raft numbers, per-queue counters and route latency", async () => {
   const { app } = localApp();
   await call(app, "PUT", "/v1/queues/orders");

@@ -97,6 +97,10 @@ export class RaftNode implements NodePort {
     return { ok: false, reason: "timeout", ...this.#leaderHint() };
   }
 
+  restoring(): boolean {
+    return this.#driver.restoring;
+  }
+
   broker(): BrokerView {
     return this.#machine.state;
   }

@@ -39,6 +39,9 @@ export function clientFor(deps: UiDeps, viewer: Viewer): Client {
     nodes: ["http://dashboard.internal"],
     ...(viewer.token !== undefined ? { token: viewer.token } : {}),
     fetch: (input, init) => Promise.resolve(deps.api(new Request(input, init))),
+    // One client per request: a write session each would fill the replicated session table,
+    // so each write carries its own Idempotency-Key instead (as safe for a single call).
+    sessions: false,
     // A few quick tries through an election (ids and Idempotency-Keys make retries safe), then
     // the page shows the failure instead of hanging.
     retry: { attempts: 3, totalMs: 5_000 },

@@ -49,7 +49,8 @@ export function actionRoutes(app: Hono<UiEnv>, deps: UiDeps): void {
       if (!all && seqs.length === 0) throw new Error("select the messages to redrive");
       const r = await client.redrive(c.req.param("q")!, all ? undefined : seqs);
       const skipped = r.skipped.map((s) => `seq ${s.seq}: ${s.reason}`).join(", ");
-      return `redrove ${r.redriven} messages${skipped ? `; skipped ${skipped}` : ""}`;
+      const left = all && r.remaining > 0 ? `; ${r.remaining} left: redrive all again` : "";
+      return `redrove ${r.redriven} messages${skipped ? `; skipped ${skipped}` : ""}${left}`;
     }));
   clusterActions(app, deps);
 }

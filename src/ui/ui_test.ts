@@ -78,7 +78,7 @@ Deno.test("ui: 10,000 queues list 100 rows a page, filtered and sorted on the se
 });
 
 Deno.test("ui: a form post needs this session's CSRF value; with it, the action runs", async () => {
-  const { visit, apiCall } = await dashboard();
+  const { node, visit, apiCall } = await dashboard();
   await apiCall("PUT", "/v1/queues/jobs", {});
   await apiCall("POST", "/v1/queues/jobs/messages", { messages: [{ body: 1 }, { body: 2 }] });
   const page = await visit("/ui/queues/jobs/purge");
@@ -100,6 +100,7 @@ Deno.test("ui: a form post needs this session's CSRF value; with it, the action 
   assert.equal(ok.res.headers.get("location"), "/ui/queues/jobs?done=purged%202%20messages");
   const after = await (await apiCall("GET", "/v1/queues/jobs")).json();
   assert.equal(after.ready, 0);
+  assert.equal(node.state.sessions.byId.size, 0, "a dashboard action opens no write session");
 });
 
 Deno.test("ui with auth: login keeps the token in an HttpOnly SameSite cookie; admin actions only for admins", async () => {
@@ -176,4 +177,27 @@ Deno.test("ui: a page whose data the API cannot give says so (503), escaped", as
   assert.match(page.text, /leader/i);
   node.mode = { kind: "leader" };
   assert.equal((await visit("/ui/queues/jobs")).res.status, 200);
+});
+
+Deno.test("ui: member add and remove go through their confirmation pages to the cluster API", async () => {
+  const { node, visit } = await dashboard();
+  const confirm = await visit("/ui/cluster/members/add?id=n4&url=http%3A%2F%2F127.0.0.1%3A9");
+  assert.match(confirm.text, /Add n4 at http:\/\/127.0.0.1:9\?/);
+  const csrf = csrfOf(confirm.text);
+  const added = await visit(
+    "/ui/cluster/members",
+    form({ id: "n4", url: "http://127.0.0.1:9", confirm: "yes", _csrf: csrf }),
+  );
+  assert.match(added.res.headers.get("location") ?? "", /done=added%20n4/);
+  assert.ok(node.clusterView().members.some((m) => m.id === "n4" && m.role === "learner"));
+  const cluster = await visit("/ui/cluster");
+  assert.match(cluster.text, /data-node="n4"/);
+  const removed = await visit(
+    "/ui/cluster/members/n4/remove",
+    form({ confirm: "yes", _csrf: csrf }),
+  );
+  assert.match(removed.res.headers.get("location") ?? "", /done=removed%20n4/);
+  assert.ok(!node.clusterView().members.some((m) => m.id === "n4"));
+  const again = await visit("/ui/cluster/members/n4/remove", form({ confirm: "yes", _csrf: csrf }));
+  assert.match(decodeURIComponent(again.res.headers.get("location") ?? ""), /error=.*not a member/);
 });

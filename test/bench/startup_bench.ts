@@ -14,7 +14,7 @@
  * - full restart: all three SIGKILLed at once and restarted, time until the first publish is
  *   acknowledged and until every node answers `/readyz` 200.
  *
- * Targets (issue 11): follower ≤ 5 s; full restart: publish ≤ 10 s, all ready ≤ 15 s; RSS ≤ 600
+ * Targets (docs/reliability.md item 11): follower ≤ 5 s; full restart: publish ≤ 10 s, all ready ≤ 15 s; RSS ≤ 600
  * MB per node; snapshot delay ≤ 50 ms and no election.
  *
  * @module

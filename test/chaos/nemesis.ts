@@ -10,6 +10,7 @@
 import type { Nodes } from "../e2e/nodes.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { History } from "./history.ts";
+import { adminCall } from "./admin_call.ts";
 import { corruptMiddle, cutToDurable, tearTail } from "./disk.ts";
 
 /** Every fault kind, as counted in the summary. */
@@ -350,7 +351,7 @@ export class Nemesis {
 
   /**
    * Removes `victim` from the cluster and adds a fresh spare id in its place; the removed node
-   * keeps running until its replacement is in (as an operator's would, issue 11), and is only
+   * keeps running until its replacement is in (as an operator's would), and is only
    * then stopped and wiped.
    */
   async replace(victim: string): Promise<void> {
@@ -377,29 +378,9 @@ export class Nemesis {
   }
 
   /** An admin call through any live member, retried for up to 30 s. */
-  async admin(method: string, path: string, body: unknown): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    let last = "";
-    while (Date.now() < deadline) {
-      const via = this.members.filter((m) => this.nodes.isLive(m) && !this.#paused.has(m));
-      for (const id of via) {
-        try {
-          const res = await fetch(`${this.nodes.url(id)}${path}`, {
-            method,
-            headers: { "content-type": "application/json" },
-            body: body === undefined ? undefined : JSON.stringify(body),
-            signal: AbortSignal.timeout(15_000),
-          });
-          const text = await res.text();
-          if (res.ok || (method === "DELETE" && res.status === 404)) return;
-          last = `${id}: ${res.status} ${text.slice(0, 200)}`;
-        } catch (e) {
-          last = `${id}: ${(e as Error)?.message ?? e}`;
-        }
-      }
-      await sleep(300);
-    }
-    throw new Error(`${method} ${path} did not succeed within 30 s (last: ${last})`);
+  admin(method: string, path: string, body: unknown): Promise<void> {
+    const via = () => this.members.filter((m) => this.nodes.isLive(m) && !this.#paused.has(m));
+    return adminCall((id) => this.nodes.url(id), via, method, path, body);
   }
 
   /** True once `id`'s process has exited (it refused to start). */

@@ -54,13 +54,18 @@ export async function launchBrowser(): Promise<{ browser: Browser; close(): Prom
 
 /**
  * Where screenshots go: `QUORUMQ_UI_SCREENSHOTS` (e.g. `docs/ui` to refresh the README's), else a
- * temporary directory, so a plain test run leaves the tree as it was.
+ * temporary directory that `done()` removes, so a plain test run leaves nothing behind.
  */
-export async function screenshotDir(): Promise<string> {
-  const dir = Deno.env.get("QUORUMQ_UI_SCREENSHOTS") ??
-    await Deno.makeTempDir({ prefix: "quorumq-ui-shots-" });
+export async function screenshotDir(): Promise<{ dir: string; done(): Promise<void> }> {
+  const chosen = Deno.env.get("QUORUMQ_UI_SCREENSHOTS");
+  const dir = chosen ?? await Deno.makeTempDir({ prefix: "quorumq-ui-shots-" });
   await Deno.mkdir(dir, { recursive: true });
-  return dir;
+  return {
+    dir,
+    done: async () => {
+      if (chosen === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
 }
 
 /** A full-page screenshot at `width` px (desktop 1280, phone 390) into `dir/name.png`. */

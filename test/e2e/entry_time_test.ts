@@ -1,5 +1,5 @@
 /**
- * Issue 11, hole 4, with real processes: the leader's wall clock jumps an hour forward while it
+ * Entry time (docs/reliability.md items 6 and 11), with real processes: the leader's wall clock jumps an hour forward while it
  * leads (libfaketime moves the wall clock of a running process; its monotonic clock is left
  * alone, as an NTP step or `date -s` leaves it). No lease may end early and no id be forgotten,
  * also for writes through a follower whose clock jumped too; leases must still end on time, also

@@ -1,5 +1,5 @@
 /**
- * Issue 11 hole 3, with real processes: a member that was down while a node was added, and that
+ * A member that missed a membership change (docs/reliability.md item 11), with real processes: a member that was down while a node was added, and that
  * node then became the leader, must hear the new leader when it comes back. Links used to be
  * admitted by the receiver's applied membership: the restarted member refused the new leader's
  * link (`unknown_node`) and had no URL to answer it, so it stayed stranded for good.
@@ -29,7 +29,7 @@ async function within<T>(ms: number, what: string, f: () => Promise<T | undefine
 
 Deno.test({
   name:
-    "a member restarted after missing the change that added the current leader catches up (issue 11 hole 3)",
+    "a member restarted after missing the change that added the current leader catches up (docs/reliability.md item 11)",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -48,7 +48,8 @@ Deno.test({
   async fn(t) {
     const nodes = await Nodes.start({ count: 3, storage: "memory" });
     const chromium = await launchBrowser();
-    const shots = await screenshotDir();
+    const screenshots = await screenshotDir();
+    const shots = screenshots.dir;
     const client = clientOf(nodes);
     try {
       const page = await chromium.browser.newPage();
@@ -212,6 +213,7 @@ Deno.test({
       });
     } finally {
       await chromium.close();
+      await screenshots.done();
       await nodes.stop();
     }
   },

@@ -3,7 +3,7 @@
  * core with Raft §5.4.2 switched off (commit older-term entries by counting replicas, Figure 8)
  * and against a driver that acknowledges appends and votes before its fsync; both must be caught.
  * So must a loop that, at production thresholds, restarts into the membership of an older saved
- * commit (issue 11 hole 1).
+ * commit (docs/reliability.md item 11).
  */
 import assert from "node:assert/strict";
 import { runCampaign } from "./campaign.ts";

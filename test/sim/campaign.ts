@@ -31,7 +31,7 @@ export function nodesForSeed(seed: number, nodes?: 3 | 5): 3 | 5 {
  * every threshold at the value a real node runs with (`src/server/raft_settings.ts`, the core's
  * defaults, the driver's hard-state saving) instead of the small values that make snapshots and
  * hard-state saves happen every few entries, and a nemesis that always mixes restarts, partitions
- * and membership changes, with removed nodes left running. The small values hid issue 11 hole 1.
+ * and membership changes, with removed nodes left running. The small values hid a restart into an older membership (docs/reliability.md item 11).
  */
 export function isProductionSeed(seed: number): boolean {
   return seed % 8 === 3 || seed % 8 === 4;

@@ -1,5 +1,5 @@
 /**
- * Issue 11, hole 4: entry time must not follow the leader's wall clock. Three simulated nodes
+ * Entry time (docs/reliability.md items 6 and 11): entry time must not follow the leader's wall clock. Three simulated nodes
  * (the real Raft core and the real broker) with a clock each; clients stamp what they propose
  * with the proposing node's `EntryClock`, as a real node does. A leader whose wall clock jumps
  * an hour forward must not end a lease early or forget an id; a new leader whose wall clock is

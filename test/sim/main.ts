@@ -175,7 +175,7 @@ Options:
   --driver         run the real NodeDriver on fake ports instead of the RawNode ready loop
   --app broker     (with --driver) the broker as the replicated state machine
   --broken commit-older|ack-early|stale-conf   a deliberately broken core or loop (without
-                   --driver; stale-conf: the hard-state saving before issue 11, implies --production)
+                   --driver; stale-conf: the hard-state saving before the production-settings fix, implies --production)
   --broken append-early             (with --driver) a log port that acknowledges before fsync
   --no-ack-check   (with --driver) do not check durable acknowledgements directly
   --production     every seed with production settings (by default seeds 3 and 4 of every 8:

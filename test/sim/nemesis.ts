@@ -65,7 +65,7 @@ export interface NemesisProfile {
 /**
  * Draws a profile: some seeds are crash-heavy, some partition-heavy, most mix both. A
  * production-setting seed always mixes crashes and restarts, partitions and membership changes:
- * together they reach what the production thresholds leave on disk at a restart (issue 11).
+ * together they reach what the production thresholds leave on disk at a restart (docs/reliability.md item 11).
  */
 export function drawProfile(prng: Prng, production = false): NemesisProfile {
   const p = drawBaseProfile(prng);

@@ -52,14 +52,14 @@ export interface DriverFaults {
   /** Send messagesAfterPersist together with `messages`, before the fsync (docs/reliability.md item 1). */
   readonly ackBeforePersist?: boolean;
   /**
-   * With `driverHardState`: the saving policy before issue 11 (commit only with term/vote or
+   * With `driverHardState`: the saving policy before the production-settings fix (commit only with term/vote or
    * every threshold / 4 entries, not with membership changes) and no commit raised at load, so a
    * restarted node rebuilds the membership as of an older commit.
    */
   readonly staleConfOnRestart?: boolean;
 }
 
-/** The hard-state policy before issue 11: the commit saved by count only (a broken variant). */
+/** The hard-state policy before the production-settings fix: the commit saved by count only (a broken variant). */
 function savedByCountOnly(
   saved: HardState,
   hs: HardState | undefined,

@@ -209,7 +209,7 @@ const FILE_RE =
 
 /**
  * Every relative link in the docs, and every file named in the docs or in a code comment,
- * resolves inside the repository: relative to the file, to the root, or (for a name with a
+ * resolves inside the repository, and none cites an issue tracker's number: relative to the file, to the root, or (for a name with a
  * folder) as the tail of a path in the tree; a bare name must be some file's name. A name in
  * `placeholders` stands for any file (`x_test.ts`) and is not looked up.
  */
@@ -251,9 +251,15 @@ export function references(tree: Tree, placeholders: ReadonlySet<string> = new S
         out.push(`${file.path}:${lineOf(m.index)} names ${m[1]}, not in the repository`);
       }
     }
+    for (const m of plain.matchAll(ISSUE_RE)) {
+      out.push(`${file.path}:${lineOf(m.index)} cites "${m[0]}", a tracker a clone does not have`);
+    }
   }
   return out;
 }
+
+/** A tracker's number (the word issue, then a number): the why belongs in the repo's own docs. */
+const ISSUE_RE = /\b[Ii]ssue #?\d+/g;
 
 /** Limits of `sizes`. */
 export const FUNCTION_LINES_MAX = 80;
