@@ -155,7 +155,13 @@ function readMap(r: Reader, n: number): Record<string, unknown> {
   for (let i = 0; i < n; i++) {
     const key = read(r);
     if (typeof key !== "string") throw new RangeError("msgpack: map keys must be strings");
-    out[key] = read(r);
+    // An own property, as JSON.parse makes it: `__proto__` must never set the prototype.
+    Object.defineProperty(out, key, {
+      value: read(r),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }

@@ -218,13 +218,11 @@ function toResponse(frame: Frame): Response {
 /** Streams to each node, opened on first use and again after a loss; `fetch` rides on them. */
 export class StreamPool {
   readonly #streams = new Map<string, Promise<StreamConnection>>();
-  #closed = false;
 
   constructor(readonly token?: string) {}
 
   /** The open stream to `node`, opening one if there is none (or the last was lost). */
   async connection(node: string): Promise<StreamConnection> {
-    if (this.#closed) throw new Error("The client is closed");
     const existing = this.#streams.get(node);
     if (existing !== undefined) {
       const c = await existing.catch(() => undefined);
@@ -260,9 +258,8 @@ export class StreamPool {
     );
   };
 
-  /** Closes every stream. */
+  /** Closes every stream (a later request opens a new one). */
   async close(): Promise<void> {
-    this.#closed = true;
     const all = [...this.#streams.values()];
     this.#streams.clear();
     for (const p of all) await (await p.catch(() => undefined))?.close();

@@ -151,7 +151,7 @@ export class Transport {
     return this.streams === undefined ? "http" : "stream";
   }
 
-  /** Closes the streams (an HTTP transport holds nothing open). */
+  /** Closes the streams (an HTTP transport holds nothing open); later requests reopen them. */
   async close(): Promise<void> {
     await this.streams?.close();
   }
