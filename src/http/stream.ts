@@ -88,6 +88,11 @@ export class StreamSession {
       return;
     }
     const decoded = decodeStreamFrame(new Uint8Array(data));
+    if (!this.#open && !(decoded.ok && decoded.frame.t === "hello")) {
+      this.sendProblem(undefined, "unauthorized", "Send hello with a bearer token first");
+      this.socket.close(1008, "unauthorized");
+      return;
+    }
     if (!decoded.ok) {
       this.sendProblem(decoded.id, "invalid_request", `Bad frame: ${decoded.reason}`);
       if (decoded.fatal) this.socket.close(1002, decoded.reason.slice(0, 120));
@@ -96,11 +101,6 @@ export class StreamSession {
     const frame = decoded.frame;
     if (frame.t === "hello") {
       this.#hello(frame.token).catch((error) => this.#bug(undefined, error));
-      return;
-    }
-    if (!this.#open) {
-      this.sendProblem(undefined, "unauthorized", "Send hello with a bearer token first");
-      this.socket.close(1008, "unauthorized");
       return;
     }
     this.#handle(frame);
