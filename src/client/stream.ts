@@ -58,6 +58,10 @@ export class StreamConnection {
   /** Resolves once the socket is closed (for whatever reason). */
   readonly closed: Promise<void>;
 
+  /** Closes the stream after this long with nothing in flight (0: never). */
+  idleMs = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+
   private constructor(readonly socket: WebSocket, readonly node: string) {
     socket.onmessage = (e) => this.#onMessage(e.data);
     this.closed = new Promise((resolve) => {
@@ -146,10 +150,12 @@ export class StreamConnection {
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
         this.#waiters.delete(i);
+        this.#idleCheck();
         reject(signal?.reason);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       const settle = () => signal?.removeEventListener("abort", onAbort);
+      clearTimeout(this.#idleTimer);
       this.#waiters.set(i, {
         answer: (f) => {
           settle();
@@ -178,6 +184,7 @@ export class StreamConnection {
     } else if (frame.t === "res") {
       const waiter = this.#waiters.get(i);
       this.#waiters.delete(i);
+      this.#idleCheck();
       waiter?.answer(frame);
     } else if (frame.t === "error") {
       this.#lose(new StreamLost(`The node ${this.node} refused the stream: ${frame.j}`));
@@ -185,7 +192,17 @@ export class StreamConnection {
     }
   }
 
+  /** With nothing in flight, closes the stream after `idleMs` (a script can then exit). */
+  #idleCheck(): void {
+    if (this.#waiters.size > 0 || this.idleMs <= 0) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#waiters.size === 0) this.socket.close(1000, "idle");
+    }, this.idleMs);
+  }
+
   #lose(error: Error): void {
+    clearTimeout(this.#idleTimer);
     this.#lost ??= error;
     const waiters = [...this.#waiters.values()];
     this.#waiters.clear();
@@ -219,7 +236,11 @@ function toResponse(frame: Frame): Response {
 export class StreamPool {
   readonly #streams = new Map<string, Promise<StreamConnection>>();
 
-  constructor(readonly token?: string) {}
+  /**
+   * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
+   * a new one), so a script that never calls `client.close()` still exits; 0 keeps streams open.
+   */
+  constructor(readonly token?: string, readonly idleMs = 2_000) {}
 
   /** The open stream to `node`, opening one if there is none (or the last was lost). */
   async connection(node: string): Promise<StreamConnection> {
@@ -231,7 +252,10 @@ export class StreamPool {
     }
     const again = this.#streams.get(node);
     if (again !== undefined) return await again;
-    const opening = StreamConnection.open(node, this.token);
+    const opening = StreamConnection.open(node, this.token).then((c) => {
+      c.idleMs = this.idleMs;
+      return c;
+    });
     this.#streams.set(node, opening);
     opening.catch(() => {
       if (this.#streams.get(node) === opening) this.#streams.delete(node);

@@ -214,3 +214,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "stream: an idle stream closes by itself and the next call opens a new one",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream", streamIdleMs: 20 });
+    try {
+      await client.createQueue("q");
+      const first = await client.transport.streams!.connection(url);
+      await first.closed;
+      await client.publish("q", { body: 1 });
+      const second = await client.transport.streams!.connection(url);
+      assert.notEqual(second, first);
+      assert.equal(node.state.queue("q")?.stats.ready, 1);
+    } finally {
+      await client.close();
+      await stop();
+    }
+  },
+});

@@ -65,6 +65,11 @@ export interface TransportOptions {
    * exists and no `fetch` seam is given, else HTTP. Same API, semantics and errors either way.
    */
   transport?: "auto" | "stream" | "http";
+  /**
+   * A stream with nothing in flight for this long closes (the next call opens a new one), so a
+   * script that never calls `client.close()` still exits. Default 2000; 0 keeps streams open.
+   */
+  streamIdleMs?: number;
 }
 
 /** One logical request (all its attempts). */
@@ -139,7 +144,9 @@ export class Transport {
     this.nodes = options.nodes.map((url) => url.replace(/\/+$/, ""));
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
-    this.streams = useStream(options) ? new StreamPool(options.token) : undefined;
+    this.streams = useStream(options)
+      ? new StreamPool(options.token, options.streamIdleMs)
+      : undefined;
     this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
     this.#sessions = options.sessions === false
       ? undefined
