@@ -176,7 +176,10 @@ export class MqttConnection {
       fail: (r: number, d: string) => this.fail(r, d),
     };
     this.#inbound = new Inbound(host);
-    this.#outbound = new Outbound(host, p.clean !== false, this.#ctx.log);
+    const cleanStart = p.clean !== false;
+    const expiry = p.properties?.sessionExpiryInterval ?? 0;
+    const endsWithConnection = v5 ? expiry === 0 : cleanStart;
+    this.#outbound = new Outbound(host, { cleanStart, endsWithConnection }, this.#ctx.log);
     const sessionPresent = await this.#outbound.open();
     const connack: Packet = v5
       ? {

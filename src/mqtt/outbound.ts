@@ -29,9 +29,21 @@ export function sessionSubscription(clientId: string, qos: 0 | 1): string {
   return `mqtt-${h}-q${qos}`;
 }
 
+/**
+ * What CONNECT says of the session: v3.1.1's clean session is both; v5's clean start drops the
+ * old one, and a session expiry interval of 0 (the default) ends it with the connection.
+ */
+export interface SessionLife {
+  readonly cleanStart: boolean;
+  readonly endsWithConnection: boolean;
+}
+
 export class Outbound {
   readonly #host: InboundHost;
+  /** Start afresh: the session's subscriptions are dropped at CONNECT. */
   readonly #clean: boolean;
+  /** The session ends with the connection: its subscriptions are dropped then. */
+  readonly #endsWithConnection: boolean;
   readonly #log: Logger;
   /** Topic filters by granted QoS. */
   readonly #filters: [Set<string>, Set<string>] = [new Set(), new Set()];
@@ -45,9 +57,10 @@ export class Outbound {
   readonly #abort = new AbortController();
   #stopped: Promise<void> | undefined;
 
-  constructor(host: InboundHost, clean: boolean, log: Logger) {
+  constructor(host: InboundHost, session: SessionLife, log: Logger) {
     this.#host = host;
-    this.#clean = clean;
+    this.#clean = session.cleanStart;
+    this.#endsWithConnection = session.endsWithConnection;
     this.#log = log;
   }
 
@@ -79,7 +92,6 @@ export class Outbound {
     this.#loop(1);
   }
 
-  /** Stops delivering; a clean session's subscriptions go with it. */
   /**
    * Stops delivering; a clean session's subscriptions are deleted. Once: later calls answer the
    * first one's promise, which ends when the deletes are done.
@@ -88,14 +100,14 @@ export class Outbound {
     this.#running = false;
     this.#abort.abort();
     this.#wakeAll();
-    if (!this.#clean && this.#inflight.size > 0 && this.#stopped === undefined) {
+    if (!this.#endsWithConnection && this.#inflight.size > 0 && this.#stopped === undefined) {
       // Sent, never PUBACKed: back to the session now (not at the lease's end), so the next
       // connection, on any node, gets them at once (with DUP: attempt > 1).
       const receipts = [...this.#inflight.values()];
       this.#inflight.clear();
       this.#host.api.write("POST", `${this.#path(1)}/nack`, { receipts }).catch(() => {});
     }
-    this.#stopped ??= this.#clean
+    this.#stopped ??= this.#endsWithConnection
       ? Promise.all(
         ([0, 1] as const).map((qos) =>
           this.#host.api.write("DELETE", this.#path(qos), {}).catch(() => undefined)

@@ -157,6 +157,29 @@ Deno.test("a persistent session keeps its subscription and queued QoS 1 messages
   assert.equal(JSON.stringify(topic).includes("persist"), false);
 });
 
+Deno.test("MQTT 5: a session lives on only with a session expiry interval", async () => {
+  const present = async (clientId: string, expiry: number | undefined) => {
+    const properties = expiry === undefined
+      ? {}
+      : { properties: { sessionExpiryInterval: expiry } };
+    const a = await connect(port, { clientId, protocolVersion: 5, clean: false, ...properties });
+    await a.subscribeAsync({ "expiry/x": { qos: 1 } });
+    await a.endAsync();
+    const b = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+      clientId,
+      protocolVersion: 5,
+      clean: false,
+      reconnectPeriod: 0,
+      ...properties,
+    });
+    const connack = await new Promise<{ sessionPresent: boolean }>((r) => b.once("connect", r));
+    await b.endAsync();
+    return connack.sessionPresent;
+  };
+  assert.equal(await present("expiry-0", undefined), false);
+  assert.equal(await present("expiry-3600", 3600), true);
+});
+
 Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", async () => {
   const watcher = await connect(port, { clientId: "will-watcher" });
   const got = collect(watcher);
