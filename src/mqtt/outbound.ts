@@ -15,7 +15,13 @@ import type { Logger } from "../log.ts";
 import { type ApiDelivery, MQTT_TOPIC } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER } from "./payload.ts";
-import { filterToPatterns, patternToFilter, subjectToTopic, topicMatches } from "./topics.ts";
+import {
+  filterToPatterns,
+  parseShared,
+  patternToFilter,
+  subjectToTopic,
+  topicMatches,
+} from "./topics.ts";
 
 /** How long a QoS 1 delivery waits for its PUBACK before it is sent again (with DUP). */
 export const DELIVERY_LEASE_MS = 10_000;
@@ -38,6 +44,18 @@ export interface SessionLife {
   readonly endsWithConnection: boolean;
 }
 
+/** A subscription a loop receives from: the session's own two, or a shared one. */
+interface Source {
+  readonly path: string;
+  readonly qos: 0 | 1;
+  /** The QoS granted (a shared subscription is at least once, and may be granted 0). */
+  readonly maxQos: 0 | 1;
+  /** The MQTT filters deliveries are checked against. */
+  readonly filters: Set<string>;
+  /** False once a shared subscription is left. */
+  active: boolean;
+}
+
 export class Outbound {
   readonly #host: InboundHost;
   /** Start afresh: the session's subscriptions are dropped at CONNECT. */
@@ -47,10 +65,14 @@ export class Outbound {
   readonly #log: Logger;
   /** Topic filters by granted QoS. */
   readonly #filters: [Set<string>, Set<string>] = [new Set(), new Set()];
-  readonly #inflight = new Map<number, string>();
+  /** QoS 1 deliveries awaiting PUBACK: the subscription each came from and its receipt. */
+  readonly #inflight = new Map<number, { path: string; receipt: string }>();
   #nextId = 1;
   #running = false;
-  #acks: string[] = [];
+  /** Receipts to ack, by subscription path. */
+  readonly #acks = new Map<string, string[]>();
+  /** Shared subscriptions joined on this connection: `$share/g/f` → its loop's source. */
+  readonly #shared = new Map<string, Source>();
   #acking = false;
   readonly #wakers = new Set<() => void>();
   /** Ends the long-poll receives in flight when the connection goes. */
@@ -88,8 +110,10 @@ export class Outbound {
 
   start(): void {
     this.#running = true;
-    this.#loop(0);
-    this.#loop(1);
+    for (const qos of [0, 1] as const) {
+      const filters = this.#filters[qos];
+      this.#loop({ path: this.#path(qos), qos, maxQos: qos, filters, active: true });
+    }
   }
 
   /**
@@ -100,12 +124,15 @@ export class Outbound {
     this.#running = false;
     this.#abort.abort();
     this.#wakeAll();
-    if (!this.#endsWithConnection && this.#inflight.size > 0 && this.#stopped === undefined) {
+    if (this.#stopped === undefined) {
       // Sent, never PUBACKed: back to the session now (not at the lease's end), so the next
-      // connection, on any node, gets them at once (with DUP: attempt > 1).
-      const receipts = [...this.#inflight.values()];
+      // connection, on any node, gets them at once (with DUP: attempt > 1); a shared
+      // subscription's, to the group's other members.
+      const shared = new Set([...this.#shared.values()].map((s) => s.path));
+      for (const { path, receipt } of this.#inflight.values()) {
+        if (!this.#endsWithConnection || shared.has(path)) this.#nack(path, receipt);
+      }
       this.#inflight.clear();
-      this.#host.api.write("POST", `${this.#path(1)}/nack`, { receipts }).catch(() => {});
     }
     this.#stopped ??= this.#endsWithConnection
       ? Promise.all(
@@ -121,9 +148,12 @@ export class Outbound {
     const v5 = this.#host.version === 5;
     const granted: number[] = [];
     for (const s of p.subscriptions) {
-      const ok = !s.topic.startsWith("$share/") && !("error" in filterToPatterns(s.topic));
-      if (!ok) {
-        granted.push(s.topic.startsWith("$share/") && v5 ? 0x9e : v5 ? 0x8f : 0x80);
+      if (s.topic.startsWith("$share/")) {
+        granted.push(await this.#joinShared(s.topic, Math.min(s.qos, 1) as 0 | 1));
+        continue;
+      }
+      if ("error" in filterToPatterns(s.topic)) {
+        granted.push(v5 ? 0x8f : 0x80);
         continue;
       }
       const q = Math.min(s.qos, 1) as 0 | 1;
@@ -140,6 +170,12 @@ export class Outbound {
 
   async unsubscribe(p: IUnsubscribePacket): Promise<void> {
     const codes = p.unsubscriptions.map((f) => {
+      const shared = this.#shared.get(f);
+      if (shared !== undefined) {
+        shared.active = false;
+        this.#shared.delete(f);
+        return 0;
+      }
       const had = this.#filters[0].delete(f) || this.#filters[1].delete(f);
       return had ? 0 : 0x11;
     });
@@ -149,6 +185,33 @@ export class Outbound {
         ? { cmd: "unsuback", messageId: p.messageId, granted: codes }
         : { cmd: "unsuback", messageId: p.messageId }) as Packet,
     );
+  }
+
+  /**
+   * Joins `$share/{group}/{filter}`: one at-least-once subscription per (group, filter), which
+   * every member's connection receives from, so each message goes to one member (competing
+   * consumers). The SUBACK code.
+   */
+  async #joinShared(topic: string, maxQos: 0 | 1): Promise<number> {
+    const bad = this.#host.version === 5 ? 0x8f : 0x80;
+    const sh = parseShared(topic);
+    const patterns = sh === undefined ? undefined : filterToPatterns(sh.filter);
+    if (sh === undefined || patterns === undefined || "error" in patterns) return bad;
+    const h = createHash("sha256").update(`${sh.group}\u0000${sh.filter}`).digest("hex");
+    const path = `/v1/topics/${MQTT_TOPIC}/subscriptions/mqtt-share-${h.slice(0, 40)}`;
+    const body = {
+      filters: patterns.patterns,
+      deliveryMode: "at_least_once",
+      leaseMs: DELIVERY_LEASE_MS,
+    };
+    const a = await this.#host.api.write("PUT", path, body);
+    if (a.status !== 200 && a.status !== 201) return 0x80;
+    const old = this.#shared.get(topic);
+    if (old !== undefined) old.active = false; // re-subscribed: one loop, the new one
+    const src: Source = { path, qos: 1, maxQos, filters: new Set([sh.filter]), active: true };
+    this.#shared.set(topic, src);
+    this.#loop(src);
+    return maxQos;
   }
 
   /** Writes both subscriptions' filters; an error text when the broker refused. */
@@ -180,33 +243,46 @@ export class Outbound {
   }
 
   puback(messageId: number): void {
-    const receipt = this.#inflight.get(messageId);
-    if (receipt === undefined) return;
+    const f = this.#inflight.get(messageId);
+    if (f === undefined) return;
     this.#inflight.delete(messageId);
-    this.#acks.push(receipt);
-    this.#flushAcks();
+    this.#ack(f.path, f.receipt);
     this.#wakeAll();
+  }
+
+  #ack(path: string, receipt: string): void {
+    const list = this.#acks.get(path);
+    if (list === undefined) this.#acks.set(path, [receipt]);
+    else list.push(receipt);
+    this.#flushAcks();
+  }
+
+  #nack(path: string, receipt: string): void {
+    this.#host.api.write("POST", `${path}/nack`, { receipts: [receipt] }).catch(() => {});
   }
 
   async #flushAcks(): Promise<void> {
     if (this.#acking) return;
     this.#acking = true;
     try {
-      for (let i = 0; this.#acks.length > 0 && i < 100_000; i++) {
-        const receipts = this.#acks.splice(0, 1000);
-        await this.#host.api.write("POST", `${this.#path(1)}/ack`, { receipts });
+      for (let i = 0; this.#acks.size > 0 && i < 100_000; i++) {
+        const [path, all] = this.#acks.entries().next().value!;
+        const receipts = all.splice(0, 1000);
+        if (all.length === 0) this.#acks.delete(path);
+        await this.#host.api.write("POST", `${path}/ack`, { receipts });
       }
     } finally {
       this.#acking = false;
     }
   }
 
-  /** Receives and delivers while connected. */
-  async #loop(qos: 0 | 1): Promise<void> {
+  /** Receives and delivers while connected (and, for a shared subscription, joined). */
+  async #loop(src: Source): Promise<void> {
+    const qos = src.qos;
     let failures = 0;
-    while (this.#running) {
+    while (this.#running && src.active) {
       const room = qos === 0 ? 256 : INFLIGHT_MAX - this.#inflight.size;
-      if (this.#filters[qos].size === 0 || room <= 0) {
+      if (src.filters.size === 0 || room <= 0) {
         await new Promise<void>((r) => {
           this.#wakers.add(r);
           setTimeout(r, 1000);
@@ -215,7 +291,7 @@ export class Outbound {
       }
       const a = await this.#host.api.call(
         "POST",
-        `${this.#path(qos)}/receive`,
+        `${src.path}/receive`,
         {
           max: Math.min(room, 256),
           waitMs: WAIT_MS,
@@ -229,36 +305,33 @@ export class Outbound {
         continue;
       }
       failures = 0;
-      for (const d of a.body.messages as ApiDelivery[]) this.#deliver(qos, d);
+      for (const d of a.body.messages as ApiDelivery[]) this.#deliver(src, d);
     }
   }
 
-  #deliver(qos: 0 | 1, d: ApiDelivery): void {
+  #deliver(src: Source, d: ApiDelivery): void {
+    const qos = src.qos;
     const topic = d.subject === null ? undefined : subjectToTopic(d.subject);
-    const matches = topic !== undefined &&
-      [...this.#filters[qos]].some((f) => topicMatches(f, topic));
-    const sentQos = Math.min(qos, Number(d.headers["mqtt-qos"] ?? 1)) as 0 | 1;
-    if (!this.#running) {
+    const matches = topic !== undefined && [...src.filters].some((f) => topicMatches(f, topic));
+    const sentQos = Math.min(src.maxQos, Number(d.headers["mqtt-qos"] ?? 1)) as 0 | 1;
+    if (!this.#running || !src.active) {
       // Received as the connection went: back to the session at once, for its next connection.
-      if (qos === 1) {
-        this.#host.api.write("POST", `${this.#path(1)}/nack`, { receipts: [d.receipt] })
-          .catch(() => {});
-      }
+      if (qos === 1) this.#nack(src.path, d.receipt);
       return;
     }
     if (!matches) {
       // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard).
-      if (qos === 1) this.#acks.push(d.receipt), this.#flushAcks();
+      if (qos === 1) this.#ack(src.path, d.receipt);
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
     if (sentQos === 0) {
-      if (qos === 1) this.#acks.push(d.receipt), this.#flushAcks();
+      if (qos === 1) this.#ack(src.path, d.receipt);
       this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: false });
       return;
     }
     const messageId = this.#allocate();
-    this.#inflight.set(messageId, d.receipt);
+    this.#inflight.set(messageId, { path: src.path, receipt: d.receipt });
     this.#host.send({
       cmd: "publish",
       topic,

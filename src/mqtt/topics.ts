@@ -100,3 +100,17 @@ export function patternToFilter(pattern: string): string {
   return pattern.split(".").map((t) => t === "*" ? "+" : t === ">" ? "#" : unescapeLevel(t))
     .join("/");
 }
+
+/** `$share/{group}/{filter}`: its group and filter, or undefined when it is not a valid one. */
+export function parseShared(topic: string): { group: string; filter: string } | undefined {
+  if (!topic.startsWith("$share/")) return undefined;
+  const rest = topic.slice("$share/".length);
+  const slash = rest.indexOf("/");
+  if (slash <= 0) return undefined;
+  const group = rest.slice(0, slash);
+  const filter = rest.slice(slash + 1);
+  if (group.includes("+") || group.includes("#") || checkTopicFilter(filter) !== undefined) {
+    return undefined;
+  }
+  return { group, filter };
+}

@@ -180,6 +180,31 @@ Deno.test("MQTT 5: a session lives on only with a session expiry interval", asyn
   assert.equal(await present("expiry-3600", 3600), true);
 });
 
+Deno.test("$share/group/filter: each message goes to one member of the group; others subscribe apart", async () => {
+  const members = await Promise.all(
+    ["m1", "m2"].map((id) => connect(port, { clientId: `share-${id}` })),
+  );
+  const got = members.map(collect);
+  for (const m of members) {
+    const granted = await m.subscribeAsync({ "$share/workers/jobs/+": { qos: 1 } });
+    assert.deepEqual(granted.map((g) => g.qos), [1]);
+  }
+  const solo = await connect(port, { clientId: "share-solo" });
+  const soloGot = collect(solo);
+  await solo.subscribeAsync({ "jobs/#": { qos: 1 } });
+  const pub = await connect(port);
+  for (let i = 0; i < 40; i++) await pub.publishAsync(`jobs/${i % 4}`, `j${i}`, { qos: 1 });
+  const all = () => [...got[0], ...got[1]].map((m) => m.payload);
+  await until(() => all().length >= 40 && soloGot.length >= 40, "40 to the group and 40 to solo");
+  await new Promise((r) => setTimeout(r, 300));
+  const want = Array.from({ length: 40 }, (_, i) => `j${i}`).sort();
+  assert.deepEqual(all().sort(), want);
+  assert.deepEqual(soloGot.map((m) => m.payload).sort(), want);
+  // No filter after the group: SUBACK 0x80 (MQTT.js rejects on it).
+  await assert.rejects(members[0].subscribeAsync({ "$share/bad": { qos: 1 } }), /Unspecified/);
+  await Promise.all([...members, solo, pub].map((c) => c.endAsync()));
+});
+
 Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", async () => {
   const watcher = await connect(port, { clientId: "will-watcher" });
   const got = collect(watcher);
