@@ -11,7 +11,7 @@ import type { IConnectPacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
-import { Outbound } from "./outbound.ts";
+import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
 import { Wire, type WireError } from "./wire.ts";
 
 export interface GatewayContext {
@@ -171,7 +171,7 @@ export class MqttConnection {
     const host = {
       api,
       clientId,
-      version: this.#wire.version === 5 ? 5 : 4,
+      version: v5 ? 5 : 4,
       send: (pk: Packet) => this.#wire.send(pk),
       fail: (r: number, d: string) => this.fail(r, d),
     };
@@ -179,7 +179,13 @@ export class MqttConnection {
     const cleanStart = p.clean !== false;
     const expiry = p.properties?.sessionExpiryInterval ?? 0;
     const endsWithConnection = v5 ? expiry === 0 : cleanStart;
-    this.#outbound = new Outbound(host, { cleanStart, endsWithConnection }, this.#ctx.log);
+    // MQTT 5 receive maximum: the most QoS 1/2 deliveries the client takes unacknowledged.
+    const receiveMaximum = p.properties?.receiveMaximum ?? INFLIGHT_MAX;
+    this.#outbound = new Outbound(
+      host,
+      { cleanStart, endsWithConnection, receiveMaximum },
+      this.#ctx.log,
+    );
     const sessionPresent = await this.#outbound.open();
     const connack: Packet = v5
       ? {

@@ -42,6 +42,8 @@ export function sessionSubscription(clientId: string, qos: 0 | 1): string {
 export interface SessionLife {
   readonly cleanStart: boolean;
   readonly endsWithConnection: boolean;
+  /** The most QoS 1 deliveries awaiting PUBACK (capped at `INFLIGHT_MAX`). */
+  readonly receiveMaximum: number;
 }
 
 /** A subscription a loop receives from: the session's own two, or a shared one. */
@@ -62,6 +64,7 @@ export class Outbound {
   readonly #clean: boolean;
   /** The session ends with the connection: its subscriptions are dropped then. */
   readonly #endsWithConnection: boolean;
+  readonly #inflightMax: number;
   readonly #log: Logger;
   /** Topic filters by granted QoS. */
   readonly #filters: [Set<string>, Set<string>] = [new Set(), new Set()];
@@ -83,6 +86,7 @@ export class Outbound {
     this.#host = host;
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
+    this.#inflightMax = Math.max(1, Math.min(INFLIGHT_MAX, session.receiveMaximum));
     this.#log = log;
   }
 
@@ -281,7 +285,7 @@ export class Outbound {
     const qos = src.qos;
     let failures = 0;
     while (this.#running && src.active) {
-      const room = qos === 0 ? 256 : INFLIGHT_MAX - this.#inflight.size;
+      const room = qos === 0 ? 256 : this.#inflightMax - this.#inflight.size;
       if (src.filters.size === 0 || room <= 0) {
         await new Promise<void>((r) => {
           this.#wakers.add(r);

@@ -58,7 +58,8 @@ export class Wire {
       h.packet(p);
     });
     parser.on("error", (e: Error) => {
-      const bad = /protocol(Id| version)/i.test(e.message);
+      // An unknown level is answered (CONNACK 1); an unknown protocol name is only closed.
+      const bad = /protocol version/i.test(e.message);
       fail({ kind: bad ? "bad_protocol" : "malformed", detail: e.message });
     });
     const buf = new Uint8Array(64 * 1024);

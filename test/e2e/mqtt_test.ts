@@ -205,6 +205,34 @@ Deno.test("$share/group/filter: each message goes to one member of the group; ot
   await Promise.all([...members, solo, pub].map((c) => c.endAsync()));
 });
 
+Deno.test("MQTT 5 receive maximum: no more unacknowledged QoS 1 deliveries than the client allows", async () => {
+  const connectPkt = mqttPacket.generate({
+    cmd: "connect",
+    protocolVersion: 5,
+    clientId: "slow",
+    clean: true,
+    keepalive: 0,
+    properties: { receiveMaximum: 2 },
+  });
+  const subscribe = mqttPacket.generate({
+    cmd: "subscribe",
+    messageId: 1,
+    subscriptions: [{ topic: "rmax/#", qos: 1 }],
+  }, { protocolVersion: 5 });
+  // The raw client never PUBACKs; it reads for 3 s while 6 messages are published.
+  const reading = rawExchange(port, [connectPkt, subscribe], 3000);
+  await new Promise((r) => setTimeout(r, 500));
+  const pub = await connect(port);
+  for (let i = 0; i < 6; i++) await pub.publishAsync(`rmax/${i}`, `r${i}`, { qos: 1 });
+  const { bytes } = await reading;
+  const cmds: string[] = [];
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  parser.on("packet", (p: { cmd: string }) => cmds.push(p.cmd));
+  parser.parse(Buffer.from(bytes));
+  assert.deepEqual(cmds, ["connack", "suback", "publish", "publish"]);
+  await pub.endAsync();
+});
+
 Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", async () => {
   const watcher = await connect(port, { clientId: "will-watcher" });
   const got = collect(watcher);
