@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { IConnectPacket, Packet } from "mqtt-packet";
+import type { IConnectPacket, IPublishPacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
@@ -33,6 +33,7 @@ export const REASON = {
   keepAliveTimeout: 0x8d,
   takenOver: 0x8e,
   topicInvalid: 0x90,
+  topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
 } as const;
 
@@ -44,6 +45,9 @@ function v3ReturnCode(reason: number): number {
   return 3; // server unavailable
 }
 
+/** The topic aliases a v5 client may set (CONNACK topic alias maximum). */
+const TOPIC_ALIAS_MAX = 64;
+
 export class MqttConnection {
   readonly #ctx: GatewayContext;
   readonly #wire: Wire;
@@ -53,6 +57,7 @@ export class MqttConnection {
   #inbound: Inbound | undefined;
   #outbound: Outbound | undefined;
   #lastPacketAt = Date.now();
+  readonly #aliases = new Map<number, string>();
   /** A DISCONNECT came (v5: without "disconnect with will"): the Last Will is not published. */
   #disconnected = false;
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
@@ -136,7 +141,7 @@ export class MqttConnection {
         this.#wire.close();
         return;
       case "publish":
-        return this.#inbound?.publish(p);
+        return this.#onPublish(p);
       case "pubrel":
         return this.#inbound?.pubrel(p);
       case "subscribe":
@@ -195,6 +200,7 @@ export class MqttConnection {
         properties: {
           ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
           maximumPacketSize: this.#ctx.maxPacketBytes,
+          topicAliasMaximum: TOPIC_ALIAS_MAX,
         },
       }
       : { cmd: "connack", returnCode: 0, sessionPresent };
@@ -206,6 +212,22 @@ export class MqttConnection {
     });
     this.#startKeepAlive(p.keepalive ?? 0);
     this.#outbound.start();
+  }
+
+  /** MQTT 5 topic aliases (client to server): an alias set with a topic names it after. */
+  #onPublish(p: IPublishPacket): void {
+    const alias = p.properties?.topicAlias;
+    if (alias !== undefined) {
+      if (alias < 1 || alias > TOPIC_ALIAS_MAX) {
+        return this.fail(REASON.topicAliasInvalid, `topic alias ${alias}`);
+      }
+      if (p.topic === "") {
+        const topic = this.#aliases.get(alias);
+        if (topic === undefined) return this.fail(REASON.protocolError, `unknown alias ${alias}`);
+        p = { ...p, topic };
+      } else this.#aliases.set(alias, p.topic);
+    }
+    this.#inbound?.publish(p);
   }
 
   #refuse(reason: number, detail: string): void {

@@ -233,6 +233,39 @@ Deno.test("MQTT 5 receive maximum: no more unacknowledged QoS 1 deliveries than 
   await pub.endAsync();
 });
 
+Deno.test("MQTT 5 topic aliases from the client name the topic of later PUBLISHes", async () => {
+  const sub = await connect(port, { clientId: "alias-sub" });
+  const got = collect(sub);
+  await sub.subscribeAsync({ "alias/#": { qos: 1 } });
+  const publish = (topic: string, payload: string) =>
+    mqttPacket.generate({
+      cmd: "publish",
+      topic,
+      payload,
+      qos: 0,
+      dup: false,
+      retain: false,
+      properties: { topicAlias: 5 },
+    }, { protocolVersion: 5 });
+  const r = await rawExchange(port, [
+    v5connect("alias-pub"),
+    publish("alias/long/topic/name", "a0"),
+    publish("", "a1"),
+    mqttPacket.generate({ cmd: "disconnect", reasonCode: 0 }, { protocolVersion: 5 }),
+  ]);
+  const cmds: { cmd: string; properties?: { topicAliasMaximum?: number } }[] = [];
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  parser.on("packet", (p) => void cmds.push(p as (typeof cmds)[number]));
+  parser.parse(Buffer.from(r.bytes));
+  assert.equal(cmds[0].properties?.topicAliasMaximum, 64);
+  await until(() => got.length >= 2, "2 messages");
+  assert.deepEqual(got.map((m) => [m.topic, m.payload]), [
+    ["alias/long/topic/name", "a0"],
+    ["alias/long/topic/name", "a1"],
+  ]);
+  await sub.endAsync();
+});
+
 Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", async () => {
   const watcher = await connect(port, { clientId: "will-watcher" });
   const got = collect(watcher);
