@@ -15,6 +15,8 @@ import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
 
+/** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
+const TTL_S_MAX = 30 * 24 * 3600;
 /** Most messages in one batch publish (the API's bound). */
 const BATCH_MAX = 1000;
 
@@ -50,7 +52,12 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
       if (!Object.hasOwn(headers, k)) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     }
   }
-  return { message: { subject: s.subject, body, headers } };
+  // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to.
+  const expiry = p.properties?.messageExpiryInterval;
+  const ttl = expiry === undefined || expiry <= 0
+    ? {}
+    : { ttlMs: Math.min(expiry, TTL_S_MAX) * 1000 };
+  return { message: { subject: s.subject, body, headers, ...ttl } };
 }
 
 export class Inbound {

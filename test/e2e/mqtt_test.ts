@@ -266,6 +266,32 @@ Deno.test("MQTT 5 topic aliases from the client name the topic of later PUBLISHe
   await sub.endAsync();
 });
 
+Deno.test("MQTT 5 message expiry: a message past its interval is not delivered to a session that was away", async () => {
+  const opts = { clientId: "expiry-away", protocolVersion: 5 as const, clean: false };
+  const props = { properties: { sessionExpiryInterval: 3600 } };
+  const a = await connect(port, { ...opts, ...props });
+  await a.subscribeAsync({ "mexp/#": { qos: 1 } });
+  await a.endAsync();
+  const pub = await connect(port, { protocolVersion: 5 });
+  await pub.publishAsync("mexp/short", "gone", {
+    qos: 1,
+    properties: { messageExpiryInterval: 1 },
+  });
+  await pub.publishAsync("mexp/long", "kept", {
+    qos: 1,
+    properties: { messageExpiryInterval: 600 },
+  });
+  await pub.endAsync();
+  // Past the 1 s interval in entry time (the leader ticks while a TTL is due).
+  await new Promise((r) => setTimeout(r, 2500));
+  const b = mqtt.connect(`mqtt://127.0.0.1:${port}`, { ...opts, ...props, reconnectPeriod: 0 });
+  const got = collect(b);
+  await until(() => got.length >= 1, "the kept message");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(got.map((m) => m.payload), ["kept"]);
+  await b.endAsync();
+});
+
 Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", async () => {
   const watcher = await connect(port, { clientId: "will-watcher" });
   const got = collect(watcher);
