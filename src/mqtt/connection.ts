@@ -12,7 +12,7 @@ import type { Logger } from "../log.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
-import { Wire, type WireError } from "./wire.ts";
+import { type ByteStream, Wire, type WireError } from "./wire.ts";
 
 export interface GatewayContext {
   readonly fetch: ApiFetch;
@@ -64,11 +64,10 @@ export class MqttConnection {
   /** Packets are handled one after another, in arrival order (CONNECT first, whole). */
   #handling: Promise<void> = Promise.resolve();
 
-  constructor(ctx: GatewayContext, conn: Deno.Conn) {
+  constructor(ctx: GatewayContext, conn: ByteStream) {
     this.#ctx = ctx;
     this.#wire = new Wire(conn, ctx.maxPacketBytes);
-    const a = conn.remoteAddr as Deno.NetAddr;
-    this.#remote = `${a.hostname}:${a.port}`;
+    this.#remote = conn.remote;
   }
 
   get clientId(): string {

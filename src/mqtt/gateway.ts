@@ -8,6 +8,11 @@
 import type { Logger } from "../log.ts";
 import type { ApiFetch } from "./broker_api.ts";
 import { type GatewayContext, MqttConnection } from "./connection.ts";
+import { tcpStream } from "./wire.ts";
+import { webSocketStream } from "./ws_stream.ts";
+
+/** The path of MQTT over WebSocket on the HTTP listener. */
+export const MQTT_WS_PATH = "/mqtt";
 
 export interface MqttGatewayOptions {
   readonly hostname: string;
@@ -22,6 +27,8 @@ export interface MqttGatewayOptions {
 export interface MqttGateway {
   /** The bound port (useful when 0 was asked for). */
   readonly port: number;
+  /** MQTT over WebSocket: upgrades a request to `MQTT_WS_PATH` (subprotocol `mqtt`). */
+  handleUpgrade(req: Request): Response;
   close(): Promise<void>;
 }
 
@@ -43,7 +50,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
         return; // the listener was closed
       }
       conns.add(conn);
-      new MqttConnection(ctx, conn).run()
+      new MqttConnection(ctx, tcpStream(conn)).run()
         .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }))
         .finally(() => conns.delete(conn));
     }
@@ -52,6 +59,22 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
   opts.log.info("mqtt_listening", { hostname: opts.hostname, port });
   return {
     port,
+    handleUpgrade(req) {
+      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("MQTT over WebSocket only\n", { status: 426 });
+      }
+      const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",")
+        .map((p) => p.trim());
+      const { socket, response } = Deno.upgradeWebSocket(
+        req,
+        offered.includes("mqtt") ? { protocol: "mqtt" } : {},
+      );
+      socket.onopen = () => {
+        new MqttConnection(ctx, webSocketStream(socket, "websocket")).run()
+          .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }));
+      };
+      return response;
+    },
     async close() {
       listener.close();
       for (const c of conns) {

@@ -11,7 +11,12 @@
  * @module
  */
 
-export { type MqttGateway, type MqttGatewayOptions, startMqttGateway } from "./gateway.ts";
+export {
+  MQTT_WS_PATH,
+  type MqttGateway,
+  type MqttGatewayOptions,
+  startMqttGateway,
+} from "./gateway.ts";
 export {
   filterToPatterns,
   patternToFilter,

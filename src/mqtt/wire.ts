@@ -17,9 +17,31 @@ export interface WireHandlers {
   error(e: WireError): void;
 }
 
+/** The bytes of one client: a TCP connection or a WebSocket (`ws_stream.ts`). */
+export interface ByteStream {
+  /** Bytes read into `buf`, or null at the end. */
+  read(buf: Uint8Array): Promise<number | null>;
+  /** Bytes written. */
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+  /** The peer's address, for log lines. */
+  readonly remote: string;
+}
+
+/** A TCP connection as a `ByteStream`. */
+export function tcpStream(conn: Deno.Conn): ByteStream {
+  const a = conn.remoteAddr as Deno.NetAddr;
+  return {
+    read: (buf) => conn.read(buf),
+    write: (bytes) => conn.write(bytes),
+    close: () => conn.close(),
+    remote: `${a.hostname}:${a.port}`,
+  };
+}
+
 /** Reads packets from `conn` until it closes or a packet is refused. */
 export class Wire {
-  readonly #conn: Deno.Conn;
+  readonly #conn: ByteStream;
   readonly #maxPacketBytes: number;
   #version = 4;
   #out: Promise<void> = Promise.resolve();
@@ -27,7 +49,7 @@ export class Wire {
   #writing = false;
   #closed = false;
 
-  constructor(conn: Deno.Conn, maxPacketBytes: number) {
+  constructor(conn: ByteStream, maxPacketBytes: number) {
     this.#conn = conn;
     this.#maxPacketBytes = maxPacketBytes;
   }

@@ -14,7 +14,7 @@ import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
-import { startMqttGateway } from "../mqtt/mod.ts";
+import { MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
@@ -108,17 +108,6 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const ui = createUi({ node: node.raft, api: app.fetch, ...(auth ? { auth } : {}), events });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
-  const server = Deno.serve(
-    { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
-    (req) => {
-      const path = new URL(req.url).pathname;
-      if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
-      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
-      if (isUiPath(path)) return ui.fetch(req);
-      return app.fetch(req);
-    },
-  );
-  const url = `http://${config.listen.hostname}:${server.addr.port}`;
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
   const mqtt = config.mqttListen === undefined ? undefined : startMqttGateway({
     ...config.mqttListen,
@@ -126,6 +115,18 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
   });
+  const server = Deno.serve(
+    { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
+      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
+      if (isUiPath(path)) return ui.fetch(req);
+      if (path === MQTT_WS_PATH && mqtt !== undefined) return mqtt.handleUpgrade(req);
+      return app.fetch(req);
+    },
+  );
+  const url = `http://${config.listen.hostname}:${server.addr.port}`;
   log.info("node_listening", {
     url,
     advertise: config.advertise,

@@ -292,6 +292,21 @@ Deno.test("MQTT 5 message expiry: a message past its interval is not delivered t
   await b.endAsync();
 });
 
+Deno.test("MQTT over WebSocket at /mqtt on the HTTP listener reaches TCP clients", async () => {
+  const tcp = await connect(port, { clientId: "ws-peer" });
+  const got = collect(tcp);
+  await tcp.subscribeAsync({ "ws/#": { qos: 1 } });
+  const ws = await mqtt.connectAsync(`${api.replace("http", "ws")}/mqtt`, {
+    reconnectPeriod: 0,
+    protocolVersion: 5,
+  });
+  await ws.publishAsync("ws/hello", "over websocket", { qos: 1 });
+  await until(() => got.length === 1, "the WebSocket client's message");
+  assert.equal(got[0].payload, "over websocket");
+  await ws.endAsync();
+  await tcp.endAsync();
+});
+
 Deno.test("the Last Will is published on an unclean end, not after DISCONNECT", async () => {
   const watcher = await connect(port, { clientId: "will-watcher" });
   const got = collect(watcher);
