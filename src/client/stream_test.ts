@@ -192,6 +192,11 @@ Deno.test({
       assert.equal(JSON.parse(bad.j as string).type, "invalid_request");
       a.socket.send(a.frame({ t: "req", i: 8, m: "GET", p: "/v1/queues" }));
       assert.equal((await a.next()).s, 200);
+      const h = { "quorumq-session": "1/1/1" };
+      a.socket.send(a.frame({ t: "consume", i: 10, p: "/v1/queues/q/receive", n: 1, h }));
+      const refused = await a.next();
+      assert.equal(refused.i, 10);
+      assert.match(JSON.parse(refused.j as string).detail, /takes no h/);
       a.socket.send(a.frame({ t: "req", i: 9 }, 2));
       const fatal = await a.next();
       assert.match(JSON.parse(fatal.j as string).detail, /version 2 is not supported/);

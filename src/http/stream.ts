@@ -34,6 +34,9 @@ export type Dispatch = (request: Request) => Promise<Response>;
  */
 export const streamPrincipals = new WeakMap<Request, Principal>();
 
+/** Requests one stream may have in flight; more are answered `unavailable` at once. */
+const MAX_IN_FLIGHT = 4096;
+
 /** Headers a `req` frame may set; the rest come from the stream. */
 const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session"]);
 
@@ -47,6 +50,7 @@ export class StreamSession {
   #principal: Principal | undefined;
   #authorization: string | undefined;
   #open: boolean;
+  #inFlight = 0;
   readonly consumers = new Map<number, { credit: number; wake: () => void; stop: () => void }>();
 
   constructor(
@@ -109,7 +113,14 @@ export class StreamSession {
   #handle(frame: Exclude<StreamInFrame, { t: "hello" }>): void {
     switch (frame.t) {
       case "req":
-        this.#request(frame).catch((error) => this.#bug(frame.i, error));
+        if (this.#inFlight >= MAX_IN_FLIGHT) {
+          this.sendProblem(frame.i, "unavailable", `More than ${MAX_IN_FLIGHT} requests in flight`);
+          return;
+        }
+        this.#inFlight++;
+        this.#request(frame)
+          .catch((error) => this.#bug(frame.i, error))
+          .finally(() => this.#inFlight--);
         return;
       case "consume":
         if (this.consumers.has(frame.i)) {
