@@ -46,6 +46,10 @@ export interface NodeConfig {
   readonly join: boolean;
   /** Origins whose browser apps may call the API (CORS); empty: none. `*`: any. */
   readonly corsOrigins: readonly string[];
+  /** Host and port of the MQTT listener (docs/mqtt.md); absent: no MQTT. */
+  readonly mqttListen: { readonly hostname: string; readonly port: number } | undefined;
+  /** The largest MQTT packet accepted; a larger one closes its connection. */
+  readonly mqttMaxPacketBytes: number;
 }
 
 export type ParseConfigResult =
@@ -142,6 +146,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: "none",
   },
   {
+    flag: "mqtt-listen",
+    key: "mqttListen",
+    arg: "<host:port>",
+    help: "the MQTT 3.1.1/5 listener (docs/mqtt.md), e.g. 127.0.0.1:1883",
+    defaultText: "off",
+  },
+  {
+    flag: "mqtt-max-packet-bytes",
+    key: "mqttMaxPacketBytes",
+    arg: "<bytes>",
+    help: "the largest MQTT packet accepted (larger: the connection is closed, reason 0x95)",
+    defaultText: "1048576",
+  },
+  {
     flag: "config",
     key: "config",
     arg: "<file.json>",
@@ -217,6 +235,9 @@ const rawSchema = z.strictObject({
   clusterId: z.string().regex(NAME, "must be 1-64 of A-Z a-z 0-9 . _ -").default("quorumq"),
   join: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
   corsOrigin: z.union([z.string(), z.array(z.string())]).optional(),
+  mqttListen: z.string().optional(),
+  mqttMaxPacketBytes: z.coerce.number().int().min(1024, "must be at least 1024")
+    .max(256 * 1024 * 1024, "must be at most 256 MiB").default(1 << 20),
 });
 
 type Sources = Record<string, unknown>;
@@ -344,6 +365,15 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       message: `Invalid option --cors-origin (QUORUMQ_CORS_ORIGIN): ${corsOrigins}`,
     };
   }
+  const mqttListen = raw.mqttListen === undefined || raw.mqttListen === ""
+    ? undefined
+    : parseListen(raw.mqttListen);
+  if (typeof mqttListen === "string") {
+    return {
+      kind: "error",
+      message: `Invalid option --mqtt-listen (QUORUMQ_MQTT_LISTEN): ${mqttListen}`,
+    };
+  }
   return {
     kind: "config",
     config: {
@@ -361,6 +391,8 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       clusterId: raw.clusterId,
       join: isOn(raw.join),
       corsOrigins,
+      mqttListen,
+      mqttMaxPacketBytes: raw.mqttMaxPacketBytes,
     },
   };
 }

@@ -34,7 +34,21 @@ Deno.test("parseConfig() with nothing gives the embedded one-node default", () =
     clusterId: "quorumq",
     join: false,
     corsOrigins: [],
+    mqttListen: undefined,
+    mqttMaxPacketBytes: 1048576,
   });
+});
+
+Deno.test("parseConfig() turns MQTT on with --mqtt-listen or QUORUMQ_MQTT_LISTEN, and checks it", () => {
+  const flag = ok(parseConfig(["--mqtt-listen", "0.0.0.0:1883"], {}, noFile));
+  assert.deepEqual(flag.mqttListen, { hostname: "0.0.0.0", port: 1883 });
+  const env = ok(parseConfig([], { QUORUMQ_MQTT_LISTEN: "127.0.0.1:1884" }, noFile));
+  assert.deepEqual(env.mqttListen, { hostname: "127.0.0.1", port: 1884 });
+  const bad = parseConfig(["--mqtt-listen", "1883"], {}, noFile);
+  assert.equal(bad.kind, "error");
+  assert.match((bad as { message: string }).message, /--mqtt-listen \(QUORUMQ_MQTT_LISTEN\)/);
+  const small = parseConfig(["--mqtt-max-packet-bytes", "10"], {}, noFile);
+  assert.equal(small.kind, "error");
 });
 
 Deno.test("parseConfig() reads --cors-origin as a list of origins and refuses a URL with a path", () => {

@@ -17,6 +17,8 @@ import { parseArgs } from "node:util";
 /** The dev cluster's settings. */
 export interface DevClusterOptions {
   readonly basePort: number;
+  /** n1's MQTT port; n2, n3... take the next ones. 0: no MQTT. */
+  readonly mqttBasePort: number;
   readonly dataDir: string;
   readonly count: number;
   readonly secret: string;
@@ -36,9 +38,12 @@ export const DEV_SECRET = "quorumq-dev-secret";
 export const STOP_WAIT_MS = 15_000;
 const LEADER_POLL_MS = 500;
 
-const HELP = `deno task cluster [--base-port 8081] [--data ./data] [--count 3] [-- <node flags>]
+const HELP =
+  `deno task cluster [--base-port 8081] [--mqtt-base-port 1883] [--data ./data] [--count 3]
+  [-- <node flags>]
 
-Starts n1..nN on 127.0.0.1:<base-port>.. with data in <data>/n1..nN; Ctrl-C stops them all.
+Starts n1..nN on 127.0.0.1:<base-port>.. (MQTT on <mqtt-base-port>.., 0: off) with data in
+<data>/n1..nN; Ctrl-C stops them all.
 Node logs are printed here with an "nX | " prefix. QUORUMQ_SECRET sets the shared secret.`;
 
 /** Reads `args` (and `QUORUMQ_SECRET` from `env`) into options; pure. */
@@ -52,6 +57,7 @@ export function parseDevArgs(args: readonly string[], env: Record<string, string
       args: own,
       options: {
         "base-port": { type: "string" },
+        "mqtt-base-port": { type: "string" },
         data: { type: "string" },
         count: { type: "string" },
         help: { type: "boolean" },
@@ -74,9 +80,16 @@ export function parseDevArgs(args: readonly string[], env: Record<string, string
       message: `--base-port must be a port number, got ${values["base-port"]}`,
     };
   }
+  const mqttBasePort = Number(values["mqtt-base-port"] ?? 1883);
+  if (!Number.isInteger(mqttBasePort) || mqttBasePort < 0 || mqttBasePort + count - 1 > 65_535) {
+    return {
+      kind: "error",
+      message: `--mqtt-base-port must be a port number, got ${values["mqtt-base-port"]}`,
+    };
+  }
   const secret = env.QUORUMQ_SECRET || DEV_SECRET;
   const dataDir = (values.data ?? "./data").replace(/\/+$/, "") || ".";
-  return { kind: "options", options: { basePort, dataDir, count, secret, nodeArgs } };
+  return { kind: "options", options: { basePort, mqttBasePort, dataDir, count, secret, nodeArgs } };
 }
 
 /** One node of the dev cluster: its id, URL and the `deno` arguments that start it. */
@@ -105,6 +118,9 @@ export function devNodes(options: DevClusterOptions, mainPath: string): DevNode[
       mainPath,
       ...["--id", id, "--listen", `127.0.0.1:${options.basePort + i}`],
       ...["--data", `${options.dataDir}/${id}`, "--peers", peers, "--secret", options.secret],
+      ...(options.mqttBasePort === 0
+        ? []
+        : ["--mqtt-listen", `127.0.0.1:${options.mqttBasePort + i}`]),
       ...options.nodeArgs,
     ],
   }));

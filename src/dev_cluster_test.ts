@@ -8,6 +8,7 @@ Deno.test("parseDevArgs defaults to 3 nodes from 8081 in ./data with the dev sec
   if (r.kind !== "options") return;
   assert.deepEqual(r.options, {
     basePort: 8081,
+    mqttBasePort: 1883,
     dataDir: "./data",
     count: 3,
     secret: DEV_SECRET,
@@ -32,6 +33,7 @@ Deno.test("parseDevArgs refuses bad ports, counts and unknown flags", () => {
   assert.equal(parseDevArgs(["--base-port", "x"], {}).kind, "error");
   assert.equal(parseDevArgs(["--base-port", "65534"], {}).kind, "error");
   assert.equal(parseDevArgs(["--count", "0"], {}).kind, "error");
+  assert.equal(parseDevArgs(["--mqtt-base-port", "65534"], {}).kind, "error");
   assert.equal(parseDevArgs(["--bogus"], {}).kind, "error");
   assert.equal(parseDevArgs(["--help"], {}).kind, "help");
 });
@@ -49,6 +51,7 @@ Deno.test("devNodes gives each node its port, data dir, every peer and the share
   const flag = (name: string) => args[args.indexOf(name) + 1];
   assert.equal(flag("--id"), "n2");
   assert.equal(flag("--listen"), "127.0.0.1:7002");
+  assert.equal(flag("--mqtt-listen"), "127.0.0.1:1884");
   assert.equal(flag("--data"), "./data/n2");
   assert.equal(flag("--secret"), DEV_SECRET);
   assert.equal(

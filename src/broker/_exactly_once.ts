@@ -54,6 +54,11 @@ export function applyExactlyOnce(
     case "session_keepalive":
     case "session_close":
       return sessionCommand(host, index, cmd, owner, now);
+    case "idempotency_release": {
+      if (typeof cmd.key !== "string") return invalid("key must be a string");
+      const key = owner === "" ? cmd.key : `${owner}\u0000${cmd.key}`;
+      return { ok: true, released: host.idem.delete(key) };
+    }
   }
   if (env.session !== undefined) {
     return inSession(host, execute, index, env.session, cmd, owner, now);

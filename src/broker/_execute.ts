@@ -90,6 +90,7 @@ export function executeCommand(
     case "session_open":
     case "session_keepalive":
     case "session_close":
+    case "idempotency_release":
       // Applied by the exactly-once layer before this (they need the envelope's owner).
       return invalid(`${cmd.op} cannot be part of another command`);
     case "queue_purge":

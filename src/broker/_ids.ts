@@ -118,6 +118,15 @@ export class IdemTable {
     this.bytes += idemRecordBytes(rec);
   }
 
+  /** Forgets `key`; whether it was held. Removal keeps the others' expiry order. */
+  delete(key: string): boolean {
+    const old = this.byKey.get(key);
+    if (old === undefined) return false;
+    this.byKey.delete(key);
+    this.bytes -= idemRecordBytes(old);
+    return true;
+  }
+
   expire(now: number): void {
     for (const [key, r] of this.byKey) {
       if (r.expiresAt > now) break;

@@ -214,7 +214,12 @@ export type Command =
    * `x-quorumq-origin` header): the ready or delayed ones with these seqs, or (no `seqs`) the
    * first `REDRIVE_MAX` of them.
    */
-  | { readonly op: "queue_redrive"; readonly queue: string; readonly seqs?: readonly number[] };
+  | { readonly op: "queue_redrive"; readonly queue: string; readonly seqs?: readonly number[] }
+  /**
+   * Forgets the proposer's Idempotency-Key `key` before its 24 h are over, so the key may carry
+   * another request (MQTT's QoS 2: PUBREL frees a packet id). Idempotent.
+   */
+  | { readonly op: "idempotency_release"; readonly key: string };
 
 export type CommandOp = Command["op"];
 
@@ -350,6 +355,8 @@ export interface ResultByOp {
     /** Ready and delayed messages left in the queue. */
     readonly remaining: number;
   };
+  /** `released`: the key was held (false: it was not, or already released). */
+  idempotency_release: { readonly ok: true; readonly released: boolean };
 }
 
 /** Why one message was not redriven. Append-only. */

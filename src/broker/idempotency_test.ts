@@ -107,3 +107,30 @@ Deno.test("a repeated receive under a key answers the deliveries still held, fro
   const late = l.apply(cmd, { key: "k", fingerprint: "f" });
   assert.ok(late.ok && late.messages.length === 0, "a lease that ended is not handed out again");
 });
+
+Deno.test("idempotency_release frees the owner's key for another request, and only theirs", () => {
+  const l = new Log();
+  assert.ok(l.apply({ op: "topic_put", topic: "t", options: {} }).ok);
+  const publish = (body: string) =>
+    ({
+      op: "topic_publish",
+      topic: "t",
+      message: { body: new TextEncoder().encode(body) },
+    }) as const;
+  const idem = { key: "mqtt-qos2.c.1", fingerprint: "f1" };
+  const first = l.send(publish("a"), { idem, owner: "alice" });
+  assert.ok(first.ok);
+  // bob's release names his own key space: alice's key stays.
+  const other = l.send({ op: "idempotency_release", key: idem.key }, { owner: "bob" });
+  assert.deepEqual(other, { ok: true, released: false });
+  const replay = l.send(publish("a"), { idem, owner: "alice" });
+  assert.equal(replay.replayed, true);
+  const freed = l.send({ op: "idempotency_release", key: idem.key }, { owner: "alice" });
+  assert.deepEqual(freed, { ok: true, released: true });
+  assert.equal(l.broker.idem.bytes, 0);
+  // The same key with the same request is a new publish now, not a replay.
+  const again = l.send(publish("a"), { idem, owner: "alice" });
+  assert.ok(again.ok && first.ok);
+  assert.equal(again.replayed, undefined);
+  assert.notEqual(again.seq, first.seq);
+});

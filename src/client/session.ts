@@ -26,6 +26,12 @@ export interface Ticket {
 
 /** Unknown outcomes kept resumable per session; older ones are released (see `park`). */
 export const PARKED_MAX = 16;
+/**
+ * A parked seq is released once this many later writes were numbered: while it is outstanding
+ * the broker keeps every answer after it, so a parked seq held forever would fill the session's
+ * byte bound (8 MiB, ~50 000 publish answers) and stop its writes with `sessions_full`.
+ */
+export const PARK_WRITES = 1000;
 
 /** Opens sessions on demand, one at a time, and hands out sequence numbers. */
 export class SessionNumbers {
@@ -39,6 +45,9 @@ export class SessionNumbers {
     const session = this.#current ?? await this.#openOnce(signal);
     const seq = session.next++;
     session.outstanding.add(seq);
+    while (session.parked.length > 0 && session.parked[0] <= seq - PARK_WRITES) {
+      session.outstanding.delete(session.parked.shift()!);
+    }
     return { session, seq };
   }
 
@@ -63,8 +72,9 @@ export class SessionNumbers {
 
   /**
    * The call ended with an unknown outcome: keep its seq outstanding so that a resumed call gets
-   * the stored answer. Only the last `PARKED_MAX` stay; older ones are released, as otherwise the
-   * session would keep every answer after them until its byte bound.
+   * the stored answer. Only the last `PARKED_MAX` stay, each for the next `PARK_WRITES` writes;
+   * then it is released, as otherwise the session would keep every answer after it until its
+   * byte bound.
    */
   park(ticket: Ticket): void {
     if (!("outstanding" in ticket.session)) return;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Client } from "./client.ts";
 import { TestBroker } from "../http/testing/test_broker.ts";
 import { SessionExpired, UnknownOutcome } from "./errors.ts";
+import { PARK_WRITES } from "./session.ts";
 
 const noSleep = () => Promise.resolve();
 
@@ -91,4 +92,49 @@ Deno.test("Client.close() ends its session on the broker; the next write opens a
   assert.equal(broker.seen.at(-1)!.path, `/v1/sessions/${first}`);
   await client.publish("q", { body: 1 });
   assert.ok(client.transport.sessionId !== undefined && client.transport.sessionId !== first);
+});
+
+Deno.test("an unknown outcome stays resumable for a while, then stops holding answers back", async () => {
+  const broker = new TestBroker();
+  let fail = true;
+  const fetch: typeof globalThis.fetch = async (input, init) => {
+    const response = await broker.fetch(input, init);
+    if (fail && String(input).endsWith("/messages")) throw new TypeError("connection reset");
+    return response;
+  };
+  const client = new Client({
+    nodes: ["http://a:1"],
+    fetch,
+    sleep: noSleep,
+    retry: { attempts: 1 },
+  });
+  await client.createQueue("q");
+  await assert.rejects(client.publish("q", { body: 0 }), UnknownOutcome);
+  fail = false;
+  const lowestSent = () => Number(broker.seen.at(-1)!.session!.split("/")[2]);
+  await client.publish("q", { body: 1 });
+  assert.equal(lowestSent(), 2, "the parked seq 2 holds lowest back (resumable)");
+  for (let i = 0; i < PARK_WRITES; i++) await client.publish("q", { body: i });
+  assert.ok(lowestSent() > 2, `lowest ${lowestSent()}: the parked seq still pins the session`);
+});
+
+Deno.test("a long poll in flight goes in its own session and holds back no other write's answers", async () => {
+  const broker = new TestBroker();
+  const client = new Client({ nodes: ["http://a:1"], fetch: broker.fetch, sleep: noSleep });
+  await client.createQueue("q");
+  const polling = client.receive("q", { waitMs: 5000 });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await client.publish("q", { body: 1 });
+  await client.publish("q", { body: 2 });
+  const [got] = await polling;
+  assert.equal(got.body, 1);
+  const place = (path: string) =>
+    broker.seen.filter((s) => s.path === path && s.session !== null).map((s) =>
+      s.session!.split("/").map(Number)
+    );
+  const [[pollSession]] = place("/v1/queues/q/receive");
+  const publishes = place("/v1/queues/q/messages");
+  assert.ok(publishes.every(([id]) => id !== pollSession), "the poll has a session of its own");
+  const [, seq, lowest] = publishes.at(-1)!;
+  assert.equal(lowest, seq, "no call in flight holds the publisher's lowest back");
 });

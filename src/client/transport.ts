@@ -107,7 +107,7 @@ export interface Answer {
 type Dedup =
   | { readonly kind: "none" }
   | { readonly kind: "key"; readonly key: string }
-  | { readonly kind: "session"; ticket: Ticket };
+  | { readonly kind: "session"; ticket: Ticket; readonly numbers: SessionNumbers };
 
 type Attempt =
   | { kind: "answer"; answer: Answer }
@@ -134,6 +134,12 @@ export class Transport {
   /** Index of the node to try first: the last one that answered. */
   #current = 0;
   readonly #sessions: SessionNumbers | undefined;
+  /**
+   * Long polls (a receive with `waitMs`) go in a session of their own: a call in flight holds back
+   * the answers after it (its seq is the lowest unanswered), and a poll of up to a minute in the
+   * session of a busy publisher would hold a minute of its answers on the broker.
+   */
+  readonly #pollSessions: SessionNumbers | undefined;
   /** The streams requests ride on, when the transport is the stream. */
   readonly streams: StreamPool | undefined;
 
@@ -148,9 +154,9 @@ export class Transport {
       ? new StreamPool(options.token, options.streamIdleMs)
       : undefined;
     this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
-    this.#sessions = options.sessions === false
-      ? undefined
-      : new SessionNumbers((signal) => this.#openSession(signal));
+    const numbers = () => new SessionNumbers((signal) => this.#openSession(signal));
+    this.#sessions = options.sessions === false ? undefined : numbers();
+    this.#pollSessions = options.sessions === false ? undefined : numbers();
   }
 
   /** `stream` or `http`: how requests travel. */
@@ -174,14 +180,16 @@ export class Transport {
    * `UnknownOutcome`: close when the calls are done.
    */
   async closeSession(): Promise<void> {
-    const id = this.#sessions?.forget();
-    if (id === undefined) return;
-    await this.request({
-      method: "DELETE",
-      path: `/v1/sessions/${id}`,
-      mutating: true,
-      plain: true,
-    });
+    for (const numbers of [this.#sessions, this.#pollSessions]) {
+      const id = numbers?.forget();
+      if (id === undefined) continue;
+      await this.request({
+        method: "DELETE",
+        path: `/v1/sessions/${id}`,
+        mutating: true,
+        plain: true,
+      });
+    }
   }
 
   async #openSession(signal?: AbortSignal): Promise<number> {
@@ -200,14 +208,18 @@ export class Transport {
   async #dedup(spec: RequestSpec): Promise<Dedup> {
     if (!spec.mutating || spec.plain) return { kind: "none" };
     if (spec.idempotencyKey !== undefined) return { kind: "key", key: spec.idempotencyKey };
-    if (this.#sessions === undefined) return { kind: "key", key: crypto.randomUUID() };
-    if (spec.resume !== undefined) {
-      return {
-        kind: "session",
-        ticket: this.#sessions.resume(spec.resume.session, spec.resume.seq),
-      };
+    if (this.#sessions === undefined || this.#pollSessions === undefined) {
+      return { kind: "key", key: crypto.randomUUID() };
     }
-    return { kind: "session", ticket: await this.#sessions.begin(spec.signal) };
+    if (spec.resume !== undefined) {
+      const { session, seq } = spec.resume;
+      const numbers = this.#pollSessions.currentId === session
+        ? this.#pollSessions
+        : this.#sessions;
+      return { kind: "session", ticket: numbers.resume(session, seq), numbers };
+    }
+    const numbers = (spec.extraTimeoutMs ?? 0) > 0 ? this.#pollSessions : this.#sessions;
+    return { kind: "session", ticket: await numbers.begin(spec.signal), numbers };
   }
 
   /** Runs one logical request to success, a final error, or the end of the retry budget. */
@@ -215,12 +227,12 @@ export class Transport {
     const dedup = await this.#dedup(spec);
     try {
       const answer = await this.#run(spec, dedup);
-      if (dedup.kind === "session") this.#sessions!.finish(dedup.ticket);
+      if (dedup.kind === "session") dedup.numbers.finish(dedup.ticket);
       return answer;
     } catch (error) {
       if (dedup.kind === "session") {
-        if (error instanceof UnknownOutcome) this.#sessions!.park(dedup.ticket);
-        else this.#sessions!.finish(dedup.ticket);
+        if (error instanceof UnknownOutcome) dedup.numbers.park(dedup.ticket);
+        else dedup.numbers.finish(dedup.ticket);
       }
       throw error;
     }
@@ -242,14 +254,14 @@ export class Transport {
       if (outcome.kind === "problem" && outcome.error.type === "session_expired") {
         if (dedup.kind !== "session") throw outcome.error;
         const id = dedup.ticket.session.id;
-        this.#sessions!.expired(id);
+        dedup.numbers.expired(id);
         // An earlier attempt may have applied under the old session: a new one could apply it
         // again, so the outcome is unknown. Otherwise nothing was applied: renew and go on.
         if (ambiguous || spec.resume !== undefined) {
           throw exhausted(spec, dedup, true, outcome.error);
         }
-        this.#sessions!.finish(dedup.ticket);
-        dedup.ticket = await this.#sessions!.begin(spec.signal);
+        dedup.numbers.finish(dedup.ticket);
+        dedup.ticket = await dedup.numbers.begin(spec.signal);
         lastError = outcome.error;
         continue;
       }
@@ -320,7 +332,7 @@ export class Transport {
     if (dedup.kind === "key") headers["idempotency-key"] = dedup.key;
     if (dedup.kind === "session") {
       const { ticket } = dedup;
-      const lowest = this.#sessions!.lowest(ticket);
+      const lowest = dedup.numbers.lowest(ticket);
       headers["quorumq-session"] = `${ticket.session.id}/${ticket.seq}/${lowest}`;
     }
     return headers;

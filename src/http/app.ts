@@ -28,7 +28,7 @@ import { queueRoutes } from "./routes_queues.ts";
 import { queueAdminRoutes } from "./routes_queue_admin.ts";
 import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
-import { sessionRoutes } from "./routes_sessions.ts";
+import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
 import { streamPrincipals } from "./stream.ts";
 import { SESSION_HEADER } from "./session.ts";
@@ -90,6 +90,7 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.route("/v1/topics", topicRoutes(deps));
   app.route("/v1/transactions", transactionRoutes(deps));
   app.route("/v1/sessions", sessionRoutes(deps));
+  app.route("/v1/idempotency-keys", idempotencyKeyRoutes(deps));
   app.route("/v1/cluster", clusterRoutes(deps));
   app.route("/", opsRoutes(deps, metrics));
   if (options.faults !== undefined) {

@@ -15,6 +15,7 @@ import { ProblemError } from "./problems.ts";
 import { answerWrite } from "./write.ts";
 import { params } from "./request.ts";
 import { sessionOpenSchema, sessionParams } from "./schemas_sessions.ts";
+import { idempotencyKeySchema } from "./schemas.ts";
 
 /** With auth on, a session needs a valid token (of any permission). */
 function authenticated(c: AppContext, deps: AppDeps): void {
@@ -61,5 +62,21 @@ export function sessionRoutes(deps: AppDeps): Hono<AppEnv> {
     return await answerWrite(c, deps, cmd, body, () => ({ status: 204, text: "" }));
   });
 
+  return app;
+}
+
+/**
+ * `DELETE /v1/idempotency-keys/{key}`: the caller's Idempotency-Key is forgotten now, so it may
+ * carry another request (the MQTT gateway's QoS 2 PUBREL). 204 whether or not it was held.
+ */
+export function idempotencyKeyRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.delete("/:key", async (c) => {
+    authenticated(c, deps);
+    const key = validate(idempotencyKeySchema, c.req.param("key"), "params");
+    const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
+    const cmd = { op: "idempotency_release" as const, key };
+    return await answerWrite(c, deps, cmd, body, () => ({ status: 204, text: "" }));
+  });
   return app;
 }

@@ -14,6 +14,7 @@ import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
+import { startMqttGateway } from "../mqtt/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
@@ -38,6 +39,8 @@ export interface RunningNode {
   readonly node: RaftNode;
   readonly driver: NodeDriver;
   readonly url: string;
+  /** The bound MQTT port, when `--mqtt-listen` is on. */
+  readonly mqttPort?: number;
   /** Graceful stop: leadership transfer if leader, finish in-flight requests, close. */
   shutdown(): Promise<void>;
 }
@@ -116,6 +119,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     },
   );
   const url = `http://${config.listen.hostname}:${server.addr.port}`;
+  // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
+  const mqtt = config.mqttListen === undefined ? undefined : startMqttGateway({
+    ...config.mqttListen,
+    fetch: app.fetch,
+    log,
+    maxPacketBytes: config.mqttMaxPacketBytes,
+  });
   log.info("node_listening", {
     url,
     advertise: config.advertise,
@@ -129,6 +139,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       log.info("node_stopping", {});
       await handOverLeadership(node.driver);
       stopTimers();
+      await mqtt?.close();
       await server.shutdown();
       forwarding.close();
       await node.driver.close();
@@ -137,7 +148,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       loop.stop();
       log.info("node_stopped", {});
     })();
-  return { node: node.raft, driver: node.driver, url, shutdown };
+  return {
+    node: node.raft,
+    driver: node.driver,
+    url,
+    ...(mqtt ? { mqttPort: mqtt.port } : {}),
+    shutdown,
+  };
 }
 
 async function openDriver(

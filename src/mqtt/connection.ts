@@ -1,0 +1,216 @@
+/**
+ * One MQTT client connection: CONNECT and its checks, keep-alive, PINGREQ, DISCONNECT, and the
+ * dispatch of the other packets to the inbound (PUBLISH) and outbound (SUBSCRIBE, deliveries)
+ * halves. A refused stream or packet closes the connection with its reason code and a log line;
+ * nothing here can take the node down.
+ *
+ * @module
+ */
+
+import type { IConnectPacket, Packet } from "mqtt-packet";
+import type { Logger } from "../log.ts";
+import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { Inbound } from "./inbound.ts";
+import { Outbound } from "./outbound.ts";
+import { Wire, type WireError } from "./wire.ts";
+
+export interface GatewayContext {
+  readonly fetch: ApiFetch;
+  readonly log: Logger;
+  readonly maxPacketBytes: number;
+  /** Connections by client id on this node: a second CONNECT of the same id takes over. */
+  readonly live: Map<string, MqttConnection>;
+}
+
+/** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
+export const REASON = {
+  unspecified: 0x80,
+  malformed: 0x81,
+  protocolError: 0x82,
+  unsupportedVersion: 0x84,
+  badClientId: 0x85,
+  notAuthorized: 0x87,
+  keepAliveTimeout: 0x8d,
+  takenOver: 0x8e,
+  topicInvalid: 0x90,
+  packetTooLarge: 0x95,
+} as const;
+
+/** The v3.1.1 CONNACK return code for a v5 reason. */
+function v3ReturnCode(reason: number): number {
+  if (reason === REASON.unsupportedVersion) return 1;
+  if (reason === REASON.badClientId) return 2;
+  if (reason === REASON.notAuthorized) return 5;
+  return 3; // server unavailable
+}
+
+export class MqttConnection {
+  readonly #ctx: GatewayContext;
+  readonly #wire: Wire;
+  readonly #remote: string;
+  #connect: IConnectPacket | undefined;
+  #clientId = "";
+  #inbound: Inbound | undefined;
+  #outbound: Outbound | undefined;
+  #lastPacketAt = Date.now();
+  #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(ctx: GatewayContext, conn: Deno.Conn) {
+    this.#ctx = ctx;
+    this.#wire = new Wire(conn, ctx.maxPacketBytes);
+    const a = conn.remoteAddr as Deno.NetAddr;
+    this.#remote = `${a.hostname}:${a.port}`;
+  }
+
+  get clientId(): string {
+    return this.#clientId;
+  }
+
+  async run(): Promise<void> {
+    await this.#wire.read({
+      packet: (p) => {
+        this.#lastPacketAt = Date.now();
+        this.#onPacket(p).catch((e) => this.fail(REASON.unspecified, `internal: ${e}`));
+      },
+      error: (e) => this.#onWireError(e),
+    });
+    this.#closed();
+  }
+
+  /** Ends the connection with a v5 DISCONNECT (reason) first, and logs why. */
+  fail(reason: number, detail: string): void {
+    if (this.#wire.closed) return;
+    this.#ctx.log.warn("mqtt_connection_closed", {
+      remote: this.#remote,
+      clientId: this.#clientId,
+      reasonCode: reason,
+      detail,
+    });
+    if (this.#connect?.protocolVersion === 5) {
+      this.#wire.send({ cmd: "disconnect", reasonCode: reason });
+    }
+    this.#wire.end();
+  }
+
+  #onWireError(e: WireError): void {
+    if (this.#connect === undefined && e.kind === "bad_protocol") {
+      // Unknown protocol level: CONNACK 0x01 (v3.1.1 form, the client's version is unknown).
+      this.#ctx.log.warn("mqtt_connection_closed", { remote: this.#remote, detail: e.detail });
+      this.#wire.send({ cmd: "connack", returnCode: 1, sessionPresent: false });
+      this.#wire.end();
+      return;
+    }
+    const reason = e.kind === "oversized" ? REASON.packetTooLarge : REASON.malformed;
+    this.fail(reason, `${e.kind}: ${e.detail}`);
+  }
+
+  async #onPacket(p: Packet): Promise<void> {
+    if (p.cmd === "connect") return await this.#onConnect(p);
+    if (this.#connect === undefined) {
+      return this.fail(REASON.protocolError, `${p.cmd} before CONNECT`);
+    }
+    switch (p.cmd) {
+      case "pingreq":
+        this.#wire.send({ cmd: "pingresp" });
+        return;
+      case "disconnect":
+        this.#outbound?.stop(true);
+        this.#wire.close();
+        return;
+      case "publish":
+        return this.#inbound?.publish(p);
+      case "pubrel":
+        return this.#inbound?.pubrel(p);
+      case "subscribe":
+        return await this.#outbound?.subscribe(p);
+      case "unsubscribe":
+        return await this.#outbound?.unsubscribe(p);
+      case "puback":
+        return this.#outbound?.puback(p.messageId ?? 0);
+      default:
+        return this.fail(REASON.protocolError, `unexpected ${p.cmd}`);
+    }
+  }
+
+  async #onConnect(p: IConnectPacket): Promise<void> {
+    if (this.#connect !== undefined) return this.fail(REASON.protocolError, "a second CONNECT");
+    this.#connect = p;
+    const v5 = p.protocolVersion === 5;
+    this.#wire.version = v5 ? 5 : 4;
+    let clientId = p.clientId;
+    if (clientId === "") {
+      if (!v5 && !p.clean) return this.#refuse(REASON.badClientId, "empty client id, not clean");
+      clientId = `auto-${crypto.randomUUID()}`;
+    }
+    this.#clientId = clientId;
+    const token = p.password === undefined ? undefined : p.password.toString();
+    const api = new BrokerApi(this.#ctx.fetch, token);
+    const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
+    if (probe.status === 401) return this.#refuse(REASON.notAuthorized, "token refused");
+    if (probe.status === 404) await api.ensureTopic();
+    this.#ctx.live.get(clientId)?.fail(REASON.takenOver, "the same client id connected again");
+    this.#ctx.live.set(clientId, this);
+    const host = {
+      api,
+      clientId,
+      version: this.#wire.version === 5 ? 5 : 4,
+      send: (pk: Packet) => this.#wire.send(pk),
+      fail: (r: number, d: string) => this.fail(r, d),
+    };
+    this.#inbound = new Inbound(host);
+    this.#outbound = new Outbound(host, p.clean !== false, this.#ctx.log);
+    const sessionPresent = await this.#outbound.open();
+    const connack: Packet = v5
+      ? {
+        cmd: "connack",
+        reasonCode: 0,
+        sessionPresent,
+        properties: {
+          ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
+          maximumPacketSize: this.#ctx.maxPacketBytes,
+        },
+      }
+      : { cmd: "connack", returnCode: 0, sessionPresent };
+    this.#wire.send(connack);
+    this.#ctx.log.info("mqtt_connected", {
+      remote: this.#remote,
+      clientId,
+      version: p.protocolVersion,
+    });
+    this.#startKeepAlive(p.keepalive ?? 0);
+    this.#outbound.start();
+  }
+
+  #refuse(reason: number, detail: string): void {
+    this.#ctx.log.warn("mqtt_connect_refused", {
+      remote: this.#remote,
+      reasonCode: reason,
+      detail,
+    });
+    const v5 = this.#connect?.protocolVersion === 5;
+    this.#wire.send(
+      v5
+        ? { cmd: "connack", reasonCode: reason, sessionPresent: false }
+        : { cmd: "connack", returnCode: v3ReturnCode(reason), sessionPresent: false },
+    );
+    this.#wire.end();
+  }
+
+  /** A client silent for 1.5 × its keep-alive is gone (MQTT 3.1.2.10). */
+  #startKeepAlive(seconds: number): void {
+    if (seconds === 0) return;
+    const limitMs = seconds * 1500;
+    this.#keepAliveTimer = setInterval(() => {
+      if (Date.now() - this.#lastPacketAt > limitMs) {
+        this.fail(REASON.keepAliveTimeout, `silent for more than ${limitMs} ms`);
+      }
+    }, Math.min(limitMs, 1000));
+  }
+
+  #closed(): void {
+    this.#wire.close();
+    clearInterval(this.#keepAliveTimer);
+    this.#outbound?.stop(false);
+    if (this.#ctx.live.get(this.#clientId) === this) this.#ctx.live.delete(this.#clientId);
+  }
+}

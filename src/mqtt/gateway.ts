@@ -1,0 +1,67 @@
+/**
+ * The MQTT listener of a node (`--mqtt-listen`): accepts TCP connections and runs each as an
+ * `MqttConnection` over this node's HTTP API. A connection's failure is its own.
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { ApiFetch } from "./broker_api.ts";
+import { type GatewayContext, MqttConnection } from "./connection.ts";
+
+export interface MqttGatewayOptions {
+  readonly hostname: string;
+  readonly port: number;
+  /** This node's HTTP handler: every MQTT action is a request to it. */
+  readonly fetch: ApiFetch;
+  readonly log: Logger;
+  /** The largest packet accepted; a larger one closes its connection (0x95). */
+  readonly maxPacketBytes: number;
+}
+
+export interface MqttGateway {
+  /** The bound port (useful when 0 was asked for). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
+  const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
+  const ctx: GatewayContext = {
+    fetch: opts.fetch,
+    log: opts.log,
+    maxPacketBytes: opts.maxPacketBytes,
+    live: new Map(),
+  };
+  const conns = new Set<Deno.Conn>();
+  const accepting = (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        return; // the listener was closed
+      }
+      conns.add(conn);
+      new MqttConnection(ctx, conn).run()
+        .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }))
+        .finally(() => conns.delete(conn));
+    }
+  })();
+  const port = (listener.addr as Deno.NetAddr).port;
+  opts.log.info("mqtt_listening", { hostname: opts.hostname, port });
+  return {
+    port,
+    async close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // already closed
+        }
+      }
+      await accepting;
+    },
+  };
+}

@@ -1,0 +1,21 @@
+/**
+ * The MQTT gateway (MQTT 3.1.1 and 5) of a node: a front end over the broker's HTTP API, so the
+ * replicated state machine stays the one place of its rules. Mapping and guarantees:
+ * docs/mqtt.md.
+ *
+ * ```ts
+ * const mqtt = startMqttGateway({ hostname, port: 1883, fetch: app.fetch, log, maxPacketBytes });
+ * await mqtt.close();
+ * ```
+ *
+ * @module
+ */
+
+export { type MqttGateway, type MqttGatewayOptions, startMqttGateway } from "./gateway.ts";
+export {
+  filterToPatterns,
+  patternToFilter,
+  subjectToTopic,
+  topicMatches,
+  topicToSubject,
+} from "./topics.ts";

@@ -1,0 +1,39 @@
+/**
+ * MQTT payloads as message bodies (docs/mqtt.md). A message body is a JSON value, so a payload is
+ * stored as the JSON text itself when it is JSON in canonical form (HTTP consumers see the value,
+ * and MQTT subscribers get the same bytes back), otherwise as a JSON string: the text when it is
+ * UTF-8, base64 when it is not. The header `mqtt-payload` (`json`, `text`, `base64`) says which.
+ * A message without it (an HTTP publisher's) reaches MQTT subscribers as its JSON text.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+
+export const PAYLOAD_HEADER = "mqtt-payload";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The body value and the `mqtt-payload` header of a payload. */
+export function encodePayload(payload: Uint8Array): { body: unknown; kind: string } {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return { body: Buffer.from(payload).toString("base64"), kind: "base64" };
+  }
+  try {
+    const value = JSON.parse(text);
+    if (JSON.stringify(value) === text) return { body: value, kind: "json" };
+  } catch {
+    // Not JSON: stored as a string.
+  }
+  return { body: text, kind: "text" };
+}
+
+/** The payload bytes of a delivered body, by its `mqtt-payload` header. */
+export function decodePayload(body: unknown, kind: string | undefined): Buffer {
+  if (kind === "base64" && typeof body === "string") return Buffer.from(body, "base64");
+  if (kind === "text" && typeof body === "string") return Buffer.from(body, "utf8");
+  return Buffer.from(JSON.stringify(body) ?? "null", "utf8");
+}

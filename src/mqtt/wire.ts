@@ -1,0 +1,108 @@
+/**
+ * One MQTT connection's bytes: packets in through `mqtt-packet`'s parser (with a bound on the
+ * packet size), packets out through its generator, written in order.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import mqtt from "mqtt-packet";
+import type { Packet } from "mqtt-packet";
+
+/** Why the parser gave up on the stream. */
+export type WireError = { kind: "malformed" | "oversized" | "bad_protocol"; detail: string };
+
+export interface WireHandlers {
+  packet(p: Packet): void;
+  error(e: WireError): void;
+}
+
+/** Reads packets from `conn` until it closes or a packet is refused. */
+export class Wire {
+  readonly #conn: Deno.Conn;
+  readonly #maxPacketBytes: number;
+  #version = 4;
+  #out: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(conn: Deno.Conn, maxPacketBytes: number) {
+    this.#conn = conn;
+    this.#maxPacketBytes = maxPacketBytes;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The protocol version packets are written in (from the CONNECT). */
+  set version(v: number) {
+    this.#version = v;
+  }
+
+  /** Reads until the peer closes, `close()` is called, or the stream is refused. */
+  async read(h: WireHandlers): Promise<void> {
+    const parser = mqtt.parser({});
+    let failed = false;
+    const fail = (e: WireError) => {
+      if (failed) return;
+      failed = true;
+      h.error(e);
+    };
+    parser.on("packet", (p: Packet) => {
+      if (failed) return;
+      if ((p.length ?? 0) > this.#maxPacketBytes) {
+        return fail({ kind: "oversized", detail: `a ${p.cmd} of ${p.length} bytes` });
+      }
+      h.packet(p);
+    });
+    parser.on("error", (e: Error) => {
+      const bad = /protocol(Id| version)/i.test(e.message);
+      fail({ kind: bad ? "bad_protocol" : "malformed", detail: e.message });
+    });
+    const buf = new Uint8Array(64 * 1024);
+    while (!failed && !this.#closed) {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf);
+      } catch {
+        break;
+      }
+      if (n === null) break;
+      parser.parse(Buffer.from(buf.subarray(0, n)));
+      // The parser buffers a packet until it is whole: refuse one bigger than the bound early.
+      // deno-lint-ignore no-explicit-any
+      const pending = (parser as any)._list?.length ?? 0;
+      if (pending > this.#maxPacketBytes + 5) {
+        fail({ kind: "oversized", detail: `more than ${this.#maxPacketBytes} bytes in a packet` });
+      }
+    }
+  }
+
+  send(p: Packet): Promise<void> {
+    if (this.#closed) return this.#out;
+    const bytes = mqtt.generate(p, { protocolVersion: this.#version });
+    this.#out = this.#out.then(async () => {
+      let off = 0;
+      while (off < bytes.length && !this.#closed) {
+        off += await this.#conn.write(bytes.subarray(off));
+      }
+    }).catch(() => this.close());
+    return this.#out;
+  }
+
+  /** Closes after what was sent so far is written. */
+  async end(): Promise<void> {
+    await this.#out;
+    this.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+}
