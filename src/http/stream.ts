@@ -51,6 +51,8 @@ export class StreamSession {
   #authorization: string | undefined;
   #open: boolean;
   #inFlight = 0;
+  /** Requests in flight by id, to abort on `cancel` or when the stream closes. */
+  readonly #requests = new Map<number, AbortController>();
   readonly consumers = new Map<number, { credit: number; wake: () => void; stop: () => void }>();
 
   constructor(
@@ -83,6 +85,9 @@ export class StreamSession {
   #closed(): void {
     for (const c of this.consumers.values()) c.stop();
     this.consumers.clear();
+    // A long poll ends without leasing anything; a write already proposed still applies.
+    for (const r of this.#requests.values()) r.abort();
+    this.#requests.clear();
   }
 
   #onMessage(data: unknown): void {
@@ -139,6 +144,7 @@ export class StreamSession {
       }
       case "cancel":
         this.consumers.get(frame.i)?.stop();
+        this.#requests.get(frame.i)?.abort();
         return;
     }
   }
@@ -186,15 +192,21 @@ export class StreamSession {
 
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
     let request: Request;
+    const abort = new AbortController();
     try {
       const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
-      request = this.internalRequest(frame.m, frame.p, frame.h, body);
+      request = this.internalRequest(frame.m, frame.p, frame.h, body, abort.signal);
     } catch (error) {
       this.sendProblem(frame.i, "invalid_request", `The body is not JSON: ${String(error)}`);
       return;
     }
-    const response = await this.dispatch(request);
-    this.send(await answerFrame(frame.i, response));
+    this.#requests.set(frame.i, abort);
+    try {
+      const response = await this.dispatch(request);
+      this.send(await answerFrame(frame.i, response));
+    } finally {
+      if (this.#requests.get(frame.i) === abort) this.#requests.delete(frame.i);
+    }
   }
 
   #bug(i: number | undefined, error: unknown): void {

@@ -198,6 +198,16 @@ Deno.test("e2e client: the mq CLI and the shop example against a real node", asy
       assert.match(missing.stderr, /queue_not_found/);
       const usage = await mq([...g, "frobnicate"]);
       assert.equal(usage.code, 2, usage.stdout);
+      const bench = await mq([...g, "bench", "--messages", "300", "--concurrency", "8"]);
+      assert.equal(bench.code, 0, bench.stderr);
+      const figures = jsonLines(bench.stdout)[0] as Record<
+        string,
+        Record<string, { messages: number }>
+      >;
+      for (const transport of ["http", "stream"]) {
+        assert.equal(figures[transport].publish.messages, 300, bench.stdout);
+        assert.equal(figures[transport].consume.messages, 300, bench.stdout);
+      }
     });
 
     await t.step("shop: fulfillment worker + 20 demo orders = 20 parcels, once each", async () => {
