@@ -407,8 +407,17 @@ export class NodeDriver {
     });
     this.#answerReads(rd);
     this.#raw.advance(rd);
+    if (this.#confAnswersLater.length > 0) this.#answerConfChanges();
     if (this.#compactLater) this.#compactCore(this.#compactLater);
     if (this.#readsToReissue) this.#reissueReads();
+  }
+
+  /** Answers the membership changes the core now counts applied (see `#confAnswersLater`). */
+  #answerConfChanges(): void {
+    const applied = this.#raw.status().applied;
+    const due = this.#confAnswersLater.filter((e) => e.index <= applied);
+    this.#confAnswersLater = this.#confAnswersLater.filter((e) => e.index > applied);
+    for (const e of due) this.#settle(e, undefined);
   }
 
   /**
@@ -531,10 +540,20 @@ export class NodeDriver {
     for (const l of this.#appliedListeners) l();
   }
 
+  /**
+   * Membership changes applied here before the core counted them applied (the worker runs ahead
+   * of `advance()`): answered after that advance, as the core refuses another change until then.
+   */
+  #confAnswersLater: Entry[] = [];
+
   /** Resolves the proposal waiting on `e.index`, if any: ours only if the term matches. */
   #settle(e: Entry, result: unknown): void {
     const p = this.#proposals.get(e.index);
     if (!p) return;
+    if (e.kind === EntryKind.ConfChange && this.#raw.status().applied < e.index) {
+      this.#confAnswersLater.push(e);
+      return;
+    }
     this.#proposals.delete(e.index);
     p.resolve(
       p.term === e.term ? { ok: true, index: e.index, result } : {

@@ -269,9 +269,10 @@ export class StreamPool {
     const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
     const stream = await this.connection(url.origin);
     const headers: Record<string, string> = {};
-    for (const [name, value] of new Headers(init?.headers)) {
+    // forEach, not for-of: the npm build's DOM lib types Headers without an iterator.
+    new Headers(init?.headers).forEach((value, name) => {
       if (name === "idempotency-key" || name === "quorumq-session") headers[name] = value;
-    }
+    });
     const body = typeof init?.body === "string" ? init.body : undefined;
     const signal = init?.signal ?? undefined;
     return await stream.request(
