@@ -170,10 +170,13 @@ async function measure(
   load: Load,
   mode: string,
 ): Promise<Record<string, unknown>> {
-  const warm = { ...load, messages: Math.min(500, load.messages) };
+  // A queue of its own: a long poll cut short at the end of a phase may still lease a message.
+  const warm = { ...load, queue: `${load.queue}-warm`, messages: Math.min(500, load.messages) };
   if (mode !== "consume") {
+    await context.client.createQueue(warm.queue, { deliveryMode: "at_least_once" });
     await publishPhase(context, warm, false);
     await consumePhase(context, warm, false);
+    await context.client.deleteQueue(warm.queue);
   }
   const result: Record<string, unknown> = {};
   if (mode !== "consume") result.publish = await publishPhase(context, load, true);

@@ -83,7 +83,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
       : given.split(",").map((s) => s.trim()).filter(Boolean);
     const token = (values.token as string | undefined) ?? io.env("QUORUMQ_TOKEN");
     const sessions = command.usesSession?.(positionals) ?? false;
-    const client = new Client({ nodes, token, fetch: io.fetch, sessions });
+    // One-shot commands use HTTP (opening a stream would cost them a round trip); the
+    // long-running ones (consume, sub consume, bench) ride the stream where it exists.
+    const transport = sessions ? "auto" : "http";
+    const client = new Client({ nodes, token, fetch: io.fetch, sessions, transport });
     const context: Context = { client, io, json: values.json === true, nodes, token };
     return await command.run(context, values, positionals);
   } catch (error) {

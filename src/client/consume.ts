@@ -41,6 +41,13 @@ export interface ConsumeOptions {
   leaseMs?: number;
   /** Long-poll wait of each receive. Default 20 000. */
   waitMs?: number;
+  /**
+   * On the stream: deliveries granted ahead of the handlers (credit), default `concurrency`.
+   * More keeps a fast handler busy (a sequential consumer gets its next message without a round
+   * trip), but a prefetched message's lease runs while it waits for a handler: keep
+   * `prefetch × handler time` well under `leaseMs`.
+   */
+  prefetch?: number;
   /** Abort to stop. */
   signal?: AbortSignal;
   /** The first nack delay (doubled per attempt). Default 1 000. */
@@ -132,7 +139,7 @@ export async function runConsumer(
       try {
         const max = run.budget(concurrency - run.inFlight.size);
         const messages = push !== undefined
-          ? await push.receive({ max, signal: stop.signal })
+          ? await push.receive({ max, credit: run.credit(concurrency), signal: stop.signal })
           : await client.receive(source, {
             max,
             waitMs: run.waitMs,
@@ -203,6 +210,16 @@ class Run {
 
   wantsMore(): boolean {
     return this.options.maxMessages === undefined || this.stats.received < this.options.maxMessages;
+  }
+
+  /**
+   * Deliveries to keep granted on the stream: `prefetch` (default `concurrency`), never more than
+   * `maxMessages` leaves room for.
+   */
+  credit(concurrency: number): number {
+    const want = Math.max(1, this.options.prefetch ?? concurrency);
+    if (this.options.maxMessages === undefined) return want;
+    return Math.max(1, Math.min(want, this.options.maxMessages - this.stats.received));
   }
 
   budget(free: number): number {

@@ -9,17 +9,39 @@
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Encodes `value` (JSON-like) to msgpack bytes. */
-export function packValue(value: unknown): Uint8Array {
-  const out: number[] = [];
-  write(out, value);
-  return new Uint8Array(out);
+/** A growable output buffer. */
+class Out {
+  bytes = new Uint8Array(256);
+  view = new DataView(this.bytes.buffer);
+  at = 0;
+
+  room(n: number): void {
+    if (this.at + n <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < this.at + n) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.bytes.subarray(0, this.at));
+    this.bytes = bigger;
+    this.view = new DataView(bigger.buffer);
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.bytes[this.at++] = b;
+  }
 }
 
-function write(out: number[], v: unknown): void {
-  if (v === null || v === undefined) out.push(0xc0);
-  else if (v === false) out.push(0xc2);
-  else if (v === true) out.push(0xc3);
+/** Encodes `value` (JSON-like) to msgpack bytes. */
+export function packValue(value: unknown): Uint8Array {
+  const out = new Out();
+  write(out, value);
+  return out.bytes.subarray(0, out.at);
+}
+
+function write(out: Out, v: unknown): void {
+  if (v === null || v === undefined) out.byte(0xc0);
+  else if (v === false) out.byte(0xc2);
+  else if (v === true) out.byte(0xc3);
   else if (typeof v === "number") writeNumber(out, v);
   else if (typeof v === "string") writeString(out, v);
   else if (Array.isArray(v)) {
@@ -35,34 +57,51 @@ function write(out: number[], v: unknown): void {
   } else throw new RangeError(`msgpack: cannot encode a ${typeof v}`);
 }
 
-function header(out: number[], n: number, fix: number, wide16: number): void {
-  if (n < 16) out.push(fix | n);
-  else if (n < 0x10000) out.push(wide16, n >> 8, n & 0xff);
-  else out.push(wide16 + 1, ...be32(n));
-}
-
-function be32(n: number): number[] {
-  return [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-}
-
-function writeNumber(out: number[], n: number): void {
-  if (Number.isInteger(n) && n >= 0 && n < 0x80) out.push(n);
-  else if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) out.push(0xce, ...be32(n));
-  else {
-    const view = new DataView(new ArrayBuffer(8));
-    view.setFloat64(0, n);
-    out.push(0xcb, ...new Uint8Array(view.buffer));
+function header(out: Out, n: number, fix: number, wide16: number): void {
+  out.room(5);
+  if (n < 16) out.bytes[out.at++] = fix | n;
+  else if (n < 0x10000) {
+    out.bytes[out.at++] = wide16;
+    out.view.setUint16(out.at, n);
+    out.at += 2;
+  } else {
+    out.bytes[out.at++] = wide16 + 1;
+    out.view.setUint32(out.at, n);
+    out.at += 4;
   }
 }
 
-function writeString(out: number[], s: string): void {
-  const bytes = encoder.encode(s);
-  const n = bytes.length;
-  if (n < 32) out.push(0xa0 | n);
-  else if (n < 0x100) out.push(0xd9, n);
-  else if (n < 0x10000) out.push(0xda, n >> 8, n & 0xff);
-  else out.push(0xdb, ...be32(n));
-  for (let i = 0; i < n; i++) out.push(bytes[i]);
+function writeNumber(out: Out, n: number): void {
+  out.room(9);
+  if (Number.isInteger(n) && n >= 0 && n < 0x80) out.bytes[out.at++] = n;
+  else if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) {
+    out.bytes[out.at++] = 0xce;
+    out.view.setUint32(out.at, n);
+    out.at += 4;
+  } else {
+    out.bytes[out.at++] = 0xcb;
+    out.view.setFloat64(out.at, n);
+    out.at += 8;
+  }
+}
+
+function writeString(out: Out, s: string): void {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: room for that, then the header in front.
+  const max = s.length * 3;
+  out.room(5 + max);
+  const head = max < 32 ? 1 : max < 0x100 ? 2 : max < 0x10000 ? 3 : 5;
+  const start = out.at + head;
+  const n = encoder.encodeInto(s, out.bytes.subarray(start)).written;
+  if (head === 1) out.bytes[out.at] = 0xa0 | n;
+  else if (head === 2) out.bytes.set([0xd9, n], out.at);
+  else if (head === 3) {
+    out.bytes[out.at] = 0xda;
+    out.view.setUint16(out.at + 1, n);
+  } else {
+    out.bytes[out.at] = 0xdb;
+    out.view.setUint32(out.at + 1, n);
+  }
+  out.at = start + n;
 }
 
 /** Decodes one msgpack value from `bytes`; throws `RangeError` when it is not one we read. */

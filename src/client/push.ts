@@ -28,12 +28,17 @@ export class PushReceiver {
     private readonly leaseMs: number,
   ) {}
 
-  /** Up to `max` messages: those pushed already, else waits for the next push or `signal`. */
-  async receive(options: { max: number; signal: AbortSignal }): Promise<ReceivedMessage[]> {
+  /**
+   * Up to `max` messages: those pushed already, else waits for the next push or `signal`. Keeps
+   * `credit` (at least `max`) deliveries granted or waiting here.
+   */
+  async receive(
+    options: { max: number; credit?: number; signal: AbortSignal },
+  ): Promise<ReceivedMessage[]> {
     const { max, signal } = options;
     signal.throwIfAborted();
     await this.#open();
-    const want = max - this.#buffer.length - this.#outstanding;
+    const want = Math.max(max, options.credit ?? max) - this.#buffer.length - this.#outstanding;
     if (want > 0) {
       this.#outstanding += want;
       this.#consumer!.grant(want);

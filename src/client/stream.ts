@@ -149,7 +149,8 @@ export class StreamConnection {
       if (this.#lost) return reject(this.#lost);
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
-        this.#waiters.delete(i);
+        // The node stops a long poll it is still running for it (a write still applies).
+        if (this.#waiters.delete(i)) this.#send({ t: "cancel", i });
         this.#idleCheck();
         reject(signal?.reason);
       };

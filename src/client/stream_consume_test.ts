@@ -63,6 +63,31 @@ Deno.test({
 });
 
 Deno.test({
+  name: "stream consume: a sequential consumer with prefetch handles each message once, in order",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream" });
+    try {
+      await client.createQueue("jobs");
+      await client.publishBatch("jobs", [...Array(120)].map((_, n) => ({ body: n })));
+      const seen: number[] = [];
+      const stats = await client.consume("jobs", (m) => {
+        seen.push(m.body as number);
+      }, { prefetch: 50, maxMessages: 100 });
+      assert.deepEqual(seen, [...Array(100).keys()]);
+      assert.equal(stats.acked, 100);
+      // Never more leased than maxMessages allowed: the other 20 are ready.
+      assert.equal(node.state.queue("jobs")?.stats.ready, 20);
+      assert.equal(node.state.queue("jobs")?.stats.leased, 0);
+    } finally {
+      await client.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
   name: "stream consume: a missing queue ends consume with QueueNotFound",
   ...strict,
   async fn() {

@@ -192,6 +192,11 @@ Deno.test({
       assert.equal(JSON.parse(bad.j as string).type, "invalid_request");
       a.socket.send(a.frame({ t: "req", i: 8, m: "GET", p: "/v1/queues" }));
       assert.equal((await a.next()).s, 200);
+      const h = { "quorumq-session": "1/1/1" };
+      a.socket.send(a.frame({ t: "consume", i: 10, p: "/v1/queues/q/receive", n: 1, h }));
+      const refused = await a.next();
+      assert.equal(refused.i, 10);
+      assert.match(JSON.parse(refused.j as string).detail, /takes no h/);
       a.socket.send(a.frame({ t: "req", i: 9 }, 2));
       const fatal = await a.next();
       assert.match(JSON.parse(fatal.j as string).detail, /version 2 is not supported/);
@@ -231,6 +236,34 @@ Deno.test({
       assert.equal(node.state.queue("q")?.stats.ready, 1);
     } finally {
       await client.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "stream: a cancelled long poll ends at once without leasing what arrives after",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const a = await rawSocket(url);
+    try {
+      a.socket.send(a.frame({ t: "req", i: 1, m: "PUT", p: "/v1/queues/q", j: "{}" }));
+      assert.equal((await a.next()).s, 201);
+      const poll = JSON.stringify({ max: 10, waitMs: 60_000 });
+      a.socket.send(a.frame({ t: "req", i: 2, m: "POST", p: "/v1/queues/q/receive", j: poll }));
+      a.socket.send(a.frame({ t: "cancel", i: 2 }));
+      const pub = JSON.stringify({ body: "after" });
+      a.socket.send(a.frame({ t: "req", i: 3, m: "POST", p: "/v1/queues/q/messages", j: pub }));
+      const answers = [await a.next(), await a.next()];
+      const polled = answers.find((f) => f.i === 2)!;
+      assert.deepEqual(JSON.parse(polled.j as string).messages, []);
+      assert.equal(answers.find((f) => f.i === 3)!.s, 201);
+      assert.equal(node.state.queue("q")?.stats.ready, 1);
+      assert.equal(node.state.queue("q")?.stats.leased, 0);
+    } finally {
+      a.socket.close();
+      await a.closed;
       await stop();
     }
   },

@@ -231,6 +231,9 @@ export const OPERATIONS: readonly OperationSpec[] = [
     problems: ["session_expired"],
   },
   write("delete", "/v1/sessions/{id}", "End a session", sessions.sessionParams, undefined, 204),
+  op("get", "/v1/stream", "Open the client stream: a WebSocket upgrade (docs/stream.md)", {
+    ok: [101, undefined],
+  }),
   op("get", "/v1/cluster", "The cluster as this node sees it", {
     query: s.consistencyQuery,
     ok: [200, s.clusterViewSchema],

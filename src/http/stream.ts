@@ -34,6 +34,9 @@ export type Dispatch = (request: Request) => Promise<Response>;
  */
 export const streamPrincipals = new WeakMap<Request, Principal>();
 
+/** Requests one stream may have in flight; more are answered `unavailable` at once. */
+const MAX_IN_FLIGHT = 4096;
+
 /** Headers a `req` frame may set; the rest come from the stream. */
 const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session"]);
 
@@ -47,6 +50,9 @@ export class StreamSession {
   #principal: Principal | undefined;
   #authorization: string | undefined;
   #open: boolean;
+  #inFlight = 0;
+  /** Requests in flight by id, to abort on `cancel` or when the stream closes. */
+  readonly #requests = new Map<number, AbortController>();
   readonly consumers = new Map<number, { credit: number; wake: () => void; stop: () => void }>();
 
   constructor(
@@ -79,6 +85,9 @@ export class StreamSession {
   #closed(): void {
     for (const c of this.consumers.values()) c.stop();
     this.consumers.clear();
+    // A long poll ends without leasing anything; a write already proposed still applies.
+    for (const r of this.#requests.values()) r.abort();
+    this.#requests.clear();
   }
 
   #onMessage(data: unknown): void {
@@ -109,7 +118,14 @@ export class StreamSession {
   #handle(frame: Exclude<StreamInFrame, { t: "hello" }>): void {
     switch (frame.t) {
       case "req":
-        this.#request(frame).catch((error) => this.#bug(frame.i, error));
+        if (this.#inFlight >= MAX_IN_FLIGHT) {
+          this.sendProblem(frame.i, "unavailable", `More than ${MAX_IN_FLIGHT} requests in flight`);
+          return;
+        }
+        this.#inFlight++;
+        this.#request(frame)
+          .catch((error) => this.#bug(frame.i, error))
+          .finally(() => this.#inFlight--);
         return;
       case "consume":
         if (this.consumers.has(frame.i)) {
@@ -128,6 +144,7 @@ export class StreamSession {
       }
       case "cancel":
         this.consumers.get(frame.i)?.stop();
+        this.#requests.get(frame.i)?.abort();
         return;
     }
   }
@@ -175,15 +192,21 @@ export class StreamSession {
 
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
     let request: Request;
+    const abort = new AbortController();
     try {
       const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
-      request = this.internalRequest(frame.m, frame.p, frame.h, body);
+      request = this.internalRequest(frame.m, frame.p, frame.h, body, abort.signal);
     } catch (error) {
       this.sendProblem(frame.i, "invalid_request", `The body is not JSON: ${String(error)}`);
       return;
     }
-    const response = await this.dispatch(request);
-    this.send(await answerFrame(frame.i, response));
+    this.#requests.set(frame.i, abort);
+    try {
+      const response = await this.dispatch(request);
+      this.send(await answerFrame(frame.i, response));
+    } finally {
+      if (this.#requests.get(frame.i) === abort) this.#requests.delete(frame.i);
+    }
   }
 
   #bug(i: number | undefined, error: unknown): void {

@@ -43,7 +43,8 @@ export async function runConsume(
       }
       const max = Math.min(state.credit, MAX_PER_RECEIVE);
       const body = { ...frame.b, max, waitMs: WAIT_MS };
-      const request = session.internalRequest("POST", frame.p, frame.h, body, stop.signal);
+      // No session place or key: each round is a new receive (one place would replay the first).
+      const request = session.internalRequest("POST", frame.p, undefined, body, stop.signal);
       const response = await session.dispatch(request);
       if (!response.ok) {
         session.send(await answerFrame(frame.i, response));

@@ -32,7 +32,6 @@ export type StreamInFrame =
     readonly i: number;
     readonly p: string;
     readonly n: number;
-    readonly h?: Record<string, string>;
     readonly b?: Record<string, unknown>;
   }
   | { readonly t: "credit"; readonly i: number; readonly n: number }
@@ -124,7 +123,10 @@ function checkFrame(v: Record<string, unknown>): Decoded {
       if (v.b !== undefined && (typeof v.b !== "object" || v.b === null || Array.isArray(v.b))) {
         return fail("consume: b must be a map");
       }
-      return isHeaders(v.h) ? ok(v) : fail("consume: h must map header names to strings");
+      if (v.h !== undefined) {
+        return fail("consume: takes no h (each round is a new receive, never in a session)");
+      }
+      return ok(v);
     case "credit":
       if (id === undefined || !isCredit(v.n)) return fail("credit: i and n must be integers");
       return ok(v);

@@ -19,7 +19,9 @@ function arg(name: string, fallback: string): string {
 if (Deno.args.includes("--help")) {
   console.log(
     "Usage: deno task chaos [--nodes 3|5] [--duration <s>] [--seed <n>] " +
-      "[--kinds k1,k2 | --exclude k1,k2] [--network auto|netns|loopback]\n" +
+      "[--kinds k1,k2 | --exclude k1,k2] [--network auto|netns|loopback] " +
+      "[--transport http|stream]\n" +
+      "  --transport the workers' requests over HTTP (default) or the stream (/v1/stream)\n" +
       "  --network  netns: each node in its own network namespace, adding the net-* kinds\n" +
       "             (iptables DROP rules; needs root, ip and iptables); loopback: all nodes on\n" +
       "             127.0.0.1, links cut through the transport's fault seam only; auto (default):\n" +
@@ -52,6 +54,11 @@ if (network !== "auto" && network !== "netns" && network !== "loopback") {
   console.error("chaos: --network must be auto, netns or loopback");
   Deno.exit(2);
 }
+const transport = arg("transport", "http");
+if (transport !== "http" && transport !== "stream") {
+  console.error("chaos: --transport must be http or stream");
+  Deno.exit(2);
+}
 const kinds = (listed("kinds").length > 0 ? listed("kinds") : [...FAULT_KINDS])
   .filter((k) => !listed("exclude").includes(k));
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -65,6 +72,7 @@ const result = await runChaos({
   runDir,
   kinds,
   network,
+  transport,
   status: (line) => {
     if (Date.now() - lastStatus < 300) return;
     lastStatus = Date.now();

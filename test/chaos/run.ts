@@ -48,6 +48,8 @@ export interface ChaosOptions {
    * available, else `loopback` with the reason among `skipped`.
    */
   readonly network?: "auto" | "netns" | "loopback";
+  /** How the workers' requests travel: HTTP (default) or the stream (`/v1/stream`). */
+  readonly transport?: "http" | "stream";
 }
 
 export interface ChaosResult {
@@ -106,7 +108,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await setUp(workerClient(urls, () => {}));
     history.add({ type: "config", t: history.now(), sources: SOURCES });
     const control = new Control();
-    const w = (name: string) => new Worker(name, history, control, urls, nodeOf);
+    const transport = opts.transport ?? "http";
+    const w = (name: string) => new Worker(name, history, control, urls, nodeOf, transport);
     const { producers, consumers } = startWorkload(w, workPrng);
     const stopStatus = statusLoop(history, nemesis, started, opts.status);
     await sleep(1_000);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Client, QuorumqError } from "../../src/client/mod.ts";
+import { Client, QuorumqError, StreamPool } from "../../src/client/mod.ts";
 import type {
   NewMessage,
   PublishResult,
@@ -37,10 +37,20 @@ const DEDUP_WINDOW_MS = 6 * 3600 * 1000;
 export const LEASE_MS = 4_000;
 const DELIVERIES_MAX = 1_000_000;
 
-/** The client settings of every worker: short attempts so faults surface as unknown outcomes. */
-export function workerClient(urls: string[], onAnswer: (url: string) => void): Client {
+/**
+ * The client settings of every worker: short attempts so faults surface as unknown outcomes.
+ * With `stream`, every request (long polls too) rides one stream per node (`StreamPool.fetch`),
+ * still through the same recording `fetch`; a node killed under it loses the stream with
+ * requests in flight.
+ */
+export function workerClient(
+  urls: string[],
+  onAnswer: (url: string) => void,
+  transport: "http" | "stream" = "http",
+): Client {
+  const send = transport === "stream" ? new StreamPool(undefined, 0).fetch : fetch;
   const fetcher: typeof fetch = async (input, init) => {
-    const res = await fetch(input, init);
+    const res = await send(input, init);
     onAnswer(new URL(typeof input === "string" ? input : (input as Request).url).host);
     return res;
   };
@@ -117,8 +127,9 @@ export class Worker {
     readonly control: Control,
     urls: string[],
     readonly nodeOf: (host: string) => string,
+    transport: "http" | "stream" = "http",
   ) {
-    this.client = workerClient(urls, (host) => this.lastNode = this.nodeOf(host));
+    this.client = workerClient(urls, (host) => this.lastNode = this.nodeOf(host), transport);
   }
 
   /** Runs one recorded operation: invoke, then ok (with extra fields) or fail/unknown. */

@@ -169,6 +169,25 @@ function jsonLines(stdout: string): unknown[] {
   return stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
 }
 
+/**
+ * An unknown command is a usage error (2); `mq bench` measures HTTP and the stream, each
+ * consuming every message it published.
+ */
+async function usageAndBench(global: string[]) {
+  const usage = await mq([...global, "frobnicate"]);
+  assert.equal(usage.code, 2, usage.stdout);
+  const bench = await mq([...global, "bench", "--messages", "300", "--concurrency", "8"]);
+  assert.equal(bench.code, 0, bench.stderr);
+  const figures = jsonLines(bench.stdout)[0] as Record<
+    string,
+    Record<string, { messages: number }>
+  >;
+  for (const transport of ["http", "stream"]) {
+    assert.equal(figures[transport].publish.messages, 300, bench.stdout);
+    assert.equal(figures[transport].consume.messages, 300, bench.stdout);
+  }
+}
+
 Deno.test("e2e client: the mq CLI and the shop example against a real node", async (t) => {
   const nodes = await Nodes.start({ count: 1 });
   const url = nodes.url("n1");
@@ -196,8 +215,7 @@ Deno.test("e2e client: the mq CLI and the shop example against a real node", asy
       const missing = await mq([...g, "publish", "nope", "x"]);
       assert.equal(missing.code, 1, missing.stdout);
       assert.match(missing.stderr, /queue_not_found/);
-      const usage = await mq([...g, "frobnicate"]);
-      assert.equal(usage.code, 2, usage.stdout);
+      await usageAndBench(g);
     });
 
     await t.step("shop: fulfillment worker + 20 demo orders = 20 parcels, once each", async () => {
