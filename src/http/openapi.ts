@@ -231,6 +231,14 @@ export const OPERATIONS: readonly OperationSpec[] = [
     problems: ["session_expired"],
   },
   write("delete", "/v1/sessions/{id}", "End a session", sessions.sessionParams, undefined, 204),
+  write(
+    "delete",
+    "/v1/idempotency-keys/{key}",
+    "Forget the caller's Idempotency-Key now (MQTT QoS 2 PUBREL)",
+    sessions.idempotencyKeyParams,
+    undefined,
+    204,
+  ),
   op("get", "/v1/stream", "Open the client stream: a WebSocket upgrade (docs/stream.md)", {
     ok: [101, undefined],
   }),

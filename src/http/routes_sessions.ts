@@ -14,8 +14,7 @@ import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { ProblemError } from "./problems.ts";
 import { answerWrite } from "./write.ts";
 import { params } from "./request.ts";
-import { sessionOpenSchema, sessionParams } from "./schemas_sessions.ts";
-import { idempotencyKeySchema } from "./schemas.ts";
+import { idempotencyKeyParams, sessionOpenSchema, sessionParams } from "./schemas_sessions.ts";
 
 /** With auth on, a session needs a valid token (of any permission). */
 function authenticated(c: AppContext, deps: AppDeps): void {
@@ -73,7 +72,7 @@ export function idempotencyKeyRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.delete("/:key", async (c) => {
     authenticated(c, deps);
-    const key = validate(idempotencyKeySchema, c.req.param("key"), "params");
+    const { key } = params(c, idempotencyKeyParams);
     const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
     const cmd = { op: "idempotency_release" as const, key };
     return await answerWrite(c, deps, cmd, body, () => ({ status: 204, text: "" }));

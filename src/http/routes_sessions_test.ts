@@ -99,3 +99,42 @@ Deno.test("sessions over HTTP: open, keep alive, a repeated write replays, close
   assert.equal(closed.body.type, "session_expired");
   assert.equal((await call(app, "GET", "/v1/queues/q")).body.published, 1);
 });
+
+Deno.test("DELETE /v1/idempotency-keys/{key} frees the caller's key, not another token's", async () => {
+  const { app } = await securedApp();
+  const key = { "idempotency-key": "qos2-7" };
+  const publish = (token: string) =>
+    call(app, "POST", "/v1/queues/orders/messages", { body: "same" }, { ...bearer(token), ...key });
+  const first = await publish("alice-token-1");
+  assert.equal(first.status, 201);
+  // bob's delete names his own key space: alice's answer is still replayed.
+  const bobDelete = await call(
+    app,
+    "DELETE",
+    "/v1/idempotency-keys/qos2-7",
+    undefined,
+    bearer("bob-token-123"),
+  );
+  assert.equal(bobDelete.status, 204);
+  assert.equal((await publish("alice-token-1")).headers.get("idempotent-replayed"), "true");
+  const freed = await call(
+    app,
+    "DELETE",
+    "/v1/idempotency-keys/qos2-7",
+    undefined,
+    bearer("alice-token-1"),
+  );
+  assert.equal(freed.status, 204);
+  const again = await publish("alice-token-1");
+  assert.equal(again.status, 201);
+  assert.equal(again.headers.get("idempotent-replayed"), null);
+  assert.notEqual(again.body.seq, first.body.seq);
+  const bad = await call(
+    app,
+    "DELETE",
+    "/v1/idempotency-keys/%20x",
+    undefined,
+    bearer("alice-token-1"),
+  );
+  assert.equal(bad.status, 400);
+});

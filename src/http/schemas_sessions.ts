@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { apiRegistry } from "./schemas.ts";
+import { apiRegistry, idempotencyKeySchema } from "./schemas.ts";
 
 /** `POST /v1/sessions`: how long the session may stay idle (default 1 h, at most 24 h). */
 export const sessionOpenSchema = z.strictObject({
@@ -20,3 +20,6 @@ export const sessionOpenedSchema = z.strictObject({
   session: z.number().int(),
   timeoutMs: z.number().int(),
 }).register(apiRegistry, { id: "SessionOpened" });
+
+/** `DELETE /v1/idempotency-keys/{key}`. */
+export const idempotencyKeyParams = z.strictObject({ key: idempotencyKeySchema });
