@@ -65,6 +65,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const runDir = new URL(`./runs/${stamp}-seed${seed}`, import.meta.url).pathname;
 const encoder = new TextEncoder();
 let lastStatus = 0;
+const onTerminal = Deno.stderr.isTerminal();
 const result = await runChaos({
   nodes: count,
   durationMs: durationS * 1000,
@@ -73,17 +74,18 @@ const result = await runChaos({
   kinds,
   network,
   transport,
+  // The status line rewrites itself on a terminal; a pipe or a log file gets one every 10 s.
   status: (line) => {
-    if (Date.now() - lastStatus < 300) return;
+    if (Date.now() - lastStatus < (onTerminal ? 300 : 10_000)) return;
     lastStatus = Date.now();
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
+    Deno.stderr.writeSync(encoder.encode(onTerminal ? `\r\x1b[K${line}` : `${line}\n`));
   },
-  log: (line) => Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}\n`)),
+  log: (line) => Deno.stderr.writeSync(encoder.encode(`${onTerminal ? "\r\x1b[K" : ""}${line}\n`)),
 }).catch((e) => {
   console.error(`\nchaos: the run could not go on: ${(e as Error)?.message ?? e}`);
   Deno.exit(2);
 });
-Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+if (onTerminal) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
 console.log(`seed ${seed}, ${count} nodes, ${durationS} s; history: ${result.historyPath}`);
 if (kinds.length < FAULT_KINDS.length) console.log(`fault kinds: ${kinds.join(", ")}`);
 for (const line of summaryLines(result)) console.log(line);
