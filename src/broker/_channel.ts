@@ -93,6 +93,8 @@ export class Channel {
   nDelayed = 0;
   published = 0;
   acked = 0;
+  /** Deliveries handed out by receive, every attempt counted. */
+  delivered = 0;
   deadLettered = 0;
   bytes = 0;
   retentionDropped = 0;
@@ -118,6 +120,7 @@ export class Channel {
       delayed: this.nDelayed,
       published: this.published,
       acked: this.acked,
+      delivered: this.delivered,
       deadLettered: this.deadLettered,
       bytes: this.bytes,
     };
@@ -271,6 +274,7 @@ export class Channel {
       if (m === undefined || m.state !== MsgState.Ready) continue;
       if (this.groups !== undefined && !this.#isHead(m)) continue;
       m.attempt++;
+      this.delivered++;
       const leaseExpiresAt = atMostOnce ? now : now + leaseMs;
       out.push(this.#delivery(m, leaseExpiresAt));
       if (atMostOnce) {

@@ -14,7 +14,9 @@
  *   with sessions; a head without them had no sessions)
  * - `["idem", [[key, fingerprint, result, expiresAt], ...]]` until nIdem records were given
  * - `["sessions", [row, ...]]` until nSessions rows were given (`_snapshot_sessions.ts`)
- * - per queue: `["channel", name, ord, config, counters, nIds, nMsgs]`, then
+ * - per queue: `["channel", name, ord, config, counters, nIds, nMsgs]` (counters: published, acked,
+ *   deadLettered, retentionDropped, nextSeq, startSeq, delivered; a snapshot from before
+ *   `delivered` has the first six and restores it as 0), then
  *   `["ids", ids, [seq, expiresAt, ...], mut]` until nIds records, then
  *   `["msgs", fixed, mut, ids, extras]` each followed by a raw frame of its bodies, until nMsgs
  * - per topic: `["topic", name, ord, config, counters, nIds, nMsgs, nSubs]`, its `"ids"` parts,

@@ -156,6 +156,8 @@ function* restoreChannel(
   const ch = new Channel(ord, topic ? `${topic.name}/${name}` : name, config, state.host);
   [ch.published, ch.acked, ch.deadLettered, ch.retentionDropped, ch.nextSeq, ch.startSeq] =
     counters;
+  // Appended later: a snapshot taken before it has six counters and restores 0.
+  ch.delivered = counters[6] ?? 0;
   const recs = new RecordCursor(yield* restoreIds(r, ch.ids, nIds), ch.ids);
   for (let done = 0; done < nMsgs;) {
     const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [

@@ -304,6 +304,8 @@ export interface QueueStats {
   readonly delayed: number;
   readonly published: number;
   readonly acked: number;
+  /** Deliveries handed out by receive; a redelivery counts again. */
+  readonly delivered: number;
   /** Moved to a dead-letter queue, or dropped for lack of one (max deliveries or TTL). */
   readonly deadLettered: number;
   /** Body bytes stored. */

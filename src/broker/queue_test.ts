@@ -110,7 +110,16 @@ Deno.test("an acked message is never delivered again", () => {
   assert.equal(l.receive("q").length, 0);
   assert.deepEqual(
     { ...l.broker.queue("q")!.stats, bytes: 0 },
-    { ready: 0, leased: 0, delayed: 0, published: 1, acked: 1, deadLettered: 0, bytes: 0 },
+    {
+      ready: 0,
+      leased: 0,
+      delayed: 0,
+      published: 1,
+      acked: 1,
+      delivered: 1,
+      deadLettered: 0,
+      bytes: 0,
+    },
   );
 });
 

@@ -114,6 +114,7 @@ function* captureChannel(name: string, ch: Channel): Steps<ChannelCapture> {
       ch.retentionDropped,
       ch.nextSeq,
       ch.startSeq,
+      ch.delivered,
     ],
     refs,
     mut,

@@ -72,6 +72,7 @@ export class HttpMetrics {
       ["leased", "gauge", "Messages leased to a consumer"],
       ["delayed", "gauge", "Messages waiting for their delay"],
       ["published", "counter", "Messages published"],
+      ["delivered", "counter", "Messages handed out by receive, every attempt"],
       ["acked", "counter", "Messages acknowledged"],
       ["deadLettered", "counter", "Messages dead-lettered or dropped after max deliveries/TTL"],
     ] as const;

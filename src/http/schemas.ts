@@ -239,6 +239,7 @@ const stats = {
   delayed: z.number(),
   published: z.number(),
   acked: z.number(),
+  delivered: z.number(),
   deadLettered: z.number(),
   bytes: z.number(),
 };

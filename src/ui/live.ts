@@ -43,7 +43,15 @@ export function liveSample(
 ): LiveSample {
   const view = deps.node.clusterView();
   const broker = deps.node.broker();
-  const totals = { ready: 0, leased: 0, delayed: 0, published: 0, acked: 0, deadLettered: 0 };
+  const totals = {
+    ready: 0,
+    leased: 0,
+    delayed: 0,
+    published: 0,
+    delivered: 0,
+    acked: 0,
+    deadLettered: 0,
+  };
   let queues = 0;
   let bytes = 0;
   for (const q of broker.listQueues()) {

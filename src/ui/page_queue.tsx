@@ -37,7 +37,15 @@ export function QueuePage(props: { frame: PageFrame; data: QueuePageData }) {
         {admin ? <a class="button danger small" id="purge" href={`${base}/purge`}>Purge…</a> : null}
       </h1>
       <section class="summary" data-live="queue" data-queue={q.name}>
-        {(["ready", "leased", "delayed", "deadLettered", "published", "acked"] as const).map((
+        {([
+          "ready",
+          "leased",
+          "delayed",
+          "deadLettered",
+          "published",
+          "delivered",
+          "acked",
+        ] as const).map((
           k,
         ) => (
           <div class="stat">

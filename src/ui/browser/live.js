@@ -40,12 +40,12 @@ function series(label, stroke) {
   };
 }
 
-/** The rate chart: time on x; publish, ack and dead-letter rates per second. */
+/** The rate chart: time on x; publish, deliver, ack and dead-letter rates per second. */
 class RateChart {
   /** @param {HTMLElement} el */
   constructor(el) {
     this.el = el;
-    this.data = [[], [], [], []];
+    this.data = [[], [], [], [], []];
     this.last = undefined;
     this.plot = new uPlot(
       {
@@ -55,6 +55,7 @@ class RateChart {
         series: [
           {},
           series("published", "#2563eb"),
+          series("delivered", "#d97706"),
           series("acked", "#16a34a"),
           series("dead-lettered", "#dc2626"),
         ],
@@ -92,8 +93,9 @@ class RateChart {
     const rate = (k) => Math.max(0, (s[k] - last.s[k]) / dt);
     this.data[0].push(t / 1000);
     this.data[1].push(rate("published"));
-    this.data[2].push(rate("acked"));
-    this.data[3].push(rate("deadLettered"));
+    this.data[2].push(rate("delivered"));
+    this.data[3].push(rate("acked"));
+    this.data[4].push(rate("deadLettered"));
     if (this.data[0].length > POINTS_MAX) { for (const a of this.data) a.shift(); }
     this.plot.setData(this.data);
     this.el.dataset.points = String(this.data[0].length);
@@ -106,7 +108,9 @@ function showSample(s) {
   setText("stat-commit", fmt(s.commitIndex));
   setText("stat-applied", fmt(s.appliedIndex));
   if (s.queue !== undefined) {
-    for (const k of ["ready", "leased", "delayed", "deadLettered", "published", "acked"]) {
+    for (
+      const k of ["ready", "leased", "delayed", "deadLettered", "published", "delivered", "acked"]
+    ) {
       setText(`stat-${k}`, fmt(s.queue[k]));
     }
     setText("stat-bytes", bytes(s.queue.bytes));
