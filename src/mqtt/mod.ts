@@ -17,6 +17,8 @@ export {
   type MqttGatewayOptions,
   startMqttGateway,
 } from "./gateway.ts";
+export { sessionSubscription } from "./outbound.ts";
+export { MQTT_TOPIC } from "./broker_api.ts";
 export {
   filterToPatterns,
   patternToFilter,

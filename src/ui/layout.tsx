@@ -15,7 +15,7 @@ export interface PageFrame {
   readonly nodeId: string;
   readonly viewer: Viewer;
   readonly authOn: boolean;
-  /** `cluster`, `queues` or `topics`: the highlighted tab. */
+  /** `cluster`, `queues`, `topics` or `mqtt`: the highlighted tab. */
   readonly tab: string;
   /** A result line from the last action (`?done=`), or an error (`?error=`). */
   readonly done?: string;
@@ -24,7 +24,10 @@ export interface PageFrame {
 
 export function Layout(props: { frame: PageFrame; title: string; children: Child }) {
   const { frame } = props;
-  const tabs = [["cluster", "Cluster"], ["queues", "Queues"], ["topics", "Topics"]];
+  const tabs = [["cluster", "Cluster"], ["queues", "Queues"], ["topics", "Topics"], [
+    "mqtt",
+    "MQTT",
+  ]];
   return (
     <html lang="en">
       <head>

@@ -15,6 +15,8 @@ import { ClusterPage, type MemberRow } from "./page_cluster.tsx";
 import { listQuery, QUEUE_SORTS, QueuesPage } from "./page_lists.tsx";
 import { type SubscriptionRow, TOPIC_SORTS, TopicsPage } from "./page_topics.tsx";
 import { QueuePage } from "./page_queue.tsx";
+import { MqttPage, mqttSessions } from "./page_mqtt.tsx";
+import { MQTT_TOPIC } from "../mqtt/mod.ts";
 
 /** How long the cluster page waits for another member's own view. */
 const MEMBER_VIEW_TIMEOUT_MS = 1_000;
@@ -55,6 +57,15 @@ export function pageRoutes(app: Hono<UiEnv>, deps: UiDeps): void {
     return page(
       c,
       <TopicsPage frame={frameOf(c, deps, "topics")} topics={topics} subs={subs} query={query} />,
+    );
+  });
+  app.get("/mqtt", (c) => {
+    const clientId = (c.req.query("client") ?? "").slice(0, 1024);
+    const visible = c.get("viewer").sees("topic", MQTT_TOPIC);
+    const rows = visible ? mqttSessions(deps.node.broker(), clientId || undefined) : [];
+    return page(
+      c,
+      <MqttPage frame={frameOf(c, deps, "mqtt")} rows={rows} clientId={clientId} />,
     );
   });
   app.get("/queues/:q", (c) => queuePage(c, deps));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import { LocalNode } from "../http/testing/local_node.ts";
 import { silentLogger } from "../log.ts";
+import { filterToPatterns, sessionSubscription } from "../mqtt/mod.ts";
 import { createUi, EventRing } from "./mod.ts";
 import { safeNext } from "./routes_pages.tsx";
 
@@ -200,4 +201,43 @@ Deno.test("ui: member add and remove go through their confirmation pages to the 
   assert.ok(!node.clusterView().members.some((m) => m.id === "n4"));
   const again = await visit("/ui/cluster/members/n4/remove", form({ confirm: "yes", _csrf: csrf }));
   assert.match(decodeURIComponent(again.res.headers.get("location") ?? ""), /error=.*not a member/);
+});
+
+Deno.test("ui: the MQTT page lists sessions from the mqtt topic, and finds one by client id", async () => {
+  const { visit, apiCall } = await dashboard();
+  assert.match((await visit("/ui/cluster")).text, /href="\/ui\/mqtt"/);
+  assert.equal((await apiCall("PUT", "/v1/topics/mqtt", {})).status, 201);
+  // The subscriptions a gateway writes for client `sensor-1`: `home/+/temp` at QoS 0,
+  // `alerts/#` at QoS 1; and one shared subscription.
+  const put = (name: string, filters: string[], mode: string) =>
+    apiCall("PUT", `/v1/topics/mqtt/subscriptions/${name}`, { filters, deliveryMode: mode });
+  const patterns = (f: string) => {
+    const r = filterToPatterns(f);
+    return "patterns" in r ? r.patterns : [];
+  };
+  await put(sessionSubscription("sensor-1", 0), patterns("home/+/temp"), "at_most_once");
+  await put(sessionSubscription("sensor-1", 1), patterns("alerts/#"), "at_least_once");
+  await put(`mqtt-share-${"ab".repeat(20)}`, patterns("jobs/+"), "at_least_once");
+  await put(sessionSubscription("other", 1), patterns("x"), "at_least_once");
+  const messages = ["home.kitchen.temp", "alerts.fire", "alerts", "jobs.a"]
+    .map((subject) => ({ subject, body: 1 }));
+  assert.equal((await apiCall("POST", "/v1/topics/mqtt/messages", { messages })).status, 201);
+  const q1 = sessionSubscription("sensor-1", 1);
+  await apiCall("POST", `/v1/topics/mqtt/subscriptions/${q1}/receive`, { max: 1 });
+
+  const { res, text } = await visit("/ui/mqtt?client=sensor-1");
+  assert.equal(res.status, 200);
+  const rows = [...text.matchAll(/<tr data-session="([^"]+)"[^>]*>(.*?)<\/tr>/gs)];
+  assert.equal(rows.length, 3);
+  const key = q1.slice(0, -3);
+  const mine = rows.find((r) => r[1] === key)?.[2] ?? "";
+  assert.match(mine, /<td>sensor-1<\/td>/);
+  assert.match(mine, /home\/\+\/temp \(0\)/);
+  assert.match(mine, /alerts\/# \(1\)/);
+  // ready: the kitchen reading (q0) + one of the two alerts (q1); leased: the other alert.
+  assert.match(mine, /<td class="num">2<\/td><td class="num">1<\/td>/);
+  const shared = rows.find((r) => r[1].startsWith("mqtt-share-"))?.[2] ?? "";
+  assert.match(shared, /shared/);
+  assert.match(shared, /jobs\/\+ \(1\)/);
+  assert.doesNotMatch(text.replace(mine, ""), /sensor-1<\/td>/);
 });
