@@ -1,7 +1,7 @@
 /**
  * `/ui/live`: Server-Sent Events with this node's numbers once a second (as of its last applied
  * entry): the cluster summary, totals over the queues the viewer may see, and one queue's
- * stats when `?queue=` names it. The browser module turns counter deltas into rates.
+ * stats when `?queue=` names it, and the cluster page's node rows with `?nodes=1`. The browser module turns counter deltas into rates.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import { streamSSE } from "hono/streaming";
 import type { QueueStats } from "../broker/mod.ts";
 import type { UiDeps, UiEnv } from "./context.ts";
 import type { Viewer } from "./session.ts";
+import { type NodeSample, nodeSamples } from "./cluster_data.ts";
 
 /** Most queues one stream reports row by row (a list page shows 100). */
 const ROWS_MAX = 200;
@@ -30,6 +31,8 @@ export interface LiveSample {
   /** Sums over every queue the viewer may see. */
   readonly totals: QueueStats & { readonly queues: number };
   readonly queue?: QueueStats;
+  /** The cluster page's node rows (`?nodes=1`): each member's own numbers and the leader's. */
+  readonly nodes?: readonly NodeSample[];
   /** The stats of the queues a list page shows (`?queues=a,b`), by name. */
   readonly rows?: Readonly<Record<string, QueueStats>>;
 }
@@ -87,10 +90,14 @@ export function liveRoutes(app: Hono<UiEnv>, deps: UiDeps): void {
     const queue = c.req.query("queue") || undefined;
     const rowNames = (c.req.query("queues") ?? "").split(",").filter((q) => q !== "")
       .slice(0, ROWS_MAX);
+    const wantNodes = c.req.query("nodes") === "1";
     return streamSSE(c, async (stream) => {
       const rounds = Math.ceil(STREAM_MAX_MS / interval);
       for (let i = 0; i < rounds && !stream.aborted && !stream.closed; i++) {
-        await stream.writeSSE({ data: JSON.stringify(liveSample(deps, viewer, queue, rowNames)) });
+        const sample: LiveSample = liveSample(deps, viewer, queue, rowNames);
+        // Other members are asked over HTTP (1 s timeout each, in parallel), as the page does.
+        const nodes = wantNodes ? await nodeSamples(deps, viewer.token) : undefined;
+        await stream.writeSSE({ data: JSON.stringify(nodes ? { ...sample, nodes } : sample) });
         await stream.sleep(interval);
       }
     });

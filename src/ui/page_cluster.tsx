@@ -51,7 +51,7 @@ export function ClusterPage(props: { frame: PageFrame; data: ClusterPageData }) 
       <section class="card">
         <h2>Nodes</h2>
         <div class="scroll">
-          <table id="nodes">
+          <table id="nodes" data-live="nodes">
             <thead>
               <tr>
                 <th>Node</th>
@@ -106,15 +106,15 @@ function NodeRow(props: { row: MemberRow; frame: PageFrame; leaderId: string; la
         <b>{row.id}</b> {isLeader ? <span class="badge leader-badge">leader</span> : null}
         <div class="muted small url">{row.url}</div>
       </td>
-      <td>
+      <td data-k="role">
         <span class={`role role-${role}`}>{role}</span>
       </td>
-      <td class="num opt">{n(row.own?.term)}</td>
-      <td class="num opt">{n(row.own?.commitIndex)}</td>
-      <td class="num">{n(row.own?.appliedIndex)}</td>
-      <td class="num">{n(props.lag)}</td>
-      <td class="num opt">{n(row.matchIndex)}</td>
-      <td class="opt">{link}</td>
+      <td class="num opt" data-k="term">{n(row.own?.term)}</td>
+      <td class="num opt" data-k="commitIndex">{n(row.own?.commitIndex)}</td>
+      <td class="num" data-k="appliedIndex">{n(row.own?.appliedIndex)}</td>
+      <td class="num" data-k="lag">{n(props.lag)}</td>
+      <td class="num opt" data-k="matchIndex">{n(row.matchIndex)}</td>
+      <td class="opt" data-k="link">{link}</td>
       {frame.viewer.clusterAdmin
         ? (
           <td class="actions">

@@ -6,20 +6,17 @@
  */
 
 import type { Hono } from "hono";
-import type { ClusterView } from "../http/mod.ts";
 import { QuorumqError } from "../client/mod.ts";
 import type { MessageStatus, PeekResult } from "../client/mod.ts";
 import { clientFor, frameOf, type UiContext, type UiDeps, type UiEnv } from "./context.ts";
 import { ConfirmPage, LoginPage, page } from "./layout.tsx";
-import { ClusterPage, type MemberRow } from "./page_cluster.tsx";
+import { ClusterPage } from "./page_cluster.tsx";
+import { clusterData } from "./cluster_data.ts";
 import { listQuery, QUEUE_SORTS, QueuesPage } from "./page_lists.tsx";
 import { type SubscriptionRow, TOPIC_SORTS, TopicsPage } from "./page_topics.tsx";
 import { QueuePage } from "./page_queue.tsx";
 import { MqttPage, mqttSessions } from "./page_mqtt.tsx";
 import { MQTT_TOPIC } from "../mqtt/mod.ts";
-
-/** How long the cluster page waits for another member's own view. */
-const MEMBER_VIEW_TIMEOUT_MS = 1_000;
 
 export function pageRoutes(app: Hono<UiEnv>, deps: UiDeps): void {
   app.get("/", (c) => c.redirect("/ui/cluster"));
@@ -34,7 +31,10 @@ export function pageRoutes(app: Hono<UiEnv>, deps: UiDeps): void {
     ));
   app.get("/cluster", async (c) => {
     const frame = frameOf(c, deps, "cluster");
-    const data = { ...await clusterData(deps, c), events: deps.events.recent() };
+    const data = {
+      ...await clusterData(deps, c.get("viewer").token),
+      events: deps.events.recent(),
+    };
     return page(c, <ClusterPage frame={frame} data={data} />);
   });
   app.get("/queues", (c) => {
@@ -93,53 +93,6 @@ async function queuePage(c: UiContext, deps: UiDeps): Promise<Response> {
 function notFoundAsUndefined(e: unknown): undefined {
   if (e instanceof QuorumqError && e.type === "message_not_found") return undefined;
   throw e;
-}
-
-/** Every member's own view (asked over HTTP, as this viewer), joined with the leader's. */
-async function clusterData(deps: UiDeps, c: UiContext) {
-  const local = deps.node.clusterView();
-  const token = c.get("viewer").token;
-  const views = await Promise.all(
-    local.members.map((m) =>
-      m.id === local.nodeId ? Promise.resolve(local) : memberView(m.url, token)
-    ),
-  );
-  const leaderView = views.find((v) => v !== undefined && v.nodeId === v.leaderId) ?? local;
-  const members: MemberRow[] = local.members.map((m, i) => {
-    const seen = leaderView.members.find((x) => x.id === m.id) ?? m;
-    return {
-      id: m.id,
-      url: m.url,
-      own: views[i],
-      role: seen.role,
-      matchIndex: seen.matchIndex,
-      lastContactMs: seen.lastContactMs ?? undefined,
-    };
-  });
-  return {
-    local: leaderView === local ? local : { ...local, leaderId: leaderView.leaderId },
-    members,
-  };
-}
-
-async function memberView(
-  url: string,
-  token: string | undefined,
-): Promise<ClusterView | undefined> {
-  try {
-    const res = await fetch(`${url}/v1/cluster?consistency=stale`, {
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(MEMBER_VIEW_TIMEOUT_MS),
-    });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    const v = await res.json() as ClusterView & { leaderId: string | null };
-    return { ...v, leaderId: v.leaderId ?? "" };
-  } catch {
-    return undefined; // shown as "no answer"
-  }
 }
 
 /** The "are you sure?" pages of purge, leadership transfer, member add and remove. */

@@ -123,15 +123,40 @@ function showSample(s) {
       if (cell.textContent !== text) cell.textContent = text;
     }
   }
+  for (const node of s.nodes ?? []) showNode(node);
   setText("live-status", `live · updated ${new Date(s.t).toLocaleTimeString()}`);
 }
 
-/** The stream's URL: this queue's stats, or those of the rows a list page shows. */
+/** One cluster page node row; cells of a member that did not answer stay as they are. */
+function showNode(node) {
+  const row = document.querySelector(`tr[data-node="${CSS.escape(node.id)}"]`);
+  for (const cell of row?.querySelectorAll("td[data-k]") ?? []) {
+    const k = cell.dataset.k;
+    if (k === "role") {
+      const span = cell.querySelector("span.role");
+      if (span !== null && span.textContent !== node.role) {
+        span.textContent = node.role;
+        span.className = `role role-${node.role}`;
+      }
+    } else if (k === "link") {
+      if (typeof node.lastContactMs !== "number") continue;
+      const span = cell.querySelector("span") ?? cell.appendChild(document.createElement("span"));
+      span.textContent = `${node.lastContactMs} ms ago`;
+      span.className = node.lastContactMs > 2000 ? "bad" : "good";
+    } else if (typeof node[k] === "number") {
+      const text = fmt(node[k]);
+      if (cell.textContent !== text) cell.textContent = text;
+    }
+  }
+}
+
+/** The stream's URL: this queue's stats, the rows a list page shows, the cluster's node rows. */
 function liveUrl(queue) {
   const params = new URLSearchParams();
   if (queue) params.set("queue", queue);
   const rows = [...document.querySelectorAll("tr[data-queue]")].map((tr) => tr.dataset.queue);
   if (rows.length > 0) params.set("queues", rows.join(","));
+  if (document.querySelector("[data-live=nodes]") !== null) params.set("nodes", "1");
   const query = params.toString();
   return `/ui/live${query ? `?${query}` : ""}`;
 }
