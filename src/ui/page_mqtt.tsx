@@ -102,9 +102,11 @@ export function MqttPage(
                   <td>{r.clientId ?? <span class="muted">—</span>}</td>
                   <td>
                     {r.filters.map((f) => (
-                      <code class="filter">
-                        {f.filter} ({f.qos})
-                      </code>
+                      <div>
+                        <code>
+                          {f.filter} ({f.qos})
+                        </code>
+                      </div>
                     ))}
                   </td>
                   <td class="num">{n(r.ready)}</td>

@@ -12,6 +12,7 @@ import { Client } from "../../src/client/mod.ts";
 import { browserMissing, launchBrowser, type Page, screenshotDir, shoot } from "./browser.ts";
 import { eventually } from "./http.ts";
 import { Nodes } from "./nodes.ts";
+import { sessionSubscription } from "../../src/mqtt/mod.ts";
 
 const missing = await browserMissing();
 if (missing !== undefined) console.log(`ui_browser_test: skipped: ${missing}`);
@@ -76,6 +77,23 @@ Deno.test({
         await shoot(page, shots, "cluster");
         await shoot(page, shots, "cluster-phone", 390);
         await page.setViewport({ width: 1280, height: 800 });
+      });
+
+      await t.step("the cluster page's node rows update live", async () => {
+        await page.goto(`${base}/ui/cluster`, { waitUntil: "load" });
+        const applied = (id: string) =>
+          page.$eval(
+            `tr[data-node="${id}"] td[data-k=appliedIndex]`,
+            (td) => Number((td.textContent ?? "").replaceAll(",", "")),
+          );
+        const before = await applied(leader);
+        await client.createQueue("live-rows"); // one more entry applied everywhere
+        await eventually(
+          "the leader row's applied index to move without a reload",
+          async () => (await applied(leader)) > before ? true : undefined,
+          20_000,
+        );
+        await client.deleteQueue("live-rows"); // the queue list below shows its own queues only
       });
 
       await t.step("a chart's points increase while a publisher runs", async () => {
@@ -196,6 +214,19 @@ Deno.test({
           "events/audit",
         );
         await shoot(page, shots, "topics");
+        // The subscriptions an MQTT gateway keeps for a session of client `sensor-1`.
+        await client.topics.create("mqtt");
+        const session = (qos: 0 | 1) => sessionSubscription("sensor-1", qos);
+        await client.subscriptions.create("mqtt", session(0), {
+          filters: ["home.*.temp"],
+          deliveryMode: "at_most_once",
+        });
+        await client.subscriptions.create("mqtt", session(1), { filters: ["alerts", "alerts.>"] });
+        await client.topics.publish("mqtt", { subject: "alerts.fire", body: "smoke" });
+        await page.goto(`${base}/ui/mqtt?client=sensor-1`, { waitUntil: "load" });
+        const row = await textOf(page, `tr[data-session="${session(0).slice(0, -3)}"]`);
+        assert.match(row ?? "", /sensor-1.*home\/\+\/temp \(0\).*alerts\/# \(1\)/s);
+        await shoot(page, shots, "mqtt");
       });
 
       await t.step("leadership moves to the node picked on the cluster page", async () => {
