@@ -84,7 +84,10 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   }
   app.use("*", authMiddleware(deps));
   // Stream requests run through this same app (`app.fetch`): one set of routes and rules.
-  app.get(STREAM_PATH, streamRoute(deps, async (request) => await app.fetch(request)));
+  app.get(
+    STREAM_PATH,
+    streamRoute(deps, async (request) => await app.fetch(request), options.corsOrigins),
+  );
   app.route("/v1/queues", queueRoutes(deps));
   app.route("/v1/queues", queueAdminRoutes(deps));
   app.route("/v1/topics", topicRoutes(deps));

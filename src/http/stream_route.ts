@@ -3,6 +3,11 @@
  * that carries an `Authorization` header is authenticated here (401 before any upgrade when the
  * token is not valid); one without waits for the stream's `hello` frame.
  *
+ * WebSockets are outside CORS: a page of any origin may open one, and the browser sends its
+ * `Origin`. So the upgrade applies `--cors-origin` itself (cross-site WebSocket hijacking): a
+ * request with an `Origin` that is neither this node's own nor an allowed one gets 403. Clients
+ * outside a browser send no `Origin` and are unaffected.
+ *
  * @module
  */
 
@@ -15,12 +20,23 @@ import { type Dispatch, StreamSession } from "./stream.ts";
 export const STREAM_PATH = "/v1/stream";
 
 /** The handler of `GET /v1/stream`. */
-export function streamRoute(deps: AppDeps, dispatch: Dispatch): Handler<AppEnv> {
+export function streamRoute(
+  deps: AppDeps,
+  dispatch: Dispatch,
+  corsOrigins: readonly string[] = [],
+): Handler<AppEnv> {
   return async (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       throw new ProblemError(
         "invalid_request",
         "/v1/stream is a WebSocket endpoint: open it with an Upgrade: websocket request",
+      );
+    }
+    const origin = c.req.header("origin");
+    if (origin !== undefined && !originAllowed(origin, c.req.url, corsOrigins)) {
+      throw new ProblemError(
+        "forbidden",
+        `A page of ${origin} may not open the stream: it is not this node's origin nor one of --cors-origin`,
       );
     }
     const header = c.req.header("authorization");
@@ -36,4 +52,10 @@ export function streamRoute(deps: AppDeps, dispatch: Dispatch): Handler<AppEnv> 
     new StreamSession(socket, deps, dispatch, authorized);
     return response;
   };
+}
+
+/** Whether a browser page of `origin` may open the stream on the node at `url`. */
+export function originAllowed(origin: string, url: string, allowed: readonly string[]): boolean {
+  if (allowed.includes("*") || allowed.includes(origin)) return true;
+  return origin === new URL(url).origin;
 }

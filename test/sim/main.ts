@@ -15,9 +15,10 @@
  * @module
  */
 
-import { nodesForSeed, replayCommand, runCampaign } from "./campaign.ts";
-import { type DriverRunOptions, runDriverCampaign, runDriverSeed } from "./driver_run.ts";
-import { type RunOptions, type RunResult, runSeed } from "./run.ts";
+import { replayCommand, runCampaign } from "./core/campaign.ts";
+import { nodesForSeed } from "./core/settings.ts";
+import { type DriverRunOptions, runDriverCampaign, runDriverSeed } from "./driver/driver_run.ts";
+import { type RunOptions, type RunResult, runSeed } from "./core/run.ts";
 
 interface Args {
   seed?: number;

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { Entry, Message, NodeId, Snapshot } from "../../cluster/raft/mod.ts";
-import { type DiskState, type DiskWrite, termAt } from "./disk.ts";
+import type { Entry, Message, NodeId, Snapshot } from "../../../cluster/raft/mod.ts";
+import { type DiskState, type DiskWrite, termAt } from "../disk.ts";
 import type { SimNode } from "./sim_node.ts";
 
 /** A broken invariant: which one, at which step, and what was seen. */

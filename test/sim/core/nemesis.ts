@@ -8,9 +8,9 @@
  * @module
  */
 
-import type { ConfChange, NodeId, RaftStatus } from "../../cluster/raft/mod.ts";
-import { CLEAN_LINKS, type LinkFaults, type Network } from "./network.ts";
-import type { Prng } from "./prng.ts";
+import type { ConfChange, NodeId, RaftStatus } from "../../../cluster/raft/mod.ts";
+import { CLEAN_LINKS, type LinkFaults, type Network } from "../network.ts";
+import type { Prng } from "../prng.ts";
 
 /** What the nemesis sees of a node: the RawNode sim's `SimNode` and the driver sim's node. */
 export interface NemesisNode {

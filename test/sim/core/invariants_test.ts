@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Entry } from "../../cluster/raft/mod.ts";
-import { HashChainApp } from "./app.ts";
-import { Disk } from "./disk.ts";
+import type { Entry } from "../../../cluster/raft/mod.ts";
+import { HashChainApp } from "../app.ts";
+import { Disk } from "../disk.ts";
 import { Checker } from "./invariants.ts";
 import type { SimNode } from "./sim_node.ts";
 

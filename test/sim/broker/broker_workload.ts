@@ -13,17 +13,17 @@
  * @module
  */
 
-import type { NodeId } from "../../cluster/raft/mod.ts";
+import type { NodeId } from "../../../cluster/raft/mod.ts";
 import {
   type Command,
   type Delivery,
   encodeEnvelope,
   type ReceiptResult,
   type Result,
-} from "../../src/broker/mod.ts";
+} from "../../../src/broker/mod.ts";
 import type { BrokerSimApp } from "./broker_app.ts";
-import type { Prng } from "./prng.ts";
-import type { SimNode } from "./sim_node.ts";
+import type { Prng } from "../prng.ts";
+import type { SimNode } from "../core/sim_node.ts";
 
 /** The queues of the workload. `dead` is the dead-letter queue of the others. */
 export const SETUP: readonly Command[] = [

@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { Entry, NodeId, ReadState } from "../../cluster/raft/mod.ts";
-import { decodeCommand, encodeCommand } from "./app.ts";
-import type { Prng } from "./prng.ts";
+import type { Entry, NodeId, ReadState } from "../../../cluster/raft/mod.ts";
+import { decodeCommand, encodeCommand } from "../app.ts";
+import type { Prng } from "../prng.ts";
 import type { SimNode } from "./sim_node.ts";
 
 /** A command the client was told is committed, at the index and term it got. */

@@ -14,10 +14,10 @@
  * @module
  */
 
-import type { NodeId } from "../../cluster/raft/mod.ts";
+import type { NodeId } from "../../../cluster/raft/mod.ts";
 import type { Checker } from "./invariants.ts";
 import type { NemesisNode } from "./nemesis.ts";
-import type { Network } from "./network.ts";
+import type { Network } from "../network.ts";
 
 /** Term rises allowed per partition window while a connected majority holds a leader. */
 export const ELECTIONS_PER_WINDOW_MAX = 1;

@@ -14,10 +14,10 @@
  * @module
  */
 
-import type { Entry, HardState, Snapshot } from "../../cluster/raft/mod.ts";
-import type { StoragePorts } from "../../cluster/node/mod.ts";
-import { assertContiguous } from "../../cluster/storage/mod.ts";
-import type { Prng } from "./prng.ts";
+import type { Entry, HardState, Snapshot } from "../../../cluster/raft/mod.ts";
+import type { StoragePorts } from "../../../cluster/node/mod.ts";
+import { assertContiguous } from "../../../cluster/storage/mod.ts";
+import type { Prng } from "../prng.ts";
 
 /** One image of a node's storage: the log (`first..first+entries.length-1`), hard state, snapshot. */
 export interface DiskImage {

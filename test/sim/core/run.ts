@@ -13,18 +13,18 @@ import {
   decodeConfChange,
   type Message,
   type NodeId,
-} from "../../cluster/raft/mod.ts";
-import { HashChainApp, type SimAppFactory } from "./app.ts";
+} from "../../../cluster/raft/mod.ts";
+import { HashChainApp, type SimAppFactory } from "../app.ts";
 import { ElectionBound } from "./elections.ts";
 import { Checker, type Violation } from "./invariants.ts";
 import { type ClusterControl, Nemesis, type NemesisNode } from "./nemesis.ts";
-import { Network } from "./network.ts";
-import { Prng } from "./prng.ts";
+import { Network } from "../network.ts";
+import { Prng } from "../prng.ts";
 import { type DriverFaults, type NodeHooks, SimNode } from "./sim_node.ts";
 import { Workload } from "./workload.ts";
 import { observeNodes, quietPhase } from "./quiet.ts";
-import { isProductionSeed } from "./campaign.ts";
-import * as production from "../../src/server/mod.ts";
+import { ELECTION_TICKS, HEARTBEAT_TICKS, isProductionSeed } from "./settings.ts";
+import * as production from "../../../src/server/mod.ts";
 
 /** What one seed runs. */
 export interface RunOptions {
@@ -60,10 +60,6 @@ export interface RunResult {
   readonly trace: readonly string[];
   readonly stats: Record<string, number>;
 }
-
-/** Ticks per election timeout in the simulated cluster. */
-export const ELECTION_TICKS = 10;
-const HEARTBEAT_TICKS = 2;
 
 /** The simulated cluster: nodes, network, the checks, and the control surface of the nemesis. */
 export class Sim implements ClusterControl {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Entry, NodeId, ProposeResult } from "../../cluster/raft/mod.ts";
-import { decodeCommand, encodeCommand } from "./app.ts";
-import { Prng } from "./prng.ts";
+import type { Entry, NodeId, ProposeResult } from "../../../cluster/raft/mod.ts";
+import { decodeCommand, encodeCommand } from "../app.ts";
+import { Prng } from "../prng.ts";
 import type { SimNode } from "./sim_node.ts";
 import { Workload } from "./workload.ts";
 

@@ -11,10 +11,10 @@
 import { SessionLedger } from "./session_ledger.ts";
 import { BrokerSimApp } from "./broker_app.ts";
 import { BrokerClient, type ClientFaults, QUEUES, ROUTES } from "./broker_workload.ts";
-import { SimClocks } from "./clocks.ts";
-import { Prng } from "./prng.ts";
-import { Sim } from "./run.ts";
-import type { SimNode } from "./sim_node.ts";
+import { SimClocks } from "../clocks.ts";
+import { Prng } from "../prng.ts";
+import { Sim } from "../core/run.ts";
+import type { SimNode } from "../core/sim_node.ts";
 
 export interface BrokerRunOptions {
   readonly seed: number;

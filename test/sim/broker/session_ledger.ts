@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Result, SessionRef } from "../../src/broker/mod.ts";
+import type { Result, SessionRef } from "../../../src/broker/mod.ts";
 
 /** Refusals of the exactly-once layer: the command was not applied. */
 const NOT_APPLIED = new Set(["session_expired", "sessions_full", "idempotency_conflict"]);

@@ -13,19 +13,24 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { ConfChange, ConfState, NodeId } from "../../cluster/raft/mod.ts";
-import { encodeEnvelope } from "../../src/broker/mod.ts";
-import { HashChainApp, type SimAppFactory } from "./app.ts";
-import { BrokerSimApp } from "./broker_app.ts";
-import { isProductionSeed, nodesForSeed } from "./campaign.ts";
+import type { ConfChange, ConfState, NodeId } from "../../../cluster/raft/mod.ts";
+import { encodeEnvelope } from "../../../src/broker/mod.ts";
+import { HashChainApp, type SimAppFactory } from "../app.ts";
+import { BrokerSimApp } from "../broker/broker_app.ts";
+import {
+  ELECTION_TICKS,
+  HEARTBEAT_TICKS,
+  isProductionSeed,
+  nodesForSeed,
+} from "../core/settings.ts";
 import { ConfHistory, DriverChecker } from "./driver_checks.ts";
 import { type DriverPortFaults, DriverSimNode, TICK_MS } from "./driver_node.ts";
 import { CLIENT_TIMEOUT_TICKS, DriverWorkload, type Payload } from "./driver_workload.ts";
-import { type ClusterControl, Nemesis, type NemesisNode } from "./nemesis.ts";
-import { Network } from "./network.ts";
-import { Prng } from "./prng.ts";
-import { describeMessage, ELECTION_TICKS, type RunResult } from "./run.ts";
-import * as production from "../../src/server/mod.ts";
+import { type ClusterControl, Nemesis, type NemesisNode } from "../core/nemesis.ts";
+import { Network } from "../network.ts";
+import { Prng } from "../prng.ts";
+import { describeMessage, type RunResult } from "../core/run.ts";
+import * as production from "../../../src/server/mod.ts";
 
 /** What one seed of the driver simulation runs. */
 export interface DriverRunOptions {
@@ -126,7 +131,7 @@ export class DriverSim implements ClusterControl {
     this.#config = {
       clusterId: "sim",
       electionTicks: ELECTION_TICKS,
-      heartbeatTicks: 2,
+      heartbeatTicks: HEARTBEAT_TICKS,
       maxInflightMessages: cfgPrng.pick([4, 16, 64]),
       maxAppendBytes: cfgPrng.pick([1, 64, 4096]),
       // A broker snapshot is tens of KB: in 32-byte chunks, one per round trip, a lagging member

@@ -5,6 +5,7 @@
  */
 
 import { type RunOptions, type RunResult, runSeed } from "./run.ts";
+import { nodesForSeed } from "./settings.ts";
 
 /** What a campaign runs. Without `nodes`, even seeds get 3 nodes and odd seeds 5. */
 export interface CampaignOptions extends Omit<RunOptions, "seed" | "nodes" | "trace"> {
@@ -19,22 +20,6 @@ export interface CampaignResult {
   readonly steps: number;
   /** The seeds that broke an invariant (each stops at its first violation). */
   readonly failures: readonly RunResult[];
-}
-
-/** The cluster size a seed runs with when none is given. */
-export function nodesForSeed(seed: number, nodes?: 3 | 5): 3 | 5 {
-  return nodes ?? (seed % 2 === 0 ? 3 : 5);
-}
-
-/**
- * Production-setting seeds, a quarter of every campaign (one 3-node and one 5-node seed in each 8):
- * every threshold at the value a real node runs with (`src/server/raft_settings.ts`, the core's
- * defaults, the driver's hard-state saving) instead of the small values that make snapshots and
- * hard-state saves happen every few entries, and a nemesis that always mixes restarts, partitions
- * and membership changes, with removed nodes left running. The small values hid a restart into an older membership (docs/reliability.md item 11).
- */
-export function isProductionSeed(seed: number): boolean {
-  return seed % 8 === 3 || seed % 8 === 4;
 }
 
 /** Runs the seeds in order; `onProgress` is called after each one. */

@@ -11,11 +11,11 @@
  * @module
  */
 
-import type { DriverProposeOutcome, DriverReadOutcome } from "../../cluster/node/mod.ts";
-import type { NodeId } from "../../cluster/raft/mod.ts";
+import type { DriverProposeOutcome, DriverReadOutcome } from "../../../cluster/node/mod.ts";
+import type { NodeId } from "../../../cluster/raft/mod.ts";
 import type { DriverChecker } from "./driver_checks.ts";
 import { type DriverSimNode, TICK_MS } from "./driver_node.ts";
-import type { Prng } from "./prng.ts";
+import type { Prng } from "../prng.ts";
 
 /** Turns an attempt key into the bytes proposed (the broker wraps it in a command). */
 export type Payload = (key: string, step: number) => Uint8Array;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Entry } from "../../cluster/raft/mod.ts";
+import type { Entry } from "../../../cluster/raft/mod.ts";
 import {
   BrokerState,
   decodeEnvelope,
@@ -16,8 +16,8 @@ import {
   restoreSnapshot,
   type Result,
   snapshotBytes,
-} from "../../src/broker/mod.ts";
-import { fnv32, type SimApp } from "./app.ts";
+} from "../../../src/broker/mod.ts";
+import { fnv32, type SimApp } from "../app.ts";
 import type { SessionLedger } from "./session_ledger.ts";
 
 /** Where the app reports session writes, and a planted bug for the checker to catch. */

@@ -14,9 +14,9 @@ import {
   type NodeId,
   type RaftStatus,
   type Snapshot,
-} from "../../cluster/raft/mod.ts";
+} from "../../../cluster/raft/mod.ts";
 import { type DiskImage, imageLastIndex } from "./driver_disk.ts";
-import type { Violation } from "./invariants.ts";
+import type { Violation } from "../core/invariants.ts";
 
 interface AppliedRecord {
   readonly data: Uint8Array;

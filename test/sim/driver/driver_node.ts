@@ -14,7 +14,7 @@ import {
   type Pace,
   type SnapshotView,
   type StateMachine,
-} from "../../cluster/node/mod.ts";
+} from "../../../cluster/node/mod.ts";
 import type {
   ConfState,
   Message,
@@ -22,11 +22,11 @@ import type {
   RaftConfig,
   RaftStatus,
   Snapshot,
-} from "../../cluster/raft/mod.ts";
-import type { SimApp, SimAppFactory } from "./app.ts";
+} from "../../../cluster/raft/mod.ts";
+import type { SimApp, SimAppFactory } from "../app.ts";
 import { appendResolvesEarly, SimDisk } from "./driver_disk.ts";
-import type { NemesisNode } from "./nemesis.ts";
-import type { Prng } from "./prng.ts";
+import type { NemesisNode } from "../core/nemesis.ts";
+import type { Prng } from "../prng.ts";
 
 /** Milliseconds per tick of the fake ticker (timeouts given to the driver are in ms). */
 export const TICK_MS = 10;

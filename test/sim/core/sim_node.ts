@@ -12,7 +12,7 @@
  * @module
  */
 
-import { commitSettledConfChanges, hardStateToSave } from "../../cluster/node/mod.ts";
+import { commitSettledConfChanges, hardStateToSave } from "../../../cluster/node/mod.ts";
 import {
   type ConfState,
   decodeConfChange,
@@ -26,10 +26,10 @@ import {
   type ReadState,
   type Ready,
   type Snapshot,
-} from "../../cluster/raft/mod.ts";
-import type { SimApp, SimAppFactory } from "./app.ts";
-import { Disk, type DiskWrite, lastIndexOf, termAt } from "./disk.ts";
-import type { Prng } from "./prng.ts";
+} from "../../../cluster/raft/mod.ts";
+import type { SimApp, SimAppFactory } from "../app.ts";
+import { Disk, type DiskWrite, lastIndexOf, termAt } from "../disk.ts";
+import type { Prng } from "../prng.ts";
 
 /** Where a node is in handling its current Ready. */
 export type Phase = "idle" | "persisting" | "synced" | "sent" | "applied";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { runDriverCampaign, runDriverSeed } from "./driver_run.ts";
-import type { RunResult } from "./run.ts";
+import type { RunResult } from "../core/run.ts";
 
 const STEPS = 500;
 const SEEDS_PER_TEST = 1000;

@@ -9,13 +9,18 @@
  */
 
 import assert from "node:assert/strict";
-import type { NodeId } from "../../cluster/raft/mod.ts";
-import { type Command, type Delivery, encodeEnvelope, type Result } from "../../src/broker/mod.ts";
+import type { NodeId } from "../../../cluster/raft/mod.ts";
+import {
+  type Command,
+  type Delivery,
+  encodeEnvelope,
+  type Result,
+} from "../../../src/broker/mod.ts";
 import { BrokerSimApp } from "./broker_app.ts";
-import { MS_PER_STEP, SimClocks } from "./clocks.ts";
-import { Prng } from "./prng.ts";
-import { Sim } from "./run.ts";
-import type { SimNode } from "./sim_node.ts";
+import { MS_PER_STEP, SimClocks } from "../clocks.ts";
+import { Prng } from "../prng.ts";
+import { Sim } from "../core/run.ts";
+import type { SimNode } from "../core/sim_node.ts";
 
 const HOUR_MS = 3_600_000;
 const LEASE_MS = 5_000;

@@ -1,6 +1,6 @@
 /**
  * The broker simulation's command line:
- *   deno run --allow-env --allow-read test/sim/broker_main.ts [--seeds N] [--first S] [--steps M]
+ *   deno run --allow-env --allow-read test/sim/broker/broker_main.ts [--seeds N] [--first S] [--steps M]
  * Ends with `broker sim: <seeds> seeds, <violations> violations`; exits 1 on any violation,
  * printing each violating seed.
  *

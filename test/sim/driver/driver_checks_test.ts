@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfHistory, DriverChecker } from "./driver_checks.ts";
-import type { ConfState, Snapshot } from "../../cluster/raft/mod.ts";
+import type { ConfState, Snapshot } from "../../../cluster/raft/mod.ts";
 
 /** The ConfHistory check of the driver simulation on hand-made histories. */
 const snap = (index: number, conf: ConfState): Snapshot => ({

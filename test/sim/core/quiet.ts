@@ -7,10 +7,11 @@
  * @module
  */
 
-import type { ConfState, RaftStatus } from "../../cluster/raft/mod.ts";
-import { ELECTION_TICKS, type Sim } from "./run.ts";
+import type { ConfState, RaftStatus } from "../../../cluster/raft/mod.ts";
+import type { Sim } from "./run.ts";
+import { ELECTION_TICKS } from "./settings.ts";
 import type { SimNode } from "./sim_node.ts";
-import { termAt } from "./disk.ts";
+import { termAt } from "../disk.ts";
 
 function sameConf(a: ConfState, b: ConfState): boolean {
   const key = (c: ConfState) => `${[...c.voters].sort()}|${[...c.learners].sort()}`;
