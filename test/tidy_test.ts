@@ -39,11 +39,6 @@ const CYCLES_ALLOWED = new Map([
 /** Files over 500 lines and functions over 80 (`path:name`), and why. */
 const SIZES_ALLOWED = new Map([
   [
-    "cluster/transport/dial.ts",
-    "new on another branch that is still editing the transport this session; its split " +
-    "(handshake apart from the dialer's socket) belongs there",
-  ],
-  [
     "cluster/node/driver.ts",
     "the ready loop and its proposals, reads and snapshots share private state; another branch " +
     "edits it this session, so its split into a snapshot helper waits for that to land",

@@ -585,6 +585,8 @@ export class NodeDriver {
    */
   async #maybeSnapshot(): Promise<void> {
     if (this.#snapshotting || this.#closed) return;
+    // A leader's snapshot waits in the queue: it replaces this state, no use saving this one.
+    if (this.#applyQueue.some((w) => "snapshot" in w)) return;
     const entries = this.#appliedIndex - this.#snapshotIndex;
     if (entries < this.#o.snapshotEveryEntries) return;
     const factor = this.#o.snapshotLogFactor ?? 0;

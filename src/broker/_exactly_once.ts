@@ -213,3 +213,20 @@ function withKey(
   });
   return result;
 }
+
+/**
+ * Whether a write with this session place or Idempotency-Key already has a stored answer (a
+ * repeat would be answered from it): for a long-poll receive, which must not wait first then.
+ */
+export function hasStoredAnswer(
+  host: ExactlyOnceHost,
+  p: { readonly idemKey?: string; readonly session?: SessionRef; readonly owner?: string },
+  now: number,
+): boolean {
+  const owner = p.owner ?? "";
+  if (p.session !== undefined) {
+    return host.sessions.live(p.session.id, owner, now)?.answers.has(p.session.seq) === true;
+  }
+  if (p.idemKey === undefined) return false;
+  return host.idem.get(owner === "" ? p.idemKey : `${owner}\u0000${p.idemKey}`) !== undefined;
+}

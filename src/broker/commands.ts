@@ -10,8 +10,6 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
-
 /** How a queue or subscription settles deliveries. */
 export type DeliveryMode = "at_most_once" | "at_least_once" | "exactly_once";
 
@@ -420,36 +418,7 @@ export interface Envelope extends Proposal {
   readonly wallClock?: true;
 }
 
-/** Version byte in front of every encoded envelope, so the format can evolve. */
-const ENVELOPE_VERSION = 1;
-
-// Plain msgpack maps (no record structures): every entry decodes on its own, on any version.
-const packr = new Packr({ useRecords: false, moreTypes: false });
-
-/** Encodes an envelope for a Raft entry: a version byte, then msgpack. */
-export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  const packed = packr.pack(envelope);
-  const out = new Uint8Array(packed.length + 1);
-  out[0] = ENVELOPE_VERSION;
-  out.set(packed, 1);
-  return out;
-}
-
-/** Decodes an entry's data; throws on an unknown version or malformed bytes. */
-export function decodeEnvelope(data: Uint8Array): Envelope {
-  if (data.length < 2) throw new Error(`Cannot decode envelope: ${data.length} bytes is too short`);
-  if (data[0] !== ENVELOPE_VERSION) {
-    throw new Error(`Cannot decode envelope: unknown version ${data[0]}`);
-  }
-  const value = packr.unpack(data.subarray(1)) as Envelope;
-  if (typeof value !== "object" || value === null || typeof value.ts !== "number") {
-    throw new Error("Cannot decode envelope: not an envelope object");
-  }
-  if (typeof value.cmd !== "object" || value.cmd === null || typeof value.cmd.op !== "string") {
-    throw new Error("Cannot decode envelope: the command has no op");
-  }
-  return value;
-}
+export { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
 
 // The read-only query shapes live in queries.ts; re-exported so importers keep one module.
 export * from "./queries.ts";

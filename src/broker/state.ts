@@ -16,6 +16,7 @@ import type {
   PeekedMessage,
   QueueInfo,
   Result,
+  SessionRef,
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
@@ -33,7 +34,7 @@ import { IdemTable } from "./_ids.ts";
 import { EventHeap, SlabAllocator, type TimedEvent } from "./_structs.ts";
 import type { Topic } from "./_topic.ts";
 import { executeCommand } from "./_execute.ts";
-import { applyExactlyOnce, type ExactlyOnceLimits } from "./_exactly_once.ts";
+import { applyExactlyOnce, type ExactlyOnceLimits, hasStoredAnswer } from "./_exactly_once.ts";
 import {
   EXACTLY_ONCE_BYTES_MAX,
   SESSION_BYTES_MAX,
@@ -181,6 +182,13 @@ export class BrokerState {
   }
 
   // ---- read-only queries, as of the last applied entry ----
+
+  /** Whether a repeat of this session place or Idempotency-Key would replay a stored answer. */
+  hasStoredAnswer(
+    p: { readonly idemKey?: string; readonly session?: SessionRef; readonly owner?: string },
+  ): boolean {
+    return hasStoredAnswer(this, p, this.lastTs);
+  }
 
   queue(name: string): QueueInfo | undefined {
     const q = this.queues.get(name);

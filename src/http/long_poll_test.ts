@@ -103,6 +103,28 @@ Deno.test("long poll with an Idempotency-Key waits first, then proposes exactly 
   assert.deepEqual(replay.body, got.body);
 });
 
+Deno.test("long poll in a session waits first, then proposes exactly once", async () => {
+  const { app, node } = localApp();
+  await call(app, "PUT", "/v1/queues/q");
+  const opened = await call(app, "POST", "/v1/sessions", {});
+  const session = { "quorumq-session": `${opened.body.session}/1/1` };
+  const before = node.proposals.length;
+  const pending = call(app, "POST", "/v1/queues/q/receive", { waitMs: 3000 }, session);
+  await tick();
+  assert.equal(node.proposals.length, before, "nothing proposed while waiting");
+  await call(app, "POST", "/v1/queues/q/messages", { body: 1 });
+  const got = await pending;
+  assert.equal(got.body.messages.length, 1);
+  assert.equal(node.proposals.length, before + 2, "one publish, one receive");
+  // A replay is recognised by its stored answer: proposed at once, never waiting.
+  const replay = call(app, "POST", "/v1/queues/q/receive", { waitMs: 3000 }, session);
+  await tick();
+  assert.equal(node.listenerCount, 0, "the replay does not wait");
+  const answer = await replay;
+  assert.equal(answer.headers.get("idempotent-replayed"), "true");
+  assert.deepEqual(answer.body, got.body);
+});
+
 Deno.test("LongPollHub.wait() ends on abort and on deadline, and unsubscribes", async () => {
   let listeners = 0;
   const hub = new LongPollHub(() => {

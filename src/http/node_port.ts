@@ -24,6 +24,7 @@ import type {
   PeekedMessage,
   Proposal,
   QueueInfo,
+  SessionRef,
   SubscriptionInfo,
   TopicInfo,
   TopicMessage,
@@ -89,10 +90,13 @@ export interface BrokerView {
   /** Long poll: deliverable as of the last applied entry, else when one may become so. */
   deliverability(target: ConsumerTarget): Deliverability | undefined;
   /**
-   * The Idempotency-Key table (`BrokerState.idem`), optional: a long-poll receive whose key is
-   * already known is a replay, proposed at once instead of waiting first.
+   * Whether a write with this session place or Idempotency-Key has a stored answer
+   * (`BrokerState.hasStoredAnswer`), optional: a long-poll receive that has one is a replay,
+   * proposed at once instead of waiting first.
    */
-  readonly idem?: { get(key: string): unknown };
+  hasStoredAnswer?(
+    p: { readonly idemKey?: string; readonly session?: SessionRef; readonly owner?: string },
+  ): boolean;
 }
 
 /** One member in the cluster view. */

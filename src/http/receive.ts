@@ -4,8 +4,9 @@
  *
  * Without an Idempotency-Key: propose; if nothing came back and `waitMs` is left, wait (see
  * `long_poll.ts`) and propose again, until messages arrive or the deadline passes.
- * With an Idempotency-Key only ONE receive may be proposed (a second proposal with the same key
- * would replay the first, empty answer), so the leader waits first, then proposes once.
+ * In a session or with an Idempotency-Key only ONE receive may be proposed (a second proposal
+ * with the same session place or key would replay the first, empty answer), so the leader waits
+ * first, then proposes once.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import { readJsonBody, validate } from "./body.ts";
 import type { AppContext, AppDeps } from "./context.ts";
 import { jsonAnswer, renderDeliveries } from "./render.ts";
 import { runWrite } from "./write.ts";
+import { ownerOf, sessionOf } from "./session.ts";
 import type { WaitProbe } from "./long_poll.ts";
 import { receiveSchema } from "./schemas.ts";
 
@@ -43,8 +45,16 @@ export async function handleReceive(
   const arrival = deps.longPoll.arrival();
   const signal = c.req.raw.signal;
   const idemKey = c.req.header("idempotency-key");
-  const once = idemKey !== undefined;
-  if (once && waitMs > 0 && isLeader(deps) && deps.node.broker().idem?.get(idemKey) === undefined) {
+  const session = sessionOf(c);
+  const once = idemKey !== undefined || session !== undefined;
+  const owner = ownerOf(c);
+  const stored = () =>
+    deps.node.broker().hasStoredAnswer?.({
+      ...(idemKey !== undefined ? { idemKey } : {}),
+      ...(session !== undefined ? { session } : {}),
+      ...(owner !== undefined ? { owner } : {}),
+    }) === true;
+  if (once && waitMs > 0 && isLeader(deps) && !stored()) {
     await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
   }
   // Bounded by the deadline: each round either returns or waits for an applied batch or a

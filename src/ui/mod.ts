@@ -14,6 +14,7 @@
 
 import { Hono, type MiddlewareHandler } from "hono";
 import { problemResponse } from "../http/mod.ts";
+import { QuorumqError } from "../client/mod.ts";
 import type { UiDeps, UiEnv, UiOptions } from "./context.ts";
 import { liveRoutes } from "./live.ts";
 import { actionRoutes, formOf } from "./routes_actions.ts";
@@ -40,9 +41,25 @@ export function createUi(options: UiOptions): Hono<UiEnv> {
   liveRoutes(ui, deps);
   pageRoutes(ui, deps);
   actionRoutes(ui, deps);
+  ui.onError((error, c) => {
+    // A page whose data the API could not give (no leader during an election, a timeout):
+    // say so, instead of a bare 500.
+    const status = error instanceof QuorumqError && error.status >= 500 ? 503 : 500;
+    const text = error instanceof QuorumqError ? error.message : "An unexpected error occurred";
+    return c.html(errorPage(text), status);
+  });
   const app = new Hono<UiEnv>();
   app.route("/ui", ui);
   return app;
+}
+
+/** A minimal page for a failed page load; the message is escaped. */
+function errorPage(message: string): string {
+  const escaped = message.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>quorumq</title>` +
+    `<link rel="stylesheet" href="/ui/static/ui.css"></head><body><main>` +
+    `<p class="notice err" role="alert">${escaped}</p><p><a href="">Try again</a> · ` +
+    `<a href="/ui/cluster">Cluster</a></p></main></body></html>`;
 }
 
 /** Pages run only this node's scripts and cannot be framed (clickjacking). */

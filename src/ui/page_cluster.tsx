@@ -57,11 +57,11 @@ export function ClusterPage(props: { frame: PageFrame; data: ClusterPageData }) 
                 <th>Node</th>
                 <th>Role</th>
                 <th class="num opt">Term</th>
-                <th class="num">Commit</th>
+                <th class="num opt">Commit</th>
                 <th class="num">Applied</th>
                 <th class="num">Lag</th>
                 <th class="num opt">Match</th>
-                <th>Link</th>
+                <th class="opt">Link</th>
                 {frame.viewer.clusterAdmin ? <th>Actions</th> : null}
               </tr>
             </thead>
@@ -104,17 +104,17 @@ function NodeRow(props: { row: MemberRow; frame: PageFrame; leaderId: string; la
     <tr data-node={row.id} class={isLeader ? "leader" : ""}>
       <td>
         <b>{row.id}</b> {isLeader ? <span class="badge leader-badge">leader</span> : null}
-        <div class="muted small">{row.url}</div>
+        <div class="muted small url">{row.url}</div>
       </td>
       <td>
         <span class={`role role-${role}`}>{role}</span>
       </td>
       <td class="num opt">{n(row.own?.term)}</td>
-      <td class="num">{n(row.own?.commitIndex)}</td>
+      <td class="num opt">{n(row.own?.commitIndex)}</td>
       <td class="num">{n(row.own?.appliedIndex)}</td>
       <td class="num">{n(props.lag)}</td>
       <td class="num opt">{n(row.matchIndex)}</td>
-      <td>{link}</td>
+      <td class="opt">{link}</td>
       {frame.viewer.clusterAdmin
         ? (
           <td class="actions">

@@ -1,11 +1,11 @@
 /**
- * The queue list and the topic/subscription list: filtered, sorted and paged on the server, so
+ * The queue list and the pieces every list shares: filtered, sorted and paged on the server, so
  * a page costs the same with 10 queues or 10,000 (one pass to filter, one sort, 100 rows sent).
  *
  * @module
  */
 
-import type { QueueInfo, SubscriptionInfo, TopicInfo } from "../broker/mod.ts";
+import type { QueueInfo } from "../broker/mod.ts";
 import { bytes, Layout, n, type PageFrame } from "./layout.tsx";
 
 /** Rows a list page shows. */
@@ -108,13 +108,13 @@ export function QueuesPage(
                       ? <span class="muted small dlq">→ {q.config.deadLetterQueue}</span>
                       : null}
                   </td>
-                  <td class="num">{n(q.stats.ready)}</td>
-                  <td class="num">{n(q.stats.leased)}</td>
-                  <td class="num opt">{n(q.stats.delayed)}</td>
-                  <td class="num">{n(q.stats.deadLettered)}</td>
-                  <td class="num opt">{bytes(q.stats.bytes)}</td>
-                  <td class="num opt">{n(q.stats.published)}</td>
-                  <td class="num opt">{n(q.stats.acked)}</td>
+                  <td class="num" data-k="ready">{n(q.stats.ready)}</td>
+                  <td class="num" data-k="leased">{n(q.stats.leased)}</td>
+                  <td class="num opt" data-k="delayed">{n(q.stats.delayed)}</td>
+                  <td class="num" data-k="deadLettered">{n(q.stats.deadLettered)}</td>
+                  <td class="num opt" data-k="bytes">{bytes(q.stats.bytes)}</td>
+                  <td class="num opt" data-k="published">{n(q.stats.published)}</td>
+                  <td class="num opt" data-k="acked">{n(q.stats.acked)}</td>
                 </tr>
               ))}
             </tbody>
@@ -197,92 +197,5 @@ export function Pager(props: { query: ListQuery; pages: number; base: string }) 
       <span>page {page} of {props.pages}</span>
       {page < props.pages ? <a href={link(page + 1)}>next →</a> : <span />}
     </nav>
-  );
-}
-
-/** A subscription with the topic it reads, for the topic page. */
-export interface SubscriptionRow {
-  readonly topic: TopicInfo;
-  readonly sub: SubscriptionInfo;
-}
-
-export function TopicsPage(
-  props: { frame: PageFrame; topics: readonly TopicInfo[]; subs: readonly SubscriptionRow[] },
-) {
-  return (
-    <Layout frame={props.frame} title="Topics">
-      <section class="card">
-        <h2>
-          Topics <span class="muted">{n(props.topics.length)}</span>
-        </h2>
-        <div class="scroll">
-          <table id="topics" class="list">
-            <thead>
-              <tr>
-                <th>Topic</th>
-                <th class="num">Retained</th>
-                <th class="num">Bytes</th>
-                <th class="num">Published</th>
-                <th class="num">Seqs</th>
-                <th class="num">Subscriptions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.topics.map((t) => (
-                <tr data-topic={t.name}>
-                  <td>{t.name}</td>
-                  <td class="num">{n(t.messages)}</td>
-                  <td class="num">{bytes(t.bytes)}</td>
-                  <td class="num">{n(t.published)}</td>
-                  <td class="num">{n(t.firstSeq)}–{n(t.nextSeq - 1)}</td>
-                  <td class="num">{t.subscriptions.length}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      </section>
-      <SubscriptionsCard subs={props.subs} />
-    </Layout>
-  );
-}
-
-function SubscriptionsCard(props: { subs: readonly SubscriptionRow[] }) {
-  return (
-    <section class="card">
-      <h2>
-        Subscriptions <span class="muted">{n(props.subs.length)}</span>
-      </h2>
-      <div class="scroll">
-        <table id="subscriptions" class="list">
-          <thead>
-            <tr>
-              <th>Topic / subscription</th>
-              <th class="num">Cursor lag</th>
-              <th class="num">Ready</th>
-              <th class="num">Leased</th>
-              <th class="num">Delayed</th>
-              <th class="num">Dead-lettered</th>
-              <th class="num">Acked</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.subs.map(({ topic, sub }) => (
-              <tr data-subscription={`${topic.name}/${sub.name}`}>
-                <td>
-                  {topic.name} / <b>{sub.name}</b>
-                </td>
-                <td class="num">{n(Math.max(0, topic.nextSeq - sub.cursor))}</td>
-                <td class="num">{n(sub.stats.ready)}</td>
-                <td class="num">{n(sub.stats.leased)}</td>
-                <td class="num">{n(sub.stats.delayed)}</td>
-                <td class="num">{n(sub.stats.deadLettered)}</td>
-                <td class="num">{n(sub.stats.acked)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-    </section>
   );
 }

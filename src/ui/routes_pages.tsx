@@ -12,13 +12,8 @@ import type { MessageStatus, PeekResult } from "../client/mod.ts";
 import { clientFor, frameOf, type UiContext, type UiDeps, type UiEnv } from "./context.ts";
 import { ConfirmPage, LoginPage, page } from "./layout.tsx";
 import { ClusterPage, type MemberRow } from "./page_cluster.tsx";
-import {
-  listQuery,
-  QUEUE_SORTS,
-  QueuesPage,
-  type SubscriptionRow,
-  TopicsPage,
-} from "./page_lists.tsx";
+import { listQuery, QUEUE_SORTS, QueuesPage } from "./page_lists.tsx";
+import { type SubscriptionRow, TOPIC_SORTS, TopicsPage } from "./page_topics.tsx";
 import { QueuePage } from "./page_queue.tsx";
 
 /** How long the cluster page waits for another member's own view. */
@@ -56,7 +51,11 @@ export function pageRoutes(app: Hono<UiEnv>, deps: UiDeps): void {
         return sub === undefined ? [] : [{ topic, sub }];
       })
     );
-    return page(c, <TopicsPage frame={frameOf(c, deps, "topics")} topics={topics} subs={subs} />);
+    const query = listQuery(new URL(c.req.url), TOPIC_SORTS);
+    return page(
+      c,
+      <TopicsPage frame={frameOf(c, deps, "topics")} topics={topics} subs={subs} query={query} />,
+    );
   });
   app.get("/queues/:q", (c) => queuePage(c, deps));
   confirmRoutes(app, deps);

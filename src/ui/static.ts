@@ -25,6 +25,7 @@ export function staticRoutes(app: Hono<UiEnv>): void {
     if (bytes === undefined) {
       bytes = Deno.readFile(new URL(`./static/${file}`, import.meta.url));
       cache.set(file, bytes);
+      bytes.catch(() => cache.delete(file)); // a failed read is tried again next time
     }
     return c.body((await bytes) as Uint8Array<ArrayBuffer>, 200, {
       "content-type": type,

@@ -150,3 +150,30 @@ Deno.test("ui: a login's next page stays inside the dashboard", () => {
     assert.equal(safeNext(bad), "/ui/cluster");
   }
 });
+
+Deno.test("ui: topics filter and sort on the server; subscriptions come most-behind first", async () => {
+  const { apiCall, visit } = await dashboard();
+  for (const t of ["alpha", "beta", "alps"]) await apiCall("PUT", `/v1/topics/${t}`, {});
+  await apiCall("PUT", "/v1/topics/alpha/subscriptions/slow", { startAt: "earliest" });
+  await apiCall("PUT", "/v1/topics/alpha/subscriptions/fast", { startAt: "earliest" });
+  await apiCall("POST", "/v1/topics/alpha/messages", { messages: [{ body: 1 }, { body: 2 }] });
+  await apiCall("POST", "/v1/topics/alpha/subscriptions/fast/receive", { max: 10 });
+  await apiCall("POST", "/v1/topics/alps/messages", { body: 3 });
+  const page = await visit("/ui/topics?filter=al&sort=published&dir=desc");
+  const topics = [...page.text.matchAll(/<tr data-topic="([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(topics, ["alpha", "alps"]);
+  const subs = [...page.text.matchAll(/<tr data-subscription="([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(subs, ["alpha/slow", "alpha/fast"]);
+});
+
+Deno.test("ui: a page whose data the API cannot give says so (503), escaped", async () => {
+  const { node, visit, apiCall } = await dashboard();
+  await apiCall("PUT", "/v1/queues/jobs", {});
+  node.mode = { kind: "no_leader" };
+  const page = await visit("/ui/queues/jobs");
+  assert.equal(page.res.status, 503);
+  assert.match(page.text, /class="notice err"/);
+  assert.match(page.text, /leader/i);
+  node.mode = { kind: "leader" };
+  assert.equal((await visit("/ui/queues/jobs")).res.status, 200);
+});

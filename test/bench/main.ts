@@ -15,6 +15,7 @@ const here = new URL(".", import.meta.url).pathname;
 const benches: { name: string; file: string; args: string[]; quickArgs: string[] }[] = [
   { name: "fsync and group commit", file: "fsync_bench.ts", args: [], quickArgs: [] },
   { name: "transport (one WebSocket link)", file: "transport_bench.ts", args: [], quickArgs: [] },
+  { name: "dashboard list, 10,000 queues", file: "ui_bench.ts", args: [], quickArgs: [] },
   {
     name: "broker state machine (one core)",
     file: "broker_bench.ts",
@@ -78,7 +79,7 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
 let failed = 0;
 for (const b of benches) {
   console.log(`\n## ${b.name} (${b.file})`);
-  const isDenoBench = b.file === "broker_bench.ts";
+  const isDenoBench = b.file === "broker_bench.ts" || b.file === "ui_bench.ts";
   const args = isDenoBench
     ? ["bench", "-A", `${here}${b.file}`]
     : ["run", "-A", `${here}${b.file}`, ...(quick ? b.quickArgs : b.args)];

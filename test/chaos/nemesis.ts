@@ -348,20 +348,27 @@ export class Nemesis {
     await this.replace(victim);
   }
 
-  /** Removes `victim` from the cluster, wipes it, and adds a fresh spare id in its place. */
+  /**
+   * Removes `victim` from the cluster and adds a fresh spare id in its place; the removed node
+   * keeps running until its replacement is in (as an operator's would, issue 11), and is only
+   * then stopped and wiped.
+   */
   async replace(victim: string): Promise<void> {
     const spare = this.#spares.shift()!;
     await this.removeMember(victim);
-    this.scanCrashes();
-    await this.nodes.kill(victim);
-    await this.nodes.wipe(victim);
     const at = this.members.indexOf(victim);
     if (at >= 0) this.members.splice(at, 1);
     this.nodes.spawn(spare);
     // Counted as a member even if the add times out: its outcome is unknown, and a node that
     // may be a voter must be managed (restarted, healed) like one.
     this.members.push(spare);
-    await this.admin("POST", "/v1/cluster/members", { id: spare, url: this.nodes.url(spare) });
+    try {
+      await this.admin("POST", "/v1/cluster/members", { id: spare, url: this.nodes.url(spare) });
+    } finally {
+      this.scanCrashes();
+      await this.nodes.kill(victim);
+      await this.nodes.wipe(victim);
+    }
     this.#record("member-replace", "end", `${spare} added`);
   }
 

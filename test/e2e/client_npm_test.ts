@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { Nodes } from "./nodes.ts";
 
-const BUILD = new URL("../../src/client/build.ts", import.meta.url).pathname;
+const BUILD = new URL("../../src/build_client.ts", import.meta.url).pathname;
 const PACKAGE = { name: "@quorumq/client" };
 const TSC = new URL("../../node_modules/typescript/bin/tsc", import.meta.url).pathname;
 

@@ -70,6 +70,8 @@ Deno.test({
         assert.equal(await textOf(page, "#stat-leader"), leader);
         const badge = await page.$eval("tr.leader", (tr) => tr.dataset.node);
         assert.equal(badge, leader);
+        const events = await textOf(page, "#events");
+        assert.match(events ?? "", /leader changed/, "the node's event ring shows the election");
         await shoot(page, shots, "cluster");
         await shoot(page, shots, "cluster-phone", 390);
         await page.setViewport({ width: 1280, height: 800 });
@@ -164,7 +166,13 @@ Deno.test({
           (trs) => trs.map((tr) => tr.dataset.queue),
         );
         assert.deepEqual(names, ["load", "orders", "orders.dlq", "scratch"]);
+        const cell = 'tr[data-queue="load"] td[data-k="published"]';
+        const firstCount = await textOf(page, cell);
         try {
+          await eventually("the list's published count to move without a reload", async () => {
+            const now = await textOf(page, cell);
+            return now !== undefined && now !== firstCount ? true : undefined;
+          });
           await eventually(
             "four chart points",
             async () =>
@@ -187,6 +195,20 @@ Deno.test({
           "events/audit",
         );
         await shoot(page, shots, "topics");
+      });
+
+      await t.step("leadership moves to the node picked on the cluster page", async () => {
+        const from = await nodes.waitLeader();
+        const to = nodes.ids.find((id) => id !== from)!;
+        await page.goto(`${base}/ui/cluster`, { waitUntil: "load" });
+        const link = `tr[data-node="${to}"] a[href^="/ui/cluster/transfer"]`;
+        await Promise.all([page.waitForNavigation(), page.click(link)]);
+        await Promise.all([page.waitForNavigation(), page.click("#confirm")]);
+        assert.match((await textOf(page, ".notice.ok")) ?? "", /leadership transfer to/);
+        await eventually(`${to} to lead`, async () => {
+          const view = await nodes.cluster(to);
+          return view.leaderId === to ? true : undefined;
+        });
       });
     } finally {
       await chromium.close();

@@ -9,6 +9,8 @@
 import type { Entry } from "../../cluster/raft/mod.ts";
 import {
   BrokerState,
+  decodeEnvelope,
+  encodeEnvelope,
   EntryClock,
   type EntryClockSources,
   restoreSnapshot,
@@ -16,6 +18,14 @@ import {
   snapshotBytes,
 } from "../../src/broker/mod.ts";
 import { fnv32, type SimApp } from "./app.ts";
+import type { SessionLedger } from "./session_ledger.ts";
+
+/** Where the app reports session writes, and a planted bug for the checker to catch. */
+export interface BrokerAppChecks {
+  readonly ledger?: SessionLedger;
+  /** Broken on purpose: apply writes as if they carried no session (retries apply again). */
+  readonly ignoreSessions?: boolean;
+}
 
 /** What one node's broker answered for an index (its term tells whose entry it was). */
 export interface AppliedResult {
@@ -35,12 +45,24 @@ export class BrokerSimApp implements SimApp {
    */
   readonly clock: EntryClock | undefined;
 
-  constructor(clocks?: Omit<EntryClockSources, "lastEntryTs">) {
+  constructor(
+    clocks?: Omit<EntryClockSources, "lastEntryTs">,
+    readonly checks: BrokerAppChecks = {},
+  ) {
     this.clock = clocks && new EntryClock({ ...clocks, lastEntryTs: () => this.broker.lastTs });
   }
 
   apply(entry: Entry): Uint8Array {
-    const result = entry.kind === 0 ? this.broker.applyEntry(entry.index, entry.data) : undefined;
+    const session = entry.kind === 0 && this.checks.ledger !== undefined && entry.data.length > 0
+      ? sessionOf(entry.data)
+      : undefined;
+    let data = entry.data;
+    if (session !== undefined && this.checks.ignoreSessions) {
+      const { session: _dropped, ...rest } = decodeEnvelope(data);
+      data = encodeEnvelope(rest);
+    }
+    const result = entry.kind === 0 ? this.broker.applyEntry(entry.index, data) : undefined;
+    if (session !== undefined) this.checks.ledger!.record(entry.index, session, result);
     this.results.set(entry.index, { term: entry.term, result });
     this.clock?.observe();
     return new Uint8Array(0);
@@ -61,5 +83,13 @@ export class BrokerSimApp implements SimApp {
   digest(): string {
     const bytes = snapshotBytes(this.broker);
     return `${fnv32(bytes).toString(16)}/${bytes.length}`;
+  }
+}
+
+function sessionOf(data: Uint8Array) {
+  try {
+    return decodeEnvelope(data).session;
+  } catch {
+    return undefined;
   }
 }

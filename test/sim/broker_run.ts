@@ -8,6 +8,7 @@
  * @module
  */
 
+import { SessionLedger } from "./session_ledger.ts";
 import { BrokerSimApp } from "./broker_app.ts";
 import { BrokerClient, type ClientFaults, QUEUES, ROUTES } from "./broker_workload.ts";
 import { SimClocks } from "./clocks.ts";
@@ -26,6 +27,8 @@ export interface BrokerRunOptions {
    * and time must not stand still under a leader whose clock is behind.
    */
   readonly wallClockJumps?: number;
+  /** Broken on purpose: the replicas ignore sessions, so retries apply again (must be caught). */
+  readonly ignoreSessions?: boolean;
 }
 
 export interface BrokerRunResult {
@@ -44,13 +47,15 @@ const DRAIN_STEPS_MAX = 10_000;
 /** Runs one seed and returns what the checks found. */
 export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
   const time = { step: 0 };
+  const ledger = new SessionLedger();
   const clockPrng = new Prng(opts.seed * 104_729 + 3);
   const clocks = new SimClocks(() => time.step, clockPrng.fork());
   const sim = new Sim({
     seed: opts.seed,
     nodes: opts.nodes,
     steps: opts.steps,
-    appFactory: (id) => new BrokerSimApp(clocks.sources(id)),
+    appFactory: (id) =>
+      new BrokerSimApp(clocks.sources(id), { ledger, ignoreSessions: opts.ignoreSessions }),
   });
   const client = new BrokerClient(new Prng(opts.seed * 7919 + 17), opts.clientFaults);
   const violations: string[] = [];
@@ -76,6 +81,7 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
   for (const v of sim.checker.violations) {
     violations.push(`${v.invariant} at step ${v.step}: ${v.message}`);
   }
+  violations.push(...ledger.violations());
   if (violations.length === 0) violations.push(...checkBroker(sim, client));
   return {
     seed: opts.seed,
@@ -87,6 +93,7 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
       routedDeliveries: client.seen.filter((s) => s.queue.includes("/")).length,
       acks: client.ackAnswers.length,
       wallClockJumps: jumps,
+      sessionWrites: ledger.applied.size,
     },
   };
 }

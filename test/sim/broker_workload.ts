@@ -1,8 +1,11 @@
 /**
- * The broker workload for the simulator: producers that publish with ids and retry unknown
- * outcomes with the same id, consumers that receive, ack, nack or let leases lapse, and
- * transactions (ack + publish) retried under one Idempotency-Key. Every answer the client gets
- * is recorded with its log index, and the checks at the end hold the broker to the promises:
+ * The broker workload for the simulator: producers that publish with ids, consumers that
+ * receive, ack, nack or let leases lapse, and transactions (ack + publish), all in one client
+ * session: every operation gets a sequence number once and every retry of an unknown outcome
+ * (across leader changes and snapshot restores) sends the same one, with the lowest number still
+ * unanswered. Every answer the client gets is recorded with its log index, and the checks at
+ * the end hold the broker to the promises (and `SessionLedger` counts, per (session, seq), the
+ * log entries that applied it: more than one is a violation):
  * no acknowledged publish lost, no message enqueued twice, exactly one `acked` per id in
  * exactly_once, fifo order per group, and no delivery after an `acked`. Topic publishes carry
  * subjects and headers; each filtered subscription must get exactly the ones it matches.
@@ -52,6 +55,7 @@ export const SETUP: readonly Command[] = [
     subscription,
     options: { ...routing, leaseMs: 300, dedupWindowMs: 3_600_000 },
   })),
+  { op: "session_open", timeoutMs: 86_400_000 },
 ];
 
 export const QUEUES = ["jobs", "eo", "fifo", "out", "dead"] as const;
@@ -85,14 +89,16 @@ function sourceCommand(
 
 /** Deliberate client bugs, to prove the checks catch them. */
 export interface ClientFaults {
-  /** Retry a publish whose outcome is unknown without its id (Jepsen's classic duplicate). */
+  /** Retry a publish whose outcome is unknown as a new call without its id (Jepsen's classic
+   * duplicate): neither its session seq nor its id can tell the broker it is a retry. */
   readonly retryPublishWithoutId?: boolean;
 }
 
 interface Op {
   readonly kind: "setup" | "publish" | "receive" | "settle" | "tx";
   readonly cmd: Command;
-  readonly idem?: { key: string; fingerprint: string };
+  /** The op's number in the client's session (every op but the setup). */
+  seq?: number;
   /** The logical message id (the body) of a publish. */
   readonly logical?: string;
   retries: number;
@@ -120,7 +126,15 @@ const encoder = new TextEncoder();
 
 /** The simulated producers and consumers. */
 export class BrokerClient {
-  readonly stats = { proposed: 0, committed: 0, unknown: 0, replaced: 0, notLeader: 0 };
+  readonly stats = {
+    proposed: 0,
+    committed: 0,
+    unknown: 0,
+    replaced: 0,
+    notLeader: 0,
+    /** Answers that came from the session's stored answers (a retry of an applied write). */
+    replayed: 0,
+  };
   /** Publishes answered ok: logical id -> queue and seq. */
   readonly acknowledged = new Map<string, { queue: string; seq: number }>();
   /** Topic publishes: logical id -> its subject and whether it had header h=1. */
@@ -141,6 +155,9 @@ export class BrokerClient {
   #next = 1;
   #leaderGuess: NodeId = "";
   setupDone = 0;
+  /** The client's session, once `session_open` answered. */
+  session: number | undefined;
+  #nextSeq = 1;
 
   constructor(readonly prng: Prng, readonly faults: ClientFaults = {}) {
     for (const cmd of SETUP) this.#queue.push({ kind: "setup", cmd, retries: 0 });
@@ -165,7 +182,10 @@ export class BrokerClient {
     // Stamped as a real node stamps what it proposes: by its own entry clock.
     const clock = (target.app as BrokerSimApp).clock;
     if (clock === undefined) throw new Error("BrokerClient needs apps built with clocks");
-    const proposal = op.idem === undefined ? { cmd: op.cmd } : { cmd: op.cmd, idem: op.idem };
+    if (op.kind !== "setup" && op.seq === undefined) op.seq = this.#nextSeq++;
+    const proposal = op.seq === undefined || this.session === undefined
+      ? { cmd: op.cmd }
+      : { cmd: op.cmd, session: { id: this.session, seq: op.seq, lowest: this.#lowest(op.seq) } };
     const r = target.raw.propose(encodeEnvelope(clock.stamp(proposal)));
     if (!r.ok) {
       if (r.reason === "not_leader") {
@@ -177,6 +197,14 @@ export class BrokerClient {
     this.#queue.shift();
     this.stats.proposed++;
     this.#attempts.push({ op, node: target.id, incarnation: target.incarnation, ...r, step });
+  }
+
+  /** The lowest seq whose answer has not arrived: of the ops waiting or in flight. */
+  #lowest(seq: number): number {
+    let low = seq;
+    for (const op of this.#queue) if (op.seq !== undefined && op.seq < low) low = op.seq;
+    for (const a of this.#attempts) if (a.op.seq !== undefined && a.op.seq < low) low = a.op.seq;
+    return low;
   }
 
   /** Queues a final drain of every queue: receive and ack until the broker is empty. */
@@ -259,8 +287,7 @@ export class BrokerClient {
       ack: [{ queue: "eo", receipt: s.d.receipt }],
       publish: [{ queue: "out", body: encoder.encode(logical), id: logical }],
     };
-    const idem = { key: `tx-${s.d.receipt}`, fingerprint: "tx" };
-    this.#queue.push({ kind: "tx", cmd, idem, logical, retries: 0 });
+    this.#queue.push({ kind: "tx", cmd, logical, retries: 0 });
   }
 
   #pickTarget(nodes: ReadonlyMap<NodeId, SimNode>): SimNode | undefined {
@@ -297,13 +324,14 @@ export class BrokerClient {
     }
   }
 
-  /** An unknown outcome: publishes, settles and transactions go again; receives do not. */
+  /** An unknown outcome: the op goes again under the same seq (receives too: the session makes
+   * a retried receive answer the deliveries it made, instead of leasing more). */
   #retry(op: Op): void {
-    if (op.kind === "receive") return;
     op.retries++;
     if (op.kind === "publish" && this.faults.retryPublishWithoutId && op.cmd.op === "publish") {
+      // The classic bug: the retry is a new call (a new seq in the session) and a new message.
       const { id: _id, ...message } = op.cmd.message;
-      this.#queue.push({ ...op, cmd: { ...op.cmd, message } });
+      this.#queue.push({ ...op, seq: undefined, cmd: { ...op.cmd, message } });
       return;
     }
     this.#queue.push(op);
@@ -312,12 +340,19 @@ export class BrokerClient {
   #onResult(op: Op, index: number, r: Result): void {
     if (op.kind === "setup") {
       // A retried topic_put can commit after its subscription_put (topic_not_found): again.
-      if (!r.ok) this.#queue.push(op);
-      else this.setupDone++;
+      if (!r.ok) {
+        this.#queue.push(op);
+        return;
+      }
+      this.setupDone++;
+      if ("session" in r) this.session = r.session;
       return;
     }
+    if (r.replayed) this.stats.replayed++;
     if (!r.ok) return; // refusals (a tx whose receipt went stale) are expected values
-    if (r.replayed) return; // the stored answer of an attempt already counted, or unknown
+    // A replay is the stored answer of an earlier attempt whose outcome the client never
+    // learned: each op is answered once (an attempt is dropped before it is retried), so it
+    // counts like a first answer.
     const cmd = op.cmd;
     if (cmd.op === "publish" && "seq" in r) {
       this.acknowledged.set(op.logical!, { queue: cmd.queue, seq: r.seq });

@@ -63,6 +63,8 @@ class RateChart {
           {
             stroke: "#687086",
             space: 90,
+            // Whole seconds at least: the formatter below shows no fractions.
+            incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300],
             values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()),
           },
           { size: 56, stroke: "#687086" },
@@ -109,7 +111,25 @@ function showSample(s) {
     }
     setText("stat-bytes", bytes(s.queue.bytes));
   }
+  for (const [name, stats] of Object.entries(s.rows ?? {})) {
+    const row = document.querySelector(`tr[data-queue="${CSS.escape(name)}"]`);
+    for (const cell of row?.querySelectorAll("td[data-k]") ?? []) {
+      const k = cell.dataset.k;
+      const text = k === "bytes" ? bytes(stats.bytes) : fmt(stats[k]);
+      if (cell.textContent !== text) cell.textContent = text;
+    }
+  }
   setText("live-status", `live · updated ${new Date(s.t).toLocaleTimeString()}`);
+}
+
+/** The stream's URL: this queue's stats, or those of the rows a list page shows. */
+function liveUrl(queue) {
+  const params = new URLSearchParams();
+  if (queue) params.set("queue", queue);
+  const rows = [...document.querySelectorAll("tr[data-queue]")].map((tr) => tr.dataset.queue);
+  if (rows.length > 0) params.set("queues", rows.join(","));
+  const query = params.toString();
+  return `/ui/live${query ? `?${query}` : ""}`;
 }
 
 /** Opens the stream; pages with nothing live (forms, confirmations) open none. */
@@ -118,7 +138,7 @@ function start() {
   const el = document.querySelector("[data-chart=rates]");
   const queue = el?.dataset.queue ?? "";
   const chart = el ? new RateChart(el) : undefined;
-  const url = `/ui/live${queue ? `?queue=${encodeURIComponent(queue)}` : ""}`;
+  const url = liveUrl(queue);
   let source;
   const open = () => {
     source = new EventSource(url);

@@ -1,6 +1,6 @@
 /**
- * `deno task build:client`: compiles the client (every `src/client/*.ts` but tests and this
- * program) with TypeScript from npm into `dist/client/`: ES2022 modules (`.js`) and their
+ * `deno task build:client`: compiles the client (every `src/client/*.ts` but tests) with
+ * TypeScript from npm into `dist/client/`: ES2022 modules (`.js`) and their
  * declarations (`.d.ts`), with an npm manifest, so `npm pack dist/client` makes a package for
  * Node 20+ and bundlers. The client uses only `fetch`, `AbortController`, timers and
  * `crypto.randomUUID`: no Deno API (the build refuses a file that names `Deno.`).
@@ -12,17 +12,17 @@
 import ts from "typescript";
 import { parseArgs } from "node:util";
 
-const here = new URL(".", import.meta.url);
+/** The client's folder (this program lives outside it: src/client uses no Deno API). */
+const here = new URL("./client/", import.meta.url);
 
 /** The package's name and version in the npm registry's sense. */
 export const PACKAGE = { name: "@quorumq/client", version: "0.1.0" };
 
-/** The client's source files, without tests and build programs. */
+/** The client's source files, without tests. */
 export async function clientSources(): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(here)) {
     if (!e.isFile || !e.name.endsWith(".ts") || e.name.endsWith("_test.ts")) continue;
-    if (e.name === "build.ts") continue;
     out.push(new URL(e.name, here).pathname);
   }
   return out.sort();
@@ -98,7 +98,7 @@ function packageJson() {
 
 if (import.meta.main) {
   const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
-  const out = values.out ?? new URL("../../dist/client", here).pathname;
+  const out = values.out ?? new URL("../dist/client", import.meta.url).pathname;
   await Deno.mkdir(out, { recursive: true });
   await buildClient(out);
   console.log(`build:client: wrote ${out} (npm pack ${out})`);
