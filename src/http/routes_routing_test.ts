@@ -106,4 +106,8 @@ Deno.test("routing: /openapi.json documents subject, filter, filters, headers", 
     assert.ok(schemas.SubscriptionOptions.properties[f], f);
   }
   assert.ok(schemas.Delivery.properties.subject);
+  const read = doc.paths["/v1/topics/{t}/messages"].get.parameters.map((p: { name: string }) =>
+    p.name
+  );
+  assert.ok(read.includes("subject"), `log read parameters: ${read}`);
 });
