@@ -1,11 +1,12 @@
 /**
  * `mq bench`: publish and consume load with concurrency, a live progress line on stderr, and a
- * summary with msgs/s and p50/p90/p99 request latency.
+ * summary with msgs/s and p50/p90/p99 request latency, per transport (the stream and HTTP), on
+ * the leader, after a warm-up.
  *
  * @module
  */
 
-import type { NewMessage } from "../client/mod.ts";
+import { Client, type NewMessage } from "../client/mod.ts";
 import { type Command, type Context, UsageError } from "./command.ts";
 import { intOption } from "./commands.ts";
 
@@ -59,6 +60,7 @@ async function phase(
   label: string,
   load: Load,
   worker: (progress: { done: number; latencies: number[] }) => Promise<void>,
+  show = true,
 ): Promise<PhaseSummary> {
   const progress = { done: 0, latencies: [] as number[] };
   const started = performance.now();
@@ -67,7 +69,7 @@ async function phase(
     const rate = Math.round(progress.done / Math.max(seconds, 1e-3));
     context.io.err(`\r${label} ${progress.done}/${load.messages}  ${rate} msg/s   `);
   };
-  const live = context.io.errIsTerminal;
+  const live = show && context.io.errIsTerminal;
   const timer = live ? setInterval(line, 250) : undefined;
   try {
     await Promise.all(Array.from({ length: load.concurrency }, () => worker(progress)));
@@ -81,7 +83,7 @@ async function phase(
   return summarize(progress.done, progress.latencies, (performance.now() - started) / 1000);
 }
 
-function publishPhase(context: Context, load: Load): Promise<PhaseSummary> {
+function publishPhase(context: Context, load: Load, show: boolean): Promise<PhaseSummary> {
   let next = 0;
   return phase(context, "publish", load, async (progress) => {
     while (next < load.messages && !context.io.signal.aborted) {
@@ -94,10 +96,10 @@ function publishPhase(context: Context, load: Load): Promise<PhaseSummary> {
       progress.latencies.push(performance.now() - started);
       progress.done += count;
     }
-  });
+  }, show);
 }
 
-function consumePhase(context: Context, load: Load): Promise<PhaseSummary> {
+function consumePhase(context: Context, load: Load, show: boolean): Promise<PhaseSummary> {
   let idlePolls = 0;
   // Ends the other lanes' long polls as soon as the last message is in, so that they do not
   // add their wait to the measured time.
@@ -128,7 +130,55 @@ function consumePhase(context: Context, load: Load): Promise<PhaseSummary> {
       progress.done += messages.length;
       if (progress.done >= load.messages) finished.abort();
     }
-  }).finally(() => context.io.signal.removeEventListener("abort", stop));
+  }, show).finally(() => context.io.signal.removeEventListener("abort", stop));
+}
+
+type Transport = "stream" | "http";
+
+/**
+ * The transports to measure: `--transport`, else both, except that a `fetch` seam (tests) can
+ * only carry HTTP.
+ */
+function transportsOf(context: Context, given: unknown): Transport[] {
+  const t = String(given ?? (context.io.fetch === undefined ? "both" : "http"));
+  if (!["both", "stream", "http"].includes(t)) {
+    throw new UsageError("--transport must be both, stream or http");
+  }
+  if (t !== "http" && context.io.fetch !== undefined) {
+    throw new UsageError("--transport stream needs a real network (no fetch seam)");
+  }
+  return t === "both" ? ["http", "stream"] : [t as Transport];
+}
+
+/** The leader's URL when the cluster names one, else the given nodes. */
+async function leaderNodes(context: Context): Promise<string[]> {
+  const view = await context.client.cluster.view().catch(() => undefined);
+  const url = view?.members.find((m) => m.id === view.leaderId)?.url;
+  return url !== undefined ? [url] : context.nodes;
+}
+
+/** A client of `transport` on the leader (the context's own client for HTTP behind a seam). */
+function clientFor(context: Context, transport: Transport, nodes: string[]): Client {
+  if (context.io.fetch !== undefined) return context.client;
+  const token = context.token === undefined ? {} : { token: context.token };
+  return new Client({ nodes, ...token, transport });
+}
+
+/** Warm-up (not measured), then the publish and consume phases, on one transport. */
+async function measure(
+  context: Context,
+  load: Load,
+  mode: string,
+): Promise<Record<string, unknown>> {
+  const warm = { ...load, messages: Math.min(500, load.messages) };
+  if (mode !== "consume") {
+    await publishPhase(context, warm, false);
+    await consumePhase(context, warm, false);
+  }
+  const result: Record<string, unknown> = {};
+  if (mode !== "consume") result.publish = await publishPhase(context, load, true);
+  if (mode !== "publish") result.consume = await consumePhase(context, load, true);
+  return result;
 }
 
 /** The `bench` command. */
@@ -139,7 +189,8 @@ export const bench: Command = {
   usage: "bench [options]",
   help: `Publishes --messages messages of --size bytes from --concurrency lanes, then consumes and
 acks them, and prints msgs/s with p50/p90/p99 latency per request (a publish, or a receive plus
-its ack). A live progress line goes to stderr.
+its ack). It sends to the leader, warms up first (500 messages, not measured), and measures each
+transport in turn: the stream (/v1/stream) and HTTP. A live progress line goes to stderr.
 
 Options:
   --queue <q>          queue to use (default: a fresh bench-<time> queue, deleted afterwards)
@@ -147,7 +198,9 @@ Options:
   --concurrency <n>    concurrent requests (default 16)
   --size <bytes>       body size (default 256)
   --batch <n>          messages per publish / receive (default 1)
-  --mode <m>           both | publish | consume (default both)`,
+  --mode <m>           both | publish | consume (default both)
+  --transport <t>      both | stream | http (default both; with --json, both gives
+                       { http: {...}, stream: {...} }, one gives publish/consume at the top)`,
   options: {
     queue: { type: "string" },
     messages: { type: "string" },
@@ -155,6 +208,7 @@ Options:
     size: { type: "string" },
     batch: { type: "string" },
     mode: { type: "string" },
+    transport: { type: "string" },
   },
   async run(context, values) {
     const mode = String(values.mode ?? "both");
@@ -169,6 +223,7 @@ Options:
       batch: Math.max(1, intOption(values, "batch") ?? 1),
       payload: "x".repeat(intOption(values, "size") ?? 256),
     };
+    const transports = transportsOf(context, values.transport);
     if (fresh || mode !== "consume") {
       await context.client.createQueue(load.queue, { deliveryMode: "at_least_once" });
     }
@@ -177,8 +232,17 @@ Options:
       concurrency: load.concurrency,
       batch: load.batch,
     };
-    if (mode !== "consume") result.publish = await publishPhase(context, load);
-    if (mode !== "publish") result.consume = await consumePhase(context, load);
+    const nodes = await leaderNodes(context);
+    for (const transport of transports) {
+      const client = clientFor(context, transport, nodes);
+      try {
+        const figures = await measure({ ...context, client }, load, mode);
+        if (transports.length === 1) Object.assign(result, { transport }, figures);
+        else result[transport] = figures;
+      } finally {
+        if (client !== context.client) await client.close();
+      }
+    }
     if (fresh && mode === "both") await context.client.deleteQueue(load.queue);
     print(context, result);
     return 0;
@@ -191,12 +255,19 @@ function print(context: Context, result: Record<string, unknown>): void {
     return;
   }
   context.io.out(`queue ${result.queue}, concurrency ${result.concurrency}, batch ${result.batch}`);
-  for (const name of ["publish", "consume"]) {
-    const s = result[name] as PhaseSummary | undefined;
-    if (!s) continue;
-    context.io.out(
-      `${name.padEnd(8)} ${s.messages} msgs in ${s.seconds} s = ${s.msgsPerSec} msgs/s; ` +
-        `latency p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, p99 ${s.p99Ms} ms (${s.requests} requests)`,
-    );
+  const groups = result.transport !== undefined
+    ? [[result.transport as string, result] as const]
+    : (["http", "stream"] as const).filter((t) => result[t] !== undefined)
+      .map((t) => [t, result[t] as Record<string, unknown>] as const);
+  for (const [transport, figures] of groups) {
+    for (const name of ["publish", "consume"]) {
+      const s = figures[name] as PhaseSummary | undefined;
+      if (!s) continue;
+      context.io.out(
+        `${transport.padEnd(6)} ${name.padEnd(8)} ${s.messages} msgs in ${s.seconds} s = ` +
+          `${s.msgsPerSec} msgs/s; latency p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, ` +
+          `p99 ${s.p99Ms} ms (${s.requests} requests)`,
+      );
+    }
   }
 }

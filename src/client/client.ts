@@ -50,11 +50,15 @@ export class Client {
 
   /**
    * Ends this client's session on the broker, if it opened one, so its stored answers go now
-   * rather than after its idle timeout (1 h by default). Call it when the calls are done; a
-   * later write opens a new session.
+   * rather than after its idle timeout (1 h by default), then closes its streams. Call it when
+   * the calls are done; a later call opens a new stream and a later write a new session.
    */
   async close(): Promise<void> {
-    await this.transport.closeSession();
+    try {
+      await this.transport.closeSession();
+    } finally {
+      await this.transport.close();
+    }
   }
 
   /** Creates a queue (PUT is an upsert: an existing queue gets the new config). */

@@ -20,6 +20,9 @@ import {
 } from "./errors.ts";
 import { sleep } from "./transport.ts";
 import type { ReceivedMessage, SettleResult, Source } from "./types.ts";
+import { AckBatcher } from "./ack_batch.ts";
+import { PushReceiver } from "./push.ts";
+import { sourcePath } from "./_shared.ts";
 
 /** What a handler gets beside the message. */
 export interface ConsumeContext {
@@ -89,8 +92,10 @@ export function consume(
   handler: ConsumeHandler,
   options: ConsumeOptions = {},
 ): Promise<ConsumeStats> {
+  // Acks go in batches: one request for every ack that waited while the last one was sent.
+  const acks = new AckBatcher((receipts) => client.ack(source, receipts));
   const settler: SuccessSettler = async (message) => {
-    const [result] = await client.ack(source, message.receipt);
+    const result = await acks.ack(message.receipt);
     return settledLost(result) ? "lost" : "acked";
   };
   return runConsumer(client, source, handler, settler, options);
@@ -115,21 +120,25 @@ export async function runConsumer(
   if (options.signal?.aborted) onStop();
   options.signal?.addEventListener("abort", onStop, { once: true });
   const run = new Run(client, source, handler, onSuccess, options, stop.signal);
+  const push = pushReceiver(client, source, run.leaseMs);
   let fatal: unknown = undefined;
   let failures = 0;
   try {
     while (!stop.signal.aborted && run.wantsMore()) {
-      if (run.inFlight.size >= concurrency) {
-        await Promise.race(run.inFlight);
+      if (run.inFlight.size >= concurrency || run.settling() >= MAX_SETTLING) {
+        await Promise.race([...run.inFlight, ...run.tasks]);
         continue;
       }
       try {
-        const messages = await client.receive(source, {
-          max: run.budget(concurrency - run.inFlight.size),
-          waitMs: run.waitMs,
-          leaseMs: run.leaseMs,
-          signal: stop.signal,
-        });
+        const max = run.budget(concurrency - run.inFlight.size);
+        const messages = push !== undefined
+          ? await push.receive({ max, signal: stop.signal })
+          : await client.receive(source, {
+            max,
+            waitMs: run.waitMs,
+            leaseMs: run.leaseMs,
+            signal: stop.signal,
+          });
         failures = 0;
         for (const message of messages) run.start(message);
       } catch (error) {
@@ -144,16 +153,36 @@ export async function runConsumer(
     }
   } finally {
     options.signal?.removeEventListener("abort", onStop);
+    // Pushed but never handed to a handler: release them now rather than at their lease's end.
+    await run.release(push?.close() ?? []);
     await run.drain();
   }
   if (fatal !== undefined) throw fatal;
   return run.stats;
 }
 
+/** Messages whose handler is done but whose settle is still on its way, at most. */
+const MAX_SETTLING = 1000;
+
+/** On the stream, deliveries are pushed (no polling); over HTTP, `undefined`: long polls. */
+function pushReceiver(client: Client, source: Source, leaseMs: number): PushReceiver | undefined {
+  const streams = client.transport.streams;
+  if (streams === undefined) return undefined;
+  return new PushReceiver(
+    streams,
+    client.transport.nodes,
+    `${sourcePath(source)}/receive`,
+    leaseMs,
+  );
+}
+
 /** The state of one consumer run: in-flight handlers and counters. */
 class Run {
   readonly stats: ConsumeStats = { received: 0, acked: 0, nacked: 0, lost: 0, errors: 0 };
+  /** Handlers running: a slot is free again once its handler is done, before the settle. */
   readonly inFlight = new Set<Promise<void>>();
+  /** Every message not settled yet (handler running, or its ack or nack on its way). */
+  readonly tasks = new Set<Promise<void>>();
   readonly leaseMs: number;
   readonly waitMs: number;
   /** Handlers given up on after the drain time: their late success must not be acked. */
@@ -198,17 +227,33 @@ class Run {
     this.options.onError?.(error, message);
   }
 
+  /** Messages being settled after their handler finished. */
+  settling(): number {
+    return this.tasks.size - this.inFlight.size;
+  }
+
   start(message: ReceivedMessage): void {
     this.stats.received++;
     this.#nackNow.set(message.receipt, message);
-    const task: Promise<void> = this.#handle(message).finally(() => {
-      this.inFlight.delete(task);
+    let free!: () => void;
+    const slot = new Promise<void>((resolve) => free = resolve);
+    this.inFlight.add(slot);
+    void slot.then(() => this.inFlight.delete(slot));
+    const task: Promise<void> = this.#handle(message, free).finally(() => {
+      free();
+      this.tasks.delete(task);
       this.#nackNow.delete(message.receipt);
     });
-    this.inFlight.add(task);
+    this.tasks.add(task);
   }
 
-  async #handle(message: ReceivedMessage): Promise<void> {
+  /** Nacks messages that were received but never handled (delay 0: deliverable again now). */
+  async release(messages: readonly ReceivedMessage[]): Promise<void> {
+    this.stats.received += messages.length;
+    await Promise.all(messages.map((m) => this.#nack(m, 0)));
+  }
+
+  async #handle(message: ReceivedMessage, handlerDone: () => void): Promise<void> {
     const lease = new AbortController();
     const onStop = () => lease.abort(this.stopped.reason);
     if (this.stopped.aborted) onStop();
@@ -219,11 +264,13 @@ class Run {
       try {
         result = await this.handler(message, { signal: lease.signal });
       } catch (error) {
+        handlerDone();
         if (this.#abandoned.has(message.receipt)) return;
         this.options.onError?.(error, message);
         await this.#nack(message, this.stopped.aborted ? 0 : this.backoffMs(message.attempt));
         return;
       }
+      handlerDone();
       if (this.#abandoned.has(message.receipt)) return;
       await this.#settleSuccess(message, result);
     } finally {
@@ -275,13 +322,13 @@ class Run {
    * `drainMs` after an abort, after which those still running are nacked.
    */
   async drain(): Promise<void> {
-    if (this.inFlight.size === 0) return;
+    if (this.tasks.size === 0) return;
     if (!this.stopped.aborted) {
       const aborted = new Promise<void>((resolve) =>
         this.stopped.addEventListener("abort", () => resolve(), { once: true })
       );
-      await Promise.race([Promise.all(this.inFlight), aborted]);
-      if (this.inFlight.size === 0) return;
+      await Promise.race([Promise.all(this.tasks), aborted]);
+      if (this.tasks.size === 0) return;
     }
     const drainMs = this.options.drainMs ?? this.leaseMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -289,7 +336,7 @@ class Run {
       timer = setTimeout(() => resolve("timeout"), drainMs)
     );
     const done = await Promise.race([
-      Promise.all(this.inFlight).then(() => "done" as const),
+      Promise.all(this.tasks).then(() => "done" as const),
       timeout,
     ]);
     clearTimeout(timer);

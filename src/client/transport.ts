@@ -21,6 +21,7 @@ import {
   UnknownOutcome,
 } from "./errors.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
+import { StreamPool } from "./stream.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -58,6 +59,17 @@ export interface TransportOptions {
   sessions?: boolean;
   /** Idle timeout asked for the session, 1000..86 400 000 ms. Default: the broker's (1 h). */
   sessionTimeoutMs?: number;
+  /**
+   * How requests travel: `stream` (one WebSocket per node, `/v1/stream`, many requests in
+   * flight), `http` (one HTTP request each), or `auto` (default): the stream where `WebSocket`
+   * exists and no `fetch` seam is given, else HTTP. Same API, semantics and errors either way.
+   */
+  transport?: "auto" | "stream" | "http";
+  /**
+   * A stream with nothing in flight for this long closes (the next call opens a new one), so a
+   * script that never calls `client.close()` still exits. Default 2000; 0 keeps streams open.
+   */
+  streamIdleMs?: number;
 }
 
 /** One logical request (all its attempts). */
@@ -128,6 +140,8 @@ export class Transport {
    * session of a busy publisher would hold a minute of its answers on the broker.
    */
   readonly #pollSessions: SessionNumbers | undefined;
+  /** The streams requests ride on, when the transport is the stream. */
+  readonly streams: StreamPool | undefined;
 
   constructor(options: TransportOptions) {
     if (options.nodes.length === 0) {
@@ -136,10 +150,23 @@ export class Transport {
     this.nodes = options.nodes.map((url) => url.replace(/\/+$/, ""));
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.streams = useStream(options)
+      ? new StreamPool(options.token, options.streamIdleMs)
+      : undefined;
+    this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
     const numbers = () => new SessionNumbers((signal) => this.#openSession(signal));
     this.#sessions = options.sessions === false ? undefined : numbers();
     this.#pollSessions = options.sessions === false ? undefined : numbers();
+  }
+
+  /** `stream` or `http`: how requests travel. */
+  get kind(): "stream" | "http" {
+    return this.streams === undefined ? "http" : "stream";
+  }
+
+  /** Closes the streams (an HTTP transport holds nothing open); later requests reopen them. */
+  async close(): Promise<void> {
+    await this.streams?.close();
   }
 
   /** The id of the session writes go in now, if one is open (for tests and tools). */
@@ -325,6 +352,12 @@ export class Transport {
     const random = this.#options.random ?? Math.random;
     return stepMs / 2 + random() * (stepMs / 2);
   }
+}
+
+function useStream(options: TransportOptions): boolean {
+  const mode = options.transport ?? "auto";
+  if (mode === "stream") return true;
+  return mode === "auto" && options.fetch === undefined && typeof WebSocket === "function";
 }
 
 /** Which failures are worth another attempt, and where. */

@@ -29,6 +29,8 @@ import { queueAdminRoutes } from "./routes_queue_admin.ts";
 import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
+import { STREAM_PATH, streamRoute } from "./stream_route.ts";
+import { streamPrincipals } from "./stream.ts";
 import { SESSION_HEADER } from "./session.ts";
 
 /** Options of `createApp`. */
@@ -81,6 +83,8 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
     app.use("/v1/*", corsMiddleware(options.corsOrigins));
   }
   app.use("*", authMiddleware(deps));
+  // Stream requests run through this same app (`app.fetch`): one set of routes and rules.
+  app.get(STREAM_PATH, streamRoute(deps, async (request) => await app.fetch(request)));
   app.route("/v1/queues", queueRoutes(deps));
   app.route("/v1/queues", queueAdminRoutes(deps));
   app.route("/v1/topics", topicRoutes(deps));
@@ -121,6 +125,14 @@ function corsMiddleware(origins: readonly string[]): MiddlewareHandler<AppEnv> {
 function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     c.set("principal", undefined);
+    const streamed = streamPrincipals.get(c.req.raw);
+    if (streamed !== undefined) {
+      // A request from a stream that authenticated its caller when it opened.
+      c.set("principal", streamed);
+      return await next();
+    }
+    // The stream authenticates when it opens (header or hello frame): stream_route.ts.
+    if (c.req.path === STREAM_PATH) return await next();
     if (deps.auth !== undefined && !PUBLIC_PATHS.has(c.req.path)) {
       const principal = await deps.auth.authenticate(c.req.header("authorization") ?? null);
       if (principal === undefined) {

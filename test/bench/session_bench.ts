@@ -43,7 +43,11 @@ try {
   for (let run = 0; run < RUNS; run++) {
     for (const mode of ["sessions", "keys"] as const) {
       const leader = await nodes.waitLeader();
-      const client = new Client({ nodes: [nodes.url(leader)], sessions: mode === "sessions" });
+      const client = new Client({
+        nodes: [nodes.url(leader)],
+        sessions: mode === "sessions",
+        transport: "http",
+      });
       const queue = `bench-${mode}-${run}`;
       await client.createQueue(queue);
       await load(client, queue, 500);

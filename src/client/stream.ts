@@ -1,0 +1,291 @@
+/**
+ * The client end of `/v1/stream` (docs/stream.md): one WebSocket per node, many requests in
+ * flight on it, matched to their answers by id. `StreamPool.fetch` has the shape of `fetch`, so
+ * the transport's retries, sessions and error mapping are the same on both transports: an answer
+ * becomes a `Response` with the status, headers and JSON text the node's HTTP routes made.
+ *
+ * A stream lost with requests in flight rejects each of them with `StreamLost`: the node may or
+ * may not have applied them, so a write's outcome is unknown and the transport retries it with
+ * the same session place (or Idempotency-Key), which the broker applies at most once.
+ *
+ * @module
+ */
+
+import { packValue, unpackValue } from "./msgpack.ts";
+
+const VERSION = 1;
+
+/** A request was in flight when its stream was lost: its outcome is unknown. */
+export class StreamLost extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StreamLost";
+  }
+}
+
+type Frame = Record<string, unknown>;
+
+function encode(frame: Frame): Uint8Array {
+  const body = packValue(frame);
+  const out = new Uint8Array(1 + body.byteLength);
+  out[0] = VERSION;
+  out.set(body, 1);
+  return out;
+}
+
+/** An answer or a push, as the node sent it. */
+interface Waiter {
+  answer(frame: Frame): void;
+  push?(text: string): void;
+  lost(error: Error): void;
+}
+
+/** A push consumer on a stream (`StreamConnection.consume`). */
+export interface StreamConsumer {
+  /** Gives the node `n` more deliveries. */
+  grant(n: number): void;
+  /** Stops the consumer; `done` then resolves. */
+  cancel(): void;
+  /** The consumer's final answer: 204 when cancelled, else the problem that ended it. */
+  readonly done: Promise<Response>;
+}
+
+/** One open stream to one node. */
+export class StreamConnection {
+  #nextId = 1;
+  readonly #waiters = new Map<number, Waiter>();
+  #lost: Error | undefined;
+  /** Resolves once the socket is closed (for whatever reason). */
+  readonly closed: Promise<void>;
+
+  /** Closes the stream after this long with nothing in flight (0: never). */
+  idleMs = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private constructor(readonly socket: WebSocket, readonly node: string) {
+    socket.onmessage = (e) => this.#onMessage(e.data);
+    this.closed = new Promise((resolve) => {
+      socket.onclose = (e) => {
+        this.#lose(new StreamLost(`The stream to ${node} closed (${e.code} ${e.reason})`));
+        resolve();
+      };
+    });
+  }
+
+  /** Opens a stream to `node` (its base URL) and says hello with `token`. */
+  static open(node: string, token?: string, timeoutMs = 10_000): Promise<StreamConnection> {
+    const url = node.replace(/^http/, "ws") + "/v1/stream";
+    const socket = new WebSocket(url);
+    socket.binaryType = "arraybuffer";
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.close();
+        reject(new Error(`The stream to ${node} did not open within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        reject(new Error(`The stream to ${node} could not open: ${why}`));
+      };
+      socket.onerror = () => fail("connection failed");
+      socket.onclose = (e) => fail(`closed (${e.code} ${e.reason})`);
+      socket.onopen = () =>
+        socket.send(encode(token === undefined ? { t: "hello" } : { t: "hello", token }));
+      socket.onmessage = (e) => {
+        const frame = decode(e.data);
+        clearTimeout(timer);
+        if (frame?.t !== "hello") {
+          socket.close();
+          return fail(typeof frame?.j === "string" ? frame.j : "no hello");
+        }
+        socket.onerror = null;
+        resolve(new StreamConnection(socket, node));
+      };
+    });
+  }
+
+  /** Whether the stream is lost (closed): a new one must be opened. */
+  get lost(): boolean {
+    return this.#lost !== undefined;
+  }
+
+  /** Sends one API request; resolves with the node's answer as a `Response`. */
+  request(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    bodyText: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const i = this.#nextId++;
+    const frame: Frame = { t: "req", i, m: method, p: path, h: headers };
+    if (bodyText !== undefined) frame.j = bodyText;
+    return this.#call(i, frame, signal);
+  }
+
+  /** Opens a push consumer on a receive path with `credit` deliveries granted. */
+  consume(
+    path: string,
+    body: Record<string, unknown>,
+    credit: number,
+    onPush: (messagesJson: string) => void,
+  ): StreamConsumer {
+    const i = this.#nextId++;
+    const done = this.#call(i, { t: "consume", i, p: path, n: credit, b: body }, undefined, onPush);
+    return {
+      grant: (n) => this.#send({ t: "credit", i, n }),
+      cancel: () => this.#send({ t: "cancel", i }),
+      done,
+    };
+  }
+
+  /** Closes the stream; in-flight requests end `StreamLost`. Resolves once it is closed. */
+  async close(): Promise<void> {
+    this.socket.close(1000, "client closed");
+    await this.closed;
+  }
+
+  #call(i: number, frame: Frame, signal?: AbortSignal, push?: (t: string) => void) {
+    return new Promise<Response>((resolve, reject) => {
+      if (this.#lost) return reject(this.#lost);
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        this.#waiters.delete(i);
+        this.#idleCheck();
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = () => signal?.removeEventListener("abort", onAbort);
+      clearTimeout(this.#idleTimer);
+      this.#waiters.set(i, {
+        answer: (f) => {
+          settle();
+          resolve(toResponse(f));
+        },
+        lost: (error) => {
+          settle();
+          reject(error);
+        },
+        ...(push ? { push } : {}),
+      });
+      this.#send(frame);
+    });
+  }
+
+  #send(frame: Frame): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(encode(frame));
+  }
+
+  #onMessage(data: unknown): void {
+    const frame = decode(data);
+    if (frame === undefined) return;
+    const i = frame.i as number;
+    if (frame.t === "push") {
+      this.#waiters.get(i)?.push?.(frame.j as string);
+    } else if (frame.t === "res") {
+      const waiter = this.#waiters.get(i);
+      this.#waiters.delete(i);
+      this.#idleCheck();
+      waiter?.answer(frame);
+    } else if (frame.t === "error") {
+      this.#lose(new StreamLost(`The node ${this.node} refused the stream: ${frame.j}`));
+      this.socket.close();
+    }
+  }
+
+  /** With nothing in flight, closes the stream after `idleMs` (a script can then exit). */
+  #idleCheck(): void {
+    if (this.#waiters.size > 0 || this.idleMs <= 0) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#waiters.size === 0) this.socket.close(1000, "idle");
+    }, this.idleMs);
+  }
+
+  #lose(error: Error): void {
+    clearTimeout(this.#idleTimer);
+    this.#lost ??= error;
+    const waiters = [...this.#waiters.values()];
+    this.#waiters.clear();
+    for (const w of waiters) w.lost(this.#lost);
+  }
+}
+
+function decode(data: unknown): Frame | undefined {
+  if (!(data instanceof ArrayBuffer) || data.byteLength < 2) return undefined;
+  const bytes = new Uint8Array(data);
+  if (bytes[0] !== VERSION) return undefined;
+  try {
+    const v = unpackValue(bytes.subarray(1));
+    return typeof v === "object" && v !== null ? v as Frame : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function toResponse(frame: Frame): Response {
+  const status = frame.s as number;
+  const text = typeof frame.j === "string" ? frame.j : null;
+  const headers = new Headers((frame.h as Record<string, string> | undefined) ?? {});
+  if (text !== null) {
+    headers.set("content-type", status >= 400 ? "application/problem+json" : "application/json");
+  }
+  return new Response(status === 204 ? null : text, { status, headers });
+}
+
+/** Streams to each node, opened on first use and again after a loss; `fetch` rides on them. */
+export class StreamPool {
+  readonly #streams = new Map<string, Promise<StreamConnection>>();
+
+  /**
+   * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
+   * a new one), so a script that never calls `client.close()` still exits; 0 keeps streams open.
+   */
+  constructor(readonly token?: string, readonly idleMs = 2_000) {}
+
+  /** The open stream to `node`, opening one if there is none (or the last was lost). */
+  async connection(node: string): Promise<StreamConnection> {
+    const existing = this.#streams.get(node);
+    if (existing !== undefined) {
+      const c = await existing.catch(() => undefined);
+      if (c !== undefined && !c.lost) return c;
+      if (this.#streams.get(node) === existing) this.#streams.delete(node);
+    }
+    const again = this.#streams.get(node);
+    if (again !== undefined) return await again;
+    const opening = StreamConnection.open(node, this.token).then((c) => {
+      c.idleMs = this.idleMs;
+      return c;
+    });
+    this.#streams.set(node, opening);
+    opening.catch(() => {
+      if (this.#streams.get(node) === opening) this.#streams.delete(node);
+    });
+    return await opening;
+  }
+
+  /** `fetch` over the stream: same URL, method, headers and JSON body; a `Response` back. */
+  readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+    const stream = await this.connection(url.origin);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of new Headers(init?.headers)) {
+      if (name === "idempotency-key" || name === "quorumq-session") headers[name] = value;
+    }
+    const body = typeof init?.body === "string" ? init.body : undefined;
+    const signal = init?.signal ?? undefined;
+    return await stream.request(
+      init?.method ?? "GET",
+      url.pathname + url.search,
+      headers,
+      body,
+      signal,
+    );
+  };
+
+  /** Closes every stream (a later request opens a new one). */
+  async close(): Promise<void> {
+    const all = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const p of all) await (await p.catch(() => undefined))?.close();
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * The stream (`/v1/stream`) over real sockets: the HTTP app of an in-process node served by
+ * `Deno.serve`, the client's stream end. Every operation, its problems, a lost stream with a
+ * write in flight (then an exactly-once retry), and frames that are not well formed.
+ */
+import assert from "node:assert/strict";
+import { Packr } from "msgpackr";
+import { createApp } from "../http/mod.ts";
+import { LocalNode } from "../http/testing/local_node.ts";
+import { silentLogger } from "../log.ts";
+import { Client } from "./client.ts";
+import { QueueNotFound, TransactionFailed } from "./errors.ts";
+import { StreamConnection, StreamLost } from "./stream.ts";
+
+const strict = { sanitizeOps: true, sanitizeResources: true };
+
+/** A node on 127.0.0.1 (port 0); `gate` holds proposals until released, when set. */
+function serveNode(node = new LocalNode()) {
+  const app = createApp({ node, log: silentLogger });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  return { node, url: `http://127.0.0.1:${server.addr.port}`, stop: () => server.shutdown() };
+}
+
+Deno.test({
+  name: "stream: every client operation rides the stream with the HTTP API's answers",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream" });
+    try {
+      assert.equal(client.transport.kind, "stream");
+      await client.createQueue("jobs", { leaseMs: 5_000 });
+      const one = await client.publish("jobs", { body: { n: 1 }, id: "a" });
+      assert.equal(one.duplicate, false);
+      assert.equal((await client.publish("jobs", { body: { n: 1 }, id: "a" })).duplicate, true);
+      assert.equal((await client.publishBatch("jobs", [{ body: 2 }, { body: 3 }])).length, 2);
+      const got = await client.receive("jobs", { max: 10 });
+      assert.deepEqual(got.map((m) => m.body), [{ n: 1 }, 2, 3]);
+      assert.equal((await client.extend("jobs", got[0].receipt, 2_000))[0].status, "extended");
+      assert.equal((await client.nack("jobs", got[1].receipt, 0))[0].status, "nacked");
+      const acks = await client.ack("jobs", [got[0].receipt, got[2].receipt]);
+      assert.deepEqual(acks.map((r) => r.status), ["acked", "acked"]);
+      assert.equal((await client.messageStatus("jobs", "a")).state, "acked");
+      const [again] = await client.receive("jobs");
+      const tx = await client.transaction({
+        ack: [{ queue: "jobs", receipt: again.receipt }],
+        publish: [{ queue: "jobs", body: "next" }],
+      });
+      assert.equal(tx.ack?.[0].status, "acked");
+      await assert.rejects(
+        client.transaction({ ack: [{ queue: "jobs", receipt: again.receipt }], publish: [] }),
+        TransactionFailed,
+      );
+      assert.equal((await client.getQueue("jobs")).ready, 1);
+      await assert.rejects(client.publish("nope", { body: 1 }), QueueNotFound);
+      // Writes went in the client's session (opened over the stream).
+      assert.ok(client.transport.sessionId !== undefined);
+      assert.equal(node.state.queue("jobs")?.stats.ready, 1);
+    } finally {
+      await client.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "stream: topics, subjects, subscriptions and the log read",
+  ...strict,
+  async fn() {
+    const { url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream" });
+    try {
+      await client.topics.create("events");
+      await client.subscriptions.create("events", "eu", { filter: "eu.>" });
+      await client.topics.publish("events", { body: 1, subject: "eu.fr" });
+      await client.topics.publish("events", { body: 2, subject: "us.ny" });
+      const page = await client.topics.read("events", { fromSeq: 1 });
+      assert.deepEqual(page.map((m) => m.body), [1, 2]);
+      const got = await client.receive({ topic: "events", subscription: "eu" }, { max: 10 });
+      assert.deepEqual(got.map((m) => m.body), [1]);
+      const acks = await client.ack({ topic: "events", subscription: "eu" }, got[0].receipt);
+      assert.equal(acks[0].status, "acked");
+    } finally {
+      await client.close();
+      await stop();
+    }
+  },
+});
+
+/** Holds every proposal of `node` until `release()`; `proposed` resolves at the first one. */
+function gateProposals(node: LocalNode) {
+  const propose = node.propose.bind(node);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  let proposed!: () => void;
+  const first = new Promise<void>((r) => proposed = r);
+  node.propose = async (p, o) => {
+    proposed();
+    await gate;
+    return await propose(p, o);
+  };
+  return { release, proposed: first };
+}
+
+Deno.test({
+  name: "stream: a stream lost with a write in flight ends it unknown; the retry applies once",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const conn = await StreamConnection.open(url);
+    const again = await StreamConnection.open(url);
+    try {
+      await conn.request("PUT", "/v1/queues/q", {}, "{}");
+      const opened = await conn.request("POST", "/v1/sessions", {}, "{}");
+      const { session } = await opened.json();
+      const gate = gateProposals(node);
+      const place = { "quorumq-session": `${session}/1/1` };
+      const write = conn.request("POST", "/v1/queues/q/messages", place, '{"body":"once"}');
+      await gate.proposed;
+      await conn.close();
+      await assert.rejects(write, StreamLost);
+      gate.release();
+      const retry = await again.request("POST", "/v1/queues/q/messages", place, '{"body":"once"}');
+      assert.equal(retry.status, 201);
+      assert.equal(retry.headers.get("idempotent-replayed"), "true");
+      assert.equal(node.state.queue("q")?.stats.ready, 1);
+    } finally {
+      await again.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "stream: the client retries a write whose stream was lost, in its session, once",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream", retry: { baseDelayMs: 1 } });
+    try {
+      await client.createQueue("q");
+      const gate = gateProposals(node);
+      const write = client.publish("q", { body: "once" });
+      await gate.proposed;
+      await (await client.transport.streams!.connection(url)).close();
+      gate.release();
+      const result = await write;
+      assert.equal(result.duplicate, false);
+      assert.equal(node.state.queue("q")?.stats.ready, 1);
+    } finally {
+      await client.close();
+      await stop();
+    }
+  },
+});
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** A raw socket to `/v1/stream`: sends bytes, collects decoded frames and the close. */
+async function rawSocket(url: string) {
+  const socket = new WebSocket(url.replace("http", "ws") + "/v1/stream");
+  socket.binaryType = "arraybuffer";
+  const frames: Record<string, unknown>[] = [];
+  let onFrame = () => {};
+  socket.onmessage = (e) => {
+    const bytes = new Uint8Array(e.data as ArrayBuffer);
+    frames.push(packr.unpack(bytes.subarray(1)));
+    onFrame();
+  };
+  const closed = new Promise<CloseEvent>((r) => socket.onclose = r);
+  await new Promise((r) => socket.onopen = r);
+  const next = async () => {
+    for (let i = 0; i < 100 && frames.length === 0; i++) {
+      await new Promise<void>((r) => onFrame = r);
+    }
+    return frames.shift()!;
+  };
+  const frame = (v: unknown, version = 1) => new Uint8Array([version, ...packr.pack(v)]);
+  return { socket, next, closed, frame };
+}
+
+Deno.test({
+  name: "stream: bad frames get an error answer or a close reason, and the node carries on",
+  ...strict,
+  async fn() {
+    const { url, stop } = serveNode();
+    try {
+      const a = await rawSocket(url);
+      a.socket.send(a.frame({ t: "req", i: 7, m: "PATCH", p: "/v1/queues" }));
+      const bad = await a.next();
+      assert.equal(bad.i, 7);
+      assert.equal(JSON.parse(bad.j as string).type, "invalid_request");
+      a.socket.send(a.frame({ t: "req", i: 8, m: "GET", p: "/v1/queues" }));
+      assert.equal((await a.next()).s, 200);
+      a.socket.send(a.frame({ t: "req", i: 9 }, 2));
+      const fatal = await a.next();
+      assert.match(JSON.parse(fatal.j as string).detail, /version 2 is not supported/);
+      assert.equal((await a.closed).code, 1002);
+      const b = await rawSocket(url);
+      b.socket.send("text");
+      assert.equal((await b.closed).code, 1003);
+      const c = await rawSocket(url);
+      c.socket.send(new Uint8Array([1, 0x05]));
+      assert.match(JSON.parse((await c.next()).j as string).detail, /not a msgpack map/);
+      assert.equal((await c.closed).code, 1002);
+      const d = await rawSocket(url);
+      d.socket.send(new Uint8Array([1, 0x82, 0xa1]));
+      assert.match(JSON.parse((await d.next()).j as string).detail, /not msgpack/);
+      assert.equal((await d.closed).code, 1002);
+      const plain = await fetch(`${url}/v1/stream`);
+      assert.equal((await plain.json()).type, "invalid_request");
+    } finally {
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "stream: an idle stream closes by itself and the next call opens a new one",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream", streamIdleMs: 20 });
+    try {
+      await client.createQueue("q");
+      const first = await client.transport.streams!.connection(url);
+      await first.closed;
+      await client.publish("q", { body: 1 });
+      const second = await client.transport.streams!.connection(url);
+      assert.notEqual(second, first);
+      assert.equal(node.state.queue("q")?.stats.ready, 1);
+    } finally {
+      await client.close();
+      await stop();
+    }
+  },
+});

@@ -1,0 +1,193 @@
+/**
+ * `/v1/stream`: the client stream (docs/stream.md). One WebSocket carries many requests at once,
+ * each with an id, answered in any order. A `req` frame is an HTTP API request (method, path,
+ * headers, JSON body) and is run through this node's own app, in process: the same routes,
+ * validation, permissions, write pipeline (a follower forwards writes to the leader over the
+ * forwarding channel), problems and answers as over HTTP, with no second copy of any rule.
+ * A `consume` frame runs receives for the client while it has credit and pushes what arrives.
+ *
+ * Auth: with auth on, the stream is authenticated once, by the upgrade's `Authorization` header
+ * or by a first `hello` frame carrying the token (browsers cannot set headers on a WebSocket).
+ *
+ * @module
+ */
+
+import type { Principal } from "./auth.ts";
+import type { AppDeps } from "./context.ts";
+import { problemBody, type ProblemType } from "./problems.ts";
+import {
+  answerFrame,
+  decodeStreamFrame,
+  encodeStreamFrame,
+  STREAM_VERSION,
+  type StreamInFrame,
+  type StreamOutFrame,
+} from "./stream_frames.ts";
+import { runConsume } from "./stream_consume.ts";
+
+/** Runs one internal request through the app (its `fetch`). */
+export type Dispatch = (request: Request) => Promise<Response>;
+
+/**
+ * Principals of requests a stream already authenticated: the app's auth step takes them from
+ * here instead of checking the token again for every request.
+ */
+export const streamPrincipals = new WeakMap<Request, Principal>();
+
+/** Headers a `req` frame may set; the rest come from the stream. */
+const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session"]);
+
+/** A body that is JSON text already (a `req` frame's `j`). */
+class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/** An open stream: its socket, its caller, and its consumers. */
+export class StreamSession {
+  #principal: Principal | undefined;
+  #authorization: string | undefined;
+  #open: boolean;
+  readonly consumers = new Map<number, { credit: number; wake: () => void; stop: () => void }>();
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly deps: AppDeps,
+    readonly dispatch: Dispatch,
+    authorized?: { principal: Principal; header: string },
+  ) {
+    this.#principal = authorized?.principal;
+    this.#authorization = authorized?.header;
+    this.#open = deps.auth === undefined || authorized !== undefined;
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (e) => this.#onMessage(e.data);
+    socket.onclose = () => this.#closed();
+    socket.onerror = () => {};
+  }
+
+  /** Sends a frame unless the socket is gone (its answer is then lost: unknown to the client). */
+  send(frame: StreamOutFrame): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(encodeStreamFrame(frame));
+  }
+
+  /** Sends a problem as the answer to request `i`, or as a stream error without one. */
+  sendProblem(i: number | undefined, type: ProblemType, detail: string): void {
+    const body = problemBody(type, detail);
+    if (i === undefined) this.send({ t: "error", j: JSON.stringify(body) });
+    else this.send({ t: "res", i, s: body.status, j: JSON.stringify(body) });
+  }
+
+  #closed(): void {
+    for (const c of this.consumers.values()) c.stop();
+    this.consumers.clear();
+  }
+
+  #onMessage(data: unknown): void {
+    if (!(data instanceof ArrayBuffer)) {
+      this.sendProblem(undefined, "invalid_request", "The stream takes binary frames only");
+      this.socket.close(1003, "binary frames only");
+      return;
+    }
+    const decoded = decodeStreamFrame(new Uint8Array(data));
+    if (!this.#open && !(decoded.ok && decoded.frame.t === "hello")) {
+      this.sendProblem(undefined, "unauthorized", "Send hello with a bearer token first");
+      this.socket.close(1008, "unauthorized");
+      return;
+    }
+    if (!decoded.ok) {
+      this.sendProblem(decoded.id, "invalid_request", `Bad frame: ${decoded.reason}`);
+      if (decoded.fatal) this.socket.close(1002, decoded.reason.slice(0, 120));
+      return;
+    }
+    const frame = decoded.frame;
+    if (frame.t === "hello") {
+      this.#hello(frame.token).catch((error) => this.#bug(undefined, error));
+      return;
+    }
+    this.#handle(frame);
+  }
+
+  #handle(frame: Exclude<StreamInFrame, { t: "hello" }>): void {
+    switch (frame.t) {
+      case "req":
+        this.#request(frame).catch((error) => this.#bug(frame.i, error));
+        return;
+      case "consume":
+        if (this.consumers.has(frame.i)) {
+          this.sendProblem(frame.i, "invalid_request", `Consumer ${frame.i} is already open`);
+          return;
+        }
+        runConsume(this, frame).catch((error) => this.#bug(frame.i, error));
+        return;
+      case "credit": {
+        const c = this.consumers.get(frame.i);
+        if (c !== undefined) {
+          c.credit = Math.min(Number.MAX_SAFE_INTEGER, c.credit + frame.n);
+          c.wake();
+        }
+        return;
+      }
+      case "cancel":
+        this.consumers.get(frame.i)?.stop();
+        return;
+    }
+  }
+
+  async #hello(token: string | undefined): Promise<void> {
+    if (this.deps.auth !== undefined && !this.#open) {
+      const header = token === undefined ? null : `Bearer ${token}`;
+      const principal = await this.deps.auth.authenticate(header);
+      if (principal === undefined) {
+        this.sendProblem(undefined, "unauthorized", "The bearer token is not valid");
+        this.socket.close(1008, "unauthorized");
+        return;
+      }
+      this.#principal = principal;
+      this.#authorization = header!;
+      this.#open = true;
+    }
+    this.send({ t: "hello", node: this.deps.node.nodeId, v: STREAM_VERSION });
+  }
+
+  /** Builds the app request for `path` as this stream's caller. */
+  internalRequest(
+    method: string,
+    path: string,
+    headers: Record<string, string> | undefined,
+    body: unknown,
+    signal?: AbortSignal,
+  ): Request {
+    const h = new Headers();
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      if (PASSED_HEADERS.has(name.toLowerCase())) h.set(name, value);
+    }
+    if (this.#authorization !== undefined) h.set("authorization", this.#authorization);
+    const hasBody = body !== undefined && method !== "GET";
+    if (hasBody) h.set("content-type", "application/json");
+    const request = new Request(`http://stream.local${path}`, {
+      method,
+      headers: h,
+      ...(hasBody ? { body: body instanceof JsonText ? body.text : JSON.stringify(body) } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    if (this.#principal !== undefined) streamPrincipals.set(request, this.#principal);
+    return request;
+  }
+
+  async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
+    let request: Request;
+    try {
+      const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
+      request = this.internalRequest(frame.m, frame.p, frame.h, body);
+    } catch (error) {
+      this.sendProblem(frame.i, "invalid_request", `The body is not JSON: ${String(error)}`);
+      return;
+    }
+    const response = await this.dispatch(request);
+    this.send(await answerFrame(frame.i, response));
+  }
+
+  #bug(i: number | undefined, error: unknown): void {
+    this.deps.log.error("stream_request_failed", { error });
+    this.sendProblem(i, "internal_error", "An unexpected error occurred; it was logged");
+  }
+}

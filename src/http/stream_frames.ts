@@ -1,0 +1,169 @@
+/**
+ * Frames of the client stream (`/v1/stream`, docs/stream.md): binary WebSocket messages, byte 0
+ * the format version, the rest one msgpackr map. Decoding never throws: a frame that is not
+ * well formed decodes to a reason, which the stream answers as an error frame.
+ *
+ * @module
+ */
+
+import { Packr } from "msgpackr";
+
+/** The one version this node speaks (byte 0 of every frame). */
+export const STREAM_VERSION = 1;
+
+/** HTTP methods a `req` frame may carry. */
+const METHODS = new Set(["GET", "PUT", "POST", "DELETE"]);
+
+/** Client → node. */
+export type StreamInFrame =
+  | { readonly t: "hello"; readonly token?: string }
+  | {
+    readonly t: "req";
+    readonly i: number;
+    readonly m: string;
+    readonly p: string;
+    readonly h?: Record<string, string>;
+    /** The JSON body as a msgpack value, or `j`: the JSON body as text (one of the two). */
+    readonly b?: unknown;
+    readonly j?: string;
+  }
+  | {
+    readonly t: "consume";
+    readonly i: number;
+    readonly p: string;
+    readonly n: number;
+    readonly h?: Record<string, string>;
+    readonly b?: Record<string, unknown>;
+  }
+  | { readonly t: "credit"; readonly i: number; readonly n: number }
+  | { readonly t: "cancel"; readonly i: number };
+
+/** Node → client. */
+export type StreamOutFrame =
+  | { readonly t: "hello"; readonly node: string; readonly v: number }
+  | {
+    readonly t: "res";
+    readonly i: number;
+    readonly s: number;
+    readonly h?: Record<string, string>;
+    readonly j?: string;
+  }
+  | { readonly t: "push"; readonly i: number; readonly j: string }
+  | { readonly t: "error"; readonly j: string };
+
+/** Answer headers a `res` frame carries. */
+const ANSWER_HEADERS = ["retry-after", "idempotent-replayed", "location", "allow"];
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export function encodeStreamFrame(frame: StreamOutFrame | StreamInFrame): Uint8Array {
+  const body = packr.pack(frame);
+  const out = new Uint8Array(1 + body.byteLength);
+  out[0] = STREAM_VERSION;
+  out.set(body, 1);
+  return out;
+}
+
+/** A decoded frame, or why it is not one (with its id when that much could be read). */
+export type Decoded =
+  | { readonly ok: true; readonly frame: StreamInFrame }
+  | { readonly ok: false; readonly reason: string; readonly id?: number; readonly fatal: boolean };
+
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isCredit = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isHeaders = (h: unknown) =>
+  h === undefined ||
+  (typeof h === "object" && h !== null && !Array.isArray(h) &&
+    Object.values(h).every((v) => typeof v === "string"));
+
+/** Decodes a frame from the network (see `Decoded`); never throws. */
+export function decodeStreamFrame(bytes: Uint8Array): Decoded {
+  if (bytes.byteLength < 2) return bad("a frame is a version byte and a msgpack map", true);
+  if (bytes[0] !== STREAM_VERSION) {
+    return bad(
+      `frame version ${bytes[0]} is not supported; this node speaks ${STREAM_VERSION}`,
+      true,
+    );
+  }
+  let v: unknown;
+  try {
+    v = packr.unpack(bytes.subarray(1));
+  } catch (error) {
+    return bad(`the frame is not msgpack: ${(error as Error).message}`, true);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    return bad("the frame is not a msgpack map", true);
+  }
+  return checkFrame(v as Record<string, unknown>);
+}
+
+function checkFrame(v: Record<string, unknown>): Decoded {
+  const id = isId(v.i) ? v.i : undefined;
+  const fail = (reason: string): Decoded => ({ ok: false, reason, fatal: false, ...idOf(id) });
+  switch (v.t) {
+    case "hello":
+      return v.token === undefined || typeof v.token === "string"
+        ? ok(v)
+        : fail("hello: token must be a string");
+    case "req":
+      if (id === undefined) return fail("req: i must be a non-negative integer");
+      if (typeof v.m !== "string" || !METHODS.has(v.m)) {
+        return fail("req: m must be GET, PUT, POST or DELETE");
+      }
+      if (!isApiPath(v.p)) return fail("req: p must be an API path under /v1/ (not /v1/stream)");
+      if (v.j !== undefined && (typeof v.j !== "string" || v.b !== undefined)) {
+        return fail("req: j must be JSON text, and a request carries b or j, not both");
+      }
+      return isHeaders(v.h) ? ok(v) : fail("req: h must map header names to strings");
+    case "consume":
+      if (id === undefined) return fail("consume: i must be a non-negative integer");
+      if (!isApiPath(v.p) || !(v.p as string).endsWith("/receive")) {
+        return fail("consume: p must be a receive path (/v1/queues/{q}/receive, ...)");
+      }
+      if (!isCredit(v.n)) return fail("consume: n (credit) must be a non-negative integer");
+      if (v.b !== undefined && (typeof v.b !== "object" || v.b === null || Array.isArray(v.b))) {
+        return fail("consume: b must be a map");
+      }
+      return isHeaders(v.h) ? ok(v) : fail("consume: h must map header names to strings");
+    case "credit":
+      if (id === undefined || !isCredit(v.n)) return fail("credit: i and n must be integers");
+      return ok(v);
+    case "cancel":
+      return id === undefined ? fail("cancel: i must be a non-negative integer") : ok(v);
+    default:
+      return fail(`unknown frame type ${JSON.stringify(v.t)}`);
+  }
+}
+
+function isApiPath(p: unknown): boolean {
+  return typeof p === "string" && p.startsWith("/v1/") && !p.startsWith("/v1/stream") &&
+    p.length <= 4096;
+}
+
+const ok = (v: Record<string, unknown>): Decoded => ({
+  ok: true,
+  frame: v as unknown as StreamInFrame,
+});
+const bad = (reason: string, fatal: boolean): Decoded => ({ ok: false, reason, fatal });
+const idOf = (id: number | undefined) => (id === undefined ? {} : { id });
+
+/** The `res` frame of an app answer: status, the headers that matter, the JSON text. */
+export async function answerFrame(i: number, response: Response): Promise<StreamOutFrame> {
+  const text = await response.text();
+  const h: Record<string, string> = {};
+  let any = false;
+  for (const name of ANSWER_HEADERS) {
+    const value = response.headers.get(name);
+    if (value !== null) {
+      h[name] = value;
+      any = true;
+    }
+  }
+  return {
+    t: "res",
+    i,
+    s: response.status,
+    ...(any ? { h } : {}),
+    ...(text !== "" ? { j: text } : {}),
+  };
+}

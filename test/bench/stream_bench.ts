@@ -1,0 +1,147 @@
+/**
+ * The stream (`/v1/stream`) against plain HTTP on three real nodes (fsync on, loopback), all to
+ * the leader, runs alternating transports in one cluster, medians of `--runs`:
+ * - sequential publish: one 256-byte message at a time, p50 / p99 latency and rate;
+ * - 256 in flight: 256 lanes publishing one message per request (one stream; HTTP: 256
+ *   keep-alive connections, since HTTP/1.1 does not pipeline);
+ * - consume + ack: `Client.consume` (concurrency 64) of a backlog, pushed on the stream, long
+ *   polls over HTTP; acks in batches on both.
+ * Warm-up first in each. Prints the 1-minute load average before and after (a shared machine).
+ *
+ * Usage: deno run -A test/bench/stream_bench.ts [--runs 3] [--sequential 2000]
+ *   [--inflight 20000] [--consume 20000]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Nodes } from "../e2e/nodes.ts";
+import { Client, StreamConnection } from "../../src/client/mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "3" },
+    sequential: { type: "string", default: "2000" },
+    inflight: { type: "string", default: "20000" },
+    consume: { type: "string", default: "20000" },
+  },
+});
+const RUNS = Number(values.runs);
+const BODY = JSON.stringify({ body: "x".repeat(256) });
+const LANES = 256;
+
+/** Sends one publish; `stream` undefined: over HTTP. */
+type Send = (queue: string) => Promise<void>;
+
+function httpSend(url: string): Send {
+  return async (queue) => {
+    const res = await fetch(`${url}/v1/queues/${queue}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: BODY,
+    });
+    await res.arrayBuffer();
+    if (res.status !== 201) throw new Error(`publish: ${res.status}`);
+  };
+}
+
+function streamSend(stream: StreamConnection): Send {
+  return async (queue) => {
+    const res = await stream.request("POST", `/v1/queues/${queue}/messages`, {}, BODY);
+    await res.arrayBuffer();
+    if (res.status !== 201) throw new Error(`publish: ${res.status}`);
+  };
+}
+
+async function sequential(send: Send, queue: string, count: number) {
+  for (let i = 0; i < 200; i++) await send(queue);
+  const times: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const s = performance.now();
+    await send(queue);
+    times.push(performance.now() - s);
+  }
+  const rate = count / (performance.now() - t0) * 1000;
+  times.sort((a, b) => a - b);
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  return { rate, p50: at(0.5), p99: at(0.99) };
+}
+
+async function inflight(send: Send, queue: string, count: number): Promise<number> {
+  const lanes = async (n: number) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: LANES }, async () => {
+      while (next < n) {
+        next++;
+        await send(queue);
+      }
+    }));
+  };
+  await lanes(2000);
+  const t0 = performance.now();
+  await lanes(count);
+  return count / (performance.now() - t0) * 1000;
+}
+
+async function consumeAck(url: string, kind: "stream" | "http", queue: string, count: number) {
+  const client = new Client({ nodes: [url], transport: kind });
+  try {
+    await client.createQueue(queue);
+    const batch = Array.from({ length: 100 }, () => ({ body: "x".repeat(256) }));
+    for (let i = 0; i < count + 2000; i += 100) await client.publishBatch(queue, batch);
+    await client.consume(queue, () => {}, { concurrency: 64, maxMessages: 2000 });
+    const t0 = performance.now();
+    const stats = await client.consume(queue, () => {}, { concurrency: 64, maxMessages: count });
+    const rate = stats.acked / (performance.now() - t0) * 1000;
+    return rate;
+  } finally {
+    await client.close();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+
+console.error(`load average before: ${load()}`);
+const nodes = await Nodes.start({ count: 3, storage: "fsync", keepLogs: false });
+try {
+  const out: Record<string, number[]> = {};
+  const add = (k: string, v: number) => (out[k] ??= []).push(v);
+  for (let run = 0; run < RUNS; run++) {
+    const url = nodes.url(await nodes.waitLeader());
+    const stream = await StreamConnection.open(url);
+    try {
+      for (const kind of ["http", "stream"] as const) {
+        const send = kind === "http" ? httpSend(url) : streamSend(stream);
+        const q = `b-${kind}-${run}`;
+        await stream.request("PUT", `/v1/queues/${q}`, {}, "{}");
+        const seq = await sequential(send, q, Number(values.sequential));
+        add(`${kind} sequential/s`, seq.rate);
+        add(`${kind} sequential p50 ms`, seq.p50);
+        add(`${kind} sequential p99 ms`, seq.p99);
+        add(`${kind} 256 in flight/s`, await inflight(send, q, Number(values.inflight)));
+        add(
+          `${kind} consume+ack/s`,
+          await consumeAck(url, kind, `c-${kind}-${run}`, Number(values.consume)),
+        );
+        console.error(`run ${run + 1} ${kind}: ${
+          JSON.stringify(Object.fromEntries(
+            Object.entries(out).filter(([k]) => k.startsWith(kind)).map((
+              [k, v],
+            ) => [k, v.at(-1)!.toFixed(2)]),
+          ))
+        }`);
+      }
+    } finally {
+      await stream.close();
+    }
+  }
+  const medians = Object.fromEntries(
+    Object.entries(out).map(([k, v]) => [k, Number(median(v).toFixed(k.includes("ms") ? 2 : 0))]),
+  );
+  console.log(JSON.stringify({ runs: RUNS, medians, loadAfter: load() }));
+} finally {
+  await nodes.stop();
+}
