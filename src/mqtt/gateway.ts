@@ -45,7 +45,11 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     for (;;) {
       let conn: Deno.Conn;
       try {
-        conn = await listener.accept();
+        const tcp = await listener.accept();
+        // Deno.listen leaves Nagle on (Deno.serve turns it off): without this a PUBACK or a
+        // delivery right after another waits up to 40 ms for a delayed ACK (docs/transport.md).
+        tcp.setNoDelay(true);
+        conn = tcp;
       } catch {
         return; // the listener was closed
       }
