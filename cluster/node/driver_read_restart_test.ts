@@ -18,6 +18,10 @@ Deno.test("an answer to a read of a previous incarnation never settles a read of
     const leader = await c.leader();
     const f = c.ids.find((id) => id !== leader.id)!;
     c.hold = (m) => m.type === "read_index_resp" && m.to === f;
+    // A follower that has not heard from the leader yet answers a read `no_leader` at once.
+    for (let i = 0; i < WAIT_TICKS && c.drivers.get(f)!.status().leaderId === ""; i++) {
+      await c.ticks(1);
+    }
     const first = c.drivers.get(f)!.readIndex(10_000);
     for (let i = 0; i < WAIT_TICKS && c.held.length === 0; i++) await c.ticks(1);
     assert.equal(c.held.length, 1, "the leader answered the first read");
