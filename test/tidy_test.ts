@@ -223,7 +223,7 @@ Deno.test("tidy rule references fires on links and names outside the repository"
   const t = await planted({
     "docs/a.md":
       "See [b](b.md), [gone](gone.md#x), [web](https://example.com/x.md), `src/m.ts`,\n" +
-      "`../shared/DESIGN.md`, `x_test.ts` and `/openapi.json`.\n",
+      "`../elsewhere/DESIGN.md`, `x_test.ts` and `/openapi.json`.\n",
     "docs/b.md": "Back to [a](a.md#top).\n",
     "src/m.ts":
       '// See docs/a.md and RELIABILITY.md.\nconst s = "not/a/comment.md";\nexport { s };\n' +
@@ -231,7 +231,7 @@ Deno.test("tidy rule references fires on links and names outside the repository"
   });
   assert.deepEqual(references(t, new Set(["x_test.ts"])), [
     "docs/a.md:1 links to gone.md#x, not in the repository",
-    "docs/a.md:2 names ../shared/DESIGN.md, not in the repository",
+    "docs/a.md:2 names ../elsewhere/DESIGN.md, not in the repository",
     "src/m.ts:1 names RELIABILITY.md, not in the repository",
     'src/m.ts:4 cites "issue 11", a tracker a clone does not have',
   ]);

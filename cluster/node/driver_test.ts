@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
-import type { SnapshotView, StateMachine, StoragePorts } from "./ports.ts";
+import type { StoragePorts } from "./ports.ts";
 import {
   encodeConfChange,
   EntryKind,
@@ -9,25 +9,9 @@ import {
   type Snapshot,
 } from "../raft/mod.ts";
 import { wrapSnapshot } from "./membership.ts";
+import { enc, ListMachine } from "./_testing_cluster.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
-/** Appends every applied command to a list; results are the list's length. */
-class ListMachine implements StateMachine {
-  items: string[] = [];
-  apply(_index: number, data: Uint8Array): unknown {
-    this.items.push(new TextDecoder().decode(data));
-    return this.items.length;
-  }
-  snapshot(): SnapshotView {
-    const copy = [...this.items];
-    return { serialize: () => new TextEncoder().encode(JSON.stringify(copy)) };
-  }
-  restore(data: Uint8Array): void {
-    this.items = JSON.parse(new TextDecoder().decode(data));
-  }
-}
-
-const enc = (s: string) => new TextEncoder().encode(s);
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
 /** N drivers in one process: memory storage, a hand-driven ticker, a network that can cut. */

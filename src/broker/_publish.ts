@@ -53,9 +53,7 @@ export function queuePublishOne(
     buf,
     off,
     len: m.body.length,
-    headers: m.headers === undefined || Object.keys(m.headers).length === 0
-      ? undefined
-      : { ...m.headers },
+    headers: ownHeaders(m.headers),
     group: m.group,
     subject: m.subject,
     delayMs: m.delayMs ?? 0,
@@ -87,9 +85,7 @@ export function topicPublishOne(
     buf,
     off,
     len: m.body.length,
-    headers: m.headers === undefined || Object.keys(m.headers).length === 0
-      ? undefined
-      : { ...m.headers },
+    headers: ownHeaders(m.headers),
     group: m.group,
     subject: m.subject,
     publishedAt: now,
@@ -99,4 +95,11 @@ export function topicPublishOne(
   };
   t.append(msg, now);
   return { ok: true, seq, id, duplicate: false };
+}
+
+/** A message's own copy of its headers; none when it has none (the common case costs nothing). */
+function ownHeaders(
+  headers: Readonly<Record<string, string>> | undefined,
+): Record<string, string> | undefined {
+  return headers === undefined || Object.keys(headers).length === 0 ? undefined : { ...headers };
 }
