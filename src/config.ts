@@ -50,6 +50,29 @@ export interface NodeConfig {
   readonly mqttListen: { readonly hostname: string; readonly port: number } | undefined;
   /** The largest MQTT packet accepted; a larger one closes its connection. */
   readonly mqttMaxPacketBytes: number;
+  /**
+   * The listener's certificate and key (PEM files): HTTP, the stream, the dashboard, `/mqtt` and
+   * the peer paths are all on TLS. `--tls-cert`/`--tls-key`, or the peer certificate when only
+   * `--peer-cert` is given (docs/tls.md). Absent: plain HTTP.
+   */
+  readonly tls: TlsFiles | undefined;
+  /** MQTT over TLS on its own listener (same certificate as `tls`); absent: none. */
+  readonly mqttTlsListen: { readonly hostname: string; readonly port: number } | undefined;
+  /** Peer links and the forwarding channel over mutually authenticated TLS; absent: off. */
+  readonly peerTls: PeerTlsFiles | undefined;
+  /** The file the secret was read from (`--secret-file`), for the permission check at start. */
+  readonly secretFile: string | undefined;
+}
+
+/** A certificate (chain) and its private key, PEM files. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** The cluster CA, and this node's certificate and key for the links between nodes. */
+export interface PeerTlsFiles extends TlsFiles {
+  readonly caFile: string;
 }
 
 export type ParseConfigResult =
@@ -81,6 +104,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "<host:port>",
     help: "the HTTP API and the peer WebSocket path on one listener",
     defaultText: "127.0.0.1:8080",
+  },
+  {
+    flag: "tls-cert",
+    key: "tlsCert",
+    arg: "<cert.pem>",
+    help: "serve HTTP, the stream, the dashboard and /mqtt on TLS with this certificate (chain)",
+    defaultText: "plain HTTP (the peer certificate with --peer-cert)",
+  },
+  {
+    flag: "tls-key",
+    key: "tlsKey",
+    arg: "<key.pem>",
+    help: "the private key of --tls-cert (PEM); both reload on SIGHUP",
+    defaultText: "none",
   },
   {
     flag: "advertise",
@@ -118,6 +155,34 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: "required when there are peers",
   },
   {
+    flag: "secret-file",
+    key: "secretFile",
+    arg: "<file>",
+    help: "read the cluster secret from this file (one trailing newline dropped), not --secret",
+    defaultText: "none",
+  },
+  {
+    flag: "peer-ca",
+    key: "peerCa",
+    arg: "<ca.pem>",
+    help: "the cluster CA: peers' certificates must chain to it (links and forwarding on TLS)",
+    defaultText: "peer TLS off",
+  },
+  {
+    flag: "peer-cert",
+    key: "peerCert",
+    arg: "<cert.pem>",
+    help: "this node's certificate (chain) signed by --peer-ca, proved on every link it dials",
+    defaultText: "peer TLS off",
+  },
+  {
+    flag: "peer-key",
+    key: "peerKey",
+    arg: "<key.pem>",
+    help: "the private key of --peer-cert; the three reload on SIGHUP",
+    defaultText: "peer TLS off",
+  },
+  {
     flag: "auth-file",
     key: "authFile",
     arg: "<file.json>",
@@ -150,6 +215,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "mqttListen",
     arg: "<host:port>",
     help: "the MQTT 3.1.1/5 listener (docs/mqtt.md), e.g. 127.0.0.1:1883",
+    defaultText: "off",
+  },
+  {
+    flag: "mqtt-tls-listen",
+    key: "mqttTlsListen",
+    arg: "<host:port>",
+    help: "MQTT over TLS on this listener, with the listener's certificate, e.g. 0.0.0.0:8883",
     defaultText: "off",
   },
   {
@@ -226,6 +298,13 @@ const rawSchema = z.strictObject({
   data: z.string().min(1).default("./data"),
   storage: z.enum(["fsync", "memory"]).default("fsync"),
   secret: z.string().min(1, "must not be empty").optional(),
+  secretFile: z.string().min(1).optional(),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  peerCa: z.string().min(1).optional(),
+  peerCert: z.string().min(1).optional(),
+  peerKey: z.string().min(1).optional(),
+  mqttTlsListen: z.string().optional(),
   authFile: z.string().min(1).optional(),
   logLevel: z.enum(LOG_LEVELS).default("info"),
   maxBodyBytes: z.coerce.number().int().min(1024, "must be at least 1024")
@@ -274,7 +353,7 @@ export function parseConfig(
     const name = option ? `--${option.flag} (${envName(option.flag)})` : `"${key}"`;
     return { kind: "error", message: `Invalid option ${name}: ${issue.message}` };
   }
-  return finish(parsed.data);
+  return finish(parsed.data, readFile);
 }
 
 function parseFlags(
@@ -335,12 +414,17 @@ function readConfigFile(
   return { kind: "ok", values };
 }
 
-function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
+function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseConfigResult {
   const listen = parseListen(raw.listen);
   if (typeof listen === "string") {
     return { kind: "error", message: `Invalid option --listen (QUORUMQ_LISTEN): ${listen}` };
   }
-  const advertise = normalizeUrl(raw.advertise ?? `http://${raw.listen}`);
+  const tls = tlsOptions(raw);
+  if (tls.kind === "error") return tls;
+  const secret = readSecret(raw, readFile);
+  if (typeof secret === "object") return secret;
+  const scheme = tls.tls === undefined ? "http" : "https";
+  const advertise = normalizeUrl(raw.advertise ?? `${scheme}://${raw.listen}`);
   if (advertise === undefined) {
     return {
       kind: "error",
@@ -351,7 +435,17 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
   if (typeof peers === "string") {
     return { kind: "error", message: `Invalid option --peers (QUORUMQ_PEERS): ${peers}` };
   }
-  if (peers.length > 1 && raw.secret === undefined) {
+  if (tls.peerTls !== undefined) {
+    const plain = [advertise, ...peers.map((p) => p.url)].find((u) => !u.startsWith("https:"));
+    if (plain !== undefined) {
+      return {
+        kind: "error",
+        message: `Invalid option --peers (QUORUMQ_PEERS): with --peer-cert every peer URL and ` +
+          `--advertise must be https:// (got ${plain})`,
+      };
+    }
+  }
+  if (peers.length > 1 && secret === undefined) {
     return {
       kind: "error",
       message: "Invalid option --secret (QUORUMQ_SECRET): required when there are peers",
@@ -374,6 +468,19 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       message: `Invalid option --mqtt-listen (QUORUMQ_MQTT_LISTEN): ${mqttListen}`,
     };
   }
+  const mqttTlsListen = raw.mqttTlsListen === undefined || raw.mqttTlsListen === ""
+    ? undefined
+    : parseListen(raw.mqttTlsListen);
+  if (typeof mqttTlsListen === "string" || (mqttTlsListen !== undefined && tls.tls === undefined)) {
+    return {
+      kind: "error",
+      message: `Invalid option --mqtt-tls-listen (QUORUMQ_MQTT_TLS_LISTEN): ${
+        typeof mqttTlsListen === "string"
+          ? mqttTlsListen
+          : "needs --tls-cert and --tls-key (or --peer-cert)"
+      }`,
+    };
+  }
   return {
     kind: "config",
     config: {
@@ -383,7 +490,7 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       peers,
       dataDir: raw.data,
       storage: raw.storage,
-      secret: raw.secret,
+      secret,
       authFile: raw.authFile,
       logLevel: raw.logLevel,
       maxBodyBytes: raw.maxBodyBytes,
@@ -393,8 +500,79 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       corsOrigins,
       mqttListen,
       mqttMaxPacketBytes: raw.mqttMaxPacketBytes,
+      tls: tls.tls,
+      mqttTlsListen,
+      peerTls: tls.peerTls,
+      secretFile: raw.secretFile,
     },
   };
+}
+
+/**
+ * The certificate options: `--tls-cert`/`--tls-key` together, the three `--peer-*` together. One
+ * listener serves clients and peers, so with peer TLS it serves TLS too: with its own certificate
+ * when `--tls-cert` is given (which must then chain to `--peer-ca`, checked at start), else with
+ * the peer certificate.
+ */
+function tlsOptions(raw: z.infer<typeof rawSchema>):
+  | { kind: "ok"; tls: TlsFiles | undefined; peerTls: PeerTlsFiles | undefined }
+  | { kind: "error"; message: string } {
+  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) {
+    return {
+      kind: "error",
+      message: `Invalid option ${
+        raw.tlsCert === undefined ? "--tls-cert (QUORUMQ_TLS_CERT)" : "--tls-key (QUORUMQ_TLS_KEY)"
+      }: --tls-cert and --tls-key go together`,
+    };
+  }
+  const peerGiven = [raw.peerCa, raw.peerCert, raw.peerKey];
+  const missing = ["peer-ca", "peer-cert", "peer-key"].filter((_, i) => peerGiven[i] === undefined);
+  if (missing.length > 0 && missing.length < 3) {
+    return {
+      kind: "error",
+      message: `Invalid option --${missing[0]} (${envName(missing[0])}): ` +
+        `--peer-ca, --peer-cert and --peer-key go together`,
+    };
+  }
+  const peerTls = raw.peerCa !== undefined && raw.peerCert !== undefined &&
+      raw.peerKey !== undefined
+    ? { caFile: raw.peerCa, certFile: raw.peerCert, keyFile: raw.peerKey }
+    : undefined;
+  const tls = raw.tlsCert !== undefined && raw.tlsKey !== undefined
+    ? { certFile: raw.tlsCert, keyFile: raw.tlsKey }
+    : peerTls === undefined
+    ? undefined
+    : { certFile: peerTls.certFile, keyFile: peerTls.keyFile };
+  return { kind: "ok", tls, peerTls };
+}
+
+/**
+ * `--secret` or `--secret-file` (never both): a file keeps the secret out of the process list and
+ * the environment. One trailing line end is dropped (editors add one); an empty secret is refused.
+ */
+function readSecret(
+  raw: z.infer<typeof rawSchema>,
+  readFile: ReadTextFile,
+): string | undefined | { kind: "error"; message: string } {
+  if (raw.secretFile === undefined) return raw.secret;
+  const name = "--secret-file (QUORUMQ_SECRET_FILE)";
+  if (raw.secret !== undefined) {
+    return { kind: "error", message: `Invalid option ${name}: give --secret or --secret-file` };
+  }
+  let text: string;
+  try {
+    text = readFile(raw.secretFile);
+  } catch (error) {
+    return {
+      kind: "error",
+      message: `Invalid option ${name}: cannot read it: ${errorText(error)}`,
+    };
+  }
+  const secret = text.replace(/\r?\n$/, "");
+  if (secret.length === 0) {
+    return { kind: "error", message: `Invalid option ${name}: the file is empty` };
+  }
+  return secret;
 }
 
 /** `https://a.example,http://localhost:3000` or `*`: each an origin (scheme, host, port). */
