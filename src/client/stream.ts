@@ -73,9 +73,14 @@ export class StreamConnection {
   }
 
   /** Opens a stream to `node` (its base URL) and says hello with `token`. */
-  static open(node: string, token?: string, timeoutMs = 10_000): Promise<StreamConnection> {
+  static open(
+    node: string,
+    token?: string,
+    timeoutMs = 10_000,
+    connect: (url: string) => WebSocket = (url) => new WebSocket(url),
+  ): Promise<StreamConnection> {
     const url = node.replace(/^http/, "ws") + "/v1/stream";
-    const socket = new WebSocket(url);
+    const socket = connect(url);
     socket.binaryType = "arraybuffer";
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -241,7 +246,11 @@ export class StreamPool {
    * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
    * a new one), so a script that never calls `client.close()` still exits; 0 keeps streams open.
    */
-  constructor(readonly token?: string, readonly idleMs = 2_000) {}
+  constructor(
+    readonly token?: string,
+    readonly idleMs = 2_000,
+    readonly connect?: (url: string) => WebSocket,
+  ) {}
 
   /** The open stream to `node`, opening one if there is none (or the last was lost). */
   async connection(node: string): Promise<StreamConnection> {
@@ -253,7 +262,7 @@ export class StreamPool {
     }
     const again = this.#streams.get(node);
     if (again !== undefined) return await again;
-    const opening = StreamConnection.open(node, this.token).then((c) => {
+    const opening = StreamConnection.open(node, this.token, undefined, this.connect).then((c) => {
       c.idleMs = this.idleMs;
       return c;
     });

@@ -8,16 +8,34 @@
  * @module
  */
 
-import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
+import {
+  DEFAULT_LIMITS,
+  Keepalive,
+  type PeerTls,
+  PING,
+  PONG,
+} from "../../cluster/transport/mod.ts";
 import { problemResponse } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
+import { forwardProofInput, parseForwardHandshake } from "./forward_proof.ts";
+
+/** With peer TLS: a follower proves its certificate before its first request (forward_proof.ts). */
+export interface ForwardCheck {
+  readonly clusterId: string;
+  readonly peerTls: PeerTls;
+}
 
 /** Answers one request, as the node's HTTP listener would. */
 export type AppFetch = (request: Request) => Response | Promise<Response>;
 
 /** Upgrades `req` and serves forwarded requests on it until it closes. */
-export function handleForwardUpgrade(req: Request, app: AppFetch, log: Logger): Response {
+export function handleForwardUpgrade(
+  req: Request,
+  app: AppFetch,
+  log: Logger,
+  check?: ForwardCheck,
+): Response {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("expected a WebSocket upgrade", {
       status: 426,
@@ -39,12 +57,38 @@ export function handleForwardUpgrade(req: Request, app: AppFetch, log: Logger): 
       } catch { /* closing already */ }
     },
   });
-  socket.onopen = () => keepalive.start();
+  const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+  let proved = check === undefined;
+  const refuse = (reason: string, details: Record<string, unknown>) => {
+    log.warn("peer_refused", { channel: "forward", reason, ...details });
+    socket.close(4003, reason);
+  };
+  socket.onopen = () => {
+    keepalive.start();
+    if (!proved) socket.send(JSON.stringify({ t: "challenge", v: 1, nonce }));
+  };
   socket.onclose = () => keepalive.stop();
   socket.onmessage = (ev) => {
     keepalive.heard();
     if (ev.data === PING) {
       if (socket.readyState === WebSocket.OPEN) socket.send(PONG);
+      return;
+    }
+    if (!proved) {
+      // Nothing but the hello before the certificate is proved: never a request.
+      const h = typeof ev.data === "string" ? parseForwardHandshake(ev.data) : undefined;
+      if (h?.t !== "hello") return refuse("no_certificate", {});
+      const input = forwardProofInput({
+        serverNonce: nonce,
+        clientId: h.clientId,
+        clusterId: check!.clusterId,
+      });
+      const result = check!.peerTls.check(h.cert, h.sig, input);
+      if (!result.ok) {
+        return refuse("bad_certificate", { clientId: h.clientId, detail: result.detail });
+      }
+      proved = true;
+      socket.send(JSON.stringify({ t: "welcome" }));
       return;
     }
     const frame = ev.data instanceof ArrayBuffer

@@ -51,6 +51,11 @@ export interface NodesOptions {
   readonly network?: NodeNetwork;
   /** Extra environment of node `id`'s process (e.g. libfaketime's, to move its wall clock). */
   readonly env?: (id: string) => Record<string, string>;
+  /**
+   * TLS (test/e2e/_testing_tls.ts): nodes are reached at `https://`, this harness trusts `caPem`,
+   * and node `id` gets `args(id)` (its `--tls-*` / `--peer-*` flags).
+   */
+  readonly tls?: { readonly caPem: string; readonly args: (id: string) => readonly string[] };
 }
 
 /** A node's address and the command prefix that runs a program where that address is. */
@@ -108,7 +113,22 @@ export class Nodes {
   }
 
   url(id: string): string {
-    return `http://${this.#host(id)}:${this.#ports.get(id)}`;
+    return `${this.#opts.tls ? "https" : "http"}://${this.#host(id)}:${this.#ports.get(id)}`;
+  }
+
+  #httpClient: Deno.HttpClient | undefined;
+
+  /** `fetch` that trusts the harness's CA when the nodes are on TLS. */
+  fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const tls = this.#opts.tls;
+    if (tls === undefined) return fetch(input, init);
+    this.#httpClient ??= Deno.createHttpClient({ caCerts: [tls.caPem] });
+    return fetch(input, { ...init, client: this.#httpClient });
+  }
+
+  /** The TCP port node `id` listens on. */
+  port(id: string): number {
+    return this.#ports.get(id)!;
   }
 
   #host(id: string): string {
@@ -201,6 +221,7 @@ export class Nodes {
       ...(joiner ? ["--join"] : []),
       ...(this.#opts.testFaults ? ["--test-faults"] : []),
       ...(this.#opts.extraArgs ?? []),
+      ...(this.#opts.tls?.args(id) ?? []),
     ];
     // `ip netns exec` execs the program, so the child's pid is the node's: signals reach it.
     const [cmd, ...pre] = [...(this.#opts.network?.wrap(id) ?? []), Deno.execPath()];
@@ -274,7 +295,7 @@ export class Nodes {
   // deno-lint-ignore no-explicit-any
   async cluster(id: string, timeoutMs = 1000): Promise<any> {
     const token = this.#opts.adminToken;
-    const res = await fetch(`${this.url(id)}/v1/cluster?consistency=stale`, {
+    const res = await this.fetch(`${this.url(id)}/v1/cluster?consistency=stale`, {
       signal: AbortSignal.timeout(timeoutMs),
       ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
     });
@@ -305,6 +326,8 @@ export class Nodes {
   /** SIGKILLs every node and removes the data directory if this harness made it. */
   async stop(): Promise<void> {
     await Promise.all(this.live().map((id) => this.kill(id)));
+    this.#httpClient?.close();
+    this.#httpClient = undefined;
     if (this.#ownDir) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
   }
 }
