@@ -1,7 +1,7 @@
 /**
  * A custom CA for the client (`caCerts`): nodes on TLS with certificates from a private CA (the
  * cluster's) are trusted without touching the system's store. Where the runtime allows it: Deno,
- * through `Deno.createHttpClient({ caCerts })` for `fetch` and for the stream's WebSocket. Node.js
+ * through `createHttpClient({ caCerts })` of the `Deno` global for `fetch` and for the stream's WebSocket. Node.js
  * reads extra CAs only at start (`NODE_EXTRA_CA_CERTS=ca.pem`) and browsers only from the system,
  * so there the option is refused with that advice.
  *
@@ -24,7 +24,7 @@ export function trustCaCerts(caCerts: readonly string[]): TrustingIo {
   const deno = (globalThis as { Deno?: Partial<DenoHttp> }).Deno;
   if (typeof deno?.createHttpClient !== "function") {
     throw new Error(
-      "The client option caCerts needs Deno (Deno.createHttpClient). In Node.js start the " +
+      "The client option caCerts needs Deno (its createHttpClient). In Node.js start the " +
         "process with NODE_EXTRA_CA_CERTS=<ca.pem>; browsers trust the system's certificates",
     );
   }

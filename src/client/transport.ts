@@ -45,7 +45,7 @@ export interface TransportOptions {
   fetch?: typeof fetch;
   /**
    * CA certificates (PEM) to trust besides the system's, for nodes on TLS with a private CA
-   * (`https://` node URLs). Deno only (`Deno.createHttpClient`); elsewhere the constructor
+   * (`https://` node URLs). Deno only (its `createHttpClient`); elsewhere the constructor
    * throws, saying what to do instead (client/tls.ts). A `fetch` seam is used as given.
    */
   caCerts?: readonly string[];
