@@ -124,6 +124,25 @@ export class TestPki {
     return read(certFile, keyFile);
   }
 
+  /** An intermediate CA that `ca` signs: leaves it signs chain to `ca` through it. */
+  async intermediate(ca: TestCa, name: string): Promise<TestCa> {
+    const keyFile = `${this.dir}/${name}-ca.key`;
+    const csrFile = `${this.dir}/${name}-ca.csr`;
+    const certFile = `${this.dir}/${name}-ca.pem`;
+    const extFile = `${this.dir}/${name}-ca.ext`;
+    await openssl(["req", ...newKey(keyFile), "-out", csrFile, "-subj", `/CN=${name} test CA`]);
+    await Deno.writeTextFile(
+      extFile,
+      "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    );
+    await openssl([
+      ...["x509", "-req", "-in", csrFile, "-CA", ca.certFile, "-CAkey", ca.keyFile],
+      ...["-set_serial", String(Date.now() * 1000 + ++this.#serial), "-out", certFile],
+      ...["-days", "30", "-extfile", extFile],
+    ]);
+    return { name, certFile, keyFile, certPem: await Deno.readTextFile(certFile) };
+  }
+
   /** A self-signed certificate for `name`: no CA vouches for it. */
   async selfSigned(name: string, names: readonly string[] = LOOPBACK_NAMES): Promise<TestCert> {
     const keyFile = `${this.dir}/${name}-self.key`;
