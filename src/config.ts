@@ -12,6 +12,7 @@
 
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { mqttTlsOption, plainPeerUrl, readSecret, tlsOptions } from "./config_tls.ts";
 
 /** One initial voting member. */
 export interface PeerSpec {
@@ -435,16 +436,8 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
   if (typeof peers === "string") {
     return { kind: "error", message: `Invalid option --peers (QUORUMQ_PEERS): ${peers}` };
   }
-  if (tls.peerTls !== undefined) {
-    const plain = [advertise, ...peers.map((p) => p.url)].find((u) => !u.startsWith("https:"));
-    if (plain !== undefined) {
-      return {
-        kind: "error",
-        message: `Invalid option --peers (QUORUMQ_PEERS): with --peer-cert every peer URL and ` +
-          `--advertise must be https:// (got ${plain})`,
-      };
-    }
-  }
+  const plainPeer = plainPeerUrl(tls.peerTls, advertise, peers);
+  if (plainPeer !== undefined) return plainPeer;
   if (peers.length > 1 && secret === undefined) {
     return {
       kind: "error",
@@ -468,19 +461,13 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
       message: `Invalid option --mqtt-listen (QUORUMQ_MQTT_LISTEN): ${mqttListen}`,
     };
   }
-  const mqttTlsListen = raw.mqttTlsListen === undefined || raw.mqttTlsListen === ""
-    ? undefined
-    : parseListen(raw.mqttTlsListen);
-  if (typeof mqttTlsListen === "string" || (mqttTlsListen !== undefined && tls.tls === undefined)) {
-    return {
-      kind: "error",
-      message: `Invalid option --mqtt-tls-listen (QUORUMQ_MQTT_TLS_LISTEN): ${
-        typeof mqttTlsListen === "string"
-          ? mqttTlsListen
-          : "needs --tls-cert and --tls-key (or --peer-cert)"
-      }`,
-    };
-  }
+  const mqttTlsListen = mqttTlsOption(
+    raw.mqttTlsListen === undefined || raw.mqttTlsListen === ""
+      ? undefined
+      : parseListen(raw.mqttTlsListen),
+    tls.tls,
+  );
+  if (typeof mqttTlsListen === "object" && "kind" in mqttTlsListen) return mqttTlsListen;
   return {
     kind: "config",
     config: {
@@ -506,73 +493,6 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
       secretFile: raw.secretFile,
     },
   };
-}
-
-/**
- * The certificate options: `--tls-cert`/`--tls-key` together, the three `--peer-*` together. One
- * listener serves clients and peers, so with peer TLS it serves TLS too: with its own certificate
- * when `--tls-cert` is given (which must then chain to `--peer-ca`, checked at start), else with
- * the peer certificate.
- */
-function tlsOptions(raw: z.infer<typeof rawSchema>):
-  | { kind: "ok"; tls: TlsFiles | undefined; peerTls: PeerTlsFiles | undefined }
-  | { kind: "error"; message: string } {
-  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) {
-    return {
-      kind: "error",
-      message: `Invalid option ${
-        raw.tlsCert === undefined ? "--tls-cert (QUORUMQ_TLS_CERT)" : "--tls-key (QUORUMQ_TLS_KEY)"
-      }: --tls-cert and --tls-key go together`,
-    };
-  }
-  const peerGiven = [raw.peerCa, raw.peerCert, raw.peerKey];
-  const missing = ["peer-ca", "peer-cert", "peer-key"].filter((_, i) => peerGiven[i] === undefined);
-  if (missing.length > 0 && missing.length < 3) {
-    return {
-      kind: "error",
-      message: `Invalid option --${missing[0]} (${envName(missing[0])}): ` +
-        `--peer-ca, --peer-cert and --peer-key go together`,
-    };
-  }
-  const peerTls = raw.peerCa !== undefined && raw.peerCert !== undefined &&
-      raw.peerKey !== undefined
-    ? { caFile: raw.peerCa, certFile: raw.peerCert, keyFile: raw.peerKey }
-    : undefined;
-  const tls = raw.tlsCert !== undefined && raw.tlsKey !== undefined
-    ? { certFile: raw.tlsCert, keyFile: raw.tlsKey }
-    : peerTls === undefined
-    ? undefined
-    : { certFile: peerTls.certFile, keyFile: peerTls.keyFile };
-  return { kind: "ok", tls, peerTls };
-}
-
-/**
- * `--secret` or `--secret-file` (never both): a file keeps the secret out of the process list and
- * the environment. One trailing line end is dropped (editors add one); an empty secret is refused.
- */
-function readSecret(
-  raw: z.infer<typeof rawSchema>,
-  readFile: ReadTextFile,
-): string | undefined | { kind: "error"; message: string } {
-  if (raw.secretFile === undefined) return raw.secret;
-  const name = "--secret-file (QUORUMQ_SECRET_FILE)";
-  if (raw.secret !== undefined) {
-    return { kind: "error", message: `Invalid option ${name}: give --secret or --secret-file` };
-  }
-  let text: string;
-  try {
-    text = readFile(raw.secretFile);
-  } catch (error) {
-    return {
-      kind: "error",
-      message: `Invalid option ${name}: cannot read it: ${errorText(error)}`,
-    };
-  }
-  const secret = text.replace(/\r?\n$/, "");
-  if (secret.length === 0) {
-    return { kind: "error", message: `Invalid option ${name}: the file is empty` };
-  }
-  return secret;
 }
 
 /** `https://a.example,http://localhost:3000` or `*`: each an origin (scheme, host, port). */

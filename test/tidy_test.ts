@@ -32,6 +32,11 @@ const CYCLES_ALLOWED = new Map<string, string>();
 /** Files over 500 lines and functions over 80 (`path:name`), and why. */
 const SIZES_ALLOWED = new Map([
   [
+    "src/config.ts",
+    "the one options table that flags, environment names, file keys and --help come from: ~9 " +
+    "lines per option, 25 options; the TLS and secret checks are in config_tls.ts already",
+  ],
+  [
     "cluster/node/driver.ts",
     "the ready loop and its proposals, reads and snapshots share private state; another branch " +
     "edits it this session, so its split into a snapshot helper waits for that to land",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { TestPki } from "../../test/e2e/_testing_tls.ts";
+import { TestPki } from "../../test/testing/tls.ts";
 import { certProofInput, checkChain, loadPeerCredentials, PeerTls } from "./peer_tls.ts";
 import { CLUSTER_LINK_PATH, Transport } from "./mod.ts";
 

@@ -8,23 +8,11 @@
  * @module
  */
 
-import {
-  DEFAULT_LIMITS,
-  Keepalive,
-  type PeerTls,
-  PING,
-  PONG,
-} from "../../cluster/transport/mod.ts";
+import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
 import { problemResponse } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
-import { forwardProofInput, parseForwardHandshake } from "./forward_proof.ts";
-
-/** With peer TLS: a follower proves its certificate before its first request (forward_proof.ts). */
-export interface ForwardCheck {
-  readonly clusterId: string;
-  readonly peerTls: PeerTls;
-}
+import { type ForwardCheck, ForwardGate } from "./forward_proof.ts";
 
 /** Answers one request, as the node's HTTP listener would. */
 export type AppFetch = (request: Request) => Response | Promise<Response>;
@@ -57,15 +45,15 @@ export function handleForwardUpgrade(
       } catch { /* closing already */ }
     },
   });
-  const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-  let proved = check === undefined;
-  const refuse = (reason: string, details: Record<string, unknown>) => {
+  // With peer TLS the follower proves its certificate first (forward_proof.ts).
+  const gate = new ForwardGate(check, (reason, details) => {
     log.warn("peer_refused", { channel: "forward", reason, ...details });
     socket.close(4003, reason);
-  };
+  });
   socket.onopen = () => {
     keepalive.start();
-    if (!proved) socket.send(JSON.stringify({ t: "challenge", v: 1, nonce }));
+    const challenge = gate.challenge();
+    if (challenge !== undefined) socket.send(challenge);
   };
   socket.onclose = () => keepalive.stop();
   socket.onmessage = (ev) => {
@@ -74,21 +62,9 @@ export function handleForwardUpgrade(
       if (socket.readyState === WebSocket.OPEN) socket.send(PONG);
       return;
     }
-    if (!proved) {
-      // Nothing but the hello before the certificate is proved: never a request.
-      const h = typeof ev.data === "string" ? parseForwardHandshake(ev.data) : undefined;
-      if (h?.t !== "hello") return refuse("no_certificate", {});
-      const input = forwardProofInput({
-        serverNonce: nonce,
-        clientId: h.clientId,
-        clusterId: check!.clusterId,
-      });
-      const result = check!.peerTls.check(h.cert, h.sig, input);
-      if (!result.ok) {
-        return refuse("bad_certificate", { clientId: h.clientId, detail: result.detail });
-      }
-      proved = true;
-      socket.send(JSON.stringify({ t: "welcome" }));
+    if (!gate.proved) {
+      const welcome = gate.hello(ev.data);
+      if (welcome !== undefined) socket.send(welcome);
       return;
     }
     const frame = ev.data instanceof ArrayBuffer

@@ -15,6 +15,14 @@
  * @module
  */
 
+import type { PeerTls } from "../../cluster/transport/mod.ts";
+
+/** With peer TLS: a follower proves its certificate before its first request. */
+export interface ForwardCheck {
+  readonly clusterId: string;
+  readonly peerTls: PeerTls;
+}
+
 /** Label of the forwarding channel's proof, distinct from the peer links' (`peer_tls.ts`). */
 export const FORWARD_PROOF_PROTOCOL = "quorumq-forward-cert-v1";
 
@@ -54,4 +62,53 @@ export function parseForwardHandshake(text: string): ForwardHandshake | undefine
     };
   }
   return undefined;
+}
+
+/** The leader's end of the opening: a challenge when the socket opens, then the hello checked. */
+export class ForwardGate {
+  readonly #nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+  #proved: boolean;
+
+  constructor(
+    private readonly check: ForwardCheck | undefined,
+    private readonly refuse: (reason: string, details: Record<string, unknown>) => void,
+  ) {
+    this.#proved = check === undefined;
+  }
+
+  /** True once requests may flow (at once without peer TLS). */
+  get proved(): boolean {
+    return this.#proved;
+  }
+
+  /** The challenge to send when the socket opens, if the follower must prove itself. */
+  challenge(): string | undefined {
+    return this.#proved ? undefined : JSON.stringify({ t: "challenge", v: 1, nonce: this.#nonce });
+  }
+
+  /**
+   * A frame before the proof: the follower's hello, checked against the cluster CA. Answers the
+   * welcome to send, or undefined after calling `refuse` (anything else, a bad certificate).
+   */
+  hello(data: unknown): string | undefined {
+    // Nothing but the hello before the certificate is proved: never a request.
+    const h = typeof data === "string" ? parseForwardHandshake(data) : undefined;
+    if (h?.t !== "hello") {
+      this.refuse("no_certificate", {});
+      return undefined;
+    }
+    const check = this.check!;
+    const input = forwardProofInput({
+      serverNonce: this.#nonce,
+      clientId: h.clientId,
+      clusterId: check.clusterId,
+    });
+    const result = check.peerTls.check(h.cert, h.sig, input);
+    if (!result.ok) {
+      this.refuse("bad_certificate", { clientId: h.clientId, detail: result.detail });
+      return undefined;
+    }
+    this.#proved = true;
+    return JSON.stringify({ t: "welcome" });
+  }
 }

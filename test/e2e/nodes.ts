@@ -52,7 +52,7 @@ export interface NodesOptions {
   /** Extra environment of node `id`'s process (e.g. libfaketime's, to move its wall clock). */
   readonly env?: (id: string) => Record<string, string>;
   /**
-   * TLS (test/e2e/_testing_tls.ts): nodes are reached at `https://`, this harness trusts `caPem`,
+   * TLS (test/testing/tls.ts): nodes are reached at `https://`, this harness trusts `caPem`,
    * and node `id` gets `args(id)` (its `--tls-*` / `--peer-*` flags).
    */
   readonly tls?: { readonly caPem: string; readonly args: (id: string) => readonly string[] };

@@ -11,9 +11,9 @@
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { type PeerCredentials, PeerTls, Transport } from "../../cluster/transport/mod.ts";
-import { ForwardChannels } from "../../src/server/forward_channel.ts";
+import { ForwardChannels } from "../../src/server/mod.ts";
 import { Nodes, sleep } from "./nodes.ts";
-import { type TestCa, type TestCert, TestPki } from "./_testing_tls.ts";
+import { type TestCa, type TestCert, TestPki } from "../testing/tls.ts";
 
 const pki = await TestPki.create();
 
@@ -82,56 +82,7 @@ Deno.test({
         { name: "self-signed", cert: await pki!.selfSigned("rogue") },
         { name: "another CA", cert: await pki!.cert(otherCa, "n3", { file: "n3-other" }) },
       ];
-      for (const rogue of rogues) {
-        const creds = rogueCredentials(ca, rogue.cert);
-        const logged: string[] = [];
-        const t = new Transport({
-          selfId: "n9",
-          clusterId: nodes.clusterId,
-          secret: "test-cluster-secret",
-          peers: new Map([["n1", nodes.url("n1")]]),
-          onMessages: () => {},
-          log: (event, details) => logged.push(JSON.stringify({ event, ...details })),
-          peerTls: new PeerTls(creds),
-        });
-        try {
-          await waitFor(
-            () =>
-              /"peer_refused".*"reason":"bad_certificate".*not signed by the cluster CA/.test(
-                nodes.logs("n1"),
-              ) && logged.some((l) => /refused: bad_certificate/.test(l)),
-            `${rogue.name}: n1 logs the refusal, the dialer sees it`,
-          );
-          assert.equal(t.stats().outbound.n1?.state === "open", false);
-        } finally {
-          await t.close();
-        }
-        // The forwarding channel refuses the same certificate before any request runs.
-        const forwarding = new ForwardChannels({}, {
-          selfId: "n9",
-          clusterId: nodes.clusterId,
-          peerTls: new PeerTls(creds),
-        });
-        const signal = AbortSignal.timeout(5_000);
-        await assert.rejects(
-          forwarding.fetch({
-            leaderUrl: nodes.url(leader),
-            method: "POST",
-            path: "/v1/queues/q/messages",
-            headers: [["content-type", "application/json"]],
-            body: new TextEncoder().encode(JSON.stringify({ id: "rogue", body: "no" })),
-            signal,
-          }),
-        );
-        forwarding.close();
-        await waitFor(
-          () =>
-            /"peer_refused".*"channel":"forward".*"reason":"bad_certificate"/.test(
-              nodes.logs(leader),
-            ),
-          `${rogue.name}: the leader logs the forwarding refusal`,
-        );
-      }
+      for (const rogue of rogues) await refusesRogue(nodes, ca, leader, rogue);
       // The rogue's write never ran; the follower's did.
       const mine = await nodes.fetch(`${nodes.url(leader)}/v1/queues/q/messages/m1`);
       assert.equal(mine.status, 200);
@@ -144,6 +95,68 @@ Deno.test({
     }
   },
 });
+
+/** A dialer with the right secret and cluster id but `rogue.cert` is refused, links and forwarding. */
+async function refusesRogue(
+  nodes: Nodes,
+  ca: TestCa,
+  leader: string,
+  rogue: { name: string; cert: TestCert },
+): Promise<void> {
+  const creds = rogueCredentials(ca, rogue.cert);
+  const logged: string[] = [];
+  const linkRefusal =
+    /"peer_refused"[^\n]*"reason":"bad_certificate"[^\n]*not signed by the cluster CA/g;
+  const forwardRefusal = /"peer_refused"[^\n]*"channel":"forward"[^\n]*"reason":"bad_certificate"/g;
+  const linkBefore = matches(nodes.logs("n1"), linkRefusal);
+  const forwardBefore = matches(nodes.logs(leader), forwardRefusal);
+  const t = new Transport({
+    selfId: "n9",
+    clusterId: nodes.clusterId,
+    secret: "test-cluster-secret",
+    peers: new Map([["n1", nodes.url("n1")]]),
+    onMessages: () => {},
+    log: (event, details) => logged.push(JSON.stringify({ event, ...details })),
+    peerTls: new PeerTls(creds),
+  });
+  try {
+    await waitFor(
+      () =>
+        matches(nodes.logs("n1"), linkRefusal) > linkBefore &&
+        logged.some((l) => /refused: bad_certificate/.test(l)),
+      `${rogue.name}: n1 logs the refusal, the dialer sees it`,
+    );
+    assert.equal(t.stats().outbound.n1?.state === "open", false);
+  } finally {
+    await t.close();
+  }
+  // The forwarding channel refuses the same certificate before any request runs.
+  const forwarding = new ForwardChannels({}, {
+    selfId: "n9",
+    clusterId: nodes.clusterId,
+    peerTls: new PeerTls(creds),
+  });
+  const signal = AbortSignal.timeout(5_000);
+  await assert.rejects(
+    forwarding.fetch({
+      leaderUrl: nodes.url(leader),
+      method: "POST",
+      path: "/v1/queues/q/messages",
+      headers: [["content-type", "application/json"]],
+      body: new TextEncoder().encode(JSON.stringify({ id: "rogue", body: "no" })),
+      signal,
+    }),
+  );
+  forwarding.close();
+  await waitFor(
+    () => matches(nodes.logs(leader), forwardRefusal) > forwardBefore,
+    `${rogue.name}: the leader logs the forwarding refusal`,
+  );
+}
+
+function matches(text: string, re: RegExp): number {
+  return [...text.matchAll(re)].length;
+}
 
 async function waitFor(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
 import { Nodes, sleep } from "./nodes.ts";
-import { type TestCert, TestPki } from "./_testing_tls.ts";
+import { type TestCa, type TestCert, TestPki } from "../testing/tls.ts";
 
 const pki = await TestPki.create();
 
@@ -37,56 +37,13 @@ Deno.test({
       },
     });
     const client = new Client({ nodes: nodes.urls(), caCerts: [ca.certPem] });
-    let acked = 0;
-    let failed = 0;
-    let stop = false;
-    const errors: string[] = [];
+    const writer = new Writer(client);
     try {
       await client.createQueue("q");
-      const writer = (async () => {
-        for (let i = 0; !stop && i < 100_000; i++) {
-          try {
-            await client.publish("q", { id: `w${i}`, body: i });
-            acked++;
-          } catch (e) {
-            failed++;
-            errors.push(String(e));
-          }
-        }
-      })();
-      const until = async (n: number, what: string) => {
-        const deadline = Date.now() + 30_000;
-        while (acked < n) {
-          if (Date.now() > deadline) throw new Error(`only ${acked} writes acked ${what}`);
-          await sleep(20);
-        }
-      };
-      await until(20, "before the reloads");
-
-      for (const id of nodes.ids) {
-        const before = certs.get(id)!;
-        // A new key and certificate in the same files, as a certificate manager renews them.
-        const renewed = await pki!.cert(ca, id, { file: id });
-        assert.notEqual(renewed.certPem, before.certPem);
-        certs.set(id, renewed);
-        const logMark = nodes.logs(id).length;
-        const reloads = count(nodes.logs(id), '"event":"tls_reloaded"');
-        const ackedAtSignal = acked;
-        Deno.kill(nodes.pid(id)!, "SIGHUP");
-        const deadline = Date.now() + 15_000;
-        while (count(nodes.logs(id), '"event":"tls_reloaded"') === reloads) {
-          if (Date.now() > deadline) throw new Error(`${id} did not reload:\n${nodes.logs(id)}`);
-          await sleep(20);
-        }
-        await until(ackedAtSignal + 20, `after ${id}'s reload`);
-        // New connections get the new certificate.
-        assert.equal(await servedCertificate(nodes.port(id), ca.certFile), pem(renewed.certPem));
-        // The links this node dialed kept going: the reload restarts only its listener.
-        const since = nodes.logs(id).slice(logMark);
-        assert.doesNotMatch(since, /"event":"link_down"[^\n]*"direction":"out"/);
-        assert.doesNotMatch(since, /tls_reload_failed|node_fatal/);
-      }
-      await until(acked + 20, "after every reload");
+      writer.start();
+      await writer.until(20, "before the reloads");
+      for (const id of nodes.ids) await reloadOne(nodes, ca, certs, id, writer);
+      await writer.until(writer.acked + 20, "after every reload");
 
       // A node restarted now dials the reloaded listeners and proves its renewed certificate.
       await nodes.restart("n3");
@@ -98,21 +55,90 @@ Deno.test({
       });
       assert.ok(put.ok, `a write through the restarted n3 answered ${put.status}`);
       await put.body?.cancel();
-      await until(acked + 20, "after the restart");
+      await writer.until(writer.acked + 20, "after the restart");
 
-      stop = true;
-      await writer;
-      assert.equal(failed, 0, errors.slice(0, 3).join("\n"));
+      await writer.stop();
+      assert.equal(writer.failed, 0, writer.errors.slice(0, 3).join("\n"));
       const info = await client.getQueue("q");
-      assert.equal(info.ready, acked);
-      console.error(`tls reload: ${acked} writes acked, 0 failed, 3 reloads and a restart`);
+      assert.equal(info.ready, writer.acked);
+      console.error(`tls reload: ${writer.acked} writes acked, 0 failed, 3 reloads, a restart`);
     } finally {
-      stop = true;
+      await writer.stop();
       await client.close();
       await nodes.stop();
     }
   },
 });
+
+/** Publishes `w0`, `w1`, ... one at a time until stopped; counts what was acknowledged. */
+class Writer {
+  acked = 0;
+  failed = 0;
+  readonly errors: string[] = [];
+  #stop = false;
+  #done: Promise<void> = Promise.resolve();
+
+  constructor(private readonly client: Client) {}
+
+  start(): void {
+    this.#done = (async () => {
+      for (let i = 0; !this.#stop && i < 100_000; i++) {
+        try {
+          await this.client.publish("q", { id: `w${i}`, body: i });
+          this.acked++;
+        } catch (e) {
+          this.failed++;
+          this.errors.push(String(e));
+        }
+      }
+    })();
+  }
+
+  /** Waits (30 s at most) until `n` writes were acknowledged. */
+  async until(n: number, what: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (this.acked < n) {
+      if (Date.now() > deadline) throw new Error(`only ${this.acked} writes acked ${what}`);
+      await sleep(20);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stop = true;
+    await this.#done;
+  }
+}
+
+/** New certificate and key in node `id`'s files, a SIGHUP; checks what the reload changed. */
+async function reloadOne(
+  nodes: Nodes,
+  ca: TestCa,
+  certs: Map<string, TestCert>,
+  id: string,
+  writer: Writer,
+): Promise<void> {
+  const before = certs.get(id)!;
+  // A new key and certificate in the same files, as a certificate manager renews them.
+  const renewed = await pki!.cert(ca, id, { file: id });
+  assert.notEqual(renewed.certPem, before.certPem);
+  certs.set(id, renewed);
+  const logMark = nodes.logs(id).length;
+  const reloads = count(nodes.logs(id), '"event":"tls_reloaded"');
+  const ackedAtSignal = writer.acked;
+  Deno.kill(nodes.pid(id)!, "SIGHUP");
+  const deadline = Date.now() + 15_000;
+  while (count(nodes.logs(id), '"event":"tls_reloaded"') === reloads) {
+    if (Date.now() > deadline) throw new Error(`${id} did not reload:\n${nodes.logs(id)}`);
+    await sleep(20);
+  }
+  await writer.until(ackedAtSignal + 20, `after ${id}'s reload`);
+  // New connections get the new certificate.
+  assert.equal(await servedCertificate(nodes.port(id), ca.certFile), pem(renewed.certPem));
+  // The links this node dialed kept going: the reload restarts only its listener.
+  const since = nodes.logs(id).slice(logMark);
+  assert.doesNotMatch(since, /"event":"link_down"[^\n]*"direction":"out"/);
+  assert.doesNotMatch(since, /tls_reload_failed|node_fatal/);
+}
 
 function count(text: string, needle: string): number {
   return text.split(needle).length - 1;
