@@ -22,25 +22,16 @@ export interface MqttGatewayOptions {
   readonly log: Logger;
   /** The largest packet accepted; a larger one closes its connection (0x95). */
   readonly maxPacketBytes: number;
-  /** MQTT over TLS on a listener of its own (`--mqtt-tls-listen`), with this certificate. */
-  readonly tls?: {
-    readonly hostname: string;
-    readonly port: number;
-    readonly cert: string;
-    readonly key: string;
-  };
+  /**
+   * A Unix socket to accept on as well: MQTT over TLS (`--mqtt-tls-listen`) arrives there from
+   * the node's TLS front (src/server/tls_front.ts), decrypted.
+   */
+  readonly unixPath?: string;
 }
 
 export interface MqttGateway {
   /** The bound port (useful when 0 was asked for), when the plain listener is on. */
   readonly port: number | undefined;
-  /** The bound port of MQTT over TLS, when it is on. */
-  readonly tlsPort: number | undefined;
-  /**
-   * New TLS connections get this certificate: the TLS listener is closed and bound again on its
-   * port (connections already accepted keep going; one arriving in the gap is refused).
-   */
-  replaceTls(tls: { readonly cert: string; readonly key: string }): Promise<void>;
   /** MQTT over WebSocket: upgrades a request to `MQTT_WS_PATH` (subprotocol `mqtt`). */
   handleUpgrade(req: Request): Response;
   close(): Promise<void>;
@@ -62,15 +53,16 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     acceptor.accept(listener);
     opts.log.info("mqtt_listening", { hostname: opts.plain!.hostname, port });
   }
-  const tls = opts.tls === undefined ? undefined : new TlsListener(opts.tls, acceptor, opts.log);
+  const unix = opts.unixPath === undefined
+    ? undefined
+    : Deno.listen({ path: opts.unixPath, transport: "unix" });
+  if (unix !== undefined) acceptor.accept(unix);
   return {
     port,
-    tlsPort: tls?.port,
-    replaceTls: async (next) => await tls?.replace(next),
     handleUpgrade: (req) => upgrade(req, ctx),
     async close() {
       listener?.close();
-      tls?.close();
+      unix?.close();
       await acceptor.close();
     },
   };
@@ -99,8 +91,8 @@ class Acceptor {
       }
       // Deno.listen leaves Nagle on (Deno.serve turns it off): without this a PUBACK or a
       // delivery right after another waits up to 40 ms for a delayed ACK (docs/transport.md).
-      // Deno's TlsConn has no setNoDelay (docs/tls.md, "Left").
-      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      // (A Unix connection has no Nagle; the TLS front sets it on its own sockets.)
+      if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
       this.#conns.add(conn);
       new MqttConnection(this.ctx, tcpStream(conn)).run()
         .catch((e) => this.ctx.log.warn("mqtt_connection_error", { error: String(e) }))
@@ -118,58 +110,6 @@ class Acceptor {
       }
     }
     await Promise.all([...this.#loops]);
-  }
-}
-
-/**
- * MQTT over TLS (`--mqtt-tls-listen`). `Deno.listenTls` cannot swap its certificate, so a reload
- * closes the listener and binds the port again: connections already accepted keep going (closing
- * a listener closes no connection), one arriving in the gap of a millisecond is refused.
- */
-class TlsListener {
-  #listener: Deno.TlsListener;
-  readonly port: number;
-  #closed = false;
-
-  constructor(
-    private readonly opts: NonNullable<MqttGatewayOptions["tls"]>,
-    private readonly acceptor: Acceptor,
-    private readonly log: Logger,
-  ) {
-    this.#listener = this.#listen(opts.port, opts);
-    this.port = (this.#listener.addr as Deno.NetAddr).port;
-    log.info("mqtt_tls_listening", { hostname: opts.hostname, port: this.port });
-  }
-
-  #listen(port: number, tls: { readonly cert: string; readonly key: string }): Deno.TlsListener {
-    const l = Deno.listenTls({ hostname: this.opts.hostname, port, ...tls, transport: "tcp" });
-    this.acceptor.accept(l);
-    return l;
-  }
-
-  async replace(tls: { readonly cert: string; readonly key: string }): Promise<void> {
-    if (this.#closed) return;
-    this.#listener.close();
-    const deadline = Date.now() + 5_000;
-    for (let attempt = 0;; attempt++) {
-      try {
-        this.#listener = this.#listen(this.port, { cert: tls.cert, key: tls.key });
-        this.log.info("mqtt_tls_reloaded", { port: this.port });
-        return;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50, 1 + attempt)));
-      }
-    }
-  }
-
-  close(): void {
-    this.#closed = true;
-    try {
-      this.#listener.close();
-    } catch {
-      // closed by a reload that failed to bind again
-    }
   }
 }
 

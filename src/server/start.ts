@@ -21,6 +21,7 @@ import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
 import { NodeListener } from "./listener.ts";
+import { privateSocketDir, TlsFront } from "./tls_front.ts";
 import { loadTls, secretFileWarning } from "./tls.ts";
 import { RaftNode } from "./raft_node.ts";
 import {
@@ -131,17 +132,29 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
   const mqttOn = config.mqttListen !== undefined || config.mqttTlsListen !== undefined;
+  // MQTT over TLS: a TLS front (tls_front.ts) piping into the gateway's private Unix socket.
+  const mqttTls = config.mqttTlsListen === undefined || tls.listener === undefined
+    ? undefined
+    : { listen: config.mqttTlsListen, innerPath: `${await privateSocketDir()}/mqtt.sock` };
   const mqtt = !mqttOn ? undefined : startMqttGateway({
     ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
     fetch: app.fetch,
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
-    ...(config.mqttTlsListen === undefined || tls.listener === undefined
-      ? {}
-      : { tls: { ...config.mqttTlsListen, cert: tls.listener.cert, key: tls.listener.key } }),
+    ...(mqttTls === undefined ? {} : { unixPath: mqttTls.innerPath }),
   });
+  const mqttFront = mqttTls === undefined ? undefined : await TlsFront.start({
+    ...mqttTls.listen,
+    ...tls.listener!,
+    innerPath: mqttTls.innerPath,
+    log,
+    name: "mqtt",
+  });
+  if (mqttFront !== undefined) {
+    log.info("mqtt_tls_listening", { hostname: mqttTls!.listen.hostname, port: mqttFront.port });
+  }
   const forwardCheck = peerTls === undefined ? undefined : { clusterId: config.clusterId, peerTls };
-  const server = new NodeListener(
+  const server = await NodeListener.start(
     config.listen.hostname,
     config.listen.port,
     tls.listener,
@@ -171,8 +184,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       const next = await loadTls(config);
       if (next.peer !== undefined) peerTls?.replace(next.peer);
       if (next.listener !== undefined) {
-        await mqtt?.replaceTls(next.listener);
-        await server.replaceTls(next.listener);
+        mqttFront?.replace(next.listener.cert, next.listener.key);
+        server.replaceTls(next.listener);
       }
       log.info("tls_reloaded", {
         ...(next.listener
@@ -188,7 +201,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       log.info("node_stopping", {});
       await handOverLeadership(node.driver);
       stopTimers();
+      mqttFront?.stopAccepting();
       await mqtt?.close();
+      mqttFront?.destroyAll();
+      if (mqttTls !== undefined) {
+        await Deno.remove(mqttTls.innerPath.replace(/\/[^/]*$/, ""), { recursive: true })
+          .catch(() => {});
+      }
       await server.shutdown();
       forwarding.close();
       await node.driver.close();
@@ -202,7 +221,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     driver: node.driver,
     url,
     ...(mqtt?.port !== undefined ? { mqttPort: mqtt.port } : {}),
-    ...(mqtt?.tlsPort !== undefined ? { mqttTlsPort: mqtt.tlsPort } : {}),
+    ...(mqttFront !== undefined ? { mqttTlsPort: mqttFront.port } : {}),
     reloadTls,
     shutdown,
   };
