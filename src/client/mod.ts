@@ -23,3 +23,4 @@ export type { Answer, RetryOptions } from "./transport.ts";
 export { StreamConnection, type StreamConsumer, StreamLost, StreamPool } from "./stream.ts";
 export * from "./errors.ts";
 export type * from "./types.ts";
+export { trustCaCerts, type TrustingIo } from "./tls.ts";

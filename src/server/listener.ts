@@ -11,7 +11,7 @@
  */
 
 import type { Logger } from "../log.ts";
-import { privateSocketDir, TlsFront } from "./tls_front.ts";
+import { TlsFront } from "./tls_front.ts";
 import type { ListenerTls } from "./tls.ts";
 
 type Handler = (req: Request) => Response | Promise<Response>;
@@ -19,18 +19,18 @@ type Handler = (req: Request) => Response | Promise<Response>;
 export class NodeListener {
   readonly #server: Deno.HttpServer;
   readonly #front: TlsFront | undefined;
-  readonly #socketDir: string | undefined;
+  readonly #socketPath: string | undefined;
 
   private constructor(
     readonly port: number,
     readonly secure: boolean,
     server: Deno.HttpServer,
     front: TlsFront | undefined,
-    socketDir: string | undefined,
+    socketPath: string | undefined,
   ) {
     this.#server = server;
     this.#front = front;
-    this.#socketDir = socketDir;
+    this.#socketPath = socketPath;
   }
 
   static async start(
@@ -39,13 +39,15 @@ export class NodeListener {
     tls: ListenerTls | undefined,
     handler: Handler,
     log: Logger,
+    /** With TLS: where the inner socket goes (`privateSocketDir`). */
+    socketDir: string | undefined,
   ): Promise<NodeListener> {
     if (tls === undefined) {
       const server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
       return new NodeListener(server.addr.port, false, server, undefined, undefined);
     }
-    const dir = await privateSocketDir();
-    const innerPath = `${dir}/http.sock`;
+    if (socketDir === undefined) throw new Error("a TLS listener needs its socket directory");
+    const innerPath = `${socketDir}/http.sock`;
     const server = Deno.serve({ path: innerPath, onListen: () => {} }, (req) => {
       if (req.url.startsWith("http+unix://")) {
         // An own property shadows Request's getter; the object stays the one Deno.serve made,
@@ -59,10 +61,10 @@ export class NodeListener {
       front = await TlsFront.start({ hostname, port, ...tls, innerPath, log, name: "http" });
     } catch (error) {
       await server.shutdown();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(innerPath).catch(() => {});
       throw error;
     }
-    return new NodeListener(front.port, true, server, front, dir);
+    return new NodeListener(front.port, true, server, front, innerPath);
   }
 
   /** New connections get `tls`; open ones (WebSockets included) keep going. */
@@ -75,8 +77,6 @@ export class NodeListener {
     this.#front?.stopAccepting();
     await this.#server.shutdown();
     this.#front?.destroyAll();
-    if (this.#socketDir !== undefined) {
-      await Deno.remove(this.#socketDir, { recursive: true }).catch(() => {});
-    }
+    if (this.#socketPath !== undefined) await Deno.remove(this.#socketPath).catch(() => {});
   }
 }

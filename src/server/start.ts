@@ -131,11 +131,14 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
+  // With TLS, the listeners behind the TLS fronts (tls_front.ts) live on Unix sockets here.
+  const socketDir = tls.listener === undefined ? undefined : await privateSocketDir(config.dataDir);
   const mqttOn = config.mqttListen !== undefined || config.mqttTlsListen !== undefined;
   // MQTT over TLS: a TLS front (tls_front.ts) piping into the gateway's private Unix socket.
-  const mqttTls = config.mqttTlsListen === undefined || tls.listener === undefined
-    ? undefined
-    : { listen: config.mqttTlsListen, innerPath: `${await privateSocketDir()}/mqtt.sock` };
+  const mqttTls = config.mqttTlsListen === undefined || tls.listener === undefined ? undefined : {
+    listen: config.mqttTlsListen,
+    innerPath: `${socketDir}/mqtt.sock`,
+  };
   const mqtt = !mqttOn ? undefined : startMqttGateway({
     ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
     fetch: app.fetch,
@@ -167,6 +170,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       return app.fetch(req);
     },
     log,
+    socketDir,
   );
   const url = `${server.secure ? "https" : "http"}://${config.listen.hostname}:${server.port}`;
   log.info("node_listening", {
@@ -204,10 +208,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       mqttFront?.stopAccepting();
       await mqtt?.close();
       mqttFront?.destroyAll();
-      if (mqttTls !== undefined) {
-        await Deno.remove(mqttTls.innerPath.replace(/\/[^/]*$/, ""), { recursive: true })
-          .catch(() => {});
-      }
+      if (mqttTls !== undefined) await Deno.remove(mqttTls.innerPath).catch(() => {});
       await server.shutdown();
       forwarding.close();
       await node.driver.close();

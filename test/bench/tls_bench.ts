@@ -16,8 +16,8 @@
 
 import { parseArgs } from "node:util";
 import { Nodes } from "../e2e/nodes.ts";
-import { StreamConnection } from "../../src/client/mod.ts";
-import { trustCaCerts } from "../../src/client/tls.ts";
+import { StreamConnection, trustCaCerts } from "../../src/client/mod.ts";
+
 import { TestPki } from "../testing/tls.ts";
 
 const { values } = parseArgs({

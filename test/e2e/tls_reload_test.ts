@@ -134,7 +134,6 @@ async function reloadOne(
   await writer.until(ackedAtSignal + 20, `after ${id}'s reload`);
   // New connections get the new certificate.
   assert.equal(await servedCertificate(nodes.port(id), ca.certFile), pem(renewed.certPem));
-  // The links this node dialed kept going: the reload restarts only its listener.
   // No link dropped, in either direction: the TLS front swaps the certificate for new
   // connections only (src/server/tls_front.ts), so the links peers dialed to it keep going too.
   for (const n of nodes.ids) {
