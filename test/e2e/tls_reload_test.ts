@@ -44,6 +44,7 @@ Deno.test({
       await writer.until(20, "before the reloads");
       for (const id of nodes.ids) await reloadOne(nodes, ca, certs, id, writer);
       await writer.until(writer.acked + 20, "after every reload");
+      await refusesBadReload(nodes, certs.get("n1")!, ca, writer);
 
       // A node restarted now dials the reloaded listeners and proves its renewed certificate.
       await nodes.restart("n3");
@@ -141,6 +142,25 @@ async function reloadOne(
   }
   const since = nodes.logs(id).slice(marks.get(id));
   assert.doesNotMatch(since, /tls_reload_failed|node_fatal/);
+}
+
+/** A key that is not the certificate's: the reload is refused, the node keeps serving as it was. */
+async function refusesBadReload(nodes: Nodes, good: TestCert, ca: TestCa, writer: Writer) {
+  const stranger = await pki!.cert(ca, "stranger");
+  await Deno.writeTextFile(good.keyFile, stranger.keyPem);
+  const failures = count(nodes.logs("n1"), '"event":"tls_reload_failed"');
+  Deno.kill(nodes.pid("n1")!, "SIGHUP");
+  const deadline = Date.now() + 15_000;
+  while (count(nodes.logs("n1"), '"event":"tls_reload_failed"') === failures) {
+    if (Date.now() > deadline) {
+      throw new Error(`n1 did not refuse the reload:\n${nodes.logs("n1")}`);
+    }
+    await sleep(20);
+  }
+  assert.match(nodes.logs("n1"), /tls_reload_failed[^\n]*not the private key/);
+  assert.equal(await servedCertificate(nodes.port("n1"), ca.certFile), pem(good.certPem));
+  await writer.until(writer.acked + 10, "after a refused reload");
+  await Deno.writeTextFile(good.keyFile, good.keyPem);
 }
 
 function count(text: string, needle: string): number {
