@@ -14,6 +14,7 @@ import { matchedRoutes } from "hono/route";
 import { cors } from "hono/cors";
 import type { Logger } from "../log.ts";
 import type { Authenticator } from "./auth.ts";
+import { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
 import { LongPollHub } from "./long_poll.ts";
@@ -38,6 +39,13 @@ export interface CreateAppOptions {
   readonly node: NodePort;
   /** Bearer-token auth (`loadAuthenticator(text)`); absent: auth off. */
   readonly auth?: Authenticator;
+  /**
+   * With auth off, what callers without a token may do; default open (the single-node
+   * quickstart). `src/server/access.ts` decides it for a node from its flags.
+   */
+  readonly anonymous?: AnonymousAccess;
+  /** `/metrics` without a token (`--metrics-public`); default false (the open mode serves it). */
+  readonly metricsPublic?: boolean;
   readonly limits?: Partial<HttpLimits>;
   readonly log: Logger;
   /** How to reach the leader when forwarding; default `fetch`. */
@@ -63,12 +71,17 @@ export interface CreateAppOptions {
 /** Paths answered without a token even when auth is on (probes and the API description). */
 const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 
+/** Public too with `--metrics-public`. */
+const METRICS_PATH = "/metrics";
+
 /** Builds the app. */
 export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   const nowMs = options.nowMs ?? (() => performance.now());
   const deps: AppDeps = {
     node: options.node,
     auth: options.auth,
+    anonymous: options.anonymous ?? OPEN_ACCESS,
+    metricsPublic: options.metricsPublic ?? false,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log: options.log,
     leaderFetch: options.leaderFetch ?? requestLeaderFetch((request) => fetch(request)),
@@ -136,7 +149,9 @@ function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     }
     // The stream authenticates when it opens (header or hello frame): stream_route.ts.
     if (c.req.path === STREAM_PATH) return await next();
-    if (deps.auth !== undefined && !PUBLIC_PATHS.has(c.req.path)) {
+    const isPublic = PUBLIC_PATHS.has(c.req.path) ||
+      (deps.metricsPublic && c.req.path === METRICS_PATH);
+    if (deps.auth !== undefined && !isPublic) {
       const principal = await deps.auth.authenticate(c.req.header("authorization") ?? null);
       if (principal === undefined) {
         const given = c.req.header("authorization") !== undefined;

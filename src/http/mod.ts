@@ -12,6 +12,7 @@
 
 export { createApp, type CreateAppOptions } from "./app.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
+export { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 export {
   type ForwardedRequest,

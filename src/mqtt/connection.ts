@@ -18,6 +18,11 @@ export interface GatewayContext {
   readonly fetch: ApiFetch;
   readonly log: Logger;
   readonly maxPacketBytes: number;
+  /**
+   * Set when the node has no auth file and refuses anonymous writes (`src/server/access.ts`):
+   * every CONNECT is refused (not authorized) with this reason, since no token can be checked.
+   */
+  readonly refuseAnonymous: string | undefined;
   /** Connections by client id on this node: a second CONNECT of the same id takes over. */
   readonly live: Map<string, MqttConnection>;
 }
@@ -165,6 +170,9 @@ export class MqttConnection {
       clientId = `auto-${crypto.randomUUID()}`;
     }
     this.#clientId = clientId;
+    if (this.#ctx.refuseAnonymous !== undefined) {
+      return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
+    }
     const token = p.password === undefined ? undefined : p.password.toString();
     const api = new BrokerApi(this.#ctx.fetch, token);
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);

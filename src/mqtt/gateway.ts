@@ -22,6 +22,8 @@ export interface MqttGatewayOptions {
   readonly log: Logger;
   /** The largest packet accepted; a larger one closes its connection (0x95). */
   readonly maxPacketBytes: number;
+  /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
+  readonly refuseAnonymous?: string;
 }
 
 export interface MqttGateway {
@@ -38,6 +40,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     fetch: opts.fetch,
     log: opts.log,
     maxPacketBytes: opts.maxPacketBytes,
+    refuseAnonymous: opts.refuseAnonymous,
     live: new Map(),
   };
   const conns = new Set<Deno.Conn>();

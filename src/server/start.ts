@@ -11,7 +11,8 @@ import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
-import { createApp, loadAuthenticator } from "../http/mod.ts";
+import { type AnonymousAccess, createApp, loadAuthenticator } from "../http/mod.ts";
+import { anonymousAccess, isLoopback } from "./access.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
 import { MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
@@ -93,11 +94,15 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const auth = config.authFile === undefined
     ? undefined
     : await loadAuthenticator(await Deno.readTextFile(config.authFile));
+  const anonymous = anonymousAccess(config);
+  logAccess(config, anonymous, log);
   // Writes a follower receives go to the leader over one WebSocket (forward_channel.ts).
   const forwarding = new ForwardChannels();
   const app = createApp({
     node: node.raft,
     ...(auth ? { auth } : {}),
+    anonymous,
+    metricsPublic: config.metricsPublic,
     limits: { maxBodyBytes: config.maxBodyBytes },
     log,
     leaderFetch: forwarding.fetch,
@@ -105,7 +110,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     ...(transport.faults ? { faults: transport.faults } : {}),
     corsOrigins: config.corsOrigins,
   });
-  const ui = createUi({ node: node.raft, api: app.fetch, ...(auth ? { auth } : {}), events });
+  const ui = createUi({
+    node: node.raft,
+    api: app.fetch,
+    ...(auth ? { auth } : {}),
+    anonymousActs: anonymous.open,
+    events,
+  });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
@@ -114,6 +125,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     fetch: app.fetch,
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
+    ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
   });
   const server = Deno.serve(
     { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
@@ -262,6 +274,19 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   if (!r.ok) return;
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** A warning whenever callers without a token are refused, or allowed beyond one machine. */
+function logAccess(config: NodeConfig, anonymous: AnonymousAccess, log: Logger): void {
+  if (config.authFile !== undefined) return;
+  if (!anonymous.open) {
+    log.warn("anonymous_refused", { detail: anonymous.why });
+  } else if (config.peers.length > 1 || config.join || !isLoopback(config.listen.hostname)) {
+    log.warn("anonymous_allowed", {
+      detail: "--allow-anonymous without --auth-file: anyone who can reach this node may " +
+        "write, purge queues and change the membership",
+    });
   }
 }
 
