@@ -17,6 +17,7 @@ import type { Authenticator } from "./auth.ts";
 import { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
+import { Drain, SHUTTING_DOWN } from "./drain.ts";
 import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
@@ -66,6 +67,8 @@ export interface CreateAppOptions {
    * `Authorization` header, never in cookies, so credentials mode is off.
    */
   readonly corsOrigins?: readonly string[];
+  /** The node's shutdown switch (`drain.ts`); default one that never fires. */
+  readonly drain?: Drain;
 }
 
 /** Paths answered without a token even when auth is on (probes and the API description). */
@@ -86,11 +89,14 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
     log: options.log,
     leaderFetch: options.leaderFetch ?? requestLeaderFetch((request) => fetch(request)),
     longPoll: new LongPollHub((listener) => options.node.onApplied(listener), nowMs),
+    drain: options.drain ?? new Drain(),
     nowMs,
   };
+  deps.drain.signal.addEventListener("abort", () => deps.longPoll.close(), { once: true });
   const metrics = new HttpMetrics();
   const app = new Hono<AppEnv>();
   app.use("*", metricsMiddleware(metrics));
+  app.use("*", drainMiddleware(deps));
   if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
     // Before auth: a preflight carries no token and must be answered.
     app.use("/v1/*", corsMiddleware(options.corsOrigins));
@@ -124,6 +130,17 @@ function metricsMiddleware(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
     await next();
     const route = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1)?.path ?? "unmatched";
     metrics.observe(c.req.method, route, c.res.status, (performance.now() - started) / 1000);
+  };
+}
+
+/**
+ * While the node shuts down: new requests get 503 with `Connection: close` (the client moves to
+ * another node), except `/healthz` (the process is alive); `/readyz` is refused like the rest.
+ */
+function drainMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!deps.drain.draining || c.req.path === "/healthz") return await next();
+    return problemResponse("unavailable", SHUTTING_DOWN, {}, { connection: "close" });
   };
 }
 

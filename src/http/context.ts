@@ -11,6 +11,7 @@ import type { Context } from "hono";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Principal } from "./auth.ts";
 import type { AnonymousAccess } from "./authorize.ts";
+import type { Drain } from "./drain.ts";
 import type { LeaderFetch } from "./forward.ts";
 import type { LongPollHub } from "./long_poll.ts";
 import type { NodePort } from "./node_port.ts";
@@ -47,6 +48,8 @@ export interface AppDeps {
   readonly log: Logger;
   readonly leaderFetch: LeaderFetch;
   readonly longPoll: LongPollHub;
+  /** Fired when the node begins to shut down (`drain.ts`). */
+  readonly drain: Drain;
   /** Clock for long-poll deadlines. */
   readonly nowMs: () => number;
 }

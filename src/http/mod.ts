@@ -14,6 +14,7 @@ export { createApp, type CreateAppOptions } from "./app.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
 export { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
+export { Drain, SHUTTING_DOWN } from "./drain.ts";
 export {
   type ForwardedRequest,
   ForwardNotSentError,

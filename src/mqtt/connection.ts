@@ -35,6 +35,7 @@ export const REASON = {
   unsupportedVersion: 0x84,
   badClientId: 0x85,
   notAuthorized: 0x87,
+  serverShuttingDown: 0x8b,
   keepAliveTimeout: 0x8d,
   takenOver: 0x8e,
   topicInvalid: 0x90,
@@ -106,6 +107,12 @@ export class MqttConnection {
       this.#wire.send({ cmd: "disconnect", reasonCode: reason });
     }
     this.#wire.end();
+  }
+
+  /** The node is shutting down: v5 DISCONNECT 0x8B, then close (v3.1.1: close). */
+  async shutDown(): Promise<void> {
+    this.fail(REASON.serverShuttingDown, "server shutting down");
+    await this.#wire.end(); // resolves once the DISCONNECT is written
   }
 
   /**

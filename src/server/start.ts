@@ -11,7 +11,7 @@ import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
-import { type AnonymousAccess, createApp, loadAuthenticator } from "../http/mod.ts";
+import { type AnonymousAccess, createApp, Drain, loadAuthenticator } from "../http/mod.ts";
 import { anonymousAccess, isLoopback } from "./access.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
@@ -32,6 +32,16 @@ import {
 } from "./raft_settings.ts";
 
 export { TICK_MS };
+
+/** How long shutdown waits for in-flight HTTP requests (writes) to be answered. */
+const SERVER_SHUTDOWN_MS = 2_000;
+
+/** Resolves when `p` settles or after `ms`, whichever is first. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.catch(() => {}), new Promise((r) => timer = setTimeout(r, ms))]);
+  clearTimeout(timer);
+}
 
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
@@ -98,7 +108,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   logAccess(config, anonymous, log);
   // Writes a follower receives go to the leader over one WebSocket (forward_channel.ts).
   const forwarding = new ForwardChannels();
+  // SIGTERM: long polls, streams and new requests are answered at once (src/http/drain.ts).
+  const drain = new Drain();
   const app = createApp({
+    drain,
     node: node.raft,
     ...(auth ? { auth } : {}),
     anonymous,
@@ -150,10 +163,17 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("node_stopping", {});
+      // First what callers wait on, so they move to another node while this one hands over.
+      drain.begin();
+      const mqttClosed = mqtt?.close();
       await handOverLeadership(node.driver);
       stopTimers();
-      await mqtt?.close();
-      await server.shutdown();
+      await mqttClosed;
+      // Streams answer what is in flight and close with their reason before the listener goes.
+      await drain.closed(SERVER_SHUTDOWN_MS);
+      // In-flight writes finish; a connection that outlives the bound (a dashboard's live
+      // updates, a client that keeps a socket open) is cut by the process exit.
+      await within(server.shutdown(), SERVER_SHUTDOWN_MS);
       forwarding.close();
       await node.driver.close();
       await transport.close();
