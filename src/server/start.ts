@@ -6,7 +6,7 @@
  */
 
 import process from "node:process";
-import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
+import { NodeDriver, slicePacer, StaleIncarnationError } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
@@ -214,6 +214,7 @@ async function openDriver(
       : { voters: [...peers.keys()], learners: [] },
     bootstrapUrls: peers,
     storage,
+    dataIncarnation: storage.incarnation,
     sink: transport,
     stateMachine: machine,
     startTicker: (ms, fn) => {
@@ -242,6 +243,13 @@ async function openDriver(
       events.record(event, details);
     },
     onFatal: (e) => {
+      if (e instanceof StaleIncarnationError) {
+        // Only the operator can cure it: exit 2, like a bad option (no restart loop).
+        const what = staleIncarnationHelp(config, e);
+        log.error("member_incarnation_stale", { detail: what });
+        console.error(`quorumq: ${what}`);
+        Deno.exit(2);
+      }
       log.error("node_fatal_exit", { error: String(e) });
       Deno.exit(70);
     },
@@ -295,6 +303,15 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
   }
+}
+
+/** What the operator must do when the cluster knows this node's id with another data directory. */
+export function staleIncarnationHelp(config: NodeConfig, e: StaleIncarnationError): string {
+  return `${e.message} This node stops now. Remove it through any member (with an admin ` +
+    `token when auth is on): curl -X DELETE <member-url>/v1/cluster/members/${config.id}; then ` +
+    `empty ${config.dataDir}, start this node again with --join (and its usual --id ` +
+    `${config.id}), and add it: curl -X POST <member-url>/v1/cluster/members -H ` +
+    `'content-type: application/json' -d '{"id":"${config.id}","url":"${config.advertise}"}'.`;
 }
 
 /** A warning whenever callers without a token are refused, or allowed beyond one machine. */
