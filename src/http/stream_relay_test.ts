@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createApp, loadAuthenticator } from "./mod.ts";
 import { LocalNode } from "./testing/local_node.ts";
 import { silentLogger } from "../log.ts";
-import { StreamConnection } from "../client/stream.ts";
+import { StreamConnection } from "../client/mod.ts";
 
 const strict = { sanitizeOps: true, sanitizeResources: true };
 
