@@ -61,15 +61,11 @@ const SIZES_ALLOWED = new Map([
     "one real 3-node cluster shared by short t.steps: starting real nodes costs seconds each",
   ],
   [
-    "test/e2e/api_input_test.ts:e2e api input: bad inputs get problems and the node stays healthy",
-    "a table of bad inputs against one real node, shared by its t.steps",
+    "test/e2e/contract_input.ts:inputSteps",
+    "a table of bad inputs against one real node or gateway, shared by its t.steps",
   ],
   [
-    "test/e2e/api_input_test.ts:e2e api input: auth on: 401, 403, permissions on name patterns",
-    "a table of tokens and permissions against one real node with auth on",
-  ],
-  [
-    "test/e2e/api_test.ts:queueWalk",
+    "test/e2e/contract.ts:queueWalk",
     "the queue API walked in order against one real cluster; each call depends on the last",
   ],
   [
