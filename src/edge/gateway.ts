@@ -119,12 +119,17 @@ async function forward(request: Request, upstream: Upstream, maxBody: number): P
 
 /** The body as text, or undefined when it is larger than `max` bytes (read no further). */
 async function readText(request: Request, max: number): Promise<string | undefined> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (declared > max) return undefined;
+  const length = request.headers.get("content-length");
+  if (length !== null && /^\d+$/.test(length)) {
+    // Declared: refused before reading, else read whole (the runtime holds no more than that).
+    if (Number(length) > max) return undefined;
+    const text = await request.text();
+    return text.length > max ? undefined : text;
+  }
   const reader = request.body!.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
-  // Bounded by `max`: it stops reading once the body is larger.
+  // Chunked: bounded by `max`, it stops reading once the body is larger.
   while (true) {
     const { done, value } = await reader.read();
     if (done) break;

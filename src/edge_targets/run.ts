@@ -71,6 +71,8 @@ export async function startEdge(o: StartEdgeOptions): Promise<RunningEdge> {
     command = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
+        // Without it every answered request's signal aborts, one DOMException each (~1% CPU).
+        "--unstable-no-legacy-abort",
         "--allow-net",
         "--allow-env",
         ...(o.caFile !== undefined ? ["--cert", o.caFile] : []),
