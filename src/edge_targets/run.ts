@@ -6,7 +6,8 @@
  *
  * Options: `--token-file <file>` (or `QUORUMQ_EDGE_TOKEN`): the gateway's relay token;
  * `--upstream-ca <pem>`: the CA of `https://`/`wss://` upstreams; `--max-body-bytes <n>`;
- * `--no-follow-leader`. docs/edge.md.
+ * `--no-follow-leader`. `deno task edge --bundle <file.js>` only writes the Worker module (for
+ * `wrangler deploy`) and exits. docs/edge.md.
  *
  * @module
  */
@@ -182,13 +183,19 @@ if (import.meta.main) {
       "upstream-ca": { type: "string" },
       "max-body-bytes": { type: "string" },
       "no-follow-leader": { type: "boolean", default: false },
+      bundle: { type: "string" },
     },
   });
+  if (values.bundle !== undefined) {
+    await bundleWorker(values.bundle);
+    console.error(`wrote the Worker module to ${values.bundle}`);
+    Deno.exit(0);
+  }
   if (values.upstream === undefined || !["workerd", "deno"].includes(values.runtime!)) {
     console.error(
       "usage: deno task edge --upstream <node URL,...> [--listen host:port] " +
         "[--runtime workerd|deno] [--token-file f] [--upstream-ca pem] [--max-body-bytes n] " +
-        "[--no-follow-leader]",
+        "[--no-follow-leader]\n       deno task edge --bundle <file.js>",
     );
     Deno.exit(2);
   }
