@@ -54,8 +54,10 @@ export function relayStream(request: Request, upstream: Upstream, accept: Accept
   if (origin !== null && origin !== new URL(request.url).origin) {
     return problemResponse("forbidden", `A page of ${origin} may not open the stream`);
   }
+  // Read before the upgrade: Deno's request is closed once upgraded.
+  const authorization = request.headers.get("authorization") ?? undefined;
   const { socket, response } = accept(request);
-  new RelaySession(socket, upstream, request.headers.get("authorization") ?? undefined);
+  new RelaySession(socket, upstream, authorization);
   return response;
 }
 
