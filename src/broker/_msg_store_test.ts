@@ -197,7 +197,7 @@ Deno.test("MsgStore holds what a Map by seq holds under random appends, deletes 
       }
       p.check();
     }),
-    { numRuns: 200 },
+    { numRuns: 500 },
   );
 });
 
