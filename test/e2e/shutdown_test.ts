@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { unpack } from "msgpackr";
 import type { IDisconnectPacket } from "mqtt-packet";
-import { encodeStreamFrame } from "../../src/http/stream_frames.ts";
+import { encodeStreamFrame } from "../../src/http/mod.ts";
 import { connect, mqttNodes } from "./mqtt_client.ts";
 import type { Nodes } from "./nodes.ts";
 
