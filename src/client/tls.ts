@@ -8,10 +8,12 @@
  * @module
  */
 
+import type { StreamSocket } from "./stream.ts";
+
 /** `fetch` and the stream's WebSocket, trusting the given CA certificates too. */
 export interface TrustingIo {
   readonly fetch: typeof fetch;
-  webSocket(url: string): WebSocket;
+  webSocket(url: string): StreamSocket;
   close(): void;
 }
 
@@ -32,7 +34,8 @@ export function trustCaCerts(caCerts: readonly string[]): TrustingIo {
   return {
     fetch: (input, init) => fetch(input, { ...init, client } as unknown as RequestInit),
     // Deno's WebSocket takes `{ client }` as its second argument (a Deno extension).
-    webSocket: (url) => new WebSocket(url, { client } as unknown as string[]),
+    webSocket: (url) =>
+      new WebSocket(url, { client } as unknown as string[]) as unknown as StreamSocket,
     close: () => client.close(),
   };
 }

@@ -11,6 +11,9 @@ import { type GatewayContext, MqttConnection } from "./connection.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
+/** How long close() waits for the DISCONNECT packets to be written before it cuts. */
+const SHUTDOWN_WRITE_MS = 500;
+
 /** The path of MQTT over WebSocket on the HTTP listener. */
 export const MQTT_WS_PATH = "/mqtt";
 
@@ -27,6 +30,8 @@ export interface MqttGatewayOptions {
    * the node's TLS front (src/server/tls_front.ts), decrypted.
    */
   readonly unixPath?: string;
+  /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
+  readonly refuseAnonymous?: string;
 }
 
 export interface MqttGateway {
@@ -42,6 +47,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     fetch: opts.fetch,
     log: opts.log,
     maxPacketBytes: opts.maxPacketBytes,
+    refuseAnonymous: opts.refuseAnonymous,
     live: new Map(),
   };
   const acceptor = new Acceptor(ctx);
@@ -59,7 +65,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
   if (unix !== undefined) acceptor.accept(unix);
   return {
     port,
-    handleUpgrade: (req) => upgrade(req, ctx),
+    handleUpgrade: (req) => upgrade(req, ctx, acceptor),
     async close() {
       listener?.close();
       unix?.close();
@@ -72,8 +78,15 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
 class Acceptor {
   readonly #conns = new Set<Deno.Conn>();
   readonly #loops = new Set<Promise<void>>();
+  /** Every live MQTT connection, TCP and WebSocket: each is told when the node shuts down. */
+  readonly #sessions = new Set<MqttConnection>();
 
   constructor(private readonly ctx: GatewayContext) {}
+
+  run(connection: MqttConnection): Promise<void> {
+    this.#sessions.add(connection);
+    return connection.run().finally(() => this.#sessions.delete(connection));
+  }
 
   accept(listener: Deno.Listener): void {
     const loop = this.#run(listener);
@@ -94,7 +107,7 @@ class Acceptor {
       // (A Unix connection has no Nagle; the TLS front sets it on its own sockets.)
       if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
       this.#conns.add(conn);
-      new MqttConnection(this.ctx, tcpStream(conn)).run()
+      this.run(new MqttConnection(this.ctx, tcpStream(conn)))
         .catch((e) => this.ctx.log.warn("mqtt_connection_error", { error: String(e) }))
         .finally(() => this.#conns.delete(conn));
     }
@@ -102,6 +115,13 @@ class Acceptor {
 
   /** Closes every connection; resolves when every accept loop has ended. */
   async close(): Promise<void> {
+    // v5 clients learn why (DISCONNECT 0x8B) and reconnect elsewhere; v3.1.1 has no
+    // server DISCONNECT, the connection just closes.
+    const told = Promise.all([...this.#sessions].map((s) => s.shutDown()));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise((r) => timer = setTimeout(r, SHUTDOWN_WRITE_MS));
+    await Promise.race([told, bound]);
+    clearTimeout(timer);
     for (const c of this.#conns) {
       try {
         c.close();
@@ -114,7 +134,7 @@ class Acceptor {
 }
 
 /** MQTT over WebSocket: upgrades a request to `MQTT_WS_PATH` (subprotocol `mqtt`). */
-function upgrade(req: Request, ctx: GatewayContext): Response {
+function upgrade(req: Request, ctx: GatewayContext, acceptor: Acceptor): Response {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("MQTT over WebSocket only\n", { status: 426 });
   }
@@ -125,7 +145,7 @@ function upgrade(req: Request, ctx: GatewayContext): Response {
     offered.includes("mqtt") ? { protocol: "mqtt" } : {},
   );
   socket.onopen = () => {
-    new MqttConnection(ctx, webSocketStream(socket, "websocket")).run()
+    acceptor.run(new MqttConnection(ctx, webSocketStream(socket, "websocket")))
       .catch((e) => ctx.log.warn("mqtt_connection_error", { error: String(e) }));
   };
   return response;
