@@ -478,21 +478,14 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
       message: `Invalid option --cors-origin (QUORUMQ_CORS_ORIGIN): ${corsOrigins}`,
     };
   }
-  const mqttListen = raw.mqttListen === undefined || raw.mqttListen === ""
-    ? undefined
-    : parseListen(raw.mqttListen);
+  const mqttListen = optionalListen(raw.mqttListen);
   if (typeof mqttListen === "string") {
     return {
       kind: "error",
       message: `Invalid option --mqtt-listen (QUORUMQ_MQTT_LISTEN): ${mqttListen}`,
     };
   }
-  const mqttTlsListen = mqttTlsOption(
-    raw.mqttTlsListen === undefined || raw.mqttTlsListen === ""
-      ? undefined
-      : parseListen(raw.mqttTlsListen),
-    tls.tls,
-  );
+  const mqttTlsListen = mqttTlsOption(optionalListen(raw.mqttTlsListen), tls.tls);
   if (typeof mqttTlsListen === "object" && "kind" in mqttTlsListen) return mqttTlsListen;
   return {
     kind: "config",
@@ -543,6 +536,11 @@ function parseOrigins(value: string | string[] | undefined): string[] | string {
 /** A boolean option's value from a flag (true), the environment or a file. */
 function isOn(value: boolean | string): boolean {
   return value === true || value === "true" || value === "1" || value === "";
+}
+
+/** An optional `<host:port>`: absent or empty is off. */
+function optionalListen(text: string | undefined) {
+  return text === undefined || text === "" ? undefined : parseListen(text);
 }
 
 function parseListen(text: string): { hostname: string; port: number } | string {

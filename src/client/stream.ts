@@ -292,7 +292,7 @@ export class StreamPool {
   constructor(
     readonly token?: string,
     readonly idleMs = 2_000,
-    /** Opens each stream's socket (a custom CA: client/tls.ts); default `new WebSocket`. */
+    /** Opens each stream's socket (`TransportOptions.dial`); default `new WebSocket`. */
     readonly dial?: StreamDial,
   ) {}
 
