@@ -69,6 +69,13 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: ["--runs", "1", "--sequential", "300", "--inflight", "3000", "--consume", "3000"],
   },
   {
+    name:
+      "TLS vs plain (peer TLS, the TLS front): sequential and 16 in flight, leader and follower",
+    file: "tls_bench.ts",
+    args: ["--runs", "3"],
+    quickArgs: ["--runs", "1", "--count", "300"],
+  },
+  {
     name: "edge gateway (Deno, workerd) vs the leader: publish p50, 64 clients (loopback)",
     file: "edge_bench.ts",
     args: ["--runs", "3"],
