@@ -32,10 +32,13 @@ export function opsRoutes(deps: AppDeps, metrics: HttpMetrics): Hono<AppEnv> {
         { nodeId: view.nodeId },
       );
     }
+    // The leader's URL lets an edge gateway follow the leader (docs/edge.md).
+    const leaderUrl = view.members.find((m) => m.id === view.leaderId)?.url;
     return c.json({
       status: "ready",
       nodeId: view.nodeId,
       leaderId: view.leaderId,
+      ...(leaderUrl ? { leaderUrl } : {}),
       appliedIndex: view.appliedIndex,
     });
   });

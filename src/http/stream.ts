@@ -20,6 +20,7 @@ import {
   answerFrame,
   decodeStreamFrame,
   encodeStreamFrame,
+  RelayRefused,
   STREAM_VERSION,
   type StreamInFrame,
   type StreamOutFrame,
@@ -41,8 +42,11 @@ const GO_AWAY_MS = 1_000;
 /** Requests one stream may have in flight; more are answered `unavailable` at once. */
 const MAX_IN_FLIGHT = 4096;
 
-/** Headers a `req` frame may set; the rest come from the stream. */
-const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session"]);
+/**
+ * Headers a `req` frame may set; the rest come from the stream. `authorization` is taken only
+ * on a relay stream, or with auth off (`#relayedAuthorization`).
+ */
+const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session", "content-type"]);
 
 /** A body that is JSON text already (a `req` frame's `j`). */
 class JsonText {
@@ -205,20 +209,49 @@ export class StreamSession {
     signal?: AbortSignal,
   ): Request {
     const h = new Headers();
+    let relayed: string | undefined;
     for (const [name, value] of Object.entries(headers ?? {})) {
-      if (PASSED_HEADERS.has(name.toLowerCase())) h.set(name, value);
+      const lower = name.toLowerCase();
+      if (PASSED_HEADERS.has(lower)) h.set(name, value);
+      else if (lower === "authorization") relayed = value;
     }
-    if (this.#authorization !== undefined) h.set("authorization", this.#authorization);
-    const hasBody = body !== undefined && method !== "GET";
-    if (hasBody) h.set("content-type", "application/json");
+    const relay = this.#relaying(relayed);
+    if (relay === "caller") {
+      // The gateway's caller, authenticated by the app as over HTTP (401 without a token).
+      if (relayed !== undefined) h.set("authorization", relayed);
+    } else if (this.#authorization !== undefined) {
+      h.set("authorization", this.#authorization);
+    }
+    const hasBody = body !== undefined && method !== "GET" && method !== "HEAD";
+    if (hasBody && !h.has("content-type")) h.set("content-type", "application/json");
     const request = new Request(`http://stream.local${path}`, {
       method,
       headers: h,
       ...(hasBody ? { body: body instanceof JsonText ? body.text : JSON.stringify(body) } : {}),
       ...(signal ? { signal } : {}),
     });
-    if (this.#principal !== undefined) streamPrincipals.set(request, this.#principal);
+    if (relay === "stream" && this.#principal !== undefined) {
+      streamPrincipals.set(request, this.#principal);
+    }
     return request;
+  }
+
+  /**
+   * Whose request this is: the stream's own caller, or (`caller`) the one a gateway relays. A
+   * relay stream's requests always run as their caller, with no token when it sent none, so the
+   * gateway's token lends them nothing. Another stream that sends an `authorization` is refused
+   * (`RelayRefused`); with auth off the header is passed on, and means nothing.
+   */
+  #relaying(relayed: string | undefined): "stream" | "caller" {
+    if (this.deps.auth === undefined) return relayed === undefined ? "stream" : "caller";
+    if (this.#principal?.relay === true) return "caller";
+    if (relayed !== undefined) {
+      throw new RelayRefused(
+        `The stream's token (${this.#principal?.name ?? "none"}) may not relay another caller's ` +
+          'authorization: give it "relay": true in the auth file',
+      );
+    }
+    return "stream";
   }
 
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
@@ -228,7 +261,8 @@ export class StreamSession {
       const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
       request = this.internalRequest(frame.m, frame.p, frame.h, body, abort.signal);
     } catch (error) {
-      this.sendProblem(frame.i, "invalid_request", `The body is not JSON: ${String(error)}`);
+      if (error instanceof RelayRefused) this.sendProblem(frame.i, "forbidden", error.message);
+      else this.sendProblem(frame.i, "invalid_request", `Not a valid request: ${String(error)}`);
       return;
     }
     this.#requests.set(frame.i, abort);

@@ -9,21 +9,13 @@
  */
 
 import assert from "node:assert/strict";
-import { pack, unpack } from "msgpackr";
+import { unpack } from "msgpackr";
 import type { IDisconnectPacket } from "mqtt-packet";
+import { encodeStreamFrame } from "../../src/http/mod.ts";
 import { connect, mqttNodes } from "./mqtt_client.ts";
 import type { Nodes } from "./nodes.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A stream frame (docs/stream.md): version byte 1, then the msgpack map. */
-function encodeStreamFrame(frame: Record<string, unknown>): Uint8Array {
-  const body = pack(frame);
-  const out = new Uint8Array(1 + body.byteLength);
-  out[0] = 1;
-  out.set(body, 1);
-  return out;
-}
 
 function longPoll(base: string) {
   return fetch(`${base}/v1/queues/q/receive`, {
