@@ -29,10 +29,12 @@ import {
   type Ready,
   type Role,
   type Snapshot,
+  type SnapshotMeta,
+  type StoredSnapshot,
 } from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { hardStateToSave } from "./hard_state_policy.ts";
-import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+import { joinParts, MemberUrls, snapshotParts, unwrapSnapshot } from "./membership.ts";
 import { noPace } from "./pace.ts";
 import type {
   LogEvent,
@@ -148,7 +150,7 @@ export class NodeDriver {
   #applyQueue: ApplyWork[] = [];
   #restoringAtStart = false;
   /** A snapshot taken here whose index the core has not counted applied yet. */
-  #compactLater: Snapshot | undefined;
+  #compactLater: StoredSnapshot | undefined;
   #applyRunning = false;
   /** What the state machine holds: 0 until the snapshot loaded at start is restored. */
   #appliedIndex = 0;
@@ -196,7 +198,11 @@ export class NodeDriver {
    */
   static async open(o: NodeDriverOptions): Promise<NodeDriver> {
     const initial = await loadOrBootstrap(o);
-    const raw = new RawNode(o.raft, initial);
+    // The core keeps the snapshot to send it to followers: read back from its file when the
+    // store can, so its bytes do not stay in memory once the state machine restored them.
+    const stored = initial.snapshot && o.storage.snapshots.stored?.();
+    const kept = stored && stored.meta.index === initial.snapshot!.meta.index ? stored : undefined;
+    const raw = new RawNode(o.raft, { ...initial, snapshot: kept ?? initial.snapshot });
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
     if (initial.snapshot) {
       // The member URLs now (the header is cheap), so links to every member work at once.
@@ -407,6 +413,7 @@ export class NodeDriver {
     });
     this.#answerReads(rd);
     this.#raw.advance(rd);
+    if (rd.snapshot) this.#keepStoredSnapshot(rd.snapshot.meta);
     if (this.#confAnswersLater.length > 0) this.#answerConfChanges();
     if (this.#compactLater) this.#compactCore(this.#compactLater);
     if (this.#readsToReissue) this.#reissueReads();
@@ -421,11 +428,22 @@ export class NodeDriver {
   }
 
   /**
+   * A leader's snapshot, now persisted, is kept by the core as the store reads it back (not the
+   * received bytes, which go once the state machine restored them).
+   */
+  #keepStoredSnapshot(meta: SnapshotMeta): void {
+    const stored = this.#o.storage.snapshots.stored?.();
+    if (stored && stored.meta.index === meta.index && stored.meta.term === meta.term) {
+      this.#compactCore(stored);
+    }
+  }
+
+  /**
    * Compacts the core's log behind a snapshot this node took. The apply worker may run ahead of
    * the core's applied index (it applies durable committed entries while a Ready's persist runs,
    * and the core counts them applied at `advance()`): then the compaction waits for that advance.
    */
-  #compactCore(snapshot: Snapshot): void {
+  #compactCore(snapshot: StoredSnapshot): void {
     if (this.#raw.status().applied < snapshot.meta.index) {
       this.#compactLater = snapshot;
       return;
@@ -643,22 +661,38 @@ export class NodeDriver {
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
       const app = await view.serialize(pace);
-      const snapshot: Snapshot = { meta, data: await wrapSnapshot(urls, app, pace) };
-      await this.#o.storage.snapshots.save(snapshot);
+      const snapshot = await this.#saveSnapshot(meta, snapshotParts(urls, app), pace);
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
       this.#compactCore(snapshot);
       this.#snapshotIndex = meta.index;
-      this.#snapshotBytes = snapshot.data.length;
+      this.#snapshotBytes = snapshot.data.byteLength;
       await this.#o.storage.log.compact(meta.index);
       this.#o.log("info", "snapshot_taken", {
         index: meta.index,
-        bytes: snapshot.data.length,
+        bytes: snapshot.data.byteLength,
         captureMs: Math.round(captureMs),
         ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
       });
     })().catch((e) => this.#fatal(e)).finally(() => {
       this.#snapshotting = false;
     });
+  }
+
+  /**
+   * Saves a snapshot taken here. A store that writes parts streams them to its file and reads
+   * them back for the core on demand: no copy of the whole state is made or kept. Otherwise the
+   * parts are joined (paced) and the core keeps those bytes.
+   */
+  async #saveSnapshot(
+    meta: SnapshotMeta,
+    parts: readonly Uint8Array[],
+    pace: Pace,
+  ): Promise<StoredSnapshot> {
+    const store = this.#o.storage.snapshots;
+    if (store.saveParts) return await store.saveParts(meta, parts);
+    const snapshot: Snapshot = { meta, data: await joinParts(parts, pace) };
+    await store.save(snapshot);
+    return snapshot;
   }
 
   #onSoftState(leaderId: NodeId, role: Role): void {
