@@ -149,6 +149,12 @@ export class NodeDriver {
   #applied = new Waiters();
   #applyQueue: ApplyWork[] = [];
   #restoringAtStart = false;
+  /**
+   * Snapshots whose bytes nothing needs once the state machine restored them (the core keeps a
+   * copy read back from storage instead): they are freed at once then, not at the garbage
+   * collector's next full collection, which a small heap may not run for minutes.
+   */
+  #releaseAfterRestore = new WeakSet<Snapshot>();
   /** A snapshot taken here whose index the core has not counted applied yet. */
   #compactLater: StoredSnapshot | undefined;
   #applyRunning = false;
@@ -204,6 +210,7 @@ export class NodeDriver {
     const kept = stored && stored.meta.index === initial.snapshot!.meta.index ? stored : undefined;
     const raw = new RawNode(o.raft, { ...initial, snapshot: kept ?? initial.snapshot });
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
+    if (initial.snapshot && kept) d.#releaseAfterRestore.add(initial.snapshot);
     if (initial.snapshot) {
       // The member URLs now (the header is cheap), so links to every member work at once.
       d.urls.replace(unwrapSnapshot(initial.snapshot.data).urls);
@@ -413,7 +420,7 @@ export class NodeDriver {
     });
     this.#answerReads(rd);
     this.#raw.advance(rd);
-    if (rd.snapshot) this.#keepStoredSnapshot(rd.snapshot.meta);
+    if (rd.snapshot) this.#keepStoredSnapshot(rd.snapshot);
     if (this.#confAnswersLater.length > 0) this.#answerConfChanges();
     if (this.#compactLater) this.#compactCore(this.#compactLater);
     if (this.#readsToReissue) this.#reissueReads();
@@ -431,10 +438,12 @@ export class NodeDriver {
    * A leader's snapshot, now persisted, is kept by the core as the store reads it back (not the
    * received bytes, which go once the state machine restored them).
    */
-  #keepStoredSnapshot(meta: SnapshotMeta): void {
+  #keepStoredSnapshot(received: Snapshot): void {
+    const { index, term } = received.meta;
     const stored = this.#o.storage.snapshots.stored?.();
-    if (stored && stored.meta.index === meta.index && stored.meta.term === meta.term) {
+    if (stored && stored.meta.index === index && stored.meta.term === term) {
       this.#compactCore(stored);
+      this.#releaseAfterRestore.add(received);
     }
   }
 
@@ -618,6 +627,7 @@ export class NodeDriver {
       bytes: snap.data.length,
       ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
     });
+    if (this.#releaseAfterRestore.has(snap)) releaseBytes(snap.data);
     // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
     // not with whatever entry applies next.
     this.#applied.release(this.#appliedIndex);
@@ -721,6 +731,18 @@ export class NodeDriver {
 function randomIncarnation(): string {
   const b = crypto.getRandomValues(new Uint8Array(8));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Frees the memory under `bytes` now (`ArrayBuffer.prototype.transfer(0)` detaches it): for
+ * bytes, such as a restored snapshot's, that nothing will read again.
+ */
+function releaseBytes(bytes: Uint8Array): void {
+  try {
+    (bytes.buffer as ArrayBuffer).transfer(0);
+  } catch {
+    // Not detachable (a shared or a host-owned buffer): the garbage collector frees it later.
+  }
 }
 
 /** How many of `entries` (in index order) are at or below `durableIndex`. */
