@@ -11,6 +11,9 @@ import { type GatewayContext, MqttConnection } from "./connection.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
+/** How long close() waits for the DISCONNECT packets to be written before it cuts. */
+const SHUTDOWN_WRITE_MS = 500;
+
 /** The path of MQTT over WebSocket on the HTTP listener. */
 export const MQTT_WS_PATH = "/mqtt";
 
@@ -22,6 +25,8 @@ export interface MqttGatewayOptions {
   readonly log: Logger;
   /** The largest packet accepted; a larger one closes its connection (0x95). */
   readonly maxPacketBytes: number;
+  /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
+  readonly refuseAnonymous?: string;
 }
 
 export interface MqttGateway {
@@ -38,9 +43,16 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     fetch: opts.fetch,
     log: opts.log,
     maxPacketBytes: opts.maxPacketBytes,
+    refuseAnonymous: opts.refuseAnonymous,
     live: new Map(),
   };
   const conns = new Set<Deno.Conn>();
+  /** Every live MQTT connection, TCP and WebSocket: each is told when the node shuts down. */
+  const sessions = new Set<MqttConnection>();
+  const run = (connection: MqttConnection) => {
+    sessions.add(connection);
+    return connection.run().finally(() => sessions.delete(connection));
+  };
   const accepting = (async () => {
     for (;;) {
       let conn: Deno.Conn;
@@ -54,7 +66,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
         return; // the listener was closed
       }
       conns.add(conn);
-      new MqttConnection(ctx, tcpStream(conn)).run()
+      run(new MqttConnection(ctx, tcpStream(conn)))
         .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }))
         .finally(() => conns.delete(conn));
     }
@@ -74,13 +86,20 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
         offered.includes("mqtt") ? { protocol: "mqtt" } : {},
       );
       socket.onopen = () => {
-        new MqttConnection(ctx, webSocketStream(socket, "websocket")).run()
+        run(new MqttConnection(ctx, webSocketStream(socket, "websocket")))
           .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }));
       };
       return response;
     },
     async close() {
       listener.close();
+      // v5 clients learn why (DISCONNECT 0x8B) and reconnect elsewhere; v3.1.1 has no
+      // server DISCONNECT, the connection just closes.
+      const told = Promise.all([...sessions].map((s) => s.shutDown()));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise((r) => timer = setTimeout(r, SHUTDOWN_WRITE_MS));
+      await Promise.race([told, bound]);
+      clearTimeout(timer);
       for (const c of conns) {
         try {
           c.close();
