@@ -86,6 +86,7 @@ const PLACEHOLDERS = new Set([
   "_name.ts",
   "_private.ts",
   "errors.json", // nats-server's error registry, named as the model for ours
+  "auth.json", // the tokens file an operator writes (docs/operations.md), mounted by deploy/
 ]);
 
 const ERROR_NAMES: ErrorNames = {
