@@ -516,6 +516,11 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
   };
 }
 
+/** A listener option that may be absent (or empty, to turn it off from the environment). */
+function optionalListen(value: string | undefined): ReturnType<typeof parseListen> | undefined {
+  return value === undefined || value === "" ? undefined : parseListen(value);
+}
+
 /** `https://a.example,http://localhost:3000` or `*`: each an origin (scheme, host, port). */
 function parseOrigins(value: string | string[] | undefined): string[] | string {
   const list = (Array.isArray(value) ? value : (value ?? "").split(","))

@@ -377,11 +377,12 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
 
 /** What the operator must do when the cluster knows this node's id with another data directory. */
 export function staleIncarnationHelp(config: NodeConfig, e: StaleIncarnationError): string {
-  return `${e.message} This node stops now. Remove it through any member (with an admin ` +
-    `token when auth is on): curl -X DELETE <member-url>/v1/cluster/members/${config.id}; then ` +
-    `empty ${config.dataDir}, start this node again with --join (and its usual --id ` +
-    `${config.id}), and add it: curl -X POST <member-url>/v1/cluster/members -H ` +
-    `'content-type: application/json' -d '{"id":"${config.id}","url":"${config.advertise}"}'.`;
+  return `${e.message} This node stops now. To bring it back: (1) remove it through any ` +
+    `member (with an admin token when auth is on): curl -X DELETE ` +
+    `<member-url>/v1/cluster/members/${config.id}; (2) empty ${config.dataDir} and start this ` +
+    `node again with --join added (same --id ${config.id}); (3) add it: curl -X ` +
+    `POST <member-url>/v1/cluster/members -H 'content-type: application/json' -d ` +
+    `'{"id":"${config.id}","url":"${config.advertise}"}'.`;
 }
 
 /** A warning whenever callers without a token are refused, or allowed beyond one machine. */

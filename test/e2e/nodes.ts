@@ -180,6 +180,11 @@ export class Nodes {
     this.#joiners.add(id);
   }
 
+  /** From now on node `id` starts with `--join` (a member removed to be added again). */
+  rejoin(id: string): void {
+    this.#joiners.add(id);
+  }
+
   /** Every id this harness has a port for: the initial ones and those added by `addId`. */
   allIds(): string[] {
     return [...this.#ports.keys()];
