@@ -543,11 +543,6 @@ function isOn(value: boolean | string): boolean {
   return value === true || value === "true" || value === "1" || value === "";
 }
 
-/** An optional `<host:port>`: absent or empty is off. */
-function optionalListen(text: string | undefined) {
-  return text === undefined || text === "" ? undefined : parseListen(text);
-}
-
 function parseListen(text: string): { hostname: string; port: number } | string {
   const colon = text.lastIndexOf(":");
   if (colon <= 0) return `expected <host:port>, got "${text}"`;
