@@ -50,14 +50,27 @@ export class TlsFront {
       this.#sockets.add(inner);
       outer.pipe(inner);
       inner.pipe(outer);
-      const drop = () => {
-        outer.destroy();
-        inner.destroy();
+      const forget = () => {
         this.#sockets.delete(outer);
         this.#sockets.delete(inner);
       };
-      outer.on("error", drop).on("close", drop);
-      inner.on("error", drop).on("close", drop);
+      // The client gone: nothing more can reach it.
+      outer.on("error", () => inner.destroy());
+      outer.on("close", () => {
+        inner.destroy();
+        forget();
+      });
+      // The node hung up: the pipe has already ended the client's side, which flushes what is
+      // still buffered (a `Connection: close` answer) before it closes; only a failure cuts.
+      inner.on("error", () => outer.destroy());
+      inner.on("close", (hadError) => {
+        if (hadError) outer.destroy();
+        forget();
+      });
+    });
+    // Listening failures after start (out of file descriptors, ...) are logged, not thrown.
+    this.#server.on("error", (error) => {
+      opts.log.warn("tls_front_error", { name: opts.name, error: String(error) });
     });
     // A client that fails the handshake (no trust in our CA, plain HTTP on this port) is its own
     // business; it is not the node's error.
