@@ -187,6 +187,22 @@ Deno.test({
   },
 });
 
+Deno.test("privateSocketDir() removes a stale socket and refuses one a process answers on", async () => {
+  const data = await Deno.makeTempDir();
+  try {
+    const dir = await privateSocketDir(data);
+    assert.equal(dir, `${data}/sockets`);
+    assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
+    const listener = Deno.listen({ transport: "unix", path: `${dir}/http.sock` });
+    await assert.rejects(privateSocketDir(data), /in use: another node runs on this data dir/);
+    listener.close(); // closing a Unix listener leaves its file behind: a stale socket
+    await privateSocketDir(data);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});
+
 globalThis.addEventListener("unload", () => {
   if (pki !== undefined) Deno.removeSync(pki.dir, { recursive: true });
 });
