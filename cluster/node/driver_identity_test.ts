@@ -102,3 +102,39 @@ Deno.test("identity: a removed member's record is forgotten; added again it is r
     await c.close();
   }
 });
+
+Deno.test("identity: the recorded incarnations survive a snapshot and a restart from it", async () => {
+  const ids = ["n1", "n2", "n3"];
+  // A snapshot every 5 entries: the identify entries are compacted away below.
+  const c = await FileCluster.start(ids, 5, { identity: true });
+  try {
+    const leader = await c.leader();
+    await allRecorded(c, ids);
+    const recorded = ids.map((id) => leader.identities.recorded(id));
+    let first = 0;
+    let last = 0;
+    for (let i = 0; i < 30; i++) {
+      const out = await leader.propose(enc(`e${i}`), 5_000);
+      assert.ok(out.ok, JSON.stringify(out));
+      if (i === 0) first = out.index; // after every identify entry
+      last = out.index;
+    }
+    await c.applied(ids, last);
+    await c.ticks(20); // the background snapshot saves finish
+    const follower = ids.find((id) => id !== leader.id)!;
+    const restarted = await c.restart(follower);
+    const status = restarted.status();
+    assert.ok(
+      status.firstIndex > first,
+      `compacted past the identify entries: ${status.firstIndex}`,
+    );
+    assert.deepEqual(ids.map((id) => restarted.identities.recorded(id)), recorded);
+    // And a wiped node is still told apart by a node that restarted from that snapshot.
+    const other = ids.find((id) => id !== leader.id && id !== follower)!;
+    await c.wipe(other);
+    for (let i = 0; i < 300 && !c.stale.has(other); i++) await c.ticks(1);
+    assert.ok(c.stale.get(other) instanceof StaleIncarnationError);
+  } finally {
+    await c.close();
+  }
+});
