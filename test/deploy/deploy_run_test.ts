@@ -4,7 +4,8 @@
  * service n2 and the systemd unit's instance n3, with the TLS, tokens and secret files they
  * configure, form one cluster; a write and a read go through the client over https. Then the
  * StatefulSet's script starts a fourth node as a scaled-out pod (`quorumq-3`): it joins by
- * itself, is added with `POST /v1/cluster/members`, and answers a read. Only the places move
+ * itself, is added with `POST /v1/cluster/members`, and answers a read; and the unit's node is
+ * replaced after a lost disk as docs/operations.md says. Only the places move
  * (deploy_launch.ts): loopback ports, temp dirs, this Deno, the test's cluster id.
  *
  * @module
@@ -210,12 +211,36 @@ async function scaleOut(c: DeployCluster): Promise<void> {
   await c.client(ADMIN).cluster.addMember({ id: "quorumq-3", url: c.urls[3] });
   await c.ready(c.urls[3]);
   // Added as a learner, promoted to a voter (a follower) once caught up.
-  const joined = c.client(ADMIN, [c.urls[3]]);
-  await eventually("quorumq-3 a voter", async () => {
-    const role = (await joined.cluster.view()).members.find((m) => m.id === "quorumq-3")?.role;
+  await voter(c, c.urls[3], "quorumq-3");
+  assert.equal((await c.client(APP, [c.urls[3]]).getQueue("orders")).name, "orders");
+}
+
+/** `id`'s role in the view of the node at `url`, once it is a voter (follower or leader). */
+async function voter(c: DeployCluster, url: string, id: string): Promise<void> {
+  const client = c.client(ADMIN, [url]);
+  await eventually(`${id} a voter`, async () => {
+    const role = (await client.cluster.view()).members.find((m) => m.id === id)?.role;
     return role === "follower" || role === "leader" ? true : undefined;
   }, 30_000);
-  assert.equal((await c.client(APP, [c.urls[3]]).getQueue("orders")).name, "orders");
+}
+
+/**
+ * docs/operations.md's "Replacing a failed node" on the systemd node n3: its disk is lost, so it
+ * is removed, started again empty with QUORUMQ_JOIN=true in its node.env, added, and promoted.
+ */
+async function replace(c: DeployCluster, n3: LocalLaunch): Promise<void> {
+  const old = c.running.find((n) => n.id === "n3")!;
+  assert.equal(await old.stop(), 0);
+  await c.client(ADMIN).cluster.removeMember("n3");
+  await Deno.remove(n3.env.QUORUMQ_DATA, { recursive: true });
+  const again = { ...n3, env: { ...n3.env, QUORUMQ_JOIN: "true" } };
+  await c.start(again, () => spawnLaunch("n3", again));
+  await c.client(ADMIN).cluster.addMember({ id: "n3", url: c.urls[2] });
+  await c.ready(c.urls[2]);
+  await voter(c, c.urls[0], "n3");
+  // It serves the state again, copied from the leader.
+  const queue = await c.client(APP, [c.urls[2]]).getQueue("orders");
+  assert.equal(queue.name, "orders");
 }
 
 Deno.test("deploy files run: Dockerfile, compose and systemd nodes form a TLS cluster", async (t) => {
@@ -241,6 +266,10 @@ Deno.test("deploy files run: Dockerfile, compose and systemd nodes form a TLS cl
     await t.step(
       "the StatefulSet's script starts a pod beyond the founders with --join",
       () => scaleOut(c),
+    );
+    await t.step(
+      "the unit's node loses its disk: removed, started empty with --join, added again",
+      () => replace(c, n3),
     );
     await c.closeClients();
     await t.step("SIGTERM stops every node with exit 0", async () => {
