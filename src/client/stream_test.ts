@@ -268,3 +268,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "stream: a body over --max-body-bytes is 413, a body that is not JSON is 400, as on HTTP",
+  ...strict,
+  async fn() {
+    const node = new LocalNode();
+    const app = createApp({ node, log: silentLogger, limits: { maxBodyBytes: 64 } });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    const a = await rawSocket(`http://127.0.0.1:${server.addr.port}`);
+    try {
+      a.socket.send(a.frame({ t: "req", i: 1, m: "PUT", p: "/v1/queues/q", j: "{}" }));
+      assert.equal((await a.next()).s, 201);
+      // 64 bytes of UTF-8 but fewer characters: the limit counts bytes.
+      const big = JSON.stringify({ body: "é".repeat(28) });
+      a.socket.send(a.frame({ t: "req", i: 2, m: "POST", p: "/v1/queues/q/messages", j: big }));
+      const tooLarge = await a.next();
+      assert.equal(tooLarge.s, 413);
+      assert.equal(JSON.parse(tooLarge.j as string).maxBytes, 64);
+      const fits = JSON.stringify({ body: "é".repeat(20) });
+      a.socket.send(a.frame({ t: "req", i: 3, m: "POST", p: "/v1/queues/q/messages", j: fits }));
+      assert.equal((await a.next()).s, 201);
+      a.socket.send(a.frame({ t: "req", i: 4, m: "POST", p: "/v1/queues/q/messages", j: "{" }));
+      const notJson = await a.next();
+      assert.equal(notJson.s, 400);
+      assert.match(JSON.parse(notJson.j as string).detail, /not valid JSON/);
+      assert.equal(node.state.queue("q")?.stats.ready, 1);
+    } finally {
+      a.socket.close();
+      await a.closed;
+      await server.shutdown();
+    }
+  },
+});

@@ -14,6 +14,7 @@
 
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
+import { inProcessRequestText } from "./in_process.ts";
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
   answerFrame,
@@ -180,12 +181,18 @@ export class StreamSession {
     if (this.#authorization !== undefined) h.set("authorization", this.#authorization);
     const hasBody = body !== undefined && method !== "GET";
     if (hasBody) h.set("content-type", "application/json");
+    // No body stream: the app takes the text from `inProcessRequestText` (body.ts).
     const request = new Request(`http://stream.local${path}`, {
       method,
       headers: h,
-      ...(hasBody ? { body: body instanceof JsonText ? body.text : JSON.stringify(body) } : {}),
       ...(signal ? { signal } : {}),
     });
+    if (hasBody) {
+      inProcessRequestText.set(
+        request,
+        body instanceof JsonText ? body.text : JSON.stringify(body),
+      );
+    }
     if (this.#principal !== undefined) streamPrincipals.set(request, this.#principal);
     return request;
   }

@@ -7,6 +7,7 @@
  */
 
 import { Packr } from "msgpackr";
+import { answerText } from "./in_process.ts";
 
 /** The one version this node speaks (byte 0 of every frame). */
 export const STREAM_VERSION = 1;
@@ -151,7 +152,9 @@ const idOf = (id: number | undefined) => (id === undefined ? {} : { id });
 
 /** The `res` frame of an app answer: status, the headers that matter, the JSON text. */
 export async function answerFrame(i: number, response: Response): Promise<StreamOutFrame> {
-  const text = await response.text();
+  // The text the answer was made from, when the app made it from text (never read twice).
+  const known = answerText.get(response);
+  const text = known === undefined ? await response.text() : known;
   const h: Record<string, string> = {};
   let any = false;
   for (const name of ANSWER_HEADERS) {
