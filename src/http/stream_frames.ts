@@ -15,9 +15,12 @@ export const STREAM_VERSION = 1;
 /** HTTP methods a `req` frame may carry. */
 const METHODS = new Set(["GET", "PUT", "POST", "DELETE"]);
 
+/** Most frames in one batch (a msgpack array of frames, see `decodeStreamMessage`). */
+export const BATCH_FRAMES_MAX = 4096;
+
 /** Client → node. */
 export type StreamInFrame =
-  | { readonly t: "hello"; readonly token?: string }
+  | { readonly t: "hello"; readonly token?: string; readonly batch?: boolean }
   | {
     readonly t: "req";
     readonly i: number;
@@ -40,7 +43,7 @@ export type StreamInFrame =
 
 /** Node → client. */
 export type StreamOutFrame =
-  | { readonly t: "hello"; readonly node: string; readonly v: number }
+  | { readonly t: "hello"; readonly node: string; readonly v: number; readonly batch?: boolean }
   | {
     readonly t: "res";
     readonly i: number;
@@ -64,6 +67,15 @@ export function encodeStreamFrame(frame: StreamOutFrame | StreamInFrame): Uint8A
   return out;
 }
 
+/** A batch of frames in one message: the version byte, then a msgpack array of the maps. */
+export function encodeStreamBatch(frames: readonly StreamOutFrame[]): Uint8Array {
+  const body = packr.pack(frames);
+  const out = new Uint8Array(1 + body.byteLength);
+  out[0] = STREAM_VERSION;
+  out.set(body, 1);
+  return out;
+}
+
 /** A decoded frame, or why it is not one (with its id when that much could be read). */
 export type Decoded =
   | { readonly ok: true; readonly frame: StreamInFrame }
@@ -76,8 +88,22 @@ const isHeaders = (h: unknown) =>
   (typeof h === "object" && h !== null && !Array.isArray(h) &&
     Object.values(h).every((v) => typeof v === "string"));
 
-/** Decodes a frame from the network (see `Decoded`); never throws. */
-export function decodeStreamFrame(bytes: Uint8Array): Decoded {
+/**
+ * Decodes one WebSocket message: one frame (a map), or a batch (an array of maps, each checked
+ * on its own as a frame, at most `BATCH_FRAMES_MAX`); never throws.
+ */
+export function decodeStreamMessage(bytes: Uint8Array): Decoded[] {
+  const v = unpackMessage(bytes);
+  if ("ok" in v) return [v];
+  if (!Array.isArray(v.value)) return [asFrame(v.value)];
+  if (v.value.length === 0 || v.value.length > BATCH_FRAMES_MAX) {
+    return [bad(`a batch holds 1 to ${BATCH_FRAMES_MAX} frames`, true)];
+  }
+  return v.value.map(asFrame);
+}
+
+/** The msgpack value of a message, or why it cannot be read (fatal). */
+function unpackMessage(bytes: Uint8Array): { readonly value: unknown } | Decoded {
   if (bytes.byteLength < 2) return bad("a frame is a version byte and a msgpack map", true);
   if (bytes[0] !== STREAM_VERSION) {
     return bad(
@@ -85,12 +111,14 @@ export function decodeStreamFrame(bytes: Uint8Array): Decoded {
       true,
     );
   }
-  let v: unknown;
   try {
-    v = packr.unpack(bytes.subarray(1));
+    return { value: packr.unpack(bytes.subarray(1)) };
   } catch (error) {
     return bad(`the frame is not msgpack: ${(error as Error).message}`, true);
   }
+}
+
+function asFrame(v: unknown): Decoded {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     return bad("the frame is not a msgpack map", true);
   }
@@ -102,6 +130,9 @@ function checkFrame(v: Record<string, unknown>): Decoded {
   const fail = (reason: string): Decoded => ({ ok: false, reason, fatal: false, ...idOf(id) });
   switch (v.t) {
     case "hello":
+      if (v.batch !== undefined && typeof v.batch !== "boolean") {
+        return fail("hello: batch must be a boolean");
+      }
       return v.token === undefined || typeof v.token === "string"
         ? ok(v)
         : fail("hello: token must be a string");
