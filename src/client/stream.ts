@@ -27,6 +27,28 @@ export class StreamLost extends Error {
 
 type Frame = Record<string, unknown>;
 
+/**
+ * The part of the standard `WebSocket` a stream uses, so that a caller may dial its own (an edge
+ * gateway in a runtime whose `WebSocket` constructor does not suit: `src/edge`). Binary messages
+ * must arrive as `ArrayBuffer`.
+ */
+export interface StreamSocket {
+  binaryType?: string;
+  readonly readyState: number;
+  onopen: ((ev: never) => void) | null;
+  onmessage: ((ev: { readonly data: unknown }) => void) | null;
+  onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null;
+  onerror?: ((ev: never) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Opens a socket to a `ws:`/`wss:` URL. */
+export type StreamDial = (url: string) => StreamSocket;
+
+/** `WebSocket.OPEN`, as a number: a dialed socket need not be a `WebSocket`. */
+const OPEN = 1;
+
 /** One frame, or a batch of frames (a msgpack array) in one message. */
 function encode(frame: Frame | Frame[]): Uint8Array {
   const body = packValue(frame);
@@ -68,8 +90,8 @@ export class StreamConnection {
   readonly #batching: boolean;
   #outbox: Frame[] = [];
 
-  private constructor(readonly socket: WebSocket, readonly node: string, batching: boolean) {
-    this.#batching = batching;
+  private constructor(readonly socket: StreamSocket, readonly node: string, readonly hello: Frame) {
+    this.#batching = hello.batch === true;
     socket.onmessage = (e) => this.#onMessage(e.data);
     this.closed = new Promise((resolve) => {
       socket.onclose = (e) => {
@@ -79,10 +101,18 @@ export class StreamConnection {
     });
   }
 
-  /** Opens a stream to `node` (its base URL) and says hello with `token`. */
-  static open(node: string, token?: string, timeoutMs = 10_000): Promise<StreamConnection> {
+  /**
+   * Opens a stream to `node` (its base URL) and says hello with `token`; `dial` opens the socket
+   * (default: `new WebSocket`).
+   */
+  static open(
+    node: string,
+    token?: string,
+    timeoutMs = 10_000,
+    dial: StreamDial = (url) => new WebSocket(url) as unknown as StreamSocket,
+  ): Promise<StreamConnection> {
     const url = node.replace(/^http/, "ws") + "/v1/stream";
-    const socket = new WebSocket(url);
+    const socket = dial(url);
     socket.binaryType = "arraybuffer";
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -111,7 +141,7 @@ export class StreamConnection {
           return fail(typeof frame?.j === "string" ? frame.j : "no hello");
         }
         socket.onerror = null;
-        resolve(new StreamConnection(socket, node, frame.batch === true));
+        resolve(new StreamConnection(socket, node, frame));
       };
     });
   }
@@ -126,7 +156,7 @@ export class StreamConnection {
     method: string,
     path: string,
     headers: Record<string, string>,
-    bodyText: string | undefined,
+    bodyText?: string,
     signal?: AbortSignal,
   ): Promise<Response> {
     const i = this.#nextId++;
@@ -135,15 +165,21 @@ export class StreamConnection {
     return this.#call(i, frame, signal);
   }
 
-  /** Opens a push consumer on a receive path with `credit` deliveries granted. */
+  /**
+   * Opens a push consumer on a receive path with `credit` deliveries granted; `headers` is at
+   * most a relayed caller's `authorization` (an edge gateway's stream).
+   */
   consume(
     path: string,
     body: Record<string, unknown>,
     credit: number,
     onPush: (messagesJson: string) => void,
+    headers?: Record<string, string>,
   ): StreamConsumer {
     const i = this.#nextId++;
-    const done = this.#call(i, { t: "consume", i, p: path, n: credit, b: body }, undefined, onPush);
+    const frame: Frame = { t: "consume", i, p: path, n: credit, b: body };
+    if (headers !== undefined) frame.h = headers;
+    const done = this.#call(i, frame, undefined, onPush);
     return {
       grant: (n) => this.#send({ t: "credit", i, n }),
       cancel: () => this.#send({ t: "cancel", i }),
@@ -153,6 +189,7 @@ export class StreamConnection {
 
   /** Closes the stream; in-flight requests end `StreamLost`. Resolves once it is closed. */
   async close(): Promise<void> {
+    this.#flush(); // what was sent before the close goes first
     this.socket.close(1000, "client closed");
     await this.closed;
   }
@@ -190,7 +227,7 @@ export class StreamConnection {
    * message (256 lanes answered together ask again together: one write, one wake-up).
    */
   #send(frame: Frame): void {
-    if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.socket.readyState !== OPEN) return;
     if (!this.#batching) {
       this.socket.send(encode(frame));
       return;
@@ -202,7 +239,7 @@ export class StreamConnection {
   #flush(): void {
     const frames = this.#outbox;
     this.#outbox = [];
-    if (frames.length === 0 || this.socket.readyState !== WebSocket.OPEN) return;
+    if (frames.length === 0 || this.socket.readyState !== OPEN) return;
     // The node takes at most 4096 frames in one batch.
     for (let at = 0; at < frames.length; at += BATCH_FRAMES_MAX) {
       const part = frames.slice(at, at + BATCH_FRAMES_MAX);
@@ -234,12 +271,25 @@ export class StreamConnection {
     }
   }
 
+  /** Requests and consumers in flight. */
+  get inFlight(): number {
+    return this.#waiters.size;
+  }
+
+  /** Closes the stream as soon as nothing is in flight on it (now, if nothing is). */
+  drain(): void {
+    this.idleMs = 1;
+    this.#idleCheck();
+  }
+
   /** With nothing in flight, closes the stream after `idleMs` (a script can then exit). */
   #idleCheck(): void {
     if (this.#waiters.size > 0 || this.idleMs <= 0) return;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
-      if (this.#waiters.size === 0) this.socket.close(1000, "idle");
+      if (this.#waiters.size !== 0) return;
+      this.#flush(); // a cancel or credit still waiting goes first
+      this.socket.close(1000, "idle");
     }, this.idleMs);
   }
 
@@ -270,7 +320,8 @@ function toResponse(frame: Frame): Response {
   const status = frame.s as number;
   const text = typeof frame.j === "string" ? frame.j : null;
   const headers = new Headers((frame.h as Record<string, string> | undefined) ?? {});
-  if (text !== null) {
+  if (text !== null && !headers.has("content-type")) {
+    // A node that predates content-type in res.h.
     headers.set("content-type", status >= 400 ? "application/problem+json" : "application/json");
   }
   return new Response(status === 204 ? null : text, { status, headers });
@@ -284,7 +335,12 @@ export class StreamPool {
    * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
    * a new one), so a script that never calls `client.close()` still exits; 0 keeps streams open.
    */
-  constructor(readonly token?: string, readonly idleMs = 2_000) {}
+  constructor(
+    readonly token?: string,
+    readonly idleMs = 2_000,
+    /** Opens each stream's socket (a custom CA: client/tls.ts); default `new WebSocket`. */
+    readonly dial?: StreamDial,
+  ) {}
 
   /** The open stream to `node`, opening one if there is none (or the last was lost). */
   async connection(node: string): Promise<StreamConnection> {
@@ -296,7 +352,7 @@ export class StreamPool {
     }
     const again = this.#streams.get(node);
     if (again !== undefined) return await again;
-    const opening = StreamConnection.open(node, this.token).then((c) => {
+    const opening = StreamConnection.open(node, this.token, undefined, this.dial).then((c) => {
       c.idleMs = this.idleMs;
       return c;
     });
