@@ -13,6 +13,7 @@
 
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
+import { type Trust, trustCa } from "../../src/cli/trust.ts";
 import { eventually } from "../e2e/http.ts";
 import { freePorts } from "../e2e/nodes.ts";
 import { TestPki } from "../testing/tls.ts";
@@ -90,6 +91,7 @@ class DeployCluster {
   ]);
   readonly http: Deno.HttpClient;
   readonly #clients: Client[] = [];
+  readonly #trusts: Trust[] = [];
 
   private constructor(
     readonly pki: TestPki,
@@ -127,7 +129,16 @@ class DeployCluster {
   }
 
   client(token: string, nodes = this.urls.slice(0, 3)): Client {
-    const client = new Client({ nodes, token, caCerts: [this.caPem], timeoutMs: 5_000 });
+    // The cluster's CA through Deno's HTTP client, as `mq --ca` does (docs/tls.md).
+    const trust = trustCa(this.caPem);
+    this.#trusts.push(trust);
+    const client = new Client({
+      nodes,
+      token,
+      fetch: trust.fetch,
+      dial: trust.dial,
+      timeoutMs: 5_000,
+    });
     this.#clients.push(client);
     return client;
   }
@@ -141,6 +152,7 @@ class DeployCluster {
   /** Clients close their sessions on the nodes: before the nodes stop. */
   async closeClients(): Promise<void> {
     await Promise.all(this.#clients.splice(0).map((c) => c.close()));
+    for (const trust of this.#trusts.splice(0)) trust.close();
   }
 
   async close(): Promise<void> {
