@@ -21,7 +21,7 @@ import {
   UnknownOutcome,
 } from "./errors.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
-import { StreamPool } from "./stream.ts";
+import { type StreamDial, StreamPool } from "./stream.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -42,6 +42,12 @@ export interface TransportOptions {
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string;
   fetch?: typeof fetch;
+  /**
+   * Opens the stream's socket to a `wss:`/`ws:` URL; default `new WebSocket(url)`. With `fetch`,
+   * how a runtime's own TLS options reach the client, e.g. a private CA in Deno
+   * (docs/client.md). Given, the stream is used in `auto` mode even with a `fetch` seam.
+   */
+  dial?: StreamDial;
   /** Per-attempt timeout, on top of a long poll's `waitMs`. Default 10 000. */
   timeoutMs?: number;
   retry?: RetryOptions;
@@ -151,7 +157,7 @@ export class Transport {
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
     this.streams = useStream(options)
-      ? new StreamPool(options.token, options.streamIdleMs)
+      ? new StreamPool(options.token, options.streamIdleMs, options.dial)
       : undefined;
     this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
     const numbers = () => new SessionNumbers((signal) => this.#openSession(signal));
@@ -357,7 +363,9 @@ export class Transport {
 function useStream(options: TransportOptions): boolean {
   const mode = options.transport ?? "auto";
   if (mode === "stream") return true;
-  return mode === "auto" && options.fetch === undefined && typeof WebSocket === "function";
+  return mode === "auto" &&
+    (options.dial !== undefined ||
+      (options.fetch === undefined && typeof WebSocket === "function"));
 }
 
 /** Which failures are worth another attempt, and where. */

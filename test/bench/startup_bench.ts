@@ -1,7 +1,7 @@
 /**
  * Start-up and snapshots with a large state, over three real quorumq nodes on loopback with
  * fsync on: `deno run -A test/bench/startup_bench.ts [--messages 1000000] [--runs 3]
- * [--main other/build/src/main.ts]` (`--main` runs another build's nodes, for a before/after).
+ * [--main <path to another checkout's src/main.ts>]` (`--main` runs another build's nodes, for a before/after).
  *
  * It builds one backlog of `--messages` ready 256-byte messages published with ids: most in
  * batches of `--batch` (few entries, so building is quick), the last `--tail` one per request,
