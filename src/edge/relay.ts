@@ -76,7 +76,16 @@ class RelaySession {
   ) {
     this.#authorization = authorization;
     socket.addEventListener("message", (e) => this.#onMessage(e.data));
-    socket.addEventListener("close", () => this.#end());
+    socket.addEventListener("close", () => {
+      this.#end();
+      // Complete the close handshake: a Worker does not answer a client's close by itself
+      // (without it the client waits for ever); in Deno this does nothing more.
+      try {
+        socket.close(1000, "closed");
+      } catch {
+        // Closed already.
+      }
+    });
   }
 
   #send(frame: Frame): void {
