@@ -39,8 +39,23 @@ const MOD_BYPASS_ALLOWED = new Map([
   ],
 ]);
 
+/** Files the edge gateway reaches that name a runtime's API, and why that is safe. */
+const EDGE_RUNTIME_ALLOWED = new Map([
+  [
+    "src/client/tls.ts",
+    "feature-detects Deno's createHttpClient for the client's caCerts option and throws a clear " +
+    "error where it is missing; the gateway reaches it only through src/client/mod.ts and never " +
+    "passes caCerts",
+  ],
+]);
+
 /** Files over 500 lines and functions over 80 (`path:name`), and why. */
 const SIZES_ALLOWED = new Map([
+  [
+    "src/config.ts",
+    "the one options table that flags, environment names, file keys and --help come from: ~9 " +
+    "lines per option, 25 options; the TLS and secret checks are in config_tls.ts already",
+  ],
   [
     "cluster/node/driver.ts",
     "the ready loop and its proposals, reads and snapshots share private state; another branch " +
@@ -81,6 +96,7 @@ const PLACEHOLDERS = new Set([
   "_name.ts",
   "_private.ts",
   "errors.json", // nats-server's error registry, named as the model for ours
+  "auth.json", // the tokens file an operator writes (docs/operations.md), mounted by deploy/
 ]);
 
 const ERROR_NAMES: ErrorNames = {
@@ -105,7 +121,7 @@ Deno.test("tidy: imports into another folder go through its mod.ts", async () =>
 });
 
 Deno.test("tidy: all that src/edge reaches runs in Deno and in a Worker (no runtime API)", async () => {
-  assert.deepEqual(edgePortable(await tree()), []);
+  assert.deepEqual(edgePortable(await tree(), EDGE_RUNTIME_ALLOWED), []);
 });
 
 Deno.test("tidy: test helpers in cluster/ and src/ follow one naming scheme", async () => {
@@ -128,6 +144,10 @@ Deno.test("tidy: every allow-list entry still names something (no stale excuses)
   const t = await tree();
   const cycles = valueCycles(t).map((v) => v.replace("value-import cycle: ", ""));
   for (const name of CYCLES_ALLOWED.keys()) assert.ok(cycles.includes(name), `stale: ${name}`);
+  const runtime = edgePortable(t);
+  for (const path of EDGE_RUNTIME_ALLOWED.keys()) {
+    assert.ok(runtime.some((v) => v.startsWith(`${path}:`)), `stale edge allowance: ${path}`);
+  }
   const over = sizes(t);
   for (const name of SIZES_ALLOWED.keys()) {
     const [path, fn] = name.split(/:(.*)/s);

@@ -29,10 +29,13 @@ import {
   type Ready,
   type Role,
   type Snapshot,
+  type SnapshotMeta,
+  type StoredSnapshot,
 } from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { hardStateToSave } from "./hard_state_policy.ts";
-import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+import { Identities, StaleIncarnationError } from "./identity.ts";
+import { joinParts, MemberUrls, snapshotParts, unwrapSnapshot } from "./membership.ts";
 import { noPace } from "./pace.ts";
 import type {
   LogEvent,
@@ -92,7 +95,16 @@ export interface NodeDriverOptions {
    * one. Default: 64 random bits. The simulator passes one drawn from its seed.
    */
   readonly incarnation?: string;
+  /**
+   * The incarnation of this node's data directory (`Storage.incarnation`): sent with every
+   * message and recorded by the cluster, so that this id coming back with other data neither
+   * votes nor counts (identity.ts). Absent: no identity checks (tests of the core paths).
+   */
+  readonly dataIncarnation?: string;
 }
+
+/** How often (in ticks) a leader looks for a member whose incarnation is not recorded yet. */
+const IDENTIFY_EVERY_TICKS = 5;
 
 /** The outcome of `propose`. `dropped`: the entry was overwritten, it will never apply. */
 export type DriverProposeOutcome =
@@ -131,6 +143,11 @@ interface PendingProposal {
 export class NodeDriver {
   readonly id: NodeId;
   readonly urls: MemberUrls;
+  readonly identities: Identities;
+  /** An `identify` this leader proposed that has not settled yet. */
+  #identifying = false;
+  /** Per peer: the tick of the last warning about its stale incarnation (one per 100 ticks). */
+  readonly #staleWarned = new Map<NodeId, number>();
   #raw: RawNode;
   #o: NodeDriverOptions;
   #ticks = 0;
@@ -147,8 +164,14 @@ export class NodeDriver {
   #applied = new Waiters();
   #applyQueue: ApplyWork[] = [];
   #restoringAtStart = false;
+  /**
+   * Snapshots whose bytes nothing needs once the state machine restored them (the core keeps a
+   * copy read back from storage instead): they are freed at once then, not at the garbage
+   * collector's next full collection, which a small heap may not run for minutes.
+   */
+  #releaseAfterRestore = new WeakSet<Snapshot>();
   /** A snapshot taken here whose index the core has not counted applied yet. */
-  #compactLater: Snapshot | undefined;
+  #compactLater: StoredSnapshot | undefined;
   #applyRunning = false;
   /** What the state machine holds: 0 until the snapshot loaded at start is restored. */
   #appliedIndex = 0;
@@ -180,6 +203,7 @@ export class NodeDriver {
     this.#raw = raw;
     this.#savedHard = hard;
     this.urls = new MemberUrls(o.bootstrapUrls);
+    this.identities = new Identities(o.raft.id, o.dataIncarnation);
     this.#readKeyPrefix = `${this.id}:${o.incarnation ?? randomIncarnation()}:`;
     this.#appliedTerm = 0;
     // Without a snapshot the core starts from no members and applies the bootstrap entries.
@@ -196,11 +220,18 @@ export class NodeDriver {
    */
   static async open(o: NodeDriverOptions): Promise<NodeDriver> {
     const initial = await loadOrBootstrap(o);
-    const raw = new RawNode(o.raft, initial);
+    // The core keeps the snapshot to send it to followers: read back from its file when the
+    // store can, so its bytes do not stay in memory once the state machine restored them.
+    const stored = initial.snapshot && o.storage.snapshots.stored?.();
+    const kept = stored && stored.meta.index === initial.snapshot!.meta.index ? stored : undefined;
+    const raw = new RawNode(o.raft, { ...initial, snapshot: kept ?? initial.snapshot });
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
+    if (initial.snapshot && kept) d.#releaseAfterRestore.add(initial.snapshot);
     if (initial.snapshot) {
       // The member URLs now (the header is cheap), so links to every member work at once.
-      d.urls.replace(unwrapSnapshot(initial.snapshot.data).urls);
+      const header = unwrapSnapshot(initial.snapshot.data);
+      d.urls.replace(header.urls);
+      d.identities.replace(header.incarnations);
       d.#restoringAtStart = true;
       d.#enqueueApply({ snapshot: initial.snapshot });
     }
@@ -218,8 +249,45 @@ export class NodeDriver {
   /** Steps messages that arrived from peers. */
   receive(messages: readonly Message[]): void {
     if (this.#closed) return;
-    for (const m of messages) this.#raw.step(m);
+    for (const m of messages) {
+      const verdict = this.identities.check(m);
+      if (verdict.kind === "stale_self") {
+        const own = this.#o.dataIncarnation ?? "";
+        this.#fatal(new StaleIncarnationError(this.id, own, verdict.recorded, m.from));
+        return;
+      }
+      if (verdict.kind === "stale_sender") {
+        this.#warnStale(m.from, verdict.recorded, verdict.got);
+        continue;
+      }
+      this.#raw.step(m);
+    }
     this.#kick();
+  }
+
+  /** A member came back with another data directory: its messages are dropped (identity.ts). */
+  #warnStale(from: NodeId, recorded: string, got: string): void {
+    const last = this.#staleWarned.get(from);
+    if (last !== undefined && this.#ticks - last < 100) return;
+    this.#staleWarned.set(from, this.#ticks);
+    this.#o.log("warn", "member_incarnation_refused", {
+      member: from,
+      recorded,
+      got,
+      detail: `${from} came back with another data directory: it neither votes nor counts ` +
+        `toward commits until it is removed and added again`,
+    });
+  }
+
+  /** Leader: records the incarnation of a member not recorded yet (one at a time). */
+  #maybeIdentify(): void {
+    if (this.#identifying || this.#ticks % IDENTIFY_EVERY_TICKS !== 0) return;
+    if (this.#raw.status().role !== "leader") return;
+    const cc = this.identities.toRecord(this.#appliedConf);
+    if (cc === undefined) return;
+    this.#identifying = true;
+    this.proposeConfChange(cc, 10 * IDENTIFY_EVERY_TICKS * this.#o.tickMs)
+      .finally(() => this.#identifying = false);
   }
 
   /** Proposes `data`; resolves once it is applied here, or with why it will not be. */
@@ -347,6 +415,7 @@ export class NodeDriver {
     this.#ticks++;
     this.#raw.tick();
     this.#expire();
+    this.#maybeIdentify();
     this.#kick();
   }
 
@@ -389,7 +458,7 @@ export class NodeDriver {
 
   async #handle(rd: Ready): Promise<void> {
     if (rd.softState) this.#onSoftState(rd.softState.leaderId, rd.softState.role);
-    if (rd.messages.length > 0) this.#o.sink.send(rd.messages);
+    if (rd.messages.length > 0) this.#send(rd.messages);
     // Committed entries that were durable here before this Ready apply while its persist runs:
     // they are committed (on a majority's disks) and in our durable log, so nothing about them
     // waits for this fsync. On a leader that is every committed entry (it counts itself only
@@ -399,7 +468,7 @@ export class NodeDriver {
     if (early > 0) this.#enqueueApply({ entries: rd.committedEntries.slice(0, early) });
     await this.#persist(rd);
     if (this.#closed) return;
-    if (rd.messagesAfterPersist.length > 0) this.#o.sink.send(rd.messagesAfterPersist);
+    if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
     // In order: no entry after the snapshot applies before the state it follows.
     if (rd.snapshot) this.#enqueueApply({ snapshot: rd.snapshot });
     this.#enqueueApply({
@@ -407,9 +476,16 @@ export class NodeDriver {
     });
     this.#answerReads(rd);
     this.#raw.advance(rd);
+    if (rd.snapshot) this.#keepStoredSnapshot(rd.snapshot);
     if (this.#confAnswersLater.length > 0) this.#answerConfChanges();
     if (this.#compactLater) this.#compactCore(this.#compactLater);
     if (this.#readsToReissue) this.#reissueReads();
+  }
+
+  /** Sends with this node's incarnation and the receiver's recorded one (identity.ts). */
+  #send(messages: readonly Message[]): void {
+    if (this.#o.dataIncarnation === undefined) return this.#o.sink.send(messages);
+    this.#o.sink.send(messages.map((m) => this.identities.stamp(m)));
   }
 
   /** Answers the membership changes the core now counts applied (see `#confAnswersLater`). */
@@ -421,11 +497,24 @@ export class NodeDriver {
   }
 
   /**
+   * A leader's snapshot, now persisted, is kept by the core as the store reads it back (not the
+   * received bytes, which go once the state machine restored them).
+   */
+  #keepStoredSnapshot(received: Snapshot): void {
+    const { index, term } = received.meta;
+    const stored = this.#o.storage.snapshots.stored?.();
+    if (stored && stored.meta.index === index && stored.meta.term === term) {
+      this.#compactCore(stored);
+      this.#releaseAfterRestore.add(received);
+    }
+  }
+
+  /**
    * Compacts the core's log behind a snapshot this node took. The apply worker may run ahead of
    * the core's applied index (it applies durable committed entries while a Ready's persist runs,
    * and the core counts them applied at `advance()`): then the compaction waits for that advance.
    */
-  #compactCore(snapshot: Snapshot): void {
+  #compactCore(snapshot: StoredSnapshot): void {
     if (this.#raw.status().applied < snapshot.meta.index) {
       this.#compactLater = snapshot;
       return;
@@ -526,6 +615,7 @@ export class NodeDriver {
       if (e.kind === EntryKind.ConfChange) {
         const cc = decodeConfChange(e.data);
         this.urls.applyConfChange(cc);
+        this.identities.applyConfChange(cc);
         this.#appliedConf = applyConfChange(this.#appliedConf, cc);
         this.#o.log("info", "membership_changed", { index: e.index, ...cc });
       } else if (e.data.length > 0) {
@@ -578,9 +668,10 @@ export class NodeDriver {
 
   async #restore(snap: Snapshot): Promise<void> {
     const t0 = this.#o.nowMs?.() ?? 0;
-    const { urls, app } = unwrapSnapshot(snap.data);
+    const { urls, incarnations, app } = unwrapSnapshot(snap.data);
     await this.#o.stateMachine.restore(app, this.#o.pace ?? noPace);
     this.urls.replace(urls);
+    this.identities.replace(incarnations);
     // Proposals the snapshot jumped over: we cannot tell whether they were applied.
     for (const [index, p] of this.#proposals) {
       if (index <= snap.meta.index) {
@@ -600,6 +691,7 @@ export class NodeDriver {
       bytes: snap.data.length,
       ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
     });
+    if (this.#releaseAfterRestore.has(snap)) releaseBytes(snap.data);
     // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
     // not with whatever entry applies next.
     this.#applied.release(this.#appliedIndex);
@@ -629,6 +721,7 @@ export class NodeDriver {
       conf: this.#appliedConf,
     };
     const urls = this.urls.entries();
+    const incarnations = this.identities.entries();
     this.#o.log("info", "snapshot_started", { index: meta.index });
     const t0 = this.#o.nowMs?.() ?? 0;
     const pace = this.#o.pace ?? noPace;
@@ -643,22 +736,39 @@ export class NodeDriver {
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
       const app = await view.serialize(pace);
-      const snapshot: Snapshot = { meta, data: await wrapSnapshot(urls, app, pace) };
-      await this.#o.storage.snapshots.save(snapshot);
+      const parts = snapshotParts(urls, app, incarnations);
+      const snapshot = await this.#saveSnapshot(meta, parts, pace);
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
       this.#compactCore(snapshot);
       this.#snapshotIndex = meta.index;
-      this.#snapshotBytes = snapshot.data.length;
+      this.#snapshotBytes = snapshot.data.byteLength;
       await this.#o.storage.log.compact(meta.index);
       this.#o.log("info", "snapshot_taken", {
         index: meta.index,
-        bytes: snapshot.data.length,
+        bytes: snapshot.data.byteLength,
         captureMs: Math.round(captureMs),
         ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
       });
     })().catch((e) => this.#fatal(e)).finally(() => {
       this.#snapshotting = false;
     });
+  }
+
+  /**
+   * Saves a snapshot taken here. A store that writes parts streams them to its file and reads
+   * them back for the core on demand: no copy of the whole state is made or kept. Otherwise the
+   * parts are joined (paced) and the core keeps those bytes.
+   */
+  async #saveSnapshot(
+    meta: SnapshotMeta,
+    parts: readonly Uint8Array[],
+    pace: Pace,
+  ): Promise<StoredSnapshot> {
+    const store = this.#o.storage.snapshots;
+    if (store.saveParts) return await store.saveParts(meta, parts);
+    const snapshot: Snapshot = { meta, data: await joinParts(parts, pace) };
+    await store.save(snapshot);
+    return snapshot;
   }
 
   #onSoftState(leaderId: NodeId, role: Role): void {
@@ -687,6 +797,18 @@ export class NodeDriver {
 function randomIncarnation(): string {
   const b = crypto.getRandomValues(new Uint8Array(8));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Frees the memory under `bytes` now (`ArrayBuffer.prototype.transfer(0)` detaches it): for
+ * bytes, such as a restored snapshot's, that nothing will read again.
+ */
+function releaseBytes(bytes: Uint8Array): void {
+  try {
+    (bytes.buffer as ArrayBuffer).transfer(0);
+  } catch {
+    // Not detachable (a shared or a host-owned buffer): the garbage collector frees it later.
+  }
 }
 
 /** How many of `entries` (in index order) are at or below `durableIndex`. */

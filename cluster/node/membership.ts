@@ -30,6 +30,7 @@ export class MemberUrls {
   /** Follows one applied conf change: an added node's URL is its change's context. */
   applyConfChange(cc: ConfChange): void {
     if (cc.op === "remove") this.#urls.delete(cc.nodeId);
+    else if (cc.op === "identify") return; // its context is an incarnation (identity.ts)
     else if (cc.context) this.#urls.set(cc.nodeId, cc.context);
   }
 
@@ -43,26 +44,50 @@ export class MemberUrls {
 const COPY_SLICE_BYTES = 1 << 20;
 
 /**
- * The driver's snapshot: the member URLs, then the application's bytes. Layout:
- * `[u32 header length][header: UTF-8 JSON {v:1, urls}][application bytes]`.
- *
- * The application's parts are copied into one buffer once (Raft sends and stores one buffer),
- * with a `pace()` every `COPY_SLICE_BYTES`, so that a large snapshot is never
- * copied in one synchronous slice.
+ * The driver's snapshot as parts, for a store that writes parts as they are: the header with the
+ * member URLs and incarnations, then the application's parts (not copied). Their concatenation
+ * is what `wrapSnapshot` makes.
  */
-export async function wrapSnapshot(
+export function snapshotParts(
+  urls: [NodeId, string][],
+  app: Uint8Array | readonly Uint8Array[],
+  incarnations: [NodeId, string][] = [],
+): Uint8Array[] {
+  const header = encoder.encode(
+    JSON.stringify(incarnations.length > 0 ? { v: 1, urls, incarnations } : { v: 1, urls }),
+  );
+  const head = new Uint8Array(4 + header.length);
+  new DataView(head.buffer).setUint32(0, header.length);
+  head.set(header, 4);
+  return [head, ...(app instanceof Uint8Array ? [app] : app)];
+}
+
+/**
+ * The driver's snapshot: the member URLs and incarnations, then the application's bytes. Layout:
+ * `[u32 header length][header: UTF-8 JSON {v:1, urls, incarnations?}][application bytes]`
+ * (`incarnations` is new: a snapshot without it has none recorded, and an older node ignores it).
+ *
+ * The application's parts are copied into one buffer once, with a `pace()` every
+ * `COPY_SLICE_BYTES`, so that a large snapshot is never copied in one synchronous slice.
+ */
+export function wrapSnapshot(
   urls: [NodeId, string][],
   app: Uint8Array | readonly Uint8Array[],
   pace: () => Promise<void>,
+  incarnations: [NodeId, string][] = [],
 ): Promise<Uint8Array> {
-  const parts = app instanceof Uint8Array ? [app] : app;
-  const header = encoder.encode(JSON.stringify({ v: 1, urls }));
-  let total = 4 + header.length;
+  return joinParts(snapshotParts(urls, app, incarnations), pace);
+}
+
+/** The parts copied into one buffer, with a `pace()` every `COPY_SLICE_BYTES`. */
+export async function joinParts(
+  parts: readonly Uint8Array[],
+  pace: () => Promise<void>,
+): Promise<Uint8Array> {
+  let total = 0;
   for (const p of parts) total += p.length;
   const out = new Uint8Array(total);
-  new DataView(out.buffer).setUint32(0, header.length);
-  out.set(header, 4);
-  let at = 4 + header.length;
+  let at = 0;
   let sinceYield = 0;
   for (const p of parts) {
     for (let from = 0; from < p.length; from += COPY_SLICE_BYTES) {
@@ -80,16 +105,20 @@ export async function wrapSnapshot(
 }
 
 /** Splits what `wrapSnapshot` made; throws on anything else. */
-export function unwrapSnapshot(data: Uint8Array): { urls: [NodeId, string][]; app: Uint8Array } {
+export function unwrapSnapshot(
+  data: Uint8Array,
+): { urls: [NodeId, string][]; incarnations: [NodeId, string][]; app: Uint8Array } {
   if (data.length < 4) throw new Error("Cannot read a snapshot: shorter than its header");
   const headerBytes = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
   if (4 + headerBytes > data.length) throw new Error("Cannot read a snapshot: header overruns it");
   const header = JSON.parse(decoder.decode(data.subarray(4, 4 + headerBytes))) as {
     v?: number;
     urls?: [NodeId, string][];
+    incarnations?: [NodeId, string][];
   };
   if (header.v !== 1 || !Array.isArray(header.urls)) {
     throw new Error(`Cannot read a snapshot: unknown header version ${String(header.v)}`);
   }
-  return { urls: header.urls, app: data.subarray(4 + headerBytes) };
+  const incarnations = Array.isArray(header.incarnations) ? header.incarnations : [];
+  return { urls: header.urls, incarnations, app: data.subarray(4 + headerBytes) };
 }

@@ -50,10 +50,12 @@ export interface ConfState {
 
 /**
  * One single-server membership change (Raft dissertation §4.1). `context` is free text for the
- * application, e.g. the new node's URL.
+ * application, e.g. the new node's URL. `identify` changes no membership: it records, in the
+ * log, the data-directory incarnation (`context`) of a member, so every node learns it the same
+ * way and a member that comes back with another data directory is known (cluster/node/identity.ts).
  */
 export interface ConfChange {
-  readonly op: "add_learner" | "promote" | "remove";
+  readonly op: "add_learner" | "promote" | "remove" | "identify";
   readonly nodeId: NodeId;
   readonly context?: string;
 }
@@ -71,6 +73,22 @@ export interface SnapshotMeta {
 export interface Snapshot {
   readonly meta: SnapshotMeta;
   readonly data: Uint8Array;
+}
+
+/**
+ * A snapshot's bytes as the leader reads them to send chunks: in memory (a `Uint8Array` is one),
+ * or read from storage chunk by chunk, so a large snapshot need not stay in memory to be sent.
+ */
+export interface SnapshotData {
+  readonly byteLength: number;
+  /** Bytes [start, end): a view or a fresh copy. */
+  subarray(start: number, end: number): Uint8Array;
+}
+
+/** The snapshot the core keeps to send to followers too far behind (a `Snapshot` is one). */
+export interface StoredSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly data: SnapshotData;
 }
 
 /** One piece of a snapshot sent to a follower that is too far behind (InstallSnapshot, §7). */
@@ -142,6 +160,12 @@ export interface Message {
    * acknowledgement of an earlier (restarted) transfer is not mistaken for one of this transfer.
    */
   readonly snapshotIndex?: number;
+  /**
+   * The sender's data-directory incarnation, and the receiver's as the sender has it recorded;
+   * set and checked by the node driver, never by the core (cluster/node/identity.ts).
+   */
+  readonly incarnation?: string;
+  readonly toIncarnation?: string;
 }
 
 export type Role = "follower" | "pre_candidate" | "candidate" | "leader";
@@ -223,7 +247,7 @@ export interface InitialState {
   readonly hardState: HardState;
   /** The membership at the very beginning, used when there is neither snapshot nor log. */
   readonly bootstrapConf: ConfState;
-  readonly snapshot?: Snapshot;
+  readonly snapshot?: StoredSnapshot;
   /** Entries after the snapshot (or from index 1), contiguous. */
   readonly entries: readonly Entry[];
 }

@@ -12,7 +12,9 @@
 
 export { createApp, type CreateAppOptions } from "./app.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
+export { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
+export { Drain, SHUTTING_DOWN } from "./drain.ts";
 export {
   type ForwardedRequest,
   ForwardNotSentError,
@@ -33,3 +35,4 @@ export {
 } from "./problems.ts";
 export { Histogram, type HistogramSnapshot, LATENCY_BUCKETS_S } from "./prometheus.ts";
 export { openApiDocument } from "./openapi.ts";
+export { decodeStreamFrame, encodeStreamFrame, STREAM_VERSION } from "./stream_frames.ts";

@@ -14,6 +14,7 @@
 
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
+import { SHUTTING_DOWN } from "./drain.ts";
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
   answerFrame,
@@ -34,6 +35,9 @@ export type Dispatch = (request: Request) => Promise<Response>;
  * here instead of checking the token again for every request.
  */
 export const streamPrincipals = new WeakMap<Request, Principal>();
+
+/** How long a stream waits for its in-flight answers before it closes at shutdown. */
+const GO_AWAY_MS = 1_000;
 
 /** Requests one stream may have in flight; more are answered `unavailable` at once. */
 const MAX_IN_FLIGHT = 4096;
@@ -72,6 +76,32 @@ export class StreamSession {
     socket.onmessage = (e) => this.#onMessage(e.data);
     socket.onclose = () => this.#closed();
     socket.onerror = () => {};
+    deps.drain.signal.addEventListener("abort", this.#onDrain, { once: true });
+  }
+
+  /**
+   * The node is shutting down: what is in flight is answered (long polls end 503 at once,
+   * `drain.ts`), then an `error` frame says why and the socket closes with 1001. Bounded: after
+   * `GO_AWAY_MS` the stream closes whatever is still running.
+   */
+  readonly #onDrain = () => this.deps.drain.track(this.#goAway());
+
+  async #goAway(): Promise<void> {
+    const until = Date.now() + GO_AWAY_MS;
+    while ((this.#requests.size > 0 || this.consumers.size > 0) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.sendProblem(undefined, "unavailable", SHUTTING_DOWN);
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    // Until the client answers the close (the listener's own shutdown would close the socket
+    // first, with its own reason).
+    const gone = new Promise<void>((resolve) =>
+      this.socket.addEventListener("close", () => resolve())
+    );
+    this.socket.close(1001, "node shutting down");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([gone, new Promise((r) => timer = setTimeout(r, GO_AWAY_MS))]);
+    clearTimeout(timer);
   }
 
   /** Sends a frame unless the socket is gone (its answer is then lost: unknown to the client). */
@@ -87,6 +117,7 @@ export class StreamSession {
   }
 
   #closed(): void {
+    this.deps.drain.signal.removeEventListener("abort", this.#onDrain);
     for (const c of this.consumers.values()) c.stop();
     this.consumers.clear();
     // A long poll ends without leasing anything; a write already proposed still applies.

@@ -18,6 +18,11 @@ export interface GatewayContext {
   readonly fetch: ApiFetch;
   readonly log: Logger;
   readonly maxPacketBytes: number;
+  /**
+   * Set when the node has no auth file and refuses anonymous writes (`src/server/access.ts`):
+   * every CONNECT is refused (not authorized) with this reason, since no token can be checked.
+   */
+  readonly refuseAnonymous: string | undefined;
   /** Connections by client id on this node: a second CONNECT of the same id takes over. */
   readonly live: Map<string, MqttConnection>;
 }
@@ -30,6 +35,7 @@ export const REASON = {
   unsupportedVersion: 0x84,
   badClientId: 0x85,
   notAuthorized: 0x87,
+  serverShuttingDown: 0x8b,
   keepAliveTimeout: 0x8d,
   takenOver: 0x8e,
   topicInvalid: 0x90,
@@ -103,6 +109,12 @@ export class MqttConnection {
     this.#wire.end();
   }
 
+  /** The node is shutting down: v5 DISCONNECT 0x8B, then close (v3.1.1: close). */
+  async shutDown(): Promise<void> {
+    this.fail(REASON.serverShuttingDown, "server shutting down");
+    await this.#wire.end(); // resolves once the DISCONNECT is written
+  }
+
   /**
    * Another connection of this client id came: this one closes, and a clean session's
    * subscriptions are gone before the new connection looks for its session (else the deletes
@@ -165,6 +177,9 @@ export class MqttConnection {
       clientId = `auto-${crypto.randomUUID()}`;
     }
     this.#clientId = clientId;
+    if (this.#ctx.refuseAnonymous !== undefined) {
+      return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
+    }
     const token = p.password === undefined ? undefined : p.password.toString();
     const api = new BrokerApi(this.#ctx.fetch, token);
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);

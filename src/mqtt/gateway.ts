@@ -11,84 +11,142 @@ import { type GatewayContext, MqttConnection } from "./connection.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
+/** How long close() waits for the DISCONNECT packets to be written before it cuts. */
+const SHUTDOWN_WRITE_MS = 500;
+
 /** The path of MQTT over WebSocket on the HTTP listener. */
 export const MQTT_WS_PATH = "/mqtt";
 
 export interface MqttGatewayOptions {
-  readonly hostname: string;
-  readonly port: number;
+  /** The plain MQTT listener (`--mqtt-listen`); with neither it nor `tls`, only `/mqtt` serves. */
+  readonly plain?: { readonly hostname: string; readonly port: number };
   /** This node's HTTP handler: every MQTT action is a request to it. */
   readonly fetch: ApiFetch;
   readonly log: Logger;
   /** The largest packet accepted; a larger one closes its connection (0x95). */
   readonly maxPacketBytes: number;
+  /**
+   * A Unix socket to accept on as well: MQTT over TLS (`--mqtt-tls-listen`) arrives there from
+   * the node's TLS front (src/server/tls_front.ts), decrypted.
+   */
+  readonly unixPath?: string;
+  /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
+  readonly refuseAnonymous?: string;
 }
 
 export interface MqttGateway {
-  /** The bound port (useful when 0 was asked for). */
-  readonly port: number;
+  /** The bound port (useful when 0 was asked for), when the plain listener is on. */
+  readonly port: number | undefined;
   /** MQTT over WebSocket: upgrades a request to `MQTT_WS_PATH` (subprotocol `mqtt`). */
   handleUpgrade(req: Request): Response;
   close(): Promise<void>;
 }
 
 export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
-  const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
   const ctx: GatewayContext = {
     fetch: opts.fetch,
     log: opts.log,
     maxPacketBytes: opts.maxPacketBytes,
+    refuseAnonymous: opts.refuseAnonymous,
     live: new Map(),
   };
-  const conns = new Set<Deno.Conn>();
-  const accepting = (async () => {
+  const acceptor = new Acceptor(ctx);
+  const listener = opts.plain === undefined
+    ? undefined
+    : Deno.listen({ hostname: opts.plain.hostname, port: opts.plain.port, transport: "tcp" });
+  const port = listener === undefined ? undefined : (listener.addr as Deno.NetAddr).port;
+  if (listener !== undefined) {
+    acceptor.accept(listener);
+    opts.log.info("mqtt_listening", { hostname: opts.plain!.hostname, port });
+  }
+  const unix = opts.unixPath === undefined
+    ? undefined
+    : Deno.listen({ path: opts.unixPath, transport: "unix" });
+  if (unix !== undefined) acceptor.accept(unix);
+  return {
+    port,
+    handleUpgrade: (req) => upgrade(req, ctx, acceptor),
+    async close() {
+      listener?.close();
+      unix?.close();
+      await acceptor.close();
+    },
+  };
+}
+
+/** Runs an `MqttConnection` on every connection the listeners given to `accept` accept. */
+class Acceptor {
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #loops = new Set<Promise<void>>();
+  /** Every live MQTT connection, TCP and WebSocket: each is told when the node shuts down. */
+  readonly #sessions = new Set<MqttConnection>();
+
+  constructor(private readonly ctx: GatewayContext) {}
+
+  run(connection: MqttConnection): Promise<void> {
+    this.#sessions.add(connection);
+    return connection.run().finally(() => this.#sessions.delete(connection));
+  }
+
+  accept(listener: Deno.Listener): void {
+    const loop = this.#run(listener);
+    this.#loops.add(loop);
+    void loop.finally(() => this.#loops.delete(loop));
+  }
+
+  async #run(listener: Deno.Listener): Promise<void> {
     for (;;) {
       let conn: Deno.Conn;
       try {
-        const tcp = await listener.accept();
-        // Deno.listen leaves Nagle on (Deno.serve turns it off): without this a PUBACK or a
-        // delivery right after another waits up to 40 ms for a delayed ACK (docs/transport.md).
-        tcp.setNoDelay(true);
-        conn = tcp;
+        conn = await listener.accept();
       } catch {
         return; // the listener was closed
       }
-      conns.add(conn);
-      new MqttConnection(ctx, tcpStream(conn)).run()
-        .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }))
-        .finally(() => conns.delete(conn));
+      // Deno.listen leaves Nagle on (Deno.serve turns it off): without this a PUBACK or a
+      // delivery right after another waits up to 40 ms for a delayed ACK (docs/transport.md).
+      // (A Unix connection has no Nagle; the TLS front sets it on its own sockets.)
+      if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+      this.#conns.add(conn);
+      this.run(new MqttConnection(this.ctx, tcpStream(conn)))
+        .catch((e) => this.ctx.log.warn("mqtt_connection_error", { error: String(e) }))
+        .finally(() => this.#conns.delete(conn));
     }
-  })();
-  const port = (listener.addr as Deno.NetAddr).port;
-  opts.log.info("mqtt_listening", { hostname: opts.hostname, port });
-  return {
-    port,
-    handleUpgrade(req) {
-      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        return new Response("MQTT over WebSocket only\n", { status: 426 });
+  }
+
+  /** Closes every connection; resolves when every accept loop has ended. */
+  async close(): Promise<void> {
+    // v5 clients learn why (DISCONNECT 0x8B) and reconnect elsewhere; v3.1.1 has no
+    // server DISCONNECT, the connection just closes.
+    const told = Promise.all([...this.#sessions].map((s) => s.shutDown()));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise((r) => timer = setTimeout(r, SHUTDOWN_WRITE_MS));
+    await Promise.race([told, bound]);
+    clearTimeout(timer);
+    for (const c of this.#conns) {
+      try {
+        c.close();
+      } catch {
+        // already closed
       }
-      const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",")
-        .map((p) => p.trim());
-      const { socket, response } = Deno.upgradeWebSocket(
-        req,
-        offered.includes("mqtt") ? { protocol: "mqtt" } : {},
-      );
-      socket.onopen = () => {
-        new MqttConnection(ctx, webSocketStream(socket, "websocket")).run()
-          .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }));
-      };
-      return response;
-    },
-    async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
-      await accepting;
-    },
+    }
+    await Promise.all([...this.#loops]);
+  }
+}
+
+/** MQTT over WebSocket: upgrades a request to `MQTT_WS_PATH` (subprotocol `mqtt`). */
+function upgrade(req: Request, ctx: GatewayContext, acceptor: Acceptor): Response {
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return new Response("MQTT over WebSocket only\n", { status: 426 });
+  }
+  const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",")
+    .map((p) => p.trim());
+  const { socket, response } = Deno.upgradeWebSocket(
+    req,
+    offered.includes("mqtt") ? { protocol: "mqtt" } : {},
+  );
+  socket.onopen = () => {
+    acceptor.run(new MqttConnection(ctx, webSocketStream(socket, "websocket")))
+      .catch((e) => ctx.log.warn("mqtt_connection_error", { error: String(e) }));
   };
+  return response;
 }

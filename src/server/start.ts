@@ -6,12 +6,13 @@
  */
 
 import process from "node:process";
-import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
+import { NodeDriver, slicePacer, StaleIncarnationError } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
-import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
+import { CLUSTER_LINK_PATH, PeerTls, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
-import { createApp, loadAuthenticator } from "../http/mod.ts";
+import { type AnonymousAccess, createApp, Drain, loadAuthenticator } from "../http/mod.ts";
+import { anonymousAccess, isLoopback } from "./access.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
 import { MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
@@ -20,6 +21,9 @@ import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
+import { NodeListener } from "./listener.ts";
+import { privateSocketDir, TlsFront } from "./tls_front.ts";
+import { loadTls, secretFileWarning } from "./tls.ts";
 import { RaftNode } from "./raft_node.ts";
 import {
   ELECTION_TICKS,
@@ -32,6 +36,16 @@ import {
 
 export { TICK_MS };
 
+/** How long shutdown waits for in-flight HTTP requests (writes) to be answered. */
+const SERVER_SHUTDOWN_MS = 2_000;
+
+/** Resolves when `p` settles or after `ms`, whichever is first. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.catch(() => {}), new Promise((r) => timer = setTimeout(r, ms))]);
+  clearTimeout(timer);
+}
+
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
 
@@ -41,11 +55,26 @@ export interface RunningNode {
   readonly url: string;
   /** The bound MQTT port, when `--mqtt-listen` is on. */
   readonly mqttPort?: number;
+  /** The bound MQTT-over-TLS port, when `--mqtt-tls-listen` is on. */
+  readonly mqttTlsPort?: number;
+  /**
+   * Reads the certificate files again (SIGHUP) and, when they pass their checks, uses them for
+   * every new connection: dials, the listener, MQTT over TLS. Open links keep going. Throws (and
+   * changes nothing) when a file is unreadable or fails a check.
+   */
+  reloadTls(): Promise<void>;
   /** Graceful stop: leadership transfer if leader, finish in-flight requests, close. */
   shutdown(): Promise<void>;
 }
 
 export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
+  // Certificates first: a node that cannot serve what it was told to must not start half-way.
+  const tls = await loadTls(config);
+  const peerTls = tls.peer === undefined ? undefined : new PeerTls(tls.peer);
+  if (config.secretFile !== undefined) {
+    const warning = secretFileWarning(config.secretFile);
+    if (warning !== undefined) log.warn("secret_file_readable", { detail: warning });
+  }
   const storage = await openStorage(`${config.dataDir}`, config.storage, {
     log: (msg) => log.warn("storage_recovery", { detail: msg }),
     // Test-only: where the log is durable, so the chaos suite can cut the files back to it when
@@ -67,6 +96,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     onMessages: (msgs) => holder.driver?.receive(msgs),
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
+    ...(peerTls === undefined ? {} : { peerTls }),
   });
   // The event-loop delay probe, whose figures `snapshot_taken` logs.
   const loop = new LoopMonitor();
@@ -93,11 +123,21 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const auth = config.authFile === undefined
     ? undefined
     : await loadAuthenticator(await Deno.readTextFile(config.authFile));
+  const anonymous = anonymousAccess(config);
+  logAccess(config, anonymous, log);
   // Writes a follower receives go to the leader over one WebSocket (forward_channel.ts).
-  const forwarding = new ForwardChannels();
+  const forwarding = new ForwardChannels(
+    {},
+    peerTls === undefined ? undefined : { selfId: config.id, clusterId: config.clusterId, peerTls },
+  );
+  // SIGTERM: long polls, streams and new requests are answered at once (src/http/drain.ts).
+  const drain = new Drain();
   const app = createApp({
+    drain,
     node: node.raft,
     ...(auth ? { auth } : {}),
+    anonymous,
+    metricsPublic: config.metricsPublic,
     limits: { maxBodyBytes: config.maxBodyBytes },
     log,
     leaderFetch: forwarding.fetch,
@@ -105,43 +145,103 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     ...(transport.faults ? { faults: transport.faults } : {}),
     corsOrigins: config.corsOrigins,
   });
-  const ui = createUi({ node: node.raft, api: app.fetch, ...(auth ? { auth } : {}), events });
+  const ui = createUi({
+    node: node.raft,
+    api: app.fetch,
+    ...(auth ? { auth } : {}),
+    anonymousActs: anonymous.open,
+    events,
+  });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
-  const mqtt = config.mqttListen === undefined ? undefined : startMqttGateway({
-    ...config.mqttListen,
+  // With TLS, the listeners behind the TLS fronts (tls_front.ts) live on Unix sockets here.
+  const socketDir = tls.listener === undefined ? undefined : await privateSocketDir(config.dataDir);
+  const mqttOn = config.mqttListen !== undefined || config.mqttTlsListen !== undefined;
+  // MQTT over TLS: a TLS front (tls_front.ts) piping into the gateway's private Unix socket.
+  const mqttTls = config.mqttTlsListen === undefined || tls.listener === undefined ? undefined : {
+    listen: config.mqttTlsListen,
+    innerPath: `${socketDir}/mqtt.sock`,
+  };
+  const mqtt = !mqttOn ? undefined : startMqttGateway({
+    ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
     fetch: app.fetch,
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
+    ...(mqttTls === undefined ? {} : { unixPath: mqttTls.innerPath }),
+    ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
   });
-  const server = Deno.serve(
-    { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
+  const mqttFront = mqttTls === undefined ? undefined : await TlsFront.start({
+    ...mqttTls.listen,
+    ...tls.listener!,
+    innerPath: mqttTls.innerPath,
+    log,
+    name: "mqtt",
+  });
+  if (mqttFront !== undefined) {
+    log.info("mqtt_tls_listening", { hostname: mqttTls!.listen.hostname, port: mqttFront.port });
+  }
+  const forwardCheck = peerTls === undefined ? undefined : { clusterId: config.clusterId, peerTls };
+  const server = await NodeListener.start(
+    config.listen.hostname,
+    config.listen.port,
+    tls.listener,
     (req) => {
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
-      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
+      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log, forwardCheck);
       if (isUiPath(path)) return ui.fetch(req);
       if (path === MQTT_WS_PATH && mqtt !== undefined) return mqtt.handleUpgrade(req);
       return app.fetch(req);
     },
+    log,
+    socketDir,
   );
-  const url = `http://${config.listen.hostname}:${server.addr.port}`;
+  const url = `${server.secure ? "https" : "http"}://${config.listen.hostname}:${server.port}`;
   log.info("node_listening", {
     url,
     advertise: config.advertise,
     storage: config.storage,
     cpuMs: processCpuMs(),
+    ...(tls.listener ? { tlsSubject: tls.listener.subject, tlsValidTo: tls.listener.validTo } : {}),
+    ...(tls.peer ? { peerTlsSubject: tls.peer.leaf.subject } : {}),
   });
+
+  let reloading = Promise.resolve();
+  const reloadTls = () =>
+    reloading = reloading.catch(() => {}).then(async () => {
+      const next = await loadTls(config);
+      if (next.peer !== undefined) peerTls?.replace(next.peer);
+      if (next.listener !== undefined) {
+        mqttFront?.replace(next.listener.cert, next.listener.key);
+        server.replaceTls(next.listener);
+      }
+      log.info("tls_reloaded", {
+        ...(next.listener
+          ? { tlsSubject: next.listener.subject, tlsValidTo: next.listener.validTo }
+          : {}),
+        ...(next.peer ? { peerTlsSubject: next.peer.leaf.subject } : {}),
+      });
+    });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("node_stopping", {});
+      // First what callers wait on, so they move to another node while this one hands over.
+      drain.begin();
+      const mqttClosed = mqtt?.close();
       await handOverLeadership(node.driver);
       stopTimers();
-      await mqtt?.close();
-      await server.shutdown();
+      mqttFront?.stopAccepting();
+      await mqttClosed;
+      mqttFront?.destroyAll();
+      if (mqttTls !== undefined) await Deno.remove(mqttTls.innerPath).catch(() => {});
+      // Streams answer what is in flight and close with their reason before the listener goes.
+      await drain.closed(SERVER_SHUTDOWN_MS);
+      // In-flight writes finish; a connection that outlives the bound (a dashboard's live
+      // updates, a client that keeps a socket open) is cut by the process exit.
+      await within(server.shutdown(), SERVER_SHUTDOWN_MS);
       forwarding.close();
       await node.driver.close();
       await transport.close();
@@ -153,7 +253,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     node: node.raft,
     driver: node.driver,
     url,
-    ...(mqtt ? { mqttPort: mqtt.port } : {}),
+    ...(mqtt?.port !== undefined ? { mqttPort: mqtt.port } : {}),
+    ...(mqttFront !== undefined ? { mqttTlsPort: mqttFront.port } : {}),
+    reloadTls,
     shutdown,
   };
 }
@@ -182,6 +284,7 @@ async function openDriver(
       : { voters: [...peers.keys()], learners: [] },
     bootstrapUrls: peers,
     storage,
+    dataIncarnation: storage.incarnation,
     sink: transport,
     stateMachine: machine,
     startTicker: (ms, fn) => {
@@ -210,6 +313,13 @@ async function openDriver(
       events.record(event, details);
     },
     onFatal: (e) => {
+      if (e instanceof StaleIncarnationError) {
+        // Only the operator can cure it: exit 2, like a bad option (no restart loop).
+        const what = staleIncarnationHelp(config, e);
+        log.error("member_incarnation_stale", { detail: what });
+        console.error(`quorumq: ${what}`);
+        Deno.exit(2);
+      }
       log.error("node_fatal_exit", { error: String(e) });
       Deno.exit(70);
     },
@@ -262,6 +372,29 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   if (!r.ok) return;
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** What the operator must do when the cluster knows this node's id with another data directory. */
+export function staleIncarnationHelp(config: NodeConfig, e: StaleIncarnationError): string {
+  return `${e.message} This node stops now. To bring it back: (1) remove it through any ` +
+    `member (with an admin token when auth is on): curl -X DELETE ` +
+    `<member-url>/v1/cluster/members/${config.id}; (2) empty ${config.dataDir} and start this ` +
+    `node again with --join added (same --id ${config.id}); (3) add it: curl -X ` +
+    `POST <member-url>/v1/cluster/members -H 'content-type: application/json' -d ` +
+    `'{"id":"${config.id}","url":"${config.advertise}"}'.`;
+}
+
+/** A warning whenever callers without a token are refused, or allowed beyond one machine. */
+function logAccess(config: NodeConfig, anonymous: AnonymousAccess, log: Logger): void {
+  if (config.authFile !== undefined) return;
+  if (!anonymous.open) {
+    log.warn("anonymous_refused", { detail: anonymous.why });
+  } else if (config.peers.length > 1 || config.join || !isLoopback(config.listen.hostname)) {
+    log.warn("anonymous_allowed", {
+      detail: "--allow-anonymous without --auth-file: anyone who can reach this node may " +
+        "write, purge queues and change the membership",
+    });
   }
 }
 

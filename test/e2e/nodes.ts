@@ -26,6 +26,12 @@ export interface NodesOptions {
   readonly storage?: "fsync" | "memory";
   /** Extra flags for every node, e.g. ["--auth-file", path]. */
   readonly extraArgs?: readonly string[];
+  /**
+   * Without `--auth-file` in `extraArgs`, a cluster (or a node beyond loopback) refuses anonymous
+   * writes and admin unless told `--allow-anonymous`: the harness says it, unless this is false.
+   * Default true.
+   */
+  readonly allowAnonymous?: boolean;
   /** Enable the transport fault seam (`--test-faults`). */
   readonly testFaults?: boolean;
   /** Keep each node's stderr (JSON log lines) in memory. Default true. */
@@ -51,6 +57,11 @@ export interface NodesOptions {
   readonly network?: NodeNetwork;
   /** Extra environment of node `id`'s process (e.g. libfaketime's, to move its wall clock). */
   readonly env?: (id: string) => Record<string, string>;
+  /**
+   * TLS (test/testing/tls.ts): nodes are reached at `https://`, this harness trusts `caPem`,
+   * and node `id` gets `args(id)` (its `--tls-*` / `--peer-*` flags).
+   */
+  readonly tls?: { readonly caPem: string; readonly args: (id: string) => readonly string[] };
 }
 
 /** A node's address and the command prefix that runs a program where that address is. */
@@ -108,7 +119,22 @@ export class Nodes {
   }
 
   url(id: string): string {
-    return `http://${this.#host(id)}:${this.#ports.get(id)}`;
+    return `${this.#opts.tls ? "https" : "http"}://${this.#host(id)}:${this.#ports.get(id)}`;
+  }
+
+  #httpClient: Deno.HttpClient | undefined;
+
+  /** `fetch` that trusts the harness's CA when the nodes are on TLS. */
+  fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const tls = this.#opts.tls;
+    if (tls === undefined) return fetch(input, init);
+    this.#httpClient ??= Deno.createHttpClient({ caCerts: [tls.caPem] });
+    return fetch(input, { ...init, client: this.#httpClient });
+  }
+
+  /** The TCP port node `id` listens on. */
+  port(id: string): number {
+    return this.#ports.get(id)!;
   }
 
   #host(id: string): string {
@@ -154,9 +180,22 @@ export class Nodes {
     this.#joiners.add(id);
   }
 
+  /** From now on node `id` starts with `--join` (a member removed to be added again). */
+  rejoin(id: string): void {
+    this.#joiners.add(id);
+  }
+
   /** Every id this harness has a port for: the initial ones and those added by `addId`. */
   allIds(): string[] {
     return [...this.#ports.keys()];
+  }
+
+  /** Does node `id` need `--allow-anonymous` to stay open to the tests' anonymous calls? */
+  #anonymousFlag(id: string, joiner: boolean): boolean {
+    if (this.#opts.allowAnonymous === false) return false;
+    if (this.#opts.extraArgs?.includes("--auth-file")) return false;
+    const host = this.#host(id);
+    return this.ids.length > 1 || joiner || !(host === "127.0.0.1" || host === "localhost");
   }
 
   /** Removes a stopped node's data directory (a wiped disk). */
@@ -199,8 +238,10 @@ export class Nodes {
       "--cluster-id",
       this.clusterId,
       ...(joiner ? ["--join"] : []),
+      ...(this.#anonymousFlag(id, joiner) ? ["--allow-anonymous"] : []),
       ...(this.#opts.testFaults ? ["--test-faults"] : []),
       ...(this.#opts.extraArgs ?? []),
+      ...(this.#opts.tls?.args(id) ?? []),
     ];
     // `ip netns exec` execs the program, so the child's pid is the node's: signals reach it.
     const [cmd, ...pre] = [...(this.#opts.network?.wrap(id) ?? []), Deno.execPath()];
@@ -274,7 +315,12 @@ export class Nodes {
   // deno-lint-ignore no-explicit-any
   async cluster(id: string, timeoutMs = 1000): Promise<any> {
     const token = this.#opts.adminToken;
-    const res = await fetch(`${this.url(id)}/v1/cluster?consistency=stale`, {
+    // A cluster that refuses anonymous admin (allowAnonymous: false, no token) answers
+    // /v1/cluster 403; its public /readyz names the leader once the node is ready.
+    const path = this.#opts.allowAnonymous === false && token === undefined
+      ? "/readyz"
+      : "/v1/cluster?consistency=stale";
+    const res = await this.fetch(`${this.url(id)}${path}`, {
       signal: AbortSignal.timeout(timeoutMs),
       ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
     });
@@ -305,6 +351,8 @@ export class Nodes {
   /** SIGKILLs every node and removes the data directory if this harness made it. */
   async stop(): Promise<void> {
     await Promise.all(this.live().map((id) => this.kill(id)));
+    this.#httpClient?.close();
+    this.#httpClient = undefined;
     if (this.#ownDir) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
   }
 }
