@@ -213,6 +213,7 @@ export class StreamConnection {
   }
 
   #onMessage(data: unknown): void {
+    this.lastHeardMs = Date.now();
     const frame = decode(data);
     if (frame === undefined) return;
     const i = frame.i as number;
@@ -228,6 +229,9 @@ export class StreamConnection {
       this.socket.close();
     }
   }
+
+  /** When the node last sent anything (`Date.now()`): a stream that says nothing may be dead. */
+  lastHeardMs = Date.now();
 
   /** Requests and consumers in flight. */
   get inFlight(): number {

@@ -18,12 +18,13 @@ function serve(handler: Deno.ServeHandler) {
 }
 
 /** A node, and a gateway in front of it. */
-function setUp(upstreamUrls?: string[]) {
+function setUp(upstreamUrls?: string[], requestTimeoutMs?: number) {
   const node = new LocalNode();
   const nodeServer = serve(createApp({ node, log: silentLogger }).fetch);
   const upstream = new Upstream({ urls: upstreamUrls ?? [nodeServer.url], openTimeoutMs: 300 });
   const gateway = createGateway({
     upstream,
+    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
     accept: (request) => {
       const { socket, response } = Deno.upgradeWebSocket(request);
       socket.binaryType = "arraybuffer";
@@ -116,6 +117,35 @@ Deno.test({
       assert.equal(answer.status, 200);
       assert.equal((await answer.json()).name, "q");
       assert.equal(reads, 2);
+    } finally {
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "edge: a stream that goes silent ends a write unknown_outcome and is replaced",
+  ...strict,
+  async fn() {
+    const { node, upstream, url, stop } = setUp(undefined, 300);
+    try {
+      await (await fetch(`${url}/v1/queues/q`, { method: "PUT", headers: json, body: "{}" })).body
+        ?.cancel();
+      const silent = await upstream.connection();
+      const gate = gateProposals(node);
+      const write = await fetch(`${url}/v1/queues/q/messages`, {
+        method: "POST",
+        headers: json,
+        body: '{"body":1}',
+      });
+      assert.equal(write.status, 504);
+      assert.equal((await write.json()).type, "unknown_outcome");
+      await silent.closed;
+      gate.release();
+      const read = await fetch(`${url}/v1/queues/q`);
+      assert.equal(read.status, 200);
+      await read.body?.cancel();
+      assert.notEqual(await upstream.connection(), silent);
     } finally {
       await stop();
     }
