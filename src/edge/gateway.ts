@@ -43,8 +43,11 @@ export interface GatewayOptions {
   readonly requestTimeoutMs?: number;
 }
 
-/** The operations paths the nodes answer besides `/v1/...`. */
-const OPS_PATHS = new Set(["/readyz", "/metrics", "/openapi.json"]);
+/**
+ * The operations paths the nodes answer besides `/v1/...` (`GET /healthz` is the gateway's own;
+ * another method on it gets the node's 405).
+ */
+const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
 
 /** Request headers the node reads; the rest (cookies, proxies' own) stay at the gateway. */
 const PASSED = ["authorization", "content-type", "idempotency-key", "quorumq-session"];

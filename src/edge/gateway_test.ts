@@ -234,3 +234,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "edge: what the gateway answers itself: /healthz, paths outside the API, HEAD, big bodies",
+  ...strict,
+  async fn() {
+    const { url, stop } = setUp();
+    try {
+      const health = await fetch(`${url}/healthz`);
+      assert.equal((await health.json()).gateway, true);
+      const post = await fetch(`${url}/healthz`, { method: "POST" });
+      assert.equal(post.status, 405);
+      assert.match(post.headers.get("allow") ?? "", /GET/);
+      await post.body?.cancel();
+      const outside = await fetch(`${url}/ui`);
+      assert.equal((await outside.json()).type, "not_found");
+      await (await fetch(`${url}/v1/queues/q`, { method: "PUT", headers: json, body: "{}" })).body
+        ?.cancel();
+      const head = await fetch(`${url}/v1/queues/q`, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(await head.text(), "");
+      const big = await fetch(`${url}/v1/queues/q/messages`, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ body: "x".repeat(1 << 20) }),
+      });
+      assert.equal(big.status, 413);
+      assert.equal((await big.json()).type, "payload_too_large");
+    } finally {
+      await stop();
+    }
+  },
+});
