@@ -159,7 +159,10 @@ async function writeLostInFlight(nodes: Nodes, gw: string): Promise<void> {
     headers: key,
     timeoutMs: 30_000,
   });
-  await sleep(300);
+  // Time for the gateway to put the write on the stopped leader's socket (its kernel takes it);
+  // generous for a loaded machine: a write that reached the gateway only after the kill would be
+  // sent elsewhere.
+  await sleep(1_500);
   await nodes.kill(leader);
   assertProblem(await inFlight, 504, "unknown_outcome");
   await nodes.waitLeader(15_000);
