@@ -266,3 +266,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "edge /v1/stream: a client that reads batches gets them, as from a node",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = setUp();
+    const conn = await StreamConnection.open(url);
+    try {
+      assert.equal(conn.hello.batch, true);
+      await (await conn.request("PUT", "/v1/queues/q", {}, "{}")).body?.cancel();
+      // Sent in one turn: one message of 50 frames each way.
+      const answers = await Promise.all(
+        Array.from(
+          { length: 50 },
+          (_, n) => conn.request("POST", "/v1/queues/q/messages", {}, JSON.stringify({ body: n })),
+        ),
+      );
+      for (const a of answers) {
+        assert.equal(a.status, 201);
+        await a.body?.cancel();
+      }
+      assert.equal(node.state.queue("q")?.stats.ready, 50);
+    } finally {
+      await conn.close();
+      await stop();
+    }
+  },
+});
