@@ -68,6 +68,18 @@ export function createGateway(options: GatewayOptions): Hono {
   });
   const timeoutMs = options.requestTimeoutMs ?? 90_000;
   app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody, timeoutMs));
+  // Anything else thrown is a bug: logged with its stack, answered as a node answers one.
+  app.onError((error, c) => {
+    console.error(JSON.stringify({
+      event: "edge_request_failed",
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      error: error instanceof Error
+        ? `${error.name}: ${error.message}\n${error.stack}`
+        : String(error),
+    }));
+    return problemResponse("internal_error", "An unexpected error occurred; it was logged");
+  });
   return app;
 }
 
