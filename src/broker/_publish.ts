@@ -39,6 +39,7 @@ export function queuePublishOne(
   m: MessageInput,
   now: number,
 ): PublishOutcome {
+  if (m.retain !== undefined) return invalid("retain is for topic publishes only");
   q.ids.expire(now);
   if (m.id !== undefined) {
     const rec = q.ids.lookup(m.id, now);
@@ -94,6 +95,17 @@ export function topicPublishOne(
     routed: undefined,
   };
   t.append(msg, now);
+  if (m.retain === "clear") t.retained.clear(m.subject!);
+  else if (m.retain === "set") {
+    t.retained.set(m.subject!, {
+      seq,
+      id,
+      body: m.body.slice(),
+      headers: msg.headers,
+      publishedAt: now,
+      ttlAt: msg.ttlAt,
+    });
+  }
   return { ok: true, seq, id, duplicate: false };
 }
 

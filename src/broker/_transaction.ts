@@ -107,7 +107,8 @@ function checkPublishes(
     const item = `publish[${i}]`;
     const bad = typeof p !== "object" || p === null
       ? "a publish must be an object"
-      : checkMessage(p);
+      : checkMessage(p) ??
+        ("queue" in p && p.retain !== undefined ? "retain is for topic publishes only" : undefined);
     if (bad) {
       errors.push({ item, reason: "invalid_request", detail: bad });
       return;

@@ -107,6 +107,12 @@ export interface MessageInput {
   readonly headers?: Readonly<Record<string, string>>;
   /** Dot-separated tokens (`orders.eu.created`) that subscriptions' filters route by. */
   readonly subject?: string;
+  /**
+   * Topic publishes with a subject only: `set` also keeps the message as its subject's retained
+   * message (replacing the one before), `clear` drops the subject's retained message. Either way
+   * the message is published as usual.
+   */
+  readonly retain?: "set" | "clear";
 }
 
 /** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
@@ -219,7 +225,37 @@ export type Command =
    * Forgets the proposer's Idempotency-Key `key` before its 24 h are over, so the key may carry
    * another request (MQTT's QoS 2: PUBREL frees a packet id). Idempotent.
    */
-  | { readonly op: "idempotency_release"; readonly key: string };
+  | { readonly op: "idempotency_release"; readonly key: string }
+  /**
+   * Takes the claim `key` of a topic for `holder` (a connection of a client somewhere): whoever
+   * held it before is told by the change (every node sees the new holder when it applies this).
+   * `fresh` drops the claim's old subscriptions first (a clean start). `subscriptions` names the
+   * topic's subscriptions the claim owns: they go with it when it ends. `expireMs`: how long the
+   * claim lives on once released (absent: for good). `data`: opaque, kept with the claim. Taken
+   * again by its holder: only updates `data`, `subscriptions` and `expireMs`.
+   */
+  | {
+    readonly op: "claim_take";
+    readonly topic: string;
+    readonly key: string;
+    readonly holder: string;
+    readonly fresh?: boolean;
+    readonly subscriptions?: readonly string[];
+    readonly expireMs?: number;
+    readonly data?: string;
+  }
+  /**
+   * Releases the claim if `holder` still holds it: it ends (with its subscriptions) after its
+   * `expireMs` (this command's, else the one it was taken with), at once when that is 0.
+   * Another holder's claim is left alone.
+   */
+  | {
+    readonly op: "claim_release";
+    readonly topic: string;
+    readonly key: string;
+    readonly holder: string;
+    readonly expireMs?: number;
+  };
 
 export type CommandOp = Command["op"];
 
@@ -359,6 +395,18 @@ export interface ResultByOp {
   };
   /** `released`: the key was held (false: it was not, or already released). */
   idempotency_release: { readonly ok: true; readonly released: boolean };
+  /**
+   * `previous`: the holder before (null: none, or released); `present`: the claim existed and was
+   * kept (not `fresh`); `data`: its data now.
+   */
+  claim_take: {
+    readonly ok: true;
+    readonly previous: string | null;
+    readonly present: boolean;
+    readonly data: string | null;
+  };
+  /** `released`: the holder held it (false: another holder took it, or it was gone). */
+  claim_release: { readonly ok: true; readonly released: boolean };
 }
 
 /** Why one message was not redriven. Append-only. */

@@ -26,6 +26,8 @@ import type { Channel, Msg } from "./_channel.ts";
 import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
+import type { RetainedRow } from "./_retained.ts";
+import type { ClaimRow } from "./_claims.ts";
 import { type SessionRow, sessionRow, SESSIONS_PER_PART } from "./_snapshot_sessions.ts";
 import {
   BODY_BYTES_PER_PART,
@@ -130,6 +132,8 @@ interface TopicCapture {
   log: TopicMsg[];
   ids: IdsCapture;
   subs: ChannelCapture[];
+  /** Retained messages and claims, when it has any (`["topicx", ...]`). */
+  extra: [RetainedRow[], ClaimRow[], number] | undefined;
 }
 
 function* captureTopic(t: Topic): Steps<TopicCapture> {
@@ -149,6 +153,9 @@ function* captureTopic(t: Topic): Steps<TopicCapture> {
     log,
     ids,
     subs,
+    extra: t.retained.size + t.claims.size === 0
+      ? undefined
+      : [t.retained.rows(), t.claims.rows(), t.claims.nextNo],
   };
 }
 
@@ -235,6 +242,10 @@ function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
   }
   for (const q of c.queues) yield* encodeChannel(q, true);
   for (const t of c.topics) yield* encodeTopic(t);
+  // After every topic, so a snapshot without them reads as before they existed.
+  for (const t of c.topics) {
+    if (t.extra !== undefined) yield* frame(pack(["topicx", t.name, ...t.extra]));
+  }
   yield* frame(pack(["end"]));
 }
 

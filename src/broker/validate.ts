@@ -133,6 +133,10 @@ export function checkMessage(m: MessageInput): string | undefined {
     const e = checkSubject(m.subject);
     if (e) return e;
   }
+  if (m.retain !== undefined) {
+    if (m.retain !== "set" && m.retain !== "clear") return `retain must be "set" or "clear"`;
+    if (m.subject === undefined) return "a retained message needs a subject";
+  }
   return checkInt("delayMs", m.delayMs, 0, DURATION_MS_MAX) ??
     checkInt("ttlMs", m.ttlMs, 1, DURATION_MS_MAX);
 }

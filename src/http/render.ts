@@ -31,6 +31,7 @@ export interface MessageRequest {
   readonly ttlMs?: number;
   readonly headers?: Record<string, string>;
   readonly subject?: string;
+  readonly retain?: "set" | "clear";
 }
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
@@ -43,6 +44,7 @@ export function toMessageInput(m: MessageRequest): MessageInput {
     ...(m.ttlMs !== undefined ? { ttlMs: m.ttlMs } : {}),
     ...(m.headers !== undefined ? { headers: m.headers } : {}),
     ...(m.subject !== undefined ? { subject: m.subject } : {}),
+    ...(m.retain !== undefined ? { retain: m.retain } : {}),
   };
 }
 

@@ -95,6 +95,10 @@ const messageFields = {
   delayMs: ms(DURATION_MS_MAX).optional(),
   ttlMs: ms(DURATION_MS_MAX).min(1).optional(),
   headers: z.record(z.string().max(256), z.string().max(8192)).optional(),
+  retain: z.enum(["set", "clear"]).optional().meta({
+    description: "Topics, with a subject: `set` keeps the message as its subject's retained " +
+      "message, `clear` drops that one (it is published as usual either way)",
+  }),
 };
 
 /** One message to publish. */

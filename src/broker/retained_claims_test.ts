@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { restoreSnapshot, snapshotBytes } from "./snapshot.ts";
+import { body, Log, text } from "./_testing.ts";
+
+function setup(): Log {
+  const l = new Log();
+  assert.ok(l.apply({ op: "topic_put", topic: "t", options: {} }).ok);
+  return l;
+}
+
+function pub(l: Log, subject: string, t: string, retain?: "set" | "clear", ttlMs?: number) {
+  return l.apply({
+    op: "topic_publish",
+    topic: "t",
+    message: {
+      body: body(t),
+      subject,
+      ...(retain ? { retain } : {}),
+      ...(ttlMs ? { ttlMs } : {}),
+    },
+  });
+}
+
+const retained = (l: Log, pattern?: string) =>
+  l.broker.retained("t", pattern)!.map((m) => `${m.subject}=${text(m)}`);
+
+Deno.test("retain: the last retained message per subject is kept; clear drops it; plain publishes leave it", () => {
+  const l = setup();
+  pub(l, "a.x", "1", "set");
+  pub(l, "a.x", "2", "set");
+  pub(l, "a.y", "3", "set");
+  pub(l, "a.x", "plain");
+  pub(l, "b", "4", "set");
+  assert.deepEqual(retained(l), ["a.x=2", "a.y=3", "b=4"]);
+  assert.deepEqual(retained(l, "a.*"), ["a.x=2", "a.y=3"]);
+  pub(l, "a.y", "", "clear");
+  assert.deepEqual(retained(l, "a.>"), ["a.x=2"]);
+  // Every one of them was published as usual.
+  assert.equal(l.broker.topic("t")!.published, 6);
+});
+
+Deno.test("retain: a retained message past its TTL is not read", () => {
+  const l = setup();
+  pub(l, "a", "short", "set", 1000);
+  pub(l, "b", "long", "set");
+  assert.deepEqual(retained(l), ["a=short", "b=long"]);
+  l.advance(1000);
+  assert.deepEqual(retained(l), ["b=long"]);
+});
+
+Deno.test("retain: refused without a subject and on a queue publish", () => {
+  const l = setup();
+  const r = l.apply({
+    op: "topic_publish",
+    topic: "t",
+    message: { body: body("x"), retain: "set" },
+  });
+  assert.ok(!r.ok && r.reason === "invalid_request");
+  l.queue("q");
+  const q = l.publish("q", { subject: "a", retain: "set" });
+  assert.ok(!q.ok && q.reason === "invalid_request");
+  const tx = l.apply({
+    op: "transaction",
+    ack: [],
+    publish: [{ queue: "q", body: body("x"), subject: "a", retain: "set" }],
+  });
+  assert.ok(!tx.ok && tx.reason === "transaction_aborted");
+});
+
+function take(l: Log, holder: string, extra: Record<string, unknown> = {}) {
+  const r = l.apply({ op: "claim_take", topic: "t", key: "c1", holder, ...extra });
+  assert.ok(r.ok, JSON.stringify(r));
+  return r;
+}
+
+function release(l: Log, holder: string, expireMs?: number) {
+  const r = l.apply({
+    op: "claim_release",
+    topic: "t",
+    key: "c1",
+    holder,
+    ...(expireMs === undefined ? {} : { expireMs }),
+  });
+  assert.ok(r.ok);
+  return r.released;
+}
+
+function subscribe(l: Log, name: string) {
+  assert.ok(l.apply({ op: "subscription_put", topic: "t", subscription: name, options: {} }).ok);
+}
+
+Deno.test("claims: a take names the holder before; a release by a holder taken over is a no-op", () => {
+  const l = setup();
+  subscribe(l, "s1");
+  const first = take(l, "n1/a", { subscriptions: ["s1"] });
+  assert.deepEqual([first.previous, first.present], [null, false]);
+  const second = take(l, "n2/b");
+  assert.deepEqual([second.previous, second.present], ["n1/a", true]);
+  assert.equal(l.broker.claim("t", "c1")!.holder, "n2/b");
+  // The old connection ends (a clean session would end the claim): nothing happens.
+  assert.equal(release(l, "n1/a", 0), false);
+  assert.ok(l.broker.subscription("t", "s1"));
+  // The holder's own release with expiry 0 ends it and its subscriptions.
+  assert.equal(release(l, "n2/b", 0), true);
+  assert.equal(l.broker.claim("t", "c1"), undefined);
+  assert.equal(l.broker.subscription("t", "s1"), undefined);
+});
+
+Deno.test("claims: a released claim ends after its expiry with its subscriptions, unless taken again", () => {
+  const l = setup();
+  subscribe(l, "s1");
+  take(l, "h1", { subscriptions: ["s1"], expireMs: 5000 });
+  assert.equal(release(l, "h1"), true);
+  l.advance(4000);
+  const again = take(l, "h2");
+  assert.deepEqual([again.previous, again.present], [null, true]);
+  l.advance(5000); // the first expiry is moot
+  assert.ok(l.broker.subscription("t", "s1"));
+  release(l, "h2", 2000);
+  l.advance(1999);
+  assert.ok(l.broker.subscription("t", "s1"));
+  l.advance(1);
+  assert.equal(l.broker.subscription("t", "s1"), undefined);
+  assert.equal(l.broker.claim("t", "c1"), undefined);
+});
+
+Deno.test("claims: fresh drops the old subscriptions; taken again by its holder it keeps them", () => {
+  const l = setup();
+  subscribe(l, "s1");
+  take(l, "h1", { subscriptions: ["s1"], data: "d1" });
+  const same = take(l, "h1", { data: "d2" });
+  assert.deepEqual([same.previous, same.present, same.data], ["h1", true, "d2"]);
+  assert.ok(l.broker.subscription("t", "s1"));
+  const fresh = take(l, "h2", { fresh: true, subscriptions: ["s1"] });
+  assert.deepEqual([fresh.previous, fresh.present, fresh.data], ["h1", false, null]);
+  assert.equal(l.broker.subscription("t", "s1"), undefined);
+});
+
+Deno.test("retained messages and claims survive a snapshot, a pending claim end included", () => {
+  const l = setup();
+  subscribe(l, "s1");
+  pub(l, "a.b", "kept", "set");
+  take(l, "h1", { subscriptions: ["s1"], expireMs: 3000, data: "x" });
+  release(l, "h1");
+  const bytes = snapshotBytes(l.broker);
+  const restored = new Log(restoreSnapshot(bytes));
+  restored.index = l.index;
+  restored.now = l.now;
+  assert.deepEqual(new Uint8Array(snapshotBytes(restored.broker)), new Uint8Array(bytes));
+  assert.deepEqual(retained(restored), ["a.b=kept"]);
+  assert.deepEqual(restored.broker.claim("t", "c1"), {
+    holder: null,
+    data: "x",
+    subscriptions: ["s1"],
+    expireMs: 3000,
+    endsAt: l.now + 3000,
+  });
+  restored.advance(3000);
+  assert.equal(restored.broker.claim("t", "c1"), undefined);
+  assert.equal(restored.broker.subscription("t", "s1"), undefined);
+});
