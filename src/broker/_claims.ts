@@ -39,6 +39,11 @@ export class ClaimTable {
   readonly byKey = new Map<string, Claim>();
   readonly #byNo = new Map<number, string>();
   nextNo = 1;
+  /**
+   * Counts claim commands and ends applied here since this table was made (not replicated, not
+   * in snapshots): a node's MQTT gateway looks at its claims again only when it moved.
+   */
+  changes = 0;
 
   constructor(
     readonly ord: number,

@@ -49,6 +49,7 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
   if (e) return invalid(e);
   const t = state.topics.get(cmd.topic);
   if (t === undefined) return topicNotFound(cmd.topic);
+  t.claims.changes++;
   return cmd.op === "claim_take" ? take(state, t, cmd, now) : release(state, t, cmd, now);
 }
 
@@ -97,7 +98,9 @@ function release(
 /** A released claim's expiry came: it ends with its subscriptions, unless taken again. */
 export function onClaimEvent(state: BrokerState, t: Topic, e: TimedEvent): void {
   const due = t.claims.due(e);
-  if (due !== undefined) end(state, t, due.key);
+  if (due === undefined) return;
+  t.claims.changes++;
+  end(state, t, due.key);
 }
 
 function end(state: BrokerState, t: Topic, key: string): void {

@@ -289,6 +289,11 @@ export class BrokerState {
     };
   }
 
+  /** Moves whenever a claim of the topic changes on this replica (`ClaimTable.changes`). */
+  claimChanges(topic: string): number {
+    return this.topics.get(topic)?.claims.changes ?? 0;
+  }
+
   /** Every claim of a topic that `holder` names by prefix (a node's own, after its restart). */
   claimsHeldBy(topic: string, holderPrefix: string): { key: string; holder: string }[] {
     const out: { key: string; holder: string }[] = [];

@@ -26,6 +26,14 @@ export interface ApiDelivery {
   readonly receipt: string;
 }
 
+/** A retained message as `GET /v1/topics/{t}/retained` answers it. */
+export interface ApiRetained {
+  readonly seq: number;
+  readonly body: unknown;
+  readonly headers: Record<string, string>;
+  readonly subject: string;
+}
+
 /** The quorumq topic every MQTT message goes to. */
 export const MQTT_TOPIC = "mqtt";
 

@@ -11,15 +11,29 @@ import type { IConnectPacket, IPublishPacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
-import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
+import { INFLIGHT_MAX, Outbound, sessionSubscription } from "./outbound.ts";
+import { SessionClaim, sessionExpiryMs, SESSION_EXPIRY_MS_MAX } from "./session.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
+
+/** What a node's gateway reads of its replica's claims (the MQTT topic's). */
+export interface ClaimsView {
+  /** Moves whenever a claim changes on this replica. */
+  changes(): number;
+  /** The holder of a session key (null: released), undefined when there is no such claim. */
+  holder(key: string): string | null | undefined;
+  /** The claims held by holders whose names start with `prefix`. */
+  heldBy(prefix: string): { key: string; holder: string }[];
+}
 
 export interface GatewayContext {
   readonly fetch: ApiFetch;
   readonly log: Logger;
   readonly maxPacketBytes: number;
-  /** Connections by client id on this node: a second CONNECT of the same id takes over. */
-  readonly live: Map<string, MqttConnection>;
+  /** The connections on this node: one whose session another connection took is closed. */
+  readonly live: Set<MqttConnection>;
+  /** `<node id>/<boot id>/`: every holder this node's connections take sessions as. */
+  readonly holderPrefix: string;
+  readonly claims: ClaimsView;
 }
 
 /** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
@@ -54,6 +68,10 @@ export class MqttConnection {
   readonly #remote: string;
   #connect: IConnectPacket | undefined;
   #clientId = "";
+  /** This connection's hold on its session, once CONNECT took it. */
+  #session: SessionClaim | undefined;
+  /** The session expiry (ms) the release uses; a v5 DISCONNECT may change it. */
+  #expireMs: number | undefined;
   #inbound: Inbound | undefined;
   #outbound: Outbound | undefined;
   #lastPacketAt = Date.now();
@@ -72,6 +90,11 @@ export class MqttConnection {
 
   get clientId(): string {
     return this.#clientId;
+  }
+
+  /** The session key and holder, once CONNECT took the session. */
+  get session(): SessionClaim | undefined {
+    return this.#session;
   }
 
   async run(): Promise<void> {
@@ -104,13 +127,12 @@ export class MqttConnection {
   }
 
   /**
-   * Another connection of this client id came: this one closes, and a clean session's
-   * subscriptions are gone before the new connection looks for its session (else the deletes
-   * could land after the new one's SUBSCRIBE).
+   * Another connection of this client id took the session (on any node): this one closes. Its
+   * release at the end is a no-op: the claim is no longer this connection's.
    */
-  async takeOver(): Promise<void> {
+  takeOver(): void {
     this.fail(REASON.takenOver, "the same client id connected again");
-    await this.#outbound?.stop();
+    this.#outbound?.stop();
   }
 
   #onWireError(e: WireError): void {
@@ -134,11 +156,17 @@ export class MqttConnection {
       case "pingreq":
         this.#wire.send({ cmd: "pingresp" });
         return;
-      case "disconnect":
+      case "disconnect": {
         this.#disconnected = p.reasonCode !== 0x04;
+        // v5: DISCONNECT may change the session expiry (not from 0: a protocol error).
+        const interval = p.properties?.sessionExpiryInterval;
+        if (interval !== undefined && this.#expireMs !== 0) {
+          this.#expireMs = sessionExpiryMs(true, false, interval);
+        }
         this.#outbound?.stop();
         this.#wire.close();
         return;
+      }
       case "publish":
         return this.#onPublish(p);
       case "pubrel":
@@ -170,8 +198,6 @@ export class MqttConnection {
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
     if (probe.status === 401) return this.#refuse(REASON.notAuthorized, "token refused");
     if (probe.status === 404) await api.ensureTopic();
-    await this.#ctx.live.get(clientId)?.takeOver();
-    this.#ctx.live.set(clientId, this);
     const host = {
       api,
       clientId,
@@ -181,16 +207,32 @@ export class MqttConnection {
     };
     this.#inbound = new Inbound(host);
     const cleanStart = p.clean !== false;
-    const expiry = p.properties?.sessionExpiryInterval ?? 0;
-    const endsWithConnection = v5 ? expiry === 0 : cleanStart;
+    this.#expireMs = sessionExpiryMs(v5, cleanStart, p.properties?.sessionExpiryInterval);
+    // Takes the session (a clean start drops the old one in the same entry): the connection
+    // that held it, on whichever node, is closed when that node applies this.
+    const session = new SessionClaim(api, clientId, this.#ctx.holderPrefix + crypto.randomUUID());
+    const taken = await session.take({
+      fresh: cleanStart,
+      subscriptions: [sessionSubscription(clientId, 0), sessionSubscription(clientId, 1)],
+      expireMs: this.#expireMs,
+    });
+    if (!("present" in taken)) {
+      const reason = taken.status === 403 ? REASON.notAuthorized : REASON.unspecified;
+      return this.#refuse(reason, `session claim: ${taken.status} ${taken.body?.detail ?? ""}`);
+    }
+    this.#session = session;
+    this.#ctx.live.add(this);
     // MQTT 5 receive maximum: the most QoS 1/2 deliveries the client takes unacknowledged.
     const receiveMaximum = p.properties?.receiveMaximum ?? INFLIGHT_MAX;
+    const persistent = this.#expireMs !== 0;
     this.#outbound = new Outbound(
       host,
-      { cleanStart, endsWithConnection, receiveMaximum },
+      { cleanStart, endsWithConnection: !persistent, receiveMaximum },
       this.#ctx.log,
+      persistent ? (shared) => session.saveShared(shared) : undefined,
     );
-    const sessionPresent = await this.#outbound.open();
+    const hadFilters = await this.#outbound.open();
+    const sessionPresent = !cleanStart && (taken.present || hadFilters);
     const connack: Packet = v5
       ? {
         cmd: "connack",
@@ -211,6 +253,7 @@ export class MqttConnection {
     });
     this.#startKeepAlive(p.keepalive ?? 0);
     this.#outbound.start();
+    if (!cleanStart && taken.shared.length > 0) await this.#outbound.restoreShared(taken.shared);
   }
 
   /** MQTT 5 topic aliases (client to server): an alias set with a topic names it after. */
@@ -257,9 +300,38 @@ export class MqttConnection {
 
   #closed(): void {
     const will = this.#connect?.will;
-    if (will && !this.#disconnected && this.#inbound) {
-      // An unclean end (a dropped link, keep-alive expiry, a refused packet, a takeover).
-      this.#inbound.will(will).then((a) => {
+    if (will && !this.#disconnected && this.#inbound) this.#publishWill(will, this.#inbound);
+    this.#wire.close();
+    clearInterval(this.#keepAliveTimer);
+    this.#outbound?.stop();
+    this.#ctx.live.delete(this);
+    // The session waits for its client (or ends now: expiry 0); a no-op if it was taken over.
+    this.#session?.release(this.#expireMs).catch((e) =>
+      this.#ctx.log.warn("mqtt_session_release_failed", {
+        clientId: this.#clientId,
+        error: String(e),
+      })
+    );
+  }
+
+  /**
+   * An unclean end (a dropped link, keep-alive expiry, a refused packet, a takeover): the Last
+   * Will, after the v5 will delay interval (at most the session expiry), unless the client
+   * connected again meanwhile (another connection holds its session now).
+   */
+  #publishWill(will: NonNullable<IConnectPacket["will"]>, inbound: Inbound): void {
+    const delayS = will.properties?.willDelayInterval ?? 0;
+    const expiry = this.#expireMs ?? SESSION_EXPIRY_MS_MAX;
+    const delayMs = Math.min(delayS * 1000, expiry);
+    const mine = this.#session?.holder;
+    const key = this.#session?.key;
+    const publish = () => {
+      const holder = key === undefined ? undefined : this.#ctx.claims.holder(key);
+      if (delayMs > 0 && holder !== undefined && holder !== null && holder !== mine) {
+        this.#ctx.log.info("mqtt_will_cancelled", { clientId: this.#clientId });
+        return;
+      }
+      inbound.will(will).then((a) => {
         const ok = typeof a !== "string" && a.status === 201;
         this.#ctx.log.info("mqtt_will_published", {
           clientId: this.#clientId,
@@ -267,10 +339,10 @@ export class MqttConnection {
           ok,
         });
       }).catch(() => {});
-    }
-    this.#wire.close();
-    clearInterval(this.#keepAliveTimer);
-    this.#outbound?.stop();
-    if (this.#ctx.live.get(this.#clientId) === this) this.#ctx.live.delete(this.#clientId);
+    };
+    if (delayMs <= 0) return publish();
+    // The node's timers only: if this node dies before, the will is not published.
+    const timer = setTimeout(publish, delayMs);
+    Deno.unrefTimer(timer);
   }
 }

@@ -7,7 +7,8 @@
 
 import type { Logger } from "../log.ts";
 import type { ApiFetch } from "./broker_api.ts";
-import { type GatewayContext, MqttConnection } from "./connection.ts";
+import { type ClaimsView, type GatewayContext, MqttConnection } from "./connection.ts";
+import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
@@ -22,7 +23,18 @@ export interface MqttGatewayOptions {
   readonly log: Logger;
   /** The largest packet accepted; a larger one closes its connection (0x95). */
   readonly maxPacketBytes: number;
+  /** This node's id: its connections hold sessions as `<node id>/<boot id>/<uuid>`. */
+  readonly nodeId: string;
+  /** This node's replica's claims of the MQTT topic. */
+  readonly claims: ClaimsView;
+  /** Calls `listener` after entries were applied here; returns the unsubscribe. */
+  readonly onApplied: (listener: () => void) => () => void;
 }
+
+/** How often the claims are looked at even if no change was seen (a restored snapshot). */
+const CLAIMS_SWEEP_MS = 5_000;
+/** After start, when the sessions this node held before its restart are released. */
+const ORPHAN_RELEASE_MS = 3_000;
 
 export interface MqttGateway {
   /** The bound port (useful when 0 was asked for). */
@@ -34,12 +46,17 @@ export interface MqttGateway {
 
 export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
   const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
+  const nodePrefix = `${opts.nodeId}/`;
   const ctx: GatewayContext = {
     fetch: opts.fetch,
     log: opts.log,
     maxPacketBytes: opts.maxPacketBytes,
-    live: new Map(),
+    live: new Set(),
+    holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
+    claims: opts.claims,
   };
+  const stopWatch = watchTakeovers(ctx, opts.onApplied);
+  const orphans = setTimeout(() => releaseOrphans(ctx, nodePrefix), ORPHAN_RELEASE_MS);
   const conns = new Set<Deno.Conn>();
   const accepting = (async () => {
     for (;;) {
@@ -80,6 +97,8 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
       return response;
     },
     async close() {
+      stopWatch();
+      clearTimeout(orphans);
       listener.close();
       for (const c of conns) {
         try {
@@ -91,4 +110,49 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
       await accepting;
     },
   };
+}
+
+/**
+ * Session takeover across nodes: when a claim changes on this replica, a connection here whose
+ * session another connection now holds (on this node or any other) is closed (v5: 0x8E).
+ */
+function watchTakeovers(
+  ctx: GatewayContext,
+  onApplied: (listener: () => void) => () => void,
+): () => void {
+  let seen = -1;
+  const look = (force: boolean) => {
+    const changes = ctx.claims.changes();
+    if (!force && changes === seen) return;
+    seen = changes;
+    for (const conn of ctx.live) {
+      const s = conn.session;
+      if (s === undefined) continue;
+      const holder = ctx.claims.holder(s.key);
+      if (holder !== s.holder) conn.takeOver();
+    }
+  };
+  const off = onApplied(() => look(false));
+  const sweep = setInterval(() => look(true), CLAIMS_SWEEP_MS);
+  return () => {
+    off();
+    clearInterval(sweep);
+  };
+}
+
+/**
+ * Sessions held by connections of this node's earlier run (it was killed: they never released
+ * them) are released, so their expiry runs and their wills' sessions can end.
+ */
+async function releaseOrphans(ctx: GatewayContext, nodePrefix: string): Promise<void> {
+  const api = new BrokerApi(ctx.fetch, undefined);
+  for (const { key, holder } of ctx.claims.heldBy(nodePrefix)) {
+    if (holder.startsWith(ctx.holderPrefix)) continue;
+    const a = await api.write(
+      "POST",
+      `/v1/topics/${MQTT_TOPIC}/claims/${key}/release`,
+      { holder },
+    ).catch(() => undefined);
+    ctx.log.info("mqtt_orphan_session_released", { key, status: a?.status });
+  }
 }

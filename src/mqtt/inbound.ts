@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import { encodePayload, PAYLOAD_HEADER } from "./payload.ts";
+import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
 
 /** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
@@ -46,6 +46,9 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
   const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
   const { body, kind } = encodePayload(payload);
   const headers: Record<string, string> = { [PAYLOAD_HEADER]: kind, "mqtt-qos": String(p.qos) };
+  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
+  const retain = p.retain ? { retain: payload.length === 0 ? "clear" : "set" } : {};
+  if (p.retain) headers[RETAIN_HEADER] = "1";
   const user = p.properties?.userProperties;
   if (user !== undefined) {
     for (const [k, v] of Object.entries(user)) {
@@ -57,7 +60,7 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
   const ttl = expiry === undefined || expiry <= 0
     ? {}
     : { ttlMs: Math.min(expiry, TTL_S_MAX) * 1000 };
-  return { message: { subject: s.subject, body, headers, ...ttl } };
+  return { message: { subject: s.subject, body, headers, ...ttl, ...retain } };
 }
 
 export class Inbound {
@@ -116,7 +119,7 @@ export class Inbound {
       payload: w.payload,
       qos: w.qos ?? 0,
       dup: false,
-      retain: false,
+      retain: w.retain ?? false,
       ...(w.properties?.userProperties
         ? { properties: { userProperties: w.properties.userProperties } }
         : {}),

@@ -12,9 +12,10 @@
 import { createHash } from "node:crypto";
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
-import { type ApiDelivery, MQTT_TOPIC } from "./broker_api.ts";
+import { type ApiDelivery, type ApiRetained, MQTT_TOPIC } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
-import { decodePayload, PAYLOAD_HEADER } from "./payload.ts";
+import { decodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import type { SharedMembership } from "./session.ts";
 import {
   filterToPatterns,
   parseShared,
@@ -80,10 +81,20 @@ export class Outbound {
   readonly #wakers = new Set<() => void>();
   /** Ends the long-poll receives in flight when the connection goes. */
   readonly #abort = new AbortController();
-  #stopped: Promise<void> | undefined;
+  #stopped = false;
+  /** v5 filters subscribed with "retain as published". */
+  readonly #retainAsPublished = new Set<string>();
+  /** A persistent session keeps its shared memberships with its claim. */
+  readonly #onSharedChange: ((shared: SharedMembership[]) => Promise<void>) | undefined;
 
-  constructor(host: InboundHost, session: SessionLife, log: Logger) {
+  constructor(
+    host: InboundHost,
+    session: SessionLife,
+    log: Logger,
+    onSharedChange?: (shared: SharedMembership[]) => Promise<void>,
+  ) {
     this.#host = host;
+    this.#onSharedChange = onSharedChange;
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
     this.#inflightMax = Math.max(1, Math.min(INFLIGHT_MAX, session.receiveMaximum));
@@ -96,20 +107,30 @@ export class Outbound {
     }`;
   }
 
-  /** Loads (persistent) or drops (clean) the session; whether a session was present. */
+  /**
+   * Loads a persistent session's filters (a clean start's were dropped with its claim); whether
+   * it had any.
+   */
   async open(): Promise<boolean> {
+    if (this.#clean) return false;
     let present = false;
     for (const qos of [0, 1] as const) {
-      if (this.#clean) {
-        await this.#host.api.write("DELETE", this.#path(qos), {});
-        continue;
-      }
       const a = await this.#host.api.call("GET", this.#path(qos));
       if (a.status !== 200) continue;
       present = true;
       for (const p of a.body.filters ?? []) this.#filters[qos].add(patternToFilter(p));
     }
     return present;
+  }
+
+  /** Joins the shared subscriptions a persistent session had (kept with its claim). */
+  async restoreShared(list: readonly SharedMembership[]): Promise<void> {
+    for (const [topic, qos] of list) await this.#joinShared(topic, qos);
+  }
+
+  /** The shared subscriptions joined, to keep with the session. */
+  sharedMemberships(): SharedMembership[] {
+    return [...this.#shared].map(([topic, src]) => [topic, src.maxQos]);
   }
 
   start(): void {
@@ -121,39 +142,37 @@ export class Outbound {
   }
 
   /**
-   * Stops delivering; a clean session's subscriptions are deleted. Once: later calls answer the
-   * first one's promise, which ends when the deletes are done.
+   * Stops delivering. The session's subscriptions are its claim's: they end with it (after the
+   * session expiry), never here. Once.
    */
-  stop(): Promise<void> {
+  stop(): void {
     this.#running = false;
     this.#abort.abort();
     this.#wakeAll();
-    if (this.#stopped === undefined) {
+    if (!this.#stopped) {
       // Sent, never PUBACKed: back to the session now (not at the lease's end), so the next
       // connection, on any node, gets them at once (with DUP: attempt > 1); a shared
       // subscription's, to the group's other members.
       const shared = new Set([...this.#shared.values()].map((s) => s.path));
       for (const { path, receipt } of this.#inflight.values()) {
+        if (receipt === "") continue; // a retained message sent at SUBSCRIBE
         if (!this.#endsWithConnection || shared.has(path)) this.#nack(path, receipt);
       }
       this.#inflight.clear();
     }
-    this.#stopped ??= this.#endsWithConnection
-      ? Promise.all(
-        ([0, 1] as const).map((qos) =>
-          this.#host.api.write("DELETE", this.#path(qos), {}).catch(() => undefined)
-        ),
-      ).then(() => {})
-      : Promise.resolve();
-    return this.#stopped;
+    this.#stopped = true;
   }
 
   async subscribe(p: ISubscribePacket): Promise<void> {
     const v5 = this.#host.version === 5;
     const granted: number[] = [];
+    const retainedFor: { filter: string; qos: 0 | 1 }[] = [];
+    let sharedChanged = false;
     for (const s of p.subscriptions) {
       if (s.topic.startsWith("$share/")) {
+        // No retained messages for a shared subscription (MQTT 5, 4.8.2).
         granted.push(await this.#joinShared(s.topic, Math.min(s.qos, 1) as 0 | 1));
+        sharedChanged = true;
         continue;
       }
       if ("error" in filterToPatterns(s.topic)) {
@@ -161,25 +180,76 @@ export class Outbound {
         continue;
       }
       const q = Math.min(s.qos, 1) as 0 | 1;
-      this.#filters[0].delete(s.topic);
-      this.#filters[1].delete(s.topic);
+      const existed = this.#filters[0].delete(s.topic) || this.#filters[1].delete(s.topic);
       this.#filters[q].add(s.topic);
       granted.push(q);
+      // v5 retain handling: 0 send the retained messages, 1 only for a new subscription, 2 never.
+      const rh = v5 ? s.rh ?? 0 : 0;
+      if (rh === 0 || (rh === 1 && !existed)) retainedFor.push({ filter: s.topic, qos: q });
+      if (v5 && s.rap === true) this.#retainAsPublished.add(s.topic);
+      else this.#retainAsPublished.delete(s.topic);
     }
     const failed = await this.#save();
     const codes = failed === undefined ? granted : granted.map(() => 0x80);
     if (failed !== undefined) this.#log.warn("mqtt_subscribe_failed", { detail: failed });
     this.#host.send({ cmd: "suback", messageId: p.messageId, granted: codes } as Packet);
+    if (failed !== undefined) return;
+    for (const r of retainedFor) await this.#sendRetained(r.filter, r.qos);
+    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
+  }
+
+  /**
+   * The retained messages a new subscription gets (after its SUBACK), with RETAIN set. A QoS 1
+   * one awaits its PUBACK on this connection only: it is not a delivery of the session's
+   * subscription, so it is not sent again after a reconnect.
+   */
+  async #sendRetained(filter: string, qos: 0 | 1): Promise<void> {
+    const patterns = filterToPatterns(filter);
+    if ("error" in patterns) return;
+    const bySubject = new Map<string, ApiRetained>();
+    for (const pattern of patterns.patterns) {
+      const a = await this.#host.api.call(
+        "GET",
+        `/v1/topics/${MQTT_TOPIC}/retained?subject=${encodeURIComponent(pattern)}`,
+      );
+      if (a.status !== 200) continue;
+      for (const m of a.body.messages as ApiRetained[]) bySubject.set(m.subject, m);
+    }
+    const list = [...bySubject.values()].sort((a, b) => a.seq - b.seq);
+    for (const m of list) {
+      const topic = subjectToTopic(m.subject);
+      if (!this.#running || !topicMatches(filter, topic)) continue;
+      const payload = decodePayload(m.body, m.headers[PAYLOAD_HEADER]);
+      const sentQos = Math.min(qos, Number(m.headers["mqtt-qos"] ?? 1)) as 0 | 1;
+      if (sentQos === 0) {
+        this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
+        continue;
+      }
+      const messageId = this.#allocate();
+      this.#inflight.set(messageId, { path: "", receipt: "" });
+      this.#host.send({
+        cmd: "publish",
+        topic,
+        payload,
+        qos: 1,
+        dup: false,
+        retain: true,
+        messageId,
+      });
+    }
   }
 
   async unsubscribe(p: IUnsubscribePacket): Promise<void> {
+    let sharedChanged = false;
     const codes = p.unsubscriptions.map((f) => {
       const shared = this.#shared.get(f);
       if (shared !== undefined) {
         shared.active = false;
         this.#shared.delete(f);
+        sharedChanged = true;
         return 0;
       }
+      this.#retainAsPublished.delete(f);
       const had = this.#filters[0].delete(f) || this.#filters[1].delete(f);
       return had ? 0 : 0x11;
     });
@@ -189,6 +259,7 @@ export class Outbound {
         ? { cmd: "unsuback", messageId: p.messageId, granted: codes }
         : { cmd: "unsuback", messageId: p.messageId }) as Packet,
     );
+    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
   }
 
   /**
@@ -250,7 +321,7 @@ export class Outbound {
     const f = this.#inflight.get(messageId);
     if (f === undefined) return;
     this.#inflight.delete(messageId);
-    this.#ack(f.path, f.receipt);
+    if (f.receipt !== "") this.#ack(f.path, f.receipt);
     this.#wakeAll();
   }
 
@@ -329,9 +400,13 @@ export class Outbound {
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
+    // RETAIN is 0 on a delivery to a subscription that already existed, unless a v5 filter
+    // asked to see it as published (retain as published).
+    const retain = d.headers[RETAIN_HEADER] === "1" && this.#retainAsPublished.size > 0 &&
+      [...this.#retainAsPublished].some((f) => topicMatches(f, topic));
     if (sentQos === 0) {
       if (qos === 1) this.#ack(src.path, d.receipt);
-      this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: false });
+      this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain });
       return;
     }
     const messageId = this.#allocate();
@@ -342,7 +417,7 @@ export class Outbound {
       payload,
       qos: 1,
       dup: d.attempt > 1,
-      retain: false,
+      retain,
       messageId,
     });
   }

@@ -11,6 +11,8 @@
 import { Buffer } from "node:buffer";
 
 export const PAYLOAD_HEADER = "mqtt-payload";
+/** Set ("1") on a message published with RETAIN (v5 "retain as published" shows it). */
+export const RETAIN_HEADER = "mqtt-retain";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 

@@ -14,7 +14,7 @@ import type { NodeConfig } from "../config.ts";
 import { createApp, loadAuthenticator } from "../http/mod.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
-import { MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
+import { MQTT_TOPIC, MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
@@ -114,6 +114,14 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     fetch: app.fetch,
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
+    nodeId: config.id,
+    // Read through `machine.state` every time: a snapshot restore replaces it.
+    claims: {
+      changes: () => machine.state.claimChanges(MQTT_TOPIC),
+      holder: (key) => machine.state.claim(MQTT_TOPIC, key)?.holder,
+      heldBy: (prefix) => machine.state.claimsHeldBy(MQTT_TOPIC, prefix),
+    },
+    onApplied: (listener) => node.driver.onApplied(listener),
   });
   const server = Deno.serve(
     { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
