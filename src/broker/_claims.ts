@@ -22,9 +22,17 @@ export interface Claim {
   endAt: number;
   /** Names it in its timed event (unique in the topic, never reused). */
   readonly no: number;
+  /** Held slots (`MessageInput.once`): the message each was published as. */
+  readonly slots: Map<number, { readonly seq: number; readonly id: string }>;
 }
 
-/** A snapshot row: [key, holder, subscriptions, expireMs | null, data | null, endAt, no]. */
+/** Most slots a claim holds (MQTT packet ids are 1..65535). */
+export const SLOT_MAX = 65535;
+
+/**
+ * A snapshot row: [key, holder, subscriptions, expireMs | null, data | null, endAt, no, slots]
+ * (slots: [slot, seq, id] each).
+ */
 export type ClaimRow = [
   string,
   string | null,
@@ -33,6 +41,7 @@ export type ClaimRow = [
   string | null,
   number,
   number,
+  [number, number, string][],
 ];
 
 export class ClaimTable {
@@ -63,6 +72,7 @@ export class ClaimTable {
       data: undefined,
       endAt: Infinity,
       no: this.nextNo++,
+      slots: new Map(),
     };
     this.byKey.set(key, c);
     this.#byNo.set(c.no, key);
@@ -100,12 +110,13 @@ export class ClaimTable {
       c.data ?? null,
       c.endAt,
       c.no,
+      [...c.slots].map(([slot, m]) => [slot, m.seq, m.id]),
     ]);
   }
 
   restore(rows: readonly ClaimRow[], nextNo: number): void {
     this.nextNo = nextNo;
-    for (const [key, holder, subscriptions, expireMs, data, endAt, no] of rows) {
+    for (const [key, holder, subscriptions, expireMs, data, endAt, no, slots] of rows) {
       const c: Claim = {
         holder,
         subscriptions,
@@ -113,6 +124,7 @@ export class ClaimTable {
         data: data ?? undefined,
         endAt,
         no,
+        slots: new Map((slots ?? []).map(([slot, seq, id]) => [slot, { seq, id }])),
       };
       this.byKey.set(key, c);
       this.#byNo.set(no, key);

@@ -100,6 +100,7 @@ export function executeCommand(
       return executeRedrive(state, cmd.queue, cmd.seqs, now);
     case "claim_take":
     case "claim_release":
+    case "claim_free":
       return executeClaimCommand(state, cmd, now);
     default:
       return invalid(`unknown op ${(cmd as { op: unknown }).op} at entry ${index}`);

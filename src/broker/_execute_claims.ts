@@ -12,15 +12,26 @@ import type { BrokerState } from "./state.ts";
 import { dropSubscription } from "./_execute_topic.ts";
 import { topicNotFound } from "./_lookup.ts";
 import { checkInt, checkName, DURATION_MS_MAX, invalid } from "./validate.ts";
+import { SLOT_MAX } from "./_claims.ts";
 
-type ClaimCommand = Extract<Command, { op: "claim_take" | "claim_release" }>;
+type ClaimCommand = Extract<Command, { op: "claim_take" | "claim_release" | "claim_free" }>;
 
 /** Longest holder, data text, and most owned subscriptions of a claim. */
 const HOLDER_MAX = 256;
 const DATA_MAX = 16_384;
 const OWNED_MAX = 8;
+/** Most slots one `claim_free` names. */
+const FREE_MAX = 1000;
 
 function check(cmd: ClaimCommand): string | undefined {
+  if (cmd.op === "claim_free") {
+    const bad = checkName("claim", cmd.key);
+    if (bad) return bad;
+    if (!Array.isArray(cmd.slots) || cmd.slots.length > FREE_MAX) {
+      return `slots must be a list of at most ${FREE_MAX}`;
+    }
+    return cmd.slots.map((s) => checkInt("slot", s, 1, SLOT_MAX)).find((x) => x !== undefined);
+  }
   const e = checkName("claim", cmd.key) ??
     checkInt("expireMs", cmd.expireMs, 0, DURATION_MS_MAX);
   if (e) return e;
@@ -49,6 +60,12 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
   if (e) return invalid(e);
   const t = state.topics.get(cmd.topic);
   if (t === undefined) return topicNotFound(cmd.topic);
+  if (cmd.op === "claim_free") {
+    const c = t.claims.byKey.get(cmd.key);
+    let freed = 0;
+    for (const s of cmd.slots) if (c?.slots.delete(s)) freed++;
+    return { ok: true, freed };
+  }
   t.claims.changes++;
   return cmd.op === "claim_take" ? take(state, t, cmd, now) : release(state, t, cmd, now);
 }

@@ -108,7 +108,10 @@ function checkPublishes(
     const bad = typeof p !== "object" || p === null
       ? "a publish must be an object"
       : checkMessage(p) ??
-        ("queue" in p && p.retain !== undefined ? "retain is for topic publishes only" : undefined);
+        ("queue" in p && p.retain !== undefined
+          ? "retain is for topic publishes only"
+          : undefined) ??
+        (p.once !== undefined ? "once is not for transactions" : undefined);
     if (bad) {
       errors.push({ item, reason: "invalid_request", detail: bad });
       return;

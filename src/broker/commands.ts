@@ -113,6 +113,12 @@ export interface MessageInput {
    * the message is published as usual.
    */
   readonly retain?: "set" | "clear";
+  /**
+   * Topic publishes only: published at most once per slot of a claim (MQTT QoS 2: the slot is
+   * the packet id of the client's session). While the slot is held (until `claim_free`), a
+   * publish under it answers the first one's seq as a duplicate and is not applied.
+   */
+  readonly once?: { readonly claim: string; readonly slot: number };
 }
 
 /** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
@@ -255,6 +261,13 @@ export type Command =
     readonly key: string;
     readonly holder: string;
     readonly expireMs?: number;
+  }
+  /** Frees slots of a claim (`MessageInput.once`): each may carry another message. */
+  | {
+    readonly op: "claim_free";
+    readonly topic: string;
+    readonly key: string;
+    readonly slots: readonly number[];
   };
 
 export type CommandOp = Command["op"];
@@ -407,6 +420,8 @@ export interface ResultByOp {
   };
   /** `released`: the holder held it (false: another holder took it, or it was gone). */
   claim_release: { readonly ok: true; readonly released: boolean };
+  /** How many of the slots were held. */
+  claim_free: { readonly ok: true; readonly freed: number };
 }
 
 /** Why one message was not redriven. Append-only. */

@@ -177,6 +177,15 @@ export const OPERATIONS: readonly OperationSpec[] = [
     claims.claimReleasedSchema,
   ),
   write(
+    "post",
+    `${T}/claims/{key}/free`,
+    "Free slots of a claim (publishes with `once`): each may carry another message",
+    claims.claimParams,
+    claims.claimFreeSchema,
+    200,
+    claims.claimFreedSchema,
+  ),
+  write(
     "put",
     S,
     "Create (201) or update (200) a subscription",

@@ -32,6 +32,7 @@ export interface MessageRequest {
   readonly headers?: Record<string, string>;
   readonly subject?: string;
   readonly retain?: "set" | "clear";
+  readonly once?: { readonly claim: string; readonly slot: number };
 }
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
@@ -45,6 +46,7 @@ export function toMessageInput(m: MessageRequest): MessageInput {
     ...(m.headers !== undefined ? { headers: m.headers } : {}),
     ...(m.subject !== undefined ? { subject: m.subject } : {}),
     ...(m.retain !== undefined ? { retain: m.retain } : {}),
+    ...(m.once !== undefined ? { once: m.once } : {}),
   };
 }
 

@@ -2,7 +2,8 @@
  * A topic's retained messages (`GET /v1/topics/{t}/retained`) and claims
  * (`/v1/topics/{t}/claims/{key}`): who holds a client session now, replicated, so a new holder
  * on any node ends the old one's connection wherever it is (the MQTT gateway's session
- * takeover and session expiry). Everything here needs `consume` on the topic.
+ * takeover and session expiry), and the slots of `once` publishes (MQTT QoS 2). Everything
+ * here needs `consume` on the topic; freeing slots needs `publish`.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { answerWrite } from "./write.ts";
 import { ProblemError } from "./problems.ts";
 import { topicParams } from "./schemas.ts";
 import {
+  claimFreeSchema,
   claimParams,
   claimReleaseSchema,
   claimTakeSchema,
@@ -74,6 +76,18 @@ export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     return await answerWrite(c, deps, cmd, body, (v) => ({
       status: 200,
       text: JSON.stringify({ released: v.released }),
+    }));
+  });
+
+  app.post("/:t/claims/:key/free", async (c) => {
+    const { t, key } = params(c, claimParams);
+    authorize(c, deps, "publish", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const req = validate(claimFreeSchema, body.json, "body");
+    const cmd = { op: "claim_free" as const, topic: t, key, slots: req.slots };
+    return await answerWrite(c, deps, cmd, body, (v) => ({
+      status: 200,
+      text: JSON.stringify({ freed: v.freed }),
     }));
   });
 }

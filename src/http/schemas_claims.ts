@@ -41,3 +41,11 @@ export const claimReleaseSchema = z.strictObject({
 
 export const claimReleasedSchema = z.strictObject({ released: z.boolean() })
   .register(apiRegistry, { id: "ClaimReleased" });
+
+/** `POST /v1/topics/{t}/claims/{key}/free`. */
+export const claimFreeSchema = z.strictObject({
+  slots: z.array(z.number().int().min(1).max(65535)).min(1).max(1000),
+}).register(apiRegistry, { id: "ClaimFreeRequest" });
+
+export const claimFreedSchema = z.strictObject({ freed: z.number().int() })
+  .register(apiRegistry, { id: "ClaimFreed" });

@@ -12,7 +12,7 @@ import type { Logger } from "../log.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound, sessionSubscription } from "./outbound.ts";
-import { SessionClaim, sessionExpiryMs, SESSION_EXPIRY_MS_MAX } from "./session.ts";
+import { SESSION_EXPIRY_MS_MAX, SessionClaim, sessionExpiryMs } from "./session.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
 
 /** What a node's gateway reads of its replica's claims (the MQTT topic's). */
