@@ -76,6 +76,8 @@ export class MqttConnection {
   #outbound: Outbound | undefined;
   #lastPacketAt = Date.now();
   readonly #aliases = new Map<number, string>();
+  /** Topic aliases this side set (server to client, v5): topic → alias. */
+  readonly #aliasesOut = new Map<string, number>();
   /** A DISCONNECT came (v5: without "disconnect with will"): the Last Will is not published. */
   #disconnected = false;
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
@@ -198,11 +200,13 @@ export class MqttConnection {
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
     if (probe.status === 401) return this.#refuse(REASON.notAuthorized, "token refused");
     if (probe.status === 404) await api.ensureTopic();
+    // v5: the client's topic alias maximum is how many aliases this side may set.
+    const aliasMax = v5 ? Math.min(p.properties?.topicAliasMaximum ?? 0, TOPIC_ALIAS_MAX) : 0;
     const host = {
       api,
       clientId,
       version: v5 ? 5 : 4,
-      send: (pk: Packet) => this.#wire.send(pk),
+      send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
       fail: (r: number, d: string) => this.fail(r, d),
     };
     this.#inbound = new Inbound(host);
@@ -254,6 +258,22 @@ export class MqttConnection {
     this.#startKeepAlive(p.keepalive ?? 0);
     this.#outbound.start();
     if (!cleanStart && taken.shared.length > 0) await this.#outbound.restoreShared(taken.shared);
+  }
+
+  /**
+   * MQTT 5 topic aliases to the client: the first PUBLISH of a topic sets an alias (while the
+   * client's maximum allows another), later ones send it with an empty topic.
+   */
+  #aliasOut(pk: Packet, max: number): Packet {
+    if (pk.cmd !== "publish") return pk;
+    const known = this.#aliasesOut.get(pk.topic);
+    if (known !== undefined) {
+      return { ...pk, topic: "", properties: { ...pk.properties, topicAlias: known } };
+    }
+    if (this.#aliasesOut.size >= max) return pk;
+    const alias = this.#aliasesOut.size + 1;
+    this.#aliasesOut.set(pk.topic, alias);
+    return { ...pk, properties: { ...pk.properties, topicAlias: alias } };
   }
 
   /** MQTT 5 topic aliases (client to server): an alias set with a topic names it after. */

@@ -1,8 +1,9 @@
 /**
- * MQTT sessions and retained messages across a 3-node cluster, with MQTT.js (3.1.1 and 5) and
+ * MQTT across a 3-node cluster, with MQTT.js (3.1.1 and 5) and
  * mosquitto_pub/sub: retained messages (set, cleared, v5 retain handling and retain as
  * published), session takeover across nodes, session expiry, the will delay interval, and shared
- * subscriptions coming back with a persistent session on another node.
+ * subscriptions coming back with a persistent session on another node, topic aliases to the
+ * client.
  *
  * @module
  */
@@ -245,4 +246,43 @@ Deno.test("a persistent session's shared subscriptions come back when it reconne
   await until(() => got.length >= 5, "the group's messages, without a new SUBSCRIBE");
   assert.deepEqual(got.map((m) => m.payload).sort(), ["t0", "t1", "t2", "t3", "t4"]);
   await Promise.all([back.endAsync(), pub.endAsync()]);
+});
+
+Deno.test("MQTT 5 topic aliases to the client: within its maximum, a topic's later PUBLISHes carry the alias and an empty topic", async () => {
+  const sub = await connect(n2, {
+    protocolVersion: 5,
+    clientId: "alias-sub",
+    properties: { topicAliasMaximum: 2 },
+  });
+  const got = collect(sub);
+  const raw: { topic: string; alias: number | undefined }[] = [];
+  sub.on("packetreceive", (p) => {
+    if (p.cmd === "publish") raw.push({ topic: p.topic, alias: p.properties?.topicAlias });
+  });
+  await sub.subscribeAsync({ "alias/+": { qos: 1 } });
+  const pub = await connect(n1, { protocolVersion: 5 });
+  for (const t of ["a", "a", "b", "c", "a", "c", "b"]) {
+    await pub.publishAsync(`alias/${t}`, t, { qos: 1 });
+  }
+  await until(() => got.length >= 7, "seven messages");
+  assert.deepEqual(got.map((m) => m.topic), [
+    "alias/a",
+    "alias/a",
+    "alias/b",
+    "alias/c",
+    "alias/a",
+    "alias/c",
+    "alias/b",
+  ]);
+  // Two aliases allowed: a and b get them; c never does.
+  assert.deepEqual(raw.map((r) => [r.topic, r.alias ?? null]), [
+    ["alias/a", 1],
+    ["", 1],
+    ["alias/b", 2],
+    ["alias/c", null],
+    ["", 1],
+    ["alias/c", null],
+    ["", 2],
+  ]);
+  await Promise.all([sub.endAsync(), pub.endAsync()]);
 });
