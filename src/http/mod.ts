@@ -11,6 +11,7 @@
  */
 
 export { createApp, type CreateAppOptions } from "./app.ts";
+export { asPrincipal } from "./stream.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 export {

@@ -34,6 +34,15 @@ export type Dispatch = (request: Request) => Promise<Response>;
  */
 export const streamPrincipals = new WeakMap<Request, Principal>();
 
+/**
+ * Marks an in-process request (never one from the network) as `principal`'s, authenticated
+ * already: the MQTT gateway checks a connection's token once, at CONNECT.
+ */
+export function asPrincipal(req: Request, principal: Principal): Request {
+  streamPrincipals.set(req, principal);
+  return req;
+}
+
 /** Requests one stream may have in flight; more are answered `unavailable` at once. */
 const MAX_IN_FLIGHT = 4096;
 

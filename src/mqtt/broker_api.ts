@@ -6,8 +6,13 @@
  * @module
  */
 
-/** The node's HTTP handler (`createApp(...).fetch`). */
-export type ApiFetch = (req: Request) => Response | Promise<Response>;
+import type { Principal } from "../http/mod.ts";
+
+/**
+ * The node's HTTP handler (`createApp(...).fetch`), with the principal a request runs as when
+ * auth is on (the gateway authenticated the token at CONNECT, once).
+ */
+export type ApiFetch = (req: Request, principal?: Principal) => Response | Promise<Response>;
 
 /** An answer of the API: the status and the parsed JSON body (undefined when empty). */
 export interface ApiAnswer {
@@ -39,14 +44,14 @@ export const MQTT_TOPIC = "mqtt";
 
 const BASE = "http://mqtt.gateway";
 
-/** The API as one MQTT connection sees it: with its bearer token (the CONNECT password). */
+/** The API as one MQTT connection sees it: as its token's principal (`MqttAccess`). */
 export class BrokerApi {
   readonly #fetch: ApiFetch;
-  readonly #token: string | undefined;
+  readonly #principal: Principal | undefined;
 
-  constructor(fetch: ApiFetch, token: string | undefined) {
+  constructor(fetch: ApiFetch, principal: Principal | undefined) {
     this.#fetch = fetch;
-    this.#token = token;
+    this.#principal = principal;
   }
 
   async call(
@@ -57,10 +62,9 @@ export class BrokerApi {
     signal?: AbortSignal,
   ): Promise<ApiAnswer> {
     const h = new Headers({ "content-type": "application/json", ...headers });
-    if (this.#token !== undefined) h.set("authorization", `Bearer ${this.#token}`);
     const init: RequestInit = { method, headers: h, ...(signal ? { signal } : {}) };
     if (body !== undefined) init.body = JSON.stringify(body);
-    const res = await this.#fetch(new Request(BASE + path, init));
+    const res = await this.#fetch(new Request(BASE + path, init), this.#principal);
     const text = await res.text();
     return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
   }

@@ -9,6 +9,8 @@
 
 import type { IConnectPacket, IPublishPacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
+import type { Principal } from "../http/mod.ts";
+import { MqttAccess } from "./access.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound, sessionSubscription } from "./outbound.ts";
@@ -34,6 +36,8 @@ export interface GatewayContext {
   /** `<node id>/<boot id>/`: every holder this node's connections take sessions as. */
   readonly holderPrefix: string;
   readonly claims: ClaimsView;
+  /** Auth on: the principal of an `Authorization` header value (undefined: refused). */
+  readonly authenticate: ((header: string) => Promise<Principal | undefined>) | undefined;
 }
 
 /** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
@@ -196,18 +200,34 @@ export class MqttConnection {
     }
     this.#clientId = clientId;
     const token = p.password === undefined ? undefined : p.password.toString();
-    const api = new BrokerApi(this.#ctx.fetch, token);
+    let access = MqttAccess.OPEN;
+    if (this.#ctx.authenticate !== undefined) {
+      const principal = token === undefined
+        ? undefined
+        : await this.#ctx.authenticate(`Bearer ${token}`);
+      if (principal === undefined) return this.#refuse(REASON.notAuthorized, "token refused");
+      access = new MqttAccess(principal);
+    }
+    if (p.will !== undefined && !access.canPublish(p.will.topic)) {
+      return this.#refuse(REASON.notAuthorized, `may not publish the will to ${p.will.topic}`);
+    }
+    const api = new BrokerApi(this.#ctx.fetch, access.apiPrincipal());
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
-    if (probe.status === 401) return this.#refuse(REASON.notAuthorized, "token refused");
+    if (probe.status === 401 || probe.status === 403) {
+      return this.#refuse(REASON.notAuthorized, "token refused");
+    }
     if (probe.status === 404) await api.ensureTopic();
     // v5: the client's topic alias maximum is how many aliases this side may set.
     const aliasMax = v5 ? Math.min(p.properties?.topicAliasMaximum ?? 0, TOPIC_ALIAS_MAX) : 0;
     const host = {
       api,
+      access,
       clientId,
       version: v5 ? 5 : 4,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
       fail: (r: number, d: string) => this.fail(r, d),
+      log: (event: string, details: Record<string, unknown>) =>
+        this.#ctx.log.warn(event, { clientId, ...details }),
     };
     this.#inbound = new Inbound(host);
     const cleanStart = p.clean !== false;

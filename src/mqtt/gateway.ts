@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import type { Principal } from "../http/mod.ts";
 import type { ApiFetch } from "./broker_api.ts";
 import { type ClaimsView, type GatewayContext, MqttConnection } from "./connection.ts";
 import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
@@ -27,6 +28,8 @@ export interface MqttGatewayOptions {
   readonly nodeId: string;
   /** This node's replica's claims of the MQTT topic. */
   readonly claims: ClaimsView;
+  /** Auth on (`--auth-file`): the principal of an `Authorization` header value. */
+  readonly authenticate?: (header: string) => Promise<Principal | undefined>;
   /** Calls `listener` after entries were applied here; returns the unsubscribe. */
   readonly onApplied: (listener: () => void) => () => void;
 }
@@ -54,6 +57,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     live: new Set(),
     holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
     claims: opts.claims,
+    authenticate: opts.authenticate,
   };
   const stopWatch = watchTakeovers(ctx, opts.onApplied);
   const orphans = setTimeout(() => releaseOrphans(ctx, nodePrefix), ORPHAN_RELEASE_MS);
@@ -145,7 +149,14 @@ function watchTakeovers(
  * them) are released, so their expiry runs and their wills' sessions can end.
  */
 async function releaseOrphans(ctx: GatewayContext, nodePrefix: string): Promise<void> {
-  const api = new BrokerApi(ctx.fetch, undefined);
+  // Auth on: as the gateway itself, allowed to release sessions of the MQTT topic only.
+  const gateway: Principal = {
+    name: "mqtt-gateway",
+    can: (permission, kind, name) =>
+      permission === "consume" && kind === "topic" && name === MQTT_TOPIC,
+    covers: () => false,
+  };
+  const api = new BrokerApi(ctx.fetch, ctx.authenticate === undefined ? undefined : gateway);
   for (const { key, holder } of ctx.claims.heldBy(nodePrefix)) {
     if (holder.startsWith(ctx.holderPrefix)) continue;
     const a = await api.write(

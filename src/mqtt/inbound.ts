@@ -15,6 +15,7 @@ import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey } from "./session.ts";
+import type { MqttAccess } from "./access.ts";
 
 /** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
@@ -25,9 +26,13 @@ type Item = { kind: "publish"; p: IPublishPacket } | { kind: "pubrel"; p: IPubre
 
 export interface InboundHost {
   readonly api: BrokerApi;
+  /** What the connection's token may publish and subscribe to. */
+  readonly access: MqttAccess;
   readonly clientId: string;
   readonly version: number;
   send(p: Packet): void;
+  /** A warning log line about this connection. */
+  log(event: string, details: Record<string, unknown>): void;
   /** Ends the connection: a v5 DISCONNECT with `reason` first. */
   fail(reason: number, detail: string): void;
 }
@@ -120,7 +125,21 @@ export class Inbound {
     return await this.#post(m.message);
   }
 
-  async #batch(batch: IPublishPacket[]): Promise<void> {
+  async #batch(all: IPublishPacket[]): Promise<void> {
+    // A topic the token may not publish to: v5 answers 0x87, v3.1.1 (which has no negative
+    // acknowledgement) answers as usual; the message is dropped either way.
+    const denied = all.filter((p) => !this.#host.access.canPublish(p.topic));
+    for (const p of denied) {
+      if (p.qos > 0) {
+        const reason = this.#host.version === 5 ? 0x87 : 0;
+        this.#host.send(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
+      }
+    }
+    if (denied.length > 0) {
+      this.#host.log("mqtt_publish_not_authorized", { topics: denied.map((p) => p.topic) });
+    }
+    const batch = denied.length === 0 ? all : all.filter((p) => !denied.includes(p));
+    if (batch.length === 0) return;
     const messages: Record<string, unknown>[] = [];
     for (const p of batch) {
       const m = messageOf(p);

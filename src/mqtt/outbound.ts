@@ -169,6 +169,15 @@ export class Outbound {
     const retainedFor: { filter: string; qos: 0 | 1 }[] = [];
     let sharedChanged = false;
     for (const s of p.subscriptions) {
+      const shared = parseShared(s.topic);
+      if (!this.#host.access.canSubscribe(shared?.filter ?? s.topic)) {
+        this.#log.warn("mqtt_subscribe_not_authorized", {
+          clientId: this.#host.clientId,
+          filter: s.topic,
+        });
+        granted.push(v5 ? 0x87 : 0x80);
+        continue;
+      }
       if (s.topic.startsWith("$share/")) {
         // No retained messages for a shared subscription (MQTT 5, 4.8.2).
         granted.push(await this.#joinShared(s.topic, Math.min(s.qos, 1) as 0 | 1));

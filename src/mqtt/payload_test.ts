@@ -18,7 +18,7 @@ Deno.test("payloads: canonical JSON as its value, other UTF-8 as text, the rest 
     ["nope", "text"],
     ["xxxx", "text"],
     ["", "text"],
-    ["{ \"a\": 1 }", "text"],
+    ['{ "a": 1 }', "text"],
     [new Uint8Array([0xff, 0x00]), "base64"],
   ];
   for (const [input, kind] of cases) {

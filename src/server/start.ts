@@ -11,7 +11,7 @@ import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
-import { createApp, loadAuthenticator } from "../http/mod.ts";
+import { asPrincipal, createApp, loadAuthenticator } from "../http/mod.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
 import { MQTT_TOPIC, MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
@@ -111,7 +111,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
   const mqtt = config.mqttListen === undefined ? undefined : startMqttGateway({
     ...config.mqttListen,
-    fetch: app.fetch,
+    fetch: (req, principal) => app.fetch(principal ? asPrincipal(req, principal) : req),
+    ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
     nodeId: config.id,
