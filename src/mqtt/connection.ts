@@ -183,6 +183,10 @@ export class MqttConnection {
         return await this.#outbound?.unsubscribe(p);
       case "puback":
         return this.#outbound?.puback(p.messageId ?? 0);
+      case "pubrec":
+        return this.#outbound?.pubrec(p.messageId ?? 0);
+      case "pubcomp":
+        return this.#outbound?.pubcomp(p.messageId ?? 0);
       default:
         return this.fail(REASON.protocolError, `unexpected ${p.cmd}`);
     }
@@ -237,7 +241,7 @@ export class MqttConnection {
     const session = new SessionClaim(api, clientId, this.#ctx.holderPrefix + crypto.randomUUID());
     const taken = await session.take({
       fresh: cleanStart,
-      subscriptions: [sessionSubscription(clientId, 0), sessionSubscription(clientId, 1)],
+      subscriptions: ([0, 1, 2] as const).map((q) => sessionSubscription(clientId, q)),
       expireMs: this.#expireMs,
     });
     if (!("present" in taken)) {

@@ -1,10 +1,11 @@
 /**
- * A session's subscriptions and deliveries. An MQTT session's filters are two durable quorumq
+ * A session's subscriptions and deliveries. An MQTT session's filters are three durable quorumq
  * subscriptions on the MQTT topic, named from its client id: `…-q0` (at most once) holds the
- * filters granted QoS 0 and `…-q1` (at least once) those granted QoS 1 (QoS 2 is granted as 1).
- * Their filters are the subject patterns of the topic filters, so the session's state lives in
- * the replicated log and a client reconnecting to any node finds it; unacknowledged QoS 1
- * deliveries come back after their lease and are sent with DUP set.
+ * filters granted QoS 0, `…-q1` and `…-q2` (at least once) those granted QoS 1 and 2. Their
+ * filters are the subject patterns of the topic filters, so the session's state lives in the
+ * replicated log and a client reconnecting to any node finds it; unacknowledged QoS 1 and 2
+ * deliveries come back after their lease and are sent with DUP set (QoS 2: with the same packet
+ * id, `inflight.ts`).
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { type ApiDelivery, type ApiRetained, MQTT_TOPIC } from "./broker_api.ts"
 import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import type { SharedMembership } from "./session.ts";
+import { exactlyOnceId, Inflight } from "./inflight.ts";
 import {
   filterToPatterns,
   parseShared,
@@ -30,8 +32,11 @@ export const DELIVERY_LEASE_MS = 10_000;
 export const INFLIGHT_MAX = 64;
 const WAIT_MS = 5_000;
 
-/** The subscription names of a client id's session. */
-export function sessionSubscription(clientId: string, qos: 0 | 1): string {
+type Qos = 0 | 1 | 2;
+const QOS_LEVELS = [0, 1, 2] as const;
+
+/** The subscription names of a client id's session (one per granted QoS). */
+export function sessionSubscription(clientId: string, qos: 0 | 1 | 2): string {
   const h = createHash("sha256").update(clientId).digest("hex").slice(0, 40);
   return `mqtt-${h}-q${qos}`;
 }
@@ -50,9 +55,9 @@ export interface SessionLife {
 /** A subscription a loop receives from: the session's own two, or a shared one. */
 interface Source {
   readonly path: string;
-  readonly qos: 0 | 1;
+  readonly qos: Qos;
   /** The QoS granted (a shared subscription is at least once, and may be granted 0). */
-  readonly maxQos: 0 | 1;
+  readonly maxQos: Qos;
   /** The MQTT filters deliveries are checked against. */
   readonly filters: Set<string>;
   /** False once a shared subscription is left. */
@@ -68,10 +73,9 @@ export class Outbound {
   readonly #inflightMax: number;
   readonly #log: Logger;
   /** Topic filters by granted QoS. */
-  readonly #filters: [Set<string>, Set<string>] = [new Set(), new Set()];
-  /** QoS 1 deliveries awaiting PUBACK: the subscription each came from and its receipt. */
-  readonly #inflight = new Map<number, { path: string; receipt: string }>();
-  #nextId = 1;
+  readonly #filters: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  /** QoS 1 and 2 deliveries awaiting the client. */
+  readonly #inflight = new Inflight();
   #running = false;
   /** Receipts to ack, by subscription path. */
   readonly #acks = new Map<string, string[]>();
@@ -101,7 +105,7 @@ export class Outbound {
     this.#log = log;
   }
 
-  #path(qos: 0 | 1): string {
+  #path(qos: Qos): string {
     return `/v1/topics/${MQTT_TOPIC}/subscriptions/${
       sessionSubscription(this.#host.clientId, qos)
     }`;
@@ -114,7 +118,7 @@ export class Outbound {
   async open(): Promise<boolean> {
     if (this.#clean) return false;
     let present = false;
-    for (const qos of [0, 1] as const) {
+    for (const qos of QOS_LEVELS) {
       const a = await this.#host.api.call("GET", this.#path(qos));
       if (a.status !== 200) continue;
       present = true;
@@ -130,12 +134,12 @@ export class Outbound {
 
   /** The shared subscriptions joined, to keep with the session. */
   sharedMemberships(): SharedMembership[] {
-    return [...this.#shared].map(([topic, src]) => [topic, src.maxQos]);
+    return [...this.#shared].map(([topic, src]) => [topic, src.maxQos === 0 ? 0 : 1]);
   }
 
   start(): void {
     this.#running = true;
-    for (const qos of [0, 1] as const) {
+    for (const qos of QOS_LEVELS) {
       const filters = this.#filters[qos];
       this.#loop({ path: this.#path(qos), qos, maxQos: qos, filters, active: true });
     }
@@ -166,7 +170,7 @@ export class Outbound {
   async subscribe(p: ISubscribePacket): Promise<void> {
     const v5 = this.#host.version === 5;
     const granted: number[] = [];
-    const retainedFor: { filter: string; qos: 0 | 1 }[] = [];
+    const retainedFor: { filter: string; qos: Qos }[] = [];
     let sharedChanged = false;
     for (const s of p.subscriptions) {
       const shared = parseShared(s.topic);
@@ -188,8 +192,8 @@ export class Outbound {
         granted.push(v5 ? 0x8f : 0x80);
         continue;
       }
-      const q = Math.min(s.qos, 1) as 0 | 1;
-      const existed = this.#filters[0].delete(s.topic) || this.#filters[1].delete(s.topic);
+      const q = Math.min(s.qos, 2) as Qos;
+      const existed = this.#dropFilter(s.topic);
       this.#filters[q].add(s.topic);
       granted.push(q);
       // v5 retain handling: 0 send the retained messages, 1 only for a new subscription, 2 never.
@@ -212,7 +216,8 @@ export class Outbound {
    * one awaits its PUBACK on this connection only: it is not a delivery of the session's
    * subscription, so it is not sent again after a reconnect.
    */
-  async #sendRetained(filter: string, qos: 0 | 1): Promise<void> {
+  async #sendRetained(filter: string, granted: Qos): Promise<void> {
+    const qos = Math.min(granted, 1); // QoS 2 ones go as QoS 1: no receipt to settle at PUBCOMP
     const patterns = filterToPatterns(filter);
     if ("error" in patterns) return;
     const bySubject = new Map<string, ApiRetained>();
@@ -234,8 +239,8 @@ export class Outbound {
         this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
         continue;
       }
-      const messageId = this.#allocate();
-      this.#inflight.set(messageId, { path: "", receipt: "" });
+      const messageId = this.#inflight.allocate();
+      this.#inflight.set(messageId, { path: "", receipt: "", qos: 1, seq: m.seq, released: false });
       this.#host.send({
         cmd: "publish",
         topic,
@@ -259,8 +264,7 @@ export class Outbound {
         return 0;
       }
       this.#retainAsPublished.delete(f);
-      const had = this.#filters[0].delete(f) || this.#filters[1].delete(f);
-      return had ? 0 : 0x11;
+      return this.#dropFilter(f) ? 0 : 0x11;
     });
     await this.#save();
     this.#host.send(
@@ -300,7 +304,7 @@ export class Outbound {
 
   /** Writes both subscriptions' filters; an error text when the broker refused. */
   async #save(): Promise<string | undefined> {
-    for (const qos of [0, 1] as const) {
+    for (const qos of QOS_LEVELS) {
       const patterns = [...this.#filters[qos]].flatMap((f) => {
         const r = filterToPatterns(f);
         return "patterns" in r ? r.patterns : [];
@@ -312,7 +316,7 @@ export class Outbound {
       const body = {
         filters: [...new Set(patterns)],
         deliveryMode: qos === 0 ? "at_most_once" : "at_least_once",
-        ...(qos === 1 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
+        ...(qos > 0 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
       };
       const a = await this.#host.api.write("PUT", this.#path(qos), body);
       if (a.status !== 200 && a.status !== 201) return `${a.status} ${a.body?.detail ?? ""}`;
@@ -328,10 +332,39 @@ export class Outbound {
 
   puback(messageId: number): void {
     const f = this.#inflight.get(messageId);
-    if (f === undefined) return;
+    if (f === undefined || f.qos !== 1) return;
     this.#inflight.delete(messageId);
     if (f.receipt !== "") this.#ack(f.path, f.receipt);
     this.#wakeAll();
+  }
+
+  /** QoS 2, the client has the message: PUBREL (v5: 0x92 for an id not awaited). */
+  pubrec(messageId: number): void {
+    const f = this.#inflight.get(messageId);
+    if (f?.qos === 2) f.released = true;
+    this.#host.send(this.#pubrel(messageId, f?.qos === 2 ? 0 : 0x92));
+  }
+
+  /** QoS 2 done: the message leaves the session now (its receipt is acked). */
+  pubcomp(messageId: number): void {
+    const f = this.#inflight.get(messageId);
+    if (f === undefined || f.qos !== 2) return;
+    this.#inflight.delete(messageId);
+    this.#ack(f.path, f.receipt);
+    this.#wakeAll();
+  }
+
+  #pubrel(messageId: number, reasonCode: number): Packet {
+    return (this.#host.version === 5
+      ? { cmd: "pubrel", messageId, reasonCode }
+      : { cmd: "pubrel", messageId }) as Packet;
+  }
+
+  /** Drops a filter from whichever QoS holds it; whether one did. */
+  #dropFilter(filter: string): boolean {
+    let had = false;
+    for (const set of this.#filters) had = set.delete(filter) || had;
+    return had;
   }
 
   #ack(path: string, receipt: string): void {
@@ -341,8 +374,9 @@ export class Outbound {
     this.#flushAcks();
   }
 
-  #nack(path: string, receipt: string): void {
-    this.#host.api.write("POST", `${path}/nack`, { receipts: [receipt] }).catch(() => {});
+  #nack(path: string, receipt: string, delayMs = 0): void {
+    const body = delayMs > 0 ? { receipts: [receipt], delayMs } : { receipts: [receipt] };
+    this.#host.api.write("POST", `${path}/nack`, body).catch(() => {});
   }
 
   async #flushAcks(): Promise<void> {
@@ -397,15 +431,15 @@ export class Outbound {
     const qos = src.qos;
     const topic = d.subject === null ? undefined : subjectToTopic(d.subject);
     const matches = topic !== undefined && [...src.filters].some((f) => topicMatches(f, topic));
-    const sentQos = Math.min(src.maxQos, Number(d.headers["mqtt-qos"] ?? 1)) as 0 | 1;
+    const sentQos = Math.min(src.maxQos, Number(d.headers["mqtt-qos"] ?? 1)) as Qos;
     if (!this.#running || !src.active) {
       // Received as the connection went: back to the session at once, for its next connection.
-      if (qos === 1) this.#nack(src.path, d.receipt);
+      if (qos > 0) this.#nack(src.path, d.receipt);
       return;
     }
     if (!matches) {
       // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard).
-      if (qos === 1) this.#ack(src.path, d.receipt);
+      if (qos > 0) this.#ack(src.path, d.receipt);
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
@@ -414,29 +448,44 @@ export class Outbound {
     const retain = d.headers[RETAIN_HEADER] === "1" && this.#retainAsPublished.size > 0 &&
       [...this.#retainAsPublished].some((f) => topicMatches(f, topic));
     if (sentQos === 0) {
-      if (qos === 1) this.#ack(src.path, d.receipt);
+      if (qos > 0) this.#ack(src.path, d.receipt);
       this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain });
       return;
     }
-    const messageId = this.#allocate();
-    this.#inflight.set(messageId, { path: src.path, receipt: d.receipt });
+    let messageId: number;
+    if (sentQos === 2) {
+      messageId = exactlyOnceId(d.seq);
+      const held = this.#inflight.get(messageId);
+      if (held !== undefined && (held.seq !== d.seq || held.path !== src.path)) {
+        // Another message holds this id (seqs 65,535 apart): this one waits a little.
+        this.#nack(src.path, d.receipt, 200);
+        return;
+      }
+      if (held !== undefined) {
+        // Its lease ended and it came back to this connection: the new receipt; PUBREL again
+        // if PUBREC came, else the PUBLISH again.
+        held.receipt = d.receipt;
+        if (held.released) return this.#host.send(this.#pubrel(messageId, 0));
+      }
+    } else messageId = this.#inflight.allocate();
+    const qosSent = sentQos as 1 | 2;
+    if (this.#inflight.get(messageId) === undefined) {
+      this.#inflight.set(messageId, {
+        path: src.path,
+        receipt: d.receipt,
+        qos: qosSent,
+        seq: d.seq,
+        released: false,
+      });
+    }
     this.#host.send({
       cmd: "publish",
       topic,
       payload,
-      qos: 1,
+      qos: qosSent,
       dup: d.attempt > 1,
       retain,
       messageId,
     });
-  }
-
-  #allocate(): number {
-    for (let i = 0; i < 65535; i++) {
-      const id = this.#nextId;
-      this.#nextId = id === 65535 ? 1 : id + 1;
-      if (!this.#inflight.has(id)) return id;
-    }
-    throw new Error("no free packet id");
   }
 }

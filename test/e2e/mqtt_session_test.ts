@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
+import mqttPacket from "mqtt-packet";
 import type { IClientOptions, MqttClient } from "mqtt";
 import { collect, connect, mqttNodes, until } from "./mqtt_client.ts";
 
@@ -285,4 +286,93 @@ Deno.test("MQTT 5 topic aliases to the client: within its maximum, a topic's lat
     ["", 2],
   ]);
   await Promise.all([sub.endAsync(), pub.endAsync()]);
+});
+
+Deno.test("QoS 2 deliveries: PUBLISH, PUBREC, PUBREL, PUBCOMP to the subscriber, each message once", async () => {
+  for (const protocolVersion of [4, 5] as const) {
+    const sub = await connect(n1, { protocolVersion, clientId: `q2d-${protocolVersion}` });
+    const got = collect(sub);
+    const granted = await sub.subscribeAsync({ [`q2d${protocolVersion}/+`]: { qos: 2 } });
+    assert.deepEqual(granted.map((g) => g.qos), [2]);
+    const pub = await connect(n2, { protocolVersion });
+    for (let i = 0; i < 20; i++) {
+      await pub.publishAsync(`q2d${protocolVersion}/${i % 3}`, `m${i}`, {
+        qos: (i % 3) as 0 | 1 | 2,
+      });
+    }
+    await until(() => got.length >= 20, "20 messages");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(got.length, 20);
+    // Each at the QoS it was published with (the subscription allows 2).
+    assert.deepEqual(got.map((m) => m.qos), Array.from({ length: 20 }, (_, i) => i % 3));
+    await Promise.all([sub.endAsync(), pub.endAsync()]);
+  }
+});
+
+/** A raw MQTT 3.1.1 client: the packets it got, and a way to send its own. */
+async function rawClient(port: number, clientId: string) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const parser = mqttPacket.parser({});
+  const got: mqttPacket.Packet[] = [];
+  parser.on("packet", (p: mqttPacket.Packet) => got.push(p));
+  const reading = (async () => {
+    const buf = new Uint8Array(65536);
+    for (let i = 0; i < 100_000; i++) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) return;
+      parser.parse(Buffer.from(buf.subarray(0, n)));
+    }
+  })();
+  const send = (p: mqttPacket.Packet) => conn.write(mqttPacket.generate(p));
+  await send({ cmd: "connect", protocolVersion: 4, clientId, clean: false, keepalive: 0 });
+  await until(() => got.some((p) => p.cmd === "connack"), "CONNACK");
+  return {
+    got,
+    send,
+    close: async () => {
+      conn.close();
+      await reading;
+    },
+  };
+}
+
+Deno.test("QoS 2 delivery across a reconnect to another node: the same packet id, DUP, and once PUBCOMP came, never again", async () => {
+  const c1 = await rawClient(n1, "q2-raw");
+  await c1.send({
+    cmd: "subscribe",
+    messageId: 1,
+    subscriptions: [{ topic: "q2raw/#", qos: 2 }],
+  });
+  await until(() => c1.got.some((p) => p.cmd === "suback"), "SUBACK");
+  const pub = await connect(n3, { protocolVersion: 4 });
+  await pub.publishAsync("q2raw/a", "exactly once", { qos: 2 });
+  const publishes = (c: { got: mqttPacket.Packet[] }) =>
+    c.got.filter((p): p is mqttPacket.IPublishPacket => p.cmd === "publish");
+  await until(() => publishes(c1).length === 1, "the PUBLISH");
+  const first = publishes(c1)[0];
+  assert.equal(first.qos, 2);
+  // PUBREC, then the link drops before PUBCOMP: the message is still the session's.
+  await c1.send({ cmd: "pubrec", messageId: first.messageId });
+  await until(() => c1.got.some((p) => p.cmd === "pubrel"), "PUBREL");
+  await c1.close();
+  const c2 = await rawClient(n2, "q2-raw");
+  await until(() => publishes(c2).length === 1, "the message again", 30_000);
+  const again = publishes(c2)[0];
+  assert.deepEqual(
+    [again.messageId, again.dup, again.qos, String(again.payload)],
+    [first.messageId, true, 2, "exactly once"],
+  );
+  await c2.send({ cmd: "pubrec", messageId: again.messageId });
+  await until(() => c2.got.some((p) => p.cmd === "pubrel"), "PUBREL");
+  await c2.send({ cmd: "pubcomp", messageId: again.messageId });
+  // Settled: a later connection gets nothing more of it, and the next message flows.
+  await new Promise((r) => setTimeout(r, 300));
+  await c2.close();
+  const c3 = await rawClient(n1, "q2-raw");
+  await pub.publishAsync("q2raw/b", "next", { qos: 1 });
+  await until(() => publishes(c3).length >= 1, "the next message");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(publishes(c3).map((p) => String(p.payload)), ["next"]);
+  await c3.close();
+  await pub.endAsync();
 });
