@@ -203,29 +203,13 @@ export class MqttConnection {
       clientId = `auto-${crypto.randomUUID()}`;
     }
     this.#clientId = clientId;
-    const token = p.password === undefined ? undefined : p.password.toString();
-    let access = MqttAccess.OPEN;
-    if (this.#ctx.authenticate !== undefined) {
-      const principal = token === undefined
-        ? undefined
-        : await this.#ctx.authenticate(`Bearer ${token}`);
-      if (principal === undefined) return this.#refuse(REASON.notAuthorized, "token refused");
-      access = new MqttAccess(principal);
-    }
-    if (p.will !== undefined && !access.canPublish(p.will.topic)) {
-      return this.#refuse(REASON.notAuthorized, `may not publish the will to ${p.will.topic}`);
-    }
-    const api = new BrokerApi(this.#ctx.fetch, access.apiPrincipal());
-    const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
-    if (probe.status === 401 || probe.status === 403) {
-      return this.#refuse(REASON.notAuthorized, "token refused");
-    }
-    if (probe.status === 404) await api.ensureTopic();
+    const api = await this.#authorized(p);
+    if (api === undefined) return;
     // v5: the client's topic alias maximum is how many aliases this side may set.
     const aliasMax = v5 ? Math.min(p.properties?.topicAliasMaximum ?? 0, TOPIC_ALIAS_MAX) : 0;
     const host = {
-      api,
-      access,
+      api: api.api,
+      access: api.access,
       clientId,
       version: v5 ? 5 : 4,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
@@ -238,7 +222,11 @@ export class MqttConnection {
     this.#expireMs = sessionExpiryMs(v5, cleanStart, p.properties?.sessionExpiryInterval);
     // Takes the session (a clean start drops the old one in the same entry): the connection
     // that held it, on whichever node, is closed when that node applies this.
-    const session = new SessionClaim(api, clientId, this.#ctx.holderPrefix + crypto.randomUUID());
+    const session = new SessionClaim(
+      api.api,
+      clientId,
+      this.#ctx.holderPrefix + crypto.randomUUID(),
+    );
     const taken = await session.take({
       fresh: cleanStart,
       subscriptions: ([0, 1, 2] as const).map((q) => sessionSubscription(clientId, q)),
@@ -261,19 +249,7 @@ export class MqttConnection {
     );
     const hadFilters = await this.#outbound.open();
     const sessionPresent = !cleanStart && (taken.present || hadFilters);
-    const connack: Packet = v5
-      ? {
-        cmd: "connack",
-        reasonCode: 0,
-        sessionPresent,
-        properties: {
-          ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
-          maximumPacketSize: this.#ctx.maxPacketBytes,
-          topicAliasMaximum: TOPIC_ALIAS_MAX,
-        },
-      }
-      : { cmd: "connack", returnCode: 0, sessionPresent };
-    this.#wire.send(connack);
+    this.#wire.send(this.#connack(p, clientId, sessionPresent));
     this.#ctx.log.info("mqtt_connected", {
       remote: this.#remote,
       clientId,
@@ -282,6 +258,48 @@ export class MqttConnection {
     this.#startKeepAlive(p.keepalive ?? 0);
     this.#outbound.start();
     if (!cleanStart && taken.shared.length > 0) await this.#outbound.restoreShared(taken.shared);
+  }
+
+  /**
+   * The CONNECT's token (auth on): its principal, and that it may publish the will; then the
+   * MQTT topic is there (created on first use). Undefined: refused (answered already).
+   */
+  async #authorized(
+    p: IConnectPacket,
+  ): Promise<{ api: BrokerApi; access: MqttAccess } | undefined> {
+    const token = p.password === undefined ? undefined : p.password.toString();
+    let access = MqttAccess.OPEN;
+    if (this.#ctx.authenticate !== undefined) {
+      const principal = token === undefined
+        ? undefined
+        : await this.#ctx.authenticate(`Bearer ${token}`);
+      if (principal === undefined) return this.#refuse(REASON.notAuthorized, "token refused");
+      access = new MqttAccess(principal);
+    }
+    if (p.will !== undefined && !access.canPublish(p.will.topic)) {
+      return this.#refuse(REASON.notAuthorized, `may not publish the will to ${p.will.topic}`);
+    }
+    const api = new BrokerApi(this.#ctx.fetch, access.apiPrincipal());
+    const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
+    if (probe.status === 401 || probe.status === 403) {
+      return this.#refuse(REASON.notAuthorized, "token refused");
+    }
+    if (probe.status === 404) await api.ensureTopic();
+    return { api, access };
+  }
+
+  #connack(p: IConnectPacket, clientId: string, sessionPresent: boolean): Packet {
+    if (p.protocolVersion !== 5) return { cmd: "connack", returnCode: 0, sessionPresent };
+    return {
+      cmd: "connack",
+      reasonCode: 0,
+      sessionPresent,
+      properties: {
+        ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
+        maximumPacketSize: this.#ctx.maxPacketBytes,
+        topicAliasMaximum: TOPIC_ALIAS_MAX,
+      },
+    };
   }
 
   /**
@@ -316,7 +334,7 @@ export class MqttConnection {
     this.#inbound?.publish(p);
   }
 
-  #refuse(reason: number, detail: string): void {
+  #refuse(reason: number, detail: string): undefined {
     this.#ctx.log.warn("mqtt_connect_refused", {
       remote: this.#remote,
       reasonCode: reason,
@@ -329,6 +347,7 @@ export class MqttConnection {
         : { cmd: "connack", returnCode: v3ReturnCode(reason), sessionPresent: false },
     );
     this.#wire.end();
+    return undefined;
   }
 
   /** A client silent for 1.5 × its keep-alive is gone (MQTT 3.1.2.10). */
