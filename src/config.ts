@@ -33,6 +33,13 @@ export interface NodeConfig {
   /** The cluster secret; required when there is more than one peer. */
   readonly secret: string | undefined;
   readonly authFile: string | undefined;
+  /**
+   * Without `--auth-file`, callers without a token may write and administer even where the node
+   * would refuse them (a cluster, a non-loopback listener): `src/server/access.ts`.
+   */
+  readonly allowAnonymous: boolean;
+  /** `/metrics` is served without a token. */
+  readonly metricsPublic: boolean;
   readonly logLevel: LogLevel;
   readonly maxBodyBytes: number;
   /** Enables the transport fault seam and its admin endpoint. Never in production. */
@@ -123,6 +130,23 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "<file.json>",
     help: "bearer tokens and their permissions (docs/http.md); auth is off without it",
     defaultText: "auth off",
+  },
+  {
+    flag: "allow-anonymous",
+    key: "allowAnonymous",
+    arg: "",
+    help: "without --auth-file, let callers without a token write and administer a cluster " +
+      "(--peers, --join) or a node on a non-loopback address; reads are always open",
+    defaultText: "off (open only for one node on loopback)",
+    boolean: true,
+  },
+  {
+    flag: "metrics-public",
+    key: "metricsPublic",
+    arg: "",
+    help: "serve /metrics without a token (otherwise it needs an admin token, or the open mode)",
+    defaultText: "off",
+    boolean: true,
   },
   {
     flag: "log-level",
@@ -227,6 +251,8 @@ const rawSchema = z.strictObject({
   storage: z.enum(["fsync", "memory"]).default("fsync"),
   secret: z.string().min(1, "must not be empty").optional(),
   authFile: z.string().min(1).optional(),
+  allowAnonymous: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
+  metricsPublic: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
   logLevel: z.enum(LOG_LEVELS).default("info"),
   maxBodyBytes: z.coerce.number().int().min(1024, "must be at least 1024")
     .max(1 << 30, "must be at most 1 GiB").default(1 << 20),
@@ -385,6 +411,8 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       storage: raw.storage,
       secret: raw.secret,
       authFile: raw.authFile,
+      allowAnonymous: isOn(raw.allowAnonymous),
+      metricsPublic: isOn(raw.metricsPublic),
       logLevel: raw.logLevel,
       maxBodyBytes: raw.maxBodyBytes,
       testFaults,

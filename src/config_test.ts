@@ -28,6 +28,8 @@ Deno.test("parseConfig() with nothing gives the embedded one-node default", () =
     storage: "fsync",
     secret: undefined,
     authFile: undefined,
+    allowAnonymous: false,
+    metricsPublic: false,
     logLevel: "info",
     maxBodyBytes: 1048576,
     testFaults: false,

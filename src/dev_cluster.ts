@@ -118,12 +118,20 @@ export function devNodes(options: DevClusterOptions, mainPath: string): DevNode[
       mainPath,
       ...["--id", id, "--listen", `127.0.0.1:${options.basePort + i}`],
       ...["--data", `${options.dataDir}/${id}`, "--peers", peers, "--secret", options.secret],
+      // A dev cluster on loopback stays open like the one-node quickstart; a cluster refuses
+      // anonymous writes unless told (src/server/access.ts). With --auth-file, tokens decide.
+      ...(anonymousAllowed(options) ? ["--allow-anonymous"] : []),
       ...(options.mqttBasePort === 0
         ? []
         : ["--mqtt-listen", `127.0.0.1:${options.mqttBasePort + i}`]),
       ...options.nodeArgs,
     ],
   }));
+}
+
+/** The dev cluster passes `--allow-anonymous` unless the node flags name an auth file. */
+export function anonymousAllowed(options: DevClusterOptions): boolean {
+  return !options.nodeArgs.some((a) => a === "--auth-file" || a.startsWith("--auth-file="));
 }
 
 /** Writes every line of `stream` to stdout with `prefix`. */
@@ -227,6 +235,11 @@ export async function runDevCluster(options: DevClusterOptions): Promise<number>
   const nodes = devNodes(options, new URL("./main.ts", import.meta.url).pathname);
   const say: Say = (line) => console.log(`cluster | ${line}`);
   say(`secret: ${options.secret}${options.secret === DEV_SECRET ? " (dev default)" : ""}`);
+  say(
+    anonymousAllowed(options)
+      ? "anonymous: --allow-anonymous (dev only: no token needed on 127.0.0.1)"
+      : "anonymous: refused (--auth-file given: send a bearer token)",
+  );
   say(mqHint(nodes, options.basePort));
   const stopped = Promise.withResolvers<string>();
   const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {

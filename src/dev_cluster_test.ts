@@ -60,6 +60,11 @@ Deno.test("devNodes gives each node its port, data dir, every peer and the share
   );
   assert.equal(flag("--log-level"), "warn");
   assert.ok(args.includes("/m.ts"));
+  // A cluster refuses anonymous writes unless told: the dev cluster says so, unless auth is on.
+  assert.ok(args.includes("--allow-anonymous"));
+  const authed = parseDevArgs(["--", "--auth-file", "a.json"], {});
+  if (authed.kind !== "options") throw new Error("options expected");
+  assert.ok(!devNodes(authed.options, "/m.ts")[0].args.includes("--allow-anonymous"));
 });
 
 Deno.test("mqHint: the default ports are the ones mq finds; others get QUORUMQ_NODES", () => {

@@ -8,6 +8,7 @@
  */
 
 import { NodeDriver } from "./driver.ts";
+import { StaleIncarnationError } from "./identity.ts";
 import type { SnapshotView, StateMachine } from "./ports.ts";
 import { openStorage, type Storage } from "../storage/mod.ts";
 import type { Message, NodeId } from "../raft/mod.ts";
@@ -45,17 +46,27 @@ export class FileCluster {
   /** Messages for which `hold` says true wait here until `release`. */
   held: Message[] = [];
   hold: (m: Message) => boolean = () => false;
+  /** Nodes that stopped because the cluster knows their id with other data (identity.ts). */
+  readonly stale = new Map<NodeId, StaleIncarnationError>();
 
   private constructor(
     readonly dir: string,
     readonly ids: NodeId[],
     readonly snapshotEveryEntries: number,
+    readonly identity: boolean,
   ) {}
 
-  /** Opens the bootstrap members `ids` in a fresh temporary directory. */
-  static async start(ids: NodeId[], snapshotEveryEntries: number): Promise<FileCluster> {
+  /**
+   * Opens the bootstrap members `ids` in a fresh temporary directory. `identity`: each driver
+   * gets its data directory's incarnation (node identity checks on, as in a real node).
+   */
+  static async start(
+    ids: NodeId[],
+    snapshotEveryEntries: number,
+    options: { identity?: boolean } = {},
+  ): Promise<FileCluster> {
     const dir = await Deno.makeTempDir({ prefix: "quorumq-fc-" });
-    const c = new FileCluster(dir, ids, snapshotEveryEntries);
+    const c = new FileCluster(dir, ids, snapshotEveryEntries, options.identity ?? false);
     for (const id of ids) await c.open(id);
     return c;
   }
@@ -79,6 +90,7 @@ export class FileCluster {
       bootstrapConf: { voters: this.#joined.has(id) ? [] : this.ids, learners: [] },
       bootstrapUrls: new Map(this.ids.map((i) => [i, `http://${i}`])),
       storage,
+      ...(this.identity ? { dataIncarnation: storage.incarnation } : {}),
       sink: { send: (msgs) => this.#deliver(msgs) },
       stateMachine: sm,
       startTicker: (_ms, fn) => {
@@ -89,7 +101,8 @@ export class FileCluster {
       snapshotEveryEntries: this.snapshotEveryEntries,
       log: () => {},
       onFatal: (e) => {
-        throw e;
+        if (!(e instanceof StaleIncarnationError)) throw e;
+        this.stale.set(id, e);
       },
     });
     this.drivers.set(id, d);
@@ -102,6 +115,22 @@ export class FileCluster {
     this.drivers.delete(id);
     await this.#storages.get(id)!.close();
     return await this.open(id);
+  }
+
+  /** Stops node `id`, empties its data directory (a lost disk) and starts it again. */
+  async wipe(id: NodeId): Promise<NodeDriver> {
+    await this.drivers.get(id)!.close();
+    this.drivers.delete(id);
+    await this.#storages.get(id)!.close();
+    await Deno.remove(`${this.dir}/${id}`, { recursive: true });
+    return await this.open(id);
+  }
+
+  /** Empties the data directory of stopped node `id` and opens it as a joining node. */
+  async wipeAndJoin(id: NodeId): Promise<NodeDriver> {
+    await this.#storages.get(id)?.close();
+    await Deno.remove(`${this.dir}/${id}`, { recursive: true });
+    return await this.open(id, true);
   }
 
   /** Cuts the network into these groups (nodes not named form one more group). */

@@ -32,6 +32,7 @@ import {
 } from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { hardStateToSave } from "./hard_state_policy.ts";
+import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
 import { noPace } from "./pace.ts";
 import type {
@@ -92,7 +93,16 @@ export interface NodeDriverOptions {
    * one. Default: 64 random bits. The simulator passes one drawn from its seed.
    */
   readonly incarnation?: string;
+  /**
+   * The incarnation of this node's data directory (`Storage.incarnation`): sent with every
+   * message and recorded by the cluster, so that this id coming back with other data neither
+   * votes nor counts (identity.ts). Absent: no identity checks (tests of the core paths).
+   */
+  readonly dataIncarnation?: string;
 }
+
+/** How often (in ticks) a leader looks for a member whose incarnation is not recorded yet. */
+const IDENTIFY_EVERY_TICKS = 5;
 
 /** The outcome of `propose`. `dropped`: the entry was overwritten, it will never apply. */
 export type DriverProposeOutcome =
@@ -131,6 +141,11 @@ interface PendingProposal {
 export class NodeDriver {
   readonly id: NodeId;
   readonly urls: MemberUrls;
+  readonly identities: Identities;
+  /** An `identify` this leader proposed that has not settled yet. */
+  #identifying = false;
+  /** Per peer: the tick of the last warning about its stale incarnation (one per 100 ticks). */
+  readonly #staleWarned = new Map<NodeId, number>();
   #raw: RawNode;
   #o: NodeDriverOptions;
   #ticks = 0;
@@ -180,6 +195,7 @@ export class NodeDriver {
     this.#raw = raw;
     this.#savedHard = hard;
     this.urls = new MemberUrls(o.bootstrapUrls);
+    this.identities = new Identities(o.raft.id, o.dataIncarnation);
     this.#readKeyPrefix = `${this.id}:${o.incarnation ?? randomIncarnation()}:`;
     this.#appliedTerm = 0;
     // Without a snapshot the core starts from no members and applies the bootstrap entries.
@@ -200,7 +216,9 @@ export class NodeDriver {
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
     if (initial.snapshot) {
       // The member URLs now (the header is cheap), so links to every member work at once.
-      d.urls.replace(unwrapSnapshot(initial.snapshot.data).urls);
+      const header = unwrapSnapshot(initial.snapshot.data);
+      d.urls.replace(header.urls);
+      d.identities.replace(header.incarnations);
       d.#restoringAtStart = true;
       d.#enqueueApply({ snapshot: initial.snapshot });
     }
@@ -218,8 +236,45 @@ export class NodeDriver {
   /** Steps messages that arrived from peers. */
   receive(messages: readonly Message[]): void {
     if (this.#closed) return;
-    for (const m of messages) this.#raw.step(m);
+    for (const m of messages) {
+      const verdict = this.identities.check(m);
+      if (verdict.kind === "stale_self") {
+        const own = this.#o.dataIncarnation ?? "";
+        this.#fatal(new StaleIncarnationError(this.id, own, verdict.recorded, m.from));
+        return;
+      }
+      if (verdict.kind === "stale_sender") {
+        this.#warnStale(m.from, verdict.recorded, verdict.got);
+        continue;
+      }
+      this.#raw.step(m);
+    }
     this.#kick();
+  }
+
+  /** A member came back with another data directory: its messages are dropped (identity.ts). */
+  #warnStale(from: NodeId, recorded: string, got: string): void {
+    const last = this.#staleWarned.get(from);
+    if (last !== undefined && this.#ticks - last < 100) return;
+    this.#staleWarned.set(from, this.#ticks);
+    this.#o.log("warn", "member_incarnation_refused", {
+      member: from,
+      recorded,
+      got,
+      detail: `${from} came back with another data directory: it neither votes nor counts ` +
+        `toward commits until it is removed and added again`,
+    });
+  }
+
+  /** Leader: records the incarnation of a member not recorded yet (one at a time). */
+  #maybeIdentify(): void {
+    if (this.#identifying || this.#ticks % IDENTIFY_EVERY_TICKS !== 0) return;
+    if (this.#raw.status().role !== "leader") return;
+    const cc = this.identities.toRecord(this.#appliedConf);
+    if (cc === undefined) return;
+    this.#identifying = true;
+    this.proposeConfChange(cc, 10 * IDENTIFY_EVERY_TICKS * this.#o.tickMs)
+      .finally(() => this.#identifying = false);
   }
 
   /** Proposes `data`; resolves once it is applied here, or with why it will not be. */
@@ -347,6 +402,7 @@ export class NodeDriver {
     this.#ticks++;
     this.#raw.tick();
     this.#expire();
+    this.#maybeIdentify();
     this.#kick();
   }
 
@@ -389,7 +445,7 @@ export class NodeDriver {
 
   async #handle(rd: Ready): Promise<void> {
     if (rd.softState) this.#onSoftState(rd.softState.leaderId, rd.softState.role);
-    if (rd.messages.length > 0) this.#o.sink.send(rd.messages);
+    if (rd.messages.length > 0) this.#send(rd.messages);
     // Committed entries that were durable here before this Ready apply while its persist runs:
     // they are committed (on a majority's disks) and in our durable log, so nothing about them
     // waits for this fsync. On a leader that is every committed entry (it counts itself only
@@ -399,7 +455,7 @@ export class NodeDriver {
     if (early > 0) this.#enqueueApply({ entries: rd.committedEntries.slice(0, early) });
     await this.#persist(rd);
     if (this.#closed) return;
-    if (rd.messagesAfterPersist.length > 0) this.#o.sink.send(rd.messagesAfterPersist);
+    if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
     // In order: no entry after the snapshot applies before the state it follows.
     if (rd.snapshot) this.#enqueueApply({ snapshot: rd.snapshot });
     this.#enqueueApply({
@@ -410,6 +466,12 @@ export class NodeDriver {
     if (this.#confAnswersLater.length > 0) this.#answerConfChanges();
     if (this.#compactLater) this.#compactCore(this.#compactLater);
     if (this.#readsToReissue) this.#reissueReads();
+  }
+
+  /** Sends with this node's incarnation and the receiver's recorded one (identity.ts). */
+  #send(messages: readonly Message[]): void {
+    if (this.#o.dataIncarnation === undefined) return this.#o.sink.send(messages);
+    this.#o.sink.send(messages.map((m) => this.identities.stamp(m)));
   }
 
   /** Answers the membership changes the core now counts applied (see `#confAnswersLater`). */
@@ -526,6 +588,7 @@ export class NodeDriver {
       if (e.kind === EntryKind.ConfChange) {
         const cc = decodeConfChange(e.data);
         this.urls.applyConfChange(cc);
+        this.identities.applyConfChange(cc);
         this.#appliedConf = applyConfChange(this.#appliedConf, cc);
         this.#o.log("info", "membership_changed", { index: e.index, ...cc });
       } else if (e.data.length > 0) {
@@ -578,9 +641,10 @@ export class NodeDriver {
 
   async #restore(snap: Snapshot): Promise<void> {
     const t0 = this.#o.nowMs?.() ?? 0;
-    const { urls, app } = unwrapSnapshot(snap.data);
+    const { urls, incarnations, app } = unwrapSnapshot(snap.data);
     await this.#o.stateMachine.restore(app, this.#o.pace ?? noPace);
     this.urls.replace(urls);
+    this.identities.replace(incarnations);
     // Proposals the snapshot jumped over: we cannot tell whether they were applied.
     for (const [index, p] of this.#proposals) {
       if (index <= snap.meta.index) {
@@ -629,6 +693,7 @@ export class NodeDriver {
       conf: this.#appliedConf,
     };
     const urls = this.urls.entries();
+    const incarnations = this.identities.entries();
     this.#o.log("info", "snapshot_started", { index: meta.index });
     const t0 = this.#o.nowMs?.() ?? 0;
     const pace = this.#o.pace ?? noPace;
@@ -643,7 +708,7 @@ export class NodeDriver {
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
       const app = await view.serialize(pace);
-      const snapshot: Snapshot = { meta, data: await wrapSnapshot(urls, app, pace) };
+      const snapshot: Snapshot = { meta, data: await wrapSnapshot(urls, app, pace, incarnations) };
       await this.#o.storage.snapshots.save(snapshot);
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
       this.#compactCore(snapshot);

@@ -30,6 +30,7 @@ export class MemberUrls {
   /** Follows one applied conf change: an added node's URL is its change's context. */
   applyConfChange(cc: ConfChange): void {
     if (cc.op === "remove") this.#urls.delete(cc.nodeId);
+    else if (cc.op === "identify") return; // its context is an incarnation (identity.ts)
     else if (cc.context) this.#urls.set(cc.nodeId, cc.context);
   }
 
@@ -43,8 +44,9 @@ export class MemberUrls {
 const COPY_SLICE_BYTES = 1 << 20;
 
 /**
- * The driver's snapshot: the member URLs, then the application's bytes. Layout:
- * `[u32 header length][header: UTF-8 JSON {v:1, urls}][application bytes]`.
+ * The driver's snapshot: the member URLs and incarnations, then the application's bytes. Layout:
+ * `[u32 header length][header: UTF-8 JSON {v:1, urls, incarnations?}][application bytes]`
+ * (`incarnations` is new: a snapshot without it has none recorded, and an older node ignores it).
  *
  * The application's parts are copied into one buffer once (Raft sends and stores one buffer),
  * with a `pace()` every `COPY_SLICE_BYTES`, so that a large snapshot is never
@@ -54,9 +56,12 @@ export async function wrapSnapshot(
   urls: [NodeId, string][],
   app: Uint8Array | readonly Uint8Array[],
   pace: () => Promise<void>,
+  incarnations: [NodeId, string][] = [],
 ): Promise<Uint8Array> {
   const parts = app instanceof Uint8Array ? [app] : app;
-  const header = encoder.encode(JSON.stringify({ v: 1, urls }));
+  const header = encoder.encode(
+    JSON.stringify(incarnations.length > 0 ? { v: 1, urls, incarnations } : { v: 1, urls }),
+  );
   let total = 4 + header.length;
   for (const p of parts) total += p.length;
   const out = new Uint8Array(total);
@@ -80,16 +85,20 @@ export async function wrapSnapshot(
 }
 
 /** Splits what `wrapSnapshot` made; throws on anything else. */
-export function unwrapSnapshot(data: Uint8Array): { urls: [NodeId, string][]; app: Uint8Array } {
+export function unwrapSnapshot(
+  data: Uint8Array,
+): { urls: [NodeId, string][]; incarnations: [NodeId, string][]; app: Uint8Array } {
   if (data.length < 4) throw new Error("Cannot read a snapshot: shorter than its header");
   const headerBytes = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
   if (4 + headerBytes > data.length) throw new Error("Cannot read a snapshot: header overruns it");
   const header = JSON.parse(decoder.decode(data.subarray(4, 4 + headerBytes))) as {
     v?: number;
     urls?: [NodeId, string][];
+    incarnations?: [NodeId, string][];
   };
   if (header.v !== 1 || !Array.isArray(header.urls)) {
     throw new Error(`Cannot read a snapshot: unknown header version ${String(header.v)}`);
   }
-  return { urls: header.urls, app: data.subarray(4 + headerBytes) };
+  const incarnations = Array.isArray(header.incarnations) ? header.incarnations : [];
+  return { urls: header.urls, incarnations, app: data.subarray(4 + headerBytes) };
 }

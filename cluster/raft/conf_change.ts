@@ -38,7 +38,7 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
     throw new Error("Cannot decode a conf change: not an object");
   }
   const o = v as Record<string, unknown>;
-  if (o.op !== "add_learner" && o.op !== "promote" && o.op !== "remove") {
+  if (o.op !== "add_learner" && o.op !== "promote" && o.op !== "remove" && o.op !== "identify") {
     throw new Error(`Cannot decode a conf change: unknown op ${String(o.op)}`);
   }
   if (typeof o.nodeId !== "string" || o.nodeId === "") {
@@ -62,6 +62,9 @@ export function validateConfChange(conf: ConfState, cc: ConfChange): string | un
       return isVoter || isLearner ? `Cannot add ${cc.nodeId}: it is already a member` : undefined;
     case "promote":
       return isLearner ? undefined : `Cannot promote ${cc.nodeId}: it is not a learner`;
+    case "identify":
+      if (!isVoter && !isLearner) return `Cannot identify ${cc.nodeId}: it is not a member`;
+      return cc.context ? undefined : `Cannot identify ${cc.nodeId}: no incarnation given`;
     case "remove":
       if (!isVoter && !isLearner) return `Cannot remove ${cc.nodeId}: it is not a member`;
       if (isVoter && conf.voters.length === 1) {
@@ -82,6 +85,8 @@ export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
       return { voters: [...conf.voters, cc.nodeId].sort(), learners: without(conf.learners) };
     case "remove":
       return { voters: without(conf.voters), learners: without(conf.learners) };
+    case "identify":
+      return conf;
   }
 }
 

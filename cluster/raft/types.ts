@@ -50,10 +50,12 @@ export interface ConfState {
 
 /**
  * One single-server membership change (Raft dissertation §4.1). `context` is free text for the
- * application, e.g. the new node's URL.
+ * application, e.g. the new node's URL. `identify` changes no membership: it records, in the
+ * log, the data-directory incarnation (`context`) of a member, so every node learns it the same
+ * way and a member that comes back with another data directory is known (cluster/node/identity.ts).
  */
 export interface ConfChange {
-  readonly op: "add_learner" | "promote" | "remove";
+  readonly op: "add_learner" | "promote" | "remove" | "identify";
   readonly nodeId: NodeId;
   readonly context?: string;
 }
@@ -142,6 +144,12 @@ export interface Message {
    * acknowledgement of an earlier (restarted) transfer is not mistaken for one of this transfer.
    */
   readonly snapshotIndex?: number;
+  /**
+   * The sender's data-directory incarnation, and the receiver's as the sender has it recorded;
+   * set and checked by the node driver, never by the core (cluster/node/identity.ts).
+   */
+  readonly incarnation?: string;
+  readonly toIncarnation?: string;
 }
 
 export type Role = "follower" | "pre_candidate" | "candidate" | "leader";

@@ -17,7 +17,7 @@ import { FileHardStateStore, MemoryHardStateStore } from "./file_hard_state_stor
 import { FileSnapshotStore, MemorySnapshotStore } from "./file_snapshot_store.ts";
 import { loadInitialState, type Stores } from "./initial_state.ts";
 import { MemoryLogStore } from "./memory_log_store.ts";
-import { syncDir } from "./_fs.ts";
+import { readFileIfExists, syncDir, writeFileAtomic } from "./_fs.ts";
 
 export { assertContiguous, type LogStore } from "./log_store.ts";
 export type { HardStateStore } from "./hard_state_store.ts";
@@ -34,6 +34,12 @@ export type StorageMode = "fsync" | "memory";
 /** A node's opened storage. */
 export interface Storage extends Stores {
   readonly mode: StorageMode;
+  /**
+   * A random id made when this data directory was first created (`memory`: when opened), kept
+   * in the `incarnation` file: the cluster tells a member that came back with another data
+   * directory apart by it (cluster/node/identity.ts).
+   */
+  readonly incarnation: string;
   /** `loadInitialState` over these stores (it may compact or reset the log to agree). */
   loadInitialState(bootstrapConf: ConfState): Promise<InitialState>;
   /** Close the log (waits for queued appends). */
@@ -61,7 +67,9 @@ export async function openStorage(
   opts: StorageOptions = {},
 ): Promise<Storage> {
   let stores: Stores;
+  let incarnation: string;
   if (mode === "memory") {
+    incarnation = newIncarnation();
     stores = {
       log: new MemoryLogStore(),
       hardState: new MemoryHardStateStore(),
@@ -71,6 +79,7 @@ export async function openStorage(
     await Deno.mkdir(`${dir}/snapshots`, { recursive: true });
     await Deno.mkdir(`${dir}/log`, { recursive: true });
     await syncDir(dir);
+    incarnation = await loadIncarnation(dir);
     stores = {
       log: await FileLogStore.open(`${dir}/log`, opts),
       hardState: new FileHardStateStore(dir),
@@ -80,7 +89,32 @@ export async function openStorage(
   return {
     ...stores,
     mode,
+    incarnation,
     loadInitialState: (conf) => loadInitialState(stores, conf, opts.log),
     close: () => stores.log.close(),
   };
+}
+
+/** The file that holds a data directory's incarnation id. */
+export const INCARNATION_FILE = "incarnation";
+
+/** Reads the directory's incarnation, or makes one (durably) when it has none yet. */
+async function loadIncarnation(dir: string): Promise<string> {
+  const bytes = await readFileIfExists(`${dir}/${INCARNATION_FILE}`);
+  const text = bytes === undefined ? "" : new TextDecoder().decode(bytes).trim();
+  if (/^[0-9a-f]{32}$/.test(text)) return text;
+  if (text !== "") {
+    throw new Error(
+      `Cannot open the storage: ${dir}/${INCARNATION_FILE} is damaged (expected 32 hex digits)`,
+    );
+  }
+  const made = newIncarnation();
+  await writeFileAtomic(dir, INCARNATION_FILE, new TextEncoder().encode(made + "\n"));
+  return made;
+}
+
+/** 128 random bits, hex. */
+function newIncarnation(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }

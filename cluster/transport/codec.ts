@@ -87,6 +87,11 @@ function checkMessage(m: unknown): string | undefined {
     if (typeof r[key] !== "number") return `${key} is not a number`;
   }
   if (r.reject !== undefined && typeof r.reject !== "boolean") return "reject is not a boolean";
+  for (const key of ["incarnation", "toIncarnation"]) {
+    if (r[key] !== undefined && (typeof r[key] !== "string" || (r[key] as string).length > 64)) {
+      return `${key} is not a short string`;
+    }
+  }
   if (r.rejectHint !== undefined && typeof r.rejectHint !== "number") return "bad rejectHint";
   if (r.context !== undefined) {
     if (!(r.context instanceof Uint8Array)) return "context is not bytes";

@@ -17,6 +17,8 @@ const message: fc.Arbitrary<Message> = fc.record(
     reject: fc.boolean(),
     rejectHint: fc.nat(),
     context: bytes,
+    incarnation: fc.string({ maxLength: 64 }),
+    toIncarnation: fc.string({ maxLength: 64 }),
     entries: fc.array(
       fc.record({
         term: fc.nat(),
@@ -101,6 +103,10 @@ Deno.test("decodeFrame() rejects unknown versions, garbage and malformed message
     entries: [{ term: 1, index: 1, kind: 0, data: "text" }],
   };
   assert.match(wrap([entryNoBytes]), /entry data is not bytes/);
+  const vote = { type: "vote", clusterId: "c", from: "a", to: "b", term: 1, logTerm: 0 };
+  const numbers = { index: 0, commit: 0 };
+  assert.match(wrap([{ ...vote, ...numbers, incarnation: 7 }]), /incarnation is not/);
+  assert.match(wrap([{ ...vote, ...numbers, toIncarnation: "x".repeat(65) }]), /toIncarnation/);
 });
 
 Deno.test("estimateMessageBytes() grows with entry, snapshot and context bytes", () => {

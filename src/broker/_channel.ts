@@ -14,36 +14,11 @@ import type {
   ReceiptResult,
   ReceiptStatus,
 } from "./commands.ts";
-import { type IdRecord, IdTable } from "./_ids.ts";
-import { EventKind, NumberHeap, SeqTable, type TimedEvent } from "./_structs.ts";
+import { type IdRecord, IdTable } from "./_id_table.ts";
+import { type Msg, MsgState, MsgStore, type NewMsg } from "./_msg_store.ts";
+import { EventKind, NumberHeap, type TimedEvent } from "./_structs.ts";
 
-/** A stored message's state. Numbers, to keep the per-message object small. */
-export const MsgState = { Ready: 0, Delayed: 1, Leased: 2 } as const;
-export type MsgState = typeof MsgState[keyof typeof MsgState];
-
-/** One stored message of one queue or subscription. */
-export interface Msg {
-  readonly seq: number;
-  readonly id: string;
-  /** Present when the publisher gave the id: the record used for dedup and status. */
-  readonly rec: IdRecord | undefined;
-  /** The slab holding the body at `off`, `len` bytes (shared with a topic for subscriptions). */
-  readonly buf: Uint8Array;
-  readonly off: number;
-  readonly len: number;
-  readonly headers: Readonly<Record<string, string>> | undefined;
-  readonly group: string | undefined;
-  /** The subject it was published with, if any. */
-  readonly subject: string | undefined;
-  readonly publishedAt: number;
-  /** Entry time when the TTL ends; Infinity when none. */
-  readonly expiresAt: number;
-  state: MsgState;
-  /** Deliveries so far. */
-  attempt: number;
-  /** Delayed: when it becomes ready. Leased: when the lease ends. */
-  at: number;
-}
+export { type Msg, MsgState };
 
 export type DeadReason = "max_deliveries" | "ttl";
 
@@ -82,7 +57,7 @@ type Resolved =
 /** A queue or a subscription: the delivery engine over its stored messages. */
 export class Channel {
   readonly ids = new IdTable();
-  readonly msgs = new SeqTable<Msg>();
+  readonly msgs = new MsgStore();
   /** Seqs that may be deliverable (fifo: group heads only); validated on pop. */
   readonly ready = new NumberHeap();
   /** Times of this channel's scheduled events, for the long-poll `nextAt`. */
@@ -144,8 +119,8 @@ export class Channel {
   }
 
   /** Stores a new message: ready, or delayed until `m.at` when that is after `now`. */
-  insert(m: Msg): void {
-    this.msgs.append(m.seq, m);
+  insert(m: NewMsg): void {
+    this.msgs.append(m);
     this.nextSeq = m.seq + 1;
     this.bytes += m.len;
     if (this.groups !== undefined) {
@@ -161,7 +136,7 @@ export class Channel {
   }
 
   /** Offers a message that just became ready to the ready order. */
-  #makeReady(m: Msg): void {
+  #makeReady(m: { readonly seq: number; readonly group: string | undefined }): void {
     if (this.groups === undefined) this.ready.push(m.seq);
     else this.#offerGroup(m.group ?? "");
   }

@@ -51,9 +51,6 @@ export const IDS_PER_PART = 8192;
 /** Idempotency records in one part (a stored result may hold a received batch). */
 export const IDEM_PER_PART = 256;
 
-/** Id record states by code. Append-only: the code is in snapshots. */
-export const ID_STATES = ["live", "acked", "dead"] as const;
-
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 /** msgpack of `v`. The result is safe to keep (msgpackr moves past it for the next pack). */

@@ -7,9 +7,11 @@
 
 import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
-import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
+import type { IdemRecord } from "./_ids.ts";
+import type { IdTable } from "./_id_table.ts";
+import type { NewMsg } from "./_msg_store.ts";
 import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
-import { bytesF64, FrameReader, ID_STATES } from "./_snapshot_format.ts";
+import { bytesF64, FrameReader } from "./_snapshot_format.ts";
 import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 import type { RetainedRow } from "./_retained.ts";
@@ -108,28 +110,36 @@ function nonEmpty(n: number, tag: string): void {
   if (n === 0) throw new Error(`Cannot restore snapshot: an empty "${tag}" part`);
 }
 
-/** Restores `n` id records into `ids`; returns them in table order (by increasing seq). */
-function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<IdRecord[]> {
-  const all: IdRecord[] = [];
+/** The records a channel's restore just appended: their numbers and seqs, in table order. */
+interface RestoredIds {
+  readonly firstNo: number;
+  readonly seqs: Float64Array;
+}
+
+/** Restores `n` id records into `ids`, in table order (by increasing seq). */
+function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds> {
+  const seqs = new Float64Array(n);
+  let firstNo = -1;
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
+    if (done + list.length > n) throw new Error("Cannot restore snapshot: more ids than counted");
     const mut = bytesF64(mutBytes, "Cannot restore snapshot ids");
-    list.forEach((id, i) => {
-      const rec: IdRecord = {
-        id,
-        seq: nums[2 * i],
-        expiresAt: nums[2 * i + 1],
-        state: ID_STATES[mut[2 * i]],
-        attempt: mut[2 * i + 1],
-      };
-      ids.restore(rec);
-      all.push(rec);
-    });
+    for (let i = 0; i < list.length; i++) {
+      const no = ids.restoreFields(
+        list[i],
+        nums[2 * i],
+        nums[2 * i + 1],
+        mut[2 * i],
+        mut[2 * i + 1],
+      );
+      if (firstNo < 0) firstNo = no;
+      seqs[done + i] = nums[2 * i];
+    }
     done += list.length;
     yield;
   }
-  return all;
+  return { firstNo, seqs };
 }
 
 /**
@@ -140,13 +150,15 @@ function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<IdRecord[]>
 class RecordCursor {
   #at = 0;
 
-  constructor(readonly recs: readonly IdRecord[], readonly ids: IdTable) {}
+  constructor(readonly recs: RestoredIds, readonly ids: IdTable) {}
 
-  find(id: string, seq: number): IdRecord | undefined {
-    const recs = this.recs;
-    while (this.#at < recs.length && recs[this.#at].seq < seq) this.#at++;
-    const c = recs[this.#at];
-    return c !== undefined && c.seq === seq && c.id === id ? c : this.ids.byId.get(id);
+  find(id: string, seq: number): number | undefined {
+    const seqs = this.recs.seqs;
+    while (this.#at < seqs.length && seqs[this.#at] < seq) this.#at++;
+    const no = this.recs.firstNo + this.#at;
+    if (this.#at < seqs.length && seqs[this.#at] === seq && this.ids.holds(no, id)) return no;
+    const current = this.ids.currentNo(id);
+    return current < 0 ? undefined : current;
   }
 }
 
@@ -239,10 +251,9 @@ function* restoreMsgs(
     }
     const rec = mut[4 * i + 3] === 1 ? recs.find(id, seq) : undefined;
     const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
-    const m: Msg = {
+    const m: NewMsg = {
       seq,
-      // The record's string, as a publish shares it: not a second copy of every id (~32 MB at 1M).
-      id: rec?.id ?? id,
+      id,
       rec,
       buf,
       off,
@@ -256,7 +267,7 @@ function* restoreMsgs(
       attempt: mut[4 * i + 1],
       at: mut[4 * i + 2],
     };
-    ch.msgs.append(seq, m);
+    ch.msgs.append(m);
     ch.countRestored(m);
     ch.reindexMsg(m);
     if ((i + 1) % MSGS_PER_STEP === 0 || i + 1 === c.ids.length) yield;

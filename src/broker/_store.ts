@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Channel, type Msg, MsgState } from "./_channel.ts";
+import { type Channel, MsgState } from "./_channel.ts";
+import type { NewMsg } from "./_msg_store.ts";
 import { GENERATED_ID_PREFIX } from "./validate.ts";
 
 /** A message to store in a queue (a publish or a dead-letter move). */
@@ -35,7 +36,7 @@ export function storeMessage(
   const ttl = q.config.messageTtlMs;
   const ttlMs = s.ttlMs === undefined ? ttl : ttl === undefined ? s.ttlMs : Math.min(ttl, s.ttlMs);
   const delayed = s.delayMs > 0;
-  const m: Msg = {
+  const m: NewMsg = {
     seq,
     id,
     rec,

@@ -14,8 +14,9 @@ import type {
   TopicMessage,
   TopicPage,
 } from "./commands.ts";
-import { type Channel, type Msg, MsgState } from "./_channel.ts";
-import { type IdRecord, IdTable } from "./_ids.ts";
+import { type Channel, MsgState } from "./_channel.ts";
+import { IdTable } from "./_id_table.ts";
+import type { NewMsg } from "./_msg_store.ts";
 import { RoutingIndex } from "./_routing_index.ts";
 import { RetainedTable } from "./_retained.ts";
 import { ClaimTable } from "./_claims.ts";
@@ -242,11 +243,11 @@ export function deliverTo(sub: Channel, t: TopicMsg, now: number): void {
   const ttlAt = c.messageTtlMs === undefined
     ? t.ttlAt
     : Math.min(t.ttlAt, t.publishedAt + c.messageTtlMs);
-  const rec: IdRecord | undefined = t.explicitId
+  const rec: number | undefined = t.explicitId
     ? sub.ids.add(t.id, t.seq, t.publishedAt + c.dedupWindowMs)
     : undefined;
   const delayed = t.notBefore > now;
-  const m: Msg = {
+  const m: NewMsg = {
     seq: t.seq,
     id: t.id,
     rec,

@@ -67,7 +67,8 @@ function checkAcks(
   errors: ItemError[],
 ): [Channel, Msg][] {
   const out: [Channel, Msg][] = [];
-  const seen = new Set<Msg>();
+  // By channel ordinal and seq: a stored message is a view made per lookup, not one object.
+  const seen = new Set<string>();
   (cmd.ack ?? []).forEach((a, i) => {
     const item = `ack[${i}]`;
     if (typeof a !== "object" || a === null || typeof a.receipt !== "string") {
@@ -84,10 +85,10 @@ function checkAcks(
     const v = ch.resolve(a.receipt, now);
     if (!v.ok) {
       errors.push({ item, reason: v.status, detail: `Receipt ${a.receipt} is ${v.status}` });
-    } else if (seen.has(v.m)) {
+    } else if (seen.has(`${ch.ord}.${v.m.seq}`)) {
       errors.push({ item, reason: "invalid_request", detail: "the same message is acked twice" });
     } else {
-      seen.add(v.m);
+      seen.add(`${ch.ord}.${v.m.seq}`);
       out.push([ch, v.m]);
     }
   });

@@ -22,8 +22,10 @@
  */
 
 import type { QueueConfig, TopicConfig } from "./commands.ts";
-import type { Channel, Msg } from "./_channel.ts";
-import type { IdemRecord, IdRecord, IdTable } from "./_ids.ts";
+import type { Channel } from "./_channel.ts";
+import type { IdemRecord } from "./_ids.ts";
+import { type IdColumns, idOfSlot, isCurrentSlot } from "./_id_table.ts";
+import { isLiveSlot, type MsgColumns } from "./_msg_store.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import type { RetainedRow } from "./_retained.ts";
@@ -34,7 +36,6 @@ import {
   concatParts,
   f64Bytes,
   frame,
-  ID_STATES,
   IDEM_PER_PART,
   IDS_PER_PART,
   MSGS_PER_PART,
@@ -57,28 +58,18 @@ export interface SnapshotView {
   serialize(): Uint8Array;
 }
 
-interface IdsCapture {
-  refs: IdRecord[];
-  /** state code, attempt: the mutable fields. */
-  mut: Float64Array;
-}
-
 /** Records or messages captured between two yields of `captureSteps` (~1–3 ms). */
 const CAPTURE_STEP = 4096;
+/** Message slots copied per step of a capture: a dozen column copies of this many (< 1 ms). */
+const CAPTURE_SLOTS = 1 << 14;
 
 type Steps<T> = Generator<void, T, void>;
 
-function* captureIds(ids: IdTable): Steps<IdsCapture> {
-  const refs: IdRecord[] = new Array(ids.byId.size);
-  const mut = new Float64Array(refs.length * 2);
-  let i = 0;
-  for (const r of ids.byId.values()) {
-    refs[i] = r;
-    mut[2 * i] = ID_STATES.indexOf(r.state);
-    mut[2 * i + 1] = r.attempt;
-    if (++i % CAPTURE_STEP === 0) yield;
-  }
-  return { refs, mut };
+/** One block of a channel's captured slots, with whether each message's id record is current. */
+interface MsgBlock {
+  cols: MsgColumns;
+  /** 1 where the message's dedup record is still the one its id is remembered by. */
+  explicit: Uint8Array;
 }
 
 interface ChannelCapture {
@@ -86,24 +77,26 @@ interface ChannelCapture {
   ord: number;
   config: QueueConfig;
   counters: number[];
-  refs: Msg[];
-  /** state, attempt, at, explicit id (0/1): the mutable fields. */
-  mut: Float64Array;
-  ids: IdsCapture;
+  count: number;
+  blocks: MsgBlock[];
+  ids: IdColumns;
 }
 
 function* captureChannel(name: string, ch: Channel): Steps<ChannelCapture> {
-  const refs: Msg[] = new Array(ch.msgs.count);
-  const mut = new Float64Array(ch.msgs.count * 4);
-  let i = 0;
-  for (const m of ch.msgs.values()) {
-    refs[i] = m;
-    mut[4 * i] = m.state;
-    mut[4 * i + 1] = m.attempt;
-    mut[4 * i + 2] = m.at;
-    // A record the table forgot (expired, or the id reused) no longer matters: canonical 0.
-    mut[4 * i + 3] = m.rec !== undefined && ch.ids.byId.get(m.id) === m.rec ? 1 : 0;
-    if (++i % CAPTURE_STEP === 0) yield;
+  const blocks: MsgBlock[] = [];
+  const span = ch.msgs.spanSlots;
+  for (let from = 0; from < span; from += CAPTURE_SLOTS) {
+    const cols = ch.msgs.copySlots(from, CAPTURE_SLOTS);
+    yield;
+    const explicit = new Uint8Array(cols.seq.length);
+    for (let i = 0; i < explicit.length; i++) {
+      // A record the table forgot (expired, or the id reused) no longer matters: canonical 0.
+      const rec = cols.rec[i];
+      explicit[i] = isLiveSlot(cols, i) && rec >= 0 && ch.ids.isCurrent(rec) ? 1 : 0;
+      if ((i + 1) % CAPTURE_STEP === 0) yield;
+    }
+    blocks.push({ cols, explicit });
+    yield;
   }
   return {
     name,
@@ -118,9 +111,9 @@ function* captureChannel(name: string, ch: Channel): Steps<ChannelCapture> {
       ch.startSeq,
       ch.delivered,
     ],
-    refs,
-    mut,
-    ids: yield* captureIds(ch.ids),
+    count: ch.msgs.count,
+    blocks,
+    ids: yield* ch.ids.capture(),
   };
 }
 
@@ -130,7 +123,7 @@ interface TopicCapture {
   config: TopicConfig;
   counters: number[];
   log: TopicMsg[];
-  ids: IdsCapture;
+  ids: IdColumns;
   subs: ChannelCapture[];
   /** Retained messages and claims, when it has any (`["topicx", ...]`). */
   extra: [RetainedRow[], ClaimRow[], number] | undefined;
@@ -142,7 +135,7 @@ function* captureTopic(t: Topic): Steps<TopicCapture> {
     log.push(m);
     if (log.length % CAPTURE_STEP === 0) yield;
   }
-  const ids = yield* captureIds(t.ids);
+  const ids = yield* t.ids.capture();
   const subs: ChannelCapture[] = [];
   for (const [n, s] of t.subs) subs.push(yield* captureChannel(n, s));
   return {
@@ -249,14 +242,23 @@ function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
   yield* frame(pack(["end"]));
 }
 
-function* encodeIds(c: IdsCapture): Generator<Uint8Array, void, void> {
-  for (let i = 0; i < c.refs.length; i += IDS_PER_PART) {
-    const refs = c.refs.slice(i, i + IDS_PER_PART);
-    const ids = refs.map((r) => r.id);
-    const nums = refs.flatMap((r) => [r.seq, r.expiresAt]);
-    const mut = f64Bytes(c.mut.subarray(2 * i, 2 * (i + refs.length)));
-    yield* frame(pack(["ids", ids, nums, mut]));
+function* encodeIds(c: IdColumns): Generator<Uint8Array, void, void> {
+  let ids: string[] = [], nums: number[] = [], mut: number[] = [];
+  const flush = () => {
+    const part = frame(pack(["ids", ids, nums, f64Bytes(new Float64Array(mut))]));
+    ids = [];
+    nums = [];
+    mut = [];
+    return part;
+  };
+  for (let i = 0; i < c.seq.length; i++) {
+    if (!isCurrentSlot(c, i)) continue;
+    ids.push(idOfSlot(c, i));
+    nums.push(c.seq[i], c.expiresAt[i]);
+    mut.push(c.state[i], c.attempt[i]);
+    if (ids.length === IDS_PER_PART) yield* flush();
   }
+  if (ids.length > 0) yield* flush();
 }
 
 /** The end of the chunk of `items` that starts at `from`: by count, then by body bytes. */
@@ -320,24 +322,46 @@ function* encodeChannel(c: ChannelCapture, withBodies: boolean): Generator<Uint8
     c.ord,
     c.config,
     c.counters,
-    c.ids.refs.length,
-    c.refs.length,
+    c.ids.count,
+    c.count,
   ]));
   yield* encodeIds(c.ids);
-  for (let from = 0; from < c.refs.length;) {
-    const to = chunkEnd(c.refs, from);
-    const refs = c.refs.slice(from, to);
-    const fixed = new Float64Array(refs.length * 4);
-    refs.forEach((m, i) => {
-      fixed[4 * i] = m.seq;
-      fixed[4 * i + 1] = m.len;
-      fixed[4 * i + 2] = m.publishedAt;
-      fixed[4 * i + 3] = m.expiresAt;
-    });
-    const mut = f64Bytes(c.mut.subarray(4 * from, 4 * to));
-    yield* frame(pack(["msgs", f64Bytes(fixed), mut, refs.map((m) => m.id), extras(refs)]));
-    if (withBodies) yield* bodiesFrame(refs);
-    from = to;
+  for (const b of c.blocks) {
+    const cols = b.cols;
+    for (let from = 0; from < cols.seq.length;) {
+      // One part: up to MSGS_PER_PART live slots or BODY_BYTES_PER_PART bytes of bodies.
+      const slots: number[] = [];
+      let bytes = 0, to = from;
+      for (
+        ;
+        to < cols.seq.length && slots.length < MSGS_PER_PART && bytes < BODY_BYTES_PER_PART;
+        to++
+      ) {
+        if (!isLiveSlot(cols, to)) continue;
+        slots.push(to);
+        bytes += cols.len[to];
+      }
+      from = to;
+      if (slots.length === 0) continue;
+      const fixed = new Float64Array(slots.length * 4);
+      const mut = new Float64Array(slots.length * 4);
+      const rows = slots.map((i, k) => {
+        fixed[4 * k] = cols.seq[i];
+        fixed[4 * k + 1] = cols.len[i];
+        fixed[4 * k + 2] = cols.publishedAt[i];
+        fixed[4 * k + 3] = cols.expiresAt[i];
+        mut[4 * k] = cols.state[i];
+        mut[4 * k + 1] = cols.attempt[i];
+        mut[4 * k + 2] = cols.at[i];
+        mut[4 * k + 3] = b.explicit[i];
+        const x = cols.extras[i];
+        return { buf: cols.bufs[i], off: cols.off[i], len: cols.len[i], ...x };
+      });
+      yield* frame(
+        pack(["msgs", f64Bytes(fixed), f64Bytes(mut), slots.map((i) => cols.ids[i]), extras(rows)]),
+      );
+      if (withBodies) yield* bodiesFrame(rows);
+    }
   }
 }
 
@@ -348,7 +372,7 @@ function* encodeTopic(c: TopicCapture): Generator<Uint8Array, void, void> {
     c.ord,
     c.config,
     c.counters,
-    c.ids.refs.length,
+    c.ids.count,
     c.log.length,
     c.subs.length,
   ]));

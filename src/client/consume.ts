@@ -10,6 +10,7 @@
 
 import type { Client } from "./client.ts";
 import {
+  AnonymousRefused,
   Forbidden,
   InvalidRequest,
   NotFound,
@@ -87,6 +88,7 @@ const FATAL = [
   NotFound,
   Unauthorized,
   Forbidden,
+  AnonymousRefused,
   InvalidRequest,
 ];
 

@@ -76,16 +76,19 @@ Deno.test("consume() nacks a failed message with a backoff delay, and the retry 
 });
 
 Deno.test("consume() extends the lease while a slow handler runs, so its ack is not stale", async () => {
+  // The handler runs until the client has extended the lease three times (bounded), instead of
+  // a fixed 2.6 leases of wall time: with a 100 ms lease a loaded machine's event-loop stall could
+  // end the lease on the broker's real clock before the next extension was even sent.
   const { broker, client } = await setup(["jobs"], 1);
-  const stats = await client.consume("jobs", () => delay(260), {
-    leaseMs: 100,
-    waitMs: 50,
-    maxMessages: 1,
-  });
+  const leaseMs = 600;
+  const slowHandler = async () => {
+    for (let i = 0; i < 200 && paths(broker, "/extend").length < 3; i++) await delay(25);
+  };
+  const stats = await client.consume("jobs", slowHandler, { leaseMs, waitMs: 50, maxMessages: 1 });
   assert.deepEqual(stats, { received: 1, acked: 1, nacked: 0, lost: 0, errors: 0 });
   const extends_ = paths(broker, "/extend");
-  assert.ok(extends_.length >= 3, `${extends_.length} extensions over 260 ms with a 100 ms lease`);
-  assert.ok(extends_.every((s) => (s.body as { leaseMs: number }).leaseMs === 100));
+  assert.ok(extends_.length >= 3, `${extends_.length} extensions while the handler ran`);
+  assert.ok(extends_.every((s) => (s.body as { leaseMs: number }).leaseMs === leaseMs));
 });
 
 Deno.test("consume() aborts the handler's signal when the lease is lost and does not ack", async () => {

@@ -71,6 +71,12 @@ export class IdempotencyConflict extends QuorumqError {}
 export class Unauthorized extends QuorumqError {}
 /** 403. */
 export class Forbidden extends QuorumqError {}
+/**
+ * 403: the node has no auth file and is a cluster member (or listens beyond loopback), so callers
+ * without a token may only read; `detail` names the flag to add (`--auth-file` or
+ * `--allow-anonymous`).
+ */
+export class AnonymousRefused extends QuorumqError {}
 /** The queue is at `maxMessages` or `maxBytes`. */
 export class QueueFull extends QuorumqError {}
 /** 409: a transaction was not applied; `errors` holds the per-item reasons. */
@@ -123,6 +129,7 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   idempotency_conflict: IdempotencyConflict,
   unauthorized: Unauthorized,
   forbidden: Forbidden,
+  anonymous_refused: AnonymousRefused,
   queue_full: QueueFull,
   transaction_failed: TransactionFailed,
   session_expired: SessionExpired,

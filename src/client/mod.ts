@@ -20,6 +20,14 @@ export type { ConsumeContext, ConsumeHandler, ConsumeOptions, ConsumeStats } fro
 export { buildTransaction } from "./exactly_once.ts";
 export type { ExactlyOnceHandler } from "./exactly_once.ts";
 export type { Answer, RetryOptions } from "./transport.ts";
-export { StreamConnection, type StreamConsumer, StreamLost, StreamPool } from "./stream.ts";
+export {
+  StreamConnection,
+  type StreamConsumer,
+  type StreamDial,
+  StreamLost,
+  StreamPool,
+  type StreamSocket,
+} from "./stream.ts";
+export { packValue, unpackValue } from "./msgpack.ts";
 export * from "./errors.ts";
 export type * from "./types.ts";

@@ -25,6 +25,28 @@ export class StreamLost extends Error {
 
 type Frame = Record<string, unknown>;
 
+/**
+ * The part of the standard `WebSocket` a stream uses, so that a caller may dial its own (an edge
+ * gateway in a runtime whose `WebSocket` constructor does not suit: `src/edge`). Binary messages
+ * must arrive as `ArrayBuffer`.
+ */
+export interface StreamSocket {
+  binaryType?: string;
+  readonly readyState: number;
+  onopen: ((ev: never) => void) | null;
+  onmessage: ((ev: { readonly data: unknown }) => void) | null;
+  onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null;
+  onerror?: ((ev: never) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Opens a socket to a `ws:`/`wss:` URL. */
+export type StreamDial = (url: string) => StreamSocket;
+
+/** `WebSocket.OPEN`, as a number: a dialed socket need not be a `WebSocket`. */
+const OPEN = 1;
+
 function encode(frame: Frame): Uint8Array {
   const body = packValue(frame);
   const out = new Uint8Array(1 + body.byteLength);
@@ -62,7 +84,7 @@ export class StreamConnection {
   idleMs = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(readonly socket: WebSocket, readonly node: string) {
+  private constructor(readonly socket: StreamSocket, readonly node: string, readonly hello: Frame) {
     socket.onmessage = (e) => this.#onMessage(e.data);
     this.closed = new Promise((resolve) => {
       socket.onclose = (e) => {
@@ -72,10 +94,18 @@ export class StreamConnection {
     });
   }
 
-  /** Opens a stream to `node` (its base URL) and says hello with `token`. */
-  static open(node: string, token?: string, timeoutMs = 10_000): Promise<StreamConnection> {
+  /**
+   * Opens a stream to `node` (its base URL) and says hello with `token`; `dial` opens the socket
+   * (default: `new WebSocket`).
+   */
+  static open(
+    node: string,
+    token?: string,
+    timeoutMs = 10_000,
+    dial: StreamDial = (url) => new WebSocket(url) as unknown as StreamSocket,
+  ): Promise<StreamConnection> {
     const url = node.replace(/^http/, "ws") + "/v1/stream";
-    const socket = new WebSocket(url);
+    const socket = dial(url);
     socket.binaryType = "arraybuffer";
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -98,7 +128,7 @@ export class StreamConnection {
           return fail(typeof frame?.j === "string" ? frame.j : "no hello");
         }
         socket.onerror = null;
-        resolve(new StreamConnection(socket, node));
+        resolve(new StreamConnection(socket, node, frame));
       };
     });
   }
@@ -113,7 +143,7 @@ export class StreamConnection {
     method: string,
     path: string,
     headers: Record<string, string>,
-    bodyText: string | undefined,
+    bodyText?: string,
     signal?: AbortSignal,
   ): Promise<Response> {
     const i = this.#nextId++;
@@ -122,15 +152,21 @@ export class StreamConnection {
     return this.#call(i, frame, signal);
   }
 
-  /** Opens a push consumer on a receive path with `credit` deliveries granted. */
+  /**
+   * Opens a push consumer on a receive path with `credit` deliveries granted; `headers` is at
+   * most a relayed caller's `authorization` (an edge gateway's stream).
+   */
   consume(
     path: string,
     body: Record<string, unknown>,
     credit: number,
     onPush: (messagesJson: string) => void,
+    headers?: Record<string, string>,
   ): StreamConsumer {
     const i = this.#nextId++;
-    const done = this.#call(i, { t: "consume", i, p: path, n: credit, b: body }, undefined, onPush);
+    const frame: Frame = { t: "consume", i, p: path, n: credit, b: body };
+    if (headers !== undefined) frame.h = headers;
+    const done = this.#call(i, frame, undefined, onPush);
     return {
       grant: (n) => this.#send({ t: "credit", i, n }),
       cancel: () => this.#send({ t: "cancel", i }),
@@ -173,7 +209,7 @@ export class StreamConnection {
   }
 
   #send(frame: Frame): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(encode(frame));
+    if (this.socket.readyState === OPEN) this.socket.send(encode(frame));
   }
 
   #onMessage(data: unknown): void {
@@ -191,6 +227,17 @@ export class StreamConnection {
       this.#lose(new StreamLost(`The node ${this.node} refused the stream: ${frame.j}`));
       this.socket.close();
     }
+  }
+
+  /** Requests and consumers in flight. */
+  get inFlight(): number {
+    return this.#waiters.size;
+  }
+
+  /** Closes the stream as soon as nothing is in flight on it (now, if nothing is). */
+  drain(): void {
+    this.idleMs = 1;
+    this.#idleCheck();
   }
 
   /** With nothing in flight, closes the stream after `idleMs` (a script can then exit). */
@@ -227,7 +274,8 @@ function toResponse(frame: Frame): Response {
   const status = frame.s as number;
   const text = typeof frame.j === "string" ? frame.j : null;
   const headers = new Headers((frame.h as Record<string, string> | undefined) ?? {});
-  if (text !== null) {
+  if (text !== null && !headers.has("content-type")) {
+    // A node that predates content-type in res.h.
     headers.set("content-type", status >= 400 ? "application/problem+json" : "application/json");
   }
   return new Response(status === 204 ? null : text, { status, headers });

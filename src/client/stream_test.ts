@@ -186,17 +186,23 @@ Deno.test({
     const { url, stop } = serveNode();
     try {
       const a = await rawSocket(url);
-      a.socket.send(a.frame({ t: "req", i: 7, m: "PATCH", p: "/v1/queues" }));
+      a.socket.send(a.frame({ t: "req", i: 7, m: "get me", p: "/v1/queues" }));
       const bad = await a.next();
       assert.equal(bad.i, 7);
       assert.equal(JSON.parse(bad.j as string).type, "invalid_request");
+      // A method no route takes gets the app's own 405 and Allow, as over HTTP.
+      a.socket.send(a.frame({ t: "req", i: 6, m: "PATCH", p: "/v1/queues" }));
+      const patch = await a.next();
+      assert.equal(patch.s, 405);
+      assert.equal(JSON.parse(patch.j as string).type, "method_not_allowed");
+      assert.match((patch.h as Record<string, string>).allow, /GET/);
       a.socket.send(a.frame({ t: "req", i: 8, m: "GET", p: "/v1/queues" }));
       assert.equal((await a.next()).s, 200);
       const h = { "quorumq-session": "1/1/1" };
       a.socket.send(a.frame({ t: "consume", i: 10, p: "/v1/queues/q/receive", n: 1, h }));
       const refused = await a.next();
       assert.equal(refused.i, 10);
-      assert.match(JSON.parse(refused.j as string).detail, /takes no h/);
+      assert.match(JSON.parse(refused.j as string).detail, /may carry only authorization/);
       a.socket.send(a.frame({ t: "req", i: 9 }, 2));
       const fatal = await a.next();
       assert.match(JSON.parse(fatal.j as string).detail, /version 2 is not supported/);

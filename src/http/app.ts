@@ -14,8 +14,10 @@ import { matchedRoutes } from "hono/route";
 import { cors } from "hono/cors";
 import type { Logger } from "../log.ts";
 import type { Authenticator } from "./auth.ts";
+import { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
+import { Drain, SHUTTING_DOWN } from "./drain.ts";
 import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
@@ -38,6 +40,13 @@ export interface CreateAppOptions {
   readonly node: NodePort;
   /** Bearer-token auth (`loadAuthenticator(text)`); absent: auth off. */
   readonly auth?: Authenticator;
+  /**
+   * With auth off, what callers without a token may do; default open (the single-node
+   * quickstart). `src/server/access.ts` decides it for a node from its flags.
+   */
+  readonly anonymous?: AnonymousAccess;
+  /** `/metrics` without a token (`--metrics-public`); default false (the open mode serves it). */
+  readonly metricsPublic?: boolean;
   readonly limits?: Partial<HttpLimits>;
   readonly log: Logger;
   /** How to reach the leader when forwarding; default `fetch`. */
@@ -58,10 +67,15 @@ export interface CreateAppOptions {
    * `Authorization` header, never in cookies, so credentials mode is off.
    */
   readonly corsOrigins?: readonly string[];
+  /** The node's shutdown switch (`drain.ts`); default one that never fires. */
+  readonly drain?: Drain;
 }
 
 /** Paths answered without a token even when auth is on (probes and the API description). */
 const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
+
+/** Public too with `--metrics-public`. */
+const METRICS_PATH = "/metrics";
 
 /** Builds the app. */
 export function createApp(options: CreateAppOptions): Hono<AppEnv> {
@@ -69,15 +83,20 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   const deps: AppDeps = {
     node: options.node,
     auth: options.auth,
+    anonymous: options.anonymous ?? OPEN_ACCESS,
+    metricsPublic: options.metricsPublic ?? false,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log: options.log,
     leaderFetch: options.leaderFetch ?? requestLeaderFetch((request) => fetch(request)),
     longPoll: new LongPollHub((listener) => options.node.onApplied(listener), nowMs),
+    drain: options.drain ?? new Drain(),
     nowMs,
   };
+  deps.drain.signal.addEventListener("abort", () => deps.longPoll.close(), { once: true });
   const metrics = new HttpMetrics();
   const app = new Hono<AppEnv>();
   app.use("*", metricsMiddleware(metrics));
+  app.use("*", drainMiddleware(deps));
   if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
     // Before auth: a preflight carries no token and must be answered.
     app.use("/v1/*", corsMiddleware(options.corsOrigins));
@@ -114,6 +133,17 @@ function metricsMiddleware(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
   };
 }
 
+/**
+ * While the node shuts down: new requests get 503 with `Connection: close` (the client moves to
+ * another node), except `/healthz` (the process is alive); `/readyz` is refused like the rest.
+ */
+function drainMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!deps.drain.draining || c.req.path === "/healthz") return await next();
+    return problemResponse("unavailable", SHUTTING_DOWN, {}, { connection: "close" });
+  };
+}
+
 function corsMiddleware(origins: readonly string[]): MiddlewareHandler<AppEnv> {
   return cors({
     origin: origins.includes("*") ? "*" : [...origins],
@@ -136,7 +166,9 @@ function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     }
     // The stream authenticates when it opens (header or hello frame): stream_route.ts.
     if (c.req.path === STREAM_PATH) return await next();
-    if (deps.auth !== undefined && !PUBLIC_PATHS.has(c.req.path)) {
+    const isPublic = PUBLIC_PATHS.has(c.req.path) ||
+      (deps.metricsPublic && c.req.path === METRICS_PATH);
+    if (deps.auth !== undefined && !isPublic) {
       const principal = await deps.auth.authenticate(c.req.header("authorization") ?? null);
       if (principal === undefined) {
         const given = c.req.header("authorization") !== undefined;

@@ -15,6 +15,10 @@
  * `consume` for a SUBSCRIBE's filter, e.g. `"mqtt:sensors/*"`; docs/mqtt.md). Cluster operations and
  * `/metrics` need `admin` on `*`.
  *
+ * `"relay": true` marks the token of an edge gateway (`src/edge`): a stream opened with it may
+ * carry each request's own `Authorization` (the gateway's caller), and each request then runs
+ * with that caller's permissions only, never the relay token's (docs/edge.md).
+ *
  * Tokens are compared in constant time: the presented token and every configured token are
  * hashed with SHA-256 and the fixed-length digests are compared with a loop that does not stop
  * at the first difference, and every configured token is checked, so timing reveals neither a
@@ -41,6 +45,7 @@ export const authFileSchema = z.strictObject({
     publish: patternList,
     consume: patternList,
     admin: patternList,
+    relay: z.boolean().default(false),
   })).min(1),
 });
 
@@ -56,6 +61,8 @@ interface CompiledPattern {
 /** One authenticated caller. */
 export interface Principal {
   readonly name: string;
+  /** May speak for other callers on a stream (an edge gateway's token); absent: no. */
+  readonly relay?: boolean;
   /** True when the principal may do `permission` on `name` of `kind` (undefined: cluster). */
   can(permission: Permission, kind?: ResourceKind, name?: string): boolean;
   /** True when some pattern of `permission` may match a name of `kind`. */
@@ -70,6 +77,7 @@ export interface Authenticator {
 
 interface Entry {
   readonly name: string;
+  readonly relay: boolean;
   readonly digest: Uint8Array;
   readonly perms: Readonly<Record<Permission, readonly CompiledPattern[]>>;
 }
@@ -96,6 +104,7 @@ export async function createAuthenticator(file: AuthFile): Promise<Authenticator
   for (const t of file.tokens) {
     entries.push({
       name: t.name,
+      relay: t.relay,
       digest: await sha256(t.token),
       perms: {
         publish: t.publish.map(compilePattern),
@@ -122,6 +131,7 @@ export async function createAuthenticator(file: AuthFile): Promise<Authenticator
 function principalOf(entry: Entry): Principal {
   return {
     name: entry.name,
+    relay: entry.relay,
     can(permission, kind, name) {
       return entry.perms[permission].some((p) =>
         name === undefined ? p.all : (p.kind === undefined || p.kind === kind) && p.regex.test(name)

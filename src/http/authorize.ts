@@ -1,6 +1,8 @@
 /**
  * Permission checks of the routes: with auth on, the request's principal must hold the
- * permission on the queue or topic (or on the cluster); off, everything is allowed.
+ * permission on the queue or topic (or on the cluster). With auth off, what a caller without a
+ * token may do is the node's `AnonymousAccess`: everything in the open mode (one node on
+ * loopback, or `--allow-anonymous`), reads only otherwise.
  *
  * @module
  */
@@ -9,7 +11,21 @@ import type { Permission, ResourceKind } from "./auth.ts";
 import type { AppContext, AppDeps } from "./context.ts";
 import { ProblemError } from "./problems.ts";
 
-/** Throws 403 unless the principal (when auth is on) holds `permission` on the resource. */
+/**
+ * What callers without a token may do when the node has no auth file. `open`: everything.
+ * Otherwise reads only, and `why` is the refusal's detail: it names the flag to add.
+ */
+export type AnonymousAccess =
+  | { readonly open: true }
+  | { readonly open: false; readonly why: string };
+
+/** The embedded default of `createApp`: no auth file, everything open. */
+export const OPEN_ACCESS: AnonymousAccess = { open: true };
+
+/**
+ * Throws 401/403 unless the caller may do `permission` on the resource: with auth on, its
+ * principal holds the permission; with auth off, anonymous access is open.
+ */
 export function authorize(
   c: AppContext,
   deps: AppDeps,
@@ -17,7 +33,12 @@ export function authorize(
   kind?: ResourceKind,
   name?: string,
 ): void {
-  if (deps.auth === undefined) return;
+  if (deps.auth === undefined) {
+    // Reads (peek, a subscription, a topic's log) stay open; admin reads (the cluster) do not.
+    const read = c.req.method === "GET" || c.req.method === "HEAD";
+    if (permission === "admin" || !read) refuseAnonymous(deps);
+    return;
+  }
   const principal = c.get("principal");
   if (principal === undefined) {
     throw new ProblemError("unauthorized", "A bearer token is required");
@@ -28,7 +49,13 @@ export function authorize(
   }
 }
 
-/** Reading a queue or topic needs any permission on it. */
+/** Throws 403 `anonymous_refused` when auth is off and anonymous callers may only read. */
+export function refuseAnonymous(deps: AppDeps): void {
+  if (deps.auth !== undefined || deps.anonymous.open) return;
+  throw new ProblemError("anonymous_refused", deps.anonymous.why);
+}
+
+/** Reading a queue or topic needs any permission on it; with auth off anyone may read. */
 export function authorizeRead(
   c: AppContext,
   deps: AppDeps,

@@ -10,6 +10,8 @@
 import type { Context } from "hono";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Principal } from "./auth.ts";
+import type { AnonymousAccess } from "./authorize.ts";
+import type { Drain } from "./drain.ts";
 import type { LeaderFetch } from "./forward.ts";
 import type { LongPollHub } from "./long_poll.ts";
 import type { NodePort } from "./node_port.ts";
@@ -38,10 +40,16 @@ export const DEFAULT_LIMITS: HttpLimits = {
 export interface AppDeps {
   readonly node: NodePort;
   readonly auth: Authenticator | undefined;
+  /** With auth off: what callers without a token may do (`authorize.ts`). */
+  readonly anonymous: AnonymousAccess;
+  /** `/metrics` is served without a token (`--metrics-public`). */
+  readonly metricsPublic: boolean;
   readonly limits: HttpLimits;
   readonly log: Logger;
   readonly leaderFetch: LeaderFetch;
   readonly longPoll: LongPollHub;
+  /** Fired when the node begins to shut down (`drain.ts`). */
+  readonly drain: Drain;
   /** Clock for long-poll deadlines. */
   readonly nowMs: () => number;
 }

@@ -109,6 +109,8 @@ export interface ForwardOptions {
   readonly leaderFetch: LeaderFetch;
   /** Bound on the whole exchange; a long-poll receive adds its `waitMs`. */
   readonly timeoutMs: number;
+  /** Also ends the exchange (a long poll cut when this node shuts down). */
+  readonly cut?: AbortSignal;
 }
 
 const DROP_REQUEST = new Set(DROP_REQUEST_HEADERS);
@@ -133,7 +135,9 @@ export async function forwardToLeader(options: ForwardOptions): Promise<Response
       method: request.method,
       headers,
       body: hasBody ? bodyBytes.slice() : undefined,
-      signal: AbortSignal.timeout(options.timeoutMs),
+      signal: options.cut === undefined
+        ? AbortSignal.timeout(options.timeoutMs)
+        : AbortSignal.any([AbortSignal.timeout(options.timeoutMs), options.cut]),
     });
   } catch (error) {
     throw classifyFailure(error, leaderUrl);

@@ -2,7 +2,8 @@
  * Long-poll waiting for `receive` with `waitMs`. A waiter sleeps until one of:
  * - an applied batch (`NodePort.onApplied`) makes its queue/subscription deliverable,
  * - the broker's next delay or lease end (`Deliverability.nextAt`, in entry time) arrives,
- * - its deadline passes, or its request is aborted (client gone).
+ * - its deadline passes, or its request is aborted (client gone),
+ * - the node shuts down (`close()`: the request is answered 503 at once, `drain.ts`).
  * There is no polling loop: each waiter holds one timer, and applied batches are the only other
  * wake-up source.
  *
@@ -15,8 +16,8 @@
  * @module
  */
 
-/** Why a wait ended. */
-export type WaitEnd = "deliverable" | "deadline" | "aborted";
+/** Why a wait ended; `closing`: the node is shutting down (`close()`). */
+export type WaitEnd = "deliverable" | "deadline" | "aborted" | "closing";
 
 /** What a waiter asks about its target each time a batch is applied. */
 export interface WaitProbe {
@@ -52,6 +53,7 @@ export class LongPollHub {
   readonly #nowMs: () => number;
   #arrivals = 0;
   #unsubscribe: (() => void) | undefined;
+  #closed = false;
 
   /** `subscribe` is `node.onApplied`; the hub listens only while someone waits. */
   constructor(
@@ -64,6 +66,14 @@ export class LongPollHub {
   /** A fresh arrival number: take one per request and pass it to every `wait` of it. */
   arrival(): number {
     return ++this.#arrivals;
+  }
+
+  /** Ends every wait with `closing`, now and from now on (the node is shutting down). */
+  close(): void {
+    this.#closed = true;
+    for (const target of [...this.#targets.values()]) {
+      for (const waiter of [...target.waiters]) waiter.resolve("closing");
+    }
   }
 
   /** Number of waiters now (metrics, tests). */
@@ -84,6 +94,7 @@ export class LongPollHub {
     deadlineMs: number,
     signal?: AbortSignal,
   ): Promise<WaitEnd> {
+    if (this.#closed) return Promise.resolve("closing");
     const now = this.#nowMs();
     const state = probe.check();
     if (state.deliverableNow) return Promise.resolve("deliverable");

@@ -13,7 +13,9 @@
 export { createApp, type CreateAppOptions } from "./app.ts";
 export { asPrincipal } from "./stream.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
+export { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
+export { Drain, SHUTTING_DOWN } from "./drain.ts";
 export {
   type ForwardedRequest,
   ForwardNotSentError,
@@ -34,3 +36,4 @@ export {
 } from "./problems.ts";
 export { Histogram, type HistogramSnapshot, LATENCY_BUCKETS_S } from "./prometheus.ts";
 export { openApiDocument } from "./openapi.ts";
+export { decodeStreamFrame, encodeStreamFrame, STREAM_VERSION } from "./stream_frames.ts";

@@ -21,6 +21,10 @@ export const PROBLEMS = {
   invalid_request: { status: 400, title: "The request is not valid" },
   unauthorized: { status: 401, title: "A valid bearer token is required" },
   forbidden: { status: 403, title: "The token lacks the permission for this request" },
+  anonymous_refused: {
+    status: 403,
+    title: "This node does not let callers without a token write or administer",
+  },
   not_found: { status: 404, title: "No such resource" },
   queue_not_found: { status: 404, title: "No such queue" },
   topic_not_found: { status: 404, title: "No such topic" },

@@ -18,6 +18,7 @@ import { jsonAnswer, renderDeliveries } from "./render.ts";
 import { runWrite } from "./write.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import type { WaitProbe } from "./long_poll.ts";
+import { shuttingDown } from "./drain.ts";
 import { receiveSchema } from "./schemas.ts";
 
 /** Handles `POST .../receive` for `target`. */
@@ -55,7 +56,8 @@ export async function handleReceive(
       ...(owner !== undefined ? { owner } : {}),
     }) === true;
   if (once && waitMs > 0 && isLeader(deps) && !stored()) {
-    await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
+    const end = await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
+    if (end === "closing") throw shuttingDown();
   }
   // Bounded by the deadline: each round either returns or waits for an applied batch or a
   // delay/lease end that makes the target deliverable; a wait that hits the deadline returns.
@@ -68,6 +70,7 @@ export async function handleReceive(
       return jsonAnswer(200, renderDeliveries(messages), out.replayed);
     }
     const end = await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
+    if (end === "closing") throw shuttingDown();
     if (end !== "deliverable") return jsonAnswer(200, renderDeliveries([]), false);
   }
   deps.log.warn("long_poll_round_cap", { key, rounds: MAX_ROUNDS });

@@ -5,7 +5,7 @@
  */
 
 import { Hono } from "hono";
-import type { AppDeps, AppEnv } from "./context.ts";
+import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { authorize } from "./authorize.ts";
 import type { HttpMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -32,16 +32,20 @@ export function opsRoutes(deps: AppDeps, metrics: HttpMetrics): Hono<AppEnv> {
         { nodeId: view.nodeId },
       );
     }
+    // The leader's URL lets an edge gateway follow the leader (docs/edge.md).
+    const leaderUrl = view.members.find((m) => m.id === view.leaderId)?.url;
     return c.json({
       status: "ready",
       nodeId: view.nodeId,
       leaderId: view.leaderId,
+      ...(leaderUrl ? { leaderUrl } : {}),
       appliedIndex: view.appliedIndex,
     });
   });
 
   app.get("/metrics", (c) => {
-    authorize(c, deps, "admin");
+    // --metrics-public: anyone; otherwise an admin token, or anyone in the open mode.
+    if (!deps.metricsPublic) authorizeMetrics(c, deps);
     return c.body(metrics.render(deps.node), 200, {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
     });
@@ -50,4 +54,16 @@ export function opsRoutes(deps: AppDeps, metrics: HttpMetrics): Hono<AppEnv> {
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
 
   return app;
+}
+
+/** `/metrics` is an admin read; a refusal names `--metrics-public`. */
+function authorizeMetrics(c: AppContext, deps: AppDeps): void {
+  if (deps.auth === undefined && !deps.anonymous.open) {
+    throw new ProblemError(
+      "anonymous_refused",
+      "/metrics is not public on this node: start it with --metrics-public to serve it " +
+        "without a token (or give it --auth-file and send an admin token)",
+    );
+  }
+  authorize(c, deps, "admin");
 }

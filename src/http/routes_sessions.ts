@@ -11,13 +11,18 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
+import { refuseAnonymous } from "./authorize.ts";
 import { ProblemError } from "./problems.ts";
 import { answerWrite } from "./write.ts";
 import { params } from "./request.ts";
 import { idempotencyKeyParams, sessionOpenSchema, sessionParams } from "./schemas_sessions.ts";
 
-/** With auth on, a session needs a valid token (of any permission). */
+/**
+ * With auth on, a session needs a valid token (of any permission); with auth off, anonymous
+ * writes must be allowed (sessions and keys are replicated writes).
+ */
 function authenticated(c: AppContext, deps: AppDeps): void {
+  refuseAnonymous(deps);
   if (deps.auth !== undefined && c.get("principal") === undefined) {
     throw new ProblemError("unauthorized", "A bearer token is required");
   }

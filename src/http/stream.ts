@@ -14,11 +14,13 @@
 
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
+import { SHUTTING_DOWN } from "./drain.ts";
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
   answerFrame,
   decodeStreamFrame,
   encodeStreamFrame,
+  RelayRefused,
   STREAM_VERSION,
   type StreamInFrame,
   type StreamOutFrame,
@@ -43,11 +45,17 @@ export function asPrincipal(req: Request, principal: Principal): Request {
   return req;
 }
 
+/** How long a stream waits for its in-flight answers before it closes at shutdown. */
+const GO_AWAY_MS = 1_000;
+
 /** Requests one stream may have in flight; more are answered `unavailable` at once. */
 const MAX_IN_FLIGHT = 4096;
 
-/** Headers a `req` frame may set; the rest come from the stream. */
-const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session"]);
+/**
+ * Headers a `req` frame may set; the rest come from the stream. `authorization` is taken only
+ * on a relay stream, or with auth off (`#relayedAuthorization`).
+ */
+const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session", "content-type"]);
 
 /** A body that is JSON text already (a `req` frame's `j`). */
 class JsonText {
@@ -77,6 +85,32 @@ export class StreamSession {
     socket.onmessage = (e) => this.#onMessage(e.data);
     socket.onclose = () => this.#closed();
     socket.onerror = () => {};
+    deps.drain.signal.addEventListener("abort", this.#onDrain, { once: true });
+  }
+
+  /**
+   * The node is shutting down: what is in flight is answered (long polls end 503 at once,
+   * `drain.ts`), then an `error` frame says why and the socket closes with 1001. Bounded: after
+   * `GO_AWAY_MS` the stream closes whatever is still running.
+   */
+  readonly #onDrain = () => this.deps.drain.track(this.#goAway());
+
+  async #goAway(): Promise<void> {
+    const until = Date.now() + GO_AWAY_MS;
+    while ((this.#requests.size > 0 || this.consumers.size > 0) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.sendProblem(undefined, "unavailable", SHUTTING_DOWN);
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    // Until the client answers the close (the listener's own shutdown would close the socket
+    // first, with its own reason).
+    const gone = new Promise<void>((resolve) =>
+      this.socket.addEventListener("close", () => resolve())
+    );
+    this.socket.close(1001, "node shutting down");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([gone, new Promise((r) => timer = setTimeout(r, GO_AWAY_MS))]);
+    clearTimeout(timer);
   }
 
   /** Sends a frame unless the socket is gone (its answer is then lost: unknown to the client). */
@@ -92,6 +126,7 @@ export class StreamSession {
   }
 
   #closed(): void {
+    this.deps.drain.signal.removeEventListener("abort", this.#onDrain);
     for (const c of this.consumers.values()) c.stop();
     this.consumers.clear();
     // A long poll ends without leasing anything; a write already proposed still applies.
@@ -183,20 +218,49 @@ export class StreamSession {
     signal?: AbortSignal,
   ): Request {
     const h = new Headers();
+    let relayed: string | undefined;
     for (const [name, value] of Object.entries(headers ?? {})) {
-      if (PASSED_HEADERS.has(name.toLowerCase())) h.set(name, value);
+      const lower = name.toLowerCase();
+      if (PASSED_HEADERS.has(lower)) h.set(name, value);
+      else if (lower === "authorization") relayed = value;
     }
-    if (this.#authorization !== undefined) h.set("authorization", this.#authorization);
-    const hasBody = body !== undefined && method !== "GET";
-    if (hasBody) h.set("content-type", "application/json");
+    const relay = this.#relaying(relayed);
+    if (relay === "caller") {
+      // The gateway's caller, authenticated by the app as over HTTP (401 without a token).
+      if (relayed !== undefined) h.set("authorization", relayed);
+    } else if (this.#authorization !== undefined) {
+      h.set("authorization", this.#authorization);
+    }
+    const hasBody = body !== undefined && method !== "GET" && method !== "HEAD";
+    if (hasBody && !h.has("content-type")) h.set("content-type", "application/json");
     const request = new Request(`http://stream.local${path}`, {
       method,
       headers: h,
       ...(hasBody ? { body: body instanceof JsonText ? body.text : JSON.stringify(body) } : {}),
       ...(signal ? { signal } : {}),
     });
-    if (this.#principal !== undefined) streamPrincipals.set(request, this.#principal);
+    if (relay === "stream" && this.#principal !== undefined) {
+      streamPrincipals.set(request, this.#principal);
+    }
     return request;
+  }
+
+  /**
+   * Whose request this is: the stream's own caller, or (`caller`) the one a gateway relays. A
+   * relay stream's requests always run as their caller, with no token when it sent none, so the
+   * gateway's token lends them nothing. Another stream that sends an `authorization` is refused
+   * (`RelayRefused`); with auth off the header is passed on, and means nothing.
+   */
+  #relaying(relayed: string | undefined): "stream" | "caller" {
+    if (this.deps.auth === undefined) return relayed === undefined ? "stream" : "caller";
+    if (this.#principal?.relay === true) return "caller";
+    if (relayed !== undefined) {
+      throw new RelayRefused(
+        `The stream's token (${this.#principal?.name ?? "none"}) may not relay another caller's ` +
+          'authorization: give it "relay": true in the auth file',
+      );
+    }
+    return "stream";
   }
 
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
@@ -206,7 +270,8 @@ export class StreamSession {
       const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
       request = this.internalRequest(frame.m, frame.p, frame.h, body, abort.signal);
     } catch (error) {
-      this.sendProblem(frame.i, "invalid_request", `The body is not JSON: ${String(error)}`);
+      if (error instanceof RelayRefused) this.sendProblem(frame.i, "forbidden", error.message);
+      else this.sendProblem(frame.i, "invalid_request", `Not a valid request: ${String(error)}`);
       return;
     }
     this.#requests.set(frame.i, abort);

@@ -10,7 +10,7 @@
  */
 
 import type { StreamSession } from "./stream.ts";
-import { answerFrame, type StreamInFrame } from "./stream_frames.ts";
+import { answerFrame, RelayRefused, type StreamInFrame } from "./stream_frames.ts";
 
 /** Longest single receive: the broker's `max`. */
 const MAX_PER_RECEIVE = 1000;
@@ -44,7 +44,15 @@ export async function runConsume(
       const max = Math.min(state.credit, MAX_PER_RECEIVE);
       const body = { ...frame.b, max, waitMs: WAIT_MS };
       // No session place or key: each round is a new receive (one place would replay the first).
-      const request = session.internalRequest("POST", frame.p, undefined, body, stop.signal);
+      // `h` is at most a relayed caller's authorization (an edge gateway's stream).
+      let request: Request;
+      try {
+        request = session.internalRequest("POST", frame.p, frame.h, body, stop.signal);
+      } catch (error) {
+        if (!(error instanceof RelayRefused)) throw error;
+        session.sendProblem(frame.i, "forbidden", error.message);
+        return;
+      }
       const response = await session.dispatch(request);
       if (!response.ok) {
         session.send(await answerFrame(frame.i, response));

@@ -8,11 +8,20 @@
 
 import { Packr } from "msgpackr";
 
+/** A relayed `authorization` on a stream whose token may not relay: answered 403. */
+export class RelayRefused extends Error {}
+
 /** The one version this node speaks (byte 0 of every frame). */
 export const STREAM_VERSION = 1;
 
-/** HTTP methods a `req` frame may carry. */
-const METHODS = new Set(["GET", "PUT", "POST", "DELETE"]);
+/**
+ * A `req` frame's method: any method token, so that a method no route takes gets the app's own
+ * 405 with `Allow` (an edge gateway relays whatever its caller sent).
+ */
+const METHOD = /^[A-Z]{1,16}$/;
+
+/** The operations paths a `req` frame may name besides `/v1/...` (an edge gateway relays them). */
+const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
 
 /** Client → node. */
 export type StreamInFrame =
@@ -33,6 +42,8 @@ export type StreamInFrame =
     readonly p: string;
     readonly n: number;
     readonly b?: Record<string, unknown>;
+    /** Only `authorization`: a relayed caller's token (a relay stream; docs/edge.md). */
+    readonly h?: Record<string, string>;
   }
   | { readonly t: "credit"; readonly i: number; readonly n: number }
   | { readonly t: "cancel"; readonly i: number };
@@ -50,8 +61,18 @@ export type StreamOutFrame =
   | { readonly t: "push"; readonly i: number; readonly j: string }
   | { readonly t: "error"; readonly j: string };
 
-/** Answer headers a `res` frame carries. */
-const ANSWER_HEADERS = ["retry-after", "idempotent-replayed", "location", "allow"];
+/**
+ * Answer headers a `res` frame carries: the ones the HTTP API defines, and `content-type` and
+ * `www-authenticate`, so that an edge gateway answers its caller exactly what the node did.
+ */
+const ANSWER_HEADERS = [
+  "retry-after",
+  "idempotent-replayed",
+  "location",
+  "allow",
+  "content-type",
+  "www-authenticate",
+];
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -106,10 +127,15 @@ function checkFrame(v: Record<string, unknown>): Decoded {
         : fail("hello: token must be a string");
     case "req":
       if (id === undefined) return fail("req: i must be a non-negative integer");
-      if (typeof v.m !== "string" || !METHODS.has(v.m)) {
-        return fail("req: m must be GET, PUT, POST or DELETE");
+      if (typeof v.m !== "string" || !METHOD.test(v.m)) {
+        return fail("req: m must be an HTTP method (GET, PUT, POST, DELETE, ...)");
       }
-      if (!isApiPath(v.p)) return fail("req: p must be an API path under /v1/ (not /v1/stream)");
+      if (!isApiPath(v.p) && !isOpsPath(v.p)) {
+        return fail(
+          "req: p must be an API path under /v1/ (not /v1/stream) or /healthz, /readyz, " +
+            "/metrics, /openapi.json",
+        );
+      }
       if (v.j !== undefined && (typeof v.j !== "string" || v.b !== undefined)) {
         return fail("req: j must be JSON text, and a request carries b or j, not both");
       }
@@ -123,8 +149,11 @@ function checkFrame(v: Record<string, unknown>): Decoded {
       if (v.b !== undefined && (typeof v.b !== "object" || v.b === null || Array.isArray(v.b))) {
         return fail("consume: b must be a map");
       }
-      if (v.h !== undefined) {
-        return fail("consume: takes no h (each round is a new receive, never in a session)");
+      if (v.h !== undefined && !onlyAuthorization(v.h)) {
+        return fail(
+          "consume: h may carry only authorization (each round is a new receive, never in a " +
+            "session)",
+        );
       }
       return ok(v);
     case "credit":
@@ -140,6 +169,17 @@ function checkFrame(v: Record<string, unknown>): Decoded {
 function isApiPath(p: unknown): boolean {
   return typeof p === "string" && p.startsWith("/v1/") && !p.startsWith("/v1/stream") &&
     p.length <= 4096;
+}
+
+function isOpsPath(p: unknown): boolean {
+  return typeof p === "string" && p.length <= 4096 && OPS_PATHS.has(p.split("?")[0]);
+}
+
+/** A consume frame's `h`: a relayed caller's token (`{ authorization }`) and nothing else. */
+function onlyAuthorization(h: unknown): boolean {
+  if (!isHeaders(h)) return false;
+  const names = Object.keys(h as Record<string, string>);
+  return names.length === 1 && names[0].toLowerCase() === "authorization";
 }
 
 const ok = (v: Record<string, unknown>): Decoded => ({

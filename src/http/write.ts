@@ -12,6 +12,7 @@ import type { AppContext, AppDeps } from "./context.ts";
 import { forwardToLeader, HOP_HEADER } from "./forward.ts";
 import { idempotencyOf } from "./idempotency.ts";
 import { ownerOf, sessionOf } from "./session.ts";
+import { shuttingDown } from "./drain.ts";
 import { expectOk, ProblemError } from "./problems.ts";
 import { jsonAnswer, type WriteAnswer } from "./render.ts";
 import { noQuery } from "./request.ts";
@@ -88,14 +89,23 @@ export async function forwardNotLeader(
     return notLeader(c, hint.leaderId, hint.leaderUrl);
   }
   deps.log.debug("forward_to_leader", { leaderId: hint.leaderId, path: c.req.path });
-  return await forwardToLeader({
-    request: c.req.raw,
-    bodyBytes: request.bytes,
-    leaderUrl: hint.leaderUrl,
-    nodeId: deps.node.nodeId,
-    leaderFetch: deps.leaderFetch,
-    timeoutMs: deps.limits.forwardTimeoutMs + extraTimeoutMs,
-  });
+  // A long poll (extra time) is cut when this node shuts down: its caller gets 503 at once, and
+  // a lease the leader may have granted ends by itself. Other writes finish.
+  const longPoll = extraTimeoutMs > 0;
+  try {
+    return await forwardToLeader({
+      request: c.req.raw,
+      bodyBytes: request.bytes,
+      leaderUrl: hint.leaderUrl,
+      nodeId: deps.node.nodeId,
+      leaderFetch: deps.leaderFetch,
+      timeoutMs: deps.limits.forwardTimeoutMs + extraTimeoutMs,
+      ...(longPoll ? { cut: deps.drain.signal } : {}),
+    });
+  } catch (error) {
+    if (longPoll && deps.drain.draining) throw shuttingDown();
+    throw error;
+  }
 }
 
 function notLeader(c: AppContext, leaderId?: string, leaderUrl?: string): never {

@@ -38,6 +38,11 @@ export interface GatewayContext {
   readonly claims: ClaimsView;
   /** Auth on: the principal of an `Authorization` header value (undefined: refused). */
   readonly authenticate: ((header: string) => Promise<Principal | undefined>) | undefined;
+  /**
+   * Set when the node has no auth file and refuses anonymous writes (`src/server/access.ts`):
+   * every CONNECT is refused (not authorized) with this reason, since no token can be checked.
+   */
+  readonly refuseAnonymous: string | undefined;
 }
 
 /** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
@@ -48,6 +53,7 @@ export const REASON = {
   unsupportedVersion: 0x84,
   badClientId: 0x85,
   notAuthorized: 0x87,
+  serverShuttingDown: 0x8b,
   keepAliveTimeout: 0x8d,
   takenOver: 0x8e,
   topicInvalid: 0x90,
@@ -132,6 +138,12 @@ export class MqttConnection {
     this.#wire.end();
   }
 
+  /** The node is shutting down: v5 DISCONNECT 0x8B, then close (v3.1.1: close). */
+  async shutDown(): Promise<void> {
+    this.fail(REASON.serverShuttingDown, "server shutting down");
+    await this.#wire.end(); // resolves once the DISCONNECT is written
+  }
+
   /**
    * Another connection of this client id took the session (on any node): this one closes. Its
    * release at the end is a no-op: the claim is no longer this connection's.
@@ -203,6 +215,9 @@ export class MqttConnection {
       clientId = `auto-${crypto.randomUUID()}`;
     }
     this.#clientId = clientId;
+    if (this.#ctx.refuseAnonymous !== undefined) {
+      return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
+    }
     const api = await this.#authorized(p);
     if (api === undefined) return;
     // v5: the client's topic alias maximum is how many aliases this side may set.

@@ -13,6 +13,9 @@ import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
+/** How long close() waits for the DISCONNECT packets to be written before it cuts. */
+const SHUTDOWN_WRITE_MS = 500;
+
 /** The path of MQTT over WebSocket on the HTTP listener. */
 export const MQTT_WS_PATH = "/mqtt";
 
@@ -32,6 +35,8 @@ export interface MqttGatewayOptions {
   readonly authenticate?: (header: string) => Promise<Principal | undefined>;
   /** Calls `listener` after entries were applied here; returns the unsubscribe. */
   readonly onApplied: (listener: () => void) => () => void;
+  /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
+  readonly refuseAnonymous?: string;
 }
 
 /** How often the claims are looked at even if no change was seen (a restored snapshot). */
@@ -50,18 +55,16 @@ export interface MqttGateway {
 export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
   const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
   const nodePrefix = `${opts.nodeId}/`;
-  const ctx: GatewayContext = {
-    fetch: opts.fetch,
-    log: opts.log,
-    maxPacketBytes: opts.maxPacketBytes,
-    live: new Set(),
-    holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
-    claims: opts.claims,
-    authenticate: opts.authenticate,
-  };
+  const ctx = gatewayContext(opts, nodePrefix);
   const stopWatch = watchTakeovers(ctx, opts.onApplied);
   const orphans = setTimeout(() => releaseOrphans(ctx, nodePrefix), ORPHAN_RELEASE_MS);
   const conns = new Set<Deno.Conn>();
+  /** Every live MQTT connection, TCP and WebSocket: each is told when the node shuts down. */
+  const sessions = new Set<MqttConnection>();
+  const run = (connection: MqttConnection) => {
+    sessions.add(connection);
+    return connection.run().finally(() => sessions.delete(connection));
+  };
   const accepting = (async () => {
     for (;;) {
       let conn: Deno.Conn;
@@ -75,7 +78,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
         return; // the listener was closed
       }
       conns.add(conn);
-      new MqttConnection(ctx, tcpStream(conn)).run()
+      run(new MqttConnection(ctx, tcpStream(conn)))
         .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }))
         .finally(() => conns.delete(conn));
     }
@@ -95,7 +98,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
         offered.includes("mqtt") ? { protocol: "mqtt" } : {},
       );
       socket.onopen = () => {
-        new MqttConnection(ctx, webSocketStream(socket, "websocket")).run()
+        run(new MqttConnection(ctx, webSocketStream(socket, "websocket")))
           .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }));
       };
       return response;
@@ -104,6 +107,13 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
       stopWatch();
       clearTimeout(orphans);
       listener.close();
+      // v5 clients learn why (DISCONNECT 0x8B) and reconnect elsewhere; v3.1.1 has no
+      // server DISCONNECT, the connection just closes.
+      const told = Promise.all([...sessions].map((s) => s.shutDown()));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise((r) => timer = setTimeout(r, SHUTDOWN_WRITE_MS));
+      await Promise.race([told, bound]);
+      clearTimeout(timer);
       for (const c of conns) {
         try {
           c.close();
@@ -113,6 +123,20 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
       }
       await accepting;
     },
+  };
+}
+
+/** What every connection of this gateway shares; holders are `<node>/<boot id>/<uuid>`. */
+function gatewayContext(opts: MqttGatewayOptions, nodePrefix: string): GatewayContext {
+  return {
+    fetch: opts.fetch,
+    log: opts.log,
+    maxPacketBytes: opts.maxPacketBytes,
+    live: new Set(),
+    holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
+    claims: opts.claims,
+    authenticate: opts.authenticate,
+    refuseAnonymous: opts.refuseAnonymous,
   };
 }
 

@@ -25,6 +25,9 @@ import type { BrokerMachine } from "./broker_machine.ts";
 /** How long a new member may take to catch up before it is promoted to voter. */
 const CATCH_UP_MS = 30_000;
 
+/** Retries (50 ms apart) of a membership change refused while another one is pending. */
+const PENDING_RETRIES = 40;
+
 export class RaftNode implements NodePort {
   readonly nodeId: string;
   /** fsync latency: the latency buckets, with finer ones below 0.5 ms where disks answer. */
@@ -198,7 +201,18 @@ export class RaftNode implements NodePort {
   async #confChange(
     cc: { op: "add_learner" | "promote" | "remove"; nodeId: string; context?: string },
   ): Promise<AdminOutcome> {
-    const out = await this.#driver.proposeConfChange(cc, 10_000);
+    let out = await this.#driver.proposeConfChange(cc, 10_000);
+    // The leader records members' incarnations with conf changes of its own (identity.ts): one
+    // may be in flight for a moment; wait for it rather than refuse the operator's change.
+    for (
+      let i = 0;
+      i < PENDING_RETRIES && !out.ok && out.reason === "rejected" &&
+      out.detail === "conf_change_pending";
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+      out = await this.#driver.proposeConfChange(cc, 10_000);
+    }
     if (out.ok) return { ok: true };
     switch (out.reason) {
       case "not_leader":

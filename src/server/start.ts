@@ -6,12 +6,19 @@
  */
 
 import process from "node:process";
-import { NodeDriver, slicePacer } from "../../cluster/node/mod.ts";
+import { NodeDriver, slicePacer, StaleIncarnationError } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
-import { asPrincipal, createApp, loadAuthenticator } from "../http/mod.ts";
+import {
+  type AnonymousAccess,
+  asPrincipal,
+  createApp,
+  Drain,
+  loadAuthenticator,
+} from "../http/mod.ts";
+import { anonymousAccess, isLoopback } from "./access.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
 import { MQTT_TOPIC, MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
@@ -31,6 +38,16 @@ import {
 } from "./raft_settings.ts";
 
 export { TICK_MS };
+
+/** How long shutdown waits for in-flight HTTP requests (writes) to be answered. */
+const SERVER_SHUTDOWN_MS = 2_000;
+
+/** Resolves when `p` settles or after `ms`, whichever is first. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.catch(() => {}), new Promise((r) => timer = setTimeout(r, ms))]);
+  clearTimeout(timer);
+}
 
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
 const TIMER_CHECK_MS = 250;
@@ -93,11 +110,18 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const auth = config.authFile === undefined
     ? undefined
     : await loadAuthenticator(await Deno.readTextFile(config.authFile));
+  const anonymous = anonymousAccess(config);
+  logAccess(config, anonymous, log);
   // Writes a follower receives go to the leader over one WebSocket (forward_channel.ts).
   const forwarding = new ForwardChannels();
+  // SIGTERM: long polls, streams and new requests are answered at once (src/http/drain.ts).
+  const drain = new Drain();
   const app = createApp({
+    drain,
     node: node.raft,
     ...(auth ? { auth } : {}),
+    anonymous,
+    metricsPublic: config.metricsPublic,
     limits: { maxBodyBytes: config.maxBodyBytes },
     log,
     leaderFetch: forwarding.fetch,
@@ -105,7 +129,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     ...(transport.faults ? { faults: transport.faults } : {}),
     corsOrigins: config.corsOrigins,
   });
-  const ui = createUi({ node: node.raft, api: app.fetch, ...(auth ? { auth } : {}), events });
+  const ui = createUi({
+    node: node.raft,
+    api: app.fetch,
+    ...(auth ? { auth } : {}),
+    anonymousActs: anonymous.open,
+    events,
+  });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
@@ -123,6 +153,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       heldBy: (prefix) => machine.state.claimsHeldBy(MQTT_TOPIC, prefix),
     },
     onApplied: (listener) => node.driver.onApplied(listener),
+    ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
   });
   const server = Deno.serve(
     { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
@@ -147,10 +178,17 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("node_stopping", {});
+      // First what callers wait on, so they move to another node while this one hands over.
+      drain.begin();
+      const mqttClosed = mqtt?.close();
       await handOverLeadership(node.driver);
       stopTimers();
-      await mqtt?.close();
-      await server.shutdown();
+      await mqttClosed;
+      // Streams answer what is in flight and close with their reason before the listener goes.
+      await drain.closed(SERVER_SHUTDOWN_MS);
+      // In-flight writes finish; a connection that outlives the bound (a dashboard's live
+      // updates, a client that keeps a socket open) is cut by the process exit.
+      await within(server.shutdown(), SERVER_SHUTDOWN_MS);
       forwarding.close();
       await node.driver.close();
       await transport.close();
@@ -191,6 +229,7 @@ async function openDriver(
       : { voters: [...peers.keys()], learners: [] },
     bootstrapUrls: peers,
     storage,
+    dataIncarnation: storage.incarnation,
     sink: transport,
     stateMachine: machine,
     startTicker: (ms, fn) => {
@@ -219,6 +258,13 @@ async function openDriver(
       events.record(event, details);
     },
     onFatal: (e) => {
+      if (e instanceof StaleIncarnationError) {
+        // Only the operator can cure it: exit 2, like a bad option (no restart loop).
+        const what = staleIncarnationHelp(config, e);
+        log.error("member_incarnation_stale", { detail: what });
+        console.error(`quorumq: ${what}`);
+        Deno.exit(2);
+      }
       log.error("node_fatal_exit", { error: String(e) });
       Deno.exit(70);
     },
@@ -271,6 +317,28 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   if (!r.ok) return;
   for (let i = 0; i < 40 && driver.status().role === "leader"; i++) {
     await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** What the operator must do when the cluster knows this node's id with another data directory. */
+export function staleIncarnationHelp(config: NodeConfig, e: StaleIncarnationError): string {
+  return `${e.message} This node stops now. Remove it through any member (with an admin ` +
+    `token when auth is on): curl -X DELETE <member-url>/v1/cluster/members/${config.id}; then ` +
+    `empty ${config.dataDir}, start this node again with --join (and its usual --id ` +
+    `${config.id}), and add it: curl -X POST <member-url>/v1/cluster/members -H ` +
+    `'content-type: application/json' -d '{"id":"${config.id}","url":"${config.advertise}"}'.`;
+}
+
+/** A warning whenever callers without a token are refused, or allowed beyond one machine. */
+function logAccess(config: NodeConfig, anonymous: AnonymousAccess, log: Logger): void {
+  if (config.authFile !== undefined) return;
+  if (!anonymous.open) {
+    log.warn("anonymous_refused", { detail: anonymous.why });
+  } else if (config.peers.length > 1 || config.join || !isLoopback(config.listen.hostname)) {
+    log.warn("anonymous_allowed", {
+      detail: "--allow-anonymous without --auth-file: anyone who can reach this node may " +
+        "write, purge queues and change the membership",
+    });
   }
 }
 

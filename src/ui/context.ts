@@ -21,6 +21,11 @@ export interface UiOptions {
    */
   readonly api: (request: Request) => Response | Promise<Response>;
   readonly auth?: Authenticator;
+  /**
+   * With auth off, anonymous viewers may act (the API's anonymous access is open); default true.
+   * False: pages show no actions, since the API would refuse them.
+   */
+  readonly anonymousActs?: boolean;
   readonly events: EventRing;
   /** Between two live updates (Server-Sent Events). Default 1000 ms. */
   readonly liveIntervalMs?: number;

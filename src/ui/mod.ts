@@ -32,7 +32,10 @@ export function isUiPath(path: string): boolean {
 
 /** Builds the dashboard app; mount it so that it sees `/ui/...` paths. */
 export function createUi(options: UiOptions): Hono<UiEnv> {
-  const deps: UiDeps = { ...options, sessions: new Sessions(options.auth) };
+  const deps: UiDeps = {
+    ...options,
+    sessions: new Sessions(options.auth, options.anonymousActs ?? true),
+  };
   const ui = new Hono<UiEnv>();
   ui.use("*", securityHeaders());
   ui.use("*", viewerMiddleware(deps));

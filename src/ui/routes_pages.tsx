@@ -33,7 +33,8 @@ export function pageRoutes(app: Hono<UiEnv>, deps: UiDeps): void {
     const frame = frameOf(c, deps, "cluster");
     const data = {
       ...await clusterData(deps, c.get("viewer").token),
-      events: deps.events.recent(),
+      // The event log is an admin read, like /v1/cluster.
+      events: c.get("viewer").clusterAdmin ? deps.events.recent() : [],
     };
     return page(c, <ClusterPage frame={frame} data={data} />);
   });

@@ -26,7 +26,7 @@ export interface Viewer {
   /** Auth on and no valid token: the page asks for one. */
   readonly needsLogin: boolean;
   readonly name: string | undefined;
-  /** May `admin` on the cluster (auth off: yes). */
+  /** May `admin` on the cluster (auth off: when anonymous callers may act). */
   readonly clusterAdmin: boolean;
   /** May do `permission` on this queue or topic (auth off: yes). */
   can(permission: Permission, kind: "queue" | "topic", name: string): boolean;
@@ -40,7 +40,7 @@ export interface Viewer {
 export class Sessions {
   readonly #key: Promise<CryptoKey>;
 
-  constructor(readonly auth: Authenticator | undefined) {
+  constructor(readonly auth: Authenticator | undefined, readonly anonymousActs = true) {
     this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   }
 
@@ -54,12 +54,13 @@ export class Sessions {
       principal = await this.auth.authenticate(`Bearer ${token}`);
     }
     const off = this.auth === undefined;
+    const acts = off && this.anonymousActs;
     return {
       token: off || principal === undefined ? undefined : token,
       needsLogin: !off && principal === undefined,
       name: principal?.name,
-      clusterAdmin: off || principal?.can("admin") === true,
-      can: (permission, kind, name) => off || principal?.can(permission, kind, name) === true,
+      clusterAdmin: acts || principal?.can("admin") === true,
+      can: (permission, kind, name) => acts || principal?.can(permission, kind, name) === true,
       sees: (kind, name) =>
         off ||
         (["publish", "consume", "admin"] as const).some((p) => principal?.can(p, kind, name)),

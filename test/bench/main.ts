@@ -69,6 +69,12 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: ["--runs", "1", "--sequential", "300", "--inflight", "3000", "--consume", "3000"],
   },
   {
+    name: "edge gateway (Deno, workerd) vs the leader: publish p50, 64 clients (loopback)",
+    file: "edge_bench.ts",
+    args: ["--runs", "3"],
+    quickArgs: ["--runs", "1", "--sequential", "300", "--messages", "2000"],
+  },
+  {
     name: "sessions: bytes per session and key, apply cost (state machine)",
     file: "session_bytes.ts",
     args: ["100000"],

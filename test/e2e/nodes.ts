@@ -26,6 +26,12 @@ export interface NodesOptions {
   readonly storage?: "fsync" | "memory";
   /** Extra flags for every node, e.g. ["--auth-file", path]. */
   readonly extraArgs?: readonly string[];
+  /**
+   * Without `--auth-file` in `extraArgs`, a cluster (or a node beyond loopback) refuses anonymous
+   * writes and admin unless told `--allow-anonymous`: the harness says it, unless this is false.
+   * Default true.
+   */
+  readonly allowAnonymous?: boolean;
   /** Enable the transport fault seam (`--test-faults`). */
   readonly testFaults?: boolean;
   /** Keep each node's stderr (JSON log lines) in memory. Default true. */
@@ -159,6 +165,14 @@ export class Nodes {
     return [...this.#ports.keys()];
   }
 
+  /** Does node `id` need `--allow-anonymous` to stay open to the tests' anonymous calls? */
+  #anonymousFlag(id: string, joiner: boolean): boolean {
+    if (this.#opts.allowAnonymous === false) return false;
+    if (this.#opts.extraArgs?.includes("--auth-file")) return false;
+    const host = this.#host(id);
+    return this.ids.length > 1 || joiner || !(host === "127.0.0.1" || host === "localhost");
+  }
+
   /** Removes a stopped node's data directory (a wiped disk). */
   async wipe(id: string): Promise<void> {
     if (this.#procs.has(id)) throw new Error(`Cannot wipe ${id}: it is running`);
@@ -199,6 +213,7 @@ export class Nodes {
       "--cluster-id",
       this.clusterId,
       ...(joiner ? ["--join"] : []),
+      ...(this.#anonymousFlag(id, joiner) ? ["--allow-anonymous"] : []),
       ...(this.#opts.testFaults ? ["--test-faults"] : []),
       ...(this.#opts.extraArgs ?? []),
     ];
@@ -274,7 +289,12 @@ export class Nodes {
   // deno-lint-ignore no-explicit-any
   async cluster(id: string, timeoutMs = 1000): Promise<any> {
     const token = this.#opts.adminToken;
-    const res = await fetch(`${this.url(id)}/v1/cluster?consistency=stale`, {
+    // A cluster that refuses anonymous admin (allowAnonymous: false, no token) answers
+    // /v1/cluster 403; its public /readyz names the leader once the node is ready.
+    const path = this.#opts.allowAnonymous === false && token === undefined
+      ? "/readyz"
+      : "/v1/cluster?consistency=stale";
+    const res = await fetch(`${this.url(id)}${path}`, {
       signal: AbortSignal.timeout(timeoutMs),
       ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
     });

@@ -40,13 +40,19 @@ export function privateImports(tree: Tree): string[] {
   return out;
 }
 
-/** An import into another folder that has a `mod.ts` goes through that `mod.ts`. */
-export function modImports(tree: Tree): string[] {
+/**
+ * An import into another folder that has a `mod.ts` goes through that `mod.ts`; `allowed` names
+ * files that may be imported directly, each with its reason.
+ */
+export function modImports(
+  tree: Tree,
+  allowed: ReadonlyMap<string, string> = new Map(),
+): string[] {
   const out: string[] = [];
   for (const file of tree.files.filter(isTs)) {
     for (const imp of importsOf(file)) {
       const target = imp.target;
-      if (target === undefined || baseOf(target) === "mod.ts") continue;
+      if (target === undefined || baseOf(target) === "mod.ts" || allowed.has(target)) continue;
       const folder = dirOf(target);
       if (sameFolder(folder, dirOf(file.path)) || baseOf(folder) === "testing") continue;
       if (tree.has(`${folder === "" ? "" : `${folder}/`}mod.ts`)) {
@@ -391,4 +397,57 @@ export function errorTable(markdown: string, names: ErrorNames): string[] {
 export function clientClasses(names: ErrorNames): string[] {
   return Object.keys(names.problems).filter((type) => !Object.hasOwn(names.classes, type))
     .map((type) => `problem type ${type} has no client error class in ERROR_CLASSES`);
+}
+
+/** Globals that one of the gateway's runtimes lacks (Deno's, Node's, a Worker's own). */
+const RUNTIME_GLOBALS =
+  /\b(Deno|process|Buffer|require|__dirname|__filename|setImmediate|WebSocketPair|HTMLRewriter)\b/;
+
+/** Packages the gateway may import: portable, web APIs only. */
+const PORTABLE_PACKAGES = /^hono(\/|$)/;
+
+/**
+ * The edge gateway runs in Deno and in a Worker, so every file that `src/edge` reaches by value
+ * imports (tests aside; type-only imports are erased) uses only what both offer: fetch,
+ * WebSocket, crypto.subtle, streams, timers. No runtime's globals, no `node:`/`npm:`/`jsr:`
+ * specifiers, no package but the portable ones. The entries of each runtime are outside
+ * `src/edge` (`src/edge_targets/`).
+ */
+export function edgePortable(tree: Tree, root = "src/edge/"): string[] {
+  const byPath = new Map(tree.files.map((f) => [f.path, f]));
+  const reached = new Set<string>();
+  const queue = tree.files.filter((f) => f.path.startsWith(root) && isTs(f) && !isTest(f.path))
+    .map((f) => f.path);
+  // Bounded by the tree: each file is visited once.
+  while (queue.length > 0) {
+    const path = queue.pop()!;
+    if (reached.has(path)) continue;
+    reached.add(path);
+    const file = byPath.get(path);
+    if (file === undefined) continue;
+    for (const imp of importsOf(file)) {
+      if (!imp.typeOnly && imp.target !== undefined && !reached.has(imp.target)) {
+        queue.push(imp.target);
+      }
+    }
+  }
+  const out: string[] = [];
+  for (const path of [...reached].sort()) {
+    const file = byPath.get(path);
+    if (file === undefined) continue;
+    for (const m of file.text.matchAll(/^(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)) {
+      const spec = m[1];
+      if (spec.startsWith(".") || (m[0].match(/^(import|export)\s+type\s/) !== null)) continue;
+      if (/^(node|npm|jsr):/.test(spec) || !PORTABLE_PACKAGES.test(spec)) {
+        const line = file.text.slice(0, m.index).split("\n").length;
+        out.push(`${path}:${line} imports ${spec}, which the edge gateway's runtimes may lack`);
+      }
+    }
+    const lines = splitCode(file.text).code.split("\n");
+    for (let n = 0; n < lines.length; n++) {
+      const bad = RUNTIME_GLOBALS.exec(lines[n]);
+      if (bad) out.push(`${path}:${n + 1} uses ${bad[1]}, which the edge gateway's runtimes lack`);
+    }
+  }
+  return out;
 }

@@ -90,6 +90,8 @@ export function applyConfChange(conf: ConfState, data: Uint8Array): ConfState {
       if (!isVoter && !isLearner) return conf;
       if (isVoter && conf.voters.length === 1) return conf;
       return { voters: without(conf.voters), learners: without(conf.learners) };
+    case "identify": // records a member's incarnation; the membership is unchanged
+      return conf;
   }
 }
 

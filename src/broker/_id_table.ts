@@ -1,0 +1,400 @@
+/**
+ * Remembered message ids of one queue, subscription or topic (dedup and status), stored in
+ * columns: typed arrays for the records' fields, the ids' UTF-16 code units in one arena, and an
+ * open-addressing hash index over them. A million ids cost a few typed arrays instead of a
+ * million records, map entries and strings, so a snapshot restore fills them without making
+ * garbage and the collector has nothing per id to trace. Expiry by entry time only
+ * (docs/reliability.md item 6). Folder-private.
+ *
+ * Records are numbered in insertion order (`no`, never reused), and the table keeps them in that
+ * order, so expiry pops from the front. A window that shrank leaves later records expiring before
+ * the front: lookups check `expiresAt`, so those count as forgotten anyway. Seqs increase with
+ * `no` (every caller adds the next seq of its channel), which lets `settledAt` search by seq.
+ *
+ * @module
+ */
+
+/** Record states by code. Append-only: the code is in snapshots. */
+export const ID_STATES = ["live", "acked", "dead"] as const;
+export type IdState = typeof ID_STATES[number];
+/** A deleted record (its id was added again): it stays in place until the front passes it. */
+const GONE = 255;
+
+/** A copy of one record's fields, as of the call that returned it. */
+export interface IdRecord {
+  /** The record's number: what `settle` and `isCurrent` take. */
+  readonly no: number;
+  readonly seq: number;
+  readonly state: IdState;
+  /** The attempt that settled it (acked) or the deliveries made (dead). */
+  readonly attempt: number;
+  readonly expiresAt: number;
+}
+
+/** One record as a snapshot holds it (insertion order). */
+export interface IdRow {
+  readonly id: string;
+  readonly seq: number;
+  readonly expiresAt: number;
+  readonly state: number;
+  readonly attempt: number;
+}
+
+/** A copy of an `IdTable`'s records (see `capture`). */
+export interface IdColumns {
+  /** Current records (slots whose state is not 255). */
+  readonly count: number;
+  readonly seq: Float64Array;
+  readonly expiresAt: Float64Array;
+  readonly state: Uint8Array;
+  readonly attempt: Uint32Array;
+  readonly idOff: Uint32Array;
+  readonly idLen: Uint32Array;
+  readonly chars: Uint16Array;
+}
+
+/** Whether slot `i` of a capture is a current record. */
+export function isCurrentSlot(c: IdColumns, i: number): boolean {
+  return c.state[i] !== GONE;
+}
+
+/** The id of slot `i` of a capture. */
+export function idOfSlot(c: IdColumns, i: number): string {
+  const off = c.idOff[i];
+  return String.fromCharCode(...c.chars.subarray(off, off + c.idLen[i]));
+}
+
+const MIN_CAPACITY = 16;
+
+/** FNV-1a over UTF-16 code units. */
+function hashOf(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export class IdTable {
+  // Columns by slot; slot `i` holds record `#base + i`; slots below `#head` are gone.
+  #seq = new Float64Array(MIN_CAPACITY);
+  #expiresAt = new Float64Array(MIN_CAPACITY);
+  #state = new Uint8Array(MIN_CAPACITY);
+  #attempt = new Uint32Array(MIN_CAPACITY);
+  #hash = new Uint32Array(MIN_CAPACITY);
+  #idOff = new Uint32Array(MIN_CAPACITY);
+  #idLen = new Uint32Array(MIN_CAPACITY);
+  /** The ids' code units, slot after slot. */
+  #chars = new Uint16Array(MIN_CAPACITY * 8);
+  #charsUsed = 0;
+  #head = 0;
+  #len = 0;
+  #base = 0;
+  /** Current (not deleted) records from `#head` on. */
+  #size = 0;
+  /** Open addressing, linear probing: slot + 1, 0 when empty. Twice the records at least. */
+  #index = new Int32Array(MIN_CAPACITY * 2);
+
+  /** How many ids are remembered (some may have expired and not been dropped yet). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The record for `id` at `now`, or undefined if never seen or expired. */
+  lookup(id: string, now: number): IdRecord | undefined {
+    const i = this.#find(id);
+    return i < 0 || this.#expiresAt[i] <= now ? undefined : this.#record(i);
+  }
+
+  /** The settled (acked or dead) record of `seq` at `now`, if it is remembered. */
+  settledAt(seq: number, now: number): IdRecord | undefined {
+    const i = this.#slotOfSeq(seq);
+    if (i < 0) return undefined;
+    const s = this.#state[i];
+    if (s === GONE || s === 0 || this.#expiresAt[i] <= now) return undefined;
+    return this.#record(i);
+  }
+
+  /** Remembers `id` for `seq` until `expiresAt`, forgetting an earlier record of it. */
+  add(id: string, seq: number, expiresAt: number): number {
+    const old = this.#find(id);
+    if (old >= 0) this.#delete(old);
+    return this.#append(id, hashOf(id), seq, expiresAt, 0, 0);
+  }
+
+  /** Appends a snapshot's record in its place (restore appends in table order). */
+  restore(row: IdRow): number {
+    return this.restoreFields(row.id, row.seq, row.expiresAt, row.state, row.attempt);
+  }
+
+  /** `restore` field by field (a restore appends millions without an object each). */
+  restoreFields(
+    id: string,
+    seq: number,
+    expiresAt: number,
+    state: number,
+    attempt: number,
+  ): number {
+    if (ID_STATES[state] === undefined) {
+      throw new Error(`Cannot restore id ${id}: unknown state ${state}`);
+    }
+    const old = this.#find(id);
+    if (old >= 0) this.#delete(old);
+    return this.#append(id, hashOf(id), seq, expiresAt, state, attempt);
+  }
+
+  /** The number of the current record of `id` (expired or not), or -1. */
+  currentNo(id: string): number {
+    const i = this.#find(id);
+    return i < 0 ? -1 : this.#base + i;
+  }
+
+  /** Whether record `no` is current and holds `id`. */
+  holds(no: number, id: string): boolean {
+    return this.isCurrent(no) && this.#sameId(no - this.#base, id);
+  }
+
+  /** Whether record `no` is still the one remembered for its id. */
+  isCurrent(no: number): boolean {
+    const i = no - this.#base;
+    return i >= this.#head && i < this.#len && this.#state[i] !== GONE;
+  }
+
+  /** Settles record `no`, if it is still the one remembered for its id. */
+  settle(no: number, state: "acked" | "dead", attempt: number): void {
+    if (!this.isCurrent(no)) return;
+    const i = no - this.#base;
+    this.#state[i] = state === "acked" ? 1 : 2;
+    this.#attempt[i] = attempt;
+  }
+
+  /** Forgets records whose window ended, from the front. */
+  expire(now: number): void {
+    let h = this.#head;
+    while (h < this.#len && (this.#state[h] === GONE || this.#expiresAt[h] <= now)) {
+      if (this.#state[h] !== GONE) {
+        this.#unindex(h);
+        this.#size--;
+      }
+      h++;
+    }
+    if (h === this.#head) return;
+    this.#head = h;
+    if (this.#head === this.#len) {
+      // Empty: start over at the front (record numbers go on).
+      this.#base += this.#len;
+      this.#head = this.#len = this.#charsUsed = 0;
+    }
+  }
+
+  /**
+   * A copy of the records in insertion order (a snapshot's capture), in steps: a few columns
+   * per step. Deleted records are in it as state 255 (`IdColumns.state`).
+   */
+  *capture(): Generator<void, IdColumns, void> {
+    const a = this.#head, b = this.#len;
+    const seq = this.#seq.slice(a, b);
+    const expiresAt = this.#expiresAt.slice(a, b);
+    yield;
+    const state = this.#state.slice(a, b);
+    const attempt = this.#attempt.slice(a, b);
+    yield;
+    const idOff = this.#idOff.slice(a, b);
+    const idLen = this.#idLen.slice(a, b);
+    yield;
+    return {
+      count: this.#size,
+      seq,
+      expiresAt,
+      state,
+      attempt,
+      idOff,
+      idLen,
+      chars: this.#chars.slice(0, this.#charsUsed),
+    };
+  }
+
+  /** The current records in insertion order (tests; a capture uses `capture`). */
+  *rows(): IterableIterator<IdRow> {
+    for (let i = this.#head; i < this.#len; i++) {
+      if (this.#state[i] === GONE) continue;
+      yield {
+        id: this.#idAt(i),
+        seq: this.#seq[i],
+        expiresAt: this.#expiresAt[i],
+        state: this.#state[i],
+        attempt: this.#attempt[i],
+      };
+    }
+  }
+
+  #record(i: number): IdRecord {
+    return {
+      no: this.#base + i,
+      seq: this.#seq[i],
+      state: ID_STATES[this.#state[i]],
+      attempt: this.#attempt[i],
+      expiresAt: this.#expiresAt[i],
+    };
+  }
+
+  #idAt(i: number): string {
+    const off = this.#idOff[i];
+    return String.fromCharCode(...this.#chars.subarray(off, off + this.#idLen[i]));
+  }
+
+  #sameId(i: number, id: string): boolean {
+    if (this.#idLen[i] !== id.length) return false;
+    const c = this.#chars, off = this.#idOff[i];
+    for (let k = 0; k < id.length; k++) if (c[off + k] !== id.charCodeAt(k)) return false;
+    return true;
+  }
+
+  /** The slot of the current record of `id`, or -1. */
+  #find(id: string): number {
+    const h = hashOf(id);
+    const mask = this.#index.length - 1;
+    for (let p = h & mask, n = 0; n <= mask; p = (p + 1) & mask, n++) {
+      const v = this.#index[p];
+      if (v === 0) return -1;
+      const i = v - 1;
+      if (this.#hash[i] === h && this.#sameId(i, id)) return i;
+    }
+    return -1;
+  }
+
+  /** The slot of the current record with `seq`, or -1 (seqs increase with slots). */
+  #slotOfSeq(seq: number): number {
+    let lo = this.#head, hi = this.#len - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = this.#seq[mid];
+      if (s === seq) {
+        // A deleted record may share its seq with none current, never with a current one.
+        return this.#state[mid] === GONE ? -1 : mid;
+      }
+      if (s < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  #delete(i: number): void {
+    this.#unindex(i);
+    this.#state[i] = GONE;
+    this.#size--;
+  }
+
+  #append(
+    id: string,
+    hash: number,
+    seq: number,
+    expiresAt: number,
+    state: number,
+    attempt: number,
+  ): number {
+    if (this.#len === this.#seq.length) this.#makeRoom();
+    if (this.#charsUsed + id.length > this.#chars.length) this.#growChars(id.length);
+    const i = this.#len++;
+    this.#seq[i] = seq;
+    this.#expiresAt[i] = expiresAt;
+    this.#state[i] = state;
+    this.#attempt[i] = attempt;
+    this.#hash[i] = hash;
+    this.#idOff[i] = this.#charsUsed;
+    this.#idLen[i] = id.length;
+    for (let k = 0; k < id.length; k++) this.#chars[this.#charsUsed + k] = id.charCodeAt(k);
+    this.#charsUsed += id.length;
+    this.#size++;
+    if (this.#size * 2 > this.#index.length) this.#reindex(this.#index.length * 2);
+    else this.#insertIndex(i);
+    return this.#base + i;
+  }
+
+  #insertIndex(i: number): void {
+    const mask = this.#index.length - 1;
+    let p = this.#hash[i] & mask;
+    while (this.#index[p] !== 0) p = (p + 1) & mask;
+    this.#index[p] = i + 1;
+  }
+
+  /** Removes slot `i` from the index (backward-shift deletion: no tombstones). */
+  #unindex(i: number): void {
+    const index = this.#index, mask = index.length - 1;
+    let p = this.#hash[i] & mask;
+    while (index[p] !== i + 1) {
+      if (index[p] === 0) throw new Error(`IdTable: slot ${i} is not indexed`);
+      p = (p + 1) & mask;
+    }
+    index[p] = 0;
+    for (let q = (p + 1) & mask; index[q] !== 0; q = (q + 1) & mask) {
+      const home = this.#hash[index[q] - 1] & mask;
+      // The entry at q may move to p unless its home lies cyclically in (p, q].
+      const stays = p <= q ? home > p && home <= q : home > p || home <= q;
+      if (stays) continue;
+      index[p] = index[q];
+      index[q] = 0;
+      p = q;
+    }
+  }
+
+  #reindex(size: number): void {
+    let n = MIN_CAPACITY * 2;
+    while (n < size) n *= 2;
+    this.#index = new Int32Array(n);
+    for (let i = this.#head; i < this.#len; i++) {
+      if (this.#state[i] !== GONE) this.#insertIndex(i);
+    }
+  }
+
+  /**
+   * Full columns: when the gone front is at least half of them, move the rest down (slots keep
+   * their order and their record numbers: the base moves by what the front dropped), else grow.
+   * Deleted records in the middle keep their slots until the front passes them: they are rare
+   * (an id added again after its window, a message moved back by redrive).
+   */
+  #makeRoom(): void {
+    const head = this.#head, len = this.#len, cap = this.#seq.length;
+    const newCap = (len - head) * 2 <= cap ? cap : cap * 2;
+    const firstChar = head < len ? this.#idOff[head] : this.#charsUsed;
+    this.#seq = moved(this.#seq, head, len, newCap, Float64Array);
+    this.#expiresAt = moved(this.#expiresAt, head, len, newCap, Float64Array);
+    this.#state = moved(this.#state, head, len, newCap, Uint8Array);
+    this.#attempt = moved(this.#attempt, head, len, newCap, Uint32Array);
+    this.#hash = moved(this.#hash, head, len, newCap, Uint32Array);
+    this.#idOff = moved(this.#idOff, head, len, newCap, Uint32Array);
+    this.#idLen = moved(this.#idLen, head, len, newCap, Uint32Array);
+    this.#len = len - head;
+    this.#base += head;
+    this.#head = 0;
+    for (let i = 0; i < this.#len; i++) this.#idOff[i] -= firstChar;
+    this.#chars.copyWithin(0, firstChar, this.#charsUsed);
+    this.#charsUsed -= firstChar;
+    this.#reindex(this.#index.length);
+  }
+
+  #growChars(need: number): void {
+    const n = Math.max(this.#chars.length * 2, this.#charsUsed + need);
+    const c = new Uint16Array(n);
+    c.set(this.#chars.subarray(0, this.#charsUsed));
+    this.#chars = c;
+  }
+}
+
+/** `a[head, len)` moved to the front of an array of `cap` slots (`a` itself when it fits). */
+function moved<T extends Float64Array | Uint8Array | Uint32Array>(
+  a: T,
+  head: number,
+  len: number,
+  cap: number,
+  make: new (n: number) => T,
+): T {
+  if (cap === a.length) {
+    a.copyWithin(0, head, len);
+    return a;
+  }
+  const b = new make(cap);
+  b.set(a.subarray(head, len));
+  return b;
+}

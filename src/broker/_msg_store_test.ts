@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { isLiveSlot, type Msg, MsgState, MsgStore, type NewMsg } from "./_msg_store.ts";
+
+const slab = new Uint8Array(64).map((_, i) => i);
+
+function newMsg(seq: number, k: number): NewMsg {
+  const extras = k % 5 === 0
+    ? { headers: { h: String(k) }, group: `g${k % 3}`, subject: k % 2 ? "a.b" : undefined }
+    : { headers: undefined, group: undefined, subject: undefined };
+  return {
+    seq,
+    id: `id-${k}`,
+    rec: k % 4 === 0 ? undefined : k * 10,
+    buf: slab,
+    off: k % 32,
+    len: k % 17,
+    publishedAt: k * 3,
+    expiresAt: k % 6 === 0 ? Infinity : k * 7,
+    state: (k % 3) as MsgState,
+    attempt: k % 4,
+    at: k * 2,
+    ...extras,
+  };
+}
+
+/** Every field of a message, for comparing the store with the model. */
+function fields(m: Msg | NewMsg) {
+  return [
+    m.seq,
+    m.id,
+    m.rec,
+    m.buf === slab,
+    m.off,
+    m.len,
+    m.headers,
+    m.group,
+    m.subject,
+    m.publishedAt,
+    m.expiresAt,
+    m.state,
+    m.attempt,
+    m.at,
+  ];
+}
+
+type Op =
+  | { op: "append"; gap: number }
+  | { op: "delete"; pick: number }
+  | { op: "mutate"; pick: number; state: number; attempt: number; at: number }
+  | { op: "holdThenAppend"; pick: number; n: number }
+  | { op: "from"; pick: number }
+  | { op: "deleteMany"; front: boolean; keepOneIn: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant("append" as const),
+      gap: fc.oneof(
+        fc.constant(1),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 5000 }),
+      ),
+    }),
+  },
+  { weight: 5, arbitrary: fc.record({ op: fc.constant("delete" as const), pick: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("mutate" as const),
+      pick: fc.nat(),
+      state: fc.nat(2),
+      attempt: fc.nat(1000),
+      at: fc.nat(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("holdThenAppend" as const),
+      pick: fc.nat(),
+      n: fc.nat(300),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("from" as const), pick: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("deleteMany" as const),
+      front: fc.boolean(),
+      keepOneIn: fc.integer({ min: 2, max: 50 }),
+    }),
+  },
+);
+
+type Model = Map<number, NewMsg & { state: MsgState; attempt: number; at: number }>;
+
+/** A store and its model, driven op by op. */
+class Pair {
+  s = new MsgStore();
+  model: Model = new Map();
+  seq = 0;
+  k = 0;
+
+  seqs(): number[] {
+    return [...this.model.keys()];
+  }
+
+  append(gap: number): void {
+    this.seq += gap;
+    const m = newMsg(this.seq, this.k++);
+    this.s.append(m);
+    this.model.set(this.seq, { ...m });
+  }
+
+  delete(seq: number): void {
+    const view = this.s.get(seq);
+    this.s.delete(seq);
+    this.model.delete(seq);
+    // A view of a deleted message still reads it.
+    if (view !== undefined) assert.equal(view.seq, seq);
+  }
+
+  run(o: Op): void {
+    const all = this.seqs();
+    const pick = (n: number) => all[n % all.length];
+    switch (o.op) {
+      case "append":
+        // Runs of appends, so the columns grow, shift and squeeze.
+        for (let n = 0; n < 200; n++) this.append(o.gap);
+        return;
+      case "delete":
+        return this.delete(
+          all.length > 0 && o.pick % 4 !== 0 ? pick(o.pick) : o.pick % (this.seq + 2),
+        );
+      case "deleteMany": // the front half (a consumer in order) or all but one in `keepOneIn`
+        for (
+          const q of o.front
+            ? all.slice(0, Math.ceil(all.length / 2))
+            : all.filter((_, i) => i % o.keepOneIn !== 0)
+        ) {
+          this.delete(q);
+        }
+        return;
+      case "mutate": {
+        if (all.length === 0) return;
+        const v = this.s.get(pick(o.pick))!;
+        [v.state, v.attempt, v.at] = [o.state as MsgState, o.attempt, o.at];
+        Object.assign(this.model.get(v.seq)!, { state: o.state, attempt: o.attempt, at: o.at });
+        return;
+      }
+      case "holdThenAppend": {
+        if (all.length === 0) return;
+        const v = this.s.get(pick(o.pick))!;
+        for (let n = 0; n < o.n; n++) this.append(1);
+        // Slots moved under the view: it finds its message again.
+        assert.deepEqual(fields(v), fields(this.model.get(v.seq)!));
+        v.attempt = 77;
+        this.model.get(v.seq)!.attempt = 77;
+        return;
+      }
+      case "from": {
+        const from = o.pick % (this.seq + 2);
+        const want = [...this.model.values()].filter((m) => m.seq >= from).map(fields);
+        assert.deepEqual([...this.s.valuesFrom(from)].map(fields), want);
+      }
+    }
+  }
+
+  check(): void {
+    const { s, model } = this;
+    assert.deepEqual([...s.values()].map(fields), [...model.values()].map(fields));
+    const each: unknown[] = [];
+    s.forEach((m) => each.push(fields(m)));
+    assert.deepEqual(each, [...model.values()].map(fields));
+    const first = model.values().next().value;
+    assert.deepEqual(s.first() && fields(s.first()!), first && fields(first));
+    for (const [q, m] of model) assert.deepEqual(fields(s.get(q)!), fields(m));
+    // A capture in blocks holds exactly the live messages, in order.
+    const captured: number[] = [];
+    for (let from = 0; from < s.spanSlots; from += 7) {
+      const c = s.copySlots(from, 7);
+      for (let i = 0; i < c.seq.length; i++) if (isLiveSlot(c, i)) captured.push(c.seq[i]);
+    }
+    assert.deepEqual(captured, this.seqs());
+  }
+}
+
+Deno.test("MsgStore holds what a Map by seq holds under random appends, deletes and writes", () => {
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 100 }), (ops) => {
+      const p = new Pair();
+      for (const o of ops) {
+        p.run(o);
+        assert.equal(p.s.count, p.model.size);
+      }
+      p.check();
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("MsgStore frees the slots of a drained span and starts over", () => {
+  const s = new MsgStore();
+  for (let q = 1; q <= 100_000; q++) s.append(newMsg(q, q));
+  for (let q = 1; q <= 100_000; q++) if (q !== 99_999) s.delete(q);
+  assert.equal(s.count, 1);
+  assert.equal(s.first()!.seq, 99_999);
+  s.append(newMsg(100_001, 1));
+  for (let q = 100_002; q <= 200_000; q++) s.append(newMsg(q, q));
+  assert.equal(s.get(99_999)!.id, "id-99999");
+  assert.equal(s.get(150_000)!.state, MsgState.Ready);
+  // The 99,998 deleted slots in front of the straggler were dropped.
+  assert.ok(s.spanSlots <= 100_002, `span ${s.spanSlots}`);
+});

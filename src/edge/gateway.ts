@@ -1,0 +1,150 @@
+/**
+ * `createGateway`: the edge gateway's fetch handler (docs/edge.md). Every call of HTTP API v1 is
+ * sent as it came (method, path and query, JSON body, content type, Idempotency-Key, session,
+ * and the caller's own `Authorization`) over the gateway's one stream to the cluster, and the
+ * node's answer comes back unchanged: the node runs its own routes, validation, permissions and
+ * write pipeline, so there is one set of routes and every answer is the node's own. The gateway
+ * holds no broker state and no tokens.
+ *
+ * What the gateway answers itself: `/healthz` (this gateway is up), a path outside the API
+ * (404), a body over its limit (413), and the two outcomes of the stream, with the node's
+ * problem types: `no_leader` when no node could be reached (nothing was sent), and
+ * `unknown_outcome` when the stream was lost after a request was sent (a GET is sent again
+ * once instead: reads change nothing). `/v1/stream` is relayed (`relay.ts`).
+ *
+ * Portable: nothing here uses a runtime's own API (the tidy rule `edgePortable`).
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { problemResponse } from "../http/problems.ts";
+import { StreamLost } from "../client/mod.ts";
+import { NoUpstream, type Upstream } from "./upstream.ts";
+import { type AcceptSocket, relayStream } from "./relay.ts";
+
+/** Options of `createGateway`. */
+export interface GatewayOptions {
+  readonly upstream: Upstream;
+  /**
+   * Accepts a WebSocket upgrade (`Deno.upgradeWebSocket`, a Worker's `WebSocketPair`): the entry
+   * of each runtime gives its own. Absent: `/v1/stream` is not served.
+   */
+  readonly accept?: AcceptSocket;
+  /** Largest request body the gateway reads; more: 413. Default 1 MiB (the node's default). */
+  readonly maxBodyBytes?: number;
+}
+
+/** The operations paths the nodes answer besides `/v1/...`. */
+const OPS_PATHS = new Set(["/readyz", "/metrics", "/openapi.json"]);
+
+/** Request headers the node reads; the rest (cookies, proxies' own) stay at the gateway. */
+const PASSED = ["authorization", "content-type", "idempotency-key", "quorumq-session"];
+
+/** Builds the gateway's fetch handler. */
+export function createGateway(options: GatewayOptions): Hono {
+  const app = new Hono();
+  const maxBody = options.maxBodyBytes ?? 1 << 20;
+  app.get(
+    "/healthz",
+    (c) => c.json({ status: "ok", gateway: true, upstream: options.upstream.node ?? null }),
+  );
+  app.get("/v1/stream", (c) => {
+    if (options.accept === undefined) {
+      return problemResponse("not_found", "This gateway does not serve /v1/stream");
+    }
+    return relayStream(c.req.raw, options.upstream, options.accept);
+  });
+  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody));
+  return app;
+}
+
+/** Sends one request over the stream and answers what the node answered. */
+async function forward(request: Request, upstream: Upstream, maxBody: number): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname + url.search;
+  if (!url.pathname.startsWith("/v1/") && !OPS_PATHS.has(url.pathname)) {
+    return problemResponse("not_found", `No route for ${request.method} ${url.pathname}`);
+  }
+  const head = request.method === "HEAD";
+  const method = head ? "GET" : request.method;
+  const headers: Record<string, string> = {};
+  for (const name of PASSED) {
+    const value = request.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  let body: string | undefined;
+  if (request.body !== null && method !== "GET") {
+    const text = await readText(request, maxBody);
+    if (text === undefined) {
+      return problemResponse(
+        "payload_too_large",
+        `The request body is larger than ${maxBody} bytes`,
+      );
+    }
+    body = text;
+  }
+  // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
+  // is unknown, and the caller retries it with the same id, key or session place.
+  const attempts = method === "GET" ? 2 : 1;
+  for (let attempt = 1;; attempt++) {
+    let stream;
+    try {
+      stream = await upstream.connection();
+    } catch (error) {
+      if (!(error instanceof NoUpstream)) throw error;
+      return problemResponse("no_leader", `${error.message}; nothing was sent`);
+    }
+    try {
+      const answer = await stream.request(method, path, headers, body, request.signal);
+      return head ? new Response(null, answer) : answer;
+    } catch (error) {
+      if (!(error instanceof StreamLost)) throw error;
+      if (attempt < attempts) continue;
+      if (method === "GET") {
+        return problemResponse(
+          "unavailable",
+          `The stream to the cluster was lost: ${error.message}`,
+        );
+      }
+      return problemResponse(
+        "unknown_outcome",
+        `The stream to the cluster was lost after the request was sent (${error.message}); ` +
+          "it may or may not have been applied: retry with the same message id, " +
+          "Idempotency-Key or session place",
+      );
+    }
+  }
+}
+
+/** The body as text, or undefined when it is larger than `max` bytes (read no further). */
+async function readText(request: Request, max: number): Promise<string | undefined> {
+  const length = request.headers.get("content-length");
+  if (length !== null && /^\d+$/.test(length)) {
+    // Declared: refused before reading, else read whole (the runtime holds no more than that).
+    if (Number(length) > max) return undefined;
+    const text = await request.text();
+    return text.length > max ? undefined : text;
+  }
+  const reader = request.body!.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  // Chunked: bounded by `max`, it stops reading once the body is larger.
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}

@@ -1,0 +1,12 @@
+/**
+ * The edge gateway (docs/edge.md): quorumq's HTTP API on an edge runtime, in front of the
+ * cluster, over one stream per gateway instance. Portable: the entries of each runtime
+ * (`src/edge_targets/`) give it a dialer and a WebSocket upgrade.
+ *
+ * @module
+ */
+
+export { createGateway, type GatewayOptions } from "./gateway.ts";
+export { NoUpstream, Upstream, type UpstreamOptions } from "./upstream.ts";
+export type { AcceptedSocket, AcceptSocket } from "./relay.ts";
+export { type EdgeSettings, edgeSettings } from "./settings.ts";

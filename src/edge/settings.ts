@@ -1,0 +1,48 @@
+/**
+ * The gateway's settings, read from the same names in every runtime: a Worker's `env` (vars and
+ * secrets), or the environment of the Deno entry (docs/edge.md, "Settings").
+ *
+ * @module
+ */
+
+/** What a gateway is told. */
+export interface EdgeSettings {
+  /** `QUORUMQ_UPSTREAM`: node URLs, comma-separated (`http(s)://` or `ws(s)://`). */
+  readonly upstream: readonly string[];
+  /** `QUORUMQ_EDGE_TOKEN`: the gateway's relay token, when the cluster has auth on. */
+  readonly token?: string;
+  /** `QUORUMQ_EDGE_MAX_BODY_BYTES`: largest request body; default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** `QUORUMQ_EDGE_FOLLOW_LEADER`: `false` keeps the stream on the node it opened to. */
+  readonly followLeader: boolean;
+}
+
+/** Reads the settings from string values (an env); throws an Error that says what is wrong. */
+export function edgeSettings(env: Readonly<Record<string, unknown>>): EdgeSettings {
+  const text = (name: string) => {
+    const v = env[name];
+    return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+  };
+  const upstream = (text("QUORUMQ_UPSTREAM") ?? "").split(",").map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (upstream.length === 0) {
+    throw new Error("QUORUMQ_UPSTREAM must name at least one node URL (comma-separated)");
+  }
+  for (const u of upstream) {
+    if (!/^(https?|wss?):\/\/[^/]+\/?$/.test(u)) {
+      throw new Error(`QUORUMQ_UPSTREAM: ${u} is not a node's base URL (http(s)://host:port)`);
+    }
+  }
+  const max = text("QUORUMQ_EDGE_MAX_BODY_BYTES");
+  const maxBodyBytes = max === undefined ? undefined : Number(max);
+  if (maxBodyBytes !== undefined && !(Number.isSafeInteger(maxBodyBytes) && maxBodyBytes > 0)) {
+    throw new Error(`QUORUMQ_EDGE_MAX_BODY_BYTES must be a positive integer, not ${max}`);
+  }
+  const token = text("QUORUMQ_EDGE_TOKEN");
+  return {
+    upstream,
+    ...(token !== undefined ? { token } : {}),
+    ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
+    followLeader: text("QUORUMQ_EDGE_FOLLOW_LEADER") !== "false",
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * The gateway's one stream to the cluster (`/v1/stream`, docs/stream.md): opened to any of the
+ * upstream nodes with the gateway's relay token, then moved to the leader when the node it is on
+ * names another one in `/readyz` (a follower would forward every write to the leader: one hop
+ * more). Many requests ride it at once. A lost stream is not hidden: each request in flight on it
+ * ends `StreamLost` (its outcome unknown), and the next request opens a new stream.
+ *
+ * Portable: fetch, WebSocket (or the `dial` given), timers; no runtime API (docs/edge.md).
+ *
+ * @module
+ */
+
+import { StreamConnection, type StreamDial } from "../client/mod.ts";
+
+/** Options of `Upstream`. */
+export interface UpstreamOptions {
+  /** Base URLs of the nodes (`http://`, `https://`, `ws://` or `wss://`); any node will do. */
+  readonly urls: readonly string[];
+  /** The gateway's own token (one with `"relay": true` in the cluster's auth file). */
+  readonly token?: string;
+  /** Opens a socket to a `ws:`/`wss:` URL; default `new WebSocket(url)`. */
+  readonly dial?: StreamDial;
+  /** How long a request waits for a stream to open before `no_leader`. Default 5 000. */
+  readonly openTimeoutMs?: number;
+  /** Move to the leader when the stream's node is not it. Default true. */
+  readonly followLeader?: boolean;
+  /** How often (at most) a request asks the stream's node who leads. Default 1 000 ms. */
+  readonly followEveryMs?: number;
+  /** Gateway events (stream opened, lost, moved); default none. */
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** No node could be reached within `openTimeoutMs`: nothing was sent. */
+export class NoUpstream extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NoUpstream";
+  }
+}
+
+/** The leader, as `/readyz` names it. */
+interface Readiness {
+  readonly leaderId?: string;
+  readonly leaderUrl?: string;
+}
+
+/** The stream to the cluster, reopened after a loss and moved to the leader. */
+export class Upstream {
+  readonly #urls: readonly string[];
+  readonly #dial: StreamDial | undefined;
+  #current: StreamConnection | undefined;
+  #opening: Promise<StreamConnection> | undefined;
+  #following: Promise<void> | undefined;
+  #followedAt = -Infinity;
+  /** The index in `urls` to try first: the last one that opened. */
+  #first = 0;
+
+  constructor(readonly options: UpstreamOptions) {
+    if (options.urls.length === 0) throw new Error("The gateway needs at least one upstream URL");
+    this.#urls = options.urls.map(httpBase);
+    this.#dial = options.dial;
+  }
+
+  /** The id of the node the stream is open to, if one is. */
+  get node(): string | undefined {
+    const c = this.#current;
+    return c !== undefined && !c.lost ? nodeId(c) : undefined;
+  }
+
+  /**
+   * The open stream, opening one if there is none (or it was lost); throws `NoUpstream` when no
+   * node answers within `openTimeoutMs`. Now and then it also checks who leads (in the
+   * background: the caller does not wait for it).
+   */
+  async connection(): Promise<StreamConnection> {
+    const current = this.#current;
+    if (current !== undefined && !current.lost) {
+      this.#maybeFollow(current);
+      return current;
+    }
+    this.#opening ??= this.#open().finally(() => this.#opening = undefined);
+    return await this.#opening;
+  }
+
+  /** Closes the stream (requests in flight end `StreamLost`). */
+  async close(): Promise<void> {
+    const current = this.#current;
+    this.#current = undefined;
+    await current?.close();
+  }
+
+  async #open(): Promise<StreamConnection> {
+    const timeoutMs = this.options.openTimeoutMs ?? 5_000;
+    const deadline = Date.now() + timeoutMs;
+    const errors: string[] = [];
+    // Bounded by the deadline and by a round count; each try is bounded by what time is left.
+    for (let round = 0; round < 100 && Date.now() < deadline; round++) {
+      for (let k = 0; k < this.#urls.length && Date.now() < deadline; k++) {
+        const at = (this.#first + k) % this.#urls.length;
+        try {
+          const left = Math.max(1, deadline - Date.now());
+          const c = await StreamConnection.open(
+            this.#urls[at],
+            this.options.token,
+            left,
+            this.#dial,
+          );
+          this.#first = at;
+          this.#adopt(c);
+          this.#maybeFollow(c, true);
+          return c;
+        } catch (error) {
+          errors.push(`${this.#urls[at]}: ${(error as Error).message}`);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, timeoutMs / 10)));
+    }
+    throw new NoUpstream(
+      `No node of the cluster opened a stream within ${timeoutMs} ms (${
+        errors.slice(-3).join("; ")
+      })`,
+    );
+  }
+
+  #adopt(c: StreamConnection): void {
+    const before = this.#current;
+    this.#current = c;
+    this.options.log?.("upstream_open", { node: nodeId(c), url: c.node });
+    c.closed.then(() => {
+      if (this.#current === c) this.options.log?.("upstream_lost", { node: nodeId(c) });
+    });
+    // The old stream finishes what it carries (a long poll, a consumer), then closes.
+    if (before !== undefined && before !== c) before.drain();
+  }
+
+  #maybeFollow(c: StreamConnection, now = false): void {
+    if (this.options.followLeader === false || this.#following !== undefined) return;
+    const every = this.options.followEveryMs ?? 1_000;
+    if (!now && Date.now() - this.#followedAt < every) return;
+    this.#followedAt = Date.now();
+    this.#following = this.#follow(c).catch((error) => {
+      this.options.log?.("upstream_follow_failed", { error: String(error) });
+    }).finally(() => this.#following = undefined);
+  }
+
+  /** Asks `c`'s node who leads; opens a stream to the leader when it is another node. */
+  async #follow(c: StreamConnection): Promise<void> {
+    const answer = await c.request("GET", "/readyz", {});
+    if (!answer.ok) {
+      await answer.body?.cancel();
+      return;
+    }
+    const ready = await answer.json() as Readiness;
+    const leaderId = ready.leaderId;
+    if (leaderId === undefined || leaderId === "" || leaderId === nodeId(c)) return;
+    if (ready.leaderUrl === undefined || this.#current !== c) return;
+    const openMs = this.options.openTimeoutMs ?? 5_000;
+    const leader = await StreamConnection.open(
+      httpBase(ready.leaderUrl),
+      this.options.token,
+      openMs,
+      this.#dial,
+    );
+    if (this.#current !== c || c.lost) {
+      // Something else replaced the stream meanwhile: keep that one.
+      leader.drain();
+      return;
+    }
+    this.options.log?.("upstream_follow", { from: nodeId(c), to: nodeId(leader) });
+    this.#adopt(leader);
+  }
+}
+
+/** The id of the node a stream is open to (its hello). */
+function nodeId(c: StreamConnection): string {
+  return String(c.hello.node);
+}
+
+/** `ws://h:p` → `http://h:p` (the stream adds its path), without a trailing slash. */
+function httpBase(url: string): string {
+  return url.replace(/^ws(s?):\/\//, "http$1://").replace(/\/+$/, "");
+}

@@ -1,0 +1,87 @@
+/**
+ * The edge gateway's Deno entry (Deno Deploy, or any Deno): `Deno.serve` with the portable
+ * gateway of `src/edge`. Settings come from the environment (`src/edge/settings.ts`):
+ *
+ * ```sh
+ * QUORUMQ_UPSTREAM=https://n1.example:8080,https://n2.example:8080 \
+ *   QUORUMQ_EDGE_TOKEN=... deno run --allow-net --allow-env src/edge_targets/deno.ts
+ * ```
+ *
+ * Locally, `deno task edge --runtime deno` runs it (`run.ts`). What is Deno's own is here, and
+ * only here: the server, the WebSocket upgrade, and the dialer of `ws://` upstreams, which sets
+ * TCP_NODELAY (Deno's `WebSocket` client clears it: `cluster/transport/dial.ts`); a `wss://`
+ * upstream uses Deno's `WebSocket`, which trusts the CAs of `--cert` / `DENO_CERT` as well.
+ *
+ * @module
+ */
+
+import { dialWebSocket } from "../../cluster/transport/mod.ts";
+import type { StreamSocket } from "../client/mod.ts";
+import { createGateway, type EdgeSettings, edgeSettings, Upstream } from "../edge/mod.ts";
+
+/** Options of `serveEdge`. */
+export interface ServeEdgeOptions {
+  readonly settings: EdgeSettings;
+  readonly hostname?: string;
+  /** 0: any free port. Default 8787. */
+  readonly port?: number;
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** Serves the gateway; resolves once it listens, with its URL and a stop function. */
+export function serveEdge(
+  options: ServeEdgeOptions,
+): { url: string; upstream: Upstream; stop: () => Promise<void> } {
+  const s = options.settings;
+  const upstream = new Upstream({
+    urls: s.upstream,
+    ...(s.token !== undefined ? { token: s.token } : {}),
+    followLeader: s.followLeader,
+    dial: denoDial,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const gateway = createGateway({
+    upstream,
+    accept: (request) => {
+      const { socket, response } = Deno.upgradeWebSocket(request);
+      socket.binaryType = "arraybuffer";
+      return { socket, response };
+    },
+    ...(s.maxBodyBytes !== undefined ? { maxBodyBytes: s.maxBodyBytes } : {}),
+  });
+  const server = Deno.serve({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 8787,
+    onListen: () => {},
+  }, gateway.fetch);
+  const host = server.addr.hostname.includes(":")
+    ? `[${server.addr.hostname}]`
+    : server.addr.hostname;
+  return {
+    url: `http://${host}:${server.addr.port}`,
+    upstream,
+    stop: async () => {
+      await upstream.close();
+      await server.shutdown();
+    },
+  };
+}
+
+/** `ws://`: our dialer with TCP_NODELAY; `wss://`: Deno's `WebSocket`. */
+function denoDial(url: string): StreamSocket {
+  if (url.startsWith("wss:")) return new WebSocket(url) as unknown as StreamSocket;
+  return dialWebSocket(url) as unknown as StreamSocket;
+}
+
+if (import.meta.main) {
+  const settings = edgeSettings(Deno.env.toObject());
+  const port = Number(Deno.env.get("PORT") ?? "8787");
+  const hostname = Deno.env.get("QUORUMQ_EDGE_HOST") ?? "0.0.0.0";
+  const { url } = serveEdge({
+    settings,
+    hostname,
+    port,
+    log: (event, fields) => console.log(JSON.stringify({ event, ...fields })),
+  });
+  console.log(JSON.stringify({ event: "edge_listening", url, upstream: settings.upstream }));
+}

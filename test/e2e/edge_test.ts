@@ -1,0 +1,204 @@
+/**
+ * The edge gateway (docs/edge.md) in each runtime, `workerd` (the Worker module, bundled) and
+ * Deno, in front of a real 3-node cluster: the HTTP contract steps that run against nodes
+ * (`contract.ts`, `contract_input.ts`) pass through it unchanged, auth included (the gateway's
+ * relay token, the caller's own token per request); and a leader SIGKILLed behind it gives the
+ * outcomes a client sees at a node: a write in flight ends `unknown_outcome`, its retry with the
+ * same Idempotency-Key applies once, and traffic through the gateway loses and duplicates
+ * nothing.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Client } from "../../src/client/mod.ts";
+import { startEdge } from "../../src/edge_targets/run.ts";
+import { Nodes, sleep } from "./nodes.ts";
+import { assertProblem, assertStatus, call, eventually } from "./http.ts";
+import {
+  deliveryModeSteps,
+  forwardingSteps,
+  queueWalk,
+  topicSteps,
+  transactionSteps,
+} from "./contract.ts";
+import { AUTH, authSteps, inputSteps } from "./contract_input.ts";
+import { classify, drain, produce } from "./_traffic.ts";
+
+const RUNTIMES = ["workerd", "deno"] as const;
+
+for (const runtime of RUNTIMES) {
+  Deno.test(`e2e edge (${runtime}): the HTTP contract through the gateway`, async (t) => {
+    const nodes = await Nodes.start({
+      count: 3,
+      storage: "memory",
+      extraArgs: ["--max-body-bytes", "65536"],
+    });
+    const edge = await startEdge({
+      runtime,
+      upstream: nodes.urls(),
+      listen: "127.0.0.1:0",
+      output: "null",
+    }).catch(async (e) => {
+      await nodes.stop();
+      throw e;
+    });
+    try {
+      const leaderId = await nodes.waitLeader();
+      const follower = nodes.url(nodes.ids.find((id) => id !== leaderId)!);
+      const gw = edge.url;
+      await queueWalk(t, gw);
+      // The gateway stands where the contract has a follower: answers must match the nodes'.
+      await forwardingSteps(t, nodes.url(leaderId), [gw, follower]);
+      await topicSteps(t, gw, [gw, follower]);
+      await transactionSteps(t, gw, [follower, gw]);
+      await deliveryModeSteps(t, gw, [gw, follower]);
+      await inputSteps(t, gw, leaderId);
+    } finally {
+      await edge.stop();
+      await nodes.stop();
+    }
+  });
+
+  Deno.test(`e2e edge (${runtime}): auth passes the caller's token; the relay token lends nothing`, async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "quorumq-edge-auth-" });
+    const file = `${dir}/auth.json`;
+    await Deno.writeTextFile(file, JSON.stringify(AUTH));
+    const nodes = await Nodes.start({
+      count: 3,
+      storage: "memory",
+      extraArgs: ["--auth-file", file],
+      adminToken: "tok-admin-all-0001",
+    });
+    const edge = await startEdge({
+      runtime,
+      upstream: nodes.urls(),
+      listen: "127.0.0.1:0",
+      token: "tok-edge-relay-001",
+      output: "null",
+    }).catch(async (e) => {
+      await nodes.stop();
+      throw e;
+    });
+    try {
+      const leader = nodes.url(await nodes.waitLeader());
+      await authSteps(t, edge.url, leader);
+      await t.step("without a token of its own, the caller is refused (401)", async () => {
+        assertProblem(
+          await call(edge.url, "PUT", "/v1/queues/edge-x", { body: {} }),
+          401,
+          "unauthorized",
+        );
+        assertProblem(await call(edge.url, "GET", "/v1/cluster"), 401, "unauthorized");
+      });
+    } finally {
+      await edge.stop();
+      await nodes.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  Deno.test(`e2e edge (${runtime}): a leader SIGKILLed behind the gateway`, async (t) => {
+    const nodes = await Nodes.start({ count: 3 });
+    const edge = await startEdge({
+      runtime,
+      upstream: nodes.urls(),
+      listen: "127.0.0.1:0",
+      output: "null",
+    }).catch(async (e) => {
+      await nodes.stop();
+      throw e;
+    });
+    const gw = edge.url;
+    const client = new Client({
+      nodes: [gw],
+      transport: "http",
+      timeoutMs: 3_000,
+      retry: { attempts: 30, totalMs: 30_000, baseDelayMs: 50, maxDelayMs: 500 },
+    });
+    try {
+      await t.step(
+        "a write sent when the stream is lost: unknown_outcome; its retry applies once",
+        () => writeLostInFlight(nodes, gw),
+      );
+      await t.step(
+        "traffic through the gateway across a SIGKILL: nothing lost or duplicated",
+        () => trafficAcrossKill(nodes, client),
+      );
+    } finally {
+      await client.close();
+      await edge.stop();
+      await nodes.stop();
+    }
+  });
+}
+
+/**
+ * A write the gateway sent to a leader that then dies (stopped first, so it holds the write
+ * unread): the gateway answers `unknown_outcome`, and the retry with the same Idempotency-Key
+ * through it applies once.
+ */
+async function writeLostInFlight(nodes: Nodes, gw: string): Promise<void> {
+  assertStatus(await call(gw, "PUT", "/v1/queues/edge-kill", { body: {} }), 201);
+  const leader = await nodes.waitLeader();
+  // The gateway follows the leader: its stream is open to it once /healthz says so.
+  await eventually("the gateway on the leader", async () => {
+    await call(gw, "GET", "/v1/queues/edge-kill");
+    const h = await call(gw, "GET", "/healthz");
+    return h.body.upstream === leader ? true : undefined;
+  });
+  // A stopped leader takes the write on its socket and does nothing with it.
+  await nodes.signal(leader, "SIGSTOP");
+  const key = { "idempotency-key": "edge-kill-once" };
+  const inFlight = call(gw, "POST", "/v1/queues/edge-kill/messages", {
+    body: { body: "once" },
+    headers: key,
+    timeoutMs: 30_000,
+  });
+  await sleep(300);
+  await nodes.kill(leader);
+  assertProblem(await inFlight, 504, "unknown_outcome");
+  await nodes.waitLeader(15_000);
+  const retried = await eventually("the retry answered", async () => {
+    const a = await call(gw, "POST", "/v1/queues/edge-kill/messages", {
+      body: { body: "once" },
+      headers: key,
+    });
+    return a.status === 201 ? a : undefined;
+  });
+  assert.equal(retried.body.duplicate, false);
+  const q = await call(gw, "GET", "/v1/queues/edge-kill");
+  assert.equal(q.body.published, 1, q.text);
+  nodes.spawn(leader);
+  await nodes.waitLeader();
+}
+
+/** Producers through the gateway while the leader is SIGKILLed: none lost, none twice. */
+async function trafficAcrossKill(nodes: Nodes, client: Client): Promise<void> {
+  await client.createQueue("edge-traffic", { deliveryMode: "at_least_once" });
+  const leader = await nodes.waitLeader();
+  const stop = new AbortController();
+  const traffic = produce(client, "edge-traffic", {
+    producers: 8,
+    maxEach: 10_000,
+    prefix: "edge",
+    stop: stop.signal,
+  });
+  await sleep(1_000);
+  await nodes.kill(leader);
+  assert.notEqual(await nodes.waitLeader(10_000), leader);
+  await sleep(1_500);
+  stop.abort();
+  const produced = await traffic;
+  nodes.spawn(leader);
+  await nodes.waitLeader();
+  const verdict = classify(produced, await drain(client, "edge-traffic"));
+  assert.ok(
+    produced.acknowledged.size > 50,
+    `only ${produced.acknowledged.size} published`,
+  );
+  assert.deepEqual(
+    { lost: verdict.lost, duplicated: verdict.duplicated, unexpected: verdict.unexpected },
+    { lost: [], duplicated: [], unexpected: [] },
+  );
+}
