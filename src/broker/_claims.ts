@@ -22,6 +22,11 @@ export interface Claim {
   endAt: number;
   /** Names it in its timed event (unique in the topic, never reused). */
   readonly no: number;
+  /**
+   * Moves up with every take (from the table's counter): a node whose view of the claim has an
+   * older stamp than a connection's own take has not applied that take yet.
+   */
+  stamp: number;
   /** Held slots (`MessageInput.once`): the message each was published as. */
   readonly slots: Map<number, { readonly seq: number; readonly id: string }>;
 }
@@ -30,8 +35,8 @@ export interface Claim {
 export const SLOT_MAX = 65535;
 
 /**
- * A snapshot row: [key, holder, subscriptions, expireMs | null, data | null, endAt, no, slots]
- * (slots: [slot, seq, id] each).
+ * A snapshot row: [key, holder, subscriptions, expireMs | null, data | null, endAt, no, slots,
+ * stamp] (slots: [slot, seq, id] each).
  */
 export type ClaimRow = [
   string,
@@ -42,6 +47,7 @@ export type ClaimRow = [
   number,
   number,
   [number, number, string][],
+  number,
 ];
 
 export class ClaimTable {
@@ -72,6 +78,7 @@ export class ClaimTable {
       data: undefined,
       endAt: Infinity,
       no: this.nextNo++,
+      stamp: 0,
       slots: new Map(),
     };
     this.byKey.set(key, c);
@@ -111,12 +118,13 @@ export class ClaimTable {
       c.endAt,
       c.no,
       [...c.slots].map(([slot, m]) => [slot, m.seq, m.id]),
+      c.stamp,
     ]);
   }
 
   restore(rows: readonly ClaimRow[], nextNo: number): void {
     this.nextNo = nextNo;
-    for (const [key, holder, subscriptions, expireMs, data, endAt, no, slots] of rows) {
+    for (const [key, holder, subscriptions, expireMs, data, endAt, no, slots, stamp] of rows) {
       const c: Claim = {
         holder,
         subscriptions,
@@ -124,6 +132,7 @@ export class ClaimTable {
         data: data ?? undefined,
         endAt,
         no,
+        stamp: stamp ?? 0,
         slots: new Map((slots ?? []).map(([slot, seq, id]) => [slot, { seq, id }])),
       };
       this.byKey.set(key, c);

@@ -86,11 +86,12 @@ function take(
   }
   c ??= t.claims.create(cmd.key, cmd.holder);
   c.holder = cmd.holder;
+  c.stamp = t.claims.nextNo++;
   c.endAt = Infinity; // taken again: its pending end is moot
   if (cmd.subscriptions !== undefined) c.subscriptions = [...cmd.subscriptions];
   if (cmd.expireMs !== undefined) c.expireMs = cmd.expireMs;
   if (cmd.data !== undefined) c.data = cmd.data;
-  return { ok: true, previous, present, data: c.data ?? null };
+  return { ok: true, previous, present, data: c.data ?? null, stamp: c.stamp };
 }
 
 function release(

@@ -417,6 +417,8 @@ export interface ResultByOp {
     readonly previous: string | null;
     readonly present: boolean;
     readonly data: string | null;
+    /** This take's stamp (`ClaimInfo.stamp`). */
+    readonly stamp: number;
   };
   /** `released`: the holder held it (false: another holder took it, or it was gone). */
   claim_release: { readonly ok: true; readonly released: boolean };

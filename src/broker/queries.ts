@@ -51,6 +51,8 @@ export interface ClaimInfo {
   readonly holder: string | null;
   readonly data: string | null;
   readonly subscriptions: readonly string[];
+  /** The stamp of the last take: larger for every later one. */
+  readonly stamp: number;
   readonly expireMs?: number;
   /** Entry time it ends at (released, with an expiry). */
   readonly endsAt?: number;

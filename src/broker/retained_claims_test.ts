@@ -152,6 +152,7 @@ Deno.test("retained messages and claims survive a snapshot, a pending claim end 
     holder: null,
     data: "x",
     subscriptions: ["s1"],
+    stamp: 2,
     expireMs: 3000,
     endsAt: l.now + 3000,
   });

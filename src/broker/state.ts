@@ -284,6 +284,7 @@ export class BrokerState {
       holder: c.holder,
       data: c.data ?? null,
       subscriptions: c.subscriptions,
+      stamp: c.stamp,
       ...(c.expireMs !== undefined ? { expireMs: c.expireMs } : {}),
       ...(c.endAt !== Infinity ? { endsAt: c.endAt } : {}),
     };

@@ -63,7 +63,12 @@ export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     const cmd = { op: "claim_take" as const, topic: t, key, ...req };
     return await answerWrite(c, deps, cmd, body, (v) => ({
       status: 200,
-      text: JSON.stringify({ previous: v.previous, present: v.present, data: v.data }),
+      text: JSON.stringify({
+        previous: v.previous,
+        present: v.present,
+        data: v.data,
+        stamp: v.stamp,
+      }),
     }));
   });
 

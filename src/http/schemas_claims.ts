@@ -31,6 +31,7 @@ export const claimTakenSchema = z.strictObject({
   previous: z.string().nullable(),
   present: z.boolean(),
   data: z.string().nullable(),
+  stamp: z.number().int(),
 }).register(apiRegistry, { id: "ClaimTaken" });
 
 /** `POST /v1/topics/{t}/claims/{key}/release`. */

@@ -21,8 +21,8 @@ import { type ByteStream, Wire, type WireError } from "./wire.ts";
 export interface ClaimsView {
   /** Moves whenever a claim changes on this replica. */
   changes(): number;
-  /** The holder of a session key (null: released), undefined when there is no such claim. */
-  holder(key: string): string | null | undefined;
+  /** A session key's holder (null: released) and stamp, undefined when there is no such claim. */
+  claim(key: string): { readonly holder: string | null; readonly stamp: number } | undefined;
   /** The claims held by holders whose names start with `prefix`. */
   heldBy(prefix: string): { key: string; holder: string }[];
 }
@@ -404,7 +404,7 @@ export class MqttConnection {
     const mine = this.#session?.holder;
     const key = this.#session?.key;
     const publish = () => {
-      const holder = key === undefined ? undefined : this.#ctx.claims.holder(key);
+      const holder = key === undefined ? undefined : this.#ctx.claims.claim(key)?.holder;
       if (delayMs > 0 && holder !== undefined && holder !== null && holder !== mine) {
         this.#ctx.log.info("mqtt_will_cancelled", { clientId: this.#clientId });
         return;

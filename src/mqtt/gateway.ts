@@ -10,6 +10,7 @@ import type { Principal } from "../http/mod.ts";
 import type { ApiFetch } from "./broker_api.ts";
 import { type ClaimsView, type GatewayContext, MqttConnection } from "./connection.ts";
 import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { takenOver } from "./session.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
@@ -156,8 +157,7 @@ function watchTakeovers(
     for (const conn of ctx.live) {
       const s = conn.session;
       if (s === undefined) continue;
-      const holder = ctx.claims.holder(s.key);
-      if (holder !== s.holder) conn.takeOver();
+      if (takenOver(ctx.claims.claim(s.key), s)) conn.takeOver();
     }
   };
   const off = onApplied(() => look(false));

@@ -33,6 +33,11 @@ export interface Taken {
 
 export class SessionClaim {
   readonly key: string;
+  /**
+   * The stamp of this connection's take: a view of the claim with a larger one has seen a later
+   * take (a node that shows a smaller one has not applied this take yet).
+   */
+  stamp = Infinity;
   readonly #path: string;
 
   constructor(
@@ -57,6 +62,7 @@ export class SessionClaim {
     };
     const a = await this.api.write("PUT", this.#path, body);
     if (a.status !== 200) return a;
+    this.stamp = a.body.stamp;
     return { present: a.body.present === true, shared: parseShared(a.body.data) };
   }
 
@@ -101,4 +107,16 @@ export function sessionExpiryMs(
   const s = intervalS ?? 0;
   if (s === 0xffffffff) return undefined;
   return Math.min(s * 1000, SESSION_EXPIRY_MS_MAX);
+}
+
+/**
+ * Whether this node's view of a claim shows that another connection took the session from
+ * `mine`: only a take later than its own counts. A node that has not applied `mine`'s take yet
+ * (its answer came from the leader) still shows an older holder, or none: no takeover.
+ */
+export function takenOver(
+  view: { readonly holder: string | null; readonly stamp: number } | undefined,
+  mine: { readonly holder: string; readonly stamp: number },
+): boolean {
+  return view !== undefined && view.stamp > mine.stamp && view.holder !== mine.holder;
 }
