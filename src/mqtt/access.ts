@@ -31,19 +31,22 @@ export class MqttAccess {
   }
 
   /**
-   * The principal the gateway's API requests run as: the token's, and on the quorumq topic
-   * `mqtt` `publish` and `consume` when its `mqtt:` patterns give that permission on some MQTT
-   * topic (the gateway checked each topic itself before asking).
+   * The principal the gateway's API requests run as: the token's, and `publish` and `consume` on
+   * the quorumq topic `mqtt` when the token may do anything with MQTT topics. The gateway checks
+   * each PUBLISH and SUBSCRIBE itself before it asks; the rest (the session's claim and
+   * subscriptions, receiving what they hold) is its own doing, for any client it lets in.
    */
   apiPrincipal(): Principal | undefined {
     const p = this.principal;
     if (p === undefined) return undefined;
+    const mqttUser = (["publish", "consume"] as const).some((perm) =>
+      p.can(perm, "topic", MQTT_TOPIC) || p.covers(perm, "mqtt")
+    );
     return {
       name: p.name,
       can: (permission, kind, name) =>
         p.can(permission, kind, name) ||
-        (kind === "topic" && name === MQTT_TOPIC && permission !== "admin" &&
-          p.covers(permission, "mqtt")),
+        (mqttUser && kind === "topic" && name === MQTT_TOPIC && permission !== "admin"),
       covers: (permission, kind) => p.covers(permission, kind),
     };
   }

@@ -27,6 +27,10 @@ await Deno.writeTextFile(
       token: "sensor-token-1",
       publish: ["mqtt:sensors/*"],
       consume: ["mqtt:sensors/#", "mqtt:cmd/sensor-1"],
+    }, {
+      name: "publish-only",
+      token: "publish-only-token-1",
+      publish: ["mqtt:sensors/*"],
     }],
   }),
 );
@@ -111,5 +115,14 @@ Deno.test("MQTT: mqtt: patterns allow topics one by one (PUBLISH, SUBSCRIBE, the
     });
   });
   assert.equal(willRefused, 0x87);
+  // A token that may only publish still has a session (its claim is the gateway's own doing)
+  // and may not subscribe.
+  const device = { username: "d", password: "publish-only-token-1", protocolVersion: 5 as const };
+  const only = await connect(port, { ...device, clientId: "publish-only-1" });
+  await only.publishAsync("sensors/t3", "23.0", { qos: 1 });
+  await assert.rejects(only.subscribeAsync({ "sensors/#": { qos: 1 } }), /Not authorized/i);
+  await until(() => got.length === 3, "the publish-only device's message");
+  assert.deepEqual([got[2].topic, got[2].payload], ["sensors/t3", "23.0"]);
+  await only.endAsync();
   await Promise.all([s5.endAsync(), s4.endAsync(), pub.endAsync(), sub.endAsync()]);
 });
