@@ -12,6 +12,7 @@
 
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { mqttTlsOption, plainPeerUrl, readSecret, tlsOptions } from "./config_tls.ts";
 
 /** One initial voting member. */
 export interface PeerSpec {
@@ -57,6 +58,29 @@ export interface NodeConfig {
   readonly mqttListen: { readonly hostname: string; readonly port: number } | undefined;
   /** The largest MQTT packet accepted; a larger one closes its connection. */
   readonly mqttMaxPacketBytes: number;
+  /**
+   * The listener's certificate and key (PEM files): HTTP, the stream, the dashboard, `/mqtt` and
+   * the peer paths are all on TLS. `--tls-cert`/`--tls-key`, or the peer certificate when only
+   * `--peer-cert` is given (docs/tls.md). Absent: plain HTTP.
+   */
+  readonly tls: TlsFiles | undefined;
+  /** MQTT over TLS on its own listener (same certificate as `tls`); absent: none. */
+  readonly mqttTlsListen: { readonly hostname: string; readonly port: number } | undefined;
+  /** Peer links and the forwarding channel over mutually authenticated TLS; absent: off. */
+  readonly peerTls: PeerTlsFiles | undefined;
+  /** The file the secret was read from (`--secret-file`), for the permission check at start. */
+  readonly secretFile: string | undefined;
+}
+
+/** A certificate (chain) and its private key, PEM files. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** The cluster CA, and this node's certificate and key for the links between nodes. */
+export interface PeerTlsFiles extends TlsFiles {
+  readonly caFile: string;
 }
 
 export type ParseConfigResult =
@@ -88,6 +112,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "<host:port>",
     help: "the HTTP API and the peer WebSocket path on one listener",
     defaultText: "127.0.0.1:8080",
+  },
+  {
+    flag: "tls-cert",
+    key: "tlsCert",
+    arg: "<cert.pem>",
+    help: "serve HTTP, the stream, the dashboard and /mqtt on TLS with this certificate (chain)",
+    defaultText: "plain HTTP (the peer certificate with --peer-cert)",
+  },
+  {
+    flag: "tls-key",
+    key: "tlsKey",
+    arg: "<key.pem>",
+    help: "the private key of --tls-cert (PEM); both reload on SIGHUP",
+    defaultText: "none",
   },
   {
     flag: "advertise",
@@ -123,6 +161,34 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "<string>",
     help: "the cluster secret that peers prove on every link",
     defaultText: "required when there are peers",
+  },
+  {
+    flag: "secret-file",
+    key: "secretFile",
+    arg: "<file>",
+    help: "read the cluster secret from this file (one trailing newline dropped), not --secret",
+    defaultText: "none",
+  },
+  {
+    flag: "peer-ca",
+    key: "peerCa",
+    arg: "<ca.pem>",
+    help: "the cluster CA: peers' certificates must chain to it (links and forwarding on TLS)",
+    defaultText: "peer TLS off",
+  },
+  {
+    flag: "peer-cert",
+    key: "peerCert",
+    arg: "<cert.pem>",
+    help: "this node's certificate (chain) signed by --peer-ca, proved on every link it dials",
+    defaultText: "peer TLS off",
+  },
+  {
+    flag: "peer-key",
+    key: "peerKey",
+    arg: "<key.pem>",
+    help: "the private key of --peer-cert; the three reload on SIGHUP",
+    defaultText: "peer TLS off",
   },
   {
     flag: "auth-file",
@@ -174,6 +240,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "mqttListen",
     arg: "<host:port>",
     help: "the MQTT 3.1.1/5 listener (docs/mqtt.md), e.g. 127.0.0.1:1883",
+    defaultText: "off",
+  },
+  {
+    flag: "mqtt-tls-listen",
+    key: "mqttTlsListen",
+    arg: "<host:port>",
+    help: "MQTT over TLS on this listener, with the listener's certificate, e.g. 0.0.0.0:8883",
     defaultText: "off",
   },
   {
@@ -250,6 +323,13 @@ const rawSchema = z.strictObject({
   data: z.string().min(1).default("./data"),
   storage: z.enum(["fsync", "memory"]).default("fsync"),
   secret: z.string().min(1, "must not be empty").optional(),
+  secretFile: z.string().min(1).optional(),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  peerCa: z.string().min(1).optional(),
+  peerCert: z.string().min(1).optional(),
+  peerKey: z.string().min(1).optional(),
+  mqttTlsListen: z.string().optional(),
   authFile: z.string().min(1).optional(),
   allowAnonymous: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
   metricsPublic: z.union([z.boolean(), z.enum(["true", "false", "1", "0", ""])]).default(false),
@@ -300,7 +380,7 @@ export function parseConfig(
     const name = option ? `--${option.flag} (${envName(option.flag)})` : `"${key}"`;
     return { kind: "error", message: `Invalid option ${name}: ${issue.message}` };
   }
-  return finish(parsed.data);
+  return finish(parsed.data, readFile);
 }
 
 function parseFlags(
@@ -361,12 +441,17 @@ function readConfigFile(
   return { kind: "ok", values };
 }
 
-function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
+function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseConfigResult {
   const listen = parseListen(raw.listen);
   if (typeof listen === "string") {
     return { kind: "error", message: `Invalid option --listen (QUORUMQ_LISTEN): ${listen}` };
   }
-  const advertise = normalizeUrl(raw.advertise ?? `http://${raw.listen}`);
+  const tls = tlsOptions(raw);
+  if (tls.kind === "error") return tls;
+  const secret = readSecret(raw, readFile);
+  if (typeof secret === "object") return secret;
+  const scheme = tls.tls === undefined ? "http" : "https";
+  const advertise = normalizeUrl(raw.advertise ?? `${scheme}://${raw.listen}`);
   if (advertise === undefined) {
     return {
       kind: "error",
@@ -377,7 +462,9 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
   if (typeof peers === "string") {
     return { kind: "error", message: `Invalid option --peers (QUORUMQ_PEERS): ${peers}` };
   }
-  if (peers.length > 1 && raw.secret === undefined) {
+  const plainPeer = plainPeerUrl(tls.peerTls, advertise, peers);
+  if (plainPeer !== undefined) return plainPeer;
+  if (peers.length > 1 && secret === undefined) {
     return {
       kind: "error",
       message: "Invalid option --secret (QUORUMQ_SECRET): required when there are peers",
@@ -400,6 +487,13 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       message: `Invalid option --mqtt-listen (QUORUMQ_MQTT_LISTEN): ${mqttListen}`,
     };
   }
+  const mqttTlsListen = mqttTlsOption(
+    raw.mqttTlsListen === undefined || raw.mqttTlsListen === ""
+      ? undefined
+      : parseListen(raw.mqttTlsListen),
+    tls.tls,
+  );
+  if (typeof mqttTlsListen === "object" && "kind" in mqttTlsListen) return mqttTlsListen;
   return {
     kind: "config",
     config: {
@@ -409,7 +503,7 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       peers,
       dataDir: raw.data,
       storage: raw.storage,
-      secret: raw.secret,
+      secret,
       authFile: raw.authFile,
       allowAnonymous: isOn(raw.allowAnonymous),
       metricsPublic: isOn(raw.metricsPublic),
@@ -421,6 +515,10 @@ function finish(raw: z.infer<typeof rawSchema>): ParseConfigResult {
       corsOrigins,
       mqttListen,
       mqttMaxPacketBytes: raw.mqttMaxPacketBytes,
+      tls: tls.tls,
+      mqttTlsListen,
+      peerTls: tls.peerTls,
+      secretFile: raw.secretFile,
     },
   };
 }

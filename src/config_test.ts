@@ -38,6 +38,10 @@ Deno.test("parseConfig() with nothing gives the embedded one-node default", () =
     corsOrigins: [],
     mqttListen: undefined,
     mqttMaxPacketBytes: 1048576,
+    tls: undefined,
+    mqttTlsListen: undefined,
+    peerTls: undefined,
+    secretFile: undefined,
   });
 });
 
@@ -195,4 +199,100 @@ Deno.test("parseConfig() --help returns text that documents every option and env
     assert.ok(result.text.includes(`--${option.flag}`), option.flag);
     assert.ok(result.text.includes(envName(option.flag)), option.flag);
   }
+});
+
+Deno.test("parseConfig() takes --tls-cert and --tls-key together and advertises https", () => {
+  const config = ok(parseConfig(["--tls-cert", "c.pem", "--tls-key", "k.pem"], {}, noFile));
+  assert.deepEqual(config.tls, { certFile: "c.pem", keyFile: "k.pem" });
+  assert.equal(config.advertise, "https://127.0.0.1:8080");
+  assert.equal(config.peerTls, undefined);
+  assert.match(error(parseConfig(["--tls-cert", "c.pem"], {}, noFile)), /--tls-key.*go together/);
+  assert.match(error(parseConfig(["--tls-key", "k.pem"], {}, noFile)), /--tls-cert.*go together/);
+  const env = ok(parseConfig([], { QUORUMQ_TLS_CERT: "c", QUORUMQ_TLS_KEY: "k" }, noFile));
+  assert.deepEqual(env.tls, { certFile: "c", keyFile: "k" });
+});
+
+Deno.test("parseConfig() takes the three --peer-* together, needs https peers, serves the peer cert", () => {
+  const peerFlags = ["--peer-ca", "ca.pem", "--peer-cert", "n1.pem", "--peer-key", "n1.key"];
+  const peers = "n1=https://a:1,n2=https://b:1";
+  const config = ok(parseConfig(
+    [...peerFlags, "--peers", peers, "--secret", "s", "--advertise", "https://a:1"],
+    {},
+    noFile,
+  ));
+  assert.deepEqual(config.peerTls, { caFile: "ca.pem", certFile: "n1.pem", keyFile: "n1.key" });
+  // One listener serves clients and peers: without --tls-cert it serves the peer certificate.
+  assert.deepEqual(config.tls, { certFile: "n1.pem", keyFile: "n1.key" });
+  const both = ok(parseConfig(
+    [...peerFlags, "--tls-cert", "c.pem", "--tls-key", "k.pem", "--peers", peers, "--secret", "s"],
+    {},
+    noFile,
+  ));
+  assert.deepEqual(both.tls, { certFile: "c.pem", keyFile: "k.pem" });
+  assert.equal(both.advertise, "https://127.0.0.1:8080");
+  assert.match(
+    error(parseConfig(["--peer-ca", "ca.pem", "--peer-key", "k"], {}, noFile)),
+    /--peer-cert \(QUORUMQ_PEER_CERT\).*go together/,
+  );
+  assert.match(
+    error(parseConfig(
+      [...peerFlags, "--peers", "n1=https://a:1,n2=http://b:1", "--secret", "s"],
+      {},
+      noFile,
+    )),
+    /--peers.*must be https:\/\/ \(got http:\/\/b:1\)/,
+  );
+  assert.match(
+    error(parseConfig([...peerFlags, "--advertise", "http://a:1"], {}, noFile)),
+    /must be https/,
+  );
+});
+
+Deno.test("parseConfig() needs a certificate for --mqtt-tls-listen", () => {
+  assert.match(
+    error(parseConfig(["--mqtt-tls-listen", "127.0.0.1:8883"], {}, noFile)),
+    /--mqtt-tls-listen.*needs --tls-cert/,
+  );
+  const config = ok(parseConfig(
+    ["--mqtt-tls-listen", "127.0.0.1:8883", "--tls-cert", "c", "--tls-key", "k"],
+    {},
+    noFile,
+  ));
+  assert.deepEqual(config.mqttTlsListen, { hostname: "127.0.0.1", port: 8883 });
+  assert.match(
+    error(
+      parseConfig(["--mqtt-tls-listen", "8883", "--tls-cert", "c", "--tls-key", "k"], {}, noFile),
+    ),
+    /--mqtt-tls-listen.*host:port/,
+  );
+});
+
+Deno.test("parseConfig() reads --secret-file, drops one line end, refuses it with --secret", () => {
+  const files: Record<string, string> = {
+    "/s": "s3cret\n",
+    "/crlf": "s3cret\r\n",
+    "/two": "a\n\n",
+  };
+  const read = (path: string) => {
+    if (files[path] === undefined) throw new Error(`no such file ${path}`);
+    return files[path];
+  };
+  const peers = ["--peers", "n1=http://a:1,n2=http://b:1"];
+  const config = ok(parseConfig([...peers, "--secret-file", "/s"], {}, read));
+  assert.equal(config.secret, "s3cret");
+  assert.equal(config.secretFile, "/s");
+  assert.equal(ok(parseConfig(["--secret-file", "/crlf"], {}, read)).secret, "s3cret");
+  // Only one line end goes: a secret is kept as written otherwise.
+  assert.equal(ok(parseConfig(["--secret-file", "/two"], {}, read)).secret, "a\n");
+  assert.equal(
+    ok(parseConfig(peers, { QUORUMQ_SECRET_FILE: "/s" }, read)).secret,
+    "s3cret",
+  );
+  assert.match(
+    error(parseConfig(["--secret", "x", "--secret-file", "/s"], {}, read)),
+    /--secret-file.*--secret or --secret-file/,
+  );
+  assert.match(error(parseConfig(["--secret-file", "/nope"], {}, read)), /cannot read it/);
+  files["/empty"] = "\n";
+  assert.match(error(parseConfig(["--secret-file", "/empty"], {}, read)), /empty/);
 });

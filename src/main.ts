@@ -50,6 +50,13 @@ switch (parsed.kind) {
       await node.shutdown();
       Deno.exit(0);
     };
+    // SIGHUP: read the certificate files again; new connections use them, open links keep going.
+    Deno.addSignalListener("SIGHUP", () => {
+      log.info("signal", { signal: "SIGHUP" });
+      node.reloadTls().catch((e) =>
+        log.error("tls_reload_failed", { error: String((e as Error)?.message ?? e) })
+      );
+    });
     Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   }

@@ -42,6 +42,11 @@ const MOD_BYPASS_ALLOWED = new Map([
 /** Files over 500 lines and functions over 80 (`path:name`), and why. */
 const SIZES_ALLOWED = new Map([
   [
+    "src/config.ts",
+    "the one options table that flags, environment names, file keys and --help come from: ~9 " +
+    "lines per option, 25 options; the TLS and secret checks are in config_tls.ts already",
+  ],
+  [
     "cluster/node/driver.ts",
     "the ready loop and its proposals, reads and snapshots share private state; another branch " +
     "edits it this session, so its split into a snapshot helper waits for that to land",
@@ -81,6 +86,7 @@ const PLACEHOLDERS = new Set([
   "_name.ts",
   "_private.ts",
   "errors.json", // nats-server's error registry, named as the model for ours
+  "auth.json", // the tokens file an operator writes (docs/operations.md), mounted by deploy/
 ]);
 
 const ERROR_NAMES: ErrorNames = {

@@ -19,7 +19,7 @@ import {
   NO_NODE,
   type NodeId,
 } from "../raft/mod.ts";
-import { loadInitialState } from "../storage/mod.ts";
+import { type LoadedState, loadInitialState } from "../storage/mod.ts";
 import type { LogEvent, StoragePorts } from "./ports.ts";
 
 const EMPTY_CONF: ConfState = { voters: [], learners: [] };
@@ -53,7 +53,7 @@ export async function loadOrBootstrap(o: {
   readonly log?: LogEvent;
   readonly bootstrapConf: ConfState;
   readonly bootstrapUrls: ReadonlyMap<NodeId, string>;
-}): Promise<InitialState> {
+}): Promise<LoadedState> {
   const note = (detail: string) => o.log?.("warn", "storage_recovery", { detail });
   const initial = commitSettledConfChanges(await loadInitialState(o.storage, EMPTY_CONF, note));
   const empty = initial.snapshot === undefined && initial.entries.length === 0 &&
@@ -77,7 +77,7 @@ export async function loadOrBootstrap(o: {
  * whose quorum need not overlap the current one's. From here it starts at most one change behind
  * its log, as any follower that has not yet heard the latest commit index.
  */
-export function commitSettledConfChanges(initial: InitialState): InitialState {
+export function commitSettledConfChanges<T extends InitialState>(initial: T): T {
   const confs = initial.entries.filter((e) => e.kind === EntryKind.ConfChange);
   const settled = confs.length >= 2 ? confs[confs.length - 2].index : 0;
   if (settled <= initial.hardState.commit) return initial;

@@ -29,11 +29,13 @@ import {
   type Ready,
   type Role,
   type Snapshot,
+  type SnapshotMeta,
+  type StoredSnapshot,
 } from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { hardStateToSave } from "./hard_state_policy.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
-import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+import { joinParts, MemberUrls, snapshotParts, unwrapSnapshot } from "./membership.ts";
 import { noPace } from "./pace.ts";
 import type {
   LogEvent,
@@ -162,8 +164,14 @@ export class NodeDriver {
   #applied = new Waiters();
   #applyQueue: ApplyWork[] = [];
   #restoringAtStart = false;
+  /**
+   * Snapshots whose bytes nothing needs once the state machine restored them (the core keeps a
+   * copy read back from storage instead): they are freed at once then, not at the garbage
+   * collector's next full collection, which a small heap may not run for minutes.
+   */
+  #releaseAfterRestore = new WeakSet<Snapshot>();
   /** A snapshot taken here whose index the core has not counted applied yet. */
-  #compactLater: Snapshot | undefined;
+  #compactLater: StoredSnapshot | undefined;
   #applyRunning = false;
   /** What the state machine holds: 0 until the snapshot loaded at start is restored. */
   #appliedIndex = 0;
@@ -212,8 +220,13 @@ export class NodeDriver {
    */
   static async open(o: NodeDriverOptions): Promise<NodeDriver> {
     const initial = await loadOrBootstrap(o);
-    const raw = new RawNode(o.raft, initial);
+    // The core keeps the snapshot to send it to followers: read back from its file when the
+    // store can, so its bytes do not stay in memory once the state machine restored them.
+    const stored = initial.snapshot && o.storage.snapshots.stored?.();
+    const kept = stored && stored.meta.index === initial.snapshot!.meta.index ? stored : undefined;
+    const raw = new RawNode(o.raft, { ...initial, snapshot: kept ?? initial.snapshot });
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
+    if (initial.snapshot && kept) d.#releaseAfterRestore.add(initial.snapshot);
     if (initial.snapshot) {
       // The member URLs now (the header is cheap), so links to every member work at once.
       const header = unwrapSnapshot(initial.snapshot.data);
@@ -463,6 +476,7 @@ export class NodeDriver {
     });
     this.#answerReads(rd);
     this.#raw.advance(rd);
+    if (rd.snapshot) this.#keepStoredSnapshot(rd.snapshot);
     if (this.#confAnswersLater.length > 0) this.#answerConfChanges();
     if (this.#compactLater) this.#compactCore(this.#compactLater);
     if (this.#readsToReissue) this.#reissueReads();
@@ -483,11 +497,24 @@ export class NodeDriver {
   }
 
   /**
+   * A leader's snapshot, now persisted, is kept by the core as the store reads it back (not the
+   * received bytes, which go once the state machine restored them).
+   */
+  #keepStoredSnapshot(received: Snapshot): void {
+    const { index, term } = received.meta;
+    const stored = this.#o.storage.snapshots.stored?.();
+    if (stored && stored.meta.index === index && stored.meta.term === term) {
+      this.#compactCore(stored);
+      this.#releaseAfterRestore.add(received);
+    }
+  }
+
+  /**
    * Compacts the core's log behind a snapshot this node took. The apply worker may run ahead of
    * the core's applied index (it applies durable committed entries while a Ready's persist runs,
    * and the core counts them applied at `advance()`): then the compaction waits for that advance.
    */
-  #compactCore(snapshot: Snapshot): void {
+  #compactCore(snapshot: StoredSnapshot): void {
     if (this.#raw.status().applied < snapshot.meta.index) {
       this.#compactLater = snapshot;
       return;
@@ -664,6 +691,7 @@ export class NodeDriver {
       bytes: snap.data.length,
       ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
     });
+    if (this.#releaseAfterRestore.has(snap)) releaseBytes(snap.data);
     // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
     // not with whatever entry applies next.
     this.#applied.release(this.#appliedIndex);
@@ -708,22 +736,39 @@ export class NodeDriver {
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
       const app = await view.serialize(pace);
-      const snapshot: Snapshot = { meta, data: await wrapSnapshot(urls, app, pace, incarnations) };
-      await this.#o.storage.snapshots.save(snapshot);
+      const parts = snapshotParts(urls, app, incarnations);
+      const snapshot = await this.#saveSnapshot(meta, parts, pace);
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
       this.#compactCore(snapshot);
       this.#snapshotIndex = meta.index;
-      this.#snapshotBytes = snapshot.data.length;
+      this.#snapshotBytes = snapshot.data.byteLength;
       await this.#o.storage.log.compact(meta.index);
       this.#o.log("info", "snapshot_taken", {
         index: meta.index,
-        bytes: snapshot.data.length,
+        bytes: snapshot.data.byteLength,
         captureMs: Math.round(captureMs),
         ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
       });
     })().catch((e) => this.#fatal(e)).finally(() => {
       this.#snapshotting = false;
     });
+  }
+
+  /**
+   * Saves a snapshot taken here. A store that writes parts streams them to its file and reads
+   * them back for the core on demand: no copy of the whole state is made or kept. Otherwise the
+   * parts are joined (paced) and the core keeps those bytes.
+   */
+  async #saveSnapshot(
+    meta: SnapshotMeta,
+    parts: readonly Uint8Array[],
+    pace: Pace,
+  ): Promise<StoredSnapshot> {
+    const store = this.#o.storage.snapshots;
+    if (store.saveParts) return await store.saveParts(meta, parts);
+    const snapshot: Snapshot = { meta, data: await joinParts(parts, pace) };
+    await store.save(snapshot);
+    return snapshot;
   }
 
   #onSoftState(leaderId: NodeId, role: Role): void {
@@ -752,6 +797,18 @@ export class NodeDriver {
 function randomIncarnation(): string {
   const b = crypto.getRandomValues(new Uint8Array(8));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Frees the memory under `bytes` now (`ArrayBuffer.prototype.transfer(0)` detaches it): for
+ * bytes, such as a restored snapshot's, that nothing will read again.
+ */
+function releaseBytes(bytes: Uint8Array): void {
+  try {
+    (bytes.buffer as ArrayBuffer).transfer(0);
+  } catch {
+    // Not detachable (a shared or a host-owned buffer): the garbage collector frees it later.
+  }
 }
 
 /** How many of `entries` (in index order) are at or below `durableIndex`. */

@@ -5,8 +5,13 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import type { Pace, SnapshotView, StateMachine, StoragePorts } from "./ports.ts";
-import type { Message, NodeId } from "../raft/mod.ts";
-import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
+import type { Message, NodeId, Snapshot } from "../raft/mod.ts";
+import {
+  FileSnapshotStore,
+  MemoryHardStateStore,
+  MemoryLogStore,
+  MemorySnapshotStore,
+} from "../storage/mod.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -64,6 +69,12 @@ class Cluster {
   paces = 0;
   /** `snapshot_taken` events of every node: its id, the snapshot's index and size. */
   snapshots: { id: NodeId; index: number; bytes: number }[] = [];
+  /** Each node's storage, kept across a restart (`open` again after `close`). */
+  storages = new Map<NodeId, StoragePorts>();
+  /** With a directory, snapshots go to a `FileSnapshotStore` per node in it. */
+  snapshotDir: string | undefined;
+  /** The snapshot each node's store loaded at its last start. */
+  loaded = new Map<NodeId, Snapshot | undefined>();
 
   constructor(
     readonly ids: NodeId[],
@@ -72,12 +83,28 @@ class Cluster {
     readonly snapshotEntriesMax?: number,
   ) {}
 
+  #snapshotStore(id: NodeId): StoragePorts["snapshots"] {
+    if (this.snapshotDir === undefined) return new MemorySnapshotStore();
+    const files = new FileSnapshotStore(`${this.snapshotDir}/${id}`);
+    return {
+      load: async () => {
+        const s = await files.load();
+        this.loaded.set(id, s);
+        return s;
+      },
+      save: (s) => files.save(s),
+      saveParts: (meta, parts) => files.saveParts(meta, parts),
+      stored: () => files.stored(),
+    };
+  }
+
   async open(id: NodeId): Promise<NodeDriver> {
-    const storage: StoragePorts = {
+    const storage: StoragePorts = this.storages.get(id) ?? {
       log: new MemoryLogStore(),
       hardState: new MemoryHardStateStore(),
-      snapshots: new MemorySnapshotStore(),
+      snapshots: this.#snapshotStore(id),
     };
+    this.storages.set(id, storage);
     const sm = new SteppedMachine();
     this.machines.set(id, sm);
     let seed = id.charCodeAt(1) * 7919;
@@ -217,4 +244,39 @@ Deno.test("NodeDriver with snapshotEntriesMax snapshots at that many entries wha
     assert.ok(apart >= 12 && apart <= 16, JSON.stringify([n1[i - 1], n1[i]]));
   }
   for (const d of c.drivers.values()) await d.close();
+});
+
+Deno.test("NodeDriver with file snapshots: sent read back from the file, loaded bytes freed once restored", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "qq_driver_snap_" });
+  try {
+    const c = new Cluster(["n1", "n2", "n3"], 10);
+    c.snapshotDir = dir;
+    for (const id of c.ids) await c.open(id);
+    const leader = await c.leader();
+    const lagging = c.ids.find((id) => id !== leader.id)!;
+    c.cut.add(lagging);
+    for (let i = 0; i < 40; i++) assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
+    await c.ticks(5);
+    assert.ok(c.snapshots.some((s) => s.id === leader.id), "the leader took no snapshot");
+    // The lagging node needs the leader's snapshot: the leader's core reads it from its file.
+    c.cut.delete(lagging);
+    const machine = c.machines.get(lagging)!;
+    for (let i = 0; i < 300 && machine.items.length < 40; i++) await c.ticks(1);
+    assert.ok(machine.restores >= 1, "the lagging node caught up without a snapshot");
+    assert.deepEqual(machine.items, c.machines.get(leader.id)!.items);
+    // A restart loads the snapshot from its file, restores it, then frees the loaded bytes: the
+    // core keeps the copy on disk.
+    const other = c.ids.find((id) => id !== leader.id && id !== lagging)!;
+    await c.drivers.get(other)!.close();
+    await c.open(other);
+    const restarted = c.machines.get(other)!;
+    for (let i = 0; i < 300 && restarted.items.length < 40; i++) await c.ticks(1);
+    assert.deepEqual(restarted.items, c.machines.get(leader.id)!.items);
+    const loaded = c.loaded.get(other);
+    assert.ok(loaded !== undefined, "the restart loaded no snapshot");
+    assert.equal(loaded.data.byteLength, 0, "the loaded snapshot's bytes were kept");
+    for (const d of c.drivers.values()) await d.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

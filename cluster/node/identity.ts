@@ -38,8 +38,8 @@ export class StaleIncarnationError extends Error {
     super(
       `Node ${nodeId} is known to the cluster with another data directory (incarnation ` +
         `${recorded}, told by ${by}; this one is ${own}): its data was lost or replaced, so it ` +
-        `must not vote or count toward commits. Remove ${nodeId} from the membership, then start ` +
-        `it again with an empty data directory as a joining node, and add it.`,
+        `must not vote or count toward commits until it is removed from the membership and ` +
+        `added again as a new member.`,
     );
     this.name = "StaleIncarnationError";
   }

@@ -44,30 +44,50 @@ export class MemberUrls {
 const COPY_SLICE_BYTES = 1 << 20;
 
 /**
+ * The driver's snapshot as parts, for a store that writes parts as they are: the header with the
+ * member URLs and incarnations, then the application's parts (not copied). Their concatenation
+ * is what `wrapSnapshot` makes.
+ */
+export function snapshotParts(
+  urls: [NodeId, string][],
+  app: Uint8Array | readonly Uint8Array[],
+  incarnations: [NodeId, string][] = [],
+): Uint8Array[] {
+  const header = encoder.encode(
+    JSON.stringify(incarnations.length > 0 ? { v: 1, urls, incarnations } : { v: 1, urls }),
+  );
+  const head = new Uint8Array(4 + header.length);
+  new DataView(head.buffer).setUint32(0, header.length);
+  head.set(header, 4);
+  return [head, ...(app instanceof Uint8Array ? [app] : app)];
+}
+
+/**
  * The driver's snapshot: the member URLs and incarnations, then the application's bytes. Layout:
  * `[u32 header length][header: UTF-8 JSON {v:1, urls, incarnations?}][application bytes]`
  * (`incarnations` is new: a snapshot without it has none recorded, and an older node ignores it).
  *
- * The application's parts are copied into one buffer once (Raft sends and stores one buffer),
- * with a `pace()` every `COPY_SLICE_BYTES`, so that a large snapshot is never
- * copied in one synchronous slice.
+ * The application's parts are copied into one buffer once, with a `pace()` every
+ * `COPY_SLICE_BYTES`, so that a large snapshot is never copied in one synchronous slice.
  */
-export async function wrapSnapshot(
+export function wrapSnapshot(
   urls: [NodeId, string][],
   app: Uint8Array | readonly Uint8Array[],
   pace: () => Promise<void>,
   incarnations: [NodeId, string][] = [],
 ): Promise<Uint8Array> {
-  const parts = app instanceof Uint8Array ? [app] : app;
-  const header = encoder.encode(
-    JSON.stringify(incarnations.length > 0 ? { v: 1, urls, incarnations } : { v: 1, urls }),
-  );
-  let total = 4 + header.length;
+  return joinParts(snapshotParts(urls, app, incarnations), pace);
+}
+
+/** The parts copied into one buffer, with a `pace()` every `COPY_SLICE_BYTES`. */
+export async function joinParts(
+  parts: readonly Uint8Array[],
+  pace: () => Promise<void>,
+): Promise<Uint8Array> {
+  let total = 0;
   for (const p of parts) total += p.length;
   const out = new Uint8Array(total);
-  new DataView(out.buffer).setUint32(0, header.length);
-  out.set(header, 4);
-  let at = 4 + header.length;
+  let at = 0;
   let sinceYield = 0;
   for (const p of parts) {
     for (let from = 0; from < p.length; from += COPY_SLICE_BYTES) {

@@ -168,6 +168,15 @@ function handleHeartbeatResp(r: Raft, m: Message): void {
 
 /** Sends the next chunk of the snapshot transfer to `to` unless one is in flight. */
 function sendSnapshotChunk(r: Raft, to: NodeId, pr: Progress): void {
+  const newest = r.log.snapshot;
+  if (
+    pr.transfer !== undefined && newest !== undefined &&
+    newest.meta.index > pr.transfer.snapshot.meta.index
+  ) {
+    // A newer snapshot replaced the one being sent: send that one instead, from its start. Its
+    // bytes may be read from storage, which keeps only the newest snapshots.
+    pr.becomeSnapshot(newest);
+  }
   const t = pr.transfer;
   if (t === undefined || t.inFlight) return;
   const total = t.snapshot.data.byteLength;

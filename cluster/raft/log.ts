@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Entry, Snapshot } from "./types.ts";
+import type { Entry, Snapshot, StoredSnapshot } from "./types.ts";
 
 /** Where a follower's log last agrees with a term: the (index, term) used for fast back-off. */
 export interface IndexTerm {
@@ -40,9 +40,9 @@ export class RaftLog {
   /** A snapshot received from the leader that the driver has yet to persist. */
   unstableSnapshot: Snapshot | undefined;
   /** The latest snapshot, sent to followers whose `next` is behind the log's first index. */
-  snapshot: Snapshot | undefined;
+  snapshot: StoredSnapshot | undefined;
 
-  constructor(snapshot: Snapshot | undefined, entries: readonly Entry[], commit: number) {
+  constructor(snapshot: StoredSnapshot | undefined, entries: readonly Entry[], commit: number) {
     this.snapshot = snapshot;
     this.unstableSnapshot = undefined;
     this.snapshotIndex = snapshot?.meta.index ?? 0;
@@ -243,10 +243,15 @@ export class RaftLog {
   }
 
   /** The application took `snap` at or before `applied`: drop the log up to it (§7). */
-  compact(snap: Snapshot): void {
+  compact(snap: StoredSnapshot): void {
     const i = snap.meta.index;
     if (i > this.applied) {
       throw new Error(`Cannot compact at ${i}: only ${this.applied} is applied`);
+    }
+    if (i === this.snapshotIndex && snap.meta.term === this.snapshotTerm && this.snapshot) {
+      // The same snapshot, kept another way (read back from storage instead of held in memory).
+      this.snapshot = snap;
+      return;
     }
     if (i <= this.snapshotIndex) return;
     if (i > this.stable) {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Snapshot } from "./types.ts";
+import type { StoredSnapshot } from "./types.ts";
 
 export type ProgressState = "probe" | "replicate" | "snapshot";
 
@@ -58,7 +58,7 @@ export class Inflights {
 
 /** An InstallSnapshot transfer to one follower: one chunk in flight at a time (§7). */
 export interface SnapshotTransfer {
-  readonly snapshot: Snapshot;
+  readonly snapshot: StoredSnapshot;
   /** Bytes the follower acknowledged. The next chunk starts there. */
   ackedBytes: number;
   /** A chunk was sent and not yet acknowledged. */
@@ -105,7 +105,7 @@ export class Progress {
     this.next = this.match + 1;
   }
 
-  becomeSnapshot(snapshot: Snapshot): void {
+  becomeSnapshot(snapshot: StoredSnapshot): void {
     this.resetState("snapshot");
     this.pendingSnapshot = snapshot.meta.index;
     this.transfer = { snapshot, ackedBytes: 0, inFlight: false, stalledRounds: 0 };

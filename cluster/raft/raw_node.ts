@@ -34,8 +34,8 @@ import {
   type ProposeResult,
   type RaftConfig,
   type Ready,
-  type Snapshot,
   type SoftState,
+  type StoredSnapshot,
 } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -241,7 +241,7 @@ export class RawNode {
    * The application took `snapshot` at `snapshot.meta.index` (<= applied): drop the log behind it
    * and keep the snapshot for followers that are too far behind (§7).
    */
-  compact(snapshot: Snapshot): void {
+  compact(snapshot: StoredSnapshot): void {
     this.r.log.compact(snapshot);
   }
 

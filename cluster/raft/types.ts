@@ -75,6 +75,22 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * A snapshot's bytes as the leader reads them to send chunks: in memory (a `Uint8Array` is one),
+ * or read from storage chunk by chunk, so a large snapshot need not stay in memory to be sent.
+ */
+export interface SnapshotData {
+  readonly byteLength: number;
+  /** Bytes [start, end): a view or a fresh copy. */
+  subarray(start: number, end: number): Uint8Array;
+}
+
+/** The snapshot the core keeps to send to followers too far behind (a `Snapshot` is one). */
+export interface StoredSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly data: SnapshotData;
+}
+
 /** One piece of a snapshot sent to a follower that is too far behind (InstallSnapshot, §7). */
 export interface SnapshotChunk {
   readonly meta: SnapshotMeta;
@@ -231,7 +247,7 @@ export interface InitialState {
   readonly hardState: HardState;
   /** The membership at the very beginning, used when there is neither snapshot nor log. */
   readonly bootstrapConf: ConfState;
-  readonly snapshot?: Snapshot;
+  readonly snapshot?: StoredSnapshot;
   /** Entries after the snapshot (or from index 1), contiguous. */
   readonly entries: readonly Entry[];
 }

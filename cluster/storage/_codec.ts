@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConfState, HardState, Snapshot } from "../raft/mod.ts";
+import type { ConfState, HardState, Snapshot, SnapshotMeta } from "../raft/mod.ts";
 import { crc32c } from "./crc32c.ts";
 
 const TWO_32 = 2 ** 32;
@@ -139,23 +139,23 @@ function readConf(r: Reader): ConfState {
  * whole file is `head, s.data, u32 CRC32C of head and data`, so a writer can stream the data
  * and checksum it as it goes (`FileSnapshotStore.save`) without copying it into one buffer.
  */
-export function encodeSnapshotHead(s: Snapshot): Uint8Array {
-  if (s.data.length >= TWO_32) {
-    throw new Error(`Cannot encode snapshot ${s.meta.index}: ${s.data.length} bytes of data`);
+export function encodeSnapshotHead(meta: SnapshotMeta, dataBytes: number): Uint8Array {
+  if (dataBytes >= TWO_32) {
+    throw new Error(`Cannot encode snapshot ${meta.index}: ${dataBytes} bytes of data`);
   }
   const w = new Writer();
   w.u32(SNAPSHOT_MAGIC);
   w.u8(VERSION);
-  w.u64(s.meta.index);
-  w.u64(s.meta.term);
-  writeConf(w, s.meta.conf);
-  w.u32(s.data.length);
+  w.u64(meta.index);
+  w.u64(meta.term);
+  writeConf(w, meta.conf);
+  w.u32(dataBytes);
   return w.buf.slice(0, w.n);
 }
 
 /** The whole snapshot file in one buffer (tests; `save` streams it instead). */
 export function encodeSnapshot(s: Snapshot): Uint8Array {
-  const head = encodeSnapshotHead(s);
+  const head = encodeSnapshotHead(s.meta, s.data.length);
   const out = new Uint8Array(head.length + s.data.length + 4);
   out.set(head);
   out.set(s.data, head.length);

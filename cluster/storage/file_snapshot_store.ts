@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Snapshot } from "../raft/mod.ts";
+import type { Snapshot, SnapshotData, SnapshotMeta, StoredSnapshot } from "../raft/mod.ts";
 import type { SnapshotStore } from "./snapshot_store.ts";
 import { decodeSnapshot, encodeSnapshotHead } from "./_codec.ts";
 import { crc32c } from "./crc32c.ts";
@@ -34,6 +34,7 @@ export class FileSnapshotStore implements SnapshotStore {
   readonly #dir: string;
   #fatal: Error | undefined;
   #tail: Promise<void> = Promise.resolve();
+  #stored: StoredSnapshot | undefined;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -53,26 +54,39 @@ export class FileSnapshotStore implements SnapshotStore {
         `Cannot load the Raft snapshot ${path}: it holds index ${s.meta.index} term ${s.meta.term}`,
       );
     }
+    this.#stored = storedFrom(path, s.meta, s.data.length);
     return s;
   }
 
-  save(s: Snapshot): Promise<void> {
+  stored(): StoredSnapshot | undefined {
+    return this.#stored;
+  }
+
+  async save(s: Snapshot): Promise<void> {
+    await this.saveParts(s.meta, [s.data]);
+  }
+
+  saveParts(meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<StoredSnapshot> {
     const run = async () => {
       if (this.#fatal) throw this.#fatal;
       try {
         await Deno.mkdir(this.#dir, { recursive: true });
-        await writeSnapshotFile(this.#dir, snapshotName(s.meta.index, s.meta.term), s);
+        const name = snapshotName(meta.index, meta.term);
+        const bytes = await writeSnapshotFile(this.#dir, name, meta, parts);
         const names = await this.#list();
         const old = names.slice(0, Math.max(0, names.length - SNAPSHOTS_KEPT));
         for (const name of old) await Deno.remove(`${this.#dir}/${name}`);
         if (old.length > 0) await syncDir(this.#dir);
+        const stored = storedFrom(`${this.#dir}/${name}`, meta, bytes);
+        if (!this.#stored || meta.index >= this.#stored.meta.index) this.#stored = stored;
+        return stored;
       } catch (err) {
-        this.#fatal = ioError(`Cannot save the Raft snapshot at index ${s.meta.index}`, err);
+        this.#fatal = ioError(`Cannot save the Raft snapshot at index ${meta.index}`, err);
         throw this.#fatal;
       }
     };
     const p = this.#tail.then(run);
-    this.#tail = p.catch(() => {});
+    this.#tail = p.then(() => {}, () => {});
     return p;
   }
 
@@ -93,23 +107,50 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 }
 
+/** Parts smaller than this are gathered into one write buffer rather than written each. */
+const SMALL_PART_BYTES = 64 * 1024;
+
 /**
  * Writes the snapshot file atomically and durably (temp file, fdatasync, rename, fsync the
- * directory: a crash leaves the old or the new file), streaming the data in `SAVE_CHUNK_BYTES`
- * writes with the CRC32C computed incrementally, never copying the data into one buffer.
+ * directory: a crash leaves the old or the new file), streaming the parts with the CRC32C
+ * computed as it goes: large parts are written as they are, in `SAVE_CHUNK_BYTES` steps, small
+ * ones gathered into one buffer first, never all the data in one buffer. Returns the data bytes.
  */
-async function writeSnapshotFile(dir: string, name: string, s: Snapshot): Promise<void> {
+async function writeSnapshotFile(
+  dir: string,
+  name: string,
+  meta: SnapshotMeta,
+  parts: readonly Uint8Array[],
+): Promise<number> {
+  let dataBytes = 0;
+  for (const p of parts) dataBytes += p.length;
   const tmp = `${dir}/${name}.tmp`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
-    const head = encodeSnapshotHead(s);
+    const head = encodeSnapshotHead(meta, dataBytes);
     let crc = crc32c(head);
+    const staged = new Uint8Array(SAVE_CHUNK_BYTES);
+    let stagedBytes = 0;
+    const flush = async () => {
+      if (stagedBytes === 0) return;
+      await writeAll(file, staged.subarray(0, stagedBytes));
+      stagedBytes = 0;
+    };
     await writeAll(file, head);
-    for (let from = 0; from < s.data.length; from += SAVE_CHUNK_BYTES) {
-      const to = Math.min(s.data.length, from + SAVE_CHUNK_BYTES);
-      crc = crc32c(s.data, crc, from, to);
-      await writeAll(file, s.data.subarray(from, to));
+    for (const p of parts) {
+      crc = crc32c(p, crc);
+      if (p.length < SMALL_PART_BYTES) {
+        if (stagedBytes + p.length > staged.length) await flush();
+        staged.set(p, stagedBytes);
+        stagedBytes += p.length;
+        continue;
+      }
+      await flush();
+      for (let from = 0; from < p.length; from += SAVE_CHUNK_BYTES) {
+        await writeAll(file, p.subarray(from, Math.min(p.length, from + SAVE_CHUNK_BYTES)));
+      }
     }
+    await flush();
     const trailer = new Uint8Array(4);
     new DataView(trailer.buffer).setUint32(0, crc, true);
     await writeAll(file, trailer);
@@ -119,6 +160,38 @@ async function writeSnapshotFile(dir: string, name: string, s: Snapshot): Promis
   }
   await Deno.rename(tmp, `${dir}/${name}`);
   await syncDir(dir);
+  return dataBytes;
+}
+
+/**
+ * A saved snapshot whose data is read from its file on demand, a chunk at a time (open, read,
+ * close: no descriptor is held). The file stays while it is one of the `SNAPSHOTS_KEPT` newest;
+ * the Raft core sends only its newest snapshot, which is always among them.
+ */
+function storedFrom(path: string, meta: SnapshotMeta, byteLength: number): StoredSnapshot {
+  const dataOffset = encodeSnapshotHead(meta, byteLength).length;
+  const data: SnapshotData = {
+    byteLength,
+    subarray(start: number, end: number): Uint8Array {
+      const from = Math.max(0, Math.min(byteLength, start));
+      const out = new Uint8Array(Math.max(0, Math.min(byteLength, end) - from));
+      const f = Deno.openSync(path, { read: true });
+      try {
+        f.seekSync(dataOffset + from, Deno.SeekMode.Start);
+        for (let at = 0; at < out.length;) {
+          const n = f.readSync(out.subarray(at));
+          if (n === null || n === 0) {
+            throw new Error(`Cannot read the Raft snapshot ${path}: short`);
+          }
+          at += n;
+        }
+      } finally {
+        f.close();
+      }
+      return out;
+    },
+  };
+  return { meta, data };
 }
 
 /** The newest snapshot in memory: nothing survives the process. */

@@ -5,10 +5,21 @@
  * @module
  */
 
-import { type ConfState, type Entry, type InitialState, NO_NODE } from "../raft/mod.ts";
+import {
+  type ConfState,
+  type Entry,
+  type InitialState,
+  NO_NODE,
+  type Snapshot,
+} from "../raft/mod.ts";
 import type { HardStateStore } from "./hard_state_store.ts";
 import type { LogStore } from "./log_store.ts";
 import type { SnapshotStore } from "./snapshot_store.ts";
+
+/** What storage holds at start: the newest snapshot with its bytes, for the state machine. */
+export interface LoadedState extends InitialState {
+  readonly snapshot?: Snapshot;
+}
 
 /** The three ports of a node's storage. */
 export interface Stores {
@@ -30,7 +41,7 @@ export async function loadInitialState(
   stores: Stores,
   bootstrapConf: ConfState,
   note: (msg: string) => void = console.warn,
-): Promise<InitialState> {
+): Promise<LoadedState> {
   const snapshot = await stores.snapshots.load();
   const hs = (await stores.hardState.load()) ?? { term: 0, vote: NO_NODE, commit: 0 };
   let entries: Entry[] = (await stores.log.load()).entries;

@@ -26,7 +26,7 @@ export { FileLogStore, type FileLogStoreOptions, LogCorruptionError } from "./fi
 export { MemoryLogStore } from "./memory_log_store.ts";
 export { FileHardStateStore, MemoryHardStateStore } from "./file_hard_state_store.ts";
 export { FileSnapshotStore, MemorySnapshotStore } from "./file_snapshot_store.ts";
-export { loadInitialState, type Stores } from "./initial_state.ts";
+export { type LoadedState, loadInitialState, type Stores } from "./initial_state.ts";
 
 /** `fsync`: every store writes files and fsyncs before resolving; `memory`: no disk at all. */
 export type StorageMode = "fsync" | "memory";

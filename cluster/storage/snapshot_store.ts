@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Snapshot } from "../raft/mod.ts";
+import type { Snapshot, SnapshotMeta, StoredSnapshot } from "../raft/mod.ts";
 
 /**
  * Contract:
@@ -20,4 +20,16 @@ import type { Snapshot } from "../raft/mod.ts";
 export interface SnapshotStore {
   load(): Promise<Snapshot | undefined>;
   save(s: Snapshot): Promise<void>;
+  /**
+   * Optional: saves the snapshot whose data is `parts` concatenated (as `save` does), writing the
+   * parts as they are (no joined copy), and returns it with data that reads back from storage
+   * chunk by chunk, so the Raft core can send it without holding it in memory. Without it the
+   * driver joins the parts and calls `save`.
+   */
+  saveParts?(meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<StoredSnapshot>;
+  /**
+   * Optional: the newest snapshot loaded or saved, with data read back on demand (see
+   * `saveParts`); undefined when none.
+   */
+  stored?(): StoredSnapshot | undefined;
 }

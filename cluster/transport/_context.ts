@@ -6,6 +6,7 @@
  */
 
 import type { Message, NodeId } from "../raft/mod.ts";
+import type { PeerTls } from "./peer_tls.ts";
 
 /** The structured log hook: an event name and flat details. */
 export type LogFn = (event: string, details: Record<string, unknown>) => void;
@@ -60,6 +61,8 @@ export interface LinkContext {
   readonly log: LogFn;
   readonly random: () => number;
   readonly limits: TransportLimits;
+  /** Peer TLS: dials check the listener against the cluster CA, hellos carry a certificate proof. */
+  readonly peerTls?: PeerTls;
 }
 
 /** Inbound hooks the transport gives every accepted socket. */

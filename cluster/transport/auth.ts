@@ -50,6 +50,10 @@ export interface Hello {
   readonly mac: string;
   /** The dialer's advertised base URL (http or https), if it has one. */
   readonly url?: string;
+  /** With peer TLS: the dialer's certificate chain (PEM), leaf first (`peer_tls.ts`). */
+  readonly cert?: string;
+  /** With peer TLS: the leaf key's signature over `certProofInput`, base64. */
+  readonly sig?: string;
 }
 
 /** The listener's proof that it, too, knows the secret. */
@@ -68,7 +72,9 @@ export type RefusalReason =
   | "same_id"
   | "bad_mac"
   | "bad_server_mac"
-  | "handshake_timeout";
+  | "handshake_timeout"
+  | "no_certificate"
+  | "bad_certificate";
 
 /** Imports the shared secret once as a non-extractable HMAC-SHA-256 key. */
 export function importSecret(secret: string): Promise<CryptoKey> {
@@ -154,7 +160,9 @@ export function parseHandshake(text: string): Handshake | undefined {
       return r.v === 1 && str("nonce") ? (r as unknown as Challenge) : undefined;
     case "hello":
       return r.v === 1 && str("clientId") && str("serverId") && str("clusterId") && str("nonce") &&
-          str("mac") && (r.url === undefined || (str("url") && isHttpUrl(r.url as string)))
+          str("mac") && (r.url === undefined || (str("url") && isHttpUrl(r.url as string))) &&
+          (r.cert === undefined || (typeof r.cert === "string" && r.cert.length <= 32 * 1024)) &&
+          (r.sig === undefined || str("sig"))
         ? (r as unknown as Hello)
         : undefined;
     case "welcome":

@@ -56,6 +56,11 @@ export interface DialOptions {
   readonly maxMessageBytes?: number;
   /** How long `close()` waits for the peer's close frame before dropping the connection. */
   readonly closeWaitMs?: number;
+  /**
+   * `wss:` only: the trust anchors (PEM) the server's certificate must chain to, instead of the
+   * system's (the cluster CA of `--peer-ca`). Read at each dial, so a reload applies to the next.
+   */
+  readonly caCerts?: readonly string[];
 }
 
 const CONNECTING = 0;
@@ -84,6 +89,7 @@ class NoDelayWebSocket implements LinkSocket {
   readonly #dialAbort = new AbortController();
   readonly #maxMessageBytes: number;
   readonly #closeWaitMs: number;
+  readonly #caCerts: readonly string[] | undefined;
   #out: Uint8Array[] = [];
   #bufferedAmount = 0;
   #writing = false;
@@ -105,6 +111,7 @@ class NoDelayWebSocket implements LinkSocket {
     }
     this.#maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
     this.#closeWaitMs = options.closeWaitMs ?? 2000;
+    this.#caCerts = options.caCerts;
     void this.#run(url);
   }
 
@@ -161,8 +168,12 @@ class NoDelayWebSocket implements LinkSocket {
       // A close frame we answer (or one sent for a protocol error) goes out before we hang up;
       // the close timer bounds the wait.
       await this.#drained();
-    } catch {
-      // A failed dial, a broken connection or a protocol error: the close event says 1006.
+    } catch (error) {
+      // A failed dial, a broken connection or a protocol error: the close event says 1006, with
+      // the cause as its reason (a refused TLS certificate must be visible in the dialer's log).
+      if (this.#closeReason === "") {
+        this.#closeReason = error instanceof Error ? error.message : String(error);
+      }
     } finally {
       this.#finish();
     }
@@ -177,9 +188,16 @@ class NoDelayWebSocket implements LinkSocket {
     this.#conn = tcp;
     if (this.#readyState !== CONNECTING) throw new Error("closed while dialing");
     tcp.setNoDelay(true);
-    const conn = secure ? await Deno.startTls(tcp, { hostname }) : tcp;
+    const conn = secure
+      ? await Deno.startTls(tcp, {
+        hostname,
+        ...(this.#caCerts ? { caCerts: [...this.#caCerts] } : {}),
+      })
+      : tcp;
     this.#conn = conn;
     if (this.#readyState !== CONNECTING) throw new Error("closed while dialing");
+    // TLS runs over the same socket, so TCP_NODELAY set above holds (Deno's TlsConn has no
+    // setNoDelay of its own; dial_test.ts measures the wss: path too).
 
     const key = newHandshakeKey();
     await writeAll(conn, upgradeRequest(url, key));

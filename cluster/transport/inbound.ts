@@ -18,6 +18,7 @@ import {
   verify,
 } from "./auth.ts";
 import { decodeFrame, errorText } from "./codec.ts";
+import { certProofInput } from "./peer_tls.ts";
 import { Keepalive, PING, PONG } from "./keepalive.ts";
 import {
   CloseCode,
@@ -144,8 +145,23 @@ export class InboundLink {
     if (h.serverId !== this.ctx.selfId) return this.#refuse("wrong_server", details);
     // Not "is it a member here": our membership may be behind the dialer's (docs/reliability.md item 11).
     if (h.clientId === this.ctx.selfId) return this.#refuse("same_id", details);
-    const key = await this.ctx.key;
     const fields = { clientId: h.clientId, serverId: h.serverId, clusterId: h.clusterId };
+    // With peer TLS the certificate comes first; the secret's HMAC below is the second factor.
+    let certificate: { subject: string } | undefined;
+    const peerTls = this.ctx.peerTls;
+    if (peerTls !== undefined) {
+      if (h.cert === undefined || h.sig === undefined) {
+        return this.#refuse("no_certificate", details);
+      }
+      const check = peerTls.check(
+        h.cert,
+        h.sig,
+        certProofInput({ serverNonce: this.#serverNonce, ...fields }),
+      );
+      if (!check.ok) return this.#refuse("bad_certificate", { ...details, detail: check.detail });
+      certificate = { subject: check.subject };
+    }
+    const key = await this.ctx.key;
     const ok = await verify(
       key,
       clientProofInput({ serverNonce: this.#serverNonce, ...fields }),
@@ -162,7 +178,7 @@ export class InboundLink {
     this.#state = "open";
     this.#peerId = h.clientId;
     this.socket.send(JSON.stringify({ t: "welcome", mac }));
-    this.ctx.log("link_up", { peer: h.clientId, direction: "in" });
+    this.ctx.log("link_up", { peer: h.clientId, direction: "in", ...certificate });
     this.#keepalive.start();
     this.hooks.authenticated(h.clientId, this, h.url);
   }

@@ -70,3 +70,12 @@ export type { RefusalReason } from "./auth.ts";
 export { DEFAULT_LIMITS, type LogFn, type TransportLimits } from "./_context.ts";
 export { Keepalive, PING, PONG } from "./keepalive.ts";
 export { dialWebSocket, type LinkSocket } from "./dial.ts";
+export {
+  certProofInput,
+  type ChainCheck,
+  checkChain,
+  loadPeerCredentials,
+  type PeerCredentials,
+  PeerTls,
+  pemCertificates,
+} from "./peer_tls.ts";

@@ -21,6 +21,7 @@ import {
 } from "./auth.ts";
 import { encodeFrame, errorText, estimateMessageBytes } from "./codec.ts";
 import { dialWebSocket, type LinkSocket } from "./dial.ts";
+import { certProofInput } from "./peer_tls.ts";
 import { Keepalive, PING, PONG } from "./keepalive.ts";
 import { CloseCode, closeReason, type LinkContext, unrefTimeout } from "./_context.ts";
 
@@ -259,7 +260,10 @@ export class OutboundLink {
     let ws: LinkSocket;
     try {
       // TCP_NODELAY: no append waits for the ACK of the one before it (see dial.ts).
-      ws = dialWebSocket(this.url);
+      ws = dialWebSocket(
+        this.url,
+        this.ctx.peerTls ? { caCerts: this.ctx.peerTls.caCerts } : {},
+      );
     } catch (err) {
       this.#lastError = `dial failed: ${errorText(err)}`;
       this.#scheduleReconnect();
@@ -312,7 +316,10 @@ export class OutboundLink {
     this.#clientNonce = clientNonce;
     this.#serverNonce = serverNonce;
     const url = this.ctx.selfUrl === undefined ? {} : { url: this.ctx.selfUrl };
-    ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: clientNonce, mac, ...url }));
+    const proof = this.ctx.peerTls?.prove(certProofInput({ serverNonce, ...fields })) ?? {};
+    ws.send(
+      JSON.stringify({ t: "hello", v: 1, ...fields, nonce: clientNonce, mac, ...url, ...proof }),
+    );
   }
 
   async #checkWelcome(ws: LinkSocket, mac: string): Promise<void> {

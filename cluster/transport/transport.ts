@@ -10,6 +10,7 @@ import { importSecret } from "./auth.ts";
 import { applyFault, type FaultControl, FaultTable } from "./faults.ts";
 import { InboundLink, type InboundStats } from "./inbound.ts";
 import { OutboundLink, type OutboundStats } from "./outbound.ts";
+import type { PeerTls } from "./peer_tls.ts";
 import {
   CloseCode,
   DEFAULT_LIMITS,
@@ -42,6 +43,12 @@ export interface TransportOptions {
   readonly random?: () => number;
   /** Overrides of the queue, frame, backoff and handshake limits (tests shrink them). */
   readonly limits?: Partial<TransportLimits>;
+  /**
+   * Peer TLS (`peer_tls.ts`): dial `https` peers checking them against the cluster CA, prove this
+   * node's certificate in every hello, and refuse a dialer without a proof (`no_certificate`) or
+   * with a bad one (`bad_certificate`). Its `replace` applies to the links opened after it.
+   */
+  readonly peerTls?: PeerTls;
 }
 
 /** What `stats()` reports. */
@@ -89,6 +96,7 @@ export class Transport {
       log: opts.log ?? (() => {}),
       random: opts.random ?? Math.random,
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
+      ...(opts.peerTls === undefined ? {} : { peerTls: opts.peerTls }),
     };
     this.#onMessages = opts.onMessages;
     if (opts.faultSeam === true) {

@@ -155,6 +155,25 @@ export class IdTable {
     return this.isCurrent(no) && this.#sameId(no - this.#base, id);
   }
 
+  /** Makes room for `n` more records at once (a restore knows how many come). */
+  reserve(n: number): void {
+    const want = this.#len + n;
+    if (want > this.#seq.length) {
+      let cap = this.#seq.length;
+      while (cap < want) cap *= 2;
+      const head = this.#head, len = this.#len;
+      this.#seq = moved(this.#seq, 0, len, cap, Float64Array);
+      this.#expiresAt = moved(this.#expiresAt, 0, len, cap, Float64Array);
+      this.#state = moved(this.#state, 0, len, cap, Uint8Array);
+      this.#attempt = moved(this.#attempt, 0, len, cap, Uint32Array);
+      this.#hash = moved(this.#hash, 0, len, cap, Uint32Array);
+      this.#idOff = moved(this.#idOff, 0, len, cap, Uint32Array);
+      this.#idLen = moved(this.#idLen, 0, len, cap, Uint32Array);
+      this.#head = head;
+    }
+    if ((this.#size + n) * 2 > this.#index.length) this.#reindex((this.#size + n) * 2);
+  }
+
   /** Whether record `no` is still the one remembered for its id. */
   isCurrent(no: number): boolean {
     const i = no - this.#base;

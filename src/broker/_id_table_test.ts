@@ -57,7 +57,8 @@ type Op =
   | { op: "settle"; pick: number; acked: boolean; attempt: number }
   | { op: "settledAt"; back: number }
   | { op: "expire" }
-  | { op: "tick"; by: number };
+  | { op: "tick"; by: number }
+  | { op: "reserve"; n: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -77,6 +78,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant("settledAt" as const), back: fc.nat(50) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("expire" as const) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("tick" as const), by: fc.nat(5) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("reserve" as const), n: fc.nat(100) }) },
 );
 
 // Ids of several lengths and a non-ASCII one, so the arena and the hash see variety.
@@ -129,6 +131,9 @@ Deno.test("IdTable answers like a Map of records under random adds, settles and 
           case "expire":
             t.expire(now);
             m.expire(now);
+            break;
+          case "reserve":
+            t.reserve(o.n);
             break;
           case "tick":
             now += o.by;

@@ -120,6 +120,7 @@ interface RestoredIds {
 function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds> {
   const seqs = new Float64Array(n);
   let firstNo = -1;
+  ids.reserve(n);
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");

@@ -18,6 +18,7 @@ import { discoverLocalNodes } from "./discover.ts";
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   nodes: { type: "string" },
   token: { type: "string" },
+  ca: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 };
@@ -27,6 +28,7 @@ const GLOBAL_HELP = `Global options:
                      127.0.0.1:8080 (deno task start) and :8081..8083 (deno task cluster)
                      answers
   --token <token>    bearer token (env QUORUMQ_TOKEN)
+  --ca <ca.pem>      trust this CA for https:// nodes, e.g. the cluster's (env QUORUMQ_CA)
   --json             machine-readable output (one JSON value per line)
   -h, --help         help for the command`;
 
@@ -43,7 +45,7 @@ function topHelp(): string {
 function splitCommand(argv: string[]): { name?: string; rest: string[] } {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "--nodes" || arg === "--token") {
+    if (arg === "--nodes" || arg === "--token" || arg === "--ca") {
       i++;
       continue;
     }
@@ -82,15 +84,32 @@ export async function main(argv: string[], io: Io): Promise<number> {
       ? await discoverLocalNodes(io.fetch)
       : given.split(",").map((s) => s.trim()).filter(Boolean);
     const token = (values.token as string | undefined) ?? io.env("QUORUMQ_TOKEN");
+    const caFile = (values.ca as string | undefined) ?? io.env("QUORUMQ_CA");
+    const caCerts = caFile === undefined ? undefined : [await readCa(caFile)];
     const sessions = command.usesSession?.(positionals) ?? false;
     // One-shot commands use HTTP (opening a stream would cost them a round trip); the
     // long-running ones (consume, sub consume, bench) ride the stream where it exists.
     const transport = sessions ? "auto" : "http";
-    const client = new Client({ nodes, token, fetch: io.fetch, sessions, transport });
+    const client = new Client({
+      nodes,
+      token,
+      fetch: io.fetch,
+      sessions,
+      transport,
+      ...(caCerts ? { caCerts } : {}),
+    });
     const context: Context = { client, io, json: values.json === true, nodes, token };
     return await command.run(context, values, positionals);
   } catch (error) {
     return report(error, io, helpText);
+  }
+}
+
+async function readCa(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UsageError(`cannot read --ca ${path}: ${(error as Error).message}`);
   }
 }
 

@@ -31,3 +31,4 @@ export {
 export { packValue, unpackValue } from "./msgpack.ts";
 export * from "./errors.ts";
 export type * from "./types.ts";
+export { trustCaCerts, type TrustingIo } from "./tls.ts";

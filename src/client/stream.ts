@@ -289,7 +289,12 @@ export class StreamPool {
    * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
    * a new one), so a script that never calls `client.close()` still exits; 0 keeps streams open.
    */
-  constructor(readonly token?: string, readonly idleMs = 2_000) {}
+  constructor(
+    readonly token?: string,
+    readonly idleMs = 2_000,
+    /** Opens each stream's socket (a custom CA: client/tls.ts); default `new WebSocket`. */
+    readonly dial?: StreamDial,
+  ) {}
 
   /** The open stream to `node`, opening one if there is none (or the last was lost). */
   async connection(node: string): Promise<StreamConnection> {
@@ -301,7 +306,7 @@ export class StreamPool {
     }
     const again = this.#streams.get(node);
     if (again !== undefined) return await again;
-    const opening = StreamConnection.open(node, this.token).then((c) => {
+    const opening = StreamConnection.open(node, this.token, undefined, this.dial).then((c) => {
       c.idleMs = this.idleMs;
       return c;
     });

@@ -22,6 +22,7 @@ import {
 } from "./errors.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
 import { StreamPool } from "./stream.ts";
+import { trustCaCerts, type TrustingIo } from "./tls.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -42,6 +43,12 @@ export interface TransportOptions {
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string;
   fetch?: typeof fetch;
+  /**
+   * CA certificates (PEM) to trust besides the system's, for nodes on TLS with a private CA
+   * (`https://` node URLs). Deno only (its `createHttpClient`); elsewhere the constructor
+   * throws, saying what to do instead (client/tls.ts). A `fetch` seam is used as given.
+   */
+  caCerts?: readonly string[];
   /** Per-attempt timeout, on top of a long poll's `waitMs`. Default 10 000. */
   timeoutMs?: number;
   retry?: RetryOptions;
@@ -140,6 +147,8 @@ export class Transport {
    * session of a busy publisher would hold a minute of its answers on the broker.
    */
   readonly #pollSessions: SessionNumbers | undefined;
+  /** Fetch and WebSocket trusting `caCerts`, when given. */
+  readonly #trust: TrustingIo | undefined;
   /** The streams requests ride on, when the transport is the stream. */
   readonly streams: StreamPool | undefined;
 
@@ -150,10 +159,13 @@ export class Transport {
     this.nodes = options.nodes.map((url) => url.replace(/\/+$/, ""));
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
+    this.#trust = options.caCerts === undefined ? undefined : trustCaCerts(options.caCerts);
+    const trust = this.#trust;
     this.streams = useStream(options)
-      ? new StreamPool(options.token, options.streamIdleMs)
+      ? new StreamPool(options.token, options.streamIdleMs, trust?.webSocket)
       : undefined;
-    this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
+    this.#fetch = this.streams?.fetch ?? options.fetch ?? trust?.fetch ??
+      ((input, init) => fetch(input, init));
     const numbers = () => new SessionNumbers((signal) => this.#openSession(signal));
     this.#sessions = options.sessions === false ? undefined : numbers();
     this.#pollSessions = options.sessions === false ? undefined : numbers();
@@ -167,6 +179,7 @@ export class Transport {
   /** Closes the streams (an HTTP transport holds nothing open); later requests reopen them. */
   async close(): Promise<void> {
     await this.streams?.close();
+    this.#trust?.close();
   }
 
   /** The id of the session writes go in now, if one is open (for tests and tools). */

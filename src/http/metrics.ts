@@ -45,6 +45,14 @@ export class HttpMetrics {
     if (m.fsyncSeconds !== undefined) {
       w.histogram("quorumq_storage_fsync_seconds", "Log fsync latency", m.fsyncSeconds, nodeLabel);
     }
+    // Where a node's memory goes (the state machine's columns and slabs are `external`).
+    const mem = Deno.memoryUsage();
+    for (const [kind, bytes] of Object.entries(mem)) {
+      w.gauge("quorumq_process_memory_bytes", "Process memory by kind", bytes, {
+        ...nodeLabel,
+        kind: snake(kind),
+      });
+    }
     this.#renderBroker(w, node);
     for (const { method, route, h } of this.#byRoute.values()) {
       w.histogram(

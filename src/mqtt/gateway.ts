@@ -9,8 +9,7 @@ import type { Logger } from "../log.ts";
 import type { Principal } from "../http/mod.ts";
 import type { ApiFetch } from "./broker_api.ts";
 import { type ClaimsView, type GatewayContext, MqttConnection } from "./connection.ts";
-import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import { takenOver } from "./session.ts";
+import { ORPHAN_RELEASE_MS, releaseOrphans, watchTakeovers } from "./takeover.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
@@ -21,13 +20,20 @@ const SHUTDOWN_WRITE_MS = 500;
 export const MQTT_WS_PATH = "/mqtt";
 
 export interface MqttGatewayOptions {
-  readonly hostname: string;
-  readonly port: number;
+  /** The plain MQTT listener (`--mqtt-listen`); with neither it nor `tls`, only `/mqtt` serves. */
+  readonly plain?: { readonly hostname: string; readonly port: number };
   /** This node's HTTP handler: every MQTT action is a request to it. */
   readonly fetch: ApiFetch;
   readonly log: Logger;
   /** The largest packet accepted; a larger one closes its connection (0x95). */
   readonly maxPacketBytes: number;
+  /**
+   * A Unix socket to accept on as well: MQTT over TLS (`--mqtt-tls-listen`) arrives there from
+   * the node's TLS front (src/server/tls_front.ts), decrypted.
+   */
+  readonly unixPath?: string;
+  /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
+  readonly refuseAnonymous?: string;
   /** This node's id: its connections hold sessions as `<node id>/<boot id>/<uuid>`. */
   readonly nodeId: string;
   /** This node's replica's claims of the MQTT topic. */
@@ -36,93 +42,43 @@ export interface MqttGatewayOptions {
   readonly authenticate?: (header: string) => Promise<Principal | undefined>;
   /** Calls `listener` after entries were applied here; returns the unsubscribe. */
   readonly onApplied: (listener: () => void) => () => void;
-  /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
-  readonly refuseAnonymous?: string;
 }
 
-/** How often the claims are looked at even if no change was seen (a restored snapshot). */
-const CLAIMS_SWEEP_MS = 5_000;
-/** After start, when the sessions this node held before its restart are released. */
-const ORPHAN_RELEASE_MS = 3_000;
-
 export interface MqttGateway {
-  /** The bound port (useful when 0 was asked for). */
-  readonly port: number;
+  /** The bound port (useful when 0 was asked for), when the plain listener is on. */
+  readonly port: number | undefined;
   /** MQTT over WebSocket: upgrades a request to `MQTT_WS_PATH` (subprotocol `mqtt`). */
   handleUpgrade(req: Request): Response;
   close(): Promise<void>;
 }
 
 export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
-  const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
   const nodePrefix = `${opts.nodeId}/`;
   const ctx = gatewayContext(opts, nodePrefix);
   const stopWatch = watchTakeovers(ctx, opts.onApplied);
   const orphans = setTimeout(() => releaseOrphans(ctx, nodePrefix), ORPHAN_RELEASE_MS);
-  const conns = new Set<Deno.Conn>();
-  /** Every live MQTT connection, TCP and WebSocket: each is told when the node shuts down. */
-  const sessions = new Set<MqttConnection>();
-  const run = (connection: MqttConnection) => {
-    sessions.add(connection);
-    return connection.run().finally(() => sessions.delete(connection));
-  };
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        const tcp = await listener.accept();
-        // Deno.listen leaves Nagle on (Deno.serve turns it off): without this a PUBACK or a
-        // delivery right after another waits up to 40 ms for a delayed ACK (docs/transport.md).
-        tcp.setNoDelay(true);
-        conn = tcp;
-      } catch {
-        return; // the listener was closed
-      }
-      conns.add(conn);
-      run(new MqttConnection(ctx, tcpStream(conn)))
-        .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }))
-        .finally(() => conns.delete(conn));
-    }
-  })();
-  const port = (listener.addr as Deno.NetAddr).port;
-  opts.log.info("mqtt_listening", { hostname: opts.hostname, port });
+  const acceptor = new Acceptor(ctx);
+  const listener = opts.plain === undefined
+    ? undefined
+    : Deno.listen({ hostname: opts.plain.hostname, port: opts.plain.port, transport: "tcp" });
+  const port = listener === undefined ? undefined : (listener.addr as Deno.NetAddr).port;
+  if (listener !== undefined) {
+    acceptor.accept(listener);
+    opts.log.info("mqtt_listening", { hostname: opts.plain!.hostname, port });
+  }
+  const unix = opts.unixPath === undefined
+    ? undefined
+    : Deno.listen({ path: opts.unixPath, transport: "unix" });
+  if (unix !== undefined) acceptor.accept(unix);
   return {
     port,
-    handleUpgrade(req) {
-      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        return new Response("MQTT over WebSocket only\n", { status: 426 });
-      }
-      const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",")
-        .map((p) => p.trim());
-      const { socket, response } = Deno.upgradeWebSocket(
-        req,
-        offered.includes("mqtt") ? { protocol: "mqtt" } : {},
-      );
-      socket.onopen = () => {
-        run(new MqttConnection(ctx, webSocketStream(socket, "websocket")))
-          .catch((e) => opts.log.warn("mqtt_connection_error", { error: String(e) }));
-      };
-      return response;
-    },
+    handleUpgrade: (req) => upgrade(req, ctx, acceptor),
     async close() {
       stopWatch();
       clearTimeout(orphans);
-      listener.close();
-      // v5 clients learn why (DISCONNECT 0x8B) and reconnect elsewhere; v3.1.1 has no
-      // server DISCONNECT, the connection just closes.
-      const told = Promise.all([...sessions].map((s) => s.shutDown()));
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const bound = new Promise((r) => timer = setTimeout(r, SHUTDOWN_WRITE_MS));
-      await Promise.race([told, bound]);
-      clearTimeout(timer);
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
-      await accepting;
+      listener?.close();
+      unix?.close();
+      await acceptor.close();
     },
   };
 }
@@ -141,53 +97,79 @@ function gatewayContext(opts: MqttGatewayOptions, nodePrefix: string): GatewayCo
   };
 }
 
-/**
- * Session takeover across nodes: when a claim changes on this replica, a connection here whose
- * session another connection now holds (on this node or any other) is closed (v5: 0x8E).
- */
-function watchTakeovers(
-  ctx: GatewayContext,
-  onApplied: (listener: () => void) => () => void,
-): () => void {
-  let seen = -1;
-  const look = (force: boolean) => {
-    const changes = ctx.claims.changes();
-    if (!force && changes === seen) return;
-    seen = changes;
-    for (const conn of ctx.live) {
-      const s = conn.session;
-      if (s === undefined) continue;
-      if (takenOver(ctx.claims.claim(s.key), s)) conn.takeOver();
+/** Runs an `MqttConnection` on every connection the listeners given to `accept` accept. */
+class Acceptor {
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #loops = new Set<Promise<void>>();
+  /** Every live MQTT connection, TCP and WebSocket: each is told when the node shuts down. */
+  readonly #sessions = new Set<MqttConnection>();
+
+  constructor(private readonly ctx: GatewayContext) {}
+
+  run(connection: MqttConnection): Promise<void> {
+    this.#sessions.add(connection);
+    return connection.run().finally(() => this.#sessions.delete(connection));
+  }
+
+  accept(listener: Deno.Listener): void {
+    const loop = this.#run(listener);
+    this.#loops.add(loop);
+    void loop.finally(() => this.#loops.delete(loop));
+  }
+
+  async #run(listener: Deno.Listener): Promise<void> {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        return; // the listener was closed
+      }
+      // Deno.listen leaves Nagle on (Deno.serve turns it off): without this a PUBACK or a
+      // delivery right after another waits up to 40 ms for a delayed ACK (docs/transport.md).
+      // (A Unix connection has no Nagle; the TLS front sets it on its own sockets.)
+      if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+      this.#conns.add(conn);
+      this.run(new MqttConnection(this.ctx, tcpStream(conn)))
+        .catch((e) => this.ctx.log.warn("mqtt_connection_error", { error: String(e) }))
+        .finally(() => this.#conns.delete(conn));
     }
-  };
-  const off = onApplied(() => look(false));
-  const sweep = setInterval(() => look(true), CLAIMS_SWEEP_MS);
-  return () => {
-    off();
-    clearInterval(sweep);
-  };
+  }
+
+  /** Closes every connection; resolves when every accept loop has ended. */
+  async close(): Promise<void> {
+    // v5 clients learn why (DISCONNECT 0x8B) and reconnect elsewhere; v3.1.1 has no
+    // server DISCONNECT, the connection just closes.
+    const told = Promise.all([...this.#sessions].map((s) => s.shutDown()));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise((r) => timer = setTimeout(r, SHUTDOWN_WRITE_MS));
+    await Promise.race([told, bound]);
+    clearTimeout(timer);
+    for (const c of this.#conns) {
+      try {
+        c.close();
+      } catch {
+        // already closed
+      }
+    }
+    await Promise.all([...this.#loops]);
+  }
 }
 
-/**
- * Sessions held by connections of this node's earlier run (it was killed: they never released
- * them) are released, so their expiry runs and their wills' sessions can end.
- */
-async function releaseOrphans(ctx: GatewayContext, nodePrefix: string): Promise<void> {
-  // Auth on: as the gateway itself, allowed to release sessions of the MQTT topic only.
-  const gateway: Principal = {
-    name: "mqtt-gateway",
-    can: (permission, kind, name) =>
-      permission === "consume" && kind === "topic" && name === MQTT_TOPIC,
-    covers: () => false,
-  };
-  const api = new BrokerApi(ctx.fetch, ctx.authenticate === undefined ? undefined : gateway);
-  for (const { key, holder } of ctx.claims.heldBy(nodePrefix)) {
-    if (holder.startsWith(ctx.holderPrefix)) continue;
-    const a = await api.write(
-      "POST",
-      `/v1/topics/${MQTT_TOPIC}/claims/${key}/release`,
-      { holder },
-    ).catch(() => undefined);
-    ctx.log.info("mqtt_orphan_session_released", { key, status: a?.status });
+/** MQTT over WebSocket: upgrades a request to `MQTT_WS_PATH` (subprotocol `mqtt`). */
+function upgrade(req: Request, ctx: GatewayContext, acceptor: Acceptor): Response {
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return new Response("MQTT over WebSocket only\n", { status: 426 });
   }
+  const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",")
+    .map((p) => p.trim());
+  const { socket, response } = Deno.upgradeWebSocket(
+    req,
+    offered.includes("mqtt") ? { protocol: "mqtt" } : {},
+  );
+  socket.onopen = () => {
+    acceptor.run(new MqttConnection(ctx, webSocketStream(socket, "websocket")))
+      .catch((e) => ctx.log.warn("mqtt_connection_error", { error: String(e) }));
+  };
+  return response;
 }

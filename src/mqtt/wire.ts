@@ -30,7 +30,10 @@ export interface ByteStream {
 
 /** A TCP connection as a `ByteStream`. */
 export function tcpStream(conn: Deno.Conn): ByteStream {
-  const a = conn.remoteAddr as Deno.NetAddr;
+  // Through the TLS front (a Unix socket) the client's address is the front's business.
+  const a = conn.remoteAddr.transport === "unix"
+    ? { hostname: "tls", port: 0 }
+    : conn.remoteAddr as Deno.NetAddr;
   return {
     read: (buf) => conn.read(buf),
     write: (bytes) => conn.write(bytes),

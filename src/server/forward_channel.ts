@@ -17,11 +17,20 @@ import {
   dialWebSocket,
   Keepalive,
   type LinkSocket,
+  type PeerTls,
   PING,
   PONG,
 } from "../../cluster/transport/mod.ts";
 import { type ForwardedRequest, ForwardNotSentError, type LeaderAnswer } from "../http/mod.ts";
 import { decodeForwardResponse, encodeForwardFrame, FORWARD_PATH } from "./forward_frames.ts";
+import { forwardProofInput, parseForwardHandshake } from "./forward_proof.ts";
+
+/** Who a follower is, for the certificate proof a forwarding channel opens with (peer TLS). */
+export interface ForwardIdentity {
+  readonly selfId: string;
+  readonly clusterId: string;
+  readonly peerTls: PeerTls;
+}
 
 /** Tunables; tests shrink them. */
 export interface ForwardChannelLimits {
@@ -57,17 +66,22 @@ class Channel {
   #closed = false;
   #lastUsedMs = Date.now();
 
+  readonly #identity: ForwardIdentity | undefined;
+  #resolveOpened: (open: boolean) => void = () => {};
+
   constructor(
     readonly baseUrl: string,
     readonly limits: ForwardChannelLimits,
     readonly onClosed: (c: Channel) => void,
+    identity?: ForwardIdentity,
   ) {
+    this.#identity = identity;
     // Under the advertised URL, prefix included, as the peer links are.
     const url = new URL(baseUrl);
     url.pathname = url.pathname.replace(/\/+$/, "") + FORWARD_PATH;
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     // TCP_NODELAY, as on the peer links: a forwarded write never waits for a delayed ACK.
-    this.#ws = dialWebSocket(url);
+    this.#ws = dialWebSocket(url, identity ? { caCerts: identity.peerTls.caCerts } : {});
     this.#keepalive = new Keepalive({
       keepaliveMs: limits.keepaliveMs,
       linkSilenceMs: limits.silenceMs,
@@ -85,16 +99,20 @@ class Channel {
         resolve(false);
         this.close("connect timeout");
       }, limits.connectTimeoutMs);
-      this.#ws.onopen = () => {
+      this.#resolveOpened = (open) => {
         clearTimeout(timer);
-        this.#open = !this.#closed;
+        this.#open = open && !this.#closed;
         if (this.#open) this.#keepalive.start();
         resolve(this.#open);
       };
-      this.#ws.onclose = () => {
+      // With peer TLS the channel is open once the leader accepted this node's certificate.
+      this.#ws.onopen = () => {
+        if (this.#identity === undefined) this.#resolveOpened(true);
+      };
+      this.#ws.onclose = (ev) => {
         clearTimeout(timer);
         resolve(false);
-        this.close("closed by the leader");
+        this.close(`closed by the leader (${ev.code} ${ev.reason})`);
       };
     });
     this.#ws.onmessage = (ev) => this.#onMessage(ev.data);
@@ -144,6 +162,10 @@ class Channel {
   #onMessage(data: unknown): void {
     this.#keepalive.heard();
     if (data === PONG) return;
+    if (typeof data === "string" && this.#identity !== undefined && !this.#open) {
+      this.#onHandshake(data, this.#identity);
+      return;
+    }
     const frame = data instanceof ArrayBuffer
       ? decodeForwardResponse(new Uint8Array(data))
       : undefined;
@@ -155,6 +177,24 @@ class Channel {
     if (p === undefined) return; // its request gave up (deadline) before the answer came
     this.#pending.delete(frame.i);
     p.resolve({ status: frame.s, headers: frame.h, body: frame.b });
+  }
+
+  /** Answers the leader's challenge with this node's certificate proof; open at its welcome. */
+  #onHandshake(text: string, identity: ForwardIdentity): void {
+    const h = parseForwardHandshake(text);
+    if (h?.t === "challenge") {
+      const input = forwardProofInput({
+        serverNonce: h.nonce,
+        clientId: identity.selfId,
+        clusterId: identity.clusterId,
+      });
+      const proof = identity.peerTls.prove(input);
+      this.#trySend(JSON.stringify({ t: "hello", v: 1, clientId: identity.selfId, ...proof }));
+    } else if (h?.t === "welcome") {
+      this.#resolveOpened(true);
+    } else {
+      this.close("the leader sent a malformed handshake");
+    }
   }
 
   /** Fails every pending request as "maybe applied" (they were sent) and forgets the socket. */
@@ -183,7 +223,10 @@ export class ForwardChannels {
   readonly #channels = new Map<string, Channel>();
   readonly #limits: ForwardChannelLimits;
 
-  constructor(limits: Partial<ForwardChannelLimits> = {}) {
+  constructor(
+    limits: Partial<ForwardChannelLimits> = {},
+    private readonly identity?: ForwardIdentity,
+  ) {
     this.#limits = { ...FORWARD_CHANNEL_DEFAULTS, ...limits };
   }
 
@@ -193,7 +236,7 @@ export class ForwardChannels {
     if (channel === undefined || channel.closed) {
       channel = new Channel(base, this.#limits, (c) => {
         if (this.#channels.get(c.baseUrl) === c) this.#channels.delete(c.baseUrl);
-      });
+      }, this.identity);
       this.#channels.set(base, channel);
     }
     return channel.send(request);

@@ -12,12 +12,18 @@ import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/m
 import { problemResponse } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
+import { type ForwardCheck, ForwardGate } from "./forward_proof.ts";
 
 /** Answers one request, as the node's HTTP listener would. */
 export type AppFetch = (request: Request) => Response | Promise<Response>;
 
 /** Upgrades `req` and serves forwarded requests on it until it closes. */
-export function handleForwardUpgrade(req: Request, app: AppFetch, log: Logger): Response {
+export function handleForwardUpgrade(
+  req: Request,
+  app: AppFetch,
+  log: Logger,
+  check?: ForwardCheck,
+): Response {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("expected a WebSocket upgrade", {
       status: 426,
@@ -39,12 +45,26 @@ export function handleForwardUpgrade(req: Request, app: AppFetch, log: Logger): 
       } catch { /* closing already */ }
     },
   });
-  socket.onopen = () => keepalive.start();
+  // With peer TLS the follower proves its certificate first (forward_proof.ts).
+  const gate = new ForwardGate(check, (reason, details) => {
+    log.warn("peer_refused", { channel: "forward", reason, ...details });
+    socket.close(4003, reason);
+  });
+  socket.onopen = () => {
+    keepalive.start();
+    const challenge = gate.challenge();
+    if (challenge !== undefined) socket.send(challenge);
+  };
   socket.onclose = () => keepalive.stop();
   socket.onmessage = (ev) => {
     keepalive.heard();
     if (ev.data === PING) {
       if (socket.readyState === WebSocket.OPEN) socket.send(PONG);
+      return;
+    }
+    if (!gate.proved) {
+      const welcome = gate.hello(ev.data);
+      if (welcome !== undefined) socket.send(welcome);
       return;
     }
     const frame = ev.data instanceof ArrayBuffer

@@ -8,7 +8,7 @@
 import process from "node:process";
 import { NodeDriver, slicePacer, StaleIncarnationError } from "../../cluster/node/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
-import { CLUSTER_LINK_PATH, Transport } from "../../cluster/transport/mod.ts";
+import { CLUSTER_LINK_PATH, PeerTls, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import {
@@ -27,6 +27,9 @@ import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
+import { NodeListener } from "./listener.ts";
+import { privateSocketDir, TlsFront } from "./tls_front.ts";
+import { loadTls, secretFileWarning } from "./tls.ts";
 import { RaftNode } from "./raft_node.ts";
 import {
   ELECTION_TICKS,
@@ -58,11 +61,26 @@ export interface RunningNode {
   readonly url: string;
   /** The bound MQTT port, when `--mqtt-listen` is on. */
   readonly mqttPort?: number;
+  /** The bound MQTT-over-TLS port, when `--mqtt-tls-listen` is on. */
+  readonly mqttTlsPort?: number;
+  /**
+   * Reads the certificate files again (SIGHUP) and, when they pass their checks, uses them for
+   * every new connection: dials, the listener, MQTT over TLS. Open links keep going. Throws (and
+   * changes nothing) when a file is unreadable or fails a check.
+   */
+  reloadTls(): Promise<void>;
   /** Graceful stop: leadership transfer if leader, finish in-flight requests, close. */
   shutdown(): Promise<void>;
 }
 
 export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
+  // Certificates first: a node that cannot serve what it was told to must not start half-way.
+  const tls = await loadTls(config);
+  const peerTls = tls.peer === undefined ? undefined : new PeerTls(tls.peer);
+  if (config.secretFile !== undefined) {
+    const warning = secretFileWarning(config.secretFile);
+    if (warning !== undefined) log.warn("secret_file_readable", { detail: warning });
+  }
   const storage = await openStorage(`${config.dataDir}`, config.storage, {
     log: (msg) => log.warn("storage_recovery", { detail: msg }),
     // Test-only: where the log is durable, so the chaos suite can cut the files back to it when
@@ -84,6 +102,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     onMessages: (msgs) => holder.driver?.receive(msgs),
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
+    ...(peerTls === undefined ? {} : { peerTls }),
   });
   // The event-loop delay probe, whose figures `snapshot_taken` logs.
   const loop = new LoopMonitor();
@@ -113,7 +132,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const anonymous = anonymousAccess(config);
   logAccess(config, anonymous, log);
   // Writes a follower receives go to the leader over one WebSocket (forward_channel.ts).
-  const forwarding = new ForwardChannels();
+  const forwarding = new ForwardChannels(
+    {},
+    peerTls === undefined ? undefined : { selfId: config.id, clusterId: config.clusterId, peerTls },
+  );
   // SIGTERM: long polls, streams and new requests are answered at once (src/http/drain.ts).
   const drain = new Drain();
   const app = createApp({
@@ -139,12 +161,21 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
-  const mqtt = config.mqttListen === undefined ? undefined : startMqttGateway({
-    ...config.mqttListen,
+  // With TLS, the listeners behind the TLS fronts (tls_front.ts) live on Unix sockets here.
+  const socketDir = tls.listener === undefined ? undefined : await privateSocketDir(config.dataDir);
+  const mqttOn = config.mqttListen !== undefined || config.mqttTlsListen !== undefined;
+  // MQTT over TLS: a TLS front (tls_front.ts) piping into the gateway's private Unix socket.
+  const mqttTls = config.mqttTlsListen === undefined || tls.listener === undefined ? undefined : {
+    listen: config.mqttTlsListen,
+    innerPath: `${socketDir}/mqtt.sock`,
+  };
+  const mqtt = !mqttOn ? undefined : startMqttGateway({
+    ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
     fetch: (req, principal) => app.fetch(principal ? asPrincipal(req, principal) : req),
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
+    ...(mqttTls === undefined ? {} : { unixPath: mqttTls.innerPath }),
     nodeId: config.id,
     // Read through `machine.state` every time: a snapshot restore replaces it.
     claims: {
@@ -155,24 +186,58 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     onApplied: (listener) => node.driver.onApplied(listener),
     ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
   });
-  const server = Deno.serve(
-    { hostname: config.listen.hostname, port: config.listen.port, onListen: () => {} },
+  const mqttFront = mqttTls === undefined ? undefined : await TlsFront.start({
+    ...mqttTls.listen,
+    ...tls.listener!,
+    innerPath: mqttTls.innerPath,
+    log,
+    name: "mqtt",
+  });
+  if (mqttFront !== undefined) {
+    log.info("mqtt_tls_listening", { hostname: mqttTls!.listen.hostname, port: mqttFront.port });
+  }
+  const forwardCheck = peerTls === undefined ? undefined : { clusterId: config.clusterId, peerTls };
+  const server = await NodeListener.start(
+    config.listen.hostname,
+    config.listen.port,
+    tls.listener,
     (req) => {
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
-      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log);
+      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log, forwardCheck);
       if (isUiPath(path)) return ui.fetch(req);
       if (path === MQTT_WS_PATH && mqtt !== undefined) return mqtt.handleUpgrade(req);
       return app.fetch(req);
     },
+    log,
+    socketDir,
   );
-  const url = `http://${config.listen.hostname}:${server.addr.port}`;
+  const url = `${server.secure ? "https" : "http"}://${config.listen.hostname}:${server.port}`;
   log.info("node_listening", {
     url,
     advertise: config.advertise,
     storage: config.storage,
     cpuMs: processCpuMs(),
+    ...(tls.listener ? { tlsSubject: tls.listener.subject, tlsValidTo: tls.listener.validTo } : {}),
+    ...(tls.peer ? { peerTlsSubject: tls.peer.leaf.subject } : {}),
   });
+
+  let reloading = Promise.resolve();
+  const reloadTls = () =>
+    reloading = reloading.catch(() => {}).then(async () => {
+      const next = await loadTls(config);
+      if (next.peer !== undefined) peerTls?.replace(next.peer);
+      if (next.listener !== undefined) {
+        mqttFront?.replace(next.listener.cert, next.listener.key);
+        server.replaceTls(next.listener);
+      }
+      log.info("tls_reloaded", {
+        ...(next.listener
+          ? { tlsSubject: next.listener.subject, tlsValidTo: next.listener.validTo }
+          : {}),
+        ...(next.peer ? { peerTlsSubject: next.peer.leaf.subject } : {}),
+      });
+    });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -183,7 +248,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       const mqttClosed = mqtt?.close();
       await handOverLeadership(node.driver);
       stopTimers();
+      mqttFront?.stopAccepting();
       await mqttClosed;
+      mqttFront?.destroyAll();
+      if (mqttTls !== undefined) await Deno.remove(mqttTls.innerPath).catch(() => {});
       // Streams answer what is in flight and close with their reason before the listener goes.
       await drain.closed(SERVER_SHUTDOWN_MS);
       // In-flight writes finish; a connection that outlives the bound (a dashboard's live
@@ -200,7 +268,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     node: node.raft,
     driver: node.driver,
     url,
-    ...(mqtt ? { mqttPort: mqtt.port } : {}),
+    ...(mqtt?.port !== undefined ? { mqttPort: mqtt.port } : {}),
+    ...(mqttFront !== undefined ? { mqttTlsPort: mqttFront.port } : {}),
+    reloadTls,
     shutdown,
   };
 }
@@ -322,11 +392,12 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
 
 /** What the operator must do when the cluster knows this node's id with another data directory. */
 export function staleIncarnationHelp(config: NodeConfig, e: StaleIncarnationError): string {
-  return `${e.message} This node stops now. Remove it through any member (with an admin ` +
-    `token when auth is on): curl -X DELETE <member-url>/v1/cluster/members/${config.id}; then ` +
-    `empty ${config.dataDir}, start this node again with --join (and its usual --id ` +
-    `${config.id}), and add it: curl -X POST <member-url>/v1/cluster/members -H ` +
-    `'content-type: application/json' -d '{"id":"${config.id}","url":"${config.advertise}"}'.`;
+  return `${e.message} This node stops now. To bring it back: (1) remove it through any ` +
+    `member (with an admin token when auth is on): curl -X DELETE ` +
+    `<member-url>/v1/cluster/members/${config.id}; (2) empty ${config.dataDir} and start this ` +
+    `node again with --join added (same --id ${config.id}); (3) add it: curl -X ` +
+    `POST <member-url>/v1/cluster/members -H 'content-type: application/json' -d ` +
+    `'{"id":"${config.id}","url":"${config.advertise}"}'.`;
 }
 
 /** A warning whenever callers without a token are refused, or allowed beyond one machine. */

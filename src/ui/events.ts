@@ -18,6 +18,8 @@ export const RING_EVENTS: ReadonlySet<string> = new Set([
   "node_started",
   "leader_changed",
   "membership_changed",
+  // A member back with another data directory, ignored until removed and added again.
+  "member_incarnation_refused",
   "snapshot_taken",
   "snapshot_restored",
 ]);

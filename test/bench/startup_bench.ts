@@ -110,6 +110,18 @@ function rssMB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** A node's V8 heap in use and its external memory (array buffers), in MB, from /metrics. */
+async function heapMB(url: string): Promise<string> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const get = (kind: string) =>
+    Number(
+      new RegExp(`quorumq_process_memory_bytes\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`).exec(text)
+        ?.[1] ?? 0,
+    ) /
+    (1 << 20);
+  return `heap ${get("heap_used").toFixed(0)} + external ${get("external").toFixed(0)}`;
+}
+
 interface LogLine {
   event: string;
   [k: string]: unknown;
@@ -266,6 +278,7 @@ try {
   );
   await sleep(2000);
   const rss = nodes.ids.map((id) => rssMB(nodes.pid(id)!));
+  const heap = await Promise.all(nodes.ids.map((id) => heapMB(nodes.url(id))));
 
   const followers: number[] = [];
   for (let r = 0; r < RUNS; r++) {
@@ -280,6 +293,7 @@ try {
   }
   await sleep(2000);
   const rssAfter = nodes.ids.map((id) => rssMB(nodes.pid(id)!));
+  const heapAfter = await Promise.all(nodes.ids.map((id) => heapMB(nodes.url(id))));
   Deno.stderr.writeSync(new TextEncoder().encode("\n"));
 
   const lines = [
@@ -293,6 +307,7 @@ try {
     `elections while building and snapshotting: ${elections1 - elections0}`,
     ...leaderChanges,
     `RSS with the backlog: ${fmt(rss)} MB (after the restarts: ${fmt(rssAfter)} MB)`,
+    `  of which MB: ${heap.join("; ")} (after the restarts: ${heapAfter.join("; ")})`,
     `follower SIGKILL + restart → ready and a linearizable read shows all: median ${
       median(followers).toFixed(0)
     } ms (runs: ${fmt(followers)})`,

@@ -54,8 +54,9 @@ export function checkDeploy(texts: DeployTexts, facts: DeployFacts): string[] {
     kubernetesLaunch(texts),
     systemdLaunch(texts),
   ];
-  return [
+  const all = [
     ...envNames(texts, facts),
+    ...docFlags(texts, launches, facts),
     ...launches.flatMap((l) => flags(l, facts)),
     ...launches.flatMap((l) => fileOptions(l, facts)),
     ...denoFlags(launches, facts),
@@ -66,6 +67,7 @@ export function checkDeploy(texts: DeployTexts, facts: DeployFacts): string[] {
     ...systemdRules(texts),
     ...identity(texts),
   ];
+  return [...new Set(all)]; // the same line from several launches of one file counts once
 }
 
 /** Every `QUORUMQ_X` anywhere in the files (comments too) is an option's env name. */
@@ -76,6 +78,24 @@ function envNames(texts: DeployTexts, facts: DeployFacts): string[] {
     for (const m of text.matchAll(/\bQUORUMQ_[A-Z0-9_]+/g)) {
       if (!known.has(m[0])) out.push(`${file}: ${m[0]} is not an option's environment name`);
     }
+  }
+  return [...new Set(out)];
+}
+
+/**
+ * Every flag docs/operations.md names in prose (a code span starting with `--`) is an option, or
+ * one of the deno flags the deploy files run with; `--peer-*` stands for the options it prefixes.
+ */
+function docFlags(texts: DeployTexts, launches: Launch[], facts: DeployFacts): string[] {
+  const deno = new Set(launches.flatMap((l) => l.argv.slice(0, l.argv.indexOf("src/main.ts"))));
+  const prose = texts.operations.replace(/```[\s\S]*?```/g, "");
+  const out: string[] = [];
+  for (const m of prose.matchAll(/`(--[a-z*-]+)[^`]*`/g)) {
+    const flag = m[1].slice(2);
+    const known = flag.endsWith("*")
+      ? facts.options.some((o) => o.flag.startsWith(flag.slice(0, -1)))
+      : facts.options.some((o) => o.flag === flag) || deno.has(m[1]);
+    if (!known) out.push(`operations: ${m[1]} is not an option of src/main.ts`);
   }
   return [...new Set(out)];
 }
@@ -282,11 +302,11 @@ function kubernetesRules(texts: DeployTexts, facts: DeployFacts): string[] {
     "the peer Service hides nodes that are not ready yet",
   );
   // Each file option's path lies in a mounted volume and names an item of its projected Secret.
-  const mounts: Yaml[] = c.volumeMounts;
+  const mounts: Yaml[] = c.volumeMounts ?? [];
   for (const flag of FILE_OPTIONS) {
     const path = kubernetesLaunch(texts).env[facts.envName(flag)] ?? "";
     const mount = mounts.find((m) => path.startsWith(m.mountPath + "/"));
-    const volume = pod.volumes.find((v: Yaml) => v.name === mount?.name);
+    const volume = (pod.volumes ?? []).find((v: Yaml) => v.name === mount?.name);
     const items = (volume?.projected?.sources ?? [])
       .flatMap((s: Yaml) => s.secret?.items ?? []).map((i: Yaml) =>
         `${mount?.mountPath}/${i.path}`

@@ -16,6 +16,8 @@ export interface DeployTexts {
   readonly statefulset: string;
   readonly unit: string;
   readonly nodeEnv: string;
+  /** docs/operations.md: the options it names must exist too. */
+  readonly operations: string;
 }
 
 export const DEPLOY_PATHS: Readonly<Record<keyof DeployTexts, string>> = {
@@ -24,6 +26,7 @@ export const DEPLOY_PATHS: Readonly<Record<keyof DeployTexts, string>> = {
   statefulset: "deploy/kubernetes/statefulset.yaml",
   unit: "deploy/systemd/quorumq@.service",
   nodeEnv: "deploy/systemd/node.env.example",
+  operations: "docs/operations.md",
 };
 
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -36,6 +39,7 @@ export async function readDeployTexts(root = REPO_ROOT): Promise<DeployTexts> {
     statefulset: await read("statefulset"),
     unit: await read("unit"),
     nodeEnv: await read("nodeEnv"),
+    operations: await read("operations"),
   };
 }
 
@@ -188,20 +192,29 @@ export function composeLaunch(texts: DeployTexts, service: string): Launch {
   };
 }
 
-/** The StatefulSet's container: its shell wrapper's `exec` line and its env list. */
+/**
+ * The StatefulSet's container: the `exec` line of its shell script (`sh -c`), or, without one,
+ * its command + args or the image's ENTRYPOINT; and its env list.
+ */
 export function kubernetesLaunch(texts: DeployTexts): Launch & { script: string } {
   const container = parseKubernetes(texts.statefulset).StatefulSet.spec.template.spec.containers[0];
-  const script: string = container.args.join("\n");
+  const image = dockerLaunch(texts, {});
+  const shell = container.command?.[0]?.endsWith("sh") && container.command?.[1] === "-c";
+  const script: string = shell ? (container.args ?? []).join("\n") : "";
   const exec = script.split("\n").map((l: string) => l.trim()).find((l: string) =>
     l.startsWith("exec ")
   );
-  if (exec === undefined) throw new Error("The StatefulSet's script has no exec line");
+  if (shell && exec === undefined) throw new Error("The StatefulSet's script has no exec line");
+  const argv = exec !== undefined
+    ? splitWords(exec).slice(1)
+    : [...(container.command ?? image.argv), ...(container.args ?? [])].map(String);
   const env: Record<string, string> = {};
-  for (const e of container.env) env[e.name] = e.value ?? `<${e.valueFrom ? "from" : "unset"}>`;
-  const image = dockerLaunch(texts, {});
+  for (const e of container.env ?? []) {
+    env[e.name] = e.value ?? `<${e.valueFrom ? "from" : "unset"}>`;
+  }
   return {
     file: "statefulset",
-    argv: splitWords(exec).slice(1),
+    argv,
     env: { ...image.env, ...env },
     cwd: image.cwd,
     script,

@@ -57,6 +57,11 @@ export interface NodesOptions {
   readonly network?: NodeNetwork;
   /** Extra environment of node `id`'s process (e.g. libfaketime's, to move its wall clock). */
   readonly env?: (id: string) => Record<string, string>;
+  /**
+   * TLS (test/testing/tls.ts): nodes are reached at `https://`, this harness trusts `caPem`,
+   * and node `id` gets `args(id)` (its `--tls-*` / `--peer-*` flags).
+   */
+  readonly tls?: { readonly caPem: string; readonly args: (id: string) => readonly string[] };
 }
 
 /** A node's address and the command prefix that runs a program where that address is. */
@@ -114,7 +119,22 @@ export class Nodes {
   }
 
   url(id: string): string {
-    return `http://${this.#host(id)}:${this.#ports.get(id)}`;
+    return `${this.#opts.tls ? "https" : "http"}://${this.#host(id)}:${this.#ports.get(id)}`;
+  }
+
+  #httpClient: Deno.HttpClient | undefined;
+
+  /** `fetch` that trusts the harness's CA when the nodes are on TLS. */
+  fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const tls = this.#opts.tls;
+    if (tls === undefined) return fetch(input, init);
+    this.#httpClient ??= Deno.createHttpClient({ caCerts: [tls.caPem] });
+    return fetch(input, { ...init, client: this.#httpClient });
+  }
+
+  /** The TCP port node `id` listens on. */
+  port(id: string): number {
+    return this.#ports.get(id)!;
   }
 
   #host(id: string): string {
@@ -157,6 +177,11 @@ export class Nodes {
   addId(id: string): void {
     if (this.#ports.has(id)) throw new Error(`Cannot add node ${id}: the id was used before`);
     this.#ports.set(id, freePorts(1)[0]);
+    this.#joiners.add(id);
+  }
+
+  /** From now on node `id` starts with `--join` (a member removed to be added again). */
+  rejoin(id: string): void {
     this.#joiners.add(id);
   }
 
@@ -216,6 +241,7 @@ export class Nodes {
       ...(this.#anonymousFlag(id, joiner) ? ["--allow-anonymous"] : []),
       ...(this.#opts.testFaults ? ["--test-faults"] : []),
       ...(this.#opts.extraArgs ?? []),
+      ...(this.#opts.tls?.args(id) ?? []),
     ];
     // `ip netns exec` execs the program, so the child's pid is the node's: signals reach it.
     const [cmd, ...pre] = [...(this.#opts.network?.wrap(id) ?? []), Deno.execPath()];
@@ -294,7 +320,7 @@ export class Nodes {
     const path = this.#opts.allowAnonymous === false && token === undefined
       ? "/readyz"
       : "/v1/cluster?consistency=stale";
-    const res = await fetch(`${this.url(id)}${path}`, {
+    const res = await this.fetch(`${this.url(id)}${path}`, {
       signal: AbortSignal.timeout(timeoutMs),
       ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
     });
@@ -325,6 +351,8 @@ export class Nodes {
   /** SIGKILLs every node and removes the data directory if this harness made it. */
   async stop(): Promise<void> {
     await Promise.all(this.live().map((id) => this.kill(id)));
+    this.#httpClient?.close();
+    this.#httpClient = undefined;
     if (this.#ownDir) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
   }
 }

@@ -158,7 +158,7 @@ export class Disk {
   }
 
   /** What a restarted node reads back: the durable state. */
-  initialState(bootstrapConf: ConfState): InitialState {
+  initialState(bootstrapConf: ConfState): InitialState & { readonly snapshot?: Snapshot } {
     const d = this.durable;
     const base = { hardState: d.hardState, bootstrapConf, entries: d.entries.slice() };
     return d.snapshot === undefined ? base : { ...base, snapshot: d.snapshot };

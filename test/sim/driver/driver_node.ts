@@ -161,6 +161,9 @@ export class DriverSimNode implements NemesisNode {
       tickMs: TICK_MS,
       // Unique across this node's starts, and from the seed (crypto would still be unique).
       incarnation: String(inc),
+      // The disk outlives crashes (never wiped here): one data-directory incarnation per node, so
+      // the leader's identify entries interleave with every membership change of a campaign.
+      dataIncarnation: `disk-${this.id}`,
       // An abandoned incarnation's paces never resolve, like its disk operations.
       pace: () => new Promise<void>((resolve) => live() && this.#paces.push(resolve)),
       snapshotEveryEntries: this.#o.snapshotEveryEntries,

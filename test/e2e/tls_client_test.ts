@@ -1,0 +1,192 @@
+/**
+ * The client listener on TLS (`--tls-cert`, `--tls-key`, `--mqtt-tls-listen`), one real node with
+ * certificates made by openssl at run time: a client that does not trust the CA is refused, one
+ * that does gets through, over HTTP, the stream, the CLI (`mq --ca`), MQTT over TLS (MQTT.js and
+ * mosquitto_pub) and MQTT over WebSocket on the same TLS listener.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import mqtt from "mqtt";
+import { Client } from "../../src/client/mod.ts";
+import { freePorts, Nodes } from "./nodes.ts";
+import { type TestCa, TestPki } from "../testing/tls.ts";
+
+const pki = await TestPki.create();
+const mosquitto = await new Deno.Command("mosquitto_pub", { args: ["--help"], stdout: "null" })
+  .output().then(() => true, () => false);
+
+Deno.test({
+  name: "TLS client listener: without the CA refused; with it HTTP, stream, mq, MQTT TLS work",
+  ignore: pki === undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const ca = await pki!.ca("clients");
+    const cert = await pki!.cert(ca, "n1");
+    const [mqttTlsPort] = freePorts(1);
+    const nodes = await Nodes.start({
+      count: 1,
+      storage: "memory",
+      tls: {
+        caPem: ca.certPem,
+        args: () => [
+          ...["--tls-cert", cert.certFile, "--tls-key", cert.keyFile],
+          ...["--mqtt-tls-listen", `127.0.0.1:${mqttTlsPort}`],
+        ],
+      },
+    });
+    try {
+      const url = nodes.url("n1");
+      assert.match(url, /^https:/);
+      await checkHttp(nodes, url);
+      await checkStream(url, ca);
+      await checkCli(url, ca);
+      await checkMqttTls(mqttTlsPort, ca);
+      await checkMqttWebSocket(url, ca);
+    } finally {
+      await nodes.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "TLS: the node refuses to start on a key that is not its certificate's",
+  ignore: pki === undefined,
+  fn: async () => {
+    const ca = await pki!.ca("mismatch");
+    const a = await pki!.cert(ca, "a");
+    const b = await pki!.cert(ca, "b");
+    const [port] = freePorts(1);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../src/main.ts", import.meta.url).pathname,
+        ...["--listen", `127.0.0.1:${port}`, "--storage", "memory"],
+        ...["--tls-cert", a.certFile, "--tls-key", b.keyFile],
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(out.code, 1);
+    assert.match(new TextDecoder().decode(out.stderr), /--tls-key is not the private key/);
+  },
+});
+
+/** HTTP: the system's store does not know our CA; a client that trusts it gets through. */
+async function checkHttp(nodes: Nodes, url: string): Promise<void> {
+  await assert.rejects(fetch(`${url}/v1/queues`), (e: Error) => {
+    assert.match(String(e.cause ?? e), /certificate|UnknownIssuer/i);
+    return true;
+  });
+  const created = await nodes.fetch(`${url}/v1/queues/orders`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
+  assert.ok(created.ok, `PUT answered ${created.status}`);
+  await created.body?.cancel();
+  // A plain-HTTP request on the TLS port gets no answer of the API.
+  const plain = await fetch(url.replace("https:", "http:") + "/v1/queues").then(
+    (r) => r.status,
+    () => "refused",
+  );
+  assert.notEqual(plain, 200);
+}
+
+/** The stream: without the CA the client cannot open it; with `caCerts` it publishes. */
+async function checkStream(url: string, ca: TestCa): Promise<void> {
+  const stranger = new Client({ nodes: [url], transport: "stream", retry: { attempts: 1 } });
+  await assert.rejects(stranger.publish("orders", { body: "x" }));
+  await stranger.close();
+  const client = new Client({ nodes: [url], transport: "stream", caCerts: [ca.certPem] });
+  try {
+    assert.equal(client.transport.kind, "stream");
+    await client.publish("orders", { body: "over the stream", id: "s1" });
+    const got = await client.receive("orders", { max: 10 });
+    assert.deepEqual(got.map((m) => m.body), ["over the stream"]);
+  } finally {
+    await client.close();
+  }
+}
+
+/** The CLI: `--ca` names the CA file; without it the command fails. */
+async function checkCli(url: string, ca: TestCa): Promise<void> {
+  const mq = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../src/cli/main.ts", import.meta.url).pathname, ...args],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+  const without = await mq(["--nodes", url, "queues"]);
+  assert.equal(without.code, 1, new TextDecoder().decode(without.stdout));
+  const withCa = await mq(["--nodes", url, "--ca", ca.certFile, "--json", "queues"]);
+  assert.equal(withCa.code, 0, new TextDecoder().decode(withCa.stderr));
+  assert.match(new TextDecoder().decode(withCa.stdout), /orders/);
+}
+
+/** MQTT over TLS on its own listener: MQTT.js and mosquitto_pub, without and with the CA. */
+async function checkMqttTls(port: number, ca: TestCa): Promise<void> {
+  const mqttUrl = `mqtts://127.0.0.1:${port}`;
+  await assert.rejects(mqtt.connectAsync(mqttUrl, { reconnectPeriod: 0, connectTimeout: 5_000 }));
+  const m = await mqtt.connectAsync(mqttUrl, {
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ca: ca.certPem,
+    clientId: "tls-client",
+  });
+  await m.publishAsync("tls/hello", "over mqtts", { qos: 1 });
+  await m.endAsync();
+  if (!mosquitto) {
+    console.error("mosquitto_pub not installed: its part of the TLS test is skipped");
+    return;
+  }
+  const pub = (extra: string[]) =>
+    new Deno.Command("mosquitto_pub", {
+      args: [
+        ...["-h", "127.0.0.1", "-p", String(port), "-t", "tls/mosq", "-m", "hi", "-q", "1"],
+        ...["-i", "mosq-tls", ...extra],
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  // An empty CA directory: the chain cannot be checked, so the connection is refused.
+  const empty = await Deno.makeTempDir();
+  const refused = await pub(["--capath", empty]);
+  await Deno.remove(empty);
+  assert.notEqual(refused.code, 0);
+  const ok = await pub(["--cafile", ca.certFile]);
+  assert.equal(ok.code, 0, new TextDecoder().decode(ok.stderr));
+}
+
+/** MQTT over WebSocket on the TLS listener: the upgrade at /mqtt opens with the CA only. */
+async function checkMqttWebSocket(url: string, ca: TestCa): Promise<void> {
+  const wsUrl = url.replace("https:", "wss:") + "/mqtt";
+  const stranger = new WebSocket(wsUrl, ["mqtt"]);
+  const strangerOpened = await new Promise<boolean>((resolve) => {
+    stranger.onopen = () => resolve(true);
+    stranger.onerror = () => resolve(false);
+  });
+  assert.equal(strangerOpened, false);
+  const httpClient = Deno.createHttpClient({ caCerts: [ca.certPem] });
+  try {
+    const ws = new WebSocket(wsUrl, { client: httpClient, protocols: ["mqtt"] } as never);
+    const opened = await new Promise<boolean>((resolve) => {
+      ws.onopen = () => resolve(true);
+      ws.onerror = () => resolve(false);
+    });
+    assert.ok(opened, "wss:/mqtt did not open with the CA");
+    assert.equal(ws.protocol, "mqtt");
+    ws.close();
+  } finally {
+    httpClient.close();
+  }
+}
+
+globalThis.addEventListener("unload", () => {
+  if (pki !== undefined) Deno.removeSync(pki.dir, { recursive: true });
+});
