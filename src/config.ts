@@ -478,21 +478,14 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
       message: `Invalid option --cors-origin (QUORUMQ_CORS_ORIGIN): ${corsOrigins}`,
     };
   }
-  const mqttListen = raw.mqttListen === undefined || raw.mqttListen === ""
-    ? undefined
-    : parseListen(raw.mqttListen);
+  const mqttListen = optionalListen(raw.mqttListen);
   if (typeof mqttListen === "string") {
     return {
       kind: "error",
       message: `Invalid option --mqtt-listen (QUORUMQ_MQTT_LISTEN): ${mqttListen}`,
     };
   }
-  const mqttTlsListen = mqttTlsOption(
-    raw.mqttTlsListen === undefined || raw.mqttTlsListen === ""
-      ? undefined
-      : parseListen(raw.mqttTlsListen),
-    tls.tls,
-  );
+  const mqttTlsListen = mqttTlsOption(optionalListen(raw.mqttTlsListen), tls.tls);
   if (typeof mqttTlsListen === "object" && "kind" in mqttTlsListen) return mqttTlsListen;
   return {
     kind: "config",
@@ -521,6 +514,11 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
       secretFile: raw.secretFile,
     },
   };
+}
+
+/** A listener option that may be absent (or empty, to turn it off from the environment). */
+function optionalListen(value: string | undefined): ReturnType<typeof parseListen> | undefined {
+  return value === undefined || value === "" ? undefined : parseListen(value);
 }
 
 /** `https://a.example,http://localhost:3000` or `*`: each an origin (scheme, host, port). */
