@@ -31,6 +31,9 @@ export interface Claim {
   readonly slots: Map<number, { readonly seq: number; readonly id: string }>;
 }
 
+/** Changes whose keys `changedSince` remembers. */
+const RECENT_MAX = 4096;
+
 /** Most slots a claim holds (MQTT packet ids are 1..65535). */
 export const SLOT_MAX = 65535;
 
@@ -56,9 +59,11 @@ export class ClaimTable {
   nextNo = 1;
   /**
    * Counts claim commands and ends applied here since this table was made (not replicated, not
-   * in snapshots): a node's MQTT gateway looks at its claims again only when it moved.
+   * in snapshots): a node's MQTT gateway looks again only at the claims that changed.
    */
   changes = 0;
+  /** The keys of the last `RECENT_MAX` changes, oldest first (observer data like `changes`). */
+  readonly #recent: string[] = [];
 
   constructor(
     readonly ord: number,
@@ -67,6 +72,22 @@ export class ClaimTable {
 
   get size(): number {
     return this.byKey.size;
+  }
+
+  /** Counts a change of `key` (a take, a release, an end). */
+  touch(key: string): void {
+    this.changes++;
+    this.#recent.push(key);
+    if (this.#recent.length > RECENT_MAX * 2) {
+      this.#recent.splice(0, this.#recent.length - RECENT_MAX);
+    }
+  }
+
+  /** The keys changed since the count was `since`; undefined when too many to remember. */
+  changedSince(since: number): string[] | undefined {
+    const n = this.changes - since;
+    if (n < 0 || n > this.#recent.length) return undefined;
+    return this.#recent.slice(this.#recent.length - n);
   }
 
   /** A new claim (the caller dropped any old one). */

@@ -66,7 +66,7 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
     for (const s of cmd.slots) if (c?.slots.delete(s)) freed++;
     return { ok: true, freed };
   }
-  t.claims.changes++;
+  t.claims.touch(cmd.key);
   return cmd.op === "claim_take" ? take(state, t, cmd, now) : release(state, t, cmd, now);
 }
 
@@ -117,7 +117,7 @@ function release(
 export function onClaimEvent(state: BrokerState, t: Topic, e: TimedEvent): void {
   const due = t.claims.due(e);
   if (due === undefined) return;
-  t.claims.changes++;
+  t.claims.touch(due.key);
   end(state, t, due.key);
 }
 

@@ -200,3 +200,24 @@ Deno.test("once: a publish under a held slot of a claim answers the first one's 
   });
   assert.ok(!none.ok && none.reason === "invalid_request");
 });
+
+Deno.test("claims: the keys changed since a count, for a node's gateway to look at only those", () => {
+  const l = setup();
+  const t = l.broker.topics.get("t")!;
+  const at = l.broker.claimChanges("t");
+  take(l, "h1");
+  l.apply({ op: "claim_take", topic: "t", key: "c2", holder: "h2" });
+  release(l, "h1");
+  assert.deepEqual(l.broker.claimsChangedSince("t", at), ["c1", "c2", "c1"]);
+  assert.deepEqual(l.broker.claimsChangedSince("t", at + 2), ["c1"]);
+  assert.deepEqual(l.broker.claimsChangedSince("t", l.broker.claimChanges("t")), []);
+  // Too far back (or a count from a replaced replica): undefined, look at everything.
+  assert.equal(l.broker.claimsChangedSince("t", at - 1), undefined);
+  assert.equal(l.broker.claimsChangedSince("t", at + 100), undefined);
+  for (let i = 0; i < 10_000; i++) t.claims.touch(`k${i}`);
+  assert.equal(l.broker.claimsChangedSince("t", at), undefined);
+  assert.deepEqual(l.broker.claimsChangedSince("t", l.broker.claimChanges("t") - 2), [
+    "k9998",
+    "k9999",
+  ]);
+});

@@ -295,6 +295,11 @@ export class BrokerState {
     return this.topics.get(topic)?.claims.changes ?? 0;
   }
 
+  /** The claim keys of a topic changed since `claimChanges` was `since` (undefined: too many). */
+  claimsChangedSince(topic: string, since: number): string[] | undefined {
+    return this.topics.get(topic)?.claims.changedSince(since);
+  }
+
   /** Every claim of a topic that `holder` names by prefix (a node's own, after its restart). */
   claimsHeldBy(topic: string, holderPrefix: string): { key: string; holder: string }[] {
     const out: { key: string; holder: string }[] = [];

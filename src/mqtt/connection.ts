@@ -21,6 +21,8 @@ import { type ByteStream, Wire, type WireError } from "./wire.ts";
 export interface ClaimsView {
   /** Moves whenever a claim changes on this replica. */
   changes(): number;
+  /** The keys changed since `changes()` was `since`; undefined: too many, look at all. */
+  changedSince(since: number): string[] | undefined;
   /** A session key's holder (null: released) and stamp, undefined when there is no such claim. */
   claim(key: string): { readonly holder: string | null; readonly stamp: number } | undefined;
   /** The claims held by holders whose names start with `prefix`. */
@@ -31,8 +33,11 @@ export interface GatewayContext {
   readonly fetch: ApiFetch;
   readonly log: Logger;
   readonly maxPacketBytes: number;
-  /** The connections on this node: one whose session another connection took is closed. */
-  readonly live: Set<MqttConnection>;
+  /**
+   * The connections on this node by session key: one whose session another connection took is
+   * closed.
+   */
+  readonly live: Map<string, Set<MqttConnection>>;
   /** `<node id>/<boot id>/`: every holder this node's connections take sessions as. */
   readonly holderPrefix: string;
   readonly claims: ClaimsView;
@@ -252,7 +257,9 @@ export class MqttConnection {
       return this.#refuse(reason, `session claim: ${taken.status} ${taken.body?.detail ?? ""}`);
     }
     this.#session = session;
-    this.#ctx.live.add(this);
+    const same = this.#ctx.live.get(session.key);
+    if (same === undefined) this.#ctx.live.set(session.key, new Set([this]));
+    else same.add(this);
     // MQTT 5 receive maximum: the most QoS 1/2 deliveries the client takes unacknowledged.
     const receiveMaximum = p.properties?.receiveMaximum ?? INFLIGHT_MAX;
     const persistent = this.#expireMs !== 0;
@@ -382,7 +389,9 @@ export class MqttConnection {
     this.#wire.close();
     clearInterval(this.#keepAliveTimer);
     this.#outbound?.stop();
-    this.#ctx.live.delete(this);
+    const key = this.#session?.key;
+    const same = key === undefined ? undefined : this.#ctx.live.get(key);
+    if (same?.delete(this) && same.size === 0) this.#ctx.live.delete(key!);
     // The session waits for its client (or ends now: expiry 0); a no-op if it was taken over.
     this.#session?.release(this.#expireMs).catch((e) =>
       this.#ctx.log.warn("mqtt_session_release_failed", {

@@ -89,7 +89,7 @@ function gatewayContext(opts: MqttGatewayOptions, nodePrefix: string): GatewayCo
     fetch: opts.fetch,
     log: opts.log,
     maxPacketBytes: opts.maxPacketBytes,
-    live: new Set(),
+    live: new Map(),
     holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
     claims: opts.claims,
     authenticate: opts.authenticate,

@@ -24,15 +24,23 @@ export function watchTakeovers(
   onApplied: (listener: () => void) => () => void,
 ): () => void {
   let seen = -1;
-  const look = (force: boolean) => {
-    const changes = ctx.claims.changes();
-    if (!force && changes === seen) return;
-    seen = changes;
-    for (const conn of ctx.live) {
+  const check = (key: string) => {
+    const conns = ctx.live.get(key);
+    if (conns === undefined) return;
+    const claim = ctx.claims.claim(key);
+    for (const conn of [...conns]) {
       const s = conn.session;
-      if (s === undefined) continue;
-      if (takenOver(ctx.claims.claim(s.key), s)) conn.takeOver();
+      if (s !== undefined && takenOver(claim, s)) conn.takeOver();
     }
+  };
+  // After an entry: only the claims changed since the last look (all of them when too many
+  // changed, or the replica was replaced by a snapshot); the sweep looks at all now and then.
+  const look = (all: boolean) => {
+    const changes = ctx.claims.changes();
+    if (!all && changes === seen) return;
+    const changed = all || seen < 0 ? undefined : ctx.claims.changedSince(seen);
+    seen = changes;
+    for (const key of changed ?? [...ctx.live.keys()]) check(key);
   };
   const off = onApplied(() => look(false));
   const sweep = setInterval(() => look(true), CLAIMS_SWEEP_MS);

@@ -180,6 +180,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     // Read through `machine.state` every time: a snapshot restore replaces it.
     claims: {
       changes: () => machine.state.claimChanges(MQTT_TOPIC),
+      changedSince: (since) => machine.state.claimsChangedSince(MQTT_TOPIC, since),
       claim: (key) => machine.state.claim(MQTT_TOPIC, key),
       heldBy: (prefix) => machine.state.claimsHeldBy(MQTT_TOPIC, prefix),
     },
