@@ -27,6 +27,8 @@ export interface Claim {
    * older stamp than a connection's own take has not applied that take yet.
    */
   stamp: number;
+  /** Packet ids a PUBREL is owed for (`claim_settle`), until `claim_free` names them. */
+  readonly pubrels: Set<number>;
   /** Held slots (`MessageInput.once`): the message each was published as. */
   readonly slots: Map<number, { readonly seq: number; readonly id: string }>;
 }
@@ -39,7 +41,7 @@ export const SLOT_MAX = 65535;
 
 /**
  * A snapshot row: [key, holder, subscriptions, expireMs | null, data | null, endAt, no, slots,
- * stamp] (slots: [slot, seq, id] each).
+ * stamp, pubrels] (slots: [slot, seq, id] each).
  */
 export type ClaimRow = [
   string,
@@ -51,6 +53,7 @@ export type ClaimRow = [
   number,
   [number, number, string][],
   number,
+  number[],
 ];
 
 export class ClaimTable {
@@ -100,6 +103,7 @@ export class ClaimTable {
       endAt: Infinity,
       no: this.nextNo++,
       stamp: 0,
+      pubrels: new Set(),
       slots: new Map(),
     };
     this.byKey.set(key, c);
@@ -140,12 +144,14 @@ export class ClaimTable {
       c.no,
       [...c.slots].map(([slot, m]) => [slot, m.seq, m.id]),
       c.stamp,
+      [...c.pubrels],
     ]);
   }
 
   restore(rows: readonly ClaimRow[], nextNo: number): void {
     this.nextNo = nextNo;
-    for (const [key, holder, subscriptions, expireMs, data, endAt, no, slots, stamp] of rows) {
+    for (const row of rows) {
+      const [key, holder, subscriptions, expireMs, data, endAt, no, slots, stamp, pubrels] = row;
       const c: Claim = {
         holder,
         subscriptions,
@@ -154,6 +160,7 @@ export class ClaimTable {
         endAt,
         no,
         stamp: stamp ?? 0,
+        pubrels: new Set(pubrels ?? []),
         slots: new Map((slots ?? []).map(([slot, seq, id]) => [slot, { seq, id }])),
       };
       this.byKey.set(key, c);

@@ -101,6 +101,7 @@ export function executeCommand(
     case "claim_take":
     case "claim_release":
     case "claim_free":
+    case "claim_settle":
       return executeClaimCommand(state, cmd, now);
     default:
       return invalid(`unknown op ${(cmd as { op: unknown }).op} at entry ${index}`);

@@ -5,16 +5,20 @@
  * @module
  */
 
-import type { Command, Result } from "./commands.ts";
+import type { Command, Failure, Result } from "./commands.ts";
 import type { TimedEvent } from "./_structs.ts";
 import type { Topic } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import { dropSubscription } from "./_execute_topic.ts";
 import { topicNotFound } from "./_lookup.ts";
-import { checkInt, checkName, DURATION_MS_MAX, invalid } from "./validate.ts";
+import { checkInt, checkName, checkReceipts, DURATION_MS_MAX, invalid } from "./validate.ts";
+import { findSubscription } from "./_lookup.ts";
 import { SLOT_MAX } from "./_claims.ts";
 
-type ClaimCommand = Extract<Command, { op: "claim_take" | "claim_release" | "claim_free" }>;
+type ClaimCommand = Extract<
+  Command,
+  { op: "claim_take" | "claim_release" | "claim_free" | "claim_settle" }
+>;
 
 /** Longest holder, data text, and most owned subscriptions of a claim. */
 const HOLDER_MAX = 256;
@@ -24,13 +28,21 @@ const OWNED_MAX = 8;
 const FREE_MAX = 1000;
 
 function check(cmd: ClaimCommand): string | undefined {
-  if (cmd.op === "claim_free") {
-    const bad = checkName("claim", cmd.key);
+  if (cmd.op === "claim_free" || cmd.op === "claim_settle") {
+    const bad = checkName("claim", cmd.key) ??
+      (cmd.op === "claim_settle"
+        ? checkName("subscription", cmd.subscription) ?? checkReceipts(cmd.receipts)
+        : undefined);
     if (bad) return bad;
-    if (!Array.isArray(cmd.slots) || cmd.slots.length > FREE_MAX) {
-      return `slots must be a list of at most ${FREE_MAX}`;
+    const lists = cmd.op === "claim_free" ? [cmd.slots, cmd.pubrels ?? []] : [cmd.hold];
+    for (const list of lists) {
+      if (!Array.isArray(list) || list.length > FREE_MAX) {
+        return `slots, pubrels and hold are lists of at most ${FREE_MAX}`;
+      }
+      const e = list.map((s) => checkInt("slot", s, 1, SLOT_MAX)).find((x) => x !== undefined);
+      if (e) return e;
     }
-    return cmd.slots.map((s) => checkInt("slot", s, 1, SLOT_MAX)).find((x) => x !== undefined);
+    return undefined;
   }
   const e = checkName("claim", cmd.key) ??
     checkInt("expireMs", cmd.expireMs, 0, DURATION_MS_MAX);
@@ -64,7 +76,16 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
     const c = t.claims.byKey.get(cmd.key);
     let freed = 0;
     for (const s of cmd.slots) if (c?.slots.delete(s)) freed++;
+    for (const p of cmd.pubrels ?? []) if (c?.pubrels.delete(p)) freed++;
     return { ok: true, freed };
+  }
+  if (cmd.op === "claim_settle") {
+    const ch = t.subs.get(cmd.subscription);
+    if (ch === undefined) return findSubscription(state, cmd.topic, cmd.subscription) as Failure;
+    const results = ch.ack(cmd.receipts, now);
+    const c = t.claims.byKey.get(cmd.key);
+    for (const p of cmd.hold) c?.pubrels.add(p);
+    return { ok: true, results, kept: c !== undefined };
   }
   t.claims.touch(cmd.key);
   return cmd.op === "claim_take" ? take(state, t, cmd, now) : release(state, t, cmd, now);
@@ -91,7 +112,14 @@ function take(
   if (cmd.subscriptions !== undefined) c.subscriptions = [...cmd.subscriptions];
   if (cmd.expireMs !== undefined) c.expireMs = cmd.expireMs;
   if (cmd.data !== undefined) c.data = cmd.data;
-  return { ok: true, previous, present, data: c.data ?? null, stamp: c.stamp };
+  return {
+    ok: true,
+    previous,
+    present,
+    data: c.data ?? null,
+    stamp: c.stamp,
+    pubrels: [...c.pubrels],
+  };
 }
 
 function release(

@@ -232,43 +232,7 @@ export type Command =
    * another request (MQTT's QoS 2: PUBREL frees a packet id). Idempotent.
    */
   | { readonly op: "idempotency_release"; readonly key: string }
-  /**
-   * Takes the claim `key` of a topic for `holder` (a connection of a client somewhere): whoever
-   * held it before is told by the change (every node sees the new holder when it applies this).
-   * `fresh` drops the claim's old subscriptions first (a clean start). `subscriptions` names the
-   * topic's subscriptions the claim owns: they go with it when it ends. `expireMs`: how long the
-   * claim lives on once released (absent: for good). `data`: opaque, kept with the claim. Taken
-   * again by its holder: only updates `data`, `subscriptions` and `expireMs`.
-   */
-  | {
-    readonly op: "claim_take";
-    readonly topic: string;
-    readonly key: string;
-    readonly holder: string;
-    readonly fresh?: boolean;
-    readonly subscriptions?: readonly string[];
-    readonly expireMs?: number;
-    readonly data?: string;
-  }
-  /**
-   * Releases the claim if `holder` still holds it: it ends (with its subscriptions) after its
-   * `expireMs` (this command's, else the one it was taken with), at once when that is 0.
-   * Another holder's claim is left alone.
-   */
-  | {
-    readonly op: "claim_release";
-    readonly topic: string;
-    readonly key: string;
-    readonly holder: string;
-    readonly expireMs?: number;
-  }
-  /** Frees slots of a claim (`MessageInput.once`): each may carry another message. */
-  | {
-    readonly op: "claim_free";
-    readonly topic: string;
-    readonly key: string;
-    readonly slots: readonly number[];
-  };
+  | ClaimCommand;
 
 export type CommandOp = Command["op"];
 
@@ -362,7 +326,7 @@ export interface QueueStats {
 }
 
 /** Success results per op. `created` tells 201 from 200 for the put ops. */
-export interface ResultByOp {
+export interface ResultByOp extends ClaimResultByOp {
   queue_put: { readonly ok: true; readonly created: boolean; readonly config: QueueConfig };
   queue_update: { readonly ok: true; readonly created: false; readonly config: QueueConfig };
   queue_delete: { readonly ok: true };
@@ -408,22 +372,6 @@ export interface ResultByOp {
   };
   /** `released`: the key was held (false: it was not, or already released). */
   idempotency_release: { readonly ok: true; readonly released: boolean };
-  /**
-   * `previous`: the holder before (null: none, or released); `present`: the claim existed and was
-   * kept (not `fresh`); `data`: its data now.
-   */
-  claim_take: {
-    readonly ok: true;
-    readonly previous: string | null;
-    readonly present: boolean;
-    readonly data: string | null;
-    /** This take's stamp (`ClaimInfo.stamp`). */
-    readonly stamp: number;
-  };
-  /** `released`: the holder held it (false: another holder took it, or it was gone). */
-  claim_release: { readonly ok: true; readonly released: boolean };
-  /** How many of the slots were held. */
-  claim_free: { readonly ok: true; readonly freed: number };
 }
 
 /** Why one message was not redriven. Append-only. */
@@ -493,6 +441,8 @@ export interface Envelope extends Proposal {
 }
 
 export { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+export type { ClaimCommand, ClaimResultByOp } from "./commands_claims.ts";
+import type { ClaimCommand, ClaimResultByOp } from "./commands_claims.ts";
 
 // The read-only query shapes live in queries.ts; re-exported so importers keep one module.
 export * from "./queries.ts";

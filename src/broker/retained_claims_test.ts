@@ -221,3 +221,38 @@ Deno.test("claims: the keys changed since a count, for a node's gateway to look 
     "k9999",
   ]);
 });
+
+Deno.test("claim_settle acks a subscription's receipts and holds PUBREL ids in the claim, in one entry; the next take sees them until freed", () => {
+  const l = setup();
+  subscribe(l, "s1");
+  take(l, "h1", { subscriptions: ["s1"] });
+  pub(l, "a", "m1");
+  const got = l.apply({ op: "subscription_receive", topic: "t", subscription: "s1", max: 10 });
+  assert.ok(got.ok && got.messages.length === 1);
+  const settled = l.apply({
+    op: "claim_settle",
+    topic: "t",
+    key: "c1",
+    subscription: "s1",
+    receipts: [got.messages[0].receipt],
+    hold: [42],
+  });
+  assert.ok(settled.ok && settled.kept);
+  assert.deepEqual(settled.results.map((r) => r.status), ["acked"]);
+  // Another node's connection takes the session: it owes PUBREL 42.
+  const restored = new Log(restoreSnapshot(snapshotBytes(l.broker)));
+  restored.index = l.index;
+  restored.now = l.now;
+  const next = take(restored, "h2");
+  assert.deepEqual([...next.pubrels], [42]);
+  const freed = restored.apply({
+    op: "claim_free",
+    topic: "t",
+    key: "c1",
+    slots: [],
+    pubrels: [42],
+  });
+  assert.ok(freed.ok && freed.freed === 1);
+  assert.deepEqual([...take(restored, "h3").pubrels], []);
+  assert.equal(restored.broker.subscription("t", "s1")!.stats.ready, 0);
+});

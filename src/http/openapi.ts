@@ -186,6 +186,15 @@ export const OPERATIONS: readonly OperationSpec[] = [
     claims.claimFreedSchema,
   ),
   write(
+    "post",
+    `${T}/claims/{key}/settle`,
+    "Ack receipts of a subscription and hold packet ids a PUBREL is owed for, in one entry",
+    claims.claimParams,
+    claims.claimSettleSchema,
+    200,
+    claims.claimSettledSchema,
+  ),
+  write(
     "put",
     S,
     "Create (201) or update (200) a subscription",

@@ -22,14 +22,13 @@ import {
   claimFreeSchema,
   claimParams,
   claimReleaseSchema,
+  claimSettleSchema,
   claimTakeSchema,
   retainedQuery,
 } from "./schemas_claims.ts";
 
 /** Adds the routes to the topic routes (mounted at `/v1/topics`). */
 export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
-  const limit = deps.limits.maxBodyBytes;
-
   app.get("/:t/retained", async (c) => {
     const { t } = params(c, topicParams);
     authorize(c, deps, "consume", "topic", t);
@@ -43,6 +42,8 @@ export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     return jsonAnswer(200, renderTopicMessages(messages, next), false);
   });
 
+  claimWrites(app, deps);
+
   app.get("/:t/claims/:key", async (c) => {
     const { t, key } = params(c, claimParams);
     authorize(c, deps, "consume", "topic", t);
@@ -54,6 +55,11 @@ export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     }
     return c.json(claim);
   });
+}
+
+/** Take, release, free, settle. */
+function claimWrites(app: Hono<AppEnv>, deps: AppDeps): void {
+  const limit = deps.limits.maxBodyBytes;
 
   app.put("/:t/claims/:key", async (c) => {
     const { t, key } = params(c, claimParams);
@@ -68,6 +74,7 @@ export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
         present: v.present,
         data: v.data,
         stamp: v.stamp,
+        pubrels: v.pubrels,
       }),
     }));
   });
@@ -89,10 +96,22 @@ export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     authorize(c, deps, "publish", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const req = validate(claimFreeSchema, body.json, "body");
-    const cmd = { op: "claim_free" as const, topic: t, key, slots: req.slots };
+    const cmd = { op: "claim_free" as const, topic: t, key, ...req };
     return await answerWrite(c, deps, cmd, body, (v) => ({
       status: 200,
       text: JSON.stringify({ freed: v.freed }),
+    }));
+  });
+
+  app.post("/:t/claims/:key/settle", async (c) => {
+    const { t, key } = params(c, claimParams);
+    authorize(c, deps, "consume", "topic", t);
+    const body = await readJsonBody(c.req.raw, limit);
+    const req = validate(claimSettleSchema, body.json, "body");
+    const cmd = { op: "claim_settle" as const, topic: t, key, ...req };
+    return await answerWrite(c, deps, cmd, body, (v) => ({
+      status: 200,
+      text: JSON.stringify({ results: v.results, kept: v.kept }),
     }));
   });
 }

@@ -32,6 +32,7 @@ export const claimTakenSchema = z.strictObject({
   present: z.boolean(),
   data: z.string().nullable(),
   stamp: z.number().int(),
+  pubrels: z.array(z.number().int()),
 }).register(apiRegistry, { id: "ClaimTaken" });
 
 /** `POST /v1/topics/{t}/claims/{key}/release`. */
@@ -44,9 +45,24 @@ export const claimReleasedSchema = z.strictObject({ released: z.boolean() })
   .register(apiRegistry, { id: "ClaimReleased" });
 
 /** `POST /v1/topics/{t}/claims/{key}/free`. */
+const slotsSchema = z.array(z.number().int().min(1).max(65535)).max(1000);
+
 export const claimFreeSchema = z.strictObject({
-  slots: z.array(z.number().int().min(1).max(65535)).min(1).max(1000),
+  slots: slotsSchema,
+  pubrels: slotsSchema.optional(),
 }).register(apiRegistry, { id: "ClaimFreeRequest" });
 
 export const claimFreedSchema = z.strictObject({ freed: z.number().int() })
   .register(apiRegistry, { id: "ClaimFreed" });
+
+/** `POST /v1/topics/{t}/claims/{key}/settle`. */
+export const claimSettleSchema = z.strictObject({
+  subscription: nameSchema,
+  receipts: z.array(z.string().min(1).max(256)).max(1000),
+  hold: slotsSchema,
+}).register(apiRegistry, { id: "ClaimSettleRequest" });
+
+export const claimSettledSchema = z.strictObject({
+  results: z.array(z.strictObject({ receipt: z.string(), status: z.string() })),
+  kept: z.boolean(),
+}).register(apiRegistry, { id: "ClaimSettled" });

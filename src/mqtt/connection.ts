@@ -13,7 +13,8 @@ import type { Principal } from "../http/mod.ts";
 import { MqttAccess } from "./access.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
-import { INFLIGHT_MAX, Outbound, sessionSubscription } from "./outbound.ts";
+import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
+import { sessionSubscription } from "./subscriptions.ts";
 import { SESSION_EXPIRY_MS_MAX, SessionClaim, sessionExpiryMs } from "./session.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
 
@@ -278,6 +279,7 @@ export class MqttConnection {
       version: p.protocolVersion,
     });
     this.#startKeepAlive(p.keepalive ?? 0);
+    if (!cleanStart) this.#outbound.resumePubrels(taken.pubrels);
     this.#outbound.start();
     if (!cleanStart && taken.shared.length > 0) await this.#outbound.restoreShared(taken.shared);
   }

@@ -10,14 +10,16 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
-import { type ApiDelivery, type ApiRetained, MQTT_TOPIC } from "./broker_api.ts";
+import { type ApiDelivery, MQTT_TOPIC } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
-import type { SharedMembership } from "./session.ts";
+import { sessionKey, type SharedMembership } from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
+import { DELIVERY_LEASE_MS, joinShared, sessionSubscription } from "./subscriptions.ts";
+import { Qos2Out } from "./qos2_out.ts";
+import { retainedFor } from "./retained.ts";
 import {
   filterToPatterns,
   parseShared,
@@ -26,20 +28,12 @@ import {
   topicMatches,
 } from "./topics.ts";
 
-/** How long a QoS 1 delivery waits for its PUBACK before it is sent again (with DUP). */
-export const DELIVERY_LEASE_MS = 10_000;
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
 const WAIT_MS = 5_000;
 
 type Qos = 0 | 1 | 2;
 const QOS_LEVELS = [0, 1, 2] as const;
-
-/** The subscription names of a client id's session (one per granted QoS). */
-export function sessionSubscription(clientId: string, qos: 0 | 1 | 2): string {
-  const h = createHash("sha256").update(clientId).digest("hex").slice(0, 40);
-  return `mqtt-${h}-q${qos}`;
-}
 
 /**
  * What CONNECT says of the session: v3.1.1's clean session is both; v5's clean start drops the
@@ -76,6 +70,7 @@ export class Outbound {
   readonly #filters: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
   /** QoS 1 and 2 deliveries awaiting the client. */
   readonly #inflight = new Inflight();
+  readonly #qos2: Qos2Out;
   #running = false;
   /** Receipts to ack, by subscription path. */
   readonly #acks = new Map<string, string[]>();
@@ -99,6 +94,12 @@ export class Outbound {
   ) {
     this.#host = host;
     this.#onSharedChange = onSharedChange;
+    this.#qos2 = new Qos2Out(
+      host.api,
+      sessionKey(host.clientId),
+      (ids) => this.#settled(ids),
+      (detail) => host.fail(0x80, detail),
+    );
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
     this.#inflightMax = Math.max(1, Math.min(INFLIGHT_MAX, session.receiveMaximum));
@@ -158,8 +159,10 @@ export class Outbound {
       // connection, on any node, gets them at once (with DUP: attempt > 1); a shared
       // subscription's, to the group's other members.
       const shared = new Set([...this.#shared.values()].map((s) => s.path));
-      for (const { path, receipt } of this.#inflight.values()) {
-        if (receipt === "") continue; // a retained message sent at SUBSCRIBE
+      for (const { path, receipt, released } of this.#inflight.values()) {
+        // No receipt: a retained message sent at SUBSCRIBE, or settled (QoS 2 after PUBREC).
+        // Released and settling: the settle acks it, or its lease ends and it comes back.
+        if (receipt === "" || released) continue;
         if (!this.#endsWithConnection || shared.has(path)) this.#nack(path, receipt);
       }
       this.#inflight.clear();
@@ -217,25 +220,11 @@ export class Outbound {
    * subscription, so it is not sent again after a reconnect.
    */
   async #sendRetained(filter: string, granted: Qos): Promise<void> {
-    const qos = Math.min(granted, 1); // QoS 2 ones go as QoS 1: no receipt to settle at PUBCOMP
-    const patterns = filterToPatterns(filter);
-    if ("error" in patterns) return;
-    const bySubject = new Map<string, ApiRetained>();
-    for (const pattern of patterns.patterns) {
-      const a = await this.#host.api.call(
-        "GET",
-        `/v1/topics/${MQTT_TOPIC}/retained?subject=${encodeURIComponent(pattern)}`,
-      );
-      if (a.status !== 200) continue;
-      for (const m of a.body.messages as ApiRetained[]) bySubject.set(m.subject, m);
-    }
-    const list = [...bySubject.values()].sort((a, b) => a.seq - b.seq);
-    for (const m of list) {
-      const topic = subjectToTopic(m.subject);
-      if (!this.#running || !topicMatches(filter, topic)) continue;
-      const payload = decodePayload(m.body, m.headers[PAYLOAD_HEADER]);
-      const sentQos = Math.min(qos, Number(m.headers["mqtt-qos"] ?? 1)) as 0 | 1;
-      if (sentQos === 0) {
+    const qos = Math.min(granted, 1); // QoS 2 ones go as QoS 1: no receipt to settle
+    for (const m of await retainedFor(this.#host.api, filter)) {
+      if (!this.#running) return;
+      const { topic, payload } = m;
+      if (Math.min(qos, m.qos) === 0) {
         this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
         continue;
       }
@@ -281,22 +270,11 @@ export class Outbound {
    * consumers). The SUBACK code.
    */
   async #joinShared(topic: string, maxQos: 0 | 1): Promise<number> {
-    const bad = this.#host.version === 5 ? 0x8f : 0x80;
-    const sh = parseShared(topic);
-    const patterns = sh === undefined ? undefined : filterToPatterns(sh.filter);
-    if (sh === undefined || patterns === undefined || "error" in patterns) return bad;
-    const h = createHash("sha256").update(`${sh.group}\u0000${sh.filter}`).digest("hex");
-    const path = `/v1/topics/${MQTT_TOPIC}/subscriptions/mqtt-share-${h.slice(0, 40)}`;
-    const body = {
-      filters: patterns.patterns,
-      deliveryMode: "at_least_once",
-      leaseMs: DELIVERY_LEASE_MS,
-    };
-    const a = await this.#host.api.write("PUT", path, body);
-    if (a.status !== 200 && a.status !== 201) return 0x80;
+    const joined = await joinShared(this.#host.api, topic, this.#host.version);
+    if (typeof joined === "number") return joined;
     const old = this.#shared.get(topic);
     if (old !== undefined) old.active = false; // re-subscribed: one loop, the new one
-    const src: Source = { path, qos: 1, maxQos, filters: new Set([sh.filter]), active: true };
+    const src: Source = { ...joined, qos: 1, maxQos, active: true };
     this.#shared.set(topic, src);
     this.#loop(src);
     return maxQos;
@@ -338,20 +316,48 @@ export class Outbound {
     this.#wakeAll();
   }
 
-  /** QoS 2, the client has the message: PUBREL (v5: 0x92 for an id not awaited). */
+  /**
+   * QoS 2, the client has the message: it is settled and its id held in the session's claim,
+   * then PUBREL (`qos2_out.ts`); a PUBREC again gets PUBREL again (v5: 0x92 for an unknown id).
+   */
   pubrec(messageId: number): void {
     const f = this.#inflight.get(messageId);
-    if (f?.qos === 2) f.released = true;
-    this.#host.send(this.#pubrel(messageId, f?.qos === 2 ? 0 : 0x92));
+    if (f?.qos !== 2) return void this.#host.send(this.#pubrel(messageId, 0x92));
+    if (f.released) {
+      if (f.receipt === "") this.#host.send(this.#pubrel(messageId, 0));
+      return; // settling: its PUBREL goes when that is committed
+    }
+    f.released = true;
+    this.#qos2.settle(messageId, f.path, f.receipt);
   }
 
-  /** QoS 2 done: the message leaves the session now (its receipt is acked). */
+  /** QoS 2 done: the id is free (in the claim too). */
   pubcomp(messageId: number): void {
     const f = this.#inflight.get(messageId);
-    if (f === undefined || f.qos !== 2) return;
+    if (f === undefined || f.qos !== 2 || !f.released) return;
     this.#inflight.delete(messageId);
-    this.#ack(f.path, f.receipt);
+    this.#qos2.done(messageId);
     this.#wakeAll();
+  }
+
+  /**
+   * The PUBRELs the session owed when this connection took it (PUBREC came on an earlier
+   * connection, maybe on another node): sent again now, awaiting PUBCOMP.
+   */
+  resumePubrels(ids: readonly number[]): void {
+    for (const id of ids) {
+      this.#inflight.set(id, { path: "", receipt: "", qos: 2, seq: -1, released: true });
+      this.#host.send(this.#pubrel(id, 0));
+    }
+  }
+
+  #settled(ids: number[]): void {
+    for (const id of ids) {
+      const f = this.#inflight.get(id);
+      if (f === undefined || f.qos !== 2) continue;
+      f.receipt = ""; // settled: nothing to nack when the connection goes
+      this.#host.send(this.#pubrel(id, 0));
+    }
   }
 
   #pubrel(messageId: number, reasonCode: number): Packet {

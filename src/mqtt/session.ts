@@ -29,6 +29,8 @@ export interface Taken {
   readonly present: boolean;
   /** Its shared-subscription memberships. */
   readonly shared: SharedMembership[];
+  /** QoS 2 packet ids the session owes a PUBREL for (PUBREC came, PUBCOMP did not). */
+  readonly pubrels: number[];
 }
 
 export class SessionClaim {
@@ -63,7 +65,11 @@ export class SessionClaim {
     const a = await this.api.write("PUT", this.#path, body);
     if (a.status !== 200) return a;
     this.stamp = a.body.stamp;
-    return { present: a.body.present === true, shared: parseShared(a.body.data) };
+    return {
+      present: a.body.present === true,
+      shared: parseShared(a.body.data),
+      pubrels: Array.isArray(a.body.pubrels) ? a.body.pubrels : [],
+    };
   }
 
   /** Keeps the shared-subscription memberships with the session (taken again by its holder). */

@@ -338,7 +338,10 @@ async function rawClient(port: number, clientId: string) {
   };
 }
 
-Deno.test("QoS 2 delivery across a reconnect to another node: the same packet id, DUP, and once PUBCOMP came, never again", async () => {
+Deno.test("QoS 2 delivery across reconnects to other nodes: the PUBLISH again (DUP, same id) until PUBREC, then the PUBREL again until PUBCOMP, then nothing", async () => {
+  const publishes = (c: { got: mqttPacket.Packet[] }) =>
+    c.got.filter((p): p is mqttPacket.IPublishPacket => p.cmd === "publish");
+  const pubrels = (c: { got: mqttPacket.Packet[] }) => c.got.filter((p) => p.cmd === "pubrel");
   const c1 = await rawClient(n1, "q2-raw");
   await c1.send({
     cmd: "subscribe",
@@ -348,33 +351,36 @@ Deno.test("QoS 2 delivery across a reconnect to another node: the same packet id
   await until(() => c1.got.some((p) => p.cmd === "suback"), "SUBACK");
   const pub = await connect(n3, { protocolVersion: 4 });
   await pub.publishAsync("q2raw/a", "exactly once", { qos: 2 });
-  const publishes = (c: { got: mqttPacket.Packet[] }) =>
-    c.got.filter((p): p is mqttPacket.IPublishPacket => p.cmd === "publish");
   await until(() => publishes(c1).length === 1, "the PUBLISH");
   const first = publishes(c1)[0];
   assert.equal(first.qos, 2);
-  // PUBREC, then the link drops before PUBCOMP: the message is still the session's.
-  await c1.send({ cmd: "pubrec", messageId: first.messageId });
-  await until(() => c1.got.some((p) => p.cmd === "pubrel"), "PUBREL");
+  // The link drops before PUBREC: the message is still the session's, sent again.
   await c1.close();
   const c2 = await rawClient(n2, "q2-raw");
-  await until(() => publishes(c2).length === 1, "the message again", 30_000);
+  await until(() => publishes(c2).length === 1, "the PUBLISH again", 30_000);
   const again = publishes(c2)[0];
   assert.deepEqual(
     [again.messageId, again.dup, again.qos, String(again.payload)],
     [first.messageId, true, 2, "exactly once"],
   );
+  // PUBREC settles it; the link drops before PUBCOMP: the next connection gets the PUBREL.
   await c2.send({ cmd: "pubrec", messageId: again.messageId });
-  await until(() => c2.got.some((p) => p.cmd === "pubrel"), "PUBREL");
-  await c2.send({ cmd: "pubcomp", messageId: again.messageId });
-  // Settled: a later connection gets nothing more of it, and the next message flows.
-  await new Promise((r) => setTimeout(r, 300));
+  await until(() => pubrels(c2).length === 1, "PUBREL");
   await c2.close();
-  const c3 = await rawClient(n1, "q2-raw");
-  await pub.publishAsync("q2raw/b", "next", { qos: 1 });
-  await until(() => publishes(c3).length >= 1, "the next message");
+  const c3 = await rawClient(n3, "q2-raw");
+  await until(() => pubrels(c3).length === 1, "the PUBREL again");
+  assert.equal(pubrels(c3)[0].messageId, first.messageId);
+  await c3.send({ cmd: "pubcomp", messageId: first.messageId });
   await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(publishes(c3).map((p) => String(p.payload)), ["next"]);
   await c3.close();
+  // Done: a later connection gets neither, and the next message flows.
+  const c4 = await rawClient(n1, "q2-raw");
+  await pub.publishAsync("q2raw/b", "next", { qos: 1 });
+  await until(() => publishes(c4).length >= 1, "the next message");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(publishes(c4).map((p) => String(p.payload)), ["next"]);
+  assert.equal(pubrels(c4).length, 0);
+  assert.deepEqual(publishes(c3).length, 0);
+  await c4.close();
   await pub.endAsync();
 });
