@@ -252,6 +252,9 @@ export class NodeDriver {
     for (const m of messages) {
       const verdict = this.identities.check(m);
       if (verdict.kind === "stale_self") {
+        // Only a leader stamps the receiver's record, once it applied every membership change
+        // in its log: from one of this term or later, that is the committed record.
+        if (m.term < this.#raw.status().term) continue;
         const own = this.#o.dataIncarnation ?? "";
         this.#fatal(new StaleIncarnationError(this.id, own, verdict.recorded, m.from));
         return;
@@ -482,10 +485,15 @@ export class NodeDriver {
     if (this.#readsToReissue) this.#reissueReads();
   }
 
-  /** Sends with this node's incarnation and the receiver's recorded one (identity.ts). */
+  /**
+   * Sends with this node's incarnation and, from a leader whose membership changes are all
+   * applied here, the receiver's recorded one (identity.ts).
+   */
   #send(messages: readonly Message[]): void {
     if (this.#o.dataIncarnation === undefined) return this.#o.sink.send(messages);
-    this.#o.sink.send(messages.map((m) => this.identities.stamp(m)));
+    const s = this.#raw.status();
+    const withTo = s.role === "leader" && this.#appliedIndex >= s.pendingConfIndex;
+    this.#o.sink.send(messages.map((m) => this.identities.stamp(m, withTo)));
   }
 
   /** Answers the membership changes the core now counts applied (see `#confAnswersLater`). */

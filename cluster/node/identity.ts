@@ -3,15 +3,19 @@
  * directory gets a random incarnation id when it is first created (`openStorage`). The cluster
  * records each member's incarnation in the log (`identify` conf changes, and in snapshots), so it
  * survives restarts and every node knows it the same way. Every Raft message carries its sender's
- * incarnation and the receiver's as the sender has it recorded. Then:
+ * incarnation; a leader's also carry the receiver's as the leader has it recorded, once the leader
+ * has applied every membership change in its log (so what it says is the committed record, not
+ * a lagging one). Then:
  *
  * - a message from a member whose incarnation differs from the recorded one is dropped: its
  *   votes do not count and its acknowledgements do not move a match index, so a node that came
  *   back with an empty (or another) data directory under a known id neither votes nor counts
  *   toward a commit: it may have forgotten a vote or entries it acknowledged;
- * - a node that receives a message addressed to another incarnation of itself learns that the
- *   cluster knows its id with other data: it stops (`StaleIncarnationError`) and says what to
- *   do, instead of taking part.
+ * - a node that receives a message addressed to another incarnation of itself drops it; when it
+ *   comes from a leader of its own term or a later one, the cluster knows its id with other data:
+ *   it stops (`StaleIncarnationError`) and says what to do, instead of taking part. (A lagging
+ *   node's word is not enough: a member removed and added again with a new data directory would
+ *   be stopped by a node that has not applied its new record yet.)
  *
  * The leader records a member's incarnation the first time it hears it (trust on first use: a
  * brand-new cluster's members are recorded within moments of the first election), and forgets it
@@ -50,7 +54,7 @@ export type Verdict =
   | { readonly kind: "accept" }
   /** From a member whose data directory is not the recorded one: drop it. */
   | { readonly kind: "stale_sender"; readonly recorded: string; readonly got: string }
-  /** Addressed to another incarnation of this node: this node must stop. */
+  /** Addressed to another incarnation of this node: dropped; from a current leader, fatal. */
   | { readonly kind: "stale_self"; readonly recorded: string };
 
 /** The recorded incarnations of the members, and the check of every message. */
@@ -84,10 +88,13 @@ export class Identities {
     }
   }
 
-  /** Adds the incarnations to an outgoing message. */
-  stamp(m: Message): Message {
+  /**
+   * Adds this node's incarnation to an outgoing message, and with `withTo` (a leader whose
+   * membership changes are all applied) the receiver's recorded one.
+   */
+  stamp(m: Message, withTo: boolean): Message {
     if (this.own === undefined) return m;
-    const to = this.#recorded.get(m.to);
+    const to = withTo ? this.#recorded.get(m.to) : undefined;
     return to === undefined
       ? { ...m, incarnation: this.own }
       : { ...m, incarnation: this.own, toIncarnation: to };

@@ -48,13 +48,14 @@ Deno.test("Identities.toRecord: voters only, and only once every member has sent
   assert.equal(ids.toRecord(conf), undefined, "learner n3 waits for its promotion");
 });
 
-Deno.test("Identities.stamp: the sender's incarnation and the receiver's recorded one; off without own", () => {
+Deno.test("Identities.stamp: the sender's incarnation, the receiver's recorded one when asked; off without own", () => {
   const ids = new Identities("n1", "own");
   ids.applyConfChange({ op: "identify", nodeId: "n2", context: "i2" });
   const m = { ...msg("n1"), to: "n2" };
-  assert.deepEqual(ids.stamp(m), { ...m, incarnation: "own", toIncarnation: "i2" });
-  assert.deepEqual(ids.stamp({ ...m, to: "n9" }), { ...m, to: "n9", incarnation: "own" });
+  assert.deepEqual(ids.stamp(m, true), { ...m, incarnation: "own", toIncarnation: "i2" });
+  assert.deepEqual(ids.stamp(m, false), { ...m, incarnation: "own" });
+  assert.deepEqual(ids.stamp({ ...m, to: "n9" }, true), { ...m, to: "n9", incarnation: "own" });
   const off = new Identities("n1", undefined);
-  assert.equal(off.stamp(m), m);
+  assert.equal(off.stamp(m, true), m);
   assert.deepEqual(off.check(msg("n2", { toIncarnation: "x" })), { kind: "accept" });
 });

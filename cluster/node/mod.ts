@@ -21,6 +21,6 @@ export {
 export { bootstrapEntries, commitSettledConfChanges } from "./bootstrap.ts";
 export { hardStateToSave } from "./hard_state_policy.ts";
 export { Identities, StaleIncarnationError } from "./identity.ts";
-export { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+export { MemberUrls, snapshotParts, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
 export { noPace, SLICE_MS, slicePacer } from "./pace.ts";
 export type * from "./ports.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { dialWebSocket, type LinkSocket } from "./dial.ts";
 import { PING, PONG } from "./keepalive.ts";
+import { TestPki } from "../../test/testing/tls.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
 
@@ -10,36 +11,39 @@ const opts = { sanitizeOps: true, sanitizeResources: true };
  * `onData` with its arrival time, in this process, so the test observes arrivals without sending
  * anything back on the socket under test.
  */
-function linkListener() {
+function linkListener(tls?: { cert: string; key: string }) {
   const arrivals: { resolve: (at: number) => void }[] = [];
   const closes: { code: number; reason: string }[] = [];
   const received: (string | ArrayBuffer)[] = [];
   let serverSocket: WebSocket | undefined;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
-    const path = new URL(req.url).pathname;
-    if (path !== "/link") return new Response("not here", { status: 404 });
-    const { socket, response } = Deno.upgradeWebSocket(req);
-    socket.binaryType = "arraybuffer";
-    serverSocket = socket;
-    socket.onmessage = (ev) => {
-      const at = performance.now();
-      if (ev.data === PING) {
-        socket.send(PONG);
-        return;
-      }
-      if (ev.data === "echo-big") {
-        socket.send(new Uint8Array(3 * 1024 * 1024).fill(7));
-        return;
-      }
-      received.push(ev.data);
-      arrivals.shift()?.resolve(at);
-    };
-    socket.onclose = (ev) => closes.push({ code: ev.code, reason: ev.reason });
-    return response;
-  });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {}, ...tls },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      if (path !== "/link") return new Response("not here", { status: 404 });
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      socket.binaryType = "arraybuffer";
+      serverSocket = socket;
+      socket.onmessage = (ev) => {
+        const at = performance.now();
+        if (ev.data === PING) {
+          socket.send(PONG);
+          return;
+        }
+        if (ev.data === "echo-big") {
+          socket.send(new Uint8Array(3 * 1024 * 1024).fill(7));
+          return;
+        }
+        received.push(ev.data);
+        arrivals.shift()?.resolve(at);
+      };
+      socket.onclose = (ev) => closes.push({ code: ev.code, reason: ev.reason });
+      return response;
+    },
+  );
   return {
     server,
-    url: `ws://127.0.0.1:${server.addr.port}/link`,
+    url: `${tls ? "wss" : "ws"}://127.0.0.1:${server.addr.port}/link`,
     received,
     closes,
     serverSocket: () => serverSocket!,
@@ -77,6 +81,52 @@ function assertNotHeldBack(rtts: number[], holds: number[], side: string): void 
   );
 }
 
+/** Dials `l`, then measures a frame after a ping/pong and a frame after it; asserts no hold. */
+async function probeDialer(l: ReturnType<typeof linkListener>, ws: LinkSocket): Promise<void> {
+  try {
+    await opened(ws);
+    const rtts: number[] = [];
+    const holds: number[] = [];
+    for (let trial = 0; trial < 9; trial++) {
+      const t0 = performance.now();
+      const pong = nextMessage(ws);
+      ws.send(PING);
+      assert.equal(await pong, PONG);
+      rtts.push(performance.now() - t0);
+      // A small frame, then another once the first has arrived (its ACK may still be held).
+      const first = l.nextArrival();
+      ws.send(new Uint8Array(64).fill(trial));
+      await first;
+      const second = l.nextArrival();
+      const sentAt = performance.now();
+      ws.send(new Uint8Array(64).fill(trial + 100));
+      holds.push((await second) - sentAt);
+    }
+    assertNotHeldBack(rtts, holds, "the dialer's");
+  } finally {
+    const done = closed(ws);
+    ws.close(1000, "done");
+    await done;
+    await l.server.shutdown();
+  }
+}
+
+const pki = await TestPki.create();
+
+Deno.test({
+  name: "over wss: the dialer's TLS socket keeps TCP_NODELAY (a frame after a ping, in RTTs)",
+  ignore: pki === undefined,
+  ...opts,
+  fn: async () => {
+    // TCP_NODELAY is set on the TCP socket before Deno.startTls (TlsConn has no setNoDelay).
+    const ca = await pki!.ca("dial");
+    const cert = await pki!.cert(ca, "listener");
+    const l = linkListener({ cert: cert.certPem, key: cert.keyPem });
+    await probeDialer(l, dialWebSocket(l.url, { caCerts: [ca.certPem] }));
+    await pki!.remove();
+  },
+});
+
 Deno.test({
   name: "a small frame right after a ping is not held back by a delayed ACK (measured in RTTs)",
   ...opts,
@@ -87,33 +137,7 @@ Deno.test({
     // well under a millisecond. Both are measured here, in the same test, so a slow machine
     // slows both and the verdict is a ratio, not a time limit.
     const l = linkListener();
-    const ws = dialWebSocket(l.url);
-    try {
-      await opened(ws);
-      const rtts: number[] = [];
-      const holds: number[] = [];
-      for (let trial = 0; trial < 9; trial++) {
-        const t0 = performance.now();
-        const pong = nextMessage(ws);
-        ws.send(PING);
-        assert.equal(await pong, PONG);
-        rtts.push(performance.now() - t0);
-        // A small frame, then another once the first has arrived (its ACK may still be held).
-        const first = l.nextArrival();
-        ws.send(new Uint8Array(64).fill(trial));
-        await first;
-        const second = l.nextArrival();
-        const sentAt = performance.now();
-        ws.send(new Uint8Array(64).fill(trial + 100));
-        holds.push((await second) - sentAt);
-      }
-      assertNotHeldBack(rtts, holds, "the dialer's");
-    } finally {
-      const done = closed(ws);
-      ws.close(1000, "done");
-      await done;
-      await l.server.shutdown();
-    }
+    await probeDialer(l, dialWebSocket(l.url));
   },
 });
 

@@ -24,7 +24,7 @@
 import type { QueueConfig, TopicConfig } from "./commands.ts";
 import type { Channel } from "./_channel.ts";
 import type { IdemRecord } from "./_ids.ts";
-import { type IdColumns, idOfSlot, isCurrentSlot } from "./_id_table.ts";
+import { type IdCapture, idOfSlot, isCurrentSlot } from "./_id_table.ts";
 import { isLiveSlot, type MsgColumns } from "./_msg_store.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
@@ -79,7 +79,7 @@ interface ChannelCapture {
   counters: number[];
   count: number;
   blocks: MsgBlock[];
-  ids: IdColumns;
+  ids: IdCapture;
 }
 
 function* captureChannel(name: string, ch: Channel): Steps<ChannelCapture> {
@@ -123,7 +123,7 @@ interface TopicCapture {
   config: TopicConfig;
   counters: number[];
   log: TopicMsg[];
-  ids: IdColumns;
+  ids: IdCapture;
   subs: ChannelCapture[];
   /** Retained messages and claims, when it has any (`["topicx", ...]`). */
   extra: [RetainedRow[], ClaimRow[], number] | undefined;
@@ -242,7 +242,7 @@ function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
   yield* frame(pack(["end"]));
 }
 
-function* encodeIds(c: IdColumns): Generator<Uint8Array, void, void> {
+function* encodeIds(c: IdCapture): Generator<Uint8Array, void, void> {
   let ids: string[] = [], nums: number[] = [], mut: number[] = [];
   const flush = () => {
     const part = frame(pack(["ids", ids, nums, f64Bytes(new Float64Array(mut))]));
@@ -251,12 +251,14 @@ function* encodeIds(c: IdColumns): Generator<Uint8Array, void, void> {
     mut = [];
     return part;
   };
-  for (let i = 0; i < c.seq.length; i++) {
-    if (!isCurrentSlot(c, i)) continue;
-    ids.push(idOfSlot(c, i));
-    nums.push(c.seq[i], c.expiresAt[i]);
-    mut.push(c.state[i], c.attempt[i]);
-    if (ids.length === IDS_PER_PART) yield* flush();
+  for (const b of c.blocks) {
+    for (let i = 0; i < b.seq.length; i++) {
+      if (!isCurrentSlot(b, i)) continue;
+      ids.push(idOfSlot(b, i));
+      nums.push(b.seq[i], b.expiresAt[i]);
+      mut.push(b.state[i], b.attempt[i]);
+      if (ids.length === IDS_PER_PART) yield* flush();
+    }
   }
   if (ids.length > 0) yield* flush();
 }

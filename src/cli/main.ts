@@ -14,6 +14,7 @@ import { TOPIC_COMMANDS } from "./topic_commands.ts";
 import { bench } from "./bench.ts";
 import { ADMIN_COMMANDS } from "./admin_commands.ts";
 import { discoverLocalNodes } from "./discover.ts";
+import { trustCa } from "./trust.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   nodes: { type: "string" },
@@ -85,7 +86,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       : given.split(",").map((s) => s.trim()).filter(Boolean);
     const token = (values.token as string | undefined) ?? io.env("QUORUMQ_TOKEN");
     const caFile = (values.ca as string | undefined) ?? io.env("QUORUMQ_CA");
-    const caCerts = caFile === undefined ? undefined : [await readCa(caFile)];
+    const trust = caFile === undefined ? undefined : trustCa(await readCa(caFile));
     const sessions = command.usesSession?.(positionals) ?? false;
     // One-shot commands use HTTP (opening a stream would cost them a round trip); the
     // long-running ones (consume, sub consume, bench) ride the stream where it exists.
@@ -93,10 +94,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const client = new Client({
       nodes,
       token,
-      fetch: io.fetch,
+      fetch: io.fetch ?? trust?.fetch,
+      ...(trust ? { dial: trust.dial } : {}),
       sessions,
       transport,
-      ...(caCerts ? { caCerts } : {}),
     });
     const context: Context = { client, io, json: values.json === true, nodes, token };
     return await command.run(context, values, positionals);

@@ -43,10 +43,13 @@ export interface ConsumeOptions {
   /** Long-poll wait of each receive. Default 20 000. */
   waitMs?: number;
   /**
-   * On the stream: deliveries granted ahead of the handlers (credit), default `concurrency`.
-   * More keeps a fast handler busy (a sequential consumer gets its next message without a round
-   * trip), but a prefetched message's lease runs while it waits for a handler: keep
-   * `prefetch × handler time` well under `leaseMs`.
+   * On the stream: deliveries granted ahead of the handlers (credit). More keeps fast handlers
+   * busy (the next messages are on their way while these run: one round trip per `prefetch`
+   * messages, not per `concurrency`), but a prefetched message's lease runs while it waits for a
+   * handler: keep `prefetch / concurrency × handler time` well under `leaseMs`. Default: adaptive,
+   * `concurrency` at first, then as many as the handlers get through in a tenth of the lease at
+   * the handler time measured so far (the larger of its running mean and the last one), between
+   * `concurrency` and 256.
    */
   prefetch?: number;
   /** Abort to stop. */
@@ -170,6 +173,18 @@ export async function runConsumer(
   return run.stats;
 }
 
+/** The most deliveries the adaptive default of `prefetch` grants (AMQP consumers' usual 256). */
+export const PREFETCH_ADAPTIVE_MAX = 256;
+
+/**
+ * The default `prefetch` (see `ConsumeOptions.prefetch`): the deliveries `concurrency` handlers
+ * of `handlerMs` each get through in a tenth of the lease, between `concurrency` and 256.
+ */
+export function adaptivePrefetch(concurrency: number, leaseMs: number, handlerMs: number): number {
+  const fits = Math.floor(concurrency * (leaseMs / 10) / Math.max(handlerMs, 0.01));
+  return Math.max(concurrency, Math.min(PREFETCH_ADAPTIVE_MAX, fits));
+}
+
 /** Messages whose handler is done but whose settle is still on its way, at most. */
 const MAX_SETTLING = 1000;
 
@@ -196,6 +211,9 @@ class Run {
   readonly waitMs: number;
   /** Handlers given up on after the drain time: their late success must not be acked. */
   readonly #abandoned = new Set<string>();
+  /** Handler time so far (ms): running mean and the last one; undefined before the first. */
+  #handlerMeanMs: number | undefined;
+  #handlerLastMs = 0;
   readonly #nackNow = new Map<string, ReceivedMessage>();
 
   constructor(
@@ -219,9 +237,22 @@ class Run {
    * `maxMessages` leaves room for.
    */
   credit(concurrency: number): number {
-    const want = Math.max(1, this.options.prefetch ?? concurrency);
+    const want = Math.max(1, this.options.prefetch ?? this.#adaptivePrefetch(concurrency));
     if (this.options.maxMessages === undefined) return want;
     return Math.max(1, Math.min(want, this.options.maxMessages - this.stats.received));
+  }
+
+  #adaptivePrefetch(concurrency: number): number {
+    if (this.#handlerMeanMs === undefined) return concurrency;
+    const handlerMs = Math.max(this.#handlerMeanMs, this.#handlerLastMs);
+    return adaptivePrefetch(concurrency, this.leaseMs, handlerMs);
+  }
+
+  #timeHandler(ms: number): void {
+    this.#handlerLastMs = ms;
+    this.#handlerMeanMs = this.#handlerMeanMs === undefined
+      ? ms
+      : this.#handlerMeanMs * 0.9 + ms * 0.1;
   }
 
   budget(free: number): number {
@@ -280,15 +311,18 @@ class Run {
     const extender = this.#extendEvery(message, lease);
     try {
       let result: unknown;
+      const started = performance.now();
       try {
         result = await this.handler(message, { signal: lease.signal });
       } catch (error) {
+        this.#timeHandler(performance.now() - started);
         handlerDone();
         if (this.#abandoned.has(message.receipt)) return;
         this.options.onError?.(error, message);
         await this.#nack(message, this.stopped.aborted ? 0 : this.backoffMs(message.attempt));
         return;
       }
+      this.#timeHandler(performance.now() - started);
       handlerDone();
       if (this.#abandoned.has(message.receipt)) return;
       await this.#settleSuccess(message, result);

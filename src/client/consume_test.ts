@@ -5,6 +5,7 @@ import { QueueNotFound } from "./errors.ts";
 import { ackWasLost, buildTransaction } from "./exactly_once.ts";
 import { TransactionFailed } from "./errors.ts";
 import type { ReceivedMessage } from "./types.ts";
+import { adaptivePrefetch, PREFETCH_ADAPTIVE_MAX } from "./consume.ts";
 
 const noSleep = () => Promise.resolve();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -266,4 +267,17 @@ Deno.test("ackWasLost() tells a stale ack from a failed publish", () => {
   );
   assert.equal(ackWasLost(failed([{ path: "ack[0]", message: "m", reason: "queue_full" }])), false);
   assert.equal(ackWasLost(failed([{ pointer: "/ack/0", status: "stale" }])), true);
+});
+
+Deno.test("consume: the default prefetch grows for fast handlers and stays at concurrency for slow ones", () => {
+  // 64 handlers of 0.1 ms get through far more than 256 in 3 s: the cap.
+  assert.equal(adaptivePrefetch(64, 30_000, 0.1), PREFETCH_ADAPTIVE_MAX);
+  // 8 handlers of 100 ms get through 240 in a tenth of a 30 s lease.
+  assert.equal(adaptivePrefetch(8, 30_000, 100), 240);
+  // 1 handler of 1 s: a prefetched message would wait a tenth of the lease at most with 3.
+  assert.equal(adaptivePrefetch(1, 30_000, 1_000), 3);
+  // Slower than a tenth of the lease: no more than the handlers themselves.
+  assert.equal(adaptivePrefetch(4, 30_000, 10_000), 4);
+  // A handler time of 0 (a synchronous handler) is the cap, not a division by zero.
+  assert.equal(adaptivePrefetch(1, 1_000, 0), PREFETCH_ADAPTIVE_MAX);
 });

@@ -31,4 +31,3 @@ export {
 export { packValue, unpackValue } from "./msgpack.ts";
 export * from "./errors.ts";
 export type * from "./types.ts";
-export { trustCaCerts, type TrustingIo } from "./tls.ts";

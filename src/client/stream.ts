@@ -14,6 +14,8 @@
 import { packValue, unpackValue } from "./msgpack.ts";
 
 const VERSION = 1;
+/** Most frames in one batch the node takes. */
+const BATCH_FRAMES_MAX = 4096;
 
 /** A request was in flight when its stream was lost: its outcome is unknown. */
 export class StreamLost extends Error {
@@ -47,7 +49,8 @@ export type StreamDial = (url: string) => StreamSocket;
 /** `WebSocket.OPEN`, as a number: a dialed socket need not be a `WebSocket`. */
 const OPEN = 1;
 
-function encode(frame: Frame): Uint8Array {
+/** One frame, or a batch of frames (a msgpack array) in one message. */
+function encode(frame: Frame | Frame[]): Uint8Array {
   const body = packValue(frame);
   const out = new Uint8Array(1 + body.byteLength);
   out[0] = VERSION;
@@ -83,8 +86,12 @@ export class StreamConnection {
   /** Closes the stream after this long with nothing in flight (0: never). */
   idleMs = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The node reads batches (said in its `hello`): frames sent in one turn go in one message. */
+  readonly #batching: boolean;
+  #outbox: Frame[] = [];
 
   private constructor(readonly socket: StreamSocket, readonly node: string, readonly hello: Frame) {
+    this.#batching = hello.batch === true;
     socket.onmessage = (e) => this.#onMessage(e.data);
     this.closed = new Promise((resolve) => {
       socket.onclose = (e) => {
@@ -118,10 +125,16 @@ export class StreamConnection {
       };
       socket.onerror = () => fail("connection failed");
       socket.onclose = (e) => fail(`closed (${e.code} ${e.reason})`);
+      // `batch`: this client reads batches of frames; the node says in its hello if it does.
       socket.onopen = () =>
-        socket.send(encode(token === undefined ? { t: "hello" } : { t: "hello", token }));
+        socket.send(
+          encode(
+            token === undefined ? { t: "hello", batch: true } : { t: "hello", token, batch: true },
+          ),
+        );
       socket.onmessage = (e) => {
-        const frame = decode(e.data);
+        const decoded = decode(e.data);
+        const frame = Array.isArray(decoded) ? undefined : decoded; // the hello comes alone
         clearTimeout(timer);
         if (frame?.t !== "hello") {
           socket.close();
@@ -176,6 +189,7 @@ export class StreamConnection {
 
   /** Closes the stream; in-flight requests end `StreamLost`. Resolves once it is closed. */
   async close(): Promise<void> {
+    this.#flush(); // what was sent before the close goes first
     this.socket.close(1000, "client closed");
     await this.closed;
   }
@@ -208,13 +222,41 @@ export class StreamConnection {
     });
   }
 
+  /**
+   * Sends a frame; to a node that reads batches, every frame sent in this turn goes in one
+   * message (256 lanes answered together ask again together: one write, one wake-up).
+   */
   #send(frame: Frame): void {
-    if (this.socket.readyState === OPEN) this.socket.send(encode(frame));
+    if (this.socket.readyState !== OPEN) return;
+    if (!this.#batching) {
+      this.socket.send(encode(frame));
+      return;
+    }
+    this.#outbox.push(frame);
+    if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const frames = this.#outbox;
+    this.#outbox = [];
+    if (frames.length === 0 || this.socket.readyState !== OPEN) return;
+    // The node takes at most 4096 frames in one batch.
+    for (let at = 0; at < frames.length; at += BATCH_FRAMES_MAX) {
+      const part = frames.slice(at, at + BATCH_FRAMES_MAX);
+      this.socket.send(encode(part.length === 1 ? part[0] : part));
+    }
   }
 
   #onMessage(data: unknown): void {
-    const frame = decode(data);
-    if (frame === undefined) return;
+    const decoded = decode(data);
+    if (Array.isArray(decoded)) {
+      for (const frame of decoded) {
+        if (typeof frame === "object" && frame !== null) this.#onFrame(frame as Frame);
+      }
+    } else if (decoded !== undefined) this.#onFrame(decoded);
+  }
+
+  #onFrame(frame: Frame): void {
     const i = frame.i as number;
     if (frame.t === "push") {
       this.#waiters.get(i)?.push?.(frame.j as string);
@@ -245,7 +287,9 @@ export class StreamConnection {
     if (this.#waiters.size > 0 || this.idleMs <= 0) return;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
-      if (this.#waiters.size === 0) this.socket.close(1000, "idle");
+      if (this.#waiters.size !== 0) return;
+      this.#flush(); // a cancel or credit still waiting goes first
+      this.socket.close(1000, "idle");
     }, this.idleMs);
   }
 
@@ -258,12 +302,14 @@ export class StreamConnection {
   }
 }
 
-function decode(data: unknown): Frame | undefined {
+/** A frame, or a batch of them (an array), or undefined when the message cannot be read. */
+function decode(data: unknown): Frame | unknown[] | undefined {
   if (!(data instanceof ArrayBuffer) || data.byteLength < 2) return undefined;
   const bytes = new Uint8Array(data);
   if (bytes[0] !== VERSION) return undefined;
   try {
     const v = unpackValue(bytes.subarray(1));
+    if (Array.isArray(v)) return v;
     return typeof v === "object" && v !== null ? v as Frame : undefined;
   } catch {
     return undefined;
@@ -292,7 +338,7 @@ export class StreamPool {
   constructor(
     readonly token?: string,
     readonly idleMs = 2_000,
-    /** Opens each stream's socket (a custom CA: client/tls.ts); default `new WebSocket`. */
+    /** Opens each stream's socket (`TransportOptions.dial`); default `new WebSocket`. */
     readonly dial?: StreamDial,
   ) {}
 

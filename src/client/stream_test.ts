@@ -161,10 +161,15 @@ async function rawSocket(url: string) {
   const socket = new WebSocket(url.replace("http", "ws") + "/v1/stream");
   socket.binaryType = "arraybuffer";
   const frames: Record<string, unknown>[] = [];
+  /** Frames per WebSocket message received (a batch is one message of several). */
+  const messages: number[] = [];
   let onFrame = () => {};
   socket.onmessage = (e) => {
     const bytes = new Uint8Array(e.data as ArrayBuffer);
-    frames.push(packr.unpack(bytes.subarray(1)));
+    const v = packr.unpack(bytes.subarray(1));
+    const got = Array.isArray(v) ? v : [v];
+    messages.push(got.length);
+    frames.push(...got);
     onFrame();
   };
   const closed = new Promise<CloseEvent>((r) => socket.onclose = r);
@@ -176,7 +181,7 @@ async function rawSocket(url: string) {
     return frames.shift()!;
   };
   const frame = (v: unknown, version = 1) => new Uint8Array([version, ...packr.pack(v)]);
-  return { socket, next, closed, frame };
+  return { socket, next, closed, frame, messages };
 }
 
 Deno.test({
@@ -270,6 +275,115 @@ Deno.test({
     } finally {
       a.socket.close();
       await a.closed;
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "stream: a body over --max-body-bytes is 413, a body that is not JSON is 400, as on HTTP",
+  ...strict,
+  async fn() {
+    const node = new LocalNode();
+    const app = createApp({ node, log: silentLogger, limits: { maxBodyBytes: 64 } });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    const a = await rawSocket(`http://127.0.0.1:${server.addr.port}`);
+    try {
+      a.socket.send(a.frame({ t: "req", i: 1, m: "PUT", p: "/v1/queues/q", j: "{}" }));
+      assert.equal((await a.next()).s, 201);
+      // 64 bytes of UTF-8 but fewer characters: the limit counts bytes.
+      const big = JSON.stringify({ body: "é".repeat(28) });
+      a.socket.send(a.frame({ t: "req", i: 2, m: "POST", p: "/v1/queues/q/messages", j: big }));
+      const tooLarge = await a.next();
+      assert.equal(tooLarge.s, 413);
+      assert.equal(JSON.parse(tooLarge.j as string).maxBytes, 64);
+      const fits = JSON.stringify({ body: "é".repeat(20) });
+      a.socket.send(a.frame({ t: "req", i: 3, m: "POST", p: "/v1/queues/q/messages", j: fits }));
+      assert.equal((await a.next()).s, 201);
+      a.socket.send(a.frame({ t: "req", i: 4, m: "POST", p: "/v1/queues/q/messages", j: "{" }));
+      const notJson = await a.next();
+      assert.equal(notJson.s, 400);
+      assert.match(JSON.parse(notJson.j as string).detail, /not valid JSON/);
+      assert.equal(node.state.queue("q")?.stats.ready, 1);
+    } finally {
+      a.socket.close();
+      await a.closed;
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "stream: frames come in batches both ways once both ends said so in hello, one at a time else",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    try {
+      // A client that did not ask for batches (an older one) gets one frame per message, even
+      // for the answers of a batch it sent.
+      const old = await rawSocket(url);
+      old.socket.send(old.frame({ t: "hello" }));
+      assert.equal((await old.next()).batch, undefined);
+      const pub = (i: number) => ({
+        t: "req",
+        i,
+        m: "POST",
+        p: "/v1/queues/q/messages",
+        j: JSON.stringify({ body: i }),
+      });
+      old.socket.send(old.frame({ t: "req", i: 1, m: "PUT", p: "/v1/queues/q", j: "{}" }));
+      assert.equal((await old.next()).s, 201);
+      old.socket.send(old.frame([pub(2), pub(3), pub(4)]));
+      const oldAnswers = [await old.next(), await old.next(), await old.next()];
+      assert.deepEqual(oldAnswers.map((f) => f.s), [201, 201, 201]);
+      assert.ok(old.messages.every((n) => n === 1));
+      old.socket.close();
+      await old.closed;
+
+      // A client that asked: a batch is taken frame by frame (a bad one is answered alone, the
+      // rest go on), and answers may come back several to a message.
+      const a = await rawSocket(url);
+      a.socket.send(a.frame({ t: "hello", batch: true }));
+      assert.equal((await a.next()).batch, true);
+      const bad = { t: "req", i: 11, m: "GET", p: "/not-the-api" };
+      a.socket.send(a.frame([pub(10), bad, ...Array.from({ length: 50 }, (_, k) => pub(12 + k))]));
+      const answers = new Map<number, Record<string, unknown>>();
+      for (let k = 0; k < 52; k++) {
+        const f = await a.next();
+        answers.set(f.i as number, f);
+      }
+      assert.equal(JSON.parse(answers.get(11)!.j as string).type, "invalid_request");
+      for (const i of [10, ...Array.from({ length: 50 }, (_, k) => 12 + k)]) {
+        assert.equal(answers.get(i)!.s, 201);
+      }
+      assert.equal(node.state.queue("q")?.stats.ready, 3 + 51);
+      // An empty batch or a batch holding something other than maps cannot be read: closed.
+      a.socket.send(a.frame([]));
+      assert.match(JSON.parse((await a.next()).j as string).detail, /a batch holds 1 to 4096/);
+      assert.equal((await a.closed).code, 1002);
+    } finally {
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "stream: 500 publishes in flight on one client stream, each answered once, in batches",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream" });
+    try {
+      await client.createQueue("q");
+      const results = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => client.publish("q", { body: i, id: `m${i}` })),
+      );
+      assert.deepEqual(results.map((r) => r.id), Array.from({ length: 500 }, (_, i) => `m${i}`));
+      assert.ok(results.every((r) => !r.duplicate));
+      assert.equal(node.state.queue("q")?.stats.ready, 500);
+    } finally {
+      await client.close();
       await stop();
     }
   },

@@ -21,8 +21,7 @@ import {
   UnknownOutcome,
 } from "./errors.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
-import { StreamPool } from "./stream.ts";
-import { trustCaCerts, type TrustingIo } from "./tls.ts";
+import { type StreamDial, StreamPool } from "./stream.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -44,11 +43,11 @@ export interface TransportOptions {
   token?: string;
   fetch?: typeof fetch;
   /**
-   * CA certificates (PEM) to trust besides the system's, for nodes on TLS with a private CA
-   * (`https://` node URLs). Deno only (its `createHttpClient`); elsewhere the constructor
-   * throws, saying what to do instead (client/tls.ts). A `fetch` seam is used as given.
+   * Opens the stream's socket to a `wss:`/`ws:` URL; default `new WebSocket(url)`. With `fetch`,
+   * how a runtime's own TLS options reach the client, e.g. a private CA in Deno
+   * (docs/client.md). Given, the stream is used in `auto` mode even with a `fetch` seam.
    */
-  caCerts?: readonly string[];
+  dial?: StreamDial;
   /** Per-attempt timeout, on top of a long poll's `waitMs`. Default 10 000. */
   timeoutMs?: number;
   retry?: RetryOptions;
@@ -147,8 +146,6 @@ export class Transport {
    * session of a busy publisher would hold a minute of its answers on the broker.
    */
   readonly #pollSessions: SessionNumbers | undefined;
-  /** Fetch and WebSocket trusting `caCerts`, when given. */
-  readonly #trust: TrustingIo | undefined;
   /** The streams requests ride on, when the transport is the stream. */
   readonly streams: StreamPool | undefined;
 
@@ -159,13 +156,10 @@ export class Transport {
     this.nodes = options.nodes.map((url) => url.replace(/\/+$/, ""));
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
-    this.#trust = options.caCerts === undefined ? undefined : trustCaCerts(options.caCerts);
-    const trust = this.#trust;
     this.streams = useStream(options)
-      ? new StreamPool(options.token, options.streamIdleMs, trust?.webSocket)
+      ? new StreamPool(options.token, options.streamIdleMs, options.dial)
       : undefined;
-    this.#fetch = this.streams?.fetch ?? options.fetch ?? trust?.fetch ??
-      ((input, init) => fetch(input, init));
+    this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
     const numbers = () => new SessionNumbers((signal) => this.#openSession(signal));
     this.#sessions = options.sessions === false ? undefined : numbers();
     this.#pollSessions = options.sessions === false ? undefined : numbers();
@@ -179,7 +173,6 @@ export class Transport {
   /** Closes the streams (an HTTP transport holds nothing open); later requests reopen them. */
   async close(): Promise<void> {
     await this.streams?.close();
-    this.#trust?.close();
   }
 
   /** The id of the session writes go in now, if one is open (for tests and tools). */
@@ -370,7 +363,9 @@ export class Transport {
 function useStream(options: TransportOptions): boolean {
   const mode = options.transport ?? "auto";
   if (mode === "stream") return true;
-  return mode === "auto" && options.fetch === undefined && typeof WebSocket === "function";
+  return mode === "auto" &&
+    (options.dial !== undefined ||
+      (options.fetch === undefined && typeof WebSocket === "function"));
 }
 
 /** Which failures are worth another attempt, and where. */

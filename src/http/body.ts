@@ -7,6 +7,7 @@
  */
 
 import type { z } from "zod";
+import { inProcessRequestText } from "./in_process.ts";
 import { ProblemError, type ProblemItem } from "./problems.ts";
 
 /** The raw bytes of a request body and its parsed JSON (undefined when the body is empty). */
@@ -62,11 +63,19 @@ function tooLarge(seenBytes: number, maxBytes: number): ProblemError {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
 
 /** Reads and parses a JSON body; an empty body gives `json: undefined`. */
 export async function readJsonBody(request: Request, maxBytes: number): Promise<JsonBody> {
   const contentType = request.headers.get("content-type");
-  const bytes = await readBodyBytes(request, maxBytes);
+  // An in-process request (the stream's) holds its text already: same limit, same checks.
+  const given = inProcessRequestText.get(request);
+  const bytes = given === undefined
+    ? await readBodyBytes(request, maxBytes)
+    : encoder.encode(given);
+  if (given !== undefined && bytes.byteLength > maxBytes) {
+    throw tooLarge(bytes.byteLength, maxBytes);
+  }
   if (bytes.byteLength === 0) return { bytes, json: undefined };
   if (contentType !== null && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType)) {
     throw new ProblemError(
@@ -76,7 +85,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   }
   let text: string;
   try {
-    text = decoder.decode(bytes);
+    text = given ?? decoder.decode(bytes);
   } catch {
     throw new ProblemError("invalid_request", "The body is not valid UTF-8");
   }

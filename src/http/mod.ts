@@ -36,4 +36,4 @@ export {
 } from "./problems.ts";
 export { Histogram, type HistogramSnapshot, LATENCY_BUCKETS_S } from "./prometheus.ts";
 export { openApiDocument } from "./openapi.ts";
-export { decodeStreamFrame, encodeStreamFrame, STREAM_VERSION } from "./stream_frames.ts";
+export { decodeStreamMessage, encodeStreamFrame, STREAM_VERSION } from "./stream_frames.ts";

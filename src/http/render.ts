@@ -17,6 +17,7 @@ import type {
   TopicInfo,
   TopicMessage,
 } from "../broker/mod.ts";
+import { answerText } from "./in_process.ts";
 import { BROKER_REASON_PROBLEMS, ProblemError } from "./problems.ts";
 
 const encoder = new TextEncoder();
@@ -161,5 +162,8 @@ export function subscriptionJson(info: SubscriptionInfo): Record<string, unknown
 export function jsonAnswer(status: number, text: string, replayed: boolean): Response {
   const headers = new Headers({ "content-type": "application/json" });
   if (replayed) headers.set("idempotent-replayed", "true");
-  return new Response(status === 204 ? null : text, { status, headers });
+  const response = new Response(status === 204 ? null : text, { status, headers });
+  // The stream reads the text back from here rather than through the body stream.
+  if (status !== 204) answerText.set(response, text);
+  return response;
 }

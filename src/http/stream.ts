@@ -15,10 +15,12 @@
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
+import { inProcessRequestText } from "./in_process.ts";
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
   answerFrame,
-  decodeStreamFrame,
+  decodeStreamMessage,
+  encodeStreamBatch,
   encodeStreamFrame,
   RelayRefused,
   STREAM_VERSION,
@@ -52,6 +54,12 @@ const GO_AWAY_MS = 1_000;
 const MAX_IN_FLIGHT = 4096;
 
 /**
+ * A batch of answers goes out once its frames' bodies reach this many bytes (more frames wait
+ * for the next message), so one batch of large pushes never makes one huge message.
+ */
+const BATCH_BYTES_MAX = 256 * 1024;
+
+/**
  * Headers a `req` frame may set; the rest come from the stream. `authorization` is taken only
  * on a relay stream, or with auth off (`#relayedAuthorization`).
  */
@@ -68,6 +76,10 @@ export class StreamSession {
   #authorization: string | undefined;
   #open: boolean;
   #inFlight = 0;
+  /** The client said in `hello` that it reads batches: answers then go out in batches. */
+  #batching = false;
+  #outbox: StreamOutFrame[] = [];
+  #outboxBytes = 0;
   /** Requests in flight by id, to abort on `cancel` or when the stream closes. */
   readonly #requests = new Map<number, AbortController>();
   readonly consumers = new Map<number, { credit: number; wake: () => void; stop: () => void }>();
@@ -101,6 +113,7 @@ export class StreamSession {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.sendProblem(undefined, "unavailable", SHUTTING_DOWN);
+    this.#flush(); // before the close below, with the answers still waiting in the outbox
     if (this.socket.readyState !== WebSocket.OPEN) return;
     // Until the client answers the close (the listener's own shutdown would close the socket
     // first, with its own reason).
@@ -113,9 +126,39 @@ export class StreamSession {
     clearTimeout(timer);
   }
 
-  /** Sends a frame unless the socket is gone (its answer is then lost: unknown to the client). */
+  /**
+   * Sends a frame unless the socket is gone (its answer is then lost: unknown to the client).
+   * To a client that reads batches, the frames sent in one turn (the answers of the proposals
+   * one Raft entry batch applied, say) go in one message: one write and one wake-up of the
+   * client instead of one per answer.
+   */
   send(frame: StreamOutFrame): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(encodeStreamFrame(frame));
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (!this.#batching) {
+      this.socket.send(encodeStreamFrame(frame));
+      return;
+    }
+    this.#outbox.push(frame);
+    this.#outboxBytes += "j" in frame && frame.j !== undefined ? frame.j.length : 16;
+    if (this.#outboxBytes >= BATCH_BYTES_MAX) this.#flush();
+    else if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  /** Closes the stream after what is waiting in the outbox (the problem that closes it). */
+  #close(code: number, reason: string): void {
+    this.#flush();
+    this.socket.close(code, reason);
+  }
+
+  #flush(): void {
+    const frames = this.#outbox;
+    if (frames.length === 0) return;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.socket.send(
+      frames.length === 1 ? encodeStreamFrame(frames[0]) : encodeStreamBatch(frames),
+    );
   }
 
   /** Sends a problem as the answer to request `i`, or as a stream error without one. */
@@ -137,26 +180,35 @@ export class StreamSession {
   #onMessage(data: unknown): void {
     if (!(data instanceof ArrayBuffer)) {
       this.sendProblem(undefined, "invalid_request", "The stream takes binary frames only");
-      this.socket.close(1003, "binary frames only");
+      this.#close(1003, "binary frames only");
       return;
     }
-    const decoded = decodeStreamFrame(new Uint8Array(data));
-    if (!this.#open && !(decoded.ok && decoded.frame.t === "hello")) {
-      this.sendProblem(undefined, "unauthorized", "Send hello with a bearer token first");
-      this.socket.close(1008, "unauthorized");
-      return;
+    // One frame, or a batch of them: each is taken as if it had come alone, in order.
+    for (const decoded of decodeStreamMessage(new Uint8Array(data))) {
+      if (!this.#open && !(decoded.ok && decoded.frame.t === "hello")) {
+        this.sendProblem(undefined, "unauthorized", "Send hello with a bearer token first");
+        this.#close(1008, "unauthorized");
+        return;
+      }
+      if (!decoded.ok) {
+        this.sendProblem(decoded.id, "invalid_request", `Bad frame: ${decoded.reason}`);
+        if (decoded.fatal) {
+          this.#close(1002, decoded.reason.slice(0, 120));
+          return;
+        }
+        continue;
+      }
+      const frame = decoded.frame;
+      if (frame.t === "hello") {
+        this.#hello(frame.token, frame.batch === true).catch((error) =>
+          this.#bug(undefined, error)
+        );
+        // With auth on, what follows the hello in its batch would precede the check: refused.
+        if (!this.#open) return;
+        continue;
+      }
+      this.#handle(frame);
     }
-    if (!decoded.ok) {
-      this.sendProblem(decoded.id, "invalid_request", `Bad frame: ${decoded.reason}`);
-      if (decoded.fatal) this.socket.close(1002, decoded.reason.slice(0, 120));
-      return;
-    }
-    const frame = decoded.frame;
-    if (frame.t === "hello") {
-      this.#hello(frame.token).catch((error) => this.#bug(undefined, error));
-      return;
-    }
-    this.#handle(frame);
   }
 
   #handle(frame: Exclude<StreamInFrame, { t: "hello" }>): void {
@@ -193,20 +245,23 @@ export class StreamSession {
     }
   }
 
-  async #hello(token: string | undefined): Promise<void> {
+  async #hello(token: string | undefined, batch: boolean): Promise<void> {
     if (this.deps.auth !== undefined && !this.#open) {
       const header = token === undefined ? null : `Bearer ${token}`;
       const principal = await this.deps.auth.authenticate(header);
       if (principal === undefined) {
         this.sendProblem(undefined, "unauthorized", "The bearer token is not valid");
-        this.socket.close(1008, "unauthorized");
+        this.#close(1008, "unauthorized");
         return;
       }
       this.#principal = principal;
       this.#authorization = header!;
       this.#open = true;
     }
-    this.send({ t: "hello", node: this.deps.node.nodeId, v: STREAM_VERSION });
+    // Said once, before any answer: both ends batch from here on when the client asked to.
+    const node = this.deps.node.nodeId;
+    this.send({ t: "hello", node, v: STREAM_VERSION, ...(batch ? { batch } : {}) });
+    this.#batching = batch;
   }
 
   /** Builds the app request for `path` as this stream's caller. */
@@ -233,12 +288,18 @@ export class StreamSession {
     }
     const hasBody = body !== undefined && method !== "GET" && method !== "HEAD";
     if (hasBody && !h.has("content-type")) h.set("content-type", "application/json");
+    // No body stream: the app takes the text from `inProcessRequestText` (body.ts).
     const request = new Request(`http://stream.local${path}`, {
       method,
       headers: h,
-      ...(hasBody ? { body: body instanceof JsonText ? body.text : JSON.stringify(body) } : {}),
       ...(signal ? { signal } : {}),
     });
+    if (hasBody) {
+      inProcessRequestText.set(
+        request,
+        body instanceof JsonText ? body.text : JSON.stringify(body),
+      );
+    }
     if (relay === "stream" && this.#principal !== undefined) {
       streamPrincipals.set(request, this.#principal);
     }

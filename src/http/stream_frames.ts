@@ -7,6 +7,7 @@
  */
 
 import { Packr } from "msgpackr";
+import { answerText } from "./in_process.ts";
 
 /** A relayed `authorization` on a stream whose token may not relay: answered 403. */
 export class RelayRefused extends Error {}
@@ -23,9 +24,12 @@ const METHOD = /^[A-Z]{1,16}$/;
 /** The operations paths a `req` frame may name besides `/v1/...` (an edge gateway relays them). */
 const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
 
+/** Most frames in one batch (a msgpack array of frames, see `decodeStreamMessage`). */
+export const BATCH_FRAMES_MAX = 4096;
+
 /** Client → node. */
 export type StreamInFrame =
-  | { readonly t: "hello"; readonly token?: string }
+  | { readonly t: "hello"; readonly token?: string; readonly batch?: boolean }
   | {
     readonly t: "req";
     readonly i: number;
@@ -50,7 +54,7 @@ export type StreamInFrame =
 
 /** Node → client. */
 export type StreamOutFrame =
-  | { readonly t: "hello"; readonly node: string; readonly v: number }
+  | { readonly t: "hello"; readonly node: string; readonly v: number; readonly batch?: boolean }
   | {
     readonly t: "res";
     readonly i: number;
@@ -84,6 +88,15 @@ export function encodeStreamFrame(frame: StreamOutFrame | StreamInFrame): Uint8A
   return out;
 }
 
+/** A batch of frames in one message: the version byte, then a msgpack array of the maps. */
+export function encodeStreamBatch(frames: readonly StreamOutFrame[]): Uint8Array {
+  const body = packr.pack(frames);
+  const out = new Uint8Array(1 + body.byteLength);
+  out[0] = STREAM_VERSION;
+  out.set(body, 1);
+  return out;
+}
+
 /** A decoded frame, or why it is not one (with its id when that much could be read). */
 export type Decoded =
   | { readonly ok: true; readonly frame: StreamInFrame }
@@ -96,8 +109,22 @@ const isHeaders = (h: unknown) =>
   (typeof h === "object" && h !== null && !Array.isArray(h) &&
     Object.values(h).every((v) => typeof v === "string"));
 
-/** Decodes a frame from the network (see `Decoded`); never throws. */
-export function decodeStreamFrame(bytes: Uint8Array): Decoded {
+/**
+ * Decodes one WebSocket message: one frame (a map), or a batch (an array of maps, each checked
+ * on its own as a frame, at most `BATCH_FRAMES_MAX`); never throws.
+ */
+export function decodeStreamMessage(bytes: Uint8Array): Decoded[] {
+  const v = unpackMessage(bytes);
+  if ("ok" in v) return [v];
+  if (!Array.isArray(v.value)) return [asFrame(v.value)];
+  if (v.value.length === 0 || v.value.length > BATCH_FRAMES_MAX) {
+    return [bad(`a batch holds 1 to ${BATCH_FRAMES_MAX} frames`, true)];
+  }
+  return v.value.map(asFrame);
+}
+
+/** The msgpack value of a message, or why it cannot be read (fatal). */
+function unpackMessage(bytes: Uint8Array): { readonly value: unknown } | Decoded {
   if (bytes.byteLength < 2) return bad("a frame is a version byte and a msgpack map", true);
   if (bytes[0] !== STREAM_VERSION) {
     return bad(
@@ -105,12 +132,14 @@ export function decodeStreamFrame(bytes: Uint8Array): Decoded {
       true,
     );
   }
-  let v: unknown;
   try {
-    v = packr.unpack(bytes.subarray(1));
+    return { value: packr.unpack(bytes.subarray(1)) };
   } catch (error) {
     return bad(`the frame is not msgpack: ${(error as Error).message}`, true);
   }
+}
+
+function asFrame(v: unknown): Decoded {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     return bad("the frame is not a msgpack map", true);
   }
@@ -122,6 +151,9 @@ function checkFrame(v: Record<string, unknown>): Decoded {
   const fail = (reason: string): Decoded => ({ ok: false, reason, fatal: false, ...idOf(id) });
   switch (v.t) {
     case "hello":
+      if (v.batch !== undefined && typeof v.batch !== "boolean") {
+        return fail("hello: batch must be a boolean");
+      }
       return v.token === undefined || typeof v.token === "string"
         ? ok(v)
         : fail("hello: token must be a string");
@@ -191,7 +223,9 @@ const idOf = (id: number | undefined) => (id === undefined ? {} : { id });
 
 /** The `res` frame of an app answer: status, the headers that matter, the JSON text. */
 export async function answerFrame(i: number, response: Response): Promise<StreamOutFrame> {
-  const text = await response.text();
+  // The text the answer was made from, when the app made it from text (never read twice).
+  const known = answerText.get(response);
+  const text = known === undefined ? await response.text() : known;
   const h: Record<string, string> = {};
   let any = false;
   for (const name of ANSWER_HEADERS) {

@@ -218,6 +218,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     url,
     advertise: config.advertise,
     storage: config.storage,
+    // The data directory's incarnation, which the cluster records for this member.
+    incarnation: storage.incarnation,
     cpuMs: processCpuMs(),
     ...(tls.listener ? { tlsSubject: tls.listener.subject, tlsValidTo: tls.listener.validTo } : {}),
     ...(tls.peer ? { peerTlsSubject: tls.peer.leaf.subject } : {}),

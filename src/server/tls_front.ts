@@ -50,14 +50,27 @@ export class TlsFront {
       this.#sockets.add(inner);
       outer.pipe(inner);
       inner.pipe(outer);
-      const drop = () => {
-        outer.destroy();
-        inner.destroy();
+      const forget = () => {
         this.#sockets.delete(outer);
         this.#sockets.delete(inner);
       };
-      outer.on("error", drop).on("close", drop);
-      inner.on("error", drop).on("close", drop);
+      // The client gone: nothing more can reach it.
+      outer.on("error", () => inner.destroy());
+      outer.on("close", () => {
+        inner.destroy();
+        forget();
+      });
+      // The node hung up: the pipe has already ended the client's side, which flushes what is
+      // still buffered (a `Connection: close` answer) before it closes; only a failure cuts.
+      inner.on("error", () => outer.destroy());
+      inner.on("close", (hadError) => {
+        if (hadError) outer.destroy();
+        forget();
+      });
+    });
+    // Listening failures after start (out of file descriptors, ...) are logged, not thrown.
+    this.#server.on("error", (error) => {
+      opts.log.warn("tls_front_error", { name: opts.name, error: String(error) });
     });
     // A client that fails the handshake (no trust in our CA, plain HTTP on this port) is its own
     // business; it is not the node's error.
@@ -105,7 +118,8 @@ const SOCKET_DIR_MAX = 90;
 /**
  * A directory only this user can enter, for the inner Unix sockets: `<data>/sockets` (the node
  * owns its data directory, and a node killed with SIGKILL leaves nothing behind elsewhere), or a
- * fresh temp directory when that path is too long for a socket. Stale sockets in it are removed.
+ * fresh temp directory when that path is too long for a socket. Stale sockets in it are removed;
+ * one that still answers means another node runs on this data directory, and start fails.
  */
 export async function privateSocketDir(dataDir: string): Promise<string> {
   const inData = `${dataDir.replace(/\/+$/, "")}/sockets`;
@@ -115,7 +129,15 @@ export async function privateSocketDir(dataDir: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   await Deno.chmod(dir, 0o700);
   for await (const entry of Deno.readDir(dir)) {
-    if (entry.name.endsWith(".sock")) await Deno.remove(`${dir}/${entry.name}`);
+    if (!entry.name.endsWith(".sock")) continue;
+    const path = `${dir}/${entry.name}`;
+    // A socket something still answers on belongs to a running node on this data directory.
+    const live = await Deno.connect({ transport: "unix", path }).then((c) => {
+      c.close();
+      return true;
+    }, () => false);
+    if (live) throw new Error(`${path} is in use: another node runs on this data directory`);
+    await Deno.remove(path);
   }
   return dir;
 }

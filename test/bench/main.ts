@@ -63,10 +63,29 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: ["--runs", "1", "--concurrency", "256", "--messages", "5000"],
   },
   {
-    name: "the stream vs HTTP: sequential publish, 256 in flight, consume + ack (leader)",
+    name:
+      "the stream vs HTTP: sequential publish, 256 in flight, batches of 100, consume + ack (leader)",
     file: "stream_bench.ts",
     args: ["--runs", "3"],
-    quickArgs: ["--runs", "1", "--sequential", "300", "--inflight", "3000", "--consume", "3000"],
+    quickArgs: [
+      "--runs",
+      "1",
+      "--sequential",
+      "300",
+      "--inflight",
+      "3000",
+      "--batched",
+      "5000",
+      "--consume",
+      "3000",
+    ],
+  },
+  {
+    name:
+      "TLS vs plain (peer TLS, the TLS front): sequential and 16 in flight, leader and follower",
+    file: "tls_bench.ts",
+    args: ["--runs", "3"],
+    quickArgs: ["--runs", "1", "--count", "300"],
   },
   {
     name: "edge gateway (Deno, workerd) vs the leader: publish p50, 64 clients (loopback)",

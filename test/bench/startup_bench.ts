@@ -1,6 +1,7 @@
 /**
  * Start-up and snapshots with a large state, over three real quorumq nodes on loopback with
- * fsync on: `deno run -A test/bench/startup_bench.ts [--messages 1000000] [--runs 3]`.
+ * fsync on: `deno run -A test/bench/startup_bench.ts [--messages 1000000] [--runs 3]
+ * [--main <path to another checkout's src/main.ts>]` (`--main` runs another build's nodes, for a before/after).
  *
  * It builds one backlog of `--messages` ready 256-byte messages published with ids: most in
  * batches of `--batch` (few entries, so building is quick), the last `--tail` one per request,
@@ -30,6 +31,9 @@ const { values } = parseArgs({
     messages: { type: "string", default: "1000000" },
     batch: { type: "string", default: "50" },
     tail: { type: "string", default: "20000" },
+    // Another build's node entry point (its `src/main.ts`), to measure before and after a change
+    // in one sitting.
+    main: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -243,7 +247,11 @@ async function fullRestart(
   return { publish: publishMs, allReady: readyMs };
 }
 
-const nodes = await Nodes.start({ count: 3, keepLogs: true });
+const nodes = await Nodes.start({
+  count: 3,
+  keepLogs: true,
+  ...(values.main ? { main: values.main } : {}),
+});
 try {
   const leader = await nodes.waitLeader();
   const base = () => nodes.url(leader);

@@ -4,12 +4,13 @@
  * - sequential publish: one 256-byte message at a time, p50 / p99 latency and rate;
  * - 256 in flight: 256 lanes publishing one message per request (one stream; HTTP: 256
  *   keep-alive connections, since HTTP/1.1 does not pipeline);
+ * - batched: 100 messages per request, 16 requests in flight (the peers' B100);
  * - consume + ack: `Client.consume` (concurrency 64) of a backlog, pushed on the stream, long
  *   polls over HTTP; acks in batches on both.
  * Warm-up first in each. Prints the 1-minute load average before and after (a shared machine).
  *
  * Usage: deno run -A test/bench/stream_bench.ts [--runs 3] [--sequential 2000]
- *   [--inflight 20000] [--consume 20000]
+ *   [--inflight 20000] [--batched 100000] [--consume 20000]
  *
  * @module
  */
@@ -25,21 +26,25 @@ const { values } = parseArgs({
     sequential: { type: "string", default: "2000" },
     inflight: { type: "string", default: "20000" },
     consume: { type: "string", default: "20000" },
+    batched: { type: "string", default: "100000" },
   },
 });
 const RUNS = Number(values.runs);
 const BODY = JSON.stringify({ body: "x".repeat(256) });
+const BATCH_BODY = JSON.stringify({
+  messages: Array.from({ length: 100 }, () => ({ body: "x".repeat(256) })),
+});
 const LANES = 256;
 
-/** Sends one publish; `stream` undefined: over HTTP. */
-type Send = (queue: string) => Promise<void>;
+/** Sends one publish (or a batch of 100 with `batch`). */
+type Send = (queue: string, batch?: boolean) => Promise<void>;
 
 function httpSend(url: string): Send {
-  return async (queue) => {
+  return async (queue, batch) => {
     const res = await fetch(`${url}/v1/queues/${queue}/messages`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: BODY,
+      body: batch ? BATCH_BODY : BODY,
     });
     await res.arrayBuffer();
     if (res.status !== 201) throw new Error(`publish: ${res.status}`);
@@ -47,8 +52,9 @@ function httpSend(url: string): Send {
 }
 
 function streamSend(stream: StreamConnection): Send {
-  return async (queue) => {
-    const res = await stream.request("POST", `/v1/queues/${queue}/messages`, {}, BODY);
+  return async (queue, batch) => {
+    const body = batch ? BATCH_BODY : BODY;
+    const res = await stream.request("POST", `/v1/queues/${queue}/messages`, {}, body);
     await res.arrayBuffer();
     if (res.status !== 201) throw new Error(`publish: ${res.status}`);
   };
@@ -83,6 +89,24 @@ async function inflight(send: Send, queue: string, count: number): Promise<numbe
   const t0 = performance.now();
   await lanes(count);
   return count / (performance.now() - t0) * 1000;
+}
+
+/** Messages/s of batches of 100, 16 requests in flight. */
+async function batched(send: Send, queue: string, count: number): Promise<number> {
+  const lanes = async (requests: number) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < requests) {
+        next++;
+        await send(queue, true);
+      }
+    }));
+  };
+  await lanes(20);
+  const t0 = performance.now();
+  const requests = Math.ceil(count / 100);
+  await lanes(requests);
+  return requests * 100 / (performance.now() - t0) * 1000;
 }
 
 async function consumeAck(url: string, kind: "stream" | "http", queue: string, count: number) {
@@ -122,6 +146,7 @@ try {
         add(`${kind} sequential p50 ms`, seq.p50);
         add(`${kind} sequential p99 ms`, seq.p99);
         add(`${kind} 256 in flight/s`, await inflight(send, q, Number(values.inflight)));
+        add(`${kind} batched 100/s`, await batched(send, q, Number(values.batched)));
         add(
           `${kind} consume+ack/s`,
           await consumeAck(url, kind, `c-${kind}-${run}`, Number(values.consume)),

@@ -16,7 +16,8 @@
 
 import { parseArgs } from "node:util";
 import { Nodes } from "../e2e/nodes.ts";
-import { StreamConnection, trustCaCerts } from "../../src/client/mod.ts";
+import { StreamConnection } from "../../src/client/mod.ts";
+import { trustCa } from "../../src/cli/trust.ts";
 
 import { TestPki } from "../testing/tls.ts";
 
@@ -79,7 +80,7 @@ async function cluster(tls: boolean, pki: TestPki) {
 
 async function runOnce(tls: boolean, pki: TestPki): Promise<Record<string, Figures>> {
   const { nodes, caPem } = await cluster(tls, pki);
-  const trust = caPem === undefined ? undefined : trustCaCerts([caPem]);
+  const trust = caPem === undefined ? undefined : trustCa(caPem);
   try {
     const leader = await nodes.waitLeader();
     const follower = nodes.ids.find((id) => id !== leader)!;
@@ -90,7 +91,7 @@ async function runOnce(tls: boolean, pki: TestPki): Promise<Record<string, Figur
     });
     await put.body?.cancel();
     const open = (id: string) =>
-      StreamConnection.open(nodes.url(id), undefined, 10_000, trust?.webSocket);
+      StreamConnection.open(nodes.url(id), undefined, 10_000, trust?.dial);
     const streamSend = (s: StreamConnection): Send => async () => {
       const res = await s.request("POST", "/v1/queues/b/messages", {}, BODY);
       await res.arrayBuffer();

@@ -2,8 +2,9 @@
  * SIGTERM with real processes: what callers wait on is answered at once, so the node stops in
  * seconds, well inside any grace period: a 30 s long poll gets 503 + Retry-After (on a follower
  * that forwarded it, and on the leader), an open stream gets its in-flight poll answered 503 and
- * closes with 1001 "node shutting down", an MQTT 5 client gets DISCONNECT 0x8B. The process exits
- * 0 by itself (the harness would SIGKILL it after 15 s and say so). Stop times are printed.
+ * closes with 1001 "node shutting down", an MQTT 5 client gets DISCONNECT 0x8B (a 3.1.1 one is
+ * closed). The process exits 0 by itself (the harness would SIGKILL it after 15 s and say so).
+ * Stop times are printed.
  *
  * @module
  */
@@ -84,6 +85,9 @@ Deno.test("e2e SIGTERM: long polls, streams and MQTT are answered at once and th
     const stream = await streamPoll(nodes.url(follower));
     const mqtt = await connect(mqttPort(follower), { protocolVersion: 5 });
     const disconnect = new Promise<IDisconnectPacket>((resolve) => mqtt.on("disconnect", resolve));
+    // MQTT 3.1.1 has no server DISCONNECT: its connection just closes.
+    const mqtt3 = await connect(mqttPort(follower), { protocolVersion: 4 });
+    const closed3 = new Promise<void>((resolve) => mqtt3.on("close", () => resolve()));
     await sleep(300); // let the polls reach their waits (they are answered 503 either way)
     const followerMs = await stopTimed(nodes, follower);
 
@@ -103,6 +107,8 @@ Deno.test("e2e SIGTERM: long polls, streams and MQTT are answered at once and th
 
     assert.equal((await disconnect).reasonCode, 0x8b);
     mqtt.end(true);
+    await closed3;
+    mqtt3.end(true);
 
     // On the leader: its own long poll.
     const leaderPoll = longPoll(nodes.url(leader));

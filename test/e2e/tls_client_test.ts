@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { Client } from "../../src/client/mod.ts";
+import { trustCa } from "../../src/cli/trust.ts";
 import { freePorts, Nodes } from "./nodes.ts";
 import { type TestCa, TestPki } from "../testing/tls.ts";
 
@@ -97,12 +98,13 @@ async function checkHttp(nodes: Nodes, url: string): Promise<void> {
   assert.notEqual(plain, 200);
 }
 
-/** The stream: without the CA the client cannot open it; with `caCerts` it publishes. */
+/** The stream: without the CA the client cannot open it; with its `fetch` and `dial` it publishes. */
 async function checkStream(url: string, ca: TestCa): Promise<void> {
   const stranger = new Client({ nodes: [url], transport: "stream", retry: { attempts: 1 } });
   await assert.rejects(stranger.publish("orders", { body: "x" }));
   await stranger.close();
-  const client = new Client({ nodes: [url], transport: "stream", caCerts: [ca.certPem] });
+  const trust = trustCa(ca.certPem);
+  const client = new Client({ nodes: [url], fetch: trust.fetch, dial: trust.dial });
   try {
     assert.equal(client.transport.kind, "stream");
     await client.publish("orders", { body: "over the stream", id: "s1" });
@@ -110,6 +112,7 @@ async function checkStream(url: string, ca: TestCa): Promise<void> {
     assert.deepEqual(got.map((m) => m.body), ["over the stream"]);
   } finally {
     await client.close();
+    trust.close();
   }
 }
 

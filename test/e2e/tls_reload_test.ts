@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
+import { trustCa } from "../../src/cli/trust.ts";
 import { Nodes, sleep } from "./nodes.ts";
 import { type TestCa, type TestCert, TestPki } from "../testing/tls.ts";
 
@@ -36,7 +37,8 @@ Deno.test({
         ],
       },
     });
-    const client = new Client({ nodes: nodes.urls(), caCerts: [ca.certPem] });
+    const trust = trustCa(ca.certPem);
+    const client = new Client({ nodes: nodes.urls(), fetch: trust.fetch, dial: trust.dial });
     const writer = new Writer(client);
     try {
       await client.createQueue("q");
@@ -66,6 +68,7 @@ Deno.test({
     } finally {
       await writer.stop();
       await client.close();
+      trust.close();
       await nodes.stop();
     }
   },
