@@ -78,8 +78,6 @@ export class Outbound {
   readonly #shared = new Map<string, Source>();
   #acking = false;
   readonly #wakers = new Set<() => void>();
-  /** Ends the long-poll receives in flight when the connection goes. */
-  readonly #abort = new AbortController();
   #stopped = false;
   /** v5 filters subscribed with "retain as published". */
   readonly #retainAsPublished = new Set<string>();
@@ -152,7 +150,9 @@ export class Outbound {
    */
   stop(): void {
     this.#running = false;
-    this.#abort.abort();
+    // The long-poll receives in flight are not aborted: one that already leased messages would
+    // lose its answer (a forwarded one is cut), and they would wait out their lease (10 s). It
+    // ends within its wait, and whatever it got goes back to the session at once (#deliver).
     this.#wakeAll();
     if (!this.#stopped) {
       // Sent, never PUBACKed: back to the session now (not at the lease's end), so the next
@@ -416,12 +416,7 @@ export class Outbound {
       const a = await this.#host.api.call(
         "POST",
         `${src.path}/receive`,
-        {
-          max: Math.min(room, 256),
-          waitMs: WAIT_MS,
-        },
-        {},
-        this.#abort.signal,
+        { max: Math.min(room, 256), waitMs: WAIT_MS },
       ).catch(() => ({ status: 0, body: undefined }));
       if (a.status !== 200) {
         failures++;
