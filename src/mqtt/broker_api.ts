@@ -8,11 +8,20 @@
 
 import type { Principal } from "../http/mod.ts";
 
-/**
- * The node's HTTP handler (`createApp(...).fetch`), with the principal a request runs as when
- * auth is on (the gateway authenticated the token at CONNECT, once).
- */
-export type ApiFetch = (req: Request, principal?: Principal) => Response | Promise<Response>;
+/** One request to the node's API, in process. */
+export interface ApiRequest {
+  readonly method: string;
+  /** From `/v1/...` on, with its query. */
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  /** The JSON text of the body, handed over as text (no body stream). */
+  readonly text?: string;
+  /** Auth on: whom it runs as (the gateway authenticated the token at CONNECT, once). */
+  readonly principal?: Principal;
+}
+
+/** The node's API in process (`createApp(...).fetch` behind `src/server/start.ts`). */
+export type ApiFetch = (req: ApiRequest) => Promise<{ status: number; text: string }>;
 
 /** An answer of the API: the status and the parsed JSON body (undefined when empty). */
 export interface ApiAnswer {
@@ -42,8 +51,6 @@ export interface ApiRetained {
 /** The quorumq topic every MQTT message goes to. */
 export const MQTT_TOPIC = "mqtt";
 
-const BASE = "http://mqtt.gateway";
-
 /** The API as one MQTT connection sees it: as its token's principal (`MqttAccess`). */
 export class BrokerApi {
   readonly #fetch: ApiFetch;
@@ -59,14 +66,15 @@ export class BrokerApi {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-    signal?: AbortSignal,
   ): Promise<ApiAnswer> {
-    const h = new Headers({ "content-type": "application/json", ...headers });
-    const init: RequestInit = { method, headers: h, ...(signal ? { signal } : {}) };
-    if (body !== undefined) init.body = JSON.stringify(body);
-    const res = await this.#fetch(new Request(BASE + path, init), this.#principal);
-    const text = await res.text();
-    return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+    const { status, text } = await this.#fetch({
+      method,
+      path,
+      headers: { "content-type": "application/json", ...headers },
+      ...(body === undefined ? {} : { text: JSON.stringify(body) }),
+      ...(this.#principal === undefined ? {} : { principal: this.#principal }),
+    });
+    return { status, body: text === "" ? undefined : JSON.parse(text) };
   }
 
   /**

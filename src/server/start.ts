@@ -13,9 +13,10 @@ import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import {
   type AnonymousAccess,
-  asPrincipal,
+  answerTextOf,
   createApp,
   Drain,
+  inProcessRequest,
   loadAuthenticator,
 } from "../http/mod.ts";
 import { anonymousAccess, isLoopback } from "./access.ts";
@@ -171,7 +172,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   };
   const mqtt = !mqttOn ? undefined : startMqttGateway({
     ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
-    fetch: (req, principal) => app.fetch(principal ? asPrincipal(req, principal) : req),
+    // Bodies and answers as JSON text, no streams; the principal authenticated at CONNECT.
+    fetch: async (r) => {
+      const url = `http://mqtt.gateway${r.path}`;
+      const init = { method: r.method, headers: new Headers(r.headers) };
+      const res = await app.fetch(inProcessRequest(url, init, r.text, r.principal));
+      return { status: res.status, text: await answerTextOf(res) };
+    },
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
