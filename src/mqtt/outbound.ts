@@ -17,7 +17,12 @@ import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { sessionKey, type SharedMembership } from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
-import { DELIVERY_LEASE_MS, joinShared, sessionSubscription } from "./subscriptions.ts";
+import {
+  DELIVERY_LEASE_MS,
+  joinShared,
+  type SessionLife,
+  sessionSubscription,
+} from "./subscriptions.ts";
 import { Qos2Out } from "./qos2_out.ts";
 import { retainedFor } from "./retained.ts";
 import {
@@ -35,18 +40,7 @@ const WAIT_MS = 5_000;
 type Qos = 0 | 1 | 2;
 const QOS_LEVELS = [0, 1, 2] as const;
 
-/**
- * What CONNECT says of the session: v3.1.1's clean session is both; v5's clean start drops the
- * old one, and a session expiry interval of 0 (the default) ends it with the connection.
- */
-export interface SessionLife {
-  readonly cleanStart: boolean;
-  readonly endsWithConnection: boolean;
-  /** The most QoS 1 deliveries awaiting PUBACK (capped at `INFLIGHT_MAX`). */
-  readonly receiveMaximum: number;
-}
-
-/** A subscription a loop receives from: the session's own two, or a shared one. */
+/** A subscription a loop receives from: the session's own three, or a shared one. */
 interface Source {
   readonly path: string;
   readonly qos: Qos;
@@ -68,6 +62,8 @@ export class Outbound {
   readonly #log: Logger;
   /** Topic filters by granted QoS. */
   readonly #filters: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  /** The patterns each level's subscription was last written with (undefined: none there). */
+  readonly #saved: (string | undefined)[] = [undefined, undefined, undefined];
   /** QoS 1 and 2 deliveries awaiting the client. */
   readonly #inflight = new Inflight();
   readonly #qos2: Qos2Out;
@@ -121,7 +117,9 @@ export class Outbound {
       const a = await this.#host.api.call("GET", this.#path(qos));
       if (a.status !== 200) continue;
       present = true;
-      for (const p of a.body.filters ?? []) this.#filters[qos].add(patternToFilter(p));
+      const patterns: string[] = a.body.filters ?? [];
+      for (const p of patterns) this.#filters[qos].add(patternToFilter(p));
+      this.#saved[qos] = [...new Set(patterns)].sort().join("\n");
     }
     return present;
   }
@@ -283,21 +281,28 @@ export class Outbound {
   /** Writes both subscriptions' filters; an error text when the broker refused. */
   async #save(): Promise<string | undefined> {
     for (const qos of QOS_LEVELS) {
-      const patterns = [...this.#filters[qos]].flatMap((f) => {
-        const r = filterToPatterns(f);
-        return "patterns" in r ? r.patterns : [];
-      });
-      if (patterns.length === 0) {
+      const patterns = [
+        ...new Set([...this.#filters[qos]].flatMap((f) => {
+          const r = filterToPatterns(f);
+          return "patterns" in r ? r.patterns : [];
+        })),
+      ].sort();
+      // Only the levels that changed: a SUBSCRIBE is one write, not one per QoS.
+      const key = patterns.length === 0 ? undefined : patterns.join("\n");
+      if (key === this.#saved[qos]) continue;
+      if (key === undefined) {
         await this.#host.api.write("DELETE", this.#path(qos), {});
+        this.#saved[qos] = undefined;
         continue;
       }
       const body = {
-        filters: [...new Set(patterns)],
+        filters: patterns,
         deliveryMode: qos === 0 ? "at_most_once" : "at_least_once",
         ...(qos > 0 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
       };
       const a = await this.#host.api.write("PUT", this.#path(qos), body);
       if (a.status !== 200 && a.status !== 201) return `${a.status} ${a.body?.detail ?? ""}`;
+      this.#saved[qos] = key;
     }
     this.#wakeAll();
     return undefined;

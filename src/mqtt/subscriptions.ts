@@ -12,6 +12,17 @@ import { filterToPatterns, parseShared } from "./topics.ts";
 /** How long a QoS 1 or 2 delivery waits for the client before it is sent again (with DUP). */
 export const DELIVERY_LEASE_MS = 10_000;
 
+/**
+ * What CONNECT says of the session: v3.1.1's clean session is both; v5's clean start drops the
+ * old one, and a session expiry interval of 0 (the default) ends it with the connection.
+ */
+export interface SessionLife {
+  readonly cleanStart: boolean;
+  readonly endsWithConnection: boolean;
+  /** The most QoS 1 and 2 deliveries awaiting the client (capped at 64). */
+  readonly receiveMaximum: number;
+}
+
 /** The subscription names of a client id's session (one per granted QoS). */
 export function sessionSubscription(clientId: string, qos: 0 | 1 | 2): string {
   const h = createHash("sha256").update(clientId).digest("hex").slice(0, 40);
