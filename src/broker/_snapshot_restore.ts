@@ -14,6 +14,8 @@ import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader } from "./_snapshot_format.ts";
 import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
+import type { RetainedRow } from "./_retained.ts";
+import type { ClaimRow } from "./_claims.ts";
 
 type Steps<T> = Generator<void, T, void>;
 /** Row: [headers, group, subject] (the subject is left off by writers when absent). */
@@ -81,7 +83,24 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     const t = yield* restoreTopic(r, state);
     state.topics.set(t.name, t);
   }
-  r.part("end");
+  // Retained messages and claims of topics that have any, then the end.
+  for (let i = 0; i <= nTopics; i++) {
+    const part = r.anyPart();
+    if (part[0] === "end") break;
+    if (part[0] !== "topicx" || i === nTopics) {
+      throw new Error(`Cannot restore snapshot: expected an "end" part, found "${part[0]}"`);
+    }
+    const [name, retained, claims, nextNo] = part.slice(1) as [
+      string,
+      RetainedRow[],
+      ClaimRow[],
+      number,
+    ];
+    const t = state.topics.get(name);
+    if (t === undefined) throw new Error(`Cannot restore snapshot: retained of no topic ${name}`);
+    t.retained.restore(retained);
+    t.claims.restore(claims, nextNo);
+  }
   r.end();
   return state;
 }
