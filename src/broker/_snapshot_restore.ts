@@ -9,7 +9,6 @@ import type { QueueConfig, Result, TopicConfig } from "./commands.ts";
 import { Channel, type Msg, type MsgState } from "./_channel.ts";
 import type { IdemRecord } from "./_ids.ts";
 import type { IdTable } from "./_id_table.ts";
-import type { NewMsg } from "./_msg_store.ts";
 import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader } from "./_snapshot_format.ts";
 import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
@@ -253,26 +252,29 @@ function* restoreMsgs(
       bodyAt += len;
     }
     const rec = mut[4 * i + 3] === 1 ? recs.find(id, seq) : undefined;
-    const [headers, group, subject] = c.ext.get(i) ?? NO_EXTRAS;
-    const m: NewMsg = {
+    // Field by field, no object per message: most rows have no extras (an empty map).
+    const x = c.ext.size === 0 ? undefined : c.ext.get(i);
+    const headers = x?.[0] ?? undefined, group = x?.[1] ?? undefined, subject = x?.[2];
+    const extras = headers === undefined && group === undefined && subject === undefined
+      ? undefined
+      : { headers, group, subject };
+    const state = mut[4 * i] as MsgState, attempt = mut[4 * i + 1], at = mut[4 * i + 2];
+    const publishedAt = fixed[4 * i + 2], expiresAt = fixed[4 * i + 3];
+    ch.msgs.appendFields(
       seq,
       id,
-      rec,
+      rec ?? -1,
       buf,
       off,
       len,
-      headers: headers ?? undefined,
-      group: group ?? undefined,
-      subject,
-      publishedAt: fixed[4 * i + 2],
-      expiresAt: fixed[4 * i + 3],
-      state: mut[4 * i] as MsgState,
-      attempt: mut[4 * i + 1],
-      at: mut[4 * i + 2],
-    };
-    ch.msgs.append(m);
-    ch.countRestored(m);
-    ch.reindexMsg(m);
+      extras,
+      publishedAt,
+      expiresAt,
+      state,
+      attempt,
+      at,
+    );
+    ch.reindexRestored(seq, state, attempt, at, expiresAt, len, extras?.group);
     if ((i + 1) % MSGS_PER_STEP === 0 || i + 1 === c.ids.length) yield;
   }
 }
