@@ -121,20 +121,22 @@ async function checkStream(url: string, ca: TestCa): Promise<void> {
   }
 }
 
-/** The CLI: `--ca` names the CA file; without it the command fails. */
+/** The CLI: `--ca` (or `QUORUMQ_CA`) names the CA file; without it the command fails. */
 async function checkCli(url: string, ca: TestCa): Promise<void> {
-  const mq = (args: string[]) =>
+  const mq = (args: string[], env: Record<string, string> = {}) =>
     new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../../src/cli/main.ts", import.meta.url).pathname, ...args],
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
     }).output();
   const without = await mq(["--nodes", url, "queues"]);
   assert.equal(without.code, 1, new TextDecoder().decode(without.stdout));
   const withCa = await mq(["--nodes", url, "--ca", ca.certFile, "--json", "queues"]);
   assert.equal(withCa.code, 0, new TextDecoder().decode(withCa.stderr));
   assert.match(new TextDecoder().decode(withCa.stdout), /orders/);
+  const fromEnv = await mq(["--nodes", url, "--json", "queues"], { QUORUMQ_CA: ca.certFile });
+  assert.equal(fromEnv.code, 0, new TextDecoder().decode(fromEnv.stderr));
 }
 
 /** MQTT over TLS on its own listener: MQTT.js and mosquitto_pub, without and with the CA. */
