@@ -122,7 +122,7 @@ interface RestoredIds {
 function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds> {
   const seqs = new Float64Array(n);
   let firstNo = -1;
-  ids.reserve(n);
+  ids.reserve(Math.min(n, r.bytes.length / 16)); // 16 bytes of columns at least per id
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
@@ -193,6 +193,8 @@ function* restoreChannel(
   // Appended later: a snapshot taken before it has six counters and restores 0.
   ch.delivered = counters[6] ?? 0;
   const recs = new RecordCursor(yield* restoreIds(r, ch.ids, nIds), ch.ids);
+  // Each message takes at least 64 bytes of columns: a count beyond that is not believed.
+  ch.msgs.reserve(Math.min(nMsgs, r.bytes.length / 64));
   for (let done = 0; done < nMsgs;) {
     const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [
       Uint8Array,

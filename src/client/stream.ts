@@ -248,6 +248,7 @@ export class StreamConnection {
   }
 
   #onMessage(data: unknown): void {
+    this.lastHeardMs = Date.now();
     const decoded = decode(data);
     if (Array.isArray(decoded)) {
       for (const frame of decoded) {
@@ -270,6 +271,9 @@ export class StreamConnection {
       this.socket.close();
     }
   }
+
+  /** When the node last sent anything (`Date.now()`): a stream that says nothing may be dead. */
+  lastHeardMs = Date.now();
 
   /** Requests and consumers in flight. */
   get inFlight(): number {

@@ -33,10 +33,21 @@ export interface GatewayOptions {
   readonly accept?: AcceptSocket;
   /** Largest request body the gateway reads; more: 413. Default 1 MiB (the node's default). */
   readonly maxBodyBytes?: number;
+  /**
+   * Longest wait for the node's answer (default 90 000 ms: a node answers within its own limits,
+   * the longest long poll (60 s) and a forward (15 s) included, so this only ends a call on a
+   * stream that went silent). Then a write
+   * is `unknown_outcome`, a read `unavailable`, and a stream that said nothing all that time is
+   * closed (a black hole: the next call opens another).
+   */
+  readonly requestTimeoutMs?: number;
 }
 
-/** The operations paths the nodes answer besides `/v1/...`. */
-const OPS_PATHS = new Set(["/readyz", "/metrics", "/openapi.json"]);
+/**
+ * The operations paths the nodes answer besides `/v1/...` (`GET /healthz` is the gateway's own;
+ * another method on it gets the node's 405).
+ */
+const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
 
 /** Request headers the node reads; the rest (cookies, proxies' own) stay at the gateway. */
 const PASSED = ["authorization", "content-type", "idempotency-key", "quorumq-session"];
@@ -55,12 +66,30 @@ export function createGateway(options: GatewayOptions): Hono {
     }
     return relayStream(c.req.raw, options.upstream, options.accept);
   });
-  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody));
+  const timeoutMs = options.requestTimeoutMs ?? 90_000;
+  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody, timeoutMs));
+  // Anything else thrown is a bug: logged with its stack, answered as a node answers one.
+  app.onError((error, c) => {
+    console.error(JSON.stringify({
+      event: "edge_request_failed",
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      error: error instanceof Error
+        ? `${error.name}: ${error.message}\n${error.stack}`
+        : String(error),
+    }));
+    return problemResponse("internal_error", "An unexpected error occurred; it was logged");
+  });
   return app;
 }
 
 /** Sends one request over the stream and answers what the node answered. */
-async function forward(request: Request, upstream: Upstream, maxBody: number): Promise<Response> {
+async function forward(
+  request: Request,
+  upstream: Upstream,
+  maxBody: number,
+  timeoutMs: number,
+): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname + url.search;
   if (!url.pathname.startsWith("/v1/") && !OPS_PATHS.has(url.pathname)) {
@@ -95,10 +124,19 @@ async function forward(request: Request, upstream: Upstream, maxBody: number): P
       if (!(error instanceof NoUpstream)) throw error;
       return problemResponse("no_leader", `${error.message}; nothing was sent`);
     }
+    const timeout = AbortSignal.timeout(timeoutMs);
     try {
-      const answer = await stream.request(method, path, headers, body, request.signal);
+      const signal = AbortSignal.any([request.signal, timeout]);
+      const answer = await stream.request(method, path, headers, body, signal);
       return head ? new Response(null, answer) : answer;
     } catch (error) {
+      if (timeout.aborted && !request.signal.aborted) {
+        if (Date.now() - stream.lastHeardMs >= timeoutMs) void stream.close();
+        const why = `The node did not answer within ${timeoutMs} ms`;
+        return method === "GET"
+          ? problemResponse("unavailable", why)
+          : problemResponse("unknown_outcome", `${why}; the write may or may not be applied`);
+      }
       if (!(error instanceof StreamLost)) throw error;
       if (attempt < attempts) continue;
       if (method === "GET") {

@@ -18,12 +18,13 @@ function serve(handler: Deno.ServeHandler) {
 }
 
 /** A node, and a gateway in front of it. */
-function setUp(upstreamUrls?: string[]) {
+function setUp(upstreamUrls?: string[], requestTimeoutMs?: number) {
   const node = new LocalNode();
   const nodeServer = serve(createApp({ node, log: silentLogger }).fetch);
   const upstream = new Upstream({ urls: upstreamUrls ?? [nodeServer.url], openTimeoutMs: 300 });
   const gateway = createGateway({
     upstream,
+    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
     accept: (request) => {
       const { socket, response } = Deno.upgradeWebSocket(request);
       socket.binaryType = "arraybuffer";
@@ -123,6 +124,35 @@ Deno.test({
 });
 
 Deno.test({
+  name: "edge: a stream that goes silent ends a write unknown_outcome and is replaced",
+  ...strict,
+  async fn() {
+    const { node, upstream, url, stop } = setUp(undefined, 300);
+    try {
+      await (await fetch(`${url}/v1/queues/q`, { method: "PUT", headers: json, body: "{}" })).body
+        ?.cancel();
+      const silent = await upstream.connection();
+      const gate = gateProposals(node);
+      const write = await fetch(`${url}/v1/queues/q/messages`, {
+        method: "POST",
+        headers: json,
+        body: '{"body":1}',
+      });
+      assert.equal(write.status, 504);
+      assert.equal((await write.json()).type, "unknown_outcome");
+      await silent.closed;
+      gate.release();
+      const read = await fetch(`${url}/v1/queues/q`);
+      assert.equal(read.status, 200);
+      await read.body?.cancel();
+      assert.notEqual(await upstream.connection(), silent);
+    } finally {
+      await stop();
+    }
+  },
+});
+
+Deno.test({
   name: "edge: no node reachable is 503 no_leader with Retry-After (nothing was sent)",
   ...strict,
   async fn() {
@@ -200,6 +230,66 @@ Deno.test({
       assert.equal(node.state.queue("q")?.stats.ready, 1);
     } finally {
       await client.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "edge: what the gateway answers itself: /healthz, paths outside the API, HEAD, big bodies",
+  ...strict,
+  async fn() {
+    const { url, stop } = setUp();
+    try {
+      const health = await fetch(`${url}/healthz`);
+      assert.equal((await health.json()).gateway, true);
+      const post = await fetch(`${url}/healthz`, { method: "POST" });
+      assert.equal(post.status, 405);
+      assert.match(post.headers.get("allow") ?? "", /GET/);
+      await post.body?.cancel();
+      const outside = await fetch(`${url}/ui`);
+      assert.equal((await outside.json()).type, "not_found");
+      await (await fetch(`${url}/v1/queues/q`, { method: "PUT", headers: json, body: "{}" })).body
+        ?.cancel();
+      const head = await fetch(`${url}/v1/queues/q`, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(await head.text(), "");
+      const big = await fetch(`${url}/v1/queues/q/messages`, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ body: "x".repeat(1 << 20) }),
+      });
+      assert.equal(big.status, 413);
+      assert.equal((await big.json()).type, "payload_too_large");
+    } finally {
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "edge /v1/stream: a client that reads batches gets them, as from a node",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = setUp();
+    const conn = await StreamConnection.open(url);
+    try {
+      assert.equal(conn.hello.batch, true);
+      await (await conn.request("PUT", "/v1/queues/q", {}, "{}")).body?.cancel();
+      // Sent in one turn: one message of 50 frames each way.
+      const answers = await Promise.all(
+        Array.from(
+          { length: 50 },
+          (_, n) => conn.request("POST", "/v1/queues/q/messages", {}, JSON.stringify({ body: n })),
+        ),
+      );
+      for (const a of answers) {
+        assert.equal(a.status, 201);
+        await a.body?.cancel();
+      }
+      assert.equal(node.state.queue("q")?.stats.ready, 50);
+    } finally {
+      await conn.close();
       await stop();
     }
   },

@@ -9,6 +9,9 @@
  * closed (1011) and gets no answer for it: what a client sees when its own stream to a node is
  * lost, so it retries the same way (same session place or Idempotency-Key, applied once).
  *
+ * Batches (docs/stream.md): a client that says `batch: true` in its hello gets it back, and then
+ * frames both ways may travel several to a message, as with a node.
+ *
  * Differences from a node's stream (docs/edge.md): the token is checked by the node per request,
  * so a bad token gets `unauthorized` answers instead of a refused stream; a page of another
  * origin may not open it (there is no `--cors-origin` at the gateway).
@@ -61,11 +64,17 @@ export function relayStream(request: Request, upstream: Upstream, accept: Accept
   return response;
 }
 
+/** Most frames in one batch (the node's bound, docs/stream.md). */
+const BATCH_FRAMES_MAX = 4096;
+
 /** One client's stream at the gateway. */
 class RelaySession {
   #authorization: string | undefined;
   #open = false;
   #closed = false;
+  /** The client reads batches (said in its hello): frames of one turn go in one message. */
+  #batching = false;
+  #outbox: Frame[] = [];
   readonly #requests = new Map<number, AbortController>();
   readonly #consumers = new Map<number, StreamConsumer>();
 
@@ -76,12 +85,37 @@ class RelaySession {
   ) {
     this.#authorization = authorization;
     socket.addEventListener("message", (e) => this.#onMessage(e.data));
-    socket.addEventListener("close", () => this.#end());
+    socket.addEventListener("close", () => {
+      this.#end();
+      // Complete the close handshake: a Worker does not answer a client's close by itself
+      // (without it the client waits for ever); in Deno this does nothing more.
+      try {
+        socket.close(1000, "closed");
+      } catch {
+        // Closed already.
+      }
+    });
   }
 
   #send(frame: Frame): void {
     if (this.#closed) return;
-    const body = packValue(frame);
+    if (!this.#batching) return this.#write(frame);
+    this.#outbox.push(frame);
+    if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const frames = this.#outbox;
+    this.#outbox = [];
+    for (let at = 0; at < frames.length; at += BATCH_FRAMES_MAX) {
+      const part = frames.slice(at, at + BATCH_FRAMES_MAX);
+      this.#write(part.length === 1 ? part[0] : part);
+    }
+  }
+
+  #write(message: Frame | Frame[]): void {
+    if (this.#closed) return;
+    const body = packValue(message);
     const out = new Uint8Array(1 + body.byteLength);
     out[0] = VERSION;
     out.set(body, 1);
@@ -118,7 +152,15 @@ class RelaySession {
   }
 
   #onMessage(data: unknown): void {
-    const frame = decode(data);
+    const decoded = decode(data);
+    if (Array.isArray(decoded) && this.#open && decoded.length <= BATCH_FRAMES_MAX) {
+      for (const frame of decoded) this.#onFrame(frame);
+      return;
+    }
+    this.#onFrame(Array.isArray(decoded) ? undefined : decoded);
+  }
+
+  #onFrame(frame: Frame | undefined): void {
     if (frame === undefined) {
       this.#problem(undefined, "invalid_request", "Bad frame: not a version-1 msgpack map");
       this.socket.close(1002, "bad frame");
@@ -148,7 +190,15 @@ class RelaySession {
     try {
       const stream = await this.upstream.connection();
       this.#open = true;
-      this.#send({ t: "hello", node: String(stream.hello.node), v: VERSION });
+      const batch = frame.batch === true;
+      // hello itself is never batched.
+      this.#send({
+        t: "hello",
+        node: String(stream.hello.node),
+        v: VERSION,
+        ...(batch ? { batch } : {}),
+      });
+      this.#batching = batch;
     } catch (error) {
       this.#problem(undefined, "no_leader", `The gateway reaches no node: ${String(error)}`);
       this.socket.close(1011, "no upstream");
@@ -242,7 +292,8 @@ class RelaySession {
   }
 }
 
-function decode(data: unknown): Frame | undefined {
+/** A frame, or a batch of frames (an array of maps), or undefined when it is neither. */
+function decode(data: unknown): Frame | Frame[] | undefined {
   const bytes = data instanceof ArrayBuffer
     ? new Uint8Array(data)
     : data instanceof Uint8Array
@@ -251,7 +302,9 @@ function decode(data: unknown): Frame | undefined {
   if (bytes === undefined || bytes.byteLength < 2 || bytes[0] !== VERSION) return undefined;
   try {
     const v = unpackValue(bytes.subarray(1));
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? v as Frame : undefined;
+    const isMap = (x: unknown) => typeof x === "object" && x !== null && !Array.isArray(x);
+    if (Array.isArray(v)) return v.every(isMap) ? v as Frame[] : undefined;
+    return isMap(v) ? v as Frame : undefined;
   } catch {
     return undefined;
   }

@@ -8,9 +8,9 @@
  * ```
  *
  * Locally, `deno task edge --runtime deno` runs it (`run.ts`). What is Deno's own is here, and
- * only here: the server, the WebSocket upgrade, and the dialer of `ws://` upstreams, which sets
- * TCP_NODELAY (Deno's `WebSocket` client clears it: `cluster/transport/dial.ts`); a `wss://`
- * upstream uses Deno's `WebSocket`, which trusts the CAs of `--cert` / `DENO_CERT` as well.
+ * only here: the server, the WebSocket upgrade, and the dialer of upstreams, which sets
+ * TCP_NODELAY (Deno's `WebSocket` client clears it: `cluster/transport/dial.ts`) and, for
+ * `wss://`, trusts the CA in `QUORUMQ_EDGE_CA_FILE` (PEM) besides the system's.
  *
  * @module
  */
@@ -26,6 +26,8 @@ export interface ServeEdgeOptions {
   /** 0: any free port. Default 8787. */
   readonly port?: number;
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /** PEM certificates a `wss://` upstream may chain to, besides the system's. */
+  readonly caCerts?: readonly string[];
 }
 
 /** Serves the gateway; resolves once it listens, with its URL and a stop function. */
@@ -37,7 +39,11 @@ export function serveEdge(
     urls: s.upstream,
     ...(s.token !== undefined ? { token: s.token } : {}),
     followLeader: s.followLeader,
-    dial: denoDial,
+    dial: (url) =>
+      dialWebSocket(
+        url,
+        options.caCerts ? { caCerts: options.caCerts } : {},
+      ) as unknown as StreamSocket,
     ...(options.log ? { log: options.log } : {}),
   });
   const gateway = createGateway({
@@ -67,20 +73,16 @@ export function serveEdge(
   };
 }
 
-/** `ws://`: our dialer with TCP_NODELAY; `wss://`: Deno's `WebSocket`. */
-function denoDial(url: string): StreamSocket {
-  if (url.startsWith("wss:")) return new WebSocket(url) as unknown as StreamSocket;
-  return dialWebSocket(url) as unknown as StreamSocket;
-}
-
 if (import.meta.main) {
   const settings = edgeSettings(Deno.env.toObject());
   const port = Number(Deno.env.get("PORT") ?? "8787");
   const hostname = Deno.env.get("QUORUMQ_EDGE_HOST") ?? "0.0.0.0";
+  const caFile = Deno.env.get("QUORUMQ_EDGE_CA_FILE");
   const { url } = serveEdge({
     settings,
     hostname,
     port,
+    ...(caFile ? { caCerts: [await Deno.readTextFile(caFile)] } : {}),
     log: (event, fields) => console.log(JSON.stringify({ event, ...fields })),
   });
   console.log(JSON.stringify({ event: "edge_listening", url, upstream: settings.upstream }));

@@ -76,10 +76,15 @@ export async function startEdge(o: StartEdgeOptions): Promise<RunningEdge> {
         "--unstable-no-legacy-abort",
         "--allow-net",
         "--allow-env",
-        ...(o.caFile !== undefined ? ["--cert", o.caFile] : []),
+        ...(o.caFile !== undefined ? [`--allow-read=${o.caFile}`] : []),
         new URL("deno.ts", here).pathname,
       ],
-      env: { ...vars, PORT: String(port), QUORUMQ_EDGE_HOST: hostname },
+      env: {
+        ...vars,
+        PORT: String(port),
+        QUORUMQ_EDGE_HOST: hostname,
+        ...(o.caFile !== undefined ? { QUORUMQ_EDGE_CA_FILE: o.caFile } : {}),
+      },
       stdout: o.output === "null" ? "null" : "inherit",
       stderr: o.output === "null" ? "null" : "inherit",
     });

@@ -104,10 +104,15 @@ class UpgradedSocket implements StreamSocket {
       this.#socket = socket;
       this.readyState = 1;
       socket.addEventListener("message", (e: { data: unknown }) => this.onmessage?.(e));
-      socket.addEventListener(
-        "close",
-        (e: { code: number; reason: string }) => this.#closed(e.code, e.reason),
-      );
+      socket.addEventListener("close", (e: { code: number; reason: string }) => {
+        // A Worker answers the node's close frame only when told to.
+        try {
+          socket.close(1000, "closed");
+        } catch {
+          // Closed already.
+        }
+        this.#closed(e.code, e.reason);
+      });
       socket.addEventListener("error", () => this.#closed(1006, "socket error"));
       this.onopen?.(undefined as never);
     }, (error) => this.#closed(1006, String(error)));

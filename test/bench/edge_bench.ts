@@ -34,8 +34,10 @@ async function publish(url: string, queue: string): Promise<void> {
     headers: { "content-type": "application/json" },
     body: BODY,
   });
-  await res.arrayBuffer();
-  if (res.status !== 201) throw new Error(`publish via ${url}: ${res.status}`);
+  const text = await res.text();
+  if (res.status !== 201) {
+    throw new Error(`publish via ${url}: ${res.status} ${text.slice(0, 500)}`);
+  }
 }
 
 async function sequentialP50(url: string, queue: string, count: number): Promise<number> {
