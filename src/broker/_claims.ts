@@ -40,6 +40,9 @@ export interface Slot {
   readonly expiresAt: number;
 }
 
+/** The fingerprint of a slot held for any message (restored from the first snapshot layout). */
+export const ANY_MESSAGE = -1;
+
 /** How long a slot is held when nothing frees it (like an Idempotency-Key). */
 export const SLOT_TTL_MS = 24 * 3600 * 1000;
 
@@ -173,9 +176,10 @@ export class ClaimTable {
     ]);
   }
 
-  restore(rows: readonly ClaimRow[], nextNo: number): void {
+  restore(rows: readonly ClaimRow[], nextNo: number, now: number): void {
     this.nextNo = nextNo;
-    for (const row of rows) {
+    for (const r of rows) {
+      const row = this.#fromOldRow(r, now);
       const [key, holder, subscriptions, expireMs, data, endAt, no, stamp, pubrels] = row;
       const c: Claim = {
         holder,
@@ -191,6 +195,19 @@ export class ClaimTable {
       this.#byNo.set(no, key);
       this.scheduleEnd(c);
     }
+  }
+
+  /**
+   * A row of the first layout (slots inside it, at 7: `[slot, seq, id]` each, no fingerprint):
+   * its slots go to the slot table, held for any message (as they were) for `SLOT_TTL_MS`.
+   */
+  #fromOldRow(row: ClaimRow, now: number): ClaimRow {
+    const r = row as unknown[];
+    if (!Array.isArray(r[7])) return row;
+    for (const [slot, seq, id] of r[7] as [number, number, string][]) {
+      this.hold(r[0] as string, slot, { seq, id, fp: ANY_MESSAGE, expiresAt: now + SLOT_TTL_MS });
+    }
+    return [...r.slice(0, 7), ...r.slice(8)] as ClaimRow;
   }
 
   /** The slot held for (key, slot) now, if any. */

@@ -10,7 +10,7 @@ import type { Channel } from "./_channel.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import { storeMessage } from "./_store.ts";
-import { fingerprint, SLOT_TTL_MS } from "./_claims.ts";
+import { ANY_MESSAGE, fingerprint, SLOT_TTL_MS } from "./_claims.ts";
 import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
 
 /** Why a new message would not fit, or undefined. `extra*`: already promised in a transaction. */
@@ -83,7 +83,9 @@ export function topicPublishOne(
   const fp = m.once === undefined ? 0 : fingerprint(m.subject, m.body);
   if (m.once !== undefined) {
     const held = t.claims.slot(m.once.claim, m.once.slot, now);
-    if (held?.fp === fp) return { ok: true, seq: held.seq, id: held.id, duplicate: true };
+    if (held !== undefined && (held.fp === fp || held.fp === ANY_MESSAGE)) {
+      return { ok: true, seq: held.seq, id: held.id, duplicate: true };
+    }
   }
   const seq = t.nextSeq;
   const id = m.id ?? `${GENERATED_ID_PREFIX}${t.ord.toString(36)}.${seq.toString(36)}`;

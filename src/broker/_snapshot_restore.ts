@@ -100,7 +100,7 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     const t = state.topics.get(name);
     if (t === undefined) throw new Error(`Cannot restore snapshot: retained of no topic ${name}`);
     t.retained.restore(retained);
-    t.claims.restore(claims, nextNo);
+    t.claims.restore(claims, nextNo, state.lastTs);
     t.claims.restoreSlots(slots ?? []);
   }
   r.end();

@@ -257,3 +257,59 @@ Deno.test("claim_settle acks a subscription's receipts and holds PUBREL ids in t
   assert.deepEqual([...take(restored, "h3").pubrels], []);
   assert.equal(restored.broker.subscription("t", "s1")!.stats.ready, 0);
 });
+
+Deno.test("a snapshot of the first claim layout (slots inside the claim rows) restores: its slots hold for any message", async () => {
+  const { FrameReader, frame, pack, snapshotPreamble, unpack, concatParts } = await import(
+    "./_snapshot_format.ts"
+  );
+  const l = setup();
+  take(l, "h1");
+  const first = l.apply({
+    op: "topic_publish",
+    topic: "t",
+    message: { body: body("m1"), subject: "a", once: { claim: "c1", slot: 7 } },
+  });
+  assert.ok(first.ok);
+  // Rewrite the topicx part as the first layout wrote it.
+  const r = new FrameReader(snapshotBytes(l.broker));
+  const parts: Uint8Array[] = [snapshotPreamble()];
+  let rawNext = false;
+  for (let i = 0; i < 100; i++) {
+    const bytes = r.raw();
+    if (rawNext) {
+      // The bodies frame after a "tmsgs" part: raw bytes, passed on as they are.
+      parts.push(...frame(bytes));
+      rawNext = false;
+      continue;
+    }
+    let v = unpack(bytes) as unknown[];
+    rawNext = v[0] === "tmsgs";
+    if (v[0] === "topicx") {
+      const [tag, name, retainedRows, claimRows, nextNo, slotRows] = v as [
+        string,
+        string,
+        unknown[],
+        unknown[][],
+        number,
+        [string, [number, number, string, number, number][]][],
+      ];
+      const old = claimRows.map((row) => {
+        const slots = slotRows.find(([k]) => k === row[0])?.[1] ?? [];
+        return [...row.slice(0, 7), slots.map(([s, seq, id]) => [s, seq, id]), ...row.slice(7)];
+      });
+      v = [tag, name, retainedRows, old, nextNo];
+    }
+    parts.push(...frame(pack(v)));
+    if (v[0] === "end") break;
+  }
+  const restored = new Log(restoreSnapshot(concatParts(parts)));
+  restored.index = l.index;
+  restored.now = l.now;
+  assert.equal(restored.broker.claim("t", "c1")!.holder, "h1");
+  const again = restored.apply({
+    op: "topic_publish",
+    topic: "t",
+    message: { body: body("other"), subject: "a", once: { claim: "c1", slot: 7 } },
+  });
+  assert.ok(again.ok && again.duplicate && again.seq === first.seq);
+});
