@@ -5,7 +5,7 @@
  *
  * `deno run --allow-net --allow-env --unsafely-ignore-certificate-errors=127.0.0.1
  * src/healthcheck.ts [url]`. Without a URL it follows the node's own environment: the port of
- * `QUORUMQ_LISTEN` on 127.0.0.1, over https when `QUORUMQ_TLS_CERT` is set. The node's
+ * `QUORUMQ_LISTEN` on 127.0.0.1, over https when `QUORUMQ_TLS_CERT` (or `QUORUMQ_PEER_CERT`) is set. The node's
  * certificate names the node, not 127.0.0.1, and the check asks only its own process and sends
  * nothing secret, so certificate errors are ignored for 127.0.0.1 alone (that flag).
  *
@@ -17,7 +17,7 @@ import { envName } from "./config.ts";
 /** How long one check waits for the answer; Docker's own timeout is 5 s. */
 const TIMEOUT_MS = 4_000;
 
-/** The URL of this machine's node's `/healthz`, from its `--listen` and `--tls-cert` settings. */
+/** This machine's node's `/healthz`, from its `--listen`, `--tls-cert` and `--peer-cert`. */
 export function healthUrl(env: Readonly<Record<string, string | undefined>>): string {
   const listen = env[envName("listen")] ?? "127.0.0.1:8080";
   const colon = listen.lastIndexOf(":");
@@ -25,7 +25,9 @@ export function healthUrl(env: Readonly<Record<string, string | undefined>>): st
   // A wildcard listener is reached on loopback.
   if (host === "0.0.0.0" || host === "::" || host === "[::]" || host === "") host = "127.0.0.1";
   const port = colon === -1 ? "8080" : listen.slice(colon + 1);
-  const tls = (env[envName("tls-cert")] ?? "") !== "";
+  // The listener is on TLS with --tls-cert, or with the peer certificate when only --peer-cert
+  // is given (one listener for clients and peers, docs/tls.md).
+  const tls = (env[envName("tls-cert")] ?? "") !== "" || (env[envName("peer-cert")] ?? "") !== "";
   return `${tls ? "https" : "http"}://${host}:${port}/healthz`;
 }
 

@@ -12,6 +12,13 @@ Deno.test("healthcheck asks the node's own port on loopback, over https with a c
   );
 });
 
+Deno.test("healthcheck uses https when only --peer-cert is given (the listener serves it)", () => {
+  assert.equal(
+    healthUrl({ QUORUMQ_LISTEN: "0.0.0.0:8080", QUORUMQ_PEER_CERT: "/run/secrets/tls.crt" }),
+    "https://127.0.0.1:8080/healthz",
+  );
+});
+
 Deno.test("healthcheck exits 0 on a node that answers and 1 on a closed port", async () => {
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },

@@ -26,6 +26,7 @@ import {
 import { executeTopicCommand, type TopicCommand } from "./_execute_topic.ts";
 import { executeTransaction } from "./_transaction.ts";
 import { executePurge, executeRedrive } from "./_admin.ts";
+import { executeClaimCommand } from "./_execute_claims.ts";
 
 /** Executes one command at entry time `now` (timed events up to `now` already ran). */
 export function executeCommand(
@@ -97,6 +98,11 @@ export function executeCommand(
       return executePurge(state, cmd.queue);
     case "queue_redrive":
       return executeRedrive(state, cmd.queue, cmd.seqs, now);
+    case "claim_take":
+    case "claim_release":
+    case "claim_free":
+    case "claim_settle":
+      return executeClaimCommand(state, cmd, now);
     default:
       return invalid(`unknown op ${(cmd as { op: unknown }).op} at entry ${index}`);
   }

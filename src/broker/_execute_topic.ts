@@ -64,13 +64,20 @@ export function executeTopicCommand(state: BrokerState, cmd: TopicCommand, now: 
     case "subscription_delete": {
       const s = findSubscription(state, cmd.topic, cmd.subscription);
       if (!(s instanceof Channel)) return s;
-      const t = state.topics.get(cmd.topic)!;
-      t.subs.delete(cmd.subscription);
-      t.routes.delete(s);
-      state.byOrd.delete(s.ord);
+      dropSubscription(state, state.topics.get(cmd.topic)!, cmd.subscription);
       return { ok: true };
     }
   }
+}
+
+/** Deletes a subscription of `t` with its messages; false when it has none of that name. */
+export function dropSubscription(state: BrokerState, t: Topic, name: string): boolean {
+  const s = t.subs.get(name);
+  if (s === undefined) return false;
+  t.subs.delete(name);
+  t.routes.delete(s);
+  state.byOrd.delete(s.ord);
+  return true;
 }
 
 function putTopic(state: BrokerState, name: string, options: TopicOptions, now: number): Result {

@@ -126,8 +126,7 @@ export class IdTable {
 
   /** Remembers `id` for `seq` until `expiresAt`, forgetting an earlier record of it. */
   add(id: string, seq: number, expiresAt: number): number {
-    const old = this.#find(id);
-    if (old >= 0) this.#delete(old);
+    // An earlier record of the id is found and deleted while the new one is indexed.
     return this.#append(id, hashOf(id), seq, expiresAt, 0, 0);
   }
 
@@ -147,8 +146,6 @@ export class IdTable {
     if (ID_STATES[state] === undefined) {
       throw new Error(`Cannot restore id ${id}: unknown state ${state}`);
     }
-    const old = this.#find(id);
-    if (old >= 0) this.#delete(old);
     return this.#append(id, hashOf(id), seq, expiresAt, state, attempt);
   }
 
@@ -306,12 +303,6 @@ export class IdTable {
     return -1;
   }
 
-  #delete(i: number): void {
-    this.#unindex(i);
-    this.#state[i] = GONE;
-    this.#size--;
-  }
-
   #append(
     id: string,
     hash: number,
@@ -338,11 +329,31 @@ export class IdTable {
     return this.#base + i;
   }
 
+  /**
+   * Indexes slot `i`. A current record of the same id lies on the same probe path before the
+   * first empty slot: it is deleted and slot `i` takes its place in the index (one probe for a
+   * lookup and an insert).
+   */
   #insertIndex(i: number): void {
-    const mask = this.#index.length - 1;
-    let p = this.#hash[i] & mask;
-    while (this.#index[p] !== 0) p = (p + 1) & mask;
-    this.#index[p] = i + 1;
+    const index = this.#index, mask = index.length - 1, h = this.#hash[i];
+    let p = h & mask;
+    for (; index[p] !== 0; p = (p + 1) & mask) {
+      const j = index[p] - 1;
+      if (this.#hash[j] === h && this.#sameSlotId(j, i)) {
+        this.#state[j] = GONE;
+        this.#size--;
+        break;
+      }
+    }
+    index[p] = i + 1;
+  }
+
+  #sameSlotId(a: number, b: number): boolean {
+    const n = this.#idLen[a];
+    if (this.#idLen[b] !== n) return false;
+    const c = this.#chars, x = this.#idOff[a], y = this.#idOff[b];
+    for (let k = 0; k < n; k++) if (c[x + k] !== c[y + k]) return false;
+    return true;
   }
 
   /** Removes slot `i` from the index (backward-shift deletion: no tombstones). */

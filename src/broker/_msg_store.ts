@@ -252,6 +252,14 @@ export class MsgStore {
     this.#count++;
   }
 
+  /** Makes room for `n` more messages at once (a restore knows how many come). */
+  reserve(n: number): void {
+    const want = this.#len + n;
+    let cap = Math.max(MIN_CAPACITY, this.#c.seq.length);
+    while (cap < want) cap *= 2;
+    if (cap > this.#c.seq.length) this.#resize(cap);
+  }
+
   delete(seq: number): void {
     const i = this.#slotOf(seq);
     const c = this.#c;

@@ -50,6 +50,7 @@ type Op =
   | { op: "mutate"; pick: number; state: number; attempt: number; at: number }
   | { op: "holdThenAppend"; pick: number; n: number }
   | { op: "from"; pick: number }
+  | { op: "reserve"; n: number }
   | { op: "deleteMany"; front: boolean; keepOneIn: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -84,6 +85,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("from" as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("reserve" as const), n: fc.nat(3000) }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -160,6 +162,8 @@ class Pair {
         this.model.get(v.seq)!.attempt = 77;
         return;
       }
+      case "reserve":
+        return this.s.reserve(o.n);
       case "from": {
         const from = o.pick % (this.seq + 2);
         const want = [...this.model.values()].filter((m) => m.seq >= from).map(fields);

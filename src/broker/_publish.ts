@@ -39,6 +39,9 @@ export function queuePublishOne(
   m: MessageInput,
   now: number,
 ): PublishOutcome {
+  if (m.retain !== undefined || m.once !== undefined) {
+    return invalid("retain and once are for topic publishes only");
+  }
   q.ids.expire(now);
   if (m.id !== undefined) {
     const rec = q.ids.lookup(m.id, now);
@@ -74,6 +77,12 @@ export function topicPublishOne(
     const rec = t.ids.lookup(m.id, now);
     if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
   }
+  const claim = m.once === undefined ? undefined : t.claims.byKey.get(m.once.claim);
+  if (m.once !== undefined) {
+    if (claim === undefined) return invalid(`Topic ${t.name} has no claim ${m.once.claim}`);
+    const held = claim.slots.get(m.once.slot);
+    if (held !== undefined) return { ok: true, seq: held.seq, id: held.id, duplicate: true };
+  }
   const seq = t.nextSeq;
   const id = m.id ?? `${GENERATED_ID_PREFIX}${t.ord.toString(36)}.${seq.toString(36)}`;
   if (m.id !== undefined) t.ids.add(m.id, seq, now + t.config.dedupWindowMs);
@@ -94,6 +103,18 @@ export function topicPublishOne(
     routed: undefined,
   };
   t.append(msg, now);
+  if (claim !== undefined) claim.slots.set(m.once!.slot, { seq, id });
+  if (m.retain === "clear") t.retained.clear(m.subject!);
+  else if (m.retain === "set") {
+    t.retained.set(m.subject!, {
+      seq,
+      id,
+      body: m.body.slice(),
+      headers: msg.headers,
+      publishedAt: now,
+      ttlAt: msg.ttlAt,
+    });
+  }
   return { ok: true, seq, id, duplicate: false };
 }
 

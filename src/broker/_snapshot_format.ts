@@ -22,6 +22,8 @@
  * - per topic: `["topic", name, ord, config, counters, nIds, nMsgs, nSubs]`, its `"ids"` parts,
  *   `["tmsgs", fixed, ids, extras]` + raw bodies frames, then each subscription as a channel
  *   whose `"msgs"` parts have no bodies frame (they share the topic's bodies)
+ * - per topic with retained messages or claims: `["topicx", name, retainedRows, claimRows,
+ *   nextClaimNo]` (`_retained.ts`, `_claims.ts`; absent in snapshots from before them)
  * - `["end"]`, and nothing after it
  *
  * `extras` are the sparse optional fields of rows: `[row, headers | null, group | null]`, plus a
@@ -144,6 +146,13 @@ export class FrameReader {
       throw new Error(`Cannot restore snapshot: expected a "${tag}" part, found "${found}"`);
     }
     return v.slice(1);
+  }
+
+  /** The next part, whatever its name (the first element). */
+  anyPart(): unknown[] {
+    const v = unpack(this.raw());
+    if (!Array.isArray(v)) throw new Error(`Cannot restore snapshot: a part is a ${typeof v}`);
+    return v;
   }
 
   /** Asserts that every byte was read. */

@@ -14,6 +14,8 @@ import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
 import { bytesF64, FrameReader } from "./_snapshot_format.ts";
 import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
+import type { RetainedRow } from "./_retained.ts";
+import type { ClaimRow } from "./_claims.ts";
 
 type Steps<T> = Generator<void, T, void>;
 /** Row: [headers, group, subject] (the subject is left off by writers when absent). */
@@ -81,7 +83,24 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     const t = yield* restoreTopic(r, state);
     state.topics.set(t.name, t);
   }
-  r.part("end");
+  // Retained messages and claims of topics that have any, then the end.
+  for (let i = 0; i <= nTopics; i++) {
+    const part = r.anyPart();
+    if (part[0] === "end") break;
+    if (part[0] !== "topicx" || i === nTopics) {
+      throw new Error(`Cannot restore snapshot: expected an "end" part, found "${part[0]}"`);
+    }
+    const [name, retained, claims, nextNo] = part.slice(1) as [
+      string,
+      RetainedRow[],
+      ClaimRow[],
+      number,
+    ];
+    const t = state.topics.get(name);
+    if (t === undefined) throw new Error(`Cannot restore snapshot: retained of no topic ${name}`);
+    t.retained.restore(retained);
+    t.claims.restore(claims, nextNo);
+  }
   r.end();
   return state;
 }
@@ -101,7 +120,7 @@ interface RestoredIds {
 function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds> {
   const seqs = new Float64Array(n);
   let firstNo = -1;
-  ids.reserve(n);
+  ids.reserve(Math.min(n, r.bytes.length / 16)); // 16 bytes of columns at least per id
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
@@ -172,6 +191,8 @@ function* restoreChannel(
   // Appended later: a snapshot taken before it has six counters and restores 0.
   ch.delivered = counters[6] ?? 0;
   const recs = new RecordCursor(yield* restoreIds(r, ch.ids, nIds), ch.ids);
+  // Each message takes at least 64 bytes of columns: a count beyond that is not believed.
+  ch.msgs.reserve(Math.min(nMsgs, r.bytes.length / 64));
   for (let done = 0; done < nMsgs;) {
     const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [
       Uint8Array,

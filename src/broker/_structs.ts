@@ -59,7 +59,7 @@ export class NumberHeap {
 }
 
 /** Event kinds, in tie-break order. Append-only (they order events inside one entry time). */
-export const EventKind = { DelayEnd: 0, LeaseEnd: 1, Ttl: 2, TopicAge: 3 } as const;
+export const EventKind = { DelayEnd: 0, LeaseEnd: 1, Ttl: 2, TopicAge: 3, ClaimEnd: 4 } as const;
 export type EventKind = typeof EventKind[keyof typeof EventKind];
 
 /**

@@ -18,6 +18,8 @@ import { type Channel, MsgState } from "./_channel.ts";
 import { IdTable } from "./_id_table.ts";
 import type { NewMsg } from "./_msg_store.ts";
 import { RoutingIndex } from "./_routing_index.ts";
+import { RetainedTable } from "./_retained.ts";
+import { ClaimTable } from "./_claims.ts";
 import { EventKind, SeqTable, type TimedEvent } from "./_structs.ts";
 import { headersMatch, subjectMatches } from "./subject.ts";
 
@@ -57,13 +59,19 @@ export class Topic {
   nextSeq = 1;
   bytes = 0;
   published = 0;
+  /** The retained message of each subject that has one. */
+  readonly retained = new RetainedTable();
+  /** Who holds each client session of this topic (`claim_take`). */
+  readonly claims: ClaimTable;
 
   constructor(
     readonly ord: number,
     readonly name: string,
     public config: TopicConfig,
     readonly schedule: (e: TimedEvent) => void,
-  ) {}
+  ) {
+    this.claims = new ClaimTable(ord, schedule);
+  }
 
   info(): TopicInfo {
     const first = this.log.first();

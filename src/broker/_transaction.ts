@@ -108,7 +108,11 @@ function checkPublishes(
     const item = `publish[${i}]`;
     const bad = typeof p !== "object" || p === null
       ? "a publish must be an object"
-      : checkMessage(p);
+      : checkMessage(p) ??
+        ("queue" in p && p.retain !== undefined
+          ? "retain is for topic publishes only"
+          : undefined) ??
+        (p.once !== undefined ? "once is not for transactions" : undefined);
     if (bad) {
       errors.push({ item, reason: "invalid_request", detail: bad });
       return;

@@ -107,6 +107,18 @@ export interface MessageInput {
   readonly headers?: Readonly<Record<string, string>>;
   /** Dot-separated tokens (`orders.eu.created`) that subscriptions' filters route by. */
   readonly subject?: string;
+  /**
+   * Topic publishes with a subject only: `set` also keeps the message as its subject's retained
+   * message (replacing the one before), `clear` drops the subject's retained message. Either way
+   * the message is published as usual.
+   */
+  readonly retain?: "set" | "clear";
+  /**
+   * Topic publishes only: published at most once per slot of a claim (MQTT QoS 2: the slot is
+   * the packet id of the client's session). While the slot is held (until `claim_free`), a
+   * publish under it answers the first one's seq as a duplicate and is not applied.
+   */
+  readonly once?: { readonly claim: string; readonly slot: number };
 }
 
 /** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
@@ -219,7 +231,8 @@ export type Command =
    * Forgets the proposer's Idempotency-Key `key` before its 24 h are over, so the key may carry
    * another request (MQTT's QoS 2: PUBREL frees a packet id). Idempotent.
    */
-  | { readonly op: "idempotency_release"; readonly key: string };
+  | { readonly op: "idempotency_release"; readonly key: string }
+  | ClaimCommand;
 
 export type CommandOp = Command["op"];
 
@@ -313,7 +326,7 @@ export interface QueueStats {
 }
 
 /** Success results per op. `created` tells 201 from 200 for the put ops. */
-export interface ResultByOp {
+export interface ResultByOp extends ClaimResultByOp {
   queue_put: { readonly ok: true; readonly created: boolean; readonly config: QueueConfig };
   queue_update: { readonly ok: true; readonly created: false; readonly config: QueueConfig };
   queue_delete: { readonly ok: true };
@@ -428,6 +441,8 @@ export interface Envelope extends Proposal {
 }
 
 export { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+export type { ClaimCommand, ClaimResultByOp } from "./commands_claims.ts";
+import type { ClaimCommand, ClaimResultByOp } from "./commands_claims.ts";
 
 // The read-only query shapes live in queries.ts; re-exported so importers keep one module.
 export * from "./queries.ts";

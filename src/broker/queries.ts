@@ -46,6 +46,18 @@ export interface TopicMessage {
   readonly publishedAt: number;
 }
 
+/** A claim as read (`BrokerState.claim`). */
+export interface ClaimInfo {
+  readonly holder: string | null;
+  readonly data: string | null;
+  readonly subscriptions: readonly string[];
+  /** The stamp of the last take: larger for every later one. */
+  readonly stamp: number;
+  readonly expireMs?: number;
+  /** Entry time it ends at (released, with an expiry). */
+  readonly endsAt?: number;
+}
+
 /** A page of a topic log read: the messages, and the seq the next page starts at. */
 export interface TopicPage {
   readonly messages: TopicMessage[];

@@ -28,6 +28,8 @@ import { type IdCapture, idOfSlot, isCurrentSlot } from "./_id_table.ts";
 import { isLiveSlot, type MsgColumns } from "./_msg_store.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
+import type { RetainedRow } from "./_retained.ts";
+import type { ClaimRow } from "./_claims.ts";
 import { type SessionRow, sessionRow, SESSIONS_PER_PART } from "./_snapshot_sessions.ts";
 import {
   BODY_BYTES_PER_PART,
@@ -123,6 +125,8 @@ interface TopicCapture {
   log: TopicMsg[];
   ids: IdCapture;
   subs: ChannelCapture[];
+  /** Retained messages and claims, when it has any (`["topicx", ...]`). */
+  extra: [RetainedRow[], ClaimRow[], number] | undefined;
 }
 
 function* captureTopic(t: Topic): Steps<TopicCapture> {
@@ -142,6 +146,9 @@ function* captureTopic(t: Topic): Steps<TopicCapture> {
     log,
     ids,
     subs,
+    extra: t.retained.size + t.claims.size === 0
+      ? undefined
+      : [t.retained.rows(), t.claims.rows(), t.claims.nextNo],
   };
 }
 
@@ -228,6 +235,10 @@ function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
   }
   for (const q of c.queues) yield* encodeChannel(q, true);
   for (const t of c.topics) yield* encodeTopic(t);
+  // After every topic, so a snapshot without them reads as before they existed.
+  for (const t of c.topics) {
+    if (t.extra !== undefined) yield* frame(pack(["topicx", t.name, ...t.extra]));
+  }
   yield* frame(pack(["end"]));
 }
 

@@ -7,6 +7,7 @@
  */
 
 import type {
+  ClaimInfo,
   Command,
   ConsumerTarget,
   Deliverability,
@@ -31,8 +32,9 @@ import {
   type Msg,
 } from "./_channel.ts";
 import { IdemTable } from "./_ids.ts";
-import { EventHeap, SlabAllocator, type TimedEvent } from "./_structs.ts";
-import type { Topic } from "./_topic.ts";
+import { EventHeap, EventKind, SlabAllocator, type TimedEvent } from "./_structs.ts";
+import { Topic } from "./_topic.ts";
+import { onClaimEvent } from "./_execute_claims.ts";
 import { executeCommand } from "./_execute.ts";
 import { applyExactlyOnce, type ExactlyOnceLimits, hasStoredAnswer } from "./_exactly_once.ts";
 import {
@@ -160,7 +162,10 @@ export class BrokerState {
       const top = this.events.peek();
       if (top === undefined || top.at > now) return;
       const e = this.events.pop()!;
-      this.byOrd.get(e.ord)?.onEvent(e, now);
+      const target = this.byOrd.get(e.ord);
+      if (e.kind === EventKind.ClaimEnd) {
+        if (target instanceof Topic) onClaimEvent(this, target, e);
+      } else target?.onEvent(e, now);
     }
   }
 
@@ -265,6 +270,43 @@ export class BrokerState {
     subject?: string,
   ): TopicPage | undefined {
     return this.topics.get(name)?.read(fromSeq, limit, subject);
+  }
+
+  /** The live retained messages of a topic (with `subject`, those matching that pattern). */
+  retained(topic: string, subject?: string): TopicMessage[] | undefined {
+    return this.topics.get(topic)?.retained.read(subject, this.lastTs);
+  }
+
+  /** A claim of a topic: its holder (null: released) and data. */
+  claim(topic: string, key: string): ClaimInfo | undefined {
+    const c = this.topics.get(topic)?.claims.byKey.get(key);
+    return c === undefined ? undefined : {
+      holder: c.holder,
+      data: c.data ?? null,
+      subscriptions: c.subscriptions,
+      stamp: c.stamp,
+      ...(c.expireMs !== undefined ? { expireMs: c.expireMs } : {}),
+      ...(c.endAt !== Infinity ? { endsAt: c.endAt } : {}),
+    };
+  }
+
+  /** Moves whenever a claim of the topic changes on this replica (`ClaimTable.changes`). */
+  claimChanges(topic: string): number {
+    return this.topics.get(topic)?.claims.changes ?? 0;
+  }
+
+  /** The claim keys of a topic changed since `claimChanges` was `since` (undefined: too many). */
+  claimsChangedSince(topic: string, since: number): string[] | undefined {
+    return this.topics.get(topic)?.claims.changedSince(since);
+  }
+
+  /** Every claim of a topic that `holder` names by prefix (a node's own, after its restart). */
+  claimsHeldBy(topic: string, holderPrefix: string): { key: string; holder: string }[] {
+    const out: { key: string; holder: string }[] = [];
+    for (const [key, c] of this.topics.get(topic)?.claims.byKey ?? []) {
+      if (c.holder?.startsWith(holderPrefix)) out.push({ key, holder: c.holder });
+    }
+    return out;
   }
 
   subscription(topic: string, name: string): SubscriptionInfo | undefined {

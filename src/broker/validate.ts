@@ -133,6 +133,16 @@ export function checkMessage(m: MessageInput): string | undefined {
     const e = checkSubject(m.subject);
     if (e) return e;
   }
+  if (m.retain !== undefined) {
+    if (m.retain !== "set" && m.retain !== "clear") return `retain must be "set" or "clear"`;
+    if (m.subject === undefined) return "a retained message needs a subject";
+  }
+  if (m.once !== undefined) {
+    const o = m.once;
+    if (typeof o !== "object" || o === null) return "once must be { claim, slot }";
+    const e = checkName("once.claim", o.claim) ?? checkInt("once.slot", o.slot, 1, 65535);
+    if (e) return e;
+  }
   return checkInt("delayMs", m.delayMs, 0, DURATION_MS_MAX) ??
     checkInt("ttlMs", m.ttlMs, 1, DURATION_MS_MAX);
 }

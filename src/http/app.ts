@@ -32,7 +32,7 @@ import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
-import { streamPrincipals } from "./stream.ts";
+import { streamPrincipals } from "./in_process.ts";
 import { SESSION_HEADER } from "./session.ts";
 
 /** Options of `createApp`. */

@@ -9,8 +9,10 @@
  * ] }
  * ```
  *
- * A pattern is a queue/topic name where `*` matches any run of characters; a `queue:` or
- * `topic:` prefix limits it to that kind, otherwise it covers both. Cluster operations and
+ * A pattern is a queue/topic name where `*` matches any run of characters; a `queue:`, `topic:`
+ * or `mqtt:` prefix limits it to that kind, otherwise it covers every kind. `mqtt:` patterns are
+ * MQTT topic names and filters (the MQTT gateway checks them: `publish` for a PUBLISH's topic,
+ * `consume` for a SUBSCRIBE's filter, e.g. `"mqtt:sensors/*"`; docs/mqtt.md). Cluster operations and
  * `/metrics` need `admin` on `*`.
  *
  * `"relay": true` marks the token of an edge gateway (`src/edge`): a stream opened with it may
@@ -30,8 +32,8 @@ import { z } from "zod";
 /** What a token may do. */
 export type Permission = "publish" | "consume" | "admin";
 
-/** The kind of a named resource. */
-export type ResourceKind = "queue" | "topic";
+/** The kind of a named resource (`mqtt`: an MQTT topic name or filter, see docs/mqtt.md). */
+export type ResourceKind = "queue" | "topic" | "mqtt";
 
 const patternList = z.array(z.string().min(1).max(300)).default([]);
 
@@ -63,6 +65,8 @@ export interface Principal {
   readonly relay?: boolean;
   /** True when the principal may do `permission` on `name` of `kind` (undefined: cluster). */
   can(permission: Permission, kind?: ResourceKind, name?: string): boolean;
+  /** True when some pattern of `permission` may match a name of `kind`. */
+  covers(permission: Permission, kind: ResourceKind): boolean;
 }
 
 /** The verifier built from an auth file. */
@@ -133,12 +137,15 @@ function principalOf(entry: Entry): Principal {
         name === undefined ? p.all : (p.kind === undefined || p.kind === kind) && p.regex.test(name)
       );
     },
+    covers(permission, kind) {
+      return entry.perms[permission].some((p) => p.kind === undefined || p.kind === kind);
+    },
   };
 }
 
 /** Compiles `queue:orders.*` into a kind and an anchored regex (`*` = any characters). */
 export function compilePattern(pattern: string): CompiledPattern {
-  const m = /^(queue|topic):(.*)$/.exec(pattern);
+  const m = /^(queue|topic|mqtt):(.*)$/.exec(pattern);
   const kind = m ? m[1] as ResourceKind : undefined;
   const glob = m ? m[2] : pattern;
   const source = glob.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*");

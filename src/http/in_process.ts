@@ -8,8 +8,41 @@
  * @module
  */
 
+import type { Principal } from "./auth.ts";
+
+/**
+ * Principals of in-process requests authenticated already (a stream's, when it opened; the MQTT
+ * gateway's, at CONNECT): the app's auth step takes them from here instead of checking a token
+ * again for every request. Never set for a request from the network.
+ */
+export const streamPrincipals = new WeakMap<Request, Principal>();
+
 /** The JSON text of an in-process request (it is built with no body stream). */
 export const inProcessRequestText = new WeakMap<Request, string>();
 
 /** The JSON text of an answer made from text (`jsonAnswer`), read back without its stream. */
 export const answerText = new WeakMap<Response, string>();
+
+/**
+ * An in-process request with its JSON text handed over (no body stream), run as `principal`
+ * when given (authenticated already by its caller, like a stream's requests).
+ */
+export function inProcessRequest(
+  url: string,
+  init: { method: string; headers: Headers },
+  text: string | undefined,
+  principal?: Principal,
+): Request {
+  const request = new Request(url, { method: init.method, headers: init.headers });
+  if (text !== undefined) inProcessRequestText.set(request, text);
+  if (principal !== undefined) streamPrincipals.set(request, principal);
+  return request;
+}
+
+/** An answer's JSON text: read back from `answerText` when it was made from text. */
+export async function answerTextOf(response: Response): Promise<string> {
+  const text = answerText.get(response);
+  if (text === undefined) return await response.text();
+  await response.body?.cancel();
+  return text;
+}

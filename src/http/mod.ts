@@ -11,6 +11,7 @@
  */
 
 export { createApp, type CreateAppOptions } from "./app.ts";
+export { answerTextOf, inProcessRequest } from "./in_process.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
 export { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 export { DEFAULT_LIMITS, type HttpLimits } from "./context.ts";

@@ -18,6 +18,7 @@
  */
 
 import type {
+  ClaimInfo,
   ConsumerTarget,
   Deliverability,
   ExactlyOnceStats,
@@ -88,6 +89,10 @@ export interface BrokerView {
     subject?: string,
   ): TopicPage | undefined;
   subscription(topic: string, name: string): SubscriptionInfo | undefined;
+  /** The live retained messages of a topic (with `subject`, those matching it); no topic: undefined. */
+  retained(topic: string, subject?: string): readonly TopicMessage[] | undefined;
+  /** A claim of a topic (`claim_take`), or undefined. */
+  claim(topic: string, key: string): ClaimInfo | undefined;
   /** Long poll: deliverable as of the last applied entry, else when one may become so. */
   deliverability(target: ConsumerTarget): Deliverability | undefined;
   /**

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { PROBLEMS, type ProblemType } from "./problems.ts";
 import * as s from "./schemas.ts";
 import * as sessions from "./schemas_sessions.ts";
+import * as claims from "./schemas_claims.ts";
 
 type Method = "get" | "put" | "post" | "delete";
 
@@ -145,6 +146,54 @@ export const OPERATIONS: readonly OperationSpec[] = [
     ok: [200, any],
     problems: ["topic_not_found"],
   }),
+  op("get", `${T}/retained`, "The retained message of each subject (matching `subject`)", {
+    params: s.topicParams,
+    query: claims.retainedQuery,
+    ok: [200, any],
+    problems: ["topic_not_found"],
+  }),
+  op("get", `${T}/claims/{key}`, "A claim: its holder and data", {
+    params: claims.claimParams,
+    query: s.consistencyQuery,
+    ok: [200, any],
+    problems: ["not_found"],
+  }),
+  write(
+    "put",
+    `${T}/claims/{key}`,
+    "Take a claim (a client session) for a holder; the previous holder is told by the change",
+    claims.claimParams,
+    claims.claimTakeSchema,
+    200,
+    claims.claimTakenSchema,
+  ),
+  write(
+    "post",
+    `${T}/claims/{key}/release`,
+    "Release a claim if the holder still holds it (it ends after its expiry)",
+    claims.claimParams,
+    claims.claimReleaseSchema,
+    200,
+    claims.claimReleasedSchema,
+  ),
+  write(
+    "post",
+    `${T}/claims/{key}/free`,
+    "Free slots of a claim (publishes with `once`): each may carry another message",
+    claims.claimParams,
+    claims.claimFreeSchema,
+    200,
+    claims.claimFreedSchema,
+  ),
+  write(
+    "post",
+    `${T}/claims/{key}/settle`,
+    "Ack receipts of a subscription and hold packet ids a PUBREL is owed for, in one entry",
+    claims.claimParams,
+    claims.claimSettleSchema,
+    200,
+    claims.claimSettledSchema,
+  ),
   write(
     "put",
     S,

@@ -32,6 +32,8 @@ export interface MessageRequest {
   readonly ttlMs?: number;
   readonly headers?: Record<string, string>;
   readonly subject?: string;
+  readonly retain?: "set" | "clear";
+  readonly once?: { readonly claim: string; readonly slot: number };
 }
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
@@ -44,6 +46,8 @@ export function toMessageInput(m: MessageRequest): MessageInput {
     ...(m.ttlMs !== undefined ? { ttlMs: m.ttlMs } : {}),
     ...(m.headers !== undefined ? { headers: m.headers } : {}),
     ...(m.subject !== undefined ? { subject: m.subject } : {}),
+    ...(m.retain !== undefined ? { retain: m.retain } : {}),
+    ...(m.once !== undefined ? { once: m.once } : {}),
   };
 }
 

@@ -28,6 +28,7 @@ import { readBarrier } from "./read.ts";
 import { answerWrite } from "./write.ts";
 import { ProblemError } from "./problems.ts";
 import { handleReceive } from "./receive.ts";
+import { claimRoutes } from "./routes_claims.ts";
 import {
   ackSchema,
   consistencyQuery,
@@ -51,6 +52,7 @@ export function topicRoutes(deps: AppDeps): Hono<AppEnv> {
   messageRoutes(app, deps);
   subscriptionRoutes(app, deps);
   subscriptionSettleRoutes(app, deps);
+  claimRoutes(app, deps);
   return app;
 }
 

@@ -95,6 +95,17 @@ const messageFields = {
   delayMs: ms(DURATION_MS_MAX).optional(),
   ttlMs: ms(DURATION_MS_MAX).min(1).optional(),
   headers: z.record(z.string().max(256), z.string().max(8192)).optional(),
+  retain: z.enum(["set", "clear"]).optional().meta({
+    description: "Topics, with a subject: `set` keeps the message as its subject's retained " +
+      "message, `clear` drops that one (it is published as usual either way)",
+  }),
+  once: z.strictObject({
+    claim: nameSchema,
+    slot: z.number().int().min(1).max(65535),
+  }).optional().meta({
+    description: "Topics: at most once per slot of a claim until the slot is freed " +
+      "(`POST /v1/topics/{t}/claims/{key}/free`); a repeat answers the first seq as a duplicate",
+  }),
 };
 
 /** One message to publish. */

@@ -15,7 +15,8 @@
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
-import { inProcessRequestText } from "./in_process.ts";
+import { inProcessRequestText, streamPrincipals } from "./in_process.ts";
+export { streamPrincipals };
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
   answerFrame,
@@ -31,12 +32,6 @@ import { runConsume } from "./stream_consume.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
 export type Dispatch = (request: Request) => Promise<Response>;
-
-/**
- * Principals of requests a stream already authenticated: the app's auth step takes them from
- * here instead of checking the token again for every request.
- */
-export const streamPrincipals = new WeakMap<Request, Principal>();
 
 /** How long a stream waits for its in-flight answers before it closes at shutdown. */
 const GO_AWAY_MS = 1_000;

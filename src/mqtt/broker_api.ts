@@ -6,8 +6,22 @@
  * @module
  */
 
-/** The node's HTTP handler (`createApp(...).fetch`). */
-export type ApiFetch = (req: Request) => Response | Promise<Response>;
+import type { Principal } from "../http/mod.ts";
+
+/** One request to the node's API, in process. */
+export interface ApiRequest {
+  readonly method: string;
+  /** From `/v1/...` on, with its query. */
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  /** The JSON text of the body, handed over as text (no body stream). */
+  readonly text?: string;
+  /** Auth on: whom it runs as (the gateway authenticated the token at CONNECT, once). */
+  readonly principal?: Principal;
+}
+
+/** The node's API in process (`createApp(...).fetch` behind `src/server/start.ts`). */
+export type ApiFetch = (req: ApiRequest) => Promise<{ status: number; text: string }>;
 
 /** An answer of the API: the status and the parsed JSON body (undefined when empty). */
 export interface ApiAnswer {
@@ -26,19 +40,25 @@ export interface ApiDelivery {
   readonly receipt: string;
 }
 
+/** A retained message as `GET /v1/topics/{t}/retained` answers it. */
+export interface ApiRetained {
+  readonly seq: number;
+  readonly body: unknown;
+  readonly headers: Record<string, string>;
+  readonly subject: string;
+}
+
 /** The quorumq topic every MQTT message goes to. */
 export const MQTT_TOPIC = "mqtt";
 
-const BASE = "http://mqtt.gateway";
-
-/** The API as one MQTT connection sees it: with its bearer token (the CONNECT password). */
+/** The API as one MQTT connection sees it: as its token's principal (`MqttAccess`). */
 export class BrokerApi {
   readonly #fetch: ApiFetch;
-  readonly #token: string | undefined;
+  readonly #principal: Principal | undefined;
 
-  constructor(fetch: ApiFetch, token: string | undefined) {
+  constructor(fetch: ApiFetch, principal: Principal | undefined) {
     this.#fetch = fetch;
-    this.#token = token;
+    this.#principal = principal;
   }
 
   async call(
@@ -46,15 +66,15 @@ export class BrokerApi {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-    signal?: AbortSignal,
   ): Promise<ApiAnswer> {
-    const h = new Headers({ "content-type": "application/json", ...headers });
-    if (this.#token !== undefined) h.set("authorization", `Bearer ${this.#token}`);
-    const init: RequestInit = { method, headers: h, ...(signal ? { signal } : {}) };
-    if (body !== undefined) init.body = JSON.stringify(body);
-    const res = await this.#fetch(new Request(BASE + path, init));
-    const text = await res.text();
-    return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+    const { status, text } = await this.#fetch({
+      method,
+      path,
+      headers: { "content-type": "application/json", ...headers },
+      ...(body === undefined ? {} : { text: JSON.stringify(body) }),
+      ...(this.#principal === undefined ? {} : { principal: this.#principal }),
+    });
+    return { status, body: text === "" ? undefined : JSON.parse(text) };
   }
 
   /**

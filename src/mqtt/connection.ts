@@ -9,22 +9,46 @@
 
 import type { IConnectPacket, IPublishPacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
+import type { Principal } from "../http/mod.ts";
+import { MqttAccess } from "./access.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
+import { sessionSubscription } from "./subscriptions.ts";
+import { SESSION_EXPIRY_MS_MAX, SessionClaim, sessionExpiryMs } from "./session.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
+
+/** What a node's gateway reads of its replica's claims (the MQTT topic's). */
+export interface ClaimsView {
+  /** Moves whenever a claim changes on this replica. */
+  changes(): number;
+  /** The keys changed since `changes()` was `since`; undefined: too many, look at all. */
+  changedSince(since: number): string[] | undefined;
+  /** A session key's holder (null: released) and stamp, undefined when there is no such claim. */
+  claim(key: string): { readonly holder: string | null; readonly stamp: number } | undefined;
+  /** The claims held by holders whose names start with `prefix`. */
+  heldBy(prefix: string): { key: string; holder: string }[];
+}
 
 export interface GatewayContext {
   readonly fetch: ApiFetch;
   readonly log: Logger;
   readonly maxPacketBytes: number;
   /**
+   * The connections on this node by session key: one whose session another connection took is
+   * closed.
+   */
+  readonly live: Map<string, Set<MqttConnection>>;
+  /** `<node id>/<boot id>/`: every holder this node's connections take sessions as. */
+  readonly holderPrefix: string;
+  readonly claims: ClaimsView;
+  /** Auth on: the principal of an `Authorization` header value (undefined: refused). */
+  readonly authenticate: ((header: string) => Promise<Principal | undefined>) | undefined;
+  /**
    * Set when the node has no auth file and refuses anonymous writes (`src/server/access.ts`):
    * every CONNECT is refused (not authorized) with this reason, since no token can be checked.
    */
   readonly refuseAnonymous: string | undefined;
-  /** Connections by client id on this node: a second CONNECT of the same id takes over. */
-  readonly live: Map<string, MqttConnection>;
 }
 
 /** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
@@ -60,10 +84,16 @@ export class MqttConnection {
   readonly #remote: string;
   #connect: IConnectPacket | undefined;
   #clientId = "";
+  /** This connection's hold on its session, once CONNECT took it. */
+  #session: SessionClaim | undefined;
+  /** The session expiry (ms) the release uses; a v5 DISCONNECT may change it. */
+  #expireMs: number | undefined;
   #inbound: Inbound | undefined;
   #outbound: Outbound | undefined;
   #lastPacketAt = Date.now();
   readonly #aliases = new Map<number, string>();
+  /** Topic aliases this side set (server to client, v5): topic → alias. */
+  readonly #aliasesOut = new Map<string, number>();
   /** A DISCONNECT came (v5: without "disconnect with will"): the Last Will is not published. */
   #disconnected = false;
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
@@ -78,6 +108,11 @@ export class MqttConnection {
 
   get clientId(): string {
     return this.#clientId;
+  }
+
+  /** The session key and holder, once CONNECT took the session. */
+  get session(): SessionClaim | undefined {
+    return this.#session;
   }
 
   async run(): Promise<void> {
@@ -116,13 +151,12 @@ export class MqttConnection {
   }
 
   /**
-   * Another connection of this client id came: this one closes, and a clean session's
-   * subscriptions are gone before the new connection looks for its session (else the deletes
-   * could land after the new one's SUBSCRIBE).
+   * Another connection of this client id took the session (on any node): this one closes. Its
+   * release at the end is a no-op: the claim is no longer this connection's.
    */
-  async takeOver(): Promise<void> {
+  takeOver(): void {
     this.fail(REASON.takenOver, "the same client id connected again");
-    await this.#outbound?.stop();
+    this.#outbound?.stop();
   }
 
   #onWireError(e: WireError): void {
@@ -146,11 +180,17 @@ export class MqttConnection {
       case "pingreq":
         this.#wire.send({ cmd: "pingresp" });
         return;
-      case "disconnect":
+      case "disconnect": {
         this.#disconnected = p.reasonCode !== 0x04;
+        // v5: DISCONNECT may change the session expiry (not from 0: a protocol error).
+        const interval = p.properties?.sessionExpiryInterval;
+        if (interval !== undefined && this.#expireMs !== 0) {
+          this.#expireMs = sessionExpiryMs(true, false, interval);
+        }
         this.#outbound?.stop();
         this.#wire.close();
         return;
+      }
       case "publish":
         return this.#onPublish(p);
       case "pubrel":
@@ -161,6 +201,10 @@ export class MqttConnection {
         return await this.#outbound?.unsubscribe(p);
       case "puback":
         return this.#outbound?.puback(p.messageId ?? 0);
+      case "pubrec":
+        return this.#outbound?.pubrec(p.messageId ?? 0);
+      case "pubcomp":
+        return this.#outbound?.pubcomp(p.messageId ?? 0);
       default:
         return this.fail(REASON.protocolError, `unexpected ${p.cmd}`);
     }
@@ -180,52 +224,122 @@ export class MqttConnection {
     if (this.#ctx.refuseAnonymous !== undefined) {
       return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
     }
-    const token = p.password === undefined ? undefined : p.password.toString();
-    const api = new BrokerApi(this.#ctx.fetch, token);
-    const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
-    if (probe.status === 401) return this.#refuse(REASON.notAuthorized, "token refused");
-    if (probe.status === 404) await api.ensureTopic();
-    await this.#ctx.live.get(clientId)?.takeOver();
-    this.#ctx.live.set(clientId, this);
+    const api = await this.#authorized(p);
+    if (api === undefined) return;
+    // v5: the client's topic alias maximum is how many aliases this side may set.
+    const aliasMax = v5 ? Math.min(p.properties?.topicAliasMaximum ?? 0, TOPIC_ALIAS_MAX) : 0;
     const host = {
-      api,
+      api: api.api,
+      access: api.access,
       clientId,
       version: v5 ? 5 : 4,
-      send: (pk: Packet) => this.#wire.send(pk),
+      send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
       fail: (r: number, d: string) => this.fail(r, d),
+      log: (event: string, details: Record<string, unknown>) =>
+        this.#ctx.log.warn(event, { clientId, ...details }),
     };
     this.#inbound = new Inbound(host);
     const cleanStart = p.clean !== false;
-    const expiry = p.properties?.sessionExpiryInterval ?? 0;
-    const endsWithConnection = v5 ? expiry === 0 : cleanStart;
+    this.#expireMs = sessionExpiryMs(v5, cleanStart, p.properties?.sessionExpiryInterval);
+    // Takes the session (a clean start drops the old one in the same entry): the connection
+    // that held it, on whichever node, is closed when that node applies this.
+    const session = new SessionClaim(
+      api.api,
+      clientId,
+      this.#ctx.holderPrefix + crypto.randomUUID(),
+    );
+    const taken = await session.take({
+      fresh: cleanStart,
+      subscriptions: ([0, 1, 2] as const).map((q) => sessionSubscription(clientId, q)),
+      expireMs: this.#expireMs,
+    });
+    if (!("present" in taken)) {
+      const reason = taken.status === 403 ? REASON.notAuthorized : REASON.unspecified;
+      return this.#refuse(reason, `session claim: ${taken.status} ${taken.body?.detail ?? ""}`);
+    }
+    this.#session = session;
+    const same = this.#ctx.live.get(session.key);
+    if (same === undefined) this.#ctx.live.set(session.key, new Set([this]));
+    else same.add(this);
     // MQTT 5 receive maximum: the most QoS 1/2 deliveries the client takes unacknowledged.
     const receiveMaximum = p.properties?.receiveMaximum ?? INFLIGHT_MAX;
+    const persistent = this.#expireMs !== 0;
     this.#outbound = new Outbound(
       host,
-      { cleanStart, endsWithConnection, receiveMaximum },
+      { cleanStart, endsWithConnection: !persistent, receiveMaximum },
       this.#ctx.log,
+      persistent ? (shared) => session.saveShared(shared) : undefined,
     );
-    const sessionPresent = await this.#outbound.open();
-    const connack: Packet = v5
-      ? {
-        cmd: "connack",
-        reasonCode: 0,
-        sessionPresent,
-        properties: {
-          ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
-          maximumPacketSize: this.#ctx.maxPacketBytes,
-          topicAliasMaximum: TOPIC_ALIAS_MAX,
-        },
-      }
-      : { cmd: "connack", returnCode: 0, sessionPresent };
-    this.#wire.send(connack);
+    const hadFilters = await this.#outbound.open();
+    const sessionPresent = !cleanStart && (taken.present || hadFilters);
+    this.#wire.send(this.#connack(p, clientId, sessionPresent));
     this.#ctx.log.info("mqtt_connected", {
       remote: this.#remote,
       clientId,
       version: p.protocolVersion,
     });
     this.#startKeepAlive(p.keepalive ?? 0);
+    if (!cleanStart) this.#outbound.resumePubrels(taken.pubrels);
     this.#outbound.start();
+    if (!cleanStart && taken.shared.length > 0) await this.#outbound.restoreShared(taken.shared);
+  }
+
+  /**
+   * The CONNECT's token (auth on): its principal, and that it may publish the will; then the
+   * MQTT topic is there (created on first use). Undefined: refused (answered already).
+   */
+  async #authorized(
+    p: IConnectPacket,
+  ): Promise<{ api: BrokerApi; access: MqttAccess } | undefined> {
+    const token = p.password === undefined ? undefined : p.password.toString();
+    let access = MqttAccess.OPEN;
+    if (this.#ctx.authenticate !== undefined) {
+      const principal = token === undefined
+        ? undefined
+        : await this.#ctx.authenticate(`Bearer ${token}`);
+      if (principal === undefined) return this.#refuse(REASON.notAuthorized, "token refused");
+      access = new MqttAccess(principal);
+    }
+    if (p.will !== undefined && !access.canPublish(p.will.topic)) {
+      return this.#refuse(REASON.notAuthorized, `may not publish the will to ${p.will.topic}`);
+    }
+    const api = new BrokerApi(this.#ctx.fetch, access.apiPrincipal());
+    const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
+    if (probe.status === 401 || probe.status === 403) {
+      return this.#refuse(REASON.notAuthorized, "token refused");
+    }
+    if (probe.status === 404) await api.ensureTopic();
+    return { api, access };
+  }
+
+  #connack(p: IConnectPacket, clientId: string, sessionPresent: boolean): Packet {
+    if (p.protocolVersion !== 5) return { cmd: "connack", returnCode: 0, sessionPresent };
+    return {
+      cmd: "connack",
+      reasonCode: 0,
+      sessionPresent,
+      properties: {
+        ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
+        maximumPacketSize: this.#ctx.maxPacketBytes,
+        topicAliasMaximum: TOPIC_ALIAS_MAX,
+      },
+    };
+  }
+
+  /**
+   * MQTT 5 topic aliases to the client: the first PUBLISH of a topic sets an alias (while the
+   * client's maximum allows another), later ones send it with an empty topic.
+   */
+  #aliasOut(pk: Packet, max: number): Packet {
+    if (pk.cmd !== "publish") return pk;
+    const known = this.#aliasesOut.get(pk.topic);
+    if (known !== undefined) {
+      return { ...pk, topic: "", properties: { ...pk.properties, topicAlias: known } };
+    }
+    if (this.#aliasesOut.size >= max) return pk;
+    const alias = this.#aliasesOut.size + 1;
+    this.#aliasesOut.set(pk.topic, alias);
+    return { ...pk, properties: { ...pk.properties, topicAlias: alias } };
   }
 
   /** MQTT 5 topic aliases (client to server): an alias set with a topic names it after. */
@@ -244,7 +358,7 @@ export class MqttConnection {
     this.#inbound?.publish(p);
   }
 
-  #refuse(reason: number, detail: string): void {
+  #refuse(reason: number, detail: string): undefined {
     this.#ctx.log.warn("mqtt_connect_refused", {
       remote: this.#remote,
       reasonCode: reason,
@@ -257,6 +371,7 @@ export class MqttConnection {
         : { cmd: "connack", returnCode: v3ReturnCode(reason), sessionPresent: false },
     );
     this.#wire.end();
+    return undefined;
   }
 
   /** A client silent for 1.5 × its keep-alive is gone (MQTT 3.1.2.10). */
@@ -272,9 +387,40 @@ export class MqttConnection {
 
   #closed(): void {
     const will = this.#connect?.will;
-    if (will && !this.#disconnected && this.#inbound) {
-      // An unclean end (a dropped link, keep-alive expiry, a refused packet, a takeover).
-      this.#inbound.will(will).then((a) => {
+    if (will && !this.#disconnected && this.#inbound) this.#publishWill(will, this.#inbound);
+    this.#wire.close();
+    clearInterval(this.#keepAliveTimer);
+    this.#outbound?.stop();
+    const key = this.#session?.key;
+    const same = key === undefined ? undefined : this.#ctx.live.get(key);
+    if (same?.delete(this) && same.size === 0) this.#ctx.live.delete(key!);
+    // The session waits for its client (or ends now: expiry 0); a no-op if it was taken over.
+    this.#session?.release(this.#expireMs).catch((e) =>
+      this.#ctx.log.warn("mqtt_session_release_failed", {
+        clientId: this.#clientId,
+        error: String(e),
+      })
+    );
+  }
+
+  /**
+   * An unclean end (a dropped link, keep-alive expiry, a refused packet, a takeover): the Last
+   * Will, after the v5 will delay interval (at most the session expiry), unless the client
+   * connected again meanwhile (another connection holds its session now).
+   */
+  #publishWill(will: NonNullable<IConnectPacket["will"]>, inbound: Inbound): void {
+    const delayS = will.properties?.willDelayInterval ?? 0;
+    const expiry = this.#expireMs ?? SESSION_EXPIRY_MS_MAX;
+    const delayMs = Math.min(delayS * 1000, expiry);
+    const mine = this.#session?.holder;
+    const key = this.#session?.key;
+    const publish = () => {
+      const holder = key === undefined ? undefined : this.#ctx.claims.claim(key)?.holder;
+      if (delayMs > 0 && holder !== undefined && holder !== null && holder !== mine) {
+        this.#ctx.log.info("mqtt_will_cancelled", { clientId: this.#clientId });
+        return;
+      }
+      inbound.will(will).then((a) => {
         const ok = typeof a !== "string" && a.status === 201;
         this.#ctx.log.info("mqtt_will_published", {
           clientId: this.#clientId,
@@ -282,10 +428,10 @@ export class MqttConnection {
           ok,
         });
       }).catch(() => {});
-    }
-    this.#wire.close();
-    clearInterval(this.#keepAliveTimer);
-    this.#outbound?.stop();
-    if (this.#ctx.live.get(this.#clientId) === this) this.#ctx.live.delete(this.#clientId);
+    };
+    if (delayMs <= 0) return publish();
+    // The node's timers only: if this node dies before, the will is not published.
+    const timer = setTimeout(publish, delayMs);
+    Deno.unrefTimer(timer);
   }
 }

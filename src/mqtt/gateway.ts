@@ -6,8 +6,10 @@
  */
 
 import type { Logger } from "../log.ts";
+import type { Principal } from "../http/mod.ts";
 import type { ApiFetch } from "./broker_api.ts";
-import { type GatewayContext, MqttConnection } from "./connection.ts";
+import { type ClaimsView, type GatewayContext, MqttConnection } from "./connection.ts";
+import { ORPHAN_RELEASE_MS, releaseOrphans, watchTakeovers } from "./takeover.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
@@ -32,6 +34,14 @@ export interface MqttGatewayOptions {
   readonly unixPath?: string;
   /** Refuse every CONNECT with this reason: the node refuses anonymous writes, no auth file. */
   readonly refuseAnonymous?: string;
+  /** This node's id: its connections hold sessions as `<node id>/<boot id>/<uuid>`. */
+  readonly nodeId: string;
+  /** This node's replica's claims of the MQTT topic. */
+  readonly claims: ClaimsView;
+  /** Auth on (`--auth-file`): the principal of an `Authorization` header value. */
+  readonly authenticate?: (header: string) => Promise<Principal | undefined>;
+  /** Calls `listener` after entries were applied here; returns the unsubscribe. */
+  readonly onApplied: (listener: () => void) => () => void;
 }
 
 export interface MqttGateway {
@@ -43,13 +53,10 @@ export interface MqttGateway {
 }
 
 export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
-  const ctx: GatewayContext = {
-    fetch: opts.fetch,
-    log: opts.log,
-    maxPacketBytes: opts.maxPacketBytes,
-    refuseAnonymous: opts.refuseAnonymous,
-    live: new Map(),
-  };
+  const nodePrefix = `${opts.nodeId}/`;
+  const ctx = gatewayContext(opts, nodePrefix);
+  const stopWatch = watchTakeovers(ctx, opts.onApplied);
+  const orphans = setTimeout(() => releaseOrphans(ctx, nodePrefix), ORPHAN_RELEASE_MS);
   const acceptor = new Acceptor(ctx);
   const listener = opts.plain === undefined
     ? undefined
@@ -67,10 +74,26 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     port,
     handleUpgrade: (req) => upgrade(req, ctx, acceptor),
     async close() {
+      stopWatch();
+      clearTimeout(orphans);
       listener?.close();
       unix?.close();
       await acceptor.close();
     },
+  };
+}
+
+/** What every connection of this gateway shares; holders are `<node>/<boot id>/<uuid>`. */
+function gatewayContext(opts: MqttGatewayOptions, nodePrefix: string): GatewayContext {
+  return {
+    fetch: opts.fetch,
+    log: opts.log,
+    maxPacketBytes: opts.maxPacketBytes,
+    live: new Map(),
+    holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
+    claims: opts.claims,
+    authenticate: opts.authenticate,
+    refuseAnonymous: opts.refuseAnonymous,
   };
 }
 

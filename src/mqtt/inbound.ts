@@ -1,19 +1,21 @@
 /**
- * A connection's PUBLISHes into the replicated log, in the order they arrived: consecutive QoS 0
- * and 1 messages go as one batch publish (one entry, so many in flight cost one commit), each
- * QoS 1 PUBACK after the batch is committed; a QoS 2 message is published under an
- * Idempotency-Key named by (client id, packet id) and PUBREC answered after commit, so the same
- * PUBLISH sent again, to this node or any other, is not applied twice; PUBREL releases the key
- * (after commit, PUBCOMP), and the packet id may carry a new message.
+ * A connection's PUBLISHes into the replicated log, in the order they arrived: consecutive
+ * PUBLISHes of any QoS go as one batch publish (one entry, so many in flight cost one commit),
+ * each QoS 1 PUBACK and QoS 2 PUBREC after the batch is committed. A QoS 2 message is published
+ * `once` in the slot of its packet id of the session's claim (replicated session state), so the
+ * same PUBLISH sent again, to this node or any other, answers the first one and is not applied
+ * twice; consecutive PUBRELs free their slots in one entry (after commit, PUBCOMP), and the packet
+ * id may carry a new message.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import { encodePayload, PAYLOAD_HEADER } from "./payload.ts";
+import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
+import { sessionKey } from "./session.ts";
+import type { MqttAccess } from "./access.ts";
 
 /** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
@@ -24,17 +26,15 @@ type Item = { kind: "publish"; p: IPublishPacket } | { kind: "pubrel"; p: IPubre
 
 export interface InboundHost {
   readonly api: BrokerApi;
+  /** What the connection's token may publish and subscribe to. */
+  readonly access: MqttAccess;
   readonly clientId: string;
   readonly version: number;
   send(p: Packet): void;
+  /** A warning log line about this connection. */
+  log(event: string, details: Record<string, unknown>): void;
   /** Ends the connection: a v5 DISCONNECT with `reason` first. */
   fail(reason: number, detail: string): void;
-}
-
-/** The key that makes a QoS 2 PUBLISH apply once: the client's id hashed, and the packet id. */
-export function qos2Key(clientId: string, messageId: number): string {
-  const h = createHash("sha256").update(clientId).digest("hex").slice(0, 40);
-  return `mqtt-qos2.${h}.${messageId}`;
 }
 
 /** The message a PUBLISH becomes (the API's publish body), or an error text. */
@@ -46,6 +46,9 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
   const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
   const { body, kind } = encodePayload(payload);
   const headers: Record<string, string> = { [PAYLOAD_HEADER]: kind, "mqtt-qos": String(p.qos) };
+  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
+  const retain = p.retain ? { retain: payload.length === 0 ? "clear" : "set" } : {};
+  if (p.retain) headers[RETAIN_HEADER] = "1";
   const user = p.properties?.userProperties;
   if (user !== undefined) {
     for (const [k, v] of Object.entries(user)) {
@@ -57,16 +60,19 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
   const ttl = expiry === undefined || expiry <= 0
     ? {}
     : { ttlMs: Math.min(expiry, TTL_S_MAX) * 1000 };
-  return { message: { subject: s.subject, body, headers, ...ttl } };
+  return { message: { subject: s.subject, body, headers, ...ttl, ...retain } };
 }
 
 export class Inbound {
   readonly #host: InboundHost;
+  /** The session's claim: a QoS 2 message is published once per packet id, in its slot. */
+  readonly #claim: string;
   readonly #queue: Item[] = [];
   #pumping = false;
 
   constructor(host: InboundHost) {
     this.#host = host;
+    this.#claim = sessionKey(host.clientId);
   }
 
   publish(p: IPublishPacket): void {
@@ -79,27 +85,21 @@ export class Inbound {
     this.#pump();
   }
 
+  /**
+   * In arrival order: the consecutive PUBLISHes (any QoS) as one batch entry, the consecutive
+   * PUBRELs as one `claim_free`; while one is being committed the next run gathers.
+   */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
       for (let i = 0; this.#queue.length > 0 && i < 1_000_000; i++) {
-        const head = this.#queue[0];
-        if (head.kind === "pubrel") {
-          this.#queue.shift();
-          await this.#release(head.p);
-        } else if (head.p.qos === 2) {
-          this.#queue.shift();
-          await this.#exactlyOnce(head.p);
-        } else {
-          let n = 0;
-          while (
-            n < this.#queue.length && n < BATCH_MAX && this.#queue[n].kind === "publish" &&
-            (this.#queue[n].p as IPublishPacket).qos < 2
-          ) n++;
-          const batch = this.#queue.splice(0, n).map((it) => it.p as IPublishPacket);
-          await this.#batch(batch);
-        }
+        const kind = this.#queue[0].kind;
+        let n = 0;
+        while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].kind === kind) n++;
+        const run = this.#queue.splice(0, n);
+        if (kind === "pubrel") await this.#release(run.map((it) => it.p as IPubrelPacket));
+        else await this.#batch(run.map((it) => it.p as IPublishPacket));
       }
     } catch (e) {
       this.#host.fail(0x80, `publish failed: ${e}`);
@@ -116,7 +116,7 @@ export class Inbound {
       payload: w.payload,
       qos: w.qos ?? 0,
       dup: false,
-      retain: false,
+      retain: w.retain ?? false,
       ...(w.properties?.userProperties
         ? { properties: { userProperties: w.properties.userProperties } }
         : {}),
@@ -125,44 +125,54 @@ export class Inbound {
     return await this.#post(m.message);
   }
 
-  async #batch(batch: IPublishPacket[]): Promise<void> {
+  async #batch(all: IPublishPacket[]): Promise<void> {
+    // A topic the token may not publish to: v5 answers 0x87, v3.1.1 (which has no negative
+    // acknowledgement) answers as usual; the message is dropped either way.
+    const denied = all.filter((p) => !this.#host.access.canPublish(p.topic));
+    for (const p of denied) {
+      if (p.qos > 0) {
+        const reason = this.#host.version === 5 ? 0x87 : 0;
+        this.#host.send(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
+      }
+    }
+    if (denied.length > 0) {
+      this.#host.log("mqtt_publish_not_authorized", { topics: denied.map((p) => p.topic) });
+    }
+    const batch = denied.length === 0 ? all : all.filter((p) => !denied.includes(p));
+    if (batch.length === 0) return;
     const messages: Record<string, unknown>[] = [];
     for (const p of batch) {
       const m = messageOf(p);
       if ("error" in m) {
         return this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${m.error}`);
       }
+      // QoS 2: once per packet id until PUBREL frees it, so the same PUBLISH sent again (after
+      // a reconnect, to any node) answers the first one's seq and is not applied twice.
+      if (p.qos === 2) m.message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
       messages.push(m.message);
     }
+    // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
+    // (at least once) but never its QoS 2 ones (their slots are held).
     const a = await this.#post({ messages });
     if (a.status !== 201) return this.#refused(a);
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i];
-      if (p.qos !== 1) continue;
+      if (p.qos === 0) continue;
       const r = a.body.results[i];
       const ok = r !== undefined && r.seq !== undefined;
-      this.#host.send(this.#ack("puback", p.messageId ?? 0, ok ? 0 : 0x80));
+      this.#host.send(
+        this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, ok ? 0 : 0x80),
+      );
     }
   }
 
-  async #exactlyOnce(p: IPublishPacket): Promise<void> {
-    const m = messageOf(p);
-    if ("error" in m) return this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${m.error}`);
-    const key = qos2Key(this.#host.clientId, p.messageId ?? 0);
-    const a = await this.#post(m.message, { "idempotency-key": key });
-    if (a.status === 409) {
-      // The packet id still holds another message (no PUBREL came for it): a protocol error.
-      return this.#host.fail(0x82, `QoS 2 packet id ${p.messageId} reused before PUBREL`);
-    }
-    if (a.status !== 201 && a.status !== 200) return this.#refused(a);
-    this.#host.send(this.#ack("pubrec", p.messageId ?? 0, 0));
-  }
-
-  async #release(p: IPubrelPacket): Promise<void> {
-    const key = qos2Key(this.#host.clientId, p.messageId ?? 0);
-    const a = await this.#host.api.write("DELETE", `/v1/idempotency-keys/${key}`, undefined);
-    if (a.status !== 204) return this.#refused(a);
-    this.#host.send(this.#ack("pubcomp", p.messageId ?? 0, 0));
+  /** PUBRELs: their packet ids' slots are freed (after commit, PUBCOMP each). */
+  async #release(run: IPubrelPacket[]): Promise<void> {
+    const slots = [...new Set(run.map((p) => p.messageId ?? 0))];
+    const path = `/v1/topics/${MQTT_TOPIC}/claims/${this.#claim}/free`;
+    const a = await this.#host.api.write("POST", path, { slots });
+    if (a.status !== 200) return this.#refused(a);
+    for (const p of run) this.#host.send(this.#ack("pubcomp", p.messageId ?? 0, 0));
   }
 
   async #post(body: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> {

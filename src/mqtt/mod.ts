@@ -17,7 +17,7 @@ export {
   type MqttGatewayOptions,
   startMqttGateway,
 } from "./gateway.ts";
-export { sessionSubscription } from "./outbound.ts";
+export { sessionSubscription } from "./subscriptions.ts";
 export { MQTT_TOPIC } from "./broker_api.ts";
 export {
   filterToPatterns,

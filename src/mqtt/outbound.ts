@@ -1,20 +1,30 @@
 /**
- * A session's subscriptions and deliveries. An MQTT session's filters are two durable quorumq
+ * A session's subscriptions and deliveries. An MQTT session's filters are three durable quorumq
  * subscriptions on the MQTT topic, named from its client id: `…-q0` (at most once) holds the
- * filters granted QoS 0 and `…-q1` (at least once) those granted QoS 1 (QoS 2 is granted as 1).
- * Their filters are the subject patterns of the topic filters, so the session's state lives in
- * the replicated log and a client reconnecting to any node finds it; unacknowledged QoS 1
- * deliveries come back after their lease and are sent with DUP set.
+ * filters granted QoS 0, `…-q1` and `…-q2` (at least once) those granted QoS 1 and 2. Their
+ * filters are the subject patterns of the topic filters, so the session's state lives in the
+ * replicated log and a client reconnecting to any node finds it; unacknowledged QoS 1 and 2
+ * deliveries come back after their lease and are sent with DUP set (QoS 2: with the same packet
+ * id, `inflight.ts`).
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
 import { type ApiDelivery, MQTT_TOPIC } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
-import { decodePayload, PAYLOAD_HEADER } from "./payload.ts";
+import { decodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { sessionKey, type SharedMembership } from "./session.ts";
+import { exactlyOnceId, Inflight } from "./inflight.ts";
+import {
+  DELIVERY_LEASE_MS,
+  joinShared,
+  type SessionLife,
+  sessionSubscription,
+} from "./subscriptions.ts";
+import { Qos2Out } from "./qos2_out.ts";
+import { retainedFor } from "./retained.ts";
 import {
   filterToPatterns,
   parseShared,
@@ -23,35 +33,19 @@ import {
   topicMatches,
 } from "./topics.ts";
 
-/** How long a QoS 1 delivery waits for its PUBACK before it is sent again (with DUP). */
-export const DELIVERY_LEASE_MS = 10_000;
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
 const WAIT_MS = 5_000;
 
-/** The subscription names of a client id's session. */
-export function sessionSubscription(clientId: string, qos: 0 | 1): string {
-  const h = createHash("sha256").update(clientId).digest("hex").slice(0, 40);
-  return `mqtt-${h}-q${qos}`;
-}
+type Qos = 0 | 1 | 2;
+const QOS_LEVELS = [0, 1, 2] as const;
 
-/**
- * What CONNECT says of the session: v3.1.1's clean session is both; v5's clean start drops the
- * old one, and a session expiry interval of 0 (the default) ends it with the connection.
- */
-export interface SessionLife {
-  readonly cleanStart: boolean;
-  readonly endsWithConnection: boolean;
-  /** The most QoS 1 deliveries awaiting PUBACK (capped at `INFLIGHT_MAX`). */
-  readonly receiveMaximum: number;
-}
-
-/** A subscription a loop receives from: the session's own two, or a shared one. */
+/** A subscription a loop receives from: the session's own three, or a shared one. */
 interface Source {
   readonly path: string;
-  readonly qos: 0 | 1;
+  readonly qos: Qos;
   /** The QoS granted (a shared subscription is at least once, and may be granted 0). */
-  readonly maxQos: 0 | 1;
+  readonly maxQos: Qos;
   /** The MQTT filters deliveries are checked against. */
   readonly filters: Set<string>;
   /** False once a shared subscription is left. */
@@ -67,10 +61,12 @@ export class Outbound {
   readonly #inflightMax: number;
   readonly #log: Logger;
   /** Topic filters by granted QoS. */
-  readonly #filters: [Set<string>, Set<string>] = [new Set(), new Set()];
-  /** QoS 1 deliveries awaiting PUBACK: the subscription each came from and its receipt. */
-  readonly #inflight = new Map<number, { path: string; receipt: string }>();
-  #nextId = 1;
+  readonly #filters: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
+  /** The patterns each level's subscription was last written with (undefined: none there). */
+  readonly #saved: (string | undefined)[] = [undefined, undefined, undefined];
+  /** QoS 1 and 2 deliveries awaiting the client. */
+  readonly #inflight = new Inflight();
+  readonly #qos2: Qos2Out;
   #running = false;
   /** Receipts to ack, by subscription path. */
   readonly #acks = new Map<string, string[]>();
@@ -78,110 +74,184 @@ export class Outbound {
   readonly #shared = new Map<string, Source>();
   #acking = false;
   readonly #wakers = new Set<() => void>();
-  /** Ends the long-poll receives in flight when the connection goes. */
-  readonly #abort = new AbortController();
-  #stopped: Promise<void> | undefined;
+  #stopped = false;
+  /** v5 filters subscribed with "retain as published". */
+  readonly #retainAsPublished = new Set<string>();
+  /** A persistent session keeps its shared memberships with its claim. */
+  readonly #onSharedChange: ((shared: SharedMembership[]) => Promise<void>) | undefined;
 
-  constructor(host: InboundHost, session: SessionLife, log: Logger) {
+  constructor(
+    host: InboundHost,
+    session: SessionLife,
+    log: Logger,
+    onSharedChange?: (shared: SharedMembership[]) => Promise<void>,
+  ) {
     this.#host = host;
+    this.#onSharedChange = onSharedChange;
+    this.#qos2 = new Qos2Out(
+      host.api,
+      sessionKey(host.clientId),
+      (ids) => this.#settled(ids),
+      (detail) => host.fail(0x80, detail),
+    );
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
     this.#inflightMax = Math.max(1, Math.min(INFLIGHT_MAX, session.receiveMaximum));
     this.#log = log;
   }
 
-  #path(qos: 0 | 1): string {
+  #path(qos: Qos): string {
     return `/v1/topics/${MQTT_TOPIC}/subscriptions/${
       sessionSubscription(this.#host.clientId, qos)
     }`;
   }
 
-  /** Loads (persistent) or drops (clean) the session; whether a session was present. */
+  /**
+   * Loads a persistent session's filters (a clean start's were dropped with its claim); whether
+   * it had any.
+   */
   async open(): Promise<boolean> {
+    if (this.#clean) return false;
     let present = false;
-    for (const qos of [0, 1] as const) {
-      if (this.#clean) {
-        await this.#host.api.write("DELETE", this.#path(qos), {});
-        continue;
-      }
+    for (const qos of QOS_LEVELS) {
       const a = await this.#host.api.call("GET", this.#path(qos));
       if (a.status !== 200) continue;
       present = true;
-      for (const p of a.body.filters ?? []) this.#filters[qos].add(patternToFilter(p));
+      const patterns: string[] = a.body.filters ?? [];
+      for (const p of patterns) this.#filters[qos].add(patternToFilter(p));
+      this.#saved[qos] = [...new Set(patterns)].sort().join("\n");
     }
     return present;
   }
 
+  /** Joins the shared subscriptions a persistent session had (kept with its claim). */
+  async restoreShared(list: readonly SharedMembership[]): Promise<void> {
+    for (const [topic, qos] of list) await this.#joinShared(topic, qos);
+  }
+
+  /** The shared subscriptions joined, to keep with the session. */
+  sharedMemberships(): SharedMembership[] {
+    return [...this.#shared].map(([topic, src]) => [topic, src.maxQos === 0 ? 0 : 1]);
+  }
+
   start(): void {
     this.#running = true;
-    for (const qos of [0, 1] as const) {
+    for (const qos of QOS_LEVELS) {
       const filters = this.#filters[qos];
       this.#loop({ path: this.#path(qos), qos, maxQos: qos, filters, active: true });
     }
   }
 
   /**
-   * Stops delivering; a clean session's subscriptions are deleted. Once: later calls answer the
-   * first one's promise, which ends when the deletes are done.
+   * Stops delivering. The session's subscriptions are its claim's: they end with it (after the
+   * session expiry), never here. Once.
    */
-  stop(): Promise<void> {
+  stop(): void {
     this.#running = false;
-    this.#abort.abort();
+    // The long-poll receives in flight are not aborted: one that already leased messages would
+    // lose its answer (a forwarded one is cut), and they would wait out their lease (10 s). It
+    // ends within its wait, and whatever it got goes back to the session at once (#deliver).
     this.#wakeAll();
-    if (this.#stopped === undefined) {
+    if (!this.#stopped) {
       // Sent, never PUBACKed: back to the session now (not at the lease's end), so the next
       // connection, on any node, gets them at once (with DUP: attempt > 1); a shared
       // subscription's, to the group's other members.
       const shared = new Set([...this.#shared.values()].map((s) => s.path));
-      for (const { path, receipt } of this.#inflight.values()) {
+      for (const { path, receipt, released } of this.#inflight.values()) {
+        // No receipt: a retained message sent at SUBSCRIBE, or settled (QoS 2 after PUBREC).
+        // Released and settling: the settle acks it, or its lease ends and it comes back.
+        if (receipt === "" || released) continue;
         if (!this.#endsWithConnection || shared.has(path)) this.#nack(path, receipt);
       }
       this.#inflight.clear();
     }
-    this.#stopped ??= this.#endsWithConnection
-      ? Promise.all(
-        ([0, 1] as const).map((qos) =>
-          this.#host.api.write("DELETE", this.#path(qos), {}).catch(() => undefined)
-        ),
-      ).then(() => {})
-      : Promise.resolve();
-    return this.#stopped;
+    this.#stopped = true;
   }
 
   async subscribe(p: ISubscribePacket): Promise<void> {
     const v5 = this.#host.version === 5;
     const granted: number[] = [];
+    const retainedFor: { filter: string; qos: Qos }[] = [];
+    let sharedChanged = false;
     for (const s of p.subscriptions) {
+      const shared = parseShared(s.topic);
+      if (!this.#host.access.canSubscribe(shared?.filter ?? s.topic)) {
+        this.#log.warn("mqtt_subscribe_not_authorized", {
+          clientId: this.#host.clientId,
+          filter: s.topic,
+        });
+        granted.push(v5 ? 0x87 : 0x80);
+        continue;
+      }
       if (s.topic.startsWith("$share/")) {
+        // No retained messages for a shared subscription (MQTT 5, 4.8.2).
         granted.push(await this.#joinShared(s.topic, Math.min(s.qos, 1) as 0 | 1));
+        sharedChanged = true;
         continue;
       }
       if ("error" in filterToPatterns(s.topic)) {
         granted.push(v5 ? 0x8f : 0x80);
         continue;
       }
-      const q = Math.min(s.qos, 1) as 0 | 1;
-      this.#filters[0].delete(s.topic);
-      this.#filters[1].delete(s.topic);
+      const q = Math.min(s.qos, 2) as Qos;
+      const existed = this.#dropFilter(s.topic);
       this.#filters[q].add(s.topic);
       granted.push(q);
+      // v5 retain handling: 0 send the retained messages, 1 only for a new subscription, 2 never.
+      const rh = v5 ? s.rh ?? 0 : 0;
+      if (rh === 0 || (rh === 1 && !existed)) retainedFor.push({ filter: s.topic, qos: q });
+      if (v5 && s.rap === true) this.#retainAsPublished.add(s.topic);
+      else this.#retainAsPublished.delete(s.topic);
     }
     const failed = await this.#save();
     const codes = failed === undefined ? granted : granted.map(() => 0x80);
     if (failed !== undefined) this.#log.warn("mqtt_subscribe_failed", { detail: failed });
     this.#host.send({ cmd: "suback", messageId: p.messageId, granted: codes } as Packet);
+    if (failed !== undefined) return;
+    for (const r of retainedFor) await this.#sendRetained(r.filter, r.qos);
+    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
+  }
+
+  /**
+   * The retained messages a new subscription gets (after its SUBACK), with RETAIN set. A QoS 1
+   * one awaits its PUBACK on this connection only: it is not a delivery of the session's
+   * subscription, so it is not sent again after a reconnect.
+   */
+  async #sendRetained(filter: string, granted: Qos): Promise<void> {
+    const qos = Math.min(granted, 1); // QoS 2 ones go as QoS 1: no receipt to settle
+    for (const m of await retainedFor(this.#host.api, filter)) {
+      if (!this.#running) return;
+      const { topic, payload } = m;
+      if (Math.min(qos, m.qos) === 0) {
+        this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
+        continue;
+      }
+      const messageId = this.#inflight.allocate();
+      this.#inflight.set(messageId, { path: "", receipt: "", qos: 1, seq: m.seq, released: false });
+      this.#host.send({
+        cmd: "publish",
+        topic,
+        payload,
+        qos: 1,
+        dup: false,
+        retain: true,
+        messageId,
+      });
+    }
   }
 
   async unsubscribe(p: IUnsubscribePacket): Promise<void> {
+    let sharedChanged = false;
     const codes = p.unsubscriptions.map((f) => {
       const shared = this.#shared.get(f);
       if (shared !== undefined) {
         shared.active = false;
         this.#shared.delete(f);
+        sharedChanged = true;
         return 0;
       }
-      const had = this.#filters[0].delete(f) || this.#filters[1].delete(f);
-      return had ? 0 : 0x11;
+      this.#retainAsPublished.delete(f);
+      return this.#dropFilter(f) ? 0 : 0x11;
     });
     await this.#save();
     this.#host.send(
@@ -189,6 +259,7 @@ export class Outbound {
         ? { cmd: "unsuback", messageId: p.messageId, granted: codes }
         : { cmd: "unsuback", messageId: p.messageId }) as Packet,
     );
+    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
   }
 
   /**
@@ -197,22 +268,11 @@ export class Outbound {
    * consumers). The SUBACK code.
    */
   async #joinShared(topic: string, maxQos: 0 | 1): Promise<number> {
-    const bad = this.#host.version === 5 ? 0x8f : 0x80;
-    const sh = parseShared(topic);
-    const patterns = sh === undefined ? undefined : filterToPatterns(sh.filter);
-    if (sh === undefined || patterns === undefined || "error" in patterns) return bad;
-    const h = createHash("sha256").update(`${sh.group}\u0000${sh.filter}`).digest("hex");
-    const path = `/v1/topics/${MQTT_TOPIC}/subscriptions/mqtt-share-${h.slice(0, 40)}`;
-    const body = {
-      filters: patterns.patterns,
-      deliveryMode: "at_least_once",
-      leaseMs: DELIVERY_LEASE_MS,
-    };
-    const a = await this.#host.api.write("PUT", path, body);
-    if (a.status !== 200 && a.status !== 201) return 0x80;
+    const joined = await joinShared(this.#host.api, topic, this.#host.version);
+    if (typeof joined === "number") return joined;
     const old = this.#shared.get(topic);
     if (old !== undefined) old.active = false; // re-subscribed: one loop, the new one
-    const src: Source = { path, qos: 1, maxQos, filters: new Set([sh.filter]), active: true };
+    const src: Source = { ...joined, qos: 1, maxQos, active: true };
     this.#shared.set(topic, src);
     this.#loop(src);
     return maxQos;
@@ -220,22 +280,29 @@ export class Outbound {
 
   /** Writes both subscriptions' filters; an error text when the broker refused. */
   async #save(): Promise<string | undefined> {
-    for (const qos of [0, 1] as const) {
-      const patterns = [...this.#filters[qos]].flatMap((f) => {
-        const r = filterToPatterns(f);
-        return "patterns" in r ? r.patterns : [];
-      });
-      if (patterns.length === 0) {
+    for (const qos of QOS_LEVELS) {
+      const patterns = [
+        ...new Set([...this.#filters[qos]].flatMap((f) => {
+          const r = filterToPatterns(f);
+          return "patterns" in r ? r.patterns : [];
+        })),
+      ].sort();
+      // Only the levels that changed: a SUBSCRIBE is one write, not one per QoS.
+      const key = patterns.length === 0 ? undefined : patterns.join("\n");
+      if (key === this.#saved[qos]) continue;
+      if (key === undefined) {
         await this.#host.api.write("DELETE", this.#path(qos), {});
+        this.#saved[qos] = undefined;
         continue;
       }
       const body = {
-        filters: [...new Set(patterns)],
+        filters: patterns,
         deliveryMode: qos === 0 ? "at_most_once" : "at_least_once",
-        ...(qos === 1 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
+        ...(qos > 0 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
       };
       const a = await this.#host.api.write("PUT", this.#path(qos), body);
       if (a.status !== 200 && a.status !== 201) return `${a.status} ${a.body?.detail ?? ""}`;
+      this.#saved[qos] = key;
     }
     this.#wakeAll();
     return undefined;
@@ -248,10 +315,67 @@ export class Outbound {
 
   puback(messageId: number): void {
     const f = this.#inflight.get(messageId);
-    if (f === undefined) return;
+    if (f === undefined || f.qos !== 1) return;
     this.#inflight.delete(messageId);
-    this.#ack(f.path, f.receipt);
+    if (f.receipt !== "") this.#ack(f.path, f.receipt);
     this.#wakeAll();
+  }
+
+  /**
+   * QoS 2, the client has the message: it is settled and its id held in the session's claim,
+   * then PUBREL (`qos2_out.ts`); a PUBREC again gets PUBREL again (v5: 0x92 for an unknown id).
+   */
+  pubrec(messageId: number): void {
+    const f = this.#inflight.get(messageId);
+    if (f?.qos !== 2) return void this.#host.send(this.#pubrel(messageId, 0x92));
+    if (f.released) {
+      if (f.receipt === "") this.#host.send(this.#pubrel(messageId, 0));
+      return; // settling: its PUBREL goes when that is committed
+    }
+    f.released = true;
+    this.#qos2.settle(messageId, f.path, f.receipt);
+  }
+
+  /** QoS 2 done: the id is free (in the claim too). */
+  pubcomp(messageId: number): void {
+    const f = this.#inflight.get(messageId);
+    if (f === undefined || f.qos !== 2 || !f.released) return;
+    this.#inflight.delete(messageId);
+    this.#qos2.done(messageId);
+    this.#wakeAll();
+  }
+
+  /**
+   * The PUBRELs the session owed when this connection took it (PUBREC came on an earlier
+   * connection, maybe on another node): sent again now, awaiting PUBCOMP.
+   */
+  resumePubrels(ids: readonly number[]): void {
+    for (const id of ids) {
+      this.#inflight.set(id, { path: "", receipt: "", qos: 2, seq: -1, released: true });
+      this.#host.send(this.#pubrel(id, 0));
+    }
+  }
+
+  #settled(ids: number[]): void {
+    for (const id of ids) {
+      const f = this.#inflight.get(id);
+      if (f === undefined || f.qos !== 2) continue;
+      f.receipt = ""; // settled: nothing to nack when the connection goes
+      this.#host.send(this.#pubrel(id, 0));
+    }
+  }
+
+  #pubrel(messageId: number, reasonCode: number): Packet {
+    return (this.#host.version === 5
+      ? { cmd: "pubrel", messageId, reasonCode }
+      : { cmd: "pubrel", messageId }) as Packet;
+  }
+
+  /** Drops a filter from whichever QoS holds it; whether one did. */
+  #dropFilter(filter: string): boolean {
+    let had = false;
+    for (const set of this.#filters) had = set.delete(filter) || had;
+    return had;
   }
 
   #ack(path: string, receipt: string): void {
@@ -261,8 +385,9 @@ export class Outbound {
     this.#flushAcks();
   }
 
-  #nack(path: string, receipt: string): void {
-    this.#host.api.write("POST", `${path}/nack`, { receipts: [receipt] }).catch(() => {});
+  #nack(path: string, receipt: string, delayMs = 0): void {
+    const body = delayMs > 0 ? { receipts: [receipt], delayMs } : { receipts: [receipt] };
+    this.#host.api.write("POST", `${path}/nack`, body).catch(() => {});
   }
 
   async #flushAcks(): Promise<void> {
@@ -296,12 +421,7 @@ export class Outbound {
       const a = await this.#host.api.call(
         "POST",
         `${src.path}/receive`,
-        {
-          max: Math.min(room, 256),
-          waitMs: WAIT_MS,
-        },
-        {},
-        this.#abort.signal,
+        { max: Math.min(room, 256), waitMs: WAIT_MS },
       ).catch(() => ({ status: 0, body: undefined }));
       if (a.status !== 200) {
         failures++;
@@ -317,42 +437,61 @@ export class Outbound {
     const qos = src.qos;
     const topic = d.subject === null ? undefined : subjectToTopic(d.subject);
     const matches = topic !== undefined && [...src.filters].some((f) => topicMatches(f, topic));
-    const sentQos = Math.min(src.maxQos, Number(d.headers["mqtt-qos"] ?? 1)) as 0 | 1;
+    const sentQos = Math.min(src.maxQos, Number(d.headers["mqtt-qos"] ?? 1)) as Qos;
     if (!this.#running || !src.active) {
       // Received as the connection went: back to the session at once, for its next connection.
-      if (qos === 1) this.#nack(src.path, d.receipt);
+      if (qos > 0) this.#nack(src.path, d.receipt);
       return;
     }
     if (!matches) {
       // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard).
-      if (qos === 1) this.#ack(src.path, d.receipt);
+      if (qos > 0) this.#ack(src.path, d.receipt);
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
+    // RETAIN is 0 on a delivery to a subscription that already existed, unless a v5 filter
+    // asked to see it as published (retain as published).
+    const retain = d.headers[RETAIN_HEADER] === "1" && this.#retainAsPublished.size > 0 &&
+      [...this.#retainAsPublished].some((f) => topicMatches(f, topic));
     if (sentQos === 0) {
-      if (qos === 1) this.#ack(src.path, d.receipt);
-      this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: false });
+      if (qos > 0) this.#ack(src.path, d.receipt);
+      this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain });
       return;
     }
-    const messageId = this.#allocate();
-    this.#inflight.set(messageId, { path: src.path, receipt: d.receipt });
+    let messageId: number;
+    if (sentQos === 2) {
+      messageId = exactlyOnceId(d.seq);
+      const held = this.#inflight.get(messageId);
+      if (held !== undefined && (held.seq !== d.seq || held.path !== src.path)) {
+        // Another message holds this id (seqs 65,535 apart): this one waits a little.
+        this.#nack(src.path, d.receipt, 200);
+        return;
+      }
+      if (held !== undefined) {
+        // Its lease ended and it came back to this connection: the new receipt; PUBREL again
+        // if PUBREC came, else the PUBLISH again.
+        held.receipt = d.receipt;
+        if (held.released) return this.#host.send(this.#pubrel(messageId, 0));
+      }
+    } else messageId = this.#inflight.allocate();
+    const qosSent = sentQos as 1 | 2;
+    if (this.#inflight.get(messageId) === undefined) {
+      this.#inflight.set(messageId, {
+        path: src.path,
+        receipt: d.receipt,
+        qos: qosSent,
+        seq: d.seq,
+        released: false,
+      });
+    }
     this.#host.send({
       cmd: "publish",
       topic,
       payload,
-      qos: 1,
+      qos: qosSent,
       dup: d.attempt > 1,
-      retain: false,
+      retain,
       messageId,
     });
-  }
-
-  #allocate(): number {
-    for (let i = 0; i < 65535; i++) {
-      const id = this.#nextId;
-      this.#nextId = id === 65535 ? 1 : id + 1;
-      if (!this.#inflight.has(id)) return id;
-    }
-    throw new Error("no free packet id");
   }
 }

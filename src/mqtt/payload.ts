@@ -11,6 +11,8 @@
 import { Buffer } from "node:buffer";
 
 export const PAYLOAD_HEADER = "mqtt-payload";
+/** Set ("1") on a message published with RETAIN (v5 "retain as published" shows it). */
+export const RETAIN_HEADER = "mqtt-retain";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -22,13 +24,25 @@ export function encodePayload(payload: Uint8Array): { body: unknown; kind: strin
   } catch {
     return { body: Buffer.from(payload).toString("base64"), kind: "base64" };
   }
-  try {
-    const value = JSON.parse(text);
-    if (JSON.stringify(value) === text) return { body: value, kind: "json" };
-  } catch {
-    // Not JSON: stored as a string.
+  // Only text that starts like a JSON value is parsed: a failed parse throws, and most MQTT
+  // payloads that are not JSON would pay for an exception each.
+  if (mayBeJson(payload)) {
+    try {
+      const value = JSON.parse(text);
+      if (JSON.stringify(value) === text) return { body: value, kind: "json" };
+    } catch {
+      // Not JSON: stored as a string.
+    }
   }
   return { body: text, kind: "text" };
+}
+
+/** Whether the first byte can start canonical JSON: `{ [ " - 0-9 t f n`. */
+function mayBeJson(payload: Uint8Array): boolean {
+  if (payload.length === 0) return false;
+  const c = payload[0];
+  return c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) ||
+    c === 0x74 || c === 0x66 || c === 0x6e;
 }
 
 /** The payload bytes of a delivered body, by its `mqtt-payload` header. */

@@ -107,8 +107,8 @@ export class Wire {
   }
 
   /**
-   * Queues a packet; packets queued while a write is in progress go out together in the next
-   * one (a batch's PUBACKs in one syscall, not one each).
+   * Queues a packet; packets queued in the same turn, or while a write is in progress, go out
+   * together in the next write (a batch's PUBACKs in one syscall, not one each).
    */
   send(p: Packet): Promise<void> {
     if (this.#closed) return this.#out;
@@ -122,6 +122,8 @@ export class Wire {
 
   async #flush(): Promise<void> {
     try {
+      // The first write waits for the rest of this turn's packets (one microtask).
+      await Promise.resolve();
       for (let i = 0; this.#pending.length > 0 && !this.#closed && i < 1_000_000; i++) {
         const bytes = Buffer.concat(this.#pending.splice(0));
         let off = 0;

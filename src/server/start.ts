@@ -11,11 +11,18 @@ import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, PeerTls, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
-import { type AnonymousAccess, createApp, Drain, loadAuthenticator } from "../http/mod.ts";
+import {
+  type AnonymousAccess,
+  answerTextOf,
+  createApp,
+  Drain,
+  inProcessRequest,
+  loadAuthenticator,
+} from "../http/mod.ts";
 import { anonymousAccess, isLoopback } from "./access.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
-import { MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
+import { MQTT_TOPIC, MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
@@ -165,10 +172,26 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   };
   const mqtt = !mqttOn ? undefined : startMqttGateway({
     ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
-    fetch: app.fetch,
+    // Bodies and answers as JSON text, no streams; the principal authenticated at CONNECT.
+    fetch: async (r) => {
+      const url = `http://mqtt.gateway${r.path}`;
+      const init = { method: r.method, headers: new Headers(r.headers) };
+      const res = await app.fetch(inProcessRequest(url, init, r.text, r.principal));
+      return { status: res.status, text: await answerTextOf(res) };
+    },
+    ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
     ...(mqttTls === undefined ? {} : { unixPath: mqttTls.innerPath }),
+    nodeId: config.id,
+    // Read through `machine.state` every time: a snapshot restore replaces it.
+    claims: {
+      changes: () => machine.state.claimChanges(MQTT_TOPIC),
+      changedSince: (since) => machine.state.claimsChangedSince(MQTT_TOPIC, since),
+      claim: (key) => machine.state.claim(MQTT_TOPIC, key),
+      heldBy: (prefix) => machine.state.claimsHeldBy(MQTT_TOPIC, prefix),
+    },
+    onApplied: (listener) => node.driver.onApplied(listener),
     ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
   });
   const mqttFront = mqttTls === undefined ? undefined : await TlsFront.start({

@@ -1,6 +1,7 @@
 /**
- * MQTT sessions, read from the `mqtt` topic's subscriptions (docs/mqtt.md): a session is the pair
- * `mqtt-{hash}-q0` / `mqtt-{hash}-q1`, a shared subscription is `mqtt-share-{hash}`. The names
+ * MQTT sessions, read from the `mqtt` topic's subscriptions (docs/mqtt.md): a session is
+ * `mqtt-{hash}-q0` / `-q1` / `-q2` (one per granted QoS), a shared subscription is
+ * `mqtt-share-{hash}`. The names
  * hold a hash of the client id, not the id itself, so the page shows a session's key and finds the
  * session of a client id typed into its form (hashed here the way the gateway hashes it).
  *
@@ -19,12 +20,12 @@ export interface MqttSessionRow {
   /** Known when the viewer looked this session up by its client id. */
   readonly clientId?: string;
   /** MQTT topic filters with the QoS they were granted. */
-  readonly filters: readonly { readonly filter: string; readonly qos: 0 | 1 }[];
+  readonly filters: readonly { readonly filter: string; readonly qos: 0 | 1 | 2 }[];
   readonly ready: number;
   readonly leased: number;
 }
 
-const SESSION_SUB = /^(mqtt-[0-9a-f]{40})-q([01])$/;
+const SESSION_SUB = /^(mqtt-[0-9a-f]{40})-q([012])$/;
 const SHARED_SUB = /^mqtt-share-[0-9a-f]{40}$/;
 
 /** The sessions of the `mqtt` topic, sorted by key; `clientId` labels its own session. */
@@ -41,7 +42,7 @@ export function mqttSessions(
     const m = SESSION_SUB.exec(name);
     if (sub === undefined || (m === null && !SHARED_SUB.test(name))) continue;
     const key = m === null ? name : m[1];
-    const qos = m === null || m[2] === "1" ? 1 : 0;
+    const qos = m === null ? 1 : Number(m[2]) as 0 | 1 | 2;
     const row = rows.get(key) ?? {
       key,
       shared: m === null,
@@ -55,7 +56,7 @@ export function mqttSessions(
   return [...rows.values()].sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
-function merge(row: MqttSessionRow, sub: SubscriptionInfo, qos: 0 | 1): MqttSessionRow {
+function merge(row: MqttSessionRow, sub: SubscriptionInfo, qos: 0 | 1 | 2): MqttSessionRow {
   // A `#` filter is two patterns (`a.>` and `a`): show the filter once, as the client sent it.
   const patterns = sub.config.filters ?? [];
   const filters = patterns.filter((p) => !patterns.includes(`${p}.>`))

@@ -5,6 +5,7 @@
  * same run, driven by the same MQTT.js client in this process.
  *
  * - QoS 1 publish, 64 in flight: msgs/s and publish → PUBACK latency p50/p99.
+ * - QoS 2 publish, 64 in flight: msgs/s and publish → PUBCOMP latency p50/p99.
  * - QoS 0 fan-out: one publisher, 10 subscribers on `fan/#`: deliveries/s and publish → delivery
  *   latency p50/p99.
  *
@@ -58,7 +59,7 @@ async function client(port: number, clientId?: string): Promise<MqttClient> {
   });
 }
 
-async function qos1Publish(port: number, run: number): Promise<Figures> {
+async function publishInFlight(port: number, run: number, qos: 1 | 2): Promise<Figures> {
   const pub = await client(port);
   const lat: number[] = [];
   let next = 0;
@@ -68,7 +69,7 @@ async function qos1Publish(port: number, run: number): Promise<Figures> {
     while (next < MESSAGES) {
       next++;
       const t0 = performance.now();
-      await pub.publishAsync(`bench/${run}/q1`, payload, { qos: 1 });
+      await pub.publishAsync(`bench/${run}/q${qos}`, payload, { qos });
       lat.push(performance.now() - t0);
     }
   };
@@ -115,9 +116,11 @@ async function qos0FanOut(port: number, run: number): Promise<Figures> {
 
 async function measure(name: string, port: number): Promise<void> {
   const q1: Figures[] = [];
+  const q2: Figures[] = [];
   const q0: Figures[] = [];
   for (let r = 0; r < RUNS; r++) {
-    q1.push(await qos1Publish(port, r));
+    q1.push(await publishInFlight(port, r, 1));
+    q2.push(await publishInFlight(port, r, 2));
     q0.push(await qos0FanOut(port, r));
   }
   const show = (label: string, fs: Figures[]) => {
@@ -134,6 +137,7 @@ async function measure(name: string, port: number): Promise<void> {
     );
   };
   show("QoS 1 publish, 64 in flight", q1);
+  show("QoS 2 publish, 64 in flight", q2);
   show(`QoS 0 fan-out to ${SUBSCRIBERS} subscribers`, q0);
 }
 

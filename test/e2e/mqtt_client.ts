@@ -38,21 +38,32 @@ export interface Received {
   readonly payload: string;
   readonly qos: number;
   readonly dup: boolean;
+  readonly retain: boolean;
 }
 
 /** Collects what `client` receives. */
 export function collect(client: MqttClient): Received[] {
   const got: Received[] = [];
   client.on("message", (topic, payload, packet) => {
-    got.push({ topic, payload: payload.toString(), qos: packet.qos, dup: packet.dup });
+    got.push({
+      topic,
+      payload: payload.toString(),
+      qos: packet.qos,
+      dup: packet.dup,
+      retain: packet.retain,
+    });
   });
   return got;
 }
 
 /** Waits until `cond` holds, up to `timeoutMs` (then throws with `what`). */
-export async function until(cond: () => boolean, what: string, timeoutMs = 20_000) {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+) {
   const end = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -3,7 +3,8 @@
  * publisher (MQTT.js, 32 in flight) both connected to a follower, which is killed mid-stream. Both
  * reconnect to the other nodes and go on. Every message must reach the subscriber (0 lost), and
  * the topic's log must hold each QoS 2 message exactly once (0 duplicated), though PUBLISHes in
- * flight at the kill were sent again, to another node.
+ * flight at the kill were sent again, to another node. And a session held on a node that was
+ * SIGKILLed ends (its expiry runs) once that node is back and releases what its earlier run held.
  *
  * @module
  */
@@ -74,6 +75,35 @@ Deno.test("a QoS 2 publisher and a persistent QoS 1 subscriber keep going throug
       `kill after ${KILL_AFTER}: 0 lost, 0 applied twice, ${redelivered} QoS 1 redeliveries`,
     );
     await Promise.all([pub.endAsync(true), sub.endAsync(true)]);
+  } finally {
+    await nodes.stop();
+  }
+});
+
+Deno.test("a session whose node was SIGKILLed expires once that node is back (it releases what its earlier run held)", async () => {
+  const { nodes, mqttPort } = await mqttNodes({ count: 3, storage: "fsync" });
+  try {
+    const leader = await nodes.waitLeader();
+    const victim = nodes.ids.find((id) => id !== leader)!;
+    const { sessionKey } = await import("../../src/mqtt/session.ts");
+    const claim = async () => {
+      const res = await fetch(`${nodes.url(leader)}/v1/topics/mqtt/claims/${sessionKey("orphan")}`);
+      return res.status === 200 ? await res.json() : (await res.body?.cancel(), undefined);
+    };
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort(victim)}`, {
+      clientId: "orphan",
+      protocolVersion: 5,
+      clean: false,
+      reconnectPeriod: 0,
+      properties: { sessionExpiryInterval: 1 },
+    });
+    await c.subscribeAsync({ "orphan/#": { qos: 1 } });
+    await nodes.kill(victim);
+    c.end(true);
+    // Nobody released it: held by the dead connection for as long as its node is down.
+    await until(async () => (await claim())?.holder?.startsWith(`${victim}/`) === true, "held");
+    nodes.spawn(victim);
+    await until(async () => (await claim()) === undefined, "the session's end", 60_000);
   } finally {
     await nodes.stop();
   }

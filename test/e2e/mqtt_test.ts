@@ -92,7 +92,13 @@ Deno.test("HTTP publishers reach MQTT subscribers and MQTT publishers reach HTTP
   assert.equal(res.status, 201);
   await res.body?.cancel();
   await until(() => got.length === 1, "the HTTP message");
-  assert.deepEqual(got[0], { topic: "from-http/x", payload: '{"n":1}', qos: 1, dup: false });
+  assert.deepEqual(got[0], {
+    topic: "from-http/x",
+    payload: '{"n":1}',
+    qos: 1,
+    dup: false,
+    retain: false,
+  });
   const put = await fetch(`${api}/v1/topics/mqtt/subscriptions/http-side`, {
     method: "PUT",
     headers: { "content-type": "application/json" },

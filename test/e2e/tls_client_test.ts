@@ -12,7 +12,7 @@ import mqtt from "mqtt";
 import { Client } from "../../src/client/mod.ts";
 import { trustCa } from "../../src/cli/trust.ts";
 import { freePorts, Nodes } from "./nodes.ts";
-import { type TestCa, TestPki } from "../testing/tls.ts";
+import { pem, servedCertificate, type TestCa, TestPki } from "../testing/tls.ts";
 
 const pki = await TestPki.create();
 const mosquitto = await new Deno.Command("mosquitto_pub", { args: ["--help"], stdout: "null" })
@@ -46,6 +46,7 @@ Deno.test({
       await checkCli(url, ca);
       await checkMqttTls(mqttTlsPort, ca);
       await checkMqttWebSocket(url, ca);
+      await checkMqttReload(nodes, mqttTlsPort, ca);
     } finally {
       await nodes.stop();
     }
@@ -90,6 +91,10 @@ async function checkHttp(nodes: Nodes, url: string): Promise<void> {
   });
   assert.ok(created.ok, `PUT answered ${created.status}`);
   await created.body?.cancel();
+  // The dashboard is on the same TLS listener.
+  const ui = await nodes.fetch(`${url}/ui`);
+  assert.equal(ui.status, 200);
+  assert.match(await ui.text(), /<html/i);
   // A plain-HTTP request on the TLS port gets no answer of the API.
   const plain = await fetch(url.replace("https:", "http:") + "/v1/queues").then(
     (r) => r.status,
@@ -164,6 +169,33 @@ async function checkMqttTls(port: number, ca: TestCa): Promise<void> {
   assert.notEqual(refused.code, 0);
   const ok = await pub(["--cafile", ca.certFile]);
   assert.equal(ok.code, 0, new TextDecoder().decode(ok.stderr));
+}
+
+/**
+ * SIGHUP with a renewed certificate in the same files: MQTT over TLS serves it to new connections,
+ * and an MQTT connection opened before the reload keeps publishing.
+ */
+async function checkMqttReload(nodes: Nodes, port: number, ca: TestCa): Promise<void> {
+  const before = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ca: ca.certPem,
+    clientId: "tls-before-reload",
+  });
+  try {
+    const renewed = await pki!.cert(ca, "n1"); // the same files as the node's
+    const reloads = nodes.logs("n1").split('"event":"tls_reloaded"').length;
+    Deno.kill(nodes.pid("n1")!, "SIGHUP");
+    const deadline = Date.now() + 15_000;
+    while (nodes.logs("n1").split('"event":"tls_reloaded"').length === reloads) {
+      if (Date.now() > deadline) throw new Error(`no reload:\n${nodes.logs("n1")}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await servedCertificate(port, ca.certFile), pem(renewed.certPem));
+    await before.publishAsync("tls/after-reload", "still here", { qos: 1 });
+  } finally {
+    await before.endAsync();
+  }
 }
 
 /** MQTT over WebSocket on the TLS listener: the upgrade at /mqtt opens with the CA only. */

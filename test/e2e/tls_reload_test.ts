@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
 import { trustCa } from "../../src/cli/trust.ts";
 import { Nodes, sleep } from "./nodes.ts";
-import { type TestCa, type TestCert, TestPki } from "../testing/tls.ts";
+import { pem, servedCertificate, type TestCa, type TestCert, TestPki } from "../testing/tls.ts";
 
 const pki = await TestPki.create();
 
@@ -168,24 +168,6 @@ async function refusesBadReload(nodes: Nodes, good: TestCert, ca: TestCa, writer
 
 function count(text: string, needle: string): number {
   return text.split(needle).length - 1;
-}
-
-function pem(text: string): string {
-  return text.trim().replace(/\r\n/g, "\n");
-}
-
-/** The certificate a TLS listener presents to a new connection (openssl s_client). */
-async function servedCertificate(port: number, caFile: string): Promise<string> {
-  const out = await new Deno.Command("openssl", {
-    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", caFile, "-verify_return_error"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const match = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/);
-  if (match === null) throw new Error(`openssl s_client got no certificate:\n${text}`);
-  return pem(match[0]);
 }
 
 globalThis.addEventListener("unload", () => {

@@ -168,6 +168,25 @@ export class TestPki {
   }
 }
 
+/** A PEM text as compared: trimmed, LF line ends. */
+export function pem(text: string): string {
+  return text.trim().replace(/\r\n/g, "\n");
+}
+
+/** The certificate a TLS listener presents to a new connection (openssl s_client). */
+export async function servedCertificate(port: number, caFile: string): Promise<string> {
+  const out = await new Deno.Command("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", caFile, "-verify_return_error"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const match = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/);
+  if (match === null) throw new Error(`openssl s_client got no certificate:\n${text}`);
+  return pem(match[0]);
+}
+
 function newKey(keyFile: string): string[] {
   return ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile];
 }

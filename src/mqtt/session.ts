@@ -1,0 +1,128 @@
+/**
+ * An MQTT session's claim: the replicated record of which connection holds a client id's session
+ * now (`/v1/topics/mqtt/claims/{key}`). A CONNECT takes it (a clean start drops the old session
+ * in the same entry); every node sees the new holder when it applies the take and closes the old
+ * connection if it has it (the gateway's watch). The claim owns the session's two subscriptions:
+ * when the connection ends it is released, and the broker ends it with them after the session
+ * expiry (at once for 0; never for a v3.1.1 persistent session). It also keeps the session's
+ * shared-subscription memberships, so a reconnect to any node joins them again.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+
+/** The longest session expiry kept (ms): the API's longest duration (30 days). */
+export const SESSION_EXPIRY_MS_MAX = 30 * 24 * 3600 * 1000;
+
+/** The claim key of a client id's session (the client id is not stored, only its hash). */
+export function sessionKey(clientId: string): string {
+  return `mqtt-${createHash("sha256").update(clientId).digest("hex").slice(0, 40)}`;
+}
+
+/** A shared-subscription membership kept with the session: `$share/g/f` and its QoS. */
+export type SharedMembership = [string, 0 | 1];
+
+export interface Taken {
+  /** The session was there before (and kept: not a clean start). */
+  readonly present: boolean;
+  /** Its shared-subscription memberships. */
+  readonly shared: SharedMembership[];
+  /** QoS 2 packet ids the session owes a PUBREL for (PUBREC came, PUBCOMP did not). */
+  readonly pubrels: number[];
+}
+
+export class SessionClaim {
+  readonly key: string;
+  /**
+   * The stamp of this connection's take: a view of the claim with a larger one has seen a later
+   * take (a node that shows a smaller one has not applied this take yet).
+   */
+  stamp = Infinity;
+  readonly #path: string;
+
+  constructor(
+    readonly api: BrokerApi,
+    clientId: string,
+    /** This connection: `<node>/<boot>/<uuid>`. */
+    readonly holder: string,
+  ) {
+    this.key = sessionKey(clientId);
+    this.#path = `/v1/topics/${MQTT_TOPIC}/claims/${this.key}`;
+  }
+
+  /** Takes the session for this connection; `expireMs` undefined: kept for good. */
+  async take(
+    opts: { fresh: boolean; subscriptions: string[]; expireMs: number | undefined },
+  ): Promise<Taken | ApiAnswer> {
+    const body = {
+      holder: this.holder,
+      fresh: opts.fresh,
+      subscriptions: opts.subscriptions,
+      ...(opts.expireMs === undefined ? {} : { expireMs: opts.expireMs }),
+    };
+    const a = await this.api.write("PUT", this.#path, body);
+    if (a.status !== 200) return a;
+    this.stamp = a.body.stamp;
+    return {
+      present: a.body.present === true,
+      shared: parseShared(a.body.data),
+      pubrels: Array.isArray(a.body.pubrels) ? a.body.pubrels : [],
+    };
+  }
+
+  /** Keeps the shared-subscription memberships with the session (taken again by its holder). */
+  async saveShared(shared: SharedMembership[]): Promise<void> {
+    await this.api.write("PUT", this.#path, {
+      holder: this.holder,
+      data: JSON.stringify({ shared }),
+    });
+  }
+
+  /** The connection ended: the session waits `expireMs` (undefined: as taken) for its client. */
+  async release(expireMs: number | undefined): Promise<void> {
+    await this.api.write("POST", `${this.#path}/release`, {
+      holder: this.holder,
+      ...(expireMs === undefined ? {} : { expireMs }),
+    });
+  }
+}
+
+function parseShared(data: unknown): SharedMembership[] {
+  if (typeof data !== "string") return [];
+  try {
+    const v = JSON.parse(data);
+    return Array.isArray(v?.shared)
+      ? v.shared.filter((m: unknown) =>
+        Array.isArray(m) && typeof m[0] === "string" && (m[1] === 0 || m[1] === 1)
+      )
+      : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The session expiry (ms) of a CONNECT: v5's interval (0xFFFFFFFF: never), v3.1.1's clean. */
+export function sessionExpiryMs(
+  v5: boolean,
+  clean: boolean,
+  intervalS: number | undefined,
+): number | undefined {
+  if (!v5) return clean ? 0 : undefined;
+  const s = intervalS ?? 0;
+  if (s === 0xffffffff) return undefined;
+  return Math.min(s * 1000, SESSION_EXPIRY_MS_MAX);
+}
+
+/**
+ * Whether this node's view of a claim shows that another connection took the session from
+ * `mine`: only a take later than its own counts. A node that has not applied `mine`'s take yet
+ * (its answer came from the leader) still shows an older holder, or none: no takeover.
+ */
+export function takenOver(
+  view: { readonly holder: string | null; readonly stamp: number } | undefined,
+  mine: { readonly holder: string; readonly stamp: number },
+): boolean {
+  return view !== undefined && view.stamp > mine.stamp && view.holder !== mine.holder;
+}
