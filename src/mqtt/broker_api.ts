@@ -18,6 +18,8 @@ export interface ApiRequest {
   readonly text?: string;
   /** Auth on: whom it runs as (the gateway authenticated the token at CONNECT, once). */
   readonly principal?: Principal;
+  /** Ends a long poll early (the app stops waiting). */
+  readonly signal?: AbortSignal;
 }
 
 /** The node's API in process (`createApp(...).fetch` behind `src/server/start.ts`). */
@@ -66,6 +68,7 @@ export class BrokerApi {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<ApiAnswer> {
     const { status, text } = await this.#fetch({
       method,
@@ -73,6 +76,7 @@ export class BrokerApi {
       headers: { "content-type": "application/json", ...headers },
       ...(body === undefined ? {} : { text: JSON.stringify(body) }),
       ...(this.#principal === undefined ? {} : { principal: this.#principal }),
+      ...(signal === undefined ? {} : { signal }),
     });
     return { status, body: text === "" ? undefined : JSON.parse(text) };
   }

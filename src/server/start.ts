@@ -175,7 +175,11 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     // Bodies and answers as JSON text, no streams; the principal authenticated at CONNECT.
     fetch: async (r) => {
       const url = `http://mqtt.gateway${r.path}`;
-      const init = { method: r.method, headers: new Headers(r.headers) };
+      const init = {
+        method: r.method,
+        headers: new Headers(r.headers),
+        ...(r.signal ? { signal: r.signal } : {}),
+      };
       const res = await app.fetch(inProcessRequest(url, init, r.text, r.principal));
       return { status: res.status, text: await answerTextOf(res) };
     },
