@@ -218,3 +218,14 @@ Deno.test("MsgStore frees the slots of a drained span and starts over", () => {
   // The 99,998 deleted slots in front of the straggler were dropped.
   assert.ok(s.spanSlots <= 100_002, `span ${s.spanSlots}`);
 });
+
+Deno.test("MsgStore keeps the room reserved before its first message", () => {
+  const s = new MsgStore();
+  s.reserve(100_000);
+  s.append(newMsg(1, 1));
+  assert.ok(s.capacity >= 100_000, `capacity ${s.capacity}`);
+  // Drained, it still gives its room back on the next append.
+  s.delete(1);
+  s.append(newMsg(2, 2));
+  assert.ok(s.capacity < 100_000, `capacity ${s.capacity} after draining`);
+});
