@@ -303,7 +303,7 @@ export class MqttConnection {
     if (p.will !== undefined && !access.canPublish(p.will.topic)) {
       return this.#refuse(REASON.notAuthorized, `may not publish the will to ${p.will.topic}`);
     }
-    const api = new BrokerApi(this.#ctx.fetch, access.apiPrincipal());
+    const api = new BrokerApi(this.#ctx.fetch, access.apiCaller(`Bearer ${token}`));
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
     if (probe.status === 401 || probe.status === 403) {
       return this.#refuse(REASON.notAuthorized, "token refused");

@@ -19,6 +19,7 @@ export {
 } from "./gateway.ts";
 export { sessionSubscription } from "./subscriptions.ts";
 export { MQTT_TOPIC } from "./broker_api.ts";
+export { mqttGatewayAuth } from "./gateway_auth.ts";
 export {
   filterToPatterns,
   patternToFilter,
