@@ -14,7 +14,7 @@ import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
-import { sessionKey } from "./session.ts";
+import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
 
 /** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
@@ -29,6 +29,8 @@ export interface InboundHost {
   /** What the connection's token may publish and subscribe to. */
   readonly access: MqttAccess;
   readonly clientId: string;
+  /** Whose session it is: the client id within the token's principal. */
+  readonly owner: SessionOwner;
   readonly version: number;
   send(p: Packet): void;
   /** A warning log line about this connection. */
@@ -72,7 +74,7 @@ export class Inbound {
 
   constructor(host: InboundHost) {
     this.#host = host;
-    this.#claim = sessionKey(host.clientId);
+    this.#claim = sessionKey(host.owner);
   }
 
   publish(p: IPublishPacket): void {

@@ -90,7 +90,7 @@ export class Outbound {
     this.#onSharedChange = onSharedChange;
     this.#qos2 = new Qos2Out(
       host.api,
-      sessionKey(host.clientId),
+      sessionKey(host.owner),
       (ids) => this.#settled(ids),
       (detail) => host.fail(0x80, detail),
     );
@@ -101,9 +101,7 @@ export class Outbound {
   }
 
   #path(qos: Qos): string {
-    return `/v1/topics/${MQTT_TOPIC}/subscriptions/${
-      sessionSubscription(this.#host.clientId, qos)
-    }`;
+    return `/v1/topics/${MQTT_TOPIC}/subscriptions/${sessionSubscription(this.#host.owner, qos)}`;
   }
 
   /**

@@ -39,7 +39,9 @@ async function connectAck(
 
 async function claimOf(clientId: string): Promise<number> {
   const { sessionKey } = await import("../../src/mqtt/session.ts");
-  const res = await fetch(`${nodes.url("n1")}/v1/topics/mqtt/claims/${sessionKey(clientId)}`);
+  const res = await fetch(
+    `${nodes.url("n1")}/v1/topics/mqtt/claims/${sessionKey({ clientId, principal: undefined })}`,
+  );
   await res.body?.cancel();
   return res.status;
 }
