@@ -73,6 +73,29 @@ for (const protocolVersion of [4, 5] as const) {
   });
 }
 
+for (const protocolVersion of [4, 5] as const) {
+  Deno.test(`MQTT.js v${protocolVersion}: a retained message goes at the lower of its QoS and the granted QoS, QoS 2 included (PUBREC, PUBREL, PUBCOMP)`, async () => {
+    const root = `retq${protocolVersion}`;
+    const pub = await connect(n1, { protocolVersion });
+    for (const qos of [0, 1, 2] as const) {
+      await pub.publishAsync(`${root}/q${qos}`, `p${qos}`, { qos, retain: true });
+    }
+    for (const granted of [2, 1] as const) {
+      const sub = await connect(n2, { protocolVersion });
+      const got = collect(sub);
+      await sub.subscribeAsync({ [`${root}/+`]: { qos: granted } });
+      // MQTT.js hands a QoS 2 message over at PUBREL: the exchange went through.
+      await until(() => got.length >= 3, `three retained messages at granted QoS ${granted}`);
+      assert.deepEqual(
+        got.map((m) => [m.payload, m.qos, m.retain]).sort(),
+        [["p0", 0, true], ["p1", 1, true], ["p2", granted, true]],
+      );
+      await sub.endAsync();
+    }
+    await pub.endAsync();
+  });
+}
+
 Deno.test("MQTT 5 retain handling: 1 sends the retained messages for a new subscription only, 2 never; retain as published keeps RETAIN", async () => {
   const pub = await connect(n1, { protocolVersion: 5 });
   await pub.publishAsync("rh/x", "kept", { qos: 1, retain: true });
