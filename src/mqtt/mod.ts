@@ -20,6 +20,7 @@ export {
 export { sessionSubscription } from "./subscriptions.ts";
 export { MQTT_TOPIC } from "./broker_api.ts";
 export { mqttGatewayAuth } from "./gateway_auth.ts";
+export { sessionKey, type SessionOwner } from "./session.ts";
 export {
   filterToPatterns,
   patternToFilter,

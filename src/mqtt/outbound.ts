@@ -221,29 +221,15 @@ export class Outbound {
     for (const m of await retainedFor(this.#host.api, filter)) {
       if (!this.#running) return;
       const { topic, payload } = m;
-      const qos = Math.min(granted, m.qos);
+      const qos = Math.min(granted, m.qos) as Qos;
       if (qos === 0) {
         this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
         continue;
       }
       const messageId = this.#inflight.allocate();
-      this.#inflight.set(messageId, {
-        path: "",
-        receipt: "",
-        qos: qos === 2 ? 2 : 1,
-        seq: m.seq,
-        released: false,
-        local: true,
-      });
-      this.#host.send({
-        cmd: "publish",
-        topic,
-        payload,
-        qos: qos === 2 ? 2 : 1,
-        dup: false,
-        retain: true,
-        messageId,
-      });
+      const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
+      this.#inflight.set(messageId, entry);
+      this.#host.send({ cmd: "publish", topic, payload, qos, dup: false, retain: true, messageId });
     }
   }
 

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { collect, connect, mqttNodes, until } from "./mqtt_client.ts";
-import { sessionKey } from "../../src/mqtt/session.ts";
+import { sessionKey } from "../../src/mqtt/mod.ts";
 
 const ADMIN = "admin-token-1";
 
