@@ -27,6 +27,17 @@ switch (parsed.kind) {
       node: config.id,
       term: () => holder.term?.(),
     });
+    // SIGHUP: read the certificate files again; new connections use them, open links keep going.
+    // Listened for before the start: SIGHUP's default action ends the process, and a certificate
+    // manager may signal a node that is still starting (a restore takes seconds). A reload asked
+    // for then runs once the node is up, so it does not keep the files it read before the change.
+    const reload: { now?: () => void; pending: boolean } = { pending: false };
+    Deno.addSignalListener("SIGHUP", () => {
+      log.info("signal", { signal: "SIGHUP" });
+      if (reload.now === undefined) reload.pending = true;
+      else reload.now();
+    });
+    log.info("node_starting", { pid: Deno.pid });
     let running;
     try {
       running = await startNode(config, log);
@@ -50,13 +61,11 @@ switch (parsed.kind) {
       await node.shutdown();
       Deno.exit(0);
     };
-    // SIGHUP: read the certificate files again; new connections use them, open links keep going.
-    Deno.addSignalListener("SIGHUP", () => {
-      log.info("signal", { signal: "SIGHUP" });
-      node.reloadTls().catch((e) =>
+    reload.now = () =>
+      void node.reloadTls().catch((e) =>
         log.error("tls_reload_failed", { error: String((e as Error)?.message ?? e) })
       );
-    });
+    if (reload.pending) reload.now();
     Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
     Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   }

@@ -29,8 +29,34 @@ export interface Claim {
   stamp: number;
   /** Packet ids a PUBREL is owed for (`claim_settle`), until `claim_free` names them. */
   readonly pubrels: Set<number>;
-  /** Held slots (`MessageInput.once`): the message each was published as. */
-  readonly slots: Map<number, { readonly seq: number; readonly id: string }>;
+}
+
+/** A held slot (`MessageInput.once`): the message it was published as, and until when. */
+export interface Slot {
+  readonly seq: number;
+  readonly id: string;
+  /** `fingerprint` of its subject and body: only the same message is a duplicate. */
+  readonly fp: number;
+  readonly expiresAt: number;
+}
+
+/** The fingerprint of a slot held for any message (restored from the first snapshot layout). */
+export const ANY_MESSAGE = -1;
+
+/** How long a slot is held when nothing frees it (like an Idempotency-Key). */
+export const SLOT_TTL_MS = 24 * 3600 * 1000;
+
+/** A snapshot row of slots: [key, [[slot, seq, id, fp, expiresAt], ...]]. */
+export type SlotRow = [string, [number, number, string, number, number][]];
+
+/** FNV-1a of a subject and a body: deterministic on every replica. */
+export function fingerprint(subject: string | undefined, body: Uint8Array): number {
+  let h = 0x811c9dc5;
+  const s = subject ?? "";
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ 0x100, 0x01000193); // between subject and body: no byte is 0x100
+  for (let i = 0; i < body.length; i++) h = Math.imul(h ^ body[i], 0x01000193);
+  return h >>> 0;
 }
 
 /** Changes whose keys `changedSince` remembers. */
@@ -40,8 +66,8 @@ const RECENT_MAX = 4096;
 export const SLOT_MAX = 65535;
 
 /**
- * A snapshot row: [key, holder, subscriptions, expireMs | null, data | null, endAt, no, slots,
- * stamp, pubrels] (slots: [slot, seq, id] each).
+ * A snapshot row: [key, holder, subscriptions, expireMs | null, data | null, endAt, no, stamp,
+ * pubrels].
  */
 export type ClaimRow = [
   string,
@@ -51,13 +77,17 @@ export type ClaimRow = [
   string | null,
   number,
   number,
-  [number, number, string][],
   number,
   number[],
 ];
 
 export class ClaimTable {
   readonly byKey = new Map<string, Claim>();
+  /**
+   * Held slots by claim key. Apart from the claims: a client whose session ended (or started
+   * clean) may still send a QoS 2 PUBLISH again, and it must not apply twice.
+   */
+  readonly slots = new Map<string, Map<number, Slot>>();
   readonly #byNo = new Map<number, string>();
   nextNo = 1;
   /**
@@ -104,7 +134,6 @@ export class ClaimTable {
       no: this.nextNo++,
       stamp: 0,
       pubrels: new Set(),
-      slots: new Map(),
     };
     this.byKey.set(key, c);
     this.#byNo.set(c.no, key);
@@ -142,16 +171,16 @@ export class ClaimTable {
       c.data ?? null,
       c.endAt,
       c.no,
-      [...c.slots].map(([slot, m]) => [slot, m.seq, m.id]),
       c.stamp,
       [...c.pubrels],
     ]);
   }
 
-  restore(rows: readonly ClaimRow[], nextNo: number): void {
+  restore(rows: readonly ClaimRow[], nextNo: number, now: number): void {
     this.nextNo = nextNo;
-    for (const row of rows) {
-      const [key, holder, subscriptions, expireMs, data, endAt, no, slots, stamp, pubrels] = row;
+    for (const r of rows) {
+      const row = this.#fromOldRow(r, now);
+      const [key, holder, subscriptions, expireMs, data, endAt, no, stamp, pubrels] = row;
       const c: Claim = {
         holder,
         subscriptions,
@@ -161,11 +190,65 @@ export class ClaimTable {
         no,
         stamp: stamp ?? 0,
         pubrels: new Set(pubrels ?? []),
-        slots: new Map((slots ?? []).map(([slot, seq, id]) => [slot, { seq, id }])),
       };
       this.byKey.set(key, c);
       this.#byNo.set(no, key);
       this.scheduleEnd(c);
+    }
+  }
+
+  /**
+   * A row of the first layout (slots inside it, at 7: `[slot, seq, id]` each, no fingerprint):
+   * its slots go to the slot table, held for any message (as they were) for `SLOT_TTL_MS`.
+   */
+  #fromOldRow(row: ClaimRow, now: number): ClaimRow {
+    const r = row as unknown[];
+    if (!Array.isArray(r[7])) return row;
+    for (const [slot, seq, id] of r[7] as [number, number, string][]) {
+      this.hold(r[0] as string, slot, { seq, id, fp: ANY_MESSAGE, expiresAt: now + SLOT_TTL_MS });
+    }
+    return [...r.slice(0, 7), ...r.slice(8)] as ClaimRow;
+  }
+
+  /** The slot held for (key, slot) now, if any. */
+  slot(key: string, slot: number, now: number): Slot | undefined {
+    const held = this.slots.get(key)?.get(slot);
+    return held === undefined || held.expiresAt <= now ? undefined : held;
+  }
+
+  hold(key: string, slot: number, s: Slot): void {
+    let m = this.slots.get(key);
+    if (m === undefined) this.slots.set(key, m = new Map());
+    m.set(slot, s);
+  }
+
+  free(key: string, slot: number): boolean {
+    const m = this.slots.get(key);
+    const had = m?.delete(slot) === true;
+    if (m !== undefined && m.size === 0) this.slots.delete(key);
+    return had;
+  }
+
+  /** Drops the expired slots (at a tick: slow is fine). */
+  pruneSlots(now: number): void {
+    for (const [key, m] of this.slots) {
+      for (const [slot, s] of m) if (s.expiresAt <= now) m.delete(slot);
+      if (m.size === 0) this.slots.delete(key);
+    }
+  }
+
+  slotRows(): SlotRow[] {
+    return [...this.slots].map(([key, m]) => [
+      key,
+      [...m].map(([slot, s]) => [slot, s.seq, s.id, s.fp, s.expiresAt]),
+    ]);
+  }
+
+  restoreSlots(rows: readonly SlotRow[]): void {
+    for (const [key, list] of rows) {
+      for (const [slot, seq, id, fp, expiresAt] of list) {
+        this.hold(key, slot, { seq, id, fp, expiresAt });
+      }
     }
   }
 }

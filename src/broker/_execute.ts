@@ -113,6 +113,7 @@ function tick(state: BrokerState, now: number): void {
   state.idem.expire(now);
   for (const q of state.queues.values()) q.ids.expire(now);
   for (const t of state.topics.values()) {
+    t.claims.pruneSlots(now);
     t.ids.expire(now);
     for (const s of t.subs.values()) s.ids.expire(now);
   }

@@ -75,7 +75,7 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
   if (cmd.op === "claim_free") {
     const c = t.claims.byKey.get(cmd.key);
     let freed = 0;
-    for (const s of cmd.slots) if (c?.slots.delete(s)) freed++;
+    for (const s of cmd.slots) if (t.claims.free(cmd.key, s)) freed++;
     for (const p of cmd.pubrels ?? []) if (c?.pubrels.delete(p)) freed++;
     return { ok: true, freed };
   }

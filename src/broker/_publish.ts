@@ -10,6 +10,7 @@ import type { Channel } from "./_channel.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import { storeMessage } from "./_store.ts";
+import { ANY_MESSAGE, fingerprint, SLOT_TTL_MS } from "./_claims.ts";
 import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
 
 /** Why a new message would not fit, or undefined. `extra*`: already promised in a transaction. */
@@ -77,11 +78,14 @@ export function topicPublishOne(
     const rec = t.ids.lookup(m.id, now);
     if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
   }
-  const claim = m.once === undefined ? undefined : t.claims.byKey.get(m.once.claim);
+  // Once per slot: the same message again (subject and body) under a held slot is a duplicate;
+  // another one means the client moved on (its session ended before PUBREL), and takes it.
+  const fp = m.once === undefined ? 0 : fingerprint(m.subject, m.body);
   if (m.once !== undefined) {
-    if (claim === undefined) return invalid(`Topic ${t.name} has no claim ${m.once.claim}`);
-    const held = claim.slots.get(m.once.slot);
-    if (held !== undefined) return { ok: true, seq: held.seq, id: held.id, duplicate: true };
+    const held = t.claims.slot(m.once.claim, m.once.slot, now);
+    if (held !== undefined && (held.fp === fp || held.fp === ANY_MESSAGE)) {
+      return { ok: true, seq: held.seq, id: held.id, duplicate: true };
+    }
   }
   if (m.retain === "set") {
     const full = t.retained.refusal(m.subject!, m.body.length, t.config, now);
@@ -109,7 +113,9 @@ export function topicPublishOne(
     routed: undefined,
   };
   t.append(msg, now);
-  if (claim !== undefined) claim.slots.set(m.once!.slot, { seq, id });
+  if (m.once !== undefined) {
+    t.claims.hold(m.once.claim, m.once.slot, { seq, id, fp, expiresAt: now + SLOT_TTL_MS });
+  }
   if (m.retain === "clear") t.retained.clear(m.subject!);
   else if (m.retain === "set") {
     t.retained.set(m.subject!, {

@@ -22,8 +22,8 @@
  * - per topic: `["topic", name, ord, config, counters, nIds, nMsgs, nSubs]`, its `"ids"` parts,
  *   `["tmsgs", fixed, ids, extras]` + raw bodies frames, then each subscription as a channel
  *   whose `"msgs"` parts have no bodies frame (they share the topic's bodies)
- * - per topic with retained messages or claims: `["topicx", name, retainedRows, claimRows,
- *   nextClaimNo]` (`_retained.ts`, `_claims.ts`; absent in snapshots from before them)
+ * - per topic with retained messages, claims or slots: `["topicx", name, retainedRows, claimRows,
+ *   nextClaimNo, slotRows]` (`_retained.ts`, `_claims.ts`; absent in snapshots from before them)
  * - `["end"]`, and nothing after it
  *
  * `extras` are the sparse optional fields of rows: `[row, headers | null, group | null]`, plus a

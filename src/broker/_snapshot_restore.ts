@@ -15,7 +15,7 @@ import { bytesF64, FrameReader } from "./_snapshot_format.ts";
 import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 import type { RetainedRow } from "./_retained.ts";
-import type { ClaimRow } from "./_claims.ts";
+import type { ClaimRow, SlotRow } from "./_claims.ts";
 
 type Steps<T> = Generator<void, T, void>;
 /** Row: [headers, group, subject] (the subject is left off by writers when absent). */
@@ -90,16 +90,18 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     if (part[0] !== "topicx" || i === nTopics) {
       throw new Error(`Cannot restore snapshot: expected an "end" part, found "${part[0]}"`);
     }
-    const [name, retained, claims, nextNo] = part.slice(1) as [
+    const [name, retained, claims, nextNo, slots] = part.slice(1) as [
       string,
       RetainedRow[],
       ClaimRow[],
       number,
+      SlotRow[] | undefined,
     ];
     const t = state.topics.get(name);
     if (t === undefined) throw new Error(`Cannot restore snapshot: retained of no topic ${name}`);
     t.retained.restore(retained);
-    t.claims.restore(claims, nextNo);
+    t.claims.restore(claims, nextNo, state.lastTs);
+    t.claims.restoreSlots(slots ?? []);
   }
   r.end();
   return state;

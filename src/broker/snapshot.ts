@@ -29,7 +29,7 @@ import { isLiveSlot, type MsgColumns } from "./_msg_store.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import type { RetainedRow } from "./_retained.ts";
-import type { ClaimRow } from "./_claims.ts";
+import type { ClaimRow, SlotRow } from "./_claims.ts";
 import { type SessionRow, sessionRow, SESSIONS_PER_PART } from "./_snapshot_sessions.ts";
 import {
   BODY_BYTES_PER_PART,
@@ -126,7 +126,7 @@ interface TopicCapture {
   ids: IdCapture;
   subs: ChannelCapture[];
   /** Retained messages and claims, when it has any (`["topicx", ...]`). */
-  extra: [RetainedRow[], ClaimRow[], number] | undefined;
+  extra: [RetainedRow[], ClaimRow[], number, SlotRow[]] | undefined;
 }
 
 function* captureTopic(t: Topic): Steps<TopicCapture> {
@@ -146,9 +146,9 @@ function* captureTopic(t: Topic): Steps<TopicCapture> {
     log,
     ids,
     subs,
-    extra: t.retained.size + t.claims.size === 0
+    extra: t.retained.size + t.claims.size + t.claims.slots.size === 0
       ? undefined
-      : [t.retained.rows(), t.claims.rows(), t.claims.nextNo],
+      : [t.retained.rows(), t.claims.rows(), t.claims.nextNo, t.claims.slotRows()],
   };
 }
 

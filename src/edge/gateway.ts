@@ -33,14 +33,6 @@ export interface GatewayOptions {
   readonly accept?: AcceptSocket;
   /** Largest request body the gateway reads; more: 413. Default 1 MiB (the node's default). */
   readonly maxBodyBytes?: number;
-  /**
-   * Longest wait for the node's answer (default 90 000 ms: a node answers within its own limits,
-   * the longest long poll (60 s) and a forward (15 s) included, so this only ends a call on a
-   * stream that went silent). Then a write
-   * is `unknown_outcome`, a read `unavailable`, and a stream that said nothing all that time is
-   * closed (a black hole: the next call opens another).
-   */
-  readonly requestTimeoutMs?: number;
 }
 
 /**
@@ -66,8 +58,7 @@ export function createGateway(options: GatewayOptions): Hono {
     }
     return relayStream(c.req.raw, options.upstream, options.accept);
   });
-  const timeoutMs = options.requestTimeoutMs ?? 90_000;
-  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody, timeoutMs));
+  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody));
   // Anything else thrown is a bug: logged with its stack, answered as a node answers one.
   app.onError((error, c) => {
     console.error(JSON.stringify({
@@ -88,7 +79,6 @@ async function forward(
   request: Request,
   upstream: Upstream,
   maxBody: number,
-  timeoutMs: number,
 ): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname + url.search;
@@ -124,19 +114,12 @@ async function forward(
       if (!(error instanceof NoUpstream)) throw error;
       return problemResponse("no_leader", `${error.message}; nothing was sent`);
     }
-    const timeout = AbortSignal.timeout(timeoutMs);
     try {
-      const signal = AbortSignal.any([request.signal, timeout]);
-      const answer = await stream.request(method, path, headers, body, signal);
+      // A silent stream is found by the upstream's probe (`Upstream`), one timer for all calls:
+      // a timer per call would exceed a Worker's 10,000 active timeouts under load.
+      const answer = await stream.request(method, path, headers, body, request.signal);
       return head ? new Response(null, answer) : answer;
     } catch (error) {
-      if (timeout.aborted && !request.signal.aborted) {
-        if (Date.now() - stream.lastHeardMs >= timeoutMs) void stream.close();
-        const why = `The node did not answer within ${timeoutMs} ms`;
-        return method === "GET"
-          ? problemResponse("unavailable", why)
-          : problemResponse("unknown_outcome", `${why}; the write may or may not be applied`);
-      }
       if (!(error instanceof StreamLost)) throw error;
       if (attempt < attempts) continue;
       if (method === "GET") {

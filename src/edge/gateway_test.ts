@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createApp } from "../http/mod.ts";
 import { LocalNode } from "../http/testing/local_node.ts";
 import { silentLogger } from "../log.ts";
-import { Client, StreamConnection } from "../client/mod.ts";
+import { Client, packValue, StreamConnection, unpackValue } from "../client/mod.ts";
 import { createGateway, Upstream } from "./mod.ts";
 
 const strict = { sanitizeOps: true, sanitizeResources: true };
@@ -18,13 +18,16 @@ function serve(handler: Deno.ServeHandler) {
 }
 
 /** A node, and a gateway in front of it. */
-function setUp(upstreamUrls?: string[], requestTimeoutMs?: number) {
+function setUp(upstreamUrls?: string[], silenceMs?: number) {
   const node = new LocalNode();
   const nodeServer = serve(createApp({ node, log: silentLogger }).fetch);
-  const upstream = new Upstream({ urls: upstreamUrls ?? [nodeServer.url], openTimeoutMs: 300 });
+  const upstream = new Upstream({
+    urls: upstreamUrls ?? [nodeServer.url],
+    openTimeoutMs: 300,
+    ...(silenceMs !== undefined ? { silenceMs, probeTimeoutMs: silenceMs } : {}),
+  });
   const gateway = createGateway({
     upstream,
-    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
     accept: (request) => {
       const { socket, response } = Deno.upgradeWebSocket(request);
       socket.binaryType = "arraybuffer";
@@ -124,29 +127,76 @@ Deno.test({
 });
 
 Deno.test({
-  name: "edge: a stream that goes silent ends a write unknown_outcome and is replaced",
+  name: "edge: a node gone silent (answers nothing, keeps the connection) ends the write unknown",
   ...strict,
   async fn() {
-    const { node, upstream, url, stop } = setUp(undefined, 300);
+    // A black hole: it opens the stream (hello) and then never answers anything.
+    const sockets: WebSocket[] = [];
+    const hole = serve((request) => {
+      const { socket, response } = Deno.upgradeWebSocket(request);
+      socket.binaryType = "arraybuffer";
+      sockets.push(socket);
+      socket.onmessage = (e) => {
+        const frame = unpackValue(new Uint8Array(e.data as ArrayBuffer).subarray(1)) as {
+          t: string;
+        };
+        if (frame.t !== "hello") return;
+        const hello = packValue({ t: "hello", node: "n1", v: 1 });
+        socket.send(new Uint8Array([1, ...hello]));
+      };
+      return response;
+    });
+    const upstream = new Upstream({
+      urls: [hole.url],
+      followLeader: false,
+      silenceMs: 100,
+      probeTimeoutMs: 100,
+    });
+    const gw = serve(createGateway({ upstream }).fetch);
     try {
-      await (await fetch(`${url}/v1/queues/q`, { method: "PUT", headers: json, body: "{}" })).body
-        ?.cancel();
-      const silent = await upstream.connection();
-      const gate = gateProposals(node);
-      const write = await fetch(`${url}/v1/queues/q/messages`, {
+      const write = await fetch(`${gw.url}/v1/queues/q/messages`, {
         method: "POST",
         headers: json,
         body: '{"body":1}',
       });
       assert.equal(write.status, 504);
       assert.equal((await write.json()).type, "unknown_outcome");
-      await silent.closed;
-      gate.release();
-      const read = await fetch(`${url}/v1/queues/q`);
-      assert.equal(read.status, 200);
-      await read.body?.cancel();
-      assert.notEqual(await upstream.connection(), silent);
+      // Each retry of a read on a new stream meets the same silence: 503 unavailable.
+      const read = await fetch(`${gw.url}/v1/queues/q`);
+      assert.equal(read.status, 503);
+      assert.equal((await read.json()).type, "unavailable");
     } finally {
+      await upstream.close();
+      for (const s of sockets) s.close();
+      await gw.stop();
+      await hole.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "edge: a quiet consumer on a live node outlasts the silence check (the probe is answered)",
+  ...strict,
+  async fn() {
+    const { url, stop } = setUp(undefined, 50);
+    const conn = await StreamConnection.open(url);
+    try {
+      await (await conn.request("PUT", "/v1/queues/q", {}, "{}")).body?.cancel();
+      let wake = () => {};
+      const got: unknown[] = [];
+      const consumer = conn.consume("/v1/queues/q/receive", {}, 1, (text) => {
+        got.push(...(JSON.parse(text) as { messages: unknown[] }).messages);
+        wake();
+      });
+      // Ten silence windows with nothing to deliver: probed, answered, kept.
+      await new Promise((r) => setTimeout(r, 500));
+      await (await conn.request("POST", "/v1/queues/q/messages", {}, '{"body":1}')).body?.cancel();
+      for (let i = 0; i < 100 && got.length < 1; i++) await new Promise<void>((r) => wake = r);
+      assert.equal(got.length, 1);
+      consumer.cancel();
+      assert.equal((await consumer.done).status, 204);
+    } finally {
+      await conn.close();
       await stop();
     }
   },

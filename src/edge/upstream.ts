@@ -26,6 +26,13 @@ export interface UpstreamOptions {
   readonly followLeader?: boolean;
   /** How often (at most) a request asks the stream's node who leads. Default 1 000 ms. */
   readonly followEveryMs?: number;
+  /**
+   * With calls in flight and nothing heard from the node for this long, the stream is probed
+   * (`GET /healthz`); unanswered for `probeTimeoutMs` more, it is closed, and its calls end as
+   * on a lost stream. Default 30 000 and 10 000 ms.
+   */
+  readonly silenceMs?: number;
+  readonly probeTimeoutMs?: number;
   /** Gateway events (stream opened, lost, moved); default none. */
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
 }
@@ -54,6 +61,11 @@ export class Upstream {
   #followedAt = -Infinity;
   /** The index in `urls` to try first: the last one that opened. */
   #first = 0;
+  /** The liveness check's one timer, armed while calls are in flight. */
+  #watch: ReturnType<typeof setTimeout> | undefined;
+  /** When the check was armed: silence counts from then or from the last frame heard. */
+  #watchSince = 0;
+  #probing = false;
 
   constructor(readonly options: UpstreamOptions) {
     if (options.urls.length === 0) throw new Error("The gateway needs at least one upstream URL");
@@ -76,14 +88,54 @@ export class Upstream {
     const current = this.#current;
     if (current !== undefined && !current.lost) {
       this.#maybeFollow(current);
+      this.#arm();
       return current;
     }
     this.#opening ??= this.#open().finally(() => this.#opening = undefined);
-    return await this.#opening;
+    const opened = await this.#opening;
+    this.#arm();
+    return opened;
+  }
+
+  /** Arms the liveness check, unless it is armed (a call is about to be sent). */
+  #arm(): void {
+    if (this.#watch !== undefined) return;
+    this.#watchSince = Date.now();
+    this.#watch = setTimeout(() => this.#check(), this.#checkEveryMs());
+  }
+
+  #checkEveryMs(): number {
+    return Math.max(10, Math.min(5_000, (this.options.silenceMs ?? 30_000) / 4));
+  }
+
+  /**
+   * Probes a stream that has said nothing for `silenceMs` while calls wait on it, and closes it
+   * when the probe is not answered either (a node gone silent without closing the connection).
+   * Re-armed while anything is in flight.
+   */
+  #check(): void {
+    this.#watch = undefined;
+    const c = this.#current;
+    if (c === undefined || c.lost || c.inFlight === 0) return;
+    const silenceMs = this.options.silenceMs ?? 30_000;
+    const silentFor = Date.now() - Math.max(c.lastHeardMs, this.#watchSince);
+    if (silentFor >= silenceMs + (this.options.probeTimeoutMs ?? 10_000)) {
+      this.options.log?.("upstream_silent", { node: nodeId(c), silentMs: silentFor });
+      void c.close();
+      return;
+    }
+    if (silentFor >= silenceMs && !this.#probing) {
+      this.#probing = true;
+      c.request("GET", "/healthz", {}).then((r) => r.body?.cancel(), () => {})
+        .finally(() => this.#probing = false);
+    }
+    this.#watch = setTimeout(() => this.#check(), this.#checkEveryMs());
   }
 
   /** Closes the stream (requests in flight end `StreamLost`). */
   async close(): Promise<void> {
+    clearTimeout(this.#watch);
+    this.#watch = undefined;
     const current = this.#current;
     this.#current = undefined;
     await current?.close();

@@ -92,11 +92,19 @@ export async function startEdge(o: StartEdgeOptions): Promise<RunningEdge> {
   const child = command.spawn();
   const url = `http://${host}:${port}`;
   const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
+    const signal = (sig: Deno.Signal) => {
+      try {
+        child.kill(sig);
+      } catch {
+        // Already gone.
+      }
+    };
+    signal("SIGTERM");
+    // A process that ignores SIGTERM (seen once with workerd) is killed after 5 s.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((r) => timer = setTimeout(r, 5_000));
+    await Promise.race([child.status, late.then(() => signal("SIGKILL"))]);
+    clearTimeout(timer);
     await child.status;
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };

@@ -29,11 +29,11 @@ export const answerText = new WeakMap<Response, string>();
  */
 export function inProcessRequest(
   url: string,
-  init: { method: string; headers: Headers },
+  init: { method: string; headers: Headers; signal?: AbortSignal },
   text: string | undefined,
   principal?: Principal,
 ): Request {
-  const request = new Request(url, { method: init.method, headers: init.headers });
+  const request = new Request(url, init);
   if (text !== undefined) inProcessRequestText.set(request, text);
   if (principal !== undefined) streamPrincipals.set(request, principal);
   return request;

@@ -103,8 +103,9 @@ const messageFields = {
     claim: nameSchema,
     slot: z.number().int().min(1).max(65535),
   }).optional().meta({
-    description: "Topics: at most once per slot of a claim until the slot is freed " +
-      "(`POST /v1/topics/{t}/claims/{key}/free`); a repeat answers the first seq as a duplicate",
+    description: "Topics: the same message (subject and body) under a held slot of a claim key " +
+      "answers the first seq as a duplicate, until the slot is freed " +
+      "(`POST /v1/topics/{t}/claims/{key}/free`) or 24 h pass; another message takes the slot",
   }),
 };
 

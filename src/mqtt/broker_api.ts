@@ -26,6 +26,8 @@ export interface ApiRequest {
   readonly authorization?: string;
   /** Auth on: the gateway's own request (no token), proven like the others. */
   readonly asGateway?: boolean;
+  /** Ends a long poll early (the app stops waiting). */
+  readonly signal?: AbortSignal;
 }
 
 /** The node's API in process (`createApp(...).fetch` behind `src/server/start.ts`). */
@@ -83,6 +85,7 @@ export class BrokerApi {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<ApiAnswer> {
     const { status, text } = await this.#fetch({
       method,
@@ -90,6 +93,7 @@ export class BrokerApi {
       headers: { "content-type": "application/json", ...headers },
       ...(body === undefined ? {} : { text: JSON.stringify(body) }),
       ...this.#caller,
+      ...(signal === undefined ? {} : { signal }),
     });
     return { status, body: text === "" ? undefined : JSON.parse(text) };
   }

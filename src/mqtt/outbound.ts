@@ -74,6 +74,7 @@ export class Outbound {
   readonly #shared = new Map<string, Source>();
   #acking = false;
   readonly #wakers = new Set<() => void>();
+  readonly #abortQos0 = new AbortController();
   #stopped = false;
   /** v5 filters subscribed with "retain as published". */
   readonly #retainAsPublished = new Set<string>();
@@ -146,9 +147,11 @@ export class Outbound {
    */
   stop(): void {
     this.#running = false;
-    // The long-poll receives in flight are not aborted: one that already leased messages would
-    // lose its answer (a forwarded one is cut), and they would wait out their lease (10 s). It
-    // ends within its wait, and whatever it got goes back to the session at once (#deliver).
+    // Only QoS 0 receives in flight are aborted (else they would take messages away from the
+    // session for nothing). A QoS 1/2 one that leased messages would lose its answer (a forwarded
+    // one is cut) and they would wait out their lease: it ends within its wait, and what it got
+    // goes back to the session at once (#deliver).
+    this.#abortQos0.abort();
     this.#wakeAll();
     if (!this.#stopped) {
       // Sent, never PUBACKed: back to the session now (not at the lease's end), so the next
@@ -413,11 +416,10 @@ export class Outbound {
         });
         continue;
       }
-      const a = await this.#host.api.call(
-        "POST",
-        `${src.path}/receive`,
-        { max: Math.min(room, 256), waitMs: WAIT_MS },
-      ).catch(() => ({ status: 0, body: undefined }));
+      const body = { max: Math.min(room, 256), waitMs: WAIT_MS };
+      const signal = qos === 0 ? this.#abortQos0.signal : undefined;
+      const a = await this.#host.api.call("POST", `${src.path}/receive`, body, {}, signal)
+        .catch(() => ({ status: 0, body: undefined }));
       if (a.status !== 200) {
         failures++;
         await new Promise((r) => setTimeout(r, Math.min(100 * failures, 1000)));

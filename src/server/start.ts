@@ -187,7 +187,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         const path = url.pathname + url.search;
         headers.set(GATEWAY_PROOF_HEADER, gatewayAuth.proof.sign(r.method, path, r.authorization));
       }
-      const init = { method: r.method, headers };
+      const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
       const res = await app.fetch(inProcessRequest(url.href, init, r.text, r.principal));
       return { status: res.status, text: await answerTextOf(res) };
     },

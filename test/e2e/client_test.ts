@@ -84,13 +84,22 @@ Deno.test("e2e client: consumers keep going through a leader SIGKILL", async (t)
       const ids = await fill(client, "eo-in", "order", 300);
       let handled = 0;
       const stop = new AbortController();
+      // Past 50 orders the handlers wait until the leader is dead, so the kill lands mid-run
+      // however fast the consumers are (a prefetching client once finished all 300 first).
+      let openGate!: () => void;
+      const gate = new Promise<void>((resolve) => openGate = resolve);
       const workers = [0, 1].map(() =>
-        client.consumeExactlyOnce("eo-in", (m) => {
+        client.consumeExactlyOnce("eo-in", async (m) => {
           handled++;
+          if (handled > 50) await gate;
           return [{ queue: "eo-out", body: { order: m.id } }];
         }, { concurrency: 4, waitMs: 500, signal: stop.signal, onError: () => {} })
       );
-      await killLeaderWhen(nodes, () => handled >= 50, () => handled < ids.length);
+      try {
+        await killLeaderWhen(nodes, () => handled >= 50, () => handled < ids.length);
+      } finally {
+        openGate();
+      }
       await eventually("every order acked", async () => {
         const info = await client.getQueue("eo-in");
         return info.acked === ids.length ? info : undefined;

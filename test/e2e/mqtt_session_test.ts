@@ -409,3 +409,21 @@ Deno.test("QoS 2 delivery across reconnects to other nodes: the PUBLISH again (D
   await c4.close();
   await pub.endAsync();
 });
+
+Deno.test("a persistent session keeps the QoS 0 messages published while it was away (its old connection's receive on the leader does not take them)", async () => {
+  const opts = { protocolVersion: 4 as const, clean: false, clientId: "q0-away" };
+  // On the leader: a follower's receive is forwarded, and the leader's long poll goes on after
+  // the follower gave up on it (docs/mqtt.md "Not yet").
+  const leader = mqttPort(await nodes.waitLeader());
+  const first = await connect(leader, opts);
+  await first.subscribeAsync({ "q0away/+": { qos: 0 } });
+  await first.endAsync();
+  const pub = await connect(n2, { protocolVersion: 4 });
+  for (let i = 0; i < 3; i++) await pub.publishAsync(`q0away/${i}`, `m${i}`, { qos: 0 });
+  const { client: back, sessionPresent } = await connectAck(n3, opts);
+  assert.equal(sessionPresent, true);
+  const got = collect(back);
+  await until(() => got.length >= 3, "the three QoS 0 messages published while away");
+  assert.deepEqual(got.map((m) => m.payload), ["m0", "m1", "m2"]);
+  await Promise.all([back.endAsync(), pub.endAsync()]);
+});

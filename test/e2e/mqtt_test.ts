@@ -80,6 +80,39 @@ Deno.test("a QoS 2 PUBLISH sent again with the same packet id is applied once; a
   await sub.endAsync();
 });
 
+Deno.test("a QoS 2 PUBLISH sent again after its clean session ended is still applied once; another message on that packet id is applied", async () => {
+  const sub = await connect(port, { clientId: "q2c-sub" });
+  const got = collect(sub);
+  await sub.subscribeAsync({ "q2c/#": { qos: 1 } });
+  const connectPkt = mqttPacket.generate({
+    cmd: "connect",
+    protocolVersion: 4,
+    clientId: "q2c-pub",
+    clean: true,
+    keepalive: 0,
+  });
+  const publish = (payload: string, dup: boolean) =>
+    mqttPacket.generate({
+      cmd: "publish",
+      topic: "q2c/t",
+      payload,
+      qos: 2,
+      dup,
+      retain: false,
+      messageId: 9,
+    });
+  // PUBREC lost with the link; the clean session ends with it; the client (MQTT.js does) sends
+  // the PUBLISH again on its next connection.
+  await rawExchange(port, [connectPkt, publish("first", false)], 1500);
+  await rawExchange(port, [connectPkt, publish("first", true)], 1500);
+  // A new message on packet id 9 (the client moved on): applied.
+  await rawExchange(port, [connectPkt, publish("second", false)], 1500);
+  await until(() => got.length >= 2, "two messages");
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(got.map((m) => m.payload), ["first", "second"]);
+  await sub.endAsync();
+});
+
 Deno.test("HTTP publishers reach MQTT subscribers and MQTT publishers reach HTTP subscribers", async () => {
   const sub = await connect(port, { clientId: "http-bridge" });
   const got = collect(sub);

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { Client } from "../../src/client/mod.ts";
 import { trustCa } from "../../src/cli/trust.ts";
-import { freePorts, Nodes } from "./nodes.ts";
+import { freePorts, Nodes, sleep } from "./nodes.ts";
 import { pem, servedCertificate, type TestCa, TestPki } from "../testing/tls.ts";
 
 const pki = await TestPki.create();
@@ -121,20 +121,22 @@ async function checkStream(url: string, ca: TestCa): Promise<void> {
   }
 }
 
-/** The CLI: `--ca` names the CA file; without it the command fails. */
+/** The CLI: `--ca` (or `QUORUMQ_CA`) names the CA file; without it the command fails. */
 async function checkCli(url: string, ca: TestCa): Promise<void> {
-  const mq = (args: string[]) =>
+  const mq = (args: string[], env: Record<string, string> = {}) =>
     new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../../src/cli/main.ts", import.meta.url).pathname, ...args],
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
     }).output();
   const without = await mq(["--nodes", url, "queues"]);
   assert.equal(without.code, 1, new TextDecoder().decode(without.stdout));
   const withCa = await mq(["--nodes", url, "--ca", ca.certFile, "--json", "queues"]);
   assert.equal(withCa.code, 0, new TextDecoder().decode(withCa.stderr));
   assert.match(new TextDecoder().decode(withCa.stdout), /orders/);
+  const fromEnv = await mq(["--nodes", url, "--json", "queues"], { QUORUMQ_CA: ca.certFile });
+  assert.equal(fromEnv.code, 0, new TextDecoder().decode(fromEnv.stderr));
 }
 
 /** MQTT over TLS on its own listener: MQTT.js and mosquitto_pub, without and with the CA. */
@@ -221,6 +223,72 @@ async function checkMqttWebSocket(url: string, ca: TestCa): Promise<void> {
     httpClient.close();
   }
 }
+
+Deno.test({
+  name: "TLS: a SIGHUP while the node is still starting neither ends it nor is lost",
+  ignore: pki === undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // The certificate is read from a FIFO, so the start waits in it for as long as the test
+    // likes: a SIGHUP then lands while the node is starting, every time. SIGHUP's default action
+    // ended the process there before the node listened for it from its first line.
+    const ca = await pki!.ca("early");
+    const cert = await pki!.cert(ca, "n1", { file: "early" });
+    const fifo = `${pki!.dir}/early-cert.fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo failed");
+    const [port] = freePorts(1);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../src/main.ts", import.meta.url).pathname,
+        ...["--listen", `127.0.0.1:${port}`, "--storage", "memory"],
+        ...["--tls-cert", fifo, "--tls-key", cert.keyFile],
+      ],
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const logs: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) logs.push(chunk);
+    })();
+    const seen = async (what: RegExp) => {
+      for (let i = 0; i < 600 && !what.test(logs.join("")); i++) {
+        const exited = await Promise.race([child.status, sleep(50).then(() => undefined)]);
+        if (exited !== undefined) {
+          throw new Error(`the node exited (${exited.signal ?? exited.code}):\n${logs.join("")}`);
+        }
+      }
+      assert.match(logs.join(""), what);
+    };
+    try {
+      await seen(/"event":"node_starting"/);
+      child.kill("SIGHUP");
+      await seen(/"signal":"SIGHUP"/);
+      await Deno.writeTextFile(fifo, cert.certPem); // the start reads it and goes on
+      await seen(/"event":"node_listening"/);
+      await Deno.writeTextFile(fifo, cert.certPem); // the reload asked for during the start
+      await seen(/"event":"tls_reloaded"/);
+      const http = Deno.createHttpClient({ caCerts: [ca.certPem] });
+      try {
+        const res = await fetch(`https://127.0.0.1:${port}/healthz`, { client: http });
+        assert.equal(res.status, 200);
+        await res.body?.cancel();
+      } finally {
+        http.close();
+      }
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child.status;
+      await reading;
+    }
+  },
+});
 
 globalThis.addEventListener("unload", () => {
   if (pki !== undefined) Deno.removeSync(pki.dir, { recursive: true });
