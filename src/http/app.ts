@@ -33,7 +33,8 @@ import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
-import { streamPrincipals } from "./in_process.ts";
+import { inProcessRequestText, streamPrincipals } from "./in_process.ts";
+import { readBodyBytes } from "./body.ts";
 import { SESSION_HEADER } from "./session.ts";
 
 /** Options of `createApp`. */
@@ -210,7 +211,10 @@ async function provenPrincipal(
   const url = new URL(request.url);
   const path = url.pathname + url.search;
   const authorization = request.headers.get("authorization") ?? undefined;
-  if (!gateway.proof.verify(request.method, path, authorization, proof)) return undefined;
+  // The body is covered too: read from a copy (the route reads the request's own), bounded.
+  const body = inProcessRequestText.get(request) ??
+    await readBodyBytes(request.clone(), deps.limits.maxBodyBytes);
+  if (!gateway.proof.verify(request.method, path, authorization, body, proof)) return undefined;
   return await gateway.principal(request.method, path, authorization);
 }
 

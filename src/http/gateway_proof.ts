@@ -5,8 +5,9 @@
  * the gateway's own requests carry no token at all. In process the principal rides with the
  * request (`in_process.ts`); across the forward hop it cannot, so the gateway proves that it made
  * the request: an HMAC-SHA256, keyed with the cluster secret that every peer shares, over the
- * method, the path and query, and the `Authorization` header. Without the secret the proof cannot
- * be made, so a client on the network gains nothing by sending the header; the leader's
+ * method, the path and query, the `Authorization` header and the body (a proof seen on the wire
+ * cannot carry another body; it can only repeat its own request). Without the secret the proof
+ * cannot be made, so a client on the network gains nothing by sending the header; the leader's
  * `GatewayAuth` turns a proven request into its principal.
  *
  * @module
@@ -27,15 +28,27 @@ export class GatewayProof {
     this.#key = `quorumq-gateway-proof-v1\n${secret}`;
   }
 
-  /** The proof of a request: `path` from `/v1/...` on, with its query. */
-  sign(method: string, path: string, authorization: string | undefined): string {
+  /** The proof of a request: `path` from `/v1/...` on, with its query; `body` its text. */
+  sign(
+    method: string,
+    path: string,
+    authorization: string | undefined,
+    body: string | Uint8Array,
+  ): string {
     return createHmac("sha256", this.#key)
-      .update(`${method}\n${path}\n${authorization ?? ""}`)
+      .update(`${method}\n${path}\n${authorization ?? ""}\n`)
+      .update(body)
       .digest("hex");
   }
 
-  verify(method: string, path: string, authorization: string | undefined, proof: string): boolean {
-    const want = Buffer.from(this.sign(method, path, authorization), "hex");
+  verify(
+    method: string,
+    path: string,
+    authorization: string | undefined,
+    body: string | Uint8Array,
+    proof: string,
+  ): boolean {
+    const want = Buffer.from(this.sign(method, path, authorization, body), "hex");
     const got = Buffer.from(proof, "hex");
     return got.length === want.length && timingSafeEqual(got, want);
   }

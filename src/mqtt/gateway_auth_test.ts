@@ -8,15 +8,19 @@ const auth = await loadAuthenticator(JSON.stringify({
 const gateway = mqttGatewayAuth(auth, "cluster-secret");
 const RELEASE = "/v1/topics/mqtt/claims/mqtt-0123abcd/release";
 
-Deno.test("gateway proof: made with the cluster secret over method, path and token; any change breaks it", () => {
-  const proof = gateway.proof.sign("POST", RELEASE, "Bearer sensor-token-1");
-  assert.ok(gateway.proof.verify("POST", RELEASE, "Bearer sensor-token-1", proof));
-  assert.ok(!gateway.proof.verify("PUT", RELEASE, "Bearer sensor-token-1", proof));
-  assert.ok(!gateway.proof.verify("POST", `${RELEASE}x`, "Bearer sensor-token-1", proof));
-  assert.ok(!gateway.proof.verify("POST", RELEASE, undefined, proof));
-  assert.ok(!gateway.proof.verify("POST", RELEASE, "Bearer sensor-token-1", "00"));
-  const other = new GatewayProof("another-secret").sign("POST", RELEASE, "Bearer sensor-token-1");
-  assert.ok(!gateway.proof.verify("POST", RELEASE, "Bearer sensor-token-1", other));
+Deno.test("gateway proof: made with the cluster secret over method, path, token and body; any change breaks it", () => {
+  const tok = "Bearer sensor-token-1";
+  const body = '{"holder":"n1/abc/1"}';
+  const proof = gateway.proof.sign("POST", RELEASE, tok, body);
+  assert.ok(gateway.proof.verify("POST", RELEASE, tok, body, proof));
+  assert.ok(gateway.proof.verify("POST", RELEASE, tok, new TextEncoder().encode(body), proof));
+  assert.ok(!gateway.proof.verify("PUT", RELEASE, tok, body, proof));
+  assert.ok(!gateway.proof.verify("POST", `${RELEASE}x`, tok, body, proof));
+  assert.ok(!gateway.proof.verify("POST", RELEASE, undefined, body, proof));
+  assert.ok(!gateway.proof.verify("POST", RELEASE, tok, '{"holder":"n2/abc/1"}', proof));
+  assert.ok(!gateway.proof.verify("POST", RELEASE, tok, body, "00"));
+  const other = new GatewayProof("another-secret").sign("POST", RELEASE, tok, body);
+  assert.ok(!gateway.proof.verify("POST", RELEASE, tok, body, other));
 });
 
 Deno.test("gateway auth: without a token, releasing a session's claim and nothing else", async () => {

@@ -185,7 +185,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         // What the leader needs when this node forwards it: the token and the gateway's proof.
         if (r.authorization !== undefined) headers.set("authorization", r.authorization);
         const path = url.pathname + url.search;
-        headers.set(GATEWAY_PROOF_HEADER, gatewayAuth.proof.sign(r.method, path, r.authorization));
+        headers.set(
+          GATEWAY_PROOF_HEADER,
+          gatewayAuth.proof.sign(r.method, path, r.authorization, r.text ?? ""),
+        );
       }
       const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
       const res = await app.fetch(inProcessRequest(url.href, init, r.text, r.principal));
