@@ -24,6 +24,9 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "../log.ts";
 
+/** How long a client's side may sit idle after the node ended the connection before it is cut. */
+const END_WAIT_MS = 5_000;
+
 export interface TlsFrontOptions {
   readonly hostname: string;
   readonly port: number;
@@ -65,6 +68,9 @@ export class TlsFront {
       inner.on("error", () => outer.destroy());
       inner.on("close", (hadError) => {
         if (hadError) outer.destroy();
+        // A client that went away without a word never takes the rest: after END_WAIT_MS with
+        // nothing moving (a slow reader still reading is not idle), it is cut.
+        else outer.setTimeout(END_WAIT_MS, () => outer.destroy());
         forget();
       });
     });
