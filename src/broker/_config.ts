@@ -47,6 +47,8 @@ export function resolveTopicConfig(o: TopicOptions): TopicConfig {
   if (o.maxAgeMs !== undefined) c.maxAgeMs = o.maxAgeMs;
   if (o.maxMessages !== undefined) c.maxMessages = o.maxMessages;
   if (o.maxBytes !== undefined) c.maxBytes = o.maxBytes;
+  if (o.maxRetained !== undefined) c.maxRetained = o.maxRetained;
+  if (o.maxRetainedBytes !== undefined) c.maxRetainedBytes = o.maxRetainedBytes;
   return c;
 }
 

@@ -87,6 +87,12 @@ export function topicPublishOne(
       return { ok: true, seq: held.seq, id: held.id, duplicate: true };
     }
   }
+  if (m.retain === "set") {
+    const full = t.retained.refusal(m.subject!, m.body.length, t.config, now);
+    if (full !== undefined) {
+      return { ok: false, reason: "retained_full", detail: `Topic ${t.name}: ${full}` };
+    }
+  }
   const seq = t.nextSeq;
   const id = m.id ?? `${GENERATED_ID_PREFIX}${t.ord.toString(36)}.${seq.toString(36)}`;
   if (m.id !== undefined) t.ids.add(m.id, seq, now + t.config.dedupWindowMs);

@@ -34,17 +34,56 @@ export type RetainedRow = [
 
 export class RetainedTable {
   readonly bySubject = new Map<string, RetainedMsg>();
+  /** The bytes of the bodies held (what `maxRetainedBytes` bounds). */
+  #bytes = 0;
 
   get size(): number {
     return this.bySubject.size;
   }
 
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   set(subject: string, m: RetainedMsg): void {
+    this.clear(subject);
     this.bySubject.set(subject, m);
+    this.#bytes += m.body.length;
   }
 
   clear(subject: string): void {
+    const old = this.bySubject.get(subject);
+    if (old === undefined) return;
     this.bySubject.delete(subject);
+    this.#bytes -= old.body.length;
+  }
+
+  /**
+   * Why a retained message of `bodyBytes` for `subject` does not fit the caps, or undefined.
+   * Messages past their TTL are dropped first (they are never read again), so they never hold
+   * room; that walk happens only at the cap.
+   */
+  refusal(
+    subject: string,
+    bodyBytes: number,
+    caps: { readonly maxRetained?: number; readonly maxRetainedBytes?: number },
+    now: number,
+  ): string | undefined {
+    const fits = () => {
+      const old = this.bySubject.get(subject);
+      const count = this.bySubject.size + (old === undefined ? 1 : 0);
+      const bytes = this.#bytes - (old?.body.length ?? 0) + bodyBytes;
+      if (caps.maxRetained !== undefined && count > caps.maxRetained) {
+        return `the topic holds its maxRetained (${caps.maxRetained}) retained messages`;
+      }
+      if (caps.maxRetainedBytes !== undefined && bytes > caps.maxRetainedBytes) {
+        return `the retained messages would exceed maxRetainedBytes (${caps.maxRetainedBytes})`;
+      }
+      return undefined;
+    };
+    if (fits() === undefined) return undefined;
+    for (const [s, m] of this.bySubject) if (m.ttlAt <= now) this.clear(s);
+    return fits();
   }
 
   /** The live retained messages whose subject matches `pattern` (all: no pattern), by subject. */
@@ -79,7 +118,7 @@ export class RetainedTable {
 
   restore(rows: readonly RetainedRow[]): void {
     for (const [subject, seq, id, body, headers, publishedAt, ttlAt] of rows) {
-      this.bySubject.set(subject, {
+      this.set(subject, {
         seq,
         id,
         body: new Uint8Array(body),

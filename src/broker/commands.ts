@@ -55,6 +55,10 @@ export interface TopicOptions {
   readonly maxBytes?: number;
   /** Default 300 000 (5 min). */
   readonly dedupWindowMs?: number;
+  /** The most subjects with a retained message; a new one beyond it is `retained_full`. */
+  readonly maxRetained?: number;
+  /** The most bytes of retained message bodies; more is `retained_full`. */
+  readonly maxRetainedBytes?: number;
 }
 
 export interface TopicConfig {
@@ -62,6 +66,8 @@ export interface TopicConfig {
   readonly maxMessages?: number;
   readonly maxBytes?: number;
   readonly dedupWindowMs: number;
+  readonly maxRetained?: number;
+  readonly maxRetainedBytes?: number;
 }
 
 /** Where a new subscription starts reading its topic. */
@@ -243,6 +249,8 @@ export type ProblemCode =
   | "topic_not_found"
   | "subscription_not_found"
   | "queue_full"
+  /** A retained message beyond the topic's `maxRetained` / `maxRetainedBytes`; nothing applied. */
+  | "retained_full"
   | "idempotency_conflict"
   | "transaction_aborted"
   /** The write named a session that expired, was closed, never existed, or is another caller's. */

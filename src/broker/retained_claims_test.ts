@@ -258,6 +258,38 @@ Deno.test("claim_settle acks a subscription's receipts and holds PUBREL ids in t
   assert.equal(restored.broker.subscription("t", "s1")!.stats.ready, 0);
 });
 
+Deno.test("maxRetained / maxRetainedBytes: a retained message for a new subject beyond the cap is refused (retained_full), nothing applied; replacing and clearing go on", () => {
+  const l = new Log();
+  assert.ok(
+    l.apply({ op: "topic_put", topic: "t", options: { maxRetained: 2, maxRetainedBytes: 64 } })
+      .ok,
+  );
+  assert.ok(pub(l, "a", "1", "set").ok);
+  assert.ok(pub(l, "b", "2", "set").ok);
+  const full = pub(l, "c", "3", "set");
+  assert.equal(!full.ok && full.reason, "retained_full");
+  assert.equal(l.broker.topic("t")!.published, 2, "the refused publish was not published");
+  assert.ok(pub(l, "a", "1b", "set").ok, "a subject's retained message may be replaced");
+  assert.ok(pub(l, "c", "plain").ok, "a publish without retain is not concerned");
+  assert.ok(pub(l, "b", "", "clear").ok);
+  assert.ok(pub(l, "c", "3", "set").ok, "room again after a clear");
+  assert.deepEqual(retained(l), ["a=1b", "c=3"]);
+  // Bytes: the bodies' JSON text (each `"..."`); replacing with a larger one counts the change.
+  const big = "x".repeat(70);
+  const over = pub(l, "a", big, "set");
+  assert.equal(!over.ok && over.reason, "retained_full");
+  assert.deepEqual(retained(l), ["a=1b", "c=3"]);
+  // Past its TTL a retained message no longer counts.
+  const l2 = new Log();
+  assert.ok(l2.apply({ op: "topic_put", topic: "t", options: { maxRetained: 1 } }).ok);
+  assert.ok(pub(l2, "a", "1", "set", 1000).ok);
+  l2.advance(2000);
+  assert.ok(pub(l2, "b", "2", "set").ok);
+  // The caps survive a snapshot with the topic's config.
+  const restored = restoreSnapshot(snapshotBytes(l.broker));
+  assert.equal(restored.topic("t")!.config.maxRetained, 2);
+});
+
 Deno.test("a snapshot of the first claim layout (slots inside the claim rows) restores: its slots hold for any message", async () => {
   const { FrameReader, frame, pack, snapshotPreamble, unpack, concatParts } = await import(
     "./_snapshot_format.ts"

@@ -74,7 +74,9 @@ export function checkTopicOptions(o: TopicOptions): string | undefined {
   return checkInt("maxAgeMs", o.maxAgeMs, 1, Number.MAX_SAFE_INTEGER) ??
     checkInt("maxMessages", o.maxMessages, 1, Number.MAX_SAFE_INTEGER) ??
     checkInt("maxBytes", o.maxBytes, 1, Number.MAX_SAFE_INTEGER) ??
-    checkInt("dedupWindowMs", o.dedupWindowMs, 0, DURATION_MS_MAX);
+    checkInt("dedupWindowMs", o.dedupWindowMs, 0, DURATION_MS_MAX) ??
+    checkInt("maxRetained", o.maxRetained, 1, Number.MAX_SAFE_INTEGER) ??
+    checkInt("maxRetainedBytes", o.maxRetainedBytes, 1, Number.MAX_SAFE_INTEGER);
 }
 
 function checkStartAt(s: StartAt | undefined): string | undefined {

@@ -79,6 +79,11 @@ export class Forbidden extends QuorumqError {}
 export class AnonymousRefused extends QuorumqError {}
 /** The queue is at `maxMessages` or `maxBytes`. */
 export class QueueFull extends QuorumqError {}
+/**
+ * 409: a retained message for a new subject (or a larger one) beyond the topic's `maxRetained` /
+ * `maxRetainedBytes`; nothing was applied.
+ */
+export class RetainedFull extends QuorumqError {}
 /** 409: a transaction was not applied; `errors` holds the per-item reasons. */
 export class TransactionFailed extends QuorumqError {}
 /**
@@ -131,6 +136,7 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   forbidden: Forbidden,
   anonymous_refused: AnonymousRefused,
   queue_full: QueueFull,
+  retained_full: RetainedFull,
   transaction_failed: TransactionFailed,
   session_expired: SessionExpired,
   sessions_full: SessionsFull,

@@ -9,9 +9,12 @@
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A growable output buffer. */
+/**
+ * A growable output buffer. One is kept and reused by `packValue` (encoding is synchronous):
+ * a frame costs one allocation, its result, instead of a buffer per frame grown by doubling.
+ */
 class Out {
-  bytes = new Uint8Array(256);
+  bytes = new Uint8Array(4096);
   view = new DataView(this.bytes.buffer);
   at = 0;
 
@@ -31,11 +34,27 @@ class Out {
   }
 }
 
-/** Encodes `value` (JSON-like) to msgpack bytes. */
-export function packValue(value: unknown): Uint8Array {
-  const out = new Out();
-  write(out, value);
-  return out.bytes.subarray(0, out.at);
+const scratch = new Out();
+/** The scratch buffer is not kept larger than this after a large value (it is shrunk back). */
+const SCRATCH_KEEP_BYTES = 1 << 20;
+
+/**
+ * Encodes `value` (JSON-like) to msgpack bytes; with `prefix`, that byte comes first (a stream
+ * frame's version byte), so the frame is not copied again to put it in front.
+ */
+export function packValue(value: unknown, prefix?: number): Uint8Array {
+  const out = scratch;
+  out.at = 0;
+  try {
+    if (prefix !== undefined) out.byte(prefix);
+    write(out, value);
+    return out.bytes.slice(0, out.at);
+  } finally {
+    if (out.bytes.length > SCRATCH_KEEP_BYTES) {
+      out.bytes = new Uint8Array(4096);
+      out.view = new DataView(out.bytes.buffer);
+    }
+  }
 }
 
 function write(out: Out, v: unknown): void {
@@ -48,9 +67,14 @@ function write(out: Out, v: unknown): void {
     header(out, v.length, 0x90, 0xdc);
     for (const item of v) write(out, item);
   } else if (typeof v === "object") {
-    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
-    header(out, entries.length, 0x80, 0xde);
-    for (const [k, x] of entries) {
+    const map = v as Record<string, unknown>;
+    const keys = Object.keys(map);
+    let n = 0;
+    for (const k of keys) if (map[k] !== undefined) n++;
+    header(out, n, 0x80, 0xde);
+    for (const k of keys) {
+      const x = map[k];
+      if (x === undefined) continue;
       writeString(out, k);
       write(out, x);
     }
@@ -85,16 +109,23 @@ function writeNumber(out: Out, n: number): void {
   }
 }
 
+/** Strings this short are written a character at a time when they are ASCII (keys, methods). */
+const SHORT_STRING = 32;
+
 function writeString(out: Out, s: string): void {
+  const length = s.length;
+  if (length < SHORT_STRING && writeAscii(out, s, length)) return;
   // UTF-8 takes at most 3 bytes per UTF-16 unit: room for that, then the header in front.
-  const max = s.length * 3;
+  const max = length * 3;
   out.room(5 + max);
   const head = max < 32 ? 1 : max < 0x100 ? 2 : max < 0x10000 ? 3 : 5;
   const start = out.at + head;
   const n = encoder.encodeInto(s, out.bytes.subarray(start)).written;
   if (head === 1) out.bytes[out.at] = 0xa0 | n;
-  else if (head === 2) out.bytes.set([0xd9, n], out.at);
-  else if (head === 3) {
+  else if (head === 2) {
+    out.bytes[out.at] = 0xd9;
+    out.bytes[out.at + 1] = n;
+  } else if (head === 3) {
     out.bytes[out.at] = 0xda;
     out.view.setUint16(out.at + 1, n);
   } else {
@@ -102,6 +133,21 @@ function writeString(out: Out, s: string): void {
     out.view.setUint32(out.at + 1, n);
   }
   out.at = start + n;
+}
+
+/** Writes a short string when it is all ASCII (a fixstr); false, with nothing written, if not. */
+function writeAscii(out: Out, s: string, length: number): boolean {
+  out.room(1 + length);
+  const bytes = out.bytes;
+  const start = out.at + 1;
+  for (let k = 0; k < length; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 0x80) return false;
+    bytes[start + k] = c;
+  }
+  bytes[out.at] = 0xa0 | length;
+  out.at = start + length;
+  return true;
 }
 
 /** Decodes one msgpack value from `bytes`; throws `RangeError` when it is not one we read. */
@@ -180,7 +226,18 @@ function read(r: Reader): unknown {
 
 function readString(r: Reader, n: number): string {
   const at = take(r, n);
-  return decoder.decode(r.bytes.subarray(at, at + n));
+  const bytes = r.bytes;
+  if (n < SHORT_STRING) {
+    // Short ASCII (keys, methods, ids): built here, without a call into the decoder.
+    let s = "";
+    for (let k = at; k < at + n; k++) {
+      const c = bytes[k];
+      if (c >= 0x80) return decoder.decode(bytes.subarray(at, at + n));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return decoder.decode(bytes.subarray(at, at + n));
 }
 
 function readArray(r: Reader, n: number): unknown[] {
@@ -195,12 +252,14 @@ function readMap(r: Reader, n: number): Record<string, unknown> {
     const key = read(r);
     if (typeof key !== "string") throw new RangeError("msgpack: map keys must be strings");
     // An own property, as JSON.parse makes it: `__proto__` must never set the prototype.
-    Object.defineProperty(out, key, {
-      value: read(r),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    if (key === "__proto__") {
+      Object.defineProperty(out, key, {
+        value: read(r),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[key] = read(r);
   }
   return out;
 }

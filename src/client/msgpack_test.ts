@@ -40,3 +40,26 @@ Deno.test("msgpack: a __proto__ key is an own property, never the prototype", ()
   fc.assert(fc.property(json, (v) => assert.deepEqual(unpackValue(packValue(v)), v)));
   assert.equal((back as { polluted?: number }).polluted, undefined);
 });
+
+Deno.test("msgpack: short and long strings of any text, a prefix byte, and the reused buffer", () => {
+  // Short strings are written a character at a time when ASCII: every other one must fall back.
+  const text = fc.string({ unit: "binary", maxLength: 80 });
+  fc.assert(
+    fc.property(fc.dictionary(text, text, { maxKeys: 5 }), text, (map, s) => {
+      const value = JSON.parse(JSON.stringify({ map, s, list: [s, s.length] }));
+      assert.deepEqual(msgpackr.unpack(packValue(value)), value);
+      assert.deepEqual(unpackValue(msgpackr.pack(value)), value);
+      const framed = packValue(value, 1);
+      assert.equal(framed[0], 1);
+      assert.deepEqual(unpackValue(framed.subarray(1)), value);
+    }),
+    { numRuns: 500 },
+  );
+  // One value larger than the kept buffer, then small ones: each result is its own copy.
+  const large = { j: "é".repeat(600_000) };
+  const first = packValue({ a: "x" });
+  assert.deepEqual(unpackValue(packValue(large)), large);
+  const second = packValue({ b: "y" });
+  assert.deepEqual(unpackValue(first), { a: "x" });
+  assert.deepEqual(unpackValue(second), { b: "y" });
+});

@@ -51,11 +51,7 @@ const OPEN = 1;
 
 /** One frame, or a batch of frames (a msgpack array) in one message. */
 function encode(frame: Frame | Frame[]): Uint8Array {
-  const body = packValue(frame);
-  const out = new Uint8Array(1 + body.byteLength);
-  out[0] = VERSION;
-  out.set(body, 1);
-  return out;
+  return packValue(frame, VERSION);
 }
 
 /** An answer or a push, as the node sent it. */
@@ -323,10 +319,15 @@ function decode(data: unknown): Frame | unknown[] | undefined {
 function toResponse(frame: Frame): Response {
   const status = frame.s as number;
   const text = typeof frame.j === "string" ? frame.j : null;
-  const headers = new Headers((frame.h as Record<string, string> | undefined) ?? {});
-  if (text !== null && !headers.has("content-type")) {
+  // The frame's own map (lower-case names, string values: the node's `res.h`) is the init's
+  // headers as it is: one header list built, not a `Headers` and then a copy of it.
+  const given = frame.h;
+  const headers: Record<string, string> = typeof given === "object" && given !== null
+    ? given as Record<string, string>
+    : {};
+  if (text !== null && headers["content-type"] === undefined) {
     // A node that predates content-type in res.h.
-    headers.set("content-type", status >= 400 ? "application/problem+json" : "application/json");
+    headers["content-type"] = status >= 400 ? "application/problem+json" : "application/json";
   }
   return new Response(status === 204 ? null : text, { status, headers });
 }

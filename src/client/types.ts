@@ -131,6 +131,10 @@ export interface TopicConfig {
   maxMessages?: number;
   maxBytes?: number;
   dedupWindowMs?: number;
+  /** The most subjects with a retained message (MQTT retained messages); beyond: `RetainedFull`. */
+  maxRetained?: number;
+  /** The most bytes of retained message bodies; beyond: `RetainedFull`. */
+  maxRetainedBytes?: number;
 }
 
 /**

@@ -115,12 +115,8 @@ class RelaySession {
 
   #write(message: Frame | Frame[]): void {
     if (this.#closed) return;
-    const body = packValue(message);
-    const out = new Uint8Array(1 + body.byteLength);
-    out[0] = VERSION;
-    out.set(body, 1);
     try {
-      this.socket.send(out);
+      this.socket.send(packValue(message, VERSION));
     } catch {
       this.#end();
     }

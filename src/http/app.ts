@@ -13,7 +13,8 @@ import { type ErrorHandler, Hono, type MiddlewareHandler, type NotFoundHandler }
 import { matchedRoutes } from "hono/route";
 import { cors } from "hono/cors";
 import type { Logger } from "../log.ts";
-import type { Authenticator } from "./auth.ts";
+import type { Authenticator, Principal } from "./auth.ts";
+import { GATEWAY_PROOF_HEADER, type GatewayAuth } from "./gateway_proof.ts";
 import { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
@@ -32,7 +33,8 @@ import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
-import { streamPrincipals } from "./in_process.ts";
+import { inProcessRequestText, streamPrincipals } from "./in_process.ts";
+import { readBodyBytes } from "./body.ts";
 import { SESSION_HEADER } from "./session.ts";
 
 /** Options of `createApp`. */
@@ -69,6 +71,8 @@ export interface CreateAppOptions {
   readonly corsOrigins?: readonly string[];
   /** The node's shutdown switch (`drain.ts`); default one that never fires. */
   readonly drain?: Drain;
+  /** Auth on: requests of the node's gateways, proven with the cluster secret (MQTT). */
+  readonly gatewayAuth?: GatewayAuth;
 }
 
 /** Paths answered without a token even when auth is on (probes and the API description). */
@@ -83,6 +87,7 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   const deps: AppDeps = {
     node: options.node,
     auth: options.auth,
+    gatewayAuth: options.gatewayAuth,
     anonymous: options.anonymous ?? OPEN_ACCESS,
     metricsPublic: options.metricsPublic ?? false,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
@@ -166,6 +171,16 @@ function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     }
     // The stream authenticates when it opens (header or hello frame): stream_route.ts.
     if (c.req.path === STREAM_PATH) return await next();
+    const proof = c.req.header(GATEWAY_PROOF_HEADER);
+    if (deps.auth !== undefined && proof !== undefined) {
+      // A gateway's request forwarded by a follower (gateway_proof.ts).
+      const principal = await provenPrincipal(deps, c.req.raw, proof);
+      if (principal === undefined) {
+        return problemResponse("unauthorized", "The gateway proof is not valid");
+      }
+      c.set("principal", principal);
+      return await next();
+    }
     const isPublic = PUBLIC_PATHS.has(c.req.path) ||
       (deps.metricsPublic && c.req.path === METRICS_PATH);
     if (deps.auth !== undefined && !isPublic) {
@@ -183,6 +198,24 @@ function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     }
     return await next();
   };
+}
+
+/** The principal of a request that carries a gateway proof; undefined when it is not valid. */
+async function provenPrincipal(
+  deps: AppDeps,
+  request: Request,
+  proof: string,
+): Promise<Principal | undefined> {
+  const gateway = deps.gatewayAuth;
+  if (gateway === undefined) return undefined;
+  const url = new URL(request.url);
+  const path = url.pathname + url.search;
+  const authorization = request.headers.get("authorization") ?? undefined;
+  // The body is covered too: read from a copy (the route reads the request's own), bounded.
+  const body = inProcessRequestText.get(request) ??
+    await readBodyBytes(request.clone(), deps.limits.maxBodyBytes);
+  if (!gateway.proof.verify(request.method, path, authorization, body, proof)) return undefined;
+  return await gateway.principal(request.method, path, authorization);
 }
 
 /** 405 with `Allow` when the path exists with other methods, else 404 `not_found`. */

@@ -11,6 +11,7 @@ import type { Context } from "hono";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Principal } from "./auth.ts";
 import type { AnonymousAccess } from "./authorize.ts";
+import type { GatewayAuth } from "./gateway_proof.ts";
 import type { Drain } from "./drain.ts";
 import type { LeaderFetch } from "./forward.ts";
 import type { LongPollHub } from "./long_poll.ts";
@@ -40,6 +41,8 @@ export const DEFAULT_LIMITS: HttpLimits = {
 export interface AppDeps {
   readonly node: NodePort;
   readonly auth: Authenticator | undefined;
+  /** Auth on: requests of the node's gateways, proven with the cluster secret (MQTT). */
+  readonly gatewayAuth: GatewayAuth | undefined;
   /** With auth off: what callers without a token may do (`authorize.ts`). */
   readonly anonymous: AnonymousAccess;
   /** `/metrics` is served without a token (`--metrics-public`). */

@@ -374,6 +374,7 @@ const WRITE_PROBLEMS: readonly ProblemType[] = [
   "no_leader",
   "unknown_outcome",
   "queue_full",
+  "retained_full",
   "session_expired",
   "sessions_full",
 ];

@@ -42,6 +42,10 @@ export const PROBLEMS = {
     title: "The session is not open (expired, closed or unknown); nothing was applied",
   },
   conflict: { status: 409, title: "The request conflicts with the current state" },
+  retained_full: {
+    status: 409,
+    title: "The topic holds its most retained messages (maxRetained / maxRetainedBytes)",
+  },
   payload_too_large: { status: 413, title: "The request body is too large" },
   unsupported_media_type: { status: 415, title: "The request body must be application/json" },
   not_leader: {
@@ -79,6 +83,7 @@ export const BROKER_REASON_PROBLEMS: Readonly<Record<ProblemCode, ProblemType>> 
   topic_not_found: "topic_not_found",
   subscription_not_found: "subscription_not_found",
   queue_full: "queue_full",
+  retained_full: "retained_full",
   idempotency_conflict: "idempotency_conflict",
   transaction_aborted: "transaction_failed",
   session_expired: "session_expired",

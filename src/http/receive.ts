@@ -16,6 +16,7 @@ import { readJsonBody, validate } from "./body.ts";
 import type { AppContext, AppDeps } from "./context.ts";
 import { jsonAnswer, renderDeliveries } from "./render.ts";
 import { runWrite } from "./write.ts";
+import { requestSignal } from "./in_process.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import type { WaitProbe } from "./long_poll.ts";
 import { shuttingDown } from "./drain.ts";
@@ -44,7 +45,7 @@ export async function handleReceive(
   const key = "queue" in target ? `q/${target.queue}` : `s/${target.topic}/${target.subscription}`;
   const probe = probeOf(deps, target);
   const arrival = deps.longPoll.arrival();
-  const signal = c.req.raw.signal;
+  const signal = requestSignal(c.req.raw);
   const idemKey = c.req.header("idempotency-key");
   const session = sessionOf(c);
   const once = idemKey !== undefined || session !== undefined;

@@ -144,6 +144,8 @@ export const topicPutSchema = z.strictObject({
   maxMessages: positiveInt.optional(),
   maxBytes: positiveInt.optional(),
   dedupWindowMs: ms(DURATION_MS_MAX).optional(),
+  maxRetained: positiveInt.optional(),
+  maxRetainedBytes: positiveInt.optional(),
 }).register(apiRegistry, { id: "TopicOptions" });
 
 /** `PUT /v1/topics/{t}/subscriptions/{s}` body. */

@@ -15,7 +15,7 @@
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
-import { inProcessRequestText, streamPrincipals } from "./in_process.ts";
+import { inProcessRequestText, inProcessSignals, streamPrincipals } from "./in_process.ts";
 export { streamPrincipals };
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
@@ -275,11 +275,9 @@ export class StreamSession {
     const hasBody = body !== undefined && method !== "GET" && method !== "HEAD";
     if (hasBody && !h.has("content-type")) h.set("content-type", "application/json");
     // No body stream: the app takes the text from `inProcessRequestText` (body.ts).
-    const request = new Request(`http://stream.local${path}`, {
-      method,
-      headers: h,
-      ...(signal ? { signal } : {}),
-    });
+    // The signal is handed over beside the request (`requestSignal`), not followed by it.
+    const request = new Request(`http://stream.local${path}`, { method, headers: h });
+    if (signal !== undefined) inProcessSignals.set(request, signal);
     if (hasBody) {
       inProcessRequestText.set(
         request,

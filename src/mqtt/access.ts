@@ -8,7 +8,7 @@
  */
 
 import type { Permission, Principal } from "../http/mod.ts";
-import { MQTT_TOPIC } from "./broker_api.ts";
+import { type ApiCaller, MQTT_TOPIC } from "./broker_api.ts";
 
 export class MqttAccess {
   /** Auth off: everything is allowed, and API requests carry no principal. */
@@ -31,23 +31,31 @@ export class MqttAccess {
   }
 
   /**
-   * The principal the gateway's API requests run as: the token's, and `publish` and `consume` on
-   * the quorumq topic `mqtt` when the token may do anything with MQTT topics. The gateway checks
-   * each PUBLISH and SUBSCRIBE itself before it asks; the rest (the session's claim and
-   * subscriptions, receiving what they hold) is its own doing, for any client it lets in.
+   * Whom the connection's API requests run as: its principal as `mqttApiPrincipal` widens it,
+   * and its token, which a follower forwards to the leader with the gateway's proof.
    */
-  apiPrincipal(): Principal | undefined {
+  apiCaller(authorization: string): ApiCaller | undefined {
     const p = this.principal;
-    if (p === undefined) return undefined;
-    const mqttUser = (["publish", "consume"] as const).some((perm) =>
-      p.can(perm, "topic", MQTT_TOPIC) || p.covers(perm, "mqtt")
-    );
-    return {
-      name: p.name,
-      can: (permission, kind, name) =>
-        p.can(permission, kind, name) ||
-        (mqttUser && kind === "topic" && name === MQTT_TOPIC && permission !== "admin"),
-      covers: (permission, kind) => p.covers(permission, kind),
-    };
+    return p === undefined ? undefined : { principal: mqttApiPrincipal(p), authorization };
   }
+}
+
+/**
+ * The principal the gateway's API requests run as: the token's, and `publish` and `consume` on
+ * the quorumq topic `mqtt` when the token may do anything with MQTT topics. The gateway checks
+ * each PUBLISH and SUBSCRIBE itself before it asks; the rest (the session's claim and
+ * subscriptions, receiving what they hold) is its own doing, for any client it lets in. The
+ * leader builds the same for a request a follower's gateway forwards (`gateway_auth.ts`).
+ */
+export function mqttApiPrincipal(p: Principal): Principal {
+  const mqttUser = (["publish", "consume"] as const).some((perm) =>
+    p.can(perm, "topic", MQTT_TOPIC) || p.covers(perm, "mqtt")
+  );
+  return {
+    name: p.name,
+    can: (permission, kind, name) =>
+      p.can(permission, kind, name) ||
+      (mqttUser && kind === "topic" && name === MQTT_TOPIC && permission !== "admin"),
+    covers: (permission, kind) => p.covers(permission, kind),
+  };
 }

@@ -18,6 +18,14 @@ export interface ApiRequest {
   readonly text?: string;
   /** Auth on: whom it runs as (the gateway authenticated the token at CONNECT, once). */
   readonly principal?: Principal;
+  /**
+   * Auth on: the CONNECT's token as an `Authorization` value. A follower forwards the request to
+   * the leader with it and the gateway's proof (`GatewayProof`), and the leader runs it as the
+   * same principal (`gateway_auth.ts`).
+   */
+  readonly authorization?: string;
+  /** Auth on: the gateway's own request (no token), proven like the others. */
+  readonly asGateway?: boolean;
   /** Ends a long poll early (the app stops waiting). */
   readonly signal?: AbortSignal;
 }
@@ -53,14 +61,23 @@ export interface ApiRetained {
 /** The quorumq topic every MQTT message goes to. */
 export const MQTT_TOPIC = "mqtt";
 
+/**
+ * Whom a `BrokerApi`'s requests run as with auth on: a connection's token (its principal as the
+ * gateway widens it, and the token itself for the leader), or the gateway itself.
+ */
+export type ApiCaller =
+  | { readonly principal: Principal; readonly authorization: string }
+  | { readonly asGateway: true };
+
 /** The API as one MQTT connection sees it: as its token's principal (`MqttAccess`). */
 export class BrokerApi {
   readonly #fetch: ApiFetch;
-  readonly #principal: Principal | undefined;
+  readonly #caller: ApiCaller | undefined;
 
-  constructor(fetch: ApiFetch, principal: Principal | undefined) {
+  /** `caller` undefined: auth off. */
+  constructor(fetch: ApiFetch, caller: ApiCaller | undefined) {
     this.#fetch = fetch;
-    this.#principal = principal;
+    this.#caller = caller;
   }
 
   async call(
@@ -75,7 +92,7 @@ export class BrokerApi {
       path,
       headers: { "content-type": "application/json", ...headers },
       ...(body === undefined ? {} : { text: JSON.stringify(body) }),
-      ...(this.#principal === undefined ? {} : { principal: this.#principal }),
+      ...this.#caller,
       ...(signal === undefined ? {} : { signal }),
     });
     return { status, body: text === "" ? undefined : JSON.parse(text) };

@@ -228,10 +228,12 @@ export class MqttConnection {
     if (api === undefined) return;
     // v5: the client's topic alias maximum is how many aliases this side may set.
     const aliasMax = v5 ? Math.min(p.properties?.topicAliasMaximum ?? 0, TOPIC_ALIAS_MAX) : 0;
+    const owner = { clientId, principal: api.access.principal?.name };
     const host = {
       api: api.api,
       access: api.access,
       clientId,
+      owner,
       version: v5 ? 5 : 4,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
       fail: (r: number, d: string) => this.fail(r, d),
@@ -245,12 +247,12 @@ export class MqttConnection {
     // that held it, on whichever node, is closed when that node applies this.
     const session = new SessionClaim(
       api.api,
-      clientId,
+      owner,
       this.#ctx.holderPrefix + crypto.randomUUID(),
     );
     const taken = await session.take({
       fresh: cleanStart,
-      subscriptions: ([0, 1, 2] as const).map((q) => sessionSubscription(clientId, q)),
+      subscriptions: ([0, 1, 2] as const).map((q) => sessionSubscription(owner, q)),
       expireMs: this.#expireMs,
     });
     if (!("present" in taken)) {
@@ -303,7 +305,7 @@ export class MqttConnection {
     if (p.will !== undefined && !access.canPublish(p.will.topic)) {
       return this.#refuse(REASON.notAuthorized, `may not publish the will to ${p.will.topic}`);
     }
-    const api = new BrokerApi(this.#ctx.fetch, access.apiPrincipal());
+    const api = new BrokerApi(this.#ctx.fetch, access.apiCaller(`Bearer ${token}`));
     const probe = await api.call("GET", `/v1/topics/${MQTT_TOPIC}`);
     if (probe.status === 401 || probe.status === 403) {
       return this.#refuse(REASON.notAuthorized, "token refused");

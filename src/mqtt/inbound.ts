@@ -14,7 +14,7 @@ import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
-import { sessionKey } from "./session.ts";
+import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
 
 /** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
@@ -29,6 +29,8 @@ export interface InboundHost {
   /** What the connection's token may publish and subscribe to. */
   readonly access: MqttAccess;
   readonly clientId: string;
+  /** Whose session it is: the client id within the token's principal. */
+  readonly owner: SessionOwner;
   readonly version: number;
   send(p: Packet): void;
   /** A warning log line about this connection. */
@@ -72,7 +74,7 @@ export class Inbound {
 
   constructor(host: InboundHost) {
     this.#host = host;
-    this.#claim = sessionKey(host.clientId);
+    this.#claim = sessionKey(host.owner);
   }
 
   publish(p: IPublishPacket): void {
@@ -155,14 +157,21 @@ export class Inbound {
     // (at least once) but never its QoS 2 ones (their slots are held).
     const a = await this.#post({ messages });
     if (a.status !== 201) return this.#refused(a);
+    const full: string[] = [];
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i];
-      if (p.qos === 0) continue;
       const r = a.body.results[i];
       const ok = r !== undefined && r.seq !== undefined;
-      this.#host.send(
-        this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, ok ? 0 : 0x80),
-      );
+      // Beyond the topic's retained bounds (replicated state): v5 says quota exceeded; v3.1.1
+      // has no negative acknowledgement, so the message is acknowledged and dropped.
+      const quota = !ok && r?.error?.type === "retained_full";
+      if (quota) full.push(p.topic);
+      if (p.qos === 0) continue;
+      const reason = ok ? 0 : quota ? (this.#host.version === 5 ? 0x97 : 0) : 0x80;
+      this.#host.send(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
+    }
+    if (full.length > 0) {
+      this.#host.log("mqtt_publish_refused", { reason: "retained_full", topics: full });
     }
   }
 

@@ -18,6 +18,11 @@ export interface InflightEntry {
   readonly seq: number;
   /** QoS 2: PUBREC came and PUBREL went; the PUBLISH is not sent again on this connection. */
   released: boolean;
+  /**
+   * A retained message sent at SUBSCRIBE: this connection's only (QoS 2: PUBREL at PUBREC, no
+   * settle, and its id is not held in the session's claim).
+   */
+  readonly local?: boolean;
 }
 
 export class Inflight {

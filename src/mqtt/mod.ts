@@ -19,6 +19,8 @@ export {
 } from "./gateway.ts";
 export { sessionSubscription } from "./subscriptions.ts";
 export { MQTT_TOPIC } from "./broker_api.ts";
+export { mqttGatewayAuth } from "./gateway_auth.ts";
+export { sessionKey, type SessionOwner } from "./session.ts";
 export {
   filterToPatterns,
   patternToFilter,

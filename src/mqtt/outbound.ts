@@ -91,7 +91,7 @@ export class Outbound {
     this.#onSharedChange = onSharedChange;
     this.#qos2 = new Qos2Out(
       host.api,
-      sessionKey(host.clientId),
+      sessionKey(host.owner),
       (ids) => this.#settled(ids),
       (detail) => host.fail(0x80, detail),
     );
@@ -102,9 +102,7 @@ export class Outbound {
   }
 
   #path(qos: Qos): string {
-    return `/v1/topics/${MQTT_TOPIC}/subscriptions/${
-      sessionSubscription(this.#host.clientId, qos)
-    }`;
+    return `/v1/topics/${MQTT_TOPIC}/subscriptions/${sessionSubscription(this.#host.owner, qos)}`;
   }
 
   /**
@@ -216,30 +214,25 @@ export class Outbound {
   }
 
   /**
-   * The retained messages a new subscription gets (after its SUBACK), with RETAIN set. A QoS 1
-   * one awaits its PUBACK on this connection only: it is not a delivery of the session's
-   * subscription, so it is not sent again after a reconnect.
+   * The retained messages a new subscription gets (after its SUBACK), with RETAIN set, each at
+   * the lower of the granted QoS and its own. A QoS 1 or 2 one awaits its PUBACK (QoS 2: PUBREC,
+   * then PUBREL and PUBCOMP) on this connection only: it is not a delivery of the session's
+   * subscription, so it is neither settled nor held in the session's claim, and not sent again
+   * after a reconnect.
    */
   async #sendRetained(filter: string, granted: Qos): Promise<void> {
-    const qos = Math.min(granted, 1); // QoS 2 ones go as QoS 1: no receipt to settle
     for (const m of await retainedFor(this.#host.api, filter)) {
       if (!this.#running) return;
       const { topic, payload } = m;
-      if (Math.min(qos, m.qos) === 0) {
+      const qos = Math.min(granted, m.qos) as Qos;
+      if (qos === 0) {
         this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
         continue;
       }
       const messageId = this.#inflight.allocate();
-      this.#inflight.set(messageId, { path: "", receipt: "", qos: 1, seq: m.seq, released: false });
-      this.#host.send({
-        cmd: "publish",
-        topic,
-        payload,
-        qos: 1,
-        dup: false,
-        retain: true,
-        messageId,
-      });
+      const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
+      this.#inflight.set(messageId, entry);
+      this.#host.send({ cmd: "publish", topic, payload, qos, dup: false, retain: true, messageId });
     }
   }
 
@@ -336,6 +329,8 @@ export class Outbound {
       return; // settling: its PUBREL goes when that is committed
     }
     f.released = true;
+    // A retained message sent at SUBSCRIBE: this connection's only, nothing to settle.
+    if (f.local === true) return void this.#host.send(this.#pubrel(messageId, 0));
     this.#qos2.settle(messageId, f.path, f.receipt);
   }
 
@@ -344,7 +339,7 @@ export class Outbound {
     const f = this.#inflight.get(messageId);
     if (f === undefined || f.qos !== 2 || !f.released) return;
     this.#inflight.delete(messageId);
-    this.#qos2.done(messageId);
+    if (f.local !== true) this.#qos2.done(messageId);
     this.#wakeAll();
   }
 

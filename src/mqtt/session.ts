@@ -16,9 +16,29 @@ import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 /** The longest session expiry kept (ms): the API's longest duration (30 days). */
 export const SESSION_EXPIRY_MS_MAX = 30 * 24 * 3600 * 1000;
 
-/** The claim key of a client id's session (the client id is not stored, only its hash). */
-export function sessionKey(clientId: string): string {
-  return `mqtt-${createHash("sha256").update(clientId).digest("hex").slice(0, 40)}`;
+/**
+ * Whose a session is: a client id, within the principal of the CONNECT's token when auth is on.
+ * Each token has its own client ids: the same id under another token is another session, which
+ * neither resumes nor takes over this one (docs/mqtt.md, Sessions). With auth off, the client id
+ * alone.
+ */
+export interface SessionOwner {
+  readonly clientId: string;
+  /** The token's principal (its name in the auth file); undefined with auth off. */
+  readonly principal: string | undefined;
+}
+
+/** The hash that names a session's claim and subscriptions (neither id is stored as such). */
+export function sessionHash(owner: SessionOwner): string {
+  const input = owner.principal === undefined
+    ? owner.clientId
+    : JSON.stringify([owner.principal, owner.clientId]);
+  return createHash("sha256").update(input).digest("hex").slice(0, 40);
+}
+
+/** The claim key of a session. */
+export function sessionKey(owner: SessionOwner): string {
+  return `mqtt-${sessionHash(owner)}`;
 }
 
 /** A shared-subscription membership kept with the session: `$share/g/f` and its QoS. */
@@ -44,11 +64,11 @@ export class SessionClaim {
 
   constructor(
     readonly api: BrokerApi,
-    clientId: string,
+    owner: SessionOwner,
     /** This connection: `<node>/<boot>/<uuid>`. */
     readonly holder: string,
   ) {
-    this.key = sessionKey(clientId);
+    this.key = sessionKey(owner);
     this.#path = `/v1/topics/${MQTT_TOPIC}/claims/${this.key}`;
   }
 

@@ -5,9 +5,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { createHash } from "node:crypto";
 import { filterToPatterns, parseShared } from "./topics.ts";
+import { sessionHash, type SessionOwner } from "./session.ts";
 
 /** How long a QoS 1 or 2 delivery waits for the client before it is sent again (with DUP). */
 export const DELIVERY_LEASE_MS = 10_000;
@@ -23,10 +24,9 @@ export interface SessionLife {
   readonly receiveMaximum: number;
 }
 
-/** The subscription names of a client id's session (one per granted QoS). */
-export function sessionSubscription(clientId: string, qos: 0 | 1 | 2): string {
-  const h = createHash("sha256").update(clientId).digest("hex").slice(0, 40);
-  return `mqtt-${h}-q${qos}`;
+/** The subscription names of a session (one per granted QoS). */
+export function sessionSubscription(owner: SessionOwner, qos: 0 | 1 | 2): string {
+  return `mqtt-${sessionHash(owner)}-q${qos}`;
 }
 
 /**

@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { Principal } from "../http/mod.ts";
 import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import type { GatewayContext } from "./connection.ts";
 import { takenOver } from "./session.ts";
@@ -55,14 +54,12 @@ export function watchTakeovers(
  * them) are released, so their expiry runs and their wills' sessions can end.
  */
 export async function releaseOrphans(ctx: GatewayContext, nodePrefix: string): Promise<void> {
-  // Auth on: as the gateway itself, allowed to release sessions of the MQTT topic only.
-  const gateway: Principal = {
-    name: "mqtt-gateway",
-    can: (permission, kind, name) =>
-      permission === "consume" && kind === "topic" && name === MQTT_TOPIC,
-    covers: () => false,
-  };
-  const api = new BrokerApi(ctx.fetch, ctx.authenticate === undefined ? undefined : gateway);
+  // Auth on: as the gateway itself, which may release sessions' claims and nothing else
+  // (gateway_auth.ts), on the leader as well: a follower forwards it with the gateway's proof.
+  const api = new BrokerApi(
+    ctx.fetch,
+    ctx.authenticate === undefined ? undefined : { asGateway: true },
+  );
   for (const { key, holder } of ctx.claims.heldBy(nodePrefix)) {
     if (holder.startsWith(ctx.holderPrefix)) continue;
     const a = await api.write(

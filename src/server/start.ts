@@ -16,13 +16,14 @@ import {
   answerTextOf,
   createApp,
   Drain,
+  GATEWAY_PROOF_HEADER,
   inProcessRequest,
   loadAuthenticator,
 } from "../http/mod.ts";
 import { anonymousAccess, isLoopback } from "./access.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
-import { MQTT_TOPIC, MQTT_WS_PATH, startMqttGateway } from "../mqtt/mod.ts";
+import { MQTT_TOPIC, MQTT_WS_PATH, mqttGatewayAuth, startMqttGateway } from "../mqtt/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
@@ -89,14 +90,15 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     ...(config.testFaults ? { afterSync: recordDurable(config.dataDir) } : {}),
   });
   const machine = new BrokerMachine();
+  // A lone node without --secret still needs a transport object; no peer can prove a random
+  // secret, so until the operator sets one, no node can join (addMember refuses, see below).
+  const clusterSecret = config.secret ?? crypto.randomUUID();
   const peers = new Map(config.peers.map((p) => [p.id, p.url]));
   const holder: { driver?: NodeDriver } = {};
   const transport = new Transport({
     selfId: config.id,
     clusterId: config.clusterId,
-    // A lone node without --secret still needs a transport object; no peer can prove a random
-    // secret, so until the operator sets one, no node can join (addMember refuses, see below).
-    secret: config.secret ?? crypto.randomUUID(),
+    secret: clusterSecret,
     peers,
     // Sent when dialing: a peer that missed the change that added this node can answer it.
     selfUrl: config.advertise,
@@ -139,10 +141,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   );
   // SIGTERM: long polls, streams and new requests are answered at once (src/http/drain.ts).
   const drain = new Drain();
+  // Auth on: MQTT requests a follower forwards prove they are its gateway's (gateway_proof.ts).
+  const gatewayAuth = auth === undefined ? undefined : mqttGatewayAuth(auth, clusterSecret);
   const app = createApp({
     drain,
     node: node.raft,
     ...(auth ? { auth } : {}),
+    ...(gatewayAuth ? { gatewayAuth } : {}),
     anonymous,
     metricsPublic: config.metricsPublic,
     limits: { maxBodyBytes: config.maxBodyBytes },
@@ -174,13 +179,19 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
     // Bodies and answers as JSON text, no streams; the principal authenticated at CONNECT.
     fetch: async (r) => {
-      const url = `http://mqtt.gateway${r.path}`;
-      const init = {
-        method: r.method,
-        headers: new Headers(r.headers),
-        ...(r.signal ? { signal: r.signal } : {}),
-      };
-      const res = await app.fetch(inProcessRequest(url, init, r.text, r.principal));
+      const url = new URL(`http://mqtt.gateway${r.path}`);
+      const headers = new Headers(r.headers);
+      if (gatewayAuth !== undefined && (r.principal !== undefined || r.asGateway === true)) {
+        // What the leader needs when this node forwards it: the token and the gateway's proof.
+        if (r.authorization !== undefined) headers.set("authorization", r.authorization);
+        const path = url.pathname + url.search;
+        headers.set(
+          GATEWAY_PROOF_HEADER,
+          gatewayAuth.proof.sign(r.method, path, r.authorization, r.text ?? ""),
+        );
+      }
+      const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
+      const res = await app.fetch(inProcessRequest(url.href, init, r.text, r.principal));
       return { status: res.status, text: await answerTextOf(res) };
     },
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),

@@ -35,7 +35,9 @@ export function mqttSessions(
 ): MqttSessionRow[] {
   const topic = broker.topic(MQTT_TOPIC);
   if (topic === undefined) return [];
-  const wanted = clientId ? sessionSubscription(clientId, 0).slice(0, -"-q0".length) : undefined;
+  const wanted = clientId
+    ? sessionSubscription({ clientId, principal: undefined }, 0).slice(0, -"-q0".length)
+    : undefined;
   const rows = new Map<string, MqttSessionRow>();
   for (const name of topic.subscriptions) {
     const sub = broker.subscription(MQTT_TOPIC, name);

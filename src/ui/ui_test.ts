@@ -215,14 +215,26 @@ Deno.test("ui: the MQTT page lists sessions from the mqtt topic, and finds one b
     const r = filterToPatterns(f);
     return "patterns" in r ? r.patterns : [];
   };
-  await put(sessionSubscription("sensor-1", 0), patterns("home/+/temp"), "at_most_once");
-  await put(sessionSubscription("sensor-1", 1), patterns("alerts/#"), "at_least_once");
+  await put(
+    sessionSubscription({ clientId: "sensor-1", principal: undefined }, 0),
+    patterns("home/+/temp"),
+    "at_most_once",
+  );
+  await put(
+    sessionSubscription({ clientId: "sensor-1", principal: undefined }, 1),
+    patterns("alerts/#"),
+    "at_least_once",
+  );
   await put(`mqtt-share-${"ab".repeat(20)}`, patterns("jobs/+"), "at_least_once");
-  await put(sessionSubscription("other", 1), patterns("x"), "at_least_once");
+  await put(
+    sessionSubscription({ clientId: "other", principal: undefined }, 1),
+    patterns("x"),
+    "at_least_once",
+  );
   const messages = ["home.kitchen.temp", "alerts.fire", "alerts", "jobs.a"]
     .map((subject) => ({ subject, body: 1 }));
   assert.equal((await apiCall("POST", "/v1/topics/mqtt/messages", { messages })).status, 201);
-  const q1 = sessionSubscription("sensor-1", 1);
+  const q1 = sessionSubscription({ clientId: "sensor-1", principal: undefined }, 1);
   await apiCall("POST", `/v1/topics/mqtt/subscriptions/${q1}/receive`, { max: 1 });
 
   const { res, text } = await visit("/ui/mqtt?client=sensor-1");

@@ -87,7 +87,11 @@ Deno.test("a session whose node was SIGKILLed expires once that node is back (it
     const victim = nodes.ids.find((id) => id !== leader)!;
     const { sessionKey } = await import("../../src/mqtt/session.ts");
     const claim = async () => {
-      const res = await fetch(`${nodes.url(leader)}/v1/topics/mqtt/claims/${sessionKey("orphan")}`);
+      const res = await fetch(
+        `${nodes.url(leader)}/v1/topics/mqtt/claims/${
+          sessionKey({ clientId: "orphan", principal: undefined })
+        }`,
+      );
       return res.status === 200 ? await res.json() : (await res.body?.cancel(), undefined);
     };
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort(victim)}`, {

@@ -39,7 +39,9 @@ async function connectAck(
 
 async function claimOf(clientId: string): Promise<number> {
   const { sessionKey } = await import("../../src/mqtt/session.ts");
-  const res = await fetch(`${nodes.url("n1")}/v1/topics/mqtt/claims/${sessionKey(clientId)}`);
+  const res = await fetch(
+    `${nodes.url("n1")}/v1/topics/mqtt/claims/${sessionKey({ clientId, principal: undefined })}`,
+  );
   await res.body?.cancel();
   return res.status;
 }
@@ -68,6 +70,29 @@ for (const protocolVersion of [4, 5] as const) {
       [`${root}/a`, "live", 1, false],
     ]);
     await Promise.all([pub.endAsync(), sub.endAsync()]);
+  });
+}
+
+for (const protocolVersion of [4, 5] as const) {
+  Deno.test(`MQTT.js v${protocolVersion}: a retained message goes at the lower of its QoS and the granted QoS, QoS 2 included (PUBREC, PUBREL, PUBCOMP)`, async () => {
+    const root = `retq${protocolVersion}`;
+    const pub = await connect(n1, { protocolVersion });
+    for (const qos of [0, 1, 2] as const) {
+      await pub.publishAsync(`${root}/q${qos}`, `p${qos}`, { qos, retain: true });
+    }
+    for (const granted of [2, 1] as const) {
+      const sub = await connect(n2, { protocolVersion });
+      const got = collect(sub);
+      await sub.subscribeAsync({ [`${root}/+`]: { qos: granted } });
+      // MQTT.js hands a QoS 2 message over at PUBREL: the exchange went through.
+      await until(() => got.length >= 3, `three retained messages at granted QoS ${granted}`);
+      assert.deepEqual(
+        got.map((m) => [m.payload, m.qos, m.retain]).sort(),
+        [["p0", 0, true], ["p1", 1, true], ["p2", granted, true]],
+      );
+      await sub.endAsync();
+    }
+    await pub.endAsync();
   });
 }
 

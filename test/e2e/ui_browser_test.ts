@@ -216,7 +216,8 @@ Deno.test({
         await shoot(page, shots, "topics");
         // The subscriptions an MQTT gateway keeps for a session of client `sensor-1`.
         await client.topics.create("mqtt");
-        const session = (qos: 0 | 1) => sessionSubscription("sensor-1", qos);
+        const session = (qos: 0 | 1) =>
+          sessionSubscription({ clientId: "sensor-1", principal: undefined }, qos);
         await client.subscriptions.create("mqtt", session(0), {
           filters: ["home.*.temp"],
           deliveryMode: "at_most_once",
