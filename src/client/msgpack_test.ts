@@ -47,8 +47,13 @@ Deno.test("msgpack: short and long strings of any text, a prefix byte, and the r
   fc.assert(
     fc.property(fc.dictionary(text, text, { maxKeys: 5 }), text, (map, s) => {
       const value = JSON.parse(JSON.stringify({ map, s, list: [s, s.length] }));
-      assert.deepEqual(msgpackr.unpack(packValue(value)), value);
-      assert.deepEqual(unpackValue(msgpackr.pack(value)), value);
+      assert.deepEqual(unpackValue(packValue(value)), value);
+      // fast-check's dictionaries offer a `__proto__` key now and then, which msgpackr renames
+      // (see the first test): the cross-check with msgpackr leaves those values out.
+      if (!Object.hasOwn(map, "__proto__")) {
+        assert.deepEqual(msgpackr.unpack(packValue(value)), value);
+        assert.deepEqual(unpackValue(msgpackr.pack(value)), value);
+      }
       const framed = packValue(value, 1);
       assert.equal(framed[0], 1);
       assert.deepEqual(unpackValue(framed.subarray(1)), value);
