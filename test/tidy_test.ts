@@ -220,8 +220,8 @@ Deno.test("tidy rule edgePortable fires on runtime APIs anywhere src/edge reache
     "src/edge/gateway.ts": 'import { up } from "./up.ts";\nimport { Hono } from "hono";\n' +
       'import type { T } from "../server/types.ts";\nexport const g = () => up(new Hono());\n' +
       "// Deno.serve in a comment is fine\nexport const s: T | string = 'Deno.env';\n",
-    "src/edge/up.ts": 'import { read } from "../shared/read.ts";\nexport const up = read;\n',
-    "src/shared/read.ts": 'import { readFileSync } from "node:fs";\n' +
+    "src/edge/up.ts": 'import { read } from "../common/read.ts";\nexport const up = read;\n',
+    "src/common/read.ts": 'import { readFileSync } from "node:fs";\n' +
       "export const read = (x: unknown) => [x, readFileSync, Deno.env.get('X')];\n",
     "src/edge/worker_bits.ts": "export const pair = () => new WebSocketPair();\n",
     "src/edge/gateway_test.ts": "Deno.serve(() => new Response());\n",
@@ -229,9 +229,9 @@ Deno.test("tidy rule edgePortable fires on runtime APIs anywhere src/edge reache
     "src/server/other.ts": "export const x = Deno.pid;\n",
   });
   assert.deepEqual(edgePortable(t), [
+    "src/common/read.ts:1 imports node:fs, which the edge gateway's runtimes may lack",
+    "src/common/read.ts:2 uses Deno, which the edge gateway's runtimes lack",
     "src/edge/worker_bits.ts:1 uses WebSocketPair, which the edge gateway's runtimes lack",
-    "src/shared/read.ts:1 imports node:fs, which the edge gateway's runtimes may lack",
-    "src/shared/read.ts:2 uses Deno, which the edge gateway's runtimes lack",
   ]);
 });
 
