@@ -24,7 +24,10 @@ Deno.test("an answer to a read of a previous incarnation never settles a read of
     }
     const first = c.drivers.get(f)!.readIndex(10_000);
     for (let i = 0; i < WAIT_TICKS && c.held.length === 0; i++) await c.ticks(1);
-    assert.equal(c.held.length, 1, "the leader answered the first read");
+    // On a loaded machine the follower may ask again before the answer lands: each ask is
+    // answered, so the previous incarnation can have more than one answer held.
+    const old = c.held.length;
+    assert.ok(old >= 1, "the leader answered the first read");
     const restarted = await c.restart(f);
     assert.deepEqual(await first, { ok: false, reason: "closed" });
     const w = await leader.propose(enc("w"), 2000);
@@ -33,9 +36,10 @@ Deno.test("an answer to a read of a previous incarnation never settles a read of
 
     let settled: DriverReadOutcome | undefined;
     const second = restarted.readIndex(10_000).then((o) => (settled = o));
-    for (let i = 0; i < WAIT_TICKS && c.held.length < 2; i++) await c.ticks(1);
-    assert.equal(c.held.length, 2, "the leader answered the second read");
-    c.release((m) => m === c.held[0]); // the answer meant for the previous incarnation
+    for (let i = 0; i < WAIT_TICKS && c.held.length <= old; i++) await c.ticks(1);
+    assert.ok(c.held.length > old, "the leader answered the second read");
+    const stale = new Set(c.held.slice(0, old));
+    c.release((m) => stale.has(m)); // the answers meant for the previous incarnation
     await c.ticks(5);
     assert.ok(
       settled === undefined || (settled.ok && settled.index >= w.index),
