@@ -140,10 +140,12 @@ try {
       add("client µs/msg", own / n * 1e6);
       console.error(
         `run ${run + 1}: ${
-          JSON.stringify(Object.fromEntries(Object.entries(out).map(([k, v]) => [
-            k,
-            Math.round(v.at(-1)!),
-          ])))
+          JSON.stringify(Object.fromEntries(
+            Object.entries(out).map(([k, v]) => [
+              k,
+              Math.round(v.at(-1)!),
+            ]),
+          ))
         } (${stats.received} received, ${stats.lost} lost, load ${load()})`,
       );
       await client.deleteQueue(queue).catch(() => {});
