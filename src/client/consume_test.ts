@@ -92,6 +92,27 @@ Deno.test("consume() extends the lease while a slow handler runs, so its ack is 
   assert.ok(extends_.every((s) => (s.body as { leaseMs: number }).leaseMs === leaseMs));
 });
 
+Deno.test("consume() extends every running handler's lease, each on its own, and only while it runs", async () => {
+  const { broker, client } = await setup(["jobs"], 3);
+  const leaseMs = 600;
+  const receiptsExtended = () =>
+    paths(broker, "/extend").flatMap((s) => (s.body as { receipts: string[] }).receipts);
+  const received: ReceivedMessage[] = [];
+  // The first handler ends at once; the other two run until each lease was extended twice.
+  const stats = await client.consume("jobs", async (m) => {
+    received.push(m);
+    if (m.body === 0) return;
+    const twice = () => receiptsExtended().filter((r) => r === m.receipt).length >= 2;
+    for (let i = 0; i < 400 && !twice(); i++) await delay(25);
+  }, { leaseMs, concurrency: 3, waitMs: 50, maxMessages: 3 });
+  assert.deepEqual(stats, { received: 3, acked: 3, nacked: 0, lost: 0, errors: 0 });
+  const extended = receiptsExtended();
+  const count = (m: ReceivedMessage) => extended.filter((r) => r === m.receipt).length;
+  const [quick, ...slow] = received.toSorted((a, b) => Number(a.body) - Number(b.body));
+  assert.equal(count(quick), 0);
+  for (const m of slow) assert.ok(count(m) >= 2, `${count(m)} extensions of ${m.body}`);
+});
+
 Deno.test("consume() aborts the handler's signal when the lease is lost and does not ack", async () => {
   const { broker, client } = await setup(["jobs"], 1);
   let handlerSignal: AbortSignal | undefined;
