@@ -12,7 +12,8 @@
  * `profile_summary.ts`.
  *
  * Usage: deno run -A test/bench/consume_bench.ts [--runs 3] [--count 20000]
- *   [--transport stream|http] [--concurrency 64] [--profile <dir>]
+ *   [--transport stream|http] [--concurrency 64] [--prefetch n (default: adaptive)]
+ *   [--profile <dir>]
  *
  * @module
  */
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     count: { type: "string", default: "20000" },
     transport: { type: "string", default: "stream" },
     concurrency: { type: "string", default: "64" },
+    prefetch: { type: "string" },
     profile: { type: "string" },
   },
 });
@@ -37,6 +39,7 @@ const RUNS = Number(values.runs);
 const COUNT = Number(values.count);
 const WARM = 2000;
 const CONCURRENCY = Number(values.concurrency);
+const PREFETCH = values.prefetch === undefined ? {} : { prefetch: Number(values.prefetch) };
 const transport = values.transport === "http" ? "http" : "stream";
 const profileDir = values.profile;
 
@@ -122,6 +125,7 @@ try {
       const stats = await client.consume(queue, () => {}, {
         concurrency: CONCURRENCY,
         maxMessages: COUNT,
+        ...PREFETCH,
       });
       const seconds = (performance.now() - t0) / 1000;
       const cpu = nodes.ids.map((id, i) => cpuOf(nodes.pid(id)) - cpu0[i]);
