@@ -48,8 +48,8 @@ export interface ConsumeOptions {
    * messages, not per `concurrency`), but a prefetched message's lease runs while it waits for a
    * handler: keep `prefetch / concurrency × handler time` well under `leaseMs`. Default: adaptive,
    * `concurrency` at first, then as many as the handlers get through in a tenth of the lease at
-   * the handler time measured so far (the larger of its running mean and the last one), between
-   * `concurrency` and 256.
+   * the handler time measured so far (the larger of its running mean and the last one), and no
+   * more than 1 MiB of messages at the mean size pushed so far, between `concurrency` and 1000.
    */
   prefetch?: number;
   /** Abort to stop. */
@@ -144,7 +144,11 @@ export async function runConsumer(
       try {
         const max = run.budget(concurrency - run.running);
         const messages = push !== undefined
-          ? await push.receive({ max, credit: run.credit(concurrency), signal: stop.signal })
+          ? await push.receive({
+            max,
+            credit: run.credit(concurrency, push.messageBytes),
+            signal: stop.signal,
+          })
           : await client.receive(source, {
             max,
             waitMs: run.waitMs,
@@ -173,16 +177,33 @@ export async function runConsumer(
   return run.stats;
 }
 
-/** The most deliveries the adaptive default of `prefetch` grants (AMQP consumers' usual 256). */
-export const PREFETCH_ADAPTIVE_MAX = 256;
+/**
+ * The most deliveries the adaptive default of `prefetch` grants: the broker's largest receive.
+ * Each replicated receive then leases more at once: with the old cap of 256, a consumer of
+ * 256-byte messages went at 0.7-0.8x the rate, at 1.4-1.7x the server CPU per message.
+ */
+export const PREFETCH_ADAPTIVE_MAX = 1000;
+
+/** The most bytes of pushed messages the adaptive default grants (1 MiB bodies do not get 1000). */
+export const PREFETCH_ADAPTIVE_BYTES = 1024 * 1024;
 
 /**
  * The default `prefetch` (see `ConsumeOptions.prefetch`): the deliveries `concurrency` handlers
- * of `handlerMs` each get through in a tenth of the lease, between `concurrency` and 256.
+ * of `handlerMs` each get through in a tenth of the lease, no more than `PREFETCH_ADAPTIVE_BYTES`
+ * of messages of `messageBytes` (as pushed so far, when known), between `concurrency` and
+ * `PREFETCH_ADAPTIVE_MAX`.
  */
-export function adaptivePrefetch(concurrency: number, leaseMs: number, handlerMs: number): number {
+export function adaptivePrefetch(
+  concurrency: number,
+  leaseMs: number,
+  handlerMs: number,
+  messageBytes?: number,
+): number {
   const fits = Math.floor(concurrency * (leaseMs / 10) / Math.max(handlerMs, 0.01));
-  return Math.max(concurrency, Math.min(PREFETCH_ADAPTIVE_MAX, fits));
+  const bytes = messageBytes === undefined || messageBytes <= 0
+    ? PREFETCH_ADAPTIVE_MAX
+    : Math.floor(PREFETCH_ADAPTIVE_BYTES / messageBytes);
+  return Math.max(concurrency, Math.min(PREFETCH_ADAPTIVE_MAX, fits, bytes));
 }
 
 /** Messages whose handler is done but whose settle is still on its way, at most. */
@@ -266,16 +287,19 @@ class Run {
    * Deliveries to keep granted on the stream: `prefetch` (default `concurrency`), never more than
    * `maxMessages` leaves room for.
    */
-  credit(concurrency: number): number {
-    const want = Math.max(1, this.options.prefetch ?? this.#adaptivePrefetch(concurrency));
+  credit(concurrency: number, messageBytes?: number): number {
+    const want = Math.max(
+      1,
+      this.options.prefetch ?? this.#adaptivePrefetch(concurrency, messageBytes),
+    );
     if (this.options.maxMessages === undefined) return want;
     return Math.max(1, Math.min(want, this.options.maxMessages - this.stats.received));
   }
 
-  #adaptivePrefetch(concurrency: number): number {
+  #adaptivePrefetch(concurrency: number, messageBytes: number | undefined): number {
     if (this.#handlerMeanMs === undefined) return concurrency;
     const handlerMs = Math.max(this.#handlerMeanMs, this.#handlerLastMs);
-    return adaptivePrefetch(concurrency, this.leaseMs, handlerMs);
+    return adaptivePrefetch(concurrency, this.leaseMs, handlerMs, messageBytes);
   }
 
   #timeHandler(ms: number): void {

@@ -5,7 +5,7 @@ import { QueueNotFound } from "./errors.ts";
 import { ackWasLost, buildTransaction } from "./exactly_once.ts";
 import { TransactionFailed } from "./errors.ts";
 import type { ReceivedMessage } from "./types.ts";
-import { adaptivePrefetch, PREFETCH_ADAPTIVE_MAX } from "./consume.ts";
+import { adaptivePrefetch, PREFETCH_ADAPTIVE_BYTES, PREFETCH_ADAPTIVE_MAX } from "./consume.ts";
 
 const noSleep = () => Promise.resolve();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -291,7 +291,7 @@ Deno.test("ackWasLost() tells a stale ack from a failed publish", () => {
 });
 
 Deno.test("consume: the default prefetch grows for fast handlers and stays at concurrency for slow ones", () => {
-  // 64 handlers of 0.1 ms get through far more than 256 in 3 s: the cap.
+  // 64 handlers of 0.1 ms get through far more than 1000 in 3 s: the cap.
   assert.equal(adaptivePrefetch(64, 30_000, 0.1), PREFETCH_ADAPTIVE_MAX);
   // 8 handlers of 100 ms get through 240 in a tenth of a 30 s lease.
   assert.equal(adaptivePrefetch(8, 30_000, 100), 240);
@@ -301,4 +301,9 @@ Deno.test("consume: the default prefetch grows for fast handlers and stays at co
   assert.equal(adaptivePrefetch(4, 30_000, 10_000), 4);
   // A handler time of 0 (a synchronous handler) is the cap, not a division by zero.
   assert.equal(adaptivePrefetch(1, 1_000, 0), PREFETCH_ADAPTIVE_MAX);
+  // Small messages: the count cap; large ones: what fits in PREFETCH_ADAPTIVE_BYTES.
+  assert.equal(adaptivePrefetch(64, 30_000, 0.1, 450), PREFETCH_ADAPTIVE_MAX);
+  assert.equal(adaptivePrefetch(64, 30_000, 0.1, 4096), PREFETCH_ADAPTIVE_BYTES / 4096);
+  // Never below concurrency, whatever the size.
+  assert.equal(adaptivePrefetch(64, 30_000, 0.1, 1024 * 1024), 64);
 });
