@@ -348,15 +348,29 @@ try {
   const snaps = nodes.ids.flatMap((id) =>
     (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[]).map((e) => ({ id, ...e }))
   );
-  // Each node's own snapshot, from its `snapshot_started` to its `snapshot_taken`.
+  // Each node's own snapshot, from its `snapshot_started` to its `snapshot_taken`, and, to tell
+  // the snapshot's own share, the peak over as long a span just before it.
+  const snapSpans = nodes.ids.map((id) => {
+    const start = events(nodes, id, "snapshot_started")[0],
+      end = events(nodes, id, "snapshot_taken")[0];
+    return start && end
+      ? { from: Date.parse(start.time as string), to: Date.parse(end.time as string) }
+      : undefined;
+  });
   phases.push([
     "each node's snapshot (during)",
-    nodes.ids.map((id) => {
-      const start = events(nodes, id, "snapshot_started")[0],
-        end = events(nodes, id, "snapshot_taken")[0];
-      return start && end
-        ? sampler.peak(id, Date.parse(start.time as string), Date.parse(end.time as string))
-        : 0;
+    nodes.ids.map((id, i) => {
+      const s = snapSpans[i];
+      return s ? sampler.peak(id, s.from, s.to) : 0;
+    }),
+    undefined,
+    undefined,
+  ]);
+  phases.push([
+    "as long just before each node's snapshot",
+    nodes.ids.map((id, i) => {
+      const s = snapSpans[i];
+      return s ? sampler.peak(id, 2 * s.from - s.to, s.from) : 0;
     }),
     undefined,
     undefined,
