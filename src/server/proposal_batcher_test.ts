@@ -8,8 +8,8 @@ import {
 import {
   BATCH_BOUNDS,
   BrokerState,
-  EntryClock,
   encodeEnvelope,
+  EntryClock,
   type Proposal,
   type Result,
 } from "../broker/mod.ts";
