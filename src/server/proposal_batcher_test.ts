@@ -212,3 +212,12 @@ Deno.test("proposals with another timeout go into another entry, each kept to it
   assert.deepEqual(entries.map((e) => e[0]), [2, 1]);
   await driver.close();
 });
+
+Deno.test("the node counts proposals and the entries that carried them (/metrics)", async () => {
+  const { driver, node } = await oneNode();
+  await Promise.all(
+    [1, 2, 3].map(() => node.propose({ cmd: { op: "tick" } }, { timeoutMs: 1000 })),
+  );
+  assert.deepEqual(node.metrics().proposals, { proposals: 3, entries: 1 });
+  await driver.close();
+});

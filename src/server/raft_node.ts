@@ -250,6 +250,7 @@ export class RaftNode implements NodePort {
       appliedIndex: this.#driver.appliedIndex,
       leaderChanges: this.#driver.counters.leaderChanges,
       elections: this.#driver.counters.elections,
+      proposals: { ...this.#batcher.counters },
       ...(this.#memoryStorage ? {} : { fsyncSeconds: this.fsyncSeconds.snapshot() }),
     };
   }
