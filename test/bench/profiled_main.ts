@@ -6,6 +6,8 @@
  * profiler through `node:inspector`; open it in Chrome DevTools, or summarize it with
  * `test/bench/profile_summary.ts`) once its `/readyz` answers 200 (polled every 100 ms on its
  * `--listen` address, plain HTTP) or after `QQ_PROFILE_MS` ms (60,000 by default), then runs on.
+ * With `QQ_PROFILE_SIGNALS=1` it profiles a window instead: from SIGUSR1 to SIGUSR2 (each pair
+ * writes one file), for profiling a node under load (`test/bench/pubcpu_bench.ts --profile`).
  * Without `QQ_PROFILE_DIR` it is `src/main.ts`.
  *
  * @module
@@ -23,20 +25,28 @@ if (dir !== undefined) {
       session.post(method, (err: Error | null, r: unknown) => err ? reject(err) : resolve(r as T))
     );
   await post("Profiler.enable");
-  await post("Profiler.start");
-  const listen = Deno.args[Deno.args.indexOf("--listen") + 1];
-  const until = Date.now() + Number(Deno.env.get("QQ_PROFILE_MS") ?? 60_000);
-  const ready = async () => {
-    const res = await fetch(`http://${listen}/readyz`).catch(() => undefined);
-    await res?.body?.cancel();
-    return res?.status === 200;
-  };
-  (async () => {
-    while (Date.now() < until && !(await ready())) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  const write = async () => {
     const { profile } = await post<{ profile: unknown }>("Profiler.stop");
     await Deno.writeTextFile(`${dir}/${id}-${Date.now()}.cpuprofile`, JSON.stringify(profile));
-  })();
+  };
+  if (Deno.env.get("QQ_PROFILE_SIGNALS") === "1") {
+    Deno.addSignalListener("SIGUSR1", () => void post("Profiler.start"));
+    Deno.addSignalListener("SIGUSR2", () => void write());
+  } else {
+    await post("Profiler.start");
+    const listen = Deno.args[Deno.args.indexOf("--listen") + 1];
+    const until = Date.now() + Number(Deno.env.get("QQ_PROFILE_MS") ?? 60_000);
+    const ready = async () => {
+      const res = await fetch(`http://${listen}/readyz`).catch(() => undefined);
+      await res?.body?.cancel();
+      return res?.status === 200;
+    };
+    (async () => {
+      while (Date.now() < until && !(await ready())) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await write();
+    })();
+  }
 }
 await import("../../src/main.ts");
