@@ -20,6 +20,7 @@
 import { Hono } from "hono";
 import { problemResponse } from "../http/problems.ts";
 import { StreamLost } from "../client/mod.ts";
+import { OPS_PATHS } from "../http/stream_protocol.ts";
 import { NoUpstream, type Upstream } from "./upstream.ts";
 import { type AcceptSocket, relayStream } from "./relay.ts";
 
@@ -34,12 +35,6 @@ export interface GatewayOptions {
   /** Largest request body the gateway reads; more: 413. Default 1 MiB (the node's default). */
   readonly maxBodyBytes?: number;
 }
-
-/**
- * The operations paths the nodes answer besides `/v1/...` (`GET /healthz` is the gateway's own;
- * another method on it gets the node's 405).
- */
-const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
 
 /** Request headers the node reads; the rest (cookies, proxies' own) stay at the gateway. */
 const PASSED = ["authorization", "content-type", "idempotency-key", "quorumq-session"];

@@ -21,6 +21,11 @@
 
 import { packValue, type StreamConsumer, StreamLost, unpackValue } from "../client/mod.ts";
 import { problemBody, problemResponse, type ProblemType } from "../http/problems.ts";
+import {
+  ANSWER_HEADERS,
+  BATCH_FRAMES_MAX,
+  STREAM_VERSION as VERSION,
+} from "../http/stream_protocol.ts";
 import type { Upstream } from "./upstream.ts";
 
 /** A server-side WebSocket, as both runtimes give one (binary messages as `ArrayBuffer`). */
@@ -33,18 +38,6 @@ export interface AcceptedSocket {
 
 /** Accepts an upgrade request: the socket, and the response that completes the upgrade. */
 export type AcceptSocket = (request: Request) => { socket: AcceptedSocket; response: Response };
-
-const VERSION = 1;
-
-/** Answer headers passed back to the client (the node's `res.h`). */
-const ANSWER_HEADERS = [
-  "retry-after",
-  "idempotent-replayed",
-  "location",
-  "allow",
-  "content-type",
-  "www-authenticate",
-];
 
 type Frame = Record<string, unknown>;
 
@@ -63,9 +56,6 @@ export function relayStream(request: Request, upstream: Upstream, accept: Accept
   new RelaySession(socket, upstream, authorization);
   return response;
 }
-
-/** Most frames in one batch (the node's bound, docs/stream.md). */
-const BATCH_FRAMES_MAX = 4096;
 
 /** One client's stream at the gateway. */
 class RelaySession {
