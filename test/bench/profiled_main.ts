@@ -6,6 +6,8 @@
  * profiler through `node:inspector`; open it in Chrome DevTools, or summarize it with
  * `test/bench/profile_summary.ts`) once its `/readyz` answers 200 (polled every 100 ms on its
  * `--listen` address, plain HTTP) or after `QQ_PROFILE_MS` ms (60,000 by default), then runs on.
+ * With `QQ_PROFILE_READY=0` it profiles the first `QQ_PROFILE_MS` ms whatever the readiness: a
+ * node under a benchmark's load (`mqtt_bench.ts --main test/bench/profiled_main.ts`).
  * Without `QQ_PROFILE_DIR` it is `src/main.ts`.
  *
  * @module
@@ -31,8 +33,10 @@ if (dir !== undefined) {
     await res?.body?.cancel();
     return res?.status === 200;
   };
+  // QQ_PROFILE_READY=0: the whole run up to QQ_PROFILE_MS, not only until ready (a load's profile).
+  const toReady = Deno.env.get("QQ_PROFILE_READY") !== "0";
   (async () => {
-    while (Date.now() < until && !(await ready())) {
+    while (Date.now() < until && (!toReady || !(await ready()))) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const { profile } = await post<{ profile: unknown }>("Profiler.stop");
