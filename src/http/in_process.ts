@@ -57,6 +57,12 @@ export function requestSignal(request: Request): AbortSignal {
 export const answerText = new Slot<Response, string>("quorumq.answerText");
 
 /**
+ * How many messages a receive's answer (`answerText`) delivers: a stream consumer counts the
+ * credit a push uses from here instead of parsing the answer again.
+ */
+export const deliveredCount = new WeakMap<Response, number>();
+
+/**
  * An in-process request with its JSON text handed over (no body stream), run as `principal`
  * when given (authenticated already by its caller, like a stream's requests).
  */

@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { createApp } from "../../src/http/app.ts";
+import { createApp } from "../../src/http/mod.ts";
 import { LocalNode } from "../../src/http/testing/local_node.ts";
 import { silentLogger } from "../../src/log.ts";
 import { StreamConnection } from "../../src/client/mod.ts";
