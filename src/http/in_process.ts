@@ -53,6 +53,22 @@ export function requestSignal(request: Request): AbortSignal {
   return inProcessSignals.get(request) ?? request.signal;
 }
 
+/** Marks the requests made in process (the stream's, the MQTT gateway's): `isInProcess`. */
+const inProcessMark = new Slot<Request, true>("quorumq.inProcess");
+
+/** Marks `request` as made in process: its answer is read from `answerText`, never its body. */
+export function markInProcess(request: Request): void {
+  inProcessMark.set(request, true);
+}
+
+/**
+ * Whether `request` was made in process. Its caller reads the answer's status, the headers it
+ * relays and the text in `answerText`; no browser sees it (no CORS), no body is read.
+ */
+export function isInProcess(request: Request): boolean {
+  return inProcessMark.get(request) === true;
+}
+
 /** The JSON text of an answer made from text (`jsonAnswer`), read back without its stream. */
 export const answerText = new Slot<Response, string>("quorumq.answerText");
 
@@ -73,6 +89,7 @@ export function inProcessRequest(
   principal?: Principal,
 ): Request {
   const request = new Request(url, init);
+  markInProcess(request);
   if (text !== undefined) inProcessRequestText.set(request, text);
   if (principal !== undefined) streamPrincipals.set(request, principal);
   return request;
