@@ -117,7 +117,7 @@ async function forward(
     if (hit !== undefined) return head ? new Response(null, hit) : hit;
   }
   let body: string | undefined;
-  if (request.body !== null && method !== "GET") {
+  if (method !== "GET" && request.body !== null) {
     const text = await readText(request, maxBody);
     if (text === undefined) {
       return problemResponse(
@@ -130,6 +130,7 @@ async function forward(
   // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
   // is unknown, and the caller retries it with the same id, key or session place.
   const attempts = method === "GET" ? 2 : 1;
+  await upstream.gather();
   for (let attempt = 1;; attempt++) {
     let stream;
     try {
