@@ -6,7 +6,12 @@
  * @module
  */
 
-export { createGateway, type GatewayOptions, STALE_CACHE_MS_DEFAULT } from "./gateway.ts";
+export {
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  STALE_CACHE_MS_DEFAULT,
+} from "./gateway.ts";
 export { NoUpstream, Upstream, type UpstreamOptions } from "./upstream.ts";
 export type { AcceptedSocket, AcceptSocket } from "./relay.ts";
 export { type EdgeSettings, edgeSettings } from "./settings.ts";

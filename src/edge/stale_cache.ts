@@ -64,19 +64,23 @@ export class StaleCache {
   /**
    * The key of a request the cache may answer, or undefined: a GET asking
    * `consistency=stale`, without `Cache-Control: no-cache`/`no-store`, while the cache is on.
-   * `headers` are the ones sent to the node (the caller's `Authorization` among them).
+   * `path` is the path and query; `headers` are the ones sent to the node (the caller's
+   * `Authorization` among them).
    */
   key(
     method: string,
-    url: URL,
+    path: string,
     headers: Readonly<Record<string, string>>,
     cacheControl: string | null,
   ): string | undefined {
     if (this.#ttlMs <= 0 || method !== "GET") return undefined;
-    if (url.searchParams.get("consistency") !== "stale") return undefined;
+    // Parsed only when it may ask (a read spelled otherwise simply goes to the node).
+    const query = path.indexOf("?");
+    if (query < 0 || !path.includes("consistency=stale", query)) return undefined;
+    if (new URLSearchParams(path.slice(query)).get("consistency") !== "stale") return undefined;
     if (cacheControl !== null && /no-cache|no-store/i.test(cacheControl)) return undefined;
     // Header names are few and fixed (the gateway's PASSED list), in the same order every time.
-    return JSON.stringify([url.pathname + url.search, headers]);
+    return JSON.stringify([path, headers]);
   }
 
   /** The cached answer of `key`, marked as a hit with its age, or undefined. */
