@@ -109,7 +109,8 @@ export function devNodes(options: DevClusterOptions, mainPath: string): DevNode[
     url: url(i),
     args: [
       "run",
-      // The permissions of `deno task start`.
+      // The flags and permissions of `deno task start`.
+      "--v8-flags=--expose-gc",
       "--allow-net",
       "--allow-read",
       "--allow-write",

@@ -7,7 +7,8 @@
  * holds no broker state and no tokens.
  *
  * What the gateway answers itself: `/healthz` (this gateway is up), a path outside the API
- * (404), a body over its limit (413), and the two outcomes of the stream, with the node's
+ * (404), a body over its limit (413), CORS preflights (`corsOrigins`), a stale read it answered
+ * moments ago (`stale_cache.ts`, marked so), and the two outcomes of the stream, with the node's
  * problem types: `no_leader` when no node could be reached (nothing was sent), and
  * `unknown_outcome` when the stream was lost after a request was sent (a GET is sent again
  * once instead: reads change nothing). `/v1/stream` is relayed (`relay.ts`).
@@ -20,6 +21,9 @@
 import { Hono } from "hono";
 import { problemResponse } from "../http/problems.ts";
 import { StreamLost } from "../client/mod.ts";
+import { OPS_PATHS } from "../http/stream_protocol.ts";
+import { corsMiddleware } from "../http/cors.ts";
+import { CACHE_HEADER, StaleCache } from "./stale_cache.ts";
 import { NoUpstream, type Upstream } from "./upstream.ts";
 import { type AcceptSocket, relayStream } from "./relay.ts";
 
@@ -33,13 +37,21 @@ export interface GatewayOptions {
   readonly accept?: AcceptSocket;
   /** Largest request body the gateway reads; more: 413. Default 1 MiB (the node's default). */
   readonly maxBodyBytes?: number;
+  /**
+   * How long a `?consistency=stale` read's answer may be served again to the same caller, in
+   * ms (`stale_cache.ts`); 0: never. Default `STALE_CACHE_MS_DEFAULT`.
+   */
+  readonly staleCacheMs?: number;
+  /**
+   * Origins whose browser apps may call the gateway (CORS, as a node's `--cors-origin`); `*`:
+   * any. Default none: no CORS headers, preflights not answered, and a page of another origin
+   * may not open `/v1/stream`.
+   */
+  readonly corsOrigins?: readonly string[];
 }
 
-/**
- * The operations paths the nodes answer besides `/v1/...` (`GET /healthz` is the gateway's own;
- * another method on it gets the node's 405).
- */
-const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
+/** How long a stale read's answer is served again by default, in ms. */
+export const STALE_CACHE_MS_DEFAULT = 1000;
 
 /** Request headers the node reads; the rest (cookies, proxies' own) stay at the gateway. */
 const PASSED = ["authorization", "content-type", "idempotency-key", "quorumq-session"];
@@ -48,6 +60,12 @@ const PASSED = ["authorization", "content-type", "idempotency-key", "quorumq-ses
 export function createGateway(options: GatewayOptions): Hono {
   const app = new Hono();
   const maxBody = options.maxBodyBytes ?? 1 << 20;
+  const cache = new StaleCache({ ttlMs: options.staleCacheMs ?? STALE_CACHE_MS_DEFAULT });
+  const origins = options.corsOrigins ?? [];
+  if (origins.length > 0) {
+    // Before everything: a preflight carries no token and is the gateway's to answer.
+    app.use("/v1/*", corsMiddleware(origins, [CACHE_HEADER, "age"]));
+  }
   app.get(
     "/healthz",
     (c) => c.json({ status: "ok", gateway: true, upstream: options.upstream.node ?? null }),
@@ -56,9 +74,9 @@ export function createGateway(options: GatewayOptions): Hono {
     if (options.accept === undefined) {
       return problemResponse("not_found", "This gateway does not serve /v1/stream");
     }
-    return relayStream(c.req.raw, options.upstream, options.accept);
+    return relayStream(c.req.raw, options.upstream, options.accept, origins);
   });
-  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody));
+  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody, cache));
   // Anything else thrown is a bug: logged with its stack, answered as a node answers one.
   app.onError((error, c) => {
     console.error(JSON.stringify({
@@ -79,6 +97,7 @@ async function forward(
   request: Request,
   upstream: Upstream,
   maxBody: number,
+  cache: StaleCache,
 ): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname + url.search;
@@ -91,6 +110,11 @@ async function forward(
   for (const name of PASSED) {
     const value = request.headers.get(name);
     if (value !== null) headers[name] = value;
+  }
+  const key = cache.key(method, url, headers, request.headers.get("cache-control"));
+  if (key !== undefined) {
+    const hit = cache.lookup(key);
+    if (hit !== undefined) return head ? new Response(null, hit) : hit;
   }
   let body: string | undefined;
   if (request.body !== null && method !== "GET") {
@@ -117,7 +141,8 @@ async function forward(
     try {
       // A silent stream is found by the upstream's probe (`Upstream`), one timer for all calls:
       // a timer per call would exceed a Worker's 10,000 active timeouts under load.
-      const answer = await stream.request(method, path, headers, body, request.signal);
+      let answer = await stream.request(method, path, headers, body, request.signal);
+      if (key !== undefined) answer = await cache.store(key, answer);
       return head ? new Response(null, answer) : answer;
     } catch (error) {
       if (!(error instanceof StreamLost)) throw error;

@@ -54,6 +54,8 @@ export function serveEdge(
       return { socket, response };
     },
     ...(s.maxBodyBytes !== undefined ? { maxBodyBytes: s.maxBodyBytes } : {}),
+    ...(s.staleCacheMs !== undefined ? { staleCacheMs: s.staleCacheMs } : {}),
+    ...(s.corsOrigins !== undefined ? { corsOrigins: s.corsOrigins } : {}),
   });
   const server = Deno.serve({
     hostname: options.hostname ?? "127.0.0.1",

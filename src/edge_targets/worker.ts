@@ -54,6 +54,8 @@ export class EdgeGateway {
       upstream,
       accept,
       ...(settings.maxBodyBytes !== undefined ? { maxBodyBytes: settings.maxBodyBytes } : {}),
+      ...(settings.staleCacheMs !== undefined ? { staleCacheMs: settings.staleCacheMs } : {}),
+      ...(settings.corsOrigins !== undefined ? { corsOrigins: settings.corsOrigins } : {}),
     });
     this.#fetch = gateway.fetch;
   }

@@ -11,7 +11,6 @@
 
 import { type ErrorHandler, Hono, type MiddlewareHandler, type NotFoundHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { cors } from "hono/cors";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Principal } from "./auth.ts";
 import { GATEWAY_PROOF_HEADER, type GatewayAuth } from "./gateway_proof.ts";
@@ -35,7 +34,7 @@ import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
 import { inProcessRequestText, streamPrincipals } from "./in_process.ts";
 import { readBodyBytes } from "./body.ts";
-import { SESSION_HEADER } from "./session.ts";
+import { corsMiddleware } from "./cors.ts";
 
 /** Options of `createApp`. */
 export interface CreateAppOptions {
@@ -147,16 +146,6 @@ function drainMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     if (!deps.drain.draining || c.req.path === "/healthz") return await next();
     return problemResponse("unavailable", SHUTTING_DOWN, {}, { connection: "close" });
   };
-}
-
-function corsMiddleware(origins: readonly string[]): MiddlewareHandler<AppEnv> {
-  return cors({
-    origin: origins.includes("*") ? "*" : [...origins],
-    allowMethods: ["GET", "PUT", "POST", "DELETE"],
-    allowHeaders: ["authorization", "content-type", "idempotency-key", SESSION_HEADER],
-    exposeHeaders: ["retry-after", "location"],
-    maxAge: 600,
-  });
 }
 
 /** With auth on, resolves the bearer token to a principal, or answers 401. */

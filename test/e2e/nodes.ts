@@ -215,6 +215,8 @@ export class Nodes {
     const peers = (joiner ? this.allIds() : this.ids).map((p) => `${p}=${this.url(p)}`).join(",");
     const args = [
       "run",
+      // As `deno task start`: the node collects garbage when it turns quiet (src/server/memory.ts).
+      "--v8-flags=--expose-gc",
       // Request signals abort only when the client goes away (long polls watch them).
       "--unstable-no-legacy-abort",
       "--allow-net",

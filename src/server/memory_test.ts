@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { IdleCollector } from "./memory.ts";
+
+function collector(quietChecks = 2, minEntries = 100) {
+  const s = { index: 0, collections: 0 };
+  const c = new IdleCollector({
+    appliedIndex: () => s.index,
+    collect: () => s.collections++,
+    quietChecks,
+    minEntries,
+  });
+  return { s, c };
+}
+
+Deno.test("IdleCollector collects once when the applied index stands still after work", () => {
+  const { s, c } = collector();
+  s.index = 500;
+  assert.equal(c.check(), false); // busy
+  assert.equal(c.check(), false); // quiet once
+  assert.equal(c.check(), true); // quiet twice: collect
+  for (let i = 0; i < 10; i++) assert.equal(c.check(), false); // and not again while quiet
+  assert.equal(s.collections, 1);
+});
+
+Deno.test("IdleCollector leaves a busy node alone", () => {
+  const { s, c } = collector();
+  for (let i = 0; i < 50; i++) {
+    s.index += 1000;
+    assert.equal(c.check(), false);
+  }
+  assert.equal(s.collections, 0);
+});
+
+Deno.test("IdleCollector does not collect after too little work", () => {
+  const { s, c } = collector(2, 100);
+  s.index = 99;
+  for (let i = 0; i < 5; i++) c.check();
+  assert.equal(s.collections, 0);
+  s.index = 150; // 150 since the start: enough
+  for (let i = 0; i < 5; i++) c.check();
+  assert.equal(s.collections, 1);
+});
+
+Deno.test("IdleCollector counts a restore to an older index as work", () => {
+  const { s, c } = collector(1, 100);
+  s.index = 1000;
+  c.check();
+  c.check();
+  assert.equal(s.collections, 1);
+  s.index = 200;
+  c.check();
+  c.check();
+  assert.equal(s.collections, 2);
+});
