@@ -74,7 +74,7 @@ export interface Pipelined {
 }
 
 /** The `Pipelined` hooks of in-process writes. Never set for a request from the network. */
-export const inProcessPipelined = new WeakMap<Request, Pipelined>();
+export const inProcessPipelined = new Slot<Request, Pipelined>("quorumq.pipelined");
 
 /** The JSON text of an answer made from text (`jsonAnswer`), read back without its stream. */
 export const answerText = new Slot<Response, string>("quorumq.answerText");
