@@ -46,11 +46,14 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
 } {
   const s = topicToSubject(p.topic);
   if ("error" in s) return { error: s.error };
+  return { message: messageTo(s.subject, p) };
+}
+
+/** The message a PUBLISH becomes, its topic already mapped to `subject`. */
+function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> {
   const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
   const { body, kind } = encodePayload(payload);
   const headers: Record<string, string> = { [PAYLOAD_HEADER]: kind, "mqtt-qos": String(p.qos) };
-  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
-  const retain = p.retain ? { retain: payload.length === 0 ? "clear" : "set" } : {};
   if (p.retain) headers[RETAIN_HEADER] = "1";
   const user = p.properties?.userProperties;
   if (user !== undefined) {
@@ -58,13 +61,24 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
       if (!Object.hasOwn(headers, k)) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     }
   }
+  const message: Record<string, unknown> = { subject, body, headers };
   // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to.
   const expiry = p.properties?.messageExpiryInterval;
-  const ttl = expiry === undefined || expiry <= 0
-    ? {}
-    : { ttlMs: Math.min(expiry, TTL_S_MAX) * 1000 };
-  return { message: { subject: s.subject, body, headers, ...ttl, ...retain } };
+  if (expiry !== undefined && expiry > 0) message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
+  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
+  if (p.retain) message.retain = payload.length === 0 ? "clear" : "set";
+  return message;
 }
+
+/** What a topic name is to this connection: its subject (or why none) and whether it may publish. */
+interface TopicFacts {
+  readonly subject: string | undefined;
+  readonly error: string | undefined;
+  readonly allowed: boolean;
+}
+
+/** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
+const TOPIC_CACHE_MAX = 1024;
 
 /** A run of packets sent to the log, answered in the order they were sent. */
 interface Sent {
@@ -94,6 +108,8 @@ export class Inbound {
   #answering = false;
   /** A batch was refused: the connection is being closed, nothing more is sent or answered. */
   #stopped = false;
+  /** The facts of the topics this connection published to (bounded: cleared when full). */
+  readonly #topics = new Map<string, TopicFacts>();
 
   constructor(host: InboundHost) {
     this.#host = host;
@@ -191,22 +207,36 @@ export class Inbound {
     return await this.#post(m.message);
   }
 
+  /** The subject of `topic` and whether this connection may publish to it (kept per topic). */
+  #topic(topic: string): TopicFacts {
+    const known = this.#topics.get(topic);
+    if (known !== undefined) return known;
+    if (this.#topics.size >= TOPIC_CACHE_MAX) this.#topics.clear();
+    const s = topicToSubject(topic);
+    const facts = "error" in s
+      ? { subject: undefined, error: s.error, allowed: this.#host.access.canPublish(topic) }
+      : { subject: s.subject, error: undefined, allowed: this.#host.access.canPublish(topic) };
+    this.#topics.set(topic, facts);
+    return facts;
+  }
+
   /** Sends a run of PUBLISHes as one batch publish; undefined: refused (connection closing). */
   #sendBatch(all: IPublishPacket[], behind: boolean): Sent | undefined {
     const messages: Record<string, unknown>[] = [];
     for (const p of all) {
+      const t = this.#topic(p.topic);
       // Answered in its place (`#answerBatch`), never sent.
-      if (!this.#host.access.canPublish(p.topic)) continue;
-      const m = messageOf(p);
-      if ("error" in m) {
+      if (!t.allowed) continue;
+      if (t.subject === undefined) {
         this.#stopped = true;
-        this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${m.error}`);
+        this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${t.error}`);
         return undefined;
       }
+      const message = messageTo(t.subject, p);
       // QoS 2: once per packet id until PUBREL frees it, so the same PUBLISH sent again (after
       // a reconnect, to any node) answers the first one's seq and is not applied twice.
-      if (p.qos === 2) m.message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
-      messages.push(m.message);
+      if (p.qos === 2) message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
+      messages.push(message);
     }
     if (messages.length === 0) {
       return { kind: "publish", packets: all, answer: undefined, localOnly: false, proposed: true };
@@ -244,7 +274,7 @@ export class Inbound {
     let at = 0;
     for (const p of all) {
       let reason: number;
-      if (!this.#host.access.canPublish(p.topic)) {
+      if (!this.#topic(p.topic).allowed) {
         // A topic the token may not publish to: v5 answers 0x87, v3.1.1 (which has no negative
         // acknowledgement) answers as usual; the message is dropped either way.
         denied.push(p.topic);

@@ -16,9 +16,10 @@ interface Sent {
  * `leading`: the fake node leads, so a publish is proposed (the `Pipelined` hook is called) as
  * soon as it arrives; otherwise never (a follower forwards it).
  */
-function harness(leading: boolean) {
+function harness(leading: boolean, access = MqttAccess.OPEN, version = 4) {
   const requests: Sent[] = [];
   const acks: number[] = [];
+  const reasons: number[] = [];
   const failures: string[] = [];
   const api = new BrokerApi((req) => {
     const { promise, resolve } = Promise.withResolvers<{ status: number; text: string }>();
@@ -33,17 +34,19 @@ function harness(leading: boolean) {
   }, undefined);
   const inbound = new Inbound({
     api,
-    access: MqttAccess.OPEN,
+    access,
     clientId: "c",
     owner: { clientId: "c", principal: undefined },
-    version: 4,
+    version,
     send: (p: Packet) => {
-      if (p.cmd === "puback") acks.push(p.messageId!);
+      if (p.cmd !== "puback") return;
+      acks.push(p.messageId!);
+      reasons.push(p.reasonCode ?? 0);
     },
     log: () => {},
     fail: (_reason, detail) => failures.push(detail),
   });
-  return { inbound, requests, acks, failures };
+  return { inbound, requests, acks, failures, reasons };
 }
 
 function publish(id: number, topic = "t"): IPublishPacket {
@@ -161,4 +164,26 @@ Deno.test("a refused batch closes the connection and nothing behind it is acknow
   inbound.flush();
   await settle();
   assert.equal(requests.length, 2, "nothing more is sent");
+});
+
+Deno.test("a PUBLISH to a topic the token may not publish to is answered in its place", async () => {
+  // May publish to any MQTT topic but `secret` (not to the whole MQTT topic).
+  const access = new MqttAccess({
+    name: "p",
+    can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
+    covers: () => true,
+  });
+  const { inbound, requests, acks, reasons } = harness(true, access, 5);
+  inbound.publish(publish(1));
+  inbound.publish(publish(2, "secret"));
+  inbound.publish(publish(3));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 1);
+  assert.equal(requests[0].messages.length, 2, "the refused one is not sent");
+  assert.deepEqual(acks, [], "not even the refused one's PUBACK before those ahead of it");
+  requests[0].answer(201, published(2));
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3]);
+  assert.deepEqual(reasons, [0, 0x87, 0]);
 });
