@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { MALLOC_TUNABLES } from "./server/memory.ts";
+import { MALLOC_TUNABLES } from "./server/mod.ts";
 
 /** The dev cluster's settings. */
 export interface DevClusterOptions {

@@ -201,6 +201,7 @@ export class NodeDriver {
   #role: Role = "follower";
   #leaderId: NodeId = NO_NODE;
   #appliedListeners = new Set<() => void>();
+  #gather: (() => void) | undefined;
   #leaderListeners = new Set<(leaderId: NodeId, role: Role) => void>();
   readonly counters = { leaderChanges: 0, elections: 0 };
 
@@ -300,6 +301,27 @@ export class NodeDriver {
       .finally(() => this.#identifying = false);
   }
 
+  /**
+   * Installs what gathers proposals queued above the driver (the broker's batches of proposals,
+   * src/server/proposal_batcher.ts): it runs, synchronously, before the ready loop takes each
+   * Ready and once at `close`, and proposes through `propose`. So what queued while the previous
+   * Ready's fsync ran goes into the next one (group commit), as one entry if the gatherer
+   * makes one of it; once closed, `propose` answers `closed` to what was still queued.
+   */
+  setProposalGatherer(gather: () => void): void {
+    this.#gather = gather;
+  }
+
+  /** Runs the ready loop soon (and the gatherer with it) if it is not running. */
+  wake(): void {
+    this.#kick();
+  }
+
+  /** Whether this node leads now: a proposal made in this step would be accepted. */
+  get leading(): boolean {
+    return this.#raw.role === "leader";
+  }
+
   /** Proposes `data`; resolves once it is applied here, or with why it will not be. */
   propose(data: Uint8Array, timeoutMs: number): Promise<DriverProposeOutcome> {
     if (this.#closed) return Promise.resolve({ ok: false, reason: "closed" });
@@ -393,6 +415,7 @@ export class NodeDriver {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTicker();
+    this.#gather?.();
     for (const p of this.#proposals.values()) p.resolve({ ok: false, reason: "closed" });
     this.#proposals.clear();
     for (const r of this.#reads.values()) r.resolve({ ok: false, reason: "closed" });
@@ -454,7 +477,9 @@ export class NodeDriver {
 
   async #loop(): Promise<void> {
     try {
-      for (let i = 0; i < 1_000_000 && !this.#closed && this.#raw.hasReady(); i++) {
+      for (let i = 0; i < 1_000_000 && !this.#closed; i++) {
+        this.#gather?.();
+        if (!this.#raw.hasReady()) break;
         await this.#handle(this.#raw.ready());
       }
     } catch (e) {

@@ -5,7 +5,7 @@ import { QueueNotFound } from "./errors.ts";
 import { ackWasLost, buildTransaction } from "./exactly_once.ts";
 import { TransactionFailed } from "./errors.ts";
 import type { ReceivedMessage } from "./types.ts";
-import { adaptivePrefetch, PREFETCH_ADAPTIVE_MAX } from "./consume.ts";
+import { adaptivePrefetch, PREFETCH_ADAPTIVE_BYTES, PREFETCH_ADAPTIVE_MAX } from "./consume.ts";
 
 const noSleep = () => Promise.resolve();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,6 +90,51 @@ Deno.test("consume() extends the lease while a slow handler runs, so its ack is 
   const extends_ = paths(broker, "/extend");
   assert.ok(extends_.length >= 3, `${extends_.length} extensions while the handler ran`);
   assert.ok(extends_.every((s) => (s.body as { leaseMs: number }).leaseMs === leaseMs));
+});
+
+Deno.test("consume() extends every running handler's lease, each on its own, and only while it runs", async () => {
+  const { broker, client } = await setup(["jobs"], 3);
+  const leaseMs = 600;
+  const receiptsExtended = () =>
+    paths(broker, "/extend").flatMap((s) => (s.body as { receipts: string[] }).receipts);
+  const received: ReceivedMessage[] = [];
+  // The first handler ends at once; the other two run until each lease was extended twice.
+  const stats = await client.consume("jobs", async (m) => {
+    received.push(m);
+    if (m.body === 0) return;
+    const twice = () => receiptsExtended().filter((r) => r === m.receipt).length >= 2;
+    for (let i = 0; i < 400 && !twice(); i++) await delay(25);
+  }, { leaseMs, concurrency: 3, waitMs: 50, maxMessages: 3 });
+  assert.deepEqual(stats, { received: 3, acked: 3, nacked: 0, lost: 0, errors: 0 });
+  const extended = receiptsExtended();
+  const count = (m: ReceivedMessage) => extended.filter((r) => r === m.receipt).length;
+  const [quick, ...slow] = received.toSorted((a, b) => Number(a.body) - Number(b.body));
+  assert.equal(count(quick), 0);
+  for (const m of slow) assert.ok(count(m) >= 2, `${count(m)} extensions of ${m.body}`);
+});
+
+Deno.test("consume(): a handler that reads its signal only after the lease was lost or the consumer stopped sees it aborted", async () => {
+  for (const why of ["lost", "stop"] as const) {
+    const { broker, client } = await setup(["jobs"], 1);
+    const controller = new AbortController();
+    let seen: { aborted: boolean; reason: unknown } | undefined;
+    await client.consume("jobs", async (_m, context) => {
+      if (seen !== undefined) return; // a redelivery
+      if (why === "lost") {
+        // The lease runs out under the handler; the signal is read once the loss was seen.
+        broker.advance(1_000_000);
+        for (let i = 0; i < 200 && paths(broker, "/extend").length === 0; i++) await delay(10);
+        await delay(20);
+        controller.abort(new Error("done"));
+      } else {
+        controller.abort(new Error("stop"));
+      }
+      const { signal } = context;
+      seen = { aborted: signal.aborted, reason: signal.reason };
+    }, { leaseMs: 60, waitMs: 50, signal: controller.signal, drainMs: 2_000 });
+    assert.equal(seen?.aborted, true, why);
+    assert.match(String(seen?.reason), why === "lost" ? /was lost/ : /stop/);
+  }
 });
 
 Deno.test("consume() aborts the handler's signal when the lease is lost and does not ack", async () => {
@@ -270,7 +315,7 @@ Deno.test("ackWasLost() tells a stale ack from a failed publish", () => {
 });
 
 Deno.test("consume: the default prefetch grows for fast handlers and stays at concurrency for slow ones", () => {
-  // 64 handlers of 0.1 ms get through far more than 256 in 3 s: the cap.
+  // 64 handlers of 0.1 ms get through far more than 1000 in 3 s: the cap.
   assert.equal(adaptivePrefetch(64, 30_000, 0.1), PREFETCH_ADAPTIVE_MAX);
   // 8 handlers of 100 ms get through 240 in a tenth of a 30 s lease.
   assert.equal(adaptivePrefetch(8, 30_000, 100), 240);
@@ -280,4 +325,9 @@ Deno.test("consume: the default prefetch grows for fast handlers and stays at co
   assert.equal(adaptivePrefetch(4, 30_000, 10_000), 4);
   // A handler time of 0 (a synchronous handler) is the cap, not a division by zero.
   assert.equal(adaptivePrefetch(1, 1_000, 0), PREFETCH_ADAPTIVE_MAX);
+  // Small messages: the count cap; large ones: what fits in PREFETCH_ADAPTIVE_BYTES.
+  assert.equal(adaptivePrefetch(64, 30_000, 0.1, 450), PREFETCH_ADAPTIVE_MAX);
+  assert.equal(adaptivePrefetch(64, 30_000, 0.1, 4096), PREFETCH_ADAPTIVE_BYTES / 4096);
+  // Never below concurrency, whatever the size.
+  assert.equal(adaptivePrefetch(64, 30_000, 0.1, 1024 * 1024), 64);
 });

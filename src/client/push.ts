@@ -20,6 +20,8 @@ export class PushReceiver {
   #failure: unknown = undefined;
   #wake = () => {};
   #node = 0;
+  /** Mean size of a pushed message (its JSON text), once one was pushed. */
+  messageBytes: number | undefined = undefined;
 
   constructor(
     private readonly streams: StreamPool,
@@ -83,6 +85,12 @@ export class PushReceiver {
     this.#outstanding = 0;
     const consumer = stream.consume(this.path, { leaseMs: this.leaseMs }, 0, (text) => {
       const messages = (JSON.parse(text) as { messages: ReceivedMessage[] }).messages;
+      if (messages.length > 0) {
+        const bytes = text.length / messages.length;
+        this.messageBytes = this.messageBytes === undefined
+          ? bytes
+          : this.messageBytes * 0.9 + bytes * 0.1;
+      }
       this.#outstanding = Math.max(0, this.#outstanding - messages.length);
       this.#buffer.push(...messages);
       this.#wake();

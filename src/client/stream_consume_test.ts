@@ -138,3 +138,135 @@ Deno.test({
     }
   },
 });
+
+/** Holds every receive proposal of `node` until `release()`; the others apply at once. */
+function holdReceives(node: LocalNode) {
+  const propose = node.propose.bind(node);
+  const held: (() => void)[] = [];
+  let proposed = 0;
+  node.propose = (p, o) => {
+    if ((p as { cmd: { op: string } }).cmd.op !== "receive") return propose(p, o);
+    proposed++;
+    return new Promise((resolve) => held.push(() => resolve(propose(p, o))));
+  };
+  return {
+    held,
+    proposed: () => proposed,
+    release: () => held.splice(0).forEach((go) => go()),
+  };
+}
+
+/** Waits (at most ~2 s, in 5 ms steps) until `done()`; the caller asserts what it needs. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+Deno.test({
+  name:
+    "stream consume frames: credit granted while a receive waits for its commit starts another receive; pushes stay within the credit",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const conn = await StreamConnection.open(url);
+    try {
+      await conn.request("PUT", "/v1/queues/q", {}, "{}");
+      const batch = JSON.stringify({ messages: [...Array(10)].map((_, n) => ({ body: n })) });
+      await conn.request("POST", "/v1/queues/q/messages", {}, batch);
+      const receives = holdReceives(node);
+      const pushed: number[] = [];
+      const consumer = conn.consume("/v1/queues/q/receive", { leaseMs: 60_000 }, 2, (text) => {
+        pushed.push(...JSON.parse(text).messages.map((m: { body: number }) => m.body));
+      });
+      await until(() => receives.held.length === 1);
+      consumer.grant(3);
+      await until(() => receives.held.length === 2);
+      // The second receive went while the first still waited for its commit.
+      assert.equal(receives.held.length, 2);
+      receives.release();
+      await until(() => pushed.length === 5);
+      assert.deepEqual(pushed, [0, 1, 2, 3, 4]);
+      // Exactly the credit was leased: nothing more is proposed until more credit comes.
+      await conn.request("GET", "/v1/queues/q", {}, undefined);
+      assert.equal(node.state.queue("q")?.stats.leased, 5);
+      assert.equal(node.state.queue("q")?.stats.ready, 5);
+      assert.equal(receives.proposed(), 2);
+      consumer.cancel();
+      assert.equal((await consumer.done).status, 204);
+    } finally {
+      await conn.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "stream consume frames: on an empty queue more credit runs one more receive at most, then the long poll delivers",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const conn = await StreamConnection.open(url);
+    try {
+      await conn.request("PUT", "/v1/queues/q", {}, "{}");
+      let receives = 0;
+      const propose = node.propose.bind(node);
+      node.propose = (p, o) => {
+        if ((p as { cmd: { op: string } }).cmd.op === "receive") receives++;
+        return propose(p, o);
+      };
+      const pushed: number[] = [];
+      const consumer = conn.consume("/v1/queues/q/receive", { leaseMs: 60_000 }, 1, (text) => {
+        pushed.push(...JSON.parse(text).messages.map((m: { body: number }) => m.body));
+      });
+      // The first receive found nothing and long-polls (it listens for applied entries).
+      await until(() => node.listenerCount > 0);
+      for (let n = 0; n < 5; n++) {
+        consumer.grant(1);
+        await conn.request("GET", "/v1/queues/q", {}, undefined);
+      }
+      await until(() => receives >= 2);
+      for (let n = 0; n < 3; n++) await conn.request("GET", "/v1/queues/q", {}, undefined);
+      // The long poll and one overlapping receive that found nothing: no stream of empty ones.
+      assert.equal(receives, 2);
+      const batch = JSON.stringify({ messages: [...Array(8)].map((_, n) => ({ body: n })) });
+      await conn.request("POST", "/v1/queues/q/messages", {}, batch);
+      await until(() => pushed.length === 6);
+      assert.deepEqual(pushed, [0, 1, 2, 3, 4, 5]);
+      await conn.request("GET", "/v1/queues/q", {}, undefined);
+      assert.equal(node.state.queue("q")?.stats.leased, 6);
+      consumer.cancel();
+      assert.equal((await consumer.done).status, 204);
+    } finally {
+      await conn.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "stream consume frames: a queue deleted under overlapping receives ends the consumer with its problem",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const conn = await StreamConnection.open(url);
+    try {
+      await conn.request("PUT", "/v1/queues/q", {}, "{}");
+      const batch = JSON.stringify({ messages: [...Array(4)].map((_, n) => ({ body: n })) });
+      await conn.request("POST", "/v1/queues/q/messages", {}, batch);
+      const receives = holdReceives(node);
+      const consumer = conn.consume("/v1/queues/q/receive", {}, 1, () => {});
+      await until(() => receives.held.length === 1);
+      consumer.grant(1);
+      await until(() => receives.held.length === 2);
+      assert.equal((await conn.request("DELETE", "/v1/queues/q", {}, undefined)).status, 204);
+      receives.release();
+      const done = await consumer.done;
+      assert.equal(done.status, 404);
+      assert.equal((await done.json()).type.endsWith("queue_not_found"), true);
+    } finally {
+      await conn.close();
+      await stop();
+    }
+  },
+});

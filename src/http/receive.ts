@@ -16,7 +16,7 @@ import { readJsonBody, validate } from "./body.ts";
 import type { AppContext, AppDeps } from "./context.ts";
 import { jsonAnswer, renderDeliveries } from "./render.ts";
 import { runWrite } from "./write.ts";
-import { requestSignal } from "./in_process.ts";
+import { deliveredCount, requestSignal } from "./in_process.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import type { WaitProbe } from "./long_poll.ts";
 import { shuttingDown } from "./drain.ts";
@@ -68,7 +68,9 @@ export async function handleReceive(
     if (out instanceof Response) return out;
     const messages = out.value.messages;
     if (messages.length > 0 || once || deps.nowMs() >= deadlineMs || signal.aborted) {
-      return jsonAnswer(200, renderDeliveries(messages), out.replayed);
+      const response = jsonAnswer(200, renderDeliveries(messages), out.replayed);
+      deliveredCount.set(response, messages.length);
+      return response;
     }
     const end = await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
     if (end === "closing") throw shuttingDown();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MALLOC_TUNABLES } from "../../src/server/memory.ts";
+import { MALLOC_TUNABLES } from "../../src/server/mod.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
