@@ -398,6 +398,11 @@ export class NodeDriver {
     return this.#restoringAtStart;
   }
 
+  /** True while a snapshot of this node's state is being taken (captured, encoded, saved). */
+  get snapshotting(): boolean {
+    return this.#snapshotting;
+  }
+
   /** Resolves once `index` is applied here, or false after `timeoutMs`. */
   waitApplied(index: number, timeoutMs: number): Promise<boolean> {
     if (this.#appliedIndex >= index) return Promise.resolve(true);

@@ -397,6 +397,7 @@ function startIdleCollector(driver: NodeDriver, log: Logger): () => void {
   if (!canCollect) return () => {};
   const idle = new IdleCollector({
     appliedIndex: () => driver.appliedIndex,
+    busy: () => driver.snapshotting,
     collect: () => {
       const t0 = performance.now();
       fullCollection();
