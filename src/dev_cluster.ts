@@ -13,6 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { MALLOC_TUNABLES } from "./server/mod.ts";
 
 /** The dev cluster's settings. */
 export interface DevClusterOptions {
@@ -185,7 +186,8 @@ function spawnNode(n: DevNode, dataDir: string, say: Say): Running {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    // As `deno task start`: glibc's allocator gives freed memory back (src/server/memory.ts).
+    env: { NO_COLOR: "1", GLIBC_TUNABLES: MALLOC_TUNABLES },
   }).spawn();
   const prefix = `${n.id} | `;
   const forwarded = Promise.all([

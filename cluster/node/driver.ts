@@ -776,9 +776,23 @@ export class NodeDriver {
     const captureMs = (this.#o.nowMs?.() ?? 0) - t0;
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
-      const app = await view.serialize(pace);
-      const parts = snapshotParts(urls, app, incarnations);
-      const snapshot = await this.#saveSnapshot(meta, parts, pace);
+      const store = this.#o.storage.snapshots;
+      let snapshot: StoredSnapshot;
+      if (store.saveStream && view.stream) {
+        // Each part written and let go before the next is encoded: never the whole state.
+        const [header] = snapshotParts(urls, [], incarnations);
+        const stream = view.stream(pace);
+        snapshot = await store.saveStream(
+          meta,
+          (async function* () {
+            yield header;
+            yield* stream;
+          })(),
+        );
+      } else {
+        const app = await view.serialize(pace);
+        snapshot = await this.#saveSnapshot(meta, snapshotParts(urls, app, incarnations), pace);
+      }
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
       this.#compactCore(snapshot);
       this.#snapshotIndex = meta.index;

@@ -223,8 +223,32 @@ function pushReceiver(client: Client, source: Source, leaseMs: number): PushRece
 /** A message whose handler runs: its lease signal and when its lease is extended next. */
 interface Held {
   readonly message: ReceivedMessage;
-  readonly lease: AbortController;
+  readonly lease: LeaseContext;
   dueAt: number;
+}
+
+/**
+ * A handler's context whose `signal` is made when the handler first reads it: most handlers
+ * never do, and an AbortController per message was a tenth of a fast consumer's CPU. Aborted
+ * before that, the signal it then makes is aborted already, with the first reason.
+ */
+class LeaseContext implements ConsumeContext {
+  #controller: AbortController | undefined;
+  #aborted: { reason: unknown } | undefined;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted !== undefined) this.#controller.abort(this.#aborted.reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted !== undefined) return;
+    this.#aborted = { reason };
+    this.#controller?.abort(reason);
+  }
 }
 
 /** The state of one consumer run: in-flight handlers and counters. */
@@ -362,15 +386,15 @@ class Run {
   }
 
   async #handle(message: ReceivedMessage, handlerDone: () => void): Promise<void> {
-    const lease = new AbortController();
+    const lease = new LeaseContext();
     if (this.stopped.aborted) lease.abort(this.stopped.reason);
-    const held: Held = { message, lease, dueAt: performance.now() + this.#extendEveryMs() };
+    const started = performance.now();
+    const held: Held = { message, lease, dueAt: started + this.#extendEveryMs() };
     this.#hold(held);
     try {
       let result: unknown;
-      const started = performance.now();
       try {
-        result = await this.handler(message, { signal: lease.signal });
+        result = await this.handler(message, lease);
       } catch (error) {
         this.#timeHandler(performance.now() - started);
         handlerDone();

@@ -113,6 +113,30 @@ Deno.test("consume() extends every running handler's lease, each on its own, and
   for (const m of slow) assert.ok(count(m) >= 2, `${count(m)} extensions of ${m.body}`);
 });
 
+Deno.test("consume(): a handler that reads its signal only after the lease was lost or the consumer stopped sees it aborted", async () => {
+  for (const why of ["lost", "stop"] as const) {
+    const { broker, client } = await setup(["jobs"], 1);
+    const controller = new AbortController();
+    let seen: { aborted: boolean; reason: unknown } | undefined;
+    await client.consume("jobs", async (_m, context) => {
+      if (seen !== undefined) return; // a redelivery
+      if (why === "lost") {
+        // The lease runs out under the handler; the signal is read once the loss was seen.
+        broker.advance(1_000_000);
+        for (let i = 0; i < 200 && paths(broker, "/extend").length === 0; i++) await delay(10);
+        await delay(20);
+        controller.abort(new Error("done"));
+      } else {
+        controller.abort(new Error("stop"));
+      }
+      const { signal } = context;
+      seen = { aborted: signal.aborted, reason: signal.reason };
+    }, { leaseMs: 60, waitMs: 50, signal: controller.signal, drainMs: 2_000 });
+    assert.equal(seen?.aborted, true, why);
+    assert.match(String(seen?.reason), why === "lost" ? /was lost/ : /stop/);
+  }
+});
+
 Deno.test("consume() aborts the handler's signal when the lease is lost and does not ack", async () => {
   const { broker, client } = await setup(["jobs"], 1);
   let handlerSignal: AbortSignal | undefined;

@@ -32,7 +32,7 @@ import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
-import { inProcessRequestText, streamPrincipals } from "./in_process.ts";
+import { inProcessRequestText, isInProcess, streamPrincipals } from "./in_process.ts";
 import { readBodyBytes } from "./body.ts";
 import { corsMiddleware } from "./cors.ts";
 
@@ -103,7 +103,14 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.use("*", drainMiddleware(deps));
   if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
     // Before auth: a preflight carries no token and must be answered.
-    app.use("/v1/*", corsMiddleware(options.corsOrigins));
+    const cors = corsMiddleware(options.corsOrigins);
+    // Not for in-process requests (the stream's, the MQTT gateway's): no browser reads their
+    // answers, whose bodies are then never built (`jsonAnswer`); CORS would rebuild each answer
+    // from its body. A preflight (OPTIONS) is answered as over HTTP, whoever sends it.
+    app.use(
+      "/v1/*",
+      (c, next) => isInProcess(c.req.raw) && c.req.method !== "OPTIONS" ? next() : cors(c, next),
+    );
   }
   app.use("*", authMiddleware(deps));
   // Stream requests run through this same app (`app.fetch`): one set of routes and rules.

@@ -15,7 +15,12 @@
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
-import { inProcessRequestText, inProcessSignals, streamPrincipals } from "./in_process.ts";
+import {
+  inProcessRequestText,
+  inProcessSignals,
+  markInProcess,
+  streamPrincipals,
+} from "./in_process.ts";
 export { streamPrincipals };
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
@@ -279,6 +284,7 @@ export class StreamSession {
     // No body stream: the app takes the text from `inProcessRequestText` (body.ts).
     // The signal is handed over beside the request (`requestSignal`), not followed by it.
     const request = new Request(`http://stream.local${path}`, { method, headers: h });
+    markInProcess(request);
     if (signal !== undefined) inProcessSignals.set(request, signal);
     if (hasBody) {
       inProcessRequestText.set(

@@ -11,10 +11,12 @@ import type { Command, Result, ResultByOp } from "../broker/mod.ts";
 import type { AppContext, AppDeps } from "./context.ts";
 import { forwardToLeader, HOP_HEADER } from "./forward.ts";
 import { idempotencyOf } from "./idempotency.ts";
+import { inProcessPipelined } from "./in_process.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import { shuttingDown } from "./drain.ts";
 import { expectOk, ProblemError } from "./problems.ts";
 import { jsonAnswer, type WriteAnswer } from "./render.ts";
+import { isInProcess } from "./in_process.ts";
 import { noQuery } from "./request.ts";
 
 /** The outcome of the write pipeline: the broker's result here, or the leader's whole answer. */
@@ -52,7 +54,12 @@ export async function proposeWrite(
     ...(session ? { session } : {}),
     ...(owner !== undefined ? { owner } : {}),
   };
-  const outcome = await deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
+  const pipelined = inProcessPipelined.get(c.req.raw);
+  if (pipelined?.localOnly === true && !leadsHere(deps)) notLeader(c, leaderIdOf(deps));
+  const pending = deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
+  // Leading now, the proposal is in the log (or the turn's batch) ahead of any later one.
+  if (pipelined?.proposed !== undefined && leadsHere(deps)) pipelined.proposed();
+  const outcome = await pending;
   if (outcome.ok) {
     const result = outcome.result as Result;
     assertResult(cmd, result);
@@ -85,7 +92,8 @@ export async function forwardNotLeader(
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<Response> {
-  if (c.req.header(HOP_HEADER) !== undefined || hint.leaderUrl === undefined) {
+  const localOnly = inProcessPipelined.get(c.req.raw)?.localOnly === true;
+  if (c.req.header(HOP_HEADER) !== undefined || hint.leaderUrl === undefined || localOnly) {
     return notLeader(c, hint.leaderId, hint.leaderUrl);
   }
   deps.log.debug("forward_to_leader", { leaderId: hint.leaderId, path: c.req.path });
@@ -108,10 +116,21 @@ export async function forwardNotLeader(
   }
 }
 
+/** Whether this node leads now (a proposal made now is accepted into its log). */
+function leadsHere(deps: AppDeps): boolean {
+  return leaderIdOf(deps) === deps.node.nodeId;
+}
+
+function leaderIdOf(deps: AppDeps): string {
+  return deps.node.clusterView().leaderId;
+}
+
 function notLeader(c: AppContext, leaderId?: string, leaderUrl?: string): never {
   const forwarded = c.req.header(HOP_HEADER);
   const why = forwarded !== undefined
     ? `it was already forwarded by ${forwarded} (no second hop)`
+    : inProcessPipelined.get(c.req.raw)?.localOnly === true
+    ? "the write was sent behind another one still in flight (sent again after it)"
     : "the leader's URL is unknown";
   if (leaderId === undefined || leaderId === "") {
     throw new ProblemError("no_leader", `This node is not the leader and ${why}`);
@@ -163,5 +182,5 @@ export async function answerWrite<C extends Command>(
   const out = await runWrite(c, deps, cmd, request, extraTimeoutMs);
   if (out instanceof Response) return out;
   const { status, text } = render(out.value);
-  return jsonAnswer(status, text, out.replayed);
+  return jsonAnswer(status, text, out.replayed, isInProcess(c.req.raw));
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IdleCollector } from "./memory.ts";
+import { IdleCollector, MALLOC_TUNABLES } from "./memory.ts";
 
 function collector(quietChecks = 2, minEntries = 100) {
   const s = { index: 0, collections: 0 };
@@ -51,4 +51,21 @@ Deno.test("IdleCollector counts a restore to an older index as work", () => {
   c.check();
   c.check();
   assert.equal(s.collections, 2);
+});
+
+Deno.test("every launch command collects garbage and sets the allocator's tunables", async () => {
+  const root = new URL("../../", import.meta.url);
+  const read = (path: string) => Deno.readTextFile(new URL(path, root));
+  const start = JSON.parse(await read("deno.json")).tasks.start as string;
+  assert.ok(start.startsWith(`GLIBC_TUNABLES=${MALLOC_TUNABLES} deno run --v8-flags=--expose-gc `));
+  for (const path of ["deploy/Dockerfile", "deploy/systemd/quorumq@.service"]) {
+    const text = await read(path);
+    assert.ok(text.includes(`GLIBC_TUNABLES=${MALLOC_TUNABLES}`), `${path}: no GLIBC_TUNABLES`);
+    assert.ok(
+      text.includes(`"--v8-flags=--expose-gc"`) || text.includes(" --v8-flags=--expose-gc "),
+    );
+  }
+  const k8s = await read("deploy/kubernetes/statefulset.yaml");
+  assert.ok(k8s.includes(`{ name: GLIBC_TUNABLES, value: "${MALLOC_TUNABLES}" }`));
+  assert.ok(k8s.includes(" --v8-flags=--expose-gc "));
 });

@@ -193,7 +193,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         );
       }
       const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
-      const res = await app.fetch(inProcessRequest(url.href, init, r.text, r.principal));
+      const res = await app.fetch(
+        inProcessRequest(url.href, init, r.text, r.principal, r.pipelined),
+      );
       return { status: res.status, text: await answerTextOf(res) };
     },
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),

@@ -11,7 +11,7 @@
  *   of `snapshot_taken`, measured in the node), and whether any election happened meanwhile;
  * - RSS of every node in each phase, sampled every 100 ms from /proc: its peak while the backlog
  *   is built, while the snapshots are taken, during the follower restarts and the full restarts,
- *   and where it settles after each (2 s after the phase, then again after `--settle` seconds
+ *   and where it settles after each (5 s after the phase, then again after `--settle` seconds
  *   at the end), with the V8 heap and external memory (array buffers) at each settled point;
  * - follower restart: a follower SIGKILLed and restarted, time until `/readyz` answers 200 and
  *   a linearizable read through it shows every message;
@@ -314,10 +314,13 @@ try {
   const phases: [string, number[], number[] | undefined, string[] | undefined][] = [];
   let phaseStart = Date.now();
   const peaks = () => nodes.ids.map((id) => sampler.peak(id, phaseStart, Date.now()));
-  /** Ends a phase: its peak, then the RSS and heap 2 s later. */
+  /**
+   * Ends a phase: its peak, then the RSS and heap 5 s later (a node collects its garbage once
+   * it has been quiet for two seconds: src/server/memory.ts).
+   */
   const settled = async (name: string) => {
     const peak = peaks();
-    await sleep(2000);
+    await sleep(5000);
     const now = nodes.ids.map((id) => rssMB(nodes.pid(id)!));
     const heap = await Promise.all(nodes.ids.map((id) => heapMB(nodes.url(id))));
     phases.push([name, peak, now, heap]);
@@ -345,15 +348,29 @@ try {
   const snaps = nodes.ids.flatMap((id) =>
     (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[]).map((e) => ({ id, ...e }))
   );
-  // Each node's own snapshot, from its `snapshot_started` to its `snapshot_taken`.
+  // Each node's own snapshot, from its `snapshot_started` to its `snapshot_taken`, and, to tell
+  // the snapshot's own share, the peak over as long a span just before it.
+  const snapSpans = nodes.ids.map((id) => {
+    const start = events(nodes, id, "snapshot_started")[0],
+      end = events(nodes, id, "snapshot_taken")[0];
+    return start && end
+      ? { from: Date.parse(start.time as string), to: Date.parse(end.time as string) }
+      : undefined;
+  });
   phases.push([
     "each node's snapshot (during)",
-    nodes.ids.map((id) => {
-      const start = events(nodes, id, "snapshot_started")[0],
-        end = events(nodes, id, "snapshot_taken")[0];
-      return start && end
-        ? sampler.peak(id, Date.parse(start.time as string), Date.parse(end.time as string))
-        : 0;
+    nodes.ids.map((id, i) => {
+      const s = snapSpans[i];
+      return s ? sampler.peak(id, s.from, s.to) : 0;
+    }),
+    undefined,
+    undefined,
+  ]);
+  phases.push([
+    "as long just before each node's snapshot",
+    nodes.ids.map((id, i) => {
+      const s = snapSpans[i];
+      return s ? sampler.peak(id, 2 * s.from - s.to, s.from) : 0;
     }),
     undefined,
     undefined,
@@ -389,11 +406,16 @@ try {
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,
     ...leaderChanges,
-    `RSS per node (${nodes.ids.join(", ")}), MB: peak during the phase / settled 2 s after it`,
+    `RSS per node (${nodes.ids.join(", ")}), MB: peak during the phase / settled 5 s after it`,
     ...phases.map(([name, peak, now, heap]) =>
       `  ${name}: peak ${fmt(peak)}` +
       (now === undefined ? "" : ` / settled ${fmt(now)} (${heap!.join("; ")})`)
     ),
+    `  full collections when quiet (memory_collected), ms each: ${
+      nodes.ids.map((id) =>
+        `${id} ${events(nodes, id, "memory_collected").map((e) => e.ms).join(", ") || "none"}`
+      ).join("; ")
+    } (the current processes' only)`,
     `  worst peak ${Math.max(...phases.flatMap(([, p]) => p)).toFixed(0)}, worst settled ${
       Math.max(...phases.flatMap(([, , n]) => n ?? [])).toFixed(0)
     }`,
