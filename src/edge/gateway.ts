@@ -141,7 +141,7 @@ async function forward(
     const value = request.headers.get(name);
     if (value !== null) headers[name] = value;
   }
-  const key = cache.key(method, path, headers, request.headers.get("cache-control"));
+  const key = cache.key(method, path, headers, () => request.headers.get("cache-control"));
   if (key !== undefined) {
     const hit = cache.lookup(key);
     if (hit !== undefined) return head ? new Response(null, hit) : hit;
