@@ -138,16 +138,6 @@ export async function bundleWorker(outfile: string): Promise<void> {
       absWorkingDir: new URL(root).pathname,
       outfile,
       logLevel: "warning",
-      plugins: [{
-        // The Workers runtime's own module, which worker.ts reaches through a file Deno can type.
-        name: "cloudflare-workers",
-        setup(build) {
-          build.onResolve(
-            { filter: /cloudflare_workers\.ts$/ },
-            () => ({ path: "cloudflare:workers", external: true }),
-          );
-        },
-      }],
     });
   } finally {
     await esbuild.stop();

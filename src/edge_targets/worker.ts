@@ -17,7 +17,6 @@
 
 import type { StreamSocket } from "../client/mod.ts";
 import { type AcceptSocket, createGateway, edgeSettings, Upstream } from "../edge/mod.ts";
-import { DurableObject } from "./cloudflare_workers.ts";
 
 /** A Worker's WebSocket: the standard one, plus `accept()` for the ends it makes itself. */
 interface WorkerSocket {
@@ -32,31 +31,17 @@ declare const WebSocketPair: { new (): { 0: WorkerSocket; 1: WorkerSocket } };
 /** The Durable Object namespace binding, as much of it as the Worker uses. */
 interface GatewayNamespace {
   idFromName(name: string): unknown;
-  get(id: unknown): {
-    fetch(request: Request): Promise<Response>;
-    call(...call: PlainCall): Promise<PlainAnswer>;
-  };
+  get(id: unknown): { fetch(request: Request): Promise<Response> };
 }
 
 /** The Worker's env: its vars and secrets, and the gateway's namespace. */
 type Env = Record<string, unknown> & { readonly EDGE_GATEWAY: GatewayNamespace };
 
-/** A call to the object as plain data (JS RPC): method, URL, request headers, body text. */
-type PlainCall = [method: string, url: string, headers: [string, string][], body?: string];
-
-/** The object's answer as plain data. */
-interface PlainAnswer {
-  readonly status: number;
-  readonly headers: [string, string][];
-  readonly body: string;
-}
-
 /** The Durable Object holding one gateway instance and its stream. */
-export class EdgeGateway extends DurableObject<Env> {
+export class EdgeGateway {
   readonly #fetch: (request: Request) => Response | Promise<Response>;
 
-  constructor(state: unknown, env: Env) {
-    super(state, env);
+  constructor(_state: unknown, env: Env) {
     const settings = edgeSettings(env);
     const upstream = new Upstream({
       urls: settings.upstream,
@@ -78,19 +63,8 @@ export class EdgeGateway extends DurableObject<Env> {
     this.#fetch = gateway.fetch;
   }
 
-  /** A request handed over whole (`/v1/stream`, long polls, big or unsized bodies). */
   fetch(request: Request): Response | Promise<Response> {
     return this.#fetch(request);
-  }
-
-  /** Any other request, as plain data: JS RPC costs less than `fetch` per call (docs/edge.md). */
-  async call(...[method, url, headers, body]: PlainCall): Promise<PlainAnswer> {
-    const init: RequestInit = { method, headers };
-    if (body !== undefined) init.body = body;
-    const answer = await this.#fetch(new Request(url, init));
-    const pairs: [string, string][] = [];
-    answer.headers.forEach((value, name) => pairs.push([name, value]));
-    return { status: answer.status, headers: pairs, body: await answer.text() };
   }
 }
 
@@ -100,11 +74,8 @@ export class EdgeGateway extends DurableObject<Env> {
  */
 const ids = new Map<string, unknown>();
 
-/** Statuses whose answers have no body (a `Response` refuses one). */
-const NULL_BODY = new Set([204, 205, 304]);
-
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  fetch(request: Request, env: Env): Promise<Response> {
     const colo = (request as Request & { cf?: { colo?: string } }).cf?.colo ?? "local";
     const namespace = env.EDGE_GATEWAY;
     let id = ids.get(colo);
@@ -113,44 +84,9 @@ export default {
       // Bounded: one per Cloudflare location (a few hundred), in case the binding ever changes.
       if (ids.size < 1024) ids.set(colo, id);
     }
-    const stub = namespace.get(id);
-    if (handedOverWhole(request, env)) return await stub.fetch(request);
-    const headers: [string, string][] = [];
-    request.headers.forEach((value, name) => {
-      if (name !== "content-length" && name !== "host") headers.push([name, value]);
-    });
-    const call: PlainCall = [request.method, request.url, headers];
-    if (request.method !== "GET" && request.method !== "HEAD") call.push(await request.text());
-    const answer = await stub.call(...call);
-    const empty = request.method === "HEAD" || NULL_BODY.has(answer.status);
-    return new Response(empty ? null : answer.body, {
-      status: answer.status,
-      headers: answer.headers,
-    });
+    return namespace.get(id).fetch(request);
   },
 };
-
-/**
- * Requests the object takes as they are rather than as plain data: a WebSocket upgrade, a long
- * poll (a receive: its caller going away reaches the object as the request's abort, which
- * cancels the poll on the node; an RPC call carries no signal), and a body without a length or
- * over the gateway's limit (the object refuses it without reading it all).
- */
-function handedOverWhole(request: Request, env: Env): boolean {
-  const path = new URL(request.url).pathname;
-  if (path === "/v1/stream" || path.endsWith("/receive")) return true;
-  if (request.method === "GET" || request.method === "HEAD" || request.body === null) return false;
-  const length = request.headers.get("content-length");
-  return length === null || !/^\d+$/.test(length) || Number(length) > maxBodyOf(env);
-}
-
-let maxBody: number | undefined;
-
-/** The gateway's body limit, read from the settings once per isolate. */
-function maxBodyOf(env: Env): number {
-  maxBody ??= edgeSettings(env).maxBodyBytes ?? 1 << 20;
-  return maxBody;
-}
 
 /** A Worker accepts a client's WebSocket by answering 101 with one end of a pair. */
 const accept: AcceptSocket = () => {
