@@ -376,6 +376,8 @@ try {
     undefined,
   ]);
   await settled("after building and snapshots (the last publish to every node's snapshot)");
+  await sleep(SETTLE_S * 1000);
+  await settled(`idle ${SETTLE_S} s more`);
 
   const followers: number[] = [];
   for (let r = 0; r < RUNS; r++) {
