@@ -77,7 +77,9 @@ export interface Pipelined {
   /**
    * Called once the write was proposed on this node while it leads: in the log (or the batch
    * of the turn) before any write proposed after this call, so if a later write commits, this
-   * one does too (the same leader's log, in order).
+   * one does too (the same leader's log, in order). (A leader handing over its leadership
+   * refuses proposals while it still leads: the one corner where this is told and the write is
+   * then refused; docs/mqtt.md, Not yet.)
    */
   readonly proposed?: () => void;
   /**
