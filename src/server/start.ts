@@ -194,9 +194,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         );
       }
       const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
-      const res = await app.fetch(
-        inProcessRequest(url.href, init, r.text, r.principal, r.pipelined),
-      );
+      const res = await app.fetch(inProcessRequest(url.href, init, r.text, r.principal));
       return { status: res.status, text: await answerTextOf(res) };
     },
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
