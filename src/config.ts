@@ -13,6 +13,7 @@
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { mqttTlsOption, plainPeerUrl, readSecret, tlsOptions } from "./config_tls.ts";
+import { parseOrigins } from "./http/cors.ts";
 
 /** One initial voting member. */
 export interface PeerSpec {
@@ -519,23 +520,6 @@ function finish(raw: z.infer<typeof rawSchema>, readFile: ReadTextFile): ParseCo
 /** A listener option that may be absent (or empty, to turn it off from the environment). */
 function optionalListen(value: string | undefined): ReturnType<typeof parseListen> | undefined {
   return value === undefined || value === "" ? undefined : parseListen(value);
-}
-
-/** `https://a.example,http://localhost:3000` or `*`: each an origin (scheme, host, port). */
-function parseOrigins(value: string | string[] | undefined): string[] | string {
-  const list = (Array.isArray(value) ? value : (value ?? "").split(","))
-    .map((o) => o.trim()).filter((o) => o !== "");
-  for (const o of list) {
-    if (o === "*") continue;
-    let url: URL;
-    try {
-      url = new URL(o);
-    } catch {
-      return `"${o}" is not an origin like https://app.example`;
-    }
-    if (url.origin !== o.replace(/\/$/, "")) return `"${o}" is not an origin (no path)`;
-  }
-  return list.map((o) => o.replace(/\/$/, ""));
 }
 
 /** A boolean option's value from a flag (true), the environment or a file. */

@@ -13,6 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { MALLOC_TUNABLES } from "./server/mod.ts";
 
 /** The dev cluster's settings. */
 export interface DevClusterOptions {
@@ -109,7 +110,8 @@ export function devNodes(options: DevClusterOptions, mainPath: string): DevNode[
     url: url(i),
     args: [
       "run",
-      // The permissions of `deno task start`.
+      // The flags and permissions of `deno task start`.
+      "--v8-flags=--expose-gc",
       "--allow-net",
       "--allow-read",
       "--allow-write",
@@ -184,7 +186,8 @@ function spawnNode(n: DevNode, dataDir: string, say: Say): Running {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    // As `deno task start`: glibc's allocator gives freed memory back (src/server/memory.ts).
+    env: { NO_COLOR: "1", GLIBC_TUNABLES: MALLOC_TUNABLES },
   }).spawn();
   const prefix = `${n.id} | `;
   const forwarded = Promise.all([

@@ -37,6 +37,16 @@ const MOD_BYPASS_ALLOWED = new Map([
     "the edge gateway answers with the node's own problem registry; src/http/mod.ts reaches " +
     "Deno's server, which the gateway may not use, and problems.ts imports only types",
   ],
+  [
+    "src/http/stream_protocol.ts",
+    "the stream's constants, shared by the node's frames and the edge gateway; src/http/mod.ts " +
+    "reaches Deno's server and msgpackr, which the gateway may not use; it imports nothing",
+  ],
+  [
+    "src/http/cors.ts",
+    "CORS of the API, shared by a node's app, its options (config.ts) and the edge gateway, " +
+    "which may not import src/http/mod.ts (Deno's server); it imports only Hono",
+  ],
 ]);
 
 /** Files the edge gateway reaches that name a runtime's API, and why that is safe. */

@@ -77,6 +77,13 @@ export interface NodeDriverOptions {
    * restarting node replays (and the in-memory log) when the state is large. Default unbounded.
    */
   readonly snapshotEntriesMax?: number;
+  /**
+   * Take a snapshot once the entries applied since the last hold this many bytes, whatever their
+   * count and `snapshotLogFactor`: the core keeps every entry since the last snapshot in memory,
+   * and entries that carry batches (50 messages, 14 KB each) made 20,000 of them ~280 MB.
+   * Default unbounded.
+   */
+  readonly snapshotLogBytesMax?: number;
   readonly log: LogEvent;
   readonly onFatal: OnFatal;
   /** Observes every fsync-bearing persist step, in ms (metrics). */
@@ -101,6 +108,13 @@ export interface NodeDriverOptions {
    * votes nor counts (identity.ts). Absent: no identity checks (tests of the core paths).
    */
   readonly dataIncarnation?: string;
+  /**
+   * Called once a snapshot is restored, when its bytes (released at once) and the restore's
+   * temporaries have just become garbage: a real node passes a full garbage collection
+   * (src/server/memory.ts), so the ~100 MB of them go now rather than at a collection V8 may
+   * not start for minutes (an idle node allocates too little). Default: nothing.
+   */
+  readonly collectGarbage?: () => void;
 }
 
 /** How often (in ticks) a leader looks for a member whose incarnation is not recorded yet. */
@@ -194,6 +208,7 @@ export class NodeDriver {
   #role: Role = "follower";
   #leaderId: NodeId = NO_NODE;
   #appliedListeners = new Set<() => void>();
+  #gather: (() => void) | undefined;
   #leaderListeners = new Set<(leaderId: NodeId, role: Role) => void>();
   readonly counters = { leaderChanges: 0, elections: 0 };
 
@@ -293,6 +308,27 @@ export class NodeDriver {
       .finally(() => this.#identifying = false);
   }
 
+  /**
+   * Installs what gathers proposals queued above the driver (the broker's batches of proposals,
+   * src/server/proposal_batcher.ts): it runs, synchronously, before the ready loop takes each
+   * Ready and once at `close`, and proposes through `propose`. So what queued while the previous
+   * Ready's fsync ran goes into the next one (group commit), as one entry if the gatherer
+   * makes one of it; once closed, `propose` answers `closed` to what was still queued.
+   */
+  setProposalGatherer(gather: () => void): void {
+    this.#gather = gather;
+  }
+
+  /** Runs the ready loop soon (and the gatherer with it) if it is not running. */
+  wake(): void {
+    this.#kick();
+  }
+
+  /** Whether this node leads now: a proposal made in this step would be accepted. */
+  get leading(): boolean {
+    return this.#raw.role === "leader";
+  }
+
   /** Proposes `data`; resolves once it is applied here, or with why it will not be. */
   propose(data: Uint8Array, timeoutMs: number): Promise<DriverProposeOutcome> {
     if (this.#closed) return Promise.resolve({ ok: false, reason: "closed" });
@@ -362,6 +398,11 @@ export class NodeDriver {
     return this.#restoringAtStart;
   }
 
+  /** True while a snapshot of this node's state is being taken (captured, encoded, saved). */
+  get snapshotting(): boolean {
+    return this.#snapshotting;
+  }
+
   /** Resolves once `index` is applied here, or false after `timeoutMs`. */
   waitApplied(index: number, timeoutMs: number): Promise<boolean> {
     if (this.#appliedIndex >= index) return Promise.resolve(true);
@@ -386,6 +427,7 @@ export class NodeDriver {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTicker();
+    this.#gather?.();
     for (const p of this.#proposals.values()) p.resolve({ ok: false, reason: "closed" });
     this.#proposals.clear();
     for (const r of this.#reads.values()) r.resolve({ ok: false, reason: "closed" });
@@ -447,7 +489,9 @@ export class NodeDriver {
 
   async #loop(): Promise<void> {
     try {
-      for (let i = 0; i < 1_000_000 && !this.#closed && this.#raw.hasReady(); i++) {
+      for (let i = 0; i < 1_000_000 && !this.#closed; i++) {
+        this.#gather?.();
+        if (!this.#raw.hasReady()) break;
         await this.#handle(this.#raw.ready());
       }
     } catch (e) {
@@ -700,6 +744,7 @@ export class NodeDriver {
       ms: Math.round((this.#o.nowMs?.() ?? 0) - t0),
     });
     if (this.#releaseAfterRestore.has(snap)) releaseBytes(snap.data);
+    this.#o.collectGarbage?.();
     // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
     // not with whatever entry applies next.
     this.#applied.release(this.#appliedIndex);
@@ -717,9 +762,11 @@ export class NodeDriver {
     // A leader's snapshot waits in the queue: it replaces this state, no use saving this one.
     if (this.#applyQueue.some((w) => "snapshot" in w)) return;
     const entries = this.#appliedIndex - this.#snapshotIndex;
-    if (entries < this.#o.snapshotEveryEntries) return;
+    const bytesCapped = entries > 0 &&
+      this.#appliedBytesSinceSnapshot >= (this.#o.snapshotLogBytesMax ?? Infinity);
+    if (entries < this.#o.snapshotEveryEntries && !bytesCapped) return;
     const factor = this.#o.snapshotLogFactor ?? 0;
-    const capped = entries >= (this.#o.snapshotEntriesMax ?? Infinity);
+    const capped = bytesCapped || entries >= (this.#o.snapshotEntriesMax ?? Infinity);
     if (!capped && this.#appliedBytesSinceSnapshot < factor * this.#snapshotBytes) return;
     this.#snapshotting = true;
     this.#appliedBytesSinceSnapshot = 0;
@@ -743,9 +790,23 @@ export class NodeDriver {
     const captureMs = (this.#o.nowMs?.() ?? 0) - t0;
     (async () => {
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
-      const app = await view.serialize(pace);
-      const parts = snapshotParts(urls, app, incarnations);
-      const snapshot = await this.#saveSnapshot(meta, parts, pace);
+      const store = this.#o.storage.snapshots;
+      let snapshot: StoredSnapshot;
+      if (store.saveStream && view.stream) {
+        // Each part written and let go before the next is encoded: never the whole state.
+        const [header] = snapshotParts(urls, [], incarnations);
+        const stream = view.stream(pace);
+        snapshot = await store.saveStream(
+          meta,
+          (async function* () {
+            yield header;
+            yield* stream;
+          })(),
+        );
+      } else {
+        const app = await view.serialize(pace);
+        snapshot = await this.#saveSnapshot(meta, snapshotParts(urls, app, incarnations), pace);
+      }
       if (this.#closed || meta.index <= this.#snapshotIndex) return;
       this.#compactCore(snapshot);
       this.#snapshotIndex = meta.index;

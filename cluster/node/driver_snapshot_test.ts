@@ -26,6 +26,10 @@ class SteppedMachine implements StateMachine {
   restoring = false;
   restores = 0;
   applyDuringRestore = 0;
+  /** Whether views offer `stream`, and how many times each way of encoding was used. */
+  streams = false;
+  serialized = 0;
+  streamed = 0;
 
   apply(_index: number, data: Uint8Array): unknown {
     if (this.restoring) this.applyDuringRestore++;
@@ -35,8 +39,17 @@ class SteppedMachine implements StateMachine {
 
   snapshot(): SnapshotView {
     const copy = [...this.items];
+    const stream = async function* (this: SteppedMachine, pace: Pace) {
+      this.streamed++;
+      for (const item of copy) {
+        yield enc(`${item}\n`);
+        await pace();
+      }
+    };
     return {
+      ...(this.streams ? { stream: stream.bind(this) } : {}),
       serialize: async (pace: Pace) => {
+        this.serialized++;
         const parts: Uint8Array[] = [];
         for (const item of copy) {
           parts.push(enc(`${item}\n`));
@@ -75,12 +88,15 @@ class Cluster {
   snapshotDir: string | undefined;
   /** The snapshot each node's store loaded at its last start. */
   loaded = new Map<NodeId, Snapshot | undefined>();
+  /** File snapshots saved part by part as the machine encodes them (`saveStream`, `stream`). */
+  streams = false;
 
   constructor(
     readonly ids: NodeId[],
     readonly snapshotEveryEntries: number,
     readonly snapshotLogFactor = 0,
     readonly snapshotEntriesMax?: number,
+    readonly snapshotLogBytesMax?: number,
   ) {}
 
   #snapshotStore(id: NodeId): StoragePorts["snapshots"] {
@@ -94,6 +110,9 @@ class Cluster {
       },
       save: (s) => files.save(s),
       saveParts: (meta, parts) => files.saveParts(meta, parts),
+      ...(this.streams
+        ? { saveStream: (meta, parts: AsyncIterable<Uint8Array>) => files.saveStream(meta, parts) }
+        : {}),
       stored: () => files.stored(),
     };
   }
@@ -106,6 +125,7 @@ class Cluster {
     };
     this.storages.set(id, storage);
     const sm = new SteppedMachine();
+    sm.streams = this.streams;
     this.machines.set(id, sm);
     let seed = id.charCodeAt(1) * 7919;
     const d = await NodeDriver.open({
@@ -129,6 +149,7 @@ class Cluster {
       snapshotEveryEntries: this.snapshotEveryEntries,
       snapshotLogFactor: this.snapshotLogFactor,
       ...(this.snapshotEntriesMax ? { snapshotEntriesMax: this.snapshotEntriesMax } : {}),
+      ...(this.snapshotLogBytesMax ? { snapshotLogBytesMax: this.snapshotLogBytesMax } : {}),
       log: (_level, event, details) => {
         if (event === "snapshot_taken") {
           this.snapshots.push({
@@ -246,42 +267,79 @@ Deno.test("NodeDriver with snapshotEntriesMax snapshots at that many entries wha
   for (const d of c.drivers.values()) await d.close();
 });
 
-Deno.test("NodeDriver with file snapshots: sent read back from the file, loaded bytes freed once restored", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "qq_driver_snap_" });
-  try {
-    const c = new Cluster(["n1", "n2", "n3"], 10);
-    c.snapshotDir = dir;
-    for (const id of c.ids) await c.open(id);
-    const leader = await c.leader();
-    const lagging = c.ids.find((id) => id !== leader.id)!;
-    c.cut.add(lagging);
-    for (let i = 0; i < 40; i++) assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
-    // The snapshot is written to its file in the background (real I/O): tick until it is saved.
-    const tookOne = () => c.snapshots.some((s) => s.id === leader.id);
-    for (let i = 0; i < 300 && !tookOne(); i++) {
-      await c.ticks(1);
-      await new Promise((r) => setTimeout(r, 5));
+for (const streams of [false, true]) {
+  const how = streams ? " (saved part by part as encoded)" : "";
+  Deno.test(`NodeDriver with file snapshots${how}: sent read back from the file, loaded bytes freed once restored`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "qq_driver_snap_" });
+    try {
+      const c = new Cluster(["n1", "n2", "n3"], 10);
+      c.snapshotDir = dir;
+      c.streams = streams;
+      for (const id of c.ids) await c.open(id);
+      const leader = await c.leader();
+      const lagging = c.ids.find((id) => id !== leader.id)!;
+      c.cut.add(lagging);
+      for (let i = 0; i < 40; i++) {
+        assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
+      }
+      // The snapshot is written to its file in the background (real I/O): tick until it is saved.
+      const tookOne = () => c.snapshots.some((s) => s.id === leader.id);
+      for (let i = 0; i < 300 && !tookOne(); i++) {
+        await c.ticks(1);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.ok(tookOne(), "the leader took no snapshot");
+      // The lagging node needs the leader's snapshot: the leader's core reads it from its file.
+      c.cut.delete(lagging);
+      const machine = c.machines.get(lagging)!;
+      for (let i = 0; i < 300 && machine.items.length < 40; i++) await c.ticks(1);
+      assert.ok(machine.restores >= 1, "the lagging node caught up without a snapshot");
+      assert.deepEqual(machine.items, c.machines.get(leader.id)!.items);
+      // A restart loads the snapshot from its file, restores it, then frees the loaded bytes: the
+      // core keeps the copy on disk.
+      const other = c.ids.find((id) => id !== leader.id && id !== lagging)!;
+      await c.drivers.get(other)!.close();
+      await c.open(other);
+      const restarted = c.machines.get(other)!;
+      for (let i = 0; i < 300 && restarted.items.length < 40; i++) await c.ticks(1);
+      assert.deepEqual(restarted.items, c.machines.get(leader.id)!.items);
+      const loaded = c.loaded.get(other);
+      assert.ok(loaded !== undefined, "the restart loaded no snapshot");
+      assert.equal(loaded.data.byteLength, 0, "the loaded snapshot's bytes were kept");
+      const taker = c.machines.get(leader.id)!;
+      assert.ok((streams ? taker.streamed : taker.serialized) >= 1);
+      assert.equal(streams ? taker.serialized : taker.streamed, 0);
+      for (const d of c.drivers.values()) await d.close();
+    } finally {
+      await removeDir(dir);
     }
-    assert.ok(tookOne(), "the leader took no snapshot");
-    // The lagging node needs the leader's snapshot: the leader's core reads it from its file.
-    c.cut.delete(lagging);
-    const machine = c.machines.get(lagging)!;
-    for (let i = 0; i < 300 && machine.items.length < 40; i++) await c.ticks(1);
-    assert.ok(machine.restores >= 1, "the lagging node caught up without a snapshot");
-    assert.deepEqual(machine.items, c.machines.get(leader.id)!.items);
-    // A restart loads the snapshot from its file, restores it, then frees the loaded bytes: the
-    // core keeps the copy on disk.
-    const other = c.ids.find((id) => id !== leader.id && id !== lagging)!;
-    await c.drivers.get(other)!.close();
-    await c.open(other);
-    const restarted = c.machines.get(other)!;
-    for (let i = 0; i < 300 && restarted.items.length < 40; i++) await c.ticks(1);
-    assert.deepEqual(restarted.items, c.machines.get(leader.id)!.items);
-    const loaded = c.loaded.get(other);
-    assert.ok(loaded !== undefined, "the restart loaded no snapshot");
-    assert.equal(loaded.data.byteLength, 0, "the loaded snapshot's bytes were kept");
-    for (const d of c.drivers.values()) await d.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  });
+}
+
+/** Removes `dir`, waiting for a snapshot save still in flight after the close (bounded). */
+async function removeDir(dir: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await Deno.remove(dir, { recursive: true });
+    } catch (e) {
+      if (attempt >= 100) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
+}
+
+Deno.test("NodeDriver with snapshotLogBytesMax snapshots once the log holds that many bytes", async () => {
+  // 1,000 entries between snapshots by count, factor 1000: only the byte bound can be due here.
+  const c = new Cluster(["n1", "n2", "n3"], 1000, 1000, undefined, 100);
+  for (const id of c.ids) await c.open(id);
+  await proposeTen(c, 60);
+  await c.ticks(5);
+  const n1 = c.snapshots.filter((s) => s.id === "n1");
+  assert.ok(n1.length >= 3, `n1 took ${n1.length} snapshots`);
+  for (let i = 1; i < n1.length; i++) {
+    // 10 bytes an entry: 100 bytes are 10 entries (more when applied while one is written).
+    const apart = n1[i].index - n1[i - 1].index;
+    assert.ok(apart >= 10 && apart < 40, JSON.stringify([n1[i - 1], n1[i]]));
+  }
+  for (const d of c.drivers.values()) await d.close();
 });

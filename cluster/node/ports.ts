@@ -38,6 +38,12 @@ export interface SnapshotView {
    * `await pace()` between them, so the node keeps ticking and answering meanwhile.
    */
   serialize(pace: Pace): SnapshotBytes | Promise<SnapshotBytes>;
+  /**
+   * Optional: the bytes `serialize` gives, as parts encoded one at a time while they are
+   * iterated (paced the same way). A store that writes parts as they come (`saveStream`) then
+   * holds one part at a time, not the whole encoded state.
+   */
+  stream?(pace: Pace): AsyncIterable<Uint8Array>;
 }
 
 /**

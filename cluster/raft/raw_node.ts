@@ -34,6 +34,7 @@ import {
   type ProposeResult,
   type RaftConfig,
   type Ready,
+  type Role,
   type SoftState,
   type StoredSnapshot,
 } from "./types.ts";
@@ -243,6 +244,11 @@ export class RawNode {
    */
   compact(snapshot: StoredSnapshot): void {
     this.r.log.compact(snapshot);
+  }
+
+  /** This node's role now (cheaper than `status()`). */
+  get role(): Role {
+    return this.r.role;
   }
 
   status(): RaftStatus {

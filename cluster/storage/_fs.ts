@@ -15,6 +15,21 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
 }
 
 /**
+ * `writeAll` on the calling thread. For the log's appends: a write into the page cache takes
+ * microseconds, while an asynchronous one costs a hop to a worker thread and back (with a
+ * duplicated file handle) per call, which showed as ~4 µs of CPU per published message on a
+ * follower. The fdatasync that follows stays asynchronous: that is where the waiting is.
+ */
+export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) {
+    const n = file.writeSync(bytes.subarray(written));
+    if (n <= 0) throw new Error(`Cannot write: the file accepted ${n} bytes`);
+    written += n;
+  }
+}
+
+/**
  * fsync a directory, making a create, rename or unlink inside it durable. Without it a crash
  * can bring back a deleted segment or lose a renamed hard state (docs/reliability.md item 1).
  */

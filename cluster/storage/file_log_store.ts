@@ -9,7 +9,14 @@
 import type { Entry } from "../raft/mod.ts";
 import { assertContiguous, type LogStore } from "./log_store.ts";
 import { decodeRecord, encodeRecords, recordBytes, toEntry } from "./_record.ts";
-import { ioError, readFileIfExists, readWhole, syncDir, writeAll, writeFileAtomic } from "./_fs.ts";
+import {
+  ioError,
+  readFileIfExists,
+  readWhole,
+  syncDir,
+  writeAllSync,
+  writeFileAtomic,
+} from "./_fs.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
 
 export { LogCorruptionError } from "./_segment_scan.ts";
@@ -274,7 +281,7 @@ export class FileLogStore implements LogStore {
       }
       const file = this.#active!;
       const chunk = start === 0 && i === entries.length ? entries : entries.slice(start, i);
-      await writeAll(file, encodeRecords(chunk));
+      writeAllSync(file, encodeRecords(chunk));
       this.#beforeSync();
       await file.syncData();
       this.#afterSync(seg.path, bytes);

@@ -28,6 +28,11 @@ export interface SnapshotStore {
    */
   saveParts?(meta: SnapshotMeta, parts: readonly Uint8Array[]): Promise<StoredSnapshot>;
   /**
+   * Optional: `saveParts` for parts made one at a time as they are iterated (so the caller never
+   * holds them all); the same file, the same result.
+   */
+  saveStream?(meta: SnapshotMeta, parts: AsyncIterable<Uint8Array>): Promise<StoredSnapshot>;
+  /**
    * Optional: the newest snapshot loaded or saved, with data read back on demand (see
    * `saveParts`); undefined when none.
    */

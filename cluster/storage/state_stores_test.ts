@@ -185,6 +185,46 @@ Deno.test("FileSnapshotStore.saveParts() writes the file save() writes and reads
   });
 });
 
+Deno.test("FileSnapshotStore.saveStream() writes, part by part, the file saveParts() writes", async () => {
+  await withDir(async (dir) => {
+    const s = snapshot(71, 4, 3 * SAVE_CHUNK_BYTES + 54_321);
+    const cuts = [
+      0,
+      1,
+      6,
+      70_000,
+      70_003,
+      SAVE_CHUNK_BYTES + 9,
+      2 * SAVE_CHUNK_BYTES,
+      s.data.length,
+    ];
+    let made = 0;
+    async function* parts() {
+      for (let i = 1; i < cuts.length; i++) {
+        made++;
+        await Promise.resolve();
+        yield s.data.slice(cuts[i - 1], cuts[i]);
+      }
+    }
+    const store = new FileSnapshotStore(dir);
+    const stored = await store.saveStream(s.meta, parts());
+    assert.equal(made, cuts.length - 1);
+    const [name] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.deepEqual(await Deno.readFile(`${dir}/${name}`), encodeSnapshot(s));
+    assert.equal(stored.data.byteLength, s.data.length);
+    assert.deepEqual(
+      stored.data.subarray(5, SAVE_CHUNK_BYTES + 17),
+      s.data.subarray(5, SAVE_CHUNK_BYTES + 17),
+    );
+    assert.equal(store.stored(), stored);
+    assert.deepEqual(await new FileSnapshotStore(dir).load(), s);
+    // No parts at all: an empty snapshot, loaded back as one.
+    const empty = snapshot(72, 4, 0);
+    await store.saveStream(empty.meta, (async function* () {})());
+    assert.deepEqual(await new FileSnapshotStore(dir).load(), empty);
+  });
+});
+
 Deno.test("FileSnapshotStore.load() drops a temp file left by a crash during save()", async () => {
   await withDir(async (dir) => {
     await new FileSnapshotStore(dir).save(snapshot(10, 1));

@@ -1,6 +1,7 @@
 /**
  * Remembered message ids of one queue, subscription or topic (dedup and status), stored in
- * columns: typed arrays for the records' fields, the ids' UTF-16 code units in one arena, and an
+ * columns: typed arrays for the records' fields, the ids' code units in one arena (a byte each
+ * while every id is Latin-1, as ids nearly always are; UTF-16 from the first that is not), and an
  * open-addressing hash index over them. A million ids cost a few typed arrays instead of a
  * million records, map entries and strings, so a snapshot restore fills them without making
  * garbage and the collector has nothing per id to trace. Expiry by entry time only
@@ -57,7 +58,7 @@ export interface IdColumns {
   readonly attempt: Uint32Array;
   readonly idOff: Uint32Array;
   readonly idLen: Uint32Array;
-  readonly chars: Uint16Array;
+  readonly chars: Uint8Array | Uint16Array;
   readonly charBase: number;
 }
 
@@ -73,6 +74,11 @@ export function idOfSlot(c: IdColumns, i: number): string {
 }
 
 const MIN_CAPACITY = 16;
+
+function isLatin1(id: string): boolean {
+  for (let k = 0; k < id.length; k++) if (id.charCodeAt(k) > 0xff) return false;
+  return true;
+}
 
 /** FNV-1a over UTF-16 code units. */
 function hashOf(id: string): number {
@@ -93,8 +99,8 @@ export class IdTable {
   #hash = new Uint32Array(MIN_CAPACITY);
   #idOff = new Uint32Array(MIN_CAPACITY);
   #idLen = new Uint32Array(MIN_CAPACITY);
-  /** The ids' code units, slot after slot. */
-  #chars = new Uint16Array(MIN_CAPACITY * 8);
+  /** The ids' code units, slot after slot: bytes until an id has a code unit above 0xff. */
+  #chars: Uint8Array | Uint16Array = new Uint8Array(MIN_CAPACITY * 8);
   #charsUsed = 0;
   #head = 0;
   #len = 0;
@@ -321,7 +327,9 @@ export class IdTable {
     this.#hash[i] = hash;
     this.#idOff[i] = this.#charsUsed;
     this.#idLen[i] = id.length;
-    for (let k = 0; k < id.length; k++) this.#chars[this.#charsUsed + k] = id.charCodeAt(k);
+    if (this.#chars instanceof Uint8Array && !isLatin1(id)) this.#widenChars();
+    const chars = this.#chars;
+    for (let k = 0; k < id.length; k++) chars[this.#charsUsed + k] = id.charCodeAt(k);
     this.#charsUsed += id.length;
     this.#size++;
     if (this.#size * 2 > this.#index.length) this.#reindex(this.#index.length * 2);
@@ -413,7 +421,14 @@ export class IdTable {
 
   #growChars(need: number): void {
     const n = Math.max(this.#chars.length * 2, this.#charsUsed + need);
-    const c = new Uint16Array(n);
+    const c = this.#chars instanceof Uint8Array ? new Uint8Array(n) : new Uint16Array(n);
+    c.set(this.#chars.subarray(0, this.#charsUsed));
+    this.#chars = c;
+  }
+
+  /** The first id with a code unit above 0xff: the arena takes two bytes a code unit from now. */
+  #widenChars(): void {
+    const c = new Uint16Array(this.#chars.length);
     c.set(this.#chars.subarray(0, this.#charsUsed));
     this.#chars = c;
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ID_STATES, IdTable } from "./_id_table.ts";
+import { ID_STATES, idOfSlot, IdTable, isCurrentSlot } from "./_id_table.ts";
 
 /** The plain model: the Map-of-records table the columnar one replaced. */
 class ModelTable {
@@ -82,7 +82,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 // Ids of several lengths and a non-ASCII one, so the arena and the hash see variety.
-const idName = (k: number) => k % 7 === 0 ? `é-${k}-${"x".repeat(k % 13)}` : `m${k}`;
+// Latin-1 ids, and from k = 37 on some beyond it (the arena widens when the first one comes).
+const idName = (k: number) =>
+  k % 37 === 36 ? `日本-${k}` : k % 7 === 0 ? `é-${k}-${"x".repeat(k % 13)}` : `m${k}`;
 
 Deno.test("IdTable answers like a Map of records under random adds, settles and expiry", () => {
   fc.assert(
@@ -178,4 +180,23 @@ Deno.test("IdTable keeps 100,000 ids through growth, expiry from the front and r
   assert.equal(t.size, 0);
   assert.equal(t.add("again", 1, 5), nos[199_999] + 1);
   assert.equal(t.lookup("again", 0)?.seq, 1);
+});
+
+Deno.test("IdTable keeps Latin-1 ids in a byte each, and every id once one is not Latin-1", () => {
+  const t = new IdTable();
+  const ids = Array.from({ length: 3000 }, (_, i) => i === 2000 ? `ü-日本-${i}` : `ÿé-${i}`);
+  for (let i = 0; i < 2000; i++) t.add(ids[i], i + 1, 1e9);
+  for (let i = 0; i < 2000; i++) assert.equal(t.lookup(ids[i], 0)?.seq, i + 1);
+  // A wide id that a byte arena would cut to a Latin-1 one must not match it.
+  assert.equal(t.lookup("\u0100é-5", 0), undefined);
+  for (let i = 2000; i < 3000; i++) t.add(ids[i], i + 1, 1e9);
+  for (let i = 0; i < 3000; i++) assert.equal(t.lookup(ids[i], 0)?.seq, i + 1, ids[i]);
+  const seen: string[] = [];
+  const steps = t.capture();
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  for (const b of r.value.blocks) {
+    for (let i = 0; i < b.seq.length; i++) if (isCurrentSlot(b, i)) seen.push(idOfSlot(b, i));
+  }
+  assert.deepEqual(seen, ids);
 });

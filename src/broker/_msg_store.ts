@@ -1,7 +1,7 @@
 /**
  * The stored messages of one queue or subscription, in columns: a typed array per numeric field
- * and three plain arrays (the body's slab, the id, the rare optional fields), slot after slot in
- * seq order. A million messages cost a dozen arrays instead of a million objects, so restoring a
+ * and two plain arrays (the body's slab, the id), slot after slot in seq order, and the rare
+ * optional fields by seq in a map (an array slot each cost 8 MB of heap per million messages). A million messages cost a dozen arrays instead of a million objects, so restoring a
  * snapshot makes no garbage, capturing one copies columns instead of walking objects, and the
  * garbage collector has little to trace. Folder-private.
  *
@@ -69,7 +69,8 @@ class Cols {
   rec = new Float64Array(0);
   bufs: Uint8Array[] = [];
   ids: string[] = [];
-  extras: (MsgExtras | undefined)[] = [];
+  /** The optional fields of the messages that have any, by seq, until their slot is dropped. */
+  extras = new Map<number, MsgExtras>();
   /** Bumped whenever slots move: views made before look their slot up again. */
   moves = 0;
   /** The slot of `seq` now, or -1 (set by the store). */
@@ -118,14 +119,18 @@ class MsgView implements Msg {
   get len(): number {
     return this.c.len[this.i];
   }
+  /** Through the slot, like every field: a view that outlived its message throws. */
+  #extras(): MsgExtras | undefined {
+    return this.c.extras.get(this.c.seq[this.i]);
+  }
   get headers(): Readonly<Record<string, string>> | undefined {
-    return this.c.extras[this.i]?.headers;
+    return this.#extras()?.headers;
   }
   get group(): string | undefined {
-    return this.c.extras[this.i]?.group;
+    return this.#extras()?.group;
   }
   get subject(): string | undefined {
-    return this.c.extras[this.i]?.subject;
+    return this.#extras()?.subject;
   }
   get publishedAt(): number {
     return this.c.publishedAt[this.i];
@@ -250,8 +255,13 @@ export class MsgStore {
     c.rec[i] = rec;
     c.bufs.push(buf);
     c.ids.push(id);
-    c.extras.push(extras);
+    if (extras !== undefined) c.extras.set(seq, extras);
     this.#count++;
+  }
+
+  /** How many messages' optional fields are held (deleted ones until their slot goes). */
+  get extrasHeld(): number {
+    return this.#c.extras.size;
   }
 
   /** How many slots the columns hold now. */
@@ -325,7 +335,7 @@ export class MsgStore {
       rec: c.rec.slice(a, b),
       bufs: c.bufs.slice(a, b),
       ids: c.ids.slice(a, b),
-      extras: c.extras.slice(a, b),
+      extras: this.#extrasOf(a, b),
     };
   }
 
@@ -366,7 +376,8 @@ export class MsgStore {
     const c = this.#c;
     c.moves++;
     this.#head = this.#len = 0;
-    c.bufs.length = c.ids.length = c.extras.length = 0;
+    c.bufs.length = c.ids.length = 0;
+    c.extras.clear();
     if (c.seq.length > 4 * MIN_CAPACITY) this.#resize(MIN_CAPACITY);
   }
 
@@ -378,15 +389,33 @@ export class MsgStore {
     const c = this.#c;
     const span = this.#len - this.#head;
     if (span >= SQUEEZE_MIN_SLOTS && this.#count * 4 < span) {
+      this.#dropExtras(0, this.#len);
       let to = 0;
       for (let i = this.#head; i < this.#len; i++) {
         if ((c.state[i] & REMOVED) === 0) this.#move(i, to++);
       }
       this.#truncate(to);
     } else if (span * 2 <= c.seq.length) {
+      this.#dropExtras(0, this.#head);
       for (let i = this.#head; i < this.#len; i++) this.#move(i, i - this.#head);
       this.#truncate(span);
     }
+  }
+
+  /** Forgets the optional fields of the deleted slots in `[a, b)`, which are about to go. */
+  #dropExtras(a: number, b: number): void {
+    const c = this.#c;
+    if (c.extras.size === 0) return;
+    for (let i = a; i < b; i++) if ((c.state[i] & REMOVED) !== 0) c.extras.delete(c.seq[i]);
+  }
+
+  /** The optional fields of slots `[a, b)`, by slot (a capture's column). */
+  #extrasOf(a: number, b: number): (MsgExtras | undefined)[] {
+    const c = this.#c;
+    const out: (MsgExtras | undefined)[] = new Array(b - a).fill(undefined);
+    if (c.extras.size === 0) return out;
+    for (let i = a; i < b; i++) out[i - a] = c.extras.get(c.seq[i]);
+    return out;
   }
 
   #move(from: number, to: number): void {
@@ -403,7 +432,6 @@ export class MsgStore {
     c.rec[to] = c.rec[from];
     c.bufs[to] = c.bufs[from];
     c.ids[to] = c.ids[from];
-    c.extras[to] = c.extras[from];
   }
 
   #truncate(n: number): void {
@@ -411,7 +439,7 @@ export class MsgStore {
     c.moves++;
     this.#head = 0;
     this.#len = n;
-    c.bufs.length = c.ids.length = c.extras.length = n;
+    c.bufs.length = c.ids.length = n;
   }
 
   #resize(cap: number): void {

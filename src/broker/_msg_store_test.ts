@@ -229,3 +229,27 @@ Deno.test("MsgStore keeps the room reserved before its first message", () => {
   s.append(newMsg(2, 2));
   assert.ok(s.capacity < 100_000, `capacity ${s.capacity} after draining`);
 });
+
+Deno.test("MsgStore forgets the optional fields of deleted messages when their slots go", () => {
+  const s = new MsgStore();
+  let seq = 0;
+  // Every fifth message has extras (newMsg): 2,000 of 10,000.
+  for (let k = 0; k < 10_000; k++) s.append(newMsg(++seq, k));
+  assert.equal(s.extrasHeld, 2_000);
+  // Delete all but the last 100 from the front, then fill the columns: the span moves down.
+  for (let q = 1; q <= 9_900; q++) s.delete(q);
+  assert.equal(s.extrasHeld, 2_000); // deleted slots are still there
+  const capacity = s.capacity;
+  for (let k = 0; k <= capacity - 10_000; k++) s.append(newMsg(++seq, k + 1));
+  assert.equal(s.capacity, capacity); // moved down, not grown
+  assert.equal(s.spanSlots, s.count); // no deleted slot left
+  let live = 0;
+  s.forEach((m) => {
+    if (m.headers !== undefined) live++;
+  });
+  assert.equal(s.extrasHeld, live);
+  // Deleting everything and appending once starts over: nothing of before is held.
+  for (const m of [...s.values()]) s.delete(m.seq);
+  s.append(newMsg(++seq, 1));
+  assert.equal(s.extrasHeld, 0);
+});

@@ -448,7 +448,21 @@ export interface Envelope extends Proposal {
   readonly wallClock?: true;
 }
 
-export { decodeEnvelope, encodeEnvelope } from "./envelope.ts";
+export {
+  BATCH_BOUNDS,
+  type BatchBounds,
+  type DecodedEntry,
+  decodeEntry,
+  decodeEnvelope,
+  encodeBatch,
+  encodeEntry,
+  encodeEnvelope,
+  mustGoAlone,
+  type PackedProposal,
+  packProposal,
+  splitRuns,
+  type Stamp,
+} from "./envelope.ts";
 export type { ClaimCommand, ClaimResultByOp } from "./commands_claims.ts";
 import type { ClaimCommand, ClaimResultByOp } from "./commands_claims.ts";
 

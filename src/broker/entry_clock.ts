@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { Envelope, Proposal } from "./commands.ts";
+import type { Envelope, Proposal, Stamp } from "./commands.ts";
 
 /** Where a node's entry clock reads time from. */
 export interface EntryClockSources {
@@ -76,8 +76,13 @@ export class EntryClock {
 
   /** The envelope of a proposal made now by this node (see the module doc). */
   stamp(proposal: Proposal): Envelope {
+    return { ...this.stampNow(), ...proposal };
+  }
+
+  /** The stamp of an entry proposed now by this node: one for every proposal of a batch. */
+  stampNow(): Stamp {
     const ts = this.now();
-    if (this.#anchorTs !== undefined) return { ts, ...proposal };
-    return { ts: Math.floor(this.#s.wallNowMs()), wallClock: true, ...proposal };
+    if (this.#anchorTs !== undefined) return { ts };
+    return { ts: Math.floor(this.#s.wallNowMs()), wallClock: true };
   }
 }

@@ -1,15 +1,27 @@
 /**
- * The bytes of a Raft entry of the broker: a version byte, then the envelope in msgpack. Every
- * entry decodes on its own, on any version of the code (append-only, like the commands).
+ * The bytes of a Raft entry of the broker: a version byte, then msgpack. Every entry decodes on
+ * its own, on any version of the code (append-only, like the commands). Two versions:
+ *
+ * - 1, one envelope: `{ts, wallClock?, cmd, idem?, session?, owner?}`. Every entry written
+ *   before batching has this form, and a lone proposal still does (it costs nothing extra).
+ * - 2, a batch: a msgpack array whose first element is the stamp `{ts, wallClock?}` and whose
+ *   others are proposals `{cmd, idem?, session?, owner?}`, applied in order as if each were an
+ *   entry of its own with that stamp (`BrokerState.applyEntry`). One entry then carries many
+ *   proposals: one log record, one CRC, one append slot and one apply call instead of many.
+ *
+ * A batch is built from proposals packed one by one (`packProposal`) and framed at flush
+ * (`encodeBatch`), so its size is known before the leader stamps it; `BatchBounds` say what fits.
  *
  * @module
  */
 
 import { Packr } from "msgpackr";
-import type { Envelope } from "./commands.ts";
+import type { Command, Envelope, Proposal } from "./commands.ts";
 
-/** Version byte in front of every encoded envelope, so the format can evolve. */
+/** Version byte in front of a single envelope. */
 const ENVELOPE_VERSION = 1;
+/** Version byte in front of a batch of proposals under one stamp. */
+const BATCH_VERSION = 2;
 
 // Plain msgpack maps (no record structures): every entry decodes on its own, on any version.
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -23,7 +35,7 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
   return out;
 }
 
-/** Decodes an entry's data; throws on an unknown version or malformed bytes. */
+/** Decodes a single-envelope entry; throws on another version or malformed bytes. */
 export function decodeEnvelope(data: Uint8Array): Envelope {
   if (data.length < 2) throw new Error(`Cannot decode envelope: ${data.length} bytes is too short`);
   if (data[0] !== ENVELOPE_VERSION) {
@@ -33,8 +45,150 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   if (typeof value !== "object" || value === null || typeof value.ts !== "number") {
     throw new Error("Cannot decode envelope: not an envelope object");
   }
-  if (typeof value.cmd !== "object" || value.cmd === null || typeof value.cmd.op !== "string") {
-    throw new Error("Cannot decode envelope: the command has no op");
-  }
+  if (!hasOp(value.cmd)) throw new Error("Cannot decode envelope: the command has no op");
   return value;
+}
+
+function hasOp(cmd: unknown): cmd is Command {
+  return typeof cmd === "object" && cmd !== null && typeof (cmd as Command).op === "string";
+}
+
+/** The time a leader stamped on an entry (`EntryClock.stamp`). */
+export interface Stamp {
+  readonly ts: number;
+  readonly wallClock?: true;
+}
+
+/**
+ * A decoded entry: its stamp and its proposals. `batch` is false for a version-1 entry (one
+ * envelope). In a batch, an item that is not a proposal object is kept as `undefined` in its
+ * place: it is refused alone, its neighbours still apply.
+ */
+export interface DecodedEntry {
+  readonly stamp: Stamp;
+  readonly batch: boolean;
+  readonly items: readonly (Proposal | undefined)[];
+}
+
+/** Decodes either version; throws when the entry as a whole cannot be read. */
+export function decodeEntry(data: Uint8Array): DecodedEntry {
+  if (data.length >= 1 && data[0] !== BATCH_VERSION) {
+    const env = decodeEnvelope(data);
+    return { stamp: env, batch: false, items: [env] };
+  }
+  if (data.length < 2) throw new Error(`Cannot decode batch: ${data.length} bytes is too short`);
+  const value = packr.unpack(data.subarray(1)) as unknown;
+  if (!Array.isArray(value) || value.length < 1) {
+    throw new Error("Cannot decode batch: not an array");
+  }
+  const stamp = value[0] as Stamp;
+  if (typeof stamp !== "object" || stamp === null || typeof stamp.ts !== "number") {
+    throw new Error("Cannot decode batch: no stamp");
+  }
+  const items = value.slice(1).map((p: unknown) =>
+    typeof p === "object" && p !== null && hasOp((p as Proposal).cmd) ? p as Proposal : undefined
+  );
+  return { stamp, batch: true, items };
+}
+
+/** A proposal packed on its own, waiting for a batch (see `encodeBatch`). */
+export interface PackedProposal {
+  readonly proposal: Proposal;
+  /** msgpack of the proposal (no version byte): a batch's items are these bytes as they are. */
+  readonly bytes: Uint8Array;
+}
+
+/** Packs one proposal for a batch. */
+export function packProposal(proposal: Proposal): PackedProposal {
+  return { proposal, bytes: packr.pack(proposal) };
+}
+
+/**
+ * What one entry may hold. The transport caps a message at 64 MiB and a log record at 256 MiB
+ * (and an append carries several entries), so a batch stays far below both; the count keeps one
+ * apply call, and what a proposer waits on behind its neighbours, short.
+ */
+export interface BatchBounds {
+  readonly maxBytes: number;
+  readonly maxItems: number;
+}
+
+export const BATCH_BOUNDS: BatchBounds = { maxBytes: 1 << 20, maxItems: 256 };
+
+/**
+ * Whether a proposal must be an entry of its own. `session_open` answers the index of its entry
+ * as the session id, and a batch gives all of its items one index: so it is never batched, and a
+ * batch entry that carries one is refused (see `BrokerState.applyEntry`).
+ */
+export function mustGoAlone(proposal: Proposal): boolean {
+  return proposal.cmd.op === "session_open";
+}
+
+/**
+ * Splits proposals, in order, into the runs that go into one entry each: a run ends where the
+ * next item would pass a bound, or where an item must go alone (it then gets a run of its own).
+ * An item bigger than `maxBytes` on its own gets its own run too (as before batching).
+ */
+export function splitRuns<T extends PackedProposal>(
+  items: readonly T[],
+  bounds: BatchBounds = BATCH_BOUNDS,
+): T[][] {
+  const runs: T[][] = [];
+  let run: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const alone = mustGoAlone(item.proposal);
+    if (
+      run.length > 0 &&
+      (alone || run.length >= bounds.maxItems || bytes + item.bytes.length > bounds.maxBytes ||
+        mustGoAlone(run[0].proposal))
+    ) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(item);
+    bytes += item.bytes.length;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/**
+ * The bytes of one entry for a run of packed proposals under `stamp`: a lone proposal is a
+ * version-1 envelope (what every entry was before batching), several are a version-2 batch.
+ */
+export function encodeEntry(stamp: Stamp, run: readonly PackedProposal[]): Uint8Array {
+  if (run.length === 1) return encodeEnvelope({ ...stamp, ...run[0].proposal });
+  return encodeBatch(stamp, run);
+}
+
+/** A version-2 batch entry (see the module doc); `encodeEntry` picks the version. */
+export function encodeBatch(stamp: Stamp, run: readonly PackedProposal[]): Uint8Array {
+  const head = packr.pack(
+    stamp.wallClock === true ? { ts: stamp.ts, wallClock: true } : {
+      ts: stamp.ts,
+    },
+  );
+  const n = run.length + 1;
+  const header = n < 16 ? [0x90 | n] : n < 0x10000 ? [0xdc, n >> 8, n & 0xff] : [
+    0xdd,
+    (n >>> 24) & 0xff,
+    (n >> 16) & 0xff,
+    (n >> 8) & 0xff,
+    n & 0xff,
+  ];
+  let size = 1 + header.length + head.length;
+  for (const p of run) size += p.bytes.length;
+  const out = new Uint8Array(size);
+  out[0] = BATCH_VERSION;
+  out.set(header, 1);
+  let at = 1 + header.length;
+  out.set(head, at);
+  at += head.length;
+  for (const p of run) {
+    out.set(p.bytes, at);
+    at += p.bytes.length;
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { body, Log, text } from "./_testing.ts";
-import { DEAD_LETTER_HEADERS } from "./state.ts";
+import { BatchResults, DEAD_LETTER_HEADERS } from "./state.ts";
 
 Deno.test("publish answers a new seq, and a duplicate id within the window answers the original", () => {
   const l = new Log();
@@ -457,6 +457,7 @@ Deno.test("applyEntry moves the index over a no-op and refuses undecodable data"
   const l = new Log();
   assert.equal(l.broker.applyEntry(1, new Uint8Array(0)), undefined);
   const r = l.broker.applyEntry(2, new Uint8Array([1, 0xc1, 0xc1]));
+  assert.ok(!(r instanceof BatchResults));
   assert.equal(r !== undefined && !r.ok && r.reason, "invalid_request");
   assert.equal(l.broker.lastIndex, 2);
 });

@@ -23,7 +23,7 @@ import type {
   TopicMessage,
   TopicPage,
 } from "./commands.ts";
-import { decodeEnvelope } from "./commands.ts";
+import { type DecodedEntry, decodeEntry, mustGoAlone, type Stamp } from "./envelope.ts";
 import {
   type Channel,
   type ChannelHost,
@@ -76,6 +76,11 @@ export interface ExactlyOnceStats {
   readonly bytesMax: number;
 }
 
+/** The results of a batch entry, one per proposal in order (`BrokerState.applyEntry`). */
+export class BatchResults {
+  constructor(readonly results: readonly Result[]) {}
+}
+
 /** The broker state machine. */
 export class BrokerState {
   readonly queues = new Map<string, Channel>();
@@ -112,18 +117,32 @@ export class BrokerState {
    * once; an index that does not increase is a driver bug and throws.
    */
   apply(index: number, envelope: Envelope): Result {
+    this.#advanceIndex(index);
+    return this.#applyOne(index, envelope);
+  }
+
+  #advanceIndex(index: number): void {
     if (!Number.isSafeInteger(index) || index <= this.lastIndex) {
       throw new Error(`Cannot apply entry ${index}: entry ${this.lastIndex} was applied already`);
     }
     this.lastIndex = index;
-    const ts = typeof envelope.ts === "number" && Number.isFinite(envelope.ts) ? envelope.ts : 0;
+  }
+
+  /** Moves entry time to the envelope's stamp and runs the timed events due by then. */
+  #advanceTime(stamp: Stamp): number {
+    const ts = typeof stamp.ts === "number" && Number.isFinite(stamp.ts) ? stamp.ts : 0;
     // A wall-clock stamp starts time where there is none; it never moves time that entries
     // already carry (see src/broker/entry_clock.ts).
-    const now = envelope.wallClock === true && this.lastTs > 0
+    const now = stamp.wallClock === true && this.lastTs > 0
       ? this.lastTs
       : Math.max(ts, this.lastTs);
     this.lastTs = now;
     this.advanceTo(now);
+    return now;
+  }
+
+  #applyOne(index: number, envelope: Envelope): Result {
+    const now = this.#advanceTime(envelope);
     if (typeof envelope.cmd !== "object" || envelope.cmd === null) {
       return invalid("the command must be an object");
     }
@@ -136,24 +155,37 @@ export class BrokerState {
   /**
    * Applies a committed entry's raw data. Empty data (a new leader's no-op) only moves the
    * applied index; data that does not decode is refused as `invalid_request`, never thrown.
+   * A batch entry (envelope version 2) answers one result per proposal, in order: each is
+   * applied as if it were an entry of its own at this index with the batch's stamp, so one that
+   * fails or is refused leaves its neighbours as they would be. `session_open` is refused in a
+   * batch: its session id is its entry's index, which a batch shares (envelope.ts `mustGoAlone`).
    */
-  applyEntry(index: number, data: Uint8Array): Result | undefined {
+  applyEntry(index: number, data: Uint8Array): Result | BatchResults | undefined {
     if (data.length === 0) {
-      if (index <= this.lastIndex) {
-        throw new Error(`Cannot apply entry ${index}: entry ${this.lastIndex} was applied already`);
-      }
-      this.lastIndex = index;
+      this.#advanceIndex(index);
       return undefined;
     }
-    let envelope: Envelope;
+    let entry: DecodedEntry;
     try {
-      envelope = decodeEnvelope(data);
+      entry = decodeEntry(data);
     } catch (e) {
-      envelope = { ts: this.lastTs, cmd: { op: "tick" } };
-      this.apply(index, envelope);
+      this.apply(index, { ts: this.lastTs, cmd: { op: "tick" } });
       return invalid(`Cannot decode entry ${index}: ${(e as Error).message}`);
     }
-    return this.apply(index, envelope);
+    if (!entry.batch) return this.apply(index, entry.items[0] as Envelope);
+    this.#advanceIndex(index);
+    const stamp = entry.stamp;
+    return new BatchResults(entry.items.map((item, i): Result => {
+      if (item === undefined || mustGoAlone(item)) {
+        this.#advanceTime(stamp);
+        return invalid(
+          item === undefined
+            ? `item ${i} of entry ${index} is not a proposal`
+            : `${item.cmd.op} must be an entry of its own, not item ${i} of a batch`,
+        );
+      }
+      return this.#applyOne(index, { ...item, ts: stamp.ts, wallClock: stamp.wallClock });
+    }));
   }
 
   /** Runs every timed event due at or before `now`, in (at, ord, seq, kind) order. */

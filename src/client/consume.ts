@@ -24,7 +24,6 @@ import type { ReceivedMessage, SettleResult, Source } from "./types.ts";
 import { AckBatcher } from "./ack_batch.ts";
 import { PushReceiver } from "./push.ts";
 import { sourcePath } from "./_shared.ts";
-
 /** What a handler gets beside the message. */
 export interface ConsumeContext {
   /** Aborted when the consumer stops or the lease was lost (another consumer may have it). */

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { Client } from "./client.ts";
 import { TestBroker } from "../http/testing/test_broker.ts";
 import { SessionExpired, UnknownOutcome } from "./errors.ts";
-import { PARK_WRITES } from "./session.ts";
+import fc from "fast-check";
+import { PARK_WRITES, PARKED_MAX, SessionNumbers, type Ticket } from "./session.ts";
 
 const noSleep = () => Promise.resolve();
 
@@ -137,4 +138,44 @@ Deno.test("a long poll in flight goes in its own session and holds back no other
   assert.ok(publishes.every(([id]) => id !== pollSession), "the poll has a session of its own");
   const [, seq, lowest] = publishes.at(-1)!;
   assert.equal(lowest, seq, "no call in flight holds the publisher's lowest back");
+});
+
+Deno.test("SessionNumbers.lowest() is the lowest seq still outstanding (against a full scan)", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.constantFrom("begin", "finish", "park", "resume"), { maxLength: 200 }),
+      fc.array(fc.nat(), { minLength: 200, maxLength: 200 }),
+      async (ops, picks) => {
+        const numbers = new SessionNumbers(() => Promise.resolve(7));
+        const tickets: Ticket[] = [await numbers.begin()];
+        const model = new Set<number>([tickets[0].seq]);
+        const parked: number[] = [];
+        for (const [k, op] of ops.entries()) {
+          const t = tickets[picks[k] % tickets.length];
+          if (op === "begin") {
+            const fresh = await numbers.begin();
+            tickets.push(fresh);
+            model.add(fresh.seq);
+            // begin releases the parked seqs PARK_WRITES behind
+            while (parked.length > 0 && parked[0] <= fresh.seq - PARK_WRITES) {
+              model.delete(parked.shift()!);
+            }
+          } else if (op === "finish") {
+            numbers.finish(t);
+            model.delete(t.seq);
+          } else if (op === "park") {
+            if (!model.has(t.seq) || parked.includes(t.seq)) continue;
+            numbers.park(t);
+            parked.push(t.seq);
+            while (parked.length > PARKED_MAX) model.delete(parked.shift()!);
+          }
+          const probe = op === "resume" ? numbers.resume(7, t.seq) : t;
+          const next = tickets.at(-1)!.seq + 1;
+          const expected = Math.min(next, probe.seq, ...model);
+          assert.equal(numbers.lowest(probe), expected, `after ${op} #${k}`);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

@@ -54,6 +54,17 @@ function encode(frame: Frame | Frame[]): Uint8Array {
   return packValue(frame, VERSION);
 }
 
+/**
+ * A node's answer as the transport reads it: status, headers (lower-case names) and JSON text,
+ * exactly what `toResponse` puts in a `Response`, without building one (`StreamPool.call`).
+ */
+export interface StreamAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The answer's text; null when it has none (204, or a frame without `j`). */
+  readonly text: string | null;
+}
+
 /** An answer or a push, as the node sent it. */
 interface Waiter {
   answer(frame: Frame): void;
@@ -156,9 +167,19 @@ export class StreamConnection {
     signal?: AbortSignal,
   ): Promise<Response> {
     const i = this.#nextId++;
-    const frame: Frame = { t: "req", i, m: method, p: path, h: headers };
-    if (bodyText !== undefined) frame.j = bodyText;
-    return this.#call(i, frame, signal);
+    return this.#callAs(toResponse, i, requestFrame(i, method, path, headers, bodyText), signal);
+  }
+
+  /** `request`, with the answer as a `StreamAnswer` (no `Response` built). */
+  call(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    bodyText?: string,
+    signal?: AbortSignal,
+  ): Promise<StreamAnswer> {
+    const i = this.#nextId++;
+    return this.#callAs(answerOf, i, requestFrame(i, method, path, headers, bodyText), signal);
   }
 
   /**
@@ -191,7 +212,17 @@ export class StreamConnection {
   }
 
   #call(i: number, frame: Frame, signal?: AbortSignal, push?: (t: string) => void) {
-    return new Promise<Response>((resolve, reject) => {
+    return this.#callAs(toResponse, i, frame, signal, push);
+  }
+
+  #callAs<T>(
+    map: (frame: Frame) => T,
+    i: number,
+    frame: Frame,
+    signal?: AbortSignal,
+    push?: (t: string) => void,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       if (this.#lost) return reject(this.#lost);
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
@@ -206,7 +237,7 @@ export class StreamConnection {
       this.#waiters.set(i, {
         answer: (f) => {
           settle();
-          resolve(toResponse(f));
+          resolve(map(f));
         },
         lost: (error) => {
           settle();
@@ -316,11 +347,31 @@ function decode(data: unknown): Frame | unknown[] | undefined {
   }
 }
 
-function toResponse(frame: Frame): Response {
+function requestFrame(
+  i: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  bodyText: string | undefined,
+): Frame {
+  const frame: Frame = { t: "req", i, m: method, p: path, h: headers };
+  if (bodyText !== undefined) frame.j = bodyText;
+  return frame;
+}
+
+/** Printable ASCII, no space at either end: a header value `Headers` keeps as it is. */
+const PLAIN_HEADER_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
+/** A header value as `Headers` has it (trimmed; a `TypeError` when not allowed), as `fetch` does. */
+function headerValue(value: string): string {
+  return PLAIN_HEADER_VALUE.test(value) ? value : new Headers([["v", value]]).get("v")!;
+}
+
+/** A `res` frame as an answer: its status, its headers (with a content-type), its text. */
+function answerOf(frame: Frame): StreamAnswer {
   const status = frame.s as number;
   const text = typeof frame.j === "string" ? frame.j : null;
-  // The frame's own map (lower-case names, string values: the node's `res.h`) is the init's
-  // headers as it is: one header list built, not a `Headers` and then a copy of it.
+  // The frame's own map (lower-case names, string values: the node's `res.h`).
   const given = frame.h;
   const headers: Record<string, string> = typeof given === "object" && given !== null
     ? given as Record<string, string>
@@ -329,7 +380,13 @@ function toResponse(frame: Frame): Response {
     // A node that predates content-type in res.h.
     headers["content-type"] = status >= 400 ? "application/problem+json" : "application/json";
   }
-  return new Response(status === 204 ? null : text, { status, headers });
+  return { status, headers, text: status === 204 ? null : text };
+}
+
+function toResponse(frame: Frame): Response {
+  const { status, headers, text } = answerOf(frame);
+  // The answer's headers as the init's: one header list built, not a `Headers` and a copy.
+  return new Response(text, { status, headers });
 }
 
 /** Streams to each node, opened on first use and again after a loss; `fetch` rides on them. */
@@ -366,6 +423,28 @@ export class StreamPool {
       if (this.#streams.get(node) === opening) this.#streams.delete(node);
     });
     return await opening;
+  }
+
+  /**
+   * One request over the stream to the node `url` names, as `fetch` would send it (same URL
+   * parsing; only the `Idempotency-Key` and `Quorumq-Session` of `headers`, lower-case, go: the
+   * stream carries the rest), the answer read without a `Response` (the transport's way).
+   */
+  async call(
+    url: string,
+    method: string,
+    headers: Readonly<Record<string, string>>,
+    bodyText: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<StreamAnswer> {
+    const parsed = new URL(url);
+    const stream = await this.connection(parsed.origin);
+    const passed: Record<string, string> = {};
+    const key = headers["idempotency-key"];
+    if (key !== undefined) passed["idempotency-key"] = headerValue(key);
+    const session = headers["quorumq-session"];
+    if (session !== undefined) passed["quorumq-session"] = headerValue(session);
+    return await stream.call(method, parsed.pathname + parsed.search, passed, bodyText, signal);
   }
 
   /** `fetch` over the stream: same URL, method, headers and JSON body; a `Response` back. */

@@ -20,7 +20,9 @@ import {
   toProblem,
   UnknownOutcome,
 } from "./errors.ts";
+import { Deadlines } from "./deadlines.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
+import { parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
 import { type StreamDial, StreamPool } from "./stream.ts";
 
 /** How hard to try before giving up. */
@@ -148,6 +150,8 @@ export class Transport {
   readonly #pollSessions: SessionNumbers | undefined;
   /** The streams requests ride on, when the transport is the stream. */
   readonly streams: StreamPool | undefined;
+  /** The attempts' timeouts, on one timer. */
+  readonly #deadlines = new Deadlines();
 
   constructor(options: TransportOptions) {
     if (options.nodes.length === 0) {
@@ -286,39 +290,57 @@ export class Transport {
   async #attempt(node: string, spec: RequestSpec, dedup: Dedup): Promise<Attempt> {
     const timeoutMs = (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
     const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new Error(`Request timed out after ${timeoutMs} ms`)),
+    const cancelTimeout = this.#deadlines.add(
       timeoutMs,
+      () => controller.abort(new Error(`Request timed out after ${timeoutMs} ms`)),
     );
     const onAbort = () => controller.abort(spec.signal?.reason);
     spec.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const response = await this.#fetch(node + spec.path, {
-        method: spec.method,
-        headers: this.#headers(spec, dedup),
-        body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
-        signal: controller.signal,
-      });
-      const body = await readBody(response);
-      if (response.ok) {
-        const replayed = response.headers.get("idempotent-replayed") === "true";
+      const headers = this.#headers(spec, dedup);
+      const bodyText = spec.body === undefined ? undefined : JSON.stringify(spec.body);
+      const response: ReadAnswer = this.streams !== undefined
+        ? await this.streams.call(
+          node + spec.path,
+          spec.method,
+          headers,
+          bodyText,
+          controller.signal,
+        )
+        : await readResponse(
+          await this.#fetch(node + spec.path, {
+            method: spec.method,
+            headers,
+            body: bodyText,
+            signal: controller.signal,
+          }),
+        );
+      const body = parseBody(response);
+      const status = response.status;
+      if (status >= 200 && status <= 299) {
+        const replayed = response.headers["idempotent-replayed"] === "true";
+        let built = response.raw;
+        const answerHeaders = response.headers;
         return {
           kind: "answer",
           answer: {
-            status: response.status,
+            status,
             body,
-            headers: response.headers,
+            // Built when asked for: most calls never look.
+            get headers() {
+              return built ??= new Headers(answerHeaders);
+            },
             replayed,
             node,
             ...(dedup.kind === "key" ? { idempotencyKey: dedup.key } : {}),
           },
         };
       }
-      const problem = toProblem(response.status, response.statusText, body);
+      const problem = toProblem(status, response.statusText ?? "", body);
       return {
         kind: "problem",
-        error: errorFromProblem(problem, response.status),
-        retryAfterMs: parseRetryAfterMs(response.headers.get("retry-after"), Date.now()),
+        error: errorFromProblem(problem, status),
+        retryAfterMs: parseRetryAfterMs(response.headers["retry-after"] ?? null, Date.now()),
         leaderUrl: leaderHint(problem),
       };
     } catch (error) {
@@ -326,7 +348,7 @@ export class Transport {
       if (spec.signal?.aborted) throw spec.signal.reason;
       return { kind: "network", error };
     } finally {
-      clearTimeout(timer);
+      cancelTimeout();
       spec.signal?.removeEventListener("abort", onAbort);
     }
   }
@@ -425,19 +447,6 @@ function exhausted(
     detail: `${what}: ${lastError instanceof Error ? lastError.message : String(lastError)}`,
   };
   return new NetworkError(problem, 0, { cause: lastError });
-}
-
-async function readBody(response: Response): Promise<unknown> {
-  if (response.status === 204) return null;
-  const text = await response.text();
-  if (text === "") return null;
-  const type = response.headers.get("content-type") ?? "";
-  if (!type.includes("json")) return text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 /** `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3). */

@@ -7,7 +7,8 @@
  * holds no broker state and no tokens.
  *
  * What the gateway answers itself: `/healthz` (this gateway is up), a path outside the API
- * (404), a body over its limit (413), and the two outcomes of the stream, with the node's
+ * (404), a body over its limit (413), CORS preflights (`corsOrigins`), a stale read it answered
+ * moments ago (`stale_cache.ts`, marked so), and the two outcomes of the stream, with the node's
  * problem types: `no_leader` when no node could be reached (nothing was sent), and
  * `unknown_outcome` when the stream was lost after a request was sent (a GET is sent again
  * once instead: reads change nothing). `/v1/stream` is relayed (`relay.ts`).
@@ -20,6 +21,9 @@
 import { Hono } from "hono";
 import { problemResponse } from "../http/problems.ts";
 import { StreamLost } from "../client/mod.ts";
+import { OPS_PATHS } from "../http/stream_protocol.ts";
+import { corsMiddleware } from "../http/cors.ts";
+import { CACHE_HEADER, StaleCache } from "./stale_cache.ts";
 import { NoUpstream, type Upstream } from "./upstream.ts";
 import { type AcceptSocket, relayStream } from "./relay.ts";
 
@@ -33,21 +37,40 @@ export interface GatewayOptions {
   readonly accept?: AcceptSocket;
   /** Largest request body the gateway reads; more: 413. Default 1 MiB (the node's default). */
   readonly maxBodyBytes?: number;
+  /**
+   * How long a `?consistency=stale` read's answer may be served again to the same caller, in
+   * ms (`stale_cache.ts`); 0: never. Default `STALE_CACHE_MS_DEFAULT`.
+   */
+  readonly staleCacheMs?: number;
+  /**
+   * Origins whose browser apps may call the gateway (CORS, as a node's `--cors-origin`); `*`:
+   * any. Default none: no CORS headers, preflights not answered, and a page of another origin
+   * may not open `/v1/stream`.
+   */
+  readonly corsOrigins?: readonly string[];
 }
 
-/**
- * The operations paths the nodes answer besides `/v1/...` (`GET /healthz` is the gateway's own;
- * another method on it gets the node's 405).
- */
-const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
+/** How long a stale read's answer is served again by default, in ms. */
+export const STALE_CACHE_MS_DEFAULT = 1000;
 
 /** Request headers the node reads; the rest (cookies, proxies' own) stay at the gateway. */
 const PASSED = ["authorization", "content-type", "idempotency-key", "quorumq-session"];
 
+/** The gateway: a fetch handler, as a runtime's server or a Worker calls it. */
+export interface Gateway {
+  readonly fetch: (request: Request) => Response | Promise<Response>;
+}
+
 /** Builds the gateway's fetch handler. */
-export function createGateway(options: GatewayOptions): Hono {
+export function createGateway(options: GatewayOptions): Gateway {
   const app = new Hono();
   const maxBody = options.maxBodyBytes ?? 1 << 20;
+  const cache = new StaleCache({ ttlMs: options.staleCacheMs ?? STALE_CACHE_MS_DEFAULT });
+  const origins = options.corsOrigins ?? [];
+  if (origins.length > 0) {
+    // Before everything: a preflight carries no token and is the gateway's to answer.
+    app.use("/v1/*", corsMiddleware(origins, [CACHE_HEADER, "age"]));
+  }
   app.get(
     "/healthz",
     (c) => c.json({ status: "ok", gateway: true, upstream: options.upstream.node ?? null }),
@@ -56,22 +79,46 @@ export function createGateway(options: GatewayOptions): Hono {
     if (options.accept === undefined) {
       return problemResponse("not_found", "This gateway does not serve /v1/stream");
     }
-    return relayStream(c.req.raw, options.upstream, options.accept);
+    return relayStream(c.req.raw, options.upstream, options.accept, origins);
   });
-  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody));
-  // Anything else thrown is a bug: logged with its stack, answered as a node answers one.
-  app.onError((error, c) => {
-    console.error(JSON.stringify({
-      event: "edge_request_failed",
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      error: error instanceof Error
-        ? `${error.name}: ${error.message}\n${error.stack}`
-        : String(error),
-    }));
-    return problemResponse("internal_error", "An unexpected error occurred; it was logged");
-  });
-  return app;
+  app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody, cache));
+  app.onError((error, c) => failed(error, c.req.raw));
+  if (origins.length > 0) return { fetch: app.fetch };
+  // Without CORS every call but the gateway's own two paths is forwarded: straight there, without
+  // the router (Hono's context and routing were ~3% of the gateway's CPU per publish).
+  return {
+    fetch: (request) => {
+      const path = pathOf(request.url);
+      if (path === "/healthz" || path === "/v1/stream") return app.fetch(request);
+      return forward(request, options.upstream, maxBody, cache).catch((e) => failed(e, request));
+    },
+  };
+}
+
+/** Anything thrown is a bug: logged with its stack, answered as a node answers one. */
+function failed(error: unknown, request: Request): Response {
+  console.error(JSON.stringify({
+    event: "edge_request_failed",
+    method: request.method,
+    path: pathOf(request.url),
+    error: error instanceof Error
+      ? `${error.name}: ${error.message}\n${error.stack}`
+      : String(error),
+  }));
+  return problemResponse("internal_error", "An unexpected error occurred; it was logged");
+}
+
+/** Where the path starts in an absolute URL as a server hands it over (`http://host/p?q`). */
+function pathStart(url: string): number {
+  const at = url.indexOf("/", url.indexOf("//") + 2);
+  return at < 0 ? url.length : at;
+}
+
+/** The path of an absolute URL, without its query. */
+function pathOf(url: string): string {
+  const at = pathStart(url);
+  const end = url.indexOf("?", at);
+  return at === url.length ? "/" : url.slice(at, end < 0 ? url.length : end);
 }
 
 /** Sends one request over the stream and answers what the node answered. */
@@ -79,11 +126,13 @@ async function forward(
   request: Request,
   upstream: Upstream,
   maxBody: number,
+  cache: StaleCache,
 ): Promise<Response> {
-  const url = new URL(request.url);
-  const path = url.pathname + url.search;
-  if (!url.pathname.startsWith("/v1/") && !OPS_PATHS.has(url.pathname)) {
-    return problemResponse("not_found", `No route for ${request.method} ${url.pathname}`);
+  const pathname = pathOf(request.url);
+  // The path with its query (a fragment never reaches a server).
+  const path = request.url.slice(pathStart(request.url)) || "/";
+  if (!pathname.startsWith("/v1/") && !OPS_PATHS.has(pathname)) {
+    return problemResponse("not_found", `No route for ${request.method} ${pathname}`);
   }
   const head = request.method === "HEAD";
   const method = head ? "GET" : request.method;
@@ -92,8 +141,13 @@ async function forward(
     const value = request.headers.get(name);
     if (value !== null) headers[name] = value;
   }
+  const key = cache.key(method, path, headers, () => request.headers.get("cache-control"));
+  if (key !== undefined) {
+    const hit = cache.lookup(key);
+    if (hit !== undefined) return head ? new Response(null, hit) : hit;
+  }
   let body: string | undefined;
-  if (request.body !== null && method !== "GET") {
+  if (method !== "GET" && request.body !== null) {
     const text = await readText(request, maxBody);
     if (text === undefined) {
       return problemResponse(
@@ -106,6 +160,7 @@ async function forward(
   // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
   // is unknown, and the caller retries it with the same id, key or session place.
   const attempts = method === "GET" ? 2 : 1;
+  await upstream.gather();
   for (let attempt = 1;; attempt++) {
     let stream;
     try {
@@ -117,10 +172,16 @@ async function forward(
     try {
       // A silent stream is found by the upstream's probe (`Upstream`), one timer for all calls:
       // a timer per call would exceed a Worker's 10,000 active timeouts under load.
-      const answer = await stream.request(method, path, headers, body, request.signal);
+      let answer = await stream.request(method, path, headers, body, request.signal);
+      if (key !== undefined) answer = await cache.store(key, answer);
       return head ? new Response(null, answer) : answer;
     } catch (error) {
-      if (!(error instanceof StreamLost)) throw error;
+      if (!(error instanceof StreamLost)) {
+        // The caller went away (its poll was cancelled on the node): no one reads this answer,
+        // and nothing went wrong.
+        if (request.signal.aborted) return problemResponse("unavailable", "The caller went away");
+        throw error;
+      }
       if (attempt < attempts) continue;
       if (method === "GET") {
         return problemResponse(

@@ -6,7 +6,13 @@
  * @module
  */
 
-export { createGateway, type GatewayOptions } from "./gateway.ts";
+export {
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  STALE_CACHE_MS_DEFAULT,
+} from "./gateway.ts";
 export { NoUpstream, Upstream, type UpstreamOptions } from "./upstream.ts";
 export type { AcceptedSocket, AcceptSocket } from "./relay.ts";
 export { type EdgeSettings, edgeSettings } from "./settings.ts";
+export { CACHE_HEADER, StaleCache, type StaleCacheOptions } from "./stale_cache.ts";

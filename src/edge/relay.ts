@@ -13,14 +13,20 @@
  * frames both ways may travel several to a message, as with a node.
  *
  * Differences from a node's stream (docs/edge.md): the token is checked by the node per request,
- * so a bad token gets `unauthorized` answers instead of a refused stream; a page of another
- * origin may not open it (there is no `--cors-origin` at the gateway).
+ * so a bad token gets `unauthorized` answers instead of a refused stream. A page of another
+ * origin may open it only when the gateway's CORS origins allow it, as at a node.
  *
  * @module
  */
 
 import { packValue, type StreamConsumer, StreamLost, unpackValue } from "../client/mod.ts";
 import { problemBody, problemResponse, type ProblemType } from "../http/problems.ts";
+import {
+  ANSWER_HEADERS,
+  BATCH_FRAMES_MAX,
+  STREAM_VERSION as VERSION,
+} from "../http/stream_protocol.ts";
+import { originAllowed } from "../http/cors.ts";
 import type { Upstream } from "./upstream.ts";
 
 /** A server-side WebSocket, as both runtimes give one (binary messages as `ArrayBuffer`). */
@@ -34,28 +40,25 @@ export interface AcceptedSocket {
 /** Accepts an upgrade request: the socket, and the response that completes the upgrade. */
 export type AcceptSocket = (request: Request) => { socket: AcceptedSocket; response: Response };
 
-const VERSION = 1;
-
-/** Answer headers passed back to the client (the node's `res.h`). */
-const ANSWER_HEADERS = [
-  "retry-after",
-  "idempotent-replayed",
-  "location",
-  "allow",
-  "content-type",
-  "www-authenticate",
-];
-
 type Frame = Record<string, unknown>;
 
 /** Handles `GET /v1/stream` at the gateway. */
-export function relayStream(request: Request, upstream: Upstream, accept: AcceptSocket): Response {
+export function relayStream(
+  request: Request,
+  upstream: Upstream,
+  accept: AcceptSocket,
+  corsOrigins: readonly string[] = [],
+): Response {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return problemResponse("invalid_request", "/v1/stream is a WebSocket endpoint");
   }
+  // WebSockets are outside CORS: the upgrade checks the page's origin itself, as a node does.
   const origin = request.headers.get("origin");
-  if (origin !== null && origin !== new URL(request.url).origin) {
-    return problemResponse("forbidden", `A page of ${origin} may not open the stream`);
+  if (origin !== null && !originAllowed(origin, request.url, corsOrigins)) {
+    return problemResponse(
+      "forbidden",
+      `A page of ${origin} may not open the stream: it is not the gateway's origin nor an allowed one`,
+    );
   }
   // Read before the upgrade: Deno's request is closed once upgraded.
   const authorization = request.headers.get("authorization") ?? undefined;
@@ -63,9 +66,6 @@ export function relayStream(request: Request, upstream: Upstream, accept: Accept
   new RelaySession(socket, upstream, authorization);
   return response;
 }
-
-/** Most frames in one batch (the node's bound, docs/stream.md). */
-const BATCH_FRAMES_MAX = 4096;
 
 /** One client's stream at the gateway. */
 class RelaySession {

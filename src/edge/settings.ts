@@ -5,6 +5,8 @@
  * @module
  */
 
+import { parseOrigins } from "../http/cors.ts";
+
 /** What a gateway is told. */
 export interface EdgeSettings {
   /** `QUORUMQ_UPSTREAM`: node URLs, comma-separated (`http(s)://` or `ws(s)://`). */
@@ -15,6 +17,10 @@ export interface EdgeSettings {
   readonly maxBodyBytes?: number;
   /** `QUORUMQ_EDGE_FOLLOW_LEADER`: `false` keeps the stream on the node it opened to. */
   readonly followLeader: boolean;
+  /** `QUORUMQ_EDGE_STALE_CACHE_MS`: how long a stale read's answer is served again; 0: off. */
+  readonly staleCacheMs?: number;
+  /** `QUORUMQ_EDGE_CORS_ORIGIN`: origins whose browser apps may call the gateway; `*`: any. */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** Reads the settings from string values (an env); throws an Error that says what is wrong. */
@@ -38,11 +44,24 @@ export function edgeSettings(env: Readonly<Record<string, unknown>>): EdgeSettin
   if (maxBodyBytes !== undefined && !(Number.isSafeInteger(maxBodyBytes) && maxBodyBytes > 0)) {
     throw new Error(`QUORUMQ_EDGE_MAX_BODY_BYTES must be a positive integer, not ${max}`);
   }
+  const cacheMs = text("QUORUMQ_EDGE_STALE_CACHE_MS");
+  const staleCacheMs = cacheMs === undefined ? undefined : Number(cacheMs);
+  if (staleCacheMs !== undefined && !(Number.isSafeInteger(staleCacheMs) && staleCacheMs >= 0)) {
+    throw new Error(
+      `QUORUMQ_EDGE_STALE_CACHE_MS must be a whole number of ms (0: off), not ${cacheMs}`,
+    );
+  }
+  const corsOrigins = parseOrigins(text("QUORUMQ_EDGE_CORS_ORIGIN"));
+  if (typeof corsOrigins === "string") {
+    throw new Error(`QUORUMQ_EDGE_CORS_ORIGIN: ${corsOrigins}`);
+  }
   const token = text("QUORUMQ_EDGE_TOKEN");
   return {
     upstream,
     ...(token !== undefined ? { token } : {}),
     ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
     followLeader: text("QUORUMQ_EDGE_FOLLOW_LEADER") !== "false",
+    ...(staleCacheMs !== undefined ? { staleCacheMs } : {}),
+    ...(corsOrigins.length > 0 ? { corsOrigins } : {}),
   };
 }

@@ -8,6 +8,8 @@ Deno.test("edge settings: read from an env's strings, refused with a reason when
       QUORUMQ_EDGE_TOKEN: "relay-token-1",
       QUORUMQ_EDGE_MAX_BODY_BYTES: "65536",
       QUORUMQ_EDGE_FOLLOW_LEADER: "false",
+      QUORUMQ_EDGE_STALE_CACHE_MS: "0",
+      QUORUMQ_EDGE_CORS_ORIGIN: "https://app.example/, http://localhost:3000",
       EDGE_GATEWAY: {},
     }),
     {
@@ -15,6 +17,8 @@ Deno.test("edge settings: read from an env's strings, refused with a reason when
       token: "relay-token-1",
       maxBodyBytes: 65536,
       followLeader: false,
+      staleCacheMs: 0,
+      corsOrigins: ["https://app.example", "http://localhost:3000"],
     },
   );
   assert.deepEqual(edgeSettings({ QUORUMQ_UPSTREAM: "http://127.0.0.1:8081" }), {
@@ -33,5 +37,14 @@ Deno.test("edge settings: read from an env's strings, refused with a reason when
   assert.throws(
     () => edgeSettings({ QUORUMQ_UPSTREAM: "http://n1:1", QUORUMQ_EDGE_MAX_BODY_BYTES: "-5" }),
     /positive integer/,
+  );
+  assert.throws(
+    () => edgeSettings({ QUORUMQ_UPSTREAM: "http://n1:1", QUORUMQ_EDGE_STALE_CACHE_MS: "1.5" }),
+    /QUORUMQ_EDGE_STALE_CACHE_MS must be a whole number/,
+  );
+  assert.throws(
+    () =>
+      edgeSettings({ QUORUMQ_UPSTREAM: "http://n1:1", QUORUMQ_EDGE_CORS_ORIGIN: "https://a/x" }),
+    /QUORUMQ_EDGE_CORS_ORIGIN: "https:\/\/a\/x" is not an origin/,
   );
 });

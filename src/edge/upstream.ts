@@ -33,6 +33,13 @@ export interface UpstreamOptions {
    */
   readonly silenceMs?: number;
   readonly probeTimeoutMs?: number;
+  /**
+   * Resolves once the runtime has run what else arrived in this turn of its event loop (Deno:
+   * `setImmediate`). Given, a call that finds others in flight waits for it, so that the calls
+   * of one turn go to the node in one message: one socket write and one wake-up of the node
+   * instead of one each (docs/edge.md, "Measured"). Absent: every call is sent at once.
+   */
+  readonly gather?: () => Promise<void>;
   /** Gateway events (stream opened, lost, moved); default none. */
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
 }
@@ -66,6 +73,8 @@ export class Upstream {
   /** When the check was armed: silence counts from then or from the last frame heard. */
   #watchSince = 0;
   #probing = false;
+  /** The turn that calls arriving now wait for (`gather`), while one is pending. */
+  #gathering: Promise<void> | undefined;
 
   constructor(readonly options: UpstreamOptions) {
     if (options.urls.length === 0) throw new Error("The gateway needs at least one upstream URL");
@@ -95,6 +104,24 @@ export class Upstream {
     const opened = await this.#opening;
     this.#arm();
     return opened;
+  }
+
+  /**
+   * With the `gather` option and calls in flight: waits until the event loop's turn is over, so
+   * that every call that arrived in it is sent together. With nothing in flight (a quiet
+   * gateway) it does not wait: the call goes at once.
+   */
+  async gather(): Promise<void> {
+    const gather = this.options.gather;
+    const c = this.#current;
+    if (gather === undefined || c === undefined || c.lost || c.inFlight === 0) return;
+    if (this.#gathering === undefined) {
+      const turn = gather();
+      this.#gathering = turn;
+      const done = () => this.#gathering = undefined;
+      turn.then(done, done);
+    }
+    await this.#gathering;
   }
 
   /** Arms the liveness check, unless it is armed (a call is about to be sent). */

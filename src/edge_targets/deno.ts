@@ -15,6 +15,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { dialWebSocket } from "../../cluster/transport/mod.ts";
 import type { StreamSocket } from "../client/mod.ts";
 import { createGateway, type EdgeSettings, edgeSettings, Upstream } from "../edge/mod.ts";
@@ -44,6 +45,9 @@ export function serveEdge(
         url,
         options.caCerts ? { caCerts: options.caCerts } : {},
       ) as unknown as StreamSocket,
+    // Deno's server hands over one request per turn of its event loop; the immediate phase
+    // comes after the turn's I/O, so the calls that arrived in it leave in one message.
+    gather: () => new Promise<void>((resolve) => setImmediate(resolve)),
     ...(options.log ? { log: options.log } : {}),
   });
   const gateway = createGateway({
@@ -54,6 +58,8 @@ export function serveEdge(
       return { socket, response };
     },
     ...(s.maxBodyBytes !== undefined ? { maxBodyBytes: s.maxBodyBytes } : {}),
+    ...(s.staleCacheMs !== undefined ? { staleCacheMs: s.staleCacheMs } : {}),
+    ...(s.corsOrigins !== undefined ? { corsOrigins: s.corsOrigins } : {}),
   });
   const server = Deno.serve({
     hostname: options.hostname ?? "127.0.0.1",

@@ -6,7 +6,8 @@
  *
  * Options: `--token-file <file>` (or `QUORUMQ_EDGE_TOKEN`): the gateway's relay token;
  * `--upstream-ca <pem>`: the CA of `https://`/`wss://` upstreams; `--max-body-bytes <n>`;
- * `--no-follow-leader`. `deno task edge --bundle <file.js>` only writes the Worker module (for
+ * `--no-follow-leader`; `--stale-cache-ms <n>` (0: off); `--cors-origin <origins>`.
+ * `deno task edge --bundle <file.js>` only writes the Worker module (for
  * `wrangler deploy`) and exits. docs/edge.md.
  *
  * @module
@@ -26,6 +27,10 @@ export interface StartEdgeOptions {
   readonly caFile?: string;
   readonly maxBodyBytes?: number;
   readonly followLeader?: boolean;
+  /** How long a stale read's answer is served again, in ms; 0: off. Default: the gateway's. */
+  readonly staleCacheMs?: number;
+  /** Origins whose browser apps may call the gateway (CORS), comma-separated; `*`: any. */
+  readonly corsOrigin?: string;
   /** Where the child's output goes; default inherited. */
   readonly output?: "inherit" | "null";
 }
@@ -48,6 +53,8 @@ export async function startEdge(o: StartEdgeOptions): Promise<RunningEdge> {
   if (o.token !== undefined) vars.QUORUMQ_EDGE_TOKEN = o.token;
   if (o.maxBodyBytes !== undefined) vars.QUORUMQ_EDGE_MAX_BODY_BYTES = String(o.maxBodyBytes);
   if (o.followLeader === false) vars.QUORUMQ_EDGE_FOLLOW_LEADER = "false";
+  if (o.staleCacheMs !== undefined) vars.QUORUMQ_EDGE_STALE_CACHE_MS = String(o.staleCacheMs);
+  if (o.corsOrigin !== undefined) vars.QUORUMQ_EDGE_CORS_ORIGIN = o.corsOrigin;
   const dir = await Deno.makeTempDir({ prefix: "quorumq-edge-" });
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   let command: Deno.Command;
@@ -196,6 +203,8 @@ if (import.meta.main) {
       "upstream-ca": { type: "string" },
       "max-body-bytes": { type: "string" },
       "no-follow-leader": { type: "boolean", default: false },
+      "stale-cache-ms": { type: "string" },
+      "cors-origin": { type: "string" },
       bundle: { type: "string" },
     },
   });
@@ -208,7 +217,7 @@ if (import.meta.main) {
     console.error(
       "usage: deno task edge --upstream <node URL,...> [--listen host:port] " +
         "[--runtime workerd|deno] [--token-file f] [--upstream-ca pem] [--max-body-bytes n] " +
-        "[--no-follow-leader]\n       deno task edge --bundle <file.js>",
+        "[--no-follow-leader] [--stale-cache-ms n] [--cors-origin origins]\n       deno task edge --bundle <file.js>",
     );
     Deno.exit(2);
   }
@@ -225,6 +234,10 @@ if (import.meta.main) {
       ? { maxBodyBytes: Number(values["max-body-bytes"]) }
       : {}),
     followLeader: !values["no-follow-leader"],
+    ...(values["stale-cache-ms"] !== undefined
+      ? { staleCacheMs: Number(values["stale-cache-ms"]) }
+      : {}),
+    ...(values["cors-origin"] !== undefined ? { corsOrigin: values["cors-origin"] } : {}),
   });
   console.error(`edge gateway (${values.runtime}) on ${edge.url} -> ${values.upstream}`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {

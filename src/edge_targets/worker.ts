@@ -48,12 +48,17 @@ export class EdgeGateway {
       ...(settings.token !== undefined ? { token: settings.token } : {}),
       followLeader: settings.followLeader,
       dial: (url) => new UpgradedSocket(url),
+      // Requests reach the object one event each; a zero timer fires once those that are
+      // ready now have run, so the calls among them leave in one message.
+      gather: () => new Promise<void>((resolve) => setTimeout(resolve, 0)),
       log: (event, fields) => console.log(JSON.stringify({ event, ...fields })),
     });
     const gateway = createGateway({
       upstream,
       accept,
       ...(settings.maxBodyBytes !== undefined ? { maxBodyBytes: settings.maxBodyBytes } : {}),
+      ...(settings.staleCacheMs !== undefined ? { staleCacheMs: settings.staleCacheMs } : {}),
+      ...(settings.corsOrigins !== undefined ? { corsOrigins: settings.corsOrigins } : {}),
     });
     this.#fetch = gateway.fetch;
   }
@@ -63,11 +68,23 @@ export class EdgeGateway {
   }
 }
 
+/**
+ * The object's id per location name: derived (hashed) once per isolate, not per request. An id
+ * is plain data, which a Worker may keep across requests (a stub is an I/O object: it may not).
+ */
+const ids = new Map<string, unknown>();
+
 export default {
   fetch(request: Request, env: Env): Promise<Response> {
     const colo = (request as Request & { cf?: { colo?: string } }).cf?.colo ?? "local";
     const namespace = env.EDGE_GATEWAY;
-    return namespace.get(namespace.idFromName(colo)).fetch(request);
+    let id = ids.get(colo);
+    if (id === undefined) {
+      id = namespace.idFromName(colo);
+      // Bounded: one per Cloudflare location (a few hundred), in case the binding ever changes.
+      if (ids.size < 1024) ids.set(colo, id);
+    }
+    return namespace.get(id).fetch(request);
   },
 };
 

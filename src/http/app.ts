@@ -11,7 +11,6 @@
 
 import { type ErrorHandler, Hono, type MiddlewareHandler, type NotFoundHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { cors } from "hono/cors";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Principal } from "./auth.ts";
 import { GATEWAY_PROOF_HEADER, type GatewayAuth } from "./gateway_proof.ts";
@@ -33,9 +32,9 @@ import { topicRoutes } from "./routes_topics.ts";
 import { transactionRoutes } from "./routes_transactions.ts";
 import { idempotencyKeyRoutes, sessionRoutes } from "./routes_sessions.ts";
 import { STREAM_PATH, streamRoute } from "./stream_route.ts";
-import { inProcessRequestText, streamPrincipals } from "./in_process.ts";
+import { inProcessRequestText, isInProcess, streamPrincipals } from "./in_process.ts";
 import { readBodyBytes } from "./body.ts";
-import { SESSION_HEADER } from "./session.ts";
+import { corsMiddleware } from "./cors.ts";
 
 /** Options of `createApp`. */
 export interface CreateAppOptions {
@@ -104,7 +103,14 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.use("*", drainMiddleware(deps));
   if (options.corsOrigins !== undefined && options.corsOrigins.length > 0) {
     // Before auth: a preflight carries no token and must be answered.
-    app.use("/v1/*", corsMiddleware(options.corsOrigins));
+    const cors = corsMiddleware(options.corsOrigins);
+    // Not for in-process requests (the stream's, the MQTT gateway's): no browser reads their
+    // answers, whose bodies are then never built (`jsonAnswer`); CORS would rebuild each answer
+    // from its body. A preflight (OPTIONS) is answered as over HTTP, whoever sends it.
+    app.use(
+      "/v1/*",
+      (c, next) => isInProcess(c.req.raw) && c.req.method !== "OPTIONS" ? next() : cors(c, next),
+    );
   }
   app.use("*", authMiddleware(deps));
   // Stream requests run through this same app (`app.fetch`): one set of routes and rules.
@@ -147,16 +153,6 @@ function drainMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     if (!deps.drain.draining || c.req.path === "/healthz") return await next();
     return problemResponse("unavailable", SHUTTING_DOWN, {}, { connection: "close" });
   };
-}
-
-function corsMiddleware(origins: readonly string[]): MiddlewareHandler<AppEnv> {
-  return cors({
-    origin: origins.includes("*") ? "*" : [...origins],
-    allowMethods: ["GET", "PUT", "POST", "DELETE"],
-    allowHeaders: ["authorization", "content-type", "idempotency-key", SESSION_HEADER],
-    exposeHeaders: ["retry-after", "location"],
-    maxAge: 600,
-  });
 }
 
 /** With auth on, resolves the bearer token to a principal, or answers 401. */

@@ -11,14 +11,34 @@
 import type { Principal } from "./auth.ts";
 
 /**
+ * A value carried by an object under a private symbol: what a `WeakMap` keyed by the object
+ * would hold, at less cost. Four maps were written per stream request (text, signal, principal,
+ * answer text), and weak-map entries on short-lived objects are slow to add and slow for the
+ * garbage collector (ephemerons): ~2 µs per request more than a property, measured. A symbol no
+ * caller can name cannot be set from outside this module, nor from the network.
+ */
+class Slot<K extends object, V> {
+  readonly #key: symbol;
+  constructor(name: string) {
+    this.#key = Symbol(name);
+  }
+  get(o: K): V | undefined {
+    return (o as unknown as Record<symbol, V | undefined>)[this.#key];
+  }
+  set(o: K, v: V): void {
+    (o as unknown as Record<symbol, V>)[this.#key] = v;
+  }
+}
+
+/**
  * Principals of in-process requests authenticated already (a stream's, when it opened; the MQTT
  * gateway's, at CONNECT): the app's auth step takes them from here instead of checking a token
  * again for every request. Never set for a request from the network.
  */
-export const streamPrincipals = new WeakMap<Request, Principal>();
+export const streamPrincipals = new Slot<Request, Principal>("quorumq.principal");
 
 /** The JSON text of an in-process request (it is built with no body stream). */
-export const inProcessRequestText = new WeakMap<Request, string>();
+export const inProcessRequestText = new Slot<Request, string>("quorumq.requestText");
 
 /**
  * The abort signals of in-process requests (a stream's `cancel`, or its stream closing). Kept
@@ -26,15 +46,31 @@ export const inProcessRequestText = new WeakMap<Request, string>();
  * signal of its own, which doubled the cost of building one (~18 µs more per request), and only a
  * long poll (`receive.ts`) listens. Read with `requestSignal`.
  */
-export const inProcessSignals = new WeakMap<Request, AbortSignal>();
+export const inProcessSignals = new Slot<Request, AbortSignal>("quorumq.signal");
 
 /** The signal that ends `request`: an in-process request's own, else the request's. */
 export function requestSignal(request: Request): AbortSignal {
   return inProcessSignals.get(request) ?? request.signal;
 }
 
+/** Marks the requests made in process (the stream's, the MQTT gateway's): `isInProcess`. */
+const inProcessMark = new Slot<Request, true>("quorumq.inProcess");
+
+/** Marks `request` as made in process: its answer is read from `answerText`, never its body. */
+export function markInProcess(request: Request): void {
+  inProcessMark.set(request, true);
+}
+
+/**
+ * Whether `request` was made in process. Its caller reads the answer's status, the headers it
+ * relays and the text in `answerText`; no browser sees it (no CORS), no body is read.
+ */
+export function isInProcess(request: Request): boolean {
+  return inProcessMark.get(request) === true;
+}
+
 /** The JSON text of an answer made from text (`jsonAnswer`), read back without its stream. */
-export const answerText = new WeakMap<Response, string>();
+export const answerText = new Slot<Response, string>("quorumq.answerText");
 
 /**
  * How many messages a receive's answer (`answerText`) delivers: a stream consumer counts the
@@ -53,6 +89,7 @@ export function inProcessRequest(
   principal?: Principal,
 ): Request {
   const request = new Request(url, init);
+  markInProcess(request);
   if (text !== undefined) inProcessRequestText.set(request, text);
   if (principal !== undefined) streamPrincipals.set(request, principal);
   return request;

@@ -42,6 +42,20 @@ export class HttpMetrics {
       ...nodeLabel,
     });
     w.counter("quorumq_raft_elections_total", "Elections started here", m.elections, nodeLabel);
+    if (m.proposals !== undefined) {
+      w.counter(
+        "quorumq_proposals_total",
+        "Broker proposals proposed here as leader",
+        m.proposals.proposals,
+        nodeLabel,
+      );
+      w.counter(
+        "quorumq_proposal_entries_total",
+        "Raft entries that carried them (one per batch)",
+        m.proposals.entries,
+        nodeLabel,
+      );
+    }
     if (m.fsyncSeconds !== undefined) {
       w.histogram("quorumq_storage_fsync_seconds", "Log fsync latency", m.fsyncSeconds, nodeLabel);
     }

@@ -140,6 +140,11 @@ export interface NodeMetrics {
   readonly elections: number;
   /** Latency of each fsync of the log, in seconds; undefined with memory storage. */
   readonly fsyncSeconds?: HistogramSnapshot;
+  /**
+   * Broker proposals this node proposed as leader, and the Raft entries that carried them
+   * (counters): one entry per batch of proposals, so their ratio is the mean batch size.
+   */
+  readonly proposals?: { readonly proposals: number; readonly entries: number };
 }
 
 /** What the HTTP layer needs from the node (see the module doc for the contract). */

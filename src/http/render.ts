@@ -38,17 +38,20 @@ export interface MessageRequest {
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
 export function toMessageInput(m: MessageRequest): MessageInput {
-  return {
+  // Fields assigned one by one (same keys, same order) rather than spread from conditional
+  // object literals: eight spreads per published message were ~3 µs of a leader's CPU.
+  const out: { -readonly [K in keyof MessageInput]: MessageInput[K] } = {
     body: encoder.encode(JSON.stringify(m.body)),
-    ...(m.id !== undefined ? { id: m.id } : {}),
-    ...(m.group !== undefined ? { group: m.group } : {}),
-    ...(m.delayMs !== undefined ? { delayMs: m.delayMs } : {}),
-    ...(m.ttlMs !== undefined ? { ttlMs: m.ttlMs } : {}),
-    ...(m.headers !== undefined ? { headers: m.headers } : {}),
-    ...(m.subject !== undefined ? { subject: m.subject } : {}),
-    ...(m.retain !== undefined ? { retain: m.retain } : {}),
-    ...(m.once !== undefined ? { once: m.once } : {}),
   };
+  if (m.id !== undefined) out.id = m.id;
+  if (m.group !== undefined) out.group = m.group;
+  if (m.delayMs !== undefined) out.delayMs = m.delayMs;
+  if (m.ttlMs !== undefined) out.ttlMs = m.ttlMs;
+  if (m.headers !== undefined) out.headers = m.headers;
+  if (m.subject !== undefined) out.subject = m.subject;
+  if (m.retain !== undefined) out.retain = m.retain;
+  if (m.once !== undefined) out.once = m.once;
+  return out;
 }
 
 /** The stored body text; a body that is not JSON text (not written by this API) is a string. */
@@ -158,11 +161,24 @@ export function subscriptionJson(info: SubscriptionInfo): Record<string, unknown
   return { topic: info.topic, name: info.name, ...info.config, ...info.stats, cursor: info.cursor };
 }
 
-/** Answers JSON text (already serialized) with the replay marker when it is a replay. */
-export function jsonAnswer(status: number, text: string, replayed: boolean): Response {
-  const headers = new Headers({ "content-type": "application/json" });
-  if (replayed) headers.set("idempotent-replayed", "true");
-  const response = new Response(status === 204 ? null : text, { status, headers });
+const JSON_HEADERS = { "content-type": "application/json" };
+const REPLAYED_JSON_HEADERS = { "content-type": "application/json", "idempotent-replayed": "true" };
+
+/**
+ * Answers JSON text (already serialized) with the replay marker when it is a replay. `inProcess`
+ * (the request's, `isInProcess`): its caller reads the text from `answerText` and never the body,
+ * so the answer has none. A body with a status other than 200 has Deno build a native response
+ * for `Deno.serve` (~2.5 µs per answer, and a finalizer), wasted on an in-process answer.
+ */
+export function jsonAnswer(
+  status: number,
+  text: string,
+  replayed: boolean,
+  inProcess = false,
+): Response {
+  // Records, not a `Headers`: `new Response` copies what it is given (~2 µs less per answer).
+  const headers = replayed ? REPLAYED_JSON_HEADERS : JSON_HEADERS;
+  const response = new Response(status === 204 || inProcess ? null : text, { status, headers });
   // The stream reads the text back from here rather than through the body stream.
   if (status !== 204) answerText.set(response, text);
   return response;

@@ -18,6 +18,8 @@ const emptyQuery = z.strictObject({});
 
 /** Writes take no query parameters: an unknown one is an `invalid_request` naming it. */
 export function noQuery(c: AppContext): void {
+  // Without a `?` the query is empty: no parsing (a URL's query starts at its first `?`).
+  if (!c.req.url.includes("?")) return;
   validate(emptyQuery, c.req.query(), "query");
 }
 

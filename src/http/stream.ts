@@ -15,7 +15,12 @@
 import type { Principal } from "./auth.ts";
 import type { AppDeps } from "./context.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
-import { inProcessRequestText, inProcessSignals, streamPrincipals } from "./in_process.ts";
+import {
+  inProcessRequestText,
+  inProcessSignals,
+  markInProcess,
+  streamPrincipals,
+} from "./in_process.ts";
 export { streamPrincipals };
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
@@ -258,25 +263,28 @@ export class StreamSession {
     body: unknown,
     signal?: AbortSignal,
   ): Request {
-    const h = new Headers();
+    // A plain record, not a `Headers`: `new Request` copies either, and a record is the cheaper
+    // copy (~2 µs per request). Names are lower-cased here, as `Headers` would.
+    const h: Record<string, string> = {};
     let relayed: string | undefined;
     for (const [name, value] of Object.entries(headers ?? {})) {
       const lower = name.toLowerCase();
-      if (PASSED_HEADERS.has(lower)) h.set(name, value);
+      if (PASSED_HEADERS.has(lower)) h[lower] = value;
       else if (lower === "authorization") relayed = value;
     }
     const relay = this.#relaying(relayed);
     if (relay === "caller") {
       // The gateway's caller, authenticated by the app as over HTTP (401 without a token).
-      if (relayed !== undefined) h.set("authorization", relayed);
+      if (relayed !== undefined) h.authorization = relayed;
     } else if (this.#authorization !== undefined) {
-      h.set("authorization", this.#authorization);
+      h.authorization = this.#authorization;
     }
     const hasBody = body !== undefined && method !== "GET" && method !== "HEAD";
-    if (hasBody && !h.has("content-type")) h.set("content-type", "application/json");
+    if (hasBody && h["content-type"] === undefined) h["content-type"] = "application/json";
     // No body stream: the app takes the text from `inProcessRequestText` (body.ts).
     // The signal is handed over beside the request (`requestSignal`), not followed by it.
     const request = new Request(`http://stream.local${path}`, { method, headers: h });
+    markInProcess(request);
     if (signal !== undefined) inProcessSignals.set(request, signal);
     if (hasBody) {
       inProcessRequestText.set(

@@ -8,24 +8,18 @@
 
 import { Packr } from "msgpackr";
 import { answerText } from "./in_process.ts";
+import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
+
+export { BATCH_FRAMES_MAX, STREAM_VERSION };
 
 /** A relayed `authorization` on a stream whose token may not relay: answered 403. */
 export class RelayRefused extends Error {}
-
-/** The one version this node speaks (byte 0 of every frame). */
-export const STREAM_VERSION = 1;
 
 /**
  * A `req` frame's method: any method token, so that a method no route takes gets the app's own
  * 405 with `Allow` (an edge gateway relays whatever its caller sent).
  */
 const METHOD = /^[A-Z]{1,16}$/;
-
-/** The operations paths a `req` frame may name besides `/v1/...` (an edge gateway relays them). */
-const OPS_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
-
-/** Most frames in one batch (a msgpack array of frames, see `decodeStreamMessage`). */
-export const BATCH_FRAMES_MAX = 4096;
 
 /** Client → node. */
 export type StreamInFrame =
@@ -64,19 +58,6 @@ export type StreamOutFrame =
   }
   | { readonly t: "push"; readonly i: number; readonly j: string }
   | { readonly t: "error"; readonly j: string };
-
-/**
- * Answer headers a `res` frame carries: the ones the HTTP API defines, and `content-type` and
- * `www-authenticate`, so that an edge gateway answers its caller exactly what the node did.
- */
-const ANSWER_HEADERS = [
-  "retry-after",
-  "idempotent-replayed",
-  "location",
-  "allow",
-  "content-type",
-  "www-authenticate",
-];
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 

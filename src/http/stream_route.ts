@@ -13,8 +13,11 @@
 
 import type { Handler } from "hono";
 import type { AppDeps, AppEnv } from "./context.ts";
+import { originAllowed } from "./cors.ts";
 import { ProblemError } from "./problems.ts";
 import { type Dispatch, StreamSession } from "./stream.ts";
+
+export { originAllowed };
 
 /** Where the stream is served. */
 export const STREAM_PATH = "/v1/stream";
@@ -52,10 +55,4 @@ export function streamRoute(
     new StreamSession(socket, deps, dispatch, authorized);
     return response;
   };
-}
-
-/** Whether a browser page of `origin` may open the stream on the node at `url`. */
-export function originAllowed(origin: string, url: string, allowed: readonly string[]): boolean {
-  if (allowed.includes("*") || allowed.includes(origin)) return true;
-  return origin === new URL(url).origin;
 }

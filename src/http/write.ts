@@ -15,6 +15,7 @@ import { ownerOf, sessionOf } from "./session.ts";
 import { shuttingDown } from "./drain.ts";
 import { expectOk, ProblemError } from "./problems.ts";
 import { jsonAnswer, type WriteAnswer } from "./render.ts";
+import { isInProcess } from "./in_process.ts";
 import { noQuery } from "./request.ts";
 
 /** The outcome of the write pipeline: the broker's result here, or the leader's whole answer. */
@@ -163,5 +164,5 @@ export async function answerWrite<C extends Command>(
   const out = await runWrite(c, deps, cmd, request, extraTimeoutMs);
   if (out instanceof Response) return out;
   const { status, text } = render(out.value);
-  return jsonAnswer(status, text, out.replayed);
+  return jsonAnswer(status, text, out.replayed, isInProcess(c.req.raw));
 }

@@ -122,6 +122,8 @@ export class MqttConnection {
         this.#handling = this.#handling.then(() => this.#onPacket(p))
           .catch((e) => this.fail(REASON.unspecified, `internal: ${e}`));
       },
+      // The PUBLISHes of one read go to the log together: one batch, one commit.
+      read: () => this.#handling = this.#handling.then(() => this.#inbound?.flush()),
       // After the packets before it: a CONNECT still being answered gets its CONNACK first.
       error: (e) => this.#handling = this.#handling.then(() => this.#onWireError(e)),
     });

@@ -1,6 +1,7 @@
 /**
  * A connection's PUBLISHes into the replicated log, in the order they arrived: consecutive
- * PUBLISHes of any QoS go as one batch publish (one entry, so many in flight cost one commit),
+ * PUBLISHes of any QoS (those of one read, and those that arrive while the batch before is being
+ * committed) go as one batch publish (one entry, so many in flight cost one commit),
  * each QoS 1 PUBACK and QoS 2 PUBREC after the batch is committed. A QoS 2 message is published
  * `once` in the slot of its packet id of the session's claim (replicated session state), so the
  * same PUBLISH sent again, to this node or any other, answers the first one and is not applied
@@ -45,11 +46,14 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
 } {
   const s = topicToSubject(p.topic);
   if ("error" in s) return { error: s.error };
+  return { message: messageTo(s.subject, p) };
+}
+
+/** The message a PUBLISH becomes, its topic already mapped to `subject`. */
+function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> {
   const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
   const { body, kind } = encodePayload(payload);
   const headers: Record<string, string> = { [PAYLOAD_HEADER]: kind, "mqtt-qos": String(p.qos) };
-  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
-  const retain = p.retain ? { retain: payload.length === 0 ? "clear" : "set" } : {};
   if (p.retain) headers[RETAIN_HEADER] = "1";
   const user = p.properties?.userProperties;
   if (user !== undefined) {
@@ -57,13 +61,24 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
       if (!Object.hasOwn(headers, k)) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     }
   }
+  const message: Record<string, unknown> = { subject, body, headers };
   // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to.
   const expiry = p.properties?.messageExpiryInterval;
-  const ttl = expiry === undefined || expiry <= 0
-    ? {}
-    : { ttlMs: Math.min(expiry, TTL_S_MAX) * 1000 };
-  return { message: { subject: s.subject, body, headers, ...ttl, ...retain } };
+  if (expiry !== undefined && expiry > 0) message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
+  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
+  if (p.retain) message.retain = payload.length === 0 ? "clear" : "set";
+  return message;
 }
+
+/** What a topic name is to this connection: its subject (or why none) and whether it may publish. */
+interface TopicFacts {
+  readonly subject: string | undefined;
+  readonly error: string | undefined;
+  readonly allowed: boolean;
+}
+
+/** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
+const TOPIC_CACHE_MAX = 1024;
 
 export class Inbound {
   readonly #host: InboundHost;
@@ -71,39 +86,55 @@ export class Inbound {
   readonly #claim: string;
   readonly #queue: Item[] = [];
   #pumping = false;
+  /** A batch was refused: the connection is being closed, nothing more is sent or answered. */
+  #stopped = false;
+  /** The facts of the topics this connection published to (bounded: cleared when full). */
+  readonly #topics = new Map<string, TopicFacts>();
 
   constructor(host: InboundHost) {
     this.#host = host;
     this.#claim = sessionKey(host.owner);
   }
 
+  /** Queues a PUBLISH; `flush` sends what is queued (the connection: after each read). */
   publish(p: IPublishPacket): void {
     this.#queue.push({ kind: "publish", p });
-    this.#pump();
   }
 
+  /** Queues a PUBREL; `flush` sends what is queued. */
   pubrel(p: IPubrelPacket): void {
     this.#queue.push({ kind: "pubrel", p });
+  }
+
+  /**
+   * Sends what is queued, unless a run is being committed (what is queued then goes next).
+   * Called once the packets of a read are queued, so PUBLISHes that arrived together go as one
+   * batch, not the first alone and the rest a whole commit behind it.
+   */
+  flush(): void {
     this.#pump();
   }
 
   /**
    * In arrival order: the consecutive PUBLISHes (any QoS) as one batch entry, the consecutive
-   * PUBRELs as one `claim_free`; while one is being committed the next run gathers.
+   * PUBRELs as one `claim_free`; one run at a time, while it is being committed the next one
+   * gathers. (Several batches of a connection in flight, in order on the leader, were measured
+   * slower on a quiet machine: docs/mqtt.md, Speed.)
    */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      for (let i = 0; this.#queue.length > 0 && i < 1_000_000; i++) {
+      for (let i = 0; this.#queue.length > 0 && !this.#stopped && i < 1_000_000; i++) {
         const kind = this.#queue[0].kind;
         let n = 0;
         while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].kind === kind) n++;
-        const run = this.#queue.splice(0, n);
-        if (kind === "pubrel") await this.#release(run.map((it) => it.p as IPubrelPacket));
-        else await this.#batch(run.map((it) => it.p as IPublishPacket));
+        const run = this.#queue.splice(0, n).map((it) => it.p);
+        if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
+        else await this.#batch(run as IPublishPacket[]);
       }
     } catch (e) {
+      this.#stopped = true;
       this.#host.fail(0x80, `publish failed: ${e}`);
     } finally {
       this.#pumping = false;
@@ -127,49 +158,68 @@ export class Inbound {
     return await this.#post(m.message);
   }
 
+  /** The subject of `topic` and whether this connection may publish to it (kept per topic). */
+  #topic(topic: string): TopicFacts {
+    const known = this.#topics.get(topic);
+    if (known !== undefined) return known;
+    if (this.#topics.size >= TOPIC_CACHE_MAX) this.#topics.clear();
+    const s = topicToSubject(topic);
+    const facts = "error" in s
+      ? { subject: undefined, error: s.error, allowed: this.#host.access.canPublish(topic) }
+      : { subject: s.subject, error: undefined, allowed: this.#host.access.canPublish(topic) };
+    this.#topics.set(topic, facts);
+    return facts;
+  }
+
+  /** A run of PUBLISHes as one batch publish; after commit, their answers in order. */
   async #batch(all: IPublishPacket[]): Promise<void> {
-    // A topic the token may not publish to: v5 answers 0x87, v3.1.1 (which has no negative
-    // acknowledgement) answers as usual; the message is dropped either way.
-    const denied = all.filter((p) => !this.#host.access.canPublish(p.topic));
-    for (const p of denied) {
-      if (p.qos > 0) {
-        const reason = this.#host.version === 5 ? 0x87 : 0;
-        this.#host.send(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
-      }
-    }
-    if (denied.length > 0) {
-      this.#host.log("mqtt_publish_not_authorized", { topics: denied.map((p) => p.topic) });
-    }
-    const batch = denied.length === 0 ? all : all.filter((p) => !denied.includes(p));
-    if (batch.length === 0) return;
     const messages: Record<string, unknown>[] = [];
-    for (const p of batch) {
-      const m = messageOf(p);
-      if ("error" in m) {
-        return this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${m.error}`);
+    for (const p of all) {
+      const t = this.#topic(p.topic);
+      // Answered in its place (`#answerBatch`), never sent.
+      if (!t.allowed) continue;
+      if (t.subject === undefined) {
+        this.#stopped = true;
+        return this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${t.error}`);
       }
+      const message = messageTo(t.subject, p);
       // QoS 2: once per packet id until PUBREL frees it, so the same PUBLISH sent again (after
       // a reconnect, to any node) answers the first one's seq and is not applied twice.
-      if (p.qos === 2) m.message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
-      messages.push(m.message);
+      if (p.qos === 2) message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
+      messages.push(message);
     }
     // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
     // (at least once) but never its QoS 2 ones (their slots are held).
-    const a = await this.#post({ messages });
-    if (a.status !== 201) return this.#refused(a);
+    const a = messages.length === 0 ? undefined : await this.#post({ messages });
+    if (!this.#stopped) this.#answerBatch(all, a);
+  }
+
+  /** PUBACK / PUBREC for each PUBLISH of a batch, in order, from the batch's answer. */
+  #answerBatch(all: readonly IPublishPacket[], a: ApiAnswer | undefined): void {
+    if (a !== undefined && a.status !== 201) return this.#refused(a);
+    const denied: string[] = [];
     const full: string[] = [];
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i];
-      const r = a.body.results[i];
-      const ok = r !== undefined && r.seq !== undefined;
-      // Beyond the topic's retained bounds (replicated state): v5 says quota exceeded; v3.1.1
-      // has no negative acknowledgement, so the message is acknowledged and dropped.
-      const quota = !ok && r?.error?.type === "retained_full";
-      if (quota) full.push(p.topic);
+    let at = 0;
+    for (const p of all) {
+      let reason: number;
+      if (!this.#topic(p.topic).allowed) {
+        // A topic the token may not publish to: v5 answers 0x87, v3.1.1 (which has no negative
+        // acknowledgement) answers as usual; the message is dropped either way.
+        denied.push(p.topic);
+        reason = this.#host.version === 5 ? 0x87 : 0;
+      } else {
+        const r = a!.body.results[at++];
+        const ok = r !== undefined && r.seq !== undefined;
+        // Beyond the topic's retained bounds (replicated state): v5 says quota exceeded; v3.1.1
+        // has no negative acknowledgement, so the message is acknowledged and dropped.
+        const quota = !ok && r?.error?.type === "retained_full";
+        if (quota) full.push(p.topic);
+        reason = ok ? 0 : quota ? (this.#host.version === 5 ? 0x97 : 0) : 0x80;
+      }
       if (p.qos === 0) continue;
-      const reason = ok ? 0 : quota ? (this.#host.version === 5 ? 0x97 : 0) : 0x80;
       this.#host.send(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
     }
+    if (denied.length > 0) this.#host.log("mqtt_publish_not_authorized", { topics: denied });
     if (full.length > 0) {
       this.#host.log("mqtt_publish_refused", { reason: "retained_full", topics: full });
     }
@@ -184,17 +234,18 @@ export class Inbound {
     for (const p of run) this.#host.send(this.#ack("pubcomp", p.messageId ?? 0, 0));
   }
 
-  async #post(body: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> {
+  async #post(body: unknown): Promise<ApiAnswer> {
     const path = `/v1/topics/${MQTT_TOPIC}/messages`;
-    let a = await this.#host.api.write("POST", path, body, headers);
+    let a = await this.#host.api.write("POST", path, body);
     if (a.status === 404 && a.body?.type === "topic_not_found") {
       await this.#host.api.ensureTopic();
-      a = await this.#host.api.write("POST", path, body, headers);
+      a = await this.#host.api.write("POST", path, body);
     }
     return a;
   }
 
   #refused(a: ApiAnswer): void {
+    this.#stopped = true;
     const reason = a.status === 401 || a.status === 403 ? 0x87 : a.status === 413 ? 0x95 : 0x80;
     this.#host.fail(reason, `the broker answered ${a.status} ${a.body?.detail ?? ""}`);
   }

@@ -14,6 +14,8 @@ export type WireError = { kind: "malformed" | "oversized" | "bad_protocol"; deta
 
 export interface WireHandlers {
   packet(p: Packet): void;
+  /** Every packet of one read has been handed to `packet` (what arrived together). */
+  read(): void;
   error(e: WireError): void;
 }
 
@@ -97,6 +99,7 @@ export class Wire {
       }
       if (n === null) break;
       parser.parse(Buffer.from(buf.subarray(0, n)));
+      if (!failed) h.read();
       // The parser buffers a packet until it is whole: refuse one bigger than the bound early.
       // deno-lint-ignore no-explicit-any
       const pending = (parser as any)._list?.length ?? 0;

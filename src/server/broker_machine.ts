@@ -36,6 +36,12 @@ export class BrokerMachine implements StateMachine {
         }
         return parts;
       },
+      stream: async function* (pace: Pace) {
+        for (const part of view.parts()) {
+          yield part;
+          await pace();
+        }
+      },
     };
   }
 

@@ -7,7 +7,7 @@
 
 import type { NodeDriver } from "../../cluster/node/mod.ts";
 import { NO_NODE } from "../../cluster/raft/mod.ts";
-import { encodeEnvelope, type EntryClock, type Proposal } from "../broker/mod.ts";
+import type { EntryClock, Proposal } from "../broker/mod.ts";
 import {
   type AdminOutcome,
   type BrokerView,
@@ -21,6 +21,7 @@ import {
   type ReadBarrierOutcome,
 } from "../http/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
+import { ProposalBatcher } from "./proposal_batcher.ts";
 
 /** How long a new member may take to catch up before it is promoted to voter. */
 const CATCH_UP_MS = 30_000;
@@ -35,6 +36,7 @@ export class RaftNode implements NodePort {
   #driver: NodeDriver;
   #machine: BrokerMachine;
   #clock: EntryClock;
+  #batcher: ProposalBatcher;
   #memoryStorage: boolean;
 
   #canAddMembers: boolean;
@@ -48,6 +50,7 @@ export class RaftNode implements NodePort {
     this.#driver = driver;
     this.#machine = machine;
     this.#clock = clock;
+    this.#batcher = new ProposalBatcher(driver, clock);
     this.nodeId = driver.id;
     this.#memoryStorage = opts.memoryStorage;
     this.#canAddMembers = opts.canAddMembers;
@@ -74,12 +77,14 @@ export class RaftNode implements NodePort {
   }
 
   /**
-   * Stamps the entry time and proposes, in one synchronous step: the driver accepts a proposal
-   * only while this node leads, so only a leader's clock ever reaches an entry.
+   * Queues the proposal for the next entry (proposal_batcher.ts): the batcher stamps the entry
+   * time and proposes in one synchronous step, and the driver accepts a proposal only while this
+   * node leads, so only a leader's clock ever reaches an entry. A node that does not lead now
+   * answers at once.
    */
   async propose(proposal: Proposal, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
-    const data = encodeEnvelope(this.#clock.stamp(proposal));
-    const out = await this.#driver.propose(data, opts.timeoutMs);
+    if (!this.#driver.leading) return this.#notLeader();
+    const out = await this.#batcher.propose(proposal, opts.timeoutMs);
     if (out.ok) return { ok: true, result: out.result };
     switch (out.reason) {
       case "not_leader":
@@ -245,6 +250,7 @@ export class RaftNode implements NodePort {
       appliedIndex: this.#driver.appliedIndex,
       leaderChanges: this.#driver.counters.leaderChanges,
       elections: this.#driver.counters.elections,
+      proposals: { ...this.#batcher.counters },
       ...(this.#memoryStorage ? {} : { fsyncSeconds: this.fsyncSeconds.snapshot() }),
     };
   }

@@ -19,6 +19,7 @@ function followerDriver(proposed: unknown[]): NodeDriver {
     id: "n2",
     urls: new Map([["n1", "http://n1.test"], ["n4", "http://n4.test"]]),
     status: () => status,
+    setProposalGatherer: () => {},
     proposeConfChange: (cc: unknown) => {
       proposed.push(cc);
       return Promise.resolve({ ok: false, reason: "not_leader", leaderId: "n1" });

@@ -33,11 +33,13 @@ import { NodeListener } from "./listener.ts";
 import { privateSocketDir, TlsFront } from "./tls_front.ts";
 import { loadTls, secretFileWarning } from "./tls.ts";
 import { RaftNode } from "./raft_node.ts";
+import { canCollect, fullCollection, IdleCollector } from "./memory.ts";
 import {
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
   SNAPSHOT_ENTRIES_MAX,
   SNAPSHOT_EVERY_ENTRIES,
+  SNAPSHOT_LOG_BYTES_MAX,
   SNAPSHOT_LOG_FACTOR,
   TICK_MS,
 } from "./raft_settings.ts";
@@ -166,6 +168,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   });
 
   const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
+  const stopIdleCollector = startIdleCollector(node.driver, log);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
   // With TLS, the listeners behind the TLS fronts (tls_front.ts) live on Unix sockets here.
   const socketDir = tls.listener === undefined ? undefined : await privateSocketDir(config.dataDir);
@@ -273,6 +276,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       const mqttClosed = mqtt?.close();
       await handOverLeadership(node.driver);
       stopTimers();
+      stopIdleCollector();
       mqttFront?.stopAccepting();
       await mqttClosed;
       mqttFront?.destroyAll();
@@ -335,6 +339,7 @@ async function openDriver(
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
+    snapshotLogBytesMax: SNAPSHOT_LOG_BYTES_MAX,
     log: (level, event, details) => {
       if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
@@ -366,6 +371,7 @@ async function openDriver(
     observePersistMs: (ms) => holder.raft?.fsyncSeconds.observe(ms / 1000),
     nowMs: () => performance.now(),
     pace: slicePacer(),
+    collectGarbage: fullCollection,
   });
   const clock = new EntryClock({
     monoNowMs: () => performance.now(),
@@ -379,6 +385,32 @@ async function openDriver(
   });
   holder.raft = raft;
   return { driver, raft, clock };
+}
+
+/**
+ * A full collection once the node turns quiet after work (src/server/memory.ts): checked every
+ * second, after two quiet seconds and at least 1,000 entries applied since the last one.
+ */
+function startIdleCollector(driver: NodeDriver, log: Logger): () => void {
+  if (!canCollect) return () => {};
+  const idle = new IdleCollector({
+    appliedIndex: () => driver.appliedIndex,
+    busy: () => driver.snapshotting,
+    collect: () => {
+      const t0 = performance.now();
+      fullCollection();
+      const m = Deno.memoryUsage();
+      log.info("memory_collected", {
+        ms: Math.round(performance.now() - t0),
+        heapMB: Math.round(m.heapUsed / 2 ** 20),
+        externalMB: Math.round(m.external / 2 ** 20),
+      });
+    },
+    quietChecks: 2,
+    minEntries: 1000,
+  });
+  const timer = setInterval(() => idle.check(), 1000);
+  return () => clearInterval(timer);
 }
 
 /**

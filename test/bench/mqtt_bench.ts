@@ -9,13 +9,24 @@
  * - QoS 0 fan-out: one publisher, 10 subscribers on `fan/#`: deliveries/s and publish → delivery
  *   latency p50/p99.
  *
+ * Each with the CPU time per message (deliveries for the fan-out) of the broker's process and of
+ * this one (the client: it shows whether the client, not the broker, is what limits the rate).
+ *
  * Median of `--runs` runs. Without `mosquitto` installed only quorumq is measured, saying why.
  *
- * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000]
+ * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1]
+ *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
+ *
+ * `--nodes 3` runs quorumq as a three-node cluster (the client on the leader: every message
+ * replicated to a majority and fsync'd there before its PUBACK). `--main` picks the node entry
+ * (`test/bench/profiled_main.ts` with `QQ_PROFILE_DIR` and `QQ_PROFILE_READY=0` profiles the
+ * node under the load); `--profile-client` writes a CPU profile of this process (the MQTT.js
+ * client) per broker into `<dir>`.
  *
  * @module
  */
 
+import { Session } from "node:inspector";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
@@ -27,8 +38,15 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
     messages: { type: "string", default: "5000" },
+    nodes: { type: "string", default: "1" },
+    cases: { type: "string", default: "q1,q2,q0" },
+    only: { type: "string" },
+    main: { type: "string" },
+    "profile-client": { type: "string" },
   },
 });
+const CASES = new Set(values.cases.split(","));
+const NODES = Number(values.nodes);
 const RUNS = Number(values.runs);
 const MESSAGES = Number(values.messages);
 const IN_FLIGHT = 64;
@@ -39,6 +57,28 @@ interface Figures {
   p50: number;
   p99: number;
   got?: number;
+  /** CPU time per message (µs) of the broker's process and of this one (the MQTT.js client). */
+  brokerUs: number;
+  clientUs: number;
+}
+
+/** utime+stime of a process in microseconds (Linux /proc; clock ticks are 100 Hz here). */
+function cpuUs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Runs `fn` and adds the CPU per message of `pid` and of this process to its figures. */
+async function withCpu(
+  pid: number,
+  fn: () => Promise<Omit<Figures, "brokerUs" | "clientUs">>,
+  count: (f: Omit<Figures, "brokerUs" | "clientUs">) => number,
+): Promise<Figures> {
+  const b0 = cpuUs(pid), c0 = cpuUs(Deno.pid);
+  const f = await fn();
+  const n = Math.max(1, count(f));
+  return { ...f, brokerUs: (cpuUs(pid) - b0) / n, clientUs: (cpuUs(Deno.pid) - c0) / n };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -59,7 +99,11 @@ async function client(port: number, clientId?: string): Promise<MqttClient> {
   });
 }
 
-async function publishInFlight(port: number, run: number, qos: 1 | 2): Promise<Figures> {
+async function publishInFlight(
+  port: number,
+  run: number,
+  qos: 1 | 2,
+): Promise<Omit<Figures, "brokerUs" | "clientUs">> {
   const pub = await client(port);
   const lat: number[] = [];
   let next = 0;
@@ -80,7 +124,10 @@ async function publishInFlight(port: number, run: number, qos: 1 | 2): Promise<F
   return { rate: MESSAGES / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
 }
 
-async function qos0FanOut(port: number, run: number): Promise<Figures> {
+async function qos0FanOut(
+  port: number,
+  run: number,
+): Promise<Omit<Figures, "brokerUs" | "clientUs">> {
   const subs = await Promise.all(
     Array.from({ length: SUBSCRIBERS }, (_, i) => client(port, `fan-${run}-${i}`)),
   );
@@ -114,16 +161,20 @@ async function qos0FanOut(port: number, run: number): Promise<Figures> {
   return { rate: got / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99), got };
 }
 
-async function measure(name: string, port: number): Promise<void> {
+async function measure(name: string, port: number, pid: number): Promise<void> {
   const q1: Figures[] = [];
   const q2: Figures[] = [];
   const q0: Figures[] = [];
+  const stopProfile = await profileClient(name);
   for (let r = 0; r < RUNS; r++) {
-    q1.push(await publishInFlight(port, r, 1));
-    q2.push(await publishInFlight(port, r, 2));
-    q0.push(await qos0FanOut(port, r));
+    const sent = () => MESSAGES;
+    if (CASES.has("q1")) q1.push(await withCpu(pid, () => publishInFlight(port, r, 1), sent));
+    if (CASES.has("q2")) q2.push(await withCpu(pid, () => publishInFlight(port, r, 2), sent));
+    if (CASES.has("q0")) q0.push(await withCpu(pid, () => qos0FanOut(port, r), (f) => f.got!));
   }
+  await stopProfile();
   const show = (label: string, fs: Figures[]) => {
+    if (fs.length === 0) return;
     const got = fs[0].got === undefined
       ? ""
       : `, delivered ${fs.map((f) => f.got).join("/")} of ${MESSAGES * SUBSCRIBERS}`;
@@ -133,7 +184,9 @@ async function measure(name: string, port: number): Promise<void> {
       } msgs/s, ` +
         `p50 ${median(fs.map((f) => f.p50)).toFixed(2)} ms, p99 ${
           median(fs.map((f) => f.p99)).toFixed(2)
-        } ms${got}`,
+        } ms, CPU/msg broker ${Math.round(median(fs.map((f) => f.brokerUs)))} µs, client ${
+          Math.round(median(fs.map((f) => f.clientUs)))
+        } µs${got}`,
     );
   };
   show("QoS 1 publish, 64 in flight", q1);
@@ -141,7 +194,26 @@ async function measure(name: string, port: number): Promise<void> {
   show(`QoS 0 fan-out to ${SUBSCRIBERS} subscribers`, q0);
 }
 
-async function withMosquitto(fn: (port: number) => Promise<void>): Promise<void> {
+/** With `--profile-client`: profiles this process until the returned function is called. */
+async function profileClient(name: string): Promise<() => Promise<void>> {
+  const dir = values["profile-client"];
+  if (dir === undefined) return async () => {};
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string) =>
+    new Promise<T>((resolve, reject) =>
+      session.post(method, (err: Error | null, r: unknown) => err ? reject(err) : resolve(r as T))
+    );
+  await post("Profiler.enable");
+  await post("Profiler.start");
+  return async () => {
+    const { profile } = await post<{ profile: unknown }>("Profiler.stop");
+    await Deno.writeTextFile(`${dir}/client-${name}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+async function withMosquitto(fn: (port: number, pid: number) => Promise<void>): Promise<void> {
   const found = await new Deno.Command("sh", { args: ["-c", "command -v mosquitto"] }).output();
   if (!found.success) {
     console.log("mosquitto: skipped, not installed (apt-get install mosquitto)");
@@ -174,7 +246,7 @@ async function withMosquitto(fn: (port: number) => Promise<void>): Promise<void>
         await sleep(50);
       }
     }
-    await fn(port);
+    await fn(port, proc.pid);
   } finally {
     proc.kill("SIGTERM");
     await proc.status;
@@ -182,15 +254,27 @@ async function withMosquitto(fn: (port: number) => Promise<void>): Promise<void>
   }
 }
 
+const QUORUMQ = NODES === 1
+  ? "quorumq: one node, fsync on (every PUBACK after the message is on disk)"
+  : `quorumq: ${NODES} nodes, client on the leader, fsync on (every PUBACK after the message ` +
+    "is on disk on a majority)";
 console.log(
-  `${MESSAGES} messages per run, median of ${RUNS}. quorumq: one node, fsync on (every PUBACK ` +
-    "after the message is on disk). Mosquitto: persistence on (written at autosave and shutdown; " +
-    "an acknowledged message can be lost in a crash).",
+  `${MESSAGES} messages per run, median of ${RUNS}. ${QUORUMQ}. Mosquitto: one broker, ` +
+    "persistence on (written at autosave and shutdown; an acknowledged message can be lost in a " +
+    "crash).",
 );
-const { nodes, mqttPort } = await mqttNodes({ count: 1, storage: "fsync", keepLogs: false });
-try {
-  await measure("quorumq", mqttPort("n1"));
-} finally {
-  await nodes.stop();
+if (values.only !== "mosquitto") {
+  const { nodes, mqttPort } = await mqttNodes({
+    count: NODES,
+    storage: "fsync",
+    keepLogs: false,
+    ...(values.main === undefined ? {} : { main: values.main }),
+  });
+  try {
+    const leader = NODES === 1 ? "n1" : await nodes.waitLeader();
+    await measure("quorumq", mqttPort(leader), nodes.pid(leader)!);
+  } finally {
+    await nodes.stop();
+  }
 }
-await withMosquitto((port) => measure("mosquitto", port));
+if (values.only !== "quorumq") await withMosquitto((port, pid) => measure("mosquitto", port, pid));

@@ -5,7 +5,11 @@
  *   --main test/bench/profiled_main.ts`. Every node it starts (the restarted ones too) profiles
  *   its start and writes the profile once its `/readyz` answers 200 (polled every 100 ms on its
  *   `--listen` address, plain HTTP) or after `QQ_PROFILE_MS` ms (60,000 by default), then runs on.
- * - A window under load (`QQ_PROFILE_ON=signal`): nothing is recorded until the node gets
+ * - The first `QQ_PROFILE_MS` ms whatever the readiness (`QQ_PROFILE_READY=0`): a node under a
+ *   benchmark's load (`mqtt_bench.ts --main test/bench/profiled_main.ts`).
+ * - A window from SIGUSR1 to SIGUSR2 (`QQ_PROFILE_SIGNALS=1`; each pair writes one file), for
+ *   profiling a node under load (`test/bench/pubcpu_bench.ts --profile`).
+ * - A window toggled by SIGUSR2 (`QQ_PROFILE_ON=signal`): nothing is recorded until the node gets
  *   SIGUSR2; the next SIGUSR2 writes the profile (and the one after starts a new one). A
  *   benchmark signals every node around the part it measures (`consume_bench.ts --profile`).
  *
@@ -31,12 +35,16 @@ if (dir !== undefined) {
     const { profile } = await post<{ profile: unknown }>("Profiler.stop");
     await Deno.writeTextFile(`${dir}/${id}-${Date.now()}.cpuprofile`, JSON.stringify(profile));
   };
+  const report = (p: Promise<unknown>) => p.catch((e) => console.error(e));
   await post("Profiler.enable");
-  if (Deno.env.get("QQ_PROFILE_ON") === "signal") {
+  if (Deno.env.get("QQ_PROFILE_SIGNALS") === "1") {
+    Deno.addSignalListener("SIGUSR1", () => void report(post("Profiler.start")));
+    Deno.addSignalListener("SIGUSR2", () => void report(save()));
+  } else if (Deno.env.get("QQ_PROFILE_ON") === "signal") {
     let running = false;
     Deno.addSignalListener("SIGUSR2", () => {
       running = !running;
-      (running ? post("Profiler.start") : save()).catch((e) => console.error(e));
+      void report(running ? post("Profiler.start") : save());
     });
   } else {
     await post("Profiler.start");
@@ -47,8 +55,10 @@ if (dir !== undefined) {
       await res?.body?.cancel();
       return res?.status === 200;
     };
+    // QQ_PROFILE_READY=0: the whole run up to QQ_PROFILE_MS, not only until ready (a load's profile).
+    const toReady = Deno.env.get("QQ_PROFILE_READY") !== "0";
     (async () => {
-      while (Date.now() < until && !(await ready())) {
+      while (Date.now() < until && (!toReady || !(await ready()))) {
         await new Promise((r) => setTimeout(r, 100));
       }
       await save();

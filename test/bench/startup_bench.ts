@@ -9,7 +9,10 @@
  * along the way. Then, over that backlog:
  * - snapshot: the worst event-loop delay while each node took its snapshot (`loopDelayMaxMs`
  *   of `snapshot_taken`, measured in the node), and whether any election happened meanwhile;
- * - RSS of every node with the backlog (and again after the restarts);
+ * - RSS of every node in each phase, sampled every 100 ms from /proc: its peak while the backlog
+ *   is built, while the snapshots are taken, during the follower restarts and the full restarts,
+ *   and where it settles after each (5 s after the phase, then again after `--settle` seconds
+ *   at the end), with the V8 heap and external memory (array buffers) at each settled point;
  * - follower restart: a follower SIGKILLed and restarted, time until `/readyz` answers 200 and
  *   a linearizable read through it shows every message;
  * - full restart: all three SIGKILLed at once and restarted, time until the first publish is
@@ -31,6 +34,11 @@ const { values } = parseArgs({
     messages: { type: "string", default: "1000000" },
     batch: { type: "string", default: "50" },
     tail: { type: "string", default: "20000" },
+    // Seconds to wait at the end before the last RSS reading (an idle node's late collections).
+    settle: { type: "string", default: "10" },
+    // NAME=VALUE added to every node's environment (repeatable), e.g. DENO_V8_FLAGS=... or
+    // glibc's MALLOC_* tunables, to try a setting without changing the build.
+    env: { type: "string", multiple: true, default: [] },
     // Another build's node entry point (its `src/main.ts`), to measure before and after a change
     // in one sitting.
     main: { type: "string" },
@@ -40,6 +48,10 @@ const RUNS = Number(values.runs);
 const MESSAGES = Number(values.messages);
 const BATCH = Number(values.batch);
 const TAIL = Math.min(MESSAGES, Number(values.tail));
+const SETTLE_S = Number(values.settle);
+const NODE_ENV: Record<string, string> = Object.fromEntries(
+  values.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+);
 const BODY = "x".repeat(256);
 const JSON_HEADERS = { "content-type": "application/json" };
 const QUEUE = "backlog";
@@ -112,6 +124,38 @@ async function readyCount(url: string): Promise<number> {
 function rssMB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/**
+ * Every live node's RSS sampled every 100 ms, kept with its time: the peak per node over any
+ * span of wall time (a phase, or one node's snapshot). A restarted process counts as its node.
+ */
+class RssSampler {
+  readonly #samples: { t: number; id: string; mb: number }[] = [];
+  #timer: ReturnType<typeof setInterval>;
+  constructor(nodes: Nodes) {
+    this.#timer = setInterval(() => {
+      const t = Date.now();
+      for (const id of nodes.live()) {
+        const pid = nodes.pid(id);
+        if (pid === undefined) continue;
+        try {
+          this.#samples.push({ t, id, mb: rssMB(pid) });
+        } catch { /* the process just exited */ }
+      }
+    }, 100);
+  }
+  /** The peak of node `id` from `from` to `to` (Date.now() times), 0 without a sample. */
+  peak(id: string, from: number, to: number): number {
+    let max = 0;
+    for (const s of this.#samples) {
+      if (s.id === id && s.t >= from && s.t <= to) max = Math.max(max, s.mb);
+    }
+    return max;
+  }
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }
 
 /** A node's V8 heap in use and its external memory (array buffers), in MB, from /metrics. */
@@ -251,6 +295,7 @@ const nodes = await Nodes.start({
   count: 3,
   keepLogs: true,
   ...(values.main ? { main: values.main } : {}),
+  env: () => NODE_ENV,
 });
 try {
   const leader = await nodes.waitLeader();
@@ -264,11 +309,30 @@ try {
     await res.body?.cancel();
   }
   const elections0 = await electionsOf(nodes);
+  const sampler = new RssSampler(nodes);
+  /** [phase, peak per node, settled per node or undefined, heap/external or undefined] */
+  const phases: [string, number[], number[] | undefined, string[] | undefined][] = [];
+  let phaseStart = Date.now();
+  const peaks = () => nodes.ids.map((id) => sampler.peak(id, phaseStart, Date.now()));
+  /**
+   * Ends a phase: its peak, then the RSS and heap 5 s later (a node collects its garbage once
+   * it has been quiet for two seconds: src/server/memory.ts).
+   */
+  const settled = async (name: string) => {
+    const peak = peaks();
+    await sleep(5000);
+    const now = nodes.ids.map((id) => rssMB(nodes.pid(id)!));
+    const heap = await Promise.all(nodes.ids.map((id) => heapMB(nodes.url(id))));
+    phases.push([name, peak, now, heap]);
+    phaseStart = Date.now();
+  };
   const buildStart = Date.now();
   const b0 = performance.now();
   await publish(base, 0, MESSAGES - TAIL, BATCH, 16);
   await publish(base, MESSAGES - TAIL, MESSAGES, 1, 64);
   const buildS = (performance.now() - b0) / 1000;
+  phases.push(["building the backlog", peaks(), undefined, undefined]);
+  phaseStart = Date.now();
   progress("waiting for every node's snapshot");
   // A small backlog (--quick) may hold too few entries for a snapshot: then none is reported.
   await waitUntil("a snapshot on every node", 120_000, () =>
@@ -284,24 +348,54 @@ try {
   const snaps = nodes.ids.flatMap((id) =>
     (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[]).map((e) => ({ id, ...e }))
   );
-  await sleep(2000);
-  const rss = nodes.ids.map((id) => rssMB(nodes.pid(id)!));
-  const heap = await Promise.all(nodes.ids.map((id) => heapMB(nodes.url(id))));
+  // Each node's own snapshots, each from its `snapshot_started` to its `snapshot_taken`: the
+  // worst peak during one, and, to tell a snapshot's own share, the worst over as long a span
+  // just before each.
+  const snapSpans = nodes.ids.map((id) => {
+    const starts = events(nodes, id, "snapshot_started"),
+      ends = events(nodes, id, "snapshot_taken");
+    return ends.map((end, k) => ({
+      from: Date.parse(starts[k].time as string),
+      to: Date.parse(end.time as string),
+    }));
+  });
+  phases.push([
+    "each node's snapshots (during)",
+    nodes.ids.map((id, i) =>
+      Math.max(0, ...snapSpans[i].map((s) => sampler.peak(id, s.from, s.to)))
+    ),
+    undefined,
+    undefined,
+  ]);
+  phases.push([
+    "as long just before each of them",
+    nodes.ids.map((id, i) =>
+      Math.max(0, ...snapSpans[i].map((s) => sampler.peak(id, 2 * s.from - s.to, s.from)))
+    ),
+    undefined,
+    undefined,
+  ]);
+  await settled("after building and snapshots (the last publish to every node's snapshot)");
+  await sleep(SETTLE_S * 1000);
+  await settled(`idle ${SETTLE_S} s more`);
 
   const followers: number[] = [];
   for (let r = 0; r < RUNS; r++) {
     progress(`follower restart ${r + 1}/${RUNS}`);
     followers.push(await followerRestart(nodes, MESSAGES));
   }
+  await settled("follower restarts");
   const fulls: { publish: number; allReady: number }[] = [];
   for (let r = 0; r < RUNS; r++) {
     progress(`full restart ${r + 1}/${RUNS}`);
     fulls.push(await fullRestart(nodes, r));
     await nodes.waitLeader();
   }
-  await sleep(2000);
-  const rssAfter = nodes.ids.map((id) => rssMB(nodes.pid(id)!));
-  const heapAfter = await Promise.all(nodes.ids.map((id) => heapMB(nodes.url(id))));
+  await settled("full restarts");
+  progress(`settling ${SETTLE_S} s`);
+  await sleep(SETTLE_S * 1000);
+  await settled(`idle ${SETTLE_S} s more`);
+  sampler.stop();
   Deno.stderr.writeSync(new TextEncoder().encode("\n"));
 
   const lines = [
@@ -314,8 +408,19 @@ try {
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,
     ...leaderChanges,
-    `RSS with the backlog: ${fmt(rss)} MB (after the restarts: ${fmt(rssAfter)} MB)`,
-    `  of which MB: ${heap.join("; ")} (after the restarts: ${heapAfter.join("; ")})`,
+    `RSS per node (${nodes.ids.join(", ")}), MB: peak during the phase / settled 5 s after it`,
+    ...phases.map(([name, peak, now, heap]) =>
+      `  ${name}: peak ${fmt(peak)}` +
+      (now === undefined ? "" : ` / settled ${fmt(now)} (${heap!.join("; ")})`)
+    ),
+    `  full collections when quiet (memory_collected), ms each: ${
+      nodes.ids.map((id) =>
+        `${id} ${events(nodes, id, "memory_collected").map((e) => e.ms).join(", ") || "none"}`
+      ).join("; ")
+    } (the current processes' only)`,
+    `  worst peak ${Math.max(...phases.flatMap(([, p]) => p)).toFixed(0)}, worst settled ${
+      Math.max(...phases.flatMap(([, , n]) => n ?? [])).toFixed(0)
+    }`,
     `follower SIGKILL + restart → ready and a linearizable read shows all: median ${
       median(followers).toFixed(0)
     } ms (runs: ${fmt(followers)})`,

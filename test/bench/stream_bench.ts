@@ -3,7 +3,8 @@
  * the leader, runs alternating transports in one cluster, medians of `--runs`:
  * - sequential publish: one 256-byte message at a time, p50 / p99 latency and rate;
  * - 256 in flight: 256 lanes publishing one message per request (one stream; HTTP: 256
- *   keep-alive connections, since HTTP/1.1 does not pipeline);
+ *   keep-alive connections, since HTTP/1.1 does not pipeline), with the three nodes' CPU
+ *   (utime+stime from /proc) per message;
  * - batched: 100 messages per request, 16 requests in flight (the peers' B100);
  * - consume + ack: `Client.consume` (concurrency 64) of a backlog, pushed on the stream, long
  *   polls over HTTP; acks in batches on both.
@@ -75,7 +76,20 @@ async function sequential(send: Send, queue: string, count: number) {
   return { rate, p50: at(0.5), p99: at(0.99) };
 }
 
-async function inflight(send: Send, queue: string, count: number): Promise<number> {
+/** utime+stime of a process in microseconds (Linux /proc; clock ticks are 100 Hz here). */
+function cpuUs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Messages/s with 256 in flight, and the three nodes' CPU per message over the timed part. */
+async function inflight(
+  send: Send,
+  queue: string,
+  count: number,
+  serverCpuUs: () => number,
+): Promise<{ rate: number; cpuUsPerMsg: number }> {
   const lanes = async (n: number) => {
     let next = 0;
     await Promise.all(Array.from({ length: LANES }, async () => {
@@ -86,9 +100,11 @@ async function inflight(send: Send, queue: string, count: number): Promise<numbe
     }));
   };
   await lanes(2000);
+  const cpu0 = serverCpuUs();
   const t0 = performance.now();
   await lanes(count);
-  return count / (performance.now() - t0) * 1000;
+  const rate = count / (performance.now() - t0) * 1000;
+  return { rate, cpuUsPerMsg: (serverCpuUs() - cpu0) / count };
 }
 
 /** Messages/s of batches of 100, 16 requests in flight. */
@@ -133,6 +149,7 @@ const nodes = await Nodes.start({ count: 3, storage: "fsync", keepLogs: false })
 try {
   const out: Record<string, number[]> = {};
   const add = (k: string, v: number) => (out[k] ??= []).push(v);
+  const serverCpuUs = () => nodes.live().reduce((sum, id) => sum + cpuUs(nodes.pid(id)!), 0);
   for (let run = 0; run < RUNS; run++) {
     const url = nodes.url(await nodes.waitLeader());
     const stream = await StreamConnection.open(url);
@@ -145,7 +162,9 @@ try {
         add(`${kind} sequential/s`, seq.rate);
         add(`${kind} sequential p50 ms`, seq.p50);
         add(`${kind} sequential p99 ms`, seq.p99);
-        add(`${kind} 256 in flight/s`, await inflight(send, q, Number(values.inflight)));
+        const many = await inflight(send, q, Number(values.inflight), serverCpuUs);
+        add(`${kind} 256 in flight/s`, many.rate);
+        add(`${kind} 256 in flight server CPU us/msg`, many.cpuUsPerMsg);
         add(`${kind} batched 100/s`, await batched(send, q, Number(values.batched)));
         add(
           `${kind} consume+ack/s`,

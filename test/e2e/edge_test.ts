@@ -12,6 +12,7 @@
 
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
+import { CACHE_HEADER } from "../../src/edge/mod.ts";
 import { startEdge } from "../../src/edge_targets/run.ts";
 import { Nodes, sleep } from "./nodes.ts";
 import { assertProblem, assertStatus, call, eventually } from "./http.ts";
@@ -79,6 +80,9 @@ for (const runtime of RUNTIMES) {
       upstream: nodes.urls(),
       listen: "127.0.0.1:0",
       token: "tok-edge-relay-001",
+      // Long enough that nothing expires while the steps run.
+      staleCacheMs: 60_000,
+      corsOrigin: "https://app.example",
       output: "null",
     }).catch(async (e) => {
       await nodes.stop();
@@ -95,6 +99,45 @@ for (const runtime of RUNTIMES) {
         );
         assertProblem(await call(edge.url, "GET", "/v1/cluster"), 401, "unauthorized");
       });
+      await t.step("a cached stale read is served to its own caller only", async () => {
+        const stale = "/v1/queues/jobs?consistency=stale";
+        const as = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+        const first = await call(edge.url, "GET", stale, as("tok-admin-all-0001"));
+        assertStatus(first, 200);
+        assert.equal(first.headers.get(CACHE_HEADER), "miss");
+        const again = await call(edge.url, "GET", stale, as("tok-admin-all-0001"));
+        assert.match(again.headers.get(CACHE_HEADER) ?? "", /^hit; age-ms=\d+$/);
+        assert.deepEqual(again.body, first.body);
+        // The shop's token may not read jobs: the node says so, not the admin's cached answer.
+        const shop = await call(edge.url, "GET", stale, as("tok-publish-orders"));
+        assertProblem(shop, 403, "forbidden");
+        assertProblem(await call(edge.url, "GET", stale), 401, "unauthorized");
+        const worker = await call(edge.url, "GET", stale, as("tok-consume-jobs"));
+        assertStatus(worker, 200);
+        assert.equal(worker.headers.get(CACHE_HEADER), "miss");
+      });
+      await t.step(
+        "CORS: a preflight of an allowed origin is answered at the gateway",
+        async () => {
+          const preflight = (origin: string) =>
+            fetch(`${edge.url}/v1/queues/jobs/messages`, {
+              method: "OPTIONS",
+              headers: {
+                origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization, content-type",
+              },
+            });
+          const ok = await preflight("https://app.example");
+          assert.equal(ok.status, 204);
+          assert.equal(ok.headers.get("access-control-allow-origin"), "https://app.example");
+          assert.match(ok.headers.get("access-control-allow-headers") ?? "", /authorization/);
+          await ok.body?.cancel();
+          const other = await preflight("https://evil.example");
+          assert.equal(other.headers.get("access-control-allow-origin"), null);
+          await other.body?.cancel();
+        },
+      );
     } finally {
       await edge.stop();
       await nodes.stop();

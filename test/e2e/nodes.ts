@@ -5,6 +5,8 @@
  * @module
  */
 
+import { MALLOC_TUNABLES } from "../../src/server/mod.ts";
+
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
 /** Free loopback ports, found by binding port 0. */
@@ -215,6 +217,8 @@ export class Nodes {
     const peers = (joiner ? this.allIds() : this.ids).map((p) => `${p}=${this.url(p)}`).join(",");
     const args = [
       "run",
+      // As `deno task start`: the node collects garbage when it turns quiet (src/server/memory.ts).
+      "--v8-flags=--expose-gc",
       // Request signals abort only when the client goes away (long polls watch them).
       "--unstable-no-legacy-abort",
       "--allow-net",
@@ -250,7 +254,8 @@ export class Nodes {
       stdin: "null",
       stdout: "null",
       stderr: "piped",
-      env: { NO_COLOR: "1", ...this.#opts.env?.(id) },
+      // As `deno task start` and deploy/: glibc's allocator gives freed memory back.
+      env: { NO_COLOR: "1", GLIBC_TUNABLES: MALLOC_TUNABLES, ...this.#opts.env?.(id) },
     }).spawn();
     const logs: string[] = [];
     const keep = this.#opts.keepLogs ?? true;

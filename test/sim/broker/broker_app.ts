@@ -8,11 +8,14 @@
 
 import type { Entry } from "../../../cluster/raft/mod.ts";
 import {
+  BatchResults,
   BrokerState,
-  decodeEnvelope,
-  encodeEnvelope,
+  type DecodedEntry,
+  decodeEntry,
+  encodeEntry,
   EntryClock,
   type EntryClockSources,
+  packProposal,
   restoreSnapshot,
   type Result,
   snapshotBytes,
@@ -30,8 +33,10 @@ export interface BrokerAppChecks {
 /** What one node's broker answered for an index (its term tells whose entry it was). */
 export interface AppliedResult {
   readonly term: number;
-  /** Undefined for a no-op or a membership change. */
+  /** Undefined for a no-op, a membership change or a batch. */
   readonly result: Result | undefined;
+  /** A batch entry's results, one per proposal in order (`resultAt`). */
+  readonly batch?: readonly Result[];
 }
 
 /** A simulated node's broker. Results are kept per index so the client can learn outcomes. */
@@ -53,17 +58,26 @@ export class BrokerSimApp implements SimApp {
   }
 
   apply(entry: Entry): Uint8Array {
-    const session = entry.kind === 0 && this.checks.ledger !== undefined && entry.data.length > 0
-      ? sessionOf(entry.data)
-      : undefined;
+    const decoded = entry.kind === 0 && entry.data.length > 0 ? tryDecode(entry.data) : undefined;
+    const sessions = decoded?.items.map((p) => p?.session) ?? [];
     let data = entry.data;
-    if (session !== undefined && this.checks.ignoreSessions) {
-      const { session: _dropped, ...rest } = decodeEnvelope(data);
-      data = encodeEnvelope(rest);
+    if (decoded !== undefined && this.checks.ignoreSessions && sessions.some((s) => s)) {
+      const items = decoded.items.map((p) => {
+        if (p === undefined) throw new Error(`entry ${entry.index} holds a malformed item`);
+        const { session: _dropped, ...rest } = p;
+        return packProposal(rest);
+      });
+      data = encodeEntry(decoded.stamp, items);
     }
-    const result = entry.kind === 0 ? this.broker.applyEntry(entry.index, data) : undefined;
-    if (session !== undefined) this.checks.ledger!.record(entry.index, session, result);
-    this.results.set(entry.index, { term: entry.term, result });
+    const out = entry.kind === 0 ? this.broker.applyEntry(entry.index, data) : undefined;
+    const applied: AppliedResult = out instanceof BatchResults
+      ? { term: entry.term, result: undefined, batch: out.results }
+      : { term: entry.term, result: out };
+    sessions.forEach((session, pos) => {
+      if (session === undefined || this.checks.ledger === undefined) return;
+      this.checks.ledger.record(entry.index, pos, session, resultAt(applied, pos));
+    });
+    this.results.set(entry.index, applied);
     this.clock?.observe();
     return new Uint8Array(0);
   }
@@ -86,10 +100,15 @@ export class BrokerSimApp implements SimApp {
   }
 }
 
-function sessionOf(data: Uint8Array) {
+function tryDecode(data: Uint8Array): DecodedEntry | undefined {
   try {
-    return decodeEnvelope(data).session;
+    return decodeEntry(data);
   } catch {
     return undefined;
   }
+}
+
+/** The result of the command at `pos` of an entry (0 for a single-envelope entry). */
+export function resultAt(applied: AppliedResult, pos: number): Result | undefined {
+  return applied.batch === undefined ? applied.result : applied.batch[pos];
 }

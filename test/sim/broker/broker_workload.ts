@@ -17,11 +17,13 @@ import type { NodeId } from "../../../cluster/raft/mod.ts";
 import {
   type Command,
   type Delivery,
-  encodeEnvelope,
+  encodeEntry,
+  packProposal,
   type ReceiptResult,
   type Result,
+  splitRuns,
 } from "../../../src/broker/mod.ts";
-import type { BrokerSimApp } from "./broker_app.ts";
+import { type BrokerSimApp, resultAt } from "./broker_app.ts";
 import type { Prng } from "../prng.ts";
 import type { SimNode } from "../core/sim_node.ts";
 
@@ -109,16 +111,24 @@ interface Attempt {
   readonly node: NodeId;
   readonly incarnation: number;
   readonly index: number;
+  /** The op's place in its entry (0 unless the entry is a batch). */
+  readonly pos: number;
   readonly term: number;
   readonly step: number;
 }
 
-/** One delivery the client saw, with the log index of the receive that made it. */
+/** One delivery the client saw, with the log place of the receive that made it. */
 export interface Seen {
   readonly queue: string;
+  /** The receive's log index, plus its place in a batch entry / 1024 (`placeOf`): in log order. */
   readonly index: number;
   readonly d: Delivery;
   readonly logical: string;
+}
+
+/** A command's place in the log: its entry's index, plus its place in a batch entry / 1024. */
+function placeOf(index: number, pos: number): number {
+  return index + pos / 1024;
 }
 
 const decoder = new TextDecoder();
@@ -134,6 +144,8 @@ export class BrokerClient {
     notLeader: 0,
     /** Answers that came from the session's stored answers (a retry of an applied write). */
     replayed: 0,
+    /** Ops proposed inside batch entries (of two or more). */
+    batched: 0,
   };
   /** Publishes answered ok: logical id -> queue and seq. */
   readonly acknowledged = new Map<string, { queue: string; seq: number }>();
@@ -171,32 +183,54 @@ export class BrokerClient {
   /** Adds new work (with probability `rate`) and proposes the next waiting operation. */
   act(step: number, nodes: ReadonlyMap<NodeId, SimNode>, rate: number): void {
     if (this.setupDone >= SETUP.length && this.prng.chance(rate)) this.#newWork();
-    for (let i = 0; i < 4 && this.#queue.length > 0; i++) this.#proposeNext(step, nodes);
+    for (let i = 0; i < 2 && this.#queue.length > 0; i++) this.#proposeNext(step, nodes);
   }
 
+  /**
+   * Proposes the waiting ops at the head of the queue to one node, half the time up to 4 of
+   * them at once: as the leader's batcher does (src/server/proposal_batcher.ts), packed one by
+   * one, split into runs by `splitRuns` (a `session_open` goes alone) and stamped once per entry,
+   * so batch entries and single envelopes mix in the log.
+   */
   #proposeNext(step: number, nodes: ReadonlyMap<NodeId, SimNode>): void {
-    const op = this.#queue[0];
-    if (op === undefined) return;
+    if (this.#queue.length === 0) return;
     const target = this.#pickTarget(nodes);
     if (target === undefined) return;
     // Stamped as a real node stamps what it proposes: by its own entry clock.
     const clock = (target.app as BrokerSimApp).clock;
     if (clock === undefined) throw new Error("BrokerClient needs apps built with clocks");
-    if (op.kind !== "setup" && op.seq === undefined) op.seq = this.#nextSeq++;
-    const proposal = op.seq === undefined || this.session === undefined
-      ? { cmd: op.cmd }
-      : { cmd: op.cmd, session: { id: this.session, seq: op.seq, lowest: this.#lowest(op.seq) } };
-    const r = target.raw.propose(encodeEnvelope(clock.stamp(proposal)));
-    if (!r.ok) {
-      if (r.reason === "not_leader") {
-        this.stats.notLeader++;
-        this.#leaderGuess = r.leaderId;
+    const n = this.prng.chance(0.5) ? this.prng.range(2, 4) : 1;
+    const ops = this.#queue.slice(0, n);
+    const packed = ops.map((op) => {
+      if (op.kind !== "setup" && op.seq === undefined) op.seq = this.#nextSeq++;
+      const proposal = op.seq === undefined || this.session === undefined
+        ? { cmd: op.cmd }
+        : { cmd: op.cmd, session: { id: this.session, seq: op.seq, lowest: this.#lowest(op.seq) } };
+      return { op, ...packProposal(proposal) };
+    });
+    for (const run of splitRuns(packed)) {
+      const r = target.raw.propose(encodeEntry(clock.stampNow(), run));
+      if (!r.ok) {
+        if (r.reason === "not_leader") {
+          this.stats.notLeader++;
+          this.#leaderGuess = r.leaderId;
+        }
+        return;
       }
-      return;
+      if (run.length > 1) this.stats.batched += run.length;
+      run.forEach(({ op }, pos) => {
+        this.#queue.shift();
+        this.stats.proposed++;
+        this.#attempts.push({
+          op,
+          node: target.id,
+          incarnation: target.incarnation,
+          ...r,
+          pos,
+          step,
+        });
+      });
     }
-    this.#queue.shift();
-    this.stats.proposed++;
-    this.#attempts.push({ op, node: target.id, incarnation: target.incarnation, ...r, step });
   }
 
   /** The lowest seq whose answer has not arrived: of the ops waiting or in flight. */
@@ -310,7 +344,7 @@ export class BrokerClient {
       if (rec !== undefined && rec.term === a.term) {
         this.#attempts.splice(i, 1);
         this.stats.committed++;
-        this.#onResult(a.op, a.index, rec.result!);
+        this.#onResult(a.op, placeOf(a.index, a.pos), resultAt(rec, a.pos)!);
         continue;
       }
       const gone = n === undefined || !n.up || n.incarnation !== a.incarnation ||

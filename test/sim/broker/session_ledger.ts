@@ -22,23 +22,30 @@ export function appliedBy(result: Result | undefined): boolean {
   return !(result.reason === "invalid_request" && result.detail.includes("nothing was applied"));
 }
 
-/** Per log index, the (session, seq) an entry applied. */
+/**
+ * Per log place (`index` or `index.pos`, the position in a batch entry), the (session, seq) it
+ * applied: a batch's proposals are applied as if each were an entry of its own.
+ */
 export class SessionLedger {
-  readonly applied = new Map<number, string>();
+  readonly applied = new Map<string, string>();
 
-  record(index: number, session: SessionRef, result: Result | undefined): void {
+  record(index: number, pos: number, session: SessionRef, result: Result | undefined): void {
     if (!appliedBy(result)) return;
-    this.applied.set(index, `${session.id}/${session.seq}`);
+    this.applied.set(pos === 0 ? `${index}` : `${index}.${pos}`, `${session.id}/${session.seq}`);
   }
 
   /** Every (session, seq) applied by more than one entry. */
   violations(): string[] {
-    const byKey = new Map<string, number[]>();
+    const byKey = new Map<string, string[]>();
     for (const [index, key] of this.applied) byKey.set(key, [...byKey.get(key) ?? [], index]);
     const out: string[] = [];
     for (const [key, indexes] of byKey) {
       if (indexes.length > 1) {
-        out.push(`session write ${key} applied twice: entries ${indexes.sort((a, b) => a - b)}`);
+        out.push(
+          `session write ${key} applied twice: entries ${
+            indexes.sort((a, b) => Number(a) - Number(b))
+          }`,
+        );
       }
     }
     return out;

@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import {
+  BATCH_BOUNDS,
+  decodeEntry,
+  encodeBatch,
+  encodeEntry,
+  encodeEnvelope,
+  packProposal,
+  type Proposal,
+  type Result,
+  splitRuns,
+} from "./commands.ts";
+import { BatchResults, BrokerState } from "./state.ts";
+
+const body = (s: string) => new TextEncoder().encode(s);
+const hex = (s: string) => new Uint8Array(s.match(/../g)!.map((h) => parseInt(h, 16)));
+
+/** An entry as the code before batching wrote it (a session publish of "hi" by alice). */
+const OLD_ENTRY = hex(
+  "01de0004a27473cb4278bcfe56800000a3636d64de0003a26f70a77075626c697368a57175657565a171a76d6573" +
+    "73616765de0002a26964a26d31a4626f6479c4026869a773657373696f6ede0003a2696407a373657101a66c6f77" +
+    "65737401a56f776e6572a5616c696365",
+);
+
+Deno.test("an entry written before batching still decodes and applies", () => {
+  const e = decodeEntry(OLD_ENTRY);
+  assert.equal(e.batch, false);
+  assert.equal(e.stamp.ts, 1_700_000_000_000);
+  assert.deepEqual(e.items[0]?.session, { id: 7, seq: 1, lowest: 1 });
+  assert.equal(e.items[0]?.owner, "alice");
+  // A lone proposal is still written exactly so.
+  const again = encodeEntry({ ts: 1_700_000_000_000 }, [packProposal(e.items[0]!)]);
+  assert.deepEqual(again, OLD_ENTRY);
+  const s = new BrokerState();
+  s.applyEntry(1, encodeEnvelope({ ts: 1, cmd: { op: "queue_put", queue: "q", options: {} } }));
+  const r = s.applyEntry(2, OLD_ENTRY);
+  // Session 7 was never opened here: refused as an expired session, as before.
+  assert.ok(!(r instanceof BatchResults));
+  assert.equal(r !== undefined && !r.ok && r.reason, "session_expired");
+});
+
+Deno.test("a batch entry round-trips its stamp and proposals in order", () => {
+  const ps: Proposal[] = Array.from({ length: 20 }, (_, i) => ({
+    cmd: { op: "publish", queue: "q", message: { body: body(`m${i}`) } },
+    ...(i % 3 === 0 ? { owner: `o${i}` } : {}),
+  }));
+  const data = encodeBatch({ ts: 5, wallClock: true }, ps.map(packProposal));
+  const e = decodeEntry(data);
+  assert.equal(e.batch, true);
+  assert.deepEqual(e.stamp, { ts: 5, wallClock: true });
+  assert.deepEqual(e.items, ps);
+});
+
+Deno.test("in a batch entry a refused item leaves its neighbours applied: session_open, malformed", () => {
+  const s = new BrokerState();
+  s.applyEntry(1, encodeEnvelope({ ts: 1, cmd: { op: "queue_put", queue: "q", options: {} } }));
+  const publish = packProposal({
+    cmd: { op: "publish", queue: "q", message: { body: body("x") } },
+  });
+  const open = packProposal({ cmd: { op: "session_open" } });
+  const junk = { proposal: publish.proposal, bytes: new Uint8Array([0xa3, 0x61, 0x62, 0x63]) };
+  const r = s.applyEntry(2, encodeBatch({ ts: 2 }, [publish, open, junk, publish]));
+  assert.ok(r instanceof BatchResults);
+  const reasons = r.results.map((x: Result) => x.ok ? "ok" : x.reason);
+  assert.deepEqual(reasons, ["ok", "invalid_request", "invalid_request", "ok"]);
+  assert.equal(s.sessions.byId.size, 0);
+  assert.equal(s.queue("q")?.stats.ready, 2);
+  assert.equal(s.lastIndex, 2);
+});
+
+Deno.test("splitRuns: bounds in count and bytes, session_open alone, order kept", () => {
+  const p = (n: number) =>
+    packProposal({ cmd: { op: "publish", queue: "q", message: { body: new Uint8Array(n) } } });
+  const open = packProposal({ cmd: { op: "session_open" } });
+  // Packed sizes: p(10) 57 bytes, p(60) 107, p(200) 247.
+  const items = [p(10), p(10), open, p(10), p(60), p(10), p(200), p(10)];
+  const runs = splitRuns(items, { maxBytes: 150, maxItems: 3 });
+  assert.deepEqual(runs.map((r) => r.map((x) => items.indexOf(x))), [
+    [0, 1],
+    [2],
+    [3],
+    [4],
+    [5],
+    [6],
+    [7],
+  ]);
+  for (const run of runs) {
+    assert.ok(run.length === 1 || run.reduce((n, x) => n + x.bytes.length, 0) <= 150);
+  }
+  const opens = [packProposal(open.proposal), packProposal(open.proposal)];
+  const ones = [p(1), p(1), p(1), p(1), ...opens, p(1)];
+  assert.deepEqual(
+    splitRuns(ones, { maxBytes: 1000, maxItems: 3 }).map((r) => r.map((x) => ones.indexOf(x))),
+    [[0, 1, 2], [3], [4], [5], [6]],
+  );
+  assert.equal(splitRuns(Array.from({ length: 600 }, () => p(1))).length, 600 / 256 + 1 | 0);
+  assert.ok(BATCH_BOUNDS.maxItems >= 2);
+});

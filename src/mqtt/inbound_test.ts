@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import type { IPublishPacket, Packet } from "mqtt-packet";
+import { MqttAccess } from "./access.ts";
+import { type ApiRequest, BrokerApi } from "./broker_api.ts";
+import { Inbound } from "./inbound.ts";
+
+/** One request the inbound half sent, answered when the test says so. */
+interface Sent {
+  readonly req: ApiRequest;
+  readonly messages: { headers: Record<string, string>; subject: string }[];
+  answer(status: number, body?: unknown): void;
+}
+
+/** An inbound half over a fake API: every request is recorded and waits for the test's answer. */
+function harness(access = MqttAccess.OPEN, version = 4) {
+  const requests: Sent[] = [];
+  const acks: number[] = [];
+  const reasons: number[] = [];
+  const failures: string[] = [];
+  const api = new BrokerApi((req) => {
+    const { promise, resolve } = Promise.withResolvers<{ status: number; text: string }>();
+    const body = req.text === undefined ? undefined : JSON.parse(req.text);
+    requests.push({
+      req,
+      messages: body?.messages ?? [],
+      answer: (status, b) => resolve({ status, text: b === undefined ? "" : JSON.stringify(b) }),
+    });
+    return promise;
+  }, undefined);
+  const inbound = new Inbound({
+    api,
+    access,
+    clientId: "c",
+    owner: { clientId: "c", principal: undefined },
+    version,
+    send: (p: Packet) => {
+      if (p.cmd !== "puback") return;
+      acks.push(p.messageId!);
+      reasons.push(p.reasonCode ?? 0);
+    },
+    log: () => {},
+    fail: (_reason, detail) => failures.push(detail),
+  });
+  return { inbound, requests, acks, failures, reasons };
+}
+
+function publish(id: number, topic = "t"): IPublishPacket {
+  return {
+    cmd: "publish",
+    topic,
+    payload: `m${id}`,
+    qos: 1,
+    dup: false,
+    retain: false,
+    messageId: id,
+  };
+}
+
+/** The API's answer to a batch publish of `n` messages, all published. */
+function published(n: number, first = 1) {
+  return { results: Array.from({ length: n }, (_, i) => ({ seq: first + i })) };
+}
+
+/** Lets the fake's answers and the inbound half's follow-ups run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  await new Promise((r) => setTimeout(r, 0));
+}
+
+Deno.test("the PUBLISHes of one read go as one batch, not the first alone", async () => {
+  const { inbound, requests, acks } = harness();
+  for (let id = 1; id <= 3; id++) inbound.publish(publish(id));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 1);
+  assert.deepEqual(requests[0].messages.map((m) => m.subject), ["t", "t", "t"]);
+  requests[0].answer(201, published(3));
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3]);
+});
+
+Deno.test("while a batch is being committed the next PUBLISHes gather into one batch", async () => {
+  const { inbound, requests, acks } = harness();
+  inbound.publish(publish(1));
+  inbound.flush();
+  await settle();
+  inbound.publish(publish(2));
+  inbound.flush();
+  inbound.publish(publish(3));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 1, "one batch at a time");
+  requests[0].answer(201, published(1));
+  await settle();
+  assert.equal(requests.length, 2);
+  assert.equal(requests[1].messages.length, 2);
+  assert.deepEqual(acks, [1]);
+  requests[1].answer(201, published(2, 2));
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3]);
+});
+
+Deno.test("a refused batch closes the connection and nothing after it is sent", async () => {
+  const { inbound, requests, acks, failures } = harness();
+  inbound.publish(publish(1));
+  inbound.flush();
+  await settle();
+  inbound.publish(publish(2));
+  inbound.flush();
+  requests[0].answer(413, { type: "payload_too_large", detail: "too big" });
+  await settle();
+  assert.deepEqual(acks, []);
+  assert.equal(failures.length, 1);
+  assert.equal(requests.length, 1, "nothing more is sent");
+});
+
+Deno.test("a PUBLISH to a topic the token may not publish to is answered in its place", async () => {
+  // May publish to any MQTT topic but `secret` (not to the whole MQTT topic).
+  const access = new MqttAccess({
+    name: "p",
+    can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
+    covers: () => true,
+  });
+  const { inbound, requests, acks, reasons } = harness(access, 5);
+  inbound.publish(publish(1));
+  inbound.publish(publish(2, "secret"));
+  inbound.publish(publish(3));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 1);
+  assert.equal(requests[0].messages.length, 2, "the refused one is not sent");
+  assert.deepEqual(acks, [], "not even the refused one's PUBACK before those ahead of it");
+  requests[0].answer(201, published(2));
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3]);
+  assert.deepEqual(reasons, [0, 0x87, 0]);
+});

@@ -1,0 +1,99 @@
+/**
+ * One Raft entry per batch of proposals. Every proposal of the leader (HTTP, stream, MQTT,
+ * ticks) is packed and queued here; the node driver gathers the queue right before it takes its
+ * next Ready (`NodeDriver.setProposalGatherer`): what arrived in one event-loop turn, or while
+ * the previous Ready's fsync ran (group commit), becomes one entry, stamped once and proposed in
+ * the same synchronous step (so only a leader's clock reaches an entry, as before). The entry
+ * costs one envelope, one log record and CRC, one slot in the appends and one apply call on every
+ * node, instead of one per proposal; each proposer still gets its own result (the batch's
+ * results are in order, src/broker/envelope.ts).
+ *
+ * A new entry starts where a bound would be passed (`BATCH_BOUNDS`: bytes and count), where a
+ * proposal must go alone (`session_open`: its session id is its entry's index), and where the
+ * timeout changes (the driver keeps one deadline per entry, so every proposer keeps its own).
+ * Queue order is kept: proposals become entries, and commands within them, in arrival order.
+ *
+ * @module
+ */
+
+import type { DriverProposeOutcome, NodeDriver } from "../../cluster/node/mod.ts";
+import {
+  BATCH_BOUNDS,
+  type BatchBounds,
+  BatchResults,
+  encodeEntry,
+  type EntryClock,
+  type PackedProposal,
+  packProposal,
+  type Proposal,
+  splitRuns,
+} from "../broker/mod.ts";
+
+/** What one proposer hears: the driver's outcome, with its own command's result when ok. */
+export type ItemOutcome = DriverProposeOutcome;
+
+interface Waiting extends PackedProposal {
+  readonly timeoutMs: number;
+  readonly resolve: (o: ItemOutcome) => void;
+}
+
+/** The driver as the batcher uses it (a port, so tests can count entries). */
+export type BatchDriver = Pick<
+  NodeDriver,
+  "propose" | "setProposalGatherer" | "wake"
+>;
+
+export class ProposalBatcher {
+  #queue: Waiting[] = [];
+  readonly #driver: BatchDriver;
+  readonly #clock: EntryClock;
+  readonly #bounds: BatchBounds;
+  /** Entries proposed and proposals carried by them (metrics, benchmarks). */
+  readonly counters = { entries: 0, proposals: 0 };
+
+  constructor(driver: BatchDriver, clock: EntryClock, bounds: BatchBounds = BATCH_BOUNDS) {
+    this.#driver = driver;
+    this.#clock = clock;
+    this.#bounds = bounds;
+    driver.setProposalGatherer(() => this.flush());
+  }
+
+  /** Queues a proposal for the next entry; resolves once that entry is applied here (or not). */
+  propose(proposal: Proposal, timeoutMs: number): Promise<ItemOutcome> {
+    const packed = packProposal(proposal);
+    const p = new Promise<ItemOutcome>((resolve) => {
+      this.#queue.push({ ...packed, timeoutMs, resolve });
+    });
+    this.#driver.wake();
+    return p;
+  }
+
+  /** Proposes everything queued, as few entries as the bounds allow (the driver calls this). */
+  flush(): void {
+    if (this.#queue.length === 0) return;
+    const queue = this.#queue;
+    this.#queue = [];
+    let from = 0;
+    for (let i = 1; i <= queue.length; i++) {
+      if (i < queue.length && queue[i].timeoutMs === queue[from].timeoutMs) continue;
+      for (const run of splitRuns(queue.slice(from, i), this.#bounds)) this.#proposeRun(run);
+      from = i;
+    }
+  }
+
+  #proposeRun(run: readonly Waiting[]): void {
+    const data = encodeEntry(this.#clock.stampNow(), run);
+    this.counters.entries++;
+    this.counters.proposals += run.length;
+    this.#driver.propose(data, run[0].timeoutMs).then((out) => {
+      if (!out.ok) {
+        for (const w of run) w.resolve(out);
+        return;
+      }
+      // A batch answers one result per proposal; a lone proposal (or a batch refused whole,
+      // which cannot be decoded) answers one result for all.
+      const batch = out.result instanceof BatchResults ? out.result.results : undefined;
+      run.forEach((w, i) => w.resolve({ ...out, result: batch ? batch[i] : out.result }));
+    });
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Server CPU per published message, on three real nodes (fsync on, loopback), 256 publishes of
+ * 256 bytes in flight to the leader, for each workload named in `--workloads`:
+ * - `stream`: raw `StreamConnection.request` publishes (no session), as `stream_bench.ts`;
+ * - `client`: `Client.publish` with an id (a session, on the stream), as the peers' client driver;
+ * - `http`: one `fetch` per message on keep-alive connections.
+ * For each run and workload it prints msgs/s and the CPU (user + system, from `/proc`) per message
+ * of the leader, of each follower and of this client process; then the medians. Workloads
+ * alternate inside each run. The 1-minute load average is printed before and after.
+ *
+ * With `--profile <dir>` the nodes run `test/bench/profiled_main.ts`, and each measured phase is
+ * profiled (SIGUSR1 .. SIGUSR2): one `.cpuprofile` per node and phase in `<dir>` (summarize with
+ * `test/bench/profile_summary.ts`). Profiling costs CPU itself: take figures from runs without it.
+ *
+ * Usage: deno run -A test/bench/pubcpu_bench.ts [--runs 3] [--count 20000]
+ *   [--workloads stream,client,http] [--profile dir]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Nodes, sleep } from "../e2e/nodes.ts";
+import { Client, StreamConnection } from "../../src/client/mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "3" },
+    count: { type: "string", default: "20000" },
+    workloads: { type: "string", default: "stream,client,http" },
+    profile: { type: "string" },
+  },
+});
+const RUNS = Number(values.runs);
+const COUNT = Number(values.count);
+const WORKLOADS = values.workloads.split(",");
+const LANES = 256;
+const BODY_TEXT = "x".repeat(256);
+const BODY = JSON.stringify({ body: BODY_TEXT });
+
+/** CPU seconds (user + system, all threads) of process `pid` so far. */
+function cpuSeconds(pid: number | "self"): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs `count` publishes, `LANES` at a time. */
+async function lanes(count: number, send: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: LANES }, async () => {
+    while (next < count) await send(next++);
+  }));
+}
+
+type Publisher = (queue: string, tag: string) => (i: number) => Promise<void>;
+
+function publisher(kind: string, url: string, stream: StreamConnection, client: Client): Publisher {
+  if (kind === "stream") {
+    return (queue) => async () => {
+      const res = await stream.request("POST", `/v1/queues/${queue}/messages`, {}, BODY);
+      await res.arrayBuffer();
+      if (res.status !== 201) throw new Error(`publish: ${res.status}`);
+    };
+  }
+  if (kind === "client") {
+    return (queue, tag) => async (i) => {
+      await client.publish(queue, { id: `${tag}-${i}`, body: BODY_TEXT });
+    };
+  }
+  return (queue) => async () => {
+    const res = await fetch(`${url}/v1/queues/${queue}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: BODY,
+    });
+    await res.arrayBuffer();
+    if (res.status !== 201) throw new Error(`publish: ${res.status}`);
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+
+console.error(`load average before: ${load()}`);
+if (values.profile) {
+  Deno.env.set("QQ_PROFILE_DIR", values.profile);
+  Deno.env.set("QQ_PROFILE_SIGNALS", "1");
+}
+const nodes = await Nodes.start({
+  count: 3,
+  storage: "fsync",
+  keepLogs: false,
+  ...(values.profile ? { main: new URL("./profiled_main.ts", import.meta.url).pathname } : {}),
+  ...(values.profile
+    ? { env: () => ({ QQ_PROFILE_DIR: values.profile!, QQ_PROFILE_SIGNALS: "1" }) }
+    : {}),
+});
+try {
+  const out: Record<string, number[]> = {};
+  const add = (k: string, v: number) => (out[k] ??= []).push(v);
+  for (let run = 0; run < RUNS; run++) {
+    const leader = await nodes.waitLeader();
+    const url = nodes.url(leader);
+    const followers = nodes.ids.filter((id) => id !== leader);
+    const stream = await StreamConnection.open(url);
+    const client = new Client({ nodes: [url] });
+    try {
+      for (const kind of WORKLOADS) {
+        const queue = `cpu-${kind}-${run}`;
+        await stream.request("PUT", `/v1/queues/${queue}`, {}, "{}");
+        const make = publisher(kind, url, stream, client);
+        await lanes(2000, make(queue, `w${run}`));
+        const pids = [leader, ...followers].map((id) => nodes.pid(id)!);
+        if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR1"); }
+        await sleep(50);
+        const before = pids.map(cpuSeconds);
+        const self0 = cpuSeconds("self");
+        const t0 = performance.now();
+        await lanes(COUNT, make(queue, `m${run}`));
+        const seconds = (performance.now() - t0) / 1000;
+        const after = pids.map(cpuSeconds);
+        const self = cpuSeconds("self") - self0;
+        if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR2"); }
+        const us = (s: number) => s / COUNT * 1e6;
+        const [l, f1, f2] = after.map((a, i) => us(a - before[i]));
+        add(`${kind} msgs/s`, COUNT / seconds);
+        add(`${kind} server µs/msg`, l + f1 + f2);
+        add(`${kind} leader µs/msg`, l);
+        add(`${kind} followers µs/msg`, f1 + f2);
+        add(`${kind} client µs/msg`, us(self));
+        console.error(
+          `run ${run + 1} ${kind}: ${(COUNT / seconds).toFixed(0)} msgs/s, µs/msg leader ${
+            l.toFixed(0)
+          } followers ${f1.toFixed(0)} + ${f2.toFixed(0)} client ${us(self).toFixed(0)}`,
+        );
+        if (values.profile) await sleep(1000);
+      }
+    } finally {
+      await client.close();
+      await stream.close();
+    }
+  }
+  const medians = Object.fromEntries(
+    Object.entries(out).map(([k, v]) => [k, Number(median(v).toFixed(0))]),
+  );
+  console.log(JSON.stringify({ runs: RUNS, count: COUNT, medians, loadAfter: load() }));
+} finally {
+  await nodes.stop();
+}
