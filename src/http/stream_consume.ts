@@ -69,7 +69,10 @@ export async function runConsume(
     const response = await session.dispatch(request);
     if (!response.ok) {
       // The first problem ends the consumer; one that overlapping receives share is sent once.
-      final ??= answerFrame(frame.i, response).then((f) => session.send(f));
+      final ??= answerFrame(frame.i, response).then(
+        (f) => session.send(f),
+        (error) => void (thrown ??= { error }),
+      );
       stop.abort();
       return;
     }
@@ -114,9 +117,9 @@ export async function runConsume(
     }
     // What is in flight still answers (its leases are pushed, or its problem is the answer).
     await Promise.all(running);
-    if (thrown !== undefined) throw thrown.error;
     if (final !== undefined) await final;
-    else session.send({ t: "res", i: frame.i, s: 204 });
+    if (thrown !== undefined) throw thrown.error;
+    if (final === undefined) session.send({ t: "res", i: frame.i, s: 204 });
   } finally {
     session.consumers.delete(frame.i);
   }
