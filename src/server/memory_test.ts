@@ -23,6 +23,23 @@ Deno.test("IdleCollector collects once when the applied index stands still after
   assert.equal(s.collections, 1);
 });
 
+Deno.test("IdleCollector waits for a snapshot under way to end", () => {
+  const s = { index: 0, collections: 0, snapshotting: true };
+  const c = new IdleCollector({
+    appliedIndex: () => s.index,
+    busy: () => s.snapshotting,
+    collect: () => s.collections++,
+    quietChecks: 2,
+    minEntries: 100,
+  });
+  s.index = 500;
+  for (let i = 0; i < 10; i++) assert.equal(c.check(), false);
+  s.snapshotting = false;
+  assert.equal(c.check(), false);
+  assert.equal(c.check(), true);
+  assert.equal(s.collections, 1);
+});
+
 Deno.test("IdleCollector leaves a busy node alone", () => {
   const { s, c } = collector();
   for (let i = 0; i < 50; i++) {

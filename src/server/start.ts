@@ -39,6 +39,7 @@ import {
   HEARTBEAT_TICKS,
   SNAPSHOT_ENTRIES_MAX,
   SNAPSHOT_EVERY_ENTRIES,
+  SNAPSHOT_LOG_BYTES_MAX,
   SNAPSHOT_LOG_FACTOR,
   TICK_MS,
 } from "./raft_settings.ts";
@@ -338,6 +339,7 @@ async function openDriver(
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
+    snapshotLogBytesMax: SNAPSHOT_LOG_BYTES_MAX,
     log: (level, event, details) => {
       if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
@@ -393,6 +395,7 @@ function startIdleCollector(driver: NodeDriver, log: Logger): () => void {
   if (!canCollect) return () => {};
   const idle = new IdleCollector({
     appliedIndex: () => driver.appliedIndex,
+    busy: () => driver.snapshotting,
     collect: () => {
       const t0 = performance.now();
       fullCollection();
