@@ -77,6 +77,13 @@ export interface NodeDriverOptions {
    * restarting node replays (and the in-memory log) when the state is large. Default unbounded.
    */
   readonly snapshotEntriesMax?: number;
+  /**
+   * The entry count `snapshotEveryEntries` is also reached at this many bytes of entries applied
+   * since the last snapshot, however few entries hold them: an entry may carry a batch of many
+   * commands (the broker's batcher), and a count alone would then let the log, in memory and on
+   * disk, grow by as many times. Default unbounded (the count alone).
+   */
+  readonly snapshotEveryBytes?: number;
   readonly log: LogEvent;
   readonly onFatal: OnFatal;
   /** Observes every fsync-bearing persist step, in ms (metrics). */
@@ -750,7 +757,10 @@ export class NodeDriver {
     // A leader's snapshot waits in the queue: it replaces this state, no use saving this one.
     if (this.#applyQueue.some((w) => "snapshot" in w)) return;
     const entries = this.#appliedIndex - this.#snapshotIndex;
-    if (entries < this.#o.snapshotEveryEntries) return;
+    if (
+      entries < this.#o.snapshotEveryEntries &&
+      this.#appliedBytesSinceSnapshot < (this.#o.snapshotEveryBytes ?? Infinity)
+    ) return;
     const factor = this.#o.snapshotLogFactor ?? 0;
     const capped = entries >= (this.#o.snapshotEntriesMax ?? Infinity);
     if (!capped && this.#appliedBytesSinceSnapshot < factor * this.#snapshotBytes) return;

@@ -96,6 +96,7 @@ class Cluster {
     readonly snapshotEveryEntries: number,
     readonly snapshotLogFactor = 0,
     readonly snapshotEntriesMax?: number,
+    readonly snapshotEveryBytes?: number,
   ) {}
 
   #snapshotStore(id: NodeId): StoragePorts["snapshots"] {
@@ -148,6 +149,7 @@ class Cluster {
       snapshotEveryEntries: this.snapshotEveryEntries,
       snapshotLogFactor: this.snapshotLogFactor,
       ...(this.snapshotEntriesMax ? { snapshotEntriesMax: this.snapshotEntriesMax } : {}),
+      ...(this.snapshotEveryBytes ? { snapshotEveryBytes: this.snapshotEveryBytes } : {}),
       log: (_level, event, details) => {
         if (event === "snapshot_taken") {
           this.snapshots.push({
@@ -261,6 +263,22 @@ Deno.test("NodeDriver with snapshotEntriesMax snapshots at that many entries wha
     const apart = n1[i].index - n1[i - 1].index;
     // Taken in the background: entries applied while one is written count toward the next.
     assert.ok(apart >= 12 && apart <= 16, JSON.stringify([n1[i - 1], n1[i]]));
+  }
+  for (const d of c.drivers.values()) await d.close();
+});
+
+Deno.test("NodeDriver with snapshotEveryBytes snapshots at that many bytes of entries, however few", async () => {
+  // By count a snapshot would be due at 1,000 entries, never in this test; entries hold 10 bytes.
+  const c = new Cluster(["n1", "n2", "n3"], 1000, 0, undefined, 50);
+  for (const id of c.ids) await c.open(id);
+  await proposeTen(c, 40);
+  await c.ticks(5);
+  const n1 = c.snapshots.filter((s) => s.id === "n1");
+  assert.ok(n1.length >= 3, `n1 took ${n1.length} snapshots`);
+  for (let i = 1; i < n1.length; i++) {
+    const apart = n1[i].index - n1[i - 1].index;
+    // Taken in the background: entries applied while one is written count toward the next.
+    assert.ok(apart >= 5 && apart <= 9, JSON.stringify([n1[i - 1], n1[i]]));
   }
   for (const d of c.drivers.values()) await d.close();
 });

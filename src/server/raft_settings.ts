@@ -15,3 +15,9 @@ export const SNAPSHOT_EVERY_ENTRIES = 20_000;
 export const SNAPSHOT_LOG_FACTOR = 0.5;
 /** ...but never more than this many entries since the last: a restart replays at most these. */
 export const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
+/**
+ * ...and `SNAPSHOT_EVERY_ENTRIES` is also reached at this many bytes of entries: an entry carries
+ * a batch of proposals, so by count alone the log would grow up to 256 times larger than it did
+ * with one proposal an entry (20,000 publishes of 256 B were ~8 MiB).
+ */
+export const SNAPSHOT_EVERY_BYTES = 8 * 1024 * 1024;

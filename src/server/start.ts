@@ -38,6 +38,7 @@ import {
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
   SNAPSHOT_ENTRIES_MAX,
+  SNAPSHOT_EVERY_BYTES,
   SNAPSHOT_EVERY_ENTRIES,
   SNAPSHOT_LOG_FACTOR,
   TICK_MS,
@@ -340,6 +341,7 @@ async function openDriver(
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
+    snapshotEveryBytes: SNAPSHOT_EVERY_BYTES,
     log: (level, event, details) => {
       if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
