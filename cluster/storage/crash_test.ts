@@ -97,7 +97,10 @@ Deno.test("FileHardStateStore survives kill -9 during save(): old or new, never 
       const r = await runAndKill("hard_state", dir, seed + round, 30 + random() * 300);
       const durable = Math.max(r.ready, r.durable);
       const hs = await new FileHardStateStore(dir).load();
-      assert.ok(hs, `round ${round}: a hard state`);
+      // Old or new: before the first save ever resolved (round 0, killed early on a busy
+      // machine) the old state is none at all; once any term was durable there must be one.
+      if (hs === undefined && durable === 0) continue;
+      assert.ok(hs, `round ${round}: a hard state (durable ${durable})`);
       assert.ok(
         hs.term >= durable && hs.term <= durable + 1,
         `round ${round}: ${hs.term} vs ${durable}`,

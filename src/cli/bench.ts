@@ -7,6 +7,7 @@
  */
 
 import { Client, type NewMessage } from "../client/mod.ts";
+import { noDelayDial } from "./dial.ts";
 import { type Command, type Context, UsageError } from "./command.ts";
 import { intOption } from "./commands.ts";
 
@@ -161,7 +162,7 @@ async function leaderNodes(context: Context): Promise<string[]> {
 function clientFor(context: Context, transport: Transport, nodes: string[]): Client {
   if (context.io.fetch !== undefined) return context.client;
   const token = context.token === undefined ? {} : { token: context.token };
-  return new Client({ nodes, ...token, transport });
+  return new Client({ nodes, ...token, transport, dial: noDelayDial() });
 }
 
 /** Warm-up (not measured), then the publish and consume phases, on one transport. */

@@ -15,6 +15,7 @@ import { bench } from "./bench.ts";
 import { ADMIN_COMMANDS } from "./admin_commands.ts";
 import { discoverLocalNodes } from "./discover.ts";
 import { trustCa } from "./trust.ts";
+import { noDelayDial } from "./dial.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   nodes: { type: "string" },
@@ -86,7 +87,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       : given.split(",").map((s) => s.trim()).filter(Boolean);
     const token = (values.token as string | undefined) ?? io.env("QUORUMQ_TOKEN");
     const caFile = (values.ca as string | undefined) ?? io.env("QUORUMQ_CA");
-    const trust = caFile === undefined ? undefined : trustCa(await readCa(caFile));
+    const caPem = caFile === undefined ? undefined : await readCa(caFile);
+    const trust = caPem === undefined ? undefined : trustCa(caPem);
     const sessions = command.usesSession?.(positionals) ?? false;
     // One-shot commands use HTTP (opening a stream would cost them a round trip); the
     // long-running ones (consume, sub consume, bench) ride the stream where it exists.
@@ -95,7 +97,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
       nodes,
       token,
       fetch: io.fetch ?? trust?.fetch,
-      ...(trust ? { dial: trust.dial } : {}),
+      // A fetch seam (tests) keeps the client on it; otherwise the stream has TCP_NODELAY.
+      ...(io.fetch === undefined
+        ? { dial: noDelayDial(caPem) }
+        : trust !== undefined
+        ? { dial: trust.dial }
+        : {}),
       sessions,
       transport,
     });

@@ -136,7 +136,7 @@ export async function runConsumer(
   let failures = 0;
   try {
     while (!stop.signal.aborted && run.wantsMore()) {
-      if (run.running >= concurrency || run.settling() >= MAX_SETTLING) {
+      if (run.running >= concurrency || run.settling() >= maxSettling(push?.messageBytes)) {
         await run.changed();
         continue;
       }
@@ -205,8 +205,21 @@ export function adaptivePrefetch(
   return Math.max(concurrency, Math.min(PREFETCH_ADAPTIVE_MAX, fits, bytes));
 }
 
-/** Messages whose handler is done but whose settle is still on its way, at most. */
-const MAX_SETTLING = 1000;
+/**
+ * Messages whose handler is done but whose settle is still on its way, at most: what the ack
+ * batcher can have on its way (4 requests of 1000), no more than `SETTLING_BYTES` of messages at
+ * the mean size pushed so far, never fewer than 1000. While it is full the loop takes no more
+ * messages (and grants no more credit): with 1000, a fast consumer spent a third to a half of its
+ * time waiting here for the acks' commits.
+ */
+export function maxSettling(messageBytes: number | undefined): number {
+  if (messageBytes === undefined || messageBytes <= 0) return SETTLING_MIN;
+  return Math.max(SETTLING_MIN, Math.min(SETTLING_MAX, Math.floor(SETTLING_BYTES / messageBytes)));
+}
+
+const SETTLING_MIN = 1000;
+const SETTLING_MAX = 4000;
+const SETTLING_BYTES = 64 * 1024 * 1024;
 
 /** On the stream, deliveries are pushed (no polling); over HTTP, `undefined`: long polls. */
 function pushReceiver(client: Client, source: Source, leaseMs: number): PushReceiver | undefined {

@@ -5,7 +5,12 @@ import { QueueNotFound } from "./errors.ts";
 import { ackWasLost, buildTransaction } from "./exactly_once.ts";
 import { TransactionFailed } from "./errors.ts";
 import type { ReceivedMessage } from "./types.ts";
-import { adaptivePrefetch, PREFETCH_ADAPTIVE_BYTES, PREFETCH_ADAPTIVE_MAX } from "./consume.ts";
+import {
+  adaptivePrefetch,
+  maxSettling,
+  PREFETCH_ADAPTIVE_BYTES,
+  PREFETCH_ADAPTIVE_MAX,
+} from "./consume.ts";
 
 const noSleep = () => Promise.resolve();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -330,4 +335,11 @@ Deno.test("consume: the default prefetch grows for fast handlers and stays at co
   assert.equal(adaptivePrefetch(64, 30_000, 0.1, 4096), PREFETCH_ADAPTIVE_BYTES / 4096);
   // Never below concurrency, whatever the size.
   assert.equal(adaptivePrefetch(64, 30_000, 0.1, 1024 * 1024), 64);
+});
+
+Deno.test("consume: settles on their way at most 4000 small messages, 64 MiB of large ones, never fewer than 1000", () => {
+  assert.equal(maxSettling(undefined), 1000);
+  assert.equal(maxSettling(450), 4000);
+  assert.equal(maxSettling(32 * 1024), 2048);
+  assert.equal(maxSettling(1024 * 1024), 1000);
 });

@@ -22,7 +22,8 @@ import {
 } from "./errors.ts";
 import { Deadlines } from "./deadlines.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
-import { type StreamAnswer, type StreamDial, StreamPool } from "./stream.ts";
+import { parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
+import { type StreamDial, StreamPool } from "./stream.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -446,39 +447,6 @@ function exhausted(
     detail: `${what}: ${lastError instanceof Error ? lastError.message : String(lastError)}`,
   };
   return new NetworkError(problem, 0, { cause: lastError });
-}
-
-/** An answer: from the stream, or read off a `Response` (with its status text and headers). */
-type ReadAnswer = StreamAnswer & { readonly statusText?: string; readonly raw?: Headers };
-
-/** An answer read off a `Response` in the shape the stream gives (`StreamAnswer`). */
-async function readResponse(response: Response): Promise<ReadAnswer> {
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    headers[name] = value;
-  });
-  const text = response.status === 204 ? null : await response.text();
-  return {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-    text,
-    raw: response.headers,
-  };
-}
-
-/** The answer's body: its JSON when its type says JSON and it parses, else its text or null. */
-function parseBody(answer: StreamAnswer): unknown {
-  if (answer.status === 204) return null;
-  const text = answer.text ?? "";
-  if (text === "") return null;
-  const type = answer.headers["content-type"] ?? "";
-  if (!type.includes("json")) return text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 /** `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3). */

@@ -141,7 +141,7 @@ async function forward(
     const value = request.headers.get(name);
     if (value !== null) headers[name] = value;
   }
-  const key = cache.key(method, path, headers, request.headers.get("cache-control"));
+  const key = cache.key(method, path, headers, () => request.headers.get("cache-control"));
   if (key !== undefined) {
     const hit = cache.lookup(key);
     if (hit !== undefined) return head ? new Response(null, hit) : hit;
@@ -176,7 +176,12 @@ async function forward(
       if (key !== undefined) answer = await cache.store(key, answer);
       return head ? new Response(null, answer) : answer;
     } catch (error) {
-      if (!(error instanceof StreamLost)) throw error;
+      if (!(error instanceof StreamLost)) {
+        // The caller went away (its poll was cancelled on the node): no one reads this answer,
+        // and nothing went wrong.
+        if (request.signal.aborted) return problemResponse("unavailable", "The caller went away");
+        throw error;
+      }
       if (attempt < attempts) continue;
       if (method === "GET") {
         return problemResponse(

@@ -232,3 +232,63 @@ async function handshake(url: string, origin: string | undefined): Promise<strin
     conn.close();
   }
 }
+
+Deno.test({
+  name: "edge: a caller that goes away cancels its long poll on the node, and logs no failure",
+  ...strict,
+  async fn() {
+    const node = new LocalNode();
+    const nodeServer = serve(createApp({ node, log: silentLogger }).fetch);
+    const upstream = new Upstream({ urls: [nodeServer.url], followLeader: false });
+    const gw = serve(createGateway({ upstream }).fetch);
+    const logged: string[] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => logged.push(args.map(String).join(" "));
+    try {
+      const put = await fetch(`${gw.url}/v1/queues/q`, {
+        method: "PUT",
+        headers: json,
+        body: "{}",
+      });
+      await put.body?.cancel();
+      const stream = await upstream.connection();
+      const gone = new AbortController();
+      const poll = fetch(`${gw.url}/v1/queues/q/receive`, {
+        method: "POST",
+        headers: json,
+        body: '{"waitMs":60000}',
+        signal: gone.signal,
+      }).catch(() => undefined);
+      // Bounded: the poll reaches the stream within a few hops of the event loop.
+      for (let n = 0; n < 200 && stream.inFlight === 0; n++) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.equal(stream.inFlight, 1);
+      gone.abort();
+      await poll;
+      for (let n = 0; n < 200 && stream.inFlight > 0; n++) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // The cancel went first on the stream: the message is not leased to the poll that left.
+      const pub = await fetch(`${gw.url}/v1/queues/q/messages`, {
+        method: "POST",
+        headers: json,
+        body: '{"body":"m"}',
+      });
+      assert.equal(pub.status, 201);
+      await pub.body?.cancel();
+      const got = await fetch(`${gw.url}/v1/queues/q/receive`, {
+        method: "POST",
+        headers: json,
+        body: '{"waitMs":0}',
+      });
+      assert.equal((await got.json()).messages.length, 1);
+      assert.deepEqual(logged.filter((l) => l.includes("edge_request_failed")), []);
+    } finally {
+      console.error = error;
+      await upstream.close();
+      await gw.stop();
+      await nodeServer.stop();
+    }
+  },
+});

@@ -65,20 +65,22 @@ export class StaleCache {
    * The key of a request the cache may answer, or undefined: a GET asking
    * `consistency=stale`, without `Cache-Control: no-cache`/`no-store`, while the cache is on.
    * `path` is the path and query; `headers` are the ones sent to the node (the caller's
-   * `Authorization` among them).
+   * `Authorization` among them); `cacheControl` reads the request's `Cache-Control` (asked only
+   * of a request the cache may answer: a header read costs a publish CPU).
    */
   key(
     method: string,
     path: string,
     headers: Readonly<Record<string, string>>,
-    cacheControl: string | null,
+    cacheControl: () => string | null,
   ): string | undefined {
     if (this.#ttlMs <= 0 || method !== "GET") return undefined;
     // Parsed only when it may ask (a read spelled otherwise simply goes to the node).
     const query = path.indexOf("?");
     if (query < 0 || !path.includes("consistency=stale", query)) return undefined;
     if (new URLSearchParams(path.slice(query)).get("consistency") !== "stale") return undefined;
-    if (cacheControl !== null && /no-cache|no-store/i.test(cacheControl)) return undefined;
+    const control = cacheControl();
+    if (control !== null && /no-cache|no-store/i.test(control)) return undefined;
     // Header names are few and fixed (the gateway's PASSED list), in the same order every time.
     return JSON.stringify([path, headers]);
   }

@@ -69,29 +69,6 @@ export function isInProcess(request: Request): boolean {
   return inProcessMark.get(request) === true;
 }
 
-/**
- * A caller that keeps several writes in flight in order (the MQTT gateway's batches of one
- * connection) and must know when each is in the leader's log before it sends the next.
- */
-export interface Pipelined {
-  /**
-   * Called once the write was proposed on this node while it leads: in the log (or the batch
-   * of the turn) before any write proposed after this call, so if a later write commits, this
-   * one does too (the same leader's log, in order).
-   */
-  readonly proposed?: () => void;
-  /**
-   * This write was sent while an earlier one is still in flight: it is proposed only on this
-   * node while it leads, never forwarded (a forwarded write could land before the earlier one),
-   * and is answered `not_leader` otherwise; the caller sends it again once the earlier one is
-   * answered.
-   */
-  readonly localOnly?: boolean;
-}
-
-/** The `Pipelined` hooks of in-process writes. Never set for a request from the network. */
-export const inProcessPipelined = new Slot<Request, Pipelined>("quorumq.pipelined");
-
 /** The JSON text of an answer made from text (`jsonAnswer`), read back without its stream. */
 export const answerText = new Slot<Response, string>("quorumq.answerText");
 
@@ -103,21 +80,18 @@ export const deliveredCount = new WeakMap<Response, number>();
 
 /**
  * An in-process request with its JSON text handed over (no body stream), run as `principal`
- * when given (authenticated already by its caller, like a stream's requests), with the
- * `pipelined` hooks of a write when given.
+ * when given (authenticated already by its caller, like a stream's requests).
  */
 export function inProcessRequest(
   url: string,
   init: { method: string; headers: Headers; signal?: AbortSignal },
   text: string | undefined,
   principal?: Principal,
-  pipelined?: Pipelined,
 ): Request {
   const request = new Request(url, init);
   markInProcess(request);
   if (text !== undefined) inProcessRequestText.set(request, text);
   if (principal !== undefined) streamPrincipals.set(request, principal);
-  if (pipelined !== undefined) inProcessPipelined.set(request, pipelined);
   return request;
 }
 

@@ -11,7 +11,7 @@
  */
 
 export { createApp, type CreateAppOptions } from "./app.ts";
-export { answerTextOf, inProcessRequest, type Pipelined } from "./in_process.ts";
+export { answerTextOf, inProcessRequest } from "./in_process.ts";
 export { GATEWAY_PROOF_HEADER, type GatewayAuth, GatewayProof } from "./gateway_proof.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
 export { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";

@@ -11,7 +11,6 @@ import type { Command, Result, ResultByOp } from "../broker/mod.ts";
 import type { AppContext, AppDeps } from "./context.ts";
 import { forwardToLeader, HOP_HEADER } from "./forward.ts";
 import { idempotencyOf } from "./idempotency.ts";
-import { inProcessPipelined } from "./in_process.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import { shuttingDown } from "./drain.ts";
 import { expectOk, ProblemError } from "./problems.ts";
@@ -54,12 +53,7 @@ export async function proposeWrite(
     ...(session ? { session } : {}),
     ...(owner !== undefined ? { owner } : {}),
   };
-  const pipelined = inProcessPipelined.get(c.req.raw);
-  if (pipelined?.localOnly === true && !leadsHere(deps)) notLeader(c, leaderIdOf(deps));
-  const pending = deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
-  // Leading now, the proposal is in the log (or the turn's batch) ahead of any later one.
-  if (pipelined?.proposed !== undefined && leadsHere(deps)) pipelined.proposed();
-  const outcome = await pending;
+  const outcome = await deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
   if (outcome.ok) {
     const result = outcome.result as Result;
     assertResult(cmd, result);
@@ -92,8 +86,7 @@ export async function forwardNotLeader(
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<Response> {
-  const localOnly = inProcessPipelined.get(c.req.raw)?.localOnly === true;
-  if (c.req.header(HOP_HEADER) !== undefined || hint.leaderUrl === undefined || localOnly) {
+  if (c.req.header(HOP_HEADER) !== undefined || hint.leaderUrl === undefined) {
     return notLeader(c, hint.leaderId, hint.leaderUrl);
   }
   deps.log.debug("forward_to_leader", { leaderId: hint.leaderId, path: c.req.path });
@@ -116,21 +109,10 @@ export async function forwardNotLeader(
   }
 }
 
-/** Whether this node leads now (a proposal made now is accepted into its log). */
-function leadsHere(deps: AppDeps): boolean {
-  return leaderIdOf(deps) === deps.node.nodeId;
-}
-
-function leaderIdOf(deps: AppDeps): string {
-  return deps.node.clusterView().leaderId;
-}
-
 function notLeader(c: AppContext, leaderId?: string, leaderUrl?: string): never {
   const forwarded = c.req.header(HOP_HEADER);
   const why = forwarded !== undefined
     ? `it was already forwarded by ${forwarded} (no second hop)`
-    : inProcessPipelined.get(c.req.raw)?.localOnly === true
-    ? "the write was sent behind another one still in flight (sent again after it)"
     : "the leader's URL is unknown";
   if (leaderId === undefined || leaderId === "") {
     throw new ProblemError("no_leader", `This node is not the leader and ${why}`);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Pipelined, Principal } from "../http/mod.ts";
+import type { Principal } from "../http/mod.ts";
 
 /** One request to the node's API, in process. */
 export interface ApiRequest {
@@ -28,8 +28,6 @@ export interface ApiRequest {
   readonly asGateway?: boolean;
   /** Ends a long poll early (the app stops waiting). */
   readonly signal?: AbortSignal;
-  /** A write of an ordered pipeline (`Pipelined`): told when proposed, or local only. */
-  readonly pipelined?: Pipelined;
 }
 
 /** The node's API in process (`createApp(...).fetch` behind `src/server/start.ts`). */
@@ -88,7 +86,6 @@ export class BrokerApi {
     body?: unknown,
     headers: Record<string, string> = {},
     signal?: AbortSignal,
-    pipelined?: Pipelined,
   ): Promise<ApiAnswer> {
     const { status, text } = await this.#fetch({
       method,
@@ -97,7 +94,6 @@ export class BrokerApi {
       ...(body === undefined ? {} : { text: JSON.stringify(body) }),
       ...this.#caller,
       ...(signal === undefined ? {} : { signal }),
-      ...(pipelined === undefined ? {} : { pipelined }),
     });
     return { status, body: text === "" ? undefined : JSON.parse(text) };
   }
@@ -105,7 +101,6 @@ export class BrokerApi {
   /**
    * A call that is retried while the cluster has no leader or the outcome is unknown (a write
    * here is always made safe to repeat by its message id or Idempotency-Key), up to `deadline`.
-   * `proposed`: called when an attempt is proposed on this node while it leads (`Pipelined`).
    */
   async write(
     method: string,
@@ -113,29 +108,14 @@ export class BrokerApi {
     body: unknown,
     headers: Record<string, string> = {},
     timeoutMs = 15_000,
-    proposed?: () => void,
   ): Promise<ApiAnswer> {
     const end = Date.now() + timeoutMs;
     for (let attempt = 0;; attempt++) {
-      const pipelined = proposed === undefined ? undefined : { proposed };
-      const a = await this.call(method, path, body, headers, undefined, pipelined);
+      const a = await this.call(method, path, body, headers);
       const retry = a.status === 503 || a.status === 504 || a.status === 421;
       if (!retry || Date.now() >= end) return a;
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));
     }
-  }
-
-  /**
-   * One attempt of a write sent behind another still in flight (`Pipelined.localOnly`): proposed
-   * here if this node leads, else answered 421/503 at once (never forwarded, never retried here).
-   */
-  pipelinedWrite(
-    method: string,
-    path: string,
-    body: unknown,
-    proposed: () => void,
-  ): Promise<ApiAnswer> {
-    return this.call(method, path, body, {}, undefined, { proposed, localOnly: true });
   }
 
   /** Creates the MQTT topic when it is missing (idempotent). */

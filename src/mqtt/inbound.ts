@@ -80,32 +80,12 @@ interface TopicFacts {
 /** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
 const TOPIC_CACHE_MAX = 1024;
 
-/** A run of packets sent to the log, answered in the order they were sent. */
-interface Sent {
-  readonly kind: "publish" | "pubrel";
-  /** The PUBLISHes (denied ones included: answered in their place) or PUBRELs. */
-  readonly packets: readonly (IPublishPacket | IPubrelPacket)[];
-  /** The publish batch's body (PUBLISHes the token may send, in order); undefined: none. */
-  readonly body?: { messages: Record<string, unknown>[] };
-  /** The first attempt's answer (undefined: nothing to send, all denied). */
-  answer: Promise<ApiAnswer> | undefined;
-  /** Sent behind another one in flight: proposed here only, sent again in turn otherwise. */
-  readonly localOnly: boolean;
-  /** In the leader's log (this node's): the next batch may go behind it. */
-  proposed: boolean;
-}
-
-/** Most batches of one connection in flight at once. */
-const PIPELINE_MAX = 8;
-
 export class Inbound {
   readonly #host: InboundHost;
   /** The session's claim: a QoS 2 message is published once per packet id, in its slot. */
   readonly #claim: string;
   readonly #queue: Item[] = [];
-  /** Batches in flight, oldest first. */
-  readonly #sent: Sent[] = [];
-  #answering = false;
+  #pumping = false;
   /** A batch was refused: the connection is being closed, nothing more is sent or answered. */
   #stopped = false;
   /** The facts of the topics this connection published to (bounded: cleared when full). */
@@ -127,66 +107,37 @@ export class Inbound {
   }
 
   /**
-   * Sends what is queued as far as the pipeline allows (`#send`). Called once the packets of a
-   * read are queued, so PUBLISHes that arrived together go as one batch.
+   * Sends what is queued, unless a run is being committed (what is queued then goes next).
+   * Called once the packets of a read are queued, so PUBLISHes that arrived together go as one
+   * batch, not the first alone and the rest a whole commit behind it.
    */
   flush(): void {
-    this.#send();
+    this.#pump();
   }
 
   /**
    * In arrival order: the consecutive PUBLISHes (any QoS) as one batch entry, the consecutive
-   * PUBRELs as one `claim_free`. A batch of PUBLISHes may go while earlier ones are still being
-   * committed, once the one before it is in this node's log as leader (`Pipelined`): then if it
-   * commits, every batch before it does too, so the log keeps the arrival order. Such a batch is
-   * only proposed here (never forwarded); refused, it is sent again after the ones before it are
-   * answered. On a follower (writes forwarded) and around PUBRELs, one run at a time.
+   * PUBRELs as one `claim_free`; one run at a time, while it is being committed the next one
+   * gathers. (Several batches of a connection in flight, in order on the leader, were measured
+   * slower on a quiet machine: docs/mqtt.md, Speed.)
    */
-  #send(): void {
-    for (let i = 0; i < BATCH_MAX && this.#queue.length > 0 && !this.#stopped; i++) {
-      if (this.#sent.length >= PIPELINE_MAX) break;
-      // Behind others only if every one in flight is in the leader's log, and never around a
-      // PUBREL run.
-      const behind = this.#sent.length > 0;
-      if (behind && (this.#queue[0].kind !== "publish" || !this.#sent.every((s) => s.proposed))) {
-        break;
-      }
-      const kind = this.#queue[0].kind;
-      let n = 0;
-      while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].kind === kind) n++;
-      const run = this.#queue.splice(0, n).map((it) => it.p);
-      const sent = kind === "pubrel"
-        ? this.#sendRelease(run as IPubrelPacket[])
-        : this.#sendBatch(run as IPublishPacket[], behind);
-      if (sent === undefined) return;
-      this.#sent.push(sent);
-    }
-    this.#answerInOrder();
-  }
-
-  /** Answers the batches in flight in the order they were sent (PUBACKs in PUBLISH order). */
-  async #answerInOrder(): Promise<void> {
-    if (this.#answering) return;
-    this.#answering = true;
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
     try {
-      for (let i = 0; this.#sent.length > 0 && i < 1_000_000; i++) {
-        const s = this.#sent[0];
-        let a = await s.answer;
-        // Sent behind another and refused here (not leading): again, now that those before it
-        // are answered, the usual way (forwarded, retried).
-        const ok = a === undefined || a.status === (s.kind === "publish" ? 201 : 200);
-        if (s.localOnly && !ok && s.body !== undefined) a = await this.#post(s.body);
-        this.#sent.shift();
-        if (this.#stopped) return;
-        if (s.kind === "pubrel") this.#answerRelease(s.packets as IPubrelPacket[], a!);
-        else this.#answerBatch(s.packets as IPublishPacket[], a);
-        this.#send();
+      for (let i = 0; this.#queue.length > 0 && !this.#stopped && i < 1_000_000; i++) {
+        const kind = this.#queue[0].kind;
+        let n = 0;
+        while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].kind === kind) n++;
+        const run = this.#queue.splice(0, n).map((it) => it.p);
+        if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
+        else await this.#batch(run as IPublishPacket[]);
       }
     } catch (e) {
       this.#stopped = true;
       this.#host.fail(0x80, `publish failed: ${e}`);
     } finally {
-      this.#answering = false;
+      this.#pumping = false;
     }
   }
 
@@ -220,8 +171,8 @@ export class Inbound {
     return facts;
   }
 
-  /** Sends a run of PUBLISHes as one batch publish; undefined: refused (connection closing). */
-  #sendBatch(all: IPublishPacket[], behind: boolean): Sent | undefined {
+  /** A run of PUBLISHes as one batch publish; after commit, their answers in order. */
+  async #batch(all: IPublishPacket[]): Promise<void> {
     const messages: Record<string, unknown>[] = [];
     for (const p of all) {
       const t = this.#topic(p.topic);
@@ -229,8 +180,7 @@ export class Inbound {
       if (!t.allowed) continue;
       if (t.subject === undefined) {
         this.#stopped = true;
-        this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${t.error}`);
-        return undefined;
+        return this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${t.error}`);
       }
       const message = messageTo(t.subject, p);
       // QoS 2: once per packet id until PUBREL frees it, so the same PUBLISH sent again (after
@@ -238,32 +188,10 @@ export class Inbound {
       if (p.qos === 2) message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
       messages.push(message);
     }
-    if (messages.length === 0) {
-      return { kind: "publish", packets: all, answer: undefined, localOnly: false, proposed: true };
-    }
-    const body = { messages };
-    const sent: Sent = {
-      kind: "publish",
-      packets: all,
-      body,
-      answer: undefined,
-      localOnly: behind,
-      proposed: false,
-    };
-    const proposed = () => {
-      if (sent.proposed) return;
-      sent.proposed = true;
-      // Not from inside the app's proposal step: the next batch starts right after it.
-      queueMicrotask(() => this.#send());
-    };
     // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
     // (at least once) but never its QoS 2 ones (their slots are held).
-    const path = `/v1/topics/${MQTT_TOPIC}/messages`;
-    const answer = behind
-      ? this.#host.api.pipelinedWrite("POST", path, body, proposed)
-      : this.#post(body, proposed);
-    sent.answer = answer;
-    return sent;
+    const a = messages.length === 0 ? undefined : await this.#post({ messages });
+    if (!this.#stopped) this.#answerBatch(all, a);
   }
 
   /** PUBACK / PUBREC for each PUBLISH of a batch, in order, from the batch's answer. */
@@ -297,26 +225,21 @@ export class Inbound {
     }
   }
 
-  /** PUBRELs: their packet ids' slots are freed in one entry. */
-  #sendRelease(run: IPubrelPacket[]): Sent {
+  /** PUBRELs: their packet ids' slots are freed (after commit, PUBCOMP each). */
+  async #release(run: IPubrelPacket[]): Promise<void> {
     const slots = [...new Set(run.map((p) => p.messageId ?? 0))];
     const path = `/v1/topics/${MQTT_TOPIC}/claims/${this.#claim}/free`;
-    const answer = this.#host.api.write("POST", path, { slots });
-    return { kind: "pubrel", packets: run, answer, localOnly: false, proposed: false };
-  }
-
-  /** After the slots are freed (committed): PUBCOMP each. */
-  #answerRelease(run: readonly IPubrelPacket[], a: ApiAnswer): void {
+    const a = await this.#host.api.write("POST", path, { slots });
     if (a.status !== 200) return this.#refused(a);
     for (const p of run) this.#host.send(this.#ack("pubcomp", p.messageId ?? 0, 0));
   }
 
-  async #post(body: unknown, proposed?: () => void): Promise<ApiAnswer> {
+  async #post(body: unknown): Promise<ApiAnswer> {
     const path = `/v1/topics/${MQTT_TOPIC}/messages`;
-    let a = await this.#host.api.write("POST", path, body, {}, undefined, proposed);
+    let a = await this.#host.api.write("POST", path, body);
     if (a.status === 404 && a.body?.type === "topic_not_found") {
       await this.#host.api.ensureTopic();
-      a = await this.#host.api.write("POST", path, body, {}, undefined, proposed);
+      a = await this.#host.api.write("POST", path, body);
     }
     return a;
   }

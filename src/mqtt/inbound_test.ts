@@ -11,12 +11,8 @@ interface Sent {
   answer(status: number, body?: unknown): void;
 }
 
-/**
- * An inbound half over a fake API: every request is recorded and waits for the test's answer.
- * `leading`: the fake node leads, so a publish is proposed (the `Pipelined` hook is called) as
- * soon as it arrives; otherwise never (a follower forwards it).
- */
-function harness(leading: boolean, access = MqttAccess.OPEN, version = 4) {
+/** An inbound half over a fake API: every request is recorded and waits for the test's answer. */
+function harness(access = MqttAccess.OPEN, version = 4) {
   const requests: Sent[] = [];
   const acks: number[] = [];
   const reasons: number[] = [];
@@ -29,7 +25,6 @@ function harness(leading: boolean, access = MqttAccess.OPEN, version = 4) {
       messages: body?.messages ?? [],
       answer: (status, b) => resolve({ status, text: b === undefined ? "" : JSON.stringify(b) }),
     });
-    if (leading) req.pipelined?.proposed?.();
     return promise;
   }, undefined);
   const inbound = new Inbound({
@@ -73,7 +68,7 @@ async function settle(): Promise<void> {
 }
 
 Deno.test("the PUBLISHes of one read go as one batch, not the first alone", async () => {
-  const { inbound, requests, acks } = harness(true);
+  const { inbound, requests, acks } = harness();
   for (let id = 1; id <= 3; id++) inbound.publish(publish(id));
   inbound.flush();
   await settle();
@@ -84,86 +79,39 @@ Deno.test("the PUBLISHes of one read go as one batch, not the first alone", asyn
   assert.deepEqual(acks, [1, 2, 3]);
 });
 
-Deno.test("on the leader a batch goes behind one in flight; PUBACKs keep the PUBLISH order", async () => {
-  const { inbound, requests, acks } = harness(true);
+Deno.test("while a batch is being committed the next PUBLISHes gather into one batch", async () => {
+  const { inbound, requests, acks } = harness();
   inbound.publish(publish(1));
-  inbound.publish(publish(2));
   inbound.flush();
   await settle();
+  inbound.publish(publish(2));
+  inbound.flush();
   inbound.publish(publish(3));
   inbound.flush();
   await settle();
-  assert.equal(requests.length, 2, "the second batch is sent while the first is in flight");
-  assert.equal(requests[0].req.pipelined?.localOnly, undefined);
-  assert.equal(requests[1].req.pipelined?.localOnly, true, "behind another: local only");
-  requests[1].answer(201, published(1, 3));
+  assert.equal(requests.length, 1, "one batch at a time");
+  requests[0].answer(201, published(1));
   await settle();
-  assert.deepEqual(acks, [], "no PUBACK for 3 before 1 and 2");
-  requests[0].answer(201, published(2));
+  assert.equal(requests.length, 2);
+  assert.equal(requests[1].messages.length, 2);
+  assert.deepEqual(acks, [1]);
+  requests[1].answer(201, published(2, 2));
   await settle();
   assert.deepEqual(acks, [1, 2, 3]);
 });
 
-Deno.test("not proposed here (a follower forwards): one batch at a time", async () => {
-  const { inbound, requests, acks } = harness(false);
+Deno.test("a refused batch closes the connection and nothing after it is sent", async () => {
+  const { inbound, requests, acks, failures } = harness();
   inbound.publish(publish(1));
   inbound.flush();
   await settle();
   inbound.publish(publish(2));
   inbound.flush();
-  await settle();
-  assert.equal(requests.length, 1, "nothing behind a batch not known to be in the log");
-  requests[0].answer(201, published(1));
-  await settle();
-  assert.equal(requests.length, 2);
-  assert.equal(requests[1].req.pipelined?.localOnly, undefined);
-  requests[1].answer(201, published(1, 2));
-  await settle();
-  assert.deepEqual(acks, [1, 2]);
-});
-
-Deno.test("a batch refused behind another is sent again, the usual way, after it", async () => {
-  const { inbound, requests, acks, failures } = harness(true);
-  inbound.publish(publish(1));
-  inbound.flush();
-  await settle();
-  inbound.publish(publish(2));
-  inbound.flush();
-  await settle();
-  assert.equal(requests.length, 2);
-  // The node stopped leading: the local-only batch is refused at once, never forwarded.
-  requests[1].answer(421, { type: "not_leader", detail: "not leading" });
-  await settle();
-  assert.equal(requests.length, 2, "not sent again before the batch ahead of it is answered");
-  requests[0].answer(201, published(1));
-  await settle();
-  assert.equal(requests.length, 3, "sent again");
-  assert.equal(requests[2].req.pipelined?.localOnly, undefined);
-  assert.deepEqual(requests[2].messages, requests[1].messages);
-  assert.deepEqual(acks, [1]);
-  requests[2].answer(201, published(1, 2));
-  await settle();
-  assert.deepEqual(acks, [1, 2]);
-  assert.deepEqual(failures, []);
-});
-
-Deno.test("a refused batch closes the connection and nothing behind it is acknowledged", async () => {
-  const { inbound, requests, acks, failures } = harness(true);
-  inbound.publish(publish(1));
-  inbound.flush();
-  await settle();
-  inbound.publish(publish(2));
-  inbound.flush();
-  await settle();
-  requests[1].answer(201, published(1, 2));
   requests[0].answer(413, { type: "payload_too_large", detail: "too big" });
   await settle();
   assert.deepEqual(acks, []);
   assert.equal(failures.length, 1);
-  inbound.publish(publish(3));
-  inbound.flush();
-  await settle();
-  assert.equal(requests.length, 2, "nothing more is sent");
+  assert.equal(requests.length, 1, "nothing more is sent");
 });
 
 Deno.test("a PUBLISH to a topic the token may not publish to is answered in its place", async () => {
@@ -173,7 +121,7 @@ Deno.test("a PUBLISH to a topic the token may not publish to is answered in its 
     can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
     covers: () => true,
   });
-  const { inbound, requests, acks, reasons } = harness(true, access, 5);
+  const { inbound, requests, acks, reasons } = harness(access, 5);
   inbound.publish(publish(1));
   inbound.publish(publish(2, "secret"));
   inbound.publish(publish(3));

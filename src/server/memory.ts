@@ -40,6 +40,11 @@ export function fullCollection(): void {
 export interface IdleCollectorOptions {
   /** The node's applied index: it moves while the node is busy (writes, restores). */
   readonly appliedIndex: () => number;
+  /**
+   * Work under way that a pause would stall although nothing is applied: a snapshot being
+   * encoded and saved, whose worst event-loop delay is a target (docs/storage.md). Counts as busy.
+   */
+  readonly busy?: () => boolean;
   readonly collect: () => void;
   /** Quiet checks in a row before collecting. */
   readonly quietChecks: number;
@@ -65,7 +70,7 @@ export class IdleCollector {
   /** One check; returns whether it collected. */
   check(): boolean {
     const index = this.o.appliedIndex();
-    if (index !== this.#seen) {
+    if (index !== this.#seen || this.o.busy?.() === true) {
       this.#seen = index;
       this.#quiet = 0;
       return false;

@@ -16,8 +16,9 @@ export const SNAPSHOT_LOG_FACTOR = 0.5;
 /** ...but never more than this many entries since the last: a restart replays at most these. */
 export const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
 /**
- * ...and `SNAPSHOT_EVERY_ENTRIES` is also reached at this many bytes of entries: an entry carries
- * a batch of proposals, so by count alone the log would grow up to 256 times larger than it did
- * with one proposal an entry (20,000 publishes of 256 B were ~8 MiB).
+ * ...and at 64 MiB of entries since the last whatever their count: the Raft core keeps every
+ * entry since the last snapshot in memory, and entries that carry batches of proposals are large
+ * (20,000 of them held ~280 MB). It bounds memory at the price of more snapshots of a large
+ * state: at 360 MB of state, one per 64 MiB written (docs/storage.md, "Memory").
  */
-export const SNAPSHOT_EVERY_BYTES = 8 * 1024 * 1024;
+export const SNAPSHOT_LOG_BYTES_MAX = 64 * 2 ** 20;

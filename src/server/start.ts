@@ -38,8 +38,8 @@ import {
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
   SNAPSHOT_ENTRIES_MAX,
-  SNAPSHOT_EVERY_BYTES,
   SNAPSHOT_EVERY_ENTRIES,
+  SNAPSHOT_LOG_BYTES_MAX,
   SNAPSHOT_LOG_FACTOR,
   TICK_MS,
 } from "./raft_settings.ts";
@@ -194,9 +194,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         );
       }
       const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
-      const res = await app.fetch(
-        inProcessRequest(url.href, init, r.text, r.principal, r.pipelined),
-      );
+      const res = await app.fetch(inProcessRequest(url.href, init, r.text, r.principal));
       return { status: res.status, text: await answerTextOf(res) };
     },
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
@@ -341,7 +339,7 @@ async function openDriver(
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
-    snapshotEveryBytes: SNAPSHOT_EVERY_BYTES,
+    snapshotLogBytesMax: SNAPSHOT_LOG_BYTES_MAX,
     log: (level, event, details) => {
       if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
@@ -397,6 +395,7 @@ function startIdleCollector(driver: NodeDriver, log: Logger): () => void {
   if (!canCollect) return () => {};
   const idle = new IdleCollector({
     appliedIndex: () => driver.appliedIndex,
+    busy: () => driver.snapshotting,
     collect: () => {
       const t0 = performance.now();
       fullCollection();

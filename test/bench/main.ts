@@ -81,6 +81,12 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     ],
   },
   {
+    name: "consume + ack on the stream: rate, CPU per message of the nodes and the client (leader)",
+    file: "consume_bench.ts",
+    args: ["--runs", "3", "--count", "50000"],
+    quickArgs: ["--runs", "1", "--count", "3000"],
+  },
+  {
     name:
       "TLS vs plain (peer TLS, the TLS front): sequential and 16 in flight, leader and follower",
     file: "tls_bench.ts",

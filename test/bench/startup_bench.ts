@@ -348,34 +348,36 @@ try {
   const snaps = nodes.ids.flatMap((id) =>
     (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[]).map((e) => ({ id, ...e }))
   );
-  // Each node's own snapshot, from its `snapshot_started` to its `snapshot_taken`, and, to tell
-  // the snapshot's own share, the peak over as long a span just before it.
+  // Each node's own snapshots, each from its `snapshot_started` to its `snapshot_taken`: the
+  // worst peak during one, and, to tell a snapshot's own share, the worst over as long a span
+  // just before each.
   const snapSpans = nodes.ids.map((id) => {
-    const start = events(nodes, id, "snapshot_started")[0],
-      end = events(nodes, id, "snapshot_taken")[0];
-    return start && end
-      ? { from: Date.parse(start.time as string), to: Date.parse(end.time as string) }
-      : undefined;
+    const starts = events(nodes, id, "snapshot_started"),
+      ends = events(nodes, id, "snapshot_taken");
+    return ends.map((end, k) => ({
+      from: Date.parse(starts[k].time as string),
+      to: Date.parse(end.time as string),
+    }));
   });
   phases.push([
-    "each node's snapshot (during)",
-    nodes.ids.map((id, i) => {
-      const s = snapSpans[i];
-      return s ? sampler.peak(id, s.from, s.to) : 0;
-    }),
+    "each node's snapshots (during)",
+    nodes.ids.map((id, i) =>
+      Math.max(0, ...snapSpans[i].map((s) => sampler.peak(id, s.from, s.to)))
+    ),
     undefined,
     undefined,
   ]);
   phases.push([
-    "as long just before each node's snapshot",
-    nodes.ids.map((id, i) => {
-      const s = snapSpans[i];
-      return s ? sampler.peak(id, 2 * s.from - s.to, s.from) : 0;
-    }),
+    "as long just before each of them",
+    nodes.ids.map((id, i) =>
+      Math.max(0, ...snapSpans[i].map((s) => sampler.peak(id, 2 * s.from - s.to, s.from)))
+    ),
     undefined,
     undefined,
   ]);
   await settled("after building and snapshots (the last publish to every node's snapshot)");
+  await sleep(SETTLE_S * 1000);
+  await settled(`idle ${SETTLE_S} s more`);
 
   const followers: number[] = [];
   for (let r = 0; r < RUNS; r++) {

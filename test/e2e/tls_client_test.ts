@@ -137,6 +137,19 @@ async function checkCli(url: string, ca: TestCa): Promise<void> {
   assert.match(new TextDecoder().decode(withCa.stdout), /orders/);
   const fromEnv = await mq(["--nodes", url, "--json", "queues"], { QUORUMQ_CA: ca.certFile });
   assert.equal(fromEnv.code, 0, new TextDecoder().decode(fromEnv.stderr));
+  // A publish goes in a session, on the stream: wss through mq's own dialer, with the CA.
+  const published = await mq([
+    "--nodes",
+    url,
+    "--ca",
+    ca.certFile,
+    "--json",
+    "publish",
+    "orders",
+    "1",
+  ]);
+  assert.equal(published.code, 0, new TextDecoder().decode(published.stderr));
+  assert.match(new TextDecoder().decode(published.stdout), /"seq"/);
 }
 
 /** MQTT over TLS on its own listener: MQTT.js and mosquitto_pub, without and with the CA. */

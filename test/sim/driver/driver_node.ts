@@ -64,6 +64,8 @@ export interface DriverNodeOptions {
   readonly snapshotEveryEntries: number;
   readonly snapshotLogFactor: number;
   readonly snapshotEntriesMax: number;
+  /** The production seeds' bound on log bytes between snapshots; none otherwise. */
+  readonly snapshotLogBytesMax?: number;
   readonly faults?: DriverPortFaults;
 }
 
@@ -169,6 +171,9 @@ export class DriverSimNode implements NemesisNode {
       snapshotEveryEntries: this.#o.snapshotEveryEntries,
       snapshotLogFactor: this.#o.snapshotLogFactor,
       snapshotEntriesMax: this.#o.snapshotEntriesMax,
+      ...(this.#o.snapshotLogBytesMax === undefined
+        ? {}
+        : { snapshotLogBytesMax: this.#o.snapshotLogBytesMax }),
       log: (_level, event, details) => {
         if (live()) hooks.onEvent(this, event, details ?? {});
       },

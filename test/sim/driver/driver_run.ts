@@ -101,6 +101,8 @@ export class DriverSim implements ClusterControl {
   /** Half the seeds also wait for the log to grow (`snapshotLogFactor`); from the seed, not the prng, so older seeds replay as before. */
   readonly #snapshotLogFactor: number;
   readonly #snapshotEntriesMax: number;
+  /** Production seeds only: older seeds replay as before. */
+  readonly #snapshotLogBytesMax: number | undefined;
   readonly #appFactory: SimAppFactory;
   readonly #urls: Map<NodeId, string>;
   #nextNodeNum: number;
@@ -128,6 +130,7 @@ export class DriverSim implements ClusterControl {
     this.#snapshotEvery = cfgPrng.pick([4, 16, 64]);
     this.#snapshotLogFactor = Math.floor(opts.seed / 2) % 2 === 1 ? 0.5 : 0;
     this.#snapshotEntriesMax = 4 * this.#snapshotEvery;
+    this.#snapshotLogBytesMax = undefined;
     this.#config = {
       clusterId: "sim",
       electionTicks: ELECTION_TICKS,
@@ -144,6 +147,7 @@ export class DriverSim implements ClusterControl {
       this.#snapshotEvery = production.SNAPSHOT_EVERY_ENTRIES;
       this.#snapshotLogFactor = production.SNAPSHOT_LOG_FACTOR;
       this.#snapshotEntriesMax = production.SNAPSHOT_ENTRIES_MAX;
+      this.#snapshotLogBytesMax = production.SNAPSHOT_LOG_BYTES_MAX;
       this.#config = {
         clusterId: "sim",
         electionTicks: production.ELECTION_TICKS,
@@ -178,6 +182,9 @@ export class DriverSim implements ClusterControl {
       snapshotEveryEntries: this.#snapshotEvery,
       snapshotLogFactor: this.#snapshotLogFactor,
       snapshotEntriesMax: this.#snapshotEntriesMax,
+      ...(this.#snapshotLogBytesMax === undefined
+        ? {}
+        : { snapshotLogBytesMax: this.#snapshotLogBytesMax }),
       faults: this.#opts.portFaults,
       hooks: {
         send: (n, msgs) => {
