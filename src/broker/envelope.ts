@@ -106,14 +106,18 @@ export function packProposal(proposal: Proposal): PackedProposal {
 /**
  * What one entry may hold. The transport caps a message at 64 MiB and a log record at 256 MiB
  * (and an append carries several entries), so a batch stays far below both; the count keeps one
- * apply call, and what a proposer waits on behind its neighbours, short.
+ * apply call, and what a proposer waits on behind its neighbours, short. A proposal over
+ * `maxItemBytes` (a publish of many messages) already shares its entry's cost among its messages:
+ * merging such proposals was measured slower (docs/broker.md, "Entries"), so each goes alone.
  */
 export interface BatchBounds {
   readonly maxBytes: number;
   readonly maxItems: number;
+  /** A proposal packed larger than this is an entry of its own (see `BATCH_BOUNDS`). */
+  readonly maxItemBytes: number;
 }
 
-export const BATCH_BOUNDS: BatchBounds = { maxBytes: 1 << 20, maxItems: 256 };
+export const BATCH_BOUNDS: BatchBounds = { maxBytes: 1 << 20, maxItems: 256, maxItemBytes: 8192 };
 
 /**
  * Whether a proposal must be an entry of its own. `session_open` answers the index of its entry
@@ -126,8 +130,8 @@ export function mustGoAlone(proposal: Proposal): boolean {
 
 /**
  * Splits proposals, in order, into the runs that go into one entry each: a run ends where the
- * next item would pass a bound, or where an item must go alone (it then gets a run of its own).
- * An item bigger than `maxBytes` on its own gets its own run too (as before batching).
+ * next item would pass a bound, or where an item must go alone (`mustGoAlone`, or bigger than
+ * `maxItemBytes`): it then gets a run of its own.
  */
 export function splitRuns<T extends PackedProposal>(
   items: readonly T[],
@@ -136,12 +140,13 @@ export function splitRuns<T extends PackedProposal>(
   const runs: T[][] = [];
   let run: T[] = [];
   let bytes = 0;
+  let runAlone = false;
   for (const item of items) {
-    const alone = mustGoAlone(item.proposal);
+    const alone = mustGoAlone(item.proposal) || item.bytes.length > bounds.maxItemBytes;
     if (
       run.length > 0 &&
       (alone || run.length >= bounds.maxItems || bytes + item.bytes.length > bounds.maxBytes ||
-        mustGoAlone(run[0].proposal))
+        runAlone)
     ) {
       runs.push(run);
       run = [];
@@ -149,6 +154,7 @@ export function splitRuns<T extends PackedProposal>(
     }
     run.push(item);
     bytes += item.bytes.length;
+    runAlone = alone;
   }
   if (run.length > 0) runs.push(run);
   return runs;

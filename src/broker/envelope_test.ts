@@ -74,7 +74,7 @@ Deno.test("splitRuns: bounds in count and bytes, session_open alone, order kept"
   const open = packProposal({ cmd: { op: "session_open" } });
   // Packed sizes: p(10) 57 bytes, p(60) 107, p(200) 247.
   const items = [p(10), p(10), open, p(10), p(60), p(10), p(200), p(10)];
-  const runs = splitRuns(items, { maxBytes: 150, maxItems: 3 });
+  const runs = splitRuns(items, { maxBytes: 150, maxItems: 3, maxItemBytes: 1000 });
   assert.deepEqual(runs.map((r) => r.map((x) => items.indexOf(x))), [
     [0, 1],
     [2],
@@ -90,9 +90,19 @@ Deno.test("splitRuns: bounds in count and bytes, session_open alone, order kept"
   const opens = [packProposal(open.proposal), packProposal(open.proposal)];
   const ones = [p(1), p(1), p(1), p(1), ...opens, p(1)];
   assert.deepEqual(
-    splitRuns(ones, { maxBytes: 1000, maxItems: 3 }).map((r) => r.map((x) => ones.indexOf(x))),
+    splitRuns(ones, { maxBytes: 1000, maxItems: 3, maxItemBytes: 1000 }).map((r) =>
+      r.map((x) => ones.indexOf(x))
+    ),
     [[0, 1, 2], [3], [4], [5], [6]],
   );
   assert.equal(splitRuns(Array.from({ length: 600 }, () => p(1))).length, 600 / 256 + 1 | 0);
   assert.ok(BATCH_BOUNDS.maxItems >= 2);
+  // A proposal bigger than maxItemBytes is an entry of its own, with neighbours around it batched.
+  const sized = [p(1), p(1), p(100), p(1), p(1)];
+  assert.deepEqual(
+    splitRuns(sized, { maxBytes: 1000, maxItems: 10, maxItemBytes: 120 }).map((r) =>
+      r.map((x) => sized.indexOf(x))
+    ),
+    [[0, 1], [2], [3, 4]],
+  );
 });

@@ -9,7 +9,8 @@
  * results are in order, src/broker/envelope.ts).
  *
  * A new entry starts where a bound would be passed (`BATCH_BOUNDS`: bytes and count), where a
- * proposal must go alone (`session_open`: its session id is its entry's index), and where the
+ * proposal must go alone (`session_open`: its session id is its entry's index; one over 8 KiB
+ * packed, which shares its entry among its own messages already), and where the
  * timeout changes (the driver keeps one deadline per entry, so every proposer keeps its own).
  * Queue order is kept: proposals become entries, and commands within them, in arrival order.
  *
