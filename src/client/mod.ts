@@ -25,9 +25,9 @@ export {
   type StreamConsumer,
   type StreamDial,
   StreamLost,
-  StreamPool,
   type StreamSocket,
 } from "./stream.ts";
+export { type FollowOptions, leaderElsewhere, StreamPool } from "./stream_pool.ts";
 export { packValue, unpackValue } from "./msgpack.ts";
 export * from "./errors.ts";
 export type * from "./types.ts";

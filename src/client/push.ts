@@ -8,7 +8,8 @@
  */
 
 import { errorFromProblem, NetworkError, toProblem } from "./errors.ts";
-import type { StreamConsumer, StreamPool } from "./stream.ts";
+import type { StreamConsumer } from "./stream.ts";
+import type { StreamPool } from "./stream_pool.ts";
 import type { ReceivedMessage } from "./types.ts";
 
 /** A push consumer of one receive path; reopened on another node after a loss. */

@@ -363,7 +363,7 @@ function requestFrame(
 const PLAIN_HEADER_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** A header value as `Headers` has it (trimmed; a `TypeError` when not allowed), as `fetch` does. */
-function headerValue(value: string): string {
+export function headerValue(value: string): string {
   return PLAIN_HEADER_VALUE.test(value) ? value : new Headers([["v", value]]).get("v")!;
 }
 
@@ -387,90 +387,4 @@ function toResponse(frame: Frame): Response {
   const { status, headers, text } = answerOf(frame);
   // The answer's headers as the init's: one header list built, not a `Headers` and a copy.
   return new Response(text, { status, headers });
-}
-
-/** Streams to each node, opened on first use and again after a loss; `fetch` rides on them. */
-export class StreamPool {
-  readonly #streams = new Map<string, Promise<StreamConnection>>();
-
-  /**
-   * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
-   * a new one), so a script that never calls `client.close()` still exits; 0 keeps streams open.
-   */
-  constructor(
-    readonly token?: string,
-    readonly idleMs = 2_000,
-    /** Opens each stream's socket (`TransportOptions.dial`); default `new WebSocket`. */
-    readonly dial?: StreamDial,
-  ) {}
-
-  /** The open stream to `node`, opening one if there is none (or the last was lost). */
-  async connection(node: string): Promise<StreamConnection> {
-    const existing = this.#streams.get(node);
-    if (existing !== undefined) {
-      const c = await existing.catch(() => undefined);
-      if (c !== undefined && !c.lost) return c;
-      if (this.#streams.get(node) === existing) this.#streams.delete(node);
-    }
-    const again = this.#streams.get(node);
-    if (again !== undefined) return await again;
-    const opening = StreamConnection.open(node, this.token, undefined, this.dial).then((c) => {
-      c.idleMs = this.idleMs;
-      return c;
-    });
-    this.#streams.set(node, opening);
-    opening.catch(() => {
-      if (this.#streams.get(node) === opening) this.#streams.delete(node);
-    });
-    return await opening;
-  }
-
-  /**
-   * One request over the stream to the node `url` names, as `fetch` would send it (same URL
-   * parsing; only the `Idempotency-Key` and `Quorumq-Session` of `headers`, lower-case, go: the
-   * stream carries the rest), the answer read without a `Response` (the transport's way).
-   */
-  async call(
-    url: string,
-    method: string,
-    headers: Readonly<Record<string, string>>,
-    bodyText: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<StreamAnswer> {
-    const parsed = new URL(url);
-    const stream = await this.connection(parsed.origin);
-    const passed: Record<string, string> = {};
-    const key = headers["idempotency-key"];
-    if (key !== undefined) passed["idempotency-key"] = headerValue(key);
-    const session = headers["quorumq-session"];
-    if (session !== undefined) passed["quorumq-session"] = headerValue(session);
-    return await stream.call(method, parsed.pathname + parsed.search, passed, bodyText, signal);
-  }
-
-  /** `fetch` over the stream: same URL, method, headers and JSON body; a `Response` back. */
-  readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
-    const stream = await this.connection(url.origin);
-    const headers: Record<string, string> = {};
-    // forEach, not for-of: the npm build's DOM lib types Headers without an iterator.
-    new Headers(init?.headers).forEach((value, name) => {
-      if (name === "idempotency-key" || name === "quorumq-session") headers[name] = value;
-    });
-    const body = typeof init?.body === "string" ? init.body : undefined;
-    const signal = init?.signal ?? undefined;
-    return await stream.request(
-      init?.method ?? "GET",
-      url.pathname + url.search,
-      headers,
-      body,
-      signal,
-    );
-  };
-
-  /** Closes every stream (a later request opens a new one). */
-  async close(): Promise<void> {
-    const all = [...this.#streams.values()];
-    this.#streams.clear();
-    for (const p of all) await (await p.catch(() => undefined))?.close();
-  }
 }

@@ -23,7 +23,8 @@ import {
 import { Deadlines } from "./deadlines.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
 import { parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
-import { type StreamDial, StreamPool } from "./stream.ts";
+import type { StreamDial } from "./stream.ts";
+import { StreamPool } from "./stream_pool.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -78,6 +79,13 @@ export interface TransportOptions {
    * script that never calls `client.close()` still exits. Default 2000; 0 keeps streams open.
    */
   streamIdleMs?: number;
+  /**
+   * The stream moves to the leader (default true): after a stream opens, and at most once a
+   * second while it is used, the client asks its node's `/readyz` who leads; when that names
+   * another node, new requests ride a stream to it (a follower would forward each write: one hop
+   * more) and the old stream closes once what it carries is done. False: stay on the node.
+   */
+  followLeader?: boolean;
 }
 
 /** One logical request (all its attempts). */
@@ -161,7 +169,9 @@ export class Transport {
     this.#options = options;
     this.#retry = { ...DEFAULTS, ...stripUndefined(options.retry ?? {}) };
     this.streams = useStream(options)
-      ? new StreamPool(options.token, options.streamIdleMs, options.dial)
+      ? new StreamPool(options.token, options.streamIdleMs, options.dial, {
+        ...(options.followLeader === undefined ? {} : { followLeader: options.followLeader }),
+      })
       : undefined;
     this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
     const numbers = () => new SessionNumbers((signal) => this.#openSession(signal));

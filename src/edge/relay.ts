@@ -191,6 +191,8 @@ class RelaySession {
       this.#send({
         t: "hello",
         node: String(stream.hello.node),
+        // A client's stream stays on the gateway: it must not follow the cluster's leader past it.
+        relay: true,
         v: VERSION,
         ...(batch ? { batch } : {}),
       });

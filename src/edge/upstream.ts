@@ -10,7 +10,7 @@
  * @module
  */
 
-import { StreamConnection, type StreamDial } from "../client/mod.ts";
+import { leaderElsewhere, StreamConnection, type StreamDial } from "../client/mod.ts";
 
 /** Options of `Upstream`. */
 export interface UpstreamOptions {
@@ -50,12 +50,6 @@ export class NoUpstream extends Error {
     super(message);
     this.name = "NoUpstream";
   }
-}
-
-/** The leader, as `/readyz` names it. */
-interface Readiness {
-  readonly leaderId?: string;
-  readonly leaderUrl?: string;
 }
 
 /** The stream to the cluster, reopened after a loss and moved to the leader. */
@@ -224,22 +218,10 @@ export class Upstream {
 
   /** Asks `c`'s node who leads; opens a stream to the leader when it is another node. */
   async #follow(c: StreamConnection): Promise<void> {
-    const answer = await c.request("GET", "/readyz", {});
-    if (!answer.ok) {
-      await answer.body?.cancel();
-      return;
-    }
-    const ready = await answer.json() as Readiness;
-    const leaderId = ready.leaderId;
-    if (leaderId === undefined || leaderId === "" || leaderId === nodeId(c)) return;
-    if (ready.leaderUrl === undefined || this.#current !== c) return;
+    const leaderUrl = await leaderElsewhere(c);
+    if (leaderUrl === undefined || this.#current !== c) return;
     const openMs = this.options.openTimeoutMs ?? 5_000;
-    const leader = await StreamConnection.open(
-      httpBase(ready.leaderUrl),
-      this.options.token,
-      openMs,
-      this.#dial,
-    );
+    const leader = await StreamConnection.open(leaderUrl, this.options.token, openMs, this.#dial);
     if (this.#current !== c || c.lost) {
       // Something else replaced the stream meanwhile: keep that one.
       leader.drain();

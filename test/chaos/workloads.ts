@@ -48,7 +48,9 @@ export function workerClient(
   onAnswer: (url: string) => void,
   transport: "http" | "stream" = "http",
 ): Client {
-  const send = transport === "stream" ? new StreamPool(undefined, 0).fetch : fetch;
+  const send = transport === "stream"
+    ? new StreamPool(undefined, 0, undefined, { followLeader: false }).fetch
+    : fetch;
   const fetcher: typeof fetch = async (input, init) => {
     const res = await send(input, init);
     onAnswer(new URL(typeof input === "string" ? input : (input as Request).url).host);

@@ -1,0 +1,187 @@
+/**
+ * The client's streams (`/v1/stream`), one per node asked for, opened on first use and again
+ * after a loss, and moved to the leader: a follower forwards every write to the leader (one hop
+ * more), so after a stream opens, and again at most once every `followEveryMs` while it is used,
+ * the pool asks its node's `/readyz` who leads. When that names another node, the pool opens a
+ * stream there (same token and `dial`) and new requests addressed to the follower ride it; the
+ * old stream finishes what it carries (requests in flight, long polls, consumers), then closes.
+ * A leader the client cannot reach changes nothing: the pool stays and asks again later.
+ *
+ * @module
+ */
+
+import { headerValue, type StreamAnswer, StreamConnection, type StreamDial } from "./stream.ts";
+
+/** How the pool follows the leader. */
+export interface FollowOptions {
+  /** Move to the leader when the stream's node is not it. Default true. */
+  readonly followLeader?: boolean;
+  /** How often (at most) a used stream's node is asked who leads. Default 1 000 ms. */
+  readonly followEveryMs?: number;
+}
+
+/**
+ * The base URL of the leader when `c`'s node names another node as leader in `/readyz`;
+ * undefined when it leads itself, knows no leader, or does not say where it is. Shared with the
+ * edge gateway's upstream stream.
+ */
+export async function leaderElsewhere(c: StreamConnection): Promise<string | undefined> {
+  const answer = await c.request("GET", "/readyz", {});
+  if (!answer.ok) {
+    await answer.body?.cancel();
+    return undefined;
+  }
+  const ready = await answer.json() as { leaderId?: unknown; leaderUrl?: unknown };
+  const { leaderId, leaderUrl } = ready;
+  if (typeof leaderId !== "string" || leaderId === "" || leaderId === String(c.hello.node)) {
+    return undefined;
+  }
+  return typeof leaderUrl === "string" && leaderUrl !== "" ? httpBase(leaderUrl) : undefined;
+}
+
+/** `ws://h:p/` → `http://h:p` (the stream adds its path): scheme, host and port only. */
+export function httpBase(url: string): string {
+  return new URL(url.replace(/^ws(s?):\/\//, "http$1://")).origin;
+}
+
+/** Streams to each node, moved to the leader; `fetch` and `call` ride on them. */
+export class StreamPool {
+  readonly #streams = new Map<string, Promise<StreamConnection>>();
+  /** The leader question in flight, per node asked for, and when it was last asked. */
+  readonly #following = new Map<string, Promise<void>>();
+  readonly #followedAt = new Map<string, number>();
+
+  /**
+   * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
+   * a new one), so a script that never calls `client.close()` still exits; 0 keeps streams open.
+   */
+  constructor(
+    readonly token?: string,
+    readonly idleMs = 2_000,
+    /** Opens each stream's socket (`TransportOptions.dial`); default `new WebSocket`. */
+    readonly dial?: StreamDial,
+    readonly follow: FollowOptions = {},
+  ) {}
+
+  /**
+   * The open stream for `node`, opening one if there is none (or the last was lost): the
+   * leader's, once `node` named another node as leader.
+   */
+  async connection(node: string): Promise<StreamConnection> {
+    const existing = this.#streams.get(node);
+    if (existing !== undefined) {
+      const c = await existing.catch(() => undefined);
+      if (c !== undefined && !c.lost) {
+        this.#maybeFollow(node, c);
+        return c;
+      }
+      if (this.#streams.get(node) === existing) this.#streams.delete(node);
+    }
+    const again = this.#streams.get(node);
+    if (again !== undefined) return await again;
+    const opening = this.#open(node).then((c) => {
+      this.#maybeFollow(node, c, true);
+      return c;
+    });
+    this.#streams.set(node, opening);
+    opening.catch(() => {
+      if (this.#streams.get(node) === opening) this.#streams.delete(node);
+    });
+    return await opening;
+  }
+
+  /** The id of the node whose stream requests for `node` ride now (its hello), if one is open. */
+  async nodeOf(node: string): Promise<string | undefined> {
+    const c = await this.#streams.get(node)?.catch(() => undefined);
+    return c === undefined || c.lost ? undefined : String(c.hello.node);
+  }
+
+  async #open(node: string): Promise<StreamConnection> {
+    const c = await StreamConnection.open(node, this.token, undefined, this.dial);
+    c.idleMs = this.idleMs;
+    return c;
+  }
+
+  #maybeFollow(node: string, c: StreamConnection, now = false): void {
+    if (this.follow.followLeader === false || this.#following.has(node)) return;
+    // An edge gateway's stream (its hello says `relay`) is where the client must stay.
+    if (c.hello.relay === true) return;
+    const every = this.follow.followEveryMs ?? 1_000;
+    if (!now && Date.now() - (this.#followedAt.get(node) ?? -Infinity) < every) return;
+    this.#followedAt.set(node, Date.now());
+    // A leader that cannot be reached (or a node that cannot say) leaves the stream as it is.
+    const following = this.#moveToLeader(node, c).catch(() => {})
+      .finally(() => this.#following.delete(node));
+    this.#following.set(node, following);
+  }
+
+  /** Asks `c`'s node who leads; moves `node`'s requests to the leader's stream if another. */
+  async #moveToLeader(node: string, c: StreamConnection): Promise<void> {
+    const before = this.#streams.get(node);
+    const leaderUrl = await leaderElsewhere(c);
+    if (leaderUrl === undefined || leaderUrl === node) return;
+    const leader = await this.connection(leaderUrl);
+    // Something else replaced the stream meanwhile (a loss, a close): keep that.
+    if (this.#streams.get(node) !== before || c.lost || leader === c) return;
+    this.#streams.set(node, Promise.resolve(leader));
+    // The old stream finishes what it carries (a long poll, a consumer), then closes.
+    c.drain();
+  }
+
+  /**
+   * One request over the stream for the node `url` names, as `fetch` would send it (same URL
+   * parsing; only the `Idempotency-Key` and `Quorumq-Session` of `headers`, lower-case, go: the
+   * stream carries the rest), the answer read without a `Response` (the transport's way).
+   */
+  async call(
+    url: string,
+    method: string,
+    headers: Readonly<Record<string, string>>,
+    bodyText: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<StreamAnswer> {
+    const parsed = new URL(url);
+    const stream = await this.connection(parsed.origin);
+    const passed: Record<string, string> = {};
+    const key = headers["idempotency-key"];
+    if (key !== undefined) passed["idempotency-key"] = headerValue(key);
+    const session = headers["quorumq-session"];
+    if (session !== undefined) passed["quorumq-session"] = headerValue(session);
+    return await stream.call(method, parsed.pathname + parsed.search, passed, bodyText, signal);
+  }
+
+  /** `fetch` over the stream: same URL, method, headers and JSON body; a `Response` back. */
+  readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+    const stream = await this.connection(url.origin);
+    const headers: Record<string, string> = {};
+    // forEach, not for-of: the npm build's DOM lib types Headers without an iterator.
+    new Headers(init?.headers).forEach((value, name) => {
+      if (name === "idempotency-key" || name === "quorumq-session") headers[name] = value;
+    });
+    const body = typeof init?.body === "string" ? init.body : undefined;
+    const signal = init?.signal ?? undefined;
+    return await stream.request(
+      init?.method ?? "GET",
+      url.pathname + url.search,
+      headers,
+      body,
+      signal,
+    );
+  };
+
+  /**
+   * Closes every stream (a later request opens a new one). A leader question still in flight
+   * may open a stream meanwhile: that one is closed too (a few rounds, bounded).
+   */
+  async close(): Promise<void> {
+    for (let round = 0; round < 5; round++) {
+      const all = new Set(this.#streams.values());
+      this.#streams.clear();
+      for (const p of all) await (await p.catch(() => undefined))?.close();
+      if (this.#following.size === 0) break;
+      await Promise.allSettled([...this.#following.values()]);
+      if (this.#streams.size === 0) break;
+    }
+  }
+}
