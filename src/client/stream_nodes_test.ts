@@ -88,3 +88,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "stream: a leader URL the client cannot reach leaves the stream on its node",
+  ...strict,
+  async fn() {
+    const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadUrl = `http://127.0.0.1:${dead.addr.port}`;
+    dead.close(); // nothing listens there now
+    const follower = new LocalNode({
+      nodeId: "n2",
+      mode: { kind: "follower", leaderId: "n1", leaderUrl: deadUrl },
+    });
+    const server = serve(createApp({ node: follower, log: silentLogger }).fetch);
+    const client = new Client({ nodes: [server.url], transport: "stream" });
+    try {
+      const pool = client.transport.streams!;
+      for (let i = 0; i < 5; i++) {
+        assert.deepEqual(await client.listQueues(), []);
+        assert.equal(String((await pool.connection(server.url)).hello.node), "n2");
+      }
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  },
+});
