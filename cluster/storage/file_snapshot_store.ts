@@ -129,6 +129,36 @@ export class FileSnapshotStore implements SnapshotStore {
 const SMALL_PART_BYTES = 64 * 1024;
 
 /**
+ * Writes parts to a file in order: large parts as they are, in `SAVE_CHUNK_BYTES` steps, small
+ * ones gathered into one buffer first (`flush()` writes what is gathered).
+ */
+class PartWriter {
+  readonly #staged = new Uint8Array(SAVE_CHUNK_BYTES);
+  #stagedBytes = 0;
+
+  constructor(readonly file: Deno.FsFile) {}
+
+  async write(p: Uint8Array): Promise<void> {
+    if (p.length < SMALL_PART_BYTES) {
+      if (this.#stagedBytes + p.length > this.#staged.length) await this.flush();
+      this.#staged.set(p, this.#stagedBytes);
+      this.#stagedBytes += p.length;
+      return;
+    }
+    await this.flush();
+    for (let from = 0; from < p.length; from += SAVE_CHUNK_BYTES) {
+      await writeAll(this.file, p.subarray(from, Math.min(p.length, from + SAVE_CHUNK_BYTES)));
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.#stagedBytes === 0) return;
+    await writeAll(this.file, this.#staged.subarray(0, this.#stagedBytes));
+    this.#stagedBytes = 0;
+  }
+}
+
+/**
  * Writes the snapshot file atomically and durably (temp file, fdatasync, rename, fsync the
  * directory: a crash leaves the old or the new file), streaming the parts with the CRC32C
  * computed as it goes: large parts are written as they are, in `SAVE_CHUNK_BYTES` steps, small
@@ -147,28 +177,13 @@ async function writeSnapshotFile(
   try {
     const head = encodeSnapshotHead(meta, dataBytes);
     let crc = crc32c(head);
-    const staged = new Uint8Array(SAVE_CHUNK_BYTES);
-    let stagedBytes = 0;
-    const flush = async () => {
-      if (stagedBytes === 0) return;
-      await writeAll(file, staged.subarray(0, stagedBytes));
-      stagedBytes = 0;
-    };
     await writeAll(file, head);
+    const writer = new PartWriter(file);
     for (const p of parts) {
       crc = crc32c(p, crc);
-      if (p.length < SMALL_PART_BYTES) {
-        if (stagedBytes + p.length > staged.length) await flush();
-        staged.set(p, stagedBytes);
-        stagedBytes += p.length;
-        continue;
-      }
-      await flush();
-      for (let from = 0; from < p.length; from += SAVE_CHUNK_BYTES) {
-        await writeAll(file, p.subarray(from, Math.min(p.length, from + SAVE_CHUNK_BYTES)));
-      }
+      await writer.write(p);
     }
-    await flush();
+    await writer.flush();
     const trailer = new Uint8Array(4);
     new DataView(trailer.buffer).setUint32(0, crc, true);
     await writeAll(file, trailer);
@@ -198,31 +213,17 @@ async function writeSnapshotFileStreamed(
   let dataBytes = 0;
   try {
     await writeAll(file, encodeSnapshotHead(meta, 0));
-    const staged = new Uint8Array(SAVE_CHUNK_BYTES);
-    let stagedBytes = 0;
-    const flush = async () => {
-      if (stagedBytes === 0) return;
-      await writeAll(file, staged.subarray(0, stagedBytes));
-      stagedBytes = 0;
-    };
+    const writer = new PartWriter(file);
     for await (const p of parts) {
       dataBytes += p.length;
-      if (p.length < SMALL_PART_BYTES) {
-        if (stagedBytes + p.length > staged.length) await flush();
-        staged.set(p, stagedBytes);
-        stagedBytes += p.length;
-        continue;
-      }
-      await flush();
-      for (let from = 0; from < p.length; from += SAVE_CHUNK_BYTES) {
-        await writeAll(file, p.subarray(from, Math.min(p.length, from + SAVE_CHUNK_BYTES)));
-      }
+      await writer.write(p);
     }
-    await flush();
+    await writer.flush();
     const head = encodeSnapshotHead(meta, dataBytes);
     await file.seek(0, Deno.SeekMode.Start);
     await writeAll(file, head);
     await file.seek(0, Deno.SeekMode.Start);
+    const staged = new Uint8Array(SAVE_CHUNK_BYTES);
     let crc = 0;
     const total = head.length + dataBytes;
     for (let at = 0; at < total;) {
