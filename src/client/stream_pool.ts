@@ -39,6 +39,9 @@ export async function leaderElsewhere(c: StreamConnection): Promise<string | und
   return typeof leaderUrl === "string" && leaderUrl !== "" ? httpBase(leaderUrl) : undefined;
 }
 
+/** How long a reopen waits for the leader a node's requests last moved to, before the node. */
+const REOPEN_MOVED_MS = 1_000;
+
 /** `ws://h:p/` → `http://h:p` (the stream adds its path): scheme, host and port only. */
 export function httpBase(url: string): string {
   return new URL(url.replace(/^ws(s?):\/\//, "http$1://")).origin;
@@ -50,6 +53,12 @@ export class StreamPool {
   /** The leader question in flight, per node asked for, and when it was last asked. */
   readonly #following = new Map<string, Promise<void>>();
   readonly #followedAt = new Map<string, number>();
+  /**
+   * Where each node's requests last moved (the leader it named). A stream closed when idle is
+   * reopened there first, so a client that pauses longer than `idleMs` does not pay the
+   * forwarding hop (and another leader question) on every first call after the pause.
+   */
+  readonly #movedTo = new Map<string, string>();
 
   /**
    * `idleMs`: a stream with nothing in flight for this long is closed (the next request opens
@@ -79,7 +88,7 @@ export class StreamPool {
     }
     const again = this.#streams.get(node);
     if (again !== undefined) return await again;
-    const opening = this.#open(node).then((c) => {
+    const opening = this.#reopen(node).then((c) => {
       this.#maybeFollow(node, c, true);
       return c;
     });
@@ -96,10 +105,31 @@ export class StreamPool {
     return c === undefined || c.lost ? undefined : String(c.hello.node);
   }
 
-  async #open(node: string): Promise<StreamConnection> {
-    const c = await StreamConnection.open(node, this.token, undefined, this.dial);
+  async #open(node: string, timeoutMs?: number): Promise<StreamConnection> {
+    const c = await StreamConnection.open(node, this.token, timeoutMs, this.dial);
     c.idleMs = this.idleMs;
     return c;
+  }
+
+  /**
+   * A new stream for `node`'s requests: to the leader they last moved to when it still answers
+   * within `REOPEN_MOVED_MS` (its own pool entry, shared), else to `node` itself (and the
+   * leader question is asked again there).
+   */
+  async #reopen(node: string): Promise<StreamConnection> {
+    const moved = this.#movedTo.get(node);
+    if (moved !== undefined && this.follow.followLeader !== false) {
+      const existing = await this.#streams.get(moved)?.catch(() => undefined);
+      if (existing !== undefined && !existing.lost) return existing;
+      try {
+        const c = await this.#open(moved, REOPEN_MOVED_MS);
+        if (!this.#streams.has(moved)) this.#streams.set(moved, Promise.resolve(c));
+        return c;
+      } catch {
+        this.#movedTo.delete(node);
+      }
+    }
+    return await this.#open(node);
   }
 
   #maybeFollow(node: string, c: StreamConnection, now = false): void {
@@ -124,6 +154,7 @@ export class StreamPool {
     // Something else replaced the stream meanwhile (a loss, a close): keep that.
     if (this.#streams.get(node) !== before || c.lost || leader === c) return;
     this.#streams.set(node, Promise.resolve(leader));
+    this.#movedTo.set(node, leaderUrl);
     // The old stream finishes what it carries (a long poll, a consumer), then closes.
     c.drain();
   }
