@@ -93,3 +93,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "e2e stream: a stream closed when idle, its leader since SIGKILLed, reopens on the node",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const nodes = await Nodes.start({ count: 3 });
+    const leader = await nodes.waitLeader();
+    const follower = nodes.ids.find((id) => id !== leader)!;
+    const url = nodes.url(follower);
+    const client = new Client({ nodes: [url], transport: "stream", streamIdleMs: 200 });
+    try {
+      await client.createQueue("q");
+      assert.equal(await waitOnNode(client, url, leader), leader);
+      const moved = await client.transport.streams!.connection(url);
+      for (let i = 0; i < 100 && !moved.lost; i++) await sleep(50);
+      assert.ok(moved.lost, "the idle stream closed");
+      await nodes.kill(leader);
+      const next = await nodes.waitLeader();
+      // The old leader refuses: the stream opens on the node the client was given, and the
+      // client moves on to the new leader from there.
+      await client.publish("q", { body: "after the kill" });
+      assert.equal(await waitOnNode(client, url, next), next);
+    } finally {
+      await client.close();
+      await nodes.stop();
+    }
+  },
+});
