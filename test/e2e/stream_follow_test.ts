@@ -67,23 +67,38 @@ Deno.test({
   },
 });
 
+/**
+ * Three nodes and a client given a follower whose stream moved to the leader and then closed
+ * when idle (`streamIdleMs` 200).
+ */
+async function movedThenIdle() {
+  const nodes = await Nodes.start({ count: 3 });
+  const leader = await nodes.waitLeader();
+  const follower = nodes.ids.find((id) => id !== leader)!;
+  const url = nodes.url(follower);
+  const client = new Client({ nodes: [url], transport: "stream", streamIdleMs: 200 });
+  try {
+    await client.createQueue("q");
+    assert.equal(await waitOnNode(client, url, leader), leader);
+    const moved = await client.transport.streams!.connection(url);
+    // Nothing in flight for longer than streamIdleMs: the stream closes.
+    for (let i = 0; i < 100 && !moved.lost; i++) await sleep(50);
+    assert.ok(moved.lost, "the idle stream closed");
+    return { nodes, leader, url, client };
+  } catch (e) {
+    await client.close();
+    await nodes.stop();
+    throw e;
+  }
+}
+
 Deno.test({
   name: "e2e stream: a stream closed when idle reopens to the leader the client moved to",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const nodes = await Nodes.start({ count: 3 });
-    const leader = await nodes.waitLeader();
-    const follower = nodes.ids.find((id) => id !== leader)!;
-    const url = nodes.url(follower);
-    const client = new Client({ nodes: [url], transport: "stream", streamIdleMs: 200 });
+    const { nodes, leader, url, client } = await movedThenIdle();
     try {
-      await client.createQueue("q");
-      assert.equal(await waitOnNode(client, url, leader), leader);
-      const moved = await client.transport.streams!.connection(url);
-      // Nothing in flight for longer than streamIdleMs: the stream closes.
-      for (let i = 0; i < 100 && !moved.lost; i++) await sleep(50);
-      assert.ok(moved.lost, "the idle stream closed");
       // The first call after the pause rides a stream to the leader at once, not the follower's.
       assert.equal(await streamNode(client, url), leader);
       await client.publish("q", { body: "after the pause" });
@@ -99,17 +114,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const nodes = await Nodes.start({ count: 3 });
-    const leader = await nodes.waitLeader();
-    const follower = nodes.ids.find((id) => id !== leader)!;
-    const url = nodes.url(follower);
-    const client = new Client({ nodes: [url], transport: "stream", streamIdleMs: 200 });
+    const { nodes, leader, url, client } = await movedThenIdle();
     try {
-      await client.createQueue("q");
-      assert.equal(await waitOnNode(client, url, leader), leader);
-      const moved = await client.transport.streams!.connection(url);
-      for (let i = 0; i < 100 && !moved.lost; i++) await sleep(50);
-      assert.ok(moved.lost, "the idle stream closed");
       await nodes.kill(leader);
       const next = await nodes.waitLeader();
       // The old leader refuses: the stream opens on the node the client was given, and the
