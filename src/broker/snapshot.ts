@@ -146,7 +146,9 @@ function* captureTopic(t: Topic): Steps<TopicCapture> {
     log,
     ids,
     subs,
-    extra: t.retained.size + t.claims.size + t.claims.slots.size === 0
+    // Kept whenever it differs from a new topic's: claim numbers given out before every claim
+    // was released must not be given again by a replica restored from this snapshot.
+    extra: t.retained.size + t.claims.size + t.claims.slots.size === 0 && t.claims.nextNo === 1
       ? undefined
       : [t.retained.rows(), t.claims.rows(), t.claims.nextNo, t.claims.slotRows()],
   };
