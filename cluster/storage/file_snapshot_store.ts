@@ -184,15 +184,11 @@ async function writeSnapshotFile(
       await writer.write(p);
     }
     await writer.flush();
-    const trailer = new Uint8Array(4);
-    new DataView(trailer.buffer).setUint32(0, crc, true);
-    await writeAll(file, trailer);
-    await file.syncData();
+    await writeTrailer(file, crc);
   } finally {
     file.close();
   }
-  await Deno.rename(tmp, `${dir}/${name}`);
-  await syncDir(dir);
+  await publishFile(tmp, dir, name);
   return dataBytes;
 }
 
@@ -232,17 +228,27 @@ async function writeSnapshotFileStreamed(
       crc = crc32c(staged.subarray(0, n), crc);
       at += n;
     }
-    const trailer = new Uint8Array(4);
-    new DataView(trailer.buffer).setUint32(0, crc, true);
     await file.seek(total, Deno.SeekMode.Start);
-    await writeAll(file, trailer);
-    await file.syncData();
+    await writeTrailer(file, crc);
   } finally {
     file.close();
   }
+  await publishFile(tmp, dir, name);
+  return dataBytes;
+}
+
+/** Writes the CRC32C trailer at the file's position and makes the file's data durable. */
+async function writeTrailer(file: Deno.FsFile, crc: number): Promise<void> {
+  const trailer = new Uint8Array(4);
+  new DataView(trailer.buffer).setUint32(0, crc, true);
+  await writeAll(file, trailer);
+  await file.syncData();
+}
+
+/** Renames the written temp file to its name and makes the rename durable (fsync the dir). */
+async function publishFile(tmp: string, dir: string, name: string): Promise<void> {
   await Deno.rename(tmp, `${dir}/${name}`);
   await syncDir(dir);
-  return dataBytes;
 }
 
 /**
