@@ -60,11 +60,6 @@ const SIZES_ALLOWED = new Map([
     "lines per option, 25 options; the TLS and secret checks are in config_tls.ts already",
   ],
   [
-    "cluster/node/driver.ts",
-    "the ready loop and its proposals, reads and snapshots share private state; another branch " +
-    "edits it this session, so its split into a snapshot helper waits for that to land",
-  ],
-  [
     "src/server/start.ts:startNode",
     "the wiring of one node in start-up order (storage, transport, driver, app, listener); " +
     "another branch edits its timers this session",
