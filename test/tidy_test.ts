@@ -193,7 +193,23 @@ Deno.test("tidy rule layers fires on cluster/ importing src/ and on I/O in a pur
   });
   assert.deepEqual(layers(t), [
     "cluster/raft/core.ts:1 imports src/broker/state.ts: cluster/ never imports src/",
-    "src/broker/state.ts:2 uses Date.now( in a pure folder",
+    "src/broker/state.ts:2 uses Date.now in a pure folder",
+  ]);
+});
+
+Deno.test("tidy rule layers fires on a clock or randomness taken without a call, too", async () => {
+  const t = await planted({
+    "src/broker/clock.ts": "export const sources = { wall: Date.now, mono: performance.now };\n" +
+      "export const start = new Date();\nexport const pick = [Math.random][0];\n" +
+      "export const id = crypto.randomUUID();\n" +
+      "export const day = (ms: number) => new Date(ms).getUTCDay();\n",
+  });
+  assert.deepEqual(layers(t), [
+    "src/broker/clock.ts:1 uses Date.now in a pure folder",
+    "src/broker/clock.ts:1 uses performance.now in a pure folder",
+    "src/broker/clock.ts:2 uses new Date() in a pure folder",
+    "src/broker/clock.ts:3 uses Math.random in a pure folder",
+    "src/broker/clock.ts:4 uses crypto. in a pure folder",
   ]);
 });
 
