@@ -149,7 +149,13 @@ export class NodeDriver {
         this.#warnStale(m.from, verdict.recorded, verdict.got);
         continue;
       }
-      this.#raw.step(m);
+      try {
+        this.#raw.step(m);
+      } catch (e) {
+        // Not thrown into the transport: the node stops, saying why (LostLogError, a bug).
+        this.#fatal(e);
+        return;
+      }
     }
     this.#kick();
   }
