@@ -90,6 +90,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "stream: once a follower's calls ride the leader's stream, Answer.node names the leader",
+  ...strict,
+  async fn() {
+    const leader = new LocalNode({ nodeId: "n1" });
+    const leaderServer = serve(createApp({ node: leader, log: silentLogger }).fetch);
+    const follower = new LocalNode({
+      nodeId: "n2",
+      mode: { kind: "follower", leaderId: "n1", leaderUrl: leaderServer.url },
+      // `/readyz` names the leader's URL from the members (what the pool follows).
+      peers: [{ id: "n1", url: leaderServer.url, role: "leader", matchIndex: 0 }],
+    });
+    const followerServer = serve(createApp({ node: follower, log: silentLogger }).fetch);
+    const client = new Client({ nodes: [followerServer.url], transport: "stream" });
+    const list = { method: "GET", path: "/v1/queues", mutating: false } as const;
+    try {
+      const first = await client.transport.request(list);
+      const pool = client.transport.streams!;
+      // The pool asks the follower who leads once its stream is open, then moves (bounded).
+      for (let i = 0; i < 200 && await pool.nodeOf(followerServer.url) !== "n1"; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(await pool.nodeOf(followerServer.url), "n1", "moved to the leader's stream");
+      const moved = await client.transport.request(list);
+      assert.equal(moved.node, leaderServer.url);
+      assert.ok([followerServer.url, leaderServer.url].includes(first.node), first.node);
+    } finally {
+      await client.close();
+      await followerServer.stop();
+      await leaderServer.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "stream: a leader URL the client cannot reach leaves the stream on its node",
   ...strict,
   async fn() {
