@@ -65,11 +65,6 @@ const SIZES_ALLOWED = new Map([
     "another branch edits its timers this session",
   ],
   [
-    "cluster/node/driver_test.ts:NodeDriver: its own snapshot records the membership as of the " +
-    "snapshot's index, even when a leader's snapshot arrived meanwhile (Raft §7)",
-    "one race, set up step by step; splitting it would hide the order that makes the race",
-  ],
-  [
     "test/e2e/api_faults_test.ts:e2e api faults: three nodes with fsync",
     "one real 3-node cluster shared by short t.steps: starting real nodes costs seconds each",
   ],
