@@ -17,11 +17,13 @@ import { GATEWAY_PROOF_HEADER, type GatewayAuth } from "./gateway_proof.ts";
 import { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
-import { Drain, SHUTTING_DOWN } from "./drain.ts";
+import { Drain } from "./drain.ts";
+import { DirectRoutes, errorAnswer, shutdownAnswer } from "./direct.ts";
+import { responseOf } from "./render.ts";
 import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
-import { ProblemError, problemResponse, PROBLEMS } from "./problems.ts";
+import { problemResponse } from "./problems.ts";
 import type { FaultControl } from "../../cluster/transport/mod.ts";
 import { clusterRoutes } from "./routes_cluster.ts";
 import { faultRoutes } from "./routes_faults.ts";
@@ -114,9 +116,15 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   }
   app.use("*", authMiddleware(deps));
   // Stream requests run through this same app (`app.fetch`): one set of routes and rules.
+  // Its hot requests (publish, receive, settle) go straight to the routes' handlers (`direct.ts`).
+  const direct = new DirectRoutes(deps, metrics);
   app.get(
     STREAM_PATH,
-    streamRoute(deps, async (request) => await app.fetch(request), options.corsOrigins),
+    streamRoute(
+      deps,
+      { fetch: async (request) => await app.fetch(request), direct },
+      options.corsOrigins,
+    ),
   );
   app.route("/v1/queues", queueRoutes(deps));
   app.route("/v1/queues", queueAdminRoutes(deps));
@@ -151,7 +159,7 @@ function metricsMiddleware(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
 function drainMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (!deps.drain.draining || c.req.path === "/healthz") return await next();
-    return problemResponse("unavailable", SHUTTING_DOWN, {}, { connection: "close" });
+    return responseOf(shutdownAnswer(), false);
   };
 }
 
@@ -232,25 +240,7 @@ function notFoundHandler(allowed: (path: string) => string[]): NotFoundHandler<A
 
 /** `ProblemError` → its problem; anything else is a bug: logged with its stack, 500. */
 function errorHandler(deps: AppDeps): ErrorHandler<AppEnv> {
-  return (error, c) => {
-    if (error instanceof ProblemError) {
-      // unknown_outcome is worth an operator's eye; no_leader/unavailable come in floods
-      // during an election, so they are debug (nothing per request at the default level).
-      const spec = PROBLEMS[error.problemType];
-      if (spec.status >= 500) {
-        const level = error.problemType === "unknown_outcome" ? "warn" : "debug";
-        deps.log[level]("request_unavailable", {
-          method: c.req.method,
-          path: c.req.path,
-          type: error.problemType,
-          detail: error.detail,
-        });
-      }
-      return problemResponse(error.problemType, error.detail, error.extras);
-    }
-    deps.log.error("request_failed", { method: c.req.method, path: c.req.path, error });
-    return problemResponse("internal_error", "An unexpected error occurred; it was logged");
-  };
+  return (error, c) => responseOf(errorAnswer(deps, c.req.method, c.req.path, error), false);
 }
 
 /** For a path, the methods some route accepts (405 vs 404). */

@@ -8,7 +8,8 @@
  */
 
 import type { Permission, ResourceKind } from "./auth.ts";
-import type { AppContext, AppDeps } from "./context.ts";
+import type { Call } from "./call.ts";
+import type { AppDeps } from "./context.ts";
 import { ProblemError } from "./problems.ts";
 
 /**
@@ -27,7 +28,7 @@ export const OPEN_ACCESS: AnonymousAccess = { open: true };
  * principal holds the permission; with auth off, anonymous access is open.
  */
 export function authorize(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   permission: Permission,
   kind?: ResourceKind,
@@ -35,11 +36,11 @@ export function authorize(
 ): void {
   if (deps.auth === undefined) {
     // Reads (peek, a subscription, a topic's log) stay open; admin reads (the cluster) do not.
-    const read = c.req.method === "GET" || c.req.method === "HEAD";
+    const read = call.method === "GET" || call.method === "HEAD";
     if (permission === "admin" || !read) refuseAnonymous(deps);
     return;
   }
-  const principal = c.get("principal");
+  const principal = call.principal;
   if (principal === undefined) {
     throw new ProblemError("unauthorized", "A bearer token is required");
   }
@@ -57,13 +58,13 @@ export function refuseAnonymous(deps: AppDeps): void {
 
 /** Reading a queue or topic needs any permission on it; with auth off anyone may read. */
 export function authorizeRead(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   kind: ResourceKind,
   name: string,
 ): void {
   if (deps.auth === undefined) return;
-  const principal = c.get("principal");
+  const principal = call.principal;
   if (principal?.can("consume", kind, name) || principal?.can("publish", kind, name)) return;
-  authorize(c, deps, "admin", kind, name);
+  authorize(call, deps, "admin", kind, name);
 }

@@ -68,16 +68,33 @@ const encoder = new TextEncoder();
 /** Reads and parses a JSON body; an empty body gives `json: undefined`. */
 export async function readJsonBody(request: Request, maxBytes: number): Promise<JsonBody> {
   const contentType = request.headers.get("content-type");
-  // An in-process request (the stream's) holds its text already: same limit, same checks.
+  // An in-process request (the MQTT gateway's) holds its text already: same limit, same checks.
   const given = inProcessRequestText.get(request);
-  const bytes = given === undefined
-    ? await readBodyBytes(request, maxBytes)
-    : encoder.encode(given);
-  if (given !== undefined && bytes.byteLength > maxBytes) {
-    throw tooLarge(bytes.byteLength, maxBytes);
-  }
+  if (given !== undefined) return jsonBodyOfText(given, contentType, maxBytes);
+  return parseJsonBody(await readBodyBytes(request, maxBytes), undefined, contentType);
+}
+
+/**
+ * The body of a request that holds its JSON text already (a stream's, an in-process one), with
+ * the limit and checks of a body read from the network.
+ */
+export function jsonBodyOfText(
+  text: string,
+  contentType: string | null,
+  maxBytes: number,
+): JsonBody {
+  const bytes = encoder.encode(text);
+  if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength, maxBytes);
+  return parseJsonBody(bytes, text, contentType);
+}
+
+function parseJsonBody(
+  bytes: Uint8Array,
+  given: string | undefined,
+  contentType: string | null,
+): JsonBody {
   if (bytes.byteLength === 0) return { bytes, json: undefined };
-  if (contentType !== null && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType)) {
+  if (contentType !== null && !JSON_TYPE.test(contentType)) {
     throw new ProblemError(
       "unsupported_media_type",
       `Expected Content-Type application/json, got ${contentType}`,
@@ -98,6 +115,8 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     );
   }
 }
+
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\b/i;
 
 /**
  * Converts zod issues into the `errors: [{ path, message }]` of an `invalid_request`. A union

@@ -7,6 +7,7 @@
  */
 
 import { Packr } from "msgpackr";
+import type { Answer } from "./answer.ts";
 import { answerText } from "./in_process.ts";
 import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
 
@@ -222,5 +223,31 @@ export async function answerFrame(i: number, response: Response): Promise<Stream
     s: response.status,
     ...(any ? { h } : {}),
     ...(text !== "" ? { j: text } : {}),
+  };
+}
+
+const ANSWER_HEADER_SET: ReadonlySet<string> = new Set(ANSWER_HEADERS);
+
+/** The `res` frame of a handler's own answer (`direct.ts`): what `answerFrame` makes of it. */
+export function directFrame(i: number, answer: Answer): StreamOutFrame {
+  let h = answer.headers;
+  let all = true;
+  let any = false;
+  for (const name in h) {
+    if (ANSWER_HEADER_SET.has(name)) any = true;
+    else all = false;
+  }
+  if (!all) {
+    // Rare (a problem with `connection: close`): only the headers a frame carries.
+    const kept: Record<string, string> = {};
+    for (const name of ANSWER_HEADERS) if (h[name] !== undefined) kept[name] = h[name];
+    h = kept;
+  }
+  return {
+    t: "res",
+    i,
+    s: answer.status,
+    ...(any ? { h } : {}),
+    ...(answer.text !== "" ? { j: answer.text } : {}),
   };
 }
