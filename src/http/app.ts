@@ -14,7 +14,7 @@ import { matchedRoutes } from "hono/route";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Principal } from "./auth.ts";
 import { GATEWAY_PROOF_HEADER, type GatewayAuth } from "./gateway_proof.ts";
-import { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
+import { type AnonymousAccess, bearerPrincipal, OPEN_ACCESS } from "./authorize.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
 import { Drain } from "./drain.ts";
@@ -117,7 +117,8 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   app.use("*", authMiddleware(deps));
   // Stream requests run through this same app (`app.fetch`): one set of routes and rules.
   // Its hot requests (publish, receive, settle) go straight to the routes' handlers (`direct.ts`).
-  const direct = new DirectRoutes(deps, metrics);
+  const cors = options.corsOrigins !== undefined && options.corsOrigins.length > 0;
+  const direct = new DirectRoutes(deps, metrics, cors);
   app.get(
     STREAM_PATH,
     streamRoute(
@@ -139,6 +140,9 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   }
   app.notFound(notFoundHandler(allowedMethods(app)));
   app.onError(errorHandler(deps));
+  // The hot routes from the network skip the router and middlewares too (`direct.ts`).
+  const routed = app.fetch;
+  app.fetch = (request, env, ctx) => direct.serve(request) ?? routed(request, env, ctx);
   return app;
 }
 
@@ -188,17 +192,9 @@ function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     const isPublic = PUBLIC_PATHS.has(c.req.path) ||
       (deps.metricsPublic && c.req.path === METRICS_PATH);
     if (deps.auth !== undefined && !isPublic) {
-      const principal = await deps.auth.authenticate(c.req.header("authorization") ?? null);
-      if (principal === undefined) {
-        const given = c.req.header("authorization") !== undefined;
-        return problemResponse(
-          "unauthorized",
-          given ? "The bearer token is not valid" : "A bearer token is required",
-          {},
-          { "www-authenticate": 'Bearer realm="quorumq"' },
-        );
-      }
-      c.set("principal", principal);
+      const who = await bearerPrincipal(deps.auth, c.req.header("authorization"));
+      if ("refused" in who) return responseOf(who.refused, false);
+      c.set("principal", who.principal);
     }
     return await next();
   };

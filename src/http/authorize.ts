@@ -7,10 +7,11 @@
  * @module
  */
 
-import type { Permission, ResourceKind } from "./auth.ts";
+import type { Answer } from "./answer.ts";
+import type { Authenticator, Permission, Principal, ResourceKind } from "./auth.ts";
 import type { Call } from "./call.ts";
 import type { AppDeps } from "./context.ts";
-import { ProblemError } from "./problems.ts";
+import { problemAnswer, ProblemError } from "./problems.ts";
 
 /**
  * What callers without a token may do when the node has no auth file. `open`: everything.
@@ -67,4 +68,23 @@ export function authorizeRead(
   const principal = call.principal;
   if (principal?.can("consume", kind, name) || principal?.can("publish", kind, name)) return;
   authorize(call, deps, "admin", kind, name);
+}
+
+/**
+ * With auth on, the caller of a request with `authorization` (its header): its principal, or the
+ * 401 answer when the token is missing or not valid.
+ */
+export async function bearerPrincipal(
+  auth: Authenticator,
+  authorization: string | undefined,
+): Promise<{ readonly principal: Principal } | { readonly refused: Answer }> {
+  const principal = await auth.authenticate(authorization ?? null);
+  if (principal !== undefined) return { principal };
+  const refused = problemAnswer(
+    "unauthorized",
+    authorization !== undefined ? "The bearer token is not valid" : "A bearer token is required",
+    {},
+    { "www-authenticate": 'Bearer realm="quorumq"' },
+  );
+  return { refused };
 }

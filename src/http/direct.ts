@@ -19,7 +19,11 @@
 import type { ConsumerTarget } from "../broker/mod.ts";
 import type { Principal } from "./auth.ts";
 import type { Answer, Outcome } from "./answer.ts";
-import { type JsonBody, jsonBodyOfText } from "./body.ts";
+import { type JsonBody, jsonBodyOfText, readJsonBody } from "./body.ts";
+import { bearerPrincipal } from "./authorize.ts";
+import { GATEWAY_PROOF_HEADER } from "./gateway_proof.ts";
+import { isInProcess, requestSignal, streamPrincipals } from "./in_process.ts";
+import { responseOf } from "./render.ts";
 import type { Call } from "./call.ts";
 import type { AppDeps } from "./context.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
@@ -106,16 +110,68 @@ export function errorAnswer(deps: AppDeps, method: string, path: string, error: 
 
 /** Runs matched requests as the app would (see the module doc). */
 export class DirectRoutes {
-  constructor(readonly deps: AppDeps, readonly metrics: HttpMetrics) {}
+  /**
+   * `cors`: the node answers browsers of other origins (`--cors-origin`); their requests from
+   * the network then go through the app, whose CORS middleware sets their headers.
+   */
+  constructor(readonly deps: AppDeps, readonly metrics: HttpMetrics, readonly cors: boolean) {}
 
-  /** The outcome of `call`, matched as `m`; never throws. */
-  async run(m: DirectMatch, call: Call): Promise<Outcome> {
+  /**
+   * The answer to `request` (from the network, or made in process by the MQTT gateway) when it
+   * is a direct route's, else undefined: the app runs it. The app also takes a request with a
+   * gateway proof (`app.ts`), and, with CORS on, any request from the network.
+   */
+  serve(request: Request): Promise<Response> | undefined {
+    if (request.method !== "POST") return undefined;
+    const url = request.url;
+    const start = url.indexOf("/", url.indexOf("://") + 3);
+    if (start < 0) return undefined;
+    // With a query, the last segment is not a plain name: no match.
+    const path = url.slice(start);
+    const m = matchDirect("POST", path);
+    if (m === undefined) return undefined;
+    const inProcess = isInProcess(request);
+    if (this.cors && !inProcess) return undefined;
+    if (this.deps.auth !== undefined && request.headers.has(GATEWAY_PROOF_HEADER)) {
+      return undefined;
+    }
+    return this.#serve(request, m, path, inProcess);
+  }
+
+  async #serve(
+    request: Request,
+    m: DirectMatch,
+    path: string,
+    inProcess: boolean,
+  ): Promise<Response> {
+    const call = new RequestCall(request, path, inProcess);
+    const auth = this.deps.auth;
+    // The auth middleware's rules: a principal given by an in-process caller, else the token.
+    call.principal = streamPrincipals.get(request);
+    const gate = call.principal !== undefined || auth === undefined ? undefined : async () => {
+      const who = await bearerPrincipal(auth, call.header("authorization"));
+      if ("refused" in who) return who.refused;
+      call.principal = who.principal;
+      return undefined;
+    };
+    return responseOf(await this.run(m, call, gate), inProcess);
+  }
+
+  /**
+   * The outcome of `call`, matched as `m`, after `gate` (authentication) lets it through; never
+   * throws.
+   */
+  async run(
+    m: DirectMatch,
+    call: Call,
+    gate?: () => Promise<Answer | undefined>,
+  ): Promise<Outcome> {
     const started = performance.now();
     let outcome: Outcome;
     if (this.deps.drain.draining) outcome = shutdownAnswer();
     else {
       try {
-        outcome = await this.#handle(m, call);
+        outcome = (await gate?.()) ?? await this.#handle(m, call);
       } catch (error) {
         outcome = errorAnswer(this.deps, call.method, call.path, error);
       }
@@ -165,5 +221,34 @@ export class DirectCall implements Call {
   async body(maxBytes: number): Promise<JsonBody> {
     if (this.text === undefined) return EMPTY;
     return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+  }
+}
+
+/** A request from the network (or the MQTT gateway's) for a direct route, as the route reads it. */
+class RequestCall implements Call {
+  readonly method = "POST";
+  readonly hasQuery = false;
+  principal: Principal | undefined;
+
+  constructor(readonly raw: Request, readonly path: string, readonly inProcess: boolean) {}
+
+  header(name: string): string | undefined {
+    return this.raw.headers.get(name) ?? undefined;
+  }
+
+  query(): Record<string, string> {
+    return {};
+  }
+
+  get signal(): AbortSignal {
+    return requestSignal(this.raw);
+  }
+
+  body(maxBytes: number): Promise<JsonBody> {
+    return readJsonBody(this.raw, maxBytes);
+  }
+
+  request(): Request {
+    return this.raw;
   }
 }

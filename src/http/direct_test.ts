@@ -116,8 +116,11 @@ async function comparable(res: Response) {
   return { status: res.status, headers, body };
 }
 
-/** A node served on loopback, with the queues and the subscription of the cases. */
-async function servedNode() {
+/**
+ * A node served on loopback, with the queues and the subscription of the cases. With CORS on,
+ * its HTTP requests go through Hono's routes and middlewares (`DirectRoutes.serve`).
+ */
+async function servedNode(cors = false) {
   const auth = await loadAuthenticator(JSON.stringify({
     tokens: [
       { name: "admin", token: ADMIN, admin: ["*"], publish: ["*"], consume: ["*"] },
@@ -127,7 +130,8 @@ async function servedNode() {
   const limits = { maxBodyBytes: 4096 };
   // A still clock: both nodes stamp the same times, so their answers are equal to the byte.
   const node = new LocalNode({ monoNowMs: () => 1_000, wallNowMs: () => 1_700_000_000_000 });
-  const app = createApp({ node, log: silentLogger, auth, limits });
+  const corsOrigins = cors ? ["https://app.example"] : [];
+  const app = createApp({ node, log: silentLogger, auth, limits, corsOrigins });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
   const url = `http://127.0.0.1:${server.addr.port}`;
   const bearer = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
@@ -144,9 +148,11 @@ async function servedNode() {
   return { url, server };
 }
 
-Deno.test("a stream's direct requests answer what the same requests answer over HTTP", async () => {
-  // Two like nodes, the same requests in the same order: one node over HTTP, one on streams.
-  const http = await servedNode();
+Deno.test("direct requests (stream, HTTP) answer what the same requests answer through Hono", async () => {
+  // Like nodes, the same requests in the same order: through Hono (over HTTP, CORS on), direct
+  // over HTTP, and direct on streams.
+  const http = await servedNode(true);
+  const direct = await servedNode();
   const node = await servedNode();
   const streams = {
     admin: await StreamConnection.open(node.url, ADMIN),
@@ -157,20 +163,23 @@ Deno.test("a stream's direct requests answer what the same requests answer over 
       assert.ok(matchDirect("POST", c.path) !== undefined, `${c.name}: not a direct route`);
       const token = c.token === "none" ? PUBLISHER : ADMIN;
       const headers = { "content-type": "application/json", ...c.headers };
-      const viaHttp = await comparable(
-        await fetch(http.url + c.path, {
-          method: "POST",
-          headers: { ...headers, authorization: `Bearer ${token}` },
-          body: c.body,
-        }),
-      );
+      const post = async (url: string) =>
+        await comparable(
+          await fetch(url + c.path, {
+            method: "POST",
+            headers: { ...headers, authorization: `Bearer ${token}` },
+            body: c.body,
+          }),
+        );
+      const viaHttp = await post(http.url);
+      assert.deepEqual(await post(direct.url), viaHttp, `${c.name} (HTTP)`);
       const stream = c.token === "none" ? streams.publisher : streams.admin;
       const viaStream = await comparable(await stream.request("POST", c.path, headers, c.body));
       assert.deepEqual(viaStream, viaHttp, c.name);
     }
   } finally {
     await Promise.all(Object.values(streams).map((s) => s.close()));
-    await Promise.all([http.server.shutdown(), node.server.shutdown()]);
+    await Promise.all([http, direct, node].map((n) => n.server.shutdown()));
   }
 });
 
