@@ -73,6 +73,9 @@ const BATCH_BYTES_MAX = 256 * 1024;
  */
 const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session", "content-type"]);
 
+/** The signal of a request nothing listens to the end of (a write's). */
+const NEVER = new AbortController().signal;
+
 /** A body that is JSON text already (a `req` frame's `j`). */
 class JsonText {
   constructor(readonly text: string) {}
@@ -117,7 +120,7 @@ export class StreamSession {
 
   async #goAway(): Promise<void> {
     const until = Date.now() + GO_AWAY_MS;
-    while ((this.#requests.size > 0 || this.consumers.size > 0) && Date.now() < until) {
+    while ((this.#inFlight > 0 || this.consumers.size > 0) && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.sendProblem(undefined, "unavailable", SHUTTING_DOWN);
@@ -283,9 +286,9 @@ export class StreamSession {
     headers: Record<string, string> | undefined,
     body: unknown,
     signal: AbortSignal,
+    match = matchDirect(method, path),
   ): () => Promise<Outcome> {
     const passed = passedHeaders(headers);
-    const match = matchDirect(method, path);
     if (match !== undefined && this.#relaying(passed.relayed) === "stream") {
       const h = passed.h;
       let plain = true;
@@ -363,16 +366,19 @@ export class StreamSession {
 
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
     let run: () => Promise<Outcome>;
-    const abort = new AbortController();
+    const match = matchDirect(frame.m, frame.p);
+    // Only a receive listens for its end (a long poll); a write once proposed applies all the
+    // same, so a publish or settle needs no controller of its own (nor an entry to cancel it).
+    const abort = match !== undefined && match.op !== "receive" ? undefined : new AbortController();
     try {
       const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
-      run = this.prepare(frame.m, frame.p, frame.h, body, abort.signal);
+      run = this.prepare(frame.m, frame.p, frame.h, body, abort?.signal ?? NEVER, match);
     } catch (error) {
       if (error instanceof RelayRefused) this.sendProblem(frame.i, "forbidden", error.message);
       else this.sendProblem(frame.i, "invalid_request", `Not a valid request: ${String(error)}`);
       return;
     }
-    this.#requests.set(frame.i, abort);
+    if (abort !== undefined) this.#requests.set(frame.i, abort);
     try {
       const outcome = await run();
       this.send(
@@ -381,7 +387,9 @@ export class StreamSession {
           : directFrame(frame.i, outcome),
       );
     } finally {
-      if (this.#requests.get(frame.i) === abort) this.#requests.delete(frame.i);
+      if (abort !== undefined && this.#requests.get(frame.i) === abort) {
+        this.#requests.delete(frame.i);
+      }
     }
   }
 
