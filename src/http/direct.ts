@@ -47,7 +47,19 @@ export type DirectMatch =
     readonly target: ConsumerTarget;
   };
 
-const SETTLES: ReadonlySet<string> = new Set(["ack", "nack", "extend"]);
+/** The operations of a consumer's path, with their route patterns (constants: metric labels). */
+const QUEUE_OPS: ReadonlyMap<string, [Settle | "receive", string]> = new Map([
+  ["receive", ["receive", "/v1/queues/:q/receive"]],
+  ["ack", ["ack", "/v1/queues/:q/ack"]],
+  ["nack", ["nack", "/v1/queues/:q/nack"]],
+  ["extend", ["extend", "/v1/queues/:q/extend"]],
+]);
+const SUBSCRIPTION_OPS: ReadonlyMap<string, [Settle | "receive", string]> = new Map([
+  ["receive", ["receive", "/v1/topics/:t/subscriptions/:s/receive"]],
+  ["ack", ["ack", "/v1/topics/:t/subscriptions/:s/ack"]],
+  ["nack", ["nack", "/v1/topics/:t/subscriptions/:s/nack"]],
+  ["extend", ["extend", "/v1/topics/:t/subscriptions/:s/extend"]],
+]);
 
 const isName = (s: string | undefined): s is string =>
   s !== undefined && NAME_PATTERN.test(s) && s !== "." && s !== "..";
@@ -61,10 +73,8 @@ export function matchDirect(method: string, path: string): DirectMatch | undefin
   if (kind === "queues" && parts.length === 5) {
     const target = { queue: name };
     if (op === "messages") return { route: "/v1/queues/:q/messages", op: "publish", target };
-    if (op === "receive" || SETTLES.has(op)) {
-      return { route: `/v1/queues/:q/${op}`, op: op as Settle | "receive", target };
-    }
-    return undefined;
+    const known = QUEUE_OPS.get(op);
+    return known === undefined ? undefined : { route: known[1], op: known[0], target };
   }
   if (kind !== "topics") return undefined;
   if (parts.length === 5 && op === "messages") {
@@ -72,12 +82,9 @@ export function matchDirect(method: string, path: string): DirectMatch | undefin
   }
   const [, , , , , subscription, sop] = parts;
   if (parts.length !== 7 || op !== "subscriptions" || !isName(subscription)) return undefined;
-  if (sop !== "receive" && !SETTLES.has(sop)) return undefined;
-  return {
-    route: `/v1/topics/:t/subscriptions/:s/${sop}`,
-    op: sop as Settle | "receive",
-    target: { topic: name, subscription },
-  };
+  const known = SUBSCRIPTION_OPS.get(sop);
+  if (known === undefined) return undefined;
+  return { route: known[1], op: known[0], target: { topic: name, subscription } };
 }
 
 /** The answer of a request refused because the node is shutting down (the drain middleware's). */

@@ -177,6 +177,17 @@ Deno.test("direct requests (stream, HTTP) answer what the same requests answer t
       const viaStream = await comparable(await stream.request("POST", c.path, headers, c.body));
       assert.deepEqual(viaStream, viaHttp, c.name);
     }
+    // And the same requests counted under the same routes and statuses.
+    const counted = async (url: string) => {
+      const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      return (await res.text()).split("\n")
+        .filter((l) => l.startsWith("quorumq_http_requests_total{") && l.includes('"POST"'))
+        .sort();
+    };
+    const hono = await counted(http.url);
+    assert.ok(hono.length > 10, hono.join("\n"));
+    assert.deepEqual(await counted(direct.url), hono);
+    assert.deepEqual(await counted(node.url), hono);
   } finally {
     await Promise.all(Object.values(streams).map((s) => s.close()));
     await Promise.all([http, direct, node].map((n) => n.server.shutdown()));

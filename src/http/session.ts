@@ -21,7 +21,10 @@ export function sessionOf(call: Call): SessionRef | undefined {
   const header = call.header(SESSION_HEADER);
   if (header === undefined) return undefined;
   const m = PATTERN.exec(header.trim());
-  const [id, seq, lowest] = m === null ? [] : m.slice(1).map(Number);
+  // Read one by one: no array of the groups per write.
+  const id = m === null ? 0 : Number(m[1]);
+  const seq = m === null ? 0 : Number(m[2]);
+  const lowest = m === null ? 0 : Number(m[3]);
   if (m === null || seq < 1 || lowest > seq) {
     throw new ProblemError(
       "invalid_request",

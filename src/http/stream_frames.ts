@@ -226,28 +226,38 @@ export async function answerFrame(i: number, response: Response): Promise<Stream
   };
 }
 
-const ANSWER_HEADER_SET: ReadonlySet<string> = new Set(ANSWER_HEADERS);
+/**
+ * The headers a `res` frame carries of an answer's headers (`ANSWER_HEADERS`), or undefined for
+ * none; kept per headers record, as most answers share one of a few (`render.ts`).
+ */
+const frameHeaders = new WeakMap<object, Record<string, string> | null>();
+
+function frameHeadersOf(headers: Readonly<Record<string, string>>): Record<string, string> | null {
+  let h = frameHeaders.get(headers);
+  if (h === undefined) {
+    const kept: Record<string, string> = {};
+    let any = false;
+    for (const name of ANSWER_HEADERS) {
+      if (headers[name] !== undefined) {
+        kept[name] = headers[name];
+        any = true;
+      }
+    }
+    h = any ? kept : null;
+    frameHeaders.set(headers, h);
+  }
+  return h;
+}
 
 /** The `res` frame of a handler's own answer (`direct.ts`): what `answerFrame` makes of it. */
 export function directFrame(i: number, answer: Answer): StreamOutFrame {
-  let h = answer.headers;
-  let all = true;
-  let any = false;
-  for (const name in h) {
-    if (ANSWER_HEADER_SET.has(name)) any = true;
-    else all = false;
-  }
-  if (!all) {
-    // Rare (a problem with `connection: close`): only the headers a frame carries.
-    const kept: Record<string, string> = {};
-    for (const name of ANSWER_HEADERS) if (h[name] !== undefined) kept[name] = h[name];
-    h = kept;
-  }
-  return {
+  const h = frameHeadersOf(answer.headers);
+  const frame: { t: "res"; i: number; s: number; h?: Record<string, string>; j?: string } = {
     t: "res",
     i,
     s: answer.status,
-    ...(any ? { h } : {}),
-    ...(answer.text !== "" ? { j: answer.text } : {}),
   };
+  if (h !== null) frame.h = h;
+  if (answer.text !== "") frame.j = answer.text;
+  return frame;
 }

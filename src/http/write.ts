@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Command, Result, ResultByOp } from "../broker/mod.ts";
+import type { Command, Proposal, Result, ResultByOp } from "../broker/mod.ts";
 import type { Outcome } from "./answer.ts";
 import type { Call } from "./call.ts";
 import type { AppDeps } from "./context.ts";
@@ -48,12 +48,11 @@ export async function proposeWrite(
   const owner = ownerOf(call);
   // No time here: the node stamps the entry time when it proposes, and only a leader's proposal
   // is accepted (a follower forwards the whole request, and the leader stamps it).
-  const proposal = {
-    cmd,
-    ...(idem ? { idem } : {}),
-    ...(session ? { session } : {}),
-    ...(owner !== undefined ? { owner } : {}),
-  };
+  // Fields set one by one (same keys, same order): no spread of a temporary per write.
+  const proposal: { -readonly [K in keyof Proposal]: Proposal[K] } = { cmd };
+  if (idem) proposal.idem = idem;
+  if (session) proposal.session = session;
+  if (owner !== undefined) proposal.owner = owner;
   const outcome = await deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
   if (outcome.ok) {
     const result = outcome.result as Result;
