@@ -7,6 +7,7 @@
 
 import process from "node:process";
 import { NodeDriver, slicePacer, StaleIncarnationError } from "../../cluster/node/mod.ts";
+import { LostLogError } from "../../cluster/raft/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, PeerTls, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
@@ -358,7 +359,7 @@ async function openDriver(
       events.record(event, details);
     },
     onFatal: (e) => {
-      if (e instanceof StaleIncarnationError) {
+      if (e instanceof StaleIncarnationError || e instanceof LostLogError) {
         // Only the operator can cure it: exit 2, like a bad option (no restart loop).
         const what = staleIncarnationHelp(config, e);
         log.error("member_incarnation_stale", { detail: what });
@@ -447,8 +448,11 @@ async function handOverLeadership(driver: NodeDriver): Promise<void> {
   }
 }
 
-/** What the operator must do when the cluster knows this node's id with another data directory. */
-export function staleIncarnationHelp(config: NodeConfig, e: StaleIncarnationError): string {
+/**
+ * What the operator must do when the cluster knows this node's id with another data directory
+ * (`StaleIncarnationError`), or its leader counts it holding entries its log lost (`LostLogError`).
+ */
+export function staleIncarnationHelp(config: NodeConfig, e: Error): string {
   return `${e.message} This node stops now. To bring it back: (1) remove it through any ` +
     `member (with an admin token when auth is on): curl -X DELETE ` +
     `<member-url>/v1/cluster/members/${config.id}; (2) empty ${config.dataDir} and start this ` +
