@@ -23,7 +23,7 @@
  */
 
 import { StreamLost } from "../client/mod.ts";
-import { type CallPort, type StreamAnswer, Upstream } from "../edge/mod.ts";
+import { type CallPort, NoUpstream, type StreamAnswer, Upstream } from "../edge/mod.ts";
 
 /** How long a host takes new calls, ms: a Worker's `waitUntil` ends 30 s after the answer. */
 export const HOST_MS_DEFAULT = 20_000;
@@ -64,6 +64,8 @@ class Host {
   readonly startedMs = Date.now();
   /** Set when a newer host took over: this one closes once its calls are answered. */
   retired = false;
+  /** Set when the host stopped taking calls (retired and idle, or given up on: `abandon`). */
+  ended = false;
   #queue: Job[] = [];
   #inFlight = 0;
   /** Resolves the host's wait for calls (made by the host: settling it resumes the host). */
@@ -88,17 +90,41 @@ class Host {
   ): Promise<StreamAnswer> {
     // Bounded: each pass waits for one turn of the host, which refills the pool.
     for (let pass = 0; pass < 100; pass++) {
+      if (this.ended) throw new NoUpstream("The isolate's stream host has stopped");
       const pending = this.#pool.pop();
       if (pending !== undefined) {
         this.#queue.push({ method, path, headers, body, pending });
         this.#wakeUp();
-        return await answered(pending.promise);
+        return await this.#awaited(pending.promise);
       }
       const refilled = this.#refilled;
       this.#wakeUp();
-      await refilled;
+      await this.#awaited(refilled);
     }
-    throw new Error("The isolate's stream host made no promises in 100 turns");
+    throw new NoUpstream("The isolate's stream host made no promises in 100 turns");
+  }
+
+  /**
+   * A promise of the host, awaited with a timer of the waiting request's own: the runtime counts
+   * no wait on another request's promise as pending, and took such requests for hung ones (500s,
+   * in `workerd` 1.20261123, a few in every thousand calls) without it. It also bounds the wait
+   * on a host that the runtime stopped: the host is given up on (`ended`; the next request opens
+   * another), and the call ends as on a lost stream.
+   */
+  #awaited<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.ended = true;
+        reject(new StreamLost(`The isolate's stream host did not answer in ${ANSWER_MS} ms`));
+      }, ANSWER_MS);
+      promise.then((value) => {
+        clearTimeout(timer);
+        resolve(value);
+      }, (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
   }
 
   /** Called by the request that takes over: this host closes once its calls are answered. */
@@ -121,7 +147,10 @@ class Host {
       // Bounded by the host's life: it ends once retired with nothing in flight.
       for (let turn = 0; turn < Number.MAX_SAFE_INTEGER; turn++) {
         if (this.#queue.length === 0) {
-          if (this.retired && this.#inFlight === 0) return;
+          if (this.retired && this.#inFlight === 0) {
+            this.ended = true;
+            return;
+          }
           await new Promise<void>((resolve) => this.#wake = resolve);
         }
         const jobs = this.#queue;
@@ -130,6 +159,7 @@ class Host {
         this.#fill();
       }
     } finally {
+      this.ended = true;
       clearInterval(beat);
       await this.upstream.close();
     }
@@ -163,28 +193,6 @@ class Host {
 }
 
 /**
- * The host's answer, awaited with a timer of the waiting request's own: the runtime counts no
- * wait on another request's promise as pending, and took such requests for hung ones (500s, in
- * `workerd` 1.20261123, a few in every thousand calls) without it. It also bounds the wait on a
- * host that the runtime stopped: the stream is as good as lost then.
- */
-function answered(promise: Promise<StreamAnswer>): Promise<StreamAnswer> {
-  return new Promise<StreamAnswer>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new StreamLost(`The isolate's stream host did not answer in ${ANSWER_MS} ms`)),
-      ANSWER_MS,
-    );
-    promise.then((answer) => {
-      clearTimeout(timer);
-      resolve(answer);
-    }, (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
-
-/**
  * The isolate's `CallPort`: `host(ctx)` at the start of every request makes that request the
  * host when there is none (or the current one has hosted for `hostMs`); `send` hands the call to
  * the current host.
@@ -204,7 +212,9 @@ export class IsolateCalls implements CallPort {
   /** Makes sure a host takes calls; the request with `ctx` becomes it when none does. */
   host(ctx: HostContext): void {
     const current = this.#current;
-    if (current !== undefined && Date.now() - current.startedMs < this.hostMs) return;
+    if (current !== undefined && !current.ended && Date.now() - current.startedMs < this.hostMs) {
+      return;
+    }
     // The new stream opens where the old one was (the leader, once followed).
     const first = current?.upstream.url;
     this.#current = new Host(() => this.makeUpstream(first), ctx);
@@ -223,7 +233,9 @@ export class IsolateCalls implements CallPort {
     body?: string,
   ): Promise<StreamAnswer> {
     const host = this.#current;
-    if (host === undefined) throw new Error("IsolateCalls.send before host()");
+    if (host === undefined) {
+      return Promise.reject(new NoUpstream("No request hosts the isolate's stream"));
+    }
     return host.send(method, path, headers, body);
   }
 }
