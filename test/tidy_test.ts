@@ -76,10 +76,6 @@ const SIZES_ALLOWED = new Map([
     "test/e2e/contract.ts:queueWalk",
     "the queue API walked in order against one real cluster; each call depends on the last",
   ],
-  [
-    "test/e2e/client_test.ts:e2e client: consumers keep going through a leader SIGKILL",
-    "one real cluster, traffic, a kill and the final count, in order",
-  ],
 ]);
 
 /** File names that stand for any file in the docs and comments, not references to one. */
