@@ -65,10 +65,6 @@ const SIZES_ALLOWED = new Map([
     "another branch edits its timers this session",
   ],
   [
-    "test/e2e/api_faults_test.ts:e2e api faults: three nodes with fsync",
-    "one real 3-node cluster shared by short t.steps: starting real nodes costs seconds each",
-  ],
-  [
     "test/e2e/contract_input.ts:inputSteps",
     "a table of bad inputs against one real node or gateway, shared by its t.steps",
   ],

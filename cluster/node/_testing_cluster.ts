@@ -1,8 +1,9 @@
 /**
  * Test helper: N node drivers in one process on file storage (each node its own directory, fsync
- * on; or `--storage memory`'s stores, which a restart empties), a hand-driven ticker, and a network that can partition the nodes into groups and hold
- * back chosen messages. A crash closes the driver and its storage and reopens both from disk, so
- * the next incarnation starts from exactly what the stores made durable.
+ * on; or `--storage memory`'s stores, which a restart empties), a hand-driven ticker, and a
+ * network that can partition the nodes into groups and hold back chosen messages. A crash closes
+ * the driver and its storage and reopens both from disk, so the next incarnation starts from
+ * exactly what the stores made durable.
  *
  * @module
  */
