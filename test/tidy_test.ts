@@ -60,11 +60,6 @@ const SIZES_ALLOWED = new Map([
     "lines per option, 25 options; the TLS and secret checks are in config_tls.ts already",
   ],
   [
-    "src/server/start.ts:startNode",
-    "the wiring of one node in start-up order (storage, transport, driver, app, listener); " +
-    "another branch edits its timers this session",
-  ],
-  [
     "test/e2e/contract_input.ts:inputSteps",
     "a table of bad inputs against one real node or gateway, shared by its t.steps",
   ],
