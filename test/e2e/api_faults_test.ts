@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { Client } from "../../src/client/mod.ts";
 import { Nodes, sleep } from "./nodes.ts";
 import { assertProblem, assertStatus, call, eventually } from "./http.ts";
-import { classify, drain, produce } from "./_traffic.ts";
+import { classify, drain, produce, type Produced } from "./_traffic.ts";
 
 Deno.test("e2e api faults: three nodes with fsync", async (t) => {
   const nodes = await Nodes.start({ count: 3 });
@@ -90,66 +90,75 @@ async function idempotencyAcrossLeaderChange(nodes: Nodes): Promise<void> {
   assert.equal(q.body.published, 1, q.text);
 }
 
-/** SIGTERM of the leader under traffic: it hands over, exits 0, loses nothing. */
-async function leaderSigterm(nodes: Nodes, client: Client): Promise<void> {
-  await client.createQueue("term", { deliveryMode: "at_least_once" });
+/**
+ * Publishes to a new queue `queue` from `producers` retrying producers, does `fault` to the leader
+ * after a second, and once another node leads lets traffic run `afterMs` more; then restarts the
+ * old leader and drains the queue. Asserts enough was published and nothing acknowledged was lost,
+ * duplicated or unexpected.
+ */
+async function underTraffic(
+  nodes: Nodes,
+  client: Client,
+  o: {
+    queue: string;
+    producers: number;
+    afterMs: number;
+    fault: (leader: string) => Promise<void>;
+  },
+): Promise<{ produced: Produced; deliveries: Map<string, number> }> {
+  await client.createQueue(o.queue, { deliveryMode: "at_least_once" });
   const leader = await nodes.waitLeader();
   const stop = new AbortController();
-  const traffic = produce(client, "term", {
-    producers: 8,
+  const traffic = produce(client, o.queue, {
+    producers: o.producers,
     maxEach: 10_000,
-    prefix: "term",
+    prefix: o.queue,
     stop: stop.signal,
   });
   await sleep(1_000);
-  const exit = await nodes.signal(leader, "SIGTERM");
-  assert.ok(exit, "the leader was running");
-  assert.equal(exit.timedOut, false, "the leader did not stop within 15 s of SIGTERM");
-  assert.equal(exit.status.code, 0, nodes.logs(leader).slice(-2000));
+  await o.fault(leader);
   const next = await nodes.waitLeader(10_000);
   assert.notEqual(next, leader);
-  await sleep(1_000);
+  await sleep(o.afterMs);
   stop.abort();
   const produced = await traffic;
   nodes.spawn(leader);
   await nodes.waitLeader();
-  const verdict = classify(produced, await drain(client, "term"));
-  assert.ok(produced.acknowledged.size > 50, `only ${produced.acknowledged.size} published`);
-  assert.deepEqual(
-    { lost: verdict.lost, duplicated: verdict.duplicated, unexpected: verdict.unexpected },
-    { lost: [], duplicated: [], unexpected: [] },
-  );
-  // The graceful handover leaves no outcome unknown to a retrying producer.
-  assert.equal(produced.unknown.size, 0, [...produced.unknown].join(","));
-}
-
-/** SIGKILL of the leader mid-traffic: nothing acknowledged lost or duplicated. */
-async function leaderSigkill(nodes: Nodes, client: Client): Promise<void> {
-  await client.createQueue("kill", { deliveryMode: "at_least_once" });
-  const leader = await nodes.waitLeader();
-  const stop = new AbortController();
-  const traffic = produce(client, "kill", {
-    producers: 16,
-    maxEach: 10_000,
-    prefix: "kill",
-    stop: stop.signal,
-  });
-  await sleep(1_000);
-  await nodes.kill(leader);
-  const next = await nodes.waitLeader(10_000);
-  assert.notEqual(next, leader);
-  await sleep(1_500);
-  stop.abort();
-  const produced = await traffic;
-  nodes.spawn(leader);
-  await nodes.waitLeader();
-  const deliveries = await drain(client, "kill");
+  const deliveries = await drain(client, o.queue);
   const verdict = classify(produced, deliveries);
   assert.ok(produced.acknowledged.size > 50, `only ${produced.acknowledged.size} published`);
   assert.deepEqual(
     { lost: verdict.lost, duplicated: verdict.duplicated, unexpected: verdict.unexpected },
     { lost: [], duplicated: [], unexpected: [] },
   );
+  return { produced, deliveries };
+}
+
+/** SIGTERM of the leader under traffic: it hands over, exits 0, loses nothing. */
+async function leaderSigterm(nodes: Nodes, client: Client): Promise<void> {
+  const { produced } = await underTraffic(nodes, client, {
+    queue: "term",
+    producers: 8,
+    afterMs: 1_000,
+    fault: async (leader) => {
+      const exit = await nodes.signal(leader, "SIGTERM");
+      assert.ok(exit, "the leader was running");
+      assert.equal(exit.timedOut, false, "the leader did not stop within 15 s of SIGTERM");
+      assert.equal(exit.status.code, 0, nodes.logs(leader).slice(-2000));
+    },
+  });
+  // The graceful handover leaves no outcome unknown to a retrying producer.
+  assert.equal(produced.unknown.size, 0, [...produced.unknown].join(","));
+}
+
+/** SIGKILL of the leader mid-traffic: nothing acknowledged lost or duplicated. */
+async function leaderSigkill(nodes: Nodes, client: Client): Promise<void> {
+  const { deliveries } = await underTraffic(nodes, client, {
+    queue: "kill",
+    producers: 16,
+    afterMs: 1_500,
+    fault: (leader) => nodes.kill(leader),
+  });
   // After the restart every node holds the same queue.
   const views = await Promise.all(
     nodes.ids.map((id) => call(nodes.url(id), "GET", "/v1/queues/kill")),
