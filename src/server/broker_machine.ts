@@ -5,7 +5,7 @@
  */
 
 import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/mod.ts";
-import { BrokerState, captureSteps, restoreSteps } from "../broker/mod.ts";
+import { BrokerState, captureSteps, restoreSteps, type SnapshotSource } from "../broker/mod.ts";
 
 export class BrokerMachine implements StateMachine {
   /** The replica; replaced whole by `restore`, so read it through this field every time. */
@@ -45,8 +45,11 @@ export class BrokerMachine implements StateMachine {
     };
   }
 
-  /** Restores in bounded steps; the state is replaced only once the last one is done. */
-  async restore(data: Uint8Array, pace: Pace): Promise<void> {
+  /**
+   * Restores in bounded steps; the state is replaced only once the last one is done. `data` may
+   * be a stored snapshot read on demand (`restoreSteps` reads it a window at a time).
+   */
+  async restore(data: SnapshotSource, pace: Pace): Promise<void> {
     const steps = restoreSteps(data);
     let step = steps.next();
     while (!step.done) {
