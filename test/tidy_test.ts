@@ -60,35 +60,12 @@ const SIZES_ALLOWED = new Map([
     "lines per option, 25 options; the TLS and secret checks are in config_tls.ts already",
   ],
   [
-    "cluster/node/driver.ts",
-    "the ready loop and its proposals, reads and snapshots share private state; another branch " +
-    "edits it this session, so its split into a snapshot helper waits for that to land",
-  ],
-  [
-    "src/server/start.ts:startNode",
-    "the wiring of one node in start-up order (storage, transport, driver, app, listener); " +
-    "another branch edits its timers this session",
-  ],
-  [
-    "cluster/node/driver_test.ts:NodeDriver: its own snapshot records the membership as of the " +
-    "snapshot's index, even when a leader's snapshot arrived meanwhile (Raft §7)",
-    "one race, set up step by step; splitting it would hide the order that makes the race",
-  ],
-  [
-    "test/e2e/api_faults_test.ts:e2e api faults: three nodes with fsync",
-    "one real 3-node cluster shared by short t.steps: starting real nodes costs seconds each",
-  ],
-  [
     "test/e2e/contract_input.ts:inputSteps",
     "a table of bad inputs against one real node or gateway, shared by its t.steps",
   ],
   [
     "test/e2e/contract.ts:queueWalk",
     "the queue API walked in order against one real cluster; each call depends on the last",
-  ],
-  [
-    "test/e2e/client_test.ts:e2e client: consumers keep going through a leader SIGKILL",
-    "one real cluster, traffic, a kill and the final count, in order",
   ],
 ]);
 
@@ -198,7 +175,23 @@ Deno.test("tidy rule layers fires on cluster/ importing src/ and on I/O in a pur
   });
   assert.deepEqual(layers(t), [
     "cluster/raft/core.ts:1 imports src/broker/state.ts: cluster/ never imports src/",
-    "src/broker/state.ts:2 uses Date.now( in a pure folder",
+    "src/broker/state.ts:2 uses Date.now in a pure folder",
+  ]);
+});
+
+Deno.test("tidy rule layers fires on a clock or randomness taken without a call, too", async () => {
+  const t = await planted({
+    "src/broker/clock.ts": "export const sources = { wall: Date.now, mono: performance.now };\n" +
+      "export const start = new Date();\nexport const pick = [Math.random][0];\n" +
+      "export const id = crypto.randomUUID();\n" +
+      "export const day = (ms: number) => new Date(ms).getUTCDay();\n",
+  });
+  assert.deepEqual(layers(t), [
+    "src/broker/clock.ts:1 uses Date.now in a pure folder",
+    "src/broker/clock.ts:1 uses performance.now in a pure folder",
+    "src/broker/clock.ts:2 uses new Date() in a pure folder",
+    "src/broker/clock.ts:3 uses Math.random in a pure folder",
+    "src/broker/clock.ts:4 uses crypto. in a pure folder",
   ]);
 });
 

@@ -1,16 +1,18 @@
 /**
  * Test helper: N node drivers in one process on file storage (each node its own directory, fsync
- * on), a hand-driven ticker, and a network that can partition the nodes into groups and hold
- * back chosen messages. A crash closes the driver and its storage and reopens both from disk, so
- * the next incarnation starts from exactly what the stores made durable.
+ * on; or `--storage memory`'s stores, which a restart empties), a hand-driven ticker, and a
+ * network that can partition the nodes into groups and hold back chosen messages. A crash closes
+ * the driver and its storage and reopens both from disk, so the next incarnation starts from
+ * exactly what the stores made durable.
  *
  * @module
  */
 
 import { NodeDriver } from "./driver.ts";
 import { StaleIncarnationError } from "./identity.ts";
+import { LostLogError } from "../raft/mod.ts";
 import type { SnapshotView, StateMachine } from "./ports.ts";
-import { openStorage, type Storage } from "../storage/mod.ts";
+import { openStorage, type Storage, type StorageMode } from "../storage/mod.ts";
 import type { Message, NodeId } from "../raft/mod.ts";
 
 /** Appends every applied command to a list; results are the list's length. */
@@ -48,25 +50,30 @@ export class FileCluster {
   hold: (m: Message) => boolean = () => false;
   /** Nodes that stopped because the cluster knows their id with other data (identity.ts). */
   readonly stale = new Map<NodeId, StaleIncarnationError>();
+  /** Nodes that stopped because a leader counts them holding entries their log lacks. */
+  readonly lost = new Map<NodeId, LostLogError>();
 
   private constructor(
     readonly dir: string,
     readonly ids: NodeId[],
     readonly snapshotEveryEntries: number,
     readonly identity: boolean,
+    readonly storage: StorageMode,
   ) {}
 
   /**
    * Opens the bootstrap members `ids` in a fresh temporary directory. `identity`: each driver
    * gets its data directory's incarnation (node identity checks on, as in a real node).
+   * `storage`: "memory" runs every node on in-memory stores (a restart starts it empty).
    */
   static async start(
     ids: NodeId[],
     snapshotEveryEntries: number,
-    options: { identity?: boolean } = {},
+    options: { identity?: boolean; storage?: StorageMode } = {},
   ): Promise<FileCluster> {
     const dir = await Deno.makeTempDir({ prefix: "quorumq-fc-" });
-    const c = new FileCluster(dir, ids, snapshotEveryEntries, options.identity ?? false);
+    const identity = options.identity ?? false;
+    const c = new FileCluster(dir, ids, snapshotEveryEntries, identity, options.storage ?? "fsync");
     for (const id of ids) await c.open(id);
     return c;
   }
@@ -74,7 +81,7 @@ export class FileCluster {
   /** Opens (or reopens from its directory) node `id`; `joining` nodes start with no membership. */
   async open(id: NodeId, joining = false): Promise<NodeDriver> {
     if (joining) this.#joined.add(id);
-    const storage = await openStorage(`${this.dir}/${id}`, "fsync", { log: () => {} });
+    const storage = await openStorage(`${this.dir}/${id}`, this.storage, { log: () => {} });
     this.#storages.set(id, storage);
     const sm = new ListMachine();
     this.machines.set(id, sm);
@@ -101,6 +108,7 @@ export class FileCluster {
       snapshotEveryEntries: this.snapshotEveryEntries,
       log: () => {},
       onFatal: (e) => {
+        if (e instanceof LostLogError) return void this.lost.set(id, e);
         if (!(e instanceof StaleIncarnationError)) throw e;
         this.stale.set(id, e);
       },

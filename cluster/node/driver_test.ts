@@ -209,13 +209,13 @@ Deno.test("NodeDriver.readIndex() on a deposed leader follows the new leader ins
   await c.closeAll();
 });
 
-Deno.test("NodeDriver: its own snapshot records the membership as of the snapshot's index, even when a leader's snapshot arrived meanwhile (Raft §7)", async () => {
-  // f follows a. It holds entries 5 (no-op) and 6 (add_learner x); a heartbeat commits them,
-  // and while that Ready's hard state is being saved (gated), a's snapshot at 10 arrives, in
-  // which x is already a voter. The core takes that snapshot's membership at once, before its
-  // Ready; f's own snapshot at 6 must still say x is a learner there.
-  let gate: Promise<void> | undefined;
-  let openGate = () => {};
+/**
+ * Memory storage whose hard-state saves wait while the gate is closed, and which records every
+ * snapshot saved.
+ */
+function gatedStorage() {
+  let waiting: Promise<void> | undefined;
+  let release = () => {};
   const hard = new MemoryHardStateStore();
   const snapshots = new MemorySnapshotStore();
   const saved: Snapshot[] = [];
@@ -224,7 +224,7 @@ Deno.test("NodeDriver: its own snapshot records the membership as of the snapsho
     hardState: {
       load: () => hard.load(),
       save: async (hs) => {
-        if (gate) await gate;
+        if (waiting) await waiting;
         await hard.save(hs);
       },
     },
@@ -236,6 +236,22 @@ Deno.test("NodeDriver: its own snapshot records the membership as of the snapsho
       },
     },
   };
+  const gate = {
+    close: () => void (waiting = new Promise((resolve) => release = resolve)),
+    open: () => {
+      release();
+      waiting = undefined;
+    },
+  };
+  return { storage, saved, gate };
+}
+
+Deno.test("NodeDriver: its own snapshot records the membership as of the snapshot's index, even when a leader's snapshot arrived meanwhile (Raft §7)", async () => {
+  // f follows a. It holds entries 5 (no-op) and 6 (add_learner x); a heartbeat commits them,
+  // and while that Ready's hard state is being saved (gated), a's snapshot at 10 arrives, in
+  // which x is already a voter. The core takes that snapshot's membership at once, before its
+  // Ready; f's own snapshot at 6 must still say x is a learner there.
+  const { storage, saved, gate } = gatedStorage();
   const urls = new Map([["a", "http://a"], ["f", "http://f"]]);
   const d = await NodeDriver.open({
     raft: { id: "f", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0.5 },
@@ -267,7 +283,7 @@ Deno.test("NodeDriver: its own snapshot records the membership as of the snapsho
     ],
   }]);
   await flush();
-  gate = new Promise((resolve) => openGate = resolve);
+  gate.close();
   d.receive([{ ...from, type: "heartbeat", logTerm: 0, index: 0, commit: 6 }]);
   await flush();
   const conf10 = { voters: ["a", "f", "x"], learners: [] };
@@ -283,8 +299,7 @@ Deno.test("NodeDriver: its own snapshot records the membership as of the snapsho
     snapshot: { meta, offset: 0, data, totalBytes: data.length, done: true },
   }]);
   await flush();
-  openGate();
-  gate = undefined;
+  gate.open();
   for (let i = 0; i < 5; i++) await flush();
   const own = saved.find((s) => s.meta.index === 6);
   assert.ok(own !== undefined, `no snapshot at 6: ${saved.map((s) => s.meta.index)}`);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { LostLogError } from "./lost_log_error.ts";
 import type { Raft } from "./raft.ts";
 import type { Message, Snapshot, SnapshotMeta } from "./types.ts";
 
@@ -102,7 +103,10 @@ function handleAppend(r: Raft, m: Message): void {
 }
 
 function handleHeartbeat(r: Raft, m: Message): void {
-  // The leader sends min(match, commit): we hold those entries, matching the leader's.
+  // The leader sends min(match, commit): we hold those entries, matching the leader's, unless
+  // this node's storage lost what it acknowledged (lost_log_error.ts).
+  const last = r.log.lastIndex();
+  if (m.commit > last) throw new LostLogError(r.id, m.from, m.commit, last);
   r.log.commitTo(m.commit);
   r.send({ type: "heartbeat_resp", to: m.from, ...(m.context ? { context: m.context } : {}) });
 }

@@ -29,6 +29,7 @@
 
 export * from "./types.ts";
 export { RawNode } from "./raw_node.ts";
+export { LostLogError } from "./lost_log_error.ts";
 export { applyConfChange, decodeConfChange, encodeConfChange } from "./conf_change.ts";
 export type { DropCounts, PeerProgress, RaftStatus } from "./status.ts";
 export type { ProgressState } from "./progress.ts";

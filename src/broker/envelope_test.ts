@@ -106,3 +106,27 @@ Deno.test("splitRuns: bounds in count and bytes, session_open alone, order kept"
     [[0, 1], [2], [3, 4]],
   );
 });
+
+Deno.test("a lone proposal's entry is the bytes encodeEnvelope writes, for every kind of stamp and proposal", () => {
+  const stamps = [{ ts: 1 }, { ts: 1.5, wallClock: true as const }, { ts: 2 ** 40 + 0.25 }];
+  const proposals: Proposal[] = [
+    { cmd: { op: "queue_put", queue: "q", options: {} } },
+    { cmd: { op: "publish", queue: "q", message: { id: "é-1", body: body("x".repeat(300)) } } },
+    {
+      cmd: {
+        op: "publish_batch",
+        queue: "q",
+        messages: Array.from({ length: 100 }, (_, i) => ({ id: `m${i}`, body: body("y") })),
+      },
+      idem: { key: "k", fingerprint: "f" },
+      session: { id: 7, seq: 1, lowest: 1 },
+      owner: "alice",
+    },
+    { cmd: { op: "session_open" }, owner: undefined },
+  ];
+  for (const stamp of stamps) {
+    for (const p of proposals) {
+      assert.deepEqual(encodeEntry(stamp, [packProposal(p)]), encodeEnvelope({ ...stamp, ...p }));
+    }
+  }
+});

@@ -7,8 +7,16 @@
 
 import type { StreamAnswer } from "./stream.ts";
 
-/** An answer: from the stream, or read off a `Response` (with its status text and headers). */
-export type ReadAnswer = StreamAnswer & { readonly statusText?: string; readonly raw?: Headers };
+/**
+ * An answer: from the stream, or read off a `Response` (with its status text and headers).
+ * `servedBy`: the base URL of the node that answered, when not the one the call was sent to (a
+ * stream moved to the leader).
+ */
+export type ReadAnswer = StreamAnswer & {
+  readonly statusText?: string;
+  readonly raw?: Headers;
+  readonly servedBy?: string;
+};
 
 /** An answer read off a `Response` in the shape the stream gives (`StreamAnswer`). */
 export async function readResponse(response: Response): Promise<ReadAnswer> {

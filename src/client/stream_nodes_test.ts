@@ -59,17 +59,29 @@ Deno.test({
   },
 });
 
+/**
+ * A leader n1 and a follower n2 on local servers. `named`: n2's members carry n1's URL, so its
+ * `/readyz` names the leader's URL and a client's stream moves there; without, it stays on n2.
+ */
+function leaderAndFollower(named: boolean) {
+  const leader = new LocalNode({ nodeId: "n1" });
+  const leaderServer = serve(createApp({ node: leader, log: silentLogger }).fetch);
+  const follower = new LocalNode({
+    nodeId: "n2",
+    mode: { kind: "follower", leaderId: "n1", leaderUrl: leaderServer.url },
+    ...(named
+      ? { peers: [{ id: "n1", url: leaderServer.url, role: "leader", matchIndex: 0 }] }
+      : {}),
+  });
+  const followerServer = serve(createApp({ node: follower, log: silentLogger }).fetch);
+  return { leader, leaderServer, follower, followerServer };
+}
+
 Deno.test({
   name: "stream on a follower: writes go to the leader and its answers come back",
   ...strict,
   async fn() {
-    const leader = new LocalNode({ nodeId: "n1" });
-    const leaderServer = serve(createApp({ node: leader, log: silentLogger }).fetch);
-    const follower = new LocalNode({
-      nodeId: "n2",
-      mode: { kind: "follower", leaderId: "n1", leaderUrl: leaderServer.url },
-    });
-    const followerServer = serve(createApp({ node: follower, log: silentLogger }).fetch);
+    const { leader, leaderServer, follower, followerServer } = leaderAndFollower(false);
     const client = new Client({ nodes: [followerServer.url], transport: "stream" });
     try {
       await client.createQueue("q");
@@ -81,6 +93,32 @@ Deno.test({
       const [got] = await client.receive("q");
       assert.equal(got.body, "x");
       assert.equal((await client.ack("q", got.receipt))[0].status, "acked");
+    } finally {
+      await client.close();
+      await followerServer.stop();
+      await leaderServer.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "stream: once a follower's calls ride the leader's stream, Answer.node names the leader",
+  ...strict,
+  async fn() {
+    const { leaderServer, followerServer } = leaderAndFollower(true);
+    const client = new Client({ nodes: [followerServer.url], transport: "stream" });
+    const list = { method: "GET", path: "/v1/queues", mutating: false } as const;
+    try {
+      const first = await client.transport.request(list);
+      const pool = client.transport.streams!;
+      // The pool asks the follower who leads once its stream is open, then moves (bounded).
+      for (let i = 0; i < 200 && await pool.nodeOf(followerServer.url) !== "n1"; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(await pool.nodeOf(followerServer.url), "n1", "moved to the leader's stream");
+      const moved = await client.transport.request(list);
+      assert.equal(moved.node, leaderServer.url);
+      assert.ok([followerServer.url, leaderServer.url].includes(first.node), first.node);
     } finally {
       await client.close();
       await followerServer.stop();

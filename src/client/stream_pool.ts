@@ -162,7 +162,9 @@ export class StreamPool {
   /**
    * One request over the stream for the node `url` names, as `fetch` would send it (same URL
    * parsing; only the `Idempotency-Key` and `Quorumq-Session` of `headers`, lower-case, go: the
-   * stream carries the rest), the answer read without a `Response` (the transport's way).
+   * stream carries the rest), the answer read without a `Response` (the transport's way). When
+   * another node's stream carried it (the leader the pool moved to), `servedBy` is that node's
+   * base URL.
    */
   async call(
     url: string,
@@ -170,7 +172,7 @@ export class StreamPool {
     headers: Readonly<Record<string, string>>,
     bodyText: string | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<StreamAnswer> {
+  ): Promise<StreamAnswer & { readonly servedBy?: string }> {
     const parsed = new URL(url);
     const stream = await this.connection(parsed.origin);
     const passed: Record<string, string> = {};
@@ -178,7 +180,14 @@ export class StreamPool {
     if (key !== undefined) passed["idempotency-key"] = headerValue(key);
     const session = headers["quorumq-session"];
     if (session !== undefined) passed["quorumq-session"] = headerValue(session);
-    return await stream.call(method, parsed.pathname + parsed.search, passed, bodyText, signal);
+    const answer = await stream.call(
+      method,
+      parsed.pathname + parsed.search,
+      passed,
+      bodyText,
+      signal,
+    );
+    return stream.node === parsed.origin ? answer : { ...answer, servedBy: stream.node };
   }
 
   /** `fetch` over the stream: same URL, method, headers and JSON body; a `Response` back. */

@@ -113,7 +113,10 @@ export interface Answer {
   headers: Headers;
   /** `Idempotent-Replayed: true`: the server answered from its stored response. */
   replayed: boolean;
-  /** The node that answered. */
+  /**
+   * The node that answered (its base URL): over the stream, the one whose stream carried the
+   * call (the leader the client moved to); over HTTP, the one it was sent to (docs/client.md).
+   */
   node: string;
   /** The key that was sent, if any. */
   idempotencyKey?: string;
@@ -341,7 +344,7 @@ export class Transport {
               return built ??= new Headers(answerHeaders);
             },
             replayed,
-            node,
+            node: response.servedBy ?? node,
             ...(dedup.kind === "key" ? { idempotencyKey: dedup.key } : {}),
           },
         };

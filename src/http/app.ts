@@ -14,14 +14,16 @@ import { matchedRoutes } from "hono/route";
 import type { Logger } from "../log.ts";
 import type { Authenticator, Principal } from "./auth.ts";
 import { GATEWAY_PROOF_HEADER, type GatewayAuth } from "./gateway_proof.ts";
-import { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";
+import { type AnonymousAccess, bearerPrincipal, OPEN_ACCESS } from "./authorize.ts";
 import { type AppDeps, type AppEnv, DEFAULT_LIMITS, type HttpLimits } from "./context.ts";
 import { type LeaderFetch, requestLeaderFetch } from "./forward.ts";
-import { Drain, SHUTTING_DOWN } from "./drain.ts";
+import { Drain } from "./drain.ts";
+import { DirectRoutes, errorAnswer, shutdownAnswer } from "./direct.ts";
+import { responseOf } from "./render.ts";
 import { LongPollHub } from "./long_poll.ts";
 import { HttpMetrics } from "./metrics.ts";
 import type { NodePort } from "./node_port.ts";
-import { ProblemError, problemResponse, PROBLEMS } from "./problems.ts";
+import { problemResponse } from "./problems.ts";
 import type { FaultControl } from "../../cluster/transport/mod.ts";
 import { clusterRoutes } from "./routes_cluster.ts";
 import { faultRoutes } from "./routes_faults.ts";
@@ -114,9 +116,16 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   }
   app.use("*", authMiddleware(deps));
   // Stream requests run through this same app (`app.fetch`): one set of routes and rules.
+  // Its hot requests (publish, receive, settle) go straight to the routes' handlers (`direct.ts`).
+  const cors = options.corsOrigins !== undefined && options.corsOrigins.length > 0;
+  const direct = new DirectRoutes(deps, metrics, cors);
   app.get(
     STREAM_PATH,
-    streamRoute(deps, async (request) => await app.fetch(request), options.corsOrigins),
+    streamRoute(
+      deps,
+      { fetch: async (request) => await app.fetch(request), direct },
+      options.corsOrigins,
+    ),
   );
   app.route("/v1/queues", queueRoutes(deps));
   app.route("/v1/queues", queueAdminRoutes(deps));
@@ -131,6 +140,9 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   }
   app.notFound(notFoundHandler(allowedMethods(app)));
   app.onError(errorHandler(deps));
+  // The hot routes from the network skip the router and middlewares too (`direct.ts`).
+  const routed = app.fetch;
+  app.fetch = (request, env, ctx) => direct.serve(request) ?? routed(request, env, ctx);
   return app;
 }
 
@@ -151,7 +163,7 @@ function metricsMiddleware(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
 function drainMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (!deps.drain.draining || c.req.path === "/healthz") return await next();
-    return problemResponse("unavailable", SHUTTING_DOWN, {}, { connection: "close" });
+    return responseOf(shutdownAnswer(), false);
   };
 }
 
@@ -180,17 +192,9 @@ function authMiddleware(deps: AppDeps): MiddlewareHandler<AppEnv> {
     const isPublic = PUBLIC_PATHS.has(c.req.path) ||
       (deps.metricsPublic && c.req.path === METRICS_PATH);
     if (deps.auth !== undefined && !isPublic) {
-      const principal = await deps.auth.authenticate(c.req.header("authorization") ?? null);
-      if (principal === undefined) {
-        const given = c.req.header("authorization") !== undefined;
-        return problemResponse(
-          "unauthorized",
-          given ? "The bearer token is not valid" : "A bearer token is required",
-          {},
-          { "www-authenticate": 'Bearer realm="quorumq"' },
-        );
-      }
-      c.set("principal", principal);
+      const who = await bearerPrincipal(deps.auth, c.req.header("authorization"));
+      if ("refused" in who) return responseOf(who.refused, false);
+      c.set("principal", who.principal);
     }
     return await next();
   };
@@ -232,25 +236,7 @@ function notFoundHandler(allowed: (path: string) => string[]): NotFoundHandler<A
 
 /** `ProblemError` → its problem; anything else is a bug: logged with its stack, 500. */
 function errorHandler(deps: AppDeps): ErrorHandler<AppEnv> {
-  return (error, c) => {
-    if (error instanceof ProblemError) {
-      // unknown_outcome is worth an operator's eye; no_leader/unavailable come in floods
-      // during an election, so they are debug (nothing per request at the default level).
-      const spec = PROBLEMS[error.problemType];
-      if (spec.status >= 500) {
-        const level = error.problemType === "unknown_outcome" ? "warn" : "debug";
-        deps.log[level]("request_unavailable", {
-          method: c.req.method,
-          path: c.req.path,
-          type: error.problemType,
-          detail: error.detail,
-        });
-      }
-      return problemResponse(error.problemType, error.detail, error.extras);
-    }
-    deps.log.error("request_failed", { method: c.req.method, path: c.req.path, error });
-    return problemResponse("internal_error", "An unexpected error occurred; it was logged");
-  };
+  return (error, c) => responseOf(errorAnswer(deps, c.req.method, c.req.path, error), false);
 }
 
 /** For a path, the methods some route accepts (405 vs 404). */

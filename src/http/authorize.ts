@@ -7,9 +7,11 @@
  * @module
  */
 
-import type { Permission, ResourceKind } from "./auth.ts";
-import type { AppContext, AppDeps } from "./context.ts";
-import { ProblemError } from "./problems.ts";
+import type { Answer } from "./answer.ts";
+import type { Authenticator, Permission, Principal, ResourceKind } from "./auth.ts";
+import type { Call } from "./call.ts";
+import type { AppDeps } from "./context.ts";
+import { problemAnswer, ProblemError } from "./problems.ts";
 
 /**
  * What callers without a token may do when the node has no auth file. `open`: everything.
@@ -27,7 +29,7 @@ export const OPEN_ACCESS: AnonymousAccess = { open: true };
  * principal holds the permission; with auth off, anonymous access is open.
  */
 export function authorize(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   permission: Permission,
   kind?: ResourceKind,
@@ -35,11 +37,11 @@ export function authorize(
 ): void {
   if (deps.auth === undefined) {
     // Reads (peek, a subscription, a topic's log) stay open; admin reads (the cluster) do not.
-    const read = c.req.method === "GET" || c.req.method === "HEAD";
+    const read = call.method === "GET" || call.method === "HEAD";
     if (permission === "admin" || !read) refuseAnonymous(deps);
     return;
   }
-  const principal = c.get("principal");
+  const principal = call.principal;
   if (principal === undefined) {
     throw new ProblemError("unauthorized", "A bearer token is required");
   }
@@ -57,13 +59,32 @@ export function refuseAnonymous(deps: AppDeps): void {
 
 /** Reading a queue or topic needs any permission on it; with auth off anyone may read. */
 export function authorizeRead(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   kind: ResourceKind,
   name: string,
 ): void {
   if (deps.auth === undefined) return;
-  const principal = c.get("principal");
+  const principal = call.principal;
   if (principal?.can("consume", kind, name) || principal?.can("publish", kind, name)) return;
-  authorize(c, deps, "admin", kind, name);
+  authorize(call, deps, "admin", kind, name);
+}
+
+/**
+ * With auth on, the caller of a request with `authorization` (its header): its principal, or the
+ * 401 answer when the token is missing or not valid.
+ */
+export async function bearerPrincipal(
+  auth: Authenticator,
+  authorization: string | undefined,
+): Promise<{ readonly principal: Principal } | { readonly refused: Answer }> {
+  const principal = await auth.authenticate(authorization ?? null);
+  if (principal !== undefined) return { principal };
+  const refused = problemAnswer(
+    "unauthorized",
+    authorization !== undefined ? "The bearer token is not valid" : "A bearer token is required",
+    {},
+    { "www-authenticate": 'Bearer realm="quorumq"' },
+  );
+  return { refused };
 }

@@ -6,19 +6,19 @@
  */
 
 import { createHash } from "node:crypto";
-import type { AppContext } from "./context.ts";
+import type { Call } from "./call.ts";
 import { validate } from "./body.ts";
 import { idempotencyKeySchema } from "./schemas.ts";
 
 /** The Idempotency-Key of the request with its fingerprint, or undefined when absent. */
 export function idempotencyOf(
-  c: AppContext,
+  call: Call,
   json: unknown,
 ): { key: string; fingerprint: string } | undefined {
-  const header = c.req.header("idempotency-key");
+  const header = call.header("idempotency-key");
   if (header === undefined) return undefined;
   const key = validate(idempotencyKeySchema, header, "header");
-  return { key, fingerprint: fingerprint(c.req.method, c.req.path, json) };
+  return { key, fingerprint: fingerprint(call.method, call.path, json) };
 }
 
 /**

@@ -9,21 +9,35 @@ import type { QueueStats } from "../broker/mod.ts";
 import type { NodePort } from "./node_port.ts";
 import { Histogram, PromWriter } from "./prometheus.ts";
 
+/** One route's latency histogram and its answers by status. */
+interface RouteEntry {
+  readonly method: string;
+  readonly route: string;
+  readonly h: Histogram;
+  readonly statuses: Map<number, number>;
+}
+
 /** Request latency histograms keyed by method and route pattern (never the raw path). */
 export class HttpMetrics {
-  readonly #byRoute = new Map<string, { method: string; route: string; h: Histogram }>();
-  readonly #statuses = new Map<string, number>();
+  /**
+   * By method, then route: two lookups by strings the caller holds already (its constants), not
+   * one by a key built per request (~1 µs a request, measured in the leader's profile).
+   */
+  readonly #byMethod = new Map<string, Map<string, RouteEntry>>();
+  /** Every entry, in the order first seen. */
+  readonly #entries: RouteEntry[] = [];
 
   observe(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${route}`;
-    let entry = this.#byRoute.get(key);
+    let routes = this.#byMethod.get(method);
+    if (routes === undefined) this.#byMethod.set(method, routes = new Map());
+    let entry = routes.get(route);
     if (entry === undefined) {
-      entry = { method, route, h: new Histogram() };
-      this.#byRoute.set(key, entry);
+      entry = { method, route, h: new Histogram(), statuses: new Map() };
+      routes.set(route, entry);
+      this.#entries.push(entry);
     }
     entry.h.observe(seconds);
-    const statusKey = `${key} ${status}`;
-    this.#statuses.set(statusKey, (this.#statuses.get(statusKey) ?? 0) + 1);
+    entry.statuses.set(status, (entry.statuses.get(status) ?? 0) + 1);
   }
 
   /** The whole exposition text. */
@@ -68,7 +82,7 @@ export class HttpMetrics {
       });
     }
     this.#renderBroker(w, node);
-    for (const { method, route, h } of this.#byRoute.values()) {
+    for (const { method, route, h } of this.#entries) {
       w.histogram(
         "quorumq_http_request_duration_seconds",
         "HTTP request latency by route",
@@ -76,13 +90,14 @@ export class HttpMetrics {
         { method, route },
       );
     }
-    for (const [key, count] of this.#statuses) {
-      const [method, route, status] = key.split(" ");
-      w.counter("quorumq_http_requests_total", "HTTP requests by route and status", count, {
-        method,
-        route,
-        status,
-      });
+    for (const { method, route, statuses } of this.#entries) {
+      for (const [status, count] of statuses) {
+        w.counter("quorumq_http_requests_total", "HTTP requests by route and status", count, {
+          method,
+          route,
+          status: String(status),
+        });
+      }
     }
     return w.text();
   }

@@ -7,6 +7,7 @@
  */
 
 import type { Failure, ProblemCode, Result } from "../broker/mod.ts";
+import type { Answer } from "./answer.ts";
 
 /** Registry entry: the HTTP status and the human title of one problem type. */
 export interface ProblemSpec {
@@ -135,23 +136,37 @@ export function problemBody(
   return { ...extras, type, title: spec.title, status: spec.status, detail };
 }
 
-/** Builds the whole problem answer: status, `application/problem+json`, `Retry-After`. */
+/**
+ * Builds the whole problem answer: status, `application/problem+json`, `Retry-After`, and
+ * `headers` (lower-case names).
+ */
+export function problemAnswer(
+  type: ProblemType,
+  detail: string,
+  extras: ProblemExtras = {},
+  headers: Record<string, string> = {},
+): Answer {
+  const spec: ProblemSpec = PROBLEMS[type];
+  const h: Record<string, string> = { ...headers, "content-type": "application/problem+json" };
+  if (spec.retryAfterS !== undefined && h["retry-after"] === undefined) {
+    h["retry-after"] = String(spec.retryAfterS);
+  }
+  return {
+    status: spec.status,
+    headers: h,
+    text: JSON.stringify(problemBody(type, detail, extras)),
+  };
+}
+
+/** `problemAnswer` as a `Response`. */
 export function problemResponse(
   type: ProblemType,
   detail: string,
   extras: ProblemExtras = {},
   headers: Record<string, string> = {},
 ): Response {
-  const spec: ProblemSpec = PROBLEMS[type];
-  const h = new Headers(headers);
-  h.set("content-type", "application/problem+json");
-  if (spec.retryAfterS !== undefined && !h.has("retry-after")) {
-    h.set("retry-after", String(spec.retryAfterS));
-  }
-  return new Response(JSON.stringify(problemBody(type, detail, extras)), {
-    status: spec.status,
-    headers: h,
-  });
+  const { status, headers: h, text } = problemAnswer(type, detail, extras, headers);
+  return new Response(text, { status, headers: h });
 }
 
 /** The problem for a broker refusal (its reason mapped by `BROKER_REASON_PROBLEMS`). */

@@ -11,12 +11,13 @@
  * @module
  */
 
-import type { Command, ConsumerTarget } from "../broker/mod.ts";
-import { readJsonBody, validate } from "./body.ts";
-import type { AppContext, AppDeps } from "./context.ts";
+import type { Command, ConsumerTarget, Delivery } from "../broker/mod.ts";
+import { validate } from "./body.ts";
+import type { Answer, Outcome } from "./answer.ts";
+import type { Call } from "./call.ts";
+import type { AppDeps } from "./context.ts";
 import { jsonAnswer, renderDeliveries } from "./render.ts";
 import { runWrite } from "./write.ts";
-import { deliveredCount, requestSignal } from "./in_process.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import type { WaitProbe } from "./long_poll.ts";
 import { shuttingDown } from "./drain.ts";
@@ -24,11 +25,11 @@ import { receiveSchema } from "./schemas.ts";
 
 /** Handles `POST .../receive` for `target`. */
 export async function handleReceive(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   target: ConsumerTarget,
-): Promise<Response> {
-  const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
+): Promise<Outcome> {
+  const body = await call.body(deps.limits.maxBodyBytes);
   const req = validate(receiveSchema, body.json ?? {}, "body");
   const max = req.max ?? 1;
   const waitMs = req.waitMs ?? 0;
@@ -45,11 +46,11 @@ export async function handleReceive(
   const key = "queue" in target ? `q/${target.queue}` : `s/${target.topic}/${target.subscription}`;
   const probe = probeOf(deps, target);
   const arrival = deps.longPoll.arrival();
-  const signal = requestSignal(c.req.raw);
-  const idemKey = c.req.header("idempotency-key");
-  const session = sessionOf(c);
+  const signal = call.signal;
+  const idemKey = call.header("idempotency-key");
+  const session = sessionOf(call);
   const once = idemKey !== undefined || session !== undefined;
-  const owner = ownerOf(c);
+  const owner = ownerOf(call);
   const stored = () =>
     deps.node.broker().hasStoredAnswer?.({
       ...(idemKey !== undefined ? { idemKey } : {}),
@@ -64,20 +65,23 @@ export async function handleReceive(
   // delay/lease end that makes the target deliverable; a wait that hits the deadline returns.
   // The round cap guards against a probe that says "deliverable" while receive finds nothing.
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const out = await runWrite(c, deps, cmd, body, Math.max(0, deadlineMs - deps.nowMs()));
+    const out = await runWrite(call, deps, cmd, body, Math.max(0, deadlineMs - deps.nowMs()));
     if (out instanceof Response) return out;
     const messages = out.value.messages;
     if (messages.length > 0 || once || deps.nowMs() >= deadlineMs || signal.aborted) {
-      const response = jsonAnswer(200, renderDeliveries(messages), out.replayed);
-      deliveredCount.set(response, messages.length);
-      return response;
+      return deliveries(messages, out.replayed);
     }
     const end = await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
     if (end === "closing") throw shuttingDown();
-    if (end !== "deliverable") return jsonAnswer(200, renderDeliveries([]), false);
+    if (end !== "deliverable") return deliveries([], false);
   }
   deps.log.warn("long_poll_round_cap", { key, rounds: MAX_ROUNDS });
-  return jsonAnswer(200, renderDeliveries([]), false);
+  return deliveries([], false);
+}
+
+/** A receive's answer, with the count of what it delivers. */
+function deliveries(messages: readonly Delivery[], replayed: boolean): Answer {
+  return { ...jsonAnswer(200, renderDeliveries(messages), replayed), delivered: messages.length };
 }
 
 /** Most receive proposals for one long-poll request. */

@@ -17,7 +17,8 @@ import type {
   TopicInfo,
   TopicMessage,
 } from "../broker/mod.ts";
-import { answerText } from "./in_process.ts";
+import type { Answer, Outcome } from "./answer.ts";
+import { answerText, deliveredCount } from "./in_process.ts";
 import { BROKER_REASON_PROBLEMS, ProblemError } from "./problems.ts";
 
 const encoder = new TextEncoder();
@@ -164,22 +165,30 @@ export function subscriptionJson(info: SubscriptionInfo): Record<string, unknown
 const JSON_HEADERS = { "content-type": "application/json" };
 const REPLAYED_JSON_HEADERS = { "content-type": "application/json", "idempotent-replayed": "true" };
 
+/** Answers JSON text (already serialized), with the replay marker when it is a replay. */
+export function jsonAnswer(status: number, text: string, replayed: boolean): Answer {
+  // Shared records: nothing is allocated per answer but the answer itself.
+  return { status, headers: replayed ? REPLAYED_JSON_HEADERS : JSON_HEADERS, text };
+}
+
 /**
- * Answers JSON text (already serialized) with the replay marker when it is a replay. `inProcess`
- * (the request's, `isInProcess`): its caller reads the text from `answerText` and never the body,
- * so the answer has none. A body with a status other than 200 has Deno build a native response
- * for `Deno.serve` (~2.5 µs per answer, and a finalizer), wasted on an in-process answer.
+ * The `Response` of a handler's outcome. `inProcess` (the request's, `isInProcess`): its caller
+ * reads the text from `answerText` and never the body, so the answer has none. A body with a
+ * status other than 200 has Deno build a native response for `Deno.serve` (~2.5 µs per answer,
+ * and a finalizer), wasted on an in-process answer.
  */
-export function jsonAnswer(
-  status: number,
-  text: string,
-  replayed: boolean,
-  inProcess = false,
-): Response {
+export function responseOf(outcome: Outcome, inProcess: boolean): Response {
+  if (outcome instanceof Response) return outcome;
+  const { status, text, headers } = outcome;
   // Records, not a `Headers`: `new Response` copies what it is given (~2 µs less per answer).
-  const headers = replayed ? REPLAYED_JSON_HEADERS : JSON_HEADERS;
   const response = new Response(status === 204 || inProcess ? null : text, { status, headers });
-  // The stream reads the text back from here rather than through the body stream.
+  // The in-process caller reads the text back from here rather than through the body stream.
   if (status !== 204) answerText.set(response, text);
+  if (outcome.delivered !== undefined) deliveredCount.set(response, outcome.delivered);
   return response;
+}
+
+/** JSON text answered as a `Response` (routes whose answer no stream takes directly). */
+export function jsonResponse(status: number, text: string, inProcess: boolean): Response {
+  return responseOf(jsonAnswer(status, text, false), inProcess);
 }

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { validate } from "./body.ts";
 import type { AppContext } from "./context.ts";
+import type { Call } from "./call.ts";
 
 /** Validated path parameters. */
 export function params<S extends Parameters<typeof validate>[0]>(c: AppContext, schema: S) {
@@ -17,10 +18,10 @@ export function params<S extends Parameters<typeof validate>[0]>(c: AppContext, 
 const emptyQuery = z.strictObject({});
 
 /** Writes take no query parameters: an unknown one is an `invalid_request` naming it. */
-export function noQuery(c: AppContext): void {
-  // Without a `?` the query is empty: no parsing (a URL's query starts at its first `?`).
-  if (!c.req.url.includes("?")) return;
-  validate(emptyQuery, c.req.query(), "query");
+export function noQuery(call: Call): void {
+  // Without a `?` the query is empty: no parsing.
+  if (!call.hasQuery) return;
+  validate(emptyQuery, call.query(), "query");
 }
 
 /** Validated query. */

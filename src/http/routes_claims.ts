@@ -9,10 +9,11 @@
  */
 
 import type { Hono } from "hono";
+import { callOf, respond } from "./call.ts";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { authorize } from "./authorize.ts";
-import { jsonAnswer, renderTopicMessages } from "./render.ts";
+import { jsonResponse, renderTopicMessages } from "./render.ts";
 import { params, query } from "./request.ts";
 import { readBarrier } from "./read.ts";
 import { answerWrite } from "./write.ts";
@@ -31,7 +32,7 @@ import {
 export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   app.get("/:t/retained", async (c) => {
     const { t } = params(c, topicParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const q = query(c, retainedQuery);
     await readBarrier(deps, q.consistency);
     const messages = deps.node.broker().retained(t, q.subject);
@@ -39,14 +40,14 @@ export function claimRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
       throw new ProblemError("topic_not_found", `Topic ${t} does not exist`);
     }
     const next = deps.node.broker().topic(t)?.nextSeq ?? 0;
-    return jsonAnswer(200, renderTopicMessages(messages, next), false);
+    return jsonResponse(200, renderTopicMessages(messages, next), false);
   });
 
   claimWrites(app, deps);
 
   app.get("/:t/claims/:key", async (c) => {
     const { t, key } = params(c, claimParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const q = query(c, retainedQuery.pick({ consistency: true }));
     await readBarrier(deps, q.consistency);
     const claim = deps.node.broker().claim(t, key);
@@ -63,55 +64,67 @@ function claimWrites(app: Hono<AppEnv>, deps: AppDeps): void {
 
   app.put("/:t/claims/:key", async (c) => {
     const { t, key } = params(c, claimParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const req = validate(claimTakeSchema, body.json, "body");
     const cmd = { op: "claim_take" as const, topic: t, key, ...req };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({
-        previous: v.previous,
-        present: v.present,
-        data: v.data,
-        stamp: v.stamp,
-        pubrels: v.pubrels,
-      }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({
+          previous: v.previous,
+          present: v.present,
+          data: v.data,
+          stamp: v.stamp,
+          pubrels: v.pubrels,
+        }),
+      })),
+    );
   });
 
   app.post("/:t/claims/:key/release", async (c) => {
     const { t, key } = params(c, claimParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const req = validate(claimReleaseSchema, body.json, "body");
     const cmd = { op: "claim_release" as const, topic: t, key, ...req };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({ released: v.released }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({ released: v.released }),
+      })),
+    );
   });
 
   app.post("/:t/claims/:key/free", async (c) => {
     const { t, key } = params(c, claimParams);
-    authorize(c, deps, "publish", "topic", t);
+    authorize(callOf(c), deps, "publish", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const req = validate(claimFreeSchema, body.json, "body");
     const cmd = { op: "claim_free" as const, topic: t, key, ...req };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({ freed: v.freed }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({ freed: v.freed }),
+      })),
+    );
   });
 
   app.post("/:t/claims/:key/settle", async (c) => {
     const { t, key } = params(c, claimParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const req = validate(claimSettleSchema, body.json, "body");
     const cmd = { op: "claim_settle" as const, topic: t, key, ...req };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({ results: v.results, kept: v.kept }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({ results: v.results, kept: v.kept }),
+      })),
+    );
   });
 }

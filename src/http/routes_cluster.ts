@@ -6,6 +6,7 @@
  */
 
 import { Hono } from "hono";
+import { callOf } from "./call.ts";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { authorize } from "./authorize.ts";
@@ -45,21 +46,21 @@ export function clusterRoutes(deps: AppDeps): Hono<AppEnv> {
   const limit = deps.limits.maxBodyBytes;
 
   app.get("/", async (c) => {
-    authorize(c, deps, "admin");
+    authorize(callOf(c), deps, "admin");
     const { consistency } = query(c, consistencyQuery);
     await readBarrier(deps, consistency);
     return c.json(clusterJson(deps.node.clusterView()));
   });
 
   app.post("/members", async (c) => {
-    authorize(c, deps, "admin");
+    authorize(callOf(c), deps, "admin");
     const body = await readJsonBody(c.req.raw, limit);
     const { id, url } = validate(memberAddSchema, body.json, "body");
     return await admin(c, deps, body, () => deps.node.addMember(id, url), 200);
   });
 
   app.delete("/members/:id", async (c) => {
-    authorize(c, deps, "admin");
+    authorize(callOf(c), deps, "admin");
     const { id } = params(c, memberParams);
     const body = await readJsonBody(c.req.raw, limit);
     if (!deps.node.clusterView().members.some((m) => m.id === id)) {
@@ -69,7 +70,7 @@ export function clusterRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.post("/leadership-transfer", async (c) => {
-    authorize(c, deps, "admin");
+    authorize(callOf(c), deps, "admin");
     const body = await readJsonBody(c.req.raw, limit);
     const { to } = validate(leadershipTransferSchema, body.json ?? {}, "body");
     return await admin(c, deps, body, () => deps.node.transferLeadership(to), 202);
@@ -86,12 +87,12 @@ async function admin(
   run: () => Promise<AdminOutcome>,
   okStatus: 200 | 202,
 ): Promise<Response> {
-  noQuery(c);
+  noQuery(callOf(c));
   const outcome = await run();
   if (outcome.ok) return c.json(clusterJson(deps.node.clusterView()), okStatus);
   switch (outcome.reason) {
     case "not_leader":
-      return await forwardNotLeader(c, deps, outcome, body);
+      return await forwardNotLeader(callOf(c), deps, outcome, body);
     case "no_leader":
       throw new ProblemError("no_leader", "No leader is known; retry after Retry-After seconds");
     case "unknown_outcome":

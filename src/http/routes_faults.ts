@@ -7,6 +7,7 @@
  */
 
 import { Hono } from "hono";
+import { callOf } from "./call.ts";
 import { z } from "zod";
 import { type FaultControl, validateFaultSpec } from "../../cluster/transport/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
@@ -33,12 +34,12 @@ export function faultRoutes(deps: AppDeps, faults: FaultControl): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.get("/", (c) => {
-    authorize(c, deps, "admin");
+    authorize(callOf(c), deps, "admin");
     return c.json({ faults: faults.list() });
   });
 
   app.put("/", async (c) => {
-    authorize(c, deps, "admin");
+    authorize(callOf(c), deps, "admin");
     const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
     const spec = validate(faultSpecSchema, body.json, "body");
     // The transport's own check too, so its rules and ours cannot drift into a 500.
@@ -54,7 +55,7 @@ export function faultRoutes(deps: AppDeps, faults: FaultControl): Hono<AppEnv> {
   });
 
   app.delete("/", (c) => {
-    authorize(c, deps, "admin");
+    authorize(callOf(c), deps, "admin");
     const { peer } = query(c, clearQuery);
     faults.clear(peer);
     deps.log.warn("fault_cleared", { peer: peer ?? "*" });

@@ -5,6 +5,7 @@
  */
 
 import { Hono } from "hono";
+import { callOf } from "./call.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
 import { authorize } from "./authorize.ts";
 import type { HttpMetrics } from "./metrics.ts";
@@ -65,5 +66,5 @@ function authorizeMetrics(c: AppContext, deps: AppDeps): void {
         "without a token (or give it --auth-file and send an admin token)",
     );
   }
-  authorize(c, deps, "admin");
+  authorize(callOf(c), deps, "admin");
 }

@@ -7,6 +7,7 @@
  */
 
 import { Hono } from "hono";
+import { callOf, respond } from "./call.ts";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { authorize } from "./authorize.ts";
@@ -28,7 +29,7 @@ export function queueAdminRoutes(deps: AppDeps): Hono<AppEnv> {
   // Peek shows bodies, so it takes what a receive takes: consume.
   app.get("/:q/peek", async (c) => {
     const { q } = params(c, queueParams);
-    authorize(c, deps, "consume", "queue", q);
+    authorize(callOf(c), deps, "consume", "queue", q);
     const req = query(c, peekQuery);
     await readBarrier(deps, req.consistency);
     const fromSeq = req.fromSeq ?? 0;
@@ -42,25 +43,31 @@ export function queueAdminRoutes(deps: AppDeps): Hono<AppEnv> {
 
   app.post("/:q/purge", async (c) => {
     const { q } = params(c, queueParams);
-    authorize(c, deps, "admin", "queue", q);
+    authorize(callOf(c), deps, "admin", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
     validate(purgeSchema, body.json ?? {}, "body");
-    return await answerWrite(c, deps, { op: "queue_purge", queue: q }, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({ purged: v.purged }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, { op: "queue_purge", queue: q }, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({ purged: v.purged }),
+      })),
+    );
   });
 
   app.post("/:q/redrive", async (c) => {
     const { q } = params(c, queueParams);
-    authorize(c, deps, "admin", "queue", q);
+    authorize(callOf(c), deps, "admin", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
     const { seqs } = validate(redriveSchema, body.json ?? {}, "body");
     const cmd = { op: "queue_redrive" as const, queue: q, ...(seqs ? { seqs } : {}) };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({ redriven: v.redriven, skipped: v.skipped, remaining: v.remaining }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({ redriven: v.redriven, skipped: v.skipped, remaining: v.remaining }),
+      })),
+    );
   });
   return app;
 }

@@ -6,32 +6,17 @@
  */
 
 import { Hono } from "hono";
+import { callOf, respond } from "./call.ts";
+import { publishMessages, receiveMessages, settleMessages } from "./handlers_messages.ts";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { authorize, authorizeRead } from "./authorize.ts";
-import {
-  batchPublished,
-  noContent,
-  queueJson,
-  settled,
-  singlePublish,
-  toMessageInput,
-} from "./render.ts";
+import { noContent, queueJson } from "./render.ts";
 import { params, query } from "./request.ts";
 import { readBarrier } from "./read.ts";
 import { answerWrite } from "./write.ts";
 import { ProblemError } from "./problems.ts";
-import { handleReceive } from "./receive.ts";
-import {
-  ackSchema,
-  consistencyQuery,
-  extendSchema,
-  messageParams,
-  nackSchema,
-  publishSchema,
-  queueParams,
-  queuePutSchema,
-} from "./schemas.ts";
+import { consistencyQuery, messageParams, queueParams, queuePutSchema } from "./schemas.ts";
 
 /** The queue routes, to mount at `/v1/queues`. */
 export function queueRoutes(deps: AppDeps): Hono<AppEnv> {
@@ -59,7 +44,7 @@ function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
 
   app.get("/:q", async (c) => {
     const { q } = params(c, queueParams);
-    authorizeRead(c, deps, "queue", q);
+    authorizeRead(callOf(c), deps, "queue", q);
     const { consistency } = query(c, consistencyQuery);
     await readBarrier(deps, consistency);
     const info = deps.node.broker().queue(q);
@@ -69,55 +54,44 @@ function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
 
   app.put("/:q", async (c) => {
     const { q } = params(c, queueParams);
-    authorize(c, deps, "admin", "queue", q);
+    authorize(callOf(c), deps, "admin", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
     const options = validate(queuePutSchema, body.json ?? {}, "body");
-    return await answerWrite(c, deps, { op: "queue_put", queue: q, options }, body, (v) => ({
-      status: v.created ? 201 : 200,
-      text: JSON.stringify({ name: q, ...v.config }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, { op: "queue_put", queue: q, options }, body, (v) => ({
+        status: v.created ? 201 : 200,
+        text: JSON.stringify({ name: q, ...v.config }),
+      })),
+    );
   });
 
   app.delete("/:q", async (c) => {
     const { q } = params(c, queueParams);
-    authorize(c, deps, "admin", "queue", q);
+    authorize(callOf(c), deps, "admin", "queue", q);
     const body = await readJsonBody(c.req.raw, limit);
-    return await answerWrite(c, deps, { op: "queue_delete", queue: q }, body, noContent);
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, { op: "queue_delete", queue: q }, body, noContent),
+    );
   });
 }
 
 /** Publish, receive, and message status. */
 function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
-  const limit = deps.limits.maxBodyBytes;
-
   app.post("/:q/messages", async (c) => {
     const { q } = params(c, queueParams);
-    authorize(c, deps, "publish", "queue", q);
-    const body = await readJsonBody(c.req.raw, limit);
-    const req = validate(publishSchema, body.json, "body");
-    if ("messages" in req) {
-      const messages = req.messages.map(toMessageInput);
-      return await answerWrite(
-        c,
-        deps,
-        { op: "publish_batch", queue: q, messages },
-        body,
-        batchPublished,
-      );
-    }
-    const message = toMessageInput(req);
-    return await answerWrite(c, deps, { op: "publish", queue: q, message }, body, singlePublish);
+    return respond(c, await publishMessages(deps, callOf(c), { queue: q }));
   });
 
-  app.post("/:q/receive", (c) => {
+  app.post("/:q/receive", async (c) => {
     const { q } = params(c, queueParams);
-    authorize(c, deps, "consume", "queue", q);
-    return handleReceive(c, deps, { queue: q });
+    return respond(c, await receiveMessages(deps, callOf(c), { queue: q }));
   });
 
   app.get("/:q/messages/:id", async (c) => {
     const { q, id } = params(c, messageParams);
-    authorizeRead(c, deps, "queue", q);
+    authorizeRead(callOf(c), deps, "queue", q);
     const { consistency } = query(c, consistencyQuery);
     await readBarrier(deps, consistency);
     const broker = deps.node.broker();
@@ -137,35 +111,10 @@ function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
 
 /** Ack, nack, extend. */
 function settleRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
-  const limit = deps.limits.maxBodyBytes;
-
-  app.post("/:q/ack", async (c) => {
-    const { q } = params(c, queueParams);
-    authorize(c, deps, "consume", "queue", q);
-    const body = await readJsonBody(c.req.raw, limit);
-    const { receipts } = validate(ackSchema, body.json, "body");
-    return await answerWrite(c, deps, { op: "ack", queue: q, receipts }, body, settled);
-  });
-
-  app.post("/:q/nack", async (c) => {
-    const { q } = params(c, queueParams);
-    authorize(c, deps, "consume", "queue", q);
-    const body = await readJsonBody(c.req.raw, limit);
-    const { receipts, delayMs } = validate(nackSchema, body.json, "body");
-    const cmd = {
-      op: "nack" as const,
-      queue: q,
-      receipts,
-      ...(delayMs !== undefined ? { delayMs } : {}),
-    };
-    return await answerWrite(c, deps, cmd, body, settled);
-  });
-
-  app.post("/:q/extend", async (c) => {
-    const { q } = params(c, queueParams);
-    authorize(c, deps, "consume", "queue", q);
-    const body = await readJsonBody(c.req.raw, limit);
-    const { receipts, leaseMs } = validate(extendSchema, body.json, "body");
-    return await answerWrite(c, deps, { op: "extend", queue: q, receipts, leaseMs }, body, settled);
-  });
+  for (const how of ["ack", "nack", "extend"] as const) {
+    app.post(`/:q/${how}`, async (c) => {
+      const { q } = params(c, queueParams);
+      return respond(c, await settleMessages(deps, callOf(c), { queue: q }, how));
+    });
+  }
 }

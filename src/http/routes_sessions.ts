@@ -8,6 +8,7 @@
  */
 
 import { Hono } from "hono";
+import { callOf, respond } from "./call.ts";
 import { z } from "zod";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppContext, AppDeps, AppEnv } from "./context.ts";
@@ -41,10 +42,13 @@ export function sessionRoutes(deps: AppDeps): Hono<AppEnv> {
     const cmd = o.timeoutMs === undefined
       ? { op: "session_open" as const }
       : { op: "session_open" as const, timeoutMs: o.timeoutMs };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: 201,
-      text: JSON.stringify({ session: v.session, timeoutMs: v.timeoutMs }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: 201,
+        text: JSON.stringify({ session: v.session, timeoutMs: v.timeoutMs }),
+      })),
+    );
   });
 
   app.post("/:id/keepalive", async (c) => {
@@ -52,10 +56,13 @@ export function sessionRoutes(deps: AppDeps): Hono<AppEnv> {
     const { id } = params(c, sessionParams);
     const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
     const cmd = { op: "session_keepalive" as const, session: id };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({ expiresAt: v.expiresAt }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({ expiresAt: v.expiresAt }),
+      })),
+    );
   });
 
   app.delete("/:id", async (c) => {
@@ -63,7 +70,10 @@ export function sessionRoutes(deps: AppDeps): Hono<AppEnv> {
     const { id } = params(c, sessionParams);
     const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
     const cmd = { op: "session_close" as const, session: id };
-    return await answerWrite(c, deps, cmd, body, () => ({ status: 204, text: "" }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, () => ({ status: 204, text: "" })),
+    );
   });
 
   return app;
@@ -80,7 +90,10 @@ export function idempotencyKeyRoutes(deps: AppDeps): Hono<AppEnv> {
     const { key } = params(c, idempotencyKeyParams);
     const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
     const cmd = { op: "idempotency_release" as const, key };
-    return await answerWrite(c, deps, cmd, body, () => ({ status: 204, text: "" }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, () => ({ status: 204, text: "" })),
+    );
   });
   return app;
 }

@@ -9,32 +9,25 @@
  */
 
 import { Hono } from "hono";
+import { callOf, respond } from "./call.ts";
+import { publishMessages, receiveMessages, settleMessages } from "./handlers_messages.ts";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { authorize, authorizeRead } from "./authorize.ts";
 import {
-  batchPublished,
-  jsonAnswer,
+  jsonResponse,
   noContent,
   renderTopicMessages,
-  settled,
-  singlePublish,
   subscriptionJson,
-  toMessageInput,
   topicJson,
 } from "./render.ts";
 import { params, query } from "./request.ts";
 import { readBarrier } from "./read.ts";
 import { answerWrite } from "./write.ts";
 import { ProblemError } from "./problems.ts";
-import { handleReceive } from "./receive.ts";
 import { claimRoutes } from "./routes_claims.ts";
 import {
-  ackSchema,
   consistencyQuery,
-  extendSchema,
-  nackSchema,
-  publishSchema,
   subscriptionParams,
   subscriptionPutSchema,
   topicParams,
@@ -73,7 +66,7 @@ function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
 
   app.get("/:t", async (c) => {
     const { t } = params(c, topicParams);
-    authorizeRead(c, deps, "topic", t);
+    authorizeRead(callOf(c), deps, "topic", t);
     const { consistency } = query(c, consistencyQuery);
     await readBarrier(deps, consistency);
     return c.json(topicJson(topicOrThrow(deps, t)));
@@ -81,55 +74,39 @@ function configRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
 
   app.put("/:t", async (c) => {
     const { t } = params(c, topicParams);
-    authorize(c, deps, "admin", "topic", t);
+    authorize(callOf(c), deps, "admin", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const options = validate(topicPutSchema, body.json ?? {}, "body");
-    return await answerWrite(c, deps, { op: "topic_put", topic: t, options }, body, (v) => ({
-      status: v.created ? 201 : 200,
-      text: JSON.stringify({ name: t, ...v.config }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, { op: "topic_put", topic: t, options }, body, (v) => ({
+        status: v.created ? 201 : 200,
+        text: JSON.stringify({ name: t, ...v.config }),
+      })),
+    );
   });
 
   app.delete("/:t", async (c) => {
     const { t } = params(c, topicParams);
-    authorize(c, deps, "admin", "topic", t);
+    authorize(callOf(c), deps, "admin", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
-    return await answerWrite(c, deps, { op: "topic_delete", topic: t }, body, noContent);
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, { op: "topic_delete", topic: t }, body, noContent),
+    );
   });
 }
 
 /** Publish, and read the retained log. */
 function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
-  const limit = deps.limits.maxBodyBytes;
-
   app.post("/:t/messages", async (c) => {
     const { t } = params(c, topicParams);
-    authorize(c, deps, "publish", "topic", t);
-    const body = await readJsonBody(c.req.raw, limit);
-    const req = validate(publishSchema, body.json, "body");
-    if ("messages" in req) {
-      const messages = req.messages.map(toMessageInput);
-      return await answerWrite(
-        c,
-        deps,
-        { op: "topic_publish_batch", topic: t, messages },
-        body,
-        batchPublished,
-      );
-    }
-    const message = toMessageInput(req);
-    return await answerWrite(
-      c,
-      deps,
-      { op: "topic_publish", topic: t, message },
-      body,
-      singlePublish,
-    );
+    return respond(c, await publishMessages(deps, callOf(c), { topic: t }));
   });
 
   app.get("/:t/messages", async (c) => {
     const { t } = params(c, topicParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const q = query(c, topicReadQuery);
     await readBarrier(deps, q.consistency);
     const info = topicOrThrow(deps, t);
@@ -138,7 +115,7 @@ function messageRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     // With a subject pattern a page can end before `limit` matches: nextSeq says where it did.
     const page = deps.node.broker().readTopicPage(t, fromSeq, limit, q.subject);
     if (page === undefined) throw new ProblemError("topic_not_found", `Topic ${t} does not exist`);
-    return jsonAnswer(200, renderTopicMessages(page.messages, page.nextSeq), false);
+    return jsonResponse(200, renderTopicMessages(page.messages, page.nextSeq), false);
   });
 }
 
@@ -149,19 +126,22 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
 
   app.put(base, async (c) => {
     const { t, s } = params(c, subscriptionParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const options = validate(subscriptionPutSchema, body.json ?? {}, "body");
     const cmd = { op: "subscription_put" as const, topic: t, subscription: s, options };
-    return await answerWrite(c, deps, cmd, body, (v) => ({
-      status: v.created ? 201 : 200,
-      text: JSON.stringify({ topic: t, name: s, ...v.config, startSeq: v.startSeq }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, cmd, body, (v) => ({
+        status: v.created ? 201 : 200,
+        text: JSON.stringify({ topic: t, name: s, ...v.config, startSeq: v.startSeq }),
+      })),
+    );
   });
 
   app.get(base, async (c) => {
     const { t, s } = params(c, subscriptionParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const { consistency } = query(c, consistencyQuery);
     await readBarrier(deps, consistency);
     topicOrThrow(deps, t);
@@ -174,62 +154,28 @@ function subscriptionRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
 
   app.delete(base, async (c) => {
     const { t, s } = params(c, subscriptionParams);
-    authorize(c, deps, "consume", "topic", t);
+    authorize(callOf(c), deps, "consume", "topic", t);
     const body = await readJsonBody(c.req.raw, limit);
     const cmd = { op: "subscription_delete" as const, topic: t, subscription: s };
-    return await answerWrite(c, deps, cmd, body, noContent);
+    return respond(c, await answerWrite(callOf(c), deps, cmd, body, noContent));
   });
 
-  app.post(`${base}/receive`, (c) => {
+  app.post(`${base}/receive`, async (c) => {
     const { t, s } = params(c, subscriptionParams);
-    authorize(c, deps, "consume", "topic", t);
-    return handleReceive(c, deps, { topic: t, subscription: s });
+    const target = { topic: t, subscription: s };
+    return respond(c, await receiveMessages(deps, callOf(c), target));
   });
 }
 
 /** Ack, nack, extend on a subscription. */
 function subscriptionSettleRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
-  const limit = deps.limits.maxBodyBytes;
-  const base = "/:t/subscriptions/:s";
-
-  app.post(`${base}/ack`, async (c) => {
-    const { t, s } = params(c, subscriptionParams);
-    authorize(c, deps, "consume", "topic", t);
-    const body = await readJsonBody(c.req.raw, limit);
-    const { receipts } = validate(ackSchema, body.json, "body");
-    const cmd = { op: "subscription_ack" as const, topic: t, subscription: s, receipts };
-    return await answerWrite(c, deps, cmd, body, settled);
-  });
-
-  app.post(`${base}/nack`, async (c) => {
-    const { t, s } = params(c, subscriptionParams);
-    authorize(c, deps, "consume", "topic", t);
-    const body = await readJsonBody(c.req.raw, limit);
-    const { receipts, delayMs } = validate(nackSchema, body.json, "body");
-    const cmd = {
-      op: "subscription_nack" as const,
-      topic: t,
-      subscription: s,
-      receipts,
-      ...(delayMs !== undefined ? { delayMs } : {}),
-    };
-    return await answerWrite(c, deps, cmd, body, settled);
-  });
-
-  app.post(`${base}/extend`, async (c) => {
-    const { t, s } = params(c, subscriptionParams);
-    authorize(c, deps, "consume", "topic", t);
-    const body = await readJsonBody(c.req.raw, limit);
-    const { receipts, leaseMs } = validate(extendSchema, body.json, "body");
-    const cmd = {
-      op: "subscription_extend" as const,
-      topic: t,
-      subscription: s,
-      receipts,
-      leaseMs,
-    };
-    return await answerWrite(c, deps, cmd, body, settled);
-  });
+  for (const how of ["ack", "nack", "extend"] as const) {
+    app.post(`/:t/subscriptions/:s/${how}`, async (c) => {
+      const { t, s } = params(c, subscriptionParams);
+      const target = { topic: t, subscription: s };
+      return respond(c, await settleMessages(deps, callOf(c), target, how));
+    });
+  }
 }
 
 function topicOrThrow(deps: AppDeps, t: string) {

@@ -6,6 +6,7 @@
  */
 
 import { Hono } from "hono";
+import { callOf, respond } from "./call.ts";
 import type { Command } from "../broker/mod.ts";
 import { readJsonBody, validate } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
@@ -22,12 +23,12 @@ export function transactionRoutes(deps: AppDeps): Hono<AppEnv> {
     const body = await readJsonBody(c.req.raw, deps.limits.maxBodyBytes);
     const tx = validate(transactionSchema, body.json, "body");
     for (const a of tx.ack) {
-      if ("queue" in a) authorize(c, deps, "consume", "queue", a.queue);
-      else authorize(c, deps, "consume", "topic", a.topic);
+      if ("queue" in a) authorize(callOf(c), deps, "consume", "queue", a.queue);
+      else authorize(callOf(c), deps, "consume", "topic", a.topic);
     }
     for (const p of tx.publish) {
-      if ("queue" in p) authorize(c, deps, "publish", "queue", p.queue);
-      else authorize(c, deps, "publish", "topic", p.topic);
+      if ("queue" in p) authorize(callOf(c), deps, "publish", "queue", p.queue);
+      else authorize(callOf(c), deps, "publish", "topic", p.topic);
     }
     const cmd: Command = {
       op: "transaction",
@@ -42,13 +43,16 @@ export function transactionRoutes(deps: AppDeps): Hono<AppEnv> {
       }),
     };
     const command = cmd as Extract<Command, { op: "transaction" }>;
-    return await answerWrite(c, deps, command, body, (v) => ({
-      status: 200,
-      text: JSON.stringify({
-        ack: v.ack.map((r) => ({ receipt: r.receipt, status: r.status })),
-        publish: v.publish.map(publishJson),
-      }),
-    }));
+    return respond(
+      c,
+      await answerWrite(callOf(c), deps, command, body, (v) => ({
+        status: 200,
+        text: JSON.stringify({
+          ack: v.ack.map((r) => ({ receipt: r.receipt, status: r.status })),
+          publish: v.publish.map(publishJson),
+        }),
+      })),
+    );
   });
 
   return app;

@@ -8,7 +8,7 @@
  */
 
 import type { SessionRef } from "../broker/mod.ts";
-import type { AppContext } from "./context.ts";
+import type { Call } from "./call.ts";
 import { ProblemError } from "./problems.ts";
 
 /** The header a session write carries. */
@@ -17,18 +17,21 @@ export const SESSION_HEADER = "quorumq-session";
 const PATTERN = /^(\d{1,15})\/(\d{1,15})\/(\d{1,15})$/;
 
 /** The request's session reference, or undefined when it has none. */
-export function sessionOf(c: AppContext): SessionRef | undefined {
-  const header = c.req.header(SESSION_HEADER);
+export function sessionOf(call: Call): SessionRef | undefined {
+  const header = call.header(SESSION_HEADER);
   if (header === undefined) return undefined;
   const m = PATTERN.exec(header.trim());
-  const [id, seq, lowest] = m === null ? [] : m.slice(1).map(Number);
+  // Read one by one: no array of the groups per write.
+  const id = m === null ? 0 : Number(m[1]);
+  const seq = m === null ? 0 : Number(m[2]);
+  const lowest = m === null ? 0 : Number(m[3]);
   if (m === null || seq < 1 || lowest > seq) {
     throw new ProblemError(
       "invalid_request",
       "Quorumq-Session must be <id>/<seq>/<lowest> in decimal, with seq >= 1 and lowest <= seq",
     );
   }
-  if (c.req.header("idempotency-key") !== undefined) {
+  if (call.header("idempotency-key") !== undefined) {
     throw new ProblemError(
       "invalid_request",
       "A write carries either Quorumq-Session or Idempotency-Key, not both",
@@ -38,6 +41,6 @@ export function sessionOf(c: AppContext): SessionRef | undefined {
 }
 
 /** The owner of the request's sessions and keys: the token's name with auth on, else none. */
-export function ownerOf(c: AppContext): string | undefined {
-  return c.get("principal")?.name;
+export function ownerOf(call: Call): string | undefined {
+  return call.principal?.name;
 }

@@ -3,7 +3,9 @@
  * each with an id, answered in any order. A `req` frame is an HTTP API request (method, path,
  * headers, JSON body) and is run through this node's own app, in process: the same routes,
  * validation, permissions, write pipeline (a follower forwards writes to the leader over the
- * forwarding channel), problems and answers as over HTTP, with no second copy of any rule.
+ * forwarding channel), problems and answers as over HTTP, with no second copy of any rule. The
+ * hot ones (publish, receive, settle) skip the app's `Request` and middlewares and call the
+ * route's own handler (`direct.ts`).
  * A `consume` frame runs receives for the client while it has credit and pushes what arrives.
  *
  * Auth: with auth on, the stream is authenticated once, by the upgrade's `Authorization` header
@@ -13,7 +15,9 @@
  */
 
 import type { Principal } from "./auth.ts";
+import type { Outcome } from "./answer.ts";
 import type { AppDeps } from "./context.ts";
+import { DirectCall, type DirectRoutes, matchDirect } from "./direct.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
 import {
   inProcessRequestText,
@@ -26,6 +30,7 @@ import { problemBody, type ProblemType } from "./problems.ts";
 import {
   answerFrame,
   decodeStreamMessage,
+  directFrame,
   encodeStreamBatch,
   encodeStreamFrame,
   RelayRefused,
@@ -37,6 +42,18 @@ import { runConsume } from "./stream_consume.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
 export type Dispatch = (request: Request) => Promise<Response>;
+
+/** What a stream runs its requests with: the app, and its direct routes (`direct.ts`). */
+export interface StreamApp {
+  readonly fetch: Dispatch;
+  readonly direct: DirectRoutes;
+}
+
+/**
+ * Header values a direct request takes as they are: printable ASCII, no space at either end. A
+ * `Request` would trim or refuse other values, so a request with one goes through the app.
+ */
+const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 
 /** How long a stream waits for its in-flight answers before it closes at shutdown. */
 const GO_AWAY_MS = 1_000;
@@ -55,6 +72,9 @@ const BATCH_BYTES_MAX = 256 * 1024;
  * on a relay stream, or with auth off (`#relayedAuthorization`).
  */
 const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session", "content-type"]);
+
+/** The signal of a request nothing listens to the end of (a write's). */
+const NEVER = new AbortController().signal;
 
 /** A body that is JSON text already (a `req` frame's `j`). */
 class JsonText {
@@ -78,7 +98,7 @@ export class StreamSession {
   constructor(
     readonly socket: WebSocket,
     readonly deps: AppDeps,
-    readonly dispatch: Dispatch,
+    readonly app: StreamApp,
     authorized?: { principal: Principal; header: string },
   ) {
     this.#principal = authorized?.principal;
@@ -100,7 +120,7 @@ export class StreamSession {
 
   async #goAway(): Promise<void> {
     const until = Date.now() + GO_AWAY_MS;
-    while ((this.#requests.size > 0 || this.consumers.size > 0) && Date.now() < until) {
+    while ((this.#inFlight > 0 || this.consumers.size > 0) && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.sendProblem(undefined, "unavailable", SHUTTING_DOWN);
@@ -255,6 +275,42 @@ export class StreamSession {
     this.#batching = batch;
   }
 
+  /**
+   * Runs a request as this stream's caller: directly when `direct.ts` takes it, else through the
+   * app. Throws (`RelayRefused`, or a request that cannot be built) before anything runs; the
+   * outcome itself never throws but for a bug.
+   */
+  prepare(
+    method: string,
+    path: string,
+    headers: Record<string, string> | undefined,
+    body: unknown,
+    signal: AbortSignal,
+    match = matchDirect(method, path),
+  ): () => Promise<Outcome> {
+    const passed = passedHeaders(headers);
+    if (match !== undefined && this.#relaying(passed.relayed) === "stream") {
+      const h = passed.h;
+      let plain = true;
+      for (const name in h) plain &&= PLAIN_VALUE.test(h[name]);
+      if (plain) {
+        const text = body instanceof JsonText
+          ? body.text
+          : body === undefined
+          ? undefined
+          : JSON.stringify(body);
+        if (text !== undefined && h["content-type"] === undefined) {
+          h["content-type"] = "application/json";
+        }
+        const request = () => this.internalRequest(method, path, headers, body, signal);
+        const call = new DirectCall(method, path, this.#principal, h, text, signal, request);
+        return () => this.app.direct.run(match, call);
+      }
+    }
+    const request = this.internalRequest(method, path, headers, body, signal);
+    return () => this.app.fetch(request);
+  }
+
   /** Builds the app request for `path` as this stream's caller. */
   internalRequest(
     method: string,
@@ -263,15 +319,7 @@ export class StreamSession {
     body: unknown,
     signal?: AbortSignal,
   ): Request {
-    // A plain record, not a `Headers`: `new Request` copies either, and a record is the cheaper
-    // copy (~2 µs per request). Names are lower-cased here, as `Headers` would.
-    const h: Record<string, string> = {};
-    let relayed: string | undefined;
-    for (const [name, value] of Object.entries(headers ?? {})) {
-      const lower = name.toLowerCase();
-      if (PASSED_HEADERS.has(lower)) h[lower] = value;
-      else if (lower === "authorization") relayed = value;
-    }
+    const { h, relayed } = passedHeaders(headers);
     const relay = this.#relaying(relayed);
     if (relay === "caller") {
       // The gateway's caller, authenticated by the app as over HTTP (401 without a token).
@@ -317,22 +365,31 @@ export class StreamSession {
   }
 
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
-    let request: Request;
-    const abort = new AbortController();
+    let run: () => Promise<Outcome>;
+    const match = matchDirect(frame.m, frame.p);
+    // Only a receive listens for its end (a long poll); a write once proposed applies all the
+    // same, so a publish or settle needs no controller of its own (nor an entry to cancel it).
+    const abort = match !== undefined && match.op !== "receive" ? undefined : new AbortController();
     try {
       const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
-      request = this.internalRequest(frame.m, frame.p, frame.h, body, abort.signal);
+      run = this.prepare(frame.m, frame.p, frame.h, body, abort?.signal ?? NEVER, match);
     } catch (error) {
       if (error instanceof RelayRefused) this.sendProblem(frame.i, "forbidden", error.message);
       else this.sendProblem(frame.i, "invalid_request", `Not a valid request: ${String(error)}`);
       return;
     }
-    this.#requests.set(frame.i, abort);
+    if (abort !== undefined) this.#requests.set(frame.i, abort);
     try {
-      const response = await this.dispatch(request);
-      this.send(await answerFrame(frame.i, response));
+      const outcome = await run();
+      this.send(
+        outcome instanceof Response
+          ? await answerFrame(frame.i, outcome)
+          : directFrame(frame.i, outcome),
+      );
     } finally {
-      if (this.#requests.get(frame.i) === abort) this.#requests.delete(frame.i);
+      if (abort !== undefined && this.#requests.get(frame.i) === abort) {
+        this.#requests.delete(frame.i);
+      }
     }
   }
 
@@ -340,4 +397,23 @@ export class StreamSession {
     this.deps.log.error("stream_request_failed", { error });
     this.sendProblem(i, "internal_error", "An unexpected error occurred; it was logged");
   }
+}
+
+/**
+ * The headers of a frame's request that the app takes (`PASSED_HEADERS`), by lower-case name, and
+ * a relayed `authorization` apart (`#relaying`). A plain record, not a `Headers`: `new Request`
+ * copies either, and a record is the cheaper copy (~2 µs per request).
+ */
+function passedHeaders(
+  headers: Record<string, string> | undefined,
+): { h: Record<string, string>; relayed: string | undefined } {
+  const h: Record<string, string> = {};
+  let relayed: string | undefined;
+  if (headers === undefined) return { h, relayed };
+  for (const name in headers) {
+    const lower = name.toLowerCase();
+    if (PASSED_HEADERS.has(lower)) h[lower] = headers[name];
+    else if (lower === "authorization") relayed = headers[name];
+  }
+  return { h, relayed };
 }

@@ -18,7 +18,8 @@
  */
 
 import type { StreamSession } from "./stream.ts";
-import { answerFrame, RelayRefused, type StreamInFrame } from "./stream_frames.ts";
+import type { Outcome } from "./answer.ts";
+import { answerFrame, directFrame, RelayRefused, type StreamInFrame } from "./stream_frames.ts";
 import { answerText, deliveredCount } from "./in_process.ts";
 
 /** Longest single receive: the broker's `max`. */
@@ -57,28 +58,31 @@ export async function runConsume(
     const body = { ...frame.b, max, waitMs };
     // No session place or key: each round is a new receive (one place would replay the first).
     // `h` is at most a relayed caller's authorization (an edge gateway's stream).
-    let request: Request;
+    let run: () => Promise<Outcome>;
     try {
-      request = session.internalRequest("POST", frame.p, frame.h, body, stop.signal);
+      run = session.prepare("POST", frame.p, frame.h, body, stop.signal);
     } catch (error) {
       if (!(error instanceof RelayRefused)) throw error;
       final ??= Promise.resolve(session.sendProblem(frame.i, "forbidden", error.message));
       stop.abort();
       return;
     }
-    const response = await session.dispatch(request);
-    if (!response.ok) {
+    const outcome = await run();
+    if (outcome.status < 200 || outcome.status > 299) {
       // The first problem ends the consumer; one that overlapping receives share is sent once.
-      final ??= answerFrame(frame.i, response).then(
-        (f) => session.send(f),
-        (error) => void (thrown ??= { error }),
-      );
+      final ??= (outcome instanceof Response
+        ? answerFrame(frame.i, outcome)
+        : Promise.resolve(directFrame(frame.i, outcome))).then(
+          (f) =>
+            session.send(f),
+          (error) => void (thrown ??= { error }),
+        );
       stop.abort();
       return;
     }
-    const text = answerText.get(response) ?? await response.text();
-    const count = deliveredCount.get(response) ??
-      (JSON.parse(text) as { messages: unknown[] }).messages.length;
+    const { text, count } = outcome instanceof Response
+      ? await deliveredOf(outcome)
+      : { text: outcome.text, count: outcome.delivered ?? messagesIn(outcome.text) };
     dry = count === 0;
     if (count > 0) {
       state.credit = Math.max(0, state.credit - count);
@@ -123,4 +127,14 @@ export async function runConsume(
   } finally {
     session.consumers.delete(frame.i);
   }
+}
+
+/** A receive's answer through the app: its text and how many messages it delivers. */
+async function deliveredOf(response: Response): Promise<{ text: string; count: number }> {
+  const text = answerText.get(response) ?? await response.text();
+  return { text, count: deliveredCount.get(response) ?? messagesIn(text) };
+}
+
+function messagesIn(text: string): number {
+  return (JSON.parse(text) as { messages: unknown[] }).messages.length;
 }

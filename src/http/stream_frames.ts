@@ -7,6 +7,7 @@
  */
 
 import { Packr } from "msgpackr";
+import type { Answer } from "./answer.ts";
 import { answerText } from "./in_process.ts";
 import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
 
@@ -223,4 +224,40 @@ export async function answerFrame(i: number, response: Response): Promise<Stream
     ...(any ? { h } : {}),
     ...(text !== "" ? { j: text } : {}),
   };
+}
+
+/**
+ * The headers a `res` frame carries of an answer's headers (`ANSWER_HEADERS`), or undefined for
+ * none; kept per headers record, as most answers share one of a few (`render.ts`).
+ */
+const frameHeaders = new WeakMap<object, Record<string, string> | null>();
+
+function frameHeadersOf(headers: Readonly<Record<string, string>>): Record<string, string> | null {
+  let h = frameHeaders.get(headers);
+  if (h === undefined) {
+    const kept: Record<string, string> = {};
+    let any = false;
+    for (const name of ANSWER_HEADERS) {
+      if (headers[name] !== undefined) {
+        kept[name] = headers[name];
+        any = true;
+      }
+    }
+    h = any ? kept : null;
+    frameHeaders.set(headers, h);
+  }
+  return h;
+}
+
+/** The `res` frame of a handler's own answer (`direct.ts`): what `answerFrame` makes of it. */
+export function directFrame(i: number, answer: Answer): StreamOutFrame {
+  const h = frameHeadersOf(answer.headers);
+  const frame: { t: "res"; i: number; s: number; h?: Record<string, string>; j?: string } = {
+    t: "res",
+    i,
+    s: answer.status,
+  };
+  if (h !== null) frame.h = h;
+  if (answer.text !== "") frame.j = answer.text;
+  return frame;
 }

@@ -15,7 +15,7 @@ import type { Handler } from "hono";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { originAllowed } from "./cors.ts";
 import { ProblemError } from "./problems.ts";
-import { type Dispatch, StreamSession } from "./stream.ts";
+import { type StreamApp, StreamSession } from "./stream.ts";
 
 export { originAllowed };
 
@@ -25,7 +25,7 @@ export const STREAM_PATH = "/v1/stream";
 /** The handler of `GET /v1/stream`. */
 export function streamRoute(
   deps: AppDeps,
-  dispatch: Dispatch,
+  app: StreamApp,
   corsOrigins: readonly string[] = [],
 ): Handler<AppEnv> {
   return async (c) => {
@@ -52,7 +52,7 @@ export function streamRoute(
       authorized = { principal, header };
     }
     const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
-    new StreamSession(socket, deps, dispatch, authorized);
+    new StreamSession(socket, deps, app, authorized);
     return response;
   };
 }

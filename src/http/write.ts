@@ -7,15 +7,16 @@
  * @module
  */
 
-import type { Command, Result, ResultByOp } from "../broker/mod.ts";
-import type { AppContext, AppDeps } from "./context.ts";
+import type { Command, Proposal, Result, ResultByOp } from "../broker/mod.ts";
+import type { Outcome } from "./answer.ts";
+import type { Call } from "./call.ts";
+import type { AppDeps } from "./context.ts";
 import { forwardToLeader, HOP_HEADER } from "./forward.ts";
 import { idempotencyOf } from "./idempotency.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import { shuttingDown } from "./drain.ts";
 import { expectOk, ProblemError } from "./problems.ts";
 import { jsonAnswer, type WriteAnswer } from "./render.ts";
-import { isInProcess } from "./in_process.ts";
 import { noQuery } from "./request.ts";
 
 /** The outcome of the write pipeline: the broker's result here, or the leader's whole answer. */
@@ -36,23 +37,22 @@ export interface WriteRequest {
  * `unknown_outcome`.
  */
 export async function proposeWrite(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   cmd: Command,
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<WriteOutcome> {
-  const session = sessionOf(c);
-  const idem = session === undefined ? idempotencyOf(c, request.json) : undefined;
-  const owner = ownerOf(c);
+  const session = sessionOf(call);
+  const idem = session === undefined ? idempotencyOf(call, request.json) : undefined;
+  const owner = ownerOf(call);
   // No time here: the node stamps the entry time when it proposes, and only a leader's proposal
   // is accepted (a follower forwards the whole request, and the leader stamps it).
-  const proposal = {
-    cmd,
-    ...(idem ? { idem } : {}),
-    ...(session ? { session } : {}),
-    ...(owner !== undefined ? { owner } : {}),
-  };
+  // Fields set one by one (same keys, same order): no spread of a temporary per write.
+  const proposal: { -readonly [K in keyof Proposal]: Proposal[K] } = { cmd };
+  if (idem) proposal.idem = idem;
+  if (session) proposal.session = session;
+  if (owner !== undefined) proposal.owner = owner;
   const outcome = await deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
   if (outcome.ok) {
     const result = outcome.result as Result;
@@ -61,7 +61,7 @@ export async function proposeWrite(
   }
   switch (outcome.reason) {
     case "not_leader": {
-      const response = await forwardNotLeader(c, deps, outcome, request, extraTimeoutMs);
+      const response = await forwardNotLeader(call, deps, outcome, request, extraTimeoutMs);
       return { kind: "forwarded", response };
     }
     case "no_leader":
@@ -80,22 +80,22 @@ export async function proposeWrite(
  * throws `not_leader` / `no_leader` when it cannot (already forwarded once, or no URL known).
  */
 export async function forwardNotLeader(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   hint: { readonly leaderId?: string; readonly leaderUrl?: string },
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<Response> {
-  if (c.req.header(HOP_HEADER) !== undefined || hint.leaderUrl === undefined) {
-    return notLeader(c, hint.leaderId, hint.leaderUrl);
+  if (call.header(HOP_HEADER) !== undefined || hint.leaderUrl === undefined) {
+    return notLeader(call, hint.leaderId, hint.leaderUrl);
   }
-  deps.log.debug("forward_to_leader", { leaderId: hint.leaderId, path: c.req.path });
+  deps.log.debug("forward_to_leader", { leaderId: hint.leaderId, path: call.path });
   // A long poll (extra time) is cut when this node shuts down: its caller gets 503 at once, and
   // a lease the leader may have granted ends by itself. Other writes finish.
   const longPoll = extraTimeoutMs > 0;
   try {
     return await forwardToLeader({
-      request: c.req.raw,
+      request: call.request(),
       bodyBytes: request.bytes,
       leaderUrl: hint.leaderUrl,
       nodeId: deps.node.nodeId,
@@ -109,8 +109,8 @@ export async function forwardNotLeader(
   }
 }
 
-function notLeader(c: AppContext, leaderId?: string, leaderUrl?: string): never {
-  const forwarded = c.req.header(HOP_HEADER);
+function notLeader(call: Call, leaderId?: string, leaderUrl?: string): never {
+  const forwarded = call.header(HOP_HEADER);
   const why = forwarded !== undefined
     ? `it was already forwarded by ${forwarded} (no second hop)`
     : "the leader's URL is unknown";
@@ -136,14 +136,14 @@ function assertResult(cmd: Command, result: unknown): void {
  * its problem.
  */
 export async function runWrite<C extends Command>(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   cmd: C,
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<Response | { readonly value: ResultByOp[C["op"]]; readonly replayed: boolean }> {
-  noQuery(c);
-  const out = await proposeWrite(c, deps, cmd, request, extraTimeoutMs);
+  noQuery(call);
+  const out = await proposeWrite(call, deps, cmd, request, extraTimeoutMs);
   if (out.kind === "forwarded") return out.response;
   const value = expectOk(out.result) as unknown as ResultByOp[C["op"]];
   return { value, replayed: out.replayed };
@@ -154,15 +154,15 @@ export async function runWrite<C extends Command>(
  * success value as `render` puts it, or the leader's forwarded answer as it is.
  */
 export async function answerWrite<C extends Command>(
-  c: AppContext,
+  call: Call,
   deps: AppDeps,
   cmd: C,
   request: WriteRequest,
   render: (value: ResultByOp[C["op"]]) => WriteAnswer,
   extraTimeoutMs = 0,
-): Promise<Response> {
-  const out = await runWrite(c, deps, cmd, request, extraTimeoutMs);
+): Promise<Outcome> {
+  const out = await runWrite(call, deps, cmd, request, extraTimeoutMs);
   if (out instanceof Response) return out;
   const { status, text } = render(out.value);
-  return jsonAnswer(status, text, out.replayed, isInProcess(c.req.raw));
+  return jsonAnswer(status, text, out.replayed);
 }

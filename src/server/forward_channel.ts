@@ -137,10 +137,22 @@ class Channel {
     });
     const { signal } = request;
     const answer = new Promise<LeaderAnswer>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      signal.addEventListener("abort", () => {
+      const onAbort = () => {
         if (this.#pending.delete(id)) reject(signal.reason);
-      }, { once: true });
+      };
+      // Removed once settled: the deadline's signal lives on (its timer) well past the answer.
+      const settled = () => signal.removeEventListener("abort", onAbort);
+      this.#pending.set(id, {
+        resolve: (a) => {
+          settled();
+          resolve(a);
+        },
+        reject: (e) => {
+          settled();
+          reject(e);
+        },
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
     });
     if (!this.#trySend(frame)) {
       this.#pending.delete(id);

@@ -7,6 +7,7 @@ import {
   ProblemError,
 } from "../http/mod.ts";
 import { createLogger } from "../log.ts";
+import { localApp } from "../http/testing/call.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { type AppFetch, handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
@@ -241,6 +242,38 @@ Deno.test({
       const ms = Date.now() - started;
       assert.ok(ms >= 1_500 && ms < 6_000, `closed after ${ms} ms`);
     } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "a write forwarded to the node's own app: the answer made in process arrives whole, " +
+    "a body that is not UTF-8 is refused as over HTTP",
+  ...opts,
+  async fn() {
+    const { app } = localApp();
+    const { base, server } = leader(app.fetch);
+    const channels = new ForwardChannels(limits);
+    const json: [string, string] = ["content-type", "application/json"];
+    try {
+      const put = await channels.fetch(fwd(base, "/v1/queues/q", { method: "PUT", body: "{}" }));
+      assert.equal(put.status, 201, text(put));
+      const published = await channels.fetch(fwd(base, "/v1/queues/q/messages", {
+        headers: [json],
+        body: JSON.stringify({ id: "m1", body: "hé" }),
+      }));
+      assert.equal(published.status, 201, text(published));
+      assert.equal(new Headers([...published.headers]).get("content-type"), "application/json");
+      assert.deepEqual(JSON.parse(text(published)), { seq: 1, id: "m1", duplicate: false });
+      const bad = await channels.fetch({
+        ...fwd(base, "/v1/queues/q/messages", { headers: [json] }),
+        body: new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d]),
+      });
+      assert.equal(bad.status, 400);
+      assert.match(text(bad), /not valid UTF-8/);
+    } finally {
+      channels.close();
       await server.shutdown();
     }
   },

@@ -9,9 +9,13 @@
  */
 
 import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
-import { problemResponse } from "../http/mod.ts";
+import { answerTextOf, inProcessRequest, problemResponse } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
-import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
+import {
+  decodeForwardRequest,
+  encodeForwardFrame,
+  type ForwardRequestFrame,
+} from "./forward_frames.ts";
 import { type ForwardCheck, ForwardGate } from "./forward_proof.ts";
 
 /** Answers one request, as the node's HTTP listener would. */
@@ -78,19 +82,16 @@ export function handleForwardUpgrade(
     void (async () => {
       let answer: Response;
       try {
-        answer = await app(
-          new Request(origin + frame.p, {
-            method: frame.m,
-            headers: frame.h,
-            ...(frame.b !== undefined && frame.b.byteLength > 0 ? { body: frame.b } : {}),
-          }),
-        );
+        answer = await app(forwardedRequest(origin, frame));
       } catch (error) {
         // The app answers every failure itself; this is a bug (or a request Request refused).
         log.error("forward_failed", { path: frame.p, error: String(error) });
         answer = problemResponse("internal_error", "The forwarded request could not be run");
       }
-      const body = new Uint8Array(await answer.arrayBuffer());
+      // An in-process answer made from text has no body: its text is read back instead.
+      const body = answer.body === null
+        ? encoder.encode(await answerTextOf(answer))
+        : new Uint8Array(await answer.arrayBuffer());
       if (socket.readyState !== WebSocket.OPEN) return;
       socket.send(
         encodeForwardFrame({ i: frame.i, s: answer.status, h: [...answer.headers], b: body }),
@@ -98,4 +99,37 @@ export function handleForwardUpgrade(
     })().catch((error) => log.error("forward_failed", { path: frame.p, error: String(error) }));
   };
   return response;
+}
+
+const encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The app's request for a forwarded one. A body that is UTF-8 text (every JSON body) is handed
+ * over in process as well (`inProcessRequest`): the app reads the text instead of a body
+ * stream and answers without one (no CORS either: the follower's app answers its caller),
+ * ~16 µs less per forwarded write here, as for the stream's requests. The bytes stay on the
+ * request, so whatever reads the stream still gets them. A body that is not UTF-8, or begins
+ * with a byte order mark (which decoding drops, so the text would be 3 bytes shorter than what
+ * the body limit counts), goes only as bytes: the app then refuses or reads it as from the
+ * network.
+ */
+function forwardedRequest(origin: string, frame: ForwardRequestFrame): Request {
+  const url = origin + frame.p;
+  const headers = new Headers(frame.h);
+  const bytes = frame.b !== undefined && frame.b.byteLength > 0 ? frame.b : undefined;
+  if (bytes === undefined) return inProcessRequest(url, { method: frame.m, headers }, undefined);
+  let text: string | undefined;
+  const bom = bytes.byteLength >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  try {
+    text = bom ? undefined : strictUtf8.decode(bytes);
+  } catch {
+    text = undefined;
+  }
+  const init: { method: string; headers: Headers; body: BodyInit } = {
+    method: frame.m,
+    headers,
+    body: bytes,
+  };
+  return text === undefined ? new Request(url, init) : inProcessRequest(url, init, text);
 }

@@ -11,7 +11,7 @@ export const ELECTION_TICKS = 10;
 export const HEARTBEAT_TICKS = 1;
 /** A snapshot every this many applied entries bounds the log and restart replay time. */
 export const SNAPSHOT_EVERY_ENTRIES = 20_000;
-/** See `snapshotLogFactor` in cluster/node/driver.ts: the log may grow to half the state. */
+/** See `snapshotLogFactor` in cluster/node/driver_options.ts: the log may grow to half the state. */
 export const SNAPSHOT_LOG_FACTOR = 0.5;
 /** ...but never more than this many entries since the last: a restart replays at most these. */
 export const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;

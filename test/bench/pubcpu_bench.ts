@@ -3,7 +3,9 @@
  * 256 bytes in flight to the leader, for each workload named in `--workloads`:
  * - `stream`: raw `StreamConnection.request` publishes (no session), as `stream_bench.ts`;
  * - `client`: `Client.publish` with an id (a session, on the stream), as the peers' client driver;
- * - `http`: one `fetch` per message on keep-alive connections.
+ * - `http`: one `fetch` per message on keep-alive connections;
+ * - `follower`: as `http`, to a follower (every write forwarded to the leader);
+ * - `batch`: 100 messages with ids per `fetch`, 16 requests in flight (the peers' B100).
  * For each run and workload it prints msgs/s and the CPU (user + system, from `/proc`) per message
  * of the leader, of each follower and of this client process; then the medians. Workloads
  * alternate inside each run. The 1-minute load average is printed before and after.
@@ -12,8 +14,11 @@
  * profiled (SIGUSR1 .. SIGUSR2): one `.cpuprofile` per node and phase in `<dir>` (summarize with
  * `test/bench/profile_summary.ts`). Profiling costs CPU itself: take figures from runs without it.
  *
+ * `--checkout <dir>` runs the nodes from another checkout of the project (its `src/main.ts`, or its
+ * `test/bench/profiled_main.ts` with `--profile`), for a before/after comparison in one sitting.
+ *
  * Usage: deno run -A test/bench/pubcpu_bench.ts [--runs 3] [--count 20000]
- *   [--workloads stream,client,http] [--profile dir]
+ *   [--workloads stream,client,http,follower,batch] [--profile dir] [--checkout dir]
  *
  * @module
  */
@@ -29,14 +34,19 @@ const { values } = parseArgs({
     count: { type: "string", default: "20000" },
     workloads: { type: "string", default: "stream,client,http" },
     profile: { type: "string" },
+    checkout: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
 const COUNT = Number(values.count);
 const WORKLOADS = values.workloads.split(",");
 const LANES = 256;
+/** Messages per request and requests in flight of the `batch` workload. */
+const BATCH = 100;
+const BATCH_LANES = 16;
 const BODY_TEXT = "x".repeat(256);
 const BODY = JSON.stringify({ body: BODY_TEXT });
+const CHECKOUT = values.checkout ?? new URL("../..", import.meta.url).pathname;
 
 /** CPU seconds (user + system, all threads) of process `pid` so far. */
 function cpuSeconds(pid: number | "self"): number {
@@ -45,12 +55,31 @@ function cpuSeconds(pid: number | "self"): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Runs `count` publishes, `LANES` at a time. */
-async function lanes(count: number, send: (i: number) => Promise<void>): Promise<void> {
+/** Runs `count` calls of `send`, `width` at a time. */
+async function lanes(
+  count: number,
+  send: (i: number) => Promise<void>,
+  width = LANES,
+): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: LANES }, async () => {
+  await Promise.all(Array.from({ length: width }, async () => {
     while (next < count) await send(next++);
   }));
+}
+
+/** One HTTP publish of `body`; throws unless it is a 201 (a batch: unless every item is). */
+async function post(url: string, queue: string, body: string, items = 0): Promise<void> {
+  const res = await fetch(`${url}/v1/queues/${queue}/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`publish: ${res.status} ${text.slice(0, 200)}`);
+  if (items > 0) {
+    const results = (JSON.parse(text) as { results?: { error?: unknown }[] }).results;
+    if (results?.length !== items || results.some((r) => r.error)) throw new Error("batch refused");
+  }
 }
 
 type Publisher = (queue: string, tag: string) => (i: number) => Promise<void>;
@@ -68,15 +97,16 @@ function publisher(kind: string, url: string, stream: StreamConnection, client: 
       await client.publish(queue, { id: `${tag}-${i}`, body: BODY_TEXT });
     };
   }
-  return (queue) => async () => {
-    const res = await fetch(`${url}/v1/queues/${queue}/messages`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: BODY,
-    });
-    await res.arrayBuffer();
-    if (res.status !== 201) throw new Error(`publish: ${res.status}`);
-  };
+  if (kind === "batch") {
+    return (queue, tag) => (i) => {
+      const messages = Array.from(
+        { length: BATCH },
+        (_, k) => ({ id: `${tag}-${i}-${k}`, body: BODY_TEXT }),
+      );
+      return post(url, queue, JSON.stringify({ messages }), BATCH);
+    };
+  }
+  return (queue) => () => post(url, queue, BODY);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -91,7 +121,7 @@ const nodes = await Nodes.start({
   count: 3,
   storage: "fsync",
   keepLogs: false,
-  ...(values.profile ? { main: new URL("./profiled_main.ts", import.meta.url).pathname } : {}),
+  main: `${CHECKOUT}/${values.profile ? "test/bench/profiled_main.ts" : "src/main.ts"}`,
   ...(values.profile
     ? { env: () => ({ QQ_PROFILE_DIR: values.profile!, QQ_PROFILE_SIGNALS: "1" }) }
     : {}),
@@ -109,15 +139,19 @@ try {
       for (const kind of WORKLOADS) {
         const queue = `cpu-${kind}-${run}`;
         await stream.request("PUT", `/v1/queues/${queue}`, {}, "{}");
-        const make = publisher(kind, url, stream, client);
-        await lanes(2000, make(queue, `w${run}`));
+        const target = kind === "follower" ? nodes.url(followers[0]) : url;
+        const make = publisher(kind, target, stream, client);
+        // A call of `batch` carries BATCH messages: COUNT messages are COUNT / BATCH calls.
+        const per = kind === "batch" ? BATCH : 1;
+        const width = kind === "batch" ? BATCH_LANES : LANES;
+        await lanes(2000 / per, make(queue, `w${run}`), width);
         const pids = [leader, ...followers].map((id) => nodes.pid(id)!);
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR1"); }
         await sleep(50);
         const before = pids.map(cpuSeconds);
         const self0 = cpuSeconds("self");
         const t0 = performance.now();
-        await lanes(COUNT, make(queue, `m${run}`));
+        await lanes(COUNT / per, make(queue, `m${run}`), width);
         const seconds = (performance.now() - t0) / 1000;
         const after = pids.map(cpuSeconds);
         const self = cpuSeconds("self") - self0;

@@ -1,0 +1,185 @@
+/**
+ * The driver's apply worker: state-machine work, in log order, apart from the ready loop. It
+ * restores snapshots and applies committed entries in paced slices, so the node votes, appends
+ * and answers heartbeats while a large snapshot restores or a long log replays: Raft's log does
+ * not need the state machine. It settles proposals as their entries apply and takes a snapshot
+ * when one is due, between two slices.
+ *
+ * @module
+ */
+
+import {
+  applyConfChange,
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  EntryKind,
+  type Snapshot,
+} from "../raft/mod.ts";
+import type { DriverHost } from "./driver_options.ts";
+import type { PendingProposals } from "./driver_proposals.ts";
+import type { DriverSnapshots } from "./driver_snapshots.ts";
+import { unwrapSnapshot } from "./membership.ts";
+import { noPace } from "./pace.ts";
+import { Waiters } from "./waiters.ts";
+
+/** State-machine work, in log order: restore a snapshot, or apply committed entries. */
+export type ApplyWork = { readonly snapshot: Snapshot } | { readonly entries: readonly Entry[] };
+
+/** Entries applied between two `pace()` calls of the apply worker. */
+const APPLY_SLICE_ENTRIES = 64;
+
+/** Applies committed entries and restores snapshots, in order, paced. */
+export class ApplyWorker {
+  readonly #host: DriverHost;
+  readonly #proposals: PendingProposals;
+  readonly #snapshots: DriverSnapshots;
+  #queue: ApplyWork[] = [];
+  #running = false;
+  #restoringAtStart = false;
+  /** What the state machine holds: 0 until the snapshot loaded at start is restored. */
+  #index = 0;
+  #term = 0;
+  /** The membership as of `#index` (see `AppliedState.conf`). */
+  #conf: ConfState;
+  /** Waiters on the applied index. */
+  readonly waiters = new Waiters();
+  readonly #listeners = new Set<() => void>();
+
+  constructor(host: DriverHost, proposals: PendingProposals, snapshots: DriverSnapshots) {
+    this.#host = host;
+    this.#proposals = proposals;
+    this.#snapshots = snapshots;
+    // Without a snapshot the core starts from no members and applies the bootstrap entries.
+    this.#conf = { voters: [], learners: [] };
+  }
+
+  /** The last index applied to the state machine. */
+  get index(): number {
+    return this.#index;
+  }
+
+  /** The membership as of the applied index. */
+  get conf(): ConfState {
+    return this.#conf;
+  }
+
+  /** True until the snapshot this node started from is restored into the state machine. */
+  get restoring(): boolean {
+    return this.#restoringAtStart;
+  }
+
+  /** Calls `listener` after every slice applied and every snapshot restored. */
+  onApplied(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Queues the restore of the snapshot the node starts from. */
+  restoreAtStart(snapshot: Snapshot): void {
+    this.#restoringAtStart = true;
+    this.enqueue({ snapshot });
+  }
+
+  /** Queues state-machine work and starts the apply worker if it is idle. */
+  enqueue(w: ApplyWork): void {
+    if ("entries" in w && w.entries.length === 0) return;
+    // A snapshot holds everything queued before it (the core accepts only a snapshot beyond its
+    // commit index): restoring it makes that work moot.
+    if ("snapshot" in w) this.#queue.length = 0;
+    this.#queue.push(w);
+    if (this.#running) return;
+    this.#running = true;
+    queueMicrotask(() => this.#run());
+  }
+
+  /**
+   * The apply worker: restores and applies queued work in order, a slice at a time with a
+   * `pace()` between slices, so a long replay never holds the event loop; takes a snapshot when
+   * one is due, between two slices (capture sees one applied index).
+   */
+  async #run(): Promise<void> {
+    const pace = this.#host.o.pace ?? noPace;
+    try {
+      for (
+        let guard = 0;
+        guard < 1e9 && !this.#host.isClosed() && this.#queue.length > 0;
+        guard++
+      ) {
+        const w = this.#queue.shift()!;
+        if ("snapshot" in w) await this.#restore(w.snapshot);
+        else {
+          for (
+            let at = 0;
+            at < w.entries.length && !this.#host.isClosed();
+            at += APPLY_SLICE_ENTRIES
+          ) {
+            this.#apply(w.entries.slice(at, at + APPLY_SLICE_ENTRIES));
+            // After every slice, the last one included: work that piled up (many small items,
+            // say while a capture held the worker) must not run back to back without a turn.
+            await pace();
+          }
+        }
+        await this.#snapshots.maybeSnapshot(
+          { index: this.#index, term: this.#term, conf: this.#conf },
+          () => this.#queue.some((w) => "snapshot" in w),
+        );
+      }
+    } catch (e) {
+      this.#host.fatal(e);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #apply(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const { o, urls, identities } = this.#host;
+    for (const e of entries) {
+      if (e.index <= this.#index) continue;
+      let result: unknown = undefined;
+      if (e.kind === EntryKind.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        urls.applyConfChange(cc);
+        identities.applyConfChange(cc);
+        this.#conf = applyConfChange(this.#conf, cc);
+        o.log("info", "membership_changed", { index: e.index, ...cc });
+      } else if (e.data.length > 0) {
+        result = o.stateMachine.apply(e.index, e.data);
+      }
+      this.#snapshots.countApplied(e.data.length);
+      this.#index = e.index;
+      this.#term = e.term;
+      this.#proposals.settle(e, result);
+    }
+    this.waiters.release(this.#index);
+    for (const l of this.#listeners) l();
+  }
+
+  async #restore(snap: Snapshot): Promise<void> {
+    const { o, urls, identities } = this.#host;
+    const t0 = o.nowMs?.() ?? 0;
+    const { urls: members, incarnations, app } = unwrapSnapshot(snap.data);
+    await o.stateMachine.restore(app, o.pace ?? noPace);
+    urls.replace(members);
+    identities.replace(incarnations);
+    // Proposals the snapshot jumped over: we cannot tell whether they were applied.
+    this.#proposals.failThrough(snap.meta.index);
+    this.#index = Math.max(this.#index, snap.meta.index);
+    this.#restoringAtStart = false;
+    this.#term = snap.meta.term;
+    this.#conf = snap.meta.conf;
+    this.#snapshots.restored(snap);
+    o.log("info", "snapshot_restored", {
+      index: snap.meta.index,
+      bytes: snap.data.length,
+      ms: Math.round((o.nowMs?.() ?? 0) - t0),
+    });
+    this.#snapshots.releaseRestored(snap);
+    o.collectGarbage?.();
+    // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
+    // not with whatever entry applies next.
+    this.waiters.release(this.#index);
+    for (const l of this.#listeners) l();
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The snapshots a node takes of its own state: when one is due (by entries applied, by their
+ * bytes against the last snapshot's size, by a cap on either), capturing it between two slices of
+ * the apply worker, encoding and saving it in the background, and compacting the core's log and
+ * the durable log behind it. Also what becomes of a restored snapshot's bytes.
+ *
+ * @module
+ */
+
+import type { ConfState, NodeId, Snapshot, SnapshotMeta, StoredSnapshot } from "../raft/mod.ts";
+import type { DriverHost } from "./driver_options.ts";
+import { joinParts, snapshotParts } from "./membership.ts";
+import { noPace } from "./pace.ts";
+import type { Pace, SnapshotView } from "./ports.ts";
+
+/** What the state machine holds: the index, term and membership of the last entry applied. */
+export interface AppliedState {
+  readonly index: number;
+  readonly term: number;
+  /**
+   * The membership as of `index`, for the snapshots this node takes (Raft §7: a snapshot holds the
+   * configuration as of its last included index). Not the core's: a leader's snapshot received
+   * while a Ready is handled switches the core to that snapshot's later membership before the
+   * driver has applied up to it.
+   */
+  readonly conf: ConfState;
+}
+
+/** The node's snapshots: when to take one, taking it, and compacting behind it. */
+export class DriverSnapshots {
+  readonly #host: DriverHost;
+  #snapshotIndex: number;
+  #snapshotting = false;
+  /** Size of the last snapshot taken or restored, and entry bytes applied since it was taken. */
+  #snapshotBytes = 0;
+  #appliedBytesSinceSnapshot = 0;
+  /** A snapshot taken here whose index the core has not counted applied yet. */
+  #compactLater: StoredSnapshot | undefined;
+  /**
+   * Snapshots whose bytes nothing needs once the state machine restored them (the core keeps a
+   * copy read back from storage instead): they are freed at once then, not at the garbage
+   * collector's next full collection, which a small heap may not run for minutes.
+   */
+  #releaseAfterRestore = new WeakSet<Snapshot>();
+
+  constructor(host: DriverHost, snapshotIndex: number) {
+    this.#host = host;
+    this.#snapshotIndex = snapshotIndex;
+  }
+
+  /** True while a snapshot of this node's state is being taken (captured, encoded, saved). */
+  get snapshotting(): boolean {
+    return this.#snapshotting;
+  }
+
+  /** Counts the bytes of an entry just applied toward the next snapshot. */
+  countApplied(bytes: number): void {
+    this.#appliedBytesSinceSnapshot += bytes;
+  }
+
+  /** Frees `snap`'s bytes once it is restored (the core keeps the stored copy). */
+  releaseAfterRestore(snap: Snapshot): void {
+    this.#releaseAfterRestore.add(snap);
+  }
+
+  /** The state machine restored `snap`: the next snapshot counts from it. */
+  restored(snap: Snapshot): void {
+    this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);
+    this.#snapshotBytes = snap.data.length;
+    this.#appliedBytesSinceSnapshot = 0;
+  }
+
+  /** Frees a restored snapshot's bytes now if nothing needs them (`releaseAfterRestore`). */
+  releaseRestored(snap: Snapshot): void {
+    if (this.#releaseAfterRestore.has(snap)) releaseBytes(snap.data);
+  }
+
+  /**
+   * Takes a snapshot once enough entries, and enough bytes of them, were applied since the last
+   * (`snapshotEveryEntries`, `snapshotLogFactor`). Called by the apply worker between slices and
+   * resolves once the state is captured: the capture may work in paced steps, and nothing is
+   * applied meanwhile (Raft goes on). Encoding and saving then run in the background.
+   * `snapshotQueued`: a leader's snapshot waits in the apply queue.
+   */
+  async maybeSnapshot(applied: AppliedState, snapshotQueued: () => boolean): Promise<void> {
+    const o = this.#host.o;
+    if (this.#snapshotting || this.#host.isClosed()) return;
+    // A leader's snapshot waits in the queue: it replaces this state, no use saving this one.
+    if (snapshotQueued()) return;
+    const entries = applied.index - this.#snapshotIndex;
+    const bytesCapped = entries > 0 &&
+      this.#appliedBytesSinceSnapshot >= (o.snapshotLogBytesMax ?? Infinity);
+    if (entries < o.snapshotEveryEntries && !bytesCapped) return;
+    const factor = o.snapshotLogFactor ?? 0;
+    const capped = bytesCapped || entries >= (o.snapshotEntriesMax ?? Infinity);
+    if (!capped && this.#appliedBytesSinceSnapshot < factor * this.#snapshotBytes) return;
+    this.#snapshotting = true;
+    this.#appliedBytesSinceSnapshot = 0;
+    const meta = {
+      index: applied.index,
+      term: applied.term,
+      conf: applied.conf,
+    };
+    const urls = this.#host.urls.entries();
+    const incarnations = this.#host.identities.entries();
+    o.log("info", "snapshot_started", { index: meta.index });
+    const t0 = o.nowMs?.() ?? 0;
+    const pace = o.pace ?? noPace;
+    let view: SnapshotView;
+    try {
+      view = await o.stateMachine.snapshot(pace);
+    } catch (e) {
+      this.#snapshotting = false;
+      throw e;
+    }
+    const captureMs = (o.nowMs?.() ?? 0) - t0;
+    (async () => {
+      // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
+      const snapshot = await this.#save(meta, view, urls, incarnations, pace);
+      if (this.#host.isClosed() || meta.index <= this.#snapshotIndex) return;
+      this.compactCore(snapshot);
+      this.#snapshotIndex = meta.index;
+      this.#snapshotBytes = snapshot.data.byteLength;
+      await o.storage.log.compact(meta.index);
+      o.log("info", "snapshot_taken", {
+        index: meta.index,
+        bytes: snapshot.data.byteLength,
+        captureMs: Math.round(captureMs),
+        ms: Math.round((o.nowMs?.() ?? 0) - t0),
+      });
+    })().catch((e) => this.#host.fatal(e)).finally(() => {
+      this.#snapshotting = false;
+    });
+  }
+
+  /** Encodes and saves a captured state with the member URLs and incarnations as of its index. */
+  async #save(
+    meta: SnapshotMeta,
+    view: SnapshotView,
+    urls: [NodeId, string][],
+    incarnations: [NodeId, string][],
+    pace: Pace,
+  ): Promise<StoredSnapshot> {
+    const store = this.#host.o.storage.snapshots;
+    if (store.saveStream && view.stream) {
+      // Each part written and let go before the next is encoded: never the whole state.
+      const [header] = snapshotParts(urls, [], incarnations);
+      const stream = view.stream(pace);
+      return await store.saveStream(
+        meta,
+        (async function* () {
+          yield header;
+          yield* stream;
+        })(),
+      );
+    }
+    const app = await view.serialize(pace);
+    return await this.#saveParts(meta, snapshotParts(urls, app, incarnations), pace);
+  }
+
+  /**
+   * Saves a snapshot taken here. A store that writes parts streams them to its file and reads
+   * them back for the core on demand: no copy of the whole state is made or kept. Otherwise the
+   * parts are joined (paced) and the core keeps those bytes.
+   */
+  async #saveParts(
+    meta: SnapshotMeta,
+    parts: readonly Uint8Array[],
+    pace: Pace,
+  ): Promise<StoredSnapshot> {
+    const store = this.#host.o.storage.snapshots;
+    if (store.saveParts) return await store.saveParts(meta, parts);
+    const snapshot: Snapshot = { meta, data: await joinParts(parts, pace) };
+    await store.save(snapshot);
+    return snapshot;
+  }
+
+  /**
+   * A leader's snapshot, now persisted, is kept by the core as the store reads it back (not the
+   * received bytes, which go once the state machine restored them).
+   */
+  keepStoredSnapshot(received: Snapshot): void {
+    const { index, term } = received.meta;
+    const stored = this.#host.o.storage.snapshots.stored?.();
+    if (stored && stored.meta.index === index && stored.meta.term === term) {
+      this.compactCore(stored);
+      this.#releaseAfterRestore.add(received);
+    }
+  }
+
+  /** Compacts the core behind a snapshot taken here that waited for `advance()`, if any. */
+  compactPending(): void {
+    if (this.#compactLater) this.compactCore(this.#compactLater);
+  }
+
+  /**
+   * Compacts the core's log behind a snapshot this node took. The apply worker may run ahead of
+   * the core's applied index (it applies durable committed entries while a Ready's persist runs,
+   * and the core counts them applied at `advance()`): then the compaction waits for that advance.
+   */
+  compactCore(snapshot: StoredSnapshot): void {
+    const raw = this.#host.raw;
+    if (raw.status().applied < snapshot.meta.index) {
+      this.#compactLater = snapshot;
+      return;
+    }
+    this.#compactLater = undefined;
+    raw.compact(snapshot);
+  }
+}
+
+/**
+ * Frees the memory under `bytes` now (`ArrayBuffer.prototype.transfer(0)` detaches it): for
+ * bytes, such as a restored snapshot's, that nothing will read again.
+ */
+function releaseBytes(bytes: Uint8Array): void {
+  try {
+    (bytes.buffer as ArrayBuffer).transfer(0);
+  } catch {
+    // Not detachable (a shared or a host-owned buffer): the garbage collector frees it later.
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * A stream's hot requests without Hono: publish (one or a batch) to a queue or a topic, receive,
+ * and ack / nack / extend on a queue or a subscription. A stream sends these by the thousand per
+ * second; through the app each one cost a `Request`, a context and three middlewares (~27 KB
+ * allocated per message, garbage collection ~20% of a leader's CPU). Here the frame becomes a
+ * `Call` and goes to the same handler function the Hono route calls (`handlers_messages.ts`),
+ * so permissions, validation, the write pipeline, problems and answers are the route's own. What
+ * the middlewares do for such a request is done here by the functions they use too: the
+ * shutdown answer (`shutdownAnswer`), the error mapping (`errorAnswer`), the latency metric
+ * under the route's pattern.
+ *
+ * Only a path whose every segment is plainly a name (`NAME_PATTERN`, not `.` or `..`: nothing a
+ * URL would resolve, decode or split differently) is taken here; any other request goes through
+ * the app as before, so a path the router would read another way never gets a second reading.
+ *
+ * @module
+ */
+
+import type { ConsumerTarget } from "../broker/mod.ts";
+import type { Principal } from "./auth.ts";
+import type { Answer, Outcome } from "./answer.ts";
+import { type JsonBody, jsonBodyOfText, readJsonBody } from "./body.ts";
+import { bearerPrincipal } from "./authorize.ts";
+import { GATEWAY_PROOF_HEADER } from "./gateway_proof.ts";
+import { isInProcess, requestSignal, streamPrincipals } from "./in_process.ts";
+import { responseOf } from "./render.ts";
+import type { Call } from "./call.ts";
+import type { AppDeps } from "./context.ts";
+import { SHUTTING_DOWN } from "./drain.ts";
+import {
+  publishMessages,
+  type PublishTarget,
+  receiveMessages,
+  type Settle,
+  settleMessages,
+} from "./handlers_messages.ts";
+import type { HttpMetrics } from "./metrics.ts";
+import { problemAnswer, ProblemError, PROBLEMS } from "./problems.ts";
+import { NAME_PATTERN } from "./schemas.ts";
+
+/** A request matched to a direct route: its pattern (the metric's label) and what it runs. */
+export type DirectMatch =
+  | { readonly route: string; readonly op: "publish"; readonly target: PublishTarget }
+  | {
+    readonly route: string;
+    readonly op: "receive" | Settle;
+    readonly target: ConsumerTarget;
+  };
+
+/** The operations of a consumer's path, with their route patterns (constants: metric labels). */
+const QUEUE_OPS: ReadonlyMap<string, [Settle | "receive", string]> = new Map([
+  ["receive", ["receive", "/v1/queues/:q/receive"]],
+  ["ack", ["ack", "/v1/queues/:q/ack"]],
+  ["nack", ["nack", "/v1/queues/:q/nack"]],
+  ["extend", ["extend", "/v1/queues/:q/extend"]],
+]);
+const SUBSCRIPTION_OPS: ReadonlyMap<string, [Settle | "receive", string]> = new Map([
+  ["receive", ["receive", "/v1/topics/:t/subscriptions/:s/receive"]],
+  ["ack", ["ack", "/v1/topics/:t/subscriptions/:s/ack"]],
+  ["nack", ["nack", "/v1/topics/:t/subscriptions/:s/nack"]],
+  ["extend", ["extend", "/v1/topics/:t/subscriptions/:s/extend"]],
+]);
+
+const isName = (s: string | undefined): s is string =>
+  s !== undefined && NAME_PATTERN.test(s) && s !== "." && s !== "..";
+
+/** The direct route of `method path`, or undefined: the app runs the request. */
+export function matchDirect(method: string, path: string): DirectMatch | undefined {
+  if (method !== "POST" || path.length > 1024 || !path.startsWith("/v1/")) return undefined;
+  const parts = path.split("/");
+  const [, , kind, name, op] = parts;
+  if (!isName(name) || op === undefined) return undefined;
+  if (kind === "queues" && parts.length === 5) {
+    const target = { queue: name };
+    if (op === "messages") return { route: "/v1/queues/:q/messages", op: "publish", target };
+    const known = QUEUE_OPS.get(op);
+    return known === undefined ? undefined : { route: known[1], op: known[0], target };
+  }
+  if (kind !== "topics") return undefined;
+  if (parts.length === 5 && op === "messages") {
+    return { route: "/v1/topics/:t/messages", op: "publish", target: { topic: name } };
+  }
+  const [, , , , , subscription, sop] = parts;
+  if (parts.length !== 7 || op !== "subscriptions" || !isName(subscription)) return undefined;
+  const known = SUBSCRIPTION_OPS.get(sop);
+  if (known === undefined) return undefined;
+  return { route: known[1], op: known[0], target: { topic: name, subscription } };
+}
+
+/** The answer of a request refused because the node is shutting down (the drain middleware's). */
+export function shutdownAnswer(): Answer {
+  return problemAnswer("unavailable", SHUTTING_DOWN, {}, { connection: "close" });
+}
+
+/**
+ * A handler's throw as its answer: a `ProblemError` is its problem (logged when it is a 5xx),
+ * anything else is a bug, logged with its stack, answered 500 (the app's error handler's).
+ */
+export function errorAnswer(deps: AppDeps, method: string, path: string, error: unknown): Answer {
+  if (error instanceof ProblemError) {
+    // unknown_outcome is worth an operator's eye; no_leader/unavailable come in floods
+    // during an election, so they are debug (nothing per request at the default level).
+    if (PROBLEMS[error.problemType].status >= 500) {
+      const level = error.problemType === "unknown_outcome" ? "warn" : "debug";
+      deps.log[level]("request_unavailable", {
+        method,
+        path,
+        type: error.problemType,
+        detail: error.detail,
+      });
+    }
+    return problemAnswer(error.problemType, error.detail, error.extras);
+  }
+  deps.log.error("request_failed", { method, path, error });
+  return problemAnswer("internal_error", "An unexpected error occurred; it was logged");
+}
+
+/** Runs matched requests as the app would (see the module doc). */
+export class DirectRoutes {
+  /**
+   * `cors`: the node answers browsers of other origins (`--cors-origin`); their requests from
+   * the network then go through the app, whose CORS middleware sets their headers.
+   */
+  constructor(readonly deps: AppDeps, readonly metrics: HttpMetrics, readonly cors: boolean) {}
+
+  /**
+   * The answer to `request` (from the network, or made in process by the MQTT gateway) when it
+   * is a direct route's, else undefined: the app runs it. The app also takes a request with a
+   * gateway proof (`app.ts`), and, with CORS on, any request from the network.
+   */
+  serve(request: Request): Promise<Response> | undefined {
+    if (request.method !== "POST") return undefined;
+    const url = request.url;
+    const start = url.indexOf("/", url.indexOf("://") + 3);
+    if (start < 0) return undefined;
+    // With a query, the last segment is not a plain name: no match.
+    const path = url.slice(start);
+    const m = matchDirect("POST", path);
+    if (m === undefined) return undefined;
+    const inProcess = isInProcess(request);
+    if (this.cors && !inProcess) return undefined;
+    if (this.deps.auth !== undefined && request.headers.has(GATEWAY_PROOF_HEADER)) {
+      return undefined;
+    }
+    return this.#serve(request, m, path, inProcess);
+  }
+
+  async #serve(
+    request: Request,
+    m: DirectMatch,
+    path: string,
+    inProcess: boolean,
+  ): Promise<Response> {
+    const call = new RequestCall(request, path, inProcess);
+    const auth = this.deps.auth;
+    // The auth middleware's rules: a principal given by an in-process caller, else the token.
+    call.principal = streamPrincipals.get(request);
+    const gate = call.principal !== undefined || auth === undefined ? undefined : async () => {
+      const who = await bearerPrincipal(auth, call.header("authorization"));
+      if ("refused" in who) return who.refused;
+      call.principal = who.principal;
+      return undefined;
+    };
+    return responseOf(await this.run(m, call, gate), inProcess);
+  }
+
+  /**
+   * The outcome of `call`, matched as `m`, after `gate` (authentication) lets it through; never
+   * throws.
+   */
+  async run(
+    m: DirectMatch,
+    call: Call,
+    gate?: () => Promise<Answer | undefined>,
+  ): Promise<Outcome> {
+    const started = performance.now();
+    let outcome: Outcome;
+    if (this.deps.drain.draining) outcome = shutdownAnswer();
+    else {
+      try {
+        outcome = (await gate?.()) ?? await this.#handle(m, call);
+      } catch (error) {
+        outcome = errorAnswer(this.deps, call.method, call.path, error);
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.metrics.observe(call.method, m.route, outcome.status, seconds);
+    return outcome;
+  }
+
+  #handle(m: DirectMatch, call: Call): Promise<Outcome> {
+    const { deps } = this;
+    if (m.op === "publish") return publishMessages(deps, call, m.target);
+    if (m.op === "receive") return receiveMessages(deps, call, m.target);
+    return settleMessages(deps, call, m.target, m.op);
+  }
+}
+
+const EMPTY: JsonBody = { bytes: new Uint8Array(0), json: undefined };
+
+/** A stream request taken directly: what the app would have read from its `Request`. */
+export class DirectCall implements Call {
+  readonly hasQuery = false;
+  readonly inProcess = true;
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly principal: Principal | undefined,
+    /** The headers the app would see, by lower-case name (`content-type` set with a body). */
+    readonly headers: Readonly<Record<string, string>>,
+    /** The body's JSON text; undefined without a body. */
+    readonly text: string | undefined,
+    readonly signal: AbortSignal,
+    /** Builds the app request, for forwarding the request whole to the leader. */
+    readonly request: () => Request,
+  ) {}
+
+  header(name: string): string | undefined {
+    return this.headers[name];
+  }
+
+  query(): Record<string, string> {
+    return {};
+  }
+
+  // deno-lint-ignore require-await
+  async body(maxBytes: number): Promise<JsonBody> {
+    if (this.text === undefined) return EMPTY;
+    return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+  }
+}
+
+/** A request from the network (or the MQTT gateway's) for a direct route, as the route reads it. */
+class RequestCall implements Call {
+  readonly method = "POST";
+  readonly hasQuery = false;
+  principal: Principal | undefined;
+
+  constructor(readonly raw: Request, readonly path: string, readonly inProcess: boolean) {}
+
+  header(name: string): string | undefined {
+    return this.raw.headers.get(name) ?? undefined;
+  }
+
+  query(): Record<string, string> {
+    return {};
+  }
+
+  get signal(): AbortSignal {
+    return requestSignal(this.raw);
+  }
+
+  body(maxBytes: number): Promise<JsonBody> {
+    return readJsonBody(this.raw, maxBytes);
+  }
+
+  request(): Request {
+    return this.raw;
+  }
+}

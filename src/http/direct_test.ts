@@ -1,0 +1,226 @@
+/**
+ * The stream's direct requests (`direct.ts`) against the same requests over HTTP (through Hono):
+ * every case, good and bad, must get the same status, headers that matter and body (problem
+ * type, detail, errors) both ways, so the two carriers of one handler cannot drift apart.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createApp } from "./app.ts";
+import { loadAuthenticator } from "./auth.ts";
+import { matchDirect } from "./direct.ts";
+import { LocalNode } from "./testing/local_node.ts";
+import { silentLogger } from "../log.ts";
+import { StreamConnection } from "../client/mod.ts";
+
+const ADMIN = "admin-token-1";
+const PUBLISHER = "publisher-token-1";
+
+interface Case {
+  readonly name: string;
+  readonly path: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+  readonly token?: string;
+}
+
+/** Requests that exercise each rule of the hot routes; each is run over HTTP, then the stream. */
+const CASES: readonly Case[] = [
+  { name: "publish", path: "/v1/queues/q/messages", body: '{"id":"a","body":{"x":1}}' },
+  { name: "duplicate", path: "/v1/queues/q/messages", body: '{"id":"a","body":{"x":1}}' },
+  { name: "no body field", path: "/v1/queues/q/messages", body: '{"id":"b"}' },
+  { name: "unknown field", path: "/v1/queues/q/messages", body: '{"body":1,"bogus":2}' },
+  { name: "not JSON", path: "/v1/queues/q/messages", body: '{"body":' },
+  { name: "empty body", path: "/v1/queues/q/messages", body: "" },
+  { name: "too large", path: "/v1/queues/q/messages", body: `{"body":"${"x".repeat(5000)}"}` },
+  {
+    name: "not JSON content",
+    path: "/v1/queues/q/messages",
+    headers: { "content-type": "text/plain" },
+    body: '{"body":1}',
+  },
+  { name: "no queue", path: "/v1/queues/nope/messages", body: '{"body":1}' },
+  {
+    name: "bad batch",
+    path: "/v1/queues/q/messages",
+    body: '{"messages":[{"body":1},{"body":2,"delayMs":-1}]}',
+  },
+  { name: "batch", path: "/v1/queues/q/messages", body: '{"messages":[{"body":1},{"body":2}]}' },
+  {
+    name: "bad session",
+    path: "/v1/queues/q/messages",
+    headers: { "quorumq-session": "1/0/0" },
+    body: '{"body":1}',
+  },
+  {
+    name: "session and key",
+    path: "/v1/queues/q/messages",
+    headers: { "quorumq-session": "7/1/1", "idempotency-key": "k1" },
+    body: '{"body":1}',
+  },
+  {
+    name: "bad key",
+    path: "/v1/queues/q/messages",
+    headers: { "idempotency-key": "has space" },
+    body: '{"body":1}',
+  },
+  {
+    name: "keyed",
+    path: "/v1/queues/q/messages",
+    headers: { "idempotency-key": "k2" },
+    body: '{"body":"keyed"}',
+  },
+  {
+    name: "keyed replay",
+    path: "/v1/queues/q/messages",
+    headers: { "idempotency-key": "k2" },
+    body: '{"body":"keyed"}',
+  },
+  {
+    name: "keyed conflict",
+    path: "/v1/queues/q/messages",
+    headers: { "idempotency-key": "k2" },
+    body: '{"body":"other"}',
+  },
+  { name: "forbidden", path: "/v1/queues/q/messages", body: '{"body":1}', token: "none" },
+  { name: "ack none", path: "/v1/queues/q/ack", body: '{"receipts":[]}' },
+  { name: "ack stale", path: "/v1/queues/q/ack", body: '{"receipts":["r-1"]}' },
+  { name: "nack bad delay", path: "/v1/queues/q/nack", body: '{"receipts":["r"],"delayMs":"x"}' },
+  { name: "extend no lease", path: "/v1/queues/q/extend", body: '{"receipts":["r"]}' },
+  { name: "receive bad max", path: "/v1/queues/q/receive", body: '{"max":0}' },
+  { name: "receive none", path: "/v1/queues/empty/receive", body: "{}" },
+  { name: "topic publish", path: "/v1/topics/t/messages", body: '{"subject":"a.b","body":1}' },
+  { name: "bad subject", path: "/v1/topics/t/messages", body: '{"subject":"a.*","body":1}' },
+  { name: "no topic", path: "/v1/topics/nope/messages", body: '{"body":1}' },
+  { name: "sub ack", path: "/v1/topics/t/subscriptions/s/ack", body: '{"receipts":["r"]}' },
+  { name: "no sub", path: "/v1/topics/t/subscriptions/nope/nack", body: '{"receipts":["r"]}' },
+  { name: "sub receive", path: "/v1/topics/t/subscriptions/s/receive", body: '{"max":1000}' },
+  {
+    name: "sub forbidden",
+    path: "/v1/topics/t/subscriptions/s/receive",
+    body: "{}",
+    token: "none",
+  },
+];
+
+/** The parts of an answer both carriers must agree on. */
+async function comparable(res: Response) {
+  const text = await res.text();
+  const headers: Record<string, string> = {};
+  for (const name of ["content-type", "idempotent-replayed", "retry-after"]) {
+    const value = res.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  const body = text === "" ? undefined : JSON.parse(text);
+  return { status: res.status, headers, body };
+}
+
+/**
+ * A node served on loopback, with the queues and the subscription of the cases. With CORS on,
+ * its HTTP requests go through Hono's routes and middlewares (`DirectRoutes.serve`).
+ */
+async function servedNode(cors = false) {
+  const auth = await loadAuthenticator(JSON.stringify({
+    tokens: [
+      { name: "admin", token: ADMIN, admin: ["*"], publish: ["*"], consume: ["*"] },
+      { name: "publisher", token: PUBLISHER, publish: ["topic:t"], consume: [] },
+    ],
+  }));
+  const limits = { maxBodyBytes: 4096 };
+  // A still clock: both nodes stamp the same times, so their answers are equal to the byte.
+  const node = new LocalNode({ monoNowMs: () => 1_000, wallNowMs: () => 1_700_000_000_000 });
+  const corsOrigins = cors ? ["https://app.example"] : [];
+  const app = createApp({ node, log: silentLogger, auth, limits, corsOrigins });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  const bearer = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
+  const made = [
+    ["/v1/queues/q", "{}"],
+    ["/v1/queues/empty", "{}"],
+    ["/v1/topics/t", "{}"],
+    ["/v1/topics/t/subscriptions/s", '{"startAt":"earliest"}'],
+  ];
+  for (const [path, body] of made) {
+    const res = await fetch(url + path, { method: "PUT", headers: bearer, body });
+    assert.equal(res.status, 201, await res.text());
+  }
+  return { url, server };
+}
+
+Deno.test("direct requests (stream, HTTP) answer what the same requests answer through Hono", async () => {
+  // Like nodes, the same requests in the same order: through Hono (over HTTP, CORS on), direct
+  // over HTTP, and direct on streams.
+  const http = await servedNode(true);
+  const direct = await servedNode();
+  const node = await servedNode();
+  const streams = {
+    admin: await StreamConnection.open(node.url, ADMIN),
+    publisher: await StreamConnection.open(node.url, PUBLISHER),
+  };
+  try {
+    for (const c of CASES) {
+      assert.ok(matchDirect("POST", c.path) !== undefined, `${c.name}: not a direct route`);
+      const token = c.token === "none" ? PUBLISHER : ADMIN;
+      const headers = { "content-type": "application/json", ...c.headers };
+      const post = async (url: string) =>
+        await comparable(
+          await fetch(url + c.path, {
+            method: "POST",
+            headers: { ...headers, authorization: `Bearer ${token}` },
+            body: c.body,
+          }),
+        );
+      const viaHttp = await post(http.url);
+      assert.deepEqual(await post(direct.url), viaHttp, `${c.name} (HTTP)`);
+      const stream = c.token === "none" ? streams.publisher : streams.admin;
+      const viaStream = await comparable(await stream.request("POST", c.path, headers, c.body));
+      assert.deepEqual(viaStream, viaHttp, c.name);
+    }
+    // And the same requests counted under the same routes and statuses.
+    const counted = async (url: string) => {
+      const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      return (await res.text()).split("\n")
+        .filter((l) => l.startsWith("quorumq_http_requests_total{") && l.includes('"POST"'))
+        .sort();
+    };
+    const hono = await counted(http.url);
+    assert.ok(hono.length > 10, hono.join("\n"));
+    assert.deepEqual(await counted(direct.url), hono);
+    assert.deepEqual(await counted(node.url), hono);
+  } finally {
+    await Promise.all(Object.values(streams).map((s) => s.close()));
+    await Promise.all([http, direct, node].map((n) => n.server.shutdown()));
+  }
+});
+
+Deno.test("only plain paths of the hot routes are direct; anything else goes through the app", () => {
+  const direct = [
+    "/v1/queues/q/messages",
+    "/v1/queues/a.b-c_d/ack",
+    "/v1/queues/q/nack",
+    "/v1/queues/q/extend",
+    "/v1/queues/q/receive",
+    "/v1/topics/t/messages",
+    "/v1/topics/t/subscriptions/s/receive",
+    "/v1/topics/t/subscriptions/s/ack",
+  ];
+  for (const p of direct) assert.ok(matchDirect("POST", p) !== undefined, p);
+  const viaApp = [
+    "/v1/queues/q/messages/",
+    "/v1/queues/q/messages?x=1",
+    "/v1/queues/%71/messages",
+    "/v1/queues/./messages",
+    "/v1/queues/../messages",
+    "/v1/queues/q/purge",
+    "/v1/queues/q",
+    "/v1/topics/t/subscriptions/s",
+    "/v1/topics/t/subscriptions/../ack",
+    "/v1/topics/t/claims/k/take",
+    "/v1/transactions",
+    "/v2/queues/q/messages",
+  ];
+  for (const p of viaApp) assert.equal(matchDirect("POST", p), undefined, p);
+  assert.equal(matchDirect("PUT", "/v1/queues/q/messages"), undefined);
+  assert.equal(matchDirect("GET", "/v1/queues/q/messages"), undefined);
+});

@@ -1,0 +1,119 @@
+/**
+ * The message operations of queues and topics as plain functions: publish (one or a batch),
+ * receive, and settle (ack, nack, extend). Each takes the validated path (its target) and the
+ * `Call` (who calls, headers, body) and returns the answer; permissions, body validation, the
+ * write pipeline and the answer are all here. The Hono routes (`routes_queues.ts`,
+ * `routes_topics.ts`) and a stream's direct requests (`direct.ts`) both call these, so a request
+ * is judged the same whichever way it came.
+ *
+ * @module
+ */
+
+import type { ConsumerTarget } from "../broker/mod.ts";
+import type { Outcome } from "./answer.ts";
+import { validate } from "./body.ts";
+import type { Call } from "./call.ts";
+import type { AppDeps } from "./context.ts";
+import { authorize } from "./authorize.ts";
+import { batchPublished, settled, singlePublish, toMessageInput } from "./render.ts";
+import { answerWrite } from "./write.ts";
+import { handleReceive } from "./receive.ts";
+import { ackSchema, extendSchema, nackSchema, publishSchema } from "./schemas.ts";
+
+/** Where a publish goes. */
+export type PublishTarget = { readonly queue: string } | { readonly topic: string };
+
+/** How a settle settles its receipts. */
+export type Settle = "ack" | "nack" | "extend";
+
+/** `POST /v1/queues/{q}/messages`, `POST /v1/topics/{t}/messages`: one message or a batch. */
+export async function publishMessages(
+  deps: AppDeps,
+  call: Call,
+  target: PublishTarget,
+): Promise<Outcome> {
+  if ("queue" in target) authorize(call, deps, "publish", "queue", target.queue);
+  else authorize(call, deps, "publish", "topic", target.topic);
+  const body = await call.body(deps.limits.maxBodyBytes);
+  const req = validate(publishSchema, body.json, "body");
+  if ("messages" in req) {
+    const messages = req.messages.map(toMessageInput);
+    const cmd = "queue" in target
+      ? { op: "publish_batch" as const, queue: target.queue, messages }
+      : { op: "topic_publish_batch" as const, topic: target.topic, messages };
+    return await answerWrite(call, deps, cmd, body, batchPublished);
+  }
+  const message = toMessageInput(req);
+  if ("queue" in target) {
+    const cmd = { op: "publish" as const, queue: target.queue, message };
+    return await answerWrite(call, deps, cmd, body, singlePublish);
+  }
+  const cmd = { op: "topic_publish" as const, topic: target.topic, message };
+  return await answerWrite(call, deps, cmd, body, singlePublish);
+}
+
+/** `POST .../receive` of a queue or a subscription (long poll: `receive.ts`). */
+export function receiveMessages(
+  deps: AppDeps,
+  call: Call,
+  target: ConsumerTarget,
+): Promise<Outcome> {
+  authorizeConsume(deps, call, target);
+  return handleReceive(call, deps, target);
+}
+
+/** `POST .../ack`, `.../nack`, `.../extend` of a queue or a subscription. */
+export async function settleMessages(
+  deps: AppDeps,
+  call: Call,
+  target: ConsumerTarget,
+  how: Settle,
+): Promise<Outcome> {
+  authorizeConsume(deps, call, target);
+  const body = await call.body(deps.limits.maxBodyBytes);
+  switch (how) {
+    case "ack": {
+      const { receipts } = validate(ackSchema, body.json, "body");
+      const cmd = "queue" in target ? { op: "ack" as const, queue: target.queue, receipts } : {
+        op: "subscription_ack" as const,
+        topic: target.topic,
+        subscription: target.subscription,
+        receipts,
+      };
+      return await answerWrite(call, deps, cmd, body, settled);
+    }
+    case "nack": {
+      const { receipts, delayMs } = validate(nackSchema, body.json, "body");
+      const delay = delayMs !== undefined ? { delayMs } : {};
+      const cmd = "queue" in target
+        ? { op: "nack" as const, queue: target.queue, receipts, ...delay }
+        : {
+          op: "subscription_nack" as const,
+          topic: target.topic,
+          subscription: target.subscription,
+          receipts,
+          ...delay,
+        };
+      return await answerWrite(call, deps, cmd, body, settled);
+    }
+    case "extend": {
+      const { receipts, leaseMs } = validate(extendSchema, body.json, "body");
+      const cmd = "queue" in target
+        ? { op: "extend" as const, queue: target.queue, receipts, leaseMs }
+        : {
+          op: "subscription_extend" as const,
+          topic: target.topic,
+          subscription: target.subscription,
+          receipts,
+          leaseMs,
+        };
+      return await answerWrite(call, deps, cmd, body, settled);
+    }
+  }
+}
+
+/** Receive and settle need `consume` on the queue, or on the subscription's topic. */
+function authorizeConsume(deps: AppDeps, call: Call, target: ConsumerTarget): void {
+  if ("queue" in target) authorize(call, deps, "consume", "queue", target.queue);
+  else authorize(call, deps, "consume", "topic", target.topic);
+}
