@@ -45,11 +45,16 @@ export class BrokerMachine implements StateMachine {
     };
   }
 
+  /** Restores in bounded steps; the state is replaced only once the last one is done. */
+  async restore(data: Uint8Array, pace: Pace): Promise<void> {
+    await this.restoreStored(data, pace);
+  }
+
   /**
-   * Restores in bounded steps; the state is replaced only once the last one is done. `data` may
-   * be a stored snapshot read on demand (`restoreSteps` reads it a window at a time).
+   * `restore` from a stored snapshot read on demand: `restoreSteps` reads it a window at a time
+   * (`READ_WINDOW_BYTES`), so the snapshot is never whole in memory beside the state it builds.
    */
-  async restore(data: SnapshotSource, pace: Pace): Promise<void> {
+  async restoreStored(data: SnapshotSource, pace: Pace): Promise<void> {
     const steps = restoreSteps(data);
     let step = steps.next();
     while (!step.done) {
