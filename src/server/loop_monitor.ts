@@ -5,12 +5,14 @@
  * reference under the same machine load, the worst over as long a time just before it started
  * (`loopDelayMaxBeforeMs`): on a busy machine the scheduler alone delays a turn by tens of ms.
  * To tell the two apart it also logs `loopBusyMaxMs`: the most CPU time the event loop's thread
- * itself ran between two turns during the snapshot (Linux, `/proc/thread-self/schedstat`, read
- * only while a snapshot is measured). A late turn whose thread barely ran waited for a core; one
- * whose thread ran all along was held by work in this process (a slice, a collection).
+ * itself ran between two turns during the snapshot (`threadCpuMs`, read only while a snapshot is
+ * measured). A late turn whose thread barely ran waited for a core; one whose thread ran all
+ * along was held by work in this process (a slice, a collection).
  *
  * @module
  */
+
+import process from "node:process";
 
 const PROBE_MS = 10;
 const BUCKET_MS = 100;
@@ -108,14 +110,11 @@ export class LoopMonitor {
 }
 
 /**
- * The CPU time the calling thread has run, in ms (the first field of Linux's
- * `/proc/thread-self/schedstat`, ns); undefined elsewhere or when it cannot be read.
+ * The CPU time the calling thread has run, in ms (`process.threadCpuUsage()`, getrusage of the
+ * thread: to a scheduler tick, a few ms); undefined where the runtime lacks it.
  */
 export function threadCpuMs(): number | undefined {
-  try {
-    const ns = Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]);
-    return Number.isFinite(ns) ? ns / 1e6 : undefined;
-  } catch {
-    return undefined;
-  }
+  const usage = (process as { threadCpuUsage?: () => { user: number; system: number } })
+    .threadCpuUsage?.();
+  return usage === undefined ? undefined : (usage.user + usage.system) / 1000;
 }
