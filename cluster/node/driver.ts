@@ -23,7 +23,7 @@ import {
   RawNode,
   type Ready,
   type Role,
-  type Snapshot,
+  type StoredSnapshot,
 } from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { ApplyWorker } from "./driver_apply.ts";
@@ -73,7 +73,7 @@ export class NodeDriver {
   #leaderListeners = new Set<(leaderId: NodeId, role: Role) => void>();
   readonly counters = { leaderChanges: 0, elections: 0 };
 
-  private constructor(o: NodeDriverOptions, raw: RawNode, hard: HardState, snap?: Snapshot) {
+  private constructor(o: NodeDriverOptions, raw: RawNode, hard: HardState, snap?: StoredSnapshot) {
     this.#o = o;
     this.id = o.raft.id;
     this.#raw = raw;
@@ -309,6 +309,7 @@ export class NodeDriver {
     this.#proposals.close();
     this.#reads.close();
     this.#apply.waiters.failAll();
+    this.#apply.close();
     for (let i = 0; i < 200 && this.#running; i++) await new Promise((r) => setTimeout(r, 5));
   }
 

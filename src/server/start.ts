@@ -347,11 +347,12 @@ async function openDriver(
     log: (level, event, details) => {
       if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
-        const { during, before } = loop.end();
+        const { during, before, busy } = loop.end();
         details = {
           ...details,
           loopDelayMaxMs: Math.round(during),
           loopDelayMaxBeforeMs: Math.round(before),
+          ...(busy === undefined ? {} : { loopBusyMaxMs: Math.round(busy) }),
         };
       }
       // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
