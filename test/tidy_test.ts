@@ -60,25 +60,12 @@ const SIZES_ALLOWED = new Map([
     "lines per option, 25 options; the TLS and secret checks are in config_tls.ts already",
   ],
   [
-    "src/server/start.ts:startNode",
-    "the wiring of one node in start-up order (storage, transport, driver, app, listener); " +
-    "another branch edits its timers this session",
-  ],
-  [
-    "test/e2e/api_faults_test.ts:e2e api faults: three nodes with fsync",
-    "one real 3-node cluster shared by short t.steps: starting real nodes costs seconds each",
-  ],
-  [
     "test/e2e/contract_input.ts:inputSteps",
     "a table of bad inputs against one real node or gateway, shared by its t.steps",
   ],
   [
     "test/e2e/contract.ts:queueWalk",
     "the queue API walked in order against one real cluster; each call depends on the last",
-  ],
-  [
-    "test/e2e/client_test.ts:e2e client: consumers keep going through a leader SIGKILL",
-    "one real cluster, traffic, a kill and the final count, in order",
   ],
 ]);
 

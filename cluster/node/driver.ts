@@ -23,7 +23,7 @@ import {
   RawNode,
   type Ready,
   type Role,
-  type Snapshot,
+  type StoredSnapshot,
 } from "../raft/mod.ts";
 import { loadOrBootstrap } from "./bootstrap.ts";
 import { ApplyWorker } from "./driver_apply.ts";
@@ -73,7 +73,7 @@ export class NodeDriver {
   #leaderListeners = new Set<(leaderId: NodeId, role: Role) => void>();
   readonly counters = { leaderChanges: 0, elections: 0 };
 
-  private constructor(o: NodeDriverOptions, raw: RawNode, hard: HardState, snap?: Snapshot) {
+  private constructor(o: NodeDriverOptions, raw: RawNode, hard: HardState, snap?: StoredSnapshot) {
     this.#o = o;
     this.id = o.raft.id;
     this.#raw = raw;
@@ -274,6 +274,14 @@ export class NodeDriver {
     return this.#snapshots.snapshotting;
   }
 
+  /**
+   * True while the ready loop runs (a Ready being persisted, sent or handed to the apply worker).
+   * A hand-driven test ticker waits for it so that a slow fsync is not read as a dead leader.
+   */
+  get readyLoopRunning(): boolean {
+    return this.#running;
+  }
+
   /** Resolves once `index` is applied here, or false after `timeoutMs`. */
   waitApplied(index: number, timeoutMs: number): Promise<boolean> {
     if (this.#apply.index >= index) return Promise.resolve(true);
@@ -301,6 +309,7 @@ export class NodeDriver {
     this.#proposals.close();
     this.#reads.close();
     this.#apply.waiters.failAll();
+    this.#apply.close();
     for (let i = 0; i < 200 && this.#running; i++) await new Promise((r) => setTimeout(r, 5));
   }
 

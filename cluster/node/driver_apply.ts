@@ -15,16 +15,27 @@ import {
   type Entry,
   EntryKind,
   type Snapshot,
+  type SnapshotData,
 } from "../raft/mod.ts";
+import type { OpenedSnapshot } from "../storage/mod.ts";
 import type { DriverHost } from "./driver_options.ts";
 import type { PendingProposals } from "./driver_proposals.ts";
 import type { DriverSnapshots } from "./driver_snapshots.ts";
 import { unwrapSnapshot } from "./membership.ts";
 import { noPace } from "./pace.ts";
+import type { Pace, StateMachine } from "./ports.ts";
 import { Waiters } from "./waiters.ts";
 
+/**
+ * A snapshot to restore: its bytes (received from a leader), or opened with its data read from
+ * storage on demand (the one a node starts from), closed once restored or moot.
+ */
+export type RestoreSnapshot = Snapshot | OpenedSnapshot;
+
 /** State-machine work, in log order: restore a snapshot, or apply committed entries. */
-export type ApplyWork = { readonly snapshot: Snapshot } | { readonly entries: readonly Entry[] };
+export type ApplyWork =
+  | { readonly snapshot: RestoreSnapshot }
+  | { readonly entries: readonly Entry[] };
 
 /** Entries applied between two `pace()` calls of the apply worker. */
 const APPLY_SLICE_ENTRIES = 64;
@@ -37,6 +48,8 @@ export class ApplyWorker {
   #queue: ApplyWork[] = [];
   #running = false;
   #restoringAtStart = false;
+  /** The snapshot being restored now, closed with the worker if the driver closes meanwhile. */
+  #restoringNow: RestoreSnapshot | undefined;
   /** What the state machine holds: 0 until the snapshot loaded at start is restored. */
   #index = 0;
   #term = 0;
@@ -76,7 +89,7 @@ export class ApplyWorker {
   }
 
   /** Queues the restore of the snapshot the node starts from. */
-  restoreAtStart(snapshot: Snapshot): void {
+  restoreAtStart(snapshot: RestoreSnapshot): void {
     this.#restoringAtStart = true;
     this.enqueue({ snapshot });
   }
@@ -86,7 +99,10 @@ export class ApplyWorker {
     if ("entries" in w && w.entries.length === 0) return;
     // A snapshot holds everything queued before it (the core accepts only a snapshot beyond its
     // commit index): restoring it makes that work moot.
-    if ("snapshot" in w) this.#queue.length = 0;
+    if ("snapshot" in w) {
+      for (const moot of this.#queue) if ("snapshot" in moot) closeData(moot.snapshot);
+      this.#queue.length = 0;
+    }
     this.#queue.push(w);
     if (this.#running) return;
     this.#running = true;
@@ -156,11 +172,38 @@ export class ApplyWorker {
     for (const l of this.#listeners) l();
   }
 
-  async #restore(snap: Snapshot): Promise<void> {
-    const { o, urls, identities } = this.#host;
+  /** Lets go of the storage of every snapshot still queued (the driver closes). */
+  close(): void {
+    for (const w of this.#queue) if ("snapshot" in w) closeData(w.snapshot);
+    if (this.#restoringNow) closeData(this.#restoringNow);
+  }
+
+  async #restore(snap: RestoreSnapshot): Promise<void> {
+    const { o } = this.#host;
     const t0 = o.nowMs?.() ?? 0;
-    const { urls: members, incarnations, app } = unwrapSnapshot(snap.data);
-    await o.stateMachine.restore(app, o.pace ?? noPace);
+    this.#restoringNow = snap;
+    try {
+      const { urls: members, incarnations, app } = unwrapSnapshot(snap.data);
+      await restoreApp(o.stateMachine, app, o.pace ?? noPace);
+      this.#restored(snap, members, incarnations, t0);
+    } finally {
+      this.#restoringNow = undefined;
+      closeData(snap);
+    }
+    o.collectGarbage?.();
+    // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
+    // not with whatever entry applies next.
+    this.waiters.release(this.#index);
+    for (const l of this.#listeners) l();
+  }
+
+  #restored(
+    snap: RestoreSnapshot,
+    members: [string, string][],
+    incarnations: [string, string][],
+    t0: number,
+  ): void {
+    const { o, urls, identities } = this.#host;
     urls.replace(members);
     identities.replace(incarnations);
     // Proposals the snapshot jumped over: we cannot tell whether they were applied.
@@ -172,14 +215,28 @@ export class ApplyWorker {
     this.#snapshots.restored(snap);
     o.log("info", "snapshot_restored", {
       index: snap.meta.index,
-      bytes: snap.data.length,
+      bytes: snap.data.byteLength,
       ms: Math.round((o.nowMs?.() ?? 0) - t0),
     });
     this.#snapshots.releaseRestored(snap);
-    o.collectGarbage?.();
-    // Like applied entries: waiters and listeners (the transport follows `urls`) hear of it now,
-    // not with whatever entry applies next.
-    this.waiters.release(this.#index);
-    for (const l of this.#listeners) l();
   }
+}
+
+/**
+ * Restores the application's part of a snapshot: bytes as they are; data read on demand through
+ * `restoreStored` when the state machine has it (never whole in memory), else read whole first.
+ */
+async function restoreApp(
+  machine: StateMachine,
+  app: SnapshotData,
+  pace: Pace,
+): Promise<void> {
+  if (app instanceof Uint8Array) await machine.restore(app, pace);
+  else if (machine.restoreStored) await machine.restoreStored(app, pace);
+  else await machine.restore(app.subarray(0, app.byteLength), pace);
+}
+
+/** Closes the storage behind an opened snapshot's data (idempotent); bytes need nothing. */
+function closeData(snap: RestoreSnapshot): void {
+  if (!(snap.data instanceof Uint8Array)) (snap.data as OpenedSnapshot["data"]).close();
 }

@@ -41,7 +41,7 @@ export class DriverSnapshots {
    * copy read back from storage instead): they are freed at once then, not at the garbage
    * collector's next full collection, which a small heap may not run for minutes.
    */
-  #releaseAfterRestore = new WeakSet<Snapshot>();
+  #releaseAfterRestore = new WeakSet<object>();
 
   constructor(host: DriverHost, snapshotIndex: number) {
     this.#host = host;
@@ -59,20 +59,25 @@ export class DriverSnapshots {
   }
 
   /** Frees `snap`'s bytes once it is restored (the core keeps the stored copy). */
-  releaseAfterRestore(snap: Snapshot): void {
+  releaseAfterRestore(snap: StoredSnapshot): void {
     this.#releaseAfterRestore.add(snap);
   }
 
   /** The state machine restored `snap`: the next snapshot counts from it. */
-  restored(snap: Snapshot): void {
+  restored(snap: StoredSnapshot): void {
     this.#snapshotIndex = Math.max(this.#snapshotIndex, snap.meta.index);
-    this.#snapshotBytes = snap.data.length;
+    this.#snapshotBytes = snap.data.byteLength;
     this.#appliedBytesSinceSnapshot = 0;
   }
 
-  /** Frees a restored snapshot's bytes now if nothing needs them (`releaseAfterRestore`). */
-  releaseRestored(snap: Snapshot): void {
-    if (this.#releaseAfterRestore.has(snap)) releaseBytes(snap.data);
+  /**
+   * Frees a restored snapshot's bytes now if nothing needs them (`releaseAfterRestore`). Data read
+   * on demand holds no bytes (its storage is closed by the apply worker).
+   */
+  releaseRestored(snap: StoredSnapshot): void {
+    if (this.#releaseAfterRestore.has(snap) && snap.data instanceof Uint8Array) {
+      releaseBytes(snap.data);
+    }
   }
 
   /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ConfChange, NodeId } from "../raft/mod.ts";
+import type { ConfChange, NodeId, SnapshotData } from "../raft/mod.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -104,13 +104,26 @@ export async function joinParts(
   return out;
 }
 
+/** The driver's snapshot header: member URLs and incarnations. */
+export interface SnapshotHeader {
+  urls: [NodeId, string][];
+  incarnations: [NodeId, string][];
+}
+
 /** Splits what `wrapSnapshot` made; throws on anything else. */
-export function unwrapSnapshot(
-  data: Uint8Array,
-): { urls: [NodeId, string][]; incarnations: [NodeId, string][]; app: Uint8Array } {
-  if (data.length < 4) throw new Error("Cannot read a snapshot: shorter than its header");
-  const headerBytes = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
-  if (4 + headerBytes > data.length) throw new Error("Cannot read a snapshot: header overruns it");
+export function unwrapSnapshot(data: Uint8Array): SnapshotHeader & { app: Uint8Array };
+/**
+ * The same for data read on demand (a stored snapshot): the application's part is a view of it
+ * that reads the same storage, shifted past the header.
+ */
+export function unwrapSnapshot(data: SnapshotData): SnapshotHeader & { app: SnapshotData };
+export function unwrapSnapshot(data: SnapshotData): SnapshotHeader & { app: SnapshotData } {
+  if (data.byteLength < 4) throw new Error("Cannot read a snapshot: shorter than its header");
+  const len = data.subarray(0, 4);
+  const headerBytes = new DataView(len.buffer, len.byteOffset, len.byteLength).getUint32(0);
+  if (4 + headerBytes > data.byteLength) {
+    throw new Error("Cannot read a snapshot: header overruns it");
+  }
   const header = JSON.parse(decoder.decode(data.subarray(4, 4 + headerBytes))) as {
     v?: number;
     urls?: [NodeId, string][];
@@ -120,5 +133,17 @@ export function unwrapSnapshot(
     throw new Error(`Cannot read a snapshot: unknown header version ${String(header.v)}`);
   }
   const incarnations = Array.isArray(header.incarnations) ? header.incarnations : [];
-  return { urls: header.urls, incarnations, app: data.subarray(4 + headerBytes) };
+  const off = 4 + headerBytes;
+  return { urls: header.urls, incarnations, app: dataAfter(data, off) };
+}
+
+/** `data` from byte `off` on: a view of a buffer, or a reader shifted by `off`. */
+function dataAfter(data: SnapshotData, off: number): SnapshotData {
+  if (data instanceof Uint8Array) return data.subarray(off);
+  const byteLength = data.byteLength - off;
+  const clamp = (x: number) => Math.max(0, Math.min(byteLength, x));
+  return {
+    byteLength,
+    subarray: (start, end) => data.subarray(off + clamp(start), off + clamp(end)),
+  };
 }

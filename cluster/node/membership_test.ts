@@ -33,3 +33,25 @@ Deno.test("unwrapSnapshot refuses a short buffer and an unknown header version",
   data.set(header, 4);
   assert.throws(() => unwrapSnapshot(data), /unknown header version 9/);
 });
+
+Deno.test("unwrapSnapshot of data read on demand gives the same header and app bytes", async () => {
+  const app = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
+  const bytes = await wrapSnapshot(urls, app, () => Promise.resolve(), [["n1", "abc"]]);
+  const reads: [number, number][] = [];
+  const onDemand = {
+    byteLength: bytes.length,
+    subarray(start: number, end: number) {
+      reads.push([start, end]);
+      return bytes.slice(start, end);
+    },
+  };
+  const back = unwrapSnapshot(onDemand);
+  assert.deepEqual(back.urls, urls);
+  assert.deepEqual(back.incarnations, [["n1", "abc"]]);
+  assert.equal(back.app.byteLength, app.length);
+  assert.deepEqual(back.app.subarray(0, app.length), app);
+  assert.deepEqual(back.app.subarray(990, 2000), app.subarray(990));
+  assert.deepEqual(back.app.subarray(-5, 3), app.subarray(0, 3));
+  // Only the header was read to unwrap it, and reads stay inside the data.
+  assert.ok(reads.every(([a, b]) => a >= 0 && b <= bytes.length));
+});

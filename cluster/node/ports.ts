@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, Snapshot } from "../raft/mod.ts";
+import type { Message, Snapshot, SnapshotData } from "../raft/mod.ts";
 import type { HardStateStore, LogStore, SnapshotStore } from "../storage/mod.ts";
 
 /**
@@ -18,11 +18,15 @@ import type { HardStateStore, LogStore, SnapshotStore } from "../storage/mod.ts"
  * - `restore` replaces the whole state with a snapshot's. It may work in steps, awaiting
  *   `pace()` between them, and return a promise: the driver applies no entry after the snapshot
  *   before it resolves, and the new state must take effect only then (all at once).
+ * - `restoreStored`, optional: `restore` from data read on demand (a stored snapshot read from
+ *   its file range by range), for a state machine that can restore without holding the whole
+ *   snapshot in memory. Without it the driver reads such data whole and calls `restore`.
  */
 export interface StateMachine {
   apply(index: number, data: Uint8Array): unknown;
   snapshot(pace: Pace): SnapshotView | Promise<SnapshotView>;
   restore(data: Uint8Array, pace: Pace): void | Promise<void>;
+  restoreStored?(data: SnapshotData, pace: Pace): void | Promise<void>;
 }
 
 /**

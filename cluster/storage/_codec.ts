@@ -161,6 +161,26 @@ export function encodeSnapshotHead(meta: SnapshotMeta, dataBytes: number): Uint8
   return w.buf.slice(0, w.n);
 }
 
+/**
+ * The meta and data length of a snapshot file from its first bytes (`encodeSnapshotHead`), and
+ * where its data starts. No checksum check here: the caller verifies the whole file apart
+ * (`FileSnapshotStore.open` reads it in chunks). Throws naming `what` when the head is damaged.
+ */
+export function decodeSnapshotHead(
+  head: Uint8Array,
+  what: string,
+): { meta: SnapshotMeta; dataOffset: number; dataBytes: number } {
+  const r = new Reader(head, what);
+  if (r.u32() !== SNAPSHOT_MAGIC) throw new Error(`${what}: not a quorumq file (bad magic)`);
+  const version = r.u8();
+  if (version !== VERSION) throw new Error(`${what}: unknown format version ${version}`);
+  const index = r.u64();
+  const term = r.u64();
+  const conf = readConf(r);
+  const dataBytes = r.u32();
+  return { meta: { index, term, conf }, dataOffset: r.n, dataBytes };
+}
+
 /** The whole snapshot file in one buffer (tests; `save` streams it instead). */
 export function encodeSnapshot(s: Snapshot): Uint8Array {
   const head = encodeSnapshotHead(s.meta, s.data.length);

@@ -14,11 +14,15 @@ import {
 } from "../raft/mod.ts";
 import type { HardStateStore } from "./hard_state_store.ts";
 import type { LogStore } from "./log_store.ts";
-import type { SnapshotStore } from "./snapshot_store.ts";
+import type { OpenedSnapshot, SnapshotStore } from "./snapshot_store.ts";
 
-/** What storage holds at start: the newest snapshot with its bytes, for the state machine. */
+/**
+ * What storage holds at start: the newest snapshot for the state machine, with its bytes, or
+ * opened with its data read on demand when the store can (`SnapshotStore.open`: a restart then
+ * never holds the whole snapshot in memory; whoever restores it closes it).
+ */
 export interface LoadedState extends InitialState {
-  readonly snapshot?: Snapshot;
+  readonly snapshot?: Snapshot | OpenedSnapshot;
 }
 
 /** The three ports of a node's storage. */
@@ -42,7 +46,9 @@ export async function loadInitialState(
   bootstrapConf: ConfState,
   note: (msg: string) => void = console.warn,
 ): Promise<LoadedState> {
-  const snapshot = await stores.snapshots.load();
+  const snapshot = stores.snapshots.open
+    ? await stores.snapshots.open()
+    : await stores.snapshots.load();
   const hs = (await stores.hardState.load()) ?? { term: 0, vote: NO_NODE, commit: 0 };
   let entries: Entry[] = (await stores.log.load()).entries;
   if (snapshot) {

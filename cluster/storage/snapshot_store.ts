@@ -6,7 +6,15 @@
  * @module
  */
 
-import type { Snapshot, SnapshotMeta, StoredSnapshot } from "../raft/mod.ts";
+import type { Snapshot, SnapshotData, SnapshotMeta, StoredSnapshot } from "../raft/mod.ts";
+
+/** A stored snapshot opened for reading: its data comes from storage on demand until closed. */
+export interface OpenedSnapshot extends StoredSnapshot {
+  readonly data: SnapshotData & {
+    /** Lets the storage go (a file descriptor); reading afterwards throws. Idempotent. */
+    close(): void;
+  };
+}
 
 /**
  * Contract:
@@ -32,6 +40,13 @@ export interface SnapshotStore {
    * holds them all); the same file, the same result.
    */
   saveStream?(meta: SnapshotMeta, parts: AsyncIterable<Uint8Array>): Promise<StoredSnapshot>;
+  /**
+   * Optional: `load` for a state machine that restores from data read on demand: the newest
+   * snapshot, verified as `load` verifies it (throwing on damage), with data that reads from
+   * storage (never the whole snapshot in memory) until `data.close()`. Afterwards `stored()`
+   * returns it too.
+   */
+  open?(): Promise<OpenedSnapshot | undefined>;
   /**
    * Optional: the newest snapshot loaded or saved, with data read back on demand (see
    * `saveParts`); undefined when none.

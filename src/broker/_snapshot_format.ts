@@ -105,37 +105,90 @@ export function bytesF64(b: Uint8Array, what: string): Float64Array {
   return new Float64Array(new Uint8Array(b).buffer);
 }
 
-/** Reads frames and parts in order; every error names the snapshot restore. */
+/**
+ * Where a snapshot's bytes are read from: the bytes themselves, or a reader of a stored snapshot
+ * (a file) that hands out byte ranges on demand, so a restore never holds the whole snapshot.
+ * A `Uint8Array` is one.
+ */
+export interface SnapshotSource {
+  readonly byteLength: number;
+  /** Bytes [start, end): a view or a fresh copy, never changed afterwards by the source. */
+  subarray(start: number, end: number): Uint8Array;
+}
+
+/**
+ * Bytes read from a source that is not in memory, at least, per read: a few hundred frames'
+ * worth, so a restore from a file makes ~90 reads for 360 MB and holds ~4 MiB of it at a time.
+ */
+export const READ_WINDOW_BYTES = 4 << 20;
+
+/**
+ * Reads frames and parts in order; every error names the snapshot restore. From a `Uint8Array`
+ * every frame is a view of it; from another source the reader holds one window of the bytes
+ * (`windowBytes`, or one frame if larger), each read into a buffer of its own, so a frame
+ * kept by the caller pins its window, never the whole snapshot.
+ */
 export class FrameReader {
-  readonly #view: DataView;
+  readonly #inMemory: boolean;
+  /** The bytes at [#winStart, #winStart + #win.length). */
+  #win: Uint8Array;
+  #winStart = 0;
+  #view: DataView;
+  /** The absolute offset of the next frame. */
   #at = 0;
 
-  constructor(readonly bytes: Uint8Array) {
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const magic = bytes.length >= 5 && MAGIC.every((b, i) => bytes[i] === b);
+  constructor(readonly source: SnapshotSource, readonly windowBytes = READ_WINDOW_BYTES) {
+    this.#inMemory = source instanceof Uint8Array;
+    this.#win = this.#inMemory ? source as Uint8Array : new Uint8Array(0);
+    this.#view = new DataView(this.#win.buffer, this.#win.byteOffset, this.#win.byteLength);
+    const head = this.#bytes(0, 5);
+    const magic = head !== undefined && MAGIC.every((b, i) => head[i] === b);
     if (!magic) throw new Error("Cannot restore snapshot: not a broker snapshot (bad magic)");
-    if (bytes[4] !== SNAPSHOT_VERSION) {
+    if (head[4] !== SNAPSHOT_VERSION) {
       throw new Error(
         `Cannot restore snapshot: unknown version ${
-          bytes[4]
+          head[4]
         } (this build reads ${SNAPSHOT_VERSION})`,
       );
     }
     this.#at = 5;
   }
 
-  /** The next frame's payload (a view into the snapshot bytes). */
+  /** The snapshot's size in bytes. */
+  get byteLength(): number {
+    return this.source.byteLength;
+  }
+
+  /** Bytes [at, at + n) as a view of the window (read anew when outside it); undefined past the end. */
+  #bytes(at: number, n: number): Uint8Array | undefined {
+    if (at + n > this.source.byteLength) return undefined;
+    const winEnd = this.#winStart + this.#win.length;
+    if (at < this.#winStart || at + n > winEnd) {
+      const end = Math.min(this.source.byteLength, at + Math.max(n, this.windowBytes));
+      this.#win = this.source.subarray(at, end);
+      if (this.#win.length !== end - at) {
+        throw new Error(`Cannot restore snapshot: read ${this.#win.length} of ${end - at} bytes`);
+      }
+      this.#winStart = at;
+      this.#view = new DataView(this.#win.buffer, this.#win.byteOffset, this.#win.byteLength);
+    }
+    return this.#win.subarray(at - this.#winStart, at - this.#winStart + n);
+  }
+
+  /** The next frame's payload (a view into the snapshot bytes, or into the window read). */
   raw(): Uint8Array {
-    if (this.#at + 4 > this.bytes.length) {
+    const lenBytes = this.#bytes(this.#at, 4);
+    if (lenBytes === undefined) {
       throw new Error(`Cannot restore snapshot: truncated at byte ${this.#at}`);
     }
-    const len = this.#view.getUint32(this.#at, true);
+    const len = this.#view.getUint32(this.#at - this.#winStart, true);
     const start = this.#at + 4;
-    if (start + len > this.bytes.length) {
+    const payload = this.#bytes(start, len);
+    if (payload === undefined) {
       throw new Error(`Cannot restore snapshot: a frame at byte ${this.#at} overruns it`);
     }
     this.#at = start + len;
-    return this.bytes.subarray(start, start + len);
+    return payload;
   }
 
   /** The next part, which must be named `tag`; returns its fields after the name. */
@@ -157,9 +210,9 @@ export class FrameReader {
 
   /** Asserts that every byte was read. */
   end(): void {
-    if (this.#at !== this.bytes.length) {
+    if (this.#at !== this.source.byteLength) {
       throw new Error(
-        `Cannot restore snapshot: ${this.bytes.length - this.#at} bytes after its end part`,
+        `Cannot restore snapshot: ${this.source.byteLength - this.#at} bytes after its end part`,
       );
     }
   }

@@ -10,7 +10,7 @@ import { Channel, type Msg, type MsgState } from "./_channel.ts";
 import type { IdemRecord } from "./_ids.ts";
 import type { IdTable } from "./_id_table.ts";
 import { restoreSessionRow, type SessionRow } from "./_snapshot_sessions.ts";
-import { bytesF64, FrameReader } from "./_snapshot_format.ts";
+import { bytesF64, FrameReader, type SnapshotSource } from "./_snapshot_format.ts";
 import { rebuildRouted, Topic, type TopicMsg } from "./_topic.ts";
 import { BrokerState } from "./state.ts";
 import type { RetainedRow } from "./_retained.ts";
@@ -38,10 +38,15 @@ export function restoreSnapshot(bytes: Uint8Array): BrokerState {
 /**
  * Rebuilds a state from snapshot bytes, one part per step (each a few ms at most); the state is
  * the generator's return value. Throws, naming what it was reading, on damaged or unknown bytes.
- * The state is a new object: nothing is visible to anyone before the last step.
+ * The state is a new object: nothing is visible to anyone before the last step. `source` may be
+ * a reader of a stored snapshot (`SnapshotSource`): the restore then reads it a window of
+ * `windowBytes` (default `READ_WINDOW_BYTES`) at a time as it goes and never holds it whole.
  */
-export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
-  const r = new FrameReader(bytes);
+export function* restoreSteps(
+  source: SnapshotSource,
+  windowBytes?: number,
+): Steps<BrokerState> {
+  const r = new FrameReader(source, windowBytes);
   const head = r.part("head") as number[];
   const [lastIndex, lastTs, nextOrd, idemTtlMs, idemKeysMax, nIdem, nQueues, nTopics] = head;
   // Snapshots before sessions end here: their states had none, and take the default bounds.
@@ -60,7 +65,7 @@ export function* restoreSteps(bytes: Uint8Array): Steps<BrokerState> {
     const [rows] = r.part("idem") as [[string, string, Result, number][]];
     nonEmpty(rows.length, "idem");
     for (const [key, fingerprint, result, expiresAt] of rows) {
-      // Decoded bytes are views into `bytes`: copy them, or one stored receive pins the snapshot.
+      // Decoded bytes are views into the snapshot: copy them, or a stored receive pins its bytes.
       const rec: IdemRecord = { key, fingerprint, result: copyBytes(result) as Result, expiresAt };
       state.idem.put(rec);
     }
@@ -121,7 +126,7 @@ interface RestoredIds {
 function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds> {
   const seqs = new Float64Array(n);
   let firstNo = -1;
-  ids.reserve(Math.min(n, r.bytes.length / 16)); // 16 bytes of columns at least per id
+  ids.reserve(Math.min(n, r.byteLength / 16)); // 16 bytes of columns at least per id
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
@@ -193,7 +198,7 @@ function* restoreChannel(
   ch.delivered = counters[6] ?? 0;
   const recs = new RecordCursor(yield* restoreIds(r, ch.ids, nIds), ch.ids);
   // Each message takes at least 64 bytes of columns: a count beyond that is not believed.
-  ch.msgs.reserve(Math.min(nMsgs, r.bytes.length / 64));
+  ch.msgs.reserve(Math.min(nMsgs, r.byteLength / 64));
   for (let done = 0; done < nMsgs;) {
     const [fixedBytes, mutBytes, ids, ext] = r.part("msgs") as [
       Uint8Array,

@@ -8,6 +8,7 @@
  */
 
 import { body, Log } from "./_testing.ts";
+import { BrokerState } from "./state.ts";
 
 /** Applies the fixed log to a fresh state and returns it. */
 export function buildFixtureLog(): Log {
@@ -72,5 +73,36 @@ export function buildFixtureLog(): Log {
     leaseMs: 600_000,
   });
   void again;
+  return l;
+}
+
+/**
+ * A state of `messages` messages in each of a queue with ids, TTLs, delays and headers, a fifo
+ * queue and a topic's subscription, some leased, and 300 Idempotency-Keys: many parts.
+ */
+export function buildLargeLog(messages: number): Log {
+  const l = new Log(new BrokerState({ idemKeysMax: 1000 }));
+  l.queue("dlq");
+  l.queue("q", { leaseMs: 500, maxDeliveries: 2, deadLetterQueue: "dlq" });
+  l.queue("f", { fifo: true, leaseMs: 500 });
+  l.apply({ op: "topic_put", topic: "t", options: {} });
+  l.apply({ op: "subscription_put", topic: "t", subscription: "s", options: { leaseMs: 500 } });
+  for (let i = 0; i < messages; i++) {
+    const id = i % 20 !== 0 ? { id: `id${i}` } : {};
+    const extra = i % 7 === 0 ? { headers: { k: `v${i}` }, delayMs: 300 } : {};
+    l.publish("q", { text: `q${i}`, ...id, ...extra, ...(i % 5 === 0 ? { ttlMs: 900 } : {}) });
+    l.publish("f", { text: `f${i}`, group: `g${i % 13}` });
+    l.apply({
+      op: "topic_publish",
+      topic: "t",
+      message: { body: body(`t${i}`), ...id, ...(i % 3 === 0 ? { group: "tg" } : {}) },
+    });
+  }
+  for (let i = 0; i < 300; i++) {
+    l.apply({ op: "tick" }, { key: `key${i}`, fingerprint: "f" });
+  }
+  l.receive("q", 1000);
+  l.receive("f", 5); // 5 of 13 group heads leased: the other 8 must stay deliverable
+  l.apply({ op: "subscription_receive", topic: "t", subscription: "s", max: 700 });
   return l;
 }

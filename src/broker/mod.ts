@@ -22,6 +22,7 @@ export {
   restoreSteps,
   SNAPSHOT_VERSION,
   snapshotBytes,
+  type SnapshotSource,
   type SnapshotView,
 } from "./snapshot.ts";
 export { QUEUE_DEFAULTS } from "./_config.ts";

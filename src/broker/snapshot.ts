@@ -44,7 +44,7 @@ import {
 } from "./_snapshot_format.ts";
 
 export { restoreSnapshot, restoreSteps } from "./_snapshot_restore.ts";
-export { SNAPSHOT_VERSION } from "./_snapshot_format.ts";
+export { SNAPSHOT_VERSION, type SnapshotSource } from "./_snapshot_format.ts";
 
 /** An immutable view of the state at one applied index. */
 export interface SnapshotView {

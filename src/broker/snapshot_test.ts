@@ -13,6 +13,7 @@ import {
 } from "./snapshot.ts";
 import { BODY_BYTES_PER_PART, concatParts, MSGS_PER_PART } from "./_snapshot_format.ts";
 import { body, Log, text } from "./_testing.ts";
+import { buildLargeLog } from "./_testing_snapshot_state.ts";
 
 /** JSON with bytes as number arrays (restored bodies may come back as Buffer). */
 function canon(v: unknown): string {
@@ -356,35 +357,9 @@ Deno.test("property: the same log applied twice gives identical state (determini
 // ---- format v2: parts, steps, refusals ----
 
 /** A state spanning many parts of every kind: queues (fifo too), a topic, subscriptions. */
-function largeLog(messages: number): Log {
-  const l = new Log(new BrokerState({ idemKeysMax: 1000 }));
-  l.queue("dlq");
-  l.queue("q", { leaseMs: 500, maxDeliveries: 2, deadLetterQueue: "dlq" });
-  l.queue("f", { fifo: true, leaseMs: 500 });
-  l.apply({ op: "topic_put", topic: "t", options: {} });
-  l.apply({ op: "subscription_put", topic: "t", subscription: "s", options: { leaseMs: 500 } });
-  for (let i = 0; i < messages; i++) {
-    const id = i % 20 !== 0 ? { id: `id${i}` } : {};
-    const extra = i % 7 === 0 ? { headers: { k: `v${i}` }, delayMs: 300 } : {};
-    l.publish("q", { text: `q${i}`, ...id, ...extra, ...(i % 5 === 0 ? { ttlMs: 900 } : {}) });
-    l.publish("f", { text: `f${i}`, group: `g${i % 13}` });
-    l.apply({
-      op: "topic_publish",
-      topic: "t",
-      message: { body: body(`t${i}`), ...id, ...(i % 3 === 0 ? { group: "tg" } : {}) },
-    });
-  }
-  for (let i = 0; i < 300; i++) {
-    l.apply({ op: "tick" }, { key: `key${i}`, fingerprint: "f" });
-  }
-  l.receive("q", 1000);
-  l.receive("f", 5); // 5 of 13 group heads leased: the other 8 must stay deliverable
-  l.apply({ op: "subscription_receive", topic: "t", subscription: "s", max: 700 });
-  return l;
-}
 
 Deno.test("parts() of a state spanning many parts restores exactly, step by step", () => {
-  const l = largeLog(9_000);
+  const l = buildLargeLog(9_000);
   const view = captureSnapshot(l.broker);
   const parts = [...view.parts()];
   assert.ok(parts.length > 20, `only ${parts.length} parts`);

@@ -5,7 +5,7 @@
  */
 
 import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/mod.ts";
-import { BrokerState, captureSteps, restoreSteps } from "../broker/mod.ts";
+import { BrokerState, captureSteps, restoreSteps, type SnapshotSource } from "../broker/mod.ts";
 
 export class BrokerMachine implements StateMachine {
   /** The replica; replaced whole by `restore`, so read it through this field every time. */
@@ -47,6 +47,14 @@ export class BrokerMachine implements StateMachine {
 
   /** Restores in bounded steps; the state is replaced only once the last one is done. */
   async restore(data: Uint8Array, pace: Pace): Promise<void> {
+    await this.restoreStored(data, pace);
+  }
+
+  /**
+   * `restore` from a stored snapshot read on demand: `restoreSteps` reads it a window at a time
+   * (`READ_WINDOW_BYTES`), so the snapshot is never whole in memory beside the state it builds.
+   */
+  async restoreStored(data: SnapshotSource, pace: Pace): Promise<void> {
     const steps = restoreSteps(data);
     let step = steps.next();
     while (!step.done) {

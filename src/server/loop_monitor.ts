@@ -4,9 +4,15 @@
  * `snapshot_taken`, the worst delay while the snapshot was taken (`loopDelayMaxMs`) and, as a
  * reference under the same machine load, the worst over as long a time just before it started
  * (`loopDelayMaxBeforeMs`): on a busy machine the scheduler alone delays a turn by tens of ms.
+ * To tell the two apart it also logs `loopBusyMaxMs`: the most CPU time the event loop's thread
+ * itself ran between two turns during the snapshot (`threadCpuMs`, read only while a snapshot is
+ * measured). A late turn whose thread barely ran waited for a core; one whose thread ran all
+ * along was held by work in this process (a slice, a collection).
  *
  * @module
  */
+
+import process from "node:process";
 
 const PROBE_MS = 10;
 const BUCKET_MS = 100;
@@ -19,8 +25,15 @@ export class LoopMonitor {
   readonly #worst = new Float64Array(BUCKETS);
   readonly #bucketOf = new Float64Array(BUCKETS).fill(-1);
   #startedAt = 0;
+  /** While a span is measured: the thread's CPU at the last turn, and the most between two. */
+  #measuring = false;
+  #lastCpu: number | undefined;
+  #busyMax = 0;
 
-  constructor(readonly nowMs: () => number = () => performance.now()) {}
+  constructor(
+    readonly nowMs: () => number = () => performance.now(),
+    readonly readThreadCpuMs: () => number | undefined = threadCpuMs,
+  ) {}
 
   /** Starts probing (idempotent). */
   run(): void {
@@ -30,6 +43,7 @@ export class LoopMonitor {
       const now = this.nowMs();
       this.record(now, now - this.#last - PROBE_MS);
       this.#last = now;
+      if (this.#measuring) this.turn();
     }, PROBE_MS);
     Deno.unrefTimer(this.#timer);
   }
@@ -62,17 +76,45 @@ export class LoopMonitor {
   /** Marks the start of a measured span (a snapshot). */
   begin(): void {
     this.#startedAt = this.nowMs();
+    this.#measuring = true;
+    this.#lastCpu = this.readThreadCpuMs();
+    this.#busyMax = 0;
   }
 
-  /** The worst delay since `begin()`, and over as long a span just before it. */
-  end(): { during: number; before: number } {
+  /** A turn of the loop while a span is measured: the thread's CPU since the last (tests). */
+  turn(): void {
+    const cpu = this.readThreadCpuMs();
+    if (cpu !== undefined && this.#lastCpu !== undefined) {
+      this.#busyMax = Math.max(this.#busyMax, cpu - this.#lastCpu);
+    }
+    this.#lastCpu = cpu;
+  }
+
+  /**
+   * The worst delay since `begin()`, over as long a span just before it, and the most CPU the
+   * loop's thread ran between two turns since `begin()` (undefined where it cannot be read).
+   */
+  end(): { during: number; before: number; busy: number | undefined } {
     const now = this.nowMs();
     // The turn that is due now counts too: a stall that has not ended yet.
     if (this.#timer !== undefined) this.record(now, now - this.#last - PROBE_MS);
+    this.turn();
+    this.#measuring = false;
     const span = now - this.#startedAt;
     return {
       during: this.worst(this.#startedAt, now),
       before: this.worst(this.#startedAt - span, this.#startedAt - 1),
+      busy: this.#lastCpu === undefined ? undefined : this.#busyMax,
     };
   }
+}
+
+/**
+ * The CPU time the calling thread has run, in ms (`process.threadCpuUsage()`, getrusage of the
+ * thread: to a scheduler tick, a few ms); undefined where the runtime lacks it.
+ */
+export function threadCpuMs(): number | undefined {
+  const usage = (process as { threadCpuUsage?: () => { user: number; system: number } })
+    .threadCpuUsage?.();
+  return usage === undefined ? undefined : (usage.user + usage.system) / 1000;
 }

@@ -25,3 +25,28 @@ Deno.test("LoopMonitor forgets buckets older than its minute", () => {
   assert.equal(m.worst(0, 2_000), 0);
   assert.equal(m.worst(now, now), 5);
 });
+
+Deno.test("LoopMonitor reports the most CPU its thread ran between two turns of a span", () => {
+  let cpu = 100;
+  const m = new LoopMonitor(() => 0, () => cpu);
+  m.turn(); // outside a span: not counted
+  m.begin();
+  cpu += 3;
+  m.turn();
+  cpu += 42; // one long slice
+  m.turn();
+  cpu += 5;
+  assert.equal(m.end().busy, 42);
+  cpu += 500; // after the span
+  m.turn();
+  m.begin();
+  cpu += 7;
+  assert.equal(m.end().busy, 7);
+});
+
+Deno.test("LoopMonitor reports no busy time where the thread's CPU cannot be read", () => {
+  const m = new LoopMonitor(() => 0, () => undefined);
+  m.begin();
+  m.turn();
+  assert.equal(m.end().busy, undefined);
+});

@@ -12,29 +12,23 @@ import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, PeerTls, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
 import type { NodeConfig } from "../config.ts";
-import {
-  type AnonymousAccess,
-  answerTextOf,
-  createApp,
-  Drain,
-  GATEWAY_PROOF_HEADER,
-  inProcessRequest,
-  loadAuthenticator,
-} from "../http/mod.ts";
+import { type AnonymousAccess, createApp, Drain, loadAuthenticator } from "../http/mod.ts";
 import { anonymousAccess, isLoopback } from "./access.ts";
 import { createUi, EventRing, isUiPath } from "../ui/mod.ts";
 import type { Logger } from "../log.ts";
-import { MQTT_TOPIC, MQTT_WS_PATH, mqttGatewayAuth, startMqttGateway } from "../mqtt/mod.ts";
+import { MQTT_WS_PATH, mqttGatewayAuth } from "../mqtt/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
 import { NodeListener } from "./listener.ts";
-import { privateSocketDir, TlsFront } from "./tls_front.ts";
-import { loadTls, secretFileWarning } from "./tls.ts";
+import { type NodeMqtt, startNodeMqtt } from "./start_mqtt.ts";
+import { privateSocketDir } from "./tls_front.ts";
+import { type LoadedTls, loadTls, secretFileWarning } from "./tls.ts";
 import { RaftNode } from "./raft_node.ts";
-import { canCollect, fullCollection, IdleCollector } from "./memory.ts";
+import { fullCollection } from "./memory.ts";
+import { startIdleCollector, startLeaderTimers } from "./start_timers.ts";
 import {
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
@@ -56,9 +50,6 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
   await Promise.race([p.catch(() => {}), new Promise((r) => timer = setTimeout(r, ms))]);
   clearTimeout(timer);
 }
-
-/** How often the leader looks for due timed events (lease ends, delays, TTLs). */
-const TIMER_CHECK_MS = 250;
 
 export interface RunningNode {
   readonly node: RaftNode;
@@ -86,6 +77,68 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     const warning = secretFileWarning(config.secretFile);
     if (warning !== undefined) log.warn("secret_file_readable", { detail: warning });
   }
+  const core = await openCore(config, log, peerTls);
+  const { storage, machine, transport, loop, node } = core;
+  const api = await createApi(config, log, core, peerTls);
+  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
+  const stopIdleCollector = startIdleCollector(node.driver, log);
+  // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
+  // With TLS, the listeners behind the TLS fronts (tls_front.ts) live on Unix sockets here.
+  const socketDir = tls.listener === undefined ? undefined : await privateSocketDir(config.dataDir);
+  const mqtt = await startNodeMqtt({
+    config,
+    log,
+    tls,
+    socketDir,
+    fetch: api.app.fetch,
+    auth: api.auth,
+    gatewayAuth: api.gatewayAuth,
+    anonymous: api.anonymous,
+    machine,
+    driver: node.driver,
+  });
+  const { server, url } = await listen(config, log, tls, socketDir, core, api, mqtt, peerTls);
+  const reloadTls = tlsReloader(config, log, peerTls, mqtt, server);
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    stopping ??= (async () => {
+      log.info("node_stopping", {});
+      // First what callers wait on, so they move to another node while this one hands over.
+      api.drain.begin();
+      const mqttClosed = mqtt.gateway?.close();
+      await handOverLeadership(node.driver);
+      stopTimers();
+      stopIdleCollector();
+      mqtt.front?.stopAccepting();
+      await mqttClosed;
+      mqtt.front?.destroyAll();
+      if (mqtt.tls !== undefined) await Deno.remove(mqtt.tls.innerPath).catch(() => {});
+      // Streams answer what is in flight and close with their reason before the listener goes.
+      await api.drain.closed(SERVER_SHUTDOWN_MS);
+      // In-flight writes finish; a connection that outlives the bound (a dashboard's live
+      // updates, a client that keeps a socket open) is cut by the process exit.
+      await within(server.shutdown(), SERVER_SHUTDOWN_MS);
+      api.forwarding.close();
+      await node.driver.close();
+      await transport.close();
+      await storage.close();
+      loop.stop();
+      log.info("node_stopped", {});
+    })();
+  return {
+    node: node.raft,
+    driver: node.driver,
+    url,
+    ...(mqtt.gateway?.port !== undefined ? { mqttPort: mqtt.gateway.port } : {}),
+    ...(mqtt.front !== undefined ? { mqttTlsPort: mqtt.front.port } : {}),
+    reloadTls,
+    shutdown,
+  };
+}
+
+/** Storage, the broker, the transport to the peers and the driver: the node's Raft side. */
+async function openCore(config: NodeConfig, log: Logger, peerTls: PeerTls | undefined) {
   const storage = await openStorage(`${config.dataDir}`, config.storage, {
     log: (msg) => log.warn("storage_recovery", { detail: msg }),
     // Test-only: where the log is durable, so the chaos suite can cut the files back to it when
@@ -117,21 +170,37 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const events = new EventRing();
   const node = await openDriver(config, log, storage, machine, transport, peers, loop, events);
   holder.driver = node.driver;
+  followMembers(node.driver, transport, peers);
+  return { storage, machine, clusterSecret, transport, loop, events, node };
+}
+
+/** The transport links to the members the log names, as it changes. */
+function followMembers(driver: NodeDriver, transport: Transport, peers: Map<string, string>) {
   const syncPeers = () => {
-    const urls = new Map(node.driver.urls.entries());
+    const urls = new Map(driver.urls.entries());
     if (!sameMap(urls, peers)) {
       peers.clear();
       for (const [id, url] of urls) peers.set(id, url);
       transport.setPeers(urls);
     }
   };
-  node.driver.onApplied(syncPeers);
+  driver.onApplied(syncPeers);
   // Also now: the membership restored from a snapshot at start (or replayed before this
   // listener existed) must reach the transport, or the links of members added since `--peers`
   // are refused as unknown and this node never hears the leader that would advance it (a
   // restarted node stayed 15k entries behind for good in a long chaos run).
   syncPeers();
+}
 
+type Core = Awaited<ReturnType<typeof openCore>>;
+
+/** The HTTP API and the dashboard over the node, with auth, forwarding and the drain. */
+async function createApi(
+  config: NodeConfig,
+  log: Logger,
+  { node, transport, clusterSecret, events }: Core,
+  peerTls: PeerTls | undefined,
+) {
   const auth = config.authFile === undefined
     ? undefined
     : await loadAuthenticator(await Deno.readTextFile(config.authFile));
@@ -167,62 +236,20 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     anonymousActs: anonymous.open,
     events,
   });
+  return { auth, anonymous, forwarding, drain, gatewayAuth, app, ui };
+}
 
-  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
-  const stopIdleCollector = startIdleCollector(node.driver, log);
-  // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
-  // With TLS, the listeners behind the TLS fronts (tls_front.ts) live on Unix sockets here.
-  const socketDir = tls.listener === undefined ? undefined : await privateSocketDir(config.dataDir);
-  const mqttOn = config.mqttListen !== undefined || config.mqttTlsListen !== undefined;
-  // MQTT over TLS: a TLS front (tls_front.ts) piping into the gateway's private Unix socket.
-  const mqttTls = config.mqttTlsListen === undefined || tls.listener === undefined ? undefined : {
-    listen: config.mqttTlsListen,
-    innerPath: `${socketDir}/mqtt.sock`,
-  };
-  const mqtt = !mqttOn ? undefined : startMqttGateway({
-    ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
-    // Bodies and answers as JSON text, no streams; the principal authenticated at CONNECT.
-    fetch: async (r) => {
-      const url = new URL(`http://mqtt.gateway${r.path}`);
-      const headers = new Headers(r.headers);
-      if (gatewayAuth !== undefined && (r.principal !== undefined || r.asGateway === true)) {
-        // What the leader needs when this node forwards it: the token and the gateway's proof.
-        if (r.authorization !== undefined) headers.set("authorization", r.authorization);
-        const path = url.pathname + url.search;
-        headers.set(
-          GATEWAY_PROOF_HEADER,
-          gatewayAuth.proof.sign(r.method, path, r.authorization, r.text ?? ""),
-        );
-      }
-      const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
-      const res = await app.fetch(inProcessRequest(url.href, init, r.text, r.principal));
-      return { status: res.status, text: await answerTextOf(res) };
-    },
-    ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
-    log,
-    maxPacketBytes: config.mqttMaxPacketBytes,
-    ...(mqttTls === undefined ? {} : { unixPath: mqttTls.innerPath }),
-    nodeId: config.id,
-    // Read through `machine.state` every time: a snapshot restore replaces it.
-    claims: {
-      changes: () => machine.state.claimChanges(MQTT_TOPIC),
-      changedSince: (since) => machine.state.claimsChangedSince(MQTT_TOPIC, since),
-      claim: (key) => machine.state.claim(MQTT_TOPIC, key),
-      heldBy: (prefix) => machine.state.claimsHeldBy(MQTT_TOPIC, prefix),
-    },
-    onApplied: (listener) => node.driver.onApplied(listener),
-    ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
-  });
-  const mqttFront = mqttTls === undefined ? undefined : await TlsFront.start({
-    ...mqttTls.listen,
-    ...tls.listener!,
-    innerPath: mqttTls.innerPath,
-    log,
-    name: "mqtt",
-  });
-  if (mqttFront !== undefined) {
-    log.info("mqtt_tls_listening", { hostname: mqttTls!.listen.hostname, port: mqttFront.port });
-  }
+/** The client listener: the API, the dashboard, peer links, forwarded writes and MQTT over WS. */
+async function listen(
+  config: NodeConfig,
+  log: Logger,
+  tls: LoadedTls,
+  socketDir: string | undefined,
+  { transport, storage }: Core,
+  { app, ui }: Awaited<ReturnType<typeof createApi>>,
+  mqtt: NodeMqtt,
+  peerTls: PeerTls | undefined,
+) {
   const forwardCheck = peerTls === undefined ? undefined : { clusterId: config.clusterId, peerTls };
   const server = await NodeListener.start(
     config.listen.hostname,
@@ -233,7 +260,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log, forwardCheck);
       if (isUiPath(path)) return ui.fetch(req);
-      if (path === MQTT_WS_PATH && mqtt !== undefined) return mqtt.handleUpgrade(req);
+      if (path === MQTT_WS_PATH && mqtt.gateway !== undefined) {
+        return mqtt.gateway.handleUpgrade(req);
+      }
       return app.fetch(req);
     },
     log,
@@ -250,14 +279,24 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     ...(tls.listener ? { tlsSubject: tls.listener.subject, tlsValidTo: tls.listener.validTo } : {}),
     ...(tls.peer ? { peerTlsSubject: tls.peer.leaf.subject } : {}),
   });
+  return { server, url };
+}
 
+/** `RunningNode.reloadTls`: one reload at a time, each after the last settled. */
+function tlsReloader(
+  config: NodeConfig,
+  log: Logger,
+  peerTls: PeerTls | undefined,
+  mqtt: NodeMqtt,
+  server: NodeListener,
+): () => Promise<void> {
   let reloading = Promise.resolve();
-  const reloadTls = () =>
+  return () =>
     reloading = reloading.catch(() => {}).then(async () => {
       const next = await loadTls(config);
       if (next.peer !== undefined) peerTls?.replace(next.peer);
       if (next.listener !== undefined) {
-        mqttFront?.replace(next.listener.cert, next.listener.key);
+        mqtt.front?.replace(next.listener.cert, next.listener.key);
         server.replaceTls(next.listener);
       }
       log.info("tls_reloaded", {
@@ -267,42 +306,6 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         ...(next.peer ? { peerTlsSubject: next.peer.leaf.subject } : {}),
       });
     });
-
-  let stopping: Promise<void> | undefined;
-  const shutdown = () =>
-    stopping ??= (async () => {
-      log.info("node_stopping", {});
-      // First what callers wait on, so they move to another node while this one hands over.
-      drain.begin();
-      const mqttClosed = mqtt?.close();
-      await handOverLeadership(node.driver);
-      stopTimers();
-      stopIdleCollector();
-      mqttFront?.stopAccepting();
-      await mqttClosed;
-      mqttFront?.destroyAll();
-      if (mqttTls !== undefined) await Deno.remove(mqttTls.innerPath).catch(() => {});
-      // Streams answer what is in flight and close with their reason before the listener goes.
-      await drain.closed(SERVER_SHUTDOWN_MS);
-      // In-flight writes finish; a connection that outlives the bound (a dashboard's live
-      // updates, a client that keeps a socket open) is cut by the process exit.
-      await within(server.shutdown(), SERVER_SHUTDOWN_MS);
-      forwarding.close();
-      await node.driver.close();
-      await transport.close();
-      await storage.close();
-      loop.stop();
-      log.info("node_stopped", {});
-    })();
-  return {
-    node: node.raft,
-    driver: node.driver,
-    url,
-    ...(mqtt?.port !== undefined ? { mqttPort: mqtt.port } : {}),
-    ...(mqttFront !== undefined ? { mqttTlsPort: mqttFront.port } : {}),
-    reloadTls,
-    shutdown,
-  };
 }
 
 async function openDriver(
@@ -344,11 +347,12 @@ async function openDriver(
     log: (level, event, details) => {
       if (event === "snapshot_started") loop.begin();
       if (event === "snapshot_taken") {
-        const { during, before } = loop.end();
+        const { during, before, busy } = loop.end();
         details = {
           ...details,
           loopDelayMaxMs: Math.round(during),
           loopDelayMaxBeforeMs: Math.round(before),
+          ...(busy === undefined ? {} : { loopBusyMaxMs: Math.round(busy) }),
         };
       }
       // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
@@ -386,55 +390,6 @@ async function openDriver(
   });
   holder.raft = raft;
   return { driver, raft, clock };
-}
-
-/**
- * A full collection once the node turns quiet after work (src/server/memory.ts): checked every
- * second, after two quiet seconds and at least 1,000 entries applied since the last one.
- */
-function startIdleCollector(driver: NodeDriver, log: Logger): () => void {
-  if (!canCollect) return () => {};
-  const idle = new IdleCollector({
-    appliedIndex: () => driver.appliedIndex,
-    busy: () => driver.snapshotting,
-    collect: () => {
-      const t0 = performance.now();
-      fullCollection();
-      const m = Deno.memoryUsage();
-      log.info("memory_collected", {
-        ms: Math.round(performance.now() - t0),
-        heapMB: Math.round(m.heapUsed / 2 ** 20),
-        externalMB: Math.round(m.external / 2 ** 20),
-      });
-    },
-    quietChecks: 2,
-    minEntries: 1000,
-  });
-  const timer = setInterval(() => idle.check(), 1000);
-  return () => clearInterval(timer);
-}
-
-/**
- * Leases end, delays pass and TTLs expire by entry time. When such an event is due and no
- * command has carried time forward, the leader proposes a `tick` so every replica moves it
- * (stats stay true; dead-lettering happens without waiting for the next receive).
- */
-function startLeaderTimers(
-  driver: NodeDriver,
-  raft: RaftNode,
-  machine: BrokerMachine,
-  clock: EntryClock,
-): () => void {
-  let inFlight = false;
-  const timer = setInterval(() => {
-    if (inFlight || driver.status().role !== "leader") return;
-    const due = machine.nextEventAt();
-    if (due === undefined || due > clock.now()) return;
-    inFlight = true;
-    raft.propose({ cmd: { op: "tick" } }, { timeoutMs: 5_000 })
-      .finally(() => inFlight = false);
-  }, TIMER_CHECK_MS);
-  return () => clearInterval(timer);
 }
 
 /** If leader, hand leadership to the most up-to-date follower and wait a little for it. */

@@ -182,6 +182,8 @@ interface SnapshotTaken {
   ms: number;
   loopDelayMaxMs: number;
   loopDelayMaxBeforeMs: number;
+  /** The most CPU the node's event-loop thread ran between two turns (absent off Linux). */
+  loopBusyMaxMs?: number;
   time: string;
 }
 
@@ -404,6 +406,9 @@ try {
     ...snaps.map((s) =>
       `snapshot on ${s.id} at index ${s.index}: ${(s.bytes / 1e6).toFixed(0)} MB, ` +
       `capture ${s.captureMs} ms, whole ${s.ms} ms, worst event-loop delay ${s.loopDelayMaxMs} ms ` +
+      (s.loopBusyMaxMs === undefined
+        ? ""
+        : `(longest run of its loop thread between two turns: ${s.loopBusyMaxMs} ms) `) +
       `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}`
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,

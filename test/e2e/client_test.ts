@@ -52,106 +52,122 @@ Deno.test("e2e client: consumers keep going through a leader SIGKILL", async (t)
   const nodes = await Nodes.start({ count: 3 });
   const client = clientFor(nodes);
   try {
-    await t.step("consume: every message handled, all acked", async () => {
-      await client.createQueue("jobs", { deliveryMode: "at_least_once", leaseMs: 5_000 });
-      const ids = await fill(client, "jobs", "job", 400);
-      const handled = new Map<string, number>();
-      const stop = new AbortController();
-      const errors: unknown[] = [];
-      const consumer = client.consume("jobs", async (m) => {
-        await sleep(5);
-        handled.set(m.id, (handled.get(m.id) ?? 0) + 1);
-      }, { concurrency: 8, waitMs: 500, signal: stop.signal, onError: (e) => errors.push(e) });
-      await killLeaderWhen(nodes, () => handled.size >= 50, () => handled.size < ids.length);
-      await eventually("every job handled", () => {
-        return Promise.resolve(ids.every((id) => handled.has(id)) || undefined);
-      }, 40_000);
-      stop.abort();
-      const stats = await consumer;
-      assert.ok(ids.every((id) => handled.has(id)));
-      assert.equal(handled.size, ids.length, "a message nobody published was handled");
-      const q = await eventually("the queue settled", async () => {
-        const info = await client.getQueue("jobs");
-        return info.acked === ids.length && info.leased === 0 ? info : undefined;
-      });
-      assert.equal(q.ready, 0);
-      assert.ok(stats.acked >= 1, JSON.stringify(stats));
-    });
-
-    await t.step("consumeExactlyOnce: each side effect happens exactly once", async () => {
-      await client.createQueue("eo-in", { deliveryMode: "exactly_once", leaseMs: 5_000 });
-      await client.createQueue("eo-out", { deliveryMode: "at_least_once" });
-      const ids = await fill(client, "eo-in", "order", 300);
-      let handled = 0;
-      const stop = new AbortController();
-      // Past 50 orders the handlers wait until the leader is dead, so the kill lands mid-run
-      // however fast the consumers are (a prefetching client once finished all 300 first).
-      let openGate!: () => void;
-      const gate = new Promise<void>((resolve) => openGate = resolve);
-      const workers = [0, 1].map(() =>
-        client.consumeExactlyOnce("eo-in", async (m) => {
-          handled++;
-          if (handled > 50) await gate;
-          return [{ queue: "eo-out", body: { order: m.id } }];
-        }, { concurrency: 4, waitMs: 500, signal: stop.signal, onError: () => {} })
-      );
-      try {
-        await killLeaderWhen(nodes, () => handled >= 50, () => handled < ids.length);
-      } finally {
-        openGate();
-      }
-      await eventually("every order acked", async () => {
-        const info = await client.getQueue("eo-in");
-        return info.acked === ids.length ? info : undefined;
-      }, 40_000);
-      stop.abort();
-      await Promise.all(workers);
-      const effects = new Map<string, number>();
-      for (let round = 0; round < 100; round++) {
-        const msgs = await client.receive("eo-out", { max: 1000, waitMs: 100 });
-        if (msgs.length === 0) break;
-        for (const m of msgs) {
-          const order = (m.body as { order: string }).order;
-          effects.set(order, (effects.get(order) ?? 0) + 1);
-        }
-        await client.ack("eo-out", msgs.map((m) => m.receipt));
-      }
-      assert.deepEqual([...effects.keys()].sort(), [...ids].sort());
-      assert.deepEqual([...effects].filter(([, n]) => n !== 1), []);
-    });
-
-    await t.step("topics, subscriptions and cluster calls through the client", async () => {
-      await client.topics.create("audit-log");
-      for (const s of ["a", "b"]) {
-        await client.subscriptions.create("audit-log", s, { startAt: "earliest" });
-      }
-      await client.topics.publish("audit-log", { id: "t0", body: 0 });
-      await client.topics.publishBatch("audit-log", [1, 2].map((n) => ({ id: `t${n}`, body: n })));
-      const log = await client.topics.read("audit-log", { limit: 10 });
-      assert.deepEqual(log.map((m) => m.id), ["t0", "t1", "t2"]);
-      for (const s of ["a", "b"]) {
-        const seen: unknown[] = [];
-        const stats = await client.consume({ topic: "audit-log", subscription: s }, (m) => {
-          seen.push(m.body);
-        }, { maxMessages: 3, waitMs: 500 });
-        assert.deepEqual(seen.sort(), [0, 1, 2], `subscription ${s}`);
-        assert.equal(stats.acked, 3);
-      }
-      const view = await client.cluster.view();
-      assert.equal(view.members.length, 3);
-      const before = view.leaderId;
-      const to = nodes.ids.find((id) => id !== before)!;
-      await client.cluster.transferLeadership(to);
-      const after = await eventually("leadership to move", async () => {
-        const v = await client.cluster.view();
-        return v.leaderId === to ? v : undefined;
-      });
-      assert.equal(after.leaderId, to);
-    });
+    await t.step(
+      "consume: every message handled, all acked",
+      () => consumeThroughKill(nodes, client),
+    );
+    await t.step(
+      "consumeExactlyOnce: each side effect happens exactly once",
+      () => exactlyOnceThroughKill(nodes, client),
+    );
+    await t.step(
+      "topics, subscriptions and cluster calls through the client",
+      () => topicsAndCluster(nodes, client),
+    );
   } finally {
     await nodes.stop();
   }
 });
+
+/** `consume` on 400 jobs while the leader is killed: every job handled, all acked. */
+async function consumeThroughKill(nodes: Nodes, client: Client): Promise<void> {
+  await client.createQueue("jobs", { deliveryMode: "at_least_once", leaseMs: 5_000 });
+  const ids = await fill(client, "jobs", "job", 400);
+  const handled = new Map<string, number>();
+  const stop = new AbortController();
+  const errors: unknown[] = [];
+  const consumer = client.consume("jobs", async (m) => {
+    await sleep(5);
+    handled.set(m.id, (handled.get(m.id) ?? 0) + 1);
+  }, { concurrency: 8, waitMs: 500, signal: stop.signal, onError: (e) => errors.push(e) });
+  await killLeaderWhen(nodes, () => handled.size >= 50, () => handled.size < ids.length);
+  await eventually("every job handled", () => {
+    return Promise.resolve(ids.every((id) => handled.has(id)) || undefined);
+  }, 40_000);
+  stop.abort();
+  const stats = await consumer;
+  assert.ok(ids.every((id) => handled.has(id)));
+  assert.equal(handled.size, ids.length, "a message nobody published was handled");
+  const q = await eventually("the queue settled", async () => {
+    const info = await client.getQueue("jobs");
+    return info.acked === ids.length && info.leased === 0 ? info : undefined;
+  });
+  assert.equal(q.ready, 0);
+  assert.ok(stats.acked >= 1, JSON.stringify(stats));
+}
+
+/** `consumeExactlyOnce` on 300 orders while the leader is killed: each effect exactly once. */
+async function exactlyOnceThroughKill(nodes: Nodes, client: Client): Promise<void> {
+  await client.createQueue("eo-in", { deliveryMode: "exactly_once", leaseMs: 5_000 });
+  await client.createQueue("eo-out", { deliveryMode: "at_least_once" });
+  const ids = await fill(client, "eo-in", "order", 300);
+  let handled = 0;
+  const stop = new AbortController();
+  // Past 50 orders the handlers wait until the leader is dead, so the kill lands mid-run
+  // however fast the consumers are (a prefetching client once finished all 300 first).
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => openGate = resolve);
+  const workers = [0, 1].map(() =>
+    client.consumeExactlyOnce("eo-in", async (m) => {
+      handled++;
+      if (handled > 50) await gate;
+      return [{ queue: "eo-out", body: { order: m.id } }];
+    }, { concurrency: 4, waitMs: 500, signal: stop.signal, onError: () => {} })
+  );
+  try {
+    await killLeaderWhen(nodes, () => handled >= 50, () => handled < ids.length);
+  } finally {
+    openGate();
+  }
+  await eventually("every order acked", async () => {
+    const info = await client.getQueue("eo-in");
+    return info.acked === ids.length ? info : undefined;
+  }, 40_000);
+  stop.abort();
+  await Promise.all(workers);
+  const effects = new Map<string, number>();
+  for (let round = 0; round < 100; round++) {
+    const msgs = await client.receive("eo-out", { max: 1000, waitMs: 100 });
+    if (msgs.length === 0) break;
+    for (const m of msgs) {
+      const order = (m.body as { order: string }).order;
+      effects.set(order, (effects.get(order) ?? 0) + 1);
+    }
+    await client.ack("eo-out", msgs.map((m) => m.receipt));
+  }
+  assert.deepEqual([...effects.keys()].sort(), [...ids].sort());
+  assert.deepEqual([...effects].filter(([, n]) => n !== 1), []);
+}
+
+/** Topics, subscriptions, the cluster view and a leadership transfer through the client. */
+async function topicsAndCluster(nodes: Nodes, client: Client): Promise<void> {
+  await client.topics.create("audit-log");
+  for (const s of ["a", "b"]) {
+    await client.subscriptions.create("audit-log", s, { startAt: "earliest" });
+  }
+  await client.topics.publish("audit-log", { id: "t0", body: 0 });
+  await client.topics.publishBatch("audit-log", [1, 2].map((n) => ({ id: `t${n}`, body: n })));
+  const log = await client.topics.read("audit-log", { limit: 10 });
+  assert.deepEqual(log.map((m) => m.id), ["t0", "t1", "t2"]);
+  for (const s of ["a", "b"]) {
+    const seen: unknown[] = [];
+    const stats = await client.consume({ topic: "audit-log", subscription: s }, (m) => {
+      seen.push(m.body);
+    }, { maxMessages: 3, waitMs: 500 });
+    assert.deepEqual(seen.sort(), [0, 1, 2], `subscription ${s}`);
+    assert.equal(stats.acked, 3);
+  }
+  const view = await client.cluster.view();
+  assert.equal(view.members.length, 3);
+  const before = view.leaderId;
+  const to = nodes.ids.find((id) => id !== before)!;
+  await client.cluster.transferLeadership(to);
+  const after = await eventually("leadership to move", async () => {
+    const v = await client.cluster.view();
+    return v.leaderId === to ? v : undefined;
+  });
+  assert.equal(after.leaderId, to);
+}
 
 /** Runs `deno task mq <args>` in the repository and answers its exit code and output. */
 async function mq(args: string[], stdin?: string) {
