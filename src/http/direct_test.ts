@@ -272,12 +272,6 @@ Deno.test("direct requests (stream, HTTP) answer what the same requests answer t
       assert.deepEqual(viaStream, viaHttp, c.name);
     }
     // And the same requests counted under the same routes and statuses.
-    const counted = async (url: string) => {
-      const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
-      return (await res.text()).split("\n")
-        .filter((l) => l.startsWith("quorumq_http_requests_total{") && l.includes('"POST"'))
-        .sort();
-    };
     const hono = await counted(http.url);
     assert.ok(hono.length > 10, hono.join("\n"));
     assert.deepEqual(await counted(direct.url), hono);
@@ -319,7 +313,18 @@ Deno.test("only plain paths of the hot routes are direct; anything else goes thr
   assert.equal(matchDirect("GET", "/v1/queues/q/messages"), undefined);
 });
 
-/** The answers of `requests` (path, headers) to the Hono node and to the direct one, in turn. */
+/** The POST requests a node counted, by route and status (its `/metrics`). */
+async function counted(url: string) {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  return (await res.text()).split("\n")
+    .filter((l) => l.startsWith("quorumq_http_requests_total{") && l.includes('"POST"'))
+    .sort();
+}
+
+/**
+ * The answers of `requests` (path, headers) to the Hono node and to the direct one, in turn,
+ * and how each node counted them.
+ */
 async function bothWays(
   hono: string,
   direct: string,
@@ -350,6 +355,9 @@ Deno.test("over HTTP, a direct route refuses a missing or bad token as the app d
       { path: "/v1/queues/q/receive", headers: { ...json, authorization: "Bearer" } },
       { path: "/v1/topics/t/messages", headers: { ...json, authorization: `bearer ${ADMIN}` } },
     ]);
+    const hono = await counted(http.url);
+    assert.ok(hono.some((l) => l.includes('status="401"')), hono.join("\n"));
+    assert.deepEqual(await counted(direct.url), hono);
   } finally {
     await Promise.all([http, direct].map((n) => n.server.shutdown()));
   }
