@@ -171,11 +171,22 @@ export class FileCluster {
   /** `n` ticks of every running node; `each` sees the cluster after every tick. */
   async ticks(n: number, each?: () => void): Promise<void> {
     for (let i = 0; i < n; i++) {
+      await this.#settled();
       for (const t of [...this.#tickers.values()]) t();
       await flush();
       await flush();
       each?.();
     }
+  }
+
+  /**
+   * Waits (at most 2 s) until no running node's ready loop is mid-Ready. Ticks are logical time:
+   * on a loaded machine an fsync can outlast many hand-driven ticks, and the leader's heartbeats
+   * of those ticks wait behind it, so followers would time out a leader that is only slow.
+   */
+  async #settled(): Promise<void> {
+    const busy = () => [...this.drivers.values()].some((d) => d.readyLoopRunning);
+    for (let i = 0; i < 2_000 && busy(); i++) await new Promise((r) => setTimeout(r, 1));
   }
 
   /** The leader among `among` (default all), within 200 ticks. */

@@ -274,6 +274,14 @@ export class NodeDriver {
     return this.#snapshots.snapshotting;
   }
 
+  /**
+   * True while the ready loop runs (a Ready being persisted, sent or handed to the apply worker).
+   * A hand-driven test ticker waits for it so that a slow fsync is not read as a dead leader.
+   */
+  get readyLoopRunning(): boolean {
+    return this.#running;
+  }
+
   /** Resolves once `index` is applied here, or false after `timeoutMs`. */
   waitApplied(index: number, timeoutMs: number): Promise<boolean> {
     if (this.#apply.index >= index) return Promise.resolve(true);

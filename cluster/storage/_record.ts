@@ -49,12 +49,18 @@ export function encodeRecord(
   return end;
 }
 
-/** Encode `entries` into one fresh buffer (one write for a whole batch). */
-export function encodeRecords(entries: readonly Entry[]): Uint8Array {
+/**
+ * Encode `entries` into one buffer (one write for a whole batch): the front of `scratch` when it
+ * is large enough (every byte of the records is written, so nothing stale is left in them), else
+ * a fresh buffer.
+ */
+export function encodeRecords(entries: readonly Entry[], scratch?: Uint8Array): Uint8Array {
   let total = 0;
   for (const e of entries) total += recordBytes(e);
-  const buf = new Uint8Array(total);
-  const view = new DataView(buf.buffer);
+  const buf = scratch !== undefined && scratch.byteLength >= total
+    ? scratch.subarray(0, total)
+    : new Uint8Array(total);
+  const view = new DataView(buf.buffer, buf.byteOffset, total);
   let offset = 0;
   for (const e of entries) offset = encodeRecord(buf, view, offset, e);
   return buf;

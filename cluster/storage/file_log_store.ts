@@ -52,6 +52,8 @@ interface Settle {
 
 /** Default `segmentBytesMax`: 64 MiB. */
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+/** Appends up to this size are encoded into one kept buffer (`#scratchFor`); larger ones, fresh. */
+const SCRATCH_BYTES_MAX = 1024 * 1024;
 
 /**
  * The durable log. Appends queued while a write+fdatasync is in flight are coalesced into the
@@ -71,6 +73,7 @@ export class FileLogStore implements LogStore {
   /** Set by the first I/O failure: the store is stopped for good. */
   #fatal: Error | undefined;
   #closed = false;
+  #scratch = new Uint8Array(0);
 
   private constructor(dir: string, segments: Segment[], opts: FileLogStoreOptions) {
     this.#dir = dir;
@@ -281,7 +284,7 @@ export class FileLogStore implements LogStore {
       }
       const file = this.#active!;
       const chunk = start === 0 && i === entries.length ? entries : entries.slice(start, i);
-      writeAllSync(file, encodeRecords(chunk));
+      writeAllSync(file, encodeRecords(chunk, this.#scratchFor(bytes - seg.bytes)));
       this.#beforeSync();
       await file.syncData();
       this.#afterSync(seg.path, bytes);
@@ -292,6 +295,20 @@ export class FileLogStore implements LogStore {
       }
       seg.bytes = bytes;
     }
+  }
+
+  /**
+   * The buffer appends are encoded into, grown to fit `bytes` up to `SCRATCH_BYTES_MAX`
+   * (undefined past it: a fresh buffer then). A write is synchronous (`writeAllSync`), so one
+   * buffer serves every append: a fresh one per append (tens of KB on a busy leader) was an
+   * allocation, zero-filling and, under the node's malloc settings, a mapping of its own.
+   */
+  #scratchFor(bytes: number): Uint8Array | undefined {
+    if (bytes > SCRATCH_BYTES_MAX) return undefined;
+    if (this.#scratch.byteLength < bytes) {
+      this.#scratch = new Uint8Array(Math.min(SCRATCH_BYTES_MAX, 2 ** Math.ceil(Math.log2(bytes))));
+    }
+    return this.#scratch;
   }
 
   /** Seal the active segment and start a new one whose first record will be `firstIndex`. */

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { FileLogStore, type FileLogStoreOptions, LogCorruptionError } from "./file_log_store.ts";
 import { segmentName } from "./_segment_scan.ts";
 import { recordBytes } from "./_record.ts";
-import { assertEntries, entries } from "./_testing.ts";
+import { assertEntries, entries, entry } from "./_testing.ts";
 
 const quiet = { log: () => {} };
 
@@ -203,5 +203,18 @@ Deno.test("FileLogStore fsync failure stops the store: the batch and every later
     await assert.rejects(log.compact(1), /stopped/);
     assert.equal(log.lastIndex(), 2, "lastIndex() never reports what was not synced");
     await log.close();
+  });
+});
+
+Deno.test("appends of falling sizes reuse one buffer and leave nothing of the larger one", async () => {
+  await withDir(async (dir) => {
+    const log = await FileLogStore.open(dir, quiet);
+    const sizes = [300_000, 10, 70_000, 1, 0, 2_000_000, 5];
+    const written = sizes.map((bytes, i) => entry(i + 1, 1, bytes));
+    for (const e of written) await log.append([e]);
+    await log.close();
+    const reopened = await FileLogStore.open(dir, quiet);
+    assertEntries((await reopened.load()).entries, written);
+    await reopened.close();
   });
 });

@@ -50,6 +50,8 @@ export function httpBase(url: string): string {
 /** Streams to each node, moved to the leader; `fetch` and `call` ride on them. */
 export class StreamPool {
   readonly #streams = new Map<string, Promise<StreamConnection>>();
+  /** What each of `#streams`' promises resolved to, once it did (no await per request then). */
+  readonly #settled = new WeakMap<Promise<StreamConnection>, StreamConnection>();
   /** The leader question in flight, per node asked for, and when it was last asked. */
   readonly #following = new Map<string, Promise<void>>();
   readonly #followedAt = new Map<string, number>();
@@ -77,6 +79,24 @@ export class StreamPool {
    * leader's, once `node` named another node as leader.
    */
   async connection(node: string): Promise<StreamConnection> {
+    return this.#ready(node) ?? await this.#connection(node);
+  }
+
+  /** `node`'s stream when it is open already (what `connection` would give, at once). */
+  #ready(node: string): StreamConnection | undefined {
+    const existing = this.#streams.get(node);
+    const c = existing === undefined ? undefined : this.#settled.get(existing);
+    if (c === undefined || c.lost) return undefined;
+    this.#maybeFollow(node, c);
+    return c;
+  }
+
+  #put(node: string, p: Promise<StreamConnection>): void {
+    this.#streams.set(node, p);
+    p.then((c) => this.#settled.set(p, c), () => {});
+  }
+
+  async #connection(node: string): Promise<StreamConnection> {
     const existing = this.#streams.get(node);
     if (existing !== undefined) {
       const c = await existing.catch(() => undefined);
@@ -92,7 +112,7 @@ export class StreamPool {
       this.#maybeFollow(node, c, true);
       return c;
     });
-    this.#streams.set(node, opening);
+    this.#put(node, opening);
     opening.catch(() => {
       if (this.#streams.get(node) === opening) this.#streams.delete(node);
     });
@@ -123,7 +143,7 @@ export class StreamPool {
       if (existing !== undefined && !existing.lost) return existing;
       try {
         const c = await this.#open(moved, REOPEN_MOVED_MS);
-        if (!this.#streams.has(moved)) this.#streams.set(moved, Promise.resolve(c));
+        if (!this.#streams.has(moved)) this.#put(moved, Promise.resolve(c));
         return c;
       } catch {
         this.#movedTo.delete(node);
@@ -153,7 +173,7 @@ export class StreamPool {
     const leader = await this.connection(leaderUrl);
     // Something else replaced the stream meanwhile (a loss, a close): keep that.
     if (this.#streams.get(node) !== before || c.lost || leader === c) return;
-    this.#streams.set(node, Promise.resolve(leader));
+    this.#put(node, Promise.resolve(leader));
     this.#movedTo.set(node, leaderUrl);
     // The old stream finishes what it carries (a long poll, a consumer), then closes.
     c.drain();
@@ -173,20 +193,14 @@ export class StreamPool {
     bodyText: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<StreamAnswer & { readonly servedBy?: string }> {
-    const parsed = new URL(url);
-    const stream = await this.connection(parsed.origin);
+    const parsed = parseUrl(url);
+    const stream = this.#ready(parsed.origin) ?? await this.#connection(parsed.origin);
     const passed: Record<string, string> = {};
     const key = headers["idempotency-key"];
     if (key !== undefined) passed["idempotency-key"] = headerValue(key);
     const session = headers["quorumq-session"];
     if (session !== undefined) passed["quorumq-session"] = headerValue(session);
-    const answer = await stream.call(
-      method,
-      parsed.pathname + parsed.search,
-      passed,
-      bodyText,
-      signal,
-    );
+    const answer = await stream.call(method, parsed.path, passed, bodyText, signal);
     return stream.node === parsed.origin ? answer : { ...answer, servedBy: stream.node };
   }
 
@@ -224,4 +238,20 @@ export class StreamPool {
       if (this.#streams.size === 0) break;
     }
   }
+}
+
+/** URLs parsed lately: a client sends to a few paths over and over (a `URL` is ~1 µs). */
+const parsedUrls = new Map<string, { readonly origin: string; readonly path: string }>();
+const PARSED_URLS_MAX = 256;
+
+/** `url`'s origin and its path with the query, as `new URL` reads them. */
+function parseUrl(url: string): { readonly origin: string; readonly path: string } {
+  let parsed = parsedUrls.get(url);
+  if (parsed === undefined) {
+    const u = new URL(url);
+    parsed = { origin: u.origin, path: u.pathname + u.search };
+    if (parsedUrls.size >= PARSED_URLS_MAX) parsedUrls.clear();
+    parsedUrls.set(url, parsed);
+  }
+  return parsed;
 }

@@ -24,15 +24,20 @@ import { StreamLost } from "../client/mod.ts";
 import { OPS_PATHS } from "../http/stream_protocol.ts";
 import { corsMiddleware } from "../http/cors.ts";
 import { CACHE_HEADER, StaleCache } from "./stale_cache.ts";
-import { NoUpstream, type Upstream } from "./upstream.ts";
+import { type CallPort, NoUpstream, Upstream } from "./upstream.ts";
 import { type AcceptSocket, relayStream } from "./relay.ts";
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
-  readonly upstream: Upstream;
+  /**
+   * The stream to the cluster: every forwarded call goes there, and `/v1/stream` relays ride it
+   * when it is an `Upstream` (a `CallPort` that hands calls elsewhere serves no relay).
+   */
+  readonly upstream: Upstream | CallPort;
   /**
    * Accepts a WebSocket upgrade (`Deno.upgradeWebSocket`, a Worker's `WebSocketPair`): the entry
-   * of each runtime gives its own. Absent: `/v1/stream` is not served.
+   * of each runtime gives its own. Absent (or `upstream` not an `Upstream`): `/v1/stream` is not
+   * served.
    */
   readonly accept?: AcceptSocket;
   /** Largest request body the gateway reads; more: 413. Default 1 MiB (the node's default). */
@@ -76,10 +81,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     (c) => c.json({ status: "ok", gateway: true, upstream: options.upstream.node ?? null }),
   );
   app.get("/v1/stream", (c) => {
-    if (options.accept === undefined) {
+    const upstream = options.upstream;
+    if (options.accept === undefined || !(upstream instanceof Upstream)) {
       return problemResponse("not_found", "This gateway does not serve /v1/stream");
     }
-    return relayStream(c.req.raw, options.upstream, options.accept, origins);
+    return relayStream(c.req.raw, upstream, options.accept, origins);
   });
   app.all("*", (c) => forward(c.req.raw, options.upstream, maxBody, cache));
   app.onError((error, c) => failed(error, c.req.raw));
@@ -124,7 +130,7 @@ function pathOf(url: string): string {
 /** Sends one request over the stream and answers what the node answered. */
 async function forward(
   request: Request,
-  upstream: Upstream,
+  upstream: CallPort,
   maxBody: number,
   cache: StaleCache,
 ): Promise<Response> {
@@ -162,20 +168,24 @@ async function forward(
   const attempts = method === "GET" ? 2 : 1;
   await upstream.gather();
   for (let attempt = 1;; attempt++) {
-    let stream;
-    try {
-      stream = await upstream.connection();
-    } catch (error) {
-      if (!(error instanceof NoUpstream)) throw error;
-      return problemResponse("no_leader", `${error.message}; nothing was sent`);
-    }
     try {
       // A silent stream is found by the upstream's probe (`Upstream`), one timer for all calls:
       // a timer per call would exceed a Worker's 10,000 active timeouts under load.
-      let answer = await stream.request(method, path, headers, body, request.signal);
+      const { status, headers: answerHeaders, text } = await upstream.send(
+        method,
+        path,
+        headers,
+        body,
+        request.signal,
+      );
+      // The answer's headers as the init's: one header list built, not a `Headers` and a copy.
+      let answer = new Response(text, { status, headers: answerHeaders });
       if (key !== undefined) answer = await cache.store(key, answer);
       return head ? new Response(null, answer) : answer;
     } catch (error) {
+      if (error instanceof NoUpstream) {
+        return problemResponse("no_leader", `${error.message}; nothing was sent`);
+      }
       if (!(error instanceof StreamLost)) {
         // The caller went away (its poll was cancelled on the node): no one reads this answer,
         // and nothing went wrong.

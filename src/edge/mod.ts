@@ -12,7 +12,13 @@ export {
   type GatewayOptions,
   STALE_CACHE_MS_DEFAULT,
 } from "./gateway.ts";
-export { NoUpstream, Upstream, type UpstreamOptions } from "./upstream.ts";
+export {
+  type CallPort,
+  NoUpstream,
+  type StreamAnswer,
+  Upstream,
+  type UpstreamOptions,
+} from "./upstream.ts";
 export type { AcceptedSocket, AcceptSocket } from "./relay.ts";
 export { type EdgeSettings, edgeSettings } from "./settings.ts";
 export { CACHE_HEADER, StaleCache, type StaleCacheOptions } from "./stale_cache.ts";

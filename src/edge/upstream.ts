@@ -12,6 +12,31 @@
 
 import { leaderElsewhere, StreamConnection, type StreamDial } from "../client/mod.ts";
 
+/** A node's answer as the stream reads it: status, headers (lower-case names), text or null. */
+export type StreamAnswer = Awaited<ReturnType<StreamConnection["call"]>>;
+
+/**
+ * Where the gateway's forwarded calls go: an `Upstream`, or a hand-off to the place that holds
+ * one (a Worker's isolate, whose stream only the request that opened it may use).
+ */
+export interface CallPort {
+  /** The id of the node the stream is open to, if one is (`/healthz`). */
+  readonly node: string | undefined;
+  /** See `Upstream.gather`. */
+  gather(): Promise<void>;
+  /**
+   * Sends one call over the stream; `NoUpstream` when no node could be reached (nothing was
+   * sent), `StreamLost` when the stream was lost after it was sent.
+   */
+  send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+    signal?: AbortSignal,
+  ): Promise<StreamAnswer>;
+}
+
 /** Options of `Upstream`. */
 export interface UpstreamOptions {
   /** Base URLs of the nodes (`http://`, `https://`, `ws://` or `wss://`); any node will do. */
@@ -53,7 +78,7 @@ export class NoUpstream extends Error {
 }
 
 /** The stream to the cluster, reopened after a loss and moved to the leader. */
-export class Upstream {
+export class Upstream implements CallPort {
   readonly #urls: readonly string[];
   readonly #dial: StreamDial | undefined;
   #current: StreamConnection | undefined;
@@ -98,6 +123,24 @@ export class Upstream {
     const opened = await this.#opening;
     this.#arm();
     return opened;
+  }
+
+  /** Sends one call on the open stream (opening one if needed): `CallPort.send`. */
+  async send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+    signal?: AbortSignal,
+  ): Promise<StreamAnswer> {
+    const stream = await this.connection();
+    return await stream.call(method, path, headers, body, signal);
+  }
+
+  /** The base URL of the node the stream is open to, if one is. */
+  get url(): string | undefined {
+    const c = this.#current;
+    return c !== undefined && !c.lost ? c.node : undefined;
   }
 
   /**

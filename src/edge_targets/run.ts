@@ -31,6 +31,8 @@ export interface StartEdgeOptions {
   readonly staleCacheMs?: number;
   /** Origins whose browser apps may call the gateway (CORS), comma-separated; `*`: any. */
   readonly corsOrigin?: string;
+  /** workerd: how long one request hosts the isolate's stream, ms (`worker_host.ts`). */
+  readonly hostMs?: number;
   /** Where the child's output goes; default inherited. */
   readonly output?: "inherit" | "null";
 }
@@ -55,6 +57,7 @@ export async function startEdge(o: StartEdgeOptions): Promise<RunningEdge> {
   if (o.followLeader === false) vars.QUORUMQ_EDGE_FOLLOW_LEADER = "false";
   if (o.staleCacheMs !== undefined) vars.QUORUMQ_EDGE_STALE_CACHE_MS = String(o.staleCacheMs);
   if (o.corsOrigin !== undefined) vars.QUORUMQ_EDGE_CORS_ORIGIN = o.corsOrigin;
+  if (o.hostMs !== undefined) vars.QUORUMQ_EDGE_HOST_MS = String(o.hostMs);
   const dir = await Deno.makeTempDir({ prefix: "quorumq-edge-" });
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   let command: Deno.Command;

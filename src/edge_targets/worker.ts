@@ -3,10 +3,12 @@
  * `workerd`, deployed with wrangler: docs/edge.md).
  *
  * A Worker may not use an I/O object (a WebSocket) made while serving one request while serving
- * another, so the gateway, and its one stream to the cluster, lives in a Durable Object: the
- * Worker hands each request to the object named after the Cloudflare location it came in at
- * (`request.cf.colo`; `local` in workerd), so each location has one gateway instance and one
- * stream, and every request of that location rides it. The object keeps no storage.
+ * another. Calls are forwarded by the isolate's own gateway over the isolate's one stream, which
+ * one request hosts and the others hand their calls to (`worker_host.ts`). What may outlast a
+ * host (a Worker's request lives at most 30 s past its answer) goes to a Durable Object instead:
+ * `/v1/stream` (a relayed client's consumers) and long polls (`.../receive`). The Worker hands
+ * those to the object named after the Cloudflare location they came in at (`request.cf.colo`;
+ * `local` in workerd), which holds a gateway and a stream of its own. It keeps no storage.
  *
  * What is a Worker's own is here, and only here: `WebSocketPair`, a `fetch` that upgrades
  * (outbound WebSockets), the Durable Object binding. Settings are the Worker's vars and secrets
@@ -16,7 +18,15 @@
  */
 
 import type { StreamSocket } from "../client/mod.ts";
-import { type AcceptSocket, createGateway, edgeSettings, Upstream } from "../edge/mod.ts";
+import {
+  type AcceptSocket,
+  createGateway,
+  type EdgeSettings,
+  edgeSettings,
+  type Gateway,
+  Upstream,
+} from "../edge/mod.ts";
+import { HOST_MS_DEFAULT, type HostContext, IsolateCalls } from "./worker_host.ts";
 
 /** A Worker's WebSocket: the standard one, plus `accept()` for the ends it makes itself. */
 interface WorkerSocket {
@@ -37,30 +47,48 @@ interface GatewayNamespace {
 /** The Worker's env: its vars and secrets, and the gateway's namespace. */
 type Env = Record<string, unknown> & { readonly EDGE_GATEWAY: GatewayNamespace };
 
-/** The Durable Object holding one gateway instance and its stream. */
+/** An `Upstream` the Worker way (its dialer), trying `first` first when given. */
+function workerUpstream(
+  settings: EdgeSettings,
+  first?: string,
+  gather?: () => Promise<void>,
+): Upstream {
+  const urls = first === undefined
+    ? settings.upstream
+    : [first, ...settings.upstream.filter((url) => url !== first)];
+  return new Upstream({
+    urls,
+    ...(settings.token !== undefined ? { token: settings.token } : {}),
+    followLeader: settings.followLeader,
+    dial: (url) => new UpgradedSocket(url),
+    ...(gather !== undefined ? { gather } : {}),
+    log: (event, fields) => console.log(JSON.stringify({ event, ...fields })),
+  });
+}
+
+/** The gateway's options that come from the settings alone. */
+function gatewaySettings(settings: EdgeSettings) {
+  return {
+    ...(settings.maxBodyBytes !== undefined ? { maxBodyBytes: settings.maxBodyBytes } : {}),
+    ...(settings.staleCacheMs !== undefined ? { staleCacheMs: settings.staleCacheMs } : {}),
+    ...(settings.corsOrigins !== undefined ? { corsOrigins: settings.corsOrigins } : {}),
+  };
+}
+
+/**
+ * The Durable Object holding a gateway instance and its stream for what may outlast a request
+ * of the Worker: `/v1/stream` and long polls.
+ */
 export class EdgeGateway {
   readonly #fetch: (request: Request) => Response | Promise<Response>;
 
   constructor(_state: unknown, env: Env) {
     const settings = edgeSettings(env);
-    const upstream = new Upstream({
-      urls: settings.upstream,
-      ...(settings.token !== undefined ? { token: settings.token } : {}),
-      followLeader: settings.followLeader,
-      dial: (url) => new UpgradedSocket(url),
-      // Requests reach the object one event each; a zero timer fires once those that are
-      // ready now have run, so the calls among them leave in one message.
-      gather: () => new Promise<void>((resolve) => setTimeout(resolve, 0)),
-      log: (event, fields) => console.log(JSON.stringify({ event, ...fields })),
-    });
-    const gateway = createGateway({
-      upstream,
-      accept,
-      ...(settings.maxBodyBytes !== undefined ? { maxBodyBytes: settings.maxBodyBytes } : {}),
-      ...(settings.staleCacheMs !== undefined ? { staleCacheMs: settings.staleCacheMs } : {}),
-      ...(settings.corsOrigins !== undefined ? { corsOrigins: settings.corsOrigins } : {}),
-    });
-    this.#fetch = gateway.fetch;
+    // Requests reach the object one event each; a zero timer fires once those that are ready
+    // now have run, so the calls among them leave in one message.
+    const gather = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+    const upstream = workerUpstream(settings, undefined, gather);
+    this.#fetch = createGateway({ upstream, accept, ...gatewaySettings(settings) }).fetch;
   }
 
   fetch(request: Request): Response | Promise<Response> {
@@ -74,19 +102,40 @@ export class EdgeGateway {
  */
 const ids = new Map<string, unknown>();
 
+/** The isolate's gateway and its calls' port (plain objects: no I/O object is kept in them). */
+let isolate: { gateway: Gateway; calls: IsolateCalls } | undefined;
+
 export default {
-  fetch(request: Request, env: Env): Promise<Response> {
-    const colo = (request as Request & { cf?: { colo?: string } }).cf?.colo ?? "local";
-    const namespace = env.EDGE_GATEWAY;
-    let id = ids.get(colo);
-    if (id === undefined) {
-      id = namespace.idFromName(colo);
-      // Bounded: one per Cloudflare location (a few hundred), in case the binding ever changes.
-      if (ids.size < 1024) ids.set(colo, id);
+  fetch(request: Request, env: Env, ctx: HostContext): Response | Promise<Response> {
+    const url = request.url;
+    const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).replace(/\?.*$/, "");
+    if (path === "/v1/stream" || path.endsWith("/receive")) return toObject(request, env);
+    if (isolate === undefined) {
+      const settings = edgeSettings(env);
+      const hostMs = Number(env.QUORUMQ_EDGE_HOST_MS ?? HOST_MS_DEFAULT);
+      const calls = new IsolateCalls((first) => workerUpstream(settings, first), hostMs);
+      isolate = {
+        calls,
+        gateway: createGateway({ upstream: calls, ...gatewaySettings(settings) }),
+      };
     }
-    return namespace.get(id).fetch(request);
+    isolate.calls.host(ctx);
+    return isolate.gateway.fetch(request);
   },
 };
+
+/** Hands a request to the location's Durable Object. */
+function toObject(request: Request, env: Env): Promise<Response> {
+  const colo = (request as Request & { cf?: { colo?: string } }).cf?.colo ?? "local";
+  const namespace = env.EDGE_GATEWAY;
+  let id = ids.get(colo);
+  if (id === undefined) {
+    id = namespace.idFromName(colo);
+    // Bounded: one per Cloudflare location (a few hundred), in case the binding ever changes.
+    if (ids.size < 1024) ids.set(colo, id);
+  }
+  return namespace.get(id).fetch(request);
+}
 
 /** A Worker accepts a client's WebSocket by answering 101 with one end of a pair. */
 const accept: AcceptSocket = () => {

@@ -125,7 +125,7 @@ function parseJsonBody(
 
 /** The JSON of a body that is not empty: its text `given`, or decoded from `bytes`. */
 function parseJson(bytes: Uint8Array, given: string | undefined, contentType: string | null) {
-  if (contentType !== null && !JSON_TYPE.test(contentType)) {
+  if (contentType !== null && contentType !== "application/json" && !JSON_TYPE.test(contentType)) {
     throw new ProblemError(
       "unsupported_media_type",
       `Expected Content-Type application/json, got ${contentType}`,

@@ -126,7 +126,9 @@ export function settled(v: { readonly results: readonly ReceiptResult[] }): Writ
  */
 export function singlePublish(o: PublishOutcome): WriteAnswer {
   if (!o.ok) throw new ProblemError(BROKER_REASON_PROBLEMS[o.reason], o.detail);
-  return { status: o.duplicate ? 200 : 201, text: JSON.stringify(publishJson(o)) };
+  // The text `JSON.stringify(publishJson(o))` makes, without the object (one per publish).
+  const text = `{"seq":${o.seq},"id":${JSON.stringify(o.id)},"duplicate":${o.duplicate}}`;
+  return { status: o.duplicate ? 200 : 201, text };
 }
 
 /** `{ results: [...] }` for ack/nack/extend. */

@@ -114,11 +114,15 @@ export const messageSchema = z.strictObject(messageFields).register(apiRegistry,
   id: "NewMessage",
 });
 
+/** A batch of messages to publish. */
+export const publishBatchSchema = z.strictObject({
+  messages: z.array(messageSchema).min(1).max(1000),
+});
+
 /** `POST .../messages` body: one message, or a batch. */
-export const publishSchema = z.union([
-  messageSchema,
-  z.strictObject({ messages: z.array(messageSchema).min(1).max(1000) }),
-]).register(apiRegistry, { id: "PublishRequest" });
+export const publishSchema = z.union([messageSchema, publishBatchSchema]).register(apiRegistry, {
+  id: "PublishRequest",
+});
 
 /** Longest long poll; a client wanting more polls again. */
 export const MAX_WAIT_MS = 60_000;

@@ -86,10 +86,17 @@ export type Decoded =
 
 const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isCredit = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-const isHeaders = (h: unknown) =>
-  h === undefined ||
-  (typeof h === "object" && h !== null && !Array.isArray(h) &&
-    Object.values(h).every((v) => typeof v === "string"));
+function isHeaders(h: unknown): boolean {
+  if (h === undefined) return true;
+  if (typeof h !== "object" || h === null || Array.isArray(h)) return false;
+  // A loop, not `Object.values(h).every`: no array per frame.
+  for (const name in h) {
+    if (Object.hasOwn(h, name) && typeof (h as Record<string, unknown>)[name] !== "string") {
+      return false;
+    }
+  }
+  return true;
+}
 
 /**
  * Decodes one WebSocket message: one frame (a map), or a batch (an array of maps, each checked

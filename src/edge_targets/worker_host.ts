@@ -1,0 +1,241 @@
+/**
+ * The Worker's stream to the cluster without a Durable Object in the way: one stream per isolate,
+ * opened and used only by the request that hosts it, to which the other requests hand their
+ * calls (docs/edge.md, "Deploying to Cloudflare Workers").
+ *
+ * A Worker may not use an I/O object (a WebSocket, a timer) made while serving one request while
+ * serving another. What it may do is hand plain data across, and settle and await each other's
+ * promises: a promise made by request A and resolved by request B runs its continuations as A
+ * (workerd's cross-request promise resolution), and B awaiting a promise made by A resumes as B
+ * (cross-request awaits). So the request that finds no host becomes one: it keeps itself alive
+ * past its answer (`waitUntil`), and everything that touches the stream (the `Upstream`, its
+ * socket, its timers) runs as that request. Another request posts its call (method, path,
+ * headers, body: plain data) with a promise the host made, wakes the host, and awaits that
+ * promise; the host sends the calls that arrived meanwhile in one message and settles each
+ * promise with the node's answer (plain data too).
+ *
+ * A Worker's request lives at most 30 s after its answer (`waitUntil`), so a host takes calls
+ * for `hostMs` (default 20 s), then the next request opens a new host (and stream) and the old
+ * one closes once its calls are answered. Long polls (`.../receive`) and `/v1/stream` may
+ * outlast that, so the Worker sends them to the Durable Object (`worker.ts`).
+ *
+ * @module
+ */
+
+import { StreamLost } from "../client/mod.ts";
+import { type CallPort, NoUpstream, type StreamAnswer, Upstream } from "../edge/mod.ts";
+
+/** How long a host takes new calls, ms: a Worker's `waitUntil` ends 30 s after the answer. */
+export const HOST_MS_DEFAULT = 20_000;
+
+/** The request's `ctx`, as much of it as the host uses. */
+export interface HostContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** A promise made by the host (so a request awaiting it resumes as itself) and its settlers. */
+interface Pending {
+  readonly promise: Promise<StreamAnswer>;
+  readonly resolve: (answer: StreamAnswer) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** One call handed to the host: plain data, and the host's promise its answer settles. */
+interface Job {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: string | undefined;
+  readonly pending: Pending;
+}
+
+/** Promises the host keeps made ahead: more than the calls that arrive in one of its turns. */
+const POOL = 1024;
+
+/**
+ * Longest wait for the host's answer: calls that may wait longer (long polls) go to the Durable
+ * Object, and the stream's own probe closes a silent stream within 40 s (`Upstream`).
+ */
+const ANSWER_MS = 60_000;
+
+/** One request's hosting of the isolate's stream. */
+class Host {
+  readonly upstream: Upstream;
+  readonly startedMs = Date.now();
+  /** Set when a newer host took over: this one closes once its calls are answered. */
+  retired = false;
+  /** Set when the host stopped taking calls (retired and idle, or given up on: `abandon`). */
+  ended = false;
+  #queue: Job[] = [];
+  #inFlight = 0;
+  /** Resolves the host's wait for calls (made by the host: settling it resumes the host). */
+  #wake: (() => void) | undefined;
+  readonly #pool: Pending[] = [];
+  /** Settled by the host after each turn's refill (a request found the pool empty). */
+  #refilled!: Promise<void>;
+  #refill!: () => void;
+
+  constructor(makeUpstream: () => Upstream, ctx: HostContext) {
+    this.upstream = makeUpstream();
+    this.#fill();
+    ctx.waitUntil(this.#run());
+  }
+
+  /** Hands a call to the host; its answer comes back as the host read it. */
+  async send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<StreamAnswer> {
+    // Bounded: each pass waits for one turn of the host, which refills the pool.
+    for (let pass = 0; pass < 100; pass++) {
+      if (this.ended) throw new NoUpstream("The isolate's stream host has stopped");
+      const pending = this.#pool.pop();
+      if (pending !== undefined) {
+        this.#queue.push({ method, path, headers, body, pending });
+        this.#wakeUp();
+        return await this.#awaited(pending.promise);
+      }
+      const refilled = this.#refilled;
+      this.#wakeUp();
+      await this.#awaited(refilled);
+    }
+    throw new NoUpstream("The isolate's stream host made no promises in 100 turns");
+  }
+
+  /**
+   * A promise of the host, awaited with a timer of the waiting request's own: the runtime counts
+   * no wait on another request's promise as pending, and took such requests for hung ones (500s,
+   * in `workerd` 1.20261123, a few in every thousand calls) without it. It also bounds the wait
+   * on a host that the runtime stopped: the host is given up on (`ended`; the next request opens
+   * another), and the call ends as on a lost stream.
+   */
+  #awaited<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.ended = true;
+        reject(new StreamLost(`The isolate's stream host did not answer in ${ANSWER_MS} ms`));
+      }, ANSWER_MS);
+      promise.then((value) => {
+        clearTimeout(timer);
+        resolve(value);
+      }, (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+  }
+
+  /** Called by the request that takes over: this host closes once its calls are answered. */
+  retire(): void {
+    this.retired = true;
+    this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Runs as the hosting request, until retired and idle. */
+  async #run(): Promise<void> {
+    // Something pending of its own, so that the runtime never takes an idle host for a hung one.
+    const beat = setInterval(() => {}, 10_000);
+    try {
+      // Bounded by the host's life: it ends once retired with nothing in flight.
+      for (let turn = 0; turn < Number.MAX_SAFE_INTEGER; turn++) {
+        if (this.#queue.length === 0) {
+          if (this.retired && this.#inFlight === 0) {
+            this.ended = true;
+            return;
+          }
+          await new Promise<void>((resolve) => this.#wake = resolve);
+        }
+        const jobs = this.#queue;
+        this.#queue = [];
+        for (const job of jobs) this.#start(job);
+        this.#fill();
+      }
+    } finally {
+      this.ended = true;
+      clearInterval(beat);
+      await this.upstream.close();
+    }
+  }
+
+  /** Sends one call (the calls started in one turn leave in one message: `StreamConnection`). */
+  #start(job: Job): void {
+    this.#inFlight++;
+    this.upstream.send(job.method, job.path, job.headers, job.body).then(
+      job.pending.resolve,
+      job.pending.reject,
+    ).finally(() => {
+      this.#inFlight--;
+      if (this.retired && this.#inFlight === 0) this.#wakeUp();
+    });
+  }
+
+  #fill(): void {
+    while (this.#pool.length < POOL) {
+      let resolve!: (answer: StreamAnswer) => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<StreamAnswer>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#pool.push({ promise, resolve, reject });
+    }
+    this.#refill?.();
+    this.#refilled = new Promise<void>((resolve) => this.#refill = resolve);
+  }
+}
+
+/**
+ * The isolate's `CallPort`: `host(ctx)` at the start of every request makes that request the
+ * host when there is none (or the current one has hosted for `hostMs`); `send` hands the call to
+ * the current host.
+ */
+export class IsolateCalls implements CallPort {
+  #current: Host | undefined;
+
+  constructor(
+    readonly makeUpstream: (first: string | undefined) => Upstream,
+    readonly hostMs = HOST_MS_DEFAULT,
+  ) {}
+
+  get node(): string | undefined {
+    return this.#current?.upstream.node;
+  }
+
+  /** Makes sure a host takes calls; the request with `ctx` becomes it when none does. */
+  host(ctx: HostContext): void {
+    const current = this.#current;
+    if (current !== undefined && !current.ended && Date.now() - current.startedMs < this.hostMs) {
+      return;
+    }
+    // The new stream opens where the old one was (the leader, once followed).
+    const first = current?.upstream.url;
+    this.#current = new Host(() => this.makeUpstream(first), ctx);
+    current?.retire();
+  }
+
+  gather(): Promise<void> {
+    // Calls gather by themselves: those that arrive before the host's next turn leave together.
+    return Promise.resolve();
+  }
+
+  send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<StreamAnswer> {
+    const host = this.#current;
+    if (host === undefined) {
+      return Promise.reject(new NoUpstream("No request hosts the isolate's stream"));
+    }
+    return host.send(method, path, headers, body);
+  }
+}
