@@ -364,7 +364,12 @@ Deno.test("a follower installing a leader's file snapshot restores it from its f
     const lagging = c.ids.find((id) => id !== leader.id)!;
     c.cut.add(lagging);
     for (let i = 0; i < 40; i++) assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
-    await c.ticks(5); // the background snapshot finishes, the leader compacts its log
+    // The leader's background snapshot is saved (an fsync: slow under load) and its log compacted
+    // past what the lagging node holds.
+    const compacted = () => c.snapshots.some((x) => x.id === leader.id);
+    for (let i = 0; i < 500 && !compacted(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(compacted(), "the leader took no snapshot");
+    await c.ticks(5);
     c.cut.delete(lagging);
     const machine = c.machines.get(lagging)!;
     for (let i = 0; i < 200 && machine.items.length < 40; i++) await c.ticks(1);
