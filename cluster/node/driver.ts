@@ -374,7 +374,10 @@ export class NodeDriver {
     if (this.#closed) return;
     if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
     // In order: no entry after the snapshot applies before the state it follows.
-    if (rd.snapshot) this.#apply.enqueue({ snapshot: rd.snapshot });
+    if (rd.snapshot) {
+      this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
+    }
+    if (this.#closed) return;
     this.#apply.enqueue({
       entries: early > 0 ? rd.committedEntries.slice(early) : rd.committedEntries,
     });

@@ -93,3 +93,18 @@ Deno.test("open() refuses a damaged, truncated or mislabelled newest snapshot", 
     await assert.rejects(new FileSnapshotStore(dir).open(), /holds index 40 term 4/);
   });
 });
+
+Deno.test("openSaved() opens a snapshot just saved by its meta, undefined once it is gone", async () => {
+  await withDir(async (dir) => {
+    const store = new FileSnapshotStore(dir);
+    const s = snapshot(30, 2, SAVE_CHUNK_BYTES + 5);
+    await store.save(s);
+    const opened = (await store.openSaved(s.meta))!;
+    assert.deepEqual(opened.meta, s.meta);
+    assert.equal(opened.data.byteLength, s.data.length);
+    assert.deepEqual(opened.data.subarray(0, s.data.length), s.data);
+    opened.data.close();
+    for (const i of [4, 5]) await store.save(snapshot(i * 10, 2, 10));
+    assert.equal(await store.openSaved(s.meta), undefined);
+  });
+});

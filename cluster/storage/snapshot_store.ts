@@ -48,6 +48,11 @@ export interface SnapshotStore {
    */
   open?(): Promise<OpenedSnapshot | undefined>;
   /**
+   * Optional: the snapshot `meta` names, just saved by this store, opened as `open` opens it
+   * (without reading it through again); undefined when it is no longer stored.
+   */
+  openSaved?(meta: SnapshotMeta): Promise<OpenedSnapshot | undefined>;
+  /**
    * Optional: the newest snapshot loaded or saved, with data read back on demand (see
    * `saveParts`); undefined when none.
    */

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Message } from "../raft/mod.ts";
-import { decodeFrame, encodeFrame, estimateMessageBytes, FRAME_VERSION_V1 } from "./codec.ts";
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeFrameParts,
+  estimateMessageBytes,
+  FRAME_VERSION_V1,
+} from "./codec.ts";
 
 const bytes = fc.uint8Array({ maxLength: 64 });
 const message: fc.Arbitrary<Message> = fc.record(
@@ -61,6 +67,19 @@ Deno.test("encodeFrame() writes the version byte first and returns a buffer it d
   encodeFrame([{ ...m, term: 99, from: "zzz" }]);
   assert.equal(f1[0], FRAME_VERSION_V1);
   assert.deepStrictEqual(f1, copy);
+});
+
+Deno.test("encodeFrameParts() is encodeFrame's bytes in two parts: the version, the body", () => {
+  fc.assert(
+    fc.property(fc.array(message, { maxLength: 8 }), (msgs) => {
+      const [version, body] = encodeFrameParts(msgs);
+      const joined = new Uint8Array(version.byteLength + body.byteLength);
+      joined.set(version, 0);
+      joined.set(body, version.byteLength);
+      assert.deepStrictEqual(joined, encodeFrame(msgs));
+    }),
+    { numRuns: 200 },
+  );
 });
 
 Deno.test("decodeFrame() rejects unknown versions, garbage and malformed messages", () => {

@@ -47,7 +47,11 @@ export interface LinkSocket {
   onopen: (() => void) | null;
   onmessage: ((ev: { readonly data: string | ArrayBuffer }) => void) | null;
   onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null;
-  send(data: string | Uint8Array): void;
+  /**
+   * Sends a message. A binary one may be given in parts, sent as their concatenation (one
+   * message); the parts are copied before `send` returns, so the caller may reuse them.
+   */
+  send(data: string | Uint8Array | readonly Uint8Array[]): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -69,8 +73,17 @@ const CLOSING = 2;
 const CLOSED = 3;
 
 const READ_CHUNK_BYTES = 64 * 1024;
-/** Frames queued together are written in one call up to this size (fewer syscalls, segments). */
-const WRITE_COALESCE_BYTES = 256 * 1024;
+/**
+ * Frames queued together are written in one call up to this size (fewer syscalls, segments).
+ * Small, since joining them copies them into a new buffer: below the node's 8 KiB malloc
+ * mapping threshold (src/server/memory.ts) that is cheap, past it the buffer is a mapping of its
+ * own (~100 µs for 50 KB, more than the write it saves); a larger frame is written alone.
+ */
+const WRITE_COALESCE_BYTES = 7 * 1024;
+
+/** Frame buffers kept for reuse (`#allocate`): from the size where allocating costs, up to 1 MiB. */
+const SPARE_BYTES_MIN = 8 * 1024;
+const SPARE_BYTES_MAX = 1024 * 1024;
 
 const encoder = new TextEncoder();
 
@@ -93,6 +106,8 @@ class NoDelayWebSocket implements LinkSocket {
   #out: Uint8Array[] = [];
   #bufferedAmount = 0;
   #writing = false;
+  /** A written frame's buffer, for the next frame (`#allocate`). */
+  #spare: ArrayBuffer | undefined;
   /** Set once a close frame was queued: nothing may follow it. */
   #closeSent = false;
   /** The close the `close` event reports; 1006 (abnormal) unless a close frame said otherwise. */
@@ -123,14 +138,16 @@ class NoDelayWebSocket implements LinkSocket {
     return this.#bufferedAmount;
   }
 
-  send(data: string | Uint8Array): void {
+  send(data: string | Uint8Array | readonly Uint8Array[]): void {
     if (this.#readyState === CONNECTING) {
       throw new DOMException("The WebSocket is still connecting", "InvalidStateError");
     }
     // As the standard class does: after close() messages are dropped without an error.
     if (this.#readyState !== OPEN || this.#closeSent) return;
     const text = typeof data === "string";
-    this.#queue(encodeFrame(text ? OP_TEXT : OP_BINARY, text ? encoder.encode(data) : data));
+    this.#queue(
+      encodeFrame(text ? OP_TEXT : OP_BINARY, text ? encoder.encode(data) : data, this.#allocate),
+    );
   }
 
   close(code = 1000, reason = ""): void {
@@ -328,6 +345,30 @@ class NoDelayWebSocket implements LinkSocket {
     if (!this.#writing) void this.#pump();
   }
 
+  /**
+   * Buffers for data frames: the buffer of the last large frame written, when it is large
+   * enough, else a new one. On a busy leader every append is a frame of tens of KB per follower;
+   * a new buffer each time was an allocation and zero-filling and, under the node's malloc
+   * settings (src/server/memory.ts), a mapping of its own (~70 µs for 30 KB).
+   */
+  readonly #allocate = (bytes: number): Uint8Array => {
+    const spare = this.#spare;
+    if (bytes < SPARE_BYTES_MIN || spare === undefined || spare.byteLength < bytes) {
+      return new Uint8Array(bytes);
+    }
+    this.#spare = undefined;
+    return new Uint8Array(spare, 0, bytes);
+  };
+
+  /** Keeps `frame`'s buffer for `#allocate` if it is worth keeping and larger than the spare. */
+  #keepSpare(frame: Uint8Array): void {
+    const buffer = frame.buffer as ArrayBuffer;
+    if (buffer.byteLength < SPARE_BYTES_MIN || buffer.byteLength > SPARE_BYTES_MAX) return;
+    if (this.#spare === undefined || this.#spare.byteLength < buffer.byteLength) {
+      this.#spare = buffer;
+    }
+  }
+
   /** Writes queued frames in order, several small ones per write. */
   async #pump(): Promise<void> {
     this.#writing = true;
@@ -344,6 +385,8 @@ class NoDelayWebSocket implements LinkSocket {
         const parts = this.#out.splice(0, take);
         await writeAll(this.#conn, take === 1 ? parts[0] : concat(parts));
         this.#bufferedAmount -= bytes;
+        // Written: a large frame's buffer serves the next one (nothing else holds it).
+        if (take === 1) this.#keepSpare(parts[0]);
       }
     } catch {
       this.#dropConnection(); // the read side ends and reports the close

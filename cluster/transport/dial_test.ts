@@ -272,3 +272,67 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "messages sent in parts, large and small in turn, arrive whole (a written frame's buffer " +
+    "serves the next)",
+  ...opts,
+  fn: async () => {
+    const l = linkListener();
+    const ws = dialWebSocket(l.url);
+    try {
+      await opened(ws);
+      // Falling and rising sizes: a reused buffer with anything left of an earlier frame shows.
+      const sizes = [60_000, 20_000, 100, 90_000, 9_000, 60_000, 0];
+      const sent = sizes.map((n, i) => [new Uint8Array([i]), new Uint8Array(n).fill(i + 1)]);
+      for (const [i, parts] of sent.entries()) {
+        const arrived = l.nextArrival();
+        ws.send(parts);
+        await within(arrived, `message ${i}`);
+        assert.deepEqual(new Uint8Array(l.received[i] as ArrayBuffer), concatParts(parts));
+      }
+      // And queued back to back, without waiting for each.
+      const arrivals = sent.map(() => l.nextArrival());
+      for (const parts of sent) ws.send(parts);
+      await within(Promise.all(arrivals), "the messages sent back to back");
+      for (const [i, parts] of sent.entries()) {
+        assert.deepEqual(
+          new Uint8Array(l.received[sent.length + i] as ArrayBuffer),
+          concatParts(parts),
+        );
+      }
+    } finally {
+      // Bounded: after a garbled frame neither end may finish the close handshake.
+      const done = closed(ws);
+      ws.close(1000, "done");
+      await within(done, "the close").catch(() => {});
+      try {
+        l.serverSocket().close();
+      } catch { /* closed already */ }
+      await within(l.server.shutdown(), "the shutdown").catch(() => {});
+    }
+  },
+});
+
+/** `p`, or a failure once 10 s passed (a garbled frame may leave it waiting for good). */
+async function within<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not arrive within 10 s`)), 10_000);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

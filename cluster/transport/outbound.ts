@@ -19,7 +19,7 @@ import {
   sign,
   verify,
 } from "./auth.ts";
-import { encodeFrame, errorText, estimateMessageBytes } from "./codec.ts";
+import { encodeFrameParts, errorText, estimateMessageBytes } from "./codec.ts";
 import { dialWebSocket, type LinkSocket } from "./dial.ts";
 import { certProofInput } from "./peer_tls.ts";
 import { Keepalive, PING, PONG } from "./keepalive.ts";
@@ -238,7 +238,7 @@ export class OutboundLink {
         bytes += size;
       }
       this.#queuedBytes -= bytes;
-      const frame = encodeFrame(batch);
+      const frame = encodeFrameParts(batch);
       try {
         ws.send(frame);
       } catch (err) {
@@ -248,7 +248,7 @@ export class OutboundLink {
       }
       this.#counters.sentFrames++;
       this.#counters.sentMessages += batch.length;
-      this.#counters.sentBytes += frame.byteLength;
+      this.#counters.sentBytes += frame[0].byteLength + frame[1].byteLength;
     }
     this.#compact();
     this.#dropping = false;

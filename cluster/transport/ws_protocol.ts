@@ -115,14 +115,26 @@ export function frameBytesNeeded(buf: Uint8Array, start: number, end: number): n
   return header.headerBytes + header.length;
 }
 
-/** A final client frame: header, random mask, masked payload (RFC 6455 §5.2, §5.3). */
-export function encodeFrame(op: number, payload: Uint8Array): Uint8Array {
-  const n = payload.byteLength;
+/**
+ * A final client frame: header, random mask, masked payload (RFC 6455 §5.2, §5.3). The payload
+ * may come in parts (a version byte and a body): they are copied into the frame's one buffer,
+ * which saves a buffer of the payload's size per message.
+ */
+export function encodeFrame(
+  op: number,
+  payload: Uint8Array | readonly Uint8Array[],
+  allocate: (bytes: number) => Uint8Array = newBuffer,
+): Uint8Array {
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  let n = 0;
+  for (const part of parts) n += part.byteLength;
   const lengthBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
   const headerBytes = 2 + lengthBytes + 4;
   // Padding in front so the payload starts 4-aligned and can be masked a word at a time.
   const pad = (4 - headerBytes % 4) % 4;
-  const whole = new Uint8Array(pad + headerBytes + n);
+  // Every byte of the frame is written below, so `allocate` may hand out a used buffer; it must
+  // start its ArrayBuffer (the views below are laid on the buffer).
+  const whole = allocate(pad + headerBytes + n);
   const frame = whole.subarray(pad);
   frame[0] = 0x80 | op;
   const view = new DataView(whole.buffer, pad);
@@ -137,7 +149,11 @@ export function encodeFrame(op: number, payload: Uint8Array): Uint8Array {
   }
   const mask = crypto.getRandomValues(new Uint8Array(4));
   frame.set(mask, 2 + lengthBytes);
-  frame.set(payload, headerBytes);
+  let at = headerBytes;
+  for (const part of parts) {
+    frame.set(part, at);
+    at += part.byteLength;
+  }
   const words = Math.floor(n / 4);
   const payloadOffset = pad + headerBytes;
   // The mask as one word in the platform's byte order, so each word XORs with the 4 mask bytes.
@@ -147,6 +163,8 @@ export function encodeFrame(op: number, payload: Uint8Array): Uint8Array {
   for (let i = words * 4; i < n; i++) frame[headerBytes + i] ^= mask[i & 3];
   return frame;
 }
+
+const newBuffer = (bytes: number) => new Uint8Array(bytes);
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   let total = 0;

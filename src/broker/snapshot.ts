@@ -54,6 +54,13 @@ export interface SnapshotView {
    * amount of work; it may run long after capture, while apply goes on.
    */
   parts(): Generator<Uint8Array, void, void>;
+  /**
+   * `parts()` for an encoding made once: each captured block of columns is let go as soon as it
+   * is encoded, so the capture (~100 MB at 1,000,000 messages) shrinks as the encoding goes
+   * instead of living until its end, while the state it was taken from grows. The view cannot
+   * encode again afterwards (every way throws).
+   */
+  drain(): Generator<Uint8Array, void, void>;
   /** The whole encoding in one synchronous call (tests, the simulator, small states). */
   serialize(): Uint8Array;
 }
@@ -202,8 +209,9 @@ export function* captureSteps(state: BrokerState): Steps<SnapshotView> {
   };
   return {
     index: state.lastIndex,
-    parts: () => encodeState(c),
-    serialize: () => concatParts(encodeState(c)),
+    parts: () => encodeState(c, false),
+    drain: () => encodeState(c, true),
+    serialize: () => concatParts(encodeState(c, false)),
   };
 }
 
@@ -214,7 +222,22 @@ export function snapshotBytes(state: BrokerState): Uint8Array {
 
 // ---- encoding, one bounded step per yielded part ----
 
-function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
+/**
+ * The captured blocks of `list` in order; with `release`, each is dropped from the list once the
+ * caller moves past it (`drain`). A dropped block means the view was drained: encoding it again
+ * would give a different snapshot, so it throws.
+ */
+function* blocksOf<T>(list: readonly T[], release: boolean): Generator<T, void, void> {
+  const slots = list as (T | undefined)[]; // the capture's own arrays, built in this module
+  for (let k = 0; k < slots.length; k++) {
+    const b = slots[k];
+    if (b === undefined) throw new Error("Cannot encode a snapshot view again once drained");
+    yield b;
+    if (release) slots[k] = undefined;
+  }
+}
+
+function* encodeState(c: StateCapture, release: boolean): Generator<Uint8Array, void, void> {
   yield snapshotPreamble();
   yield* frame(
     pack([
@@ -235,8 +258,8 @@ function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
   for (let i = 0; i < c.sessions.length; i += SESSIONS_PER_PART) {
     yield* frame(pack(["sessions", c.sessions.slice(i, i + SESSIONS_PER_PART)]));
   }
-  for (const q of c.queues) yield* encodeChannel(q, true);
-  for (const t of c.topics) yield* encodeTopic(t);
+  for (const q of c.queues) yield* encodeChannel(q, true, release);
+  for (const t of c.topics) yield* encodeTopic(t, release);
   // After every topic, so a snapshot without them reads as before they existed.
   for (const t of c.topics) {
     if (t.extra !== undefined) yield* frame(pack(["topicx", t.name, ...t.extra]));
@@ -244,7 +267,7 @@ function* encodeState(c: StateCapture): Generator<Uint8Array, void, void> {
   yield* frame(pack(["end"]));
 }
 
-function* encodeIds(c: IdCapture): Generator<Uint8Array, void, void> {
+function* encodeIds(c: IdCapture, release: boolean): Generator<Uint8Array, void, void> {
   let ids: string[] = [], nums: number[] = [], mut: number[] = [];
   const flush = () => {
     const part = frame(pack(["ids", ids, nums, f64Bytes(new Float64Array(mut))]));
@@ -253,7 +276,7 @@ function* encodeIds(c: IdCapture): Generator<Uint8Array, void, void> {
     mut = [];
     return part;
   };
-  for (const b of c.blocks) {
+  for (const b of blocksOf(c.blocks, release)) {
     for (let i = 0; i < b.seq.length; i++) {
       if (!isCurrentSlot(b, i)) continue;
       ids.push(idOfSlot(b, i));
@@ -319,7 +342,11 @@ function extras(
 }
 
 /** A queue (with its bodies) or a subscription (whose bodies are the topic's). */
-function* encodeChannel(c: ChannelCapture, withBodies: boolean): Generator<Uint8Array, void, void> {
+function* encodeChannel(
+  c: ChannelCapture,
+  withBodies: boolean,
+  release: boolean,
+): Generator<Uint8Array, void, void> {
   yield* frame(pack([
     "channel",
     c.name,
@@ -329,8 +356,8 @@ function* encodeChannel(c: ChannelCapture, withBodies: boolean): Generator<Uint8
     c.ids.count,
     c.count,
   ]));
-  yield* encodeIds(c.ids);
-  for (const b of c.blocks) {
+  yield* encodeIds(c.ids, release);
+  for (const b of blocksOf(c.blocks, release)) {
     const cols = b.cols;
     for (let from = 0; from < cols.seq.length;) {
       // One part: up to MSGS_PER_PART live slots or BODY_BYTES_PER_PART bytes of bodies.
@@ -369,7 +396,7 @@ function* encodeChannel(c: ChannelCapture, withBodies: boolean): Generator<Uint8
   }
 }
 
-function* encodeTopic(c: TopicCapture): Generator<Uint8Array, void, void> {
+function* encodeTopic(c: TopicCapture, release: boolean): Generator<Uint8Array, void, void> {
   yield* frame(pack([
     "topic",
     c.name,
@@ -380,7 +407,7 @@ function* encodeTopic(c: TopicCapture): Generator<Uint8Array, void, void> {
     c.log.length,
     c.subs.length,
   ]));
-  yield* encodeIds(c.ids);
+  yield* encodeIds(c.ids, release);
   for (let from = 0; from < c.log.length;) {
     const to = chunkEnd(c.log, from);
     const log = c.log.slice(from, to);
@@ -398,5 +425,5 @@ function* encodeTopic(c: TopicCapture): Generator<Uint8Array, void, void> {
     yield* bodiesFrame(log);
     from = to;
   }
-  for (const s of c.subs) yield* encodeChannel(s, false);
+  for (const s of c.subs) yield* encodeChannel(s, false, release);
 }

@@ -5,7 +5,14 @@
  */
 
 import assert from "node:assert/strict";
-import { restoreSnapshot, restoreSteps, snapshotBytes, type SnapshotSource } from "./snapshot.ts";
+import {
+  captureSnapshot,
+  restoreSnapshot,
+  restoreSteps,
+  snapshotBytes,
+  type SnapshotSource,
+} from "./snapshot.ts";
+import { concatParts } from "./_snapshot_format.ts";
 import { Log } from "./_testing.ts";
 import { buildFixtureLog, buildLargeLog } from "./_testing_snapshot_state.ts";
 import type { BrokerState } from "./state.ts";
@@ -95,4 +102,18 @@ Deno.test("a truncated or damaged source is refused, naming the restore", () => 
     subarray: (start, end) => bytes.slice(start, Math.min(end, start + 10)),
   };
   assert.throws(() => restoreFrom(short, 1000), /read 10 of/);
+});
+
+Deno.test("drain() encodes what parts() encodes, once: the capture is let go as it goes", () => {
+  const l = buildLargeLog(5_000);
+  const expected = snapshotBytes(l.broker);
+  const view = captureSnapshot(l.broker);
+  const drained = concatParts(view.drain());
+  assert.deepEqual(drained, expected);
+  assert.throws(() => view.serialize(), /once drained/);
+  assert.throws(() => [...view.parts()], /once drained/);
+  // A view never drained encodes as often as asked.
+  const kept = captureSnapshot(l.broker);
+  assert.deepEqual(kept.serialize(), expected);
+  assert.deepEqual(concatParts(kept.parts()), expected);
 });

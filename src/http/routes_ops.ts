@@ -20,18 +20,26 @@ export function opsRoutes(deps: AppDeps, metrics: HttpMetrics): Hono<AppEnv> {
   app.get("/healthz", (c) => c.json({ status: "ok", nodeId: deps.node.nodeId }));
 
   // Ready: a leader is known and this node has applied all it heard committed, so a stale read
-  // here is as fresh as the node can be. Load balancers route on this.
-  app.get("/readyz", (c) => {
-    const view = deps.node.clusterView();
+  // here is as fresh as the node can be. Load balancers route on this. Under a steady write load
+  // a follower's apply trails its commit by an entry or two at any moment, so the probe waits a
+  // little (READY_APPLY_WAIT_MS) for the commit index it saw; a node restoring or replaying a
+  // backlog stays behind past that and is not ready.
+  app.get("/readyz", async (c) => {
+    let view = deps.node.clusterView();
     if (view.leaderId === "") {
       throw new ProblemError("unavailable", "No leader is known", { nodeId: view.nodeId });
     }
     if (view.appliedIndex < view.commitIndex) {
-      throw new ProblemError(
-        "unavailable",
-        `Applied index ${view.appliedIndex} is behind commit index ${view.commitIndex}`,
-        { nodeId: view.nodeId },
-      );
+      await appliedThrough(deps.node, view.commitIndex, READY_APPLY_WAIT_MS);
+      const seen = view.commitIndex;
+      view = deps.node.clusterView();
+      if (view.appliedIndex < seen) {
+        throw new ProblemError(
+          "unavailable",
+          `Applied index ${view.appliedIndex} is behind commit index ${view.commitIndex}`,
+          { nodeId: view.nodeId },
+        );
+      }
     }
     // The leader's URL lets an edge gateway follow the leader (docs/edge.md).
     const leaderUrl = view.members.find((m) => m.id === view.leaderId)?.url;
@@ -55,6 +63,24 @@ export function opsRoutes(deps: AppDeps, metrics: HttpMetrics): Hono<AppEnv> {
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
 
   return app;
+}
+
+/** How long `/readyz` waits for an apply in flight (well inside a probe's usual 1 s timeout). */
+export const READY_APPLY_WAIT_MS = 250;
+
+/** Resolves once `node` has applied through `index`, or after `ms` (bounded; unsubscribes). */
+function appliedThrough(node: AppDeps["node"], index: number, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const off = node.onApplied(() => {
+      if (node.clusterView().appliedIndex >= index) done();
+    });
+  });
 }
 
 /** `/metrics` is an admin read; a refusal names `--metrics-public`. */

@@ -163,3 +163,34 @@ Deno.test("/openapi.json documents exactly the routes of the app, from the zod s
   assert.equal(queueParam.in, "path");
   assert.equal(queueParam.schema.pattern, "^[A-Za-z0-9._-]{1,128}$");
 });
+
+/** A LocalNode whose applied index trails its commit index by `lag` until `catchUp()`. */
+class TrailingNode extends LocalNode {
+  lag = 1;
+  override clusterView() {
+    const v = super.clusterView();
+    return { ...v, appliedIndex: v.commitIndex - this.lag };
+  }
+  catchUp(): void {
+    this.lag = 0;
+    this.notifyApplied();
+  }
+}
+
+Deno.test("/readyz waits briefly for an apply in flight; a node still behind after it is 503", async () => {
+  // Under a steady write load a follower's apply trails its commit by an entry or two for a
+  // moment at any time: a probe that answered 503 then took healthy nodes out of rotation.
+  const node = new TrailingNode();
+  const app = createApp({ node, log: silentLogger });
+  const pending = call(app, "GET", "/readyz");
+  setTimeout(() => node.catchUp(), 20);
+  const ready = await pending;
+  assert.equal(ready.status, 200, JSON.stringify(ready.body));
+  // A node that does not catch up within the wait (a restore, a long backlog) is not ready.
+  const behind = new TrailingNode();
+  behind.lag = 5_000;
+  const notReady = await call(createApp({ node: behind, log: silentLogger }), "GET", "/readyz");
+  assert.equal(notReady.status, 503);
+  assert.match(notReady.body.detail, /behind commit index/);
+  assert.equal(behind.listenerCount, 0, "the wait unsubscribes");
+});

@@ -36,8 +36,9 @@ export class BrokerMachine implements StateMachine {
         }
         return parts;
       },
+      // Streamed once to the store: each captured block goes as soon as it is encoded.
       stream: async function* (pace: Pace) {
-        for (const part of view.parts()) {
+        for (const part of view.drain()) {
           yield part;
           await pace();
         }

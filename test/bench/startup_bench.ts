@@ -184,6 +184,11 @@ interface SnapshotTaken {
   loopDelayMaxBeforeMs: number;
   /** The most CPU the node's event-loop thread ran between two turns (absent off Linux). */
   loopBusyMaxMs?: number;
+  /** Memory at the snapshot's end, and (`start`) at its start; absent from older builds. */
+  rssMB?: number;
+  heapMB?: number;
+  externalMB?: number;
+  start?: { rssMB?: number; heapMB?: number; externalMB?: number };
   time: string;
 }
 
@@ -347,9 +352,16 @@ try {
     events(nodes, id, "leader_changed").filter((e) => Date.parse(e.time as string) > buildStart)
       .map((e) => `  leader change seen by ${id} at ${e.time}: ${e.leaderId || "none"} (${e.role})`)
   );
-  const snaps = nodes.ids.flatMap((id) =>
-    (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[]).map((e) => ({ id, ...e }))
-  );
+  const snaps = nodes.ids.flatMap((id) => {
+    const starts = events(nodes, id, "snapshot_started") as SnapshotTaken["start"][];
+    return (events(nodes, id, "snapshot_taken") as unknown as SnapshotTaken[])
+      .map((e, k) => ({ id, ...e, start: starts[k] }));
+  });
+  /** "rss R MB (heap H + external E)" of a log line with memory figures, else "". */
+  const memory = (m: SnapshotTaken["start"]) =>
+    m?.rssMB === undefined
+      ? "?"
+      : `rss ${m.rssMB} MB (heap ${m.heapMB} + external ${m.externalMB})`;
   // Each node's own snapshots, each from its `snapshot_started` to its `snapshot_taken`: the
   // worst peak during one, and, to tell a snapshot's own share, the worst over as long a span
   // just before each.
@@ -409,7 +421,8 @@ try {
       (s.loopBusyMaxMs === undefined
         ? ""
         : `(longest run of its loop thread between two turns: ${s.loopBusyMaxMs} ms) `) +
-      `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}`
+      `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}` +
+      (s.rssMB === undefined ? "" : `; at its start ${memory(s.start)}, at its end ${memory(s)}`)
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,
     ...leaderChanges,

@@ -119,8 +119,13 @@ export class LocalNode implements NodePort {
     const result = this.state.apply(this.#index, decodeEnvelope(envelope));
     this.clock.observe();
     this.#fsync.observe(0.0005);
-    for (const listener of [...this.#listeners]) listener();
+    this.notifyApplied();
     return result;
+  }
+
+  /** Wakes the `onApplied` listeners, as a node does after each applied batch. */
+  notifyApplied(): void {
+    for (const listener of [...this.#listeners]) listener();
   }
 
   readBarrier(_opts: { timeoutMs: number }): Promise<ReadBarrierOutcome> {
