@@ -37,8 +37,23 @@ export type ApplyWork =
   | { readonly snapshot: RestoreSnapshot }
   | { readonly entries: readonly Entry[] };
 
-/** Entries applied between two `pace()` calls of the apply worker. */
+/** Entries applied between two `pace()` calls of the apply worker, at most... */
 const APPLY_SLICE_ENTRIES = 64;
+/**
+ * ...and bytes of entries, at most (a slice ends after the entry that reaches it): an entry
+ * carries a batch of up to 256 proposals, so 64 of them could hold the loop for 100s of ms (a
+ * replay after a restart: /healthz waited up to 311 ms, and peer handshakes timed out under load).
+ */
+const APPLY_SLICE_BYTES = 64 * 1024;
+
+/** Where the slice of `entries` that starts at `at` ends (see `APPLY_SLICE_BYTES`). */
+function sliceEnd(entries: readonly Entry[], at: number): number {
+  let end = at, bytes = 0;
+  while (end < entries.length && end - at < APPLY_SLICE_ENTRIES && bytes < APPLY_SLICE_BYTES) {
+    bytes += entries[end++].data.length;
+  }
+  return end;
+}
 
 /** Applies committed entries and restores snapshots, in order, paced. */
 export class ApplyWorker {
@@ -126,11 +141,12 @@ export class ApplyWorker {
         if ("snapshot" in w) await this.#restore(w.snapshot);
         else {
           for (
-            let at = 0;
+            let at = 0, end = 0;
             at < w.entries.length && !this.#host.isClosed();
-            at += APPLY_SLICE_ENTRIES
+            at = end
           ) {
-            this.#apply(w.entries.slice(at, at + APPLY_SLICE_ENTRIES));
+            end = sliceEnd(w.entries, at);
+            this.#apply(w.entries.slice(at, end));
             // After every slice, the last one included: work that piled up (many small items,
             // say while a capture held the worker) must not run back to back without a turn.
             await pace();
