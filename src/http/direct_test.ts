@@ -1,17 +1,20 @@
 /**
  * The stream's direct requests (`direct.ts`) against the same requests over HTTP (through Hono):
  * every case, good and bad, must get the same status, headers that matter and body (problem
- * type, detail, errors) both ways, so the two carriers of one handler cannot drift apart.
+ * type, detail, errors) both ways, so the two carriers of one handler cannot drift apart. Over
+ * HTTP only: refused tokens and a draining node; and the same requests sent to a follower, which
+ * forwards them to its leader whichever way they came.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { createApp } from "./app.ts";
+import { createApp, type CreateAppOptions } from "./app.ts";
 import { loadAuthenticator } from "./auth.ts";
 import { matchDirect } from "./direct.ts";
 import { LocalNode } from "./testing/local_node.ts";
 import { silentLogger } from "../log.ts";
+import { Drain } from "./drain.ts";
 import { StreamConnection } from "../client/mod.ts";
 
 const ADMIN = "admin-token-1";
@@ -24,6 +27,87 @@ interface Case {
   readonly body?: string;
   readonly token?: string;
 }
+
+/**
+ * More rules of the hot routes: content types, bodies that are JSON but not objects, sessions
+ * (in the one `servedNode` opens), keyed receives, a hop header on the leader.
+ */
+const SESSION = 5;
+const MORE_CASES: readonly Case[] = [
+  {
+    name: "charset",
+    path: "/v1/queues/q/messages",
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: '{"body":"cs"}',
+  },
+  {
+    name: "vendor json",
+    path: "/v1/queues/q/messages",
+    headers: { "content-type": "application/vnd.acme+json" },
+    body: '{"body":"v"}',
+  },
+  {
+    name: "upper-case type",
+    path: "/v1/queues/q/messages",
+    headers: { "content-type": "Application/JSON" },
+    body: '{"body":"u"}',
+  },
+  { name: "array body", path: "/v1/queues/q/messages", body: "[]" },
+  { name: "null body", path: "/v1/queues/q/messages", body: "null" },
+  { name: "number body", path: "/v1/queues/q/messages", body: "5" },
+  { name: "empty batch", path: "/v1/queues/q/messages", body: '{"messages":[]}' },
+  { name: "ack extra field", path: "/v1/queues/q/ack", body: '{"receipts":[],"x":1}' },
+  { name: "ack no body", path: "/v1/queues/q/ack" },
+  {
+    name: "padded key",
+    path: "/v1/queues/q/messages",
+    headers: { "idempotency-key": " k3 " },
+    body: '{"body":"padded"}',
+  },
+  {
+    name: "session write",
+    path: "/v1/queues/q/messages",
+    headers: { "quorumq-session": `${SESSION}/1/1` },
+    body: '{"body":"s1"}',
+  },
+  {
+    name: "session replay",
+    path: "/v1/queues/q/messages",
+    headers: { "quorumq-session": `${SESSION}/1/1` },
+    body: '{"body":"s1"}',
+  },
+  {
+    name: "session next",
+    path: "/v1/queues/q/ack",
+    headers: { "quorumq-session": `${SESSION}/2/2` },
+    body: '{"receipts":["r-2"]}',
+  },
+  {
+    name: "unknown session",
+    path: "/v1/queues/q/messages",
+    headers: { "quorumq-session": "99/1/1" },
+    body: '{"body":1}',
+  },
+  {
+    name: "receive keyed",
+    path: "/v1/queues/q/receive",
+    headers: { "idempotency-key": "rk1" },
+    body: '{"max":2}',
+  },
+  {
+    name: "receive keyed replay",
+    path: "/v1/queues/q/receive",
+    headers: { "idempotency-key": "rk1" },
+    body: '{"max":2}',
+  },
+  { name: "receive wait", path: "/v1/queues/empty/receive", body: '{"max":1,"waitMs":1}' },
+  {
+    name: "hop header on the leader",
+    path: "/v1/queues/q/messages",
+    headers: { "x-quorumq-forwarded-by": "n9" },
+    body: '{"body":"hop"}',
+  },
+];
 
 /** Requests that exercise each rule of the hot routes; each is run over HTTP, then the stream. */
 const CASES: readonly Case[] = [
@@ -102,6 +186,7 @@ const CASES: readonly Case[] = [
     body: "{}",
     token: "none",
   },
+  ...MORE_CASES,
 ];
 
 /** The parts of an answer both carriers must agree on. */
@@ -120,7 +205,7 @@ async function comparable(res: Response) {
  * A node served on loopback, with the queues and the subscription of the cases. With CORS on,
  * its HTTP requests go through Hono's routes and middlewares (`DirectRoutes.serve`).
  */
-async function servedNode(cors = false) {
+async function servedNode(cors = false, options: Partial<CreateAppOptions> = {}) {
   const auth = await loadAuthenticator(JSON.stringify({
     tokens: [
       { name: "admin", token: ADMIN, admin: ["*"], publish: ["*"], consume: ["*"] },
@@ -131,7 +216,7 @@ async function servedNode(cors = false) {
   // A still clock: both nodes stamp the same times, so their answers are equal to the byte.
   const node = new LocalNode({ monoNowMs: () => 1_000, wallNowMs: () => 1_700_000_000_000 });
   const corsOrigins = cors ? ["https://app.example"] : [];
-  const app = createApp({ node, log: silentLogger, auth, limits, corsOrigins });
+  const app = createApp({ node, log: silentLogger, auth, limits, corsOrigins, ...options });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
   const url = `http://127.0.0.1:${server.addr.port}`;
   const bearer = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
@@ -145,7 +230,16 @@ async function servedNode(cors = false) {
     const res = await fetch(url + path, { method: "PUT", headers: bearer, body });
     assert.equal(res.status, 201, await res.text());
   }
-  return { url, server };
+  const session = await fetch(`${url}/v1/sessions`, {
+    method: "POST",
+    headers: bearer,
+    body: "{}",
+  });
+  const opened = await session.json();
+  assert.equal(session.status, 201, JSON.stringify(opened));
+  // The session the cases write in: the same on every node, whose setups are the same.
+  assert.equal(opened.session, SESSION);
+  return { url, server, node, auth };
 }
 
 Deno.test("direct requests (stream, HTTP) answer what the same requests answer through Hono", async () => {
@@ -178,12 +272,6 @@ Deno.test("direct requests (stream, HTTP) answer what the same requests answer t
       assert.deepEqual(viaStream, viaHttp, c.name);
     }
     // And the same requests counted under the same routes and statuses.
-    const counted = async (url: string) => {
-      const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
-      return (await res.text()).split("\n")
-        .filter((l) => l.startsWith("quorumq_http_requests_total{") && l.includes('"POST"'))
-        .sort();
-    };
     const hono = await counted(http.url);
     assert.ok(hono.length > 10, hono.join("\n"));
     assert.deepEqual(await counted(direct.url), hono);
@@ -223,4 +311,121 @@ Deno.test("only plain paths of the hot routes are direct; anything else goes thr
   for (const p of viaApp) assert.equal(matchDirect("POST", p), undefined, p);
   assert.equal(matchDirect("PUT", "/v1/queues/q/messages"), undefined);
   assert.equal(matchDirect("GET", "/v1/queues/q/messages"), undefined);
+});
+
+/** The POST requests a node counted, by route and status (its `/metrics`). */
+async function counted(url: string) {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  return (await res.text()).split("\n")
+    .filter((l) => l.startsWith("quorumq_http_requests_total{") && l.includes('"POST"'))
+    .sort();
+}
+
+/**
+ * The answers of `requests` (path, headers) to the Hono node and to the direct one, in turn,
+ * and how each node counted them.
+ */
+async function bothWays(
+  hono: string,
+  direct: string,
+  requests: readonly { path: string; headers: Record<string, string>; body?: string }[],
+) {
+  for (const r of requests) {
+    const post = async (url: string) => {
+      const init = { method: "POST", headers: r.headers, body: r.body ?? '{"body":1}' };
+      const res = await fetch(url + r.path, init);
+      const answer = await comparable(res);
+      const extra = ["www-authenticate", "connection"].map((h) => res.headers.get(h));
+      return { ...answer, extra };
+    };
+    const viaHono = await post(hono);
+    assert.deepEqual(await post(direct), viaHono, JSON.stringify(r));
+  }
+}
+
+Deno.test("over HTTP, a direct route refuses a missing or bad token as the app does", async () => {
+  const http = await servedNode(true);
+  const direct = await servedNode();
+  try {
+    const json = { "content-type": "application/json" };
+    await bothWays(http.url, direct.url, [
+      { path: "/v1/queues/q/messages", headers: json },
+      { path: "/v1/queues/q/messages", headers: { ...json, authorization: "Bearer nope" } },
+      { path: "/v1/queues/q/ack", headers: { ...json, authorization: "Basic eDp5" } },
+      { path: "/v1/queues/q/receive", headers: { ...json, authorization: "Bearer" } },
+      { path: "/v1/topics/t/messages", headers: { ...json, authorization: `bearer ${ADMIN}` } },
+    ]);
+    const hono = await counted(http.url);
+    assert.ok(hono.some((l) => l.includes('status="401"')), hono.join("\n"));
+    assert.deepEqual(await counted(direct.url), hono);
+  } finally {
+    await Promise.all([http, direct].map((n) => n.server.shutdown()));
+  }
+});
+
+Deno.test("a draining node answers direct routes as the app does (503, Connection: close)", async () => {
+  const drains = [new Drain(), new Drain()];
+  const http = await servedNode(true, { drain: drains[0] });
+  const direct = await servedNode(false, { drain: drains[1] });
+  try {
+    for (const d of drains) d.begin();
+    const headers = { "content-type": "application/json", authorization: `Bearer ${ADMIN}` };
+    await bothWays(http.url, direct.url, [
+      { path: "/v1/queues/q/messages", headers },
+      { path: "/v1/queues/q/receive", headers, body: "{}" },
+      { path: "/v1/queues/q/messages", headers: { "content-type": "application/json" } },
+    ]);
+  } finally {
+    await Promise.all([http, direct].map((n) => n.server.shutdown()));
+  }
+});
+
+Deno.test("a follower forwards direct requests (HTTP, stream) as it forwards through Hono", async () => {
+  // Three leaders with the same setup, each behind a follower: through Hono (CORS on), direct
+  // over HTTP, direct on a stream. The follower validates and authenticates, the leader applies.
+  const leaders = [await servedNode(true), await servedNode(), await servedNode()];
+  const followers = leaders.map((leader, i) => {
+    const auth = leader.auth;
+    const node = new LocalNode({
+      nodeId: "n2",
+      mode: { kind: "follower", leaderId: "n1", leaderUrl: leader.url },
+    });
+    const corsOrigins = i === 0 ? ["https://app.example"] : [];
+    const app = createApp({
+      node,
+      log: silentLogger,
+      auth,
+      limits: { maxBodyBytes: 4096 },
+      corsOrigins,
+    });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    return { url: `http://127.0.0.1:${server.addr.port}`, server };
+  });
+  const stream = await StreamConnection.open(followers[2].url, ADMIN);
+  try {
+    // Not the hop header: a follower answers it not_leader naming its own leader's URL, and a
+    // stream never passes it on.
+    const forwarded = CASES.filter((c) =>
+      c.token !== "none" &&
+      c.headers?.["x-quorumq-forwarded-by"] === undefined
+    );
+    for (const c of forwarded) {
+      const headers = { "content-type": "application/json", ...c.headers };
+      const post = async (url: string) =>
+        await comparable(
+          await fetch(url + c.path, {
+            method: "POST",
+            headers: { ...headers, authorization: `Bearer ${ADMIN}` },
+            body: c.body,
+          }),
+        );
+      const viaHono = await post(followers[0].url);
+      assert.deepEqual(await post(followers[1].url), viaHono, `${c.name} (HTTP)`);
+      const viaStream = await comparable(await stream.request("POST", c.path, headers, c.body));
+      assert.deepEqual(viaStream, viaHono, c.name);
+    }
+  } finally {
+    await stream.close();
+    await Promise.all([...leaders, ...followers].map((n) => n.server.shutdown()));
+  }
 });

@@ -16,12 +16,14 @@
  *
  * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1]
  *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
+ *   [--client-nodelay]
  *
  * `--nodes 3` runs quorumq as a three-node cluster (the client on the leader: every message
  * replicated to a majority and fsync'd there before its PUBACK). `--main` picks the node entry
  * (`test/bench/profiled_main.ts` with `QQ_PROFILE_DIR` and `QQ_PROFILE_READY=0` profiles the
  * node under the load); `--profile-client` writes a CPU profile of this process (the MQTT.js
- * client) per broker into `<dir>`.
+ * client) per broker into `<dir>`. `--client-nodelay` turns Nagle's algorithm off on the QoS 1/2
+ * publisher's socket (MQTT.js leaves it on), for both brokers.
  *
  * @module
  */
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     main: { type: "string" },
     "profile-client": { type: "string" },
+    "client-nodelay": { type: "boolean", default: false },
   },
 });
 const CASES = new Set(values.cases.split(","));
@@ -105,6 +108,10 @@ async function publishInFlight(
   qos: 1 | 2,
 ): Promise<Omit<Figures, "brokerUs" | "clientUs">> {
   const pub = await client(port);
+  // MQTT.js leaves Nagle's algorithm on: its PUBLISHes after the first wait for that one's TCP ACK.
+  if (values["client-nodelay"]) {
+    (pub.stream as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
+  }
   const lat: number[] = [];
   let next = 0;
   const payload = "x".repeat(256);

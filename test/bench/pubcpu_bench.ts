@@ -17,8 +17,12 @@
  * `--checkout <dir>` runs the nodes from another checkout of the project (its `src/main.ts`, or its
  * `test/bench/profiled_main.ts` with `--profile`), for a before/after comparison in one sitting.
  *
+ * `--glibc-tunables <value>` replaces the nodes' `GLIBC_TUNABLES` (src/server/memory.ts); an empty
+ * value runs them with glibc's defaults (what the malloc settings cost in CPU).
+ *
  * Usage: deno run -A test/bench/pubcpu_bench.ts [--runs 3] [--count 20000]
  *   [--workloads stream,client,http,follower,batch] [--profile dir] [--checkout dir]
+ *   [--glibc-tunables value]
  *
  * @module
  */
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     workloads: { type: "string", default: "stream,client,http" },
     profile: { type: "string" },
     checkout: { type: "string" },
+    "glibc-tunables": { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -122,9 +127,10 @@ const nodes = await Nodes.start({
   storage: "fsync",
   keepLogs: false,
   main: `${CHECKOUT}/${values.profile ? "test/bench/profiled_main.ts" : "src/main.ts"}`,
-  ...(values.profile
-    ? { env: () => ({ QQ_PROFILE_DIR: values.profile!, QQ_PROFILE_SIGNALS: "1" }) }
-    : {}),
+  env: () => ({
+    ...(values.profile ? { QQ_PROFILE_DIR: values.profile, QQ_PROFILE_SIGNALS: "1" } : {}),
+    ...(values["glibc-tunables"] !== undefined ? { GLIBC_TUNABLES: values["glibc-tunables"] } : {}),
+  }),
 });
 try {
   const out: Record<string, number[]> = {};
