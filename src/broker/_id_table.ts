@@ -259,7 +259,7 @@ export class IdTable {
       const i = v - 1;
       if (this.#hash[i] === h && this.#sameId(i, id)) return i;
     }
-    return this.#findOld(h, (i) => this.#sameId(i, id));
+    return this.#old === undefined ? -1 : this.#findOld(h, (i) => this.#sameId(i, id));
   }
 
   /** The slot of a current record in the old index with hash `h` that `same` accepts, or -1. */
@@ -345,7 +345,8 @@ export class IdTable {
     }
     // Not in the new index: a current record of the id may wait in the old one (it stays
     // there, deleted, and `#migrate` skips it).
-    const j = this.#findOld(h, (j) => j !== i && this.#sameSlotId(j, i));
+    // (The test first: no closure is made on the hot path while the index is not growing.)
+    const j = this.#old === undefined ? -1 : this.#findOld(h, (j) => this.#sameSlotId(j, i));
     if (j >= 0) {
       this.#state[j] = GONE;
       this.#size--;
