@@ -15,11 +15,12 @@
  * @module
  */
 
+import { GONE, hashOf, type IdCapture, type IdColumns, isLatin1, moved } from "./_id_slots.ts";
+
 /** Record states by code. Append-only: the code is in snapshots. */
 export const ID_STATES = ["live", "acked", "dead"] as const;
 export type IdState = typeof ID_STATES[number];
-/** A deleted record (its id was added again): it stays in place until the front passes it. */
-const GONE = 255;
+export { type IdCapture, type IdColumns, idOfSlot, isCurrentSlot } from "./_id_slots.ts";
 
 /** A copy of one record's fields, as of the call that returned it. */
 export interface IdRecord {
@@ -44,51 +45,9 @@ export interface IdRow {
 /** Records copied per step of a capture. */
 const CAPTURE_SLOTS = 1 << 14;
 
-/** A copy of an `IdTable`'s records (see `capture`): the current ones and blocks of slots. */
-export interface IdCapture {
-  readonly count: number;
-  readonly blocks: readonly IdColumns[];
-}
-
-/** A block of an `IdTable`'s slots; its ids' code units start at `charBase` of the table's. */
-export interface IdColumns {
-  readonly seq: Float64Array;
-  readonly expiresAt: Float64Array;
-  readonly state: Uint8Array;
-  readonly attempt: Uint32Array;
-  readonly idOff: Uint32Array;
-  readonly idLen: Uint32Array;
-  readonly chars: Uint8Array | Uint16Array;
-  readonly charBase: number;
-}
-
-/** Whether slot `i` of a capture is a current record. */
-export function isCurrentSlot(c: IdColumns, i: number): boolean {
-  return c.state[i] !== GONE;
-}
-
-/** The id of slot `i` of a capture. */
-export function idOfSlot(c: IdColumns, i: number): string {
-  const off = c.idOff[i] - c.charBase;
-  return String.fromCharCode(...c.chars.subarray(off, off + c.idLen[i]));
-}
-
 const MIN_CAPACITY = 16;
-
-function isLatin1(id: string): boolean {
-  for (let k = 0; k < id.length; k++) if (id.charCodeAt(k) > 0xff) return false;
-  return true;
-}
-
-/** FNV-1a over UTF-16 code units. */
-function hashOf(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+/** Positions of the old index moved per insert while the index grows (see `#grow`). */
+const MIGRATE_STEP = 8;
 
 export class IdTable {
   // Columns by slot; slot `i` holds record `#base + i`; slots below `#head` are gone.
@@ -109,6 +68,14 @@ export class IdTable {
   #size = 0;
   /** Open addressing, linear probing: slot + 1, 0 when empty. Twice the records at least. */
   #index = new Int32Array(MIN_CAPACITY * 2);
+  /**
+   * While the index grows: the one it replaces, read-only, whose entries move over a few
+   * positions per insert (`#migrate`), so no insert rehashes every id at once (~20-50 ms at
+   * 262,144-524,288 ids). Its entries below `#moved` are in `#index` too; the others count only
+   * while their record is current (a deleted or expired one is not removed from it).
+   */
+  #old: Int32Array | undefined;
+  #moved = 0;
 
   /** How many ids are remembered (some may have expired and not been dropped yet). */
   get size(): number {
@@ -215,6 +182,8 @@ export class IdTable {
       // Empty: start over at the front (record numbers go on).
       this.#base += this.#len;
       this.#head = this.#len = this.#charsUsed = 0;
+      // Slot numbers start over: the old index's entries would name the new records.
+      this.#old = undefined;
     }
   }
 
@@ -286,11 +255,30 @@ export class IdTable {
     const mask = this.#index.length - 1;
     for (let p = h & mask, n = 0; n <= mask; p = (p + 1) & mask, n++) {
       const v = this.#index[p];
-      if (v === 0) return -1;
+      if (v === 0) break;
       const i = v - 1;
       if (this.#hash[i] === h && this.#sameId(i, id)) return i;
     }
+    return this.#old === undefined ? -1 : this.#findOld(h, (i) => this.#sameId(i, id));
+  }
+
+  /** The slot of a current record in the old index with hash `h` that `same` accepts, or -1. */
+  #findOld(h: number, same: (i: number) => boolean): number {
+    const old = this.#old;
+    if (old === undefined) return -1;
+    const mask = old.length - 1;
+    for (let p = h & mask, n = 0; n <= mask; p = (p + 1) & mask, n++) {
+      const v = old[p];
+      if (v === 0) return -1;
+      const i = v - 1;
+      if (this.#hash[i] === h && this.#isLiveSlot(i) && same(i)) return i;
+    }
     return -1;
+  }
+
+  /** Whether slot `i` holds a current record (not deleted, not dropped from the front). */
+  #isLiveSlot(i: number): boolean {
+    return i >= this.#head && i < this.#len && this.#state[i] !== GONE;
   }
 
   /** The slot of the current record with `seq`, or -1 (seqs increase with slots). */
@@ -332,8 +320,9 @@ export class IdTable {
     for (let k = 0; k < id.length; k++) chars[this.#charsUsed + k] = id.charCodeAt(k);
     this.#charsUsed += id.length;
     this.#size++;
-    if (this.#size * 2 > this.#index.length) this.#reindex(this.#index.length * 2);
-    else this.#insertIndex(i);
+    if (this.#size * 2 > this.#index.length) this.#grow();
+    this.#insertIndex(i);
+    this.#migrate(MIGRATE_STEP);
     return this.#base + i;
   }
 
@@ -350,10 +339,47 @@ export class IdTable {
       if (this.#hash[j] === h && this.#sameSlotId(j, i)) {
         this.#state[j] = GONE;
         this.#size--;
-        break;
+        index[p] = i + 1;
+        return;
       }
     }
+    // Not in the new index: a current record of the id may wait in the old one (it stays
+    // there, deleted, and `#migrate` skips it).
+    // (The test first: no closure is made on the hot path while the index is not growing.)
+    const j = this.#old === undefined ? -1 : this.#findOld(h, (j) => this.#sameSlotId(j, i));
+    if (j >= 0) {
+      this.#state[j] = GONE;
+      this.#size--;
+    }
     index[p] = i + 1;
+  }
+
+  /** Starts growing the index: a new one twice the size, the current one moving over to it. */
+  #grow(): void {
+    // The old index moved at least 8 positions per insert since the last growth, which took
+    // more inserts than it has positions: it is empty by now, unless a restore reserved.
+    if (this.#old !== undefined) this.#migrate(this.#old.length);
+    this.#old = this.#index;
+    this.#moved = 0;
+    this.#index = new Int32Array(this.#old.length * 2);
+  }
+
+  /** Moves up to `n` positions of the old index into the new one (current records only). */
+  #migrate(n: number): void {
+    const old = this.#old;
+    if (old === undefined) return;
+    const end = Math.min(old.length, this.#moved + n);
+    const index = this.#index, mask = index.length - 1;
+    for (let q = this.#moved; q < end; q++) {
+      const v = old[q];
+      if (v === 0 || !this.#isLiveSlot(v - 1)) continue;
+      // No two current records share an id: the first empty position is the place.
+      let p = this.#hash[v - 1] & mask;
+      while (index[p] !== 0) p = (p + 1) & mask;
+      index[p] = v;
+    }
+    this.#moved = end;
+    if (end === old.length) this.#old = undefined;
   }
 
   #sameSlotId(a: number, b: number): boolean {
@@ -369,7 +395,12 @@ export class IdTable {
     const index = this.#index, mask = index.length - 1;
     let p = this.#hash[i] & mask;
     while (index[p] !== i + 1) {
-      if (index[p] === 0) throw new Error(`IdTable: slot ${i} is not indexed`);
+      if (index[p] === 0) {
+        // Still waiting in the old index: it stays there, and `#migrate` skips it once the
+        // front passed it (the caller drops it from the front).
+        if (this.#old !== undefined) return;
+        throw new Error(`IdTable: slot ${i} is not indexed`);
+      }
       p = (p + 1) & mask;
     }
     index[p] = 0;
@@ -388,6 +419,7 @@ export class IdTable {
     let n = MIN_CAPACITY * 2;
     while (n < size) n *= 2;
     this.#index = new Int32Array(n);
+    this.#old = undefined;
     for (let i = this.#head; i < this.#len; i++) {
       if (this.#state[i] !== GONE) this.#insertIndex(i);
     }
@@ -434,21 +466,4 @@ export class IdTable {
     c.set(this.#chars.subarray(0, this.#charsUsed));
     this.#chars = c;
   }
-}
-
-/** `a[head, len)` moved to the front of an array of `cap` slots (`a` itself when it fits). */
-function moved<T extends Float64Array | Uint8Array | Uint32Array>(
-  a: T,
-  head: number,
-  len: number,
-  cap: number,
-  make: new (n: number) => T,
-): T {
-  if (cap === a.length) {
-    a.copyWithin(0, head, len);
-    return a;
-  }
-  const b = new make(cap);
-  b.set(a.subarray(head, len));
-  return b;
 }

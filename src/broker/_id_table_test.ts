@@ -200,3 +200,101 @@ Deno.test("IdTable keeps Latin-1 ids in a byte each, and every id once one is no
   }
   assert.deepEqual(seen, ids);
 });
+
+/** The current records of a capture, as rows (what a snapshot writes). */
+function capturedRows(t: IdTable) {
+  const steps = t.capture();
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  const rows: [string, number, number, number, number][] = [];
+  for (const b of r.value.blocks) {
+    for (let i = 0; i < b.seq.length; i++) {
+      if (!isCurrentSlot(b, i)) continue;
+      rows.push([idOfSlot(b, i), b.seq[i], b.expiresAt[i], b.state[i], b.attempt[i]]);
+    }
+  }
+  return rows;
+}
+
+type GrowOp =
+  | { op: "add"; id: number; window: number }
+  | { op: "lookup"; id: number }
+  | { op: "settle"; pick: number; acked: boolean }
+  | { op: "expire" }
+  | { op: "tick"; by: number };
+
+const growOpArb: fc.Arbitrary<GrowOp> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant("add" as const),
+      id: fc.nat(1500),
+      window: fc.nat(400),
+    }),
+  },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("lookup" as const), id: fc.nat(1500) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("settle" as const),
+      pick: fc.nat(),
+      acked: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("expire" as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("tick" as const), by: fc.nat(3) }) },
+);
+
+Deno.test("IdTable answers like a Map while its index grows in steps, and restores mid-growth", () => {
+  fc.assert(
+    fc.property(fc.array(growOpArb, { minLength: 500, maxLength: 2500 }), (ops) => {
+      const t = new IdTable();
+      const m = new ModelTable();
+      const nos: number[] = [];
+      let now = 0, seq = 0, restoredAt = 0;
+      for (const o of ops) {
+        if (o.op === "add") {
+          const id = idName(o.id);
+          seq++;
+          const a = t.add(id, seq, now + o.window);
+          assert.equal(a, m.add(id, seq, now + o.window));
+          nos.push(a);
+        } else if (o.op === "lookup") {
+          const a = t.lookup(idName(o.id), now), b = m.lookup(idName(o.id), now);
+          assert.deepEqual(a && [a.no, a.seq, a.state], b && [b.no, b.seq, ID_STATES[b.state]]);
+        } else if (o.op === "settle" && nos.length > 0) {
+          const no = nos[o.pick % nos.length];
+          assert.equal(t.isCurrent(no), m.isCurrent(no));
+          t.settle(no, o.acked ? "acked" : "dead", 1);
+          m.settle(no, o.acked ? 1 : 2, 1);
+        } else if (o.op === "expire") {
+          t.expire(now);
+          m.expire(now);
+        } else if (o.op === "tick") now += o.by;
+        assert.equal(t.size, m.byId.size);
+        // The index starts growing when the ids pass half of it (a power of two from 32 on) and
+        // moves 8 of its old positions per add: two adds after passing one, it is mid-way.
+        const s = t.size;
+        if (s >= 18 && (s - 2 & (s - 3)) === 0 && s !== restoredAt) {
+          restoredAt = s;
+          const rows = capturedRows(t);
+          const u = new IdTable();
+          u.reserve(rows.length);
+          for (const r of rows) u.restoreFields(...r);
+          assert.deepEqual(capturedRows(u), rows);
+          for (let k = 0; k <= 1500; k += 7) {
+            const a = u.lookup(idName(k), now), b = m.lookup(idName(k), now);
+            assert.deepEqual(a && [a.seq, a.state], b && [b.seq, ID_STATES[b.state]]);
+          }
+        }
+      }
+      for (let k = 0; k <= 1500; k++) {
+        const a = t.lookup(idName(k), now), b = m.lookup(idName(k), now);
+        assert.deepEqual(a && [a.no, a.seq, a.state], b && [b.no, b.seq, ID_STATES[b.state]]);
+      }
+      const want = [...m.byId].map(([id, r]) => [id, r.seq, r.exp, r.state, r.attempt]);
+      assert.deepEqual(capturedRows(t), want);
+    }),
+    { numRuns: 60 },
+  );
+});
