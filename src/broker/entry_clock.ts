@@ -24,9 +24,9 @@ import type { Envelope, Proposal, Stamp } from "./commands.ts";
 
 /** Where a node's entry clock reads time from. */
 export interface EntryClockSources {
-  /** A monotonic clock in ms from any origin (`performance.now()`); wall-clock steps miss it. */
+  /** A monotonic clock in ms from any origin; wall-clock steps miss it. Injected by src/server. */
   readonly monoNowMs: () => number;
-  /** The wall clock in ms since the epoch (`Date.now()`): only for a cluster's first entry time. */
+  /** The wall clock in ms since the epoch, injected: only for a cluster's first entry time. */
   readonly wallNowMs: () => number;
   /** The entry time of the last entry applied here (`BrokerState.lastTs`; 0 before any). */
   readonly lastEntryTs: () => number;
