@@ -67,67 +67,103 @@ class Cols {
   extras = new Map<number, MsgExtras>();
   /** Bumped whenever slots move: views made before look their slot up again. */
   moves = 0;
+  /** Bumped whenever slots move or a block is replaced by a copy: views fetch theirs again. */
+  epoch = 0;
   /** The slot of `seq` now, or -1 (set by the store). */
   slotOf: (seq: number) => number = () => -1;
 
-  /** The block of slot `i`, to write: a copy of it first if a capture shares that row. */
+  /**
+   * The block of slot `i`, to write: a copy of it first if a capture shares that row (views
+   * holding the block fetch it again).
+   */
   writable(i: number): MsgBlock {
     const k = i >>> S;
     const b = this.blocks[k];
     if ((i & M) >= b.frozen) return b;
+    this.epoch++;
     return this.blocks[k] = b.copy(b.cap, 0, b.rows);
+  }
+
+  /** Slots moved. */
+  moved(): void {
+    this.moves++;
+    this.epoch++;
   }
 }
 
 class MsgView implements Msg {
   readonly c: Cols;
+  /** The slot as of `c.moves` = `#moves`; its block and row as of `c.epoch` = `#epoch`. */
   #i: number;
   #moves: number;
+  #b: MsgBlock;
+  #j: number;
+  #epoch: number;
   readonly #seq: number;
 
   constructor(c: Cols, i: number) {
     this.c = c;
     this.#i = i;
     this.#moves = c.moves;
-    this.#seq = c.blocks[i >>> S].seq[i & M];
+    this.#b = c.blocks[i >>> S];
+    this.#j = i & M;
+    this.#epoch = c.epoch;
+    this.#seq = this.#b.seq[this.#j];
   }
 
   /** The slot, found again by seq if slots moved since this view was made. */
   get i(): number {
-    if (this.#moves !== this.c.moves) {
-      const i = this.c.slotOf(this.#seq);
-      if (i < 0) throw new Error(`MsgStore: the view of seq ${this.#seq} outlived its message`);
-      this.#i = i;
-      this.#moves = this.c.moves;
-    }
+    if (this.#epoch !== this.c.epoch) this.#sync();
     return this.#i;
   }
+  #sync(): void {
+    const c = this.c;
+    if (this.#moves !== c.moves) {
+      const i = c.slotOf(this.#seq);
+      if (i < 0) throw new Error(`MsgStore: the view of seq ${this.#seq} outlived its message`);
+      this.#i = i;
+      this.#j = i & M;
+      this.#moves = c.moves;
+    }
+    this.#b = c.blocks[this.#i >>> S];
+    this.#epoch = c.epoch;
+  }
   /** The block of the slot, to read. */
-  get #b(): MsgBlock {
-    return this.c.blocks[this.i >>> S];
+  #r(): MsgBlock {
+    if (this.#epoch !== this.c.epoch) this.#sync();
+    return this.#b;
+  }
+  /** The block of the slot, to write (copied first if a capture shares the row). */
+  #w(): MsgBlock {
+    const b = this.#r();
+    if (this.#j < b.frozen) {
+      this.c.writable(this.#i);
+      this.#sync();
+    }
+    return this.#b;
   }
   get seq(): number {
     return this.#seq;
   }
   get id(): string {
-    return this.#b.ids[this.#i & M];
+    return this.#r().ids[this.#j];
   }
   get rec(): number | undefined {
-    const r = this.#b.rec[this.#i & M];
+    const r = this.#r().rec[this.#j];
     return r < 0 ? undefined : r;
   }
   get buf(): Uint8Array {
-    return this.#b.bufs[this.#i & M];
+    return this.#r().bufs[this.#j];
   }
   get off(): number {
-    return this.#b.off[this.#i & M];
+    return this.#r().off[this.#j];
   }
   get len(): number {
-    return this.#b.len[this.#i & M];
+    return this.#r().len[this.#j];
   }
   /** Through the slot, like every field: a view that outlived its message throws. */
   #extras(): MsgExtras | undefined {
-    return this.c.extras.get(this.#b.seq[this.#i & M]);
+    return this.c.extras.get(this.#r().seq[this.#j]);
   }
   get headers(): Readonly<Record<string, string>> | undefined {
     return this.#extras()?.headers;
@@ -139,31 +175,29 @@ class MsgView implements Msg {
     return this.#extras()?.subject;
   }
   get publishedAt(): number {
-    return this.#b.publishedAt[this.#i & M];
+    return this.#r().publishedAt[this.#j];
   }
   get expiresAt(): number {
-    return this.#b.expiresAt[this.#i & M];
+    return this.#r().expiresAt[this.#j];
   }
   get state(): MsgState {
-    return (this.#b.state[this.#i & M] & ~REMOVED) as MsgState;
+    return (this.#r().state[this.#j] & ~REMOVED) as MsgState;
   }
   set state(s: MsgState) {
-    const i = this.i, b = this.c.writable(i);
-    b.state[i & M] = (b.state[i & M] & REMOVED) | s;
+    const b = this.#w();
+    b.state[this.#j] = (b.state[this.#j] & REMOVED) | s;
   }
   get attempt(): number {
-    return this.#b.attempt[this.#i & M];
+    return this.#r().attempt[this.#j];
   }
   set attempt(a: number) {
-    const i = this.i;
-    this.c.writable(i).attempt[i & M] = a;
+    this.#w().attempt[this.#j] = a;
   }
   get at(): number {
-    return this.#b.at[this.#i & M];
+    return this.#r().at[this.#j];
   }
   set at(t: number) {
-    const i = this.i;
-    this.c.writable(i).at[i & M] = t;
+    this.#w().at[this.#j] = t;
   }
 }
 
@@ -273,6 +307,7 @@ export class MsgStore {
     const want = this.#len + n;
     if (want <= this.capacity) return;
     const bs = this.#c.blocks;
+    this.#c.epoch++; // the first block may be replaced by a larger copy
     if (want <= BLOCK_ROWS) {
       let cap = MIN_CAPACITY;
       while (cap < want) cap *= 2;
@@ -375,7 +410,7 @@ export class MsgStore {
   /** Nothing live: start over at slot 0, dropping what deleted slots still referred to. */
   #clear(): void {
     const c = this.#c, b = c.blocks[0];
-    c.moves++;
+    c.moved();
     this.#head = this.#len = 0;
     c.extras.clear();
     // A small block is kept (a queue its consumers keep empty would make one per message).
@@ -405,7 +440,7 @@ export class MsgStore {
     const c = this.#c, b = c.blocks[0];
     this.#dropExtras(b, 0, this.#head);
     c.blocks[0] = b.copy(cap, this.#head, this.#len);
-    c.moves++;
+    c.moved();
     this.#len -= this.#head;
     this.#head = 0;
   }
@@ -429,7 +464,7 @@ export class MsgStore {
       dst.copyRow(b, j, dst.rows);
     }
     c.blocks = fresh;
-    c.moves++;
+    c.moved();
     this.#head = 0;
     this.#len = this.#count;
   }
@@ -438,7 +473,7 @@ export class MsgStore {
   #dropFront(): void {
     const c = this.#c, k = this.#head >>> S;
     for (const b of c.blocks.splice(0, k)) this.#dropExtras(b, 0, b.rows);
-    c.moves++;
+    c.moved();
     this.#head -= k * BLOCK_ROWS;
     this.#len -= k * BLOCK_ROWS;
   }
