@@ -163,6 +163,18 @@ export function shareRows(
   };
 }
 
+/** The optional fields of rows [a, b) of `blk`, by row (a capture's column). */
+export function extrasOf(
+  extras: ReadonlyMap<number, MsgExtras>,
+  blk: MsgBlock,
+  a: number,
+  b: number,
+): (MsgExtras | undefined)[] {
+  const out: (MsgExtras | undefined)[] = new Array(b - a).fill(undefined);
+  for (let j = a; j < b; j++) out[j - a] = extras.get(blk.seq[j]);
+  return out;
+}
+
 /** Whether slot `i` of a capture holds a message (not a deleted slot). */
 export function isLiveSlot(c: MsgColumns, i: number): boolean {
   return (c.state[i] & REMOVED) === 0;

@@ -19,6 +19,7 @@ import {
   BLOCK_MASK as M,
   BLOCK_ROWS,
   BLOCK_SHIFT as S,
+  extrasOf,
   MsgBlock,
   type MsgColumns,
   type MsgExtras,
@@ -361,7 +362,9 @@ export class MsgStore {
     for (let a = this.#head; a < this.#len;) {
       const start = a & ~M, blk = c.blocks[a >>> S];
       const b = Math.min(this.#len, start + blk.cap);
-      const extras = c.extras.size === 0 ? undefined : this.#extrasOf(blk, a - start, b - start);
+      const extras = c.extras.size === 0
+        ? undefined
+        : extrasOf(c.extras, blk, a - start, b - start);
       out.push(shareRows(blk, a - start, b - start, extras));
       if (extras !== undefined) yield;
       a = b;
@@ -483,14 +486,6 @@ export class MsgStore {
     const c = this.#c;
     if (c.extras.size === 0) return;
     for (let j = a; j < b; j++) if ((blk.state[j] & REMOVED) !== 0) c.extras.delete(blk.seq[j]);
-  }
-
-  /** The optional fields of rows [a, b) of `blk`, by row (a capture's column). */
-  #extrasOf(blk: MsgBlock, a: number, b: number): (MsgExtras | undefined)[] {
-    const c = this.#c;
-    const out: (MsgExtras | undefined)[] = new Array(b - a).fill(undefined);
-    for (let j = a; j < b; j++) out[j - a] = c.extras.get(blk.seq[j]);
-    return out;
   }
 }
 
