@@ -58,6 +58,8 @@ export class NodeDriver {
   #o: NodeDriverOptions;
   #ticks = 0;
   #running = false;
+  /** The ready loop waits on a Ready's persist (see `#sendWhilePersisting`). */
+  #persisting = false;
   #closed = false;
   #stopTicker: () => void = () => {};
   readonly #proposals: PendingProposals;
@@ -166,6 +168,18 @@ export class NodeDriver {
       }
     }
     this.#kick();
+    this.#sendWhilePersisting();
+  }
+
+  /**
+   * While the ready loop waits on a persist, sends what needs no persistence at once (heartbeat
+   * answers, a leader's heartbeats): saving a leader's large snapshot takes seconds, and a node
+   * silent that long is taken for dead (check-quorum, election timeouts).
+   */
+  #sendWhilePersisting(): void {
+    if (!this.#persisting || this.#closed) return;
+    const msgs = this.#raw.takeMessages();
+    if (msgs.length > 0) this.#send(msgs);
   }
 
   /** A member came back with another data directory: its messages are dropped (identity.ts). */
@@ -337,6 +351,7 @@ export class NodeDriver {
     this.#expire();
     this.#maybeIdentify();
     this.#kick();
+    this.#sendWhilePersisting();
   }
 
   /** Fails proposals and reads whose time is up. A proposal's outcome is then unknown. */
@@ -378,12 +393,17 @@ export class NodeDriver {
     // this very Ready (a follower told of their commit with them) still apply after the persist.
     const early = rd.snapshot ? 0 : durablePrefix(rd.committedEntries, this.#durableIndex);
     if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
-    await this.#persist(rd);
-    if (this.#closed) return;
-    if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
-    // In order: no entry after the snapshot applies before the state it follows.
-    if (rd.snapshot) {
-      this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
+    this.#persisting = true;
+    try {
+      await this.#persist(rd);
+      if (this.#closed) return;
+      if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
+      // In order: no entry after the snapshot applies before the state it follows.
+      if (rd.snapshot) {
+        this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
+      }
+    } finally {
+      this.#persisting = false;
     }
     if (this.#closed) return;
     this.#apply.enqueue({
