@@ -288,6 +288,7 @@ export class RawNode {
       lastIndex: r.log.lastIndex(),
       firstIndex: r.log.firstIndex(),
       stableIndex: r.log.stable,
+      logBytesHeld: r.log.bytesHeld,
       conf: { voters: [...r.conf.voters], learners: [...r.conf.learners] },
       progress,
       pendingConfIndex: r.pendingConfIndex,
