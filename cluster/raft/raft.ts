@@ -91,6 +91,8 @@ export class Raft {
   pendingReads: { from: NodeId; context: Uint8Array }[] = [];
   /** Leader: proposals or a commit change to send to followers at the next `ready()`. */
   needBroadcast = false;
+  /** Leader (`deferCommitNotice`): the commit moved since followers were last told it. */
+  commitUnsent = false;
   /** Leader: a read request needs a heartbeat round at the next `ready()`. */
   needReadHeartbeat = false;
   /** Follower: the InstallSnapshot being assembled from chunks. */
@@ -171,6 +173,7 @@ export class Raft {
     this.readOnly.reset();
     this.pendingReads = [];
     this.needBroadcast = false;
+    this.commitUnsent = false;
     this.needReadHeartbeat = false;
   }
 
@@ -330,6 +333,8 @@ export class Raft {
   }
 
   bcastHeartbeat(ctx: Uint8Array | undefined): void {
+    // The commit goes with it to every follower holding the entries (see `deferCommitNotice`).
+    this.commitUnsent = false;
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       this.send({

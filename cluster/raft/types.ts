@@ -241,6 +241,14 @@ export interface RaftConfig {
    */
   readonly logCacheBytes?: number;
   /**
+   * Leader: a commit that moves with no new entry to send is not sent at once (an append of the
+   * commit alone to each follower, and each one's answer: half the messages of a round when
+   * proposals come one at a time). It goes with the next append or heartbeat, or when the driver
+   * calls `RawNode.sendCommit()`. Only followers learn it later: the leader commits and answers
+   * as before. Off by default (etcd sends it at once).
+   */
+  readonly deferCommitNotice?: boolean;
+  /**
    * Test-only fault switches. The simulator turns one on to prove it catches the broken rule;
    * production code never sets them.
    */

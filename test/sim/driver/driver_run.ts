@@ -155,6 +155,7 @@ export class DriverSim implements ClusterControl {
         clusterId: "sim",
         electionTicks: production.ELECTION_TICKS,
         heartbeatTicks: production.HEARTBEAT_TICKS,
+        deferCommitNotice: production.DEFER_COMMIT_NOTICE,
       };
     }
     this.clientBurst = cfgPrng.pick([1, 1, 4]);
