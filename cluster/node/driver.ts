@@ -14,7 +14,6 @@
 
 import {
   type ConfChange,
-  type Entry,
   type HardState,
   type Message,
   NO_NODE,
@@ -36,7 +35,7 @@ import type {
 import { PendingProposals } from "./driver_proposals.ts";
 import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
-import { hardStateToSave } from "./hard_state_policy.ts";
+import { ReadyPersister } from "./driver_persist.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot } from "./membership.ts";
 
@@ -61,6 +60,8 @@ export class NodeDriver {
   #o: NodeDriverOptions;
   #ticks = 0;
   #running = false;
+  /** The ready loop waits on a Ready's persist (see `#sendWhilePersisting`). */
+  #persisting = false;
   #closed = false;
   #stopTicker: () => void = () => {};
   /** Cancels the pending commit notice (`#noticeCommit`), if one is set. */
@@ -70,8 +71,7 @@ export class NodeDriver {
   readonly #snapshots: DriverSnapshots;
   readonly #apply: ApplyWorker;
   /** The last index of the durable log here (what a crash now would keep). */
-  #durableIndex: number;
-  #savedHard: HardState;
+  readonly #persister: ReadyPersister;
   #role: Role = "follower";
   #leaderId: NodeId = NO_NODE;
   #gather: (() => void) | undefined;
@@ -82,7 +82,6 @@ export class NodeDriver {
     this.#o = o;
     this.id = o.raft.id;
     this.#raw = raw;
-    this.#savedHard = hard;
     this.urls = new MemberUrls(o.bootstrapUrls);
     this.identities = new Identities(o.raft.id, o.dataIncarnation);
     this.#reads = new PendingReads(this.id, o.incarnation);
@@ -90,7 +89,7 @@ export class NodeDriver {
     const host = this.#host();
     this.#snapshots = new DriverSnapshots(host, snap?.meta.index ?? 0);
     this.#apply = new ApplyWorker(host, this.#proposals, this.#snapshots);
-    this.#durableIndex = o.storage.log.lastIndex();
+    this.#persister = new ReadyPersister(o, hard);
   }
 
   /** What the apply worker and the snapshots share with the driver. */
@@ -171,6 +170,18 @@ export class NodeDriver {
       }
     }
     this.#kick();
+    this.#sendWhilePersisting();
+  }
+
+  /**
+   * While the ready loop waits on a persist, sends what needs no persistence at once (heartbeat
+   * answers, a leader's heartbeats): saving a leader's large snapshot takes seconds, and a node
+   * silent that long is taken for dead (check-quorum, election timeouts).
+   */
+  #sendWhilePersisting(): void {
+    if (!this.#persisting || this.#closed) return;
+    const msgs = this.#raw.takeMessages();
+    if (msgs.length > 0) this.#send(msgs);
   }
 
   /** A member came back with another data directory: its messages are dropped (identity.ts). */
@@ -343,6 +354,7 @@ export class NodeDriver {
     this.#expire();
     this.#maybeIdentify();
     this.#kick();
+    this.#sendWhilePersisting();
   }
 
   /** Fails proposals and reads whose time is up. A proposal's outcome is then unknown. */
@@ -406,14 +418,19 @@ export class NodeDriver {
     // waits for this fsync. On a leader that is every committed entry (it counts itself only
     // for what it persisted), so answers no longer wait one more fsync. Entries that arrive in
     // this very Ready (a follower told of their commit with them) still apply after the persist.
-    const early = rd.snapshot ? 0 : durablePrefix(rd.committedEntries, this.#durableIndex);
+    const early = rd.snapshot ? 0 : this.#persister.durablePrefix(rd.committedEntries);
     if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
-    await this.#persist(rd);
-    if (this.#closed) return;
-    if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
-    // In order: no entry after the snapshot applies before the state it follows.
-    if (rd.snapshot) {
-      this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
+    this.#persisting = true;
+    try {
+      await this.#persister.persist(rd);
+      if (this.#closed) return;
+      if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
+      // In order: no entry after the snapshot applies before the state it follows.
+      if (rd.snapshot) {
+        this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
+      }
+    } finally {
+      this.#persisting = false;
     }
     if (this.#closed) return;
     this.#apply.enqueue({
@@ -443,33 +460,6 @@ export class NodeDriver {
     this.#o.sink.send(messages.map((m) => this.identities.stamp(m, withTo)));
   }
 
-  /** Snapshot, then entries, then hard state (the order of the Ready contract). */
-  async #persist(rd: Ready): Promise<void> {
-    const { log, hardState, snapshots } = this.#o.storage;
-    const t0 = this.#o.nowMs?.() ?? 0;
-    if (rd.snapshot) {
-      const meta = rd.snapshot.meta;
-      await snapshots.save(rd.snapshot);
-      // Raft §7: keep the log's suffix only when it holds the snapshot's last entry.
-      if (log.term(meta.index) === meta.term) await log.compact(meta.index);
-      else await log.reset(meta.index + 1);
-    }
-    if (rd.entries.length > 0) {
-      await log.append(rd.entries);
-      // A suffix replaced by a new leader's entries is gone: what is durable ends here.
-      this.#durableIndex = rd.entries[rd.entries.length - 1].index;
-    } else if (rd.snapshot) this.#durableIndex = Math.max(log.lastIndex(), rd.snapshot.meta.index);
-    // When the commit must be saved too: hard_state_policy.ts.
-    const hs = hardStateToSave(this.#savedHard, rd, this.#o.snapshotEveryEntries);
-    if (hs) {
-      await hardState.save(hs);
-      this.#savedHard = hs;
-    }
-    if (this.#o.observePersistMs && (rd.entries.length > 0 || rd.snapshot)) {
-      this.#o.observePersistMs((this.#o.nowMs?.() ?? 0) - t0);
-    }
-  }
-
   #onSoftState(leaderId: NodeId, role: Role): void {
     if (role === "candidate" && this.#role !== "candidate") this.counters.elections++;
     if (leaderId !== this.#leaderId) {
@@ -490,11 +480,4 @@ export class NodeDriver {
     this.#stopTicker();
     this.#o.onFatal(e);
   }
-}
-
-/** How many of `entries` (in index order) are at or below `durableIndex`. */
-function durablePrefix(entries: readonly Entry[], durableIndex: number): number {
-  let n = 0;
-  while (n < entries.length && entries[n].index <= durableIndex) n++;
-  return n;
 }

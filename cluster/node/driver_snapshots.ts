@@ -111,7 +111,11 @@ export class DriverSnapshots {
     };
     const urls = this.#host.urls.entries();
     const incarnations = this.#host.identities.entries();
-    o.log("info", "snapshot_started", { index: meta.index });
+    o.log("info", "snapshot_started", {
+      index: meta.index,
+      // The Raft log's entries in memory (bounded by `logCacheBytes` when the store reads back).
+      logHeldMB: Math.round(this.#host.raw.status().logBytesHeld / 2 ** 20),
+    });
     const t0 = o.nowMs?.() ?? 0;
     const pace = o.pace ?? noPace;
     let view: SnapshotView;

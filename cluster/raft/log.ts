@@ -11,9 +11,9 @@
  * (amortized O(1)); a conflict truncates the tail in place; compaction copies the suffix once.
  *
  * With a `LogCache` the log keeps the data of its newest entries only, up to `bytes`: the oldest
- * entries that are committed and durable (so storage holds them as they are, for good) beyond
- * that become stubs of index, term and kind, and `slice` and `entry` read their data back from
- * storage. The memory of a log then no longer grows with the entries between two snapshots
+ * entries that are durable and applied (so committed: storage holds them as they are, for good)
+ * beyond that become stubs of index, term and kind, and `slice` and `entry` read their data back
+ * from storage (a lagging follower's appends). The memory of a log then no longer grows with the entries between two snapshots
  * (20,000 entries that carry batches of proposals held ~280 MB).
  *
  * @module
@@ -101,10 +101,15 @@ export class RaftLog {
     return this.heldBytes;
   }
 
-  /** Lets go of the oldest entries' data beyond the cache's bytes, if committed and durable. */
+  /**
+   * Lets go of the oldest entries' data beyond the cache's bytes: entries that are durable and
+   * were handed to the application (`applied`, so committed). Not earlier: a restarted node's
+   * committed entries go to its apply queue with the first Ready, and reading back entries it
+   * loaded moments ago would hold them twice.
+   */
   private trim(): void {
     if (this.cache === undefined) return;
-    const limit = Math.min(this.stable, this.committed);
+    const limit = Math.min(this.stable, this.applied);
     // Bounded: every turn moves `heldFrom` up, never past `limit`.
     while (this.heldBytes > this.cache.bytes && this.heldFrom <= limit) {
       const k = this.heldFrom - this.snapshotIndex - 1;
@@ -299,7 +304,6 @@ export class RaftLog {
       throw new Error(`Cannot commit ${i}: the log ends at ${this.lastIndex()}`);
     }
     this.committed = i;
-    this.trim();
   }
 
   /** Entries not yet handed to the driver for persistence. */
@@ -337,6 +341,7 @@ export class RaftLog {
       throw new Error(`Cannot mark ${i} applied: only ${this.committed} is committed`);
     }
     this.applied = i;
+    this.trim();
   }
 
   /** The application took `snap` at or before `applied`: drop the log up to it (§7). */

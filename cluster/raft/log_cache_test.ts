@@ -151,10 +151,10 @@ function check(random: () => number, w: World, at: string): void {
     assertEntries(w.log.slice(lo, hi, maxBytes), want.slice(0, n), at);
     assertEntries([w.log.entry(lo)], [want[0]], at);
   }
-  // Held beyond the budget: only what is not yet both committed and durable, plus one entry.
+  // Held beyond the budget: only what is not yet both applied and durable.
   let pinned = 0;
   for (const e of w.model) {
-    if (e.index > Math.min(w.log.committed, w.log.stable)) pinned += e.data.length + 24;
+    if (e.index > Math.min(w.log.applied, w.log.stable)) pinned += e.data.length + 24;
   }
   assert.ok(w.log.bytesHeld <= Math.max(CACHE_BYTES, pinned), `bytes held at ${at}`);
   let all = 0;

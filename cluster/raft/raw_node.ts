@@ -190,6 +190,18 @@ export class RawNode {
       log.stable < log.lastIndex() || log.committed > Math.max(log.applied, log.snapshotIndex);
   }
 
+  /**
+   * The messages the next Ready would carry in `messages`, taken now: they never depend on this
+   * node's persistence, so the driver may send them while a Ready's persist is still running (a
+   * follower saving a large snapshot, a slow fsync), and heartbeats and their answers keep
+   * flowing. `messagesAfterPersist` stay for their Ready.
+   */
+  takeMessages(): Message[] {
+    const msgs = this.r.msgs;
+    this.r.msgs = [];
+    return msgs;
+  }
+
   /** What to send, persist and apply now; see `Ready` in types.ts. */
   ready(): Ready {
     if (this.outstanding !== undefined) {
@@ -296,6 +308,7 @@ export class RawNode {
       lastIndex: r.log.lastIndex(),
       firstIndex: r.log.firstIndex(),
       stableIndex: r.log.stable,
+      logBytesHeld: r.log.bytesHeld,
       conf: { voters: [...r.conf.voters], learners: [...r.conf.learners] },
       progress,
       pendingConfIndex: r.pendingConfIndex,

@@ -234,10 +234,10 @@ export interface RaftConfig {
   readonly snapshotChunkBytes?: number;
   /**
    * Bytes of entries (data + 24 each, as `maxAppendBytes` counts them) the log keeps in memory
-   * when `InitialState.entryReader` can read older ones back from storage: the oldest committed
-   * and durable entries beyond it are let go, and read back for a lagging follower or the apply
-   * path. Memory then no longer grows with the entries between two snapshots. Default 32 MiB;
-   * without a reader every entry stays in memory.
+   * when `InitialState.entryReader` can read older ones back from storage: the oldest entries
+   * beyond it that are durable and handed to the application are let go, and read back when a
+   * lagging follower needs them. Memory then no longer grows with the entries between two
+   * snapshots. Default 32 MiB; without a reader every entry stays in memory.
    */
   readonly logCacheBytes?: number;
   /**
