@@ -117,7 +117,15 @@ export class NodeDriver {
     // store can, so its bytes do not stay in memory once the state machine restored them.
     const stored = initial.snapshot && o.storage.snapshots.stored?.();
     const kept = stored && stored.meta.index === initial.snapshot!.meta.index ? stored : undefined;
-    const raw = new RawNode(o.raft, { ...initial, snapshot: kept ?? initial.snapshot });
+    const log = o.storage.log;
+    const raw = new RawNode(o.raft, {
+      ...initial,
+      snapshot: kept ?? initial.snapshot,
+      // The core keeps its newest entries in memory and reads older ones back from the log.
+      ...(log.readEntries
+        ? { entryReader: { readEntries: (lo, hi, max) => log.readEntries!(lo, hi, max) } }
+        : {}),
+    });
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
     if (initial.snapshot && kept) d.#snapshots.releaseAfterRestore(initial.snapshot);
     if (initial.snapshot) {

@@ -44,6 +44,7 @@ export const DEFAULTS = {
   snapshotChunkBytes: 1024 * 1024,
   /** A learner this many entries behind the leader's last index cannot be promoted. */
   promoteMaxLagEntries: 1024,
+  logCacheBytes: 32 * 1024 * 1024,
 } as const;
 
 /** The fields every message has; `send` fills in the rest. */
@@ -115,7 +116,9 @@ export class Raft {
     if (this.snapshotChunkBytes < 1) {
       throw new Error("Cannot create a Raft node: snapshotChunkBytes < 1");
     }
-    this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit);
+    const reader = initial.entryReader;
+    const cache = reader && { reader, bytes: config.logCacheBytes ?? DEFAULTS.logCacheBytes };
+    this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit, cache);
     this.term = initial.hardState.term;
     this.vote = initial.hardState.vote;
     this.conf = initial.snapshot?.meta.conf ?? initial.bootstrapConf;

@@ -22,7 +22,7 @@ import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
-import { NodeListener } from "./listener.ts";
+import { isPlainApiPath, NodeListener } from "./listener.ts";
 import { type NodeMqtt, startNodeMqtt } from "./start_mqtt.ts";
 import { privateSocketDir } from "./tls_front.ts";
 import { type LoadedTls, loadTls, secretFileWarning } from "./tls.ts";
@@ -258,6 +258,9 @@ async function listen(
     config.listen.port,
     tls.listener,
     (req) => {
+      // The API's own paths need no URL parse to tell them from the peer, dashboard and MQTT
+      // paths below (~1.5 µs per request of the hot routes).
+      if (isPlainApiPath(req.url)) return app.fetch(req);
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log, forwardCheck);
