@@ -19,7 +19,14 @@
 import type { ConsumerTarget } from "../broker/mod.ts";
 import type { Principal } from "./auth.ts";
 import type { Answer, Outcome } from "./answer.ts";
-import { type JsonBody, jsonBodyOfText, readJsonBody } from "./body.ts";
+import {
+  type JsonBody,
+  jsonBodyOfText,
+  type RawBody,
+  rawBodyOfText,
+  readJsonBody,
+  readRawBody,
+} from "./body.ts";
 import { bearerPrincipal } from "./authorize.ts";
 import { GATEWAY_PROOF_HEADER } from "./gateway_proof.ts";
 import { isInProcess, requestSignal, streamPrincipals } from "./in_process.ts";
@@ -226,6 +233,7 @@ export class DirectRoutes {
 }
 
 const EMPTY: JsonBody = { bytes: new Uint8Array(0), json: undefined };
+const EMPTY_RAW: RawBody = { bytes: EMPTY.bytes, parse: () => EMPTY };
 
 /** A stream request taken directly: what the app would have read from its `Request`. */
 export class DirectCall implements Call {
@@ -258,6 +266,12 @@ export class DirectCall implements Call {
     if (this.text === undefined) return EMPTY;
     return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
   }
+
+  // deno-lint-ignore require-await
+  async rawBody(maxBytes: number): Promise<RawBody> {
+    if (this.text === undefined) return EMPTY_RAW;
+    return rawBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+  }
 }
 
 /** A forwarded write on the leader (`DirectRoutes.forwarded`): in process, its token checked. */
@@ -288,6 +302,12 @@ class ForwardedCall implements Call {
     if (this.text === undefined) return EMPTY;
     return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
   }
+
+  // deno-lint-ignore require-await
+  async rawBody(maxBytes: number): Promise<RawBody> {
+    if (this.text === undefined) return EMPTY_RAW;
+    return rawBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+  }
 }
 
 /** The signal of a forwarded request: nothing ends it early (as the `Request`'s, never aborted). */
@@ -315,6 +335,10 @@ class RequestCall implements Call {
 
   body(maxBytes: number): Promise<JsonBody> {
     return readJsonBody(this.raw, maxBytes);
+  }
+
+  rawBody(maxBytes: number): Promise<RawBody> {
+    return readRawBody(this.raw, maxBytes);
   }
 
   request(): Request {

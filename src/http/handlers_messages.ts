@@ -17,7 +17,7 @@ import type { Call } from "./call.ts";
 import type { AppDeps } from "./context.ts";
 import { authorize } from "./authorize.ts";
 import { batchPublished, settled, singlePublish, toMessageInput } from "./render.ts";
-import { answerWrite } from "./write.ts";
+import { answerWrite, forwardUnread } from "./write.ts";
 import { handleReceive } from "./receive.ts";
 import {
   ackSchema,
@@ -41,6 +41,8 @@ export async function publishMessages(
 ): Promise<Outcome> {
   if ("queue" in target) authorize(call, deps, "publish", "queue", target.queue);
   else authorize(call, deps, "publish", "topic", target.topic);
+  const forwarded = await forwardUnread(call, deps, validatePublish);
+  if (forwarded !== undefined) return forwarded;
   const body = await call.body(deps.limits.maxBodyBytes);
   const req = validatePublish(body.json);
   if ("messages" in req) {
@@ -77,6 +79,10 @@ export async function settleMessages(
   how: Settle,
 ): Promise<Outcome> {
   authorizeConsume(deps, call, target);
+  const forwarded = await forwardUnread(call, deps, (json) => {
+    validate(how === "ack" ? ackSchema : how === "nack" ? nackSchema : extendSchema, json, "body");
+  });
+  if (forwarded !== undefined) return forwarded;
   const body = await call.body(deps.limits.maxBodyBytes);
   switch (how) {
     case "ack": {
