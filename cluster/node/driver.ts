@@ -42,6 +42,9 @@ import { MemberUrls, unwrapSnapshot } from "./membership.ts";
 
 export type { DriverProposeOutcome, DriverReadOutcome, NodeDriverOptions };
 
+/** Default `commitNoticeDelayMs`. */
+const COMMIT_NOTICE_DELAY_MS = 2;
+
 /** How often (in ticks) a leader looks for a member whose incarnation is not recorded yet. */
 const IDENTIFY_EVERY_TICKS = 5;
 
@@ -60,6 +63,8 @@ export class NodeDriver {
   #running = false;
   #closed = false;
   #stopTicker: () => void = () => {};
+  /** Cancels the pending commit notice (`#noticeCommit`), if one is set. */
+  #cancelNotice: (() => void) | undefined;
   readonly #proposals: PendingProposals;
   readonly #reads: PendingReads;
   readonly #snapshots: DriverSnapshots;
@@ -112,7 +117,15 @@ export class NodeDriver {
     // store can, so its bytes do not stay in memory once the state machine restored them.
     const stored = initial.snapshot && o.storage.snapshots.stored?.();
     const kept = stored && stored.meta.index === initial.snapshot!.meta.index ? stored : undefined;
-    const raw = new RawNode(o.raft, { ...initial, snapshot: kept ?? initial.snapshot });
+    const log = o.storage.log;
+    const raw = new RawNode(o.raft, {
+      ...initial,
+      snapshot: kept ?? initial.snapshot,
+      // The core keeps its newest entries in memory and reads older ones back from the log.
+      ...(log.readEntries
+        ? { entryReader: { readEntries: (lo, hi, max) => log.readEntries!(lo, hi, max) } }
+        : {}),
+    });
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
     if (initial.snapshot && kept) d.#snapshots.releaseAfterRestore(initial.snapshot);
     if (initial.snapshot) {
@@ -305,6 +318,7 @@ export class NodeDriver {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTicker();
+    this.#cancelNotice?.();
     this.#gather?.();
     this.#proposals.close();
     this.#reads.close();
@@ -357,7 +371,31 @@ export class NodeDriver {
     } finally {
       this.#running = false;
     }
-    if (!this.#closed && this.#raw.hasReady()) this.#kick();
+    if (this.#closed) return;
+    this.#noticeCommit();
+    if (this.#raw.hasReady()) this.#kick();
+  }
+
+  /**
+   * Leader with `deferCommitNotice`: a commit that no append carried to the followers goes to
+   * them after `commitNoticeDelayMs`, unless the next proposal's append carries it first (a
+   * publisher waiting for each answer sends the next one well within that).
+   */
+  #noticeCommit(): void {
+    if (!this.#raw.commitUnsent) {
+      this.#cancelNotice?.();
+      this.#cancelNotice = undefined;
+      return;
+    }
+    if (this.#cancelNotice !== undefined) return;
+    const start = this.#o.startTimer;
+    if (start === undefined) return this.#raw.sendCommit();
+    this.#cancelNotice = start(this.#o.commitNoticeDelayMs ?? COMMIT_NOTICE_DELAY_MS, () => {
+      this.#cancelNotice = undefined;
+      if (this.#closed) return;
+      this.#raw.sendCommit();
+      this.#kick();
+    });
   }
 
   async #handle(rd: Ready): Promise<void> {

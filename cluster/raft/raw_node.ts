@@ -20,7 +20,13 @@
  */
 
 import { encodeConfChange, validateConfChange } from "./conf_change.ts";
-import { bcastAppend, leaderAppend, leaderReadIndex, leaderTransfer } from "./leader.ts";
+import {
+  bcastAppend,
+  commitMoved,
+  leaderAppend,
+  leaderReadIndex,
+  leaderTransfer,
+} from "./leader.ts";
 import { DEFAULTS, Raft } from "./raft.ts";
 import type { PeerProgress, RaftStatus } from "./status.ts";
 import {
@@ -135,6 +141,20 @@ export class RawNode {
     return { ok: false, reason: "invalid_conf_change", detail: out.detail };
   }
 
+  /**
+   * Leader with `deferCommitNotice`: whether the commit moved since followers were last told it
+   * (the driver then calls `sendCommit` after a short while unless an append carried it).
+   */
+  get commitUnsent(): boolean {
+    return this.r.commitUnsent && this.r.role === "leader";
+  }
+
+  /** Leader: sends a commit `deferCommitNotice` held back, with the next Ready. */
+  sendCommit(): void {
+    const r = this.r;
+    if (r.role === "leader" && r.commitUnsent) r.needBroadcast = true;
+  }
+
   /** Sends batched proposals / commit updates and read heartbeats (one append per follower). */
   private flush(): void {
     const r = this.r;
@@ -226,7 +246,7 @@ export class RawNode {
       const self = r.progress.get(r.id);
       if (self !== undefined && log.stable > self.match) {
         self.match = log.stable;
-        if (r.maybeCommit()) r.needBroadcast = true;
+        if (r.maybeCommit()) commitMoved(r);
       }
     }
     for (const e of rd.committedEntries) {

@@ -25,16 +25,19 @@ export async function readBodyBytes(request: Request, maxBytes: number): Promise
   if (declared !== null && Number(declared) > maxBytes) {
     throw tooLarge(Number(declared), maxBytes);
   }
-  if (request.body === null) return new Uint8Array(0);
   if (declared !== null) {
     // The server reads no more than Content-Length bytes of a request (HTTP framing), so the
     // whole body is bounded already: read at once, with none of a reader's per-chunk costs
     // (getting and releasing a reader was ~8% of a leader's CPU under one message per request).
+    // `request.body` is not touched: for a body `Deno.serve` already holds whole, reading it
+    // makes a ReadableStream that `bytes()` then drains (~6 µs per request, measured), while
+    // `bytes()` alone hands the held bytes over. No body at all reads as empty.
     // Checked again after, for a request made in process with any header it likes.
     const bytes = await request.bytes();
     if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength, maxBytes);
     return bytes;
   }
+  if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
