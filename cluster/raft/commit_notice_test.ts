@@ -81,6 +81,21 @@ Deno.test("with deferCommitNotice the next heartbeat carries a held commit", () 
   for (const id of FOLLOWERS) assert.deepEqual(app(net, id), ["a"]);
 });
 
+Deno.test("with deferCommitNotice a heartbeat leaves the commit held for a follower whose answer is late", () => {
+  const net = cluster(true);
+  net.filter = (m) => !(m.type === "append_resp" && m.from === "n3");
+  round(net, "a");
+  net.filter = () => true;
+  net.tick("n1");
+  // n3 holds the entry, but the leader has not heard so: its heartbeat carries an older commit,
+  // so the commit stays held (the notice will send it).
+  assert.equal(net.node("n1").commitUnsent, true);
+  net.node("n1").sendCommit();
+  net.settle();
+  assert.equal(net.node("n1").commitUnsent, false);
+  for (const id of FOLLOWERS) assert.deepEqual(app(net, id), ["a"]);
+});
+
 Deno.test("with deferCommitNotice a follower's read sees the commit its read index needs", () => {
   const net = cluster(true);
   round(net, "a");

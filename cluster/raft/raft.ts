@@ -333,8 +333,13 @@ export class Raft {
   }
 
   bcastHeartbeat(ctx: Uint8Array | undefined): void {
-    // The commit goes with it to every follower holding the entries (see `deferCommitNotice`).
-    this.commitUnsent = false;
+    // It carries the commit to followers that hold its entry (`deferCommitNotice`); a follower
+    // whose answer is still on its way learns it from the next append or notice.
+    let all = true;
+    for (const [id, pr] of this.progress) {
+      if (id !== this.id && pr.match < this.log.committed) all = false;
+    }
+    if (all) this.commitUnsent = false;
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       this.send({

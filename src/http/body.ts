@@ -87,6 +87,44 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
 }
 
 /**
+ * A body read with the limit (`payload_too_large` already checked) but not yet parsed: its bytes,
+ * and `parse()`, the checks and parse `readJsonBody` / `jsonBodyOfText` go on with (content type,
+ * UTF-8, JSON). A follower forwards the bytes of a write as they are (the leader reads them).
+ */
+export interface RawBody {
+  readonly bytes: Uint8Array;
+  parse(): JsonBody;
+}
+
+/** `readJsonBody`, split at the limit (`RawBody`). */
+export async function readRawBody(request: Request, maxBytes: number): Promise<RawBody> {
+  const contentType = request.headers.get("content-type");
+  const given = inProcessRequestText.get(request);
+  if (given !== undefined) return rawBodyOfText(given, contentType, maxBytes);
+  const bytes = await readBodyBytes(request, maxBytes);
+  return { bytes, parse: () => parseJsonBody(bytes, undefined, contentType) };
+}
+
+/** `jsonBodyOfText`, split at the limit (`RawBody`). */
+export function rawBodyOfText(text: string, contentType: string | null, maxBytes: number): RawBody {
+  if (text.length * 3 <= maxBytes) {
+    return new RawText(text, () => jsonBodyOfText(text, contentType, maxBytes));
+  }
+  const bytes = encoder.encode(text);
+  if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength, maxBytes);
+  return { bytes, parse: () => parseJsonBody(bytes, text, contentType) };
+}
+
+/** A raw body held as text, its bytes encoded when asked for. */
+class RawText implements RawBody {
+  #bytes: Uint8Array | undefined;
+  constructor(readonly text: string, readonly parse: () => JsonBody) {}
+  get bytes(): Uint8Array {
+    return this.#bytes ??= this.text.length === 0 ? EMPTY_BYTES : encoder.encode(this.text);
+  }
+}
+
+/**
  * The body of a request that holds its JSON text already (a stream's, an in-process one), with
  * the limit and checks of a body read from the network.
  */

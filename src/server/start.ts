@@ -263,7 +263,9 @@ async function listen(
       if (isPlainApiPath(req.url)) return app.fetch(req);
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
-      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log, forwardCheck);
+      if (path === FORWARD_PATH) {
+        return handleForwardUpgrade(req, app.fetch, log, forwardCheck, app.forwarded);
+      }
       if (isUiPath(path)) return ui.fetch(req);
       if (path === MQTT_WS_PATH && mqtt.gateway !== undefined) {
         return mqtt.gateway.handleUpgrade(req);

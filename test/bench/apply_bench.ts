@@ -8,10 +8,12 @@
  *   256-byte JSON bodies, each with an id, to a queue;
  * - `mqtt`: a QoS 1 run as the MQTT gateway proposes it, a `topic_publish_batch` of 64 messages
  *   with a subject and the gateway's headers, to a topic with no subscriptions;
- * - `mqtt1sub`: the same, the topic with one subscription matching every subject.
+ * - `mqtt1sub`: the same, the topic with one subscription matching every subject;
+ * - `stream`: 256 single publishes with ids under one stamp (a batch entry), as the leader's
+ *   batcher makes them of the stream's one-message publishes with 256 in flight.
  *
  * Usage: deno run -A test/bench/apply_bench.ts [--rounds 5] [--messages 200000]
- *   [--workloads b100,mqtt,mqtt1sub] [--checkout dir]
+ *   [--workloads b100,mqtt,mqtt1sub,stream] [--checkout dir]
  * `--checkout` measures another checkout's broker (its `src/broker/mod.ts`), for a before/after
  * comparison in one sitting; rounds alternate nothing, so run the two one after the other, twice.
  *
@@ -25,7 +27,7 @@ const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "5" },
     messages: { type: "string", default: "200000" },
-    workloads: { type: "string", default: "b100,mqtt,mqtt1sub" },
+    workloads: { type: "string", default: "b100,mqtt,mqtt1sub,stream" },
     checkout: { type: "string" },
   },
 });
@@ -53,6 +55,9 @@ interface Workload {
   /** The proposal of entry `n` (fresh ids every time). */
   proposal(n: number): unknown;
 }
+
+/** The stream workload: proposals per entry, each one message. */
+const STREAM_RUN = 256;
 
 const MQTT_HEADERS = { "mqtt-payload": "utf8", "mqtt-qos": "1" };
 
@@ -91,6 +96,14 @@ const WORKLOADS: Record<string, Workload> = {
     perEntry: 64,
     proposal: () => WORKLOADS.mqtt.proposal(0),
   },
+  stream: {
+    setup: [{ op: "queue_put", queue: "q", options: {} }],
+    perEntry: STREAM_RUN,
+    proposal: (n) =>
+      Array.from({ length: STREAM_RUN }, (_, i) => ({
+        cmd: { op: "publish", queue: "q", message: { body: BODY, id: `s${n}-${i}` } },
+      })),
+  },
 };
 
 /** One round: µs per message to encode (leader) and to apply (every node). */
@@ -104,11 +117,19 @@ function round(w: Workload): { encode: number; apply: number } {
   const entries = Math.ceil(MESSAGES / w.perEntry);
   const proposals = Array.from({ length: entries }, (_, n) => w.proposal(n));
   const t0 = cpuSeconds();
-  const data = proposals.map((p, n) => broker.encodeEntry({ ts: 2 + n }, [broker.packProposal(p)]));
+  const data = proposals.map((p, n) =>
+    broker.encodeEntry(
+      { ts: 2 + n },
+      (Array.isArray(p) ? p : [p]).map((one) => broker.packProposal(one)),
+    )
+  );
   const t1 = cpuSeconds();
   for (const d of data) {
     const r = state.applyEntry(++index, d);
-    if (r?.ok === false) throw new Error(`refused: ${JSON.stringify(r)}`);
+    const refused = r instanceof broker.BatchResults
+      ? r.results.find((x: { ok: boolean }) => !x.ok)
+      : r?.ok === false && r;
+    if (refused) throw new Error(`refused: ${JSON.stringify(refused)}`);
   }
   const t2 = cpuSeconds();
   const n = entries * w.perEntry;
