@@ -47,6 +47,8 @@ export class InboundLink {
   #closedPromise: Promise<void>;
   #verifying: Promise<void> = Promise.resolve();
   #resolveClosed!: () => void;
+  /** The close asked for while the upgrade was still in flight (see `close`). */
+  #pendingClose: { code: number; reason: string } | undefined;
   #counters = { receivedMessages: 0, receivedFrames: 0, receivedBytes: 0, droppedMisaddressed: 0 };
   readonly #keepalive: Keepalive;
 
@@ -70,6 +72,12 @@ export class InboundLink {
     });
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
+      if (this.#state === "closed") {
+        // Closed before the upgrade completed: Deno opens the socket anyway, so close it now.
+        const { code, reason } = this.#pendingClose ?? { code: CloseCode.Shutdown, reason: "" };
+        socket.close(code, closeReason(reason));
+        return;
+      }
       this.#timer = unrefTimeout(() => {
         this.#timer = undefined;
         this.#refuse("handshake_timeout", {});
@@ -94,6 +102,10 @@ export class InboundLink {
     this.#keepalive.stop();
     if (this.#state !== "closed") {
       this.#state = "closed";
+      // A server socket closed while still CONNECTING turns CLOSING, and Deno then completes the
+      // upgrade and opens it all the same: `onopen` closes it (else a node stopped at the moment
+      // it accepted a dial would leak that connection).
+      if (this.socket.readyState === WebSocket.CONNECTING) this.#pendingClose = { code, reason };
       if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(code, closeReason(reason));
     }
     if (this.socket.readyState !== WebSocket.CLOSED) {

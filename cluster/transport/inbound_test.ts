@@ -302,3 +302,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Transport closed while a dialer's upgrade is in flight closes that socket once it opens (no leaked connection)",
+  ...opts,
+  fn: async () => {
+    const [n2] = startNodes(["n2"]);
+    // Stop n2 at the moment it accepts: after handleUpgrade, before the upgrade completes.
+    let stopping: Promise<void> | undefined;
+    const { server, route } = listen(0);
+    route.handle = (req) => {
+      const response = n2.transport.handleUpgrade(req);
+      stopping = n2.transport.close();
+      return response;
+    };
+    const s = rawSocket(`http://127.0.0.1:${server.addr.port}`);
+    let closed: { code: number; reason: string } | undefined;
+    void s.closed.then((c) => closed = c);
+    try {
+      await waitFor("the stopped node to close the accepted socket", () => closed !== undefined);
+      assert.deepStrictEqual(closed, { code: 4001, reason: "transport closed" });
+      assert.deepStrictEqual(s.texts, [], "a stopped node sends no challenge");
+      await stopping;
+    } finally {
+      if (s.ws.readyState <= WebSocket.OPEN) s.ws.close();
+      await s.closed;
+      await stopNodes([n2]);
+      await server.shutdown();
+    }
+  },
+});

@@ -30,6 +30,8 @@ import { RaftNode } from "./raft_node.ts";
 import { fullCollection } from "./memory.ts";
 import { startIdleCollector, startLeaderTimers } from "./start_timers.ts";
 import {
+  COMMIT_NOTICE_MS,
+  DEFER_COMMIT_NOTICE,
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
   SNAPSHOT_ENTRIES_MAX,
@@ -331,6 +333,7 @@ async function openDriver(
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
       random: Math.random,
+      deferCommitNotice: DEFER_COMMIT_NOTICE,
     },
     bootstrapConf: config.join
       ? { voters: [], learners: [] }
@@ -345,6 +348,11 @@ async function openDriver(
       return () => clearInterval(t);
     },
     tickMs: TICK_MS,
+    startTimer: (ms, fn) => {
+      const t = setTimeout(fn, ms);
+      return () => clearTimeout(t);
+    },
+    commitNoticeDelayMs: COMMIT_NOTICE_MS,
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,

@@ -56,6 +56,32 @@ export function collect(client: MqttClient): Received[] {
   return got;
 }
 
+/**
+ * Connects and answers the CONNACK's session present flag, with what the client receives from
+ * its first packet on. A persistent session's queued messages follow the CONNACK at once: when
+ * one arrives in the same read as the CONNACK, MQTT.js hands it to the `message` listeners before
+ * the code awaiting the CONNACK runs, so a listener added after `await` never sees it (and a QoS 1
+ * one is PUBACKed all the same: the broker does not send it again).
+ */
+export function connectAck(
+  port: number,
+  opts: IClientOptions,
+): Promise<{ client: MqttClient; sessionPresent: boolean; got: Received[] }> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ...opts,
+  });
+  const got = collect(client);
+  return new Promise((resolve, reject) => {
+    client.once("connect", (ack) => resolve({ client, sessionPresent: ack.sessionPresent, got }));
+    client.once("error", (e) => {
+      client.end(true);
+      reject(e);
+    });
+  });
+}
+
 /** Waits until `cond` holds, up to `timeoutMs` (then throws with `what`). */
 export async function until(
   cond: () => boolean | Promise<boolean>,
