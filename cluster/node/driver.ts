@@ -14,7 +14,6 @@
 
 import {
   type ConfChange,
-  type Entry,
   type HardState,
   type Message,
   NO_NODE,
@@ -36,11 +35,14 @@ import type {
 import { PendingProposals } from "./driver_proposals.ts";
 import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
-import { hardStateToSave } from "./hard_state_policy.ts";
+import { ReadyPersister } from "./driver_persist.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot } from "./membership.ts";
 
 export type { DriverProposeOutcome, DriverReadOutcome, NodeDriverOptions };
+
+/** Default `commitNoticeDelayMs`. */
+const COMMIT_NOTICE_DELAY_MS = 2;
 
 /** How often (in ticks) a leader looks for a member whose incarnation is not recorded yet. */
 const IDENTIFY_EVERY_TICKS = 5;
@@ -58,15 +60,18 @@ export class NodeDriver {
   #o: NodeDriverOptions;
   #ticks = 0;
   #running = false;
+  /** The ready loop waits on a Ready's persist (see `#sendWhilePersisting`). */
+  #persisting = false;
   #closed = false;
   #stopTicker: () => void = () => {};
+  /** Cancels the pending commit notice (`#noticeCommit`), if one is set. */
+  #cancelNotice: (() => void) | undefined;
   readonly #proposals: PendingProposals;
   readonly #reads: PendingReads;
   readonly #snapshots: DriverSnapshots;
   readonly #apply: ApplyWorker;
   /** The last index of the durable log here (what a crash now would keep). */
-  #durableIndex: number;
-  #savedHard: HardState;
+  readonly #persister: ReadyPersister;
   #role: Role = "follower";
   #leaderId: NodeId = NO_NODE;
   #gather: (() => void) | undefined;
@@ -77,7 +82,6 @@ export class NodeDriver {
     this.#o = o;
     this.id = o.raft.id;
     this.#raw = raw;
-    this.#savedHard = hard;
     this.urls = new MemberUrls(o.bootstrapUrls);
     this.identities = new Identities(o.raft.id, o.dataIncarnation);
     this.#reads = new PendingReads(this.id, o.incarnation);
@@ -85,7 +89,7 @@ export class NodeDriver {
     const host = this.#host();
     this.#snapshots = new DriverSnapshots(host, snap?.meta.index ?? 0);
     this.#apply = new ApplyWorker(host, this.#proposals, this.#snapshots);
-    this.#durableIndex = o.storage.log.lastIndex();
+    this.#persister = new ReadyPersister(o, hard);
   }
 
   /** What the apply worker and the snapshots share with the driver. */
@@ -112,7 +116,15 @@ export class NodeDriver {
     // store can, so its bytes do not stay in memory once the state machine restored them.
     const stored = initial.snapshot && o.storage.snapshots.stored?.();
     const kept = stored && stored.meta.index === initial.snapshot!.meta.index ? stored : undefined;
-    const raw = new RawNode(o.raft, { ...initial, snapshot: kept ?? initial.snapshot });
+    const log = o.storage.log;
+    const raw = new RawNode(o.raft, {
+      ...initial,
+      snapshot: kept ?? initial.snapshot,
+      // The core keeps its newest entries in memory and reads older ones back from the log.
+      ...(log.readEntries
+        ? { entryReader: { readEntries: (lo, hi, max) => log.readEntries!(lo, hi, max) } }
+        : {}),
+    });
     const d = new NodeDriver(o, raw, initial.hardState, initial.snapshot);
     if (initial.snapshot && kept) d.#snapshots.releaseAfterRestore(initial.snapshot);
     if (initial.snapshot) {
@@ -158,6 +170,18 @@ export class NodeDriver {
       }
     }
     this.#kick();
+    this.#sendWhilePersisting();
+  }
+
+  /**
+   * While the ready loop waits on a persist, sends what needs no persistence at once (heartbeat
+   * answers, a leader's heartbeats): saving a leader's large snapshot takes seconds, and a node
+   * silent that long is taken for dead (check-quorum, election timeouts).
+   */
+  #sendWhilePersisting(): void {
+    if (!this.#persisting || this.#closed) return;
+    const msgs = this.#raw.takeMessages();
+    if (msgs.length > 0) this.#send(msgs);
   }
 
   /** A member came back with another data directory: its messages are dropped (identity.ts). */
@@ -305,6 +329,7 @@ export class NodeDriver {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTicker();
+    this.#cancelNotice?.();
     this.#gather?.();
     this.#proposals.close();
     this.#reads.close();
@@ -329,6 +354,7 @@ export class NodeDriver {
     this.#expire();
     this.#maybeIdentify();
     this.#kick();
+    this.#sendWhilePersisting();
   }
 
   /** Fails proposals and reads whose time is up. A proposal's outcome is then unknown. */
@@ -357,7 +383,31 @@ export class NodeDriver {
     } finally {
       this.#running = false;
     }
-    if (!this.#closed && this.#raw.hasReady()) this.#kick();
+    if (this.#closed) return;
+    this.#noticeCommit();
+    if (this.#raw.hasReady()) this.#kick();
+  }
+
+  /**
+   * Leader with `deferCommitNotice`: a commit that no append carried to the followers goes to
+   * them after `commitNoticeDelayMs`, unless the next proposal's append carries it first (a
+   * publisher waiting for each answer sends the next one well within that).
+   */
+  #noticeCommit(): void {
+    if (!this.#raw.commitUnsent) {
+      this.#cancelNotice?.();
+      this.#cancelNotice = undefined;
+      return;
+    }
+    if (this.#cancelNotice !== undefined) return;
+    const start = this.#o.startTimer;
+    if (start === undefined) return this.#raw.sendCommit();
+    this.#cancelNotice = start(this.#o.commitNoticeDelayMs ?? COMMIT_NOTICE_DELAY_MS, () => {
+      this.#cancelNotice = undefined;
+      if (this.#closed) return;
+      this.#raw.sendCommit();
+      this.#kick();
+    });
   }
 
   async #handle(rd: Ready): Promise<void> {
@@ -368,14 +418,19 @@ export class NodeDriver {
     // waits for this fsync. On a leader that is every committed entry (it counts itself only
     // for what it persisted), so answers no longer wait one more fsync. Entries that arrive in
     // this very Ready (a follower told of their commit with them) still apply after the persist.
-    const early = rd.snapshot ? 0 : durablePrefix(rd.committedEntries, this.#durableIndex);
+    const early = rd.snapshot ? 0 : this.#persister.durablePrefix(rd.committedEntries);
     if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
-    await this.#persist(rd);
-    if (this.#closed) return;
-    if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
-    // In order: no entry after the snapshot applies before the state it follows.
-    if (rd.snapshot) {
-      this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
+    this.#persisting = true;
+    try {
+      await this.#persister.persist(rd);
+      if (this.#closed) return;
+      if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
+      // In order: no entry after the snapshot applies before the state it follows.
+      if (rd.snapshot) {
+        this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
+      }
+    } finally {
+      this.#persisting = false;
     }
     if (this.#closed) return;
     this.#apply.enqueue({
@@ -405,33 +460,6 @@ export class NodeDriver {
     this.#o.sink.send(messages.map((m) => this.identities.stamp(m, withTo)));
   }
 
-  /** Snapshot, then entries, then hard state (the order of the Ready contract). */
-  async #persist(rd: Ready): Promise<void> {
-    const { log, hardState, snapshots } = this.#o.storage;
-    const t0 = this.#o.nowMs?.() ?? 0;
-    if (rd.snapshot) {
-      const meta = rd.snapshot.meta;
-      await snapshots.save(rd.snapshot);
-      // Raft §7: keep the log's suffix only when it holds the snapshot's last entry.
-      if (log.term(meta.index) === meta.term) await log.compact(meta.index);
-      else await log.reset(meta.index + 1);
-    }
-    if (rd.entries.length > 0) {
-      await log.append(rd.entries);
-      // A suffix replaced by a new leader's entries is gone: what is durable ends here.
-      this.#durableIndex = rd.entries[rd.entries.length - 1].index;
-    } else if (rd.snapshot) this.#durableIndex = Math.max(log.lastIndex(), rd.snapshot.meta.index);
-    // When the commit must be saved too: hard_state_policy.ts.
-    const hs = hardStateToSave(this.#savedHard, rd, this.#o.snapshotEveryEntries);
-    if (hs) {
-      await hardState.save(hs);
-      this.#savedHard = hs;
-    }
-    if (this.#o.observePersistMs && (rd.entries.length > 0 || rd.snapshot)) {
-      this.#o.observePersistMs((this.#o.nowMs?.() ?? 0) - t0);
-    }
-  }
-
   #onSoftState(leaderId: NodeId, role: Role): void {
     if (role === "candidate" && this.#role !== "candidate") this.counters.elections++;
     if (leaderId !== this.#leaderId) {
@@ -452,11 +480,4 @@ export class NodeDriver {
     this.#stopTicker();
     this.#o.onFatal(e);
   }
-}
-
-/** How many of `entries` (in index order) are at or below `durableIndex`. */
-function durablePrefix(entries: readonly Entry[], durableIndex: number): number {
-  let n = 0;
-  while (n < entries.length && entries[n].index <= durableIndex) n++;
-  return n;
 }

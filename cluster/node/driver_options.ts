@@ -14,6 +14,7 @@ import type {
   OnFatal,
   Pace,
   StartTicker,
+  StartTimer,
   StateMachine,
   StoragePorts,
 } from "./ports.ts";
@@ -29,6 +30,15 @@ export interface NodeDriverOptions {
   readonly stateMachine: StateMachine;
   readonly startTicker: StartTicker;
   readonly tickMs: number;
+  /**
+   * With `raft.deferCommitNotice`: a one-shot timer for the commit notice (returns a function
+   * that cancels it). A commit that no append carried to the followers within
+   * `commitNoticeDelayMs` is sent then; the next heartbeat carries it anyway. Without it the
+   * driver sends it as soon as its ready loop has nothing else to do.
+   */
+  readonly startTimer?: StartTimer;
+  /** See `startTimer`. Default 2 ms. */
+  readonly commitNoticeDelayMs?: number;
   /** Take a snapshot once this many entries were applied since the last one (and see below). */
   readonly snapshotEveryEntries: number;
   /**

@@ -111,7 +111,11 @@ export class DriverSnapshots {
     };
     const urls = this.#host.urls.entries();
     const incarnations = this.#host.identities.entries();
-    o.log("info", "snapshot_started", { index: meta.index });
+    o.log("info", "snapshot_started", {
+      index: meta.index,
+      // The Raft log's entries in memory (bounded by `logCacheBytes` when the store reads back).
+      logHeldMB: Math.round(this.#host.raw.status().logBytesHeld / 2 ** 20),
+    });
     const t0 = o.nowMs?.() ?? 0;
     const pace = o.pace ?? noPace;
     let view: SnapshotView;
@@ -129,7 +133,6 @@ export class DriverSnapshots {
       this.compactCore(snapshot);
       this.#snapshotIndex = meta.index;
       this.#snapshotBytes = snapshot.data.byteLength;
-      await o.storage.log.compact(meta.index);
       o.log("info", "snapshot_taken", {
         index: meta.index,
         bytes: snapshot.data.byteLength,
@@ -218,9 +221,11 @@ export class DriverSnapshots {
   }
 
   /**
-   * Compacts the core's log behind a snapshot this node took. The apply worker may run ahead of
-   * the core's applied index (it applies durable committed entries while a Ready's persist runs,
-   * and the core counts them applied at `advance()`): then the compaction waits for that advance.
+   * Compacts the core's log behind a snapshot this node took, then the durable log. The apply
+   * worker may run ahead of the core's applied index (it applies durable committed entries while
+   * a Ready's persist runs, and the core counts them applied at `advance()`): then the compaction
+   * waits for that advance. The durable log is compacted only behind the core: the core reads
+   * entries it let go of back from it (`RaftConfig.logCacheBytes`), up to its own first index.
    * Returns whether the core compacted now.
    */
   compactCore(snapshot: StoredSnapshot): boolean {
@@ -231,6 +236,9 @@ export class DriverSnapshots {
     }
     this.#compactLater = undefined;
     raw.compact(snapshot);
+    // Through the snapshot's index, which is durable (never the core's first index: a leader's
+    // snapshot received meanwhile moves that before its file is saved).
+    this.#host.o.storage.log.compact(snapshot.meta.index).catch((e) => this.#host.fatal(e));
     return true;
   }
 }

@@ -21,8 +21,14 @@ class Cluster {
   storages = new Map<NodeId, StoragePorts>();
   tickers = new Map<NodeId, () => void>();
   cut = new Set<NodeId>();
+  /** Commit notices waiting for their (hand-fired) timer, with `deferCommitNotice`. */
+  notices: (() => void)[] = [];
 
-  constructor(readonly ids: NodeId[], readonly snapshotEveryEntries = 1000) {}
+  constructor(
+    readonly ids: NodeId[],
+    readonly snapshotEveryEntries = 1000,
+    readonly deferCommitNotice = false,
+  ) {}
 
   async open(id: NodeId, joining = false): Promise<NodeDriver> {
     const storage = this.storages.get(id) ?? {
@@ -41,7 +47,11 @@ class Cluster {
         electionTicks: 10,
         heartbeatTicks: 1,
         random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
+        deferCommitNotice: this.deferCommitNotice,
       },
+      ...(this.deferCommitNotice
+        ? { startTimer: (_ms: number, fn: () => void) => this.#timer(fn) }
+        : {}),
       bootstrapConf: { voters: joining ? [] : this.ids, learners: [] },
       bootstrapUrls: new Map(this.ids.map((i) => [i, `http://${i}`])),
       storage,
@@ -60,6 +70,18 @@ class Cluster {
     });
     this.drivers.set(id, d);
     return d;
+  }
+
+  #timer(fn: () => void): () => void {
+    this.notices.push(fn);
+    return () => this.notices = this.notices.filter((f) => f !== fn);
+  }
+
+  /** Fires the pending commit notices' timers. */
+  fireNotices(): void {
+    const due = this.notices;
+    this.notices = [];
+    for (const f of due) f();
   }
 
   #deliver(msgs: readonly Message[]): void {
@@ -116,6 +138,32 @@ Deno.test("NodeDriver replicates to every node and a follower refuses with the l
     reason: "not_leader",
     leaderId: leader.id,
   });
+  await c.closeAll();
+});
+
+Deno.test("NodeDriver with deferCommitNotice: the next append or the notice's timer brings followers the commit", async () => {
+  const c = new Cluster(["n1", "n2", "n3"], 1000, true);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  await c.ticks(1); // every node knows the commit of the leader's no-op
+  const followers = c.ids.filter((id) => id !== leader.id);
+  const items = () => followers.map((id) => c.machines.get(id)!.items);
+  c.notices = [];
+
+  assert.equal((await leader.propose(enc("a"), 1000)).ok, true);
+  for (let i = 0; i < 5; i++) await flush();
+  assert.deepEqual(items(), [[], []], "the commit of 'a' is held back");
+  assert.equal(c.notices.length, 1, "its notice is due");
+
+  assert.equal((await leader.propose(enc("b"), 1000)).ok, true);
+  for (let i = 0; i < 5; i++) await flush();
+  assert.deepEqual(items(), [["a"], ["a"]], "the append of 'b' carried the commit of 'a'");
+  assert.equal(c.notices.length, 1, "the notice of 'a' was cancelled, that of 'b' is due");
+
+  c.fireNotices();
+  for (let i = 0; i < 5; i++) await flush();
+  assert.deepEqual(items(), [["a", "b"], ["a", "b"]]);
+  assert.equal(c.notices.length, 0);
   await c.closeAll();
 });
 

@@ -73,6 +73,9 @@ export interface StoragePorts {
 /** A periodic timer. Returns a function that stops it. */
 export type StartTicker = (intervalMs: number, onTick: () => void) => () => void;
 
+/** A one-shot timer. Returns a function that cancels it (a no-op once it fired). */
+export type StartTimer = (delayMs: number, onTime: () => void) => () => void;
+
 /** One structured log event. */
 export type LogEvent = (
   level: "debug" | "info" | "warn" | "error",

@@ -55,6 +55,15 @@ export function maybeCommitLeader(r: Raft): boolean {
   return true;
 }
 
+/**
+ * The commit moved: followers hear of it with the next Ready, or, with `deferCommitNotice`, with
+ * the next append or heartbeat (or `RawNode.sendCommit`).
+ */
+export function commitMoved(r: Raft): void {
+  if (r.config.deferCommitNotice === true) r.commitUnsent = true;
+  else r.needBroadcast = true;
+}
+
 /** Sends what `to` is missing. Returns false when nothing was sent (paused or up to date). */
 export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): boolean {
   const pr = r.progress.get(to);
@@ -99,6 +108,8 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
 
 /** Sends new entries (or the new commit index) to every follower: one append per Ready. */
 export function bcastAppend(r: Raft): void {
+  // Every follower gets an append (empty or not), each carrying the commit.
+  r.commitUnsent = false;
   for (const id of r.progress.keys()) {
     if (id === r.id) continue;
     // More than maxAppendBytes pending: pipeline several appends, up to the inflight window.
@@ -138,7 +149,7 @@ function handleAppendResp(r: Raft, m: Message): void {
       // It installed the snapshot we sent, but we compacted further meanwhile: send a newer one.
       pr.becomeProbe();
     } else if (pr.state === "replicate") pr.inflights.freeLE(m.index);
-    if (maybeCommitLeader(r)) r.needBroadcast = true;
+    if (maybeCommitLeader(r)) commitMoved(r);
     // Send more as soon as the follower acks (bounded by the inflight window).
     for (let k = 0; k < r.maxInflight && maybeSendAppend(r, m.from, false); k++);
     if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {

@@ -10,10 +10,25 @@
  * Entries are kept in one array whose element `i` has index `snapshotIndex + 1 + i`. Appends push
  * (amortized O(1)); a conflict truncates the tail in place; compaction copies the suffix once.
  *
+ * With a `LogCache` the log keeps the data of its newest entries only, up to `bytes`: the oldest
+ * entries that are durable and applied (so committed: storage holds them as they are, for good)
+ * beyond that become stubs of index, term and kind, and `slice` and `entry` read their data back
+ * from storage (a lagging follower's appends). The memory of a log then no longer grows with the entries between two snapshots
+ * (20,000 entries that carry batches of proposals held ~280 MB).
+ *
  * @module
  */
 
-import type { Entry, Snapshot, StoredSnapshot } from "./types.ts";
+import type { Entry, EntryReader, Snapshot, StoredSnapshot } from "./types.ts";
+
+/** Where a log's older entries are read back from, and how many bytes of entries it holds. */
+export interface LogCache {
+  readonly reader: EntryReader;
+  readonly bytes: number;
+}
+
+/** The data of a stub: an entry whose data was let go (see `LogCache`). */
+const NOT_HELD = new Uint8Array(0);
 
 /** Where a follower's log last agrees with a term: the (index, term) used for fast back-off. */
 export interface IndexTerm {
@@ -41,8 +56,19 @@ export class RaftLog {
   unstableSnapshot: Snapshot | undefined;
   /** The latest snapshot, sent to followers whose `next` is behind the log's first index. */
   snapshot: StoredSnapshot | undefined;
+  private readonly cache: LogCache | undefined;
+  /** Entries before this index (after the snapshot) are stubs; the rest hold their data. */
+  private heldFrom: number;
+  /** `entryBytes` of the entries from `heldFrom` on. */
+  private heldBytes = 0;
 
-  constructor(snapshot: StoredSnapshot | undefined, entries: readonly Entry[], commit: number) {
+  constructor(
+    snapshot: StoredSnapshot | undefined,
+    entries: readonly Entry[],
+    commit: number,
+    cache?: LogCache,
+  ) {
+    this.cache = cache;
     this.snapshot = snapshot;
     this.unstableSnapshot = undefined;
     this.snapshotIndex = snapshot?.meta.index ?? 0;
@@ -56,7 +82,9 @@ export class RaftLog {
         );
       }
       this.entries.push(e);
+      this.heldBytes += entryBytes(e);
     }
+    this.heldFrom = this.snapshotIndex + 1;
     this.stable = this.lastIndex();
     if (commit > this.lastIndex()) {
       throw new Error(
@@ -65,6 +93,52 @@ export class RaftLog {
     }
     this.committed = Math.max(commit, this.snapshotIndex);
     this.applied = this.snapshotIndex;
+    this.trim();
+  }
+
+  /** Bytes of entry data held in memory (`entryBytes` of each entry not let go). */
+  get bytesHeld(): number {
+    return this.heldBytes;
+  }
+
+  /**
+   * Lets go of the oldest entries' data beyond the cache's bytes: entries that are durable and
+   * were handed to the application (`applied`, so committed). Not earlier: a restarted node's
+   * committed entries go to its apply queue with the first Ready, and reading back entries it
+   * loaded moments ago would hold them twice.
+   */
+  private trim(): void {
+    if (this.cache === undefined) return;
+    const limit = Math.min(this.stable, this.applied);
+    // Bounded: every turn moves `heldFrom` up, never past `limit`.
+    while (this.heldBytes > this.cache.bytes && this.heldFrom <= limit) {
+      const k = this.heldFrom - this.snapshotIndex - 1;
+      const e = this.entries[k];
+      this.heldBytes -= entryBytes(e);
+      this.entries[k] = { index: e.index, term: e.term, kind: e.kind, data: NOT_HELD };
+      this.heldFrom++;
+    }
+  }
+
+  /**
+   * Entries `lo..hi-1` (all stubs) read back from storage up to `maxBytes`, checked against the
+   * stubs' indexes and terms: storage that answered with other entries would be a bug.
+   */
+  private readBack(lo: number, hi: number, maxBytes: number): Entry[] {
+    const got = this.cache!.reader.readEntries(lo, hi, maxBytes);
+    if (got.length === 0 || got.length > hi - lo) {
+      throw new Error(`Cannot read entries ${lo}..${hi - 1} back: storage returned ${got.length}`);
+    }
+    for (let k = 0; k < got.length; k++) {
+      const want = this.entries[lo + k - this.snapshotIndex - 1];
+      if (got[k].index !== want.index || got[k].term !== want.term) {
+        throw new Error(
+          `Cannot read entry ${want.index} back: storage returned entry ${got[k].index} term ` +
+            `${got[k].term} where the log holds term ${want.term}`,
+        );
+      }
+    }
+    return got;
   }
 
   firstIndex(): number {
@@ -98,7 +172,7 @@ export class RaftLog {
         `Cannot read entry ${i}: the log holds ${this.firstIndex()}..${this.lastIndex()}`,
       );
     }
-    return e;
+    return e.data === NOT_HELD ? this.readBack(i, i + 1, Infinity)[0] : e;
   }
 
   /** Raft §5.4.1: a candidate's log is at least as up to date as ours. */
@@ -169,7 +243,12 @@ export class RaftLog {
       throw new Error(`Cannot append at ${first}: the log ends at ${this.lastIndex()}`);
     }
     if (first <= this.lastIndex()) {
-      this.entries.length = first - this.snapshotIndex - 1;
+      // Uncommitted, so all held (`trim` lets go of committed entries only).
+      const keep = first - this.snapshotIndex - 1;
+      for (let k = keep; k < this.entries.length; k++) {
+        this.heldBytes -= entryBytes(this.entries[k]);
+      }
+      this.entries.length = keep;
       this.stable = Math.min(this.stable, first - 1);
     }
     for (let k = 0; k < ents.length; k++) {
@@ -177,7 +256,9 @@ export class RaftLog {
         throw new Error(`Cannot append: entries are not contiguous at ${ents[k].index}`);
       }
       this.entries.push(ents[k]);
+      this.heldBytes += entryBytes(ents[k]);
     }
+    this.trim();
     return this.lastIndex();
   }
 
@@ -192,6 +273,20 @@ export class RaftLog {
       );
     }
     const base = this.snapshotIndex + 1;
+    if (lo < this.heldFrom) {
+      // The stubs' part from storage, then what fits of the held part after it.
+      const stop = Math.min(hi, this.heldFrom);
+      const got = this.readBack(lo, stop, maxBytes);
+      if (got.length < stop - lo) return got;
+      let bytes = 0;
+      for (const e of got) bytes += entryBytes(e);
+      for (let i = stop - base; i < hi - base; i++) {
+        bytes += entryBytes(this.entries[i]);
+        if (bytes > maxBytes) break;
+        got.push(this.entries[i]);
+      }
+      return got;
+    }
     let end = lo - base;
     let bytes = 0;
     const stop = hi - base;
@@ -219,6 +314,7 @@ export class RaftLog {
   /** The driver persisted entries up to `i` with term `t` (ignored when since replaced). */
   stableTo(i: number, t: number): void {
     if (i > this.stable && this.matchTerm(i, t)) this.stable = i;
+    this.trim();
   }
 
   /** Committed entries the application has not applied yet. */
@@ -227,10 +323,15 @@ export class RaftLog {
     return this.slice(lo, this.committed + 1);
   }
 
-  /** True when an entry in (applied, committed] satisfies `pred`. */
+  /**
+   * True when an entry in (applied, committed] satisfies `pred`, which sees each entry's index,
+   * term and kind (its data may be let go: see `LogCache`).
+   */
   someUnapplied(pred: (e: Entry) => boolean): boolean {
     const lo = Math.max(this.applied, this.snapshotIndex) + 1;
-    for (let i = lo; i <= this.committed; i++) if (pred(this.entry(i))) return true;
+    for (let i = lo; i <= this.committed; i++) {
+      if (pred(this.entries[i - this.snapshotIndex - 1])) return true;
+    }
     return false;
   }
 
@@ -240,6 +341,7 @@ export class RaftLog {
       throw new Error(`Cannot mark ${i} applied: only ${this.committed} is committed`);
     }
     this.applied = i;
+    this.trim();
   }
 
   /** The application took `snap` at or before `applied`: drop the log up to it (§7). */
@@ -264,6 +366,10 @@ export class RaftLog {
         }`,
       );
     }
+    for (let k = this.heldFrom - this.snapshotIndex - 1; k < i - this.snapshotIndex; k++) {
+      this.heldBytes -= entryBytes(this.entries[k]);
+    }
+    this.heldFrom = Math.max(this.heldFrom, i + 1);
     this.entries = this.entries.slice(i - this.snapshotIndex);
     this.snapshotIndex = i;
     this.snapshotTerm = snap.meta.term;
@@ -273,6 +379,8 @@ export class RaftLog {
   /** Replaces the whole log with a snapshot from the leader (§7: the log conflicts or is short). */
   restore(snap: Snapshot): void {
     this.entries = [];
+    this.heldFrom = snap.meta.index + 1;
+    this.heldBytes = 0;
     this.snapshotIndex = snap.meta.index;
     this.snapshotTerm = snap.meta.term;
     this.committed = snap.meta.index;

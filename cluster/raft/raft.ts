@@ -44,6 +44,7 @@ export const DEFAULTS = {
   snapshotChunkBytes: 1024 * 1024,
   /** A learner this many entries behind the leader's last index cannot be promoted. */
   promoteMaxLagEntries: 1024,
+  logCacheBytes: 32 * 1024 * 1024,
 } as const;
 
 /** The fields every message has; `send` fills in the rest. */
@@ -90,6 +91,8 @@ export class Raft {
   pendingReads: { from: NodeId; context: Uint8Array }[] = [];
   /** Leader: proposals or a commit change to send to followers at the next `ready()`. */
   needBroadcast = false;
+  /** Leader (`deferCommitNotice`): the commit moved since followers were last told it. */
+  commitUnsent = false;
   /** Leader: a read request needs a heartbeat round at the next `ready()`. */
   needReadHeartbeat = false;
   /** Follower: the InstallSnapshot being assembled from chunks. */
@@ -113,7 +116,9 @@ export class Raft {
     if (this.snapshotChunkBytes < 1) {
       throw new Error("Cannot create a Raft node: snapshotChunkBytes < 1");
     }
-    this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit);
+    const reader = initial.entryReader;
+    const cache = reader && { reader, bytes: config.logCacheBytes ?? DEFAULTS.logCacheBytes };
+    this.log = new RaftLog(initial.snapshot, initial.entries, initial.hardState.commit, cache);
     this.term = initial.hardState.term;
     this.vote = initial.hardState.vote;
     this.conf = initial.snapshot?.meta.conf ?? initial.bootstrapConf;
@@ -168,6 +173,7 @@ export class Raft {
     this.readOnly.reset();
     this.pendingReads = [];
     this.needBroadcast = false;
+    this.commitUnsent = false;
     this.needReadHeartbeat = false;
   }
 
@@ -327,6 +333,13 @@ export class Raft {
   }
 
   bcastHeartbeat(ctx: Uint8Array | undefined): void {
+    // It carries the commit to followers that hold its entry (`deferCommitNotice`); a follower
+    // whose answer is still on its way learns it from the next append or notice.
+    let all = true;
+    for (const [id, pr] of this.progress) {
+      if (id !== this.id && pr.match < this.log.committed) all = false;
+    }
+    if (all) this.commitUnsent = false;
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       this.send({

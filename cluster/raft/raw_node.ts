@@ -20,7 +20,13 @@
  */
 
 import { encodeConfChange, validateConfChange } from "./conf_change.ts";
-import { bcastAppend, leaderAppend, leaderReadIndex, leaderTransfer } from "./leader.ts";
+import {
+  bcastAppend,
+  commitMoved,
+  leaderAppend,
+  leaderReadIndex,
+  leaderTransfer,
+} from "./leader.ts";
 import { DEFAULTS, Raft } from "./raft.ts";
 import type { PeerProgress, RaftStatus } from "./status.ts";
 import {
@@ -135,6 +141,20 @@ export class RawNode {
     return { ok: false, reason: "invalid_conf_change", detail: out.detail };
   }
 
+  /**
+   * Leader with `deferCommitNotice`: whether the commit moved since followers were last told it
+   * (the driver then calls `sendCommit` after a short while unless an append carried it).
+   */
+  get commitUnsent(): boolean {
+    return this.r.commitUnsent && this.r.role === "leader";
+  }
+
+  /** Leader: sends a commit `deferCommitNotice` held back, with the next Ready. */
+  sendCommit(): void {
+    const r = this.r;
+    if (r.role === "leader" && r.commitUnsent) r.needBroadcast = true;
+  }
+
   /** Sends batched proposals / commit updates and read heartbeats (one append per follower). */
   private flush(): void {
     const r = this.r;
@@ -168,6 +188,18 @@ export class RawNode {
       soft.leaderId !== this.prevSoft.leaderId || soft.role !== this.prevSoft.role ||
       !sameHard(hard, this.prevHard) || log.unstableSnapshot !== undefined ||
       log.stable < log.lastIndex() || log.committed > Math.max(log.applied, log.snapshotIndex);
+  }
+
+  /**
+   * The messages the next Ready would carry in `messages`, taken now: they never depend on this
+   * node's persistence, so the driver may send them while a Ready's persist is still running (a
+   * follower saving a large snapshot, a slow fsync), and heartbeats and their answers keep
+   * flowing. `messagesAfterPersist` stay for their Ready.
+   */
+  takeMessages(): Message[] {
+    const msgs = this.r.msgs;
+    this.r.msgs = [];
+    return msgs;
   }
 
   /** What to send, persist and apply now; see `Ready` in types.ts. */
@@ -226,7 +258,7 @@ export class RawNode {
       const self = r.progress.get(r.id);
       if (self !== undefined && log.stable > self.match) {
         self.match = log.stable;
-        if (r.maybeCommit()) r.needBroadcast = true;
+        if (r.maybeCommit()) commitMoved(r);
       }
     }
     for (const e of rd.committedEntries) {
@@ -276,6 +308,7 @@ export class RawNode {
       lastIndex: r.log.lastIndex(),
       firstIndex: r.log.firstIndex(),
       stableIndex: r.log.stable,
+      logBytesHeld: r.log.bytesHeld,
       conf: { voters: [...r.conf.voters], learners: [...r.conf.learners] },
       progress,
       pendingConfIndex: r.pendingConfIndex,

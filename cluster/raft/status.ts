@@ -38,6 +38,8 @@ export interface RaftStatus {
   readonly firstIndex: number;
   /** The last index known durable on this node. */
   readonly stableIndex: number;
+  /** Bytes of entries the log holds in memory (`RaftConfig.logCacheBytes`). */
+  readonly logBytesHeld: number;
   readonly conf: ConfState;
   readonly progress: Readonly<Record<NodeId, PeerProgress>>;
   readonly pendingConfIndex: number;

@@ -233,6 +233,22 @@ export interface RaftConfig {
   /** Bytes per InstallSnapshot chunk. */
   readonly snapshotChunkBytes?: number;
   /**
+   * Bytes of entries (data + 24 each, as `maxAppendBytes` counts them) the log keeps in memory
+   * when `InitialState.entryReader` can read older ones back from storage: the oldest entries
+   * beyond it that are durable and handed to the application are let go, and read back when a
+   * lagging follower needs them. Memory then no longer grows with the entries between two
+   * snapshots. Default 32 MiB; without a reader every entry stays in memory.
+   */
+  readonly logCacheBytes?: number;
+  /**
+   * Leader: a commit that moves with no new entry to send is not sent at once (an append of the
+   * commit alone to each follower, and each one's answer: half the messages of a round when
+   * proposals come one at a time). It goes with the next append or heartbeat, or when the driver
+   * calls `RawNode.sendCommit()`. Only followers learn it later: the leader commits and answers
+   * as before. Off by default (etcd sends it at once).
+   */
+  readonly deferCommitNotice?: boolean;
+  /**
    * Test-only fault switches. The simulator turns one on to prove it catches the broken rule;
    * production code never sets them.
    */
@@ -250,4 +266,15 @@ export interface InitialState {
   readonly snapshot?: StoredSnapshot;
   /** Entries after the snapshot (or from index 1), contiguous. */
   readonly entries: readonly Entry[];
+  /** Reads durable entries back (`RaftConfig.logCacheBytes`); absent: all stay in memory. */
+  readonly entryReader?: EntryReader;
+}
+
+/** Reads the log's durable entries back from storage, synchronously (`LogStore.readEntries`). */
+export interface EntryReader {
+  /**
+   * Entries `lo..hi-1`, stopping before the entry that would take their bytes (data + 24 each)
+   * past `maxBytes`, at least one. Asked only for committed entries whose persist completed.
+   */
+  readEntries(lo: number, hi: number, maxBytes: number): Entry[];
 }

@@ -18,6 +18,7 @@ import {
   writeFileAtomic,
 } from "./_fs.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
+import { entryBytesAt, SegmentReads } from "./_segment_read.ts";
 
 export { LogCorruptionError } from "./_segment_scan.ts";
 
@@ -74,6 +75,7 @@ export class FileLogStore implements LogStore {
   #fatal: Error | undefined;
   #closed = false;
   #scratch = new Uint8Array(0);
+  readonly #reads = new SegmentReads();
 
   private constructor(dir: string, segments: Segment[], opts: FileLogStoreOptions) {
     this.#dir = dir;
@@ -131,6 +133,36 @@ export class FileLogStore implements LogStore {
     return { entries };
   }
 
+  readEntries(lo: number, hi: number, maxBytes: number): Entry[] {
+    if (this.#closed) throw new Error("Cannot read the Raft log: it is closed");
+    if (lo >= hi) return [];
+    if (lo < this.#first || hi - 1 > this.lastIndex()) {
+      throw new Error(
+        `Cannot read Raft log entries ${lo}..${hi - 1}: the log holds ${this.#first}..` +
+          `${this.lastIndex()}`,
+      );
+    }
+    const out: Entry[] = [];
+    let bytes = 0;
+    let at = lo;
+    // Bounded: every turn reads at least one entry, or stops.
+    while (at < hi) {
+      const seg = this.#segmentOf(at);
+      const stop = Math.min(hi, segmentLastIndex(seg) + 1);
+      let count = 0;
+      while (at + count < stop) {
+        bytes += entryBytesAt(seg, at + count - seg.firstIndex);
+        if (bytes > maxBytes && (out.length > 0 || count > 0)) break;
+        count++;
+      }
+      if (count === 0) break;
+      for (const e of this.#reads.read(seg, at, count)) out.push(e);
+      at += count;
+      if (at < stop) break; // stopped by maxBytes
+    }
+    return out;
+  }
+
   append(entries: readonly Entry[]): Promise<void> {
     try {
       assertContiguous(entries, "Cannot append to the Raft log");
@@ -184,7 +216,10 @@ export class FileLogStore implements LogStore {
       try {
         if (op.kind === "compact") await this.#compact(op.throughIndex);
         else if (op.kind === "reset") await this.#deleteFrom(0, op.nextIndex);
-        else if (op.kind === "close") this.#closeFiles();
+        else if (op.kind === "close") {
+          this.#closeFiles();
+          this.#reads.closeAll();
+        }
         op.done.resolve();
       } catch (err) {
         this.#fatal ??= ioError(`Raft log ${op.kind} failed`, err);
@@ -334,6 +369,7 @@ export class FileLogStore implements LogStore {
     while (this.#segments.length > 0 && this.#segments.at(-1)!.firstIndex >= fromIndex) {
       const seg = this.#segments.pop()!;
       this.#closeFiles();
+      this.#reads.forget(seg.path);
       await Deno.remove(seg.path);
       await syncDir(this.#dir);
     }
@@ -377,6 +413,7 @@ export class FileLogStore implements LogStore {
   async #removeOldest(): Promise<void> {
     const seg = this.#segments.shift()!;
     if (this.#segments.length === 0) this.#closeFiles();
+    this.#reads.forget(seg.path);
     await Deno.remove(seg.path);
     await syncDir(this.#dir);
   }

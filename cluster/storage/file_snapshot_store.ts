@@ -191,13 +191,16 @@ const SMALL_PART_BYTES = 64 * 1024;
 
 /**
  * Writes parts to a file in order: large parts as they are, in `SAVE_CHUNK_BYTES` steps, small
- * ones gathered into one buffer first (`flush()` writes what is gathered).
+ * ones gathered into one buffer first (`flush()` writes what is gathered). With `crc`, it keeps
+ * the CRC32C of what it wrote, a chunk at a time between writes: a part of a leader's snapshot
+ * is the whole state (360 MB at 1,000,000 messages), and its CRC in one call held the event loop
+ * for ~200 ms.
  */
 class PartWriter {
   readonly #staged = new Uint8Array(SAVE_CHUNK_BYTES);
   #stagedBytes = 0;
 
-  constructor(readonly file: Deno.FsFile) {}
+  constructor(readonly file: Deno.FsFile, public crc?: number) {}
 
   async write(p: Uint8Array): Promise<void> {
     if (p.length < SMALL_PART_BYTES) {
@@ -208,21 +211,26 @@ class PartWriter {
     }
     await this.flush();
     for (let from = 0; from < p.length; from += SAVE_CHUNK_BYTES) {
-      await writeAll(this.file, p.subarray(from, Math.min(p.length, from + SAVE_CHUNK_BYTES)));
+      await this.#writeChunk(p.subarray(from, Math.min(p.length, from + SAVE_CHUNK_BYTES)));
     }
   }
 
   async flush(): Promise<void> {
     if (this.#stagedBytes === 0) return;
-    await writeAll(this.file, this.#staged.subarray(0, this.#stagedBytes));
+    await this.#writeChunk(this.#staged.subarray(0, this.#stagedBytes));
     this.#stagedBytes = 0;
+  }
+
+  async #writeChunk(chunk: Uint8Array): Promise<void> {
+    if (this.crc !== undefined) this.crc = crc32c(chunk, this.crc);
+    await writeAll(this.file, chunk);
   }
 }
 
 /**
  * Writes the snapshot file atomically and durably (temp file, fdatasync, rename, fsync the
  * directory: a crash leaves the old or the new file), streaming the parts with the CRC32C
- * computed as it goes: large parts are written as they are, in `SAVE_CHUNK_BYTES` steps, small
+ * computed as it goes, a chunk at a time: large parts are written as they are, in `SAVE_CHUNK_BYTES` steps, small
  * ones gathered into one buffer first, never all the data in one buffer. Returns the data bytes.
  */
 async function writeSnapshotFile(
@@ -237,15 +245,11 @@ async function writeSnapshotFile(
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
     const head = encodeSnapshotHead(meta, dataBytes);
-    let crc = crc32c(head);
     await writeAll(file, head);
-    const writer = new PartWriter(file);
-    for (const p of parts) {
-      crc = crc32c(p, crc);
-      await writer.write(p);
-    }
+    const writer = new PartWriter(file, crc32c(head));
+    for (const p of parts) await writer.write(p);
     await writer.flush();
-    await writeTrailer(file, crc);
+    await writeTrailer(file, writer.crc!);
   } finally {
     file.close();
   }

@@ -67,6 +67,16 @@ export interface LogStore {
   /** The term of the entry at `index`, or undefined when it is not held. */
   term(index: number): number | undefined;
 
+  /**
+   * Read entries `lo..hi-1` back, synchronously, stopping before the entry that would take
+   * their bytes past `maxBytes` (always at least one). It lets the Raft core keep only its
+   * newest entries in memory (`RaftConfig.logCacheBytes`); the core asks only for entries whose
+   * append resolved and that are committed (no later operation removes them, except `compact`
+   * and `reset`, which the core never reads behind). Throws when `lo..hi-1` is not held. A
+   * store without it makes the core keep every entry in memory.
+   */
+  readEntries?(lo: number, hi: number, maxBytes: number): Entry[];
+
   /** Wait for queued operations, then release files. Later calls reject. */
   close(): Promise<void>;
 }

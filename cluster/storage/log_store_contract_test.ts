@@ -66,8 +66,40 @@ async function expectLog(
     assert.equal(store.lastIndex(), expected.at(-1)?.index ?? first - 1, "lastIndex()");
     for (const e of expected) assert.equal(store.term(e.index), e.term, `term(${e.index})`);
     assert.equal(store.term(store.lastIndex() + 1), undefined);
+    expectReads(store, expected);
   }
   return store;
+}
+
+/** What `readEntries` must return: as `RaftLog.slice`, entries while their bytes fit, at least one. */
+function bytesPrefix(es: readonly Entry[], maxBytes: number): Entry[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < es.length) {
+    bytes += es[n].data.length + 24;
+    if (bytes > maxBytes && n > 0) break;
+    n++;
+  }
+  return es.slice(0, n);
+}
+
+/** `readEntries` gives back `expected` whole, from every start, and cut by bytes. */
+function expectReads(store: LogStore, expected: readonly Entry[]): void {
+  const read = store.readEntries!.bind(store);
+  if (expected.length === 0) return;
+  const first = expected[0].index;
+  const last = expected.at(-1)!.index;
+  assertEntries(read(first, last + 1, Infinity), expected);
+  for (let k = 0; k < expected.length; k += 3) {
+    const from = expected.slice(k);
+    assertEntries(read(from[0].index, last + 1, Infinity), from);
+    for (const maxBytes of [0, 40, 100, 300]) {
+      assertEntries(read(from[0].index, last + 1, maxBytes), bytesPrefix(from, maxBytes));
+    }
+    assertEntries(read(from[0].index, from[0].index + 1, Infinity), [from[0]]);
+  }
+  assert.throws(() => read(last + 1, last + 2, Infinity), /Cannot read/);
+  assert.deepEqual(read(first, first, Infinity), []);
 }
 
 const CASES: Record<string, Case> = {
@@ -132,6 +164,7 @@ const CASES: Record<string, Case> = {
     await ctx.store.compact(12);
     assert.equal(ctx.store.firstIndex(), 13);
     assert.equal(ctx.store.term(12), undefined);
+    assert.throws(() => ctx.store.readEntries!(12, 14, Infinity), /Cannot read/);
     await assert.rejects(ctx.store.append(entries(5, 6, 2)), /compacted/);
     await ctx.store.append(entries(31, 32, 1));
     await ctx.store.compact(3); // behind firstIndex: no-op
@@ -169,6 +202,18 @@ const CASES: Record<string, Case> = {
     await ctx.store.append(entries(1, 2, 1));
     await ctx.store.close();
     await assert.rejects(ctx.store.append(entries(3, 3, 1)), /closed/);
+    assert.throws(() => ctx.store.readEntries!(1, 2, Infinity), /closed/);
+  },
+  "readEntries() reads what a replaced suffix left, and what follows it": async (ctx) => {
+    await ctx.store.append(entries(1, 30, 1));
+    assertEntries(ctx.store.readEntries!(5, 31, Infinity), entries(5, 30, 1));
+    await ctx.store.append(entries(20, 25, 2));
+    assertEntries(ctx.store.readEntries!(18, 26, Infinity), [
+      ...entries(18, 19, 1),
+      ...entries(20, 25, 2),
+    ]);
+    assert.throws(() => ctx.store.readEntries!(24, 27, Infinity), /Cannot read/);
+    await ctx.store.close();
   },
 };
 

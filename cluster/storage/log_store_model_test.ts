@@ -44,6 +44,21 @@ async function step(
   return "reopen";
 }
 
+/** A few random `readEntries` ranges and byte limits: both stores give back the same entries. */
+function expectSameReads(random: () => number, model: LogStore, file: LogStore, at: string) {
+  const first = model.firstIndex();
+  const last = model.lastIndex();
+  if (last < first) return;
+  for (let k = 0; k < 4; k++) {
+    const lo = first + Math.floor(random() * (last - first + 1));
+    const hi = lo + 1 + Math.floor(random() * (last - lo + 1));
+    const maxBytes = random() < 0.3 ? Infinity : Math.floor(random() * 400);
+    const want = model.readEntries!(lo, hi, maxBytes);
+    assert.ok(want.length >= 1 && want[0].index === lo, `the model reads ${lo} at ${at}`);
+    assertEntries(file.readEntries!(lo, hi, maxBytes), want);
+  }
+}
+
 Deno.test("FileLogStore agrees with MemoryLogStore over random operations and reopens", async () => {
   for (let seed = 1; seed <= SEEDS; seed++) {
     const dir = await Deno.makeTempDir({ prefix: "qq_model_" });
@@ -64,6 +79,7 @@ Deno.test("FileLogStore agrees with MemoryLogStore over random operations and re
         assert.ok(file.firstIndex() <= model.firstIndex(), `firstIndex() at ${at}`);
         const got = (await file.load()).entries.filter((e) => e.index >= model.firstIndex());
         assertEntries(got, (await model.load()).entries);
+        expectSameReads(random, model, file, at);
       }
     } finally {
       await file.close().catch(() => {});

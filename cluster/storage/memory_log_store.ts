@@ -78,6 +78,25 @@ export class MemoryLogStore implements LogStore {
     return this.#entries[index - this.#first]?.term;
   }
 
+  readEntries(lo: number, hi: number, maxBytes: number): Entry[] {
+    if (this.#closed) throw new Error("Cannot read the Raft log: it is closed");
+    if (lo >= hi) return [];
+    if (lo < this.#first || hi - 1 > this.lastIndex()) {
+      throw new Error(
+        `Cannot read Raft log entries ${lo}..${hi - 1}: the log holds ${this.#first}..` +
+          `${this.lastIndex()}`,
+      );
+    }
+    let end = lo;
+    let bytes = 0;
+    while (end < hi) {
+      bytes += this.#entries[end - this.#first].data.length + 24;
+      if (bytes > maxBytes && end > lo) break;
+      end++;
+    }
+    return this.#entries.slice(lo - this.#first, end - this.#first);
+  }
+
   close(): Promise<void> {
     return this.#run(() => {
       this.#closed = true;

@@ -141,7 +141,9 @@ export class Transport {
         headers: { upgrade: "websocket" },
       });
     }
-    const { socket, response } = Deno.upgradeWebSocket(req);
+    // No idle timeout of Deno's own: it re-arms a timer on every message received (a few µs per
+    // frame on the hot path), and the links' keepalive (keepalive.ts) watches liveness already.
+    const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
     const link = new InboundLink(this.#ctx, this.#hooks, socket);
     this.#pending.add(link);
     return response;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Command, Envelope, Failure, Result, SessionRef } from "./commands.ts";
+import type { Command, Failure, Proposal, Result, SessionRef } from "./commands.ts";
 import { answers, compactAnswer, expandAnswer } from "./_answers.ts";
 import {
   SESSION_BASE_BYTES,
@@ -37,12 +37,12 @@ export interface ExactlyOnceHost {
 
 type Executor = (index: number, cmd: Command, now: number) => Result;
 
-/** Applies one envelope at entry time `now` (timed events already ran). */
+/** Applies one proposal at entry time `now` (timed events already ran). */
 export function applyExactlyOnce(
   host: ExactlyOnceHost,
   execute: Executor,
   index: number,
-  env: Envelope,
+  env: Proposal,
   now: number,
 ): Result {
   host.sessions.expire(now);

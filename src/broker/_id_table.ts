@@ -1,8 +1,8 @@
 /**
  * Remembered message ids of one queue, subscription or topic (dedup and status), stored in
- * columns: typed arrays for the records' fields, the ids' code units in one arena (a byte each
- * while every id is Latin-1, as ids nearly always are; UTF-16 from the first that is not), and an
- * open-addressing hash index over them. A million ids cost a few typed arrays instead of a
+ * columns: typed arrays for the records' fields, the ids' code units in an arena (a byte each
+ * while every id is Latin-1, as ids nearly always are; UTF-16 from the first that is not), cut in
+ * fixed-size blocks (`_id_slots.ts`), and an open-addressing hash index over them. A million ids cost a few typed arrays instead of a
  * million records, map entries and strings, so a snapshot restore fills them without making
  * garbage and the collector has nothing per id to trace. Expiry by entry time only
  * (docs/reliability.md item 6). Folder-private.
@@ -15,12 +15,28 @@
  * @module
  */
 
-import { GONE, hashOf, type IdCapture, type IdColumns, isLatin1, moved } from "./_id_slots.ts";
+import {
+  BLOCK_MASK as M,
+  BLOCK_ROWS,
+  BLOCK_SHIFT as S,
+  GONE,
+  hashOf,
+  IdBlock,
+  type IdCapture,
+  type IdColumns,
+  shareIdRows,
+} from "./_id_slots.ts";
 
 /** Record states by code. Append-only: the code is in snapshots. */
 export const ID_STATES = ["live", "acked", "dead"] as const;
 export type IdState = typeof ID_STATES[number];
-export { type IdCapture, type IdColumns, idOfSlot, isCurrentSlot } from "./_id_slots.ts";
+export {
+  type IdCapture,
+  type IdColumns,
+  idOfSlot,
+  isCurrentSlot,
+  wasCurrent,
+} from "./_id_slots.ts";
 
 /** A copy of one record's fields, as of the call that returned it. */
 export interface IdRecord {
@@ -42,25 +58,20 @@ export interface IdRow {
   readonly attempt: number;
 }
 
-/** Records copied per step of a capture. */
-const CAPTURE_SLOTS = 1 << 14;
-
 const MIN_CAPACITY = 16;
 /** Positions of the old index moved per insert while the index grows (see `#grow`). */
 const MIGRATE_STEP = 8;
+/**
+ * Slot numbers only grow while the table is never empty: once the front passes this many, they
+ * start again from 0 (one pass over the index), so the index's 31-bit slots never overflow.
+ */
+const RENUMBER_AT = 1 << 30;
 
 export class IdTable {
-  // Columns by slot; slot `i` holds record `#base + i`; slots below `#head` are gone.
-  #seq = new Float64Array(MIN_CAPACITY);
-  #expiresAt = new Float64Array(MIN_CAPACITY);
-  #state = new Uint8Array(MIN_CAPACITY);
-  #attempt = new Uint32Array(MIN_CAPACITY);
-  #hash = new Uint32Array(MIN_CAPACITY);
-  #idOff = new Uint32Array(MIN_CAPACITY);
-  #idLen = new Uint32Array(MIN_CAPACITY);
-  /** The ids' code units, slot after slot: bytes until an id has a code unit above 0xff. */
-  #chars: Uint8Array | Uint16Array = new Uint8Array(MIN_CAPACITY * 8);
-  #charsUsed = 0;
+  /** Slot `i` is row `i & M` of block `(i >>> S) - #first` and holds record `#base + i`. */
+  #blocks: IdBlock[] = [];
+  #first = 0;
+  /** Slots below `#head` are gone. */
   #head = 0;
   #len = 0;
   #base = 0;
@@ -76,24 +87,35 @@ export class IdTable {
    */
   #old: Int32Array | undefined;
   #moved = 0;
+  readonly #renumberAt: number;
+
+  /** `renumberAt`: tests lower it to see slot numbers start again. */
+  constructor(opts: { renumberAt?: number } = {}) {
+    this.#renumberAt = opts.renumberAt ?? RENUMBER_AT;
+  }
 
   /** How many ids are remembered (some may have expired and not been dropped yet). */
   get size(): number {
     return this.#size;
   }
 
+  /** How many blocks hold the records. */
+  get blockCount(): number {
+    return this.#blocks.length;
+  }
+
   /** The record for `id` at `now`, or undefined if never seen or expired. */
   lookup(id: string, now: number): IdRecord | undefined {
     const i = this.#find(id);
-    return i < 0 || this.#expiresAt[i] <= now ? undefined : this.#record(i);
+    return i < 0 || this.#blk(i).expiresAt[i & M] <= now ? undefined : this.#record(i);
   }
 
   /** The settled (acked or dead) record of `seq` at `now`, if it is remembered. */
   settledAt(seq: number, now: number): IdRecord | undefined {
     const i = this.#slotOfSeq(seq);
     if (i < 0) return undefined;
-    const s = this.#state[i];
-    if (s === GONE || s === 0 || this.#expiresAt[i] <= now) return undefined;
+    const b = this.#blk(i), s = b.state[i & M];
+    if (s === GONE || s === 0 || b.expiresAt[i & M] <= now) return undefined;
     return this.#record(i);
   }
 
@@ -130,24 +152,20 @@ export class IdTable {
 
   /** Whether record `no` is current and holds `id`. */
   holds(no: number, id: string): boolean {
-    return this.isCurrent(no) && this.#sameId(no - this.#base, id);
+    const i = no - this.#base;
+    return this.isCurrent(no) && this.#blk(i).sameId(i & M, id);
   }
 
   /** Makes room for `n` more records at once (a restore knows how many come). */
   reserve(n: number): void {
-    const want = this.#len + n;
-    if (want > this.#seq.length) {
-      let cap = this.#seq.length;
-      while (cap < want) cap *= 2;
-      const head = this.#head, len = this.#len;
-      this.#seq = moved(this.#seq, 0, len, cap, Float64Array);
-      this.#expiresAt = moved(this.#expiresAt, 0, len, cap, Float64Array);
-      this.#state = moved(this.#state, 0, len, cap, Uint8Array);
-      this.#attempt = moved(this.#attempt, 0, len, cap, Uint32Array);
-      this.#hash = moved(this.#hash, 0, len, cap, Uint32Array);
-      this.#idOff = moved(this.#idOff, 0, len, cap, Uint32Array);
-      this.#idLen = moved(this.#idLen, 0, len, cap, Uint32Array);
-      this.#head = head;
+    const want = this.#len + n, bs = this.#blocks;
+    if (want > this.#capacity()) {
+      if (want <= BLOCK_ROWS && this.#first === 0) {
+        bs[0] = bs.length === 0 ? new IdBlock(roundUp(want)) : bs[0].copy(roundUp(want), 0);
+      } else {
+        if (bs.length === 1 && bs[0].cap < BLOCK_ROWS) bs[0] = bs[0].copy(BLOCK_ROWS, 0);
+        while (this.#capacity() < want) bs.push(new IdBlock(BLOCK_ROWS));
+      }
     }
     if ((this.#size + n) * 2 > this.#index.length) this.#reindex((this.#size + n) * 2);
   }
@@ -155,98 +173,91 @@ export class IdTable {
   /** Whether record `no` is still the one remembered for its id. */
   isCurrent(no: number): boolean {
     const i = no - this.#base;
-    return i >= this.#head && i < this.#len && this.#state[i] !== GONE;
+    return i >= this.#head && i < this.#len && this.#blk(i).state[i & M] !== GONE;
   }
 
   /** Settles record `no`, if it is still the one remembered for its id. */
   settle(no: number, state: "acked" | "dead", attempt: number): void {
     if (!this.isCurrent(no)) return;
-    const i = no - this.#base;
-    this.#state[i] = state === "acked" ? 1 : 2;
-    this.#attempt[i] = attempt;
+    const i = no - this.#base, b = this.#writable(i);
+    b.state[i & M] = state === "acked" ? 1 : 2;
+    b.attempt[i & M] = attempt;
   }
 
   /** Forgets records whose window ended, from the front. */
   expire(now: number): void {
     let h = this.#head;
-    while (h < this.#len && (this.#state[h] === GONE || this.#expiresAt[h] <= now)) {
-      if (this.#state[h] !== GONE) {
+    for (; h < this.#len; h++) {
+      const b = this.#blk(h), s = b.state[h & M];
+      if (s !== GONE && b.expiresAt[h & M] > now) break;
+      if (s !== GONE) {
         this.#unindex(h);
         this.#size--;
       }
-      h++;
     }
     if (h === this.#head) return;
     this.#head = h;
-    if (this.#head === this.#len) {
-      // Empty: start over at the front (record numbers go on).
-      this.#base += this.#len;
-      this.#head = this.#len = this.#charsUsed = 0;
-      // Slot numbers start over: the old index's entries would name the new records.
-      this.#old = undefined;
-    }
+    if (this.#head === this.#len) this.#restart();
+    else if ((h >>> S) > this.#first) this.#dropFront();
   }
 
   /**
-   * A copy of the records in insertion order (a snapshot's capture), in blocks of
-   * `CAPTURE_SLOTS` records, one block per step: copying fresh memory costs ~5 ms a megabyte
-   * here (the pages fault in), so one copy of a million records would hold the loop for ~100 ms.
-   * Deleted records are in it (`isCurrentSlot`).
+   * Shares the records in insertion order with a snapshot's capture, one `IdColumns` per block
+   * (O(blocks): no column is copied; the table copies a block before it next writes a shared
+   * row). Deleted records are in it (`isCurrentSlot`).
    */
-  *capture(): Generator<void, IdCapture, void> {
+  capture(): IdCapture {
     const blocks: IdColumns[] = [];
-    for (let a = this.#head; a < this.#len; a += CAPTURE_SLOTS) {
-      const b = Math.min(this.#len, a + CAPTURE_SLOTS);
-      const charBase = this.#idOff[a];
-      blocks.push({
-        seq: this.#seq.slice(a, b),
-        expiresAt: this.#expiresAt.slice(a, b),
-        state: this.#state.slice(a, b),
-        attempt: this.#attempt.slice(a, b),
-        idOff: this.#idOff.slice(a, b),
-        idLen: this.#idLen.slice(a, b),
-        chars: this.#chars.slice(charBase, this.#idOff[b - 1] + this.#idLen[b - 1]),
-        charBase,
-      });
-      yield;
+    for (let a = this.#head; a < this.#len;) {
+      const blk = this.#blk(a), start = a & ~M;
+      const b = Math.min(this.#len, start + blk.cap);
+      blocks.push(shareIdRows(blk, a - start, b - start));
+      a = b;
     }
-    return { count: this.#size, blocks };
+    return { count: this.#size, firstNo: this.#base + this.#head, blocks };
   }
 
   /** The current records in insertion order (tests; a capture uses `capture`). */
   *rows(): IterableIterator<IdRow> {
     for (let i = this.#head; i < this.#len; i++) {
-      if (this.#state[i] === GONE) continue;
+      const b = this.#blk(i), j = i & M;
+      if (b.state[j] === GONE) continue;
       yield {
-        id: this.#idAt(i),
-        seq: this.#seq[i],
-        expiresAt: this.#expiresAt[i],
-        state: this.#state[i],
-        attempt: this.#attempt[i],
+        id: b.idAt(j),
+        seq: b.seq[j],
+        expiresAt: b.expiresAt[j],
+        state: b.state[j],
+        attempt: b.attempt[j],
       };
     }
   }
 
+  /** The block of slot `i`, to read. */
+  #blk(i: number): IdBlock {
+    return this.#blocks[(i >>> S) - this.#first];
+  }
+
+  /** The block of slot `i`, to write: a copy of it first if a capture shares that row. */
+  #writable(i: number): IdBlock {
+    const k = (i >>> S) - this.#first, b = this.#blocks[k];
+    return (i & M) < b.frozen ? this.#blocks[k] = b.copy(b.cap, 0) : b;
+  }
+
+  /** The slot after the last one the blocks hold. */
+  #capacity(): number {
+    const bs = this.#blocks;
+    return bs.length === 0 ? 0 : (this.#first + bs.length - 1) * BLOCK_ROWS + bs[bs.length - 1].cap;
+  }
+
   #record(i: number): IdRecord {
+    const b = this.#blk(i), j = i & M;
     return {
       no: this.#base + i,
-      seq: this.#seq[i],
-      state: ID_STATES[this.#state[i]],
-      attempt: this.#attempt[i],
-      expiresAt: this.#expiresAt[i],
+      seq: b.seq[j],
+      state: ID_STATES[b.state[j]],
+      attempt: b.attempt[j],
+      expiresAt: b.expiresAt[j],
     };
-  }
-
-  #idAt(i: number): string {
-    const off = this.#idOff[i];
-    return String.fromCharCode(...this.#chars.subarray(off, off + this.#idLen[i]));
-  }
-
-  #sameId(i: number, id: string): boolean {
-    if (this.#idLen[i] !== id.length) return false;
-    const c = this.#chars, off = this.#idOff[i];
-    for (let k = 0; k < id.length; k++) if (c[off + k] !== id.charCodeAt(k)) return false;
-    return true;
   }
 
   /** The slot of the current record of `id`, or -1. */
@@ -256,10 +267,11 @@ export class IdTable {
     for (let p = h & mask, n = 0; n <= mask; p = (p + 1) & mask, n++) {
       const v = this.#index[p];
       if (v === 0) break;
-      const i = v - 1;
-      if (this.#hash[i] === h && this.#sameId(i, id)) return i;
+      const i = v - 1, b = this.#blk(i);
+      if (b.hash[i & M] === h && b.sameId(i & M, id)) return i;
     }
-    return this.#old === undefined ? -1 : this.#findOld(h, (i) => this.#sameId(i, id));
+    if (this.#old === undefined) return -1;
+    return this.#findOld(h, (i) => this.#blk(i).sameId(i & M, id));
   }
 
   /** The slot of a current record in the old index with hash `h` that `same` accepts, or -1. */
@@ -271,14 +283,14 @@ export class IdTable {
       const v = old[p];
       if (v === 0) return -1;
       const i = v - 1;
-      if (this.#hash[i] === h && this.#isLiveSlot(i) && same(i)) return i;
+      if (this.#isLiveSlot(i) && this.#blk(i).hash[i & M] === h && same(i)) return i;
     }
     return -1;
   }
 
   /** Whether slot `i` holds a current record (not deleted, not dropped from the front). */
   #isLiveSlot(i: number): boolean {
-    return i >= this.#head && i < this.#len && this.#state[i] !== GONE;
+    return i >= this.#head && i < this.#len && this.#blk(i).state[i & M] !== GONE;
   }
 
   /** The slot of the current record with `seq`, or -1 (seqs increase with slots). */
@@ -286,10 +298,10 @@ export class IdTable {
     let lo = this.#head, hi = this.#len - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const s = this.#seq[mid];
+      const b = this.#blk(mid), s = b.seq[mid & M];
       if (s === seq) {
         // A deleted record may share its seq with none current, never with a current one.
-        return this.#state[mid] === GONE ? -1 : mid;
+        return b.state[mid & M] === GONE ? -1 : mid;
       }
       if (s < seq) lo = mid + 1;
       else hi = mid - 1;
@@ -305,20 +317,10 @@ export class IdTable {
     state: number,
     attempt: number,
   ): number {
-    if (this.#len === this.#seq.length) this.#makeRoom();
-    if (this.#charsUsed + id.length > this.#chars.length) this.#growChars(id.length);
+    if (this.#len === this.#capacity()) this.#makeRoom();
     const i = this.#len++;
-    this.#seq[i] = seq;
-    this.#expiresAt[i] = expiresAt;
-    this.#state[i] = state;
-    this.#attempt[i] = attempt;
-    this.#hash[i] = hash;
-    this.#idOff[i] = this.#charsUsed;
-    this.#idLen[i] = id.length;
-    if (this.#chars instanceof Uint8Array && !isLatin1(id)) this.#widenChars();
-    const chars = this.#chars;
-    for (let k = 0; k < id.length; k++) chars[this.#charsUsed + k] = id.charCodeAt(k);
-    this.#charsUsed += id.length;
+    // Rows past a block's frozen ones are not shared: an append never copies a block.
+    this.#blk(i).push(id, hash, seq, expiresAt, state, attempt);
     this.#size++;
     if (this.#size * 2 > this.#index.length) this.#grow();
     this.#insertIndex(i);
@@ -332,12 +334,12 @@ export class IdTable {
    * lookup and an insert).
    */
   #insertIndex(i: number): void {
-    const index = this.#index, mask = index.length - 1, h = this.#hash[i];
+    const index = this.#index, mask = index.length - 1, bi = this.#blk(i), h = bi.hash[i & M];
     let p = h & mask;
     for (; index[p] !== 0; p = (p + 1) & mask) {
       const j = index[p] - 1;
-      if (this.#hash[j] === h && this.#sameSlotId(j, i)) {
-        this.#state[j] = GONE;
+      if (this.#blk(j).hash[j & M] === h && this.#sameSlotId(j, i)) {
+        this.#writable(j).state[j & M] = GONE;
         this.#size--;
         index[p] = i + 1;
         return;
@@ -348,7 +350,7 @@ export class IdTable {
     // (The test first: no closure is made on the hot path while the index is not growing.)
     const j = this.#old === undefined ? -1 : this.#findOld(h, (j) => this.#sameSlotId(j, i));
     if (j >= 0) {
-      this.#state[j] = GONE;
+      this.#writable(j).state[j & M] = GONE;
       this.#size--;
     }
     index[p] = i + 1;
@@ -374,7 +376,7 @@ export class IdTable {
       const v = old[q];
       if (v === 0 || !this.#isLiveSlot(v - 1)) continue;
       // No two current records share an id: the first empty position is the place.
-      let p = this.#hash[v - 1] & mask;
+      let p = this.#blk(v - 1).hash[(v - 1) & M] & mask;
       while (index[p] !== 0) p = (p + 1) & mask;
       index[p] = v;
     }
@@ -383,17 +385,18 @@ export class IdTable {
   }
 
   #sameSlotId(a: number, b: number): boolean {
-    const n = this.#idLen[a];
-    if (this.#idLen[b] !== n) return false;
-    const c = this.#chars, x = this.#idOff[a], y = this.#idOff[b];
-    for (let k = 0; k < n; k++) if (c[x + k] !== c[y + k]) return false;
+    const x = this.#blk(a), y = this.#blk(b), ja = a & M, jb = b & M;
+    const n = x.idLen[ja];
+    if (y.idLen[jb] !== n) return false;
+    const cx = x.chars, cy = y.chars, ox = x.idOff[ja], oy = y.idOff[jb];
+    for (let k = 0; k < n; k++) if (cx[ox + k] !== cy[oy + k]) return false;
     return true;
   }
 
   /** Removes slot `i` from the index (backward-shift deletion: no tombstones). */
   #unindex(i: number): void {
     const index = this.#index, mask = index.length - 1;
-    let p = this.#hash[i] & mask;
+    let p = this.#blk(i).hash[i & M] & mask;
     while (index[p] !== i + 1) {
       if (index[p] === 0) {
         // Still waiting in the old index: it stays there, and `#migrate` skips it once the
@@ -405,7 +408,8 @@ export class IdTable {
     }
     index[p] = 0;
     for (let q = (p + 1) & mask; index[q] !== 0; q = (q + 1) & mask) {
-      const home = this.#hash[index[q] - 1] & mask;
+      const v = index[q] - 1;
+      const home = this.#blk(v).hash[v & M] & mask;
       // The entry at q may move to p unless its home lies cyclically in (p, q].
       const stays = p <= q ? home > p && home <= q : home > p || home <= q;
       if (stays) continue;
@@ -421,49 +425,65 @@ export class IdTable {
     this.#index = new Int32Array(n);
     this.#old = undefined;
     for (let i = this.#head; i < this.#len; i++) {
-      if (this.#state[i] !== GONE) this.#insertIndex(i);
+      if (this.#blk(i).state[i & M] !== GONE) this.#insertIndex(i);
     }
   }
 
+  /** Empty: start over at slot 0 (record numbers go on), keeping the last block if it is free. */
+  #restart(): void {
+    const last = this.#blocks[this.#blocks.length - 1];
+    this.#base += this.#len;
+    this.#head = this.#len = this.#first = 0;
+    this.#blocks = [];
+    if (last !== undefined && last.frozen === 0) {
+      last.rows = last.charsUsed = 0;
+      this.#blocks.push(last);
+    }
+    // Slot numbers start over: the old index's entries would name the new records.
+    this.#old = undefined;
+  }
+
+  /** Drops the blocks the front passed; slots start again from 0 once they pass `renumberAt`. */
+  #dropFront(): void {
+    const k = (this.#head >>> S) - this.#first;
+    this.#blocks.splice(0, k);
+    this.#first += k;
+    const shift = this.#first * BLOCK_ROWS;
+    if (shift < this.#renumberAt) return;
+    if (this.#old !== undefined) this.#migrate(this.#old.length);
+    const index = this.#index;
+    for (let p = 0; p < index.length; p++) if (index[p] !== 0) index[p] -= shift;
+    this.#base += shift;
+    this.#head -= shift;
+    this.#len -= shift;
+    this.#first = 0;
+  }
+
   /**
-   * Full columns: when the gone front is at least half of them, move the rest down (slots keep
-   * their order and their record numbers: the base moves by what the front dropped), else grow.
-   * Deleted records in the middle keep their slots until the front passes them: they are rare
-   * (an id added again after its window, a message moved back by redrive).
+   * Full blocks: an only block moves its records to its front when they fill at most half of it
+   * (shrinking to twice them; the index is rebuilt, as slot numbers change), or doubles up to a
+   * whole block; else a new block. Deleted records in the middle keep their slots until the
+   * front passes them: they are rare (an id added again after its window, a redrive).
    */
   #makeRoom(): void {
-    const head = this.#head, len = this.#len, cap = this.#seq.length;
-    const newCap = (len - head) * 2 <= cap ? cap : cap * 2;
-    const firstChar = head < len ? this.#idOff[head] : this.#charsUsed;
-    this.#seq = moved(this.#seq, head, len, newCap, Float64Array);
-    this.#expiresAt = moved(this.#expiresAt, head, len, newCap, Float64Array);
-    this.#state = moved(this.#state, head, len, newCap, Uint8Array);
-    this.#attempt = moved(this.#attempt, head, len, newCap, Uint32Array);
-    this.#hash = moved(this.#hash, head, len, newCap, Uint32Array);
-    this.#idOff = moved(this.#idOff, head, len, newCap, Uint32Array);
-    this.#idLen = moved(this.#idLen, head, len, newCap, Uint32Array);
-    this.#len = len - head;
-    this.#base += head;
-    this.#head = 0;
-    for (let i = 0; i < this.#len; i++) this.#idOff[i] -= firstChar;
-    this.#chars.copyWithin(0, firstChar, this.#charsUsed);
-    this.#charsUsed -= firstChar;
-    // The index holds slot numbers: only a move down changes them. Columns that only grew keep
-    // every slot, and the rehash of every id cost ~35 ms at 262,144 ids, in one apply.
-    if (head > 0) this.#reindex(this.#index.length);
+    const bs = this.#blocks, span = this.#len - this.#head;
+    if (bs.length === 0) bs.push(new IdBlock(MIN_CAPACITY));
+    else if (bs.length === 1 && (span * 2 <= bs[0].cap || bs[0].cap < BLOCK_ROWS)) {
+      const head = this.#head, cap = span * 2 <= bs[0].cap ? roundUp(span * 2) : bs[0].cap * 2;
+      bs[0] = bs[0].copy(cap, head & M);
+      this.#base += head;
+      this.#head = this.#first = 0;
+      this.#len = span;
+      // Only a move changes slot numbers: growth in place keeps every slot (a rehash of every
+      // id cost ~35 ms at 262,144 ids, in one apply).
+      if (head > 0) this.#reindex(this.#index.length);
+    } else bs.push(new IdBlock(BLOCK_ROWS));
   }
+}
 
-  #growChars(need: number): void {
-    const n = Math.max(this.#chars.length * 2, this.#charsUsed + need);
-    const c = this.#chars instanceof Uint8Array ? new Uint8Array(n) : new Uint16Array(n);
-    c.set(this.#chars.subarray(0, this.#charsUsed));
-    this.#chars = c;
-  }
-
-  /** The first id with a code unit above 0xff: the arena takes two bytes a code unit from now. */
-  #widenChars(): void {
-    const c = new Uint16Array(this.#chars.length);
-    c.set(this.#chars.subarray(0, this.#charsUsed));
-    this.#chars = c;
-  }
+/** The power of two at least `n`, and at least the smallest block, at most a whole one. */
+function roundUp(n: number): number {
+  let cap = MIN_CAPACITY;
+  while (cap < n) cap *= 2;
+  return Math.min(cap, BLOCK_ROWS);
 }

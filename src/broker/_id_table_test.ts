@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ID_STATES, idOfSlot, IdTable, isCurrentSlot } from "./_id_table.ts";
+import { BLOCK_ROWS } from "./_id_slots.ts";
+import {
+  ID_STATES,
+  type IdCapture,
+  idOfSlot,
+  IdTable,
+  isCurrentSlot,
+  wasCurrent,
+} from "./_id_table.ts";
 
 /** The plain model: the Map-of-records table the columnar one replaced. */
 class ModelTable {
@@ -192,10 +200,7 @@ Deno.test("IdTable keeps Latin-1 ids in a byte each, and every id once one is no
   for (let i = 2000; i < 3000; i++) t.add(ids[i], i + 1, 1e9);
   for (let i = 0; i < 3000; i++) assert.equal(t.lookup(ids[i], 0)?.seq, i + 1, ids[i]);
   const seen: string[] = [];
-  const steps = t.capture();
-  let r = steps.next();
-  while (!r.done) r = steps.next();
-  for (const b of r.value.blocks) {
+  for (const b of t.capture().blocks) {
     for (let i = 0; i < b.seq.length; i++) if (isCurrentSlot(b, i)) seen.push(idOfSlot(b, i));
   }
   assert.deepEqual(seen, ids);
@@ -203,11 +208,8 @@ Deno.test("IdTable keeps Latin-1 ids in a byte each, and every id once one is no
 
 /** The current records of a capture, as rows (what a snapshot writes). */
 function capturedRows(t: IdTable) {
-  const steps = t.capture();
-  let r = steps.next();
-  while (!r.done) r = steps.next();
   const rows: [string, number, number, number, number][] = [];
-  for (const b of r.value.blocks) {
+  for (const b of t.capture().blocks) {
     for (let i = 0; i < b.seq.length; i++) {
       if (!isCurrentSlot(b, i)) continue;
       rows.push([idOfSlot(b, i), b.seq[i], b.expiresAt[i], b.state[i], b.attempt[i]]);
@@ -297,4 +299,126 @@ Deno.test("IdTable answers like a Map while its index grows in steps, and restor
     }),
     { numRuns: 60 },
   );
+});
+
+/** Every field of every slot of a capture, read now (to compare with a later reading). */
+function readIdCapture(c: IdCapture): unknown[] {
+  const out: unknown[] = [c.count, c.firstNo];
+  for (const b of c.blocks) {
+    for (let i = 0; i < b.seq.length; i++) {
+      out.push([idOfSlot(b, i), b.seq[i], b.expiresAt[i], b.state[i], b.attempt[i]]);
+    }
+  }
+  return out;
+}
+
+type CowOp =
+  | { op: "add"; id: number; window: number; n: number }
+  | { op: "settle"; pick: number; acked: boolean }
+  | { op: "expire" }
+  | { op: "tick"; by: number }
+  | { op: "capture" }
+  | { op: "release" };
+
+const cowOpArb: fc.Arbitrary<CowOp> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant("add" as const),
+      id: fc.nat(60_000),
+      window: fc.nat(400),
+      n: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 2 * BLOCK_ROWS })),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("settle" as const),
+      pick: fc.nat(),
+      acked: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("expire" as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("tick" as const), by: fc.nat(100) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("capture" as const) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("release" as const) }) },
+);
+
+Deno.test("IdTable captures across blocks keep what they captured while the table goes on", () => {
+  fc.assert(
+    fc.property(fc.array(cowOpArb, { maxLength: 40 }), fc.boolean(), (ops, renumber) => {
+      // Slot numbers start again every few blocks (`renumberAt`) in half the runs.
+      const t = new IdTable(renumber ? { renumberAt: 2 * BLOCK_ROWS } : {});
+      const m = new ModelTable();
+      const nos: number[] = [];
+      const held: { c: IdCapture; then: unknown[] }[] = [];
+      let now = 0, seq = 0;
+      for (const o of ops) {
+        if (o.op === "add") {
+          for (let k = 0; k < o.n; k++) {
+            const id = idName((o.id + k * 7) % 60_000);
+            seq++;
+            const a = t.add(id, seq, now + o.window);
+            assert.equal(a, m.add(id, seq, now + o.window));
+            if (k % 97 === 0) nos.push(a);
+          }
+        } else if (o.op === "settle" && nos.length > 0) {
+          const no = nos[o.pick % nos.length];
+          assert.equal(t.isCurrent(no), m.isCurrent(no));
+          t.settle(no, o.acked ? "acked" : "dead", 2);
+          m.settle(no, o.acked ? 1 : 2, 2);
+        } else if (o.op === "expire") {
+          t.expire(now);
+          m.expire(now);
+        } else if (o.op === "tick") now += o.by;
+        else if (o.op === "capture") {
+          const c = t.capture();
+          held.push({ c, then: readIdCapture(c) });
+          // What a snapshot writes for a message's record: whether it was current then.
+          for (const no of nos.slice(-50)) assert.equal(wasCurrent(c, no), t.isCurrent(no));
+        } else if (o.op === "release") {
+          const h = held.shift();
+          if (h === undefined) continue;
+          assert.deepEqual(readIdCapture(h.c), h.then);
+          for (const b of h.c.blocks) b.release();
+        }
+        assert.equal(t.size, m.byId.size);
+      }
+      // A settle, an id added again (its old record deleted), expiry: none shows in a capture.
+      for (const h of held) assert.deepEqual(readIdCapture(h.c), h.then);
+      for (let k = 0; k < 60_000; k += 13) {
+        const a = t.lookup(idName(k), now), b = m.lookup(idName(k), now);
+        assert.deepEqual(a && [a.no, a.seq, a.state], b && [b.no, b.seq, ID_STATES[b.state]]);
+      }
+      const want = [...m.byId].map(([id, r]) => [id, r.seq, r.exp, r.state, r.attempt]);
+      assert.deepEqual(capturedRows(t), want);
+    }),
+    { numRuns: 25 },
+  );
+});
+
+Deno.test("IdTable drops the blocks its front passed and numbers slots from 0 again", () => {
+  const t = new IdTable({ renumberAt: 2 * BLOCK_ROWS });
+  // A window over a block long: the table never fits one block, and never empties.
+  const n = 10 * BLOCK_ROWS, window = BLOCK_ROWS + 3000;
+  const nos: number[] = [];
+  for (let i = 0; i < n; i++) {
+    nos.push(t.add(`id-${i}`, i + 1, i + window));
+    if (i % 100 === 0) t.expire(i);
+    if (i % 5000 === 0) t.settle(nos[i], "acked", 1);
+  }
+  // Only the last window's records are held: two or three blocks, never the ten written.
+  assert.ok(t.blockCount <= 3, `${t.blockCount} blocks`);
+  // The last expiry ran at `last`: the ids added after `last - window` are still remembered.
+  const last = n - 1 - ((n - 1) % 100);
+  assert.equal(t.size, n - 1 - last + window);
+  for (let i = n - 1; i > last - window; i--) assert.equal(t.lookup(`id-${i}`, last)?.no, nos[i]);
+  assert.equal(t.lookup(`id-${last - window - 200}`, 0), undefined);
+  assert.equal(t.isCurrent(nos[n - 1]), true);
+  assert.equal(t.isCurrent(nos[0]), false);
+  t.settle(nos[n - 10], "dead", 4);
+  assert.equal(t.settledAt(n - 9, n)?.state, "dead");
+  // An id added again deletes its earlier record, wherever its slot was numbered.
+  assert.equal(t.add(`id-${n - 5}`, n + 1, 1e9), nos[n - 1] + 1);
+  assert.equal(t.isCurrent(nos[n - 5]), false);
 });

@@ -1,32 +1,37 @@
 /**
  * The stored messages of one queue or subscription, in columns: a typed array per numeric field
  * and two plain arrays (the body's slab, the id), slot after slot in seq order, and the rare
- * optional fields by seq in a map (an array slot each cost 8 MB of heap per million messages). A million messages cost a dozen arrays instead of a million objects, so restoring a
- * snapshot makes no garbage, capturing one copies columns instead of walking objects, and the
- * garbage collector has little to trace. Folder-private.
+ * optional fields by seq in a map (an array slot each cost 8 MB of heap per million messages).
+ * A million messages cost a few dozen arrays instead of a million objects, so restoring a
+ * snapshot makes no garbage and the garbage collector has little to trace. The columns are cut
+ * in fixed-size blocks (`_msg_blocks.ts`): growth never copies them, a drained front block is
+ * dropped, and a snapshot's capture shares the blocks (copy-on-write) instead of copying them.
+ * Folder-private.
  *
  * `get` hands out a `Msg` view of one slot; it keeps reading the message it was made for, even
- * once deleted. Slots move only in `append` (growth, squeeze): a view made before finds its
- * message again by seq, and throws if it was deleted and squeezed out meanwhile.
+ * once deleted. Slots move only in `append` (a front block dropped, a squeeze): a view made
+ * before finds its message again by seq, and throws if it was deleted and dropped meanwhile.
  *
  * @module
  */
 
+import {
+  BLOCK_MASK as M,
+  BLOCK_ROWS,
+  BLOCK_SHIFT as S,
+  extrasOf,
+  MsgBlock,
+  type MsgColumns,
+  type MsgExtras,
+  REMOVED,
+  shareRows,
+} from "./_msg_blocks.ts";
+
+export { isLiveSlot, type MsgColumns, type MsgExtras } from "./_msg_blocks.ts";
+
 /** A stored message's state. Numbers, as the columns hold them. */
 export const MsgState = { Ready: 0, Delayed: 1, Leased: 2 } as const;
 export type MsgState = typeof MsgState[keyof typeof MsgState];
-/**
- * The flag of a deleted slot in the state column, skipped until the front passes it or a
- * squeeze drops it. A flag, not a state: a view of a deleted message still reads its state.
- */
-const REMOVED = 0x80;
-
-/** The optional fields, present on few messages. */
-export interface MsgExtras {
-  readonly headers: Readonly<Record<string, string>> | undefined;
-  readonly group: string | undefined;
-  readonly subject: string | undefined;
-}
 
 /** One message to store. */
 export interface NewMsg extends MsgExtras {
@@ -55,73 +60,111 @@ export interface Msg extends NewMsg {
   at: number;
 }
 
-/** The columns, shared by a store and its views (growth replaces the arrays in here). */
+/** The blocks, shared by a store and its views (the store replaces blocks in here). */
 class Cols {
-  seq = new Float64Array(0);
-  state = new Uint8Array(0);
-  attempt = new Uint32Array(0);
-  at = new Float64Array(0);
-  publishedAt = new Float64Array(0);
-  expiresAt = new Float64Array(0);
-  off = new Uint32Array(0);
-  len = new Uint32Array(0);
-  /** The dedup record number, -1 when none. */
-  rec = new Float64Array(0);
-  bufs: Uint8Array[] = [];
-  ids: string[] = [];
+  /** Slot `i` is row `i & M` of block `i >>> S`. */
+  blocks: MsgBlock[] = [];
   /** The optional fields of the messages that have any, by seq, until their slot is dropped. */
   extras = new Map<number, MsgExtras>();
   /** Bumped whenever slots move: views made before look their slot up again. */
   moves = 0;
+  /** Bumped whenever slots move or a block is replaced by a copy: views fetch theirs again. */
+  epoch = 0;
   /** The slot of `seq` now, or -1 (set by the store). */
   slotOf: (seq: number) => number = () => -1;
+
+  /**
+   * The block of slot `i`, to write: a copy of it first if a capture shares that row (views
+   * holding the block fetch it again).
+   */
+  writable(i: number): MsgBlock {
+    const k = i >>> S;
+    const b = this.blocks[k];
+    if ((i & M) >= b.frozen) return b;
+    this.epoch++;
+    return this.blocks[k] = b.copy(b.cap, 0, b.rows);
+  }
+
+  /** Slots moved. */
+  moved(): void {
+    this.moves++;
+    this.epoch++;
+  }
 }
 
 class MsgView implements Msg {
   readonly c: Cols;
+  /** The slot as of `c.moves` = `#moves`; its block and row as of `c.epoch` = `#epoch`. */
   #i: number;
   #moves: number;
+  #b: MsgBlock;
+  #j: number;
+  #epoch: number;
   readonly #seq: number;
 
   constructor(c: Cols, i: number) {
     this.c = c;
     this.#i = i;
     this.#moves = c.moves;
-    this.#seq = c.seq[i];
+    this.#b = c.blocks[i >>> S];
+    this.#j = i & M;
+    this.#epoch = c.epoch;
+    this.#seq = this.#b.seq[this.#j];
   }
 
   /** The slot, found again by seq if slots moved since this view was made. */
   get i(): number {
-    if (this.#moves !== this.c.moves) {
-      const i = this.c.slotOf(this.#seq);
+    if (this.#epoch !== this.c.epoch) this.#sync();
+    return this.#i;
+  }
+  #sync(): void {
+    const c = this.c;
+    if (this.#moves !== c.moves) {
+      const i = c.slotOf(this.#seq);
       if (i < 0) throw new Error(`MsgStore: the view of seq ${this.#seq} outlived its message`);
       this.#i = i;
-      this.#moves = this.c.moves;
+      this.#j = i & M;
+      this.#moves = c.moves;
     }
-    return this.#i;
+    this.#b = c.blocks[this.#i >>> S];
+    this.#epoch = c.epoch;
+  }
+  /** The block of the slot, to read. */
+  #r(): MsgBlock {
+    if (this.#epoch !== this.c.epoch) this.#sync();
+    return this.#b;
+  }
+  /** The block of the slot, to write (copied first if a capture shares the row). */
+  #w(): MsgBlock {
+    const b = this.#r();
+    if (this.#j < b.frozen) {
+      this.c.writable(this.#i);
+      this.#sync();
+    }
+    return this.#b;
   }
   get seq(): number {
     return this.#seq;
   }
   get id(): string {
-    return this.c.ids[this.i];
+    return this.#r().ids[this.#j];
   }
   get rec(): number | undefined {
-    const r = this.c.rec[this.i];
+    const r = this.#r().rec[this.#j];
     return r < 0 ? undefined : r;
   }
   get buf(): Uint8Array {
-    return this.c.bufs[this.i];
+    return this.#r().bufs[this.#j];
   }
   get off(): number {
-    return this.c.off[this.i];
+    return this.#r().off[this.#j];
   }
   get len(): number {
-    return this.c.len[this.i];
+    return this.#r().len[this.#j];
   }
   /** Through the slot, like every field: a view that outlived its message throws. */
   #extras(): MsgExtras | undefined {
-    return this.c.extras.get(this.c.seq[this.i]);
+    return this.c.extras.get(this.#r().seq[this.#j]);
   }
   get headers(): Readonly<Record<string, string>> | undefined {
     return this.#extras()?.headers;
@@ -133,46 +176,30 @@ class MsgView implements Msg {
     return this.#extras()?.subject;
   }
   get publishedAt(): number {
-    return this.c.publishedAt[this.i];
+    return this.#r().publishedAt[this.#j];
   }
   get expiresAt(): number {
-    return this.c.expiresAt[this.i];
+    return this.#r().expiresAt[this.#j];
   }
   get state(): MsgState {
-    return (this.c.state[this.i] & ~REMOVED) as MsgState;
+    return (this.#r().state[this.#j] & ~REMOVED) as MsgState;
   }
   set state(s: MsgState) {
-    this.c.state[this.i] = (this.c.state[this.i] & REMOVED) | s;
+    const b = this.#w();
+    b.state[this.#j] = (b.state[this.#j] & REMOVED) | s;
   }
   get attempt(): number {
-    return this.c.attempt[this.i];
+    return this.#r().attempt[this.#j];
   }
   set attempt(a: number) {
-    this.c.attempt[this.i] = a;
+    this.#w().attempt[this.#j] = a;
   }
   get at(): number {
-    return this.c.at[this.i];
+    return this.#r().at[this.#j];
   }
   set at(t: number) {
-    this.c.at[this.i] = t;
+    this.#w().at[this.#j] = t;
   }
-}
-
-/** A copy of a store's live span (a snapshot's capture), deleted slots included (`isLiveSlot`). */
-export interface MsgColumns {
-  readonly count: number;
-  readonly seq: Float64Array;
-  readonly state: Uint8Array;
-  readonly attempt: Uint32Array;
-  readonly at: Float64Array;
-  readonly publishedAt: Float64Array;
-  readonly expiresAt: Float64Array;
-  readonly off: Uint32Array;
-  readonly len: Uint32Array;
-  readonly rec: Float64Array;
-  readonly bufs: readonly Uint8Array[];
-  readonly ids: readonly string[];
-  readonly extras: readonly (MsgExtras | undefined)[];
 }
 
 const MIN_CAPACITY = 16;
@@ -196,7 +223,7 @@ export class MsgStore {
   /** The message of `seq`, if stored. */
   get(seq: number): Msg | undefined {
     const i = this.#slotOf(seq);
-    return i < 0 || (this.#c.state[i] & REMOVED) !== 0 ? undefined : new MsgView(this.#c, i);
+    return i < 0 || this.#removed(i) ? undefined : new MsgView(this.#c, i);
   }
 
   /** Stores a message with a seq above every seq stored so far. */
@@ -234,28 +261,29 @@ export class MsgStore {
     attempt: number,
     at: number,
   ): void {
-    const c = this.#c;
     if (this.#len > 0 && seq <= this.#lastSeq()) {
       throw new Error(`MsgStore: seq ${seq} appended after seq ${this.#lastSeq()}`);
     }
     // Only with deleted slots to drop: on an empty store, clearing undid a `reserve` (a restore
-    // then grew its columns from 16 slots up, copying them ~17 times for a million messages).
+    // then grew its columns from 16 slots up).
     if (this.#count === 0 && this.#len > 0) this.#clear();
-    else if (this.#len === c.seq.length) this.#makeRoom();
-    if (this.#len === c.seq.length) this.#resize(Math.max(MIN_CAPACITY, c.seq.length * 2));
+    else if (this.#head >= BLOCK_ROWS) this.#dropFront();
+    if (this.#len === this.capacity) this.#makeRoom();
     const i = this.#len++;
-    c.seq[i] = seq;
-    c.state[i] = state;
-    c.attempt[i] = attempt;
-    c.at[i] = at;
-    c.publishedAt[i] = publishedAt;
-    c.expiresAt[i] = expiresAt;
-    c.off[i] = off;
-    c.len[i] = len;
-    c.rec[i] = rec;
-    c.bufs.push(buf);
-    c.ids.push(id);
-    if (extras !== undefined) c.extras.set(seq, extras);
+    // Rows past a block's frozen ones are not shared: an append never copies a block.
+    const b = this.#c.blocks[i >>> S], j = i & M;
+    b.seq[j] = seq;
+    b.state[j] = state;
+    b.attempt[j] = attempt;
+    b.at[j] = at;
+    b.publishedAt[j] = publishedAt;
+    b.expiresAt[j] = expiresAt;
+    b.off[j] = off;
+    b.len[j] = len;
+    b.rec[j] = rec;
+    b.bufs.push(buf);
+    b.ids.push(id);
+    if (extras !== undefined) this.#c.extras.set(seq, extras);
     this.#count++;
   }
 
@@ -264,26 +292,39 @@ export class MsgStore {
     return this.#c.extras.size;
   }
 
-  /** How many slots the columns hold now. */
+  /** How many slots the blocks hold now. */
   get capacity(): number {
-    return this.#c.seq.length;
+    const bs = this.#c.blocks;
+    return bs.length === 0 ? 0 : (bs.length - 1) * BLOCK_ROWS + bs[bs.length - 1].cap;
+  }
+
+  /** How many blocks hold the columns (only a store's only block is smaller than a whole one). */
+  get blockCount(): number {
+    return this.#c.blocks.length;
   }
 
   /** Makes room for `n` more messages at once (a restore knows how many come). */
   reserve(n: number): void {
     const want = this.#len + n;
-    let cap = Math.max(MIN_CAPACITY, this.#c.seq.length);
-    while (cap < want) cap *= 2;
-    if (cap > this.#c.seq.length) this.#resize(cap);
+    if (want <= this.capacity) return;
+    const bs = this.#c.blocks;
+    this.#c.epoch++; // the first block may be replaced by a larger copy
+    if (want <= BLOCK_ROWS) {
+      let cap = MIN_CAPACITY;
+      while (cap < want) cap *= 2;
+      bs[0] = bs.length === 0 ? new MsgBlock(cap) : bs[0].copy(cap, 0, bs[0].rows);
+      return;
+    }
+    if (bs.length === 1 && bs[0].cap < BLOCK_ROWS) bs[0] = bs[0].copy(BLOCK_ROWS, 0, bs[0].rows);
+    while (this.capacity < want) bs.push(new MsgBlock(BLOCK_ROWS));
   }
 
   delete(seq: number): void {
     const i = this.#slotOf(seq);
-    const c = this.#c;
-    if (i < 0 || (c.state[i] & REMOVED) !== 0) return;
-    c.state[i] |= REMOVED;
+    if (i < 0 || this.#removed(i)) return;
+    this.#c.writable(i).state[i & M] |= REMOVED;
     this.#count--;
-    while (this.#head < this.#len && (c.state[this.#head] & REMOVED) !== 0) this.#head++;
+    while (this.#head < this.#len && this.#removed(this.#head)) this.#head++;
   }
 
   /** Live messages in seq order. */
@@ -293,17 +334,15 @@ export class MsgStore {
 
   /** Live messages with a seq of at least `seq`, in seq order. */
   *valuesFrom(seq: number): IterableIterator<Msg> {
-    const c = this.#c;
     for (let i = this.#lowerBound(seq); i < this.#len; i++) {
-      if ((c.state[i] & REMOVED) === 0) yield new MsgView(c, i);
+      if (!this.#removed(i)) yield new MsgView(this.#c, i);
     }
   }
 
   /** Calls `fn` for each live message in seq order. */
   forEach(fn: (m: Msg) => void): void {
-    const c = this.#c;
     for (let i = this.#head; i < this.#len; i++) {
-      if ((c.state[i] & REMOVED) === 0) fn(new MsgView(c, i));
+      if (!this.#removed(i)) fn(new MsgView(this.#c, i));
     }
   }
 
@@ -313,30 +352,24 @@ export class MsgStore {
   }
 
   /**
-   * Copies up to `max` slots of the live span starting `from` slots after its front (a capture
-   * in steps: call with from = 0, max, 2·max… until it returns fewer than `max` slots).
+   * Shares the live span with a snapshot's capture, one `MsgColumns` per block (deleted slots
+   * included): no column is copied, the store copies a block before it next writes a shared
+   * row. Steps yield between blocks only to gather the optional fields, when there are any.
    */
-  copySlots(from: number, max: number): MsgColumns {
+  *capture(): Generator<void, MsgColumns[], void> {
     const c = this.#c;
-    const a = this.#head + from;
-    const b = Math.min(this.#len, a + max);
-    let count = 0;
-    for (let i = a; i < b; i++) if ((c.state[i] & REMOVED) === 0) count++;
-    return {
-      count,
-      seq: c.seq.slice(a, b),
-      state: c.state.slice(a, b),
-      attempt: c.attempt.slice(a, b),
-      at: c.at.slice(a, b),
-      publishedAt: c.publishedAt.slice(a, b),
-      expiresAt: c.expiresAt.slice(a, b),
-      off: c.off.slice(a, b),
-      len: c.len.slice(a, b),
-      rec: c.rec.slice(a, b),
-      bufs: c.bufs.slice(a, b),
-      ids: c.ids.slice(a, b),
-      extras: this.#extrasOf(a, b),
-    };
+    const out: MsgColumns[] = [];
+    for (let a = this.#head; a < this.#len;) {
+      const start = a & ~M, blk = c.blocks[a >>> S];
+      const b = Math.min(this.#len, start + blk.cap);
+      const extras = c.extras.size === 0
+        ? undefined
+        : extrasOf(c.extras, blk, a - start, b - start);
+      out.push(shareRows(blk, a - start, b - start, extras));
+      if (extras !== undefined) yield;
+      a = b;
+    }
+    return out;
   }
 
   /** How many slots the live span takes (deleted ones inside it included). */
@@ -344,28 +377,34 @@ export class MsgStore {
     return this.#len - this.#head;
   }
 
+  #removed(i: number): boolean {
+    return (this.#c.blocks[i >>> S].state[i & M] & REMOVED) !== 0;
+  }
+
+  #seqAt(i: number): number {
+    return this.#c.blocks[i >>> S].seq[i & M];
+  }
+
   #lastSeq(): number {
-    return this.#c.seq[this.#len - 1];
+    return this.#seqAt(this.#len - 1);
   }
 
   /** The slot holding `seq` (live or deleted), or -1. */
   #slotOf(seq: number): number {
-    const c = this.#c;
     if (this.#head >= this.#len) return -1;
     // Dense (a queue stores every seq): the slot is the seq's distance from the front.
-    const guess = this.#head + (seq - c.seq[this.#head]);
-    if (guess >= this.#head && guess < this.#len && c.seq[guess] === seq) return guess;
+    const guess = this.#head + (seq - this.#seqAt(this.#head));
+    if (guess >= this.#head && guess < this.#len && this.#seqAt(guess) === seq) return guess;
     const i = this.#lowerBound(seq);
-    return i < this.#len && c.seq[i] === seq ? i : -1;
+    return i < this.#len && this.#seqAt(i) === seq ? i : -1;
   }
 
   /** The first slot from the front whose seq is at least `seq`. */
   #lowerBound(seq: number): number {
-    const s = this.#c.seq;
     let lo = this.#head, hi = this.#len;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (s[mid] < seq) lo = mid + 1;
+      if (this.#seqAt(mid) < seq) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -373,95 +412,86 @@ export class MsgStore {
 
   /** Nothing live: start over at slot 0, dropping what deleted slots still referred to. */
   #clear(): void {
-    const c = this.#c;
-    c.moves++;
+    const c = this.#c, b = c.blocks[0];
+    c.moved();
     this.#head = this.#len = 0;
-    c.bufs.length = c.ids.length = 0;
     c.extras.clear();
-    if (c.seq.length > 4 * MIN_CAPACITY) this.#resize(MIN_CAPACITY);
+    // A small block is kept (a queue its consumers keep empty would make one per message).
+    if (c.blocks.length === 1 && b.cap <= 4 * MIN_CAPACITY && b.frozen === 0) {
+      b.bufs.length = b.ids.length = 0;
+    } else c.blocks = [];
   }
 
   /**
-   * Full columns: squeeze out deleted slots when live messages fill under a quarter of them, or
-   * move the span down when the deleted front is at least half; `append` grows them otherwise.
+   * Full blocks: squeeze out deleted slots when live messages fill under a quarter of the span;
+   * an only block moves the span to its front when it is at most half of it (shrinking to twice
+   * the span) or doubles up to a whole block; else a new block.
    */
   #makeRoom(): void {
-    const c = this.#c;
+    const bs = this.#c.blocks;
     const span = this.#len - this.#head;
-    if (span >= SQUEEZE_MIN_SLOTS && this.#count * 4 < span) {
-      this.#dropExtras(0, this.#len);
-      let to = 0;
-      for (let i = this.#head; i < this.#len; i++) {
-        if ((c.state[i] & REMOVED) === 0) this.#move(i, to++);
-      }
-      this.#truncate(to);
-    } else if (span * 2 <= c.seq.length) {
-      this.#dropExtras(0, this.#head);
-      for (let i = this.#head; i < this.#len; i++) this.#move(i, i - this.#head);
-      this.#truncate(span);
+    if (span >= SQUEEZE_MIN_SLOTS && this.#count * 4 < span) this.#squeeze();
+    else if (bs.length === 0) bs.push(new MsgBlock(MIN_CAPACITY));
+    else if (bs.length === 1 && (span * 2 <= bs[0].cap || bs[0].cap < BLOCK_ROWS)) {
+      this.#moveDown(span * 2 <= bs[0].cap ? roundUp(span * 2) : bs[0].cap * 2);
     }
+    if (this.#len === this.capacity) this.#c.blocks.push(new MsgBlock(BLOCK_ROWS));
   }
 
-  /** Forgets the optional fields of the deleted slots in `[a, b)`, which are about to go. */
-  #dropExtras(a: number, b: number): void {
+  /** The only block's span to the front of a new block of `cap` rows. */
+  #moveDown(cap: number): void {
+    const c = this.#c, b = c.blocks[0];
+    this.#dropExtras(b, 0, this.#head);
+    c.blocks[0] = b.copy(cap, this.#head, this.#len);
+    c.moved();
+    this.#len -= this.#head;
+    this.#head = 0;
+  }
+
+  /** The live slots, in order, into new blocks from slot 0. */
+  #squeeze(): void {
+    const c = this.#c, old = c.blocks, fresh: MsgBlock[] = [];
+    this.#dropExtras(old[0], 0, this.#head);
+    const firstCap = this.#count < BLOCK_ROWS ? roundUp(this.#count * 2) : BLOCK_ROWS;
+    let dst: MsgBlock | undefined;
+    for (let i = this.#head; i < this.#len; i++) {
+      const b = old[i >>> S], j = i & M;
+      if ((b.state[j] & REMOVED) !== 0) {
+        if (c.extras.size > 0) c.extras.delete(b.seq[j]);
+        continue;
+      }
+      if (dst === undefined || dst.rows === dst.cap) {
+        dst = new MsgBlock(fresh.length === 0 ? firstCap : BLOCK_ROWS);
+        fresh.push(dst);
+      }
+      dst.copyRow(b, j, dst.rows);
+    }
+    c.blocks = fresh;
+    c.moved();
+    this.#head = 0;
+    this.#len = this.#count;
+  }
+
+  /** Drops the blocks wholly in front of the live span (every slot in them is deleted). */
+  #dropFront(): void {
+    const c = this.#c, k = this.#head >>> S;
+    for (const b of c.blocks.splice(0, k)) this.#dropExtras(b, 0, b.rows);
+    c.moved();
+    this.#head -= k * BLOCK_ROWS;
+    this.#len -= k * BLOCK_ROWS;
+  }
+
+  /** Forgets the optional fields of the deleted rows [a, b) of `blk`, which are about to go. */
+  #dropExtras(blk: MsgBlock, a: number, b: number): void {
     const c = this.#c;
     if (c.extras.size === 0) return;
-    for (let i = a; i < b; i++) if ((c.state[i] & REMOVED) !== 0) c.extras.delete(c.seq[i]);
-  }
-
-  /** The optional fields of slots `[a, b)`, by slot (a capture's column). */
-  #extrasOf(a: number, b: number): (MsgExtras | undefined)[] {
-    const c = this.#c;
-    const out: (MsgExtras | undefined)[] = new Array(b - a).fill(undefined);
-    if (c.extras.size === 0) return out;
-    for (let i = a; i < b; i++) out[i - a] = c.extras.get(c.seq[i]);
-    return out;
-  }
-
-  #move(from: number, to: number): void {
-    if (from === to) return;
-    const c = this.#c;
-    c.seq[to] = c.seq[from];
-    c.state[to] = c.state[from];
-    c.attempt[to] = c.attempt[from];
-    c.at[to] = c.at[from];
-    c.publishedAt[to] = c.publishedAt[from];
-    c.expiresAt[to] = c.expiresAt[from];
-    c.off[to] = c.off[from];
-    c.len[to] = c.len[from];
-    c.rec[to] = c.rec[from];
-    c.bufs[to] = c.bufs[from];
-    c.ids[to] = c.ids[from];
-  }
-
-  #truncate(n: number): void {
-    const c = this.#c;
-    c.moves++;
-    this.#head = 0;
-    this.#len = n;
-    c.bufs.length = c.ids.length = n;
-  }
-
-  #resize(cap: number): void {
-    const c = this.#c, n = this.#len;
-    c.seq = resized(c.seq, n, new Float64Array(cap));
-    c.state = resized(c.state, n, new Uint8Array(cap));
-    c.attempt = resized(c.attempt, n, new Uint32Array(cap));
-    c.at = resized(c.at, n, new Float64Array(cap));
-    c.publishedAt = resized(c.publishedAt, n, new Float64Array(cap));
-    c.expiresAt = resized(c.expiresAt, n, new Float64Array(cap));
-    c.off = resized(c.off, n, new Uint32Array(cap));
-    c.len = resized(c.len, n, new Uint32Array(cap));
-    c.rec = resized(c.rec, n, new Float64Array(cap));
+    for (let j = a; j < b; j++) if ((blk.state[j] & REMOVED) !== 0) c.extras.delete(blk.seq[j]);
   }
 }
 
-function resized<T extends Float64Array | Uint8Array | Uint32Array>(a: T, n: number, b: T): T {
-  b.set(a.subarray(0, n));
-  return b;
-}
-
-/** Whether slot `i` of a capture holds a message (not a deleted slot). */
-export function isLiveSlot(c: MsgColumns, i: number): boolean {
-  return (c.state[i] & REMOVED) === 0;
+/** The power of two at least `n`, and at least the smallest block. */
+function roundUp(n: number): number {
+  let cap = MIN_CAPACITY;
+  while (cap < n) cap *= 2;
+  return Math.min(cap, BLOCK_ROWS);
 }

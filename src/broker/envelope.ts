@@ -15,7 +15,7 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
+import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import type { Command, Envelope, Proposal } from "./commands.ts";
 
 /** Version byte in front of a single envelope. */
@@ -100,7 +100,26 @@ export interface PackedProposal {
 
 /** Packs one proposal for a batch. */
 export function packProposal(proposal: Proposal): PackedProposal {
-  return { proposal, bytes: packr.pack(proposal) };
+  const cmd = proposal.cmd as { messages?: unknown };
+  const many = Array.isArray(cmd.messages) && cmd.messages.length >= MANY_MESSAGES;
+  return { proposal, bytes: many ? packOwn(proposal) : packr.pack(proposal) };
+}
+
+/** From this many messages on, a batch publish is packed by `packOwn`. */
+const MANY_MESSAGES = 16;
+
+/**
+ * msgpack of `value` in a buffer of its own, exactly its size. msgpackr packs into one buffer
+ * it shares between calls and hands out views of it; a buffer that fills up is replaced by a new
+ * one of at least 4 times the value's size. For a proposal of many messages (a 100-message
+ * publish packs to ~30 KB) that was a fresh ~128 KB+ buffer every few proposals (measured with
+ * test/bench/apply_bench.ts). Packed with `RESET_BUFFER_MODE`, the shared buffer is written
+ * again from the same place next time, so the bytes are copied out before anything else packs.
+ * A small proposal keeps the shared buffer's view: a copy of its own costs more than it saves.
+ */
+function packOwn(value: unknown): Uint8Array {
+  const shared = packr.pack(value, RESET_BUFFER_MODE);
+  return new Uint8Array(shared);
 }
 
 /**

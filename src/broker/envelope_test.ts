@@ -130,3 +130,27 @@ Deno.test("a lone proposal's entry is the bytes encodeEnvelope writes, for every
     }
   }
 });
+
+Deno.test("a packed proposal keeps its bytes while others are packed after it, small or many messages", () => {
+  const many = (tag: string): Proposal => ({
+    cmd: {
+      op: "publish_batch",
+      queue: "q",
+      messages: Array.from({ length: 100 }, (_, i) => ({ id: `${tag}${i}`, body: body(tag) })),
+    },
+  });
+  const one = (tag: string): Proposal => ({
+    cmd: { op: "publish", queue: "q", message: { id: tag, body: body(tag) } },
+  });
+  const packed = [packProposal(many("a")), packProposal(one("b")), packProposal(many("c"))];
+  const copies = packed.map((p) => p.bytes.slice());
+  // Many more packs after them (the shared buffer is written again and replaced meanwhile).
+  for (let i = 0; i < 200; i++) packProposal(i % 2 === 0 ? many(`z${i}`) : one(`z${i}`));
+  packed.forEach((p, i) => assert.deepEqual(p.bytes, copies[i]));
+  const entry = decodeEntry(encodeEntry({ ts: 1 }, packed));
+  assert.deepEqual(entry.items.map((p) => p?.cmd.op), [
+    "publish_batch",
+    "publish",
+    "publish_batch",
+  ]);
+});

@@ -1,8 +1,10 @@
 /**
  * Snapshots of the broker state, following hashicorp/raft's FSM contract: `captureSnapshot`
  * returns quickly with an immutable view, and the expensive encoding happens later, off the
- * apply path. The view holds references to everything immutable (message records' fixed fields,
- * slabs, strings, configs, stored results) and copies only the mutable fields into typed arrays.
+ * apply path. The view holds references to everything immutable (slabs, strings, configs, stored
+ * results) and shares the message stores' and id tables' column blocks with the live state:
+ * those copy a block once before writing a row a capture holds (copy-on-write), so a capture
+ * costs a step per block, not a copy of every message.
  * `restoreSnapshot` rebuilds the exact state; derived indexes (ready order, fifo groups, timed
  * events) are recomputed from the messages.
  *
@@ -24,7 +26,7 @@
 import type { QueueConfig, TopicConfig } from "./commands.ts";
 import type { Channel } from "./_channel.ts";
 import type { IdemRecord } from "./_ids.ts";
-import { type IdCapture, idOfSlot, isCurrentSlot } from "./_id_table.ts";
+import { type IdCapture, idOfSlot, isCurrentSlot, wasCurrent } from "./_id_table.ts";
 import { isLiveSlot, type MsgColumns } from "./_msg_store.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
@@ -56,9 +58,9 @@ export interface SnapshotView {
   parts(): Generator<Uint8Array, void, void>;
   /**
    * `parts()` for an encoding made once: each captured block of columns is let go as soon as it
-   * is encoded, so the capture (~100 MB at 1,000,000 messages) shrinks as the encoding goes
-   * instead of living until its end, while the state it was taken from grows. The view cannot
-   * encode again afterwards (every way throws).
+   * is encoded, so the live state writes it in place again (no copy) and a block it had already
+   * copied is freed, instead of both living until the end. The view cannot encode again
+   * afterwards (every way throws).
    */
   drain(): Generator<Uint8Array, void, void>;
   /** The whole encoding in one synchronous call (tests, the simulator, small states). */
@@ -67,17 +69,8 @@ export interface SnapshotView {
 
 /** Records or messages captured between two yields of `captureSteps` (~1–3 ms). */
 const CAPTURE_STEP = 4096;
-/** Message slots copied per step of a capture: a dozen column copies of this many (< 1 ms). */
-const CAPTURE_SLOTS = 1 << 14;
 
 type Steps<T> = Generator<void, T, void>;
-
-/** One block of a channel's captured slots, with whether each message's id record is current. */
-interface MsgBlock {
-  cols: MsgColumns;
-  /** 1 where the message's dedup record is still the one its id is remembered by. */
-  explicit: Uint8Array;
-}
 
 interface ChannelCapture {
   name: string;
@@ -85,26 +78,13 @@ interface ChannelCapture {
   config: QueueConfig;
   counters: number[];
   count: number;
-  blocks: MsgBlock[];
+  /** The message store's blocks, shared with it (copy-on-write): capturing copies no column. */
+  blocks: MsgColumns[];
   ids: IdCapture;
 }
 
 function* captureChannel(name: string, ch: Channel): Steps<ChannelCapture> {
-  const blocks: MsgBlock[] = [];
-  const span = ch.msgs.spanSlots;
-  for (let from = 0; from < span; from += CAPTURE_SLOTS) {
-    const cols = ch.msgs.copySlots(from, CAPTURE_SLOTS);
-    yield;
-    const explicit = new Uint8Array(cols.seq.length);
-    for (let i = 0; i < explicit.length; i++) {
-      // A record the table forgot (expired, or the id reused) no longer matters: canonical 0.
-      const rec = cols.rec[i];
-      explicit[i] = isLiveSlot(cols, i) && rec >= 0 && ch.ids.isCurrent(rec) ? 1 : 0;
-      if ((i + 1) % CAPTURE_STEP === 0) yield;
-    }
-    blocks.push({ cols, explicit });
-    yield;
-  }
+  const blocks = yield* ch.msgs.capture();
   return {
     name,
     ord: ch.ord,
@@ -120,7 +100,7 @@ function* captureChannel(name: string, ch: Channel): Steps<ChannelCapture> {
     ],
     count: ch.msgs.count,
     blocks,
-    ids: yield* ch.ids.capture(),
+    ids: ch.ids.capture(),
   };
 }
 
@@ -142,7 +122,7 @@ function* captureTopic(t: Topic): Steps<TopicCapture> {
     log.push(m);
     if (log.length % CAPTURE_STEP === 0) yield;
   }
-  const ids = yield* t.ids.capture();
+  const ids = t.ids.capture();
   const subs: ChannelCapture[] = [];
   for (const [n, s] of t.subs) subs.push(yield* captureChannel(n, s));
   return {
@@ -237,6 +217,15 @@ function* blocksOf<T>(list: readonly T[], release: boolean): Generator<T, void, 
   }
 }
 
+/** Lets go of the captured blocks of `list` (shared with the live state) and drops them from it. */
+function releaseAll(list: readonly { release(): void }[]): void {
+  const slots = list as ({ release(): void } | undefined)[];
+  for (let k = 0; k < slots.length; k++) {
+    slots[k]?.release();
+    slots[k] = undefined;
+  }
+}
+
 function* encodeState(c: StateCapture, release: boolean): Generator<Uint8Array, void, void> {
   yield snapshotPreamble();
   yield* frame(
@@ -284,6 +273,8 @@ function* encodeIds(c: IdCapture, release: boolean): Generator<Uint8Array, void,
       mut.push(b.state[i], b.attempt[i]);
       if (ids.length === IDS_PER_PART) yield* flush();
     }
+    // Its rows are copied into the parts: the table may write the block in place again.
+    if (release) b.release();
   }
   if (ids.length > 0) yield* flush();
 }
@@ -356,44 +347,66 @@ function* encodeChannel(
     c.ids.count,
     c.count,
   ]));
-  yield* encodeIds(c.ids, release);
-  for (const b of blocksOf(c.blocks, release)) {
-    const cols = b.cols;
-    for (let from = 0; from < cols.seq.length;) {
-      // One part: up to MSGS_PER_PART live slots or BODY_BYTES_PER_PART bytes of bodies.
-      const slots: number[] = [];
-      let bytes = 0, to = from;
-      for (
-        ;
-        to < cols.seq.length && slots.length < MSGS_PER_PART && bytes < BODY_BYTES_PER_PART;
-        to++
-      ) {
-        if (!isLiveSlot(cols, to)) continue;
-        slots.push(to);
-        bytes += cols.len[to];
-      }
-      from = to;
-      if (slots.length === 0) continue;
-      const fixed = new Float64Array(slots.length * 4);
-      const mut = new Float64Array(slots.length * 4);
-      const rows = slots.map((i, k) => {
-        fixed[4 * k] = cols.seq[i];
-        fixed[4 * k + 1] = cols.len[i];
-        fixed[4 * k + 2] = cols.publishedAt[i];
-        fixed[4 * k + 3] = cols.expiresAt[i];
-        mut[4 * k] = cols.state[i];
-        mut[4 * k + 1] = cols.attempt[i];
-        mut[4 * k + 2] = cols.at[i];
-        mut[4 * k + 3] = b.explicit[i];
-        const x = cols.extras[i];
-        return { buf: cols.bufs[i], off: cols.off[i], len: cols.len[i], ...x };
-      });
-      yield* frame(
-        pack(["msgs", f64Bytes(fixed), f64Bytes(mut), slots.map((i) => cols.ids[i]), extras(rows)]),
-      );
-      if (withBodies) yield* bodiesFrame(rows);
+  // The ids stay held until the messages are encoded: `explicit` reads their captured state.
+  yield* encodeIds(c.ids, false);
+  // Parts cut by live messages, across blocks (a part does not depend on where blocks end).
+  let picks: MsgColumns[] = [], rows: number[] = [], bytes = 0;
+  const held: MsgColumns[] = [];
+  const part = () => {
+    const out = msgsPart(picks, rows, c.ids, withBodies);
+    picks = [];
+    rows = [];
+    bytes = 0;
+    // Every block before the current one is passed now.
+    if (release) { for (const b of held.splice(0, held.length - 1)) b.release(); }
+    return out;
+  };
+  for (const cols of blocksOf(c.blocks, release)) {
+    held.push(cols);
+    for (let i = 0; i < cols.seq.length; i++) {
+      if (!isLiveSlot(cols, i)) continue;
+      picks.push(cols);
+      rows.push(i);
+      bytes += cols.len[i];
+      if (rows.length === MSGS_PER_PART || bytes >= BODY_BYTES_PER_PART) yield* part();
     }
   }
+  if (rows.length > 0) yield* part();
+  if (release) {
+    for (const b of held) b.release();
+    releaseAll(c.ids.blocks);
+  }
+}
+
+/**
+ * One `"msgs"` part of the live messages at `rows[k]` of `picks[k]` (and its bodies frame).
+ * `explicit` is 1 where the message's dedup record was still the one its id was remembered by:
+ * a record the table forgot (expired, or the id reused) no longer matters, canonical 0.
+ */
+function* msgsPart(
+  picks: readonly MsgColumns[],
+  slots: readonly number[],
+  ids: IdCapture,
+  withBodies: boolean,
+): Generator<Uint8Array, void, void> {
+  const fixed = new Float64Array(slots.length * 4);
+  const mut = new Float64Array(slots.length * 4);
+  const rows = slots.map((i, k) => {
+    const cols = picks[k], rec = cols.rec[i];
+    fixed[4 * k] = cols.seq[i];
+    fixed[4 * k + 1] = cols.len[i];
+    fixed[4 * k + 2] = cols.publishedAt[i];
+    fixed[4 * k + 3] = cols.expiresAt[i];
+    mut[4 * k] = cols.state[i];
+    mut[4 * k + 1] = cols.attempt[i];
+    mut[4 * k + 2] = cols.at[i];
+    mut[4 * k + 3] = rec >= 0 && wasCurrent(ids, rec) ? 1 : 0;
+    const x = cols.extras?.[i];
+    return { buf: cols.bufs[cols.base + i], off: cols.off[i], len: cols.len[i], ...x };
+  });
+  const idList = slots.map((i, k) => picks[k].ids[picks[k].base + i]);
+  yield* frame(pack(["msgs", f64Bytes(fixed), f64Bytes(mut), idList, extras(rows)]));
+  if (withBodies) yield* bodiesFrame(rows);
 }
 
 function* encodeTopic(c: TopicCapture, release: boolean): Generator<Uint8Array, void, void> {

@@ -428,8 +428,9 @@ Deno.test("captureSteps captures in bounded steps exactly what captureSnapshot c
   let r = it.next();
   for (; !r.done && steps < 1_000_000; r = it.next()) steps++;
   assert.ok(r.done);
-  // 20k queue messages and ids, 20k topic messages and ids, 20k subscription messages.
-  assert.ok(steps >= 20, `captured in only ${steps} steps`);
+  // The queue's and the subscription's columns and every id table are shared, not copied (a
+  // step per block at most); the topic's 20k messages are gathered 4,096 per step.
+  assert.ok(steps >= 4, `captured in only ${steps} steps`);
   assert.deepEqual(r.value.serialize(), expected);
 });
 

@@ -15,6 +15,7 @@ import type {
   Failure,
   MessageStatus,
   PeekedMessage,
+  Proposal,
   QueueInfo,
   Result,
   SessionRef,
@@ -118,7 +119,7 @@ export class BrokerState {
    */
   apply(index: number, envelope: Envelope): Result {
     this.#advanceIndex(index);
-    return this.#applyOne(index, envelope);
+    return this.#applyOne(index, envelope, envelope);
   }
 
   #advanceIndex(index: number): void {
@@ -141,12 +142,13 @@ export class BrokerState {
     return now;
   }
 
-  #applyOne(index: number, envelope: Envelope): Result {
-    const now = this.#advanceTime(envelope);
-    if (typeof envelope.cmd !== "object" || envelope.cmd === null) {
+  /** One proposal at `stamp`'s time (a batch's items share their entry's stamp). */
+  #applyOne(index: number, stamp: Stamp, proposal: Proposal): Result {
+    const now = this.#advanceTime(stamp);
+    if (typeof proposal.cmd !== "object" || proposal.cmd === null) {
       return invalid("the command must be an object");
     }
-    return applyExactlyOnce(this, this.#execute, index, envelope, now);
+    return applyExactlyOnce(this, this.#execute, index, proposal, now);
   }
 
   readonly #execute = (index: number, cmd: Command, now: number): Result =>
@@ -184,7 +186,7 @@ export class BrokerState {
             : `${item.cmd.op} must be an entry of its own, not item ${i} of a batch`,
         );
       }
-      return this.#applyOne(index, { ...item, ts: stamp.ts, wallClock: stamp.wallClock });
+      return this.#applyOne(index, stamp, item);
     }));
   }
 

@@ -166,7 +166,8 @@ async function forward(
   // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
   // is unknown, and the caller retries it with the same id, key or session place.
   const attempts = method === "GET" ? 2 : 1;
-  await upstream.gather();
+  const turn = upstream.gather();
+  if (turn !== undefined) await turn;
   for (let attempt = 1;; attempt++) {
     try {
       // A silent stream is found by the upstream's probe (`Upstream`), one timer for all calls:
@@ -210,14 +211,19 @@ async function forward(
 }
 
 /** The body as text, or undefined when it is larger than `max` bytes (read no further). */
-async function readText(request: Request, max: number): Promise<string | undefined> {
+function readText(request: Request, max: number): Promise<string | undefined> {
   const length = request.headers.get("content-length");
   if (length !== null && /^\d+$/.test(length)) {
-    // Declared: refused before reading, else read whole (the runtime holds no more than that).
-    if (Number(length) > max) return undefined;
-    const text = await request.text();
-    return text.length > max ? undefined : text;
+    // Declared: refused before reading, else read whole. The server reads no more bytes than
+    // declared (HTTP/1.1 framing), so the text is within `max` (UTF-16 units <= UTF-8 bytes).
+    // Not an async function: its promise would be one more per call.
+    return Number(length) > max ? Promise.resolve(undefined) : request.text();
   }
+  return readChunked(request, max);
+}
+
+/** A body of undeclared length, read until it ends or exceeds `max` bytes (then undefined). */
+async function readChunked(request: Request, max: number): Promise<string | undefined> {
   const reader = request.body!.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;

@@ -22,8 +22,11 @@ export type StreamAnswer = Awaited<ReturnType<StreamConnection["call"]>>;
 export interface CallPort {
   /** The id of the node the stream is open to, if one is (`/healthz`). */
   readonly node: string | undefined;
-  /** See `Upstream.gather`. */
-  gather(): Promise<void>;
+  /**
+   * See `Upstream.gather`; undefined when the call need not wait (then no promise is made and
+   * no turn awaited).
+   */
+  gather(): Promise<void> | undefined;
   /**
    * Sends one call over the stream; `NoUpstream` when no node could be reached (nothing was
    * sent), `StreamLost` when the stream was lost after it was sent.
@@ -126,15 +129,22 @@ export class Upstream implements CallPort {
   }
 
   /** Sends one call on the open stream (opening one if needed): `CallPort.send`. */
-  async send(
+  send(
     method: string,
     path: string,
     headers: Record<string, string>,
     body?: string,
     signal?: AbortSignal,
   ): Promise<StreamAnswer> {
-    const stream = await this.connection();
-    return await stream.call(method, path, headers, body, signal);
+    const current = this.#current;
+    if (current !== undefined && !current.lost) {
+      // The stream is open (nearly always): the call goes on it in this turn, without the two
+      // promise turns of awaiting `connection()`.
+      this.#maybeFollow(current);
+      this.#arm();
+      return current.call(method, path, headers, body, signal);
+    }
+    return this.connection().then((stream) => stream.call(method, path, headers, body, signal));
   }
 
   /** The base URL of the node the stream is open to, if one is. */
@@ -146,19 +156,19 @@ export class Upstream implements CallPort {
   /**
    * With the `gather` option and calls in flight: waits until the event loop's turn is over, so
    * that every call that arrived in it is sent together. With nothing in flight (a quiet
-   * gateway) it does not wait: the call goes at once.
+   * gateway) it does not wait (undefined): the call goes at once.
    */
-  async gather(): Promise<void> {
+  gather(): Promise<void> | undefined {
     const gather = this.options.gather;
     const c = this.#current;
-    if (gather === undefined || c === undefined || c.lost || c.inFlight === 0) return;
+    if (gather === undefined || c === undefined || c.lost || c.inFlight === 0) return undefined;
     if (this.#gathering === undefined) {
       const turn = gather();
       this.#gathering = turn;
       const done = () => this.#gathering = undefined;
       turn.then(done, done);
     }
-    await this.#gathering;
+    return this.#gathering;
   }
 
   /** Arms the liveness check, unless it is armed (a call is about to be sent). */

@@ -82,8 +82,14 @@ const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 /** Public too with `--metrics-public`. */
 const METRICS_PATH = "/metrics";
 
+/**
+ * The app, and how the leader's end of the forwarding channel runs a forwarded write on its
+ * direct routes without a `Request` (`DirectRoutes.forwarded`; undefined: run it through `fetch`).
+ */
+export type NodeApp = Hono<AppEnv> & { readonly forwarded: DirectRoutes["forwarded"] };
+
 /** Builds the app. */
-export function createApp(options: CreateAppOptions): Hono<AppEnv> {
+export function createApp(options: CreateAppOptions): NodeApp {
   const nowMs = options.nowMs ?? (() => performance.now());
   const deps: AppDeps = {
     node: options.node,
@@ -143,7 +149,9 @@ export function createApp(options: CreateAppOptions): Hono<AppEnv> {
   // The hot routes from the network skip the router and middlewares too (`direct.ts`).
   const routed = app.fetch;
   app.fetch = (request, env, ctx) => direct.serve(request) ?? routed(request, env, ctx);
-  return app;
+  return Object.assign(app, {
+    forwarded: direct.forwarded.bind(direct) as DirectRoutes["forwarded"],
+  });
 }
 
 /** Records the latency of every request under its route pattern (never the raw path). */

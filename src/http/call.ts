@@ -10,7 +10,7 @@
  */
 
 import type { Principal } from "./auth.ts";
-import { type JsonBody, readJsonBody } from "./body.ts";
+import { type JsonBody, type RawBody, readJsonBody, readRawBody } from "./body.ts";
 import type { AppContext } from "./context.ts";
 import { isInProcess, requestSignal } from "./in_process.ts";
 import type { Outcome } from "./answer.ts";
@@ -35,6 +35,8 @@ export interface Call {
   readonly inProcess: boolean;
   /** The body, read and parsed with the node's limit and checks (`body.ts`). */
   body(maxBytes: number): Promise<JsonBody>;
+  /** The body read with the limit, not parsed yet (`RawBody`): instead of `body`, never both. */
+  rawBody(maxBytes: number): Promise<RawBody>;
   /** The whole request, to forward to the leader as it came (built on demand by a stream). */
   request(): Request;
 }
@@ -73,6 +75,9 @@ class HonoCall implements Call {
   }
   body(maxBytes: number): Promise<JsonBody> {
     return readJsonBody(this.c.req.raw, maxBytes);
+  }
+  rawBody(maxBytes: number): Promise<RawBody> {
+    return readRawBody(this.c.req.raw, maxBytes);
   }
   request(): Request {
     return this.c.req.raw;

@@ -19,7 +19,14 @@
 import type { ConsumerTarget } from "../broker/mod.ts";
 import type { Principal } from "./auth.ts";
 import type { Answer, Outcome } from "./answer.ts";
-import { type JsonBody, jsonBodyOfText, readJsonBody } from "./body.ts";
+import {
+  type JsonBody,
+  jsonBodyOfText,
+  type RawBody,
+  rawBodyOfText,
+  readJsonBody,
+  readRawBody,
+} from "./body.ts";
 import { bearerPrincipal } from "./authorize.ts";
 import { GATEWAY_PROOF_HEADER } from "./gateway_proof.ts";
 import { isInProcess, requestSignal, streamPrincipals } from "./in_process.ts";
@@ -152,16 +159,45 @@ export class DirectRoutes {
     inProcess: boolean,
   ): Promise<Response> {
     const call = new RequestCall(request, path, inProcess);
-    const auth = this.deps.auth;
     // The auth middleware's rules: a principal given by an in-process caller, else the token.
     call.principal = streamPrincipals.get(request);
-    const gate = call.principal !== undefined || auth === undefined ? undefined : async () => {
+    return responseOf(await this.run(m, call, this.#gate(call)), inProcess);
+  }
+
+  /**
+   * A write a follower forwarded (the leader's end of the forwarding channel), as `serve` would
+   * run the in-process request made of it (`forwardedRequest` in src/server), without making it:
+   * `headers` by lower-case name, `text` its UTF-8 body. Undefined where `serve` would leave
+   * that request to the app: not a direct route, or a gateway's proof with auth on.
+   */
+  forwarded(
+    method: string,
+    path: string,
+    headers: Readonly<Record<string, string>>,
+    text: string | undefined,
+    request: () => Request,
+  ): Promise<Outcome> | undefined {
+    const m = matchDirect(method, path);
+    if (m === undefined) return undefined;
+    if (this.deps.auth !== undefined && headers[GATEWAY_PROOF_HEADER] !== undefined) {
+      return undefined;
+    }
+    const call = new ForwardedCall(method, path, headers, text, request);
+    return this.run(m, call, this.#gate(call));
+  }
+
+  /** The auth middleware's token check of `call` when it has no principal yet and auth is on. */
+  #gate(
+    call: { readonly principal: Principal | undefined; header(name: string): string | undefined },
+  ): (() => Promise<Answer | undefined>) | undefined {
+    const auth = this.deps.auth;
+    if (call.principal !== undefined || auth === undefined) return undefined;
+    return async () => {
       const who = await bearerPrincipal(auth, call.header("authorization"));
       if ("refused" in who) return who.refused;
-      call.principal = who.principal;
+      (call as { principal: Principal | undefined }).principal = who.principal;
       return undefined;
     };
-    return responseOf(await this.run(m, call, gate), inProcess);
   }
 
   /**
@@ -197,6 +233,7 @@ export class DirectRoutes {
 }
 
 const EMPTY: JsonBody = { bytes: new Uint8Array(0), json: undefined };
+const EMPTY_RAW: RawBody = { bytes: EMPTY.bytes, parse: () => EMPTY };
 
 /** A stream request taken directly: what the app would have read from its `Request`. */
 export class DirectCall implements Call {
@@ -229,7 +266,52 @@ export class DirectCall implements Call {
     if (this.text === undefined) return EMPTY;
     return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
   }
+
+  // deno-lint-ignore require-await
+  async rawBody(maxBytes: number): Promise<RawBody> {
+    if (this.text === undefined) return EMPTY_RAW;
+    return rawBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+  }
 }
+
+/** A forwarded write on the leader (`DirectRoutes.forwarded`): in process, its token checked. */
+class ForwardedCall implements Call {
+  readonly hasQuery = false;
+  readonly inProcess = true;
+  readonly signal = NEVER;
+  principal: Principal | undefined;
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly text: string | undefined,
+    readonly request: () => Request,
+  ) {}
+
+  header(name: string): string | undefined {
+    return this.headers[name];
+  }
+
+  query(): Record<string, string> {
+    return {};
+  }
+
+  // deno-lint-ignore require-await
+  async body(maxBytes: number): Promise<JsonBody> {
+    if (this.text === undefined) return EMPTY;
+    return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+  }
+
+  // deno-lint-ignore require-await
+  async rawBody(maxBytes: number): Promise<RawBody> {
+    if (this.text === undefined) return EMPTY_RAW;
+    return rawBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+  }
+}
+
+/** The signal of a forwarded request: nothing ends it early (as the `Request`'s, never aborted). */
+const NEVER = new AbortController().signal;
 
 /** A request from the network (or the MQTT gateway's) for a direct route, as the route reads it. */
 class RequestCall implements Call {
@@ -253,6 +335,10 @@ class RequestCall implements Call {
 
   body(maxBytes: number): Promise<JsonBody> {
     return readJsonBody(this.raw, maxBytes);
+  }
+
+  rawBody(maxBytes: number): Promise<RawBody> {
+    return readRawBody(this.raw, maxBytes);
   }
 
   request(): Request {

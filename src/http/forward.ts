@@ -128,6 +128,7 @@ export async function forwardToLeader(options: ForwardOptions): Promise<Response
   const hasBody = bodyBytes.byteLength > 0 && request.method !== "GET" &&
     request.method !== "HEAD";
   let answer: LeaderAnswer;
+  const deadline = new Deadline(options.timeoutMs, options.cut);
   try {
     answer = await options.leaderFetch({
       leaderUrl,
@@ -135,12 +136,12 @@ export async function forwardToLeader(options: ForwardOptions): Promise<Response
       method: request.method,
       headers,
       body: hasBody ? bodyBytes.slice() : undefined,
-      signal: options.cut === undefined
-        ? AbortSignal.timeout(options.timeoutMs)
-        : AbortSignal.any([AbortSignal.timeout(options.timeoutMs), options.cut]),
+      signal: deadline.signal,
     });
   } catch (error) {
     throw classifyFailure(error, leaderUrl);
+  } finally {
+    deadline.clear();
   }
   const out: [string, string][] = [];
   for (const [name, value] of answer.headers) {
@@ -148,6 +149,41 @@ export async function forwardToLeader(options: ForwardOptions): Promise<Response
   }
   const bodyless = answer.status === 204 || answer.status === 304;
   return new Response(bodyless ? null : answer.body, { status: answer.status, headers: out });
+}
+
+/**
+ * The signal of one forward: aborts when `timeoutMs` pass (as `AbortSignal.timeout`, with its
+ * reason) or when `cut` aborts (with `cut`'s reason). Cleared at the answer: an
+ * `AbortSignal.timeout` cannot be, so each forward's timer fired `timeoutMs` later all the same
+ * (thousands a second, each making an error and an event, long after their answers).
+ */
+class Deadline {
+  readonly #controller = new AbortController();
+  readonly #timer: ReturnType<typeof setTimeout>;
+  readonly #cut: AbortSignal | undefined;
+  readonly #onCut = () => this.#controller.abort(this.#cut?.reason);
+
+  constructor(timeoutMs: number, cut: AbortSignal | undefined) {
+    this.#timer = setTimeout(
+      () =>
+        this.#controller.abort(
+          new DOMException("The operation was aborted due to timeout", "TimeoutError"),
+        ),
+      timeoutMs,
+    );
+    this.#cut = cut;
+    if (cut?.aborted) this.#onCut();
+    else cut?.addEventListener("abort", this.#onCut, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#cut?.removeEventListener("abort", this.#onCut);
+  }
 }
 
 function classifyFailure(error: unknown, leaderUrl: string): ProblemError {

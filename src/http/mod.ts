@@ -10,8 +10,9 @@
  * @module
  */
 
-export { createApp, type CreateAppOptions } from "./app.ts";
+export { createApp, type CreateAppOptions, type NodeApp } from "./app.ts";
 export { answerTextOf, inProcessRequest } from "./in_process.ts";
+export type { Answer } from "./answer.ts";
 export { GATEWAY_PROOF_HEADER, type GatewayAuth, GatewayProof } from "./gateway_proof.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";
 export { type AnonymousAccess, OPEN_ACCESS } from "./authorize.ts";

@@ -155,6 +155,12 @@ export interface NodePort {
    * when it is the leader (any other node answers `not_leader`). See the module doc.
    */
   propose(proposal: Proposal, opts: { readonly timeoutMs: number }): Promise<ProposeOutcome>;
+  /**
+   * Where the leader is, when this node does not lead now (a follower forwards a write to it
+   * before reading the write: `forwardUnread`); undefined when it leads. Optional: without it a
+   * node reads every write and learns from `propose` that it must forward it.
+   */
+  leaderToAsk?(): LeaderHint | undefined;
   /** Linearizable read barrier (ReadIndex, then wait until applied). */
   readBarrier(opts: { readonly timeoutMs: number }): Promise<ReadBarrierOutcome>;
   /**

@@ -109,6 +109,43 @@ export async function forwardNotLeader(
   }
 }
 
+/**
+ * A follower's write, forwarded to the leader before it is read: the leader reads, judges and
+ * answers it, and its answer is this one, whatever it is. Reading the body (JSON, validation,
+ * the Idempotency-Key's fingerprint) here as well was a second full reading of every forwarded
+ * write. The route has authorized the caller; the body is read only up to the limit (what the
+ * leader would refuse as too large is refused here, as before).
+ *
+ * Undefined when the route runs the request itself, as before: this node leads, or cannot
+ * forward (no leader URL known, or the request was forwarded once already: then it answers its
+ * own refusal or `not_leader` after reading it), or the request has a query (refused by the
+ * route). When forwarding fails (nothing sent: `no_leader`; or no answer: `unknown_outcome`),
+ * the request is judged here after all (`judge`: the route's parse and validation of the body,
+ * then the write's own headers), so a request the route refuses gets the answer it got before:
+ * the refusal (nothing was applied: the leader refuses it too), never the forward's failure.
+ */
+export async function forwardUnread(
+  call: Call,
+  deps: AppDeps,
+  judge: (json: unknown) => void,
+): Promise<Response | undefined> {
+  const hint = deps.node.leaderToAsk?.();
+  if (
+    hint === undefined || hint.leaderUrl === undefined || call.hasQuery ||
+    call.header(HOP_HEADER) !== undefined
+  ) return undefined;
+  const raw = await call.rawBody(deps.limits.maxBodyBytes);
+  try {
+    return await forwardNotLeader(call, deps, hint, { bytes: raw.bytes, json: undefined });
+  } catch (error) {
+    const { json } = raw.parse();
+    judge(json);
+    // The write pipeline's own reading of the request (`proposeWrite`).
+    if (sessionOf(call) === undefined) idempotencyOf(call, json);
+    throw error;
+  }
+}
+
 function notLeader(call: Call, leaderId?: string, leaderUrl?: string): never {
   const forwarded = call.header(HOP_HEADER);
   const why = forwarded !== undefined

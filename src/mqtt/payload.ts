@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
+import { Buffer, isAscii } from "node:buffer";
 
 export const PAYLOAD_HEADER = "mqtt-payload";
 /** Set ("1") on a message published with RETAIN (v5 "retain as published" shows it). */
@@ -18,10 +18,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The body value and the `mqtt-payload` header of a payload. */
 export function encodePayload(payload: Uint8Array): { body: unknown; kind: string } {
-  let text: string;
-  try {
-    text = utf8.decode(payload);
-  } catch {
+  const text = textOf(payload);
+  if (text === undefined) {
     return { body: Buffer.from(payload).toString("base64"), kind: "base64" };
   }
   // Only text that starts like a JSON value is parsed: a failed parse throws, and most MQTT
@@ -35,6 +33,20 @@ export function encodePayload(payload: Uint8Array): { body: unknown; kind: strin
     }
   }
   return { body: text, kind: "text" };
+}
+
+/** The payload as text, or undefined when it is not UTF-8. */
+function textOf(payload: Uint8Array): string | undefined {
+  // ASCII (most payloads) reads the same as Latin-1, which is built without a decoder call: a
+  // 256-byte payload took ~0.4-0.9 µs through the fatal decoder, ~0.1 µs this way.
+  if (isAscii(payload)) {
+    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("latin1");
+  }
+  try {
+    return utf8.decode(payload);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether the first byte can start canonical JSON: `{ [ " - 0-9 t f n`. */

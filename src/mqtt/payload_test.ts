@@ -28,3 +28,19 @@ Deno.test("payloads: canonical JSON as its value, other UTF-8 as text, the rest 
     assert.deepEqual(new Uint8Array(decodePayload(e.body, e.kind)), bytes, String(input));
   }
 });
+
+Deno.test("payloads: a payload inside a larger buffer is read alone, ASCII or not", () => {
+  const whole = new TextEncoder().encode('[{"a":1}]héllo wörld\u00ff\xff');
+  const view = (from: number, to: number) => whole.subarray(from, to);
+  assert.deepEqual(encodePayload(view(1, 8)), { body: { a: 1 }, kind: "json" });
+  assert.deepEqual(encodePayload(view(9, 10)), { body: "h", kind: "text" });
+  assert.deepEqual(encodePayload(view(9, 15)), { body: "héllo", kind: "text" });
+  assert.deepEqual(encodePayload(view(10, 11)).kind, "base64"); // half of "é"
+  const ascii = new TextEncoder().encode('ab{"b":2}cd');
+  assert.deepEqual(encodePayload(ascii.subarray(2, 9)), { body: { b: 2 }, kind: "json" });
+  assert.deepEqual(encodePayload(ascii.subarray(9, 11)), { body: "cd", kind: "text" });
+  for (const [from, to] of [[0, whole.length], [9, 22], [16, 19]]) {
+    const e = encodePayload(view(from, to));
+    assert.deepEqual(new Uint8Array(decodePayload(e.body, e.kind)), view(from, to));
+  }
+});

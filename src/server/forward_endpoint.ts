@@ -9,24 +9,35 @@
  */
 
 import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
-import { answerTextOf, inProcessRequest, problemResponse } from "../http/mod.ts";
+import {
+  type Answer,
+  answerTextOf,
+  inProcessRequest,
+  type NodeApp,
+  problemResponse,
+} from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import {
   decodeForwardRequest,
   encodeForwardFrame,
   type ForwardRequestFrame,
+  type ForwardResponseFrame,
 } from "./forward_frames.ts";
 import { type ForwardCheck, ForwardGate } from "./forward_proof.ts";
 
 /** Answers one request, as the node's HTTP listener would. */
 export type AppFetch = (request: Request) => Response | Promise<Response>;
 
-/** Upgrades `req` and serves forwarded requests on it until it closes. */
+/**
+ * Upgrades `req` and serves forwarded requests on it until it closes. `direct`: the app's direct
+ * routes (`NodeApp.forwarded`), which run a forwarded write without a `Request`.
+ */
 export function handleForwardUpgrade(
   req: Request,
   app: AppFetch,
   log: Logger,
   check?: ForwardCheck,
+  direct?: NodeApp["forwarded"],
 ): Response {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("expected a WebSocket upgrade", {
@@ -80,22 +91,19 @@ export function handleForwardUpgrade(
       return;
     }
     void (async () => {
-      let answer: Response;
+      let answer: Response | Answer;
       try {
-        answer = await app(forwardedRequest(origin, frame));
+        answer = await (runDirect(origin, frame, direct) ?? app(forwardedRequest(origin, frame)));
       } catch (error) {
         // The app answers every failure itself; this is a bug (or a request Request refused).
         log.error("forward_failed", { path: frame.p, error: String(error) });
         answer = problemResponse("internal_error", "The forwarded request could not be run");
       }
-      // An in-process answer made from text has no body: its text is read back instead.
-      const body = answer.body === null
-        ? encoder.encode(await answerTextOf(answer))
-        : new Uint8Array(await answer.arrayBuffer());
+      const reply = answer instanceof Response
+        ? await responseFrame(frame.i, answer)
+        : answerFrame(frame.i, answer);
       if (socket.readyState !== WebSocket.OPEN) return;
-      socket.send(
-        encodeForwardFrame({ i: frame.i, s: answer.status, h: [...answer.headers], b: body }),
-      );
+      socket.send(encodeForwardFrame(reply));
     })().catch((error) => log.error("forward_failed", { path: frame.p, error: String(error) }));
   };
   return response;
@@ -103,6 +111,65 @@ export function handleForwardUpgrade(
 
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The frame of the app's answer. */
+async function responseFrame(i: number, answer: Response): Promise<ForwardResponseFrame> {
+  // An in-process answer made from text has no body: its text is read back instead.
+  const b = answer.body === null
+    ? encoder.encode(await answerTextOf(answer))
+    : new Uint8Array(await answer.arrayBuffer());
+  return { i, s: answer.status, h: [...answer.headers], b };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The frame of a direct route's answer: what `responseFrame` makes of the `Response` the app
+ * would have made of it (`responseOf`, in process: no body, its text read back; a `Headers`
+ * gives its names in order).
+ */
+function answerFrame(i: number, answer: Answer): ForwardResponseFrame {
+  const h = Object.entries(answer.headers).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+  const b = answer.status === 204 ? NO_BYTES : encoder.encode(answer.text);
+  return { i, s: answer.status, h, b };
+}
+
+/** A header name as `Headers` takes it (RFC 9110 token), lower case. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+/** A header value `Headers` would keep as it is (visible ASCII, inner spaces; no trimming). */
+const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+
+/**
+ * A forwarded write run on the app's direct routes, when they take it and the frame reads the
+ * same as the `Request` `forwardedRequest` would make of it: every header a plain name and value,
+ * each name once, and a body that is UTF-8 text (or none). Else undefined: the app runs it.
+ */
+function runDirect(
+  origin: string,
+  frame: ForwardRequestFrame,
+  direct: NodeApp["forwarded"] | undefined,
+): Promise<Response | Answer> | undefined {
+  if (direct === undefined) return undefined;
+  const headers: Record<string, string> = Object.create(null);
+  for (const [name, value] of frame.h) {
+    const lower = name.toLowerCase();
+    if (!TOKEN.test(lower) || !PLAIN_VALUE.test(value) || lower in headers) return undefined;
+    headers[lower] = value;
+  }
+  let text: string | undefined;
+  const bytes = frame.b;
+  if (bytes !== undefined && bytes.byteLength > 0) {
+    if (bytes.byteLength >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+      return undefined;
+    }
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      return undefined;
+    }
+  }
+  return direct(frame.m, frame.p, headers, text, () => forwardedRequest(origin, frame));
+}
 
 /**
  * The app's request for a forwarded one. A body that is UTF-8 text (every JSON body) is handed

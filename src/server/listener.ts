@@ -14,6 +14,22 @@ import type { Logger } from "../log.ts";
 import { TlsFront } from "./tls_front.ts";
 import type { ListenerTls } from "./tls.ts";
 
+/**
+ * Whether the path of `url` (absolute, as `Deno.serve` gives it) starts with `/v1/` and holds
+ * nothing a URL parse would rewrite (`.` segments, `%` escapes, `\`): then it is none of the
+ * listener's own paths, whatever the parse would say.
+ */
+export function isPlainApiPath(url: string): boolean {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0 || !url.startsWith("/v1/", start)) return false;
+  for (let i = start; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 0x3f || c === 0x23) return true; // `?`, `#`: the path ends
+    if (c === 0x2e || c === 0x25 || c === 0x5c) return false; // `.`, `%`, `\`
+  }
+  return true;
+}
+
 type Handler = (req: Request) => Response | Promise<Response>;
 
 export class NodeListener {

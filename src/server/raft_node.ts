@@ -76,6 +76,10 @@ export class RaftNode implements NodePort {
       : { ok: false, reason: "not_leader", ...hint, leaderId: hint.leaderId };
   }
 
+  leaderToAsk(): { leaderId?: string; leaderUrl?: string } | undefined {
+    return this.#driver.leading ? undefined : this.#leaderHint();
+  }
+
   /**
    * Queues the proposal for the next entry (proposal_batcher.ts): the batcher stamps the entry
    * time and proposes in one synchronous step, and the driver accepts a proposal only while this

@@ -9,6 +9,14 @@
 export const TICK_MS = 50;
 export const ELECTION_TICKS = 10;
 export const HEARTBEAT_TICKS = 1;
+/**
+ * The leader holds a commit back from the followers for up to this long when no append carries
+ * it (`deferCommitNotice`, cluster/raft/types.ts): a publisher waiting for each answer sends the
+ * next message well within it, and that message's append carries the commit. It saves an append
+ * and its answer per follower and round (docs/design.md).
+ */
+export const DEFER_COMMIT_NOTICE = true;
+export const COMMIT_NOTICE_MS = 2;
 /** A snapshot every this many applied entries bounds the log and restart replay time. */
 export const SNAPSHOT_EVERY_ENTRIES = 20_000;
 /** See `snapshotLogFactor` in cluster/node/driver_options.ts: the log may grow to half the state. */

@@ -22,7 +22,7 @@ import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
-import { NodeListener } from "./listener.ts";
+import { isPlainApiPath, NodeListener } from "./listener.ts";
 import { type NodeMqtt, startNodeMqtt } from "./start_mqtt.ts";
 import { privateSocketDir } from "./tls_front.ts";
 import { type LoadedTls, loadTls, secretFileWarning } from "./tls.ts";
@@ -30,6 +30,8 @@ import { RaftNode } from "./raft_node.ts";
 import { fullCollection } from "./memory.ts";
 import { startIdleCollector, startLeaderTimers } from "./start_timers.ts";
 import {
+  COMMIT_NOTICE_MS,
+  DEFER_COMMIT_NOTICE,
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
   SNAPSHOT_ENTRIES_MAX,
@@ -256,9 +258,14 @@ async function listen(
     config.listen.port,
     tls.listener,
     (req) => {
+      // The API's own paths need no URL parse to tell them from the peer, dashboard and MQTT
+      // paths below (~1.5 µs per request of the hot routes).
+      if (isPlainApiPath(req.url)) return app.fetch(req);
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
-      if (path === FORWARD_PATH) return handleForwardUpgrade(req, app.fetch, log, forwardCheck);
+      if (path === FORWARD_PATH) {
+        return handleForwardUpgrade(req, app.fetch, log, forwardCheck, app.forwarded);
+      }
       if (isUiPath(path)) return ui.fetch(req);
       if (path === MQTT_WS_PATH && mqtt.gateway !== undefined) {
         return mqtt.gateway.handleUpgrade(req);
@@ -326,6 +333,7 @@ async function openDriver(
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
       random: Math.random,
+      deferCommitNotice: DEFER_COMMIT_NOTICE,
     },
     bootstrapConf: config.join
       ? { voters: [], learners: [] }
@@ -340,6 +348,11 @@ async function openDriver(
       return () => clearInterval(t);
     },
     tickMs: TICK_MS,
+    startTimer: (ms, fn) => {
+      const t = setTimeout(fn, ms);
+      return () => clearTimeout(t);
+    },
+    commitNoticeDelayMs: COMMIT_NOTICE_MS,
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,

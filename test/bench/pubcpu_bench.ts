@@ -17,12 +17,16 @@
  * `--checkout <dir>` runs the nodes from another checkout of the project (its `src/main.ts`, or its
  * `test/bench/profiled_main.ts` with `--profile`), for a before/after comparison in one sitting.
  *
+ * `--inflight <n>` sets how many calls are in flight (default 256; the `batch` workload keeps 16).
+ * With 1 it measures sequential publish: the latency and the CPU of one Raft round per message.
+ * Each call's latency is recorded: p50 and p99 are printed with the rate.
+ *
  * `--glibc-tunables <value>` replaces the nodes' `GLIBC_TUNABLES` (src/server/memory.ts); an empty
  * value runs them with glibc's defaults (what the malloc settings cost in CPU).
  *
  * Usage: deno run -A test/bench/pubcpu_bench.ts [--runs 3] [--count 20000]
  *   [--workloads stream,client,http,follower,batch] [--profile dir] [--checkout dir]
- *   [--glibc-tunables value]
+ *   [--inflight 256] [--glibc-tunables value]
  *
  * @module
  */
@@ -39,13 +43,14 @@ const { values } = parseArgs({
     workloads: { type: "string", default: "stream,client,http" },
     profile: { type: "string" },
     checkout: { type: "string" },
+    inflight: { type: "string", default: "256" },
     "glibc-tunables": { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
 const COUNT = Number(values.count);
 const WORKLOADS = values.workloads.split(",");
-const LANES = 256;
+const LANES = Number(values.inflight);
 /** Messages per request and requests in flight of the `batch` workload. */
 const BATCH = 100;
 const BATCH_LANES = 16;
@@ -60,16 +65,28 @@ function cpuSeconds(pid: number | "self"): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Runs `count` calls of `send`, `width` at a time. */
+/** Runs `count` calls of `send`, `width` at a time; returns each call's latency in ms. */
 async function lanes(
   count: number,
   send: (i: number) => Promise<void>,
   width = LANES,
-): Promise<void> {
+): Promise<number[]> {
   let next = 0;
+  const ms: number[] = [];
   await Promise.all(Array.from({ length: width }, async () => {
-    while (next < count) await send(next++);
+    while (next < count) {
+      const t = performance.now();
+      await send(next++);
+      ms.push(performance.now() - t);
+    }
   }));
+  return ms;
+}
+
+/** The `p` quantile (0..1) of `xs`. */
+function quantile(xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
 /** One HTTP publish of `body`; throws unless it is a 201 (a batch: unless every item is). */
@@ -149,7 +166,7 @@ try {
         const make = publisher(kind, target, stream, client);
         // A call of `batch` carries BATCH messages: COUNT messages are COUNT / BATCH calls.
         const per = kind === "batch" ? BATCH : 1;
-        const width = kind === "batch" ? BATCH_LANES : LANES;
+        const width = kind === "batch" ? Math.min(BATCH_LANES, LANES) : LANES;
         await lanes(2000 / per, make(queue, `w${run}`), width);
         const pids = [leader, ...followers].map((id) => nodes.pid(id)!);
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR1"); }
@@ -157,22 +174,27 @@ try {
         const before = pids.map(cpuSeconds);
         const self0 = cpuSeconds("self");
         const t0 = performance.now();
-        await lanes(COUNT / per, make(queue, `m${run}`), width);
+        const latencies = await lanes(COUNT / per, make(queue, `m${run}`), width);
         const seconds = (performance.now() - t0) / 1000;
         const after = pids.map(cpuSeconds);
         const self = cpuSeconds("self") - self0;
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR2"); }
         const us = (s: number) => s / COUNT * 1e6;
         const [l, f1, f2] = after.map((a, i) => us(a - before[i]));
+        const [p50, p99] = [quantile(latencies, 0.5), quantile(latencies, 0.99)];
         add(`${kind} msgs/s`, COUNT / seconds);
+        add(`${kind} p50 µs`, p50 * 1000);
+        add(`${kind} p99 µs`, p99 * 1000);
         add(`${kind} server µs/msg`, l + f1 + f2);
         add(`${kind} leader µs/msg`, l);
         add(`${kind} followers µs/msg`, f1 + f2);
         add(`${kind} client µs/msg`, us(self));
         console.error(
-          `run ${run + 1} ${kind}: ${(COUNT / seconds).toFixed(0)} msgs/s, µs/msg leader ${
-            l.toFixed(0)
-          } followers ${f1.toFixed(0)} + ${f2.toFixed(0)} client ${us(self).toFixed(0)}`,
+          `run ${run + 1} ${kind}: ${(COUNT / seconds).toFixed(0)} msgs/s, p50 ${
+            p50.toFixed(2)
+          } p99 ${p99.toFixed(2)} ms, µs/msg leader ${l.toFixed(0)} followers ${f1.toFixed(0)} + ${
+            f2.toFixed(0)
+          } client ${us(self).toFixed(0)}`,
         );
         if (values.profile) await sleep(1000);
       }

@@ -188,7 +188,7 @@ interface SnapshotTaken {
   rssMB?: number;
   heapMB?: number;
   externalMB?: number;
-  start?: { rssMB?: number; heapMB?: number; externalMB?: number };
+  start?: { rssMB?: number; heapMB?: number; externalMB?: number; logHeldMB?: number };
   time: string;
 }
 
@@ -361,7 +361,9 @@ try {
   const memory = (m: SnapshotTaken["start"]) =>
     m?.rssMB === undefined
       ? "?"
-      : `rss ${m.rssMB} MB (heap ${m.heapMB} + external ${m.externalMB})`;
+      : `rss ${m.rssMB} MB (heap ${m.heapMB} + external ${m.externalMB}${
+        m.logHeldMB === undefined ? "" : `; Raft log in memory ${m.logHeldMB}`
+      })`;
   // Each node's own snapshots, each from its `snapshot_started` to its `snapshot_taken`: the
   // worst peak during one, and, to tell a snapshot's own share, the worst over as long a span
   // just before each.

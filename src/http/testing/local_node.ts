@@ -18,6 +18,7 @@ import type {
   AdminOutcome,
   BrokerView,
   ClusterView,
+  LeaderHint,
   MemberView,
   NodeMetrics,
   NodePort,
@@ -89,6 +90,15 @@ export class LocalNode implements NodePort {
     this.mode = mode;
     this.#leaderChanges++;
     this.#term++;
+  }
+
+  leaderToAsk(): LeaderHint | undefined {
+    const mode = this.mode;
+    if (mode.kind === "no_leader") return {};
+    if (mode.kind !== "follower") return undefined;
+    return mode.leaderUrl === undefined
+      ? { leaderId: mode.leaderId }
+      : { leaderId: mode.leaderId, leaderUrl: mode.leaderUrl };
   }
 
   propose(proposal: Proposal, _opts: { timeoutMs: number }): Promise<ProposeOutcome> {

@@ -125,6 +125,7 @@ export class Sim implements ClusterControl {
         clusterId: "sim",
         electionTicks: production.ELECTION_TICKS,
         heartbeatTicks: production.HEARTBEAT_TICKS,
+        deferCommitNotice: production.DEFER_COMMIT_NOTICE,
         ...opts.raft,
       };
     }

@@ -66,6 +66,26 @@ function appendTo(img: DiskImage, entries: readonly Entry[]): void {
   for (const e of entries) img.entries.push(e);
 }
 
+/** The LogStore contract's `readEntries`, on an image. */
+function readImage(img: DiskImage, lo: number, hi: number, maxBytes: number): Entry[] {
+  if (lo >= hi) return [];
+  if (lo < img.first || hi - 1 > imageLastIndex(img)) {
+    throw new Error(
+      `Cannot read entries ${lo}..${hi - 1} from the simulated log: it holds ${img.first}..${
+        imageLastIndex(img)
+      }`,
+    );
+  }
+  let end = lo;
+  let bytes = 0;
+  while (end < hi) {
+    bytes += img.entries[end - img.first].data.length + 24;
+    if (bytes > maxBytes && end > lo) break;
+    end++;
+  }
+  return img.entries.slice(lo - img.first, end - img.first);
+}
+
 function compactTo(img: DiskImage, throughIndex: number): void {
   if (throughIndex < img.first) return;
   img.entries.splice(0, Math.min(throughIndex + 1 - img.first, img.entries.length));
@@ -157,6 +177,9 @@ export class SimDisk {
         firstIndex: () => w().first,
         lastIndex: () => imageLastIndex(w()),
         term: (index) => w().entries[index - w().first]?.term,
+        // What the process sees, queued operations included (stricter than the file store): a
+        // core that read behind a compaction or a reset it asked for would fail here.
+        readEntries: (lo, hi, maxBytes) => readImage(w(), lo, hi, maxBytes),
         close: () => read(() => undefined),
       },
       hardState: {

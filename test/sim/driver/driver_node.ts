@@ -160,6 +160,17 @@ export class DriverSimNode implements NemesisNode {
         this.#tickers.add(onTick);
         return () => this.#tickers.delete(onTick);
       },
+      // The commit notice (`deferCommitNotice`) fires with the next tick: no real timer decides
+      // an order here.
+      startTimer: (_ms, onTime) => {
+        if (!live()) return () => {};
+        const once = () => {
+          this.#tickers.delete(once);
+          onTime();
+        };
+        this.#tickers.add(once);
+        return () => this.#tickers.delete(once);
+      },
       tickMs: TICK_MS,
       // Unique across this node's starts, and from the seed (crypto would still be unique).
       incarnation: String(inc),

@@ -140,6 +140,9 @@ export class DriverSim implements ClusterControl {
       // A broker snapshot is tens of KB: in 32-byte chunks, one per round trip, a lagging member
       // needs thousands of steps and the leader compacts past it meanwhile (seeds 65, 286).
       snapshotChunkBytes: cfgPrng.pick([32, 256, 1 << 20]) * (broker ? 64 : 1),
+      // From the seed, not drawn (the prng streams stay those of earlier campaigns): none, a
+      // few entries, or the default of entries kept in memory; the rest are read back.
+      ...(opts.seed % 3 === 2 ? {} : { logCacheBytes: opts.seed % 3 === 0 ? 0 : 256 }),
     };
     const prod = opts.production ?? isProductionSeed(opts.seed);
     if (prod) {
@@ -152,6 +155,7 @@ export class DriverSim implements ClusterControl {
         clusterId: "sim",
         electionTicks: production.ELECTION_TICKS,
         heartbeatTicks: production.HEARTBEAT_TICKS,
+        deferCommitNotice: production.DEFER_COMMIT_NOTICE,
       };
     }
     this.clientBurst = cfgPrng.pick([1, 1, 4]);

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { type ForwardedRequest, forwardToLeader } from "./forward.ts";
+import { ProblemError } from "./problems.ts";
+
+const request = () =>
+  new Request("http://follower/v1/queues/q/messages", { method: "POST", body: "{}" });
+
+/** What the forward's signal says when `leaderFetch` waits on it: the problem and its detail. */
+async function failed(timeoutMs: number, cut?: AbortSignal): Promise<string> {
+  try {
+    await forwardToLeader({
+      request: request(),
+      bodyBytes: new Uint8Array(0),
+      leaderUrl: "http://leader",
+      nodeId: "n2",
+      timeoutMs,
+      ...(cut ? { cut } : {}),
+      leaderFetch: (r: ForwardedRequest) =>
+        new Promise((_, reject) => {
+          if (r.signal.aborted) reject(r.signal.reason);
+          r.signal.addEventListener("abort", () => reject(r.signal.reason), { once: true });
+        }),
+    });
+    return "answered";
+  } catch (error) {
+    assert.ok(error instanceof ProblemError);
+    return `${error.problemType}: ${error.detail}`;
+  }
+}
+
+// The reasons `AbortSignal.timeout` / `AbortSignal.any` gave, which the details name.
+Deno.test("a forward's deadline and its cut abort it, each with its reason", async () => {
+  assert.match(
+    await failed(20),
+    /^unknown_outcome: .*TimeoutError: The operation was aborted due to timeout/,
+  );
+  const cut = new AbortController();
+  const pending = failed(60_000, cut.signal);
+  cut.abort(new Error("draining"));
+  assert.match(await pending, /^unknown_outcome: .*Error: draining/);
+  const early = new AbortController();
+  early.abort(new Error("drained already"));
+  assert.match(await failed(60_000, early.signal), /^unknown_outcome: .*drained already/);
+});
