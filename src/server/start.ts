@@ -93,6 +93,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     tls,
     socketDir,
     fetch: api.app.fetch,
+    inProcess: api.app.inProcess,
     auth: api.auth,
     gatewayAuth: api.gatewayAuth,
     anonymous: api.anonymous,
