@@ -62,11 +62,15 @@ export class IdBlock {
     this.attempt[j] = attempt;
     this.hash[j] = hash;
     if (this.charsUsed + id.length > this.chars.length) this.#growChars(id.length);
-    if (this.chars instanceof Uint8Array && !isLatin1(id)) this.#widenChars();
-    const chars = this.chars, at = this.charsUsed;
+    let chars = this.chars;
+    const at = this.charsUsed;
     this.idOff[j] = at;
     this.idLen[j] = id.length;
-    for (let k = 0; k < id.length; k++) chars[at + k] = id.charCodeAt(k);
+    for (let k = 0; k < id.length; k++) {
+      const u = id.charCodeAt(k);
+      if (u > 0xff && chars instanceof Uint8Array) chars = this.#widenChars();
+      chars[at + k] = u;
+    }
     this.charsUsed += id.length;
   }
 
@@ -111,10 +115,11 @@ export class IdBlock {
   }
 
   /** The first id with a code unit above 0xff: the arena takes two bytes a code unit from now. */
-  #widenChars(): void {
+  #widenChars(): Uint16Array {
+    // All of it: the id being written may have code units past `charsUsed` already.
     const c = new Uint16Array(this.chars.length);
-    c.set(this.chars.subarray(0, this.charsUsed));
-    this.chars = c;
+    c.set(this.chars);
+    return this.chars = c;
   }
 }
 
@@ -185,11 +190,6 @@ export function wasCurrent(c: IdCapture, no: number): boolean {
 export function idOfSlot(c: IdColumns, i: number): string {
   const off = c.idOff[i] - c.charBase;
   return String.fromCharCode(...c.chars.subarray(off, off + c.idLen[i]));
-}
-
-export function isLatin1(id: string): boolean {
-  for (let k = 0; k < id.length; k++) if (id.charCodeAt(k) > 0xff) return false;
-  return true;
 }
 
 /** FNV-1a over UTF-16 code units. */

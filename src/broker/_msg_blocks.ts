@@ -15,10 +15,12 @@
  * @module
  */
 
-/** Rows per block: 16,384 rows of ~53 bytes of columns, ~0.9 MB (a copy takes ~1 ms). */
+/** Rows per block: 16,384 rows of ~61 bytes of columns and their ids (a copy takes ~1 ms). */
 export const BLOCK_SHIFT = 14;
 export const BLOCK_ROWS = 1 << BLOCK_SHIFT;
 export const BLOCK_MASK = BLOCK_ROWS - 1;
+/** Code units of id room per row a new block starts with (it doubles as needed). */
+const CHARS_PER_ROW = 16;
 
 /**
  * The flag of a deleted slot in the state column, skipped until the front passes it or a
@@ -45,15 +47,23 @@ export class MsgBlock {
   len: Uint32Array;
   /** The dedup record number, -1 when none. */
   rec: Float64Array;
-  /** Pushed row by row: their length is the block's rows in use. */
+  /** Pushed row by row: its length is the block's rows in use. */
   bufs: Uint8Array[] = [];
-  ids: string[] = [];
+  /**
+   * The ids' code units, row after row (a byte each until an id is not Latin-1), at `idOff`,
+   * `idLen` long: a million ids as strings cost ~42 MB of heap and a million objects for the
+   * collector to trace, in here ~22 MB outside the heap.
+   */
+  chars: Uint8Array | Uint16Array;
+  charsUsed = 0;
+  idOff: Uint32Array;
+  idLen: Uint32Array;
   /** Rows [0, frozen) are shared with a capture: the store copies the block before writing one. */
   frozen = 0;
   /** How many captures share this block (it thaws when the last one lets go). */
   holders = 0;
 
-  constructor(cap: number) {
+  constructor(cap: number, charCap = cap * CHARS_PER_ROW, wide = false) {
     this.seq = new Float64Array(cap);
     this.state = new Uint8Array(cap);
     this.attempt = new Uint32Array(cap);
@@ -63,6 +73,9 @@ export class MsgBlock {
     this.off = new Uint32Array(cap);
     this.len = new Uint32Array(cap);
     this.rec = new Float64Array(cap);
+    this.idOff = new Uint32Array(cap);
+    this.idLen = new Uint32Array(cap);
+    this.chars = wide ? new Uint16Array(charCap) : new Uint8Array(charCap);
   }
 
   get cap(): number {
@@ -71,12 +84,36 @@ export class MsgBlock {
 
   /** Rows in use. */
   get rows(): number {
-    return this.ids.length;
+    return this.bufs.length;
   }
 
-  /** A new block of `cap` rows holding rows [from, to) of this one from row 0 (not frozen). */
-  copy(cap: number, from: number, to: number): MsgBlock {
-    const b = new MsgBlock(cap);
+  /** The id of row `j`. */
+  idAt(j: number): string {
+    const off = this.idOff[j];
+    return String.fromCharCode(...this.chars.subarray(off, off + this.idLen[j]));
+  }
+
+  /** Stores the id of row `j`, the next row (past the frozen ones: a capture never sees it). */
+  pushId(j: number, id: string): void {
+    if (this.charsUsed + id.length > this.chars.length) this.#growChars(id.length);
+    let chars = this.chars;
+    const at = this.charsUsed;
+    for (let k = 0; k < id.length; k++) {
+      const u = id.charCodeAt(k);
+      if (u > 0xff && chars instanceof Uint8Array) chars = this.#widenChars();
+      chars[at + k] = u;
+    }
+    this.idOff[j] = at;
+    this.idLen[j] = id.length;
+    this.charsUsed += id.length;
+  }
+
+  /** A new block of `cap` rows holding rows [from, rows) of this one from row 0 (not frozen). */
+  copy(cap: number, from: number): MsgBlock {
+    const to = this.rows;
+    const c0 = from < to ? this.idOff[from] : this.charsUsed, c1 = this.charsUsed;
+    const room = cap === this.cap ? this.chars.length : cap * CHARS_PER_ROW;
+    const b = new MsgBlock(cap, Math.max(c1 - c0, room), this.chars instanceof Uint16Array);
     b.seq.set(this.seq.subarray(from, to));
     b.state.set(this.state.subarray(from, to));
     b.attempt.set(this.attempt.subarray(from, to));
@@ -87,11 +124,15 @@ export class MsgBlock {
     b.len.set(this.len.subarray(from, to));
     b.rec.set(this.rec.subarray(from, to));
     b.bufs = this.bufs.slice(from, to);
-    b.ids = this.ids.slice(from, to);
+    b.idOff.set(this.idOff.subarray(from, to));
+    b.idLen.set(this.idLen.subarray(from, to));
+    b.chars.set(this.chars.subarray(c0, c1));
+    b.charsUsed = c1 - c0;
+    if (c0 > 0) { for (let j = 0; j < to - from; j++) b.idOff[j] -= c0; }
     return b;
   }
 
-  /** Copies row `from` of block `src` to row `to` of this one (`to` at most `rows`). */
+  /** Copies row `from` of block `src` to row `to` of this one, the next row (`rows`). */
   copyRow(src: MsgBlock, from: number, to: number): void {
     this.seq[to] = src.seq[from];
     this.state[to] = src.state[from];
@@ -102,15 +143,32 @@ export class MsgBlock {
     this.off[to] = src.off[from];
     this.len[to] = src.len[from];
     this.rec[to] = src.rec[from];
+    this.pushId(to, src.idAt(from));
     this.bufs[to] = src.bufs[from];
-    this.ids[to] = src.ids[from];
+  }
+
+  /** A new arena: a capture may hold the old one, whose used part stays as it was. */
+  #growChars(need: number): void {
+    const n = Math.max(this.chars.length * 2, this.charsUsed + need);
+    const c = this.chars instanceof Uint8Array ? new Uint8Array(n) : new Uint16Array(n);
+    c.set(this.chars.subarray(0, this.charsUsed));
+    this.chars = c;
+  }
+
+  /** The first id with a code unit above 0xff: the arena takes two bytes a code unit from now. */
+  #widenChars(): Uint16Array {
+    // All of it: the id being written may have code units past `charsUsed` already.
+    const c = new Uint16Array(this.chars.length);
+    c.set(this.chars);
+    return this.chars = c;
   }
 }
 
 /**
  * A capture of one block's part of a store's live span, deleted slots included (`isLiveSlot`):
  * views of the block's columns, which the store no longer writes while they are shared. Rows
- * are numbered from 0; `bufs` and `ids` are the block's own arrays, read at `base + i`.
+ * are numbered from 0; `bufs` is the block's own array, read at `base + i`, and the ids' code
+ * units are the block's arena (`msgIdOf`).
  */
 export interface MsgColumns {
   readonly seq: Float64Array;
@@ -123,7 +181,9 @@ export interface MsgColumns {
   readonly len: Uint32Array;
   readonly rec: Float64Array;
   readonly bufs: readonly Uint8Array[];
-  readonly ids: readonly string[];
+  readonly idOff: Uint32Array;
+  readonly idLen: Uint32Array;
+  readonly chars: Uint8Array | Uint16Array;
   readonly base: number;
   /** The optional fields by row, when any row has some. */
   readonly extras: readonly (MsgExtras | undefined)[] | undefined;
@@ -152,7 +212,9 @@ export function shareRows(
     len: blk.len.subarray(a, b),
     rec: blk.rec.subarray(a, b),
     bufs: blk.bufs,
-    ids: blk.ids,
+    idOff: blk.idOff.subarray(a, b),
+    idLen: blk.idLen.subarray(a, b),
+    chars: blk.chars,
     base: a,
     extras,
     release: () => {
@@ -173,6 +235,12 @@ export function extrasOf(
   const out: (MsgExtras | undefined)[] = new Array(b - a).fill(undefined);
   for (let j = a; j < b; j++) out[j - a] = extras.get(blk.seq[j]);
   return out;
+}
+
+/** The id of slot `i` of a capture. */
+export function msgIdOf(c: MsgColumns, i: number): string {
+  const off = c.idOff[i];
+  return String.fromCharCode(...c.chars.subarray(off, off + c.idLen[i]));
 }
 
 /** Whether slot `i` of a capture holds a message (not a deleted slot). */

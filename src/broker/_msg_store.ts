@@ -27,7 +27,7 @@ import {
   shareRows,
 } from "./_msg_blocks.ts";
 
-export { isLiveSlot, type MsgColumns, type MsgExtras } from "./_msg_blocks.ts";
+export { isLiveSlot, type MsgColumns, type MsgExtras, msgIdOf } from "./_msg_blocks.ts";
 
 /** A stored message's state. Numbers, as the columns hold them. */
 export const MsgState = { Ready: 0, Delayed: 1, Leased: 2 } as const;
@@ -82,7 +82,7 @@ class Cols {
     const b = this.blocks[k];
     if ((i & M) >= b.frozen) return b;
     this.epoch++;
-    return this.blocks[k] = b.copy(b.cap, 0, b.rows);
+    return this.blocks[k] = b.copy(b.cap, 0);
   }
 
   /** Slots moved. */
@@ -147,7 +147,7 @@ class MsgView implements Msg {
     return this.#seq;
   }
   get id(): string {
-    return this.#r().ids[this.#j];
+    return this.#r().idAt(this.#j);
   }
   get rec(): number | undefined {
     const r = this.#r().rec[this.#j];
@@ -281,8 +281,8 @@ export class MsgStore {
     b.off[j] = off;
     b.len[j] = len;
     b.rec[j] = rec;
+    b.pushId(j, id);
     b.bufs.push(buf);
-    b.ids.push(id);
     if (extras !== undefined) this.#c.extras.set(seq, extras);
     this.#count++;
   }
@@ -312,10 +312,10 @@ export class MsgStore {
     if (want <= BLOCK_ROWS) {
       let cap = MIN_CAPACITY;
       while (cap < want) cap *= 2;
-      bs[0] = bs.length === 0 ? new MsgBlock(cap) : bs[0].copy(cap, 0, bs[0].rows);
+      bs[0] = bs.length === 0 ? new MsgBlock(cap) : bs[0].copy(cap, 0);
       return;
     }
-    if (bs.length === 1 && bs[0].cap < BLOCK_ROWS) bs[0] = bs[0].copy(BLOCK_ROWS, 0, bs[0].rows);
+    if (bs.length === 1 && bs[0].cap < BLOCK_ROWS) bs[0] = bs[0].copy(BLOCK_ROWS, 0);
     while (this.capacity < want) bs.push(new MsgBlock(BLOCK_ROWS));
   }
 
@@ -418,7 +418,7 @@ export class MsgStore {
     c.extras.clear();
     // A small block is kept (a queue its consumers keep empty would make one per message).
     if (c.blocks.length === 1 && b.cap <= 4 * MIN_CAPACITY && b.frozen === 0) {
-      b.bufs.length = b.ids.length = 0;
+      b.bufs.length = b.charsUsed = 0;
     } else c.blocks = [];
   }
 
@@ -442,7 +442,7 @@ export class MsgStore {
   #moveDown(cap: number): void {
     const c = this.#c, b = c.blocks[0];
     this.#dropExtras(b, 0, this.#head);
-    c.blocks[0] = b.copy(cap, this.#head, this.#len);
+    c.blocks[0] = b.copy(cap, this.#head);
     c.moved();
     this.#len -= this.#head;
     this.#head = 0;

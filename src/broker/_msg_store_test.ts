@@ -5,6 +5,7 @@ import {
   isLiveSlot,
   type Msg,
   type MsgColumns,
+  msgIdOf,
   MsgState,
   MsgStore,
   type NewMsg,
@@ -18,7 +19,8 @@ function newMsg(seq: number, k: number): NewMsg {
     : { headers: undefined, group: undefined, subject: undefined };
   return {
     seq,
-    id: `id-${k}`,
+    // Latin-1 ids, and some beyond it (a block's id arena widens when the first one comes).
+    id: k % 11 === 10 ? `é日-${k}` : k % 13 === 12 ? `é-${k}` : `id-${k}`,
     rec: k % 4 === 0 ? undefined : k * 10,
     buf: slab,
     off: k % 32,
@@ -285,7 +287,7 @@ function readCapture(cols: readonly MsgColumns[]): unknown[] {
         c.len[i],
         c.rec[i],
         c.bufs[c.base + i] === slab,
-        c.ids[c.base + i],
+        msgIdOf(c, i),
         c.extras?.[i],
       ]);
     }

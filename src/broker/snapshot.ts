@@ -27,7 +27,7 @@ import type { QueueConfig, TopicConfig } from "./commands.ts";
 import type { Channel } from "./_channel.ts";
 import type { IdemRecord } from "./_ids.ts";
 import { type IdCapture, idOfSlot, isCurrentSlot, wasCurrent } from "./_id_table.ts";
-import { isLiveSlot, type MsgColumns } from "./_msg_store.ts";
+import { isLiveSlot, type MsgColumns, msgIdOf } from "./_msg_store.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import type { RetainedRow } from "./_retained.ts";
@@ -404,7 +404,7 @@ function* msgsPart(
     const x = cols.extras?.[i];
     return { buf: cols.bufs[cols.base + i], off: cols.off[i], len: cols.len[i], ...x };
   });
-  const idList = slots.map((i, k) => picks[k].ids[picks[k].base + i]);
+  const idList = slots.map((i, k) => msgIdOf(picks[k], i));
   yield* frame(pack(["msgs", f64Bytes(fixed), f64Bytes(mut), idList, extras(rows)]));
   if (withBodies) yield* bodiesFrame(rows);
 }
