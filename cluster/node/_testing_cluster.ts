@@ -59,21 +59,25 @@ export class FileCluster {
     readonly snapshotEveryEntries: number,
     readonly identity: boolean,
     readonly storage: StorageMode,
+    readonly logCacheBytes?: number,
   ) {}
 
   /**
    * Opens the bootstrap members `ids` in a fresh temporary directory. `identity`: each driver
    * gets its data directory's incarnation (node identity checks on, as in a real node).
    * `storage`: "memory" runs every node on in-memory stores (a restart starts it empty).
+   * `logCacheBytes`: the Raft log's memory budget (`RaftConfig.logCacheBytes`).
    */
   static async start(
     ids: NodeId[],
     snapshotEveryEntries: number,
-    options: { identity?: boolean; storage?: StorageMode } = {},
+    options: { identity?: boolean; storage?: StorageMode; logCacheBytes?: number } = {},
   ): Promise<FileCluster> {
     const dir = await Deno.makeTempDir({ prefix: "quorumq-fc-" });
     const identity = options.identity ?? false;
-    const c = new FileCluster(dir, ids, snapshotEveryEntries, identity, options.storage ?? "fsync");
+    const storage = options.storage ?? "fsync";
+    const cache = options.logCacheBytes;
+    const c = new FileCluster(dir, ids, snapshotEveryEntries, identity, storage, cache);
     for (const id of ids) await c.open(id);
     return c;
   }
@@ -93,6 +97,7 @@ export class FileCluster {
         electionTicks: 10,
         heartbeatTicks: 1,
         random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
+        ...(this.logCacheBytes === undefined ? {} : { logCacheBytes: this.logCacheBytes }),
       },
       bootstrapConf: { voters: this.#joined.has(id) ? [] : this.ids, learners: [] },
       bootstrapUrls: new Map(this.ids.map((i) => [i, `http://${i}`])),

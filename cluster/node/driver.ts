@@ -174,13 +174,13 @@ export class NodeDriver {
   }
 
   /**
-   * While the ready loop waits on a persist, sends what needs no persistence at once (heartbeat
-   * answers, a leader's heartbeats): saving a leader's large snapshot takes seconds, and a node
-   * silent that long is taken for dead (check-quorum, election timeouts).
+   * While the ready loop waits on a persist, sends heartbeats and their answers at once: saving
+   * a leader's large snapshot takes seconds, and a node silent that long is taken for dead
+   * (check-quorum, election timeouts). The rest waits for the next Ready, as before.
    */
   #sendWhilePersisting(): void {
     if (!this.#persisting || this.#closed) return;
-    const msgs = this.#raw.takeMessages();
+    const msgs = this.#raw.takeHeartbeats();
     if (msgs.length > 0) this.#send(msgs);
   }
 

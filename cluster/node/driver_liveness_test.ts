@@ -88,3 +88,79 @@ Deno.test("NodeDriver: heartbeat answers leave while a Ready's persist is still 
   assert.equal(d.status().term, 3);
   await d.close();
 });
+
+Deno.test("NodeDriver: a leader's heartbeats leave while its entries' persist is still running", async () => {
+  let waiting: Promise<void> | undefined;
+  let release = () => {};
+  const log = new MemoryLogStore();
+  const storage: StoragePorts = {
+    log: {
+      load: () => log.load(),
+      append: async (es) => {
+        if (waiting) await waiting;
+        await log.append(es);
+      },
+      compact: (i) => log.compact(i),
+      reset: (i) => log.reset(i),
+      firstIndex: () => log.firstIndex(),
+      lastIndex: () => log.lastIndex(),
+      term: (i) => log.term(i),
+      close: () => log.close(),
+    },
+    hardState: new MemoryHardStateStore(),
+    snapshots: new MemorySnapshotStore(),
+  };
+  const sent: Message[] = [];
+  let tick = () => {};
+  const d = await NodeDriver.open({
+    raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
+    bootstrapConf: { voters: ["l", "p"], learners: [] },
+    bootstrapUrls: new Map([["l", "http://l"], ["p", "http://p"]]),
+    storage,
+    sink: { send: (msgs) => void sent.push(...msgs) },
+    stateMachine: new ListMachine(),
+    startTicker: (_ms, fn) => {
+      tick = fn;
+      return () => {};
+    },
+    tickMs: 10,
+    snapshotEveryEntries: 1000,
+    log: () => {},
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await flush();
+  };
+  const from = { clusterId: "test", from: "p", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
+  // Campaign: pre-vote, then vote, each granted by p by hand.
+  for (let i = 0; i < 30 && !sent.some((m) => m.type === "prevote"); i++) {
+    tick();
+    await settle();
+  }
+  const prevote = sent.find((m) => m.type === "prevote")!;
+  d.receive([{ ...from, type: "prevote_resp", term: prevote.term }]);
+  await settle();
+  const vote = sent.find((m) => m.type === "vote")!;
+  assert.ok(vote !== undefined, "l asked for votes");
+  d.receive([{ ...from, type: "vote_resp", term: vote.term }]);
+  await settle();
+  assert.equal(d.status().role, "leader");
+  // Its next entries' persist waits: ticks meanwhile must still send heartbeats to p.
+  waiting = new Promise((resolve) => release = resolve);
+  void d.propose(new TextEncoder().encode("x"), 10_000);
+  await settle();
+  assert.ok(d.readyLoopRunning, "the entries' persist waits on the gate");
+  const beats = () => sent.filter((m) => m.type === "heartbeat" && m.to === "p").length;
+  const before = beats();
+  for (let k = 1; k <= 3; k++) {
+    tick();
+    await settle();
+    assert.equal(beats(), before + k, `tick ${k} sent a heartbeat while the persist runs`);
+  }
+  release();
+  waiting = undefined;
+  await settle();
+  await d.close();
+});

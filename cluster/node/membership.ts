@@ -14,6 +14,7 @@ const decoder = new TextDecoder();
 /** Member id → advertised base URL (`http://host:port`). */
 export class MemberUrls {
   #urls = new Map<NodeId, string>();
+  #version = 0;
 
   constructor(initial?: Iterable<[NodeId, string]>) {
     if (initial) { for (const [id, url] of initial) this.#urls.set(id, url); }
@@ -27,16 +28,27 @@ export class MemberUrls {
     return [...this.#urls.entries()];
   }
 
+  /**
+   * Moves on every change (an applied conf change that adds or removes, a replace), so a
+   * listener called after every applied batch compares one number, not the whole map.
+   */
+  get version(): number {
+    return this.#version;
+  }
+
   /** Follows one applied conf change: an added node's URL is its change's context. */
   applyConfChange(cc: ConfChange): void {
     if (cc.op === "remove") this.#urls.delete(cc.nodeId);
     else if (cc.op === "identify") return; // its context is an incarnation (identity.ts)
     else if (cc.context) this.#urls.set(cc.nodeId, cc.context);
+    else return;
+    this.#version++;
   }
 
   /** Replaces everything (after a snapshot install). */
   replace(entries: Iterable<[NodeId, string]>): void {
     this.#urls = new Map(entries);
+    this.#version++;
   }
 }
 

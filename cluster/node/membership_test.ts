@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { unwrapSnapshot, wrapSnapshot } from "./membership.ts";
+import { MemberUrls, unwrapSnapshot, wrapSnapshot } from "./membership.ts";
 
 const urls: [string, string][] = [["n1", "http://a:1"], ["n2", "http://b:2"]];
 
@@ -54,4 +54,20 @@ Deno.test("unwrapSnapshot of data read on demand gives the same header and app b
   assert.deepEqual(back.app.subarray(-5, 3), app.subarray(0, 3));
   // Only the header was read to unwrap it, and reads stay inside the data.
   assert.ok(reads.every(([a, b]) => a >= 0 && b <= bytes.length));
+});
+
+Deno.test("MemberUrls.version moves exactly when the URLs change", () => {
+  const m = new MemberUrls(urls);
+  const v0 = m.version;
+  m.applyConfChange({ op: "promote", nodeId: "n2" });
+  m.applyConfChange({ op: "identify", nodeId: "n1", context: "incarnation-1" });
+  assert.equal(m.version, v0, "no URL changed");
+  m.applyConfChange({ op: "add_learner", nodeId: "n3", context: "http://c:3" });
+  assert.equal(m.version, v0 + 1);
+  assert.equal(m.get("n3"), "http://c:3");
+  m.applyConfChange({ op: "remove", nodeId: "n1" });
+  assert.equal(m.version, v0 + 2);
+  m.replace([["n9", "http://z:9"]]);
+  assert.equal(m.version, v0 + 3);
+  assert.deepEqual(m.entries(), [["n9", "http://z:9"]]);
 });

@@ -191,15 +191,19 @@ export class RawNode {
   }
 
   /**
-   * The messages the next Ready would carry in `messages`, taken now: they never depend on this
-   * node's persistence, so the driver may send them while a Ready's persist is still running (a
-   * follower saving a large snapshot, a slow fsync), and heartbeats and their answers keep
-   * flowing. `messagesAfterPersist` stay for their Ready.
+   * The heartbeats and heartbeat answers the next Ready would carry in `messages`, taken out of it
+   * now (the other messages keep their place and order there). They depend on no persistence, so
+   * the driver may send them while a Ready's persist is still running (a follower saving a large
+   * snapshot, a slow fsync): a node that stops answering for that long is taken for dead
+   * (check-quorum, election timeouts). A heartbeat carries only a commit its receiver has matched,
+   * so one that overtakes an append is harmless.
    */
-  takeMessages(): Message[] {
-    const msgs = this.r.msgs;
-    this.r.msgs = [];
-    return msgs;
+  takeHeartbeats(): Message[] {
+    const r = this.r;
+    if (!r.msgs.some(isHeartbeat)) return [];
+    const out = r.msgs.filter(isHeartbeat);
+    r.msgs = r.msgs.filter((m) => !isHeartbeat(m));
+    return out;
   }
 
   /** What to send, persist and apply now; see `Ready` in types.ts. */
@@ -316,6 +320,10 @@ export class RawNode {
       dropped: { ...r.dropped },
     };
   }
+}
+
+function isHeartbeat(m: Message): boolean {
+  return m.type === "heartbeat" || m.type === "heartbeat_resp";
 }
 
 function sameHard(a: HardState, b: HardState): boolean {

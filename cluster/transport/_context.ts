@@ -24,7 +24,11 @@ export interface TransportLimits {
   /** First reconnect delay; doubles per failed attempt up to `backoffMaxMs`. */
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
-  /** A link not authenticated within this time is closed. */
+  /**
+   * A dial not authenticated within this time is given up. A dial that reached the peer (its
+   * socket opened) and still timed out gets twice as long the next time, up to
+   * `HANDSHAKE_PATIENCE_MAX` times this (see `OutboundLink`); the listener waits that long.
+   */
   readonly handshakeTimeoutMs: number;
   /** How often a backed-up socket (`bufferedAmount` high) is polled for drain. */
   readonly drainPollMs: number;
@@ -51,6 +55,13 @@ export const DEFAULT_LIMITS: TransportLimits = {
   keepaliveMs: 250,
   linkSilenceMs: 2000,
 };
+
+/**
+ * How many times `handshakeTimeoutMs` a dial may take after handshakes that timed out with the
+ * peer reachable: on a loaded machine (a full restart, every node replaying its log on shared
+ * cores) a handshake can take longer than 2 s, and a fixed bound then failed every attempt.
+ */
+export const HANDSHAKE_PATIENCE_MAX = 4;
 
 export interface LinkContext {
   readonly selfId: NodeId;

@@ -23,6 +23,7 @@ import { Keepalive, PING, PONG } from "./keepalive.ts";
 import {
   CloseCode,
   closeReason,
+  HANDSHAKE_PATIENCE_MAX,
   type InboundHooks,
   type LinkContext,
   unrefTimeout,
@@ -78,10 +79,12 @@ export class InboundLink {
         socket.close(code, closeReason(reason));
         return;
       }
+      // As long as the most patient dialer waits: a dialer slowed by load must not be refused
+      // while it still waits for us (the bound only ends a socket that never authenticates).
       this.#timer = unrefTimeout(() => {
         this.#timer = undefined;
         this.#refuse("handshake_timeout", {});
-      }, ctx.limits.handshakeTimeoutMs);
+      }, ctx.limits.handshakeTimeoutMs * HANDSHAKE_PATIENCE_MAX);
       socket.send(JSON.stringify({ t: "challenge", v: 1, nonce: this.#serverNonce }));
     };
     socket.onmessage = (ev) => this.#onFrame(ev.data);

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { clientProofInput, importSecret, newNonce, parseHandshake, sign } from "./auth.ts";
+import {
+  clientProofInput,
+  importSecret,
+  newNonce,
+  parseHandshake,
+  serverProofInput,
+  sign,
+} from "./auth.ts";
 import { encodeFrame } from "./codec.ts";
 import { CLUSTER_LINK_PATH } from "./mod.ts";
 import {
@@ -330,6 +337,92 @@ Deno.test({
       await s.closed;
       await stopNodes([n2]);
       await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "OutboundLink gives a slow listener more time after a handshake timed out with the socket open (a loaded machine)",
+  ...opts,
+  fn: async () => {
+    // The listener answers a little slower than the dialer's first bound, every time.
+    const timeoutMs = 100;
+    const { server, route } = listen();
+    const sockets: WebSocket[] = [];
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    const key = await importSecret("s3cret");
+    route.handle = (req) => {
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      sockets.push(socket);
+      const serverNonce = newNonce();
+      socket.onopen = () => {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          if (socket.readyState === WebSocket.OPEN) {
+            socket.send(JSON.stringify({ t: "challenge", v: 1, nonce: serverNonce }));
+          }
+        }, timeoutMs * 1.5);
+        timers.add(t);
+      };
+      socket.onmessage = async (ev) => {
+        const h = typeof ev.data === "string" ? parseHandshake(ev.data) : undefined;
+        if (h?.t !== "hello") return;
+        const fields = { clientId: h.clientId, serverId: h.serverId, clusterId: h.clusterId };
+        const input = serverProofInput({ clientNonce: h.nonce, serverNonce, ...fields });
+        const mac = await sign(key, input);
+        if (socket.readyState === WebSocket.OPEN) {
+          socket.send(JSON.stringify({ t: "welcome", mac }));
+        }
+      };
+      return response;
+    };
+    const slow = `http://127.0.0.1:${server.addr.port}`;
+    const n1 = startNodeAt("n1", deadPort(), new Map([["n2", slow]]), {
+      limits: { handshakeTimeoutMs: timeoutMs, backoffBaseMs: 10, backoffMaxMs: 20 },
+    });
+    try {
+      await waitFor("the link to open", () => n1.transport.stats().outbound.n2.state === "open");
+      const failed = events(n1, "link_failed").map((l) => l.details.reason);
+      assert.ok(failed.includes("handshake_timeout"), "the first dial timed out");
+      assert.equal(n1.transport.stats().outbound.n2.connects, 1);
+    } finally {
+      await n1.transport.close();
+      await n1.server.shutdown();
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) if (s.readyState <= WebSocket.OPEN) s.close();
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "InboundLink waits for a dialer's hello as long as the most patient dialer waits (HANDSHAKE_PATIENCE_MAX)",
+  ...opts,
+  fn: async () => {
+    const timeoutMs = 50;
+    const [n2] = startNodes(["n2"], { n2: { limits: { handshakeTimeoutMs: timeoutMs } } });
+    try {
+      const s = rawSocket(n2.url);
+      await waitFor("challenge", () => s.texts.length === 1);
+      const challenge = parseHandshake(s.texts[0]);
+      const serverNonce = challenge?.t === "challenge" ? challenge.nonce : "";
+      const fields = { clientId: "n1", serverId: "n2", clusterId: "c1" };
+      const mac = await sign(
+        await importSecret("s3cret"),
+        clientProofInput({ serverNonce, ...fields }),
+      );
+      // A dialer slowed past the base bound, still within its grown one.
+      await new Promise((r) => setTimeout(r, timeoutMs * 2));
+      s.ws.send(JSON.stringify({ t: "hello", v: 1, ...fields, nonce: newNonce(), mac }));
+      await waitFor("welcome", () => s.texts.length === 2);
+      assert.equal(parseHandshake(s.texts[1])?.t, "welcome");
+      assert.deepStrictEqual(events(n2, "peer_refused"), []);
+      s.ws.close();
+      await s.closed;
+    } finally {
+      await stopNodes([n2]);
     }
   },
 });

@@ -23,7 +23,13 @@ import { encodeFrameParts, errorText, estimateMessageBytes } from "./codec.ts";
 import { dialWebSocket, type LinkSocket } from "./dial.ts";
 import { certProofInput } from "./peer_tls.ts";
 import { Keepalive, PING, PONG } from "./keepalive.ts";
-import { CloseCode, closeReason, type LinkContext, unrefTimeout } from "./_context.ts";
+import {
+  CloseCode,
+  closeReason,
+  HANDSHAKE_PATIENCE_MAX,
+  type LinkContext,
+  unrefTimeout,
+} from "./_context.ts";
 
 /** The cluster path under a node's advertised base URL, served by `Transport.handleUpgrade`. */
 export const CLUSTER_LINK_PATH = "/cluster/v1/link";
@@ -70,6 +76,13 @@ export class OutboundLink {
   #ws: LinkSocket | undefined;
   #timer: number | undefined;
   #attempt = 0;
+  /**
+   * The bound on the next dial's handshake: `handshakeTimeoutMs`, doubled after each handshake
+   * that timed out although the socket had opened (the peer is there, the machine is slow), up
+   * to `HANDSHAKE_PATIENCE_MAX` times it; back to the base after an open link, or a dial that
+   * timed out before its socket opened (a partition swallowing the SYN: redial soon).
+   */
+  #handshakeMs: number;
   #flushScheduled = false;
   // A deque: live messages are #queue[#head..]; dropped and sent slots are cleared.
   #queue: Message[] = [];
@@ -95,6 +108,7 @@ export class OutboundLink {
     this.peerId = peerId;
     this.baseUrl = baseUrl;
     this.url = linkUrl(baseUrl);
+    this.#handshakeMs = ctx.limits.handshakeTimeoutMs;
     this.#connect();
   }
 
@@ -273,8 +287,12 @@ export class OutboundLink {
     this.#timer = unrefTimeout(() => {
       this.#timer = undefined;
       this.#lastError = "handshake timeout";
+      const { handshakeTimeoutMs } = this.ctx.limits;
+      this.#handshakeMs = ws.readyState === WebSocket.OPEN
+        ? Math.min(this.#handshakeMs * 2, handshakeTimeoutMs * HANDSHAKE_PATIENCE_MAX)
+        : handshakeTimeoutMs;
       ws.close(CloseCode.Refused, "handshake_timeout");
-    }, this.ctx.limits.handshakeTimeoutMs);
+    }, this.#handshakeMs);
     ws.onopen = () => {
       if (this.#ws === ws && this.#state === "connecting") this.#state = "handshaking";
     };
@@ -341,6 +359,7 @@ export class OutboundLink {
     this.#clearTimer();
     this.#state = "open";
     this.#attempt = 0;
+    this.#handshakeMs = this.ctx.limits.handshakeTimeoutMs;
     this.#counters.connects++;
     this.ctx.log("link_up", { peer: this.peerId, direction: "out", url: this.url });
     this.#watch(ws);

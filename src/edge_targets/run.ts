@@ -127,11 +127,14 @@ export async function startEdge(o: StartEdgeOptions): Promise<RunningEdge> {
   return { url, child, stop };
 }
 
-/** Bundles the Worker module (`worker.ts` and all it imports) into one ES module. */
-export async function bundleWorker(outfile: string): Promise<void> {
+/**
+ * Bundles the Worker module (`worker.ts` and all it imports; or the module at `entry`, a
+ * benchmark's) into one ES module.
+ */
+export async function bundleWorker(outfile: string, entry?: string): Promise<void> {
   try {
     await esbuild.build({
-      entryPoints: [new URL("worker.ts", here).pathname],
+      entryPoints: [entry ?? new URL("worker.ts", here).pathname],
       bundle: true,
       format: "esm",
       platform: "neutral",

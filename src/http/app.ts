@@ -83,10 +83,15 @@ const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 const METRICS_PATH = "/metrics";
 
 /**
- * The app, and how the leader's end of the forwarding channel runs a forwarded write on its
- * direct routes without a `Request` (`DirectRoutes.forwarded`; undefined: run it through `fetch`).
+ * The app, and how the leader's end of the forwarding channel (`forwarded`) and an in-process
+ * caller such as the MQTT gateway (`inProcess`) run a request on its direct routes without a
+ * `Request` (`DirectRoutes`; undefined: run it through `fetch`).
  */
-export type NodeApp = Hono<AppEnv> & { readonly forwarded: DirectRoutes["forwarded"] };
+export type NodeApp = Hono<AppEnv> & {
+  readonly forwarded: DirectRoutes["forwarded"];
+  /** An in-process caller's request on a direct route (`DirectRoutes.inProcess`). */
+  readonly inProcess: DirectRoutes["inProcess"];
+};
 
 /** Builds the app. */
 export function createApp(options: CreateAppOptions): NodeApp {
@@ -151,6 +156,7 @@ export function createApp(options: CreateAppOptions): NodeApp {
   app.fetch = (request, env, ctx) => direct.serve(request) ?? routed(request, env, ctx);
   return Object.assign(app, {
     forwarded: direct.forwarded.bind(direct) as DirectRoutes["forwarded"],
+    inProcess: direct.inProcess.bind(direct) as DirectRoutes["inProcess"],
   });
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { jsonBodyOfText, readBodyBytes } from "./body.ts";
+import fc from "fast-check";
+import { jsonBodyOfText, readBodyBytes, readJsonBody } from "./body.ts";
 import { ProblemError } from "./problems.ts";
 
 const tooLarge = (e: unknown) => e instanceof ProblemError && e.problemType === "payload_too_large";
@@ -37,5 +38,47 @@ Deno.test("jsonBodyOfText: the limit counts UTF-8 bytes, and the bytes are the t
   assert.throws(
     () => jsonBodyOfText("{}", "text/plain", 10),
     (e) => e instanceof ProblemError && e.problemType === "unsupported_media_type",
+  );
+});
+
+Deno.test("a body is refused as not UTF-8 exactly when the strict decoder refuses it", async () => {
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 12 }),
+    fc.string({ unit: "binary", maxLength: 6 }).map((s) =>
+      new TextEncoder().encode(JSON.stringify(s))
+    ),
+    fc.constantFrom(
+      new Uint8Array([0x22, 0xef, 0xbf, 0xbd, 0x22]), // "\uFFFD", valid
+      new Uint8Array([0x22, 0xff, 0x22]),
+      new Uint8Array([0xef, 0xbb, 0xbf, 0x31]), // BOM, then 1
+      new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22]), // a surrogate's encoding: not UTF-8
+    ),
+  );
+  await fc.assert(
+    fc.asyncProperty(bytes, async (b) => {
+      let expected: string;
+      try {
+        const text = strict.decode(b);
+        try {
+          expected = `json ${JSON.stringify(JSON.parse(text))}`;
+        } catch {
+          expected = "invalid_request: not JSON";
+        }
+      } catch {
+        expected = "invalid_request: not UTF-8";
+      }
+      const request = new Request("http://x/", { method: "POST", body: b as BodyInit });
+      let got: string;
+      try {
+        got = `json ${JSON.stringify((await readJsonBody(request, 1000)).json)}`;
+      } catch (error) {
+        const e = error as { problemType?: string; detail?: string };
+        got = `${e.problemType}: ${e.detail?.includes("UTF-8") ? "not UTF-8" : "not JSON"}`;
+      }
+      if (b.byteLength === 0) return; // an empty body is no JSON at all
+      assert.equal(got, expected, String(Array.from(b)));
+    }),
+    { numRuns: 3000 },
   );
 });

@@ -186,6 +186,31 @@ export class DirectRoutes {
     return this.run(m, call, this.#gate(call));
   }
 
+  /**
+   * An in-process caller's request (the MQTT gateway's), run as `serve` would run the in-process
+   * `Request` that `request` builds, without building it: `principal` is whom the caller
+   * authenticated (auth on; undefined with auth off), `headers` by lower-case name are that
+   * request's (its token and gateway proof too, for a forward to the leader), `text` its JSON
+   * body. Undefined where the app must run that request: not a direct route, a header value the
+   * `Request` would read another way, or auth on without a principal (the gateway's own request,
+   * proven by its proof, which only the app checks).
+   */
+  inProcess(
+    method: string,
+    path: string,
+    principal: Principal | undefined,
+    headers: Readonly<Record<string, string>>,
+    text: string | undefined,
+    signal: AbortSignal,
+    request: () => Request,
+  ): Promise<Outcome> | undefined {
+    const m = matchDirect(method, path);
+    if (m === undefined || !plainHeaders(headers)) return undefined;
+    if (this.deps.auth !== undefined && principal === undefined) return undefined;
+    const call = new DirectCall(method, path, principal, headers, text, signal, request);
+    return this.run(m, call);
+  }
+
   /** The auth middleware's token check of `call` when it has no principal yet and auth is on. */
   #gate(
     call: { readonly principal: Principal | undefined; header(name: string): string | undefined },
@@ -230,6 +255,18 @@ export class DirectRoutes {
     if (m.op === "receive") return receiveMessages(deps, call, m.target);
     return settleMessages(deps, call, m.target, m.op);
   }
+}
+
+/**
+ * Header values a direct request takes as they are: printable ASCII, no space at either end. A
+ * `Request` would trim or refuse other values, so a request with one goes through the app.
+ */
+const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+
+/** Whether every value of `headers` is one a `Request` would read the same (`PLAIN_VALUE`). */
+export function plainHeaders(headers: Readonly<Record<string, string>>): boolean {
+  for (const name in headers) if (!PLAIN_VALUE.test(headers[name])) return false;
+  return true;
 }
 
 const EMPTY: JsonBody = { bytes: new Uint8Array(0), json: undefined };

@@ -42,8 +42,8 @@ export async function publishMessages(
 ): Promise<Outcome> {
   if ("queue" in target) authorize(call, deps, "publish", "queue", target.queue);
   else authorize(call, deps, "publish", "topic", target.topic);
-  const forwarded = await forwardUnread(call, deps, validatePublish);
-  if (forwarded !== undefined) return forwarded;
+  const forwarded = forwardUnread(call, deps, validatePublish);
+  if (forwarded !== undefined) return await forwarded;
   const body = await call.body(deps.limits.maxBodyBytes);
   const req = validatePublish(body.json);
   if ("messages" in req) {
@@ -80,10 +80,10 @@ export async function settleMessages(
   how: Settle,
 ): Promise<Outcome> {
   authorizeConsume(deps, call, target);
-  const forwarded = await forwardUnread(call, deps, (json) => {
+  const forwarded = forwardUnread(call, deps, (json) => {
     validate(how === "ack" ? ackSchema : how === "nack" ? nackSchema : extendSchema, json, "body");
   });
-  if (forwarded !== undefined) return forwarded;
+  if (forwarded !== undefined) return await forwarded;
   const body = await call.body(deps.limits.maxBodyBytes);
   switch (how) {
     case "ack": {

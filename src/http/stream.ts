@@ -17,7 +17,7 @@
 import type { Principal } from "./auth.ts";
 import type { Outcome } from "./answer.ts";
 import type { AppDeps } from "./context.ts";
-import { DirectCall, type DirectRoutes, matchDirect } from "./direct.ts";
+import { DirectCall, type DirectRoutes, matchDirect, plainHeaders } from "./direct.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
 import {
   inProcessRequestText,
@@ -48,12 +48,6 @@ export interface StreamApp {
   readonly fetch: Dispatch;
   readonly direct: DirectRoutes;
 }
-
-/**
- * Header values a direct request takes as they are: printable ASCII, no space at either end. A
- * `Request` would trim or refuse other values, so a request with one goes through the app.
- */
-const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 
 /** How long a stream waits for its in-flight answers before it closes at shutdown. */
 const GO_AWAY_MS = 1_000;
@@ -291,9 +285,7 @@ export class StreamSession {
     const passed = passedHeaders(headers);
     if (match !== undefined && this.#relaying(passed.relayed) === "stream") {
       const h = passed.h;
-      let plain = true;
-      for (const name in h) plain &&= PLAIN_VALUE.test(h[name]);
-      if (plain) {
+      if (plainHeaders(h)) {
         const text = body instanceof JsonText
           ? body.text
           : body === undefined

@@ -124,16 +124,26 @@ export async function forwardNotLeader(
  * then the write's own headers), so a request the route refuses gets the answer it got before:
  * the refusal (nothing was applied: the leader refuses it too), never the forward's failure.
  */
-export async function forwardUnread(
+export function forwardUnread(
   call: Call,
   deps: AppDeps,
   judge: (json: unknown) => void,
-): Promise<Response | undefined> {
+): Promise<Response> | undefined {
   const hint = deps.node.leaderToAsk?.();
   if (
     hint === undefined || hint.leaderUrl === undefined || call.hasQuery ||
     call.header(HOP_HEADER) !== undefined
   ) return undefined;
+  // Not async itself: a leader's writes (most) go on without a promise of this.
+  return forwardRaw(call, deps, hint, judge);
+}
+
+async function forwardRaw(
+  call: Call,
+  deps: AppDeps,
+  hint: { readonly leaderId?: string; readonly leaderUrl?: string },
+  judge: (json: unknown) => void,
+): Promise<Response> {
   const raw = await call.rawBody(deps.limits.maxBodyBytes);
   try {
     return await forwardNotLeader(call, deps, hint, { bytes: raw.bytes, json: undefined });

@@ -18,7 +18,7 @@ export {
   startMqttGateway,
 } from "./gateway.ts";
 export { sessionSubscription } from "./subscriptions.ts";
-export { MQTT_TOPIC } from "./broker_api.ts";
+export { type ApiFetch, type ApiRequest, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 export { mqttGatewayAuth } from "./gateway_auth.ts";
 export { sessionKey, type SessionOwner } from "./session.ts";
 export {

@@ -111,6 +111,25 @@ export function handleForwardUpgrade(
 
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const lossyUtf8 = new TextDecoder();
+
+/**
+ * A body's UTF-8 text, or undefined when it is not UTF-8 or begins with a byte order mark (see
+ * `forwardedRequest`). Decoded with replacement first (~4x cheaper than strictly): a text
+ * without U+FFFD is the strict decoder's; one with it is decoded strictly.
+ */
+function bodyText(bytes: Uint8Array): string | undefined {
+  if (bytes.byteLength >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    return undefined;
+  }
+  const text = lossyUtf8.decode(bytes);
+  if (!text.includes("\uFFFD")) return text;
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The frame of the app's answer. */
 async function responseFrame(i: number, answer: Response): Promise<ForwardResponseFrame> {
@@ -159,14 +178,8 @@ function runDirect(
   let text: string | undefined;
   const bytes = frame.b;
   if (bytes !== undefined && bytes.byteLength > 0) {
-    if (bytes.byteLength >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-      return undefined;
-    }
-    try {
-      text = strictUtf8.decode(bytes);
-    } catch {
-      return undefined;
-    }
+    text = bodyText(bytes);
+    if (text === undefined) return undefined;
   }
   return direct(frame.m, frame.p, headers, text, () => forwardedRequest(origin, frame));
 }
@@ -186,13 +199,7 @@ function forwardedRequest(origin: string, frame: ForwardRequestFrame): Request {
   const headers = new Headers(frame.h);
   const bytes = frame.b !== undefined && frame.b.byteLength > 0 ? frame.b : undefined;
   if (bytes === undefined) return inProcessRequest(url, { method: frame.m, headers }, undefined);
-  let text: string | undefined;
-  const bom = bytes.byteLength >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  try {
-    text = bom ? undefined : strictUtf8.decode(bytes);
-  } catch {
-    text = undefined;
-  }
+  const text = bodyText(bytes);
   const init: { method: string; headers: Headers; body: BodyInit } = {
     method: frame.m,
     headers,

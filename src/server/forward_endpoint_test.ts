@@ -91,6 +91,8 @@ const CASES: readonly Case[] = [
   ["/v1/queues/q/messages", '{"body":1}', [json, admin, ["x-pad", " padded "]]],
   ["/v1/queues/q/messages", '{"body":1}', [json, admin, ["x-twice", "a"], ["x-twice", "b"]]],
   ["/v1/queues/q/messages", new Uint8Array([0x7b, 0xff, 0x7d])],
+  ["/v1/queues/q/messages", '{"body":"\uFFFD is a character"}'],
+  ["/v1/queues/q/messages", new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22])],
   [
     "/v1/queues/q/messages",
     new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('{"body":"bom"}')]),
@@ -147,6 +149,17 @@ Deno.test({
         const expected = whole(await channels.fetch(request(viaApp.base, c)));
         const got = whole(await channels.fetch(request(direct.base, c)));
         assert.deepEqual(got, expected, `${c[0]} ${String(c[1]).slice(0, 40)}`);
+      }
+      // A body that is not UTF-8 reaches the routes as such, a real U+FFFD as text (both ways).
+      for (const base of [viaApp.base, direct.base]) {
+        for (const bytes of [[0x7b, 0xff, 0x7d], [0x22, 0xed, 0xa0, 0x80, 0x22]]) {
+          const c: Case = ["/v1/queues/q/messages", new Uint8Array(bytes)];
+          const answer = whole(await channels.fetch(request(base, c)));
+          assert.equal(JSON.parse(answer.body).detail, "The body is not valid UTF-8");
+        }
+        const c: Case = ["/v1/queues/q/messages", '{"body":"\uFFFD"}'];
+        const fffd = whole(await channels.fetch(request(base, c)));
+        assert.equal(fffd.status, 201, fffd.body);
       }
       const app = await counted(viaApp.base);
       assert.ok(app.length > 10, app.join("\n"));

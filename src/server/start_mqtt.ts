@@ -10,15 +10,14 @@ import type { NodeDriver } from "../../cluster/node/mod.ts";
 import type { NodeConfig } from "../config.ts";
 import {
   type AnonymousAccess,
-  answerTextOf,
   type Authenticator,
-  GATEWAY_PROOF_HEADER,
   type GatewayAuth,
-  inProcessRequest,
+  type NodeApp,
 } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
 import { MQTT_TOPIC, type MqttGateway, startMqttGateway } from "../mqtt/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
+import { gatewayFetch } from "./mqtt_fetch.ts";
 import { TlsFront } from "./tls_front.ts";
 import type { LoadedTls } from "./tls.ts";
 
@@ -31,6 +30,8 @@ export interface NodeMqttOptions {
   readonly socketDir: string | undefined;
   /** The node's API, called in process. */
   readonly fetch: (request: Request) => Response | Promise<Response>;
+  /** Its direct routes for in-process callers (`mqtt_fetch.ts`). */
+  readonly inProcess?: NodeApp["inProcess"];
   readonly auth: Authenticator | undefined;
   readonly gatewayAuth: GatewayAuth | undefined;
   readonly anonymous: AnonymousAccess;
@@ -57,22 +58,7 @@ export async function startNodeMqtt(o: NodeMqttOptions): Promise<NodeMqtt> {
   const mqtt = !mqttOn ? undefined : startMqttGateway({
     ...(config.mqttListen === undefined ? {} : { plain: config.mqttListen }),
     // Bodies and answers as JSON text, no streams; the principal authenticated at CONNECT.
-    fetch: async (r) => {
-      const url = new URL(`http://mqtt.gateway${r.path}`);
-      const headers = new Headers(r.headers);
-      if (gatewayAuth !== undefined && (r.principal !== undefined || r.asGateway === true)) {
-        // What the leader needs when this node forwards it: the token and the gateway's proof.
-        if (r.authorization !== undefined) headers.set("authorization", r.authorization);
-        const path = url.pathname + url.search;
-        headers.set(
-          GATEWAY_PROOF_HEADER,
-          gatewayAuth.proof.sign(r.method, path, r.authorization, r.text ?? ""),
-        );
-      }
-      const init = { method: r.method, headers, ...(r.signal ? { signal: r.signal } : {}) };
-      const res = await o.fetch(inProcessRequest(url.href, init, r.text, r.principal));
-      return { status: res.status, text: await answerTextOf(res) };
-    },
+    fetch: gatewayFetch({ fetch: o.fetch, inProcess: o.inProcess, gatewayAuth }),
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,

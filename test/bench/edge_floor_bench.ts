@@ -1,0 +1,205 @@
+/**
+ * Where `workerd`'s CPU per publish goes in the edge gateway (docs/edge.md, "Measured"): the
+ * real Worker beside three that each do a part of its work and answer the node's own publish
+ * answer themselves (`edge_floor_worker.ts`): `bare` (`workerd` reading a request and answering:
+ * the floor no gateway code can go below), `gateway` (the gateway's code, answered in the
+ * request), `handoff` (that, handed to the isolate's host request), and the gateway (that, over
+ * the stream to the leader of three nodes). For each: `workerd`'s CPU ms per publish with 64
+ * clients (Linux `/proc`), their messages per second, and sequential publish p50; the targets
+ * take turns in `--rounds` rounds (the order rotating), medians. The leader itself is measured
+ * too (p50 and rate; its CPU is not the gateway's).
+ *
+ * Answers other than 201 are counted and printed, not thrown: a `workerd` isolate whose calls are
+ * handed between requests has been seen to answer every call 500 after ~17,000 of them (docs/edge.md,
+ * "Measured"); the defaults stay below that (~12,000 publishes per target).
+ *
+ * Usage: deno run -A test/bench/edge_floor_bench.ts [--rounds 5] [--messages 2000]
+ *   [--sequential 200] [--storage memory|fsync]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Nodes } from "../e2e/nodes.ts";
+import {
+  bundleWorker,
+  type RunningEdge,
+  startEdge,
+  workerdBinary,
+} from "../../src/edge_targets/run.ts";
+import { workerdConfig } from "../../src/edge_targets/workerd_config.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "5" },
+    messages: { type: "string", default: "2000" },
+    sequential: { type: "string", default: "200" },
+    storage: { type: "string", default: "memory" },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const MESSAGES = Number(values.messages);
+const SEQUENTIAL = Number(values.sequential);
+const BODY = JSON.stringify({ body: "x".repeat(256) });
+const LANES = 64;
+if (values.storage !== "fsync" && values.storage !== "memory") {
+  throw new Error(`--storage must be fsync or memory, not ${values.storage}`);
+}
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number | undefined;
+}
+
+/** Answers other than 201 per target URL: counted and printed, not thrown (docs/edge.md). */
+const failed = new Map<string, number>();
+
+async function publish(url: string): Promise<Response> {
+  const res = await fetch(`${url}/v1/queues/floor/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: BODY,
+  });
+  await res.clone().text();
+  if (res.status !== 201) failed.set(url, (failed.get(url) ?? 0) + 1);
+  return res;
+}
+
+/** CPU time (user + system, ms) a process has used so far; NaN where `/proc` is not there. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
+  } catch {
+    return NaN;
+  }
+}
+
+async function lanes(url: string, n: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: LANES }, async () => {
+    while (next < n) {
+      next++;
+      await publish(url);
+    }
+  }));
+}
+
+/** A `workerd` running `edge_floor_worker.ts` in `mode`, answering `answer`. */
+async function startFloor(mode: string, answer: string, dir: string): Promise<RunningEdge> {
+  const port = (() => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return p;
+  })();
+  await Deno.writeTextFile(
+    `${dir}/${mode}.capnp`,
+    workerdConfig({
+      module: "floor.js",
+      listen: `127.0.0.1:${port}`,
+      vars: { FLOOR_MODE: mode, FLOOR_ANSWER: answer },
+    }),
+  );
+  const child = new Deno.Command(workerdBinary(), {
+    args: ["serve", `${dir}/${mode}.capnp`, "--experimental"],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  // Bounded: 10 s.
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`${url}/healthz`);
+      await res.body?.cancel();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const stop = async () => {
+    child.kill("SIGTERM");
+    await child.status;
+  };
+  return { url, child, stop };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+
+console.error(`load average before: ${load()}`);
+const nodes = await Nodes.start({ count: 3, storage: values.storage, keepLogs: false });
+const dir = await Deno.makeTempDir({ prefix: "quorumq-edge-floor-" });
+const running: RunningEdge[] = [];
+try {
+  const leader = nodes.url(await nodes.waitLeader());
+  const put = await fetch(`${leader}/v1/queues/floor`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
+  await put.body?.cancel();
+  // The node's own answer to a publish, which the floor Workers give back.
+  const first = await publish(leader);
+  const headers: Record<string, string> = {};
+  first.headers.forEach((value, name) => {
+    if (name !== "content-length" && name !== "date") headers[name] = value;
+  });
+  const answer = JSON.stringify({ status: 201, headers, text: await first.text() });
+  await bundleWorker(`${dir}/floor.js`, new URL("edge_floor_worker.ts", import.meta.url).pathname);
+  const targets: Target[] = [{ name: "leader", url: leader, pid: undefined }];
+  for (const mode of ["bare", "gateway", "handoff"]) {
+    const floor = await startFloor(mode, answer, dir);
+    running.push(floor);
+    targets.push({ name: `workerd ${mode}`, url: floor.url, pid: floor.child.pid });
+  }
+  const edge = await startEdge({
+    runtime: "workerd",
+    upstream: nodes.urls(),
+    listen: "127.0.0.1:0",
+    output: "null",
+  });
+  running.push(edge);
+  targets.push({ name: "workerd gateway + stream", url: edge.url, pid: edge.child.pid });
+  for (const t of targets) await lanes(t.url, 1000);
+  const cpu: number[][] = targets.map(() => []);
+  const rate: number[][] = targets.map(() => []);
+  const p50: number[][] = targets.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const t = targets[(k + round) % targets.length];
+      const at = targets.indexOf(t);
+      const [c0, t0] = [cpuMs(t.pid), performance.now()];
+      await lanes(t.url, MESSAGES);
+      rate[at].push(MESSAGES / (performance.now() - t0) * 1000);
+      cpu[at].push((cpuMs(t.pid) - c0) / MESSAGES);
+      const times: number[] = [];
+      for (let i = 0; i < SEQUENTIAL; i++) {
+        const s = performance.now();
+        await publish(t.url);
+        times.push(performance.now() - s);
+      }
+      p50[at].push(median(times));
+    }
+    console.error(`round ${round + 1} of ${ROUNDS} done, load ${load()}`);
+  }
+  console.log(
+    "| target | workerd CPU ms per publish | 64 clients msgs/s | publish p50 ms | not 201 |",
+  );
+  console.log("| --- | --- | --- | --- | --- |");
+  targets.forEach((t, k) => {
+    const c = t.pid === undefined ? "-" : median(cpu[k]).toFixed(3);
+    console.log(
+      `| ${t.name} | ${c} | ${median(rate[k]).toFixed(0)} | ${median(p50[k]).toFixed(3)} | ` +
+        `${failed.get(t.url) ?? 0} |`,
+    );
+  });
+} finally {
+  for (const r of running) await r.stop();
+  await nodes.stop();
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  console.error(`load average after: ${load()}`);
+}
