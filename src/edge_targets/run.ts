@@ -31,7 +31,10 @@ export interface StartEdgeOptions {
   readonly staleCacheMs?: number;
   /** Origins whose browser apps may call the gateway (CORS), comma-separated; `*`: any. */
   readonly corsOrigin?: string;
-  /** workerd: how long one request hosts the isolate's stream, ms (`worker_host.ts`). */
+  /**
+   * workerd: > 0 turns on the isolate-hosted stream, each request hosting it this long, ms
+   * (`worker_host.ts`); unset: every call goes to the Durable Object (the default).
+   */
   readonly hostMs?: number;
   /** Where the child's output goes; default inherited. */
   readonly output?: "inherit" | "null";

@@ -145,9 +145,16 @@ if (values.storage !== "fsync" && values.storage !== "memory") {
 const nodes = await Nodes.start({ count: 3, storage: values.storage, keepLogs: false });
 const edges: RunningEdge[] = [];
 try {
-  for (const runtime of ["deno", "workerd"] as const) {
+  // The Worker twice: its default (every call to the Durable Object) and with the isolate-hosted
+  // stream (QUORUMQ_EDGE_HOST_MS, opt-in: docs/edge.md).
+  const variants = [
+    { runtime: "deno" },
+    { runtime: "workerd" },
+    { runtime: "workerd", hostMs: 20_000 },
+  ] as const;
+  for (const v of variants) {
     edges.push(
-      await startEdge({ runtime, upstream: nodes.urls(), listen: "127.0.0.1:0", output: "null" }),
+      await startEdge({ ...v, upstream: nodes.urls(), listen: "127.0.0.1:0", output: "null" }),
     );
   }
   const leaderId = await nodes.waitLeader();
@@ -156,6 +163,7 @@ try {
     { name: "leader", url: leader, pid: undefined },
     { name: "edge deno", url: edges[0].url, pid: edges[0].child.pid },
     { name: "edge workerd", url: edges[1].url, pid: edges[1].child.pid },
+    { name: "edge workerd host", url: edges[2].url, pid: edges[2].child.pid },
   ];
   const p50: number[][] = targets.map(() => []);
   const rate: number[][] = targets.map(() => []);
@@ -164,7 +172,7 @@ try {
   for (let run = 0; run < RUNS; run++) {
     const round: Target[] = [];
     for (const t of targets) {
-      const queue = `edge-${t.name.replace(" ", "-")}-${run}`;
+      const queue = `edge-${t.name.replaceAll(" ", "-")}-${run}`;
       const put = await fetch(`${leader}/v1/queues/${queue}`, {
         method: "PUT",
         headers: { "content-type": "application/json" },

@@ -26,10 +26,18 @@ import {
 import { AUTH, authSteps, inputSteps } from "./contract_input.ts";
 import { classify, drain, produce } from "./_traffic.ts";
 
-const RUNTIMES = ["workerd", "deno"] as const;
+/**
+ * Each runtime, and the Worker also with its isolate-hosted stream (`QUORUMQ_EDGE_HOST_MS`, off by
+ * default: docs/edge.md says why).
+ */
+const VARIANTS = [
+  { label: "workerd", runtime: "workerd", hostMs: undefined },
+  { label: "workerd, isolate host", runtime: "workerd", hostMs: 20_000 },
+  { label: "deno", runtime: "deno", hostMs: undefined },
+] as const;
 
-for (const runtime of RUNTIMES) {
-  Deno.test(`e2e edge (${runtime}): the HTTP contract through the gateway`, async (t) => {
+for (const { label, runtime, hostMs } of VARIANTS) {
+  Deno.test(`e2e edge (${label}): the HTTP contract through the gateway`, async (t) => {
     const nodes = await Nodes.start({
       count: 3,
       storage: "memory",
@@ -37,6 +45,7 @@ for (const runtime of RUNTIMES) {
     });
     const edge = await startEdge({
       runtime,
+      ...(hostMs !== undefined ? { hostMs } : {}),
       upstream: nodes.urls(),
       listen: "127.0.0.1:0",
       output: "null",
@@ -65,7 +74,7 @@ for (const runtime of RUNTIMES) {
     }
   });
 
-  Deno.test(`e2e edge (${runtime}): auth passes the caller's token; the relay token lends nothing`, async (t) => {
+  Deno.test(`e2e edge (${label}): auth passes the caller's token; the relay token lends nothing`, async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "quorumq-edge-auth-" });
     const file = `${dir}/auth.json`;
     await Deno.writeTextFile(file, JSON.stringify(AUTH));
@@ -77,6 +86,7 @@ for (const runtime of RUNTIMES) {
     });
     const edge = await startEdge({
       runtime,
+      ...(hostMs !== undefined ? { hostMs } : {}),
       upstream: nodes.urls(),
       listen: "127.0.0.1:0",
       token: "tok-edge-relay-001",
@@ -145,10 +155,11 @@ for (const runtime of RUNTIMES) {
     }
   });
 
-  Deno.test(`e2e edge (${runtime}): a leader SIGKILLed behind the gateway`, async (t) => {
+  Deno.test(`e2e edge (${label}): a leader SIGKILLed behind the gateway`, async (t) => {
     const nodes = await Nodes.start({ count: 3 });
     const edge = await startEdge({
       runtime,
+      ...(hostMs !== undefined ? { hostMs } : {}),
       upstream: nodes.urls(),
       listen: "127.0.0.1:0",
       output: "null",
