@@ -182,7 +182,8 @@ export class DirectRoutes {
     if (this.deps.auth !== undefined && headers[GATEWAY_PROOF_HEADER] !== undefined) {
       return undefined;
     }
-    const call = new ForwardedCall(method, path, headers, text, request);
+    // In process, its token checked by the gate (no principal yet), never aborted early.
+    const call = new DirectCall(method, path, undefined, headers, text, NEVER, request);
     return this.run(m, call, this.#gate(call));
   }
 
@@ -272,7 +273,10 @@ export function plainHeaders(headers: Readonly<Record<string, string>>): boolean
 const EMPTY: JsonBody = { bytes: new Uint8Array(0), json: undefined };
 const EMPTY_RAW: RawBody = { bytes: EMPTY.bytes, parse: () => EMPTY };
 
-/** A stream request taken directly: what the app would have read from its `Request`. */
+/**
+ * A request taken directly (a stream's, an in-process caller's, or a write forwarded to this
+ * leader): what the app would have read from its `Request`.
+ */
 export class DirectCall implements Call {
   readonly hasQuery = false;
   readonly inProcess = true;
@@ -280,49 +284,14 @@ export class DirectCall implements Call {
   constructor(
     readonly method: string,
     readonly path: string,
-    readonly principal: Principal | undefined,
+    /** Whom it runs as; undefined until the gate checks its token (a forwarded write). */
+    public principal: Principal | undefined,
     /** The headers the app would see, by lower-case name (`content-type` set with a body). */
     readonly headers: Readonly<Record<string, string>>,
     /** The body's JSON text; undefined without a body. */
     readonly text: string | undefined,
     readonly signal: AbortSignal,
     /** Builds the app request, for forwarding the request whole to the leader. */
-    readonly request: () => Request,
-  ) {}
-
-  header(name: string): string | undefined {
-    return this.headers[name];
-  }
-
-  query(): Record<string, string> {
-    return {};
-  }
-
-  // deno-lint-ignore require-await
-  async body(maxBytes: number): Promise<JsonBody> {
-    if (this.text === undefined) return EMPTY;
-    return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
-  }
-
-  // deno-lint-ignore require-await
-  async rawBody(maxBytes: number): Promise<RawBody> {
-    if (this.text === undefined) return EMPTY_RAW;
-    return rawBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
-  }
-}
-
-/** A forwarded write on the leader (`DirectRoutes.forwarded`): in process, its token checked. */
-class ForwardedCall implements Call {
-  readonly hasQuery = false;
-  readonly inProcess = true;
-  readonly signal = NEVER;
-  principal: Principal | undefined;
-
-  constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly headers: Readonly<Record<string, string>>,
-    readonly text: string | undefined,
     readonly request: () => Request,
   ) {}
 
