@@ -9,6 +9,8 @@
  * @module
  */
 
+import { IdArena } from "./_id_arena.ts";
+
 /** Rows per block: 16,384 records of ~33 bytes of columns and their ids' code units. */
 export const BLOCK_SHIFT = 14;
 export const BLOCK_ROWS = 1 << BLOCK_SHIFT;
@@ -21,17 +23,12 @@ export const GONE = 255;
 const CHARS_PER_ROW = 8;
 
 /** One block of records: row `j` of each column is one record. */
-export class IdBlock {
+export class IdBlock extends IdArena {
   seq: Float64Array;
   expiresAt: Float64Array;
   state: Uint8Array;
   attempt: Uint32Array;
   hash: Uint32Array;
-  idOff: Uint32Array;
-  idLen: Uint32Array;
-  /** The ids' code units, row after row: bytes until an id has a code unit above 0xff. */
-  chars: Uint8Array | Uint16Array;
-  charsUsed = 0;
   rows = 0;
   /** Rows [0, frozen) are shared with a capture: the table copies the block before writing one. */
   frozen = 0;
@@ -39,14 +36,12 @@ export class IdBlock {
   holders = 0;
 
   constructor(cap: number, charCap = cap * CHARS_PER_ROW, wide = false) {
+    super(cap, charCap, wide);
     this.seq = new Float64Array(cap);
     this.expiresAt = new Float64Array(cap);
     this.state = new Uint8Array(cap);
     this.attempt = new Uint32Array(cap);
     this.hash = new Uint32Array(cap);
-    this.idOff = new Uint32Array(cap);
-    this.idLen = new Uint32Array(cap);
-    this.chars = wide ? new Uint16Array(charCap) : new Uint8Array(charCap);
   }
 
   get cap(): number {
@@ -61,65 +56,22 @@ export class IdBlock {
     this.state[j] = state;
     this.attempt[j] = attempt;
     this.hash[j] = hash;
-    if (this.charsUsed + id.length > this.chars.length) this.#growChars(id.length);
-    let chars = this.chars;
-    const at = this.charsUsed;
-    this.idOff[j] = at;
-    this.idLen[j] = id.length;
-    for (let k = 0; k < id.length; k++) {
-      const u = id.charCodeAt(k);
-      if (u > 0xff && chars instanceof Uint8Array) chars = this.#widenChars();
-      chars[at + k] = u;
-    }
-    this.charsUsed += id.length;
-  }
-
-  sameId(j: number, id: string): boolean {
-    if (this.idLen[j] !== id.length) return false;
-    const c = this.chars, off = this.idOff[j];
-    for (let k = 0; k < id.length; k++) if (c[off + k] !== id.charCodeAt(k)) return false;
-    return true;
-  }
-
-  idAt(j: number): string {
-    const off = this.idOff[j];
-    return String.fromCharCode(...this.chars.subarray(off, off + this.idLen[j]));
+    this.pushId(j, id);
   }
 
   /** A new block of `cap` rows holding rows [from, rows) of this one from row 0 (not frozen). */
   copy(cap: number, from: number): IdBlock {
     const to = this.rows;
-    const c0 = from < to ? this.idOff[from] : this.charsUsed, c1 = this.charsUsed;
     const room = cap === this.cap ? this.chars.length : cap * CHARS_PER_ROW;
-    const b = new IdBlock(cap, Math.max(c1 - c0, room), this.chars instanceof Uint16Array);
+    const b = new IdBlock(cap, Math.max(this.charsOf(from, to), room), this.wide);
     b.seq.set(this.seq.subarray(from, to));
     b.expiresAt.set(this.expiresAt.subarray(from, to));
     b.state.set(this.state.subarray(from, to));
     b.attempt.set(this.attempt.subarray(from, to));
     b.hash.set(this.hash.subarray(from, to));
-    b.idOff.set(this.idOff.subarray(from, to));
-    b.idLen.set(this.idLen.subarray(from, to));
-    b.chars.set(this.chars.subarray(c0, c1));
-    b.charsUsed = c1 - c0;
+    this.copyIdsTo(b, from, to);
     b.rows = to - from;
-    if (c0 > 0) { for (let j = 0; j < b.rows; j++) b.idOff[j] -= c0; }
     return b;
-  }
-
-  /** A new arena: a capture may hold the old one, whose used part stays as it was. */
-  #growChars(need: number): void {
-    const n = Math.max(this.chars.length * 2, this.charsUsed + need);
-    const c = this.chars instanceof Uint8Array ? new Uint8Array(n) : new Uint16Array(n);
-    c.set(this.chars.subarray(0, this.charsUsed));
-    this.chars = c;
-  }
-
-  /** The first id with a code unit above 0xff: the arena takes two bytes a code unit from now. */
-  #widenChars(): Uint16Array {
-    // All of it: the id being written may have code units past `charsUsed` already.
-    const c = new Uint16Array(this.chars.length);
-    c.set(this.chars);
-    return this.chars = c;
   }
 }
 

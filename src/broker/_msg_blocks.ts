@@ -15,6 +15,8 @@
  * @module
  */
 
+import { IdArena } from "./_id_arena.ts";
+
 /** Rows per block: 16,384 rows of ~61 bytes of columns and their ids (a copy takes ~1 ms). */
 export const BLOCK_SHIFT = 14;
 export const BLOCK_ROWS = 1 << BLOCK_SHIFT;
@@ -36,7 +38,7 @@ export interface MsgExtras {
 }
 
 /** One block of columns: row `j` of each array is one slot. */
-export class MsgBlock {
+export class MsgBlock extends IdArena {
   seq: Float64Array;
   state: Uint8Array;
   attempt: Uint32Array;
@@ -49,21 +51,13 @@ export class MsgBlock {
   rec: Float64Array;
   /** Pushed row by row: its length is the block's rows in use. */
   bufs: Uint8Array[] = [];
-  /**
-   * The ids' code units, row after row (a byte each until an id is not Latin-1), at `idOff`,
-   * `idLen` long: a million ids as strings cost ~42 MB of heap and a million objects for the
-   * collector to trace, in here ~22 MB outside the heap.
-   */
-  chars: Uint8Array | Uint16Array;
-  charsUsed = 0;
-  idOff: Uint32Array;
-  idLen: Uint32Array;
   /** Rows [0, frozen) are shared with a capture: the store copies the block before writing one. */
   frozen = 0;
   /** How many captures share this block (it thaws when the last one lets go). */
   holders = 0;
 
   constructor(cap: number, charCap = cap * CHARS_PER_ROW, wide = false) {
+    super(cap, charCap, wide);
     this.seq = new Float64Array(cap);
     this.state = new Uint8Array(cap);
     this.attempt = new Uint32Array(cap);
@@ -73,9 +67,6 @@ export class MsgBlock {
     this.off = new Uint32Array(cap);
     this.len = new Uint32Array(cap);
     this.rec = new Float64Array(cap);
-    this.idOff = new Uint32Array(cap);
-    this.idLen = new Uint32Array(cap);
-    this.chars = wide ? new Uint16Array(charCap) : new Uint8Array(charCap);
   }
 
   get cap(): number {
@@ -87,33 +78,11 @@ export class MsgBlock {
     return this.bufs.length;
   }
 
-  /** The id of row `j`. */
-  idAt(j: number): string {
-    const off = this.idOff[j];
-    return String.fromCharCode(...this.chars.subarray(off, off + this.idLen[j]));
-  }
-
-  /** Stores the id of row `j`, the next row (past the frozen ones: a capture never sees it). */
-  pushId(j: number, id: string): void {
-    if (this.charsUsed + id.length > this.chars.length) this.#growChars(id.length);
-    let chars = this.chars;
-    const at = this.charsUsed;
-    for (let k = 0; k < id.length; k++) {
-      const u = id.charCodeAt(k);
-      if (u > 0xff && chars instanceof Uint8Array) chars = this.#widenChars();
-      chars[at + k] = u;
-    }
-    this.idOff[j] = at;
-    this.idLen[j] = id.length;
-    this.charsUsed += id.length;
-  }
-
   /** A new block of `cap` rows holding rows [from, rows) of this one from row 0 (not frozen). */
   copy(cap: number, from: number): MsgBlock {
     const to = this.rows;
-    const c0 = from < to ? this.idOff[from] : this.charsUsed, c1 = this.charsUsed;
     const room = cap === this.cap ? this.chars.length : cap * CHARS_PER_ROW;
-    const b = new MsgBlock(cap, Math.max(c1 - c0, room), this.chars instanceof Uint16Array);
+    const b = new MsgBlock(cap, Math.max(this.charsOf(from, to), room), this.wide);
     b.seq.set(this.seq.subarray(from, to));
     b.state.set(this.state.subarray(from, to));
     b.attempt.set(this.attempt.subarray(from, to));
@@ -124,11 +93,7 @@ export class MsgBlock {
     b.len.set(this.len.subarray(from, to));
     b.rec.set(this.rec.subarray(from, to));
     b.bufs = this.bufs.slice(from, to);
-    b.idOff.set(this.idOff.subarray(from, to));
-    b.idLen.set(this.idLen.subarray(from, to));
-    b.chars.set(this.chars.subarray(c0, c1));
-    b.charsUsed = c1 - c0;
-    if (c0 > 0) { for (let j = 0; j < to - from; j++) b.idOff[j] -= c0; }
+    this.copyIdsTo(b, from, to);
     return b;
   }
 
@@ -145,22 +110,6 @@ export class MsgBlock {
     this.rec[to] = src.rec[from];
     this.pushId(to, src.idAt(from));
     this.bufs[to] = src.bufs[from];
-  }
-
-  /** A new arena: a capture may hold the old one, whose used part stays as it was. */
-  #growChars(need: number): void {
-    const n = Math.max(this.chars.length * 2, this.charsUsed + need);
-    const c = this.chars instanceof Uint8Array ? new Uint8Array(n) : new Uint16Array(n);
-    c.set(this.chars.subarray(0, this.charsUsed));
-    this.chars = c;
-  }
-
-  /** The first id with a code unit above 0xff: the arena takes two bytes a code unit from now. */
-  #widenChars(): Uint16Array {
-    // All of it: the id being written may have code units past `charsUsed` already.
-    const c = new Uint16Array(this.chars.length);
-    c.set(this.chars);
-    return this.chars = c;
   }
 }
 
