@@ -1,7 +1,7 @@
 /**
  * MQTT: quorumq's gateway, as one node (fsync on: every acknowledged message is on disk) and as a
  * three-node cluster (the client on the leader: every acknowledged message replicated to a
- * majority and fsync'd there, the figure issue 16's target is judged on), against Debian's
+ * majority and fsync'd there, the figure the speed target is judged on), against Debian's
  * Mosquitto (one broker, persistence on: its in-memory state is written to disk on the autosave
  * interval and at shutdown, so an acknowledged message can be lost in a crash), in the same run,
  * driven by the same MQTT.js client in this process, as MQTT.js sets it up by default (Nagle's
