@@ -148,6 +148,7 @@ export class MqttConnection {
 
   /** The node is shutting down: v5 DISCONNECT 0x8B, then close (v3.1.1: close). */
   async shutDown(): Promise<void> {
+    this.#wire.goingAway = true;
     this.fail(REASON.serverShuttingDown, "server shutting down");
     await this.#wire.end(); // resolves once the DISCONNECT is written
   }

@@ -25,7 +25,8 @@ export interface ByteStream {
   read(buf: Uint8Array): Promise<number | null>;
   /** Bytes written. */
   write(bytes: Uint8Array): Promise<number>;
-  close(): void;
+  /** `goingAway`: the server is shutting down (a WebSocket closes with 1001, not 1005). */
+  close(goingAway?: boolean): void;
   /** The peer's address, for log lines. */
   readonly remote: string;
 }
@@ -152,11 +153,14 @@ export class Wire {
     this.close();
   }
 
+  /** The server is shutting down: the close says so where the transport can (WebSocket 1001). */
+  goingAway = false;
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#conn.close();
+      this.#conn.close(this.goingAway);
     } catch {
       // Already closed by the peer.
     }
