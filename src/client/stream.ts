@@ -50,6 +50,12 @@ export type StreamDial = (url: string) => StreamSocket;
 /** `WebSocket.OPEN`, as a number: a dialed socket need not be a `WebSocket`. */
 const OPEN = 1;
 
+/**
+ * Ping periods with nothing heard from the node before its stream is given up (a node that
+ * pings, said so in its `hello`): a node gone without a FIN, its consumers' pushes with it.
+ */
+const SILENT_PERIODS = 3;
+
 /** One frame, or a batch of frames (a msgpack array) in one message. */
 function encode(frame: Frame | Frame[]): Uint8Array {
   return packValue(frame, VERSION);
@@ -107,6 +113,30 @@ export class StreamConnection {
         resolve();
       };
     });
+    if (typeof hello.ping === "number" && hello.ping > 0) this.#ping(hello.ping);
+  }
+
+  /** Frames sent so far (the ping's look at whether the node heard from us lately). */
+  #sent = 0;
+  #pinger: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * The node watches this stream's liveness instead of an idle timer (docs/stream.md): it must
+   * hear from us every `ms`, so a `ping` goes when nothing else went (or nothing came back, so
+   * its `pong` shows the node is there); a node silent for `SILENT_PERIODS` is given up.
+   */
+  #ping(ms: number): void {
+    let seen = -1;
+    this.#pinger = setInterval(() => {
+      const silentMs = Date.now() - this.lastHeardMs;
+      if (silentMs >= SILENT_PERIODS * ms) {
+        this.#lose(new StreamLost(`The node ${this.node} said nothing for ${silentMs} ms`));
+        this.socket.close(4005, "node silent");
+        return;
+      }
+      if (this.#sent === seen || silentMs >= ms) this.#send({ t: "ping" });
+      seen = this.#sent;
+    }, ms);
   }
 
   /**
@@ -119,7 +149,8 @@ export class StreamConnection {
     timeoutMs = 10_000,
     dial: StreamDial = (url) => new WebSocket(url) as unknown as StreamSocket,
   ): Promise<StreamConnection> {
-    const url = node.replace(/^http/, "ws") + "/v1/stream";
+    // `ping=1`: this client pings (a node that watches it so says in its hello).
+    const url = node.replace(/^http/, "ws") + "/v1/stream?ping=1";
     const socket = dial(url);
     socket.binaryType = "arraybuffer";
     return new Promise((resolve, reject) => {
@@ -256,6 +287,7 @@ export class StreamConnection {
    */
   #send(frame: Frame): void {
     if (this.socket.readyState !== OPEN) return;
+    this.#sent++;
     if (!this.#batching) {
       this.socket.send(encode(frame));
       return;
@@ -327,6 +359,7 @@ export class StreamConnection {
 
   #lose(error: Error): void {
     clearTimeout(this.#idleTimer);
+    clearInterval(this.#pinger);
     this.#lost ??= error;
     const waiters = [...this.#waiters.values()];
     this.#waiters.clear();

@@ -97,6 +97,9 @@ export class Upstream implements CallPort {
   #probing = false;
   /** The turn that calls arriving now wait for (`gather`), while one is pending. */
   #gathering: Promise<void> | undefined;
+  /** Every stream this upstream opened that is not closed yet: current, draining or moving. */
+  readonly #streams = new Set<StreamConnection>();
+  #closed = false;
 
   constructor(readonly options: UpstreamOptions) {
     if (options.urls.length === 0) throw new Error("The gateway needs at least one upstream URL");
@@ -116,6 +119,7 @@ export class Upstream implements CallPort {
    * background: the caller does not wait for it).
    */
   async connection(): Promise<StreamConnection> {
+    if (this.#closed) throw new NoUpstream("The gateway is closed");
     const current = this.#current;
     if (current !== undefined && !current.lost) {
       this.#maybeFollow(current);
@@ -206,7 +210,7 @@ export class Upstream implements CallPort {
     this.#watch = setTimeout(() => this.#check(), this.#checkEveryMs());
   }
 
-  /** Closes the stream (requests in flight end `StreamLost`). */
+  /** Closes the current stream (requests in flight end `StreamLost`); a later call opens one. */
   async close(): Promise<void> {
     clearTimeout(this.#watch);
     this.#watch = undefined;
@@ -215,12 +219,36 @@ export class Upstream implements CallPort {
     await current?.close();
   }
 
+  /**
+   * The gateway stops: closes every stream it opened, the current one (requests in flight end
+   * `StreamLost`), those still draining after a move to the leader, and one still opening
+   * (closed as it opens); calls after it get `NoUpstream`.
+   */
+  async stop(): Promise<void> {
+    this.#closed = true;
+    await this.close();
+    await Promise.all([this.#opening?.catch(() => {}), this.#following]);
+    await Promise.all([...this.#streams].map((c) => c.close()));
+  }
+
+  /** A stream just opened: kept (and closed by `close()`), or closed now if that came first. */
+  #opened(c: StreamConnection): boolean {
+    if (this.#closed) {
+      void c.close();
+      return false;
+    }
+    this.#streams.add(c);
+    void c.closed.then(() => this.#streams.delete(c));
+    return true;
+  }
+
   async #open(): Promise<StreamConnection> {
     const timeoutMs = this.options.openTimeoutMs ?? 5_000;
     const deadline = Date.now() + timeoutMs;
     const errors: string[] = [];
     // Bounded by the deadline and by a round count; each try is bounded by what time is left.
     for (let round = 0; round < 100 && Date.now() < deadline; round++) {
+      if (this.#closed) throw new NoUpstream("The gateway is closed");
       for (let k = 0; k < this.#urls.length && Date.now() < deadline; k++) {
         const at = (this.#first + k) % this.#urls.length;
         try {
@@ -231,11 +259,13 @@ export class Upstream implements CallPort {
             left,
             this.#dial,
           );
+          if (!this.#opened(c)) throw new NoUpstream("The gateway is closed");
           this.#first = at;
           this.#adopt(c);
           this.#maybeFollow(c, true);
           return c;
         } catch (error) {
+          if (this.#closed) throw new NoUpstream("The gateway is closed");
           errors.push(`${this.#urls[at]}: ${(error as Error).message}`);
         }
       }
@@ -275,6 +305,7 @@ export class Upstream implements CallPort {
     if (leaderUrl === undefined || this.#current !== c) return;
     const openMs = this.options.openTimeoutMs ?? 5_000;
     const leader = await StreamConnection.open(leaderUrl, this.options.token, openMs, this.#dial);
+    if (!this.#opened(leader)) return;
     if (this.#current !== c || c.lost) {
       // Something else replaced the stream meanwhile: keep that one.
       leader.drain();

@@ -93,3 +93,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "edge upstream: stop() while a stream is opening closes that stream too; the call gets NoUpstream",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const node = new LocalNode();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      createApp({ node, log: silentLogger }).fetch,
+    );
+    const opened: WebSocket[] = [];
+    const upstream = new Upstream({
+      urls: [`http://127.0.0.1:${server.addr.port}`],
+      followLeader: false,
+      dial: (url) => {
+        const ws = new WebSocket(url);
+        opened.push(ws);
+        return ws as unknown as StreamSocket;
+      },
+    });
+    // The gateway stops while its first call is still opening the stream.
+    const opening = upstream.connection().then(() => "opened", (e) => (e as Error).name);
+    await upstream.stop();
+    const outcome = await opening;
+    // Bounded: a socket left open by the old code is closed here, after the check.
+    const states = await Promise.all(opened.map(async (ws) => {
+      for (let i = 0; i < 100 && ws.readyState !== WebSocket.CLOSED; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const state = ws.readyState;
+      if (state !== WebSocket.CLOSED) {
+        ws.close();
+        await new Promise((r) => ws.addEventListener("close", r));
+      }
+      return state;
+    }));
+    await server.shutdown();
+    assert.equal(outcome, "NoUpstream");
+    assert.deepEqual(states, opened.map(() => WebSocket.CLOSED));
+    assert.ok(opened.length >= 1);
+  },
+});

@@ -73,7 +73,7 @@ export function serveEdge(
     url: `http://${host}:${server.addr.port}`,
     upstream,
     stop: async () => {
-      await upstream.close();
+      await upstream.stop();
       await server.shutdown();
     },
   };

@@ -181,7 +181,7 @@ class Host {
     } finally {
       this.ended = true;
       clearInterval(beat);
-      await this.upstream.close();
+      await this.upstream.stop();
     }
   }
 

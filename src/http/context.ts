@@ -27,6 +27,11 @@ export interface HttpLimits {
   readonly readTimeoutMs: number;
   /** Bound on forwarding one request to the leader (a long poll adds its waitMs). */
   readonly forwardTimeoutMs: number;
+  /**
+   * How often a stream opened with `?ping=1` must say something (its client pings when idle);
+   * silent for 3 such periods, it is closed (stream_liveness.ts). Default 10 000.
+   */
+  readonly streamPingMs: number;
 }
 
 /** Defaults for `HttpLimits`. */
@@ -35,6 +40,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
   proposeTimeoutMs: 10_000,
   readTimeoutMs: 5_000,
   forwardTimeoutMs: 15_000,
+  streamPingMs: 10_000,
 };
 
 /** The dependencies of the app, built once by `createApp`. */

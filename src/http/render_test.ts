@@ -21,6 +21,9 @@ Deno.test("singlePublish answers the text of publishJson, 201 new and 200 duplic
   }
 });
 
+/** True when every code unit is 7-bit ASCII (a regex over \x00-\x7f trips deno lint). */
+const isAscii = (s: string): boolean => [...s].every((c) => c.charCodeAt(0) < 0x80);
+
 Deno.test("toMessageInputs gives each message what toMessageInput gives it, ASCII or not", () => {
   const bodies: unknown[] = [
     "x".repeat(256),
@@ -36,7 +39,7 @@ Deno.test("toMessageInputs gives each message what toMessageInput gives it, ASCI
     "\u0000\n",
   ];
   const batches: MessageRequest[][] = [
-    bodies.filter((b) => typeof b !== "string" || /^[\x00-\x7f]*$/.test(b)).map((body) => ({
+    bodies.filter((b) => typeof b !== "string" || isAscii(b)).map((body) => ({
       body,
     })),
     bodies.map((body, i) => ({ body, id: `m${i}`, ...(i % 2 ? { ttlMs: 5 } : {}) })),

@@ -39,6 +39,7 @@ import {
   type StreamOutFrame,
 } from "./stream_frames.ts";
 import { runConsume } from "./stream_consume.ts";
+import { StreamLiveness } from "./stream_liveness.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
 export type Dispatch = (request: Request) => Promise<Response>;
@@ -88,12 +89,17 @@ export class StreamSession {
   /** Requests in flight by id, to abort on `cancel` or when the stream closes. */
   readonly #requests = new Map<number, AbortController>();
   readonly consumers = new Map<number, { credit: number; wake: () => void; stop: () => void }>();
+  /** A client that pings: its silence closes the stream (`pingMs`, stream_liveness.ts). */
+  readonly #liveness: StreamLiveness | undefined;
+  #ended = false;
 
   constructor(
     readonly socket: WebSocket,
     readonly deps: AppDeps,
     readonly app: StreamApp,
     authorized?: { principal: Principal; header: string },
+    /** The client pings at least this often (it opened the stream with `?ping=1`). */
+    readonly pingMs?: number,
   ) {
     this.#principal = authorized?.principal;
     this.#authorization = authorized?.header;
@@ -102,6 +108,11 @@ export class StreamSession {
     socket.onmessage = (e) => this.#onMessage(e.data);
     socket.onclose = () => this.#closed();
     socket.onerror = () => {};
+    if (pingMs !== undefined) {
+      const liveness = new StreamLiveness(pingMs, () => this.#silent());
+      this.#liveness = liveness;
+      socket.addEventListener("open", () => liveness.start(), { once: true });
+    }
     deps.drain.signal.addEventListener("abort", this.#onDrain, { once: true });
   }
 
@@ -173,7 +184,23 @@ export class StreamSession {
     else this.send({ t: "res", i, s: body.status, j: JSON.stringify(body) });
   }
 
+  /**
+   * The client said nothing for 3 ping periods: it is gone without a FIN (no close would ever
+   * come), so the stream ends now, consumers and long polls with it.
+   */
+  #silent(): void {
+    try {
+      this.socket.close(4005, "stream silent");
+    } catch {
+      // Closed already.
+    }
+    this.#closed();
+  }
+
   #closed(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#liveness?.stop();
     this.deps.drain.signal.removeEventListener("abort", this.#onDrain);
     for (const c of this.consumers.values()) c.stop();
     this.consumers.clear();
@@ -183,6 +210,7 @@ export class StreamSession {
   }
 
   #onMessage(data: unknown): void {
+    this.#liveness?.heard();
     if (!(data instanceof ArrayBuffer)) {
       this.sendProblem(undefined, "invalid_request", "The stream takes binary frames only");
       this.#close(1003, "binary frames only");
@@ -247,6 +275,9 @@ export class StreamSession {
         this.consumers.get(frame.i)?.stop();
         this.#requests.get(frame.i)?.abort();
         return;
+      case "ping":
+        this.send({ t: "pong" });
+        return;
     }
   }
 
@@ -265,7 +296,13 @@ export class StreamSession {
     }
     // Said once, before any answer: both ends batch from here on when the client asked to.
     const node = this.deps.node.nodeId;
-    this.send({ t: "hello", node, v: STREAM_VERSION, ...(batch ? { batch } : {}) });
+    this.send({
+      t: "hello",
+      node,
+      v: STREAM_VERSION,
+      ...(batch ? { batch } : {}),
+      ...(this.pingMs !== undefined ? { ping: this.pingMs } : {}),
+    });
     this.#batching = batch;
   }
 

@@ -45,11 +45,21 @@ export type StreamInFrame =
     readonly h?: Record<string, string>;
   }
   | { readonly t: "credit"; readonly i: number; readonly n: number }
-  | { readonly t: "cancel"; readonly i: number };
+  | { readonly t: "cancel"; readonly i: number }
+  /** A stream opened with `?ping=1`: the client is there (answered `pong`). */
+  | { readonly t: "ping" };
 
 /** Node → client. */
 export type StreamOutFrame =
-  | { readonly t: "hello"; readonly node: string; readonly v: number; readonly batch?: boolean }
+  | {
+    readonly t: "hello";
+    readonly node: string;
+    readonly v: number;
+    readonly batch?: boolean;
+    /** A stream opened with `?ping=1`: send something at least this often (ms). */
+    readonly ping?: number;
+  }
+  | { readonly t: "pong" }
   | {
     readonly t: "res";
     readonly i: number;
@@ -142,6 +152,8 @@ function checkFrame(v: Record<string, unknown>): Decoded {
   const id = isId(v.i) ? v.i : undefined;
   const fail = (reason: string): Decoded => ({ ok: false, reason, fatal: false, ...idOf(id) });
   switch (v.t) {
+    case "ping":
+      return ok(v);
     case "hello":
       if (v.batch !== undefined && typeof v.batch !== "boolean") {
         return fail("hello: batch must be a boolean");

@@ -51,8 +51,14 @@ export function streamRoute(
       }
       authorized = { principal, header };
     }
-    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
-    new StreamSession(socket, deps, app, authorized);
+    // A client that pings (`?ping=1`) is watched by the stream itself (stream_liveness.ts), so
+    // Deno's idle timer, re-armed on every message received, is left off; another one keeps it.
+    const pings = c.req.query("ping") === "1";
+    const { socket, response } = Deno.upgradeWebSocket(
+      c.req.raw,
+      pings ? { idleTimeout: 0 } : undefined,
+    );
+    new StreamSession(socket, deps, app, authorized, pings ? deps.limits.streamPingMs : undefined);
     return response;
   };
 }

@@ -148,6 +148,7 @@ export class MqttConnection {
 
   /** The node is shutting down: v5 DISCONNECT 0x8B, then close (v3.1.1: close). */
   async shutDown(): Promise<void> {
+    this.#wire.goingAway = true;
     this.fail(REASON.serverShuttingDown, "server shutting down");
     await this.#wire.end(); // resolves once the DISCONNECT is written
   }
@@ -238,6 +239,7 @@ export class MqttConnection {
       owner,
       version: v5 ? 5 : 4,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
+      written: () => this.#wire.written(),
       fail: (r: number, d: string) => this.fail(r, d),
       log: (event: string, details: Record<string, unknown>) =>
         this.#ctx.log.warn(event, { clientId, ...details }),

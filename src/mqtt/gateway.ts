@@ -104,9 +104,13 @@ class Acceptor {
   /** Every live MQTT connection, TCP and WebSocket: each is told when the node shuts down. */
   readonly #sessions = new Set<MqttConnection>();
 
+  /** The gateway is shutting down: what comes in now is turned away, not left unclosed. */
+  closing = false;
+
   constructor(private readonly ctx: GatewayContext) {}
 
   run(connection: MqttConnection): Promise<void> {
+    if (this.closing) return connection.shutDown();
     this.#sessions.add(connection);
     return connection.run().finally(() => this.#sessions.delete(connection));
   }
@@ -138,6 +142,7 @@ class Acceptor {
 
   /** Closes every connection; resolves when every accept loop has ended. */
   async close(): Promise<void> {
+    this.closing = true;
     // v5 clients learn why (DISCONNECT 0x8B) and reconnect elsewhere; v3.1.1 has no
     // server DISCONNECT, the connection just closes.
     const told = Promise.all([...this.#sessions].map((s) => s.shutDown()));
@@ -161,6 +166,8 @@ function upgrade(req: Request, ctx: GatewayContext, acceptor: Acceptor): Respons
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("MQTT over WebSocket only\n", { status: 426 });
   }
+  // Stopping (the node's HTTP listener closes last): the client moves to another node now.
+  if (acceptor.closing) return new Response("MQTT gateway shutting down\n", { status: 503 });
   const offered = (req.headers.get("sec-websocket-protocol") ?? "").split(",")
     .map((p) => p.trim());
   const { socket, response } = Deno.upgradeWebSocket(

@@ -25,7 +25,8 @@ export interface ByteStream {
   read(buf: Uint8Array): Promise<number | null>;
   /** Bytes written. */
   write(bytes: Uint8Array): Promise<number>;
-  close(): void;
+  /** `goingAway`: the server is shutting down (a WebSocket closes with 1001, not 1005). */
+  close(goingAway?: boolean): void;
   /** The peer's address, for log lines. */
   readonly remote: string;
 }
@@ -141,17 +142,25 @@ export class Wire {
     }
   }
 
+  /** Resolves once what was sent so far is written (or the connection closed). */
+  written(): Promise<void> {
+    return this.#out;
+  }
+
   /** Closes after what was sent so far is written. */
   async end(): Promise<void> {
     await this.#out;
     this.close();
   }
 
+  /** The server is shutting down: the close says so where the transport can (WebSocket 1001). */
+  goingAway = false;
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#conn.close();
+      this.#conn.close(this.goingAway);
     } catch {
       // Already closed by the peer.
     }

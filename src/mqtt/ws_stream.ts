@@ -55,11 +55,13 @@ export function webSocketStream(socket: WebSocket, remote: string): ByteStream {
       socket.send(bytes.slice());
       return Promise.resolve(bytes.length);
     },
-    close() {
+    close(goingAway) {
       ended = true;
       notify();
       if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
-        socket.close();
+        // Without a code the client reads 1005 (no status): a shutdown says it is going away.
+        if (goingAway) socket.close(1001, "server shutting down");
+        else socket.close();
       }
     },
     remote,

@@ -34,6 +34,7 @@ import {
   DEFER_COMMIT_NOTICE,
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
+  LOG_CACHE_BYTES,
   SNAPSHOT_ENTRIES_MAX,
   SNAPSHOT_EVERY_ENTRIES,
   SNAPSHOT_LOG_BYTES_MAX,
@@ -101,6 +102,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     driver: node.driver,
   });
   const { server, url } = await listen(config, log, tls, socketDir, core, api, mqtt, peerTls);
+  transport.startDialing();
   const reloadTls = tlsReloader(config, log, peerTls, mqtt, server);
 
   let stopping: Promise<void> | undefined;
@@ -165,6 +167,8 @@ async function openCore(config: NodeConfig, log: Logger, peerTls: PeerTls | unde
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
     ...(peerTls === undefined ? {} : { peerTls }),
+    // Once the node listens (`startNode`): see `dialLater`.
+    dialLater: true,
   });
   // The event-loop delay probe, whose figures `snapshot_taken` logs.
   const loop = new LoopMonitor();
@@ -340,6 +344,7 @@ async function openDriver(
       heartbeatTicks: HEARTBEAT_TICKS,
       random: Math.random,
       deferCommitNotice: DEFER_COMMIT_NOTICE,
+      logCacheBytes: LOG_CACHE_BYTES,
     },
     bootstrapConf: config.join
       ? { voters: [], learners: [] }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MALLOC_TUNABLES } from "../../src/server/mod.ts";
+import { MALLOC_TUNABLES, V8_FLAGS } from "../../src/server/mod.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
@@ -21,6 +21,16 @@ export function freePorts(n: number): number[] {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How many sets of ports `Nodes.start` tries. A port found free is released before the node
+ * binds it, and another process may take it meanwhile (1 start in 23 clashed once under a
+ * parallel test run): the node then exits at once, and the cluster is started again elsewhere.
+ */
+const PORT_ATTEMPTS = 4;
+
+/** What a node prints when its listener's port is taken (`start_failed`). */
+const ADDRESS_IN_USE = /address already in use|AddrInUse|os error 98/i;
 
 export interface NodesOptions {
   /** Number of nodes (1, 3 or 5). */
@@ -64,6 +74,8 @@ export interface NodesOptions {
    * and node `id` gets `args(id)` (its `--tls-*` / `--peer-*` flags).
    */
   readonly tls?: { readonly caPem: string; readonly args: (id: string) => readonly string[] };
+  /** Picks the nodes' ports; default `freePorts` (a test of the harness hands out taken ones). */
+  readonly pickPorts?: (n: number) => number[];
 }
 
 /** A node's address and the command prefix that runs a program where that address is. */
@@ -78,8 +90,10 @@ interface Proc {
   readonly child: Deno.ChildProcess;
   readonly logs: string[];
   readonly exited: Promise<Deno.CommandStatus>;
-  /** Set once the process has exited (on its own or killed). */
-  readonly state: { exitCode?: number };
+  /** Set once the process has exited (on its own or killed); `head`: its first stderr. */
+  readonly state: { exitCode?: number; head: string };
+  /** Resolves once its stderr was read to the end. */
+  readonly read: Promise<void>;
 }
 
 /** A set of real nodes. Ids are n1..nN. */
@@ -97,7 +111,7 @@ export class Nodes {
   private constructor(opts: NodesOptions, dataDir: string, ownDir: boolean) {
     this.#opts = opts;
     this.ids = Array.from({ length: opts.count }, (_, i) => `n${i + 1}`);
-    freePorts(opts.count).forEach((p, i) => this.#ports.set(this.ids[i], p));
+    (opts.pickPorts ?? freePorts)(opts.count).forEach((p, i) => this.#ports.set(this.ids[i], p));
     this.dataDir = dataDir;
     this.#ownDir = ownDir;
   }
@@ -109,15 +123,43 @@ export class Nodes {
   static async start(opts: NodesOptions): Promise<Nodes> {
     const own = opts.dataDir === undefined;
     const dir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "quorumq-nodes-" });
-    const nodes = new Nodes(opts, dir, own);
-    for (const id of nodes.ids) nodes.spawn(id);
-    try {
-      await nodes.waitLeader();
-    } catch (e) {
-      await nodes.stop();
-      throw e;
+    for (let attempt = 1;; attempt++) {
+      const nodes = new Nodes(opts, dir, own);
+      // Only a cluster started from nothing may move: a data directory holds its members' URLs.
+      const fresh = await nodes.#noDataYet();
+      for (const id of nodes.ids) nodes.spawn(id);
+      try {
+        await nodes.waitLeader(30_000, true);
+        return nodes;
+      } catch (e) {
+        const clash = await nodes.#portTaken();
+        if (clash === undefined || !fresh || attempt >= PORT_ATTEMPTS) {
+          await nodes.stop();
+          throw e;
+        }
+        await Promise.all(nodes.live().map((id) => nodes.kill(id)));
+        for (const id of nodes.ids) await nodes.wipe(id);
+      }
     }
-    return nodes;
+  }
+
+  /** No node of this harness has a data directory yet. */
+  async #noDataYet(): Promise<boolean> {
+    for (const id of this.ids) {
+      const there = await Deno.stat(this.nodeDataDir(id)).then(() => true, () => false);
+      if (there) return false;
+    }
+    return true;
+  }
+
+  /** A node that exited because its port was taken, if any. */
+  async #portTaken(): Promise<string | undefined> {
+    for (const [id, p] of this.#procs) {
+      if (p.state.exitCode === undefined) continue;
+      await p.read; // the process has ended: its stderr ends too
+      if (ADDRESS_IN_USE.test(p.state.head)) return id;
+    }
+    return undefined;
   }
 
   url(id: string): string {
@@ -217,8 +259,9 @@ export class Nodes {
     const peers = (joiner ? this.allIds() : this.ids).map((p) => `${p}=${this.url(p)}`).join(",");
     const args = [
       "run",
-      // As `deno task start`: the node collects garbage when it turns quiet (src/server/memory.ts).
-      "--v8-flags=--expose-gc",
+      // As `deno task start`: the node collects garbage when it turns quiet, with a smaller young
+      // generation (src/server/memory.ts).
+      `--v8-flags=${V8_FLAGS}`,
       // Request signals abort only when the client goes away (long polls watch them).
       "--unstable-no-legacy-abort",
       "--allow-net",
@@ -258,9 +301,10 @@ export class Nodes {
       env: { NO_COLOR: "1", GLIBC_TUNABLES: MALLOC_TUNABLES, ...this.#opts.env?.(id) },
     }).spawn();
     const logs: string[] = [];
+    const state: { exitCode?: number; head: string } = { head: "" };
     const keep = this.#opts.keepLogs ?? true;
     const logDir = this.#opts.logDir;
-    (async () => {
+    const read = (async () => {
       const decoder = new TextDecoder();
       const file = logDir === undefined ? undefined : await Deno.open(`${logDir}/${id}.log`, {
         create: true,
@@ -268,16 +312,17 @@ export class Nodes {
       });
       try {
         for await (const chunk of child.stderr) {
-          if (keep) logs.push(decoder.decode(chunk));
+          const text = decoder.decode(chunk);
+          if (state.head.length < 8192) state.head += text;
+          if (keep) logs.push(text);
           await file?.write(chunk);
         }
       } finally {
         file?.close();
       }
     })().catch(() => {});
-    const state: { exitCode?: number } = {};
     child.status.then((s) => state.exitCode = s.code, () => state.exitCode = -1);
-    this.#procs.set(id, { child, logs, exited: child.status, state });
+    this.#procs.set(id, { child, logs, exited: child.status, state, read });
   }
 
   /**
@@ -336,11 +381,22 @@ export class Nodes {
     return await res.json();
   }
 
-  /** The leader every live node agrees on. Bounded by `timeoutMs`. */
-  async waitLeader(timeoutMs = 30_000): Promise<string> {
+  /**
+   * The leader every live node agrees on. Bounded by `timeoutMs`. `failOnExit`: a node process
+   * that ended meanwhile (one that could not start) fails the wait at once.
+   */
+  async waitLeader(timeoutMs = 30_000, failOnExit = false): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let seen = "";
     while (Date.now() < deadline) {
+      const ended = failOnExit
+        ? this.live().find((id) => this.exitCode(id) !== undefined)
+        : undefined;
+      if (ended !== undefined) {
+        await this.#procs.get(ended)?.read;
+        const head = this.#procs.get(ended)?.state.head.slice(-600) ?? "";
+        throw new Error(`Node ${ended} exited (${this.exitCode(ended)}) while starting: ${head}`);
+      }
       const views = await Promise.all(
         this.live().map((id) => this.cluster(id).catch(() => undefined)),
       );
