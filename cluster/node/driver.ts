@@ -322,7 +322,8 @@ export class NodeDriver {
   }
 
   /**
-   * Stops ticking, fails every waiter and waits for the ready loop. The storage stays open: whoever
+   * Stops ticking, fails every waiter and waits (up to a second) for the ready loop and for a
+   * snapshot being saved, so nothing writes to the storage after. The storage stays open: whoever
    * opened it closes it.
    */
   async close(): Promise<void> {
@@ -335,7 +336,9 @@ export class NodeDriver {
     this.#reads.close();
     this.#apply.waiters.failAll();
     this.#apply.close();
-    for (let i = 0; i < 200 && this.#running; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 200 && (this.#running || this.#snapshots.snapshotting); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** Waits for the entry proposed at (index, term); see `PendingProposals.track`. */
