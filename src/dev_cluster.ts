@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { MALLOC_TUNABLES } from "./server/mod.ts";
+import { MALLOC_TUNABLES, V8_FLAGS } from "./server/mod.ts";
 
 /** The dev cluster's settings. */
 export interface DevClusterOptions {
@@ -111,7 +111,7 @@ export function devNodes(options: DevClusterOptions, mainPath: string): DevNode[
     args: [
       "run",
       // The flags and permissions of `deno task start`.
-      "--v8-flags=--expose-gc",
+      `--v8-flags=${V8_FLAGS}`,
       "--allow-net",
       "--allow-read",
       "--allow-write",

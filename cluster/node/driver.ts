@@ -394,11 +394,7 @@ export class NodeDriver {
    * publisher waiting for each answer sends the next one well within that).
    */
   #noticeCommit(): void {
-    if (!this.#raw.commitUnsent) {
-      this.#cancelNotice?.();
-      this.#cancelNotice = undefined;
-      return;
-    }
+    if (!this.#raw.commitUnsent) return this.#dropNotice();
     if (this.#cancelNotice !== undefined) return;
     const start = this.#o.startTimer;
     if (start === undefined) return this.#raw.sendCommit();
@@ -410,9 +406,17 @@ export class NodeDriver {
     });
   }
 
+  #dropNotice(): void {
+    this.#cancelNotice?.();
+    this.#cancelNotice = undefined;
+  }
+
   async #handle(rd: Ready): Promise<void> {
     if (rd.softState) this.#onSoftState(rd.softState.leaderId, rd.softState.role);
     if (rd.messages.length > 0) this.#send(rd.messages);
+    // An append carried the commit the notice waits to send: a later commit gets a whole delay
+    // of its own (counted from the first Ready it is unsent after), not what remains of this one.
+    if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
     // Committed entries that were durable here before this Ready apply while its persist runs:
     // they are committed (on a majority's disks) and in our durable log, so nothing about them
     // waits for this fsync. On a leader that is every committed entry (it counts itself only

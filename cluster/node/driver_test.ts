@@ -167,6 +167,51 @@ Deno.test("NodeDriver with deferCommitNotice: the next append or the notice's ti
   await c.closeAll();
 });
 
+/** A memory log whose appends wait while `held` (a slow fsync). */
+class SlowLog extends MemoryLogStore {
+  held = false;
+  #waiting: (() => void)[] = [];
+  override async append(entries: Parameters<MemoryLogStore["append"]>[0]): Promise<void> {
+    if (this.held) await new Promise<void>((r) => this.#waiting.push(r));
+    return super.append(entries);
+  }
+  release(): void {
+    this.held = false;
+    for (const r of this.#waiting.splice(0)) r();
+  }
+}
+
+Deno.test("NodeDriver with deferCommitNotice: a commit gets a notice delay of its own, not an older commit's", async () => {
+  const c = new Cluster(["n1", "n2", "n3"], 1000, true);
+  const logs = new Map(c.ids.map((id) => [id, new SlowLog()]));
+  for (const id of c.ids) {
+    c.storages.set(id, {
+      log: logs.get(id)!,
+      hardState: new MemoryHardStateStore(),
+      snapshots: new MemorySnapshotStore(),
+    });
+    await c.open(id);
+  }
+  const leader = await c.leader();
+  await c.ticks(1);
+  c.notices = [];
+  assert.equal((await leader.propose(enc("a"), 1000)).ok, true);
+  for (let i = 0; i < 5; i++) await flush();
+  assert.equal(c.notices.length, 1, "the notice of 'a' is due");
+  const noticeOfA = c.notices[0];
+  // As on a disk: the followers answer the append of 'b' (which carries the commit of 'a') while
+  // the leader's own fsync of 'b' still runs; 'b' commits once it is done, in the same loop.
+  logs.get(leader.id)!.held = true;
+  const b = leader.propose(enc("b"), 1000);
+  for (let i = 0; i < 5; i++) await flush();
+  logs.get(leader.id)!.release();
+  assert.equal((await b).ok, true);
+  for (let i = 0; i < 5; i++) await flush();
+  assert.equal(c.notices.length, 1, "the notice of 'b' is due");
+  assert.notEqual(c.notices[0], noticeOfA, "the timer started for 'a' runs on for 'b'");
+  await c.closeAll();
+});
+
 Deno.test("NodeDriver.propose() on a cut-off leader ends as unknown_outcome, never as success", async () => {
   const c = new Cluster(["n1", "n2", "n3"]);
   for (const id of c.ids) await c.open(id);

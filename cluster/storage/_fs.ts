@@ -29,6 +29,17 @@ export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   }
 }
 
+/** Zeros for `writeZerosSync`, allocated on first use. */
+let zeros: Uint8Array | undefined;
+
+/** Writes `bytes` zeros at the file's position, on the calling thread (as `writeAllSync`). */
+export function writeZerosSync(file: Deno.FsFile, bytes: number): void {
+  zeros ??= new Uint8Array(64 * 1024);
+  for (let left = bytes; left > 0; left -= zeros.length) {
+    writeAllSync(file, left >= zeros.length ? zeros : zeros.subarray(0, left));
+  }
+}
+
 /**
  * fsync a directory, making a create, rename or unlink inside it durable. Without it a crash
  * can bring back a deleted segment or lose a renamed hard state (docs/reliability.md item 1).

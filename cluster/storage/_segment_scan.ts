@@ -109,10 +109,13 @@ async function scanSegment(
       if (findValidRecordAfter(buf, view, offset, expectedIndex)) {
         throw new LogCorruptionError(path, offset, `${r.reason}, and valid records follow`);
       }
-      log(
-        `Raft log: truncating a torn tail of ${path} at byte ${offset} (${r.reason}; ` +
-          `${buf.length - offset} bytes dropped, log ends at index ${expectedIndex - 1})`,
-      );
+      // Zeros alone are the space the store writes ahead of its records (file_log_store.ts).
+      if (!buf.subarray(offset).every((b) => b === 0)) {
+        log(
+          `Raft log: truncating a torn tail of ${path} at byte ${offset} (${r.reason}; ` +
+            `${buf.length - offset} bytes dropped, log ends at index ${expectedIndex - 1})`,
+        );
+      }
       await truncateFile(path, offset);
       break;
     }

@@ -16,6 +16,7 @@ import {
   syncDir,
   writeAllSync,
   writeFileAtomic,
+  writeZerosSync,
 } from "./_fs.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
 import { entryBytesAt, SegmentReads } from "./_segment_read.ts";
@@ -55,6 +56,11 @@ interface Settle {
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** Appends up to this size are encoded into one kept buffer (`#scratchFor`); larger ones, fresh. */
 const SCRATCH_BYTES_MAX = 1024 * 1024;
+/**
+ * Zeros written ahead of the active segment's records (`#preallocate`): an fdatasync of records
+ * over zeros flushes data alone, not the journal for a new size and blocks (docs/storage.md).
+ */
+const PREALLOCATE_BYTES = 1024 * 1024;
 
 /**
  * The durable log. Appends queued while a write+fdatasync is in flight are coalesced into the
@@ -68,6 +74,8 @@ export class FileLogStore implements LogStore {
   /** Verified segments in index order; the last one is open as `#active`. */
   readonly #segments: Segment[];
   #active: Deno.FsFile | undefined;
+  /** The size of `#active`'s file: its records, then zeros (`#preallocate`). */
+  #allocated = 0;
   #first: number;
   #queue: Op[] = [];
   #draining = false;
@@ -97,6 +105,7 @@ export class FileLogStore implements LogStore {
     if (segments.length === 0) store.#first = await readEmptyLogStart(dir);
     const last = segments.at(-1);
     if (last) store.#active = await openForAppend(last);
+    store.#allocated = last?.bytes ?? 0; // the scan cut any zeros after the records
     return store;
   }
 
@@ -318,6 +327,7 @@ export class FileLogStore implements LogStore {
         i++;
       }
       const file = this.#active!;
+      this.#preallocate(file, seg.bytes, bytes);
       const chunk = start === 0 && i === entries.length ? entries : entries.slice(start, i);
       writeAllSync(file, encodeRecords(chunk, this.#scratchFor(bytes - seg.bytes)));
       this.#beforeSync();
@@ -346,12 +356,32 @@ export class FileLogStore implements LogStore {
     return this.#scratch;
   }
 
-  /** Seal the active segment and start a new one whose first record will be `firstIndex`. */
+  /** Records to write at `at` would end at `end`: past the zeros, writes more beyond them. */
+  #preallocate(file: Deno.FsFile, at: number, end: number): void {
+    if (end <= this.#allocated) return;
+    const from = Math.max(end, this.#allocated);
+    const to = Math.min(this.#segmentBytesMax, end + PREALLOCATE_BYTES);
+    if (to > from) {
+      file.seekSync(from, Deno.SeekMode.Start);
+      writeZerosSync(file, to - from);
+      file.seekSync(at, Deno.SeekMode.Start);
+    }
+    this.#allocated = Math.max(end, to);
+  }
+
+  /** Seal the active segment, cut to its records, and start one whose first is `firstIndex`. */
   async #roll(firstIndex: number): Promise<Segment> {
+    const sealed = this.#segments.at(-1);
+    if (this.#active && sealed && this.#allocated > sealed.bytes) {
+      await this.#active.truncate(sealed.bytes);
+      this.#beforeSync();
+      await this.#active.syncData();
+    }
     this.#active?.close();
     this.#active = undefined;
     const path = `${this.#dir}/${segmentName(firstIndex)}`;
     this.#active = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
+    this.#allocated = 0;
     await syncDir(this.#dir); // the new name must survive a crash before its records are acked
     const seg: Segment = { firstIndex, path, offsets: [], terms: [], bytes: 0 };
     if (this.#segments.length === 0) this.#first = firstIndex;
@@ -379,11 +409,14 @@ export class FileLogStore implements LogStore {
       await writeEmptyLogStart(this.#dir, nextIndex);
       return;
     }
-    this.#active ??= await openForAppend(last);
+    if (this.#active === undefined) {
+      [this.#active, this.#allocated] = [await openForAppend(last), last.bytes];
+    }
     const keep = fromIndex - last.firstIndex;
     if (keep < last.offsets.length) {
       const bytes = last.offsets[keep];
       await this.#active.truncate(bytes);
+      this.#allocated = bytes;
       this.#beforeSync();
       await this.#active.syncData();
       this.#afterSync(last.path, bytes);

@@ -218,3 +218,54 @@ Deno.test("appends of falling sizes reuse one buffer and leave nothing of the la
     await reopened.close();
   });
 });
+
+Deno.test("FileLogStore writes zeros ahead of the active segment, never into a sealed one", async () => {
+  await withDir(async (dir) => {
+    const max = 64 * 1024;
+    const notes: string[] = [];
+    let log = await FileLogStore.open(dir, { log: (m) => notes.push(m), segmentBytesMax: max });
+    // 40 appends of ~3.7 KB: the zeros reach the limit, then two segments roll.
+    for (let i = 1; i <= 40; i++) await log.append([entry(i, 1, 3_700)]);
+    const names = await segmentFiles(dir);
+    assert.ok(names.length >= 3, `${names.length} segments`);
+    for (const n of names.slice(0, -1)) {
+      const buf = await Deno.readFile(`${dir}/${n}`);
+      assert.notEqual(buf.at(-1), 0, `${n}: a sealed segment ends with its last record`);
+    }
+    const active = `${dir}/${names.at(-1)}`;
+    const size = (await Deno.stat(active)).size;
+    assert.equal(size, max, "the active segment's zeros reach the segment's limit");
+    // Reopened: every entry, nothing reported, the zeros cut; then appends go on after them.
+    await log.close();
+    log = await FileLogStore.open(dir, { log: (m) => notes.push(m), segmentBytesMax: max });
+    assertEntries(
+      (await log.load()).entries,
+      Array.from({ length: 40 }, (_, i) => entry(i + 1, 1, 3_700)),
+    );
+    assert.deepEqual(notes, []);
+    assert.ok((await Deno.stat(active)).size < max);
+    await log.append([entry(41, 1, 10)]);
+    assert.equal((await Deno.stat(active)).size, max);
+    await log.close();
+    log = await FileLogStore.open(dir, quiet);
+    assert.equal(log.lastIndex(), 41);
+    await log.close();
+  });
+});
+
+Deno.test("FileLogStore: a record torn over the zeros ahead is truncated and reported", async () => {
+  await withDir(async (dir) => {
+    const { path, offsets } = await fiveEntryLog(dir);
+    const buf = await Deno.readFile(path);
+    assert.ok(buf.length > offsets[5], "zeros follow the records");
+    buf.set([1, 2, 3, 4, 5, 6, 7], offsets[5]); // a sixth record's first bytes, then zeros
+    await Deno.writeFile(path, buf);
+    const notes: string[] = [];
+    const log = await FileLogStore.open(dir, { log: (m) => notes.push(m) });
+    assertEntries((await log.load()).entries, entries(1, 5, 1));
+    assert.equal(notes.length, 1);
+    assert.match(notes[0], /torn tail/);
+    assert.equal((await Deno.stat(path)).size, offsets[5]);
+    await log.close();
+  });
+});

@@ -16,7 +16,13 @@ import { validate } from "./body.ts";
 import type { Call } from "./call.ts";
 import type { AppDeps } from "./context.ts";
 import { authorize } from "./authorize.ts";
-import { batchPublished, settled, singlePublish, toMessageInput } from "./render.ts";
+import {
+  batchPublished,
+  settled,
+  singlePublish,
+  toMessageInput,
+  toMessageInputs,
+} from "./render.ts";
 import { answerWrite, forwardUnread } from "./write.ts";
 import { handleReceive } from "./receive.ts";
 import { plainPublish } from "./publish_check.ts";
@@ -47,7 +53,7 @@ export async function publishMessages(
   const body = await call.body(deps.limits.maxBodyBytes);
   const req = validatePublish(body.json);
   if ("messages" in req) {
-    const messages = req.messages.map(toMessageInput);
+    const messages = toMessageInputs(req.messages);
     const cmd = "queue" in target
       ? { op: "publish_batch" as const, queue: target.queue, messages }
       : { op: "topic_publish_batch" as const, topic: target.topic, messages };

@@ -39,11 +39,14 @@ export interface MessageRequest {
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
 export function toMessageInput(m: MessageRequest): MessageInput {
+  return withBody(m, encoder.encode(JSON.stringify(m.body)));
+}
+
+/** The broker's input for `m` with `body` as its bytes. */
+function withBody(m: MessageRequest, body: Uint8Array): MessageInput {
   // Fields assigned one by one (same keys, same order) rather than spread from conditional
   // object literals: eight spreads per published message were ~3 µs of a leader's CPU.
-  const out: { -readonly [K in keyof MessageInput]: MessageInput[K] } = {
-    body: encoder.encode(JSON.stringify(m.body)),
-  };
+  const out: { -readonly [K in keyof MessageInput]: MessageInput[K] } = { body };
   if (m.id !== undefined) out.id = m.id;
   if (m.group !== undefined) out.group = m.group;
   if (m.delayMs !== undefined) out.delayMs = m.delayMs;
@@ -52,6 +55,35 @@ export function toMessageInput(m: MessageRequest): MessageInput {
   if (m.subject !== undefined) out.subject = m.subject;
   if (m.retain !== undefined) out.retain = m.retain;
   if (m.once !== undefined) out.once = m.once;
+  return out;
+}
+
+/**
+ * `toMessageInput` for each message of a batch, with one UTF-8 encode for all the bodies: a
+ * `TextEncoder.encode` per body was ~0.7-2 µs of the leader's CPU per message of a 100-message
+ * publish, one per request costs its share of ~0.7 µs (JSON.stringify included). Each body is a
+ * view of the one buffer. The views line up with the JSON texts only when every character is
+ * ASCII (one byte each: the bytes then number the characters); otherwise each body is encoded
+ * alone, as `toMessageInput` does.
+ */
+export function toMessageInputs(ms: readonly MessageRequest[]): MessageInput[] {
+  const texts: string[] = [];
+  let chars = 0;
+  for (const m of ms) {
+    const text: string | undefined = JSON.stringify(m.body);
+    if (text === undefined) return ms.map(toMessageInput);
+    texts.push(text);
+    chars += text.length;
+  }
+  const all = encoder.encode(texts.join(""));
+  if (all.length !== chars) return ms.map(toMessageInput);
+  const out: MessageInput[] = [];
+  let at = 0;
+  for (let i = 0; i < ms.length; i++) {
+    const end = at + texts[i].length;
+    out.push(withBody(ms[i], all.subarray(at, end)));
+    at = end;
+  }
   return out;
 }
 

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { publishJson, singlePublish } from "./render.ts";
+import {
+  type MessageRequest,
+  publishJson,
+  singlePublish,
+  toMessageInput,
+  toMessageInputs,
+} from "./render.ts";
 
 Deno.test("singlePublish answers the text of publishJson, 201 new and 200 duplicate", () => {
   const ids = ["a", 'q"uote\\', "é €", "\u0000\n", "x".repeat(256)];
@@ -11,6 +17,46 @@ Deno.test("singlePublish answers the text of publishJson, 201 new and 200 duplic
         assert.equal(answer.text, JSON.stringify(publishJson(o)));
         assert.equal(answer.status, duplicate ? 200 : 201);
       }
+    }
+  }
+});
+
+/** True when every code unit is 7-bit ASCII (a regex over \x00-\x7f trips deno lint). */
+const isAscii = (s: string): boolean => [...s].every((c) => c.charCodeAt(0) < 0x80);
+
+Deno.test("toMessageInputs gives each message what toMessageInput gives it, ASCII or not", () => {
+  const bodies: unknown[] = [
+    "x".repeat(256),
+    "",
+    { a: [1, 2, { b: null }], c: "d" },
+    42,
+    null,
+    true,
+    "é €",
+    "emoji 😀 here",
+    "\ud800 lone",
+    'q"uote\\',
+    "\u0000\n",
+  ];
+  const batches: MessageRequest[][] = [
+    bodies.filter((b) => typeof b !== "string" || isAscii(b)).map((body) => ({
+      body,
+    })),
+    bodies.map((body, i) => ({ body, id: `m${i}`, ...(i % 2 ? { ttlMs: 5 } : {}) })),
+    [{ body: "a" }, { body: undefined }, { body: "b" }],
+    [{ body: "only", group: "g", headers: { h: "v" }, delayMs: 3 }],
+    [],
+  ];
+  for (const batch of batches) {
+    const got = toMessageInputs(batch);
+    const want = batch.map(toMessageInput);
+    assert.equal(got.length, want.length);
+    for (let i = 0; i < want.length; i++) {
+      const { body: gotBody, ...gotRest } = got[i];
+      const { body: wantBody, ...wantRest } = want[i];
+      assert.deepEqual([...gotBody], [...wantBody], `body ${i}`);
+      assert.deepEqual(gotRest, wantRest);
+      assert.deepEqual(Object.keys(got[i]), Object.keys(want[i]));
     }
   }
 });

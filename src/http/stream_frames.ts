@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
+import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import type { Answer } from "./answer.ts";
 import { answerText } from "./in_process.ts";
 import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
@@ -70,10 +70,13 @@ export type StreamOutFrame =
   | { readonly t: "push"; readonly i: number; readonly j: string }
   | { readonly t: "error"; readonly j: string };
 
+// Packed with `RESET_BUFFER_MODE` and copied out at once: msgpackr writes the next frame over the
+// same bytes instead of moving on through its buffer and replacing it with a new one every few
+// batches of answers (a fresh buffer of a few 100 KB, and page faults, each time).
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 export function encodeStreamFrame(frame: StreamOutFrame | StreamInFrame): Uint8Array {
-  const body = packr.pack(frame);
+  const body = packr.pack(frame, RESET_BUFFER_MODE);
   const out = new Uint8Array(1 + body.byteLength);
   out[0] = STREAM_VERSION;
   out.set(body, 1);
@@ -82,7 +85,7 @@ export function encodeStreamFrame(frame: StreamOutFrame | StreamInFrame): Uint8A
 
 /** A batch of frames in one message: the version byte, then a msgpack array of the maps. */
 export function encodeStreamBatch(frames: readonly StreamOutFrame[]): Uint8Array {
-  const body = packr.pack(frames);
+  const body = packr.pack(frames, RESET_BUFFER_MODE);
   const out = new Uint8Array(1 + body.byteLength);
   out[0] = STREAM_VERSION;
   out.set(body, 1);

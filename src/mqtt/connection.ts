@@ -239,6 +239,7 @@ export class MqttConnection {
       owner,
       version: v5 ? 5 : 4,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
+      written: () => this.#wire.written(),
       fail: (r: number, d: string) => this.fail(r, d),
       log: (event: string, details: Record<string, unknown>) =>
         this.#ctx.log.warn(event, { clientId, ...details }),

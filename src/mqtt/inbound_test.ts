@@ -100,6 +100,45 @@ Deno.test("while a batch is being committed the next PUBLISHes gather into one b
   assert.deepEqual(acks, [1, 2, 3]);
 });
 
+Deno.test("after a batch's answers, what their read releases joins the queued PUBLISHes", async () => {
+  // A Nagle client: PUBLISH 2 came alone while batch 1 was being committed, 3 and 4 were held
+  // for 2's TCP ACK, which rides on batch 1's PUBACK; they arrive in the read right after it.
+  const { inbound, requests, acks } = harness();
+  inbound.publish(publish(1));
+  inbound.flush();
+  await settle();
+  inbound.publish(publish(2));
+  inbound.flush();
+  requests[0].answer(201, published(1));
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.deepEqual(acks, [1]);
+  inbound.publish(publish(3));
+  inbound.publish(publish(4));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 2);
+  assert.deepEqual(requests[1].messages.length, 3, "2 waited for the read its PUBACK released");
+  requests[1].answer(201, published(3, 2));
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3, 4]);
+});
+
+Deno.test("after a batch's answers, queued PUBLISHes go after one timer turn if no read comes", async () => {
+  const { inbound, requests, acks } = harness();
+  inbound.publish(publish(1));
+  inbound.flush();
+  await settle();
+  inbound.publish(publish(2));
+  inbound.flush();
+  requests[0].answer(201, published(1));
+  for (let i = 0; i < 10 && requests.length < 2; i++) await settle();
+  assert.equal(requests.length, 2);
+  assert.deepEqual(requests[1].messages.length, 1);
+  requests[1].answer(201, published(1, 2));
+  await settle();
+  assert.deepEqual(acks, [1, 2]);
+});
+
 Deno.test("a refused batch closes the connection and nothing after it is sent", async () => {
   const { inbound, requests, acks, failures } = harness();
   inbound.publish(publish(1));

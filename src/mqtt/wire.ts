@@ -142,6 +142,11 @@ export class Wire {
     }
   }
 
+  /** Resolves once what was sent so far is written (or the connection closed). */
+  written(): Promise<void> {
+    return this.#out;
+  }
+
   /** Closes after what was sent so far is written. */
   async end(): Promise<void> {
     await this.#out;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
+import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 
 export const FORWARD_PATH = "/cluster/v1/forward";
 const FORWARD_FRAME_V1 = 1;
@@ -32,7 +32,8 @@ export interface ForwardResponseFrame {
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 export function encodeForwardFrame(frame: ForwardRequestFrame | ForwardResponseFrame): Uint8Array {
-  const body = packr.pack(frame);
+  // Copied out at once: the shared buffer is written again from the same place (envelope.ts).
+  const body = packr.pack(frame, RESET_BUFFER_MODE);
   const out = new Uint8Array(1 + body.byteLength);
   out[0] = FORWARD_FRAME_V1;
   out.set(body, 1);

@@ -6,7 +6,7 @@
  * compacted away) for minutes, in RSS, while its live state was ~450 MB.
  *
  * V8 gives JavaScript a collection only with `--expose-gc`, which the node's launch commands
- * pass (`--v8-flags=--expose-gc`: `deno task start`, deploy/, the test harness). Without the
+ * pass (`V8_FLAGS`: `deno task start`, deploy/, the test harness). Without the
  * flag nothing here collects, and the memory goes back whenever V8 collects on its own. What is
  * collected goes back to the system only with `MALLOC_TUNABLES` below.
  *
@@ -25,6 +25,17 @@
  */
 export const MALLOC_TUNABLES =
   "glibc.malloc.mmap_threshold=8192:glibc.malloc.arena_max=2:glibc.malloc.mmap_max=32768";
+
+/**
+ * The node's V8 flags, passed by `deno task start`, deploy/ and the test harnesses as
+ * `--v8-flags=<these>`: `--expose-gc` for `fullCollection`, and a young generation of 8 MB
+ * semi-spaces instead of V8's 16 MB (docs/storage.md, "Memory"). Array buffers whose JavaScript
+ * object dies young are freed at the next scavenge: with 16 MB semi-spaces a scavenge came
+ * rarely, since most of a node's bytes are array buffers outside the JavaScript heap, and both the
+ * young generation (~48 MB committed) and the dead buffers it had not yet swept stayed in RSS.
+ * Smaller (4 MB) promoted the strings of a snapshot's parts, and their old generation grew more.
+ */
+export const V8_FLAGS = "--expose-gc,--max-semi-space-size=8";
 
 const exposed = (globalThis as { gc?: () => void }).gc;
 

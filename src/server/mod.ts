@@ -12,4 +12,4 @@ export { BrokerMachine } from "./broker_machine.ts";
 export { FORWARD_CHANNEL_DEFAULTS, ForwardChannels } from "./forward_channel.ts";
 export { FORWARD_PATH } from "./forward_frames.ts";
 export { RaftNode } from "./raft_node.ts";
-export { MALLOC_TUNABLES } from "./memory.ts";
+export { MALLOC_TUNABLES, V8_FLAGS } from "./memory.ts";

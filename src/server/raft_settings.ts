@@ -30,3 +30,9 @@ export const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
  * state: at 360 MB of state, one per 64 MiB written (docs/storage.md, "Memory").
  */
 export const SNAPSHOT_LOG_BYTES_MAX = 64 * 2 ** 20;
+/**
+ * The newest entries the Raft core keeps in memory (`RaftConfig.logCacheBytes`); older ones are
+ * read back from the log files for a follower that fell that far behind. A follower in step needs
+ * only the last few entries; every byte here is held on every node (docs/storage.md, "Memory").
+ */
+export const LOG_CACHE_BYTES = 8 * 2 ** 20;

@@ -34,6 +34,7 @@ import {
   DEFER_COMMIT_NOTICE,
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
+  LOG_CACHE_BYTES,
   SNAPSHOT_ENTRIES_MAX,
   SNAPSHOT_EVERY_ENTRIES,
   SNAPSHOT_LOG_BYTES_MAX,
@@ -340,6 +341,7 @@ async function openDriver(
       heartbeatTicks: HEARTBEAT_TICKS,
       random: Math.random,
       deferCommitNotice: DEFER_COMMIT_NOTICE,
+      logCacheBytes: LOG_CACHE_BYTES,
     },
     bootstrapConf: config.join
       ? { voters: [], learners: [] }

@@ -118,7 +118,8 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     quickArgs: ["--runs", "1", "--backlog", "20000"],
   },
   {
-    name: "MQTT gateway (one node, fsync) vs Mosquitto (persistence on): QoS 1, QoS 0 fan-out",
+    name:
+      "MQTT gateway (1 node and 3 nodes, fsync) vs Mosquitto (persistence on): QoS 1, 2, 0 fan-out",
     file: "mqtt_bench.ts",
     args: ["--runs", "3", "--messages", "5000"],
     quickArgs: ["--runs", "1", "--messages", "1000"],

@@ -1,25 +1,29 @@
 /**
- * MQTT: quorumq's gateway (one node, fsync on: every acknowledged message is on disk) against
- * Debian's Mosquitto (one broker, persistence on: its in-memory state is written to disk on the
- * autosave interval and at shutdown, so an acknowledged message can be lost in a crash), in the
- * same run, driven by the same MQTT.js client in this process.
+ * MQTT: quorumq's gateway, as one node (fsync on: every acknowledged message is on disk) and as a
+ * three-node cluster (the client on the leader: every acknowledged message replicated to a
+ * majority and fsync'd there, the figure the speed target is judged on), against Debian's
+ * Mosquitto (one broker, persistence on: its in-memory state is written to disk on the autosave
+ * interval and at shutdown, so an acknowledged message can be lost in a crash), in the same run,
+ * driven by the same MQTT.js client in this process, as MQTT.js sets it up by default (Nagle's
+ * algorithm on; `--client-nodelay` turns it off).
  *
  * - QoS 1 publish, 64 in flight: msgs/s and publish → PUBACK latency p50/p99.
  * - QoS 2 publish, 64 in flight: msgs/s and publish → PUBCOMP latency p50/p99.
  * - QoS 0 fan-out: one publisher, 10 subscribers on `fan/#`: deliveries/s and publish → delivery
  *   latency p50/p99.
  *
- * Each with the CPU time per message (deliveries for the fan-out) of the broker's process and of
- * this one (the client: it shows whether the client, not the broker, is what limits the rate).
+ * Each with the CPU time per message (deliveries for the fan-out) of the broker's process (a
+ * cluster: its leader, and all its nodes together) and of this one (the client: it shows whether
+ * the client, not the broker, is what limits the rate).
  *
  * Median of `--runs` runs. Without `mosquitto` installed only quorumq is measured, saying why.
  *
- * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1]
+ * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1,3]
  *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
  *   [--client-nodelay]
  *
- * `--nodes 3` runs quorumq as a three-node cluster (the client on the leader: every message
- * replicated to a majority and fsync'd there before its PUBACK). `--main` picks the node entry
+ * `--nodes` lists the cluster sizes quorumq runs as, one after another (default `1,3`; `--nodes 3`
+ * for the cluster alone). `--main` picks the node entry
  * (`test/bench/profiled_main.ts` with `QQ_PROFILE_DIR` and `QQ_PROFILE_READY=0` profiles the
  * node under the load); `--profile-client` writes a CPU profile of this process (the MQTT.js
  * client) per broker into `<dir>`. `--client-nodelay` turns Nagle's algorithm off on the QoS 1/2
@@ -40,7 +44,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
     messages: { type: "string", default: "5000" },
-    nodes: { type: "string", default: "1" },
+    nodes: { type: "string", default: "1,3" },
     cases: { type: "string", default: "q1,q2,q0" },
     only: { type: "string" },
     main: { type: "string" },
@@ -49,7 +53,7 @@ const { values } = parseArgs({
   },
 });
 const CASES = new Set(values.cases.split(","));
-const NODES = Number(values.nodes);
+const NODE_COUNTS = values.nodes.split(",").map(Number);
 const RUNS = Number(values.runs);
 const MESSAGES = Number(values.messages);
 const IN_FLIGHT = 64;
@@ -62,8 +66,14 @@ interface Figures {
   got?: number;
   /** CPU time per message (µs) of the broker's process and of this one (the MQTT.js client). */
   brokerUs: number;
+  /** A cluster: of all its nodes' processes together. */
+  allUs: number;
   clientUs: number;
+  /** quorumq: Raft entries its leader proposed per 64 messages (commit rounds per window). */
+  entriesPer64?: number;
 }
+
+type Timed = Omit<Figures, "brokerUs" | "allUs" | "clientUs">;
 
 /** utime+stime of a process in microseconds (Linux /proc; clock ticks are 100 Hz here). */
 function cpuUs(pid: number): number {
@@ -72,16 +82,36 @@ function cpuUs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-/** Runs `fn` and adds the CPU per message of `pid` and of this process to its figures. */
+/**
+ * Runs `fn` and adds the CPU per message of `pids[0]` (the broker, a cluster's leader), of all
+ * `pids` and of this process to its figures.
+ */
 async function withCpu(
-  pid: number,
-  fn: () => Promise<Omit<Figures, "brokerUs" | "clientUs">>,
-  count: (f: Omit<Figures, "brokerUs" | "clientUs">) => number,
+  pids: readonly number[],
+  fn: () => Promise<Timed>,
+  count: (f: Timed) => number,
+  entries?: () => Promise<number>,
 ): Promise<Figures> {
-  const b0 = cpuUs(pid), c0 = cpuUs(Deno.pid);
+  const all = () => pids.reduce((sum, pid) => sum + cpuUs(pid), 0);
+  const e0 = await entries?.();
+  const b0 = cpuUs(pids[0]), a0 = all(), c0 = cpuUs(Deno.pid);
   const f = await fn();
   const n = Math.max(1, count(f));
-  return { ...f, brokerUs: (cpuUs(pid) - b0) / n, clientUs: (cpuUs(Deno.pid) - c0) / n };
+  const cpu = {
+    brokerUs: (cpuUs(pids[0]) - b0) / n,
+    allUs: (all() - a0) / n,
+    clientUs: (cpuUs(Deno.pid) - c0) / n,
+  };
+  const e1 = await entries?.();
+  const per64 = e0 === undefined || e1 === undefined ? {} : { entriesPer64: (e1 - e0) * 64 / n };
+  return { ...f, ...cpu, ...per64 };
+}
+
+/** The Raft entries a quorumq node has proposed (`quorumq_proposal_entries_total`). */
+async function entriesOf(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("quorumq_proposal_entries_total"));
+  return Number(line?.split(" ").at(-1) ?? NaN);
 }
 
 function pct(sorted: number[], p: number): number {
@@ -106,7 +136,7 @@ async function publishInFlight(
   port: number,
   run: number,
   qos: 1 | 2,
-): Promise<Omit<Figures, "brokerUs" | "clientUs">> {
+): Promise<Timed> {
   const pub = await client(port);
   // MQTT.js leaves Nagle's algorithm on: its PUBLISHes after the first wait for that one's TCP ACK.
   if (values["client-nodelay"]) {
@@ -134,7 +164,7 @@ async function publishInFlight(
 async function qos0FanOut(
   port: number,
   run: number,
-): Promise<Omit<Figures, "brokerUs" | "clientUs">> {
+): Promise<Timed> {
   const subs = await Promise.all(
     Array.from({ length: SUBSCRIBERS }, (_, i) => client(port, `fan-${run}-${i}`)),
   );
@@ -168,16 +198,26 @@ async function qos0FanOut(
   return { rate: got / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99), got };
 }
 
-async function measure(name: string, port: number, pid: number): Promise<void> {
+/** Runs the cases against the broker at `port`; `pids`: its process (a cluster's leader first). */
+async function measure(
+  name: string,
+  port: number,
+  pids: readonly number[],
+  entries?: () => Promise<number>,
+): Promise<void> {
   const q1: Figures[] = [];
   const q2: Figures[] = [];
   const q0: Figures[] = [];
-  const stopProfile = await profileClient(name);
+  const stopProfile = await profileClient(name.replace(/ /g, "-"));
   for (let r = 0; r < RUNS; r++) {
     const sent = () => MESSAGES;
-    if (CASES.has("q1")) q1.push(await withCpu(pid, () => publishInFlight(port, r, 1), sent));
-    if (CASES.has("q2")) q2.push(await withCpu(pid, () => publishInFlight(port, r, 2), sent));
-    if (CASES.has("q0")) q0.push(await withCpu(pid, () => qos0FanOut(port, r), (f) => f.got!));
+    if (CASES.has("q1")) {
+      q1.push(await withCpu(pids, () => publishInFlight(port, r, 1), sent, entries));
+    }
+    if (CASES.has("q2")) {
+      q2.push(await withCpu(pids, () => publishInFlight(port, r, 2), sent, entries));
+    }
+    if (CASES.has("q0")) q0.push(await withCpu(pids, () => qos0FanOut(port, r), (f) => f.got!));
   }
   await stopProfile();
   const show = (label: string, fs: Figures[]) => {
@@ -185,15 +225,20 @@ async function measure(name: string, port: number, pid: number): Promise<void> {
     const got = fs[0].got === undefined
       ? ""
       : `, delivered ${fs.map((f) => f.got).join("/")} of ${MESSAGES * SUBSCRIBERS}`;
+    const cpu = (f: (x: Figures) => number) => Math.round(median(fs.map(f)));
+    const all = pids.length > 1 ? `, all ${pids.length} nodes ${cpu((x) => x.allUs)} µs` : "";
+    const rounds = fs[0].entriesPer64 === undefined
+      ? ""
+      : `, ${median(fs.map((x) => x.entriesPer64!)).toFixed(1)} entries per 64`;
     console.log(
-      `${name.padEnd(10)} ${label.padEnd(36)} ${
+      `${name.padEnd(12)} ${label.padEnd(36)} ${
         Math.round(median(fs.map((f) => f.rate)))
       } msgs/s, ` +
         `p50 ${median(fs.map((f) => f.p50)).toFixed(2)} ms, p99 ${
           median(fs.map((f) => f.p99)).toFixed(2)
-        } ms, CPU/msg broker ${Math.round(median(fs.map((f) => f.brokerUs)))} µs, client ${
-          Math.round(median(fs.map((f) => f.clientUs)))
-        } µs${got}`,
+        } ms, CPU/msg broker ${cpu((x) => x.brokerUs)} µs${all}, client ${
+          cpu((x) => x.clientUs)
+        } µs${rounds}${got}`,
     );
   };
   show("QoS 1 publish, 64 in flight", q1);
@@ -220,7 +265,9 @@ async function profileClient(name: string): Promise<() => Promise<void>> {
   };
 }
 
-async function withMosquitto(fn: (port: number, pid: number) => Promise<void>): Promise<void> {
+async function withMosquitto(
+  fn: (port: number, pids: readonly number[]) => Promise<void>,
+): Promise<void> {
   const found = await new Deno.Command("sh", { args: ["-c", "command -v mosquitto"] }).output();
   if (!found.success) {
     console.log("mosquitto: skipped, not installed (apt-get install mosquitto)");
@@ -253,7 +300,7 @@ async function withMosquitto(fn: (port: number, pid: number) => Promise<void>): 
         await sleep(50);
       }
     }
-    await fn(port, proc.pid);
+    await fn(port, [proc.pid]);
   } finally {
     proc.kill("SIGTERM");
     await proc.status;
@@ -261,27 +308,40 @@ async function withMosquitto(fn: (port: number, pid: number) => Promise<void>): 
   }
 }
 
-const QUORUMQ = NODES === 1
-  ? "quorumq: one node, fsync on (every PUBACK after the message is on disk)"
-  : `quorumq: ${NODES} nodes, client on the leader, fsync on (every PUBACK after the message ` +
-    "is on disk on a majority)";
+/** What a PUBACK means with `nodes` nodes. */
+const durability = (nodes: number) =>
+  nodes === 1
+    ? "1 node: fsync on (every PUBACK after the message is on disk)"
+    : `${nodes} nodes: client on the leader, fsync on (every PUBACK after the message is on ` +
+      "disk on a majority)";
 console.log(
-  `${MESSAGES} messages per run, median of ${RUNS}. ${QUORUMQ}. Mosquitto: one broker, ` +
-    "persistence on (written at autosave and shutdown; an acknowledged message can be lost in a " +
-    "crash).",
+  `${MESSAGES} messages per run, median of ${RUNS}. quorumq ${
+    NODE_COUNTS.map(durability).join("; ")
+  }. Mosquitto: one broker, persistence on (written at autosave and shutdown; an acknowledged ` +
+    `message can be lost in a crash). Client: MQTT.js in this process, ${
+      values["client-nodelay"]
+        ? "Nagle off on the publisher (--client-nodelay)"
+        : "as set up by default (Nagle on)"
+    }.`,
 );
 if (values.only !== "mosquitto") {
-  const { nodes, mqttPort } = await mqttNodes({
-    count: NODES,
-    storage: "fsync",
-    keepLogs: false,
-    ...(values.main === undefined ? {} : { main: values.main }),
-  });
-  try {
-    const leader = NODES === 1 ? "n1" : await nodes.waitLeader();
-    await measure("quorumq", mqttPort(leader), nodes.pid(leader)!);
-  } finally {
-    await nodes.stop();
+  for (const count of NODE_COUNTS) {
+    const { nodes, mqttPort } = await mqttNodes({
+      count,
+      storage: "fsync",
+      keepLogs: false,
+      ...(values.main === undefined ? {} : { main: values.main }),
+    });
+    try {
+      const leader = count === 1 ? "n1" : await nodes.waitLeader();
+      const pids = [leader, ...nodes.ids.filter((id) => id !== leader)].map((id) => nodes.pid(id)!);
+      const entries = () => entriesOf(nodes.url(leader));
+      await measure(`quorumq ${count}n`, mqttPort(leader), pids, entries);
+    } finally {
+      await nodes.stop();
+    }
   }
 }
-if (values.only !== "quorumq") await withMosquitto((port, pid) => measure("mosquitto", port, pid));
+if (values.only !== "quorumq") {
+  await withMosquitto((port, pids) => measure("mosquitto", port, pids));
+}

@@ -7,8 +7,9 @@
  * - `follower`: as `http`, to a follower (every write forwarded to the leader);
  * - `batch`: 100 messages with ids per `fetch`, 16 requests in flight (the peers' B100).
  * For each run and workload it prints msgs/s and the CPU (user + system, from `/proc`) per message
- * of the leader, of each follower and of this client process; then the medians. Workloads
- * alternate inside each run. The 1-minute load average is printed before and after.
+ * of the leader, of each follower and of this client process, the system (kernel) share of the
+ * leader's and a follower's, and their read and write system calls per 1000 messages
+ * (`/proc/<pid>/io`); then the medians. Workloads alternate inside each run. The 1-minute load average is printed before and after.
  *
  * With `--profile <dir>` the nodes run `test/bench/profiled_main.ts`, and each measured phase is
  * profiled (SIGUSR1 .. SIGUSR2): one `.cpuprofile` per node and phase in `<dir>` (summarize with
@@ -63,6 +64,19 @@ function cpuSeconds(pid: number | "self"): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** System (kernel) CPU seconds of process `pid` so far. */
+function systemSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[12]) / 100;
+}
+
+/** Read and write system calls of process `pid` so far (`/proc/<pid>/io`). */
+function syscalls(pid: number): { r: number; w: number } {
+  const io = Deno.readTextFileSync(`/proc/${pid}/io`);
+  const field = (name: string) => Number(io.match(new RegExp(`^${name}: (\\d+)$`, "m"))?.[1] ?? 0);
+  return { r: field("syscr"), w: field("syscw") };
 }
 
 /** Runs `count` calls of `send`, `width` at a time; returns each call's latency in ms. */
@@ -172,14 +186,20 @@ try {
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR1"); }
         await sleep(50);
         const before = pids.map(cpuSeconds);
+        const ioBefore = pids.map(syscalls);
+        const sysBefore = pids.map(systemSeconds);
         const self0 = cpuSeconds("self");
         const t0 = performance.now();
         const latencies = await lanes(COUNT / per, make(queue, `m${run}`), width);
         const seconds = (performance.now() - t0) / 1000;
         const after = pids.map(cpuSeconds);
+        const ioAfter = pids.map(syscalls);
+        const sysAfter = pids.map(systemSeconds);
         const self = cpuSeconds("self") - self0;
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR2"); }
         const us = (s: number) => s / COUNT * 1e6;
+        const perThousand = (n: number) => (n / COUNT * 1000).toFixed(0);
+        const [sl, sf] = sysAfter.map((s, i) => us(s - sysBefore[i]));
         const [l, f1, f2] = after.map((a, i) => us(a - before[i]));
         const [p50, p99] = [quantile(latencies, 0.5), quantile(latencies, 0.99)];
         add(`${kind} msgs/s`, COUNT / seconds);
@@ -194,7 +214,13 @@ try {
             p50.toFixed(2)
           } p99 ${p99.toFixed(2)} ms, µs/msg leader ${l.toFixed(0)} followers ${f1.toFixed(0)} + ${
             f2.toFixed(0)
-          } client ${us(self).toFixed(0)}`,
+          } client ${us(self).toFixed(0)} (system: leader ${sl.toFixed(0)} follower ${
+            sf.toFixed(0)
+          }); per 1000 msgs, reads/writes leader ${perThousand(ioAfter[0].r - ioBefore[0].r)}/${
+            perThousand(ioAfter[0].w - ioBefore[0].w)
+          } follower ${perThousand(ioAfter[1].r - ioBefore[1].r)}/${
+            perThousand(ioAfter[1].w - ioBefore[1].w)
+          }`,
         );
         if (values.profile) await sleep(1000);
       }

@@ -53,11 +53,17 @@ export async function tearTail(dir: string, prng: Prng): Promise<string> {
   return `${path.split("/").pop()} +${bytes} torn bytes`;
 }
 
-/** Flips one byte in the first half of the newest segment (skipped when it is under 4 KiB). */
+/**
+ * Flips one byte in the first half of the newest segment's records (skipped when they are under
+ * 4 KiB). The zeros the store writes ahead of its records are not counted: a byte flipped there
+ * is no damage to a record.
+ */
 export async function corruptMiddle(dir: string, prng: Prng): Promise<string> {
   const path = await lastSegment(dir);
   if (path === undefined) return "skipped: no segment";
-  const size = (await Deno.stat(path)).size;
+  const bytes = await Deno.readFile(path);
+  let size = bytes.length;
+  while (size > 0 && bytes[size - 1] === 0) size--;
   if (size < 4096) return `skipped: ${size} bytes`;
   const offset = prng.range(0, Math.floor(size / 2));
   const f = await Deno.open(path, { read: true, write: true });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MALLOC_TUNABLES } from "../../src/server/mod.ts";
+import { MALLOC_TUNABLES, V8_FLAGS } from "../../src/server/mod.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
@@ -259,8 +259,9 @@ export class Nodes {
     const peers = (joiner ? this.allIds() : this.ids).map((p) => `${p}=${this.url(p)}`).join(",");
     const args = [
       "run",
-      // As `deno task start`: the node collects garbage when it turns quiet (src/server/memory.ts).
-      "--v8-flags=--expose-gc",
+      // As `deno task start`: the node collects garbage when it turns quiet, with a smaller young
+      // generation (src/server/memory.ts).
+      `--v8-flags=${V8_FLAGS}`,
       // Request signals abort only when the client goes away (long polls watch them).
       "--unstable-no-legacy-abort",
       "--allow-net",

@@ -156,6 +156,7 @@ export class DriverSim implements ClusterControl {
         electionTicks: production.ELECTION_TICKS,
         heartbeatTicks: production.HEARTBEAT_TICKS,
         deferCommitNotice: production.DEFER_COMMIT_NOTICE,
+        logCacheBytes: production.LOG_CACHE_BYTES,
       };
     }
     this.clientBurst = cfgPrng.pick([1, 1, 4]);
