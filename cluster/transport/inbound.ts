@@ -61,10 +61,14 @@ export class InboundLink {
     this.#closedPromise = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    // The listener only answers pings; it gives up a link whose dialer went quiet.
+    // The listener only answers pings; it gives up a link whose dialer went quiet, as patiently
+    // as it waits for a hello. Its giving up only frees a dead dialer's socket: the dialer hears
+    // no pongs and redials by itself, and a redial replaces this link. At the dialer's own bound
+    // it dropped links whose dialer was alive but starting (start-up held its pings for 2 s on a
+    // loaded machine), and each cost a redial (1-7 per 300 s chaos run, seconds each at load 20).
     this.#keepalive = new Keepalive({
       keepaliveMs: ctx.limits.keepaliveMs,
-      linkSilenceMs: ctx.limits.linkSilenceMs,
+      linkSilenceMs: ctx.limits.linkSilenceMs * HANDSHAKE_PATIENCE_MAX,
       onBeat: () => {},
       onSilent: (silentMs) => {
         this.ctx.log("link_silent", { peer: this.#peerId, direction: "in", silentMs });

@@ -432,3 +432,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "InboundLink keeps a link whose dialer is silent for a while (a starting node's pings held up), and frees it after HANDSHAKE_PATIENCE_MAX silences",
+  ...opts,
+  fn: async () => {
+    // A dialer that authenticates, then sends no ping: its own start-up holds its event loop.
+    const silenceMs = 500;
+    const [n2] = startNodes(["n2"], {
+      n2: { limits: { keepaliveMs: 50, linkSilenceMs: silenceMs } },
+    });
+    try {
+      const s = await authenticatedSocket(n2.url, "n1", "n2");
+      await new Promise((r) => setTimeout(r, silenceMs * 2));
+      // Past the dialer's own bound: the listener has not dropped it (the dialer, who hears the
+      // pongs, decides when to redial; a redial would replace this link anyway).
+      assert.equal(s.ws.readyState, WebSocket.OPEN);
+      assert.deepStrictEqual(events(n2, "link_silent"), []);
+      // A dialer that never speaks again is still freed.
+      assert.deepStrictEqual(await s.closed, { code: 4005, reason: "link silent" });
+    } finally {
+      await stopNodes([n2]);
+    }
+  },
+});

@@ -3,8 +3,10 @@
  * a TCP connection open and silent: nothing closes it, writes pile up in buffers, and TCP's
  * retransmissions back off so far that after the network heals the link can stay mute for many
  * seconds more. So every open link is watched, in the manner of etcd's rafthttp link heartbeats:
- * the dialer sends a tiny text `ping` every `keepaliveMs`, the listener answers `pong`, and a side
- * that has heard nothing for `linkSilenceMs` gives the socket up (the dialer redials at once).
+ * the dialer sends a tiny text `ping` every `keepaliveMs`, the listener answers `pong`, and the
+ * dialer gives the socket up when it has heard nothing for `linkSilenceMs` (and redials at once);
+ * the listener, whose drop only frees a dead dialer's socket, waits `HANDSHAKE_PATIENCE_MAX` times
+ * as long (`inbound.ts`).
  * The dialer also counts a shrinking `bufferedAmount` as hearing the peer (TCP is acknowledging
  * its bytes), so a slow link busy with a large frame is not mistaken for a dead one.
  *

@@ -49,14 +49,6 @@ export interface TransportOptions {
    * with a bad one (`bad_certificate`). Its `replace` applies to the links opened after it.
    */
   readonly peerTls?: PeerTls;
-  /**
-   * Dial no peer until `startDialing()`. A node creates its transport before the rest of its
-   * start-up (the driver needs the sink), but a link is of no use before the node listens (a
-   * peer answers over its own link to us), and a link dialed early goes silent while start-up
-   * holds the event loop: on a loaded machine the peer gave it up after 2 s of missed pings,
-   * and it was redialed at once (a flap per restart). Default false: dial at once.
-   */
-  readonly dialLater?: boolean;
 }
 
 /** What `stats()` reports. */
@@ -90,7 +82,6 @@ export class Transport {
   #droppedUnknownPeer = 0;
   #droppedByFault = 0;
   #closed = false;
-  #dialing: boolean;
 
   constructor(opts: TransportOptions) {
     if (opts.selfId === "") throw new Error("Cannot start the transport: selfId is empty");
@@ -108,7 +99,6 @@ export class Transport {
       ...(opts.peerTls === undefined ? {} : { peerTls: opts.peerTls }),
     };
     this.#onMessages = opts.onMessages;
-    this.#dialing = opts.dialLater !== true;
     if (opts.faultSeam === true) {
       this.#table = new FaultTable();
       this.faults = this.#table;
@@ -171,16 +161,8 @@ export class Transport {
     this.#syncOutbound();
   }
 
-  /** With `dialLater`: from now on, the peers are dialed. Idempotent. */
-  startDialing(): void {
-    if (this.#dialing || this.#closed) return;
-    this.#dialing = true;
-    this.#syncOutbound();
-  }
-
   /** One outbound link per peer and learned peer, at its current URL. */
   #syncOutbound(): void {
-    if (!this.#dialing) return;
     const want = new Map([...this.#learned, ...this.#peers]);
     for (const [id, link] of this.#outbound) {
       if (want.get(id) !== link.baseUrl) {

@@ -102,7 +102,6 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     driver: node.driver,
   });
   const { server, url } = await listen(config, log, tls, socketDir, core, api, mqtt, peerTls);
-  transport.startDialing();
   const reloadTls = tlsReloader(config, log, peerTls, mqtt, server);
 
   let stopping: Promise<void> | undefined;
@@ -167,8 +166,6 @@ async function openCore(config: NodeConfig, log: Logger, peerTls: PeerTls | unde
     log: (event, details) => log.info(event, details),
     faultSeam: config.testFaults,
     ...(peerTls === undefined ? {} : { peerTls }),
-    // Once the node listens (`startNode`): see `dialLater`.
-    dialLater: true,
   });
   // The event-loop delay probe, whose figures `snapshot_taken` logs.
   const loop = new LoopMonitor();
