@@ -17,14 +17,18 @@
  * The node's `GLIBC_TUNABLES`, set by `deno task start`, deploy/ and the test harnesses. glibc
  * keeps memory freed inside its heaps, so after a burst of writes a node held ~500 MB it no
  * longer used (measured: `malloc_trim` gave 1,074 MB back down to 554 MB on a node that had
- * built a 1M-message backlog). With these, blocks of 8 KiB and more (log entries, frames,
- * request bodies, bodies' slabs, snapshot buffers) get mappings of their own, unmapped when
- * freed; `mmap_max` keeps such mappings (32,768) under half of Linux's default
- * `vm.max_map_count` (65,530), so V8's own mappings never run out (past it, blocks come from the
- * heaps as without the setting); two arenas instead of eight per core gather the rest.
+ * built a 1M-message backlog, before `V8_FLAGS` below). With these, blocks of 64 KiB and more
+ * (the bodies' slabs, large log entries and frames, snapshot and restore buffers) get mappings
+ * of their own, unmapped when freed, whatever glibc's sliding threshold would have grown to;
+ * `mmap_max` keeps such mappings (32,768) under half of Linux's default `vm.max_map_count`
+ * (65,530), so V8's own mappings never run out (past it, blocks come from the heaps as without
+ * the setting); two arenas instead of eight per core gather the rest. The threshold was 8 KiB
+ * until `V8_FLAGS` held the garbage down: that cost a `mmap`, a `munmap` and page faults per
+ * request-sized buffer, 15–20% more server CPU per message of 100-message publishes under load,
+ * for no lower peak (docs/storage.md, "The allocator's threshold").
  */
 export const MALLOC_TUNABLES =
-  "glibc.malloc.mmap_threshold=8192:glibc.malloc.arena_max=2:glibc.malloc.mmap_max=32768";
+  "glibc.malloc.mmap_threshold=65536:glibc.malloc.arena_max=2:glibc.malloc.mmap_max=32768";
 
 /**
  * The node's V8 flags, passed by `deno task start`, deploy/ and the test harnesses as
