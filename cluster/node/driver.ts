@@ -322,8 +322,9 @@ export class NodeDriver {
   }
 
   /**
-   * Stops ticking, fails every waiter and waits for the ready loop. The storage stays open: whoever
-   * opened it closes it.
+   * Stops ticking, fails every waiter and waits for the ready loop and for a snapshot save in the
+   * background to stop (`DriverSnapshots.settled`). The storage stays open: whoever opened it
+   * closes it.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -336,6 +337,7 @@ export class NodeDriver {
     this.#apply.waiters.failAll();
     this.#apply.close();
     for (let i = 0; i < 200 && this.#running; i++) await new Promise((r) => setTimeout(r, 5));
+    await this.#snapshots.settled();
   }
 
   /** Waits for the entry proposed at (index, term); see `PendingProposals.track`. */

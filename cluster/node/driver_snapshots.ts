@@ -8,6 +8,7 @@
  */
 
 import type { ConfState, NodeId, Snapshot, SnapshotMeta, StoredSnapshot } from "../raft/mod.ts";
+import { SnapshotSaveAbandoned } from "../storage/mod.ts";
 import type { RestoreSnapshot } from "./driver_apply.ts";
 import type { DriverHost } from "./driver_options.ts";
 import { joinParts, snapshotParts } from "./membership.ts";
@@ -32,6 +33,8 @@ export class DriverSnapshots {
   readonly #host: DriverHost;
   #snapshotIndex: number;
   #snapshotting = false;
+  /** Resolves once the snapshot being taken (captured, encoded, saved) is done or given up. */
+  #busy: Promise<void> = Promise.resolve();
   /** Size of the last snapshot taken or restored, and entry bytes applied since it was taken. */
   #snapshotBytes = 0;
   #appliedBytesSinceSnapshot = 0;
@@ -103,6 +106,8 @@ export class DriverSnapshots {
     const capped = bytesCapped || entries >= (o.snapshotEntriesMax ?? Infinity);
     if (!capped && this.#appliedBytesSinceSnapshot < factor * this.#snapshotBytes) return;
     this.#snapshotting = true;
+    let done!: () => void;
+    this.#busy = new Promise<void>((r) => done = r);
     this.#appliedBytesSinceSnapshot = 0;
     const meta = {
       index: applied.index,
@@ -123,10 +128,12 @@ export class DriverSnapshots {
       view = await o.stateMachine.snapshot(pace);
     } catch (e) {
       this.#snapshotting = false;
+      done();
       throw e;
     }
     const captureMs = (o.nowMs?.() ?? 0) - t0;
     (async () => {
+      if (this.#host.isClosed()) return; // closed during the capture: the storage is not ours
       // Every step paced, so a large state never stalls ticks and I/O (no election on the way).
       const snapshot = await this.#save(meta, view, urls, incarnations, pace);
       if (this.#host.isClosed() || meta.index <= this.#snapshotIndex) return;
@@ -139,9 +146,20 @@ export class DriverSnapshots {
         captureMs: Math.round(captureMs),
         ms: Math.round((o.nowMs?.() ?? 0) - t0),
       });
-    })().catch((e) => this.#host.fatal(e)).finally(() => {
+    })().catch((e) => {
+      if (!(e instanceof SnapshotSaveAbandoned)) this.#host.fatal(e);
+    }).finally(() => {
       this.#snapshotting = false;
+      done();
     });
+  }
+
+  /**
+   * Resolves once no snapshot is being taken. After the node closed, a streamed save stops at its
+   * next part (its temporary file removed): the storage's owner may close or remove it then.
+   */
+  settled(): Promise<void> {
+    return this.#busy;
   }
 
   /** Encodes and saves a captured state with the member URLs and incarnations as of its index. */
@@ -157,11 +175,16 @@ export class DriverSnapshots {
       // Each part written and let go before the next is encoded: never the whole state.
       const [header] = snapshotParts(urls, [], incarnations);
       const stream = view.stream(pace);
+      const host = this.#host;
       return await store.saveStream(
         meta,
         (async function* () {
           yield header;
-          yield* stream;
+          // A closed node's storage belongs to its owner again: give up between parts.
+          for await (const part of stream) {
+            if (host.isClosed()) throw new SnapshotSaveAbandoned();
+            yield part;
+          }
         })(),
       );
     }

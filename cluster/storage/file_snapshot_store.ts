@@ -5,7 +5,11 @@
  */
 
 import type { Snapshot, SnapshotData, SnapshotMeta, StoredSnapshot } from "../raft/mod.ts";
-import type { OpenedSnapshot, SnapshotStore } from "./snapshot_store.ts";
+import {
+  type OpenedSnapshot,
+  SnapshotSaveAbandoned,
+  type SnapshotStore,
+} from "./snapshot_store.ts";
 import { decodeSnapshot, decodeSnapshotHead, encodeSnapshotHead } from "./_codec.ts";
 import { crc32c } from "./crc32c.ts";
 import { ioError, syncDir, writeAll } from "./_fs.ts";
@@ -160,6 +164,11 @@ export class FileSnapshotStore implements SnapshotStore {
         if (!this.#stored || meta.index >= this.#stored.meta.index) this.#stored = stored;
         return stored;
       } catch (err) {
+        if (err instanceof SnapshotSaveAbandoned) {
+          const tmp = `${this.#dir}/${snapshotName(meta.index, meta.term)}.tmp`;
+          await Deno.remove(tmp).catch(() => {}); // else the next open drops it
+          throw err;
+        }
         this.#fatal = ioError(`Cannot save the Raft snapshot at index ${meta.index}`, err);
         throw this.#fatal;
       }

@@ -21,7 +21,11 @@ import { readFileIfExists, syncDir, writeFileAtomic } from "./_fs.ts";
 
 export { assertContiguous, type LogStore } from "./log_store.ts";
 export type { HardStateStore } from "./hard_state_store.ts";
-export type { OpenedSnapshot, SnapshotStore } from "./snapshot_store.ts";
+export {
+  type OpenedSnapshot,
+  SnapshotSaveAbandoned,
+  type SnapshotStore,
+} from "./snapshot_store.ts";
 export { FileLogStore, type FileLogStoreOptions, LogCorruptionError } from "./file_log_store.ts";
 export { MemoryLogStore } from "./memory_log_store.ts";
 export { FileHardStateStore, MemoryHardStateStore } from "./file_hard_state_store.ts";

@@ -17,13 +17,25 @@ export interface OpenedSnapshot extends StoredSnapshot {
 }
 
 /**
+ * Thrown by the parts given to `saveStream` when their maker gives up (a node closing during
+ * the save): the store drops what it wrote of that snapshot and stays usable (not an I/O error).
+ */
+export class SnapshotSaveAbandoned extends Error {
+  constructor() {
+    super("snapshot save abandoned: the node closed");
+    this.name = "SnapshotSaveAbandoned";
+  }
+}
+
+/**
  * Contract:
  * - `save` resolves only once the snapshot is durable and `load` would return it. Only after
  *   that may the caller `compact` the log through `s.meta.index`.
  * - `load` returns the newest saved snapshot (by `meta.index`), undefined when none, and throws
  *   when the newest stored snapshot is damaged: the log entries it covers are gone, so falling
  *   back to an older snapshot would silently lose committed state.
- * - An I/O error in `save` is fatal: the caller stops the node.
+ * - An I/O error in `save` is fatal: the caller stops the node. `SnapshotSaveAbandoned` from
+ *   `saveStream`'s parts is not: the temporary file is removed and the error passed on.
  */
 export interface SnapshotStore {
   load(): Promise<Snapshot | undefined>;

@@ -12,6 +12,7 @@
  */
 
 import { packValue, unpackValue } from "./msgpack.ts";
+import type { CallSignal } from "./attempt_cancel.ts";
 
 const VERSION = 1;
 /** Most frames in one batch the node takes. */
@@ -207,7 +208,7 @@ export class StreamConnection {
     path: string,
     headers: Record<string, string>,
     bodyText?: string,
-    signal?: AbortSignal,
+    signal?: CallSignal,
   ): Promise<StreamAnswer> {
     const i = this.#nextId++;
     return this.#callAs(answerOf, i, requestFrame(i, method, path, headers, bodyText), signal);
@@ -250,7 +251,7 @@ export class StreamConnection {
     map: (frame: Frame) => T,
     i: number,
     frame: Frame,
-    signal?: AbortSignal,
+    signal?: CallSignal,
     push?: (t: string) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {

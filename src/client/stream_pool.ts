@@ -11,6 +11,7 @@
  */
 
 import { headerValue, type StreamAnswer, StreamConnection, type StreamDial } from "./stream.ts";
+import type { CallSignal } from "./attempt_cancel.ts";
 
 /** How the pool follows the leader. */
 export interface FollowOptions {
@@ -191,7 +192,7 @@ export class StreamPool {
     method: string,
     headers: Readonly<Record<string, string>>,
     bodyText: string | undefined,
-    signal: AbortSignal | undefined,
+    signal: CallSignal | undefined,
   ): Promise<StreamAnswer & { readonly servedBy?: string }> {
     const parsed = parseUrl(url);
     const stream = this.#ready(parsed.origin) ?? await this.#connection(parsed.origin);

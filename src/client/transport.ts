@@ -21,6 +21,7 @@ import {
   UnknownOutcome,
 } from "./errors.ts";
 import { Deadlines } from "./deadlines.ts";
+import { AttemptCancel } from "./attempt_cancel.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
 import { parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
 import type { StreamDial } from "./stream.ts";
@@ -302,7 +303,7 @@ export class Transport {
 
   async #attempt(node: string, spec: RequestSpec, dedup: Dedup): Promise<Attempt> {
     const timeoutMs = (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
-    const controller = new AbortController();
+    const controller = this.streams ? new AttemptCancel() : new AbortController(); // see its doc
     const cancelTimeout = this.#deadlines.add(
       timeoutMs,
       () => controller.abort(new Error(`Request timed out after ${timeoutMs} ms`)),
@@ -325,7 +326,7 @@ export class Transport {
             method: spec.method,
             headers,
             body: bodyText,
-            signal: controller.signal,
+            signal: (controller as AbortController).signal,
           }),
         );
       const body = parseBody(response);
@@ -397,10 +398,9 @@ export class Transport {
 
 function useStream(options: TransportOptions): boolean {
   const mode = options.transport ?? "auto";
-  if (mode === "stream") return true;
-  return mode === "auto" &&
-    (options.dial !== undefined ||
-      (options.fetch === undefined && typeof WebSocket === "function"));
+  if (mode !== "auto") return mode === "stream";
+  return options.dial !== undefined ||
+    (options.fetch === undefined && typeof WebSocket === "function");
 }
 
 /** Which failures are worth another attempt, and where. */

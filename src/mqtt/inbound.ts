@@ -92,7 +92,7 @@ export class Inbound {
   #stopped = false;
   /** The facts of the topics this connection published to (bounded: cleared when full). */
   readonly #topics = new Map<string, TopicFacts>();
-  /** Ends the pump's wait for the read that a batch's answers release (`#awaitReleased`). */
+  /** Ends the pump's wait for the next read (`#awaitRead`). */
   #onRead: (() => void) | undefined;
 
   constructor(host: InboundHost) {
@@ -137,7 +137,7 @@ export class Inbound {
         const run = this.#queue.splice(0, n).map((it) => it.p);
         if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
         else if (await this.#batch(run as IPublishPacket[]) && this.#queue.length > 0) {
-          await this.#awaitReleased();
+          await this.#awaitRead();
         }
       }
     } catch (e) {
@@ -149,14 +149,16 @@ export class Inbound {
   }
 
   /**
-   * After a batch's answers, with PUBLISHes already queued: waits for the answers to be written
-   * and then for the next read, or one timer turn (~1-2 ms on Deno) if none comes, so that the
-   * next batch also takes what the answers release. A client with Nagle's algorithm on (MQTT.js
-   * leaves it on) holds its PUBLISHes after the first until that one's TCP ACK, which rides on
-   * these answers; without the wait the first went alone and the held ones a whole commit later
-   * (a connection's batches went 60, 1, 3 per 64 in flight instead of 60, 4: docs/mqtt.md, Speed).
+   * Waits for what was sent to be written and then for the next read, or one timer turn (~1-2
+   * ms on Deno) if none comes. A client with Nagle's algorithm on (MQTT.js leaves it on) sends
+   * the first PUBLISH of a burst at once and holds the rest until that one's TCP ACK, which rides
+   * on this node's next write; the pump waits here so that they go in one batch, not the first
+   * alone and the rest a whole commit later (docs/mqtt.md, Speed):
+   * - after a batch's answers, with PUBLISHes already queued: the next batch also takes what
+   *   these answers release (a connection's batches went 60, 1, 3 per 64 in flight);
+   * - before a batch's last answer, with nothing queued (`#sendAnswers`).
    */
-  async #awaitReleased(): Promise<void> {
+  async #awaitRead(): Promise<void> {
     await this.#host.written?.();
     if (this.#stopped) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -222,16 +224,37 @@ export class Inbound {
     // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
     // (at least once) but never its QoS 2 ones (their slots are held).
     const a = messages.length === 0 ? undefined : await this.#post({ messages });
-    return !this.#stopped && this.#answerBatch(all, a);
+    const answers = this.#stopped ? undefined : this.#answerBatch(all, a);
+    if (answers === undefined || answers.length === 0) return false;
+    await this.#sendAnswers(answers);
+    return true;
   }
 
-  /** PUBACK / PUBREC for each PUBLISH of a batch, in order, from the batch's answer: any sent. */
-  #answerBatch(all: readonly IPublishPacket[], a: ApiAnswer | undefined): boolean {
+  /**
+   * Writes a batch's answers in order. With nothing queued (the client waits for them) the last
+   * one waits for the next read (`#awaitRead`): the first answers make the client send its first
+   * new PUBLISH at once, and the write of the last one carries that PUBLISH's TCP ACK, which
+   * releases the ones a Nagle client holds behind it; they then arrive together, and one commit
+   * takes them all instead of two (the first alone, then the rest: 1, 63 per 64 in flight).
+   */
+  async #sendAnswers(answers: Packet[]): Promise<void> {
+    const last = answers.length >= 2 && this.#queue.length === 0 ? answers.pop() : undefined;
+    for (const p of answers) this.#host.send(p);
+    if (last === undefined) return;
+    await this.#awaitRead();
+    if (!this.#stopped) this.#host.send(last);
+  }
+
+  /**
+   * PUBACK / PUBREC for each PUBLISH of a batch, in order, from the batch's answer; undefined
+   * when the batch was refused (the connection is closed).
+   */
+  #answerBatch(all: readonly IPublishPacket[], a: ApiAnswer | undefined): Packet[] | undefined {
     if (a !== undefined && a.status !== 201) {
       this.#refused(a);
-      return false;
+      return undefined;
     }
-    let answered = false;
+    const answers: Packet[] = [];
     const denied: string[] = [];
     const full: string[] = [];
     let at = 0;
@@ -252,14 +275,13 @@ export class Inbound {
         reason = ok ? 0 : quota ? (this.#host.version === 5 ? 0x97 : 0) : 0x80;
       }
       if (p.qos === 0) continue;
-      this.#host.send(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
-      answered = true;
+      answers.push(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
     }
     if (denied.length > 0) this.#host.log("mqtt_publish_not_authorized", { topics: denied });
     if (full.length > 0) {
       this.#host.log("mqtt_publish_refused", { reason: "retained_full", topics: full });
     }
-    return answered;
+    return answers;
   }
 
   /** PUBRELs: their packet ids' slots are freed (after commit, PUBCOMP each). */

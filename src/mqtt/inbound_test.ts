@@ -139,6 +139,32 @@ Deno.test("after a batch's answers, queued PUBLISHes go after one timer turn if 
   assert.deepEqual(acks, [1, 2]);
 });
 
+Deno.test("with nothing queued, a batch's last answer waits for the next read", async () => {
+  // A Nagle client: PUBACK 1 makes it send PUBLISH 3 at once and hold 4 for 3's TCP ACK, which
+  // rides on PUBACK 2; 3 and 4 then go in one batch.
+  const { inbound, requests, acks } = harness();
+  inbound.publish(publish(1));
+  inbound.publish(publish(2));
+  inbound.flush();
+  await settle();
+  requests[0].answer(201, published(2));
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.deepEqual(acks, [1], "the last answer waits");
+  inbound.publish(publish(3));
+  inbound.flush();
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.deepEqual(acks, [1, 2], "sent once the next read came");
+  inbound.publish(publish(4));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 2);
+  assert.equal(requests[1].messages.length, 2, "3 waited for the read PUBACK 2 released");
+  requests[1].answer(201, published(2, 3));
+  await settle();
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3, 4], "without a read, after one timer turn");
+});
+
 Deno.test("a refused batch closes the connection and nothing after it is sent", async () => {
   const { inbound, requests, acks, failures } = harness();
   inbound.publish(publish(1));

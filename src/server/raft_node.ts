@@ -190,7 +190,8 @@ export class RaftNode implements NodePort {
     if (this.#driver.status().role !== "leader") return this.#notLeader();
     if (!isLearner) {
       const added = await this.#confChange({ op: "add_learner", nodeId: id, context: url });
-      if (!added.ok) return added;
+      // Refused because a concurrent call (the client's retry) added it first: go on from there.
+      if (!added.ok && !(added.reason === "rejected" && this.#memberAt(id, url))) return added;
     }
     const deadline = performance.now() + CATCH_UP_MS;
     while (performance.now() < deadline) {
@@ -200,7 +201,20 @@ export class RaftNode implements NodePort {
       if (match >= s.commit) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    return await this.#confChange({ op: "promote", nodeId: id });
+    const promoted = await this.#confChange({ op: "promote", nodeId: id });
+    // Refused because a concurrent call promoted it first: the member is what was asked for.
+    if (!promoted.ok && promoted.reason === "rejected" && this.#memberAt(id, url) === "voter") {
+      return { ok: true };
+    }
+    return promoted;
+  }
+
+  /** What `id` is in the membership this node has applied, when it is there at `url`. */
+  #memberAt(id: string, url: string): "voter" | "learner" | undefined {
+    if (this.#driver.urls.get(id) !== url) return undefined;
+    const conf = this.#driver.status().conf;
+    if (conf.voters.includes(id)) return "voter";
+    return conf.learners.includes(id) ? "learner" : undefined;
   }
 
   removeMember(id: string): Promise<AdminOutcome> {

@@ -44,3 +44,56 @@ Deno.test("RaftNode.addMember on a follower that sees the member as a learner se
   });
   assert.deepEqual(proposed, []);
 });
+
+/**
+ * A leader's driver whose conf changes apply 10 ms after they are proposed, checked then (as the
+ * core checks a change against the membership it has when the change comes up).
+ */
+function leaderDriver(): NodeDriver {
+  const conf = { voters: ["n1", "n2", "n3"], learners: [] as string[] };
+  const urls = new Map([["n1", "http://n1.test"]]);
+  return {
+    id: "n1",
+    urls,
+    status: () => ({ id: "n1", role: "leader", leaderId: "n1", conf, progress: {}, commit: 0 }),
+    setProposalGatherer: () => {},
+    proposeConfChange: async (cc: { op: string; nodeId: string; context?: string }) => {
+      await new Promise((r) => setTimeout(r, 10));
+      const member = conf.voters.includes(cc.nodeId) || conf.learners.includes(cc.nodeId);
+      if (cc.op === "add_learner" ? member : !conf.learners.includes(cc.nodeId)) {
+        const detail = cc.op === "add_learner"
+          ? `Cannot add ${cc.nodeId}: it is already a member` // the core's own words
+          : `Cannot promote ${cc.nodeId}: it is not a learner`;
+        return { ok: false, reason: "rejected", detail };
+      }
+      if (cc.op === "add_learner") {
+        conf.learners.push(cc.nodeId);
+        urls.set(cc.nodeId, cc.context!);
+      } else {
+        conf.learners = conf.learners.filter((l) => l !== cc.nodeId);
+        conf.voters.push(cc.nodeId);
+      }
+      return { ok: true };
+    },
+  } as unknown as NodeDriver;
+}
+
+Deno.test("RaftNode.addMember retried while the first call is under way ends ok, not rejected", async () => {
+  const node = new RaftNode(leaderDriver(), {} as BrokerMachine, {} as EntryClock, {
+    memoryStorage: true,
+    canAddMembers: true,
+  });
+  const add = () => node.addMember("n4", "http://n4.test");
+  // A client retries an add whose answer it did not get in time: the retry comes while the first
+  // call's add is in flight (5 ms), or once it is applied and its promotion is in flight (15 ms).
+  const first = add();
+  const whileAdding = new Promise((r) => setTimeout(r, 5)).then(add);
+  const whilePromoting = new Promise((r) => setTimeout(r, 15)).then(add);
+  assert.deepEqual(await Promise.all([first, whileAdding, whilePromoting]), [
+    { ok: true },
+    { ok: true },
+    { ok: true },
+  ]);
+  // A different URL for the same id is still refused.
+  assert.equal((await node.addMember("n4", "http://elsewhere.test")).ok, false);
+});

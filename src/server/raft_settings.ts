@@ -24,10 +24,12 @@ export const SNAPSHOT_LOG_FACTOR = 0.5;
 /** ...but never more than this many entries since the last: a restart replays at most these. */
 export const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
 /**
- * ...and at 64 MiB of entries since the last whatever their count: the Raft core keeps every
- * entry since the last snapshot in memory, and entries that carry batches of proposals are large
- * (20,000 of them held ~280 MB). It bounds memory at the price of more snapshots of a large
- * state: at 360 MB of state, one per 64 MiB written (docs/storage.md, "Memory").
+ * ...and at 64 MiB of entries since the last whatever their count. It was set when the Raft core
+ * kept every entry since the last snapshot in memory (20,000 batch entries held ~280 MB); the
+ * core now keeps `LOG_CACHE_BYTES` of them, so this bounds the log a restart replays and the disk
+ * it takes, at the price of more snapshots of a large state: at 360 MB of state, one per 64 MiB
+ * written (docs/storage.md, "Memory"). Left as it is: a snapshot now adds ~10–20 MB to a node's
+ * peak, and a longer replay would eat into the restart targets.
  */
 export const SNAPSHOT_LOG_BYTES_MAX = 64 * 2 ** 20;
 /**
