@@ -79,6 +79,12 @@ interface TopicFacts {
   readonly allowed: boolean;
 }
 
+/**
+ * The most batches whose last answer goes at once after waits for a read that did not come
+ * (`#sendAnswers`: 1, 2, 4, ... after consecutive ones).
+ */
+const HOLDS_SKIPPED_MAX = 64;
+
 /** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
 const TOPIC_CACHE_MAX = 1024;
 
@@ -94,6 +100,10 @@ export class Inbound {
   readonly #topics = new Map<string, TopicFacts>();
   /** Ends the pump's wait for the next read (`#awaitRead`). */
   #onRead: (() => void) | undefined;
+  /** Batches whose last answer goes at once, after a wait for a read that did not come. */
+  #holdsSkipped = 0;
+  /** How many holds are skipped after the next vain wait (0: the last wait saw a read). */
+  #skipAfterMiss = 0;
 
   constructor(host: InboundHost) {
     this.#host = host;
@@ -158,16 +168,17 @@ export class Inbound {
    *   these answers release (a connection's batches went 60, 1, 3 per 64 in flight);
    * - before a batch's last answer, with nothing queued (`#sendAnswers`).
    */
-  async #awaitRead(): Promise<void> {
+  async #awaitRead(): Promise<boolean> {
     await this.#host.written?.();
-    if (this.#stopped) return;
+    if (this.#stopped) return false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise<void>((resolve) => {
-      this.#onRead = resolve;
-      timer = setTimeout(resolve, 0);
+    const read = await new Promise<boolean>((resolve) => {
+      this.#onRead = () => resolve(true);
+      timer = setTimeout(() => resolve(false), 0);
     });
     clearTimeout(timer);
     this.#onRead = undefined;
+    return read;
   }
 
   /** Publishes a Last Will (no packet id, nothing to answer); a refusal is only logged. */
@@ -238,10 +249,22 @@ export class Inbound {
    * takes them all instead of two (the first alone, then the rest: 1, 63 per 64 in flight).
    */
   async #sendAnswers(answers: Packet[]): Promise<void> {
-    const last = answers.length >= 2 && this.#queue.length === 0 ? answers.pop() : undefined;
+    let hold = answers.length >= 2 && this.#queue.length === 0;
+    if (hold && this.#holdsSkipped > 0) {
+      this.#holdsSkipped--;
+      hold = false;
+    }
+    const last = hold ? answers.pop() : undefined;
     for (const p of answers) this.#host.send(p);
     if (last === undefined) return;
-    await this.#awaitRead();
+    // No read came: a client that sends a burst and waits for all of it, which the wait only
+    // delays, or one slow to answer. The next holds are skipped, twice as many after each
+    // vain wait in a row, so a burst client rarely waits and a windowed one soon holds again.
+    if (await this.#awaitRead()) this.#skipAfterMiss = 0;
+    else {
+      this.#skipAfterMiss = Math.min(Math.max(1, this.#skipAfterMiss * 2), HOLDS_SKIPPED_MAX);
+      this.#holdsSkipped = this.#skipAfterMiss;
+    }
     if (!this.#stopped) this.#host.send(last);
   }
 

@@ -165,6 +165,27 @@ Deno.test("with nothing queued, a batch's last answer waits for the next read", 
   assert.deepEqual(acks, [1, 2, 3, 4], "without a read, after one timer turn");
 });
 
+Deno.test("after a last answer waited for a read in vain, the next ones go at once", async () => {
+  // A client that sends a burst and waits for all of it: the wait only delays its last PUBACK.
+  const { inbound, requests, acks } = harness();
+  inbound.publish(publish(1));
+  inbound.publish(publish(2));
+  inbound.flush();
+  await settle();
+  requests[0].answer(201, published(2));
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.deepEqual(acks, [1], "the last answer waits");
+  await settle();
+  assert.deepEqual(acks, [1, 2], "no read came: after one timer turn");
+  inbound.publish(publish(3));
+  inbound.publish(publish(4));
+  inbound.flush();
+  await settle();
+  requests[1].answer(201, published(2, 3));
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.deepEqual(acks, [1, 2, 3, 4], "the next batch's last answer goes at once");
+});
+
 Deno.test("a refused batch closes the connection and nothing after it is sent", async () => {
   const { inbound, requests, acks, failures } = harness();
   inbound.publish(publish(1));
