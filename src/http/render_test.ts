@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import type { Delivery } from "../broker/mod.ts";
+import type { Delivery, ReceiptResult } from "../broker/mod.ts";
 import {
   type MessageRequest,
   publishJson,
   renderDeliveries,
+  renderSettle,
   singlePublish,
   toMessageInput,
   toMessageInputs,
@@ -100,4 +101,17 @@ Deno.test("renderDeliveries is the JSON of the deliveries, bodies spliced in as 
   // A stored body that is not JSON text (none written by this API) still gives JSON.
   const empty = renderDeliveries([{ ...deliveries[0], body: new Uint8Array(0) }]);
   assert.equal((JSON.parse(empty) as { messages: { body: unknown }[] }).messages[0].body, null);
+});
+
+Deno.test("renderSettle is the JSON of the results, with a lease end only where there is one", () => {
+  const results: ReceiptResult[] = [
+    { receipt: "1.a.1", status: "acked" },
+    { receipt: 'q"uote\\é', status: "not_found" },
+    { receipt: "2.zz.3", status: "extended", leaseExpiresAt: 1_700_000_000_123 },
+    { receipt: "", status: "stale" },
+  ];
+  for (let n = 0; n <= results.length; n++) {
+    const some = results.slice(0, n);
+    assert.equal(renderSettle(some), JSON.stringify({ results: some }));
+  }
 });
