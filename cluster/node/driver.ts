@@ -14,6 +14,7 @@
 
 import {
   type ConfChange,
+  type Entry,
   type HardState,
   type Message,
   NO_NODE,
@@ -71,7 +72,7 @@ export class NodeDriver {
   readonly #reads: PendingReads;
   readonly #snapshots: DriverSnapshots;
   readonly #apply: ApplyWorker;
-  /** The last index of the durable log here (what a crash now would keep). */
+  /** Persists each Ready: snapshot, entries, hard state (driver_persist.ts). */
   readonly #persister: ReadyPersister;
   #role: Role = "follower";
   #leaderId: NodeId = NO_NODE;
@@ -422,10 +423,11 @@ export class NodeDriver {
     if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
     // Committed entries that were durable here before this Ready apply while its persist runs:
     // they are committed (on a majority's disks) and in our durable log, so nothing about them
-    // waits for this fsync. On a leader that is every committed entry (it counts itself only
-    // for what it persisted), so answers no longer wait one more fsync. Entries that arrive in
-    // this very Ready (a follower told of their commit with them) still apply after the persist.
-    const early = rd.snapshot ? 0 : this.#persister.durablePrefix(rd.committedEntries);
+    // waits for this fsync. Durable means stable in the core (persisted by an advanced Ready and
+    // not replaced since): a suffix that a new leader's entries replace in this Ready has the
+    // same indexes on disk but other entries. Entries that arrive in this very Ready (a follower
+    // told of their commit with them) still apply after the persist.
+    const early = rd.snapshot ? 0 : stablePrefix(rd.committedEntries, this.#raw.stableIndex);
     if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
     this.#overlap.begin(!rd.snapshot && early === rd.committedEntries.length);
     try {
@@ -487,4 +489,11 @@ export class NodeDriver {
     this.#stopTicker();
     this.#o.onFatal(e);
   }
+}
+
+/** How many of `entries` (in index order) are stable: durable here and not replaced since. */
+function stablePrefix(entries: readonly Entry[], stable: number): number {
+  let n = 0;
+  while (n < entries.length && entries[n].index <= stable) n++;
+  return n;
 }

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import type { StoragePorts } from "./ports.ts";
-import type { Message } from "../raft/mod.ts";
+import { EntryKind, type Message } from "../raft/mod.ts";
 import { enc, ListMachine } from "./_testing_cluster.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
@@ -148,5 +148,79 @@ Deno.test("NodeDriver: followers' answers during the leader's fsync apply what w
   release();
   await settle();
   assert.deepEqual(machine.items, ["x", "y"]);
+  await d.close();
+});
+
+Deno.test("NodeDriver: a follower applies no entry of a replaced suffix before its replacement is durable", async () => {
+  let waiting: Promise<void> | undefined;
+  let release = () => {};
+  const log = new MemoryLogStore();
+  const storage: StoragePorts = {
+    log: {
+      load: () => log.load(),
+      append: async (es) => {
+        if (waiting) await waiting;
+        await log.append(es);
+      },
+      compact: (i) => log.compact(i),
+      reset: (i) => log.reset(i),
+      firstIndex: () => log.firstIndex(),
+      lastIndex: () => log.lastIndex(),
+      term: (i) => log.term(i),
+      close: () => log.close(),
+    },
+    hardState: new MemoryHardStateStore(),
+    snapshots: new MemorySnapshotStore(),
+  };
+  const machine = new ListMachine();
+  const d = await NodeDriver.open({
+    raft: { id: "f", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0.5 },
+    bootstrapConf: { voters: ["a", "f", "g"], learners: [] },
+    bootstrapUrls: new Map([["a", "http://a"], ["f", "http://f"], ["g", "http://g"]]),
+    storage,
+    sink: { send: () => {} },
+    stateMachine: machine,
+    startTicker: () => () => {},
+    tickMs: 10,
+    snapshotEveryEntries: 1000,
+    log: () => {},
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  await settle();
+  const last = d.status().lastIndex;
+  const lastTerm = 1;
+  const entries = (term: number, tag: string) =>
+    [1, 2, 3].map((k) => ({ index: last + k, term, kind: EntryKind.Normal, data: enc(tag + k) }));
+  const base = { clusterId: "test", to: "f", logTerm: lastTerm, index: last } as const;
+  // Leader a of term 2: three entries, durable here, never committed.
+  d.receive([{
+    ...base,
+    from: "a",
+    type: "append",
+    term: 2,
+    commit: last,
+    entries: entries(2, "a"),
+  }]);
+  await settle();
+  assert.equal(d.status().stableIndex, last + 3);
+  // Leader g of term 3 replaces them and says they are committed; their write hangs.
+  waiting = new Promise((resolve) => release = resolve);
+  d.receive([{
+    ...base,
+    from: "g",
+    type: "append",
+    term: 3,
+    commit: last + 3,
+    entries: entries(3, "g"),
+  }]);
+  await settle();
+  assert.ok(d.readyLoopRunning, "the replacing entries' persist waits on the gate");
+  assert.deepEqual(machine.items.filter((s) => s.startsWith("g")), [], "nothing applied early");
+  release();
+  waiting = undefined;
+  await settle();
+  assert.deepEqual(machine.items.filter((s) => /^[ag]\d$/.test(s)), ["g1", "g2", "g3"]);
   await d.close();
 });

@@ -343,6 +343,14 @@ export class RawNode {
     this.r.log.compact(snapshot);
   }
 
+  /**
+   * The last index known durable here and still in the log (`status().stableIndex`, cheaper):
+   * entries up to it were persisted by an advanced Ready and not replaced since.
+   */
+  get stableIndex(): number {
+    return this.r.log.stable;
+  }
+
   /** This node's role now (cheaper than `status()`). */
   get role(): Role {
     return this.r.role;
