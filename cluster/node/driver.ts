@@ -407,6 +407,7 @@ export class NodeDriver {
       if (this.#closed) return;
       this.#raw.sendCommit();
       this.#kick();
+      this.#overlap.run(); // a persist running: the commit goes now, not after it
     });
   }
 
