@@ -465,8 +465,9 @@ export class NodeDriver {
    */
   #send(messages: readonly Message[]): void {
     if (this.#o.dataIncarnation === undefined) return this.#o.sink.send(messages);
-    const s = this.#raw.status();
-    const withTo = s.role === "leader" && this.#apply.index >= s.pendingConfIndex;
+    // The cheap getters, not status(): this runs for every batch sent, during persists too.
+    const raw = this.#raw;
+    const withTo = raw.role === "leader" && this.#apply.index >= raw.pendingConfIndex;
     this.#o.sink.send(messages.map((m) => this.identities.stamp(m, withTo)));
   }
 

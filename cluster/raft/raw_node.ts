@@ -351,6 +351,11 @@ export class RawNode {
     return this.r.log.stable;
   }
 
+  /** The index of the last membership change proposed or applied (cheaper than `status()`). */
+  get pendingConfIndex(): number {
+    return this.r.pendingConfIndex;
+  }
+
   /** This node's role now (cheaper than `status()`). */
   get role(): Role {
     return this.r.role;
