@@ -14,7 +14,6 @@
 
 import {
   type ConfChange,
-  type Entry,
   type HardState,
   type Message,
   NO_NODE,
@@ -37,7 +36,7 @@ import { PendingProposals } from "./driver_proposals.ts";
 import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
 import { ReadyPersister } from "./driver_persist.ts";
-import { PersistOverlap } from "./driver_overlap.ts";
+import { PersistOverlap, stablePrefix } from "./driver_overlap.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot } from "./membership.ts";
 
@@ -465,7 +464,6 @@ export class NodeDriver {
    */
   #send(messages: readonly Message[]): void {
     if (this.#o.dataIncarnation === undefined) return this.#o.sink.send(messages);
-    // The cheap getters, not status(): this runs for every batch sent, during persists too.
     const raw = this.#raw;
     const withTo = raw.role === "leader" && this.#apply.index >= raw.pendingConfIndex;
     this.#o.sink.send(messages.map((m) => this.identities.stamp(m, withTo)));
@@ -491,11 +489,4 @@ export class NodeDriver {
     this.#stopTicker();
     this.#o.onFatal(e);
   }
-}
-
-/** How many of `entries` (in index order) are stable: durable here and not replaced since. */
-function stablePrefix(entries: readonly Entry[], stable: number): number {
-  let n = 0;
-  while (n < entries.length && entries[n].index <= stable) n++;
-  return n;
 }

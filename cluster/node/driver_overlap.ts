@@ -77,3 +77,10 @@ export class PersistOverlap {
     });
   }
 }
+
+/** How many of `entries` (in index order) are stable: durable here and not replaced since. */
+export function stablePrefix(entries: readonly Entry[], stable: number): number {
+  let n = 0;
+  while (n < entries.length && entries[n].index <= stable) n++;
+  return n;
+}
