@@ -123,6 +123,38 @@ Deno.test("NodeDriver: a proposal made while the leader's fsync runs goes to the
   await d.close();
 });
 
+Deno.test("NodeDriver: during the leader's fsync the gatherer runs only once a follower holds every entry", async () => {
+  const { d, sent, hold, release, ack } = await gatedLeader();
+  const queue: string[] = [];
+  let gathered = 0;
+  d.setProposalGatherer(() => {
+    if (queue.length === 0) return;
+    gathered++;
+    void d.propose(enc(queue.splice(0).join(",")), 10_000);
+  });
+  hold();
+  void d.propose(enc("x"), 10_000);
+  await settle();
+  const xIndex = d.status().lastIndex;
+  assert.ok(d.readyLoopRunning, "x's persist waits on the gate");
+  const mark = sent.length;
+  for (const item of ["a", "b", "c"]) {
+    queue.push(item);
+    d.wake();
+    await settle();
+  }
+  assert.equal(gathered, 0, "x is in flight to both followers: a, b and c keep queueing");
+  assert.deepEqual(appended(sent, mark, "p"), []);
+  ack("q", xIndex);
+  await settle();
+  assert.equal(gathered, 1, "q holds every entry: the queue goes, as one entry");
+  assert.deepEqual(appended(sent, mark, "q"), [xIndex + 1]);
+  assert.ok(d.readyLoopRunning, "still during x's persist");
+  release();
+  await settle();
+  await d.close();
+});
+
 Deno.test("NodeDriver: followers' answers during the leader's fsync apply what was durable before it", async () => {
   const { d, machine, hold, release, ack } = await gatedLeader();
   const x = d.propose(enc("x"), 10_000);

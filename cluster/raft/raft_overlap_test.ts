@@ -96,3 +96,14 @@ Deno.test("RawNode.takeCommittedStable: nothing without an outstanding Ready", (
   assert.deepEqual(n.takeCommittedStable(), []);
   assert.deepEqual(n.ready().committedEntries.map((e) => e.index), [2]);
 });
+
+Deno.test("RawNode.followerCaughtUp: true while a follower voter holds every entry of the leader", () => {
+  const n = leader();
+  assert.equal(n.followerCaughtUp, true, "both hold the no-op");
+  n.propose(bytes("x"));
+  assert.equal(n.followerCaughtUp, false, "x is in flight to both");
+  ack(n, "n3", 2);
+  assert.equal(n.followerCaughtUp, true, "n3 holds x");
+  n.propose(bytes("y"));
+  assert.equal(n.followerCaughtUp, false);
+});
