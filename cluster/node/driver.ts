@@ -413,7 +413,6 @@ export class NodeDriver {
       if (this.#closed) return;
       this.#raw.sendCommit();
       this.#kick();
-      this.#overlap.run(); // a persist running: the commit goes now, not after it
     });
   }
 
