@@ -72,15 +72,20 @@ function slowStorage(ms: () => number): NodeDriverOptions["storage"] {
   };
 }
 
+/** Messages sent by type, over the run (messages per proposal). */
+let counts: Record<string, number> = {};
+
 async function cluster() {
   const drivers = new Map<string, NodeDriver>();
   let leaderId = "";
   const fsyncMs = (id: string) => () =>
     Number(id === leaderId ? values["leader-fsync-ms"] : values["follower-fsync-ms"]);
-  const deliver = (msgs: readonly Message[]) =>
+  const deliver = (msgs: readonly Message[]) => {
+    for (const m of msgs) counts[m.type] = (counts[m.type] ?? 0) + 1;
     queueMicrotask(() => {
       for (const m of msgs) drivers.get(m.to)?.receive([m]);
     });
+  };
   for (const id of IDS) {
     drivers.set(
       id,
@@ -161,6 +166,7 @@ async function run() {
     }
     await Promise.all(pending);
   };
+  counts = {};
   const cpu0 = cpuUs();
   const t0 = performance.now();
   if (values.rate !== undefined) await openLoop(Number(values.rate));
@@ -170,6 +176,12 @@ async function run() {
   for (const d of drivers.values()) await d.close();
   times.sort((a, b) => a - b);
   const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  const perK = (t: string) => ((counts[t] ?? 0) * 1000 / n).toFixed(0);
+  console.error(
+    `messages per 1000 proposals: append ${perK("append")}, append_resp ${
+      perK("append_resp")
+    }, heartbeat ${perK("heartbeat")}`,
+  );
   return { rate: n / secs, p50: at(0.5), p99: at(0.99), cpuUs: (cpu1 - cpu0) / n };
 }
 
