@@ -271,7 +271,10 @@ async function listen(
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) {
-        return handleForwardUpgrade(req, app.fetch, log, forwardCheck, app.forwarded);
+        return handleForwardUpgrade(req, app.fetch, log, {
+          check: forwardCheck,
+          direct: app.forwarded,
+        });
       }
       if (isUiPath(path)) return ui.fetch(req);
       if (path === MQTT_WS_PATH && mqtt.gateway !== undefined) {
