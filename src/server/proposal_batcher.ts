@@ -22,8 +22,10 @@ import {
   BATCH_BOUNDS,
   type BatchBounds,
   BatchResults,
+  type DecodedEntry,
   encodeEntry,
   type EntryClock,
+  ownEntry,
   type PackedProposal,
   type Proposal,
   proposalBytes,
@@ -63,10 +65,23 @@ export class ProposalBatcher {
   /** Entries proposed and proposals carried by them (metrics, benchmarks). */
   readonly counters = { entries: 0, proposals: 0 };
 
-  constructor(driver: BatchDriver, clock: EntryClock, bounds: BatchBounds = BATCH_BOUNDS) {
+  /** Told each entry's bytes and what they decode to, when `ownEntry` knows (see `keep`). */
+  readonly #keep: ((data: Uint8Array, entry: DecodedEntry) => void) | undefined;
+
+  /**
+   * `keep`: the state machine's `BrokerMachine.keep`, so this node applies the entries it
+   * proposes from the proposals themselves instead of decoding their bytes (`ownEntry`).
+   */
+  constructor(
+    driver: BatchDriver,
+    clock: EntryClock,
+    bounds: BatchBounds = BATCH_BOUNDS,
+    keep?: (data: Uint8Array, entry: DecodedEntry) => void,
+  ) {
     this.#driver = driver;
     this.#clock = clock;
     this.#bounds = bounds;
+    this.#keep = keep;
     driver.setProposalGatherer(() => this.flush());
   }
 
@@ -105,7 +120,12 @@ export class ProposalBatcher {
   }
 
   #proposeRun(run: readonly Waiting[]): void {
-    const data = encodeEntry(this.#clock.stampNow(), run);
+    const stamp = this.#clock.stampNow();
+    const data = encodeEntry(stamp, run);
+    if (this.#keep !== undefined) {
+      const own = ownEntry(stamp, run);
+      if (own !== undefined) this.#keep(data, own);
+    }
     this.counters.entries++;
     this.counters.proposals += run.length;
     this.#driver.propose(data, run[0].timeoutMs).then((out) => {

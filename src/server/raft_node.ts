@@ -50,7 +50,9 @@ export class RaftNode implements NodePort {
     this.#driver = driver;
     this.#machine = machine;
     this.#clock = clock;
-    this.#batcher = new ProposalBatcher(driver, clock);
+    this.#batcher = new ProposalBatcher(driver, clock, undefined, (data, entry) => {
+      machine.keep(data, entry);
+    });
     this.nodeId = driver.id;
     this.#memoryStorage = opts.memoryStorage;
     this.#canAddMembers = opts.canAddMembers;
