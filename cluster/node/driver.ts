@@ -37,7 +37,7 @@ import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
 import { ReadyPersister } from "./driver_persist.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
-import { MemberUrls, unwrapSnapshot } from "./membership.ts";
+import { MemberUrls, unwrapSnapshot, UrlsAhead } from "./membership.ts";
 
 export type { DriverProposeOutcome, DriverReadOutcome, NodeDriverOptions };
 
@@ -52,6 +52,7 @@ export class NodeDriver {
   readonly id: NodeId;
   readonly urls: MemberUrls;
   readonly identities: Identities;
+  #ahead = new UrlsAhead(new MemberUrls(), [], 0);
   /** An `identify` this leader proposed that has not settled yet. */
   #identifying = false;
   /** Per peer: the tick of the last warning about its stale incarnation (one per 100 ticks). */
@@ -134,6 +135,7 @@ export class NodeDriver {
       d.identities.replace(header.incarnations);
       d.#apply.restoreAtStart(initial.snapshot);
     }
+    d.#ahead = new UrlsAhead(d.urls, initial.entries, initial.snapshot?.meta.index ?? 0);
     o.log("info", "node_started", {
       term: initial.hardState.term,
       commit: initial.hardState.commit,
@@ -286,6 +288,11 @@ export class NodeDriver {
 
   get appliedIndex(): number {
     return this.#apply.index;
+  }
+
+  /** Dial targets while the node replays the log it opened with (`UrlsAhead`, chaos F10). */
+  get urlsAhead(): readonly [NodeId, string][] {
+    return this.#ahead.at(this.#apply.index);
   }
 
   /** True until the snapshot this node started from is restored into the state machine. */

@@ -26,6 +26,7 @@ import {
 import { answerWrite, forwardUnread } from "./write.ts";
 import { handleReceive } from "./receive.ts";
 import { plainPublish } from "./publish_check.ts";
+import { plainAck } from "./settle_check.ts";
 import {
   ackSchema,
   extendSchema,
@@ -106,13 +107,14 @@ export async function settleMessages(
 ): Promise<Outcome> {
   authorizeConsume(deps, call, target);
   const forwarded = forwardUnread(call, deps, (json) => {
-    validate(how === "ack" ? ackSchema : how === "nack" ? nackSchema : extendSchema, json, "body");
+    if (how === "ack") validateAck(json);
+    else validate(how === "nack" ? nackSchema : extendSchema, json, "body");
   });
   if (forwarded !== undefined) return await forwarded;
   const body = await call.body(deps.limits.maxBodyBytes);
   switch (how) {
     case "ack": {
-      const { receipts } = validate(ackSchema, body.json, "body");
+      const { receipts } = validateAck(body.json);
       const cmd = "queue" in target ? { op: "ack" as const, queue: target.queue, receipts } : {
         op: "subscription_ack" as const,
         topic: target.topic,
@@ -149,6 +151,11 @@ export async function settleMessages(
       return await answerWrite(call, deps, cmd, body, settled);
     }
   }
+}
+
+/** An ack body as `ackSchema` reads it: the common shape without zod (`plainAck`). */
+function validateAck(json: unknown): z.output<typeof ackSchema> {
+  return plainAck(json) ?? validate(ackSchema, json, "body");
 }
 
 /** Receive and settle need `consume` on the queue, or on the subscription's topic. */
