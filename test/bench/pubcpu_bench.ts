@@ -24,11 +24,12 @@
  * Each call's latency is recorded: p50 and p99 are printed with the rate.
  *
  * `--glibc-tunables <value>` replaces the nodes' `GLIBC_TUNABLES` (src/server/memory.ts); an empty
- * value runs them with glibc's defaults (what the malloc settings cost in CPU).
+ * value runs them with glibc's defaults (what the malloc settings cost in CPU). `--v8-flags <flags>`
+ * replaces the nodes' `V8_FLAGS` likewise (empty: V8's defaults), to compare their CPU cost.
  *
  * Usage: deno run -A test/bench/pubcpu_bench.ts [--runs 3] [--count 20000]
  *   [--workloads stream,client,http,follower,batch] [--profile dir] [--checkout dir]
- *   [--inflight 256] [--glibc-tunables value]
+ *   [--inflight 256] [--glibc-tunables value] [--v8-flags flags]
  *
  * @module
  */
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     checkout: { type: "string" },
     inflight: { type: "string", default: "256" },
     "glibc-tunables": { type: "string" },
+    "v8-flags": { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -170,6 +172,7 @@ const nodes = await Nodes.start({
   storage: "fsync",
   keepLogs: false,
   main: `${CHECKOUT}/${values.profile ? "test/bench/profiled_main.ts" : "src/main.ts"}`,
+  ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
   env: () => ({
     ...(values.profile ? { QQ_PROFILE_DIR: values.profile, QQ_PROFILE_SIGNALS: "1" } : {}),
     ...(values["glibc-tunables"] !== undefined ? { GLIBC_TUNABLES: values["glibc-tunables"] } : {}),

@@ -1,7 +1,8 @@
 /**
  * Start-up and snapshots with a large state, over three real quorumq nodes on loopback with
  * fsync on: `deno run -A test/bench/startup_bench.ts [--messages 1000000] [--runs 3]
- * [--main <path to another checkout's src/main.ts>]` (`--main` runs another build's nodes, for a before/after).
+ * [--main <path to another checkout's src/main.ts>] [--v8-flags <flags>]` (`--main` runs another
+ * build's nodes, for a before/after; `--v8-flags` replaces the nodes' `V8_FLAGS`, "" for none).
  *
  * It builds one backlog of `--messages` ready 256-byte messages published with ids: most in
  * batches of `--batch` (few entries, so building is quick), the last `--tail` one per request,
@@ -39,6 +40,10 @@ const { values } = parseArgs({
     // NAME=VALUE added to every node's environment (repeatable), e.g. DENO_V8_FLAGS=... or
     // glibc's MALLOC_* tunables, to try a setting without changing the build.
     env: { type: "string", multiple: true, default: [] },
+    // The nodes' V8 flags in place of the launch commands' `V8_FLAGS` (src/server/memory.ts), to
+    // compare settings in one sitting; empty runs them with V8's defaults. (`--env
+    // DENO_V8_FLAGS=...` cannot undo a flag: Deno applies the command line's after it.)
+    "v8-flags": { type: "string" },
     // Another build's node entry point (its `src/main.ts`), to measure before and after a change
     // in one sitting.
     main: { type: "string" },
@@ -302,6 +307,7 @@ const nodes = await Nodes.start({
   count: 3,
   keepLogs: true,
   ...(values.main ? { main: values.main } : {}),
+  ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
   env: () => NODE_ENV,
 });
 try {

@@ -81,6 +81,11 @@ export interface NodesOptions {
    * starts the nodes without them, for benchmarks that measure what they cost.
    */
   readonly memoryFlags?: boolean;
+  /**
+   * The nodes' V8 flags in place of `V8_FLAGS` (with `memoryFlags` not false), for benchmarks
+   * that compare settings; an empty string runs them with V8's defaults.
+   */
+  readonly v8Flags?: string;
 }
 
 /** A node's address and the command prefix that runs a program where that address is. */
@@ -240,6 +245,12 @@ export class Nodes {
   }
 
   /** Does node `id` need `--allow-anonymous` to stay open to the tests' anonymous calls? */
+  /** `--v8-flags=...` for a node's command line: `V8_FLAGS` or the options' own, if any. */
+  #v8FlagsArgs(): string[] {
+    const flags = this.#opts.v8Flags ?? V8_FLAGS;
+    return flags === "" ? [] : [`--v8-flags=${flags}`];
+  }
+
   #anonymousFlag(id: string, joiner: boolean): boolean {
     if (this.#opts.allowAnonymous === false) return false;
     if (this.#opts.extraArgs?.includes("--auth-file")) return false;
@@ -266,7 +277,7 @@ export class Nodes {
       "run",
       // As `deno task start`: the node collects garbage when it turns quiet, with a smaller young
       // generation (src/server/memory.ts).
-      ...(this.#opts.memoryFlags === false ? [] : [`--v8-flags=${V8_FLAGS}`]),
+      ...(this.#opts.memoryFlags === false ? [] : this.#v8FlagsArgs()),
       // Request signals abort only when the client goes away (long polls watch them).
       "--unstable-no-legacy-abort",
       "--allow-net",
