@@ -20,7 +20,7 @@
  *
  * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1,3]
  *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
- *   [--client-nodelay] [--no-memory-flags] [--profile-nodes <dir>]
+ *   [--client-nodelay] [--no-memory-flags] [--v8-flags <flags>] [--profile-nodes <dir>]
  *
  * `--nodes` lists the cluster sizes quorumq runs as, one after another (default `1,3`; `--nodes 3`
  * for the cluster alone). `--main` picks the node entry
@@ -29,9 +29,10 @@
  * client) per broker into `<dir>`. `--client-nodelay` turns Nagle's algorithm off on the QoS 1/2
  * publisher's socket (MQTT.js leaves it on), for both brokers. `--no-memory-flags` starts the
  * nodes without the launch commands' V8 flags and allocator settings (src/server/memory.ts), to
- * measure what those cost. `--profile-nodes` runs the nodes on `test/bench/profiled_main.ts` and
- * records each node's CPU profile over the QoS 1 runs only, one file per node and cluster size in
- * `<dir>` (summarize with `test/bench/profile_summary.ts`).
+ * measure what those cost; `--v8-flags` replaces their V8 flags only (`V8_FLAGS`; empty: V8's
+ * defaults), to compare settings. `--profile-nodes` runs the nodes on
+ * `test/bench/profiled_main.ts` and records each node's CPU profile over the QoS 1 runs only, one
+ * file per node and cluster size in `<dir>` (summarize with `test/bench/profile_summary.ts`).
  *
  * @module
  */
@@ -55,6 +56,7 @@ const { values } = parseArgs({
     "profile-client": { type: "string" },
     "client-nodelay": { type: "boolean", default: false },
     "no-memory-flags": { type: "boolean", default: false },
+    "v8-flags": { type: "string" },
     "profile-nodes": { type: "string" },
   },
 });
@@ -349,6 +351,7 @@ if (values.only !== "mosquitto") {
       storage: "fsync",
       keepLogs: false,
       memoryFlags: !values["no-memory-flags"],
+      ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
       ...(main === undefined ? {} : { main }),
     });
     try {
