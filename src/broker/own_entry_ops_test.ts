@@ -41,6 +41,73 @@ function receiptsOf(result: unknown, out: string[]): void {
   for (const m of ms ?? []) if (typeof m.receipt === "string") out.push(m.receipt);
 }
 
+interface Gen {
+  readonly rand: () => number;
+  readonly pick: <T>(xs: readonly T[]) => T;
+  readonly receipts: string[];
+  readonly subReceipts: string[];
+  readonly sessions: number[];
+  readonly message: () => MessageInput;
+  readonly withSubject: (m: MessageInput) => MessageInput;
+}
+
+/** One command of any kind, on what `g` learned so far. */
+function randomCommand(g: Gen): Command {
+  const { rand, pick, receipts, subReceipts, sessions, message, withSubject } = g;
+  const roll = rand();
+  if (roll < 0.15) return { op: "publish", queue: pick(["q", "r"]), message: message() };
+  if (roll < 0.22) {
+    const messages = Array.from({ length: 1 + Math.floor(rand() * 4) }, message);
+    return { op: "publish_batch", queue: "q", messages };
+  }
+  if (roll < 0.3) return { op: "topic_publish", topic: "t", message: withSubject(message()) };
+  if (roll < 0.35) {
+    const messages = Array.from(
+      { length: 1 + Math.floor(rand() * 3) },
+      () => withSubject(message()),
+    );
+    return { op: "topic_publish_batch", topic: "t", messages };
+  }
+  if (roll < 0.45) return { op: "receive", queue: pick(["q", "r"]), max: 3 };
+  if (roll < 0.5) {
+    return { op: "subscription_receive", topic: "t", subscription: "s", max: 2 };
+  }
+  if (roll < 0.56 && receipts.length > 0) {
+    return { op: "ack", queue: "q", receipts: receipts.splice(0, 2) };
+  }
+  if (roll < 0.6 && receipts.length > 0) {
+    return { op: "nack", queue: "q", receipts: receipts.splice(0, 1), delayMs: 5 };
+  }
+  if (roll < 0.63 && receipts.length > 0) {
+    return { op: "extend", queue: "q", receipts: receipts.slice(0, 2), leaseMs: 1000 };
+  }
+  if (roll < 0.66 && subReceipts.length > 0) {
+    return {
+      op: "subscription_ack",
+      topic: "t",
+      subscription: "s",
+      receipts: subReceipts.splice(0, 2),
+    };
+  }
+  if (roll < 0.74) {
+    const ack = receipts.length > 0 ? [{ queue: "q", receipt: receipts.shift()! }] : [];
+    return {
+      op: "transaction",
+      ack,
+      publish: [{ queue: "r", ...message() }, { topic: "t", ...withSubject(message()) }],
+    };
+  }
+  if (roll < 0.76) return { op: "queue_purge", queue: "r" };
+  if (roll < 0.78) return { op: "queue_redrive", queue: "dlq" };
+  if (roll < 0.8) return { op: "idempotency_release", key: `k${Math.floor(rand() * 6)}` };
+  if (roll < 0.84) return { op: "session_open", timeoutMs: 60_000 };
+  if (roll < 0.86 && sessions.length > 0) {
+    return { op: "session_keepalive", session: pick(sessions) };
+  }
+  if (roll < 0.87 && sessions.length > 0) return { op: "session_close", session: pick(sessions) };
+  return { op: "tick" };
+}
+
 function generator(rand: () => number) {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
   const receipts: string[] = [];
@@ -59,60 +126,8 @@ function generator(rand: () => number) {
     return m as unknown as MessageInput;
   };
   const withSubject = (m: MessageInput) => ({ ...m, subject: pick(["a.b", "a.c", "x"]) });
-  const command = (): Command => {
-    const roll = rand();
-    if (roll < 0.15) return { op: "publish", queue: pick(["q", "r"]), message: message() };
-    if (roll < 0.22) {
-      const messages = Array.from({ length: 1 + Math.floor(rand() * 4) }, message);
-      return { op: "publish_batch", queue: "q", messages };
-    }
-    if (roll < 0.3) return { op: "topic_publish", topic: "t", message: withSubject(message()) };
-    if (roll < 0.35) {
-      const messages = Array.from(
-        { length: 1 + Math.floor(rand() * 3) },
-        () => withSubject(message()),
-      );
-      return { op: "topic_publish_batch", topic: "t", messages };
-    }
-    if (roll < 0.45) return { op: "receive", queue: pick(["q", "r"]), max: 3 };
-    if (roll < 0.5) {
-      return { op: "subscription_receive", topic: "t", subscription: "s", max: 2 };
-    }
-    if (roll < 0.56 && receipts.length > 0) {
-      return { op: "ack", queue: "q", receipts: receipts.splice(0, 2) };
-    }
-    if (roll < 0.6 && receipts.length > 0) {
-      return { op: "nack", queue: "q", receipts: receipts.splice(0, 1), delayMs: 5 };
-    }
-    if (roll < 0.63 && receipts.length > 0) {
-      return { op: "extend", queue: "q", receipts: receipts.slice(0, 2), leaseMs: 1000 };
-    }
-    if (roll < 0.66 && subReceipts.length > 0) {
-      return {
-        op: "subscription_ack",
-        topic: "t",
-        subscription: "s",
-        receipts: subReceipts.splice(0, 2),
-      };
-    }
-    if (roll < 0.74) {
-      const ack = receipts.length > 0 ? [{ queue: "q", receipt: receipts.shift()! }] : [];
-      return {
-        op: "transaction",
-        ack,
-        publish: [{ queue: "r", ...message() }, { topic: "t", ...withSubject(message()) }],
-      };
-    }
-    if (roll < 0.76) return { op: "queue_purge", queue: "r" };
-    if (roll < 0.78) return { op: "queue_redrive", queue: "dlq" };
-    if (roll < 0.8) return { op: "idempotency_release", key: `k${Math.floor(rand() * 6)}` };
-    if (roll < 0.84) return { op: "session_open", timeoutMs: 60_000 };
-    if (roll < 0.86 && sessions.length > 0) {
-      return { op: "session_keepalive", session: pick(sessions) };
-    }
-    if (roll < 0.87 && sessions.length > 0) return { op: "session_close", session: pick(sessions) };
-    return { op: "tick" };
-  };
+  const g: Gen = { rand, pick, receipts, subReceipts, sessions, message, withSubject };
+  const command = () => randomCommand(g);
   const proposal = (): Proposal => {
     const cmd = command();
     const p: Record<string, unknown> = { cmd };
