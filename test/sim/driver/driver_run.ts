@@ -208,7 +208,9 @@ export class DriverSim implements ClusterControl {
           }
         },
         onApply: (n, index, data, result) => {
-          this.checker.onApply(`${n.id}#${n.incarnation}`, index, data, result, n.app.digest());
+          const who = `${n.id}#${n.incarnation}`;
+          this.checker.onApply(who, index, data, result, n.app.digest());
+          this.checker.onApplyDurable(who, n.disk.durable, index, data);
           this.workload.onApply(data);
         },
         onEvent: (n, event, details) => this.#onEvent(n, event, details),
