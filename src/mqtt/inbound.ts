@@ -85,6 +85,12 @@ interface TopicFacts {
  */
 const HOLDS_SKIPPED_MAX = 64;
 
+/** The most answers of a batch written one per read (`#sendAnswers`). */
+const ANSWERS_HELD_MAX = 4;
+
+/** The longest wait for a client's new packets after a batch's answers (`#sendAnswers`). */
+const REFILL_WAIT_MAX_MS = 10;
+
 /** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
 const TOPIC_CACHE_MAX = 1024;
 
@@ -102,6 +108,8 @@ export class Inbound {
   #onRead: (() => void) | undefined;
   /** Batches whose last answer goes at once, after a wait for a read that did not come. */
   #holdsSkipped = 0;
+  /** The client answered the last batch's first answers at once (it keeps a window full). */
+  #refills = false;
   /** How many holds are skipped after the next vain wait (0: the last wait saw a read). */
   #skipAfterMiss = 0;
 
@@ -147,7 +155,7 @@ export class Inbound {
         const run = this.#queue.splice(0, n).map((it) => it.p);
         if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
         else if (await this.#batch(run as IPublishPacket[]) && this.#queue.length > 0) {
-          await this.#awaitRead();
+          await this.#awaitRead(undefined);
         }
       }
     } catch (e) {
@@ -159,22 +167,24 @@ export class Inbound {
   }
 
   /**
-   * Waits for what was sent to be written and then for the next read, or one timer turn (~1-2
-   * ms on Deno) if none comes. A client with Nagle's algorithm on (MQTT.js leaves it on) sends
-   * the first PUBLISH of a burst at once and holds the rest until that one's TCP ACK, which rides
-   * on this node's next write; the pump waits here so that they go in one batch, not the first
-   * alone and the rest a whole commit later (docs/mqtt.md, Speed):
+   * Waits for what was sent to be written and then for the next read, or until `until`
+   * (`performance.now()` time; undefined: one timer turn, ~1-2 ms on Deno) if none comes. A
+   * client with Nagle's algorithm on (MQTT.js leaves it on) sends the first PUBLISH of a burst at
+   * once and holds the rest until that one's TCP ACK, which rides on this node's next write; the
+   * pump waits here so that they go in one batch, not the first alone and the rest a whole
+   * commit later (docs/mqtt.md, Speed):
    * - after a batch's answers, with PUBLISHes already queued: the next batch also takes what
    *   these answers release (a connection's batches went 60, 1, 3 per 64 in flight);
-   * - before a batch's last answer, with nothing queued (`#sendAnswers`).
+   * - before each of a batch's last answers (`#sendAnswers`).
    */
-  async #awaitRead(): Promise<boolean> {
+  async #awaitRead(until: number | undefined): Promise<boolean> {
     await this.#host.written?.();
     if (this.#stopped) return false;
+    const ms = until === undefined ? 0 : Math.max(0, until - performance.now());
     let timer: ReturnType<typeof setTimeout> | undefined;
     const read = await new Promise<boolean>((resolve) => {
       this.#onRead = () => resolve(true);
-      timer = setTimeout(() => resolve(false), 0);
+      timer = setTimeout(() => resolve(false), ms);
     });
     clearTimeout(timer);
     this.#onRead = undefined;
@@ -213,7 +223,7 @@ export class Inbound {
 
   /**
    * A run of PUBLISHes as one batch publish; after commit, their answers in order. True when it
-   * answered any (QoS 1 or 2).
+   * answered any (QoS 1 or 2) and did not wait for the client's next packets after them.
    */
   async #batch(all: IPublishPacket[]): Promise<boolean> {
     const messages: Record<string, unknown>[] = [];
@@ -234,38 +244,67 @@ export class Inbound {
     }
     // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
     // (at least once) but never its QoS 2 ones (their slots are held).
+    const posted = performance.now();
     const a = messages.length === 0 ? undefined : await this.#post({ messages });
     const answers = this.#stopped ? undefined : this.#answerBatch(all, a);
     if (answers === undefined || answers.length === 0) return false;
-    await this.#sendAnswers(answers);
-    return true;
+    return !await this.#sendAnswers(answers, performance.now() - posted);
   }
 
   /**
-   * Writes a batch's answers in order. With nothing queued (the client waits for them) the last
-   * one waits for the next read (`#awaitRead`): the first answers make the client send its first
-   * new PUBLISH at once, and the write of the last one carries that PUBLISH's TCP ACK, which
-   * releases the ones a Nagle client holds behind it; they then arrive together, and one commit
-   * takes them all instead of two (the first alone, then the rest: 1, 63 per 64 in flight).
+   * Writes a batch's answers in order, the last few (`ANSWERS_HELD_MAX`) one per read, and, once
+   * the client answered the first ones, waits until it has sent as many new packets as it got
+   * answers, at most as long as the batch took to commit (`REFILL_WAIT_MAX_MS` at most): they
+   * then go in one batch, and one commit is saved. A client with Nagle's algorithm on (MQTT.js)
+   * sends the first new PUBLISH at once and holds the rest until that one's TCP ACK, which rides
+   * on this node's next write: each held answer's write releases what the client wrote since
+   * the one before (MQTT.js on Deno takes ~2-10 ms under load to answer a window's PUBACKs with
+   * new PUBLISHes, handing them to its socket one by one). Before, one held answer and one
+   * read's wait took the queued PUBLISHes and the one or two written by then, and the rest
+   * waited a whole commit (a 64-message window went in batches of 63, then 1 or 2: two commits
+   * per window). True when it waited.
    */
-  async #sendAnswers(answers: Packet[]): Promise<void> {
-    let hold = answers.length >= 2 && this.#queue.length === 0;
-    if (hold && this.#holdsSkipped > 0) {
+  async #sendAnswers(answers: Packet[], roundMs: number): Promise<boolean> {
+    // The client may send as many new packets as it gets answers.
+    const refilled = this.#queue.length + answers.length;
+    let held = Math.max(0, Math.min(answers.length - 1, ANSWERS_HELD_MAX));
+    if (held > 0 && this.#holdsSkipped > 0) {
       this.#holdsSkipped--;
-      hold = false;
+      held = 0;
     }
-    const last = hold ? answers.pop() : undefined;
-    for (const p of answers) this.#host.send(p);
-    if (last === undefined) return;
-    // No read came: a client that sends a burst and waits for all of it, which the wait only
-    // delays, or one slow to answer. The next holds are skipped, twice as many after each
-    // vain wait in a row, so a burst client rarely waits and a windowed one soon holds again.
-    if (await this.#awaitRead()) this.#skipAfterMiss = 0;
-    else {
+    const first = answers.length - held;
+    for (let i = 0; i < first; i++) this.#host.send(answers[i]);
+    if (held === 0) return false;
+    // The first wait is one timer turn, unless the client answered the last batch's first
+    // answers (it keeps a window full): a client that waits for all its answers sends nothing.
+    // Once it answered, it is sending its next ones: the wait is longer from then on.
+    const deadline = performance.now() + Math.min(roundMs, REFILL_WAIT_MAX_MS);
+    let until = this.#refills ? deadline : undefined;
+    let waiting = true;
+    let answered = false;
+    for (let i = first; i < answers.length && !this.#stopped; i++) {
+      if (waiting && this.#queue.length < refilled) waiting = await this.#awaitRead(until);
+      answered ||= waiting;
+      until = deadline;
+      if (!this.#stopped) this.#host.send(answers[i]);
+    }
+    // What the last answer released (bounded: each turn takes a read or ends the wait).
+    for (let i = 0; waiting && this.#queue.length < refilled && i < answers.length; i++) {
+      waiting = await this.#awaitRead(until);
+    }
+    // No read after the first answers: a client that sends a burst and waits for all of it,
+    // which the wait only delays, or one slow to answer. The next holds are skipped, twice as
+    // many after each vain wait in a row, so a burst client rarely waits and a windowed one soon
+    // holds again; not after a client that kept its window full was late once (its next
+    // batch's first wait is one timer turn again).
+    const refilling = this.#refills;
+    this.#refills = answered;
+    if (answered) this.#skipAfterMiss = 0;
+    else if (!refilling) {
       this.#skipAfterMiss = Math.min(Math.max(1, this.#skipAfterMiss * 2), HOLDS_SKIPPED_MAX);
       this.#holdsSkipped = this.#skipAfterMiss;
     }
-    if (!this.#stopped) this.#host.send(last);
+    return true;
   }
 
   /**

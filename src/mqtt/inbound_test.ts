@@ -165,6 +165,118 @@ Deno.test("with nothing queued, a batch's last answer waits for the next read", 
   assert.deepEqual(acks, [1, 2, 3, 4], "without a read, after one timer turn");
 });
 
+Deno.test("a batch's last answers go one per read until the client has sent as many", async () => {
+  // A Nagle client with more in flight than one batch, which hands its PUBLISHes to the socket
+  // one by one (MQTT.js on Deno): 4 came while batch 1-3 was being committed. PUBACK 1 makes it
+  // send 5 at once and hold the next ones for 5's TCP ACK, which rides on PUBACK 2; that releases
+  // 6 (written by then), and PUBACK 3 releases 7. 4-7 then go in one batch, not 4-6 with 7 a
+  // whole commit behind them (batches went 63, 1 or 2, 63, ... per 64-message window).
+  const { inbound, requests, acks } = harness();
+  for (let id = 1; id <= 3; id++) inbound.publish(publish(id));
+  inbound.flush();
+  await settle();
+  inbound.publish(publish(4));
+  inbound.flush();
+  requests[0].answer(201, published(3));
+  const ticks = async () => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
+  await ticks();
+  assert.deepEqual(acks, [1], "the last answers wait");
+  inbound.publish(publish(5));
+  inbound.flush();
+  await ticks();
+  assert.deepEqual(acks, [1, 2], "one more per read");
+  inbound.publish(publish(6));
+  inbound.flush();
+  await ticks();
+  assert.deepEqual(acks, [1, 2, 3]);
+  inbound.publish(publish(7));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 2);
+  assert.deepEqual(requests[1].messages.length, 4, "4 waited for what the held PUBACKs released");
+  requests[1].answer(201, published(4, 4));
+  await settle();
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3, 4, 5, 6, 7]);
+});
+
+Deno.test("after the held answers, the wait goes on until the client has sent as many", async () => {
+  const { inbound, requests, acks } = harness();
+  for (let id = 1; id <= 6; id++) inbound.publish(publish(id));
+  inbound.flush();
+  await settle();
+  requests[0].answer(201, published(6));
+  const ticks = async () => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
+  await ticks();
+  assert.deepEqual(acks, [1, 2], "four answers held");
+  for (let id = 7; id <= 11; id++) {
+    inbound.publish(publish(id));
+    inbound.flush();
+    await ticks();
+  }
+  assert.deepEqual(acks, [1, 2, 3, 4, 5, 6], "one held answer per read");
+  assert.equal(requests.length, 1, "5 of the 6 the answers allow: still waiting");
+  inbound.publish(publish(12));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 2);
+  assert.equal(requests[1].messages.length, 6);
+});
+
+Deno.test("a client that kept its window full is not taken for a burst client when late once", async () => {
+  const { inbound, requests, acks } = harness();
+  const ticks = async () => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
+  // Batch 1-2: the client answers PUBACK 1 at once with 3 and 4 (it refills its window).
+  inbound.publish(publish(1));
+  inbound.publish(publish(2));
+  inbound.flush();
+  await settle();
+  requests[0].answer(201, published(2));
+  await ticks();
+  inbound.publish(publish(3));
+  inbound.flush();
+  await ticks();
+  inbound.publish(publish(4));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 2);
+  // Batch 3-4: this time nothing comes after its first answer (the client is late).
+  requests[1].answer(201, published(2, 3));
+  for (let i = 0; i < 500 && acks.length < 4; i++) await settle();
+  assert.deepEqual(acks, [1, 2, 3, 4], "after the wait, the held answer goes");
+  // Batch 5-6: its last answer is still held for the next read, not sent at once.
+  inbound.publish(publish(5));
+  inbound.publish(publish(6));
+  inbound.flush();
+  await settle();
+  requests[2].answer(201, published(2, 5));
+  await ticks();
+  assert.deepEqual(acks, [1, 2, 3, 4, 5], "the last answer waits for a read");
+});
+
+Deno.test("once the client has sent as many packets as it got answers, the rest go at once", async () => {
+  const { inbound, requests, acks } = harness();
+  for (let id = 1; id <= 4; id++) inbound.publish(publish(id));
+  inbound.flush();
+  await settle();
+  requests[0].answer(201, published(4));
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.deepEqual(acks, [1], "the last answers wait");
+  for (let id = 5; id <= 8; id++) inbound.publish(publish(id));
+  inbound.flush();
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.deepEqual(acks, [1, 2, 3, 4], "a read brought all it could send: no more waits");
+  await settle();
+  assert.equal(requests.length, 2);
+  assert.equal(requests[1].messages.length, 4);
+});
+
 Deno.test("after a last answer waited for a read in vain, the next ones go at once", async () => {
   // A client that sends a burst and waits for all of it: the wait only delays its last PUBACK.
   const { inbound, requests, acks } = harness();

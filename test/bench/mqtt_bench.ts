@@ -20,14 +20,18 @@
  *
  * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1,3]
  *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
- *   [--client-nodelay]
+ *   [--client-nodelay] [--no-memory-flags] [--profile-nodes <dir>]
  *
  * `--nodes` lists the cluster sizes quorumq runs as, one after another (default `1,3`; `--nodes 3`
  * for the cluster alone). `--main` picks the node entry
  * (`test/bench/profiled_main.ts` with `QQ_PROFILE_DIR` and `QQ_PROFILE_READY=0` profiles the
  * node under the load); `--profile-client` writes a CPU profile of this process (the MQTT.js
  * client) per broker into `<dir>`. `--client-nodelay` turns Nagle's algorithm off on the QoS 1/2
- * publisher's socket (MQTT.js leaves it on), for both brokers.
+ * publisher's socket (MQTT.js leaves it on), for both brokers. `--no-memory-flags` starts the
+ * nodes without the launch commands' V8 flags and allocator settings (src/server/memory.ts), to
+ * measure what those cost. `--profile-nodes` runs the nodes on `test/bench/profiled_main.ts` and
+ * records each node's CPU profile over the QoS 1 runs only, one file per node and cluster size in
+ * `<dir>` (summarize with `test/bench/profile_summary.ts`).
  *
  * @module
  */
@@ -50,6 +54,8 @@ const { values } = parseArgs({
     main: { type: "string" },
     "profile-client": { type: "string" },
     "client-nodelay": { type: "boolean", default: false },
+    "no-memory-flags": { type: "boolean", default: false },
+    "profile-nodes": { type: "string" },
   },
 });
 const CASES = new Set(values.cases.split(","));
@@ -204,6 +210,7 @@ async function measure(
   port: number,
   pids: readonly number[],
   entries?: () => Promise<number>,
+  profileNodes?: () => void,
 ): Promise<void> {
   const q1: Figures[] = [];
   const q2: Figures[] = [];
@@ -212,7 +219,10 @@ async function measure(
   for (let r = 0; r < RUNS; r++) {
     const sent = () => MESSAGES;
     if (CASES.has("q1")) {
+      // The nodes' profiles (`--profile-nodes`) cover the QoS 1 runs: on at the first, off after the last.
+      if (r === 0) profileNodes?.();
       q1.push(await withCpu(pids, () => publishInFlight(port, r, 1), sent, entries));
+      if (r === RUNS - 1) profileNodes?.();
     }
     if (CASES.has("q2")) {
       q2.push(await withCpu(pids, () => publishInFlight(port, r, 2), sent, entries));
@@ -324,19 +334,33 @@ console.log(
         : "as set up by default (Nagle on)"
     }.`,
 );
+const profileDir = values["profile-nodes"];
+if (profileDir !== undefined) {
+  Deno.env.set("QQ_PROFILE_DIR", profileDir);
+  Deno.env.set("QQ_PROFILE_ON", "signal");
+}
+const main = profileDir !== undefined
+  ? new URL("./profiled_main.ts", import.meta.url).pathname
+  : values.main;
 if (values.only !== "mosquitto") {
   for (const count of NODE_COUNTS) {
     const { nodes, mqttPort } = await mqttNodes({
       count,
       storage: "fsync",
       keepLogs: false,
-      ...(values.main === undefined ? {} : { main: values.main }),
+      memoryFlags: !values["no-memory-flags"],
+      ...(main === undefined ? {} : { main }),
     });
     try {
       const leader = count === 1 ? "n1" : await nodes.waitLeader();
       const pids = [leader, ...nodes.ids.filter((id) => id !== leader)].map((id) => nodes.pid(id)!);
       const entries = () => entriesOf(nodes.url(leader));
-      await measure(`quorumq ${count}n`, mqttPort(leader), pids, entries);
+      // profiled_main.ts: each SIGUSR2 starts or ends (and writes) a node's profile.
+      const signal = () => pids.forEach((pid) => Deno.kill(pid, "SIGUSR2"));
+      const profile = profileDir === undefined ? undefined : signal;
+      await measure(`quorumq ${count}n`, mqttPort(leader), pids, entries, profile);
+      // Time for the nodes to write their profiles before they are stopped.
+      if (profile !== undefined) await sleep(2000);
     } finally {
       await nodes.stop();
     }

@@ -76,6 +76,11 @@ export interface NodesOptions {
   readonly tls?: { readonly caPem: string; readonly args: (id: string) => readonly string[] };
   /** Picks the nodes' ports; default `freePorts` (a test of the harness hands out taken ones). */
   readonly pickPorts?: (n: number) => number[];
+  /**
+   * The launch commands' memory settings (`V8_FLAGS`, `MALLOC_TUNABLES`); default true. False
+   * starts the nodes without them, for benchmarks that measure what they cost.
+   */
+  readonly memoryFlags?: boolean;
 }
 
 /** A node's address and the command prefix that runs a program where that address is. */
@@ -261,7 +266,7 @@ export class Nodes {
       "run",
       // As `deno task start`: the node collects garbage when it turns quiet, with a smaller young
       // generation (src/server/memory.ts).
-      `--v8-flags=${V8_FLAGS}`,
+      ...(this.#opts.memoryFlags === false ? [] : [`--v8-flags=${V8_FLAGS}`]),
       // Request signals abort only when the client goes away (long polls watch them).
       "--unstable-no-legacy-abort",
       "--allow-net",
@@ -298,7 +303,11 @@ export class Nodes {
       stdout: "null",
       stderr: "piped",
       // As `deno task start` and deploy/: glibc's allocator gives freed memory back.
-      env: { NO_COLOR: "1", GLIBC_TUNABLES: MALLOC_TUNABLES, ...this.#opts.env?.(id) },
+      env: {
+        NO_COLOR: "1",
+        ...(this.#opts.memoryFlags === false ? {} : { GLIBC_TUNABLES: MALLOC_TUNABLES }),
+        ...this.#opts.env?.(id),
+      },
     }).spawn();
     const logs: string[] = [];
     const state: { exitCode?: number; head: string } = { head: "" };
