@@ -116,8 +116,11 @@ export class OutboundLink {
     return this.#state;
   }
 
-  /** Queues messages for this peer and schedules one flush in a microtask (bursts batch). */
-  enqueue(msgs: readonly Message[]): void {
+  /**
+   * Queues messages for this peer and schedules one flush in a microtask (bursts batch); with
+   * `now`, hands what is queued to the socket before it returns (`Transport.sendNow`).
+   */
+  enqueue(msgs: readonly Message[], now = false): void {
     if (this.#state === "closed") return;
     const { queueMessagesMax, queueBytesMax } = this.ctx.limits;
     for (const m of msgs) {
@@ -134,7 +137,8 @@ export class OutboundLink {
     }
     if (dropped > 0) this.#noteDrops(dropped);
     this.#compact();
-    this.#scheduleFlush();
+    if (now) this.#flush();
+    else this.#scheduleFlush();
   }
 
   stats(): OutboundStats {

@@ -349,7 +349,8 @@ async function openDriver(
     bootstrapUrls: peers,
     storage,
     dataIncarnation: storage.incarnation,
-    sink: transport,
+    // One Ready's messages per call: on their way before the leader's own log write starts.
+    sink: { send: (messages) => transport.sendNow(messages) },
     stateMachine: machine,
     startTicker: (ms, fn) => {
       const t = setInterval(fn, ms);
