@@ -29,8 +29,7 @@
  *   a message whose `from`/`to`/`clusterId` disagrees with the link is dropped.
  * - Frames: byte 0 is the format version (`FRAME_VERSION_V1`), the rest msgpackr of
  *   `Message[]`. Messages sent in one synchronous burst leave as one frame (flushed in a
- *   microtask); `sendNow` hands them to the socket within the call (the node driver's sink: a
- *   Ready's appends leave before the leader's own log write). Frames carry up to `frameBytesMax`. Uint8Array fields arrive as Uint8Array. An
+ *   microtask); frames carry up to `frameBytesMax`. Uint8Array fields arrive as Uint8Array. An
  *   undecodable frame or unknown version closes the link (4002) and logs `frame_rejected`.
  * - Each peer has a bounded queue (4096 messages / 64 MiB by default); while a socket's
  *   `bufferedAmount` is above 8 MiB nothing more is handed to it. A full queue drops its OLDEST

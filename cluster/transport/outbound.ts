@@ -116,11 +116,8 @@ export class OutboundLink {
     return this.#state;
   }
 
-  /**
-   * Queues messages for this peer and schedules one flush in a microtask (bursts batch); with
-   * `now`, hands what is queued to the socket before it returns (`Transport.sendNow`).
-   */
-  enqueue(msgs: readonly Message[], now = false): void {
+  /** Queues messages for this peer and schedules one flush in a microtask (bursts batch). */
+  enqueue(msgs: readonly Message[]): void {
     if (this.#state === "closed") return;
     const { queueMessagesMax, queueBytesMax } = this.ctx.limits;
     for (const m of msgs) {
@@ -137,8 +134,7 @@ export class OutboundLink {
     }
     if (dropped > 0) this.#noteDrops(dropped);
     this.#compact();
-    if (now) this.#flush();
-    else this.#scheduleFlush();
+    this.#scheduleFlush();
   }
 
   stats(): OutboundStats {

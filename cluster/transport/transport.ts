@@ -111,22 +111,6 @@ export class Transport {
    * for a dead or unknown peer: such messages are queued (bounded) or counted as dropped.
    */
   send(msgs: readonly Message[]): void {
-    this.#send(msgs, false);
-  }
-
-  /**
-   * `send`, but what is queued for these peers, then `msgs`, is handed to their sockets before
-   * it returns (one frame per peer, as a burst would leave), instead of in a microtask. For a
-   * caller that hands over a whole batch per call: the node driver sends one Ready's messages
-   * at a time, and right after them starts the leader's own log write (a synchronous `write`),
-   * which a microtask flush waited for: the appends left 40-70 µs later, on the path of every
-   * commit (the followers' fsync).
-   */
-  sendNow(msgs: readonly Message[]): void {
-    this.#send(msgs, true);
-  }
-
-  #send(msgs: readonly Message[], now: boolean): void {
     if (this.#closed || msgs.length === 0) return;
     const byPeer = new Map<NodeId, Message[]>();
     for (const m of msgs) {
@@ -140,7 +124,7 @@ export class Transport {
         this.#droppedUnknownPeer += list.length;
         continue;
       }
-      this.#throughFault(peer, "out", list, (ms) => link.enqueue(ms, now));
+      this.#throughFault(peer, "out", list, (ms) => link.enqueue(ms));
     }
   }
 

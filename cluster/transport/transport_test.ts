@@ -84,31 +84,6 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Transport.sendNow() hands what is queued and its messages to the socket before it returns",
-  ...opts,
-  fn: async () => {
-    const [n1, n2] = startNodes(["n1", "n2"]);
-    try {
-      n1.transport.send([appendMsg("n1", "n2", 0)]);
-      await waitFor("link up", () => n2.received.length === 1);
-      const out = () => n1.transport.stats().outbound.n2;
-      n1.transport.send([appendMsg("n1", "n2", 1)]);
-      n1.transport.sendNow([appendMsg("n1", "n2", 2), appendMsg("n1", "n2", 3)]);
-      // The node driver starts the leader's log write right after this call: the appends must
-      // be on their way already (a microtask flush left them behind that write).
-      assert.equal(out().sentFrames, 2, "one more frame, sent within the call");
-      assert.equal(out().sentMessages, 4);
-      assert.equal(out().queuedMessages, 0);
-      await waitFor("3 more, in order", () => n2.received.length === 4);
-      assert.deepStrictEqual(n2.received.map((m) => m.index), [0, 1, 2, 3]);
-      assert.equal(out().sentFrames, 2, "the microtask flush found nothing left");
-    } finally {
-      await stopNodes([n1, n2]);
-    }
-  },
-});
-
-Deno.test({
   name: "Transport queues while a peer restarts, reconnects and delivers the queue",
   ...opts,
   fn: async () => {

@@ -349,8 +349,7 @@ async function openDriver(
     bootstrapUrls: peers,
     storage,
     dataIncarnation: storage.incarnation,
-    // One Ready's messages per call: on their way before the leader's own log write starts.
-    sink: { send: (messages) => transport.sendNow(messages) },
+    sink: transport,
     stateMachine: machine,
     startTicker: (ms, fn) => {
       const t = setInterval(fn, ms);
