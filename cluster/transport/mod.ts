@@ -67,7 +67,12 @@ export {
 } from "./faults.ts";
 export { decodeFrame, encodeFrame, FRAME_VERSION_V1 } from "./codec.ts";
 export type { RefusalReason } from "./auth.ts";
-export { DEFAULT_LIMITS, type LogFn, type TransportLimits } from "./_context.ts";
+export {
+  DEFAULT_LIMITS,
+  HANDSHAKE_PATIENCE_MAX,
+  type LogFn,
+  type TransportLimits,
+} from "./_context.ts";
 export { Keepalive, PING, PONG } from "./keepalive.ts";
 export { dialWebSocket, type LinkSocket } from "./dial.ts";
 export {

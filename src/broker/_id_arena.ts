@@ -7,6 +7,14 @@
  * @module
  */
 
+/**
+ * An id from its code units. `apply` takes the array as it is; a spread (`...units`) went through
+ * the array's iterator at ~2 µs an id, which every node paid for every delivery it applied.
+ */
+export function idOfUnits(units: Uint8Array | Uint16Array): string {
+  return String.fromCharCode.apply(null, units as unknown as number[]);
+}
+
 /** A block's id columns and their arena (see the module). */
 export class IdArena {
   idOff: Uint32Array;
@@ -29,7 +37,7 @@ export class IdArena {
   /** The id of row `j`. */
   idAt(j: number): string {
     const off = this.idOff[j];
-    return String.fromCharCode(...this.chars.subarray(off, off + this.idLen[j]));
+    return idOfUnits(this.chars.subarray(off, off + this.idLen[j]));
   }
 
   /** True when row `j`'s id is `id`. */

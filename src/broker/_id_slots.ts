@@ -9,7 +9,7 @@
  * @module
  */
 
-import { IdArena } from "./_id_arena.ts";
+import { IdArena, idOfUnits } from "./_id_arena.ts";
 
 /** Rows per block: 16,384 records of ~33 bytes of columns and their ids' code units. */
 export const BLOCK_SHIFT = 14;
@@ -141,7 +141,7 @@ export function wasCurrent(c: IdCapture, no: number): boolean {
 /** The id of slot `i` of a capture. */
 export function idOfSlot(c: IdColumns, i: number): string {
   const off = c.idOff[i] - c.charBase;
-  return String.fromCharCode(...c.chars.subarray(off, off + c.idLen[i]));
+  return idOfUnits(c.chars.subarray(off, off + c.idLen[i]));
 }
 
 /** FNV-1a over UTF-16 code units. */

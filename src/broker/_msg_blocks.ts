@@ -15,7 +15,7 @@
  * @module
  */
 
-import { IdArena } from "./_id_arena.ts";
+import { IdArena, idOfUnits } from "./_id_arena.ts";
 
 /** Rows per block: 16,384 rows of ~61 bytes of columns and their ids (a copy takes ~1 ms). */
 export const BLOCK_SHIFT = 14;
@@ -189,7 +189,7 @@ export function extrasOf(
 /** The id of slot `i` of a capture. */
 export function msgIdOf(c: MsgColumns, i: number): string {
   const off = c.idOff[i];
-  return String.fromCharCode(...c.chars.subarray(off, off + c.idLen[i]));
+  return idOfUnits(c.chars.subarray(off, off + c.idLen[i]));
 }
 
 /** Whether slot `i` of a capture holds a message (not a deleted slot). */

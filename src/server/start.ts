@@ -184,10 +184,15 @@ function followMembers(driver: NodeDriver, transport: Transport, peers: Map<stri
   // Called after every applied batch: the version check keeps that to one comparison (copying
   // and comparing the map cost ~4 µs per sequential message on a follower).
   let seen = -1;
+  let seenAhead: unknown = undefined;
   const syncPeers = () => {
-    if (driver.urls.version === seen) return;
+    // While a restarted node replays its log, it also dials the members named further on
+    // (`NodeDriver.urlsAhead`, chaos F10); the newer URL wins for a member named in both.
+    const ahead = driver.urlsAhead;
+    if (driver.urls.version === seen && ahead === seenAhead) return;
     seen = driver.urls.version;
-    const urls = new Map(driver.urls.entries());
+    seenAhead = ahead;
+    const urls = new Map([...driver.urls.entries(), ...ahead]);
     if (!sameMap(urls, peers)) {
       peers.clear();
       for (const [id, url] of urls) peers.set(id, url);
@@ -272,7 +277,10 @@ async function listen(
       const path = new URL(req.url).pathname;
       if (path === CLUSTER_LINK_PATH) return transport.handleUpgrade(req);
       if (path === FORWARD_PATH) {
-        return handleForwardUpgrade(req, app.fetch, log, forwardCheck, app.forwarded);
+        return handleForwardUpgrade(req, app.fetch, log, {
+          check: forwardCheck,
+          direct: app.forwarded,
+        });
       }
       if (isUiPath(path)) return ui.fetch(req);
       if (path === MQTT_WS_PATH && mqtt.gateway !== undefined) {
