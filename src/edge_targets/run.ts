@@ -36,6 +36,11 @@ export interface StartEdgeOptions {
    * (`worker_host.ts`); unset: every call goes to the Durable Object (the default).
    */
   readonly hostMs?: number;
+  /**
+   * workerd: V8 flags in its config (tests: `--invocation-count-for-turbofan=...` makes V8
+   * optimize the hot paths within a few hundred calls, not ~17,000). Default none.
+   */
+  readonly v8Flags?: readonly string[];
   /** Where the child's output goes; default inherited. */
   readonly output?: "inherit" | "null";
 }
@@ -74,6 +79,7 @@ export async function startEdge(o: StartEdgeOptions): Promise<RunningEdge> {
         listen: `${host}:${port}`,
         vars,
         ...(o.caFile !== undefined ? { caFile: "ca.pem" } : {}),
+        ...(o.v8Flags !== undefined ? { v8Flags: o.v8Flags } : {}),
       }),
     );
     command = new Deno.Command(workerdBinary(), {

@@ -3,14 +3,14 @@
  * `workerd`, deployed with wrangler: docs/edge.md).
  *
  * A Worker may not use an I/O object (a WebSocket) made while serving one request while serving
- * another. By default the Worker hands every call to a Durable Object, named after the Cloudflare
- * location it came in at (`request.cf.colo`; `local` in workerd), which holds a gateway and a
- * stream of its own (an object's I/O is the object's) and keeps no storage. With
- * `QUORUMQ_EDGE_HOST_MS` > 0 (opt-in: a known fault under sustained load, docs/edge.md), calls are
- * forwarded by the isolate's own gateway over the isolate's one stream, which one request hosts
- * and the others hand their calls to (`worker_host.ts`); what may outlast a host (a Worker's
- * request lives at most 30 s past its answer) still goes to the object: `/v1/stream` and long
- * polls (`.../receive`).
+ * another. By default calls are forwarded by the isolate's own gateway over the isolate's one
+ * stream, which one request hosts and the others hand their calls to (`worker_host.ts`; each
+ * host takes calls for `QUORUMQ_EDGE_HOST_MS`, 20 s by default). What may outlast a host (a
+ * Worker's request lives at most 30 s past its answer) goes to a Durable Object, named after the
+ * Cloudflare location it came in at (`request.cf.colo`; `local` in workerd), which holds a gateway
+ * and a stream of its own (an object's I/O is the object's) and keeps no storage: `/v1/stream`
+ * and long polls (`.../receive`). `QUORUMQ_EDGE_HOST_MS=0` sends every call to the object (a hop
+ * more per call).
  *
  * What is a Worker's own is here, and only here: `WebSocketPair`, a `fetch` that upgrades
  * (outbound WebSockets), the Durable Object binding. Settings are the Worker's vars and secrets
@@ -28,10 +28,7 @@ import {
   type Gateway,
   Upstream,
 } from "../edge/mod.ts";
-import { type HostContext, IsolateCalls } from "./worker_host.ts";
-
-/** `QUORUMQ_EDGE_HOST_MS` unset: every call goes to the Durable Object. */
-const HOST_MS_OFF = 0;
+import { HOST_MS_DEFAULT, type HostContext, IsolateCalls } from "./worker_host.ts";
 
 /** A Worker's WebSocket: the standard one, plus `accept()` for the ends it makes itself. */
 interface WorkerSocket {
@@ -115,10 +112,8 @@ export default {
     const url = request.url;
     const path = url.slice(url.indexOf("/", url.indexOf("//") + 2)).replace(/\?.*$/, "");
     if (path === "/v1/stream" || path.endsWith("/receive")) return toObject(request, env);
-    // The isolate-hosted stream is opt-in: under sustained load local workerd began answering
-    // handed-off calls 500 "Cannot perform I/O on behalf of a different request" after ~17,000
-    // calls (docs/edge.md, "Known fault"); the Durable Object is the supported way to share one.
-    const hostMs = Number(env.QUORUMQ_EDGE_HOST_MS ?? HOST_MS_OFF);
+    // `QUORUMQ_EDGE_HOST_MS=0`: every call goes to the Durable Object.
+    const hostMs = Number(env.QUORUMQ_EDGE_HOST_MS ?? HOST_MS_DEFAULT);
     if (!(hostMs > 0)) return toObject(request, env);
     if (isolate === undefined) {
       const settings = edgeSettings(env);

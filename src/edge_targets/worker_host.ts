@@ -33,10 +33,10 @@ export interface HostContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-/** A promise made by the host (so a request awaiting it resumes as itself) and its settlers. */
-interface Pending {
-  readonly promise: Promise<StreamAnswer>;
-  readonly resolve: (answer: StreamAnswer) => void;
+/** A promise and its settlers (`crossRequestPromise`). */
+interface Pending<T = StreamAnswer> {
+  readonly promise: Promise<T>;
+  readonly resolve: (value: T) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -57,6 +57,22 @@ const POOL = 1024;
  * Object, and the stream's own probe closes a silent stream within 40 s (`Upstream`).
  */
 const ANSWER_MS = 60_000;
+
+/**
+ * A promise that another request may settle, made with `Promise.withResolvers`, never with
+ * `new Promise`. `workerd` tags each promise with the request that made it, and settling a tagged
+ * promise from another request runs its reactions as the request that made it (cross-request
+ * promise resolution). The tag is set where V8's builtins make a promise, but a `new Promise` in
+ * code V8 has optimized with TurboFan is made inline, untagged (`workerd` 1.20261123's V8 patch
+ * stores no tag there), and an untagged promise's reactions run as whoever settles it: once the
+ * hand-off was optimized (after ~17,000 calls through one isolate), each waiting request resumed
+ * as the host, and its answer's body was the host's (500 "Cannot perform I/O on behalf of a
+ * different request"). `Promise.withResolvers` is a builtin that TurboFan calls, not inlines, so
+ * its promise is tagged however hot the caller (`worker_host_test.ts`, with V8 optimizing early).
+ */
+function crossRequestPromise<T>(): Pending<T> {
+  return Promise.withResolvers<T>();
+}
 
 /** One request's hosting of the isolate's stream. */
 class Host {
@@ -127,24 +143,24 @@ class Host {
    * on a host that the runtime stopped: the host is given up on (`ended`; the next request opens
    * another), and the call ends as on a lost stream.
    *
-   * The wait is a promise of this request's own, settled by a reaction on the host's: awaiting
-   * the host's promise, or a `then` of it, resumed the request as the host in `workerd` (its answer's body
-   * was then the host's: "Cannot perform I/O on behalf of a different request", tried).
+   * The wait is a promise of this request's own (`crossRequestPromise`: it must carry the
+   * request's tag), settled by a reaction on the host's: the request's continuation then runs as
+   * the request, whose answer's body is its own.
    */
   #awaited<T>(promise: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.ended = true;
-        reject(new StreamLost(`The isolate's stream host did not answer in ${ANSWER_MS} ms`));
-      }, ANSWER_MS);
-      promise.then((value) => {
-        clearTimeout(timer);
-        resolve(value);
-      }, (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
+    const own = crossRequestPromise<T>();
+    const timer = setTimeout(() => {
+      this.ended = true;
+      own.reject(new StreamLost(`The isolate's stream host did not answer in ${ANSWER_MS} ms`));
+    }, ANSWER_MS);
+    promise.then((value) => {
+      clearTimeout(timer);
+      own.resolve(value);
+    }, (error) => {
+      clearTimeout(timer);
+      own.reject(error);
     });
+    return own.promise;
   }
 
   /** Called by the request that takes over: this host closes once its calls are answered. */
@@ -171,7 +187,9 @@ class Host {
             this.ended = true;
             return;
           }
-          await new Promise<void>((resolve) => this.#wake = resolve);
+          const woken = crossRequestPromise<void>();
+          this.#wake = woken.resolve;
+          await woken.promise;
         }
         const jobs = this.#queue;
         this.#queue = [];
@@ -205,17 +223,11 @@ class Host {
   }
 
   #fill(): void {
-    while (this.#pool.length < POOL) {
-      let resolve!: (answer: StreamAnswer) => void;
-      let reject!: (error: unknown) => void;
-      const promise = new Promise<StreamAnswer>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.#pool.push({ promise, resolve, reject });
-    }
+    while (this.#pool.length < POOL) this.#pool.push(crossRequestPromise<StreamAnswer>());
     this.#refill?.();
-    this.#refilled = new Promise<void>((resolve) => this.#refill = resolve);
+    const refilled = crossRequestPromise<void>();
+    this.#refilled = refilled.promise;
+    this.#refill = refilled.resolve;
   }
 }
 

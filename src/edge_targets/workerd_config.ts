@@ -17,6 +17,8 @@ export interface WorkerdConfigOptions {
   readonly vars: Readonly<Record<string, string>>;
   /** A PEM file (relative to the config) of the CA that signed the upstream's certificates. */
   readonly caFile?: string;
+  /** V8 flags (`v8Flags` of workerd's config); default none. */
+  readonly v8Flags?: readonly string[];
 }
 
 /** Renders the config; `const config` is what `workerd serve <file>` runs. */
@@ -27,6 +29,9 @@ export function workerdConfig(o: WorkerdConfigOptions): string {
   const tls = o.caFile === undefined
     ? ""
     : `,\n      tlsOptions = (trustedCertificates = [embed ${capnpString(o.caFile)}])`;
+  const v8Flags = o.v8Flags === undefined || o.v8Flags.length === 0
+    ? ""
+    : `v8Flags = [${o.v8Flags.map(capnpString).join(", ")}],\n  `;
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -36,7 +41,9 @@ const config :Workerd.Config = (
       allow = ["public", "private", "local"]${tls}
     )),
   ],
-  sockets = [(name = "http", address = ${capnpString(o.listen)}, http = (), service = "edge")],
+  ${v8Flags}sockets = [(name = "http", address = ${
+    capnpString(o.listen)
+  }, http = (), service = "edge")],
 );
 
 const edgeWorker :Workerd.Worker = (

@@ -27,12 +27,12 @@ import { AUTH, authSteps, inputSteps } from "./contract_input.ts";
 import { classify, drain, produce } from "./_traffic.ts";
 
 /**
- * Each runtime, and the Worker also with its isolate-hosted stream (`QUORUMQ_EDGE_HOST_MS`, off by
- * default: docs/edge.md says why).
+ * Each runtime, and the Worker also with every call sent to its Durable Object
+ * (`QUORUMQ_EDGE_HOST_MS=0`; by default an isolate-hosted stream carries them: docs/edge.md).
  */
 const VARIANTS = [
   { label: "workerd", runtime: "workerd", hostMs: undefined },
-  { label: "workerd, isolate host", runtime: "workerd", hostMs: 20_000 },
+  { label: "workerd, Durable Object", runtime: "workerd", hostMs: 0 },
   { label: "deno", runtime: "deno", hostMs: undefined },
 ] as const;
 
