@@ -36,6 +36,7 @@ import { PendingProposals } from "./driver_proposals.ts";
 import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
 import { ReadyPersister } from "./driver_persist.ts";
+import { PersistOverlap, stablePrefix } from "./driver_overlap.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot, UrlsAhead } from "./membership.ts";
 
@@ -61,8 +62,8 @@ export class NodeDriver {
   #o: NodeDriverOptions;
   #ticks = 0;
   #running = false;
-  /** The ready loop waits on a Ready's persist (see `#sendWhilePersisting`). */
-  #persisting = false;
+  /** What goes out and applies while a Ready persists (driver_overlap.ts). */
+  readonly #overlap: PersistOverlap;
   #closed = false;
   #stopTicker: () => void = () => {};
   /** Cancels the pending commit notice (`#noticeCommit`), if one is set. */
@@ -71,7 +72,7 @@ export class NodeDriver {
   readonly #reads: PendingReads;
   readonly #snapshots: DriverSnapshots;
   readonly #apply: ApplyWorker;
-  /** The last index of the durable log here (what a crash now would keep). */
+  /** Persists each Ready: snapshot, entries, hard state (driver_persist.ts). */
   readonly #persister: ReadyPersister;
   #role: Role = "follower";
   #leaderId: NodeId = NO_NODE;
@@ -91,6 +92,13 @@ export class NodeDriver {
     this.#snapshots = new DriverSnapshots(host, snap?.meta.index ?? 0);
     this.#apply = new ApplyWorker(host, this.#proposals, this.#snapshots);
     this.#persister = new ReadyPersister(o, hard);
+    this.#overlap = new PersistOverlap({
+      raw,
+      gather: () => this.#gather?.(),
+      send: (msgs) => this.#send(msgs),
+      apply: (entries) => this.#apply.enqueue({ entries }),
+      isClosed: () => this.#closed,
+    });
   }
 
   /** What the apply worker and the snapshots share with the driver. */
@@ -172,18 +180,7 @@ export class NodeDriver {
       }
     }
     this.#kick();
-    this.#sendWhilePersisting();
-  }
-
-  /**
-   * While the ready loop waits on a persist, sends heartbeats and their answers at once: saving
-   * a leader's large snapshot takes seconds, and a node silent that long is taken for dead
-   * (check-quorum, election timeouts). The rest waits for the next Ready, as before.
-   */
-  #sendWhilePersisting(): void {
-    if (!this.#persisting || this.#closed) return;
-    const msgs = this.#raw.takeHeartbeats();
-    if (msgs.length > 0) this.#send(msgs);
+    this.#overlap.run();
   }
 
   /** A member came back with another data directory: its messages are dropped (identity.ts). */
@@ -214,9 +211,11 @@ export class NodeDriver {
   /**
    * Installs what gathers proposals queued above the driver (the broker's batches of proposals,
    * src/server/proposal_batcher.ts): it runs, synchronously, before the ready loop takes each
-   * Ready and once at `close`, and proposes through `propose`. So what queued while the previous
-   * Ready's fsync ran goes into the next one (group commit), as one entry if the gatherer
-   * makes one of it; once closed, `propose` answers `closed` to what was still queued.
+   * Ready, while a persist runs when a follower has nothing in flight (driver_overlap.ts),
+   * and once at `close`, and proposes through `propose`. So what queued while the previous
+   * Ready's fsync ran, or while the followers wrote the last batch, goes out together (group
+   * commit), as one entry if the gatherer makes one of it; once closed, `propose` answers
+   * `closed` to what was still queued.
    */
   setProposalGatherer(gather: () => void): void {
     this.#gather = gather;
@@ -225,6 +224,7 @@ export class NodeDriver {
   /** Runs the ready loop soon (and the gatherer with it) if it is not running. */
   wake(): void {
     this.#kick();
+    this.#overlap.soon();
   }
 
   /** Whether this node leads now: a proposal made in this step would be accepted. */
@@ -241,6 +241,7 @@ export class NodeDriver {
       return Promise.resolve({ ok: false, reason: "not_leader", leaderId });
     }
     this.#kick();
+    this.#overlap.soon();
     return this.#track(r.index, r.term, timeoutMs);
   }
 
@@ -363,7 +364,7 @@ export class NodeDriver {
     this.#expire();
     this.#maybeIdentify();
     this.#kick();
-    this.#sendWhilePersisting();
+    this.#overlap.run();
   }
 
   /** Fails proposals and reads whose time is up. A proposal's outcome is then unknown. */
@@ -428,12 +429,13 @@ export class NodeDriver {
     if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
     // Committed entries that were durable here before this Ready apply while its persist runs:
     // they are committed (on a majority's disks) and in our durable log, so nothing about them
-    // waits for this fsync. On a leader that is every committed entry (it counts itself only
-    // for what it persisted), so answers no longer wait one more fsync. Entries that arrive in
-    // this very Ready (a follower told of their commit with them) still apply after the persist.
-    const early = rd.snapshot ? 0 : this.#persister.durablePrefix(rd.committedEntries);
+    // waits for this fsync. Durable means stable in the core (persisted by an advanced Ready and
+    // not replaced since): a suffix that a new leader's entries replace in this Ready has the
+    // same indexes on disk but other entries. Entries that arrive in this very Ready (a follower
+    // told of their commit with them) still apply after the persist.
+    const early = rd.snapshot ? 0 : stablePrefix(rd.committedEntries, this.#raw.stableIndex);
     if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
-    this.#persisting = true;
+    this.#overlap.begin(!rd.snapshot && early === rd.committedEntries.length);
     try {
       await this.#persister.persist(rd);
       if (this.#closed) return;
@@ -443,7 +445,7 @@ export class NodeDriver {
         this.#apply.enqueue({ snapshot: await this.#snapshots.toRestore(rd.snapshot) });
       }
     } finally {
-      this.#persisting = false;
+      this.#overlap.end();
     }
     if (this.#closed) return;
     this.#apply.enqueue({
@@ -468,8 +470,8 @@ export class NodeDriver {
    */
   #send(messages: readonly Message[]): void {
     if (this.#o.dataIncarnation === undefined) return this.#o.sink.send(messages);
-    const s = this.#raw.status();
-    const withTo = s.role === "leader" && this.#apply.index >= s.pendingConfIndex;
+    const raw = this.#raw;
+    const withTo = raw.role === "leader" && this.#apply.index >= raw.pendingConfIndex;
     this.#o.sink.send(messages.map((m) => this.identities.stamp(m, withTo)));
   }
 

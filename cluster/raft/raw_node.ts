@@ -2,7 +2,8 @@
  * `RawNode`: the driver's handle on the Raft core, with the Ready/advance bookkeeping
  * (etcd's rawnode.go). At most one Ready is outstanding: `ready()` may not be called again until
  * `advance()` was called for the previous one (`hasReady()` is false meanwhile); `step`, `tick`,
- * `propose`, ... may be called at any time in between.
+ * `propose`, ... may be called at any time in between, and so may `takeMessages` and
+ * `takeCommittedStable`, which hand out early what needs no persist of the outstanding Ready.
  *
  * Persistence contract (see `Ready` in types.ts):
  * - `messages` never depend on this node's persistence: appends and heartbeats to followers,
@@ -14,6 +15,13 @@
  * - `committedEntries` only holds entries that are durable once step 2 of the Ready is done: it
  *   may include entries of the same Ready's `entries`, never later ones, because
  *   `committed <= lastIndex` and every entry up to `lastIndex` is either stable or in `entries`.
+ *   The commit may pass `stable` on a leader too (enough followers answered before its own fsync
+ *   ended), never `lastIndex`; so the hard state's commit is durable-backed once step 2 is done.
+ * - While a Ready's persist runs: `takeMessages` hands out the messages made since (a leader's
+ *   appends of entries proposed meanwhile among them: those entries stay unstable until the next
+ *   Ready persists them), `takeCommittedStable` the committed entries up to `stable` (durable
+ *   before this Ready). Entries of `entries` of the outstanding Ready, or proposed meanwhile,
+ *   are handed out for applying only by a later Ready, after their persist.
  * - The candidate's own vote: see raft.ts.
  *
  * @module
@@ -31,6 +39,7 @@ import { DEFAULTS, Raft } from "./raft.ts";
 import type { PeerProgress, RaftStatus } from "./status.ts";
 import {
   type ConfChange,
+  type Entry,
   EntryKind,
   type HardState,
   type InitialState,
@@ -52,6 +61,8 @@ export class RawNode {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private outstanding: Ready | undefined;
+  /** What `takeCommittedStable` handed out since the outstanding Ready (applied at `advance`). */
+  private taken: Entry[] = [];
 
   constructor(config: RaftConfig, initial: InitialState) {
     this.r = new Raft(config, initial);
@@ -191,19 +202,67 @@ export class RawNode {
   }
 
   /**
-   * The heartbeats and heartbeat answers the next Ready would carry in `messages`, taken out of it
-   * now (the other messages keep their place and order there). They depend on no persistence, so
-   * the driver may send them while a Ready's persist is still running (a follower saving a large
-   * snapshot, a slow fsync): a node that stops answering for that long is taken for dead
-   * (check-quorum, election timeouts). A heartbeat carries only a commit its receiver has matched,
-   * so one that overtakes an append is harmless.
+   * While a Ready is outstanding (its persist running): every message that may leave now, taken
+   * out of the next Ready's `messages`. First the leader's pending sends are made: the appends of
+   * entries proposed since the Ready was made (they stay unstable and are persisted by the next
+   * Ready, in order) and commit or read heartbeats. None of these depend on this node's
+   * persistence (see `Ready.messages`), so the driver sends them at once instead of after the
+   * persist: followers write a leader's new entries while the leader's own fsync still runs
+   * (etcd's asynchronous storage writes), and a node saving a large snapshot or waiting on a slow
+   * fsync still answers heartbeats (a node silent that long is taken for dead). What waits for
+   * the persist stays in `msgsAfterPersist` for the next Ready.
    */
-  takeHeartbeats(): Message[] {
+  takeMessages(): Message[] {
+    this.flush();
     const r = this.r;
-    if (!r.msgs.some(isHeartbeat)) return [];
-    const out = r.msgs.filter(isHeartbeat);
-    r.msgs = r.msgs.filter((m) => !isHeartbeat(m));
+    if (r.msgs.length === 0) return [];
+    const out = r.msgs;
+    r.msgs = [];
     return out;
+  }
+
+  /**
+   * While a Ready is outstanding: committed entries that are already stable here (persisted by
+   * an advanced Ready and still in the log), after those the outstanding Ready and earlier calls
+   * handed out. A leader's commit moves when followers answer while the leader's fsync of newer
+   * entries runs: the entries it commits were durable here before, so they may be applied now
+   * instead of after that fsync. The core counts them applied (and applies membership changes
+   * among them) at the next `advance()`, after the outstanding Ready's own committed entries.
+   * Empty while a snapshot is to be restored first, or with no Ready outstanding (`ready()`
+   * hands them out then).
+   */
+  takeCommittedStable(): Entry[] {
+    const rd = this.outstanding;
+    const log = this.r.log;
+    if (rd === undefined || rd.snapshot !== undefined || log.unstableSnapshot !== undefined) {
+      return [];
+    }
+    const from = Math.max(this.handedOut(), log.applied, log.snapshotIndex) + 1;
+    const to = Math.min(log.committed, log.stable);
+    if (to < from) return [];
+    const out = log.slice(from, to + 1);
+    for (const e of out) this.taken.push(e);
+    return out;
+  }
+
+  /** Whether a follower voter holds every entry this leader has (nothing in flight to it). */
+  get followerCaughtUp(): boolean {
+    const r = this.r;
+    if (r.role !== "leader") return false;
+    const last = r.log.lastIndex();
+    for (const [id, pr] of r.progress) {
+      if (id !== r.id && !pr.isLearner && pr.state === "replicate" && pr.match >= last) return true;
+    }
+    return false;
+  }
+
+  /** The last committed entry handed out by the outstanding Ready or `takeCommittedStable`. */
+  private handedOut(): number {
+    const rd = this.outstanding;
+    const ce = rd?.committedEntries;
+    const last = ce !== undefined && ce.length > 0 ? ce[ce.length - 1].index : 0;
+    const taken = this.taken.length > 0 ? this.taken[this.taken.length - 1].index : 0;
+    return Math.max(last, taken);
   }
 
   /** What to send, persist and apply now; see `Ready` in types.ts. */
@@ -265,7 +324,9 @@ export class RawNode {
         if (r.maybeCommit()) commitMoved(r);
       }
     }
-    for (const e of rd.committedEntries) {
+    const taken = this.taken;
+    this.taken = [];
+    for (const e of taken.length > 0 ? [...rd.committedEntries, ...taken] : rd.committedEntries) {
       // A leader's snapshot stepped in after this Ready was made already holds the membership
       // as of its index (§7): re-applying an older change on top of it would revive a removed
       // member (simulator finding #5).
@@ -280,6 +341,19 @@ export class RawNode {
    */
   compact(snapshot: StoredSnapshot): void {
     this.r.log.compact(snapshot);
+  }
+
+  /**
+   * The last index known durable here and still in the log (`status().stableIndex`, cheaper):
+   * entries up to it were persisted by an advanced Ready and not replaced since.
+   */
+  get stableIndex(): number {
+    return this.r.log.stable;
+  }
+
+  /** The index of the last membership change proposed or applied (cheaper than `status()`). */
+  get pendingConfIndex(): number {
+    return this.r.pendingConfIndex;
   }
 
   /** This node's role now (cheaper than `status()`). */
@@ -320,10 +394,6 @@ export class RawNode {
       dropped: { ...r.dropped },
     };
   }
-}
-
-function isHeartbeat(m: Message): boolean {
-  return m.type === "heartbeat" || m.type === "heartbeat_resp";
 }
 
 function sameHard(a: HardState, b: HardState): boolean {

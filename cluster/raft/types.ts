@@ -38,7 +38,10 @@ export interface HardState {
   readonly term: number;
   /** Who this node voted for in `term`, or `NO_NODE`. */
   readonly vote: NodeId;
-  /** Highest index known committed. Never ahead of the durable log. */
+  /**
+   * Highest index known committed. Never ahead of the durable log: a Ready's commit is at most
+   * its last index, which the same Ready's entries make durable before the hard state is saved.
+   */
   readonly commit: number;
 }
 
@@ -192,6 +195,14 @@ export interface ReadState {
  * 3. only then send `messagesAfterPersist` (votes granted, append acknowledgements, ...);
  * 4. restore `snapshot` into the application if present, then apply `committedEntries` in order;
  * 5. call `advance(ready)`.
+ *
+ * Step 2 may take long (an fsync, a large snapshot). Meanwhile the driver keeps stepping messages,
+ * ticking and proposing, and may hand out early what depends on no persist of this Ready
+ * (`RawNode.takeMessages`: heartbeats, a leader's appends of entries proposed since, which the
+ * next Ready persists) and apply committed entries that were durable before it
+ * (`RawNode.takeCommittedStable`, after this Ready's own committed entries). Persists stay
+ * serialized: the next Ready comes only after `advance`. An entry is applied on a node only once
+ * it is durable in that node's log, even when the followers alone committed it.
  */
 export interface Ready {
   readonly softState?: SoftState;

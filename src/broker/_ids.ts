@@ -63,6 +63,8 @@ export class IdemTable {
   }
 
   expire(now: number): void {
+    // Run for every proposal: with no key, not even an iterator.
+    if (this.byKey.size === 0) return;
     for (const [key, r] of this.byKey) {
       if (r.expiresAt > now) break;
       this.byKey.delete(key);

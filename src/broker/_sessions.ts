@@ -135,6 +135,8 @@ export class SessionTable {
 
   /** Forgets sessions idle past their timeout, from the front. */
   expire(now: number): void {
+    // Run for every proposal: with no session, not even an iterator.
+    if (this.byId.size === 0) return;
     for (const s of this.byId.values()) {
       if (s.lastActive + s.timeoutMs > now) return;
       this.close(s);

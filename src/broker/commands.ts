@@ -460,6 +460,7 @@ export {
   mustGoAlone,
   type PackedProposal,
   packProposal,
+  proposalBytes,
   splitRuns,
   type Stamp,
 } from "./envelope.ts";

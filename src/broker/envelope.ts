@@ -100,9 +100,14 @@ export interface PackedProposal {
 
 /** Packs one proposal for a batch. */
 export function packProposal(proposal: Proposal): PackedProposal {
+  return { proposal, bytes: proposalBytes(proposal) };
+}
+
+/** The `bytes` of `packProposal` alone (for a caller that keeps them in an object of its own). */
+export function proposalBytes(proposal: Proposal): Uint8Array {
   const cmd = proposal.cmd as { messages?: unknown };
   const many = Array.isArray(cmd.messages) && cmd.messages.length >= MANY_MESSAGES;
-  return { proposal, bytes: many ? packOwn(proposal) : packr.pack(proposal) };
+  return many ? packOwn(proposal) : packr.pack(proposal);
 }
 
 /** From this many messages on, a batch publish is packed by `packOwn`. */

@@ -14,6 +14,7 @@
 
 export * from "./commands.ts";
 export { EntryClock, type EntryClockSources } from "./entry_clock.ts";
+export { ownEntry } from "./own_entry.ts";
 export { BatchResults, BrokerState, DEAD_LETTER_HEADERS, type ExactlyOnceStats } from "./state.ts";
 export {
   captureSnapshot,

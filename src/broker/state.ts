@@ -161,15 +161,20 @@ export class BrokerState {
    * applied as if it were an entry of its own at this index with the batch's stamp, so one that
    * fails or is refused leaves its neighbours as they would be. `session_open` is refused in a
    * batch: its session id is its entry's index, which a batch shares (envelope.ts `mustGoAlone`).
+   * `own`: what `decodeEntry(data)` gives, already at hand (the leader's own entry, `ownEntry`).
    */
-  applyEntry(index: number, data: Uint8Array): Result | BatchResults | undefined {
+  applyEntry(
+    index: number,
+    data: Uint8Array,
+    own?: DecodedEntry,
+  ): Result | BatchResults | undefined {
     if (data.length === 0) {
       this.#advanceIndex(index);
       return undefined;
     }
     let entry: DecodedEntry;
     try {
-      entry = decodeEntry(data);
+      entry = own ?? decodeEntry(data);
     } catch (e) {
       this.apply(index, { ts: this.lastTs, cmd: { op: "tick" } });
       return invalid(`Cannot decode entry ${index}: ${(e as Error).message}`);

@@ -137,11 +137,10 @@ class Host {
   }
 
   /**
-   * A promise of the host, awaited with a timer of the waiting request's own: the runtime counts
-   * no wait on another request's promise as pending, and took such requests for hung ones (500s,
-   * in `workerd` 1.20261123, a few in every thousand calls) without it. It also bounds the wait
-   * on a host that the runtime stopped: the host is given up on (`ended`; the next request opens
-   * another), and the call ends as on a lost stream.
+   * A promise of the host, awaited with a timer of the waiting request's own, which bounds the
+   * wait: a request awaiting another's promise has nothing pending in the runtime's eyes, and a
+   * host that the runtime stopped answers nothing. The host is then given up on (`ended`; the next
+   * request opens another), and the call ends as on a lost stream.
    *
    * The wait is a promise of this request's own (`crossRequestPromise`: it must carry the
    * request's tag), settled by a reaction on the host's: the request's continuation then runs as

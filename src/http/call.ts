@@ -33,8 +33,11 @@ export interface Call {
   readonly signal: AbortSignal;
   /** Made in process (a stream's, the MQTT gateway's): its answer is read as text, no body. */
   readonly inProcess: boolean;
-  /** The body, read and parsed with the node's limit and checks (`body.ts`). */
-  body(maxBytes: number): Promise<JsonBody>;
+  /**
+   * The body, read and parsed with the node's limit and checks (`body.ts`); at once (and thrown
+   * at once) by a call that holds its text already (a stream's), a promise for one to read.
+   */
+  body(maxBytes: number): JsonBody | Promise<JsonBody>;
   /** The body read with the limit, not parsed yet (`RawBody`): instead of `body`, never both. */
   rawBody(maxBytes: number): Promise<RawBody>;
   /** The whole request, to forward to the leader as it came (built on demand by a stream). */

@@ -12,7 +12,7 @@
 import type { z } from "zod";
 import type { ConsumerTarget } from "../broker/mod.ts";
 import type { Outcome } from "./answer.ts";
-import { validate } from "./body.ts";
+import { type JsonBody, validate } from "./body.ts";
 import type { Call } from "./call.ts";
 import type { AppDeps } from "./context.ts";
 import { authorize } from "./authorize.ts";
@@ -41,32 +41,51 @@ export type PublishTarget = { readonly queue: string } | { readonly topic: strin
 /** How a settle settles its receipts. */
 export type Settle = "ack" | "nack" | "extend";
 
-/** `POST /v1/queues/{q}/messages`, `POST /v1/topics/{t}/messages`: one message or a batch. */
-export async function publishMessages(
+/**
+ * `POST /v1/queues/{q}/messages`, `POST /v1/topics/{t}/messages`: one message or a batch. Not an
+ * async function (a throw is its rejection, as if it were): a body that is here already (a
+ * stream's) goes on to the proposal in the same step, with no promise of its own per message.
+ */
+export function publishMessages(
   deps: AppDeps,
   call: Call,
   target: PublishTarget,
 ): Promise<Outcome> {
-  if ("queue" in target) authorize(call, deps, "publish", "queue", target.queue);
-  else authorize(call, deps, "publish", "topic", target.topic);
-  const forwarded = forwardUnread(call, deps, validatePublish);
-  if (forwarded !== undefined) return await forwarded;
-  const body = await call.body(deps.limits.maxBodyBytes);
+  try {
+    if ("queue" in target) authorize(call, deps, "publish", "queue", target.queue);
+    else authorize(call, deps, "publish", "topic", target.topic);
+    const forwarded = forwardUnread(call, deps, validatePublish);
+    if (forwarded !== undefined) return forwarded;
+    const body = call.body(deps.limits.maxBodyBytes);
+    if (body instanceof Promise) return body.then((b) => publishBody(deps, call, target, b));
+    return publishBody(deps, call, target, body);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** `publishMessages` once the body is read. */
+function publishBody(
+  deps: AppDeps,
+  call: Call,
+  target: PublishTarget,
+  body: JsonBody,
+): Promise<Outcome> {
   const req = validatePublish(body.json);
   if ("messages" in req) {
     const messages = toMessageInputs(req.messages);
     const cmd = "queue" in target
       ? { op: "publish_batch" as const, queue: target.queue, messages }
       : { op: "topic_publish_batch" as const, topic: target.topic, messages };
-    return await answerWrite(call, deps, cmd, body, batchPublished);
+    return answerWrite(call, deps, cmd, body, batchPublished);
   }
   const message = toMessageInput(req);
   if ("queue" in target) {
     const cmd = { op: "publish" as const, queue: target.queue, message };
-    return await answerWrite(call, deps, cmd, body, singlePublish);
+    return answerWrite(call, deps, cmd, body, singlePublish);
   }
   const cmd = { op: "topic_publish" as const, topic: target.topic, message };
-  return await answerWrite(call, deps, cmd, body, singlePublish);
+  return answerWrite(call, deps, cmd, body, singlePublish);
 }
 
 /** `POST .../receive` of a queue or a subscription (long poll: `receive.ts`). */

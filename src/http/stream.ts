@@ -252,9 +252,7 @@ export class StreamSession {
           return;
         }
         this.#inFlight++;
-        this.#request(frame)
-          .catch((error) => this.#bug(frame.i, error))
-          .finally(() => this.#inFlight--);
+        void this.#request(frame);
         return;
       case "consume":
         if (this.consumers.has(frame.i)) {
@@ -393,32 +391,44 @@ export class StreamSession {
     return "stream";
   }
 
+  /**
+   * Runs one `req` frame and sends its answer; never rejects (a bug is logged and answered), and
+   * counts the request out of `#inFlight` when done (no `.catch` and `.finally` promises each).
+   */
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
-    let run: () => Promise<Outcome>;
-    const match = matchDirect(frame.m, frame.p);
-    // Only a receive listens for its end (a long poll); a write once proposed applies all the
-    // same, so a publish or settle needs no controller of its own (nor an entry to cancel it).
-    const abort = match !== undefined && match.op !== "receive" ? undefined : new AbortController();
     try {
-      const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
-      run = this.prepare(frame.m, frame.p, frame.h, body, abort?.signal ?? NEVER, match);
-    } catch (error) {
-      if (error instanceof RelayRefused) this.sendProblem(frame.i, "forbidden", error.message);
-      else this.sendProblem(frame.i, "invalid_request", `Not a valid request: ${String(error)}`);
-      return;
-    }
-    if (abort !== undefined) this.#requests.set(frame.i, abort);
-    try {
-      const outcome = await run();
-      this.send(
-        outcome instanceof Response
-          ? await answerFrame(frame.i, outcome)
-          : directFrame(frame.i, outcome),
-      );
-    } finally {
-      if (abort !== undefined && this.#requests.get(frame.i) === abort) {
-        this.#requests.delete(frame.i);
+      let run: () => Promise<Outcome>;
+      const match = matchDirect(frame.m, frame.p);
+      // Only a receive listens for its end (a long poll); a write once proposed applies all the
+      // same, so a publish or settle needs no controller of its own (nor an entry to cancel it).
+      const abort = match !== undefined && match.op !== "receive"
+        ? undefined
+        : new AbortController();
+      try {
+        const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
+        run = this.prepare(frame.m, frame.p, frame.h, body, abort?.signal ?? NEVER, match);
+      } catch (error) {
+        if (error instanceof RelayRefused) this.sendProblem(frame.i, "forbidden", error.message);
+        else this.sendProblem(frame.i, "invalid_request", `Not a valid request: ${String(error)}`);
+        return;
       }
+      if (abort !== undefined) this.#requests.set(frame.i, abort);
+      try {
+        const outcome = await run();
+        this.send(
+          outcome instanceof Response
+            ? await answerFrame(frame.i, outcome)
+            : directFrame(frame.i, outcome),
+        );
+      } finally {
+        if (abort !== undefined && this.#requests.get(frame.i) === abort) {
+          this.#requests.delete(frame.i);
+        }
+      }
+    } catch (error) {
+      this.#bug(frame.i, error);
+    } finally {
+      this.#inFlight--;
     }
   }
 

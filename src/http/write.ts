@@ -17,6 +17,7 @@ import { ownerOf, sessionOf } from "./session.ts";
 import { shuttingDown } from "./drain.ts";
 import { expectOk, ProblemError } from "./problems.ts";
 import { jsonAnswer, type WriteAnswer } from "./render.ts";
+import type { ProposeOutcome } from "./node_port.ts";
 import { noQuery } from "./request.ts";
 
 /** The outcome of the write pipeline: the broker's result here, or the leader's whole answer. */
@@ -43,6 +44,21 @@ export async function proposeWrite(
   request: WriteRequest,
   extraTimeoutMs = 0,
 ): Promise<WriteOutcome> {
+  const outcome = await deps.node.propose(proposalOf(call, cmd, request), {
+    timeoutMs: deps.limits.proposeTimeoutMs,
+  });
+  if (outcome.ok) {
+    const result = resultOf(cmd, outcome.result);
+    return { kind: "result", result, replayed: result.replayed === true };
+  }
+  return {
+    kind: "forwarded",
+    response: await notProposed(call, deps, outcome, request, extraTimeoutMs),
+  };
+}
+
+/** The proposal of `cmd` with the request's Idempotency-Key, session and owner, if any. */
+function proposalOf(call: Call, cmd: Command, request: WriteRequest): Proposal {
   const session = sessionOf(call);
   const idem = session === undefined ? idempotencyOf(call, request.json) : undefined;
   const owner = ownerOf(call);
@@ -53,17 +69,29 @@ export async function proposeWrite(
   if (idem) proposal.idem = idem;
   if (session) proposal.session = session;
   if (owner !== undefined) proposal.owner = owner;
-  const outcome = await deps.node.propose(proposal, { timeoutMs: deps.limits.proposeTimeoutMs });
-  if (outcome.ok) {
-    const result = outcome.result as Result;
-    assertResult(cmd, result);
-    return { kind: "result", result, replayed: result.replayed === true };
-  }
+  return proposal;
+}
+
+/** The broker's result of an applied proposal (see `assertResult`). */
+function resultOf(cmd: Command, result: unknown): Result {
+  assertResult(cmd, result);
+  return result as Result;
+}
+
+/**
+ * A proposal that was not applied here: the leader's answer to the forwarded request
+ * (`not_leader`), else the problem thrown for `no_leader` and `unknown_outcome`.
+ */
+function notProposed(
+  call: Call,
+  deps: AppDeps,
+  outcome: Exclude<ProposeOutcome, { ok: true }>,
+  request: WriteRequest,
+  extraTimeoutMs: number,
+): Promise<Response> {
   switch (outcome.reason) {
-    case "not_leader": {
-      const response = await forwardNotLeader(call, deps, outcome, request, extraTimeoutMs);
-      return { kind: "forwarded", response };
-    }
+    case "not_leader":
+      return forwardNotLeader(call, deps, outcome, request, extraTimeoutMs);
     case "no_leader":
       throw new ProblemError("no_leader", "No leader is known; retry after Retry-After seconds");
     case "unknown_outcome":
@@ -208,8 +236,15 @@ export async function answerWrite<C extends Command>(
   render: (value: ResultByOp[C["op"]]) => WriteAnswer,
   extraTimeoutMs = 0,
 ): Promise<Outcome> {
-  const out = await runWrite(call, deps, cmd, request, extraTimeoutMs);
-  if (out instanceof Response) return out;
-  const { status, text } = render(out.value);
-  return jsonAnswer(status, text, out.replayed);
+  // `runWrite` and `proposeWrite` in one async function: each async layer a write goes through
+  // is a promise, a suspended frame and a turn of the microtask queue per message.
+  noQuery(call);
+  const outcome = await deps.node.propose(proposalOf(call, cmd, request), {
+    timeoutMs: deps.limits.proposeTimeoutMs,
+  });
+  if (!outcome.ok) return await notProposed(call, deps, outcome, request, extraTimeoutMs);
+  const result = resultOf(cmd, outcome.result);
+  const value = expectOk(result) as unknown as ResultByOp[C["op"]];
+  const { status, text } = render(value);
+  return jsonAnswer(status, text, result.replayed === true);
 }

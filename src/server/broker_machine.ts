@@ -5,14 +5,33 @@
  */
 
 import type { Pace, SnapshotView, StateMachine } from "../../cluster/node/mod.ts";
-import { BrokerState, captureSteps, restoreSteps, type SnapshotSource } from "../broker/mod.ts";
+import {
+  BrokerState,
+  captureSteps,
+  type DecodedEntry,
+  restoreSteps,
+  type SnapshotSource,
+} from "../broker/mod.ts";
 
 export class BrokerMachine implements StateMachine {
   /** The replica; replaced whole by `restore`, so read it through this field every time. */
   state = new BrokerState();
+  /**
+   * Entries this node proposed, decoded already (`ownEntry`), by their bytes: the very object
+   * the proposal handed to the driver, which the driver gives back to apply while it holds the
+   * entry in memory. Bytes read back from the disk or a peer are other objects, and decoded.
+   */
+  readonly #own = new WeakMap<Uint8Array, DecodedEntry>();
+
+  /** Remembers `entry` as what `data` (an entry this node proposes) decodes to. */
+  keep(data: Uint8Array, entry: DecodedEntry): void {
+    this.#own.set(data, entry);
+  }
 
   apply(index: number, data: Uint8Array): unknown {
-    return this.state.applyEntry(index, data);
+    const own = this.#own.get(data);
+    if (own !== undefined) this.#own.delete(data);
+    return this.state.applyEntry(index, data, own);
   }
 
   /**

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { encodeEntry, packProposal, type Proposal } from "../broker/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 
 const pace = () => Promise.resolve();
@@ -34,4 +35,20 @@ Deno.test("BrokerMachine's snapshot streamed part by part is the one it serializ
   const restored = new BrokerMachine();
   await restored.restore(bytes, pace);
   assert.equal(restored.state.queues.get("q")?.msgs.count, 3000);
+});
+
+Deno.test("BrokerMachine applies an entry it keeps as kept, once; other bytes it decodes", () => {
+  const m = new BrokerMachine();
+  const put = (queue: string): Proposal => ({ cmd: { op: "queue_put", queue, options: {} } });
+  const data = encodeEntry({ ts: 1 }, [packProposal(put("from-bytes"))]);
+  const kept = { ts: 1, ...put("kept") };
+  m.keep(data, { stamp: kept, batch: false, items: [kept] });
+  m.apply(1, data);
+  // Kept on purpose unlike its bytes here, to show which one was applied.
+  assert.ok(m.state.queue("kept") !== undefined);
+  assert.equal(m.state.queue("from-bytes"), undefined);
+  // Applied once: the same bytes again (or a copy, as from a peer or the disk) are decoded.
+  m.apply(2, data);
+  assert.ok(m.state.queue("from-bytes") !== undefined);
+  m.apply(3, data.slice());
 });

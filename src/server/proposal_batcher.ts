@@ -22,21 +22,34 @@ import {
   BATCH_BOUNDS,
   type BatchBounds,
   BatchResults,
+  type DecodedEntry,
   encodeEntry,
   type EntryClock,
+  ownEntry,
   type PackedProposal,
-  packProposal,
   type Proposal,
+  proposalBytes,
   splitRuns,
 } from "../broker/mod.ts";
 
 /** What one proposer hears: the driver's outcome, with its own command's result when ok. */
 export type ItemOutcome = DriverProposeOutcome;
 
+/**
+ * What a proposer hears, made by `proposeMapped`'s caller from the driver's outcome and (when
+ * it is ok) the proposer's own result: one object per proposal instead of an `ItemOutcome` the
+ * caller would turn into its own.
+ */
+export type OutcomeMap<T> = (out: DriverProposeOutcome, result: unknown) => T;
+
 interface Waiting extends PackedProposal {
   readonly timeoutMs: number;
-  readonly resolve: (o: ItemOutcome) => void;
+  readonly resolve: (o: unknown) => void;
+  readonly map: OutcomeMap<unknown>;
 }
+
+/** `ItemOutcome` itself: the driver's outcome with the proposer's own result. */
+const itemOutcome: OutcomeMap<ItemOutcome> = (out, result) => out.ok ? { ...out, result } : out;
 
 /** The driver as the batcher uses it (a port, so tests can count entries). */
 export type BatchDriver = Pick<
@@ -52,18 +65,42 @@ export class ProposalBatcher {
   /** Entries proposed and proposals carried by them (metrics, benchmarks). */
   readonly counters = { entries: 0, proposals: 0 };
 
-  constructor(driver: BatchDriver, clock: EntryClock, bounds: BatchBounds = BATCH_BOUNDS) {
+  /** Told each entry's bytes and what they decode to, when `ownEntry` knows (see `keep`). */
+  readonly #keep: ((data: Uint8Array, entry: DecodedEntry) => void) | undefined;
+
+  /**
+   * `keep`: the state machine's `BrokerMachine.keep`, so this node applies the entries it
+   * proposes from the proposals themselves instead of decoding their bytes (`ownEntry`).
+   */
+  constructor(
+    driver: BatchDriver,
+    clock: EntryClock,
+    bounds: BatchBounds = BATCH_BOUNDS,
+    keep?: (data: Uint8Array, entry: DecodedEntry) => void,
+  ) {
     this.#driver = driver;
     this.#clock = clock;
     this.#bounds = bounds;
+    this.#keep = keep;
     driver.setProposalGatherer(() => this.flush());
   }
 
   /** Queues a proposal for the next entry; resolves once that entry is applied here (or not). */
   propose(proposal: Proposal, timeoutMs: number): Promise<ItemOutcome> {
-    const packed = packProposal(proposal);
-    const p = new Promise<ItemOutcome>((resolve) => {
-      this.#queue.push({ ...packed, timeoutMs, resolve });
+    return this.proposeMapped(proposal, timeoutMs, itemOutcome);
+  }
+
+  /** `propose`, resolving with what `map` makes of the outcome (see `OutcomeMap`). */
+  proposeMapped<T>(proposal: Proposal, timeoutMs: number, map: OutcomeMap<T>): Promise<T> {
+    const bytes = proposalBytes(proposal);
+    const p = new Promise<T>((resolve) => {
+      this.#queue.push({
+        proposal,
+        bytes,
+        timeoutMs,
+        resolve: resolve as (o: unknown) => void,
+        map,
+      });
     });
     this.#driver.wake();
     return p;
@@ -83,18 +120,25 @@ export class ProposalBatcher {
   }
 
   #proposeRun(run: readonly Waiting[]): void {
-    const data = encodeEntry(this.#clock.stampNow(), run);
+    const stamp = this.#clock.stampNow();
+    const data = encodeEntry(stamp, run);
+    if (this.#keep !== undefined) {
+      const own = ownEntry(stamp, run);
+      if (own !== undefined) this.#keep(data, own);
+    }
     this.counters.entries++;
     this.counters.proposals += run.length;
     this.#driver.propose(data, run[0].timeoutMs).then((out) => {
       if (!out.ok) {
-        for (const w of run) w.resolve(out);
+        for (const w of run) w.resolve(w.map(out, undefined));
         return;
       }
       // A batch answers one result per proposal; a lone proposal (or a batch refused whole,
       // which cannot be decoded) answers one result for all.
       const batch = out.result instanceof BatchResults ? out.result.results : undefined;
-      run.forEach((w, i) => w.resolve({ ...out, result: batch ? batch[i] : out.result }));
+      for (let i = 0; i < run.length; i++) {
+        run[i].resolve(run[i].map(out, batch ? batch[i] : out.result));
+      }
     });
   }
 }

@@ -21,7 +21,7 @@ import {
   type ReadBarrierOutcome,
 } from "../http/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
-import { ProposalBatcher } from "./proposal_batcher.ts";
+import { type ItemOutcome, ProposalBatcher } from "./proposal_batcher.ts";
 
 /** How long a new member may take to catch up before it is promoted to voter. */
 const CATCH_UP_MS = 30_000;
@@ -50,7 +50,9 @@ export class RaftNode implements NodePort {
     this.#driver = driver;
     this.#machine = machine;
     this.#clock = clock;
-    this.#batcher = new ProposalBatcher(driver, clock);
+    this.#batcher = new ProposalBatcher(driver, clock, undefined, (data, entry) => {
+      machine.keep(data, entry);
+    });
     this.nodeId = driver.id;
     this.#memoryStorage = opts.memoryStorage;
     this.#canAddMembers = opts.canAddMembers;
@@ -84,12 +86,20 @@ export class RaftNode implements NodePort {
    * Queues the proposal for the next entry (proposal_batcher.ts): the batcher stamps the entry
    * time and proposes in one synchronous step, and the driver accepts a proposal only while this
    * node leads, so only a leader's clock ever reaches an entry. A node that does not lead now
-   * answers at once.
+   * answers at once. Not an async function: the batcher resolves each proposer with its
+   * `ProposeOutcome` itself (`#outcome`), one promise per write instead of two.
    */
-  async propose(proposal: Proposal, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
-    if (!this.#driver.leading) return this.#notLeader();
-    const out = await this.#batcher.propose(proposal, opts.timeoutMs);
-    if (out.ok) return { ok: true, result: out.result };
+  propose(proposal: Proposal, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
+    try {
+      if (!this.#driver.leading) return Promise.resolve(this.#notLeader());
+      return this.#batcher.proposeMapped(proposal, opts.timeoutMs, this.#outcome);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  readonly #outcome = (out: ItemOutcome, result: unknown): ProposeOutcome => {
+    if (out.ok) return { ok: true, result };
     switch (out.reason) {
       case "not_leader":
         return this.#notLeader();
@@ -100,7 +110,7 @@ export class RaftNode implements NodePort {
       case "closed":
         return { ok: false, reason: "unknown_outcome" };
     }
-  }
+  };
 
   async readBarrier(opts: { timeoutMs: number }): Promise<ReadBarrierOutcome> {
     const out = await this.#driver.readIndex(opts.timeoutMs);

@@ -4,14 +4,16 @@
  * answer themselves (`edge_floor_worker.ts`): `bare` (`workerd` reading a request and answering:
  * the floor no gateway code can go below), `gateway` (the gateway's code, answered in the
  * request), `handoff` (that, handed to the isolate's host request), and the gateway (that, over
- * the stream to the leader of three nodes). For each: `workerd`'s CPU ms per publish with 64
- * clients (Linux `/proc`), their messages per second, and sequential publish p50; the targets
- * take turns in `--rounds` rounds (the order rotating), medians. The leader itself is measured
- * too (p50 and rate; its CPU is not the gateway's).
+ * the stream to the leader of three nodes); and the same floor and gateway in Deno (`deno bare`:
+ * `Deno.serve` answering by itself, `edge_floor_deno.ts`; the Deno gateway). For each: the
+ * gateway process's CPU ms per publish with 64 clients (Linux `/proc`), their messages per
+ * second, and sequential publish p50; the targets take turns in `--rounds` rounds (the order
+ * rotating), medians. The leader itself is measured too (p50 and rate; its CPU is not the
+ * gateway's).
  *
- * Answers other than 201 are counted and printed, not thrown: a `workerd` isolate whose calls are
- * handed between requests has been seen to answer every call 500 after ~17,000 of them (docs/edge.md,
- * "Measured"); the defaults stay below that (~12,000 publishes per target).
+ * Answers other than 201 are counted and printed, not thrown (a `workerd` isolate answered every
+ * handed-off call 500 after ~17,000 of them before `crossRequestPromise`: docs/edge.md, "The 500
+ * fault, found").
  *
  * Usage: deno run -A test/bench/edge_floor_bench.ts [--rounds 5] [--messages 2000]
  *   [--sequential 200] [--storage memory|fsync]
@@ -88,14 +90,54 @@ async function lanes(url: string, n: number): Promise<void> {
   }));
 }
 
+/** A free port on loopback. */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+}
+
+/** Waits (at most 10 s) until `url` answers. */
+async function waitAnswering(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`${url}/healthz`);
+      await res.body?.cancel();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Deno's `bare` (`edge_floor_deno.ts`): `Deno.serve` answering `answer` by itself. */
+async function startDenoFloor(answer: string): Promise<RunningEdge> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-no-legacy-abort",
+      "--allow-net",
+      "--allow-env",
+      new URL("edge_floor_deno.ts", import.meta.url).pathname,
+    ],
+    env: { FLOOR_ANSWER: answer, PORT: String(port) },
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  await waitAnswering(url);
+  const stop = async () => {
+    child.kill("SIGTERM");
+    await child.status;
+  };
+  return { url, child, stop };
+}
+
 /** A `workerd` running `edge_floor_worker.ts` in `mode`, answering `answer`. */
 async function startFloor(mode: string, answer: string, dir: string): Promise<RunningEdge> {
-  const port = (() => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const p = (l.addr as Deno.NetAddr).port;
-    l.close();
-    return p;
-  })();
+  const port = freePort();
   await Deno.writeTextFile(
     `${dir}/${mode}.capnp`,
     workerdConfig({
@@ -110,16 +152,7 @@ async function startFloor(mode: string, answer: string, dir: string): Promise<Ru
     stderr: "inherit",
   }).spawn();
   const url = `http://127.0.0.1:${port}`;
-  // Bounded: 10 s.
-  for (let i = 0; i < 200; i++) {
-    try {
-      const res = await fetch(`${url}/healthz`);
-      await res.body?.cancel();
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitAnswering(url);
   const stop = async () => {
     child.kill("SIGTERM");
     await child.status;
@@ -151,6 +184,17 @@ try {
   const answer = JSON.stringify({ status: 201, headers, text: await first.text() });
   await bundleWorker(`${dir}/floor.js`, new URL("edge_floor_worker.ts", import.meta.url).pathname);
   const targets: Target[] = [{ name: "leader", url: leader, pid: undefined }];
+  const denoFloor = await startDenoFloor(answer);
+  running.push(denoFloor);
+  targets.push({ name: "deno bare", url: denoFloor.url, pid: denoFloor.child.pid });
+  const denoEdge = await startEdge({
+    runtime: "deno",
+    upstream: nodes.urls(),
+    listen: "127.0.0.1:0",
+    output: "null",
+  });
+  running.push(denoEdge);
+  targets.push({ name: "deno gateway + stream", url: denoEdge.url, pid: denoEdge.child.pid });
   for (const mode of ["bare", "gateway", "handoff"]) {
     const floor = await startFloor(mode, answer, dir);
     running.push(floor);
@@ -187,7 +231,7 @@ try {
     console.error(`round ${round + 1} of ${ROUNDS} done, load ${load()}`);
   }
   console.log(
-    "| target | workerd CPU ms per publish | 64 clients msgs/s | publish p50 ms | not 201 |",
+    "| target | gateway CPU ms per publish | 64 clients msgs/s | publish p50 ms | not 201 |",
   );
   console.log("| --- | --- | --- | --- | --- |");
   targets.forEach((t, k) => {

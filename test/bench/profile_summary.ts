@@ -3,7 +3,7 @@
  * `test/bench/profiled_main.ts` writes them): `deno run -A test/bench/profile_summary.ts
  * [--top 30] [--inclusive] <file>...`. Idle time is left out of the busy total. With `--inclusive`
  * it lists total time (the function and what it called, each function counted once per sample)
- * instead of self time.
+ * instead of self time. A `.heapprofile` (`QQ_PROFILE_HEAP=1`) lists the bytes allocated instead.
  *
  * @module
  */
@@ -49,8 +49,40 @@ function inclusive(p: Profile, us: Map<number, number>): Map<string, number> {
   return total;
 }
 
+/** A sampling heap profile's node: bytes allocated in the function itself, and its callees. */
+interface HeapNode {
+  callFrame: ProfileNode["callFrame"];
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated by each function (with `--inclusive`: and its callees, once per stack). */
+function heapSummary(file: string, head: HeapNode): void {
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  const walk = (n: HeapNode, stack: readonly string[]): number => {
+    const key = keyOf({ id: 0, callFrame: n.callFrame });
+    self.set(key, (self.get(key) ?? 0) + n.selfSize);
+    let sum = n.selfSize;
+    for (const c of n.children) sum += walk(c, [...stack, key]);
+    if (!stack.includes(key)) total.set(key, (total.get(key) ?? 0) + sum);
+    return sum;
+  };
+  const all = walk(head, []);
+  console.log(`${file}: allocated ${(all / 1e6).toFixed(1)} MB`);
+  const shown = INCLUSIVE ? total : self;
+  for (const [k, v] of [...shown].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
+    console.log(`${(v / 1e6).toFixed(2).padStart(8)} MB  ${k}`);
+  }
+}
+
 for (const file of files) {
-  const p = JSON.parse(await Deno.readTextFile(file)) as Profile;
+  const parsed = JSON.parse(await Deno.readTextFile(file));
+  if ("head" in parsed) {
+    heapSummary(file, parsed.head as HeapNode);
+    continue;
+  }
+  const p = parsed as Profile;
   const us = new Map<number, number>();
   p.samples.forEach((id, i) => us.set(id, (us.get(id) ?? 0) + p.timeDeltas[i]));
   const self = new Map<string, number>();

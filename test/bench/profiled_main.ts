@@ -9,6 +9,8 @@
  *   benchmark's load (`mqtt_bench.ts --main test/bench/profiled_main.ts`).
  * - A window from SIGUSR1 to SIGUSR2 (`QQ_PROFILE_SIGNALS=1`; each pair writes one file), for
  *   profiling a node under load (`test/bench/pubcpu_bench.ts --profile`).
+ * - `QQ_PROFILE_HEAP=1` with any of these: V8's sampling heap profiler instead of the CPU profiler
+ *   (every allocation sampled, collected ones too), written as `.heapprofile` (DevTools opens it).
  * - A window toggled by SIGUSR2 (`QQ_PROFILE_ON=signal`): nothing is recorded until the node gets
  *   SIGUSR2; the next SIGUSR2 writes the profile (and the one after starts a new one). A
  *   benchmark signals every node around the part it measures (`consume_bench.ts --profile`).
@@ -27,27 +29,46 @@ if (dir !== undefined) {
   const id = Deno.args[Deno.args.indexOf("--id") + 1] ?? "node";
   const session = new Session();
   session.connect();
-  const post = <T>(method: string) =>
+  const post = <T>(method: string, params?: object) =>
     new Promise<T>((resolve, reject) =>
-      session.post(method, (err: Error | null, r: unknown) => err ? reject(err) : resolve(r as T))
+      session.post(
+        method,
+        params ?? {},
+        (err: Error | null, r: unknown) => err ? reject(err) : resolve(r as T),
+      )
     );
+  // QQ_PROFILE_HEAP=1: V8's sampling heap profiler instead (what allocates, by call stack).
+  const heap = Deno.env.get("QQ_PROFILE_HEAP") === "1";
+  const start = () =>
+    heap
+      ? post("HeapProfiler.startSampling", {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      })
+      : post("Profiler.start");
   const save = async () => {
+    if (heap) {
+      const { profile } = await post<{ profile: unknown }>("HeapProfiler.stopSampling");
+      await Deno.writeTextFile(`${dir}/${id}-${Date.now()}.heapprofile`, JSON.stringify(profile));
+      return;
+    }
     const { profile } = await post<{ profile: unknown }>("Profiler.stop");
     await Deno.writeTextFile(`${dir}/${id}-${Date.now()}.cpuprofile`, JSON.stringify(profile));
   };
   const report = (p: Promise<unknown>) => p.catch((e) => console.error(e));
-  await post("Profiler.enable");
+  await post(heap ? "HeapProfiler.enable" : "Profiler.enable");
   if (Deno.env.get("QQ_PROFILE_SIGNALS") === "1") {
-    Deno.addSignalListener("SIGUSR1", () => void report(post("Profiler.start")));
+    Deno.addSignalListener("SIGUSR1", () => void report(start()));
     Deno.addSignalListener("SIGUSR2", () => void report(save()));
   } else if (Deno.env.get("QQ_PROFILE_ON") === "signal") {
     let running = false;
     Deno.addSignalListener("SIGUSR2", () => {
       running = !running;
-      void report(running ? post("Profiler.start") : save());
+      void report(running ? start() : save());
     });
   } else {
-    await post("Profiler.start");
+    await start();
     const listen = Deno.args[Deno.args.indexOf("--listen") + 1];
     const until = Date.now() + Number(Deno.env.get("QQ_PROFILE_MS") ?? 60_000);
     const ready = async () => {

@@ -9,7 +9,8 @@
  * For each run and workload it prints msgs/s and the CPU (user + system, from `/proc`) per message
  * of the leader, of each follower and of this client process, the system (kernel) share of the
  * leader's and a follower's, and their read and write system calls per 1000 messages
- * (`/proc/<pid>/io`); then the medians. Workloads alternate inside each run. The 1-minute load average is printed before and after.
+ * (`/proc/<pid>/io`), and the proposals per Raft entry on the leader (its `/metrics`); then the
+ * medians. Workloads alternate inside each run. The 1-minute load average is printed before and after.
  *
  * With `--profile <dir>` the nodes run `test/bench/profiled_main.ts`, and each measured phase is
  * profiled (SIGUSR1 .. SIGUSR2): one `.cpuprofile` per node and phase in `<dir>` (summarize with
@@ -145,6 +146,17 @@ function publisher(kind: string, url: string, stream: StreamConnection, client: 
   return (queue) => () => post(url, queue, BODY);
 }
 
+/** The leader's proposals and the entries that carried them so far (its `/metrics`). */
+async function proposalCounts(url: string): Promise<{ proposals: number; entries: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) =>
+    Number(text.match(new RegExp(`^${name}(?:{[^}]*})? (\\S+)$`, "m"))?.[1] ?? NaN);
+  return {
+    proposals: value("quorumq_proposals_total"),
+    entries: value("quorumq_proposal_entries_total"),
+  };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 
@@ -188,6 +200,7 @@ try {
         const before = pids.map(cpuSeconds);
         const ioBefore = pids.map(syscalls);
         const sysBefore = pids.map(systemSeconds);
+        const counts0 = await proposalCounts(url);
         const self0 = cpuSeconds("self");
         const t0 = performance.now();
         const latencies = await lanes(COUNT / per, make(queue, `m${run}`), width);
@@ -197,6 +210,9 @@ try {
         const sysAfter = pids.map(systemSeconds);
         const self = cpuSeconds("self") - self0;
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR2"); }
+        const counts = await proposalCounts(url);
+        const perEntry = (counts.proposals - counts0.proposals) /
+          (counts.entries - counts0.entries);
         const us = (s: number) => s / COUNT * 1e6;
         const perThousand = (n: number) => (n / COUNT * 1000).toFixed(0);
         const [sl, sf] = sysAfter.map((s, i) => us(s - sysBefore[i]));
@@ -209,18 +225,19 @@ try {
         add(`${kind} leader µs/msg`, l);
         add(`${kind} followers µs/msg`, f1 + f2);
         add(`${kind} client µs/msg`, us(self));
+        add(`${kind} proposals/entry`, perEntry);
         console.error(
           `run ${run + 1} ${kind}: ${(COUNT / seconds).toFixed(0)} msgs/s, p50 ${
             p50.toFixed(2)
           } p99 ${p99.toFixed(2)} ms, µs/msg leader ${l.toFixed(0)} followers ${f1.toFixed(0)} + ${
             f2.toFixed(0)
-          } client ${us(self).toFixed(0)} (system: leader ${sl.toFixed(0)} follower ${
-            sf.toFixed(0)
-          }); per 1000 msgs, reads/writes leader ${perThousand(ioAfter[0].r - ioBefore[0].r)}/${
-            perThousand(ioAfter[0].w - ioBefore[0].w)
-          } follower ${perThousand(ioAfter[1].r - ioBefore[1].r)}/${
-            perThousand(ioAfter[1].w - ioBefore[1].w)
-          }`,
+          } client ${us(self).toFixed(0)}, ${perEntry.toFixed(1)} proposals/entry (system: leader ${
+            sl.toFixed(0)
+          } follower ${sf.toFixed(0)}); per 1000 msgs, reads/writes leader ${
+            perThousand(ioAfter[0].r - ioBefore[0].r)
+          }/${perThousand(ioAfter[0].w - ioBefore[0].w)} follower ${
+            perThousand(ioAfter[1].r - ioBefore[1].r)
+          }/${perThousand(ioAfter[1].w - ioBefore[1].w)}`,
         );
         if (values.profile) await sleep(1000);
       }

@@ -11,7 +11,13 @@
  * Warm-up first in each. Prints the 1-minute load average before and after (a shared machine).
  *
  * Usage: deno run -A test/bench/stream_bench.ts [--runs 3] [--sequential 2000]
- *   [--inflight 20000] [--batched 100000] [--consume 20000]
+ *   [--inflight 20000] [--batched 100000] [--consume 20000] [--transports http,stream]
+ *   [--main <node entry>]
+ *
+ * `--transports` picks which to measure; `--main` runs another checkout's node entry (the
+ * "before" side of an A/B: another worktree's `src/main.ts`). With 256 in flight it also
+ * reports the leader's Raft entries per message (`quorumq_proposal_entries_total`: how well
+ * proposals batch).
  *
  * @module
  */
@@ -28,6 +34,8 @@ const { values } = parseArgs({
     inflight: { type: "string", default: "20000" },
     consume: { type: "string", default: "20000" },
     batched: { type: "string", default: "100000" },
+    transports: { type: "string", default: "http,stream" },
+    main: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -83,13 +91,24 @@ function cpuUs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-/** Messages/s with 256 in flight, and the three nodes' CPU per message over the timed part. */
+/** The Raft entries a node has proposed (`quorumq_proposal_entries_total`). */
+async function entriesOf(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("quorumq_proposal_entries_total"));
+  return Number(line?.split(" ").at(-1) ?? NaN);
+}
+
+/**
+ * Messages/s with 256 in flight, the three nodes' CPU per message over the timed part, and the
+ * leader's Raft entries per message.
+ */
 async function inflight(
   send: Send,
   queue: string,
   count: number,
   serverCpuUs: () => number,
-): Promise<{ rate: number; cpuUsPerMsg: number }> {
+  entries: () => Promise<number>,
+): Promise<{ rate: number; cpuUsPerMsg: number; entriesPerMsg: number }> {
   const lanes = async (n: number) => {
     let next = 0;
     await Promise.all(Array.from({ length: LANES }, async () => {
@@ -100,11 +119,13 @@ async function inflight(
     }));
   };
   await lanes(2000);
+  const e0 = await entries();
   const cpu0 = serverCpuUs();
   const t0 = performance.now();
   await lanes(count);
   const rate = count / (performance.now() - t0) * 1000;
-  return { rate, cpuUsPerMsg: (serverCpuUs() - cpu0) / count };
+  const cpuUsPerMsg = (serverCpuUs() - cpu0) / count;
+  return { rate, cpuUsPerMsg, entriesPerMsg: (await entries() - e0) / count };
 }
 
 /** Messages/s of batches of 100, 16 requests in flight. */
@@ -145,7 +166,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 
 console.error(`load average before: ${load()}`);
-const nodes = await Nodes.start({ count: 3, storage: "fsync", keepLogs: false });
+const nodes = await Nodes.start({
+  count: 3,
+  storage: "fsync",
+  keepLogs: false,
+  ...(values.main === undefined ? {} : { main: values.main }),
+});
 try {
   const out: Record<string, number[]> = {};
   const add = (k: string, v: number) => (out[k] ??= []).push(v);
@@ -154,7 +180,8 @@ try {
     const url = nodes.url(await nodes.waitLeader());
     const stream = await StreamConnection.open(url);
     try {
-      for (const kind of ["http", "stream"] as const) {
+      const kinds = (["http", "stream"] as const).filter((k) => values.transports.includes(k));
+      for (const kind of kinds) {
         const send = kind === "http" ? httpSend(url) : streamSend(stream);
         const q = `b-${kind}-${run}`;
         await stream.request("PUT", `/v1/queues/${q}`, {}, "{}");
@@ -162,9 +189,16 @@ try {
         add(`${kind} sequential/s`, seq.rate);
         add(`${kind} sequential p50 ms`, seq.p50);
         add(`${kind} sequential p99 ms`, seq.p99);
-        const many = await inflight(send, q, Number(values.inflight), serverCpuUs);
+        const many = await inflight(
+          send,
+          q,
+          Number(values.inflight),
+          serverCpuUs,
+          () => entriesOf(url),
+        );
         add(`${kind} 256 in flight/s`, many.rate);
         add(`${kind} 256 in flight server CPU us/msg`, many.cpuUsPerMsg);
+        add(`${kind} 256 in flight entries/msg x1000`, many.entriesPerMsg * 1000);
         add(`${kind} batched 100/s`, await batched(send, q, Number(values.batched)));
         add(
           `${kind} consume+ack/s`,

@@ -136,7 +136,10 @@ async function campaign(a: Args, seeds: number): Promise<number> {
   let lastPrint = 0;
   const enc = new TextEncoder();
   const base = { firstSeed: a.first, seeds, steps: a.steps, nodes: a.nodes };
+  // A progress line only on a terminal: redirected to a file, it would fill it with lines.
+  const onTerminal = Deno.stderr.isTerminal();
   const progress = (done: number, steps: number, fails: number) => {
+    if (!onTerminal) return;
     const now = Date.now();
     if (now - lastPrint < 250 && done < seeds) return;
     lastPrint = now;
@@ -150,7 +153,7 @@ async function campaign(a: Args, seeds: number): Promise<number> {
   const res = a.driver
     ? await runDriverCampaign({ ...base, ...driverOptions(a) }, progress)
     : runCampaign({ ...base, ...brokenOptions(a) }, progress);
-  Deno.stderr.writeSync(enc.encode("\n"));
+  if (onTerminal) Deno.stderr.writeSync(enc.encode("\n"));
   const extra = extraFlags(a);
   for (const f of res.failures) {
     const v = f.violations[0];

@@ -15,10 +15,13 @@ import {
   encodeEntry,
   EntryClock,
   type EntryClockSources,
+  ownEntry,
+  type PackedProposal,
   packProposal,
   restoreSnapshot,
   type Result,
   snapshotBytes,
+  type Stamp,
 } from "../../../src/broker/mod.ts";
 import { fnv32, type SimApp } from "../app.ts";
 import type { SessionLedger } from "./session_ledger.ts";
@@ -57,6 +60,21 @@ export class BrokerSimApp implements SimApp {
     this.clock = clocks && new EntryClock({ ...clocks, lastEntryTs: () => this.broker.lastTs });
   }
 
+  /**
+   * Entries this node proposed, decoded already: it applies them as a real leader does
+   * (`BrokerMachine.keep`, `ownEntry`), while the other replicas decode the bytes; the digests
+   * compare both ways at every index.
+   */
+  readonly #own = new WeakMap<Uint8Array, DecodedEntry>();
+
+  /** Encodes an entry this node proposes, keeping what it decodes to (see `#own`). */
+  propose(stamp: Stamp, run: readonly PackedProposal[]): Uint8Array {
+    const data = encodeEntry(stamp, run);
+    const own = ownEntry(stamp, run);
+    if (own !== undefined) this.#own.set(data, own);
+    return data;
+  }
+
   apply(entry: Entry): Uint8Array {
     const decoded = entry.kind === 0 && entry.data.length > 0 ? tryDecode(entry.data) : undefined;
     const sessions = decoded?.items.map((p) => p?.session) ?? [];
@@ -69,7 +87,8 @@ export class BrokerSimApp implements SimApp {
       });
       data = encodeEntry(decoded.stamp, items);
     }
-    const out = entry.kind === 0 ? this.broker.applyEntry(entry.index, data) : undefined;
+    const own = data === entry.data ? this.#own.get(data) : undefined;
+    const out = entry.kind === 0 ? this.broker.applyEntry(entry.index, data, own) : undefined;
     const applied: AppliedResult = out instanceof BatchResults
       ? { term: entry.term, result: undefined, batch: out.results }
       : { term: entry.term, result: out };

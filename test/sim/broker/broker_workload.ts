@@ -17,7 +17,6 @@ import type { NodeId } from "../../../cluster/raft/mod.ts";
 import {
   type Command,
   type Delivery,
-  encodeEntry,
   packProposal,
   type ReceiptResult,
   type Result,
@@ -209,7 +208,8 @@ export class BrokerClient {
       return { op, ...packProposal(proposal) };
     });
     for (const run of splitRuns(packed)) {
-      const r = target.raw.propose(encodeEntry(clock.stampNow(), run));
+      // Encoded by the target's app, which then applies it from the proposals themselves.
+      const r = target.raw.propose((target.app as BrokerSimApp).propose(clock.stampNow(), run));
       if (!r.ok) {
         if (r.reason === "not_leader") {
           this.stats.notLeader++;

@@ -112,6 +112,8 @@ export class SimNode {
   /** The durable commit index read back at the last start (commit must never go below it). */
   startCommit = 0;
   #rd: Ready | undefined;
+  /** Committed entries taken while the Ready persists, applied after its own (`#whilePersisting`). */
+  #taken: Entry[] = [];
   #nextCompactAt = 0;
   readonly #bootstrap: ConfState;
   readonly #configBase: Omit<RaftConfig, "random">;
@@ -174,6 +176,7 @@ export class SimNode {
     this.startCommit = initial.hardState.commit;
     this.phase = "idle";
     this.#rd = undefined;
+    this.#taken = [];
     this.#nextCompactAt = this.appliedIndex + this.#prng.range(...this.#compactGap);
     this.incarnation++;
     this.up = true;
@@ -188,6 +191,7 @@ export class SimNode {
     const lost = this.disk.crash(prng);
     this.up = false;
     this.#rd = undefined;
+    this.#taken = [];
     this.phase = "idle";
     this.#hooks.trace(`${this.id} crash in-phase lost-writes=${lost}`);
   }
@@ -209,6 +213,7 @@ export class SimNode {
         this.#takeReady();
         return true;
       case "persisting":
+        this.#whilePersisting();
         if (!fsyncDone && this.disk.hasUnsynced()) return false;
         this.disk.sync();
         this.#hooks.onSync(this);
@@ -277,6 +282,8 @@ export class SimNode {
       this.#hooks.onRestore(this, rd.snapshot);
     }
     for (const e of rd.committedEntries) this.#applyEntry(e);
+    for (const e of this.#taken) this.#applyEntry(e);
+    this.#taken = [];
     for (const rs of rd.readStates) this.#hooks.onReadState(this, rs);
   }
 
@@ -320,6 +327,26 @@ export class SimNode {
 
   /** Delivers a message from the network. */
   receive(m: Message): void {
-    if (this.up) this.raw.step(m);
+    if (!this.up) return;
+    this.raw.step(m);
+    this.#whilePersisting();
+  }
+
+  /**
+   * While a Ready persists, as the node driver does: sends what needs no persist of it
+   * (`RawNode.takeMessages`: a leader's appends of entries proposed meanwhile, heartbeats) and
+   * applies committed entries durable before it (`RawNode.takeCommittedStable`) at once, or
+   * after the Ready's own committed entries when it has some (log order).
+   */
+  #whilePersisting(): void {
+    if (this.phase !== "persisting") return;
+    for (const m of this.raw.takeMessages()) this.#hooks.send(this, m);
+    const entries = this.raw.takeCommittedStable();
+    if (entries.length === 0) return;
+    if (this.#rd!.committedEntries.length > 0 || this.#taken.length > 0) {
+      for (const e of entries) this.#taken.push(e);
+    } else {
+      for (const e of entries) this.#applyEntry(e);
+    }
   }
 }

@@ -97,6 +97,23 @@ export class DriverChecker {
   }
 
   /**
+   * An entry is applied on a node only once it is durable there (`applied <= durable`): the
+   * node's durable log holds the same data at `index` (an index its durable log no longer holds
+   * was compacted behind a saved snapshot, checked elsewhere).
+   */
+  onApplyDurable(who: string, d: DiskImage, index: number, data: Uint8Array): void {
+    if (index < d.first) return;
+    const held = index <= imageLastIndex(d) ? d.entries[index - d.first] : undefined;
+    if (held !== undefined && sameBytes(held.data, data)) return;
+    this.fail(
+      "apply_durable",
+      `${who} applied ${index} but its durable log holds ${
+        held === undefined ? "no entry" : "other data"
+      } there (${d.first}..${imageLastIndex(d)})`,
+    );
+  }
+
+  /**
    * The persistence contract at the port boundary (docs/reliability.md item 1): an append is acknowledged
    * only once the fake disk made it durable, a vote granted only once term and vote are durable.
    * An acknowledgement of an older term than the durable one may trail a truncation (see

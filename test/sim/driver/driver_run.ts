@@ -14,7 +14,7 @@
 
 import { setImmediate } from "node:timers";
 import type { ConfChange, ConfState, NodeId } from "../../../cluster/raft/mod.ts";
-import { encodeEnvelope } from "../../../src/broker/mod.ts";
+import { encodeEnvelope, packProposal, type Proposal } from "../../../src/broker/mod.ts";
 import { HashChainApp, type SimAppFactory } from "../app.ts";
 import { BrokerSimApp } from "../broker/broker_app.ts";
 import {
@@ -66,14 +66,20 @@ const encoder = new TextEncoder();
 
 const chainPayload: Payload = (key) => encoder.encode(`cmd:${key}`);
 
-/** Broker commands: the first creates the queue, the others publish with the key as id. */
-const brokerPayload: Payload = (key, step) => {
-  const ts = step * TICK_MS;
-  if (key.startsWith("1.")) {
-    return encodeEnvelope({ ts, cmd: { op: "queue_put", queue: "jobs", options: {} } });
+/**
+ * Broker commands: the first creates the queue, the others publish with the key as id. Encoded
+ * by the target's app (`BrokerSimApp.propose`, a lone proposal's envelope), which applies them
+ * from the proposal itself, as a real leader applies its own entries.
+ */
+const brokerPayload: Payload = (key, step, target) => {
+  const stamp = { ts: step * TICK_MS };
+  const proposal: Proposal = key.startsWith("1.")
+    ? { cmd: { op: "queue_put", queue: "jobs", options: {} } }
+    : { cmd: { op: "publish", queue: "jobs", message: { body: encoder.encode(key), id: key } } };
+  if (target.app instanceof BrokerSimApp) {
+    return target.app.propose(stamp, [packProposal(proposal)]);
   }
-  const message = { body: encoder.encode(key), id: key };
-  return encodeEnvelope({ ts, cmd: { op: "publish", queue: "jobs", message } });
+  return encodeEnvelope({ ...stamp, ...proposal });
 };
 
 /** The driver-simulated cluster and the nemesis's control surface. */
@@ -202,7 +208,9 @@ export class DriverSim implements ClusterControl {
           }
         },
         onApply: (n, index, data, result) => {
-          this.checker.onApply(`${n.id}#${n.incarnation}`, index, data, result, n.app.digest());
+          const who = `${n.id}#${n.incarnation}`;
+          this.checker.onApply(who, index, data, result, n.app.digest());
+          this.checker.onApplyDurable(who, n.disk.durable, index, data);
           this.workload.onApply(data);
         },
         onEvent: (n, event, details) => this.#onEvent(n, event, details),

@@ -17,8 +17,11 @@ import type { DriverChecker } from "./driver_checks.ts";
 import { type DriverSimNode, TICK_MS } from "./driver_node.ts";
 import type { Prng } from "../prng.ts";
 
-/** Turns an attempt key into the bytes proposed (the broker wraps it in a command). */
-export type Payload = (key: string, step: number) => Uint8Array;
+/**
+ * Turns an attempt key into the bytes proposed to `target` (the broker wraps it in a command,
+ * encoded by the target's app, which applies its own entries from the proposal: `BrokerSimApp`).
+ */
+export type Payload = (key: string, step: number, target: DriverSimNode) => Uint8Array;
 
 /** Ticks a proposal or read may wait in the driver before it answers `unknown_outcome`. */
 export const CLIENT_TIMEOUT_TICKS = 60;
@@ -102,7 +105,7 @@ export class DriverWorkload {
     if (target?.driver === undefined) return;
     const cmd = this.#retry.shift()!;
     const key = `${cmd}.${this.#nextAttempt++}`;
-    const data = this.payload(key, step);
+    const data = this.payload(key, step, target);
     this.#byBytes.set(bytesKey(data), key);
     const a: Attempt = { key, cmd, node: target.id, incarnation: target.incarnation, data };
     this.#inFlight.set(key, a);

@@ -1,0 +1,258 @@
+/**
+ * What a leader does while one of its Ready's persist (its fsync) still runs: entries proposed
+ * meanwhile go to the followers at once, and a commit that followers' answers make applies the
+ * entries that were durable here before, without waiting for that persist. Entries not durable
+ * here yet are never applied, whatever the followers answered.
+ */
+
+import assert from "node:assert/strict";
+import { NodeDriver } from "./driver.ts";
+import type { StoragePorts } from "./ports.ts";
+import { EntryKind, type Message } from "../raft/mod.ts";
+import { enc, ListMachine } from "./_testing_cluster.ts";
+import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await flush();
+};
+
+/** A leader `l` of voters l, p, q whose log appends wait while `hold()` is in force. */
+async function gatedLeader() {
+  let waiting: Promise<void> | undefined;
+  let release = () => {};
+  const log = new MemoryLogStore();
+  const storage: StoragePorts = {
+    log: {
+      load: () => log.load(),
+      append: async (es) => {
+        if (waiting) await waiting;
+        await log.append(es);
+      },
+      compact: (i) => log.compact(i),
+      reset: (i) => log.reset(i),
+      firstIndex: () => log.firstIndex(),
+      lastIndex: () => log.lastIndex(),
+      term: (i) => log.term(i),
+      close: () => log.close(),
+    },
+    hardState: new MemoryHardStateStore(),
+    snapshots: new MemorySnapshotStore(),
+  };
+  const sent: Message[] = [];
+  const machine = new ListMachine();
+  let tick = () => {};
+  const d = await NodeDriver.open({
+    raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
+    bootstrapConf: { voters: ["l", "p", "q"], learners: [] },
+    bootstrapUrls: new Map([["l", "http://l"], ["p", "http://p"], ["q", "http://q"]]),
+    storage,
+    sink: { send: (msgs) => void sent.push(...msgs) },
+    stateMachine: machine,
+    startTicker: (_ms, fn) => {
+      tick = fn;
+      return () => {};
+    },
+    tickMs: 10,
+    snapshotEveryEntries: 1000,
+    log: () => {},
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  const base = { clusterId: "test", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
+  for (let i = 0; i < 30 && !sent.some((m) => m.type === "prevote"); i++) {
+    tick();
+    await settle();
+  }
+  const prevote = sent.find((m) => m.type === "prevote")!;
+  d.receive([{ ...base, from: "p", type: "prevote_resp", term: prevote.term }]);
+  await settle();
+  const vote = sent.find((m) => m.type === "vote")!;
+  d.receive([{ ...base, from: "p", type: "vote_resp", term: vote.term }]);
+  await settle();
+  assert.equal(d.status().role, "leader");
+  const term = d.status().term;
+  /** `from` acknowledges the leader's log up to `index`. */
+  const ack = (from: string, index: number) =>
+    d.receive([{ ...base, from, type: "append_resp", term, index }]);
+  // The no-op of the new term: persisted, acknowledged by both, applied.
+  const noop = d.status().lastIndex;
+  ack("p", noop);
+  ack("q", noop);
+  await settle();
+  assert.equal(d.appliedIndex, noop);
+  return {
+    d,
+    sent,
+    machine,
+    ack,
+    hold: () => void (waiting = new Promise((resolve) => release = resolve)),
+    release: () => {
+      release();
+      waiting = undefined;
+    },
+  };
+}
+
+/** The indexes of the entries in appends sent to `to` since `from` messages were sent. */
+function appended(sent: readonly Message[], from: number, to: string): number[] {
+  return sent.slice(from).filter((m) => m.type === "append" && m.to === to)
+    .flatMap((m) => (m.entries ?? []).map((e) => e.index));
+}
+
+Deno.test("NodeDriver: a proposal made while the leader's fsync runs goes to the followers at once", async () => {
+  const { d, sent, hold, release, ack } = await gatedLeader();
+  hold();
+  const x = d.propose(enc("x"), 10_000);
+  await settle();
+  assert.ok(d.readyLoopRunning, "x's persist waits on the gate");
+  const mark = sent.length;
+  const y = d.propose(enc("y"), 10_000);
+  await settle();
+  const yIndex = d.status().lastIndex;
+  assert.ok(d.readyLoopRunning, "x's persist still waits");
+  assert.deepEqual(appended(sent, mark, "p"), [yIndex], "y's append reached p during the persist");
+  assert.deepEqual(appended(sent, mark, "q"), [yIndex], "y's append reached q during the persist");
+  release();
+  await settle();
+  ack("p", yIndex);
+  await settle();
+  assert.equal((await x).ok, true);
+  assert.equal((await y).ok, true);
+  await d.close();
+});
+
+Deno.test("NodeDriver: during the leader's fsync the gatherer runs only once a follower holds every entry", async () => {
+  const { d, sent, hold, release, ack } = await gatedLeader();
+  const queue: string[] = [];
+  let gathered = 0;
+  d.setProposalGatherer(() => {
+    if (queue.length === 0) return;
+    gathered++;
+    void d.propose(enc(queue.splice(0).join(",")), 10_000);
+  });
+  hold();
+  void d.propose(enc("x"), 10_000);
+  await settle();
+  const xIndex = d.status().lastIndex;
+  assert.ok(d.readyLoopRunning, "x's persist waits on the gate");
+  const mark = sent.length;
+  for (const item of ["a", "b", "c"]) {
+    queue.push(item);
+    d.wake();
+    await settle();
+  }
+  assert.equal(gathered, 0, "x is in flight to both followers: a, b and c keep queueing");
+  assert.deepEqual(appended(sent, mark, "p"), []);
+  ack("q", xIndex);
+  await settle();
+  assert.equal(gathered, 1, "q holds every entry: the queue goes, as one entry");
+  assert.deepEqual(appended(sent, mark, "q"), [xIndex + 1]);
+  assert.ok(d.readyLoopRunning, "still during x's persist");
+  release();
+  await settle();
+  await d.close();
+});
+
+Deno.test("NodeDriver: followers' answers during the leader's fsync apply what was durable before it", async () => {
+  const { d, machine, hold, release, ack } = await gatedLeader();
+  const x = d.propose(enc("x"), 10_000);
+  await settle();
+  const xIndex = d.status().lastIndex;
+  assert.equal(d.status().stableIndex, xIndex, "x is durable on the leader");
+  hold();
+  void d.propose(enc("y"), 10_000);
+  await settle();
+  const yIndex = d.status().lastIndex;
+  assert.ok(d.readyLoopRunning, "y's persist waits on the gate");
+  // p answers x: the leader and p hold it, it is committed and durable here.
+  ack("p", xIndex);
+  await settle();
+  assert.deepEqual(machine.items, ["x"], "x applied while y's persist runs");
+  assert.equal((await x).ok, true);
+  // Both followers hold y: committed by them alone, but not durable here yet.
+  ack("p", yIndex);
+  ack("q", yIndex);
+  await settle();
+  assert.equal(d.status().commit, yIndex, "y is committed by the followers' answers");
+  assert.deepEqual(machine.items, ["x"], "y is not applied before it is durable here");
+  release();
+  await settle();
+  assert.deepEqual(machine.items, ["x", "y"]);
+  await d.close();
+});
+
+Deno.test("NodeDriver: a follower applies no entry of a replaced suffix before its replacement is durable", async () => {
+  let waiting: Promise<void> | undefined;
+  let release = () => {};
+  const log = new MemoryLogStore();
+  const storage: StoragePorts = {
+    log: {
+      load: () => log.load(),
+      append: async (es) => {
+        if (waiting) await waiting;
+        await log.append(es);
+      },
+      compact: (i) => log.compact(i),
+      reset: (i) => log.reset(i),
+      firstIndex: () => log.firstIndex(),
+      lastIndex: () => log.lastIndex(),
+      term: (i) => log.term(i),
+      close: () => log.close(),
+    },
+    hardState: new MemoryHardStateStore(),
+    snapshots: new MemorySnapshotStore(),
+  };
+  const machine = new ListMachine();
+  const d = await NodeDriver.open({
+    raft: { id: "f", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0.5 },
+    bootstrapConf: { voters: ["a", "f", "g"], learners: [] },
+    bootstrapUrls: new Map([["a", "http://a"], ["f", "http://f"], ["g", "http://g"]]),
+    storage,
+    sink: { send: () => {} },
+    stateMachine: machine,
+    startTicker: () => () => {},
+    tickMs: 10,
+    snapshotEveryEntries: 1000,
+    log: () => {},
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  await settle();
+  const last = d.status().lastIndex;
+  const lastTerm = 1;
+  const entries = (term: number, tag: string) =>
+    [1, 2, 3].map((k) => ({ index: last + k, term, kind: EntryKind.Normal, data: enc(tag + k) }));
+  const base = { clusterId: "test", to: "f", logTerm: lastTerm, index: last } as const;
+  // Leader a of term 2: three entries, durable here, never committed.
+  d.receive([{
+    ...base,
+    from: "a",
+    type: "append",
+    term: 2,
+    commit: last,
+    entries: entries(2, "a"),
+  }]);
+  await settle();
+  assert.equal(d.status().stableIndex, last + 3);
+  // Leader g of term 3 replaces them and says they are committed; their write hangs.
+  waiting = new Promise((resolve) => release = resolve);
+  d.receive([{
+    ...base,
+    from: "g",
+    type: "append",
+    term: 3,
+    commit: last + 3,
+    entries: entries(3, "g"),
+  }]);
+  await settle();
+  assert.ok(d.readyLoopRunning, "the replacing entries' persist waits on the gate");
+  assert.deepEqual(machine.items.filter((s) => s.startsWith("g")), [], "nothing applied early");
+  release();
+  waiting = undefined;
+  await settle();
+  assert.deepEqual(machine.items.filter((s) => /^[ag]\d$/.test(s)), ["g1", "g2", "g3"]);
+  await d.close();
+});
