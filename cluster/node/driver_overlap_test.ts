@@ -256,3 +256,118 @@ Deno.test("NodeDriver: a follower applies no entry of a replaced suffix before i
   assert.deepEqual(machine.items.filter((s) => /^[ag]\d$/.test(s)), ["g1", "g2", "g3"]);
   await d.close();
 });
+
+Deno.test("NodeDriver: a leader deposed during its fsync sends nothing more of its term and applies only the new leader's entries", async () => {
+  const { d, sent, machine, hold, release } = await gatedLeader();
+  const term = d.status().term;
+  const noop = d.status().lastIndex;
+  hold();
+  const x = d.propose(enc("x"), 10_000);
+  await settle();
+  assert.ok(d.readyLoopRunning, "x's persist waits on the gate");
+  const y = d.propose(enc("y"), 10_000);
+  await settle();
+  const mark = sent.length;
+  // p leads term + 1: its entry replaces x (and y) and is committed.
+  d.receive([{
+    clusterId: "test",
+    from: "p",
+    to: "l",
+    type: "append",
+    term: term + 1,
+    index: noop,
+    logTerm: term,
+    commit: noop + 1,
+    entries: [{ index: noop + 1, term: term + 1, kind: EntryKind.Normal, data: enc("p1") }],
+  }]);
+  assert.equal(d.status().role, "follower");
+  // Whatever wakes the driver while x's persist still runs (a proposal, ticks, answers).
+  assert.equal((await d.propose(enc("z"), 10_000)).ok, false);
+  d.receive([{
+    clusterId: "test",
+    from: "q",
+    to: "l",
+    type: "append_resp",
+    term,
+    index: noop + 2,
+    logTerm: 0,
+    commit: 0,
+  }]);
+  await settle();
+  assert.ok(d.readyLoopRunning, "x's persist still waits");
+  const after = sent.slice(mark);
+  assert.deepEqual(after.filter((m) => m.type === "append" || m.term === term), []);
+  assert.deepEqual(machine.items, [], "p1 is not durable here yet; x and y never apply");
+  assert.equal(after.some((m) => m.type === "append_resp" && !m.reject), false, "no early ack");
+  release();
+  await settle();
+  assert.deepEqual(machine.items, ["p1"]);
+  const acked = sent.slice(mark).filter((m) => m.type === "append_resp" && !m.reject);
+  assert.deepEqual(acked.map((m) => [m.to, m.term, m.index]), [["p", term + 1, noop + 1]]);
+  assert.equal((await x).ok, false, "p1 took x's index");
+  await d.close();
+  assert.equal((await y).ok, false, "y's index holds nothing yet: failed at close");
+});
+
+Deno.test("NodeDriver: closed during a persist, the driver sends and applies nothing more", async () => {
+  const { d, sent, machine, hold, release, ack } = await gatedLeader();
+  const x = d.propose(enc("x"), 10_000);
+  await settle();
+  const xIndex = d.status().lastIndex;
+  hold();
+  const y = d.propose(enc("y"), 10_000);
+  await settle();
+  const yIndex = d.status().lastIndex;
+  assert.ok(d.readyLoopRunning, "y's persist waits on the gate");
+  const closing = d.close();
+  const mark = sent.length;
+  const applied = [...machine.items];
+  // What would otherwise go out or apply during the persist: a proposal, answers, ticks.
+  void d.propose(enc("z"), 10_000);
+  d.wake();
+  ack("p", xIndex);
+  ack("q", yIndex);
+  await settle();
+  release();
+  await closing;
+  await settle();
+  assert.deepEqual(sent.slice(mark), []);
+  assert.deepEqual(machine.items, applied);
+  assert.notEqual((await x).ok, true, "x was never committed");
+  assert.equal((await y).ok, false);
+});
+
+Deno.test("NodeDriver: a membership change committed during the leader's fsync applies once, in order", async () => {
+  const { d, machine, hold, release, ack } = await gatedLeader();
+  const cc = d.proposeConfChange({ op: "add_learner", nodeId: "r", context: "http://r" }, 10_000);
+  await settle();
+  const ccIndex = d.status().lastIndex;
+  assert.equal(d.status().stableIndex, ccIndex, "the change is durable on the leader");
+  hold();
+  const y = d.propose(enc("y"), 10_000);
+  await settle();
+  const yIndex = d.status().lastIndex;
+  assert.ok(d.readyLoopRunning, "y's persist waits on the gate");
+  ack("p", ccIndex);
+  await settle();
+  assert.equal(d.appliedIndex, ccIndex, "the change applied during y's persist");
+  assert.equal(d.urls.get("r"), "http://r");
+  release();
+  await settle();
+  ack("p", yIndex);
+  await settle();
+  assert.equal((await cc).ok, true);
+  assert.equal((await y).ok, true);
+  const st = d.status();
+  assert.equal(st.applied, yIndex);
+  assert.deepEqual(st.conf, { voters: ["l", "p", "q"], learners: ["r"] });
+  assert.deepEqual(machine.items.slice(-1), ["y"]);
+  // The core counted the change applied: the next one is accepted, and applies.
+  const rm = d.proposeConfChange({ op: "remove", nodeId: "r" }, 10_000);
+  await settle();
+  ack("p", d.status().lastIndex);
+  await settle();
+  assert.equal((await rm).ok, true);
+  assert.deepEqual(d.status().conf, { voters: ["l", "p", "q"], learners: [] });
+  await d.close();
+});

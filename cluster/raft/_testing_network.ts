@@ -139,6 +139,12 @@ export class Network {
     return this.finish(id);
   }
 
+  /**
+   * Per pending Ready: the stable index when it was made and whether its committed entries were
+   * applied before its persist (`overlap`), as cluster/node/driver.ts does.
+   */
+  private readonly early = new Map<NodeId, { stable: number; applied: boolean }>();
+
   /** Driver step 1: takes a Ready and sends its `messages`; the node keeps running meanwhile. */
   begin(id: NodeId): Ready | undefined {
     const s = this.sim(id);
@@ -146,7 +152,59 @@ export class Network {
     const rd = s.node.ready();
     this.queue.push(...rd.messages);
     this.pending.set(id, rd);
+    this.early.set(id, { stable: s.node.stableIndex, applied: false });
     return rd;
+  }
+
+  /**
+   * What a driver may do while `id`'s Ready persists (the contract in raw_node.ts): applies the
+   * Ready's committed entries when all were stable when it was made, then sends `takeMessages`
+   * and applies `takeCommittedStable`. Checks that every entry applied so is in the node's
+   * durable log as it is, and that no message sent so acknowledges what is not durable.
+   */
+  overlap(id: NodeId): void {
+    const s = this.sim(id);
+    const rd = this.pending.get(id);
+    const early = this.early.get(id);
+    if (rd === undefined || early === undefined || this.down.has(id)) return;
+    const msgs = s.node.takeMessages();
+    for (const m of msgs) this.checkSendable(s, m);
+    this.queue.push(...msgs);
+    if (!early.applied) {
+      if (rd.snapshot !== undefined) return;
+      if (rd.committedEntries.some((e) => e.index > early.stable)) return;
+      this.checkDurable(s, rd.committedEntries);
+      this.applyEntries(s, rd.committedEntries);
+      early.applied = true;
+    }
+    const taken = s.node.takeCommittedStable();
+    this.checkDurable(s, taken);
+    this.applyEntries(s, taken);
+  }
+
+  /** Entries applied before a persist must be in the durable log, each with its term. */
+  private checkDurable(s: Sim, entries: readonly Entry[]): void {
+    const base = (s.disk.snapshot?.meta.index ?? 0) + 1;
+    for (const e of entries) {
+      const d = s.disk.entries[e.index - base];
+      if (d === undefined || d.term !== e.term) {
+        throw new Error(
+          `${s.id} applies ${e.index} (term ${e.term}) before it is durable (disk: ${d?.term})`,
+        );
+      }
+    }
+  }
+
+  /** A message sent while a persist runs may not acknowledge entries or a vote not durable. */
+  private checkSendable(s: Sim, m: Message): void {
+    const last = (s.disk.snapshot?.meta.index ?? 0) + s.disk.entries.length;
+    if (m.type === "append_resp" && !m.reject && m.index > last) {
+      throw new Error(`${s.id} acknowledges ${m.index} before its persist (durable ${last})`);
+    }
+    const hs = s.disk.hardState;
+    if (m.type === "vote_resp" && !m.reject && (hs.term !== m.term || hs.vote !== m.to)) {
+      throw new Error(`${s.id} grants its vote to ${m.to} before it is durable`);
+    }
   }
 
   /** Driver steps 2-5: persist, send `messagesAfterPersist`, apply, advance. */
@@ -155,10 +213,12 @@ export class Network {
     const rd = this.pending.get(id);
     if (rd === undefined || this.down.has(id)) return undefined;
     this.pending.delete(id);
+    const appliedEarly = this.early.get(id)?.applied ?? false;
+    this.early.delete(id);
     this.persist(s.disk, rd);
     this.checkPersisted(s, rd);
     this.queue.push(...rd.messagesAfterPersist);
-    this.apply(s, rd);
+    this.apply(s, appliedEarly ? { ...rd, committedEntries: [] } : rd);
     s.node.advance(rd);
     this.checkLeader(s);
     return rd;
@@ -206,7 +266,12 @@ export class Network {
       s.app = JSON.parse(text(rd.snapshot.data)) as string[];
       s.appliedIndex = rd.snapshot.meta.index;
     }
-    for (const e of rd.committedEntries) {
+    this.applyEntries(s, rd.committedEntries);
+    for (const r of rd.readStates) s.readStates.push({ index: r.index, context: text(r.context) });
+  }
+
+  private applyEntries(s: Sim, entries: readonly Entry[]): void {
+    for (const e of entries) {
       if (e.index !== s.appliedIndex + 1) {
         throw new Error(`${s.id} applies ${e.index} after ${s.appliedIndex}`);
       }
@@ -214,7 +279,6 @@ export class Network {
       s.appliedTerms.set(e.index, e.term);
       if (e.kind === EntryKind.Normal && e.data.length > 0) s.app.push(text(e.data));
     }
-    for (const r of rd.readStates) s.readStates.push({ index: r.index, context: text(r.context) });
   }
 
   /** The snapshot the application would take now on `id` (state as of its applied index). */
@@ -311,6 +375,7 @@ export class Network {
   crash(id: NodeId): void {
     this.down.add(id);
     this.pending.delete(id); // never persisted
+    this.early.delete(id);
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
   }
 

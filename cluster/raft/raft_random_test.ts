@@ -47,7 +47,13 @@ function changeMembership(net: Network, rand: () => number): void {
   }
 }
 
-function randomStep(net: Network, rand: () => number, step: number, membership: boolean): void {
+interface Schedule {
+  readonly membership: boolean;
+  /** A pending Ready's node also sends and applies what it may while the persist runs. */
+  readonly overlap: boolean;
+}
+
+function randomStep(net: Network, rand: () => number, step: number, o: Schedule): void {
   const r = rand();
   const all = [...net.sims.keys()];
   const live = all.filter((id) => !net.down.has(id));
@@ -60,8 +66,9 @@ function randomStep(net: Network, rand: () => number, step: number, membership: 
   } else if (r < 0.85) {
     // An asynchronous driver: messages go out now, persistence completes later.
     const id = pick(rand, live);
-    if (net.pending.has(id)) net.finish(id);
-    else net.begin(id);
+    if (!net.pending.has(id)) net.begin(id);
+    else if (o.overlap && rand() < 0.6) net.overlap(id);
+    else net.finish(id);
   } else if (r < 0.9) {
     const leader = net.leaders()[0];
     if (leader !== undefined) net.node(leader).propose(bytes(`p${step}`));
@@ -78,7 +85,7 @@ function randomStep(net: Network, rand: () => number, step: number, membership: 
   } else if (r < 0.975) {
     if (net.cuts.size > 0) net.heal();
     else net.isolate(pick(rand, live));
-  } else if (r < 0.99 || !membership) {
+  } else if (r < 0.99 || !o.membership) {
     const id = pick(rand, live);
     const s = net.sim(id);
     if (s.appliedIndex > s.node.status().firstIndex + 5 && !net.pending.has(id)) {
@@ -89,13 +96,13 @@ function randomStep(net: Network, rand: () => number, step: number, membership: 
   }
 }
 
-function run(seed: number, membership: boolean): Network {
+function run(seed: number, o: Schedule): Network {
   const rand = seededRandom(seed);
   const net = new Network(IDS, {
     seed,
     config: { snapshotChunkBytes: 64, maxInflightMessages: 4 },
   });
-  for (let step = 0; step < 5000; step++) randomStep(net, rand, step, membership);
+  for (let step = 0; step < 5000; step++) randomStep(net, rand, step, o);
   // Faults stop: everyone up, links healed; the cluster must converge.
   net.heal();
   for (const id of net.sims.keys()) if (net.down.has(id)) net.restart(id);
@@ -103,10 +110,10 @@ function run(seed: number, membership: boolean): Network {
   return net;
 }
 
-function check(seed: number, membership: boolean): void {
+function check(seed: number, membership: boolean, overlap = false): void {
   let net: Network;
   try {
-    net = run(seed, membership);
+    net = run(seed, { membership, overlap });
   } catch (e) {
     throw new Error(`seed ${seed}: ${(e as Error).message}`, { cause: e });
   }
@@ -129,4 +136,12 @@ Deno.test("random schedules keep Raft safe and converge once faults stop", () =>
 
 Deno.test("random schedules with membership changes stay safe and converge", () => {
   for (let seed = 1; seed <= 30; seed++) check(seed, true);
+});
+
+Deno.test("random schedules with sends and applies during persists (takeMessages, takeCommittedStable) stay safe", () => {
+  for (let seed = 1; seed <= 30; seed++) check(seed, false, true);
+});
+
+Deno.test("random schedules with membership changes and sends and applies during persists stay safe", () => {
+  for (let seed = 1; seed <= 30; seed++) check(seed, true, true);
 });

@@ -86,7 +86,9 @@ export function compactAnswer(cmd: Command, result: Result, byOrd: ByOrd): Store
   if (SETTLE_OPS.has(cmd.op) && "results" in result) {
     const results = result.results as readonly ReceiptResult[];
     const codes = results.map((r) => STATUS_CODES[r.status]).join("");
-    const leases = results.flatMap((r) => r.leaseExpiresAt === undefined ? [] : [r.leaseExpiresAt]);
+    // A loop, not a flatMap: that made an array per receipt (a consumer's acks carry 1000).
+    const leases: number[] = [];
+    for (const r of results) if (r.leaseExpiresAt !== undefined) leases.push(r.leaseExpiresAt);
     return leases.length === 0 ? { ok: true, codes } : { ok: true, codes, leases };
   }
   return result;

@@ -16,7 +16,7 @@ import type {
 } from "./commands.ts";
 import { type IdRecord, IdTable } from "./_id_table.ts";
 import { type Msg, MsgState, MsgStore, type NewMsg } from "./_msg_store.ts";
-import { EventKind, NumberHeap, type TimedEvent } from "./_structs.ts";
+import { EventKind, NumberHeap, SeqQueue, type TimedEvent } from "./_structs.ts";
 
 export { type Msg, MsgState };
 
@@ -101,7 +101,7 @@ export class Channel {
   readonly ids = new IdTable();
   readonly msgs = new MsgStore();
   /** Seqs that may be deliverable (fifo: group heads only); validated on pop. */
-  readonly ready = new NumberHeap();
+  readonly ready = new SeqQueue();
   /** Times of this channel's scheduled events, for the long-poll `nextAt`. */
   readonly times = new NumberHeap();
   readonly groups: Map<string, Group> | undefined;

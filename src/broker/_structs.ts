@@ -58,6 +58,61 @@ export class NumberHeap {
   }
 }
 
+/**
+ * A min-queue of seqs with `NumberHeap`'s interface and pops: the smallest entry first, always.
+ * Seqs mostly come in ascending order (publishes), so those are kept in an ascending run popped
+ * from its front in O(1); one below the run's last (a nack, a lease end, a delay's end) goes to a
+ * heap beside it. A consumer's receives popped a heap of 70,000 ready seqs at 0.2-0.5 µs each
+ * on every node.
+ */
+export class SeqQueue {
+  /** Ascending from `#head`; entries before `#head` are popped. */
+  #run: number[] = [];
+  #head = 0;
+  readonly #heap = new NumberHeap();
+
+  get size(): number {
+    return this.#run.length - this.#head + this.#heap.size;
+  }
+
+  peek(): number | undefined {
+    const h = this.#heap.peek();
+    if (this.#head === this.#run.length) return h;
+    const r = this.#run[this.#head];
+    return h !== undefined && h < r ? h : r;
+  }
+
+  /** The entries, in no particular order (for read-only scans, which may stop early). */
+  *values(): Iterable<number> {
+    const run = this.#run;
+    for (let i = this.#head; i < run.length; i++) yield run[i];
+    yield* this.#heap.values();
+  }
+
+  push(x: number): void {
+    const run = this.#run;
+    if (this.#head === run.length || x >= run[run.length - 1]) run.push(x);
+    else this.#heap.push(x);
+  }
+
+  pop(): number | undefined {
+    const run = this.#run;
+    const h = this.#heap.peek();
+    if (this.#head === run.length || (h !== undefined && h < run[this.#head])) {
+      return this.#heap.pop();
+    }
+    const x = run[this.#head++];
+    if (this.#head === run.length) {
+      run.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 4096 && this.#head * 2 >= run.length) {
+      this.#run = run.slice(this.#head);
+      this.#head = 0;
+    }
+    return x;
+  }
+}
+
 /** Event kinds, in tie-break order. Append-only (they order events inside one entry time). */
 export const EventKind = { DelayEnd: 0, LeaseEnd: 1, Ttl: 2, TopicAge: 3, ClaimEnd: 4 } as const;
 export type EventKind = typeof EventKind[keyof typeof EventKind];

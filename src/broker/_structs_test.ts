@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { EventHeap, NumberHeap, SeqTable } from "./_structs.ts";
+import { EventHeap, NumberHeap, SeqQueue, SeqTable } from "./_structs.ts";
 
 Deno.test("NumberHeap pops any pushed numbers in ascending order", () => {
   fc.assert(
@@ -12,6 +12,62 @@ Deno.test("NumberHeap pops any pushed numbers in ascending order", () => {
       assert.deepEqual(out, [...xs].sort((a, b) => a - b));
     }),
   );
+});
+
+Deno.test("SeqQueue answers as NumberHeap does through any pushes and pops", () => {
+  // Mostly ascending runs (publishes) with pushes below them (requeues), pops in between.
+  const op = fc.oneof(
+    fc.record({ push: fc.integer({ min: 0, max: 5000 }) }),
+    fc.record({ up: fc.integer({ min: 1, max: 3000 }) }),
+    fc.record({ pop: fc.integer({ min: 1, max: 3000 }) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      const q = new SeqQueue();
+      const h = new NumberHeap();
+      let next = 0;
+      const same = () => {
+        assert.equal(q.size, h.size);
+        assert.equal(q.peek(), h.peek());
+        assert.deepEqual(
+          [...q.values()].sort((a, b) => a - b),
+          [...h.values()].sort((a, b) => a - b),
+        );
+      };
+      for (const o of ops) {
+        if ("push" in o) {
+          q.push(o.push);
+          h.push(o.push);
+        } else if ("up" in o) {
+          for (let k = 0; k < o.up; k++, next++) {
+            q.push(next);
+            h.push(next);
+          }
+        } else {
+          for (let k = 0; k < o.pop; k++) assert.equal(q.pop(), h.pop());
+        }
+        same();
+      }
+      for (let x = h.pop(); x !== undefined; x = h.pop()) assert.equal(q.pop(), x);
+      assert.equal(q.pop(), undefined);
+      same();
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("SeqQueue: a long run popped past its compaction point, with requeues below it", () => {
+  const q = new SeqQueue();
+  for (let s = 1; s <= 10_000; s++) q.push(s);
+  for (let s = 1; s <= 6_000; s++) assert.equal(q.pop(), s);
+  q.push(3);
+  q.push(10_001);
+  q.push(2);
+  assert.equal(q.size, 4_003);
+  assert.deepEqual([q.pop(), q.pop(), q.pop()], [2, 3, 6_001]);
+  for (let s = 6_002; s <= 10_001; s++) assert.equal(q.pop(), s);
+  assert.equal(q.pop(), undefined);
+  assert.equal(q.size, 0);
 });
 
 Deno.test("EventHeap pops events by time, then ordinal, seq and kind", () => {

@@ -120,6 +120,30 @@ Deno.test("acks in a session store one status letter per receipt and replay the 
   assert.deepEqual(stored, { ok: true, codes: "af" });
 });
 
+Deno.test("an extend in a session stores each extended lease's end and replays it", () => {
+  const l = new Log();
+  l.queue("q");
+  l.publish("q", {});
+  l.publish("q", {});
+  const [d1, d2] = l.receive("q", 2);
+  const id = l.openSession();
+  const cmd = {
+    op: "extend",
+    queue: "q",
+    receipts: [d1.receipt, "1.99.1", d2.receipt],
+    leaseMs: 60_000,
+  } as const;
+  const first = l.send(cmd, { session: { id, seq: 1, lowest: 1 } });
+  l.advance(1_000);
+  const again = l.send(cmd, { session: { id, seq: 1, lowest: 1 } });
+  assert.ok(first.ok && again.ok && again.replayed);
+  assert.deepEqual(again.results, first.results);
+  const ends = first.results.flatMap((r) => r.leaseExpiresAt ?? []);
+  assert.equal(ends.length, 2);
+  const stored = l.broker.sessions.byId.get(id)!.answers.get(1)!.answer;
+  assert.deepEqual(stored, { ok: true, codes: "efe", leases: ends });
+});
+
 Deno.test("a transaction retried in its session returns the original answer", () => {
   const l = new Log();
   l.queue("q");

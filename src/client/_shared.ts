@@ -73,3 +73,8 @@ export async function settle(
 export function list(receipts: string | string[]): string[] {
   return typeof receipts === "string" ? [receipts] : receipts;
 }
+
+/** `value` without its undefined fields (so a spread does not override defaults with them). */
+export function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

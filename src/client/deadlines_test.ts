@@ -74,3 +74,34 @@ Deno.test("Deadlines: a callback added inside another's is armed, and cancelling
   assert.equal(deadlines.armed, false);
   assert.deepEqual(order, ["first", "second"]);
 });
+
+Deno.test("Deadlines: attempts one after another share one timer, unref'd between them", async () => {
+  const realSet = globalThis.setTimeout;
+  let set = 0;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    set++;
+    return realSet(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    const deadlines = new Deadlines(undefined, true);
+    for (let i = 0; i < 100; i++) {
+      const cancel = deadlines.add(10_000, () => assert.fail("cancelled before its deadline"));
+      assert.equal(deadlines.armed, true, "holds the loop while an attempt is pending");
+      cancel();
+      assert.equal(deadlines.armed, false, "lets a script exit between attempts");
+    }
+    assert.equal(set, 1, "one timer for 100 sequential attempts");
+    // An earlier deadline than the resting timer's still fires on time.
+    let fired = false;
+    deadlines.add(1, () => fired = true);
+    for (let waited = 0; !fired && waited < 2_000; waited += 5) await sleep(5);
+    assert.equal(fired, true);
+    assert.equal(deadlines.armed, false);
+    deadlines.add(10_000, () => assert.fail("cancelled"))();
+    assert.equal(deadlines.timerSet, true, "kept, unref'd");
+    deadlines.clearIdle();
+    assert.equal(deadlines.timerSet, false);
+  } finally {
+    globalThis.setTimeout = realSet;
+  }
+});

@@ -270,3 +270,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "stream consume: stopped with messages pushed but not handled, it releases them in one nack",
+  ...strict,
+  async fn() {
+    const { node, url, stop } = serveNode();
+    const client = new Client({ nodes: [url], transport: "stream" });
+    const nacks: number[] = [];
+    const propose = node.propose.bind(node);
+    node.propose = (p, o) => {
+      const cmd = (p as { cmd: { op: string; receipts?: string[] } }).cmd;
+      if (cmd.op === "nack") nacks.push(cmd.receipts!.length);
+      return propose(p, o);
+    };
+    try {
+      await client.createQueue("jobs");
+      await client.publishBatch("jobs", [...Array(300)].map((_, n) => ({ body: n })));
+      const stopped = new AbortController();
+      let handled = 0;
+      const stats = await client.consume("jobs", () => {
+        if (++handled === 10) stopped.abort();
+      }, { concurrency: 1, prefetch: 300, signal: stopped.signal });
+      assert.equal(stats.acked, handled);
+      const released = stats.received - handled;
+      assert.ok(released > 100, `${released} released`);
+      assert.equal(stats.nacked, released);
+      assert.deepEqual(nacks, [released]);
+      assert.equal(node.state.queue("jobs")?.stats.ready, 300 - handled);
+      assert.equal(node.state.queue("jobs")?.stats.leased, 0);
+    } finally {
+      await client.close();
+      await stop();
+    }
+  },
+});

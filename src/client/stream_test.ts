@@ -253,6 +253,38 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "stream: calls one after another share one idle timer, and the stream still closes when idle",
+  ...strict,
+  async fn() {
+    const { url, stop } = serveNode();
+    const stream = await StreamConnection.open(url);
+    const realSet = globalThis.setTimeout;
+    const IDLE_MS = 61_234; // tells the idle timer from any other
+    let idleTimers = 0;
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      if (ms !== undefined && ms > IDLE_MS - 100 && ms <= IDLE_MS) idleTimers++;
+      return realSet(fn, ms);
+    }) as typeof setTimeout;
+    try {
+      stream.idleMs = IDLE_MS;
+      assert.equal((await stream.request("PUT", "/v1/queues/q", {}, "{}")).status, 201);
+      for (let i = 0; i < 50; i++) {
+        const res = await stream.request("POST", "/v1/queues/q/messages", {}, '{"body":1}');
+        assert.equal(res.status, 201);
+      }
+      assert.equal(idleTimers, 1, "one idle timer for 51 calls one after another");
+      stream.drain(); // idle now: closes at once, the long timer notwithstanding
+      assert.equal((await stream.closed, stream.lost), true);
+    } finally {
+      globalThis.setTimeout = realSet;
+      if (!stream.lost) await stream.close();
+      await stop();
+    }
+  },
+});
+
+Deno.test({
   name: "stream: a cancelled long poll ends at once without leasing what arrives after",
   ...strict,
   async fn() {

@@ -21,6 +21,7 @@ import {
   UnknownOutcome,
 } from "./errors.ts";
 import { Deadlines } from "./deadlines.ts";
+import { stripUndefined } from "./_shared.ts";
 import { AttemptCancel } from "./attempt_cancel.ts";
 import { SessionNumbers, type Ticket } from "./session.ts";
 import { parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
@@ -162,8 +163,8 @@ export class Transport {
   readonly #pollSessions: SessionNumbers | undefined;
   /** The streams requests ride on, when the transport is the stream. */
   readonly streams: StreamPool | undefined;
-  /** The attempts' timeouts, on one timer. */
-  readonly #deadlines = new Deadlines();
+  /** The attempts' timeouts, on one timer (kept set between attempts over the stream). */
+  readonly #deadlines: Deadlines;
 
   constructor(options: TransportOptions) {
     if (options.nodes.length === 0) {
@@ -177,6 +178,7 @@ export class Transport {
         ...(options.followLeader === undefined ? {} : { followLeader: options.followLeader }),
       })
       : undefined;
+    this.#deadlines = new Deadlines(undefined, this.streams !== undefined);
     this.#fetch = this.streams?.fetch ?? options.fetch ?? ((input, init) => fetch(input, init));
     const numbers = () => new SessionNumbers((signal) => this.#openSession(signal));
     this.#sessions = options.sessions === false ? undefined : numbers();
@@ -188,8 +190,9 @@ export class Transport {
     return this.streams === undefined ? "http" : "stream";
   }
 
-  /** Closes the streams (an HTTP transport holds nothing open); later requests reopen them. */
+  /** Closes the streams and the idle timer (HTTP holds nothing open); requests reopen them. */
   async close(): Promise<void> {
+    this.#deadlines.clearIdle();
     await this.streams?.close();
   }
 
@@ -493,8 +496,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -101,11 +101,12 @@ function bodyText(body: Uint8Array): string {
  * consumer; this is about a third of it.
  */
 export function renderDeliveries(messages: readonly Delivery[]): string {
+  const bodies = bodyTexts(messages);
   let out = `{"messages":[`;
   for (let k = 0; k < messages.length; k++) {
     const m = messages[k];
     out += `${k === 0 ? "" : ","}{"seq":${m.seq},"id":${JSON.stringify(m.id)},"body":${
-      bodyText(m.body)
+      bodies[k]
     },"headers":${headersJson(m.headers)},"group":${stringOrNull(m.group)},"subject":${
       stringOrNull(m.subject)
     },"attempt":${m.attempt},"receipt":${
@@ -114,6 +115,39 @@ export function renderDeliveries(messages: readonly Delivery[]): string {
   }
   return out + "]}";
 }
+
+/**
+ * `bodyText` of each delivery's body, decoded in one call when every byte decodes to one code
+ * unit (ASCII, the common case): a decode per body was ~0.5-1 µs of the leader's CPU per
+ * message pushed. The text is then cut at the bodies' byte offsets; otherwise (a multi-byte
+ * character somewhere) each body is decoded alone.
+ */
+function bodyTexts(messages: readonly Delivery[]): string[] {
+  let total = 0;
+  for (let k = 0; k < messages.length; k++) total += messages[k].body.length;
+  if (messages.length < 2 || total > BODIES_DECODED_AT_ONCE) {
+    return messages.map((m) => bodyText(m.body));
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (let k = 0; k < messages.length; k++) {
+    all.set(messages[k].body, at);
+    at += messages[k].body.length;
+  }
+  const text = decoder.decode(all);
+  if (text.length !== total) return messages.map((m) => bodyText(m.body));
+  const out = new Array<string>(messages.length);
+  at = 0;
+  for (let k = 0; k < messages.length; k++) {
+    const n = messages[k].body.length;
+    out[k] = n > 0 ? text.slice(at, at + n) : "null";
+    at += n;
+  }
+  return out;
+}
+
+/** Most body bytes `bodyTexts` copies into one buffer (larger answers decode body by body). */
+const BODIES_DECODED_AT_ONCE = 4 * 1024 * 1024;
 
 /** `JSON.stringify(headers ?? {})`, without it for no headers. */
 function headersJson(headers: Readonly<Record<string, string>> | undefined): string {

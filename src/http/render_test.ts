@@ -115,3 +115,31 @@ Deno.test("renderSettle is the JSON of the results, with a lease end only where 
     assert.equal(renderSettle(some), JSON.stringify({ results: some }));
   }
 });
+
+Deno.test("renderDeliveries: ASCII bodies decoded together, cut where each one ends", () => {
+  const enc = new TextEncoder();
+  const texts = ['"a"', "", "[1,2]", '"x\\u00e9"', "", "{}", "7"];
+  const d = (body: Uint8Array, k: number): Delivery => ({
+    seq: k + 1,
+    id: `m${k}`,
+    body,
+    headers: {},
+    attempt: 1,
+    receipt: `1.${k}.1`,
+    leaseExpiresAt: 2,
+    publishedAt: 1,
+  });
+  const alone = (ds: Delivery[]) => ds.map((x) => renderDeliveries([x]).slice(13, -2)).join(",");
+  const ascii = texts.map((t, k) => d(enc.encode(t), k));
+  const rendered = renderDeliveries(ascii);
+  assert.equal(rendered, `{"messages":[${alone(ascii)}]}`);
+  assert.deepEqual(
+    (JSON.parse(rendered) as { messages: { body: unknown }[] }).messages.map((m) => m.body),
+    ["a", null, [1, 2], "xé", null, {}, 7],
+  );
+  // Bytes that are not one code unit each (a character split across two bodies, a lone
+  // continuation byte): every body decoded alone, as `renderDeliveries([one])` does.
+  const split = [Uint8Array.of(0x22, 0xe2, 0x82), Uint8Array.of(0xac, 0x22), Uint8Array.of(0x80)];
+  const odd = split.map(d);
+  assert.equal(renderDeliveries(odd), `{"messages":[${alone(odd)}]}`);
+});

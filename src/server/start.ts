@@ -28,7 +28,7 @@ import { privateSocketDir } from "./tls_front.ts";
 import { type LoadedTls, loadTls, secretFileWarning } from "./tls.ts";
 import { RaftNode } from "./raft_node.ts";
 import { fullCollection } from "./memory.ts";
-import { startIdleCollector, startLeaderTimers } from "./start_timers.ts";
+import { ReusedTimer, startIdleCollector, startLeaderTimers } from "./start_timers.ts";
 import {
   COMMIT_NOTICE_MS,
   DEFER_COMMIT_NOTICE,
@@ -125,6 +125,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await within(server.shutdown(), SERVER_SHUTDOWN_MS);
       api.forwarding.close();
       await node.driver.close();
+      node.notice.close();
       await transport.close();
       await storage.close();
       loop.stop();
@@ -339,8 +340,9 @@ async function openDriver(
   peers: Map<string, string>,
   loop: LoopMonitor,
   events: EventRing,
-): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock }> {
+): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock; notice: ReusedTimer }> {
   const holder: { raft?: RaftNode } = {};
+  const notice = new ReusedTimer();
   const driver = await NodeDriver.open({
     raft: {
       id: config.id,
@@ -364,10 +366,7 @@ async function openDriver(
       return () => clearInterval(t);
     },
     tickMs: TICK_MS,
-    startTimer: (ms, fn) => {
-      const t = setTimeout(fn, ms);
-      return () => clearTimeout(t);
-    },
+    startTimer: (ms, fn) => notice.start(ms, fn),
     commitNoticeDelayMs: COMMIT_NOTICE_MS,
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
@@ -423,7 +422,7 @@ async function openDriver(
     canAddMembers: config.secret !== undefined,
   });
   holder.raft = raft;
-  return { driver, raft, clock };
+  return { driver, raft, clock, notice };
 }
 
 /** If leader, hand leadership to the most up-to-date follower and wait a little for it. */

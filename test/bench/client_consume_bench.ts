@@ -10,6 +10,7 @@
  * encoding the pushes and the ack answers) is the same whatever the client does.
  *
  * Usage: deno run -A test/bench/client_consume_bench.ts [--runs 5] [--count 100000]
+ *   [--prefetch n (default: adaptive)]
  *
  * @module
  */
@@ -23,11 +24,13 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     count: { type: "string", default: "100000" },
+    prefetch: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
 const COUNT = Number(values.count);
 const BODY = JSON.stringify("x".repeat(256));
+const PREFETCH = values.prefetch === undefined ? {} : { prefetch: Number(values.prefetch) };
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const JSON_TYPE = { "content-type": "application/json" };
@@ -126,7 +129,11 @@ async function run(count: number): Promise<number> {
     followLeader: false,
   });
   try {
-    const stats = await client.consume("q", () => {}, { concurrency: 64, maxMessages: count });
+    const stats = await client.consume("q", () => {}, {
+      concurrency: 64,
+      maxMessages: count,
+      ...PREFETCH,
+    });
     return stats.acked;
   } finally {
     await client.close();

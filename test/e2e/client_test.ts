@@ -76,11 +76,20 @@ async function consumeThroughKill(nodes: Nodes, client: Client): Promise<void> {
   const handled = new Map<string, number>();
   const stop = new AbortController();
   const errors: unknown[] = [];
+  // Past 50 jobs the handlers wait until the leader is dead, so the kill lands mid-run however
+  // fast the consumers are (push delivery with settles in batches once finished all 400 first).
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => openGate = resolve);
   const consumer = client.consume("jobs", async (m) => {
     await sleep(5);
+    if (handled.size >= 50) await gate;
     handled.set(m.id, (handled.get(m.id) ?? 0) + 1);
   }, { concurrency: 8, waitMs: 500, signal: stop.signal, onError: (e) => errors.push(e) });
-  await killLeaderWhen(nodes, () => handled.size >= 50, () => handled.size < ids.length);
+  try {
+    await killLeaderWhen(nodes, () => handled.size >= 50, () => handled.size < ids.length);
+  } finally {
+    openGate();
+  }
   await eventually("every job handled", () => {
     return Promise.resolve(ids.every((id) => handled.has(id)) || undefined);
   }, 40_000);

@@ -159,13 +159,16 @@ export class DriverChecker {
   /**
    * After a crash, what `id` acknowledged in its durable term must still be on its disk: the
    * leader counted it toward a commit (Raft §5.3 "entries are durable before responding"). Only a
-   * leader of a later term may remove it, and then the durable term moved on.
+   * leader of a later term may remove it, and then the durable term moved on: in the hard state,
+   * or in the log alone when the crash fell between a Ready's entries and its hard state (the
+   * persist order; nothing of that Ready was answered yet), its last entry then of a later term.
    */
   onCrash(id: NodeId, d: DiskImage): void {
     const a = this.#acked.get(id);
     this.#acked.delete(id);
     const hs = d.hard ?? { term: 0, vote: "", commit: 0 };
-    if (a === undefined || hs.term > a.term) return;
+    const logTerm = d.entries.at(-1)?.term ?? 0;
+    if (a === undefined || Math.max(hs.term, logTerm) > a.term) return;
     const snapIndex = d.snap?.meta.index ?? 0;
     if (a.index <= snapIndex || (a.index >= d.first && a.index <= imageLastIndex(d))) return;
     this.fail(
