@@ -10,6 +10,7 @@ import { NodeDriver } from "./driver.ts";
 import type { StoragePorts } from "./ports.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
 import { ListMachine } from "./_testing_cluster.ts";
+import { gatedLogStorage } from "./_testing_gated.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -90,26 +91,7 @@ Deno.test("NodeDriver: heartbeat answers leave while a Ready's persist is still 
 });
 
 Deno.test("NodeDriver: a leader's heartbeats leave while its entries' persist is still running", async () => {
-  let waiting: Promise<void> | undefined;
-  let release = () => {};
-  const log = new MemoryLogStore();
-  const storage: StoragePorts = {
-    log: {
-      load: () => log.load(),
-      append: async (es) => {
-        if (waiting) await waiting;
-        await log.append(es);
-      },
-      compact: (i) => log.compact(i),
-      reset: (i) => log.reset(i),
-      firstIndex: () => log.firstIndex(),
-      lastIndex: () => log.lastIndex(),
-      term: (i) => log.term(i),
-      close: () => log.close(),
-    },
-    hardState: new MemoryHardStateStore(),
-    snapshots: new MemorySnapshotStore(),
-  };
+  const { storage, gate } = gatedLogStorage();
   const sent: Message[] = [];
   let tick = () => {};
   const d = await NodeDriver.open({
@@ -148,7 +130,7 @@ Deno.test("NodeDriver: a leader's heartbeats leave while its entries' persist is
   await settle();
   assert.equal(d.status().role, "leader");
   // Its next entries' persist waits: ticks meanwhile must still send heartbeats to p.
-  waiting = new Promise((resolve) => release = resolve);
+  gate.close();
   void d.propose(new TextEncoder().encode("x"), 10_000);
   await settle();
   assert.ok(d.readyLoopRunning, "the entries' persist waits on the gate");
@@ -159,8 +141,7 @@ Deno.test("NodeDriver: a leader's heartbeats leave while its entries' persist is
     await settle();
     assert.equal(beats(), before + k, `tick ${k} sent a heartbeat while the persist runs`);
   }
-  release();
-  waiting = undefined;
+  gate.open();
   await settle();
   await d.close();
 });

@@ -7,10 +7,9 @@
 
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
-import type { StoragePorts } from "./ports.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
 import { enc, ListMachine } from "./_testing_cluster.ts";
-import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
+import { gatedLogStorage } from "./_testing_gated.ts";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 const settle = async () => {
@@ -19,26 +18,7 @@ const settle = async () => {
 
 /** A leader `l` of voters l, p, q whose log appends wait while `hold()` is in force. */
 async function gatedLeader() {
-  let waiting: Promise<void> | undefined;
-  let release = () => {};
-  const log = new MemoryLogStore();
-  const storage: StoragePorts = {
-    log: {
-      load: () => log.load(),
-      append: async (es) => {
-        if (waiting) await waiting;
-        await log.append(es);
-      },
-      compact: (i) => log.compact(i),
-      reset: (i) => log.reset(i),
-      firstIndex: () => log.firstIndex(),
-      lastIndex: () => log.lastIndex(),
-      term: (i) => log.term(i),
-      close: () => log.close(),
-    },
-    hardState: new MemoryHardStateStore(),
-    snapshots: new MemorySnapshotStore(),
-  };
+  const { storage, gate } = gatedLogStorage();
   const sent: Message[] = [];
   const machine = new ListMachine();
   let tick = () => {};
@@ -87,11 +67,8 @@ async function gatedLeader() {
     sent,
     machine,
     ack,
-    hold: () => void (waiting = new Promise((resolve) => release = resolve)),
-    release: () => {
-      release();
-      waiting = undefined;
-    },
+    hold: gate.close,
+    release: gate.open,
   };
 }
 
@@ -184,26 +161,7 @@ Deno.test("NodeDriver: followers' answers during the leader's fsync apply what w
 });
 
 Deno.test("NodeDriver: a follower applies no entry of a replaced suffix before its replacement is durable", async () => {
-  let waiting: Promise<void> | undefined;
-  let release = () => {};
-  const log = new MemoryLogStore();
-  const storage: StoragePorts = {
-    log: {
-      load: () => log.load(),
-      append: async (es) => {
-        if (waiting) await waiting;
-        await log.append(es);
-      },
-      compact: (i) => log.compact(i),
-      reset: (i) => log.reset(i),
-      firstIndex: () => log.firstIndex(),
-      lastIndex: () => log.lastIndex(),
-      term: (i) => log.term(i),
-      close: () => log.close(),
-    },
-    hardState: new MemoryHardStateStore(),
-    snapshots: new MemorySnapshotStore(),
-  };
+  const { storage, gate } = gatedLogStorage();
   const machine = new ListMachine();
   const d = await NodeDriver.open({
     raft: { id: "f", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0.5 },
@@ -238,7 +196,7 @@ Deno.test("NodeDriver: a follower applies no entry of a replaced suffix before i
   await settle();
   assert.equal(d.status().stableIndex, last + 3);
   // Leader g of term 3 replaces them and says they are committed; their write hangs.
-  waiting = new Promise((resolve) => release = resolve);
+  gate.close();
   d.receive([{
     ...base,
     from: "g",
@@ -250,8 +208,7 @@ Deno.test("NodeDriver: a follower applies no entry of a replaced suffix before i
   await settle();
   assert.ok(d.readyLoopRunning, "the replacing entries' persist waits on the gate");
   assert.deepEqual(machine.items.filter((s) => s.startsWith("g")), [], "nothing applied early");
-  release();
-  waiting = undefined;
+  gate.open();
   await settle();
   assert.deepEqual(machine.items.filter((s) => /^[ag]\d$/.test(s)), ["g1", "g2", "g3"]);
   await d.close();
