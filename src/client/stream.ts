@@ -11,7 +11,7 @@
  * @module
  */
 
-import { packValue, unpackValue } from "./msgpack.ts";
+import { Out, packValue, unpackValue, write, writeString } from "./msgpack.ts";
 import type { CallSignal } from "./attempt_cancel.ts";
 
 const VERSION = 1;
@@ -72,12 +72,47 @@ export interface StreamAnswer {
   readonly text: string | null;
 }
 
-/** An answer or a push, as the node sent it. */
-interface Waiter {
-  answer(frame: Frame): void;
-  push?(text: string): void;
-  lost(error: Error): void;
+/**
+ * One request in flight: it takes its answer (or a push, a consumer's), its stream's loss, or
+ * its signal's abort (it is its own abort listener: no closures per request).
+ */
+class Waiter<T = unknown> {
+  constructor(
+    readonly stream: StreamConnection,
+    readonly i: number,
+    readonly map: (frame: Frame) => T,
+    readonly resolve: (value: T) => void,
+    readonly reject: (error: unknown) => void,
+    readonly signal: CallSignal | undefined,
+    readonly push: ((text: string) => void) | undefined,
+  ) {}
+
+  answer(frame: Frame): void {
+    this.signal?.removeEventListener("abort", this);
+    this.resolve(this.map(frame));
+  }
+
+  lost(error: Error): void {
+    this.signal?.removeEventListener("abort", this);
+    this.reject(error);
+  }
+
+  /** The signal aborted: the node stops a long poll it still runs for it (a write still applies). */
+  handleEvent(): void {
+    this.stream.abandon(this.i);
+    this.reject(this.signal?.reason);
+  }
 }
+
+/**
+ * Where a message's frames start in the outbox: room before them for the version byte and a
+ * batch's array header (at most 3 bytes: 4096 frames at most), written in front at the flush.
+ */
+const FRAMES_AT = 4;
+/** The outbox is not kept larger than this after a large batch (it is made anew). */
+const OUTBOX_KEEP_BYTES = 1 << 20;
+/** `t: "req", i: ` as msgpack: a fixstr key `t`, the fixstr `req`, the key `i`. */
+const REQ_HEAD = new Uint8Array([0xa1, 0x74, 0xa3, 0x72, 0x65, 0x71, 0xa1, 0x69]);
 
 /** A push consumer on a stream (`StreamConnection.consume`). */
 export interface StreamConsumer {
@@ -92,7 +127,7 @@ export interface StreamConsumer {
 /** One open stream to one node. */
 export class StreamConnection {
   #nextId = 1;
-  readonly #waiters = new Map<number, Waiter>();
+  readonly #waiters = new Map<number, Waiter<never>>();
   #lost: Error | undefined;
   /** Resolves once the socket is closed (for whatever reason). */
   readonly closed: Promise<void>;
@@ -106,7 +141,12 @@ export class StreamConnection {
   #idleSince = 0;
   /** The node reads batches (said in its `hello`): frames sent in one turn go in one message. */
   readonly #batching: boolean;
-  #outbox: Frame[] = [];
+  /**
+   * The frames sent in this turn, encoded as they are sent (no frame objects kept until the
+   * flush), from `FRAMES_AT` on; `#outFrames` of them.
+   */
+  #out = new Out();
+  #outFrames = 0;
 
   private constructor(readonly socket: StreamSocket, readonly node: string, readonly hello: Frame) {
     this.#batching = hello.batch === true;
@@ -219,6 +259,38 @@ export class StreamConnection {
   }
 
   /**
+   * `call` with the only headers the transport sends on a stream (each checked by the caller as
+   * `fetch` would: `headerValue`), written straight into the outbox: no frame or header objects.
+   * `moved`: the call was addressed to another node (the pool moved to this one, the leader):
+   * the answer says `servedBy` this node.
+   */
+  callWith(
+    method: string,
+    path: string,
+    idempotencyKey: string | undefined,
+    session: string | undefined,
+    bodyText: string | undefined,
+    signal: CallSignal | undefined,
+    moved = false,
+  ): Promise<StreamAnswer & { readonly servedBy?: string }> {
+    const i = this.#nextId++;
+    let waiter!: Waiter<StreamAnswer>;
+    const map = moved ? this.#servedHere : answerOf;
+    const answer = new Promise<StreamAnswer>((resolve, reject) => {
+      waiter = new Waiter(this, i, map, resolve, reject, signal, undefined);
+    });
+    if (this.#lost) waiter.reject(this.#lost);
+    else if (signal?.aborted) waiter.reject(signal.reason);
+    else if (this.socket.readyState === OPEN) {
+      const out = this.#frameOut();
+      writeReq(out, i, method, path, idempotencyKey, session, bodyText);
+      this.#waiting(waiter, signal);
+      this.#framed();
+    } else this.#waiting(waiter, signal);
+    return answer;
+  }
+
+  /**
    * Opens a push consumer on a receive path with `credit` deliveries granted; `headers` is at
    * most a relayed caller's `authorization` (an edge gateway's stream).
    */
@@ -251,6 +323,9 @@ export class StreamConnection {
     return this.#callAs(toResponse, i, frame, signal, push);
   }
 
+  /** An answer that says it came from this node (`callWith`'s `moved`). */
+  readonly #servedHere = (frame: Frame) => answerOf(frame, this.node);
+
   #callAs<T>(
     map: (frame: Frame) => T,
     i: number,
@@ -258,56 +333,92 @@ export class StreamConnection {
     signal?: CallSignal,
     push?: (t: string) => void,
   ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.#lost) return reject(this.#lost);
-      if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        // The node stops a long poll it is still running for it (a write still applies).
-        if (this.#waiters.delete(i)) this.#send({ t: "cancel", i });
-        this.#idleCheck();
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const settle = () => signal?.removeEventListener("abort", onAbort);
-      this.#waiters.set(i, {
-        answer: (f) => {
-          settle();
-          resolve(map(f));
-        },
-        lost: (error) => {
-          settle();
-          reject(error);
-        },
-        ...(push ? { push } : {}),
-      });
-      this.#send(frame);
+    let waiter!: Waiter<T>;
+    const answer = new Promise<T>((resolve, reject) => {
+      waiter = new Waiter(this, i, map, resolve, reject, signal, push);
     });
+    if (this.#lost) waiter.reject(this.#lost);
+    else if (signal?.aborted) waiter.reject(signal.reason);
+    else {
+      try {
+        this.#send(frame); // first: a frame that cannot be encoded leaves no waiter behind
+        this.#waiting(waiter, signal);
+      } catch (error) {
+        waiter.reject(error);
+      }
+    }
+    return answer;
+  }
+
+  /** `waiter` waits for its answer, and for its signal's abort. */
+  #waiting<T>(waiter: Waiter<T>, signal: CallSignal | undefined): void {
+    signal?.addEventListener("abort", waiter, { once: true });
+    this.#waiters.set(waiter.i, waiter as unknown as Waiter<never>);
+  }
+
+  /** Request `i` was given up (its signal aborted): the node stops a long poll it still runs. */
+  abandon(i: number): void {
+    if (this.#waiters.delete(i)) this.#send({ t: "cancel", i });
+    this.#idleCheck();
   }
 
   /**
    * Sends a frame; to a node that reads batches, every frame sent in this turn goes in one
-   * message (256 lanes answered together ask again together: one write, one wake-up).
+   * message (256 lanes answered together ask again together: one write, one wake-up). Throws
+   * `RangeError`, with nothing sent, for a frame that is not JSON-like.
    */
   #send(frame: Frame): void {
     if (this.socket.readyState !== OPEN) return;
-    this.#sent++;
-    if (!this.#batching) {
-      this.socket.send(encode(frame));
-      return;
+    const out = this.#frameOut();
+    const start = out.at;
+    try {
+      write(out, frame);
+    } catch (error) {
+      out.at = start;
+      throw error;
     }
-    this.#outbox.push(frame);
-    if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+    this.#framed();
   }
 
+  /** The outbox, to write one more frame at its end. */
+  #frameOut(): Out {
+    if (this.#outFrames === 0) this.#out.at = FRAMES_AT;
+    return this.#out;
+  }
+
+  /** A frame was written to the outbox: it goes in this turn's message (now, when not batching). */
+  #framed(): void {
+    this.#sent++;
+    const n = ++this.#outFrames;
+    if (!this.#batching || n === BATCH_FRAMES_MAX) this.#flush();
+    else if (n === 1) queueMicrotask(this.#flushSoon);
+  }
+
+  readonly #flushSoon = () => this.#flush();
+
+  /** Sends the outbox as one message: one frame, or a batch (a msgpack array) of them. */
   #flush(): void {
-    const frames = this.#outbox;
-    this.#outbox = [];
-    if (frames.length === 0 || this.socket.readyState !== OPEN) return;
-    // The node takes at most 4096 frames in one batch.
-    for (let at = 0; at < frames.length; at += BATCH_FRAMES_MAX) {
-      const part = frames.slice(at, at + BATCH_FRAMES_MAX);
-      this.socket.send(encode(part.length === 1 ? part[0] : part));
+    const n = this.#outFrames;
+    if (n === 0) return;
+    this.#outFrames = 0;
+    if (this.socket.readyState !== OPEN) return;
+    const out = this.#out;
+    const bytes = out.bytes;
+    let start = FRAMES_AT - 1;
+    if (n >= 16) {
+      start = FRAMES_AT - 4;
+      bytes[FRAMES_AT - 3] = 0xdc; // array 16 (at most BATCH_FRAMES_MAX frames)
+      bytes[FRAMES_AT - 2] = n >>> 8;
+      bytes[FRAMES_AT - 1] = n & 0xff;
+    } else if (n > 1) {
+      start = FRAMES_AT - 2;
+      bytes[FRAMES_AT - 1] = 0x90 | n;
     }
+    bytes[start] = VERSION;
+    // A copy: the socket may hold on to what it is given, and the outbox is written again.
+    const message = bytes.slice(start, out.at);
+    if (bytes.length > OUTBOX_KEEP_BYTES) this.#out = new Out();
+    this.socket.send(message);
   }
 
   #onMessage(data: unknown): void {
@@ -405,6 +516,41 @@ function decode(data: unknown): Frame | unknown[] | undefined {
   }
 }
 
+/** A `req` frame, as `requestFrame` makes it with these headers, written to `out`. */
+function writeReq(
+  out: Out,
+  i: number,
+  method: string,
+  path: string,
+  idempotencyKey: string | undefined,
+  session: string | undefined,
+  bodyText: string | undefined,
+): void {
+  out.room(1 + REQ_HEAD.length);
+  out.bytes[out.at++] = bodyText === undefined ? 0x85 : 0x86; // a map: t, i, m, p, h (and j)
+  out.bytes.set(REQ_HEAD, out.at);
+  out.at += REQ_HEAD.length;
+  write(out, i);
+  writeString(out, "m");
+  writeString(out, method);
+  writeString(out, "p");
+  writeString(out, path);
+  writeString(out, "h");
+  out.byte(0x80 + (idempotencyKey === undefined ? 0 : 1) + (session === undefined ? 0 : 1));
+  if (idempotencyKey !== undefined) {
+    writeString(out, "idempotency-key");
+    writeString(out, idempotencyKey);
+  }
+  if (session !== undefined) {
+    writeString(out, "quorumq-session");
+    writeString(out, session);
+  }
+  if (bodyText !== undefined) {
+    writeString(out, "j");
+    writeString(out, bodyText);
+  }
+}
+
 function requestFrame(
   i: number,
   method: string,
@@ -426,7 +572,7 @@ export function headerValue(value: string): string {
 }
 
 /** A `res` frame as an answer: its status, its headers (with a content-type), its text. */
-function answerOf(frame: Frame): StreamAnswer {
+function answerOf(frame: Frame, servedBy?: string): StreamAnswer & { servedBy?: string } {
   const status = frame.s as number;
   const text = typeof frame.j === "string" ? frame.j : null;
   // The frame's own map (lower-case names, string values: the node's `res.h`).
@@ -438,7 +584,8 @@ function answerOf(frame: Frame): StreamAnswer {
     // A node that predates content-type in res.h.
     headers["content-type"] = status >= 400 ? "application/problem+json" : "application/json";
   }
-  return { status, headers, text: status === 204 ? null : text };
+  const answer = { status, headers, text: status === 204 ? null : text };
+  return servedBy === undefined ? answer : { ...answer, servedBy };
 }
 
 function toResponse(frame: Frame): Response {

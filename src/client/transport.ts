@@ -146,6 +146,9 @@ type Verdict = { retry: false } | {
 
 const DEFAULTS = { attempts: 10, totalMs: 30_000, baseDelayMs: 50, maxDelayMs: 2_000 };
 
+/** A request that is not a write: no key, no session place. */
+const NO_DEDUP: Dedup = { kind: "none" };
+
 /** Sends requests to a set of nodes with retries; see the module doc. */
 export class Transport {
   readonly nodes: readonly string[];
@@ -232,8 +235,12 @@ export class Transport {
     return (answer.body as { session: number }).session;
   }
 
-  async #dedup(spec: RequestSpec): Promise<Dedup> {
-    if (!spec.mutating || spec.plain) return { kind: "none" };
+  /**
+   * How `spec` is made exactly-once, when that needs no wait: all but a write's first place in a
+   * session not open yet (`#dedup`), and no promise for them. Undefined when it must wait.
+   */
+  #dedupNow(spec: RequestSpec): Dedup | undefined {
+    if (!spec.mutating || spec.plain) return NO_DEDUP;
     if (spec.idempotencyKey !== undefined) return { kind: "key", key: spec.idempotencyKey };
     if (this.#sessions === undefined || this.#pollSessions === undefined) {
       return { kind: "key", key: crypto.randomUUID() };
@@ -245,15 +252,39 @@ export class Transport {
         : this.#sessions;
       return { kind: "session", ticket: numbers.resume(session, seq), numbers };
     }
-    const numbers = (spec.extraTimeoutMs ?? 0) > 0 ? this.#pollSessions : this.#sessions;
+    const numbers = this.#numbersOf(spec);
+    const ticket = numbers.beginNow();
+    return ticket === undefined ? undefined : { kind: "session", ticket, numbers };
+  }
+
+  /** A write's first place in a session that must be opened first. */
+  async #dedup(spec: RequestSpec): Promise<Dedup> {
+    const numbers = this.#numbersOf(spec);
     return { kind: "session", ticket: await numbers.begin(spec.signal), numbers };
   }
 
-  /** Runs one logical request to success, a final error, or the end of the retry budget. */
+  /** The session a write goes in: a long poll's own (see `#pollSessions`), or the writes'. */
+  #numbersOf(spec: RequestSpec): SessionNumbers {
+    return (spec.extraTimeoutMs ?? 0) > 0 ? this.#pollSessions! : this.#sessions!;
+  }
+
+  /**
+   * Runs one logical request to success, a final error, or the end of the retry budget. The body
+   * is JSON text once, before anything else: every attempt sends the same (and a body that is
+   * not JSON fails here, a `TypeError`, with nothing sent).
+   */
   async request(spec: RequestSpec): Promise<Answer> {
-    const dedup = await this.#dedup(spec);
+    const bodyText = spec.body === undefined ? undefined : JSON.stringify(spec.body);
+    const dedup = this.#dedupNow(spec) ?? await this.#dedup(spec);
     try {
-      const answer = await this.#run(spec, dedup);
+      // The first attempt here, the others in `#retrying`: one async function for most calls.
+      const deadline = (this.#options.now ?? Date.now)() + this.#retry.totalMs;
+      const node = this.nodes[this.#current];
+      spec.signal?.throwIfAborted();
+      const first = await this.#attempt(node, spec, dedup, bodyText);
+      const answer = first.kind === "answer"
+        ? this.#answered(node, first.answer)
+        : await this.#retrying(spec, dedup, bodyText, node, deadline, first);
       if (dedup.kind === "session") dedup.numbers.finish(dedup.ticket);
       return answer;
     } catch (error) {
@@ -265,19 +296,27 @@ export class Transport {
     }
   }
 
-  async #run(spec: RequestSpec, dedup: Dedup): Promise<Answer> {
+  #answered(node: string, answer: Answer): Answer {
+    this.#current = Math.max(0, this.nodes.indexOf(node));
+    return answer;
+  }
+
+  /** The attempts after a first one that failed (`first`), to the end of the retry budget. */
+  async #retrying(
+    spec: RequestSpec,
+    dedup: Dedup,
+    bodyText: string | undefined,
+    node: string,
+    deadline: number,
+    first: Exclude<Attempt, { kind: "answer" }>,
+  ): Promise<Answer> {
     const now = this.#options.now ?? Date.now;
-    const deadline = now() + this.#retry.totalMs;
-    let node = this.nodes[this.#current];
     let ambiguous = false;
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
-      spec.signal?.throwIfAborted();
-      const outcome = await this.#attempt(node, spec, dedup);
-      if (outcome.kind === "answer") {
-        this.#current = Math.max(0, this.nodes.indexOf(node));
-        return outcome.answer;
-      }
+      if (attempt > 1) spec.signal?.throwIfAborted();
+      const outcome = attempt === 1 ? first : await this.#attempt(node, spec, dedup, bodyText);
+      if (outcome.kind === "answer") return this.#answered(node, outcome.answer);
       if (outcome.kind === "problem" && outcome.error.type === "session_expired") {
         if (dedup.kind !== "session") throw outcome.error;
         const id = dedup.ticket.session.id;
@@ -304,30 +343,39 @@ export class Transport {
     throw exhausted(spec, dedup, ambiguous, lastError);
   }
 
-  async #attempt(node: string, spec: RequestSpec, dedup: Dedup): Promise<Attempt> {
+  async #attempt(
+    node: string,
+    spec: RequestSpec,
+    dedup: Dedup,
+    bodyText: string | undefined,
+  ): Promise<Attempt> {
     const timeoutMs = (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
-    const controller = this.streams ? new AttemptCancel() : new AbortController(); // see its doc
-    const cancelTimeout = this.#deadlines.add(
+    const streams = this.streams;
+    // See AttemptCancel's doc; on the stream it is the attempt's deadline too (no closures).
+    const controller = streams ? new AttemptCancel(timeoutMs) : new AbortController();
+    const cancelTimeout = controller instanceof AttemptCancel ? undefined : this.#deadlines.add(
       timeoutMs,
       () => controller.abort(new Error(`Request timed out after ${timeoutMs} ms`)),
     );
-    const onAbort = () => controller.abort(spec.signal?.reason);
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
+    if (controller instanceof AttemptCancel) this.#deadlines.addPending(controller, timeoutMs);
+    const signal = spec.signal;
+    const onAbort = signal === undefined ? undefined : () => controller.abort(signal.reason);
+    if (onAbort !== undefined) signal!.addEventListener("abort", onAbort, { once: true });
     try {
-      const headers = this.#headers(spec, dedup);
-      const bodyText = spec.body === undefined ? undefined : JSON.stringify(spec.body);
-      const response: ReadAnswer = this.streams !== undefined
-        ? await this.streams.call(
-          node + spec.path,
+      const response: ReadAnswer = streams !== undefined
+        ? await streams.callPath(
+          node,
+          spec.path,
           spec.method,
-          headers,
+          dedup.kind === "key" ? dedup.key : undefined,
+          dedup.kind === "session" ? sessionPlace(dedup) : undefined,
           bodyText,
-          controller.signal,
+          controller as AttemptCancel,
         )
         : await readResponse(
           await this.#fetch(node + spec.path, {
             method: spec.method,
-            headers,
+            headers: this.#headers(spec, dedup),
             body: bodyText,
             signal: (controller as AbortController).signal,
           }),
@@ -335,22 +383,16 @@ export class Transport {
       const body = parseBody(response);
       const status = response.status;
       if (status >= 200 && status <= 299) {
-        const replayed = response.headers["idempotent-replayed"] === "true";
-        let built = response.raw;
-        const answerHeaders = response.headers;
         return {
           kind: "answer",
-          answer: {
+          answer: new Answered(
             status,
             body,
-            // Built when asked for: most calls never look.
-            get headers() {
-              return built ??= new Headers(answerHeaders);
-            },
-            replayed,
-            node: response.servedBy ?? node,
-            ...(dedup.kind === "key" ? { idempotencyKey: dedup.key } : {}),
-          },
+            response.headers,
+            response.raw,
+            response.servedBy ?? node,
+            dedup.kind === "key" ? dedup.key : undefined,
+          ),
         };
       }
       const problem = toProblem(status, response.statusText ?? "", body);
@@ -362,11 +404,12 @@ export class Transport {
       };
     } catch (error) {
       // The caller's own abort is final; a timeout or a broken socket is a network error.
-      if (spec.signal?.aborted) throw spec.signal.reason;
+      if (signal?.aborted) throw signal.reason;
       return { kind: "network", error };
     } finally {
-      cancelTimeout();
-      spec.signal?.removeEventListener("abort", onAbort);
+      if (cancelTimeout !== undefined) cancelTimeout();
+      else this.#deadlines.remove(controller as AttemptCancel);
+      if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
     }
   }
 
@@ -375,11 +418,7 @@ export class Transport {
     if (spec.body !== undefined) headers["content-type"] = "application/json";
     if (this.#options.token) headers["authorization"] = `Bearer ${this.#options.token}`;
     if (dedup.kind === "key") headers["idempotency-key"] = dedup.key;
-    if (dedup.kind === "session") {
-      const { ticket } = dedup;
-      const lowest = dedup.numbers.lowest(ticket);
-      headers["quorumq-session"] = `${ticket.session.id}/${ticket.seq}/${lowest}`;
-    }
+    if (dedup.kind === "session") headers["quorumq-session"] = sessionPlace(dedup);
     return headers;
   }
 
@@ -396,6 +435,41 @@ export class Transport {
     const stepMs = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (attempt - 1));
     const random = this.#options.random ?? Math.random;
     return stepMs / 2 + random() * (stepMs / 2);
+  }
+}
+
+/** A write's `Quorumq-Session` header: `<id>/<seq>/<lowest>` (docs/client.md). */
+function sessionPlace(dedup: Extract<Dedup, { kind: "session" }>): string {
+  const { ticket } = dedup;
+  return `${ticket.session.id}/${ticket.seq}/${dedup.numbers.lowest(ticket)}`;
+}
+
+/** A successful answer (`Answer`); its `Headers` are built when asked for: most calls never look. */
+class Answered implements Answer {
+  readonly #given: Readonly<Record<string, string>>;
+  #headers: Headers | undefined;
+  readonly idempotencyKey?: string;
+
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    given: Readonly<Record<string, string>>,
+    raw: Headers | undefined,
+    readonly node: string,
+    idempotencyKey: string | undefined,
+  ) {
+    this.#given = given;
+    this.#headers = raw;
+    if (idempotencyKey !== undefined) this.idempotencyKey = idempotencyKey;
+  }
+
+  /** `Idempotent-Replayed: true`: the server answered from its stored response. */
+  get replayed(): boolean {
+    return this.#given["idempotent-replayed"] === "true";
+  }
+
+  get headers(): Headers {
+    return this.#headers ??= new Headers(this.#given);
   }
 }
 
