@@ -27,12 +27,9 @@ const DEPTH_MAX = 16;
  */
 const SHORT_MAX = 64;
 
-class Reader {
-  at: number;
-  constructor(readonly bytes: Uint8Array, at: number) {
-    this.at = at;
-  }
-}
+/** The message being read, and where (module state: one message is read at a time). */
+let src: Uint8Array = new Uint8Array(0);
+let pos = 0;
 
 /** Thrown inside the reader for anything it does not take; caught by `readStreamMessage`. */
 const DECLINE = new Error("not read here");
@@ -42,44 +39,49 @@ const DECLINE = new Error("not read here");
  * Never throws.
  */
 export function readStreamMessage(bytes: Uint8Array, start: number): unknown {
-  const r = new Reader(bytes, start);
+  src = bytes;
+  pos = start;
   try {
-    const value = read(r, 0);
-    return r.at === bytes.length ? value : NOT_READ;
+    const value = read(0);
+    return pos === bytes.length ? value : NOT_READ;
   } catch (error) {
     if (error === DECLINE) return NOT_READ;
     throw error;
+  } finally {
+    src = EMPTY;
   }
 }
 
-function need(r: Reader, n: number): number {
-  const at = r.at;
-  if (at + n > r.bytes.length) throw DECLINE;
-  r.at = at + n;
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** Where the next `n` bytes start (and moves past them); declines when there are fewer. */
+function need(n: number): number {
+  const at = pos;
+  if (at + n > src.length) throw DECLINE;
+  pos = at + n;
   return at;
 }
 
-function u16(r: Reader): number {
-  const at = need(r, 2);
-  return (r.bytes[at] << 8) | r.bytes[at + 1];
+function u16(): number {
+  const at = need(2);
+  return (src[at] << 8) | src[at + 1];
 }
 
-function u32(r: Reader): number {
-  const at = need(r, 4);
-  const b = r.bytes;
-  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+function u32(): number {
+  const at = need(4);
+  return ((src[at] << 24) | (src[at + 1] << 16) | (src[at + 2] << 8) | src[at + 3]) >>> 0;
 }
 
-function read(r: Reader, depth: number): unknown {
-  const b = r.bytes[need(r, 1)];
+function read(depth: number): unknown {
+  const b = src[need(1)];
   // A positive fixint. msgpackr reads 0x40..0x7f as a record once one is defined, which takes
   // an extension type earlier in the same message (it forgets them between messages without
   // `structures`): a message with one is not read here at all.
   if (b < 0x80) return b;
   if (b >= 0xe0) return b - 0x100; // negative fixint
-  if ((b & 0xf0) === 0x80) return readMap(r, b & 0x0f, depth);
-  if ((b & 0xf0) === 0x90) return readArray(r, b & 0x0f, depth);
-  if ((b & 0xe0) === 0xa0) return readString(r, b & 0x1f);
+  if ((b & 0xf0) === 0x80) return readMap(b & 0x0f, depth);
+  if ((b & 0xf0) === 0x90) return readArray(b & 0x0f, depth);
+  if ((b & 0xe0) === 0xa0) return readString(b & 0x1f);
   switch (b) {
     case 0xc0:
       return null;
@@ -88,68 +90,71 @@ function read(r: Reader, depth: number): unknown {
     case 0xc3:
       return true;
     case 0xcb: {
-      const at = need(r, 8);
-      const b8 = r.bytes;
-      return new DataView(b8.buffer, b8.byteOffset + at, 8).getFloat64(0);
+      const at = need(8);
+      return new DataView(src.buffer, src.byteOffset + at, 8).getFloat64(0);
     }
     case 0xcc:
-      return r.bytes[need(r, 1)];
+      return src[need(1)];
     case 0xcd:
-      return u16(r);
+      return u16();
     case 0xce:
-      return u32(r);
+      return u32();
     case 0xd0: {
-      const v = r.bytes[need(r, 1)];
+      const v = src[need(1)];
       return v >= 0x80 ? v - 0x100 : v;
     }
     case 0xd1: {
-      const v = u16(r);
+      const v = u16();
       return v >= 0x8000 ? v - 0x10000 : v;
     }
     case 0xd2:
-      return u32(r) | 0;
+      return u32() | 0;
     case 0xd9:
-      return readString(r, r.bytes[need(r, 1)]);
+      return readString(src[need(1)]);
     case 0xda:
-      return readString(r, u16(r));
+      return readString(u16());
     case 0xdb:
-      return readString(r, u32(r));
+      return readString(u32());
     case 0xdc:
-      return readArray(r, u16(r), depth);
+      return readArray(u16(), depth);
     case 0xde:
-      return readMap(r, u16(r), depth);
+      return readMap(u16(), depth);
   }
   throw DECLINE;
 }
 
-function readArray(r: Reader, n: number, depth: number): unknown[] {
-  if (depth >= DEPTH_MAX || n > r.bytes.length - r.at) throw DECLINE;
+function readArray(n: number, depth: number): unknown[] {
+  if (depth >= DEPTH_MAX || n > src.length - pos) throw DECLINE;
   const out = new Array(n);
-  for (let k = 0; k < n; k++) out[k] = read(r, depth + 1);
+  for (let k = 0; k < n; k++) out[k] = read(depth + 1);
   return out;
 }
 
-function readMap(r: Reader, n: number, depth: number): Record<string, unknown> {
+function readMap(n: number, depth: number): Record<string, unknown> {
   if (depth >= DEPTH_MAX) throw DECLINE;
   const out: Record<string, unknown> = {};
   for (let k = 0; k < n; k++) {
-    const kb = r.bytes[need(r, 1)];
+    const kb = src[need(1)];
     // Keys: short strings only (msgpackr renames `__proto__`; other keys are left to it).
     let key: string;
-    if ((kb & 0xe0) === 0xa0) key = readString(r, kb & 0x1f);
-    else if (kb === 0xd9) key = readString(r, r.bytes[need(r, 1)]);
+    if (kb === 0xa1) {
+      // A one-letter key (every frame's own): the engine's own one-character strings.
+      const c = src[need(1)];
+      if (c >= 0x80) throw DECLINE;
+      key = String.fromCharCode(c);
+    } else if ((kb & 0xe0) === 0xa0) key = readString(kb & 0x1f);
+    else if (kb === 0xd9) key = readString(src[need(1)]);
     else throw DECLINE;
     if (key === "__proto__") throw DECLINE;
-    out[key] = read(r, depth + 1);
+    out[key] = read(depth + 1);
   }
   return out;
 }
 
-function readString(r: Reader, n: number): string {
-  const at = need(r, n);
-  const bytes = r.bytes;
-  if (n > SHORT_MAX) return decoder.decode(bytes.subarray(at, at + n));
-  const s = shortAscii(bytes, at, n);
+function readString(n: number): string {
+  const at = need(n);
+  if (n > SHORT_MAX) return decoder.decode(src.subarray(at, at + n));
+  const s = shortAscii(src, at, n);
   // A short string that is not ASCII: msgpackr decodes it in JavaScript, its own way.
   if (s === undefined) throw DECLINE;
   return s;
