@@ -27,9 +27,14 @@ export function sourcePath(source: Source): string {
   return `/v1/topics/${enc(source.topic)}/subscriptions/${enc(source.subscription)}`;
 }
 
-/** Gives a message without an id a fresh one, once, before the first attempt. */
+/**
+ * Gives a message without an id a fresh one, once, before the first attempt (a copy; one with an
+ * id is itself: the transport takes its JSON text at once, which every attempt sends).
+ */
 export function withId<T extends NewMessage>(message: T): T & { id: string } {
-  return { ...message, id: message.id ?? crypto.randomUUID() };
+  return message.id === undefined || message.id === null
+    ? { ...message, id: crypto.randomUUID() }
+    : message as T & { id: string };
 }
 
 /** `POST <prefix>/receive`. */

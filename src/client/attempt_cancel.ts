@@ -9,12 +9,19 @@
  * @module
  */
 
+/**
+ * An abort listener: a function, or an object whose `handleEvent` is called (as an
+ * `AbortSignal` takes it), so that a stream call listens with the object it keeps anyway instead
+ * of a closure of its own.
+ */
+export type AbortListener = (() => void) | { handleEvent(): void };
+
 /** What a stream call listens to for its end: an `AbortSignal`, or an `AttemptCancel`. */
 export interface CallSignal {
   readonly aborted: boolean;
   readonly reason?: unknown;
-  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: "abort", listener: () => void): void;
+  addEventListener(type: "abort", listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: AbortListener): void;
 }
 
 /**
@@ -25,9 +32,21 @@ export interface CallSignal {
 export class AttemptCancel implements CallSignal {
   aborted = false;
   reason: unknown = undefined;
+  /**
+   * When the attempt times out (`Deadlines.addPending`: the attempt is its own deadline, no
+   * closures), after `timeoutMs`.
+   */
+  at = 0;
+
+  constructor(readonly timeoutMs = 0) {}
+
+  /** The attempt's deadline passed. */
+  fire(): void {
+    this.abort(new Error(`Request timed out after ${this.timeoutMs} ms`));
+  }
   /** The first listener, and the others (rare: a stream call adds one). */
-  #first: (() => void) | undefined;
-  #more: (() => void)[] | undefined;
+  #first: AbortListener | undefined;
+  #more: AbortListener[] | undefined;
 
   /** Itself, as `AbortController.signal`. */
   get signal(): AttemptCancel {
@@ -35,13 +54,13 @@ export class AttemptCancel implements CallSignal {
   }
 
   /** Every listener runs at most once, so `{ once: true }` is what it always does. */
-  addEventListener(_type: "abort", listener: () => void, _options?: { once?: boolean }): void {
+  addEventListener(_type: "abort", listener: AbortListener, _options?: { once?: boolean }): void {
     if (this.aborted) return;
     if (this.#first === undefined && this.#more === undefined) this.#first = listener;
     else (this.#more ??= []).push(listener);
   }
 
-  removeEventListener(_type: "abort", listener: () => void): void {
+  removeEventListener(_type: "abort", listener: AbortListener): void {
     if (this.#first === listener) {
       this.#first = undefined;
       return;
@@ -58,7 +77,12 @@ export class AttemptCancel implements CallSignal {
     const more = this.#more;
     this.#first = undefined;
     this.#more = undefined;
-    first?.();
-    for (const listener of more ?? []) listener();
+    if (first !== undefined) call(first);
+    for (const listener of more ?? []) call(listener);
   }
+}
+
+function call(listener: AbortListener): void {
+  if (typeof listener === "function") listener();
+  else listener.handleEvent();
 }

@@ -28,6 +28,27 @@ Deno.test("AttemptCancel runs each listener still added once, in order, as an Ab
   }
 });
 
+Deno.test("AttemptCancel and AbortSignal call a listener object's handleEvent, unless it was removed", () => {
+  for (const useController of [false, true]) {
+    const controller = useController ? new AbortController() : new AttemptCancel();
+    const calls: string[] = [];
+    const kept = { handleEvent: () => calls.push("kept") };
+    const removed = { handleEvent: () => calls.push("removed") };
+    controller.signal.addEventListener("abort", kept, { once: true });
+    controller.signal.addEventListener("abort", removed, { once: true });
+    controller.signal.removeEventListener("abort", removed);
+    controller.abort(new Error("x"));
+    assert.deepEqual(calls, ["kept"]);
+  }
+});
+
+Deno.test("AttemptCancel is its own deadline: fire() aborts with a timeout naming its ms", () => {
+  const cancel = new AttemptCancel(250);
+  cancel.fire();
+  assert.equal(cancel.aborted, true);
+  assert.match(String(cancel.reason), /timed out after 250 ms/);
+});
+
 /** A node on a fake socket that answers `hello` and `GET /x` on its second try, never the first. */
 class SilentOnce implements StreamSocket {
   binaryType = "arraybuffer";

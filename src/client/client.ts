@@ -27,6 +27,9 @@ import type {
 import { consume, type ConsumeHandler, type ConsumeOptions, type ConsumeStats } from "./consume.ts";
 import { consumeExactlyOnce, type ExactlyOnceHandler } from "./exactly_once.ts";
 
+/** Queues whose publish path a client keeps (`#publishPath`); more clear the lot. */
+const PUBLISH_PATHS_MAX = 1024;
+
 /** Options of `new Client(...)`. */
 export type ClientOptions = TransportOptions;
 
@@ -110,11 +113,27 @@ export class Client {
 
   /** Publishes one message; an id is generated when missing and kept across retries. */
   async publish(queue: string, message: NewMessage, options?: CallOptions): Promise<PublishResult> {
-    return (await this.#post(
-      `/v1/queues/${enc(queue)}/messages`,
-      withId(message),
-      options,
-    )) as PublishResult;
+    const answer = await this.transport.request({
+      method: "POST",
+      path: this.#publishPath(queue),
+      body: withId(message),
+      mutating: true,
+      ...options,
+    });
+    return answer.body as PublishResult;
+  }
+
+  /** Each queue's publish path, built once (the stream looks each path up by its string). */
+  readonly #publishPaths = new Map<string, string>();
+
+  #publishPath(queue: string): string {
+    let path = this.#publishPaths.get(queue);
+    if (path === undefined) {
+      if (this.#publishPaths.size >= PUBLISH_PATHS_MAX) this.#publishPaths.clear();
+      path = `/v1/queues/${enc(queue)}/messages`;
+      this.#publishPaths.set(queue, path);
+    }
+    return path;
   }
 
   /** Publishes several messages in one replicated command. */

@@ -14,9 +14,10 @@
  * @module
  */
 
-interface Pending {
-  readonly at: number;
-  readonly fire: () => void;
+/** A callback due at `at` (`Deadlines.add` sets it): one an attempt keeps anyway may be it. */
+export interface Pending {
+  at: number;
+  fire(): void;
 }
 
 /** Runs callbacks after their delay unless cancelled first, on one timer for all. */
@@ -40,16 +41,25 @@ export class Deadlines {
 
   /** Calls `fire` once `ms` have passed, unless the returned function is called before. */
   add(ms: number, fire: () => void): () => void {
-    const p: Pending = { at: this.now() + ms, fire };
+    const p: Pending = { at: 0, fire };
+    this.addPending(p, ms);
+    return () => this.remove(p);
+  }
+
+  /** Calls `p.fire()` once `ms` have passed, unless `remove(p)` is called before (no closures). */
+  addPending(p: Pending, ms: number): void {
+    p.at = this.now() + ms;
     this.#pending.add(p);
     if (p.at < this.#armedAt) this.#arm(p.at);
     else if (this.#resting) {
       this.#resting = false;
       holdable(this.#timer)?.ref();
     }
-    return () => {
-      if (this.#pending.delete(p) && this.#pending.size === 0) this.#rest();
-    };
+  }
+
+  /** `p` will not fire (it has fired already, or is cancelled now). */
+  remove(p: Pending): void {
+    if (this.#pending.delete(p) && this.#pending.size === 0) this.#rest();
   }
 
   /** Callbacks waiting (for tests). */

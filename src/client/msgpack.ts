@@ -13,7 +13,7 @@ const decoder = new TextDecoder();
  * A growable output buffer. One is kept and reused by `packValue` (encoding is synchronous):
  * a frame costs one allocation, its result, instead of a buffer per frame grown by doubling.
  */
-class Out {
+export class Out {
   bytes = new Uint8Array(4096);
   view = new DataView(this.bytes.buffer);
   at = 0;
@@ -57,7 +57,8 @@ export function packValue(value: unknown, prefix?: number): Uint8Array {
   }
 }
 
-function write(out: Out, v: unknown): void {
+/** Appends `v` (JSON-like) to `out` as msgpack; throws `RangeError` on anything else. */
+export function write(out: Out, v: unknown): void {
   if (v === null || v === undefined) out.byte(0xc0);
   else if (v === false) out.byte(0xc2);
   else if (v === true) out.byte(0xc3);
@@ -112,7 +113,7 @@ function writeNumber(out: Out, n: number): void {
 /** Strings this short are written a character at a time when they are ASCII (keys, methods). */
 const SHORT_STRING = 32;
 
-function writeString(out: Out, s: string): void {
+export function writeString(out: Out, s: string): void {
   const length = s.length;
   if (length < SHORT_STRING && writeAscii(out, s, length)) return;
   // UTF-8 takes at most 3 bytes per UTF-16 unit: room for that, then the header in front.
@@ -227,17 +228,47 @@ function read(r: Reader): unknown {
 function readString(r: Reader, n: number): string {
   const at = take(r, n);
   const bytes = r.bytes;
-  if (n < SHORT_STRING) {
-    // Short ASCII (keys, methods, ids): built here, without a call into the decoder.
-    let s = "";
-    for (let k = at; k < at + n; k++) {
-      const c = bytes[k];
-      if (c >= 0x80) return decoder.decode(bytes.subarray(at, at + n));
-      s += String.fromCharCode(c);
-    }
-    return s;
+  if (n <= INTERNED_LENGTH) {
+    const s = readShortAscii(bytes, at, n);
+    if (s !== undefined) return s;
   }
   return decoder.decode(bytes.subarray(at, at + n));
+}
+
+/** Short ASCII strings are taken from `interned` when seen before (keys, `res`, header values). */
+const INTERNED_LENGTH = 24;
+const INTERNED_SLOTS = 1024;
+const interned: (string | undefined)[] = new Array(INTERNED_SLOTS).fill(undefined);
+
+/**
+ * The string of the `n` ASCII bytes at `at`, or undefined when they are not all ASCII. A frame's
+ * keys and most of its short values repeat in every frame (`t`, `res`, `content-type`,
+ * `application/json`): one is found by a hash of its bytes in `interned` and compared, and only a
+ * new one is built (a character at a time: each step of which is a new string).
+ */
+function readShortAscii(bytes: Uint8Array, at: number, n: number): string | undefined {
+  let hash = n;
+  for (let k = at; k < at + n; k++) {
+    const c = bytes[k];
+    if (c >= 0x80) return undefined;
+    hash = Math.imul(hash, 31) + c | 0;
+  }
+  const slot = (hash ^ (hash >>> 10)) & (INTERNED_SLOTS - 1);
+  const known = interned[slot];
+  if (known !== undefined && known.length === n) {
+    let same = true;
+    for (let k = 0; k < n; k++) {
+      if (known.charCodeAt(k) !== bytes[at + k]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return known;
+  }
+  let s = "";
+  for (let k = at; k < at + n; k++) s += String.fromCharCode(bytes[k]);
+  interned[slot] = s;
+  return s;
 }
 
 function readArray(r: Reader, n: number): unknown[] {

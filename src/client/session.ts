@@ -42,13 +42,22 @@ export class SessionNumbers {
 
   /** The current session (opened if there is none) and the next seq in it. */
   async begin(signal?: AbortSignal): Promise<Ticket> {
-    const session = this.#current ?? await this.#openOnce(signal);
+    return this.#next(this.#current ?? await this.#openOnce(signal));
+  }
+
+  #next(session: OpenSession): Ticket {
     const seq = session.next++;
     session.outstanding.add(seq);
     while (session.parked.length > 0 && session.parked[0] <= seq - PARK_WRITES) {
       session.outstanding.delete(session.parked.shift()!);
     }
     return { session, seq };
+  }
+
+  /** `begin` when a session is open already (no promise); undefined when one must be opened. */
+  beginNow(): Ticket | undefined {
+    const session = this.#current;
+    return session === undefined ? undefined : this.#next(session);
   }
 
   /** A ticket for a call being resumed; its session need not be the current one. */

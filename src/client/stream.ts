@@ -11,12 +11,22 @@
  * @module
  */
 
-import { packValue, unpackValue } from "./msgpack.ts";
+import { Out, write } from "./msgpack.ts";
 import type { CallSignal } from "./attempt_cancel.ts";
+import {
+  answerOf,
+  BATCH_FRAMES_MAX,
+  decode,
+  encode,
+  type Frame,
+  requestFrame,
+  type StreamAnswer,
+  toResponse,
+  VERSION,
+  writeReq,
+} from "./stream_wire.ts";
 
-const VERSION = 1;
-/** Most frames in one batch the node takes. */
-const BATCH_FRAMES_MAX = 4096;
+export { headerValue, type StreamAnswer } from "./stream_wire.ts";
 
 /** A request was in flight when its stream was lost: its outcome is unknown. */
 export class StreamLost extends Error {
@@ -25,8 +35,6 @@ export class StreamLost extends Error {
     this.name = "StreamLost";
   }
 }
-
-type Frame = Record<string, unknown>;
 
 /**
  * The part of the standard `WebSocket` a stream uses, so that a caller may dial its own (an edge
@@ -56,29 +64,45 @@ const OPEN = 1;
  */
 const SILENT_PERIODS = 3;
 
-/** One frame, or a batch of frames (a msgpack array) in one message. */
-function encode(frame: Frame | Frame[]): Uint8Array {
-  return packValue(frame, VERSION);
+/**
+ * One request in flight: it takes its answer (or a push, a consumer's), its stream's loss, or
+ * its signal's abort (it is its own abort listener: no closures per request).
+ */
+class Waiter<T = unknown> {
+  constructor(
+    readonly stream: StreamConnection,
+    readonly i: number,
+    readonly map: (frame: Frame) => T,
+    readonly resolve: (value: T) => void,
+    readonly reject: (error: unknown) => void,
+    readonly signal: CallSignal | undefined,
+    readonly push: ((text: string) => void) | undefined,
+  ) {}
+
+  answer(frame: Frame): void {
+    this.signal?.removeEventListener("abort", this);
+    this.resolve(this.map(frame));
+  }
+
+  lost(error: Error): void {
+    this.signal?.removeEventListener("abort", this);
+    this.reject(error);
+  }
+
+  /** The signal aborted: the node stops a long poll it still runs for it (a write still applies). */
+  handleEvent(): void {
+    this.stream.abandon(this.i);
+    this.reject(this.signal?.reason);
+  }
 }
 
 /**
- * A node's answer as the transport reads it: status, headers (lower-case names) and JSON text,
- * exactly what `toResponse` puts in a `Response`, without building one (`StreamPool.call`).
+ * Where a message's frames start in the outbox: room before them for the version byte and a
+ * batch's array header (at most 3 bytes: 4096 frames at most), written in front at the flush.
  */
-export interface StreamAnswer {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  /** The answer's text; null when it has none (204, or a frame without `j`). */
-  readonly text: string | null;
-}
-
-/** An answer or a push, as the node sent it. */
-interface Waiter {
-  answer(frame: Frame): void;
-  push?(text: string): void;
-  lost(error: Error): void;
-}
-
+const FRAMES_AT = 4;
+/** The outbox is not kept larger than this after a large batch (it is made anew). */
+const OUTBOX_KEEP_BYTES = 1 << 20;
 /** A push consumer on a stream (`StreamConnection.consume`). */
 export interface StreamConsumer {
   /** Gives the node `n` more deliveries. */
@@ -92,7 +116,7 @@ export interface StreamConsumer {
 /** One open stream to one node. */
 export class StreamConnection {
   #nextId = 1;
-  readonly #waiters = new Map<number, Waiter>();
+  readonly #waiters = new Map<number, Waiter<never>>();
   #lost: Error | undefined;
   /** Resolves once the socket is closed (for whatever reason). */
   readonly closed: Promise<void>;
@@ -106,7 +130,12 @@ export class StreamConnection {
   #idleSince = 0;
   /** The node reads batches (said in its `hello`): frames sent in one turn go in one message. */
   readonly #batching: boolean;
-  #outbox: Frame[] = [];
+  /**
+   * The frames sent in this turn, encoded as they are sent (no frame objects kept until the
+   * flush), from `FRAMES_AT` on; `#outFrames` of them.
+   */
+  #out = new Out();
+  #outFrames = 0;
 
   private constructor(readonly socket: StreamSocket, readonly node: string, readonly hello: Frame) {
     this.#batching = hello.batch === true;
@@ -219,6 +248,38 @@ export class StreamConnection {
   }
 
   /**
+   * `call` with the only headers the transport sends on a stream (each checked by the caller as
+   * `fetch` would: `headerValue`), written straight into the outbox: no frame or header objects.
+   * `moved`: the call was addressed to another node (the pool moved to this one, the leader):
+   * the answer says `servedBy` this node.
+   */
+  callWith(
+    method: string,
+    path: string,
+    idempotencyKey: string | undefined,
+    session: string | undefined,
+    bodyText: string | undefined,
+    signal: CallSignal | undefined,
+    moved = false,
+  ): Promise<StreamAnswer & { readonly servedBy?: string }> {
+    const i = this.#nextId++;
+    let waiter!: Waiter<StreamAnswer>;
+    const map = moved ? this.#servedHere : answerOf;
+    const answer = new Promise<StreamAnswer>((resolve, reject) => {
+      waiter = new Waiter(this, i, map, resolve, reject, signal, undefined);
+    });
+    if (this.#lost) waiter.reject(this.#lost);
+    else if (signal?.aborted) waiter.reject(signal.reason);
+    else if (this.socket.readyState === OPEN) {
+      const out = this.#frameOut();
+      writeReq(out, i, method, path, idempotencyKey, session, bodyText);
+      this.#waiting(waiter, signal);
+      this.#framed();
+    } else this.#waiting(waiter, signal);
+    return answer;
+  }
+
+  /**
    * Opens a push consumer on a receive path with `credit` deliveries granted; `headers` is at
    * most a relayed caller's `authorization` (an edge gateway's stream).
    */
@@ -251,6 +312,9 @@ export class StreamConnection {
     return this.#callAs(toResponse, i, frame, signal, push);
   }
 
+  /** An answer that says it came from this node (`callWith`'s `moved`). */
+  readonly #servedHere = (frame: Frame) => answerOf(frame, this.node);
+
   #callAs<T>(
     map: (frame: Frame) => T,
     i: number,
@@ -258,56 +322,92 @@ export class StreamConnection {
     signal?: CallSignal,
     push?: (t: string) => void,
   ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.#lost) return reject(this.#lost);
-      if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        // The node stops a long poll it is still running for it (a write still applies).
-        if (this.#waiters.delete(i)) this.#send({ t: "cancel", i });
-        this.#idleCheck();
-        reject(signal?.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const settle = () => signal?.removeEventListener("abort", onAbort);
-      this.#waiters.set(i, {
-        answer: (f) => {
-          settle();
-          resolve(map(f));
-        },
-        lost: (error) => {
-          settle();
-          reject(error);
-        },
-        ...(push ? { push } : {}),
-      });
-      this.#send(frame);
+    let waiter!: Waiter<T>;
+    const answer = new Promise<T>((resolve, reject) => {
+      waiter = new Waiter(this, i, map, resolve, reject, signal, push);
     });
+    if (this.#lost) waiter.reject(this.#lost);
+    else if (signal?.aborted) waiter.reject(signal.reason);
+    else {
+      try {
+        this.#send(frame); // first: a frame that cannot be encoded leaves no waiter behind
+        this.#waiting(waiter, signal);
+      } catch (error) {
+        waiter.reject(error);
+      }
+    }
+    return answer;
+  }
+
+  /** `waiter` waits for its answer, and for its signal's abort. */
+  #waiting<T>(waiter: Waiter<T>, signal: CallSignal | undefined): void {
+    signal?.addEventListener("abort", waiter, { once: true });
+    this.#waiters.set(waiter.i, waiter as unknown as Waiter<never>);
+  }
+
+  /** Request `i` was given up (its signal aborted): the node stops a long poll it still runs. */
+  abandon(i: number): void {
+    if (this.#waiters.delete(i)) this.#send({ t: "cancel", i });
+    this.#idleCheck();
   }
 
   /**
    * Sends a frame; to a node that reads batches, every frame sent in this turn goes in one
-   * message (256 lanes answered together ask again together: one write, one wake-up).
+   * message (256 lanes answered together ask again together: one write, one wake-up). Throws
+   * `RangeError`, with nothing sent, for a frame that is not JSON-like.
    */
   #send(frame: Frame): void {
     if (this.socket.readyState !== OPEN) return;
-    this.#sent++;
-    if (!this.#batching) {
-      this.socket.send(encode(frame));
-      return;
+    const out = this.#frameOut();
+    const start = out.at;
+    try {
+      write(out, frame);
+    } catch (error) {
+      out.at = start;
+      throw error;
     }
-    this.#outbox.push(frame);
-    if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+    this.#framed();
   }
 
+  /** The outbox, to write one more frame at its end. */
+  #frameOut(): Out {
+    if (this.#outFrames === 0) this.#out.at = FRAMES_AT;
+    return this.#out;
+  }
+
+  /** A frame was written to the outbox: it goes in this turn's message (now, when not batching). */
+  #framed(): void {
+    this.#sent++;
+    const n = ++this.#outFrames;
+    if (!this.#batching || n === BATCH_FRAMES_MAX) this.#flush();
+    else if (n === 1) queueMicrotask(this.#flushSoon);
+  }
+
+  readonly #flushSoon = () => this.#flush();
+
+  /** Sends the outbox as one message: one frame, or a batch (a msgpack array) of them. */
   #flush(): void {
-    const frames = this.#outbox;
-    this.#outbox = [];
-    if (frames.length === 0 || this.socket.readyState !== OPEN) return;
-    // The node takes at most 4096 frames in one batch.
-    for (let at = 0; at < frames.length; at += BATCH_FRAMES_MAX) {
-      const part = frames.slice(at, at + BATCH_FRAMES_MAX);
-      this.socket.send(encode(part.length === 1 ? part[0] : part));
+    const n = this.#outFrames;
+    if (n === 0) return;
+    this.#outFrames = 0;
+    if (this.socket.readyState !== OPEN) return;
+    const out = this.#out;
+    const bytes = out.bytes;
+    let start = FRAMES_AT - 1;
+    if (n >= 16) {
+      start = FRAMES_AT - 4;
+      bytes[FRAMES_AT - 3] = 0xdc; // array 16 (at most BATCH_FRAMES_MAX frames)
+      bytes[FRAMES_AT - 2] = n >>> 8;
+      bytes[FRAMES_AT - 1] = n & 0xff;
+    } else if (n > 1) {
+      start = FRAMES_AT - 2;
+      bytes[FRAMES_AT - 1] = 0x90 | n;
     }
+    bytes[start] = VERSION;
+    // A copy: the socket may hold on to what it is given, and the outbox is written again.
+    const message = bytes.slice(start, out.at);
+    if (bytes.length > OUTBOX_KEEP_BYTES) this.#out = new Out();
+    this.socket.send(message);
   }
 
   #onMessage(data: unknown): void {
@@ -389,60 +489,4 @@ export class StreamConnection {
     this.#waiters.clear();
     for (const w of waiters) w.lost(this.#lost);
   }
-}
-
-/** A frame, or a batch of them (an array), or undefined when the message cannot be read. */
-function decode(data: unknown): Frame | unknown[] | undefined {
-  if (!(data instanceof ArrayBuffer) || data.byteLength < 2) return undefined;
-  const bytes = new Uint8Array(data);
-  if (bytes[0] !== VERSION) return undefined;
-  try {
-    const v = unpackValue(bytes.subarray(1));
-    if (Array.isArray(v)) return v;
-    return typeof v === "object" && v !== null ? v as Frame : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function requestFrame(
-  i: number,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  bodyText: string | undefined,
-): Frame {
-  const frame: Frame = { t: "req", i, m: method, p: path, h: headers };
-  if (bodyText !== undefined) frame.j = bodyText;
-  return frame;
-}
-
-/** Printable ASCII, no space at either end: a header value `Headers` keeps as it is. */
-const PLAIN_HEADER_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
-
-/** A header value as `Headers` has it (trimmed; a `TypeError` when not allowed), as `fetch` does. */
-export function headerValue(value: string): string {
-  return PLAIN_HEADER_VALUE.test(value) ? value : new Headers([["v", value]]).get("v")!;
-}
-
-/** A `res` frame as an answer: its status, its headers (with a content-type), its text. */
-function answerOf(frame: Frame): StreamAnswer {
-  const status = frame.s as number;
-  const text = typeof frame.j === "string" ? frame.j : null;
-  // The frame's own map (lower-case names, string values: the node's `res.h`).
-  const given = frame.h;
-  const headers: Record<string, string> = typeof given === "object" && given !== null
-    ? given as Record<string, string>
-    : {};
-  if (text !== null && headers["content-type"] === undefined) {
-    // A node that predates content-type in res.h.
-    headers["content-type"] = status >= 400 ? "application/problem+json" : "application/json";
-  }
-  return { status, headers, text: status === 204 ? null : text };
-}
-
-function toResponse(frame: Frame): Response {
-  const { status, headers, text } = answerOf(frame);
-  // The answer's headers as the init's: one header list built, not a `Headers` and a copy.
-  return new Response(text, { status, headers });
 }

@@ -205,6 +205,49 @@ export class StreamPool {
     return stream.node === parsed.origin ? answer : { ...answer, servedBy: stream.node };
   }
 
+  /**
+   * `call` for the transport: the node's base URL and the path apart (no URL built per request),
+   * and only the headers a stream carries (`idempotencyKey`, and `session` for `Quorumq-Session`,
+   * both checked as `fetch` would). Not an async function when the stream is open already: the
+   * answer's promise is the stream's own.
+   */
+  callPath(
+    node: string,
+    path: string,
+    method: string,
+    idempotencyKey: string | undefined,
+    session: string | undefined,
+    bodyText: string | undefined,
+    signal: CallSignal | undefined,
+  ): Promise<StreamAnswer & { readonly servedBy?: string }> {
+    try {
+      const parsed = parsePath(node, path);
+      const key = idempotencyKey === undefined ? undefined : headerValue(idempotencyKey);
+      const place = session === undefined ? undefined : headerValue(session);
+      const stream = this.#ready(parsed.origin);
+      if (stream !== undefined) {
+        const moved = stream.node !== parsed.origin;
+        return stream.callWith(method, parsed.path, key, place, bodyText, signal, moved);
+      }
+      return this.#callPathLater(parsed, method, key, place, bodyText, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #callPathLater(
+    parsed: { readonly origin: string; readonly path: string },
+    method: string,
+    key: string | undefined,
+    session: string | undefined,
+    bodyText: string | undefined,
+    signal: CallSignal | undefined,
+  ): Promise<StreamAnswer & { readonly servedBy?: string }> {
+    const stream = this.#ready(parsed.origin) ?? await this.#connection(parsed.origin);
+    const moved = stream.node !== parsed.origin;
+    return await stream.callWith(method, parsed.path, key, session, bodyText, signal, moved);
+  }
+
   /** `fetch` over the stream: same URL, method, headers and JSON body; a `Response` back. */
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
@@ -244,6 +287,35 @@ export class StreamPool {
 /** URLs parsed lately: a client sends to a few paths over and over (a `URL` is ~1 µs). */
 const parsedUrls = new Map<string, { readonly origin: string; readonly path: string }>();
 const PARSED_URLS_MAX = 256;
+
+/**
+ * Paths parsed lately, per node base URL: a client sends to a few paths over and over, and
+ * looks them up by the strings it built them as (a queue's publish path is built once,
+ * `client.ts`), whose hashes the engine keeps: no URL string made and hashed per request.
+ */
+const parsedPaths = new Map<
+  string,
+  Map<string, { readonly origin: string; readonly path: string }>
+>();
+
+/** `node + path` parsed, as `parseUrl` does. */
+function parsePath(
+  node: string,
+  path: string,
+): { readonly origin: string; readonly path: string } {
+  let paths = parsedPaths.get(node);
+  if (paths === undefined) {
+    if (parsedPaths.size >= PARSED_URLS_MAX) parsedPaths.clear();
+    parsedPaths.set(node, paths = new Map());
+  }
+  let parsed = paths.get(path);
+  if (parsed === undefined) {
+    parsed = parseUrl(node + path);
+    if (paths.size >= PARSED_URLS_MAX) paths.clear();
+    paths.set(path, parsed);
+  }
+  return parsed;
+}
 
 /** `url`'s origin and its path with the query, as `new URL` reads them. */
 function parseUrl(url: string): { readonly origin: string; readonly path: string } {

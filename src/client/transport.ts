@@ -12,21 +12,25 @@
  * @module
  */
 
-import {
-  errorFromProblem,
-  NetworkError,
-  type Problem,
-  QuorumqError,
-  toProblem,
-  UnknownOutcome,
-} from "./errors.ts";
+import { errorFromProblem, toProblem, UnknownOutcome } from "./errors.ts";
 import { Deadlines } from "./deadlines.ts";
 import { stripUndefined } from "./_shared.ts";
 import { AttemptCancel } from "./attempt_cancel.ts";
-import { SessionNumbers, type Ticket } from "./session.ts";
+import { SessionNumbers } from "./session.ts";
 import { parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
+import {
+  type Attempt,
+  type Dedup,
+  exhausted,
+  judge,
+  leaderHint,
+  parseRetryAfterMs,
+  sleep,
+} from "./retry_policy.ts";
 import type { StreamDial } from "./stream.ts";
 import { StreamPool } from "./stream_pool.ts";
+
+export { parseRetryAfterMs, sleep } from "./retry_policy.ts";
 
 /** How hard to try before giving up. */
 export interface RetryOptions {
@@ -124,27 +128,10 @@ export interface Answer {
   idempotencyKey?: string;
 }
 
-/** How a write is made exactly-once: its key, or its place in a session. */
-type Dedup =
-  | { readonly kind: "none" }
-  | { readonly kind: "key"; readonly key: string }
-  | { readonly kind: "session"; ticket: Ticket; readonly numbers: SessionNumbers };
-
-type Attempt =
-  | { kind: "answer"; answer: Answer }
-  | { kind: "problem"; error: QuorumqError; retryAfterMs: number | null; leaderUrl: string | null }
-  | { kind: "network"; error: unknown };
-
-/** The retry decision for one failed attempt. */
-type Verdict = { retry: false } | {
-  retry: true;
-  /** The attempt may have applied the write. */
-  ambiguous: boolean;
-  minDelayMs: number;
-  nextNode: "same" | "next" | string;
-};
-
 const DEFAULTS = { attempts: 10, totalMs: 30_000, baseDelayMs: 50, maxDelayMs: 2_000 };
+
+/** A request that is not a write: no key, no session place. */
+const NO_DEDUP: Dedup = { kind: "none" };
 
 /** Sends requests to a set of nodes with retries; see the module doc. */
 export class Transport {
@@ -232,8 +219,12 @@ export class Transport {
     return (answer.body as { session: number }).session;
   }
 
-  async #dedup(spec: RequestSpec): Promise<Dedup> {
-    if (!spec.mutating || spec.plain) return { kind: "none" };
+  /**
+   * How `spec` is made exactly-once, when that needs no wait: all but a write's first place in a
+   * session not open yet (`#dedup`), and no promise for them. Undefined when it must wait.
+   */
+  #dedupNow(spec: RequestSpec): Dedup | undefined {
+    if (!spec.mutating || spec.plain) return NO_DEDUP;
     if (spec.idempotencyKey !== undefined) return { kind: "key", key: spec.idempotencyKey };
     if (this.#sessions === undefined || this.#pollSessions === undefined) {
       return { kind: "key", key: crypto.randomUUID() };
@@ -245,15 +236,39 @@ export class Transport {
         : this.#sessions;
       return { kind: "session", ticket: numbers.resume(session, seq), numbers };
     }
-    const numbers = (spec.extraTimeoutMs ?? 0) > 0 ? this.#pollSessions : this.#sessions;
+    const numbers = this.#numbersOf(spec);
+    const ticket = numbers.beginNow();
+    return ticket === undefined ? undefined : { kind: "session", ticket, numbers };
+  }
+
+  /** A write's first place in a session that must be opened first. */
+  async #dedup(spec: RequestSpec): Promise<Dedup> {
+    const numbers = this.#numbersOf(spec);
     return { kind: "session", ticket: await numbers.begin(spec.signal), numbers };
   }
 
-  /** Runs one logical request to success, a final error, or the end of the retry budget. */
+  /** The session a write goes in: a long poll's own (see `#pollSessions`), or the writes'. */
+  #numbersOf(spec: RequestSpec): SessionNumbers {
+    return (spec.extraTimeoutMs ?? 0) > 0 ? this.#pollSessions! : this.#sessions!;
+  }
+
+  /**
+   * Runs one logical request to success, a final error, or the end of the retry budget. The body
+   * is JSON text once, before anything else: every attempt sends the same (and a body that is
+   * not JSON fails here, a `TypeError`, with nothing sent).
+   */
   async request(spec: RequestSpec): Promise<Answer> {
-    const dedup = await this.#dedup(spec);
+    const bodyText = spec.body === undefined ? undefined : JSON.stringify(spec.body);
+    const dedup = this.#dedupNow(spec) ?? await this.#dedup(spec);
     try {
-      const answer = await this.#run(spec, dedup);
+      // The first attempt here, the others in `#retrying`: one async function for most calls.
+      const deadline = (this.#options.now ?? Date.now)() + this.#retry.totalMs;
+      const node = this.nodes[this.#current];
+      spec.signal?.throwIfAborted();
+      const first = await this.#attempt(node, spec, dedup, bodyText);
+      const answer = first.kind === "answer"
+        ? this.#answered(node, first.answer)
+        : await this.#retrying(spec, dedup, bodyText, node, deadline, first);
       if (dedup.kind === "session") dedup.numbers.finish(dedup.ticket);
       return answer;
     } catch (error) {
@@ -265,19 +280,27 @@ export class Transport {
     }
   }
 
-  async #run(spec: RequestSpec, dedup: Dedup): Promise<Answer> {
+  #answered(node: string, answer: Answer): Answer {
+    this.#current = Math.max(0, this.nodes.indexOf(node));
+    return answer;
+  }
+
+  /** The attempts after a first one that failed (`first`), to the end of the retry budget. */
+  async #retrying(
+    spec: RequestSpec,
+    dedup: Dedup,
+    bodyText: string | undefined,
+    node: string,
+    deadline: number,
+    first: Exclude<Attempt, { kind: "answer" }>,
+  ): Promise<Answer> {
     const now = this.#options.now ?? Date.now;
-    const deadline = now() + this.#retry.totalMs;
-    let node = this.nodes[this.#current];
     let ambiguous = false;
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
-      spec.signal?.throwIfAborted();
-      const outcome = await this.#attempt(node, spec, dedup);
-      if (outcome.kind === "answer") {
-        this.#current = Math.max(0, this.nodes.indexOf(node));
-        return outcome.answer;
-      }
+      if (attempt > 1) spec.signal?.throwIfAborted();
+      const outcome = attempt === 1 ? first : await this.#attempt(node, spec, dedup, bodyText);
+      if (outcome.kind === "answer") return this.#answered(node, outcome.answer);
       if (outcome.kind === "problem" && outcome.error.type === "session_expired") {
         if (dedup.kind !== "session") throw outcome.error;
         const id = dedup.ticket.session.id;
@@ -304,30 +327,39 @@ export class Transport {
     throw exhausted(spec, dedup, ambiguous, lastError);
   }
 
-  async #attempt(node: string, spec: RequestSpec, dedup: Dedup): Promise<Attempt> {
+  async #attempt(
+    node: string,
+    spec: RequestSpec,
+    dedup: Dedup,
+    bodyText: string | undefined,
+  ): Promise<Attempt> {
     const timeoutMs = (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
-    const controller = this.streams ? new AttemptCancel() : new AbortController(); // see its doc
-    const cancelTimeout = this.#deadlines.add(
+    const streams = this.streams;
+    // See AttemptCancel's doc; on the stream it is the attempt's deadline too (no closures).
+    const controller = streams ? new AttemptCancel(timeoutMs) : new AbortController();
+    const cancelTimeout = controller instanceof AttemptCancel ? undefined : this.#deadlines.add(
       timeoutMs,
       () => controller.abort(new Error(`Request timed out after ${timeoutMs} ms`)),
     );
-    const onAbort = () => controller.abort(spec.signal?.reason);
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
+    if (controller instanceof AttemptCancel) this.#deadlines.addPending(controller, timeoutMs);
+    const signal = spec.signal;
+    const onAbort = signal === undefined ? undefined : () => controller.abort(signal.reason);
+    if (onAbort !== undefined) signal!.addEventListener("abort", onAbort, { once: true });
     try {
-      const headers = this.#headers(spec, dedup);
-      const bodyText = spec.body === undefined ? undefined : JSON.stringify(spec.body);
-      const response: ReadAnswer = this.streams !== undefined
-        ? await this.streams.call(
-          node + spec.path,
+      const response: ReadAnswer = streams !== undefined
+        ? await streams.callPath(
+          node,
+          spec.path,
           spec.method,
-          headers,
+          dedup.kind === "key" ? dedup.key : undefined,
+          dedup.kind === "session" ? sessionPlace(dedup) : undefined,
           bodyText,
-          controller.signal,
+          controller as AttemptCancel,
         )
         : await readResponse(
           await this.#fetch(node + spec.path, {
             method: spec.method,
-            headers,
+            headers: this.#headers(spec, dedup),
             body: bodyText,
             signal: (controller as AbortController).signal,
           }),
@@ -335,22 +367,16 @@ export class Transport {
       const body = parseBody(response);
       const status = response.status;
       if (status >= 200 && status <= 299) {
-        const replayed = response.headers["idempotent-replayed"] === "true";
-        let built = response.raw;
-        const answerHeaders = response.headers;
         return {
           kind: "answer",
-          answer: {
+          answer: new Answered(
             status,
             body,
-            // Built when asked for: most calls never look.
-            get headers() {
-              return built ??= new Headers(answerHeaders);
-            },
-            replayed,
-            node: response.servedBy ?? node,
-            ...(dedup.kind === "key" ? { idempotencyKey: dedup.key } : {}),
-          },
+            response.headers,
+            response.raw,
+            response.servedBy ?? node,
+            dedup.kind === "key" ? dedup.key : undefined,
+          ),
         };
       }
       const problem = toProblem(status, response.statusText ?? "", body);
@@ -362,11 +388,12 @@ export class Transport {
       };
     } catch (error) {
       // The caller's own abort is final; a timeout or a broken socket is a network error.
-      if (spec.signal?.aborted) throw spec.signal.reason;
+      if (signal?.aborted) throw signal.reason;
       return { kind: "network", error };
     } finally {
-      cancelTimeout();
-      spec.signal?.removeEventListener("abort", onAbort);
+      if (cancelTimeout !== undefined) cancelTimeout();
+      else this.#deadlines.remove(controller as AttemptCancel);
+      if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
     }
   }
 
@@ -375,11 +402,7 @@ export class Transport {
     if (spec.body !== undefined) headers["content-type"] = "application/json";
     if (this.#options.token) headers["authorization"] = `Bearer ${this.#options.token}`;
     if (dedup.kind === "key") headers["idempotency-key"] = dedup.key;
-    if (dedup.kind === "session") {
-      const { ticket } = dedup;
-      const lowest = dedup.numbers.lowest(ticket);
-      headers["quorumq-session"] = `${ticket.session.id}/${ticket.seq}/${lowest}`;
-    }
+    if (dedup.kind === "session") headers["quorumq-session"] = sessionPlace(dedup);
     return headers;
   }
 
@@ -399,101 +422,44 @@ export class Transport {
   }
 }
 
+/** A write's `Quorumq-Session` header: `<id>/<seq>/<lowest>` (docs/client.md). */
+function sessionPlace(dedup: Extract<Dedup, { kind: "session" }>): string {
+  const { ticket } = dedup;
+  return `${ticket.session.id}/${ticket.seq}/${dedup.numbers.lowest(ticket)}`;
+}
+
+/** A successful answer (`Answer`); its `Headers` are built when asked for: most calls never look. */
+class Answered implements Answer {
+  readonly #given: Readonly<Record<string, string>>;
+  #headers: Headers | undefined;
+  readonly idempotencyKey?: string;
+
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    given: Readonly<Record<string, string>>,
+    raw: Headers | undefined,
+    readonly node: string,
+    idempotencyKey: string | undefined,
+  ) {
+    this.#given = given;
+    this.#headers = raw;
+    if (idempotencyKey !== undefined) this.idempotencyKey = idempotencyKey;
+  }
+
+  /** `Idempotent-Replayed: true`: the server answered from its stored response. */
+  get replayed(): boolean {
+    return this.#given["idempotent-replayed"] === "true";
+  }
+
+  get headers(): Headers {
+    return this.#headers ??= new Headers(this.#given);
+  }
+}
+
 function useStream(options: TransportOptions): boolean {
   const mode = options.transport ?? "auto";
   if (mode !== "auto") return mode === "stream";
   return options.dial !== undefined ||
     (options.fetch === undefined && typeof WebSocket === "function");
-}
-
-/** Which failures are worth another attempt, and where. */
-function judge(outcome: Exclude<Attempt, { kind: "answer" }>): Verdict {
-  if (outcome.kind === "network") {
-    return { retry: true, ambiguous: true, minDelayMs: 0, nextNode: "next" };
-  }
-  const { error, retryAfterMs, leaderUrl } = outcome;
-  switch (error.type) {
-    case "no_leader":
-    case "unavailable":
-    case "sessions_full":
-      // Nothing was applied; another node may already know a leader (a partitioned node may not).
-      return { retry: true, ambiguous: false, minDelayMs: retryAfterMs ?? 0, nextNode: "next" };
-    case "not_leader":
-      return { retry: true, ambiguous: false, minDelayMs: 0, nextNode: leaderUrl ?? "next" };
-    case "unknown_outcome":
-      return { retry: true, ambiguous: true, minDelayMs: retryAfterMs ?? 0, nextNode: "same" };
-  }
-  if (error.status >= 500) {
-    return { retry: true, ambiguous: true, minDelayMs: retryAfterMs ?? 0, nextNode: "next" };
-  }
-  return { retry: false };
-}
-
-function exhausted(
-  spec: RequestSpec,
-  dedup: Dedup,
-  ambiguous: boolean,
-  lastError: unknown,
-): QuorumqError {
-  const what = `${spec.method} ${spec.path}`;
-  if (spec.mutating && ambiguous) {
-    const how = dedup.kind === "session"
-      ? `resume it with { resume: { session: ${dedup.ticket.session.id}, seq: ` +
-        `${dedup.ticket.seq} } } while the session is open, or with the same ids`
-      : dedup.kind === "key"
-      ? `retry it with Idempotency-Key ${dedup.key} and the same ids`
-      : "retry it with the same ids";
-    const problem: Problem = {
-      type: "unknown_outcome",
-      title: "The outcome of the write is unknown",
-      detail: `${what} failed on every attempt and may have been applied; ${how}`,
-      ...(dedup.kind === "key" ? { idempotencyKey: dedup.key } : {}),
-      ...(dedup.kind === "session"
-        ? { session: dedup.ticket.session.id, seq: dedup.ticket.seq }
-        : {}),
-    };
-    return new UnknownOutcome(problem, lastError instanceof QuorumqError ? lastError.status : 0, {
-      cause: lastError,
-    });
-  }
-  if (lastError instanceof QuorumqError) return lastError;
-  const problem = {
-    type: "network_error",
-    title: "No node answered",
-    detail: `${what}: ${lastError instanceof Error ? lastError.message : String(lastError)}`,
-  };
-  return new NetworkError(problem, 0, { cause: lastError });
-}
-
-/** `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function parseRetryAfterMs(value: string | null, nowMs: number): number | null {
-  if (value === null || value.trim() === "") return null;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, date - nowMs);
-}
-
-function leaderHint(problem: Problem): string | null {
-  for (const field of ["leaderUrl", "leader_url", "location"]) {
-    const value = problem[field];
-    if (typeof value === "string" && /^https?:\/\//.test(value)) return value;
-  }
-  return null;
-}
-
-/** Waits `ms` milliseconds; rejects with the abort reason when `signal` aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -90,6 +90,26 @@ Deno.test("Transport.request() moves to the next node on network errors and keep
   assert.equal(calls[3].headers.get("idempotency-key"), null);
 });
 
+Deno.test("Transport.request() refuses a body that is not JSON at once, sending nothing, and every attempt sends the body as it was at the call", async () => {
+  const { calls, fetch } = scripted((_, i) => i === 0 ? "network" : json(201, { seq: 1 }));
+  const { t, delays } = transport(fetch);
+  await assert.rejects(
+    t.request({ method: "POST", path: "/v1/queues/q/messages", body: { n: 1n }, mutating: true }),
+    TypeError,
+  );
+  assert.equal(calls.length, 0);
+  assert.deepEqual(delays, []);
+  // A body changed while the call is on its way: a retry still sends the first text.
+  const body = { id: "m-1", body: "first" };
+  const answer = t.request({ method: "POST", path: "/v1/queues/q/messages", body, mutating: true });
+  body.body = "changed";
+  assert.equal((await answer).status, 201);
+  assert.deepEqual(calls.map((c) => c.body), [
+    '{"id":"m-1","body":"first"}',
+    '{"id":"m-1","body":"first"}',
+  ]);
+});
+
 Deno.test("Transport.request() uses a fresh key per logical call", async () => {
   const { calls, fetch } = scripted(() => json(200, {}));
   const { t } = transport(fetch);

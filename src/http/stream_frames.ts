@@ -10,6 +10,7 @@ import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import type { Answer } from "./answer.ts";
 import { answerText } from "./in_process.ts";
 import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
+import { NOT_READ, readStreamMessage } from "./stream_read.ts";
 
 export { BATCH_FRAMES_MAX, STREAM_VERSION };
 
@@ -134,6 +135,9 @@ function unpackMessage(bytes: Uint8Array): { readonly value: unknown } | Decoded
       true,
     );
   }
+  // The frames clients send are read by hand; anything else (and any error) by msgpackr.
+  const value = readStreamMessage(bytes, 1);
+  if (value !== NOT_READ) return { value };
   try {
     return { value: packr.unpack(bytes.subarray(1)) };
   } catch (error) {

@@ -1,0 +1,158 @@
+/**
+ * The hand reader of the stream's messages (`stream_read.ts`) against msgpackr, the reader it
+ * stands in for: whatever it reads is what msgpackr reads (the same value, keys in the same
+ * order), and what it leaves to msgpackr is anything else. The frames the TypeScript client
+ * sends are read by hand.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Packr } from "msgpackr";
+import { packValue } from "../client/mod.ts";
+import { NOT_READ, readStreamMessage } from "./stream_read.ts";
+import { decodeStreamMessage } from "./stream_frames.ts";
+
+const msgpackr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** What msgpackr reads of `bytes` from 1 on: its value, or its error. */
+function byMsgpackr(bytes: Uint8Array): { value: unknown } | { error: string } {
+  try {
+    return { value: msgpackr.unpack(bytes.subarray(1)) };
+  } catch (error) {
+    return { error: String(error) };
+  }
+}
+
+/** The property: the hand reader reads `bytes` as msgpackr does, or leaves them to it. */
+function sameAsMsgpackr(bytes: Uint8Array): boolean {
+  const hand = readStreamMessage(bytes, 1);
+  if (hand === NOT_READ) return false;
+  const theirs = byMsgpackr(bytes);
+  assert.ok("value" in theirs, `read by hand, refused by msgpackr: ${JSON.stringify(theirs)}`);
+  assert.deepEqual(hand, theirs.value);
+  // Same keys in the same order (deepEqual does not look at the order).
+  assert.equal(JSON.stringify(hand), JSON.stringify(theirs.value));
+  return true;
+}
+
+const framed = (body: Uint8Array) => {
+  const out = new Uint8Array(1 + body.length);
+  out[0] = 1;
+  out.set(body, 1);
+  return out;
+};
+
+const text = fc.string({ unit: "binary", maxLength: 100 });
+const ascii = fc.string({
+  unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)),
+  maxLength: 80,
+});
+const header = fc.dictionary(fc.oneof(ascii, text), fc.oneof(ascii, text), { maxKeys: 4 });
+const id = fc.oneof(fc.nat({ max: 200 }), fc.nat(), fc.maxSafeNat());
+
+/** Frames as clients send them (`req`, `consume`, `credit`, `cancel`, `ping`, `hello`). */
+const frame = fc.oneof(
+  fc.record(
+    {
+      t: fc.constant("req"),
+      i: id,
+      m: fc.constantFrom("GET", "POST", "PUT", "DELETE"),
+      p: fc.oneof(ascii, text),
+      h: header,
+      j: fc.oneof(ascii, text, fc.json()),
+      b: fc.jsonValue({ maxDepth: 3 }),
+    },
+    { requiredKeys: ["t", "i", "m", "p"] },
+  ),
+  fc.record({ t: fc.constant("consume"), i: id, p: ascii, n: fc.nat(), b: fc.jsonValue() }, {
+    requiredKeys: ["t", "i", "p", "n"],
+  }),
+  fc.record({ t: fc.constantFrom("credit", "cancel"), i: id, n: fc.integer() }),
+  fc.record({ t: fc.constantFrom("ping", "hello"), token: text, batch: fc.boolean() }, {
+    requiredKeys: ["t"],
+  }),
+).map((v) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>);
+const message = fc.oneof(frame, fc.array(frame, { minLength: 1, maxLength: 20 }));
+
+Deno.test("stream reader: frames as the client and msgpackr pack them read as msgpackr reads them", () => {
+  fc.assert(
+    fc.property(message, (m) => {
+      sameAsMsgpackr(packValue(m, 1));
+      sameAsMsgpackr(framed(msgpackr.pack(m)));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+Deno.test("stream reader: the TypeScript client's publish frames are read by hand, not left to msgpackr", () => {
+  const publish = (i: number) => ({
+    t: "req",
+    i,
+    m: "POST",
+    p: "/v1/queues/orders/messages",
+    h: { "quorumq-session": `7/${i}/${i - 3}` },
+    j: JSON.stringify({ id: `m-${i}`, body: "a".repeat(256) }),
+  });
+  for (const m of [publish(1), publish(200), publish(70_000), [publish(3), publish(4_000_000)]]) {
+    assert.ok(sameAsMsgpackr(packValue(m, 1)), JSON.stringify(m).slice(0, 80));
+  }
+  // A batch of 4096 (array 16), and a map's keys in the order sent.
+  const batch = Array.from({ length: 4096 }, (_, k) => publish(k));
+  assert.ok(sameAsMsgpackr(packValue(batch, 1)));
+});
+
+Deno.test("stream reader: any JSON value, and any bytes, read as msgpackr reads them or are left to it", () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 4 }), (v) => {
+      const value = JSON.parse(JSON.stringify(v));
+      sameAsMsgpackr(framed(msgpackr.pack(value)));
+      sameAsMsgpackr(packValue(value, 1));
+    }),
+    { numRuns: 1000 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (body) => {
+      sameAsMsgpackr(framed(body));
+    }),
+    { numRuns: 5000 },
+  );
+  // Valid frames cut short, with bytes after them, or with one byte changed.
+  fc.assert(
+    fc.property(message, fc.nat(), fc.nat({ max: 255 }), (m, at, byte) => {
+      const bytes = packValue(m, 1);
+      sameAsMsgpackr(bytes.subarray(0, 1 + (at % (bytes.length - 1))));
+      sameAsMsgpackr(framed(new Uint8Array([...bytes.subarray(1), byte])));
+      const changed = bytes.slice();
+      changed[1 + (at % (bytes.length - 1))] = byte;
+      sameAsMsgpackr(changed);
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("stream reader: what it leaves to msgpackr (a __proto__ key, short non-ASCII text, records, 64-bit and float32 numbers, bin)", () => {
+  const left = [
+    JSON.parse('{"__proto__":1}'),
+    { t: "req", p: "/v1/queues/é" },
+    new Uint8Array([1, 2]),
+  ];
+  for (const v of left) {
+    const bytes = framed(msgpackr.pack(v));
+    assert.equal(readStreamMessage(bytes, 1), NOT_READ, String(v));
+  }
+  // float32, uint64, int64, a fixint msgpackr may take for a record.
+  assert.equal(readStreamMessage(new Uint8Array([1, 0xca, 0, 0, 0, 0]), 1), NOT_READ);
+  assert.equal(readStreamMessage(new Uint8Array([1, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1]), 1), NOT_READ);
+  assert.equal(readStreamMessage(new Uint8Array([1, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1]), 1), NOT_READ);
+  // Records (msgpackr's extension, then fixints 0x40..0x7f naming them): msgpackr's own.
+  const records = framed(new Packr({ useRecords: true }).pack([{ a: 7 }, { a: 8 }]));
+  assert.equal(readStreamMessage(records, 1), NOT_READ);
+  assert.deepEqual(msgpackr.unpack(records.subarray(1)), [{ a: 7 }, { a: 8 }]);
+  // Without one, such a fixint is a number, for both.
+  assert.ok(sameAsMsgpackr(new Uint8Array([1, 0x45])));
+  // Such a message still decodes, by msgpackr, with its rename of `__proto__`.
+  const [decoded] = decodeStreamMessage(
+    framed(msgpackr.pack(JSON.parse('{"t":"ping","__proto__":1}'))),
+  );
+  assert.ok(decoded.ok);
+  assert.deepEqual(Object.keys(decoded.frame), ["t", "__proto_"]);
+});
