@@ -5,6 +5,7 @@ import { bodiesInPlace } from "./batch_bodies.ts";
 import { validatePublish } from "./handlers_messages.ts";
 import { toMessageInputs } from "./render.ts";
 import { publishSchema } from "./schemas.ts";
+import { call, localApp } from "./testing/call.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -195,4 +196,48 @@ Deno.test("bodiesInPlace takes the peers' batch, and leaves what is not plainly 
   assert.deepEqual(plain(cut('{"messages":[{"id":"i","body":"b"}]}')!), [
     { keys: ["body", "id"], body: '"b"', id: "i" },
   ]);
+});
+
+Deno.test("a compact batch (bodies cut) and a spaced one (read as before) publish the same", async () => {
+  const messages = [
+    { id: "a", body: "x".repeat(256) },
+    { body: "" },
+    { body: "plain text", id: "b" },
+  ];
+  const compact = JSON.stringify({ messages });
+  const spaced = JSON.stringify({ messages }, null, 1);
+  const seen = [];
+  for (const text of [compact, spaced]) {
+    const { app } = localApp();
+    await call(app, "PUT", "/v1/queues/q");
+    const published = await call(app, "POST", "/v1/queues/q/messages", text);
+    const again = await call(app, "POST", "/v1/queues/q/messages", text);
+    const got = await call(app, "POST", "/v1/queues/q/receive", { max: 10 });
+    const bodies = got.body.messages.map((m: { id: string; body: unknown }) => [m.id, m.body]);
+    seen.push({ published: published.body, status: published.status, again: again.body, bodies });
+  }
+  assert.deepEqual(seen[0], seen[1]);
+  assert.equal(seen[0].status, 201);
+  // The message without an id is published again by the second request; the others dedup.
+  assert.equal(seen[0].bodies.length, 4);
+  assert.deepEqual(seen[0].bodies[0], ["a", "x".repeat(256)]);
+  assert.deepEqual(seen[0].again.results[0].duplicate, true);
+});
+
+Deno.test("a compact batch's Idempotency-Key fingerprint is the parsed body's", async () => {
+  const { app } = localApp();
+  await call(app, "PUT", "/v1/queues/q");
+  const key = { "idempotency-key": "k-1" };
+  const compact = JSON.stringify({ messages: [{ id: "a", body: "b" }] });
+  const first = await call(app, "POST", "/v1/queues/q/messages", compact, key);
+  assert.equal(first.status, 201);
+  // The same request written with spaces is the same request: replayed.
+  const spaced = JSON.stringify({ messages: [{ id: "a", body: "b" }] }, null, 2);
+  const replay = await call(app, "POST", "/v1/queues/q/messages", spaced, key);
+  assert.equal(replay.headers.get("idempotent-replayed"), "true");
+  assert.deepEqual(replay.body, first.body);
+  // Another body under the same key is refused.
+  const other = JSON.stringify({ messages: [{ id: "a", body: "c" }] });
+  const conflict = await call(app, "POST", "/v1/queues/q/messages", other, key);
+  assert.equal(conflict.status, 409);
 });
