@@ -196,22 +196,9 @@ export interface WriteAnswer {
 /** A write answered 204 with no body (deletes). */
 export const noContent = (): WriteAnswer => ({ status: 204, text: "" });
 
-/**
- * A batch publish: 201 with one result (or `error`) per message, in order. The text
- * `JSON.stringify({ results: results.map(publishJson) })` gives, written without an object per
- * message (as `singlePublish`): ~0.1-0.25 µs per message of a 100-message publish less.
- */
+/** A batch publish: 201 with one result (or `error`) per message, in order. */
 export function batchPublished(v: { readonly results: readonly PublishOutcome[] }): WriteAnswer {
-  const results = v.results;
-  let out = `{"results":[`;
-  for (let k = 0; k < results.length; k++) {
-    const o = results[k];
-    if (k > 0) out += ",";
-    out += o.ok
-      ? `{"seq":${o.seq},"id":${JSON.stringify(o.id)},"duplicate":${o.duplicate}}`
-      : JSON.stringify(publishJson(o));
-  }
-  return { status: 201, text: out + "]}" };
+  return { status: 201, text: JSON.stringify({ results: v.results.map(publishJson) }) };
 }
 
 /** Ack, nack or extend: 200 with one status per receipt. */

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import type { Delivery, PublishOutcome, ReceiptResult } from "../broker/mod.ts";
+import type { Delivery, ReceiptResult } from "../broker/mod.ts";
 import {
-  batchPublished,
   type MessageRequest,
   publishJson,
   renderDeliveries,
@@ -22,20 +21,6 @@ Deno.test("singlePublish answers the text of publishJson, 201 new and 200 duplic
         assert.equal(answer.status, duplicate ? 200 : 201);
       }
     }
-  }
-});
-
-Deno.test("batchPublished answers the text of publishJson for each result, errors too", () => {
-  const ids = ["a", 'q"uote\\', "é €", "\u0000\n", "\ud800", "x".repeat(256)];
-  const results: PublishOutcome[] = [];
-  for (const [k, id] of ids.entries()) {
-    results.push({ ok: true, seq: 1 + k * 2 ** 40, id, duplicate: k % 2 === 0 });
-    results.push({ ok: false, reason: "queue_full", detail: `full "${id}"` });
-  }
-  for (const batch of [results, results.slice(0, 1), results.slice(1, 2), []]) {
-    const answer = batchPublished({ results: batch });
-    assert.equal(answer.text, JSON.stringify({ results: batch.map(publishJson) }));
-    assert.equal(answer.status, 201);
   }
 });
 
