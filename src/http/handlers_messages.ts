@@ -26,6 +26,7 @@ import {
 import { answerWrite, forwardUnread } from "./write.ts";
 import { handleReceive } from "./receive.ts";
 import { plainPublish } from "./publish_check.ts";
+import { bodiesInPlace } from "./batch_bodies.ts";
 import { plainAck } from "./settle_check.ts";
 import {
   ackSchema,
@@ -73,7 +74,9 @@ function publishBody(
 ): Promise<Outcome> {
   const req = validatePublish(body.json);
   if ("messages" in req) {
-    const messages = toMessageInputs(req.messages);
+    // The parsed body itself (a plain shape): its bodies may be in its bytes as they are stored.
+    const messages = (req === body.json ? bodiesInPlace(body.bytes, req) : undefined) ??
+      toMessageInputs(req.messages);
     const cmd = "queue" in target
       ? { op: "publish_batch" as const, queue: target.queue, messages }
       : { op: "topic_publish_batch" as const, topic: target.topic, messages };

@@ -232,9 +232,9 @@ try {
         console.error(
           `run ${run + 1} ${kind}: ${(COUNT / seconds).toFixed(0)} msgs/s, p50 ${
             p50.toFixed(2)
-          } p99 ${p99.toFixed(2)} ms, µs/msg leader ${l.toFixed(0)} followers ${f1.toFixed(0)} + ${
-            f2.toFixed(0)
-          } client ${us(self).toFixed(0)}, ${perEntry.toFixed(1)} proposals/entry (system: leader ${
+          } p99 ${p99.toFixed(2)} ms, µs/msg leader ${l.toFixed(1)} followers ${f1.toFixed(1)} + ${
+            f2.toFixed(1)
+          } client ${us(self).toFixed(1)}, ${perEntry.toFixed(1)} proposals/entry (system: leader ${
             sl.toFixed(0)
           } follower ${sf.toFixed(0)}); per 1000 msgs, reads/writes leader ${
             perThousand(ioAfter[0].r - ioBefore[0].r)
@@ -250,7 +250,7 @@ try {
     }
   }
   const medians = Object.fromEntries(
-    Object.entries(out).map(([k, v]) => [k, Number(median(v).toFixed(0))]),
+    Object.entries(out).map(([k, v]) => [k, Number(median(v).toFixed(k.endsWith("/msg") ? 1 : 0))]),
   );
   console.log(JSON.stringify({ runs: RUNS, count: COUNT, medians, loadAfter: load() }));
 } finally {
