@@ -166,11 +166,7 @@ async function forward(
   // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
   // is unknown, and the caller retries it with the same id, key or session place.
   const attempts = method === "GET" ? 2 : 1;
-  // Only a receive may wait on the node (a long poll, `waitMs`): a caller that goes away cancels
-  // it there. Any other call is answered at once, and its answer is dropped if no one reads it;
-  // a request's abort signal costs Deno's server a cancel hook and an `AbortSignal` per request
-  // (~4% of the gateway's CPU per publish), so the others go without one.
-  const signal = pathname.endsWith("/receive") ? request.signal : undefined;
+  const signal = waitSignal(request, pathname);
   const turn = upstream.gather();
   if (turn !== undefined) await turn;
   for (let attempt = 1;; attempt++) {
@@ -213,6 +209,16 @@ async function forward(
       );
     }
   }
+}
+
+/**
+ * The caller's abort signal for a call that may wait on the node: only a receive does (a long
+ * poll, `waitMs`), and a caller that goes away cancels it there. Any other call is answered at
+ * once, and its answer dropped if no one reads it; reading a request's signal costs Deno's server
+ * an `AbortSignal` and a cancel hook per request, so the others go without one.
+ */
+function waitSignal(request: Request, pathname: string): AbortSignal | undefined {
+  return pathname.endsWith("/receive") ? request.signal : undefined;
 }
 
 /** The body as text, or undefined when it is larger than `max` bytes (read no further). */
