@@ -166,6 +166,7 @@ async function forward(
   // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
   // is unknown, and the caller retries it with the same id, key or session place.
   const attempts = method === "GET" ? 2 : 1;
+  const signal = waitSignal(request, pathname);
   const turn = upstream.gather();
   if (turn !== undefined) await turn;
   for (let attempt = 1;; attempt++) {
@@ -177,7 +178,7 @@ async function forward(
         path,
         headers,
         body,
-        request.signal,
+        signal,
       );
       // The answer's headers as the init's: one header list built, not a `Headers` and a copy.
       let answer = new Response(text, { status, headers: answerHeaders });
@@ -208,6 +209,16 @@ async function forward(
       );
     }
   }
+}
+
+/**
+ * The caller's abort signal for a call that may wait on the node: only a receive does (a long
+ * poll, `waitMs`), and a caller that goes away cancels it there. Any other call is answered at
+ * once, and its answer dropped if no one reads it; reading a request's signal costs Deno's server
+ * an `AbortSignal` and a cancel hook per request, so the others go without one.
+ */
+function waitSignal(request: Request, pathname: string): AbortSignal | undefined {
+  return pathname.endsWith("/receive") ? request.signal : undefined;
 }
 
 /** The body as text, or undefined when it is larger than `max` bytes (read no further). */

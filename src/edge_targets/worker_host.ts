@@ -40,17 +40,19 @@ interface Pending<T = StreamAnswer> {
   readonly reject: (error: unknown) => void;
 }
 
-/** One call handed to the host: plain data, and the host's promise its answer settles. */
+/**
+ * One call handed to the host: plain data, the waiting request's own promise's settlers (which
+ * the host calls: the request then resumes as itself), and that request's timer (`send`).
+ */
 interface Job {
   readonly method: string;
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body: string | undefined;
-  readonly pending: Pending;
+  readonly resolve: (answer: StreamAnswer) => void;
+  readonly reject: (error: unknown) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
 }
-
-/** Promises the host keeps made ahead: more than the calls that arrive in one of its turns. */
-const POOL = 1024;
 
 /**
  * Longest wait for the host's answer: calls that may wait longer (long polls) go to the Durable
@@ -86,79 +88,45 @@ class Host {
   #inFlight = 0;
   /** Resolves the host's wait for calls (made by the host: settling it resumes the host). */
   #wake: (() => void) | undefined;
-  readonly #pool: Pending[] = [];
-  /** Settled by the host after each turn's refill (a request found the pool empty). */
-  #refilled!: Promise<void>;
-  #refill!: () => void;
 
   constructor(makeUpstream: () => Upstream, ctx: HostContext) {
     this.upstream = makeUpstream();
-    this.#fill();
     ctx.waitUntil(this.#run());
   }
 
-  /** Hands a call to the host; its answer comes back as the host read it. */
+  /**
+   * Hands a call to the host; its answer comes back as the host read it. The wait is a promise
+   * of this request's own (`crossRequestPromise`: it must carry the request's tag), which the host
+   * settles: the request's continuation then runs as the request, whose answer's body is its own.
+   * A timer of the waiting request's own bounds the wait: a request awaiting another's promise
+   * has nothing pending in the runtime's eyes, and a host that the runtime stopped answers
+   * nothing. The host is then given up on (`ended`; the next request opens another), and the call
+   * ends as on a lost stream.
+   */
   send(
     method: string,
     path: string,
     headers: Record<string, string>,
     body: string | undefined,
   ): Promise<StreamAnswer> {
-    // Not an async function when the pool has a promise (nearly always): a promise and a turn
-    // fewer per call.
-    const pending = this.ended ? undefined : this.#pool.pop();
-    if (pending === undefined) return this.#sendAfterRefill(method, path, headers, body);
-    this.#queue.push({ method, path, headers, body, pending });
-    this.#wakeUp();
-    return this.#awaited(pending.promise);
-  }
-
-  /** `send` when the pool is empty (or the host has stopped: `NoUpstream`). */
-  async #sendAfterRefill(
-    method: string,
-    path: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-  ): Promise<StreamAnswer> {
-    // Bounded: each pass waits for one turn of the host, which refills the pool.
-    for (let pass = 0; pass < 100; pass++) {
-      if (this.ended) throw new NoUpstream("The isolate's stream host has stopped");
-      const pending = this.#pool.pop();
-      if (pending !== undefined) {
-        this.#queue.push({ method, path, headers, body, pending });
-        this.#wakeUp();
-        return await this.#awaited(pending.promise);
-      }
-      const refilled = this.#refilled;
-      this.#wakeUp();
-      await this.#awaited(refilled);
+    if (this.ended) {
+      return Promise.reject(new NoUpstream("The isolate's stream host has stopped"));
     }
-    throw new NoUpstream("The isolate's stream host made no promises in 100 turns");
-  }
-
-  /**
-   * A promise of the host, awaited with a timer of the waiting request's own, which bounds the
-   * wait: a request awaiting another's promise has nothing pending in the runtime's eyes, and a
-   * host that the runtime stopped answers nothing. The host is then given up on (`ended`; the next
-   * request opens another), and the call ends as on a lost stream.
-   *
-   * The wait is a promise of this request's own (`crossRequestPromise`: it must carry the
-   * request's tag), settled by a reaction on the host's: the request's continuation then runs as
-   * the request, whose answer's body is its own.
-   */
-  #awaited<T>(promise: Promise<T>): Promise<T> {
-    const own = crossRequestPromise<T>();
+    const own = crossRequestPromise<StreamAnswer>();
     const timer = setTimeout(() => {
       this.ended = true;
       own.reject(new StreamLost(`The isolate's stream host did not answer in ${ANSWER_MS} ms`));
     }, ANSWER_MS);
-    promise.then((value) => {
-      clearTimeout(timer);
-      own.resolve(value);
-    }, (error) => {
-      clearTimeout(timer);
-      own.reject(error);
+    this.#queue.push({
+      method,
+      path,
+      headers,
+      body,
+      resolve: own.resolve,
+      reject: own.reject,
+      timer,
     });
+    this.#wakeUp();
     return own.promise;
   }
 
@@ -193,7 +161,6 @@ class Host {
         const jobs = this.#queue;
         this.#queue = [];
         for (const job of jobs) this.#start(job);
-        this.#fill();
       }
     } finally {
       this.ended = true;
@@ -205,13 +172,15 @@ class Host {
   /** Sends one call (the calls started in one turn leave in one message: `StreamConnection`). */
   #start(job: Job): void {
     this.#inFlight++;
-    const { resolve, reject } = job.pending;
-    // One reaction per call (not a `then` and a `finally`: a promise fewer each).
+    // One reaction per call (not a `then` and a `finally`: a promise fewer each), which settles
+    // the waiting request's own promise straight away.
     this.upstream.send(job.method, job.path, job.headers, job.body).then((answer) => {
-      resolve(answer);
+      clearTimeout(job.timer);
+      job.resolve(answer);
       this.#answered();
     }, (error) => {
-      reject(error);
+      clearTimeout(job.timer);
+      job.reject(error);
       this.#answered();
     });
   }
@@ -219,14 +188,6 @@ class Host {
   #answered(): void {
     this.#inFlight--;
     if (this.retired && this.#inFlight === 0) this.#wakeUp();
-  }
-
-  #fill(): void {
-    while (this.#pool.length < POOL) this.#pool.push(crossRequestPromise<StreamAnswer>());
-    this.#refill?.();
-    const refilled = crossRequestPromise<void>();
-    this.#refilled = refilled.promise;
-    this.#refill = refilled.resolve;
   }
 }
 

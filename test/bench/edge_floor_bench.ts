@@ -9,7 +9,9 @@
  * gateway process's CPU ms per publish with 64 clients (Linux `/proc`), their messages per
  * second, and sequential publish p50; the targets take turns in `--rounds` rounds (the order
  * rotating), medians. The leader itself is measured too (p50 and rate; its CPU is not the
- * gateway's).
+ * gateway's). Each runtime's `bare` floor is measured twice: as fast as it answers, and paced to
+ * its gateway's last measured rate (the same requests per second as the gateway serves, with the
+ * same client, lanes and body), since a server's CPU per request moves with its rate.
  *
  * Answers other than 201 are counted and printed, not thrown (a `workerd` isolate answered every
  * handed-off call 500 after ~17,000 of them before `crossRequestPromise`: docs/edge.md, "The 500
@@ -53,20 +55,26 @@ interface Target {
   readonly name: string;
   readonly url: string;
   readonly pid: number | undefined;
+  /**
+   * A floor run at this target's rate (its last measured one), not as fast as it answers: the
+   * same requests per second, so per-request CPU is compared at the gateway's own rate.
+   */
+  readonly pacedAs?: Target;
 }
 
 /** Answers other than 201 per target URL: counted and printed, not thrown (docs/edge.md). */
 const failed = new Map<string, number>();
 
-async function publish(url: string): Promise<Response> {
+/** One publish, read as `edge_bench.ts` reads it (the answer's text, no clone). */
+async function publish(url: string): Promise<{ headers: Headers; text: string }> {
   const res = await fetch(`${url}/v1/queues/floor/messages`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: BODY,
   });
-  await res.clone().text();
+  const text = await res.text();
   if (res.status !== 201) failed.set(url, (failed.get(url) ?? 0) + 1);
-  return res;
+  return { headers: res.headers, text };
 }
 
 /** CPU time (user + system, ms) a process has used so far; NaN where `/proc` is not there. */
@@ -80,11 +88,20 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
-async function lanes(url: string, n: number): Promise<void> {
+/**
+ * `n` publishes by the 64 lanes; with `perSecond`, no faster than that (publish k starts no
+ * sooner than k / perSecond after the first): a floor paced to a gateway's rate.
+ */
+async function lanes(url: string, n: number, perSecond?: number): Promise<void> {
   let next = 0;
+  const start = performance.now();
   await Promise.all(Array.from({ length: LANES }, async () => {
     while (next < n) {
-      next++;
+      const k = next++;
+      if (perSecond !== undefined) {
+        const wait = start + k / perSecond * 1000 - performance.now();
+        if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+      }
       await publish(url);
     }
   }));
@@ -181,7 +198,7 @@ try {
   first.headers.forEach((value, name) => {
     if (name !== "content-length" && name !== "date") headers[name] = value;
   });
-  const answer = JSON.stringify({ status: 201, headers, text: await first.text() });
+  const answer = JSON.stringify({ status: 201, headers, text: first.text });
   await bundleWorker(`${dir}/floor.js`, new URL("edge_floor_worker.ts", import.meta.url).pathname);
   const targets: Target[] = [{ name: "leader", url: leader, pid: undefined }];
   const denoFloor = await startDenoFloor(answer);
@@ -208,7 +225,31 @@ try {
   });
   running.push(edge);
   targets.push({ name: "workerd gateway + stream", url: edge.url, pid: edge.child.pid });
-  for (const t of targets) await lanes(t.url, 1000);
+  // The floors again, each at its gateway's rate: a floor that answers at once serves the 64
+  // clients faster than a gateway that waits on the node, and a server's CPU per request moves
+  // with its rate (events per wake-up), so this is the floor measured as the gateway is.
+  const [denoBare, denoGateway, workerdBare, workerdGateway] = [
+    "deno bare",
+    "deno gateway + stream",
+    "workerd bare",
+    "workerd gateway + stream",
+  ].map((name) => targets.find((t) => t.name === name)!);
+  targets.push({ ...denoBare, name: "deno bare at its gateway's rate", pacedAs: denoGateway });
+  targets.push({
+    ...workerdBare,
+    name: "workerd bare at its gateway's rate",
+    pacedAs: workerdGateway,
+  });
+  /** Each target's last measured rate (the warm-up's, then each round's): what floors follow. */
+  const lastRate = new Map<Target, number>();
+  const run = async (t: Target, n: number): Promise<number> => {
+    const t0 = performance.now();
+    await lanes(t.url, n, t.pacedAs === undefined ? undefined : lastRate.get(t.pacedAs));
+    const perSecond = n / (performance.now() - t0) * 1000;
+    lastRate.set(t, perSecond);
+    return perSecond;
+  };
+  for (const t of targets) await run(t, 1000);
   const cpu: number[][] = targets.map(() => []);
   const rate: number[][] = targets.map(() => []);
   const p50: number[][] = targets.map(() => []);
@@ -216,10 +257,11 @@ try {
     for (let k = 0; k < targets.length; k++) {
       const t = targets[(k + round) % targets.length];
       const at = targets.indexOf(t);
-      const [c0, t0] = [cpuMs(t.pid), performance.now()];
-      await lanes(t.url, MESSAGES);
-      rate[at].push(MESSAGES / (performance.now() - t0) * 1000);
+      const c0 = cpuMs(t.pid);
+      rate[at].push(await run(t, MESSAGES));
       cpu[at].push((cpuMs(t.pid) - c0) / MESSAGES);
+      // A paced floor's p50 is its floor's (measured there).
+      if (t.pacedAs !== undefined) continue;
       const times: number[] = [];
       for (let i = 0; i < SEQUENTIAL; i++) {
         const s = performance.now();
@@ -237,7 +279,8 @@ try {
   targets.forEach((t, k) => {
     const c = t.pid === undefined ? "-" : median(cpu[k]).toFixed(3);
     console.log(
-      `| ${t.name} | ${c} | ${median(rate[k]).toFixed(0)} | ${median(p50[k]).toFixed(3)} | ` +
+      `| ${t.name} | ${c} | ${median(rate[k]).toFixed(0)} | ` +
+        `${t.pacedAs !== undefined ? "-" : median(p50[k]).toFixed(3)} | ` +
         `${failed.get(t.url) ?? 0} |`,
     );
   });
