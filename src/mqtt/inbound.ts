@@ -13,7 +13,7 @@
 
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { encodePayload, RETAIN_HEADER } from "./payload.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
@@ -51,11 +51,14 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
   return { message: messageTo(s.subject, p) };
 }
 
+const QOS_TEXT = ["0", "1", "2"];
+
 /** The message a PUBLISH becomes, its topic already mapped to `subject`. */
 function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> {
   const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
   const { body, kind } = encodePayload(payload);
-  const headers: Record<string, string> = { [PAYLOAD_HEADER]: kind, "mqtt-qos": String(p.qos) };
+  // Literal names (PAYLOAD_HEADER's), not computed ones: a literal of known shape is cheaper.
+  const headers: Record<string, string> = { "mqtt-payload": kind, "mqtt-qos": QOS_TEXT[p.qos] };
   if (p.retain) headers[RETAIN_HEADER] = "1";
   const user = p.properties?.userProperties;
   if (user !== undefined) {
