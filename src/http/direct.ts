@@ -216,7 +216,7 @@ export class DirectRoutes {
    * `Request` that `request` builds, without building it: `principal` is whom the caller
    * authenticated (auth on; undefined with auth off), `headers` by lower-case name are that
    * request's (its token and gateway proof too, for a forward to the leader), `text` its JSON
-   * body. Undefined where the app must run that request: not a direct route, a header value the
+   * body, or that body's value (`BodyValue`). Undefined where the app must run that request: not a direct route, a header value the
    * `Request` would read another way, or auth on without a principal (the gateway's own request,
    * proven by its proof, which only the app checks).
    */
@@ -225,7 +225,7 @@ export class DirectRoutes {
     path: string,
     principal: Principal | undefined,
     headers: Readonly<Record<string, string>>,
-    text: string | undefined,
+    text: string | BodyValue | undefined,
     signal: AbortSignal,
     request: () => Request,
   ): Promise<Outcome> | undefined {
@@ -297,8 +297,39 @@ export function plainHeaders(headers: Readonly<Record<string, string>>): boolean
   return true;
 }
 
+/**
+ * A body handed over as its value instead of its JSON text (the MQTT gateway's batch publishes,
+ * built as objects): `json` is what parsing the text would give (plain objects, arrays, strings,
+ * finite numbers, booleans, null), and `bytesAtMost` bounds the UTF-8 bytes of its text
+ * (`JSON.stringify(json)`). Within the node's body limit it is read as it is, without making the
+ * text and parsing it again (its bytes are made only if asked for: a write a follower forwards);
+ * beyond it the text is made and read as any text is (the limit's own check and answer).
+ */
+export interface BodyValue {
+  readonly json: unknown;
+  readonly bytesAtMost: number;
+}
+
+const encoder = new TextEncoder();
+
+/** A body taken as its value (`BodyValue`), its text and bytes made when asked for. */
+class ValueBody implements JsonBody {
+  #bytes: Uint8Array | undefined;
+  constructor(readonly json: unknown) {}
+  get bytes(): Uint8Array {
+    return this.#bytes ??= encoder.encode(JSON.stringify(this.json));
+  }
+}
+
+/** `body` as text, a value's made from it. */
+function textOf(body: string | BodyValue): string {
+  return typeof body === "string" ? body : JSON.stringify(body.json);
+}
+
 const EMPTY: JsonBody = { bytes: new Uint8Array(0), json: undefined };
 const EMPTY_RAW: RawBody = { bytes: EMPTY.bytes, parse: () => EMPTY };
+/** The content type a body value is taken with as it is (any other reads its text: `body.ts`). */
+const JSON_TYPE = "application/json";
 
 /**
  * A request taken directly (a stream's, an in-process caller's, or a write forwarded to this
@@ -315,8 +346,8 @@ export class DirectCall implements Call {
     public principal: Principal | undefined,
     /** The headers the app would see, by lower-case name (`content-type` set with a body). */
     readonly headers: Readonly<Record<string, string>>,
-    /** The body's JSON text; undefined without a body. */
-    readonly text: string | undefined,
+    /** The body's JSON text, or its value (`BodyValue`); undefined without a body. */
+    readonly text: string | BodyValue | undefined,
     readonly signal: AbortSignal,
     /** Builds the app request, for forwarding the request whole to the leader. */
     readonly request: () => Request,
@@ -332,14 +363,19 @@ export class DirectCall implements Call {
 
   /** At once: the text is here (no promise and turn of the microtask queue per request). */
   body(maxBytes: number): JsonBody {
-    if (this.text === undefined) return EMPTY;
-    return jsonBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+    const body = this.text;
+    if (body === undefined) return EMPTY;
+    const contentType = this.headers["content-type"] ?? null;
+    if (typeof body !== "string" && body.bytesAtMost <= maxBytes && contentType === JSON_TYPE) {
+      return new ValueBody(body.json);
+    }
+    return jsonBodyOfText(textOf(body), contentType, maxBytes);
   }
 
   // deno-lint-ignore require-await
   async rawBody(maxBytes: number): Promise<RawBody> {
     if (this.text === undefined) return EMPTY_RAW;
-    return rawBodyOfText(this.text, this.headers["content-type"] ?? null, maxBytes);
+    return rawBodyOfText(textOf(this.text), this.headers["content-type"] ?? null, maxBytes);
   }
 }
 

@@ -16,6 +16,11 @@ export interface ApiRequest {
   readonly headers: Record<string, string>;
   /** The JSON text of the body, handed over as text (no body stream). */
   readonly text?: string;
+  /**
+   * Or the body as its value (`SizedBody`): the API reads it as it is when its bound is within
+   * the node's limit, else makes its text (`BodyValue` in src/http/direct.ts).
+   */
+  readonly value?: SizedBody;
   /** Auth on: whom it runs as (the gateway authenticated the token at CONNECT, once). */
   readonly principal?: Principal;
   /**
@@ -58,6 +63,14 @@ export interface ApiRetained {
   readonly subject: string;
 }
 
+/**
+ * A request body handed over as its value, with a bound on the UTF-8 bytes of its JSON text
+ * (`jsonBytesAtMost`): a batch publish is not turned into text and parsed back in process.
+ */
+export class SizedBody {
+  constructor(readonly json: unknown, readonly bytesAtMost: number) {}
+}
+
 /** The quorumq topic every MQTT message goes to. */
 export const MQTT_TOPIC = "mqtt";
 
@@ -91,7 +104,11 @@ export class BrokerApi {
       method,
       path,
       headers: { "content-type": "application/json", ...headers },
-      ...(body === undefined ? {} : { text: JSON.stringify(body) }),
+      ...(body === undefined
+        ? {}
+        : body instanceof SizedBody
+        ? { value: body }
+        : { text: JSON.stringify(body) }),
       ...this.#caller,
       ...(signal === undefined ? {} : { signal }),
     });

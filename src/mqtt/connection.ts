@@ -99,6 +99,8 @@ export class MqttConnection {
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
   /** Packets are handled one after another, in arrival order (CONNECT first, whole). */
   #handling: Promise<void> = Promise.resolve();
+  /** How many of them wait in `#handling` (0: a packet may be handled at once). */
+  #waiting = 0;
 
   constructor(ctx: GatewayContext, conn: ByteStream) {
     this.#ctx = ctx;
@@ -119,16 +121,35 @@ export class MqttConnection {
     await this.#wire.read({
       packet: (p) => {
         this.#lastPacketAt = Date.now();
-        this.#handling = this.#handling.then(() => this.#onPacket(p))
-          .catch((e) => this.fail(REASON.unspecified, `internal: ${e}`));
+        // A PUBLISH with no packet before it still being handled only joins the inbound queue:
+        // at once, without two promises and a turn of the microtask queue per message.
+        if (this.#waiting === 0 && p.cmd === "publish" && this.#inbound !== undefined) {
+          try {
+            return this.#onPublish(p);
+          } catch (e) {
+            return this.fail(REASON.unspecified, `internal: ${e}`);
+          }
+        }
+        this.#after(() => this.#onPacket(p));
       },
       // The PUBLISHes of one read go to the log together: one batch, one commit.
-      read: () => this.#handling = this.#handling.then(() => this.#inbound?.flush()),
+      read: () => {
+        if (this.#waiting === 0) this.#inbound?.flush();
+        else this.#after(() => this.#inbound?.flush());
+      },
       // After the packets before it: a CONNECT still being answered gets its CONNACK first.
-      error: (e) => this.#handling = this.#handling.then(() => this.#onWireError(e)),
+      error: (e) => this.#after(() => this.#onWireError(e)),
     });
     await this.#handling;
     this.#closed();
+  }
+
+  /** Runs `f` after the packets before it are handled, in arrival order. */
+  #after(f: () => void | Promise<void>): void {
+    this.#waiting++;
+    this.#handling = this.#handling.then(f)
+      .catch((e) => this.fail(REASON.unspecified, `internal: ${e}`))
+      .then(() => void this.#waiting--);
   }
 
   /** Ends the connection with a v5 DISCONNECT (reason) first, and logs why. */

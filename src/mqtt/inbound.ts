@@ -12,8 +12,9 @@
  */
 
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
-import { type ApiAnswer, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { jsonBytesAtMost } from "./json_bound.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
@@ -51,11 +52,14 @@ export function messageOf(p: IPublishPacket): { message: Record<string, unknown>
   return { message: messageTo(s.subject, p) };
 }
 
+const QOS_TEXT = ["0", "1", "2"];
+
 /** The message a PUBLISH becomes, its topic already mapped to `subject`. */
 function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> {
   const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
   const { body, kind } = encodePayload(payload);
-  const headers: Record<string, string> = { [PAYLOAD_HEADER]: kind, "mqtt-qos": String(p.qos) };
+  // Literal names (PAYLOAD_HEADER's), not computed ones: a literal of known shape is cheaper.
+  const headers: Record<string, string> = { "mqtt-payload": kind, "mqtt-qos": QOS_TEXT[p.qos] };
   if (p.retain) headers[RETAIN_HEADER] = "1";
   const user = p.properties?.userProperties;
   if (user !== undefined) {
@@ -70,6 +74,18 @@ function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> 
   // RETAIN: the message is also its topic's retained message; an empty payload clears it.
   if (p.retain) message.retain = payload.length === 0 ? "clear" : "set";
   return message;
+}
+
+/**
+ * A bound on the UTF-8 bytes of `message`'s JSON text (`jsonBytesAtMost`): a body stored as the
+ * payload's own JSON text (`mqtt-payload: json`, canonical) is the payload's bytes.
+ */
+export function messageBytesAtMost(message: Record<string, unknown>, p: IPublishPacket): number {
+  const json = typeof p.payload !== "string" &&
+    (message.headers as Record<string, string>)[PAYLOAD_HEADER] === "json";
+  return json
+    ? jsonBytesAtMost(message, { key: "body", bytes: p.payload.length })
+    : jsonBytesAtMost(message);
 }
 
 /** What a topic name is to this connection: its subject (or why none) and whether it may publish. */
@@ -227,6 +243,7 @@ export class Inbound {
    */
   async #batch(all: IPublishPacket[]): Promise<boolean> {
     const messages: Record<string, unknown>[] = [];
+    let bytes = 0;
     for (const p of all) {
       const t = this.#topic(p.topic);
       // Answered in its place (`#answerBatch`), never sent.
@@ -241,11 +258,15 @@ export class Inbound {
       // a reconnect, to any node) answers the first one's seq and is not applied twice.
       if (p.qos === 2) message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
       messages.push(message);
+      bytes += messageBytesAtMost(message, p) + 1;
     }
     // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
-    // (at least once) but never its QoS 2 ones (their slots are held).
+    // (at least once) but never its QoS 2 ones (their slots are held). Handed over as a value:
+    // `{"messages":[...]}` is 13 + 2 bytes around them.
     const posted = performance.now();
-    const a = messages.length === 0 ? undefined : await this.#post({ messages });
+    const a = messages.length === 0
+      ? undefined
+      : await this.#post(new SizedBody({ messages }, bytes + 15));
     const answers = this.#stopped ? undefined : this.#answerBatch(all, a);
     if (answers === undefined || answers.length === 0) return false;
     return !await this.#sendAnswers(answers, performance.now() - posted);

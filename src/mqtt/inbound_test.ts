@@ -19,7 +19,16 @@ function harness(access = MqttAccess.OPEN, version = 4) {
   const failures: string[] = [];
   const api = new BrokerApi((req) => {
     const { promise, resolve } = Promise.withResolvers<{ status: number; text: string }>();
-    const body = req.text === undefined ? undefined : JSON.parse(req.text);
+    // A batch publish comes as its value (`SizedBody`), its text's bytes within its bound.
+    if (req.value !== undefined) {
+      const text = JSON.stringify(req.value.json);
+      assert.ok(new TextEncoder().encode(text).length <= req.value.bytesAtMost);
+    }
+    const body = req.value !== undefined
+      ? JSON.parse(JSON.stringify(req.value.json))
+      : req.text === undefined
+      ? undefined
+      : JSON.parse(req.text);
     requests.push({
       req,
       messages: body?.messages ?? [],

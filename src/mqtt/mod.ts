@@ -18,7 +18,8 @@ export {
   startMqttGateway,
 } from "./gateway.ts";
 export { sessionSubscription } from "./subscriptions.ts";
-export { type ApiFetch, type ApiRequest, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+export { type ApiFetch, type ApiRequest, BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
+export { jsonBytesAtMost } from "./json_bound.ts";
 export { mqttGatewayAuth } from "./gateway_auth.ts";
 export { sessionKey, type SessionOwner } from "./session.ts";
 export {

@@ -1,6 +1,7 @@
 /**
  * One MQTT connection's bytes: packets in through `mqtt-packet`'s parser (with a bound on the
- * packet size), packets out through its generator, written in order.
+ * packet size), packets out through its generator, written in order. A whole PUBLISH without
+ * properties is read, and a plain acknowledgement written, without it (`fast_packets.ts`).
  *
  * @module
  */
@@ -8,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
+import { ackBytes, packetEnd, publishAt } from "./fast_packets.ts";
 
 /** Why the parser gave up on the stream. */
 export type WireError = { kind: "malformed" | "oversized" | "bad_protocol"; detail: string };
@@ -45,13 +47,23 @@ export function tcpStream(conn: Deno.Conn): ByteStream {
   };
 }
 
+/**
+ * What this module reads of `mqtt-packet`'s parser beyond its typings: the CONNECT it read (its
+ * protocol version), the bytes it holds and its state (0: at the start of a packet).
+ */
+interface ParserInside {
+  readonly settings?: { readonly protocolVersion?: number };
+  readonly _list?: { readonly length: number };
+  readonly _stateCounter?: number;
+}
+
 /** Reads packets from `conn` until it closes or a packet is refused. */
 export class Wire {
   readonly #conn: ByteStream;
   readonly #maxPacketBytes: number;
   #version = 4;
   #out: Promise<void> = Promise.resolve();
-  #pending: Buffer[] = [];
+  #pending: Uint8Array[] = [];
   #writing = false;
   #closed = false;
 
@@ -78,19 +90,26 @@ export class Wire {
       failed = true;
       h.error(e);
     };
-    parser.on("packet", (p: Packet) => {
+    const packet = (p: Packet) => {
       if (failed) return;
       if ((p.length ?? 0) > this.#maxPacketBytes) {
         return fail({ kind: "oversized", detail: `a ${p.cmd} of ${p.length} bytes` });
       }
       h.packet(p);
-    });
+    };
+    parser.on("packet", packet);
     parser.on("error", (e: Error) => {
       // An unknown level is answered (CONNACK 1); an unknown protocol name is only closed.
       const bad = /protocol version/i.test(e.message);
       fail({ kind: bad ? "bad_protocol" : "malformed", detail: e.message });
     });
     const buf = new Uint8Array(64 * 1024);
+    const inside = parser as unknown as ParserInside;
+    let lastTopic: string | undefined;
+    // The bytes the parser still lacks of the packet it holds (0: it holds none).
+    let owed = 0;
+    // The start of a packet whose fixed header is not whole yet (held here, not by the parser).
+    let head: Uint8Array | undefined;
     while (!failed && !this.#closed) {
       let n: number | null;
       try {
@@ -99,11 +118,43 @@ export class Wire {
         break;
       }
       if (n === null) break;
-      parser.parse(Buffer.from(buf.subarray(0, n)));
+      // A copy: the parser keeps what it has not read yet, the packets keep their payloads.
+      const bytes = head === undefined
+        ? Buffer.from(buf.slice(0, n).buffer) // a native copy (Buffer.from(view) is slower)
+        : Buffer.concat([head, buf.subarray(0, n)]);
+      head = undefined;
+      n = bytes.length;
+      let at = 0;
+      if (owed > 0) {
+        at = Math.min(owed, n);
+        owed -= at;
+        parser.parse(at === n ? bytes : bytes.subarray(0, at));
+      }
+      // Packet by packet: a whole PUBLISH without properties is read here (`publishAt`), once
+      // the parser has read the CONNECT (its version); any other packet, and one not whole in
+      // this read, goes to the parser, whole or as far as it came, in order.
+      for (let i = 0; at < n && !failed && i < n; i++) {
+        const end = packetEnd(bytes, at);
+        if (end === "short") {
+          head = bytes.slice(at);
+          break;
+        }
+        if (end === "bad" || end > n) {
+          if (end !== "bad") owed = end - n;
+          parser.parse(bytes.subarray(at));
+          break;
+        }
+        const version = inside.settings?.protocolVersion;
+        const fast = version === undefined ? undefined : publishAt(bytes, at, version, lastTopic);
+        if (fast !== undefined) {
+          lastTopic = fast.packet.topic;
+          packet(fast.packet);
+        } else parser.parse(bytes.subarray(at, end));
+        at = end;
+      }
       if (!failed) h.read();
       // The parser buffers a packet until it is whole: refuse one bigger than the bound early.
-      // deno-lint-ignore no-explicit-any
-      const pending = (parser as any)._list?.length ?? 0;
+      const pending = inside._list?.length ?? 0;
       if (pending > this.#maxPacketBytes + 5) {
         fail({ kind: "oversized", detail: `more than ${this.#maxPacketBytes} bytes in a packet` });
       }
@@ -116,7 +167,9 @@ export class Wire {
    */
   send(p: Packet): Promise<void> {
     if (this.#closed) return this.#out;
-    this.#pending.push(mqtt.generate(p, { protocolVersion: this.#version }));
+    this.#pending.push(
+      ackBytes(p, this.#version) ?? mqtt.generate(p, { protocolVersion: this.#version }),
+    );
     if (!this.#writing) {
       this.#writing = true;
       this.#out = this.#flush().catch(() => this.close());

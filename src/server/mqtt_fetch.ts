@@ -5,7 +5,9 @@
  * path cannot take as they are (`NodeApp.inProcess`), go through the app as an in-process
  * `Request`. Both carry the same principal, headers and body text, so either way the request is
  * judged by the same rules, and a follower forwards it to the leader with the same token and
- * gateway proof.
+ * gateway proof. A body given as its value (`SizedBody`: the gateway's batch publishes) goes to
+ * the direct path as it is (`BodyValue`, the same handler then reads it without parsing text
+ * back), and as its text wherever text is needed (through the app; the proof, with auth on).
  *
  * @module
  */
@@ -39,17 +41,23 @@ export function gatewayFetch(o: GatewayFetchOptions): ApiFetch {
   const { gatewayAuth } = o;
   return async (r) => {
     const path = r.path;
-    const headers = headersOf(r, gatewayAuth);
+    // Auth on, the gateway's proof signs the body's text: a body value goes as its text.
+    const proven = gatewayAuth !== undefined && (r.principal !== undefined || r.asGateway === true);
+    const value = proven ? undefined : r.value;
+    const text = r.text ??
+      (r.value !== undefined && proven ? JSON.stringify(r.value.json) : undefined);
+    const headers = headersOf(r, text, gatewayAuth);
     const request = () => {
       const init = { method: r.method, headers: new Headers(headers), ...signalOf(r) };
-      return inProcessRequest(`${ORIGIN}${path}`, init, r.text, r.principal);
+      const body = text ?? (value === undefined ? undefined : JSON.stringify(value.json));
+      return inProcessRequest(`${ORIGIN}${path}`, init, body, r.principal);
     };
     const direct = o.inProcess?.(
       r.method,
       path,
       r.principal,
       headers,
-      r.text,
+      text ?? value,
       r.signal ?? NEVER,
       request,
     );
@@ -71,7 +79,11 @@ function signalOf(r: ApiRequest): { signal?: AbortSignal } {
  * The request's headers by lower-case name: with auth on, what the leader needs when this node
  * forwards it, the token and the gateway's proof of the request (path, token, body).
  */
-function headersOf(r: ApiRequest, gatewayAuth: GatewayAuth | undefined): Record<string, string> {
+function headersOf(
+  r: ApiRequest,
+  text: string | undefined,
+  gatewayAuth: GatewayAuth | undefined,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name in r.headers) headers[name.toLowerCase()] = r.headers[name];
   if (gatewayAuth !== undefined && (r.principal !== undefined || r.asGateway === true)) {
@@ -83,7 +95,7 @@ function headersOf(r: ApiRequest, gatewayAuth: GatewayAuth | undefined): Record<
       r.method,
       signed,
       r.authorization,
-      r.text ?? "",
+      text ?? "",
     );
   }
   return headers;

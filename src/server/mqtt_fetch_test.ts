@@ -10,9 +10,10 @@
 
 import assert from "node:assert/strict";
 import { createApp, loadAuthenticator, type Principal } from "../http/mod.ts";
+import { DirectCall } from "../http/direct.ts";
 import { LocalNode } from "../http/testing/local_node.ts";
 import { silentLogger } from "../log.ts";
-import { BrokerApi, MQTT_TOPIC, mqttGatewayAuth } from "../mqtt/mod.ts";
+import { BrokerApi, jsonBytesAtMost, MQTT_TOPIC, mqttGatewayAuth, SizedBody } from "../mqtt/mod.ts";
 import { gatewayFetch } from "./mqtt_fetch.ts";
 
 const ADMIN = "admin-token-1";
@@ -54,6 +55,11 @@ const CASES: readonly Case[] = [
     name: "once without a claim",
     path: `${TOPIC}/messages`,
     body: { messages: [message("a.b", 2, { once: { claim: "nobody", slot: 3 } })] },
+  },
+  {
+    name: "within the limit, its bound beyond it",
+    path: `${TOPIC}/messages`,
+    body: { messages: [message("a.b", 1, { body: "x".repeat(1000) })] },
   },
   {
     name: "too large",
@@ -142,15 +148,47 @@ for (const authOn of [true, false]) {
   Deno.test(`the gateway's direct calls answer what the app answers (auth ${authOn ? "on" : "off"})`, async () => {
     const viaApp = await gatewayNode(false, authOn);
     const direct = await gatewayNode(true, authOn);
+    // Bodies handed over as values (`SizedBody`, as the gateway's batch publishes go).
+    const values = await gatewayNode(true, authOn);
     for (const c of CASES) {
       const limited = c.limited === true && authOn;
-      const answer = (n: typeof viaApp) =>
-        (limited ? n.limited : n.admin).call("POST", c.path, c.body, c.headers);
-      const want = await answer(viaApp);
-      assert.deepEqual(await answer(direct), want, c.name);
+      const answer = (n: typeof viaApp, body: unknown) =>
+        (limited ? n.limited : n.admin).call("POST", c.path, body, c.headers);
+      const want = await answer(viaApp, c.body);
+      assert.deepEqual(await answer(direct, c.body), want, c.name);
+      const sized = new SizedBody(c.body, jsonBytesAtMost(c.body));
+      assert.deepEqual(await answer(values, sized), want, `${c.name} (a value)`);
     }
     const counted = await viaApp.metrics();
     assert.ok(counted.length >= 4, counted.join("\n"));
     assert.deepEqual(await direct.metrics(), counted);
+    assert.deepEqual(await values.metrics(), counted);
   });
 }
+
+Deno.test("a body value within the limit is read as it is; its bytes, when asked for, are its text's", async () => {
+  const json = { messages: [message("a.b", 1)] };
+  const text = JSON.stringify(json);
+  const call = (bytesAtMost: number) =>
+    new DirectCall(
+      "POST",
+      "/p",
+      undefined,
+      { "content-type": "application/json" },
+      {
+        json,
+        bytesAtMost,
+      },
+      new AbortController().signal,
+      () => new Request("http://x"),
+    );
+  const within = call(4096).body(4096);
+  assert.equal(within.json, json);
+  assert.deepEqual(within.bytes, new TextEncoder().encode(text));
+  // Beyond the limit its text is read (a copy, as parsed), and the limit is the text's.
+  const beyond = call(5000).body(4096);
+  assert.notEqual(beyond.json, json);
+  assert.deepEqual(beyond.json, json);
+  assert.throws(() => call(5000).body(10), /10/);
+  assert.deepEqual((await call(4096).rawBody(4096)).bytes, new TextEncoder().encode(text));
+});
