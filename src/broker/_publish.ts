@@ -11,7 +11,8 @@ import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import { storeMessage } from "./_store.ts";
 import { ANY_MESSAGE, fingerprint, SLOT_TTL_MS } from "./_claims.ts";
-import { GENERATED_ID_PREFIX, invalid } from "./validate.ts";
+import { invalid } from "./validate.ts";
+import { storedHeaders } from "./_shared_headers.ts";
 
 /** Why a new message would not fit, or undefined. `extra*`: already promised in a transaction. */
 export function publishRefusal(
@@ -57,7 +58,7 @@ export function queuePublishOne(
     buf,
     off,
     len: m.body.length,
-    headers: ownHeaders(m.headers),
+    headers: storedHeaders(m.headers),
     group: m.group,
     subject: m.subject,
     delayMs: m.delayMs ?? 0,
@@ -94,7 +95,7 @@ export function topicPublishOne(
     }
   }
   const seq = t.nextSeq;
-  const id = m.id ?? `${GENERATED_ID_PREFIX}${t.ord.toString(36)}.${seq.toString(36)}`;
+  const id = m.id ?? t.generatedId(seq);
   if (m.id !== undefined) t.ids.add(m.id, seq, now + t.config.dedupWindowMs);
   const { buf, off } = state.slab.store(m.body);
   const msg: TopicMsg = {
@@ -104,7 +105,7 @@ export function topicPublishOne(
     buf,
     off,
     len: m.body.length,
-    headers: ownHeaders(m.headers),
+    headers: storedHeaders(m.headers),
     group: m.group,
     subject: m.subject,
     publishedAt: now,
@@ -128,11 +129,4 @@ export function topicPublishOne(
     });
   }
   return { ok: true, seq, id, duplicate: false };
-}
-
-/** A message's own copy of its headers; none when it has none (the common case costs nothing). */
-function ownHeaders(
-  headers: Readonly<Record<string, string>> | undefined,
-): Record<string, string> | undefined {
-  return headers === undefined || Object.keys(headers).length === 0 ? undefined : { ...headers };
 }

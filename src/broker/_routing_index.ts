@@ -47,6 +47,8 @@ function newNode<T extends Routed>(): Node<T> {
   return { lit: undefined, star: undefined, here: undefined, rest: undefined };
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
 export class RoutingIndex<T extends Routed> {
   readonly #root: Node<T> = newNode();
   readonly #entries = new Map<T, Entry<T>>();
@@ -130,6 +132,9 @@ export class RoutingIndex<T extends Routed> {
    * by ascending ordinal.
    */
   match(subject: string | undefined, headers: Readonly<Record<string, string>> | undefined): T[] {
+    // No target at all (a topic nobody subscribes to): one shared empty list, not one per
+    // message. Never kept: a topic keeps a message's targets only when they are filtered.
+    if (this.#entries.size === 0) return NONE as unknown as T[];
     const out: T[] = [];
     const pass = ++this.#pass;
     if (this.#anySubject.size > 0) {

@@ -22,6 +22,7 @@ import { RetainedTable } from "./_retained.ts";
 import { ClaimTable } from "./_claims.ts";
 import { EventKind, SeqTable, type TimedEvent } from "./_structs.ts";
 import { headersMatch, subjectMatches } from "./subject.ts";
+import { GENERATED_ID_PREFIX } from "./validate.ts";
 
 /** Most log entries one filtered read looks at: a page may be short, its `nextSeq` goes on. */
 export const READ_SCAN_MAX = 100_000;
@@ -71,6 +72,15 @@ export class Topic {
     readonly schedule: (e: TimedEvent) => void,
   ) {
     this.claims = new ClaimTable(ord, schedule);
+    this.#idPrefix = `${GENERATED_ID_PREFIX}${ord.toString(36)}.`;
+  }
+
+  /** `~<ord>.` in base 36: made once, not per message. */
+  readonly #idPrefix: string;
+
+  /** The id of a message published without one: `~<ord>.<seq>`, in base 36. */
+  generatedId(seq: number): string {
+    return this.#idPrefix + seq.toString(36);
   }
 
   info(): TopicInfo {

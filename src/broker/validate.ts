@@ -127,8 +127,12 @@ export function checkMessage(m: MessageInput): string | undefined {
     if (typeof m.headers !== "object" || m.headers === null || Array.isArray(m.headers)) {
       return "headers must be an object of strings";
     }
-    for (const v of Object.values(m.headers)) {
-      if (typeof v !== "string") return "headers must be an object of strings";
+    // Own names only, as Object.values, without an array per message.
+    const headers = m.headers as Record<string, unknown>;
+    for (const name in headers) {
+      if (Object.hasOwn(headers, name) && typeof headers[name] !== "string") {
+        return "headers must be an object of strings";
+      }
     }
   }
   if (m.subject !== undefined) {

@@ -1,0 +1,233 @@
+/**
+ * A msgpack reader for the bytes of broker entries, for the common forms only, giving the very
+ * values msgpackr's `unpack` gives (envelope.ts's plain-maps packr): what it cannot read exactly
+ * the same way it leaves to msgpackr, which then reads the whole entry as before (or throws as
+ * before). Every follower decodes every entry, so this is on each node's path for every message.
+ *
+ * Why not msgpackr: for a source over ~180 bytes (every batch entry) msgpackr makes every map key
+ * a fresh string (its key cache is for small sources) and every short string too, through its
+ * native string extractor (a napi call per entry) or its JS reader; a 64-message MQTT entry made
+ * ~6 key strings and ~3 value strings per message that V8 then looks up in its string table as
+ * property names, and `read`/`readKey`/the extractor were ~450 of the ~1,100 bytes an apply
+ * allocated per message. Here a key, and every short ASCII string (names, ops, subjects, header
+ * values), comes from a small cache of strings already made: equal strings, so the state is the
+ * same; the subjects and header values stored with messages are then shared strings, not one
+ * each per message.
+ *
+ * Read here: nil, booleans, integers up to 32 bits, float64, strings (valid UTF-8), bin, arrays,
+ * maps with fixstr keys, and msgpackr's `undefined` (fixext 1, type 0). Left to msgpackr: 64-bit
+ * integers, float32, other extensions, other key types, invalid UTF-8, truncated or trailing
+ * bytes. Folder-private.
+ *
+ * @module
+ */
+
+/** Thrown inside the reader when msgpackr must read the entry instead; never escapes. */
+const UNREAD = Symbol("unread");
+
+let src: Uint8Array = new Uint8Array(0);
+let view: DataView = new DataView(src.buffer);
+let pos = 0;
+let end = 0;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Strings at most this long go through the cache. */
+const CACHED_MAX = 24;
+const CACHE_SLOTS = 4096;
+/** A direct-mapped cache of strings by a hash of their bytes (a miss replaces the slot). */
+const cache: (string | undefined)[] = new Array(CACHE_SLOTS).fill(undefined);
+
+/**
+ * The value msgpack `bytes[start, end)` holds, as msgpackr's `unpack` would give it, or
+ * `undefined` with `ok` false when msgpackr must read it (see the module doc).
+ */
+export function readEntryValue(
+  bytes: Uint8Array,
+  start: number,
+): { ok: true; value: unknown } | { ok: false } {
+  src = bytes;
+  view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  pos = start;
+  end = bytes.length;
+  try {
+    const value = read();
+    if (pos !== end) return { ok: false };
+    return { ok: true, value };
+  } catch (e) {
+    if (e === UNREAD || e instanceof RangeError) return { ok: false };
+    throw e;
+  } finally {
+    src = EMPTY;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function need(n: number): void {
+  if (n > end - pos) throw UNREAD;
+}
+
+function read(): unknown {
+  need(1);
+  const t = src[pos++];
+  if (t < 0x80) return t; // positive fixint (no record structures: envelope.ts packs none)
+  if (t < 0x90) return readMap(t - 0x80);
+  if (t < 0xa0) return readArray(t - 0x90);
+  if (t < 0xc0) return readString(t - 0xa0);
+  if (t >= 0xe0) return t - 0x100; // negative fixint
+  switch (t) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xc4:
+      return readBin(uint(1));
+    case 0xc5:
+      return readBin(uint(2));
+    case 0xc6:
+      return readBin(uint(4));
+    case 0xd4:
+      // msgpackr's `undefined`: fixext 1 of type 0 (its data byte is skipped).
+      need(2);
+      if (src[pos] !== 0) throw UNREAD;
+      pos += 2;
+      return undefined;
+    case 0xd9:
+      return readString(uint(1));
+    case 0xda:
+      return readString(uint(2));
+    case 0xdb:
+      return readString(uint(4));
+    case 0xdc:
+      return readArray(uint(2));
+    case 0xdd:
+      return readArray(uint(4));
+    case 0xde:
+      return readMap(uint(2));
+    case 0xdf:
+      return readMap(uint(4));
+  }
+  return readNumber(t);
+}
+
+/** An unsigned big-endian integer of `bytes` bytes (a length). */
+function uint(bytes: 1 | 2 | 4): number {
+  need(bytes);
+  pos += bytes;
+  return bytes === 1
+    ? src[pos - 1]
+    : bytes === 2
+    ? view.getUint16(pos - 2)
+    : view.getUint32(pos - 4);
+}
+
+/** float64 and the integers up to 32 bits; the rest (float32, 64-bit, ext) is msgpackr's. */
+function readNumber(t: number): number {
+  switch (t) {
+    case 0xcb:
+      need(8);
+      pos += 8;
+      return view.getFloat64(pos - 8);
+    case 0xcc:
+      return uint(1);
+    case 0xcd:
+      return uint(2);
+    case 0xce:
+      return uint(4);
+    case 0xd0:
+      need(1);
+      return view.getInt8(pos++);
+    case 0xd1:
+      need(2);
+      pos += 2;
+      return view.getInt16(pos - 2);
+    case 0xd2:
+      need(4);
+      pos += 4;
+      return view.getInt32(pos - 4);
+  }
+  throw UNREAD;
+}
+
+function readArray(n: number): unknown[] {
+  if (n > end - pos) throw UNREAD; // each item takes a byte at least
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = read();
+  return out;
+}
+
+function readMap(n: number): Record<string, unknown> {
+  if (n > (end - pos) / 2) throw UNREAD;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    need(1);
+    const t = src[pos++];
+    // msgpackr reads other key types through its general path (and strings them): left to it.
+    if (t < 0xa0 || t >= 0xc0) throw UNREAD;
+    let key = readString(t - 0xa0);
+    if (key === "__proto__") key = "__proto_"; // as msgpackr does
+    out[key] = read();
+  }
+  return out;
+}
+
+function readBin(n: number): Uint8Array {
+  need(n);
+  pos += n;
+  return src.subarray(pos - n, pos);
+}
+
+function readString(n: number): string {
+  need(n);
+  const at = pos;
+  pos += n;
+  if (n > CACHED_MAX) return decode(at, n);
+  // A hash of the bytes; an ASCII hit is checked byte against char code.
+  let h = n;
+  let ascii = true;
+  for (let i = at; i < at + n; i++) {
+    const b = src[i];
+    if (b >= 0x80) ascii = false;
+    h = (Math.imul(h, 31) + b) | 0;
+  }
+  if (!ascii) return decode(at, n);
+  const slot = (h ^ (h >>> 12)) & (CACHE_SLOTS - 1);
+  const hit = cache[slot];
+  if (hit !== undefined && hit.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (hit.charCodeAt(i) !== src[at + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit;
+  }
+  const s = n === 0 ? "" : asciiString(at, n);
+  cache[slot] = s;
+  return s;
+}
+
+/** Reused argument lists for `String.fromCharCode`, one per length (a flat string, no rope). */
+const CHAR_CODES: number[][] = Array.from(
+  { length: CACHED_MAX + 1 },
+  (_, n) => new Array(n).fill(0),
+);
+
+function asciiString(at: number, n: number): string {
+  const codes = CHAR_CODES[n];
+  for (let i = 0; i < n; i++) codes[i] = src[at + i];
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** UTF-8 as msgpackr reads it: only valid UTF-8 is read here (msgpackr's readers differ on the rest). */
+function decode(at: number, n: number): string {
+  try {
+    return utf8.decode(src.subarray(at, at + n));
+  } catch {
+    throw UNREAD;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The headers a stored message keeps: one frozen object shared by every message whose headers
+ * are the same names and values in the same order, among the last few sets seen. Messages of one
+ * publisher mostly carry the same headers (every MQTT message `mqtt-payload` and `mqtt-qos`), and
+ * a stored message used to keep its own copy: an object per message that lived as long as the
+ * message (every collection traced it) on every node. Sharing is safe because stored headers are
+ * never changed (frozen, so a change would throw instead of reaching other messages), and equal
+ * values are equal state: answers and snapshots are byte for byte what they were. Folder-private.
+ *
+ * @module
+ */
+
+type Headers = Readonly<Record<string, string>>;
+
+/** How many header sets are kept for sharing, the oldest replaced first. */
+const SETS = 8;
+/** Headers with more names are copied, not shared (a long compare for a rare case). */
+const NAMES_MAX = 8;
+
+interface SharedSet {
+  readonly names: string[];
+  readonly values: string[];
+  readonly headers: Headers;
+}
+
+const sets: (SharedSet | undefined)[] = new Array(SETS).fill(undefined);
+let next = 0;
+
+/**
+ * A stored message's headers for `headers` as published: undefined when it has none, else a
+ * frozen object with the same names and values in the same order (shared, or a fresh one).
+ */
+export function storedHeaders(headers: Headers | undefined): Headers | undefined {
+  if (headers === undefined) return undefined;
+  let count = 0;
+  for (const name in headers) {
+    if (Object.hasOwn(headers, name)) count++;
+  }
+  if (count === 0) return undefined;
+  if (count > NAMES_MAX) return Object.freeze({ ...headers });
+  for (let s = 0; s < SETS; s++) {
+    const set = sets[s];
+    if (set !== undefined && set.names.length === count && sameHeaders(set, headers)) {
+      return set.headers;
+    }
+  }
+  const copy = Object.freeze({ ...headers });
+  const names = Object.keys(copy);
+  sets[next] = { names, values: names.map((n) => copy[n]), headers: copy };
+  next = (next + 1) % SETS;
+  return copy;
+}
+
+/** Whether `headers` has `set`'s names, in its order, with its values (count checked before). */
+function sameHeaders(set: SharedSet, headers: Headers): boolean {
+  let i = 0;
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    if (set.names[i] !== name || set.values[i] !== headers[name]) return false;
+    i++;
+  }
+  return true;
+}
