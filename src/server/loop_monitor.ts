@@ -7,11 +7,7 @@
  * To tell the two apart it also logs `loopBusyMaxMs`: the most CPU time the event loop's thread
  * itself ran between two turns during the snapshot (`threadCpuMs`, read only while a snapshot is
  * measured). A late turn whose thread barely ran waited for a core; one whose thread ran all
- * along was held by work in this process (a slice, a collection). For the latest turn of the span
- * it also tells where its thread's time went (`worstTurn`, from Linux's
- * `/proc/thread-self/schedstat`, to the nanosecond): running (JavaScript, the collector's pauses
- * on this thread, system calls' CPU), waiting on the run queue for a core, and the rest, asleep
- * (blocked in a system call, a page fault that reads the disk, or idle until the turn was due).
+ * along was held by work in this process (a slice, a collection).
  *
  * @module
  */
@@ -33,13 +29,10 @@ export class LoopMonitor {
   #measuring = false;
   #lastCpu: number | undefined;
   #busyMax = 0;
-  #lastSched: Sched | undefined;
-  #worstTurn: WorstTurn | undefined;
 
   constructor(
     readonly nowMs: () => number = () => performance.now(),
     readonly readThreadCpuMs: () => number | undefined = threadCpuMs,
-    readonly readSched: () => Sched | undefined = threadSched,
   ) {}
 
   /** Starts probing (idempotent). */
@@ -48,10 +41,9 @@ export class LoopMonitor {
     this.#last = this.nowMs();
     this.#timer = setInterval(() => {
       const now = this.nowMs();
-      const delay = now - this.#last - PROBE_MS;
-      this.record(now, delay);
+      this.record(now, now - this.#last - PROBE_MS);
       this.#last = now;
-      if (this.#measuring) this.turn(delay);
+      if (this.#measuring) this.turn();
     }, PROBE_MS);
     Deno.unrefTimer(this.#timer);
   }
@@ -87,85 +79,33 @@ export class LoopMonitor {
     this.#measuring = true;
     this.#lastCpu = this.readThreadCpuMs();
     this.#busyMax = 0;
-    this.#lastSched = this.readSched();
-    this.#worstTurn = undefined;
   }
 
-  /**
-   * A turn of the loop while a span is measured, `delayMs` late: the thread's CPU since the last,
-   * and where its time went if this turn is the latest yet (tests).
-   */
-  turn(delayMs = 0): void {
+  /** A turn of the loop while a span is measured: the thread's CPU since the last (tests). */
+  turn(): void {
     const cpu = this.readThreadCpuMs();
     if (cpu !== undefined && this.#lastCpu !== undefined) {
       this.#busyMax = Math.max(this.#busyMax, cpu - this.#lastCpu);
     }
     this.#lastCpu = cpu;
-    const sched = this.readSched();
-    const last = this.#lastSched;
-    if (sched !== undefined && last !== undefined && delayMs > (this.#worstTurn?.delayMs ?? 0)) {
-      this.#worstTurn = {
-        delayMs,
-        runMs: sched.runMs - last.runMs,
-        waitMs: sched.waitMs - last.waitMs,
-      };
-    }
-    this.#lastSched = sched;
   }
 
   /**
    * The worst delay since `begin()`, over as long a span just before it, and the most CPU the
    * loop's thread ran between two turns since `begin()` (undefined where it cannot be read).
    */
-  end(): {
-    during: number;
-    before: number;
-    busy: number | undefined;
-    worstTurn: WorstTurn | undefined;
-  } {
+  end(): { during: number; before: number; busy: number | undefined } {
     const now = this.nowMs();
     // The turn that is due now counts too: a stall that has not ended yet.
-    const delay = now - this.#last - PROBE_MS;
-    if (this.#timer !== undefined) this.record(now, delay);
-    this.turn(this.#timer !== undefined ? delay : 0);
+    if (this.#timer !== undefined) this.record(now, now - this.#last - PROBE_MS);
+    this.turn();
     this.#measuring = false;
     const span = now - this.#startedAt;
     return {
       during: this.worst(this.#startedAt, now),
       before: this.worst(this.#startedAt - span, this.#startedAt - 1),
       busy: this.#lastCpu === undefined ? undefined : this.#busyMax,
-      worstTurn: this.#worstTurn,
     };
-  }
-}
-
-/** A thread's time so far: running on a core, and waiting on the run queue for one (ms). */
-export interface Sched {
-  readonly runMs: number;
-  readonly waitMs: number;
-}
-
-/**
- * The latest turn of a measured span: how late it came, and what the loop's thread did between
- * it and the turn before (the rest of `delayMs` + the probe's 10 ms it slept or was blocked).
- */
-export interface WorstTurn {
-  readonly delayMs: number;
-  readonly runMs: number;
-  readonly waitMs: number;
-}
-
-/**
- * The calling thread's run and run-queue time from `/proc/thread-self/schedstat` (Linux with
- * schedstats; undefined elsewhere). Read only while a span is measured, once per turn.
- */
-export function threadSched(): Sched | undefined {
-  try {
-    const [run, wait] = Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ");
-    const runMs = Number(run) / 1e6, waitMs = Number(wait) / 1e6;
-    return Number.isFinite(runMs) && Number.isFinite(waitMs) ? { runMs, waitMs } : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LoopMonitor, threadSched } from "./loop_monitor.ts";
+import { LoopMonitor } from "./loop_monitor.ts";
 
 Deno.test("LoopMonitor reports the worst delay during a span and over as long a span before it", () => {
   let now = 10_000;
@@ -49,28 +49,4 @@ Deno.test("LoopMonitor reports no busy time where the thread's CPU cannot be rea
   m.begin();
   m.turn();
   assert.equal(m.end().busy, undefined);
-});
-
-Deno.test("LoopMonitor tells where the latest turn's thread spent its time", () => {
-  let run = 1_000, wait = 50;
-  const m = new LoopMonitor(() => 0, () => undefined, () => ({ runMs: run, waitMs: wait }));
-  m.begin();
-  run += 5;
-  wait += 1;
-  m.turn(3);
-  run += 20; // the latest turn: ran 20 ms, waited 70 ms for a core
-  wait += 70;
-  m.turn(80);
-  run += 2;
-  wait += 30;
-  m.turn(25);
-  assert.deepEqual(m.end().worstTurn, { delayMs: 80, runMs: 20, waitMs: 70 });
-  m.begin();
-  assert.equal(m.end().worstTurn, undefined);
-});
-
-Deno.test("threadSched reads this thread's run and run-queue time where Linux has it", () => {
-  const s = threadSched();
-  if (s === undefined) return; // not Linux, or no schedstats
-  assert.ok(s.runMs > 0 && s.waitMs >= 0);
 });

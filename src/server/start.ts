@@ -380,24 +380,19 @@ async function openDriver(
         details = { ...details, ...memoryMB() };
       }
       if (event === "snapshot_taken") {
-        const { during, before, busy, worstTurn } = loop.end();
+        const { during, before, busy } = loop.end();
         details = {
           ...details,
           loopDelayMaxMs: Math.round(during),
           loopDelayMaxBeforeMs: Math.round(before),
           ...(busy === undefined ? {} : { loopBusyMaxMs: Math.round(busy) }),
-          // The latest turn's thread: running, waiting for a core, the rest asleep or blocked.
-          ...(worstTurn === undefined ? {} : {
-            loopWorstTurn: {
-              delayMs: Math.round(worstTurn.delayMs),
-              runMs: Math.round(worstTurn.runMs),
-              runQueueMs: Math.round(worstTurn.waitMs),
-            },
-          }),
         };
       }
       // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
-      if (event === "node_started" || event === "snapshot_restored") {
+      if (
+        event === "node_started" || event === "snapshot_restored" ||
+        event === "replay_committed" || event === "replay_done"
+      ) {
         details = { ...details, cpuMs: processCpuMs() };
       }
       log[level](event, details);

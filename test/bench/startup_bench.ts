@@ -189,8 +189,6 @@ interface SnapshotTaken {
   loopDelayMaxBeforeMs: number;
   /** The most CPU the node's event-loop thread ran between two turns (absent off Linux). */
   loopBusyMaxMs?: number;
-  /** The latest turn's loop thread: ran, waited on the run queue (absent off Linux, older builds). */
-  loopWorstTurn?: { delayMs: number; runMs: number; runQueueMs: number };
   /** Memory at the snapshot's end, and (`start`) at its start; absent from older builds. */
   rssMB?: number;
   heapMB?: number;
@@ -431,11 +429,6 @@ try {
       (s.loopBusyMaxMs === undefined
         ? ""
         : `(longest run of its loop thread between two turns: ${s.loopBusyMaxMs} ms) `) +
-      (s.loopWorstTurn === undefined
-        ? ""
-        : `(the latest turn, ${s.loopWorstTurn.delayMs} ms late: ` +
-          `its thread ran ${s.loopWorstTurn.runMs} ms, waited for a core ${s.loopWorstTurn.runQueueMs} ms, ` +
-          `slept or was blocked the rest) `) +
       `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}` +
       (s.rssMB === undefined ? "" : `; at its start ${memory(s.start)}, at its end ${memory(s)}`)
     ),
