@@ -143,10 +143,16 @@ function describe(id: string, logs: string): string {
   const started = find("node_started");
   const listening = find("node_listening");
   const leader = events.find((e) => e.event === "leader_changed" && e.leaderId);
+  const committed = find("replay_committed");
+  const done = find("replay_done");
   const since = (e: Record<string, unknown> | undefined) => ((t(e) - first) / 1000).toFixed(1);
   return `${id}: commit ${started?.commit} of ${started?.entries} entries; listening ${
     since(listening)
-  } s (cpu ${listening?.cpuMs} ms), leader known ${since(leader)} s (${leader?.leaderId ?? "-"})`;
+  } s (cpu ${listening?.cpuMs} ms), leader known ${since(leader)} s (${
+    leader?.leaderId ?? "-"
+  }), replayed to the commit ${since(committed)} s (cpu ${committed?.cpuMs} ms), to the last ${
+    since(done)
+  } s (cpu ${done?.cpuMs} ms)`;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
