@@ -66,22 +66,14 @@ const SETTLE_OPS = new Set([
 /** Where a receipt's channel is looked up by ordinal. */
 export type ByOrd = ReadonlyMap<number, Channel | Topic>;
 
-/** The compact form of `result`, the answer to `cmd`, just applied. */
+/**
+ * The compact form of `result`, the answer to `cmd`, just applied (nothing applied since: a
+ * receive's deliveries are then exactly as it left them).
+ */
 export function compactAnswer(cmd: Command, result: Result, byOrd: ByOrd): StoredAnswer {
   if (!result.ok) return result;
   if (RECEIVE_OPS.has(cmd.op) && "messages" in result) {
-    const held: number[] = [];
-    const whole: Delivery[] = [];
-    for (const d of result.messages) {
-      const ref = decodeReceipt(d.receipt);
-      const ch = ref === undefined ? undefined : byOrd.get(ref.ord);
-      if (ref !== undefined && ch instanceof Channel && ch.heldDelivery(ref.seq, ref.attempt)) {
-        held.push(ref.ord, ref.seq, ref.attempt);
-      } else {
-        whole.push(d);
-      }
-    }
-    return { ok: true, held, whole };
+    return compactReceive(result.messages, byOrd);
   }
   if (SETTLE_OPS.has(cmd.op) && "results" in result) {
     const results = result.results as readonly ReceiptResult[];
@@ -92,6 +84,28 @@ export function compactAnswer(cmd: Command, result: Result, byOrd: ByOrd): Store
     return leases.length === 0 ? { ok: true, codes } : { ok: true, codes, leases };
   }
   return result;
+}
+
+/**
+ * A receive's deliveries, just made: held by reference while their attempt holds its lease, else
+ * whole. Every delivery of one receive comes from one channel (the first receipt names it), and
+ * a receive leaves each one leased by that very attempt, unless its channel settles at delivery
+ * (`at_most_once`: the message is gone). So the channel's mode decides for all of them, the same
+ * answer as asking the channel of each (`Channel.holdsLease`), without a lookup, a receipt decoded
+ * or a view made per delivery (every node, every receive in a session it applies).
+ */
+function compactReceive(deliveries: readonly Delivery[], byOrd: ByOrd): CompactReceive {
+  const held: number[] = [];
+  const whole: Delivery[] = [];
+  if (deliveries.length === 0) return { ok: true, held, whole };
+  const ref = decodeReceipt(deliveries[0].receipt);
+  const ch = ref === undefined ? undefined : byOrd.get(ref.ord);
+  if (ref === undefined || !(ch instanceof Channel) || ch.config.deliveryMode === "at_most_once") {
+    whole.push(...deliveries);
+    return { ok: true, held, whole };
+  }
+  for (const d of deliveries) held.push(ref.ord, d.seq, d.attempt);
+  return { ok: true, held, whole };
 }
 
 /** The answer a repeat of `cmd` gets from `stored`, as of now. */

@@ -225,3 +225,47 @@ Deno.test("property: sessions survive snapshot and restore; no (session, seq) ap
     { numRuns: 200 },
   );
 });
+
+Deno.test("a receive in a session stores by reference exactly the deliveries whose lease it holds", () => {
+  for (const mode of ["at_least_once", "exactly_once", "at_most_once"] as const) {
+    for (const fifo of [false, true]) {
+      const l = new Log();
+      l.queue("q", { deliveryMode: mode, fifo });
+      for (let i = 0; i < 5; i++) {
+        l.apply({
+          op: "publish",
+          queue: "q",
+          message: { body: body(`m${i}`), id: `m${i}`, ...(fifo ? { group: `g${i % 2}` } : {}) },
+        });
+      }
+      const id = l.openSession();
+      const r = l.send({ op: "receive", queue: "q", max: 4 }, {
+        session: { id, seq: 1, lowest: 1 },
+      });
+      assert.ok(r.ok && "messages" in r && r.messages.length > 0, `${mode} fifo ${fifo}`);
+      const q = l.broker.queues.get("q")!;
+      const stored = l.broker.sessions.byId.get(id)!.answers.get(1)!.answer as unknown as {
+        held: number[];
+        whole: unknown[];
+      };
+      const held: number[] = [];
+      const whole: unknown[] = [];
+      for (const d of r.messages) {
+        if (q.holdsLease(d.seq, d.attempt)) held.push(q.ord, d.seq, d.attempt);
+        else whole.push(d);
+      }
+      assert.deepEqual(stored.held, held, `${mode} fifo ${fifo}`);
+      assert.deepEqual(stored.whole, whole, `${mode} fifo ${fifo}`);
+      // And its repeat answers the same deliveries.
+      const again = l.send({ op: "receive", queue: "q", max: 4 }, {
+        session: { id, seq: 1, lowest: 1 },
+      });
+      assert.ok(again.ok && "messages" in again);
+      assert.deepEqual(
+        again.messages.map((d) => d.receipt),
+        r.messages.map((d) => d.receipt),
+        `${mode} fifo ${fifo}`,
+      );
+    }
+  }
+});

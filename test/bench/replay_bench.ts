@@ -8,6 +8,10 @@
  * into a fresh machine. Prints the CPU per entry and per proposal of each run and their median,
  * the ops the entries carry, the time spent per kind of entry (by the ops it carries), and with
  * `--out` writes a CPU profile of the last run (`test/bench/profile_summary.ts` lists it).
+ * `--per-op` then applies the log once more with every proposal as an entry of its own (decoded
+ * beforehand, session ids renumbered to match) and prints the time each op takes, with its stored
+ * answer where it has one. `--heap` makes `--out` a sampling heap profile (every allocation
+ * sampled, collected ones too) instead.
  *
  * A chaos run keeps its nodes' data with `QUORUMQ_CHAOS_KEEP=1` (under `test/chaos/runs/`): its
  * entries are receives, acks, transactions and publishes under sessions and Idempotency-Keys, the
@@ -32,6 +36,9 @@ function arg(name: string, fallback: string): string {
 const DIR = arg("dir", "");
 const RUNS = Number(arg("runs", "5"));
 const OUT = arg("out", "");
+const PER_OP = Deno.args.includes("--per-op");
+/** `--heap`: `--out` gets a sampling heap profile (`.heapprofile`) instead of a CPU profile. */
+const HEAP = Deno.args.includes("--heap");
 if (DIR === "") {
   console.error("usage: replay_bench.ts --dir <data dir> [--runs 5] [--out file.cpuprofile]");
   Deno.exit(2);
@@ -98,9 +105,18 @@ try {
     if (last && OUT !== "") {
       session = new Session();
       session.connect();
-      await post(session, "Profiler.enable");
-      await post(session, "Profiler.setSamplingInterval", { interval: 100 });
-      await post(session, "Profiler.start");
+      if (HEAP) {
+        await post(session, "HeapProfiler.enable");
+        await post(session, "HeapProfiler.startSampling", {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      } else {
+        await post(session, "Profiler.enable");
+        await post(session, "Profiler.setSamplingInterval", { interval: 100 });
+        await post(session, "Profiler.start");
+      }
     }
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -125,15 +141,19 @@ try {
         `${(1000 * cpu / proposals).toFixed(1)} µs per proposal`,
     );
     if (session !== undefined) {
-      const { profile } = await post<{ profile: unknown }>(session, "Profiler.stop");
+      const { profile } = await post<{ profile: unknown }>(
+        session,
+        HEAP ? "HeapProfiler.stopSampling" : "Profiler.stop",
+      );
       await Deno.writeTextFile(OUT, JSON.stringify(profile));
       session.disconnect();
     }
   }
+  if (PER_OP) perOp(snap, entries);
   const sorted = [...cpuPerEntry].sort((a, b) => a - b);
   console.log(
-    `median ${(1000 * sorted[Math.floor(sorted.length / 2)]).toFixed(1)} µs of CPU per entry ` +
-      `(${RUNS} runs)`,
+    `median ${(1000 * sorted[Math.floor(sorted.length / 2)]).toFixed(1)} µs of CPU per entry, ` +
+      `least ${(1000 * sorted[0]).toFixed(1)} (${RUNS} runs)`,
   );
   console.log("last run, wall time by what an entry carries:");
   for (const [k, v] of [...perKind].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
@@ -144,4 +164,51 @@ try {
   }
 } finally {
   await Deno.remove(copy, { recursive: true });
+}
+
+/** Each proposal applied alone (see the module doc): wall time per op, a few repeats' median. */
+async function perOp(
+  snap: Awaited<ReturnType<FileSnapshotStore["load"]>>,
+  entries: readonly { index: number; data: Uint8Array }[],
+): Promise<void> {
+  const byOp = new Map<string, number[]>();
+  for (let rep = 0; rep < 3; rep++) {
+    const machine = new BrokerMachine();
+    if (snap !== undefined) await machine.restore(unwrapSnapshot(snap.data).app, slicePacer());
+    const renumbered = new Map<number, number>();
+    const times = new Map<string, number>();
+    for (const e of entries) {
+      const base = e.index * 1024;
+      if (e.data.length === 0) {
+        machine.state.applyEntry(base, e.data);
+        continue;
+      }
+      const d = decodeEntry(e.data);
+      d.items.forEach((p, k) => {
+        if (p === undefined) return;
+        const ref = p.session;
+        const cmd = p.cmd as { op: string; session?: number };
+        const renamed = {
+          ...p,
+          ...(ref === undefined
+            ? {}
+            : { session: { ...ref, id: renumbered.get(ref.id) ?? ref.id } }),
+          cmd: cmd.session === undefined
+            ? p.cmd
+            : { ...cmd, session: renumbered.get(cmd.session) ?? cmd.session },
+        } as typeof p;
+        const s = performance.now();
+        machine.state.apply(base + k, { ...d.stamp, ...renamed });
+        const ms = performance.now() - s;
+        if (p.cmd.op === "session_open") renumbered.set(e.index, base + k);
+        times.set(p.cmd.op, (times.get(p.cmd.op) ?? 0) + ms);
+      });
+    }
+    for (const [op, ms] of times) byOp.set(op, [...(byOp.get(op) ?? []), ms]);
+  }
+  console.log("each proposal alone, wall time by op (median of 3 passes):");
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  for (const [op, xs] of [...byOp].sort((a, b) => med(b[1]) - med(a[1]))) {
+    console.log(`  ${med(xs).toFixed(0).padStart(7)} ms  ${op}`);
+  }
 }
