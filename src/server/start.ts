@@ -380,10 +380,14 @@ async function openDriver(
         details = { ...details, ...memoryMB() };
       }
       if (event === "snapshot_taken") {
-        const { during, before, busy } = loop.end();
+        const { during, duringAt, before, busy } = loop.end();
         details = {
           ...details,
           loopDelayMaxMs: Math.round(during),
+          // When that turn came (it was late by loopDelayMaxMs), to line up with outside probes.
+          ...(Number.isFinite(duringAt)
+            ? { loopDelayMaxAt: new Date(performance.timeOrigin + duringAt).toISOString() }
+            : {}),
           loopDelayMaxBeforeMs: Math.round(before),
           ...(busy === undefined ? {} : { loopBusyMaxMs: Math.round(busy) }),
         };

@@ -99,7 +99,7 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
           method: "PUT",
           headers: { "content-type": "application/json" },
           body: "{}",
-          signal: AbortSignal.timeout(1000),
+          signal: AbortSignal.timeout(10_000),
         }).catch(() => null);
         await res?.body?.cancel();
         if (res?.status === 201 || res?.status === 200) {
