@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { answerBytes } from "./_answer_bytes.ts";
+import { receiveBytes, settleBytes } from "./_answers.ts";
+import type { Delivery } from "./commands.ts";
 
 // The estimate decides `sessions_full` answers, so every replica (and every version of the code
 // in one cluster) must compute the same figure: these are the figures of the first version.
@@ -22,4 +25,25 @@ Deno.test("answerBytes keeps its figures for every kind of value", () => {
     [[[1, [2, "ab"]], { a: [null] }], 131],
   ];
   for (const [v, want] of cases) assert.equal(answerBytes(v), want, String(v));
+});
+
+Deno.test("the compact answers' sizes from their shape are answerBytes of them", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.nat(), { maxLength: 300 }),
+      fc.array(fc.record({ seq: fc.nat(), id: fc.string(), body: fc.uint8Array() }), {
+        maxLength: 4,
+      }),
+      fc.string(),
+      fc.array(fc.nat(), { maxLength: 20 }),
+      (held, whole, codes, leases) => {
+        const w = whole as unknown as Delivery[];
+        assert.equal(receiveBytes(held.length, w), answerBytes({ ok: true, held, whole: w }));
+        assert.equal(
+          settleBytes(codes, leases.length),
+          answerBytes(leases.length === 0 ? { ok: true, codes } : { ok: true, codes, leases }),
+        );
+      },
+    ),
+  );
 });

@@ -4,6 +4,7 @@ import { BrokerState } from "./state.ts";
 import { body, Log } from "./_testing.ts";
 import { restoreSnapshot, snapshotBytes } from "./snapshot.ts";
 import type { Command } from "./commands.ts";
+import { answerBytes } from "./_answers.ts";
 
 const publish = (id?: string): Command => ({
   op: "publish",
@@ -268,4 +269,30 @@ Deno.test("a receive in a session stores by reference exactly the deliveries who
       );
     }
   }
+});
+
+Deno.test("a session counts the bytes of its receives' and settles' answers as a snapshot restore does", () => {
+  const l = new Log();
+  l.queue("q");
+  l.queue("m", { deliveryMode: "at_most_once" });
+  for (let i = 0; i < 6; i++) {
+    for (const q of ["q", "m"]) {
+      l.apply({ op: "publish", queue: q, message: { body: body(`b${i}`), id: `${q}${i}` } });
+    }
+  }
+  const id = l.openSession();
+  let seq = 0;
+  const at = () => ({ session: { id, seq: ++seq, lowest: 1 } });
+  const r = l.send({ op: "receive", queue: "q", max: 3 }, at());
+  l.send({ op: "receive", queue: "m", max: 2 }, at());
+  l.send({ op: "receive", queue: "q", max: 3 }, at());
+  assert.ok(r.ok && "messages" in r);
+  const receipts = r.messages.map((d) => d.receipt);
+  l.send({ op: "extend", queue: "q", receipts, leaseMs: 5000 }, at());
+  l.send({ op: "ack", queue: "q", receipts: [...receipts, "zz.1.1"] }, at());
+  const s = l.broker.sessions.byId.get(id)!;
+  for (const a of s.answers.values()) assert.equal(a.bytes, 24 + answerBytes(a.answer), a.op);
+  const restored = restoreSnapshot(snapshotBytes(l.broker));
+  assert.equal(restored.sessions.bytes, l.broker.sessions.bytes);
+  assert.equal(restored.sessions.byId.get(id)!.bytes, s.bytes);
 });
