@@ -144,6 +144,7 @@ export class NodeDriver {
       d.#apply.restoreAtStart(initial.snapshot);
     }
     d.#ahead = new UrlsAhead(d.urls, initial.entries, initial.snapshot?.meta.index ?? 0);
+    d.#apply.watchReplay(initial.hardState.commit, initial.entries.at(-1)?.index ?? 0);
     o.log("info", "node_started", {
       term: initial.hardState.term,
       commit: initial.hardState.commit,

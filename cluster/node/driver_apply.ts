@@ -73,6 +73,9 @@ export class ApplyWorker {
   /** Waiters on the applied index. */
   readonly waiters = new Waiters();
   readonly #listeners = new Set<() => void>();
+  /** Where a restart's replay stands, logged as the applied index passes each (`watchReplay`). */
+  #replayMarks: { readonly index: number; readonly event: string }[] = [];
+  #replayStartMs = 0;
 
   constructor(host: DriverHost, proposals: PendingProposals, snapshots: DriverSnapshots) {
     this.#host = host;
@@ -101,6 +104,31 @@ export class ApplyWorker {
   onApplied(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Logs how long a restart's replay took: `replay_committed` once the applied index reaches the
+   * commit the node started with (what it applies without a leader), `replay_done` once it
+   * reaches the last entry of the log it opened with (the rest waits for a leader's commit).
+   */
+  watchReplay(commit: number, lastIndex: number): void {
+    this.#replayStartMs = this.#host.o.nowMs?.() ?? 0;
+    this.#replayMarks = [
+      { index: commit, event: "replay_committed" },
+      { index: lastIndex, event: "replay_done" },
+    ].filter((m) => m.index > 0);
+  }
+
+  #passReplayMarks(): void {
+    const o = this.#host.o;
+    while (this.#replayMarks.length > 0 && this.#index >= this.#replayMarks[0].index) {
+      const { index, event } = this.#replayMarks.shift()!;
+      o.log("info", event, {
+        index,
+        applied: this.#index,
+        ms: Math.round((o.nowMs?.() ?? 0) - this.#replayStartMs),
+      });
+    }
   }
 
   /** Queues the restore of the snapshot the node starts from. */
@@ -189,6 +217,7 @@ export class ApplyWorker {
     }
     this.waiters.release(this.#index);
     for (const l of this.#listeners) l();
+    if (this.#replayMarks.length > 0) this.#passReplayMarks();
   }
 
   /** Lets go of the storage of every snapshot still queued (the driver closes). */
@@ -214,6 +243,7 @@ export class ApplyWorker {
     // not with whatever entry applies next.
     this.waiters.release(this.#index);
     for (const l of this.#listeners) l();
+    if (this.#replayMarks.length > 0) this.#passReplayMarks();
   }
 
   #restored(

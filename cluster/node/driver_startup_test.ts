@@ -71,6 +71,8 @@ class Cluster {
   storages = new Map<NodeId, StoragePorts>();
   tickers = new Map<NodeId, () => void>();
   cut = new Set<NodeId>();
+  /** What each driver logged, in order. */
+  events: { id: NodeId; event: string; details: Record<string, unknown> }[] = [];
 
   constructor(readonly snapshotEveryEntries = 5) {}
 
@@ -103,7 +105,7 @@ class Cluster {
       },
       tickMs: 10,
       snapshotEveryEntries: this.snapshotEveryEntries,
-      log: () => {},
+      log: (_level, event, details) => this.events.push({ id, event, details: details ?? {} }),
       pace: () => {
         sm.appliesSincePace = 0;
         sm.bytesSincePace = 0;
@@ -258,6 +260,39 @@ Deno.test("NodeDriver: a restart replays large entries with a pace() every 64 Ki
   assert.ok(
     sm.mostBytesBetweenPaces <= 64 * 1024 + 8192,
     `${sm.mostBytesBetweenPaces} bytes of entries applied without a pace() between them`,
+  );
+  for (const id of c.ids) await c.close(id);
+});
+
+Deno.test("NodeDriver: a restart logs when its replay reached the saved commit and the log's end", async () => {
+  // The commit is saved every snapshotEveryEntries / 4 entries: 30 entries leave a saved commit
+  // behind the log's end, so the rest applies only once a leader commits an entry of its term.
+  const c = new Cluster(100);
+  for (const id of c.ids) await c.open(id);
+  const leader = await c.leader();
+  for (let i = 0; i < 30; i++) assert.equal((await leader.propose(enc(`x${i}`), 1000)).ok, true);
+  await c.ticks(5);
+  for (const id of c.ids) await c.close(id);
+  c.events = [];
+  for (const id of c.ids) await c.open(id);
+  await c.leader();
+  const sm = c.machines.get("n1")!;
+  for (let i = 0; i < 200 && sm.items.length < 30; i++) await c.ticks(1);
+  assert.equal(sm.items.length, 30);
+  const mine = c.events.filter((e) => e.id === "n1");
+  const started = mine.find((e) => e.event === "node_started")!.details;
+  const committed = mine.find((e) => e.event === "replay_committed")?.details;
+  const done = mine.find((e) => e.event === "replay_done")?.details;
+  assert.ok(
+    committed !== undefined && done !== undefined,
+    JSON.stringify(mine.map((e) => e.event)),
+  );
+  assert.equal(committed.index, started.commit);
+  assert.ok((started.commit as number) < (done.index as number), "the saved commit is behind");
+  assert.ok((done.applied as number) >= (done.index as number));
+  assert.ok(
+    mine.findIndex((e) => e.event === "replay_committed") <
+      mine.findIndex((e) => e.event === "replay_done"),
   );
   for (const id of c.ids) await c.close(id);
 });

@@ -16,8 +16,14 @@ export function answerBytes(v: unknown): number {
   if (typeof v === "number" || typeof v === "boolean" || v === undefined || v === null) return 8;
   if (v instanceof Uint8Array) return 32 + v.length;
   if (Array.isArray(v)) {
+    // By index, numbers counted in place: a stored receive holds 3 numbers per delivery, and a
+    // `for...of` here (a call site that sees every kind of value) made an iterator result per
+    // element, ~30 MB over a chaos log's 10,000 entries. The same sum: a hole reads undefined.
     let n = 16;
-    for (const x of v) n += answerBytes(x);
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      n += typeof x === "number" ? 8 : answerBytes(x);
+    }
     return n;
   }
   if (typeof v === "object") {

@@ -19,7 +19,8 @@
 
 import type { Command, Delivery, ReceiptResult, ReceiptStatus, Result } from "./commands.ts";
 import { Channel, decodeReceipt } from "./_channel.ts";
-export { answerBytes } from "./_answer_bytes.ts";
+import { answerBytes } from "./_answer_bytes.ts";
+export { answerBytes };
 import type { Topic } from "./_topic.ts";
 
 /** A receive's answer: held deliveries by reference, settled-at-delivery ones whole. */
@@ -66,32 +67,85 @@ const SETTLE_OPS = new Set([
 /** Where a receipt's channel is looked up by ordinal. */
 export type ByOrd = ReadonlyMap<number, Channel | Topic>;
 
-/** The compact form of `result`, the answer to `cmd`, just applied. */
+/**
+ * The compact form of `result`, the answer to `cmd`, just applied (nothing applied since: a
+ * receive's deliveries are then exactly as it left them).
+ */
 export function compactAnswer(cmd: Command, result: Result, byOrd: ByOrd): StoredAnswer {
   if (!result.ok) return result;
   if (RECEIVE_OPS.has(cmd.op) && "messages" in result) {
-    const held: number[] = [];
-    const whole: Delivery[] = [];
-    for (const d of result.messages) {
-      const ref = decodeReceipt(d.receipt);
-      const ch = ref === undefined ? undefined : byOrd.get(ref.ord);
-      if (ref !== undefined && ch instanceof Channel && ch.heldDelivery(ref.seq, ref.attempt)) {
-        held.push(ref.ord, ref.seq, ref.attempt);
-      } else {
-        whole.push(d);
-      }
-    }
-    return { ok: true, held, whole };
+    return compactReceive(result.messages, byOrd);
   }
   if (SETTLE_OPS.has(cmd.op) && "results" in result) {
     const results = result.results as readonly ReceiptResult[];
-    const codes = results.map((r) => STATUS_CODES[r.status]).join("");
+    let codes = "";
     // A loop, not a flatMap: that made an array per receipt (a consumer's acks carry 1000).
     const leases: number[] = [];
-    for (const r of results) if (r.leaseExpiresAt !== undefined) leases.push(r.leaseExpiresAt);
-    return leases.length === 0 ? { ok: true, codes } : { ok: true, codes, leases };
+    for (const r of results) {
+      codes += STATUS_CODES[r.status];
+      if (r.leaseExpiresAt !== undefined) leases.push(r.leaseExpiresAt);
+    }
+    const answer: CompactSettle = leases.length === 0
+      ? { ok: true, codes }
+      : { ok: true, codes, leases };
+    return sized(answer, settleBytes(codes, leases.length));
   }
   return result;
+}
+
+/**
+ * The last compact answer made and its `answerBytes`, worked out from its shape (a session stores
+ * every answer it makes at once, and counts its bytes: the generic walk over a receive's numbers
+ * and an object's keys was ~7% of a chaos log's replay). Only a cache: the very object, which
+ * nothing changes once made.
+ */
+let sizedAnswer: StoredAnswer | undefined;
+let sizedAnswerBytes = 0;
+
+function sized<T extends StoredAnswer>(answer: T, bytes: number): T {
+  sizedAnswer = answer;
+  sizedAnswerBytes = bytes;
+  return answer;
+}
+
+/** `answerBytes(answer)`, at once for the compact answer made last. */
+export function storedAnswerBytes(answer: StoredAnswer): number {
+  return answer === sizedAnswer ? sizedAnswerBytes : answerBytes(answer);
+}
+
+/**
+ * `answerBytes` of `{ ok: true, held, whole }` with `held` numbers: the object 16, then per key
+ * 8 + its length + its value's (`ok` a boolean 8; an array 16 + 8 per number).
+ */
+export function receiveBytes(heldNumbers: number, whole: readonly Delivery[]): number {
+  return 16 + (8 + 2 + 8) + (8 + 4 + 16 + 8 * heldNumbers) + (8 + 5 + answerBytes(whole));
+}
+
+/** `answerBytes` of `{ ok: true, codes }`, with `leases` (that many numbers) when there are. */
+export function settleBytes(codes: string, leases: number): number {
+  const base = 16 + (8 + 2 + 8) + (8 + 5 + 16 + codes.length);
+  return leases === 0 ? base : base + (8 + 6 + 16 + 8 * leases);
+}
+
+/**
+ * A receive's deliveries, just made: held by reference while their attempt holds its lease, else
+ * whole. Every delivery of one receive comes from one channel (the first receipt names it), and
+ * a receive leaves each one leased by that very attempt, unless its channel settles at delivery
+ * (`at_most_once`: the message is gone). So the channel's mode decides for all of them, the same
+ * answer as asking the channel of each (`Channel.holdsLease`), without a lookup, a receipt decoded
+ * or a view made per delivery (every node, every receive in a session it applies).
+ */
+function compactReceive(deliveries: readonly Delivery[], byOrd: ByOrd): CompactReceive {
+  const held: number[] = [];
+  const whole: Delivery[] = [];
+  const ref = deliveries.length === 0 ? undefined : decodeReceipt(deliveries[0].receipt);
+  const ch = ref === undefined ? undefined : byOrd.get(ref.ord);
+  if (ref === undefined || !(ch instanceof Channel) || ch.config.deliveryMode === "at_most_once") {
+    whole.push(...deliveries);
+  } else {
+    for (const d of deliveries) held.push(ref.ord, d.seq, d.attempt);
+  }
+  return sized({ ok: true, held, whole }, receiveBytes(held.length, whole));
 }
 
 /** The answer a repeat of `cmd` gets from `stored`, as of now. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { answerBytes, type StoredAnswer } from "./_answers.ts";
+import { type StoredAnswer, storedAnswerBytes } from "./_answers.ts";
 
 /** Default inactivity after which a session expires: 1 h of entry time. */
 export const SESSION_TIMEOUT_MS = 60 * 60 * 1000;
@@ -121,7 +121,7 @@ export class SessionTable {
   }
 
   store(s: Session, seq: number, op: string, answer: StoredAnswer): void {
-    const bytes = 24 + answerBytes(answer);
+    const bytes = 24 + storedAnswerBytes(answer);
     s.answers.set(seq, { op, answer, bytes });
     s.bytes += bytes;
     this.bytes += bytes;

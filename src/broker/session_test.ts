@@ -4,6 +4,7 @@ import { BrokerState } from "./state.ts";
 import { body, Log } from "./_testing.ts";
 import { restoreSnapshot, snapshotBytes } from "./snapshot.ts";
 import type { Command } from "./commands.ts";
+import { answerBytes } from "./_answers.ts";
 
 const publish = (id?: string): Command => ({
   op: "publish",
@@ -224,4 +225,74 @@ Deno.test("property: sessions survive snapshot and restore; no (session, seq) ap
     }),
     { numRuns: 200 },
   );
+});
+
+Deno.test("a receive in a session stores by reference exactly the deliveries whose lease it holds", () => {
+  for (const mode of ["at_least_once", "exactly_once", "at_most_once"] as const) {
+    for (const fifo of [false, true]) {
+      const l = new Log();
+      l.queue("q", { deliveryMode: mode, fifo });
+      for (let i = 0; i < 5; i++) {
+        l.apply({
+          op: "publish",
+          queue: "q",
+          message: { body: body(`m${i}`), id: `m${i}`, ...(fifo ? { group: `g${i % 2}` } : {}) },
+        });
+      }
+      const id = l.openSession();
+      const r = l.send({ op: "receive", queue: "q", max: 4 }, {
+        session: { id, seq: 1, lowest: 1 },
+      });
+      assert.ok(r.ok && "messages" in r && r.messages.length > 0, `${mode} fifo ${fifo}`);
+      const q = l.broker.queues.get("q")!;
+      const stored = l.broker.sessions.byId.get(id)!.answers.get(1)!.answer as unknown as {
+        held: number[];
+        whole: unknown[];
+      };
+      const held: number[] = [];
+      const whole: unknown[] = [];
+      for (const d of r.messages) {
+        if (q.holdsLease(d.seq, d.attempt)) held.push(q.ord, d.seq, d.attempt);
+        else whole.push(d);
+      }
+      assert.deepEqual(stored.held, held, `${mode} fifo ${fifo}`);
+      assert.deepEqual(stored.whole, whole, `${mode} fifo ${fifo}`);
+      // And its repeat answers the same deliveries.
+      const again = l.send({ op: "receive", queue: "q", max: 4 }, {
+        session: { id, seq: 1, lowest: 1 },
+      });
+      assert.ok(again.ok && "messages" in again);
+      assert.deepEqual(
+        again.messages.map((d) => d.receipt),
+        r.messages.map((d) => d.receipt),
+        `${mode} fifo ${fifo}`,
+      );
+    }
+  }
+});
+
+Deno.test("a session counts the bytes of its receives' and settles' answers as a snapshot restore does", () => {
+  const l = new Log();
+  l.queue("q");
+  l.queue("m", { deliveryMode: "at_most_once" });
+  for (let i = 0; i < 6; i++) {
+    for (const q of ["q", "m"]) {
+      l.apply({ op: "publish", queue: q, message: { body: body(`b${i}`), id: `${q}${i}` } });
+    }
+  }
+  const id = l.openSession();
+  let seq = 0;
+  const at = () => ({ session: { id, seq: ++seq, lowest: 1 } });
+  const r = l.send({ op: "receive", queue: "q", max: 3 }, at());
+  l.send({ op: "receive", queue: "m", max: 2 }, at());
+  l.send({ op: "receive", queue: "q", max: 3 }, at());
+  assert.ok(r.ok && "messages" in r);
+  const receipts = r.messages.map((d) => d.receipt);
+  l.send({ op: "extend", queue: "q", receipts, leaseMs: 5000 }, at());
+  l.send({ op: "ack", queue: "q", receipts: [...receipts, "zz.1.1"] }, at());
+  const s = l.broker.sessions.byId.get(id)!;
+  for (const a of s.answers.values()) assert.equal(a.bytes, 24 + answerBytes(a.answer), a.op);
+  const restored = restoreSnapshot(snapshotBytes(l.broker));
+  assert.equal(restored.sessions.bytes, l.broker.sessions.bytes);
+  assert.equal(restored.sessions.byId.get(id)!.bytes, s.bytes);
 });

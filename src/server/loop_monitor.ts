@@ -7,7 +7,10 @@
  * To tell the two apart it also logs `loopBusyMaxMs`: the most CPU time the event loop's thread
  * itself ran between two turns during the snapshot (`threadCpuMs`, read only while a snapshot is
  * measured). A late turn whose thread barely ran waited for a core; one whose thread ran all
- * along was held by work in this process (a slice, a collection).
+ * along was held by work in this process (a slice, a collection). When the worst turn came
+ * (`duringAt`) lets a probe outside the process (`test/bench/startup_bench.ts` reads the thread's
+ * state in /proc, which Deno lets only a process with every permission read) say what the thread
+ * was doing just before.
  *
  * @module
  */
@@ -23,6 +26,8 @@ export class LoopMonitor {
   #last = 0;
   /** Worst delay per bucket, a ring indexed by `bucket % BUCKETS`. */
   readonly #worst = new Float64Array(BUCKETS);
+  /** When each bucket's worst turn came (`nowMs` time). */
+  readonly #worstAt = new Float64Array(BUCKETS);
   readonly #bucketOf = new Float64Array(BUCKETS).fill(-1);
   #startedAt = 0;
   /** While a span is measured: the thread's CPU at the last turn, and the most between two. */
@@ -60,17 +65,30 @@ export class LoopMonitor {
     if (this.#bucketOf[i] !== b) {
       this.#bucketOf[i] = b;
       this.#worst[i] = 0;
+      this.#worstAt[i] = now;
     }
-    this.#worst[i] = Math.max(this.#worst[i], delayMs);
+    if (delayMs > this.#worst[i]) {
+      this.#worst[i] = delayMs;
+      this.#worstAt[i] = now;
+    }
   }
 
   /** The worst delay recorded in [from, to) (bucket resolution; the last minute only). */
   worst(from: number, to: number): number {
-    let w = 0;
+    return this.#worstIn(from, to).delay;
+  }
+
+  /** The worst delay in [from, to) and when that turn came (`nowMs` time; NaN without one). */
+  #worstIn(from: number, to: number): { delay: number; at: number } {
+    let w = 0, at = NaN;
     for (let b = Math.floor(from / BUCKET_MS); b <= Math.floor(to / BUCKET_MS); b++) {
-      if (this.#bucketOf[b % BUCKETS] === b) w = Math.max(w, this.#worst[b % BUCKETS]);
+      const i = b % BUCKETS;
+      if (this.#bucketOf[i] === b && this.#worst[i] > w) {
+        w = this.#worst[i];
+        at = this.#worstAt[i];
+      }
     }
-    return w;
+    return { delay: w, at };
   }
 
   /** Marks the start of a measured span (a snapshot). */
@@ -94,15 +112,17 @@ export class LoopMonitor {
    * The worst delay since `begin()`, over as long a span just before it, and the most CPU the
    * loop's thread ran between two turns since `begin()` (undefined where it cannot be read).
    */
-  end(): { during: number; before: number; busy: number | undefined } {
+  end(): { during: number; duringAt: number; before: number; busy: number | undefined } {
     const now = this.nowMs();
     // The turn that is due now counts too: a stall that has not ended yet.
     if (this.#timer !== undefined) this.record(now, now - this.#last - PROBE_MS);
     this.turn();
     this.#measuring = false;
     const span = now - this.#startedAt;
+    const during = this.#worstIn(this.#startedAt, now);
     return {
-      during: this.worst(this.#startedAt, now),
+      during: during.delay,
+      duringAt: during.at,
       before: this.worst(this.#startedAt - span, this.#startedAt - 1),
       busy: this.#lastCpu === undefined ? undefined : this.#busyMax,
     };

@@ -50,3 +50,17 @@ Deno.test("LoopMonitor reports no busy time where the thread's CPU cannot be rea
   m.turn();
   assert.equal(m.end().busy, undefined);
 });
+
+Deno.test("LoopMonitor says when the worst turn of a span came", () => {
+  let now = 10_000;
+  const m = new LoopMonitor(() => now);
+  m.begin();
+  m.record(10_120, 12);
+  m.record(10_250, 70);
+  m.record(10_260, 30); // the same bucket, less late
+  m.record(10_420, 40);
+  now = 10_500;
+  const r = m.end();
+  assert.equal(r.during, 70);
+  assert.equal(r.duringAt, 10_250);
+});

@@ -380,16 +380,23 @@ async function openDriver(
         details = { ...details, ...memoryMB() };
       }
       if (event === "snapshot_taken") {
-        const { during, before, busy } = loop.end();
+        const { during, duringAt, before, busy } = loop.end();
         details = {
           ...details,
           loopDelayMaxMs: Math.round(during),
+          // When that turn came (it was late by loopDelayMaxMs), to line up with outside probes.
+          ...(Number.isFinite(duringAt)
+            ? { loopDelayMaxAt: new Date(performance.timeOrigin + duringAt).toISOString() }
+            : {}),
           loopDelayMaxBeforeMs: Math.round(before),
           ...(busy === undefined ? {} : { loopBusyMaxMs: Math.round(busy) }),
         };
       }
       // The CPU the process used so far: start-up on a busy machine waits for cores, not work.
-      if (event === "node_started" || event === "snapshot_restored") {
+      if (
+        event === "node_started" || event === "snapshot_restored" ||
+        event === "replay_committed" || event === "replay_done"
+      ) {
         details = { ...details, cpuMs: processCpuMs() };
       }
       log[level](event, details);

@@ -163,6 +163,74 @@ class RssSampler {
   }
 }
 
+/** One reading of a node's main (event-loop) thread from /proc. */
+interface ThreadSample {
+  readonly t: number;
+  readonly id: string;
+  /** Time on a core and waiting on the run queue for one, ns (`schedstat`). */
+  readonly runNs: number;
+  readonly waitNs: number;
+  /** `R` running or runnable, `S` asleep, `D` in uninterruptible sleep (disk), ... */
+  readonly state: string;
+  /** Where in the kernel it sleeps (`do_epoll_wait`: the event loop idle). */
+  readonly wchan: string;
+}
+
+/**
+ * Every live node's event-loop thread (its main thread: the tid is the pid) read every few ms from
+ * /proc while it runs: with the time of a node's worst late turn during a snapshot
+ * (`loopDelayMaxAt`), it tells what the thread did while the turn was late: ran (JavaScript, the
+ * collector's pauses on that thread, system calls' CPU), waited for a core, or slept elsewhere
+ * than in the event loop's poll (a blocking system call, a lock, a page read from disk). Deno lets
+ * a node read these files only with every permission, so the bench reads them.
+ */
+class ThreadSampler {
+  readonly samples: ThreadSample[] = [];
+  #timer: ReturnType<typeof setInterval>;
+  constructor(nodes: Nodes, everyMs = 4) {
+    this.#timer = setInterval(() => {
+      const t = performance.timeOrigin + performance.now();
+      for (const id of nodes.live()) {
+        const pid = nodes.pid(id);
+        if (pid === undefined) continue;
+        try {
+          const dir = `/proc/${pid}/task/${pid}`;
+          const [run, wait] = Deno.readTextFileSync(`${dir}/schedstat`).split(" ");
+          const stat = Deno.readTextFileSync(`${dir}/stat`);
+          const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+          const wchan = Deno.readTextFileSync(`${dir}/wchan`);
+          this.samples.push({ t, id, runNs: Number(run), waitNs: Number(wait), state, wchan });
+        } catch { /* the process just exited */ }
+      }
+    }, everyMs);
+  }
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /**
+   * What node `id`'s thread did over the `ms` before `at` (epoch ms): ran, waited for a core, the
+   * rest asleep; and the states it was seen in there (with where it slept, if not idle).
+   */
+  explain(id: string, at: number, ms: number): string {
+    const mine = this.samples.filter((s) => s.id === id && s.t >= at - ms - 20 && s.t <= at + 20);
+    if (mine.length < 2) return "no thread samples";
+    const a = mine[0], b = mine[mine.length - 1];
+    const wall = b.t - a.t;
+    const run = (b.runNs - a.runNs) / 1e6, wait = (b.waitNs - a.waitNs) / 1e6;
+    const seen = new Map<string, number>();
+    for (const s of mine) {
+      const k = s.state === "S" && s.wchan === "do_epoll_wait" ? "idle" : `${s.state}:${s.wchan}`;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+    return `over ${wall.toFixed(0)} ms its thread ran ${run.toFixed(0)} ms, waited for a core ${
+      wait.toFixed(0)
+    } ms, slept ${(wall - run - wait).toFixed(0)} ms; seen ${
+      [...seen].map(([k, n]) => `${k} ×${n}`).join(", ")
+    }`;
+  }
+}
+
 /** A node's V8 heap in use and its external memory (array buffers), in MB, from /metrics. */
 async function heapMB(url: string): Promise<string> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -189,6 +257,8 @@ interface SnapshotTaken {
   loopDelayMaxBeforeMs: number;
   /** The most CPU the node's event-loop thread ran between two turns (absent off Linux). */
   loopBusyMaxMs?: number;
+  /** When the worst late turn came (absent from older builds). */
+  loopDelayMaxAt?: string;
   /** Memory at the snapshot's end, and (`start`) at its start; absent from older builds. */
   rssMB?: number;
   heapMB?: number;
@@ -323,6 +393,7 @@ try {
   }
   const elections0 = await electionsOf(nodes);
   const sampler = new RssSampler(nodes);
+  const threads = new ThreadSampler(nodes);
   /** [phase, peak per node, settled per node or undefined, heap/external or undefined] */
   const phases: [string, number[], number[] | undefined, string[] | undefined][] = [];
   let phaseStart = Date.now();
@@ -352,6 +423,7 @@ try {
     Promise.resolve(
       nodes.ids.every((id) => events(nodes, id, "snapshot_taken").length > 0),
     )).catch(() => {});
+  threads.stop();
   const elections1 = await electionsOf(nodes);
   // Now, while the logs are still those of the processes that built the backlog.
   const leaderChanges = nodes.ids.flatMap((id) =>
@@ -430,6 +502,11 @@ try {
         ? ""
         : `(longest run of its loop thread between two turns: ${s.loopBusyMaxMs} ms) `) +
       `(as long just before it: ${s.loopDelayMaxBeforeMs} ms), taken at ${s.time}` +
+      (s.loopDelayMaxAt === undefined
+        ? ""
+        : `; the worst turn came at ${s.loopDelayMaxAt}: ${
+          threads.explain(s.id, Date.parse(s.loopDelayMaxAt), s.loopDelayMaxMs)
+        }`) +
       (s.rssMB === undefined ? "" : `; at its start ${memory(s.start)}, at its end ${memory(s)}`)
     ),
     `elections while building and snapshotting: ${elections1 - elections0}`,
