@@ -55,17 +55,18 @@ function watch(stream: ReadableStream<Uint8Array>, lines: string[]) {
   return { until, done };
 }
 
-async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
+/** Waits until `url` is ready (`/readyz`: it knows the leader and applied what it knows committed). */
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1_000) });
       await res.body?.cancel();
       if (res.ok) return;
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url} did not answer /healthz within ${timeoutMs} ms`);
+  throw new Error(`${url} was not ready (/readyz) within ${timeoutMs} ms`);
 }
 
 Deno.test("e2e dev cluster: three nodes on --base-port, leader printed, SIGINT stops all", async () => {
@@ -91,8 +92,10 @@ Deno.test("e2e dev cluster: three nodes on --base-port, leader printed, SIGINT s
     // Node logs come through with their prefix.
     await out.until(/^n[123] \| \{.*"event":"leader_changed"/, 5_000);
     // The leader line needs a majority only: on a loaded machine the third node may still be
-    // starting, so wait (bounded) until every node answers before talking to each of them.
-    for (const url of urls) await waitHealthy(url, 20_000);
+    // starting, or not yet have heard from the leader (it answers a write `no_leader` then, as it
+    // should: CI failed so at load ~20), so wait (bounded) until every node is ready, as a load
+    // balancer would, before talking to each of them.
+    for (const url of urls) await waitReady(url, 20_000);
     const view = await call(urls[0], "GET", "/v1/cluster");
     assert.equal(view.body.leaderId, leader, view.text);
     assert.equal((await call(urls[0], "PUT", "/v1/queues/dev", { body: {} })).status, 201);
@@ -111,7 +114,7 @@ Deno.test("e2e dev cluster: three nodes on --base-port, leader printed, SIGINT s
     assert.ok((await Deno.stat(`${dir}/data/${id}`)).isDirectory);
   }
   for (const url of urls) {
-    await assert.rejects(() => fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }));
+    await assert.rejects(() => fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }));
   }
   await Deno.remove(dir, { recursive: true });
 });
