@@ -29,11 +29,15 @@ const TAIL = 2;
 
 /**
  * The messages of a batch as `toMessageInputs(json.messages)` makes them, each body a view of
- * `bytes`, when `json` is what `JSON.parse` made of `bytes` (unchanged since), and `bytes` the
- * compact text of the module doc; else undefined. Anything but `{ messages: [...] }` of 1 or
- * more messages with a string `body` and maybe a string `id` is undefined too.
+ * `body.bytes`, when `json` is what `JSON.parse` made of those bytes (unchanged since), and they
+ * are the compact text of the module doc; else undefined. Anything but `{ messages: [...] }` of 1
+ * or more messages with a string `body` and maybe a string `id` is undefined too, without asking
+ * for the bytes (a body held as text, a stream's, encodes them when asked).
  */
-export function bodiesInPlace(bytes: Uint8Array, json: unknown): MessageInput[] | undefined {
+export function bodiesInPlace(
+  body: { readonly bytes: Uint8Array },
+  json: unknown,
+): MessageInput[] | undefined {
   if (typeof json !== "object" || json === null) return undefined;
   let fields = 0;
   for (const key in json) if (key !== "messages" || ++fields > 1) return undefined;
@@ -62,6 +66,7 @@ export function bodiesInPlace(bytes: Uint8Array, json: unknown): MessageInput[] 
     spans.push(bodyAt, bodyEnd);
     at++;
   }
+  const bytes = body.bytes;
   if (at + TAIL !== bytes.length) return undefined;
   const out: MessageInput[] = [];
   for (let k = 0; k < messages.length; k++) {

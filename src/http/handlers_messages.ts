@@ -75,7 +75,7 @@ function publishBody(
   const req = validatePublish(body.json);
   if ("messages" in req) {
     // The parsed body itself (a plain shape): its bodies may be in its bytes as they are stored.
-    const messages = (req === body.json ? bodiesInPlace(body.bytes, req) : undefined) ??
+    const messages = (req === body.json ? bodiesInPlace(body, req) : undefined) ??
       toMessageInputs(req.messages);
     const cmd = "queue" in target
       ? { op: "publish_batch" as const, queue: target.queue, messages }

@@ -29,7 +29,7 @@ interface Steps {
   readJsonBody(request: Request, maxBytes: number): Promise<{ bytes: Uint8Array; json: unknown }>;
   validatePublish(json: unknown): unknown;
   toMessageInputs(ms: readonly unknown[]): unknown[];
-  bodiesInPlace?: (bytes: Uint8Array, json: unknown) => unknown[] | undefined;
+  bodiesInPlace?: (body: { bytes: Uint8Array }, json: unknown) => unknown[] | undefined;
   proposalBytes(proposal: unknown): Uint8Array;
   batchPublished(v: { results: readonly unknown[] }): { text: string };
 }
@@ -74,7 +74,7 @@ async function once(s: Steps, i: number, upTo: number): Promise<void> {
   if (upTo < 1) return;
   const req = s.validatePublish(body.json) as { messages: unknown[] };
   if (upTo < 2) return;
-  const messages = (req === body.json ? s.bodiesInPlace?.(body.bytes, req) : undefined) ??
+  const messages = (req === body.json ? s.bodiesInPlace?.(body, req) : undefined) ??
     s.toMessageInputs(req.messages);
   if (upTo < 3) return;
   s.proposalBytes({ cmd: { op: "publish_batch", queue: "q", messages } });
