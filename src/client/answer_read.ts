@@ -6,6 +6,7 @@
  */
 
 import type { StreamAnswer } from "./stream.ts";
+import type { Answer } from "./transport.ts";
 
 /**
  * An answer: from the stream, or read off a `Response` (with its status text and headers).
@@ -45,5 +46,34 @@ export function parseBody(answer: StreamAnswer): unknown {
     return JSON.parse(text);
   } catch {
     return text;
+  }
+}
+
+/** A successful answer (`Answer`); its `Headers` are built when asked for: most calls never look. */
+export class Answered implements Answer {
+  readonly #given: Readonly<Record<string, string>>;
+  #headers: Headers | undefined;
+  readonly idempotencyKey?: string;
+
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    given: Readonly<Record<string, string>>,
+    raw: Headers | undefined,
+    readonly node: string,
+    idempotencyKey: string | undefined,
+  ) {
+    this.#given = given;
+    this.#headers = raw;
+    if (idempotencyKey !== undefined) this.idempotencyKey = idempotencyKey;
+  }
+
+  /** `Idempotent-Replayed: true`: the server answered from its stored response. */
+  get replayed(): boolean {
+    return this.#given["idempotent-replayed"] === "true";
+  }
+
+  get headers(): Headers {
+    return this.#headers ??= new Headers(this.#given);
   }
 }

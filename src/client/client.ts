@@ -112,15 +112,21 @@ export class Client {
   }
 
   /** Publishes one message; an id is generated when missing and kept across retries. */
-  async publish(queue: string, message: NewMessage, options?: CallOptions): Promise<PublishResult> {
-    const answer = await this.transport.request({
+  publish(queue: string, message: NewMessage, options?: CallOptions): Promise<PublishResult> {
+    let path: string;
+    try {
+      path = this.#publishPath(queue);
+    } catch (error) {
+      return Promise.reject(error); // a queue name `encodeURIComponent` refuses, as when async
+    }
+    // The transport's own promise (no async layer of its own: ~0.2 KB and a turn per call).
+    return this.transport.requestBody({
       method: "POST",
-      path: this.#publishPath(queue),
+      path,
       body: withId(message),
       mutating: true,
       ...options,
-    });
-    return answer.body as PublishResult;
+    }) as Promise<PublishResult>;
   }
 
   /** Each queue's publish path, built once (the stream looks each path up by its string). */

@@ -228,6 +228,8 @@ function read(r: Reader): unknown {
 function readString(r: Reader, n: number): string {
   const at = take(r, n);
   const bytes = r.bytes;
+  // One ASCII character: the engine's own one-character strings (a frame's keys).
+  if (n === 1 && bytes[at] < 0x80) return String.fromCharCode(bytes[at]);
   if (n <= INTERNED_LENGTH) {
     const s = readShortAscii(bytes, at, n);
     if (s !== undefined) return s;

@@ -17,7 +17,7 @@ import { Deadlines } from "./deadlines.ts";
 import { stripUndefined } from "./_shared.ts";
 import { AttemptCancel } from "./attempt_cancel.ts";
 import { SessionNumbers } from "./session.ts";
-import { parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
+import { Answered, parseBody, type ReadAnswer, readResponse } from "./answer_read.ts";
 import {
   type Attempt,
   type Dedup,
@@ -257,20 +257,46 @@ export class Transport {
    * is JSON text once, before anything else: every attempt sends the same (and a body that is
    * not JSON fails here, a `TypeError`, with nothing sent).
    */
-  async request(spec: RequestSpec): Promise<Answer> {
+  request(spec: RequestSpec): Promise<Answer> {
+    return this.#request(spec, false) as Promise<Answer>;
+  }
+
+  /** `request`, resolving with the answer's body alone (a client call's result). */
+  requestBody(spec: RequestSpec): Promise<unknown> {
+    return this.#request(spec, true);
+  }
+
+  async #request(spec: RequestSpec, bodyOnly: boolean): Promise<Answer | unknown> {
     const bodyText = spec.body === undefined ? undefined : JSON.stringify(spec.body);
     const dedup = this.#dedupNow(spec) ?? await this.#dedup(spec);
     try {
-      // The first attempt here, the others in `#retrying`: one async function for most calls.
+      // The first attempt here, the others in `#retrying`: one async function for most calls
+      // (on the stream without a caller's signal, the attempt itself too: `#attempt` in line).
       const deadline = (this.#options.now ?? Date.now)() + this.#retry.totalMs;
       const node = this.nodes[this.#current];
       spec.signal?.throwIfAborted();
-      const first = await this.#attempt(node, spec, dedup, bodyText);
+      const streams = this.streams;
+      let first: Attempt;
+      if (streams !== undefined && spec.signal === undefined) {
+        const cancel = new AttemptCancel(this.#timeoutMs(spec));
+        this.#deadlines.addPending(cancel, cancel.timeoutMs);
+        try {
+          first = this.#outcome(
+            node,
+            dedup,
+            await this.#callStream(streams, node, spec, dedup, bodyText, cancel),
+          );
+        } catch (error) {
+          first = { kind: "network", error };
+        } finally {
+          this.#deadlines.remove(cancel);
+        }
+      } else first = await this.#attempt(node, spec, dedup, bodyText);
       const answer = first.kind === "answer"
         ? this.#answered(node, first.answer)
         : await this.#retrying(spec, dedup, bodyText, node, deadline, first);
       if (dedup.kind === "session") dedup.numbers.finish(dedup.ticket);
-      return answer;
+      return bodyOnly ? answer.body : answer;
     } catch (error) {
       if (dedup.kind === "session") {
         if (error instanceof UnknownOutcome) dedup.numbers.park(dedup.ticket);
@@ -333,7 +359,7 @@ export class Transport {
     dedup: Dedup,
     bodyText: string | undefined,
   ): Promise<Attempt> {
-    const timeoutMs = (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
+    const timeoutMs = this.#timeoutMs(spec);
     const streams = this.streams;
     // See AttemptCancel's doc; on the stream it is the attempt's deadline too (no closures).
     const controller = streams ? new AttemptCancel(timeoutMs) : new AbortController();
@@ -347,15 +373,7 @@ export class Transport {
     if (onAbort !== undefined) signal!.addEventListener("abort", onAbort, { once: true });
     try {
       const response: ReadAnswer = streams !== undefined
-        ? await streams.callPath(
-          node,
-          spec.path,
-          spec.method,
-          dedup.kind === "key" ? dedup.key : undefined,
-          dedup.kind === "session" ? sessionPlace(dedup) : undefined,
-          bodyText,
-          controller as AttemptCancel,
-        )
+        ? await this.#callStream(streams, node, spec, dedup, bodyText, controller as AttemptCancel)
         : await readResponse(
           await this.#fetch(node + spec.path, {
             method: spec.method,
@@ -364,28 +382,7 @@ export class Transport {
             signal: (controller as AbortController).signal,
           }),
         );
-      const body = parseBody(response);
-      const status = response.status;
-      if (status >= 200 && status <= 299) {
-        return {
-          kind: "answer",
-          answer: new Answered(
-            status,
-            body,
-            response.headers,
-            response.raw,
-            response.servedBy ?? node,
-            dedup.kind === "key" ? dedup.key : undefined,
-          ),
-        };
-      }
-      const problem = toProblem(status, response.statusText ?? "", body);
-      return {
-        kind: "problem",
-        error: errorFromProblem(problem, status),
-        retryAfterMs: parseRetryAfterMs(response.headers["retry-after"] ?? null, Date.now()),
-        leaderUrl: leaderHint(problem),
-      };
+      return this.#outcome(node, dedup, response);
     } catch (error) {
       // The caller's own abort is final; a timeout or a broken socket is a network error.
       if (signal?.aborted) throw signal.reason;
@@ -395,6 +392,57 @@ export class Transport {
       else this.#deadlines.remove(controller as AttemptCancel);
       if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** An attempt's timeout: the transport's, and a long poll's wait on top. */
+  #timeoutMs(spec: RequestSpec): number {
+    return (this.#options.timeoutMs ?? 10_000) + (spec.extraTimeoutMs ?? 0);
+  }
+
+  /** One attempt on the stream (`StreamPool.callPath`), ended early by `cancel`. */
+  #callStream(
+    streams: StreamPool,
+    node: string,
+    spec: RequestSpec,
+    dedup: Dedup,
+    bodyText: string | undefined,
+    cancel: AttemptCancel,
+  ): Promise<ReadAnswer> {
+    return streams.callPath(
+      node,
+      spec.path,
+      spec.method,
+      dedup.kind === "key" ? dedup.key : undefined,
+      dedup.kind === "session" ? sessionPlace(dedup) : undefined,
+      bodyText,
+      cancel,
+    );
+  }
+
+  /** What an attempt's answer is: a success, or the problem it answered. */
+  #outcome(node: string, dedup: Dedup, response: ReadAnswer): Attempt {
+    const body = parseBody(response);
+    const status = response.status;
+    if (status >= 200 && status <= 299) {
+      return {
+        kind: "answer",
+        answer: new Answered(
+          status,
+          body,
+          response.headers,
+          response.raw,
+          response.servedBy ?? node,
+          dedup.kind === "key" ? dedup.key : undefined,
+        ),
+      };
+    }
+    const problem = toProblem(status, response.statusText ?? "", body);
+    return {
+      kind: "problem",
+      error: errorFromProblem(problem, status),
+      retryAfterMs: parseRetryAfterMs(response.headers["retry-after"] ?? null, Date.now()),
+      leaderUrl: leaderHint(problem),
+    };
   }
 
   #headers(spec: RequestSpec, dedup: Dedup): Record<string, string> {
@@ -426,35 +474,6 @@ export class Transport {
 function sessionPlace(dedup: Extract<Dedup, { kind: "session" }>): string {
   const { ticket } = dedup;
   return `${ticket.session.id}/${ticket.seq}/${dedup.numbers.lowest(ticket)}`;
-}
-
-/** A successful answer (`Answer`); its `Headers` are built when asked for: most calls never look. */
-class Answered implements Answer {
-  readonly #given: Readonly<Record<string, string>>;
-  #headers: Headers | undefined;
-  readonly idempotencyKey?: string;
-
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-    given: Readonly<Record<string, string>>,
-    raw: Headers | undefined,
-    readonly node: string,
-    idempotencyKey: string | undefined,
-  ) {
-    this.#given = given;
-    this.#headers = raw;
-    if (idempotencyKey !== undefined) this.idempotencyKey = idempotencyKey;
-  }
-
-  /** `Idempotent-Replayed: true`: the server answered from its stored response. */
-  get replayed(): boolean {
-    return this.#given["idempotent-replayed"] === "true";
-  }
-
-  get headers(): Headers {
-    return this.#headers ??= new Headers(this.#given);
-  }
 }
 
 function useStream(options: TransportOptions): boolean {

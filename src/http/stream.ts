@@ -17,7 +17,13 @@
 import type { Principal } from "./auth.ts";
 import type { Outcome } from "./answer.ts";
 import type { AppDeps } from "./context.ts";
-import { DirectCall, type DirectRoutes, matchDirect, plainHeaders } from "./direct.ts";
+import {
+  DirectCall,
+  type DirectMatch,
+  type DirectRoutes,
+  matchDirect,
+  plainHeaders,
+} from "./direct.ts";
 import { SHUTTING_DOWN } from "./drain.ts";
 import {
   inProcessRequestText,
@@ -39,6 +45,7 @@ import {
   type StreamOutFrame,
 } from "./stream_frames.ts";
 import { runConsume } from "./stream_consume.ts";
+import { JsonText, passedHeaders, StreamCall } from "./stream_call.ts";
 import { StreamLiveness } from "./stream_liveness.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
@@ -62,19 +69,8 @@ const MAX_IN_FLIGHT = 4096;
  */
 const BATCH_BYTES_MAX = 256 * 1024;
 
-/**
- * Headers a `req` frame may set; the rest come from the stream. `authorization` is taken only
- * on a relay stream, or with auth off (`#relayedAuthorization`).
- */
-const PASSED_HEADERS = new Set(["idempotency-key", "quorumq-session", "content-type"]);
-
 /** The signal of a request nothing listens to the end of (a write's). */
 const NEVER = new AbortController().signal;
-
-/** A body that is JSON text already (a `req` frame's `j`). */
-class JsonText {
-  constructor(readonly text: string) {}
-}
 
 /** An open stream: its socket, its caller, and its consumers. */
 export class StreamSession {
@@ -317,25 +313,39 @@ export class StreamSession {
     signal: AbortSignal,
     match = matchDirect(method, path),
   ): () => Promise<Outcome> {
-    const passed = passedHeaders(headers);
-    if (match !== undefined && this.#relaying(passed.relayed) === "stream") {
-      const h = passed.h;
-      if (plainHeaders(h)) {
-        const text = body instanceof JsonText
-          ? body.text
-          : body === undefined
-          ? undefined
-          : JSON.stringify(body);
-        if (text !== undefined && h["content-type"] === undefined) {
-          h["content-type"] = "application/json";
-        }
-        const request = () => this.internalRequest(method, path, headers, body, signal);
-        const call = new DirectCall(method, path, this.#principal, h, text, signal, request);
-        return () => this.app.direct.run(match, call);
-      }
-    }
+    const call = this.directCall(method, path, headers, body, signal, match);
+    if (call !== undefined) return () => this.app.direct.run(match!, call);
     const request = this.internalRequest(method, path, headers, body, signal);
     return () => this.app.fetch(request);
+  }
+
+  /**
+   * The direct call (`direct.ts`) of a request `match` names, as this stream's caller; undefined
+   * when it goes through the app (no match, a relayed caller, a header a `Request` would
+   * change). Throws `RelayRefused`.
+   */
+  directCall(
+    method: string,
+    path: string,
+    headers: Record<string, string> | undefined,
+    body: unknown,
+    signal: AbortSignal,
+    match: DirectMatch | undefined,
+  ): DirectCall | undefined {
+    if (match === undefined) return undefined;
+    const passed = passedHeaders(headers);
+    if (this.#relaying(passed.relayed) !== "stream") return undefined;
+    const h = passed.h;
+    if (!plainHeaders(h)) return undefined;
+    const text = body instanceof JsonText
+      ? body.text
+      : body === undefined
+      ? undefined
+      : JSON.stringify(body);
+    if (text !== undefined && h["content-type"] === undefined) {
+      h["content-type"] = "application/json";
+    }
+    return new StreamCall(this, headers, body, method, path, this.#principal, h, text, signal);
   }
 
   /** Builds the app request for `path` as this stream's caller. */
@@ -397,16 +407,22 @@ export class StreamSession {
    */
   async #request(frame: Extract<StreamInFrame, { t: "req" }>): Promise<void> {
     try {
-      let run: () => Promise<Outcome>;
       const match = matchDirect(frame.m, frame.p);
       // Only a receive listens for its end (a long poll); a write once proposed applies all the
       // same, so a publish or settle needs no controller of its own (nor an entry to cancel it).
       const abort = match !== undefined && match.op !== "receive"
         ? undefined
         : new AbortController();
+      // The direct call, or else the app's request (no closures to run either: `prepare`'s).
+      let call: DirectCall | undefined;
+      let request: Request | undefined;
       try {
         const body = frame.j !== undefined ? new JsonText(frame.j) : frame.b;
-        run = this.prepare(frame.m, frame.p, frame.h, body, abort?.signal ?? NEVER, match);
+        const signal = abort?.signal ?? NEVER;
+        call = this.directCall(frame.m, frame.p, frame.h, body, signal, match);
+        if (call === undefined) {
+          request = this.internalRequest(frame.m, frame.p, frame.h, body, signal);
+        }
       } catch (error) {
         if (error instanceof RelayRefused) this.sendProblem(frame.i, "forbidden", error.message);
         else this.sendProblem(frame.i, "invalid_request", `Not a valid request: ${String(error)}`);
@@ -414,7 +430,9 @@ export class StreamSession {
       }
       if (abort !== undefined) this.#requests.set(frame.i, abort);
       try {
-        const outcome = await run();
+        const outcome = call !== undefined
+          ? await this.app.direct.run(match!, call)
+          : await this.app.fetch(request!);
         this.send(
           outcome instanceof Response
             ? await answerFrame(frame.i, outcome)
@@ -436,23 +454,4 @@ export class StreamSession {
     this.deps.log.error("stream_request_failed", { error });
     this.sendProblem(i, "internal_error", "An unexpected error occurred; it was logged");
   }
-}
-
-/**
- * The headers of a frame's request that the app takes (`PASSED_HEADERS`), by lower-case name, and
- * a relayed `authorization` apart (`#relaying`). A plain record, not a `Headers`: `new Request`
- * copies either, and a record is the cheaper copy (~2 µs per request).
- */
-function passedHeaders(
-  headers: Record<string, string> | undefined,
-): { h: Record<string, string>; relayed: string | undefined } {
-  const h: Record<string, string> = {};
-  let relayed: string | undefined;
-  if (headers === undefined) return { h, relayed };
-  for (const name in headers) {
-    const lower = name.toLowerCase();
-    if (PASSED_HEADERS.has(lower)) h[lower] = headers[name];
-    else if (lower === "authorization") relayed = headers[name];
-  }
-  return { h, relayed };
 }

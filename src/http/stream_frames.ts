@@ -154,55 +154,56 @@ function asFrame(v: unknown): Decoded {
 
 function checkFrame(v: Record<string, unknown>): Decoded {
   const id = isId(v.i) ? v.i : undefined;
-  const fail = (reason: string): Decoded => ({ ok: false, reason, fatal: false, ...idOf(id) });
   switch (v.t) {
     case "ping":
       return ok(v);
     case "hello":
       if (v.batch !== undefined && typeof v.batch !== "boolean") {
-        return fail("hello: batch must be a boolean");
+        return failed(id, "hello: batch must be a boolean");
       }
       return v.token === undefined || typeof v.token === "string"
         ? ok(v)
-        : fail("hello: token must be a string");
+        : failed(id, "hello: token must be a string");
     case "req":
-      if (id === undefined) return fail("req: i must be a non-negative integer");
+      if (id === undefined) return failed(id, "req: i must be a non-negative integer");
       if (typeof v.m !== "string" || !METHOD.test(v.m)) {
-        return fail("req: m must be an HTTP method (GET, PUT, POST, DELETE, ...)");
+        return failed(id, "req: m must be an HTTP method (GET, PUT, POST, DELETE, ...)");
       }
       if (!isApiPath(v.p) && !isOpsPath(v.p)) {
-        return fail(
+        return failed(
+          id,
           "req: p must be an API path under /v1/ (not /v1/stream) or /healthz, /readyz, " +
             "/metrics, /openapi.json",
         );
       }
       if (v.j !== undefined && (typeof v.j !== "string" || v.b !== undefined)) {
-        return fail("req: j must be JSON text, and a request carries b or j, not both");
+        return failed(id, "req: j must be JSON text, and a request carries b or j, not both");
       }
-      return isHeaders(v.h) ? ok(v) : fail("req: h must map header names to strings");
+      return isHeaders(v.h) ? ok(v) : failed(id, "req: h must map header names to strings");
     case "consume":
-      if (id === undefined) return fail("consume: i must be a non-negative integer");
+      if (id === undefined) return failed(id, "consume: i must be a non-negative integer");
       if (!isApiPath(v.p) || !(v.p as string).endsWith("/receive")) {
-        return fail("consume: p must be a receive path (/v1/queues/{q}/receive, ...)");
+        return failed(id, "consume: p must be a receive path (/v1/queues/{q}/receive, ...)");
       }
-      if (!isCredit(v.n)) return fail("consume: n (credit) must be a non-negative integer");
+      if (!isCredit(v.n)) return failed(id, "consume: n (credit) must be a non-negative integer");
       if (v.b !== undefined && (typeof v.b !== "object" || v.b === null || Array.isArray(v.b))) {
-        return fail("consume: b must be a map");
+        return failed(id, "consume: b must be a map");
       }
       if (v.h !== undefined && !onlyAuthorization(v.h)) {
-        return fail(
+        return failed(
+          id,
           "consume: h may carry only authorization (each round is a new receive, never in a " +
             "session)",
         );
       }
       return ok(v);
     case "credit":
-      if (id === undefined || !isCredit(v.n)) return fail("credit: i and n must be integers");
+      if (id === undefined || !isCredit(v.n)) return failed(id, "credit: i and n must be integers");
       return ok(v);
     case "cancel":
-      return id === undefined ? fail("cancel: i must be a non-negative integer") : ok(v);
+      return id === undefined ? failed(id, "cancel: i must be a non-negative integer") : ok(v);
     default:
-      return fail(`unknown frame type ${JSON.stringify(v.t)}`);
+      return failed(id, `unknown frame type ${JSON.stringify(v.t)}`);
   }
 }
 
@@ -228,6 +229,13 @@ const ok = (v: Record<string, unknown>): Decoded => ({
 });
 const bad = (reason: string, fatal: boolean): Decoded => ({ ok: false, reason, fatal });
 const idOf = (id: number | undefined) => (id === undefined ? {} : { id });
+/** A frame that is not valid, answered to its `i` when it has one; the stream stays open. */
+const failed = (id: number | undefined, reason: string): Decoded => ({
+  ok: false,
+  reason,
+  fatal: false,
+  ...idOf(id),
+});
 
 /** The `res` frame of an app answer: status, the headers that matter, the JSON text. */
 export async function answerFrame(i: number, response: Response): Promise<StreamOutFrame> {
