@@ -94,9 +94,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   // the router (Hono's context and routing were ~3% of the gateway's CPU per publish).
   return {
     fetch: (request) => {
-      const path = pathOf(request.url);
+      // Read once: a runtime's `url` getter makes a new string each time.
+      const url = request.url;
+      const path = pathOf(url);
       if (path === "/healthz" || path === "/v1/stream") return app.fetch(request);
-      return forward(request, options.upstream, maxBody, cache).catch((e) => failed(e, request));
+      return forward(request, options.upstream, maxBody, cache, url).catch((e) =>
+        failed(e, request)
+      );
     },
   };
 }
@@ -133,10 +137,13 @@ async function forward(
   upstream: CallPort,
   maxBody: number,
   cache: StaleCache,
+  url = request.url,
 ): Promise<Response> {
-  const pathname = pathOf(request.url);
+  const start = pathStart(url);
+  const end = url.indexOf("?", start);
+  const pathname = start === url.length ? "/" : url.slice(start, end < 0 ? url.length : end);
   // The path with its query (a fragment never reaches a server).
-  const path = request.url.slice(pathStart(request.url)) || "/";
+  const path = url.slice(start) || "/";
   if (!pathname.startsWith("/v1/") && !OPS_PATHS.has(pathname)) {
     return problemResponse("not_found", `No route for ${request.method} ${pathname}`);
   }
