@@ -24,7 +24,8 @@ const TTL_S_MAX = 30 * 24 * 3600;
 /** Most messages in one batch publish (the API's bound). */
 const BATCH_MAX = 1000;
 
-type Item = { kind: "publish"; p: IPublishPacket } | { kind: "pubrel"; p: IPubrelPacket };
+/** A queued packet: its `cmd` tells which (no wrapper object per message). */
+type Item = IPublishPacket | IPubrelPacket;
 
 export interface InboundHost {
   readonly api: BrokerApi;
@@ -136,12 +137,12 @@ export class Inbound {
 
   /** Queues a PUBLISH; `flush` sends what is queued (the connection: after each read). */
   publish(p: IPublishPacket): void {
-    this.#queue.push({ kind: "publish", p });
+    this.#queue.push(p);
   }
 
   /** Queues a PUBREL; `flush` sends what is queued. */
   pubrel(p: IPubrelPacket): void {
-    this.#queue.push({ kind: "pubrel", p });
+    this.#queue.push(p);
   }
 
   /**
@@ -165,10 +166,10 @@ export class Inbound {
     this.#pumping = true;
     try {
       for (let i = 0; this.#queue.length > 0 && !this.#stopped && i < 1_000_000; i++) {
-        const kind = this.#queue[0].kind;
+        const kind = this.#queue[0].cmd;
         let n = 0;
-        while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].kind === kind) n++;
-        const run = this.#queue.splice(0, n).map((it) => it.p);
+        while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].cmd === kind) n++;
+        const run = this.#queue.splice(0, n);
         if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
         else if (await this.#batch(run as IPublishPacket[]) && this.#queue.length > 0) {
           await this.#awaitRead(undefined);
