@@ -45,6 +45,8 @@ export class IdemTable {
 
   put(rec: IdemRecord): void {
     const old = this.byKey.get(rec.key);
+    // A new key goes to the end: the front changes only if there was none, or if this key moves.
+    if (old !== undefined || this.byKey.size === 0) this.#frontUntil = -Infinity;
     if (old !== undefined) {
       this.byKey.delete(rec.key);
       this.bytes -= idemRecordBytes(old);
@@ -57,17 +59,29 @@ export class IdemTable {
   delete(key: string): boolean {
     const old = this.byKey.get(key);
     if (old === undefined) return false;
+    this.#frontUntil = -Infinity; // it may have been the front
     this.byKey.delete(key);
     this.bytes -= idemRecordBytes(old);
     return true;
   }
 
+  /**
+   * When the front key (the next to expire) expires, as the last `expire` found it: `expire`
+   * before then returns at once. It runs for every proposal, and walked the map with an iterator
+   * and an entry array each time while any key was held. Reset where the front may change (`put`
+   * into an empty table or of a held key, `delete`), and by `expire` itself.
+   */
+  #frontUntil = -Infinity;
+
   expire(now: number): void {
     // Run for every proposal: with no key, not even an iterator.
-    if (this.byKey.size === 0) return;
-    for (const [key, r] of this.byKey) {
-      if (r.expiresAt > now) break;
-      this.byKey.delete(key);
+    if (this.byKey.size === 0 || now < this.#frontUntil) return;
+    for (const r of this.byKey.values()) {
+      if (r.expiresAt > now) {
+        this.#frontUntil = r.expiresAt;
+        return;
+      }
+      this.byKey.delete(r.key);
       this.bytes -= idemRecordBytes(r);
     }
   }

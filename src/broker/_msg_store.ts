@@ -27,6 +27,8 @@ import {
   shareRows,
 } from "./_msg_blocks.ts";
 
+import { storedExtras } from "./_shared_headers.ts";
+
 export { isLiveSlot, type MsgColumns, type MsgExtras, msgIdOf } from "./_msg_blocks.ts";
 
 /** A stored message's state. Numbers, as the columns hold them. */
@@ -202,28 +204,6 @@ class MsgView implements Msg {
   }
 }
 
-/** The extras `extrasFor` gave last: the next message with the same fields shares it. */
-let lastExtras: MsgExtras | undefined;
-
-/**
- * A message's optional fields as one object, or undefined when it has none: the one made for the
- * message before when its fields are the same values (every topic message a subscription gets,
- * and a publisher's run of messages with the same subject and headers), so a stored message
- * mostly costs its map entry alone. Never changed once made, so sharing it changes nothing else.
- */
-function extrasFor(m: MsgExtras): MsgExtras | undefined {
-  const { headers, group, subject } = m;
-  if (headers === undefined && group === undefined && subject === undefined) return undefined;
-  const last = lastExtras;
-  if (
-    last !== undefined && last.headers === headers && last.group === group &&
-    last.subject === subject
-  ) {
-    return last;
-  }
-  return lastExtras = Object.freeze({ headers, group, subject });
-}
-
 const MIN_CAPACITY = 16;
 /** A store whose live messages fill less than a quarter of this many slots or more squeezes. */
 const SQUEEZE_MIN_SLOTS = 4096;
@@ -257,7 +237,7 @@ export class MsgStore {
       m.buf,
       m.off,
       m.len,
-      extrasFor(m),
+      storedExtras(m),
       m.publishedAt,
       m.expiresAt,
       m.state,

@@ -1,6 +1,8 @@
 /**
- * The headers a stored message keeps: one frozen object shared by every message whose headers
- * are the same names and values in the same order, among the last few sets seen. Messages of one
+ * What a stored message keeps of its optional fields, shared where equal. Its headers: one frozen
+ * object shared by every message whose headers are the same names and values in the same order,
+ * among the last few sets seen (`storedHeaders`); its headers, group and subject together: the
+ * object made for the message before when they are the same (`storedExtras`). Messages of one
  * publisher mostly carry the same headers (every MQTT message `mqtt-payload` and `mqtt-qos`), and
  * a stored message used to keep its own copy: an object per message that lived as long as the
  * message (every collection traced it) on every node. Sharing is safe because stored headers are
@@ -9,6 +11,8 @@
  *
  * @module
  */
+
+import type { MsgExtras } from "./_msg_blocks.ts";
 
 type Headers = Readonly<Record<string, string>>;
 
@@ -60,4 +64,26 @@ function sameHeaders(set: SharedSet, headers: Headers): boolean {
     i++;
   }
   return true;
+}
+
+/** The extras `storedExtras` gave last: the next message with the same fields shares it. */
+let lastExtras: MsgExtras | undefined;
+
+/**
+ * A message's optional fields as one object, or undefined when it has none: the one made for the
+ * message before when its fields are the same values (every topic message a subscription gets,
+ * and a publisher's run of messages with the same subject and headers), so a stored message
+ * mostly costs its map entry alone. Never changed once made, so sharing it changes nothing else.
+ */
+export function storedExtras(m: MsgExtras): MsgExtras | undefined {
+  const { headers, group, subject } = m;
+  if (headers === undefined && group === undefined && subject === undefined) return undefined;
+  const last = lastExtras;
+  if (
+    last !== undefined && last.headers === headers && last.group === group &&
+    last.subject === subject
+  ) {
+    return last;
+  }
+  return lastExtras = Object.freeze({ headers, group, subject });
 }

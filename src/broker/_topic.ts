@@ -105,7 +105,10 @@ export class Topic {
     this.bytes += t.len;
     this.published++;
     const targets = this.routes.match(t.subject, t.headers);
-    for (const sub of targets) if (t.seq >= sub.startSeq) deliverTo(sub, t, now);
+    for (let i = 0; i < targets.length; i++) {
+      const sub = targets[i];
+      if (t.seq >= sub.startSeq) deliverTo(sub, t, now);
+    }
     t.routed = this.routes.filtered ? targets : undefined;
     const { maxMessages, maxBytes } = this.config;
     let dropped = false;
