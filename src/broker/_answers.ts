@@ -132,7 +132,7 @@ export function settleBytes(codes: string, leases: number): number {
  * whole. Every delivery of one receive comes from one channel (the first receipt names it), and
  * a receive leaves each one leased by that very attempt, unless its channel settles at delivery
  * (`at_most_once`: the message is gone). So the channel's mode decides for all of them, the same
- * answer as asking the channel of each (`Channel.holdsLease`), without a lookup, a receipt decoded
+ * answer as asking the channel of each (`Channel.heldDelivery`), without a lookup, a receipt decoded
  * or a view made per delivery (every node, every receive in a session it applies).
  */
 function compactReceive(deliveries: readonly Delivery[], byOrd: ByOrd): CompactReceive {

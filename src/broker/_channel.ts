@@ -334,15 +334,6 @@ export class Channel {
     return this.#delivery(m, m.at);
   }
 
-  /**
-   * Whether attempt `attempt` of message `seq` holds its lease (`heldDelivery` would answer it),
-   * without making the delivery: a receive in a session asks it of every delivery it stores.
-   */
-  holdsLease(seq: number, attempt: number): boolean {
-    const m = this.msgs.get(seq);
-    return m !== undefined && m.state === MsgState.Leased && m.attempt === attempt;
-  }
-
   /** Finds the message a receipt names, if that attempt still holds the lease. Read-only. */
   resolve(receipt: string, now: number): Resolved {
     const r = decodeReceipt(receipt);

@@ -67,31 +67,48 @@ function checkAcks(
   errors: ItemError[],
 ): [Channel, Msg][] {
   const out: [Channel, Msg][] = [];
-  // By channel ordinal and seq: a stored message is a view made per lookup, not one object.
-  const seen = new Set<string>();
-  (cmd.ack ?? []).forEach((a, i) => {
-    const item = `ack[${i}]`;
+  const acks = cmd.ack ?? [];
+  // By channel ordinal and seq: a stored message is a view made per lookup, not one object. A
+  // lone ack (a mover's usual transaction) cannot repeat one: no set, no key made.
+  const seen = acks.length > 1 ? new Set<string>() : undefined;
+  // A loop, and each item's name made only for an error: every node applies every transaction.
+  for (let i = 0; i < acks.length; i++) {
+    if (!(i in acks)) continue; // a hole: skipped, as forEach did
+    const a = acks[i];
     if (typeof a !== "object" || a === null || typeof a.receipt !== "string") {
-      errors.push({ item, reason: "invalid_request", detail: "an ack needs a receipt" });
-      return;
+      errors.push({
+        item: `ack[${i}]`,
+        reason: "invalid_request",
+        detail: "an ack needs a receipt",
+      });
+      continue;
     }
     const ch = "queue" in a
       ? state.queues.get(a.queue) ?? queueNotFound(a.queue)
       : findSubscription(state, a.topic, a.subscription);
     if (!(ch instanceof Channel)) {
-      errors.push({ item, reason: ch.reason, detail: ch.detail });
-      return;
+      errors.push({ item: `ack[${i}]`, reason: ch.reason, detail: ch.detail });
+      continue;
     }
     const v = ch.resolve(a.receipt, now);
+    const key = seen === undefined || !v.ok ? "" : `${ch.ord}.${v.m.seq}`;
     if (!v.ok) {
-      errors.push({ item, reason: v.status, detail: `Receipt ${a.receipt} is ${v.status}` });
-    } else if (seen.has(`${ch.ord}.${v.m.seq}`)) {
-      errors.push({ item, reason: "invalid_request", detail: "the same message is acked twice" });
+      errors.push({
+        item: `ack[${i}]`,
+        reason: v.status,
+        detail: `Receipt ${a.receipt} is ${v.status}`,
+      });
+    } else if (seen?.has(key)) {
+      errors.push({
+        item: `ack[${i}]`,
+        reason: "invalid_request",
+        detail: "the same message is acked twice",
+      });
     } else {
-      seen.add(`${ch.ord}.${v.m.seq}`);
+      seen?.add(key);
       out.push([ch, v.m]);
     }
-  });
+  }
   return out;
 }
 
@@ -105,7 +122,6 @@ function checkPublishes(
   // Messages this transaction already adds to each queue, and ids it already publishes.
   const extra = new Map<Channel, { count: number; bytes: number; ids: Set<string> }>();
   (cmd.publish ?? []).forEach((p, i) => {
-    const item = `publish[${i}]`;
     const bad = typeof p !== "object" || p === null
       ? "a publish must be an object"
       : checkMessage(p) ??
@@ -114,18 +130,18 @@ function checkPublishes(
           : undefined) ??
         (p.once !== undefined ? "once is not for transactions" : undefined);
     if (bad) {
-      errors.push({ item, reason: "invalid_request", detail: bad });
+      errors.push({ item: `publish[${i}]`, reason: "invalid_request", detail: bad });
       return;
     }
     if (!("queue" in p)) {
       const t = state.topics.get(p.topic);
-      if (t === undefined) errors.push({ item, ...topicNotFound(p.topic) });
+      if (t === undefined) errors.push({ item: `publish[${i}]`, ...topicNotFound(p.topic) });
       else out[i] = t;
       return;
     }
     const q = state.queues.get(p.queue);
     if (q === undefined) {
-      errors.push({ item, ...queueNotFound(p.queue) });
+      errors.push({ item: `publish[${i}]`, ...queueNotFound(p.queue) });
       return;
     }
     out[i] = q;
@@ -134,7 +150,7 @@ function checkPublishes(
     if (p.id !== undefined && (q.ids.lookup(p.id, now) !== undefined || x.ids.has(p.id))) return;
     const refusal = publishRefusal(q, p, x.count, x.bytes);
     if (refusal) {
-      errors.push({ item, reason: refusal.reason, detail: refusal.detail });
+      errors.push({ item: `publish[${i}]`, reason: refusal.reason, detail: refusal.detail });
       return;
     }
     x.count++;

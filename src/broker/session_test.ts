@@ -252,7 +252,7 @@ Deno.test("a receive in a session stores by reference exactly the deliveries who
       const held: number[] = [];
       const whole: unknown[] = [];
       for (const d of r.messages) {
-        if (q.holdsLease(d.seq, d.attempt)) held.push(q.ord, d.seq, d.attempt);
+        if (q.heldDelivery(d.seq, d.attempt) !== undefined) held.push(q.ord, d.seq, d.attempt);
         else whole.push(d);
       }
       assert.deepEqual(stored.held, held, `${mode} fifo ${fifo}`);

@@ -25,7 +25,7 @@ import process from "node:process";
 import { slicePacer, unwrapSnapshot } from "../../cluster/node/mod.ts";
 import { EntryKind } from "../../cluster/raft/mod.ts";
 import { FileLogStore, FileSnapshotStore } from "../../cluster/storage/mod.ts";
-import { decodeEntry } from "../../src/broker/envelope.ts";
+import { decodeEntry } from "../../src/broker/mod.ts";
 import { BrokerMachine } from "../../src/server/mod.ts";
 
 function arg(name: string, fallback: string): string {
