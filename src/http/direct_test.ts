@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { createApp, type CreateAppOptions } from "./app.ts";
 import { loadAuthenticator } from "./auth.ts";
-import { matchDirect } from "./direct.ts";
+import { DirectCall, matchDirect } from "./direct.ts";
 import { LocalNode } from "./testing/local_node.ts";
 import { silentLogger } from "../log.ts";
 import { Drain } from "./drain.ts";
@@ -428,4 +428,45 @@ Deno.test("a follower forwards direct requests (HTTP, stream) as it forwards thr
     await stream.close();
     await Promise.all([...leaders, ...followers].map((n) => n.server.shutdown()));
   }
+});
+
+Deno.test("a body value within the limit is read as it is; its bytes, when asked for, are its text's", async () => {
+  const json = { messages: [{ subject: "a.b", body: "aGk=", headers: { "mqtt-qos": "1" } }] };
+  const text = JSON.stringify(json);
+  const call = (bytesAtMost: number) =>
+    new DirectCall(
+      "POST",
+      "/p",
+      undefined,
+      { "content-type": "application/json" },
+      {
+        json,
+        bytesAtMost,
+      },
+      new AbortController().signal,
+      () => new Request("http://x"),
+    );
+  const within = call(4096).body(4096);
+  assert.equal(within.json, json);
+  assert.deepEqual(within.bytes, new TextEncoder().encode(text));
+  // Beyond the limit its text is read (a copy, as parsed), and the limit is the text's.
+  const beyond = call(5000).body(4096);
+  assert.notEqual(beyond.json, json);
+  assert.deepEqual(beyond.json, json);
+  assert.throws(() => call(5000).body(10), /10/);
+  assert.deepEqual((await call(4096).rawBody(4096)).bytes, new TextEncoder().encode(text));
+  // Another content type: read as its text is, refused as such a text is.
+  const plain = new DirectCall(
+    "POST",
+    "/p",
+    undefined,
+    { "content-type": "text/plain" },
+    {
+      json,
+      bytesAtMost: 100,
+    },
+    new AbortController().signal,
+    () => new Request("http://x"),
+  );
+  assert.throws(() => plain.body(4096), /Content-Type/);
 });

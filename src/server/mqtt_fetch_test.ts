@@ -10,7 +10,6 @@
 
 import assert from "node:assert/strict";
 import { createApp, loadAuthenticator, type Principal } from "../http/mod.ts";
-import { DirectCall } from "../http/direct.ts";
 import { LocalNode } from "../http/testing/local_node.ts";
 import { silentLogger } from "../log.ts";
 import { BrokerApi, jsonBytesAtMost, MQTT_TOPIC, mqttGatewayAuth, SizedBody } from "../mqtt/mod.ts";
@@ -165,30 +164,3 @@ for (const authOn of [true, false]) {
     assert.deepEqual(await values.metrics(), counted);
   });
 }
-
-Deno.test("a body value within the limit is read as it is; its bytes, when asked for, are its text's", async () => {
-  const json = { messages: [message("a.b", 1)] };
-  const text = JSON.stringify(json);
-  const call = (bytesAtMost: number) =>
-    new DirectCall(
-      "POST",
-      "/p",
-      undefined,
-      { "content-type": "application/json" },
-      {
-        json,
-        bytesAtMost,
-      },
-      new AbortController().signal,
-      () => new Request("http://x"),
-    );
-  const within = call(4096).body(4096);
-  assert.equal(within.json, json);
-  assert.deepEqual(within.bytes, new TextEncoder().encode(text));
-  // Beyond the limit its text is read (a copy, as parsed), and the limit is the text's.
-  const beyond = call(5000).body(4096);
-  assert.notEqual(beyond.json, json);
-  assert.deepEqual(beyond.json, json);
-  assert.throws(() => call(5000).body(10), /10/);
-  assert.deepEqual((await call(4096).rawBody(4096)).bytes, new TextEncoder().encode(text));
-});
