@@ -431,7 +431,7 @@ Deno.test("a follower forwards direct requests (HTTP, stream) as it forwards thr
 });
 
 Deno.test("a body value within the limit is read as it is; its bytes, when asked for, are its text's", async () => {
-  const json = { messages: [{ subject: "a.b", body: "x", headers: { "mqtt-qos": "1" } }] };
+  const json = { messages: [{ subject: "a.b", body: "aGk=", headers: { "mqtt-qos": "1" } }] };
   const text = JSON.stringify(json);
   const call = (bytesAtMost: number) =>
     new DirectCall(
@@ -455,4 +455,18 @@ Deno.test("a body value within the limit is read as it is; its bytes, when asked
   assert.deepEqual(beyond.json, json);
   assert.throws(() => call(5000).body(10), /10/);
   assert.deepEqual((await call(4096).rawBody(4096)).bytes, new TextEncoder().encode(text));
+  // Another content type: read as its text is, refused as such a text is.
+  const plain = new DirectCall(
+    "POST",
+    "/p",
+    undefined,
+    { "content-type": "text/plain" },
+    {
+      json,
+      bytesAtMost: 100,
+    },
+    new AbortController().signal,
+    () => new Request("http://x"),
+  );
+  assert.throws(() => plain.body(4096), /Content-Type/);
 });

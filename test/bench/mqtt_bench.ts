@@ -21,6 +21,7 @@
  * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1,3]
  *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
  *   [--client-nodelay] [--no-memory-flags] [--v8-flags <flags>] [--profile-nodes <dir>]
+ *   [--beside <node entry>]
  *
  * `--nodes` lists the cluster sizes quorumq runs as, one after another (default `1,3`; `--nodes 3`
  * for the cluster alone). `--main` picks the node entry
@@ -33,6 +34,11 @@
  * defaults), to compare settings. `--profile-nodes` runs the nodes on
  * `test/bench/profiled_main.ts` and records each node's CPU profile over the QoS 1 runs only, one
  * file per node and cluster size in `<dir>` (summarize with `test/bench/profile_summary.ts`).
+ * `--beside <node entry>` starts a second cluster of each size on that entry (another checkout's
+ * `src/main.ts`) and drives the same QoS 1 load on both at the same time, run by run, so an A/B of
+ * the CPU per message sees one machine load on both sides (alternating runs drift with the load
+ * of a shared machine); no Mosquitto then, and neither the rates nor the client's CPU compare
+ * (one client process drives both).
  *
  * @module
  */
@@ -58,6 +64,7 @@ const { values } = parseArgs({
     "no-memory-flags": { type: "boolean", default: false },
     "v8-flags": { type: "string" },
     "profile-nodes": { type: "string" },
+    beside: { type: "string" },
   },
 });
 const CASES = new Set(values.cases.split(","));
@@ -232,30 +239,62 @@ async function measure(
     if (CASES.has("q0")) q0.push(await withCpu(pids, () => qos0FanOut(port, r), (f) => f.got!));
   }
   await stopProfile();
-  const show = (label: string, fs: Figures[]) => {
-    if (fs.length === 0) return;
-    const got = fs[0].got === undefined
-      ? ""
-      : `, delivered ${fs.map((f) => f.got).join("/")} of ${MESSAGES * SUBSCRIBERS}`;
-    const cpu = (f: (x: Figures) => number) => Math.round(median(fs.map(f)));
-    const all = pids.length > 1 ? `, all ${pids.length} nodes ${cpu((x) => x.allUs)} µs` : "";
-    const rounds = fs[0].entriesPer64 === undefined
-      ? ""
-      : `, ${median(fs.map((x) => x.entriesPer64!)).toFixed(1)} entries per 64`;
-    console.log(
-      `${name.padEnd(12)} ${label.padEnd(36)} ${
-        Math.round(median(fs.map((f) => f.rate)))
-      } msgs/s, ` +
-        `p50 ${median(fs.map((f) => f.p50)).toFixed(2)} ms, p99 ${
-          median(fs.map((f) => f.p99)).toFixed(2)
-        } ms, CPU/msg broker ${cpu((x) => x.brokerUs)} µs${all}, client ${
-          cpu((x) => x.clientUs)
-        } µs${rounds}${got}`,
-    );
-  };
-  show("QoS 1 publish, 64 in flight", q1);
-  show("QoS 2 publish, 64 in flight", q2);
-  show(`QoS 0 fan-out to ${SUBSCRIBERS} subscribers`, q0);
+  show(name, pids.length, "QoS 1 publish, 64 in flight", q1);
+  show(name, pids.length, "QoS 2 publish, 64 in flight", q2);
+  show(name, pids.length, `QoS 0 fan-out to ${SUBSCRIBERS} subscribers`, q0);
+}
+
+/** Prints the medians of `fs` (the runs of one case against one broker). */
+function show(name: string, nodes: number, label: string, fs: Figures[]): void {
+  if (fs.length === 0) return;
+  const got = fs[0].got === undefined
+    ? ""
+    : `, delivered ${fs.map((f) => f.got).join("/")} of ${MESSAGES * SUBSCRIBERS}`;
+  const cpu = (f: (x: Figures) => number) => Math.round(median(fs.map(f)));
+  const all = nodes > 1 ? `, all ${nodes} nodes ${cpu((x) => x.allUs)} µs` : "";
+  const rounds = fs[0].entriesPer64 === undefined
+    ? ""
+    : `, ${median(fs.map((x) => x.entriesPer64!)).toFixed(1)} entries per 64`;
+  console.log(
+    `${name.padEnd(12)} ${label.padEnd(36)} ${Math.round(median(fs.map((f) => f.rate)))} msgs/s, ` +
+      `p50 ${median(fs.map((f) => f.p50)).toFixed(2)} ms, p99 ${
+        median(fs.map((f) => f.p99)).toFixed(2)
+      } ms, CPU/msg broker ${cpu((x) => x.brokerUs)} µs${all}, client ${
+        cpu((x) => x.clientUs)
+      } µs${rounds}${got}`,
+  );
+}
+
+/** A cluster under measurement: its leader's MQTT port, its processes (leader first), entries. */
+interface Cluster {
+  readonly name: string;
+  readonly port: number;
+  readonly pids: readonly number[];
+  readonly entries: () => Promise<number>;
+}
+
+/**
+ * `--beside`: QoS 1 runs on two clusters at the same time (this checkout's and another node
+ * entry's), so both see the same machine load; each cluster's CPU per message is read over the
+ * same stretch. The rates are not comparable (one client process drives both), nor is the
+ * client's CPU (it serves both).
+ */
+async function measureBeside(a: Cluster, b: Cluster): Promise<void> {
+  const qa: Figures[] = [];
+  const qb: Figures[] = [];
+  const sent = () => MESSAGES;
+  for (let r = 0; r < RUNS; r++) {
+    const [fa, fb] = await Promise.all([
+      withCpu(a.pids, () => publishInFlight(a.port, r, 1), sent, a.entries),
+      withCpu(b.pids, () => publishInFlight(b.port, r, 1), sent, b.entries),
+    ]);
+    qa.push(fa);
+    qb.push(fb);
+    const us = (f: Figures) => `leader ${Math.round(f.brokerUs)} all ${Math.round(f.allUs)} µs`;
+    console.log(`  run ${r}: ${a.name} ${us(fa)}; ${b.name} ${us(fb)}`);
+  }
+  show(a.name, a.pids.length, "QoS 1 publish, 64 in flight", qa);
+  show(b.name, b.pids.length, "QoS 1 publish, 64 in flight", qb);
 }
 
 /** With `--profile-client`: profiles this process until the returned function is called. */
@@ -334,7 +373,11 @@ console.log(
       values["client-nodelay"]
         ? "Nagle off on the publisher (--client-nodelay)"
         : "as set up by default (Nagle on)"
-    }.`,
+    }.${
+      values.beside === undefined
+        ? ""
+        : ` Beside it: ${values.beside}, QoS 1 at the same time (CPU per message only).`
+    }`,
 );
 const profileDir = values["profile-nodes"];
 if (profileDir !== undefined) {
@@ -344,16 +387,50 @@ if (profileDir !== undefined) {
 const main = profileDir !== undefined
   ? new URL("./profiled_main.ts", import.meta.url).pathname
   : values.main;
-if (values.only !== "mosquitto") {
+/** Nodes of a cluster of `count` on the node entry `entry` (this checkout's when undefined). */
+const clusterNodes = (count: number, entry: string | undefined) =>
+  mqttNodes({
+    count,
+    storage: "fsync",
+    keepLogs: false,
+    memoryFlags: !values["no-memory-flags"],
+    ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
+    ...(entry === undefined ? {} : { main: entry }),
+  });
+
+/** A started cluster as `measureBeside` reads it. */
+async function clusterOf(
+  name: string,
+  c: Awaited<ReturnType<typeof clusterNodes>>,
+): Promise<Cluster> {
+  const leader = c.nodes.ids.length === 1 ? "n1" : await c.nodes.waitLeader();
+  const pids = [leader, ...c.nodes.ids.filter((id) => id !== leader)].map((id) => c.nodes.pid(id)!);
+  const url = c.nodes.url(leader);
+  return { name, port: c.mqttPort(leader), pids, entries: () => entriesOf(url) };
+}
+
+const beside = values.beside;
+if (beside !== undefined) {
+  // Side by side: QoS 1 only, each cluster size, no Mosquitto (see `measureBeside`).
   for (const count of NODE_COUNTS) {
-    const { nodes, mqttPort } = await mqttNodes({
-      count,
-      storage: "fsync",
-      keepLogs: false,
-      memoryFlags: !values["no-memory-flags"],
-      ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
-      ...(main === undefined ? {} : { main }),
-    });
+    const a = await clusterNodes(count, main);
+    try {
+      const b = await clusterNodes(count, beside);
+      try {
+        await measureBeside(
+          await clusterOf(`quorumq ${count}n`, a),
+          await clusterOf(`beside ${count}n`, b),
+        );
+      } finally {
+        await b.nodes.stop();
+      }
+    } finally {
+      await a.nodes.stop();
+    }
+  }
+} else if (values.only !== "mosquitto") {
+  for (const count of NODE_COUNTS) {
+    const { nodes, mqttPort } = await clusterNodes(count, main);
     try {
       const leader = count === 1 ? "n1" : await nodes.waitLeader();
       const pids = [leader, ...nodes.ids.filter((id) => id !== leader)].map((id) => nodes.pid(id)!);
@@ -369,6 +446,6 @@ if (values.only !== "mosquitto") {
     }
   }
 }
-if (values.only !== "quorumq") {
+if (values.only !== "quorumq" && beside === undefined) {
   await withMosquitto((port, pids) => measure("mosquitto", port, pids));
 }
