@@ -10,7 +10,7 @@
  * between the builds (`--runs` each), for an A/B in one sitting. Prints each run and the medians,
  * with the load, and per node what its log says: the commit it started from against its last
  * entry (what it could apply before it hears a leader), when it listened, when a leader was
- * known, and its process CPU.
+ * known, and its process CPU. `--logs <dir>` keeps each run's node logs there.
  *
  * @module
  */
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     data: { type: "string" },
     runs: { type: "string", default: "3" },
     main: { type: "string", multiple: true },
+    // A directory to write each run's node logs to (<dir>/<run>-<node>.log).
+    logs: { type: "string" },
   },
 });
 if (values.data === undefined) {
@@ -121,6 +123,14 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
       await sleep(50);
     }
     const lines = IDS.map((id) => describe(id, nodes!.logs(id)));
+    if (values.logs !== undefined) {
+      for (const id of IDS) {
+        await Deno.writeTextFile(
+          `${values.logs}/${k}-${MAINS.indexOf(main)}-${id}.log`,
+          nodes.logs(id),
+        );
+      }
+    }
     return { write: writeMs, allReady: readyMs, lines };
   } finally {
     await nodes?.stop();
