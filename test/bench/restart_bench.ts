@@ -10,7 +10,7 @@
  * between the builds (`--runs` each), for an A/B in one sitting. Prints each run and the medians,
  * with the load, and per node what its log says: the commit it started from against its last
  * entry (what it could apply before it hears a leader), when it listened, when a leader was
- * known, and its process CPU.
+ * known, and its process CPU. `--logs <dir>` keeps each run's node logs there.
  *
  * @module
  */
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     data: { type: "string" },
     runs: { type: "string", default: "3" },
     main: { type: "string", multiple: true },
+    // A directory to write each run's node logs to (<dir>/<run>-<node>.log).
+    logs: { type: "string" },
   },
 });
 if (values.data === undefined) {
@@ -83,7 +85,7 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
       await new Deno.Command("cp", { args: ["-r", `${DATA}/${id}`, `${dir}/${id}`] }).output();
     }
     // `Nodes.start` waits for a leader; the clock starts at the spawn, so it is started by hand.
-    const t0 = performance.now();
+    const t0 = performance.now(), spawnedAt = Date.now();
     const spawned = Nodes.start({
       count: 3,
       dataDir: dir,
@@ -120,7 +122,15 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
       }
       await sleep(50);
     }
-    const lines = IDS.map((id) => describe(id, nodes!.logs(id)));
+    const lines = IDS.map((id) => describe(id, nodes!.logs(id), spawnedAt));
+    if (values.logs !== undefined) {
+      for (const id of IDS) {
+        await Deno.writeTextFile(
+          `${values.logs}/${k}-${MAINS.indexOf(main)}-${id}.log`,
+          nodes.logs(id),
+        );
+      }
+    }
     return { write: writeMs, allReady: readyMs, lines };
   } finally {
     await nodes?.stop();
@@ -128,8 +138,8 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
   }
 }
 
-/** One node's start, from its log lines. */
-function describe(id: string, logs: string): string {
+/** One node's start, from its log lines, in seconds since the spawn (`spawnedAt`, epoch ms). */
+function describe(id: string, logs: string, spawnedAt: number): string {
   const events = logs.split("\n").flatMap((l) => {
     try {
       return [JSON.parse(l) as Record<string, unknown>];
@@ -138,7 +148,7 @@ function describe(id: string, logs: string): string {
     }
   });
   const t = (e: Record<string, unknown> | undefined) => e ? Date.parse(e.time as string) : NaN;
-  const first = t(events[0]);
+  const first = spawnedAt;
   const find = (name: string) => events.find((e) => e.event === name);
   const started = find("node_started");
   const listening = find("node_listening");
