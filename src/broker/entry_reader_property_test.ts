@@ -1,0 +1,124 @@
+/**
+ * `readEntryValue` (the hand reader every node decodes entries with) against msgpackr's `unpack`
+ * with envelope.ts's options, by fast-check: any value msgpackr packs reads back as msgpackr reads
+ * it (or is left to msgpackr), and any bytes (random, or a packed value with a byte changed, cut
+ * short or followed by more) the reader takes are bytes msgpackr reads to the same value. Bytes
+ * msgpackr refuses, the reader must leave to it (an entry that failed to decode must still fail).
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Packr } from "msgpackr";
+import { readEntryValue } from "./_entry_reader.ts";
+
+// envelope.ts's packr: what entries are written with and read back with.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** Deep equality that tells apart -0, NaN, undefined, a Buffer from a Uint8Array, key order. */
+function same(a: unknown, b: unknown, path = "$"): void {
+  if (typeof a !== "object" || a === null || typeof b !== "object" || b === null) {
+    assert(Object.is(a, b), `${path}: ${String(a)} vs ${String(b)}`);
+    return;
+  }
+  assert.strictEqual(Object.getPrototypeOf(a), Object.getPrototypeOf(b), `${path}: prototype`);
+  if (a instanceof Uint8Array) {
+    assert.deepStrictEqual([...a], [...(b as Uint8Array)], `${path}: bytes`);
+    return;
+  }
+  assert.deepStrictEqual(Reflect.ownKeys(a), Reflect.ownKeys(b), `${path}: keys`);
+  for (const k of Object.keys(a)) {
+    same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+  }
+}
+
+/** msgpackr's reading of `bytes[1..]`, or the error it throws. */
+function unpacked(bytes: Uint8Array): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: packr.unpack(bytes.subarray(1)) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** The reader against msgpackr on the same bytes: taken only where msgpackr reads the same. */
+function agrees(bytes: Uint8Array): boolean {
+  const fast = readEntryValue(bytes, 1);
+  if (!fast.ok) return false;
+  const slow = unpacked(bytes);
+  assert(slow.ok, "the reader took bytes msgpackr refuses");
+  same(fast.value, slow.value);
+  return true;
+}
+
+const key = fc.oneof(
+  fc.constantFrom("__proto__", "constructor", "toString", "0", "17", "", "op", "cmd", "ts"),
+  fc.string({ maxLength: 8 }),
+  fc.string({ unit: "grapheme", maxLength: 12 }),
+  fc.string({ minLength: 20, maxLength: 40 }),
+);
+
+const scalar = fc.oneof(
+  fc.constantFrom(null, undefined, true, false, -0, NaN, Infinity, -Infinity, 0.5, 2 ** 53),
+  fc.integer(),
+  fc.integer({ min: -(2 ** 31), max: 2 ** 32 }),
+  fc.maxSafeInteger(),
+  fc.double(),
+  fc.float(),
+  fc.string({ maxLength: 30 }),
+  fc.string({ unit: "binary", maxLength: 30 }),
+  fc.string({ unit: "grapheme", maxLength: 30 }),
+  fc.string({ minLength: 200, maxLength: 300 }),
+  fc.uint8Array({ maxLength: 40 }),
+);
+
+const value = fc.letrec((tie) => ({
+  any: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    scalar,
+    fc.array(tie("any"), { maxLength: 6 }),
+    fc.dictionary(key, tie("any"), { maxKeys: 6 }),
+  ),
+})).any;
+
+/** The bytes of an entry (a version byte, then msgpack) for `v`. */
+function entryBytes(v: unknown): Uint8Array {
+  const packed = packr.pack(v);
+  const out = new Uint8Array(packed.length + 1);
+  out[0] = 1;
+  out.set(packed, 1);
+  return out;
+}
+
+Deno.test("entry reader property: a packed value reads back as msgpackr reads it", () => {
+  let read = 0;
+  fc.assert(
+    fc.property(value, (v) => {
+      if (agrees(entryBytes(v))) read++;
+    }),
+    { numRuns: 3000 },
+  );
+  assert(read > 1500, `read ${read} of 3000`);
+});
+
+Deno.test("entry reader property: damaged bytes the reader takes are bytes msgpackr reads the same", () => {
+  const damaged = fc.oneof(
+    fc.uint8Array({ minLength: 1, maxLength: 40 }),
+    fc.tuple(value, fc.nat(), fc.nat({ max: 255 })).map(([v, at, b]) => {
+      const bytes = entryBytes(v);
+      bytes[1 + (at % (bytes.length - 1))] = b;
+      return bytes;
+    }),
+    fc.tuple(value, fc.nat()).map(([v, cut]) => {
+      const bytes = entryBytes(v);
+      return bytes.subarray(0, 1 + (cut % bytes.length));
+    }),
+    fc.tuple(value, fc.uint8Array({ minLength: 1, maxLength: 4 })).map(([v, more]) => {
+      const bytes = entryBytes(v);
+      const out = new Uint8Array(bytes.length + more.length);
+      out.set(bytes);
+      out.set(more, bytes.length);
+      return out;
+    }),
+  );
+  fc.assert(fc.property(damaged, (bytes) => void agrees(bytes)), { numRuns: 20_000 });
+});
