@@ -16,7 +16,7 @@ import {
   syncDir,
   writeAllSync,
   writeFileAtomic,
-  writeZerosSync,
+  writeZeros,
 } from "./_fs.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
 import { entryBytesAt, SegmentReads } from "./_segment_read.ts";
@@ -57,10 +57,13 @@ export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** Appends up to this size are encoded into one kept buffer (`#scratchFor`); larger ones, fresh. */
 const SCRATCH_BYTES_MAX = 1024 * 1024;
 /**
- * Zeros written ahead of the active segment's records (`#preallocate`): an fdatasync of records
+ * Zeros written ahead of the active segment's records (`#extendAhead`): an fdatasync of records
  * over zeros flushes data alone, not the journal for a new size and blocks (docs/storage.md).
+ * The zeros reach this far past the last record once an extension completes.
  */
 const PREALLOCATE_BYTES = 1024 * 1024;
+/** An extension starts once fewer zeros than this are left ahead of the records. */
+const PREALLOCATE_LOW_WATER = PREALLOCATE_BYTES / 2;
 
 /**
  * The durable log. Appends queued while a write+fdatasync is in flight are coalesced into the
@@ -74,8 +77,21 @@ export class FileLogStore implements LogStore {
   /** Verified segments in index order; the last one is open as `#active`. */
   readonly #segments: Segment[];
   #active: Deno.FsFile | undefined;
-  /** The size of `#active`'s file: its records, then zeros (`#preallocate`). */
+  /**
+   * The size of `#active`'s file that the write path may count on: its records, then zeros
+   * (`#extendAhead`). Grows past the records only when an extension completes.
+   */
   #allocated = 0;
+  /** A second handle on the active segment, for the zeros: its own position, off the writes'. */
+  #extender: Deno.FsFile | undefined;
+  /**
+   * Zeros being written past `#allocated` through `#extender`, on a worker thread. Records are
+   * never written into that range while it is in flight (`#write` awaits it first), and every
+   * truncation awaits it (`#settleExtension`), so zeros never land over records or after a cut.
+   */
+  #extension: Promise<void> | undefined;
+  /** A failed extension: the next write (or roll, or cut) stops the store with it. */
+  #extensionError: unknown;
   #first: number;
   #queue: Op[] = [];
   #draining = false;
@@ -226,7 +242,7 @@ export class FileLogStore implements LogStore {
         if (op.kind === "compact") await this.#compact(op.throughIndex);
         else if (op.kind === "reset") await this.#deleteFrom(0, op.nextIndex);
         else if (op.kind === "close") {
-          this.#closeFiles();
+          await this.#closeFiles();
           this.#reads.closeAll();
         }
         op.done.resolve();
@@ -327,12 +343,16 @@ export class FileLogStore implements LogStore {
         i++;
       }
       const file = this.#active!;
-      this.#preallocate(file, seg.bytes, bytes);
+      // Zeros being written where these records go: let them land first (rare: an extension
+      // starts half a preallocation ahead). Past the zeros, the records grow the file.
+      if (bytes > this.#allocated && this.#extension) await this.#settleExtension();
+      this.#allocated = Math.max(this.#allocated, bytes);
       const chunk = start === 0 && i === entries.length ? entries : entries.slice(start, i);
       writeAllSync(file, encodeRecords(chunk, this.#scratchFor(bytes - seg.bytes)));
       this.#beforeSync();
       await file.syncData();
       this.#afterSync(seg.path, bytes);
+      this.#extendAhead(seg.path, bytes);
       // Only now, durable, does the segment own them (lastIndex() reports durable entries).
       for (let k = 0; k < offsets.length; k++) {
         seg.offsets.push(offsets[k]);
@@ -356,29 +376,55 @@ export class FileLogStore implements LogStore {
     return this.#scratch;
   }
 
-  /** Records to write at `at` would end at `end`: past the zeros, writes more beyond them. */
-  #preallocate(file: Deno.FsFile, at: number, end: number): void {
-    if (end <= this.#allocated) return;
-    const from = Math.max(end, this.#allocated);
+  /**
+   * The active segment's records end at `end`: when fewer than `PREALLOCATE_LOW_WATER` zeros are
+   * left ahead of them, start writing zeros up to `PREALLOCATE_BYTES` past `end` (within the
+   * segment's limit), through `#extender` on a worker thread. The main thread never writes or
+   * waits for them unless records catch up with an extension still in flight. They become
+   * durable with the next append's fdatasync (which then commits the new size, once per extension).
+   */
+  #extendAhead(path: string, end: number): void {
+    if (this.#extension || this.#extensionError !== undefined) return;
+    if (this.#allocated - end >= PREALLOCATE_LOW_WATER) return;
+    const from = this.#allocated;
     const to = Math.min(this.#segmentBytesMax, end + PREALLOCATE_BYTES);
-    if (to > from) {
-      file.seekSync(from, Deno.SeekMode.Start);
-      writeZerosSync(file, to - from);
-      file.seekSync(at, Deno.SeekMode.Start);
+    if (to <= from) return;
+    this.#extension = this.#writeZerosAt(path, from, to).then(
+      () => {
+        this.#allocated = Math.max(this.#allocated, to);
+        this.#extension = undefined;
+      },
+      (err) => {
+        this.#extensionError = err;
+        this.#extension = undefined;
+      },
+    );
+  }
+
+  async #writeZerosAt(path: string, from: number, to: number): Promise<void> {
+    this.#extender ??= await Deno.open(path, { write: true });
+    await this.#extender.seek(from, Deno.SeekMode.Start);
+    await writeZeros(this.#extender, to - from);
+  }
+
+  /** Wait for an extension in flight; a failed one fails the caller (and so stops the store). */
+  async #settleExtension(): Promise<void> {
+    if (this.#extension) await this.#extension;
+    if (this.#extensionError !== undefined) {
+      throw ioError("Cannot write zeros ahead of the Raft log", this.#extensionError);
     }
-    this.#allocated = Math.max(end, to);
   }
 
   /** Seal the active segment, cut to its records, and start one whose first is `firstIndex`. */
   async #roll(firstIndex: number): Promise<Segment> {
     const sealed = this.#segments.at(-1);
+    await this.#settleExtension();
     if (this.#active && sealed && this.#allocated > sealed.bytes) {
       await this.#active.truncate(sealed.bytes);
       this.#beforeSync();
       await this.#active.syncData();
     }
-    this.#active?.close();
-    this.#active = undefined;
+    await this.#closeFiles();
     const path = `${this.#dir}/${segmentName(firstIndex)}`;
     this.#active = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
     this.#allocated = 0;
@@ -398,7 +444,7 @@ export class FileLogStore implements LogStore {
   async #deleteFrom(fromIndex: number, nextIndex: number): Promise<void> {
     while (this.#segments.length > 0 && this.#segments.at(-1)!.firstIndex >= fromIndex) {
       const seg = this.#segments.pop()!;
-      this.#closeFiles();
+      await this.#closeFiles();
       this.#reads.forget(seg.path);
       await Deno.remove(seg.path);
       await syncDir(this.#dir);
@@ -415,6 +461,7 @@ export class FileLogStore implements LogStore {
     const keep = fromIndex - last.firstIndex;
     if (keep < last.offsets.length) {
       const bytes = last.offsets[keep];
+      await this.#settleExtension();
       await this.#active.truncate(bytes);
       this.#allocated = bytes;
       this.#beforeSync();
@@ -445,7 +492,7 @@ export class FileLogStore implements LogStore {
 
   async #removeOldest(): Promise<void> {
     const seg = this.#segments.shift()!;
-    if (this.#segments.length === 0) this.#closeFiles();
+    if (this.#segments.length === 0) await this.#closeFiles();
     this.#reads.forget(seg.path);
     await Deno.remove(seg.path);
     await syncDir(this.#dir);
@@ -462,7 +509,11 @@ export class FileLogStore implements LogStore {
     return this.#segments[lo];
   }
 
-  #closeFiles(): void {
+  /** Close the active segment's handles, once an extension in flight has settled. */
+  async #closeFiles(): Promise<void> {
+    if (this.#extension) await this.#extension;
+    this.#extender?.close();
+    this.#extender = undefined;
     this.#active?.close();
     this.#active = undefined;
   }
