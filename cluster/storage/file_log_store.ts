@@ -16,8 +16,8 @@ import {
   syncDir,
   writeAllSync,
   writeFileAtomic,
-  writeZeros,
 } from "./_fs.ts";
+import { ZerosAhead } from "./_zeros_ahead.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
 import { entryBytesAt, SegmentReads } from "./_segment_read.ts";
 
@@ -56,14 +56,6 @@ interface Settle {
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** Appends up to this size are encoded into one kept buffer (`#scratchFor`); larger ones, fresh. */
 const SCRATCH_BYTES_MAX = 1024 * 1024;
-/**
- * Zeros written ahead of the active segment's records (`#extendAhead`): an fdatasync of records
- * over zeros flushes data alone, not the journal for a new size and blocks (docs/storage.md).
- * The zeros reach this far past the last record once an extension completes.
- */
-const PREALLOCATE_BYTES = 1024 * 1024;
-/** An extension starts once fewer zeros than this are left ahead of the records. */
-const PREALLOCATE_LOW_WATER = PREALLOCATE_BYTES / 2;
 
 /**
  * The durable log. Appends queued while a write+fdatasync is in flight are coalesced into the
@@ -77,21 +69,8 @@ export class FileLogStore implements LogStore {
   /** Verified segments in index order; the last one is open as `#active`. */
   readonly #segments: Segment[];
   #active: Deno.FsFile | undefined;
-  /**
-   * The size of `#active`'s file that the write path may count on: its records, then zeros
-   * (`#extendAhead`). Grows past the records only when an extension completes.
-   */
-  #allocated = 0;
-  /** A second handle on the active segment, for the zeros: its own position, off the writes'. */
-  #extender: Deno.FsFile | undefined;
-  /**
-   * Zeros being written past `#allocated` through `#extender`, on a worker thread. Records are
-   * never written into that range while it is in flight (`#write` awaits it first), and every
-   * truncation awaits it (`#settleExtension`), so zeros never land over records or after a cut.
-   */
-  #extension: Promise<void> | undefined;
-  /** A failed extension: the next write (or roll, or cut) stops the store with it. */
-  #extensionError: unknown;
+  /** The zeros ahead of `#active`'s records (`_zeros_ahead.ts`). */
+  #zeros: ZerosAhead | undefined;
   #first: number;
   #queue: Op[] = [];
   #draining = false;
@@ -120,8 +99,7 @@ export class FileLogStore implements LogStore {
     const store = new FileLogStore(dir, segments, opts);
     if (segments.length === 0) store.#first = await readEmptyLogStart(dir);
     const last = segments.at(-1);
-    if (last) store.#active = await openForAppend(last);
-    store.#allocated = last?.bytes ?? 0; // the scan cut any zeros after the records
+    if (last) await store.#openActive(last); // the scan cut any zeros after the records
     return store;
   }
 
@@ -343,16 +321,13 @@ export class FileLogStore implements LogStore {
         i++;
       }
       const file = this.#active!;
-      // Zeros being written where these records go: let them land first (rare: an extension
-      // starts half a preallocation ahead). Past the zeros, the records grow the file.
-      if (bytes > this.#allocated && this.#extension) await this.#settleExtension();
-      this.#allocated = Math.max(this.#allocated, bytes);
+      await this.#zeros!.beforeWrite(bytes);
       const chunk = start === 0 && i === entries.length ? entries : entries.slice(start, i);
       writeAllSync(file, encodeRecords(chunk, this.#scratchFor(bytes - seg.bytes)));
       this.#beforeSync();
       await file.syncData();
       this.#afterSync(seg.path, bytes);
-      this.#extendAhead(seg.path, bytes);
+      this.#zeros!.afterWrite(bytes);
       // Only now, durable, does the segment own them (lastIndex() reports durable entries).
       for (let k = 0; k < offsets.length; k++) {
         seg.offsets.push(offsets[k]);
@@ -376,50 +351,11 @@ export class FileLogStore implements LogStore {
     return this.#scratch;
   }
 
-  /**
-   * The active segment's records end at `end`: when fewer than `PREALLOCATE_LOW_WATER` zeros are
-   * left ahead of them, start writing zeros up to `PREALLOCATE_BYTES` past `end` (within the
-   * segment's limit), through `#extender` on a worker thread. The main thread never writes or
-   * waits for them unless records catch up with an extension still in flight. They become
-   * durable with the next append's fdatasync (which then commits the new size, once per extension).
-   */
-  #extendAhead(path: string, end: number): void {
-    if (this.#extension || this.#extensionError !== undefined) return;
-    if (this.#allocated - end >= PREALLOCATE_LOW_WATER) return;
-    const from = this.#allocated;
-    const to = Math.min(this.#segmentBytesMax, end + PREALLOCATE_BYTES);
-    if (to <= from) return;
-    this.#extension = this.#writeZerosAt(path, from, to).then(
-      () => {
-        this.#allocated = Math.max(this.#allocated, to);
-        this.#extension = undefined;
-      },
-      (err) => {
-        this.#extensionError = err;
-        this.#extension = undefined;
-      },
-    );
-  }
-
-  async #writeZerosAt(path: string, from: number, to: number): Promise<void> {
-    this.#extender ??= await Deno.open(path, { write: true });
-    await this.#extender.seek(from, Deno.SeekMode.Start);
-    await writeZeros(this.#extender, to - from);
-  }
-
-  /** Wait for an extension in flight; a failed one fails the caller (and so stops the store). */
-  async #settleExtension(): Promise<void> {
-    if (this.#extension) await this.#extension;
-    if (this.#extensionError !== undefined) {
-      throw ioError("Cannot write zeros ahead of the Raft log", this.#extensionError);
-    }
-  }
-
   /** Seal the active segment, cut to its records, and start one whose first is `firstIndex`. */
   async #roll(firstIndex: number): Promise<Segment> {
     const sealed = this.#segments.at(-1);
-    await this.#settleExtension();
-    if (this.#active && sealed && this.#allocated > sealed.bytes) {
+    await this.#zeros?.settle();
+    if (this.#active && sealed && this.#zeros?.pastRecords(sealed.bytes)) {
       await this.#active.truncate(sealed.bytes);
       this.#beforeSync();
       await this.#active.syncData();
@@ -427,7 +363,7 @@ export class FileLogStore implements LogStore {
     await this.#closeFiles();
     const path = `${this.#dir}/${segmentName(firstIndex)}`;
     this.#active = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
-    this.#allocated = 0;
+    this.#zeros = new ZerosAhead(path, 0, this.#segmentBytesMax);
     await syncDir(this.#dir); // the new name must survive a crash before its records are acked
     const seg: Segment = { firstIndex, path, offsets: [], terms: [], bytes: 0 };
     if (this.#segments.length === 0) this.#first = firstIndex;
@@ -455,19 +391,18 @@ export class FileLogStore implements LogStore {
       await writeEmptyLogStart(this.#dir, nextIndex);
       return;
     }
-    if (this.#active === undefined) {
-      [this.#active, this.#allocated] = [await openForAppend(last), last.bytes];
-    }
+    if (this.#active === undefined) await this.#openActive(last);
     const keep = fromIndex - last.firstIndex;
     if (keep < last.offsets.length) {
       const bytes = last.offsets[keep];
-      await this.#settleExtension();
-      await this.#active.truncate(bytes);
-      this.#allocated = bytes;
+      const [file, zeros] = [this.#active!, this.#zeros!];
+      await zeros.settle();
+      await file.truncate(bytes);
+      zeros.cut(bytes);
       this.#beforeSync();
-      await this.#active.syncData();
+      await file.syncData();
       this.#afterSync(last.path, bytes);
-      await this.#active.seek(bytes, Deno.SeekMode.Start);
+      await file.seek(bytes, Deno.SeekMode.Start);
       last.offsets.length = keep;
       last.terms.length = keep;
       last.bytes = bytes;
@@ -509,11 +444,16 @@ export class FileLogStore implements LogStore {
     return this.#segments[lo];
   }
 
+  /** Open `seg` (the newest, ending with its records) to append to. */
+  async #openActive(seg: Segment): Promise<void> {
+    this.#active = await openForAppend(seg);
+    this.#zeros = new ZerosAhead(seg.path, seg.bytes, this.#segmentBytesMax);
+  }
+
   /** Close the active segment's handles, once an extension in flight has settled. */
   async #closeFiles(): Promise<void> {
-    if (this.#extension) await this.#extension;
-    this.#extender?.close();
-    this.#extender = undefined;
+    await this.#zeros?.close();
+    this.#zeros = undefined;
     this.#active?.close();
     this.#active = undefined;
   }
