@@ -73,6 +73,11 @@ export type ByOrd = ReadonlyMap<number, Channel | Topic>;
  */
 export function compactAnswer(cmd: Command, result: Result, byOrd: ByOrd): StoredAnswer {
   if (!result.ok) return result;
+  if (cmd.op === "publish") {
+    // `queuePublishOne`'s answer, `{ ok, seq, id, duplicate }`, kept as it is: its size from its
+    // shape, not the generic walk over its keys (every session publish, on every node).
+    return sized(result, publishBytes((result as { readonly id: string }).id));
+  }
   if (RECEIVE_OPS.has(cmd.op) && "messages" in result) {
     return compactReceive(result.messages, byOrd);
   }
@@ -119,6 +124,14 @@ export function storedAnswerBytes(answer: StoredAnswer): number {
  */
 export function receiveBytes(heldNumbers: number, whole: readonly Delivery[]): number {
   return 16 + (8 + 2 + 8) + (8 + 4 + 16 + 8 * heldNumbers) + (8 + 5 + answerBytes(whole));
+}
+
+/**
+ * `answerBytes` of a publish's answer `{ ok: true, seq, id, duplicate }`: the object 16, then per
+ * key 8 + its length + its value's (a boolean or a number 8, the id 16 + its length).
+ */
+export function publishBytes(id: string): number {
+  return 16 + (8 + 2 + 8) + (8 + 3 + 8) + (8 + 2 + 16 + id.length) + (8 + 9 + 8);
 }
 
 /** `answerBytes` of `{ ok: true, codes }`, with `leases` (that many numbers) when there are. */

@@ -106,9 +106,20 @@ export class IdTable {
 
   /** The record for `id` at `now`, or undefined if never seen or expired. */
   lookup(id: string, now: number): IdRecord | undefined {
-    const i = this.#find(id);
+    const h = hashOf(id);
+    this.#lastId = id;
+    this.#lastHash = h;
+    const i = this.#find(id, h);
     return i < 0 || this.#blk(i).expiresAt[i & M] <= now ? undefined : this.#record(i);
   }
+
+  /**
+   * The id `lookup` hashed last, and its hash: a publish looks its id up, then adds it, and
+   * `add` of that id takes the hash from here instead of hashing it twice. (A string never
+   * changes: the same id has the same hash.)
+   */
+  #lastId: string | undefined;
+  #lastHash = 0;
 
   /** The settled (acked or dead) record of `seq` at `now`, if it is remembered. */
   settledAt(seq: number, now: number): IdRecord | undefined {
@@ -122,7 +133,8 @@ export class IdTable {
   /** Remembers `id` for `seq` until `expiresAt`, forgetting an earlier record of it. */
   add(id: string, seq: number, expiresAt: number): number {
     // An earlier record of the id is found and deleted while the new one is indexed.
-    return this.#append(id, hashOf(id), seq, expiresAt, 0, 0);
+    const h = id === this.#lastId ? this.#lastHash : hashOf(id);
+    return this.#append(id, h, seq, expiresAt, 0, 0);
   }
 
   /** Appends a snapshot's record in its place (restore appends in table order). */
@@ -146,7 +158,7 @@ export class IdTable {
 
   /** The number of the current record of `id` (expired or not), or -1. */
   currentNo(id: string): number {
-    const i = this.#find(id);
+    const i = this.#find(id, hashOf(id));
     return i < 0 ? -1 : this.#base + i;
   }
 
@@ -260,9 +272,8 @@ export class IdTable {
     };
   }
 
-  /** The slot of the current record of `id`, or -1. */
-  #find(id: string): number {
-    const h = hashOf(id);
+  /** The slot of the current record of `id` (whose hash is `h`), or -1. */
+  #find(id: string, h: number): number {
     const mask = this.#index.length - 1;
     for (let p = h & mask, n = 0; n <= mask; p = (p + 1) & mask, n++) {
       const v = this.#index[p];

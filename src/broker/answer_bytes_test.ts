@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { answerBytes } from "./_answer_bytes.ts";
-import { receiveBytes, settleBytes } from "./_answers.ts";
+import { publishBytes, receiveBytes, settleBytes } from "./_answers.ts";
+import { BrokerState } from "./state.ts";
 import type { Delivery } from "./commands.ts";
 
 // The estimate decides `sessions_full` answers, so every replica (and every version of the code
@@ -46,4 +47,39 @@ Deno.test("the compact answers' sizes from their shape are answerBytes of them",
       },
     ),
   );
+});
+
+Deno.test("a publish's answer counts answerBytes of it, stored in a session, on every path", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({ id: fc.oneof(fc.string({ maxLength: 3 }), fc.string()), body: fc.nat(3) }),
+        { maxLength: 40 },
+      ),
+      fc.nat(20),
+      (msgs, maxMessages) => {
+        const state = new BrokerState();
+        // Duplicates (short ids repeat), refusals (queue_full) and fresh publishes alike.
+        assert.ok(
+          state.apply(1, { ts: 1, cmd: { op: "queue_put", queue: "q", options: { maxMessages } } })
+            .ok,
+        );
+        assert.ok(state.apply(2, { ts: 1, cmd: { op: "session_open" } }).ok);
+        msgs.forEach((m, i) => {
+          const message = { id: m.id, body: new Uint8Array(m.body) };
+          state.apply(3 + i, {
+            ts: 2 + i,
+            cmd: { op: "publish", queue: "q", message },
+            session: { id: 2, seq: i + 1, lowest: 0 },
+          });
+        });
+        const s = state.sessions.byId.get(2)!;
+        assert.equal(s.answers.size, msgs.length);
+        for (const a of s.answers.values()) {
+          assert.equal(a.bytes, 24 + answerBytes(a.answer), JSON.stringify(a.answer));
+        }
+      },
+    ),
+  );
+  assert.equal(publishBytes("m1"), answerBytes({ ok: true, seq: 1, id: "m1", duplicate: false }));
 });

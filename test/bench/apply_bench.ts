@@ -10,10 +10,13 @@
  *   with a subject and the gateway's headers, to a topic with no subscriptions;
  * - `mqtt1sub`: the same, the topic with one subscription matching every subject;
  * - `stream`: 256 single publishes with ids under one stamp (a batch entry), as the leader's
- *   batcher makes them of the stream's one-message publishes with 256 in flight.
+ *   batcher makes them of the stream's one-message publishes with 256 in flight;
+ * - `noid`: the `stream` workload without ids (the stream benches' raw publishes);
+ * - `client`: the `stream` workload in a client session (`Client.publish`): each carries its session place,
+ *   the lowest unanswered seq 256 behind it, so every one stores its answer and drops one.
  *
  * Usage: deno run -A test/bench/apply_bench.ts [--rounds 5] [--messages 200000]
- *   [--workloads b100,mqtt,mqtt1sub,stream] [--checkout dir]
+ *   [--workloads b100,mqtt,mqtt1sub,noid,stream,client] [--checkout dir]
  * `--checkout` measures another checkout's broker (its `src/broker/mod.ts`), for a before/after
  * comparison in one sitting; rounds alternate nothing, so run the two one after the other, twice.
  *
@@ -27,7 +30,7 @@ const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "5" },
     messages: { type: "string", default: "200000" },
-    workloads: { type: "string", default: "b100,mqtt,mqtt1sub,stream" },
+    workloads: { type: "string", default: "b100,mqtt,mqtt1sub,noid,stream,client" },
     checkout: { type: "string" },
   },
 });
@@ -103,6 +106,27 @@ const WORKLOADS: Record<string, Workload> = {
       Array.from({ length: STREAM_RUN }, (_, i) => ({
         cmd: { op: "publish", queue: "q", message: { body: BODY, id: `s${n}-${i}` } },
       })),
+  },
+  noid: {
+    setup: [{ op: "queue_put", queue: "q", options: {} }],
+    perEntry: STREAM_RUN,
+    proposal: () =>
+      Array.from({ length: STREAM_RUN }, () => ({
+        cmd: { op: "publish", queue: "q", message: { body: BODY } },
+      })),
+  },
+  client: {
+    // The session is the entry that opened it: the second.
+    setup: [{ op: "queue_put", queue: "q", options: {} }, { op: "session_open" }],
+    perEntry: STREAM_RUN,
+    proposal: (n) =>
+      Array.from({ length: STREAM_RUN }, (_, i) => {
+        const seq = n * STREAM_RUN + i + 1;
+        return {
+          cmd: { op: "publish", queue: "q", message: { body: BODY, id: `s${n}-${i}` } },
+          session: { id: 2, seq, lowest: Math.max(0, seq - STREAM_RUN) },
+        };
+      }),
   },
 };
 
