@@ -53,6 +53,8 @@ export function parseBody(answer: StreamAnswer): unknown {
 export class Answered implements Answer {
   readonly #given: Readonly<Record<string, string>>;
   #headers: Headers | undefined;
+  /** `Idempotent-Replayed: true`: the server answered from its stored response. */
+  readonly replayed: boolean;
   readonly idempotencyKey?: string;
 
   constructor(
@@ -65,12 +67,8 @@ export class Answered implements Answer {
   ) {
     this.#given = given;
     this.#headers = raw;
+    this.replayed = given["idempotent-replayed"] === "true";
     if (idempotencyKey !== undefined) this.idempotencyKey = idempotencyKey;
-  }
-
-  /** `Idempotent-Replayed: true`: the server answered from its stored response. */
-  get replayed(): boolean {
-    return this.#given["idempotent-replayed"] === "true";
   }
 
   get headers(): Headers {
