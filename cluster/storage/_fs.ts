@@ -29,14 +29,14 @@ export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   }
 }
 
-/** Zeros for `writeZerosSync`, allocated on first use. */
+/** Zeros for `writeZeros`, allocated on first use; never written to. */
 let zeros: Uint8Array | undefined;
 
-/** Writes `bytes` zeros at the file's position, on the calling thread (as `writeAllSync`). */
-export function writeZerosSync(file: Deno.FsFile, bytes: number): void {
-  zeros ??= new Uint8Array(64 * 1024);
+/** Writes `bytes` zeros at the file's position, asynchronously (on a worker thread). */
+export async function writeZeros(file: Deno.FsFile, bytes: number): Promise<void> {
+  zeros ??= new Uint8Array(1024 * 1024);
   for (let left = bytes; left > 0; left -= zeros.length) {
-    writeAllSync(file, left >= zeros.length ? zeros : zeros.subarray(0, left));
+    await writeAll(file, left >= zeros.length ? zeros : zeros.subarray(0, left));
   }
 }
 

@@ -16,8 +16,8 @@ import {
   syncDir,
   writeAllSync,
   writeFileAtomic,
-  writeZerosSync,
 } from "./_fs.ts";
+import { ZerosAhead } from "./_zeros_ahead.ts";
 import { openSegments, type Segment, segmentLastIndex, segmentName } from "./_segment_scan.ts";
 import { entryBytesAt, SegmentReads } from "./_segment_read.ts";
 
@@ -56,11 +56,6 @@ interface Settle {
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** Appends up to this size are encoded into one kept buffer (`#scratchFor`); larger ones, fresh. */
 const SCRATCH_BYTES_MAX = 1024 * 1024;
-/**
- * Zeros written ahead of the active segment's records (`#preallocate`): an fdatasync of records
- * over zeros flushes data alone, not the journal for a new size and blocks (docs/storage.md).
- */
-const PREALLOCATE_BYTES = 1024 * 1024;
 
 /**
  * The durable log. Appends queued while a write+fdatasync is in flight are coalesced into the
@@ -74,8 +69,8 @@ export class FileLogStore implements LogStore {
   /** Verified segments in index order; the last one is open as `#active`. */
   readonly #segments: Segment[];
   #active: Deno.FsFile | undefined;
-  /** The size of `#active`'s file: its records, then zeros (`#preallocate`). */
-  #allocated = 0;
+  /** The zeros ahead of `#active`'s records (`_zeros_ahead.ts`). */
+  #zeros: ZerosAhead | undefined;
   #first: number;
   #queue: Op[] = [];
   #draining = false;
@@ -104,8 +99,7 @@ export class FileLogStore implements LogStore {
     const store = new FileLogStore(dir, segments, opts);
     if (segments.length === 0) store.#first = await readEmptyLogStart(dir);
     const last = segments.at(-1);
-    if (last) store.#active = await openForAppend(last);
-    store.#allocated = last?.bytes ?? 0; // the scan cut any zeros after the records
+    if (last) await store.#openActive(last); // the scan cut any zeros after the records
     return store;
   }
 
@@ -226,7 +220,7 @@ export class FileLogStore implements LogStore {
         if (op.kind === "compact") await this.#compact(op.throughIndex);
         else if (op.kind === "reset") await this.#deleteFrom(0, op.nextIndex);
         else if (op.kind === "close") {
-          this.#closeFiles();
+          await this.#closeFiles();
           this.#reads.closeAll();
         }
         op.done.resolve();
@@ -327,12 +321,13 @@ export class FileLogStore implements LogStore {
         i++;
       }
       const file = this.#active!;
-      this.#preallocate(file, seg.bytes, bytes);
+      await this.#zeros!.beforeWrite(bytes);
       const chunk = start === 0 && i === entries.length ? entries : entries.slice(start, i);
       writeAllSync(file, encodeRecords(chunk, this.#scratchFor(bytes - seg.bytes)));
       this.#beforeSync();
       await file.syncData();
       this.#afterSync(seg.path, bytes);
+      this.#zeros!.afterWrite(bytes);
       // Only now, durable, does the segment own them (lastIndex() reports durable entries).
       for (let k = 0; k < offsets.length; k++) {
         seg.offsets.push(offsets[k]);
@@ -356,32 +351,19 @@ export class FileLogStore implements LogStore {
     return this.#scratch;
   }
 
-  /** Records to write at `at` would end at `end`: past the zeros, writes more beyond them. */
-  #preallocate(file: Deno.FsFile, at: number, end: number): void {
-    if (end <= this.#allocated) return;
-    const from = Math.max(end, this.#allocated);
-    const to = Math.min(this.#segmentBytesMax, end + PREALLOCATE_BYTES);
-    if (to > from) {
-      file.seekSync(from, Deno.SeekMode.Start);
-      writeZerosSync(file, to - from);
-      file.seekSync(at, Deno.SeekMode.Start);
-    }
-    this.#allocated = Math.max(end, to);
-  }
-
   /** Seal the active segment, cut to its records, and start one whose first is `firstIndex`. */
   async #roll(firstIndex: number): Promise<Segment> {
     const sealed = this.#segments.at(-1);
-    if (this.#active && sealed && this.#allocated > sealed.bytes) {
+    await this.#zeros?.settle();
+    if (this.#active && sealed && this.#zeros?.pastRecords(sealed.bytes)) {
       await this.#active.truncate(sealed.bytes);
       this.#beforeSync();
       await this.#active.syncData();
     }
-    this.#active?.close();
-    this.#active = undefined;
+    await this.#closeFiles();
     const path = `${this.#dir}/${segmentName(firstIndex)}`;
     this.#active = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
-    this.#allocated = 0;
+    this.#zeros = new ZerosAhead(path, 0, this.#segmentBytesMax);
     await syncDir(this.#dir); // the new name must survive a crash before its records are acked
     const seg: Segment = { firstIndex, path, offsets: [], terms: [], bytes: 0 };
     if (this.#segments.length === 0) this.#first = firstIndex;
@@ -398,7 +380,7 @@ export class FileLogStore implements LogStore {
   async #deleteFrom(fromIndex: number, nextIndex: number): Promise<void> {
     while (this.#segments.length > 0 && this.#segments.at(-1)!.firstIndex >= fromIndex) {
       const seg = this.#segments.pop()!;
-      this.#closeFiles();
+      await this.#closeFiles();
       this.#reads.forget(seg.path);
       await Deno.remove(seg.path);
       await syncDir(this.#dir);
@@ -409,18 +391,18 @@ export class FileLogStore implements LogStore {
       await writeEmptyLogStart(this.#dir, nextIndex);
       return;
     }
-    if (this.#active === undefined) {
-      [this.#active, this.#allocated] = [await openForAppend(last), last.bytes];
-    }
+    if (this.#active === undefined) await this.#openActive(last);
     const keep = fromIndex - last.firstIndex;
     if (keep < last.offsets.length) {
       const bytes = last.offsets[keep];
-      await this.#active.truncate(bytes);
-      this.#allocated = bytes;
+      const [file, zeros] = [this.#active!, this.#zeros!];
+      await zeros.settle();
+      await file.truncate(bytes);
+      zeros.cut(bytes);
       this.#beforeSync();
-      await this.#active.syncData();
+      await file.syncData();
       this.#afterSync(last.path, bytes);
-      await this.#active.seek(bytes, Deno.SeekMode.Start);
+      await file.seek(bytes, Deno.SeekMode.Start);
       last.offsets.length = keep;
       last.terms.length = keep;
       last.bytes = bytes;
@@ -445,7 +427,7 @@ export class FileLogStore implements LogStore {
 
   async #removeOldest(): Promise<void> {
     const seg = this.#segments.shift()!;
-    if (this.#segments.length === 0) this.#closeFiles();
+    if (this.#segments.length === 0) await this.#closeFiles();
     this.#reads.forget(seg.path);
     await Deno.remove(seg.path);
     await syncDir(this.#dir);
@@ -462,7 +444,16 @@ export class FileLogStore implements LogStore {
     return this.#segments[lo];
   }
 
-  #closeFiles(): void {
+  /** Open `seg` (the newest, ending with its records) to append to. */
+  async #openActive(seg: Segment): Promise<void> {
+    this.#active = await openForAppend(seg);
+    this.#zeros = new ZerosAhead(seg.path, seg.bytes, this.#segmentBytesMax);
+  }
+
+  /** Close the active segment's handles, once an extension in flight has settled. */
+  async #closeFiles(): Promise<void> {
+    await this.#zeros?.close();
+    this.#zeros = undefined;
     this.#active?.close();
     this.#active = undefined;
   }

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { FileLogStore, type FileLogStoreOptions, LogCorruptionError } from "./file_log_store.ts";
 import { segmentName } from "./_segment_scan.ts";
 import { recordBytes } from "./_record.ts";
-import { assertEntries, entries, entry } from "./_testing.ts";
+import { assertEntries, entries, entry, mulberry32 } from "./_testing.ts";
+import type { Entry } from "../raft/mod.ts";
 
 const quiet = { log: () => {} };
 
@@ -233,10 +234,11 @@ Deno.test("FileLogStore writes zeros ahead of the active segment, never into a s
       assert.notEqual(buf.at(-1), 0, `${n}: a sealed segment ends with its last record`);
     }
     const active = `${dir}/${names.at(-1)}`;
+    // The zeros are written on a worker thread; close waits for them.
+    await log.close();
     const size = (await Deno.stat(active)).size;
     assert.equal(size, max, "the active segment's zeros reach the segment's limit");
     // Reopened: every entry, nothing reported, the zeros cut; then appends go on after them.
-    await log.close();
     log = await FileLogStore.open(dir, { log: (m) => notes.push(m), segmentBytesMax: max });
     assertEntries(
       (await log.load()).entries,
@@ -245,8 +247,8 @@ Deno.test("FileLogStore writes zeros ahead of the active segment, never into a s
     assert.deepEqual(notes, []);
     assert.ok((await Deno.stat(active)).size < max);
     await log.append([entry(41, 1, 10)]);
-    assert.equal((await Deno.stat(active)).size, max);
     await log.close();
+    assert.equal((await Deno.stat(active)).size, max);
     log = await FileLogStore.open(dir, quiet);
     assert.equal(log.lastIndex(), 41);
     await log.close();
@@ -266,6 +268,43 @@ Deno.test("FileLogStore: a record torn over the zeros ahead is truncated and rep
     assert.equal(notes.length, 1);
     assert.match(notes[0], /torn tail/);
     assert.equal((await Deno.stat(path)).size, offsets[5]);
+    await log.close();
+  });
+});
+
+Deno.test("FileLogStore: records catching up with zeros still being written keep every byte", async () => {
+  await withDir(async (dir) => {
+    // Appends of up to 700 KB pass the zeros ahead (written on a worker thread, half a MiB
+    // before they run out) while an extension is in flight; replacements cut the segment and
+    // rolls seal it with one in flight too. Zeros landing over a record, or after a cut, would
+    // show as a torn tail or damage on reopen.
+    const notes: string[] = [];
+    const opts = { log: (m: string) => notes.push(m), segmentBytesMax: 3 * 1024 * 1024 };
+    let log = await FileLogStore.open(dir, opts);
+    const random = mulberry32(11);
+    let written: Entry[] = [];
+    let term = 1;
+    for (let step = 0; step < 60; step++) {
+      const r = random();
+      if (r < 0.1 && written.length > 2) {
+        term++;
+        const e = entry(written.length - 1, term, 1 + Math.floor(random() * 300_000));
+        await log.append([e]);
+        written = [...written.slice(0, -2), e];
+      } else if (r < 0.15) {
+        await log.close();
+        log = await FileLogStore.open(dir, opts);
+      } else {
+        const e = entry(written.length + 1, term, 1 + Math.floor(random() * 700_000));
+        const second = entry(written.length + 2, term, 1 + Math.floor(random() * 2_000));
+        await Promise.all([log.append([e]), log.append([second])]); // one write, or two
+        written.push(e, second);
+      }
+    }
+    await log.close();
+    log = await FileLogStore.open(dir, opts);
+    assertEntries((await log.load()).entries, written);
+    assert.deepEqual(notes, []);
     await log.close();
   });
 });

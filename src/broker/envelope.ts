@@ -129,17 +129,34 @@ export function proposalBytes(proposal: Proposal): Uint8Array {
 const MANY_MESSAGES = 16;
 
 /**
- * msgpack of `value` in a buffer of its own, exactly its size. msgpackr packs into one buffer
- * it shares between calls and hands out views of it; a buffer that fills up is replaced by a new
- * one of at least 4 times the value's size. For a proposal of many messages (a 100-message
- * publish packs to ~30 KB) that was a fresh ~128 KB+ buffer every few proposals (measured with
- * test/bench/apply_bench.ts). Packed with `RESET_BUFFER_MODE`, the shared buffer is written
- * again from the same place next time, so the bytes are copied out before anything else packs.
- * A small proposal keeps the shared buffer's view: a copy of its own costs more than it saves.
+ * Bytes kept free in front of a proposal packed by `packOwn`: room for the version byte, the
+ * merged map header and the stamp's keys (`{ts, wallClock: true}` packs to at most 26 bytes), so
+ * `encodeLone` writes its entry there, in front of the proposal's bytes, instead of copying them.
+ */
+const HEADROOM = 32;
+
+/** `packOwn`'s results whose `HEADROOM` is still free (views of a buffer of their own). */
+const withHeadroom = new WeakSet<Uint8Array>();
+/** `packOwn`'s results that `encodeLone` made into an entry in place: their first bytes are its. */
+const spent = new WeakSet<Uint8Array>();
+
+/**
+ * msgpack of `value` in a buffer of its own, exactly its size plus `HEADROOM` in front.
+ * msgpackr packs into one buffer it shares between calls and hands out views of it; a buffer
+ * that fills up is replaced by a new one of at least 4 times the value's size. For a proposal of
+ * many messages (a 100-message publish packs to ~30 KB) that was a fresh ~128 KB+ buffer every
+ * few proposals (measured with test/bench/apply_bench.ts). Packed with `RESET_BUFFER_MODE`, the
+ * shared buffer is written again from the same place next time, so the bytes are copied out
+ * before anything else packs. A small proposal keeps the shared buffer's view: a copy of its
+ * own costs more than it saves.
  */
 function packOwn(value: unknown): Uint8Array {
   const shared = packr.pack(value, RESET_BUFFER_MODE);
-  return new Uint8Array(shared);
+  const own = new Uint8Array(HEADROOM + shared.length);
+  own.set(shared, HEADROOM);
+  const bytes = own.subarray(HEADROOM);
+  withHeadroom.add(bytes);
+  return bytes;
 }
 
 /**
@@ -202,6 +219,9 @@ export function splitRuns<T extends PackedProposal>(
 /**
  * The bytes of one entry for a run of packed proposals under `stamp`: a lone proposal is a
  * version-1 envelope (what every entry was before batching), several are a version-2 batch.
+ * A lone proposal of many messages (`packOwn`) becomes its entry in place: its first three bytes
+ * are then the entry's, so it is encoded once (a batch of it later throws; a lone one again is
+ * packed afresh).
  */
 export function encodeEntry(stamp: Stamp, run: readonly PackedProposal[]): Uint8Array {
   if (run.length === 1) return encodeLone(stamp, run[0]);
@@ -218,6 +238,7 @@ const MAP16 = 0xde;
  */
 function encodeLone(stamp: Stamp, item: PackedProposal): Uint8Array {
   const p = item.bytes;
+  if (spent.has(p)) return encodeEnvelope({ ...stamp, ...item.proposal });
   const keysOf = (b: Uint8Array) => (b[1] << 8) | b[2];
   const head = packr.pack({ ...stamp });
   // A proposal never has the stamp's keys; if one had, the spread's order would differ.
@@ -226,13 +247,21 @@ function encodeLone(stamp: Stamp, item: PackedProposal): Uint8Array {
     return encodeEnvelope({ ...stamp, ...item.proposal });
   }
   const keys = keysOf(head) + keysOf(p);
-  const out = new Uint8Array(1 + head.length + p.length - 3);
+  // The proposal's map header (3 bytes) gives way to the entry's header and the stamp's keys.
+  const front = 1 + head.length - 3;
+  const inPlace = withHeadroom.has(p) && p.byteOffset >= front;
+  const out = inPlace
+    ? new Uint8Array(p.buffer, p.byteOffset - front, front + p.length)
+    : new Uint8Array(1 + head.length + p.length - 3);
   out[0] = ENVELOPE_VERSION;
   out[1] = MAP16;
   out[2] = keys >> 8;
   out[3] = keys & 0xff;
   out.set(head.subarray(3), 4);
-  out.set(p.subarray(3), 1 + head.length);
+  if (inPlace) {
+    withHeadroom.delete(p);
+    spent.add(p);
+  } else out.set(p.subarray(3), 1 + head.length);
   return out;
 }
 
@@ -252,7 +281,10 @@ export function encodeBatch(stamp: Stamp, run: readonly PackedProposal[]): Uint8
     n & 0xff,
   ];
   let size = 1 + header.length + head.length;
-  for (const p of run) size += p.bytes.length;
+  for (const p of run) {
+    if (spent.has(p.bytes)) throw new Error("Cannot batch a proposal already encoded in place");
+    size += p.bytes.length;
+  }
   const out = new Uint8Array(size);
   out[0] = BATCH_VERSION;
   out.set(header, 1);

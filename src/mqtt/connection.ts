@@ -34,6 +34,8 @@ export interface GatewayContext {
   readonly fetch: ApiFetch;
   readonly log: Logger;
   readonly maxPacketBytes: number;
+  /** The API's body limit (`--max-body-bytes`): what one batch publish's JSON stays within. */
+  readonly maxBodyBytes: number;
   /**
    * The connections on this node by session key: one whose session another connection took is
    * closed.
@@ -259,6 +261,7 @@ export class MqttConnection {
       clientId,
       owner,
       version: v5 ? 5 : 4,
+      maxBodyBytes: this.#ctx.maxBodyBytes,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
       written: () => this.#wire.written(),
       fail: (r: number, d: string) => this.fail(r, d),

@@ -28,6 +28,11 @@ export interface MqttGatewayOptions {
   /** The largest packet accepted; a larger one closes its connection (0x95). */
   readonly maxPacketBytes: number;
   /**
+   * The node API's body limit (`--max-body-bytes`): a connection's PUBLISHes that gathered into
+   * a batch publish go as several when its JSON would pass it.
+   */
+  readonly maxBodyBytes: number;
+  /**
    * A Unix socket to accept on as well: MQTT over TLS (`--mqtt-tls-listen`) arrives there from
    * the node's TLS front (src/server/tls_front.ts), decrypted.
    */
@@ -89,6 +94,7 @@ function gatewayContext(opts: MqttGatewayOptions, nodePrefix: string): GatewayCo
     fetch: opts.fetch,
     log: opts.log,
     maxPacketBytes: opts.maxPacketBytes,
+    maxBodyBytes: opts.maxBodyBytes,
     live: new Map(),
     holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
     claims: opts.claims,

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
@@ -23,9 +24,21 @@ import type { MqttAccess } from "./access.ts";
 const TTL_S_MAX = 30 * 24 * 3600;
 /** Most messages in one batch publish (the API's bound). */
 const BATCH_MAX = 1000;
+/** The bytes of a batch publish's JSON around its messages: `{"messages":[` and `]}`. */
+const BATCH_JSON_BYTES = 15;
 
 /** A queued packet: its `cmd` tells which (no wrapper object per message). */
 type Item = IPublishPacket | IPubrelPacket;
+
+/**
+ * Consecutive PUBLISHes sent as one batch publish: their messages (none for a topic the token
+ * may not publish to) and a bound on the bytes of the batch's JSON.
+ */
+interface Run {
+  readonly packets: readonly IPublishPacket[];
+  readonly messages: Record<string, unknown>[];
+  readonly bytes: number;
+}
 
 export interface InboundHost {
   readonly api: BrokerApi;
@@ -35,6 +48,11 @@ export interface InboundHost {
   /** Whose session it is: the client id within the token's principal. */
   readonly owner: SessionOwner;
   readonly version: number;
+  /**
+   * The API's body limit (`--max-body-bytes`): a batch publish whose JSON would pass it goes as
+   * several, each within it (`Inbound.#cut`).
+   */
+  readonly maxBodyBytes: number;
   send(p: Packet): void;
   /** Resolves once what was sent so far is written to the socket (undefined: at once). */
   written?(): Promise<void>;
@@ -239,12 +257,13 @@ export class Inbound {
   }
 
   /**
-   * A run of PUBLISHes as one batch publish; after commit, their answers in order. True when it
-   * answered any (QoS 1 or 2) and did not wait for the client's next packets after them.
+   * A run of PUBLISHes as one batch publish, or as several in a row when its JSON would pass the
+   * body limit (`#cut`); after each commit, its answers in order. True when it answered any (QoS
+   * 1 or 2) and did not wait for the client's next packets after them.
    */
   async #batch(all: IPublishPacket[]): Promise<boolean> {
     const messages: Record<string, unknown>[] = [];
-    let bytes = 0;
+    let bytes = BATCH_JSON_BYTES;
     for (const p of all) {
       const t = this.#topic(p.topic);
       // Answered in its place (`#answerBatch`), never sent.
@@ -261,16 +280,62 @@ export class Inbound {
       messages.push(message);
       bytes += messageBytesAtMost(message, p) + 1;
     }
-    // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
-    // (at least once) but never its QoS 2 ones (their slots are held). Handed over as a value:
-    // `{"messages":[...]}` is 13 + 2 bytes around them.
-    const posted = performance.now();
-    const a = messages.length === 0
-      ? undefined
-      : await this.#post(new SizedBody({ messages }, bytes + 15));
-    const answers = this.#stopped ? undefined : this.#answerBatch(all, a);
-    if (answers === undefined || answers.length === 0) return false;
-    return !await this.#sendAnswers(answers, performance.now() - posted);
+    // Within the limit by its bound (small messages: nearly always), one request as it is.
+    const runs = bytes <= this.#host.maxBodyBytes || messages.length < 2
+      ? [{ packets: all, messages, bytes }]
+      : this.#cut(all, messages);
+    let answered = false;
+    for (let r = 0; r < runs.length; r++) {
+      const run = runs[r];
+      // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
+      // (at least once) but never its QoS 2 ones (their slots are held). Handed over as a value
+      // with its bound.
+      const posted = performance.now();
+      const a = run.messages.length === 0
+        ? undefined
+        : await this.#post(new SizedBody({ messages: run.messages }, run.bytes));
+      const answers = this.#stopped ? undefined : this.#answerBatch(run.packets, a);
+      if (answers === undefined) return false;
+      if (r < runs.length - 1) {
+        // The next run is here already: no wait for the client's next packets.
+        for (const answer of answers) this.#host.send(answer);
+        answered ||= answers.length > 0;
+      } else if (answers.length > 0) {
+        return !await this.#sendAnswers(answers, performance.now() - posted);
+      }
+    }
+    return answered;
+  }
+
+  /**
+   * A run of PUBLISHes whose batch's bound passes the body limit, cut into consecutive runs each
+   * within it by the exact bytes of its messages' JSON (the bound over-counts a string up to six
+   * times: a batch of small messages past it is most often within the limit, and stays one).
+   * Each run has a message; one message alone beyond the limit is a run of its own, which the
+   * API refuses (413) as before.
+   */
+  #cut(all: IPublishPacket[], messages: Record<string, unknown>[]): Run[] {
+    const limit = this.#host.maxBodyBytes;
+    const runs: Run[] = [];
+    let start = 0;
+    let from = 0;
+    let at = 0;
+    let bytes = BATCH_JSON_BYTES;
+    for (let i = 0; i < all.length; i++) {
+      // The packets without a message (`#batch`): answered in the run they are in.
+      if (!this.#topic(all[i].topic).allowed) continue;
+      const size = Buffer.byteLength(JSON.stringify(messages[at]), "utf8") + 1;
+      if (at > from && bytes + size > limit) {
+        runs.push({ packets: all.slice(start, i), messages: messages.slice(from, at), bytes });
+        start = i;
+        from = at;
+        bytes = BATCH_JSON_BYTES;
+      }
+      bytes += size;
+      at++;
+    }
+    runs.push({ packets: all.slice(start), messages: messages.slice(from), bytes });
+    return runs;
   }
 
   /**

@@ -7,16 +7,23 @@ import { Inbound } from "./inbound.ts";
 /** One request the inbound half sent, answered when the test says so. */
 interface Sent {
   readonly req: ApiRequest;
-  readonly messages: { headers: Record<string, string>; subject: string }[];
+  readonly messages: { headers: Record<string, string>; subject: string; body: unknown }[];
+  /** The UTF-8 bytes of the body's JSON text. */
+  readonly bytes: number;
   answer(status: number, body?: unknown): void;
 }
 
-/** An inbound half over a fake API: every request is recorded and waits for the test's answer. */
-function harness(access = MqttAccess.OPEN, version = 4) {
+/**
+ * An inbound half over a fake API: every request is recorded and waits for the test's answer;
+ * `maxBodyBytes` is the API's body limit the inbound half is told.
+ */
+function harness(access = MqttAccess.OPEN, version = 4, maxBodyBytes = 1 << 20) {
   const requests: Sent[] = [];
   const acks: number[] = [];
   const reasons: number[] = [];
   const failures: string[] = [];
+  /** The reason code of each `fail`. */
+  const failReasons: number[] = [];
   const api = new BrokerApi((req) => {
     const { promise, resolve } = Promise.withResolvers<{ status: number; text: string }>();
     // A batch publish comes as its value (`SizedBody`), its text's bytes within its bound.
@@ -29,9 +36,11 @@ function harness(access = MqttAccess.OPEN, version = 4) {
       : req.text === undefined
       ? undefined
       : JSON.parse(req.text);
+    const text = req.value !== undefined ? JSON.stringify(req.value.json) : req.text ?? "";
     requests.push({
       req,
       messages: body?.messages ?? [],
+      bytes: new TextEncoder().encode(text).length,
       answer: (status, b) => resolve({ status, text: b === undefined ? "" : JSON.stringify(b) }),
     });
     return promise;
@@ -42,22 +51,26 @@ function harness(access = MqttAccess.OPEN, version = 4) {
     clientId: "c",
     owner: { clientId: "c", principal: undefined },
     version,
+    maxBodyBytes,
     send: (p: Packet) => {
       if (p.cmd !== "puback") return;
       acks.push(p.messageId!);
       reasons.push(p.reasonCode ?? 0);
     },
     log: () => {},
-    fail: (_reason, detail) => failures.push(detail),
+    fail: (reason, detail) => {
+      failReasons.push(reason);
+      failures.push(detail);
+    },
   });
-  return { inbound, requests, acks, failures, reasons };
+  return { inbound, requests, acks, failures, reasons, failReasons };
 }
 
-function publish(id: number, topic = "t"): IPublishPacket {
+function publish(id: number, topic = "t", payload = `m${id}`): IPublishPacket {
   return {
     cmd: "publish",
     topic,
-    payload: `m${id}`,
+    payload,
     qos: 1,
     dup: false,
     retain: false,
@@ -345,4 +358,82 @@ Deno.test("a PUBLISH to a topic the token may not publish to is answered in its 
   await settle();
   assert.deepEqual(acks, [1, 2, 3]);
   assert.deepEqual(reasons, [0, 0x87, 0]);
+});
+
+/** A text payload of `bytes` bytes that starts with `id` (and is not JSON). */
+function sized(id: number, bytes: number): string {
+  return `m${id} `.padEnd(bytes, "x");
+}
+
+/**
+ * Answers each batch publish as it comes (all published), up to `most` requests; the requests'
+ * message counts.
+ */
+async function answerAll(requests: Sent[], most: number): Promise<number[]> {
+  let seq = 1;
+  for (let i = 0; i < requests.length && i < most; i++) {
+    const n = requests[i].messages.length;
+    requests[i].answer(201, published(n, seq));
+    seq += n;
+    await settle();
+  }
+  return requests.map((r) => r.messages.length);
+}
+
+Deno.test("PUBLISHes whose one batch would pass the body limit go as several in a row, each within it", async () => {
+  // Ten 1,000-byte PUBLISHes in one read, a 4 KiB body limit: each within it, not all together.
+  const { inbound, requests, acks, failures } = harness(MqttAccess.OPEN, 5, 4096);
+  for (let id = 1; id <= 10; id++) inbound.publish(publish(id, "t", sized(id, 1000)));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 1, "one batch at a time");
+  const counts = await answerAll(requests, 20);
+  assert.deepEqual(failures, []);
+  assert.ok(counts.length > 1, `several batches: ${counts}`);
+  for (const r of requests) assert.ok(r.bytes <= 4096, `${r.bytes} bytes`);
+  const bodies = requests.flatMap((r) => r.messages.map((m) => m.body));
+  assert.deepEqual(bodies, Array.from({ length: 10 }, (_, i) => sized(i + 1, 1000)));
+  assert.deepEqual(acks, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+});
+
+Deno.test("small PUBLISHes past the batch's bound but within the body limit stay one batch", async () => {
+  // The bound counts a string's code unit as up to 6 bytes: 100 messages of 100 bytes are
+  // bounded past 64 KiB but are ~15 KB of JSON.
+  const { inbound, requests, acks } = harness(MqttAccess.OPEN, 4, 65536);
+  for (let id = 1; id <= 100; id++) inbound.publish(publish(id, "t", sized(id, 100)));
+  inbound.flush();
+  await settle();
+  assert.ok(requests[0].req.value!.bytesAtMost <= 65536, "handed over within the limit");
+  assert.deepEqual(await answerAll(requests, 5), [100]);
+  assert.equal(acks.length, 100);
+});
+
+Deno.test("a PUBLISH alone beyond the body limit is refused after those before it are answered", async () => {
+  const access = new MqttAccess({
+    name: "p",
+    can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
+    covers: () => true,
+  });
+  const { inbound, requests, acks, reasons, failures, failReasons } = harness(access, 5, 4096);
+  inbound.publish(publish(1, "t", sized(1, 1000)));
+  inbound.publish(publish(2, "secret"));
+  inbound.publish(publish(3, "t", sized(3, 5000)));
+  inbound.publish(publish(4));
+  inbound.flush();
+  await settle();
+  assert.equal(requests.length, 1);
+  assert.equal(requests[0].messages.length, 1, "the first alone: the next one passes the limit");
+  requests[0].answer(201, published(1));
+  await settle();
+  assert.deepEqual(acks, [1, 2], "the refused topic's answer in its place");
+  assert.deepEqual(reasons, [0, 0x87]);
+  assert.equal(requests.length, 2);
+  assert.deepEqual(requests[1].messages.map((m) => m.body), [sized(3, 5000)]);
+  // The API's answer to a body beyond its limit.
+  requests[1].answer(413, { type: "payload_too_large", detail: "too big" });
+  await settle();
+  assert.deepEqual(failReasons, [0x95]);
+  assert.equal(failures.length, 1);
+  assert.equal(requests.length, 2, "nothing after it is sent");
+  assert.deepEqual(acks, [1, 2]);
 });

@@ -4,7 +4,7 @@
  * docs/mqtt.md.
  *
  * ```ts
- * const mqtt = startMqttGateway({ plain: { hostname, port: 1883 }, fetch: app.fetch, log, maxPacketBytes });
+ * const mqtt = startMqttGateway({ plain: { hostname, port: 1883 }, fetch: app.fetch, log, maxPacketBytes, maxBodyBytes, ... });
  * await mqtt.close();
  * ```
  *

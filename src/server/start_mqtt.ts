@@ -62,6 +62,7 @@ export async function startNodeMqtt(o: NodeMqttOptions): Promise<NodeMqtt> {
     ...(auth ? { authenticate: (header: string) => auth.authenticate(header) } : {}),
     log,
     maxPacketBytes: config.mqttMaxPacketBytes,
+    maxBodyBytes: config.maxBodyBytes,
     ...(mqttTls === undefined ? {} : { unixPath: mqttTls.innerPath }),
     nodeId: config.id,
     // Read through `machine.state` every time: a snapshot restore replaces it.
