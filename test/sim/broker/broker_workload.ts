@@ -24,6 +24,7 @@ import {
 } from "../../../src/broker/mod.ts";
 import { type BrokerSimApp, resultAt } from "./broker_app.ts";
 import type { Prng } from "../prng.ts";
+import { LeaderGuess } from "../leader_guess.ts";
 import type { SimNode } from "../core/sim_node.ts";
 
 /** The queues of the workload. `dead` is the dead-letter queue of the others. */
@@ -164,7 +165,7 @@ export class BrokerClient {
   /** Deliveries held by consumers, waiting to be settled. */
   readonly #held: Seen[] = [];
   #next = 1;
-  #leaderGuess: NodeId = "";
+  readonly #leader = new LeaderGuess();
   setupDone = 0;
   /** The client's session, once `session_open` answered. */
   session: number | undefined;
@@ -193,7 +194,7 @@ export class BrokerClient {
    */
   #proposeNext(step: number, nodes: ReadonlyMap<NodeId, SimNode>): void {
     if (this.#queue.length === 0) return;
-    const target = this.#pickTarget(nodes);
+    const target = this.#leader.pick(nodes, this.prng);
     if (target === undefined) return;
     // Stamped as a real node stamps what it proposes: by its own entry clock.
     const clock = (target.app as BrokerSimApp).clock;
@@ -213,7 +214,7 @@ export class BrokerClient {
       if (!r.ok) {
         if (r.reason === "not_leader") {
           this.stats.notLeader++;
-          this.#leaderGuess = r.leaderId;
+          this.#leader.id = r.leaderId;
         }
         return;
       }
@@ -322,16 +323,6 @@ export class BrokerClient {
       publish: [{ queue: "out", body: encoder.encode(logical), id: logical }],
     };
     this.#queue.push({ kind: "tx", cmd, logical, retries: 0 });
-  }
-
-  #pickTarget(nodes: ReadonlyMap<NodeId, SimNode>): SimNode | undefined {
-    const guess = nodes.get(this.#leaderGuess);
-    if (guess !== undefined && guess.up && this.prng.chance(0.9)) return guess;
-    const up = [...nodes.values()].filter((n) => n.up);
-    if (up.length === 0) return undefined;
-    const pick = this.prng.pick(up);
-    this.#leaderGuess = pick.id;
-    return pick;
   }
 
   /** Learns the outcome of attempts from the nodes they were proposed to. */

@@ -10,6 +10,7 @@
 import type { Entry, NodeId, ReadState } from "../../../cluster/raft/mod.ts";
 import { decodeCommand, encodeCommand } from "../app.ts";
 import type { Prng } from "../prng.ts";
+import { LeaderGuess } from "../leader_guess.ts";
 import type { SimNode } from "./sim_node.ts";
 
 /** A command the client was told is committed, at the index and term it got. */
@@ -51,7 +52,7 @@ export class Workload {
   readonly #attempts = new Map<string, Attempt>();
   readonly #done = new Set<number>();
   #nextId = 1;
-  #leaderGuess: NodeId = "";
+  readonly #leader = new LeaderGuess();
   readonly #prng: Prng;
   readonly #trace: (line: string) => void;
   /** Most commands waiting for an outcome at once (a client's window, as a real one has). */
@@ -94,7 +95,7 @@ export class Workload {
       this.newCommand();
     }
     if (this.#retry.length === 0) return;
-    const target = this.#pickTarget(nodes);
+    const target = this.#leader.pick(nodes, this.#prng);
     if (target === undefined) return;
     const id = this.#retry[0];
     const r = target.raw.propose(encodeCommand(id));
@@ -108,18 +109,8 @@ export class Workload {
     }
     if (r.reason === "not_leader") {
       this.stats.notLeader++;
-      this.#leaderGuess = r.leaderId;
+      this.#leader.id = r.leaderId;
     }
-  }
-
-  #pickTarget(nodes: ReadonlyMap<NodeId, SimNode>): SimNode | undefined {
-    const guess = nodes.get(this.#leaderGuess);
-    if (guess !== undefined && guess.up && this.#prng.chance(0.9)) return guess;
-    const up = [...nodes.values()].filter((n) => n.up);
-    if (up.length === 0) return undefined;
-    const pick = this.#prng.pick(up);
-    this.#leaderGuess = pick.id;
-    return pick;
   }
 
   /** `node` applied `e`: settles the attempt proposed to it at that index, if any. */
@@ -152,7 +143,7 @@ export class Workload {
       if (step - r.step > this.timeoutSteps) this.#reads.delete(ctx);
     }
     if (!this.#prng.chance(rate)) return;
-    const target = this.#pickTarget(nodes);
+    const target = this.#leader.pick(nodes, this.#prng);
     if (target === undefined) return;
     const ctx = `read:${this.#nextRead++}`;
     this.#reads.set(ctx, { minIndex: this.#maxToldIndex, step });

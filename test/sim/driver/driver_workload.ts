@@ -16,6 +16,7 @@ import type { NodeId } from "../../../cluster/raft/mod.ts";
 import type { DriverChecker } from "./driver_checks.ts";
 import { type DriverSimNode, TICK_MS } from "./driver_node.ts";
 import type { Prng } from "../prng.ts";
+import { LeaderGuess } from "../leader_guess.ts";
 
 /**
  * Turns an attempt key into the bytes proposed to `target` (the broker wraps it in a command,
@@ -66,7 +67,7 @@ export class DriverWorkload {
   #nextAttempt = 1;
   readonly #reads = new Map<number, { node: DriverSimNode; incarnation: number }>();
   #nextRead = 1;
-  #leaderGuess: NodeId = "";
+  readonly #leader = new LeaderGuess();
 
   constructor(
     readonly prng: Prng,
@@ -101,7 +102,7 @@ export class DriverWorkload {
       this.newCommand();
     }
     if (this.#retry.length === 0) return;
-    const target = this.#pickTarget(nodes);
+    const target = this.#leader.pick(nodes, this.prng);
     if (target?.driver === undefined) return;
     const cmd = this.#retry.shift()!;
     const key = `${cmd}.${this.#nextAttempt++}`;
@@ -111,16 +112,6 @@ export class DriverWorkload {
     this.#inFlight.set(key, a);
     this.stats.proposed++;
     target.driver.propose(data, CLIENT_TIMEOUT_TICKS * TICK_MS).then((o) => this.#settle(a, o));
-  }
-
-  #pickTarget(nodes: ReadonlyMap<NodeId, DriverSimNode>): DriverSimNode | undefined {
-    const guess = nodes.get(this.#leaderGuess);
-    if (guess !== undefined && guess.up && this.prng.chance(0.9)) return guess;
-    const up = [...nodes.values()].filter((n) => n.up);
-    if (up.length === 0) return undefined;
-    const pick = this.prng.pick(up);
-    this.#leaderGuess = pick.id;
-    return pick;
   }
 
   #settle(a: Attempt, o: DriverProposeOutcome): void {
@@ -152,7 +143,7 @@ export class DriverWorkload {
       }
     } else if (o.reason === "not_leader") {
       this.stats.notLeader++;
-      this.#leaderGuess = o.leaderId;
+      this.#leader.id = o.leaderId;
     } else if (o.reason === "closed") this.stats.closed++;
     else this.stats.unknown++;
     this.trace(`client ${o.reason} ${a.key} via ${a.node}`);
@@ -179,7 +170,7 @@ export class DriverWorkload {
       if (!r.node.up || r.node.incarnation !== r.incarnation) this.#reads.delete(k);
     }
     if (this.#reads.size >= 4 || !this.prng.chance(rate)) return;
-    const target = this.#pickTarget(nodes);
+    const target = this.#leader.pick(nodes, this.prng);
     const d = target?.driver;
     if (target === undefined || d === undefined) return;
     const minIndex = this.maxAckedIndex;
