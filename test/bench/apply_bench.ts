@@ -24,6 +24,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { cpuSeconds } from "./_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,13 +41,6 @@ const root = values.checkout === undefined
   ? new URL("../../", import.meta.url).href
   : new URL(`file://${values.checkout.replace(/\/?$/, "/")}`).href;
 const broker = await import(`${root}src/broker/mod.ts`);
-
-/** CPU seconds (user + system) of this process so far. */
-function cpuSeconds(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const encoder = new TextEncoder();
 const BODY = encoder.encode(JSON.stringify("x".repeat(256)));

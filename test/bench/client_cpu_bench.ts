@@ -18,6 +18,7 @@
 import { parseArgs } from "node:util";
 import { Packr } from "msgpackr";
 import { Client, type StreamSocket } from "../../src/client/mod.ts";
+import { cpuSeconds } from "./_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -88,12 +89,6 @@ class FakeNode implements StreamSocket {
     this.readyState = 3;
     setTimeout(() => this.onclose?.({ code, reason }), 0);
   }
-}
-
-function cpuSeconds(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function run(count: number, tag: string): Promise<number> {

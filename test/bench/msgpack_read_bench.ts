@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { Packr } from "msgpackr";
+import { cpuSeconds } from "./_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,13 +32,6 @@ const root = values.checkout === undefined
 const broker = await import(`${root}src/broker/mod.ts`);
 const { readEntryValue } = await import(`${root}src/broker/_entry_reader.ts`);
 const { NOT_READ, readStreamMessage } = await import(`${root}src/http/stream_read.ts`);
-
-/** CPU seconds (user + system) of this process so far. */
-function cpuSeconds(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const BODY = new TextEncoder().encode(JSON.stringify("x".repeat(256)));
 const MQTT_HEADERS = { "mqtt-payload": "utf8", "mqtt-qos": "1" };

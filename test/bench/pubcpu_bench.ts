@@ -37,6 +37,7 @@
 import { parseArgs } from "node:util";
 import { Nodes, sleep } from "../e2e/nodes.ts";
 import { Client, StreamConnection } from "../../src/client/mod.ts";
+import { cpuSeconds } from "./_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -61,13 +62,6 @@ const BATCH_LANES = 16;
 const BODY_TEXT = "x".repeat(256);
 const BODY = JSON.stringify({ body: BODY_TEXT });
 const CHECKOUT = values.checkout ?? new URL("../..", import.meta.url).pathname;
-
-/** CPU seconds (user + system, all threads) of process `pid` so far. */
-function cpuSeconds(pid: number | "self"): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** System (kernel) CPU seconds of process `pid` so far. */
 function systemSeconds(pid: number): number {

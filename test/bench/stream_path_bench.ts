@@ -17,6 +17,7 @@ import { createApp } from "../../src/http/mod.ts";
 import { LocalNode } from "../../src/http/testing/local_node.ts";
 import { silentLogger } from "../../src/log.ts";
 import { StreamConnection } from "../../src/client/mod.ts";
+import { cpuSeconds } from "./_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -30,12 +31,6 @@ const ROUNDS = Number(values.rounds);
 const COUNT = Number(values.count);
 const LANES = 256;
 const BODY = JSON.stringify({ body: "x".repeat(256) });
-
-function cpuSeconds(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 async function lanes(count: number, send: () => Promise<void>): Promise<void> {
   let next = 0;
