@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import mqtt from "mqtt-packet";
 import type { IPublishPacket, Packet } from "mqtt-packet";
 import { ackBytes, publishAt } from "./fast_packets.ts";
+import { connectPacket } from "./_testing_packets.ts";
 import { type ByteStream, Wire } from "./wire.ts";
 
 /** A packet as a plain record (payloads as arrays), for comparing. */
@@ -31,15 +32,7 @@ function parsedAlone(bytes: Uint8Array): { packets: Packet[]; errors: string[] }
   return { packets, errors };
 }
 
-const connect = (version: 3 | 4 | 5) =>
-  mqtt.generate({
-    cmd: "connect",
-    protocolId: version === 3 ? "MQIsdp" : "MQTT",
-    protocolVersion: version,
-    clientId: "c",
-    clean: true,
-    keepalive: 0,
-  } as Packet);
+const connect = connectPacket;
 
 const encoder = new TextEncoder();
 

@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
+import { connectPacket } from "./_testing_packets.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
 
 type Version = 3 | 4 | 5;
@@ -121,15 +122,7 @@ async function throughWire(parts: Uint8Array[], max: number): Promise<Outcome> {
   return out;
 }
 
-const connect = (version: Version): Uint8Array =>
-  mqtt.generate({
-    cmd: "connect",
-    protocolId: version === 3 ? "MQIsdp" : "MQTT",
-    protocolVersion: version,
-    clientId: "c",
-    clean: true,
-    keepalive: 0,
-  } as Packet);
+const connect = connectPacket;
 
 const topic = fc.oneof(
   fc.constantFrom("a", "t/x", "bench/0/q1", "été/€", "$SYS/x", "a//b", ""),
