@@ -16,8 +16,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { Packr } from "msgpackr";
-import { Client, type StreamSocket } from "../../src/client/mod.ts";
+import { Client } from "../../src/client/mod.ts";
+import { FakeNodeSocket, packr } from "./_fake_node.ts";
 import { cpuSeconds } from "./_cpu.ts";
 
 const { values } = parseArgs({
@@ -33,35 +33,21 @@ const COUNT = Number(values.count);
 const BODY = JSON.stringify("x".repeat(256));
 const PREFETCH = values.prefetch === undefined ? {} : { prefetch: Number(values.prefetch) };
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const JSON_TYPE = { "content-type": "application/json" };
 type Frame = Record<string, unknown>;
 
 /** A node with an endless queue: pushes on credit, acks every receipt, on the next turn. */
-class FakeNode implements StreamSocket {
-  binaryType = "arraybuffer";
-  readyState = 0;
-  onopen: ((ev: never) => void) | null = null;
-  onmessage: ((ev: { readonly data: unknown }) => void) | null = null;
-  onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null = null;
-  onerror: ((ev: never) => void) | null = null;
+class FakeNode extends FakeNodeSocket {
   #seq = 0;
   #credit = new Map<number, number>();
 
-  constructor() {
-    setTimeout(() => {
-      this.readyState = 1;
-      this.onopen?.(undefined as never);
-    }, 0);
-  }
-
-  send(data: Uint8Array): void {
+  override send(data: Uint8Array): void {
     const value = packr.unpack(data.subarray(1)) as Frame | Frame[];
     const frames = Array.isArray(value) ? value : [value];
     const out: Frame[] = [];
     for (const f of frames) {
       if (f.t === "hello") {
-        this.#deliver({ t: "hello", node: "fake", v: 1, batch: true });
+        this.deliver({ t: "hello", node: "fake", v: 1, batch: true });
         return;
       }
       const i = f.i as number;
@@ -76,7 +62,7 @@ class FakeNode implements StreamSocket {
       for (let left = n; left > 0; left -= 1000) out.push(this.#push(i, Math.min(left, 1000)));
       this.#credit.set(i, 0);
     }
-    if (out.length > 0) setTimeout(() => this.#deliver(out.length === 1 ? out[0] : out), 0);
+    if (out.length > 0) setTimeout(() => this.deliver(out.length === 1 ? out[0] : out), 0);
   }
 
   #answer(f: Frame): Frame {
@@ -101,19 +87,6 @@ class FakeNode implements StreamSocket {
       );
     }
     return { t: "push", i, j: `{"messages":[${parts.join(",")}]}` };
-  }
-
-  #deliver(frame: unknown): void {
-    const body = packr.pack(frame);
-    const bytes = new Uint8Array(1 + body.length);
-    bytes[0] = 1;
-    bytes.set(body, 1);
-    this.onmessage?.({ data: bytes.buffer });
-  }
-
-  close(code = 1000, reason = ""): void {
-    this.readyState = 3;
-    setTimeout(() => this.onclose?.({ code, reason }), 0);
   }
 }
 

@@ -16,8 +16,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { Packr } from "msgpackr";
-import { Client, type StreamSocket } from "../../src/client/mod.ts";
+import { Client } from "../../src/client/mod.ts";
+import { FakeNodeSocket, packr } from "./_fake_node.ts";
 import { cpuSeconds } from "./_cpu.ts";
 
 const { values } = parseArgs({
@@ -32,27 +32,12 @@ const COUNT = Number(values.count);
 const LANES = 256;
 const BODY = "x".repeat(256);
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const JSON_TYPE = { "content-type": "application/json" };
 const PUBLISHED = '{"seq":1,"id":"m","duplicate":false}';
 
 /** A node that answers on the next turn, as `src/http/stream.ts` does with batching on. */
-class FakeNode implements StreamSocket {
-  binaryType = "arraybuffer";
-  readyState = 0;
-  onopen: ((ev: never) => void) | null = null;
-  onmessage: ((ev: { readonly data: unknown }) => void) | null = null;
-  onclose: ((ev: { readonly code: number; readonly reason: string }) => void) | null = null;
-  onerror: ((ev: never) => void) | null = null;
-
-  constructor() {
-    setTimeout(() => {
-      this.readyState = 1;
-      this.onopen?.(undefined as never);
-    }, 0);
-  }
-
-  send(data: Uint8Array): void {
+class FakeNode extends FakeNodeSocket {
+  override send(data: Uint8Array): void {
     const value = packr.unpack(data.subarray(1)) as Record<string, unknown> | Record<
       string,
       unknown
@@ -61,7 +46,7 @@ class FakeNode implements StreamSocket {
     const out: Record<string, unknown>[] = [];
     for (const f of frames) {
       if (f.t === "hello") {
-        this.#deliver({ t: "hello", node: "fake", v: 1, batch: true });
+        this.deliver({ t: "hello", node: "fake", v: 1, batch: true });
         return;
       }
       if (f.t !== "req") continue;
@@ -74,20 +59,7 @@ class FakeNode implements StreamSocket {
         j: sessions ? '{"session":1,"timeoutMs":60000}' : PUBLISHED,
       });
     }
-    if (out.length > 0) setTimeout(() => this.#deliver(out.length === 1 ? out[0] : out), 0);
-  }
-
-  #deliver(frame: unknown): void {
-    const body = packr.pack(frame);
-    const bytes = new Uint8Array(1 + body.length);
-    bytes[0] = 1;
-    bytes.set(body, 1);
-    this.onmessage?.({ data: bytes.buffer });
-  }
-
-  close(code = 1000, reason = ""): void {
-    this.readyState = 3;
-    setTimeout(() => this.onclose?.({ code, reason }), 0);
+    if (out.length > 0) setTimeout(() => this.deliver(out.length === 1 ? out[0] : out), 0);
   }
 }
 
