@@ -143,6 +143,11 @@ async function startDenoFloor(answer: string): Promise<RunningEdge> {
     stdout: "null",
     stderr: "inherit",
   }).spawn();
+  return await answering(child, port);
+}
+
+/** `child`, once it answers on `port`, with a stop that ends it. */
+async function answering(child: Deno.ChildProcess, port: number): Promise<RunningEdge> {
   const url = `http://127.0.0.1:${port}`;
   await waitAnswering(url);
   const stop = async () => {
@@ -168,13 +173,7 @@ async function startFloor(mode: string, answer: string, dir: string): Promise<Ru
     stdout: "null",
     stderr: "inherit",
   }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  await waitAnswering(url);
-  const stop = async () => {
-    child.kill("SIGTERM");
-    await child.status;
-  };
-  return { url, child, stop };
+  return await answering(child, port);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
