@@ -1,0 +1,83 @@
+/**
+ * Every node must decode an entry to what the leader applied from its own proposals
+ * (`ownEntry`), however the node was started. msgpackr reads strings with a native extractor
+ * when it can load one (a process with `--allow-ffi`, such as `deno run -A`) and in JavaScript
+ * otherwise (`deno task start`'s permissions), and the two differ: its JavaScript reader drops a
+ * leading U+FEFF from a string over 64 bytes. So an entry must not reach msgpackr when the
+ * leader applies it as its own: the entry reader (`_entry_reader.ts`) must read every entry
+ * `ownEntry` accepts. A header name of 32 bytes or more is packed as a str8 key (256 or more: a
+ * str16 key), and the API allows names of up to 256 characters.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { MessageInput, Proposal } from "./commands.ts";
+import { encodeEntry, packProposal, type Stamp } from "./envelope.ts";
+import { ownEntry } from "./own_entry.ts";
+import { readEntryValue } from "./_entry_reader.ts";
+
+const encoder = new TextEncoder();
+
+function publish(headers: Record<string, string>, id?: string): Proposal {
+  const body = encoder.encode('"x"');
+  const message: MessageInput = id === undefined ? { body, headers } : { body, id, headers };
+  return { cmd: { op: "publish", queue: "q", message } };
+}
+
+const stamp: Stamp = { ts: 1_700_000_000_000 };
+const bom = "\uFEFF" + "settlement 42 ".repeat(6);
+
+const cases: [string, Proposal[]][] = [
+  ["a 32-character header name", [publish({ ["n".repeat(32)]: "v" })]],
+  ["a 40-character header name and a value led by U+FEFF", [
+    publish({ ["n".repeat(40)]: bom }),
+  ]],
+  ["a 256-character header name", [publish({ ["h".repeat(256)]: "v" })]],
+  ["a 200-character non-ASCII header name (str16 key)", [publish({ ["é".repeat(200)]: "v" })]],
+  ["a batch of two, one with a long header name, an id led by U+FEFF", [
+    publish({ a: "1" }, bom),
+    publish({ ["long-header-name-".repeat(3)]: bom }, bom + "2"),
+  ]],
+];
+
+Deno.test("entry reader: every entry the leader applies as its own is read by it, not left to msgpackr", () => {
+  for (const [name, proposals] of cases) {
+    const run = proposals.map(packProposal);
+    const data = encodeEntry(stamp, run);
+    assert.ok(ownEntry(stamp, proposals.map(packProposal)) !== undefined, name);
+    assert.ok(readEntryValue(data, 1).ok, `${name}: left to msgpackr`);
+  }
+});
+
+Deno.test("entry reader: a node started without --allow-ffi decodes what the leader applied", async () => {
+  const proposals = cases[1][1];
+  const run = proposals.map(packProposal);
+  const own = ownEntry(stamp, run);
+  assert.ok(own !== undefined);
+  const data = encodeEntry(stamp, run);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      new URL("./_testing_decode_child.ts", import.meta.url).pathname,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(btoa(String.fromCharCode(...data))));
+  await writer.close();
+  const out = await child.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const items = JSON.parse(new TextDecoder().decode(out.stdout));
+  const decodedValue = items[0].cmd.message.headers["n".repeat(40)];
+  const appliedValue = (own.items[0]!.cmd as { message: MessageInput }).message.headers![
+    "n".repeat(40)
+  ];
+  assert.equal(appliedValue.charCodeAt(0), 0xfeff);
+  assert.equal(decodedValue.length, appliedValue.length, "the follower's value lost a character");
+  assert.equal(decodedValue, appliedValue);
+});
