@@ -14,15 +14,9 @@
 
 import { setImmediate } from "node:timers";
 import type { ConfChange, ConfState, NodeId } from "../../../cluster/raft/mod.ts";
-import {
-  encodeEnvelope,
-  type MessageInput,
-  packProposal,
-  type Proposal,
-} from "../../../src/broker/mod.ts";
 import { HashChainApp, type SimAppFactory } from "../app.ts";
 import { BrokerSimApp } from "../broker/broker_app.ts";
-import { oddHeaders } from "../broker/broker_workload.ts";
+import { brokerPayload, chainPayload } from "./driver_payloads.ts";
 import {
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
@@ -31,7 +25,7 @@ import {
 } from "../core/settings.ts";
 import { ConfHistory, DriverChecker } from "./driver_checks.ts";
 import { type DriverPortFaults, DriverSimNode, TICK_MS } from "./driver_node.ts";
-import { CLIENT_TIMEOUT_TICKS, DriverWorkload, type Payload } from "./driver_workload.ts";
+import { CLIENT_TIMEOUT_TICKS, DriverWorkload } from "./driver_workload.ts";
 import { type ClusterControl, Nemesis, type NemesisNode } from "../core/nemesis.ts";
 import { Network } from "../network.ts";
 import { Prng } from "../prng.ts";
@@ -66,38 +60,6 @@ export interface DriverRunOptions {
  */
 function drain(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-const encoder = new TextEncoder();
-
-const chainPayload: Payload = (key) => encoder.encode(`cmd:${key}`);
-
-/**
- * Broker commands: the first creates the queue, the others publish with the key as id. Encoded
- * by the target's app (`BrokerSimApp.propose`, a lone proposal's envelope), which applies them
- * from the proposal itself, as a real leader applies its own entries.
- */
-const brokerPayload: Payload = (key, step, target) => {
-  const stamp = { ts: step * TICK_MS };
-  const proposal: Proposal = key.startsWith("1.")
-    ? { cmd: { op: "queue_put", queue: "jobs", options: {} } }
-    : { cmd: { op: "publish", queue: "jobs", message: brokerMessage(key) } };
-  if (target.app instanceof BrokerSimApp) {
-    return target.app.propose(stamp, [packProposal(proposal)]);
-  }
-  return encodeEnvelope({ ...stamp, ...proposal });
-};
-
-/**
- * A publish of `key`; one key in five (from its characters, not drawn: a seed's schedule stays
- * the same) also carries the headers where msgpack readers part ways (`oddHeaders`), which every
- * replica must store as the leader applied them.
- */
-function brokerMessage(key: string): MessageInput {
-  const body = encoder.encode(key);
-  let h = 0;
-  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) % 5;
-  return h === 0 ? { body, id: key, headers: oddHeaders(key) } : { body, id: key };
 }
 
 /** The driver-simulated cluster and the nemesis's control surface. */
