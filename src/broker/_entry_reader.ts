@@ -15,7 +15,7 @@
  * each per message.
  *
  * Read here: nil, booleans, integers up to 32 bits, float64, strings (valid UTF-8), bin, arrays,
- * maps with fixstr keys, and msgpackr's `undefined` (fixext 1, type 0). Left to msgpackr: 64-bit
+ * maps with string keys, and msgpackr's `undefined` (fixext 1, type 0). Left to msgpackr: 64-bit
  * integers, float32, other extensions, other key types, invalid UTF-8, truncated or trailing
  * bytes. Folder-private.
  *
@@ -165,9 +165,16 @@ function readMap(n: number): Record<string, unknown> {
   for (let i = 0; i < n; i++) {
     need(1);
     const t = src[pos++];
-    // msgpackr reads other key types through its general path (and strings them): left to it.
-    if (t < 0xa0 || t >= 0xc0) throw UNREAD;
-    let key = readString(t - 0xa0);
+    // A key of 32 bytes or more is a str8/16/32 (a long header name): read here too, since
+    // msgpackr's reading of its strings depends on whether its native extractor loaded (it
+    // needs --allow-ffi), and a node must decode what the leader applied (`ownEntry`). Other
+    // key types msgpackr reads through its general path (and strings them): left to it.
+    let key: string;
+    if (t >= 0xa0 && t < 0xc0) key = readString(t - 0xa0);
+    else if (t === 0xd9) key = readString(uint(1));
+    else if (t === 0xda) key = readString(uint(2));
+    else if (t === 0xdb) key = readString(uint(4));
+    else throw UNREAD;
     if (key === "__proto__") key = "__proto_"; // as msgpackr does
     out[key] = read();
   }

@@ -37,6 +37,7 @@
  */
 
 import { Packr, RESET_BUFFER_MODE } from "msgpackr";
+import { readEntryValue } from "./_entry_reader.ts";
 
 /** Snapshot format version. Bump it, with a reader for the old one once one was deployed. */
 export const SNAPSHOT_VERSION = 2;
@@ -70,7 +71,15 @@ export function pack(v: unknown): Uint8Array {
 /** An empty msgpack array: unpacked after each part (see `unpack`). */
 const EMPTY = new Uint8Array([0x90]);
 
+/**
+ * A part's value. Read by the entry reader (`readEntryValue`: msgpackr's values, with strings
+ * read the same way in every process), msgpackr only for what it leaves: without its native
+ * extractor (a node without --allow-ffi, as `deno task start` runs it) msgpackr's JS reader drops
+ * a leading U+FEFF from strings over 64 bytes, so a restored state differed from the snapshot's.
+ */
 export function unpack(b: Uint8Array): unknown {
+  const fast = readEntryValue(b, 0);
+  if (fast.ok) return fast.value;
   const v = packr.unpack(b);
   // msgpackr keeps the last buffer it read until the next unpack: a part of a snapshot is a view
   // of the whole snapshot, which would stay in memory (360 MB at 1M messages) after the restore.

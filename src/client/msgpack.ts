@@ -7,7 +7,8 @@
  */
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// `ignoreBOM`: a string led by U+FEFF is data (the default decoder drops it).
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * A growable output buffer. One is kept and reused by `packValue` (encoding is synchronous):

@@ -11,6 +11,7 @@ import type { Answer } from "./answer.ts";
 import { answerText } from "./in_process.ts";
 import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
 import { NOT_READ, readStreamMessage } from "./stream_read.ts";
+import { readEntryValue } from "../broker/mod.ts";
 
 export { BATCH_FRAMES_MAX, STREAM_VERSION };
 
@@ -138,6 +139,10 @@ function unpackMessage(bytes: Uint8Array): { readonly value: unknown } | Decoded
   // The frames clients send are read by hand; anything else (and any error) by msgpackr.
   const value = readStreamMessage(bytes, 1);
   if (value !== NOT_READ) return { value };
+  // Then the broker's entry reader (msgpackr's values, its strings read alike in every process:
+  // msgpackr's own differ with and without its native extractor, which needs --allow-ffi).
+  const read = readEntryValue(bytes, 1);
+  if (read.ok) return { value: read.value };
   try {
     return { value: packr.unpack(bytes.subarray(1)) };
   } catch (error) {

@@ -16,7 +16,11 @@
 /** The message is not one this reader takes: read it with msgpackr. */
 export const NOT_READ: unique symbol = Symbol("not read");
 
-const decoder = new TextDecoder();
+/**
+ * `ignoreBOM`: a string led by U+FEFF is the client's data; the default decoder drops it (as
+ * msgpackr's own JS reader does past 64 bytes, unlike its native extractor).
+ */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Nesting deeper than this is left to msgpackr (frames are two levels deep). */
 const DEPTH_MAX = 16;

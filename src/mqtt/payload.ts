@@ -14,7 +14,8 @@ export const PAYLOAD_HEADER = "mqtt-payload";
 /** Set ("1") on a message published with RETAIN (v5 "retain as published" shows it). */
 export const RETAIN_HEADER = "mqtt-retain";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// `ignoreBOM`: a leading U+FEFF is the payload's own (the default decoder drops it).
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The body value and the `mqtt-payload` header of a payload. */
 export function encodePayload(payload: Uint8Array): { body: unknown; kind: string } {

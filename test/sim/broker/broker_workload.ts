@@ -27,6 +27,21 @@ import type { Prng } from "../prng.ts";
 import { LeaderGuess } from "../leader_guess.ts";
 import type { SimNode } from "../core/sim_node.ts";
 
+/**
+ * Headers of every fifth queue publish (no random draw, so a seed's schedule is unchanged): the
+ * strings where msgpack readers part ways, as the API allows them (names up to 256 characters):
+ * a name of 32+ bytes (a str8 key), another of 256+ bytes (str16), values led by U+FEFF past 64
+ * bytes, non-ASCII, and an empty one. Every replica must store them as the leader applied them.
+ */
+export function oddHeaders(logical: string): Record<string, string> {
+  return {
+    ["x-a-header-name-of-forty-characters-long"]: "\uFEFF" + logical.padEnd(80, "."),
+    ["\u00e9".repeat(130)]: "\u00e9t\u00e9 \u{1F600} " + logical,
+    short: "\uFEFF" + logical,
+    empty: "",
+  };
+}
+
 /** The queues of the workload. `dead` is the dead-letter queue of the others. */
 export const SETUP: readonly Command[] = [
   { op: "queue_put", queue: "dead", options: { dedupWindowMs: 3_600_000 } },
@@ -263,12 +278,14 @@ export class BrokerClient {
   }
 
   #publish(): void {
-    const logical = `p${this.#next++}`;
+    const n = this.#next++;
+    const logical = `p${n}`;
     const queue = this.prng.pick(["jobs", "eo", "fifo"]);
     const message = {
       body: encoder.encode(logical),
       id: logical,
       ...(queue === "fifo" ? { group: `g${this.prng.int(3)}` } : {}),
+      ...(n % 5 === 0 ? { headers: oddHeaders(logical) } : {}),
     };
     this.#queue.push({
       kind: "publish",

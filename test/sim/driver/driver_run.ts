@@ -14,9 +14,9 @@
 
 import { setImmediate } from "node:timers";
 import type { ConfChange, ConfState, NodeId } from "../../../cluster/raft/mod.ts";
-import { encodeEnvelope, packProposal, type Proposal } from "../../../src/broker/mod.ts";
 import { HashChainApp, type SimAppFactory } from "../app.ts";
 import { BrokerSimApp } from "../broker/broker_app.ts";
+import { brokerPayload, chainPayload } from "./driver_payloads.ts";
 import {
   ELECTION_TICKS,
   HEARTBEAT_TICKS,
@@ -25,7 +25,7 @@ import {
 } from "../core/settings.ts";
 import { ConfHistory, DriverChecker } from "./driver_checks.ts";
 import { type DriverPortFaults, DriverSimNode, TICK_MS } from "./driver_node.ts";
-import { CLIENT_TIMEOUT_TICKS, DriverWorkload, type Payload } from "./driver_workload.ts";
+import { CLIENT_TIMEOUT_TICKS, DriverWorkload } from "./driver_workload.ts";
 import { type ClusterControl, Nemesis, type NemesisNode } from "../core/nemesis.ts";
 import { Network } from "../network.ts";
 import { Prng } from "../prng.ts";
@@ -61,26 +61,6 @@ export interface DriverRunOptions {
 function drain(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
-
-const encoder = new TextEncoder();
-
-const chainPayload: Payload = (key) => encoder.encode(`cmd:${key}`);
-
-/**
- * Broker commands: the first creates the queue, the others publish with the key as id. Encoded
- * by the target's app (`BrokerSimApp.propose`, a lone proposal's envelope), which applies them
- * from the proposal itself, as a real leader applies its own entries.
- */
-const brokerPayload: Payload = (key, step, target) => {
-  const stamp = { ts: step * TICK_MS };
-  const proposal: Proposal = key.startsWith("1.")
-    ? { cmd: { op: "queue_put", queue: "jobs", options: {} } }
-    : { cmd: { op: "publish", queue: "jobs", message: { body: encoder.encode(key), id: key } } };
-  if (target.app instanceof BrokerSimApp) {
-    return target.app.propose(stamp, [packProposal(proposal)]);
-  }
-  return encodeEnvelope({ ...stamp, ...proposal });
-};
 
 /** The driver-simulated cluster and the nemesis's control surface. */
 export class DriverSim implements ClusterControl {

@@ -1,0 +1,31 @@
+/**
+ * A child process for `entry_decode_permissions_test.ts`. Run without `--allow-ffi`, as
+ * `deno task start` runs a node, msgpackr cannot load its native string extractor and reads
+ * strings in JavaScript: what the broker leaves to msgpackr is then read that way. Reads base64
+ * on stdin; `entry` (the default): decodes it as an entry (`decodeEntry`) and prints its items
+ * as JSON; `snapshot`: restores it as a snapshot and prints the restored state's snapshot bytes
+ * as base64.
+ *
+ * @module
+ */
+
+import { decodeEntry } from "./envelope.ts";
+import { restoreSnapshot, snapshotBytes } from "./snapshot.ts";
+
+const chunks: Uint8Array[] = [];
+for await (const chunk of Deno.stdin.readable) chunks.push(chunk);
+const text = new TextDecoder().decode(
+  chunks.length === 1 ? chunks[0] : new Uint8Array(chunks.flatMap((c) => [...c])),
+);
+const bytes = Uint8Array.from(atob(text.trim()), (c) => c.charCodeAt(0));
+if (Deno.args[0] === "snapshot") {
+  const again = snapshotBytes(restoreSnapshot(bytes));
+  let s = "";
+  for (let i = 0; i < again.length; i += 4096) {
+    s += String.fromCharCode(...again.subarray(i, i + 4096));
+  }
+  console.log(btoa(s));
+} else {
+  const entry = decodeEntry(bytes);
+  console.log(JSON.stringify(entry.items, (_k, v) => v instanceof Uint8Array ? [...v] : v));
+}

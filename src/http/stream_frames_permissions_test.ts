@@ -1,0 +1,58 @@
+/**
+ * A node reads a client's frame the same whether or not msgpackr could load its native string
+ * extractor (it needs --allow-ffi; `deno task start` does not give it). msgpackr's JavaScript
+ * reader drops a leading U+FEFF from a string over 64 bytes, its native one keeps it: a frame
+ * the hand reader (`stream_read.ts`) leaves to msgpackr (here: for a short non-ASCII string)
+ * must not come out otherwise in such a process.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { packValue } from "../client/mod.ts";
+import { decodeStreamMessage } from "./stream_frames.ts";
+import { NOT_READ, readStreamMessage } from "./stream_read.ts";
+
+const encoder = new TextEncoder();
+
+async function decodeWithoutFfi(bytes: Uint8Array): Promise<unknown> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-env",
+      new URL("./_testing_stream_child.ts", import.meta.url).pathname,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(btoa(String.fromCharCode(...bytes))));
+  await writer.close();
+  const out = await child.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("stream frames: a frame left to msgpackr reads the same in a node without --allow-ffi", async () => {
+  const memo = "\uFEFF" + "wire transfer reference ".repeat(4);
+  const frame = {
+    t: "req",
+    i: 3,
+    m: "POST",
+    p: "/v1/queues/q/messages",
+    b: { id: "p-1", body: { name: "Jos\u00e9", memo } },
+  };
+  const bytes = packValue(frame, 1);
+  assert.equal(
+    readStreamMessage(bytes, 1),
+    NOT_READ,
+    "left to msgpackr (a short non-ASCII string)",
+  );
+  const here = decodeStreamMessage(bytes);
+  const there = await decodeWithoutFfi(bytes);
+  assert.deepEqual(there, JSON.parse(JSON.stringify(here)));
+  const got = (there as { frame: { b: { body: { memo: string } } } }[])[0].frame.b.body.memo;
+  assert.equal(got, memo);
+});
