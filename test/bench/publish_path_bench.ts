@@ -1,6 +1,6 @@
 /**
  * The leader's HTTP-layer publish path alone, in process: a stream `req` frame's direct call
- * (`DirectRoutes.run` of a `DirectCall`, as `stream.ts` runs it) through the publish handler, the
+ * (a `DirectCall` run by the direct routes, as `stream.ts` runs it) through the publish handler, the
  * write pipeline and the answer, with a node port that packs each proposal as the leader's batcher
  * does (`proposalBytes`) and answers it applied at once (no Raft, no apply). Prints the CPU of
  * this process per publish (`/proc`), medians of `--rounds`, for:
@@ -14,9 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { DirectCall, DirectRoutes, matchDirect } from "../../src/http/direct.ts";
-import type { AppDeps } from "../../src/http/context.ts";
-import { HttpMetrics } from "../../src/http/metrics.ts";
+import { createApp, type NodePort } from "../../src/http/mod.ts";
 import { proposalBytes } from "../../src/broker/mod.ts";
 import type { Proposal } from "../../src/broker/mod.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -48,42 +46,23 @@ const node = {
     });
   },
 };
-const deps = {
-  node,
-  auth: undefined,
-  anonymous: { open: true },
-  limits: { maxBodyBytes: 1 << 20, proposeTimeoutMs: 10_000 },
-  log: silentLogger,
-  drain: { draining: false },
-} as unknown as AppDeps;
-const direct = new DirectRoutes(deps, new HttpMetrics(), false);
+const app = createApp({ node: node as unknown as NodePort, log: silentLogger });
 const signal = new AbortController().signal;
-const match = matchDirect("POST", PATH)!;
 const never = () => {
   throw new Error("no app request here");
 };
 
-const calls: Record<string, (i: number) => DirectCall> = {
+/** A direct call as a stream's `req` frame makes it (`DirectCall`), run at once. */
+const run = (headers: Record<string, string>, text: string) =>
+  app.inProcess("POST", PATH, undefined, headers, text, signal, never)!;
+
+const calls: Record<string, (i: number) => Promise<unknown>> = {
   client: (i) =>
-    new DirectCall(
-      "POST",
-      PATH,
-      undefined,
+    run(
       { "quorumq-session": `7/${i + 1}/${i + 1}`, "content-type": "application/json" },
       JSON.stringify({ id: `r1-client-${i}`, body: BODY_TEXT }),
-      signal,
-      never,
     ),
-  stream: () =>
-    new DirectCall(
-      "POST",
-      PATH,
-      undefined,
-      { "content-type": "application/json" },
-      JSON.stringify({ body: BODY_TEXT }),
-      signal,
-      never,
-    ),
+  stream: () => run({ "content-type": "application/json" }, JSON.stringify({ body: BODY_TEXT })),
 };
 
 /** CPU µs per publish of `count` publishes of `kind`, 256 in flight. */
@@ -92,7 +71,7 @@ async function round(kind: string, count: number): Promise<number> {
   const t0 = cpuSeconds();
   for (let i = 0; i < count; i += 256) {
     const batch: Promise<unknown>[] = [];
-    for (let k = 0; k < 256; k++) batch.push(direct.run(match, make(i + k)));
+    for (let k = 0; k < 256; k++) batch.push(make(i + k));
     const outcomes = await Promise.all(batch);
     const first = outcomes[0] as { status: number };
     if (first.status !== 201) throw new Error(`publish: ${JSON.stringify(first)}`);
