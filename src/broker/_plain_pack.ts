@@ -23,11 +23,25 @@
 const DEPTH_MAX = 32;
 
 /**
- * Keys left to msgpackr: it reads `value.constructor` and `value.toJSON` of every object (an own
- * key of that name changes its path), and `hasOwnProperty` in its key loop; `__proto__` does not
- * read back as it was (`own_entry.ts`).
+ * Whether msgpackr or `ownEntry` would read an object with the own key `key` another way:
+ * msgpackr reads `value.constructor` and `value.toJSON` of every object (an own key of that name
+ * changes its path) and `hasOwnProperty` in its key loop; `__proto__` does not read back as it
+ * was (`own_entry.ts`). By length first: most keys are none of these lengths.
  */
-const ODD_KEYS = new Set(["constructor", "toJSON", "hasOwnProperty", "__proto__"]);
+function oddKey(key: string): boolean {
+  switch (key.length) {
+    case 6:
+      return key === "toJSON";
+    case 9:
+      return key === "__proto__";
+    case 11:
+      return key === "constructor";
+    case 14:
+      return key === "hasOwnProperty";
+    default:
+      return false;
+  }
+}
 
 /** Bytes of shared buffer handed out as views, as msgpackr hands out views of its own. */
 const CHUNK = 64 * 1024;
@@ -49,154 +63,143 @@ export function packedPlain(bytes: Uint8Array): boolean {
   return plainBuffers.has(bytes.buffer);
 }
 
+/** `write`'s answer for a value that is not all plain. */
+const NOT_PLAIN = -1;
+/** `write`'s answer when the buffer ran out: written again into a larger one. */
+const NO_ROOM = -2;
+
 /**
  * msgpackr's bytes of `value` (see the module doc), or undefined when it is not all plain. With
  * `headroom`, in a buffer of its own with that many free bytes in front (`envelope.ts`'s
  * `packOwn`); else a view of a shared buffer, valid until the buffer is dropped (never written
- * again: each view has bytes of its own).
+ * again: each view has bytes of its own). One walk that checks as it writes, at the shared
+ * buffer's free end.
  */
 export function packPlain(value: unknown, headroom?: number): Uint8Array | undefined {
-  const size = sizeOf(value, 0);
-  if (size < 0) return undefined;
-  let out: Uint8Array;
-  if (headroom !== undefined) {
-    out = new Uint8Array(headroom + size).subarray(headroom);
-    plainBuffers.add(out.buffer);
-  } else {
-    if (used + size > chunk.length) {
-      chunk = new Uint8Array(Math.max(CHUNK, size));
-      plainBuffers.add(chunk.buffer);
-      used = 0;
-    }
-    out = chunk.subarray(used, used + size);
-    used += size;
+  let end = write(chunk, used, value, 0);
+  // Bounded: each retry doubles the room, and a value's bytes are finite.
+  for (let room = CHUNK; end === NO_ROOM; room *= 2) {
+    chunk = new Uint8Array(room);
+    plainBuffers.add(chunk.buffer);
+    used = 0;
+    end = write(chunk, 0, value, 0);
   }
-  const end = write(out, 0, value);
-  if (end !== size) throw new Error(`packPlain wrote ${end} of ${size} bytes`);
+  if (end === NOT_PLAIN) return undefined;
+  if (headroom !== undefined) {
+    // Copied out of the shared buffer, whose bytes are written over by the next value.
+    const own = new Uint8Array(headroom + end - used);
+    own.set(chunk.subarray(used, end), headroom);
+    plainBuffers.add(own.buffer);
+    return own.subarray(headroom);
+  }
+  const out = chunk.subarray(used, end);
+  used = end;
   return out;
 }
 
-/** The packed size of `value`, or -1 when it is not all plain. */
-function sizeOf(value: unknown, depth: number): number {
-  switch (typeof value) {
-    case "string":
-      return isAscii(value) ? strHead(value.length) + value.length : -1;
-    case "number":
-      return value >>> 0 === value && !Object.is(value, -0) ? uintSize(value) : -1;
-    case "boolean":
-      return 1;
-    case "object": {
-      if (value === null) return 1;
-      if (depth >= DEPTH_MAX) return -1;
-      const proto = Object.getPrototypeOf(value);
-      if (proto === Uint8Array.prototype) {
-        const n = (value as Uint8Array).length;
-        return (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
-      }
-      if (proto === Array.prototype) {
-        const list = value as readonly unknown[];
-        const n = list.length;
-        let size = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
-        for (let i = 0; i < n; i++) {
-          const s = sizeOf(list[i], depth + 1);
-          if (s < 0) return -1;
-          size += s;
-        }
-        return size;
-      }
-      if (proto !== Object.prototype) return -1;
-      const record = value as Readonly<Record<string, unknown>>;
-      let size = 3;
-      let keys = 0;
-      for (const key in record) {
-        if (!Object.hasOwn(record, key) || ODD_KEYS.has(key) || !isAscii(key)) return -1;
-        const s = sizeOf(record[key], depth + 1);
-        if (s < 0) return -1;
-        size += strHead(key.length) + key.length + s;
-        keys++;
-      }
-      return keys > 0xffff ? -1 : size;
-    }
-    default:
-      return -1;
-  }
-}
-
-/** Writes `value` (checked by `sizeOf`) at `at`; returns where it ends. */
-function write(out: Uint8Array, at: number, value: unknown): number {
+/**
+ * Writes `value` at `at` as msgpackr would; returns where it ends, `NOT_PLAIN` when it is not all
+ * plain, or `NO_ROOM` when `out` ends first.
+ */
+function write(out: Uint8Array, at: number, value: unknown, depth: number): number {
   switch (typeof value) {
     case "string":
       return writeStr(out, at, value);
     case "number":
-      return writeUint(out, at, value);
+      if (value >>> 0 !== value || Object.is(value, -0)) return NOT_PLAIN;
+      return at + 5 > out.length ? NO_ROOM : writeUint(out, at, value);
     case "boolean":
+      if (at >= out.length) return NO_ROOM;
       out[at] = value ? 0xc3 : 0xc2;
       return at + 1;
-    default: {
+    case "object": {
       if (value === null) {
+        if (at >= out.length) return NO_ROOM;
         out[at] = 0xc0;
         return at + 1;
       }
-      if (value instanceof Uint8Array) {
-        const n = value.length;
-        if (n < 0x100) {
-          out[at++] = 0xc4;
-          out[at++] = n;
-        } else if (n < 0x10000) {
-          out[at++] = 0xc5;
-          out[at++] = n >> 8;
-          out[at++] = n & 0xff;
-        } else {
-          out[at++] = 0xc6;
-          at = writeU32(out, at, n);
-        }
-        out.set(value, at);
-        return at + n;
+      if (depth >= DEPTH_MAX) return NOT_PLAIN;
+      const proto = Object.getPrototypeOf(value);
+      if (proto === Object.prototype) {
+        return writeMap(out, at, value as Readonly<Record<string, unknown>>, depth);
       }
-      if (Array.isArray(value)) {
-        const n = value.length;
-        if (n < 16) out[at++] = 0x90 | n;
-        else if (n < 0x10000) {
-          out[at++] = 0xdc;
-          out[at++] = n >> 8;
-          out[at++] = n & 0xff;
-        } else {
-          out[at++] = 0xdd;
-          at = writeU32(out, at, n);
-        }
-        for (let i = 0; i < n; i++) at = write(out, at, value[i]);
-        return at;
-      }
-      // msgpackr writes every plain object as a map 16 (the count set after its keys).
-      const record = value as Readonly<Record<string, unknown>>;
-      const head = at;
-      at += 3;
-      let keys = 0;
-      for (const key in record) {
-        at = writeStr(out, at, key);
-        at = write(out, at, record[key]);
-        keys++;
-      }
-      out[head] = 0xde;
-      out[head + 1] = keys >> 8;
-      out[head + 2] = keys & 0xff;
-      return at;
+      if (proto === Uint8Array.prototype) return writeBin(out, at, value as Uint8Array);
+      if (proto === Array.prototype) return writeArray(out, at, value as unknown[], depth);
+      return NOT_PLAIN;
     }
+    default:
+      return NOT_PLAIN;
   }
 }
 
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
+/** A plain object: msgpackr writes every one as a map 16 (the count set after its keys). */
+function writeMap(
+  out: Uint8Array,
+  at: number,
+  record: Readonly<Record<string, unknown>>,
+  depth: number,
+): number {
+  const head = at;
+  if (at + 3 > out.length) return NO_ROOM;
+  at += 3;
+  let keys = 0;
+  for (const key in record) {
+    if (!Object.hasOwn(record, key) || oddKey(key)) return NOT_PLAIN;
+    at = writeStr(out, at, key);
+    if (at < 0) return at;
+    at = write(out, at, record[key], depth + 1);
+    if (at < 0) return at;
+    keys++;
+  }
+  if (keys > 0xffff) return NOT_PLAIN;
+  out[head] = 0xde;
+  out[head + 1] = keys >> 8;
+  out[head + 2] = keys & 0xff;
+  return at;
 }
 
-/** The header of an ASCII string of `n` characters (bytes), as msgpackr sizes it. */
-function strHead(n: number): number {
-  return n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+function writeArray(out: Uint8Array, at: number, list: readonly unknown[], depth: number): number {
+  const n = list.length;
+  if (at + 5 > out.length) return NO_ROOM;
+  if (n < 16) out[at++] = 0x90 | n;
+  else if (n < 0x10000) {
+    out[at++] = 0xdc;
+    out[at++] = n >> 8;
+    out[at++] = n & 0xff;
+  } else {
+    out[at++] = 0xdd;
+    at = writeU32(out, at, n);
+  }
+  for (let i = 0; i < n; i++) {
+    // A hole reads as undefined: not plain.
+    at = write(out, at, list[i], depth + 1);
+    if (at < 0) return at;
+  }
+  return at;
 }
 
+function writeBin(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (at + 5 + n > out.length) return NO_ROOM;
+  if (n < 0x100) {
+    out[at++] = 0xc4;
+    out[at++] = n;
+  } else if (n < 0x10000) {
+    out[at++] = 0xc5;
+    out[at++] = n >> 8;
+    out[at++] = n & 0xff;
+  } else {
+    out[at++] = 0xc6;
+    at = writeU32(out, at, n);
+  }
+  out.set(bytes, at);
+  return at + n;
+}
+
+/** An ASCII string with msgpackr's header for its length; `NOT_PLAIN` for any other string. */
 function writeStr(out: Uint8Array, at: number, s: string): number {
   const n = s.length;
+  if (at + 5 + n > out.length) return NO_ROOM;
   if (n < 0x20) out[at++] = 0xa0 | n;
   else if (n < 0x100) {
     out[at++] = 0xd9;
@@ -209,15 +212,16 @@ function writeStr(out: Uint8Array, at: number, s: string): number {
     out[at++] = 0xdb;
     at = writeU32(out, at, n);
   }
-  for (let i = 0; i < n; i++) out[at++] = s.charCodeAt(i);
-  return at;
+  let any = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    any |= c;
+    out[at++] = c;
+  }
+  return any > 0x7f ? NOT_PLAIN : at;
 }
 
 /** An integer 0 to 2^32 - 1 as msgpackr writes it with `useRecords: false`. */
-function uintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5;
-}
-
 function writeUint(out: Uint8Array, at: number, v: number): number {
   if (v < 0x80) out[at++] = v;
   else if (v < 0x100) {
