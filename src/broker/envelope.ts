@@ -18,6 +18,7 @@
 import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import type { Command, Envelope, Proposal } from "./commands.ts";
 import { readEntryValue } from "./_entry_reader.ts";
+import { packPlain } from "./_plain_pack.ts";
 
 /** Version byte in front of a single envelope. */
 const ENVELOPE_VERSION = 1;
@@ -109,7 +110,10 @@ function unpackBody(data: Uint8Array): unknown {
 /** A proposal packed on its own, waiting for a batch (see `encodeBatch`). */
 export interface PackedProposal {
   readonly proposal: Proposal;
-  /** msgpack of the proposal (no version byte): a batch's items are these bytes as they are. */
+  /**
+   * msgpack of the proposal (no version byte): a batch's items are these bytes as they are.
+   * Always `proposalBytes(proposal)`: the leader applies `proposal` for these bytes (`ownEntry`).
+   */
   readonly bytes: Uint8Array;
 }
 
@@ -122,7 +126,8 @@ export function packProposal(proposal: Proposal): PackedProposal {
 export function proposalBytes(proposal: Proposal): Uint8Array {
   const cmd = proposal.cmd as { messages?: unknown };
   const many = Array.isArray(cmd.messages) && cmd.messages.length >= MANY_MESSAGES;
-  return many ? packOwn(proposal) : packr.pack(proposal);
+  // Written by hand when it is plain data (the same bytes, `_plain_pack.ts`), else by msgpackr.
+  return many ? packOwn(proposal) : packPlain(proposal) ?? packr.pack(proposal);
 }
 
 /** From this many messages on, a batch publish is packed by `packOwn`. */
@@ -151,10 +156,13 @@ const spent = new WeakSet<Uint8Array>();
  * own costs more than it saves.
  */
 function packOwn(value: unknown): Uint8Array {
-  const shared = packr.pack(value, RESET_BUFFER_MODE);
-  const own = new Uint8Array(HEADROOM + shared.length);
-  own.set(shared, HEADROOM);
-  const bytes = own.subarray(HEADROOM);
+  let bytes = packPlain(value, HEADROOM);
+  if (bytes === undefined) {
+    const shared = packr.pack(value, RESET_BUFFER_MODE);
+    const own = new Uint8Array(HEADROOM + shared.length);
+    own.set(shared, HEADROOM);
+    bytes = own.subarray(HEADROOM);
+  }
   withHeadroom.add(bytes);
   return bytes;
 }

