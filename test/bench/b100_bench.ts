@@ -16,7 +16,7 @@
  * (one `.cpuprofile` per node and run; with `--heap`, V8's sampling heap profile instead).
  *
  * Usage: deno run -A test/bench/b100_bench.ts [--runs 3] [--count 200000] [--prefill 96000]
- *   [--checkout dir] [--trace-gc] [--log-dir dir] [--log-level warn] [--v8-flags flags]
+ *   [--checkout dir] [--trace-gc] [--log-dir dir] [--log-level warn] [--v8-flags flags] [--keep-data]
  *   [--profile dir [--heap]]
  *
  * @module
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     profile: { type: "string" },
     "log-level": { type: "string", default: "warn" },
     heap: { type: "boolean", default: false },
+    "keep-data": { type: "boolean", default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -271,5 +272,6 @@ try {
       }`);
     });
   }
-  await Deno.remove(DATA, { recursive: true }).catch(() => {});
+  if (values["keep-data"]) console.error(`data kept in ${DATA}`);
+  else await Deno.remove(DATA, { recursive: true }).catch(() => {});
 }
