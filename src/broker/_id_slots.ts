@@ -9,7 +9,7 @@
  * @module
  */
 
-import { IdArena, idOfUnits } from "./_id_arena.ts";
+import { charRoom, IdArena, idOfUnits } from "./_id_arena.ts";
 
 /** Rows per block: 16,384 records of ~33 bytes of columns and their ids' code units. */
 export const BLOCK_SHIFT = 14;
@@ -21,6 +21,11 @@ export const GONE = 255;
 
 /** Code units of id room per row a new block starts with (it doubles as needed). */
 const CHARS_PER_ROW = 8;
+
+/** A new block of `cap` rows after `prev`, its ids' room sized by `prev`'s (`charRoom`). */
+export function idBlockAfter(prev: IdBlock | undefined, cap: number): IdBlock {
+  return new IdBlock(cap, charRoom(prev, cap, CHARS_PER_ROW));
+}
 
 /** One block of records: row `j` of each column is one record. */
 export class IdBlock extends IdArena {

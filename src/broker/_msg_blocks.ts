@@ -15,7 +15,7 @@
  * @module
  */
 
-import { IdArena, idOfUnits } from "./_id_arena.ts";
+import { charRoom, IdArena, idOfUnits } from "./_id_arena.ts";
 
 /** Rows per block: 16,384 rows of ~61 bytes of columns and their ids (a copy takes ~1 ms). */
 export const BLOCK_SHIFT = 14;
@@ -35,6 +35,11 @@ export interface MsgExtras {
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly group: string | undefined;
   readonly subject: string | undefined;
+}
+
+/** A new block of `cap` rows after `prev`, its ids' room sized by `prev`'s (`charRoom`). */
+export function msgBlockAfter(prev: MsgBlock | undefined, cap: number): MsgBlock {
+  return new MsgBlock(cap, charRoom(prev, cap, CHARS_PER_ROW));
 }
 
 /** One block of columns: row `j` of each array is one slot. */
