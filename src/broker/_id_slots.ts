@@ -22,11 +22,6 @@ export const GONE = 255;
 /** Code units of id room per row a new block starts with (it doubles as needed). */
 const CHARS_PER_ROW = 8;
 
-/** A new block of `cap` rows after `prev`, its ids' room sized by `prev`'s (`charRoom`). */
-export function idBlockAfter(prev: IdBlock | undefined, cap: number): IdBlock {
-  return new IdBlock(cap, charRoom(prev, cap, CHARS_PER_ROW));
-}
-
 /** One block of records: row `j` of each column is one record. */
 export class IdBlock extends IdArena {
   seq: Float64Array;
@@ -62,6 +57,11 @@ export class IdBlock extends IdArena {
     this.attempt[j] = attempt;
     this.hash[j] = hash;
     this.pushId(j, id);
+  }
+
+  /** An empty block of `cap` rows to follow this one, its ids' room sized by this one's. */
+  next(cap: number): IdBlock {
+    return new IdBlock(cap, charRoom(this, cap, CHARS_PER_ROW));
   }
 
   /** A new block of `cap` rows holding rows [from, rows) of this one from row 0 (not frozen). */

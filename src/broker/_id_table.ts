@@ -22,7 +22,6 @@ import {
   GONE,
   hashOf,
   IdBlock,
-  idBlockAfter,
   type IdCapture,
   type IdColumns,
   shareIdRows,
@@ -489,7 +488,7 @@ export class IdTable {
       // Only a move changes slot numbers: growth in place keeps every slot (a rehash of every
       // id cost ~35 ms at 262,144 ids, in one apply).
       if (head > 0) this.#reindex(this.#index.length);
-    } else bs.push(idBlockAfter(bs[bs.length - 1], BLOCK_ROWS));
+    } else bs.push(bs[bs.length - 1].next(BLOCK_ROWS));
   }
 }
 

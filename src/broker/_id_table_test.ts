@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { charRoom } from "./_id_arena.ts";
-import { BLOCK_ROWS, IdBlock, idBlockAfter } from "./_id_slots.ts";
+import { BLOCK_ROWS, IdBlock } from "./_id_slots.ts";
 import {
   ID_STATES,
   type IdCapture,
@@ -433,10 +433,10 @@ Deno.test("a new id block starts with the id room its full predecessor used, and
   for (let i = 0; i < n; i += 997) assert.equal(t.lookup(id(i), 0)?.seq, i + 1);
   const full = new IdBlock(BLOCK_ROWS, 16);
   for (let j = 0; j < BLOCK_ROWS; j++) full.push(id(j), 0, j, 0, 0, 0);
-  const next = idBlockAfter(full, BLOCK_ROWS);
+  const next = full.next(BLOCK_ROWS);
   assert.ok(next.chars.length >= 30 * BLOCK_ROWS, `room ${next.chars.length}`);
   assert.ok(next.chars.length <= 34 * BLOCK_ROWS, `room ${next.chars.length}`);
   // A block that is not a whole one (a small table's only block) says nothing about the next.
-  assert.equal(idBlockAfter(new IdBlock(64), BLOCK_ROWS).chars.length, 8 * BLOCK_ROWS);
+  assert.equal(new IdBlock(64).next(BLOCK_ROWS).chars.length, 8 * BLOCK_ROWS);
   assert.equal(charRoom(undefined, 16, 8), 128);
 });

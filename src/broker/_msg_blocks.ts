@@ -37,11 +37,6 @@ export interface MsgExtras {
   readonly subject: string | undefined;
 }
 
-/** A new block of `cap` rows after `prev`, its ids' room sized by `prev`'s (`charRoom`). */
-export function msgBlockAfter(prev: MsgBlock | undefined, cap: number): MsgBlock {
-  return new MsgBlock(cap, charRoom(prev, cap, CHARS_PER_ROW));
-}
-
 /** One block of columns: row `j` of each array is one slot. */
 export class MsgBlock extends IdArena {
   seq: Float64Array;
@@ -81,6 +76,11 @@ export class MsgBlock extends IdArena {
   /** Rows in use. */
   get rows(): number {
     return this.bufs.length;
+  }
+
+  /** An empty block of `cap` rows to follow this one, its ids' room sized by this one's. */
+  next(cap: number): MsgBlock {
+    return new MsgBlock(cap, charRoom(this, cap, CHARS_PER_ROW));
   }
 
   /** A new block of `cap` rows holding rows [from, rows) of this one from row 0 (not frozen). */

@@ -21,7 +21,6 @@ import {
   BLOCK_SHIFT as S,
   extrasOf,
   MsgBlock,
-  msgBlockAfter,
   type MsgColumns,
   type MsgExtras,
   REMOVED,
@@ -437,8 +436,9 @@ export class MsgStore {
       this.#moveDown(span * 2 <= bs[0].cap ? roundUp(span * 2) : bs[0].cap * 2);
     }
     // (The blocks read again: a squeeze or a move may have replaced the list.)
-    const now = this.#c.blocks;
-    if (this.#len === this.capacity) now.push(msgBlockAfter(now[now.length - 1], BLOCK_ROWS));
+    const now = this.#c.blocks, last = now[now.length - 1];
+    if (this.#len !== this.capacity) return;
+    now.push(last === undefined ? new MsgBlock(BLOCK_ROWS) : last.next(BLOCK_ROWS));
   }
 
   /** The only block's span to the front of a new block of `cap` rows. */
