@@ -9,7 +9,7 @@
  * @module
  */
 
-import { IdArena, idOfUnits } from "./_id_arena.ts";
+import { charRoom, IdArena, idOfUnits } from "./_id_arena.ts";
 
 /** Rows per block: 16,384 records of ~33 bytes of columns and their ids' code units. */
 export const BLOCK_SHIFT = 14;
@@ -57,6 +57,11 @@ export class IdBlock extends IdArena {
     this.attempt[j] = attempt;
     this.hash[j] = hash;
     this.pushId(j, id);
+  }
+
+  /** An empty block of `cap` rows to follow this one, its ids' room sized by this one's. */
+  next(cap: number): IdBlock {
+    return new IdBlock(cap, charRoom(this, cap, CHARS_PER_ROW));
   }
 
   /** A new block of `cap` rows holding rows [from, rows) of this one from row 0 (not frozen). */

@@ -488,7 +488,7 @@ export class IdTable {
       // Only a move changes slot numbers: growth in place keeps every slot (a rehash of every
       // id cost ~35 ms at 262,144 ids, in one apply).
       if (head > 0) this.#reindex(this.#index.length);
-    } else bs.push(new IdBlock(BLOCK_ROWS));
+    } else bs.push(bs[bs.length - 1].next(BLOCK_ROWS));
   }
 }
 

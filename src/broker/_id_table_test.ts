@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { BLOCK_ROWS } from "./_id_slots.ts";
+import { charRoom } from "./_id_arena.ts";
+import { BLOCK_ROWS, IdBlock } from "./_id_slots.ts";
 import {
   ID_STATES,
   type IdCapture,
@@ -421,4 +422,21 @@ Deno.test("IdTable drops the blocks its front passed and numbers slots from 0 ag
   // An id added again deletes its earlier record, wherever its slot was numbered.
   assert.equal(t.add(`id-${n - 5}`, n + 1, 1e9), nos[n - 1] + 1);
   assert.equal(t.isCurrent(nos[n - 5]), false);
+});
+
+Deno.test("a new id block starts with the id room its full predecessor used, and ids stay exact", () => {
+  const t = new IdTable();
+  // 30-character ids, as the peers' B100 sends: three blocks' worth.
+  const id = (i: number) => `12345-1796645777176-r1-m${String(i).padStart(6, "0")}`.slice(-30);
+  const n = 3 * BLOCK_ROWS;
+  for (let i = 0; i < n; i++) t.add(id(i), i + 1, 1e12);
+  for (let i = 0; i < n; i += 997) assert.equal(t.lookup(id(i), 0)?.seq, i + 1);
+  const full = new IdBlock(BLOCK_ROWS, 16);
+  for (let j = 0; j < BLOCK_ROWS; j++) full.push(id(j), 0, j, 0, 0, 0);
+  const next = full.next(BLOCK_ROWS);
+  assert.ok(next.chars.length >= 30 * BLOCK_ROWS, `room ${next.chars.length}`);
+  assert.ok(next.chars.length <= 34 * BLOCK_ROWS, `room ${next.chars.length}`);
+  // A block that is not a whole one (a small table's only block) says nothing about the next.
+  assert.equal(new IdBlock(64).next(BLOCK_ROWS).chars.length, 8 * BLOCK_ROWS);
+  assert.equal(charRoom(undefined, 16, 8), 128);
 });

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { IdArena, idOfUnits } from "./_id_arena.ts";
+import { charRoom, IdArena, idOfUnits } from "./_id_arena.ts";
 
 /** Rows per block: 16,384 rows of ~61 bytes of columns and their ids (a copy takes ~1 ms). */
 export const BLOCK_SHIFT = 14;
@@ -76,6 +76,11 @@ export class MsgBlock extends IdArena {
   /** Rows in use. */
   get rows(): number {
     return this.bufs.length;
+  }
+
+  /** An empty block of `cap` rows to follow this one, its ids' room sized by this one's. */
+  next(cap: number): MsgBlock {
+    return new MsgBlock(cap, charRoom(this, cap, CHARS_PER_ROW));
   }
 
   /** A new block of `cap` rows holding rows [from, rows) of this one from row 0 (not frozen). */

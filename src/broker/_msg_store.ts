@@ -435,7 +435,10 @@ export class MsgStore {
     else if (bs.length === 1 && (span * 2 <= bs[0].cap || bs[0].cap < BLOCK_ROWS)) {
       this.#moveDown(span * 2 <= bs[0].cap ? roundUp(span * 2) : bs[0].cap * 2);
     }
-    if (this.#len === this.capacity) this.#c.blocks.push(new MsgBlock(BLOCK_ROWS));
+    // (The blocks read again: a squeeze or a move may have replaced the list.)
+    const now = this.#c.blocks, last = now[now.length - 1];
+    if (this.#len !== this.capacity) return;
+    now.push(last === undefined ? new MsgBlock(BLOCK_ROWS) : last.next(BLOCK_ROWS));
   }
 
   /** The only block's span to the front of a new block of `cap` rows. */

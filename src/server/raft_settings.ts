@@ -24,14 +24,17 @@ export const SNAPSHOT_LOG_FACTOR = 0.5;
 /** ...but never more than this many entries since the last: a restart replays at most these. */
 export const SNAPSHOT_ENTRIES_MAX = 4 * SNAPSHOT_EVERY_ENTRIES;
 /**
- * ...and at 64 MiB of entries since the last whatever their count. It was set when the Raft core
- * kept every entry since the last snapshot in memory (20,000 batch entries held ~280 MB); the
- * core now keeps `LOG_CACHE_BYTES` of them, so this bounds the log a restart replays and the disk
- * it takes, at the price of more snapshots of a large state: at 360 MB of state, one per 64 MiB
- * written (docs/storage.md, "Memory"). Left as it is: a snapshot now adds ~10–20 MB to a node's
- * peak, and a longer replay would eat into the restart targets.
+ * ...and at 256 MiB of entries since the last whatever their count. The bound was 64 MiB when the
+ * Raft core kept every entry since the last snapshot in memory (20,000 batch entries held ~280
+ * MB); the core now keeps `LOG_CACHE_BYTES` of them, so this bounds only the log a restart replays
+ * and the disk it takes. Batch entries (100 messages each) never reach `SNAPSHOT_EVERY_ENTRIES`
+ * soon, so this bound is what takes their snapshots, and a snapshot costs CPU in proportion to the
+ * whole state: at 64 MiB, a 100-message batch publish load (the peers' B100) snapshotted a 60–120
+ * MB state every ~220,000 messages on every node, a third of the cluster's CPU per message in the
+ * runs it fell in (docs/http.md, "Why one B100 run in three was faster"). 256 MiB replays in about
+ * as long as the `SNAPSHOT_ENTRIES_MAX` small entries already may (docs/storage.md).
  */
-export const SNAPSHOT_LOG_BYTES_MAX = 64 * 2 ** 20;
+export const SNAPSHOT_LOG_BYTES_MAX = 256 * 2 ** 20;
 /**
  * The newest entries the Raft core keeps in memory (`RaftConfig.logCacheBytes`); older ones are
  * read back from the log files for a follower that fell that far behind. A follower in step needs
