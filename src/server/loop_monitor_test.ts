@@ -64,3 +64,41 @@ Deno.test("LoopMonitor says when the worst turn of a span came", () => {
   assert.equal(r.during, 70);
   assert.equal(r.duringAt, 10_250);
 });
+
+Deno.test("LoopMonitor probes every 100 ms while its thread is quiet, every 10 ms once it works", () => {
+  let cpu = 0;
+  const m = new LoopMonitor(() => 0, () => cpu);
+  assert.equal(m.periodMs, 10);
+  for (let t = 10; t <= 100; t += 10) m.probe(t); // 100 ms, the thread idle
+  assert.equal(m.periodMs, 100);
+  cpu += 4; // under 5% of the next 100 ms: still quiet
+  m.probe(200);
+  assert.equal(m.periodMs, 100);
+  cpu += 30; // a burst of work
+  m.probe(300);
+  assert.equal(m.periodMs, 10);
+  for (let t = 310; t <= 400; t += 10) m.probe(t); // quiet again after a look's span
+  assert.equal(m.periodMs, 100);
+});
+
+Deno.test("LoopMonitor keeps its late turns while quiet, and probes a measured span at full rate", () => {
+  let cpu = 0;
+  let now = 0;
+  const m = new LoopMonitor(() => now, () => cpu);
+  for (now = 10; now <= 100; now += 10) m.probe(now);
+  assert.equal(m.periodMs, 100);
+  now = 100;
+  m.begin();
+  m.probe(260); // 60 ms late against the quiet period it was armed with... then full rate
+  assert.equal(m.periodMs, 10);
+  cpu += 100;
+  m.probe(270);
+  now = 280;
+  assert.equal(m.end().during, 60);
+});
+
+Deno.test("LoopMonitor stays at full rate where the thread's CPU cannot be read", () => {
+  const m = new LoopMonitor(() => 0, () => undefined);
+  for (let t = 10; t <= 500; t += 10) m.probe(t);
+  assert.equal(m.periodMs, 10);
+});
