@@ -65,9 +65,9 @@ Deno.test("LoopMonitor says when the worst turn of a span came", () => {
   assert.equal(r.duringAt, 10_250);
 });
 
-Deno.test("LoopMonitor probes every 100 ms while its thread is quiet, every 10 ms once it works", () => {
+Deno.test("LoopMonitor probes every 100 ms while its node is quiet, every 10 ms once it works", () => {
   let cpu = 0;
-  const m = new LoopMonitor(() => 0, () => cpu);
+  const m = new LoopMonitor(() => 0, () => undefined, () => cpu);
   assert.equal(m.periodMs, 10);
   for (let t = 10; t <= 100; t += 10) m.probe(t); // 100 ms, the thread idle
   assert.equal(m.periodMs, 100);
@@ -84,7 +84,7 @@ Deno.test("LoopMonitor probes every 100 ms while its thread is quiet, every 10 m
 Deno.test("LoopMonitor keeps its late turns while quiet, and probes a measured span at full rate", () => {
   let cpu = 0;
   let now = 0;
-  const m = new LoopMonitor(() => now, () => cpu);
+  const m = new LoopMonitor(() => now, () => cpu, () => cpu);
   for (now = 10; now <= 100; now += 10) m.probe(now);
   assert.equal(m.periodMs, 100);
   now = 100;
@@ -97,8 +97,8 @@ Deno.test("LoopMonitor keeps its late turns while quiet, and probes a measured s
   assert.equal(m.end().during, 60);
 });
 
-Deno.test("LoopMonitor stays at full rate where the thread's CPU cannot be read", () => {
-  const m = new LoopMonitor(() => 0, () => undefined);
+Deno.test("LoopMonitor stays at full rate where the process's CPU cannot be read", () => {
+  const m = new LoopMonitor(() => 0, () => undefined, () => undefined);
   for (let t = 10; t <= 500; t += 10) m.probe(t);
   assert.equal(m.periodMs, 10);
 });
