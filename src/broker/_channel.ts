@@ -17,7 +17,6 @@ import type {
 import { type IdRecord, IdTable } from "./_id_table.ts";
 import { type Msg, MsgState, MsgStore, type NewMsg } from "./_msg_store.ts";
 import { EventKind, NumberHeap, SeqQueue, type TimedEvent } from "./_structs.ts";
-import { GENERATED_ID_PREFIX } from "./validate.ts";
 
 export { type Msg, MsgState };
 
@@ -129,15 +128,6 @@ export class Channel {
     readonly host: ChannelHost,
   ) {
     this.groups = config.fifo ? new Map() : undefined;
-    this.#idPrefix = `${GENERATED_ID_PREFIX}${ord.toString(36)}.`;
-  }
-
-  /** `~<ord>.` in base 36: made once, not per message. */
-  readonly #idPrefix: string;
-
-  /** The id of a message published without one: `~<ord>.<seq>`, in base 36. */
-  generatedId(seq: number): string {
-    return this.#idPrefix + seq.toString(36);
   }
 
   stats(): QueueStats {

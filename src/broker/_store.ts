@@ -7,6 +7,7 @@
 
 import { type Channel, MsgState } from "./_channel.ts";
 import type { NewMsg } from "./_msg_store.ts";
+import { GENERATED_ID_PREFIX } from "./validate.ts";
 
 /** A message to store in a queue (a publish or a dead-letter move). */
 export interface StoreInput {
@@ -65,7 +66,7 @@ export function storeFields(
   now: number,
 ): NewMsg {
   const seq = q.nextSeq;
-  const msgId = id ?? q.generatedId(seq);
+  const msgId = id ?? generatedId(q, seq);
   const rec = explicit ? q.ids.add(msgId, seq, now + q.config.dedupWindowMs) : undefined;
   const ttl = q.config.messageTtlMs;
   const ttlEnd = ttlMs === undefined ? ttl : ttl === undefined ? ttlMs : Math.min(ttl, ttlMs);
@@ -89,4 +90,20 @@ export function storeFields(
   q.insert(m);
   q.published++;
   return m;
+}
+
+/** The ord of the queue whose generated-id prefix was made last, and that prefix (`~<ord>.`). */
+let prefixOrd = -1;
+let prefix = "";
+
+/**
+ * The id of a message published without one: `~<ord>.<seq>` in base 36. The prefix is made once
+ * per run of publishes to one queue (a batch entry's are), not once per message.
+ */
+function generatedId(q: Channel, seq: number): string {
+  if (prefixOrd !== q.ord) {
+    prefixOrd = q.ord;
+    prefix = `${GENERATED_ID_PREFIX}${q.ord.toString(36)}.`;
+  }
+  return prefix + seq.toString(36);
 }
