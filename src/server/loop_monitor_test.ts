@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { LoopMonitor } from "./loop_monitor.ts";
+import { NodeTicker } from "./node_ticker.ts";
 
 Deno.test("LoopMonitor reports the worst delay during a span and over as long a span before it", () => {
   let now = 10_000;
@@ -101,4 +102,30 @@ Deno.test("LoopMonitor stays at full rate where the process's CPU cannot be read
   const m = new LoopMonitor(() => 0, () => undefined, () => undefined);
   for (let t = 10; t <= 500; t += 10) m.probe(t);
   assert.equal(m.periodMs, 10);
+});
+
+Deno.test("LoopMonitor rides on the node's ticker while quiet, and goes back to its own timer", () => {
+  let now = 0;
+  let cpu = 0;
+  const ticker = new NodeTicker(50);
+  const m = new LoopMonitor(() => now, () => undefined, () => cpu);
+  m.run(ticker); // synchronous from here on: no real timer fires in between
+  try {
+    now = 100;
+    m.probe(now); // the first look: quiet
+    assert.equal(m.periodMs, 50);
+    now = 230;
+    ticker.beat(); // the ticker's beat is the probe now: 80 ms late
+    assert.equal(m.worst(200, 240), 80);
+    cpu += 50;
+    now = 330;
+    ticker.beat(); // the next look (100 ms on) finds it busy
+    assert.equal(m.periodMs, 10);
+    now = 500;
+    ticker.beat(); // no longer riding: nothing recorded
+    assert.equal(m.worst(490, 510), 0);
+  } finally {
+    m.stop();
+    ticker.stop();
+  }
 });
