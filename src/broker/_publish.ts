@@ -9,7 +9,7 @@ import type { Failure, MessageInput, PublishOutcome } from "./commands.ts";
 import type { Channel } from "./_channel.ts";
 import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
-import { storeMessage } from "./_store.ts";
+import { storeFields } from "./_store.ts";
 import { ANY_MESSAGE, fingerprint, SLOT_TTL_MS } from "./_claims.ts";
 import { invalid } from "./validate.ts";
 import { storedHeaders } from "./_shared_headers.ts";
@@ -51,19 +51,21 @@ export function queuePublishOne(
   }
   const refusal = publishRefusal(q, m);
   if (refusal) return refusal;
-  const { buf, off } = state.slab.store(m.body);
-  const r = storeMessage(q, {
-    id: m.id,
-    explicit: m.id !== undefined,
-    buf,
+  const off = state.slab.put(m.body);
+  const r = storeFields(
+    q,
+    m.id,
+    m.id !== undefined,
+    state.slab.lastBuf,
     off,
-    len: m.body.length,
-    headers: storedHeaders(m.headers),
-    group: m.group,
-    subject: m.subject,
-    delayMs: m.delayMs ?? 0,
-    ttlMs: m.ttlMs,
-  }, now);
+    m.body.length,
+    storedHeaders(m.headers),
+    m.group,
+    m.subject,
+    m.delayMs ?? 0,
+    m.ttlMs,
+    now,
+  );
   return { ok: true, seq: r.seq, id: r.id, duplicate: false };
 }
 
@@ -97,12 +99,12 @@ export function topicPublishOne(
   const seq = t.nextSeq;
   const id = m.id ?? t.generatedId(seq);
   if (m.id !== undefined) t.ids.add(m.id, seq, now + t.config.dedupWindowMs);
-  const { buf, off } = state.slab.store(m.body);
+  const off = state.slab.put(m.body);
   const msg: TopicMsg = {
     seq,
     id,
     explicitId: m.id !== undefined,
-    buf,
+    buf: state.slab.lastBuf,
     off,
     len: m.body.length,
     headers: storedHeaders(m.headers),

@@ -30,29 +30,80 @@ export function storeMessage(
   s: StoreInput,
   now: number,
 ): { seq: number; id: string } {
+  return storeFields(
+    q,
+    s.id,
+    s.explicit,
+    s.buf,
+    s.off,
+    s.len,
+    s.headers,
+    s.group,
+    s.subject,
+    s.delayMs,
+    s.ttlMs,
+    now,
+  );
+}
+
+/**
+ * `storeMessage` field by field, for a publish: every node applies it for every message, and a
+ * `StoreInput` and an answer object each were two objects per message more for the collector.
+ * Returns the stored message's fields (seq, id).
+ */
+export function storeFields(
+  q: Channel,
+  id: string | undefined,
+  explicit: boolean,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  headers: Readonly<Record<string, string>> | undefined,
+  group: string | undefined,
+  subject: string | undefined,
+  delayMs: number,
+  ttlMs: number | undefined,
+  now: number,
+): NewMsg {
   const seq = q.nextSeq;
-  const id = s.id ?? `${GENERATED_ID_PREFIX}${q.ord.toString(36)}.${seq.toString(36)}`;
-  const rec = s.explicit ? q.ids.add(id, seq, now + q.config.dedupWindowMs) : undefined;
+  const msgId = id ?? generatedId(q, seq);
+  const rec = explicit ? q.ids.add(msgId, seq, now + q.config.dedupWindowMs) : undefined;
   const ttl = q.config.messageTtlMs;
-  const ttlMs = s.ttlMs === undefined ? ttl : ttl === undefined ? s.ttlMs : Math.min(ttl, s.ttlMs);
-  const delayed = s.delayMs > 0;
+  const ttlEnd = ttlMs === undefined ? ttl : ttl === undefined ? ttlMs : Math.min(ttl, ttlMs);
+  const delayed = delayMs > 0;
   const m: NewMsg = {
     seq,
-    id,
+    id: msgId,
     rec,
-    buf: s.buf,
-    off: s.off,
-    len: s.len,
-    headers: s.headers,
-    group: s.group,
-    subject: s.subject,
+    buf,
+    off,
+    len,
+    headers,
+    group,
+    subject,
     publishedAt: now,
-    expiresAt: ttlMs === undefined ? Infinity : now + ttlMs,
+    expiresAt: ttlEnd === undefined ? Infinity : now + ttlEnd,
     state: delayed ? MsgState.Delayed : MsgState.Ready,
     attempt: 0,
-    at: delayed ? now + s.delayMs : 0,
+    at: delayed ? now + delayMs : 0,
   };
   q.insert(m);
   q.published++;
-  return { seq, id };
+  return m;
+}
+
+/** The ord of the queue whose generated-id prefix was made last, and that prefix (`~<ord>.`). */
+let prefixOrd = -1;
+let prefix = "";
+
+/**
+ * The id of a message published without one: `~<ord>.<seq>` in base 36. The prefix is made once
+ * per run of publishes to one queue (a batch entry's are), not once per message.
+ */
+function generatedId(q: Channel, seq: number): string {
+  if (prefixOrd !== q.ord) {
+    prefixOrd = q.ord;
+    prefix = `${GENERATED_ID_PREFIX}${q.ord.toString(36)}.`;
+  }
+  return prefix + seq.toString(36);
 }

@@ -333,11 +333,18 @@ const SLAB_ITEM_MAX_BYTES = 16 * 1024;
 export class SlabAllocator {
   #slab = new Uint8Array(SLAB_BYTES);
   #used = 0;
+  #last: Uint8Array = this.#slab;
 
-  /** Copies `bytes` and returns where they now live. */
-  store(bytes: Uint8Array): { buf: Uint8Array; off: number } {
+  /**
+   * Copies `bytes`; returns their offset in `lastBuf`, where they now live (two values, not an
+   * object: every node stores every message's body here).
+   */
+  put(bytes: Uint8Array): number {
     const n = bytes.length;
-    if (n > SLAB_ITEM_MAX_BYTES) return { buf: bytes.slice(), off: 0 };
+    if (n > SLAB_ITEM_MAX_BYTES) {
+      this.#last = bytes.slice();
+      return 0;
+    }
     if (this.#used + n > SLAB_BYTES) {
       this.#slab = new Uint8Array(SLAB_BYTES);
       this.#used = 0;
@@ -345,6 +352,12 @@ export class SlabAllocator {
     const off = this.#used;
     this.#slab.set(bytes, off);
     this.#used += n;
-    return { buf: this.#slab, off };
+    this.#last = this.#slab;
+    return off;
+  }
+
+  /** The buffer the last `put` copied into. */
+  get lastBuf(): Uint8Array {
+    return this.#last;
   }
 }

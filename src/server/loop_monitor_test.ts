@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { LoopMonitor } from "./loop_monitor.ts";
+import { NodeTicker } from "./node_ticker.ts";
 
 Deno.test("LoopMonitor reports the worst delay during a span and over as long a span before it", () => {
   let now = 10_000;
@@ -63,4 +64,68 @@ Deno.test("LoopMonitor says when the worst turn of a span came", () => {
   const r = m.end();
   assert.equal(r.during, 70);
   assert.equal(r.duringAt, 10_250);
+});
+
+Deno.test("LoopMonitor probes every 100 ms while its node is quiet, every 10 ms once it works", () => {
+  let cpu = 0;
+  const m = new LoopMonitor(() => 0, () => undefined, () => cpu);
+  assert.equal(m.periodMs, 10);
+  for (let t = 10; t <= 100; t += 10) m.probe(t); // 100 ms, the thread idle
+  assert.equal(m.periodMs, 100);
+  cpu += 4; // under 5% of the next 100 ms: still quiet
+  m.probe(200);
+  assert.equal(m.periodMs, 100);
+  cpu += 30; // a burst of work
+  m.probe(300);
+  assert.equal(m.periodMs, 10);
+  for (let t = 310; t <= 400; t += 10) m.probe(t); // quiet again after a look's span
+  assert.equal(m.periodMs, 100);
+});
+
+Deno.test("LoopMonitor keeps its late turns while quiet, and probes a measured span at full rate", () => {
+  let cpu = 0;
+  let now = 0;
+  const m = new LoopMonitor(() => now, () => cpu, () => cpu);
+  for (now = 10; now <= 100; now += 10) m.probe(now);
+  assert.equal(m.periodMs, 100);
+  now = 100;
+  m.begin();
+  m.probe(260); // 60 ms late against the quiet period it was armed with... then full rate
+  assert.equal(m.periodMs, 10);
+  cpu += 100;
+  m.probe(270);
+  now = 280;
+  assert.equal(m.end().during, 60);
+});
+
+Deno.test("LoopMonitor stays at full rate where the process's CPU cannot be read", () => {
+  const m = new LoopMonitor(() => 0, () => undefined, () => undefined);
+  for (let t = 10; t <= 500; t += 10) m.probe(t);
+  assert.equal(m.periodMs, 10);
+});
+
+Deno.test("LoopMonitor rides on the node's ticker while quiet, and goes back to its own timer", () => {
+  let now = 0;
+  let cpu = 0;
+  const ticker = new NodeTicker(50);
+  const m = new LoopMonitor(() => now, () => undefined, () => cpu);
+  m.run(ticker); // synchronous from here on: no real timer fires in between
+  try {
+    now = 100;
+    m.probe(now); // the first look: quiet
+    assert.equal(m.periodMs, 50);
+    now = 230;
+    ticker.beat(); // the ticker's beat is the probe now: 80 ms late
+    assert.equal(m.worst(200, 240), 80);
+    cpu += 50;
+    now = 330;
+    ticker.beat(); // the next look (100 ms on) finds it busy
+    assert.equal(m.periodMs, 10);
+    now = 500;
+    ticker.beat(); // no longer riding: nothing recorded
+    assert.equal(m.worst(490, 510), 0);
+  } finally {
+    m.stop();
+    ticker.stop();
+  }
 });

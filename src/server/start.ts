@@ -22,6 +22,7 @@ import { ForwardChannels } from "./forward_channel.ts";
 import { handleForwardUpgrade } from "./forward_endpoint.ts";
 import { FORWARD_PATH } from "./forward_frames.ts";
 import { LoopMonitor } from "./loop_monitor.ts";
+import { NodeTicker } from "./node_ticker.ts";
 import { isPlainApiPath, NodeListener } from "./listener.ts";
 import { type NodeMqtt, startNodeMqtt } from "./start_mqtt.ts";
 import { privateSocketDir } from "./tls_front.ts";
@@ -81,10 +82,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     if (warning !== undefined) log.warn("secret_file_readable", { detail: warning });
   }
   const core = await openCore(config, log, peerTls);
-  const { storage, machine, transport, loop, node } = core;
+  const { storage, machine, transport, loop, node, ticker } = core;
   const api = await createApi(config, log, core, peerTls);
-  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock);
-  const stopIdleCollector = startIdleCollector(node.driver, log);
+  const stopTimers = startLeaderTimers(node.driver, node.raft, machine, node.clock, ticker);
+  const stopIdleCollector = startIdleCollector(node.driver, log, ticker);
   // MQTT speaks to this node's own API in process: forwarding, auth and validation are the API's.
   // With TLS, the listeners behind the TLS fronts (tls_front.ts) live on Unix sockets here.
   const socketDir = tls.listener === undefined ? undefined : await privateSocketDir(config.dataDir);
@@ -129,6 +130,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await transport.close();
       await storage.close();
       loop.stop();
+      ticker.stop();
       log.info("node_stopped", {});
     })();
   return {
@@ -168,15 +170,16 @@ async function openCore(config: NodeConfig, log: Logger, peerTls: PeerTls | unde
     faultSeam: config.testFaults,
     ...(peerTls === undefined ? {} : { peerTls }),
   });
-  // The event-loop delay probe, whose figures `snapshot_taken` logs.
-  const loop = new LoopMonitor();
-  loop.run();
+  const ticker = new NodeTicker(TICK_MS); // Raft's tick and the node's other periodic work
+  const loop = new LoopMonitor(); // the event-loop delay probe, whose figures `snapshot_taken` logs
+  loop.run(ticker);
   // The dashboard's recent events: what the driver logs about elections, membership, snapshots.
   const events = new EventRing();
-  const node = await openDriver(config, log, storage, machine, transport, peers, loop, events);
+  const timing = { loop, ticker, events };
+  const node = await openDriver(config, log, storage, machine, transport, peers, timing);
   holder.driver = node.driver;
   followMembers(node.driver, transport, peers);
-  return { storage, machine, clusterSecret, transport, loop, events, node };
+  return { storage, machine, clusterSecret, transport, loop, events, node, ticker };
 }
 
 /** The transport links to the members the log names, as it changes. */
@@ -338,8 +341,7 @@ async function openDriver(
   machine: BrokerMachine,
   transport: Transport,
   peers: Map<string, string>,
-  loop: LoopMonitor,
-  events: EventRing,
+  { loop, ticker, events }: { loop: LoopMonitor; ticker: NodeTicker; events: EventRing },
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock; notice: ReusedTimer }> {
   const holder: { raft?: RaftNode } = {};
   const notice = new ReusedTimer();
@@ -361,10 +363,7 @@ async function openDriver(
     dataIncarnation: storage.incarnation,
     sink: transport,
     stateMachine: machine,
-    startTicker: (ms, fn) => {
-      const t = setInterval(fn, ms);
-      return () => clearInterval(t);
-    },
+    startTicker: (ms, fn) => ticker.every(ms, fn),
     tickMs: TICK_MS,
     startTimer: (ms, fn) => notice.start(ms, fn),
     commitNoticeDelayMs: COMMIT_NOTICE_MS,

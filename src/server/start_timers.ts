@@ -1,7 +1,8 @@
 /**
  * What a running node checks on timers besides Raft's ticks: the leader's timed events of the
- * broker (lease ends, delays, TTLs) and the full garbage collection once the node turns quiet;
- * and the driver's commit-notice timer (`ReusedTimer`).
+ * broker (lease ends, delays, TTLs) and the full garbage collection once the node turns quiet,
+ * both on the beats of the node's ticker (`node_ticker.ts`, no timer of their own); and the
+ * driver's commit-notice timer (`ReusedTimer`).
  *
  * @module
  */
@@ -11,6 +12,7 @@ import type { EntryClock } from "../broker/mod.ts";
 import type { Logger } from "../log.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
 import { canCollect, fullCollection, IdleCollector } from "./memory.ts";
+import type { NodeTicker } from "./node_ticker.ts";
 import type { RaftNode } from "./raft_node.ts";
 
 /** How often the leader looks for due timed events (lease ends, delays, TTLs). */
@@ -20,7 +22,11 @@ const TIMER_CHECK_MS = 250;
  * A full collection once the node turns quiet after work (src/server/memory.ts): checked every
  * second, after two quiet seconds and at least 1,000 entries applied since the last one.
  */
-export function startIdleCollector(driver: NodeDriver, log: Logger): () => void {
+export function startIdleCollector(
+  driver: NodeDriver,
+  log: Logger,
+  ticker: NodeTicker,
+): () => void {
   if (!canCollect) return () => {};
   const idle = new IdleCollector({
     appliedIndex: () => driver.appliedIndex,
@@ -38,8 +44,7 @@ export function startIdleCollector(driver: NodeDriver, log: Logger): () => void 
     quietChecks: 2,
     minEntries: 1000,
   });
-  const timer = setInterval(() => idle.check(), 1000);
-  return () => clearInterval(timer);
+  return ticker.every(1000, () => idle.check());
 }
 
 /**
@@ -52,17 +57,17 @@ export function startLeaderTimers(
   raft: RaftNode,
   machine: BrokerMachine,
   clock: EntryClock,
+  ticker: NodeTicker,
 ): () => void {
   let inFlight = false;
-  const timer = setInterval(() => {
+  return ticker.every(TIMER_CHECK_MS, () => {
     if (inFlight || driver.status().role !== "leader") return;
     const due = machine.nextEventAt();
     if (due === undefined || due > clock.now()) return;
     inFlight = true;
     raft.propose({ cmd: { op: "tick" } }, { timeoutMs: 5_000 })
       .finally(() => inFlight = false);
-  }, TIMER_CHECK_MS);
-  return () => clearInterval(timer);
+  });
 }
 
 /**
