@@ -137,7 +137,11 @@ export class IdTable {
     return this.#append(id, h, seq, expiresAt, 0, 0);
   }
 
-  /** Appends a snapshot's record in its place (restore appends in table order). */
+  /**
+   * Appends a snapshot's record in its place (restore appends in table order, into a table it
+   * builds). The ids must be unique, as a snapshot's are (it holds current records only): an
+   * earlier record of the same id is not looked for.
+   */
   restore(row: IdRow): number {
     return this.restoreFields(row.id, row.seq, row.expiresAt, row.state, row.attempt);
   }
@@ -153,7 +157,7 @@ export class IdTable {
     if (ID_STATES[state] === undefined) {
       throw new Error(`Cannot restore id ${id}: unknown state ${state}`);
     }
-    return this.#append(id, hashOf(id), seq, expiresAt, state, attempt);
+    return this.#append(id, hashOf(id), seq, expiresAt, state, attempt, true);
   }
 
   /** The number of the current record of `id` (expired or not), or -1. */
@@ -327,6 +331,7 @@ export class IdTable {
     expiresAt: number,
     state: number,
     attempt: number,
+    restoring = false,
   ): number {
     if (this.#len === this.#capacity()) this.#makeRoom();
     const i = this.#len++;
@@ -334,7 +339,8 @@ export class IdTable {
     this.#blk(i).push(id, hash, seq, expiresAt, state, attempt);
     this.#size++;
     if (this.#size * 2 > this.#index.length) this.#grow();
-    this.#insertIndex(i);
+    if (restoring) this.#insertRestored(i, hash);
+    else this.#insertIndex(i);
     this.#migrate(MIGRATE_STEP);
     return this.#base + i;
   }
@@ -364,6 +370,19 @@ export class IdTable {
       this.#writable(j).state[j & M] = GONE;
       this.#size--;
     }
+    index[p] = i + 1;
+  }
+
+  /**
+   * Indexes slot `i` of a restore at the first free position of its probe path, without looking
+   * for an earlier record of its id: a snapshot holds current records only, and no two current
+   * records share an id. Comparing the hash of every record on the path read a block's hash
+   * column at a random row per probe: a fifth of a 1,000,000-message restore.
+   */
+  #insertRestored(i: number, h: number): void {
+    const index = this.#index, mask = index.length - 1;
+    let p = h & mask;
+    while (index[p] !== 0) p = (p + 1) & mask;
     index[p] = i + 1;
   }
 
