@@ -207,14 +207,11 @@ function* restoreChannel(
       unknown[],
     ];
     nonEmpty(ids.length, "msgs");
+    // Copied before the next frame is read: the reader may read it into the same buffer.
+    const fixed = bytesF64(fixedBytes, `Cannot restore ${ch.origin}`);
+    const mut = bytesF64(mutBytes, `Cannot restore ${ch.origin}`);
     const bodies = topic === undefined ? r.raw() : undefined;
-    yield* restoreMsgs(ch, topic, recs, {
-      fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
-      mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
-      ids,
-      ext: extrasByRow(ext),
-      bodies,
-    });
+    yield* restoreMsgs(ch, topic, recs, { fixed, mut, ids, ext: extrasByRow(ext), bodies });
     done += ids.length;
   }
   ch.reindexGroups();
