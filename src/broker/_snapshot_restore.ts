@@ -127,6 +127,7 @@ function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds
   const seqs = new Float64Array(n);
   let firstNo = -1;
   ids.reserve(Math.min(n, r.byteLength / 16)); // 16 bytes of columns at least per id
+  ids.beginRestore();
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
@@ -146,6 +147,7 @@ function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds
     done += list.length;
     yield;
   }
+  ids.endRestore();
   return { firstNo, seqs };
 }
 
