@@ -21,44 +21,30 @@ import {
   BLOCK_SHIFT as S,
   GONE,
   hashOf,
+  ID_STATES,
   IdBlock,
   type IdCapture,
   type IdColumns,
+  type IdRecord,
+  type IdRow,
+  indexInHomeOrder,
+  MIN_CAPACITY,
+  roundUp,
   shareIdRows,
 } from "./_id_slots.ts";
 
-/** Record states by code. Append-only: the code is in snapshots. */
-export const ID_STATES = ["live", "acked", "dead"] as const;
-export type IdState = typeof ID_STATES[number];
 export {
+  ID_STATES,
   type IdCapture,
   type IdColumns,
   idOfSlot,
+  type IdRecord,
+  type IdRow,
+  type IdState,
   isCurrentSlot,
   wasCurrent,
 } from "./_id_slots.ts";
 
-/** A copy of one record's fields, as of the call that returned it. */
-export interface IdRecord {
-  /** The record's number: what `settle` and `isCurrent` take. */
-  readonly no: number;
-  readonly seq: number;
-  readonly state: IdState;
-  /** The attempt that settled it (acked) or the deliveries made (dead). */
-  readonly attempt: number;
-  readonly expiresAt: number;
-}
-
-/** One record as a snapshot holds it (insertion order). */
-export interface IdRow {
-  readonly id: string;
-  readonly seq: number;
-  readonly expiresAt: number;
-  readonly state: number;
-  readonly attempt: number;
-}
-
-const MIN_CAPACITY = 16;
 /** Positions of the old index moved per insert while the index grows (see `#grow`). */
 const MIGRATE_STEP = 8;
 /**
@@ -66,8 +52,6 @@ const MIGRATE_STEP = 8;
  * start again from 0 (one pass over the index), so the index's 31-bit slots never overflow.
  */
 const RENUMBER_AT = 1 << 30;
-/** Buckets `endRestore` sorts records into by home position (a few cache lines of index each). */
-const BUCKETS = 1 << 16;
 
 export class IdTable {
   /** Slot `i` is row `i & M` of block `(i >>> S) - #first` and holds record `#base + i`. */
@@ -89,8 +73,7 @@ export class IdTable {
    */
   #old: Int32Array | undefined;
   #moved = 0;
-  /** Between `beginRestore` and `endRestore`: records are appended, not indexed. */
-  #restoring = false;
+  #restoring = false; // between `beginRestore` and `endRestore`
   readonly #renumberAt: number;
 
   /** `renumberAt`: tests lower it to see slot numbers start again. */
@@ -141,11 +124,7 @@ export class IdTable {
     return this.#append(id, h, seq, expiresAt, 0, 0);
   }
 
-  /**
-   * Appends a snapshot's record in its place (restore appends in table order). Between
-   * `beginRestore` and `endRestore` the ids must be unique, as a snapshot's are (it holds current
-   * records only): an earlier record of the same id is not looked for.
-   */
+  /** Appends a snapshot's record in its place (restore appends in table order). */
   restore(row: IdRow): number {
     return this.restoreFields(row.id, row.seq, row.expiresAt, row.state, row.attempt);
   }
@@ -161,59 +140,26 @@ export class IdTable {
     if (ID_STATES[state] === undefined) {
       throw new Error(`Cannot restore id ${id}: unknown state ${state}`);
     }
-    if (!this.#restoring) return this.#append(id, hashOf(id), seq, expiresAt, state, attempt);
-    if (this.#len === this.#capacity()) this.#makeRoom();
-    const i = this.#len++;
-    this.#blk(i).push(id, hashOf(id), seq, expiresAt, state, attempt);
-    this.#size++;
-    return this.#base + i;
+    return this.#append(id, hashOf(id), seq, expiresAt, state, attempt);
   }
 
   /**
-   * A restore appends a snapshot's records (`restoreFields`) into this empty table between
-   * `beginRestore` and `endRestore`, which indexes them all at once. Nothing may look an id up
-   * in between: the records are not in the index yet.
+   * Until `endRestore`, records restored into this empty table are not indexed, and no id may be
+   * looked up; their ids must be unique, as a snapshot's are (it holds current records only).
    */
   beginRestore(): void {
-    if (this.#len !== 0 || this.#restoring) {
-      throw new Error("IdTable: a restore begins on an empty table, once");
-    }
+    if (this.#len !== 0 || this.#restoring) throw new Error("IdTable: restore into a used table");
     this.#restoring = true;
   }
 
-  /**
-   * Indexes the restored records in the order of their home positions (bucketed), so the index
-   * is written front to back: indexed one by one as appended, each went to a random position of
-   * an index of several MB (a cache miss each, ~350 ns: a third of a second at 1,000,000 ids).
-   * No record is compared with another: a snapshot holds current records only, whose ids are
-   * unique, and linear probing finds every key whatever order they went in.
-   */
+  /** Indexes the restored records at once (`indexInHomeOrder`), into `reserve`'s free index. */
   endRestore(): void {
     if (!this.#restoring) throw new Error("IdTable: endRestore without beginRestore");
     this.#restoring = false;
     let n = MIN_CAPACITY * 2;
     while (n < this.#size * 2) n *= 2;
-    // Nothing was indexed since the table was empty: the index `reserve` made is all free.
-    const index = this.#index.length >= n ? this.#index : (this.#index = new Int32Array(n));
-    const mask = index.length - 1, count = this.#len;
-    const buckets = Math.min(BUCKETS, index.length);
-    const shift = Math.log2(index.length) - Math.log2(buckets);
-    const homes = new Uint32Array(count);
-    const starts = new Uint32Array(buckets + 1);
-    for (let i = 0; i < count; i++) {
-      const home = this.#blk(i).hash[i & M] & mask;
-      homes[i] = home;
-      starts[(home >>> shift) + 1]++;
-    }
-    for (let b = 0; b < buckets; b++) starts[b + 1] += starts[b];
-    const order = new Uint32Array(count);
-    for (let i = 0; i < count; i++) order[starts[homes[i] >>> shift]++] = i;
-    for (let k = 0; k < count; k++) {
-      const i = order[k];
-      let p = homes[i];
-      while (index[p] !== 0) p = (p + 1) & mask;
-      index[p] = i + 1;
-    }
+    if (this.#index.length < n) this.#index = new Int32Array(n);
+    indexInHomeOrder(this.#index, this.#len, (i) => this.#blk(i).hash[i & M]);
   }
 
   /** The number of the current record of `id` (expired or not), or -1. */
@@ -393,6 +339,7 @@ export class IdTable {
     // Rows past a block's frozen ones are not shared: an append never copies a block.
     this.#blk(i).push(id, hash, seq, expiresAt, state, attempt);
     this.#size++;
+    if (this.#restoring) return this.#base + i; // indexed by `endRestore`
     if (this.#size * 2 > this.#index.length) this.#grow();
     this.#insertIndex(i);
     this.#migrate(MIGRATE_STEP);
@@ -550,11 +497,4 @@ export class IdTable {
       if (head > 0) this.#reindex(this.#index.length);
     } else bs.push(new IdBlock(BLOCK_ROWS));
   }
-}
-
-/** The power of two at least `n`, and at least the smallest block, at most a whole one. */
-function roundUp(n: number): number {
-  let cap = MIN_CAPACITY;
-  while (cap < n) cap *= 2;
-  return Math.min(cap, BLOCK_ROWS);
 }
