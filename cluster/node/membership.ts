@@ -194,8 +194,17 @@ function dataAfter(data: SnapshotData, off: number): SnapshotData {
   if (data instanceof Uint8Array) return data.subarray(off);
   const byteLength = data.byteLength - off;
   const clamp = (x: number) => Math.max(0, Math.min(byteLength, x));
+  const readInto = data.readInto?.bind(data);
   return {
     byteLength,
     subarray: (start, end) => data.subarray(off + clamp(start), off + clamp(end)),
+    ...(readInto === undefined ? {} : {
+      readInto: (start: number, out: Uint8Array) => {
+        if (start < 0 || start + out.length > byteLength) {
+          throw new Error(`Cannot read bytes ${start}..${start + out.length} of ${byteLength}`);
+        }
+        readInto(off + start, out);
+      },
+    }),
   };
 }

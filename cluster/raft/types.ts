@@ -86,6 +86,11 @@ export interface SnapshotData {
   readonly byteLength: number;
   /** Bytes [start, end): a view or a fresh copy. */
   subarray(start: number, end: number): Uint8Array;
+  /**
+   * Optional: reads bytes [start, start + out.length) into `out` (a reader of storage, so a
+   * caller reading a window at a time can reuse one buffer instead of a fresh one per read).
+   */
+  readInto?(start: number, out: Uint8Array): void;
 }
 
 /** The snapshot the core keeps to send to followers too far behind (a `Snapshot` is one). */

@@ -91,6 +91,16 @@ export class IdArena {
     if (c0 > 0) { for (let j = 0; j < to - from; j++) b.idOff[j] -= c0; }
   }
 
+  /** Moves the ids of rows [from, to) (`to` the rows in use) to row 0 of this arena. */
+  shiftIdsDown(from: number, to: number): void {
+    const c0 = from < to ? this.idOff[from] : this.charsUsed, c1 = this.charsUsed;
+    this.idOff.copyWithin(0, from, to);
+    this.idLen.copyWithin(0, from, to);
+    this.chars.copyWithin(0, c0, c1);
+    this.charsUsed = c1 - c0;
+    if (c0 > 0) { for (let j = 0; j < to - from; j++) this.idOff[j] -= c0; }
+  }
+
   /** A new arena: a capture may hold the old one, whose used part stays as it was. */
   #growChars(need: number): void {
     const n = Math.max(this.chars.length * 2, this.charsUsed + need);

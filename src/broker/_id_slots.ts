@@ -158,3 +158,73 @@ export function hashOf(id: string): number {
   }
   return h >>> 0;
 }
+
+/** Buckets `indexInHomeOrder` sorts slots into by home position (a few cache lines each). */
+const HOME_BUCKETS = 1 << 16;
+
+/**
+ * Puts slots 0..count-1, whose hashes `hashAt` gives, into the empty open-addressing `index`
+ * (linear probing, slot + 1; a power of two long, at least twice `count`) in the order of their
+ * home positions (bucketed), so the index is written front to back: inserted one by one as a
+ * restore appends them, each went to a random position of an index of several MB (a cache miss
+ * each, ~350 ns: a third of a second at 1,000,000 ids). No slot's id is compared with another's:
+ * the caller's ids are unique (a snapshot holds current records only), and linear probing finds
+ * every key whatever order they went in.
+ */
+export function indexInHomeOrder(
+  index: Int32Array,
+  count: number,
+  hashAt: (slot: number) => number,
+): void {
+  const mask = index.length - 1, buckets = Math.min(HOME_BUCKETS, index.length);
+  const shift = Math.log2(index.length) - Math.log2(buckets);
+  const homes = new Uint32Array(count), starts = new Uint32Array(buckets + 1);
+  for (let i = 0; i < count; i++) {
+    const home = hashAt(i) & mask;
+    homes[i] = home;
+    starts[(home >>> shift) + 1]++;
+  }
+  for (let b = 0; b < buckets; b++) starts[b + 1] += starts[b];
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[starts[homes[i] >>> shift]++] = i;
+  for (let k = 0; k < count; k++) {
+    const i = order[k];
+    let p = homes[i];
+    while (index[p] !== 0) p = (p + 1) & mask;
+    index[p] = i + 1;
+  }
+}
+
+/** Record states by code. Append-only: the code is in snapshots. */
+export const ID_STATES = ["live", "acked", "dead"] as const;
+export type IdState = typeof ID_STATES[number];
+
+/** A copy of one record's fields, as of the call that returned it. */
+export interface IdRecord {
+  /** The record's number: what `settle` and `isCurrent` take. */
+  readonly no: number;
+  readonly seq: number;
+  readonly state: IdState;
+  /** The attempt that settled it (acked) or the deliveries made (dead). */
+  readonly attempt: number;
+  readonly expiresAt: number;
+}
+
+/** One record as a snapshot holds it (insertion order). */
+export interface IdRow {
+  readonly id: string;
+  readonly seq: number;
+  readonly expiresAt: number;
+  readonly state: number;
+  readonly attempt: number;
+}
+
+/** The smallest block (a table's only block doubles from it up to a whole one). */
+export const MIN_CAPACITY = 16;
+
+/** The power of two at least `n`, and at least the smallest block, at most a whole one. */
+export function roundUp(n: number): number {
+  let cap = MIN_CAPACITY;
+  while (cap < n) cap *= 2;
+  return Math.min(cap, BLOCK_ROWS);
+}

@@ -21,44 +21,30 @@ import {
   BLOCK_SHIFT as S,
   GONE,
   hashOf,
+  ID_STATES,
   IdBlock,
   type IdCapture,
   type IdColumns,
+  type IdRecord,
+  type IdRow,
+  indexInHomeOrder,
+  MIN_CAPACITY,
+  roundUp,
   shareIdRows,
 } from "./_id_slots.ts";
 
-/** Record states by code. Append-only: the code is in snapshots. */
-export const ID_STATES = ["live", "acked", "dead"] as const;
-export type IdState = typeof ID_STATES[number];
 export {
+  ID_STATES,
   type IdCapture,
   type IdColumns,
   idOfSlot,
+  type IdRecord,
+  type IdRow,
+  type IdState,
   isCurrentSlot,
   wasCurrent,
 } from "./_id_slots.ts";
 
-/** A copy of one record's fields, as of the call that returned it. */
-export interface IdRecord {
-  /** The record's number: what `settle` and `isCurrent` take. */
-  readonly no: number;
-  readonly seq: number;
-  readonly state: IdState;
-  /** The attempt that settled it (acked) or the deliveries made (dead). */
-  readonly attempt: number;
-  readonly expiresAt: number;
-}
-
-/** One record as a snapshot holds it (insertion order). */
-export interface IdRow {
-  readonly id: string;
-  readonly seq: number;
-  readonly expiresAt: number;
-  readonly state: number;
-  readonly attempt: number;
-}
-
-const MIN_CAPACITY = 16;
 /** Positions of the old index moved per insert while the index grows (see `#grow`). */
 const MIGRATE_STEP = 8;
 /**
@@ -87,6 +73,7 @@ export class IdTable {
    */
   #old: Int32Array | undefined;
   #moved = 0;
+  #restoring = false; // between `beginRestore` and `endRestore`
   readonly #renumberAt: number;
 
   /** `renumberAt`: tests lower it to see slot numbers start again. */
@@ -154,6 +141,25 @@ export class IdTable {
       throw new Error(`Cannot restore id ${id}: unknown state ${state}`);
     }
     return this.#append(id, hashOf(id), seq, expiresAt, state, attempt);
+  }
+
+  /**
+   * Until `endRestore`, records restored into this empty table are not indexed, and no id may be
+   * looked up; their ids must be unique, as a snapshot's are (it holds current records only).
+   */
+  beginRestore(): void {
+    if (this.#len !== 0 || this.#restoring) throw new Error("IdTable: restore into a used table");
+    this.#restoring = true;
+  }
+
+  /** Indexes the restored records at once (`indexInHomeOrder`), into `reserve`'s free index. */
+  endRestore(): void {
+    if (!this.#restoring) throw new Error("IdTable: endRestore without beginRestore");
+    this.#restoring = false;
+    let n = MIN_CAPACITY * 2;
+    while (n < this.#size * 2) n *= 2;
+    if (this.#index.length < n) this.#index = new Int32Array(n);
+    indexInHomeOrder(this.#index, this.#len, (i) => this.#blk(i).hash[i & M]);
   }
 
   /** The number of the current record of `id` (expired or not), or -1. */
@@ -333,6 +339,7 @@ export class IdTable {
     // Rows past a block's frozen ones are not shared: an append never copies a block.
     this.#blk(i).push(id, hash, seq, expiresAt, state, attempt);
     this.#size++;
+    if (this.#restoring) return this.#base + i; // indexed by `endRestore`
     if (this.#size * 2 > this.#index.length) this.#grow();
     this.#insertIndex(i);
     this.#migrate(MIGRATE_STEP);
@@ -490,11 +497,4 @@ export class IdTable {
       if (head > 0) this.#reindex(this.#index.length);
     } else bs.push(bs[bs.length - 1].next(BLOCK_ROWS));
   }
-}
-
-/** The power of two at least `n`, and at least the smallest block, at most a whole one. */
-function roundUp(n: number): number {
-  let cap = MIN_CAPACITY;
-  while (cap < n) cap *= 2;
-  return Math.min(cap, BLOCK_ROWS);
 }

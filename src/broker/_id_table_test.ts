@@ -284,11 +284,25 @@ Deno.test("IdTable answers like a Map while its index grows in steps, and restor
           const u = new IdTable();
           u.reserve(rows.length);
           for (const r of rows) u.restoreFields(...r);
-          assert.deepEqual(capturedRows(u), rows);
-          for (let k = 0; k <= 1500; k += 7) {
-            const a = u.lookup(idName(k), now), b = m.lookup(idName(k), now);
-            assert.deepEqual(a && [a.seq, a.state], b && [b.seq, ID_STATES[b.state]]);
+          // As a snapshot restore does it: appended, then indexed at once (`endRestore`).
+          const v = new IdTable();
+          v.reserve(rows.length);
+          v.beginRestore();
+          for (const r of rows) v.restoreFields(...r);
+          v.endRestore();
+          for (const x of [u, v]) {
+            assert.deepEqual(capturedRows(x), rows);
+            for (let k = 0; k <= 1500; k += 7) {
+              const a = x.lookup(idName(k), now), b = m.lookup(idName(k), now);
+              assert.deepEqual(a && [a.seq, a.state], b && [b.seq, ID_STATES[b.state]]);
+            }
           }
+          // Every restored id is found, and adding one again replaces its record.
+          for (const r of rows) assert.ok(v.holds(v.currentNo(r[0]), r[0]));
+          const again = rows[rows.length >> 1][0];
+          v.add(again, 1e9, Infinity);
+          assert.equal(v.size, rows.length);
+          assert.equal(v.lookup(again, now)?.seq, 1e9);
         }
       }
       for (let k = 0; k <= 1500; k++) {

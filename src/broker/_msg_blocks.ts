@@ -102,6 +102,29 @@ export class MsgBlock extends IdArena {
     return b;
   }
 
+  /**
+   * Moves rows [from, rows) to row 0 in place: what `copy(this.cap, from)` holds, without a new
+   * block (a small queue's store moves its span down every few appends, and making its thirteen
+   * arrays each time was ~10% of a restart's replay). Only a block no capture shares (`frozen`
+   * 0); rows past the new `rows` keep stale values, which an append overwrites.
+   */
+  shiftDown(from: number): void {
+    if (this.frozen !== 0) throw new Error("MsgBlock: shiftDown of a block a capture shares");
+    const to = this.rows;
+    this.seq.copyWithin(0, from, to);
+    this.state.copyWithin(0, from, to);
+    this.attempt.copyWithin(0, from, to);
+    this.at.copyWithin(0, from, to);
+    this.publishedAt.copyWithin(0, from, to);
+    this.expiresAt.copyWithin(0, from, to);
+    this.off.copyWithin(0, from, to);
+    this.len.copyWithin(0, from, to);
+    this.rec.copyWithin(0, from, to);
+    this.bufs.copyWithin(0, from, to);
+    this.bufs.length = to - from;
+    this.shiftIdsDown(from, to);
+  }
+
   /** Copies row `from` of block `src` to row `to` of this one, the next row (`rows`). */
   copyRow(src: MsgBlock, from: number, to: number): void {
     this.seq[to] = src.seq[from];

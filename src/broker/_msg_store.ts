@@ -445,7 +445,10 @@ export class MsgStore {
   #moveDown(cap: number): void {
     const c = this.#c, b = c.blocks[0];
     this.#dropExtras(b, 0, this.#head);
-    c.blocks[0] = b.copy(cap, this.#head);
+    // In place when the block keeps its size and no capture shares it (the steady state of a
+    // queue whose messages come and go); else a copy (a capture keeps reading the old block).
+    if (cap === b.cap && b.frozen === 0 && b.holders === 0) b.shiftDown(this.#head);
+    else c.blocks[0] = b.copy(cap, this.#head);
     c.moved();
     this.#len -= this.#head;
     this.#head = 0;

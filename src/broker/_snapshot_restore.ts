@@ -127,6 +127,7 @@ function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds
   const seqs = new Float64Array(n);
   let firstNo = -1;
   ids.reserve(Math.min(n, r.byteLength / 16)); // 16 bytes of columns at least per id
+  ids.beginRestore();
   for (let done = 0; done < n;) {
     const [list, nums, mutBytes] = r.part("ids") as [string[], number[], Uint8Array];
     nonEmpty(list.length, "ids");
@@ -146,6 +147,7 @@ function* restoreIds(r: FrameReader, ids: IdTable, n: number): Steps<RestoredIds
     done += list.length;
     yield;
   }
+  ids.endRestore();
   return { firstNo, seqs };
 }
 
@@ -207,14 +209,11 @@ function* restoreChannel(
       unknown[],
     ];
     nonEmpty(ids.length, "msgs");
+    // Copied before the next frame is read: the reader may read it into the same buffer.
+    const fixed = bytesF64(fixedBytes, `Cannot restore ${ch.origin}`);
+    const mut = bytesF64(mutBytes, `Cannot restore ${ch.origin}`);
     const bodies = topic === undefined ? r.raw() : undefined;
-    yield* restoreMsgs(ch, topic, recs, {
-      fixed: bytesF64(fixedBytes, `Cannot restore ${ch.origin}`),
-      mut: bytesF64(mutBytes, `Cannot restore ${ch.origin}`),
-      ids,
-      ext: extrasByRow(ext),
-      bodies,
-    });
+    yield* restoreMsgs(ch, topic, recs, { fixed, mut, ids, ext: extrasByRow(ext), bodies });
     done += ids.length;
   }
   ch.reindexGroups();

@@ -68,6 +68,37 @@ Deno.test("a state restored window by window equals the one restored from the by
   }
 });
 
+/**
+ * A source that reads into the caller's buffer (`readInto`, as a snapshot file does), recording
+ * every buffer it filled: the restore reuses one buffer for its windows.
+ */
+function readIntoSource(bytes: Uint8Array): SnapshotSource & { filled: Set<Uint8Array> } {
+  const filled = new Set<Uint8Array>();
+  return {
+    filled,
+    byteLength: bytes.length,
+    subarray: (start, end) => bytes.slice(start, end),
+    readInto(start: number, out: Uint8Array): void {
+      out.set(bytes.subarray(start, start + out.length));
+      filled.add(out);
+    },
+  };
+}
+
+Deno.test("a restore that reads its windows into one buffer keeps nothing of the buffer", () => {
+  const l = buildLargeLog(6_000);
+  // Topics too (their bodies, subscriptions' messages) and stored answers.
+  const bytes = snapshotBytes(l.broker);
+  for (const windowBytes of [1000, 4096, 64 * 1024, 1 << 20]) {
+    const source = readIntoSource(bytes);
+    const restored = restoreFrom(source, windowBytes);
+    assert.ok(source.filled.size > 0, "readInto was used");
+    // Whatever the restore kept must not be a view of the reused buffer: scribble over it.
+    for (const b of source.filled) b.fill(0xee);
+    assert.deepEqual(snapshotBytes(restored), bytes, `window ${windowBytes}`);
+  }
+});
+
 Deno.test("a state restored from a source goes on like the one restored from the bytes", () => {
   const l = buildLargeLog(3_000);
   const bytes = snapshotBytes(l.broker);

@@ -7,11 +7,17 @@
  * from its bytes (decoded, as a replay does: nothing is the node's own entry), `--runs` times, each
  * into a fresh machine. Prints the CPU per entry and per proposal of each run and their median,
  * the ops the entries carry, the time spent per kind of entry (by the ops it carries), and with
- * `--out` writes a CPU profile of the last run (`test/bench/profile_summary.ts` lists it).
+ * `--out` writes a CPU profile of the last run (its restore and apply) (`test/bench/profile_summary.ts` lists it).
  * `--per-op` then applies the log once more with every proposal as an entry of its own (decoded
  * beforehand, session ids renumbered to match) and prints the time each op takes, with its stored
  * answer where it has one. `--heap` makes `--out` a sampling heap profile (every allocation
  * sampled, collected ones too) instead.
+ *
+ * Before the runs it times, in CPU and wall, the phases of a node's start-up on that data as the
+ * node does them: the log's open (list, read and verify every segment), its load (the entries in
+ * memory), the snapshot's open (read through once to verify its CRC32C), and then per run the
+ * snapshot's restore from the file, a window at a time (`restoreStored`, no pacing) and the
+ * apply of the entries past it. `--runs 0` times only those start-up phases, once.
  *
  * A chaos run keeps its nodes' data with `QUORUMQ_CHAOS_KEEP=1` (under `test/chaos/runs/`): its
  * entries are receives, acks, transactions and publishes under sessions and Idempotency-Keys, the
@@ -22,7 +28,7 @@
 
 import { Session } from "node:inspector";
 import process from "node:process";
-import { slicePacer, unwrapSnapshot } from "../../cluster/node/mod.ts";
+import { noPace, slicePacer, unwrapSnapshot } from "../../cluster/node/mod.ts";
 import { EntryKind } from "../../cluster/raft/mod.ts";
 import { FileLogStore, FileSnapshotStore } from "../../cluster/storage/mod.ts";
 import { decodeEntry } from "../../src/broker/mod.ts";
@@ -57,11 +63,31 @@ function post<T>(s: Session, method: string, params?: object): Promise<T> {
 const copy = await Deno.makeTempDir({ prefix: "qq_replay_bench_" });
 try {
   await new Deno.Command("cp", { args: ["-r", `${DIR}/log`, `${DIR}/snapshots`, copy] }).output();
-  const snap = await new FileSnapshotStore(`${copy}/snapshots`).load();
-  const log = await FileLogStore.open(`${copy}/log`, { log: () => {} });
-  const all = (await log.load()).entries;
+  const phase = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const c0 = process.cpuUsage(), t0 = performance.now();
+    const out = await f();
+    const c = process.cpuUsage(c0);
+    console.log(
+      `phase ${name}: ${((c.user + c.system) / 1000).toFixed(0)} ms CPU, ` +
+        `${(performance.now() - t0).toFixed(0)} ms wall`,
+    );
+    return out;
+  };
+  const log = await phase(
+    "log open (scan + CRC)",
+    () => FileLogStore.open(`${copy}/log`, { log: () => {} }),
+  );
+  const all = (await phase("log load (entries)", () => log.load())).entries;
   await log.close();
-  const from = snap?.meta.index ?? 0;
+  const snapshots = new FileSnapshotStore(`${copy}/snapshots`);
+  const opened = await phase("snapshot open (CRC)", () => snapshots.open());
+  opened?.data.close();
+  if (opened !== undefined) {
+    console.log(
+      `snapshot ${opened.meta.index}: ${(opened.data.byteLength / 1e6).toFixed(1)} MB`,
+    );
+  }
+  const from = opened?.meta.index ?? 0;
   const entries = all.filter((e) => e.index > from && e.kind !== EntryKind.ConfChange);
 
   // What the entries carry.
@@ -100,7 +126,6 @@ try {
   let session: Session | undefined;
   for (let run = 0; run < RUNS; run++) {
     const machine = new BrokerMachine();
-    if (snap !== undefined) await machine.restore(unwrapSnapshot(snap.data).app, slicePacer());
     const last = run === RUNS - 1;
     if (last && OUT !== "") {
       session = new Session();
@@ -117,6 +142,15 @@ try {
         await post(session, "Profiler.setSamplingInterval", { interval: 100 });
         await post(session, "Profiler.start");
       }
+    }
+    if (opened !== undefined) {
+      const stored = (await snapshots.open())!;
+      await phase("snapshot restore", async () => {
+        const app = unwrapSnapshot(stored.data).app;
+        if (app instanceof Uint8Array) await machine.restore(app, noPace);
+        else await machine.restoreStored(app, noPace);
+      });
+      stored.data.close();
     }
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -149,7 +183,7 @@ try {
       session.disconnect();
     }
   }
-  if (PER_OP) perOp(snap, entries);
+  if (PER_OP) perOp(opened && await snapshots.load(), entries);
   const sorted = [...cpuPerEntry].sort((a, b) => a - b);
   console.log(
     `median ${(1000 * sorted[Math.floor(sorted.length / 2)]).toFixed(1)} µs of CPU per entry, ` +

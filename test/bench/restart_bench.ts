@@ -12,6 +12,14 @@
  * entry (what it could apply before it hears a leader), when it listened, when a leader was
  * known, and its process CPU. `--logs <dir>` keeps each run's node logs there.
  *
+ * `--build <dir>` first makes such data at production settings (then times the restarts on it
+ * unless `--runs 0`): three fresh nodes, `--messages` ready 256-byte messages with ids published
+ * in batches of 50 (the nodes snapshot along the way at their default thresholds), then a tail
+ * of `--tail` requests, 16 in flight, as consumers and producers make them (single publishes
+ * with ids, and per tenth a receive of up to 10 and the ack of what it got), so the log past the
+ * last snapshot holds the small entries a restart replays; then all three are SIGKILLed and
+ * their data directories left in `<dir>/n1..n3`.
+ *
  * @module
  */
 
@@ -29,13 +37,19 @@ const { values } = parseArgs({
     main: { type: "string", multiple: true },
     // A directory to write each run's node logs to (<dir>/<run>-<node>.log).
     logs: { type: "string" },
+    build: { type: "string" },
+    messages: { type: "string", default: "1000000" },
+    tail: { type: "string", default: "60000" },
   },
 });
-if (values.data === undefined) {
-  console.error("usage: restart_bench.ts --data <dir with n1 n2 n3> [--runs 3] [--main ...]");
+if (values.data === undefined && values.build === undefined) {
+  console.error(
+    "usage: restart_bench.ts --data <dir with n1 n2 n3> | --build <dir> [--messages N --tail N]" +
+      " [--runs 3] [--main ...]",
+  );
   Deno.exit(2);
 }
-const DATA = values.data;
+const DATA = values.build ?? values.data!;
 const RUNS = Number(values.runs);
 const MAINS: (string | undefined)[] = values.main?.length ? values.main : [undefined];
 const IDS = ["n1", "n2", "n3"];
@@ -84,6 +98,9 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
     for (const id of IDS) {
       await new Deno.Command("cp", { args: ["-r", `${DATA}/${id}`, `${dir}/${id}`] }).output();
     }
+    // The copy's writeback (1.8 GB at 1,000,000 messages) done before the spawn: else the nodes'
+    // first fsyncs (a vote, the leader's first entry) wait behind it, and so does the first write.
+    await new Deno.Command("sync").output();
     // `Nodes.start` waits for a leader; the clock starts at the spawn, so it is started by hand.
     const t0 = performance.now(), spawnedAt = Date.now();
     const spawned = Nodes.start({
@@ -163,6 +180,69 @@ function describe(id: string, logs: string, spawnedAt: number): string {
   }), replayed to the commit ${since(committed)} s (cpu ${committed?.cpuMs} ms), to the last ${
     since(done)
   } s (cpu ${done?.cpuMs} ms)`;
+}
+
+/** POSTs `body` to `url` (JSON), retried on failure up to 50 times; the answer's JSON. */
+async function postJson(url: string, body: unknown): Promise<unknown> {
+  for (let attempt = 0;; attempt++) {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    }).catch(() => null);
+    if (res && res.status < 300) return await res.json().catch(() => ({}));
+    await res?.body?.cancel();
+    if (attempt > 50) throw new Error(`POST ${url} failed: ${res?.status}`);
+    await sleep(200);
+  }
+}
+
+/** Makes the data `--build` describes in `dir` (see the module doc). */
+async function build(dir: string, messages: number, tail: number): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const nodes = await Nodes.start({ count: 3, dataDir: dir, keepLogs: false });
+  try {
+    const base = () => nodes.url(IDS[0]);
+    const q = `${base()}/v1/queues/backlog`;
+    const put = await fetch(q, { method: "PUT", headers: { "content-type": "application/json" } });
+    await put.body?.cancel();
+    const body = "x".repeat(256);
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let guard = 0; guard < 1e7 && next < messages; guard++) {
+        const start = next;
+        next = Math.min(messages, start + 50);
+        const batch = Array.from(
+          { length: next - start },
+          (_, k) => ({ id: `m${start + k}`, body }),
+        );
+        await postJson(`${q}/messages`, { messages: batch });
+        if (start % 100_000 < 50) console.error(`build: ${start} published`);
+      }
+    }));
+    let n = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let guard = 0; guard < 1e7 && n < tail; guard++) {
+        const k = n++;
+        if (k % 10 === 9) {
+          const got = await postJson(`${q}/receive`, { max: 10 }) as {
+            messages?: { receipt: string }[];
+          };
+          const receipts = (got.messages ?? []).map((m) => m.receipt);
+          if (receipts.length > 0) await postJson(`${q}/ack`, { receipts });
+        } else await postJson(`${q}/messages`, { id: `t${k}`, body });
+        if (k % 10_000 === 0) console.error(`build: tail ${k}`);
+      }
+    }));
+  } finally {
+    await Promise.all(IDS.map((id) => nodes.kill(id)));
+    await nodes.stop();
+  }
+}
+
+if (values.build !== undefined) {
+  await build(values.build, Number(values.messages), Number(values.tail));
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
