@@ -20,6 +20,15 @@ import { charRoom, IdArena, idOfUnits } from "./_id_arena.ts";
 /** Rows per block: 16,384 rows of ~61 bytes of columns and their ids (a copy takes ~1 ms). */
 export const BLOCK_SHIFT = 14;
 export const BLOCK_ROWS = 1 << BLOCK_SHIFT;
+/** The smallest block a store starts with (a queue's first few messages). */
+export const MIN_CAPACITY = 16;
+
+/** The power of two at least `n`, and at least the smallest block, at most a whole one. */
+export function roundUp(n: number): number {
+  let cap = MIN_CAPACITY;
+  while (cap < n) cap *= 2;
+  return Math.min(cap, BLOCK_ROWS);
+}
 export const BLOCK_MASK = BLOCK_ROWS - 1;
 /** Code units of id room per row a new block starts with (it doubles as needed). */
 const CHARS_PER_ROW = 16;

@@ -20,10 +20,12 @@ import {
   BLOCK_ROWS,
   BLOCK_SHIFT as S,
   extrasOf,
+  MIN_CAPACITY,
   MsgBlock,
   type MsgColumns,
   type MsgExtras,
   REMOVED,
+  roundUp,
   shareRows,
 } from "./_msg_blocks.ts";
 
@@ -204,7 +206,6 @@ class MsgView implements Msg {
   }
 }
 
-const MIN_CAPACITY = 16;
 /** A store whose live messages fill less than a quarter of this many slots or more squeezes. */
 const SQUEEZE_MIN_SLOTS = 4096;
 
@@ -493,11 +494,4 @@ export class MsgStore {
     if (c.extras.size === 0) return;
     for (let j = a; j < b; j++) if ((blk.state[j] & REMOVED) !== 0) c.extras.delete(blk.seq[j]);
   }
-}
-
-/** The power of two at least `n`, and at least the smallest block. */
-function roundUp(n: number): number {
-  let cap = MIN_CAPACITY;
-  while (cap < n) cap *= 2;
-  return Math.min(cap, BLOCK_ROWS);
 }
