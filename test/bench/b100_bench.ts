@@ -2,7 +2,9 @@
  * The peers' B100 as its kit runs it, to find why some runs are faster than others: three fsync
  * nodes started as the kit starts them (`deno run -A src/main.ts ...`, no `--v8-flags`, no
  * `GLIBC_TUNABLES`), a queue that already holds what the kit's earlier workloads put in it
- * (`--prefill`, in batches), then `--count` messages in requests of 100 `{ id, body }` (the kit's
+ * (`--prefill`, in batches; or, as the kit itself fills it, `--sequential` single publishes one at a
+ * time, each its own Raft entry, then `--windowed` single publishes 256 in flight, before the
+ * prefill), then `--count` messages in requests of 100 `{ id, body }` (the kit's
  * ids, a 256-character string body), 16 in flight, to the leader. Per run: msgs/s, CPU per message
  * of each node and of this client, and with `--trace-gc` each node's collections during the
  * measured phase (count and pause time of scavenges and mark-compacts, from V8's `--trace-gc` on
@@ -16,6 +18,7 @@
  * (one `.cpuprofile` per node and run; with `--heap`, V8's sampling heap profile instead).
  *
  * Usage: deno run -A test/bench/b100_bench.ts [--runs 3] [--count 200000] [--prefill 96000]
+ *   [--sequential 0] [--windowed 0]
  *   [--checkout dir] [--trace-gc] [--log-dir dir] [--log-level warn] [--v8-flags flags] [--keep-data]
  *   [--profile dir [--heap]]
  *
@@ -32,6 +35,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     count: { type: "string", default: "200000" },
     prefill: { type: "string", default: "96000" },
+    sequential: { type: "string", default: "0" },
+    windowed: { type: "string", default: "0" },
     checkout: { type: "string" },
     "trace-gc": { type: "boolean", default: false },
     "log-dir": { type: "string" },
@@ -45,6 +50,8 @@ const { values } = parseArgs({
 const RUNS = Number(values.runs);
 const COUNT = Number(values.count);
 const PREFILL = Number(values.prefill);
+const SEQUENTIAL = Number(values.sequential);
+const WINDOWED = Number(values.windowed);
 const PER = 100;
 const LANES = 16;
 const PAYLOAD = "a".repeat(256);
@@ -163,6 +170,17 @@ async function batches(base: string, queue: string, n: number, tag: string) {
   });
 }
 
+/** `n` single publishes `{ id, body }`, `width` in flight (the kit's `A` and `B` workloads). */
+async function singles(base: string, queue: string, n: number, width: number, tag: string) {
+  await windowed(n, width, async (i) => {
+    const r = await call(base, "POST", `/v1/queues/${queue}/messages`, {
+      id: `${tag}-${i}`,
+      body: PAYLOAD,
+    });
+    if (r.duplicate) throw new Error(`unexpected duplicate at ${i}`);
+  });
+}
+
 /**
  * Scavenge and mark-compact counts and pause ms in `lines` (V8's --trace-gc) whose time (ms since
  * the isolate started, about when it was spawned) falls in [from, to).
@@ -215,6 +233,8 @@ try {
   for (let run = 1; run <= RUNS; run++) {
     const queue = `bench-${TAG}-r${run}`;
     await call(L, "PUT", `/v1/queues/${queue}`, {});
+    await singles(L, queue, SEQUENTIAL, 1, `${TAG}-r${run}-a`);
+    await singles(L, queue, WINDOWED, 256, `${TAG}-r${run}-b`);
     await batches(L, queue, PREFILL, `${TAG}-r${run}-p`);
     await sleep(200);
     const pids = procs.map((p) => p.pid);
