@@ -99,6 +99,7 @@ export class BrokerApi {
     body?: unknown,
     headers: Record<string, string> = {},
     signal?: AbortSignal,
+    read: (text: string) => unknown = JSON.parse,
   ): Promise<ApiAnswer> {
     const { status, text } = await this.#fetch({
       method,
@@ -112,12 +113,13 @@ export class BrokerApi {
       ...this.#caller,
       ...(signal === undefined ? {} : { signal }),
     });
-    return { status, body: text === "" ? undefined : JSON.parse(text) };
+    return { status, body: text === "" ? undefined : read(text) };
   }
 
   /**
    * A call that is retried while the cluster has no leader or the outcome is unknown (a write
    * here is always made safe to repeat by its message id or Idempotency-Key), up to `deadline`.
+   * `read` makes the answer's body of its text (`readApiAnswer` for a batch publish).
    */
   async write(
     method: string,
@@ -125,10 +127,11 @@ export class BrokerApi {
     body: unknown,
     headers: Record<string, string> = {},
     timeoutMs = 15_000,
+    read: (text: string) => unknown = JSON.parse,
   ): Promise<ApiAnswer> {
     const end = Date.now() + timeoutMs;
     for (let attempt = 0;; attempt++) {
-      const a = await this.call(method, path, body, headers);
+      const a = await this.call(method, path, body, headers, undefined, read);
       const retry = a.status === 503 || a.status === 504 || a.status === 421;
       if (!retry || Date.now() >= end) return a;
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));

@@ -12,7 +12,7 @@ import type { Logger } from "../log.ts";
 import type { Principal } from "../http/mod.ts";
 import { MqttAccess } from "./access.ts";
 import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import { Inbound } from "./inbound.ts";
+import { type AckCmd, Inbound } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
 import { sessionSubscription } from "./subscriptions.ts";
 import { SESSION_EXPIRY_MS_MAX, SessionClaim, sessionExpiryMs } from "./session.ts";
@@ -263,6 +263,8 @@ export class MqttConnection {
       version: v5 ? 5 : 4,
       maxBodyBytes: this.#ctx.maxBodyBytes,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
+      ack: (cmd: AckCmd, messageId: number, reasonCode: number) =>
+        this.#wire.sendAck(cmd, messageId, reasonCode),
       written: () => this.#wire.written(),
       fail: (r: number, d: string) => this.fail(r, d),
       log: (event: string, details: Record<string, unknown>) =>

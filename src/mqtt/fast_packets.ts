@@ -119,7 +119,7 @@ function sameText(bytes: Uint8Array, from: number, to: number, text: string | un
 }
 
 /** The first byte of each acknowledgement (`mqtt-packet`'s; PUBREL has QoS 1 in its flags). */
-const ACK_FIRST_BYTE: Readonly<Record<string, number>> = {
+export const ACK_FIRST_BYTE: Readonly<Record<string, number>> = {
   puback: 0x40,
   pubrec: 0x50,
   pubrel: 0x62,

@@ -302,3 +302,74 @@ Deno.test("wire: a malformed packet after PUBLISHes read here is the parser's er
     assert.deepEqual(cut.errors, ["malformed"]);
   }
 });
+
+Deno.test("wire: acknowledgements written by sendAck, among other packets, are the bytes mqtt-packet generates, in order", async () => {
+  const fc = (await import("fast-check")).default;
+  const ack = fc.record({
+    cmd: fc.constantFrom("puback" as const, "pubrec" as const, "pubcomp" as const),
+    messageId: fc.integer({ min: 0, max: 0xffff }),
+    reasonCode: fc.constantFrom(0, 0x10, 0x80, 0x87, 0x92, 0x97),
+  });
+  const other = fc.constantFrom<Packet[]>(
+    [{ cmd: "pingresp" }],
+    [{ cmd: "suback", messageId: 7, granted: [1] } as Packet],
+    [{ cmd: "pubrel", messageId: 9 } as Packet],
+    [{
+      cmd: "publish",
+      topic: "a/b",
+      payload: "xyz",
+      qos: 1,
+      dup: false,
+      retain: false,
+      messageId: 3,
+    }],
+  );
+  // Each step: an ack, another packet (through `send`), or a few microtask turns (a write may be
+  // under way or done: what comes during a write goes after it).
+  const step = fc.oneof(
+    { weight: 6, arbitrary: ack.map((a) => ({ ack: a })) },
+    { weight: 1, arbitrary: other.map((p) => ({ packet: p[0] })) },
+    { weight: 2, arbitrary: fc.nat({ max: 4 }).map((ticks) => ({ ticks })) },
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(4, 5),
+      fc.array(step, { maxLength: 150 }),
+      async (version, steps) => {
+        const written: Uint8Array[] = [];
+        const conn: ByteStream = {
+          read: () => Promise.resolve(null),
+          write: (b) => {
+            written.push(b.slice());
+            // A short write now and then: the rest is written next.
+            const n = b.length > 5 && written.length % 3 === 0 ? 5 : b.length;
+            written[written.length - 1] = b.slice(0, n);
+            return Promise.resolve(n);
+          },
+          close: () => {},
+          remote: "test",
+        };
+        const wire = new Wire(conn, 1 << 20);
+        wire.version = version;
+        const expected: Uint8Array[] = [];
+        for (const s of steps) {
+          if ("ticks" in s) {
+            for (let i = 0; i < s.ticks; i++) await Promise.resolve();
+            continue;
+          }
+          const p = "ack" in s
+            ? (version === 5
+              ? { cmd: s.ack.cmd, messageId: s.ack.messageId, reasonCode: s.ack.reasonCode }
+              : { cmd: s.ack.cmd, messageId: s.ack.messageId }) as Packet
+            : s.packet;
+          expected.push(mqtt.generate(p, { protocolVersion: version }));
+          if ("ack" in s) wire.sendAck(s.ack.cmd, s.ack.messageId, s.ack.reasonCode);
+          else wire.send(s.packet);
+        }
+        await wire.written();
+        assert.deepEqual([...Buffer.concat(written)], [...Buffer.concat(expected)]);
+      },
+    ),
+    { numRuns: 500 },
+  );
+});

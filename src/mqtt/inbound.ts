@@ -16,6 +16,7 @@ import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { jsonBytesAtMost } from "./json_bound.ts";
+import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
@@ -26,6 +27,16 @@ const TTL_S_MAX = 30 * 24 * 3600;
 const BATCH_MAX = 1000;
 /** The bytes of a batch publish's JSON around its messages: `{"messages":[` and `]}`. */
 const BATCH_JSON_BYTES = 15;
+
+/** The acknowledgements the inbound half writes. */
+export type AckCmd = "puback" | "pubrec" | "pubcomp";
+
+/**
+ * An acknowledgement to write, as one number (no object per answer): `(kind << 24) | (reason <<
+ * 16) | packet id`, kind 0 PUBACK, 1 PUBREC, 2 PUBCOMP (`ACK_KINDS`).
+ */
+type Answer = number;
+const ACK_KINDS: readonly AckCmd[] = ["puback", "pubrec", "pubcomp"];
 
 /** A queued packet: its `cmd` tells which (no wrapper object per message). */
 type Item = IPublishPacket | IPubrelPacket;
@@ -54,6 +65,12 @@ export interface InboundHost {
    */
   readonly maxBodyBytes: number;
   send(p: Packet): void;
+  /**
+   * Writes a PUBACK, PUBREC or PUBCOMP (v5: with `reasonCode`; v3.1.1 has none), in order with
+   * what `send` wrote: the plain ones straight into the connection's write buffer, no packet
+   * object or buffer each (`Wire.sendAck`).
+   */
+  ack(cmd: AckCmd, messageId: number, reasonCode: number): void;
   /** Resolves once what was sent so far is written to the socket (undefined: at once). */
   written?(): Promise<void>;
   /** A warning log line about this connection. */
@@ -298,7 +315,7 @@ export class Inbound {
       if (answers === undefined) return false;
       if (r < runs.length - 1) {
         // The next run is here already: no wait for the client's next packets.
-        for (const answer of answers) this.#host.send(answer);
+        for (const answer of answers) this.#answer(answer);
         answered ||= answers.length > 0;
       } else if (answers.length > 0) {
         return !await this.#sendAnswers(answers, performance.now() - posted);
@@ -351,7 +368,7 @@ export class Inbound {
    * waited a whole commit (a 64-message window went in batches of 63, then 1 or 2: two commits
    * per window). True when it waited.
    */
-  async #sendAnswers(answers: Packet[], roundMs: number): Promise<boolean> {
+  async #sendAnswers(answers: Answer[], roundMs: number): Promise<boolean> {
     // The client may send as many new packets as it gets answers.
     const refilled = this.#queue.length + answers.length;
     let held = Math.max(0, Math.min(answers.length - 1, ANSWERS_HELD_MAX));
@@ -360,7 +377,7 @@ export class Inbound {
       held = 0;
     }
     const first = answers.length - held;
-    for (let i = 0; i < first; i++) this.#host.send(answers[i]);
+    for (let i = 0; i < first; i++) this.#answer(answers[i]);
     if (held === 0) return false;
     // The first wait is one timer turn, unless the client answered the last batch's first
     // answers (it keeps a window full): a client that waits for all its answers sends nothing.
@@ -373,7 +390,7 @@ export class Inbound {
       if (waiting && this.#queue.length < refilled) waiting = await this.#awaitRead(until);
       answered ||= waiting;
       until = deadline;
-      if (!this.#stopped) this.#host.send(answers[i]);
+      if (!this.#stopped) this.#answer(answers[i]);
     }
     // What the last answer released (bounded: each turn takes a read or ends the wait).
     for (let i = 0; waiting && this.#queue.length < refilled && i < answers.length; i++) {
@@ -398,12 +415,14 @@ export class Inbound {
    * PUBACK / PUBREC for each PUBLISH of a batch, in order, from the batch's answer; undefined
    * when the batch was refused (the connection is closed).
    */
-  #answerBatch(all: readonly IPublishPacket[], a: ApiAnswer | undefined): Packet[] | undefined {
+  #answerBatch(all: readonly IPublishPacket[], a: ApiAnswer | undefined): Answer[] | undefined {
     if (a !== undefined && a.status !== 201) {
       this.#refused(a);
       return undefined;
     }
-    const answers: Packet[] = [];
+    // Every message was published (`readApiAnswer`): only their count was read.
+    const published: number | undefined = a?.body?.published;
+    const answers: Answer[] = [];
     const denied: string[] = [];
     const full: string[] = [];
     let at = 0;
@@ -415,8 +434,11 @@ export class Inbound {
         denied.push(p.topic);
         reason = this.#host.version === 5 ? 0x87 : 0;
       } else {
-        const r = a!.body.results[at++];
-        const ok = r !== undefined && r.seq !== undefined;
+        const r = published === undefined ? a!.body.results[at] : undefined;
+        const ok = published !== undefined
+          ? at < published
+          : r !== undefined && r.seq !== undefined;
+        at++;
         // Beyond the topic's retained bounds (replicated state): v5 says quota exceeded; v3.1.1
         // has no negative acknowledgement, so the message is acknowledged and dropped.
         const quota = !ok && r?.error?.type === "retained_full";
@@ -424,7 +446,7 @@ export class Inbound {
         reason = ok ? 0 : quota ? (this.#host.version === 5 ? 0x97 : 0) : 0x80;
       }
       if (p.qos === 0) continue;
-      answers.push(this.#ack(p.qos === 1 ? "puback" : "pubrec", p.messageId ?? 0, reason));
+      answers.push(((p.qos === 1 ? 0 : 1) << 24) | (reason << 16) | ((p.messageId ?? 0) & 0xffff));
     }
     if (denied.length > 0) this.#host.log("mqtt_publish_not_authorized", { topics: denied });
     if (full.length > 0) {
@@ -439,15 +461,15 @@ export class Inbound {
     const path = `/v1/topics/${MQTT_TOPIC}/claims/${this.#claim}/free`;
     const a = await this.#host.api.write("POST", path, { slots });
     if (a.status !== 200) return this.#refused(a);
-    for (const p of run) this.#host.send(this.#ack("pubcomp", p.messageId ?? 0, 0));
+    for (const p of run) this.#host.ack("pubcomp", p.messageId ?? 0, 0);
   }
 
   async #post(body: unknown): Promise<ApiAnswer> {
     const path = `/v1/topics/${MQTT_TOPIC}/messages`;
-    let a = await this.#host.api.write("POST", path, body);
+    let a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer);
     if (a.status === 404 && a.body?.type === "topic_not_found") {
       await this.#host.api.ensureTopic();
-      a = await this.#host.api.write("POST", path, body);
+      a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer);
     }
     return a;
   }
@@ -458,9 +480,9 @@ export class Inbound {
     this.#host.fail(reason, `the broker answered ${a.status} ${a.body?.detail ?? ""}`);
   }
 
-  #ack(cmd: "puback" | "pubrec" | "pubcomp", messageId: number, reasonCode: number): Packet {
-    return this.#host.version === 5
-      ? { cmd, messageId, reasonCode } as Packet
-      : { cmd, messageId } as Packet;
+  /** Writes one answer (`Answer`); v3.1.1 acknowledgements carry no reason code. */
+  #answer(a: Answer): void {
+    const reason = this.#host.version === 5 ? (a >>> 16) & 0xff : 0;
+    this.#host.ack(ACK_KINDS[a >>> 24], a & 0xffff, reason);
   }
 }

@@ -52,10 +52,11 @@ function harness(access = MqttAccess.OPEN, version = 4, maxBodyBytes = 1 << 20) 
     owner: { clientId: "c", principal: undefined },
     version,
     maxBodyBytes,
-    send: (p: Packet) => {
-      if (p.cmd !== "puback") return;
-      acks.push(p.messageId!);
-      reasons.push(p.reasonCode ?? 0);
+    send: (p: Packet) => assert.fail(`no packet but acknowledgements is sent: ${p.cmd}`),
+    ack: (cmd, messageId, reasonCode) => {
+      if (cmd !== "puback") return;
+      acks.push(messageId);
+      reasons.push(reasonCode);
     },
     log: () => {},
     fail: (reason, detail) => {
@@ -436,4 +437,36 @@ Deno.test("a PUBLISH alone beyond the body limit is refused after those before i
   assert.equal(failures.length, 1);
   assert.equal(requests.length, 2, "nothing after it is sent");
   assert.deepEqual(acks, [1, 2]);
+});
+
+Deno.test("a batch answered in the API's own form is acknowledged in order, each published", async () => {
+  const { inbound, requests, acks, reasons } = harness(MqttAccess.OPEN, 5);
+  for (let id = 1; id <= 3; id++) inbound.publish(publish(id));
+  inbound.flush();
+  await settle();
+  // As src/http/render.ts renders it: read by the scan (`readApiAnswer`), not JSON.parse.
+  requests[0].answer(201, {
+    results: [1, 2, 3].map((seq) => ({ seq, id: `mqtt-${seq}`, duplicate: seq === 2 })),
+  });
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3]);
+  assert.deepEqual(reasons, [0, 0, 0]);
+});
+
+Deno.test("a result with an error is answered with its reason, its neighbours as published", async () => {
+  const { inbound, requests, acks, reasons } = harness(MqttAccess.OPEN, 5);
+  for (let id = 1; id <= 4; id++) inbound.publish(publish(id));
+  inbound.flush();
+  await settle();
+  requests[0].answer(201, {
+    results: [
+      { seq: 1, id: "mqtt-1", duplicate: false },
+      { error: { type: "retained_full", detail: "" } },
+      { error: { type: "invalid_request", detail: "" } },
+      { seq: 2, id: "mqtt-2", duplicate: false },
+    ],
+  });
+  await settle();
+  assert.deepEqual(acks, [1, 2, 3, 4]);
+  assert.deepEqual(reasons, [0, 0x97, 0x80, 0]);
 });

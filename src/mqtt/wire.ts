@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
-import { ackBytes, packetEnd, publishAt } from "./fast_packets.ts";
+import { ACK_FIRST_BYTE, ackBytes, packetEnd, publishAt } from "./fast_packets.ts";
 
 /** Why the parser gave up on the stream. */
 export type WireError = { kind: "malformed" | "oversized" | "bad_protocol"; detail: string };
@@ -32,6 +32,9 @@ export interface ByteStream {
   /** The peer's address, for log lines. */
   readonly remote: string;
 }
+
+/** The buffer a turn's plain acknowledgements are written into (64 of 4 bytes), then another. */
+const ACKS_BUFFER_BYTES = 256;
 
 /** A TCP connection as a `ByteStream`. */
 export function tcpStream(conn: Deno.Conn): ByteStream {
@@ -64,6 +67,9 @@ export class Wire {
   #version = 4;
   #out: Promise<void> = Promise.resolve();
   #pending: Uint8Array[] = [];
+  /** Plain acknowledgements written since the last packet of `#pending` (`sendAck`). */
+  #acks: Uint8Array | undefined;
+  #acksLength = 0;
   #writing = false;
   #closed = false;
 
@@ -167,9 +173,50 @@ export class Wire {
    */
   send(p: Packet): Promise<void> {
     if (this.#closed) return this.#out;
+    this.#sealAcks();
     this.#pending.push(
       ackBytes(p, this.#version) ?? mqtt.generate(p, { protocolVersion: this.#version }),
     );
+    return this.#kick();
+  }
+
+  /**
+   * Queues a PUBACK, PUBREC or PUBCOMP as `send` would (the same bytes, in order with the other
+   * packets): a plain one (v3.1.1, or v5 reason 0, which is then left out) is written straight
+   * into a buffer shared by the acknowledgements of a turn, with no packet object and no buffer
+   * each (~0.6 µs an acknowledgement in process, most of the gateway's own cost per QoS 1
+   * message); a v5 one with another reason goes through `send`.
+   */
+  sendAck(cmd: "puback" | "pubrec" | "pubcomp", messageId: number, reasonCode: number): void {
+    if (this.#closed) return;
+    if (this.#version === 5 && reasonCode !== 0) {
+      void this.send({ cmd, messageId, reasonCode } as Packet);
+      return;
+    }
+    let acks = this.#acks;
+    if (acks === undefined || this.#acksLength + 4 > acks.length) {
+      this.#sealAcks();
+      acks = this.#acks = new Uint8Array(ACKS_BUFFER_BYTES);
+    }
+    const at = this.#acksLength;
+    acks[at] = ACK_FIRST_BYTE[cmd];
+    acks[at + 1] = 2;
+    acks[at + 2] = (messageId >> 8) & 0xff;
+    acks[at + 3] = messageId & 0xff;
+    this.#acksLength = at + 4;
+    void this.#kick();
+  }
+
+  /** The acknowledgements written so far go to `#pending` (before a packet, or to be written). */
+  #sealAcks(): void {
+    if (this.#acksLength > 0) this.#pending.push(this.#acks!.subarray(0, this.#acksLength));
+    // A view of the buffer is pending now: later acknowledgements go into a new one.
+    this.#acks = undefined;
+    this.#acksLength = 0;
+  }
+
+  /** Starts writing what is pending, unless a write is in progress (it takes it next). */
+  #kick(): Promise<void> {
     if (!this.#writing) {
       this.#writing = true;
       this.#out = this.#flush().catch(() => this.close());
@@ -181,12 +228,17 @@ export class Wire {
     try {
       // The first write waits for the rest of this turn's packets (one microtask).
       await Promise.resolve();
+      this.#sealAcks();
       for (let i = 0; this.#pending.length > 0 && !this.#closed && i < 1_000_000; i++) {
-        const bytes = Buffer.concat(this.#pending.splice(0));
+        // One packet (or one run of acknowledgements) is written as it is, without a copy.
+        const bytes = this.#pending.length === 1
+          ? this.#pending.pop()!
+          : Buffer.concat(this.#pending.splice(0));
         let off = 0;
         while (off < bytes.length && !this.#closed) {
           off += await this.#conn.write(bytes.subarray(off));
         }
+        this.#sealAcks();
       }
     } finally {
       // In the same step as the loop's last look at `#pending`: a packet queued after it starts
