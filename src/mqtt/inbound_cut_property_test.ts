@@ -87,6 +87,9 @@ async function runCase(c: Case): Promise<void> {
     send: (p: Packet) => {
       if (p.cmd === "puback" || p.cmd === "pubrec") answers.push(p.messageId!);
     },
+    ack: (cmd, messageId) => {
+      if (cmd === "puback" || cmd === "pubrec") answers.push(messageId);
+    },
     log: () => {},
     fail: (reason) => fails.push(reason),
   });
