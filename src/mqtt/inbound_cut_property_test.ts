@@ -51,6 +51,13 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 0));
 }
 
+/** Every topic but `secret` is allowed. */
+const access = new MqttAccess({
+  name: "p",
+  can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
+  covers: () => true,
+});
+
 async function runCase(c: Case): Promise<void> {
   const sent: { messages: { body: unknown; headers: Record<string, string> }[] }[] = [];
   const answers: number[] = [];
@@ -72,11 +79,6 @@ async function runCase(c: Case): Promise<void> {
     const results = body.messages.map(() => ({ seq: seq++ }));
     return Promise.resolve({ status: 201, text: JSON.stringify({ results }) });
   }, undefined);
-  const access = new MqttAccess({
-    name: "p",
-    can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
-    covers: () => true,
-  });
   const inbound = new Inbound({
     api,
     access,
