@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { StreamConnection } from "../../src/client/mod.ts";
-import { INTAKE_SLICE_FRAMES } from "../../src/http/stream_intake.ts";
+import { INTAKE_SLICE_FRAMES } from "../../src/http/mod.ts";
 import { Nodes } from "./nodes.ts";
 
 /** The leader's proposals and the entries that carried them so far (its `/metrics`). */
