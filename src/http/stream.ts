@@ -48,7 +48,7 @@ import {
 import { runConsume } from "./stream_consume.ts";
 import { JsonText, passedHeaders, StreamCall } from "./stream_call.ts";
 import { StreamLiveness } from "./stream_liveness.ts";
-import { SlicedIntake } from "./stream_intake.ts";
+import { INTAKE_SLICE_FRAMES, RecentFsyncs, SlicedIntake } from "./stream_intake.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
 export type Dispatch = (request: Request) => Promise<Response>;
@@ -93,8 +93,13 @@ export class StreamSession {
   /** A client that pings: its silence closes the stream (`pingMs`, stream_liveness.ts). */
   readonly #liveness: StreamLiveness | undefined;
   #ended = false;
-  /** The frames received, taken a slice per turn (stream_intake.ts). */
-  readonly #intake = new SlicedIntake<Decoded | "text">((d) => this.#take(d));
+  /** The frames received, taken a slice per turn while fsyncs are short (stream_intake.ts). */
+  readonly #intake = new SlicedIntake<Decoded | "text">(
+    (d) => this.#take(d),
+    INTAKE_SLICE_FRAMES,
+    () => this.#fsyncs.short(),
+  );
+  readonly #fsyncs = new RecentFsyncs(() => this.deps.node.metrics().fsyncSeconds);
 
   constructor(
     readonly socket: WebSocket,

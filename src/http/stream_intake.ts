@@ -28,6 +28,43 @@
 /** Frames taken in one step before the rest waits for the next turn. */
 export const INTAKE_SLICE_FRAMES = 128;
 
+/**
+ * Slices only while the log's fsyncs take less than this on average (since the last look). The
+ * second slice's entry is proposed once the first's persist on the leader ended, so a sliced
+ * round pays two fsyncs one after the other where a whole one paid one: a gain while an fsync is
+ * short beside the leader's read and the client's turn that the slices overlap (tmpfs: ~1.3x
+ * under the lock), a wash at 2.8-3.3 ms fsyncs (a shared disk under load; docs/stream.md).
+ */
+export const SLICE_FSYNC_MAX_SECONDS = 0.001;
+
+/** The log's fsync latencies so far, as a node's metrics give them (none: memory storage). */
+export type FsyncTotals = () => { readonly sum: number; readonly count: number } | undefined;
+
+/**
+ * Whether the fsyncs since the last call averaged under `SLICE_FSYNC_MAX_SECONDS` (the answer
+ * before, when there were none since; true with no fsyncs at all).
+ */
+export class RecentFsyncs {
+  #sum = 0;
+  #count = 0;
+  #short = true;
+  readonly #totals: FsyncTotals;
+
+  constructor(totals: FsyncTotals) {
+    this.#totals = totals;
+  }
+
+  short(): boolean {
+    const t = this.#totals();
+    if (t === undefined) return true;
+    const n = t.count - this.#count;
+    if (n > 0) this.#short = (t.sum - this.#sum) / n < SLICE_FSYNC_MAX_SECONDS;
+    this.#sum = t.sum;
+    this.#count = t.count;
+    return this.#short;
+  }
+}
+
 /** Runs `fn` once the microtasks queued so far have run (see the module doc). */
 export function nextTurn(fn: () => void): void {
   setImmediate(fn);
@@ -44,10 +81,20 @@ export class SlicedIntake<T> {
   #stopped = false;
   readonly #take: (item: T) => boolean;
   readonly #slice: number;
+  readonly #slicing: () => boolean;
 
-  constructor(take: (item: T) => boolean, slice = INTAKE_SLICE_FRAMES) {
+  /**
+   * `slicing` is asked when a message longer than a slice arrives with nothing waiting: false
+   * takes it whole at once (the fsyncs are long: `RecentFsyncs`).
+   */
+  constructor(
+    take: (item: T) => boolean,
+    slice = INTAKE_SLICE_FRAMES,
+    slicing: () => boolean = () => true,
+  ) {
     this.#take = take;
     this.#slice = slice;
+    this.#slicing = slicing;
   }
 
   /** Items not taken yet. */
@@ -61,7 +108,8 @@ export class SlicedIntake<T> {
   push(items: readonly T[]): void {
     if (this.#stopped || items.length === 0) return;
     this.#messages.push({ items, at: 0 });
-    if (!this.#scheduled) this.#run();
+    if (this.#scheduled) return;
+    this.#run(items.length > this.#slice && !this.#slicing() ? items.length : this.#slice);
   }
 
   /** Drops everything waiting, and what comes later (the stream ended). */
@@ -72,11 +120,10 @@ export class SlicedIntake<T> {
 
   readonly #continue = () => {
     this.#scheduled = false;
-    this.#run();
+    this.#run(this.#slice);
   };
 
-  #run(): void {
-    let budget = this.#slice;
+  #run(budget: number): void {
     while (this.#messages.length > 0 && !this.#stopped) {
       const m = this.#messages[0];
       if (budget === 0) {

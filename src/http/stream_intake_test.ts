@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { StreamConnection } from "../client/mod.ts";
 import { silentLogger } from "../log.ts";
 import { createApp } from "./app.ts";
-import { INTAKE_SLICE_FRAMES, nextTurn, SlicedIntake } from "./stream_intake.ts";
+import {
+  INTAKE_SLICE_FRAMES,
+  nextTurn,
+  RecentFsyncs,
+  SLICE_FSYNC_MAX_SECONDS,
+  SlicedIntake,
+} from "./stream_intake.ts";
 import { LocalNode } from "./testing/local_node.ts";
 
 /** Resolves after `n` later turns of the event loop (each slice waits for one). */
@@ -69,6 +75,32 @@ Deno.test("stop drops what waits and what comes later, also from inside take", a
   await turns(1);
   assert.deepEqual(taken, [1, 2, 3]);
   assert.equal(intake.waiting, 0);
+});
+
+Deno.test("with slicing refused (long fsyncs), a large message is taken whole at once", () => {
+  const taken: number[] = [];
+  let asked = 0;
+  const intake = new SlicedIntake<number>((x) => (taken.push(x), true), 2, () => (asked++, false));
+  intake.push([1, 2]); // within a slice: not asked
+  assert.equal(asked, 0);
+  intake.push([3, 4, 5, 6, 7]);
+  assert.equal(asked, 1);
+  assert.deepEqual(taken, [1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(intake.waiting, 0);
+});
+
+Deno.test("recent fsyncs: short while their mean since the last look is under the bound", () => {
+  let totals: { sum: number; count: number } | undefined = undefined;
+  const fsyncs = new RecentFsyncs(() => totals);
+  assert.equal(fsyncs.short(), true); // memory storage: no fsyncs at all
+  const fast = SLICE_FSYNC_MAX_SECONDS / 4, slow = SLICE_FSYNC_MAX_SECONDS * 3;
+  totals = { sum: 10 * fast, count: 10 };
+  assert.equal(fsyncs.short(), true);
+  totals = { sum: totals.sum + 10 * slow, count: 20 }; // only the 10 since count
+  assert.equal(fsyncs.short(), false);
+  assert.equal(fsyncs.short(), false); // none since: the answer before
+  totals = { sum: totals.sum + 4 * fast, count: 24 };
+  assert.equal(fsyncs.short(), true);
 });
 
 Deno.test({
