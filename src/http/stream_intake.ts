@@ -32,10 +32,11 @@ export const INTAKE_SLICE_FRAMES = 128;
  * Slices only while the log's fsyncs take less than this on average (since the last look). The
  * second slice's entry is proposed once the first's persist on the leader ended, so a sliced
  * round pays two fsyncs one after the other where a whole one paid one: a gain while an fsync is
- * short beside the leader's read and the client's turn that the slices overlap (tmpfs: ~1.3x
- * under the lock), a wash at 2.8-3.3 ms fsyncs (a shared disk under load; docs/stream.md).
+ * well under half the leader's read of 256 frames (~0.5-0.7 ms): ~1.3x under the lock on tmpfs,
+ * a wash on the shared disk at load (fsyncs of 0.5-3 ms; docs/stream.md). A quiet disk's is
+ * 0.13-0.17 ms.
  */
-export const SLICE_FSYNC_MAX_SECONDS = 0.001;
+export const SLICE_FSYNC_MAX_SECONDS = 0.0004;
 
 /** The log's fsync latencies so far, as a node's metrics give them (none: memory storage). */
 export type FsyncTotals = () => { readonly sum: number; readonly count: number } | undefined;
