@@ -39,3 +39,4 @@ export {
 export { Histogram, type HistogramSnapshot, LATENCY_BUCKETS_S } from "./prometheus.ts";
 export { openApiDocument } from "./openapi.ts";
 export { decodeStreamMessage, encodeStreamFrame, STREAM_VERSION } from "./stream_frames.ts";
+export { INTAKE_SLICE_FRAMES } from "./stream_intake.ts";

@@ -35,6 +35,7 @@ export { streamPrincipals };
 import { problemBody, type ProblemType } from "./problems.ts";
 import {
   answerFrame,
+  type Decoded,
   decodeStreamMessage,
   directFrame,
   encodeStreamBatch,
@@ -47,6 +48,7 @@ import {
 import { runConsume } from "./stream_consume.ts";
 import { JsonText, passedHeaders, StreamCall } from "./stream_call.ts";
 import { StreamLiveness } from "./stream_liveness.ts";
+import { INTAKE_SLICE_FRAMES, RecentFsyncs, SlicedIntake } from "./stream_intake.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
 export type Dispatch = (request: Request) => Promise<Response>;
@@ -69,6 +71,9 @@ const MAX_IN_FLIGHT = 4096;
  */
 const BATCH_BYTES_MAX = 256 * 1024;
 
+/** A text message, in the intake's order (it closes the stream when its turn comes). */
+const TEXT_MESSAGE = ["text"] as const;
+
 /** The signal of a request nothing listens to the end of (a write's). */
 const NEVER = new AbortController().signal;
 
@@ -88,6 +93,13 @@ export class StreamSession {
   /** A client that pings: its silence closes the stream (`pingMs`, stream_liveness.ts). */
   readonly #liveness: StreamLiveness | undefined;
   #ended = false;
+  /** The frames received, taken a slice per turn while fsyncs are short (stream_intake.ts). */
+  readonly #intake = new SlicedIntake<Decoded | "text">(
+    (d) => this.#take(d),
+    INTAKE_SLICE_FRAMES,
+    () => this.#fsyncs.short(),
+  );
+  readonly #fsyncs = new RecentFsyncs(() => this.deps.node.metrics().fsyncSeconds);
 
   constructor(
     readonly socket: WebSocket,
@@ -121,7 +133,10 @@ export class StreamSession {
 
   async #goAway(): Promise<void> {
     const until = Date.now() + GO_AWAY_MS;
-    while ((this.#inFlight > 0 || this.consumers.size > 0) && Date.now() < until) {
+    while (
+      (this.#inFlight > 0 || this.consumers.size > 0 || this.#intake.waiting > 0) &&
+      Date.now() < until
+    ) {
       await new Promise((r) => setTimeout(r, 10));
     }
     this.sendProblem(undefined, "unavailable", SHUTTING_DOWN);
@@ -158,6 +173,7 @@ export class StreamSession {
 
   /** Closes the stream after what is waiting in the outbox (the problem that closes it). */
   #close(code: number, reason: string): void {
+    this.#intake.stop();
     this.#flush();
     this.socket.close(code, reason);
   }
@@ -196,6 +212,9 @@ export class StreamSession {
   #closed(): void {
     if (this.#ended) return;
     this.#ended = true;
+    // Frames still waiting for their turn are dropped, as if the stream had ended before them
+    // (their calls' outcomes are unknown to the client either way).
+    this.#intake.stop();
     this.#liveness?.stop();
     this.deps.drain.signal.removeEventListener("abort", this.#onDrain);
     for (const c of this.consumers.values()) c.stop();
@@ -207,37 +226,40 @@ export class StreamSession {
 
   #onMessage(data: unknown): void {
     this.#liveness?.heard();
-    if (!(data instanceof ArrayBuffer)) {
+    // One frame, or a batch of them: each is taken as if it had come alone, in order.
+    this.#intake.push(
+      data instanceof ArrayBuffer ? decodeStreamMessage(new Uint8Array(data)) : TEXT_MESSAGE,
+    );
+  }
+
+  /** Takes one frame; false drops the rest of its message (the stream closes, or auth waits). */
+  #take(decoded: Decoded | "text"): boolean {
+    if (decoded === "text") {
       this.sendProblem(undefined, "invalid_request", "The stream takes binary frames only");
       this.#close(1003, "binary frames only");
-      return;
+      return false;
     }
-    // One frame, or a batch of them: each is taken as if it had come alone, in order.
-    for (const decoded of decodeStreamMessage(new Uint8Array(data))) {
-      if (!this.#open && !(decoded.ok && decoded.frame.t === "hello")) {
-        this.sendProblem(undefined, "unauthorized", "Send hello with a bearer token first");
-        this.#close(1008, "unauthorized");
-        return;
-      }
-      if (!decoded.ok) {
-        this.sendProblem(decoded.id, "invalid_request", `Bad frame: ${decoded.reason}`);
-        if (decoded.fatal) {
-          this.#close(1002, decoded.reason.slice(0, 120));
-          return;
-        }
-        continue;
-      }
-      const frame = decoded.frame;
-      if (frame.t === "hello") {
-        this.#hello(frame.token, frame.batch === true).catch((error) =>
-          this.#bug(undefined, error)
-        );
-        // With auth on, what follows the hello in its batch would precede the check: refused.
-        if (!this.#open) return;
-        continue;
-      }
-      this.#handle(frame);
+    if (!this.#open && !(decoded.ok && decoded.frame.t === "hello")) {
+      this.sendProblem(undefined, "unauthorized", "Send hello with a bearer token first");
+      this.#close(1008, "unauthorized");
+      return false;
     }
+    if (!decoded.ok) {
+      this.sendProblem(decoded.id, "invalid_request", `Bad frame: ${decoded.reason}`);
+      if (decoded.fatal) {
+        this.#close(1002, decoded.reason.slice(0, 120));
+        return false;
+      }
+      return true;
+    }
+    const frame = decoded.frame;
+    if (frame.t === "hello") {
+      this.#hello(frame.token, frame.batch === true).catch((error) => this.#bug(undefined, error));
+      // With auth on, what follows the hello in its batch would precede the check: refused.
+      return this.#open;
+    }
+    this.#handle(frame);
+    return true;
   }
 
   #handle(frame: Exclude<StreamInFrame, { t: "hello" }>): void {
