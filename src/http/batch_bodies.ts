@@ -86,7 +86,7 @@ export function bodiesInPlace(
  * ... in` skip it (the text a follower forwards, and the validation, see the message as before),
  * and a copy of the message (zod's output) drops it, so it is read only off the very objects the
  * caller built. The caller vouches that the bytes are `JSON.stringify(body)` encoded
- * (the gateway's property test, src/mqtt/payload_property_test.ts): where the bytes are there,
+ * (src/server/mqtt_body_bytes_test.ts, src/mqtt/body_bytes_test.ts): where the bytes are there,
  * the API takes them instead of stringifying, joining and encoding the bodies again.
  */
 export const JSON_BODY_BYTES: unique symbol = Symbol("quorumq.jsonBodyBytes");
