@@ -21,6 +21,7 @@
  */
 
 import type { MessageInput } from "../broker/mod.ts";
+import { type MessageRequest, withBody } from "./render.ts";
 
 /** `{"messages":[` */
 const HEAD = 13;
@@ -74,6 +75,40 @@ export function bodiesInPlace(
     const id = (messages[k] as { readonly id?: string }).id;
     // Keys in the order `toMessageInputs` sets them: the entry packs them in this order.
     out.push(id === undefined ? { body } : { body, id });
+  }
+  return out;
+}
+
+/**
+ * Where an in-process caller (the MQTT gateway) puts a message's body as the UTF-8 bytes of its
+ * JSON text, on the message object of a body handed over as its value (`BodyValue`). A symbol:
+ * `JSON.parse` never makes one (no request from the network has it), `JSON.stringify` and `for
+ * ... in` skip it (the text a follower forwards, and the validation, see the message as before),
+ * and a copy of the message (zod's output) drops it, so it is read only off the very objects the
+ * caller built. The caller vouches that the bytes are `JSON.stringify(body)` encoded
+ * (src/server/mqtt_body_bytes_test.ts, src/mqtt/body_bytes_test.ts): where the bytes are there,
+ * the API takes them instead of stringifying, joining and encoding the bodies again.
+ */
+export const JSON_BODY_BYTES: unique symbol = Symbol("quorumq.jsonBodyBytes");
+
+/** A message that may carry its body's JSON bytes (`JSON_BODY_BYTES`). */
+interface WithBodyBytes {
+  readonly [JSON_BODY_BYTES]?: Uint8Array;
+}
+
+/**
+ * The messages of a batch as `toMessageInputs(messages)` makes them when each of them carries its
+ * body's JSON bytes (`JSON_BODY_BYTES`), else undefined. `messages` must be the validated
+ * request's own (the parsed value itself, not a copy): the same field rules (`withBody`) then
+ * make the same input, with the bytes the caller had.
+ */
+export function bodiesGiven(messages: readonly MessageRequest[]): MessageInput[] | undefined {
+  const out: MessageInput[] = [];
+  for (let k = 0; k < messages.length; k++) {
+    const m = messages[k];
+    const bytes = (m as WithBodyBytes)[JSON_BODY_BYTES];
+    if (bytes === undefined) return undefined;
+    out.push(withBody(m, bytes));
   }
   return out;
 }

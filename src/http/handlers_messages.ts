@@ -26,7 +26,7 @@ import {
 import { answerWrite, forwardUnread } from "./write.ts";
 import { handleReceive } from "./receive.ts";
 import { plainPublish } from "./publish_check.ts";
-import { bodiesInPlace } from "./batch_bodies.ts";
+import { bodiesGiven, bodiesInPlace } from "./batch_bodies.ts";
 import { plainAck } from "./settle_check.ts";
 import {
   ackSchema,
@@ -75,7 +75,9 @@ function publishBody(
   const req = validatePublish(body.json);
   if ("messages" in req) {
     // The parsed body itself (a plain shape): its bodies may be in its bytes as they are stored.
-    const messages = (req === body.json ? bodiesInPlace(body, req) : undefined) ??
+    // Or, from an in-process caller (the MQTT gateway), bodies it had as JSON bytes already.
+    const own = req === body.json;
+    const messages = (own ? bodiesInPlace(body, req) ?? bodiesGiven(req.messages) : undefined) ??
       toMessageInputs(req.messages);
     const cmd = "queue" in target
       ? { op: "publish_batch" as const, queue: target.queue, messages }

@@ -12,6 +12,7 @@
 
 export { createApp, type CreateAppOptions, type NodeApp } from "./app.ts";
 export { answerTextOf, inProcessRequest } from "./in_process.ts";
+export { JSON_BODY_BYTES } from "./batch_bodies.ts";
 export type { Answer } from "./answer.ts";
 export { GATEWAY_PROOF_HEADER, type GatewayAuth, GatewayProof } from "./gateway_proof.ts";
 export { type Authenticator, loadAuthenticator, type Permission, type Principal } from "./auth.ts";

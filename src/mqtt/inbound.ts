@@ -16,6 +16,8 @@ import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { jsonBytesAtMost } from "./json_bound.ts";
+import { bodyJsonBytes } from "./body_bytes.ts";
+import { JSON_BODY_BYTES } from "../http/mod.ts";
 import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
@@ -103,7 +105,10 @@ function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> 
       if (!Object.hasOwn(headers, k)) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     }
   }
-  const message: Record<string, unknown> = { subject, body, headers };
+  // The body's JSON bytes where the payload shows them (`bodyJsonBytes`): the API stores them.
+  const message: Record<string | symbol, unknown> = { subject, body, headers };
+  const bytes = bodyJsonBytes(payload, kind);
+  if (bytes !== undefined) message[JSON_BODY_BYTES] = bytes;
   // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to.
   const expiry = p.properties?.messageExpiryInterval;
   if (expiry !== undefined && expiry > 0) message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;

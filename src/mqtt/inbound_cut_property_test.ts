@@ -51,19 +51,13 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 0));
 }
 
-/** Every topic but `secret` is allowed. */
-const access = new MqttAccess({
-  name: "p",
-  can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
-  covers: () => true,
-});
+/** A batch publish as the fake API got it. */
+type Sent = { messages: { body: unknown; headers: Record<string, string> }[] };
 
-async function runCase(c: Case): Promise<void> {
-  const sent: { messages: { body: unknown; headers: Record<string, string> }[] }[] = [];
-  const answers: number[] = [];
-  const fails: number[] = [];
+/** An API that takes batches within `c.limit` into `sent` and refuses a larger one (413). */
+function fakeApi(c: Case, sent: Sent[]): BrokerApi {
   let seq = 1;
-  const api = new BrokerApi((req: ApiRequest) => {
+  return new BrokerApi((req: ApiRequest) => {
     const text = req.value !== undefined ? JSON.stringify(req.value.json) : req.text ?? "";
     const bytes = encoder.encode(text).length;
     if (req.value !== undefined) assert.ok(bytes <= req.value.bytesAtMost, "bound under the text");
@@ -79,6 +73,18 @@ async function runCase(c: Case): Promise<void> {
     const results = body.messages.map(() => ({ seq: seq++ }));
     return Promise.resolve({ status: 201, text: JSON.stringify({ results }) });
   }, undefined);
+}
+
+async function runCase(c: Case): Promise<void> {
+  const sent: Sent[] = [];
+  const answers: number[] = [];
+  const fails: number[] = [];
+  const api = fakeApi(c, sent);
+  const access = new MqttAccess({
+    name: "p",
+    can: (_permission, kind, name) => kind === "mqtt" && name !== "secret",
+    covers: () => true,
+  });
   const inbound = new Inbound({
     api,
     access,

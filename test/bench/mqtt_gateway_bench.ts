@@ -7,7 +7,12 @@
  * `src/mqtt` owns (docs/mqtt.md, "Speed").
  *
  * Usage: deno run -A test/bench/mqtt_gateway_bench.ts [--messages 100000] [--rounds 5]
- *   [--checkout <dir>]
+ *   [--checkout <dir>] [--api]
+ *
+ * `--api`: each batch goes through the node's own API in process instead of the fake (the
+ * gateway's fetch, `gatewayFetch`, over `createApp` on a one-node `LocalNode` with the MQTT
+ * topic): the batch route's validation, its messages' bodies, the write and the answer's text
+ * are in the figure too (no log, no Raft, no socket).
  *
  * `--checkout` measures another checkout's gateway (its `src/mqtt/`), for a before/after in one
  * sitting (alternate the two: the machine's load drifts). Prints the CPU time (user + system,
@@ -27,6 +32,7 @@ const { values } = parseArgs({
     messages: { type: "string", default: "100000" },
     rounds: { type: "string", default: "5" },
     checkout: { type: "string" },
+    api: { type: "boolean", default: false },
   },
 });
 const MESSAGES = Number(values.messages);
@@ -39,6 +45,23 @@ const { Wire } = await import(`${root}src/mqtt/wire.ts`);
 const { Inbound } = await import(`${root}src/mqtt/inbound.ts`);
 const { BrokerApi } = await import(`${root}src/mqtt/broker_api.ts`);
 const { MqttAccess } = await import(`${root}src/mqtt/access.ts`);
+
+/** `--api`: the gateway's fetch over a fresh one-node API with the MQTT topic. */
+async function nodeFetch(): Promise<unknown> {
+  const { createApp } = await import(`${root}src/http/mod.ts`);
+  const { LocalNode } = await import(`${root}src/http/testing/local_node.ts`);
+  const { silentLogger } = await import(`${root}src/log.ts`);
+  const { gatewayFetch } = await import(`${root}src/server/mqtt_fetch.ts`);
+  const app = createApp({ node: new LocalNode(), log: silentLogger });
+  const fetch = gatewayFetch({
+    fetch: app.fetch,
+    inProcess: app.inProcess,
+    gatewayAuth: undefined,
+  });
+  const created = await new BrokerApi(fetch, undefined).call("PUT", "/v1/topics/mqtt", {});
+  if (created.status !== 201) throw new Error(`the MQTT topic: ${created.status}`);
+  return fetch;
+}
 
 const CONNECT = mqtt.generate({
   cmd: "connect",
@@ -115,12 +138,13 @@ async function round(): Promise<number> {
     close: () => {},
   };
   const wire = new Wire(conn, 1 << 20);
-  const api = new BrokerApi((req: { value?: { json: { messages: unknown[] } } }) => {
+  const fake = (req: { value?: { json: { messages: unknown[] } } }) => {
     const count = req.value?.json.messages.length ?? 0;
     const text = answerText(count, seq);
     seq += count;
     return Promise.resolve({ status: 201, text });
-  }, undefined);
+  };
+  const api = new BrokerApi(values.api ? await nodeFetch() : fake, undefined);
   const inbound = new Inbound({
     api,
     access: MqttAccess.OPEN,
@@ -159,7 +183,8 @@ const perMessage: number[] = [];
 for (let r = 0; r < ROUNDS; r++) perMessage.push(await round() / MESSAGES);
 const sorted = [...perMessage].sort((a, b) => a - b);
 console.log(
-  `MQTT gateway (${values.checkout ?? "this checkout"}), QoS 1, ${IN_FLIGHT} in flight, ` +
+  `MQTT gateway${values.api ? " + API" : ""} (${values.checkout ?? "this checkout"}), QoS 1, ` +
+    `${IN_FLIGHT} in flight, ` +
     `${MESSAGES} messages x ${ROUNDS}: ${perMessage.map((x) => x.toFixed(2)).join(" ")} µs/msg, ` +
     `median ${sorted[sorted.length >> 1].toFixed(2)}`,
 );
