@@ -42,3 +42,40 @@ Deno.test("a forward's deadline and its cut abort it, each with its reason", asy
   early.abort(new Error("drained already"));
   assert.match(await failed(60_000, early.signal), /^unknown_outcome: .*drained already/);
 });
+
+Deno.test("forwards on the shared timer: each times out at its own deadline, answered ones never", async () => {
+  // Forwards answered at once, ones that time out (in a shuffled order of deadlines) and one cut,
+  // all pending together; the test's timer sanitizer checks that no timer outlives them.
+  const answered = (timeoutMs: number) =>
+    forwardToLeader({
+      request: request(),
+      bodyBytes: new Uint8Array(0),
+      leaderUrl: "http://leader",
+      nodeId: "n2",
+      timeoutMs,
+      leaderFetch: async (r: ForwardedRequest) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        assert.equal(r.signal.aborted, false);
+        return { status: 201, headers: [], body: new Uint8Array(0) };
+      },
+    }).then((res) => String(res.status));
+  const cut = new AbortController();
+  const outcomes = await Promise.all([
+    failed(80),
+    answered(60_000),
+    failed(30),
+    answered(20),
+    failed(60_000, cut.signal),
+    failed(50),
+    answered(60_000),
+    (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      cut.abort(new Error("draining"));
+      return "cut";
+    })(),
+  ]);
+  const timeout = /^unknown_outcome: .*TimeoutError: The operation was aborted due to timeout/;
+  for (const i of [0, 2, 5]) assert.match(outcomes[i], timeout);
+  assert.deepEqual([outcomes[1], outcomes[3], outcomes[6]], ["201", "201", "201"]);
+  assert.match(outcomes[4], /^unknown_outcome: .*Error: draining/);
+});
