@@ -22,6 +22,11 @@
  */
 
 const JSON_TYPE = "application/json";
+/** Whether `status` may be given to `jsonTextResponse` (a status with a body). */
+export function hasBodyStatus(status: number): boolean {
+  return status >= 200 && status <= 599 && status !== 204 && status !== 205 && status !== 304;
+}
+
 /** The one header of an answer taken here; shared, nothing allocated per answer. */
 export const JSON_ONLY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   "content-type": JSON_TYPE,
@@ -66,8 +71,9 @@ export const FAST_STATUS_AVAILABLE = FIELDS !== undefined;
 /**
  * `new Response(text, { status, headers: JSON_ONLY_HEADERS })`, as Deno's fast form when it can
  * be (see the module doc). `status` is 200..599 and not one without a body (204, 205, 304).
+ * `text` may be its UTF-8 bytes (a leader's answer a follower returns).
  */
-export function jsonTextResponse(status: number, text: string): Response {
+export function jsonTextResponse(status: number, text: string | Uint8Array<ArrayBuffer>): Response {
   if (status === 200 || FIELDS === undefined) {
     return new Response(text, { status, headers: JSON_ONLY_HEADERS });
   }

@@ -79,3 +79,27 @@ Deno.test("forwards on the shared timer: each times out at its own deadline, ans
   assert.deepEqual([outcomes[1], outcomes[3], outcomes[6]], ["201", "201", "201"]);
   assert.match(outcomes[4], /^unknown_outcome: .*Error: draining/);
 });
+
+Deno.test("the leader's answer is returned as it is: status, headers but hop-by-hop, body", async () => {
+  const cases: [number, [string, string][]][] = [
+    [201, [["content-type", "application/json"]]],
+    [200, [["content-type", "application/json"]]],
+    [409, [["content-type", "application/problem+json"]]],
+    [201, [["content-type", "application/json"], ["idempotent-replayed", "true"]]],
+    [503, [["content-type", "application/json"], ["retry-after", "1"], ["connection", "close"]]],
+  ];
+  for (const [status, headers] of cases) {
+    const text = `{"seq":1,"id":"é","duplicate":false}`;
+    const res = await forwardToLeader({
+      request: request(),
+      bodyBytes: new TextEncoder().encode("{}"),
+      leaderUrl: "http://leader",
+      nodeId: "n2",
+      timeoutMs: 60_000,
+      leaderFetch: () => Promise.resolve({ status, headers, body: new TextEncoder().encode(text) }),
+    });
+    assert.equal(res.status, status);
+    assert.deepEqual([...res.headers], headers.filter(([name]) => name !== "connection"));
+    assert.equal(await res.text(), text);
+  }
+});
