@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { type ForwardedRequest, forwardToLeader } from "./forward.ts";
 import { ProblemError } from "./problems.ts";
 
@@ -102,4 +103,19 @@ Deno.test("the leader's answer is returned as it is: status, headers but hop-by-
     assert.deepEqual([...res.headers], headers.filter(([name]) => name !== "connection"));
     assert.equal(await res.text(), text);
   }
+});
+
+Deno.test("a Headers' forEach gives the pairs for..of gives, in its order (property)", () => {
+  const name = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
+  const value = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,20}[\x21-\x7e])?$/);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(name, value), { maxLength: 20 }), (pairs) => {
+      const headers = new Headers();
+      for (const [n, v] of pairs) headers.append(n, v);
+      const byEach: [string, string][] = [];
+      headers.forEach((v, n) => byEach.push([n, v]));
+      assert.deepEqual(byEach, [...headers]);
+    }),
+    { numRuns: 500 },
+  );
 });
