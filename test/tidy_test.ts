@@ -33,6 +33,11 @@ const CYCLES_ALLOWED = new Map<string, string>();
 /** Files that may be imported past their folder's mod.ts, and why. */
 const MOD_BYPASS_ALLOWED = new Map([
   [
+    "src/client/deadlines.ts",
+    "one timer for many deadlines, the client's and a forwarding follower's (src/http/forward.ts); " +
+    "src/client/mod.ts is the client's public API, which this helper is not part of; it imports nothing",
+  ],
+  [
     "src/http/problems.ts",
     "the edge gateway answers with the node's own problem registry; src/http/mod.ts reaches " +
     "Deno's server, which the gateway may not use, and problems.ts imports only types",
