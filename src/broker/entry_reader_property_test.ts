@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { readEntryValue } from "./_entry_reader.ts";
+import { nestedValues } from "./_testing_values.ts";
 
 // envelope.ts's packr: what entries are written with and read back with.
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -71,14 +72,7 @@ const scalar = fc.oneof(
   fc.uint8Array({ maxLength: 40 }),
 );
 
-const value = fc.letrec((tie) => ({
-  any: fc.oneof(
-    { depthSize: "small", withCrossShrink: true },
-    scalar,
-    fc.array(tie("any"), { maxLength: 6 }),
-    fc.dictionary(key, tie("any"), { maxKeys: 6 }),
-  ),
-})).any;
+const value = nestedValues(scalar, key);
 
 /** The bytes of an entry (a version byte, then msgpack) for `v`. */
 function entryBytes(v: unknown): Uint8Array {

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { packedPlain, packPlain } from "./_plain_pack.ts";
+import { nestedValues } from "./_testing_values.ts";
 import { keepsItsValue } from "./own_entry.ts";
 import { decodeEntry, encodeEntry, packProposal, proposalBytes } from "./envelope.ts";
 import type { Proposal } from "./commands.ts";
@@ -51,14 +52,7 @@ const scalar = fc.oneof(
   fc.uint8Array({ minLength: 250, maxLength: 300 }),
 );
 
-const value = fc.letrec((tie) => ({
-  any: fc.oneof(
-    { depthSize: "small", withCrossShrink: true },
-    scalar,
-    fc.array(tie("any"), { maxLength: 6 }),
-    fc.dictionary(key, tie("any"), { maxKeys: 6 }),
-  ),
-})).any;
+const value = nestedValues(scalar, key);
 
 const PLAIN = { noNullPrototype: true } as const;
 
