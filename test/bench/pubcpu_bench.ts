@@ -35,7 +35,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { Nodes, sleep } from "../e2e/nodes.ts";
+import { Nodes, proposalCounts, sleep } from "../e2e/nodes.ts";
 import { Client, StreamConnection } from "../../src/client/mod.ts";
 import { cpuSeconds } from "./_cpu.ts";
 
@@ -140,17 +140,6 @@ function publisher(kind: string, url: string, stream: StreamConnection, client: 
     };
   }
   return (queue) => () => post(url, queue, BODY);
-}
-
-/** The leader's proposals and the entries that carried them so far (its `/metrics`). */
-async function proposalCounts(url: string): Promise<{ proposals: number; entries: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const value = (name: string) =>
-    Number(text.match(new RegExp(`^${name}(?:{[^}]*})? (\\S+)$`, "m"))?.[1] ?? NaN);
-  return {
-    proposals: value("quorumq_proposals_total"),
-    entries: value("quorumq_proposal_entries_total"),
-  };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -437,3 +437,14 @@ export class Nodes {
     if (this.#ownDir) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
   }
 }
+
+/** The leader's proposals and the entries that carried them so far (its `/metrics`). */
+export async function proposalCounts(url: string): Promise<{ proposals: number; entries: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) =>
+    Number(text.match(new RegExp(`^${name}(?:{[^}]*})? (\\S+)$`, "m"))?.[1] ?? NaN);
+  return {
+    proposals: value("quorumq_proposals_total"),
+    entries: value("quorumq_proposal_entries_total"),
+  };
+}

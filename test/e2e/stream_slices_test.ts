@@ -9,18 +9,7 @@
 import assert from "node:assert/strict";
 import { StreamConnection } from "../../src/client/mod.ts";
 import { INTAKE_SLICE_FRAMES } from "../../src/http/mod.ts";
-import { Nodes } from "./nodes.ts";
-
-/** The leader's proposals and the entries that carried them so far (its `/metrics`). */
-async function proposalCounts(url: string): Promise<{ proposals: number; entries: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const value = (name: string) =>
-    Number(text.match(new RegExp(`^${name}(?:{[^}]*})? (\\S+)$`, "m"))?.[1] ?? NaN);
-  return {
-    proposals: value("quorumq_proposals_total"),
-    entries: value("quorumq_proposal_entries_total"),
-  };
-}
+import { Nodes, proposalCounts } from "./nodes.ts";
 
 Deno.test("a stream's batch of more than a slice of publishes is more than one entry", async () => {
   const nodes = await Nodes.start({ count: 1, storage: "memory", keepLogs: false });
