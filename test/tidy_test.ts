@@ -43,6 +43,11 @@ const MOD_BYPASS_ALLOWED = new Map([
     "Deno's server, which the gateway may not use, and problems.ts imports only types",
   ],
   [
+    "src/http/fast_response.ts",
+    "a JSON answer in the runtime's fast form (Deno's; elsewhere the constructor), for the node's " +
+    "answers and the edge gateway's; src/http/mod.ts reaches Deno's server; it imports nothing",
+  ],
+  [
     "src/http/stream_protocol.ts",
     "the stream's constants, shared by the node's frames and the edge gateway; src/http/mod.ts " +
     "reaches Deno's server and msgpackr, which the gateway may not use; it imports nothing",

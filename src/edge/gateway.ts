@@ -20,6 +20,7 @@
 
 import { Hono } from "hono";
 import { problemResponse } from "../http/problems.ts";
+import { hasBodyStatus, jsonTextResponse } from "../http/fast_response.ts";
 import { StreamLost } from "../client/mod.ts";
 import { OPS_PATHS } from "../http/stream_protocol.ts";
 import { corsMiddleware } from "../http/cors.ts";
@@ -187,8 +188,7 @@ async function forward(
         body,
         signal,
       );
-      // The answer's headers as the init's: one header list built, not a `Headers` and a copy.
-      let answer = new Response(text, { status, headers: answerHeaders });
+      let answer = responseOf(status, answerHeaders, text);
       if (key !== undefined) answer = await cache.store(key, answer);
       return head ? new Response(null, answer) : answer;
     } catch (error) {
@@ -263,4 +263,21 @@ async function readChunked(request: Request, max: number): Promise<string | unde
     at += p.byteLength;
   }
   return new TextDecoder().decode(all);
+}
+
+/**
+ * The caller's `Response` for a node's answer. A publish's 201 and the like: the runtime's fast
+ * form of a JSON answer where it has one (`fast_response.ts`: Deno; elsewhere the constructor).
+ * Else the answer's headers as the init's: one header list built, not a `Headers` and a copy.
+ */
+function responseOf(status: number, headers: Record<string, string>, text: string | null) {
+  return text !== null && hasBodyStatus(status) && onlyJsonType(headers)
+    ? jsonTextResponse(status, text)
+    : new Response(text, { status, headers });
+}
+
+/** Whether a node's answer has one header, `content-type: application/json`. */
+function onlyJsonType(headers: Record<string, string>): boolean {
+  for (const name in headers) if (name !== "content-type") return false;
+  return headers["content-type"] === "application/json";
 }
