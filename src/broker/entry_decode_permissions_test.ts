@@ -53,14 +53,14 @@ Deno.test("entry reader: every entry the leader applies as its own is read by it
   }
 });
 
-/** Runs `_testing_decode_child.ts` without --allow-ffi on `bytes`; its output. */
+/** Runs `test/testing/broker_decode_child.ts` without --allow-ffi on `bytes`; its output. */
 async function inChildWithoutFfi(mode: "entry" | "snapshot", bytes: Uint8Array): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-read",
       "--allow-env",
-      new URL("./_testing_decode_child.ts", import.meta.url).pathname,
+      new URL("../../test/testing/broker_decode_child.ts", import.meta.url).pathname,
       mode,
     ],
     stdin: "piped",

@@ -16,6 +16,7 @@ export * from "./commands.ts";
 export { EntryClock, type EntryClockSources } from "./entry_clock.ts";
 export { ownEntry } from "./own_entry.ts";
 export { readEntryValue } from "./_entry_reader.ts";
+export { decodeEntry } from "./envelope.ts";
 export { BatchResults, BrokerState, DEAD_LETTER_HEADERS, type ExactlyOnceStats } from "./state.ts";
 export {
   captureSnapshot,

@@ -1,5 +1,5 @@
 /**
- * A child process for `entry_decode_permissions_test.ts`. Run without `--allow-ffi`, as
+ * A child process for `src/broker/entry_decode_permissions_test.ts` (here, not in src/broker: the broker does no I/O). Run without `--allow-ffi`, as
  * `deno task start` runs a node, msgpackr cannot load its native string extractor and reads
  * strings in JavaScript: what the broker leaves to msgpackr is then read that way. Reads base64
  * on stdin; `entry` (the default): decodes it as an entry (`decodeEntry`) and prints its items
@@ -9,8 +9,7 @@
  * @module
  */
 
-import { decodeEntry } from "./envelope.ts";
-import { restoreSnapshot, snapshotBytes } from "./snapshot.ts";
+import { decodeEntry, restoreSnapshot, snapshotBytes } from "../../src/broker/mod.ts";
 
 const chunks: Uint8Array[] = [];
 for await (const chunk of Deno.stdin.readable) chunks.push(chunk);
