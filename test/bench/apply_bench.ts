@@ -25,6 +25,7 @@
 
 import { parseArgs } from "node:util";
 import { cpuSeconds } from "./_cpu.ts";
+import { checkoutRoot } from "./_checkout.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -37,9 +38,7 @@ const { values } = parseArgs({
 });
 const ROUNDS = Number(values.rounds);
 const MESSAGES = Number(values.messages);
-const root = values.checkout === undefined
-  ? new URL("../../", import.meta.url).href
-  : new URL(`file://${values.checkout.replace(/\/?$/, "/")}`).href;
+const root = checkoutRoot(values.checkout);
 const broker = await import(`${root}src/broker/mod.ts`);
 
 const encoder = new TextEncoder();

@@ -25,6 +25,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
+import { checkoutRoot } from "./_checkout.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -38,9 +39,7 @@ const { values } = parseArgs({
 const MESSAGES = Number(values.messages);
 const ROUNDS = Number(values.rounds);
 const IN_FLIGHT = 64;
-const root = values.checkout === undefined
-  ? new URL("../../", import.meta.url).href
-  : new URL(`file://${values.checkout.replace(/\/?$/, "/")}`).href;
+const root = checkoutRoot(values.checkout);
 const { Wire } = await import(`${root}src/mqtt/wire.ts`);
 const { Inbound } = await import(`${root}src/mqtt/inbound.ts`);
 const { BrokerApi } = await import(`${root}src/mqtt/broker_api.ts`);

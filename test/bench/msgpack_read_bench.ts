@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { Packr } from "msgpackr";
 import { cpuSeconds } from "./_cpu.ts";
+import { checkoutRoot } from "./_checkout.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -26,9 +27,7 @@ const { values } = parseArgs({
 });
 const ROUNDS = Number(values.rounds);
 const MESSAGES = Number(values.messages);
-const root = values.checkout === undefined
-  ? new URL("../../", import.meta.url).href
-  : new URL(`file://${values.checkout.replace(/\/?$/, "/")}`).href;
+const root = checkoutRoot(values.checkout);
 const broker = await import(`${root}src/broker/mod.ts`);
 const { readEntryValue } = await import(`${root}src/broker/_entry_reader.ts`);
 const { NOT_READ, readStreamMessage } = await import(`${root}src/http/stream_read.ts`);
