@@ -471,6 +471,10 @@ export class Outbound {
       failures = 0;
       try {
         for (const d of a.body.messages as ApiDelivery[]) this.#deliver(src, d);
+        // The next receive once these are written: a client that stops reading its socket holds
+        // its receives back. QoS 0 deliveries have no acknowledgement window, and were kept
+        // for it without bound.
+        if (a.body.messages.length > 0) await this.#host.written?.();
       } catch (e) {
         // Nothing a delivery holds may take the node down (this loop's promise has no one to
         // catch it): the connection ends, and what it was sent goes back to the session.
