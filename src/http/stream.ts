@@ -297,6 +297,11 @@ export class StreamSession {
         void this.#request(frame);
         return;
       case "consume":
+        // A consumer runs receives for the client as long as it is open: bounded like requests.
+        if (this.consumers.size >= MAX_IN_FLIGHT) {
+          this.sendProblem(frame.i, "unavailable", `More than ${MAX_IN_FLIGHT} consumers open`);
+          return;
+        }
         if (this.consumers.has(frame.i)) {
           this.sendProblem(frame.i, "invalid_request", `Consumer ${frame.i} is already open`);
           return;
