@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Command, Failure, Result } from "./commands.ts";
+import type { Command, Failure, ReceiptResult, Result } from "./commands.ts";
+import { type Channel, decodeReceipt } from "./_channel.ts";
 import type { TimedEvent } from "./_structs.ts";
 import type { Topic } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
@@ -82,13 +83,33 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
   if (cmd.op === "claim_settle") {
     const ch = t.subs.get(cmd.subscription);
     if (ch === undefined) return findSubscription(state, cmd.topic, cmd.subscription) as Failure;
-    const results = ch.ack(cmd.receipts, now);
+    const results = settleReceipts(ch, cmd.receipts, now);
     const c = t.claims.byKey.get(cmd.key);
     for (const p of cmd.hold) c?.pubrels.add(p);
     return { ok: true, results, kept: c !== undefined };
   }
   t.claims.touch(cmd.key);
   return cmd.op === "claim_take" ? take(state, t, cmd, now) : release(state, t, cmd, now);
+}
+
+/**
+ * Acks each receipt's message as `ack` does, and also one whose lease ended since (it is ready
+ * again, delayed, or leased anew: "stale"): a settle is the client's PUBREC, it has the message.
+ * Left there, it was delivered again after PUBCOMP freed its packet id, and the client took it
+ * as a second message. A receipt of another channel or an unknown seq acks nothing, as before.
+ */
+function settleReceipts(ch: Channel, receipts: readonly string[], now: number): ReceiptResult[] {
+  return receipts.map((receipt) => {
+    const v = ch.resolve(receipt, now);
+    const m = v.ok
+      ? v.m
+      : v.status === "stale"
+      ? ch.msgs.get(decodeReceipt(receipt)!.seq)
+      : undefined;
+    if (m === undefined) return { receipt, status: v.ok ? "acked" : v.status };
+    ch.ackResolved(m);
+    return { receipt, status: "acked" };
+  });
 }
 
 function take(

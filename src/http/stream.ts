@@ -71,6 +71,12 @@ const MAX_IN_FLIGHT = 4096;
  */
 const BATCH_BYTES_MAX = 256 * 1024;
 
+/**
+ * The bytes a stream's socket may hold unsent (`bufferedAmount`) before the stream is given up:
+ * its client is not reading its answers, and Deno's WebSocket keeps all it is sent in memory.
+ */
+const BUFFERED_MAX = 64 << 20;
+
 /** A text message, in the intake's order (it closes the stream when its turn comes). */
 const TEXT_MESSAGE = ["text"] as const;
 
@@ -163,6 +169,7 @@ export class StreamSession {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     if (!this.#batching) {
       this.socket.send(encodeStreamFrame(frame));
+      this.#unread();
       return;
     }
     this.#outbox.push(frame);
@@ -187,6 +194,23 @@ export class StreamSession {
     this.socket.send(
       frames.length === 1 ? encodeStreamFrame(frames[0]) : encodeStreamBatch(frames),
     );
+    this.#unread();
+  }
+
+  /**
+   * The client reads nothing of what it is sent (more than `BUFFERED_MAX` waits in the socket):
+   * the stream ends as a silent one does, its consumers and long polls with it, so one client
+   * cannot make the node keep its answers without bound.
+   */
+  #unread(): void {
+    if (this.socket.bufferedAmount <= BUFFERED_MAX) return;
+    this.deps.log.warn("stream_unread", { buffered: this.socket.bufferedAmount });
+    try {
+      this.socket.close(4008, "client not reading");
+    } catch {
+      // Closed already.
+    }
+    this.#closed();
   }
 
   /** Sends a problem as the answer to request `i`, or as a stream error without one. */
@@ -273,6 +297,11 @@ export class StreamSession {
         void this.#request(frame);
         return;
       case "consume":
+        // A consumer runs receives for the client as long as it is open: bounded like requests.
+        if (this.consumers.size >= MAX_IN_FLIGHT) {
+          this.sendProblem(frame.i, "unavailable", `More than ${MAX_IN_FLIGHT} consumers open`);
+          return;
+        }
         if (this.consumers.has(frame.i)) {
           this.sendProblem(frame.i, "invalid_request", `Consumer ${frame.i} is already open`);
           return;

@@ -77,6 +77,12 @@ function v3ReturnCode(reason: number): number {
   return 3; // server unavailable
 }
 
+/**
+ * The most packets waiting to be handled one after another (`#after`): past it, the socket is
+ * not read until they are (a client's flood of packets is held back by TCP, not kept in memory).
+ */
+const WAITING_MAX = 10_000;
+
 /** The topic aliases a v5 client may set (CONNACK topic alias maximum). */
 const TOPIC_ALIAS_MAX = 64;
 
@@ -99,6 +105,8 @@ export class MqttConnection {
   /** A DISCONNECT came (v5: without "disconnect with will"): the Last Will is not published. */
   #disconnected = false;
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+  /** The socket is not read while a backlog is worked off: the client is not silent then. */
+  #holding = false;
   /** Packets are handled one after another, in arrival order (CONNECT first, whole). */
   #handling: Promise<void> = Promise.resolve();
   /** How many of them wait in `#handling` (0: a packet may be handled at once). */
@@ -138,12 +146,27 @@ export class MqttConnection {
       read: () => {
         if (this.#waiting === 0) this.#inbound?.flush();
         else this.#after(() => this.#inbound?.flush());
+        return this.#backlog();
       },
       // After the packets before it: a CONNECT still being answered gets its CONNACK first.
       error: (e) => this.#after(() => this.#onWireError(e)),
     });
     await this.#handling;
     this.#closed();
+  }
+
+  /**
+   * Undefined while the packets waiting here and in the inbound half are within their bounds;
+   * else a promise that resolves once they are: the socket is read again then.
+   */
+  #backlog(): Promise<void> | undefined {
+    const wait = this.#waiting > WAITING_MAX ? this.#handling : this.#inbound?.backlog();
+    if (wait === undefined) return undefined;
+    this.#holding = true;
+    return wait.finally(() => {
+      this.#holding = false;
+      this.#lastPacketAt = Date.now();
+    });
   }
 
   /** Runs `f` after the packets before it are handled, in arrival order. */
@@ -411,7 +434,7 @@ export class MqttConnection {
     if (seconds === 0) return;
     const limitMs = seconds * 1500;
     this.#keepAliveTimer = setInterval(() => {
-      if (Date.now() - this.#lastPacketAt > limitMs) {
+      if (!this.#holding && Date.now() - this.#lastPacketAt > limitMs) {
         this.fail(REASON.keepAliveTimeout, `silent for more than ${limitMs} ms`);
       }
     }, Math.min(limitMs, 1000));

@@ -206,7 +206,7 @@ async function wireReads(bytes: Uint8Array, cuts: number[], max = 1 << 20) {
   let reads = 0;
   await new Wire(pieces(bytes, cuts), max).read({
     packet: (p) => packets.push(p),
-    read: () => reads++,
+    read: () => void reads++,
     error: (e) => errors.push(`${e.kind}`),
   });
   return { packets, errors, reads };

@@ -148,6 +148,16 @@ const ANSWERS_HELD_MAX = 4;
 /** The longest wait for a client's new packets after a batch's answers (`#sendAnswers`). */
 const REFILL_WAIT_MAX_MS = 10;
 
+/**
+ * The most PUBLISHes and PUBRELs, and payload bytes, a connection holds waiting for their batch
+ * (`backlog`): past either, its socket is not read until the pump takes some (TCP then holds the
+ * client back). Without it a client sending faster than the log commits (a QoS 0 flood, or any
+ * client while the cluster has no leader: a batch is retried for up to 15 s) grew the node's
+ * memory without bound.
+ */
+const QUEUED_MAX = 10_000;
+const QUEUED_BYTES_MAX = 16 << 20;
+
 /** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
 const TOPIC_CACHE_MAX = 1024;
 
@@ -156,6 +166,10 @@ export class Inbound {
   /** The session's claim: a QoS 2 message is published once per packet id, in its slot. */
   readonly #claim: string;
   readonly #queue: Item[] = [];
+  /** The payload bytes of the PUBLISHes in `#queue`. */
+  #queuedBytes = 0;
+  /** Resolved once the backlog is below its bounds again (`backlog`). */
+  #room: PromiseWithResolvers<void> | undefined;
   #pumping = false;
   /** A batch was refused: the connection is being closed, nothing more is sent or answered. */
   #stopped = false;
@@ -178,6 +192,30 @@ export class Inbound {
   /** Queues a PUBLISH; `flush` sends what is queued (the connection: after each read). */
   publish(p: IPublishPacket): void {
     this.#queue.push(p);
+    this.#queuedBytes += p.payload.length;
+  }
+
+  /**
+   * Undefined while the packets waiting for their batch are within their bounds; else a promise
+   * that resolves once they are again (or this half stopped): the connection reads its socket
+   * again then.
+   */
+  backlog(): Promise<void> | undefined {
+    if (this.#roomy()) return undefined;
+    this.#room ??= Promise.withResolvers();
+    return this.#room.promise;
+  }
+
+  #roomy(): boolean {
+    return this.#stopped ||
+      (this.#queue.length < QUEUED_MAX && this.#queuedBytes < QUEUED_BYTES_MAX);
+  }
+
+  /** Wakes the connection's reader once the backlog is within its bounds again. */
+  #roomMade(): void {
+    if (this.#room === undefined || !this.#roomy()) return;
+    this.#room.resolve();
+    this.#room = undefined;
   }
 
   /** Queues a PUBREL; `flush` sends what is queued. */
@@ -210,6 +248,10 @@ export class Inbound {
         let n = 0;
         while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].cmd === kind) n++;
         const run = this.#queue.splice(0, n);
+        if (kind === "publish") {
+          for (const p of run) this.#queuedBytes -= (p as IPublishPacket).payload.length;
+        }
+        this.#roomMade();
         if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
         else if (await this.#batch(run as IPublishPacket[]) && this.#queue.length > 0) {
           await this.#awaitRead(undefined);
@@ -220,6 +262,7 @@ export class Inbound {
       this.#host.fail(0x80, `publish failed: ${e}`);
     } finally {
       this.#pumping = false;
+      this.#roomMade();
     }
   }
 
@@ -481,6 +524,7 @@ export class Inbound {
 
   #refused(a: ApiAnswer): void {
     this.#stopped = true;
+    this.#roomMade();
     const reason = a.status === 401 || a.status === 403 ? 0x87 : a.status === 413 ? 0x95 : 0x80;
     this.#host.fail(reason, `the broker answered ${a.status} ${a.body?.detail ?? ""}`);
   }

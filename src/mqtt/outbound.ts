@@ -14,7 +14,7 @@ import type { ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
 import { type ApiDelivery, MQTT_TOPIC } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
-import { decodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { decodePayload, PAYLOAD_HEADER, publishedQos, RETAIN_HEADER } from "./payload.ts";
 import { sessionKey, type SharedMembership } from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
 import {
@@ -39,6 +39,13 @@ const WAIT_MS = 5_000;
 
 type Qos = 0 | 1 | 2;
 const QOS_LEVELS = [0, 1, 2] as const;
+
+/**
+ * A QoS 1 or 2 delivery received while the client's receive maximum was reached (the session's
+ * loops receive side by side): sent once the client answers one before it. A retained message
+ * sent at SUBSCRIBE waits as its send.
+ */
+type Parked = { readonly src: Source; d: ApiDelivery } | { readonly send: () => void };
 
 /** A subscription a loop receives from: the session's own three, or a shared one. */
 interface Source {
@@ -66,6 +73,8 @@ export class Outbound {
   readonly #saved: (string | undefined)[] = [undefined, undefined, undefined];
   /** QoS 1 and 2 deliveries awaiting the client. */
   readonly #inflight = new Inflight();
+  /** Deliveries beyond the receive maximum, oldest first (bounded by the loops' receives). */
+  readonly #parked: Parked[] = [];
   readonly #qos2: Qos2Out;
   #running = false;
   /** Receipts to ack, by subscription path. */
@@ -165,6 +174,12 @@ export class Outbound {
         if (!this.#endsWithConnection || shared.has(path)) this.#nack(path, receipt);
       }
       this.#inflight.clear();
+      for (const p of this.#parked.splice(0)) {
+        if (!("src" in p)) continue;
+        if (!this.#endsWithConnection || shared.has(p.src.path)) {
+          this.#nack(p.src.path, p.d.receipt);
+        }
+      }
     }
     this.#stopped = true;
   }
@@ -229,10 +244,22 @@ export class Outbound {
         this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
         continue;
       }
-      const messageId = this.#inflight.allocate();
-      const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
-      this.#inflight.set(messageId, entry);
-      this.#host.send({ cmd: "publish", topic, payload, qos, dup: false, retain: true, messageId });
+      const send = () => {
+        const messageId = this.#inflight.allocate();
+        const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
+        this.#inflight.set(messageId, entry);
+        this.#host.send({
+          cmd: "publish",
+          topic,
+          payload,
+          qos,
+          dup: false,
+          retain: true,
+          messageId,
+        });
+      };
+      if (this.#full()) this.#parked.push({ send });
+      else send();
     }
   }
 
@@ -314,6 +341,7 @@ export class Outbound {
     if (f === undefined || f.qos !== 1) return;
     this.#inflight.delete(messageId);
     if (f.receipt !== "") this.#ack(f.path, f.receipt);
+    this.#unpark();
     this.#wakeAll();
   }
 
@@ -340,6 +368,7 @@ export class Outbound {
     if (f === undefined || f.qos !== 2 || !f.released) return;
     this.#inflight.delete(messageId);
     if (f.local !== true) this.#qos2.done(messageId);
+    this.#unpark();
     this.#wakeAll();
   }
 
@@ -351,6 +380,20 @@ export class Outbound {
     for (const id of ids) {
       this.#inflight.set(id, { path: "", receipt: "", qos: 2, seq: -1, released: true });
       this.#host.send(this.#pubrel(id, 0));
+    }
+  }
+
+  /** The client's receive maximum is reached: a new QoS 1 or 2 delivery waits (`#parked`). */
+  #full(): boolean {
+    return this.#inflight.size >= this.#inflightMax;
+  }
+
+  /** Sends the parked deliveries the receive maximum has room for now, oldest first. */
+  #unpark(): void {
+    for (let i = 0; this.#parked.length > 0 && !this.#full() && i < 100_000; i++) {
+      const p = this.#parked.shift()!;
+      if ("src" in p) this.#deliver(p.src, p.d);
+      else if (this.#running) p.send();
     }
   }
 
@@ -408,7 +451,7 @@ export class Outbound {
     const qos = src.qos;
     let failures = 0;
     while (this.#running && src.active) {
-      const room = qos === 0 ? 256 : this.#inflightMax - this.#inflight.size;
+      const room = qos === 0 ? 256 : this.#inflightMax - this.#inflight.size - this.#parked.length;
       if (src.filters.size === 0 || room <= 0) {
         await new Promise<void>((r) => {
           this.#wakers.add(r);
@@ -426,7 +469,18 @@ export class Outbound {
         continue;
       }
       failures = 0;
-      for (const d of a.body.messages as ApiDelivery[]) this.#deliver(src, d);
+      try {
+        for (const d of a.body.messages as ApiDelivery[]) this.#deliver(src, d);
+        // The next receive once these are written: a client that stops reading its socket holds
+        // its receives back. QoS 0 deliveries have no acknowledgement window, and were kept
+        // for it without bound.
+        if (a.body.messages.length > 0) await this.#host.written?.();
+      } catch (e) {
+        // Nothing a delivery holds may take the node down (this loop's promise has no one to
+        // catch it): the connection ends, and what it was sent goes back to the session.
+        this.#host.fail(0x80, `delivery failed: ${e}`);
+        this.stop();
+      }
     }
   }
 
@@ -434,7 +488,7 @@ export class Outbound {
     const qos = src.qos;
     const topic = d.subject === null ? undefined : subjectToTopic(d.subject);
     const matches = topic !== undefined && [...src.filters].some((f) => topicMatches(f, topic));
-    const sentQos = Math.min(src.maxQos, Number(d.headers["mqtt-qos"] ?? 1)) as Qos;
+    const sentQos = Math.min(src.maxQos, publishedQos(d.headers["mqtt-qos"])) as Qos;
     if (!this.#running || !src.active) {
       // Received as the connection went: back to the session at once, for its next connection.
       if (qos > 0) this.#nack(src.path, d.receipt);
@@ -472,6 +526,16 @@ export class Outbound {
       }
     } else messageId = this.#inflight.allocate();
     const qosSent = sentQos as 1 | 2;
+    if (this.#inflight.get(messageId) === undefined && this.#full()) {
+      // Beyond the receive maximum (another loop's deliveries took the room): it waits. Its
+      // lease may end meanwhile and bring it back: the parked one takes the new receipt.
+      const same = this.#parked.find((p) =>
+        "src" in p && p.src.path === src.path && p.d.seq === d.seq
+      ) as { src: Source; d: ApiDelivery } | undefined;
+      if (same !== undefined) same.d = d;
+      else this.#parked.push({ src, d });
+      return;
+    }
     if (this.#inflight.get(messageId) === undefined) {
       this.#inflight.set(messageId, {
         path: src.path,

@@ -58,6 +58,16 @@ function mayBeJson(payload: Uint8Array): boolean {
     c === 0x74 || c === 0x66 || c === 0x6e;
 }
 
+/**
+ * The QoS a delivered message was published with, from its `mqtt-qos` header: "0" or "2", else
+ * 1. The gateway writes "0", "1" or "2"; a message without it (an HTTP publisher's) goes as QoS
+ * 1, and so does one whose header an HTTP publisher set to any other text (the API does not check
+ * it): a QoS MQTT has no packet for threw in the packet writer and took the node down.
+ */
+export function publishedQos(header: string | undefined): 0 | 1 | 2 {
+  return header === "0" ? 0 : header === "2" ? 2 : 1;
+}
+
 /** The payload bytes of a delivered body, by its `mqtt-payload` header. */
 export function decodePayload(body: unknown, kind: string | undefined): Buffer {
   if (kind === "base64" && typeof body === "string") return Buffer.from(body, "base64");

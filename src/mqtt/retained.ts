@@ -7,7 +7,7 @@
  */
 
 import { type ApiRetained, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import { decodePayload, PAYLOAD_HEADER } from "./payload.ts";
+import { decodePayload, PAYLOAD_HEADER, publishedQos } from "./payload.ts";
 import type { Buffer } from "node:buffer";
 import { filterToPatterns, subjectToTopic, topicMatches } from "./topics.ts";
 
@@ -36,6 +36,6 @@ export async function retainedFor(api: BrokerApi, filter: string): Promise<Retai
     const topic = subjectToTopic(m.subject);
     if (!topicMatches(filter, topic)) return [];
     const payload = decodePayload(m.body, m.headers[PAYLOAD_HEADER]);
-    return [{ topic, payload, qos: Number(m.headers["mqtt-qos"] ?? 1), seq: m.seq }];
+    return [{ topic, payload, qos: publishedQos(m.headers["mqtt-qos"]), seq: m.seq }];
   });
 }

@@ -16,8 +16,11 @@ export type WireError = { kind: "malformed" | "oversized" | "bad_protocol"; deta
 
 export interface WireHandlers {
   packet(p: Packet): void;
-  /** Every packet of one read has been handed to `packet` (what arrived together). */
-  read(): void;
+  /**
+   * Every packet of one read has been handed to `packet` (what arrived together). A promise: the
+   * connection holds a bounded backlog, and the socket is read again once it resolves.
+   */
+  read(): void | Promise<void>;
   error(e: WireError): void;
 }
 
@@ -158,7 +161,7 @@ export class Wire {
         } else parser.parse(bytes.subarray(at, end));
         at = end;
       }
-      if (!failed) h.read();
+      if (!failed) await h.read();
       // The parser buffers a packet until it is whole: refuse one bigger than the bound early.
       const pending = inside._list?.length ?? 0;
       if (pending > this.#maxPacketBytes + 5) {
