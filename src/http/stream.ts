@@ -48,6 +48,7 @@ import {
 import { runConsume } from "./stream_consume.ts";
 import { JsonText, passedHeaders, StreamCall } from "./stream_call.ts";
 import { StreamLiveness } from "./stream_liveness.ts";
+import { closedUnread } from "./stream_unread.ts";
 import { INTAKE_SLICE_FRAMES, RecentFsyncs, SlicedIntake } from "./stream_intake.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
@@ -70,12 +71,6 @@ const MAX_IN_FLIGHT = 4096;
  * for the next message), so one batch of large pushes never makes one huge message.
  */
 const BATCH_BYTES_MAX = 256 * 1024;
-
-/**
- * The bytes a stream's socket may hold unsent (`bufferedAmount`) before the stream is given up:
- * its client is not reading its answers, and Deno's WebSocket keeps all it is sent in memory.
- */
-const BUFFERED_MAX = 64 << 20;
 
 /** A text message, in the intake's order (it closes the stream when its turn comes). */
 const TEXT_MESSAGE = ["text"] as const;
@@ -203,14 +198,7 @@ export class StreamSession {
    * cannot make the node keep its answers without bound.
    */
   #unread(): void {
-    if (this.socket.bufferedAmount <= BUFFERED_MAX) return;
-    this.deps.log.warn("stream_unread", { buffered: this.socket.bufferedAmount });
-    try {
-      this.socket.close(4008, "client not reading");
-    } catch {
-      // Closed already.
-    }
-    this.#closed();
+    if (closedUnread(this.socket, this.deps.log)) this.#closed();
   }
 
   /** Sends a problem as the answer to request `i`, or as a stream error without one. */

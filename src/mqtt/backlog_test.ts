@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
-import { silentLogger } from "../log.ts";
 import type { ApiRequest } from "./broker_api.ts";
-import { type GatewayContext, MqttConnection } from "./connection.ts";
+import { MqttConnection } from "./connection.ts";
+import { answer, fakeContext } from "./_testing_gateway.ts";
 import type { ByteStream } from "./wire.ts";
 
 /** Reads the stream offers before the test gives up on seeing the connection stop reading. */
@@ -20,31 +20,10 @@ const READS_OFFERED = 4_000;
 /** QoS 0 PUBLISHes in each read. */
 const PER_READ = 50;
 
-function context(fetch: (r: ApiRequest) => Promise<{ status: number; text: string }>) {
-  return {
-    fetch,
-    log: silentLogger,
-    maxPacketBytes: 1 << 20,
-    maxBodyBytes: 1 << 20,
-    live: new Map(),
-    holderPrefix: "n1/boot/",
-    claims: {
-      changes: () => 0,
-      changedSince: () => [],
-      claim: () => undefined,
-      heldBy: () => [],
-    },
-    authenticate: undefined,
-    refuseAnonymous: undefined,
-  } satisfies GatewayContext;
-}
-
 Deno.test("a connection whose PUBLISHes are not committed stops reading its socket after a bounded backlog", async () => {
   const never = new Promise<{ status: number; text: string }>(() => {});
   // The batch publishes wait until the test ends them (then refused: the connection closes).
   const { promise: stalled, resolve: unstall } = Promise.withResolvers<void>();
-  const answer = (status: number, body: unknown) =>
-    Promise.resolve({ status, text: JSON.stringify(body) });
   let publishes = 0;
   const fetch = (r: ApiRequest) => {
     if (r.method === "GET" && r.path === "/v1/topics/mqtt") return answer(200, {});
@@ -97,7 +76,7 @@ Deno.test("a connection whose PUBLISHes are not committed stops reading its sock
     },
     remote: "test:0",
   };
-  const conn = new MqttConnection(context(fetch), stream);
+  const conn = new MqttConnection(fakeContext(fetch), stream);
   const running = conn.run();
   // Until the connection stops asking for more (1 s without a read) or took all that was offered.
   for (let i = 0; i < 600 && reads <= READS_OFFERED && Date.now() - lastReadAt < 1000; i++) {

@@ -22,6 +22,7 @@ import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
+import { PacketQueue } from "./packet_queue.ts";
 
 /** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
@@ -41,7 +42,6 @@ type Answer = number;
 const ACK_KINDS: readonly AckCmd[] = ["puback", "pubrec", "pubcomp"];
 
 /** A queued packet: its `cmd` tells which (no wrapper object per message). */
-type Item = IPublishPacket | IPubrelPacket;
 
 /**
  * Consecutive PUBLISHes sent as one batch publish: their messages (none for a topic the token
@@ -148,16 +148,6 @@ const ANSWERS_HELD_MAX = 4;
 /** The longest wait for a client's new packets after a batch's answers (`#sendAnswers`). */
 const REFILL_WAIT_MAX_MS = 10;
 
-/**
- * The most PUBLISHes and PUBRELs, and payload bytes, a connection holds waiting for their batch
- * (`backlog`): past either, its socket is not read until the pump takes some (TCP then holds the
- * client back). Without it a client sending faster than the log commits (a QoS 0 flood, or any
- * client while the cluster has no leader: a batch is retried for up to 15 s) grew the node's
- * memory without bound.
- */
-const QUEUED_MAX = 10_000;
-const QUEUED_BYTES_MAX = 16 << 20;
-
 /** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
 const TOPIC_CACHE_MAX = 1024;
 
@@ -165,11 +155,7 @@ export class Inbound {
   readonly #host: InboundHost;
   /** The session's claim: a QoS 2 message is published once per packet id, in its slot. */
   readonly #claim: string;
-  readonly #queue: Item[] = [];
-  /** The payload bytes of the PUBLISHes in `#queue`. */
-  #queuedBytes = 0;
-  /** Resolved once the backlog is below its bounds again (`backlog`). */
-  #room: PromiseWithResolvers<void> | undefined;
+  readonly #queue = new PacketQueue();
   #pumping = false;
   /** A batch was refused: the connection is being closed, nothing more is sent or answered. */
   #stopped = false;
@@ -192,30 +178,11 @@ export class Inbound {
   /** Queues a PUBLISH; `flush` sends what is queued (the connection: after each read). */
   publish(p: IPublishPacket): void {
     this.#queue.push(p);
-    this.#queuedBytes += p.payload.length;
   }
 
-  /**
-   * Undefined while the packets waiting for their batch are within their bounds; else a promise
-   * that resolves once they are again (or this half stopped): the connection reads its socket
-   * again then.
-   */
+  /** A promise while too many packets wait for their batch: no reads until it resolves. */
   backlog(): Promise<void> | undefined {
-    if (this.#roomy()) return undefined;
-    this.#room ??= Promise.withResolvers();
-    return this.#room.promise;
-  }
-
-  #roomy(): boolean {
-    return this.#stopped ||
-      (this.#queue.length < QUEUED_MAX && this.#queuedBytes < QUEUED_BYTES_MAX);
-  }
-
-  /** Wakes the connection's reader once the backlog is within its bounds again. */
-  #roomMade(): void {
-    if (this.#room === undefined || !this.#roomy()) return;
-    this.#room.resolve();
-    this.#room = undefined;
+    return this.#queue.hold();
   }
 
   /** Queues a PUBREL; `flush` sends what is queued. */
@@ -244,14 +211,8 @@ export class Inbound {
     this.#pumping = true;
     try {
       for (let i = 0; this.#queue.length > 0 && !this.#stopped && i < 1_000_000; i++) {
-        const kind = this.#queue[0].cmd;
-        let n = 0;
-        while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].cmd === kind) n++;
-        const run = this.#queue.splice(0, n);
-        if (kind === "publish") {
-          for (const p of run) this.#queuedBytes -= (p as IPublishPacket).payload.length;
-        }
-        this.#roomMade();
+        const run = this.#queue.takeRun(BATCH_MAX);
+        const kind = run[0].cmd;
         if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
         else if (await this.#batch(run as IPublishPacket[]) && this.#queue.length > 0) {
           await this.#awaitRead(undefined);
@@ -259,10 +220,10 @@ export class Inbound {
       }
     } catch (e) {
       this.#stopped = true;
+      this.#queue.end();
       this.#host.fail(0x80, `publish failed: ${e}`);
     } finally {
       this.#pumping = false;
-      this.#roomMade();
     }
   }
 
@@ -335,6 +296,7 @@ export class Inbound {
       if (!t.allowed) continue;
       if (t.subject === undefined) {
         this.#stopped = true;
+        this.#queue.end();
         this.#host.fail(0x90, `topic ${JSON.stringify(p.topic)}: ${t.error}`);
         return false;
       }
@@ -524,7 +486,7 @@ export class Inbound {
 
   #refused(a: ApiAnswer): void {
     this.#stopped = true;
-    this.#roomMade();
+    this.#queue.end();
     const reason = a.status === 401 || a.status === 403 ? 0x87 : a.status === 413 ? 0x95 : 0x80;
     this.#host.fail(reason, `the broker answered ${a.status} ${a.body?.detail ?? ""}`);
   }

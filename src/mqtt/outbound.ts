@@ -12,40 +12,22 @@
 
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
 import type { Logger } from "../log.ts";
-import { type ApiDelivery, MQTT_TOPIC } from "./broker_api.ts";
+import type { ApiDelivery } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER, publishedQos, RETAIN_HEADER } from "./payload.ts";
 import { sessionKey, type SharedMembership } from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
-import {
-  DELIVERY_LEASE_MS,
-  joinShared,
-  type SessionLife,
-  sessionSubscription,
-} from "./subscriptions.ts";
+import { joinShared, type SessionLife } from "./subscriptions.ts";
 import { Qos2Out } from "./qos2_out.ts";
+import { Parked } from "./parked.ts";
+import { Receipts } from "./receipts.ts";
+import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
 import { retainedFor } from "./retained.ts";
-import {
-  filterToPatterns,
-  parseShared,
-  patternToFilter,
-  subjectToTopic,
-  topicMatches,
-} from "./topics.ts";
+import { filterToPatterns, parseShared, subjectToTopic, topicMatches } from "./topics.ts";
 
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
 const WAIT_MS = 5_000;
-
-type Qos = 0 | 1 | 2;
-const QOS_LEVELS = [0, 1, 2] as const;
-
-/**
- * A QoS 1 or 2 delivery received while the client's receive maximum was reached (the session's
- * loops receive side by side): sent once the client answers one before it. A retained message
- * sent at SUBSCRIBE waits as its send.
- */
-type Parked = { readonly src: Source; d: ApiDelivery } | { readonly send: () => void };
 
 /** A subscription a loop receives from: the session's own three, or a shared one. */
 interface Source {
@@ -68,20 +50,19 @@ export class Outbound {
   readonly #inflightMax: number;
   readonly #log: Logger;
   /** Topic filters by granted QoS. */
-  readonly #filters: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
-  /** The patterns each level's subscription was last written with (undefined: none there). */
-  readonly #saved: (string | undefined)[] = [undefined, undefined, undefined];
+  readonly #filters: FiltersByQos = [new Set(), new Set(), new Set()];
+  /** Where the filters are kept: the session's subscriptions. */
+  readonly #stored: SessionFilters;
   /** QoS 1 and 2 deliveries awaiting the client. */
   readonly #inflight = new Inflight();
   /** Deliveries beyond the receive maximum, oldest first (bounded by the loops' receives). */
-  readonly #parked: Parked[] = [];
+  readonly #parked = new Parked<Source>();
   readonly #qos2: Qos2Out;
   #running = false;
-  /** Receipts to ack, by subscription path. */
-  readonly #acks = new Map<string, string[]>();
+  /** The acks and nacks of what the session's subscriptions delivered. */
+  readonly #receipts: Receipts;
   /** Shared subscriptions joined on this connection: `$share/g/f` → its loop's source. */
   readonly #shared = new Map<string, Source>();
-  #acking = false;
   readonly #wakers = new Set<() => void>();
   readonly #abortQos0 = new AbortController();
   #stopped = false;
@@ -104,32 +85,20 @@ export class Outbound {
       (ids) => this.#settled(ids),
       (detail) => host.fail(0x80, detail),
     );
+    this.#receipts = new Receipts(host.api);
+    this.#stored = new SessionFilters(host.api, host.owner);
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
     this.#inflightMax = Math.max(1, Math.min(INFLIGHT_MAX, session.receiveMaximum));
     this.#log = log;
   }
 
-  #path(qos: Qos): string {
-    return `/v1/topics/${MQTT_TOPIC}/subscriptions/${sessionSubscription(this.#host.owner, qos)}`;
-  }
-
   /**
    * Loads a persistent session's filters (a clean start's were dropped with its claim); whether
    * it had any.
    */
-  async open(): Promise<boolean> {
-    if (this.#clean) return false;
-    let present = false;
-    for (const qos of QOS_LEVELS) {
-      const a = await this.#host.api.call("GET", this.#path(qos));
-      if (a.status !== 200) continue;
-      present = true;
-      const patterns: string[] = a.body.filters ?? [];
-      for (const p of patterns) this.#filters[qos].add(patternToFilter(p));
-      this.#saved[qos] = [...new Set(patterns)].sort().join("\n");
-    }
-    return present;
+  open(): Promise<boolean> {
+    return this.#clean ? Promise.resolve(false) : this.#stored.load(this.#filters);
   }
 
   /** Joins the shared subscriptions a persistent session had (kept with its claim). */
@@ -146,7 +115,7 @@ export class Outbound {
     this.#running = true;
     for (const qos of QOS_LEVELS) {
       const filters = this.#filters[qos];
-      this.#loop({ path: this.#path(qos), qos, maxQos: qos, filters, active: true });
+      this.#loop({ path: this.#stored.path(qos), qos, maxQos: qos, filters, active: true });
     }
   }
 
@@ -171,15 +140,14 @@ export class Outbound {
         // No receipt: a retained message sent at SUBSCRIBE, or settled (QoS 2 after PUBREC).
         // Released and settling: the settle acks it, or its lease ends and it comes back.
         if (receipt === "" || released) continue;
-        if (!this.#endsWithConnection || shared.has(path)) this.#nack(path, receipt);
+        if (!this.#endsWithConnection || shared.has(path)) this.#receipts.nack(path, receipt);
       }
       this.#inflight.clear();
-      for (const p of this.#parked.splice(0)) {
-        if (!("src" in p)) continue;
-        if (!this.#endsWithConnection || shared.has(p.src.path)) {
-          this.#nack(p.src.path, p.d.receipt);
+      this.#parked.drain((src, d) => {
+        if (!this.#endsWithConnection || shared.has(src.path)) {
+          this.#receipts.nack(src.path, d.receipt);
         }
-      }
+      });
     }
     this.#stopped = true;
   }
@@ -258,7 +226,7 @@ export class Outbound {
           messageId,
         });
       };
-      if (this.#full()) this.#parked.push({ send });
+      if (this.#full()) this.#parked.send(send);
       else send();
     }
   }
@@ -301,34 +269,11 @@ export class Outbound {
     return maxQos;
   }
 
-  /** Writes both subscriptions' filters; an error text when the broker refused. */
+  /** Writes the filters that changed; an error text when the broker refused. */
   async #save(): Promise<string | undefined> {
-    for (const qos of QOS_LEVELS) {
-      const patterns = [
-        ...new Set([...this.#filters[qos]].flatMap((f) => {
-          const r = filterToPatterns(f);
-          return "patterns" in r ? r.patterns : [];
-        })),
-      ].sort();
-      // Only the levels that changed: a SUBSCRIBE is one write, not one per QoS.
-      const key = patterns.length === 0 ? undefined : patterns.join("\n");
-      if (key === this.#saved[qos]) continue;
-      if (key === undefined) {
-        await this.#host.api.write("DELETE", this.#path(qos), {});
-        this.#saved[qos] = undefined;
-        continue;
-      }
-      const body = {
-        filters: patterns,
-        deliveryMode: qos === 0 ? "at_most_once" : "at_least_once",
-        ...(qos > 0 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
-      };
-      const a = await this.#host.api.write("PUT", this.#path(qos), body);
-      if (a.status !== 200 && a.status !== 201) return `${a.status} ${a.body?.detail ?? ""}`;
-      this.#saved[qos] = key;
-    }
-    this.#wakeAll();
-    return undefined;
+    const failed = await this.#stored.save(this.#filters);
+    if (failed === undefined) this.#wakeAll();
+    return failed;
   }
 
   #wakeAll(): void {
@@ -340,7 +285,7 @@ export class Outbound {
     const f = this.#inflight.get(messageId);
     if (f === undefined || f.qos !== 1) return;
     this.#inflight.delete(messageId);
-    if (f.receipt !== "") this.#ack(f.path, f.receipt);
+    if (f.receipt !== "") this.#receipts.ack(f.path, f.receipt);
     this.#unpark();
     this.#wakeAll();
   }
@@ -390,11 +335,7 @@ export class Outbound {
 
   /** Sends the parked deliveries the receive maximum has room for now, oldest first. */
   #unpark(): void {
-    for (let i = 0; this.#parked.length > 0 && !this.#full() && i < 100_000; i++) {
-      const p = this.#parked.shift()!;
-      if ("src" in p) this.#deliver(p.src, p.d);
-      else if (this.#running) p.send();
-    }
+    this.#parked.release(() => this.#full(), (src, d) => this.#deliver(src, d), this.#running);
   }
 
   #settled(ids: number[]): void {
@@ -417,33 +358,6 @@ export class Outbound {
     let had = false;
     for (const set of this.#filters) had = set.delete(filter) || had;
     return had;
-  }
-
-  #ack(path: string, receipt: string): void {
-    const list = this.#acks.get(path);
-    if (list === undefined) this.#acks.set(path, [receipt]);
-    else list.push(receipt);
-    this.#flushAcks();
-  }
-
-  #nack(path: string, receipt: string, delayMs = 0): void {
-    const body = delayMs > 0 ? { receipts: [receipt], delayMs } : { receipts: [receipt] };
-    this.#host.api.write("POST", `${path}/nack`, body).catch(() => {});
-  }
-
-  async #flushAcks(): Promise<void> {
-    if (this.#acking) return;
-    this.#acking = true;
-    try {
-      for (let i = 0; this.#acks.size > 0 && i < 100_000; i++) {
-        const [path, all] = this.#acks.entries().next().value!;
-        const receipts = all.splice(0, 1000);
-        if (all.length === 0) this.#acks.delete(path);
-        await this.#host.api.write("POST", `${path}/ack`, { receipts });
-      }
-    } finally {
-      this.#acking = false;
-    }
   }
 
   /** Receives and delivers while connected (and, for a shared subscription, joined). */
@@ -491,12 +405,12 @@ export class Outbound {
     const sentQos = Math.min(src.maxQos, publishedQos(d.headers["mqtt-qos"])) as Qos;
     if (!this.#running || !src.active) {
       // Received as the connection went: back to the session at once, for its next connection.
-      if (qos > 0) this.#nack(src.path, d.receipt);
+      if (qos > 0) this.#receipts.nack(src.path, d.receipt);
       return;
     }
     if (!matches) {
       // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard).
-      if (qos > 0) this.#ack(src.path, d.receipt);
+      if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
@@ -505,7 +419,7 @@ export class Outbound {
     const retain = d.headers[RETAIN_HEADER] === "1" && this.#retainAsPublished.size > 0 &&
       [...this.#retainAsPublished].some((f) => topicMatches(f, topic));
     if (sentQos === 0) {
-      if (qos > 0) this.#ack(src.path, d.receipt);
+      if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain });
       return;
     }
@@ -515,7 +429,7 @@ export class Outbound {
       const held = this.#inflight.get(messageId);
       if (held !== undefined && (held.seq !== d.seq || held.path !== src.path)) {
         // Another message holds this id (seqs 65,535 apart): this one waits a little.
-        this.#nack(src.path, d.receipt, 200);
+        this.#receipts.nack(src.path, d.receipt, 200);
         return;
       }
       if (held !== undefined) {
@@ -529,12 +443,7 @@ export class Outbound {
     if (this.#inflight.get(messageId) === undefined && this.#full()) {
       // Beyond the receive maximum (another loop's deliveries took the room): it waits. Its
       // lease may end meanwhile and bring it back: the parked one takes the new receipt.
-      const same = this.#parked.find((p) =>
-        "src" in p && p.src.path === src.path && p.d.seq === d.seq
-      ) as { src: Source; d: ApiDelivery } | undefined;
-      if (same !== undefined) same.d = d;
-      else this.#parked.push({ src, d });
-      return;
+      return this.#parked.delivery(src, d);
     }
     if (this.#inflight.get(messageId) === undefined) {
       this.#inflight.set(messageId, {

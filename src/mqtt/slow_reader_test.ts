@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
-import { silentLogger } from "../log.ts";
 import type { ApiRequest } from "./broker_api.ts";
-import { type GatewayContext, MqttConnection } from "./connection.ts";
+import { MqttConnection } from "./connection.ts";
+import { answer, type FakeAnswer, fakeContext } from "./_testing_gateway.ts";
 import type { ByteStream } from "./wire.ts";
 
 /** Receives answered before the fake API stops answering (the test's own bound). */
@@ -19,11 +19,10 @@ const RECEIVES_OFFERED = 2_000;
 /** The bytes the client reads before it stops reading. */
 const READ_BYTES = 16 * 1024;
 
-Deno.test("a QoS 0 subscriber that stops reading holds its session's receives back", async () => {
+/** An API whose QoS 0 subscription answers every receive with 256 messages, up to a bound. */
+function fakeTopicApi() {
   const never = new Promise<{ status: number; text: string }>(() => {});
-  const answer = (status: number, body: unknown) =>
-    Promise.resolve({ status, text: JSON.stringify(body) });
-  let receives = 0;
+  const api = { receives: 0 };
   let seq = 0;
   const batch = () =>
     Array.from({ length: 256 }, () => ({
@@ -34,17 +33,22 @@ Deno.test("a QoS 0 subscriber that stops reading holds its session's receives ba
       attempt: 1,
       receipt: `r${seq}`,
     }));
-  const fetch = (r: ApiRequest) => {
+  const fetch = (r: ApiRequest): FakeAnswer => {
     if (r.method === "GET" && r.path === "/v1/topics/mqtt") return answer(200, {});
     if (r.path.includes("/claims/")) return answer(200, { stamp: 1, present: false });
     if (r.path.includes("/retained")) return answer(200, { messages: [] });
     if (r.method === "PUT" && r.path.includes("/subscriptions/")) return answer(201, {});
     if (r.path.endsWith("-q0/receive")) {
-      if (++receives > RECEIVES_OFFERED) return never;
+      if (++api.receives > RECEIVES_OFFERED) return never;
       return answer(200, { messages: batch() });
     }
     return never;
   };
+  return { api, fetch };
+}
+
+/** A client that connects, subscribes to `slow/#` at QoS 0, and reads `READ_BYTES` only. */
+function stuckReader() {
   const connect = mqtt.generate({
     cmd: "connect",
     protocolVersion: 4,
@@ -57,28 +61,21 @@ Deno.test("a QoS 0 subscriber that stops reading holds its session's receives ba
     messageId: 1,
     subscriptions: [{ topic: "slow/#", qos: 0 }],
   } as Packet);
+  const seen = { written: 0 };
   let reads = 0;
-  let written = 0;
-  let lastActivity = Date.now();
   const { promise: ended, resolve: end } = Promise.withResolvers<null>();
   const { promise: stuck, resolve: unstick } = Promise.withResolvers<number>();
   const stream: ByteStream = {
     read(buf) {
       reads++;
-      if (reads === 1) {
-        buf.set(connect);
-        return Promise.resolve(connect.length);
-      }
-      if (reads === 2) {
-        buf.set(subscribe);
-        return Promise.resolve(subscribe.length);
-      }
-      return ended;
+      const packet = reads === 1 ? connect : reads === 2 ? subscribe : undefined;
+      if (packet === undefined) return ended;
+      buf.set(packet);
+      return Promise.resolve(packet.length);
     },
     write(b) {
-      lastActivity = Date.now();
-      if (written >= READ_BYTES) return stuck.then(() => b.length); // the client reads no more
-      written += b.length;
+      if (seen.written >= READ_BYTES) return stuck.then(() => b.length); // it reads no more
+      seen.written += b.length;
       return Promise.resolve(b.length);
     },
     close: () => {
@@ -87,38 +84,31 @@ Deno.test("a QoS 0 subscriber that stops reading holds its session's receives ba
     },
     remote: "test:0",
   };
-  const ctx = {
-    fetch,
-    log: silentLogger,
-    maxPacketBytes: 1 << 20,
-    maxBodyBytes: 1 << 20,
-    live: new Map(),
-    holderPrefix: "n1/boot/",
-    claims: {
-      changes: () => 0,
-      changedSince: () => [],
-      claim: () => undefined,
-      heldBy: () => [],
-    },
-    authenticate: undefined,
-    refuseAnonymous: undefined,
-  } satisfies GatewayContext;
-  const conn = new MqttConnection(ctx, stream);
-  const running = conn.run();
+  const finish = () => {
+    end(null);
+    unstick(0);
+  };
+  return { stream, seen, finish };
+}
+
+Deno.test("a QoS 0 subscriber that stops reading holds its session's receives back", async () => {
+  const { api, fetch } = fakeTopicApi();
+  const client = stuckReader();
+  const running = new MqttConnection(fakeContext(fetch), client.stream).run();
   let last = -1;
+  let lastActivity = Date.now();
   // Until the receives stop (1 s without one) or all that were offered were taken.
-  for (let i = 0; i < 600 && receives <= RECEIVES_OFFERED; i++) {
+  for (let i = 0; i < 600 && api.receives <= RECEIVES_OFFERED; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    if (receives !== last) {
-      last = receives;
+    if (api.receives !== last) {
+      last = api.receives;
       lastActivity = Date.now();
     } else if (Date.now() - lastActivity > 1000) break;
   }
-  const taken = receives;
-  end(null);
-  unstick(0);
+  const taken = api.receives;
+  client.finish();
   await running;
-  assert.ok(written >= READ_BYTES, "the client read its first deliveries");
+  assert.ok(client.seen.written >= READ_BYTES, "the client read its first deliveries");
   assert.ok(
     taken < 10,
     `${taken} receives of 256 (${taken * 256} messages) went to a client that reads nothing`,

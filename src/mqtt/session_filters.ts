@@ -1,0 +1,79 @@
+/**
+ * Where a session's topic filters live: one durable subscription per QoS level on the MQTT topic
+ * (`sessionSubscription`), whose filters are the subject patterns of the MQTT filters granted that
+ * level. Loaded at CONNECT for a persistent session, written at each SUBSCRIBE and UNSUBSCRIBE
+ * (only the levels that changed).
+ *
+ * @module
+ */
+
+import { type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import type { SessionOwner } from "./session.ts";
+import { DELIVERY_LEASE_MS, sessionSubscription } from "./subscriptions.ts";
+import { filterToPatterns, patternToFilter } from "./topics.ts";
+
+export type Qos = 0 | 1 | 2;
+export const QOS_LEVELS = [0, 1, 2] as const;
+
+/** Topic filters by granted QoS. */
+export type FiltersByQos = [Set<string>, Set<string>, Set<string>];
+
+export class SessionFilters {
+  readonly #api: BrokerApi;
+  readonly #owner: SessionOwner;
+  /** The patterns each level's subscription was last written with (undefined: none there). */
+  readonly #saved: (string | undefined)[] = [undefined, undefined, undefined];
+
+  constructor(api: BrokerApi, owner: SessionOwner) {
+    this.#api = api;
+    this.#owner = owner;
+  }
+
+  /** The path of the session's subscription for `qos`. */
+  path(qos: Qos): string {
+    return `/v1/topics/${MQTT_TOPIC}/subscriptions/${sessionSubscription(this.#owner, qos)}`;
+  }
+
+  /** Adds the stored filters to `filters`; whether the session had any subscription. */
+  async load(filters: FiltersByQos): Promise<boolean> {
+    let present = false;
+    for (const qos of QOS_LEVELS) {
+      const a = await this.#api.call("GET", this.path(qos));
+      if (a.status !== 200) continue;
+      present = true;
+      const patterns: string[] = a.body.filters ?? [];
+      for (const p of patterns) filters[qos].add(patternToFilter(p));
+      this.#saved[qos] = [...new Set(patterns)].sort().join("\n");
+    }
+    return present;
+  }
+
+  /** Writes the levels whose filters changed; an error text when the broker refused. */
+  async save(filters: FiltersByQos): Promise<string | undefined> {
+    for (const qos of QOS_LEVELS) {
+      const patterns = [
+        ...new Set([...filters[qos]].flatMap((f) => {
+          const r = filterToPatterns(f);
+          return "patterns" in r ? r.patterns : [];
+        })),
+      ].sort();
+      // Only the levels that changed: a SUBSCRIBE is one write, not one per QoS.
+      const key = patterns.length === 0 ? undefined : patterns.join("\n");
+      if (key === this.#saved[qos]) continue;
+      if (key === undefined) {
+        await this.#api.write("DELETE", this.path(qos), {});
+        this.#saved[qos] = undefined;
+        continue;
+      }
+      const body = {
+        filters: patterns,
+        deliveryMode: qos === 0 ? "at_most_once" : "at_least_once",
+        ...(qos > 0 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
+      };
+      const a = await this.#api.write("PUT", this.path(qos), body);
+      if (a.status !== 200 && a.status !== 201) return `${a.status} ${a.body?.detail ?? ""}`;
+      this.#saved[qos] = key;
+    }
+    return undefined;
+  }
+}
