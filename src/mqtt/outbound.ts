@@ -441,6 +441,10 @@ export class Outbound {
         if (all.length === 0) this.#acks.delete(path);
         await this.#host.api.write("POST", `${path}/ack`, { receipts });
       }
+    } catch (e) {
+      // No one awaits this loop: a throw here ended the node (an unhandled rejection). The
+      // receipts wait out their lease and the messages come again, as after any lost ack.
+      this.#log.warn("mqtt_ack_failed", { clientId: this.#host.clientId, error: String(e) });
     } finally {
       this.#acking = false;
     }
