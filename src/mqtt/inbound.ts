@@ -66,6 +66,11 @@ export interface InboundHost {
    * several, each within it (`Inbound.#cut`).
    */
   readonly maxBodyBytes: number;
+  /**
+   * v5: the client's Maximum Packet Size (its CONNECT's); a delivery whose PUBLISH would pass it
+   * is dropped as if sent (`outbound.ts`). Undefined: no bound but the protocol's.
+   */
+  readonly clientMaxPacketBytes?: number;
   send(p: Packet): void;
   /**
    * Writes a PUBACK, PUBREC or PUBCOMP (v5: with `reasonCode`; v3.1.1 has none), in order with
