@@ -107,7 +107,10 @@ function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> 
   const user = p.properties?.userProperties;
   if (user !== undefined) {
     for (const [k, v] of Object.entries(user)) {
-      if (!Object.hasOwn(headers, k)) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
+      // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
+      // to a "retain as published" subscriber).
+      if (Object.hasOwn(headers, k) || k === RETAIN_HEADER) continue;
+      headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     }
   }
   // The body's JSON bytes where the payload shows them (`bodyJsonBytes`): the API stores them.
