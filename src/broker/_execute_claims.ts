@@ -83,8 +83,11 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
   if (cmd.op === "claim_settle") {
     const ch = t.subs.get(cmd.subscription);
     if (ch === undefined) return findSubscription(state, cmd.topic, cmd.subscription) as Failure;
-    const results = settleReceipts(ch, cmd.receipts, now);
     const c = t.claims.byKey.get(cmd.key);
+    // Past a lease only on the claim's own subscriptions (an MQTT session's, which its one
+    // connection receives from); any other keeps its receipts fenced, as `ack` does.
+    const owned = c !== undefined && c.subscriptions.includes(cmd.subscription);
+    const results = settleReceipts(ch, cmd.receipts, owned, now);
     for (const p of cmd.hold) c?.pubrels.add(p);
     return { ok: true, results, kept: c !== undefined };
   }
@@ -93,17 +96,23 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
 }
 
 /**
- * Acks each receipt's message as `ack` does, and also one whose lease ended since (it is ready
- * again, delayed, or leased anew: "stale"): a settle is the client's PUBREC, it has the message.
- * Left there, it was delivered again after PUBCOMP freed its packet id, and the client took it
- * as a second message. A receipt of another channel or an unknown seq acks nothing, as before.
+ * Acks each receipt's message as `ack` does, and, on a subscription the claim owns (`owned`),
+ * also one whose lease ended since (it is ready again, delayed, or leased anew: "stale"): a
+ * settle is the client's PUBREC, it has the message. Left there, it was delivered again after
+ * PUBCOMP freed its packet id, and the client took it as a second message. A receipt of another
+ * channel or an unknown seq acks nothing, as before.
  */
-function settleReceipts(ch: Channel, receipts: readonly string[], now: number): ReceiptResult[] {
+function settleReceipts(
+  ch: Channel,
+  receipts: readonly string[],
+  owned: boolean,
+  now: number,
+): ReceiptResult[] {
   return receipts.map((receipt) => {
     const v = ch.resolve(receipt, now);
     const m = v.ok
       ? v.m
-      : v.status === "stale"
+      : owned && v.status === "stale"
       ? ch.msgs.get(decodeReceipt(receipt)!.seq)
       : undefined;
     if (m === undefined) return { receipt, status: v.ok ? "acked" : v.status };

@@ -18,7 +18,15 @@ function setup(): Log {
     options: { leaseMs: 10_000 },
   });
   assert.ok(s.ok, JSON.stringify(s));
-  assert.ok(l.apply({ op: "claim_take", topic: "t", key: "c1", holder: "h1" }).ok);
+  // The session's claim owns its subscription (an MQTT session's own).
+  const taken = l.apply({
+    op: "claim_take",
+    topic: "t",
+    key: "c1",
+    holder: "h1",
+    subscriptions: ["s1"],
+  });
+  assert.ok(taken.ok);
   const p = l.apply({ op: "topic_publish", topic: "t", message: { body: body("m1") } });
   assert.ok(p.ok);
   return l;
@@ -76,4 +84,32 @@ Deno.test("claim_settle still refuses a receipt of another subscription or of a 
   assert.deepEqual(settle(l, "zz.1.1"), ["not_found"]);
   assert.deepEqual(settle(l, "2.9.1"), ["not_found"]);
   assert.equal(waiting(l), 1);
+});
+
+Deno.test("claim_settle on a subscription the claim does not own keeps its receipts fenced", () => {
+  const l = setup();
+  const put = l.apply({ op: "subscription_put", topic: "t", subscription: "s2", options: {} });
+  assert.ok(put.ok);
+  assert.ok(l.apply({ op: "topic_publish", topic: "t", message: { body: body("m2") } }).ok);
+  const take = () => {
+    const r = l.apply({ op: "subscription_receive", topic: "t", subscription: "s2", max: 10 });
+    assert.ok(r.ok);
+    return r.messages;
+  };
+  const [first] = take();
+  l.advance(60_001); // past s2's lease (the default)
+  const [again] = take();
+  assert.equal(again.attempt, 2);
+  // Another consumer holds it now: the old receipt acks nothing.
+  const r = l.apply({
+    op: "claim_settle",
+    topic: "t",
+    key: "c1",
+    subscription: "s2",
+    receipts: [first.receipt],
+    hold: [7],
+  });
+  assert.ok(r.ok);
+  assert.deepEqual(r.results.map((x) => x.status), ["stale"]);
+  assert.equal(l.broker.subscription("t", "s2")!.stats.leased, 1);
 });

@@ -8,50 +8,19 @@
  */
 
 import type { IConnectPacket, IPublishPacket, Packet } from "mqtt-packet";
-import type { Logger } from "../log.ts";
-import type { Principal } from "../http/mod.ts";
 import { MqttAccess } from "./access.ts";
-import { type ApiFetch, BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import { type AckCmd, Inbound } from "./inbound.ts";
+import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { type AckCmd, Inbound, type InboundHost } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
 import { sessionSubscription } from "./subscriptions.ts";
-import { SESSION_EXPIRY_MS_MAX, SessionClaim, sessionExpiryMs } from "./session.ts";
+import {
+  SESSION_EXPIRY_MS_MAX,
+  SessionClaim,
+  sessionExpiryMs,
+  type SessionOwner,
+} from "./session.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
-
-/** What a node's gateway reads of its replica's claims (the MQTT topic's). */
-export interface ClaimsView {
-  /** Moves whenever a claim changes on this replica. */
-  changes(): number;
-  /** The keys changed since `changes()` was `since`; undefined: too many, look at all. */
-  changedSince(since: number): string[] | undefined;
-  /** A session key's holder (null: released) and stamp, undefined when there is no such claim. */
-  claim(key: string): { readonly holder: string | null; readonly stamp: number } | undefined;
-  /** The claims held by holders whose names start with `prefix`. */
-  heldBy(prefix: string): { key: string; holder: string }[];
-}
-
-export interface GatewayContext {
-  readonly fetch: ApiFetch;
-  readonly log: Logger;
-  readonly maxPacketBytes: number;
-  /** The API's body limit (`--max-body-bytes`): what one batch publish's JSON stays within. */
-  readonly maxBodyBytes: number;
-  /**
-   * The connections on this node by session key: one whose session another connection took is
-   * closed.
-   */
-  readonly live: Map<string, Set<MqttConnection>>;
-  /** `<node id>/<boot id>/`: every holder this node's connections take sessions as. */
-  readonly holderPrefix: string;
-  readonly claims: ClaimsView;
-  /** Auth on: the principal of an `Authorization` header value (undefined: refused). */
-  readonly authenticate: ((header: string) => Promise<Principal | undefined>) | undefined;
-  /**
-   * Set when the node has no auth file and refuses anonymous writes (`src/server/access.ts`):
-   * every CONNECT is refused (not authorized) with this reason, since no token can be checked.
-   */
-  readonly refuseAnonymous: string | undefined;
-}
+import type { GatewayContext } from "./gateway_context.ts";
 
 /** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
 export const REASON = {
@@ -82,6 +51,12 @@ function v3ReturnCode(reason: number): number {
  * not read until they are (a client's flood of packets is held back by TCP, not kept in memory).
  */
 const WAITING_MAX = 10_000;
+
+/** A CONNECT's token, accepted: the API as that principal, and what it may do. */
+interface Authorized {
+  readonly api: BrokerApi;
+  readonly access: MqttAccess;
+}
 
 /** The topic aliases a v5 client may set (CONNACK topic alias maximum). */
 const TOPIC_ALIAS_MAX = 64;
@@ -275,24 +250,8 @@ export class MqttConnection {
     }
     const api = await this.#authorized(p);
     if (api === undefined) return;
-    // v5: the client's topic alias maximum is how many aliases this side may set.
-    const aliasMax = v5 ? Math.min(p.properties?.topicAliasMaximum ?? 0, TOPIC_ALIAS_MAX) : 0;
     const owner = { clientId, principal: api.access.principal?.name };
-    const host = {
-      api: api.api,
-      access: api.access,
-      clientId,
-      owner,
-      version: v5 ? 5 : 4,
-      maxBodyBytes: this.#ctx.maxBodyBytes,
-      send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
-      ack: (cmd: AckCmd, messageId: number, reasonCode: number) =>
-        this.#wire.sendAck(cmd, messageId, reasonCode),
-      written: () => this.#wire.written(),
-      fail: (r: number, d: string) => this.fail(r, d),
-      log: (event: string, details: Record<string, unknown>) =>
-        this.#ctx.log.warn(event, { clientId, ...details }),
-    };
+    const host = this.#host(p, api, owner);
     this.#inbound = new Inbound(host);
     const cleanStart = p.clean !== false;
     this.#expireMs = sessionExpiryMs(v5, cleanStart, p.properties?.sessionExpiryInterval);
@@ -339,13 +298,39 @@ export class MqttConnection {
     if (!cleanStart && taken.shared.length > 0) await this.#outbound.restoreShared(taken.shared);
   }
 
+  /** What the connection's two halves act through, for the session of `owner`. */
+  #host(p: IConnectPacket, api: Authorized, owner: SessionOwner): InboundHost {
+    const v5 = p.protocolVersion === 5;
+    const clientId = owner.clientId;
+    // v5: the client's topic alias maximum is how many aliases this side may set.
+    const aliasMax = v5 ? Math.min(p.properties?.topicAliasMaximum ?? 0, TOPIC_ALIAS_MAX) : 0;
+    return {
+      api: api.api,
+      access: api.access,
+      clientId,
+      owner,
+      version: v5 ? 5 : 4,
+      maxBodyBytes: this.#ctx.maxBodyBytes,
+      ...(v5 && p.properties?.maximumPacketSize !== undefined
+        ? { clientMaxPacketBytes: p.properties.maximumPacketSize }
+        : {}),
+      send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
+      ack: (cmd: AckCmd, messageId: number, reasonCode: number) =>
+        this.#wire.sendAck(cmd, messageId, reasonCode),
+      written: () => this.#wire.written(),
+      fail: (r: number, d: string) => this.fail(r, d),
+      log: (event: string, details: Record<string, unknown>) =>
+        this.#ctx.log.warn(event, { clientId, ...details }),
+    };
+  }
+
   /**
    * The CONNECT's token (auth on): its principal, and that it may publish the will; then the
    * MQTT topic is there (created on first use). Undefined: refused (answered already).
    */
   async #authorized(
     p: IConnectPacket,
-  ): Promise<{ api: BrokerApi; access: MqttAccess } | undefined> {
+  ): Promise<Authorized | undefined> {
     const token = p.password === undefined ? undefined : p.password.toString();
     let access = MqttAccess.OPEN;
     if (this.#ctx.authenticate !== undefined) {

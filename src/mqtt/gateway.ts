@@ -8,7 +8,8 @@
 import type { Logger } from "../log.ts";
 import type { Principal } from "../http/mod.ts";
 import type { ApiFetch } from "./broker_api.ts";
-import { type ClaimsView, type GatewayContext, MqttConnection } from "./connection.ts";
+import { MqttConnection } from "./connection.ts";
+import type { ClaimsView, GatewayContext } from "./gateway_context.ts";
 import { ORPHAN_RELEASE_MS, releaseOrphans, watchTakeovers } from "./takeover.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";

@@ -14,18 +14,13 @@
 import { Buffer } from "node:buffer";
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
-import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
-import { jsonBytesAtMost } from "./json_bound.ts";
-import { bodyJsonBytes } from "./body_bytes.ts";
-import { JSON_BODY_BYTES } from "../http/mod.ts";
+import { messageBytesAtMost, messageOf, messageTo } from "./publish_message.ts";
 import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
 import { PacketQueue } from "./packet_queue.ts";
 
-/** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
-const TTL_S_MAX = 30 * 24 * 3600;
 /** Most messages in one batch publish (the API's bound). */
 const BATCH_MAX = 1000;
 /** The bytes of a batch publish's JSON around its messages: `{"messages":[` and `]}`. */
@@ -40,8 +35,6 @@ export type AckCmd = "puback" | "pubrec" | "pubcomp";
  */
 type Answer = number;
 const ACK_KINDS: readonly AckCmd[] = ["puback", "pubrec", "pubcomp"];
-
-/** A queued packet: its `cmd` tells which (no wrapper object per message). */
 
 /**
  * Consecutive PUBLISHes sent as one batch publish: their messages (none for a topic the token
@@ -66,6 +59,11 @@ export interface InboundHost {
    * several, each within it (`Inbound.#cut`).
    */
   readonly maxBodyBytes: number;
+  /**
+   * v5: the client's Maximum Packet Size (its CONNECT's); a delivery whose PUBLISH would pass it
+   * is dropped as if sent (`outbound.ts`). Undefined: no bound but the protocol's.
+   */
+  readonly clientMaxPacketBytes?: number;
   send(p: Packet): void;
   /**
    * Writes a PUBACK, PUBREC or PUBCOMP (v5: with `reasonCode`; v3.1.1 has none), in order with
@@ -79,54 +77,6 @@ export interface InboundHost {
   log(event: string, details: Record<string, unknown>): void;
   /** Ends the connection: a v5 DISCONNECT with `reason` first. */
   fail(reason: number, detail: string): void;
-}
-
-/** The message a PUBLISH becomes (the API's publish body), or an error text. */
-export function messageOf(p: IPublishPacket): { message: Record<string, unknown> } | {
-  error: string;
-} {
-  const s = topicToSubject(p.topic);
-  if ("error" in s) return { error: s.error };
-  return { message: messageTo(s.subject, p) };
-}
-
-const QOS_TEXT = ["0", "1", "2"];
-
-/** The message a PUBLISH becomes, its topic already mapped to `subject`. */
-function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> {
-  const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
-  const { body, kind } = encodePayload(payload);
-  // Literal names (PAYLOAD_HEADER's), not computed ones: a literal of known shape is cheaper.
-  const headers: Record<string, string> = { "mqtt-payload": kind, "mqtt-qos": QOS_TEXT[p.qos] };
-  if (p.retain) headers[RETAIN_HEADER] = "1";
-  const user = p.properties?.userProperties;
-  if (user !== undefined) {
-    for (const [k, v] of Object.entries(user)) {
-      if (!Object.hasOwn(headers, k)) headers[k] = Array.isArray(v) ? v.join(",") : String(v);
-    }
-  }
-  // The body's JSON bytes where the payload shows them (`bodyJsonBytes`): the API stores them.
-  const message: Record<string | symbol, unknown> = { subject, body, headers };
-  const bytes = bodyJsonBytes(payload, kind);
-  if (bytes !== undefined) message[JSON_BODY_BYTES] = bytes;
-  // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to.
-  const expiry = p.properties?.messageExpiryInterval;
-  if (expiry !== undefined && expiry > 0) message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
-  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
-  if (p.retain) message.retain = payload.length === 0 ? "clear" : "set";
-  return message;
-}
-
-/**
- * A bound on the UTF-8 bytes of `message`'s JSON text (`jsonBytesAtMost`): a body stored as the
- * payload's own JSON text (`mqtt-payload: json`, canonical) is the payload's bytes.
- */
-export function messageBytesAtMost(message: Record<string, unknown>, p: IPublishPacket): number {
-  const json = typeof p.payload !== "string" &&
-    (message.headers as Record<string, string>)[PAYLOAD_HEADER] === "json";
-  return json
-    ? jsonBytesAtMost(message, { key: "body", bytes: p.payload.length })
-    : jsonBytesAtMost(message);
 }
 
 /** What a topic name is to this connection: its subject (or why none) and whether it may publish. */

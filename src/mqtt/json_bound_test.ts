@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { Buffer } from "node:buffer";
 import type { IPublishPacket } from "mqtt-packet";
 import { jsonBytesAtMost } from "./json_bound.ts";
-import { messageBytesAtMost, messageOf } from "./inbound.ts";
+import { messageBytesAtMost, messageOf } from "./publish_message.ts";
 
 const bytesOf = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).length;
 

@@ -20,7 +20,7 @@ export {
 export { sessionSubscription } from "./subscriptions.ts";
 export { type ApiFetch, type ApiRequest, BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 export { jsonBytesAtMost } from "./json_bound.ts";
-export { messageBytesAtMost, messageOf } from "./inbound.ts";
+export { messageBytesAtMost, messageOf } from "./publish_message.ts";
 export { mqttGatewayAuth } from "./gateway_auth.ts";
 export { sessionKey, type SessionOwner } from "./session.ts";
 export {

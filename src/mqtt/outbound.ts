@@ -85,7 +85,9 @@ export class Outbound {
       (ids) => this.#settled(ids),
       (detail) => host.fail(0x80, detail),
     );
-    this.#receipts = new Receipts(host.api);
+    this.#receipts = new Receipts(host.api, (e) => {
+      log.warn("mqtt_ack_failed", { clientId: host.clientId, error: String(e) });
+    });
     this.#stored = new SessionFilters(host.api, host.owner);
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
@@ -207,6 +209,7 @@ export class Outbound {
     for (const m of await retainedFor(this.#host.api, filter)) {
       if (!this.#running) return;
       const { topic, payload } = m;
+      if (this.#tooLarge(topic, payload.length)) continue;
       const qos = Math.min(granted, m.qos) as Qos;
       if (qos === 0) {
         this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
@@ -328,6 +331,27 @@ export class Outbound {
     }
   }
 
+  /**
+   * Whether a PUBLISH of `topic` and a payload of `payloadBytes` may pass the client's Maximum
+   * Packet Size (v5), counted with its whole topic, a packet id and a topic alias: at most those
+   * few bytes more than it may take. Logged: the message is not sent to this client.
+   */
+  #tooLarge(topic: string, payloadBytes: number): boolean {
+    const max = this.#host.clientMaxPacketBytes;
+    if (max === undefined || payloadBytes + 3 * topic.length < max - 16) return false;
+    // The remaining length: topic (2 + its UTF-8), packet id 2, properties 1 + alias 3, payload.
+    const rest = 2 + new TextEncoder().encode(topic).length + 2 + 4 + payloadBytes;
+    const total = 1 + (rest < 128 ? 1 : rest < 16_384 ? 2 : rest < 2_097_152 ? 3 : 4) + rest;
+    if (total <= max) return false;
+    this.#log.warn("mqtt_delivery_too_large", {
+      clientId: this.#host.clientId,
+      topic,
+      bytes: total,
+      clientMaxPacketBytes: max,
+    });
+    return true;
+  }
+
   /** The client's receive maximum is reached: a new QoS 1 or 2 delivery waits (`#parked`). */
   #full(): boolean {
     return this.#inflight.size >= this.#inflightMax;
@@ -414,6 +438,12 @@ export class Outbound {
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
+    if (this.#tooLarge(topic, payload.length)) {
+      // Beyond the client's Maximum Packet Size: dropped as if sent (MQTT 5, 3.1.2.11.4), else
+      // the client closes (0x95) and gets it again on its next connection, and again.
+      if (qos > 0) this.#receipts.ack(src.path, d.receipt);
+      return;
+    }
     // RETAIN is 0 on a delivery to a subscription that already existed, unless a v5 filter
     // asked to see it as published (retain as published).
     const retain = d.headers[RETAIN_HEADER] === "1" && this.#retainAsPublished.size > 0 &&

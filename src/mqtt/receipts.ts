@@ -16,9 +16,12 @@ export class Receipts {
   /** Receipts to ack, by subscription path. */
   readonly #acks = new Map<string, string[]>();
   #acking = false;
+  /** An ack write failed (its receipts wait out their lease: the messages come again). */
+  readonly #failed: (e: unknown) => void;
 
-  constructor(api: BrokerApi) {
+  constructor(api: BrokerApi, failed: (e: unknown) => void) {
     this.#api = api;
+    this.#failed = failed;
   }
 
   ack(path: string, receipt: string): void {
@@ -43,6 +46,10 @@ export class Receipts {
         if (all.length === 0) this.#acks.delete(path);
         await this.#api.write("POST", `${path}/ack`, { receipts });
       }
+    } catch (e) {
+      // No one awaits this loop: a throw here ended the node (an unhandled rejection). The
+      // receipts wait out their lease and the messages come again, as after any lost ack.
+      this.#failed(e);
     } finally {
       this.#acking = false;
     }

@@ -9,43 +9,12 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
-import type { ApiRequest } from "./broker_api.ts";
 import { MqttConnection } from "./connection.ts";
-import { answer, type FakeAnswer, fakeContext } from "./_testing_gateway.ts";
+import { fakeContext, fakeTopicApi, untilStill } from "./_testing_gateway.ts";
 import type { ByteStream } from "./wire.ts";
 
-/** Receives answered before the fake API stops answering (the test's own bound). */
-const RECEIVES_OFFERED = 2_000;
 /** The bytes the client reads before it stops reading. */
 const READ_BYTES = 16 * 1024;
-
-/** An API whose QoS 0 subscription answers every receive with 256 messages, up to a bound. */
-function fakeTopicApi() {
-  const never = new Promise<{ status: number; text: string }>(() => {});
-  const api = { receives: 0 };
-  let seq = 0;
-  const batch = () =>
-    Array.from({ length: 256 }, () => ({
-      seq: ++seq,
-      body: "0123456789abcdef0123456789abcdef",
-      headers: { "mqtt-qos": "0", "mqtt-payload": "text" },
-      subject: "slow.x",
-      attempt: 1,
-      receipt: `r${seq}`,
-    }));
-  const fetch = (r: ApiRequest): FakeAnswer => {
-    if (r.method === "GET" && r.path === "/v1/topics/mqtt") return answer(200, {});
-    if (r.path.includes("/claims/")) return answer(200, { stamp: 1, present: false });
-    if (r.path.includes("/retained")) return answer(200, { messages: [] });
-    if (r.method === "PUT" && r.path.includes("/subscriptions/")) return answer(201, {});
-    if (r.path.endsWith("-q0/receive")) {
-      if (++api.receives > RECEIVES_OFFERED) return never;
-      return answer(200, { messages: batch() });
-    }
-    return never;
-  };
-  return { api, fetch };
-}
 
 /** A client that connects, subscribes to `slow/#` at QoS 0, and reads `READ_BYTES` only. */
 function stuckReader() {
@@ -92,19 +61,10 @@ function stuckReader() {
 }
 
 Deno.test("a QoS 0 subscriber that stops reading holds its session's receives back", async () => {
-  const { api, fetch } = fakeTopicApi();
+  const { api, fetch } = fakeTopicApi("0123456789abcdef0123456789abcdef");
   const client = stuckReader();
   const running = new MqttConnection(fakeContext(fetch), client.stream).run();
-  let last = -1;
-  let lastActivity = Date.now();
-  // Until the receives stop (1 s without one) or all that were offered were taken.
-  for (let i = 0; i < 600 && api.receives <= RECEIVES_OFFERED; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    if (api.receives !== last) {
-      last = api.receives;
-      lastActivity = Date.now();
-    } else if (Date.now() - lastActivity > 1000) break;
-  }
+  await untilStill(() => api.receives);
   const taken = api.receives;
   client.finish();
   await running;

@@ -6,7 +6,7 @@
  */
 
 import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
-import type { GatewayContext } from "./connection.ts";
+import type { GatewayContext } from "./gateway_context.ts";
 import { takenOver } from "./session.ts";
 
 /** How often the claims are looked at even if no change was seen (a restored snapshot). */

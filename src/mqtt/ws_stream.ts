@@ -10,6 +10,16 @@ import type { ByteStream } from "./wire.ts";
 /** Most bytes buffered from the peer before reads catch up; beyond, the socket is closed. */
 const BUFFERED_MAX = 16 * 1024 * 1024;
 
+/**
+ * A write is done once the socket holds at most this much unsent (`bufferedAmount`): Deno's
+ * WebSocket takes every message at once and keeps what the socket has not taken in memory, so
+ * a client that stops reading would have the node keep all it is sent (the connection's writes
+ * are in order, and its deliveries wait for them: `Wire.written`).
+ */
+const UNSENT_MAX = 1024 * 1024;
+/** How often a write looks again while the socket holds more than `UNSENT_MAX`. */
+const UNSENT_POLL_MS = 10;
+
 export function webSocketStream(socket: WebSocket, remote: string): ByteStream {
   socket.binaryType = "arraybuffer";
   const chunks: Uint8Array[] = [];
@@ -50,10 +60,16 @@ export function webSocketStream(socket: WebSocket, remote: string): ByteStream {
       buffered -= n;
       return n;
     },
-    write(bytes) {
-      if (socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error("closed"));
+    async write(bytes) {
+      if (socket.readyState !== WebSocket.OPEN) throw new Error("closed");
       socket.send(bytes.slice());
-      return Promise.resolve(bytes.length);
+      // Bounded: a socket that takes nothing for a day is closed.
+      for (let i = 0; socket.bufferedAmount > UNSENT_MAX && i < 8_640_000; i++) {
+        if (socket.readyState !== WebSocket.OPEN) throw new Error("closed");
+        await new Promise((r) => setTimeout(r, UNSENT_POLL_MS));
+      }
+      if (socket.bufferedAmount > UNSENT_MAX) socket.close(1008, "client not reading");
+      return bytes.length;
     },
     close(goingAway) {
       ended = true;

@@ -76,3 +76,24 @@ Deno.test("a retained HTTP message with an odd mqtt-qos header reaches a new sub
   assert.ok(sub.connected, "the subscriber is still connected");
   await sub.endAsync();
 });
+
+Deno.test("an MQTT 5 user property named like the gateway's own headers does not make a message retained", async () => {
+  const pub = await connect(port, { protocolVersion: 5 });
+  const sub = await connect(port, { protocolVersion: 5, clientId: "spoof-sub" });
+  const got = collect(sub);
+  await sub.subscribeAsync({ "spoof/#": { qos: 1, rap: true } });
+  await pub.publishAsync("spoof/x", "plain", {
+    qos: 1,
+    properties: { userProperties: { "mqtt-retain": "1" } },
+  });
+  await until(() => got.length >= 1, "the message");
+  assert.equal(got[0].retain, false, "delivered as retained (retain as published)");
+  // Nor is it kept as the topic's retained message.
+  const late = await connect(port, { protocolVersion: 5, clientId: "spoof-late" });
+  const lateGot = collect(late);
+  await late.subscribeAsync({ "spoof/#": { qos: 1 } });
+  await pub.publishAsync("spoof/end", "end", { qos: 1 });
+  await until(() => lateGot.length >= 1, "the later message");
+  assert.deepEqual(lateGot.map((m) => m.payload), ["end"]);
+  await Promise.all([pub.endAsync(), sub.endAsync(), late.endAsync()]);
+});

@@ -1,0 +1,67 @@
+/**
+ * The message a PUBLISH becomes: the API's publish body, its payload encoded (`payload.ts`), the
+ * MQTT facts as headers, a v5 client's user properties as headers too, its expiry and retain.
+ *
+ * @module
+ */
+
+import type { IPublishPacket } from "mqtt-packet";
+import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { jsonBytesAtMost } from "./json_bound.ts";
+import { bodyJsonBytes } from "./body_bytes.ts";
+import { JSON_BODY_BYTES } from "../http/mod.ts";
+import { topicToSubject } from "./topics.ts";
+
+/** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
+const TTL_S_MAX = 30 * 24 * 3600;
+
+/** The message a PUBLISH becomes (the API's publish body), or an error text. */
+export function messageOf(p: IPublishPacket): { message: Record<string, unknown> } | {
+  error: string;
+} {
+  const s = topicToSubject(p.topic);
+  if ("error" in s) return { error: s.error };
+  return { message: messageTo(s.subject, p) };
+}
+
+const QOS_TEXT = ["0", "1", "2"];
+
+/** The message a PUBLISH becomes, its topic already mapped to `subject`. */
+export function messageTo(subject: string, p: IPublishPacket): Record<string, unknown> {
+  const payload = typeof p.payload === "string" ? new TextEncoder().encode(p.payload) : p.payload;
+  const { body, kind } = encodePayload(payload);
+  // Literal names (PAYLOAD_HEADER's), not computed ones: a literal of known shape is cheaper.
+  const headers: Record<string, string> = { "mqtt-payload": kind, "mqtt-qos": QOS_TEXT[p.qos] };
+  if (p.retain) headers[RETAIN_HEADER] = "1";
+  const user = p.properties?.userProperties;
+  if (user !== undefined) {
+    for (const [k, v] of Object.entries(user)) {
+      // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
+      // to a "retain as published" subscriber).
+      if (Object.hasOwn(headers, k) || k === RETAIN_HEADER) continue;
+      headers[k] = Array.isArray(v) ? v.join(",") : String(v);
+    }
+  }
+  // The body's JSON bytes where the payload shows them (`bodyJsonBytes`): the API stores them.
+  const message: Record<string | symbol, unknown> = { subject, body, headers };
+  const bytes = bodyJsonBytes(payload, kind);
+  if (bytes !== undefined) message[JSON_BODY_BYTES] = bytes;
+  // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to.
+  const expiry = p.properties?.messageExpiryInterval;
+  if (expiry !== undefined && expiry > 0) message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
+  // RETAIN: the message is also its topic's retained message; an empty payload clears it.
+  if (p.retain) message.retain = payload.length === 0 ? "clear" : "set";
+  return message;
+}
+
+/**
+ * A bound on the UTF-8 bytes of `message`'s JSON text (`jsonBytesAtMost`): a body stored as the
+ * payload's own JSON text (`mqtt-payload: json`, canonical) is the payload's bytes.
+ */
+export function messageBytesAtMost(message: Record<string, unknown>, p: IPublishPacket): number {
+  const json = typeof p.payload !== "string" &&
+    (message.headers as Record<string, string>)[PAYLOAD_HEADER] === "json";
+  return json
+    ? jsonBytesAtMost(message, { key: "body", bytes: p.payload.length })
+    : jsonBytesAtMost(message);
+}
