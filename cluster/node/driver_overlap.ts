@@ -9,13 +9,6 @@
 
 import type { Entry, Message, RawNode } from "../raft/mod.ts";
 
-/**
- * The most entries in flight to the follower voter nearest to holding every entry, counting the
- * one a gather during a persist would add: a new entry's appends leave while the previous
- * entry's are still in flight (Raft pipelines appends in `replicate` state, progress.ts).
- */
-export const APPENDS_AHEAD = 2;
-
 /** What `PersistOverlap` needs from the driver. */
 export interface OverlapHost {
   readonly raw: RawNode;
@@ -56,17 +49,17 @@ export class PersistOverlap {
    * Sends what needs no persist of the running one (`RawNode.takeMessages`): heartbeats and
    * their answers (saving a leader's large snapshot takes seconds, and a node silent that long
    * is taken for dead) and a leader's appends of entries proposed meanwhile, so followers write
-   * them while the leader's fsync runs. The proposal gatherer runs here only while a follower
-   * voter lacks fewer than `APPENDS_AHEAD` entries: otherwise proposals keep queueing, into one
-   * entry, until an answer comes or the persist ends (group commit per follower round trip as
-   * well as per fsync). Committed entries durable here before this persist go to the apply
+   * them while the leader's fsync runs. The proposal gatherer runs here only when a follower
+   * voter holds every entry (nothing in flight to it): otherwise proposals keep queueing, into
+   * one entry, until an answer comes or the persist ends (group commit per follower round trip
+   * as well as per fsync). Committed entries durable here before this persist go to the apply
    * worker at once (`RawNode.takeCommittedStable`), unless an entry of the persisting Ready
    * waits for the persist before it applies (log order).
    */
   run(): void {
     const h = this.#host;
     if (!this.#persisting || h.isClosed()) return;
-    if (h.raw.followerLacksAtMost(APPENDS_AHEAD - 1)) h.gather();
+    if (h.raw.followerCaughtUp) h.gather();
     const msgs = h.raw.takeMessages();
     if (msgs.length > 0) h.send(msgs);
     if (!this.#applyInOrder) return;

@@ -107,15 +107,3 @@ Deno.test("RawNode.followerCaughtUp: true while a follower voter holds every ent
   n.propose(bytes("y"));
   assert.equal(n.followerCaughtUp, false);
 });
-
-Deno.test("RawNode.followerLacksAtMost: counts the entries a follower voter in replicate state lacks", () => {
-  const n = leader();
-  n.propose(bytes("x"));
-  assert.equal(n.followerLacksAtMost(0), false, "x is in flight to both");
-  assert.equal(n.followerLacksAtMost(1), true, "each lacks x only");
-  n.propose(bytes("y"));
-  assert.equal(n.followerLacksAtMost(1), false, "x and y are in flight to both");
-  assert.equal(n.followerLacksAtMost(2), true);
-  ack(n, "n2", 2);
-  assert.equal(n.followerLacksAtMost(1), true, "n2 lacks y only");
-});

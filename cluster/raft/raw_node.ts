@@ -247,19 +247,11 @@ export class RawNode {
 
   /** Whether a follower voter holds every entry this leader has (nothing in flight to it). */
   get followerCaughtUp(): boolean {
-    return this.followerLacksAtMost(0);
-  }
-
-  /**
-   * Whether a follower voter in `replicate` state lacks at most `entries` of this leader's
-   * entries (0: it holds every one; 1: at most one in flight to it).
-   */
-  followerLacksAtMost(entries: number): boolean {
     const r = this.r;
     if (r.role !== "leader") return false;
-    const from = r.log.lastIndex() - entries;
+    const last = r.log.lastIndex();
     for (const [id, pr] of r.progress) {
-      if (id !== r.id && !pr.isLearner && pr.state === "replicate" && pr.match >= from) return true;
+      if (id !== r.id && !pr.isLearner && pr.state === "replicate" && pr.match >= last) return true;
     }
     return false;
   }
