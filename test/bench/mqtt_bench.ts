@@ -14,14 +14,19 @@
  *
  * Each with the CPU time per message (deliveries for the fan-out) of the broker's process (a
  * cluster: its leader, and all its nodes together) and of this one (the client: it shows whether
- * the client, not the broker, is what limits the rate).
+ * the client, not the broker, is what limits the rate), the share of the machine's cores those
+ * processes kept busy (CPU per message × rate over the cores: what is left is idle or other
+ * work's, so a low share says the rate is set by the round's latency, not by the CPU), and the
+ * write and read system calls per 64 messages of the broker (a cluster's leader) and the client
+ * (`/proc/<pid>/io` syscw and syscr; a Deno process's socket reads do not show in syscr, its
+ * writes do).
  *
  * Median of `--runs` runs. Without `mosquitto` installed only quorumq is measured, saying why.
  *
  * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 5000] [--nodes 1,3]
  *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
  *   [--client-nodelay] [--no-memory-flags] [--v8-flags <flags>] [--profile-nodes <dir>]
- *   [--beside <node entry>]
+ *   [--beside <node entry>] [--publishers 1]
  *
  * `--nodes` lists the cluster sizes quorumq runs as, one after another (default `1,3`; `--nodes 3`
  * for the cluster alone). `--main` picks the node entry
@@ -38,7 +43,9 @@
  * `src/main.ts`) and drives the same QoS 1 load on both at the same time, run by run, so an A/B of
  * the CPU per message sees one machine load on both sides (alternating runs drift with the load
  * of a shared machine); no Mosquitto then, and neither the rates nor the client's CPU compare
- * (one client process drives both).
+ * (one client process drives both). `--publishers <n>` shares the QoS 1/2 window of 64 in flight
+ * among n connections (the gateway keeps one batch in flight per connection, so n batches can be
+ * in flight at once: a stand-in for a gateway that overlaps a connection's batches).
  *
  * @module
  */
@@ -65,6 +72,7 @@ const { values } = parseArgs({
     "v8-flags": { type: "string" },
     "profile-nodes": { type: "string" },
     beside: { type: "string" },
+    publishers: { type: "string", default: "1" },
   },
 });
 const CASES = new Set(values.cases.split(","));
@@ -72,6 +80,8 @@ const NODE_COUNTS = values.nodes.split(",").map(Number);
 const RUNS = Number(values.runs);
 const MESSAGES = Number(values.messages);
 const IN_FLIGHT = 64;
+/** QoS 1/2 publisher connections sharing the `IN_FLIGHT` window (`--publishers`). */
+const PUBLISHERS = Number(values.publishers);
 const SUBSCRIBERS = 10;
 
 interface Figures {
@@ -86,15 +96,27 @@ interface Figures {
   clientUs: number;
   /** quorumq: Raft entries its leader proposed per 64 messages (commit rounds per window). */
   entriesPer64?: number;
+  /** Write and read system calls per 64 messages of the broker (a cluster's leader) and client. */
+  brokerWrites: number;
+  brokerReads: number;
+  clientWrites: number;
+  clientReads: number;
 }
 
-type Timed = Omit<Figures, "brokerUs" | "allUs" | "clientUs">;
+type Timed = Pick<Figures, "rate" | "p50" | "p99" | "got">;
 
 /** utime+stime of a process in microseconds (Linux /proc; clock ticks are 100 Hz here). */
 function cpuUs(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** A process's write and read system calls so far (`/proc/<pid>/io`: syscw, syscr). */
+function syscalls(pid: number): { w: number; r: number } {
+  const io = Deno.readTextFileSync(`/proc/${pid}/io`);
+  const field = (name: string) => Number(io.match(new RegExp(`^${name}: (\\d+)`, "m"))?.[1] ?? NaN);
+  return { w: field("syscw"), r: field("syscr") };
 }
 
 /**
@@ -110,12 +132,18 @@ async function withCpu(
   const all = () => pids.reduce((sum, pid) => sum + cpuUs(pid), 0);
   const e0 = await entries?.();
   const b0 = cpuUs(pids[0]), a0 = all(), c0 = cpuUs(Deno.pid);
+  const bs0 = syscalls(pids[0]), cs0 = syscalls(Deno.pid);
   const f = await fn();
   const n = Math.max(1, count(f));
+  const bs1 = syscalls(pids[0]), cs1 = syscalls(Deno.pid);
   const cpu = {
     brokerUs: (cpuUs(pids[0]) - b0) / n,
     allUs: (all() - a0) / n,
     clientUs: (cpuUs(Deno.pid) - c0) / n,
+    brokerWrites: (bs1.w - bs0.w) * 64 / n,
+    brokerReads: (bs1.r - bs0.r) * 64 / n,
+    clientWrites: (cs1.w - cs0.w) * 64 / n,
+    clientReads: (cs1.r - cs0.r) * 64 / n,
   };
   const e1 = await entries?.();
   const per64 = e0 === undefined || e1 === undefined ? {} : { entriesPer64: (e1 - e0) * 64 / n };
@@ -152,16 +180,19 @@ async function publishInFlight(
   run: number,
   qos: 1 | 2,
 ): Promise<Timed> {
-  const pub = await client(port);
+  const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, () => client(port)));
   // MQTT.js leaves Nagle's algorithm on: its PUBLISHes after the first wait for that one's TCP ACK.
   if (values["client-nodelay"]) {
-    (pub.stream as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
+    for (const pub of pubs) {
+      (pub.stream as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
+    }
   }
   const lat: number[] = [];
   let next = 0;
   const payload = "x".repeat(256);
   const start = performance.now();
-  const worker = async () => {
+  const worker = async (w: number) => {
+    const pub = pubs[w % pubs.length];
     while (next < MESSAGES) {
       next++;
       const t0 = performance.now();
@@ -169,9 +200,9 @@ async function publishInFlight(
       lat.push(performance.now() - t0);
     }
   };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  await Promise.all(Array.from({ length: IN_FLIGHT }, (_, w) => worker(w)));
   const secs = (performance.now() - start) / 1000;
-  await pub.endAsync();
+  await Promise.all(pubs.map((pub) => pub.endAsync()));
   lat.sort((a, b) => a - b);
   return { rate: MESSAGES / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
 }
@@ -255,13 +286,21 @@ function show(name: string, nodes: number, label: string, fs: Figures[]): void {
   const rounds = fs[0].entriesPer64 === undefined
     ? ""
     : `, ${median(fs.map((x) => x.entriesPer64!)).toFixed(1)} entries per 64`;
+  // The share of the machine's cores the broker's processes and the client kept busy.
+  const busy = median(fs.map((x) => (x.allUs + x.clientUs) * x.rate / 1e6)) /
+    navigator.hardwareConcurrency;
+  const per64 = (f: (x: Figures) => number) => median(fs.map(f)).toFixed(1);
   console.log(
     `${name.padEnd(12)} ${label.padEnd(36)} ${Math.round(median(fs.map((f) => f.rate)))} msgs/s, ` +
       `p50 ${median(fs.map((f) => f.p50)).toFixed(2)} ms, p99 ${
         median(fs.map((f) => f.p99)).toFixed(2)
       } ms, CPU/msg broker ${cpu((x) => x.brokerUs)} µs${all}, client ${
         cpu((x) => x.clientUs)
-      } µs${rounds}${got}`,
+      } µs${rounds}${got}; cores busy ${(busy * 100).toFixed(0)}%; per 64 writes/reads broker ${
+        per64((x) => x.brokerWrites)
+      }/${per64((x) => x.brokerReads)}, client ${per64((x) => x.clientWrites)}/${
+        per64((x) => x.clientReads)
+      }`,
   );
 }
 
