@@ -113,6 +113,18 @@ const subscriptionPut = (s: number): Command => ({
   options: { filter: FILTERS[s], leaseMs: 1_500, ...(s === 3 ? { maxDeliveries: 2 } : {}) },
 });
 
+/** The topic's options with the `n`th retained bounds. */
+const boundsPut = (n: number): Command => ({
+  op: "topic_put",
+  topic: "m",
+  options: {
+    maxMessages: 12,
+    maxAgeMs: 9_000,
+    maxRetained: [1, 2, 3, 8][n],
+    maxRetainedBytes: [10, 40, 80, 1000][n],
+  },
+});
+
 const SETUP: Command[] = [
   {
     op: "topic_put",
@@ -217,16 +229,7 @@ function run(actions: Action[], cuts: Set<number>): { results: string[]; state: 
       case "resubscribe":
         return subscriptionPut(a.s);
       case "bounds":
-        return {
-          op: "topic_put",
-          topic: "m",
-          options: {
-            maxMessages: 12,
-            maxAgeMs: 9_000,
-            maxRetained: [1, 2, 3, 8][a.n],
-            maxRetainedBytes: [10, 40, 80, 1000][a.n],
-          },
-        };
+        return boundsPut(a.n);
     }
   };
   SETUP.forEach((c) => apply(c));

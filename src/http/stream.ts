@@ -47,7 +47,7 @@ import {
 } from "./stream_frames.ts";
 import { runConsume } from "./stream_consume.ts";
 import { JsonText, passedHeaders, StreamCall } from "./stream_call.ts";
-import { StreamLiveness } from "./stream_liveness.ts";
+import { notReading, StreamLiveness } from "./stream_liveness.ts";
 import { INTAKE_SLICE_FRAMES, RecentFsyncs, SlicedIntake } from "./stream_intake.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
@@ -70,12 +70,6 @@ const MAX_IN_FLIGHT = 4096;
  * for the next message), so one batch of large pushes never makes one huge message.
  */
 const BATCH_BYTES_MAX = 256 * 1024;
-
-/**
- * The bytes a stream's socket may hold unsent (`bufferedAmount`) before the stream is given up:
- * its client is not reading its answers, and Deno's WebSocket keeps all it is sent in memory.
- */
-const BUFFERED_MAX = 64 << 20;
 
 /** A text message, in the intake's order (it closes the stream when its turn comes). */
 const TEXT_MESSAGE = ["text"] as const;
@@ -197,19 +191,11 @@ export class StreamSession {
     this.#unread();
   }
 
-  /**
-   * The client reads nothing of what it is sent (more than `BUFFERED_MAX` waits in the socket):
-   * the stream ends as a silent one does, its consumers and long polls with it, so one client
-   * cannot make the node keep its answers without bound.
-   */
+  /** The client reads nothing of what it is sent: the stream ends as a silent one does. */
   #unread(): void {
-    if (this.socket.bufferedAmount <= BUFFERED_MAX) return;
+    if (!notReading(this.socket)) return;
     this.deps.log.warn("stream_unread", { buffered: this.socket.bufferedAmount });
-    try {
-      this.socket.close(4008, "client not reading");
-    } catch {
-      // Closed already.
-    }
+    this.socket.close(4008, "client not reading"); // OPEN: it was just sent to
     this.#closed();
   }
 
@@ -297,8 +283,7 @@ export class StreamSession {
         void this.#request(frame);
         return;
       case "consume":
-        // A consumer runs receives for the client as long as it is open: bounded like requests.
-        if (this.consumers.size >= MAX_IN_FLIGHT) {
+        if (this.consumers.size >= MAX_IN_FLIGHT) { // each one runs receives: bounded too
           this.sendProblem(frame.i, "unavailable", `More than ${MAX_IN_FLIGHT} consumers open`);
           return;
         }

@@ -49,3 +49,15 @@ export class StreamLiveness {
     this.#timer = undefined;
   }
 }
+
+/**
+ * The bytes a stream's socket may hold unsent (`bufferedAmount`) before the stream is given up
+ * as one whose client reads nothing (closed 4008, like a silent one): Deno's WebSocket keeps all
+ * it is sent in memory, so such a client would have the node keep its answers without bound.
+ */
+export const UNSENT_MAX = 64 << 20;
+
+/** Whether the client of `socket` is not reading what it is sent (`UNSENT_MAX`). */
+export function notReading(socket: { readonly bufferedAmount: number }): boolean {
+  return socket.bufferedAmount > UNSENT_MAX;
+}

@@ -20,6 +20,7 @@ import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
 import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
+import { Backlog } from "./backlog.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
 import type { MqttAccess } from "./access.ts";
 
@@ -66,11 +67,8 @@ export interface InboundHost {
    * several, each within it (`Inbound.#cut`).
    */
   readonly maxBodyBytes: number;
-  /**
-   * v5: the client's Maximum Packet Size (its CONNECT's); a delivery whose PUBLISH would pass it
-   * is dropped as if sent (`outbound.ts`). Undefined: no bound but the protocol's.
-   */
-  readonly clientMaxPacketBytes?: number;
+  /** v5: the client's Maximum Packet Size; a delivery beyond it is dropped (`outbound.ts`). */
+  readonly clientMaxPacketBytes?: number | undefined;
   send(p: Packet): void;
   /**
    * Writes a PUBACK, PUBREC or PUBCOMP (v5: with `reasonCode`; v3.1.1 has none), in order with
@@ -156,16 +154,6 @@ const ANSWERS_HELD_MAX = 4;
 /** The longest wait for a client's new packets after a batch's answers (`#sendAnswers`). */
 const REFILL_WAIT_MAX_MS = 10;
 
-/**
- * The most PUBLISHes and PUBRELs, and payload bytes, a connection holds waiting for their batch
- * (`backlog`): past either, its socket is not read until the pump takes some (TCP then holds the
- * client back). Without it a client sending faster than the log commits (a QoS 0 flood, or any
- * client while the cluster has no leader: a batch is retried for up to 15 s) grew the node's
- * memory without bound.
- */
-const QUEUED_MAX = 10_000;
-const QUEUED_BYTES_MAX = 16 << 20;
-
 /** Topics a connection keeps the facts of (most clients publish to a few topics, again and again). */
 const TOPIC_CACHE_MAX = 1024;
 
@@ -174,10 +162,8 @@ export class Inbound {
   /** The session's claim: a QoS 2 message is published once per packet id, in its slot. */
   readonly #claim: string;
   readonly #queue: Item[] = [];
-  /** The payload bytes of the PUBLISHes in `#queue`. */
-  #queuedBytes = 0;
-  /** Resolved once the backlog is below its bounds again (`backlog`). */
-  #room: PromiseWithResolvers<void> | undefined;
+  /** The bound on `#queue` (`backlog.ts`). */
+  readonly #backlog = new Backlog();
   #pumping = false;
   /** A batch was refused: the connection is being closed, nothing more is sent or answered. */
   #stopped = false;
@@ -200,30 +186,16 @@ export class Inbound {
   /** Queues a PUBLISH; `flush` sends what is queued (the connection: after each read). */
   publish(p: IPublishPacket): void {
     this.#queue.push(p);
-    this.#queuedBytes += p.payload.length;
+    this.#backlog.bytes += p.payload.length;
   }
 
-  /**
-   * Undefined while the packets waiting for their batch are within their bounds; else a promise
-   * that resolves once they are again (or this half stopped): the connection reads its socket
-   * again then.
-   */
+  /** Undefined while what waits is within bounds; else resolves once it is (`backlog.ts`). */
   backlog(): Promise<void> | undefined {
-    if (this.#roomy()) return undefined;
-    this.#room ??= Promise.withResolvers();
-    return this.#room.promise;
+    return this.#backlog.wait(this.#queue.length, this.#stopped);
   }
 
-  #roomy(): boolean {
-    return this.#stopped ||
-      (this.#queue.length < QUEUED_MAX && this.#queuedBytes < QUEUED_BYTES_MAX);
-  }
-
-  /** Wakes the connection's reader once the backlog is within its bounds again. */
   #roomMade(): void {
-    if (this.#room === undefined || !this.#roomy()) return;
-    this.#room.resolve();
-    this.#room = undefined;
+    this.#backlog.check(this.#queue.length, this.#stopped);
   }
 
   /** Queues a PUBREL; `flush` sends what is queued. */
@@ -257,7 +229,7 @@ export class Inbound {
         while (n < this.#queue.length && n < BATCH_MAX && this.#queue[n].cmd === kind) n++;
         const run = this.#queue.splice(0, n);
         if (kind === "publish") {
-          for (const p of run) this.#queuedBytes -= (p as IPublishPacket).payload.length;
+          for (const p of run) this.#backlog.bytes -= (p as IPublishPacket).payload.length;
         }
         this.#roomMade();
         if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
