@@ -113,6 +113,18 @@ const subscriptionPut = (s: number): Command => ({
   options: { filter: FILTERS[s], leaseMs: 1_500, ...(s === 3 ? { maxDeliveries: 2 } : {}) },
 });
 
+/** The topic's options with the `n`th retained bounds. */
+const boundsPut = (n: number): Command => ({
+  op: "topic_put",
+  topic: "m",
+  options: {
+    maxMessages: 12,
+    maxAgeMs: 9_000,
+    maxRetained: [1, 2, 3, 8][n],
+    maxRetainedBytes: [10, 40, 80, 1000][n],
+  },
+});
+
 const SETUP: Command[] = [
   {
     op: "topic_put",
@@ -131,18 +143,6 @@ function views(broker: BrokerState): string {
     subs: SUBS.map((s) => broker.subscription("m", s)),
   });
 }
-
-/** The topic's bounds, the `n`th of four sets (a retention change between snapshots). */
-const boundsPut = (n: number): Command => ({
-  op: "topic_put",
-  topic: "m",
-  options: {
-    maxMessages: 12,
-    maxAgeMs: 9_000,
-    maxRetained: [1, 2, 3, 8][n],
-    maxRetainedBytes: [10, 40, 80, 1000][n],
-  },
-});
 
 function run(actions: Action[], cuts: Set<number>): { results: string[]; state: Uint8Array } {
   let broker = new BrokerState();

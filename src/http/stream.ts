@@ -47,8 +47,7 @@ import {
 } from "./stream_frames.ts";
 import { runConsume } from "./stream_consume.ts";
 import { JsonText, passedHeaders, StreamCall } from "./stream_call.ts";
-import { StreamLiveness } from "./stream_liveness.ts";
-import { closedUnread } from "./stream_unread.ts";
+import { notReading, StreamLiveness, UnreadWatch } from "./stream_liveness.ts";
 import { INTAKE_SLICE_FRAMES, RecentFsyncs, SlicedIntake } from "./stream_intake.ts";
 
 /** Runs one internal request through the app (its `fetch`). */
@@ -63,8 +62,9 @@ export interface StreamApp {
 /** How long a stream waits for its in-flight answers before it closes at shutdown. */
 const GO_AWAY_MS = 1_000;
 
-/** Requests one stream may have in flight; more are answered `unavailable` at once. */
+/** Requests (and consumers) one stream may have; more are answered `unavailable` at once. */
 const MAX_IN_FLIGHT = 4096;
+const TOO_MUCH = `${MAX_IN_FLIGHT} requests or consumers, or 64 MiB of answers unread, already`;
 
 /**
  * A batch of answers goes out once its frames' bodies reach this many bytes (more frames wait
@@ -164,7 +164,7 @@ export class StreamSession {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     if (!this.#batching) {
       this.socket.send(encodeStreamFrame(frame));
-      this.#unread();
+      this.#unread.sent();
       return;
     }
     this.#outbox.push(frame);
@@ -189,17 +189,15 @@ export class StreamSession {
     this.socket.send(
       frames.length === 1 ? encodeStreamFrame(frames[0]) : encodeStreamBatch(frames),
     );
-    this.#unread();
+    this.#unread.sent();
   }
 
-  /**
-   * The client reads nothing of what it is sent (more than `BUFFERED_MAX` waits in the socket):
-   * the stream ends as a silent one does, its consumers and long polls with it, so one client
-   * cannot make the node keep its answers without bound.
-   */
-  #unread(): void {
-    if (closedUnread(this.socket, this.deps.log)) this.#closed();
-  }
+  /** The client reads nothing of what it is sent: the stream ends as a silent one does. */
+  readonly #unread = new UnreadWatch(() => this.socket.bufferedAmount, () => {
+    this.deps.log.warn("stream_unread", { buffered: this.socket.bufferedAmount });
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(4008, "client not reading");
+    this.#closed();
+  });
 
   /** Sends a problem as the answer to request `i`, or as a stream error without one. */
   sendProblem(i: number | undefined, type: ProblemType, detail: string): void {
@@ -228,6 +226,7 @@ export class StreamSession {
     // (their calls' outcomes are unknown to the client either way).
     this.#intake.stop();
     this.#liveness?.stop();
+    this.#unread.stop();
     this.deps.drain.signal.removeEventListener("abort", this.#onDrain);
     for (const c of this.consumers.values()) c.stop();
     this.consumers.clear();
@@ -277,18 +276,15 @@ export class StreamSession {
   #handle(frame: Exclude<StreamInFrame, { t: "hello" }>): void {
     switch (frame.t) {
       case "req":
-        if (this.#inFlight >= MAX_IN_FLIGHT) {
-          this.sendProblem(frame.i, "unavailable", `More than ${MAX_IN_FLIGHT} requests in flight`);
-          return;
+        if (this.#inFlight >= MAX_IN_FLIGHT || notReading(this.socket)) {
+          return this.sendProblem(frame.i, "unavailable", TOO_MUCH);
         }
         this.#inFlight++;
         void this.#request(frame);
         return;
       case "consume":
-        // A consumer runs receives for the client as long as it is open: bounded like requests.
-        if (this.consumers.size >= MAX_IN_FLIGHT) {
-          this.sendProblem(frame.i, "unavailable", `More than ${MAX_IN_FLIGHT} consumers open`);
-          return;
+        if (this.consumers.size >= MAX_IN_FLIGHT || notReading(this.socket)) {
+          return this.sendProblem(frame.i, "unavailable", TOO_MUCH);
         }
         if (this.consumers.has(frame.i)) {
           this.sendProblem(frame.i, "invalid_request", `Consumer ${frame.i} is already open`);

@@ -49,3 +49,55 @@ export class StreamLiveness {
     this.#timer = undefined;
   }
 }
+
+/**
+ * The bytes a stream's socket may hold unsent (`bufferedAmount`, which Deno's WebSocket keeps in
+ * memory) before its new requests are refused (`unavailable`, retry): a client that sends but
+ * does not read would have the node keep its answers without bound.
+ */
+export const UNSENT_MAX = 64 << 20;
+
+/** How long the unsent bytes may stay above `UNSENT_MAX` without shrinking (`UnreadWatch`). */
+export const UNREAD_GRACE_MS = 15_000;
+
+/** Whether the client of `socket` is behind on what it is sent (`UNSENT_MAX`). */
+export function notReading(socket: { readonly bufferedAmount: number }): boolean {
+  return socket.bufferedAmount > UNSENT_MAX;
+}
+
+/**
+ * Gives a stream up (`onStuck`, closed 4008) when its unsent bytes stayed above `UNSENT_MAX`
+ * for `UNREAD_GRACE_MS` without shrinking: its client reads nothing. One that reads slowly (a
+ * large answer on a slow link) shrinks them, and is watched again from there.
+ */
+export class UnreadWatch {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly unsent: () => number,
+    private readonly onStuck: () => void,
+    /** Runs `fn` after `ms` (a seam for tests). */
+    private readonly after: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> =
+      setTimeout,
+  ) {}
+
+  /** After a send: starts watching when more than `UNSENT_MAX` waits unsent. */
+  sent(): void {
+    if (this.#timer === undefined && this.unsent() > UNSENT_MAX) this.#watch(this.unsent());
+  }
+
+  #watch(was: number): void {
+    this.#timer = this.after(() => {
+      this.#timer = undefined;
+      const now = this.unsent();
+      if (now <= UNSENT_MAX) return;
+      if (now < was) return this.#watch(now);
+      this.onStuck();
+    }, UNREAD_GRACE_MS);
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -12,7 +12,7 @@ import mqtt from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
 import type { ApiRequest } from "./broker_api.ts";
 import { MqttConnection } from "./connection.ts";
-import { answer, fakeContext } from "./_testing_gateway.ts";
+import { answer, testContext } from "./_testing_connection.ts";
 import type { ByteStream } from "./wire.ts";
 
 /** Reads the stream offers before the test gives up on seeing the connection stop reading. */
@@ -76,7 +76,7 @@ Deno.test("a connection whose PUBLISHes are not committed stops reading its sock
     },
     remote: "test:0",
   };
-  const conn = new MqttConnection(fakeContext(fetch), stream);
+  const conn = new MqttConnection(testContext(fetch), stream);
   const running = conn.run();
   // Until the connection stops asking for more (1 s without a read) or took all that was offered.
   for (let i = 0; i < 600 && reads <= READS_OFFERED && Date.now() - lastReadAt < 1000; i++) {

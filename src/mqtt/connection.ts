@@ -311,9 +311,7 @@ export class MqttConnection {
       owner,
       version: v5 ? 5 : 4,
       maxBodyBytes: this.#ctx.maxBodyBytes,
-      ...(v5 && p.properties?.maximumPacketSize !== undefined
-        ? { clientMaxPacketBytes: p.properties.maximumPacketSize }
-        : {}),
+      clientMaxPacketBytes: v5 ? p.properties?.maximumPacketSize : undefined,
       send: (pk: Packet) => this.#wire.send(aliasMax > 0 ? this.#aliasOut(pk, aliasMax) : pk),
       ack: (cmd: AckCmd, messageId: number, reasonCode: number) =>
         this.#wire.sendAck(cmd, messageId, reasonCode),

@@ -63,7 +63,7 @@ export interface InboundHost {
    * v5: the client's Maximum Packet Size (its CONNECT's); a delivery whose PUBLISH would pass it
    * is dropped as if sent (`outbound.ts`). Undefined: no bound but the protocol's.
    */
-  readonly clientMaxPacketBytes?: number;
+  readonly clientMaxPacketBytes?: number | undefined;
   send(p: Packet): void;
   /**
    * Writes a PUBACK, PUBREC or PUBCOMP (v5: with `reasonCode`; v3.1.1 has none), in order with

@@ -20,6 +20,7 @@ import { exactlyOnceId, Inflight } from "./inflight.ts";
 import { joinShared, type SessionLife } from "./subscriptions.ts";
 import { Qos2Out } from "./qos2_out.ts";
 import { Parked } from "./parked.ts";
+import { publishBytesAtMost } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
 import { retainedFor } from "./retained.ts";
@@ -331,17 +332,11 @@ export class Outbound {
     }
   }
 
-  /**
-   * Whether a PUBLISH of `topic` and a payload of `payloadBytes` may pass the client's Maximum
-   * Packet Size (v5), counted with its whole topic, a packet id and a topic alias: at most those
-   * few bytes more than it may take. Logged: the message is not sent to this client.
-   */
+  /** Whether a PUBLISH may pass the client's Maximum Packet Size (`packet_size.ts`); logged. */
   #tooLarge(topic: string, payloadBytes: number): boolean {
     const max = this.#host.clientMaxPacketBytes;
-    if (max === undefined || payloadBytes + 3 * topic.length < max - 16) return false;
-    // The remaining length: topic (2 + its UTF-8), packet id 2, properties 1 + alias 3, payload.
-    const rest = 2 + new TextEncoder().encode(topic).length + 2 + 4 + payloadBytes;
-    const total = 1 + (rest < 128 ? 1 : rest < 16_384 ? 2 : rest < 2_097_152 ? 3 : 4) + rest;
+    if (max === undefined) return false;
+    const total = publishBytesAtMost(topic, payloadBytes, max);
     if (total <= max) return false;
     this.#log.warn("mqtt_delivery_too_large", {
       clientId: this.#host.clientId,

@@ -8,69 +8,53 @@
  */
 
 import assert from "node:assert/strict";
-import mqtt from "mqtt-packet";
-import type { Packet } from "mqtt-packet";
 import { MqttConnection } from "./connection.ts";
-import { fakeContext, fakeTopicApi, untilStill } from "./_testing_gateway.ts";
 import { webSocketStream } from "./ws_stream.ts";
+import {
+  qos0Flood,
+  RECEIVES_OFFERED,
+  slowSubscriber,
+  testContext,
+  untilStill,
+} from "./_testing_connection.ts";
 
-/** One WebSocket frame from a client: FIN, binary, masked (RFC 6455 5.2). */
+/** One WebSocket frame from a client: FIN, binary, masked (RFC 6455 5.2; under 64 KiB). */
 function wsFrame(payload: Uint8Array): Uint8Array {
   const n = payload.length;
   const head = n < 126 ? 2 : 4;
   const out = new Uint8Array(head + 4 + n);
   out[0] = 0x82;
-  if (n < 126) out[1] = 0x80 | n;
-  else {
-    out[1] = 0x80 | 126;
-    out[2] = n >> 8;
-    out[3] = n & 0xff;
-  }
+  out[1] = 0x80 | (n < 126 ? n : 126);
+  if (n >= 126) out.set([n >> 8, n & 0xff], 2);
   const mask = [1, 2, 3, 4];
   out.set(mask, head);
   for (let i = 0; i < n; i++) out[head + 4 + i] = payload[i] ^ mask[i & 3];
   return out;
 }
 
+const UPGRADE = `GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+  `Sec-WebSocket-Key: ${btoa("0123456789abcdef")}\r\nSec-WebSocket-Version: 13\r\n` +
+  `Sec-WebSocket-Protocol: mqtt\r\n\r\n`;
+
 Deno.test("MQTT over WebSocket: a QoS 0 subscriber that stops reading holds its receives back", async () => {
-  const { api, fetch } = fakeTopicApi("x".repeat(1000));
-  const ctx = fakeContext(fetch);
+  const { fetch, counter } = qos0Flood(1000);
   let running: Promise<void> | undefined;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "mqtt" });
     socket.onopen = () => {
-      running = new MqttConnection(ctx, webSocketStream(socket, "test")).run();
+      running = new MqttConnection(testContext(fetch), webSocketStream(socket, "test")).run();
     };
     return response;
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
   try {
-    await conn.write(new TextEncoder().encode(
-      `GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${btoa("0123456789abcdef")}\r\nSec-WebSocket-Version: 13\r\n` +
-        `Sec-WebSocket-Protocol: mqtt\r\n\r\n`,
-    ));
+    await conn.write(new TextEncoder().encode(UPGRADE));
     await conn.read(new Uint8Array(1024)); // the 101; from here on this client reads nothing
-    const connect = mqtt.generate({
-      cmd: "connect",
-      protocolVersion: 4,
-      clientId: "ws-slow",
-      clean: true,
-      keepalive: 0,
-    } as Packet);
-    const subscribe = mqtt.generate({
-      cmd: "subscribe",
-      messageId: 1,
-      subscriptions: [{ topic: "slow/#", qos: 0 }],
-    } as Packet);
-    await conn.write(wsFrame(connect));
-    await conn.write(wsFrame(subscribe));
-    await untilStill(() => api.receives);
+    for (const p of slowSubscriber("ws-slow")) await conn.write(wsFrame(p));
+    const taken = await untilStill(() => counter.receives, RECEIVES_OFFERED);
     assert.ok(
-      api.receives < 100,
-      `${api.receives} receives of 256 (${
-        api.receives * 256
-      } messages of 1 KB) went to a client that ` +
+      taken < 100,
+      `${taken} receives of 256 (${taken * 256} messages of 1 KB) went to a client that ` +
         "reads nothing",
     );
   } finally {

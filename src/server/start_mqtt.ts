@@ -15,9 +15,10 @@ import {
   type NodeApp,
 } from "../http/mod.ts";
 import type { Logger } from "../log.ts";
-import { MQTT_TOPIC, type MqttGateway, startMqttGateway } from "../mqtt/mod.ts";
+import { type MqttGateway, startMqttGateway } from "../mqtt/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
 import { gatewayFetch } from "./mqtt_fetch.ts";
+import { mqttClaimsView } from "./mqtt_claims_view.ts";
 import { TlsFront } from "./tls_front.ts";
 import type { LoadedTls } from "./tls.ts";
 
@@ -66,12 +67,7 @@ export async function startNodeMqtt(o: NodeMqttOptions): Promise<NodeMqtt> {
     ...(mqttTls === undefined ? {} : { unixPath: mqttTls.innerPath }),
     nodeId: config.id,
     // Read through `machine.state` every time: a snapshot restore replaces it.
-    claims: {
-      changes: () => machine.state.claimChanges(MQTT_TOPIC),
-      changedSince: (since) => machine.state.claimsChangedSince(MQTT_TOPIC, since),
-      claim: (key) => machine.state.claim(MQTT_TOPIC, key),
-      heldBy: (prefix) => machine.state.claimsHeldBy(MQTT_TOPIC, prefix),
-    },
+    claims: mqttClaimsView(() => machine.state),
     onApplied: (listener) => o.driver.onApplied(listener),
     ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
   });
