@@ -104,6 +104,19 @@ export function decodeRecord(
 }
 
 /**
+ * The record at `offset` of bytes that `decodeRecord` verified already (the log's open scan): its
+ * fields without the checksum pass.
+ */
+export function readVerifiedRecord(view: DataView, offset: number): DecodeResult {
+  const p = offset + RECORD_HEADER_BYTES;
+  const end = p + view.getUint32(offset + 4, true);
+  const index = view.getUint32(p, true) + view.getUint32(p + 4, true) * TWO_32;
+  const term = view.getUint32(p + 8, true) + view.getUint32(p + 12, true) * TWO_32;
+  const kind = view.getUint8(p + 16);
+  return { ok: true, record: { index, term, kind, dataStart: p + PAYLOAD_FIXED_BYTES, end } };
+}
+
+/**
  * An `Entry` for a verified record. Its data is a view into `buf` (no copy: one allocation per
  * entry costs more than the whole scan), so `buf` lives as long as any entry read from it; a
  * read buffer is one segment, at most `segmentBytesMax`.

@@ -8,7 +8,13 @@
 
 import type { Entry } from "../raft/mod.ts";
 import { assertContiguous, type LogStore } from "./log_store.ts";
-import { decodeRecord, encodeRecords, recordBytes, toEntry } from "./_record.ts";
+import {
+  decodeRecord,
+  encodeRecords,
+  readVerifiedRecord,
+  recordBytes,
+  toEntry,
+} from "./_record.ts";
 import {
   ioError,
   readFileIfExists,
@@ -122,11 +128,16 @@ export class FileLogStore implements LogStore {
     await this.#enqueue({ kind: "barrier", done: noSettle });
     const entries: Entry[] = [];
     for (const seg of this.#segments) {
-      const buf = await readWhole(seg.path);
+      // The open's scan verified these very bytes, and nothing was written since (`#enqueue`).
+      const scanned = seg.scanned;
+      seg.scanned = undefined;
+      const buf = scanned ?? await readWhole(seg.path);
       const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       const from = Math.max(this.#first, seg.firstIndex);
       for (let i = from - seg.firstIndex; i < seg.offsets.length; i++) {
-        const r = decodeRecord(buf, view, seg.offsets[i], seg.bytes);
+        const r = scanned !== undefined
+          ? readVerifiedRecord(view, seg.offsets[i])
+          : decodeRecord(buf, view, seg.offsets[i], seg.bytes);
         if (!r.ok || r.record.index !== seg.firstIndex + i) {
           throw new Error(`Cannot load the Raft log: ${seg.path} changed under the running node`);
         }
@@ -196,6 +207,8 @@ export class FileLogStore implements LogStore {
       op.done = { resolve, reject };
     });
     if (op.kind === "close") this.#closed = true;
+    // Bytes the open's scan kept for the first `load()` are stale once anything is written.
+    if (op.kind !== "barrier") { for (const seg of this.#segments) seg.scanned = undefined; }
     this.#queue.push(op);
     if (!this.#draining) void this.#drain();
     return p;
