@@ -8,13 +8,7 @@
 
 import type { Entry } from "../raft/mod.ts";
 import { assertContiguous, type LogStore } from "./log_store.ts";
-import {
-  decodeRecord,
-  encodeRecords,
-  readVerifiedRecord,
-  recordBytes,
-  toEntry,
-} from "./_record.ts";
+import { decodeRecord, encodeRecords, recordBytes, toEntry } from "./_record.ts";
 import {
   ioError,
   readFileIfExists,
@@ -128,16 +122,13 @@ export class FileLogStore implements LogStore {
     await this.#enqueue({ kind: "barrier", done: noSettle });
     const entries: Entry[] = [];
     for (const seg of this.#segments) {
-      // The open's scan verified these very bytes, and nothing was written since (`#enqueue`).
-      const scanned = seg.scanned;
+      const scanned = seg.scanned; // verified by the open's scan, unwritten since (`#enqueue`)
       seg.scanned = undefined;
       const buf = scanned ?? await readWhole(seg.path);
       const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       const from = Math.max(this.#first, seg.firstIndex);
       for (let i = from - seg.firstIndex; i < seg.offsets.length; i++) {
-        const r = scanned !== undefined
-          ? readVerifiedRecord(view, seg.offsets[i])
-          : decodeRecord(buf, view, seg.offsets[i], seg.bytes);
+        const r = decodeRecord(buf, view, seg.offsets[i], seg.bytes, scanned !== undefined);
         if (!r.ok || r.record.index !== seg.firstIndex + i) {
           throw new Error(`Cannot load the Raft log: ${seg.path} changed under the running node`);
         }
