@@ -133,21 +133,7 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
         await sleep(50);
       }
     })();
-    const LOAD = Number(values.load);
-    let loadDone = false;
-    const load = Array.from({ length: LOAD }, async (_, c) => {
-      for (let i = 0; i < 100_000 && !loadDone && performance.now() - t0 < 120_000; i++) {
-        const port = ports.get(IDS[(c + i) % 3])!;
-        const res = await fetch(`http://127.0.0.1:${port}/v1/queues/restart-probe-${k}/messages`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ body: "x".repeat(64) }),
-          signal: AbortSignal.timeout(5_000),
-        }).catch(() => null);
-        await res?.body?.cancel();
-        if (res?.status !== 201 && res?.status !== 200) await sleep(50);
-      }
-    });
+    const load = writers(Number(values.load), ports, `restart-probe-${k}`, t0);
     nodes = await spawned;
     await wrote;
     let readyMs = NaN;
@@ -159,8 +145,7 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
       }
       await sleep(50);
     }
-    loadDone = true;
-    await Promise.all(load);
+    await load.stop();
     const lines = IDS.map((id) => describe(id, nodes!.logs(id), spawnedAt));
     if (values.logs !== undefined) {
       for (const id of IDS) {
@@ -175,6 +160,30 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
     await nodes?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** `n` clients publishing to `queue` through every node in turn (`--load`) until stopped. */
+function writers(n: number, ports: Map<string, number>, queue: string, t0: number) {
+  let done = false;
+  const all = Array.from({ length: n }, async (_, c) => {
+    for (let i = 0; i < 100_000 && !done && performance.now() - t0 < 120_000; i++) {
+      const port = ports.get(IDS[(c + i) % 3])!;
+      const res = await fetch(`http://127.0.0.1:${port}/v1/queues/${queue}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ body: "x".repeat(64) }),
+        signal: AbortSignal.timeout(5_000),
+      }).catch(() => null);
+      await res?.body?.cancel();
+      if (res?.status !== 201 && res?.status !== 200) await sleep(50);
+    }
+  });
+  return {
+    stop: async () => {
+      done = true;
+      await Promise.all(all);
+    },
+  };
 }
 
 /** One node's start, from its log lines, in seconds since the spawn (`spawnedAt`, epoch ms). */
