@@ -79,12 +79,16 @@ export type DecodeResult =
   | { readonly ok: true; readonly record: RecordView }
   | { readonly ok: false; readonly reason: "truncated" | "bad_length" | "bad_checksum" };
 
-/** Decode and verify the record at `offset` of `buf[0, limit)`. */
+/**
+ * Decode and verify the record at `offset` of `buf[0, limit)`. `verified`: these bytes passed
+ * this check already (the log's open scan, `Segment.scanned`), so the checksum pass is skipped.
+ */
 export function decodeRecord(
   buf: Uint8Array,
   view: DataView,
   offset: number,
   limit: number,
+  verified = false,
 ): DecodeResult {
   if (offset + RECORD_HEADER_BYTES > limit) return { ok: false, reason: "truncated" };
   const payloadBytes = view.getUint32(offset + 4, true);
@@ -94,7 +98,7 @@ export function decodeRecord(
   const p = offset + RECORD_HEADER_BYTES;
   const end = p + payloadBytes;
   if (end > limit) return { ok: false, reason: "truncated" };
-  if (crc32c(buf, 0, offset + 4, end) !== view.getUint32(offset, true)) {
+  if (!verified && crc32c(buf, 0, offset + 4, end) !== view.getUint32(offset, true)) {
     return { ok: false, reason: "bad_checksum" };
   }
   const index = view.getUint32(p, true) + view.getUint32(p + 4, true) * TWO_32;

@@ -122,11 +122,13 @@ export class FileLogStore implements LogStore {
     await this.#enqueue({ kind: "barrier", done: noSettle });
     const entries: Entry[] = [];
     for (const seg of this.#segments) {
-      const buf = await readWhole(seg.path);
+      const scanned = seg.scanned; // verified by the open's scan, unwritten since (`#enqueue`)
+      seg.scanned = undefined;
+      const buf = scanned ?? await readWhole(seg.path);
       const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       const from = Math.max(this.#first, seg.firstIndex);
       for (let i = from - seg.firstIndex; i < seg.offsets.length; i++) {
-        const r = decodeRecord(buf, view, seg.offsets[i], seg.bytes);
+        const r = decodeRecord(buf, view, seg.offsets[i], seg.bytes, scanned !== undefined);
         if (!r.ok || r.record.index !== seg.firstIndex + i) {
           throw new Error(`Cannot load the Raft log: ${seg.path} changed under the running node`);
         }
@@ -196,6 +198,8 @@ export class FileLogStore implements LogStore {
       op.done = { resolve, reject };
     });
     if (op.kind === "close") this.#closed = true;
+    // Bytes the open's scan kept for the first `load()` are stale once anything is written.
+    if (op.kind !== "barrier") { for (const seg of this.#segments) seg.scanned = undefined; }
     this.#queue.push(op);
     if (!this.#draining) void this.#drain();
     return p;

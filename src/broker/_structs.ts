@@ -141,19 +141,54 @@ function eventLess(x: TimedEvent, y: TimedEvent): boolean {
   return x.attempt < y.attempt;
 }
 
-/** A min-heap of timed events by (at, ord, seq, kind, attempt). */
+/**
+ * A min-queue of timed events by (at, ord, seq, kind, attempt), as a binary heap pops them. Events
+ * mostly come in that order (a lease ends `leaseMs` after its entry's time, which never goes
+ * back; 99% of a chaos log's 231,868 events did), so those are kept in an ascending run popped
+ * from its front in O(1); one below the run's last goes to a heap beside it, as `SeqQueue` does
+ * with seqs. A heap alone of ~27,000 events compared ~30 events per pop, ~6% of a node's replay.
+ */
 export class EventHeap {
+  /** Ascending from `#head`; entries before `#head` are popped. */
+  #run: TimedEvent[] = [];
+  #head = 0;
   #a: TimedEvent[] = [];
 
   get size(): number {
-    return this.#a.length;
+    return this.#run.length - this.#head + this.#a.length;
   }
 
   peek(): TimedEvent | undefined {
-    return this.#a[0];
+    const h = this.#a[0];
+    if (this.#head === this.#run.length) return h;
+    const r = this.#run[this.#head];
+    return h !== undefined && eventLess(h, r) ? h : r;
   }
 
   push(e: TimedEvent): void {
+    const run = this.#run;
+    if (this.#head === run.length || !eventLess(e, run[run.length - 1])) run.push(e);
+    else this.#heapPush(e);
+  }
+
+  pop(): TimedEvent | undefined {
+    const run = this.#run;
+    const h = this.#a[0];
+    if (this.#head === run.length || (h !== undefined && eventLess(h, run[this.#head]))) {
+      return this.#heapPop();
+    }
+    const e = run[this.#head++];
+    if (this.#head === run.length) {
+      run.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 4096 && this.#head * 2 >= run.length) {
+      this.#run = run.slice(this.#head);
+      this.#head = 0;
+    }
+    return e;
+  }
+
+  #heapPush(e: TimedEvent): void {
     const a = this.#a;
     let i = a.length;
     a.push(e);
@@ -166,7 +201,7 @@ export class EventHeap {
     a[i] = e;
   }
 
-  pop(): TimedEvent | undefined {
+  #heapPop(): TimedEvent | undefined {
     const a = this.#a;
     if (a.length === 0) return undefined;
     const top = a[0];

@@ -91,6 +91,91 @@ Deno.test("EventHeap pops events by time, then ordinal, seq and kind", () => {
   assert.deepEqual(order, ["3/1/2/2", "3/1/9/1", "3/1/9/2", "3/2/9/1", "5/1/1/0"]);
 });
 
+Deno.test("EventHeap pops as a sort by (at, ord, seq, kind, attempt) through any pushes and pops", () => {
+  type Ev = { at: number; ord: number; seq: number; kind: 0 | 1 | 2 | 3 | 4; attempt: number };
+  const key = (e: Ev | undefined) =>
+    e === undefined ? "none" : `${e.at}/${e.ord}/${e.seq}/${e.kind}/${e.attempt}`;
+  const less = (x: Ev, y: Ev) =>
+    x.at !== y.at
+      ? x.at < y.at
+      : x.ord !== y.ord
+      ? x.ord < y.ord
+      : x.seq !== y.seq
+      ? x.seq < y.seq
+      : x.kind !== y.kind
+      ? x.kind < y.kind
+      : x.attempt < y.attempt;
+  // Mostly in order (lease ends a fixed time after an entry time that never goes back), with
+  // events below the last (another channel's shorter lease, a delay, a TTL), ties, and pops.
+  const ev = fc.record({
+    back: fc.integer({ min: 0, max: 4 }),
+    dt: fc.integer({ min: 0, max: 3 }),
+    ord: fc.integer({ min: 1, max: 3 }),
+    seq: fc.integer({ min: 1, max: 4 }),
+    kind: fc.constantFrom(0, 1, 2, 3, 4),
+    attempt: fc.integer({ min: 0, max: 2 }),
+  });
+  const op = fc.oneof(
+    { arbitrary: fc.record({ push: fc.array(ev, { maxLength: 30 }) }), weight: 3 },
+    { arbitrary: fc.record({ pop: fc.integer({ min: 1, max: 20 }) }), weight: 1 },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+      const h = new EventHeap();
+      const model: Ev[] = [];
+      let now = 100;
+      const min = () =>
+        model.reduce<Ev | undefined>((m, e) => (m && !less(e, m) ? m : e), undefined);
+      for (const o of ops) {
+        if ("push" in o) {
+          for (const x of o.push) {
+            now += x.dt;
+            const e: Ev = {
+              at: now - (x.back === 0 ? 5 : 0),
+              ord: x.ord,
+              seq: x.seq,
+              kind: x.kind as Ev["kind"],
+              attempt: x.attempt,
+            };
+            h.push(e);
+            model.push(e);
+          }
+        } else {
+          for (let k = 0; k < o.pop; k++) {
+            const want = min();
+            assert.equal(key(h.peek()), key(want));
+            const got = h.pop();
+            assert.equal(key(got), key(want));
+            if (want !== undefined) model.splice(model.indexOf(want), 1);
+          }
+        }
+        assert.equal(h.size, model.length);
+      }
+      for (let want = min(); want !== undefined; want = min()) {
+        assert.equal(key(h.pop()), key(want));
+        model.splice(model.indexOf(want), 1);
+      }
+      assert.equal(h.pop(), undefined);
+      assert.equal(h.size, 0);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("EventHeap: a long run popped past its compaction point, with events below it", () => {
+  const h = new EventHeap();
+  const ev = (at: number) => ({ at, ord: 1, seq: at, kind: 1 as const, attempt: 1 });
+  for (let t = 1; t <= 10_000; t++) h.push(ev(t));
+  for (let t = 1; t <= 6_000; t++) assert.equal(h.pop()?.at, t);
+  h.push(ev(3));
+  h.push(ev(10_001));
+  h.push(ev(2));
+  assert.equal(h.size, 4_003);
+  assert.deepEqual([h.pop()?.at, h.pop()?.at, h.peek()?.at, h.pop()?.at], [2, 3, 6_001, 6_001]);
+  for (let t = 6_002; t <= 10_001; t++) assert.equal(h.pop()?.at, t);
+  assert.equal(h.pop(), undefined);
+});
+
 Deno.test("SeqTable keeps values by seq through appends with gaps and deletes", () => {
   fc.assert(
     fc.property(

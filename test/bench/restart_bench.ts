@@ -10,7 +10,10 @@
  * between the builds (`--runs` each), for an A/B in one sitting. Prints each run and the medians,
  * with the load, and per node what its log says: the commit it started from against its last
  * entry (what it could apply before it hears a leader), when it listened, when a leader was
- * known, and its process CPU. `--logs <dir>` keeps each run's node logs there.
+ * known, and its process CPU. `--logs <dir>` keeps each run's node logs there. `--load N` starts N
+ * clients at the spawn that publish through any node over HTTP (each request bounded by 5 s,
+ * retried after 50 ms) until every node is ready, as a chaos run's workers keep writing through
+ * a full restart: what serving them costs the replaying nodes shows in their CPU.
  *
  * `--build <dir>` first makes such data at production settings (then times the restarts on it
  * unless `--runs 0`): three fresh nodes, `--messages` ready 256-byte messages with ids published
@@ -40,6 +43,8 @@ const { values } = parseArgs({
     build: { type: "string" },
     messages: { type: "string", default: "1000000" },
     tail: { type: "string", default: "60000" },
+    // Clients that keep writing through the restart, as a chaos run's workers do (see the doc).
+    load: { type: "string", default: "0" },
   },
 });
 if (values.data === undefined && values.build === undefined) {
@@ -128,6 +133,7 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
         await sleep(50);
       }
     })();
+    const load = writers(Number(values.load), ports, `restart-probe-${k}`, t0);
     nodes = await spawned;
     await wrote;
     let readyMs = NaN;
@@ -139,6 +145,7 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
       }
       await sleep(50);
     }
+    await load.stop();
     const lines = IDS.map((id) => describe(id, nodes!.logs(id), spawnedAt));
     if (values.logs !== undefined) {
       for (const id of IDS) {
@@ -153,6 +160,30 @@ async function run(main: string | undefined, k: number): Promise<RunResult> {
     await nodes?.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** `n` clients publishing to `queue` through every node in turn (`--load`) until stopped. */
+function writers(n: number, ports: Map<string, number>, queue: string, t0: number) {
+  let done = false;
+  const all = Array.from({ length: n }, async (_, c) => {
+    for (let i = 0; i < 100_000 && !done && performance.now() - t0 < 120_000; i++) {
+      const port = ports.get(IDS[(c + i) % 3])!;
+      const res = await fetch(`http://127.0.0.1:${port}/v1/queues/${queue}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ body: "x".repeat(64) }),
+        signal: AbortSignal.timeout(5_000),
+      }).catch(() => null);
+      await res?.body?.cancel();
+      if (res?.status !== 201 && res?.status !== 200) await sleep(50);
+    }
+  });
+  return {
+    stop: async () => {
+      done = true;
+      await Promise.all(all);
+    },
+  };
 }
 
 /** One node's start, from its log lines, in seconds since the spawn (`spawnedAt`, epoch ms). */
