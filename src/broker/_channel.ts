@@ -17,6 +17,7 @@ import type {
 import { type IdRecord, IdTable } from "./_id_table.ts";
 import { type Msg, MsgState, MsgStore, type NewMsg } from "./_msg_store.ts";
 import { EventKind, NumberHeap, SeqQueue, type TimedEvent } from "./_structs.ts";
+import { storedExtraFields } from "./_shared_headers.ts";
 
 export { type Msg, MsgState };
 
@@ -162,25 +163,76 @@ export class Channel {
 
   /** Stores a new message: ready, or delayed until `m.at` when that is after `now`. */
   insert(m: NewMsg): void {
-    this.msgs.append(m);
-    this.nextSeq = m.seq + 1;
-    this.bytes += m.len;
+    this.insertFields(
+      m.seq,
+      m.id,
+      m.rec,
+      m.buf,
+      m.off,
+      m.len,
+      m.headers,
+      m.group,
+      m.subject,
+      m.publishedAt,
+      m.expiresAt,
+      m.state,
+      m.attempt,
+      m.at,
+    );
+  }
+
+  /**
+   * `insert` field by field: a publish stores every message so on every node, and the `NewMsg`
+   * object it made for `insert` (~180 bytes) was garbage at once.
+   */
+  insertFields(
+    seq: number,
+    id: string,
+    rec: number | undefined,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    headers: Readonly<Record<string, string>> | undefined,
+    group: string | undefined,
+    subject: string | undefined,
+    publishedAt: number,
+    expiresAt: number,
+    state: MsgState,
+    attempt: number,
+    at: number,
+  ): void {
+    this.msgs.appendFields(
+      seq,
+      id,
+      rec ?? -1,
+      buf,
+      off,
+      len,
+      storedExtraFields(headers, group, subject),
+      publishedAt,
+      expiresAt,
+      state,
+      attempt,
+      at,
+    );
+    this.nextSeq = seq + 1;
+    this.bytes += len;
     if (this.groups !== undefined) {
-      const key = m.group ?? "";
+      const key = group ?? "";
       let g = this.groups.get(key);
       if (g === undefined) this.groups.set(key, g = { pending: [], head: 0 });
-      g.pending.push(m.seq);
+      g.pending.push(seq);
     }
-    this.#count(m.state, 1);
-    if (m.state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
-    else this.#makeReady(m);
-    if (m.expiresAt !== Infinity) this.#schedule(EventKind.Ttl, m.expiresAt, m.seq, 0);
+    this.#count(state, 1);
+    if (state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, at, seq, 0);
+    else this.#makeReady(seq, group);
+    if (expiresAt !== Infinity) this.#schedule(EventKind.Ttl, expiresAt, seq, 0);
   }
 
   /** Offers a message that just became ready to the ready order. */
-  #makeReady(m: { readonly seq: number; readonly group: string | undefined }): void {
-    if (this.groups === undefined) this.ready.push(m.seq);
-    else this.#offerGroup(m.group ?? "");
+  #makeReady(seq: number, group: string | undefined): void {
+    if (this.groups === undefined) this.ready.push(seq);
+    else this.#offerGroup(group ?? "");
   }
 
   /** fifo: skips settled seqs at the group's head, and offers the head if it is ready. */
@@ -403,7 +455,7 @@ export class Channel {
       this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
     } else {
       this.#setState(m, MsgState.Ready);
-      this.#makeReady(m);
+      this.#makeReady(m.seq, m.group);
     }
   }
 

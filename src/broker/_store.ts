@@ -6,7 +6,6 @@
  */
 
 import { type Channel, MsgState } from "./_channel.ts";
-import type { NewMsg } from "./_msg_store.ts";
 import { GENERATED_ID_PREFIX } from "./validate.ts";
 
 /** A message to store in a queue (a publish or a dead-letter move). */
@@ -24,12 +23,8 @@ export interface StoreInput {
   readonly ttlMs: number | undefined;
 }
 
-/** Stores a message in a queue without dedup or limit checks; returns its seq and id. */
-export function storeMessage(
-  q: Channel,
-  s: StoreInput,
-  now: number,
-): { seq: number; id: string } {
+/** Stores a message in a queue without dedup or limit checks; returns its id. */
+export function storeMessage(q: Channel, s: StoreInput, now: number): string {
   return storeFields(
     q,
     s.id,
@@ -48,8 +43,8 @@ export function storeMessage(
 
 /**
  * `storeMessage` field by field, for a publish: every node applies it for every message, and a
- * `StoreInput` and an answer object each were two objects per message more for the collector.
- * Returns the stored message's fields (seq, id).
+ * `StoreInput`, a `NewMsg` and an answer object each were objects per message more for the
+ * collector. Stores it at seq `q.nextSeq` (read it before the call); returns its id.
  */
 export function storeFields(
   q: Channel,
@@ -64,16 +59,16 @@ export function storeFields(
   delayMs: number,
   ttlMs: number | undefined,
   now: number,
-): NewMsg {
+): string {
   const seq = q.nextSeq;
   const msgId = id ?? generatedId(q, seq);
   const rec = explicit ? q.ids.add(msgId, seq, now + q.config.dedupWindowMs) : undefined;
   const ttl = q.config.messageTtlMs;
   const ttlEnd = ttlMs === undefined ? ttl : ttl === undefined ? ttlMs : Math.min(ttl, ttlMs);
   const delayed = delayMs > 0;
-  const m: NewMsg = {
+  q.insertFields(
     seq,
-    id: msgId,
+    msgId,
     rec,
     buf,
     off,
@@ -81,15 +76,14 @@ export function storeFields(
     headers,
     group,
     subject,
-    publishedAt: now,
-    expiresAt: ttlEnd === undefined ? Infinity : now + ttlEnd,
-    state: delayed ? MsgState.Delayed : MsgState.Ready,
-    attempt: 0,
-    at: delayed ? now + delayMs : 0,
-  };
-  q.insert(m);
+    now,
+    ttlEnd === undefined ? Infinity : now + ttlEnd,
+    delayed ? MsgState.Delayed : MsgState.Ready,
+    0,
+    delayed ? now + delayMs : 0,
+  );
   q.published++;
-  return m;
+  return msgId;
 }
 
 /** The ord of the queue whose generated-id prefix was made last, and that prefix (`~<ord>.`). */
