@@ -7,6 +7,7 @@
 
 import { type Channel, MsgState } from "./_channel.ts";
 import { GENERATED_ID_PREFIX } from "./validate.ts";
+import { storedExtraFields } from "./_shared_headers.ts";
 
 /** A message to store in a queue (a publish or a dead-letter move). */
 export interface StoreInput {
@@ -73,13 +74,10 @@ export function storeFields(
     buf,
     off,
     len,
-    headers,
-    group,
-    subject,
+    storedExtraFields(headers, group, subject),
     now,
     ttlEnd === undefined ? Infinity : now + ttlEnd,
     delayed ? MsgState.Delayed : MsgState.Ready,
-    0,
     delayed ? now + delayMs : 0,
   );
   q.published++;

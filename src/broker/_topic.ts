@@ -22,6 +22,7 @@ import { ClaimTable } from "./_claims.ts";
 import { EventKind, SeqTable, type TimedEvent } from "./_structs.ts";
 import { headersMatch, subjectMatches } from "./subject.ts";
 import { GENERATED_ID_PREFIX } from "./validate.ts";
+import { storedExtraFields } from "./_shared_headers.ts";
 
 /** Most log entries one filtered read looks at: a page may be short, its `nextSeq` goes on. */
 export const READ_SCAN_MAX = 100_000;
@@ -269,13 +270,10 @@ export function deliverTo(sub: Channel, t: TopicMsg, now: number): void {
     t.buf,
     t.off,
     t.len,
-    t.headers,
-    t.group,
-    t.subject,
+    storedExtraFields(t.headers, t.group, t.subject),
     t.publishedAt,
     ttlAt,
     delayed ? MsgState.Delayed : MsgState.Ready,
-    0,
     delayed ? t.notBefore : 0,
   );
 }
