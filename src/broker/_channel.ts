@@ -15,10 +15,12 @@ import type {
   ReceiptStatus,
 } from "./commands.ts";
 import { type IdRecord, IdTable } from "./_id_table.ts";
-import { type Msg, MsgState, MsgStore, type NewMsg } from "./_msg_store.ts";
+import { type Msg, type MsgExtras, MsgState, MsgStore } from "./_msg_store.ts";
 import { EventKind, NumberHeap, SeqQueue, type TimedEvent } from "./_structs.ts";
 
 export { type Msg, MsgState };
+import { decodeReceipt, encodeReceipt } from "./_receipts.ts";
+export { decodeReceipt, encodeReceipt };
 
 export type DeadReason = "max_deliveries" | "ttl";
 
@@ -33,63 +35,6 @@ interface Group {
   /** Seqs of the group's stored messages in seq order, from `head`; settled ones are skipped. */
   pending: number[];
   head: number;
-}
-
-/** A receipt: the channel's ordinal (a new one per incarnation), the seq and the attempt. */
-export function encodeReceipt(ord: number, seq: number, attempt: number): string {
-  return `${ord.toString(36)}.${seq.toString(36)}.${attempt.toString(36)}`;
-}
-
-/**
- * A receipt's parts: three dot-separated runs of 1 to 12 digits or lowercase letters (base 36),
- * else undefined. A scan of the characters rather than a split and three regular expressions:
- * every node decodes every receipt of every ack it applies.
- */
-export function decodeReceipt(
-  receipt: string,
-): { ord: number; seq: number; attempt: number } | undefined {
-  if (typeof receipt !== "string" || receipt.length > 64) return undefined;
-  const first = receiptPartEnd(receipt, 0);
-  if (first < 0 || first === receipt.length) return undefined;
-  const second = receiptPartEnd(receipt, first + 1);
-  if (second < 0 || second === receipt.length) return undefined;
-  const third = receiptPartEnd(receipt, second + 1);
-  if (third !== receipt.length) return undefined;
-  return {
-    ord: base36(receipt, 0, first),
-    seq: base36(receipt, first + 1, second),
-    attempt: base36(receipt, second + 1, third),
-  };
-}
-
-/**
- * The base-36 number in `text[from, to)` (checked digits). Up to 10 digits it is exact in a
- * double and summed here; longer ones go through `parseInt`, which rounds them the same way as
- * always.
- */
-function base36(text: string, from: number, to: number): number {
-  if (to - from > 10) return parseInt(text.slice(from, to), 36);
-  let n = 0;
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    n = n * 36 + (c <= 57 ? c - 48 : c - 87);
-  }
-  return n;
-}
-
-/**
- * Where the base-36 run that starts at `from` ends (at a dot or the end of the string), or -1
- * when it is empty, longer than 12, or holds any other character.
- */
-function receiptPartEnd(receipt: string, from: number): number {
-  let i = from;
-  for (; i < receipt.length && i - from <= 12; i++) {
-    const c = receipt.charCodeAt(i);
-    if (c === 46 /* . */) break;
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 122))) return -1;
-  }
-  const n = i - from;
-  return n >= 1 && n <= 12 ? i : -1;
 }
 
 type Resolved =
@@ -160,27 +105,56 @@ export class Channel {
     this.#count(s, 1);
   }
 
-  /** Stores a new message: ready, or delayed until `m.at` when that is after `now`. */
-  insert(m: NewMsg): void {
-    this.msgs.append(m);
-    this.nextSeq = m.seq + 1;
-    this.bytes += m.len;
+  /**
+   * Stores a new message (no deliveries yet): ready, or delayed until `at` (`state` Delayed).
+   * Field by field: every node stores every publish so, and an object per message for it (as
+   * `insert(m)` took) was garbage at once.
+   */
+  insertFields(
+    seq: number,
+    id: string,
+    rec: number | undefined,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    extras: MsgExtras | undefined,
+    publishedAt: number,
+    expiresAt: number,
+    state: MsgState,
+    at: number,
+  ): void {
+    this.msgs.appendFields(
+      seq,
+      id,
+      rec ?? -1,
+      buf,
+      off,
+      len,
+      extras,
+      publishedAt,
+      expiresAt,
+      state,
+      0,
+      at,
+    );
+    this.nextSeq = seq + 1;
+    this.bytes += len;
     if (this.groups !== undefined) {
-      const key = m.group ?? "";
+      const key = extras?.group ?? "";
       let g = this.groups.get(key);
       if (g === undefined) this.groups.set(key, g = { pending: [], head: 0 });
-      g.pending.push(m.seq);
+      g.pending.push(seq);
     }
-    this.#count(m.state, 1);
-    if (m.state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
-    else this.#makeReady(m);
-    if (m.expiresAt !== Infinity) this.#schedule(EventKind.Ttl, m.expiresAt, m.seq, 0);
+    this.#count(state, 1);
+    if (state === MsgState.Delayed) this.#schedule(EventKind.DelayEnd, at, seq, 0);
+    else this.#makeReady(seq, extras?.group);
+    if (expiresAt !== Infinity) this.#schedule(EventKind.Ttl, expiresAt, seq, 0);
   }
 
   /** Offers a message that just became ready to the ready order. */
-  #makeReady(m: { readonly seq: number; readonly group: string | undefined }): void {
-    if (this.groups === undefined) this.ready.push(m.seq);
-    else this.#offerGroup(m.group ?? "");
+  #makeReady(seq: number, group: string | undefined): void {
+    if (this.groups === undefined) this.ready.push(seq);
+    else this.#offerGroup(group ?? "");
   }
 
   /** fifo: skips settled seqs at the group's head, and offers the head if it is ready. */
@@ -403,7 +377,7 @@ export class Channel {
       this.#schedule(EventKind.DelayEnd, m.at, m.seq, 0);
     } else {
       this.#setState(m, MsgState.Ready);
-      this.#makeReady(m);
+      this.#makeReady(m.seq, m.group);
     }
   }
 

@@ -161,24 +161,139 @@ function readArray(n: number): unknown[] {
 
 function readMap(n: number): Record<string, unknown> {
   if (n > (end - pos) / 2) throw UNREAD;
+  if (n >= 1 && n <= 3 && at(CMD)) return readProposal(n);
   const out: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
-    need(1);
-    const t = src[pos++];
-    // A key of 32 bytes or more is a str8/16/32 (a long header name): read here too, since
-    // msgpackr's reading of its strings depends on whether its native extractor loaded (it
-    // needs --allow-ffi), and a node must decode what the leader applied (`ownEntry`). Other
-    // key types msgpackr reads through its general path (and strings them): left to it.
-    let key: string;
-    if (t >= 0xa0 && t < 0xc0) key = readString(t - 0xa0);
-    else if (t === 0xd9) key = readString(uint(1));
-    else if (t === 0xda) key = readString(uint(2));
-    else if (t === 0xdb) key = readString(uint(4));
-    else throw UNREAD;
-    if (key === "__proto__") key = "__proto_"; // as msgpackr does
+    const key = readKey();
     out[key] = read();
   }
   return out;
+}
+
+/** A map's key. */
+function readKey(): string {
+  need(1);
+  const t = src[pos++];
+  // A key of 32 bytes or more is a str8/16/32 (a long header name): read here too, since
+  // msgpackr's reading of its strings depends on whether its native extractor loaded (it
+  // needs --allow-ffi), and a node must decode what the leader applied (`ownEntry`). Other
+  // key types msgpackr reads through its general path (and strings them): left to it.
+  let key: string;
+  if (t >= 0xa0 && t < 0xc0) key = readString(t - 0xa0);
+  else if (t === 0xd9) key = readString(uint(1));
+  else if (t === 0xda) key = readString(uint(2));
+  else if (t === 0xdb) key = readString(uint(4));
+  else throw UNREAD;
+  return key === "__proto__" ? "__proto_" : key; // as msgpackr does
+}
+
+/*
+ * Proposals. Every node but the leader reads every proposal of every entry, nearly all of one
+ * shape: a stream or client publish is `{cmd: {op, queue, message: {body, id}}, session: {id,
+ * seq, lowest}}`. Read by the loop above, each of its four maps was an empty object given its keys
+ * one by one (a store by a computed key, which V8 looks up by the object's shape and the key
+ * among every shape it saw there) and each of its 11 keys a string looked up in the cache. Here
+ * the keys of that shape are matched as bytes and its maps made as object literals with their
+ * keys in the same order: the same values (keys, order and values alike: a key sequence that
+ * differs is read by the loop). Where a nested map is not of the shape, it is read by `read()`.
+ */
+
+/** A key as msgpackr writes it (fixstr: every key here is shorter than 32 bytes). */
+function keyBytes(key: string): Uint8Array {
+  return Uint8Array.from([0xa0 | key.length, ...[...key].map((c) => c.charCodeAt(0))]);
+}
+
+const CMD = keyBytes("cmd");
+const SESSION = keyBytes("session");
+const OP = keyBytes("op");
+const QUEUE = keyBytes("queue");
+const MESSAGE = keyBytes("message");
+const BODY = keyBytes("body");
+const ID = keyBytes("id");
+const SEQ = keyBytes("seq");
+const LOWEST = keyBytes("lowest");
+
+/** Whether `bytes` come next; if so, moves past them. */
+function at(bytes: Uint8Array): boolean {
+  const n = bytes.length;
+  if (n > end - pos) return false;
+  for (let i = 0; i < n; i++) if (src[pos + i] !== bytes[i]) return false;
+  pos += n;
+  return true;
+}
+
+/** Whether a map 16 of `count` keys comes next (msgpackr's for every object); if so, moves past it. */
+function atMap16(count: number): boolean {
+  if (3 > end - pos || src[pos] !== 0xde || src[pos + 1] !== 0 || src[pos + 2] !== count) {
+    return false;
+  }
+  pos += 3;
+  return true;
+}
+
+/** A map of `n` keys whose first key, `cmd`, was just read: a proposal, mostly. */
+function readProposal(n: number): Record<string, unknown> {
+  const cmd = readCommand();
+  if (n === 1) return { cmd };
+  let out: Record<string, unknown>;
+  let i = 1;
+  if (at(SESSION)) {
+    const session = readSessionRef();
+    if (n === 2) return { cmd, session };
+    out = { cmd, session };
+    i = 2;
+  } else out = { cmd };
+  // Other keys (an owner, an Idempotency-Key) as the loop reads them: a repeated key keeps its
+  // first place and takes its last value.
+  for (; i < n; i++) {
+    const key = readKey();
+    out[key] = read();
+  }
+  return out;
+}
+
+/** `{op, queue, message}` (a publish), or whatever `read()` makes of the value. */
+function readCommand(): unknown {
+  const start = pos;
+  if (atMap16(3) && at(OP)) {
+    const op = read();
+    if (at(QUEUE)) {
+      const queue = read();
+      if (at(MESSAGE)) return { op, queue, message: readMessage() };
+    }
+  }
+  pos = start;
+  return read();
+}
+
+/** `{body}` or `{body, id}`, or whatever `read()` makes of the value. */
+function readMessage(): unknown {
+  const start = pos;
+  const n = 3 <= end - pos && src[pos] === 0xde && src[pos + 1] === 0 ? src[pos + 2] : 0;
+  if (n === 1 || n === 2) {
+    pos += 3;
+    if (at(BODY)) {
+      const body = read();
+      if (n === 1) return { body };
+      if (at(ID)) return { body, id: read() };
+    }
+  }
+  pos = start;
+  return read();
+}
+
+/** `{id, seq, lowest}` (a session place), or whatever `read()` makes of the value. */
+function readSessionRef(): unknown {
+  const start = pos;
+  if (atMap16(3) && at(ID)) {
+    const id = read();
+    if (at(SEQ)) {
+      const seq = read();
+      if (at(LOWEST)) return { id, seq, lowest: read() };
+    }
+  }
+  pos = start;
+  return read();
 }
 
 function readBin(n: number): Uint8Array {

@@ -52,7 +52,8 @@ export function queuePublishOne(
   const refusal = publishRefusal(q, m);
   if (refusal) return refusal;
   const off = state.slab.put(m.body);
-  const r = storeFields(
+  const seq = q.nextSeq; // where `storeFields` stores it
+  const id = storeFields(
     q,
     m.id,
     m.id !== undefined,
@@ -66,7 +67,7 @@ export function queuePublishOne(
     m.ttlMs,
     now,
   );
-  return { ok: true, seq: r.seq, id: r.id, duplicate: false };
+  return { ok: true, seq, id, duplicate: false };
 }
 
 /** Publishes one checked message to a topic: dedup by id, then fan-out and retention. */

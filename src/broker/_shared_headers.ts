@@ -76,7 +76,15 @@ let lastExtras: MsgExtras | undefined;
  * mostly costs its map entry alone. Never changed once made, so sharing it changes nothing else.
  */
 export function storedExtras(m: MsgExtras): MsgExtras | undefined {
-  const { headers, group, subject } = m;
+  return storedExtraFields(m.headers, m.group, m.subject);
+}
+
+/** `storedExtras` field by field (a publish has no object of them). */
+export function storedExtraFields(
+  headers: Headers | undefined,
+  group: string | undefined,
+  subject: string | undefined,
+): MsgExtras | undefined {
   if (headers === undefined && group === undefined && subject === undefined) return undefined;
   const last = lastExtras;
   if (

@@ -6,8 +6,8 @@
  */
 
 import { type Channel, MsgState } from "./_channel.ts";
-import type { NewMsg } from "./_msg_store.ts";
 import { GENERATED_ID_PREFIX } from "./validate.ts";
+import { storedExtraFields } from "./_shared_headers.ts";
 
 /** A message to store in a queue (a publish or a dead-letter move). */
 export interface StoreInput {
@@ -24,12 +24,8 @@ export interface StoreInput {
   readonly ttlMs: number | undefined;
 }
 
-/** Stores a message in a queue without dedup or limit checks; returns its seq and id. */
-export function storeMessage(
-  q: Channel,
-  s: StoreInput,
-  now: number,
-): { seq: number; id: string } {
+/** Stores a message in a queue without dedup or limit checks; returns its id. */
+export function storeMessage(q: Channel, s: StoreInput, now: number): string {
   return storeFields(
     q,
     s.id,
@@ -48,8 +44,8 @@ export function storeMessage(
 
 /**
  * `storeMessage` field by field, for a publish: every node applies it for every message, and a
- * `StoreInput` and an answer object each were two objects per message more for the collector.
- * Returns the stored message's fields (seq, id).
+ * `StoreInput`, a `NewMsg` and an answer object each were objects per message more for the
+ * collector. Stores it at seq `q.nextSeq` (read it before the call); returns its id.
  */
 export function storeFields(
   q: Channel,
@@ -64,32 +60,28 @@ export function storeFields(
   delayMs: number,
   ttlMs: number | undefined,
   now: number,
-): NewMsg {
+): string {
   const seq = q.nextSeq;
   const msgId = id ?? generatedId(q, seq);
   const rec = explicit ? q.ids.add(msgId, seq, now + q.config.dedupWindowMs) : undefined;
   const ttl = q.config.messageTtlMs;
   const ttlEnd = ttlMs === undefined ? ttl : ttl === undefined ? ttlMs : Math.min(ttl, ttlMs);
   const delayed = delayMs > 0;
-  const m: NewMsg = {
+  q.insertFields(
     seq,
-    id: msgId,
+    msgId,
     rec,
     buf,
     off,
     len,
-    headers,
-    group,
-    subject,
-    publishedAt: now,
-    expiresAt: ttlEnd === undefined ? Infinity : now + ttlEnd,
-    state: delayed ? MsgState.Delayed : MsgState.Ready,
-    attempt: 0,
-    at: delayed ? now + delayMs : 0,
-  };
-  q.insert(m);
+    storedExtraFields(headers, group, subject),
+    now,
+    ttlEnd === undefined ? Infinity : now + ttlEnd,
+    delayed ? MsgState.Delayed : MsgState.Ready,
+    delayed ? now + delayMs : 0,
+  );
   q.published++;
-  return m;
+  return msgId;
 }
 
 /** The ord of the queue whose generated-id prefix was made last, and that prefix (`~<ord>.`). */

@@ -58,55 +58,77 @@ export class NumberHeap {
   }
 }
 
+/** Entries per chunk of `SeqQueue`'s run: 32 KiB of float64 each. */
+const RUN_CHUNK = 4096;
+
 /**
  * A min-queue of seqs with `NumberHeap`'s interface and pops: the smallest entry first, always.
  * Seqs mostly come in ascending order (publishes), so those are kept in an ascending run popped
  * from its front in O(1); one below the run's last (a nack, a lease end, a delay's end) goes to a
  * heap beside it. A consumer's receives popped a heap of 70,000 ready seqs at 0.2-0.5 µs each
- * on every node.
+ * on every node. The run is kept in fixed chunks (a new one when the last is full, the first
+ * dropped once popped through): as one growing array it was copied at every growth (~50 bytes
+ * per publish on every node, in large arrays the old generation kept until a full collection)
+ * and again at every compaction of its popped front.
  */
 export class SeqQueue {
-  /** Ascending from `#head`; entries before `#head` are popped. */
-  #run: number[] = [];
+  /** The run, ascending: `#chunks[0]` from `#head`, up to `#tail` of the last chunk. */
+  #chunks: Float64Array[] = [];
   #head = 0;
+  #tail = RUN_CHUNK;
+  #count = 0;
+  /** The run's last entry (while `#count > 0`). */
+  #last = 0;
   readonly #heap = new NumberHeap();
 
   get size(): number {
-    return this.#run.length - this.#head + this.#heap.size;
+    return this.#count + this.#heap.size;
   }
 
   peek(): number | undefined {
     const h = this.#heap.peek();
-    if (this.#head === this.#run.length) return h;
-    const r = this.#run[this.#head];
+    if (this.#count === 0) return h;
+    const r = this.#chunks[0][this.#head];
     return h !== undefined && h < r ? h : r;
   }
 
   /** The entries, in no particular order (for read-only scans, which may stop early). */
   *values(): Iterable<number> {
-    const run = this.#run;
-    for (let i = this.#head; i < run.length; i++) yield run[i];
+    const chunks = this.#chunks, last = chunks.length - 1;
+    for (let c = 0; c <= last && this.#count > 0; c++) {
+      const chunk = chunks[c], to = c === last ? this.#tail : RUN_CHUNK;
+      for (let i = c === 0 ? this.#head : 0; i < to; i++) yield chunk[i];
+    }
     yield* this.#heap.values();
   }
 
   push(x: number): void {
-    const run = this.#run;
-    if (this.#head === run.length || x >= run[run.length - 1]) run.push(x);
-    else this.#heap.push(x);
+    if (this.#count > 0 && x < this.#last) {
+      this.#heap.push(x);
+      return;
+    }
+    if (this.#tail === RUN_CHUNK) {
+      this.#chunks.push(new Float64Array(RUN_CHUNK));
+      this.#tail = 0;
+    }
+    this.#chunks[this.#chunks.length - 1][this.#tail++] = x;
+    this.#count++;
+    this.#last = x;
   }
 
   pop(): number | undefined {
-    const run = this.#run;
     const h = this.#heap.peek();
-    if (this.#head === run.length || (h !== undefined && h < run[this.#head])) {
+    if (this.#count === 0 || (h !== undefined && h < this.#chunks[0][this.#head])) {
       return this.#heap.pop();
     }
-    const x = run[this.#head++];
-    if (this.#head === run.length) {
-      run.length = 0;
-      this.#head = 0;
-    } else if (this.#head >= 4096 && this.#head * 2 >= run.length) {
-      this.#run = run.slice(this.#head);
+    const x = this.#chunks[0][this.#head++];
+    if (--this.#count === 0) {
+      // Empty: start again in the last chunk (the only one left) from its front.
+      const keep = this.#chunks[this.#chunks.length - 1];
+      this.#chunks = [keep];
+      this.#head = this.#tail = 0;
+    } else if (this.#head === RUN_CHUNK) {
+      this.#chunks.shift();
       this.#head = 0;
     }
     return x;

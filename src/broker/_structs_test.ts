@@ -70,6 +70,22 @@ Deno.test("SeqQueue: a long run popped past its compaction point, with requeues 
   assert.equal(q.size, 0);
 });
 
+Deno.test("SeqQueue: runs emptied exactly at a chunk's end, at its start, and pushed again", () => {
+  for (const n of [1, 4095, 4096, 4097, 8192, 12_289]) {
+    const q = new SeqQueue();
+    for (let round = 0; round < 3; round++) {
+      const base = round * 100_000;
+      for (let s = 1; s <= n; s++) q.push(base + s);
+      assert.equal(q.size, n);
+      assert.deepEqual([...q.values()].length, n);
+      for (let s = 1; s <= n; s++) assert.equal(q.pop(), base + s, `n ${n} round ${round}`);
+      assert.equal(q.pop(), undefined);
+      assert.equal(q.size, 0);
+      assert.deepEqual([...q.values()], []);
+    }
+  }
+});
+
 Deno.test("EventHeap pops events by time, then ordinal, seq and kind", () => {
   const h = new EventHeap();
   const ev = (at: number, ord: number, seq: number, kind: 0 | 1 | 2 | 3) => ({

@@ -16,13 +16,13 @@ import type {
 } from "./commands.ts";
 import { type Channel, MsgState } from "./_channel.ts";
 import { IdTable } from "./_id_table.ts";
-import type { NewMsg } from "./_msg_store.ts";
 import { RoutingIndex } from "./_routing_index.ts";
 import { RetainedTable } from "./_retained.ts";
 import { ClaimTable } from "./_claims.ts";
 import { EventKind, SeqTable, type TimedEvent } from "./_structs.ts";
 import { headersMatch, subjectMatches } from "./subject.ts";
 import { GENERATED_ID_PREFIX } from "./validate.ts";
+import { storedExtraFields } from "./_shared_headers.ts";
 
 /** Most log entries one filtered read looks at: a page may be short, its `nextSeq` goes on. */
 export const READ_SCAN_MAX = 100_000;
@@ -260,23 +260,20 @@ export function deliverTo(sub: Channel, t: TopicMsg, now: number): void {
     ? sub.ids.add(t.id, t.seq, t.publishedAt + c.dedupWindowMs)
     : undefined;
   const delayed = t.notBefore > now;
-  const m: NewMsg = {
-    seq: t.seq,
-    id: t.id,
-    rec,
-    buf: t.buf,
-    off: t.off,
-    len: t.len,
-    headers: t.headers,
-    group: t.group,
-    subject: t.subject,
-    publishedAt: t.publishedAt,
-    expiresAt: ttlAt,
-    state: delayed ? MsgState.Delayed : MsgState.Ready,
-    attempt: 0,
-    at: delayed ? t.notBefore : 0,
-  };
   sub.published++;
   sub.ids.expire(now);
-  sub.insert(m);
+  // Field by field: a `NewMsg` per delivery was garbage at once (every subscription, every node).
+  sub.insertFields(
+    t.seq,
+    t.id,
+    rec,
+    t.buf,
+    t.off,
+    t.len,
+    storedExtraFields(t.headers, t.group, t.subject),
+    t.publishedAt,
+    ttlAt,
+    delayed ? MsgState.Delayed : MsgState.Ready,
+    delayed ? t.notBefore : 0,
+  );
 }

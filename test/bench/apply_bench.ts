@@ -13,7 +13,11 @@
  *   batcher makes them of the stream's one-message publishes with 256 in flight;
  * - `noid`: the `stream` workload without ids (the stream benches' raw publishes);
  * - `client`: the `stream` workload in a client session (`Client.publish`): each carries its session place,
- *   the lowest unanswered seq 256 behind it, so every one stores its answer and drops one.
+ *   the lowest unanswered seq 256 behind it, so every one stores its answer and drops one;
+ * - `peers`: `client` with the peers kit's ids (`<pid>-<ms>-<run>-b<i>`, ~26 characters: past the
+ *   entry reader's string cache, as the peers' `CB` ids are).
+ *
+ * Besides the encode and the apply (which decodes), it prints the decode alone (`decodeEntry`).
  *
  * Usage: deno run -A test/bench/apply_bench.ts [--rounds 5] [--messages 200000]
  *   [--workloads b100,mqtt,mqtt1sub,noid,stream,client] [--checkout dir]
@@ -32,11 +36,12 @@ const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "5" },
     messages: { type: "string", default: "200000" },
-    workloads: { type: "string", default: "b100,mqtt,mqtt1sub,noid,stream,client" },
+    workloads: { type: "string", default: "b100,mqtt,mqtt1sub,noid,stream,client,peers" },
     checkout: { type: "string" },
   },
 });
 const ROUNDS = Number(values.rounds);
+const PEERS_TAG = `${Deno.pid}-${Date.now()}-1`;
 const MESSAGES = Number(values.messages);
 const root = checkoutRoot(values.checkout);
 const broker = await import(`${root}src/broker/mod.ts`);
@@ -121,10 +126,22 @@ const WORKLOADS: Record<string, Workload> = {
         };
       }),
   },
+  peers: {
+    setup: [{ op: "queue_put", queue: "q", options: {} }, { op: "session_open" }],
+    perEntry: STREAM_RUN,
+    proposal: (n) =>
+      Array.from({ length: STREAM_RUN }, (_, i) => {
+        const seq = n * STREAM_RUN + i + 1;
+        return {
+          cmd: { op: "publish", queue: "q", message: { body: BODY, id: `${PEERS_TAG}-b${seq}` } },
+          session: { id: 2, seq, lowest: Math.max(0, seq - STREAM_RUN) },
+        };
+      }),
+  },
 };
 
-/** One round: µs per message to encode (leader) and to apply (every node). */
-function round(w: Workload): { encode: number; apply: number } {
+/** One round: µs per message to encode (leader), to decode and to apply (every node but the leader). */
+function round(w: Workload): { encode: number; decode: number; apply: number } {
   const state = new broker.BrokerState();
   let index = 0;
   for (const cmd of w.setup) {
@@ -141,6 +158,8 @@ function round(w: Workload): { encode: number; apply: number } {
     )
   );
   const t1 = cpuSeconds();
+  for (const d of data) broker.decodeEntry(d);
+  const td = cpuSeconds();
   for (const d of data) {
     const r = state.applyEntry(++index, d);
     const refused = r instanceof broker.BatchResults
@@ -150,7 +169,7 @@ function round(w: Workload): { encode: number; apply: number } {
   }
   const t2 = cpuSeconds();
   const n = entries * w.perEntry;
-  return { encode: (t1 - t0) * 1e6 / n, apply: (t2 - t1) * 1e6 / n };
+  return { encode: (t1 - t0) * 1e6 / n, decode: (td - t1) * 1e6 / n, apply: (t2 - td) * 1e6 / n };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -160,14 +179,17 @@ for (const name of values.workloads.split(",")) {
   const w = WORKLOADS[name];
   round(w); // warm-up
   const enc: number[] = [];
+  const dec: number[] = [];
   const app: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const f = round(w);
     enc.push(f.encode);
+    dec.push(f.decode);
     app.push(f.apply);
   }
   console.log(
-    `${name}: µs/msg encode ${median(enc).toFixed(2)} apply ${median(app).toFixed(2)} ` +
+    `${name}: µs/msg encode ${median(enc).toFixed(2)} decode ${median(dec).toFixed(2)} ` +
+      `apply ${median(app).toFixed(2)} ` +
       `(rounds: apply ${app.map((x) => x.toFixed(2)).join(" ")})`,
   );
 }

@@ -1,0 +1,177 @@
+/**
+ * The entry reader's proposal path (`readProposal` in `_entry_reader.ts`: the publish shape's keys
+ * matched as bytes, its maps made as object literals) against msgpackr's `unpack`, by fast-check:
+ * maps written byte by byte near that shape (its keys in any order, repeated, missing or joined by
+ * others, as map 16 or fixmap, values of any kind) read back as msgpackr reads them, keys, key
+ * order and values alike, or are left to msgpackr; damaged ones too.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Packr } from "msgpackr";
+import { readEntryValue } from "./_entry_reader.ts";
+import { nestedValues } from "./_testing_values.ts";
+
+// envelope.ts's packr: what entries are written with and read back with.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** Deep equality that tells apart -0, NaN, undefined, a Buffer from a Uint8Array, key order. */
+function same(a: unknown, b: unknown, path = "$"): void {
+  if (typeof a !== "object" || a === null || typeof b !== "object" || b === null) {
+    assert(Object.is(a, b), `${path}: ${String(a)} vs ${String(b)}`);
+    return;
+  }
+  assert.strictEqual(Object.getPrototypeOf(a), Object.getPrototypeOf(b), `${path}: prototype`);
+  if (a instanceof Uint8Array) {
+    assert.deepStrictEqual([...a], [...(b as Uint8Array)], `${path}: bytes`);
+    return;
+  }
+  assert.deepStrictEqual(Reflect.ownKeys(a), Reflect.ownKeys(b), `${path}: keys`);
+  for (const k of Object.keys(a)) {
+    same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+  }
+}
+
+/** A map's bytes from its (key, value bytes) pairs, repeated keys kept: map 16 or fixmap. */
+interface MapBytes {
+  readonly pairs: readonly (readonly [string, Uint8Array])[];
+  readonly fixmap: boolean;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function mapBytes(m: MapBytes): Uint8Array {
+  const n = m.pairs.length;
+  const head = m.fixmap && n < 16 ? [0x80 | n] : [0xde, n >> 8, n & 0xff];
+  return concat([
+    Uint8Array.from(head),
+    ...m.pairs.flatMap(([k, v]) => [packr.pack(k), v]),
+  ]);
+}
+
+const scalar = fc.oneof(
+  fc.constantFrom(null, undefined, true, false, -0, 0.5, 2 ** 53, "publish", "q"),
+  fc.integer({ min: -(2 ** 31), max: 2 ** 32 }),
+  fc.maxSafeInteger(),
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: "grapheme", maxLength: 12 }),
+  fc.uint8Array({ maxLength: 300 }),
+);
+const anyKey = fc.oneof(
+  fc.constantFrom("__proto__", "constructor", "", "0", "ts", "owner", "idem"),
+  fc.string({ maxLength: 8 }),
+);
+const anyValue = nestedValues(scalar, anyKey).map((v) => packr.pack(v));
+
+/** A map whose keys are mostly `keys` (in order, the usual case), values from `value(key)`. */
+function nearMap(
+  keys: readonly string[],
+  value: (key: string) => fc.Arbitrary<Uint8Array>,
+): fc.Arbitrary<Uint8Array> {
+  const key = fc.oneof(fc.constantFrom(...keys), anyKey);
+  const pair = (k: string) => value(k).map((v) => [k, v] as const);
+  const usual = fc.tuple(...keys.map(pair));
+  const odd = fc.array(key.chain(pair), { maxLength: 5 });
+  return fc.tuple(fc.oneof(usual, usual, odd), fc.boolean(), fc.nat({ max: 9 })).map(
+    ([pairs, fixmap, drop]) =>
+      mapBytes({
+        // Sometimes the usual keys minus the last few (a message without its id).
+        pairs: drop < keys.length && drop > 0 ? pairs.slice(0, pairs.length - drop) : pairs,
+        fixmap: fixmap && drop === 9,
+      }),
+  );
+}
+
+const message = nearMap(["body", "id"], () => anyValue);
+const command = nearMap(
+  ["op", "queue", "message"],
+  (k) => k === "message" ? fc.oneof(message, anyValue) : anyValue,
+);
+const sessionRef = nearMap(["id", "seq", "lowest"], () => anyValue);
+const proposal = nearMap(
+  ["cmd", "session", "owner"],
+  (k) =>
+    k === "cmd"
+      ? fc.oneof(command, command, anyValue)
+      : k === "session"
+      ? fc.oneof(sessionRef, sessionRef, anyValue)
+      : anyValue,
+);
+
+/** A batch entry's bytes: the version byte, then `[stamp, ...proposals]`. */
+const entry = fc.array(proposal, { minLength: 1, maxLength: 20 }).map((ps) => {
+  const n = ps.length + 1;
+  return concat([
+    Uint8Array.of(2, ...(n < 16 ? [0x90 | n] : [0xdc, n >> 8, n & 0xff])),
+    packr.pack({ ts: 5 }),
+    ...ps,
+  ]);
+});
+
+/** The reader against msgpackr on the same bytes: taken only where msgpackr reads the same. */
+function agrees(bytes: Uint8Array): boolean {
+  const fast = readEntryValue(bytes, 1);
+  if (!fast.ok) return false;
+  let slow: unknown;
+  try {
+    slow = packr.unpack(bytes.subarray(1));
+  } catch {
+    assert.fail("the reader took bytes msgpackr refuses");
+  }
+  same(fast.value, slow);
+  return true;
+}
+
+Deno.test("entry reader property: proposals near the publish shape read back as msgpackr reads them", () => {
+  let read = 0;
+  fc.assert(fc.property(entry, (bytes) => void (agrees(bytes) && read++)), { numRuns: 3000 });
+  assert(read > 1000, `read ${read} of 3000`);
+});
+
+Deno.test("entry reader property: damaged proposals the reader takes are bytes msgpackr reads the same", () => {
+  const damaged = fc.oneof(
+    fc.tuple(entry, fc.nat(), fc.nat({ max: 255 })).map(([bytes, at, b]) => {
+      const out = bytes.slice();
+      out[1 + (at % (out.length - 1))] = b;
+      return out;
+    }),
+    fc.tuple(entry, fc.nat()).map(([bytes, cut]) => bytes.subarray(0, 1 + (cut % bytes.length))),
+    fc.tuple(entry, fc.uint8Array({ minLength: 1, maxLength: 4 })).map(([bytes, more]) =>
+      concat([bytes, more])
+    ),
+  );
+  fc.assert(fc.property(damaged, (bytes) => void agrees(bytes)), { numRuns: 10_000 });
+});
+
+Deno.test("the publish shape is read by the proposal path with the values msgpackr reads", () => {
+  const body = new TextEncoder().encode(JSON.stringify("x".repeat(256)));
+  const proposals = [
+    { cmd: { op: "publish", queue: "q", message: { body, id: "a-1" } } },
+    {
+      cmd: { op: "publish", queue: "q", message: { body } },
+      session: { id: 3, seq: 9, lowest: 2 },
+    },
+    {
+      cmd: { op: "publish", queue: "q", message: { body, id: "a-2" } },
+      session: { id: 3, seq: 10, lowest: 2 },
+    },
+    {
+      cmd: { op: "publish", queue: "q", message: { body, id: "a-3" } },
+      session: { id: 3, seq: 11, lowest: 2 },
+      owner: "tok",
+    },
+    { cmd: { op: "ack", queue: "q", receipts: ["r"] }, session: { id: 3, seq: 12, lowest: 2 } },
+    { cmd: { op: "publish", queue: "q", message: { body, id: "a-4", group: "g" } } },
+    { cmd: { op: "publish", queue: "q", message: { body, id: "a-5" } }, idem: { key: "k" } },
+  ];
+  const bytes = concat([Uint8Array.of(2), packr.pack([{ ts: 1 }, ...proposals])]);
+  assert(agrees(bytes));
+});
