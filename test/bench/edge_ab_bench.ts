@@ -257,7 +257,21 @@ try {
         `rate ${median(rate[k]).toFixed(0)}/s`,
     );
   }
-  if (gateways.some((g) => g.profiled)) await new Promise((r) => setTimeout(r, 1000));
+  // Each profiled gateway writes its last profile before it is stopped (bounded: 20 s).
+  for (let waited = 0; values.profile !== undefined && waited < 200; waited++) {
+    const written = (tag: string) =>
+      [...Deno.readDirSync(`${values.profile}/${tag}`)].filter((e) => e.name.startsWith("edge-"));
+    const want = ROUNDS;
+    const done = ["a", "b"].every((tag) => {
+      try {
+        return written(tag).length >= want;
+      } catch {
+        return true; // no such gateway
+      }
+    });
+    if (done) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 } finally {
   for (const g of gateways) await g.stop();
   await nodes.stop();
