@@ -8,7 +8,11 @@
  *
  * Usage: deno run -A test/bench/edge_ab_bench.ts --base /path/to/other/checkout [--rounds 6]
  *   [--messages 5000] [--storage memory|fsync] [--runtime deno|workerd|both] [--profile dir]
- *   [--heap] [--strace] [--perf dir]
+ *   [--heap] [--strace] [--perf dir] [--sequential 2000]
+ *
+ * `--sequential <n>`: first, sequential publishes (one at a time) through each gateway and to the
+ * leader itself, in blocks of 100 taking turns, and each one's p50 (the latency a gateway adds,
+ * A/B on the same nodes at the same moments).
  *
  * `--profile <dir>`: each Deno gateway writes a V8 CPU profile of its measured rounds
  * (`edge_profiled_deno.ts`; `--heap`: a sampling heap profile) into `<dir>/a` (this checkout)
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     heap: { type: "boolean", default: false },
     strace: { type: "boolean", default: false },
     perf: { type: "string" },
+    sequential: { type: "string", default: "0" },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -223,6 +228,29 @@ try {
   });
   await put.body?.cancel();
   for (const g of gateways) await lanes(g.url, 2000); // warm-up (the stream moves to the leader)
+  const SEQUENTIAL = Number(values.sequential);
+  if (SEQUENTIAL > 0) {
+    const urls = [leader, ...gateways.map((g) => g.url)];
+    const names = ["leader", ...gateways.map((g) => g.name)];
+    const times: number[][] = urls.map(() => []);
+    for (let block = 0; block * 100 < SEQUENTIAL; block++) {
+      for (let k = 0; k < urls.length; k++) {
+        const at = (k + block) % urls.length;
+        for (let i = 0; i < 100; i++) {
+          const t0 = performance.now();
+          await publish(urls[at]);
+          times[at].push(performance.now() - t0);
+        }
+      }
+    }
+    const p50s = times.map(median);
+    names.forEach((name, k) =>
+      console.log(
+        `${name}: sequential p50 ${p50s[k].toFixed(3)} ms` +
+          (k === 0 ? "" : ` (+${(p50s[k] - p50s[0]).toFixed(3)} ms)`),
+      )
+    );
+  }
   const gw: number[][] = gateways.map(() => []);
   const ld: number[][] = gateways.map(() => []);
   const rate: number[][] = gateways.map(() => []);
