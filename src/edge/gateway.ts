@@ -196,33 +196,39 @@ async function forward(
         if (key !== undefined) answer = await cache.store(key, answer);
         return head ? new Response(null, answer) : answer;
       } catch (error) {
-        if (error instanceof NoUpstream) {
-          return problemResponse("no_leader", `${error.message}; nothing was sent`);
-        }
-        if (!(error instanceof StreamLost)) {
-          // The caller went away (its poll was cancelled on the node): no one reads this answer,
-          // and nothing went wrong.
-          if (request.signal.aborted) return problemResponse("unavailable", "The caller went away");
-          throw error;
-        }
-        if (attempt < attempts) continue;
-        if (method === "GET") {
-          return problemResponse(
-            "unavailable",
-            `The stream to the cluster was lost: ${error.message}`,
-          );
-        }
-        return problemResponse(
-          "unknown_outcome",
-          `The stream to the cluster was lost after the request was sent (${error.message}); ` +
-            "it may or may not have been applied: retry with the same message id, " +
-            "Idempotency-Key or session place",
-        );
+        if (error instanceof StreamLost && attempt < attempts) continue;
+        return outcomeOf(error, method, request);
       }
     }
   } catch (error) {
     return failed(error, request);
   }
+}
+
+/**
+ * The answer of a call the stream failed, with the node's problem types: `no_leader` when nothing
+ * was sent, and for a lost stream `unknown_outcome` (a write) or `unavailable` (a read, already
+ * sent again once). Anything else is rethrown (a bug), unless the caller went away.
+ */
+function outcomeOf(error: unknown, method: string, request: Request): Response {
+  if (error instanceof NoUpstream) {
+    return problemResponse("no_leader", `${error.message}; nothing was sent`);
+  }
+  if (!(error instanceof StreamLost)) {
+    // The caller went away (its poll was cancelled on the node): no one reads this answer, and
+    // nothing went wrong.
+    if (request.signal.aborted) return problemResponse("unavailable", "The caller went away");
+    throw error;
+  }
+  if (method === "GET") {
+    return problemResponse("unavailable", `The stream to the cluster was lost: ${error.message}`);
+  }
+  return problemResponse(
+    "unknown_outcome",
+    `The stream to the cluster was lost after the request was sent (${error.message}); ` +
+      "it may or may not have been applied: retry with the same message id, " +
+      "Idempotency-Key or session place",
+  );
 }
 
 /** The stale cache's key of a GET, if it may be answered from the cache. */
