@@ -99,9 +99,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const url = request.url;
       const path = pathOf(url);
       if (path === "/healthz" || path === "/v1/stream") return app.fetch(request);
-      return forward(request, options.upstream, maxBody, cache, url).catch((e) =>
-        failed(e, request)
-      );
+      return forward(request, options.upstream, maxBody, cache, url);
     },
   };
 }
@@ -132,7 +130,12 @@ function pathOf(url: string): string {
   return at === url.length ? "/" : url.slice(at, end < 0 ? url.length : end);
 }
 
-/** Sends one request over the stream and answers what the node answered. */
+/**
+ * Sends one request over the stream and answers what the node answered; anything thrown is
+ * answered by `failed`. (Caught here rather than by a `catch` on its promise: that was a closure
+ * and a promise more per call. And no closure is made in this function: one that captured a
+ * variable would put its variables in a context allocated on every call.)
+ */
 async function forward(
   request: Request,
   upstream: CallPort,
@@ -140,82 +143,102 @@ async function forward(
   cache: StaleCache,
   url = request.url,
 ): Promise<Response> {
-  const start = pathStart(url);
-  const end = url.indexOf("?", start);
-  const pathname = start === url.length ? "/" : url.slice(start, end < 0 ? url.length : end);
-  // The path with its query (a fragment never reaches a server).
-  const path = url.slice(start) || "/";
-  if (!pathname.startsWith("/v1/") && !OPS_PATHS.has(pathname)) {
-    return problemResponse("not_found", `No route for ${request.method} ${pathname}`);
-  }
-  const head = request.method === "HEAD";
-  const method = head ? "GET" : request.method;
-  const headers: Record<string, string> = {};
-  for (const name of PASSED) {
-    const value = request.headers.get(name);
-    if (value !== null) headers[name] = value;
-  }
-  const key = cache.key(method, path, headers, () => request.headers.get("cache-control"));
-  if (key !== undefined) {
-    const hit = cache.lookup(key);
-    if (hit !== undefined) return head ? new Response(null, hit) : hit;
-  }
-  let body: string | undefined;
-  if (method !== "GET" && request.body !== null) {
-    const text = await readText(request, maxBody);
-    if (text === undefined) {
-      return problemResponse(
-        "payload_too_large",
-        `The request body is larger than ${maxBody} bytes`,
-      );
+  try {
+    const start = pathStart(url);
+    const end = url.indexOf("?", start);
+    const pathname = start === url.length ? "/" : url.slice(start, end < 0 ? url.length : end);
+    // The path with its query (a fragment never reaches a server).
+    const path = url.slice(start) || "/";
+    if (!pathname.startsWith("/v1/") && !OPS_PATHS.has(pathname)) {
+      return problemResponse("not_found", `No route for ${request.method} ${pathname}`);
     }
-    body = text;
-  }
-  // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
-  // is unknown, and the caller retries it with the same id, key or session place.
-  const attempts = method === "GET" ? 2 : 1;
-  const signal = waitSignal(request, pathname);
-  const turn = upstream.gather();
-  if (turn !== undefined) await turn;
-  for (let attempt = 1;; attempt++) {
-    try {
-      // A silent stream is found by the upstream's probe (`Upstream`), one timer for all calls:
-      // a timer per call would exceed a Worker's 10,000 active timeouts under load.
-      const { status, headers: answerHeaders, text } = await upstream.send(
-        method,
-        path,
-        headers,
-        body,
-        signal,
-      );
-      let answer = responseOf(status, answerHeaders, text);
-      if (key !== undefined) answer = await cache.store(key, answer);
-      return head ? new Response(null, answer) : answer;
-    } catch (error) {
-      if (error instanceof NoUpstream) {
-        return problemResponse("no_leader", `${error.message}; nothing was sent`);
-      }
-      if (!(error instanceof StreamLost)) {
-        // The caller went away (its poll was cancelled on the node): no one reads this answer,
-        // and nothing went wrong.
-        if (request.signal.aborted) return problemResponse("unavailable", "The caller went away");
-        throw error;
-      }
-      if (attempt < attempts) continue;
-      if (method === "GET") {
+    const head = request.method === "HEAD";
+    const method = head ? "GET" : request.method;
+    const headers: Record<string, string> = {};
+    for (const name of PASSED) {
+      const value = request.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    const key = method === "GET" ? staleKey(cache, path, headers, request) : undefined;
+    if (key !== undefined) {
+      const hit = cache.lookup(key);
+      if (hit !== undefined) return head ? new Response(null, hit) : hit;
+    }
+    let body: string | undefined;
+    if (method !== "GET") {
+      const text = await readText(request, maxBody);
+      if (text === TOO_LARGE) {
         return problemResponse(
-          "unavailable",
-          `The stream to the cluster was lost: ${error.message}`,
+          "payload_too_large",
+          `The request body is larger than ${maxBody} bytes`,
         );
       }
-      return problemResponse(
-        "unknown_outcome",
-        `The stream to the cluster was lost after the request was sent (${error.message}); ` +
-          "it may or may not have been applied: retry with the same message id, " +
-          "Idempotency-Key or session place",
-      );
+      body = text;
     }
+    // A read is sent again once on a new stream (it changes nothing); a write is not: its outcome
+    // is unknown, and the caller retries it with the same id, key or session place.
+    const attempts = method === "GET" ? 2 : 1;
+    const signal = waitSignal(request, pathname);
+    const turn = upstream.gather();
+    if (turn !== undefined) await turn;
+    for (let attempt = 1;; attempt++) {
+      try {
+        // A silent stream is found by the upstream's probe (`Upstream`), one timer for all calls:
+        // a timer per call would exceed a Worker's 10,000 active timeouts under load.
+        const { status, headers: answerHeaders, text } = await upstream.send(
+          method,
+          path,
+          headers,
+          body,
+          signal,
+        );
+        let answer = responseOf(status, answerHeaders, text);
+        if (key !== undefined) answer = await cache.store(key, answer);
+        return head ? new Response(null, answer) : answer;
+      } catch (error) {
+        if (error instanceof StreamLost && attempt < attempts) continue;
+        return outcomeOf(error, method, request);
+      }
+    }
+  } catch (error) {
+    return failed(error, request);
   }
+}
+
+/**
+ * The answer of a call the stream failed, with the node's problem types: `no_leader` when nothing
+ * was sent, and for a lost stream `unknown_outcome` (a write) or `unavailable` (a read, already
+ * sent again once). Anything else is rethrown (a bug), unless the caller went away.
+ */
+function outcomeOf(error: unknown, method: string, request: Request): Response {
+  if (error instanceof NoUpstream) {
+    return problemResponse("no_leader", `${error.message}; nothing was sent`);
+  }
+  if (!(error instanceof StreamLost)) {
+    // The caller went away (its poll was cancelled on the node): no one reads this answer, and
+    // nothing went wrong.
+    if (request.signal.aborted) return problemResponse("unavailable", "The caller went away");
+    throw error;
+  }
+  if (method === "GET") {
+    return problemResponse("unavailable", `The stream to the cluster was lost: ${error.message}`);
+  }
+  return problemResponse(
+    "unknown_outcome",
+    `The stream to the cluster was lost after the request was sent (${error.message}); ` +
+      "it may or may not have been applied: retry with the same message id, " +
+      "Idempotency-Key or session place",
+  );
+}
+
+/** The stale cache's key of a GET, if it may be answered from the cache. */
+function staleKey(
+  cache: StaleCache,
+  path: string,
+  headers: Record<string, string>,
+  request: Request,
+): string | undefined {
+  return cache.key("GET", path, headers, () => request.headers.get("cache-control"));
 }
 
 /**
@@ -228,20 +251,34 @@ function waitSignal(request: Request, pathname: string): AbortSignal | undefined
   return pathname.endsWith("/receive") ? request.signal : undefined;
 }
 
-/** The body as text, or undefined when it is larger than `max` bytes (read no further). */
-function readText(request: Request, max: number): Promise<string | undefined> {
+/** `readText`'s answer for a body larger than the gateway's limit. */
+const TOO_LARGE = Symbol("too large");
+
+/**
+ * The body as text (undefined: the request has none), or `TOO_LARGE` when it is larger than
+ * `max` bytes (read no further). A body of declared length is read by `text()` without looking
+ * at `request.body`: in Deno that getter turns the body the server already holds into a
+ * `ReadableStream`, which `text()` then reads chunk by chunk (~9% of the Deno gateway's CPU per
+ * publish, docs/edge.md "Session 12"); untouched, `text()` takes the held bytes at once. (Where a
+ * declared body is empty or absent, `text()` gives "", which the node reads as no body.)
+ */
+function readText(request: Request, max: number): Promise<string | undefined | typeof TOO_LARGE> {
   const length = request.headers.get("content-length");
   if (length !== null && /^\d+$/.test(length)) {
     // Declared: refused before reading, else read whole. The server reads no more bytes than
     // declared (HTTP/1.1 framing), so the text is within `max` (UTF-16 units <= UTF-8 bytes).
     // Not an async function: its promise would be one more per call.
-    return Number(length) > max ? Promise.resolve(undefined) : request.text();
+    return Number(length) > max ? Promise.resolve(TOO_LARGE) : request.text();
   }
+  if (request.body === null) return Promise.resolve(undefined);
   return readChunked(request, max);
 }
 
-/** A body of undeclared length, read until it ends or exceeds `max` bytes (then undefined). */
-async function readChunked(request: Request, max: number): Promise<string | undefined> {
+/** A body of undeclared length, read until it ends or exceeds `max` bytes (then `TOO_LARGE`). */
+async function readChunked(
+  request: Request,
+  max: number,
+): Promise<string | typeof TOO_LARGE> {
   const reader = request.body!.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
@@ -252,7 +289,7 @@ async function readChunked(request: Request, max: number): Promise<string | unde
     size += value.byteLength;
     if (size > max) {
       await reader.cancel();
-      return undefined;
+      return TOO_LARGE;
     }
     parts.push(value);
   }

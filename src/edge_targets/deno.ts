@@ -19,6 +19,7 @@ import { setImmediate } from "node:timers";
 import { dialWebSocket } from "../../cluster/transport/mod.ts";
 import type { StreamSocket } from "../client/mod.ts";
 import { createGateway, type EdgeSettings, edgeSettings, Upstream } from "../edge/mod.ts";
+import { forgetRequestHeaders } from "./deno_request.ts";
 
 /** Options of `serveEdge`. */
 export interface ServeEdgeOptions {
@@ -65,7 +66,13 @@ export function serveEdge(
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 8787,
     onListen: () => {},
-  }, gateway.fetch);
+  }, (request) => {
+    const answer = gateway.fetch(request);
+    // The gateway has read every header it needs by now (before its first await): the server
+    // need not copy them all when the answer is set (deno_request.ts).
+    forgetRequestHeaders(request);
+    return answer;
+  });
   const host = server.addr.hostname.includes(":")
     ? `[${server.addr.hostname}]`
     : server.addr.hostname;

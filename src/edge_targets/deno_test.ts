@@ -49,3 +49,59 @@ Deno.test({
     assert.match(outcome, /closed \(1001 /);
   },
 });
+
+Deno.test({
+  name: "serveEdge: with CORS, a publish's answer and a preflight carry the origin (headers read " +
+    "around the request's forgotten headers cache, deno_request.ts)",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const node = new LocalNode();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      createApp({ node, log: silentLogger }).fetch,
+    );
+    const nodeUrl = `http://127.0.0.1:${server.addr.port}`;
+    const origin = "https://app.example";
+    const edge = serveEdge({
+      settings: edgeSettings({
+        QUORUMQ_UPSTREAM: nodeUrl,
+        QUORUMQ_EDGE_FOLLOW_LEADER: "false",
+        QUORUMQ_EDGE_CORS_ORIGIN: origin,
+      }),
+      port: 0,
+    });
+    try {
+      const json = { "content-type": "application/json", origin };
+      const put = await fetch(`${edge.url}/v1/queues/q`, {
+        method: "PUT",
+        headers: json,
+        body: "{}",
+      });
+      assert.equal(put.status, 201);
+      assert.equal(put.headers.get("access-control-allow-origin"), origin);
+      await put.body?.cancel();
+      const key = { ...json, "idempotency-key": "k-1" };
+      for (let i = 0; i < 2; i++) {
+        const pub = await fetch(`${edge.url}/v1/queues/q/messages`, {
+          method: "POST",
+          headers: key,
+          body: '{"body":1}',
+        });
+        assert.equal(pub.status, 201);
+        assert.equal(pub.headers.get("access-control-allow-origin"), origin);
+        assert.equal((await pub.json()).seq, 1, "the key applies once");
+      }
+      const pre = await fetch(`${edge.url}/v1/queues/q/messages`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST" },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get("access-control-allow-origin"), origin);
+      await pre.body?.cancel();
+    } finally {
+      await edge.stop();
+      await server.shutdown();
+    }
+  },
+});
