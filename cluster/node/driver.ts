@@ -37,6 +37,7 @@ import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
 import { ReadyPersister } from "./driver_persist.ts";
 import { PersistOverlap, stablePrefix } from "./driver_overlap.ts";
+import { sendBeforeOwnWrite } from "./driver_sends.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot, UrlsAhead } from "./membership.ts";
 
@@ -424,7 +425,7 @@ export class NodeDriver {
 
   async #handle(rd: Ready): Promise<void> {
     if (rd.softState) this.#onSoftState(rd.softState.leaderId, rd.softState.role);
-    if (rd.messages.length > 0) this.#send(rd.messages);
+    const sendRest = sendBeforeOwnWrite(rd, (msgs) => this.#send(msgs));
     // An append carried the commit the notice waits to send: a later commit gets a whole delay
     // of its own (counted from the first Ready it is unsent after), not what remains of this one.
     if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
@@ -438,7 +439,7 @@ export class NodeDriver {
     if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
     this.#overlap.begin(!rd.snapshot && early === rd.committedEntries.length);
     try {
-      await this.#persister.persist(rd);
+      await sendRest(this.#persister.persist(rd));
       if (this.#closed) return;
       if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
       // In order: no entry after the snapshot applies before the state it follows.
