@@ -37,6 +37,7 @@ import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
 import { ReadyPersister } from "./driver_persist.ts";
 import { PersistOverlap, stablePrefix } from "./driver_overlap.ts";
+import { sendBeforeOwnWrite } from "./driver_sends.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot, UrlsAhead } from "./membership.ts";
 
@@ -424,21 +425,21 @@ export class NodeDriver {
 
   async #handle(rd: Ready): Promise<void> {
     if (rd.softState) this.#onSoftState(rd.softState.leaderId, rd.softState.role);
-    if (rd.messages.length > 0) this.#send(rd.messages);
+    const sendRest = sendBeforeOwnWrite(rd, (msgs) => this.#send(msgs));
     // An append carried the commit the notice waits to send: a later commit gets a whole delay
     // of its own (counted from the first Ready it is unsent after), not what remains of this one.
     if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
-    // Committed entries that were durable here before this Ready apply while its persist runs:
-    // they are committed (on a majority's disks) and in our durable log, so nothing about them
-    // waits for this fsync. Durable means stable in the core (persisted by an advanced Ready and
-    // not replaced since): a suffix that a new leader's entries replace in this Ready has the
-    // same indexes on disk but other entries. Entries that arrive in this very Ready (a follower
-    // told of their commit with them) still apply after the persist.
+    // Committed entries durable here before this Ready (on a majority's disks and in our log:
+    // nothing about them waits for this fsync; stable in the core, so not a suffix that a new
+    // leader's entries replace here) apply while its persist runs, queued once it started its
+    // log write, which they would hold back (a follower's fsync is on every commit's path).
+    // Entries that arrive in this very Ready (their commit with them) apply after the persist.
     const early = rd.snapshot ? 0 : stablePrefix(rd.committedEntries, this.#raw.stableIndex);
-    if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
     this.#overlap.begin(!rd.snapshot && early === rd.committedEntries.length);
     try {
-      await this.#persister.persist(rd);
+      const persisted = sendRest(this.#persister.persist(rd));
+      if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
+      await persisted;
       if (this.#closed) return;
       if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
       // In order: no entry after the snapshot applies before the state it follows.
