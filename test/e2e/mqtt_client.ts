@@ -5,8 +5,11 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
 import type { IClientOptions, MqttClient } from "mqtt";
+import mqttPacket from "mqtt-packet";
+import type { Packet } from "mqtt-packet";
 import { freePorts, Nodes, type NodesOptions } from "./nodes.ts";
 
 /** Nodes with MQTT on, and each node's MQTT port. */
@@ -127,4 +130,40 @@ export async function rawExchange(
     }
   }
   return { bytes: new Uint8Array(out), closed };
+}
+
+/** A packet a raw client read, and the bytes it took on the wire. */
+export interface RawPacket {
+  readonly packet: Packet;
+  readonly bytes: number;
+}
+
+/** A raw MQTT 5 client on `port`: the packets it got, in order, and writes as the test says. */
+export async function rawClient(port: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const got: RawPacket[] = [];
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  // The whole packet: its first byte, its remaining length's bytes, and that length.
+  parser.on("packet", (pk: Packet) => {
+    const rest = pk.length ?? 0;
+    got.push({ packet: pk, bytes: 1 + (rest < 128 ? 1 : rest < 16_384 ? 2 : 3) + rest });
+  });
+  const reading = (async () => {
+    const buf = new Uint8Array(65536);
+    for (let i = 0; i < 100_000; i++) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) return;
+      parser.parse(Buffer.from(buf.subarray(0, n)));
+    }
+  })();
+  return {
+    got,
+    /** The packets got, without their sizes. */
+    packets: (): Packet[] => got.map((g) => g.packet),
+    send: (pk: Packet) => conn.write(mqttPacket.generate(pk, { protocolVersion: 5 })),
+    close: async () => {
+      conn.close();
+      await reading;
+    },
+  };
 }

@@ -8,42 +8,13 @@
  */
 
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import mqttPacket from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
-import { connect, mqttNodes, until } from "./mqtt_client.ts";
+import { connect, mqttNodes, rawClient, until } from "./mqtt_client.ts";
 
 const { nodes, mqttPort } = await mqttNodes({ count: 1, storage: "memory" });
 const port = mqttPort("n1");
 addEventListener("unload", () => nodes.stop());
-
-/** A raw MQTT 5 client: the packets it got, in order, and how many bytes each took. */
-async function rawClient(p: number) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: p });
-  const got: { packet: Packet; bytes: number }[] = [];
-  const parser = mqttPacket.parser({ protocolVersion: 5 });
-  // The whole packet: its first byte, its remaining length's bytes, and that length.
-  parser.on("packet", (pk: Packet) => {
-    const rest = pk.length ?? 0;
-    got.push({ packet: pk, bytes: 1 + (rest < 128 ? 1 : rest < 16_384 ? 2 : 3) + rest });
-  });
-  const reading = (async () => {
-    const buf = new Uint8Array(65536);
-    for (let i = 0; i < 100_000; i++) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return;
-      parser.parse(Buffer.from(buf.subarray(0, n)));
-    }
-  })();
-  return {
-    got,
-    send: (pk: Packet) => conn.write(mqttPacket.generate(pk, { protocolVersion: 5 })),
-    close: async () => {
-      conn.close();
-      await reading;
-    },
-  };
-}
 
 for (const qos of [0, 1, 2] as const) {
   Deno.test(`MQTT 5 maximum packet size of the client: a QoS ${qos} delivery beyond it is dropped, the ones after it come`, async () => {

@@ -8,40 +8,15 @@
  */
 
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import mqttPacket from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
-import { connect, mqttNodes, until } from "./mqtt_client.ts";
+import { connect, mqttNodes, rawClient, until } from "./mqtt_client.ts";
 
 const { nodes, mqttPort } = await mqttNodes({ count: 1, storage: "memory" });
 const port = mqttPort("n1");
 const api = nodes.url("n1");
 addEventListener("unload", () => nodes.stop());
-
-/** A raw MQTT 5 client: packets in arrival order, written as the test says. */
-async function rawClient(p: number) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: p });
-  const got: Packet[] = [];
-  const parser = mqttPacket.parser({ protocolVersion: 5 });
-  parser.on("packet", (pk: Packet) => got.push(pk));
-  const reading = (async () => {
-    const buf = new Uint8Array(65536);
-    for (let i = 0; i < 100_000; i++) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return;
-      parser.parse(Buffer.from(buf.subarray(0, n)));
-    }
-  })();
-  return {
-    got,
-    send: (pk: Packet) => conn.write(mqttPacket.generate(pk, { protocolVersion: 5 })),
-    close: async () => {
-      conn.close();
-      await reading;
-    },
-  };
-}
 
 Deno.test("a QoS 2 PUBREC that comes after the delivery's lease ended settles it: after PUBCOMP it is not sent again", async () => {
   const client = await rawClient(port);
@@ -59,11 +34,11 @@ Deno.test("a QoS 2 PUBREC that comes after the delivery's lease ended settles it
     messageId: 1,
     subscriptions: [{ topic: "late/#", qos: 2 }],
   } as Packet);
-  await until(() => client.got.some((p) => p.cmd === "suback"), "SUBACK");
+  await until(() => client.packets().some((p) => p.cmd === "suback"), "SUBACK");
   const pub = await connect(port, { protocolVersion: 5 });
   await pub.publishAsync("late/x", "once", { qos: 2 });
-  await until(() => client.got.some((p) => p.cmd === "publish"), "the PUBLISH");
-  const first = client.got.find((p) => p.cmd === "publish") as mqttPacket.IPublishPacket;
+  await until(() => client.packets().some((p) => p.cmd === "publish"), "the PUBLISH");
+  const first = client.packets().find((p) => p.cmd === "publish") as mqttPacket.IPublishPacket;
   // Until its lease ended (10 s): the message is ready in the session's QoS 2 subscription again.
   const hash = createHash("sha256").update("late-pubrec").digest("hex").slice(0, 40);
   const sub = `${api}/v1/topics/mqtt/subscriptions/mqtt-${hash}-q2`;
@@ -77,12 +52,12 @@ Deno.test("a QoS 2 PUBREC that comes after the delivery's lease ended settles it
     30_000,
   );
   await client.send({ cmd: "pubrec", messageId: first.messageId } as Packet);
-  await until(() => client.got.some((p) => p.cmd === "pubrel"), "PUBREL");
-  const at = client.got.length;
+  await until(() => client.packets().some((p) => p.cmd === "pubrel"), "PUBREL");
+  const at = client.packets().length;
   await client.send({ cmd: "pubcomp", messageId: first.messageId } as Packet);
   // Nothing more may come: wait a while for a PUBLISH that should not.
-  await until(() => client.got.length > at, "anything", 3000).catch(() => {});
-  const after = client.got.slice(at).map((p) =>
+  await until(() => client.packets().length > at, "anything", 3000).catch(() => {});
+  const after = client.packets().slice(at).map((p) =>
     p.cmd === "publish" ? `publish ${p.messageId} dup=${p.dup} ${p.payload}` : p.cmd
   );
   assert.deepEqual(after, [], "sent again after PUBCOMP: a second delivery");
