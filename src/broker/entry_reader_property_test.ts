@@ -10,27 +10,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { readEntryValue } from "./_entry_reader.ts";
-import { nestedValues } from "./_testing_values.ts";
+import { nestedValues, same } from "./_testing_values.ts";
 
 // envelope.ts's packr: what entries are written with and read back with.
 const packr = new Packr({ useRecords: false, moreTypes: false });
-
-/** Deep equality that tells apart -0, NaN, undefined, a Buffer from a Uint8Array, key order. */
-function same(a: unknown, b: unknown, path = "$"): void {
-  if (typeof a !== "object" || a === null || typeof b !== "object" || b === null) {
-    assert(Object.is(a, b), `${path}: ${String(a)} vs ${String(b)}`);
-    return;
-  }
-  assert.strictEqual(Object.getPrototypeOf(a), Object.getPrototypeOf(b), `${path}: prototype`);
-  if (a instanceof Uint8Array) {
-    assert.deepStrictEqual([...a], [...(b as Uint8Array)], `${path}: bytes`);
-    return;
-  }
-  assert.deepStrictEqual(Reflect.ownKeys(a), Reflect.ownKeys(b), `${path}: keys`);
-  for (const k of Object.keys(a)) {
-    same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
-  }
-}
 
 /** msgpackr's reading of `bytes[1..]`, or the error it throws. */
 function unpacked(bytes: Uint8Array): { ok: true; value: unknown } | { ok: false } {
