@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
 import { enc, ListMachine } from "./_testing_cluster.ts";
-import { gatedLogStorage } from "./_testing_gated.ts";
+import { electByHand, gatedLogStorage } from "./_testing_gated.ts";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 const settle = async () => {
@@ -41,16 +41,7 @@ async function gatedLeader() {
     },
   });
   const base = { clusterId: "test", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
-  for (let i = 0; i < 30 && !sent.some((m) => m.type === "prevote"); i++) {
-    tick();
-    await settle();
-  }
-  const prevote = sent.find((m) => m.type === "prevote")!;
-  d.receive([{ ...base, from: "p", type: "prevote_resp", term: prevote.term }]);
-  await settle();
-  const vote = sent.find((m) => m.type === "vote")!;
-  d.receive([{ ...base, from: "p", type: "vote_resp", term: vote.term }]);
-  await settle();
+  await electByHand(d, sent, () => tick(), settle);
   assert.equal(d.status().role, "leader");
   const term = d.status().term;
   /** `from` acknowledges the leader's log up to `index`. */

@@ -10,8 +10,7 @@ import { NodeDriver } from "./driver.ts";
 import { sendsAroundOwnWrite } from "./driver_sends.ts";
 import type { Message } from "../raft/mod.ts";
 import { enc, ListMachine } from "./_testing_cluster.ts";
-import type { StoragePorts } from "./ports.ts";
-import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
+import { electByHand, hookedLogStorage } from "./_testing_gated.ts";
 
 const msg = (to: string, index: number): Message => ({
   type: "append",
@@ -66,28 +65,6 @@ Deno.test("sendsAroundOwnWrite: first a majority's peers with the leader, each m
   );
 });
 
-/** Memory storage whose log notes each append in `events` when it is called (the write starts). */
-function notingStorage(events: string[]): StoragePorts {
-  const log = new MemoryLogStore();
-  return {
-    log: {
-      load: () => log.load(),
-      append: (es) => {
-        if (es.length > 0) events.push(`write ${es.at(-1)!.index}`);
-        return log.append(es);
-      },
-      compact: (i) => log.compact(i),
-      reset: (i) => log.reset(i),
-      firstIndex: () => log.firstIndex(),
-      lastIndex: () => log.lastIndex(),
-      term: (i) => log.term(i),
-      close: () => log.close(),
-    },
-    hardState: new MemoryHardStateStore(),
-    snapshots: new MemorySnapshotStore(),
-  };
-}
-
 Deno.test("a leader sends one follower's append, starts its own write, then the other's", async () => {
   const events: string[] = [];
   const sent: Message[] = [];
@@ -96,7 +73,9 @@ Deno.test("a leader sends one follower's append, starts its own write, then the 
     raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
     bootstrapConf: { voters: ["l", "p", "q"], learners: [] },
     bootstrapUrls: new Map([["l", "http://l"], ["p", "http://p"], ["q", "http://q"]]),
-    storage: notingStorage(events),
+    storage: hookedLogStorage((es) => {
+      if (es.length > 0) events.push(`write ${es.at(-1)!.index}`);
+    }),
     sink: {
       send: (msgs) => {
         sent.push(...msgs);
@@ -120,16 +99,7 @@ Deno.test("a leader sends one follower's append, starts its own write, then the 
       for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
     };
     const base = { clusterId: "test", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
-    for (let i = 0; i < 30 && !sent.some((m) => m.type === "prevote"); i++) {
-      tick();
-      await settle();
-    }
-    const prevote = sent.find((m) => m.type === "prevote")!;
-    d.receive([{ ...base, from: "p", type: "prevote_resp", term: prevote.term }]);
-    await settle();
-    const vote = sent.find((m) => m.type === "vote")!;
-    d.receive([{ ...base, from: "p", type: "vote_resp", term: vote.term }]);
-    await settle();
+    await electByHand(d, sent, () => tick(), settle);
     assert.equal(d.status().role, "leader");
     const term = d.status().term;
     const noop = d.status().lastIndex;
