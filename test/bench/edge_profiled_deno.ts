@@ -7,46 +7,25 @@
  * @module
  */
 
-import { Session } from "node:inspector";
+import { inspectorProfiler } from "./_inspector_profiler.ts";
 import { checkoutRoot } from "./_checkout.ts";
 
 const root = checkoutRoot(Deno.env.get("QQ_EDGE_CHECKOUT") || undefined);
 const dir = Deno.env.get("QQ_PROFILE_DIR");
 if (dir !== undefined) {
-  const session = new Session();
-  session.connect();
-  const post = <T>(method: string, params?: object) =>
-    new Promise<T>((resolve, reject) =>
-      session.post(
-        method,
-        params ?? {},
-        (err: Error | null, r: unknown) => err ? reject(err) : resolve(r as T),
-      )
-    );
   const heap = Deno.env.get("QQ_PROFILE_HEAP") === "1";
-  await post(heap ? "HeapProfiler.enable" : "Profiler.enable");
-  const report = (p: Promise<unknown>) => p.catch((e) => console.error(e));
-  Deno.addSignalListener("SIGUSR1", () =>
-    void report(
-      heap
-        ? post("HeapProfiler.startSampling", {
-          samplingInterval: 1024,
-          includeObjectsCollectedByMajorGC: true,
-          includeObjectsCollectedByMinorGC: true,
-        })
-        : post("Profiler.setSamplingInterval", { interval: 100 }).then(() =>
-          post("Profiler.start")
-        ),
-    ));
-  Deno.addSignalListener("SIGUSR2", () =>
-    void report((async () => {
-      const { profile } = await post<{ profile: unknown }>(
-        heap ? "HeapProfiler.stopSampling" : "Profiler.stop",
-      );
-      const ext = heap ? "heapprofile" : "cpuprofile";
-      await Deno.writeTextFile(`${dir}/edge-${Date.now()}.${ext}`, JSON.stringify(profile));
-      console.error(`profile written`);
-    })()));
+  const profiler = await inspectorProfiler({
+    dir,
+    name: "edge",
+    heap,
+    heapIntervalBytes: 1024,
+    cpuIntervalUs: 100,
+  });
+  Deno.addSignalListener("SIGUSR1", () => profiler.report(profiler.start()));
+  Deno.addSignalListener(
+    "SIGUSR2",
+    () => profiler.report(profiler.save().then(() => console.error(`profile written`))),
+  );
 }
 const { serveEdge } = await import(`${root}src/edge_targets/deno.ts`);
 const { edgeSettings } = await import(`${root}src/edge/mod.ts`);

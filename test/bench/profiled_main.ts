@@ -22,50 +22,27 @@
  * @module
  */
 
-import { Session } from "node:inspector";
+import { inspectorProfiler } from "./_inspector_profiler.ts";
 
 const dir = Deno.env.get("QQ_PROFILE_DIR");
 if (dir !== undefined) {
   const id = Deno.args[Deno.args.indexOf("--id") + 1] ?? "node";
-  const session = new Session();
-  session.connect();
-  const post = <T>(method: string, params?: object) =>
-    new Promise<T>((resolve, reject) =>
-      session.post(
-        method,
-        params ?? {},
-        (err: Error | null, r: unknown) => err ? reject(err) : resolve(r as T),
-      )
-    );
   // QQ_PROFILE_HEAP=1: V8's sampling heap profiler instead (what allocates, by call stack).
   const heap = Deno.env.get("QQ_PROFILE_HEAP") === "1";
-  const start = () =>
-    heap
-      ? post("HeapProfiler.startSampling", {
-        samplingInterval: 4096,
-        includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
-      })
-      : post("Profiler.start");
-  const save = async () => {
-    if (heap) {
-      const { profile } = await post<{ profile: unknown }>("HeapProfiler.stopSampling");
-      await Deno.writeTextFile(`${dir}/${id}-${Date.now()}.heapprofile`, JSON.stringify(profile));
-      return;
-    }
-    const { profile } = await post<{ profile: unknown }>("Profiler.stop");
-    await Deno.writeTextFile(`${dir}/${id}-${Date.now()}.cpuprofile`, JSON.stringify(profile));
-  };
-  const report = (p: Promise<unknown>) => p.catch((e) => console.error(e));
-  await post(heap ? "HeapProfiler.enable" : "Profiler.enable");
+  const { start, save, report } = await inspectorProfiler({
+    dir,
+    name: id,
+    heap,
+    heapIntervalBytes: 4096,
+  });
   if (Deno.env.get("QQ_PROFILE_SIGNALS") === "1") {
-    Deno.addSignalListener("SIGUSR1", () => void report(start()));
-    Deno.addSignalListener("SIGUSR2", () => void report(save()));
+    Deno.addSignalListener("SIGUSR1", () => report(start()));
+    Deno.addSignalListener("SIGUSR2", () => report(save()));
   } else if (Deno.env.get("QQ_PROFILE_ON") === "signal") {
     let running = false;
     Deno.addSignalListener("SIGUSR2", () => {
       running = !running;
-      void report(running ? start() : save());
+      report(running ? start() : save());
     });
   } else {
     await start();
