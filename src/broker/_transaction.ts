@@ -6,9 +6,17 @@
  * @module
  */
 
-import type { Command, ItemError, PublishOutcome, ReceiptResult, Result } from "./commands.ts";
+import type {
+  Command,
+  ItemError,
+  MessageInput,
+  PublishOutcome,
+  ReceiptResult,
+  Result,
+} from "./commands.ts";
 import { Channel, type Msg } from "./_channel.ts";
 import type { Topic } from "./_topic.ts";
+import { RetainedTable } from "./_retained.ts";
 import type { BrokerState } from "./state.ts";
 import { findSubscription, queueNotFound, topicNotFound } from "./_lookup.ts";
 import { publishRefusal, queuePublishOne, topicPublishOne } from "./_publish.ts";
@@ -121,6 +129,10 @@ function checkPublishes(
   const out: (Channel | Topic)[] = [];
   // Messages this transaction already adds to each queue, and ids it already publishes.
   const extra = new Map<Channel, { count: number; bytes: number; ids: Set<string> }>();
+  // Per topic: the ids this transaction publishes, and its retained messages as the earlier
+  // items leave them (a copy), so a `retain: "set"` that would pass the caps is refused here.
+  // Found only at apply, it threw there: on every replica, after the acks had been applied.
+  const topics = new Map<Topic, { ids: Set<string>; retained?: RetainedTable }>();
   (cmd.publish ?? []).forEach((p, i) => {
     const bad = typeof p !== "object" || p === null
       ? "a publish must be an object"
@@ -135,8 +147,20 @@ function checkPublishes(
     }
     if (!("queue" in p)) {
       const t = state.topics.get(p.topic);
-      if (t === undefined) errors.push({ item: `publish[${i}]`, ...topicNotFound(p.topic) });
-      else out[i] = t;
+      if (t === undefined) {
+        errors.push({ item: `publish[${i}]`, ...topicNotFound(p.topic) });
+        return;
+      }
+      out[i] = t;
+      let x = topics.get(t);
+      if (x === undefined) topics.set(t, x = { ids: new Set() });
+      // A duplicate id is answered before its retain is looked at, as `topicPublishOne` does.
+      if (p.id !== undefined && (t.ids.lookup(p.id, now) !== undefined || x.ids.has(p.id))) return;
+      if (p.id !== undefined) x.ids.add(p.id);
+      const full = retainRefusal(t, x, p, now);
+      if (full !== undefined) {
+        errors.push({ item: `publish[${i}]`, reason: "retained_full", detail: full });
+      }
       return;
     }
     const q = state.queues.get(p.queue);
@@ -158,4 +182,36 @@ function checkPublishes(
     if (p.id !== undefined) x.ids.add(p.id);
   });
   return out;
+}
+
+/**
+ * Why a topic publish's `retain` would not fit the topic's caps after the transaction's earlier
+ * items, or undefined; records its effect on the copy `x.retained` for the items after it.
+ */
+function retainRefusal(
+  t: Topic,
+  x: { retained?: RetainedTable },
+  p: MessageInput,
+  now: number,
+): string | undefined {
+  if (p.retain === undefined || p.subject === undefined) return undefined;
+  if (x.retained === undefined) {
+    x.retained = new RetainedTable();
+    for (const [subject, m] of t.retained.bySubject) x.retained.set(subject, m);
+  }
+  if (p.retain === "clear") {
+    x.retained.clear(p.subject);
+    return undefined;
+  }
+  const full = x.retained.refusal(p.subject, p.body.length, t.config, now);
+  if (full !== undefined) return `Topic ${t.name}: ${full}`;
+  x.retained.set(p.subject, {
+    seq: 0,
+    id: "",
+    body: p.body,
+    headers: undefined,
+    publishedAt: now,
+    ttlAt: p.ttlMs === undefined ? Infinity : now + p.ttlMs,
+  });
+  return undefined;
 }
