@@ -9,7 +9,7 @@
 import type { z } from "zod";
 import { inProcessRequestText } from "./in_process.ts";
 import { ProblemError, type ProblemItem } from "./problems.ts";
-import { inexactNumber } from "./json_numbers.ts";
+import { inexactNumber } from "../client/mod.ts";
 
 /** The raw bytes of a request body and its parsed JSON (undefined when the body is empty). */
 export interface JsonBody {
