@@ -70,6 +70,21 @@ export function queuePublishOne(
   return { ok: true, seq, id, duplicate: false };
 }
 
+/**
+ * Why topic `t` would not keep message `m`, or undefined: a body larger than the topic's
+ * `maxBytes` would be dropped by retention in the very publish, from the log and from every
+ * subscription, after its publish answered its seq (and its id would make every retry a
+ * duplicate).
+ */
+export function topicPublishRefusal(t: Topic, m: MessageInput): Failure | undefined {
+  const max = t.config.maxBytes;
+  if (max === undefined || m.body.length <= max) return undefined;
+  return invalid(
+    `Topic ${t.name} keeps at most ${max} bytes (maxBytes): a message of ${m.body.length} bytes ` +
+      "would be dropped as soon as it was published",
+  );
+}
+
 /** Publishes one checked message to a topic: dedup by id, then fan-out and retention. */
 export function topicPublishOne(
   state: BrokerState,
@@ -91,6 +106,8 @@ export function topicPublishOne(
       return { ok: true, seq: held.seq, id: held.id, duplicate: true };
     }
   }
+  const refusal = topicPublishRefusal(t, m);
+  if (refusal !== undefined) return refusal;
   if (m.retain === "set") {
     const full = t.retained.refusal(m.subject!, m.body.length, t.config, now);
     if (full !== undefined) {

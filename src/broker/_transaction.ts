@@ -19,7 +19,12 @@ import type { Topic } from "./_topic.ts";
 import { RetainedTable } from "./_retained.ts";
 import type { BrokerState } from "./state.ts";
 import { findSubscription, queueNotFound, topicNotFound } from "./_lookup.ts";
-import { publishRefusal, queuePublishOne, topicPublishOne } from "./_publish.ts";
+import {
+  publishRefusal,
+  queuePublishOne,
+  topicPublishOne,
+  topicPublishRefusal,
+} from "./_publish.ts";
 import { checkMessage, invalid, RECEIVE_MAX } from "./validate.ts";
 
 type TransactionCommand = Extract<Command, { op: "transaction" }>;
@@ -156,6 +161,11 @@ function checkPublishes(
       if (x === undefined) topics.set(t, x = { ids: new Set() });
       // A duplicate id is answered before its retain is looked at, as `topicPublishOne` does.
       if (p.id !== undefined && (t.ids.lookup(p.id, now) !== undefined || x.ids.has(p.id))) return;
+      const refused = topicPublishRefusal(t, p);
+      if (refused !== undefined) {
+        errors.push({ item: `publish[${i}]`, reason: refused.reason, detail: refused.detail });
+        return;
+      }
       if (p.id !== undefined) x.ids.add(p.id);
       const full = retainRefusal(t, x, p, now);
       if (full !== undefined) {
