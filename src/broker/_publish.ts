@@ -71,18 +71,27 @@ export function queuePublishOne(
 }
 
 /**
- * Why topic `t` would not keep message `m`, or undefined: a body larger than the topic's
- * `maxBytes` would be dropped by retention in the very publish, from the log and from every
- * subscription, after its publish answered its seq (and its id would make every retry a
- * duplicate).
+ * Why topic `t` would not keep message `m` until a subscription could have it, or undefined:
+ * retention would drop it first, from the log and from every subscription, after its publish
+ * answered its seq (and its id would make every retry a duplicate). A body larger than the
+ * topic's `maxBytes` is dropped in the very publish; a delay of `maxAgeMs` or more ends after
+ * the age retention (at the same time, the topic's event runs first).
  */
 export function topicPublishRefusal(t: Topic, m: MessageInput): Failure | undefined {
-  const max = t.config.maxBytes;
-  if (max === undefined || m.body.length <= max) return undefined;
-  return invalid(
-    `Topic ${t.name} keeps at most ${max} bytes (maxBytes): a message of ${m.body.length} bytes ` +
-      "would be dropped as soon as it was published",
-  );
+  const { maxBytes, maxAgeMs } = t.config;
+  if (maxBytes !== undefined && m.body.length > maxBytes) {
+    return invalid(
+      `Topic ${t.name} keeps at most ${maxBytes} bytes (maxBytes): a message of ` +
+        `${m.body.length} bytes would be dropped as soon as it was published`,
+    );
+  }
+  if (maxAgeMs !== undefined && m.delayMs !== undefined && m.delayMs >= maxAgeMs) {
+    return invalid(
+      `Topic ${t.name} keeps a message ${maxAgeMs} ms (maxAgeMs): a delay of ${m.delayMs} ms ` +
+        "would end after it was dropped",
+    );
+  }
+  return undefined;
 }
 
 /** Publishes one checked message to a topic: dedup by id, then fan-out and retention. */

@@ -1,6 +1,7 @@
 /**
- * A topic publish whose body alone passes the topic's `maxBytes` is refused, never answered with
- * a seq and then dropped by retention in the same apply (test/sim/FINDINGS.md, 19).
+ * A topic publish whose body alone passes the topic's `maxBytes`, or whose delay reaches its
+ * `maxAgeMs`, is refused, never answered with a seq and then dropped by retention before any
+ * subscription could have it (test/sim/FINDINGS.md, 19).
  */
 
 import assert from "node:assert/strict";
@@ -56,4 +57,27 @@ Deno.test("in a batch the large one is refused alone; in a transaction, nothing 
   assert.ok(!tx.ok);
   assert.deepEqual(tx.errors!.map((e) => [e.item, e.reason]), [["publish[0]", "invalid_request"]]);
   assert.equal(l.broker.messageStatus("in", "job")?.state, "leased");
+});
+
+Deno.test("a delay of the topic's maxAgeMs or more is refused; a shorter one is delivered", () => {
+  const l = new Log();
+  assert.ok(l.apply({ op: "topic_put", topic: "t", options: { maxAgeMs: 1000 } }).ok);
+  assert.ok(l.apply({ op: "subscription_put", topic: "t", subscription: "s", options: {} }).ok);
+  const late = l.apply({
+    op: "topic_publish",
+    topic: "t",
+    message: { body: body("late"), delayMs: 1000 },
+  });
+  assert.ok(!late.ok);
+  assert.match(late.detail, /maxAgeMs/);
+  const soon = l.apply({
+    op: "topic_publish",
+    topic: "t",
+    message: { body: body("soon"), delayMs: 999 },
+  });
+  assert.ok(soon.ok);
+  l.advance(999);
+  const got = l.apply({ op: "subscription_receive", topic: "t", subscription: "s", max: 10 });
+  assert.ok(got.ok);
+  assert.equal(got.messages.length, 1);
 });
