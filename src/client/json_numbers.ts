@@ -5,7 +5,7 @@
  * `null`; the integer 12345678901234567890, an account number, an amount in cents, a 64-bit id,
  * as 12345678901234567000). Such a request is now refused (400) naming the number. A number
  * written with a fraction or an exponent is read as the nearest double, as JSON parsers do
- * (docs/http.md); an integer is taken only when the double is that integer exactly. The API checks
+ * (docs/http.md); an integer is taken only when the text stored for its double is that integer. The API checks
  * every request body with it, and the CLI the bodies it parses (it sends their values, so the
  * server could not tell). Where `JSON.parse` gives no source text (Node 20), integers pass.
  *
@@ -29,9 +29,9 @@ export function inexactNumber(text: string, json: unknown): string | undefined {
     JSON.parse(text, function (_key, value: unknown, context?: { source?: string }) {
       if (found === undefined && typeof value === "number") {
         const source = context?.source ?? String(value);
-        if (
-          !Number.isFinite(value) || (INTEGER.test(source) && BigInt(source) !== BigInt(value))
-        ) found = source;
+        if (!Number.isFinite(value) || (INTEGER.test(source) && !sameInteger(source, value))) {
+          found = source;
+        }
       }
       return value;
     });
@@ -41,6 +41,21 @@ export function inexactNumber(text: string, json: unknown): string | undefined {
     return Number.isFinite(suspect) ? undefined : String(suspect);
   }
   return found;
+}
+
+/**
+ * Whether the integer literal `source` is the number the text stored for `value` (its
+ * `JSON.stringify`, the shortest that reads back as that double: `2^60 + 256` is written
+ * 1152921504606847200, not its exact 1152921504606847232, and must pass as it is) denotes.
+ */
+function sameInteger(source: string, value: number): boolean {
+  const stored = JSON.stringify(value);
+  const e = stored.indexOf("e");
+  if (e < 0) return BigInt(source) === BigInt(stored);
+  // 1e21 and up: `d.ddde+NN`, an integer (a double this large has no fraction).
+  const [whole, fraction = ""] = stored.slice(0, e).split(".");
+  const exponent = Number(stored.slice(e + 1)) - fraction.length;
+  return exponent >= 0 && BigInt(source) === BigInt(whole + fraction) * 10n ** BigInt(exponent);
 }
 
 /** A number of `json` out of range or past 2^53, or undefined. By a work list: any depth. */

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { jsonBodyOfText, rawBodyOfText, readJsonBody } from "./body.ts";
 import { ProblemError } from "./problems.ts";
 
@@ -50,6 +51,8 @@ Deno.test("an integer a double rounds, or a number out of range, is refused, nam
       ['{"body":1e400}', "1e400"],
       ['{"body":[1,{"x":-1E+999}]}', "-1E+999"],
       ['{"body":9007199254740993}', "9007199254740993"],
+      // 2^60 exactly: a double holds it, but its stored text would be 1152921504606847000.
+      ['{"body":1152921504606846976}', "1152921504606846976"],
       [
         '{"messages":[{"body":"a"},{"body":{"id":-98765432109876543210}}]}',
         "-98765432109876543210",
@@ -67,7 +70,7 @@ Deno.test("numbers a double holds are taken as they were", async () => {
     const text of [
       '{"body":9007199254740992}',
       '{"body":-9007199254740991}',
-      '{"body":1152921504606846976}',
+      '{"body":1152921504606847000}',
       '{"body":1e21}',
       '{"body":{"p":1.50,"q":0.1,"s":2.5e-300}}',
       '{"body":"12345678901234567890"}',
@@ -80,4 +83,16 @@ Deno.test("a number out of range deep inside a deeply nested body is still refus
   const deep = (inner: string) => `{"body":${"[".repeat(50_000)}${inner}${"]".repeat(50_000)}}`;
   assert.notEqual(await refusal(deep("1e400")), undefined);
   assert.equal(await refusal(deep("1")), undefined);
+});
+
+Deno.test("any finite double as JSON.stringify writes it is taken (a JS client's numbers)", async () => {
+  for (const v of [2 ** 60 + 256, 2 ** 53 + 2, -(2 ** 70), 1e21 + 2 ** 20, Number.MAX_VALUE]) {
+    assert.equal(await refusal(JSON.stringify({ body: { v } })), undefined, String(v));
+  }
+  await fc.assert(
+    fc.asyncProperty(fc.double({ noNaN: true, noDefaultInfinity: true }), async (v) => {
+      assert.equal(await refusal(JSON.stringify({ body: [v] })), undefined, String(v));
+    }),
+    { numRuns: 500 },
+  );
 });
