@@ -48,7 +48,7 @@ export function executeTransaction(
   }
   const errors: ItemError[] = [];
   const toAck = checkAcks(state, cmd, now, errors);
-  const targets = checkPublishes(state, cmd, now, errors);
+  const targets = checkPublishes(state, cmd, now, errors, toAck);
   if (errors.length > 0) {
     return {
       ok: false,
@@ -130,10 +130,19 @@ function checkPublishes(
   cmd: TransactionCommand,
   now: number,
   errors: ItemError[],
+  acked: readonly [Channel, Msg][],
 ): (Channel | Topic)[] {
   const out: (Channel | Topic)[] = [];
-  // Messages this transaction already adds to each queue, and ids it already publishes.
+  // Messages this transaction already adds to each queue (less those its acks take out first:
+  // a full queue's consumer may ack a message and publish the next step to it), and ids it
+  // already publishes.
   const extra = new Map<Channel, { count: number; bytes: number; ids: Set<string> }>();
+  for (const [ch, m] of acked) {
+    let x = extra.get(ch);
+    if (x === undefined) extra.set(ch, x = { count: 0, bytes: 0, ids: new Set() });
+    x.count--;
+    x.bytes -= m.len;
+  }
   // Per topic: the ids this transaction publishes, and its retained messages as the earlier
   // items leave them (a copy), so a `retain: "set"` that would pass the caps is refused here.
   // Found only at apply, it threw there: on every replica, after the acks had been applied.
