@@ -70,6 +70,30 @@ export function queuePublishOne(
   return { ok: true, seq, id, duplicate: false };
 }
 
+/**
+ * Why topic `t` would not keep message `m` until a subscription could have it, or undefined:
+ * retention would drop it first, from the log and from every subscription, after its publish
+ * answered its seq (and its id would make every retry a duplicate). A body larger than the
+ * topic's `maxBytes` is dropped in the very publish; a delay of `maxAgeMs` or more ends after
+ * the age retention (at the same time, the topic's event runs first).
+ */
+export function topicPublishRefusal(t: Topic, m: MessageInput): Failure | undefined {
+  const { maxBytes, maxAgeMs } = t.config;
+  if (maxBytes !== undefined && m.body.length > maxBytes) {
+    return invalid(
+      `Topic ${t.name} keeps at most ${maxBytes} bytes (maxBytes): a message of ` +
+        `${m.body.length} bytes would be dropped as soon as it was published`,
+    );
+  }
+  if (maxAgeMs !== undefined && m.delayMs !== undefined && m.delayMs >= maxAgeMs) {
+    return invalid(
+      `Topic ${t.name} keeps a message ${maxAgeMs} ms (maxAgeMs): a delay of ${m.delayMs} ms ` +
+        "would end after it was dropped",
+    );
+  }
+  return undefined;
+}
+
 /** Publishes one checked message to a topic: dedup by id, then fan-out and retention. */
 export function topicPublishOne(
   state: BrokerState,
@@ -91,6 +115,8 @@ export function topicPublishOne(
       return { ok: true, seq: held.seq, id: held.id, duplicate: true };
     }
   }
+  const refusal = topicPublishRefusal(t, m);
+  if (refusal !== undefined) return refusal;
   if (m.retain === "set") {
     const full = t.retained.refusal(m.subject!, m.body.length, t.config, now);
     if (full !== undefined) {

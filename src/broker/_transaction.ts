@@ -6,12 +6,25 @@
  * @module
  */
 
-import type { Command, ItemError, PublishOutcome, ReceiptResult, Result } from "./commands.ts";
+import type {
+  Command,
+  ItemError,
+  MessageInput,
+  PublishOutcome,
+  ReceiptResult,
+  Result,
+} from "./commands.ts";
 import { Channel, type Msg } from "./_channel.ts";
 import type { Topic } from "./_topic.ts";
+import { RetainedTable } from "./_retained.ts";
 import type { BrokerState } from "./state.ts";
 import { findSubscription, queueNotFound, topicNotFound } from "./_lookup.ts";
-import { publishRefusal, queuePublishOne, topicPublishOne } from "./_publish.ts";
+import {
+  publishRefusal,
+  queuePublishOne,
+  topicPublishOne,
+  topicPublishRefusal,
+} from "./_publish.ts";
 import { checkMessage, invalid, RECEIVE_MAX } from "./validate.ts";
 
 type TransactionCommand = Extract<Command, { op: "transaction" }>;
@@ -35,7 +48,7 @@ export function executeTransaction(
   }
   const errors: ItemError[] = [];
   const toAck = checkAcks(state, cmd, now, errors);
-  const targets = checkPublishes(state, cmd, now, errors);
+  const targets = checkPublishes(state, cmd, now, errors, toAck);
   if (errors.length > 0) {
     return {
       ok: false,
@@ -117,10 +130,23 @@ function checkPublishes(
   cmd: TransactionCommand,
   now: number,
   errors: ItemError[],
+  acked: readonly [Channel, Msg][],
 ): (Channel | Topic)[] {
   const out: (Channel | Topic)[] = [];
-  // Messages this transaction already adds to each queue, and ids it already publishes.
+  // Messages this transaction already adds to each queue (less those its acks take out first:
+  // a full queue's consumer may ack a message and publish the next step to it), and ids it
+  // already publishes.
   const extra = new Map<Channel, { count: number; bytes: number; ids: Set<string> }>();
+  for (const [ch, m] of acked) {
+    let x = extra.get(ch);
+    if (x === undefined) extra.set(ch, x = { count: 0, bytes: 0, ids: new Set() });
+    x.count--;
+    x.bytes -= m.len;
+  }
+  // Per topic: the ids this transaction publishes, and its retained messages as the earlier
+  // items leave them (a copy), so a `retain: "set"` that would pass the caps is refused here.
+  // Found only at apply, it threw there: on every replica, after the acks had been applied.
+  const topics = new Map<Topic, { ids: Set<string>; retained?: RetainedTable }>();
   (cmd.publish ?? []).forEach((p, i) => {
     const bad = typeof p !== "object" || p === null
       ? "a publish must be an object"
@@ -135,8 +161,25 @@ function checkPublishes(
     }
     if (!("queue" in p)) {
       const t = state.topics.get(p.topic);
-      if (t === undefined) errors.push({ item: `publish[${i}]`, ...topicNotFound(p.topic) });
-      else out[i] = t;
+      if (t === undefined) {
+        errors.push({ item: `publish[${i}]`, ...topicNotFound(p.topic) });
+        return;
+      }
+      out[i] = t;
+      let x = topics.get(t);
+      if (x === undefined) topics.set(t, x = { ids: new Set() });
+      // A duplicate id is answered before its retain is looked at, as `topicPublishOne` does.
+      if (p.id !== undefined && (t.ids.lookup(p.id, now) !== undefined || x.ids.has(p.id))) return;
+      const refused = topicPublishRefusal(t, p);
+      if (refused !== undefined) {
+        errors.push({ item: `publish[${i}]`, reason: refused.reason, detail: refused.detail });
+        return;
+      }
+      if (p.id !== undefined) x.ids.add(p.id);
+      const full = retainRefusal(t, x, p, now);
+      if (full !== undefined) {
+        errors.push({ item: `publish[${i}]`, reason: "retained_full", detail: full });
+      }
       return;
     }
     const q = state.queues.get(p.queue);
@@ -158,4 +201,36 @@ function checkPublishes(
     if (p.id !== undefined) x.ids.add(p.id);
   });
   return out;
+}
+
+/**
+ * Why a topic publish's `retain` would not fit the topic's caps after the transaction's earlier
+ * items, or undefined; records its effect on the copy `x.retained` for the items after it.
+ */
+function retainRefusal(
+  t: Topic,
+  x: { retained?: RetainedTable },
+  p: MessageInput,
+  now: number,
+): string | undefined {
+  if (p.retain === undefined || p.subject === undefined) return undefined;
+  if (x.retained === undefined) {
+    x.retained = new RetainedTable();
+    for (const [subject, m] of t.retained.bySubject) x.retained.set(subject, m);
+  }
+  if (p.retain === "clear") {
+    x.retained.clear(p.subject);
+    return undefined;
+  }
+  const full = x.retained.refusal(p.subject, p.body.length, t.config, now);
+  if (full !== undefined) return `Topic ${t.name}: ${full}`;
+  x.retained.set(p.subject, {
+    seq: 0,
+    id: "",
+    body: p.body,
+    headers: undefined,
+    publishedAt: now,
+    ttlAt: p.ttlMs === undefined ? Infinity : now + p.ttlMs,
+  });
+  return undefined;
 }

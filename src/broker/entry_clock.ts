@@ -5,7 +5,8 @@
  * docs/broker.md.
  *
  * A node's entry time is the latest entry time it has applied plus what its MONOTONIC clock has
- * counted since it applied it. The wall clock never moves it: a leader whose wall clock jumps
+ * counted since it applied it (a follower's exactly so; a leader's never goes back, see
+ * `observe`). The wall clock never moves it: a leader whose wall clock jumps
  * an hour forward ends no lease early, and a new leader whose wall clock is behind carries time
  * on from the entries (the previous leader's count) instead of holding it still until its own
  * clock catches up. Only the leader's stamp reaches an entry, as a node stamps in the same
@@ -30,6 +31,11 @@ export interface EntryClockSources {
   readonly wallNowMs: () => number;
   /** The entry time of the last entry applied here (`BrokerState.lastTs`; 0 before any). */
   readonly lastEntryTs: () => number;
+  /**
+   * Whether this node leads now (the driver's `leading`). A node that does not lead takes the
+   * time of each entry it applies as its own (see `observe`); absent: it never does so.
+   */
+  readonly leading?: () => boolean;
 }
 
 /** One node's entry clock. Cheap: call `now()` as often as needed. */
@@ -46,7 +52,9 @@ export class EntryClock {
   /**
    * The entry time now: the anchor plus the monotonic time since, re-anchored to the last
    * applied entry time whenever that is later (another leader's count ran ahead of ours).
-   * Never decreases, never below the last applied entry time; 0 while no entry time is known.
+   * Never below the last applied entry time; 0 while no entry time is known. It never decreases
+   * while this node leads; a follower's may, when it applies a leader's entry behind its count
+   * (`observe`).
    */
   now(): number {
     const last = this.#s.lastEntryTs();
@@ -71,6 +79,19 @@ export class EntryClock {
    * `now()`, counts the time from when an entry was applied, not from when it was next asked.
    */
   observe(): void {
+    // A follower's time is the entries' time, counted on from when it applied the last one,
+    // even where its own count ran ahead: a leader that restarted counts from its log's last
+    // entry time (its downtime is not counted), and a follower that kept counting through it
+    // would, on leading, move entry time ahead by that much at once, ending early the leases,
+    // delays, dedup windows and keys that leader granted. A leader keeps its count: its own
+    // entries come back a commit later, and anchoring to them would drop that time each entry.
+    const leading = this.#s.leading;
+    const last = this.#s.lastEntryTs();
+    if (leading !== undefined && last > 0 && !leading()) {
+      this.#anchorTs = last;
+      this.#anchorMono = this.#s.monoNowMs();
+      return;
+    }
     this.now();
   }
 

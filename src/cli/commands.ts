@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Client } from "../client/mod.ts";
+import { Client, inexactNumber } from "../client/mod.ts";
 import type { ParseArgsOptionsConfig } from "node:util";
 import type {
   ClusterView,
@@ -140,14 +140,27 @@ const remove: Command = {
   },
 };
 
-/** A body from the command line: JSON when it parses (unless --raw), else the text itself. */
+/**
+ * A body from the command line: JSON when it parses (unless --raw), else the text itself. JSON
+ * with a number its double would change (`12345678901234567890`, `1e400`) is refused: sent, it
+ * would be another number (the server sees only the value).
+ */
 export function parseBody(text: string, raw: boolean): unknown {
   if (raw) return text;
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch {
     return text;
   }
+  const inexact = inexactNumber(text, json);
+  if (inexact !== undefined) {
+    throw new UsageError(
+      `the body holds the number ${inexact.slice(0, 64)}, which JSON cannot carry exactly: ` +
+        "quote it (a string), or send the body with --raw",
+    );
+  }
+  return json;
 }
 
 /** The options of `publish` and `topic publish`, as the help text lists them. */

@@ -37,8 +37,8 @@ export function processIo(): Io {
   }
   const encoder = new TextEncoder();
   return {
-    out: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
-    err: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+    out: (line) => writeAllSync((b) => Deno.stdout.writeSync(b), encoder.encode(line + "\n")),
+    err: (text) => writeAllSync((b) => Deno.stderr.writeSync(b), encoder.encode(text)),
     errIsTerminal: Deno.stderr.isTerminal(),
     stdinLines: () => readLines(Deno.stdin.readable),
     env: (name) => Deno.env.get(name),
@@ -57,6 +57,41 @@ export function processIo(): Io {
       return (await child.status).code;
     },
   };
+}
+
+/** How long `writeAllSync` waits for a stream that takes nothing before it gives up. */
+const WRITE_STALL_MS = 60_000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes all of `bytes` with `write` (a `writeSync`). A stream whose file is in non-blocking mode
+ * (a pipe or terminal that another process set so) may take part of a write and say so: the rest
+ * is written after it (before, it was dropped, and `consume` acked the message whose line was cut
+ * short). It waits a millisecond at a time while the stream takes nothing, and throws after
+ * `WRITE_STALL_MS` of it. An error is thrown on at once, `WouldBlock` too: Deno's `writeSync` may
+ * have written part before it (it does not say how much), so writing again could repeat bytes;
+ * the caller fails instead (`consume` nacks the message, which comes again).
+ */
+export function writeAllSync(
+  write: (bytes: Uint8Array) => number,
+  bytes: Uint8Array,
+  now: () => number = () => performance.now(),
+): void {
+  let off = 0;
+  let stalledSince: number | undefined;
+  while (off < bytes.length) {
+    const n = write(bytes.subarray(off));
+    if (n > 0) {
+      off += n;
+      stalledSince = undefined;
+      continue;
+    }
+    stalledSince ??= now();
+    if (now() - stalledSince > WRITE_STALL_MS) {
+      throw new Error(`Cannot write: the stream took nothing for ${WRITE_STALL_MS} ms`);
+    }
+    Atomics.wait(pause, 0, 0, 1);
+  }
 }
 
 /** Splits a byte stream into lines (`\n` or `\r\n`), the last one without a line end included. */

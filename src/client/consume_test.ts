@@ -265,7 +265,9 @@ Deno.test("consumeExactlyOnce() commits the handler's publishes with the ack in 
   assert.equal(transactions.length, 2);
   assert.equal(paths(broker, "/ack").length, 0, "no separate ack outside the transaction");
   assert.equal(broker.queue("shipping")!.stats.published, 2);
-  for (const id of ids) assert.equal(broker.messageStatus("shipping", `${id}:0`)?.state, "ready");
+  for (const id of ids) {
+    assert.equal(broker.messageStatus("shipping", `new-orders:${id}:0`)?.state, "ready");
+  }
   assert.ok(allAcked(broker, "new-orders"));
 });
 
@@ -300,7 +302,7 @@ Deno.test("buildTransaction() acks on the source and keeps given ids", () => {
     ]),
     {
       ack: [{ topic: "t", subscription: "s", receipt: "r" }],
-      publish: [{ topic: "audit", body: 1, id: "m7:0" }, { queue: "q", body: 2, id: "own" }],
+      publish: [{ topic: "audit", body: 1, id: "t/s:m7:0" }, { queue: "q", body: 2, id: "own" }],
     },
   );
 });

@@ -120,7 +120,7 @@ Deno.test("client ↔ server: consumeExactlyOnce moves an order to shipping in o
   ], { waitMs: 50, maxMessages: 1 });
   assert.deepEqual(stats, { received: 1, acked: 1, nacked: 0, lost: 0, errors: 0 });
   assert.equal((await client.messageStatus("new-orders", "order-7")).state, "acked");
-  assert.equal((await client.messageStatus("shipping", "order-7:0")).state, "ready");
+  assert.equal((await client.messageStatus("shipping", "new-orders:order-7:0")).state, "ready");
 });
 
 Deno.test("client ↔ server: a transaction with a stale ack publishes nothing", async () => {

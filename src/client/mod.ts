@@ -29,5 +29,6 @@ export {
 } from "./stream.ts";
 export { type FollowOptions, leaderElsewhere, StreamPool } from "./stream_pool.ts";
 export { packValue, unpackValue } from "./msgpack.ts";
+export { inexactNumber } from "./json_numbers.ts";
 export * from "./errors.ts";
 export type * from "./types.ts";

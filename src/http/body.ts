@@ -9,6 +9,7 @@
 import type { z } from "zod";
 import { inProcessRequestText } from "./in_process.ts";
 import { ProblemError, type ProblemItem } from "./problems.ts";
+import { inexactNumber } from "../client/mod.ts";
 
 /** The raw bytes of a request body and its parsed JSON (undefined when the body is empty). */
 export interface JsonBody {
@@ -190,14 +191,24 @@ function parseJson(bytes: Uint8Array, given: string | undefined, contentType: st
   } catch {
     throw new ProblemError("invalid_request", "The body is not valid UTF-8");
   }
+  let json: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    json = JSON.parse(text);
   } catch (error) {
     throw new ProblemError(
       "invalid_request",
       `The body is not valid JSON: ${(error as Error).message}`,
     );
   }
+  const inexact = inexactNumber(text, json);
+  if (inexact !== undefined) {
+    throw new ProblemError(
+      "invalid_request",
+      `The body holds the number ${inexact.slice(0, 64)}, which a JSON number cannot carry ` +
+        "exactly here (a double would store another value): send it as a string",
+    );
+  }
+  return json;
 }
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\b/i;

@@ -34,16 +34,43 @@ export function fingerprint(method: string, path: string, json: unknown): string
   return createHash("sha256").update(text).digest("base64");
 }
 
-/** JSON with object keys sorted at every level; `undefined` (no body) is `null`. */
+/** Text to write as it is, among the values still to write (`canonicalJson`'s work list). */
+class Literal {
+  constructor(readonly text: string) {}
+}
+const COMMA = new Literal(",");
+const CLOSE_ARRAY = new Literal("]");
+const CLOSE_OBJECT = new Literal("}");
+
+/**
+ * JSON with object keys sorted at every level; `undefined` (no body) is `null`. A work list, not
+ * recursion: a body is any JSON the request parser took, nested as deep as it likes (100,000
+ * levels of `[` are 200 KB), and a recursive walk ended such a request in a stack overflow, a 500.
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === undefined || value === null) return "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (typeof value === "object") {
-    const keys = Object.keys(value as Record<string, unknown>).sort();
-    const parts = keys.map((k) =>
-      `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`
-    );
-    return `{${parts.join(",")}}`;
+  let out = "";
+  const todo: unknown[] = [value];
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (v instanceof Literal) out += v.text;
+    else if (v === undefined || v === null) out += "null";
+    else if (Array.isArray(v)) {
+      out += "[";
+      todo.push(CLOSE_ARRAY);
+      for (let i = v.length - 1; i >= 0; i--) {
+        todo.push(v[i]);
+        if (i > 0) todo.push(COMMA);
+      }
+    } else if (typeof v === "object") {
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o).sort();
+      out += "{";
+      todo.push(CLOSE_OBJECT);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        todo.push(o[keys[i]]);
+        todo.push(new Literal(`${i > 0 ? "," : ""}${JSON.stringify(keys[i])}:`));
+      }
+    } else out += JSON.stringify(v);
   }
-  return JSON.stringify(value);
+  return out;
 }

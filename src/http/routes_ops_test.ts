@@ -161,7 +161,7 @@ Deno.test("/openapi.json documents exactly the routes of the app, from the zod s
   assert.ok(publish.responses["504"].description.includes("unknown_outcome"));
   const queueParam = doc.paths["/v1/queues/{q}"].get.parameters[0];
   assert.equal(queueParam.in, "path");
-  assert.equal(queueParam.schema.pattern, "^[A-Za-z0-9._-]{1,128}$");
+  assert.equal(queueParam.schema.pattern, "^(?!\\.\\.?$)[A-Za-z0-9._-]{1,128}$");
 });
 
 /** A LocalNode whose applied index trails its commit index by `lag` until `catchUp()`. */

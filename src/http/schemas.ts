@@ -21,12 +21,16 @@ import {
 /** The named schemas that become `components.schemas` of `/openapi.json`. */
 export const apiRegistry = z.registry<{ id: string; description?: string }>();
 
-/** Queue, topic and subscription names. */
-export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+/**
+ * Queue, topic and subscription names. Not `.` or `..`: URLs take those segments as "this" and
+ * "the parent" (fetch, browsers, the client), so such a resource could be made by a raw request but
+ * never reached again by its path.
+ */
+export const NAME_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$/;
 
 export const nameSchema = z.string().regex(
   NAME_PATTERN,
-  "must be 1-128 characters of A-Z a-z 0-9 . _ -",
+  "must be 1-128 characters of A-Z a-z 0-9 . _ -, and not . or ..",
 );
 
 const ms = (max: number) => z.number().int().min(0).max(max);

@@ -421,6 +421,7 @@ async function openDriver(
     monoNowMs: () => performance.now(),
     wallNowMs: Date.now,
     lastEntryTs: () => machine.lastTs,
+    leading: () => driver.leading,
   });
   driver.onApplied(() => clock.observe());
   const raft = new RaftNode(driver, machine, clock, {
