@@ -50,7 +50,6 @@ export class RaftNode implements NodePort {
     this.#driver = driver;
     this.#machine = machine;
     this.#clock = clock;
-    machine.answerOwnProposalsOnly();
     this.#batcher = new ProposalBatcher(driver, clock, undefined, machine);
     this.nodeId = driver.id;
     this.#memoryStorage = opts.memoryStorage;
