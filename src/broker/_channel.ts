@@ -254,11 +254,14 @@ export class Channel {
     return out;
   }
 
-  /** Hands out up to `max` ready messages in seq order, leased for `leaseMs`. */
-  receive(max: number, leaseMs: number, now: number): Delivery[] {
+  /**
+   * Hands out up to `max` ready messages in seq order, leased for `leaseMs`. Without `answer`
+   * the deliveries are not made (nobody reads them): the state changes the same.
+   */
+  receive(max: number, leaseMs: number, now: number, answer = true): Delivery[] {
     const out: Delivery[] = [];
     const atMostOnce = this.config.deliveryMode === "at_most_once";
-    while (out.length < max) {
+    for (let n = 0; n < max;) {
       const seq = this.ready.pop();
       if (seq === undefined) break;
       const m = this.msgs.get(seq);
@@ -267,7 +270,8 @@ export class Channel {
       m.attempt++;
       this.delivered++;
       const leaseExpiresAt = atMostOnce ? now : now + leaseMs;
-      out.push(this.#delivery(m, leaseExpiresAt));
+      n++;
+      if (answer) out.push(this.#delivery(m, leaseExpiresAt));
       if (atMostOnce) {
         // Settled at delivery: nothing to ack, and it is never delivered again.
         this.#remove(m);
@@ -334,31 +338,55 @@ export class Channel {
     if (m.rec !== undefined) this.ids.settle(m.rec, "acked", m.attempt);
   }
 
-  ack(receipts: readonly string[], now: number): ReceiptResult[] {
-    return receipts.map((receipt) => {
-      const v = this.resolve(receipt, now);
-      if (!v.ok) return { receipt, status: v.status };
-      this.ackResolved(v.m);
-      return { receipt, status: "acked" };
+  ack(receipts: readonly string[], now: number, answer = true): ReceiptResult[] {
+    return this.#settle(receipts, now, answer, "acked", (m) => this.ackResolved(m));
+  }
+
+  nack(receipts: readonly string[], delayMs: number, now: number, answer = true): ReceiptResult[] {
+    return this.#settle(receipts, now, answer, "nacked", (m) => this.#leaseOver(m, delayMs, now));
+  }
+
+  extend(
+    receipts: readonly string[],
+    leaseMs: number,
+    now: number,
+    answer = true,
+  ): ReceiptResult[] {
+    return this.#settle(receipts, now, answer, "extended", (m) => {
+      m.at = now + leaseMs;
+      this.#schedule(EventKind.LeaseEnd, m.at, m.seq, m.attempt);
     });
   }
 
-  nack(receipts: readonly string[], delayMs: number, now: number): ReceiptResult[] {
-    return receipts.map((receipt) => {
+  /**
+   * Runs `act` on each receipt's message whose attempt holds its lease, answering `status` for it
+   * (with its lease end when extended), or why not. Without `answer` no result is made (empty).
+   */
+  #settle(
+    receipts: readonly string[],
+    now: number,
+    answer: boolean,
+    status: "acked" | "nacked" | "extended",
+    act: (m: Msg) => void,
+  ): ReceiptResult[] {
+    if (!answer) {
+      for (const receipt of receipts) {
+        // What `resolve` finds held, without its answer objects.
+        const r = decodeReceipt(receipt);
+        const m = r === undefined || r.ord !== this.ord || r.seq >= this.nextSeq
+          ? undefined
+          : this.msgs.get(r.seq);
+        if (m !== undefined && m.state === MsgState.Leased && m.attempt === r!.attempt) act(m);
+      }
+      return [];
+    }
+    return receipts.map((receipt): ReceiptResult => {
       const v = this.resolve(receipt, now);
       if (!v.ok) return { receipt, status: v.status };
-      this.#leaseOver(v.m, delayMs, now);
-      return { receipt, status: "nacked" };
-    });
-  }
-
-  extend(receipts: readonly string[], leaseMs: number, now: number): ReceiptResult[] {
-    return receipts.map((receipt) => {
-      const v = this.resolve(receipt, now);
-      if (!v.ok) return { receipt, status: v.status };
-      v.m.at = now + leaseMs;
-      this.#schedule(EventKind.LeaseEnd, v.m.at, v.m.seq, v.m.attempt);
-      return { receipt, status: "extended", leaseExpiresAt: v.m.at };
+      act(v.m);
+      return status === "extended"
+        ? { receipt, status, leaseExpiresAt: v.m.at }
+        : { receipt, status };
     });
   }
 

@@ -35,15 +35,20 @@ export interface ExactlyOnceHost {
   readonly byOrd: ByOrd;
 }
 
-type Executor = (index: number, cmd: Command, now: number) => Result;
+type Executor = (index: number, cmd: Command, now: number, answers: boolean) => Result;
 
-/** Applies one proposal at entry time `now` (timed events already ran). */
+/**
+ * Applies one proposal at entry time `now` (timed events already ran). `answers`: whether anybody
+ * reads the answer (`BrokerState.applyEntry`); a write in a session or under an Idempotency-Key
+ * makes its answer whatever it is, since the answer is stored (on every replica alike).
+ */
 export function applyExactlyOnce(
   host: ExactlyOnceHost,
   execute: Executor,
   index: number,
   env: Proposal,
   now: number,
+  answers = true,
 ): Result {
   host.sessions.expire(now);
   host.idem.expire(now);
@@ -64,7 +69,7 @@ export function applyExactlyOnce(
     return inSession(host, execute, index, env.session, cmd, owner, now);
   }
   if (env.idem !== undefined) return withKey(host, execute, index, env.idem, cmd, owner, now);
-  return execute(index, cmd, now);
+  return execute(index, cmd, now, answers);
 }
 
 /** The bound every new session, key or stored answer is checked against. */
@@ -173,7 +178,7 @@ function inSession(
   if (full(host, 0)) {
     return sessionsFull(`sessions and Idempotency-Keys hold ${limits.bytesMax} bytes`);
   }
-  const result = execute(index, cmd, now);
+  const result = execute(index, cmd, now, true);
   sessions.store(s, ref.seq, cmd.op, compactAnswer(cmd, result, host.byOrd));
   return result;
 }
@@ -209,7 +214,7 @@ function withKey(
   if (full(host, 0)) {
     return sessionsFull(`sessions and Idempotency-Keys hold ${limits.bytesMax} bytes`);
   }
-  const result = execute(index, cmd, now);
+  const result = execute(index, cmd, now, true);
   table.put({
     key,
     fingerprint: idem.fingerprint,

@@ -22,18 +22,24 @@ import {
   DURATION_MS_MAX,
   invalid,
   RECEIVE_MAX,
+  UNANSWERED,
 } from "./validate.ts";
 import { executeTopicCommand, type TopicCommand } from "./_execute_topic.ts";
 import { executeTransaction } from "./_transaction.ts";
 import { executePurge, executeRedrive } from "./_admin.ts";
 import { executeClaimCommand } from "./_execute_claims.ts";
 
-/** Executes one command at entry time `now` (timed events up to `now` already ran). */
+/**
+ * Executes one command at entry time `now` (timed events up to `now` already ran). Without
+ * `answers` the commands that answer per message (publishes, receives, settles) change the state
+ * the same but answer `UNANSWERED`: nobody reads the answer (see `BrokerState.applyEntry`).
+ */
 export function executeCommand(
   state: BrokerState,
   index: number,
   cmd: Command,
   now: number,
+  answers = true,
 ): Result {
   if (typeof cmd !== "object" || cmd === null) return invalid("the command must be an object");
   switch (cmd.op) {
@@ -52,21 +58,24 @@ export function executeCommand(
       if (q === undefined) return queueNotFound(cmd.queue);
       const e = checkMessage(cmd.message);
       if (e) return invalid(e);
-      const r = queuePublishOne(state, q, cmd.message, now);
-      return r;
+      return queuePublishOne(state, q, cmd.message, now, answers);
     }
     case "publish_batch": {
       const q = state.queues.get(cmd.queue);
       if (q === undefined) return queueNotFound(cmd.queue);
       const e = checkBatch(cmd.messages);
       if (e) return invalid(e);
+      if (!answers) {
+        for (const m of cmd.messages) queuePublishOne(state, q, m, now, false);
+        return UNANSWERED;
+      }
       return { ok: true, results: cmd.messages.map((m) => queuePublishOne(state, q, m, now)) };
     }
     case "receive":
     case "ack":
     case "nack":
     case "extend":
-      return consume(state, state.queues.get(cmd.queue), cmd, now) ??
+      return consume(state.queues.get(cmd.queue), cmd, now, answers) ??
         queueNotFound(cmd.queue);
     case "subscription_receive":
     case "subscription_ack":
@@ -74,7 +83,7 @@ export function executeCommand(
     case "subscription_extend": {
       const s = findSubscription(state, cmd.topic, cmd.subscription);
       if (!(s instanceof Channel)) return s;
-      return consume(state, s, cmd, now)!;
+      return consume(s, cmd, now, answers)!;
     }
     case "topic_put":
     case "topic_delete":
@@ -82,7 +91,7 @@ export function executeCommand(
     case "topic_publish_batch":
     case "subscription_put":
     case "subscription_delete":
-      return executeTopicCommand(state, cmd as TopicCommand, now);
+      return executeTopicCommand(state, cmd as TopicCommand, now, answers);
     case "transaction":
       return executeTransaction(state, cmd, now);
     case "tick":
@@ -157,12 +166,15 @@ type ConsumeCommand = Extract<
   }
 >;
 
-/** receive / ack / nack / extend on a queue or subscription; undefined when it is missing. */
+/**
+ * receive / ack / nack / extend on a queue or subscription; undefined when it is missing.
+ * Without `answers`, `UNANSWERED` once the input is checked.
+ */
 function consume(
-  _state: BrokerState,
   ch: Channel | undefined,
   cmd: ConsumeCommand,
   now: number,
+  answers: boolean,
 ): Result | undefined {
   if (ch === undefined) return undefined;
   switch (cmd.op) {
@@ -171,26 +183,30 @@ function consume(
       const e = checkInt("max", cmd.max, 1, RECEIVE_MAX) ??
         checkInt("leaseMs", cmd.leaseMs, 1, DURATION_MS_MAX);
       if (e || cmd.max === undefined) return invalid(e ?? "max is required");
-      return { ok: true, messages: ch.receive(cmd.max, cmd.leaseMs ?? ch.config.leaseMs, now) };
+      const messages = ch.receive(cmd.max, cmd.leaseMs ?? ch.config.leaseMs, now, answers);
+      return answers ? { ok: true, messages } : UNANSWERED;
     }
     case "ack":
     case "subscription_ack": {
       const e = checkReceipts(cmd.receipts);
       if (e) return invalid(e);
-      return { ok: true, results: ch.ack(cmd.receipts, now) };
+      const results = ch.ack(cmd.receipts, now, answers);
+      return answers ? { ok: true, results } : UNANSWERED;
     }
     case "nack":
     case "subscription_nack": {
       const e = checkReceipts(cmd.receipts) ?? checkInt("delayMs", cmd.delayMs, 0, DURATION_MS_MAX);
       if (e) return invalid(e);
-      return { ok: true, results: ch.nack(cmd.receipts, cmd.delayMs ?? 0, now) };
+      const results = ch.nack(cmd.receipts, cmd.delayMs ?? 0, now, answers);
+      return answers ? { ok: true, results } : UNANSWERED;
     }
     case "extend":
     case "subscription_extend": {
       const e = checkReceipts(cmd.receipts) ??
         checkInt("leaseMs", cmd.leaseMs, 1, DURATION_MS_MAX);
       if (e || cmd.leaseMs === undefined) return invalid(e ?? "leaseMs is required");
-      return { ok: true, results: ch.extend(cmd.receipts, cmd.leaseMs, now) };
+      const results = ch.extend(cmd.receipts, cmd.leaseMs, now, answers);
+      return answers ? { ok: true, results } : UNANSWERED;
     }
   }
 }

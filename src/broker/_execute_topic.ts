@@ -18,6 +18,7 @@ import {
   checkSubscriptionOptions,
   checkTopicOptions,
   invalid,
+  UNANSWERED,
 } from "./validate.ts";
 
 export type TopicCommand = Extract<
@@ -33,7 +34,13 @@ export type TopicCommand = Extract<
   }
 >;
 
-export function executeTopicCommand(state: BrokerState, cmd: TopicCommand, now: number): Result {
+/** Without `answers`, a publish answers `UNANSWERED` (see `executeCommand`). */
+export function executeTopicCommand(
+  state: BrokerState,
+  cmd: TopicCommand,
+  now: number,
+  answers = true,
+): Result {
   switch (cmd.op) {
     case "topic_put":
       return putTopic(state, cmd.topic, cmd.options, now);
@@ -50,13 +57,17 @@ export function executeTopicCommand(state: BrokerState, cmd: TopicCommand, now: 
       if (t === undefined) return topicNotFound(cmd.topic);
       const e = checkMessage(cmd.message);
       if (e) return invalid(e);
-      return topicPublishOne(state, t, cmd.message, now);
+      return topicPublishOne(state, t, cmd.message, now, answers);
     }
     case "topic_publish_batch": {
       const t = state.topics.get(cmd.topic);
       if (t === undefined) return topicNotFound(cmd.topic);
       const e = checkBatch(cmd.messages);
       if (e) return invalid(e);
+      if (!answers) {
+        for (const m of cmd.messages) topicPublishOne(state, t, m, now, false);
+        return UNANSWERED;
+      }
       return { ok: true, results: cmd.messages.map((m) => topicPublishOne(state, t, m, now)) };
     }
     case "subscription_put":

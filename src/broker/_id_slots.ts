@@ -164,7 +164,8 @@ const HOME_BUCKETS = 1 << 16;
 
 /**
  * Puts slots 0..count-1, whose hashes `hashAt` gives, into the empty open-addressing `index`
- * (linear probing, slot + 1; a power of two long, at least twice `count`) in the order of their
+ * (linear probing; a position is two words, slot + 1 and the hash, as `IdTable` keeps them; a
+ * power of two positions, at least twice `count`) in the order of their
  * home positions (bucketed), so the index is written front to back: inserted one by one as a
  * restore appends them, each went to a random position of an index of several MB (a cache miss
  * each, ~350 ns: a third of a second at 1,000,000 ids). No slot's id is compared with another's:
@@ -172,12 +173,13 @@ const HOME_BUCKETS = 1 << 16;
  * every key whatever order they went in.
  */
 export function indexInHomeOrder(
-  index: Int32Array,
+  index: Uint32Array,
   count: number,
   hashAt: (slot: number) => number,
 ): void {
-  const mask = index.length - 1, buckets = Math.min(HOME_BUCKETS, index.length);
-  const shift = Math.log2(index.length) - Math.log2(buckets);
+  const positions = index.length >>> 1, mask = positions - 1;
+  const buckets = Math.min(HOME_BUCKETS, positions);
+  const shift = Math.log2(positions) - Math.log2(buckets);
   const homes = new Uint32Array(count), starts = new Uint32Array(buckets + 1);
   for (let i = 0; i < count; i++) {
     const home = hashAt(i) & mask;
@@ -190,8 +192,9 @@ export function indexInHomeOrder(
   for (let k = 0; k < count; k++) {
     const i = order[k];
     let p = homes[i];
-    while (index[p] !== 0) p = (p + 1) & mask;
-    index[p] = i + 1;
+    while (index[2 * p] !== 0) p = (p + 1) & mask;
+    index[2 * p] = i + 1;
+    index[2 * p + 1] = hashAt(i);
   }
 }
 

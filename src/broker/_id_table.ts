@@ -63,15 +63,18 @@ export class IdTable {
   #base = 0;
   /** Current (not deleted) records from `#head` on. */
   #size = 0;
-  /** Open addressing, linear probing: slot + 1, 0 when empty. Twice the records at least. */
-  #index = new Int32Array(MIN_CAPACITY * 2);
+  /**
+   * Open addressing, linear probing, twice the records' positions at least; a position is slot + 1
+   * (0: empty) and the id's hash, so probes and deletions' shifts read no block (see docs/broker.md).
+   */
+  #index = new Uint32Array(MIN_CAPACITY * 4);
   /**
    * While the index grows: the one it replaces, read-only, whose entries move over a few
    * positions per insert (`#migrate`), so no insert rehashes every id at once (~20-50 ms at
    * 262,144-524,288 ids). Its entries below `#moved` are in `#index` too; the others count only
    * while their record is current (a deleted or expired one is not removed from it).
    */
-  #old: Int32Array | undefined;
+  #old: Uint32Array | undefined;
   #moved = 0;
   #restoring = false; // between `beginRestore` and `endRestore`
   readonly #renumberAt: number;
@@ -100,11 +103,7 @@ export class IdTable {
     return i < 0 || this.#blk(i).expiresAt[i & M] <= now ? undefined : this.#record(i);
   }
 
-  /**
-   * The id `lookup` hashed last, and its hash: a publish looks its id up, then adds it, and
-   * `add` of that id takes the hash from here instead of hashing it twice. (A string never
-   * changes: the same id has the same hash.)
-   */
+  /** The id `lookup` hashed last, and its hash: a publish's `add` of it does not hash it again. */
   #lastId: string | undefined;
   #lastHash = 0;
 
@@ -158,7 +157,7 @@ export class IdTable {
     this.#restoring = false;
     let n = MIN_CAPACITY * 2;
     while (n < this.#size * 2) n *= 2;
-    if (this.#index.length < n) this.#index = new Int32Array(n);
+    if (this.#index.length < 2 * n) this.#index = new Uint32Array(2 * n);
     indexInHomeOrder(this.#index, this.#len, (i) => this.#blk(i).hash[i & M]);
   }
 
@@ -185,7 +184,7 @@ export class IdTable {
         while (this.#capacity() < want) bs.push(new IdBlock(BLOCK_ROWS));
       }
     }
-    if ((this.#size + n) * 2 > this.#index.length) this.#reindex((this.#size + n) * 2);
+    if ((this.#size + n) * 4 > this.#index.length) this.#reindex((this.#size + n) * 2);
   }
 
   /** Whether record `no` is still the one remembered for its id. */
@@ -280,12 +279,11 @@ export class IdTable {
 
   /** The slot of the current record of `id` (whose hash is `h`), or -1. */
   #find(id: string, h: number): number {
-    const mask = this.#index.length - 1;
+    const index = this.#index, mask = (index.length >>> 1) - 1;
     for (let p = h & mask, n = 0; n <= mask; p = (p + 1) & mask, n++) {
-      const v = this.#index[p];
+      const v = index[2 * p];
       if (v === 0) break;
-      const i = v - 1, b = this.#blk(i);
-      if (b.hash[i & M] === h && b.sameId(i & M, id)) return i;
+      if (index[2 * p + 1] === h && this.#blk(v - 1).sameId((v - 1) & M, id)) return v - 1;
     }
     if (this.#old === undefined) return -1;
     return this.#findOld(h, (i) => this.#blk(i).sameId(i & M, id));
@@ -295,12 +293,11 @@ export class IdTable {
   #findOld(h: number, same: (i: number) => boolean): number {
     const old = this.#old;
     if (old === undefined) return -1;
-    const mask = old.length - 1;
+    const mask = (old.length >>> 1) - 1;
     for (let p = h & mask, n = 0; n <= mask; p = (p + 1) & mask, n++) {
-      const v = old[p];
+      const v = old[2 * p];
       if (v === 0) return -1;
-      const i = v - 1;
-      if (this.#isLiveSlot(i) && this.#blk(i).hash[i & M] === h && same(i)) return i;
+      if (old[2 * p + 1] === h && this.#isLiveSlot(v - 1) && same(v - 1)) return v - 1;
     }
     return -1;
   }
@@ -340,7 +337,7 @@ export class IdTable {
     this.#blk(i).push(id, hash, seq, expiresAt, state, attempt);
     this.#size++;
     if (this.#restoring) return this.#base + i; // indexed by `endRestore`
-    if (this.#size * 2 > this.#index.length) this.#grow();
+    if (this.#size * 4 > this.#index.length) this.#grow();
     this.#insertIndex(i);
     this.#migrate(MIGRATE_STEP);
     return this.#base + i;
@@ -352,14 +349,14 @@ export class IdTable {
    * lookup and an insert).
    */
   #insertIndex(i: number): void {
-    const index = this.#index, mask = index.length - 1, bi = this.#blk(i), h = bi.hash[i & M];
+    const index = this.#index, mask = (index.length >>> 1) - 1, h = this.#blk(i).hash[i & M];
     let p = h & mask;
-    for (; index[p] !== 0; p = (p + 1) & mask) {
-      const j = index[p] - 1;
-      if (this.#blk(j).hash[j & M] === h && this.#sameSlotId(j, i)) {
+    for (; index[2 * p] !== 0; p = (p + 1) & mask) {
+      const j = index[2 * p] - 1;
+      if (index[2 * p + 1] === h && this.#sameSlotId(j, i)) {
         this.#writable(j).state[j & M] = GONE;
         this.#size--;
-        index[p] = i + 1;
+        index[2 * p] = i + 1;
         return;
       }
     }
@@ -371,7 +368,8 @@ export class IdTable {
       this.#writable(j).state[j & M] = GONE;
       this.#size--;
     }
-    index[p] = i + 1;
+    index[2 * p] = i + 1;
+    index[2 * p + 1] = h;
   }
 
   /** Starts growing the index: a new one twice the size, the current one moving over to it. */
@@ -381,25 +379,26 @@ export class IdTable {
     if (this.#old !== undefined) this.#migrate(this.#old.length);
     this.#old = this.#index;
     this.#moved = 0;
-    this.#index = new Int32Array(this.#old.length * 2);
+    this.#index = new Uint32Array(this.#old.length * 2);
   }
 
   /** Moves up to `n` positions of the old index into the new one (current records only). */
   #migrate(n: number): void {
     const old = this.#old;
     if (old === undefined) return;
-    const end = Math.min(old.length, this.#moved + n);
-    const index = this.#index, mask = index.length - 1;
+    const positions = old.length >>> 1, end = Math.min(positions, this.#moved + n);
+    const index = this.#index, mask = (index.length >>> 1) - 1;
     for (let q = this.#moved; q < end; q++) {
-      const v = old[q];
+      const v = old[2 * q], h = old[2 * q + 1];
       if (v === 0 || !this.#isLiveSlot(v - 1)) continue;
       // No two current records share an id: the first empty position is the place.
-      let p = this.#blk(v - 1).hash[(v - 1) & M] & mask;
-      while (index[p] !== 0) p = (p + 1) & mask;
-      index[p] = v;
+      let p = h & mask;
+      while (index[2 * p] !== 0) p = (p + 1) & mask;
+      index[2 * p] = v;
+      index[2 * p + 1] = h;
     }
     this.#moved = end;
-    if (end === old.length) this.#old = undefined;
+    if (end === positions) this.#old = undefined;
   }
 
   #sameSlotId(a: number, b: number): boolean {
@@ -413,10 +412,10 @@ export class IdTable {
 
   /** Removes slot `i` from the index (backward-shift deletion: no tombstones). */
   #unindex(i: number): void {
-    const index = this.#index, mask = index.length - 1;
+    const index = this.#index, mask = (index.length >>> 1) - 1;
     let p = this.#blk(i).hash[i & M] & mask;
-    while (index[p] !== i + 1) {
-      if (index[p] === 0) {
+    while (index[2 * p] !== i + 1) {
+      if (index[2 * p] === 0) {
         // Still waiting in the old index: it stays there, and `#migrate` skips it once the
         // front passed it (the caller drops it from the front).
         if (this.#old !== undefined) return;
@@ -424,15 +423,15 @@ export class IdTable {
       }
       p = (p + 1) & mask;
     }
-    index[p] = 0;
-    for (let q = (p + 1) & mask; index[q] !== 0; q = (q + 1) & mask) {
-      const v = index[q] - 1;
-      const home = this.#blk(v).hash[v & M] & mask;
+    index[2 * p] = 0;
+    for (let q = (p + 1) & mask; index[2 * q] !== 0; q = (q + 1) & mask) {
+      const home = index[2 * q + 1] & mask;
       // The entry at q may move to p unless its home lies cyclically in (p, q].
       const stays = p <= q ? home > p && home <= q : home > p || home <= q;
       if (stays) continue;
-      index[p] = index[q];
-      index[q] = 0;
+      index[2 * p] = index[2 * q];
+      index[2 * p + 1] = index[2 * q + 1];
+      index[2 * q] = 0;
       p = q;
     }
   }
@@ -440,7 +439,7 @@ export class IdTable {
   #reindex(size: number): void {
     let n = MIN_CAPACITY * 2;
     while (n < size) n *= 2;
-    this.#index = new Int32Array(n);
+    this.#index = new Uint32Array(2 * n);
     this.#old = undefined;
     for (let i = this.#head; i < this.#len; i++) {
       if (this.#blk(i).state[i & M] !== GONE) this.#insertIndex(i);
@@ -470,7 +469,7 @@ export class IdTable {
     if (shift < this.#renumberAt) return;
     if (this.#old !== undefined) this.#migrate(this.#old.length);
     const index = this.#index;
-    for (let p = 0; p < index.length; p++) if (index[p] !== 0) index[p] -= shift;
+    for (let p = 0; p < index.length; p += 2) if (index[p] !== 0) index[p] -= shift;
     this.#base += shift;
     this.#head -= shift;
     this.#len -= shift;
@@ -494,7 +493,7 @@ export class IdTable {
       this.#len = span;
       // Only a move changes slot numbers: growth in place keeps every slot (a rehash of every
       // id cost ~35 ms at 262,144 ids, in one apply).
-      if (head > 0) this.#reindex(this.#index.length);
+      if (head > 0) this.#reindex(this.#index.length >>> 1);
     } else bs.push(bs[bs.length - 1].next(BLOCK_ROWS));
   }
 }

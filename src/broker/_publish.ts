@@ -11,7 +11,7 @@ import type { Topic, TopicMsg } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import { storeFields } from "./_store.ts";
 import { ANY_MESSAGE, fingerprint, SLOT_TTL_MS } from "./_claims.ts";
-import { invalid } from "./validate.ts";
+import { invalid, UNANSWERED } from "./validate.ts";
 import { storedHeaders } from "./_shared_headers.ts";
 
 /** Why a new message would not fit, or undefined. `extra*`: already promised in a transaction. */
@@ -34,12 +34,16 @@ export function publishRefusal(
   return undefined;
 }
 
-/** Publishes one checked message to a queue: a duplicate id answers the original seq. */
+/**
+ * Publishes one checked message to a queue: a duplicate id answers the original seq. Without
+ * `answer` a success answers `UNANSWERED` (nobody reads it: an object per message less).
+ */
 export function queuePublishOne(
   state: BrokerState,
   q: Channel,
   m: MessageInput,
   now: number,
+  answer = true,
 ): PublishOutcome {
   if (m.retain !== undefined || m.once !== undefined) {
     return invalid("retain and once are for topic publishes only");
@@ -47,7 +51,9 @@ export function queuePublishOne(
   q.ids.expire(now);
   if (m.id !== undefined) {
     const rec = q.ids.lookup(m.id, now);
-    if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
+    if (rec !== undefined) {
+      return answer ? { ok: true, seq: rec.seq, id: m.id, duplicate: true } : NOT_READ;
+    }
   }
   const refusal = publishRefusal(q, m);
   if (refusal) return refusal;
@@ -67,7 +73,7 @@ export function queuePublishOne(
     m.ttlMs,
     now,
   );
-  return { ok: true, seq, id, duplicate: false };
+  return answer ? { ok: true, seq, id, duplicate: false } : NOT_READ;
 }
 
 /**
@@ -94,17 +100,26 @@ export function topicPublishRefusal(t: Topic, m: MessageInput): Failure | undefi
   return undefined;
 }
 
-/** Publishes one checked message to a topic: dedup by id, then fan-out and retention. */
+/** `UNANSWERED` where a publish's outcome goes. */
+const NOT_READ = UNANSWERED as PublishOutcome;
+
+/**
+ * Publishes one checked message to a topic: dedup by id, then fan-out and retention. Without
+ * `answer` a success answers `UNANSWERED`.
+ */
 export function topicPublishOne(
   state: BrokerState,
   t: Topic,
   m: MessageInput,
   now: number,
+  answer = true,
 ): PublishOutcome {
   t.ids.expire(now);
   if (m.id !== undefined) {
     const rec = t.ids.lookup(m.id, now);
-    if (rec !== undefined) return { ok: true, seq: rec.seq, id: m.id, duplicate: true };
+    if (rec !== undefined) {
+      return answer ? { ok: true, seq: rec.seq, id: m.id, duplicate: true } : NOT_READ;
+    }
   }
   // Once per slot: the same message again (subject and body) under a held slot is a duplicate;
   // another one means the client moved on (its session ended before PUBREL), and takes it.
@@ -112,7 +127,7 @@ export function topicPublishOne(
   if (m.once !== undefined) {
     const held = t.claims.slot(m.once.claim, m.once.slot, now);
     if (held !== undefined && (held.fp === fp || held.fp === ANY_MESSAGE)) {
-      return { ok: true, seq: held.seq, id: held.id, duplicate: true };
+      return answer ? { ok: true, seq: held.seq, id: held.id, duplicate: true } : NOT_READ;
     }
   }
   const refusal = topicPublishRefusal(t, m);
@@ -157,5 +172,5 @@ export function topicPublishOne(
       ttlAt: msg.ttlAt,
     });
   }
-  return { ok: true, seq, id, duplicate: false };
+  return answer ? { ok: true, seq, id, duplicate: false } : NOT_READ;
 }

@@ -37,6 +37,7 @@ export {
   ID_LENGTH_MAX,
   NAME_LENGTH_MAX,
   RECEIVE_MAX,
+  UNANSWERED,
 } from "./validate.ts";
 export {
   checkFilters,

@@ -4,7 +4,9 @@
  * transactions, topic batches, nack/extend, purge and redrive, Idempotency-Keys repeated and
  * released, messages with and without ids, groups, subjects and headers. The kept entry is
  * frozen deeply before it applies: apply must read the proposals, never change them (the HTTP
- * layer still holds them, and followers apply fresh objects).
+ * layer still holds them, and followers apply fresh objects). And the same entries applied
+ * without answers (`applyEntry`'s `answers` false, as on a follower) leave the same state, and
+ * answer the same but `UNANSWERED` for what they did not make.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +15,7 @@ import { decodeEntry, encodeEntry, packProposal } from "./envelope.ts";
 import { ownEntry } from "./own_entry.ts";
 import { snapshotBytes } from "./snapshot.ts";
 import { BatchResults, BrokerState } from "./state.ts";
+import { UNANSWERED } from "./validate.ts";
 
 const encoder = new TextEncoder();
 
@@ -154,12 +157,34 @@ function generator(rand: () => number) {
   return { proposal, learn };
 }
 
-Deno.test("own entries frozen apply as decoded ones do: sessions, transactions, batches, keys", () => {
+let unansweredSeen = 0;
+
+/**
+ * An answer applied without answers (`lean`) against the same entry applied with them: the same,
+ * or `UNANSWERED` where the answer was a success (a refusal is answered either way).
+ */
+function sameOrUnanswered(lean: unknown, full: unknown): void {
+  if (lean instanceof BatchResults && full instanceof BatchResults) {
+    assert.equal(lean.results.length, full.results.length);
+    lean.results.forEach((r, i) => sameOrUnanswered(r, full.results[i]));
+    return;
+  }
+  if (lean === UNANSWERED) {
+    assert.equal((full as { ok?: unknown }).ok, true);
+    unansweredSeen++;
+    return;
+  }
+  assert.deepStrictEqual(lean, full);
+}
+
+Deno.test("own entries frozen, and entries without answers, apply as decoded ones do", () => {
   for (let seed = 1; seed <= 6; seed++) {
     const rand = prng(9000 + seed);
     const gen = generator(rand);
     const decoded = new BrokerState();
     const own = new BrokerState();
+    // A follower's replica: nobody reads its answers (`applyEntry`'s `answers` false).
+    const unanswered = new BrokerState();
     const setup: Command[] = [
       { op: "queue_put", queue: "q", options: { maxDeliveries: 2, deadLetterQueue: "dlq" } },
       { op: "queue_put", queue: "dlq", options: {} },
@@ -185,6 +210,7 @@ Deno.test("own entries frozen apply as decoded ones do: sessions, transactions, 
       const a = decoded.applyEntry(index, data);
       const b = own.applyEntry(index, data, entry);
       assert.deepStrictEqual(b, a, `seed ${seed} entry ${index}`);
+      sameOrUnanswered(unanswered.applyEntry(index, data, undefined, false), a);
       gen.learn(index, proposals, a instanceof BatchResults ? a.results : [a]);
     };
     for (const cmd of setup) apply([{ cmd }]);
@@ -192,9 +218,13 @@ Deno.test("own entries frozen apply as decoded ones do: sessions, transactions, 
       apply(Array.from({ length: rand() < 0.3 ? 1 : 2 + Math.floor(rand() * 8) }, gen.proposal));
       if (i % 60 === 0) {
         assert.deepStrictEqual(snapshotBytes(own), snapshotBytes(decoded), `seed ${seed} at ${i}`);
+        assert.deepStrictEqual(snapshotBytes(unanswered), snapshotBytes(decoded), `at ${i}`);
       }
     }
     assert.deepStrictEqual(snapshotBytes(own), snapshotBytes(decoded), `seed ${seed}`);
+    assert.deepStrictEqual(snapshotBytes(unanswered), snapshotBytes(decoded), `seed ${seed}`);
+    assert.ok(unansweredSeen > 50, `seed ${seed}: ${unansweredSeen} unanswered`);
+    unansweredSeen = 0;
     assert.ok(kept > 250, `seed ${seed}: kept ${kept}`);
   }
 });

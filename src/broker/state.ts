@@ -117,9 +117,9 @@ export class BrokerState {
    * Applies one committed entry's envelope. Raft §5.3: entries are applied in log order, each
    * once; an index that does not increase is a driver bug and throws.
    */
-  apply(index: number, envelope: Envelope): Result {
+  apply(index: number, envelope: Envelope, answers = true): Result {
     this.#advanceIndex(index);
-    return this.#applyOne(index, envelope, envelope);
+    return this.#applyOne(index, envelope, envelope, answers);
   }
 
   #advanceIndex(index: number): void {
@@ -143,16 +143,16 @@ export class BrokerState {
   }
 
   /** One proposal at `stamp`'s time (a batch's items share their entry's stamp). */
-  #applyOne(index: number, stamp: Stamp, proposal: Proposal): Result {
+  #applyOne(index: number, stamp: Stamp, proposal: Proposal, answers: boolean): Result {
     const now = this.#advanceTime(stamp);
     if (typeof proposal.cmd !== "object" || proposal.cmd === null) {
       return invalid("the command must be an object");
     }
-    return applyExactlyOnce(this, this.#execute, index, proposal, now);
+    return applyExactlyOnce(this, this.#execute, index, proposal, now, answers);
   }
 
-  readonly #execute = (index: number, cmd: Command, now: number): Result =>
-    executeCommand(this, index, cmd, now);
+  readonly #execute = (index: number, cmd: Command, now: number, answers: boolean): Result =>
+    executeCommand(this, index, cmd, now, answers);
 
   /**
    * Applies a committed entry's raw data. Empty data (a new leader's no-op) only moves the
@@ -162,11 +162,16 @@ export class BrokerState {
    * fails or is refused leaves its neighbours as they would be. `session_open` is refused in a
    * batch: its session id is its entry's index, which a batch shares (envelope.ts `mustGoAlone`).
    * `own`: what `decodeEntry(data)` gives, already at hand (the leader's own entry, `ownEntry`).
+   * `answers` false: nobody reads this entry's answers (a node none of whose proposals waits):
+   * what a command answers per message (publish outcomes, deliveries, receipt results) is not
+   * made unless it is stored (a write in a session or under an Idempotency-Key), and such
+   * commands answer `UNANSWERED`. The state is the same either way (`own_entry_test.ts`).
    */
   applyEntry(
     index: number,
     data: Uint8Array,
     own?: DecodedEntry,
+    answers = true,
   ): Result | BatchResults | undefined {
     if (data.length === 0) {
       this.#advanceIndex(index);
@@ -179,7 +184,7 @@ export class BrokerState {
       this.apply(index, { ts: this.lastTs, cmd: { op: "tick" } });
       return invalid(`Cannot decode entry ${index}: ${(e as Error).message}`);
     }
-    if (!entry.batch) return this.apply(index, entry.items[0] as Envelope);
+    if (!entry.batch) return this.apply(index, entry.items[0] as Envelope, answers);
     this.#advanceIndex(index);
     const stamp = entry.stamp;
     return new BatchResults(entry.items.map((item, i): Result => {
@@ -191,7 +196,7 @@ export class BrokerState {
             : `${item.cmd.op} must be an entry of its own, not item ${i} of a batch`,
         );
       }
-      return this.#applyOne(index, stamp, item);
+      return this.#applyOne(index, stamp, item, answers);
     }));
   }
 

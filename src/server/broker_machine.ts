@@ -28,10 +28,39 @@ export class BrokerMachine implements StateMachine {
     this.#own.set(data, entry);
   }
 
+  /**
+   * This node's proposals whose proposers still wait for their answers, once its batcher counts
+   * them (`answerOwnProposalsOnly`); undefined before (every entry is answered: tests, tools).
+   * Only a proposer reads an entry's answers (the driver hands each waiting proposal its entry's
+   * result), so while none of this node's waits, the entries it applies, every entry a follower
+   * applies, are applied without them (`BrokerState.applyEntry`'s `answers`: no publish outcome,
+   * delivery or receipt result per message). A count, not the entries: bytes of an entry this
+   * node proposed can come back from a peer or the disk as other objects (a leader that lost
+   * office, a log read back), so while any proposal waits, every entry is answered.
+   */
+  #waiting: number | undefined;
+
+  /** Counts this node's proposals from now on, and answers entries only while one waits. */
+  answerOwnProposalsOnly(): void {
+    this.#waiting ??= 0;
+  }
+
+  /** The batcher proposed `data` (what it decodes to, when `ownEntry` knows: see `keep`). */
+  proposed(data: Uint8Array, entry: DecodedEntry | undefined): void {
+    if (entry !== undefined) this.#own.set(data, entry);
+    if (this.#waiting !== undefined) this.#waiting++;
+  }
+
+  /** The driver settled a proposal `proposed` told of (applied, failed or timed out). */
+  settled(): void {
+    if (this.#waiting !== undefined && this.#waiting > 0) this.#waiting--;
+  }
+
   apply(index: number, data: Uint8Array): unknown {
     const own = this.#own.get(data);
     if (own !== undefined) this.#own.delete(data);
-    return this.state.applyEntry(index, data, own);
+    const answers = this.#waiting === undefined || this.#waiting > 0;
+    return this.state.applyEntry(index, data, own, answers);
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeEntry, packProposal, type Proposal } from "../broker/mod.ts";
+import { encodeEntry, packProposal, type Proposal, UNANSWERED } from "../broker/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
 
 const pace = () => Promise.resolve();
@@ -51,4 +51,44 @@ Deno.test("BrokerMachine applies an entry it keeps as kept, once; other bytes it
   m.apply(2, data);
   assert.ok(m.state.queue("from-bytes") !== undefined);
   m.apply(3, data.slice());
+});
+
+Deno.test("BrokerMachine answers entries only while a proposal of its node waits, once it counts them", () => {
+  const m = new BrokerMachine();
+  const body = new TextEncoder().encode("x");
+  const batch = (n: number) =>
+    encodeEntry({ ts: n }, [
+      packProposal({ cmd: { op: "publish_batch", queue: "q", messages: [{ body, id: `m${n}` }] } }),
+    ]);
+  const put = encodeEntry({ ts: 1 }, [
+    packProposal({ cmd: { op: "queue_put", queue: "q", options: {} } }),
+  ]);
+  // Not counting (tests, tools): every entry is answered.
+  assert.deepEqual(m.apply(1, put), {
+    ok: true,
+    created: true,
+    config: m.state.queue("q")!.config,
+  });
+  assert.deepEqual(m.apply(2, batch(2)), {
+    ok: true,
+    results: [{ ok: true, seq: 1, id: "m2", duplicate: false }],
+  });
+  m.answerOwnProposalsOnly();
+  // None of its proposals waits (a follower): not answered, applied all the same.
+  assert.equal(m.apply(3, batch(3)), UNANSWERED);
+  assert.equal(m.state.queue("q")!.stats.published, 2);
+  // One waits: every entry is answered, its own or another (bytes back from a peer), until settled.
+  const mine = batch(4);
+  m.proposed(mine, undefined);
+  assert.deepEqual(m.apply(4, batch(5).slice()), {
+    ok: true,
+    results: [{ ok: true, seq: 3, id: "m5", duplicate: false }],
+  });
+  assert.deepEqual(m.apply(5, mine), {
+    ok: true,
+    results: [{ ok: true, seq: 4, id: "m4", duplicate: false }],
+  });
+  m.settled();
+  assert.equal(m.apply(6, batch(6)), UNANSWERED);
+  assert.equal(m.state.queue("q")!.stats.published, 5);
 });

@@ -57,6 +57,14 @@ export type BatchDriver = Pick<
   "propose" | "setProposalGatherer" | "wake"
 >;
 
+/** What the state machine is told of the entries this node proposes (`BrokerMachine`). */
+export interface OwnProposals {
+  /** An entry proposed: its bytes, and what they decode to when `ownEntry` knows. */
+  proposed(data: Uint8Array, entry: DecodedEntry | undefined): void;
+  /** The driver settled one proposed entry (after applying it, or failing it). */
+  settled(): void;
+}
+
 export class ProposalBatcher {
   #queue: Waiting[] = [];
   readonly #driver: BatchDriver;
@@ -65,23 +73,24 @@ export class ProposalBatcher {
   /** Entries proposed and proposals carried by them (metrics, benchmarks). */
   readonly counters = { entries: 0, proposals: 0 };
 
-  /** Told each entry's bytes and what they decode to, when `ownEntry` knows (see `keep`). */
-  readonly #keep: ((data: Uint8Array, entry: DecodedEntry) => void) | undefined;
+  /** Told of each entry proposed and of its settling (see `OwnProposals`). */
+  readonly #own: OwnProposals | undefined;
 
   /**
-   * `keep`: the state machine's `BrokerMachine.keep`, so this node applies the entries it
-   * proposes from the proposals themselves instead of decoding their bytes (`ownEntry`).
+   * `own`: the state machine (`BrokerMachine`), so this node applies the entries it proposes from
+   * the proposals themselves instead of decoding their bytes (`ownEntry`), and knows whether any
+   * of its proposals waits for an answer.
    */
   constructor(
     driver: BatchDriver,
     clock: EntryClock,
     bounds: BatchBounds = BATCH_BOUNDS,
-    keep?: (data: Uint8Array, entry: DecodedEntry) => void,
+    own?: OwnProposals,
   ) {
     this.#driver = driver;
     this.#clock = clock;
     this.#bounds = bounds;
-    this.#keep = keep;
+    this.#own = own;
     driver.setProposalGatherer(() => this.flush());
   }
 
@@ -122,13 +131,12 @@ export class ProposalBatcher {
   #proposeRun(run: readonly Waiting[]): void {
     const stamp = this.#clock.stampNow();
     const data = encodeEntry(stamp, run);
-    if (this.#keep !== undefined) {
-      const own = ownEntry(stamp, run);
-      if (own !== undefined) this.#keep(data, own);
-    }
+    const own = this.#own;
+    own?.proposed(data, ownEntry(stamp, run));
     this.counters.entries++;
     this.counters.proposals += run.length;
     this.#driver.propose(data, run[0].timeoutMs).then((out) => {
+      own?.settled();
       if (!out.ok) {
         for (const w of run) w.resolve(w.map(out, undefined));
         return;

@@ -226,10 +226,11 @@ Deno.test("the node counts proposals and the entries that carried them (/metrics
 Deno.test("the leader applies the entries it proposes from the proposals it kept", async () => {
   const kept: Uint8Array[] = [];
   const machine = new class extends BrokerMachine {
-    override keep(data: Uint8Array, entry: DecodedEntry): void {
+    override proposed(data: Uint8Array, entry: DecodedEntry | undefined): void {
+      assert.ok(entry !== undefined);
       kept.push(data);
       assert.deepStrictEqual(entry, decodeEntry(data));
-      super.keep(data, entry);
+      super.proposed(data, entry);
     }
   }();
   const { node, entries } = await oneNode(machine);

@@ -50,9 +50,7 @@ export class RaftNode implements NodePort {
     this.#driver = driver;
     this.#machine = machine;
     this.#clock = clock;
-    this.#batcher = new ProposalBatcher(driver, clock, undefined, (data, entry) => {
-      machine.keep(data, entry);
-    });
+    this.#batcher = new ProposalBatcher(driver, clock, undefined, machine);
     this.nodeId = driver.id;
     this.#memoryStorage = opts.memoryStorage;
     this.#canAddMembers = opts.canAddMembers;

@@ -153,6 +153,7 @@ async function openCore(config: NodeConfig, log: Logger, peerTls: PeerTls | unde
     ...(config.testFaults ? { afterSync: recordDurable(config.dataDir) } : {}),
   });
   const machine = new BrokerMachine();
+  machine.answerOwnProposalsOnly(); // RaftNode's batcher tells it of every proposal
   // A lone node without --secret still needs a transport object; no peer can prove a random
   // secret, so until the operator sets one, no node can join (addMember refuses, see below).
   const clusterSecret = config.secret ?? crypto.randomUUID();

@@ -19,8 +19,11 @@
  *
  * Besides the encode and the apply (which decodes), it prints the decode alone (`decodeEntry`).
  *
+ * `--unanswered` applies as a follower does (`applyEntry`'s `answers` false: no answer is made
+ * that is not stored); a checkout without that argument answers everything.
+ *
  * Usage: deno run -A test/bench/apply_bench.ts [--rounds 5] [--messages 200000]
- *   [--workloads b100,mqtt,mqtt1sub,noid,stream,client] [--checkout dir]
+ *   [--workloads b100,mqtt,mqtt1sub,noid,stream,client] [--checkout dir] [--unanswered]
  * `--checkout` measures another checkout's broker (its `src/broker/mod.ts`), for a before/after
  * comparison in one sitting; rounds alternate nothing, so run the two one after the other, twice.
  *
@@ -38,8 +41,10 @@ const { values } = parseArgs({
     messages: { type: "string", default: "200000" },
     workloads: { type: "string", default: "b100,mqtt,mqtt1sub,noid,stream,client,peers" },
     checkout: { type: "string" },
+    unanswered: { type: "boolean", default: false },
   },
 });
+const ANSWERS = !values.unanswered;
 const ROUNDS = Number(values.rounds);
 const PEERS_TAG = `${Deno.pid}-${Date.now()}-1`;
 const MESSAGES = Number(values.messages);
@@ -161,7 +166,7 @@ function round(w: Workload): { encode: number; decode: number; apply: number } {
   for (const d of data) broker.decodeEntry(d);
   const td = cpuSeconds();
   for (const d of data) {
-    const r = state.applyEntry(++index, d);
+    const r = state.applyEntry(++index, d, undefined, ANSWERS);
     const refused = r instanceof broker.BatchResults
       ? r.results.find((x: { ok: boolean }) => !x.ok)
       : r?.ok === false && r;

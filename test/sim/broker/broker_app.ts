@@ -31,6 +31,12 @@ export interface BrokerAppChecks {
   readonly ledger?: SessionLedger;
   /** Broken on purpose: apply writes as if they carried no session (retries apply again). */
   readonly ignoreSessions?: boolean;
+  /**
+   * Apply entries without answers while none of this node's proposals waits, as a real node does
+   * (`BrokerMachine.answerOwnProposalsOnly`), so replicas that applied entries without answers
+   * are compared with those that made them. Only for clients that propose through `propose`.
+   */
+  readonly answerOwnOnly?: boolean;
 }
 
 /** What one node's broker answered for an index (its term tells whose entry it was). */
@@ -72,8 +78,16 @@ export class BrokerSimApp implements SimApp {
     const data = encodeEntry(stamp, run);
     const own = ownEntry(stamp, run);
     if (own !== undefined) this.#own.set(data, own);
+    this.#waiting.add(data);
     return data;
   }
+
+  /**
+   * Entries this node proposed and has not applied as those very bytes (`answerOwnOnly`): a real
+   * node counts proposals until the driver settles them; here one applied from other bytes (a
+   * peer's copy) or never committed stays, and keeps this node answering, which is only safer.
+   */
+  readonly #waiting = new Set<Uint8Array>();
 
   apply(entry: Entry): Uint8Array {
     const decoded = entry.kind === 0 && entry.data.length > 0 ? tryDecode(entry.data) : undefined;
@@ -88,7 +102,11 @@ export class BrokerSimApp implements SimApp {
       data = encodeEntry(decoded.stamp, items);
     }
     const own = data === entry.data ? this.#own.get(data) : undefined;
-    const out = entry.kind === 0 ? this.broker.applyEntry(entry.index, data, own) : undefined;
+    const answers = this.checks.answerOwnOnly !== true || this.#waiting.size > 0;
+    this.#waiting.delete(data);
+    const out = entry.kind === 0
+      ? this.broker.applyEntry(entry.index, data, own, answers)
+      : undefined;
     const applied: AppliedResult = out instanceof BatchResults
       ? { term: entry.term, result: undefined, batch: out.results }
       : { term: entry.term, result: out };

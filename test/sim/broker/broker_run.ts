@@ -55,7 +55,11 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
     nodes: opts.nodes,
     steps: opts.steps,
     appFactory: (id) =>
-      new BrokerSimApp(clocks.sources(id), { ledger, ignoreSessions: opts.ignoreSessions }),
+      new BrokerSimApp(clocks.sources(id), {
+        ledger,
+        ignoreSessions: opts.ignoreSessions,
+        answerOwnOnly: true,
+      }),
   });
   const client = new BrokerClient(new Prng(opts.seed * 7919 + 17), opts.clientFaults);
   const violations: string[] = [];

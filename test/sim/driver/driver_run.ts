@@ -101,7 +101,9 @@ export class DriverSim implements ClusterControl {
     this.loopPrng = root.fork();
     const cfgPrng = root.fork();
     const broker = opts.app === "broker";
-    this.#appFactory = broker ? () => new BrokerSimApp() : () => new HashChainApp();
+    this.#appFactory = broker
+      ? () => new BrokerSimApp(undefined, { answerOwnOnly: true })
+      : () => new HashChainApp();
     this.workload = new DriverWorkload(
       root.fork(),
       this.checker,
