@@ -41,8 +41,9 @@ export class BrokerMachine implements StateMachine {
   #waiting: number | undefined;
 
   /** Counts this node's proposals from now on, and answers entries only while one waits. */
-  answerOwnProposalsOnly(): void {
+  answerOwnProposalsOnly(): this {
     this.#waiting ??= 0;
+    return this;
   }
 
   /** The batcher proposed `data` (what it decodes to, when `ownEntry` knows: see `keep`). */

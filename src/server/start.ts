@@ -152,8 +152,7 @@ async function openCore(config: NodeConfig, log: Logger, peerTls: PeerTls | unde
     // it simulates power loss (everything after it was only in the page cache).
     ...(config.testFaults ? { afterSync: recordDurable(config.dataDir) } : {}),
   });
-  const machine = new BrokerMachine();
-  machine.answerOwnProposalsOnly(); // RaftNode's batcher tells it of every proposal
+  const machine = new BrokerMachine().answerOwnProposalsOnly(); // the batcher tells of each proposal
   // A lone node without --secret still needs a transport object; no peer can prove a random
   // secret, so until the operator sets one, no node can join (addMember refuses, see below).
   const clusterSecret = config.secret ?? crypto.randomUUID();
