@@ -9,11 +9,17 @@
 import type { z } from "zod";
 import { inProcessRequestText } from "./in_process.ts";
 import { ProblemError, type ProblemItem } from "./problems.ts";
+import { compactPublish } from "./compact_publish.ts";
 
 /** The raw bytes of a request body and its parsed JSON (undefined when the body is empty). */
 export interface JsonBody {
   readonly bytes: Uint8Array;
   readonly json: unknown;
+  /**
+   * The JSON text of `json.body`, a view of `bytes`, when the body is a compact single publish
+   * read without a parse (`compact_publish.ts`); else undefined.
+   */
+  readonly bodyText?: Uint8Array;
 }
 
 /**
@@ -173,17 +179,28 @@ function parseJsonBody(
   contentType: string | null,
 ): JsonBody {
   if (bytes.byteLength === 0) return { bytes, json: undefined };
+  if (given === undefined) {
+    // A compact single publish is read from its bytes: the same value, no decode or parse.
+    checkJsonType(contentType);
+    const compact = compactPublish(bytes);
+    if (compact !== undefined) return { bytes, json: compact.json, bodyText: compact.bodyText };
+  }
   return { bytes, json: parseJson(bytes, given, contentType) };
 }
 
-/** The JSON of a body that is not empty: its text `given`, or decoded from `bytes`. */
-function parseJson(bytes: Uint8Array, given: string | undefined, contentType: string | null) {
+/** Throws `unsupported_media_type` unless `contentType` is JSON's (or absent). */
+function checkJsonType(contentType: string | null): void {
   if (contentType !== null && contentType !== "application/json" && !JSON_TYPE.test(contentType)) {
     throw new ProblemError(
       "unsupported_media_type",
       `Expected Content-Type application/json, got ${contentType}`,
     );
   }
+}
+
+/** The JSON of a body that is not empty: its text `given`, or decoded from `bytes`. */
+function parseJson(bytes: Uint8Array, given: string | undefined, contentType: string | null) {
+  checkJsonType(contentType);
   let text: string;
   try {
     text = given ?? strictUtf8(bytes);
