@@ -28,7 +28,9 @@ export interface JsonBody {
  */
 export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
-  if (declared !== null) return await declaredBodyBytes(request, Number(declared), maxBytes);
+  if (declared !== null) {
+    return await declaredBodyBytes(request, Number(declared), maxBytes, (bytes) => bytes);
+  }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -94,10 +96,9 @@ export function readJsonBody(request: Request, maxBytes: number): Promise<JsonBo
     const given = inProcessRequestText.get(request);
     if (given !== undefined) return Promise.resolve(jsonBodyOfText(given, contentType, maxBytes));
     const declared = request.headers.get("content-length");
-    const read = declared === null
-      ? readBodyBytes(request, maxBytes)
-      : declaredBodyBytes(request, Number(declared), maxBytes);
-    return read.then((bytes) => parseJsonBody(bytes, undefined, contentType));
+    const parse = (bytes: Uint8Array) => parseJsonBody(bytes, undefined, contentType);
+    if (declared === null) return readBodyBytes(request, maxBytes).then(parse);
+    return declaredBodyBytes(request, Number(declared), maxBytes, parse);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -112,15 +113,17 @@ export function readJsonBody(request: Request, maxBytes: number): Promise<JsonBo
  * (~6 µs per request, measured), while `bytes()` alone hands the held bytes over. No body at all
  * reads as empty. Checked again after, for a request made in process with any header it likes.
  */
-function declaredBodyBytes(
+function declaredBodyBytes<T>(
   request: Request,
   declared: number,
   maxBytes: number,
-): Promise<Uint8Array> {
+  /** What is made of the bytes, in the same `then` (one promise per request). */
+  then: (bytes: Uint8Array) => T,
+): Promise<T> {
   if (declared > maxBytes) throw tooLarge(declared, maxBytes);
   return request.bytes().then((bytes) => {
     if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength, maxBytes);
-    return bytes;
+    return then(bytes);
   });
 }
 

@@ -18,6 +18,10 @@
  * rate, then the medians. Run it under `nice -n 5` at load (CPU per request is the figure);
  * throughput only under the priority lock.
  *
+ * `--heap-prof-dir <dir>`: each server samples what it allocates during the measured part (V8's
+ * sampling heap profiler, collected objects too) and writes it there as a `.heapprofile`; the
+ * bench prints the bytes allocated per request it adds up (an estimate: sampled every 4 KiB).
+ *
  * `--checkout <dir>` takes the `app` handler's code from another checkout of the project (an A/B
  * in one sitting: run the bench once per checkout, alternating). With `--cpu-prof-dir <dir>` each server writes a V8 CPU profile of its whole life there
  * (`test/bench/profile_summary.ts` summarizes it).
@@ -25,6 +29,7 @@
  * Usage: deno run -A test/bench/http_floor_bench.ts [--runs 3] [--count 20000]
  *   [--handlers bare,text,bytes,fast,fast200,app] [--undici-dir /tmp/qq-undici] [--cpu-prof-dir d]
  *   [--checkout dir]
+ *   [--heap-prof-dir d]
  *
  * @module
  */
@@ -45,6 +50,7 @@ const { values } = parseArgs({
     port: { type: "string" },
     "cpu-prof-dir": { type: "string" },
     checkout: { type: "string" },
+    "heap-prof-dir": { type: "string" },
   },
 });
 
@@ -80,6 +86,19 @@ async function serve(handler: string, port: number): Promise<void> {
   // Ended by the bench (SIGTERM: exiting writes a `--cpu-prof` profile); at most an hour, so a
   // lost one does not run on.
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+  const heapDir = values["heap-prof-dir"];
+  if (heapDir !== undefined) {
+    const { inspectorProfiler } = await import("./_inspector_profiler.ts");
+    const p = await inspectorProfiler({
+      dir: heapDir,
+      name: handler,
+      heap: true,
+      heapIntervalBytes: 4096,
+    });
+    // SIGUSR1: the measured part begins; SIGUSR2: it ended, write the profile.
+    Deno.addSignalListener("SIGUSR1", () => p.report(p.start()));
+    Deno.addSignalListener("SIGUSR2", () => p.report(p.save().then(() => console.log("saved"))));
+  }
   await sleep(3_600_000);
   Deno.exit(0);
 }
@@ -112,6 +131,45 @@ async function appHandler(): Promise<(r: Request) => Response | Promise<Response
   };
 }
 
+/** Has `server` write its heap profile; the bytes it holds. */
+async function heapBytes(server: Deno.ChildProcess, dir: string, handler: string) {
+  const before = new Set([...Deno.readDirSync(dir)].map((e) => e.name));
+  server.kill("SIGUSR2");
+  // Bounded: 100 polls of 100 ms for the file to appear and be whole.
+  for (let i = 0; i < 100; i++) {
+    await sleep(100);
+    const file = [...Deno.readDirSync(dir)].find((e) =>
+      !before.has(e.name) && e.name.startsWith(`${handler}-`)
+    );
+    if (file === undefined) continue;
+    try {
+      const profile = JSON.parse(Deno.readTextFileSync(`${dir}/${file.name}`));
+      return sumSelf(profile.head);
+    } catch {
+      // still being written
+    }
+  }
+  throw new Error("the server wrote no heap profile");
+}
+
+interface HeapNode {
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated under `node` (its own and its callees'). */
+function sumSelf(node: HeapNode): number {
+  let total = 0;
+  const stack = [node];
+  // Bounded by the profile's nodes: each is pushed once.
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    total += n.selfSize;
+    stack.push(...n.children);
+  }
+  return total;
+}
+
 /** One measured run of `handler`: server and client CPU per request, requests/s. */
 async function measure(handler: string, undici: string, count: number) {
   const [port] = freePorts(1);
@@ -123,9 +181,11 @@ async function measure(handler: string, undici: string, count: number) {
       new URL(import.meta.url).pathname,
       ...["--serve", handler, "--port", `${port}`],
       ...(values.checkout ? ["--checkout", values.checkout] : []),
+      ...(values["heap-prof-dir"] ? ["--heap-prof-dir", values["heap-prof-dir"]] : []),
     ],
     stdout: "null",
   }).spawn();
+  const heapDir = values["heap-prof-dir"];
   try {
     const url = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 100; i++) {
@@ -146,10 +206,16 @@ async function measure(handler: string, undici: string, count: number) {
       count,
       inflight: 256,
     });
+    if (heapDir !== undefined) {
+      server.kill("SIGUSR1");
+      await sleep(300);
+    }
     const s0 = cpuSeconds(server.pid);
     const result = await client.go();
     const s1 = cpuSeconds(server.pid);
+    const allocated = heapDir === undefined ? undefined : await heapBytes(server, heapDir, handler);
     return {
+      allocated: allocated === undefined ? undefined : allocated / count,
       server: (s1 - s0) / count * 1e6,
       client: result.cpuSeconds / count * 1e6,
       rate: count / result.seconds,
@@ -173,10 +239,13 @@ async function main(): Promise<void> {
       add(`${name} server µs/req`, m.server);
       add(`${name} client µs/req`, m.client);
       add(`${name} req/s`, m.rate);
+      if (m.allocated !== undefined) add(`${name} bytes/req`, m.allocated);
       console.error(
         `run ${run + 1} ${name}: server ${m.server.toFixed(1)} µs/req, client ${
           m.client.toFixed(1)
-        }, ${m.rate.toFixed(0)} req/s`,
+        }, ${m.rate.toFixed(0)} req/s${
+          m.allocated === undefined ? "" : `, ${m.allocated.toFixed(0)} bytes allocated/req`
+        }`,
       );
     }
   }
