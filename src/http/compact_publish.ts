@@ -46,18 +46,29 @@ export function compactPublish(bytes: Uint8Array): CompactPublish | undefined {
     return undefined;
   }
   // The first pair: `"id":"…"` or `"body":"…"`, each at most once.
-  const first = pair(bytes, 1);
-  if (first === undefined) return undefined;
+  const firstEnd = pair(bytes, 1);
+  if (firstEnd < 0) return undefined;
+  const firstIsId = pairIsId;
   let idAt = -1, idEnd = -1, bodyAt = -1, bodyEnd = -1;
-  if (first.key === "id") [idAt, idEnd] = [first.at, first.end];
-  else [bodyAt, bodyEnd] = [first.at, first.end];
-  let next = first.end + 1;
+  if (firstIsId) {
+    idAt = pairAt;
+    idEnd = firstEnd;
+  } else {
+    bodyAt = pairAt;
+    bodyEnd = firstEnd;
+  }
+  let next = firstEnd + 1;
   if (bytes[next] === COMMA) {
-    const second = pair(bytes, next + 1);
-    if (second === undefined || second.key === first.key) return undefined;
-    if (second.key === "id") [idAt, idEnd] = [second.at, second.end];
-    else [bodyAt, bodyEnd] = [second.at, second.end];
-    next = second.end + 1;
+    const secondEnd = pair(bytes, next + 1);
+    if (secondEnd < 0 || pairIsId === firstIsId) return undefined;
+    if (pairIsId) {
+      idAt = pairAt;
+      idEnd = secondEnd;
+    } else {
+      bodyAt = pairAt;
+      bodyEnd = secondEnd;
+    }
+    next = secondEnd + 1;
   }
   if (bodyAt < 0 || next !== n - 1) return undefined;
   // All ASCII: one decode, and the strings are slices of it.
@@ -65,7 +76,7 @@ export function compactPublish(bytes: Uint8Array): CompactPublish | undefined {
   const body = text.slice(bodyAt, bodyEnd);
   const json = idAt < 0
     ? { body }
-    : first.key === "id"
+    : firstIsId
     ? { id: text.slice(idAt, idEnd), body }
     : { body, id: text.slice(idAt, idEnd) };
   // `"` + the string + `"`: the body's JSON text.
@@ -77,26 +88,34 @@ const ID_KEY = [0x69, 0x64, QUOTE, COLON, QUOTE];
 const BODY_KEY = [0x62, 0x6f, 0x64, 0x79, QUOTE, COLON, QUOTE];
 
 /**
- * The pair at `from` (its opening quote): its key, and where its string value's characters
- * start and end (the closing quote), when the key is `id` or `body` and the value is a string of
- * plain characters; else undefined.
+ * What `pair` read last: whether its key is `id` (else `body`), and where its value's characters
+ * start. Set by each call (module state, not an object per pair: single-threaded, read at once).
  */
-function pair(
-  bytes: Uint8Array,
-  from: number,
-): { key: "id" | "body"; at: number; end: number } | undefined {
-  if (bytes[from] !== QUOTE) return undefined;
-  const key = bytes[from + 1] === 0x69 ? "id" : "body";
-  const literal = key === "id" ? ID_KEY : BODY_KEY;
+let pairIsId = false;
+let pairAt = 0;
+
+/**
+ * Reads the pair at `from` (its opening quote): where its string value ends (the closing quote),
+ * its key and start in `pairIsId` / `pairAt`, when the key is `id` or `body` and the value is a
+ * string of plain characters; else -1.
+ */
+function pair(bytes: Uint8Array, from: number): number {
+  if (bytes[from] !== QUOTE) return -1;
+  const isId = bytes[from + 1] === 0x69;
+  const literal = isId ? ID_KEY : BODY_KEY;
   for (let k = 0; k < literal.length; k++) {
-    if (bytes[from + 1 + k] !== literal[k]) return undefined;
+    if (bytes[from + 1 + k] !== literal[k]) return -1;
   }
   const at = from + 1 + literal.length;
   // Bounded by the request's length: every step reads one byte further.
   for (let i = at; i < bytes.length; i++) {
     const c = bytes[i];
-    if (c === QUOTE) return { key, at, end: i };
-    if (c < 0x20 || c > 0x7e || c === BACKSLASH) return undefined;
+    if (c === QUOTE) {
+      pairIsId = isId;
+      pairAt = at;
+      return i;
+    }
+    if (c < 0x20 || c > 0x7e || c === BACKSLASH) return -1;
   }
-  return undefined;
+  return -1;
 }
