@@ -10,11 +10,17 @@ import type { z } from "zod";
 import { inProcessRequestText } from "./in_process.ts";
 import { ProblemError, type ProblemItem } from "./problems.ts";
 import { inexactNumber } from "../client/mod.ts";
+import { compactPublish } from "./compact_publish.ts";
 
 /** The raw bytes of a request body and its parsed JSON (undefined when the body is empty). */
 export interface JsonBody {
   readonly bytes: Uint8Array;
   readonly json: unknown;
+  /**
+   * The JSON text of `json.body`, a view of `bytes`, when the body is a compact single publish
+   * read without a parse (`compact_publish.ts`); else undefined.
+   */
+  readonly bodyText?: Uint8Array;
 }
 
 /**
@@ -23,20 +29,8 @@ export interface JsonBody {
  */
 export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) {
-    throw tooLarge(Number(declared), maxBytes);
-  }
   if (declared !== null) {
-    // The server reads no more than Content-Length bytes of a request (HTTP framing), so the
-    // whole body is bounded already: read at once, with none of a reader's per-chunk costs
-    // (getting and releasing a reader was ~8% of a leader's CPU under one message per request).
-    // `request.body` is not touched: for a body `Deno.serve` already holds whole, reading it
-    // makes a ReadableStream that `bytes()` then drains (~6 µs per request, measured), while
-    // `bytes()` alone hands the held bytes over. No body at all reads as empty.
-    // Checked again after, for a request made in process with any header it likes.
-    const bytes = await request.bytes();
-    if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength, maxBytes);
-    return bytes;
+    return await declaredBodyBytes(request, Number(declared), maxBytes, (bytes) => bytes);
   }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
@@ -90,13 +84,48 @@ function strictUtf8(bytes: Uint8Array): string {
   return text.includes("\uFFFD") ? decoder.decode(bytes) : text;
 }
 
-/** Reads and parses a JSON body; an empty body gives `json: undefined`. */
-export async function readJsonBody(request: Request, maxBytes: number): Promise<JsonBody> {
-  const contentType = request.headers.get("content-type");
-  // An in-process request (the MQTT gateway's) holds its text already: same limit, same checks.
-  const given = inProcessRequestText.get(request);
-  if (given !== undefined) return jsonBodyOfText(given, contentType, maxBytes);
-  return parseJsonBody(await readBodyBytes(request, maxBytes), undefined, contentType);
+/**
+ * Reads and parses a JSON body; an empty body gives `json: undefined`. Not an async function: a
+ * body with `Content-Length` (every one a client such as undici or `fetch` sends whole) is one
+ * `bytes()` and a `then`, not two async frames and their promises per request; a throw is the
+ * promise's rejection, as it was.
+ */
+export function readJsonBody(request: Request, maxBytes: number): Promise<JsonBody> {
+  try {
+    const contentType = request.headers.get("content-type");
+    // An in-process request (the MQTT gateway's) holds its text already: same limit, same checks.
+    const given = inProcessRequestText.get(request);
+    if (given !== undefined) return Promise.resolve(jsonBodyOfText(given, contentType, maxBytes));
+    const declared = request.headers.get("content-length");
+    const parse = (bytes: Uint8Array) => parseJsonBody(bytes, undefined, contentType);
+    if (declared === null) return readBodyBytes(request, maxBytes).then(parse);
+    return declaredBodyBytes(request, Number(declared), maxBytes, parse);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * `readBodyBytes` of a request whose `Content-Length` is `declared`. The server reads no more
+ * than Content-Length bytes of a request (HTTP framing), so the whole body is bounded already:
+ * read at once, with none of a reader's per-chunk costs (getting and releasing a reader was ~8%
+ * of a leader's CPU under one message per request). `request.body` is not touched: for a body
+ * `Deno.serve` already holds whole, reading it makes a ReadableStream that `bytes()` then drains
+ * (~6 µs per request, measured), while `bytes()` alone hands the held bytes over. No body at all
+ * reads as empty. Checked again after, for a request made in process with any header it likes.
+ */
+function declaredBodyBytes<T>(
+  request: Request,
+  declared: number,
+  maxBytes: number,
+  /** What is made of the bytes, in the same `then` (one promise per request). */
+  then: (bytes: Uint8Array) => T,
+): Promise<T> {
+  if (declared > maxBytes) throw tooLarge(declared, maxBytes);
+  return request.bytes().then((bytes) => {
+    if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength, maxBytes);
+    return then(bytes);
+  });
 }
 
 /**
@@ -174,17 +203,28 @@ function parseJsonBody(
   contentType: string | null,
 ): JsonBody {
   if (bytes.byteLength === 0) return { bytes, json: undefined };
+  if (given === undefined) {
+    // A compact single publish is read from its bytes: the same value, no decode or parse.
+    checkJsonType(contentType);
+    const compact = compactPublish(bytes);
+    if (compact !== undefined) return { bytes, json: compact.json, bodyText: compact.bodyText };
+  }
   return { bytes, json: parseJson(bytes, given, contentType) };
 }
 
-/** The JSON of a body that is not empty: its text `given`, or decoded from `bytes`. */
-function parseJson(bytes: Uint8Array, given: string | undefined, contentType: string | null) {
+/** Throws `unsupported_media_type` unless `contentType` is JSON's (or absent). */
+function checkJsonType(contentType: string | null): void {
   if (contentType !== null && contentType !== "application/json" && !JSON_TYPE.test(contentType)) {
     throw new ProblemError(
       "unsupported_media_type",
       `Expected Content-Type application/json, got ${contentType}`,
     );
   }
+}
+
+/** The JSON of a body that is not empty: its text `given`, or decoded from `bytes`. */
+function parseJson(bytes: Uint8Array, given: string | undefined, contentType: string | null) {
+  checkJsonType(contentType);
   let text: string;
   try {
     text = given ?? strictUtf8(bytes);

@@ -82,3 +82,24 @@ Deno.test("a body is refused as not UTF-8 exactly when the strict decoder refuse
     { numRuns: 3000 },
   );
 });
+
+Deno.test("readJsonBody: every refusal is the promise's rejection, never a throw of the call", async () => {
+  const post = (headers: Record<string, string>, body: string) =>
+    new Request("http://n/", { method: "POST", headers, body });
+  const declared = post(
+    { "content-length": "64", "content-type": "application/json" },
+    "x".repeat(64),
+  );
+  let read: Promise<unknown> | undefined;
+  assert.doesNotThrow(() => read = readJsonBody(declared, 10));
+  await assert.rejects(read!, tooLarge);
+  const lying = post({ "content-length": "5", "content-type": "application/json" }, "x".repeat(64));
+  await assert.rejects(readJsonBody(lying, 10), tooLarge);
+  const media = post({ "content-type": "text/plain" }, '{"body":"a"}');
+  await assert.rejects(
+    readJsonBody(media, 100),
+    (e: unknown) => e instanceof ProblemError && e.problemType === "unsupported_media_type",
+  );
+  const ok = post({ "content-type": "application/json" }, '{"body":"a"}');
+  assert.deepEqual((await readJsonBody(ok, 100)).json, { body: "a" });
+});

@@ -176,7 +176,7 @@ export class DirectRoutes {
     return this.#serve(request, m, path, inProcess);
   }
 
-  async #serve(
+  #serve(
     request: Request,
     m: DirectMatch,
     path: string,
@@ -185,7 +185,7 @@ export class DirectRoutes {
     const call = new RequestCall(request, path, inProcess);
     // The auth middleware's rules: a principal given by an in-process caller, else the token.
     call.principal = streamPrincipals.get(request);
-    return responseOf(await this.run(m, call, this.#gate(call)), inProcess);
+    return this.#run(m, call, this.#gate(call), (outcome) => responseOf(outcome, inProcess));
   }
 
   /**
@@ -254,27 +254,41 @@ export class DirectRoutes {
    * The outcome of `call`, matched as `m`, after `gate` (authentication) lets it through; never
    * throws.
    */
-  async run(
+  run(
     m: DirectMatch,
     call: Call,
     gate?: () => Promise<Answer | undefined>,
   ): Promise<Outcome> {
+    return this.#run(m, call, gate, sameOutcome);
+  }
+
+  /**
+   * `run`, its outcome given to `map` in the same step (a request from the network: its
+   * `Response`). Not an async function: the handler's promise and one `then` per request, no
+   * async frame of its own, and without a gate (a stream's request) no `await` of nothing.
+   */
+  #run<T>(
+    m: DirectMatch,
+    call: Call,
+    gate: (() => Promise<Answer | undefined>) | undefined,
+    map: (outcome: Outcome) => T,
+  ): Promise<T> {
     const started = performance.now();
-    let outcome: Outcome;
-    if (this.deps.drain.draining) outcome = shutdownAnswer();
-    else {
-      try {
-        // Without a gate (a stream's request) no `await` of nothing: each is a turn of the
-        // microtask queue per request.
-        const refused = gate === undefined ? undefined : await gate();
-        outcome = refused ?? await this.#handle(m, call);
-      } catch (error) {
-        outcome = errorAnswer(this.deps, call.method, call.path, error);
-      }
+    const done = (outcome: Outcome): T => {
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.observe(call.method, m.route, outcome.status, seconds);
+      return map(outcome);
+    };
+    const failed = (error: unknown) => done(errorAnswer(this.deps, call.method, call.path, error));
+    let handled: Promise<Outcome>;
+    try {
+      if (this.deps.drain.draining) handled = Promise.resolve(shutdownAnswer());
+      else if (gate === undefined) handled = this.#handle(m, call);
+      else handled = gate().then((refused) => refused ?? this.#handle(m, call));
+    } catch (error) {
+      handled = Promise.reject(error);
     }
-    const seconds = (performance.now() - started) / 1000;
-    this.metrics.observe(call.method, m.route, outcome.status, seconds);
-    return outcome;
+    return handled.then(done, failed);
   }
 
   #handle(m: DirectMatch, call: Call): Promise<Outcome> {
@@ -393,6 +407,9 @@ export class DirectCall implements Call {
     return rawBodyOfText(textOf(this.text), this.headers["content-type"] ?? null, maxBytes);
   }
 }
+
+/** `run`'s map: the outcome as it is. */
+const sameOutcome = (outcome: Outcome): Outcome => outcome;
 
 /** The signal of a forwarded request: nothing ends it early (as the `Request`'s, never aborted). */
 const NEVER = new AbortController().signal;

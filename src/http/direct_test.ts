@@ -115,6 +115,23 @@ const CASES: readonly Case[] = [
   { name: "publish", path: "/v1/queues/q/messages", body: '{"id":"a","body":{"x":1}}' },
   { name: "duplicate", path: "/v1/queues/q/messages", body: '{"id":"a","body":{"x":1}}' },
   { name: "no body field", path: "/v1/queues/q/messages", body: '{"id":"b"}' },
+  // Compact single publishes (read without a parse: compact_publish.ts).
+  { name: "compact", path: "/v1/queues/q/messages", body: '{"id":"c1","body":"compact"}' },
+  { name: "compact duplicate", path: "/v1/queues/q/messages", body: '{"body":"x","id":"c1"}' },
+  { name: "compact no id", path: "/v1/queues/q/messages", body: '{"body":"plain"}' },
+  { name: "compact empty id", path: "/v1/queues/q/messages", body: '{"id":"","body":"x"}' },
+  {
+    name: "compact, not JSON content",
+    path: "/v1/queues/q/messages",
+    headers: { "content-type": "text/plain" },
+    body: '{"body":"x"}',
+  },
+  {
+    name: "compact, bad session",
+    path: "/v1/queues/q/messages",
+    headers: { "quorumq-session": "x" },
+    body: '{"id":"c3","body":"x"}',
+  },
   { name: "unknown field", path: "/v1/queues/q/messages", body: '{"body":1,"bogus":2}' },
   { name: "not JSON", path: "/v1/queues/q/messages", body: '{"body":' },
   { name: "empty body", path: "/v1/queues/q/messages", body: "" },

@@ -22,6 +22,7 @@ import {
   singlePublish,
   toMessageInput,
   toMessageInputs,
+  withBody,
 } from "./render.ts";
 import { answerWrite, forwardUnread } from "./write.ts";
 import { handleReceive } from "./receive.ts";
@@ -84,7 +85,10 @@ function publishBody(
       : { op: "topic_publish_batch" as const, topic: target.topic, messages };
     return answerWrite(call, deps, cmd, body, batchPublished);
   }
-  const message = toMessageInput(req);
+  // A compact single publish's body text is in the request as it is (`compact_publish.ts`).
+  const message = body.bodyText !== undefined && req === body.json
+    ? withBody(req, body.bodyText)
+    : toMessageInput(req);
   if ("queue" in target) {
     const cmd = { op: "publish" as const, queue: target.queue, message };
     return answerWrite(call, deps, cmd, body, singlePublish);

@@ -5,7 +5,11 @@
  * - `client`: `Client.publish` with an id (a session, on the stream), as the peers' client driver;
  * - `http`: one `fetch` per message on keep-alive connections;
  * - `follower`: as `http`, to a follower (every write forwarded to the leader);
- * - `batch`: 100 messages with ids per `fetch`, 16 requests in flight (the peers' B100).
+ * - `batch`: 100 messages with ids per `fetch`, 16 requests in flight (the peers' B100);
+ * - `undici`: the peers kit's HTTP client for its `B` workload, one `{id, body}` per request from
+ *   Node.js with undici's `request()` (512 keep-alive connections), in a child process
+ *   (`_undici.ts`: needs `node` and `npm`; undici is installed into `--undici-dir` once). Its
+ *   client figure is that process's CPU.
  * For each run and workload it prints msgs/s and the CPU (user + system, from `/proc`) per message
  * of the leader, of each follower and of this client process, the system (kernel) share of the
  * leader's and a follower's, and their read and write system calls per 1000 messages
@@ -29,7 +33,7 @@
  *
  * Usage: deno run -A test/bench/pubcpu_bench.ts [--runs 3] [--count 20000]
  *   [--workloads stream,client,http,follower,batch] [--profile dir] [--checkout dir]
- *   [--inflight 256] [--glibc-tunables value] [--v8-flags flags]
+ *   [--inflight 256] [--glibc-tunables value] [--v8-flags flags] [--undici-dir dir]
  *
  * @module
  */
@@ -38,6 +42,7 @@ import { parseArgs } from "node:util";
 import { Nodes, proposalCounts, sleep } from "../e2e/nodes.ts";
 import { Client, StreamConnection } from "../../src/client/mod.ts";
 import { cpuSeconds } from "./_cpu.ts";
+import { ensureUndici, UndiciRun } from "./_undici.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -50,6 +55,7 @@ const { values } = parseArgs({
     inflight: { type: "string", default: "256" },
     "glibc-tunables": { type: "string" },
     "v8-flags": { type: "string" },
+    "undici-dir": { type: "string", default: "/tmp/qq-undici" },
   },
 });
 const RUNS = Number(values.runs);
@@ -179,7 +185,17 @@ try {
         // A call of `batch` carries BATCH messages: COUNT messages are COUNT / BATCH calls.
         const per = kind === "batch" ? BATCH : 1;
         const width = kind === "batch" ? Math.min(BATCH_LANES, LANES) : LANES;
-        await lanes(2000 / per, make(queue, `w${run}`), width);
+        const undici = kind === "undici"
+          ? await UndiciRun.start({
+            undici: await ensureUndici(values["undici-dir"]),
+            url: target,
+            queue,
+            tag: `${queue}-${Date.now()}`,
+            warm: 2000,
+            count: COUNT,
+            inflight: LANES,
+          })
+          : await lanes(2000 / per, make(queue, `w${run}`), width).then(() => undefined);
         const pids = [leader, ...followers].map((id) => nodes.pid(id)!);
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR1"); }
         await sleep(50);
@@ -189,12 +205,15 @@ try {
         const counts0 = await proposalCounts(url);
         const self0 = cpuSeconds("self");
         const t0 = performance.now();
-        const latencies = await lanes(COUNT / per, make(queue, `m${run}`), width);
+        const measured = undici === undefined
+          ? await lanes(COUNT / per, make(queue, `m${run}`), width)
+          : await undici.go();
         const seconds = (performance.now() - t0) / 1000;
         const after = pids.map(cpuSeconds);
         const ioAfter = pids.map(syscalls);
         const sysAfter = pids.map(systemSeconds);
-        const self = cpuSeconds("self") - self0;
+        const latencies = Array.isArray(measured) ? measured : measured.latencies;
+        const self = Array.isArray(measured) ? cpuSeconds("self") - self0 : measured.cpuSeconds;
         if (values.profile) { for (const pid of pids) Deno.kill(pid, "SIGUSR2"); }
         const counts = await proposalCounts(url);
         const perEntry = (counts.proposals - counts0.proposals) /
