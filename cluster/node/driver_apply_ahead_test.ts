@@ -235,3 +235,62 @@ Deno.test("NodeDriver: a leader deposed after applying ahead keeps what it appli
   assert.equal(d.status().applied, xIndex + 1);
   await d.close();
 });
+
+Deno.test("NodeDriver: a leader that crashes after a snapshot beyond its durable log restarts from that snapshot", async () => {
+  let crashed = false;
+  const g = await gatedLeader({
+    snapshotEveryEntries: 9,
+    onAppend: (es) => {
+      // The crashed process's writes never happen.
+      if (crashed && es[0].index <= 9) throw new Error("the process is gone");
+    },
+  });
+  const { d, machine, hold, release, ack } = g;
+  const term = d.status().term;
+  hold();
+  void d.propose(enc("x"), 10_000);
+  await settle();
+  void d.propose(enc("y"), 10_000);
+  await settle();
+  const yIndex = d.status().lastIndex;
+  ack("p", yIndex);
+  ack("q", yIndex);
+  await settle();
+  assert.deepEqual(machine.items, ["x", "y"]);
+  assert.equal(d.snapshotting, false, "the snapshot at y is saved");
+  const saved = await g.storage.snapshots.load();
+  assert.equal(saved?.meta.index, yIndex);
+  assert.equal(g.storage.log.lastIndex(), yIndex - 2, "neither x nor y reached the log");
+  // The process dies here: the held writes never happen.
+  crashed = true;
+  await d.close();
+  release();
+  const machine2 = new ListMachine();
+  const d2 = await NodeDriver.open({
+    ...g.options,
+    stateMachine: machine2,
+    startTicker: () => () => {},
+  });
+  await settle();
+  const st = d2.status();
+  assert.equal(st.firstIndex, yIndex + 1, "the log behind the snapshot is dropped");
+  assert.equal(st.lastIndex, yIndex);
+  assert.equal(st.commit, yIndex);
+  assert.equal(d2.appliedIndex, yIndex);
+  assert.deepEqual(machine2.items, ["x", "y"], "the state as applied before the crash");
+  // The next leader's entry after y is appended and applied.
+  d2.receive([{
+    clusterId: "test",
+    from: "p",
+    to: "l",
+    type: "append",
+    term: term + 1,
+    index: yIndex,
+    logTerm: term,
+    commit: yIndex + 1,
+    entries: [{ index: yIndex + 1, term: term + 1, kind: EntryKind.Normal, data: enc("p1") }],
+  }]);
+  await settle();
+  assert.deepEqual(machine2.items, ["x", "y", "p1"]);
+  await d2.close();
+});
