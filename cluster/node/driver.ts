@@ -254,7 +254,7 @@ export class NodeDriver {
       return Promise.resolve({ ok: false, reason: "no_leader" });
     }
     const p = this.#reads.ask(this.#raw, this.#ticks + this.#timeoutTicks(timeoutMs));
-    this.#kick();
+    this.wake(); // its heartbeat round leaves during a persist too
     return p;
   }
 

@@ -294,3 +294,42 @@ Deno.test("NodeDriver: a leader that crashes after a snapshot beyond its durable
   assert.deepEqual(machine2.items, ["x", "y", "p1"]);
   await d2.close();
 });
+
+Deno.test("NodeDriver: a read on a leader that applied ahead sees what it applied (read index is a commit index)", async () => {
+  const { d, sent, machine, hold, release, ack } = await gatedLeader();
+  const term = d.status().term;
+  hold();
+  const x = d.propose(enc("x"), 10_000);
+  await settle();
+  const xIndex = d.status().lastIndex;
+  ack("p", xIndex);
+  ack("q", xIndex);
+  await settle();
+  assert.equal((await x).ok, true, "x applied and answered ahead of the leader's fsync");
+  const mark = sent.length;
+  const read = d.readIndex(10_000);
+  await settle();
+  // The read's heartbeat round leaves during the persist; p answers it.
+  const hb = sent.slice(mark).find((m) => m.type === "heartbeat" && m.to === "p" && m.context);
+  assert.ok(hb !== undefined, "the read's heartbeat went out");
+  d.receive([{
+    clusterId: "test",
+    from: "p",
+    to: "l",
+    type: "heartbeat_resp",
+    term,
+    index: 0,
+    logTerm: 0,
+    commit: 0,
+    context: hb.context,
+  }]);
+  await settle();
+  release();
+  await settle();
+  const out = await read;
+  assert.ok(out.ok);
+  assert.ok(out.index >= xIndex, `read index ${out.index} covers x at ${xIndex}`);
+  assert.ok(d.appliedIndex >= out.index);
+  assert.deepEqual(machine.items, ["x"]);
+  await d.close();
+});
