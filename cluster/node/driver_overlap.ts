@@ -1,8 +1,8 @@
 /**
  * What the node driver does while one Ready's persist (its fsync) runs: it sends what needs no
  * persist of that Ready and applies committed entries that were durable before it (on a leader
- * also those a majority of followers committed), instead of waiting for the persist to end (etcd's asynchronous storage writes; the persistence contract
- * in cluster/raft/raw_node.ts).
+ * also those a majority of followers committed), instead of waiting for the persist to end
+ * (etcd's asynchronous storage writes; the persistence contract in cluster/raft/raw_node.ts).
  *
  * @module
  */

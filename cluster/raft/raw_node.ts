@@ -21,7 +21,8 @@
  *   appends of entries proposed meanwhile among them: those entries stay unstable until the next
  *   Ready persists them), `takeCommittedStable` the committed entries up to `stable` (durable
  *   before this Ready). Entries of `entries` of the outstanding Ready, or proposed meanwhile,
- *   are handed out by it only by a later Ready, after their persist.
+ *   are handed out for applying only by a later Ready, after their persist (on a leader, see
+ *   the next item).
  * - A leader may apply more (`applyAheadIndex`, `takeCommittedAhead`; dissertation §10.2.1,
  *   etcd's asynchronous storage writes): every committed entry, even one its own write still
  *   runs for. Its commit passes `stable` only by a majority of followers that hold the entries
