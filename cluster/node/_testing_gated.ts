@@ -7,8 +7,10 @@
  */
 
 import type { Entry, Message } from "../raft/mod.ts";
-import type { NodeDriver } from "./driver.ts";
+import { NodeDriver } from "./driver.ts";
+import type { NodeDriverOptions } from "./driver_options.ts";
 import type { StoragePorts } from "./ports.ts";
+import { ListMachine } from "./_testing_cluster.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 /** Memory storage whose log runs `beforeAppend` (and awaits it) at the start of each append. */
@@ -73,4 +75,84 @@ export async function electByHand(
   const vote = sent.find((m) => m.type === "vote")!;
   d.receive([{ ...base, from: "p", type: "vote_resp", term: vote.term }]);
   await settle();
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+/** Lets the driver's queued steps run (a few macrotask turns). */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await flush();
+}
+
+/** What `gatedLeader` may change. */
+export interface GatedLeaderOptions {
+  /** Default 1000. */
+  readonly snapshotEveryEntries?: number;
+  /** Runs before each log append, after the gate (a failing disk). */
+  readonly onAppend?: (es: readonly Entry[]) => void;
+  /** Default: rethrow. */
+  readonly onFatal?: (e: unknown) => void;
+}
+
+/**
+ * A leader `l` of voters l, p, q (memory storage whose log appends wait while `hold()` is in
+ * force), its no-op acknowledged by both and applied; `ack(from, index)` steps an append answer.
+ */
+export async function gatedLeader(opts: GatedLeaderOptions = {}) {
+  let waiting: Promise<void> | undefined;
+  let releaseGate = () => {};
+  const storage = hookedLogStorage(async (es) => {
+    if (waiting) await waiting;
+    opts.onAppend?.(es);
+  });
+  const sent: Message[] = [];
+  const machine = new ListMachine();
+  let tick = () => {};
+  const options: NodeDriverOptions = {
+    raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
+    bootstrapConf: { voters: ["l", "p", "q"], learners: [] },
+    bootstrapUrls: new Map([["l", "http://l"], ["p", "http://p"], ["q", "http://q"]]),
+    storage,
+    sink: { send: (msgs) => void sent.push(...msgs) },
+    stateMachine: machine,
+    startTicker: (_ms, fn) => {
+      tick = fn;
+      return () => {};
+    },
+    tickMs: 10,
+    snapshotEveryEntries: opts.snapshotEveryEntries ?? 1000,
+    log: () => {},
+    onFatal: opts.onFatal ?? ((e) => {
+      throw e;
+    }),
+  };
+  const d = await NodeDriver.open(options);
+  const base = { clusterId: "test", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
+  await electByHand(d, sent, () => tick(), settle);
+  if (d.status().role !== "leader") throw new Error("l was not elected");
+  const term = d.status().term;
+  /** `from` acknowledges the leader's log up to `index`. */
+  const ack = (from: string, index: number) =>
+    d.receive([{ ...base, from, type: "append_resp", term, index }]);
+  // The no-op of the new term: persisted, acknowledged by both, applied.
+  const noop = d.status().lastIndex;
+  ack("p", noop);
+  ack("q", noop);
+  await settle();
+  if (d.appliedIndex !== noop) throw new Error("the no-op was not applied");
+  return {
+    d,
+    sent,
+    machine,
+    storage,
+    options,
+    ack,
+    /** Log appends from now on wait (those waiting already keep waiting) until `release`. */
+    hold: () => void (waiting = new Promise((resolve) => releaseGate = resolve)),
+    /** Lets every append waiting go; later ones go at once until the next `hold`. */
+    release: () => {
+      releaseGate();
+      waiting = undefined;
+    },
+  };
 }

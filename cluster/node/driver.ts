@@ -36,7 +36,7 @@ import { PendingProposals } from "./driver_proposals.ts";
 import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
 import { ReadyPersister } from "./driver_persist.ts";
-import { PersistOverlap, stablePrefix } from "./driver_overlap.ts";
+import { PersistOverlap, prefixThrough } from "./driver_overlap.ts";
 import { sendBeforeOwnWrite } from "./driver_sends.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot, UrlsAhead } from "./membership.ts";
@@ -254,7 +254,7 @@ export class NodeDriver {
       return Promise.resolve({ ok: false, reason: "no_leader" });
     }
     const p = this.#reads.ask(this.#raw, this.#ticks + this.#timeoutTicks(timeoutMs));
-    this.#kick();
+    this.wake(); // its heartbeat round leaves during a persist too
     return p;
   }
 
@@ -429,12 +429,12 @@ export class NodeDriver {
     // An append carried the commit the notice waits to send: a later commit gets a whole delay
     // of its own (counted from the first Ready it is unsent after), not what remains of this one.
     if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
-    // Committed entries durable here before this Ready (on a majority's disks and in our log:
-    // nothing about them waits for this fsync; stable in the core, so not a suffix that a new
-    // leader's entries replace here) apply while its persist runs, queued once it started its
-    // log write, which they would hold back (a follower's fsync is on every commit's path).
-    // Entries that arrive in this very Ready (their commit with them) apply after the persist.
-    const early = rd.snapshot ? 0 : stablePrefix(rd.committedEntries, this.#raw.stableIndex);
+    // Committed entries that wait for nothing of this persist apply while it runs, queued once it
+    // started its log write, which they would hold back: those durable here before (stable, so
+    // not a suffix a new leader's entries replace here) and, on a leader, those a majority of
+    // followers committed while its own write of them runs (`RawNode.applyAheadIndex`: a publish
+    // waits for the commit, not for it and the leader's fsync). Others apply after the persist.
+    const early = rd.snapshot ? 0 : prefixThrough(rd.committedEntries, this.#raw.applyAheadIndex);
     this.#overlap.begin(!rd.snapshot && early === rd.committedEntries.length);
     try {
       const persisted = sendRest(this.#persister.persist(rd));

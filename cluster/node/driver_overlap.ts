@@ -1,8 +1,8 @@
 /**
  * What the node driver does while one Ready's persist (its fsync) runs: it sends what needs no
- * persist of that Ready and applies committed entries that were durable before it, instead of
- * waiting for the persist to end (etcd's asynchronous storage writes; the persistence contract
- * in cluster/raft/raw_node.ts).
+ * persist of that Ready and applies committed entries that were durable before it (on a leader
+ * also those a majority of followers committed), instead of waiting for the persist to end
+ * (etcd's asynchronous storage writes; the persistence contract in cluster/raft/raw_node.ts).
  *
  * @module
  */
@@ -52,9 +52,10 @@ export class PersistOverlap {
    * them while the leader's fsync runs. The proposal gatherer runs here only when a follower
    * voter holds every entry (nothing in flight to it): otherwise proposals keep queueing, into
    * one entry, until an answer comes or the persist ends (group commit per follower round trip
-   * as well as per fsync). Committed entries durable here before this persist go to the apply
-   * worker at once (`RawNode.takeCommittedStable`), unless an entry of the persisting Ready
-   * waits for the persist before it applies (log order).
+   * as well as per fsync). Committed entries durable here before this persist, and on a leader
+   * those a majority of followers committed (`RawNode.takeCommittedAhead`), go to the apply
+   * worker at once, unless an entry of the persisting Ready waits for the persist before it
+   * applies (log order).
    */
   run(): void {
     const h = this.#host;
@@ -63,7 +64,7 @@ export class PersistOverlap {
     const msgs = h.raw.takeMessages();
     if (msgs.length > 0) h.send(msgs);
     if (!this.#applyInOrder) return;
-    const entries = h.raw.takeCommittedStable();
+    const entries = h.raw.takeCommittedAhead();
     if (entries.length > 0) h.apply(entries);
   }
 
@@ -78,9 +79,9 @@ export class PersistOverlap {
   }
 }
 
-/** How many of `entries` (in index order) are stable: durable here and not replaced since. */
-export function stablePrefix(entries: readonly Entry[], stable: number): number {
+/** How many of `entries` (in index order) have an index up to `last`. */
+export function prefixThrough(entries: readonly Entry[], last: number): number {
   let n = 0;
-  while (n < entries.length && entries[n].index <= stable) n++;
+  while (n < entries.length && entries[n].index <= last) n++;
   return n;
 }

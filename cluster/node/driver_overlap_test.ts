@@ -1,67 +1,15 @@
 /**
  * What a leader does while one of its Ready's persist (its fsync) still runs: entries proposed
- * meanwhile go to the followers at once, and a commit that followers' answers make applies the
- * entries that were durable here before, without waiting for that persist. Entries not durable
- * here yet are never applied, whatever the followers answered.
+ * meanwhile go to the followers at once, and a commit that followers' answers make applies
+ * without waiting for that persist (driver_apply_ahead_test.ts has the edges of applying entries
+ * not durable on the leader). A follower applies no entry before it is durable here.
  */
 
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
 import { enc, ListMachine } from "./_testing_cluster.ts";
-import { electByHand, gatedLogStorage } from "./_testing_gated.ts";
-
-const flush = () => new Promise((r) => setTimeout(r, 0));
-const settle = async () => {
-  for (let i = 0; i < 5; i++) await flush();
-};
-
-/** A leader `l` of voters l, p, q whose log appends wait while `hold()` is in force. */
-async function gatedLeader() {
-  const { storage, gate } = gatedLogStorage();
-  const sent: Message[] = [];
-  const machine = new ListMachine();
-  let tick = () => {};
-  const d = await NodeDriver.open({
-    raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
-    bootstrapConf: { voters: ["l", "p", "q"], learners: [] },
-    bootstrapUrls: new Map([["l", "http://l"], ["p", "http://p"], ["q", "http://q"]]),
-    storage,
-    sink: { send: (msgs) => void sent.push(...msgs) },
-    stateMachine: machine,
-    startTicker: (_ms, fn) => {
-      tick = fn;
-      return () => {};
-    },
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
-  });
-  const base = { clusterId: "test", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
-  await electByHand(d, sent, () => tick(), settle);
-  assert.equal(d.status().role, "leader");
-  const term = d.status().term;
-  /** `from` acknowledges the leader's log up to `index`. */
-  const ack = (from: string, index: number) =>
-    d.receive([{ ...base, from, type: "append_resp", term, index }]);
-  // The no-op of the new term: persisted, acknowledged by both, applied.
-  const noop = d.status().lastIndex;
-  ack("p", noop);
-  ack("q", noop);
-  await settle();
-  assert.equal(d.appliedIndex, noop);
-  return {
-    d,
-    sent,
-    machine,
-    ack,
-    hold: gate.close,
-    release: gate.open,
-  };
-}
+import { gatedLeader, gatedLogStorage, settle } from "./_testing_gated.ts";
 
 /** The indexes of the entries in appends sent to `to` since `from` messages were sent. */
 function appended(sent: readonly Message[], from: number, to: string): number[] {
@@ -123,14 +71,14 @@ Deno.test("NodeDriver: during the leader's fsync the gatherer runs only once a f
   await d.close();
 });
 
-Deno.test("NodeDriver: followers' answers during the leader's fsync apply what was durable before it", async () => {
+Deno.test("NodeDriver: followers' answers during the leader's fsync apply what they commit, durable here before it or not", async () => {
   const { d, machine, hold, release, ack } = await gatedLeader();
   const x = d.propose(enc("x"), 10_000);
   await settle();
   const xIndex = d.status().lastIndex;
   assert.equal(d.status().stableIndex, xIndex, "x is durable on the leader");
   hold();
-  void d.propose(enc("y"), 10_000);
+  const y = d.propose(enc("y"), 10_000);
   await settle();
   const yIndex = d.status().lastIndex;
   assert.ok(d.readyLoopRunning, "y's persist waits on the gate");
@@ -144,10 +92,14 @@ Deno.test("NodeDriver: followers' answers during the leader's fsync apply what w
   ack("q", yIndex);
   await settle();
   assert.equal(d.status().commit, yIndex, "y is committed by the followers' answers");
-  assert.deepEqual(machine.items, ["x"], "y is not applied before it is durable here");
+  assert.equal(d.status().stableIndex, xIndex, "y is not durable here");
+  assert.deepEqual(machine.items, ["x", "y"], "y applied on the followers' commit");
+  assert.equal((await y).ok, true, "and answered");
+  assert.ok(d.readyLoopRunning, "y's persist still waits on the gate");
   release();
   await settle();
-  assert.deepEqual(machine.items, ["x", "y"]);
+  assert.deepEqual(machine.items, ["x", "y"], "applied once");
+  assert.equal(d.status().applied, yIndex);
   await d.close();
 });
 

@@ -245,15 +245,21 @@ export class DriverSnapshots {
 
   /**
    * Compacts the core's log behind a snapshot this node took, then the durable log. The apply
-   * worker may run ahead of the core's applied index (it applies durable committed entries while
-   * a Ready's persist runs, and the core counts them applied at `advance()`): then the compaction
-   * waits for that advance. The durable log is compacted only behind the core: the core reads
-   * entries it let go of back from it (`RaftConfig.logCacheBytes`), up to its own first index.
-   * Returns whether the core compacted now.
+   * worker may run ahead of the core's applied index (it applies committed entries while a
+   * Ready's persist runs, and the core counts them applied at `advance()`), and a leader's
+   * applied index ahead of its own durable log (entries its followers committed while its write
+   * of them runs: `RawNode.applyAheadIndex`): then the compaction waits for the `advance()` that
+   * makes both reach the snapshot, so the durable log is never compacted past what it holds.
+   * (A snapshot saved meanwhile and a crash leave a snapshot beyond the log's end: the load
+   * drops the log behind it, and the node holds every entry up to it, committed, in the
+   * snapshot.) The durable log is compacted only behind the core: the core reads entries it let
+   * go of back from it (`RaftConfig.logCacheBytes`), up to its own first index. Returns whether
+   * the core compacted now.
    */
   compactCore(snapshot: StoredSnapshot): boolean {
     const raw = this.#host.raw;
-    if (raw.status().applied < snapshot.meta.index) {
+    const st = raw.status();
+    if (st.applied < snapshot.meta.index || st.stableIndex < snapshot.meta.index) {
       this.#compactLater = snapshot;
       return false;
     }

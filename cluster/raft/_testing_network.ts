@@ -140,10 +140,10 @@ export class Network {
   }
 
   /**
-   * Per pending Ready: the stable index when it was made and whether its committed entries were
+   * Per pending Ready: `applyAheadIndex` when it was made and whether its committed entries were
    * applied before its persist (`overlap`), as cluster/node/driver.ts does.
    */
-  private readonly early = new Map<NodeId, { stable: number; applied: boolean }>();
+  private readonly early = new Map<NodeId, { ahead: number; applied: boolean }>();
 
   /** Driver step 1: takes a Ready and sends its `messages`; the node keeps running meanwhile. */
   begin(id: NodeId): Ready | undefined {
@@ -152,15 +152,16 @@ export class Network {
     const rd = s.node.ready();
     this.queue.push(...rd.messages);
     this.pending.set(id, rd);
-    this.early.set(id, { stable: s.node.stableIndex, applied: false });
+    this.early.set(id, { ahead: s.node.applyAheadIndex, applied: false });
     return rd;
   }
 
   /**
    * What a driver may do while `id`'s Ready persists (the contract in raw_node.ts): applies the
-   * Ready's committed entries when all were stable when it was made, then sends `takeMessages`
-   * and applies `takeCommittedStable`. Checks that every entry applied so is in the node's
-   * durable log as it is, and that no message sent so acknowledges what is not durable.
+   * Ready's committed entries when all were up to `applyAheadIndex` when it was made, then sends
+   * `takeMessages` and applies `takeCommittedAhead`. Checks that every entry applied so is in
+   * the node's durable log as it is or in a majority of the voters' (a leader applying ahead of
+   * its own write), and that no message sent so acknowledges what is not durable.
    */
   overlap(id: NodeId): void {
     const s = this.sim(id);
@@ -172,24 +173,32 @@ export class Network {
     this.queue.push(...msgs);
     if (!early.applied) {
       if (rd.snapshot !== undefined) return;
-      if (rd.committedEntries.some((e) => e.index > early.stable)) return;
+      if (rd.committedEntries.some((e) => e.index > early.ahead)) return;
       this.checkDurable(s, rd.committedEntries);
       this.applyEntries(s, rd.committedEntries);
       early.applied = true;
     }
-    const taken = s.node.takeCommittedStable();
+    const taken = s.node.takeCommittedAhead();
     this.checkDurable(s, taken);
     this.applyEntries(s, taken);
   }
 
-  /** Entries applied before a persist must be in the durable log, each with its term. */
+  /**
+   * Entries applied before a persist must be in the durable log, each with its term; or in a
+   * majority of the voters' durable logs (a leader applying what its followers committed).
+   */
   private checkDurable(s: Sim, entries: readonly Entry[]): void {
-    const base = (s.disk.snapshot?.meta.index ?? 0) + 1;
+    const voters = s.node.status().conf.voters;
     for (const e of entries) {
-      const d = s.disk.entries[e.index - base];
-      if (d === undefined || d.term !== e.term) {
+      if (durableAt(s.disk, e)) continue;
+      const holders = voters.filter((v) => {
+        const o = this.sims.get(v);
+        return o !== undefined && durableAt(o.disk, e);
+      });
+      if (holders.length <= voters.length / 2) {
         throw new Error(
-          `${s.id} applies ${e.index} (term ${e.term}) before it is durable (disk: ${d?.term})`,
+          `${s.id} applies ${e.index} (term ${e.term}) before it is durable here or on a ` +
+            `majority (held by ${holders} of ${voters})`,
         );
       }
     }
@@ -422,4 +431,11 @@ export class Network {
       !this.down.has(id) && this.node(id).status().role === "leader"
     );
   }
+}
+
+/** Whether `disk` holds `e` (its index with its term; behind the snapshot counts). */
+function durableAt(disk: Disk, e: Entry): boolean {
+  const snap = disk.snapshot?.meta.index ?? 0;
+  if (e.index <= snap) return true;
+  return disk.entries[e.index - snap - 1]?.term === e.term;
 }

@@ -107,3 +107,71 @@ Deno.test("RawNode.followerCaughtUp: true while a follower voter holds every ent
   n.propose(bytes("y"));
   assert.equal(n.followerCaughtUp, false);
 });
+
+Deno.test("RawNode.takeCommittedAhead: a leader hands out what a majority of followers committed while its own persist runs", () => {
+  const n = leader();
+  n.propose(bytes("x"));
+  const rd = n.ready(); // x's persist runs
+  n.propose(bytes("y")); // sent meanwhile, persisted by the next Ready
+  assert.deepEqual(n.takeMessages().filter((m) => m.type === "append").length, 2);
+  ack(n, "n2", 3);
+  assert.equal(n.applyAheadIndex, 1, "n2 alone: no majority without the leader");
+  assert.deepEqual(n.takeCommittedAhead(), []);
+  ack(n, "n3", 3);
+  assert.equal(n.status().commit, 3);
+  assert.equal(n.status().stableIndex, 1, "neither x nor y durable here");
+  assert.deepEqual(n.takeCommittedStable(), [], "not stable");
+  assert.equal(n.applyAheadIndex, 3);
+  assert.deepEqual(n.takeCommittedAhead().map((e) => e.index), [2, 3]);
+  assert.deepEqual(n.takeCommittedAhead(), [], "handed out once");
+  n.advance(rd);
+  assert.equal(n.status().applied, 3, "counted applied at advance");
+  assert.equal(n.status().stableIndex, 2, "y is not durable yet");
+  const next = n.ready();
+  assert.deepEqual(indexes(next), [3], "y is persisted by the next Ready");
+  assert.deepEqual(next.committedEntries, [], "and not applied again");
+  n.advance(next);
+  assert.equal(n.status().stableIndex, 3);
+});
+
+Deno.test("RawNode.applyAheadIndex: not past a membership change that is not stable here", () => {
+  const n = leader();
+  n.propose(bytes("x"));
+  assert.equal(
+    n.proposeConfChange({ op: "add_learner", nodeId: "n4", context: "u" }).ok,
+    true,
+  );
+  n.propose(bytes("y"));
+  const rd = n.ready();
+  assert.deepEqual(indexes(rd), [2, 3, 4]);
+  ack(n, "n2", 4);
+  ack(n, "n3", 4);
+  assert.equal(n.status().commit, 4);
+  assert.equal(n.applyAheadIndex, 2, "x; the change at 3 and y after it wait");
+  assert.deepEqual(n.takeCommittedAhead().map((e) => e.index), [2]);
+  n.advance(rd);
+  assert.equal(n.applyAheadIndex, 4, "all stable now");
+  assert.deepEqual(n.ready().committedEntries.map((e) => e.index), [3, 4]);
+});
+
+Deno.test("RawNode.applyAheadIndex: a follower's is its stable commit", () => {
+  const n = new RawNode({
+    id: "n2",
+    clusterId: "c1",
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    random: () => 0,
+  }, {
+    hardState: { term: 1, vote: NO_NODE, commit: 0 },
+    bootstrapConf: { voters: ["n1", "n2", "n3"], learners: [] },
+    entries: [],
+  });
+  const e = (index: number) => ({ index, term: 1, kind: 0 as const, data: bytes(`e${index}`) });
+  n.step(msg({ type: "append", from: "n1", to: "n2", term: 1, commit: 2, entries: [e(1), e(2)] }));
+  const rd = n.ready();
+  assert.equal(n.status().commit, 2);
+  assert.equal(n.applyAheadIndex, 0, "nothing durable here yet");
+  assert.deepEqual(n.takeCommittedAhead(), []);
+  n.advance(rd);
+  assert.equal(n.applyAheadIndex, 2);
+});

@@ -21,7 +21,16 @@
  *   appends of entries proposed meanwhile among them: those entries stay unstable until the next
  *   Ready persists them), `takeCommittedStable` the committed entries up to `stable` (durable
  *   before this Ready). Entries of `entries` of the outstanding Ready, or proposed meanwhile,
- *   are handed out for applying only by a later Ready, after their persist.
+ *   are handed out for applying only by a later Ready, after their persist (on a leader, see
+ *   the next item).
+ * - A leader may apply more (`applyAheadIndex`, `takeCommittedAhead`; dissertation §10.2.1,
+ *   etcd's asynchronous storage writes): every committed entry, even one its own write still
+ *   runs for. Its commit passes `stable` only by a majority of followers that hold the entries
+ *   durably (it counts itself only up to `stable`), so they are committed whatever becomes of
+ *   its own write; a one-node cluster never commits beyond `stable`. Not past a membership
+ *   change that is not stable here: the core applies a change in `advance()`, and the
+ *   membership a node applied must be rebuilt from its own disk on restart (hard_state_policy.ts
+ *   in cluster/node).
  * - The candidate's own vote: see raft.ts.
  *
  * @module
@@ -232,13 +241,45 @@ export class RawNode {
    * hands them out then).
    */
   takeCommittedStable(): Entry[] {
+    return this.takeCommittedTo(Math.min(this.r.log.committed, this.r.log.stable));
+  }
+
+  /**
+   * As `takeCommittedStable`, up to `applyAheadIndex`: on a leader also the entries a majority of
+   * followers committed while its own write of them still runs (the outstanding Ready's, or
+   * proposed meanwhile), so a proposal applies with the commit instead of after both the commit
+   * and the leader's fsync.
+   */
+  takeCommittedAhead(): Entry[] {
+    return this.takeCommittedTo(this.applyAheadIndex);
+  }
+
+  /**
+   * The last committed index whose entry may be applied before any further persist here: the
+   * stable ones (`min(commit, stable)`); on a leader every committed one, up to the first
+   * membership change that is not stable here (see the module comment). A driver applies the
+   * committed entries of a Ready up to it before that Ready's persist, in log order.
+   */
+  get applyAheadIndex(): number {
+    const r = this.r;
+    const log = r.log;
+    const stableCommitted = Math.min(log.committed, log.stable);
+    if (r.role !== "leader" || log.unstableSnapshot !== undefined) return stableCommitted;
+    // Bounded by the commit; entries after `stable` are held in memory (`LogCache` lets go of
+    // stable ones only).
+    for (let i = stableCommitted + 1; i <= log.committed; i++) {
+      if (log.entry(i).kind === EntryKind.ConfChange) return i - 1;
+    }
+    return log.committed;
+  }
+
+  private takeCommittedTo(to: number): Entry[] {
     const rd = this.outstanding;
     const log = this.r.log;
     if (rd === undefined || rd.snapshot !== undefined || log.unstableSnapshot !== undefined) {
       return [];
     }
     const from = Math.max(this.handedOut(), log.applied, log.snapshotIndex) + 1;
-    const to = Math.min(log.committed, log.stable);
     if (to < from) return [];
     const out = log.slice(from, to + 1);
     for (const e of out) this.taken.push(e);

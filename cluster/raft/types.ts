@@ -206,8 +206,10 @@ export interface ReadState {
  * (`RawNode.takeMessages`: heartbeats, a leader's appends of entries proposed since, which the
  * next Ready persists) and apply committed entries that were durable before it
  * (`RawNode.takeCommittedStable`, after this Ready's own committed entries). Persists stay
- * serialized: the next Ready comes only after `advance`. An entry is applied on a node only once
- * it is durable in that node's log, even when the followers alone committed it.
+ * serialized: the next Ready comes only after `advance`. A leader may also apply, before its own
+ * write of them ends, entries a majority of followers committed (`RawNode.applyAheadIndex`,
+ * `RawNode.takeCommittedAhead`: this Ready's committed entries up to it before step 2); any
+ * other entry is applied on a node only once it is durable in that node's log.
  */
 export interface Ready {
   readonly softState?: SoftState;

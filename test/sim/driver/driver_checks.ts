@@ -99,17 +99,33 @@ export class DriverChecker {
   /**
    * An entry is applied on a node only once it is durable there (`applied <= durable`): the
    * node's durable log holds the same data at `index` (an index its durable log no longer holds
-   * was compacted behind a saved snapshot, checked elsewhere).
+   * was compacted behind a saved snapshot, checked elsewhere). Or, on a leader that applies
+   * ahead of its own write (`RawNode.applyAheadIndex`), once a majority of `votersNow()` (its
+   * membership) holds it durably: `disk` looks up each node's durable image.
    */
-  onApplyDurable(who: string, d: DiskImage, index: number, data: Uint8Array): void {
+  onApplyDurable(
+    who: string,
+    d: DiskImage,
+    index: number,
+    data: Uint8Array,
+    votersNow: () => readonly NodeId[],
+    disk: (id: NodeId) => DiskImage | undefined,
+  ): void {
     if (index < d.first) return;
     const held = index <= imageLastIndex(d) ? d.entries[index - d.first] : undefined;
     if (held !== undefined && sameBytes(held.data, data)) return;
+    const voters = votersNow();
+    const holders = voters.filter((v) => {
+      const img = disk(v);
+      return img !== undefined && holds(img, index, data);
+    });
+    if (holders.length > voters.length / 2) return;
     this.fail(
       "apply_durable",
       `${who} applied ${index} but its durable log holds ${
         held === undefined ? "no entry" : "other data"
-      } there (${d.first}..${imageLastIndex(d)})`,
+      } there (${d.first}..${imageLastIndex(d)}), and only [${holders}] of the voters ` +
+        `[${voters}] hold it durably`,
     );
   }
 
@@ -177,6 +193,13 @@ export class DriverChecker {
         `${d.first}..${imageLastIndex(d)} (snapshot ${snapIndex}, durable term ${hs.term})`,
     );
   }
+}
+
+/** Whether a durable image holds `data` at `index` (in its log, or behind its snapshot). */
+function holds(img: DiskImage, index: number, data: Uint8Array): boolean {
+  if (index <= (img.snap?.meta.index ?? 0)) return true;
+  if (index < img.first || index > imageLastIndex(img)) return false;
+  return sameBytes(img.entries[index - img.first].data, data);
 }
 
 function confKey(c: ConfState): string {

@@ -192,7 +192,9 @@ export class DriverSim implements ClusterControl {
         onApply: (n, index, data, result) => {
           const who = `${n.id}#${n.incarnation}`;
           this.checker.onApply(who, index, data, result, n.app.digest());
-          this.checker.onApplyDurable(who, n.disk.durable, index, data);
+          const voters = () => n.driver?.status().conf.voters ?? [];
+          const disk = (id: NodeId) => this.nodes.get(id)?.disk.durable;
+          this.checker.onApplyDurable(who, n.disk.durable, index, data, voters, disk);
           this.workload.onApply(data);
         },
         onEvent: (n, event, details) => this.#onEvent(n, event, details),
