@@ -55,6 +55,35 @@ export function gatedLogStorage() {
 }
 
 /**
+ * What every hand-driven driver test shares: a ticker the test drives (`tick()` runs the driver's
+ * tick), ticks of 10 ms, a snapshot every 1000 entries, no log, and a fatal error thrown.
+ */
+export function handDriven(): {
+  readonly options: Pick<
+    NodeDriverOptions,
+    "startTicker" | "tickMs" | "snapshotEveryEntries" | "log" | "onFatal"
+  >;
+  readonly tick: () => void;
+} {
+  let driverTick = () => {};
+  return {
+    options: {
+      startTicker: (_ms, fn) => {
+        driverTick = fn;
+        return () => {};
+      },
+      tickMs: 10,
+      snapshotEveryEntries: 1000,
+      log: () => {},
+      onFatal: (e) => {
+        throw e;
+      },
+    },
+    tick: () => driverTick(),
+  };
+}
+
+/**
  * Makes the driver `l` leader by hand: ticks until it asks for a prevote (`sent` holds what it
  * sent), then answers its prevote and vote from `p`; `settle` lets its steps run.
  */
@@ -107,7 +136,7 @@ export async function gatedLeader(opts: GatedLeaderOptions = {}) {
   });
   const sent: Message[] = [];
   const machine = new ListMachine();
-  let tick = () => {};
+  const hand = handDriven();
   const options: NodeDriverOptions = {
     raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
     bootstrapConf: { voters: ["l", "p", "q"], learners: [] },
@@ -115,20 +144,15 @@ export async function gatedLeader(opts: GatedLeaderOptions = {}) {
     storage,
     sink: { send: (msgs) => void sent.push(...msgs) },
     stateMachine: machine,
-    startTicker: (_ms, fn) => {
-      tick = fn;
-      return () => {};
-    },
-    tickMs: 10,
-    snapshotEveryEntries: opts.snapshotEveryEntries ?? 1000,
-    log: () => {},
-    onFatal: opts.onFatal ?? ((e) => {
-      throw e;
-    }),
+    ...hand.options,
+    ...(opts.snapshotEveryEntries === undefined
+      ? {}
+      : { snapshotEveryEntries: opts.snapshotEveryEntries }),
+    ...(opts.onFatal === undefined ? {} : { onFatal: opts.onFatal }),
   };
   const d = await NodeDriver.open(options);
   const base = { clusterId: "test", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
-  await electByHand(d, sent, () => tick(), settle);
+  await electByHand(d, sent, hand.tick, settle);
   if (d.status().role !== "leader") throw new Error("l was not elected");
   const term = d.status().term;
   /** `from` acknowledges the leader's log up to `index`. */

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { EntryKind } from "../raft/mod.ts";
 import { enc, ListMachine } from "./_testing_cluster.ts";
-import { gatedLeader, gatedLogStorage, settle } from "./_testing_gated.ts";
+import { gatedLeader, gatedLogStorage, handDriven, settle } from "./_testing_gated.ts";
 
 Deno.test("NodeDriver: a leader applies and answers an entry both followers hold while its own fsync is held", async () => {
   const { d, machine, hold, release, ack } = await gatedLeader();
@@ -44,7 +44,7 @@ Deno.test("NodeDriver: a leader applies and answers an entry both followers hold
 Deno.test("NodeDriver: a one-node cluster applies nothing before its own fsync", async () => {
   const { storage, gate } = gatedLogStorage();
   const machine = new ListMachine();
-  let tick = () => {};
+  const { options, tick } = handDriven();
   const d = await NodeDriver.open({
     raft: { id: "s", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
     bootstrapConf: { voters: ["s"], learners: [] },
@@ -52,16 +52,7 @@ Deno.test("NodeDriver: a one-node cluster applies nothing before its own fsync",
     storage,
     sink: { send: () => {} },
     stateMachine: machine,
-    startTicker: (_ms, fn) => {
-      tick = fn;
-      return () => {};
-    },
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...options,
   });
   for (let i = 0; i < 30 && d.status().role !== "leader"; i++) {
     tick();

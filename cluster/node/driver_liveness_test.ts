@@ -10,7 +10,7 @@ import { NodeDriver } from "./driver.ts";
 import type { StoragePorts } from "./ports.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
 import { ListMachine } from "./_testing_cluster.ts";
-import { gatedLogStorage } from "./_testing_gated.ts";
+import { electByHand, gatedLogStorage, handDriven, settle } from "./_testing_gated.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -93,7 +93,7 @@ Deno.test("NodeDriver: heartbeat answers leave while a Ready's persist is still 
 Deno.test("NodeDriver: a leader's heartbeats leave while its entries' persist is still running", async () => {
   const { storage, gate } = gatedLogStorage();
   const sent: Message[] = [];
-  let tick = () => {};
+  const { options, tick } = handDriven();
   const d = await NodeDriver.open({
     raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
     bootstrapConf: { voters: ["l", "p"], learners: [] },
@@ -101,33 +101,10 @@ Deno.test("NodeDriver: a leader's heartbeats leave while its entries' persist is
     storage,
     sink: { send: (msgs) => void sent.push(...msgs) },
     stateMachine: new ListMachine(),
-    startTicker: (_ms, fn) => {
-      tick = fn;
-      return () => {};
-    },
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...options,
   });
-  const settle = async () => {
-    for (let i = 0; i < 5; i++) await flush();
-  };
-  const from = { clusterId: "test", from: "p", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
   // Campaign: pre-vote, then vote, each granted by p by hand.
-  for (let i = 0; i < 30 && !sent.some((m) => m.type === "prevote"); i++) {
-    tick();
-    await settle();
-  }
-  const prevote = sent.find((m) => m.type === "prevote")!;
-  d.receive([{ ...from, type: "prevote_resp", term: prevote.term }]);
-  await settle();
-  const vote = sent.find((m) => m.type === "vote")!;
-  assert.ok(vote !== undefined, "l asked for votes");
-  d.receive([{ ...from, type: "vote_resp", term: vote.term }]);
-  await settle();
+  await electByHand(d, sent, tick, settle);
   assert.equal(d.status().role, "leader");
   // Its next entries' persist waits: ticks meanwhile must still send heartbeats to p.
   gate.close();

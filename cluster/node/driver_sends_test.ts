@@ -10,7 +10,7 @@ import { NodeDriver } from "./driver.ts";
 import { sendsAroundOwnWrite } from "./driver_sends.ts";
 import type { Message } from "../raft/mod.ts";
 import { enc, ListMachine } from "./_testing_cluster.ts";
-import { electByHand, hookedLogStorage } from "./_testing_gated.ts";
+import { electByHand, handDriven, hookedLogStorage } from "./_testing_gated.ts";
 
 const msg = (to: string, index: number): Message => ({
   type: "append",
@@ -68,7 +68,7 @@ Deno.test("sendsAroundOwnWrite: first a majority's peers with the leader, each m
 Deno.test("a leader sends one follower's append, starts its own write, then the other's", async () => {
   const events: string[] = [];
   const sent: Message[] = [];
-  let tick = () => {};
+  const { options, tick } = handDriven();
   const d = await NodeDriver.open({
     raft: { id: "l", clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
     bootstrapConf: { voters: ["l", "p", "q"], learners: [] },
@@ -83,23 +83,14 @@ Deno.test("a leader sends one follower's append, starts its own write, then the 
       },
     },
     stateMachine: new ListMachine(),
-    startTicker: (_ms, fn) => {
-      tick = fn;
-      return () => {};
-    },
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...options,
   });
   try {
     const settle = async () => {
       for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
     };
     const base = { clusterId: "test", to: "l", logTerm: 0, index: 0, commit: 0 } as const;
-    await electByHand(d, sent, () => tick(), settle);
+    await electByHand(d, sent, tick, settle);
     assert.equal(d.status().role, "leader");
     const term = d.status().term;
     const noop = d.status().lastIndex;
