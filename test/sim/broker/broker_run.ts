@@ -50,17 +50,22 @@ export function runBrokerSeed(opts: BrokerRunOptions): BrokerRunResult {
   const ledger = new SessionLedger();
   const clockPrng = new Prng(opts.seed * 104_729 + 3);
   const clocks = new SimClocks(() => time.step, clockPrng.fork());
+  // Each node's entry clock asks whether it leads, as a real node's does (`driver.leading` in
+  // src/server/start.ts): a follower counts from the entries it applies (FINDINGS 20).
+  const made: { sim?: Sim } = {};
+  const leading = (id: string) => made.sim?.nodes.get(id)?.raw.status().role === "leader";
   const sim = new Sim({
     seed: opts.seed,
     nodes: opts.nodes,
     steps: opts.steps,
     appFactory: (id) =>
-      new BrokerSimApp(clocks.sources(id), {
+      new BrokerSimApp({ ...clocks.sources(id), leading: () => leading(id) }, {
         ledger,
         ignoreSessions: opts.ignoreSessions,
         answerOwnOnly: true,
       }),
   });
+  made.sim = sim;
   const client = new BrokerClient(new Prng(opts.seed * 7919 + 17), opts.clientFaults);
   const violations: string[] = [];
   let jumps = 0;
