@@ -9,11 +9,41 @@
  */
 
 import { NodeDriver } from "./driver.ts";
+import type { NodeDriverOptions } from "./driver_options.ts";
 import { StaleIncarnationError } from "./identity.ts";
 import { LostLogError } from "../raft/mod.ts";
 import type { SnapshotView, StateMachine } from "./ports.ts";
 import { openStorage, type Storage, type StorageMode } from "../storage/mod.ts";
 import type { Message, NodeId } from "../raft/mod.ts";
+
+/**
+ * What every hand-driven driver test shares: a ticker the test drives (`tick()` runs the driver's
+ * tick), ticks of 10 ms, a snapshot every 1000 entries, no log, and a fatal error thrown.
+ */
+export function handDriven(): {
+  readonly options: Pick<
+    NodeDriverOptions,
+    "startTicker" | "tickMs" | "snapshotEveryEntries" | "log" | "onFatal"
+  >;
+  readonly tick: () => void;
+} {
+  let driverTick = () => {};
+  return {
+    options: {
+      startTicker: (_ms, fn) => {
+        driverTick = fn;
+        return () => {};
+      },
+      tickMs: 10,
+      snapshotEveryEntries: 1000,
+      log: () => {},
+      onFatal: (e) => {
+        throw e;
+      },
+    },
+    tick: () => driverTick(),
+  };
+}
 
 /** Appends every applied command to a list; results are the list's length. */
 export class ListMachine implements StateMachine {

@@ -10,7 +10,7 @@ import type { Entry, Message } from "../raft/mod.ts";
 import { NodeDriver } from "./driver.ts";
 import type { NodeDriverOptions } from "./driver_options.ts";
 import type { StoragePorts } from "./ports.ts";
-import { ListMachine } from "./_testing_cluster.ts";
+import { handDriven, ListMachine } from "./_testing_cluster.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 /** Memory storage whose log runs `beforeAppend` (and awaits it) at the start of each append. */
@@ -52,35 +52,6 @@ export function gatedLogStorage() {
     },
   };
   return { storage, gate };
-}
-
-/**
- * What every hand-driven driver test shares: a ticker the test drives (`tick()` runs the driver's
- * tick), ticks of 10 ms, a snapshot every 1000 entries, no log, and a fatal error thrown.
- */
-export function handDriven(): {
-  readonly options: Pick<
-    NodeDriverOptions,
-    "startTicker" | "tickMs" | "snapshotEveryEntries" | "log" | "onFatal"
-  >;
-  readonly tick: () => void;
-} {
-  let driverTick = () => {};
-  return {
-    options: {
-      startTicker: (_ms, fn) => {
-        driverTick = fn;
-        return () => {};
-      },
-      tickMs: 10,
-      snapshotEveryEntries: 1000,
-      log: () => {},
-      onFatal: (e) => {
-        throw e;
-      },
-    },
-    tick: () => driverTick(),
-  };
 }
 
 /**

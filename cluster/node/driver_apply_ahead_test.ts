@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { EntryKind } from "../raft/mod.ts";
-import { enc, ListMachine } from "./_testing_cluster.ts";
-import { gatedLeader, gatedLogStorage, handDriven, settle } from "./_testing_gated.ts";
+import { enc, handDriven, ListMachine } from "./_testing_cluster.ts";
+import { gatedLeader, gatedLogStorage, settle } from "./_testing_gated.ts";
 
 Deno.test("NodeDriver: a leader applies and answers an entry both followers hold while its own fsync is held", async () => {
   const { d, machine, hold, release, ack } = await gatedLeader();

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import type { StoragePorts } from "./ports.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
-import { ListMachine } from "./_testing_cluster.ts";
-import { electByHand, gatedLogStorage, handDriven, settle } from "./_testing_gated.ts";
+import { handDriven, ListMachine } from "./_testing_cluster.ts";
+import { electByHand, gatedLogStorage, settle } from "./_testing_gated.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -51,13 +51,7 @@ Deno.test("NodeDriver: heartbeat answers leave while a Ready's persist is still 
     storage,
     sink: { send: (msgs) => void sent.push(...msgs) },
     stateMachine: new ListMachine(),
-    startTicker: () => () => {},
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...handDriven().options,
   });
   await flush();
   const from = { clusterId: "test", from: "a", to: "f" } as const;

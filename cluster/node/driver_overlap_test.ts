@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
-import { enc, ListMachine } from "./_testing_cluster.ts";
+import { enc, handDriven, ListMachine } from "./_testing_cluster.ts";
 import { gatedLeader, gatedLogStorage, settle } from "./_testing_gated.ts";
 
 /** The indexes of the entries in appends sent to `to` since `from` messages were sent. */
@@ -113,13 +113,7 @@ Deno.test("NodeDriver: a follower applies no entry of a replaced suffix before i
     storage,
     sink: { send: () => {} },
     stateMachine: machine,
-    startTicker: () => () => {},
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...handDriven().options,
   });
   await settle();
   const last = d.status().lastIndex;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { wrapSnapshot } from "./membership.ts";
-import { ListMachine } from "./_testing_cluster.ts";
+import { handDriven, ListMachine } from "./_testing_cluster.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -25,13 +25,7 @@ Deno.test("NodeDriver tells its applied listeners of the member URLs a leader's 
     },
     sink: { send: () => {} },
     stateMachine: new ListMachine(),
-    startTicker: () => () => {},
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...handDriven().options,
   });
   try {
     await flush();

@@ -9,8 +9,8 @@ import fc from "fast-check";
 import { NodeDriver } from "./driver.ts";
 import { sendsAroundOwnWrite } from "./driver_sends.ts";
 import type { Message } from "../raft/mod.ts";
-import { enc, ListMachine } from "./_testing_cluster.ts";
-import { electByHand, handDriven, hookedLogStorage } from "./_testing_gated.ts";
+import { enc, handDriven, ListMachine } from "./_testing_cluster.ts";
+import { electByHand, hookedLogStorage } from "./_testing_gated.ts";
 
 const msg = (to: string, index: number): Message => ({
   type: "append",

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { bootstrapEntries } from "./bootstrap.ts";
-import { ListMachine } from "./_testing_cluster.ts";
+import { handDriven, ListMachine } from "./_testing_cluster.ts";
 import { encodeConfChange, EntryKind } from "../raft/mod.ts";
 import { MemoryHardStateStore, MemoryLogStore, MemorySnapshotStore } from "../storage/mod.ts";
 
@@ -33,13 +33,7 @@ async function openWithLog(commit: "bootstrap" | "all"): Promise<NodeDriver> {
     storage: { log, hardState, snapshots: new MemorySnapshotStore() },
     sink: { send: () => {} },
     stateMachine: new ListMachine(),
-    startTicker: () => () => {},
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...handDriven().options,
   });
 }
 

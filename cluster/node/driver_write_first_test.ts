@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { EntryKind, type Message } from "../raft/mod.ts";
-import { enc, ListMachine } from "./_testing_cluster.ts";
+import { enc, handDriven, ListMachine } from "./_testing_cluster.ts";
 import { FileLogStore, MemoryHardStateStore, MemorySnapshotStore } from "../storage/mod.ts";
 
 const settle = async () => {
@@ -39,13 +39,7 @@ Deno.test("a follower starts an append's fsync before it applies the entry commi
     },
     sink: { send: (msgs) => void sent.push(...msgs) },
     stateMachine: machine,
-    startTicker: () => () => {},
-    tickMs: 10,
-    snapshotEveryEntries: 1000,
-    log: () => {},
-    onFatal: (e) => {
-      throw e;
-    },
+    ...handDriven().options,
   });
   try {
     await settle();
