@@ -20,17 +20,7 @@ import {
   snapshotBytes,
 } from "../broker/mod.ts";
 import { BrokerMachine } from "./broker_machine.ts";
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Prng } from "../../test/sim/prng.ts";
 
 const body = (s: string) => new TextEncoder().encode(s);
 const receiptsOf = (r: Result | undefined): string[] =>
@@ -38,7 +28,8 @@ const receiptsOf = (r: Result | undefined): string[] =>
 
 /** Entries of a chaos run's shape, applied as a leader applies them and kept for the log. */
 class ChaosLog {
-  readonly random = rng(12);
+  readonly #prng = new Prng(12);
+  readonly random = () => this.#prng.next();
   index = 0;
   ts = 1_700_000_000_000;
   written: { index: number; term: number; kind: EntryKind; data: Uint8Array }[] = [];
