@@ -9,9 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import mqttPacket from "mqtt-packet";
-import { collect, connect, mqttNodes, until } from "./mqtt_client.ts";
+import { collect, connect, mqttNodes, rawClient as openRawClient, until } from "./mqtt_client.ts";
 
 const BODY_LIMIT = 4096;
 
@@ -25,37 +24,17 @@ addEventListener("unload", () => nodes.stop());
 
 /** A raw MQTT 5 client: the packets it got, whether the server closed, and a way to write. */
 async function rawClient(clientId: string) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const parser = mqttPacket.parser({ protocolVersion: 5 });
-  const got: mqttPacket.Packet[] = [];
-  let closed = false;
-  parser.on("packet", (p: mqttPacket.Packet) => got.push(p));
-  const reading = (async () => {
-    const buf = new Uint8Array(65536);
-    for (let i = 0; i < 100_000; i++) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) break;
-      parser.parse(Buffer.from(buf.subarray(0, n)));
-    }
-    closed = true;
-  })();
-  /** Writes the packets in one write: they arrive together. */
-  const write = (packets: mqttPacket.Packet[]) =>
-    conn.write(Buffer.concat(packets.map((p) => mqttPacket.generate(p, { protocolVersion: 5 }))));
-  await write([{ cmd: "connect", protocolVersion: 5, clientId, clean: true, keepalive: 0 }]);
-  await until(() => got.some((p) => p.cmd === "connack"), "CONNACK");
+  const c = await openRawClient(port);
+  await c.send({ cmd: "connect", protocolVersion: 5, clientId, clean: true, keepalive: 0 });
+  await until(() => c.packets().some((p) => p.cmd === "connack"), "CONNACK");
   return {
-    got,
-    write,
-    closed: () => closed,
-    close: async () => {
-      try {
-        conn.close();
-      } catch {
-        // closed by the server
-      }
-      await reading;
+    get got(): mqttPacket.Packet[] {
+      return c.packets();
     },
+    /** Writes the packets in one write: they arrive together. */
+    write: c.sendTogether,
+    closed: c.closed,
+    close: c.close,
   };
 }
 

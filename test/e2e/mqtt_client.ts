@@ -138,31 +138,44 @@ export interface RawPacket {
   readonly bytes: number;
 }
 
-/** A raw MQTT 5 client on `port`: the packets it got, in order, and writes as the test says. */
-export async function rawClient(port: number) {
+/**
+ * A raw MQTT client on `port` (MQTT 5, or 3.1.1 with `protocolVersion` 4): the packets it got, in
+ * order, whether the server closed, and writes as the test says.
+ */
+export async function rawClient(port: number, protocolVersion: 4 | 5 = 5) {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const got: RawPacket[] = [];
-  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  const parser = mqttPacket.parser({ protocolVersion });
   // The whole packet: its first byte, its remaining length's bytes, and that length.
   parser.on("packet", (pk: Packet) => {
     const rest = pk.length ?? 0;
     got.push({ packet: pk, bytes: 1 + (rest < 128 ? 1 : rest < 16_384 ? 2 : 3) + rest });
   });
+  let closed = false;
   const reading = (async () => {
     const buf = new Uint8Array(65536);
     for (let i = 0; i < 100_000; i++) {
       const n = await conn.read(buf).catch(() => null);
-      if (n === null) return;
+      if (n === null) break;
       parser.parse(Buffer.from(buf.subarray(0, n)));
     }
+    closed = true;
   })();
+  const encode = (pk: Packet) => mqttPacket.generate(pk, { protocolVersion });
   return {
     got,
     /** The packets got, without their sizes. */
     packets: (): Packet[] => got.map((g) => g.packet),
-    send: (pk: Packet) => conn.write(mqttPacket.generate(pk, { protocolVersion: 5 })),
+    send: (pk: Packet) => conn.write(encode(pk)),
+    /** Writes the packets in one write: they arrive together. */
+    sendTogether: (pks: Packet[]) => conn.write(Buffer.concat(pks.map(encode))),
+    closed: () => closed,
     close: async () => {
-      conn.close();
+      try {
+        conn.close();
+      } catch {
+        // closed by the server
+      }
       await reading;
     },
   };

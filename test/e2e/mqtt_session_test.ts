@@ -11,7 +11,14 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqttPacket from "mqtt-packet";
-import { collect, connect, connectAck, mqttNodes, until } from "./mqtt_client.ts";
+import {
+  collect,
+  connect,
+  connectAck,
+  mqttNodes,
+  rawClient as openRawClient,
+  until,
+} from "./mqtt_client.ts";
 
 const { nodes, mqttPort } = await mqttNodes({ count: 3, storage: "memory" });
 addEventListener("unload", () => nodes.stop());
@@ -315,29 +322,17 @@ Deno.test("QoS 2 deliveries: PUBLISH, PUBREC, PUBREL, PUBCOMP to the subscriber,
 });
 
 /** A raw MQTT 3.1.1 client: the packets it got, and a way to send its own. */
+/** A raw MQTT 3.1.1 client with a persistent session (`clientId`), connected to `port`. */
 async function rawClient(port: number, clientId: string) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const parser = mqttPacket.parser({});
-  const got: mqttPacket.Packet[] = [];
-  parser.on("packet", (p: mqttPacket.Packet) => got.push(p));
-  const reading = (async () => {
-    const buf = new Uint8Array(65536);
-    for (let i = 0; i < 100_000; i++) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return;
-      parser.parse(Buffer.from(buf.subarray(0, n)));
-    }
-  })();
-  const send = (p: mqttPacket.Packet) => conn.write(mqttPacket.generate(p));
-  await send({ cmd: "connect", protocolVersion: 4, clientId, clean: false, keepalive: 0 });
-  await until(() => got.some((p) => p.cmd === "connack"), "CONNACK");
+  const c = await openRawClient(port, 4);
+  await c.send({ cmd: "connect", protocolVersion: 4, clientId, clean: false, keepalive: 0 });
+  await until(() => c.packets().some((p) => p.cmd === "connack"), "CONNACK");
   return {
-    got,
-    send,
-    close: async () => {
-      conn.close();
-      await reading;
+    get got(): mqttPacket.Packet[] {
+      return c.packets();
     },
+    send: c.send,
+    close: c.close,
   };
 }
 
