@@ -5,9 +5,10 @@
  * `null`; the integer 12345678901234567890, an account number, an amount in cents, a 64-bit id,
  * as 12345678901234567000). Such a request is now refused (400) naming the number. A number
  * written with a fraction or an exponent is read as the nearest double, as JSON parsers do
- * (docs/http.md); an integer is taken only when the text stored for its double is that integer. The API checks
- * every request body with it, and the CLI the bodies it parses (it sends their values, so the
- * server could not tell). Where `JSON.parse` gives no source text (Node 20), integers pass.
+ * (docs/http.md); an integer is taken only when the text stored for its double is that integer.
+ * The API checks every request body with it, and the CLI the bodies it parses (it sends their
+ * values, so the server could not tell). Where `JSON.parse` gives no source text (Node 20),
+ * integers pass.
  *
  * @module
  */
