@@ -121,7 +121,7 @@ const benches: { name: string; file: string; args: string[]; quickArgs: string[]
     name:
       "MQTT gateway (1 node and 3 nodes, fsync) vs Mosquitto (persistence on): QoS 1, 2, 0 fan-out",
     file: "mqtt_bench.ts",
-    args: ["--runs", "3", "--messages", "5000"],
+    args: ["--runs", "3", "--messages", "20000"],
     quickArgs: ["--runs", "1", "--messages", "1000"],
   },
   {
