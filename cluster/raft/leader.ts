@@ -169,6 +169,12 @@ function handleHeartbeatResp(r: Raft, m: Message): void {
     if (pr.transfer.stalledRounds++ >= 1) pr.transfer.inFlight = false;
   }
   if (pr.match < r.log.lastIndex() || pr.state === "snapshot") maybeSendAppend(r, m.from, true);
+  else if (m.from === r.leadTransferee) {
+    // §3.10: the target is caught up but has not campaigned yet. Our timeout_now was lost, or it
+    // came while the target could not campaign (a pre-candidate, or a committed conf change not
+    // yet applied: `Raft.campaign`). Ask again, once per heartbeat, until the transfer ends.
+    r.send({ type: "timeout_now", to: m.from });
+  }
   if (m.context !== undefined && m.context.length > 0) {
     const req = r.readOnly.recvAck(m.from, m.context);
     if (req === undefined) return;
@@ -282,7 +288,9 @@ export type TransferOutcome =
 
 export function leaderTransfer(r: Raft, to: NodeId | undefined): TransferOutcome {
   if (r.leadTransferee !== NO_NODE) {
-    return r.leadTransferee === to ? { ok: true } : { ok: false, reason: "transfer_in_progress" };
+    // A request for the same target, or for any, joins the transfer under way (a retried call).
+    const same = to === undefined || to === r.leadTransferee;
+    return same ? { ok: true } : { ok: false, reason: "transfer_in_progress" };
   }
   const target = to ?? mostUpToDateVoter(r);
   if (target === undefined) {

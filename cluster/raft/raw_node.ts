@@ -142,9 +142,11 @@ export class RawNode {
 
   /**
    * Leader: transfer leadership to `to` or to the most up-to-date voter (§3.10); proposals are
-   * refused until it completes or an election timeout passes. Follower: asks the leader with
-   * `transfer_leader` (answer `index` 0). A target that is not a voter, or no other voter, is
-   * reported as `invalid_conf_change` with the detail.
+   * refused until it completes or an election timeout passes; while the target is caught up and
+   * has not campaigned, each heartbeat answer brings it timeout_now again. A request naming the
+   * same target, or none, joins a transfer under way; naming another is `transfer_in_progress`.
+   * Follower: asks the leader with `transfer_leader` (answer `index` 0). A target that is not a
+   * voter, or no other voter, is reported as `invalid_conf_change` with the detail.
    */
   transferLeadership(to?: NodeId): ProposeResult {
     const r = this.r;

@@ -55,7 +55,8 @@ export type ReadBarrierOutcome =
 
 /**
  * The outcome of a membership change or a leadership transfer. `ok` means the change was
- * committed (membership) or the transfer was started (the target will campaign).
+ * committed (membership) or the transfer was started (the target will campaign), or with `wait`
+ * done (another node leads).
  * `rejected`: Raft refused it (a change already pending, unknown node, ...), with the reason.
  */
 export type AdminOutcome =
@@ -180,7 +181,11 @@ export interface NodePort {
   /** Adds a voter (as a learner first, then promoted once caught up; dissertation §4.2.1). */
   addMember(id: string, url: string): Promise<AdminOutcome>;
   removeMember(id: string): Promise<AdminOutcome>;
-  /** Transfers leadership to `to`, or to the most up-to-date follower (dissertation §3.10). */
-  transferLeadership(to?: string): Promise<AdminOutcome>;
+  /**
+   * Transfers leadership to `to`, or to the most up-to-date follower (dissertation §3.10). `ok`:
+   * started; with `wait`, once another node leads (`rejected` when the transfer was abandoned or
+   * this node was elected again; `not_leader` on a follower, which forwards).
+   */
+  transferLeadership(to?: string, wait?: boolean): Promise<AdminOutcome>;
   metrics(): NodeMetrics;
 }

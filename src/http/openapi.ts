@@ -25,6 +25,8 @@ export interface OperationSpec {
   readonly body?: z.ZodType;
   /** Success status and schema (undefined: no body). */
   readonly ok: readonly [number, z.ZodType | undefined];
+  /** Another success status, when a body option asks for it (its schema: `ok`'s). */
+  readonly alsoOk?: { readonly status: number; readonly when: string };
   /** Writes take Idempotency-Key and may be forwarded to the leader. */
   readonly write: boolean;
   /** Problem types specific to this operation (beyond the common ones). */
@@ -313,15 +315,18 @@ export const OPERATIONS: readonly OperationSpec[] = [
     200,
     s.clusterViewSchema,
   ),
-  write(
-    "post",
-    "/v1/cluster/leadership-transfer",
-    "Transfer leadership",
-    undefined,
-    s.leadershipTransferSchema,
-    202,
-    s.clusterViewSchema,
-  ),
+  {
+    ...write(
+      "post",
+      "/v1/cluster/leadership-transfer",
+      "Transfer leadership",
+      undefined,
+      s.leadershipTransferSchema,
+      202,
+      s.clusterViewSchema,
+    ),
+    alsoOk: { status: 200, when: "with wait: another node leads" },
+  },
   op("get", "/healthz", "The process is up", { ok: [200, any] }),
   op("get", "/readyz", "A leader is known and this node has applied what it heard committed", {
     ok: [200, any],
@@ -444,6 +449,12 @@ function operationObject(o: OperationSpec): Record<string, unknown> {
       content: { "application/json": { schema: jsonSchemaOf(o.ok[1]) } },
     },
   };
+  if (o.alsoOk !== undefined && o.ok[1] !== undefined) {
+    responses[o.alsoOk.status] = {
+      description: `Success (${o.alsoOk.when})`,
+      content: { "application/json": { schema: jsonSchemaOf(o.ok[1]) } },
+    };
+  }
   for (const type of new Set(problems)) {
     const status = String(PROBLEMS[type].status);
     const entry = (responses[status] ??= {

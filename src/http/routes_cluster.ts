@@ -72,8 +72,10 @@ export function clusterRoutes(deps: AppDeps): Hono<AppEnv> {
   app.post("/leadership-transfer", async (c) => {
     authorize(callOf(c), deps, "admin");
     const body = await readJsonBody(c.req.raw, limit);
-    const { to } = validate(leadershipTransferSchema, body.json ?? {}, "body");
-    return await admin(c, deps, body, () => deps.node.transferLeadership(to), 202);
+    const { to, wait } = validate(leadershipTransferSchema, body.json ?? {}, "body");
+    const run = () => deps.node.transferLeadership(to, wait === true);
+    // 202: started; with wait, 200 once another node leads (the view names it).
+    return await admin(c, deps, body, run, wait === true ? 200 : 202);
   });
 
   return app;

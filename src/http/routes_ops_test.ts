@@ -3,6 +3,7 @@ import { createApp } from "./app.ts";
 import { OPERATIONS } from "./openapi.ts";
 import { call, localApp } from "./testing/call.ts";
 import { LocalNode } from "./testing/local_node.ts";
+import type { AdminOutcome } from "./node_port.ts";
 import { silentLogger } from "../log.ts";
 
 Deno.test("GET /v1/cluster answers the view; stale works without a leader", async () => {
@@ -193,4 +194,35 @@ Deno.test("/readyz waits briefly for an apply in flight; a node still behind aft
   assert.equal(notReady.status, 503);
   assert.match(notReady.body.detail, /behind commit index/);
   assert.equal(behind.listenerCount, 0, "the wait unsubscribes");
+});
+
+/** A LocalNode whose leadership transfers end as `outcome`; it records each call's `wait`. */
+class TransferNode extends LocalNode {
+  readonly waits: boolean[] = [];
+  outcome: AdminOutcome = { ok: true };
+  override transferLeadership(_to?: string, wait = false): Promise<AdminOutcome> {
+    this.waits.push(wait);
+    return Promise.resolve(this.outcome);
+  }
+}
+
+Deno.test("POST /v1/cluster/leadership-transfer with wait answers the outcome", async () => {
+  const node = new TransferNode();
+  const app = createApp({ node, log: silentLogger });
+  const moved = await call(app, "POST", "/v1/cluster/leadership-transfer", { wait: true });
+  assert.equal(moved.status, 200, "done: the view names the new leader");
+  assert.equal(moved.body.nodeId, "n1");
+  const started = await call(app, "POST", "/v1/cluster/leadership-transfer", { to: "n1" });
+  assert.equal(started.status, 202, "without wait: started");
+  assert.deepEqual(node.waits, [true, false]);
+  node.outcome = { ok: false, reason: "rejected", detail: "The leadership transfer was abandoned" };
+  const abandoned = await call(app, "POST", "/v1/cluster/leadership-transfer", { wait: true });
+  assert.equal(abandoned.status, 409);
+  assert.equal(abandoned.body.type, "conflict");
+  assert.match(abandoned.body.detail, /abandoned/);
+  node.outcome = { ok: false, reason: "unknown_outcome" };
+  const unknown = await call(app, "POST", "/v1/cluster/leadership-transfer", { wait: true });
+  assert.equal(unknown.status, 504);
+  const bad = await call(app, "POST", "/v1/cluster/leadership-transfer", { wait: "yes" });
+  assert.equal(bad.body.type, "invalid_request");
 });

@@ -195,8 +195,13 @@ export const memberAddSchema = z.strictObject({
 }).register(apiRegistry, { id: "MemberAdd" });
 
 /** `POST /v1/cluster/leadership-transfer` body. */
-export const leadershipTransferSchema = z.strictObject({ to: nameSchema.optional() })
-  .register(apiRegistry, { id: "LeadershipTransfer" });
+export const leadershipTransferSchema = z.strictObject({
+  to: nameSchema.optional(),
+  wait: z.boolean().optional().describe(
+    "Answer once the outcome is known: 200 when another node leads, 409 conflict when the " +
+      "transfer was abandoned (ask again), 504 unknown_outcome when neither within 10 s",
+  ),
+}).register(apiRegistry, { id: "LeadershipTransfer" });
 
 // ---- Path parameters and queries ----
 

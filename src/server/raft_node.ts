@@ -6,7 +6,7 @@
  */
 
 import type { NodeDriver } from "../../cluster/node/mod.ts";
-import { NO_NODE } from "../../cluster/raft/mod.ts";
+import { NO_NODE, type RaftStatus } from "../../cluster/raft/mod.ts";
 import type { EntryClock, Proposal } from "../broker/mod.ts";
 import {
   type AdminOutcome,
@@ -22,12 +22,21 @@ import {
 } from "../http/mod.ts";
 import type { BrokerMachine } from "./broker_machine.ts";
 import { type ItemOutcome, ProposalBatcher } from "./proposal_batcher.ts";
+import { TICK_MS } from "./raft_settings.ts";
+import { awaitTransfer } from "./transfer_outcome.ts";
 
 /** How long a new member may take to catch up before it is promoted to voter. */
 const CATCH_UP_MS = 30_000;
 
 /** Retries (50 ms apart) of a membership change refused while another one is pending. */
 const PENDING_RETRIES = 40;
+
+/**
+ * The longest a leadership transfer with `wait` is watched. Its outcome is known within about two
+ * election timeouts (0.5–1 s each): the leader abandons it after one, or the target's election
+ * ends; the rest is room for a node whose ticks a busy machine delays.
+ */
+const TRANSFER_WAIT_MS = 10_000;
 
 export class RaftNode implements NodePort {
   readonly nodeId: string;
@@ -255,8 +264,12 @@ export class RaftNode implements NodePort {
     }
   }
 
-  transferLeadership(to?: string): Promise<AdminOutcome> {
+  transferLeadership(to?: string, wait = false): Promise<AdminOutcome> {
+    const before = this.#driver.status();
+    // Only the leader can tell a transfer under way from an abandoned one: a follower forwards.
+    if (wait && before.role !== "leader") return Promise.resolve(this.#notLeader());
     const r = this.#driver.transferLeadership(to);
+    if (r.ok && wait && to !== before.id) return this.#transferOutcome(before);
     if (r.ok) return Promise.resolve({ ok: true });
     switch (r.reason) {
       case "not_leader":
@@ -265,6 +278,19 @@ export class RaftNode implements NodePort {
         return Promise.resolve({ ok: false, reason: "rejected", detail: r.detail });
       default:
         return Promise.resolve({ ok: false, reason: "rejected", detail: r.reason });
+    }
+  }
+
+  async #transferOutcome(before: RaftStatus): Promise<AdminOutcome> {
+    const status = () => this.#driver.status();
+    const out = await awaitTransfer(status, before, { waitMs: TRANSFER_WAIT_MS, everyMs: TICK_MS });
+    switch (out.kind) {
+      case "moved":
+        return { ok: true };
+      case "stayed":
+        return { ok: false, reason: "rejected", detail: out.detail };
+      case "unknown":
+        return { ok: false, reason: "unknown_outcome" };
     }
   }
 

@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { Nodes } from "./nodes.ts";
 import { assertStatus, call, eventually } from "./http.ts";
+import { moveLeadership } from "./leadership.ts";
 
 const FAKETIME_LIB = [
   "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
@@ -95,10 +96,7 @@ Deno.test({
       await leaseEndsAndComesBack(leader, "s1", receive);
 
       // The jumped leader hands over to a node whose wall clock is an hour behind it.
-      const moved = await call(url(leader), "POST", "/v1/cluster/leadership-transfer", {
-        body: { to: other },
-      });
-      assertStatus(moved, 202);
+      await moveLeadership(url(leader), leader, other);
       await eventually(
         "the transfer",
         async () => (await nodes.waitLeader(5_000)) === other || undefined,
