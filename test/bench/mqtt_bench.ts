@@ -21,9 +21,9 @@
  * (`/proc/<pid>/io` syscw and syscr; a Deno process's socket reads do not show in syscr, its
  * writes do).
  *
- * Median of `--runs` runs, after `--warmup` uncounted runs of the QoS 1 and 2 cases (default 1;
- * 0 for none) against each broker, so that neither a JavaScript broker's start nor the client's
- * own warm-up is charged to whichever broker is measured first. Without `mosquitto` installed only quorumq is measured, saying why.
+ * Median of `--runs` runs after `--warmup` uncounted ones (QoS 1 and 2; default 1) per broker,
+ * so V8's warm-up (nodes and client) is not charged to whichever broker is measured first.
+ * Without `mosquitto` installed only quorumq is measured, saying why.
  *
  * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 20000] [--warmup 1] [--nodes 1,3]
  *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
@@ -82,7 +82,6 @@ const CASES = new Set(values.cases.split(","));
 const NODE_COUNTS = values.nodes.split(",").map(Number);
 const RUNS = Number(values.runs);
 const MESSAGES = Number(values.messages);
-/** Uncounted runs of each case before the measured ones (`--warmup`): see `measure`. */
 const WARMUP_RUNS = Number(values.warmup);
 const IN_FLIGHT = 64;
 /** QoS 1/2 publisher connections sharing the `IN_FLIGHT` window (`--publishers`). */
@@ -260,11 +259,6 @@ async function measure(
   const q1: Figures[] = [];
   const q2: Figures[] = [];
   const q0: Figures[] = [];
-  // A broker written in JavaScript (and this client) runs its first thousands of messages in
-  // V8's interpreter and baseline code while the optimizing compiler catches up, and grows its
-  // heap meanwhile; Mosquitto is compiled ahead. The first broker measured also warmed the
-  // client for the ones after it. So every broker gets the same uncounted runs first, and the
-  // figures are the steady state a long-running deployment sees.
   for (let r = 0; r < WARMUP_RUNS; r++) {
     if (CASES.has("q1")) await publishInFlight(port, -1 - r, 1);
     if (CASES.has("q2")) await publishInFlight(port, -1 - r, 2);
@@ -336,9 +330,6 @@ async function measureBeside(a: Cluster, b: Cluster): Promise<void> {
   const qa: Figures[] = [];
   const qb: Figures[] = [];
   const sent = () => MESSAGES;
-  for (let r = 0; r < WARMUP_RUNS; r++) {
-    await Promise.all([publishInFlight(a.port, -1 - r, 1), publishInFlight(b.port, -1 - r, 1)]);
-  }
   for (let r = 0; r < RUNS; r++) {
     const [fa, fb] = await Promise.all([
       withCpu(a.pids, () => publishInFlight(a.port, r, 1), sent, a.entries),
