@@ -1,0 +1,57 @@
+/**
+ * How the stream's socket is opened when the caller gives no `dial` (`TransportOptions.dial`).
+ *
+ * In Deno, the standard `WebSocket` clears TCP_NODELAY on the socket it dials (strace:
+ * `setsockopt(TCP_NODELAY, 0)` after `connect`), so Nagle's algorithm holds a small request
+ * written while the one before it is unacknowledged until the node's delayed ACK, 40 ms: a few
+ * calls in flight crawl (64 in flight: 1.3k against 16–17k publishes/s). So in Deno the stream
+ * dials with the nodes' own RFC 6455 client, which sets TCP_NODELAY (`noDelayDial` of
+ * `deno/mod.ts`); everywhere else (Node, browsers, Workers set TCP_NODELAY themselves) with
+ * `new WebSocket(url)`, as before.
+ *
+ * The client stays free of runtime APIs: this file only asks whether the global `Deno` has
+ * `connect` (feature detection), and loads `deno/mod.ts` only then, on the first stream, by an
+ * `import()` whose specifier is two joined strings. Deno reads that as the file (it is in the
+ * program's module graph: no read permission asked, `deno compile` includes it); TypeScript does
+ * not follow it, so the npm build (`src/build_client.ts`: this folder's files, the DOM's types)
+ * neither compiles nor ships it, and in the package the import fails and the stream dials with
+ * `WebSocket`. A bundler run over these sources (not the npm package) may include `deno/mod.ts`,
+ * which then never runs outside Deno: no code path reaches it there.
+ *
+ * @module
+ */
+
+import { type StreamDial, webSocketDial } from "./stream.ts";
+
+/** What `deno/mod.ts` exports that this file uses (its types stay out of the portable build). */
+interface DenoDialModule {
+  noDelayDial(caPem?: string): StreamDial;
+}
+
+/** The global `Deno`, as far as feature detection needs it (undefined outside Deno). */
+function denoWithConnect(): boolean {
+  const runtime = (globalThis as { Deno?: { connect?: unknown } }).Deno;
+  return typeof runtime?.connect === "function";
+}
+
+let chosen: Promise<StreamDial> | undefined;
+
+/** The dial a stream uses when the caller gave none: chosen once per process. */
+export function defaultDial(): Promise<StreamDial> {
+  return chosen ??= choose();
+}
+
+async function choose(): Promise<StreamDial> {
+  if (!denoWithConnect()) return webSocketDial;
+  try {
+    // Two strings, joined: see the module doc. The comments keep bundlers of the npm package
+    // from warning that they cannot follow it (they need not: it is for Deno).
+    const module = await import(
+      /* webpackIgnore: true */ /* @vite-ignore */ "./deno/" + "mod.ts"
+    ) as DenoDialModule;
+    return module.noDelayDial();
+  } catch {
+    // The npm package in Deno: the module is not there.
+    return webSocketDial;
+  }
+}
