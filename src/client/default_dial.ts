@@ -4,9 +4,10 @@
  * In Deno, the standard `WebSocket` clears TCP_NODELAY on the socket it dials (strace:
  * `setsockopt(TCP_NODELAY, 0)` after `connect`), so Nagle's algorithm holds a small request
  * written while the one before it is unacknowledged until the node's delayed ACK, 40 ms: a few
- * calls in flight crawl (64 in flight: 1.3k against 16–17k publishes/s). So in Deno the stream
- * dials with the nodes' own RFC 6455 client, which sets TCP_NODELAY (`noDelayDial` of
- * `deno/mod.ts`); everywhere else (Node, browsers, Workers set TCP_NODELAY themselves) with
+ * calls in flight crawl (64 in flight: 1.3k against 9.5k publishes/s, docs/client.md). So in Deno
+ * the stream dials with the nodes' own RFC 6455 client, which sets TCP_NODELAY (`defaultDenoDial`
+ * of `deno/mod.ts`: `noDelayDial`, or the `WebSocket` where a proxy in the environment applies);
+ * everywhere else (Node, browsers, Workers set TCP_NODELAY themselves) with
  * `new WebSocket(url)`, as before.
  *
  * The client stays free of runtime APIs: this file only asks whether the global `Deno` has
@@ -25,7 +26,7 @@ import { type StreamDial, webSocketDial } from "./stream.ts";
 
 /** What `deno/mod.ts` exports that this file uses (its types stay out of the portable build). */
 interface DenoDialModule {
-  noDelayDial(caPem?: string): StreamDial;
+  defaultDenoDial(): StreamDial;
 }
 
 /** The global `Deno`, as far as feature detection needs it (undefined outside Deno). */
@@ -49,7 +50,7 @@ async function choose(): Promise<StreamDial> {
     const module = await import(
       /* webpackIgnore: true */ /* @vite-ignore */ "./deno/" + "mod.ts"
     ) as DenoDialModule;
-    return module.noDelayDial();
+    return module.defaultDenoDial();
   } catch {
     // The npm package in Deno: the module is not there.
     return webSocketDial;

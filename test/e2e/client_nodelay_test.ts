@@ -4,7 +4,8 @@
  * client dialed (found in `/proc/self/fd` by its inode in `/proc/net/tcp`). Deno's `WebSocket`,
  * the default before, reads 0 there: the same check on a client given that dial shows it. A dial
  * given wins; over TLS with a private CA, `noDelayDial(caPem)` (what `mq --ca` uses) has it too.
- * Linux only (`/proc`, libc).
+ * A proxy in the environment is still used, as Deno's `WebSocket` uses it. The TCP_NODELAY checks
+ * are Linux only (`/proc`, libc).
  *
  * @module
  */
@@ -106,6 +107,47 @@ Deno.test({
       await nodes.stop();
     }
   },
+});
+
+Deno.test("client in Deno: a proxy set in the environment is still used (HTTP_PROXY)", async () => {
+  // The proxy: it counts the connections it is asked for and closes them.
+  const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let asked = 0;
+  const accepting = (async () => {
+    for await (const conn of proxy) {
+      asked++;
+      conn.close();
+    }
+  })();
+  const dir = await Deno.makeTempDir({ prefix: "quorumq-proxy-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/main.ts`,
+      `import { Client } from "${new URL("../../src/client/mod.ts", import.meta.url)}";
+const client = new Client({
+  nodes: ["http://node.invalid:8080"],
+  transport: "stream",
+  timeoutMs: 5_000,
+  retry: { attempts: 1 },
+});
+await client.createQueue("q").catch(() => {});
+await client.close();
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${dir}/main.ts`],
+      env: { HTTP_PROXY: `http://127.0.0.1:${(proxy.addr as Deno.NetAddr).port}` },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    // The direct dial would not have asked it: node.invalid does not resolve.
+    assert.ok(asked >= 1, "the stream was not dialed through the proxy");
+  } finally {
+    proxy.close();
+    await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 const pki = linux ? await TestPki.create() : undefined;
