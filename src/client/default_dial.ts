@@ -13,7 +13,7 @@
  * The client stays free of runtime APIs: this file only asks whether the global `Deno` has
  * `connect` (feature detection), and loads `deno/mod.ts` only then, on the first stream, by an
  * `import()` whose specifier is two joined strings. Deno reads that as the file (it is in the
- * program's module graph: no read permission asked, `deno compile` includes it); TypeScript does
+ * program's module graph, as `deno info` shows: no read permission is asked); TypeScript does
  * not follow it, so the npm build (`src/build_client.ts`: this folder's files, the DOM's types)
  * neither compiles nor ships it, and in the package the import fails and the stream dials with
  * `WebSocket`. A bundler run over these sources (not the npm package) may include `deno/mod.ts`,
