@@ -7,7 +7,6 @@
  */
 
 import { Client, type NewMessage } from "../client/mod.ts";
-import { noDelayDial } from "./dial.ts";
 import { type Command, type Context, UsageError } from "./command.ts";
 import { intOption } from "./commands.ts";
 
@@ -162,7 +161,8 @@ async function leaderNodes(context: Context): Promise<string[]> {
 function clientFor(context: Context, transport: Transport, nodes: string[]): Client {
   if (context.io.fetch !== undefined) return context.client;
   const token = context.token === undefined ? {} : { token: context.token };
-  return new Client({ nodes, ...token, transport, dial: noDelayDial() });
+  // The stream dials with TCP_NODELAY: the client's default in Deno.
+  return new Client({ nodes, ...token, transport });
 }
 
 /** Warm-up (not measured), then the publish and consume phases, on one transport. */

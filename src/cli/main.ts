@@ -15,7 +15,6 @@ import { bench } from "./bench.ts";
 import { ADMIN_COMMANDS } from "./admin_commands.ts";
 import { discoverLocalNodes } from "./discover.ts";
 import { trustCa } from "./trust.ts";
-import { noDelayDial } from "./dial.ts";
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
   nodes: { type: "string" },
@@ -97,12 +96,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
       nodes,
       token,
       fetch: io.fetch ?? trust?.fetch,
-      // A fetch seam (tests) keeps the client on it; otherwise the stream has TCP_NODELAY.
-      ...(io.fetch === undefined
-        ? { dial: noDelayDial(caPem) }
-        : trust !== undefined
-        ? { dial: trust.dial }
-        : {}),
+      // A fetch seam (tests) keeps the client on it unless a CA is given; otherwise the stream
+      // dials with TCP_NODELAY, the client's default in Deno (a CA: with the same dial).
+      ...(trust !== undefined ? { dial: trust.dial } : {}),
       sessions,
       transport,
     });

@@ -55,6 +55,12 @@ export interface StreamSocket {
 /** Opens a socket to a `ws:`/`wss:` URL. */
 export type StreamDial = (url: string) => StreamSocket;
 
+/**
+ * The standard dial, `new WebSocket(url)`: `StreamConnection.open`'s default. A `Client`'s
+ * streams default to `defaultDial()` instead (`default_dial.ts`: TCP_NODELAY in Deno).
+ */
+export const webSocketDial: StreamDial = (url) => new WebSocket(url) as unknown as StreamSocket;
+
 /** `WebSocket.OPEN`, as a number: a dialed socket need not be a `WebSocket`. */
 const OPEN = 1;
 
@@ -174,13 +180,13 @@ export class StreamConnection {
 
   /**
    * Opens a stream to `node` (its base URL) and says hello with `token`; `dial` opens the socket
-   * (default: `new WebSocket`).
+   * (default: `new WebSocket`, `webSocketDial`).
    */
   static open(
     node: string,
     token?: string,
     timeoutMs = 10_000,
-    dial: StreamDial = (url) => new WebSocket(url) as unknown as StreamSocket,
+    dial: StreamDial = webSocketDial,
   ): Promise<StreamConnection> {
     // `ping=1`: this client pings (a node that watches it so says in its hello).
     const url = node.replace(/^http/, "ws") + "/v1/stream?ping=1";

@@ -12,6 +12,7 @@
 
 import { headerValue, type StreamAnswer, StreamConnection, type StreamDial } from "./stream.ts";
 import type { CallSignal } from "./attempt_cancel.ts";
+import { defaultDial } from "./default_dial.ts";
 
 /** How the pool follows the leader. */
 export interface FollowOptions {
@@ -70,7 +71,10 @@ export class StreamPool {
   constructor(
     readonly token?: string,
     readonly idleMs = 2_000,
-    /** Opens each stream's socket (`TransportOptions.dial`); default `new WebSocket`. */
+    /**
+     * Opens each stream's socket (`TransportOptions.dial`); default `defaultDial()`: with
+     * TCP_NODELAY in Deno, `new WebSocket` elsewhere.
+     */
     readonly dial?: StreamDial,
     readonly follow: FollowOptions = {},
   ) {}
@@ -127,7 +131,8 @@ export class StreamPool {
   }
 
   async #open(node: string, timeoutMs?: number): Promise<StreamConnection> {
-    const c = await StreamConnection.open(node, this.token, timeoutMs, this.dial);
+    const dial = this.dial ?? await defaultDial();
+    const c = await StreamConnection.open(node, this.token, timeoutMs, dial);
     c.idleMs = this.idleMs;
     return c;
   }

@@ -52,9 +52,11 @@ export interface TransportOptions {
   token?: string;
   fetch?: typeof fetch;
   /**
-   * Opens the stream's socket to a `wss:`/`ws:` URL; default `new WebSocket(url)`. With `fetch`,
-   * how a runtime's own TLS options reach the client, e.g. a private CA in Deno
-   * (docs/client.md). Given, the stream is used in `auto` mode even with a `fetch` seam.
+   * Opens the stream's socket to a `wss:`/`ws:` URL. Default (`default_dial.ts`): in Deno the
+   * nodes' own WebSocket client, with TCP_NODELAY (Deno's `WebSocket` clears it); elsewhere
+   * `new WebSocket(url)`. With `fetch`, how a runtime's own TLS options reach the client, e.g. a
+   * private CA (docs/client.md). Given, it wins, and the stream is used in `auto` mode even with
+   * a `fetch` seam.
    */
   dial?: StreamDial;
   /** Per-attempt timeout, on top of a long poll's `waitMs`. Default 10 000. */

@@ -8,12 +8,14 @@
  * docs/transport.md). While it runs, `/tmp/link_round_bench.pids` holds the nodes' pids, leader
  * first, for `strace -c -f -p` or `perf record -p` from another shell.
  *
- * `--client-nodelay` gives the client's stream a socket with TCP_NODELAY (`dial.ts`) instead of
- * Deno's `WebSocket` (Nagle on, which writes a message's header and body in two calls): with 64 in
- * flight, the default client stalls ~40 ms per round on the node's delayed ACK.
+ * `--client-nodelay` gives the client's stream a socket with TCP_NODELAY (`dial.ts`), which is the
+ * client's own default in Deno since session 14 (src/client/default_dial.ts); `--client-websocket`
+ * gives it Deno's `WebSocket` instead, the default before (Nagle on, which writes a message's
+ * header and body in two calls): with 64 in flight, that client stalls ~40 ms per round on the
+ * node's delayed ACK.
  *
  * Usage: deno run -A test/bench/link_round_bench.ts [--runs 3] [--seconds 5] [--inflight 64]
- *   [--client-nodelay] [--checkout dir]
+ *   [--client-nodelay | --client-websocket] [--checkout dir]
  *
  * @module
  */
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "5" },
     inflight: { type: "string", default: "64" },
     "client-nodelay": { type: "boolean", default: false },
+    "client-websocket": { type: "boolean", default: false },
     checkout: { type: "string" },
   },
 });
@@ -40,7 +43,11 @@ const BODY = "x".repeat(256);
 const CHECKOUT = values.checkout ?? new URL("../..", import.meta.url).pathname;
 const PIDS_FILE = "/tmp/link_round_bench.pids";
 // A LinkSocket has what the client's stream uses of a WebSocket (the stream's own seam type).
-const dial = values["client-nodelay"] ? (url: string) => dialWebSocket(url) as never : undefined;
+const dial = values["client-nodelay"]
+  ? (url: string) => dialWebSocket(url) as never
+  : values["client-websocket"]
+  ? (url: string) => new WebSocket(url) as never
+  : undefined;
 
 /** Voluntary and involuntary context switches of `pid`'s main thread so far. */
 function switches(pid: number): [number, number] {
