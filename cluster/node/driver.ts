@@ -429,13 +429,13 @@ export class NodeDriver {
     // An append carried the commit the notice waits to send: a later commit gets a whole delay
     // of its own (counted from the first Ready it is unsent after), not what remains of this one.
     if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
-    // Committed entries that wait for nothing of this persist apply while it runs, queued once it
-    // started its log write, which they would hold back: those durable here before (stable, so
-    // not a suffix a new leader's entries replace here) and, on a leader, those a majority of
-    // followers committed while its own write of them runs (`RawNode.applyAheadIndex`: a publish
-    // waits for the commit, not for it and the leader's fsync). Others apply after the persist.
-    const early = rd.snapshot ? 0 : prefixThrough(rd.committedEntries, this.#raw.applyAheadIndex);
-    this.#overlap.begin(!rd.snapshot && early === rd.committedEntries.length);
+    // A leader applies committed entries that wait for nothing of this persist while it runs
+    // (`RawNode.applyAheadIndex`: a publish waits for the commit, not for the leader's fsync);
+    // others after it. A follower applies after its persist and answer: nothing waits for it, and
+    // during the round it took a core from the round (docs/mqtt.md, session 14).
+    const ahead = !rd.snapshot && this.#raw.role === "leader";
+    const early = ahead ? prefixThrough(rd.committedEntries, this.#raw.applyAheadIndex) : 0;
+    this.#overlap.begin(ahead && early === rd.committedEntries.length);
     try {
       const persisted = sendRest(this.#persister.persist(rd));
       if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });

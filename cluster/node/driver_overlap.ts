@@ -1,8 +1,9 @@
 /**
  * What the node driver does while one Ready's persist (its fsync) runs: it sends what needs no
- * persist of that Ready and applies committed entries that were durable before it (on a leader
- * also those a majority of followers committed), instead of waiting for the persist to end
- * (etcd's asynchronous storage writes; the persistence contract in cluster/raft/raw_node.ts).
+ * persist of that Ready and, on a leader, applies committed entries that were durable before it
+ * or that a majority of followers committed, instead of waiting for the persist to end (etcd's
+ * asynchronous storage writes; the persistence contract in cluster/raft/raw_node.ts). A follower
+ * applies after its persist and its answer (driver.ts `#handle`).
  *
  * @module
  */
@@ -34,7 +35,10 @@ export class PersistOverlap {
     this.#host = host;
   }
 
-  /** A Ready's persist starts; `applyInOrder`: none of its committed entries waits for it. */
+  /**
+   * A Ready's persist starts; `applyInOrder`: a leader's, none of whose committed entries waits
+   * for it (committed entries then apply during it).
+   */
   begin(applyInOrder: boolean): void {
     this.#persisting = true;
     this.#applyInOrder = applyInOrder;
@@ -52,10 +56,10 @@ export class PersistOverlap {
    * them while the leader's fsync runs. The proposal gatherer runs here only when a follower
    * voter holds every entry (nothing in flight to it): otherwise proposals keep queueing, into
    * one entry, until an answer comes or the persist ends (group commit per follower round trip
-   * as well as per fsync). Committed entries durable here before this persist, and on a leader
-   * those a majority of followers committed (`RawNode.takeCommittedAhead`), go to the apply
-   * worker at once, unless an entry of the persisting Ready waits for the persist before it
-   * applies (log order).
+   * as well as per fsync). On a leader (`begin` says), committed entries durable here before
+   * this persist and those a majority of followers committed (`RawNode.takeCommittedAhead`) go
+   * to the apply worker at once, unless an entry of the persisting Ready waits for the persist
+   * before it applies (log order).
    */
   run(): void {
     const h = this.#host;
