@@ -11,6 +11,7 @@
  * @module
  */
 
+import process from "node:process";
 import { BrokerState, snapshotBytes } from "../../src/broker/mod.ts";
 
 const count = Number(Deno.args.find((a) => !a.startsWith("--")) ?? 100_000);
@@ -44,6 +45,7 @@ apply({
   options: { filters: ["sensors.>"], deliveryMode: "at_least_once", leaseMs: 10_000 },
 });
 const headers = { "mqtt-payload": "text", "mqtt-qos": "1" };
+const cpu0 = process.cpuUsage();
 for (let done = 0; done < count; done += BATCH) {
   const messages = Array.from({ length: Math.min(BATCH, count - done) }, (_, i) => {
     const body = new Uint8Array(256).fill(0x61);
@@ -61,8 +63,11 @@ for (let done = 0; done < count; done += BATCH) {
   const receipts = got.messages.map((m) => m.receipt);
   apply({ op: "subscription_ack", topic: "mqtt", subscription: "mqtt-session-q1", receipts });
 }
+const cpu1 = process.cpuUsage(cpu0);
+const cpuUs = cpu1.user + cpu1.system;
 const t = b.topic("mqtt")!;
 console.log(`${limits ? "limits ({})" : "interest"}, ${count} messages published and acked`);
 console.log(`  topic: messages ${t.messages}, bytes ${t.bytes}`);
+console.log(`  CPU: ${(cpuUs / count).toFixed(2)} µs per message (publish, receive, ack)`);
 console.log(`  memory: start ${start}; end ${memory()}`);
 console.log(`  snapshot: ${(snapshotBytes(b).length / MB).toFixed(1)} MB`);
