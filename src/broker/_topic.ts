@@ -163,10 +163,10 @@ export class Topic {
     if (!this.interest) return;
     const t = this.log.get(seq);
     if (t === undefined || --t.holders > 0) return;
-    const wasHead = this.log.first() === t;
     this.log.delete(seq);
     this.bytes -= t.len;
-    if (wasHead) this.scheduleAge(); // the head's age event is keyed by its seq
+    // A new head needs no event of its own: the one pending for an older head fires first and
+    // looks again (`onEvent`). One per release would pile up for `maxAgeMs` each.
   }
 
   /** A subscription is gone: what it held is released. */
@@ -186,6 +186,7 @@ export class Topic {
     const was = this.interest;
     this.config = config;
     if (this.interest && !was) {
+      this.#ageAt = undefined; // events scheduled before were not counted: schedule one now
       for (const _ of this.countHolders()) { /* at once */ }
       const gone: TopicMsg[] = [];
       for (const m of this.log.values()) if (m.holders === 0) gone.push(m);
@@ -213,13 +214,24 @@ export class Topic {
     }
   }
 
+  /**
+   * Interest retention: the time of the age event this topic has pending, if any. Releases move
+   * the head often, so a topic keeps one event, at or before its head's time, not one per head.
+   */
+  #ageAt: number | undefined;
+
   /** Schedules the age retention of the current head (one pending age event per head). */
   scheduleAge(): void {
     const head = this.log.first();
     const maxAgeMs = this.config.maxAgeMs;
     if (head === undefined || maxAgeMs === undefined) return;
+    const at = head.publishedAt + maxAgeMs;
+    if (this.interest) {
+      if (this.#ageAt !== undefined && this.#ageAt <= at) return; // it will look again
+      this.#ageAt = at;
+    }
     this.schedule({
-      at: head.publishedAt + maxAgeMs,
+      at,
       ord: this.ord,
       seq: head.seq,
       kind: EventKind.TopicAge,
@@ -241,10 +253,15 @@ export class Topic {
 
   /** Age retention: drops the heads that are too old, if this event is still current. */
   onEvent(e: TimedEvent, now: number): void {
+    if (e.at === this.#ageAt) this.#ageAt = undefined;
     const head = this.log.first();
     const maxAgeMs = this.config.maxAgeMs;
     if (head === undefined || maxAgeMs === undefined) return;
-    if (head.seq !== e.seq || head.publishedAt + maxAgeMs !== e.at) return;
+    if (head.seq !== e.seq || head.publishedAt + maxAgeMs !== e.at) {
+      // Interest: releases moved the head on since; its age is later: look again then.
+      if (this.interest) this.scheduleAge();
+      return;
+    }
     this.retain(now);
   }
 

@@ -210,3 +210,34 @@ Deno.test("retention: a bad value is refused with what is allowed", () => {
     assert.equal(r.detail, `retention must be "limits" or "interest"`);
   }
 });
+
+Deno.test("interest with maxAgeMs: releases keep one age event pending, and age still drops", () => {
+  const l = setup({ retention: "interest", maxAgeMs: 3_600_000 });
+  // At most once: settled at delivery, so no lease events; the heap's events are the topic's.
+  sub(l, "fast", { deliveryMode: "at_most_once" });
+  sub(l, "slow", { deliveryMode: "at_most_once" });
+  const pending = () => l.broker.events.size;
+  const base = pending();
+  for (let round = 0; round < 50; round++) {
+    publishMqtt(l, 64);
+    l.now += 10;
+    recv(l, "fast");
+    recv(l, "slow");
+  }
+  // 3,200 heads released one after another: not an age event each (they live an hour).
+  assert.deepEqual(held(l), { messages: 0, bytes: 0 });
+  assert.ok(pending() - base < 10, `${pending() - base} events pending`);
+  publishMqtt(l, 3);
+  recv(l, "fast"); // "slow" holds them
+  l.advance(1_000);
+  publishMqtt(l, 1);
+  recv(l, "fast");
+  recv(l, "slow", 2); // released: the head moves on twice
+  assert.equal(held(l).messages, 2);
+  l.advance(3_599_000);
+  assert.deepEqual(held(l), { messages: 1, bytes: 256 }); // past maxAgeMs: dropped (a cap)
+  assert.equal(l.broker.subscription("t", "slow")!.stats.retentionDropped, 1);
+  l.advance(1_000);
+  assert.deepEqual(held(l), { messages: 0, bytes: 0 });
+  assert.equal(l.broker.subscription("t", "slow")!.stats.retentionDropped, 2);
+});
