@@ -24,7 +24,7 @@ import { publishBytesAtMost } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
 import { retainedFor } from "./retained.ts";
-import { filterToPatterns, parseShared, subjectToTopic, topicMatches } from "./topics.ts";
+import { deliverableTopic, filterToPatterns, parseShared, topicMatches } from "./topics.ts";
 
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
@@ -419,7 +419,7 @@ export class Outbound {
 
   #deliver(src: Source, d: ApiDelivery): void {
     const qos = src.qos;
-    const topic = d.subject === null ? undefined : subjectToTopic(d.subject);
+    const topic = d.subject === null ? undefined : deliverableTopic(d.subject);
     const matches = topic !== undefined && [...src.filters].some((f) => topicMatches(f, topic));
     const sentQos = Math.min(src.maxQos, publishedQos(d.headers["mqtt-qos"])) as Qos;
     if (!this.#running || !src.active) {
@@ -428,7 +428,8 @@ export class Outbound {
       return;
     }
     if (!matches) {
-      // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard).
+      // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard), or no
+      // topic name a client may be sent (an HTTP publisher's subject).
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       return;
     }

@@ -9,7 +9,7 @@
 import { type ApiRetained, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { decodePayload, PAYLOAD_HEADER, publishedQos } from "./payload.ts";
 import type { Buffer } from "node:buffer";
-import { filterToPatterns, subjectToTopic, topicMatches } from "./topics.ts";
+import { deliverableTopic, filterToPatterns, topicMatches } from "./topics.ts";
 
 export interface RetainedMessage {
   readonly topic: string;
@@ -33,8 +33,8 @@ export async function retainedFor(api: BrokerApi, filter: string): Promise<Retai
     for (const m of a.body.messages as ApiRetained[]) bySubject.set(m.subject, m);
   }
   return [...bySubject.values()].sort((a, b) => a.seq - b.seq).flatMap((m) => {
-    const topic = subjectToTopic(m.subject);
-    if (!topicMatches(filter, topic)) return [];
+    const topic = deliverableTopic(m.subject);
+    if (topic === undefined || !topicMatches(filter, topic)) return [];
     const payload = decodePayload(m.body, m.headers[PAYLOAD_HEADER]);
     return [{ topic, payload, qos: publishedQos(m.headers["mqtt-qos"]), seq: m.seq }];
   });
