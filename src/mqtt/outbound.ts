@@ -23,6 +23,7 @@ import { Parked } from "./parked.ts";
 import { publishBytesAtMost } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
+import { checkpoint } from "./session_filters.ts";
 import { retainedFor } from "./retained.ts";
 import { deliverableTopic, filterToPatterns, parseShared, topicMatches } from "./topics.ts";
 
@@ -160,6 +161,9 @@ export class Outbound {
     const granted: number[] = [];
     const retainedFor: { filter: string; qos: Qos }[] = [];
     let sharedChanged = false;
+    // Refused by the broker (past 64 patterns a level), a SUBSCRIBE changes nothing: kept, its
+    // filters refused every later one, and a filter moved to a full level lost its messages.
+    const undo = checkpoint([...this.#filters, this.#retainAsPublished]);
     for (const s of p.subscriptions) {
       const shared = parseShared(s.topic);
       if (!this.#host.access.canSubscribe(shared?.filter ?? s.topic)) {
@@ -193,6 +197,7 @@ export class Outbound {
     const failed = await this.#save();
     const codes = failed === undefined ? granted : granted.map(() => 0x80);
     if (failed !== undefined) this.#log.warn("mqtt_subscribe_failed", { detail: failed });
+    if (failed !== undefined) undo();
     this.#host.send({ cmd: "suback", messageId: p.messageId, granted: codes } as Packet);
     if (failed !== undefined) return;
     for (const r of retainedFor) await this.#sendRetained(r.filter, r.qos);

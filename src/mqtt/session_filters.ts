@@ -8,6 +8,7 @@
  */
 
 import { type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { FILTERS_MAX } from "../broker/mod.ts";
 import type { SessionOwner } from "./session.ts";
 import { DELIVERY_LEASE_MS, sessionSubscription } from "./subscriptions.ts";
 import { filterToPatterns, patternToFilter } from "./topics.ts";
@@ -48,15 +49,24 @@ export class SessionFilters {
     return present;
   }
 
-  /** Writes the levels whose filters changed; an error text when the broker refused. */
+  /**
+   * Writes the levels whose filters changed; an error text when the broker refused. A level past
+   * the broker's patterns per subscription is refused before anything is written: a move from
+   * one level to a full one must not leave the filter in neither.
+   */
   async save(filters: FiltersByQos): Promise<string | undefined> {
-    for (const qos of QOS_LEVELS) {
-      const patterns = [
+    const levels = QOS_LEVELS.map((qos) =>
+      [
         ...new Set([...filters[qos]].flatMap((f) => {
           const r = filterToPatterns(f);
           return "patterns" in r ? r.patterns : [];
         })),
-      ].sort();
+      ].sort()
+    );
+    const over = levels.findIndex((patterns) => patterns.length > FILTERS_MAX);
+    if (over >= 0) return `QoS ${over}: ${levels[over].length} patterns, at most ${FILTERS_MAX}`;
+    for (const qos of QOS_LEVELS) {
+      const patterns = levels[qos];
       // Only the levels that changed: a SUBSCRIBE is one write, not one per QoS.
       const key = patterns.length === 0 ? undefined : patterns.join("\n");
       if (key === this.#saved[qos]) continue;
@@ -76,4 +86,14 @@ export class SessionFilters {
     }
     return undefined;
   }
+}
+
+/** A copy of `sets`; the function it answers puts each set back as it was then. */
+export function checkpoint(sets: readonly Set<string>[]): () => void {
+  const copies = sets.map((set) => [...set]);
+  return () =>
+    sets.forEach((set, i) => {
+      set.clear();
+      for (const x of copies[i]) set.add(x);
+    });
 }
