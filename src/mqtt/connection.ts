@@ -450,11 +450,13 @@ export class MqttConnection {
     const delayS = will.properties?.willDelayInterval ?? 0;
     const expiry = this.#expireMs ?? SESSION_EXPIRY_MS_MAX;
     const delayMs = Math.min(delayS * 1000, expiry);
-    const mine = this.#session?.holder;
+    const mine = this.#session?.stamp ?? Infinity;
     const key = this.#session?.key;
     const publish = () => {
-      const holder = key === undefined ? undefined : this.#ctx.claims.claim(key)?.holder;
-      if (delayMs > 0 && holder !== undefined && holder !== null && holder !== mine) {
+      // Taken since this connection's take (on any node), whether still held or left again
+      // with a normal DISCONNECT: the client came back within the delay.
+      const stamp = key === undefined ? undefined : this.#ctx.claims.claim(key)?.stamp;
+      if (delayMs > 0 && stamp !== undefined && stamp > mine) {
         this.#ctx.log.info("mqtt_will_cancelled", { clientId: this.#clientId });
         return;
       }
