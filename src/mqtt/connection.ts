@@ -13,6 +13,7 @@ import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { type AckCmd, Inbound, type InboundHost } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
 import { sessionSubscription } from "./subscriptions.ts";
+import { topicToSubject } from "./topics.ts";
 import {
   SESSION_EXPIRY_MS_MAX,
   SessionClaim,
@@ -247,6 +248,12 @@ export class MqttConnection {
     this.#clientId = clientId;
     if (this.#ctx.refuseAnonymous !== undefined) {
       return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
+    }
+    // A will that could never be published is refused now, not dropped at the connection's end.
+    const will = p.will === undefined ? undefined : topicToSubject(p.will.topic);
+    if (will !== undefined && "error" in will) {
+      if (v5) return this.#refuse(REASON.topicInvalid, `will topic: ${will.error}`);
+      return this.fail(REASON.topicInvalid, `will topic: ${will.error}`);
     }
     const api = await this.#authorized(p);
     if (api === undefined) return;

@@ -216,9 +216,11 @@ export class Inbound {
       qos: w.qos ?? 0,
       dup: false,
       retain: w.retain ?? false,
-      ...(w.properties?.userProperties
-        ? { properties: { userProperties: w.properties.userProperties } }
-        : {}),
+      // Its user properties and message expiry (MQTT 5 3.1.3.2.4), as a PUBLISH's.
+      properties: {
+        userProperties: w.properties?.userProperties,
+        messageExpiryInterval: w.properties?.messageExpiryInterval,
+      },
     });
     if ("error" in m) return m.error;
     return await this.#post(m.message);
