@@ -323,6 +323,7 @@ export class MqttConnection {
       ack: (cmd: AckCmd, messageId: number, reasonCode: number) =>
         this.#wire.sendAck(cmd, messageId, reasonCode),
       written: () => this.#wire.written(),
+      fromTag: () => this.#outbound?.options.tag(),
       fail: (r: number, d: string) => this.fail(r, d),
       log: (event: string, details: Record<string, unknown>) =>
         this.#ctx.log.warn(event, { clientId, ...details }),

@@ -24,8 +24,9 @@ import { publishBytesAtMost } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
 import { checkpoint } from "./session_filters.ts";
+import { FilterOptions } from "./filter_options.ts";
 import { retainedFor } from "./retained.ts";
-import { deliverableTopic, filterToPatterns, parseShared, topicMatches } from "./topics.ts";
+import { deliverableTopic, filterToPatterns, parseShared } from "./topics.ts";
 
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
@@ -68,8 +69,8 @@ export class Outbound {
   readonly #wakers = new Set<() => void>();
   readonly #abortQos0 = new AbortController();
   #stopped = false;
-  /** v5 filters subscribed with "retain as published". */
-  readonly #retainAsPublished = new Set<string>();
+  /** The filters' v5 options: retain as published, No Local (what the session's messages carry). */
+  readonly options: FilterOptions;
   /** A persistent session keeps its shared memberships with its claim. */
   readonly #onSharedChange: ((shared: SharedMembership[]) => Promise<void>) | undefined;
 
@@ -91,6 +92,7 @@ export class Outbound {
       log.warn("mqtt_ack_failed", { clientId: host.clientId, error: String(e) });
     });
     this.#stored = new SessionFilters(host.api, host.owner);
+    this.options = new FilterOptions(sessionKey(host.owner));
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
     this.#inflightMax = Math.max(1, Math.min(INFLIGHT_MAX, session.receiveMaximum));
@@ -163,7 +165,7 @@ export class Outbound {
     let sharedChanged = false;
     // Refused by the broker (past 64 patterns a level), a SUBSCRIBE changes nothing: kept, its
     // filters refused every later one, and a filter moved to a full level lost its messages.
-    const undo = checkpoint([...this.#filters, this.#retainAsPublished]);
+    const undo = checkpoint([...this.#filters, ...this.options.sets()]);
     for (const s of p.subscriptions) {
       const shared = parseShared(s.topic);
       if (!this.#host.access.canSubscribe(shared?.filter ?? s.topic)) {
@@ -191,8 +193,7 @@ export class Outbound {
       // v5 retain handling: 0 send the retained messages, 1 only for a new subscription, 2 never.
       const rh = v5 ? s.rh ?? 0 : 0;
       if (rh === 0 || (rh === 1 && !existed)) retainedFor.push({ filter: s.topic, qos: q });
-      if (v5 && s.rap === true) this.#retainAsPublished.add(s.topic);
-      else this.#retainAsPublished.delete(s.topic);
+      this.options.set(s.topic, s, v5);
     }
     const failed = await this.#save();
     const codes = failed === undefined ? granted : granted.map(() => 0x80);
@@ -250,7 +251,7 @@ export class Outbound {
         sharedChanged = true;
         return 0;
       }
-      this.#retainAsPublished.delete(f);
+      this.options.drop(f);
       return this.#dropFilter(f) ? 0 : 0x11;
     });
     await this.#save();
@@ -425,7 +426,7 @@ export class Outbound {
   #deliver(src: Source, d: ApiDelivery): void {
     const qos = src.qos;
     const topic = d.subject === null ? undefined : deliverableTopic(d.subject);
-    const matches = topic !== undefined && [...src.filters].some((f) => topicMatches(f, topic));
+    const matches = topic !== undefined && this.options.matches(src.filters, topic, d.headers);
     const sentQos = Math.min(src.maxQos, publishedQos(d.headers["mqtt-qos"])) as Qos;
     if (!this.#running || !src.active) {
       // Received as the connection went: back to the session at once, for its next connection.
@@ -433,8 +434,8 @@ export class Outbound {
       return;
     }
     if (!matches) {
-      // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard), or no
-      // topic name a client may be sent (an HTTP publisher's subject).
+      // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard; its own
+      // message under No Local), or no topic name a client may be sent (an HTTP subject).
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       return;
     }
@@ -447,8 +448,7 @@ export class Outbound {
     }
     // RETAIN is 0 on a delivery to a subscription that already existed, unless a v5 filter
     // asked to see it as published (retain as published).
-    const retain = d.headers[RETAIN_HEADER] === "1" && this.#retainAsPublished.size > 0 &&
-      [...this.#retainAsPublished].some((f) => topicMatches(f, topic));
+    const retain = d.headers[RETAIN_HEADER] === "1" && this.options.retained(topic);
     if (sentQos === 0) {
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain });

@@ -6,7 +6,7 @@
  */
 
 import type { IPublishPacket } from "mqtt-packet";
-import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { encodePayload, FROM_HEADER, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { jsonBytesAtMost } from "./json_bound.ts";
 import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
@@ -37,8 +37,8 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
   if (user !== undefined) {
     for (const [k, v] of Object.entries(user)) {
       // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
-      // to a "retain as published" subscriber).
-      if (Object.hasOwn(headers, k) || k === RETAIN_HEADER) continue;
+      // to a "retain as published" subscriber, `mqtt-from` hide it from a No Local one).
+      if (Object.hasOwn(headers, k) || k === RETAIN_HEADER || k === FROM_HEADER) continue;
       headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     }
   }
