@@ -62,3 +62,13 @@ export class FilterOptions {
     return false;
   }
 }
+
+/** A copy of `sets`; the function it answers puts each set back as it was then. */
+export function checkpoint(sets: readonly Set<string>[]): () => void {
+  const copies = sets.map((set) => [...set]);
+  return () =>
+    sets.forEach((set, i) => {
+      set.clear();
+      for (const x of copies[i]) set.add(x);
+    });
+}

@@ -219,11 +219,9 @@ export class Inbound {
       qos: w.qos ?? 0,
       dup: false,
       retain: w.retain ?? false,
-      // Its user properties and message expiry (MQTT 5 3.1.3.2.4), as a PUBLISH's.
-      properties: {
-        userProperties: w.properties?.userProperties,
-        messageExpiryInterval: w.properties?.messageExpiryInterval,
-      },
+      // Its properties (MQTT 5 3.1.3.2): expiry, user properties, response topic, ... as a
+      // PUBLISH's (the will delay is not one of them, and is not read).
+      properties: w.properties as IPublishPacket["properties"],
     });
     if ("error" in m) return m.error;
     return await this.#post(m.message);

@@ -23,8 +23,8 @@ import { Parked } from "./parked.ts";
 import { publishBytesAtMost } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
-import { checkpoint } from "./session_filters.ts";
-import { FilterOptions } from "./filter_options.ts";
+import { checkpoint, FilterOptions } from "./filter_options.ts";
+import { deliveryProperties } from "./properties.ts";
 import { retainedFor } from "./retained.ts";
 import { deliverableTopic, filterToPatterns, parseShared } from "./topics.ts";
 
@@ -440,7 +440,8 @@ export class Outbound {
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
-    if (this.#tooLarge(topic, payload.length)) {
+    const props = this.#host.version === 5 ? deliveryProperties(d.headers) : undefined;
+    if (this.#tooLarge(topic, payload.length + (props?.bytes ?? 0))) {
       // Beyond the client's Maximum Packet Size: dropped as if sent (MQTT 5, 3.1.2.11.4), else
       // the client closes (0x95) and gets it again on its next connection, and again.
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
@@ -451,8 +452,8 @@ export class Outbound {
     const retain = d.headers[RETAIN_HEADER] === "1" && this.options.retained(topic);
     if (sentQos === 0) {
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
-      this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain });
-      return;
+      const p = { cmd: "publish", topic, payload, qos: 0, dup: false, retain } as const;
+      return this.#host.send(props === undefined ? p : { ...p, properties: props.properties });
     }
     let messageId: number;
     if (sentQos === 2) {
@@ -493,6 +494,7 @@ export class Outbound {
       dup: d.attempt > 1,
       retain,
       messageId,
+      ...(props === undefined ? {} : { properties: props.properties }),
     });
   }
 }

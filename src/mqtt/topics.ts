@@ -29,6 +29,11 @@ function unescapeLevel(token: string): string {
 // deno-lint-ignore no-control-regex -- control characters are what it finds
 const UNSENDABLE = /[\u0000-\u001f\u007f-\u009f\p{Noncharacter_Code_Point}]/u;
 
+/** Whether `text` holds a character a client may close on (see `UNSENDABLE`). */
+export function hasUnsendable(text: string): boolean {
+  return UNSENDABLE.test(text);
+}
+
 /**
  * Why `topic` is not a valid MQTT topic name, or undefined: for a PUBLISH from a client, and for
  * one to a client (a subject an HTTP publisher chose may stand for no valid topic name).
@@ -36,7 +41,7 @@ const UNSENDABLE = /[\u0000-\u001f\u007f-\u009f\p{Noncharacter_Code_Point}]/u;
 export function checkTopicName(topic: string): string | undefined {
   if (topic.length === 0) return "a topic name is not empty";
   if (topic.includes("+") || topic.includes("#")) return "a topic name has no wildcard";
-  if (UNSENDABLE.test(topic)) return "a topic name has no NUL, control character or noncharacter";
+  if (hasUnsendable(topic)) return "a topic name has no NUL, control character or noncharacter";
   return undefined;
 }
 
