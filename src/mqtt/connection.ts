@@ -368,6 +368,8 @@ export class MqttConnection {
         ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
         maximumPacketSize: this.#ctx.maxPacketBytes,
         topicAliasMaximum: TOPIC_ALIAS_MAX,
+        // Never sent back on a PUBLISH (MQTT 5 3.3.4-3): absent would say they are.
+        subscriptionIdentifiersAvailable: false,
       },
     };
   }
