@@ -43,7 +43,12 @@ export class SessionFilters {
       if (a.status !== 200) continue;
       present = true;
       const patterns: string[] = a.body.filters ?? [];
-      for (const p of patterns) filters[qos].add(patternToFilter(p));
+      const stored = new Set(patterns);
+      for (const p of patterns) {
+        // `a/#` is kept as `a.>` and `a`: the bare one is its parent level, not a filter of its
+        // own (read back as one, an UNSUBSCRIBE of `a/#` left `a` subscribed).
+        if (!stored.has(`${p}.>`)) filters[qos].add(patternToFilter(p));
+      }
       this.#saved[qos] = [...new Set(patterns)].sort().join("\n");
     }
     return present;
