@@ -3,7 +3,9 @@
  * Will Delay Interval has passed, the Server MUST NOT send the Will Message." The gateway checked
  * only whether another connection held the session when the delay ended: a client that came back
  * (to any node) and then left with a normal DISCONNECT before the delay ended had its old
- * connection's will published, though it had reconnected, and left cleanly after.
+ * connection's will published, though it had reconnected, and left cleanly after. And a will is
+ * published when the client does not come back, though its connection updated the session's
+ * claim itself (a shared subscription kept with the session).
  *
  * @module
  */
@@ -59,4 +61,31 @@ Deno.test("a client that reconnects within its will delay and then disconnects n
   assert.equal(willEvent("wr-a"), "cancelled");
   first.end(true);
   await Promise.all([watcher.endAsync(), pub.endAsync()]);
+});
+
+Deno.test("a will with a delay is published when the client does not come back, after it joined a shared subscription", async () => {
+  const watcher = await connect(n2, { protocolVersion: 5 });
+  const got = collect(watcher);
+  await watcher.subscribeAsync({ "wj/#": { qos: 1 } });
+  const first = await connect(n1, {
+    clientId: "wj-a",
+    protocolVersion: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 600 },
+    will: {
+      topic: "wj/a",
+      payload: Buffer.from("gone"),
+      qos: 1 as const,
+      retain: false,
+      properties: { willDelayInterval: 1 },
+    },
+  });
+  // Kept with the session's claim: a take of its own, which is no reconnect.
+  await first.subscribeAsync({ "$share/g/wj-tasks/#": { qos: 1 } });
+  first.stream.destroy();
+  await until(() => willEvent("wj-a") !== undefined, "n1's decision about the will", 30_000);
+  assert.equal(willEvent("wj-a"), "published");
+  await until(() => got.some((m) => m.topic === "wj/a"), "the will");
+  first.end(true);
+  await watcher.endAsync();
 });
