@@ -460,13 +460,12 @@ export class MqttConnection {
     const delayS = will.properties?.willDelayInterval ?? 0;
     const expiry = this.#expireMs ?? SESSION_EXPIRY_MS_MAX;
     const delayMs = Math.min(delayS * 1000, expiry);
-    const mine = this.#session?.stamp ?? Infinity;
-    const key = this.#session?.key;
+    const session = this.#session;
     const publish = () => {
-      // Taken since this connection's take (on any node), whether still held or left again
+      // Taken since this connection's last take (on any node), whether still held or left again
       // with a normal DISCONNECT: the client came back within the delay.
-      const stamp = key === undefined ? undefined : this.#ctx.claims.claim(key)?.stamp;
-      if (delayMs > 0 && stamp !== undefined && stamp > mine) {
+      const stamp = session === undefined ? undefined : this.#ctx.claims.claim(session.key)?.stamp;
+      if (delayMs > 0 && stamp !== undefined && stamp > session!.stamp) {
         this.#ctx.log.info("mqtt_will_cancelled", { clientId: this.#clientId });
         return;
       }
