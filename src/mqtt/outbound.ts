@@ -213,28 +213,22 @@ export class Outbound {
    * after a reconnect.
    */
   async #sendRetained(filter: string, granted: Qos): Promise<void> {
-    for (const m of await retainedFor(this.#host.api, filter)) {
+    for (const m of await retainedFor(this.#host.api, filter, this.#host.version === 5)) {
       if (!this.#running) return;
-      const { topic, payload } = m;
-      if (this.#tooLarge(topic, payload.length)) continue;
+      const { topic, payload, properties } = m;
+      if (this.#tooLarge(topic, payload.length + m.propertyBytes)) continue;
       const qos = Math.min(granted, m.qos) as Qos;
+      const packet = { cmd: "publish", topic, payload, qos, dup: false, retain: true } as const;
+      const props = properties === undefined ? {} : { properties };
       if (qos === 0) {
-        this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
+        this.#host.send({ ...packet, ...props, qos: 0 });
         continue;
       }
       const send = () => {
         const messageId = this.#inflight.allocate();
         const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
         this.#inflight.set(messageId, entry);
-        this.#host.send({
-          cmd: "publish",
-          topic,
-          payload,
-          qos,
-          dup: false,
-          retain: true,
-          messageId,
-        });
+        this.#host.send({ ...packet, ...props, messageId });
       };
       if (this.#full()) this.#parked.send(send);
       else send();

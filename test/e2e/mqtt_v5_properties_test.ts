@@ -74,3 +74,19 @@ Deno.test("MQTT 5: an HTTP publisher's headers are user properties; ones a clien
   assert.deepEqual({ ...p.userProperties }, { "x-trace": "h-1" });
   await v5.end();
 });
+
+Deno.test("MQTT 5: a retained message sent at SUBSCRIBE carries its properties", async () => {
+  const pub = await connect(port, { protocolVersion: 5 });
+  await pub.publishAsync("rprops/state", "on", {
+    qos: 1,
+    retain: true,
+    properties: { userProperties: { unit: "lux" }, contentType: "text/plain" },
+  });
+  const v5 = await subscriber(5, "rprops/#");
+  await until(() => v5.got.length > 0, "the retained message");
+  assert.equal(v5.got[0].retain, true);
+  const p = v5.got[0].properties ?? {};
+  assert.deepEqual({ ...p.userProperties }, { unit: "lux" });
+  assert.equal(p.contentType, "text/plain");
+  await Promise.all([v5.end(), pub.endAsync()]);
+});
