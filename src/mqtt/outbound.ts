@@ -237,6 +237,7 @@ export class Outbound {
 
   async unsubscribe(p: IUnsubscribePacket): Promise<void> {
     let sharedChanged = false;
+    const undo = checkpoint([...this.#filters, ...this.options.sets()]);
     const codes = p.unsubscriptions.map((f) => {
       const shared = this.#shared.get(f);
       if (shared !== undefined) {
@@ -248,10 +249,14 @@ export class Outbound {
       this.options.drop(f);
       return this.#dropFilter(f) ? 0 : 0x11;
     });
-    await this.#save();
+    // Not written (no leader): the session keeps the filters, and the client is told (v3.1.1's
+    // UNSUBACK has no code: no UNSUBACK). Answered as done, they came back with a reconnect.
+    const failed = await this.#save();
+    if (failed !== undefined) undo();
+    if (failed !== undefined && this.#host.version !== 5) return this.#host.fail(0x80, failed);
     this.#host.send(
       (this.#host.version === 5
-        ? { cmd: "unsuback", messageId: p.messageId, granted: codes }
+        ? { cmd: "unsuback", messageId: p.messageId, granted: codes.map((c) => failed ? 0x80 : c) }
         : { cmd: "unsuback", messageId: p.messageId }) as Packet,
     );
     if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());

@@ -76,7 +76,8 @@ export class SessionFilters {
       const key = patterns.length === 0 ? undefined : patterns.join("\n");
       if (key === this.#saved[qos]) continue;
       if (key === undefined) {
-        await this.#api.write("DELETE", this.path(qos), {});
+        const a = await this.#api.write("DELETE", this.path(qos), {});
+        if (a.status !== 204 && a.status !== 404) return `${a.status} ${a.body?.detail ?? ""}`;
         this.#saved[qos] = undefined;
         continue;
       }
