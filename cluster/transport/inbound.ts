@@ -77,6 +77,7 @@ export class InboundLink {
         this.ctx.log("link_silent", { peer: this.#peerId, direction: "in", silentMs });
         void this.close(CloseCode.Silent, "link silent");
       },
+      ...(ctx.ticker === undefined ? {} : { ticker: ctx.ticker }),
     });
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {

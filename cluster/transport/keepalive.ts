@@ -13,7 +13,7 @@
  * @module
  */
 
-import { unrefInterval } from "./_context.ts";
+import { type LinkTicker, unrefInterval } from "./_context.ts";
 
 /** Text frames of the keepalive, sent only on authenticated links. */
 export const PING = '{"t":"ping"}';
@@ -22,7 +22,7 @@ export const PONG = '{"t":"pong"}';
 /** Watches one open link; see the module doc. */
 export class Keepalive {
   #lastHeardMs: number;
-  #timer: number | undefined;
+  #stopTimer: (() => void) | undefined;
 
   constructor(
     private readonly options: {
@@ -33,6 +33,8 @@ export class Keepalive {
       /** Called once when nothing was heard for `linkSilenceMs`; the watch stops itself. */
       readonly onSilent: (silentMs: number) => void;
       readonly now?: () => number;
+      /** Beats on this ticker's beats instead of an interval timer of its own. */
+      readonly ticker?: LinkTicker;
     },
   ) {
     this.#lastHeardMs = this.#now();
@@ -48,9 +50,15 @@ export class Keepalive {
   }
 
   start(): void {
-    if (this.#timer !== undefined) return;
+    if (this.#stopTimer !== undefined) return;
     this.#lastHeardMs = this.#now();
-    this.#timer = unrefInterval(() => this.check(), this.options.keepaliveMs);
+    const { ticker, keepaliveMs } = this.options;
+    if (ticker !== undefined) {
+      this.#stopTimer = ticker.every(keepaliveMs, () => this.check());
+      return;
+    }
+    const timer = unrefInterval(() => this.check(), keepaliveMs);
+    this.#stopTimer = () => clearInterval(timer);
   }
 
   /** One beat: `onBeat`, then the silence check. Runs from the timer; exposed for tests. */
@@ -64,7 +72,7 @@ export class Keepalive {
   }
 
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopTimer?.();
+    this.#stopTimer = undefined;
   }
 }

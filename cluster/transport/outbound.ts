@@ -381,6 +381,7 @@ export class OutboundLink {
         } catch { /* closing: onclose follows */ }
       },
       onSilent: (silentMs) => this.#abandon(ws, silentMs),
+      ...(this.ctx.ticker === undefined ? {} : { ticker: this.ctx.ticker }),
     });
     this.#keepalive = keepalive;
     keepalive.start();

@@ -16,6 +16,7 @@ import {
   DEFAULT_LIMITS,
   type InboundHooks,
   type LinkContext,
+  type LinkTicker,
   type LogFn,
   type TransportLimits,
   unrefTimeout,
@@ -49,6 +50,8 @@ export interface TransportOptions {
    * with a bad one (`bad_certificate`). Its `replace` applies to the links opened after it.
    */
   readonly peerTls?: PeerTls;
+  /** The node's ticker: the links' keepalives beat on it (see `LinkTicker`). */
+  readonly ticker?: LinkTicker;
 }
 
 /** What `stats()` reports. */
@@ -97,6 +100,7 @@ export class Transport {
       random: opts.random ?? Math.random,
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       ...(opts.peerTls === undefined ? {} : { peerTls: opts.peerTls }),
+      ...(opts.ticker === undefined ? {} : { ticker: opts.ticker }),
     };
     this.#onMessages = opts.onMessages;
     if (opts.faultSeam === true) {
