@@ -8,7 +8,12 @@
  * the listener, whose drop only frees a dead dialer's socket, waits `HANDSHAKE_PATIENCE_MAX` times
  * as long (`inbound.ts`).
  * The dialer also counts a shrinking `bufferedAmount` as hearing the peer (TCP is acknowledging
- * its bytes), so a slow link busy with a large frame is not mistaken for a dead one.
+ * its bytes), so a slow link busy with a large frame is not mistaken for a dead one, and the
+ * peer's answers to its messages (a Raft `*_resp`, which come on the peer's own link: the peer
+ * got what this one carried), and sends no ping on a beat when it heard the peer within the last
+ * `keepaliveMs`: a leader's links carry heartbeats every 50 ms and their answers come back, so
+ * they go without pings while the answers come. The keepalives run on the node's ticker when the
+ * transport has one (`LinkTicker`), on timers of their own otherwise.
  *
  * @module
  */
@@ -47,6 +52,11 @@ export class Keepalive {
   /** Something arrived from the peer (or the peer acknowledged bytes). */
   heard(): void {
     this.#lastHeardMs = this.#now();
+  }
+
+  /** Whether the peer was heard within the last `ms`. */
+  heardWithin(ms: number): boolean {
+    return this.#now() - this.#lastHeardMs < ms;
   }
 
   start(): void {

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { Keepalive } from "./keepalive.ts";
-import type { LinkTicker } from "./_context.ts";
+import { DEFAULT_LIMITS, type LinkTicker } from "./_context.ts";
+import type { Message } from "../raft/mod.ts";
 import {
   appendMsg,
   events,
   listen,
   makeTransport,
   sleep,
+  startNodes,
+  stopNodes,
   type TestNode,
   waitFor,
 } from "./_testing_harness.ts";
@@ -231,6 +234,42 @@ Deno.test({
       await waitFor("a message on the same link", () => n2.received.length === 2);
     } finally {
       await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a dialer sends no pings while its peer answers its messages, and pings again after",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // n1's keepalive beats by hand; n2 answers on its own link to n1 when told to.
+    const riders = new Set<() => void>();
+    const ticker: LinkTicker = {
+      every: (_ms, fn) => (riders.add(fn), () => void riders.delete(fn)),
+    };
+    const [n1, n2] = startNodes(["n1", "n2"], { n1: { ticker } });
+    const pings = () => n2.transport.stats().inbound.n1?.receivedPings ?? 0;
+    const answer = (): Message => ({
+      ...appendMsg("n2", "n1", 1),
+      type: "append_resp",
+      entries: [],
+    });
+    try {
+      n1.transport.send([appendMsg("n1", "n2", 1)]);
+      await waitFor("the append", () => n2.received.length === 1);
+      n2.transport.send([answer()]);
+      await waitFor("the answer", () => n1.received.length === 1);
+      for (const beat of riders) beat();
+      // A ping sent now would reach n2 before this second message on the same socket.
+      n1.transport.send([appendMsg("n1", "n2", 2)]);
+      await waitFor("the second append", () => n2.received.length === 2);
+      assert.equal(pings(), 0, "answered within a keepalive period: no ping");
+      await sleep(DEFAULT_LIMITS.keepaliveMs + 10); // nothing heard for a whole period
+      for (const beat of riders) beat();
+      await waitFor("a ping once the answers stopped", () => pings() === 1);
+    } finally {
+      await stopNodes([n1, n2]);
     }
   },
 });

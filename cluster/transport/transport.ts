@@ -235,7 +235,10 @@ export class Transport {
     },
     deliver: (peerId, msgs) => {
       if (this.#closed) return;
-      this.#throughFault(peerId, "in", msgs, (ms) => this.#onMessages(ms));
+      this.#throughFault(peerId, "in", msgs, (ms) => {
+        if (holdsAnswer(ms)) this.#outbound.get(peerId)?.answered();
+        this.#onMessages(ms);
+      });
     },
   };
 
@@ -262,4 +265,13 @@ export class Transport {
       this.#faultTimers.add(id);
     }
   }
+}
+
+/**
+ * Whether a delivery holds an answer to a message of ours (`OutboundLink.answered`). Most hold
+ * one message.
+ */
+function holdsAnswer(msgs: readonly Message[]): boolean {
+  for (let i = 0; i < msgs.length; i++) if (msgs[i].type.endsWith("_resp")) return true;
+  return false;
 }
