@@ -38,6 +38,8 @@ export interface InboundStats {
   readonly receivedBytes: number;
   /** Messages whose from/to/clusterId did not match the authenticated link. */
   readonly droppedMisaddressed: number;
+  /** The dialer's keepalive pings (none while our answers prove its link: `keepalive.ts`). */
+  readonly receivedPings: number;
 }
 
 export class InboundLink {
@@ -50,7 +52,13 @@ export class InboundLink {
   #resolveClosed!: () => void;
   /** The close asked for while the upgrade was still in flight (see `close`). */
   #pendingClose: { code: number; reason: string } | undefined;
-  #counters = { receivedMessages: 0, receivedFrames: 0, receivedBytes: 0, droppedMisaddressed: 0 };
+  #counters = {
+    receivedMessages: 0,
+    receivedFrames: 0,
+    receivedBytes: 0,
+    droppedMisaddressed: 0,
+    receivedPings: 0,
+  };
   readonly #keepalive: Keepalive;
 
   constructor(
@@ -77,6 +85,7 @@ export class InboundLink {
         this.ctx.log("link_silent", { peer: this.#peerId, direction: "in", silentMs });
         void this.close(CloseCode.Silent, "link silent");
       },
+      ...(ctx.ticker === undefined ? {} : { ticker: ctx.ticker }),
     });
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
@@ -151,6 +160,7 @@ export class InboundLink {
       case "open":
         this.#keepalive.heard();
         if (data === PING) {
+          this.#counters.receivedPings++;
           this.#sendPong();
           return;
         }

@@ -8,12 +8,17 @@
  * the listener, whose drop only frees a dead dialer's socket, waits `HANDSHAKE_PATIENCE_MAX` times
  * as long (`inbound.ts`).
  * The dialer also counts a shrinking `bufferedAmount` as hearing the peer (TCP is acknowledging
- * its bytes), so a slow link busy with a large frame is not mistaken for a dead one.
+ * its bytes), so a slow link busy with a large frame is not mistaken for a dead one, and the
+ * peer's answers to its messages (a Raft `*_resp`, which come on the peer's own link: the peer
+ * got what this one carried), and sends no ping on a beat when it heard the peer within the last
+ * `keepaliveMs`: a leader's links carry heartbeats every 50 ms and their answers come back, so
+ * they go without pings while the answers come. The keepalives run on the node's ticker when the
+ * transport has one (`LinkTicker`), on timers of their own otherwise.
  *
  * @module
  */
 
-import { unrefInterval } from "./_context.ts";
+import { type LinkTicker, unrefInterval } from "./_context.ts";
 
 /** Text frames of the keepalive, sent only on authenticated links. */
 export const PING = '{"t":"ping"}';
@@ -22,7 +27,7 @@ export const PONG = '{"t":"pong"}';
 /** Watches one open link; see the module doc. */
 export class Keepalive {
   #lastHeardMs: number;
-  #timer: number | undefined;
+  #stopTimer: (() => void) | undefined;
 
   constructor(
     private readonly options: {
@@ -33,6 +38,8 @@ export class Keepalive {
       /** Called once when nothing was heard for `linkSilenceMs`; the watch stops itself. */
       readonly onSilent: (silentMs: number) => void;
       readonly now?: () => number;
+      /** Beats on this ticker's beats instead of an interval timer of its own. */
+      readonly ticker?: LinkTicker;
     },
   ) {
     this.#lastHeardMs = this.#now();
@@ -47,10 +54,21 @@ export class Keepalive {
     this.#lastHeardMs = this.#now();
   }
 
+  /** Whether the peer was heard within the last `ms`. */
+  heardWithin(ms: number): boolean {
+    return this.#now() - this.#lastHeardMs < ms;
+  }
+
   start(): void {
-    if (this.#timer !== undefined) return;
+    if (this.#stopTimer !== undefined) return;
     this.#lastHeardMs = this.#now();
-    this.#timer = unrefInterval(() => this.check(), this.options.keepaliveMs);
+    const { ticker, keepaliveMs } = this.options;
+    if (ticker !== undefined) {
+      this.#stopTimer = ticker.every(keepaliveMs, () => this.check());
+      return;
+    }
+    const timer = unrefInterval(() => this.check(), keepaliveMs);
+    this.#stopTimer = () => clearInterval(timer);
   }
 
   /** One beat: `onBeat`, then the silence check. Runs from the timer; exposed for tests. */
@@ -64,7 +82,7 @@ export class Keepalive {
   }
 
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopTimer?.();
+    this.#stopTimer = undefined;
   }
 }

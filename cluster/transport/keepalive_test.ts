@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import { Keepalive } from "./keepalive.ts";
+import { DEFAULT_LIMITS, type LinkTicker } from "./_context.ts";
+import type { Message } from "../raft/mod.ts";
 import {
   appendMsg,
   events,
   listen,
   makeTransport,
   sleep,
+  startNodes,
+  stopNodes,
   type TestNode,
   waitFor,
 } from "./_testing_harness.ts";
@@ -31,6 +35,42 @@ Deno.test("Keepalive.check beats, and reports silence once after linkSilenceMs",
   now += 1;
   k.check();
   assert.deepEqual([beats, silences], [3, [300]]);
+});
+
+Deno.test("Keepalive on a ticker beats on its beats, reports silence and leaves it", () => {
+  let now = 1_000;
+  const riders = new Map<number, { everyMs: number; fn: () => void }>();
+  let next = 0;
+  const ticker = {
+    every(everyMs: number, fn: () => void) {
+      const id = next++;
+      riders.set(id, { everyMs, fn });
+      return () => void riders.delete(id);
+    },
+  };
+  let beats = 0;
+  const silences: number[] = [];
+  const k = new Keepalive({
+    keepaliveMs: 250,
+    linkSilenceMs: 2_000,
+    onBeat: () => beats++,
+    onSilent: (ms) => silences.push(ms),
+    now: () => now,
+    ticker,
+  });
+  k.start();
+  k.start(); // idempotent: one rider
+  assert.deepEqual([...riders.values()].map((r) => r.everyMs), [250]);
+  const beat = () => [...riders.values()].forEach((r) => r.fn());
+  for (let i = 0; i < 7; i++) {
+    now += 250;
+    beat();
+  }
+  assert.deepEqual([beats, silences], [7, []], "1,750 ms of silence is not yet silent");
+  now += 250;
+  beat();
+  assert.deepEqual([beats, silences], [8, [2_000]]);
+  assert.equal(riders.size, 0, "a silent link stops beating");
 });
 
 /**
@@ -85,7 +125,7 @@ const limits = {
 };
 
 /** n1 dials n2 through a relay; n2 is reached directly by nobody. */
-function pairThroughRelay() {
+function pairThroughRelay(ticker?: LinkTicker) {
   const l1 = listen();
   const l2 = listen();
   const r = relay(l2.port);
@@ -103,9 +143,12 @@ function pairThroughRelay() {
   n1.transport = makeTransport(
     n1,
     new Map([["n1", n1.url], ["n2", `http://127.0.0.1:${r.port}`]]),
-    { limits },
+    { limits, ...(ticker ? { ticker } : {}) },
   );
-  n2.transport = makeTransport(n2, new Map([["n1", n1.url], ["n2", n2.url]]), { limits });
+  n2.transport = makeTransport(n2, new Map([["n1", n1.url], ["n2", n2.url]]), {
+    limits,
+    ...(ticker ? { ticker } : {}),
+  });
   l1.route.handle = (req) => n1.transport.handleUpgrade(req);
   l2.route.handle = (req) => n2.transport.handleUpgrade(req);
   const stop = async () => {
@@ -116,37 +159,63 @@ function pairThroughRelay() {
   return { n1, n2, relay: r, stop };
 }
 
-Deno.test({
-  name: "a link gone mute (packets dropped, socket open) is given up on both ends and redialed",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const { n1, n2, relay: r, stop } = pairThroughRelay();
-    try {
-      n1.transport.send([appendMsg("n1", "n2", 1)]);
-      await waitFor("the first message", () => n2.received.length === 1);
-      r.state.blackhole = true;
-      await waitFor(
-        "both ends to give the mute link up",
-        () => events(n1, "link_silent").length >= 1 && events(n2, "link_silent").length >= 1,
-      );
-      assert.equal(events(n1, "link_silent")[0].details.direction, "out");
-      assert.equal(events(n2, "link_silent")[0].details.direction, "in");
-      n1.transport.send([appendMsg("n1", "n2", 2)]);
-      await sleep(100);
-      r.state.blackhole = false;
-      await waitFor(
-        "the message sent into the partition, after the heal",
-        () => n2.received.some((m) => m.index === 2),
-      );
-      const s = n1.transport.stats().outbound.n2;
-      assert.ok(s.silentLinks >= 1, JSON.stringify(s));
-      assert.ok(s.connects >= 2, JSON.stringify(s));
-    } finally {
-      await stop();
-    }
-  },
-});
+/** A ticker on interval timers that records the periods asked of it. */
+function countingTicker() {
+  const asked: number[] = [];
+  const ticker: LinkTicker = {
+    every(everyMs, fn) {
+      asked.push(everyMs);
+      const timer = setInterval(fn, everyMs);
+      return () => clearInterval(timer);
+    },
+  };
+  return { ticker, asked };
+}
+
+for (const onTicker of [false, true]) {
+  Deno.test({
+    name: "a link gone mute (packets dropped, socket open) is given up on both ends and redialed" +
+      (onTicker ? ", its keepalives on the node's ticker" : ""),
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const counting = countingTicker();
+      await muteLinkRedialed(onTicker ? counting.ticker : undefined);
+      // The dialer's keepalive every keepaliveMs, the listener's every linkSilenceMs / 2.
+      if (onTicker) assert.ok(counting.asked.includes(limits.keepaliveMs), `${counting.asked}`);
+      if (onTicker) {
+        assert.ok(counting.asked.includes(limits.linkSilenceMs / 2), `${counting.asked}`);
+      }
+    },
+  });
+}
+
+async function muteLinkRedialed(ticker: LinkTicker | undefined): Promise<void> {
+  const { n1, n2, relay: r, stop } = pairThroughRelay(ticker);
+  try {
+    n1.transport.send([appendMsg("n1", "n2", 1)]);
+    await waitFor("the first message", () => n2.received.length === 1);
+    r.state.blackhole = true;
+    await waitFor(
+      "both ends to give the mute link up",
+      () => events(n1, "link_silent").length >= 1 && events(n2, "link_silent").length >= 1,
+    );
+    assert.equal(events(n1, "link_silent")[0].details.direction, "out");
+    assert.equal(events(n2, "link_silent")[0].details.direction, "in");
+    n1.transport.send([appendMsg("n1", "n2", 2)]);
+    await sleep(100);
+    r.state.blackhole = false;
+    await waitFor(
+      "the message sent into the partition, after the heal",
+      () => n2.received.some((m) => m.index === 2),
+    );
+    const s = n1.transport.stats().outbound.n2;
+    assert.ok(s.silentLinks >= 1, JSON.stringify(s));
+    assert.ok(s.connects >= 2, JSON.stringify(s));
+  } finally {
+    await stop();
+  }
+}
 
 Deno.test({
   name: "an idle but healthy link is kept: pings answered, no silence, one connect",
@@ -165,6 +234,42 @@ Deno.test({
       await waitFor("a message on the same link", () => n2.received.length === 2);
     } finally {
       await stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a dialer sends no pings while its peer answers its messages, and pings again after",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // n1's keepalive beats by hand; n2 answers on its own link to n1 when told to.
+    const riders = new Set<() => void>();
+    const ticker: LinkTicker = {
+      every: (_ms, fn) => (riders.add(fn), () => void riders.delete(fn)),
+    };
+    const [n1, n2] = startNodes(["n1", "n2"], { n1: { ticker } });
+    const pings = () => n2.transport.stats().inbound.n1?.receivedPings ?? 0;
+    const answer = (): Message => ({
+      ...appendMsg("n2", "n1", 1),
+      type: "append_resp",
+      entries: [],
+    });
+    try {
+      n1.transport.send([appendMsg("n1", "n2", 1)]);
+      await waitFor("the append", () => n2.received.length === 1);
+      n2.transport.send([answer()]);
+      await waitFor("the answer", () => n1.received.length === 1);
+      for (const beat of riders) beat();
+      // A ping sent now would reach n2 before this second message on the same socket.
+      n1.transport.send([appendMsg("n1", "n2", 2)]);
+      await waitFor("the second append", () => n2.received.length === 2);
+      assert.equal(pings(), 0, "answered within a keepalive period: no ping");
+      await sleep(DEFAULT_LIMITS.keepaliveMs + 10); // nothing heard for a whole period
+      for (const beat of riders) beat();
+      await waitFor("a ping once the answers stopped", () => pings() === 1);
+    } finally {
+      await stopNodes([n1, n2]);
     }
   },
 });

@@ -70,6 +70,7 @@ export type { RefusalReason } from "./auth.ts";
 export {
   DEFAULT_LIMITS,
   HANDSHAKE_PATIENCE_MAX,
+  type LinkTicker,
   type LogFn,
   type TransportLimits,
 } from "./_context.ts";

@@ -137,6 +137,15 @@ export class OutboundLink {
     this.#scheduleFlush();
   }
 
+  /**
+   * The peer answered a message of ours (a `*_resp`, on its own link to us): it received what
+   * this link carried, which proves this link as a pong would. While answers come, the dialer
+   * sends no pings (a leader's links carry heartbeats and their answers every 50 ms).
+   */
+  answered(): void {
+    if (this.#state === "open") this.#keepalive?.heard();
+  }
+
   stats(): OutboundStats {
     return {
       url: this.url,
@@ -376,11 +385,14 @@ export class OutboundLink {
         // Bytes leaving the buffer mean TCP acknowledgements arrive: the peer is there.
         if (ws.bufferedAmount < buffered) keepalive.heard();
         buffered = ws.bufferedAmount;
+        // Heard within a beat (a pong, the peer's answers): a ping would prove nothing more.
+        if (keepalive.heardWithin(this.ctx.limits.keepaliveMs)) return;
         try {
           ws.send(PING);
         } catch { /* closing: onclose follows */ }
       },
       onSilent: (silentMs) => this.#abandon(ws, silentMs),
+      ...(this.ctx.ticker === undefined ? {} : { ticker: this.ctx.ticker }),
     });
     this.#keepalive = keepalive;
     keepalive.start();

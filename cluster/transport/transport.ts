@@ -16,6 +16,7 @@ import {
   DEFAULT_LIMITS,
   type InboundHooks,
   type LinkContext,
+  type LinkTicker,
   type LogFn,
   type TransportLimits,
   unrefTimeout,
@@ -49,6 +50,8 @@ export interface TransportOptions {
    * with a bad one (`bad_certificate`). Its `replace` applies to the links opened after it.
    */
   readonly peerTls?: PeerTls;
+  /** The node's ticker: the links' keepalives beat on it (see `LinkTicker`). */
+  readonly ticker?: LinkTicker;
 }
 
 /** What `stats()` reports. */
@@ -97,6 +100,7 @@ export class Transport {
       random: opts.random ?? Math.random,
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       ...(opts.peerTls === undefined ? {} : { peerTls: opts.peerTls }),
+      ...(opts.ticker === undefined ? {} : { ticker: opts.ticker }),
     };
     this.#onMessages = opts.onMessages;
     if (opts.faultSeam === true) {
@@ -231,7 +235,10 @@ export class Transport {
     },
     deliver: (peerId, msgs) => {
       if (this.#closed) return;
-      this.#throughFault(peerId, "in", msgs, (ms) => this.#onMessages(ms));
+      this.#throughFault(peerId, "in", msgs, (ms) => {
+        if (holdsAnswer(ms)) this.#outbound.get(peerId)?.answered();
+        this.#onMessages(ms);
+      });
     },
   };
 
@@ -258,4 +265,13 @@ export class Transport {
       this.#faultTimers.add(id);
     }
   }
+}
+
+/**
+ * Whether a delivery holds an answer to a message of ours (`OutboundLink.answered`). Most hold
+ * one message.
+ */
+function holdsAnswer(msgs: readonly Message[]): boolean {
+  for (let i = 0; i < msgs.length; i++) if (msgs[i].type.endsWith("_resp")) return true;
+  return false;
 }

@@ -99,6 +99,32 @@ const entry = fc.array(proposal, { minLength: 1, maxLength: 20 }).map((ps) => {
   ]);
 });
 
+/**
+ * A topic batch publish's entry: `{cmd: {op, topic, messages}}` whose messages are maps near
+ * `{body, headers, subject}` (`readSubjectMessage`: each MQTT PUBLISH's shape).
+ */
+const headers = nearMap(["mqtt-payload", "mqtt-qos"], () => anyValue);
+const topicMessage = nearMap(
+  ["body", "headers", "subject"],
+  (k) => k === "headers" ? fc.oneof(headers, headers, anyValue) : anyValue,
+);
+const topicEntry = fc.array(topicMessage, { minLength: 1, maxLength: 20 }).map((ms) => {
+  const n = ms.length;
+  const messages = concat([Uint8Array.of(...(n < 16 ? [0x90 | n] : [0xdc, 0, n])), ...ms]);
+  const cmd = mapBytes({
+    pairs: [["op", packr.pack("topic_publish_batch")], ["topic", packr.pack("mqtt")], [
+      "messages",
+      messages,
+    ]],
+    fixmap: false,
+  });
+  return concat([
+    Uint8Array.of(2, 0x92),
+    packr.pack({ ts: 5 }),
+    mapBytes({ pairs: [["cmd", cmd]], fixmap: false }),
+  ]);
+});
+
 /** The reader against msgpackr on the same bytes: taken only where msgpackr reads the same. */
 function agrees(bytes: Uint8Array): boolean {
   const fast = readEntryValue(bytes, 1);
@@ -132,6 +158,37 @@ Deno.test("entry reader property: damaged proposals the reader takes are bytes m
     ),
   );
   fc.assert(fc.property(damaged, (bytes) => void agrees(bytes)), { numRuns: 10_000 });
+});
+
+Deno.test("entry reader property: topic messages near {body, headers, subject} read back as msgpackr reads them", () => {
+  let read = 0;
+  fc.assert(fc.property(topicEntry, (bytes) => void (agrees(bytes) && read++)), {
+    numRuns: 3000,
+  });
+  assert(read > 1000, `read ${read} of 3000`);
+  const damaged = fc.tuple(topicEntry, fc.nat(), fc.nat({ max: 255 })).map(([bytes, at, b]) => {
+    const out = bytes.slice();
+    out[1 + (at % (out.length - 1))] = b;
+    return out;
+  });
+  fc.assert(fc.property(damaged, (bytes) => void agrees(bytes)), { numRuns: 5000 });
+});
+
+Deno.test("an MQTT PUBLISH's message reads back as msgpackr reads it, its keys in order", () => {
+  const body = new TextEncoder().encode(JSON.stringify("x".repeat(256)));
+  const headers = { "mqtt-payload": "text", "mqtt-qos": "1" };
+  const messages = [
+    { body, headers, subject: "a.b" },
+    { body, headers: { ...headers, "mqtt-retain": "1" }, subject: "a.b", retain: "set" },
+    { body, subject: "a.b", headers },
+    { body, headers, subject: "a.b", ttlMs: 5000 },
+    { body, headers },
+  ];
+  const cmd = { op: "topic_publish_batch", topic: "mqtt", messages };
+  const bytes = concat([Uint8Array.of(2), packr.pack([{ ts: 1 }, { cmd }])]);
+  assert(agrees(bytes));
+  const read = readEntryValue(bytes, 1) as { ok: true; value: [unknown, { cmd: typeof cmd }] };
+  assert.deepEqual(Object.keys(read.value[1].cmd.messages[0]), ["body", "headers", "subject"]);
 });
 
 Deno.test("the publish shape is read by the proposal path with the values msgpackr reads", () => {

@@ -20,6 +20,9 @@ import type {
 } from "./types.ts";
 import { type CallOptions, enc, list, receiveFrom, settle, sourcePath, withId } from "./_shared.ts";
 
+/** How long a node watches a leadership transfer asked with `wait` before it answers (504). */
+const TRANSFER_WAIT_MS = 10_000;
+
 /** Topics: publish/subscribe with a retained log. */
 export class Topics {
   constructor(private readonly transport: Transport) {}
@@ -215,16 +218,26 @@ export class ClusterAdmin {
       .body;
   }
 
-  /** Asks the leader to hand leadership over (to `to`, or to the most up-to-date follower). */
-  async transferLeadership(to?: string, options?: CallOptions): Promise<unknown> {
-    const path = "/v1/cluster/leadership-transfer";
-    const body = to === undefined ? {} : { to };
+  /**
+   * Asks the leader to hand leadership over (to `to`, or to the most up-to-date follower). Without
+   * `wait` it answers once the transfer started (202); with `wait: true`, once another node leads
+   * (the cluster view, naming it), or it throws `Conflict` when the leader abandoned the transfer
+   * (its target did not take over within an election timeout): ask again.
+   */
+  async transferLeadership(
+    to?: string,
+    options?: CallOptions & { wait?: boolean },
+  ): Promise<unknown> {
+    const { wait, ...call } = options ?? {};
+    const body = { ...(to === undefined ? {} : { to }), ...(wait ? { wait: true } : {}) };
     return (await this.transport.request({
       method: "POST",
-      path,
+      path: "/v1/cluster/leadership-transfer",
       body,
       mutating: true,
-      ...options,
+      // The node watches the transfer for 10 s at most before it answers.
+      ...(wait ? { extraTimeoutMs: TRANSFER_WAIT_MS } : {}),
+      ...call,
     })).body;
   }
 }

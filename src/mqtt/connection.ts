@@ -13,6 +13,7 @@ import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { type AckCmd, Inbound, type InboundHost } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
 import { sessionSubscription } from "./subscriptions.ts";
+import { topicToSubject } from "./topics.ts";
 import {
   SESSION_EXPIRY_MS_MAX,
   SessionClaim,
@@ -248,6 +249,12 @@ export class MqttConnection {
     if (this.#ctx.refuseAnonymous !== undefined) {
       return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
     }
+    // A will that could never be published is refused now, not dropped at the connection's end.
+    const will = p.will === undefined ? undefined : topicToSubject(p.will.topic);
+    if (will !== undefined && "error" in will) {
+      if (v5) return this.#refuse(REASON.topicInvalid, `will topic: ${will.error}`);
+      return this.fail(REASON.topicInvalid, `will topic: ${will.error}`);
+    }
     const api = await this.#authorized(p);
     if (api === undefined) return;
     const owner = { clientId, principal: api.access.principal?.name };
@@ -316,6 +323,7 @@ export class MqttConnection {
       ack: (cmd: AckCmd, messageId: number, reasonCode: number) =>
         this.#wire.sendAck(cmd, messageId, reasonCode),
       written: () => this.#wire.written(),
+      fromTag: () => this.#outbound?.options.tag(),
       fail: (r: number, d: string) => this.fail(r, d),
       log: (event: string, details: Record<string, unknown>) =>
         this.#ctx.log.warn(event, { clientId, ...details }),
@@ -360,6 +368,8 @@ export class MqttConnection {
         ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
         maximumPacketSize: this.#ctx.maxPacketBytes,
         topicAliasMaximum: TOPIC_ALIAS_MAX,
+        // Never sent back on a PUBLISH (MQTT 5 3.3.4-3): absent would say they are.
+        subscriptionIdentifiersAvailable: false,
       },
     };
   }
@@ -450,11 +460,12 @@ export class MqttConnection {
     const delayS = will.properties?.willDelayInterval ?? 0;
     const expiry = this.#expireMs ?? SESSION_EXPIRY_MS_MAX;
     const delayMs = Math.min(delayS * 1000, expiry);
-    const mine = this.#session?.holder;
-    const key = this.#session?.key;
+    const session = this.#session;
     const publish = () => {
-      const holder = key === undefined ? undefined : this.#ctx.claims.claim(key)?.holder;
-      if (delayMs > 0 && holder !== undefined && holder !== null && holder !== mine) {
+      // Taken since this connection's last take (on any node), whether still held or left again
+      // with a normal DISCONNECT: the client came back within the delay.
+      const stamp = session === undefined ? undefined : this.#ctx.claims.claim(session.key)?.stamp;
+      if (delayMs > 0 && stamp !== undefined && stamp > session!.stamp) {
         this.#ctx.log.info("mqtt_will_cancelled", { clientId: this.#clientId });
         return;
       }

@@ -15,6 +15,7 @@ import { Buffer } from "node:buffer";
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 import { messageBytesAtMost, messageOf, messageTo } from "./publish_message.ts";
+import { FROM_HEADER } from "./payload.ts";
 import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey, type SessionOwner } from "./session.ts";
@@ -73,6 +74,8 @@ export interface InboundHost {
   ack(cmd: AckCmd, messageId: number, reasonCode: number): void;
   /** Resolves once what was sent so far is written to the socket (undefined: at once). */
   written?(): Promise<void>;
+  /** What the session's PUBLISHes carry in `FROM_HEADER` (MQTT 5 No Local), if anything. */
+  fromTag?(): string | undefined;
   /** A warning log line about this connection. */
   log(event: string, details: Record<string, unknown>): void;
   /** Ends the connection: a v5 DISCONNECT with `reason` first. */
@@ -216,9 +219,9 @@ export class Inbound {
       qos: w.qos ?? 0,
       dup: false,
       retain: w.retain ?? false,
-      ...(w.properties?.userProperties
-        ? { properties: { userProperties: w.properties.userProperties } }
-        : {}),
+      // Its properties (MQTT 5 3.1.3.2): expiry, user properties, response topic, ... as a
+      // PUBLISH's (the will delay is not one of them, and is not read).
+      properties: w.properties as IPublishPacket["properties"],
     });
     if ("error" in m) return m.error;
     return await this.#post(m.message);
@@ -245,6 +248,7 @@ export class Inbound {
   async #batch(all: IPublishPacket[]): Promise<boolean> {
     const messages: Record<string, unknown>[] = [];
     let bytes = BATCH_JSON_BYTES;
+    const from = this.#host.fromTag?.(); // the session's key while it has a No Local filter
     for (const p of all) {
       const t = this.#topic(p.topic);
       // Answered in its place (`#answerBatch`), never sent.
@@ -256,6 +260,7 @@ export class Inbound {
         return false;
       }
       const message = messageTo(t.subject, p);
+      if (from !== undefined) (message.headers as Record<string, string>)[FROM_HEADER] = from;
       // QoS 2: once per packet id until PUBREL frees it, so the same PUBLISH sent again (after
       // a reconnect, to any node) answers the first one's seq and is not applied twice.
       if (p.qos === 2) message.once = { claim: this.#claim, slot: p.messageId ?? 0 };

@@ -23,8 +23,10 @@ import { Parked } from "./parked.ts";
 import { publishBytesAtMost } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
+import { checkpoint, FilterOptions } from "./filter_options.ts";
+import { deliveryProperties } from "./properties.ts";
 import { retainedFor } from "./retained.ts";
-import { filterToPatterns, parseShared, subjectToTopic, topicMatches } from "./topics.ts";
+import { deliverableTopic, filterToPatterns, parseShared } from "./topics.ts";
 
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
@@ -67,8 +69,8 @@ export class Outbound {
   readonly #wakers = new Set<() => void>();
   readonly #abortQos0 = new AbortController();
   #stopped = false;
-  /** v5 filters subscribed with "retain as published". */
-  readonly #retainAsPublished = new Set<string>();
+  /** The filters' v5 options: retain as published, No Local (what the session's messages carry). */
+  readonly options: FilterOptions;
   /** A persistent session keeps its shared memberships with its claim. */
   readonly #onSharedChange: ((shared: SharedMembership[]) => Promise<void>) | undefined;
 
@@ -90,6 +92,7 @@ export class Outbound {
       log.warn("mqtt_ack_failed", { clientId: host.clientId, error: String(e) });
     });
     this.#stored = new SessionFilters(host.api, host.owner);
+    this.options = new FilterOptions(sessionKey(host.owner));
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
     this.#inflightMax = Math.max(1, Math.min(INFLIGHT_MAX, session.receiveMaximum));
@@ -160,6 +163,9 @@ export class Outbound {
     const granted: number[] = [];
     const retainedFor: { filter: string; qos: Qos }[] = [];
     let sharedChanged = false;
+    // Refused by the broker (past 64 patterns a level), a SUBSCRIBE changes nothing: kept, its
+    // filters refused every later one, and a filter moved to a full level lost its messages.
+    const undo = checkpoint([...this.#filters, ...this.options.sets()]);
     for (const s of p.subscriptions) {
       const shared = parseShared(s.topic);
       if (!this.#host.access.canSubscribe(shared?.filter ?? s.topic)) {
@@ -187,12 +193,12 @@ export class Outbound {
       // v5 retain handling: 0 send the retained messages, 1 only for a new subscription, 2 never.
       const rh = v5 ? s.rh ?? 0 : 0;
       if (rh === 0 || (rh === 1 && !existed)) retainedFor.push({ filter: s.topic, qos: q });
-      if (v5 && s.rap === true) this.#retainAsPublished.add(s.topic);
-      else this.#retainAsPublished.delete(s.topic);
+      this.options.set(s.topic, s, v5);
     }
     const failed = await this.#save();
     const codes = failed === undefined ? granted : granted.map(() => 0x80);
     if (failed !== undefined) this.#log.warn("mqtt_subscribe_failed", { detail: failed });
+    if (failed !== undefined) undo();
     this.#host.send({ cmd: "suback", messageId: p.messageId, granted: codes } as Packet);
     if (failed !== undefined) return;
     for (const r of retainedFor) await this.#sendRetained(r.filter, r.qos);
@@ -207,28 +213,22 @@ export class Outbound {
    * after a reconnect.
    */
   async #sendRetained(filter: string, granted: Qos): Promise<void> {
-    for (const m of await retainedFor(this.#host.api, filter)) {
+    for (const m of await retainedFor(this.#host.api, filter, this.#host.version === 5)) {
       if (!this.#running) return;
-      const { topic, payload } = m;
-      if (this.#tooLarge(topic, payload.length)) continue;
+      const { topic, payload, properties } = m;
+      if (this.#tooLarge(topic, payload.length + m.propertyBytes)) continue;
       const qos = Math.min(granted, m.qos) as Qos;
+      const packet = { cmd: "publish", topic, payload, qos, dup: false, retain: true } as const;
+      const props = properties === undefined ? {} : { properties };
       if (qos === 0) {
-        this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: true });
+        this.#host.send({ ...packet, ...props, qos: 0 });
         continue;
       }
       const send = () => {
         const messageId = this.#inflight.allocate();
         const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
         this.#inflight.set(messageId, entry);
-        this.#host.send({
-          cmd: "publish",
-          topic,
-          payload,
-          qos,
-          dup: false,
-          retain: true,
-          messageId,
-        });
+        this.#host.send({ ...packet, ...props, messageId });
       };
       if (this.#full()) this.#parked.send(send);
       else send();
@@ -237,6 +237,7 @@ export class Outbound {
 
   async unsubscribe(p: IUnsubscribePacket): Promise<void> {
     let sharedChanged = false;
+    const undo = checkpoint([...this.#filters, ...this.options.sets()]);
     const codes = p.unsubscriptions.map((f) => {
       const shared = this.#shared.get(f);
       if (shared !== undefined) {
@@ -245,13 +246,17 @@ export class Outbound {
         sharedChanged = true;
         return 0;
       }
-      this.#retainAsPublished.delete(f);
+      this.options.drop(f);
       return this.#dropFilter(f) ? 0 : 0x11;
     });
-    await this.#save();
+    // Not written (no leader): the session keeps the filters, and the client is told (v3.1.1's
+    // UNSUBACK has no code: no UNSUBACK). Answered as done, they came back with a reconnect.
+    const failed = await this.#save();
+    if (failed !== undefined) undo();
+    if (failed !== undefined && this.#host.version !== 5) return this.#host.fail(0x80, failed);
     this.#host.send(
       (this.#host.version === 5
-        ? { cmd: "unsuback", messageId: p.messageId, granted: codes }
+        ? { cmd: "unsuback", messageId: p.messageId, granted: codes.map((c) => failed ? 0x80 : c) }
         : { cmd: "unsuback", messageId: p.messageId }) as Packet,
     );
     if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
@@ -419,8 +424,8 @@ export class Outbound {
 
   #deliver(src: Source, d: ApiDelivery): void {
     const qos = src.qos;
-    const topic = d.subject === null ? undefined : subjectToTopic(d.subject);
-    const matches = topic !== undefined && [...src.filters].some((f) => topicMatches(f, topic));
+    const topic = d.subject === null ? undefined : deliverableTopic(d.subject);
+    const matches = topic !== undefined && this.options.matches(src.filters, topic, d.headers);
     const sentQos = Math.min(src.maxQos, publishedQos(d.headers["mqtt-qos"])) as Qos;
     if (!this.#running || !src.active) {
       // Received as the connection went: back to the session at once, for its next connection.
@@ -428,12 +433,14 @@ export class Outbound {
       return;
     }
     if (!matches) {
-      // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard).
+      // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard; its own
+      // message under No Local), or no topic name a client may be sent (an HTTP subject).
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
-    if (this.#tooLarge(topic, payload.length)) {
+    const props = this.#host.version === 5 ? deliveryProperties(d.headers) : undefined;
+    if (this.#tooLarge(topic, payload.length + (props?.bytes ?? 0))) {
       // Beyond the client's Maximum Packet Size: dropped as if sent (MQTT 5, 3.1.2.11.4), else
       // the client closes (0x95) and gets it again on its next connection, and again.
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
@@ -441,12 +448,11 @@ export class Outbound {
     }
     // RETAIN is 0 on a delivery to a subscription that already existed, unless a v5 filter
     // asked to see it as published (retain as published).
-    const retain = d.headers[RETAIN_HEADER] === "1" && this.#retainAsPublished.size > 0 &&
-      [...this.#retainAsPublished].some((f) => topicMatches(f, topic));
+    const retain = d.headers[RETAIN_HEADER] === "1" && this.options.retained(topic);
     if (sentQos === 0) {
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
-      this.#host.send({ cmd: "publish", topic, payload, qos: 0, dup: false, retain });
-      return;
+      const p = { cmd: "publish", topic, payload, qos: 0, dup: false, retain } as const;
+      return this.#host.send(props === undefined ? p : { ...p, properties: props.properties });
     }
     let messageId: number;
     if (sentQos === 2) {
@@ -487,6 +493,7 @@ export class Outbound {
       dup: d.attempt > 1,
       retain,
       messageId,
+      ...(props === undefined ? {} : { properties: props.properties }),
     });
   }
 }

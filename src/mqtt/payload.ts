@@ -13,6 +13,8 @@ import { Buffer, isAscii } from "node:buffer";
 export const PAYLOAD_HEADER = "mqtt-payload";
 /** Set ("1") on a message published with RETAIN (v5 "retain as published" shows it). */
 export const RETAIN_HEADER = "mqtt-retain";
+/** The publishing session's claim key, while it has an MQTT 5 No Local filter (`filter_options.ts`). */
+export const FROM_HEADER = "mqtt-from";
 
 // `ignoreBOM`: a leading U+FEFF is the payload's own (the default decoder drops it).
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

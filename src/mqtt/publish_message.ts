@@ -1,12 +1,14 @@
 /**
  * The message a PUBLISH becomes: the API's publish body, its payload encoded (`payload.ts`), the
- * MQTT facts as headers, a v5 client's user properties as headers too, its expiry and retain.
+ * MQTT facts as headers, a v5 client's properties as headers too (`properties.ts`), its expiry
+ * and retain.
  *
  * @module
  */
 
 import type { IPublishPacket } from "mqtt-packet";
 import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { GATEWAY_HEADERS, propertiesToHeaders } from "./properties.ts";
 import { jsonBytesAtMost } from "./json_bound.ts";
 import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
@@ -33,12 +35,13 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
   // Literal names (PAYLOAD_HEADER's), not computed ones: a literal of known shape is cheaper.
   const headers: Record<string, string> = { "mqtt-payload": kind, "mqtt-qos": QOS_TEXT[p.qos] };
   if (p.retain) headers[RETAIN_HEADER] = "1";
+  if (p.properties !== undefined) propertiesToHeaders(p.properties, headers);
   const user = p.properties?.userProperties;
   if (user !== undefined) {
     for (const [k, v] of Object.entries(user)) {
       // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
-      // to a "retain as published" subscriber).
-      if (Object.hasOwn(headers, k) || k === RETAIN_HEADER) continue;
+      // to a "retain as published" subscriber, `mqtt-from` hide it from a No Local one).
+      if (Object.hasOwn(headers, k) || GATEWAY_HEADERS.has(k)) continue;
       headers[k] = Array.isArray(v) ? v.join(",") : String(v);
     }
   }

@@ -9,7 +9,9 @@
 import { type ApiRetained, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { decodePayload, PAYLOAD_HEADER, publishedQos } from "./payload.ts";
 import type { Buffer } from "node:buffer";
-import { filterToPatterns, subjectToTopic, topicMatches } from "./topics.ts";
+import { deliverableTopic, filterToPatterns, topicMatches } from "./topics.ts";
+import { deliveryProperties } from "./properties.ts";
+import type { IPublishPacket } from "mqtt-packet";
 
 export interface RetainedMessage {
   readonly topic: string;
@@ -17,10 +19,17 @@ export interface RetainedMessage {
   /** The QoS it was published with. */
   readonly qos: number;
   readonly seq: number;
+  /** Its MQTT 5 properties (`properties.ts`), for a v5 client, and their bytes at most. */
+  readonly properties?: IPublishPacket["properties"];
+  readonly propertyBytes: number;
 }
 
-/** The live retained messages matching `filter`, oldest first. */
-export async function retainedFor(api: BrokerApi, filter: string): Promise<RetainedMessage[]> {
+/** The live retained messages matching `filter`, oldest first; with properties for `v5`. */
+export async function retainedFor(
+  api: BrokerApi,
+  filter: string,
+  v5 = false,
+): Promise<RetainedMessage[]> {
   const patterns = filterToPatterns(filter);
   if ("error" in patterns) return [];
   const bySubject = new Map<string, ApiRetained>();
@@ -33,9 +42,18 @@ export async function retainedFor(api: BrokerApi, filter: string): Promise<Retai
     for (const m of a.body.messages as ApiRetained[]) bySubject.set(m.subject, m);
   }
   return [...bySubject.values()].sort((a, b) => a.seq - b.seq).flatMap((m) => {
-    const topic = subjectToTopic(m.subject);
-    if (!topicMatches(filter, topic)) return [];
+    const topic = deliverableTopic(m.subject);
+    if (topic === undefined || !topicMatches(filter, topic)) return [];
     const payload = decodePayload(m.body, m.headers[PAYLOAD_HEADER]);
-    return [{ topic, payload, qos: publishedQos(m.headers["mqtt-qos"]), seq: m.seq }];
+    const props = v5 ? deliveryProperties(m.headers) : undefined;
+    const qos = publishedQos(m.headers["mqtt-qos"]);
+    return [{
+      topic,
+      payload,
+      qos,
+      seq: m.seq,
+      properties: props?.properties,
+      propertyBytes: props?.bytes ?? 0,
+    }];
   });
 }

@@ -94,10 +94,12 @@ export class SessionClaim {
 
   /** Keeps the shared-subscription memberships with the session (taken again by its holder). */
   async saveShared(shared: SharedMembership[]): Promise<void> {
-    await this.api.write("PUT", this.#path, {
+    const a = await this.api.write("PUT", this.#path, {
       holder: this.holder,
       data: JSON.stringify({ shared }),
     });
+    // A take of this connection's own: its stamp is this connection's, not a reconnect's.
+    if (a.status === 200 && typeof a.body?.stamp === "number") this.stamp = a.body.stamp;
   }
 
   /** The connection ended: the session waits `expireMs` (undefined: as taken) for its client. */

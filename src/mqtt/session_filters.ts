@@ -8,6 +8,7 @@
  */
 
 import { type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { FILTERS_MAX } from "../broker/mod.ts";
 import type { SessionOwner } from "./session.ts";
 import { DELIVERY_LEASE_MS, sessionSubscription } from "./subscriptions.ts";
 import { filterToPatterns, patternToFilter } from "./topics.ts";
@@ -42,26 +43,41 @@ export class SessionFilters {
       if (a.status !== 200) continue;
       present = true;
       const patterns: string[] = a.body.filters ?? [];
-      for (const p of patterns) filters[qos].add(patternToFilter(p));
+      const stored = new Set(patterns);
+      for (const p of patterns) {
+        // `a/#` is kept as `a.>` and `a`: the bare one is its parent level, not a filter of its
+        // own (read back as one, an UNSUBSCRIBE of `a/#` left `a` subscribed).
+        if (!stored.has(`${p}.>`)) filters[qos].add(patternToFilter(p));
+      }
       this.#saved[qos] = [...new Set(patterns)].sort().join("\n");
     }
     return present;
   }
 
-  /** Writes the levels whose filters changed; an error text when the broker refused. */
+  /**
+   * Writes the levels whose filters changed; an error text when the broker refused. A level past
+   * the broker's patterns per subscription is refused before anything is written: a move from
+   * one level to a full one must not leave the filter in neither.
+   */
   async save(filters: FiltersByQos): Promise<string | undefined> {
-    for (const qos of QOS_LEVELS) {
-      const patterns = [
+    const levels = QOS_LEVELS.map((qos) =>
+      [
         ...new Set([...filters[qos]].flatMap((f) => {
           const r = filterToPatterns(f);
           return "patterns" in r ? r.patterns : [];
         })),
-      ].sort();
+      ].sort()
+    );
+    const over = levels.findIndex((patterns) => patterns.length > FILTERS_MAX);
+    if (over >= 0) return `QoS ${over}: ${levels[over].length} patterns, at most ${FILTERS_MAX}`;
+    for (const qos of QOS_LEVELS) {
+      const patterns = levels[qos];
       // Only the levels that changed: a SUBSCRIBE is one write, not one per QoS.
       const key = patterns.length === 0 ? undefined : patterns.join("\n");
       if (key === this.#saved[qos]) continue;
       if (key === undefined) {
-        await this.#api.write("DELETE", this.path(qos), {});
+        const a = await this.#api.write("DELETE", this.path(qos), {});
+        if (a.status !== 204 && a.status !== 404) return `${a.status} ${a.body?.detail ?? ""}`;
         this.#saved[qos] = undefined;
         continue;
       }

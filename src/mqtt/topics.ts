@@ -22,11 +22,26 @@ function unescapeLevel(token: string): string {
     .replaceAll("%25", "%");
 }
 
-/** Why `topic` is not a valid MQTT topic name for a PUBLISH, or undefined. */
+/**
+ * Characters a topic name may not hold: NUL (MQTT 1.5.4-2), the control characters and the
+ * noncharacters (1.5.4-3: a receiver MAY close the connection, and libmosquitto's clients do).
+ */
+// deno-lint-ignore no-control-regex -- control characters are what it finds
+const UNSENDABLE = /[\u0000-\u001f\u007f-\u009f\p{Noncharacter_Code_Point}]/u;
+
+/** Whether `text` holds a character a client may close on (see `UNSENDABLE`). */
+export function hasUnsendable(text: string): boolean {
+  return UNSENDABLE.test(text);
+}
+
+/**
+ * Why `topic` is not a valid MQTT topic name, or undefined: for a PUBLISH from a client, and for
+ * one to a client (a subject an HTTP publisher chose may stand for no valid topic name).
+ */
 export function checkTopicName(topic: string): string | undefined {
   if (topic.length === 0) return "a topic name is not empty";
   if (topic.includes("+") || topic.includes("#")) return "a topic name has no wildcard";
-  if (topic.includes("\u0000")) return "a topic name has no NUL";
+  if (hasUnsendable(topic)) return "a topic name has no NUL, control character or noncharacter";
   return undefined;
 }
 
@@ -42,6 +57,17 @@ export function topicToSubject(topic: string): { subject: string } | { error: st
 /** The topic name a subject stands for (the inverse of `topicToSubject`). */
 export function subjectToTopic(subject: string): string {
   return subject.split(".").map(unescapeLevel).join("/");
+}
+
+/**
+ * The topic name of a subject, when it is one MQTT lets a client be sent; else undefined (an HTTP
+ * publisher's subject `%`, `a.+` or with a control character): such a message is not for MQTT
+ * sessions. Sent, a client closes its connection and, with a persistent session, is sent it
+ * again on every reconnect.
+ */
+export function deliverableTopic(subject: string): string | undefined {
+  const topic = subjectToTopic(subject);
+  return checkTopicName(topic) === undefined ? topic : undefined;
 }
 
 /** Why `filter` is not a valid MQTT topic filter, or undefined. */

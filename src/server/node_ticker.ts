@@ -1,7 +1,7 @@
 /**
  * One interval timer for a node's periodic work: Raft's tick, the leader's timed-event check,
- * the idle collector's look and the event-loop probe while the node is quiet
- * (`loop_monitor.ts`) each run every so many of its beats instead of on a timer of their own.
+ * the idle collector's look, the peer links' keepalives and the event-loop probe while the node is
+ * quiet (`loop_monitor.ts`) each run every so many of its beats instead of on a timer of their own.
  *
  * Why: a timer that wakes an idle process costs far more than its callback (the wake-up, the
  * runtime's timer bookkeeping, the turn of the loop: ~80–100 µs of CPU per wake-up on a loaded

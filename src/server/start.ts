@@ -7,7 +7,7 @@
 
 import process from "node:process";
 import { NodeDriver, slicePacer, StaleIncarnationError } from "../../cluster/node/mod.ts";
-import { LostLogError } from "../../cluster/raft/mod.ts";
+import { LostLogError, type Message } from "../../cluster/raft/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, PeerTls, Transport } from "../../cluster/transport/mod.ts";
 import { EntryClock } from "../broker/mod.ts";
@@ -30,6 +30,7 @@ import { type LoadedTls, loadTls, secretFileWarning } from "./tls.ts";
 import { RaftNode } from "./raft_node.ts";
 import { fullCollection } from "./memory.ts";
 import { ReusedTimer, startIdleCollector, startLeaderTimers } from "./start_timers.ts";
+import { openTransport } from "./start_transport.ts";
 import {
   COMMIT_NOTICE_MS,
   DEFER_COMMIT_NOTICE,
@@ -158,19 +159,9 @@ async function openCore(config: NodeConfig, log: Logger, peerTls: PeerTls | unde
   const clusterSecret = config.secret ?? crypto.randomUUID();
   const peers = new Map(config.peers.map((p) => [p.id, p.url]));
   const holder: { driver?: NodeDriver } = {};
-  const transport = new Transport({
-    selfId: config.id,
-    clusterId: config.clusterId,
-    secret: clusterSecret,
-    peers,
-    // Sent when dialing: a peer that missed the change that added this node can answer it.
-    selfUrl: config.advertise,
-    onMessages: (msgs) => holder.driver?.receive(msgs),
-    log: (event, details) => log.info(event, details),
-    faultSeam: config.testFaults,
-    ...(peerTls === undefined ? {} : { peerTls }),
-  });
   const ticker = new NodeTicker(TICK_MS); // Raft's tick and the node's other periodic work
+  const receive = (msgs: Message[]) => holder.driver?.receive(msgs);
+  const transport = openTransport(config, log, peerTls, clusterSecret, peers, ticker, receive);
   const loop = new LoopMonitor(); // the event-loop delay probe, whose figures `snapshot_taken` logs
   loop.run(ticker);
   // The dashboard's recent events: what the driver logs about elections, membership, snapshots.

@@ -65,7 +65,8 @@ interface Workload {
 /** The stream workload: proposals per entry, each one message. */
 const STREAM_RUN = 256;
 
-const MQTT_HEADERS = { "mqtt-payload": "utf8", "mqtt-qos": "1" };
+/** The headers of a QoS 1 text PUBLISH, as `src/mqtt/publish_message.ts` makes them. */
+const MQTT_HEADERS = { "mqtt-payload": "text", "mqtt-qos": "1" };
 
 const WORKLOADS: Record<string, Workload> = {
   b100: {
@@ -86,10 +87,11 @@ const WORKLOADS: Record<string, Workload> = {
       cmd: {
         op: "topic_publish_batch",
         topic: "mqtt",
+        // In the order the API makes a message's fields (`withBody` in src/http/render.ts).
         messages: Array.from({ length: 64 }, () => ({
-          subject: "bench.q1",
           body: BODY,
           headers: MQTT_HEADERS,
+          subject: "bench.q1",
         })),
       },
     }),

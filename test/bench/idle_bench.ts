@@ -11,13 +11,21 @@
  * probe (src/server/loop_monitor.ts). `/proc` counts CPU in scheduler ticks (10 ms), so a
  * round needs several seconds to tell milliseconds per second apart.
  *
+ * With `--clients`, the nodes listen for MQTT too, and each cluster's leader has one idle MQTT
+ * client (keep-alive 60 s) and one idle stream (the project's client, which pings) connected.
+ * With `--burst n`, n messages are published to each cluster's leader (the project's client, 64
+ * in flight) before the rounds: does anything keep ticking after load?
+ *
  * Usage: deno run -A test/bench/idle_bench.ts [--rounds 6] [--seconds 10] [--base dir]
- *   [--v8-flags flags]
+ *   [--v8-flags flags] [--clients] [--burst n]
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import type { MqttClient } from "mqtt";
+import { Client, StreamConnection } from "../../src/client/mod.ts";
+import { connect, mqttNodes } from "../e2e/mqtt_client.ts";
 import { Nodes, sleep } from "../e2e/nodes.ts";
 import { cpuSeconds } from "./_cpu.ts";
 
@@ -28,6 +36,8 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     base: { type: "string" },
     "v8-flags": { type: "string" },
+    clients: { type: "boolean", default: false },
+    burst: { type: "string", default: "0" },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -37,21 +47,52 @@ const HERE = new URL("../..", import.meta.url).pathname;
 const load = () => Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function cluster(checkout: string): Promise<Nodes> {
-  return await Nodes.start({
+const BURST = Number(values.burst);
+const held: { close(): unknown }[] = [];
+
+async function cluster(
+  checkout: string,
+): Promise<{ nodes: Nodes; mqttPort?: (id: string) => number }> {
+  const opts = {
     count: 3,
-    storage: "fsync",
+    storage: "fsync" as const,
     keepLogs: false,
     main: `${checkout}/src/main.ts`,
     ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
-  });
+  };
+  return values.clients ? await mqttNodes(opts) : { nodes: await Nodes.start(opts) };
 }
 
-const sides: { name: string; nodes: Nodes }[] = [{ name: "this", nodes: await cluster(HERE) }];
+/** The idle clients and the burst of `--clients` and `--burst` on one cluster's leader. */
+async function prepare(nodes: Nodes, leader: string, mqttPort?: (id: string) => number) {
+  const url = nodes.url(leader);
+  if (mqttPort !== undefined) {
+    const mqttClient: MqttClient = await connect(mqttPort(leader), { keepalive: 60 });
+    held.push({ close: () => mqttClient.endAsync() }, await StreamConnection.open(url));
+  }
+  if (BURST === 0) return;
+  const stream = await StreamConnection.open(url);
+  await (await stream.request("PUT", "/v1/queues/burst", {}, "{}")).arrayBuffer();
+  await stream.close();
+  const client = new Client({ nodes: [url] });
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < BURST; i = next++) {
+      await client.publish("burst", { id: `b-${i}`, body: "x".repeat(256) });
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, lane));
+  await client.close?.();
+}
+
+const sides: { name: string; nodes: Nodes; mqttPort?: (id: string) => number }[] = [
+  { name: "this", ...await cluster(HERE) },
+];
 try {
-  if (values.base) sides.push({ name: "base", nodes: await cluster(values.base) });
-  const roles = await Promise.all(sides.map(async ({ nodes }) => {
+  if (values.base) sides.push({ name: "base", ...await cluster(values.base) });
+  const roles = await Promise.all(sides.map(async ({ nodes, mqttPort }) => {
     const leader = await nodes.waitLeader();
+    await prepare(nodes, leader, mqttPort);
     return [leader, ...nodes.ids.filter((id) => id !== leader)].map((id) => nodes.pid(id)!);
   }));
   await sleep(3000); // start-up's compilation and first collections settle
@@ -77,5 +118,6 @@ try {
   );
   console.log(JSON.stringify({ rounds: ROUNDS, seconds: SECONDS, medians, loadAfter: load() }));
 } finally {
+  await Promise.all(held.map((h) => h.close()));
   await Promise.all(sides.map(({ nodes }) => nodes.stop()));
 }

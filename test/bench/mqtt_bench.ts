@@ -21,14 +21,19 @@
  * (`/proc/<pid>/io` syscw and syscr; a Deno process's socket reads do not show in syscr, its
  * writes do).
  *
- * Median of `--runs` runs after `--warmup` uncounted ones (QoS 1 and 2; default 1) per broker,
- * so V8's warm-up (nodes and client) is not charged to whichever broker is measured first.
+ * Median of `--runs` runs, after `--warmup` QoS 1 messages to each broker that are not measured
+ * (30,000 by default; `--warmup 0` measures from a fresh start). The nodes are JIT-compiled: on a
+ * fresh cluster their CPU per message falls by half over the first ~20,000–30,000 messages (V8
+ * moves the per-message and then the per-entry code to its optimizing tiers, on its own threads),
+ * so runs from a fresh start measured mostly that, and varied with how far it had got; the
+ * client (MQTT.js) warms up the same way, and used to meet Mosquitto warmed by quorumq's runs.
  * Without `mosquitto` installed only quorumq is measured, saying why.
  *
- * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 20000] [--warmup 1] [--nodes 1,3]
- *   [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>] [--profile-client <dir>]
- *   [--client-nodelay] [--no-memory-flags] [--v8-flags <flags>] [--profile-nodes <dir>]
- *   [--beside <node entry>] [--publishers 1]
+ * Usage: deno run -A test/bench/mqtt_bench.ts [--runs 3] [--messages 20000] [--warmup 30000]
+ *   [--nodes 1,3] [--cases q1,q2,q0] [--only quorumq|mosquitto] [--main <node entry>]
+ *   [--profile-client <dir>] [--client-nodelay] [--no-memory-flags] [--v8-flags <flags>]
+ *   [--malloc <tunables>] [--profile-nodes <dir>] [--beside <node entry>]
+ *   [--beside-v8-flags <flags>] [--beside-malloc <tunables>] [--publishers 1]
  *
  * `--nodes` lists the cluster sizes quorumq runs as, one after another (default `1,3`; `--nodes 3`
  * for the cluster alone). `--main` picks the node entry
@@ -45,7 +50,10 @@
  * `src/main.ts`) and drives the same QoS 1 load on both at the same time, run by run, so an A/B of
  * the CPU per message sees one machine load on both sides (alternating runs drift with the load
  * of a shared machine); no Mosquitto then, and neither the rates nor the client's CPU compare
- * (one client process drives both). `--publishers <n>` shares the QoS 1/2 window of 64 in flight
+ * (one client process drives both); it prints each run's rate and CPU per message of both.
+ * `--beside-v8-flags` and `--beside-malloc` give the second cluster other V8 flags or another
+ * `GLIBC_TUNABLES` than the first (`--v8-flags`, `--malloc`; default the launch commands'), so a
+ * setting is compared side by side on the same code. `--publishers <n>` shares the QoS 1/2 window of 64 in flight
  * among n connections (the gateway keeps one batch in flight per connection, so n batches can be
  * in flight at once: a stand-in for a gateway that overlaps a connection's batches).
  *
@@ -58,13 +66,13 @@ import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { freePorts, sleep } from "../e2e/nodes.ts";
 import { mqttNodes } from "../e2e/mqtt_client.ts";
+import { cpuUs, entriesOf, median, pct, syscalls } from "./_mqtt_bench_figures.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     runs: { type: "string", default: "3" },
     messages: { type: "string", default: "20000" },
-    warmup: { type: "string", default: "1" },
     nodes: { type: "string", default: "1,3" },
     cases: { type: "string", default: "q1,q2,q0" },
     only: { type: "string" },
@@ -73,6 +81,10 @@ const { values } = parseArgs({
     "client-nodelay": { type: "boolean", default: false },
     "no-memory-flags": { type: "boolean", default: false },
     "v8-flags": { type: "string" },
+    "beside-v8-flags": { type: "string" },
+    malloc: { type: "string" },
+    "beside-malloc": { type: "string" },
+    warmup: { type: "string", default: "30000" },
     "profile-nodes": { type: "string" },
     beside: { type: "string" },
     publishers: { type: "string", default: "1" },
@@ -82,7 +94,7 @@ const CASES = new Set(values.cases.split(","));
 const NODE_COUNTS = values.nodes.split(",").map(Number);
 const RUNS = Number(values.runs);
 const MESSAGES = Number(values.messages);
-const WARMUP_RUNS = Number(values.warmup);
+const WARMUP = Number(values.warmup);
 const IN_FLIGHT = 64;
 /** QoS 1/2 publisher connections sharing the `IN_FLIGHT` window (`--publishers`). */
 const PUBLISHERS = Number(values.publishers);
@@ -108,20 +120,6 @@ interface Figures {
 }
 
 type Timed = Pick<Figures, "rate" | "p50" | "p99" | "got">;
-
-/** utime+stime of a process in microseconds (Linux /proc; clock ticks are 100 Hz here). */
-function cpuUs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-/** A process's write and read system calls so far (`/proc/<pid>/io`: syscw, syscr). */
-function syscalls(pid: number): { w: number; r: number } {
-  const io = Deno.readTextFileSync(`/proc/${pid}/io`);
-  const field = (name: string) => Number(io.match(new RegExp(`^${name}: (\\d+)`, "m"))?.[1] ?? NaN);
-  return { w: field("syscw"), r: field("syscr") };
-}
 
 /**
  * Runs `fn` and adds the CPU per message of `pids[0]` (the broker, a cluster's leader), of all
@@ -154,24 +152,6 @@ async function withCpu(
   return { ...f, ...cpu, ...per64 };
 }
 
-/** The Raft entries a quorumq node has proposed (`quorumq_proposal_entries_total`). */
-async function entriesOf(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("quorumq_proposal_entries_total"));
-  return Number(line?.split(" ").at(-1) ?? NaN);
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0
-    ? NaN
-    : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 async function client(port: number, clientId?: string): Promise<MqttClient> {
   return await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
     reconnectPeriod: 0,
@@ -183,6 +163,7 @@ async function publishInFlight(
   port: number,
   run: number,
   qos: 1 | 2,
+  messages = MESSAGES,
 ): Promise<Timed> {
   const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, () => client(port)));
   // MQTT.js leaves Nagle's algorithm on: its PUBLISHes after the first wait for that one's TCP ACK.
@@ -197,7 +178,7 @@ async function publishInFlight(
   const start = performance.now();
   const worker = async (w: number) => {
     const pub = pubs[w % pubs.length];
-    while (next < MESSAGES) {
+    while (next < messages) {
       next++;
       const t0 = performance.now();
       await pub.publishAsync(`bench/${run}/q${qos}`, payload, { qos });
@@ -208,7 +189,12 @@ async function publishInFlight(
   const secs = (performance.now() - start) / 1000;
   await Promise.all(pubs.map((pub) => pub.endAsync()));
   lat.sort((a, b) => a - b);
-  return { rate: MESSAGES / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+  return { rate: messages / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+}
+
+/** `--warmup <n>`: n QoS 1 messages before the measured runs, not measured (see the header). */
+async function warmUp(port: number): Promise<void> {
+  if (WARMUP > 0) await publishInFlight(port, -1, 1, WARMUP);
 }
 
 async function qos0FanOut(
@@ -259,10 +245,7 @@ async function measure(
   const q1: Figures[] = [];
   const q2: Figures[] = [];
   const q0: Figures[] = [];
-  for (let r = 0; r < WARMUP_RUNS; r++) {
-    if (CASES.has("q1")) await publishInFlight(port, -1 - r, 1);
-    if (CASES.has("q2")) await publishInFlight(port, -1 - r, 2);
-  }
+  await warmUp(port);
   const stopProfile = await profileClient(name.replace(/ /g, "-"));
   for (let r = 0; r < RUNS; r++) {
     const sent = () => MESSAGES;
@@ -330,6 +313,7 @@ async function measureBeside(a: Cluster, b: Cluster): Promise<void> {
   const qa: Figures[] = [];
   const qb: Figures[] = [];
   const sent = () => MESSAGES;
+  await Promise.all([warmUp(a.port), warmUp(b.port)]);
   for (let r = 0; r < RUNS; r++) {
     const [fa, fb] = await Promise.all([
       withCpu(a.pids, () => publishInFlight(a.port, r, 1), sent, a.entries),
@@ -337,7 +321,10 @@ async function measureBeside(a: Cluster, b: Cluster): Promise<void> {
     ]);
     qa.push(fa);
     qb.push(fb);
-    const us = (f: Figures) => `leader ${Math.round(f.brokerUs)} all ${Math.round(f.allUs)} µs`;
+    const us = (f: Figures) =>
+      `${Math.round(f.rate)} msgs/s, leader ${Math.round(f.brokerUs)} all ${
+        Math.round(f.allUs)
+      } µs`;
     console.log(`  run ${r}: ${a.name} ${us(fa)}; ${b.name} ${us(fb)}`);
   }
   show(a.name, a.pids.length, "QoS 1 publish, 64 in flight", qa);
@@ -413,9 +400,10 @@ const durability = (nodes: number) =>
     : `${nodes} nodes: client on the leader, fsync on (every PUBACK after the message is on ` +
       "disk on a majority)";
 console.log(
-  `${MESSAGES} messages per run, median of ${RUNS}. quorumq ${
-    NODE_COUNTS.map(durability).join("; ")
-  }. Mosquitto: one broker, persistence on (written at autosave and shutdown; an acknowledged ` +
+  `${MESSAGES} messages per run, median of ${RUNS}, after ${WARMUP} QoS 1 messages to warm each ` +
+    `broker up. quorumq ${
+      NODE_COUNTS.map(durability).join("; ")
+    }. Mosquitto: one broker, persistence on (written at autosave and shutdown; an acknowledged ` +
     `message can be lost in a crash). Client: MQTT.js in this process, ${
       values["client-nodelay"]
         ? "Nagle off on the publisher (--client-nodelay)"
@@ -435,14 +423,20 @@ const main = profileDir !== undefined
   ? new URL("./profiled_main.ts", import.meta.url).pathname
   : values.main;
 /** Nodes of a cluster of `count` on the node entry `entry` (this checkout's when undefined). */
-const clusterNodes = (count: number, entry: string | undefined) =>
+const clusterNodes = (
+  count: number,
+  entry: string | undefined,
+  v8Flags = values["v8-flags"],
+  malloc = values.malloc,
+) =>
   mqttNodes({
     count,
     storage: "fsync",
     keepLogs: false,
     memoryFlags: !values["no-memory-flags"],
-    ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
+    ...(v8Flags !== undefined ? { v8Flags } : {}),
     ...(entry === undefined ? {} : { main: entry }),
+    ...(malloc === undefined ? {} : { env: () => ({ GLIBC_TUNABLES: malloc }) }),
   });
 
 /** A started cluster as `measureBeside` reads it. */
@@ -462,7 +456,12 @@ if (beside !== undefined) {
   for (const count of NODE_COUNTS) {
     const a = await clusterNodes(count, main);
     try {
-      const b = await clusterNodes(count, beside);
+      const b = await clusterNodes(
+        count,
+        beside,
+        values["beside-v8-flags"] ?? values["v8-flags"],
+        values["beside-malloc"] ?? values.malloc,
+      );
       try {
         await measureBeside(
           await clusterOf(`quorumq ${count}n`, a),
