@@ -161,7 +161,10 @@ export class BrokerApi {
  */
 export const MQTT_TOPIC_OPTIONS = { retention: "interest" } as const;
 
-/** The options of a topic as `GET /v1/topics/{t}` answers them. */
+/**
+ * The options of a topic as `GET /v1/topics/{t}` answers them, which the upgrade's PUT carries
+ * over (a topic option added later belongs here too, or the upgrade would drop it).
+ */
 const TOPIC_OPTION_NAMES = [
   "maxAgeMs",
   "maxMessages",
