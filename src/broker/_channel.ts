@@ -23,6 +23,7 @@ import { decodeReceipt, encodeReceipt } from "./_receipts.ts";
 export { decodeReceipt, encodeReceipt };
 
 export type DeadReason = "max_deliveries" | "ttl";
+const PEEK_STATE = ["ready", "delayed", "leased"] as const; // by MsgState
 
 /** What a channel needs from the broker around it. */
 export interface ChannelHost {
@@ -64,6 +65,8 @@ export class Channel {
   nextSeq = 1;
   /** Subscriptions: the first topic seq they get. */
   startSeq = 1;
+  /** Subscriptions: their topic, told of every message that leaves (interest retention). */
+  owner: { released(seq: number): void } | undefined;
 
   constructor(
     readonly ord: number,
@@ -190,6 +193,7 @@ export class Channel {
     this.bytes -= m.len;
     this.#count(m.state, -1);
     if (this.groups !== undefined) this.#offerGroup(m.group ?? "");
+    this.owner?.released(m.seq);
   }
 
   #deadLetter(m: Msg, reason: DeadReason, now: number): void {
@@ -235,11 +239,7 @@ export class Channel {
     const out: PeekedMessage[] = [];
     for (const m of this.msgs.valuesFrom(fromSeq)) {
       if (out.length >= limit) break;
-      const state = m.state === MsgState.Ready
-        ? "ready"
-        : m.state === MsgState.Delayed
-        ? "delayed"
-        : "leased";
+      const state = PEEK_STATE[m.state];
       const p: PeekedMessage = {
         seq: m.seq,
         id: m.id,
@@ -486,11 +486,7 @@ export class Channel {
   statusOf(id: string, seq: number, rec: IdRecord | undefined): MessageStatus | undefined {
     const m = this.msgs.get(seq);
     if (m !== undefined) {
-      const state = m.state === MsgState.Ready
-        ? "ready"
-        : m.state === MsgState.Delayed
-        ? "delayed"
-        : "leased";
+      const state = PEEK_STATE[m.state];
       return { id, seq, state, attempt: m.attempt };
     }
     if (rec === undefined || rec.state === "live") return undefined;

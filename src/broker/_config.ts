@@ -49,6 +49,7 @@ export function resolveTopicConfig(o: TopicOptions): TopicConfig {
   if (o.maxBytes !== undefined) c.maxBytes = o.maxBytes;
   if (o.maxRetained !== undefined) c.maxRetained = o.maxRetained;
   if (o.maxRetainedBytes !== undefined) c.maxRetainedBytes = o.maxRetainedBytes;
+  if (o.retention !== undefined) c.retention = o.retention;
   return c;
 }
 

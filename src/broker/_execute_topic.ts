@@ -87,6 +87,7 @@ export function dropSubscription(state: BrokerState, t: Topic, name: string): bo
   if (s === undefined) return false;
   t.subs.delete(name);
   t.routes.delete(s);
+  t.unsubscribed(s);
   state.byOrd.delete(s.ord);
   return true;
 }
@@ -97,8 +98,7 @@ function putTopic(state: BrokerState, name: string, options: TopicOptions, now: 
   const existing = state.topics.get(name);
   const config = resolveTopicConfig(options);
   if (existing !== undefined) {
-    existing.config = config;
-    existing.retain(now);
+    existing.configure(config, now);
     return { ok: true, created: false, config };
   }
   const ord = state.nextOrd++;
@@ -137,6 +137,7 @@ function putSubscription(
     : startAt.seq;
   const ord = state.nextOrd++;
   const sub = new Channel(ord, `${topic}/${name}`, config, state.host);
+  sub.owner = t;
   t.subs.set(name, sub);
   t.route(sub);
   state.byOrd.set(ord, sub);

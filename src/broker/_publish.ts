@@ -156,6 +156,7 @@ export function topicPublishOne(
     notBefore: now + (m.delayMs ?? 0),
     ttlAt: m.ttlMs === undefined ? Infinity : now + m.ttlMs,
     routed: undefined,
+    holders: 0,
   };
   t.append(msg, now);
   if (m.once !== undefined) {

@@ -308,9 +308,11 @@ function* restoreTopic(r: FrameReader, state: BrokerState): Steps<Topic> {
   for (let i = 0; i < nSubs; i++) {
     const s = yield* restoreChannel(r, state, t);
     t.subs.set(s.name, s.ch);
+    s.ch.owner = t;
     t.route(s.ch); // routing is derived from the subscription's config, which the snapshot holds
   }
   yield* rebuildRouted(t);
+  if (t.interest) yield* t.countHolders(); // derived, as routing is
   t.scheduleAge();
   state.byOrd.set(t.ord, t);
   return t;
@@ -345,6 +347,7 @@ function* restoreTopicMsgs(
       notBefore,
       ttlAt,
       routed: undefined,
+      holders: 0,
     };
     t.log.append(seq, m);
     t.bytes += len;

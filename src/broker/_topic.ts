@@ -2,7 +2,9 @@
  * Topics: a retained log by seq with dedup, fanned out to subscriptions. Each subscription is a
  * `Channel` that gets its own message record (sharing the topic's body bytes) for every topic
  * message from its start point on. Retention wins: a message dropped by retention leaves every
- * subscription too (Kafka / NATS limits semantics). Folder-private.
+ * subscription too (Kafka / NATS limits semantics). With `retention: "interest"` (NATS JetStream's
+ * interest retention) the log keeps a message only while a subscription holds it: each message
+ * counts its holders, and the last one to let it go drops it. Folder-private.
  *
  * @module
  */
@@ -49,6 +51,11 @@ export interface TopicMsg {
    * scan of 10,000 subscriptions. A superset is fine (a drop where it is absent is a no-op).
    */
   routed: Channel[] | undefined;
+  /**
+   * Interest retention: how many subscriptions hold it (kept up to date only then; counted again
+   * on restore and when a topic turns to interest). The log holds no message with none.
+   */
+  holders: number;
 }
 
 export class Topic {
@@ -97,18 +104,34 @@ export class Topic {
     };
   }
 
-  /** Appends a message to the log, fans it out, then applies the count and size retention. */
+  /** Whether the log keeps only what subscriptions hold. */
+  get interest(): boolean {
+    return this.config.retention === "interest";
+  }
+
+  /**
+   * Appends a message to the log, fans it out, then applies the count and size retention. With
+   * interest retention, a message that reached no subscription is not kept.
+   */
   append(t: TopicMsg, now: number): void {
     const wasEmpty = this.log.count === 0;
-    this.log.append(t.seq, t);
     this.nextSeq = t.seq + 1;
-    this.bytes += t.len;
     this.published++;
     const targets = this.routes.match(t.subject, t.headers);
+    let holders = 0;
     for (let i = 0; i < targets.length; i++) {
       const sub = targets[i];
-      if (t.seq >= sub.startSeq) deliverTo(sub, t, now);
+      if (t.seq >= sub.startSeq) {
+        deliverTo(sub, t, now);
+        holders++;
+      }
     }
+    if (this.interest) {
+      if (holders === 0) return;
+      t.holders = holders;
+    }
+    this.log.append(t.seq, t);
+    this.bytes += t.len;
     t.routed = this.routes.filtered ? targets : undefined;
     const { maxMessages, maxBytes } = this.config;
     let dropped = false;
@@ -131,13 +154,84 @@ export class Topic {
     for (const sub of t.routed ?? this.subs.values()) sub.dropForRetention(t.seq);
   }
 
+  /**
+   * A subscription let go of `seq` (acked, dead, expired, dropped): with interest retention, the
+   * last holder drops it from the log. A seq the log no longer has (retention dropped it first) is
+   * a no-op.
+   */
+  released(seq: number): void {
+    if (!this.interest) return;
+    const t = this.log.get(seq);
+    if (t === undefined || --t.holders > 0) return;
+    this.log.delete(seq);
+    this.bytes -= t.len;
+    // A new head needs no event of its own: the one pending for an older head fires first and
+    // looks again (`onEvent`). One per release would pile up for `maxAgeMs` each.
+  }
+
+  /** A subscription is gone: what it held is released. */
+  unsubscribed(sub: Channel): void {
+    sub.owner = undefined;
+    if (!this.interest) return;
+    const seqs: number[] = [];
+    sub.msgs.forEach((m) => seqs.push(m.seq));
+    for (let i = 0; i < seqs.length; i++) this.released(seqs[i]);
+  }
+
+  /**
+   * New options (a `topic_put` on an existing topic). Turning to interest retention counts each
+   * message's holders and drops the messages no subscription holds, at once.
+   */
+  configure(config: TopicConfig, now: number): void {
+    const was = this.interest;
+    this.config = config;
+    if (this.interest && !was) {
+      this.#ageAt = undefined; // events scheduled before were not counted: schedule one now
+      for (const _ of this.countHolders()) { /* at once */ }
+      const gone: TopicMsg[] = [];
+      for (const m of this.log.values()) if (m.holders === 0) gone.push(m);
+      for (const m of gone) {
+        this.log.delete(m.seq);
+        this.bytes -= m.len;
+      }
+    }
+    this.retain(now);
+  }
+
+  /** Counts each message's holders from the subscriptions' stores, in steps (a restore). */
+  *countHolders(): Generator<void, void, void> {
+    let n = 0;
+    for (const m of this.log.values()) {
+      m.holders = 0;
+      if (++n % 4096 === 0) yield;
+    }
+    for (const sub of this.subs.values()) {
+      for (const m of sub.msgs.values()) {
+        const t = this.log.get(m.seq);
+        if (t !== undefined) t.holders++;
+        if (++n % 4096 === 0) yield;
+      }
+    }
+  }
+
+  /**
+   * Interest retention: the time of the age event this topic has pending, if any. Releases move
+   * the head often, so a topic keeps one event, at or before its head's time, not one per head.
+   */
+  #ageAt: number | undefined;
+
   /** Schedules the age retention of the current head (one pending age event per head). */
   scheduleAge(): void {
     const head = this.log.first();
     const maxAgeMs = this.config.maxAgeMs;
     if (head === undefined || maxAgeMs === undefined) return;
+    const at = head.publishedAt + maxAgeMs;
+    if (this.interest) {
+      if (this.#ageAt !== undefined && this.#ageAt <= at) return; // it will look again
+      this.#ageAt = at;
+    }
     this.schedule({
-      at: head.publishedAt + maxAgeMs,
+      at,
       ord: this.ord,
       seq: head.seq,
       kind: EventKind.TopicAge,
@@ -159,10 +253,15 @@ export class Topic {
 
   /** Age retention: drops the heads that are too old, if this event is still current. */
   onEvent(e: TimedEvent, now: number): void {
+    if (e.at === this.#ageAt) this.#ageAt = undefined;
     const head = this.log.first();
     const maxAgeMs = this.config.maxAgeMs;
     if (head === undefined || maxAgeMs === undefined) return;
-    if (head.seq !== e.seq || head.publishedAt + maxAgeMs !== e.at) return;
+    if (head.seq !== e.seq || head.publishedAt + maxAgeMs !== e.at) {
+      // Interest: releases moved the head on since; its age is later: look again then.
+      if (this.interest) this.scheduleAge();
+      return;
+    }
     this.retain(now);
   }
 
@@ -200,10 +299,12 @@ export class Topic {
   backfill(sub: Channel, startSeq: number, now: number): void {
     sub.startSeq = startSeq;
     const c = sub.config as SubscriptionConfig;
+    const interest = this.interest;
     for (const t of this.log.values()) {
       if (t.seq >= startSeq && routedTo(c, t)) {
         deliverTo(sub, t, now);
         t.routed?.push(sub);
+        if (interest) t.holders++;
       }
     }
     sub.nextSeq = Math.max(startSeq, this.nextSeq);

@@ -59,7 +59,18 @@ export interface TopicOptions {
   readonly maxRetained?: number;
   /** The most bytes of retained message bodies; more is `retained_full`. */
   readonly maxRetainedBytes?: number;
+  /** Default `limits` (absent). */
+  readonly retention?: TopicRetention;
 }
+
+/**
+ * What keeps a topic's messages. `limits`: the log keeps every message until `maxAgeMs`,
+ * `maxMessages` or `maxBytes` drops it (none: forever), and the drop leaves every subscription too
+ * (retention wins). `interest`: a message is kept only while a subscription it was routed to still
+ * holds it (unsettled); one that reaches no subscription is not kept at all. The limits, if given,
+ * still drop messages as with `limits` (a cap).
+ */
+export type TopicRetention = "limits" | "interest";
 
 export interface TopicConfig {
   readonly maxAgeMs?: number;
@@ -68,6 +79,8 @@ export interface TopicConfig {
   readonly dedupWindowMs: number;
   readonly maxRetained?: number;
   readonly maxRetainedBytes?: number;
+  /** As given (absent: `limits`). */
+  readonly retention?: TopicRetention;
 }
 
 /** Where a new subscription starts reading its topic. */

@@ -2,7 +2,9 @@
  * Snapshot restore against live apply for the state the MQTT gateway keeps in the broker: claims
  * (take, release with an expiry that ends them and their subscriptions, settle's PUBREL holds,
  * free), `once` slots (QoS 2 publishes, with their fingerprints and 24 h expiry), retained
- * messages (set, clear, TTL, the topic's bounds), and topic retention by count and age. A
+ * messages (set, clear, TTL, the topic's bounds), and topic retention by count and age, and by
+ * interest (each message kept while a subscription holds it; `checkInterest` after every
+ * command). A
  * replica restored from a snapshot at any point must answer every later command as the one that
  * applied the whole log, and end in the same state (the snapshot of each, byte for byte), with
  * the same claims and retained messages as the gateway reads them.
@@ -55,7 +57,7 @@ type Action =
   | { k: "settle"; key: number; r: number; hold: number }
   | { k: "ack"; r: number; nack: boolean }
   | { k: "resubscribe"; s: number }
-  | { k: "bounds"; n: number };
+  | { k: "bounds"; n: number; retention: number };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ k: fc.constant("advance" as const), ms: fc.constantFrom(0, 500, 2_000, 7_000) }),
@@ -103,7 +105,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   }),
   fc.record({ k: fc.constant("ack" as const), r: fc.nat(40), nack: fc.boolean() }),
   fc.record({ k: fc.constant("resubscribe" as const), s: fc.nat(SUBS.length - 1) }),
-  fc.record({ k: fc.constant("bounds" as const), n: fc.nat(3) }),
+  fc.record({ k: fc.constant("bounds" as const), n: fc.nat(3), retention: fc.nat(2) }),
 );
 
 const subscriptionPut = (s: number): Command => ({
@@ -113,17 +115,37 @@ const subscriptionPut = (s: number): Command => ({
   options: { filter: FILTERS[s], leaseMs: 1_500, ...(s === 3 ? { maxDeliveries: 2 } : {}) },
 });
 
-/** The topic's options with the `n`th retained bounds. */
-const boundsPut = (n: number): Command => ({
+/**
+ * The topic's options with the `n`th retained bounds; retention 0: limits by count and age, 1:
+ * interest with them as a cap, 2: interest alone.
+ */
+const boundsPut = (n: number, retention: number): Command => ({
   op: "topic_put",
   topic: "m",
   options: {
-    maxMessages: 12,
-    maxAgeMs: 9_000,
+    ...(retention === 2 ? {} : { maxMessages: 12, maxAgeMs: 9_000 }),
+    ...(retention === 0 ? {} : { retention: "interest" as const }),
     maxRetained: [1, 2, 3, 8][n],
     maxRetainedBytes: [10, 40, 80, 1000][n],
   },
 });
+
+/**
+ * Interest retention's invariant: the log holds exactly the seqs some subscription holds, each
+ * counting its holders. (Limits: every subscription's seqs are in the log.)
+ */
+function checkInterest(broker: BrokerState): void {
+  const t = broker.topics.get("m")!;
+  const want = new Map<number, number>();
+  for (const sub of t.subs.values()) {
+    for (const m of sub.msgs.values()) want.set(m.seq, (want.get(m.seq) ?? 0) + 1);
+  }
+  for (const seq of want.keys()) assert.ok(t.log.get(seq) !== undefined, `log lacks ${seq}`);
+  if (!t.interest) return;
+  const got = new Map([...t.log.values()].map((m) => [m.seq, m.holders]));
+  assert.deepEqual(got, want);
+  assert.equal(t.bytes, [...t.log.values()].reduce((n, m) => n + m.len, 0));
+}
 
 const SETUP: Command[] = [
   {
@@ -141,6 +163,7 @@ function views(broker: BrokerState): string {
     claims: KEYS.map((k) => broker.claim("m", k)),
     held: broker.claimsHeldBy("m", "n"),
     subs: SUBS.map((s) => broker.subscription("m", s)),
+    topic: broker.topic("m"),
   });
 }
 
@@ -229,7 +252,7 @@ function run(actions: Action[], cuts: Set<number>): { results: string[]; state: 
       case "resubscribe":
         return subscriptionPut(a.s);
       case "bounds":
-        return boundsPut(a.n);
+        return boundsPut(a.n, a.retention);
     }
   };
   SETUP.forEach((c) => apply(c));
@@ -242,6 +265,7 @@ function run(actions: Action[], cuts: Set<number>): { results: string[]; state: 
       results.pop();
     }
     apply(toCommand(a));
+    checkInterest(broker);
     results.push(views(broker));
   });
   return { results, state: snapshotBytes(broker) };

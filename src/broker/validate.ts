@@ -85,7 +85,13 @@ export function checkTopicOptions(o: TopicOptions): string | undefined {
     checkInt("maxBytes", o.maxBytes, 1, Number.MAX_SAFE_INTEGER) ??
     checkInt("dedupWindowMs", o.dedupWindowMs, 0, DURATION_MS_MAX) ??
     checkInt("maxRetained", o.maxRetained, 1, Number.MAX_SAFE_INTEGER) ??
-    checkInt("maxRetainedBytes", o.maxRetainedBytes, 1, Number.MAX_SAFE_INTEGER);
+    checkInt("maxRetainedBytes", o.maxRetainedBytes, 1, Number.MAX_SAFE_INTEGER) ??
+    checkRetention(o.retention);
+}
+
+function checkRetention(r: unknown): string | undefined {
+  if (r === undefined || r === "limits" || r === "interest") return undefined;
+  return `retention must be "limits" or "interest"`;
 }
 
 function checkStartAt(s: StartAt | undefined): string | undefined {

@@ -135,6 +135,11 @@ export interface TopicConfig {
   maxRetained?: number;
   /** The most bytes of retained message bodies; beyond: `RetainedFull`. */
   maxRetainedBytes?: number;
+  /**
+   * `limits` (default): kept until the limits above drop it, from every subscription too.
+   * `interest`: kept only while a subscription it was routed to has not settled it.
+   */
+  retention?: "limits" | "interest";
 }
 
 /**

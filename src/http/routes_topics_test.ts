@@ -134,3 +134,23 @@ Deno.test("transactions: one bad item refuses all with 409 transaction_failed an
   });
   assert.equal(mixed.body.type, "invalid_request");
 });
+
+Deno.test("topics: retention is limits or interest; anything else is a 400 naming it", async () => {
+  const { app } = localApp();
+  const created = await call(app, "PUT", "/v1/topics/mqtt", { retention: "interest" });
+  assert.equal(created.status, 201);
+  assert.equal(created.body.retention, "interest");
+  await call(app, "PUT", "/v1/topics/mqtt/subscriptions/s", {});
+  await call(app, "POST", "/v1/topics/mqtt/messages", { messages: [{ body: 1 }, { body: 2 }] });
+  const r = await call(app, "POST", "/v1/topics/mqtt/subscriptions/s/receive", { max: 1 });
+  const receipts = r.body.messages.map((m: { receipt: string }) => m.receipt);
+  await call(app, "POST", "/v1/topics/mqtt/subscriptions/s/ack", { receipts });
+  const one = await call(app, "GET", "/v1/topics/mqtt");
+  assert.equal(one.body.messages, 1);
+  assert.equal(one.body.firstSeq, 2);
+  const bad = await call(app, "PUT", "/v1/topics/mqtt", { retention: "workqueue" });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.type, "invalid_request");
+  assert.match(bad.body.detail, /retention/);
+  assert.match(bad.body.detail, /"limits"|limits/);
+});

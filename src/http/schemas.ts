@@ -154,6 +154,8 @@ export const topicPutSchema = z.strictObject({
   dedupWindowMs: ms(DURATION_MS_MAX).optional(),
   maxRetained: positiveInt.optional(),
   maxRetainedBytes: positiveInt.optional(),
+  /** `limits` (default) or `interest`: keep a message only while a subscription holds it. */
+  retention: z.enum(["limits", "interest"]).optional(),
 }).register(apiRegistry, { id: "TopicOptions" });
 
 /** `PUT /v1/topics/{t}/subscriptions/{s}` body. */

@@ -23,6 +23,9 @@ export const answer = (status: number, body: unknown): FakeAnswer =>
 /** An answer that never comes (a receive that waits, a commit that does not happen). */
 export const NEVER: FakeAnswer = new Promise(() => {});
 
+/** The `mqtt` topic as the gateway makes it (a CONNECT finds nothing to change). */
+const MQTT_TOPIC_INFO = { name: "mqtt", dedupWindowMs: 300_000, retention: "interest" };
+
 /**
  * The fake API's answers to what every connection asks at CONNECT and SUBSCRIBE (the topic, the
  * session's claim, its subscriptions, retained messages), else `rest(r)`.
@@ -33,7 +36,7 @@ export function fakeApi(
   return (r) => {
     const own = rest(r);
     if (own !== undefined) return own;
-    if (r.method === "GET" && r.path === "/v1/topics/mqtt") return answer(200, {});
+    if (r.method === "GET" && r.path === "/v1/topics/mqtt") return answer(200, MQTT_TOPIC_INFO);
     if (r.path.includes("/claims/")) return answer(200, { stamp: 1, present: false });
     if (r.path.includes("/retained")) return answer(200, { messages: [] });
     if (r.method === "PUT" && r.path.includes("/subscriptions/")) return answer(201, {});

@@ -26,7 +26,9 @@ Deno.test("a connection whose PUBLISHes are not committed stops reading its sock
   const { promise: stalled, resolve: unstall } = Promise.withResolvers<void>();
   let publishes = 0;
   const fetch = (r: ApiRequest) => {
-    if (r.method === "GET" && r.path === "/v1/topics/mqtt") return answer(200, {});
+    if (r.method === "GET" && r.path === "/v1/topics/mqtt") {
+      return answer(200, { retention: "interest" });
+    }
     if (r.path.includes("/claims/")) return answer(200, { stamp: 1, present: false });
     if (r.path.endsWith("/messages")) {
       publishes++;

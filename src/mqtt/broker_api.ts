@@ -138,8 +138,56 @@ export class BrokerApi {
     }
   }
 
-  /** Creates the MQTT topic when it is missing (idempotent). */
-  ensureTopic(): Promise<ApiAnswer> {
-    return this.write("PUT", `/v1/topics/${MQTT_TOPIC}`, {});
+  /**
+   * Creates the MQTT topic when it is missing (`probe` a 404 of `GET /v1/topics/mqtt`, or none),
+   * or turns the one that exists to interest retention when it is unbounded (`mqttTopicUpgrade`).
+   * A refusal (no `admin` on the topic) leaves it as it is.
+   */
+  async ensureTopic(probe?: ApiAnswer): Promise<void> {
+    const path = `/v1/topics/${MQTT_TOPIC}`;
+    if (probe === undefined || probe.status === 404) {
+      await this.write("PUT", path, MQTT_TOPIC_OPTIONS);
+      return;
+    }
+    const upgrade = probe.status === 200 ? mqttTopicUpgrade(probe.body) : undefined;
+    if (upgrade !== undefined) await this.write("PUT", path, upgrade);
   }
+}
+
+/**
+ * The options the gateway creates the `mqtt` topic with: interest retention, so a message is kept
+ * only while a session's subscription has not settled it (MQTT has no replay; retained messages
+ * are kept apart), and queued messages of an offline session are never dropped by a limit.
+ */
+export const MQTT_TOPIC_OPTIONS = { retention: "interest" } as const;
+
+/**
+ * The options of a topic as `GET /v1/topics/{t}` answers them, which the upgrade's PUT carries
+ * over (a topic option added later belongs here too, or the upgrade would drop it).
+ */
+const TOPIC_OPTION_NAMES = [
+  "maxAgeMs",
+  "maxMessages",
+  "maxBytes",
+  "dedupWindowMs",
+  "maxRetained",
+  "maxRetainedBytes",
+] as const;
+
+/**
+ * The options that turn an existing `mqtt` topic to interest retention, keeping its others; none
+ * (undefined) unless it keeps every message forever: no `retention` given and no limit, as the
+ * gateway made it before interest retention existed. A topic an operator bounded, or gave a
+ * `retention` (`limits` included), is theirs and left alone.
+ */
+export function mqttTopicUpgrade(info: unknown): Record<string, unknown> | undefined {
+  if (typeof info !== "object" || info === null) return undefined;
+  const i = info as Record<string, unknown>;
+  if (i.retention !== undefined) return undefined;
+  if (i.maxAgeMs !== undefined || i.maxMessages !== undefined || i.maxBytes !== undefined) {
+    return undefined;
+  }
+  const options: Record<string, unknown> = { ...MQTT_TOPIC_OPTIONS };
+  for (const k of TOPIC_OPTION_NAMES) if (i[k] !== undefined) options[k] = i[k];
+  return options;
 }

@@ -354,7 +354,7 @@ export class MqttConnection {
     if (probe.status === 401 || probe.status === 403) {
       return this.#refuse(REASON.notAuthorized, "token refused");
     }
-    if (probe.status === 404) await api.ensureTopic();
+    await api.ensureTopic(probe); // created, or an unbounded one turned to interest retention
     return { api, access };
   }
 

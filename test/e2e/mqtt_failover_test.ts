@@ -25,6 +25,9 @@ Deno.test("a QoS 2 publisher and a persistent QoS 1 subscriber keep going throug
     const leader = await nodes.waitLeader();
     const victim = nodes.ids.find((id) => id !== leader)!;
     const order = [victim, ...nodes.ids.filter((id) => id !== victim)];
+    // The checks read the topic's log as the record of what was published: keep every message
+    // (the gateway leaves a topic given a retention as it is; its own is interest retention).
+    await keepEveryMessage(nodes.url(leader));
     const servers = order.map((id) => ({ host: "127.0.0.1", port: mqttPort(id) }));
     const common = { servers, reconnectPeriod: 300, connectTimeout: 5000, clean: false };
     const sub = mqtt.connect({ ...common, clientId: "failover-sub", protocolVersion: 4 });
@@ -112,3 +115,13 @@ Deno.test("a session whose node was SIGKILLed expires once that node is back (it
     await nodes.stop();
   }
 });
+
+/** Creates the `mqtt` topic before the gateway does, with limits retention and no limit. */
+async function keepEveryMessage(url: string): Promise<void> {
+  const res = await fetch(`${url}/v1/topics/mqtt`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ retention: "limits" }),
+  });
+  assert.equal(res.status, 201, await res.text());
+}

@@ -83,6 +83,9 @@ Deno.test("PUBACKs in order and the log in publish order through three leadershi
   try {
     const leader = await nodes.waitLeader();
     const follower = nodes.ids.find((id) => id !== leader)!;
+    // The checks read the topic's log as the record of what was published: keep every message
+    // (the gateway leaves a topic given a retention as it is; its own is interest retention).
+    await keepEveryMessage(nodes.url(leader));
     const open = async (first: string, clientId: string, protocolVersion: 4 | 5) => {
       const order = [first, ...nodes.ids.filter((id) => id !== first)];
       const c = mqtt.connect({
@@ -137,3 +140,13 @@ Deno.test("PUBACKs in order and the log in publish order through three leadershi
     await nodes.stop();
   }
 });
+
+/** Creates the `mqtt` topic before the gateway does, with limits retention and no limit. */
+async function keepEveryMessage(url: string): Promise<void> {
+  const res = await fetch(`${url}/v1/topics/mqtt`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ retention: "limits" }),
+  });
+  assert.equal(res.status, 201, await res.text());
+}

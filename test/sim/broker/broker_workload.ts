@@ -61,7 +61,8 @@ export const SETUP: readonly Command[] = [
     options: { fifo: true, leaseMs: 300, dedupWindowMs: 3_600_000 },
   },
   { op: "queue_put", queue: "out", options: { dedupWindowMs: 3_600_000 } },
-  { op: "topic_put", topic: "ev", options: { dedupWindowMs: 3_600_000 } },
+  // Interest retention: the log keeps what a subscription holds (replicas and restores agree).
+  { op: "topic_put", topic: "ev", options: { dedupWindowMs: 3_600_000, retention: "interest" } },
   ...Object.entries({
     sa: { filter: "ev.a.*" },
     sb: { filters: ["ev.b.>", "ev.a.x"] },
