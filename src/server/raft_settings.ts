@@ -13,10 +13,15 @@ export const HEARTBEAT_TICKS = 1;
  * The leader holds a commit back from the followers for up to this long when no append carries
  * it (`deferCommitNotice`, cluster/raft/types.ts): a publisher waiting for each answer sends the
  * next message well within it, and that message's append carries the commit. It saves an append
- * and its answer per follower and round (docs/design.md).
+ * and its answer per follower and round (docs/design.md). 10 ms, not 2: with 64 publishes in
+ * flight a round takes 2.5–8 ms on a shared 2-core machine, so a 2 ms hold ran out in most rounds
+ * and each follower got an append of the commit alone and answered it (an extra wake-up of all
+ * three nodes per entry). Nothing a client waits for waits on a follower's apply (a read on a
+ * follower takes the commit from its read index's heartbeat round); followers apply at most 10
+ * ms later when the publishing stops (docs/mqtt.md, "Session 14: per-entry cost").
  */
 export const DEFER_COMMIT_NOTICE = true;
-export const COMMIT_NOTICE_MS = 2;
+export const COMMIT_NOTICE_MS = 10;
 /** A snapshot every this many applied entries bounds the log and restart replay time. */
 export const SNAPSHOT_EVERY_ENTRIES = 20_000;
 /** See `snapshotLogFactor` in cluster/node/driver_options.ts: the log may grow to half the state. */
