@@ -324,6 +324,7 @@ export class MqttConnection {
         this.#wire.sendAck(cmd, messageId, reasonCode),
       written: () => this.#wire.written(),
       fromTag: () => this.#outbound?.options.tag(),
+      entryTimeMs: this.#ctx.entryTimeMs,
       fail: (r: number, d: string) => this.fail(r, d),
       log: (event: string, details: Record<string, unknown>) =>
         this.#ctx.log.warn(event, { clientId, ...details }),

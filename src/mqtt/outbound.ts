@@ -17,32 +17,20 @@ import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER, publishedQos, RETAIN_HEADER } from "./payload.ts";
 import { sessionKey, type SharedMembership } from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
-import { joinShared, type SessionLife } from "./subscriptions.ts";
+import { joinShared, type SessionLife, type Source } from "./subscriptions.ts";
 import { Qos2Out } from "./qos2_out.ts";
 import { Parked } from "./parked.ts";
 import { publishBytesAtMost } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
 import { checkpoint, FilterOptions } from "./filter_options.ts";
-import { deliveryProperties } from "./properties.ts";
+import { propertiesAt } from "./expiry.ts";
 import { retainedFor } from "./retained.ts";
 import { deliverableTopic, filterToPatterns, parseShared } from "./topics.ts";
 
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
 const WAIT_MS = 5_000;
-
-/** A subscription a loop receives from: the session's own three, or a shared one. */
-interface Source {
-  readonly path: string;
-  readonly qos: Qos;
-  /** The QoS granted (a shared subscription is at least once, and may be granted 0). */
-  readonly maxQos: Qos;
-  /** The MQTT filters deliveries are checked against. */
-  readonly filters: Set<string>;
-  /** False once a shared subscription is left. */
-  active: boolean;
-}
 
 export class Outbound {
   readonly #host: InboundHost;
@@ -213,22 +201,27 @@ export class Outbound {
    * after a reconnect.
    */
   async #sendRetained(filter: string, granted: Qos): Promise<void> {
-    for (const m of await retainedFor(this.#host.api, filter, this.#host.version === 5)) {
+    for (const m of await retainedFor(this.#host.api, filter)) {
       if (!this.#running) return;
-      const { topic, payload, properties } = m;
-      if (this.#tooLarge(topic, payload.length + m.propertyBytes)) continue;
+      const { topic, payload } = m;
+      // Its properties as sent now (v5: with the message expiry left, 3.3.2.3.3), or expired.
+      const props = () => this.#properties(m.headers, m.publishedAt);
+      const first = props();
+      const bytes = payload.length + (first === "expired" ? 0 : first?.bytes ?? 0);
+      if (first === "expired" || this.#tooLarge(topic, bytes)) continue;
       const qos = Math.min(granted, m.qos) as Qos;
       const packet = { cmd: "publish", topic, payload, qos, dup: false, retain: true } as const;
-      const props = properties === undefined ? {} : { properties };
       if (qos === 0) {
-        this.#host.send({ ...packet, ...props, qos: 0 });
+        this.#host.send({ ...packet, ...(first && { properties: first.properties }), qos: 0 });
         continue;
       }
       const send = () => {
+        const now = props(); // a parked one waited
+        if (now === "expired") return;
         const messageId = this.#inflight.allocate();
         const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
         this.#inflight.set(messageId, entry);
-        this.#host.send({ ...packet, ...props, messageId });
+        this.#host.send({ ...packet, ...(now && { properties: now.properties }), messageId });
       };
       if (this.#full()) this.#parked.send(send);
       else send();
@@ -337,6 +330,11 @@ export class Outbound {
     }
   }
 
+  /** A message's PUBLISH properties if sent now (`propertiesAt`), by this node's entry time. */
+  #properties(headers: Record<string, string>, at: number) {
+    return propertiesAt(headers, at, this.#host.entryTimeMs?.() ?? 0, this.#host.version === 5);
+  }
+
   /** Whether a PUBLISH may pass the client's Maximum Packet Size (`packet_size.ts`); logged. */
   #tooLarge(topic: string, payloadBytes: number): boolean {
     const max = this.#host.clientMaxPacketBytes;
@@ -432,14 +430,16 @@ export class Outbound {
       if (qos > 0) this.#receipts.nack(src.path, d.receipt);
       return;
     }
-    if (!matches) {
+    // v5: with the message expiry left now (`expiry.ts`). Expired since the broker handed it out
+    // (in a receive's wait, or parked): not sent (3.3.2.3.3).
+    const props = this.#properties(d.headers, d.publishedAt);
+    if (!matches || props === "expired") {
       // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard; its own
       // message under No Local), or no topic name a client may be sent (an HTTP subject).
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
-    const props = this.#host.version === 5 ? deliveryProperties(d.headers) : undefined;
     if (this.#tooLarge(topic, payload.length + (props?.bytes ?? 0))) {
       // Beyond the client's Maximum Packet Size: dropped as if sent (MQTT 5, 3.1.2.11.4), else
       // the client closes (0x95) and gets it again on its next connection, and again.
