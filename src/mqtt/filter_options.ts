@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { ISubscribePacket } from "mqtt-packet";
 import { FROM_HEADER } from "./payload.ts";
 import { topicMatches } from "./topics.ts";
 
@@ -71,4 +72,9 @@ export function checkpoint(sets: readonly Set<string>[]): () => void {
       set.clear();
       for (const x of copies[i]) set.add(x);
     });
+}
+
+/** A v5 SUBSCRIBE's shared subscription with No Local, if any (a protocol error, 3.8.3-4). */
+export function sharedNoLocal(p: ISubscribePacket): string | undefined {
+  return p.subscriptions.find((s) => s.nl === true && s.topic.startsWith("$share/"))?.topic;
 }
