@@ -294,9 +294,9 @@ export class MqttConnection {
       host,
       { cleanStart, endsWithConnection: !persistent, receiveMaximum },
       this.#ctx.log,
-      persistent ? (shared) => session.saveShared(shared) : undefined,
+      persistent ? (data) => session.saveData(data) : undefined,
     );
-    const hadFilters = await this.#outbound.open();
+    const hadFilters = await this.#outbound.open(taken.options);
     const sessionPresent = !cleanStart && (taken.present || hadFilters);
     this.#wire.send(this.#connack(p, clientId, sessionPresent));
     this.#ctx.log.info("mqtt_connected", {

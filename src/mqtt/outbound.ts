@@ -15,12 +15,17 @@ import type { Logger } from "../log.ts";
 import type { ApiDelivery } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER, publishedQos, RETAIN_HEADER } from "./payload.ts";
-import { sessionKey, type SharedMembership } from "./session.ts";
+import {
+  type KeptOptions,
+  type SessionData,
+  sessionKey,
+  type SharedMembership,
+} from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
 import { joinShared, type SessionLife, type Source } from "./subscriptions.ts";
 import { Qos2Out } from "./qos2_out.ts";
 import { Parked } from "./parked.ts";
-import { publishBytesAtMost } from "./packet_size.ts";
+import { tooLargeFor } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
 import { checkpoint, FilterOptions } from "./filter_options.ts";
@@ -59,17 +64,17 @@ export class Outbound {
   #stopped = false;
   /** The filters' v5 options: retain as published, No Local (what the session's messages carry). */
   readonly options: FilterOptions;
-  /** A persistent session keeps its shared memberships with its claim. */
-  readonly #onSharedChange: ((shared: SharedMembership[]) => Promise<void>) | undefined;
+  /** A persistent session keeps its shared memberships and filter options with its claim. */
+  readonly #keep: ((d: SessionData) => Promise<boolean>) | undefined;
 
   constructor(
     host: InboundHost,
     session: SessionLife,
     log: Logger,
-    onSharedChange?: (shared: SharedMembership[]) => Promise<void>,
+    keep?: (d: SessionData) => Promise<boolean>,
   ) {
     this.#host = host;
-    this.#onSharedChange = onSharedChange;
+    this.#keep = keep;
     this.#qos2 = new Qos2Out(
       host.api,
       sessionKey(host.owner),
@@ -88,11 +93,14 @@ export class Outbound {
   }
 
   /**
-   * Loads a persistent session's filters (a clean start's were dropped with its claim); whether
-   * it had any.
+   * Loads a persistent session's filters (a clean start's were dropped with its claim) and the
+   * v5 options kept of them; whether it had any.
    */
-  open(): Promise<boolean> {
-    return this.#clean ? Promise.resolve(false) : this.#stored.load(this.#filters);
+  async open(kept?: KeptOptions): Promise<boolean> {
+    if (this.#clean) return false;
+    const had = await this.#stored.load(this.#filters);
+    if (kept !== undefined) this.options.restore(kept, (f) => this.#filters.some((s) => s.has(f)));
+    return had;
   }
 
   /** Joins the shared subscriptions a persistent session had (kept with its claim). */
@@ -190,7 +198,7 @@ export class Outbound {
     this.#host.send({ cmd: "suback", messageId: p.messageId, granted: codes } as Packet);
     if (failed !== undefined) return;
     for (const r of retainedFor) await this.#sendRetained(r.filter, r.qos);
-    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
+    if (sharedChanged || this.options.changed()) await this.#keepData();
   }
 
   /**
@@ -208,7 +216,7 @@ export class Outbound {
       const props = () => this.#properties(m.headers, m.publishedAt);
       const first = props();
       const bytes = payload.length + (first === "expired" ? 0 : first?.bytes ?? 0);
-      if (first === "expired" || this.#tooLarge(topic, bytes)) continue;
+      if (first === "expired" || tooLargeFor(this.#host, this.#log, topic, bytes)) continue;
       const qos = Math.min(granted, m.qos) as Qos;
       const packet = { cmd: "publish", topic, payload, qos, dup: false, retain: true } as const;
       if (qos === 0) {
@@ -252,7 +260,14 @@ export class Outbound {
         ? { cmd: "unsuback", messageId: p.messageId, granted: codes.map((c) => failed ? 0x80 : c) }
         : { cmd: "unsuback", messageId: p.messageId }) as Packet,
     );
-    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
+    if (sharedChanged || this.options.changed()) await this.#keepData();
+  }
+
+  /** Keeps the shared memberships and filter options with a persistent session's claim. */
+  async #keepData(): Promise<void> {
+    const data = { shared: this.sharedMemberships(), options: this.options.kept() };
+    if (await this.#keep?.(data) !== false) return;
+    this.#log.warn("mqtt_options_not_kept", { clientId: this.#host.clientId, bytes: "over 16 KB" });
   }
 
   /**
@@ -333,21 +348,6 @@ export class Outbound {
   /** A message's PUBLISH properties if sent now (`propertiesAt`), by this node's entry time. */
   #properties(headers: Record<string, string>, at: number) {
     return propertiesAt(headers, at, this.#host.entryTimeMs?.() ?? 0, this.#host.version === 5);
-  }
-
-  /** Whether a PUBLISH may pass the client's Maximum Packet Size (`packet_size.ts`); logged. */
-  #tooLarge(topic: string, payloadBytes: number): boolean {
-    const max = this.#host.clientMaxPacketBytes;
-    if (max === undefined) return false;
-    const total = publishBytesAtMost(topic, payloadBytes, max);
-    if (total <= max) return false;
-    this.#log.warn("mqtt_delivery_too_large", {
-      clientId: this.#host.clientId,
-      topic,
-      bytes: total,
-      clientMaxPacketBytes: max,
-    });
-    return true;
   }
 
   /** The client's receive maximum is reached: a new QoS 1 or 2 delivery waits (`#parked`). */
@@ -440,7 +440,7 @@ export class Outbound {
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
-    if (this.#tooLarge(topic, payload.length + (props?.bytes ?? 0))) {
+    if (tooLargeFor(this.#host, this.#log, topic, payload.length + (props?.bytes ?? 0))) {
       // Beyond the client's Maximum Packet Size: dropped as if sent (MQTT 5, 3.1.2.11.4), else
       // the client closes (0x95) and gets it again on its next connection, and again.
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
