@@ -15,18 +15,20 @@ import { deliveryProperties } from "./properties.ts";
 
 /**
  * The seconds of expiry a message published at entry time `publishedAt` has left at entry time
- * `now`: undefined when it has no expiry, 0 when it has expired (it is not sent).
+ * `now` (a number, or read only for a message with an expiry): undefined when it has none, 0 when
+ * it has expired (it is not sent).
  */
 export function expiryLeft(
   headers: Readonly<Record<string, string>>,
   publishedAt: number,
-  now: number,
+  now: number | (() => number),
 ): number | undefined {
   const text = headers[EXPIRY_HEADER];
   if (text === undefined) return undefined;
   const seconds = Number(text);
   if (!Number.isInteger(seconds) || seconds <= 0) return undefined;
-  const leftMs = seconds * 1000 - Math.max(0, now - publishedAt);
+  const at = typeof now === "number" ? now : now();
+  const leftMs = seconds * 1000 - Math.max(0, at - publishedAt);
   return leftMs <= 0 ? 0 : Math.min(seconds, Math.ceil(leftMs / 1000));
 }
 
@@ -41,7 +43,7 @@ export type SentProperties = NonNullable<ReturnType<typeof deliveryProperties>>;
 export function propertiesAt(
   headers: Readonly<Record<string, string>>,
   publishedAt: number,
-  now: number,
+  now: number | (() => number),
   v5: boolean,
 ): SentProperties | undefined | "expired" {
   const left = expiryLeft(headers, publishedAt, now);

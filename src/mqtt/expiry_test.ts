@@ -24,3 +24,12 @@ Deno.test("propertiesAt: v5 gets the expiry left with the other properties; v3.1
   assertEquals(propertiesAt(headers, 0, 10_000, false), "expired");
   assertEquals(propertiesAt({}, 0, 10_000, true), undefined);
 });
+
+Deno.test("expiryLeft reads the clock only for a message with an expiry", () => {
+  let reads = 0;
+  const now = () => (reads++, 3_000);
+  assertEquals(expiryLeft({}, 1_000, now), undefined);
+  assertEquals(reads, 0);
+  assertEquals(expiryLeft(h, 1_000, now), 8);
+  assertEquals(reads, 1);
+});

@@ -347,7 +347,8 @@ export class Outbound {
 
   /** A message's PUBLISH properties if sent now (`propertiesAt`), by this node's entry time. */
   #properties(headers: Record<string, string>, at: number) {
-    return propertiesAt(headers, at, this.#host.entryTimeMs?.() ?? 0, this.#host.version === 5);
+    const now = () => this.#host.entryTimeMs?.() ?? 0; // read only for a message with an expiry
+    return propertiesAt(headers, at, now, this.#host.version === 5);
   }
 
   /** The client's receive maximum is reached: a new QoS 1 or 2 delivery waits (`#parked`). */
