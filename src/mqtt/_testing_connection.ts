@@ -64,6 +64,7 @@ export function testContext(
     },
     authenticate: undefined,
     refuseAnonymous: undefined,
+    entryTimeMs: () => 0,
   };
 }
 

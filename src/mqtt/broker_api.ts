@@ -53,6 +53,8 @@ export interface ApiDelivery {
   readonly subject: string | null;
   readonly attempt: number;
   readonly receipt: string;
+  /** Entry time it was published at. */
+  readonly publishedAt: number;
 }
 
 /** A retained message as `GET /v1/topics/{t}/retained` answers it. */
@@ -61,6 +63,8 @@ export interface ApiRetained {
   readonly body: unknown;
   readonly headers: Record<string, string>;
   readonly subject: string;
+  /** Entry time it was published at. */
+  readonly publishedAt: number;
 }
 
 /**

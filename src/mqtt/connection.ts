@@ -12,6 +12,7 @@ import { MqttAccess } from "./access.ts";
 import { BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { type AckCmd, Inbound, type InboundHost } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
+import { sharedNoLocal } from "./filter_options.ts";
 import { sessionSubscription } from "./subscriptions.ts";
 import { topicToSubject } from "./topics.ts";
 import {
@@ -220,8 +221,12 @@ export class MqttConnection {
         return this.#onPublish(p);
       case "pubrel":
         return this.#inbound?.pubrel(p);
-      case "subscribe":
+      case "subscribe": {
+        // MQTT 5 3.8.3-4: No Local on a shared subscription is a protocol error; nothing is taken.
+        const nl = this.#connect?.protocolVersion === 5 ? sharedNoLocal(p) : undefined;
+        if (nl !== undefined) return this.fail(REASON.protocolError, `No Local on ${nl}`);
         return await this.#outbound?.subscribe(p);
+      }
       case "unsubscribe":
         return await this.#outbound?.unsubscribe(p);
       case "puback":
@@ -289,9 +294,9 @@ export class MqttConnection {
       host,
       { cleanStart, endsWithConnection: !persistent, receiveMaximum },
       this.#ctx.log,
-      persistent ? (shared) => session.saveShared(shared) : undefined,
+      persistent ? (data) => session.saveData(data) : undefined,
     );
-    const hadFilters = await this.#outbound.open();
+    const hadFilters = await this.#outbound.open(taken.options);
     const sessionPresent = !cleanStart && (taken.present || hadFilters);
     this.#wire.send(this.#connack(p, clientId, sessionPresent));
     this.#ctx.log.info("mqtt_connected", {
@@ -324,6 +329,7 @@ export class MqttConnection {
         this.#wire.sendAck(cmd, messageId, reasonCode),
       written: () => this.#wire.written(),
       fromTag: () => this.#outbound?.options.tag(),
+      entryTimeMs: this.#ctx.entryTimeMs,
       fail: (r: number, d: string) => this.fail(r, d),
       log: (event: string, details: Record<string, unknown>) =>
         this.#ctx.log.warn(event, { clientId, ...details }),

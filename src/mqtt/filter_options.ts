@@ -4,12 +4,15 @@
  * client id), whose one connection publishes too: while the session has a No Local filter, its
  * messages carry `FROM_HEADER` with the session's claim key, and a delivery that carries the
  * receiving session's own key goes only through a filter without No Local. Nothing is added to a
- * message while no filter asks for it. Kept per connection, as the filters' other v5 options.
+ * message while no filter asks for it. A persistent session keeps them with its claim
+ * (`SessionClaim.saveData`), restored when it resumes.
  *
  * @module
  */
 
+import type { ISubscribePacket } from "mqtt-packet";
 import { FROM_HEADER } from "./payload.ts";
+import type { KeptOptions } from "./session.ts";
 import { topicMatches } from "./topics.ts";
 
 export class FilterOptions {
@@ -17,6 +20,8 @@ export class FilterOptions {
   readonly retainAsPublished = new Set<string>();
   /** v5 filters subscribed with No Local. */
   readonly noLocal = new Set<string>();
+  /** The options last kept with the session (`kept`), as JSON. */
+  #kept = JSON.stringify({ nl: [], rap: [] });
 
   constructor(
     /** The session's claim key: what its messages carry while it has a No Local filter. */
@@ -34,6 +39,26 @@ export class FilterOptions {
   /** The sets, for a checkpoint. */
   sets(): Set<string>[] {
     return [this.retainAsPublished, this.noLocal];
+  }
+
+  /** What a persistent session keeps of them (`SessionData`), remembered for `changed`. */
+  kept(): KeptOptions {
+    const kept = { nl: [...this.noLocal].sort(), rap: [...this.retainAsPublished].sort() };
+    this.#kept = JSON.stringify(kept);
+    return kept;
+  }
+
+  /** Whether they changed since `kept` was last asked (or since they were restored). */
+  changed(): boolean {
+    const now = { nl: [...this.noLocal].sort(), rap: [...this.retainAsPublished].sort() };
+    return JSON.stringify(now) !== this.#kept;
+  }
+
+  /** A resumed session's kept options, of the filters it still has (`has`). */
+  restore(kept: KeptOptions, has: (filter: string) => boolean): void {
+    for (const f of kept.nl) if (has(f)) this.noLocal.add(f);
+    for (const f of kept.rap) if (has(f)) this.retainAsPublished.add(f);
+    this.kept();
   }
 
   drop(filter: string): void {
@@ -71,4 +96,9 @@ export function checkpoint(sets: readonly Set<string>[]): () => void {
       set.clear();
       for (const x of copies[i]) set.add(x);
     });
+}
+
+/** A v5 SUBSCRIBE's shared subscription with No Local, if any (a protocol error, 3.8.3-4). */
+export function sharedNoLocal(p: ISubscribePacket): string | undefined {
+  return p.subscriptions.find((s) => s.nl === true && s.topic.startsWith("$share/"))?.topic;
 }

@@ -48,6 +48,8 @@ export interface MqttGatewayOptions {
   readonly authenticate?: (header: string) => Promise<Principal | undefined>;
   /** Calls `listener` after entries were applied here; returns the unsubscribe. */
   readonly onApplied: (listener: () => void) => () => void;
+  /** Entry time on this node now (docs/broker.md): a delivery's message expiry left. */
+  readonly entryTimeMs: () => number;
 }
 
 export interface MqttGateway {
@@ -99,6 +101,7 @@ function gatewayContext(opts: MqttGatewayOptions, nodePrefix: string): GatewayCo
     live: new Map(),
     holderPrefix: `${nodePrefix}${crypto.randomUUID().slice(0, 8)}/`,
     claims: opts.claims,
+    entryTimeMs: opts.entryTimeMs,
     authenticate: opts.authenticate,
     refuseAnonymous: opts.refuseAnonymous,
   };

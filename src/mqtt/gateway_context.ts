@@ -36,6 +36,8 @@ export interface GatewayContext {
   /** `<node id>/<boot id>/`: every holder this node's connections take sessions as. */
   readonly holderPrefix: string;
   readonly claims: ClaimsView;
+  /** Entry time on this node now (docs/broker.md): message expiry is counted in it. */
+  readonly entryTimeMs: () => number;
   /** Auth on: the principal of an `Authorization` header value (undefined: refused). */
   readonly authenticate: ((header: string) => Promise<Principal | undefined>) | undefined;
   /**

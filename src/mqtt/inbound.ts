@@ -76,6 +76,11 @@ export interface InboundHost {
   written?(): Promise<void>;
   /** What the session's PUBLISHes carry in `FROM_HEADER` (MQTT 5 No Local), if anything. */
   fromTag?(): string | undefined;
+  /**
+   * Entry time on this node now (docs/broker.md): what a delivery's message expiry left is
+   * counted against (`expiry.ts`). Undefined: none has waited.
+   */
+  entryTimeMs?(): number;
   /** A warning log line about this connection. */
   log(event: string, details: Record<string, unknown>): void;
   /** Ends the connection: a v5 DISCONNECT with `reason` first. */

@@ -15,34 +15,27 @@ import type { Logger } from "../log.ts";
 import type { ApiDelivery } from "./broker_api.ts";
 import type { InboundHost } from "./inbound.ts";
 import { decodePayload, PAYLOAD_HEADER, publishedQos, RETAIN_HEADER } from "./payload.ts";
-import { sessionKey, type SharedMembership } from "./session.ts";
+import {
+  type KeptOptions,
+  type SessionData,
+  sessionKey,
+  type SharedMembership,
+} from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
-import { joinShared, type SessionLife } from "./subscriptions.ts";
+import { joinShared, type SessionLife, type Source } from "./subscriptions.ts";
 import { Qos2Out } from "./qos2_out.ts";
 import { Parked } from "./parked.ts";
-import { publishBytesAtMost } from "./packet_size.ts";
+import { tooLargeFor } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
 import { type FiltersByQos, type Qos, QOS_LEVELS, SessionFilters } from "./session_filters.ts";
 import { checkpoint, FilterOptions } from "./filter_options.ts";
-import { deliveryProperties } from "./properties.ts";
+import { propertiesAt } from "./expiry.ts";
 import { retainedFor } from "./retained.ts";
 import { deliverableTopic, filterToPatterns, parseShared } from "./topics.ts";
 
 /** Most QoS 1 deliveries awaiting PUBACK per session. */
 export const INFLIGHT_MAX = 64;
 const WAIT_MS = 5_000;
-
-/** A subscription a loop receives from: the session's own three, or a shared one. */
-interface Source {
-  readonly path: string;
-  readonly qos: Qos;
-  /** The QoS granted (a shared subscription is at least once, and may be granted 0). */
-  readonly maxQos: Qos;
-  /** The MQTT filters deliveries are checked against. */
-  readonly filters: Set<string>;
-  /** False once a shared subscription is left. */
-  active: boolean;
-}
 
 export class Outbound {
   readonly #host: InboundHost;
@@ -71,17 +64,17 @@ export class Outbound {
   #stopped = false;
   /** The filters' v5 options: retain as published, No Local (what the session's messages carry). */
   readonly options: FilterOptions;
-  /** A persistent session keeps its shared memberships with its claim. */
-  readonly #onSharedChange: ((shared: SharedMembership[]) => Promise<void>) | undefined;
+  /** A persistent session keeps its shared memberships and filter options with its claim. */
+  readonly #keep: ((d: SessionData) => Promise<boolean>) | undefined;
 
   constructor(
     host: InboundHost,
     session: SessionLife,
     log: Logger,
-    onSharedChange?: (shared: SharedMembership[]) => Promise<void>,
+    keep?: (d: SessionData) => Promise<boolean>,
   ) {
     this.#host = host;
-    this.#onSharedChange = onSharedChange;
+    this.#keep = keep;
     this.#qos2 = new Qos2Out(
       host.api,
       sessionKey(host.owner),
@@ -100,11 +93,14 @@ export class Outbound {
   }
 
   /**
-   * Loads a persistent session's filters (a clean start's were dropped with its claim); whether
-   * it had any.
+   * Loads a persistent session's filters (a clean start's were dropped with its claim) and the
+   * v5 options kept of them; whether it had any.
    */
-  open(): Promise<boolean> {
-    return this.#clean ? Promise.resolve(false) : this.#stored.load(this.#filters);
+  async open(kept?: KeptOptions): Promise<boolean> {
+    if (this.#clean) return false;
+    const had = await this.#stored.load(this.#filters);
+    if (kept !== undefined) this.options.restore(kept, (f) => this.#filters.some((s) => s.has(f)));
+    return had;
   }
 
   /** Joins the shared subscriptions a persistent session had (kept with its claim). */
@@ -202,7 +198,7 @@ export class Outbound {
     this.#host.send({ cmd: "suback", messageId: p.messageId, granted: codes } as Packet);
     if (failed !== undefined) return;
     for (const r of retainedFor) await this.#sendRetained(r.filter, r.qos);
-    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
+    if (sharedChanged || this.options.changed()) await this.#keepData();
   }
 
   /**
@@ -213,22 +209,27 @@ export class Outbound {
    * after a reconnect.
    */
   async #sendRetained(filter: string, granted: Qos): Promise<void> {
-    for (const m of await retainedFor(this.#host.api, filter, this.#host.version === 5)) {
+    for (const m of await retainedFor(this.#host.api, filter)) {
       if (!this.#running) return;
-      const { topic, payload, properties } = m;
-      if (this.#tooLarge(topic, payload.length + m.propertyBytes)) continue;
+      const { topic, payload } = m;
+      // Its properties as sent now (v5: with the message expiry left, 3.3.2.3.3), or expired.
+      const props = () => this.#properties(m.headers, m.publishedAt);
+      const first = props();
+      const bytes = payload.length + (first === "expired" ? 0 : first?.bytes ?? 0);
+      if (first === "expired" || tooLargeFor(this.#host, this.#log, topic, bytes)) continue;
       const qos = Math.min(granted, m.qos) as Qos;
       const packet = { cmd: "publish", topic, payload, qos, dup: false, retain: true } as const;
-      const props = properties === undefined ? {} : { properties };
       if (qos === 0) {
-        this.#host.send({ ...packet, ...props, qos: 0 });
+        this.#host.send({ ...packet, ...(first && { properties: first.properties }), qos: 0 });
         continue;
       }
       const send = () => {
+        const now = props(); // a parked one waited
+        if (now === "expired") return;
         const messageId = this.#inflight.allocate();
         const entry = { path: "", receipt: "", qos, seq: m.seq, released: false, local: true };
         this.#inflight.set(messageId, entry);
-        this.#host.send({ ...packet, ...props, messageId });
+        this.#host.send({ ...packet, ...(now && { properties: now.properties }), messageId });
       };
       if (this.#full()) this.#parked.send(send);
       else send();
@@ -259,7 +260,14 @@ export class Outbound {
         ? { cmd: "unsuback", messageId: p.messageId, granted: codes.map((c) => failed ? 0x80 : c) }
         : { cmd: "unsuback", messageId: p.messageId }) as Packet,
     );
-    if (sharedChanged) await this.#onSharedChange?.(this.sharedMemberships());
+    if (sharedChanged || this.options.changed()) await this.#keepData();
+  }
+
+  /** Keeps the shared memberships and filter options with a persistent session's claim. */
+  async #keepData(): Promise<void> {
+    const data = { shared: this.sharedMemberships(), options: this.options.kept() };
+    if (await this.#keep?.(data) !== false) return;
+    this.#log.warn("mqtt_options_not_kept", { clientId: this.#host.clientId, bytes: "over 16 KB" });
   }
 
   /**
@@ -337,19 +345,10 @@ export class Outbound {
     }
   }
 
-  /** Whether a PUBLISH may pass the client's Maximum Packet Size (`packet_size.ts`); logged. */
-  #tooLarge(topic: string, payloadBytes: number): boolean {
-    const max = this.#host.clientMaxPacketBytes;
-    if (max === undefined) return false;
-    const total = publishBytesAtMost(topic, payloadBytes, max);
-    if (total <= max) return false;
-    this.#log.warn("mqtt_delivery_too_large", {
-      clientId: this.#host.clientId,
-      topic,
-      bytes: total,
-      clientMaxPacketBytes: max,
-    });
-    return true;
+  /** A message's PUBLISH properties if sent now (`propertiesAt`), by this node's entry time. */
+  #properties(headers: Record<string, string>, at: number) {
+    const now = () => this.#host.entryTimeMs?.() ?? 0; // read only for a message with an expiry
+    return propertiesAt(headers, at, now, this.#host.version === 5);
   }
 
   /** The client's receive maximum is reached: a new QoS 1 or 2 delivery waits (`#parked`). */
@@ -432,15 +431,17 @@ export class Outbound {
       if (qos > 0) this.#receipts.nack(src.path, d.receipt);
       return;
     }
-    if (!matches) {
+    // v5: with the message expiry left now (`expiry.ts`). Expired since the broker handed it out
+    // (in a receive's wait, or parked): not sent (3.3.2.3.3).
+    const props = this.#properties(d.headers, d.publishedAt);
+    if (!matches || props === "expired") {
       // Not for this session by MQTT's rules (a `$` topic under a first-level wildcard; its own
       // message under No Local), or no topic name a client may be sent (an HTTP subject).
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);
       return;
     }
     const payload = decodePayload(d.body, d.headers[PAYLOAD_HEADER]);
-    const props = this.#host.version === 5 ? deliveryProperties(d.headers) : undefined;
-    if (this.#tooLarge(topic, payload.length + (props?.bytes ?? 0))) {
+    if (tooLargeFor(this.#host, this.#log, topic, payload.length + (props?.bytes ?? 0))) {
       // Beyond the client's Maximum Packet Size: dropped as if sent (MQTT 5, 3.1.2.11.4), else
       // the client closes (0x95) and gets it again on its next connection, and again.
       if (qos > 0) this.#receipts.ack(src.path, d.receipt);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Logger } from "../log.ts";
+
 const encoder = new TextEncoder();
 
 /**
@@ -18,4 +20,28 @@ export function publishBytesAtMost(topic: string, payloadBytes: number, max: num
   // The remaining length: topic (2 + its UTF-8), packet id 2, properties 1 + alias 3, payload.
   const rest = 2 + encoder.encode(topic).length + 2 + 4 + payloadBytes;
   return 1 + (rest < 128 ? 1 : rest < 16_384 ? 2 : rest < 2_097_152 ? 3 : 4) + rest;
+}
+
+/**
+ * Whether a PUBLISH of `topic` and `payloadBytes` (its properties' bytes included) may pass the
+ * client's Maximum Packet Size (`host.clientMaxPacketBytes`; undefined: no bound but the
+ * protocol's); logged `mqtt_delivery_too_large`.
+ */
+export function tooLargeFor(
+  host: { readonly clientMaxPacketBytes?: number | undefined; readonly clientId: string },
+  log: Logger,
+  topic: string,
+  payloadBytes: number,
+): boolean {
+  const max = host.clientMaxPacketBytes;
+  if (max === undefined) return false;
+  const total = publishBytesAtMost(topic, payloadBytes, max);
+  if (total <= max) return false;
+  log.warn("mqtt_delivery_too_large", {
+    clientId: host.clientId,
+    topic,
+    bytes: total,
+    clientMaxPacketBytes: max,
+  });
+  return true;
 }

@@ -13,6 +13,8 @@ import { Buffer, isAscii } from "node:buffer";
 export const PAYLOAD_HEADER = "mqtt-payload";
 /** Set ("1") on a message published with RETAIN (v5 "retain as published" shows it). */
 export const RETAIN_HEADER = "mqtt-retain";
+/** A message's MQTT 5 message expiry interval as received, in seconds (`expiry.ts`). */
+export const EXPIRY_HEADER = "mqtt-expiry";
 /** The publishing session's claim key, while it has an MQTT 5 No Local filter (`filter_options.ts`). */
 export const FROM_HEADER = "mqtt-from";
 

@@ -12,7 +12,7 @@
 
 import { Buffer } from "node:buffer";
 import type { IPublishPacket } from "mqtt-packet";
-import { FROM_HEADER, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { EXPIRY_HEADER, FROM_HEADER, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { checkTopicName, hasUnsendable } from "./topics.ts";
 
 const RESPONSE_TOPIC = "mqtt-response-topic";
@@ -30,6 +30,7 @@ export const GATEWAY_HEADERS: ReadonlySet<string> = new Set([
   CORRELATION_DATA,
   CONTENT_TYPE,
   PAYLOAD_FORMAT,
+  EXPIRY_HEADER,
 ]);
 
 type Properties = NonNullable<IPublishPacket["properties"]>;

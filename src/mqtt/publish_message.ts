@@ -7,7 +7,7 @@
  */
 
 import type { IPublishPacket } from "mqtt-packet";
-import { encodePayload, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
+import { encodePayload, EXPIRY_HEADER, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { GATEWAY_HEADERS, propertiesToHeaders } from "./properties.ts";
 import { jsonBytesAtMost } from "./json_bound.ts";
 import { bodyJsonBytes } from "./body_bytes.ts";
@@ -49,9 +49,13 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
   const message: Record<string | symbol, unknown> = { subject, body, headers };
   const bytes = bodyJsonBytes(payload, kind);
   if (bytes !== undefined) message[JSON_BODY_BYTES] = bytes;
-  // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to.
+  // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to, and as
+  // received in a header: a delivery carries what is left of it (`expiry.ts`).
   const expiry = p.properties?.messageExpiryInterval;
-  if (expiry !== undefined && expiry > 0) message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
+  if (expiry !== undefined && expiry > 0) {
+    message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
+    headers[EXPIRY_HEADER] = String(expiry);
+  }
   // RETAIN: the message is also its topic's retained message; an empty payload clears it.
   if (p.retain) message.retain = payload.length === 0 ? "clear" : "set";
   return message;

@@ -10,8 +10,6 @@ import { type ApiRetained, type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { decodePayload, PAYLOAD_HEADER, publishedQos } from "./payload.ts";
 import type { Buffer } from "node:buffer";
 import { deliverableTopic, filterToPatterns, topicMatches } from "./topics.ts";
-import { deliveryProperties } from "./properties.ts";
-import type { IPublishPacket } from "mqtt-packet";
 
 export interface RetainedMessage {
   readonly topic: string;
@@ -19,16 +17,18 @@ export interface RetainedMessage {
   /** The QoS it was published with. */
   readonly qos: number;
   readonly seq: number;
-  /** Its MQTT 5 properties (`properties.ts`), for a v5 client, and their bytes at most. */
-  readonly properties?: IPublishPacket["properties"];
-  readonly propertyBytes: number;
+  /** Its headers and entry time of publication: its message expiry left (`expiry.ts`). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly publishedAt: number;
 }
 
-/** The live retained messages matching `filter`, oldest first; with properties for `v5`. */
+/**
+ * The live retained messages matching `filter`, oldest first (their properties are the sender's
+ * to make: `propertiesAt`, with the message expiry left when sent).
+ */
 export async function retainedFor(
   api: BrokerApi,
   filter: string,
-  v5 = false,
 ): Promise<RetainedMessage[]> {
   const patterns = filterToPatterns(filter);
   if ("error" in patterns) return [];
@@ -45,15 +45,14 @@ export async function retainedFor(
     const topic = deliverableTopic(m.subject);
     if (topic === undefined || !topicMatches(filter, topic)) return [];
     const payload = decodePayload(m.body, m.headers[PAYLOAD_HEADER]);
-    const props = v5 ? deliveryProperties(m.headers) : undefined;
     const qos = publishedQos(m.headers["mqtt-qos"]);
     return [{
       topic,
       payload,
       qos,
       seq: m.seq,
-      properties: props?.properties,
-      propertyBytes: props?.bytes ?? 0,
+      headers: m.headers,
+      publishedAt: m.publishedAt,
     }];
   });
 }

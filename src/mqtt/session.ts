@@ -5,7 +5,8 @@
  * connection if it has it (the gateway's watch). The claim owns the session's two subscriptions:
  * when the connection ends it is released, and the broker ends it with them after the session
  * expiry (at once for 0; never for a v3.1.1 persistent session). It also keeps the session's
- * shared-subscription memberships, so a reconnect to any node joins them again.
+ * shared-subscription memberships, so a reconnect to any node joins them again, and its filters'
+ * v5 options (No Local, Retain As Published), which its subscriptions' patterns cannot hold.
  *
  * @module
  */
@@ -44,11 +45,25 @@ export function sessionKey(owner: SessionOwner): string {
 /** A shared-subscription membership kept with the session: `$share/g/f` and its QoS. */
 export type SharedMembership = [string, 0 | 1];
 
+/** The filters with MQTT 5 No Local (`nl`) and Retain As Published (`rap`) kept with a session. */
+export interface KeptOptions {
+  readonly nl: readonly string[];
+  readonly rap: readonly string[];
+}
+
+/** What a persistent session keeps in its claim's data (JSON, at most 16 KB by the broker). */
+export interface SessionData {
+  readonly shared: SharedMembership[];
+  readonly options: KeptOptions;
+}
+
 export interface Taken {
   /** The session was there before (and kept: not a clean start). */
   readonly present: boolean;
   /** Its shared-subscription memberships. */
   readonly shared: SharedMembership[];
+  /** Its filters' v5 options. */
+  readonly options: KeptOptions;
   /** QoS 2 packet ids the session owes a PUBREL for (PUBREC came, PUBCOMP did not). */
   readonly pubrels: number[];
 }
@@ -87,19 +102,29 @@ export class SessionClaim {
     this.stamp = a.body.stamp;
     return {
       present: a.body.present === true,
-      shared: parseShared(a.body.data),
+      ...parseData(a.body.data),
       pubrels: Array.isArray(a.body.pubrels) ? a.body.pubrels : [],
     };
   }
 
-  /** Keeps the shared-subscription memberships with the session (taken again by its holder). */
-  async saveShared(shared: SharedMembership[]): Promise<void> {
-    const a = await this.api.write("PUT", this.#path, {
-      holder: this.holder,
-      data: JSON.stringify({ shared }),
-    });
-    // A take of this connection's own: its stamp is this connection's, not a reconnect's.
-    if (a.status === 200 && typeof a.body?.stamp === "number") this.stamp = a.body.stamp;
+  /**
+   * Keeps the shared-subscription memberships and the filters' v5 options with the session (taken
+   * again by its holder); false when the options did not fit the broker's bound on the data (16
+   * KB) and were left out: the memberships, kept before options were, are never pushed out.
+   */
+  async saveData(d: SessionData): Promise<boolean> {
+    const { nl, rap } = d.options;
+    const full = { shared: d.shared, ...(nl.length > 0 && { nl }), ...(rap.length > 0 && { rap }) };
+    for (const data of full.nl || full.rap ? [full, { shared: d.shared }] : [full]) {
+      const a = await this.api.write("PUT", this.#path, {
+        holder: this.holder,
+        data: JSON.stringify(data),
+      });
+      // A take of this connection's own: its stamp is this connection's, not a reconnect's.
+      if (a.status === 200 && typeof a.body?.stamp === "number") this.stamp = a.body.stamp;
+      if (a.status !== 400) return data === full;
+    }
+    return false;
   }
 
   /** The connection ended: the session waits `expireMs` (undefined: as taken) for its client. */
@@ -111,17 +136,22 @@ export class SessionClaim {
   }
 }
 
-function parseShared(data: unknown): SharedMembership[] {
-  if (typeof data !== "string") return [];
+function parseData(data: unknown): SessionData {
+  const none = { shared: [], options: { nl: [], rap: [] } };
+  if (typeof data !== "string") return none;
   try {
     const v = JSON.parse(data);
-    return Array.isArray(v?.shared)
-      ? v.shared.filter((m: unknown) =>
-        Array.isArray(m) && typeof m[0] === "string" && (m[1] === 0 || m[1] === 1)
-      )
-      : [];
+    const strings = (a: unknown) => Array.isArray(a) ? a.filter((f) => typeof f === "string") : [];
+    return {
+      shared: Array.isArray(v?.shared)
+        ? v.shared.filter((m: unknown) =>
+          Array.isArray(m) && typeof m[0] === "string" && (m[1] === 0 || m[1] === 1)
+        )
+        : [],
+      options: { nl: strings(v?.nl), rap: strings(v?.rap) },
+    };
   } catch {
-    return [];
+    return none;
   }
 }
 

@@ -9,6 +9,7 @@ import { type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
 import { createHash } from "node:crypto";
 import { filterToPatterns, parseShared } from "./topics.ts";
 import { sessionHash, type SessionOwner } from "./session.ts";
+import type { Qos } from "./session_filters.ts";
 
 /** How long a QoS 1 or 2 delivery waits for the client before it is sent again (with DUP). */
 export const DELIVERY_LEASE_MS = 10_000;
@@ -17,6 +18,18 @@ export const DELIVERY_LEASE_MS = 10_000;
  * What CONNECT says of the session: v3.1.1's clean session is both; v5's clean start drops the
  * old one, and a session expiry interval of 0 (the default) ends it with the connection.
  */
+/** A subscription a loop receives from: the session's own three, or a shared one. */
+export interface Source {
+  readonly path: string;
+  readonly qos: Qos;
+  /** The QoS granted (a shared subscription is at least once, and may be granted 0). */
+  readonly maxQos: Qos;
+  /** The MQTT filters deliveries are checked against. */
+  readonly filters: Set<string>;
+  /** False once a shared subscription is left. */
+  active: boolean;
+}
+
 export interface SessionLife {
   readonly cleanStart: boolean;
   readonly endsWithConnection: boolean;

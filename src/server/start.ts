@@ -102,6 +102,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     anonymous: api.anonymous,
     machine,
     driver: node.driver,
+    entryTimeMs: () => node.raft.entryTimeMs(),
   });
   const { server, url } = await listen(config, log, tls, socketDir, core, api, mqtt, peerTls);
   const reloadTls = tlsReloader(config, log, peerTls, mqtt, server);

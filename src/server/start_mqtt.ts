@@ -38,6 +38,8 @@ export interface NodeMqttOptions {
   readonly anonymous: AnonymousAccess;
   readonly machine: BrokerMachine;
   readonly driver: NodeDriver;
+  /** Entry time on this node now (`RaftNode.entryTimeMs`): MQTT 5 message expiry counts in it. */
+  readonly entryTimeMs: () => number;
 }
 
 /** The running gateway, its TLS front and where the front pipes to (each when on). */
@@ -69,6 +71,7 @@ export async function startNodeMqtt(o: NodeMqttOptions): Promise<NodeMqtt> {
     // Read through `machine.state` every time: a snapshot restore replaces it.
     claims: mqttClaimsView(() => machine.state),
     onApplied: (listener) => o.driver.onApplied(listener),
+    entryTimeMs: o.entryTimeMs,
     ...(anonymous.open ? {} : { refuseAnonymous: anonymous.why }),
   });
   const mqttFront = mqttTls === undefined ? undefined : await TlsFront.start({
