@@ -142,12 +142,7 @@ Deno.test("transfer: a second request while one is in progress", () => {
 Deno.test("transfer: a timeout_now that arrives after the leader gave up and went on", () => {
   const net = new Network(["n1", "n2", "n3"]);
   net.elect("n1");
-  const late: Parameters<Network["deliver"]>[0][] = [];
-  net.filter = (m) => {
-    if (m.type !== "timeout_now") return true;
-    late.push(m);
-    return false;
-  };
+  const late = holdTimeoutNow(net);
   assert.ok(net.node("n1").transferLeadership("n2").ok);
   net.tickAll(ELECTION_TICKS);
   assert.equal(net.node("n1").status().leadTransferee, "", "abandoned");
@@ -171,12 +166,7 @@ Deno.test("transfer: a timeout_now that arrives after the leader gave up and wen
 Deno.test("transfer: a delayed timeout_now to a target still up to date elects it", () => {
   const net = new Network(["n1", "n2", "n3"]);
   net.elect("n1");
-  const late: Parameters<Network["deliver"]>[0][] = [];
-  net.filter = (m) => {
-    if (m.type !== "timeout_now") return true;
-    late.push(m);
-    return false;
-  };
+  const late = holdTimeoutNow(net);
   assert.ok(net.node("n1").transferLeadership("n2").ok);
   net.tickAll(ELECTION_TICKS);
   net.filter = () => true;
@@ -184,3 +174,14 @@ Deno.test("transfer: a delayed timeout_now to a target still up to date elects i
   net.settle();
   assert.deepEqual(net.leaders(), ["n2"]);
 });
+
+/** Holds back every timeout_now `net` would deliver, into the returned list. */
+function holdTimeoutNow(net: Network): Parameters<Network["deliver"]>[0][] {
+  const late: Parameters<Network["deliver"]>[0][] = [];
+  net.filter = (m) => {
+    if (m.type !== "timeout_now") return true;
+    late.push(m);
+    return false;
+  };
+  return late;
+}

@@ -5,6 +5,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
 import type { IClientOptions, MqttClient } from "mqtt";
@@ -179,4 +180,18 @@ export async function rawClient(port: number, protocolVersion: 4 | 5 = 5) {
       await reading;
     },
   };
+}
+
+/**
+ * Creates the `mqtt` topic before the gateway does, with limits retention and no limit, so its log
+ * keeps every message (the gateway's own `mqtt` topic keeps only what a session still holds): for
+ * tests that read the log as the record of what was published.
+ */
+export async function keepEveryMessage(url: string): Promise<void> {
+  const res = await fetch(`${url}/v1/topics/mqtt`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ retention: "limits" }),
+  });
+  assert.equal(res.status, 201, await res.text());
 }

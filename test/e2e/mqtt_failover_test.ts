@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { mqttNodes, until } from "./mqtt_client.ts";
+import { keepEveryMessage, mqttNodes, until } from "./mqtt_client.ts";
 
 const MESSAGES = 200;
 const KILL_AFTER = 60;
@@ -115,13 +115,3 @@ Deno.test("a session whose node was SIGKILLed expires once that node is back (it
     await nodes.stop();
   }
 });
-
-/** Creates the `mqtt` topic before the gateway does, with limits retention and no limit. */
-async function keepEveryMessage(url: string): Promise<void> {
-  const res = await fetch(`${url}/v1/topics/mqtt`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ retention: "limits" }),
-  });
-  assert.equal(res.status, 201, await res.text());
-}

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
-import { mqttNodes, until } from "./mqtt_client.ts";
+import { keepEveryMessage, mqttNodes, until } from "./mqtt_client.ts";
 import type { Nodes } from "./nodes.ts";
 
 const MESSAGES = 600;
@@ -140,13 +140,3 @@ Deno.test("PUBACKs in order and the log in publish order through three leadershi
     await nodes.stop();
   }
 });
-
-/** Creates the `mqtt` topic before the gateway does, with limits retention and no limit. */
-async function keepEveryMessage(url: string): Promise<void> {
-  const res = await fetch(`${url}/v1/topics/mqtt`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ retention: "limits" }),
-  });
-  assert.equal(res.status, 201, await res.text());
-}
