@@ -162,14 +162,6 @@ function readArray(n: number): unknown[] {
 function readMap(n: number): Record<string, unknown> {
   if (n > (end - pos) / 2) throw UNREAD;
   if (n >= 1 && n <= 3 && at(CMD)) return readProposal(n);
-  if (n === 3) {
-    const start = pos;
-    if (at(BODY)) {
-      const message = readSubjectMessage();
-      if (message !== undefined) return message;
-      pos = start;
-    }
-  }
   const out: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const key = readKey();
@@ -220,8 +212,6 @@ const BODY = keyBytes("body");
 const ID = keyBytes("id");
 const SEQ = keyBytes("seq");
 const LOWEST = keyBytes("lowest");
-const HEADERS = keyBytes("headers");
-const SUBJECT = keyBytes("subject");
 
 /** Whether `bytes` come next; if so, moves past them. */
 function at(bytes: Uint8Array): boolean {
@@ -260,21 +250,6 @@ function readProposal(n: number): Record<string, unknown> {
     out[key] = read();
   }
   return out;
-}
-
-/**
- * The rest of `{body, headers, subject}` after its `body` key, or undefined when other keys
- * follow (the caller reads the map again by the loop). Every message of a batch publish with a
- * subject and headers is this map, in this order (`withBody` in src/http/render.ts): each MQTT
- * PUBLISH is one. Made as an object literal with the keys in the same order, it is the very
- * object the loop makes, without a keyed store and a cache lookup per key.
- */
-function readSubjectMessage(): Record<string, unknown> | undefined {
-  const body = read();
-  if (!at(HEADERS)) return undefined;
-  const headers = read();
-  if (!at(SUBJECT)) return undefined;
-  return { body, headers, subject: read() };
 }
 
 /** `{op, queue, message}` (a publish), or whatever `read()` makes of the value. */
