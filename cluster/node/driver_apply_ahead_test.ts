@@ -149,13 +149,7 @@ Deno.test("NodeDriver: a leader whose write fails after applying ahead stops; re
   const { d, machine, hold, release, ack } = g;
   const term = d.status().term;
   const noop = d.status().lastIndex;
-  hold();
-  const x = d.propose(enc("x"), 10_000);
-  await settle();
-  const xIndex = d.status().lastIndex;
-  ack("p", xIndex);
-  ack("q", xIndex);
-  await settle();
+  const { x, xIndex } = await heldByFollowersOnly({ d, hold, ack });
   assert.deepEqual(await x, { ok: true, index: xIndex, result: 1 }, "answered: p and q hold x");
   failing = true;
   release();
@@ -197,13 +191,7 @@ Deno.test("NodeDriver: a leader whose write fails after applying ahead stops; re
 Deno.test("NodeDriver: a leader deposed after applying ahead keeps what it applied and applies the new leader's entries once", async () => {
   const { d, machine, hold, release, ack } = await gatedLeader();
   const term = d.status().term;
-  hold();
-  void d.propose(enc("x"), 10_000);
-  await settle();
-  const xIndex = d.status().lastIndex;
-  ack("p", xIndex);
-  ack("q", xIndex);
-  await settle();
+  const { xIndex } = await heldByFollowersOnly({ d, hold, ack });
   assert.deepEqual(machine.items, ["x"]);
   // p leads term + 1 after x (committed, so in its log) and commits its own entry.
   d.receive([{
@@ -289,13 +277,7 @@ Deno.test("NodeDriver: a leader that crashes after a snapshot beyond its durable
 Deno.test("NodeDriver: a read on a leader that applied ahead sees what it applied (read index is a commit index)", async () => {
   const { d, sent, machine, hold, release, ack } = await gatedLeader();
   const term = d.status().term;
-  hold();
-  const x = d.propose(enc("x"), 10_000);
-  await settle();
-  const xIndex = d.status().lastIndex;
-  ack("p", xIndex);
-  ack("q", xIndex);
-  await settle();
+  const { x, xIndex } = await heldByFollowersOnly({ d, hold, ack });
   assert.equal((await x).ok, true, "x applied and answered ahead of the leader's fsync");
   const mark = sent.length;
   const read = d.readIndex(10_000);
@@ -324,3 +306,20 @@ Deno.test("NodeDriver: a read on a leader that applied ahead sees what it applie
   assert.deepEqual(machine.items, ["x"]);
   await d.close();
 });
+
+/**
+ * Holds the leader's own log write, proposes "x" and has both followers answer for it: x commits
+ * (and applies ahead) while it is still not durable on the leader.
+ */
+async function heldByFollowersOnly(
+  g: { d: NodeDriver; hold(): void; ack(from: string, index: number): void },
+): Promise<{ x: ReturnType<NodeDriver["propose"]>; xIndex: number }> {
+  g.hold();
+  const x = g.d.propose(enc("x"), 10_000);
+  await settle();
+  const xIndex = g.d.status().lastIndex;
+  g.ack("p", xIndex);
+  g.ack("q", xIndex);
+  await settle();
+  return { x, xIndex };
+}
