@@ -14,17 +14,21 @@
  *
  * The probe is the node's most frequent timer, and a timer that wakes an idle process costs far
  * more than its callback: ~80 µs of CPU per wake-up on a loaded machine (a 10 ms interval alone
- * took ~8 ms of CPU per second), a third of what a node of a quiet cluster spent at rest. So
- * while the node is quiet (the process ran under `QUIET_SHARE` of a core over the last look's
- * span, read once per `QUIET_PROBE_MS`) the probe rides on the node's ticker instead
- * (`node_ticker.ts`: Raft's 50 ms tick, a wake-up the node has anyway; `QUIET_PROBE_MS` on a timer
- * of its own without one), and goes back to `PROBE_MS` at the first look that finds the node
- * busier, and for the whole of a measured span. What that gives up: a turn held while the node was
- * quiet is measured to within 50 ms, not 10 (a quiet node holds no turn for long: a hold of its
- * own makes the next look find it busy, and a wait for a core shows as a late look all the same).
- * Where the process's CPU cannot be read the probe stays at `PROBE_MS`. Under load (a follower at
- * a few thousand messages a second already runs over 5% of a core) it probes every 10 ms as
- * before.
+ * took ~8 ms of CPU per second), a third of what a node of a quiet cluster spent at rest. A busy
+ * node pays it too: between two Raft rounds its loop sleeps, and at a few hundred rounds a second
+ * the 10 ms probe was a wake-up (an eventfd write, a context switch, a turn of the loop) for every
+ * round or two (session 15, docs/transport.md "What wakes a node per entry"). So with the node's
+ * ticker (`node_ticker.ts`: Raft's 50 ms tick, a wake-up the node has anyway) the probe rides on
+ * its beats whenever no span is measured, busy or quiet, and runs every `PROBE_MS` on a timer of
+ * its own only while a span (a snapshot) is measured. What that gives up: the reference taken
+ * before a span (`loopDelayMaxBeforeMs`) samples the loop 20 times a second instead of 100, so a
+ * hold shorter than the beat that falls between two beats is missed there (a wait for a core
+ * shows as a late beat all the same); the span itself is probed at the full rate.
+ *
+ * Without a ticker the probe keeps a timer of its own: every `QUIET_PROBE_MS` while the node is
+ * quiet (the process ran under `QUIET_SHARE` of a core over the last look's span, read once per
+ * `QUIET_PROBE_MS`), every `PROBE_MS` at the first look that finds it busier, and for the whole of
+ * a measured span; where the process's CPU cannot be read, every `PROBE_MS`.
  *
  * @module
  */
@@ -45,7 +49,7 @@ export class LoopMonitor {
   #stopTimer: (() => void) | undefined;
   #ticker: NodeTicker | undefined;
   #last = 0;
-  /** The probe's period now: `PROBE_MS` or, while the thread is quiet, `#quietPeriodMs`. */
+  /** The probe's period now: `PROBE_MS`, `QUIET_PROBE_MS` or the ticker's beat (see the module doc). */
   #periodMs = PROBE_MS;
   /** When the probe last looked at the thread's CPU, and what it read then. */
   #lookAt = 0;
@@ -75,15 +79,15 @@ export class LoopMonitor {
   }
 
   /**
-   * Starts probing (idempotent). With `ticker` (the node's, `node_ticker.ts`) a quiet probe rides
-   * on its beats instead of a timer of its own: no wake-up of its own at all while quiet.
+   * Starts probing (idempotent). With `ticker` (the node's, `node_ticker.ts`) the probe rides on
+   * its beats but while a span is measured: no wake-up of its own then.
    */
   run(ticker?: NodeTicker): void {
     if (this.#stopTimer !== undefined) return;
     this.#ticker = ticker;
     this.#last = this.#lookAt = this.nowMs();
     this.#lookCpu = this.readQuietCpuMs();
-    this.#arm(PROBE_MS);
+    this.#arm(this.#measuring ? PROBE_MS : ticker?.beatMs ?? PROBE_MS);
   }
 
   stop(): void {
@@ -94,11 +98,6 @@ export class LoopMonitor {
   /** The probe's period now (tests). */
   get periodMs(): number {
     return this.#periodMs;
-  }
-
-  /** The period while quiet: the ticker's beat, or `QUIET_PROBE_MS` on a timer of its own. */
-  get #quietPeriodMs(): number {
-    return this.#ticker?.beatMs ?? QUIET_PROBE_MS;
   }
 
   #arm(periodMs: number): void {
@@ -119,13 +118,15 @@ export class LoopMonitor {
     this.record(now, now - this.#last - this.#periodMs);
     this.#last = now;
     if (this.#measuring) this.turn();
+    // On the ticker the period changes only as a span begins and ends: no look at the CPU.
+    if (this.#ticker !== undefined) return;
     if (now - this.#lookAt < QUIET_PROBE_MS - PROBE_MS / 2) return; // timers may fire a hair early
     const cpu = this.readQuietCpuMs();
     const quiet = !this.#measuring && cpu !== undefined && this.#lookCpu !== undefined &&
       cpu - this.#lookCpu < QUIET_SHARE * (now - this.#lookAt);
     this.#lookAt = now;
     this.#lookCpu = cpu;
-    const periodMs = quiet ? this.#quietPeriodMs : PROBE_MS;
+    const periodMs = quiet ? QUIET_PROBE_MS : PROBE_MS;
     if (periodMs !== this.#periodMs && this.#stopTimer !== undefined) this.#arm(periodMs);
     else this.#periodMs = periodMs;
   }
@@ -195,6 +196,11 @@ export class LoopMonitor {
     if (this.#stopTimer !== undefined) this.record(now, now - this.#last - this.#periodMs);
     this.turn();
     this.#measuring = false;
+    // Back on the ticker's beats (the first of which records how late it came, as ever).
+    if (this.#ticker !== undefined && this.#stopTimer !== undefined) {
+      this.#last = now;
+      this.#arm(this.#ticker.beatMs);
+    }
     const span = now - this.#startedAt;
     const during = this.#worstIn(this.#startedAt, now);
     return {

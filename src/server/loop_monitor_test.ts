@@ -104,26 +104,31 @@ Deno.test("LoopMonitor stays at full rate where the process's CPU cannot be read
   assert.equal(m.periodMs, 10);
 });
 
-Deno.test("LoopMonitor rides on the node's ticker while quiet, and goes back to its own timer", () => {
+Deno.test("LoopMonitor rides on the node's ticker, busy or quiet, but for a measured span", () => {
   let now = 0;
   let cpu = 0;
   const ticker = new NodeTicker(50);
   const m = new LoopMonitor(() => now, () => undefined, () => cpu);
   m.run(ticker); // synchronous from here on: no real timer fires in between
   try {
-    now = 100;
-    m.probe(now); // the first look: quiet
-    assert.equal(m.periodMs, 50);
-    now = 230;
-    ticker.beat(); // the ticker's beat is the probe now: 80 ms late
-    assert.equal(m.worst(200, 240), 80);
-    cpu += 50;
-    now = 330;
-    ticker.beat(); // the next look (100 ms on) finds it busy
+    assert.equal(m.periodMs, 50); // on the ticker from the start
+    now = 130;
+    ticker.beat(); // the ticker's beat is the probe: 80 ms late
+    assert.equal(m.worst(100, 140), 80);
+    cpu += 100; // the node works hard (a whole core)
+    for (now = 180; now <= 480; now += 50) ticker.beat();
+    assert.equal(m.periodMs, 50); // still on the ticker: no timer of its own to wake it
+    m.begin(); // a snapshot: probed every 10 ms on a timer of its own
     assert.equal(m.periodMs, 10);
-    now = 500;
+    now = 600;
     ticker.beat(); // no longer riding: nothing recorded
-    assert.equal(m.worst(490, 510), 0);
+    assert.equal(m.worst(590, 610), 0);
+    m.probe(now);
+    m.end();
+    assert.equal(m.periodMs, 50); // back on the ticker
+    now = 710;
+    ticker.beat(); // 60 ms late against the beat
+    assert.equal(m.worst(700, 720), 60);
   } finally {
     m.stop();
     ticker.stop();
