@@ -390,10 +390,9 @@ export class Outbound {
     while (this.#running && src.active) {
       const room = qos === 0 ? 256 : this.#inflightMax - this.#inflight.size - this.#parked.length;
       if (src.filters.size === 0 || room <= 0) {
-        await new Promise<void>((r) => {
-          this.#wakers.add(r);
-          setTimeout(r, 1000);
-        });
+        // Until a wake: filters saved, room freed (PUBACK, PUBCOMP) or the stop. No poll: one
+        // each second kept a waker per loop per second (3 a second per idle connection).
+        await new Promise<void>((r) => this.#wakers.add(r));
         continue;
       }
       const body = { max: Math.min(room, 256), waitMs: WAIT_MS };
