@@ -367,7 +367,12 @@ export class MqttConnection {
     if (probe.status === 401 || probe.status === 403) {
       return this.#refuse(REASON.notAuthorized, "token refused");
     }
-    await api.ensureTopic(probe); // created, or an unbounded one turned to interest retention
+    // Created, or an unbounded one turned to interest retention (without `admin`: left as is).
+    const refused = await api.ensureTopic(probe);
+    if (refused !== undefined && refused.status !== 401 && refused.status !== 403) {
+      const detail = refused.body?.detail ?? refused.body?.title;
+      this.#ctx.log.warn("mqtt_topic_upgrade_refused", { status: refused.status, detail });
+    }
     return { api, access };
   }
 
