@@ -14,7 +14,7 @@ import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
 import { topicToSubject } from "./topics.ts";
 
-/** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
+/** The longest TTL a message may have in the broker, in seconds: the API's longest (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
 
 /** The message a PUBLISH becomes (the API's publish body), or an error text. */
@@ -49,11 +49,14 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
   const message: Record<string | symbol, unknown> = { subject, body, headers };
   const bytes = bodyJsonBytes(payload, kind);
   if (bytes !== undefined) message[JSON_BODY_BYTES] = bytes;
-  // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to, and as
-  // received in a header: a delivery carries what is left of it (`expiry.ts`).
+  // MQTT 5 message expiry: as received in a header, which a delivery's interval left is counted
+  // from (`expiry.ts`), and the message's TTL in every subscription it is routed to when the
+  // broker can hold it that long. A longer one gets no TTL: kept while a subscription holds it,
+  // as a message without expiry, and not sent once its interval has passed (the gateway checks
+  // each delivery). A TTL of 30 days would drop it before the interval its subscribers are told.
   const expiry = p.properties?.messageExpiryInterval;
   if (expiry !== undefined && expiry > 0) {
-    message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
+    if (expiry <= TTL_S_MAX) message.ttlMs = expiry * 1000;
     headers[EXPIRY_HEADER] = String(expiry);
   }
   // RETAIN: the message is also its topic's retained message; an empty payload clears it.
