@@ -378,12 +378,17 @@ export class MqttConnection {
 
   #connack(p: IConnectPacket, clientId: string, sessionPresent: boolean): Packet {
     if (p.protocolVersion !== 5) return { cmd: "connack", returnCode: 0, sessionPresent };
+    // A session expiry other than the CONNECT's (over 30 days: capped) is told (3.2.2.3.2).
+    const used = this.#expireMs === undefined ? 0xffffffff : this.#expireMs / 1000;
+    const asked = p.properties?.sessionExpiryInterval ?? 0;
+    const told = used === asked ? {} : { sessionExpiryInterval: used };
     return {
       cmd: "connack",
       reasonCode: 0,
       sessionPresent,
       properties: {
         ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
+        ...told,
         maximumPacketSize: this.#ctx.maxPacketBytes,
         topicAliasMaximum: TOPIC_ALIAS_MAX,
         // Never sent back on a PUBLISH (MQTT 5 3.3.4-3): absent would say they are.
