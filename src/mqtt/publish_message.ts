@@ -17,6 +17,24 @@ import { topicToSubject } from "./topics.ts";
 /** The longest TTL a message may have in the broker, in seconds: the API's longest (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
 
+/** The API's bounds on a message's header (its message schema): a name's and a value's length. */
+const HEADER_NAME_MAX = 256;
+const HEADER_VALUE_MAX = 8192;
+
+/**
+ * Why the API would refuse a message with `headers` (a v5 property made a header past the API's
+ * bounds: a user property, content type or response topic, a correlation data's base64), or
+ * undefined. MQTT lets each be up to 65,535 bytes.
+ */
+export function headersBeyondBounds(headers: Readonly<Record<string, string>>): string | undefined {
+  for (const name in headers) {
+    if (name.length > HEADER_NAME_MAX) return `a property name of ${name.length} characters`;
+    const n = headers[name].length;
+    if (n > HEADER_VALUE_MAX) return `property ${name.slice(0, 64)} of ${n} characters`;
+  }
+  return undefined;
+}
+
 /** The message a PUBLISH becomes (the API's publish body), or an error text. */
 export function messageOf(p: IPublishPacket): { message: Record<string, unknown> } | {
   error: string;
