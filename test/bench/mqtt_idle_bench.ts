@@ -2,14 +2,16 @@
  * What idle MQTT connections cost a node: one node with MQTT on (storage in memory, so no fsync
  * of the CONNECTs' claims muddies the rounds), `--connections` raw TCP clients each connected with
  * a keep-alive of `--keepalive` seconds and then silent (no PINGREQ is due within the rounds when
- * the keep-alive is long), and the node's CPU (user + system, all threads, from `/proc`) per
- * second over `--seconds`, `--rounds` times, and its RSS after each round. With `--base <dir>` a second node runs from that
- * checkout with as many connections at the same time, measured over the same windows (the same
- * machine load; the load average is printed with each round). `--v8-flags` replaces the nodes'
- * `V8_FLAGS` (empty: V8's defaults, as the peers kit starts them).
+ * the keep-alive is long). With `--subscribe` each first subscribes to a topic of its own at QoS
+ * 1, so its session's receives long-poll. Measured: the node's CPU (user + system, all threads,
+ * from `/proc`) per second over `--seconds`, `--rounds` times, and its RSS after each round. With
+ * `--base <dir>` a second node runs from that checkout with as many connections at the same time,
+ * measured over the same windows (the same machine load; the load average is printed with each
+ * round). `--v8-flags` replaces the nodes' `V8_FLAGS` (empty: V8's defaults, as the peers kit
+ * starts them).
  *
  * Usage: deno run -A test/bench/mqtt_idle_bench.ts [--connections 1000] [--keepalive 600]
- *   [--rounds 6] [--seconds 10] [--base dir] [--v8-flags flags]
+ *   [--rounds 6] [--seconds 10] [--base dir] [--v8-flags flags] [--subscribe]
  *
  * @module
  */
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     base: { type: "string" },
     "v8-flags": { type: "string" },
+    subscribe: { type: "boolean", default: false },
   },
 });
 const CONNECTIONS = Number(values.connections);
@@ -55,6 +58,13 @@ async function idleClient(port: number, clientId: string): Promise<Deno.TcpConn>
   const buf = new Uint8Array(16);
   const n = await conn.read(buf); // CONNACK: 4 bytes, return code 0
   if (n === null || buf[0] !== 0x20 || buf[3] !== 0) throw new Error(`${clientId}: not accepted`);
+  if (!values.subscribe) return conn;
+  const subscriptions = [{ topic: `idle/${clientId}`, qos: 1 }];
+  await conn.write(
+    mqttPacket.generate({ cmd: "subscribe", messageId: 1, subscriptions } as Packet),
+  );
+  const m = await conn.read(buf); // SUBACK: 5 bytes, granted QoS 1
+  if (m === null || buf[0] !== 0x90 || buf[4] !== 1) throw new Error(`${clientId}: not subscribed`);
   return conn;
 }
 
