@@ -63,8 +63,9 @@ async function idleClient(port: number, clientId: string): Promise<Deno.TcpConn>
   await conn.write(
     mqttPacket.generate({ cmd: "subscribe", messageId: 1, subscriptions } as Packet),
   );
-  const m = await conn.read(buf); // SUBACK: 5 bytes, granted QoS 1
-  if (m === null || buf[0] !== 0x90 || buf[4] !== 1) throw new Error(`${clientId}: not subscribed`);
+  const ack = new Uint8Array(16);
+  const m = await conn.read(ack); // SUBACK: 5 bytes, granted QoS 1
+  if (m === null || ack[0] !== 0x90 || ack[4] !== 1) throw new Error(`${clientId}: not subscribed`);
   return conn;
 }
 
