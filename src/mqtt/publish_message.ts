@@ -8,7 +8,7 @@
 
 import type { IPublishPacket } from "mqtt-packet";
 import { encodePayload, EXPIRY_HEADER, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
-import { GATEWAY_HEADERS, propertiesToHeaders } from "./properties.ts";
+import { GATEWAY_HEADERS, propertiesToHeaders, REPEATED_HEADER } from "./properties.ts";
 import { jsonBytesAtMost } from "./json_bound.ts";
 import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
@@ -56,12 +56,21 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
   if (p.properties !== undefined) propertiesToHeaders(p.properties, headers);
   const user = p.properties?.userProperties;
   if (user !== undefined) {
+    let repeated: Record<string, string[]> | undefined;
     for (const [k, v] of Object.entries(user)) {
       // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
       // to a "retain as published" subscriber, `mqtt-from` hide it from a No Local one).
       if (Object.hasOwn(headers, k) || GATEWAY_HEADERS.has(k)) continue;
-      headers[k] = Array.isArray(v) ? v.join(",") : String(v);
+      if (!Array.isArray(v)) headers[k] = String(v);
+      else {
+        // A repeated name: its values joined for a header reader, each kept for MQTT 5 clients.
+        headers[k] = v.join(",");
+        (repeated ??= {})[k] = v.map(String);
+      }
     }
+    // Past the header bound the list is left out (the joined values go), not the message refused.
+    const list = repeated === undefined ? undefined : JSON.stringify(repeated);
+    if (list !== undefined && list.length <= HEADER_VALUE_MAX) headers[REPEATED_HEADER] = list;
   }
   // The body's JSON bytes where the payload shows them (`bodyJsonBytes`): the API stores them.
   const message: Record<string | symbol, unknown> = { subject, body, headers };
