@@ -145,16 +145,19 @@ export class BrokerApi {
   /**
    * Creates the MQTT topic when it is missing (`probe` a 404 of `GET /v1/topics/mqtt`, or none),
    * or turns the one that exists to interest retention when it is unbounded (`mqttTopicUpgrade`).
-   * A refusal (no `admin` on the topic) leaves it as it is.
+   * A refusal (no `admin` on the topic) leaves it as it is. Answers the upgrade's PUT when it
+   * was made and refused (to be logged), else undefined.
    */
-  async ensureTopic(probe?: ApiAnswer): Promise<void> {
+  async ensureTopic(probe?: ApiAnswer): Promise<ApiAnswer | undefined> {
     const path = `/v1/topics/${MQTT_TOPIC}`;
     if (probe === undefined || probe.status === 404) {
       await this.write("PUT", path, MQTT_TOPIC_OPTIONS);
-      return;
+      return undefined;
     }
     const upgrade = probe.status === 200 ? mqttTopicUpgrade(probe.body) : undefined;
-    if (upgrade !== undefined) await this.write("PUT", path, upgrade);
+    if (upgrade === undefined) return undefined;
+    const a = await this.write("PUT", path, upgrade);
+    return a.status === 200 || a.status === 201 ? undefined : a;
   }
 }
 
@@ -166,23 +169,28 @@ export class BrokerApi {
 export const MQTT_TOPIC_OPTIONS = { retention: "interest" } as const;
 
 /**
- * The options of a topic as `GET /v1/topics/{t}` answers them, which the upgrade's PUT carries
- * over (a topic option added later belongs here too, or the upgrade would drop it).
+ * What `GET /v1/topics/{t}` answers beside the topic's options: its name and its counters
+ * (`topicJson` in src/http/render.ts). Every other field of the answer is an option, and the
+ * upgrade's PUT carries it as it is: an option added to the API later is kept without a change
+ * here. A counter added later would reach the PUT, which refuses an unknown field (400): the
+ * upgrade then changes nothing, rather than dropping an option.
  */
-const TOPIC_OPTION_NAMES = [
-  "maxAgeMs",
-  "maxMessages",
-  "maxBytes",
-  "dedupWindowMs",
-  "maxRetained",
-  "maxRetainedBytes",
-] as const;
+const TOPIC_NOT_OPTIONS = new Set([
+  "name",
+  "firstSeq",
+  "nextSeq",
+  "messages",
+  "bytes",
+  "published",
+  "subscriptions",
+]);
 
 /**
- * The options that turn an existing `mqtt` topic to interest retention, keeping its others; none
- * (undefined) unless it keeps every message forever: no `retention` given and no limit, as the
- * gateway made it before interest retention existed. A topic an operator bounded, or gave a
- * `retention` (`limits` included), is theirs and left alone.
+ * The options that turn an existing `mqtt` topic to interest retention, keeping all its others
+ * (every field of its description but its name and counters); none (undefined) unless it keeps
+ * every message forever: no `retention` given and no limit, as the gateway made it before
+ * interest retention existed. A topic an operator bounded, or gave a `retention` (`limits`
+ * included), is theirs and left alone.
  */
 export function mqttTopicUpgrade(info: unknown): Record<string, unknown> | undefined {
   if (typeof info !== "object" || info === null) return undefined;
@@ -191,7 +199,7 @@ export function mqttTopicUpgrade(info: unknown): Record<string, unknown> | undef
   if (i.maxAgeMs !== undefined || i.maxMessages !== undefined || i.maxBytes !== undefined) {
     return undefined;
   }
-  const options: Record<string, unknown> = { ...MQTT_TOPIC_OPTIONS };
-  for (const k of TOPIC_OPTION_NAMES) if (i[k] !== undefined) options[k] = i[k];
-  return options;
+  const options: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(i)) if (!TOPIC_NOT_OPTIONS.has(k)) options[k] = v;
+  return { ...options, ...MQTT_TOPIC_OPTIONS };
 }

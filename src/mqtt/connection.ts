@@ -22,6 +22,7 @@ import {
   type SessionOwner,
 } from "./session.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
+import { watchKeepAlive } from "./keep_alive.ts";
 import type { GatewayContext } from "./gateway_context.ts";
 
 /** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
@@ -81,7 +82,8 @@ export class MqttConnection {
   readonly #aliasesOut = new Map<string, number>();
   /** A DISCONNECT came (v5: without "disconnect with will"): the Last Will is not published. */
   #disconnected = false;
-  #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+  /** Stops the keep-alive watch (`watchKeepAlive`), once CONNECT started it. */
+  #stopKeepAlive = (): void => {};
   /** The socket is not read while a backlog is worked off: the client is not silent then. */
   #holding = false;
   /** Packets are handled one after another, in arrival order (CONNECT first, whole). */
@@ -304,7 +306,12 @@ export class MqttConnection {
       clientId,
       version: p.protocolVersion,
     });
-    this.#startKeepAlive(p.keepalive ?? 0);
+    // A client silent for 1.5 × its keep-alive is gone (MQTT 3.1.2.10); not while unread.
+    this.#stopKeepAlive = watchKeepAlive(
+      p.keepalive ?? 0,
+      () => this.#holding ? undefined : this.#lastPacketAt,
+      (limitMs) => this.fail(REASON.keepAliveTimeout, `silent for more than ${limitMs} ms`),
+    );
     if (!cleanStart) this.#outbound.resumePubrels(taken.pubrels);
     this.#outbound.start();
     if (!cleanStart && taken.shared.length > 0) await this.#outbound.restoreShared(taken.shared);
@@ -360,18 +367,28 @@ export class MqttConnection {
     if (probe.status === 401 || probe.status === 403) {
       return this.#refuse(REASON.notAuthorized, "token refused");
     }
-    await api.ensureTopic(probe); // created, or an unbounded one turned to interest retention
+    // Created, or an unbounded one turned to interest retention (without `admin`: left as is).
+    const refused = await api.ensureTopic(probe);
+    if (refused !== undefined && refused.status !== 401 && refused.status !== 403) {
+      const detail = refused.body?.detail ?? refused.body?.title;
+      this.#ctx.log.warn("mqtt_topic_upgrade_refused", { status: refused.status, detail });
+    }
     return { api, access };
   }
 
   #connack(p: IConnectPacket, clientId: string, sessionPresent: boolean): Packet {
     if (p.protocolVersion !== 5) return { cmd: "connack", returnCode: 0, sessionPresent };
+    // A session expiry other than the CONNECT's (over 30 days: capped) is told (3.2.2.3.2).
+    const used = this.#expireMs === undefined ? 0xffffffff : this.#expireMs / 1000;
+    const asked = p.properties?.sessionExpiryInterval ?? 0;
+    const told = used === asked ? {} : { sessionExpiryInterval: used };
     return {
       cmd: "connack",
       reasonCode: 0,
       sessionPresent,
       properties: {
         ...(p.clientId === "" ? { assignedClientIdentifier: clientId } : {}),
+        ...told,
         maximumPacketSize: this.#ctx.maxPacketBytes,
         topicAliasMaximum: TOPIC_ALIAS_MAX,
         // Never sent back on a PUBLISH (MQTT 5 3.3.4-3): absent would say they are.
@@ -428,22 +445,11 @@ export class MqttConnection {
     return undefined;
   }
 
-  /** A client silent for 1.5 × its keep-alive is gone (MQTT 3.1.2.10). */
-  #startKeepAlive(seconds: number): void {
-    if (seconds === 0) return;
-    const limitMs = seconds * 1500;
-    this.#keepAliveTimer = setInterval(() => {
-      if (!this.#holding && Date.now() - this.#lastPacketAt > limitMs) {
-        this.fail(REASON.keepAliveTimeout, `silent for more than ${limitMs} ms`);
-      }
-    }, Math.min(limitMs, 1000));
-  }
-
   #closed(): void {
     const will = this.#connect?.will;
     if (will && !this.#disconnected && this.#inbound) this.#publishWill(will, this.#inbound);
     this.#wire.close();
-    clearInterval(this.#keepAliveTimer);
+    this.#stopKeepAlive();
     this.#outbound?.stop();
     const key = this.#session?.key;
     const same = key === undefined ? undefined : this.#ctx.live.get(key);

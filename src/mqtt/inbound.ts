@@ -14,7 +14,12 @@
 import { Buffer } from "node:buffer";
 import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
 import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
-import { messageBytesAtMost, messageOf, messageTo } from "./publish_message.ts";
+import {
+  headersBeyondBounds,
+  messageBytesAtMost,
+  messageOf,
+  messageTo,
+} from "./publish_message.ts";
 import { FROM_HEADER } from "./payload.ts";
 import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
@@ -124,6 +129,8 @@ export class Inbound {
   #stopped = false;
   /** The facts of the topics this connection published to (bounded: cleared when full). */
   readonly #topics = new Map<string, TopicFacts>();
+  /** PUBLISHes whose properties the API would refuse: answered in their place, not sent. */
+  readonly #beyond = new WeakMap<IPublishPacket, string>();
   /** Ends the pump's wait for the next read (`#awaitRead`). */
   #onRead: (() => void) | undefined;
   /** Batches whose last answer goes at once, after a wait for a read that did not come. */
@@ -265,6 +272,13 @@ export class Inbound {
         return false;
       }
       const message = messageTo(t.subject, p);
+      // A v5 property past the API's bounds: this PUBLISH alone is refused (`#answerBatch`);
+      // sent, it made the API refuse the whole batch and close the connection, again and again.
+      const beyond = p.properties && headersBeyondBounds(message.headers as Record<string, string>);
+      if (beyond) {
+        this.#beyond.set(p, beyond);
+        continue;
+      }
       if (from !== undefined) (message.headers as Record<string, string>)[FROM_HEADER] = from;
       // QoS 2: once per packet id until PUBREL frees it, so the same PUBLISH sent again (after
       // a reconnect, to any node) answers the first one's seq and is not applied twice.
@@ -315,7 +329,7 @@ export class Inbound {
     let bytes = BATCH_JSON_BYTES;
     for (let i = 0; i < all.length; i++) {
       // The packets without a message (`#batch`): answered in the run they are in.
-      if (!this.#topic(all[i].topic).allowed) continue;
+      if (!this.#topic(all[i].topic).allowed || this.#beyond.has(all[i])) continue;
       const size = Buffer.byteLength(JSON.stringify(messages[at]), "utf8") + 1;
       if (at > from && bytes + size > limit) {
         runs.push({ packets: all.slice(start, i), messages: messages.slice(from, at), bytes });
@@ -426,6 +440,10 @@ export class Inbound {
         // acknowledgement) answers as usual; the message is dropped either way.
         denied.push(p.topic);
         reason = this.#host.version === 5 ? 0x87 : 0;
+      } else if (this.#beyond.has(p)) {
+        // v5 only (v3.1.1 has no properties): 0x83, valid but not accepted (MQTT 5 3.4.2.1).
+        this.#host.log("mqtt_publish_refused", { topic: p.topic, reason: this.#beyond.get(p) });
+        reason = 0x83;
       } else {
         const r = published === undefined ? a!.body.results[at] : undefined;
         const ok = published !== undefined

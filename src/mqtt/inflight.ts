@@ -53,6 +53,20 @@ export class Inflight {
     this.#byId.clear();
   }
 
+  /**
+   * A QoS 1 message of subscription `path` this connection sent and awaits the PUBACK of, come
+   * back from the broker (its lease ended): it takes the new `receipt`, so the PUBACK settles it,
+   * and is not sent again (MQTT 5 4.4.0-1: only at a reconnect); true when there was one.
+   */
+  renew(path: string, seq: number, receipt: string): boolean {
+    for (const e of this.#byId.values()) {
+      if (e.qos !== 1 || e.seq !== seq || e.path !== path || e.receipt === "") continue;
+      e.receipt = receipt;
+      return true;
+    }
+    return false;
+  }
+
   /** A free packet id for a QoS 1 delivery. */
   allocate(): number {
     for (let i = 0; i < 65535; i++) {

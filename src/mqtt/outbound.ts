@@ -23,7 +23,7 @@ import {
 } from "./session.ts";
 import { exactlyOnceId, Inflight } from "./inflight.ts";
 import { joinShared, type SessionLife, type Source } from "./subscriptions.ts";
-import { Qos2Out } from "./qos2_out.ts";
+import { pubrel, Qos2Out } from "./qos2_out.ts";
 import { Parked } from "./parked.ts";
 import { tooLargeFor } from "./packet_size.ts";
 import { Receipts } from "./receipts.ts";
@@ -313,14 +313,14 @@ export class Outbound {
    */
   pubrec(messageId: number): void {
     const f = this.#inflight.get(messageId);
-    if (f?.qos !== 2) return void this.#host.send(this.#pubrel(messageId, 0x92));
+    if (f?.qos !== 2) return void this.#host.send(pubrel(this.#host.version, messageId, 0x92));
     if (f.released) {
-      if (f.receipt === "") this.#host.send(this.#pubrel(messageId, 0));
+      if (f.receipt === "") this.#host.send(pubrel(this.#host.version, messageId, 0));
       return; // settling: its PUBREL goes when that is committed
     }
     f.released = true;
     // A retained message sent at SUBSCRIBE: this connection's only, nothing to settle.
-    if (f.local === true) return void this.#host.send(this.#pubrel(messageId, 0));
+    if (f.local === true) return void this.#host.send(pubrel(this.#host.version, messageId, 0));
     this.#qos2.settle(messageId, f.path, f.receipt);
   }
 
@@ -341,7 +341,7 @@ export class Outbound {
   resumePubrels(ids: readonly number[]): void {
     for (const id of ids) {
       this.#inflight.set(id, { path: "", receipt: "", qos: 2, seq: -1, released: true });
-      this.#host.send(this.#pubrel(id, 0));
+      this.#host.send(pubrel(this.#host.version, id, 0));
     }
   }
 
@@ -366,14 +366,8 @@ export class Outbound {
       const f = this.#inflight.get(id);
       if (f === undefined || f.qos !== 2) continue;
       f.receipt = ""; // settled: nothing to nack when the connection goes
-      this.#host.send(this.#pubrel(id, 0));
+      this.#host.send(pubrel(this.#host.version, id, 0));
     }
-  }
-
-  #pubrel(messageId: number, reasonCode: number): Packet {
-    return (this.#host.version === 5
-      ? { cmd: "pubrel", messageId, reasonCode }
-      : { cmd: "pubrel", messageId }) as Packet;
   }
 
   /** Drops a filter from whichever QoS holds it; whether one did. */
@@ -390,10 +384,9 @@ export class Outbound {
     while (this.#running && src.active) {
       const room = qos === 0 ? 256 : this.#inflightMax - this.#inflight.size - this.#parked.length;
       if (src.filters.size === 0 || room <= 0) {
-        await new Promise<void>((r) => {
-          this.#wakers.add(r);
-          setTimeout(r, 1000);
-        });
+        // Until a wake: filters saved, room freed (PUBACK, PUBCOMP) or the stop. No poll: one
+        // each second kept a waker per loop per second (3 a second per idle connection).
+        await new Promise<void>((r) => this.#wakers.add(r));
         continue;
       }
       const body = { max: Math.min(room, 256), waitMs: WAIT_MS };
@@ -466,10 +459,14 @@ export class Outbound {
       }
       if (held !== undefined) {
         // Its lease ended and it came back to this connection: the new receipt; PUBREL again
-        // if PUBREC came, else the PUBLISH again.
+        // if PUBREC came. The PUBLISH is not sent again on this connection (MQTT 5 4.4.0-1).
         held.receipt = d.receipt;
-        if (held.released) return this.#host.send(this.#pubrel(messageId, 0));
+        return held.released
+          ? this.#host.send(pubrel(this.#host.version, messageId, 0))
+          : undefined;
       }
+    } else if (d.attempt > 1 && this.#inflight.renew(src.path, d.seq, d.receipt)) {
+      return; // sent on this connection, awaiting PUBACK: the new receipt, not a second PUBLISH
     } else messageId = this.#inflight.allocate();
     const qosSent = sentQos as 1 | 2;
     if (this.#inflight.get(messageId) === undefined && this.#full()) {

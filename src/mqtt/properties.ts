@@ -19,6 +19,12 @@ const RESPONSE_TOPIC = "mqtt-response-topic";
 const CORRELATION_DATA = "mqtt-correlation-data";
 const CONTENT_TYPE = "mqtt-content-type";
 const PAYLOAD_FORMAT = "mqtt-payload-format";
+/**
+ * The user properties whose name came more than once, as JSON `{name: [values]}`: each such name's
+ * header holds its values joined with `,`, which a value holding a `,` makes ambiguous, and MQTT 5
+ * wants each sent on unaltered (3.3.2-17).
+ */
+export const REPEATED_HEADER = "mqtt-user-repeated";
 
 /** The gateway's own headers: never taken from a user property, never sent as one. */
 export const GATEWAY_HEADERS: ReadonlySet<string> = new Set([
@@ -31,6 +37,7 @@ export const GATEWAY_HEADERS: ReadonlySet<string> = new Set([
   CONTENT_TYPE,
   PAYLOAD_FORMAT,
   EXPIRY_HEADER,
+  REPEATED_HEADER,
 ]);
 
 type Properties = NonNullable<IPublishPacket["properties"]>;
@@ -57,11 +64,19 @@ export function deliveryProperties(
 ): { readonly properties: Properties; readonly bytes: number } | undefined {
   const out: Properties = {};
   let bytes = 0;
-  let user: Record<string, string> | undefined;
+  let user: Record<string, string | string[]> | undefined;
+  const repeated = headers[REPEATED_HEADER] === undefined ? undefined : repeatedOf(headers);
   for (const name in headers) {
     if (!Object.hasOwn(headers, name) || GATEWAY_HEADERS.has(name)) continue;
     const value = headers[name];
     if (!sendable(name) || !sendable(value)) continue;
+    const values = repeated?.get(name);
+    // A repeated name's values, each on its own, while its header is still what they make.
+    if (values !== undefined && values.join(",") === value && values.every(sendable)) {
+      (user ??= {})[name] = values;
+      bytes += values.length * (5 + 3 * name.length) + 3 * value.length;
+      continue;
+    }
     (user ??= {})[name] = value;
     bytes += 5 + 3 * (name.length + value.length);
   }
@@ -86,4 +101,21 @@ export function deliveryProperties(
     bytes += 2;
   }
   return bytes === 0 ? undefined : { properties: out, bytes: bytes + 4 };
+}
+
+/** The repeated user properties a message's `REPEATED_HEADER` names; none when it is not valid. */
+function repeatedOf(headers: Record<string, string>): Map<string, string[]> | undefined {
+  try {
+    const json: unknown = JSON.parse(headers[REPEATED_HEADER]);
+    if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
+    const out = new Map<string, string[]>();
+    for (const [name, values] of Object.entries(json)) {
+      if (Array.isArray(values) && values.every((v) => typeof v === "string")) {
+        out.set(name, values);
+      }
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
 }

@@ -8,14 +8,32 @@
 
 import type { IPublishPacket } from "mqtt-packet";
 import { encodePayload, EXPIRY_HEADER, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
-import { GATEWAY_HEADERS, propertiesToHeaders } from "./properties.ts";
+import { GATEWAY_HEADERS, propertiesToHeaders, REPEATED_HEADER } from "./properties.ts";
 import { jsonBytesAtMost } from "./json_bound.ts";
 import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
 import { topicToSubject } from "./topics.ts";
 
-/** The longest message expiry kept, in seconds: the API's longest duration (30 days). */
+/** The longest TTL a message may have in the broker, in seconds: the API's longest (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
+
+/** The API's bounds on a message's header (its message schema): a name's and a value's length. */
+const HEADER_NAME_MAX = 256;
+const HEADER_VALUE_MAX = 8192;
+
+/**
+ * Why the API would refuse a message with `headers` (a v5 property made a header past the API's
+ * bounds: a user property, content type or response topic, a correlation data's base64), or
+ * undefined. MQTT lets each be up to 65,535 bytes.
+ */
+export function headersBeyondBounds(headers: Readonly<Record<string, string>>): string | undefined {
+  for (const name in headers) {
+    if (name.length > HEADER_NAME_MAX) return `a property name of ${name.length} characters`;
+    const n = headers[name].length;
+    if (n > HEADER_VALUE_MAX) return `property ${name.slice(0, 64)} of ${n} characters`;
+  }
+  return undefined;
+}
 
 /** The message a PUBLISH becomes (the API's publish body), or an error text. */
 export function messageOf(p: IPublishPacket): { message: Record<string, unknown> } | {
@@ -38,22 +56,34 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
   if (p.properties !== undefined) propertiesToHeaders(p.properties, headers);
   const user = p.properties?.userProperties;
   if (user !== undefined) {
+    let repeated: Record<string, string[]> | undefined;
     for (const [k, v] of Object.entries(user)) {
       // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
       // to a "retain as published" subscriber, `mqtt-from` hide it from a No Local one).
       if (Object.hasOwn(headers, k) || GATEWAY_HEADERS.has(k)) continue;
-      headers[k] = Array.isArray(v) ? v.join(",") : String(v);
+      if (!Array.isArray(v)) headers[k] = String(v);
+      else {
+        // A repeated name: its values joined for a header reader, each kept for MQTT 5 clients.
+        headers[k] = v.join(",");
+        (repeated ??= {})[k] = v.map(String);
+      }
     }
+    // Past the header bound the list is left out (the joined values go), not the message refused.
+    const list = repeated === undefined ? undefined : JSON.stringify(repeated);
+    if (list !== undefined && list.length <= HEADER_VALUE_MAX) headers[REPEATED_HEADER] = list;
   }
   // The body's JSON bytes where the payload shows them (`bodyJsonBytes`): the API stores them.
   const message: Record<string | symbol, unknown> = { subject, body, headers };
   const bytes = bodyJsonBytes(payload, kind);
   if (bytes !== undefined) message[JSON_BODY_BYTES] = bytes;
-  // MQTT 5 message expiry: the message's TTL, in every subscription it is routed to, and as
-  // received in a header: a delivery carries what is left of it (`expiry.ts`).
+  // MQTT 5 message expiry: as received in a header, which a delivery's interval left is counted
+  // from (`expiry.ts`), and the message's TTL in every subscription it is routed to when the
+  // broker can hold it that long. A longer one gets no TTL: kept while a subscription holds it,
+  // as a message without expiry, and not sent once its interval has passed (the gateway checks
+  // each delivery). A TTL of 30 days would drop it before the interval its subscribers are told.
   const expiry = p.properties?.messageExpiryInterval;
   if (expiry !== undefined && expiry > 0) {
-    message.ttlMs = Math.min(expiry, TTL_S_MAX) * 1000;
+    if (expiry <= TTL_S_MAX) message.ttlMs = expiry * 1000;
     headers[EXPIRY_HEADER] = String(expiry);
   }
   // RETAIN: the message is also its topic's retained message; an empty payload clears it.

@@ -9,7 +9,15 @@
  * @module
  */
 
+import type { Packet } from "mqtt-packet";
 import { type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+
+/** A PUBREL to a client of protocol `version` (v5: with its reason code). */
+export function pubrel(version: number, messageId: number, reasonCode: number): Packet {
+  return (version === 5
+    ? { cmd: "pubrel", messageId, reasonCode }
+    : { cmd: "pubrel", messageId }) as Packet;
+}
 
 interface Settle {
   readonly id: number;

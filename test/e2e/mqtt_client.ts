@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import mqtt from "mqtt";
 import type { IClientOptions, MqttClient } from "mqtt";
 import mqttPacket from "mqtt-packet";
-import type { Packet } from "mqtt-packet";
+import type { IPublishPacket, Packet } from "mqtt-packet";
 import { freePorts, Nodes, type NodesOptions } from "./nodes.ts";
 
 /** Nodes with MQTT on, and each node's MQTT port. */
@@ -70,15 +70,23 @@ export function collect(client: MqttClient): Received[] {
 export function connectAck(
   port: number,
   opts: IClientOptions,
-): Promise<{ client: MqttClient; sessionPresent: boolean; got: Received[] }> {
+): Promise<
+  { client: MqttClient; sessionPresent: boolean; got: Received[]; packets: IPublishPacket[] }
+> {
   const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
     reconnectPeriod: 0,
     connectTimeout: 10_000,
     ...opts,
   });
   const got = collect(client);
+  // The PUBLISH packets themselves (their properties), from the first one on, too.
+  const packets: IPublishPacket[] = [];
+  client.on("message", (_topic, _payload, packet) => packets.push(packet));
   return new Promise((resolve, reject) => {
-    client.once("connect", (ack) => resolve({ client, sessionPresent: ack.sessionPresent, got }));
+    client.once(
+      "connect",
+      (ack) => resolve({ client, sessionPresent: ack.sessionPresent, got, packets }),
+    );
     client.once("error", (e) => {
       client.end(true);
       reject(e);
