@@ -1,0 +1,119 @@
+/**
+ * A follower persists its entries with a blocking fdatasync (`blockingPersist`), a leader with
+ * an asynchronous one; either way a follower's answer leaves only after the entries it
+ * acknowledges are fdatasync'ed.
+ */
+
+import assert from "node:assert/strict";
+import { NodeDriver } from "./driver.ts";
+import { EntryKind, type Message, type NodeId } from "../raft/mod.ts";
+import { enc, handDriven, ListMachine } from "./_testing_cluster.ts";
+import {
+  type AppendOptions,
+  FileLogStore,
+  MemoryHardStateStore,
+  MemorySnapshotStore,
+} from "../storage/mod.ts";
+
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+};
+
+interface Opened {
+  readonly driver: NodeDriver;
+  readonly log: FileLogStore;
+  readonly tick: () => void;
+  /** What happened, in order: "append <first> blocking|async", "synced", "answer <index>". */
+  readonly events: string[];
+  readonly sent: Message[];
+  close(): Promise<void>;
+}
+
+async function open(id: NodeId, voters: NodeId[]): Promise<Opened> {
+  const dir = await Deno.makeTempDir({ prefix: "quorumq-blocking-persist-" });
+  const events: string[] = [];
+  const log = await FileLogStore.open(dir, {
+    log: () => {},
+    afterSync: () => events.push("synced"),
+  });
+  const append = log.append.bind(log);
+  log.append = (es, opts?: AppendOptions) => {
+    events.push(`append ${es[0]?.index} ${opts?.blocking ? "blocking" : "async"}`);
+    return append(es, opts);
+  };
+  const sent: Message[] = [];
+  const hand = handDriven();
+  const driver = await NodeDriver.open({
+    raft: { id, clusterId: "test", electionTicks: 10, heartbeatTicks: 1, random: () => 0 },
+    bootstrapConf: { voters, learners: [] },
+    bootstrapUrls: new Map(voters.map((v) => [v, `http://${v}`])),
+    storage: { log, hardState: new MemoryHardStateStore(), snapshots: new MemorySnapshotStore() },
+    sink: {
+      send: (msgs) => {
+        for (const m of msgs) if (m.type === "append_resp") events.push(`answer ${m.index}`);
+        sent.push(...msgs);
+      },
+    },
+    stateMachine: new ListMachine(),
+    ...hand.options,
+  });
+  return {
+    driver,
+    log,
+    tick: hand.tick,
+    events,
+    sent,
+    close: async () => {
+      await driver.close();
+      await log.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("a follower's appends block on their fdatasync, and its answers follow it", async () => {
+  const f = await open("f", ["l", "f", "g"]);
+  try {
+    await settle();
+    const term = f.driver.status().term + 1;
+    let last = f.driver.status().lastIndex;
+    for (const text of ["a", "b", "c"]) {
+      f.events.length = 0;
+      f.driver.receive([{
+        type: "append",
+        clusterId: "test",
+        from: "l",
+        to: "f",
+        term,
+        logTerm: f.log.term(last) ?? 0,
+        index: last,
+        entries: [{ index: last + 1, term, kind: EntryKind.Normal, data: enc(text) }],
+        commit: last,
+      }]);
+      await settle();
+      last++;
+      assert.deepEqual(f.events, [`append ${last} blocking`, "synced", `answer ${last}`]);
+    }
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("a leader's appends do not block on their fdatasync", async () => {
+  const l = await open("l", ["l"]);
+  try {
+    for (let i = 0; i < 30 && !l.driver.leading; i++) {
+      l.tick();
+      await settle();
+    }
+    assert.ok(l.driver.leading);
+    l.events.length = 0;
+    const outcome = await l.driver.propose(enc("x"), 10_000);
+    assert.ok(outcome.ok);
+    const appends = l.events.filter((e) => e.startsWith("append"));
+    assert.ok(appends.length > 0);
+    for (const a of appends) assert.match(a, /async$/);
+  } finally {
+    await l.close();
+  }
+});
