@@ -35,7 +35,7 @@ import type {
 import { PendingProposals } from "./driver_proposals.ts";
 import { PendingReads } from "./driver_reads.ts";
 import { DriverSnapshots } from "./driver_snapshots.ts";
-import { blockingPersist, ReadyPersister } from "./driver_persist.ts";
+import { ReadyPersister } from "./driver_persist.ts";
 import { PersistOverlap, prefixThrough } from "./driver_overlap.ts";
 import { sendBeforeOwnWrite } from "./driver_sends.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
@@ -437,7 +437,7 @@ export class NodeDriver {
     const early = ahead ? prefixThrough(rd.committedEntries, this.#raw.applyAheadIndex) : 0;
     this.#overlap.begin(ahead && early === rd.committedEntries.length);
     try {
-      const persisted = sendRest(this.#persister.persist(rd, blockingPersist(this.#raw.role)));
+      const persisted = sendRest(this.#persister.persist(rd, this.#raw.role));
       if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
       await persisted;
       if (this.#closed) return;

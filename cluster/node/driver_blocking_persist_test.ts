@@ -1,12 +1,13 @@
 /**
- * A follower persists its entries with a blocking fdatasync (`blockingPersist`), a leader with
- * an asynchronous one; either way a follower's answer leaves only after the entries it
- * acknowledges are fdatasync'ed.
+ * A follower persists its entries with a blocking fdatasync (`blockingPersist`), unless a client
+ * reached it lately (`ClientAwareBlocking`); a leader with an asynchronous one. Either way a
+ * follower's answer leaves only after the entries it acknowledges are fdatasync'ed.
  */
 
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
-import { EntryKind, type Message, type NodeId } from "../raft/mod.ts";
+import { EntryKind, type Message, type NodeId, type Role } from "../raft/mod.ts";
+import { ClientAwareBlocking } from "./driver_persist.ts";
 import { enc, handDriven, ListMachine } from "./_testing_cluster.ts";
 import {
   type AppendOptions,
@@ -29,7 +30,11 @@ interface Opened {
   close(): Promise<void>;
 }
 
-async function open(id: NodeId, voters: NodeId[]): Promise<Opened> {
+async function open(
+  id: NodeId,
+  voters: NodeId[],
+  blockingPersist?: (role: Role) => boolean,
+): Promise<Opened> {
   const dir = await Deno.makeTempDir({ prefix: "quorumq-blocking-persist-" });
   const events: string[] = [];
   const log = await FileLogStore.open(dir, {
@@ -56,6 +61,7 @@ async function open(id: NodeId, voters: NodeId[]): Promise<Opened> {
     },
     stateMachine: new ListMachine(),
     ...hand.options,
+    ...(blockingPersist ? { blockingPersist } : {}),
   });
   return {
     driver,
@@ -71,29 +77,53 @@ async function open(id: NodeId, voters: NodeId[]): Promise<Opened> {
   };
 }
 
+/** Three appends from the leader to follower `f`; each must log `append <i> <mode>` first. */
+async function threeAppends(
+  f: Opened,
+  mode: (i: number) => "blocking" | "async",
+  before: (i: number) => void = () => {},
+): Promise<void> {
+  await settle();
+  const term = f.driver.status().term + 1;
+  let last = f.driver.status().lastIndex;
+  for (let i = 0; i < 3; i++) {
+    f.events.length = 0;
+    before(i);
+    f.driver.receive([{
+      type: "append",
+      clusterId: "test",
+      from: "l",
+      to: "f",
+      term,
+      logTerm: f.log.term(last) ?? 0,
+      index: last,
+      entries: [{ index: last + 1, term, kind: EntryKind.Normal, data: enc(`e${i}`) }],
+      commit: last,
+    }]);
+    await settle();
+    last++;
+    assert.deepEqual(f.events, [`append ${last} ${mode(i)}`, "synced", `answer ${last}`]);
+  }
+}
+
 Deno.test("a follower's appends block on their fdatasync, and its answers follow it", async () => {
   const f = await open("f", ["l", "f", "g"]);
   try {
-    await settle();
-    const term = f.driver.status().term + 1;
-    let last = f.driver.status().lastIndex;
-    for (const text of ["a", "b", "c"]) {
-      f.events.length = 0;
-      f.driver.receive([{
-        type: "append",
-        clusterId: "test",
-        from: "l",
-        to: "f",
-        term,
-        logTerm: f.log.term(last) ?? 0,
-        index: last,
-        entries: [{ index: last + 1, term, kind: EntryKind.Normal, data: enc(text) }],
-        commit: last,
-      }]);
-      await settle();
-      last++;
-      assert.deepEqual(f.events, [`append ${last} blocking`, "synced", `answer ${last}`]);
-    }
+    await threeAppends(f, () => "blocking");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("a follower that served a client keeps its fdatasync asynchronous a while", async () => {
+  let now = 0;
+  const clients = new ClientAwareBlocking(1_000, () => now);
+  const f = await open("f", ["l", "f", "g"], clients.blocking);
+  try {
+    clients.noteClient();
+    // Quiet for 0, 999, then 1,000 ms.
+    await threeAppends(f, (i) => i < 2 ? "async" : "blocking", (i) => now = [0, 999, 1_000][i]);
+    assert.equal(clients.blocking("leader"), false);
   } finally {
     await f.close();
   }
