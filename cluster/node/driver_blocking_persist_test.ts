@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { NodeDriver } from "./driver.ts";
 import { EntryKind, type Message, type NodeId, type Role } from "../raft/mod.ts";
-import { ClientAwareBlocking } from "./driver_persist.ts";
+import { ASYNC_AFTER_SLOW_SYNC_MS, ClientAwareBlocking } from "./driver_persist.ts";
 import { enc, handDriven, ListMachine } from "./_testing_cluster.ts";
 import {
   type AppendOptions,
@@ -30,11 +30,13 @@ interface Opened {
   close(): Promise<void>;
 }
 
-async function open(
-  id: NodeId,
-  voters: NodeId[],
-  blockingPersist?: (role: Role) => boolean,
-): Promise<Opened> {
+interface OpenOptions {
+  readonly blockingPersist?: (role: Role) => boolean;
+  /** A fake clock for the driver, which each append moves on by `syncMs()`. */
+  readonly clock?: { now: number; syncMs(): number };
+}
+
+async function open(id: NodeId, voters: NodeId[], o: OpenOptions = {}): Promise<Opened> {
   const dir = await Deno.makeTempDir({ prefix: "quorumq-blocking-persist-" });
   const events: string[] = [];
   const log = await FileLogStore.open(dir, {
@@ -44,6 +46,7 @@ async function open(
   const append = log.append.bind(log);
   log.append = (es, opts?: AppendOptions) => {
     events.push(`append ${es[0]?.index} ${opts?.blocking ? "blocking" : "async"}`);
+    if (o.clock) o.clock.now += o.clock.syncMs();
     return append(es, opts);
   };
   const sent: Message[] = [];
@@ -61,7 +64,8 @@ async function open(
     },
     stateMachine: new ListMachine(),
     ...hand.options,
-    ...(blockingPersist ? { blockingPersist } : {}),
+    ...(o.blockingPersist ? { blockingPersist: o.blockingPersist } : {}),
+    ...(o.clock ? { nowMs: () => o.clock!.now } : {}),
   });
   return {
     driver,
@@ -118,7 +122,7 @@ Deno.test("a follower's appends block on their fdatasync, and its answers follow
 Deno.test("a follower that served a client keeps its fdatasync asynchronous a while", async () => {
   let now = 0;
   const clients = new ClientAwareBlocking(1_000, () => now);
-  const f = await open("f", ["l", "f", "g"], clients.blocking);
+  const f = await open("f", ["l", "f", "g"], { blockingPersist: clients.blocking });
   try {
     clients.noteClient();
     // Quiet for 0, 999, then 1,000 ms.
@@ -145,5 +149,20 @@ Deno.test("a leader's appends do not block on their fdatasync", async () => {
     for (const a of appends) assert.match(a, /async$/);
   } finally {
     await l.close();
+  }
+});
+
+Deno.test("after a slow blocking fdatasync a follower's syncs stay asynchronous a while", async () => {
+  // Election timeout 10 ticks of 10 ms: a blocking sync above 20 ms is slow.
+  let syncMs = 0;
+  const clock = { now: 0, syncMs: () => syncMs };
+  const f = await open("f", ["l", "f", "g"], { clock });
+  try {
+    await threeAppends(f, (i) => i === 1 ? "async" : "blocking", (i) => {
+      syncMs = [21, 1, 1][i];
+      if (i === 2) clock.now += ASYNC_AFTER_SLOW_SYNC_MS;
+    });
+  } finally {
+    await f.close();
   }
 });

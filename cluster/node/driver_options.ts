@@ -73,7 +73,10 @@ export interface NodeDriverOptions {
   readonly blockingPersist?: (role: Role) => boolean;
   /** Observes every fsync-bearing persist step, in ms (metrics). */
   readonly observePersistMs?: (ms: number) => void;
-  /** A monotonic clock in ms, only for the persist latency metric. */
+  /**
+   * A monotonic clock in ms, for the persist latency metric and to time blocking syncs (after a
+   * slow one a node's syncs stay asynchronous a while, driver_persist.ts).
+   */
   readonly nowMs?: () => number;
   /**
    * Gives the event loop a turn between the bounded steps of snapshot work (encoding, copying,

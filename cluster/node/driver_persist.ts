@@ -54,14 +54,28 @@ export class ClientAwareBlocking {
     blockingPersist(role) && this.#nowMs() - this.#lastClientMs >= this.#quietMs;
 }
 
+/**
+ * A blocking sync slower than this share of the election timeout (100 ms in production) holds
+ * the node's answers long enough to matter: should both followers of three stall for a whole
+ * election timeout, the leader's check-quorum would see no majority and step down, where
+ * asynchronous syncs answer heartbeats meanwhile. After one, syncs stay asynchronous a while.
+ */
+const SLOW_SYNC_ELECTION_SHARE = 1 / 5;
+/** How long a node's syncs stay asynchronous after a slow blocking one. */
+export const ASYNC_AFTER_SLOW_SYNC_MS = 10_000;
+
 /** Persists Readies in order and tracks the saved hard state. */
 export class ReadyPersister {
   readonly #o: NodeDriverOptions;
   #savedHard: HardState;
+  readonly #slowSyncMs: number;
+  /** Until when (`nowMs`) appends do not block, after a slow blocking one. */
+  #asyncUntilMs = -Infinity;
 
   constructor(o: NodeDriverOptions, hard: HardState) {
     this.#o = o;
     this.#savedHard = hard;
+    this.#slowSyncMs = o.raft.electionTicks * o.tickMs * SLOW_SYNC_ELECTION_SHARE;
   }
 
   /**
@@ -79,8 +93,10 @@ export class ReadyPersister {
       else await log.reset(meta.index + 1);
     }
     if (rd.entries.length > 0) {
-      const blocking = (this.#o.blockingPersist ?? blockingPersist)(role);
+      const blocking = this.#blocking(role);
+      const start = blocking ? this.#o.nowMs?.() : undefined;
       await log.append(rd.entries, blocking ? BLOCKING : undefined);
+      if (start !== undefined) this.#afterBlocking(start);
     }
     // When the commit must be saved too: hard_state_policy.ts.
     const hs = hardStateToSave(this.#savedHard, rd, this.#o.snapshotEveryEntries);
@@ -91,5 +107,17 @@ export class ReadyPersister {
     if (this.#o.observePersistMs && (rd.entries.length > 0 || rd.snapshot)) {
       this.#o.observePersistMs((this.#o.nowMs?.() ?? 0) - t0);
     }
+  }
+
+  /** The policy's answer, unless a slow blocking sync came lately (needs `nowMs`). */
+  #blocking(role: Role): boolean {
+    if (!(this.#o.blockingPersist ?? blockingPersist)(role)) return false;
+    const now = this.#o.nowMs;
+    return now === undefined || now() >= this.#asyncUntilMs;
+  }
+
+  #afterBlocking(startMs: number): void {
+    const end = this.#o.nowMs!();
+    if (end - startMs > this.#slowSyncMs) this.#asyncUntilMs = end + ASYNC_AFTER_SLOW_SYNC_MS;
   }
 }
