@@ -437,7 +437,7 @@ export class NodeDriver {
     const early = ahead ? prefixThrough(rd.committedEntries, this.#raw.applyAheadIndex) : 0;
     this.#overlap.begin(ahead && early === rd.committedEntries.length);
     try {
-      const persisted = sendRest(this.#persister.persist(rd));
+      const persisted = sendRest(this.#persister.persist(rd, this.#raw.role));
       if (early > 0) this.#apply.enqueue({ entries: rd.committedEntries.slice(0, early) });
       await persisted;
       if (this.#closed) return;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConfState, NodeId, RaftConfig, RawNode } from "../raft/mod.ts";
+import type { ConfState, NodeId, RaftConfig, RawNode, Role } from "../raft/mod.ts";
 import type { Identities } from "./identity.ts";
 import type { MemberUrls } from "./membership.ts";
 import type {
@@ -65,9 +65,18 @@ export interface NodeDriverOptions {
   readonly snapshotLogBytesMax?: number;
   readonly log: LogEvent;
   readonly onFatal: OnFatal;
+  /**
+   * Whether a node in `role` makes its entries durable with a blocking fdatasync, holding its
+   * event loop (`AppendOptions.blocking`). Default `blockingPersist` (driver_persist.ts): a
+   * follower's do, a leader's do not; real nodes pass `ClientAwareBlocking`'s.
+   */
+  readonly blockingPersist?: (role: Role) => boolean;
   /** Observes every fsync-bearing persist step, in ms (metrics). */
   readonly observePersistMs?: (ms: number) => void;
-  /** A monotonic clock in ms, only for the persist latency metric. */
+  /**
+   * A monotonic clock in ms, for the persist latency metric and to time blocking syncs (after a
+   * slow one a node's syncs stay asynchronous a while, driver_persist.ts).
+   */
   readonly nowMs?: () => number;
   /**
    * Gives the event loop a turn between the bounded steps of snapshot work (encoding, copying,

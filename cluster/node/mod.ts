@@ -19,6 +19,7 @@ export {
   type NodeDriverOptions,
 } from "./driver.ts";
 export { bootstrapEntries, commitSettledConfChanges } from "./bootstrap.ts";
+export { blockingPersist, ClientAwareBlocking } from "./driver_persist.ts";
 export { hardStateToSave } from "./hard_state_policy.ts";
 export { Identities, StaleIncarnationError } from "./identity.ts";
 export { MemberUrls, snapshotParts, unwrapSnapshot, wrapSnapshot } from "./membership.ts";

@@ -7,7 +7,7 @@
  */
 
 import type { Entry } from "../raft/mod.ts";
-import { assertContiguous, type LogStore } from "./log_store.ts";
+import { type AppendOptions, assertContiguous, type LogStore } from "./log_store.ts";
 import { decodeRecord, encodeRecords, recordBytes, toEntry } from "./_record.ts";
 import {
   ioError,
@@ -40,7 +40,7 @@ export interface FileLogStoreOptions {
 }
 
 type Op =
-  | { kind: "append"; entries: readonly Entry[]; done: Settle }
+  | { kind: "append"; entries: readonly Entry[]; blocking: boolean; done: Settle }
   | { kind: "compact"; throughIndex: number; done: Settle }
   | { kind: "reset"; nextIndex: number; done: Settle }
   | { kind: "close"; done: Settle }
@@ -168,13 +168,14 @@ export class FileLogStore implements LogStore {
     return out;
   }
 
-  append(entries: readonly Entry[]): Promise<void> {
+  append(entries: readonly Entry[], opts?: AppendOptions): Promise<void> {
     try {
       assertContiguous(entries, "Cannot append to the Raft log");
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#enqueue({ kind: "append", entries, done: noSettle });
+    const blocking = opts?.blocking === true; // `AppendOptions.blocking`
+    return this.#enqueue({ kind: "append", entries, blocking, done: noSettle });
   }
 
   compact(throughIndex: number): Promise<void> {
@@ -245,6 +246,8 @@ export class FileLogStore implements LogStore {
     const entries: Entry[] = [];
     let truncateFrom: number | undefined;
     let next = this.lastIndex() + 1;
+    // Blocks the event loop for its fdatasync only when every append it carries asked for that.
+    let blocking = true;
     while (this.#queue.length > 0 && this.#queue[0].kind === "append") {
       const op = this.#queue[0] as Op & { kind: "append" };
       const start = op.entries[0]?.index ?? next;
@@ -259,12 +262,13 @@ export class FileLogStore implements LogStore {
         truncateFrom = start;
       }
       batch.push(op);
+      blocking &&= op.blocking;
       for (const e of op.entries) entries.push(e);
       next = start + op.entries.length;
     }
     try {
       if (truncateFrom !== undefined) await this.#deleteFrom(truncateFrom, truncateFrom);
-      if (entries.length > 0) await this.#write(entries);
+      if (entries.length > 0) await this.#write(entries, blocking);
       for (const op of batch) op.done.resolve();
     } catch (err) {
       const first = entries[0]?.index ?? 0;
@@ -303,7 +307,7 @@ export class FileLogStore implements LogStore {
   }
 
   /** Write `entries` after the last one: one write and one fdatasync per segment touched. */
-  async #write(entries: readonly Entry[]): Promise<void> {
+  async #write(entries: readonly Entry[], blocking: boolean): Promise<void> {
     let i = 0;
     while (i < entries.length) {
       let seg = this.#segments.at(-1);
@@ -329,7 +333,8 @@ export class FileLogStore implements LogStore {
       const chunk = start === 0 && i === entries.length ? entries : entries.slice(start, i);
       writeAllSync(file, encodeRecords(chunk, this.#scratchFor(bytes - seg.bytes)));
       this.#beforeSync();
-      await file.syncData();
+      if (blocking) file.syncDataSync(); // on this thread, holding the event loop
+      else await file.syncData(); // on a worker thread
       this.#afterSync(seg.path, bytes);
       this.#zeros!.afterWrite(bytes);
       // Only now, durable, does the segment own them (lastIndex() reports durable entries).

@@ -8,6 +8,19 @@
 
 import type { Entry } from "../raft/mod.ts";
 
+/** Options of `LogStore.append`. */
+export interface AppendOptions {
+  /**
+   * Make the entries durable on the calling thread: the file store's `fdatasync` then blocks the
+   * event loop instead of running on a worker thread. For a caller that has nothing to do until
+   * the append resolves (a follower, whose answer waits for it): it saves the hop to the worker
+   * thread and back (two context switches, a duplicated file handle and a wake-up of the event
+   * loop per append). The durability promise is the same either way. Stores without a blocking
+   * sync ignore it.
+   */
+  readonly blocking?: boolean;
+}
+
 /**
  * An ordered, contiguous run of entries `firstIndex()..lastIndex()`.
  *
@@ -39,7 +52,7 @@ export interface LogStore {
    * snapshot install or a compaction that emptied the log). An empty `entries` is a no-op that
    * resolves once earlier operations have.
    */
-  append(entries: readonly Entry[]): Promise<void>;
+  append(entries: readonly Entry[], opts?: AppendOptions): Promise<void>;
 
   /**
    * Forget entries `<= throughIndex`, which a durable snapshot now covers (Raft §7). Storage

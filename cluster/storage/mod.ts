@@ -19,7 +19,7 @@ import { loadInitialState, type Stores } from "./initial_state.ts";
 import { MemoryLogStore } from "./memory_log_store.ts";
 import { readFileIfExists, syncDir, writeFileAtomic } from "./_fs.ts";
 
-export { assertContiguous, type LogStore } from "./log_store.ts";
+export { type AppendOptions, assertContiguous, type LogStore } from "./log_store.ts";
 export type { HardStateStore } from "./hard_state_store.ts";
 export {
   type OpenedSnapshot,

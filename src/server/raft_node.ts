@@ -49,12 +49,14 @@ export class RaftNode implements NodePort {
   #memoryStorage: boolean;
 
   #canAddMembers: boolean;
+  /** A client's write or read reached this node while it does not lead (`ClientAwareBlocking`). */
+  #onFollowerClient: () => void;
 
   constructor(
     driver: NodeDriver,
     machine: BrokerMachine,
     clock: EntryClock,
-    opts: { memoryStorage: boolean; canAddMembers: boolean },
+    opts: { memoryStorage: boolean; canAddMembers: boolean; onFollowerClient?: () => void },
   ) {
     this.#driver = driver;
     this.#machine = machine;
@@ -63,6 +65,7 @@ export class RaftNode implements NodePort {
     this.nodeId = driver.id;
     this.#memoryStorage = opts.memoryStorage;
     this.#canAddMembers = opts.canAddMembers;
+    this.#onFollowerClient = opts.onFollowerClient ?? (() => {});
   }
 
   #leaderHint(): { leaderId?: string; leaderUrl?: string } {
@@ -86,7 +89,9 @@ export class RaftNode implements NodePort {
   }
 
   leaderToAsk(): { leaderId?: string; leaderUrl?: string } | undefined {
-    return this.#driver.leading ? undefined : this.#leaderHint();
+    if (this.#driver.leading) return undefined;
+    this.#onFollowerClient();
+    return this.#leaderHint();
   }
 
   /**
@@ -98,7 +103,10 @@ export class RaftNode implements NodePort {
    */
   propose(proposal: Proposal, opts: { timeoutMs: number }): Promise<ProposeOutcome> {
     try {
-      if (!this.#driver.leading) return Promise.resolve(this.#notLeader());
+      if (!this.#driver.leading) {
+        this.#onFollowerClient();
+        return Promise.resolve(this.#notLeader());
+      }
       return this.#batcher.proposeMapped(proposal, opts.timeoutMs, this.#outcome);
     } catch (error) {
       return Promise.reject(error);
@@ -120,6 +128,7 @@ export class RaftNode implements NodePort {
   };
 
   async readBarrier(opts: { timeoutMs: number }): Promise<ReadBarrierOutcome> {
+    if (!this.#driver.leading) this.#onFollowerClient();
     const out = await this.#driver.readIndex(opts.timeoutMs);
     if (out.ok) return { ok: true };
     if (out.reason === "no_leader") return { ok: false, reason: "no_leader" };

@@ -97,3 +97,24 @@ Deno.test("RaftNode.addMember retried while the first call is under way ends ok,
   // A different URL for the same id is still refused.
   assert.equal((await node.addMember("n4", "http://elsewhere.test")).ok, false);
 });
+
+Deno.test("RaftNode tells of a client's write or read on a follower, not on a leader", async () => {
+  for (const leading of [false, true]) {
+    let told = 0;
+    const driver = {
+      ...followerDriver([]),
+      leading,
+      readIndex: () => Promise.resolve({ ok: true }),
+    } as unknown as NodeDriver;
+    const node = new RaftNode(driver, {} as BrokerMachine, {} as EntryClock, {
+      memoryStorage: true,
+      canAddMembers: true,
+      onFollowerClient: () => told++,
+    });
+    node.leaderToAsk();
+    if (!leading) await node.propose({} as never, { timeoutMs: 1_000 });
+    await node.readBarrier({ timeoutMs: 1_000 });
+    // Each tells the node's fsync policy (ClientAwareBlocking) that a client is served here.
+    assert.equal(told, leading ? 0 : 3);
+  }
+});

@@ -6,7 +6,12 @@
  */
 
 import process from "node:process";
-import { NodeDriver, slicePacer, StaleIncarnationError } from "../../cluster/node/mod.ts";
+import {
+  ClientAwareBlocking,
+  NodeDriver,
+  slicePacer,
+  StaleIncarnationError,
+} from "../../cluster/node/mod.ts";
 import { LostLogError, type Message } from "../../cluster/raft/mod.ts";
 import { openStorage } from "../../cluster/storage/mod.ts";
 import { CLUSTER_LINK_PATH, PeerTls, Transport } from "../../cluster/transport/mod.ts";
@@ -337,6 +342,7 @@ async function openDriver(
 ): Promise<{ driver: NodeDriver; raft: RaftNode; clock: EntryClock; notice: ReusedTimer }> {
   const holder: { raft?: RaftNode } = {};
   const notice = new ReusedTimer();
+  const clients = new ClientAwareBlocking(); // the RaftNode tells it of clients' requests
   const driver = await NodeDriver.open({
     raft: {
       id: config.id,
@@ -359,6 +365,7 @@ async function openDriver(
     tickMs: TICK_MS,
     startTimer: (ms, fn) => notice.start(ms, fn),
     commitNoticeDelayMs: COMMIT_NOTICE_MS,
+    blockingPersist: clients.blocking,
     snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
     snapshotLogFactor: SNAPSHOT_LOG_FACTOR,
     snapshotEntriesMax: SNAPSHOT_ENTRIES_MAX,
@@ -419,6 +426,7 @@ async function openDriver(
   const raft = new RaftNode(driver, machine, clock, {
     memoryStorage: config.storage === "memory",
     canAddMembers: config.secret !== undefined,
+    onFollowerClient: () => clients.noteClient(),
   });
   holder.raft = raft;
   return { driver, raft, clock, notice };
