@@ -27,6 +27,8 @@
  * @module
  */
 
+import { skipValue } from "./_msgpack_skip.ts";
+
 /** Thrown inside the reader for bytes it does not read; never escapes. */
 const UNREAD = Symbol("unread");
 
@@ -106,9 +108,9 @@ export function readEntryItems(bytes: Uint8Array, start: number): unknown[] | un
         items[i] = read();
       } catch (e) {
         if (e !== UNREAD) throw e;
-        pos = at;
-        depth = 1;
-        skip();
+        // Stepped over as plain msgpack, within the depth the reader allows an item.
+        pos = skipValue(src, at, end, DEPTH_MAX - 1);
+        if (pos < 0) return undefined;
         items[i] = UNREADABLE;
       }
     }
@@ -435,65 +437,4 @@ function decode(at: number, n: number): string {
   } catch {
     throw UNREAD;
   }
-}
-
-/**
- * Moves past one msgpack value of any type without making it (`readEntryItems`, for an item it
- * does not read); throws `UNREAD` when the bytes do not hold one: truncated, the never-used byte
- * 0xc1, or nested deeper than `DEPTH_MAX`.
- */
-function skip(): void {
-  need(1);
-  const t = src[pos++];
-  if (t < 0x80 || t >= 0xe0) return; // fixints
-  if (t < 0x90) return skipValues(2 * (t - 0x80));
-  if (t < 0xa0) return skipValues(t - 0x90);
-  if (t < 0xc0) return skipBytes(t - 0xa0);
-  if (t >= 0xca && t <= 0xd8) return skipBytes(FIXED_SIZE[t - 0xca]);
-  switch (t) {
-    case 0xc0: // nil, false, true
-    case 0xc2:
-    case 0xc3:
-      return;
-    case 0xc4:
-    case 0xd9:
-      return skipBytes(uint(1));
-    case 0xc5:
-    case 0xda:
-      return skipBytes(uint(2));
-    case 0xc6:
-    case 0xdb:
-      return skipBytes(uint(4));
-    case 0xc7:
-      return skipBytes(uint(1) + 1); // ext: its type byte, then its data
-    case 0xc8:
-      return skipBytes(uint(2) + 1);
-    case 0xc9:
-      return skipBytes(uint(4) + 1);
-    case 0xdc:
-      return skipValues(uint(2));
-    case 0xdd:
-      return skipValues(uint(4));
-    case 0xde:
-      return skipValues(2 * uint(2));
-    case 0xdf:
-      return skipValues(2 * uint(4));
-  }
-  throw UNREAD; // 0xc1
-}
-
-/** Bytes after the type byte of 0xca..0xd8: float32/64, (u)int 8..64, fixext 1..16 with type. */
-const FIXED_SIZE = [4, 8, 1, 2, 4, 8, 1, 2, 4, 8, 2, 3, 5, 9, 17];
-
-function skipBytes(n: number): void {
-  need(n);
-  pos += n;
-}
-
-/** `n` values, the items of an array or a map's keys and values alike. */
-function skipValues(n: number): void {
-  if (n > end - pos) throw UNREAD; // each value takes a byte at least
-  if (++depth > DEPTH_MAX) throw UNREAD;
-  for (let i = 0; i < n; i++) skip();
-  depth--;
 }
