@@ -233,7 +233,9 @@ function readArray(n: number): unknown[] {
 function readMap(n: number): Record<string, unknown> {
   if (n > (end - pos) / 2) throw UNREAD;
   if (++depth > DEPTH_MAX) throw UNREAD;
-  const out = n >= 1 && n <= 3 && at(CMD) ? readProposal(n) : readPairs(n);
+  let out: Record<string, unknown> | undefined;
+  if (n >= 1 && n <= 3 && at(CMD)) out = readProposal(n);
+  else if (n !== 3 || (out = readSubjectMessage()) === undefined) out = readPairs(n);
   depth--;
   return out;
 }
@@ -284,6 +286,8 @@ const BODY = keyBytes("body");
 const ID = keyBytes("id");
 const SEQ = keyBytes("seq");
 const LOWEST = keyBytes("lowest");
+const HEADERS = keyBytes("headers");
+const SUBJECT = keyBytes("subject");
 
 /** Whether `bytes` come next; if so, moves past them. */
 function at(bytes: Uint8Array): boolean {
@@ -322,6 +326,24 @@ function readProposal(n: number): Record<string, unknown> {
     out[key] = read();
   }
   return out;
+}
+
+/**
+ * A map of 3 keys that are `{body, headers, subject}` in this order (every MQTT PUBLISH's message,
+ * as `withBody` in src/http/render.ts makes it), as the object literal the loop would make; or
+ * undefined, nothing read, when the keys are others (the caller reads the map by the loop).
+ */
+function readSubjectMessage(): Record<string, unknown> | undefined {
+  const start = pos;
+  if (at(BODY)) {
+    const body = read();
+    if (at(HEADERS)) {
+      const headers = read();
+      if (at(SUBJECT)) return { body, headers, subject: read() };
+    }
+  }
+  pos = start;
+  return undefined;
 }
 
 /** `{op, queue, message}` (a publish), or whatever `read()` makes of the value. */
