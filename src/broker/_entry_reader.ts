@@ -1,34 +1,50 @@
 /**
- * A msgpack reader for the bytes of broker entries, for the common forms only, giving the very
- * values msgpackr's `unpack` gives (envelope.ts's plain-maps packr): what it cannot read exactly
- * the same way it leaves to msgpackr, which then reads the whole entry as before (or throws as
- * before). Every follower decodes every entry, so this is on each node's path for every message.
+ * The msgpack reader of the broker's replicated bytes: Raft entries (`envelope.ts`) and snapshot
+ * parts (`_snapshot_format.ts`), and of clients' stream frames that its own frame reader leaves.
+ * It gives the very values msgpackr's `unpack` gives (envelope.ts's plain-maps packr) for what it
+ * reads, and it reads every value that packr writes for plain data (see below). What it does not
+ * read it refuses: the caller refuses the entry (or the batch item) on every node alike.
  *
- * Why not msgpackr: for a source over ~180 bytes (every batch entry) msgpackr makes every map key
- * a fresh string (its key cache is for small sources) and every short string too, through its
- * native string extractor (a napi call per entry) or its JS reader; a 64-message MQTT entry made
- * ~6 key strings and ~3 value strings per message that V8 then looks up in its string table as
- * property names, and `read`/`readKey`/the extractor were ~450 of the ~1,100 bytes an apply
- * allocated per message. Here a key, and every short ASCII string (names, ops, subjects, header
- * values), comes from a small cache of strings already made: equal strings, so the state is the
- * same; the subjects and header values stored with messages are then shared strings, not one
- * each per message.
+ * Why not msgpackr, for replicated bytes: every replica must decode the same bytes to the same
+ * value, and msgpackr's decoding is not a function of the bytes alone. Its strings come from its
+ * native extractor (a napi addon, loaded only with --allow-ffi: `deno run -A` has it, `deno task
+ * start` does not) or from its JS reader, and the two differ (the JS reader drops a leading
+ * U+FEFF from a string over 64 bytes); and the addon rebuilds a process-wide token table each
+ * time a worker loads it, so an extraction running meanwhile in another thread misparses and
+ * msgpackr hands out strings out of step (a key read as bytes from elsewhere in the entry: seen in
+ * CI, reproduced by decoding one entry in a loop while workers load msgpackr, 4 of 781,000).
+ *
+ * And for speed: msgpackr makes every key and short string of a batch entry a fresh string (~9
+ * per MQTT message); here they come from a small cache of strings already made (equal strings).
  *
  * Read here: nil, booleans, integers up to 32 bits, float64, strings (valid UTF-8), bin, arrays,
- * maps with string keys, and msgpackr's `undefined` (fixext 1, type 0). Left to msgpackr: 64-bit
- * integers, float32, other extensions, other key types, invalid UTF-8, truncated or trailing
- * bytes. Folder-private.
+ * maps with string keys, and msgpackr's `undefined` (fixext 1, type 0), nested at most
+ * `DEPTH_MAX` deep: all that envelope.ts's packr writes for plain data (objects, arrays, strings,
+ * numbers, booleans, null, undefined, `Uint8Array`; `entry_reader_property_test.ts`). Refused:
+ * 64-bit integers (a BigInt), float32, other extensions (a Date), other key types, invalid UTF-8,
+ * truncated or trailing bytes. Folder-private.
  *
  * @module
  */
 
-/** Thrown inside the reader when msgpackr must read the entry instead; never escapes. */
+import { skipValue } from "./_msgpack_skip.ts";
+
+/** Thrown inside the reader for bytes it does not read; never escapes. */
 const UNREAD = Symbol("unread");
 
 let src: Uint8Array = new Uint8Array(0);
 let view: DataView = new DataView(src.buffer);
 let pos = 0;
 let end = 0;
+/** How many arrays and maps the value being read is inside of. */
+let depth = 0;
+
+/**
+ * Deeper nesting is refused, at the same depth on every machine (a stack overflow would come at
+ * a depth that depends on the machine and on how far V8 optimised the reader). A proposal is a
+ * few levels deep; `own_entry.ts` keeps a value only up to 32 levels.
+ */
+const DEPTH_MAX = 64;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -39,17 +55,14 @@ const CACHE_SLOTS = 4096;
 const cache: (string | undefined)[] = new Array(CACHE_SLOTS).fill(undefined);
 
 /**
- * The value msgpack `bytes[start, end)` holds, as msgpackr's `unpack` would give it, or
- * `undefined` with `ok` false when msgpackr must read it (see the module doc).
+ * The value msgpack `bytes[start, end)` holds, as msgpackr's `unpack` would give it, or `ok`
+ * false when the reader does not read it (see the module doc). A pure function of the bytes.
  */
 export function readEntryValue(
   bytes: Uint8Array,
   start: number,
 ): { ok: true; value: unknown } | { ok: false } {
-  src = bytes;
-  view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  pos = start;
-  end = bytes.length;
+  begin(bytes, start);
   try {
     const value = read();
     if (pos !== end) return { ok: false };
@@ -63,6 +76,62 @@ export function readEntryValue(
 }
 
 const EMPTY = new Uint8Array(0);
+
+function begin(bytes: Uint8Array, start: number): void {
+  src = bytes;
+  view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  pos = start;
+  end = bytes.length;
+  depth = 0;
+}
+
+/** In `readEntryItems`' answer, an item the reader does not read (refused alone). */
+export const UNREADABLE: unique symbol = Symbol("unreadable");
+
+/**
+ * The items of the msgpack array `bytes[start, end)` (a batch entry), each as `readEntryValue`
+ * reads it, or `UNREADABLE` for one it does not read but can step over (its extent is plain
+ * msgpack): so one such item is refused alone and its neighbours still apply. Undefined when the
+ * whole is not read: not an array, truncated, trailing bytes, or an item it cannot step over.
+ * A pure function of the bytes.
+ */
+export function readEntryItems(bytes: Uint8Array, start: number): unknown[] | undefined {
+  begin(bytes, start);
+  try {
+    const n = arrayHeader();
+    if (n > end - pos) return undefined; // each item takes a byte at least
+    const items: unknown[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const at = pos;
+      try {
+        depth = 1;
+        items[i] = read();
+      } catch (e) {
+        if (e !== UNREAD) throw e;
+        // Stepped over as plain msgpack, within the depth the reader allows an item.
+        pos = skipValue(src, at, end, DEPTH_MAX - 1);
+        if (pos < 0) return undefined;
+        items[i] = UNREADABLE;
+      }
+    }
+    return pos === end ? items : undefined;
+  } catch (e) {
+    if (e === UNREAD || e instanceof RangeError) return undefined;
+    throw e;
+  } finally {
+    src = EMPTY;
+  }
+}
+
+/** The length of the array whose header comes next. */
+function arrayHeader(): number {
+  need(1);
+  const t = src[pos++];
+  if (t >= 0x90 && t < 0xa0) return t - 0x90;
+  if (t === 0xdc) return uint(2);
+  if (t === 0xdd) return uint(4);
+  throw UNREAD;
+}
 
 function need(n: number): void {
   if (n > end - pos) throw UNREAD;
@@ -124,7 +193,7 @@ function uint(bytes: 1 | 2 | 4): number {
     : view.getUint32(pos - 4);
 }
 
-/** float64 and the integers up to 32 bits; the rest (float32, 64-bit, ext) is msgpackr's. */
+/** float64 and the integers up to 32 bits; the rest (float32, 64-bit, ext) is refused. */
 function readNumber(t: number): number {
   switch (t) {
     case 0xcb:
@@ -154,14 +223,25 @@ function readNumber(t: number): number {
 
 function readArray(n: number): unknown[] {
   if (n > end - pos) throw UNREAD; // each item takes a byte at least
+  if (++depth > DEPTH_MAX) throw UNREAD;
   const out = new Array(n);
   for (let i = 0; i < n; i++) out[i] = read();
+  depth--;
   return out;
 }
 
 function readMap(n: number): Record<string, unknown> {
   if (n > (end - pos) / 2) throw UNREAD;
-  if (n >= 1 && n <= 3 && at(CMD)) return readProposal(n);
+  if (++depth > DEPTH_MAX) throw UNREAD;
+  let out: Record<string, unknown> | undefined;
+  if (n >= 1 && n <= 3 && at(CMD)) out = readProposal(n);
+  else if (n !== 3 || (out = readSubjectMessage()) === undefined) out = readPairs(n);
+  depth--;
+  return out;
+}
+
+/** A map's `n` keys and values, by the loop. */
+function readPairs(n: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const key = readKey();
@@ -174,10 +254,8 @@ function readMap(n: number): Record<string, unknown> {
 function readKey(): string {
   need(1);
   const t = src[pos++];
-  // A key of 32 bytes or more is a str8/16/32 (a long header name): read here too, since
-  // msgpackr's reading of its strings depends on whether its native extractor loaded (it
-  // needs --allow-ffi), and a node must decode what the leader applied (`ownEntry`). Other
-  // key types msgpackr reads through its general path (and strings them): left to it.
+  // A key of 32 bytes or more is a str8/16/32 (a long header name). Other key types (msgpackr
+  // makes strings of them) are refused: envelope.ts's packr writes only string keys.
   let key: string;
   if (t >= 0xa0 && t < 0xc0) key = readString(t - 0xa0);
   else if (t === 0xd9) key = readString(uint(1));
@@ -188,14 +266,10 @@ function readKey(): string {
 }
 
 /*
- * Proposals. Every node but the leader reads every proposal of every entry, nearly all of one
- * shape: a stream or client publish is `{cmd: {op, queue, message: {body, id}}, session: {id,
- * seq, lowest}}`. Read by the loop above, each of its four maps was an empty object given its keys
- * one by one (a store by a computed key, which V8 looks up by the object's shape and the key
- * among every shape it saw there) and each of its 11 keys a string looked up in the cache. Here
- * the keys of that shape are matched as bytes and its maps made as object literals with their
- * keys in the same order: the same values (keys, order and values alike: a key sequence that
- * differs is read by the loop). Where a nested map is not of the shape, it is read by `read()`.
+ * Proposals. Nearly every proposal is a stream or client publish, `{cmd: {op, queue, message:
+ * {body, id}}, session: {id, seq, lowest}}`: its keys are matched as bytes and its maps made as
+ * object literals with the keys in the same order (no store by a computed key, no cache lookup
+ * per key): the same values, keys and order alike (another key sequence is read by the loop).
  */
 
 /** A key as msgpackr writes it (fixstr: every key here is shorter than 32 bytes). */
@@ -212,6 +286,8 @@ const BODY = keyBytes("body");
 const ID = keyBytes("id");
 const SEQ = keyBytes("seq");
 const LOWEST = keyBytes("lowest");
+const HEADERS = keyBytes("headers");
+const SUBJECT = keyBytes("subject");
 
 /** Whether `bytes` come next; if so, moves past them. */
 function at(bytes: Uint8Array): boolean {
@@ -250,6 +326,24 @@ function readProposal(n: number): Record<string, unknown> {
     out[key] = read();
   }
   return out;
+}
+
+/**
+ * A map of 3 keys that are `{body, headers, subject}` in this order (every MQTT PUBLISH's message,
+ * as `withBody` in src/http/render.ts makes it), as the object literal the loop would make; or
+ * undefined, nothing read, when the keys are others (the caller reads the map by the loop).
+ */
+function readSubjectMessage(): Record<string, unknown> | undefined {
+  const start = pos;
+  if (at(BODY)) {
+    const body = read();
+    if (at(HEADERS)) {
+      const headers = read();
+      if (at(SUBJECT)) return { body, headers, subject: read() };
+    }
+  }
+  pos = start;
+  return undefined;
 }
 
 /** `{op, queue, message}` (a publish), or whatever `read()` makes of the value. */

@@ -68,23 +68,18 @@ export function pack(v: unknown): Uint8Array {
   return new Uint8Array(packr.pack(v, RESET_BUFFER_MODE));
 }
 
-/** An empty msgpack array: unpacked after each part (see `unpack`). */
-const EMPTY = new Uint8Array([0x90]);
-
 /**
- * A part's value. Read by the entry reader (`readEntryValue`: msgpackr's values, with strings
- * read the same way in every process), msgpackr only for what it leaves: without its native
- * extractor (a node without --allow-ffi, as `deno task start` runs it) msgpackr's JS reader drops
- * a leading U+FEFF from strings over 64 bytes, so a restored state differed from the snapshot's.
+ * A part's value, read by the entry reader (`readEntryValue`) alone, as entries are: a snapshot
+ * is replicated data (a follower restores the leader's), and msgpackr's reading of the same bytes
+ * differs between processes (without its native extractor, as `deno task start` runs, its JS
+ * reader drops a leading U+FEFF from strings over 64 bytes; `_entry_reader.ts`). The reader reads
+ * all that `pack` writes of the plain values a snapshot holds; anything else is a snapshot this
+ * code did not write, refused the same way on every node.
  */
 export function unpack(b: Uint8Array): unknown {
-  const fast = readEntryValue(b, 0);
-  if (fast.ok) return fast.value;
-  const v = packr.unpack(b);
-  // msgpackr keeps the last buffer it read until the next unpack: a part of a snapshot is a view
-  // of the whole snapshot, which would stay in memory (360 MB at 1M messages) after the restore.
-  packr.unpack(EMPTY);
-  return v;
+  const read = readEntryValue(b, 0);
+  if (!read.ok) throw new Error("Snapshot part is not msgpack of plain data");
+  return read.value;
 }
 
 export function snapshotPreamble(): Uint8Array {

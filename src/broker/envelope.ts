@@ -12,12 +12,16 @@
  * A batch is built from proposals packed one by one (`packProposal`) and framed at flush
  * (`encodeBatch`), so its size is known before the leader stamps it; `BatchBounds` say what fits.
  *
+ * Every node decodes every entry with `_entry_reader.ts` alone, never msgpackr's `unpack`, whose
+ * reading depends on the process (its native addon, its state): so the same bytes give the same
+ * value on every node, whatever it decoded before. What that reader refuses, every node refuses.
+ *
  * @module
  */
 
 import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import type { Command, Envelope, Proposal } from "./commands.ts";
-import { readEntryValue } from "./_entry_reader.ts";
+import { readEntryItems, readEntryValue } from "./_entry_reader.ts";
 import { packPlain } from "./_plain_pack.ts";
 
 /** Version byte in front of a single envelope. */
@@ -63,8 +67,8 @@ export interface Stamp {
 
 /**
  * A decoded entry: its stamp and its proposals. `batch` is false for a version-1 entry (one
- * envelope). In a batch, an item that is not a proposal object is kept as `undefined` in its
- * place: it is refused alone, its neighbours still apply.
+ * envelope). In a batch, an item that is not a proposal object, or that the entry reader does not
+ * read, is kept as `undefined` in its place: it is refused alone, its neighbours still apply.
  */
 export interface DecodedEntry {
   readonly stamp: Stamp;
@@ -79,9 +83,10 @@ export function decodeEntry(data: Uint8Array): DecodedEntry {
     return { stamp: env, batch: false, items: [env] };
   }
   if (data.length < 2) throw new Error(`Cannot decode batch: ${data.length} bytes is too short`);
-  const value = unpackBody(data);
-  if (!Array.isArray(value) || value.length < 1) {
-    throw new Error("Cannot decode batch: not an array");
+  // Each item read on its own: one the reader does not read (`UNREADABLE`) is refused alone.
+  const value = readEntryItems(data, 1);
+  if (value === undefined || value.length < 1) {
+    throw new Error("Cannot decode batch: not an array of msgpack values");
   }
   const stamp = value[0] as Stamp;
   if (typeof stamp !== "object" || stamp === null || typeof stamp.ts !== "number") {
@@ -99,12 +104,14 @@ export function decodeEntry(data: Uint8Array): DecodedEntry {
 }
 
 /**
- * The msgpack after the version byte: read by `readEntryValue` (the same values, fewer strings
- * made), or by msgpackr when that leaves it (which also throws what it always threw).
+ * The msgpack after the version byte, read by `readEntryValue` and by nothing else: every node
+ * must read an entry's bytes to the same value, and msgpackr's reading depends on the process
+ * (see `_entry_reader.ts`). What the reader refuses, every node refuses (`applyEntry`).
  */
 function unpackBody(data: Uint8Array): unknown {
-  const fast = readEntryValue(data, 1);
-  return fast.ok ? fast.value : packr.unpack(data.subarray(1));
+  const read = readEntryValue(data, 1);
+  if (!read.ok) throw new Error("Cannot decode envelope: not msgpack of plain data");
+  return read.value;
 }
 
 /** A proposal packed on its own, waiting for a batch (see `encodeBatch`). */

@@ -1,8 +1,10 @@
 /**
  * The node's hand msgpack readers alone, in CPU time per message (so a busy machine slows it but
  * does not skew it much): `readEntryValue` on a 64-message MQTT entry (`topic_publish_batch`)
- * and on a 100-message `publish_batch` entry, as `encodeEntry` makes them, and
- * `readStreamMessage` on 256 publish frames as the TypeScript client packs them.
+ * and on a 100-message `publish_batch` entry, as `encodeEntry` makes them, `decodeEntry` on a
+ * batch entry of 256 stream publishes (`{cmd: {op, queue, message: {body, id}}, session}`, the
+ * CB workload's entries), and `readStreamMessage` on 256 publish frames as the TypeScript client
+ * packs them.
  *
  * Usage: deno run -A test/bench/msgpack_read_bench.ts [--rounds 5] [--messages 2000000]
  *   [--checkout dir]
@@ -51,6 +53,23 @@ const b100: Uint8Array = entry({
   messages: Array.from({ length: 100 }, (_, i) => ({ body: BODY, id: `m7-${i}` })),
 });
 
+const batch: Uint8Array = broker.encodeEntry(
+  { ts: 2 },
+  Array.from({ length: 256 }, (_, i) =>
+    broker.packProposal({
+      cmd: { op: "publish", queue: "q", message: { body: BODY, id: `m-${i}` } },
+      session: { id: 7, seq: i + 1, lowest: i },
+    })),
+);
+
+/** µs of CPU per proposal to decode the batch entry (256 proposals) until `MESSAGES` are read. */
+function batchRound(): number {
+  const n = Math.ceil(MESSAGES / 256);
+  const t0 = cpuSeconds();
+  for (let k = 0; k < n; k++) if (broker.decodeEntry(batch).items.length !== 256) throw new Error();
+  return (cpuSeconds() - t0) * 1e6 / (n * 256);
+}
+
 const client = new Packr({ useRecords: false });
 const frames: Uint8Array[] = Array.from({ length: 256 }, (_, i) => {
   const body = client.pack({
@@ -85,11 +104,17 @@ function streamRound(): number {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const runs = { mqtt: [] as number[], b100: [] as number[], stream: [] as number[] };
-entryRound(mqtt, 64), entryRound(b100, 100), streamRound(); // warm-up
+const runs = {
+  mqtt: [] as number[],
+  b100: [] as number[],
+  batch: [] as number[],
+  stream: [] as number[],
+};
+entryRound(mqtt, 64), entryRound(b100, 100), batchRound(), streamRound(); // warm-up
 for (let r = 0; r < ROUNDS; r++) {
   runs.mqtt.push(entryRound(mqtt, 64));
   runs.b100.push(entryRound(b100, 100));
+  runs.batch.push(batchRound());
   runs.stream.push(streamRound());
 }
 const load = Deno.loadavg().map((x) => x.toFixed(1)).join(" ");

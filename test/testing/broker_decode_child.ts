@@ -3,7 +3,7 @@
  * `deno task start` runs a node, msgpackr cannot load its native string extractor and reads
  * strings in JavaScript: what the broker leaves to msgpackr is then read that way. Reads base64
  * on stdin; `entry` (the default): decodes it as an entry (`decodeEntry`) and prints its items
- * as JSON; `snapshot`: restores it as a snapshot and prints the restored state's snapshot bytes
+ * as JSON (`{"refused": message}` when it refuses the entry); `snapshot`: restores it as a snapshot and prints the restored state's snapshot bytes
  * as base64.
  *
  * @module
@@ -25,6 +25,11 @@ if (Deno.args[0] === "snapshot") {
   }
   console.log(btoa(s));
 } else {
-  const entry = decodeEntry(bytes);
-  console.log(JSON.stringify(entry.items, (_k, v) => v instanceof Uint8Array ? [...v] : v));
+  let items: unknown;
+  try {
+    items = decodeEntry(bytes).items;
+  } catch (e) {
+    items = { refused: (e as Error).message };
+  }
+  console.log(JSON.stringify(items, (_k, v) => v instanceof Uint8Array ? [...v] : v));
 }
