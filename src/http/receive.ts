@@ -69,7 +69,8 @@ export async function handleReceive(
       ...(session !== undefined ? { session } : {}),
       ...(owner !== undefined ? { owner } : {}),
     }) === true;
-  // The arrival number is taken before the probe: a batch applied after it wakes the waiter.
+  // No await between this probe and the wait's own (which probes again and registers the waiter
+  // in one synchronous step): a batch applied meanwhile cannot slip between them unseen.
   if (waitMs > 0 && leads(deps) && (once ? !stored() : !deliverableHere(deps, target))) {
     const end = await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
     if (end === "closing") throw shuttingDown();
