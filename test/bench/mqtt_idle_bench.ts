@@ -11,9 +11,12 @@
  * starts them). With `--http`, instead of MQTT clients, `--connections` HTTP consumers each
  * long-poll a queue of their own in a loop (`waitMs` 5 s, as the MQTT gateway's QoS 1 loops do).
  * Each round also prints the Raft entries per second the node applied (its applied index).
+ * `--nodes 3` runs each side as a three-node cluster (the clients all on n1, the CPU of all three
+ * nodes summed), `--fsync` with storage on disk (fsync on) instead of in memory.
  *
  * Usage: deno run -A test/bench/mqtt_idle_bench.ts [--connections 1000] [--keepalive 600]
  *   [--rounds 6] [--seconds 10] [--base dir] [--v8-flags flags] [--subscribe] [--http]
+ *   [--nodes 1|3] [--fsync]
  *
  * @module
  */
@@ -36,6 +39,8 @@ const { values } = parseArgs({
     "v8-flags": { type: "string" },
     subscribe: { type: "boolean", default: false },
     http: { type: "boolean", default: false },
+    nodes: { type: "string", default: "1" },
+    fsync: { type: "boolean", default: false },
   },
 });
 const CONNECTIONS = Number(values.connections);
@@ -109,18 +114,28 @@ async function httpPollers(url: string, name: string, stop: AbortSignal): Promis
 
 async function node(checkout: string) {
   const { nodes, mqttPort } = await mqttNodes({
-    count: 1,
-    storage: "memory",
+    count: Number(values.nodes),
+    storage: values.fsync ? "fsync" : "memory",
     keepLogs: false,
     main: `${checkout}/src/main.ts`,
     ...(values["v8-flags"] !== undefined ? { v8Flags: values["v8-flags"] } : {}),
   });
   await nodes.waitLeader();
-  return { nodes, port: mqttPort("n1"), pid: nodes.pid("n1")!, url: nodes.url("n1") };
+  const pids = nodes.ids.map((id) => nodes.pid(id)!);
+  return { nodes, port: mqttPort("n1"), pid: pids[0], pids, url: nodes.url("n1") };
 }
 
 const held: Deno.TcpConn[] = [];
-const sides: { name: string; nodes: Nodes; port: number; pid: number; url: string }[] = [];
+const sides: {
+  name: string;
+  nodes: Nodes;
+  port: number;
+  pid: number;
+  pids: number[];
+  url: string;
+}[] = [];
+/** CPU seconds of all of a side's nodes. */
+const sideCpu = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 const stopPolls = new AbortController();
 const polls: Promise<void>[] = [];
 try {
@@ -139,12 +154,12 @@ try {
   await sleep(3000); // the CONNECTs' entries and compilation settle
   const out: Record<string, number[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
-    const before = sides.map((s) => cpuSeconds(s.pid));
+    const before = sides.map((s) => sideCpu(s.pids));
     const entriesBefore = await Promise.all(sides.map((s) => appliedIndex(s.url)));
     const t0 = performance.now();
     await sleep(SECONDS * 1000);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = sides.map(({ pid }, s) => (cpuSeconds(pid) - before[s]) * 1000 / seconds);
+    const cpu = sides.map(({ pids }, s) => (sideCpu(pids) - before[s]) * 1000 / seconds);
     const entriesAfter = await Promise.all(sides.map((s) => appliedIndex(s.url)));
     const line = sides.map(({ name, pid }, s) => {
       const perS = (entriesAfter[s] - entriesBefore[s]) / seconds;
