@@ -9,7 +9,7 @@
  * `waitMs` runs out first, the answer is the empty list, with no proposal (an empty receive
  * changes no state). After a proposal that got nothing (another receiver was first), it waits and
  * proposes again, until messages arrive or the deadline passes. Idle long polls thus cost no
- * entry (docs/http.md, "Long polling").
+ * entry (docs/http.md, "Writes, leaders and retries").
  *
  * The wait is on the leader only: a follower's applied state lags the leader's, so a follower
  * proposes at once, which forwards the whole request to the leader, and the leader waits.
