@@ -2,11 +2,23 @@
  * The receive handler shared by queues and subscriptions, with long poll. Receive is a write (a
  * replicated command, so a new leader knows every lease).
  *
- * Without an Idempotency-Key: propose; if nothing came back and `waitMs` is left, wait (see
- * `long_poll.ts`) and propose again, until messages arrive or the deadline passes.
+ * A receive proposed on an empty target is one Raft entry that every node writes and applies for
+ * nothing, so a leader whose applied state has nothing deliverable for the target WAITS FIRST
+ * (see `long_poll.ts`) and proposes only when the probe says something is deliverable (a publish
+ * applied, a delay or lease ended, the target deleted: the receive then answers its 404). When
+ * `waitMs` runs out first, the answer is the empty list, with no proposal (an empty receive
+ * changes no state). After a proposal that got nothing (another receiver was first), it waits and
+ * proposes again, until messages arrive or the deadline passes. Idle long polls thus cost no
+ * entry (docs/http.md, "Writes, leaders and retries").
+ *
+ * The wait is on the leader only: a follower's applied state lags the leader's, so a follower
+ * proposes at once, which forwards the whole request to the leader, and the leader waits.
+ * A missing target never waits (the probe calls it deliverable): the proposal answers 404 as it
+ * always did, after every entry before it, so a queue created a moment ago is seen.
+ *
  * In a session or with an Idempotency-Key only ONE receive may be proposed (a second proposal
  * with the same session place or key would replay the first, empty answer), so the leader waits
- * first, then proposes once.
+ * first, then proposes once, also at the deadline (the answer is stored under the key).
  *
  * @module
  */
@@ -57,9 +69,12 @@ export async function handleReceive(
       ...(session !== undefined ? { session } : {}),
       ...(owner !== undefined ? { owner } : {}),
     }) === true;
-  if (once && waitMs > 0 && isLeader(deps) && !stored()) {
+  // No await between this probe and the wait's own (which probes again and registers the waiter
+  // in one synchronous step): a batch applied meanwhile cannot slip between them unseen.
+  if (waitMs > 0 && leads(deps) && (once ? !stored() : !deliverableHere(deps, target))) {
     const end = await deps.longPoll.wait(key, probe, arrival, deadlineMs, signal);
     if (end === "closing") throw shuttingDown();
+    if (!once && end !== "deliverable") return deliveries([], false);
   }
   // Bounded by the deadline: each round either returns or waits for an applied batch or a
   // delay/lease end that makes the target deliverable; a wait that hits the deadline returns.
@@ -91,8 +106,21 @@ function leaseOf(leaseMs: number | undefined): { leaseMs?: number } {
   return leaseMs === undefined ? {} : { leaseMs };
 }
 
-function isLeader(deps: AppDeps): boolean {
-  return deps.node.clusterView().leaderId === deps.node.nodeId;
+/** Whether this node leads now (`leaderToAsk` is cheap; the cluster view is built per call). */
+function leads(deps: AppDeps): boolean {
+  const node = deps.node;
+  if (node.leaderToAsk !== undefined) return node.leaderToAsk() === undefined;
+  return node.clusterView().leaderId === node.nodeId;
+}
+
+/**
+ * Whether a receive proposed now may find something, by this node's applied state: a ready
+ * message, a delay or lease ended by entry time, or a missing target (whose receive answers 404).
+ */
+function deliverableHere(deps: AppDeps, target: ConsumerTarget): boolean {
+  const d = deps.node.broker().deliverability(target);
+  if (d === undefined || d.deliverableNow) return true;
+  return d.nextAt !== undefined && d.nextAt <= deps.node.entryTimeMs();
 }
 
 function probeOf(deps: AppDeps, target: ConsumerTarget): WaitProbe {
@@ -100,23 +128,21 @@ function probeOf(deps: AppDeps, target: ConsumerTarget): WaitProbe {
     check() {
       const broker = deps.node.broker();
       const d = broker.deliverability(target);
-      const info = "queue" in target
-        ? broker.queue(target.queue)
-        : broker.subscription(target.topic, target.subscription);
       // A deleted target: wake the waiters so their receive answers queue_not_found.
-      if (d === undefined || info === undefined) {
-        return { deliverableNow: true, readyCount: Number.MAX_SAFE_INTEGER };
-      }
+      if (d === undefined) return { deliverableNow: true, readyCount: Number.MAX_SAFE_INTEGER };
       // The replica's view is as of its last entry; a delay or lease that has ended since (by
       // this node's entry time, never its wall clock) makes a message deliverable once the next
       // entry's time reaches it.
       const now = deps.node.entryTimeMs();
       const deliverableNow = d.deliverableNow || (d.nextAt !== undefined && d.nextAt <= now);
-      return {
-        deliverableNow,
-        ...(d.nextAt !== undefined ? { nextInMs: d.nextAt - now } : {}),
-        readyCount: Math.max(1, info.stats.ready),
-      };
+      const nextIn = d.nextAt !== undefined ? { nextInMs: d.nextAt - now } : {};
+      // The stats (how many to wake) only when something is deliverable: every applied batch
+      // probes every waited-on target, and most of them stay empty.
+      if (!deliverableNow) return { deliverableNow, ...nextIn, readyCount: 0 };
+      const info = "queue" in target
+        ? broker.queue(target.queue)
+        : broker.subscription(target.topic, target.subscription);
+      return { deliverableNow, ...nextIn, readyCount: Math.max(1, info?.stats.ready ?? 1) };
     },
   };
 }
