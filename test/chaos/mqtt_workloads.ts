@@ -4,8 +4,10 @@
  * the history as the HTTP workloads' are, so the same checker judges them (docs/mqtt.md,
  * "Guarantees per QoS"):
  * - `q2-p1` (v5) and `q2-p2` (v3.1.1) publish at QoS 2 with persistent sessions; MQTT.js keeps
- *   every unfinished PUBLISH and PUBREL and sends them again (same packet id, DUP) after each
- *   reconnect. A message counts as acknowledged at its PUBREC (the commit): target `m:q2`.
+ *   every unfinished PUBLISH and PUBREL and sends them again (same packet id) after each
+ *   reconnect, `q2-p1` with DUP set (as MQTT says), `q2-p2` without (as MQTT.js does: a client
+ *   the gateway must not trust to set it). A message counts as acknowledged at its PUBREC (the
+ *   commit): target `m:q2`.
  * - `q1-p1` (v3.1.1, persistent) publishes at QoS 1, acknowledged at its PUBACK: target `m:q1`.
  * - `sub1` (v3.1.1, clean session 0) subscribes `chaos/#` at QoS 1: every acknowledged message at
  *   least once (`m:sub1/q1`, `m:sub1/q2`). `sub2` (v5, session expiry 1 h) subscribes at QoS 2:
@@ -79,7 +81,7 @@ export class MqttContext {
    * A client that reconnects (every 300 ms, to the next server of a list kept to the live
    * members) with a persistent session, its keep-alive short so a paused node is left soon.
    */
-  connect(name: string, version: 4 | 5): MqttClient {
+  connect(name: string, version: 4 | 5, markDup = false): MqttClient {
     const servers = this.#fill(new Array<MqttServer>(this.slots));
     const opts: IClientOptions = {
       servers,
@@ -96,7 +98,9 @@ export class MqttContext {
     this.#timer ??= setInterval(() => {
       for (const c of this.#clients) this.#fill(c.servers);
     }, 500);
-    return mqtt.connect(opts);
+    const client = mqtt.connect(opts);
+    if (markDup) client.on("close", () => setDup(client));
+    return client;
   }
 
   /** Fills `servers` in place, cycling through the live members (its length never changes). */
@@ -142,6 +146,18 @@ export class MqttContext {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Sets DUP on every PUBLISH MQTT.js keeps for resending. MQTT.js 5.16 sends them again after a
+ * reconnect as they were, DUP 0, where MQTT says a PUBLISH sent again carries DUP 1 (3.3.1-1);
+ * its in-memory store holds the packet objects it will send, so setting the flag there is enough.
+ */
+function setDup(client: MqttClient): void {
+  const store = client.outgoingStore as unknown as {
+    _inflights?: Map<number, { cmd: string; dup?: boolean }>;
+  };
+  for (const p of store._inflights?.values() ?? []) if (p.cmd === "publish") p.dup = true;
+}
+
+/**
  * One publisher: `LANES` publishes in flight until producing stops, then up to `SETTLE_MS` for
  * those still in flight (MQTT.js sends them again on each reconnect), then its client ends.
  */
@@ -150,9 +166,10 @@ export async function mqttPublisher(
   name: string,
   qos: 1 | 2,
   version: 4 | 5,
+  markDup: boolean,
 ): Promise<void> {
   const { history } = ctx;
-  const client = ctx.connect(name, version);
+  const client = ctx.connect(name, version, markDup);
   const target = `m:q${qos}`;
   const topic = `chaos/q${qos}/${name}`;
   const pending = new Map<string, number>();
@@ -266,9 +283,9 @@ export async function startMqttWorkload(ctx: MqttContext) {
   const subs = SUBSCRIBERS.map((s) => mqttSubscriber(ctx, s.name, s.qos, s.version));
   await Promise.all(subs.map((s) => s.ready));
   const producers = [
-    mqttPublisher(ctx, "q2-p1", 2, 5),
-    mqttPublisher(ctx, "q2-p2", 2, 4),
-    mqttPublisher(ctx, "q1-p1", 1, 4),
+    mqttPublisher(ctx, "q2-p1", 2, 5, true),
+    mqttPublisher(ctx, "q2-p2", 2, 4, false),
+    mqttPublisher(ctx, "q1-p1", 1, 4, true),
   ];
   return { producers, consumers: subs.map((s) => s.done) };
 }
