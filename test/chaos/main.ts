@@ -20,11 +20,11 @@ if (Deno.args.includes("--help")) {
   console.log(
     "Usage: deno task chaos [--nodes 3|5] [--duration <s>] [--seed <n>] " +
       "[--kinds k1,k2 | --exclude k1,k2] [--network auto|netns|loopback] " +
-      "[--transport http|stream|mqtt]\n" +
+      "[--transport http|stream|mqtt [--no-link-cuts]]\n" +
       "  --transport the workers' requests over HTTP (default) or the stream (/v1/stream)\n" +
       "             (queues and topics), or mqtt: MQTT.js publishers and subscribers on the\n" +
-      "             nodes' MQTT listeners (QoS 1 and 2, persistent sessions)\n" +
-      "             or mqtt: MQTT publishers and subscribers on the nodes' MQTT listeners\n" +
+      "             nodes' MQTT listeners (QoS 1 and 2, persistent sessions), each client's\n" +
+      "             link also cut every 2-6 s unless --no-link-cuts\n" +
       "  --network  netns: each node in its own network namespace, adding the net-* kinds\n" +
       "             (iptables DROP rules; needs root, ip and iptables); loopback: all nodes on\n" +
       "             127.0.0.1, links cut through the transport's fault seam only; auto (default):\n" +
@@ -77,6 +77,7 @@ const result = await runChaos({
   kinds,
   network,
   transport,
+  mqttLinkCuts: !Deno.args.includes("--no-link-cuts"),
   // The status line rewrites itself on a terminal; a pipe or a log file gets one every 10 s.
   status: (line) => {
     if (Date.now() - lastStatus < (onTerminal ? 300 : 10_000)) return;

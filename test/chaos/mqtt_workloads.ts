@@ -15,6 +15,8 @@
  * - After the drain the `mqtt` topic's log (kept whole: the topic is created with limits
  *   retention before the gateway makes its own) is read: each QoS 2 message must be in it once,
  *   under one seq (`m:log/q2`), however many times its PUBLISH was sent.
+ * - Besides the nemesis' faults, every client's link is cut every 2-6 s (`dropLinks`), unless
+ *   the run says not to.
  *
  * @module
  */
@@ -62,7 +64,9 @@ export class MqttContext {
   /** Per target, the ids acknowledged; per source, the ids delivered. */
   readonly acked = new Map<string, Set<string>>([["m:q1", new Set()], ["m:q2", new Set()]]);
   readonly delivered = new Map<string, Set<string>>();
-  readonly #clients: { servers: MqttServer[] }[] = [];
+  readonly #clients: { servers: MqttServer[]; client: MqttClient }[] = [];
+  /** Client links dropped on purpose (`dropLinks`). */
+  drops = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -94,11 +98,11 @@ export class MqttContext {
       resubscribe: false,
       ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
     };
-    this.#clients.push({ servers });
+    const client = mqtt.connect(opts);
+    this.#clients.push({ servers, client });
     this.#timer ??= setInterval(() => {
       for (const c of this.#clients) this.#fill(c.servers);
     }, 500);
-    const client = mqtt.connect(opts);
     if (markDup) client.on("close", () => setDup(client));
     return client;
   }
@@ -114,6 +118,27 @@ export class MqttContext {
 
   stop(): void {
     clearInterval(this.#timer);
+  }
+
+  /**
+   * While producing, cuts each client's link (destroys its socket: the node sees it close) every
+   * 2-6 s, so clients reconnect, resend and take their sessions over many times more often than
+   * the nemesis alone makes them: a QoS 2 message is cut between PUBLISH and PUBREC, PUBREC and
+   * PUBREL, PUBREL and PUBCOMP, on both sides.
+   */
+  async dropLinks(): Promise<void> {
+    const next = new Map(
+      this.#clients.map((c) => [c.client, Date.now() + 2_000 + Math.random() * 4_000]),
+    );
+    for (let i = 0; i < 10_000_000 && this.control.producing; i++) {
+      await sleep(100);
+      for (const [client, at] of next) {
+        if (Date.now() < at || !client.connected) continue;
+        client.stream.destroy();
+        this.drops++;
+        next.set(client, Date.now() + 2_000 + Math.random() * 4_000);
+      }
+    }
   }
 
   /** Acknowledged messages not yet delivered at the slowest subscriber source. */
@@ -278,8 +303,11 @@ export function mqttSubscriber(
   return { ready, done };
 }
 
-/** Starts the subscribers, waits for their SUBACKs, then starts the publishers. */
-export async function startMqttWorkload(ctx: MqttContext) {
+/**
+ * Starts the subscribers, waits for their SUBACKs, then starts the publishers, and with
+ * `linkCuts` the cutting of the clients' links (`dropLinks`).
+ */
+export async function startMqttWorkload(ctx: MqttContext, linkCuts: boolean) {
   const subs = SUBSCRIBERS.map((s) => mqttSubscriber(ctx, s.name, s.qos, s.version));
   await Promise.all(subs.map((s) => s.ready));
   const producers = [
@@ -287,6 +315,7 @@ export async function startMqttWorkload(ctx: MqttContext) {
     mqttPublisher(ctx, "q2-p2", 2, 4, false),
     mqttPublisher(ctx, "q1-p1", 1, 4, true),
   ];
+  if (linkCuts) producers.push(ctx.dropLinks());
   return { producers, consumers: subs.map((s) => s.done) };
 }
 

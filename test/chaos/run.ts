@@ -46,6 +46,8 @@ export interface ChaosOptions {
    * (`mqtt_workloads.ts`), on the nodes' MQTT listeners.
    */
   readonly transport?: "http" | "stream" | "mqtt";
+  /** `mqtt`: also cut each client's link every 2-6 s (`MqttContext.dropLinks`). Default true. */
+  readonly mqttLinkCuts?: boolean;
 }
 
 export interface ChaosResult {
@@ -109,7 +111,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       drainAll(nodes, nemesis.members, msMax, sources);
     const transport = opts.transport ?? "http";
     const work = transport === "mqtt"
-      ? await mqttWork(history, control, { nodes, live, mqttServer, drainStats })
+      ? await mqttWork(history, control, {
+        nodes,
+        live,
+        mqttServer,
+        drainStats,
+        linkCuts: opts.mqttLinkCuts ?? true,
+      })
       : await httpWork(history, control, { urls, nodeOf, transport, workPrng, drainStats });
     const stopStatus = statusLoop(history, nemesis, started, opts.status);
     await sleep(1_000);

@@ -86,6 +86,7 @@ export async function mqttWork(
     live: () => string[];
     mqttServer: (id: string) => MqttServer;
     drainStats: DrainStats;
+    linkCuts: boolean;
   },
 ): Promise<Work> {
   const { nodes, live, mqttServer, drainStats } = on;
@@ -105,7 +106,7 @@ export async function mqttWork(
     (hostPort) => byServer.get(hostPort) ?? hostPort,
     nodes.allIds().length,
   );
-  const { producers, consumers } = await startMqttWorkload(ctx);
+  const { producers, consumers } = await startMqttWorkload(ctx, on.linkCuts);
   return {
     producers,
     consumers,
@@ -121,7 +122,10 @@ export async function mqttWork(
         history.add({ type: "drain", t: history.now(), done: false, detail: String(e) })
       );
     },
-    stop: () => ctx.stop(),
+    stop: () => {
+      ctx.stop();
+      console.error(`chaos: MQTT client links cut on purpose: ${ctx.drops}`);
+    },
   };
 }
 /**
