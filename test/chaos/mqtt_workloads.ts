@@ -33,7 +33,8 @@ export const MQTT_SOURCES: Record<string, SourceConfig> = {
   "m:sub1/q2": { mode: "at_least_once", fifo: false, fedBy: ["m:q2"] },
   "m:sub2/q1": { mode: "at_least_once", fifo: false, fedBy: ["m:q1"] },
   "m:sub2/q2": { mode: "exactly_once", fifo: false, fedBy: ["m:q2"], once: true },
-  "m:log/q2": { mode: "exactly_once", fifo: false, fedBy: ["m:q2"], once: true },
+  // Each id under one seq (the duplicated rule for every source): no `once` to count it twice.
+  "m:log/q2": { mode: "exactly_once", fifo: false, fedBy: ["m:q2"] },
 };
 
 const SUBSCRIBERS = [
