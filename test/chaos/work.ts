@@ -124,7 +124,7 @@ export async function mqttWork(
     },
     stop: () => {
       ctx.stop();
-      console.error(`chaos: MQTT client links cut on purpose: ${ctx.drops}`);
+      if (on.linkCuts) console.error(`chaos: MQTT client links cut on purpose: ${ctx.drops}`);
     },
   };
 }
