@@ -7,7 +7,8 @@
  * never trips it):
  * - lost: a publish answered ok whose id was never delivered on a source it feeds (promise 1);
  * - duplicated: one id enqueued under two seqs (promise 2), an exactly-once id answered `acked`
- *   twice, or one source message moved by two transactions (promise 4);
+ *   twice, one source message moved by two transactions (promise 4), or an id delivered twice on
+ *   a source that promises each id once (`once`: MQTT QoS 2 at a subscriber);
  * - unexpected: an id delivered that no publish carried, or whose every publish (or transaction)
  *   was refused with a 4xx (not applied: a transaction answered 409 must leave no trace);
  * - redelivered: a delivery whose receive began after an ack of that id was answered `acked`
@@ -170,6 +171,15 @@ function checkDuplicates(f: Facts, add: Add): void {
     if (n > 1 && f.sources[source]?.mode === "exactly_once") {
       add("duplicated", `${k}: answered acked ${n} times on an exactly-once source`);
     }
+  }
+  const times = new Map<string, number>();
+  for (const d of f.deliveries) {
+    if (f.sources[d.source]?.once !== true) continue;
+    const k = key(d.source, d.id);
+    times.set(k, (times.get(k) ?? 0) + 1);
+  }
+  for (const [k, n] of times) {
+    if (n > 1) add("duplicated", `${k}: delivered ${n} times on a source that promises once`);
   }
   for (const [k, ids] of f.movedBy) {
     if (ids.size > 1) add("duplicated", `${k}: moved ${ids.size} times (${[...ids].join(", ")})`);

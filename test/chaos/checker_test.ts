@@ -388,3 +388,37 @@ Deno.test("check reports the longest stretch between accepted writes, ignoring f
   h.publish([{ target: "q:eo", id: "d" }], "ok", [3]); // ok at 602
   assert.deepEqual(check(h.events).longestWriteGap, { ms: 500, fromMs: 2 });
 });
+
+/** The MQTT shape: deliveries carry no seq (0), one receive per PUBLISH the client got. */
+const MQTT: Record<string, SourceConfig> = {
+  "m:s/q1": { mode: "at_least_once", fifo: false, fedBy: ["m:q1"] },
+  "m:s/q2": { mode: "exactly_once", fifo: false, fedBy: ["m:q2"], once: true },
+};
+
+function mqttRound(): H {
+  const h = new H(MQTT);
+  h.publish([{ target: "m:q1", id: "a" }], "ok");
+  h.publish([{ target: "m:q2", id: "b" }], "ok");
+  h.receive("m:s/q1", [{ id: "a", seq: 0, attempt: 1 }]);
+  h.receive("m:s/q2", [{ id: "b", seq: 0, attempt: 1 }]);
+  return h;
+}
+
+Deno.test("check allows an MQTT QoS 1 message delivered twice (DUP) on an at-least-once source", () => {
+  const h = mqttRound();
+  h.receive("m:s/q1", [{ id: "a", seq: 0, attempt: 2 }]);
+  assert.equal(check(h.events).violations, 0, JSON.stringify(check(h.events).details));
+});
+
+Deno.test("check counts a second delivery on a once source (MQTT QoS 2) as duplicated", () => {
+  const h = mqttRound();
+  h.receive("m:s/q2", [{ id: "b", seq: 0, attempt: 2 }]);
+  const r = only("duplicated", h.events);
+  assert.equal(r.counts.duplicated, 1);
+});
+
+Deno.test("check counts an acknowledged MQTT QoS 2 message missing at a subscriber as lost", () => {
+  const h = mqttRound();
+  h.publish([{ target: "m:q2", id: "c" }], "ok");
+  only("lost", h.events);
+});

@@ -42,6 +42,8 @@ export interface SourceConfig {
   readonly mode: "exactly_once" | "at_least_once";
   readonly fifo: boolean;
   readonly fedBy: readonly string[];
+  /** Each id is delivered at most once, redeliveries included (MQTT QoS 2 at a subscriber). */
+  readonly once?: boolean;
 }
 
 /** Counters of one source as one node reports them (`?consistency=stale`). */

@@ -20,8 +20,11 @@ if (Deno.args.includes("--help")) {
   console.log(
     "Usage: deno task chaos [--nodes 3|5] [--duration <s>] [--seed <n>] " +
       "[--kinds k1,k2 | --exclude k1,k2] [--network auto|netns|loopback] " +
-      "[--transport http|stream]\n" +
+      "[--transport http|stream|mqtt [--no-link-cuts]]\n" +
       "  --transport the workers' requests over HTTP (default) or the stream (/v1/stream)\n" +
+      "             (queues and topics), or mqtt: MQTT.js publishers and subscribers on the\n" +
+      "             nodes' MQTT listeners (QoS 1 and 2, persistent sessions), each client's\n" +
+      "             link also cut every 2-6 s unless --no-link-cuts\n" +
       "  --network  netns: each node in its own network namespace, adding the net-* kinds\n" +
       "             (iptables DROP rules; needs root, ip and iptables); loopback: all nodes on\n" +
       "             127.0.0.1, links cut through the transport's fault seam only; auto (default):\n" +
@@ -55,8 +58,8 @@ if (network !== "auto" && network !== "netns" && network !== "loopback") {
   Deno.exit(2);
 }
 const transport = arg("transport", "http");
-if (transport !== "http" && transport !== "stream") {
-  console.error("chaos: --transport must be http or stream");
+if (transport !== "http" && transport !== "stream" && transport !== "mqtt") {
+  console.error("chaos: --transport must be http, stream or mqtt");
   Deno.exit(2);
 }
 const kinds = (listed("kinds").length > 0 ? listed("kinds") : [...FAULT_KINDS])
@@ -74,6 +77,7 @@ const result = await runChaos({
   kinds,
   network,
   transport,
+  mqttLinkCuts: !Deno.args.includes("--no-link-cuts"),
   // The status line rewrites itself on a terminal; a pipe or a log file gets one every 10 s.
   status: (line) => {
     if (Date.now() - lastStatus < (onTerminal ? 300 : 10_000)) return;

@@ -5,23 +5,15 @@
  * @module
  */
 
-import { Nodes } from "../e2e/nodes.ts";
+import { freePorts, Nodes } from "../e2e/nodes.ts";
 import { Prng } from "../sim/prng.ts";
 import { check, type CheckResult } from "./checker.ts";
 import { History, type SourceStats } from "./history.ts";
 import { type FaultKind, Nemesis, NET_FAULT_KINDS } from "./nemesis.ts";
 import { NetLab } from "./netlab.ts";
-import {
-  consumer,
-  Control,
-  mover,
-  producer,
-  reader,
-  setUp,
-  SOURCES,
-  Worker,
-  workerClient,
-} from "./workloads.ts";
+import { Control } from "./workloads.ts";
+import { type DrainStats, httpWork, mqttWork, type Work } from "./work.ts";
+import type { MqttServer } from "./mqtt_workloads.ts";
 
 export interface ChaosOptions {
   readonly nodes: 3 | 5;
@@ -48,8 +40,14 @@ export interface ChaosOptions {
    * available, else `loopback` with the reason among `skipped`.
    */
   readonly network?: "auto" | "netns" | "loopback";
-  /** How the workers' requests travel: HTTP (default) or the stream (`/v1/stream`). */
-  readonly transport?: "http" | "stream";
+  /**
+   * How the workers' requests travel: HTTP (default) or the stream (`/v1/stream`), both running
+   * the queue and topic workloads (`workloads.ts`); or `mqtt`: the MQTT workload instead
+   * (`mqtt_workloads.ts`), on the nodes' MQTT listeners.
+   */
+  readonly transport?: "http" | "stream" | "mqtt";
+  /** `mqtt`: also cut each client's link every 2-6 s (`MqttContext.dropLinks`). Default true. */
+  readonly mqttLinkCuts?: boolean;
 }
 
 export interface ChaosResult {
@@ -75,8 +73,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const main = await freezeCode(opts.runDir);
   const spareIds = Array.from({ length: opts.spares ?? 12 }, (_, i) => `n${opts.nodes + 1 + i}`);
   const skipped: string[] = [];
-  const lab = await makeLab(opts, [...initialIds(opts.nodes), ...spareIds], skipped, log);
-  const nodes = await startNodes(opts, main, lab);
+  const allIds = [...initialIds(opts.nodes), ...spareIds];
+  const lab = await makeLab(opts, allIds, skipped, log);
+  const mqttServer = mqttListeners(allIds, lab);
+  const nodes = await startNodes(opts, main, lab, mqttServer);
   for (const id of spareIds) nodes.addId(id);
   const urls = nodes.allIds().map((id) => nodes.url(id));
   const hostToId = new Map(nodes.allIds().map((id) => [new URL(nodes.url(id)).host, id]));
@@ -105,31 +105,25 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   );
   let ok = false;
   try {
-    await setUp(workerClient(urls, () => {}));
-    history.add({ type: "config", t: history.now(), sources: SOURCES });
     const control = new Control();
+    const live = () => nemesis.members.filter((m) => nodes.isLive(m));
+    const drainStats: DrainStats = (sources, msMax) =>
+      drainAll(nodes, nemesis.members, msMax, sources);
     const transport = opts.transport ?? "http";
-    const w = (name: string) => new Worker(name, history, control, urls, nodeOf, transport);
-    const { producers, consumers } = startWorkload(w, workPrng);
+    const work = transport === "mqtt"
+      ? await mqttWork(history, control, {
+        nodes,
+        live,
+        mqttServer,
+        drainStats,
+        linkCuts: opts.mqttLinkCuts ?? true,
+      })
+      : await httpWork(history, control, { urls, nodeOf, transport, workPrng, drainStats });
     const stopStatus = statusLoop(history, nemesis, started, opts.status);
     await sleep(1_000);
     nemesis.start();
     await sleep(Math.max(0, opts.durationMs - (Date.now() - started)));
-    log("healing");
-    await nemesis.stop();
-    await nemesis.heal();
-    history.add({ type: "heal", t: history.now() });
-    await sleep(5_000);
-    control.producing = false;
-    await Promise.race([Promise.all(producers), sleep(60_000)]);
-    log("draining");
-    const drain = await drainAll(nodes, nemesis.members, opts.drainMsMax ?? 120_000);
-    history.add({ type: "drain", t: history.now(), ...drain });
-    control.consuming = false;
-    await Promise.race([Promise.all(consumers), sleep(30_000)]);
-    log("reading every node's state");
-    await recordStates(nodes, nemesis.members, history);
-    nemesis.scanCrashes();
+    await finish(opts, { nodes, nemesis, history, control, work });
     stopStatus();
     await history.close();
     const result = check(history.events);
@@ -148,6 +142,35 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 }
 
 /**
+ * The end of a run: heal, let the producers stop (60 s at most), drain, stop the consumers (30 s
+ * at most), read every member's state on its own, and look for nodes that died on their own.
+ */
+async function finish(
+  opts: ChaosOptions,
+  run: { nodes: Nodes; nemesis: Nemesis; history: History; control: Control; work: Work },
+): Promise<void> {
+  const { nodes, nemesis, history, control, work } = run;
+  const log = opts.log ?? (() => {});
+  log("healing");
+  await nemesis.stop();
+  await nemesis.heal();
+  history.add({ type: "heal", t: history.now() });
+  await sleep(5_000);
+  control.producing = false;
+  await Promise.race([Promise.all(work.producers), sleep(60_000)]);
+  log("draining");
+  const drain = await work.drain(opts.drainMsMax ?? 120_000);
+  history.add({ type: "drain", t: history.now(), ...drain });
+  await work.afterDrain?.();
+  control.consuming = false;
+  await Promise.race([Promise.all(work.consumers), sleep(30_000)]);
+  work.stop?.();
+  log("reading every node's state");
+  await recordStates(nodes, nemesis.members, history, work.statSources);
+  nemesis.scanCrashes();
+}
+
+/**
  * Stops the nodes and removes the lab. A passing run's data, logs and code copy are removed;
  * a failing one keeps them, and QUORUMQ_CHAOS_KEEP=1 keeps a passing run's too (to study it).
  */
@@ -163,8 +186,16 @@ async function cleanUp(nodes: Nodes, lab: NetLab | undefined, runDir: string, ok
   }
 }
 
-/** Starts the initial members from the frozen code (`main`); on failure, removes the lab. */
-async function startNodes(opts: ChaosOptions, main: string, lab: NetLab | undefined) {
+/**
+ * Starts the initial members from the frozen code (`main`), each with its MQTT listener where
+ * `mqtt` says (spares too, when started); on failure, removes the lab.
+ */
+async function startNodes(
+  opts: ChaosOptions,
+  main: string,
+  lab: NetLab | undefined,
+  mqtt: (id: string) => MqttServer,
+) {
   // Every incarnation of every node logs here (the summary's investigations need the ones
   // before the last restart too); removed with the data when the run passes.
   await Deno.mkdir(`${opts.runDir}/logs`, { recursive: true });
@@ -176,6 +207,9 @@ async function startNodes(opts: ChaosOptions, main: string, lab: NetLab | undefi
       dataDir: `${opts.runDir}/data`,
       main,
       ...(lab ? { network: lab } : {}),
+      ...(opts.transport !== "mqtt" ? {} : {
+        env: (id: string) => ({ QUORUMQ_MQTT_LISTEN: `${mqtt(id).host}:${mqtt(id).port}` }),
+      }),
     });
   } catch (e) {
     await lab?.destroy();
@@ -183,33 +217,10 @@ async function startNodes(opts: ChaosOptions, main: string, lab: NetLab | undefi
   }
 }
 
-/**
- * The workload, each worker on its own client: producers (and the linearizable readers) run
- * until `control.producing` is off; consumers and movers until `control.consuming` is.
- */
-function startWorkload(w: (name: string) => Worker, workPrng: Prng) {
-  const producers = [
-    producer(w("eo-p1"), "q:eo", 10),
-    producer(w("eo-p2"), "q:eo", 10),
-    producer(w("fifo-p1"), "q:fifo", 10, (n) => `g${n % 7}`),
-    producer(w("ev-p1"), "t:events", 10),
-    producer(w("tx-p1"), "q:txsrc", 10),
-    reader(w("eo-r1"), "q:eo"),
-    reader(w("fifo-r1"), "q:fifo"),
-  ];
-  const consumers = [
-    consumer(w("eo-c1"), "q:eo"),
-    consumer(w("eo-c2"), "q:eo", 50, 0.03, () => workPrng.next()),
-    consumer(w("fifo-c1"), "q:fifo"),
-    consumer(w("fifo-c2"), "q:fifo", 50, 0.03, () => workPrng.next()),
-    consumer(w("s1-c1"), "s:events/s1"),
-    consumer(w("s2-c1"), "s:events/s2"),
-    consumer(w("s3-c1"), "s:events/s3"),
-    consumer(w("txdst-c1"), "q:txdst"),
-    mover(w("mover-1")),
-    mover(w("mover-2")),
-  ];
-  return { producers, consumers };
+/** Where each node's MQTT listener is (spares included): its host, a port free now. */
+function mqttListeners(ids: readonly string[], lab: NetLab | undefined) {
+  const ports = new Map(freePorts(ids.length).map((p, i) => [ids[i], p]));
+  return (id: string): MqttServer => ({ host: lab?.host(id) ?? "127.0.0.1", port: ports.get(id)! });
 }
 
 /** The ids `Nodes` gives the initial members: n1..nN. */
@@ -279,13 +290,14 @@ async function drainAll(
   nodes: Nodes,
   members: readonly string[],
   drainMsMax: number,
+  sources: readonly string[],
 ): Promise<{ done: boolean; detail: string }> {
   const deadline = Date.now() + drainMsMax;
   let detail = "";
   while (Date.now() < deadline) {
     try {
       const left: string[] = [];
-      for (const source of Object.keys(SOURCES)) {
+      for (const source of sources) {
         const s = await sourceStats(undefined, source, { nodes, members });
         const n = s.ready + s.leased + s.delayed;
         if (n > 0) left.push(`${source} ${s.ready}/${s.leased}/${s.delayed}`);
@@ -341,7 +353,12 @@ async function sourceStats(
  * member reports one applied index twice in a row around its stats (bounded by 30 s), and records
  * the last reading of each.
  */
-async function recordStates(nodes: Nodes, members: readonly string[], history: History) {
+async function recordStates(
+  nodes: Nodes,
+  members: readonly string[],
+  history: History,
+  statSources: readonly string[],
+) {
   const deadline = Date.now() + 30_000;
   let states: { node: string; appliedIndex: number; sources: Record<string, SourceStats> }[] = [];
   while (Date.now() < deadline) {
@@ -350,7 +367,7 @@ async function recordStates(nodes: Nodes, members: readonly string[], history: H
       try {
         const before = (await nodes.cluster(id, 2_000)).appliedIndex as number;
         const sources: Record<string, SourceStats> = {};
-        for (const s of Object.keys(SOURCES)) {
+        for (const s of statSources) {
           sources[s] = await sourceStats(id, s, { nodes, members });
         }
         const after = (await nodes.cluster(id, 2_000)).appliedIndex as number;
