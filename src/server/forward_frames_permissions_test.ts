@@ -6,28 +6,27 @@
  * over 64 bytes: a forwarded header value was stored with or without it depending on how the
  * leader was started. deno.json now maps `msgpackr` to the pure-JS build, so no process loads
  * the extractor; each network decode path keeps such a string or refuses the bytes, alike here
- * (with ffi) and in a child without it (`test/testing/network_decode_child.ts`).
+ * (with ffi) and in a child without it (`_testing_network_child.ts`). Stream frames:
+ * `src/http/stream_frames_permissions_test.ts`.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import * as msgpackr from "msgpackr";
-import { FLOAT32_OPTIONS, Packr } from "msgpackr";
+import { Packr } from "msgpackr";
 import type { Message } from "../../cluster/raft/mod.ts";
 import { decodeFrame, encodeFrame } from "../../cluster/transport/mod.ts";
 import { packValue, unpackValue } from "../client/mod.ts";
-import { decodeStreamMessage } from "../http/stream_frames.ts";
 import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
 
 const encoder = new TextEncoder();
 const memo = "\uFEFF" + "wire transfer reference ".repeat(4);
 assert.ok(encoder.encode(memo).length > 64);
 
-type Path = "forward" | "stream" | "transport" | "client";
+type Path = "forward" | "transport" | "client";
 const decoders: Record<Path, (bytes: Uint8Array) => unknown> = {
   forward: decodeForwardRequest,
-  stream: decodeStreamMessage,
   transport: decodeFrame,
   client: unpackValue,
 };
@@ -42,7 +41,7 @@ async function inChildWithoutFfi(path: Path, bytes: Uint8Array): Promise<unknown
       "run",
       "--allow-read",
       "--allow-env",
-      new URL("../../test/testing/network_decode_child.ts", import.meta.url).pathname,
+      new URL("./_testing_network_child.ts", import.meta.url).pathname,
       path,
     ],
     stdin: "piped",
@@ -85,25 +84,6 @@ Deno.test("network decode: a forwarded header value led by U+FEFF reaches the le
   const got = await decodedAlike("forward", bytes) as { h: [string, string][]; b: number[] };
   assert.equal(got.h[0][1], memo);
   assert.deepEqual(got.b, [...body]);
-});
-
-Deno.test("network decode: a stream frame left to msgpackr keeps U+FEFF or is refused, never altered", async () => {
-  // A float32 is read by neither of the project's readers: this frame reaches msgpackr.
-  const packr = new Packr({ useRecords: false, useFloat32: FLOAT32_OPTIONS.ALWAYS });
-  const frame = { t: "req", i: 3, m: "POST", p: "/v1/queues/q/messages", b: { memo, n: 1.5 } };
-  const packed = packr.pack(frame);
-  const bytes = new Uint8Array([1, ...packed]);
-  const [got] = await decodedAlike("stream", bytes) as Record<string, unknown>[];
-  if (got.ok) {
-    assert.equal((got.frame as { b: { memo: string } }).b.memo, memo);
-  } else {
-    assert.match(String(got.reason), /U\+FEFF/);
-    assert.equal(got.id, 3, "answered to its request");
-    assert.equal(got.fatal, false);
-  }
-  const plain = packValue(frame, 1); // float64: read by the project's own readers
-  const [read] = await decodedAlike("stream", plain) as { frame: { b: { memo: string } } }[];
-  assert.equal(read.frame.b.memo, memo);
 });
 
 function raftMessage(clusterId: string, data: Uint8Array): Message {

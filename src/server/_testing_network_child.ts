@@ -1,8 +1,8 @@
 /**
- * A child process for `src/server/forward_frames_permissions_test.ts`: run without
+ * A child process for `forward_frames_permissions_test.ts`: run without
  * `--allow-ffi`, as `deno task start` runs a node (where msgpackr could never load its native
  * string extractor). Reads base64 on stdin and decodes it as the path named by the first
- * argument (`forward`, `stream`, `transport` or `client`); prints `{ native, value }` as JSON
+ * argument (`forward`, `transport` or `client`); prints `{ native, value }` as JSON
  * (bytes as arrays), `native` being msgpackr's `isNativeAccelerationEnabled`.
  *
  * @module
@@ -10,13 +10,11 @@
 
 import * as msgpackr from "msgpackr";
 import { decodeFrame } from "../../cluster/transport/mod.ts";
-import { unpackValue } from "../../src/client/mod.ts";
-import { decodeStreamMessage } from "../../src/http/stream_frames.ts";
-import { decodeForwardRequest } from "../../src/server/forward_frames.ts";
+import { unpackValue } from "../client/mod.ts";
+import { decodeForwardRequest } from "./forward_frames.ts";
 
 const decoders: Record<string, (bytes: Uint8Array) => unknown> = {
   forward: decodeForwardRequest,
-  stream: decodeStreamMessage,
   transport: decodeFrame,
   client: unpackValue,
 };
