@@ -5,16 +5,17 @@
  * version, the rest msgpack (written by msgpackr). Ping and pong are the links' text frames
  * (cluster/transport).
  *
- * Read by the broker's entry reader (`readEntryValue`), never by msgpackr: a forwarded header
- * value or body is a client's data, and msgpackr's JavaScript reader drops a leading U+FEFF from
- * a string over 64 bytes (its native extractor, which this project no longer loads, kept it), so
- * the value a leader stored depended on how it was started. The entry reader reads all these
- * frames hold (maps, arrays, strings, integers, bin) the same in every process.
+ * Read by the broker's entry reader (`readEntryValue`), not msgpackr: a forwarded header value or
+ * body is a client's data, and msgpackr's JavaScript reader drops a leading U+FEFF from a string
+ * over 64 bytes (its native extractor, which this project no longer loads, kept it), so the value
+ * a leader stored depended on how it was started. The entry reader reads all these frames hold
+ * (maps, arrays, strings, integers, bin) the same in every process.
  *
  * @module
  */
 
 import { Packr, RESET_BUFFER_MODE } from "msgpackr";
+import { longStringLedByBom } from "../../cluster/transport/mod.ts";
 import { readEntryValue } from "../broker/mod.ts";
 
 export const FORWARD_PATH = "/cluster/v1/forward";
@@ -52,8 +53,18 @@ export function encodeForwardFrame(frame: ForwardRequestFrame | ForwardResponseF
 function decode(bytes: Uint8Array): Record<string, unknown> | undefined {
   if (bytes.byteLength < 2 || bytes[0] !== FORWARD_FRAME_V1) return undefined;
   const read = readEntryValue(bytes, 1);
-  if (!read.ok) return undefined;
-  const v = read.value;
+  let v: unknown;
+  if (read.ok) v = read.value;
+  else {
+    // What the entry reader does not read (a float32, a 64-bit integer: no frame this code
+    // writes), msgpackr, unless it holds a string msgpackr would shorten by its leading U+FEFF.
+    if (longStringLedByBom(bytes, 1, bytes.length) >= 0) return undefined;
+    try {
+      v = packr.unpack(bytes.subarray(1));
+    } catch {
+      return undefined;
+    }
+  }
   return typeof v === "object" && v !== null && !Array.isArray(v)
     ? v as Record<string, unknown>
     : undefined;
