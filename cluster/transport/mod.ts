@@ -66,6 +66,7 @@ export {
   validateFaultSpec,
 } from "./faults.ts";
 export { decodeFrame, encodeFrame, FRAME_VERSION_V1 } from "./codec.ts";
+export { longStringLedByBom } from "./long_bom_string.ts";
 export type { RefusalReason } from "./auth.ts";
 export {
   DEFAULT_LIMITS,

@@ -12,6 +12,7 @@ import { answerText } from "./in_process.ts";
 import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
 import { NOT_READ, readStreamMessage } from "./stream_read.ts";
 import { readEntryValue } from "../broker/mod.ts";
+import { longStringLedByBom } from "../../cluster/transport/mod.ts";
 
 export { BATCH_FRAMES_MAX, STREAM_VERSION };
 
@@ -120,15 +121,36 @@ function isHeaders(h: unknown): boolean {
 export function decodeStreamMessage(bytes: Uint8Array): Decoded[] {
   const v = unpackMessage(bytes);
   if ("ok" in v) return [v];
-  if (!Array.isArray(v.value)) return [asFrame(v.value)];
+  const check = v.bomDropped ? refusedBom : asFrame;
+  if (!Array.isArray(v.value)) return [check(v.value)];
   if (v.value.length === 0 || v.value.length > BATCH_FRAMES_MAX) {
     return [bad(`a batch holds 1 to ${BATCH_FRAMES_MAX} frames`, true)];
   }
-  return v.value.map(asFrame);
+  return v.value.map(check);
 }
 
-/** The msgpack value of a message, or why it cannot be read (fatal). */
-function unpackMessage(bytes: Uint8Array): { readonly value: unknown } | Decoded {
+/**
+ * A frame of a message msgpackr read and that holds a string over 64 bytes led by U+FEFF, which
+ * msgpackr's reader drops (`long_bom_string.ts`): refused (400 to its `i`), never altered.
+ */
+function refusedBom(v: unknown): Decoded {
+  const frame = asFrame(v);
+  if (!frame.ok) return frame;
+  const i = (v as Record<string, unknown>).i;
+  return failed(
+    isId(i) ? i : undefined,
+    "a string over 64 bytes led by U+FEFF in a frame that also holds a 64-bit integer, a " +
+      "float32 or an extension type cannot be read unaltered; send those values otherwise",
+  );
+}
+
+/**
+ * The msgpack value of a message (`bomDropped` when msgpackr read it and it may hold a string it
+ * read one character short), or why it cannot be read (fatal).
+ */
+function unpackMessage(
+  bytes: Uint8Array,
+): { readonly value: unknown; readonly bomDropped?: boolean } | Decoded {
   if (bytes.byteLength < 2) return bad("a frame is a version byte and a msgpack map", true);
   if (bytes[0] !== STREAM_VERSION) {
     return bad(
@@ -139,12 +161,13 @@ function unpackMessage(bytes: Uint8Array): { readonly value: unknown } | Decoded
   // The frames clients send are read by hand; anything else (and any error) by msgpackr.
   const value = readStreamMessage(bytes, 1);
   if (value !== NOT_READ) return { value };
-  // Then the broker's entry reader (msgpackr's values, its strings read alike in every process:
-  // msgpackr's own differ with and without its native extractor, which needs --allow-ffi).
+  // Then the broker's entry reader (msgpackr's values, a leading U+FEFF kept: msgpackr's reader
+  // drops it from a string over 64 bytes); msgpackr only for what neither reads.
   const read = readEntryValue(bytes, 1);
   if (read.ok) return { value: read.value };
   try {
-    return { value: packr.unpack(bytes.subarray(1)) };
+    const value = packr.unpack(bytes.subarray(1));
+    return { value, bomDropped: longStringLedByBom(bytes, 1, bytes.length) >= 0 };
   } catch (error) {
     return bad(`the frame is not msgpack: ${(error as Error).message}`, true);
   }

@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { FLOAT32_OPTIONS, Packr } from "msgpackr";
 import { packValue } from "../client/mod.ts";
 import { decodeStreamMessage } from "./stream_frames.ts";
 import { NOT_READ, readStreamMessage } from "./stream_read.ts";
@@ -55,4 +56,23 @@ Deno.test("stream frames: a frame left to msgpackr reads the same in a node with
   assert.deepEqual(there, JSON.parse(JSON.stringify(here)));
   const got = (there as { frame: { b: { body: { memo: string } } } }[])[0].frame.b.body.memo;
   assert.equal(got, memo);
+});
+
+Deno.test("stream frames: a frame only msgpackr reads keeps a long string led by U+FEFF or is refused, alike without --allow-ffi", async () => {
+  const memo = "\uFEFF" + "wire transfer reference ".repeat(4);
+  // A float32 is read by neither of the project's readers: this frame reaches msgpackr, whose
+  // reader drops the U+FEFF of a string over 64 bytes.
+  const packr = new Packr({ useRecords: false, useFloat32: FLOAT32_OPTIONS.ALWAYS });
+  const frame = { t: "req", i: 3, m: "POST", p: "/v1/queues/q/messages", b: { memo, n: 1.5 } };
+  const bytes = new Uint8Array([1, ...packr.pack(frame)]);
+  const here = JSON.parse(JSON.stringify(decodeStreamMessage(bytes)));
+  assert.deepEqual(await decodeWithoutFfi(bytes), here);
+  const [got] = here as Record<string, unknown>[];
+  if (got.ok) {
+    assert.equal((got.frame as { b: { memo: string } }).b.memo, memo);
+  } else {
+    assert.match(String(got.reason), /U\+FEFF/);
+    assert.equal(got.id, 3, "answered to its request");
+    assert.equal(got.fatal, false);
+  }
 });

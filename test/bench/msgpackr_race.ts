@@ -20,7 +20,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { isNativeAccelerationEnabled, Packr } from "msgpackr";
+// The package root: the build that loads the native extractor ("msgpackr" is the pure-JS one).
+import { isNativeAccelerationEnabled, Packr } from "msgpackr-native";
 
 const role = (globalThis as { name?: string }).name ?? "main";
 /** This module's worker scope, in the roles run in a worker. */
