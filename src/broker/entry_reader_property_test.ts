@@ -12,6 +12,12 @@ import { Packr } from "msgpackr";
 import { readEntryValue } from "./_entry_reader.ts";
 import { nestedValues, sameAsSteady } from "./_testing_values.ts";
 
+// msgpackr's JS reader, the oracle here, drops a leading U+FEFF from a string over 64 bytes (its
+// TextDecoder does not ignore the BOM); the project's readers keep it, which
+// forward_frames_permissions_test.ts and stream_frames_permissions_test.ts check. So the oracle is
+// not asked about such strings.
+const noLeadingBom = (s: string): string => (s.startsWith("\uFEFF") ? `x${s}` : s);
+
 // envelope.ts's packr: what entries are written with and read back with.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -26,7 +32,7 @@ function agrees(bytes: Uint8Array): boolean {
 const key = fc.oneof(
   fc.constantFrom("__proto__", "constructor", "toString", "0", "17", "", "op", "cmd", "ts"),
   fc.string({ maxLength: 8 }),
-  fc.string({ unit: "grapheme", maxLength: 12 }),
+  fc.string({ unit: "grapheme", maxLength: 12 }).map(noLeadingBom),
   fc.string({ minLength: 20, maxLength: 40 }),
 );
 
@@ -38,8 +44,8 @@ const scalar = fc.oneof(
   fc.double(),
   fc.float(),
   fc.string({ maxLength: 30 }),
-  fc.string({ unit: "binary", maxLength: 30 }),
-  fc.string({ unit: "grapheme", maxLength: 30 }),
+  fc.string({ unit: "binary", maxLength: 30 }).map(noLeadingBom),
+  fc.string({ unit: "grapheme", maxLength: 30 }).map(noLeadingBom),
   fc.string({ minLength: 200, maxLength: 300 }),
   fc.uint8Array({ maxLength: 40 }),
 );

@@ -12,6 +12,12 @@ import { Packr } from "msgpackr";
 import { readEntryValue } from "./_entry_reader.ts";
 import { nestedValues, sameAsSteady } from "./_testing_values.ts";
 
+// msgpackr's JS reader, the oracle here, drops a leading U+FEFF from a string over 64 bytes (its
+// TextDecoder does not ignore the BOM); the project's readers keep it, which
+// forward_frames_permissions_test.ts and stream_frames_permissions_test.ts check. So the oracle is
+// not asked about such strings.
+const noLeadingBom = (s: string): string => (s.startsWith("\uFEFF") ? `x${s}` : s);
+
 // envelope.ts's packr: what entries are written with and read back with.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -45,7 +51,7 @@ const scalar = fc.oneof(
   fc.integer({ min: -(2 ** 31), max: 2 ** 32 }),
   fc.maxSafeInteger(),
   fc.string({ maxLength: 40 }),
-  fc.string({ unit: "grapheme", maxLength: 12 }),
+  fc.string({ unit: "grapheme", maxLength: 12 }).map(noLeadingBom),
   fc.uint8Array({ maxLength: 300 }),
 );
 const anyKey = fc.oneof(

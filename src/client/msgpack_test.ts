@@ -3,6 +3,12 @@ import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { packValue, unpackValue } from "./msgpack.ts";
 
+// msgpackr's JS reader, the oracle here, drops a leading U+FEFF from a string over 64 bytes (its
+// TextDecoder does not ignore the BOM); the project's readers keep it, which
+// forward_frames_permissions_test.ts and stream_frames_permissions_test.ts check. So the oracle is
+// not asked about such strings.
+const noLeadingBom = (s: string): string => (s.startsWith("\uFEFF") ? `x${s}` : s);
+
 const msgpackr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 const json = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)));
@@ -43,7 +49,7 @@ Deno.test("msgpack: a __proto__ key is an own property, never the prototype", ()
 
 Deno.test("msgpack: short and long strings of any text, a prefix byte, and the reused buffer", () => {
   // Short strings are written a character at a time when ASCII: every other one must fall back.
-  const text = fc.string({ unit: "binary", maxLength: 80 });
+  const text = fc.string({ unit: "binary", maxLength: 80 }).map(noLeadingBom);
   fc.assert(
     fc.property(fc.dictionary(text, text, { maxKeys: 5 }), text, (map, s) => {
       const value = JSON.parse(JSON.stringify({ map, s, list: [s, s.length] }));

@@ -10,6 +10,12 @@ import { Packr } from "msgpackr";
 import { packValue } from "./msgpack.ts";
 import { StreamConnection, type StreamSocket } from "./stream.ts";
 
+// msgpackr's JS reader, the oracle here, drops a leading U+FEFF from a string over 64 bytes (its
+// TextDecoder does not ignore the BOM); the project's readers keep it, which
+// forward_frames_permissions_test.ts and stream_frames_permissions_test.ts check. So the oracle is
+// not asked about such strings.
+const noLeadingBom = (s: string): string => (s.startsWith("\uFEFF") ? `x${s}` : s);
+
 const msgpackr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 /** A node that says hello (batching), records each message, and answers nothing by itself. */
@@ -94,7 +100,7 @@ Deno.test("stream outbox: one turn's frames are one message (a map, a fixarray, 
 
 Deno.test("stream outbox: a req frame written in place is the frame `call` sends, for any text", async () => {
   const { c, node } = await open();
-  const text = fc.string({ unit: "binary", maxLength: 300 });
+  const text = fc.string({ unit: "binary", maxLength: 300 }).map(noLeadingBom);
   try {
     await fc.assert(
       fc.asyncProperty(

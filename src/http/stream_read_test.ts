@@ -11,6 +11,12 @@ import { packValue } from "../client/mod.ts";
 import { NOT_READ, readStreamMessage } from "./stream_read.ts";
 import { decodeStreamMessage } from "./stream_frames.ts";
 
+// msgpackr's JS reader, the oracle here, drops a leading U+FEFF from a string over 64 bytes (its
+// TextDecoder does not ignore the BOM); the project's readers keep it, which
+// forward_frames_permissions_test.ts and stream_frames_permissions_test.ts check. So the oracle is
+// not asked about such strings.
+const noLeadingBom = (s: string): string => (s.startsWith("\uFEFF") ? `x${s}` : s);
+
 const msgpackr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 /** What msgpackr reads of `bytes` from 1 on: its value, or its error. */
@@ -41,7 +47,7 @@ const framed = (body: Uint8Array) => {
   return out;
 };
 
-const text = fc.string({ unit: "binary", maxLength: 100 });
+const text = fc.string({ unit: "binary", maxLength: 100 }).map(noLeadingBom);
 const ascii = fc.string({
   unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)),
   maxLength: 80,
