@@ -12,17 +12,24 @@ import type { Topic } from "./_topic.ts";
 import type { BrokerState } from "./state.ts";
 import { dropSubscription } from "./_execute_topic.ts";
 import { topicNotFound } from "./_lookup.ts";
-import { checkInt, checkName, checkReceipts, DURATION_MS_MAX, invalid } from "./validate.ts";
+import {
+  checkHolder,
+  checkInt,
+  checkName,
+  checkReceipts,
+  DURATION_MS_MAX,
+  invalid,
+} from "./validate.ts";
 import { findSubscription } from "./_lookup.ts";
 import { SLOT_MAX } from "./_claims.ts";
+import { sessionMoved } from "./_publish.ts";
 
 type ClaimCommand = Extract<
   Command,
   { op: "claim_take" | "claim_release" | "claim_free" | "claim_settle" }
 >;
 
-/** Longest holder, data text, and most owned subscriptions of a claim. */
-const HOLDER_MAX = 256;
+/** Longest data text, and most owned subscriptions of a claim. */
 const DATA_MAX = 16_384;
 const OWNED_MAX = 8;
 /** Most slots one `claim_free` names. */
@@ -31,6 +38,7 @@ const FREE_MAX = 1000;
 function check(cmd: ClaimCommand): string | undefined {
   if (cmd.op === "claim_free" || cmd.op === "claim_settle") {
     const bad = checkName("claim", cmd.key) ??
+      (cmd.holder === undefined ? undefined : checkHolder("holder", cmd.holder)) ??
       (cmd.op === "claim_settle"
         ? checkName("subscription", cmd.subscription) ?? checkReceipts(cmd.receipts)
         : undefined);
@@ -48,9 +56,8 @@ function check(cmd: ClaimCommand): string | undefined {
   const e = checkName("claim", cmd.key) ??
     checkInt("expireMs", cmd.expireMs, 0, DURATION_MS_MAX);
   if (e) return e;
-  if (typeof cmd.holder !== "string" || cmd.holder.length === 0 || cmd.holder.length > HOLDER_MAX) {
-    return `holder must be a string of 1..${HOLDER_MAX} characters`;
-  }
+  const h = checkHolder("holder", cmd.holder);
+  if (h) return h;
   if (cmd.op === "claim_release") return undefined;
   if (cmd.data !== undefined && (typeof cmd.data !== "string" || cmd.data.length > DATA_MAX)) {
     return `data must be a string of at most ${DATA_MAX} characters`;
@@ -73,6 +80,12 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
   if (e) return invalid(e);
   const t = state.topics.get(cmd.topic);
   if (t === undefined) return topicNotFound(cmd.topic);
+  if ((cmd.op === "claim_free" || cmd.op === "claim_settle") && cmd.holder !== undefined) {
+    // A late retry of a connection that ended frees nothing and settles nothing: its packet ids
+    // may carry the new connection's messages by now (`sessionMoved`).
+    const moved = sessionMoved(t, cmd.key, cmd.holder);
+    if (moved !== undefined) return moved;
+  }
   if (cmd.op === "claim_free") {
     const c = t.claims.byKey.get(cmd.key);
     let freed = 0;

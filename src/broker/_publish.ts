@@ -100,6 +100,24 @@ export function topicPublishRefusal(t: Topic, m: MessageInput): Failure | undefi
   return undefined;
 }
 
+/**
+ * Refused `session_moved` unless `holder` holds the claim `key` of `t` now: a write of a
+ * connection whose session another one took (or that was released) is a late retry of a
+ * connection that has ended, and must change nothing (test/chaos/FINDINGS.md, F11). Before any
+ * other check, so it is neither applied nor answered as a duplicate; every replica decides it
+ * alike from the claim's holder, which snapshots hold.
+ */
+export function sessionMoved(t: Topic, key: string, holder: string): Failure | undefined {
+  const now = t.claims.byKey.get(key)?.holder ?? null;
+  if (now === holder) return undefined;
+  return {
+    ok: false,
+    reason: "session_moved",
+    detail: `Topic ${t.name}: claim ${key} is ${now === null ? "not held" : "held by another"}; ` +
+      "nothing applied",
+  };
+}
+
 /** `UNANSWERED` where a publish's outcome goes. */
 const NOT_READ = UNANSWERED as PublishOutcome;
 
@@ -114,6 +132,10 @@ export function topicPublishOne(
   now: number,
   answer = true,
 ): PublishOutcome {
+  if (m.once?.holder !== undefined) {
+    const moved = sessionMoved(t, m.once.claim, m.once.holder);
+    if (moved !== undefined) return moved;
+  }
   t.ids.expire(now);
   if (m.id !== undefined) {
     const rec = t.ids.lookup(m.id, now);

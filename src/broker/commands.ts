@@ -135,9 +135,13 @@ export interface MessageInput {
   /**
    * Topic publishes only: published at most once per slot of a claim (MQTT QoS 2: the slot is
    * the packet id of the client's session). While the slot is held (until `claim_free`), a
-   * publish under it answers the first one's seq as a duplicate and is not applied.
+   * publish under it answers the first one's seq as a duplicate and is not applied. `holder`:
+   * the claim's holder that sends it (an MQTT connection); when the claim is no longer its (taken
+   * over, released, ended) the publish is refused `session_moved`, neither applied nor a
+   * duplicate: a late retry of a connection that ended cannot land after the client finished the
+   * exchange elsewhere and freed the slot (test/chaos/FINDINGS.md, F11).
    */
-  readonly once?: { readonly claim: string; readonly slot: number };
+  readonly once?: { readonly claim: string; readonly slot: number; readonly holder?: string };
 }
 
 /** A queue or a topic's subscription: what receive/ack/nack/extend act on. */
@@ -269,7 +273,12 @@ export type ProblemCode =
   /** The write named a session that expired, was closed, never existed, or is another caller's. */
   | "session_expired"
   /** No room for another session or Idempotency-Key answer (count or byte bound): retry later. */
-  | "sessions_full";
+  | "sessions_full"
+  /**
+   * A claim write (or `once` publish) named a holder that no longer holds the claim: another
+   * connection took the session, or it was released; nothing applied.
+   */
+  | "session_moved";
 
 /** A per-item reason inside a refused transaction. */
 export interface ItemError {

@@ -41,7 +41,9 @@ export type ClaimCommand =
   }
   /**
    * Frees slots of a claim (`MessageInput.once`): each may carry another message; and
-   * `pubrels` (`claim_settle`'s holds) that are done.
+   * `pubrels` (`claim_settle`'s holds) that are done. With `holder`: refused `session_moved`,
+   * nothing freed, unless that holder holds the claim now (a late retry of a connection that
+   * ended must not free a packet id its successor reused).
    */
   | {
     readonly op: "claim_free";
@@ -49,11 +51,13 @@ export type ClaimCommand =
     readonly key: string;
     readonly slots: readonly number[];
     readonly pubrels?: readonly number[];
+    readonly holder?: string;
   }
   /**
    * Acks `receipts` of the topic's subscription `subscription` and, in the same entry, holds
    * `hold` in the claim's `pubrels` (MQTT QoS 2 to a subscriber: PUBREC came, the message is
    * settled, and PUBREL is owed for these packet ids, on any node, until PUBCOMP frees them).
+   * With `holder`: as `claim_free`'s, nothing acked or held unless that holder holds the claim.
    */
   | {
     readonly op: "claim_settle";
@@ -62,6 +66,7 @@ export type ClaimCommand =
     readonly subscription: string;
     readonly receipts: readonly string[];
     readonly hold: readonly number[];
+    readonly holder?: string;
   };
 
 export interface ClaimResultByOp {

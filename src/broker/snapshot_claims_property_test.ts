@@ -1,7 +1,7 @@
 /**
  * Snapshot restore against live apply for the state the MQTT gateway keeps in the broker: claims
  * (take, release with an expiry that ends them and their subscriptions, settle's PUBREL holds,
- * free), `once` slots (QoS 2 publishes, with their fingerprints and 24 h expiry), retained
+ * free; settles, frees and `once` publishes naming a holder or none, the holder fence), `once` slots (QoS 2 publishes, with their fingerprints and 24 h expiry), retained
  * messages (set, clear, TTL, the topic's bounds), and topic retention by count and age, and by
  * interest (each message kept while a subscription holds it; `checkInterest` after every
  * command). A
@@ -31,6 +31,10 @@ const BODIES = ["on", "off", "a longer body of text"];
 const SUBS = ["s0", "s1", "s2", "s3"];
 const FILTERS = [">", "a.>", "b.*", "d"];
 
+/** The holder a publish's `once`, a free or a settle names (the fence): -1 none. */
+const BY = fc.integer({ min: -1, max: 2 });
+const by = (n: number) => n < 0 ? {} : { holder: HOLDERS[n] };
+
 type Action =
   | { k: "advance"; ms: number }
   | {
@@ -51,10 +55,11 @@ type Action =
     ttlMs: number;
     once: number;
     slot: number;
+    by: number;
   }
-  | { k: "free"; key: number; slot: number; pubrel: number }
+  | { k: "free"; key: number; slot: number; pubrel: number; by: number }
   | { k: "receive"; s: number; max: number }
-  | { k: "settle"; key: number; r: number; hold: number }
+  | { k: "settle"; key: number; r: number; hold: number; by: number }
   | { k: "ack"; r: number; nack: boolean }
   | { k: "resubscribe"; s: number }
   | { k: "bounds"; n: number; retention: number };
@@ -85,12 +90,14 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     ttlMs: fc.constantFrom(0, 0, 3_000),
     once: fc.integer({ min: -1, max: 2 }),
     slot: fc.integer({ min: 1, max: 3 }),
+    by: BY,
   }),
   fc.record({
     k: fc.constant("free" as const),
     key: fc.nat(2),
     slot: fc.integer({ min: 1, max: 3 }),
     pubrel: fc.integer({ min: 1, max: 3 }),
+    by: BY,
   }),
   fc.record({
     k: fc.constant("receive" as const),
@@ -102,6 +109,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     key: fc.nat(2),
     r: fc.nat(40),
     hold: fc.integer({ min: 1, max: 3 }),
+    by: BY,
   }),
   fc.record({ k: fc.constant("ack" as const), r: fc.nat(40), nack: fc.boolean() }),
   fc.record({ k: fc.constant("resubscribe" as const), s: fc.nat(SUBS.length - 1) }),
@@ -217,7 +225,7 @@ function run(actions: Action[], cuts: Set<number>): { results: string[]; state: 
             subject: SUBJECTS[a.subject],
             ...(retain === undefined ? {} : { retain }),
             ...(a.ttlMs > 0 ? { ttlMs: a.ttlMs } : {}),
-            ...(a.once >= 0 ? { once: { claim: KEYS[a.once], slot: a.slot } } : {}),
+            ...(a.once >= 0 ? { once: { claim: KEYS[a.once], slot: a.slot, ...by(a.by) } } : {}),
           },
         };
       }
@@ -228,6 +236,7 @@ function run(actions: Action[], cuts: Set<number>): { results: string[]; state: 
           key: KEYS[a.key],
           slots: [a.slot],
           pubrels: [a.pubrel],
+          ...by(a.by),
         };
       case "receive":
         return { op: "subscription_receive", topic: "m", subscription: SUBS[a.s], max: a.max };
@@ -241,6 +250,7 @@ function run(actions: Action[], cuts: Set<number>): { results: string[]; state: 
           subscription: p.s,
           receipts: [p.receipt],
           hold: [a.hold],
+          ...by(a.by),
         };
       }
       case "ack": {

@@ -52,6 +52,17 @@ function isInt(v: unknown, min: number, max: number): boolean {
   return typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
 }
 
+/** Longest holder of a claim (`claim_take`, and the holder a claim write or `once` names). */
+export const HOLDER_MAX = 256;
+
+/** Checks a claim holder: a string of 1..`HOLDER_MAX` characters. */
+export function checkHolder(what: string, v: unknown): string | undefined {
+  if (typeof v !== "string" || v.length === 0 || v.length > HOLDER_MAX) {
+    return `${what} must be a string of 1..${HOLDER_MAX} characters`;
+  }
+  return undefined;
+}
+
 /** Checks an optional integer field; returns a reason when it is wrong. */
 export function checkInt(what: string, v: unknown, min: number, max: number): string | undefined {
   if (v === undefined || isInt(v, min, max)) return undefined;
@@ -161,7 +172,8 @@ export function checkMessage(m: MessageInput): string | undefined {
   if (m.once !== undefined) {
     const o = m.once;
     if (typeof o !== "object" || o === null) return "once must be { claim, slot }";
-    const e = checkName("once.claim", o.claim) ?? checkInt("once.slot", o.slot, 1, 65535);
+    const e = checkName("once.claim", o.claim) ?? checkInt("once.slot", o.slot, 1, 65535) ??
+      (o.holder === undefined ? undefined : checkHolder("once.holder", o.holder));
     if (e) return e;
   }
   return checkInt("delayMs", m.delayMs, 0, DURATION_MS_MAX) ??

@@ -94,6 +94,11 @@ export class TransactionFailed extends QuorumqError {}
  */
 export class SessionExpired extends QuorumqError {}
 /**
+ * 409: a claim write or `once` publish named a holder that no longer holds the claim (another
+ * connection took the session, or it was released): nothing was applied.
+ */
+export class SessionMoved extends QuorumqError {}
+/**
  * 503: no room for another session, Idempotency-Key or stored answer; nothing was applied.
  * Retried after `Retry-After` like `no_leader`.
  */
@@ -139,6 +144,7 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   retained_full: RetainedFull,
   transaction_failed: TransactionFailed,
   session_expired: SessionExpired,
+  session_moved: SessionMoved,
   sessions_full: SessionsFull,
   message_not_found: MessageNotFound,
   member_not_found: MemberNotFound,

@@ -382,6 +382,7 @@ const WRITE_PROBLEMS: readonly ProblemType[] = [
   "retained_full",
   "session_expired",
   "sessions_full",
+  "session_moved",
 ];
 
 let cached: Record<string, unknown> | undefined;

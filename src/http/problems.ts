@@ -42,6 +42,11 @@ export const PROBLEMS = {
     status: 409,
     title: "The session is not open (expired, closed or unknown); nothing was applied",
   },
+  session_moved: {
+    status: 409,
+    title:
+      "The claim is no longer the named holder's (taken over or released); nothing was applied",
+  },
   conflict: { status: 409, title: "The request conflicts with the current state" },
   retained_full: {
     status: 409,
@@ -89,6 +94,7 @@ export const BROKER_REASON_PROBLEMS: Readonly<Record<ProblemCode, ProblemType>> 
   transaction_aborted: "transaction_failed",
   session_expired: "session_expired",
   sessions_full: "sessions_full",
+  session_moved: "session_moved",
 };
 
 /** One field-level reason (validation errors, transaction items). */

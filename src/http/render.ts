@@ -35,7 +35,7 @@ export interface MessageRequest {
   readonly headers?: Record<string, string>;
   readonly subject?: string;
   readonly retain?: "set" | "clear";
-  readonly once?: { readonly claim: string; readonly slot: number };
+  readonly once?: { readonly claim: string; readonly slot: number; readonly holder?: string };
 }
 
 /** Converts a validated message to the broker's input: the body becomes its JSON text bytes. */

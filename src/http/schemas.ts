@@ -106,10 +106,12 @@ const messageFields = {
   once: z.strictObject({
     claim: nameSchema,
     slot: z.number().int().min(1).max(65535),
+    holder: z.string().min(1).max(256).optional(),
   }).optional().meta({
     description: "Topics: the same message (subject and body) under a held slot of a claim key " +
       "answers the first seq as a duplicate, until the slot is freed " +
-      "(`POST /v1/topics/{t}/claims/{key}/free`) or 24 h pass; another message takes the slot",
+      "(`POST /v1/topics/{t}/claims/{key}/free`) or 24 h pass; another message takes the slot. " +
+      "With `holder`: refused `session_moved` (nothing applied) unless it holds the claim now",
   }),
 };
 

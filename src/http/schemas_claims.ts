@@ -50,6 +50,8 @@ const slotsSchema = z.array(z.number().int().min(1).max(65535)).max(1000);
 export const claimFreeSchema = z.strictObject({
   slots: slotsSchema,
   pubrels: slotsSchema.optional(),
+  /** Refused `session_moved` (nothing freed) unless it holds the claim now. */
+  holder: holderSchema.optional(),
 }).register(apiRegistry, { id: "ClaimFreeRequest" });
 
 export const claimFreedSchema = z.strictObject({ freed: z.number().int() })
@@ -60,6 +62,8 @@ export const claimSettleSchema = z.strictObject({
   subscription: nameSchema,
   receipts: z.array(z.string().min(1).max(256)).max(1000),
   hold: slotsSchema,
+  /** Refused `session_moved` (nothing settled) unless it holds the claim now. */
+  holder: holderSchema.optional(),
 }).register(apiRegistry, { id: "ClaimSettleRequest" });
 
 export const claimSettledSchema = z.strictObject({

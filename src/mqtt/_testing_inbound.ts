@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { IPublishPacket, Packet } from "mqtt-packet";
 import { MqttAccess } from "./access.ts";
 import { type ApiRequest, BrokerApi } from "./broker_api.ts";
-import { Inbound } from "./inbound.ts";
+import { Inbound, type InboundHost } from "./inbound.ts";
 
 /** One request the inbound half sent, answered when the test says so. */
 export interface Sent {
@@ -21,11 +21,19 @@ export interface Sent {
 
 /**
  * An inbound half over a fake API: every request is recorded and waits for the test's answer;
- * `maxBodyBytes` is the API's body limit the inbound half is told.
+ * `maxBodyBytes` is the API's body limit the inbound half is told; `more`, other fields of its host
+ * (`holder`, `live`). `answered` has every acknowledgement as `"<cmd> <id>"`, `acks` the PUBACKs'
+ * ids.
  */
-export function harness(access = MqttAccess.OPEN, version = 4, maxBodyBytes = 1 << 20) {
+export function harness(
+  access = MqttAccess.OPEN,
+  version = 4,
+  maxBodyBytes = 1 << 20,
+  more: Partial<InboundHost> = {},
+) {
   const requests: Sent[] = [];
   const acks: number[] = [];
+  const answered: string[] = [];
   const reasons: number[] = [];
   const failures: string[] = [];
   /** The reason code of each `fail`. */
@@ -60,6 +68,7 @@ export function harness(access = MqttAccess.OPEN, version = 4, maxBodyBytes = 1 
     maxBodyBytes,
     send: (p: Packet) => assert.fail(`no packet but acknowledgements is sent: ${p.cmd}`),
     ack: (cmd, messageId, reasonCode) => {
+      answered.push(`${cmd} ${messageId}`);
       if (cmd !== "puback") return;
       acks.push(messageId);
       reasons.push(reasonCode);
@@ -69,8 +78,9 @@ export function harness(access = MqttAccess.OPEN, version = 4, maxBodyBytes = 1 
       failReasons.push(reason);
       failures.push(detail);
     },
+    ...more,
   });
-  return { inbound, requests, acks, failures, reasons, failReasons };
+  return { inbound, requests, acks, answered, failures, reasons, failReasons };
 }
 
 export function publish(id: number, topic = "t", payload = `m${id}`): IPublishPacket {

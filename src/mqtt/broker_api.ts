@@ -75,6 +75,8 @@ export class SizedBody {
   constructor(readonly json: unknown, readonly bytesAtMost: number) {}
 }
 
+const ALWAYS = () => true;
+
 /** The quorumq topic every MQTT message goes to. */
 export const MQTT_TOPIC = "mqtt";
 
@@ -123,7 +125,9 @@ export class BrokerApi {
   /**
    * A call that is retried while the cluster has no leader or the outcome is unknown (a write
    * here is always made safe to repeat by its message id or Idempotency-Key), up to `deadline`.
-   * `read` makes the answer's body of its text (`readApiAnswer` for a batch publish).
+   * `read` makes the answer's body of its text (`readApiAnswer` for a batch publish). Not retried
+   * once `live` says false (its connection ended): nobody waits for the answer, and a late retry
+   * of a QoS 2 write is refused anyway (`session_moved`, test/chaos/FINDINGS.md F11).
    */
   async write(
     method: string,
@@ -132,12 +136,13 @@ export class BrokerApi {
     headers: Record<string, string> = {},
     timeoutMs = 15_000,
     read: (text: string) => unknown = JSON.parse,
+    live: () => boolean = ALWAYS,
   ): Promise<ApiAnswer> {
     const end = Date.now() + timeoutMs;
     for (let attempt = 0;; attempt++) {
       const a = await this.call(method, path, body, headers, undefined, read);
       const retry = a.status === 503 || a.status === 504 || a.status === 421;
-      if (!retry || Date.now() >= end) return a;
+      if (!retry || Date.now() >= end || !live()) return a;
       await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));
     }
   }

@@ -265,17 +265,14 @@ export class MqttConnection {
     const api = await this.#authorized(p);
     if (api === undefined) return;
     const owner = { clientId, principal: api.access.principal?.name };
-    const host = this.#host(p, api, owner);
+    const holder = this.#ctx.holderPrefix + crypto.randomUUID();
+    const host = this.#host(p, api, owner, holder);
     this.#inbound = new Inbound(host);
     const cleanStart = p.clean !== false;
     this.#expireMs = sessionExpiryMs(v5, cleanStart, p.properties?.sessionExpiryInterval);
     // Takes the session (a clean start drops the old one in the same entry): the connection
     // that held it, on whichever node, is closed when that node applies this.
-    const session = new SessionClaim(
-      api.api,
-      owner,
-      this.#ctx.holderPrefix + crypto.randomUUID(),
-    );
+    const session = new SessionClaim(api.api, owner, holder);
     const taken = await session.take({
       fresh: cleanStart,
       subscriptions: ([0, 1, 2] as const).map((q) => sessionSubscription(owner, q)),
@@ -318,7 +315,7 @@ export class MqttConnection {
   }
 
   /** What the connection's two halves act through, for the session of `owner`. */
-  #host(p: IConnectPacket, api: Authorized, owner: SessionOwner): InboundHost {
+  #host(p: IConnectPacket, api: Authorized, owner: SessionOwner, holder: string): InboundHost {
     const v5 = p.protocolVersion === 5;
     const clientId = owner.clientId;
     // v5: the client's topic alias maximum is how many aliases this side may set.
@@ -328,6 +325,8 @@ export class MqttConnection {
       access: api.access,
       clientId,
       owner,
+      holder,
+      live: () => !this.#wire.closed,
       version: v5 ? 5 : 4,
       maxBodyBytes: this.#ctx.maxBodyBytes,
       clientMaxPacketBytes: v5 ? p.properties?.maximumPacketSize : undefined,

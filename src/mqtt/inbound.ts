@@ -12,8 +12,8 @@
  */
 
 import { Buffer } from "node:buffer";
-import type { IConnectPacket, IPublishPacket, IPubrelPacket, Packet } from "mqtt-packet";
-import { type ApiAnswer, type BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
+import type { IConnectPacket, IPublishPacket, IPubrelPacket } from "mqtt-packet";
+import { type ApiAnswer, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 import {
   headersBeyondBounds,
   messageBytesAtMost,
@@ -23,17 +23,16 @@ import {
 import { FROM_HEADER } from "./payload.ts";
 import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
-import { sessionKey, type SessionOwner } from "./session.ts";
-import type { MqttAccess } from "./access.ts";
+import { sessionKey } from "./session.ts";
 import { PacketQueue } from "./packet_queue.ts";
+import type { AckCmd, InboundHost } from "./inbound_host.ts";
+
+export type { AckCmd, InboundHost } from "./inbound_host.ts";
 
 /** Most messages in one batch publish (the API's bound). */
 const BATCH_MAX = 1000;
 /** The bytes of a batch publish's JSON around its messages: `{"messages":[` and `]}`. */
 const BATCH_JSON_BYTES = 15;
-
-/** The acknowledgements the inbound half writes. */
-export type AckCmd = "puback" | "pubrec" | "pubcomp";
 
 /**
  * An acknowledgement to write, as one number (no object per answer): `(kind << 24) | (reason <<
@@ -50,46 +49,6 @@ interface Run {
   readonly packets: readonly IPublishPacket[];
   readonly messages: Record<string, unknown>[];
   readonly bytes: number;
-}
-
-export interface InboundHost {
-  readonly api: BrokerApi;
-  /** What the connection's token may publish and subscribe to. */
-  readonly access: MqttAccess;
-  readonly clientId: string;
-  /** Whose session it is: the client id within the token's principal. */
-  readonly owner: SessionOwner;
-  readonly version: number;
-  /**
-   * The API's body limit (`--max-body-bytes`): a batch publish whose JSON would pass it goes as
-   * several, each within it (`Inbound.#cut`).
-   */
-  readonly maxBodyBytes: number;
-  /**
-   * v5: the client's Maximum Packet Size (its CONNECT's); a delivery whose PUBLISH would pass it
-   * is dropped as if sent (`outbound.ts`). Undefined: no bound but the protocol's.
-   */
-  readonly clientMaxPacketBytes?: number | undefined;
-  send(p: Packet): void;
-  /**
-   * Writes a PUBACK, PUBREC or PUBCOMP (v5: with `reasonCode`; v3.1.1 has none), in order with
-   * what `send` wrote: the plain ones straight into the connection's write buffer, no packet
-   * object or buffer each (`Wire.sendAck`).
-   */
-  ack(cmd: AckCmd, messageId: number, reasonCode: number): void;
-  /** Resolves once what was sent so far is written to the socket (undefined: at once). */
-  written?(): Promise<void>;
-  /** What the session's PUBLISHes carry in `FROM_HEADER` (MQTT 5 No Local), if anything. */
-  fromTag?(): string | undefined;
-  /**
-   * Entry time on this node now (docs/broker.md): what a delivery's message expiry left is
-   * counted against (`expiry.ts`). Undefined: none has waited.
-   */
-  entryTimeMs?(): number;
-  /** A warning log line about this connection. */
-  log(event: string, details: Record<string, unknown>): void;
-  /** Ends the connection: a v5 DISCONNECT with `reason` first. */
-  fail(reason: number, detail: string): void;
 }
 
 /** What a topic name is to this connection: its subject (or why none) and whether it may publish. */
@@ -123,6 +82,8 @@ export class Inbound {
   readonly #host: InboundHost;
   /** The session's claim: a QoS 2 message is published once per packet id, in its slot. */
   readonly #claim: string;
+  /** False once the connection ended: its writes are not retried (`BrokerApi.write`). */
+  readonly #live: () => boolean;
   readonly #queue = new PacketQueue();
   #pumping = false;
   /** A batch was refused: the connection is being closed, nothing more is sent or answered. */
@@ -143,6 +104,7 @@ export class Inbound {
   constructor(host: InboundHost) {
     this.#host = host;
     this.#claim = sessionKey(host.owner);
+    this.#live = () => host.live?.() ?? true;
   }
 
   /** Queues a PUBLISH; `flush` sends what is queued (the connection: after each read). */
@@ -281,8 +243,9 @@ export class Inbound {
       }
       if (from !== undefined) (message.headers as Record<string, string>)[FROM_HEADER] = from;
       // QoS 2: once per packet id until PUBREL frees it, so the same PUBLISH sent again (after
-      // a reconnect, to any node) answers the first one's seq and is not applied twice.
-      if (p.qos === 2) message.once = { claim: this.#claim, slot: p.messageId ?? 0 };
+      // a reconnect, to any node) answers the first one's seq and is not applied twice; and only
+      // while this connection holds the session (`holder`): a late retry is refused.
+      if (p.qos === 2) message.once = this.#once(p.messageId ?? 0);
       messages.push(message);
       bytes += messageBytesAtMost(message, p) + 1;
     }
@@ -294,12 +257,13 @@ export class Inbound {
     for (let r = 0; r < runs.length; r++) {
       const run = runs[r];
       // No key: a retry of this batch after an unknown outcome may repeat its QoS 0/1 messages
-      // (at least once) but never its QoS 2 ones (their slots are held). Handed over as a value
-      // with its bound.
+      // (at least once) but never its QoS 2 ones (their slots are held while this connection
+      // holds the session, and once it does not, they are refused). Handed over as a value with
+      // its bound.
       const posted = performance.now();
       const a = run.messages.length === 0
         ? undefined
-        : await this.#post(new SizedBody({ messages: run.messages }, run.bytes));
+        : await this.#post(new SizedBody({ messages: run.messages }, run.bytes), this.#live);
       const answers = this.#stopped ? undefined : this.#answerBatch(run.packets, a);
       if (answers === undefined) return false;
       if (r < runs.length - 1) {
@@ -429,6 +393,10 @@ export class Inbound {
     }
     // Every message was published (`readApiAnswer`): only their count was read.
     const published: number | undefined = a?.body?.published;
+    if (published === undefined && a?.body?.results?.some(isMoved)) {
+      this.#refused({ status: 409, body: { type: "session_moved" } });
+      return undefined;
+    }
     const answers: Answer[] = [];
     const denied: string[] = [];
     const full: string[] = [];
@@ -470,25 +438,43 @@ export class Inbound {
   async #release(run: IPubrelPacket[]): Promise<void> {
     const slots = [...new Set(run.map((p) => p.messageId ?? 0))];
     const path = `/v1/topics/${MQTT_TOPIC}/claims/${this.#claim}/free`;
-    const a = await this.#host.api.write("POST", path, { slots });
+    const body = { slots, ...holding(this.#host.holder) };
+    const a = await this.#host.api.write("POST", path, body, {}, undefined, JSON.parse, this.#live);
     if (a.status !== 200) return this.#refused(a);
     for (const p of run) this.#host.ack("pubcomp", p.messageId ?? 0, 0);
   }
 
-  async #post(body: unknown): Promise<ApiAnswer> {
+  /** A QoS 2 message's `once`: its packet id's slot, fenced by this connection's holder. */
+  #once(slot: number): Record<string, unknown> {
+    return { claim: this.#claim, slot, ...holding(this.#host.holder) };
+  }
+
+  /** Publishes, retried while `live` (a will: after the connection ended too). */
+  async #post(body: unknown, live?: () => boolean): Promise<ApiAnswer> {
     const path = `/v1/topics/${MQTT_TOPIC}/messages`;
-    let a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer);
+    let a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer, live);
     if (a.status === 404 && a.body?.type === "topic_not_found") {
       await this.#host.api.ensureTopic();
-      a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer);
+      a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer, live);
     }
     return a;
   }
 
+  /**
+   * Closes the connection on a refused write. `session_moved`: another connection took the
+   * session (the takeover closes this one as its node applies the take; the answer may come
+   * first): nothing of the write was applied, and nothing is answered (0x8E, taken over).
+   */
   #refused(a: ApiAnswer): void {
     this.#stopped = true;
     this.#queue.end();
-    const reason = a.status === 401 || a.status === 403 ? 0x87 : a.status === 413 ? 0x95 : 0x80;
+    const reason = a.body?.type === "session_moved"
+      ? 0x8e
+      : a.status === 401 || a.status === 403
+      ? 0x87
+      : a.status === 413
+      ? 0x95
+      : 0x80;
     this.#host.fail(reason, `the broker answered ${a.status} ${a.body?.detail ?? ""}`);
   }
 
@@ -497,4 +483,14 @@ export class Inbound {
     const reason = this.#host.version === 5 ? (a >>> 16) & 0xff : 0;
     this.#host.ack(ACK_KINDS[a >>> 24], a & 0xffff, reason);
   }
+}
+
+/** A batch publish's result refused because the session moved (`#answerBatch`). */
+function isMoved(r: { error?: { type?: string } } | undefined): boolean {
+  return r?.error?.type === "session_moved";
+}
+
+/** `{ holder }` for a claim write or `once` when the connection has one, else nothing. */
+export function holding(holder: string | undefined): { holder?: string } {
+  return holder === undefined ? {} : { holder };
 }

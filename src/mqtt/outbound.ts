@@ -76,8 +76,7 @@ export class Outbound {
     this.#host = host;
     this.#keep = keep;
     this.#qos2 = new Qos2Out(
-      host.api,
-      sessionKey(host.owner),
+      host,
       (ids) => this.#settled(ids),
       (detail) => host.fail(0x80, detail),
     );

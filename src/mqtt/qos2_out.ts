@@ -4,13 +4,17 @@
  * (`claim_settle`), and only then PUBREL goes: from then on the session owes a PUBREL for that id,
  * not the PUBLISH, on whichever node the client connects next (the take answers the held ids).
  * PUBCOMP frees the id (`claim_free`). Both are batched: the PUBRECs and PUBCOMPs that come while
- * one entry is being committed go in the next.
+ * one entry is being committed go in the next. Both name the connection's holder: a late retry of
+ * a connection that ended settles and frees nothing (`session_moved`), as its packet ids may carry
+ * the next connection's messages by then (test/chaos/FINDINGS.md, F11).
  *
  * @module
  */
 
 import type { Packet } from "mqtt-packet";
-import { type BrokerApi, MQTT_TOPIC } from "./broker_api.ts";
+import { MQTT_TOPIC } from "./broker_api.ts";
+import { holding, type InboundHost } from "./inbound.ts";
+import { sessionKey } from "./session.ts";
 
 /** A PUBREL to a client of protocol `version` (v5: with its reason code). */
 export function pubrel(version: number, messageId: number, reasonCode: number): Packet {
@@ -30,15 +34,32 @@ export class Qos2Out {
   readonly #done: number[] = [];
   #flushing = false;
   readonly #path: string;
+  /** `{ holder }` of the connection, on each write. */
+  readonly #holding: { holder?: string };
 
   constructor(
-    readonly api: BrokerApi,
-    claimKey: string,
+    readonly host: Pick<InboundHost, "api" | "owner" | "holder" | "live">,
     /** PUBREL may go for these ids now. */
     readonly settled: (ids: number[]) => void,
     readonly fail: (detail: string) => void,
   ) {
-    this.#path = `/v1/topics/${MQTT_TOPIC}/claims/${claimKey}`;
+    this.#path = `/v1/topics/${MQTT_TOPIC}/claims/${sessionKey(host.owner)}`;
+    this.#holding = holding(host.holder);
+  }
+
+  /** A write, not retried once the connection ended. */
+  #write(path: string, body: Record<string, unknown>) {
+    const live = () => this.host.live?.() ?? true;
+    const all = { ...body, ...this.#holding };
+    return this.host.api.write(
+      "POST",
+      `${this.#path}${path}`,
+      all,
+      {},
+      undefined,
+      JSON.parse,
+      live,
+    );
   }
 
   /** PUBREC for a delivery of `subscriptionPath` with `receipt`: settle, then PUBREL. */
@@ -62,7 +83,7 @@ export class Qos2Out {
         if (this.#settles.length > 0) await this.#settleSome();
         if (this.#done.length > 0) {
           const pubrels = this.#done.splice(0, 1000);
-          await this.api.write("POST", `${this.#path}/free`, { slots: [], pubrels });
+          await this.#write("/free", { slots: [], pubrels });
         }
       }
     } catch (e) {
@@ -81,7 +102,7 @@ export class Qos2Out {
         batch.push(...this.#settles.splice(i, 1));
       } else i++;
     }
-    const a = await this.api.write("POST", `${this.#path}/settle`, {
+    const a = await this.#write("/settle", {
       subscription,
       receipts: batch.map((s) => s.receipt),
       hold: batch.map((s) => s.id),
