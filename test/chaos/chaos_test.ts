@@ -57,10 +57,8 @@ Deno.test({
       seed: SEED,
       runDir,
       transport: "mqtt",
-      // Without the extra client link cuts: with them the run finds FINDINGS.md F11 (open: a
-      // QoS 2 PUBLISH applied twice by a retry from a connection that had ended) within ~30 s.
-      // Turn them on (drop this line) once F11 is fixed.
-      mqttLinkCuts: false,
+      // With the client link cuts (the default): before the holder fence they found FINDINGS.md
+      // F11 (a QoS 2 PUBLISH applied twice by a retry from a connection that had ended) in ~30 s.
     });
     console.log(summaryLines(result).join("\n"));
     const faults = Object.values(result.check.faults).reduce((s, n) => s + n, 0);

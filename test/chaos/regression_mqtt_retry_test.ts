@@ -1,13 +1,14 @@
 /**
- * FINDINGS.md F11 (open): a QoS 2 PUBLISH applied twice. A follower cut off from the others (Raft
+ * FINDINGS.md F11 (fixed): a QoS 2 PUBLISH applied twice. A follower cut off from the others (Raft
  * messages only, through the fault seam) knows no leader, so its gateway's batch publish answers
  * 503 and `BrokerApi.write` retries it for up to 15 s. Meanwhile the client's connection ends; it
  * reconnects to the leader, sends the same PUBLISH again (applied there, PUBREC) and PUBREL (the
  * slot is freed). Healed, the follower forwards its retry, which finds the slot free and applies
  * the message a second time. The topic's log must hold it once.
  *
- * Ignored until F11 is fixed (it fails on the code that found it); run it with
- * `QUORUMQ_F11=1 deno test -A test/chaos/regression_mqtt_retry_test.ts`.
+ * Fixed by the holder fence (docs/broker.md, "Holder fence"): the retry names the connection that
+ * sent it, which no longer holds the session, so the state machine refuses it (`session_moved`).
+ * It failed on the code that found it ("the message is in the log 2 times", 3 runs of 3).
  *
  * @module
  */
@@ -69,7 +70,6 @@ const publish = (dup: boolean) =>
 Deno.test({
   name:
     "F11: a QoS 2 PUBLISH retried by the gateway after its connection ended is not applied twice",
-  ignore: Deno.env.get("QUORUMQ_F11") !== "1",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
