@@ -20,6 +20,7 @@ import { BrokerState } from "./state.ts";
 import { ownEntry } from "./own_entry.ts";
 import { readEntryValue } from "./_entry_reader.ts";
 import { Packr } from "msgpackr";
+import { runWithoutFfi } from "../../test/testing/child_without_ffi.ts";
 
 const encoder = new TextEncoder();
 
@@ -56,28 +57,8 @@ Deno.test("entry reader: every entry the leader applies as its own is read by it
 
 /** Runs `test/testing/broker_decode_child.ts` without --allow-ffi on `bytes`; its output. */
 async function inChildWithoutFfi(mode: "entry" | "snapshot", bytes: Uint8Array): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      new URL("../../test/testing/broker_decode_child.ts", import.meta.url).pathname,
-      mode,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let b64 = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    b64 += String.fromCharCode(...bytes.subarray(i, i + 4096));
-  }
-  const writer = child.stdin.getWriter();
-  await writer.write(encoder.encode(btoa(b64)));
-  await writer.close();
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
+  const child = new URL("../../test/testing/broker_decode_child.ts", import.meta.url).pathname;
+  return await runWithoutFfi(child, [mode], bytes);
 }
 
 Deno.test("entry reader: a node started without --allow-ffi decodes what the leader applied", async () => {

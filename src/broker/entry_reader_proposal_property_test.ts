@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { readEntryValue } from "./_entry_reader.ts";
 import { nestedValues, sameAsSteady } from "./_testing_values.ts";
+import { concatParts } from "./_snapshot_format.ts";
 
 // msgpackr's JS reader, the oracle here, drops a leading U+FEFF from a string over 64 bytes (its
 // TextDecoder does not ignore the BOM); the project's readers keep it, which
@@ -27,20 +28,10 @@ interface MapBytes {
   readonly fixmap: boolean;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function mapBytes(m: MapBytes): Uint8Array {
   const n = m.pairs.length;
   const head = m.fixmap && n < 16 ? [0x80 | n] : [0xde, n >> 8, n & 0xff];
-  return concat([
+  return concatParts([
     Uint8Array.from(head),
     ...m.pairs.flatMap(([k, v]) => [packr.pack(k), v]),
   ]);
@@ -98,7 +89,7 @@ const proposal = nearMap(
 /** A batch entry's bytes: the version byte, then `[stamp, ...proposals]`. */
 const entry = fc.array(proposal, { minLength: 1, maxLength: 20 }).map((ps) => {
   const n = ps.length + 1;
-  return concat([
+  return concatParts([
     Uint8Array.of(2, ...(n < 16 ? [0x90 | n] : [0xdc, n >> 8, n & 0xff])),
     packr.pack({ ts: 5 }),
     ...ps,
@@ -116,7 +107,7 @@ const topicMessage = nearMap(
 );
 const topicEntry = fc.array(topicMessage, { minLength: 1, maxLength: 20 }).map((ms) => {
   const n = ms.length;
-  const messages = concat([Uint8Array.of(...(n < 16 ? [0x90 | n] : [0xdc, 0, n])), ...ms]);
+  const messages = concatParts([Uint8Array.of(...(n < 16 ? [0x90 | n] : [0xdc, 0, n])), ...ms]);
   const cmd = mapBytes({
     pairs: [["op", packr.pack("topic_publish_batch")], ["topic", packr.pack("mqtt")], [
       "messages",
@@ -124,7 +115,7 @@ const topicEntry = fc.array(topicMessage, { minLength: 1, maxLength: 20 }).map((
     ]],
     fixmap: false,
   });
-  return concat([
+  return concatParts([
     Uint8Array.of(2, 0x92),
     packr.pack({ ts: 5 }),
     mapBytes({ pairs: [["cmd", cmd]], fixmap: false }),
@@ -154,7 +145,7 @@ Deno.test("entry reader property: damaged proposals the reader takes are bytes m
     }),
     fc.tuple(entry, fc.nat()).map(([bytes, cut]) => bytes.subarray(0, 1 + (cut % bytes.length))),
     fc.tuple(entry, fc.uint8Array({ minLength: 1, maxLength: 4 })).map(([bytes, more]) =>
-      concat([bytes, more])
+      concatParts([bytes, more])
     ),
   );
   fc.assert(fc.property(damaged, (bytes) => void agrees(bytes)), { numRuns: 10_000 });
@@ -185,7 +176,7 @@ Deno.test("an MQTT PUBLISH's message reads back as msgpackr reads it, its keys i
     { body, headers },
   ];
   const cmd = { op: "topic_publish_batch", topic: "mqtt", messages };
-  const bytes = concat([Uint8Array.of(2), packr.pack([{ ts: 1 }, { cmd }])]);
+  const bytes = concatParts([Uint8Array.of(2), packr.pack([{ ts: 1 }, { cmd }])]);
   assert(agrees(bytes));
   const read = readEntryValue(bytes, 1) as { ok: true; value: [unknown, { cmd: typeof cmd }] };
   assert.deepEqual(Object.keys(read.value[1].cmd.messages[0]), ["body", "headers", "subject"]);
@@ -212,6 +203,6 @@ Deno.test("the publish shape is read by the proposal path with the values msgpac
     { cmd: { op: "publish", queue: "q", message: { body, id: "a-4", group: "g" } } },
     { cmd: { op: "publish", queue: "q", message: { body, id: "a-5" } }, idem: { key: "k" } },
   ];
-  const bytes = concat([Uint8Array.of(2), packr.pack([{ ts: 1 }, ...proposals])]);
+  const bytes = concatParts([Uint8Array.of(2), packr.pack([{ ts: 1 }, ...proposals])]);
   assert(agrees(bytes));
 });

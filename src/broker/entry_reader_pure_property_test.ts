@@ -12,6 +12,7 @@ import { FLOAT32_OPTIONS, Packr } from "msgpackr";
 import { decodeEntry } from "./envelope.ts";
 import { readEntryItems, readEntryValue, UNREADABLE } from "./_entry_reader.ts";
 import { nestedValues, same } from "./_testing_values.ts";
+import { concatParts } from "./_snapshot_format.ts";
 
 // envelope.ts's packr (a Date, a BigInt: msgpack the reader refuses), and one writing float32.
 const plain = new Packr({ useRecords: false, moreTypes: false });
@@ -42,25 +43,15 @@ const proposalBy = (by: fc.Arbitrary<Packr>) =>
     p.pack({ cmd: { op, v } })
   );
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** A batch entry of packed proposals, and each proposal's bytes. */
 const batchBy = (by: fc.Arbitrary<Packr>) =>
   fc.array(proposalBy(by), { minLength: 1, maxLength: 8 }).map((ps) => ({
     ps,
-    bytes: concat([Uint8Array.of(2, 0x90 | (ps.length + 1)), plain.pack({ ts: 5 }), ...ps]),
+    bytes: concatParts([Uint8Array.of(2, 0x90 | (ps.length + 1)), plain.pack({ ts: 5 }), ...ps]),
   }));
 const batch = batchBy(packers);
 const lone = fc.tuple(value, packers).map(([v, p]) =>
-  concat([Uint8Array.of(1), p.pack({ ts: 5, cmd: { op: "tick", v } })])
+  concatParts([Uint8Array.of(1), p.pack({ ts: 5, cmd: { op: "tick", v } })])
 );
 const damaged = fc.tuple(fc.oneof(lone, batch.map((b) => b.bytes)), fc.nat(), fc.nat(255)).map(
   ([bytes, at, b]) => {
@@ -139,7 +130,7 @@ Deno.test("entry reader property: an entry decodes to the same value whatever wa
 Deno.test("a batch item that is more than one plain msgpack value (msgpackr's Set) refuses its batch whole", () => {
   const good = plain.pack({ cmd: { op: "tick" } });
   const set = withSets.pack({ cmd: { op: "tick", v: new Set([1]) } });
-  const bytes = concat([Uint8Array.of(2, 0x93), plain.pack({ ts: 5 }), set, good]);
+  const bytes = concatParts([Uint8Array.of(2, 0x93), plain.pack({ ts: 5 }), set, good]);
   assert.equal(readEntryItems(bytes, 1), undefined);
   assert.throws(() => decodeEntry(bytes), /Cannot decode batch/);
 });

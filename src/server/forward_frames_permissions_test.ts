@@ -19,6 +19,7 @@ import type { Message } from "../../cluster/raft/mod.ts";
 import { decodeFrame, encodeFrame } from "../../cluster/transport/mod.ts";
 import { packValue, unpackValue } from "../client/mod.ts";
 import { decodeForwardRequest, encodeForwardFrame } from "./forward_frames.ts";
+import { runWithoutFfi } from "../../test/testing/child_without_ffi.ts";
 
 const encoder = new TextEncoder();
 const memo = "\uFEFF" + "wire transfer reference ".repeat(4);
@@ -36,28 +37,8 @@ const asJson = (v: unknown) =>
 
 /** `{ native, value }` of decoding `bytes` as `path` in a child without --allow-ffi. */
 async function inChildWithoutFfi(path: Path, bytes: Uint8Array): Promise<unknown> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      new URL("./_testing_network_child.ts", import.meta.url).pathname,
-      path,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let b64 = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    b64 += String.fromCharCode(...bytes.subarray(i, i + 4096));
-  }
-  const writer = child.stdin.getWriter();
-  await writer.write(encoder.encode(btoa(b64)));
-  await writer.close();
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  const child = new URL("./_testing_network_child.ts", import.meta.url).pathname;
+  return JSON.parse(await runWithoutFfi(child, [path], bytes));
 }
 
 /** The value decoded here, after checking the child without ffi decodes the same. */
