@@ -13,27 +13,11 @@ import { FLOAT32_OPTIONS, Packr } from "msgpackr";
 import { packValue } from "../client/mod.ts";
 import { decodeStreamMessage } from "./stream_frames.ts";
 import { NOT_READ, readStreamMessage } from "./stream_read.ts";
-
-const encoder = new TextEncoder();
+import { runWithoutFfi } from "../../test/testing/child_without_ffi.ts";
 
 async function decodeWithoutFfi(bytes: Uint8Array): Promise<unknown> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      new URL("./_testing_stream_child.ts", import.meta.url).pathname,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(encoder.encode(btoa(String.fromCharCode(...bytes))));
-  await writer.close();
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  const child = new URL("./_testing_stream_child.ts", import.meta.url).pathname;
+  return JSON.parse(await runWithoutFfi(child, [], bytes));
 }
 
 Deno.test("stream frames: a frame left to msgpackr reads the same in a node without --allow-ffi", async () => {
