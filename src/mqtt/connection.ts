@@ -14,7 +14,7 @@ import { type AckCmd, Inbound, type InboundHost } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
 import { sharedNoLocal } from "./filter_options.ts";
 import { sessionSubscription } from "./subscriptions.ts";
-import { topicToSubject } from "./topics.ts";
+import { willRefusal } from "./will.ts";
 import {
   SESSION_EXPIRY_MS_MAX,
   SessionClaim,
@@ -257,10 +257,10 @@ export class MqttConnection {
       return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
     }
     // A will that could never be published is refused now, not dropped at the connection's end.
-    const will = p.will === undefined ? undefined : topicToSubject(p.will.topic);
-    if (will !== undefined && "error" in will) {
-      if (v5) return this.#refuse(REASON.topicInvalid, `will topic: ${will.error}`);
-      return this.fail(REASON.topicInvalid, `will topic: ${will.error}`);
+    const will = p.will === undefined ? undefined : willRefusal(p.will);
+    if (will !== undefined) {
+      if (v5) return this.#refuse(will.reason, will.detail);
+      return this.fail(will.reason, will.detail);
     }
     const api = await this.#authorized(p);
     if (api === undefined) return;

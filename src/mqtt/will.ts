@@ -6,7 +6,8 @@
  */
 
 import type { IConnectPacket, IPublishPacket } from "mqtt-packet";
-import { messageOf } from "./publish_message.ts";
+import { headersBeyondBounds, messageOf } from "./publish_message.ts";
+import { topicToSubject } from "./topics.ts";
 
 /** A CONNECT's Last Will. */
 export type Will = NonNullable<IConnectPacket["will"]>;
@@ -43,3 +44,28 @@ export function willMessage(w: Will, id: string): Record<string, unknown> | stri
   const m = messageOf(willPublish(w));
   return "error" in m ? m.error : { ...m.message, id };
 }
+
+/** Why a CONNECT's will is refused: the CONNACK reason (v5) and the log's detail. */
+export interface WillRefusal {
+  readonly reason: number;
+  readonly detail: string;
+}
+
+/**
+ * Why a will could never be published, or undefined: refused at CONNECT, not dropped (logged) at
+ * the connection's end. A topic that is no valid topic name: 0x90, topic name invalid. A v5
+ * property past the API's header bounds (a name of 256 characters, a value of 8,192: a user
+ * property, content type, response topic, correlation data's base64): 0x83, implementation
+ * specific error, MQTT 5 3.2.2.2's "the CONNECT is valid but is not accepted by this Server"
+ * (0x99, payload format invalid, is for a payload that does not match its format indicator).
+ */
+export function willRefusal(w: Will): WillRefusal | undefined {
+  const s = topicToSubject(w.topic);
+  if ("error" in s) return { reason: 0x90, detail: `will topic: ${s.error}` };
+  if (w.properties === undefined) return undefined;
+  const m = messageOf(willPublish(w));
+  const beyond = "error" in m ? m.error : headersBeyondBounds(m.message.headers as Headers);
+  return beyond === undefined ? undefined : { reason: 0x83, detail: `will: ${beyond}` };
+}
+
+type Headers = Record<string, string>;

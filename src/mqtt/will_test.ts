@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import { MqttAccess } from "./access.ts";
 import { type ApiRequest, BrokerApi } from "./broker_api.ts";
 import { Inbound } from "./inbound.ts";
-import type { Will } from "./will.ts";
+import { type Will, willRefusal } from "./will.ts";
 
 /**
  * A fake API over a topic that deduplicates by message id as the broker does: each publish is
@@ -68,4 +68,21 @@ Deno.test("each connection's will has its own id, of the API's bounds", () => {
   const b = inboundOver(lossyTopic().api).willId;
   assert.notEqual(a, b);
   assert.ok(a.length <= 256 && !a.startsWith("~"));
+});
+
+Deno.test("a will with a property past the API's header bounds is refused at CONNECT (0x83)", () => {
+  const will = (properties: Will["properties"]): Will => ({
+    topic: "w",
+    payload: Buffer.from("bye"),
+    qos: 1,
+    retain: false,
+    properties,
+  });
+  const long = "v".repeat(8_193);
+  assert.equal(willRefusal(will({ userProperties: { a: long } }))?.reason, 0x83);
+  assert.equal(willRefusal(will({ userProperties: { ["n".repeat(257)]: "x" } }))?.reason, 0x83);
+  assert.equal(willRefusal(will({ responseTopic: long }))?.reason, 0x83);
+  assert.equal(willRefusal(will({ userProperties: { a: "v".repeat(8_192) } })), undefined);
+  assert.equal(willRefusal(will(undefined)), undefined);
+  assert.equal(willRefusal({ ...will(undefined), topic: "w/#" })?.reason, 0x90);
 });
