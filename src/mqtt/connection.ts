@@ -209,9 +209,13 @@ export class MqttConnection {
         this.#wire.send({ cmd: "pingresp" });
         return;
       case "disconnect": {
-        this.#disconnected = p.reasonCode !== 0x04;
-        // v5: DISCONNECT may change the session expiry (not from 0: a protocol error).
+        // v5: DISCONNECT may change the session expiry, but not from 0 (MQTT 5 3.14.2.2.2): a
+        // protocol error, not taken as a DISCONNECT (the expiry stays, the will goes).
         const interval = p.properties?.sessionExpiryInterval;
+        if (interval && this.#expireMs === 0) {
+          return this.fail(REASON.protocolError, `session expiry ${interval} after 0`);
+        }
+        this.#disconnected = p.reasonCode !== 0x04;
         if (interval !== undefined && this.#expireMs !== 0) {
           this.#expireMs = sessionExpiryMs(true, false, interval);
         }
@@ -346,9 +350,7 @@ export class MqttConnection {
    * The CONNECT's token (auth on): its principal, and that it may publish the will; then the
    * MQTT topic is there (created on first use). Undefined: refused (answered already).
    */
-  async #authorized(
-    p: IConnectPacket,
-  ): Promise<Authorized | undefined> {
+  async #authorized(p: IConnectPacket): Promise<Authorized | undefined> {
     const token = p.password === undefined ? undefined : p.password.toString();
     let access = MqttAccess.OPEN;
     if (this.#ctx.authenticate !== undefined) {
