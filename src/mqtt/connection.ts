@@ -424,7 +424,7 @@ export class MqttConnection {
       if (p.topic === "") {
         const topic = this.#aliases.get(alias);
         if (topic === undefined) return this.fail(REASON.protocolError, `unknown alias ${alias}`);
-        p.topic = topic; // in place: a copy would leave its user properties' order behind
+        p = { ...p, topic };
       } else this.#aliases.set(alias, p.topic);
     }
     this.#inbound?.publish(p);

@@ -4,7 +4,7 @@
  * puts names that look like integers ("1", "42") first in ascending order, groups a repeated
  * name's values and drops one after an empty value; a message's headers (an object, and JSON in
  * the broker) reorder them the same way. So:
- * - the parser's PUBLISHes carry their user properties as read (`keepUserOrder`, `USER_PAIRS`);
+ * - the parser's PUBLISHes and wills carry their user properties as read (`keepUserOrder`);
  * - a message whose headers cannot give them back as they came (a repeated name, or an order the
  *   headers' own does not keep) carries the list in `REPEATED_HEADER` (`userHeaders`);
  * - a delivery with that list is written with its user properties in its order (`orderedPublish`).
@@ -16,7 +16,7 @@ import { Buffer } from "node:buffer";
 import mqtt from "mqtt-packet";
 import type { IPublishPacket } from "mqtt-packet";
 
-/** On a PUBLISH packet or its properties: its user properties in order (`UserPairs`). */
+/** On a PUBLISH's (or will's) properties: its user properties in order (`UserPairs`). */
 export const USER_PAIRS: unique symbol = Symbol("mqtt user properties in order");
 
 /** User properties in order, a name once per time it came. */
@@ -24,51 +24,46 @@ export type UserPairs = readonly (readonly [string, string])[];
 
 /** What `keepUserOrder` reaches of `mqtt-packet`'s parser (9.x) beyond its typings. */
 interface ParserInside {
-  packet: Record<string | symbol, unknown>;
-  _parsePublish(): unknown;
+  _parseProperties(): unknown;
   _parseStringPair(): { name: string | null; value: string | null };
 }
 
 /**
- * Makes `parser`'s PUBLISHes carry their user properties as read, under `USER_PAIRS` (the packet's
- * own `properties.userProperties` stays as `mqtt-packet` makes it).
+ * Makes each properties object `parser` reads (a PUBLISH's, a CONNECT's, its will's) carry its
+ * user properties as read, under `USER_PAIRS`, not enumerable: the packet is still what
+ * `mqtt-packet` makes, to a deep comparison too, and a copy of the packet by spread keeps the same
+ * properties object.
  */
 export function keepUserOrder(parser: unknown): void {
   const p = parser as ParserInside;
-  const publish = p._parsePublish;
+  const properties = p._parseProperties;
   const pair = p._parseStringPair;
-  if (typeof publish !== "function" || typeof pair !== "function") {
-    throw new Error("mqtt-packet's parser has no _parsePublish/_parseStringPair (user_order.ts)");
+  if (typeof properties !== "function" || typeof pair !== "function") {
+    throw new Error(
+      "mqtt-packet's parser has no _parseProperties/_parseStringPair (user_order.ts)",
+    );
   }
-  // While a PUBLISH is parsed: its pairs so far (made at the first one: most PUBLISHes have none).
-  let inPublish = false;
+  // The pairs of the properties being read (made at the first one: most have none).
   let pairs: [string, string][] | undefined;
-  p._parsePublish = function (this: ParserInside) {
-    inPublish = true;
+  p._parseProperties = function (this: ParserInside) {
     pairs = undefined;
-    try {
-      return publish.call(this);
-    } finally {
-      const props = this.packet.properties as { userProperties?: unknown } | undefined;
-      // Not enumerable: the packet is still what `mqtt-packet` makes, to a deep comparison too
-      // (a copy by spread leaves it behind: the connection sets an alias's topic in place).
-      if (pairs !== undefined && props?.userProperties !== undefined) {
-        Object.defineProperty(this.packet, USER_PAIRS, { value: pairs });
-      }
-      inPublish = false;
-      pairs = undefined;
+    const result = properties.call(this) as { userProperties?: unknown } | false;
+    if (pairs !== undefined && result && result.userProperties !== undefined) {
+      Object.defineProperty(result, USER_PAIRS, { value: pairs });
     }
+    pairs = undefined;
+    return result;
   };
   p._parseStringPair = function (this: ParserInside) {
     const r = pair.call(this);
-    if (inPublish && r.name !== null && r.value !== null) (pairs ??= []).push([r.name, r.value]);
+    if (r.name !== null && r.value !== null) (pairs ??= []).push([r.name, r.value]);
     return r;
   };
 }
 
 /** A PUBLISH's user properties in order: as read when the parser kept them, else its object's. */
 export function userPairsOf(p: IPublishPacket): UserPairs {
-  const kept = (p as unknown as Record<symbol, UserPairs | undefined>)[USER_PAIRS];
+  const kept = (p.properties as Record<symbol, UserPairs | undefined> | undefined)?.[USER_PAIRS];
   if (kept !== undefined) return kept;
   const out: [string, string][] = [];
   for (const [k, v] of Object.entries(p.properties?.userProperties ?? {})) {

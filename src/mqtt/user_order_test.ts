@@ -10,12 +10,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt-packet";
-import type { IPublishPacket, Packet } from "mqtt-packet";
+import type { IConnectPacket, IPublishPacket, Packet } from "mqtt-packet";
 import { Wire } from "./wire.ts";
 import { messageTo } from "./publish_message.ts";
 import { deliveryProperties } from "./properties.ts";
 import { packetStream } from "./_testing_connection.ts";
 import { keepUserOrder } from "./user_order.ts";
+import { willMessage } from "./will.ts";
 
 /** Bytes of a UTF-8 string with its 2-byte length. */
 const str = (s: string) => {
@@ -152,4 +153,34 @@ Deno.test("a list an HTTP publisher's headers no longer match is not used; the e
   });
   const earlier = { a: "x,y,z", [LIST]: JSON.stringify({ a: ["x,y", "z"] }) };
   assert.deepEqual(deliveryProperties(earlier)?.properties.userProperties, { a: ["x,y", "z"] });
+});
+
+Deno.test("a will's user properties are published in the order they came", () => {
+  const props = Buffer.concat([
+    Buffer.from([0x26]),
+    str("2"),
+    str("x"),
+    Buffer.from([0x26]),
+    str("1"),
+    str("y"),
+  ]);
+  const body = Buffer.concat([
+    str("MQTT"),
+    Buffer.from([5, 0x06, 0, 0, 0]), // level 5, will + clean start, keep-alive 0, no properties
+    str("w"),
+    Buffer.from([props.length]),
+    props,
+    str("gone/w"),
+    str("bye"),
+  ]);
+  const parser = mqtt.parser({});
+  keepUserOrder(parser);
+  let got: IConnectPacket | undefined;
+  parser.on("packet", (p) => got = p as IConnectPacket);
+  parser.parse(Buffer.concat([Buffer.from([0x10, body.length]), body]));
+  assert.ok(got?.will !== undefined);
+  const m = willMessage(got.will, "id");
+  assert.ok(typeof m !== "string");
+  const headers = m.headers as Record<string, string>;
+  assert.deepEqual(JSON.parse(headers[LIST]), [["2", "x"], ["1", "y"]]);
 });
