@@ -13,7 +13,7 @@ import { jsonBytesAtMost } from "./json_bound.ts";
 import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
 import { topicToSubject } from "./topics.ts";
-import { userHeaders, userPairsOf } from "./user_order.ts";
+import { userHeaders } from "./user_order.ts";
 
 /** The longest TTL a message may have in the broker, in seconds: the API's longest (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
@@ -59,7 +59,7 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
     // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
     // to a "retain as published" subscriber, `mqtt-from` hide it from a No Local one). What the
     // headers cannot give back as it came (a repeated name, an order) is kept as a list.
-    const list = userHeaders(userPairsOf(p), headers, GATEWAY_HEADERS);
+    const list = userHeaders(p, headers, GATEWAY_HEADERS);
     // Past the header bound the list is left out (the joined values go), not the message refused.
     const json = list === undefined ? undefined : JSON.stringify(list);
     if (json !== undefined && json.length <= HEADER_VALUE_MAX) headers[REPEATED_HEADER] = json;

@@ -47,8 +47,10 @@ export function keepUserOrder(parser: unknown): void {
   let pairs: [string, string][] | undefined;
   p._parseProperties = function (this: ParserInside) {
     pairs = undefined;
-    const result = properties.call(this) as { userProperties?: unknown } | false;
-    if (pairs !== undefined && result && result.userProperties !== undefined) {
+    const result = properties.call(this) as { userProperties?: object } | false;
+    const user = result ? result.userProperties : undefined;
+    // Only when its object does not give them back as they came (most often it does).
+    if (pairs !== undefined && user !== undefined && !inOrder(user, pairs)) {
       Object.defineProperty(result, USER_PAIRS, { value: pairs });
     }
     pairs = undefined;
@@ -61,52 +63,74 @@ export function keepUserOrder(parser: unknown): void {
   };
 }
 
-/** A PUBLISH's user properties in order: as read when the parser kept them, else its object's. */
-export function userPairsOf(p: IPublishPacket): UserPairs {
-  const kept = (p.properties as Record<symbol, UserPairs | undefined> | undefined)?.[USER_PAIRS];
-  if (kept !== undefined) return kept;
+/** `mqtt-packet`'s object of user properties gives `pairs` back: each name once, in order. */
+function inOrder(user: object, pairs: UserPairs): boolean {
+  let i = 0;
+  for (const name in user) {
+    if (pairs[i]?.[0] !== name) return false;
+    i++;
+  }
+  return i === pairs.length;
+}
+
+/** The user properties of a PUBLISH's object, in its order (`String` of each value). */
+function objectPairs(user: Record<string, unknown>): [string, string][] {
   const out: [string, string][] = [];
-  for (const [k, v] of Object.entries(p.properties?.userProperties ?? {})) {
+  for (const [k, v] of Object.entries(user)) {
     for (const one of Array.isArray(v) ? v : [v]) out.push([k, String(one)]);
   }
   return out;
 }
 
 /**
- * Adds user properties to a message's `headers`, each name once, its values joined with `,` (for
- * HTTP readers); a name `skip` says, or that `headers` has already, is not taken. Answers the
- * properties taken when the headers alone cannot give them back as they came (a name repeated, or
- * an order the headers' own does not keep), else undefined.
+ * Adds a PUBLISH's user properties to its message's `headers`, each name once, its values joined
+ * with `,` (for HTTP readers); a name in `skip` is not taken, and every header `headers` holds
+ * already is one of them (the gateway's own). Answers the properties taken when the headers alone
+ * cannot give them back as they came (a name repeated, or an order the headers' own does not
+ * keep), else undefined. The parser's order when it kept one (`USER_PAIRS`), else the object's:
+ * without an allocation in the common case (each name once, its order kept).
  */
 export function userHeaders(
-  pairs: UserPairs,
+  p: IPublishPacket,
   headers: Record<string, string>,
   skip: ReadonlySet<string>,
 ): UserPairs | undefined {
-  const taken: (readonly [string, string])[] = [];
-  const values = new Map<string, string[]>();
-  for (const pair of pairs) {
-    const [k, v] = pair;
-    const known = values.get(k);
-    if (known !== undefined) known.push(v);
-    else if (skip.has(k) || Object.hasOwn(headers, k)) continue;
-    else values.set(k, [v]);
-    taken.push(pair);
+  const user = (p.properties?.userProperties ?? {}) as Record<string, unknown>;
+  const kept = (p.properties as Record<symbol, UserPairs | undefined> | undefined)?.[USER_PAIRS];
+  let plain = true;
+  if (kept === undefined) {
+    for (const k in user) {
+      if (skip.has(k)) continue;
+      const v = user[k];
+      if (Array.isArray(v)) plain = false;
+      headers[k] = Array.isArray(v) ? v.join(",") : String(v);
+    }
+  } else {
+    for (const [k, v] of kept) {
+      if (skip.has(k)) continue;
+      if (!Object.hasOwn(headers, k)) headers[k] = v;
+      else {
+        headers[k] += "," + v;
+        plain = false;
+      }
+    }
   }
-  for (const [k, vs] of values) headers[k] = vs.join(",");
-  if (values.size === taken.length && sameOrder(headers, taken, skip)) return undefined;
-  return taken;
+  const pairs = kept ?? (plain ? undefined : objectPairs(user));
+  if (pairs === undefined || (plain && sameOrder(headers, pairs, skip))) return undefined;
+  return pairs.filter(([k]) => !skip.has(k));
 }
 
-/** The user names of `headers`, in its own order, are those of `taken` (each once) in theirs. */
-function sameOrder(headers: Record<string, string>, taken: UserPairs, skip: ReadonlySet<string>) {
+/** The user names of `headers`, in its own order, are those of `pairs` (each once) in theirs. */
+function sameOrder(headers: Record<string, string>, pairs: UserPairs, skip: ReadonlySet<string>) {
   let i = 0;
   for (const name in headers) {
     if (skip.has(name)) continue;
-    if (taken[i]?.[0] !== name) return false;
+    while (i < pairs.length && skip.has(pairs[i][0])) i++;
+    if (pairs[i]?.[0] !== name) return false;
     i++;
   }
-  return i === taken.length;
+  while (i < pairs.length && skip.has(pairs[i][0])) i++;
+  return i === pairs.length;
 }
 
 /**
