@@ -483,7 +483,7 @@ export class MqttConnection {
         return;
       }
       inbound.will(will).then((a) => {
-        const ok = typeof a !== "string" && a.status === 201;
+        const ok = typeof a !== "string" && (a.status === 201 || a.status === 200); // 200: a duplicate
         this.#ctx.log.info("mqtt_will_published", {
           clientId: this.#clientId,
           topic: will.topic,
