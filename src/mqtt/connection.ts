@@ -14,7 +14,7 @@ import { type AckCmd, Inbound, type InboundHost } from "./inbound.ts";
 import { INFLIGHT_MAX, Outbound } from "./outbound.ts";
 import { sharedNoLocal } from "./filter_options.ts";
 import { sessionSubscription } from "./subscriptions.ts";
-import { topicToSubject } from "./topics.ts";
+import { willRefusal } from "./will.ts";
 import {
   SESSION_EXPIRY_MS_MAX,
   SessionClaim,
@@ -209,9 +209,13 @@ export class MqttConnection {
         this.#wire.send({ cmd: "pingresp" });
         return;
       case "disconnect": {
-        this.#disconnected = p.reasonCode !== 0x04;
-        // v5: DISCONNECT may change the session expiry (not from 0: a protocol error).
+        // v5: DISCONNECT may change the session expiry, but not from 0 (MQTT 5 3.14.2.2.2): a
+        // protocol error, not taken as a DISCONNECT (the expiry stays, the will goes).
         const interval = p.properties?.sessionExpiryInterval;
+        if (interval && this.#expireMs === 0) {
+          return this.fail(REASON.protocolError, `session expiry ${interval} after 0`);
+        }
+        this.#disconnected = p.reasonCode !== 0x04;
         if (interval !== undefined && this.#expireMs !== 0) {
           this.#expireMs = sessionExpiryMs(true, false, interval);
         }
@@ -257,10 +261,10 @@ export class MqttConnection {
       return this.#refuse(REASON.notAuthorized, this.#ctx.refuseAnonymous);
     }
     // A will that could never be published is refused now, not dropped at the connection's end.
-    const will = p.will === undefined ? undefined : topicToSubject(p.will.topic);
-    if (will !== undefined && "error" in will) {
-      if (v5) return this.#refuse(REASON.topicInvalid, `will topic: ${will.error}`);
-      return this.fail(REASON.topicInvalid, `will topic: ${will.error}`);
+    const will = p.will === undefined ? undefined : willRefusal(p.will);
+    if (will !== undefined) {
+      if (v5) return this.#refuse(will.reason, will.detail);
+      return this.fail(will.reason, will.detail);
     }
     const api = await this.#authorized(p);
     if (api === undefined) return;
@@ -346,9 +350,7 @@ export class MqttConnection {
    * The CONNECT's token (auth on): its principal, and that it may publish the will; then the
    * MQTT topic is there (created on first use). Undefined: refused (answered already).
    */
-  async #authorized(
-    p: IConnectPacket,
-  ): Promise<Authorized | undefined> {
+  async #authorized(p: IConnectPacket): Promise<Authorized | undefined> {
     const token = p.password === undefined ? undefined : p.password.toString();
     let access = MqttAccess.OPEN;
     if (this.#ctx.authenticate !== undefined) {
@@ -481,7 +483,7 @@ export class MqttConnection {
         return;
       }
       inbound.will(will).then((a) => {
-        const ok = typeof a !== "string" && a.status === 201;
+        const ok = typeof a !== "string" && (a.status === 201 || a.status === 200); // 200: a duplicate
         this.#ctx.log.info("mqtt_will_published", {
           clientId: this.#clientId,
           topic: will.topic,

@@ -14,12 +14,8 @@
 import { Buffer } from "node:buffer";
 import type { IConnectPacket, IPublishPacket, IPubrelPacket } from "mqtt-packet";
 import { type ApiAnswer, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
-import {
-  headersBeyondBounds,
-  messageBytesAtMost,
-  messageOf,
-  messageTo,
-} from "./publish_message.ts";
+import { headersBeyondBounds, messageBytesAtMost, messageTo } from "./publish_message.ts";
+import { willId, willMessage } from "./will.ts";
 import { FROM_HEADER } from "./payload.ts";
 import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
@@ -101,9 +97,13 @@ export class Inbound {
   /** How many holds are skipped after the next vain wait (0: the last wait saw a read). */
   #skipAfterMiss = 0;
 
+  /** The message id of this connection's Last Will (`willId`). */
+  readonly willId: string;
+
   constructor(host: InboundHost) {
     this.#host = host;
     this.#claim = sessionKey(host.owner);
+    this.willId = willId(this.#claim);
     this.#live = () => host.live?.() ?? true;
   }
 
@@ -184,21 +184,10 @@ export class Inbound {
     return read;
   }
 
-  /** Publishes a Last Will (no packet id, nothing to answer); a refusal is only logged. */
+  /** Publishes this connection's Last Will (`willMessage`); a refusal is only logged. */
   async will(w: NonNullable<IConnectPacket["will"]>): Promise<ApiAnswer | string> {
-    const m = messageOf({
-      cmd: "publish",
-      topic: w.topic,
-      payload: w.payload,
-      qos: w.qos ?? 0,
-      dup: false,
-      retain: w.retain ?? false,
-      // Its properties (MQTT 5 3.1.3.2): expiry, user properties, response topic, ... as a
-      // PUBLISH's (the will delay is not one of them, and is not read).
-      properties: w.properties as IPublishPacket["properties"],
-    });
-    if ("error" in m) return m.error;
-    return await this.#post(m.message);
+    const m = willMessage(w, this.willId);
+    return typeof m === "string" ? m : await this.#post(m);
   }
 
   /** The subject of `topic` and whether this connection may publish to it (kept per topic). */

@@ -14,15 +14,19 @@ import { Buffer } from "node:buffer";
 import type { IPublishPacket } from "mqtt-packet";
 import { EXPIRY_HEADER, FROM_HEADER, PAYLOAD_HEADER, RETAIN_HEADER } from "./payload.ts";
 import { checkTopicName, hasUnsendable } from "./topics.ts";
+import { pairsOfList, USER_PAIRS, type UserPairs } from "./user_order.ts";
 
 const RESPONSE_TOPIC = "mqtt-response-topic";
 const CORRELATION_DATA = "mqtt-correlation-data";
 const CONTENT_TYPE = "mqtt-content-type";
 const PAYLOAD_FORMAT = "mqtt-payload-format";
 /**
- * The user properties whose name came more than once, as JSON `{name: [values]}`: each such name's
- * header holds its values joined with `,`, which a value holding a `,` makes ambiguous, and MQTT 5
- * wants each sent on unaltered (3.3.2-17).
+ * The user properties as they came, as JSON `[[name, value], ...]`, when the headers cannot give
+ * them back so (`user_order.ts`): a name that came more than once (its header holds its values
+ * joined with `,`, which a value holding a `,` makes ambiguous, and MQTT 5 wants each sent on
+ * unaltered, 3.3.2-17), or an order the headers' own does not keep (names that look like integers
+ * go first in an object; MQTT 5 3.3.2.3.7 keeps their order). Messages from before session 15 may
+ * hold the earlier form, `{name: [values]}` for the repeated names only, which is still read.
  */
 export const REPEATED_HEADER = "mqtt-user-repeated";
 
@@ -65,8 +69,23 @@ export function deliveryProperties(
   const out: Properties = {};
   let bytes = 0;
   let user: Record<string, string | string[]> | undefined;
-  const repeated = headers[REPEATED_HEADER] === undefined ? undefined : repeatedOf(headers);
+  const json = headers[REPEATED_HEADER] === undefined ? undefined : listOf(headers);
+  const pairs = pairsOfList(json, headers, GATEWAY_HEADERS);
+  const repeated = pairs === undefined ? repeatedOf(json) : undefined;
+  const ordered = pairs !== undefined && pairs.length > 0 &&
+    pairs.every(([k, v]) => sendable(k) && sendable(v));
+  if (ordered) {
+    // As they came, in order (`orderedPublish` writes them so).
+    user = {};
+    for (const [k, v] of pairs) {
+      const had = user[k];
+      user[k] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
+      bytes += 5 + 3 * (k.length + v.length);
+    }
+    (out as Record<symbol, UserPairs>)[USER_PAIRS] = pairs;
+  }
   for (const name in headers) {
+    if (ordered) break;
     if (!Object.hasOwn(headers, name) || GATEWAY_HEADERS.has(name)) continue;
     const value = headers[name];
     if (!sendable(name) || !sendable(value)) continue;
@@ -103,19 +122,23 @@ export function deliveryProperties(
   return bytes === 0 ? undefined : { properties: out, bytes: bytes + 4 };
 }
 
-/** The repeated user properties a message's `REPEATED_HEADER` names; none when it is not valid. */
-function repeatedOf(headers: Record<string, string>): Map<string, string[]> | undefined {
+/** The JSON of a message's `REPEATED_HEADER`; undefined when it is not JSON. */
+function listOf(headers: Record<string, string>): unknown {
   try {
-    const json: unknown = JSON.parse(headers[REPEATED_HEADER]);
-    if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
-    const out = new Map<string, string[]>();
-    for (const [name, values] of Object.entries(json)) {
-      if (Array.isArray(values) && values.every((v) => typeof v === "string")) {
-        out.set(name, values);
-      }
-    }
-    return out;
+    return JSON.parse(headers[REPEATED_HEADER]);
   } catch {
     return undefined;
   }
+}
+
+/** The repeated user properties of `REPEATED_HEADER`'s earlier form; none when it is not that. */
+function repeatedOf(json: unknown): Map<string, string[]> | undefined {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
+  const out = new Map<string, string[]>();
+  for (const [name, values] of Object.entries(json)) {
+    if (Array.isArray(values) && values.every((v) => typeof v === "string")) {
+      out.set(name, values);
+    }
+  }
+  return out;
 }

@@ -13,6 +13,7 @@ import { jsonBytesAtMost } from "./json_bound.ts";
 import { bodyJsonBytes } from "./body_bytes.ts";
 import { JSON_BODY_BYTES } from "../http/mod.ts";
 import { topicToSubject } from "./topics.ts";
+import { userHeaders } from "./user_order.ts";
 
 /** The longest TTL a message may have in the broker, in seconds: the API's longest (30 days). */
 const TTL_S_MAX = 30 * 24 * 3600;
@@ -54,23 +55,14 @@ export function messageTo(subject: string, p: IPublishPacket): Record<string, un
   const headers: Record<string, string> = { "mqtt-payload": kind, "mqtt-qos": QOS_TEXT[p.qos] };
   if (p.retain) headers[RETAIN_HEADER] = "1";
   if (p.properties !== undefined) propertiesToHeaders(p.properties, headers);
-  const user = p.properties?.userProperties;
-  if (user !== undefined) {
-    let repeated: Record<string, string[]> | undefined;
-    for (const [k, v] of Object.entries(user)) {
-      // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
-      // to a "retain as published" subscriber, `mqtt-from` hide it from a No Local one).
-      if (Object.hasOwn(headers, k) || GATEWAY_HEADERS.has(k)) continue;
-      if (!Array.isArray(v)) headers[k] = String(v);
-      else {
-        // A repeated name: its values joined for a header reader, each kept for MQTT 5 clients.
-        headers[k] = v.join(",");
-        (repeated ??= {})[k] = v.map(String);
-      }
-    }
+  if (p.properties?.userProperties !== undefined) {
+    // Never the gateway's own headers (`mqtt-retain` would make a plain message look retained
+    // to a "retain as published" subscriber, `mqtt-from` hide it from a No Local one). What the
+    // headers cannot give back as it came (a repeated name, an order) is kept as a list.
+    const list = userHeaders(p, headers, GATEWAY_HEADERS);
     // Past the header bound the list is left out (the joined values go), not the message refused.
-    const list = repeated === undefined ? undefined : JSON.stringify(repeated);
-    if (list !== undefined && list.length <= HEADER_VALUE_MAX) headers[REPEATED_HEADER] = list;
+    const json = list === undefined ? undefined : JSON.stringify(list);
+    if (json !== undefined && json.length <= HEADER_VALUE_MAX) headers[REPEATED_HEADER] = json;
   }
   // The body's JSON bytes where the payload shows them (`bodyJsonBytes`): the API stores them.
   const message: Record<string | symbol, unknown> = { subject, body, headers };

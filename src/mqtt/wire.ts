@@ -8,8 +8,9 @@
 
 import { Buffer } from "node:buffer";
 import mqtt from "mqtt-packet";
-import type { Packet } from "mqtt-packet";
+import type { IPublishPacket, Packet } from "mqtt-packet";
 import { ACK_FIRST_BYTE, ackBytes, packetEnd, publishAt } from "./fast_packets.ts";
+import { keepUserOrder, orderedPublish, USER_PAIRS, type UserPairs } from "./user_order.ts";
 
 /** Why the parser gave up on the stream. */
 export type WireError = { kind: "malformed" | "oversized" | "bad_protocol"; detail: string };
@@ -93,6 +94,7 @@ export class Wire {
   /** Reads until the peer closes, `close()` is called, or the stream is refused. */
   async read(h: WireHandlers): Promise<void> {
     const parser = mqtt.parser({});
+    keepUserOrder(parser); // a PUBLISH's user properties as they came (MQTT 5 3.3.2.3.7)
     let failed = false;
     const fail = (e: WireError) => {
       if (failed) return;
@@ -177,8 +179,14 @@ export class Wire {
   send(p: Packet): Promise<void> {
     if (this.#closed) return this.#out;
     this.#sealAcks();
+    // User properties in the order they came (`user_order.ts`), which `mqtt-packet` cannot keep.
+    const pairs = p.cmd === "publish" && this.#version === 5
+      ? (p.properties as Record<symbol, UserPairs | undefined> | undefined)?.[USER_PAIRS]
+      : undefined;
     this.#pending.push(
-      ackBytes(p, this.#version) ?? mqtt.generate(p, { protocolVersion: this.#version }),
+      pairs !== undefined
+        ? orderedPublish(p as IPublishPacket, pairs)
+        : ackBytes(p, this.#version) ?? mqtt.generate(p, { protocolVersion: this.#version }),
     );
     return this.#kick();
   }

@@ -39,6 +39,43 @@ for (const protocolVersion of [4, 5] as const) {
   });
 }
 
+Deno.test("v5: a CONNECT whose will has a property past the API's header bounds is refused (CONNACK 0x83)", async () => {
+  const long = "v".repeat(8_193);
+  const beyond = [
+    { userProperties: { a: long } },
+    { userProperties: { ["n".repeat(257)]: "x" } },
+    { contentType: long },
+  ];
+  for (const properties of beyond) {
+    const c = await rawClient(port, 5);
+    await c.send({
+      cmd: "connect",
+      protocolVersion: 5,
+      clientId: "wb-5",
+      clean: true,
+      keepalive: 0,
+      will: { topic: "wb/x", payload: Buffer.from("gone"), qos: 1, retain: false, properties },
+    });
+    await until(() => c.closed(), `${Object.keys(properties)}: the connection closed`);
+    const acks = c.packets().filter((p) => p.cmd === "connack");
+    assert.deepEqual(acks.map((p) => (p as { reasonCode?: number }).reasonCode), [0x83]);
+    await c.close();
+  }
+  // Within the bounds: accepted.
+  const ok = await connect(port, {
+    protocolVersion: 5,
+    clientId: "wb-ok",
+    will: {
+      topic: "wb/x",
+      payload: Buffer.from("gone"),
+      qos: 1,
+      retain: false,
+      properties: { userProperties: { a: "v".repeat(8_192) } },
+    },
+  });
+  await ok.endAsync();
+});
+
 /** The retained messages of `subject` as of a new entry (entry time moves with entries). */
 async function retainedCount(subject: string): Promise<number> {
   const tick = await fetch(`${api}/v1/topics/mqtt/messages`, {
