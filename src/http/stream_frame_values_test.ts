@@ -224,3 +224,49 @@ Deno.test("stream frame values: the same in a frame the hand reader leaves to ms
     assert.deepEqual(await received(), [{ 1: "x", amount: 1099511627776 }, "after"]);
   });
 });
+
+Deno.test("stream frame values: a follower forwards the number it read; the leader stores it", async () => {
+  const leader = new LocalNode();
+  const leaderServer = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createApp({ node: leader, log: silentLogger }).fetch,
+  );
+  const leaderUrl = `http://127.0.0.1:${leaderServer.addr.port}`;
+  const follower = new LocalNode({
+    nodeId: "n2",
+    mode: { kind: "follower", leaderId: "n1", leaderUrl },
+  });
+  const followerServer = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createApp({ node: follower, log: silentLogger }).fetch,
+  );
+  const stream = await RawStream.open(followerServer.addr.port);
+  try {
+    const json = { "content-type": "application/json" };
+    const put = await fetch(`${leaderUrl}/v1/queues/q`, {
+      method: "PUT",
+      headers: json,
+      body: "{}",
+    });
+    await put.body?.cancel();
+    stream.send(publish(1, { amount: u64(2n ** 40n), n: -(2n ** 40n), f: 0.1 }));
+    let res = await stream.next();
+    assert.deepEqual([res.i, res.s], [1, 201], String(res.j));
+    stream.send(publish(2, { amount: u64(2n ** 60n) }));
+    res = await stream.next();
+    assert.deepEqual([res.i, res.s], [2, 400], String(res.j));
+    const got = await fetch(`${leaderUrl}/v1/queues/q/receive`, {
+      method: "POST",
+      headers: json,
+      body: '{"max": 10}',
+    });
+    const bodies = ((await got.json()) as { messages: { body: unknown }[] }).messages.map((m) =>
+      m.body
+    );
+    assert.deepEqual(bodies, [{ amount: 2 ** 40, n: -(2 ** 40), f: Math.fround(0.1) }]);
+  } finally {
+    await stream.close();
+    await followerServer.shutdown();
+    await leaderServer.shutdown();
+  }
+});
