@@ -19,7 +19,7 @@
  * @module
  */
 
-/** The message is not one this reader takes: read it with msgpackr. */
+/** The message is not one this reader takes: read it otherwise (the entry reader, msgpackr). */
 export const NOT_READ: unique symbol = Symbol("not read");
 
 /** A value a node does not take in a frame, in its place: the frame is refused with `reason`. */
@@ -121,7 +121,8 @@ function u32(): number {
 function read(depth: number): unknown {
   const b = src[need(1)];
   // A positive fixint. msgpackr reads 0x40..0x7f as a record once one is defined, which takes
-  // an extension type earlier in the same message: such a frame is refused (its extension).
+  // an extension type earlier in the same message: such a message is refused (its extension),
+  // or, as msgpackr's records do not follow msgpack's ext layout, left to msgpackr.
   if (b < 0x80) return b;
   if (b >= 0xe0) return b - 0x100; // negative fixint
   if ((b & 0xf0) === 0x80) return readMap(b & 0x0f, depth);
