@@ -10,7 +10,7 @@ import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 import type { Answer } from "./answer.ts";
 import { answerText } from "./in_process.ts";
 import { ANSWER_HEADERS, BATCH_FRAMES_MAX, OPS_PATHS, STREAM_VERSION } from "./stream_protocol.ts";
-import { NOT_READ, readStreamMessage } from "./stream_read.ts";
+import { NOT_READ, readRefused, readStreamMessage, refusedIn, takenValue } from "./stream_read.ts";
 import { readEntryValue } from "../broker/mod.ts";
 import { longStringLedByBom } from "../../cluster/transport/mod.ts";
 
@@ -121,7 +121,7 @@ function isHeaders(h: unknown): boolean {
 export function decodeStreamMessage(bytes: Uint8Array): Decoded[] {
   const v = unpackMessage(bytes);
   if ("ok" in v) return [v];
-  const check = v.bomDropped ? refusedBom : asFrame;
+  const check = v.bomDropped ? refusedBom : v.refused ? refusedValue : asFrame;
   if (!Array.isArray(v.value)) return [check(v.value)];
   if (v.value.length === 0 || v.value.length > BATCH_FRAMES_MAX) {
     return [bad(`a batch holds 1 to ${BATCH_FRAMES_MAX} frames`, true)];
@@ -139,18 +139,35 @@ function refusedBom(v: unknown): Decoded {
   const i = (v as Record<string, unknown>).i;
   return failed(
     isId(i) ? i : undefined,
-    "a string over 64 bytes led by U+FEFF in a frame that also holds a 64-bit integer, a " +
-      "float32 or an extension type cannot be read unaltered; send those values otherwise",
+    "a string over 64 bytes led by U+FEFF in a frame that also holds a non-string map key, " +
+      "invalid UTF-8 or nesting over 16 levels cannot be read unaltered; send those otherwise",
   );
 }
 
 /**
- * The msgpack value of a message (`bomDropped` when msgpackr read it and it may hold a string it
- * read one character short), or why it cannot be read (fatal).
+ * A frame of a message that holds a value a node does not take (`RefusedValue`: a 64-bit integer
+ * beyond 2^53, an extension, bin): refused (400 to its `i`) when it holds one, before anything
+ * is proposed.
+ */
+function refusedValue(v: unknown): Decoded {
+  const frame = asFrame(v);
+  if (!frame.ok) return frame;
+  const reason = refusedIn(v);
+  if (reason === undefined) return frame;
+  const i = (v as Record<string, unknown>).i;
+  return failed(isId(i) ? i : undefined, reason);
+}
+
+/**
+ * The msgpack value of a message, as the stream takes it (`takenValue`: no BigInt, Date or bytes;
+ * `refused` when it holds a `RefusedValue`; `bomDropped` when msgpackr read it and it may hold a
+ * string it read one character short), or why it cannot be read (fatal).
  */
 function unpackMessage(
   bytes: Uint8Array,
-): { readonly value: unknown; readonly bomDropped?: boolean } | Decoded {
+):
+  | { readonly value: unknown; readonly bomDropped?: boolean; readonly refused?: boolean }
+  | Decoded {
   if (bytes.byteLength < 2) return bad("a frame is a version byte and a msgpack map", true);
   if (bytes[0] !== STREAM_VERSION) {
     return bad(
@@ -160,14 +177,19 @@ function unpackMessage(
   }
   // The frames clients send are read by hand; anything else (and any error) by msgpackr.
   const value = readStreamMessage(bytes, 1);
-  if (value !== NOT_READ) return { value };
+  if (value !== NOT_READ) return { value, refused: readRefused() };
   // Then the broker's entry reader (msgpackr's values, a leading U+FEFF kept: msgpackr's reader
-  // drops it from a string over 64 bytes); msgpackr only for what neither reads.
+  // drops it from a string over 64 bytes); msgpackr only for what neither reads. Their values
+  // are taken by the hand reader's rules (`takenValue`).
   const read = readEntryValue(bytes, 1);
-  if (read.ok) return { value: read.value };
+  if (read.ok) return { value: takenValue(read.value), refused: readRefused() };
   try {
-    const value = packr.unpack(bytes.subarray(1));
-    return { value, bomDropped: longStringLedByBom(bytes, 1, bytes.length) >= 0 };
+    const value = takenValue(packr.unpack(bytes.subarray(1)));
+    return {
+      value,
+      refused: readRefused(),
+      bomDropped: longStringLedByBom(bytes, 1, bytes.length) >= 0,
+    };
   } catch (error) {
     return bad(`the frame is not msgpack: ${(error as Error).message}`, true);
   }

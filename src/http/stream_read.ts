@@ -1,20 +1,61 @@
 /**
  * A hand reader for the msgpack of the stream's incoming messages (`stream_frames.ts`): the
- * frames clients send (maps of short ASCII keys, integers, strings, nested maps and arrays of
- * those), read to exactly what msgpackr (`mapsAsObjects`, no records) makes of them, with less
+ * frames clients send (maps of short string keys, integers, floats, strings, nested maps and
+ * arrays of those), read to what msgpackr (`mapsAsObjects`, no records) makes of them, with less
  * work and garbage per frame: keys and repeated short strings (`t`, `req`, `POST`, a queue's
  * path, header names) come from a table instead of being built again, and nothing is read twice.
  *
- * Anything else (another type, a non-ASCII short string, a `__proto__` key, truncated or
- * trailing bytes) is not read here: `readStreamMessage` answers `NOT_READ`, and the caller reads
- * the message with msgpackr, which gives the same value or the same error as it always did.
- * `stream_read_test.ts` checks both against msgpackr.
+ * It decides what a frame's values are, once, before anything is proposed (docs/stream.md,
+ * "Frame values"): a uint64 / int64 that is a safe integer is that number (msgpackr would make it
+ * a BigInt, which no JSON holds); a float32 is the number it holds; one beyond 2^53 − 1, an
+ * extension (a timestamp, any type) and bin are read as a `RefusedValue`, and the frame holding
+ * one is answered 400. `takenValue` applies the same rules to a value another reader made.
+ *
+ * Anything else (a non-string key, invalid UTF-8 in a short string, a `__proto__` key, truncated
+ * or trailing bytes) is not read here: `readStreamMessage` answers `NOT_READ`, and the caller
+ * reads the message otherwise, then puts it through `takenValue`. `stream_read_test.ts` checks
+ * both against msgpackr.
  *
  * @module
  */
 
-/** The message is not one this reader takes: read it with msgpackr. */
+/** The message is not one this reader takes: read it otherwise (the entry reader, msgpackr). */
 export const NOT_READ: unique symbol = Symbol("not read");
+
+/** A value a node does not take in a frame, in its place: the frame is refused with `reason`. */
+export class RefusedValue {
+  constructor(readonly reason: string) {}
+}
+
+export const BEYOND_SAFE: RefusedValue = new RefusedValue(
+  "a 64-bit integer beyond 2^53 - 1 (or below -(2^53 - 1)) cannot be kept exactly: JSON " +
+    "numbers are doubles; send it as a string",
+);
+export const EXTENSION: RefusedValue = new RefusedValue(
+  "a msgpack extension type (a timestamp, or any other) is not a JSON value; send it as a " +
+    "string or a number",
+);
+export const BINARY: RefusedValue = new RefusedValue(
+  "msgpack binary data (bin) is not a JSON value; send it as a string",
+);
+/** Nesting `takenValue` walks (the broker's entry reader reads 64 levels of an entry). */
+const TAKEN_DEPTH_MAX = 64;
+const TOO_DEEP: RefusedValue = new RefusedValue(
+  `a value nested more than ${TAKEN_DEPTH_MAX} levels deep is not taken`,
+);
+
+/** Values read as a `RefusedValue` since the last `readStreamMessage` or `takenValue`. */
+let refusals = 0;
+
+/** Whether the last `readStreamMessage` or `takenValue` read a `RefusedValue` somewhere. */
+export function readRefused(): boolean {
+  return refusals > 0;
+}
+
+function refuse(why: RefusedValue): RefusedValue {
+  refusals++;
+  return why;
+}
 
 /**
  * `ignoreBOM`: a string led by U+FEFF is the client's data; the default decoder drops it (as
@@ -45,6 +86,7 @@ const DECLINE = new Error("not read here");
 export function readStreamMessage(bytes: Uint8Array, start: number): unknown {
   src = bytes;
   pos = start;
+  refusals = 0;
   try {
     const value = read(0);
     return pos === bytes.length ? value : NOT_READ;
@@ -79,8 +121,8 @@ function u32(): number {
 function read(depth: number): unknown {
   const b = src[need(1)];
   // A positive fixint. msgpackr reads 0x40..0x7f as a record once one is defined, which takes
-  // an extension type earlier in the same message (it forgets them between messages without
-  // `structures`): a message with one is not read here at all.
+  // an extension type earlier in the same message: such a message is refused (its extension),
+  // or, as msgpackr's records do not follow msgpack's ext layout, left to msgpackr.
   if (b < 0x80) return b;
   if (b >= 0xe0) return b - 0x100; // negative fixint
   if ((b & 0xf0) === 0x80) return readMap(b & 0x0f, depth);
@@ -124,7 +166,59 @@ function read(depth: number): unknown {
     case 0xde:
       return readMap(u16(), depth);
   }
+  return readOther(b);
+}
+
+/**
+ * The types clients of other libraries write that this node takes its own way (docs/stream.md,
+ * "Frame values"): float32 and a safe 64-bit integer as numbers; a 64-bit integer beyond, bin
+ * and extensions as a `RefusedValue`. Anything else is declined.
+ */
+function readOther(b: number): unknown {
+  switch (b) {
+    case 0xca: {
+      const at = need(4);
+      return new DataView(src.buffer, src.byteOffset + at, 4).getFloat32(0);
+    }
+    case 0xcf: {
+      // The high word under 2^21: at most 2^53 - 1, exact as hi * 2^32 + lo.
+      const hi = u32(), lo = u32();
+      return hi <= 0x1fffff ? hi * 0x100000000 + lo : refuse(BEYOND_SAFE);
+    }
+    case 0xd3: {
+      const hi = u32() | 0, lo = u32();
+      const v = hi * 0x100000000 + lo; // exact while -2^21 <= hi < 2^21
+      return hi >= -0x200000 && hi <= 0x1fffff && v >= -Number.MAX_SAFE_INTEGER
+        ? v
+        : refuse(BEYOND_SAFE);
+    }
+    case 0xc4:
+      return skip(src[need(1)], BINARY);
+    case 0xc5:
+      return skip(u16(), BINARY);
+    case 0xc6:
+      return skip(u32(), BINARY);
+    case 0xc7:
+      return skip(src[need(1)] + 1, EXTENSION);
+    case 0xc8:
+      return skip(u16() + 1, EXTENSION);
+    case 0xc9:
+      return skip(u32() + 1, EXTENSION);
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
+      // fixext 1, 2, 4, 8, 16: the type byte and 2^(b - 0xd4) bytes.
+      return skip(1 + (1 << (b - 0xd4)), EXTENSION);
+  }
   throw DECLINE;
+}
+
+/** Steps over `n` bytes of a value not taken, read as `why`. */
+function skip(n: number, why: RefusedValue): RefusedValue {
+  need(n);
+  return refuse(why);
 }
 
 function readArray(n: number, depth: number): unknown[] {
@@ -159,9 +253,19 @@ function readString(n: number): string {
   const at = need(n);
   if (n > SHORT_MAX) return decoder.decode(src.subarray(at, at + n));
   const s = shortAscii(src, at, n);
-  // A short string that is not ASCII: msgpackr decodes it in JavaScript, its own way.
-  if (s === undefined) throw DECLINE;
-  return s;
+  return s !== undefined ? s : shortUtf8(at, n);
+}
+
+/** Refuses invalid UTF-8, which msgpackr's reader decodes its own way (left to it). */
+const strictDecoder = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });
+
+/** A short string that is not ASCII: decoded as msgpackr does valid UTF-8; declined if not. */
+function shortUtf8(at: number, n: number): string {
+  try {
+    return strictDecoder.decode(src.subarray(at, at + n));
+  } catch {
+    throw DECLINE;
+  }
 }
 
 /** Short ASCII strings seen lately, by a hash of their bytes (`shortAscii`). */
@@ -189,4 +293,59 @@ function shortAscii(bytes: Uint8Array, at: number, n: number): string | undefine
   const s = n === 0 ? "" : decoder.decode(bytes.subarray(at, at + n));
   interned[slot] = s;
   return s;
+}
+
+/**
+ * `value` (read by another reader: the entry reader or msgpackr) with the values a frame may not
+ * hold as this reader reads them: a BigInt a number when it is a safe integer, else
+ * `BEYOND_SAFE`; a `Date` or any other object that is not a plain object or array `EXTENSION`;
+ * bytes `BINARY`; deeper than 64 levels `TOO_DEEP`. Objects and arrays are changed in place.
+ * `readRefused` then says whether it put a `RefusedValue` anywhere.
+ */
+export function takenValue(value: unknown): unknown {
+  refusals = 0;
+  return taken(value, 0);
+}
+
+function taken(v: unknown, depth: number): unknown {
+  if (typeof v === "bigint") {
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(v)
+      : refuse(BEYOND_SAFE);
+  }
+  if (typeof v !== "object" || v === null) return v;
+  if (v instanceof Uint8Array) return refuse(BINARY);
+  const proto = Object.getPrototypeOf(v);
+  const isArray = Array.isArray(v);
+  if (!isArray && proto !== Object.prototype && proto !== null) return refuse(EXTENSION);
+  if (depth >= TAKEN_DEPTH_MAX) return refuse(TOO_DEEP);
+  if (isArray) {
+    for (let k = 0; k < v.length; k++) v[k] = taken(v[k], depth + 1);
+  } else {
+    const o = v as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      const t = taken(o[key], depth + 1);
+      // Defined, not assigned: an own `__proto__` key stays a key.
+      if (t !== o[key]) {
+        Object.defineProperty(o, key, {
+          value: t,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+    }
+  }
+  return v;
+}
+
+/** The reason of the first `RefusedValue` in `value`, if any (one is at most 64 levels deep). */
+export function refusedIn(value: unknown, depth = 0): string | undefined {
+  if (value instanceof RefusedValue) return value.reason;
+  if (typeof value !== "object" || value === null || depth > TAKEN_DEPTH_MAX) return undefined;
+  for (const v of Array.isArray(value) ? value : Object.values(value)) {
+    const reason = refusedIn(v, depth + 1);
+    if (reason !== undefined) return reason;
+  }
+  return undefined;
 }

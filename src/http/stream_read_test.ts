@@ -1,14 +1,25 @@
 /**
  * The hand reader of the stream's messages (`stream_read.ts`) against msgpackr, the reader it
- * stands in for: whatever it reads is what msgpackr reads (the same value, keys in the same
- * order), and what it leaves to msgpackr is anything else. The frames the TypeScript client
+ * stands in for: whatever it reads is what msgpackr reads taken by the stream's rules
+ * (`takenValue`: a 64-bit integer a number when safe; the same value, keys in the same order),
+ * a message with a value it refuses holds a `RefusedValue` (it is refused whatever else it
+ * holds), and what it leaves to msgpackr is anything else. The frames the TypeScript client
  * sends are read by hand.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { packValue } from "../client/mod.ts";
-import { NOT_READ, readStreamMessage } from "./stream_read.ts";
+import {
+  BEYOND_SAFE,
+  BINARY,
+  EXTENSION,
+  NOT_READ,
+  readRefused,
+  readStreamMessage,
+  refusedIn,
+  takenValue,
+} from "./stream_read.ts";
 import { decodeStreamMessage } from "./stream_frames.ts";
 
 // msgpackr's JS reader, the oracle here, drops a leading U+FEFF from a string over 64 bytes (its
@@ -28,15 +39,25 @@ function byMsgpackr(bytes: Uint8Array): { value: unknown } | { error: string } {
   }
 }
 
-/** The property: the hand reader reads `bytes` as msgpackr does, or leaves them to it. */
+/**
+ * The property: the hand reader reads `bytes` as msgpackr does (taken by `takenValue`), or reads
+ * a value it refuses (the message's frames are then refused: msgpackr may read anything, or
+ * fail, past an extension), or leaves them to it.
+ */
 function sameAsMsgpackr(bytes: Uint8Array): boolean {
   const hand = readStreamMessage(bytes, 1);
   if (hand === NOT_READ) return false;
+  if (readRefused()) {
+    assert.notEqual(refusedIn(hand), undefined);
+    return true;
+  }
   const theirs = byMsgpackr(bytes);
   assert.ok("value" in theirs, `read by hand, refused by msgpackr: ${JSON.stringify(theirs)}`);
-  assert.deepEqual(hand, theirs.value);
+  const taken = takenValue(theirs.value);
+  assert.equal(readRefused(), false);
+  assert.deepEqual(hand, taken);
   // Same keys in the same order (deepEqual does not look at the order).
-  assert.equal(JSON.stringify(hand), JSON.stringify(theirs.value));
+  assert.equal(JSON.stringify(hand), JSON.stringify(taken));
   return true;
 }
 
@@ -135,24 +156,67 @@ Deno.test("stream reader: any JSON value, and any bytes, read as msgpackr reads 
   );
 });
 
-Deno.test("stream reader: what it leaves to msgpackr (a __proto__ key, short non-ASCII text, records, 64-bit and float32 numbers, bin)", () => {
-  const left = [
-    JSON.parse('{"__proto__":1}'),
-    { t: "req", p: "/v1/queues/é" },
-    new Uint8Array([1, 2]),
-  ];
+Deno.test("stream reader: what it leaves to msgpackr (a __proto__ key, invalid UTF-8, a non-string key)", () => {
+  const left = [JSON.parse('{"__proto__":1}'), new Map([[1, "x"]])];
   for (const v of left) {
     const bytes = framed(msgpackr.pack(v));
     assert.equal(readStreamMessage(bytes, 1), NOT_READ, String(v));
   }
-  // float32, uint64, int64, a fixint msgpackr may take for a record.
-  assert.equal(readStreamMessage(new Uint8Array([1, 0xca, 0, 0, 0, 0]), 1), NOT_READ);
-  assert.equal(readStreamMessage(new Uint8Array([1, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1]), 1), NOT_READ);
-  assert.equal(readStreamMessage(new Uint8Array([1, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1]), 1), NOT_READ);
-  // Records (msgpackr's extension, then fixints 0x40..0x7f naming them): msgpackr's own.
+  // A short string of invalid UTF-8 (a lone continuation byte).
+  assert.equal(readStreamMessage(new Uint8Array([1, 0xa2, 0x61, 0x80]), 1), NOT_READ);
+});
+
+Deno.test("stream reader: short non-ASCII text, float32, safe 64-bit integers read by hand", () => {
+  for (const v of [{ t: "req", p: "/v1/queues/\u00e9" }, ["\uFEFFa", "\u{1F600}"]]) {
+    assert.ok(sameAsMsgpackr(framed(msgpackr.pack(v))), JSON.stringify(v));
+  }
+  const read = (...b: number[]) => readStreamMessage(new Uint8Array([1, ...b]), 1);
+  assert.equal(read(0xca, 0x3f, 0xc0, 0, 0), 1.5);
+  assert.equal(read(0xca, 0x3d, 0xcc, 0xcc, 0xcd), Math.fround(0.1));
+  assert.equal(read(0xcf, 0, 0, 0, 0, 0, 0, 0, 1), 1);
+  assert.equal(read(0xcf, 0, 0, 1, 0, 0, 0, 0, 0), 2 ** 40);
+  assert.equal(read(0xcf, 0, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 2 ** 53 - 1);
+  assert.equal(read(0xd3, 0xff, 0xe0, 0, 0, 0, 0, 0, 1), -(2 ** 53) + 1);
+  assert.equal(read(0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), -1);
+  assert.equal(read(0xd3, 0, 0, 0, 0, 0, 0, 0, 5), 5);
+  assert.equal(readRefused(), false);
+});
+
+Deno.test("stream reader: 64-bit integers beyond 2^53 - 1, extensions and bin are read as refused", () => {
+  const read = (...b: number[]) => readStreamMessage(new Uint8Array([1, ...b]), 1);
+  const cases: [number[], unknown][] = [
+    [[0xcf, 0, 0x20, 0, 0, 0, 0, 0, 0], BEYOND_SAFE], // 2^53
+    [[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], BEYOND_SAFE],
+    [[0xd3, 0xff, 0xe0, 0, 0, 0, 0, 0, 0], BEYOND_SAFE], // -2^53
+    [[0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0], BEYOND_SAFE],
+    [[0xd3, 0x00, 0x20, 0, 0, 0, 0, 0, 0], BEYOND_SAFE],
+    [[0xd6, 0xff, 0x65, 0x53, 0xf1, 0], EXTENSION], // a timestamp
+    [[0xd4, 0x2a, 7], EXTENSION],
+    [[0xc7, 0, 0x2a], EXTENSION],
+    [[0xc8, 0, 2, 0x2a, 1, 2], EXTENSION],
+    [[0xc4, 2, 1, 2], BINARY],
+  ];
+  for (const [bytes, why] of cases) {
+    assert.equal(read(...bytes), why, bytes.join(","));
+    assert.equal(readRefused(), true);
+    // In a frame, beside what it holds else.
+    assert.deepEqual(read(0x92, ...bytes, 0xa1, 0x61), [why, "a"]);
+  }
+  // Truncated: left to msgpackr, which fails as it did.
+  assert.equal(read(0xcf, 0, 0), NOT_READ);
+  assert.equal(read(0xd7, 0xff, 0), NOT_READ);
+});
+
+Deno.test("stream reader: records (msgpackr's own encoding) are left to msgpackr; __proto__ renamed", () => {
+  // Records (msgpackr's extension, then a value more, then fixints 0x40..0x7f naming them): not
+  // msgpack's ext layout, so not read here; msgpackr reads them as the plain maps they are.
   const records = framed(new Packr({ useRecords: true }).pack([{ a: 7 }, { a: 8 }]));
   assert.equal(readStreamMessage(records, 1), NOT_READ);
   assert.deepEqual(msgpackr.unpack(records.subarray(1)), [{ a: 7 }, { a: 8 }]);
+  const [frame] = decodeStreamMessage(
+    framed(new Packr({ useRecords: true }).pack({ t: "cancel", i: 4 })),
+  );
+  assert.deepEqual(frame, { ok: true, frame: { t: "cancel", i: 4 } });
   // Without one, such a fixint is a number, for both.
   assert.ok(sameAsMsgpackr(new Uint8Array([1, 0x45])));
   // Such a message still decodes, by msgpackr, with its rename of `__proto__`.
