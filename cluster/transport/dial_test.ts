@@ -294,6 +294,31 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "dialWebSocket closed while its SYN goes unanswered aborts the connect closeWaitMs after it began",
+  ...opts,
+  fn: async () => {
+    // A listener that accepts nothing, its queue full: the kernel drops the next SYNs, as a
+    // partition does (the connect would wait for the kernel's retries, about 2 minutes).
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 1 });
+    const filling: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const conn = Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+        filling.push(await within(conn, "a connection filling the queue"));
+      }
+      const ws = dialWebSocket(`ws://127.0.0.1:${listener.addr.port}/link`, { closeWaitMs: 100 });
+      const done = closed(ws);
+      ws.close();
+      assert.equal((await done).code, 1006);
+    } finally {
+      for (const c of filling) c.close();
+      listener.close();
+    }
+  },
+});
+
+Deno.test({
   name: "dialWebSocket: a refused upgrade, a dead port and close() while dialing end in 1006",
   ...opts,
   fn: async () => {
