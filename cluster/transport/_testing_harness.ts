@@ -87,10 +87,35 @@ export function makeTransport(
   });
 }
 
-/** Closes transports first (their sockets), then the listeners. */
+/**
+ * Closes transports first (their sockets), then the listeners. Each step is bounded: a close or
+ * shutdown that never completes fails the test, naming the step, instead of hanging the run
+ * (`Transport.close` is bounded by design at ~2 s; `Deno.serve`'s shutdown waits for ever on an
+ * upgrade whose dialer hung up before the response was handed over).
+ */
 export async function stopNodes(nodes: readonly TestNode[]): Promise<void> {
-  await Promise.all(nodes.map((n) => n.transport.close()));
-  await Promise.all(nodes.map((n) => n.server.shutdown()));
+  const ids = nodes.map((n) => n.id).join(", ");
+  await within(Promise.all(nodes.map((n) => n.transport.close())), `${ids}: transports to close`);
+  await within(Promise.all(nodes.map((n) => n.server.shutdown())), `${ids}: listeners to stop`);
+}
+
+/**
+ * `p`, or a failure naming `what` after `timeoutMs`: every wait in these tests is bounded, so a
+ * wait that would never end fails the test (it never passes it).
+ */
+export async function within<T>(p: Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Polls `cond` every 5 ms; throws with `what` after `timeoutMs`. */

@@ -58,7 +58,11 @@ export interface LinkSocket {
 export interface DialOptions {
   /** A message (all its fragments) larger than this closes the socket (1009). Default 64 MiB. */
   readonly maxMessageBytes?: number;
-  /** How long `close()` waits for the peer's close frame before dropping the connection. */
+  /**
+   * How long `close()` waits for the peer's close frame before dropping the connection; and how
+   * old a TCP connect still in flight at `close()` must be before it is aborted (else it is left
+   * to finish and closed then: `#abortConnectOnceHung`). Default 2000.
+   */
   readonly closeWaitMs?: number;
   /**
    * `wss:` only: the trust anchors (PEM) the server's certificate must chain to, instead of the
@@ -100,6 +104,10 @@ class NoDelayWebSocket implements LinkSocket {
   #readyState = CONNECTING;
   #conn: Deno.Conn | undefined;
   readonly #dialAbort = new AbortController();
+  /** While `Deno.connect` is in flight (see `#abortConnectOnceHung`). */
+  #tcpConnecting = false;
+  #connectStartedAt = 0;
+  #connectAbortTimer: number | undefined;
   readonly #maxMessageBytes: number;
   readonly #closeWaitMs: number;
   readonly #caCerts: readonly string[] | undefined;
@@ -154,8 +162,8 @@ class NoDelayWebSocket implements LinkSocket {
     if (this.#readyState === CONNECTING) {
       // Fails the dial; the close event reports 1006, as the standard class does.
       this.#readyState = CLOSING;
-      this.#dialAbort.abort();
-      this.#dropConnection();
+      if (this.#tcpConnecting) this.#abortConnectOnceHung();
+      else this.#dropConnection();
       return;
     }
     if (this.#readyState !== OPEN) return;
@@ -196,12 +204,39 @@ class NoDelayWebSocket implements LinkSocket {
     }
   }
 
+  /**
+   * `close()` while the TCP connect is in flight. Aborting `Deno.connect` is not safe at once:
+   * when the connection was made but its result not yet handed to JavaScript (the same turn of
+   * the event loop), Deno 2.9's `connect` throws the AbortError from its `finally` and drops the
+   * connection it made without closing it, an open socket no one can close (a leak per node stop
+   * or peer removal that hit the window, and at the dialed peer an accepted connection that
+   * stays). So a connect is left to finish, and `#handshake` closes what it returns; only one
+   * still in flight `closeWaitMs` after it began (its SYN lost: a partition) is aborted, as late
+   * as that, where a connection completing in that very turn is unlikely (SYN retransmits go at
+   * 1 s, 3 s, 7 s...).
+   */
+  #abortConnectOnceHung(): void {
+    const ageMs = performance.now() - this.#connectStartedAt;
+    this.#connectAbortTimer = unrefTimeout(
+      () => this.#dialAbort.abort(),
+      Math.max(0, this.#closeWaitMs - ageMs),
+    );
+  }
+
   /** Connects, sets TCP_NODELAY, speaks the opening handshake; returns bytes read past it. */
   async #handshake(url: URL): Promise<Uint8Array> {
     const secure = url.protocol === "wss:";
     const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
-    const tcp = await Deno.connect({ hostname, port, signal: this.#dialAbort.signal });
+    this.#connectStartedAt = performance.now();
+    this.#tcpConnecting = true;
+    let tcp: Deno.TcpConn;
+    try {
+      tcp = await Deno.connect({ hostname, port, signal: this.#dialAbort.signal });
+    } finally {
+      this.#tcpConnecting = false;
+      clearTimeout(this.#connectAbortTimer);
+    }
     this.#conn = tcp;
     if (this.#readyState !== CONNECTING) throw new Error("closed while dialing");
     tcp.setNoDelay(true);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { dialWebSocket, type LinkSocket } from "./dial.ts";
 import { PING, PONG } from "./keepalive.ts";
 import { TestPki } from "../../test/testing/tls.ts";
+import { within } from "./_testing_harness.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
 
@@ -48,23 +49,35 @@ function linkListener(tls?: { cert: string; key: string }) {
     closes,
     serverSocket: () => serverSocket!,
     /** Resolves with the arrival time of the next non-ping message. */
-    nextArrival: () => new Promise<number>((resolve) => arrivals.push({ resolve })),
+    nextArrival: () =>
+      within(
+        new Promise<number>((resolve) => arrivals.push({ resolve })),
+        "a message at the listener",
+      ),
   };
 }
 
+// Every wait is bounded (`within`): one that would never end fails the test, never hangs it.
 function opened(ws: LinkSocket): Promise<void> {
-  return new Promise((resolve, reject) => {
+  const open = new Promise<void>((resolve, reject) => {
     ws.onopen = () => resolve();
     ws.onclose = (ev) => reject(new Error(`closed before open: ${ev.code}`));
   });
+  return within(open, "the dialed socket to open");
 }
 
 function nextMessage(ws: LinkSocket): Promise<string | ArrayBuffer> {
-  return new Promise((resolve) => ws.onmessage = (ev) => resolve(ev.data));
+  const message = new Promise<string | ArrayBuffer>((resolve) =>
+    ws.onmessage = (ev) => resolve(ev.data)
+  );
+  return within(message, "a message on the dialed socket");
 }
 
 function closed(ws: LinkSocket): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) => ws.onclose = (ev) => resolve(ev));
+  const close = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.onclose = (ev) => resolve(ev)
+  );
+  return within(close, "the dialed socket to close");
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -107,7 +120,7 @@ async function probeDialer(l: ReturnType<typeof linkListener>, ws: LinkSocket): 
     const done = closed(ws);
     ws.close(1000, "done");
     await done;
-    await l.server.shutdown();
+    await within(l.server.shutdown(), "the listener to stop");
   }
 }
 
@@ -159,7 +172,11 @@ Deno.test({
         if (ev.data === PING) ws.send(PONG);
         else clientArrivals.shift()?.(at);
       };
-      const clientNext = () => new Promise<number>((resolve) => clientArrivals.push(resolve));
+      const clientNext = () =>
+        within(
+          new Promise<number>((resolve) => clientArrivals.push(resolve)),
+          "a message at the dialer",
+        );
       const rtts: number[] = [];
       const holds: number[] = [];
       for (let trial = 0; trial < 9; trial++) {
@@ -180,7 +197,7 @@ Deno.test({
       const done = closed(ws);
       ws.close(1000, "done");
       await done;
-      await l.server.shutdown();
+      await within(l.server.shutdown(), "the listener to stop");
     }
   },
 });
@@ -220,7 +237,7 @@ Deno.test({
       }
       assert.deepEqual(l.closes, [{ code: 4005, reason: "link silent" }]);
     } finally {
-      await l.server.shutdown();
+      await within(l.server.shutdown(), "the listener to stop");
     }
   },
 });
@@ -237,7 +254,66 @@ Deno.test({
       l.serverSocket().close(4003, "bad_mac");
       assert.deepEqual(await done, { code: 4003, reason: "bad_mac" });
     } finally {
-      await l.server.shutdown();
+      await within(l.server.shutdown(), "the listener to stop");
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "dialWebSocket closed in the turn its TCP connect completes closes that connection (an aborted Deno.connect would drop it open)",
+  ...opts,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const url = `ws://127.0.0.1:${listener.addr.port}/link`;
+    try {
+      for (let round = 0; round < 3; round++) {
+        const ws = dialWebSocket(url);
+        const done = closed(ws);
+        // close() comes from a timer due in the turn that also hands the connect's result to
+        // JavaScript: the kernel completes the connection during the busy wait, before the
+        // event loop runs again. Deno 2.9's connect, aborted then, made the connection and
+        // dropped it unclosed (98 of 100 such aborts left a socket open).
+        setTimeout(() => ws.close(), 0);
+        const until = performance.now() + 5;
+        while (performance.now() < until) { /* the kernel finishes the TCP handshake */ }
+        const accepted = await within(listener.accept(), "the dial's connection");
+        try {
+          assert.equal((await within(done, "the close event")).code, 1006);
+          // The dialer closed its end: this end reads end-of-stream (a leaked one never does).
+          const read = accepted.read(new Uint8Array(4096));
+          assert.equal(await within(read, "the dialer to close its connection"), null);
+        } finally {
+          accepted.close();
+        }
+      }
+    } finally {
+      listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "dialWebSocket closed while its SYN goes unanswered aborts the connect closeWaitMs after it began",
+  ...opts,
+  fn: async () => {
+    // A listener that accepts nothing, its queue full: the kernel drops the next SYNs, as a
+    // partition does (the connect would wait for the kernel's retries, about 2 minutes).
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 1 });
+    const filling: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const conn = Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+        filling.push(await within(conn, "a connection filling the queue"));
+      }
+      const ws = dialWebSocket(`ws://127.0.0.1:${listener.addr.port}/link`, { closeWaitMs: 100 });
+      const done = closed(ws);
+      ws.close();
+      assert.equal((await done).code, 1006);
+    } finally {
+      for (const c of filling) c.close();
+      listener.close();
     }
   },
 });
@@ -268,7 +344,7 @@ Deno.test({
       assert.equal((await done).code, 1006);
       assert.equal(opens, 0);
     } finally {
-      await l.server.shutdown();
+      await within(l.server.shutdown(), "the listener to stop");
     }
   },
 });
@@ -313,19 +389,6 @@ Deno.test({
     }
   },
 });
-
-/** `p`, or a failure once 10 s passed (a garbled frame may leave it waiting for good). */
-async function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not arrive within 10 s`)), 10_000);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function concatParts(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));

@@ -19,6 +19,7 @@ import {
   stopNodes,
   type TestNode,
   waitFor,
+  within,
 } from "./_testing_harness.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
@@ -142,13 +143,19 @@ function rawSocket(url: string) {
   const ws = new WebSocket(url.replace("http:", "ws:") + CLUSTER_LINK_PATH);
   ws.binaryType = "arraybuffer";
   const texts: string[] = [];
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    ws.onclose = (ev) => resolve({ code: ev.code, reason: ev.reason });
-  });
+  const closed = within(
+    new Promise<{ code: number; reason: string }>((resolve) => {
+      ws.onclose = (ev) => resolve({ code: ev.code, reason: ev.reason });
+    }),
+    `the raw socket to ${url} to close`,
+  );
   ws.onmessage = (ev) => {
     if (typeof ev.data === "string") texts.push(ev.data);
   };
-  const opened = new Promise<void>((resolve) => ws.onopen = () => resolve());
+  const opened = within(
+    new Promise<void>((resolve) => ws.onopen = () => resolve()),
+    `the raw socket to ${url} to open`,
+  );
   return { ws, texts, closed, opened };
 }
 
@@ -278,10 +285,10 @@ Deno.test({
       assert.notEqual(n1.transport.stats().outbound.n2.state, "open");
       assert.equal(binaryFrames, 0);
     } finally {
-      await n1.transport.close();
-      await n1.server.shutdown();
+      await within(n1.transport.close(), "n1's transport to close");
+      await within(n1.server.shutdown(), "n1's listener to stop");
       for (const s of sockets) if (s.readyState <= WebSocket.OPEN) s.close();
-      await server.shutdown();
+      await within(server.shutdown(), "the fake listener to stop");
     }
   },
 });
@@ -331,12 +338,12 @@ Deno.test({
       await waitFor("the stopped node to close the accepted socket", () => closed !== undefined);
       assert.deepStrictEqual(closed, { code: 4001, reason: "transport closed" });
       assert.deepStrictEqual(s.texts, [], "a stopped node sends no challenge");
-      await stopping;
+      await within(stopping!, "n2's transport to close");
     } finally {
       if (s.ws.readyState <= WebSocket.OPEN) s.ws.close();
       await s.closed;
       await stopNodes([n2]);
-      await server.shutdown();
+      await within(server.shutdown(), "the gating listener to stop");
     }
   },
 });
@@ -392,11 +399,11 @@ Deno.test({
       assert.ok(failed.includes("handshake_timeout"), "the first dial timed out");
       assert.equal(n1.transport.stats().outbound.n2.connects, 1);
     } finally {
-      await n1.transport.close();
-      await n1.server.shutdown();
+      await within(n1.transport.close(), "n1's transport to close");
+      await within(n1.server.shutdown(), "n1's listener to stop");
       for (const t of timers) clearTimeout(t);
       for (const s of sockets) if (s.readyState <= WebSocket.OPEN) s.close();
-      await server.shutdown();
+      await within(server.shutdown(), "the slow listener to stop");
     }
   },
 });

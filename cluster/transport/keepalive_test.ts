@@ -12,6 +12,7 @@ import {
   stopNodes,
   type TestNode,
   waitFor,
+  within,
 } from "./_testing_harness.ts";
 
 Deno.test("Keepalive.check beats, and reports silence once after linkSilenceMs", () => {
@@ -152,9 +153,9 @@ function pairThroughRelay(ticker?: LinkTicker) {
   l1.route.handle = (req) => n1.transport.handleUpgrade(req);
   l2.route.handle = (req) => n2.transport.handleUpgrade(req);
   const stop = async () => {
-    await Promise.all([n1.transport.close(), n2.transport.close()]);
-    await r.close();
-    await Promise.all([l1.server.shutdown(), l2.server.shutdown()]);
+    await within(Promise.all([n1.transport.close(), n2.transport.close()]), "the transports");
+    await within(r.close(), "the relay to close");
+    await within(Promise.all([l1.server.shutdown(), l2.server.shutdown()]), "the listeners");
   };
   return { n1, n2, relay: r, stop };
 }

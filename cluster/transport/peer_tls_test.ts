@@ -3,6 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { TestPki } from "../../test/testing/tls.ts";
 import { certProofInput, checkChain, loadPeerCredentials, PeerTls } from "./peer_tls.ts";
 import { CLUSTER_LINK_PATH, Transport } from "./mod.ts";
+import { within } from "./_testing_harness.ts";
 
 const pki = await TestPki.create();
 const DAY = 24 * 3600 * 1000;
@@ -150,9 +151,9 @@ Deno.test({
       );
       assert.notEqual(t1.stats().outbound.n2?.state, "open");
     } finally {
-      for (const t of [t1, t2, t3, t4]) await t.close();
-      await rogueServer.shutdown();
-      await goodServer.shutdown();
+      for (const t of [t1, t2, t3, t4]) await within(t.close(), "a transport to close");
+      await within(rogueServer.shutdown(), "the rogue listener to stop");
+      await within(goodServer.shutdown(), "the good listener to stop");
     }
   },
 });

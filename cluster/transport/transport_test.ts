@@ -9,6 +9,7 @@ import {
   stopNodes,
   type TestNode,
   waitFor,
+  within,
 } from "./_testing_harness.ts";
 
 const opts = { sanitizeOps: true, sanitizeResources: true };
@@ -92,8 +93,8 @@ Deno.test({
     try {
       n1.transport.send([appendMsg("n1", "n2", 1)]);
       await waitFor("first delivery", () => n2.received.length === 1);
-      await n2.transport.close();
-      await n2.server.shutdown();
+      await within(n2.transport.close(), "n2's transport to close");
+      await within(n2.server.shutdown(), "n2's listener to stop");
       await waitFor(
         "n1 to see the link drop",
         () => n1.transport.stats().outbound.n2.state !== "open",
