@@ -83,7 +83,7 @@ export class Outbound {
     this.#receipts = new Receipts(host.api, (e) => {
       log.warn("mqtt_ack_failed", { clientId: host.clientId, error: String(e) });
     });
-    this.#stored = new SessionFilters(host.api, host.owner);
+    this.#stored = new SessionFilters(host.api, host.owner, () => host.live?.() ?? true);
     this.options = new FilterOptions(sessionKey(host.owner));
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
