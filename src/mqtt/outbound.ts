@@ -457,12 +457,12 @@ export class Outbound {
         return;
       }
       if (held !== undefined) {
-        // Its lease ended and it came back to this connection: the new receipt; PUBREL again
-        // if PUBREC came. The PUBLISH is not sent again on this connection (MQTT 5 4.4.0-1).
+        // Its lease ended and it came back to this connection: the new receipt. The PUBLISH is
+        // not sent again on this connection (MQTT 5 4.4.0-1), nor PUBREL before the PUBREC's
+        // settle is committed (`#settled` sends it): the client takes the message at PUBREL, and
+        // a settle refused or failed after that would bring it back, taken a second time.
         held.receipt = d.receipt;
-        return held.released
-          ? this.#host.send(pubrel(this.#host.version, messageId, 0))
-          : undefined;
+        return;
       }
     } else if (d.attempt > 1 && this.#inflight.renew(src.path, d.seq, d.receipt)) {
       return; // sent on this connection, awaiting PUBACK: the new receipt, not a second PUBLISH
