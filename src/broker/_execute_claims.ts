@@ -59,6 +59,9 @@ function check(cmd: ClaimCommand): string | undefined {
   const h = checkHolder("holder", cmd.holder);
   if (h) return h;
   if (cmd.op === "claim_release") return undefined;
+  if (cmd.ifHeld !== undefined && typeof cmd.ifHeld !== "boolean") {
+    return "ifHeld must be a boolean";
+  }
   if (cmd.data !== undefined && (typeof cmd.data !== "string" || cmd.data.length > DATA_MAX)) {
     return `data must be a string of at most ${DATA_MAX} characters`;
   }
@@ -80,9 +83,11 @@ export function executeClaimCommand(state: BrokerState, cmd: ClaimCommand, now: 
   if (e) return invalid(e);
   const t = state.topics.get(cmd.topic);
   if (t === undefined) return topicNotFound(cmd.topic);
-  if ((cmd.op === "claim_free" || cmd.op === "claim_settle") && cmd.holder !== undefined) {
+  const fenced = cmd.op === "claim_take" ? cmd.ifHeld === true : cmd.op !== "claim_release";
+  if (fenced && cmd.holder !== undefined) {
     // A late retry of a connection that ended frees nothing and settles nothing: its packet ids
-    // may carry the new connection's messages by now (`sessionMoved`).
+    // may carry the new connection's messages by now (`sessionMoved`); nor does its update of
+    // its own session (`ifHeld`) take the session back from the connection that took it.
     const moved = sessionMoved(t, cmd.key, cmd.holder);
     if (moved !== undefined) return moved;
   }

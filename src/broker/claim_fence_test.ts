@@ -163,3 +163,51 @@ Deno.test("fence: a holder of the wrong form is refused invalid_request", () => 
   const f = free(l, [1], "x".repeat(257));
   assert.ok(!f.ok && f.reason === "invalid_request", JSON.stringify(f));
 });
+
+Deno.test("fence: a take with ifHeld (a holder's update of its own session) by a holder taken over changes nothing; the new holder keeps the claim", () => {
+  const l = setup();
+  take(l, "A", { expireMs: 60_000, data: "a-data" });
+  take(l, "B");
+  const stamp = l.broker.claim("t", "c1")!.stamp;
+  // A's late update (its SUBSCRIBE's data, retried after its connection ended): without the
+  // fence it took the session back for a connection that is gone, and B's writes were refused.
+  const late = l.apply({
+    op: "claim_take",
+    topic: "t",
+    key: "c1",
+    holder: "A",
+    data: "stale",
+    ifHeld: true,
+  });
+  assert.ok(moved(late), JSON.stringify(late));
+  const c = l.broker.claim("t", "c1")!;
+  assert.deepEqual([c.holder, c.data, c.stamp], ["B", "a-data", stamp]);
+  const ok = once(l, "m", 7, "B");
+  assert.ok(ok.ok && !ok.duplicate, JSON.stringify(ok));
+  // Released (no holder): refused too, and the claim still ends after its expiry.
+  assert.ok(l.apply({ op: "claim_release", topic: "t", key: "c1", holder: "B" }).ok);
+  const afterRelease = l.apply({
+    op: "claim_take",
+    topic: "t",
+    key: "c1",
+    holder: "B",
+    data: "late",
+    ifHeld: true,
+  });
+  assert.ok(moved(afterRelease), JSON.stringify(afterRelease));
+  assert.equal(l.broker.claim("t", "c1")!.holder, null);
+  l.advance(60_000);
+  assert.equal(l.broker.claim("t", "c1"), undefined, "ended: the late update did not keep it");
+  // The holder's own update while it holds the claim is applied as before.
+  take(l, "C");
+  const own = l.apply({
+    op: "claim_take",
+    topic: "t",
+    key: "c1",
+    holder: "C",
+    data: "c-data",
+    ifHeld: true,
+  });
+  assert.ok(own.ok, JSON.stringify(own));
+  assert.equal(l.broker.claim("t", "c1")!.data, "c-data");
+});

@@ -15,7 +15,9 @@ export type ClaimCommand =
    * `fresh` drops the claim's old subscriptions first (a clean start). `subscriptions` names the
    * topic's subscriptions the claim owns: they go with it when it ends. `expireMs`: how long the
    * claim lives on once released (absent: for good). `data`: opaque, kept with the claim. Taken
-   * again by its holder: only updates `data`, `subscriptions` and `expireMs`.
+   * again by its holder: only updates `data`, `subscriptions` and `expireMs`. `ifHeld`: only
+   * such an update; refused `session_moved`, nothing changed, unless `holder` holds the claim now
+   * (a late retry of a connection that ended must not take its session back from its successor).
    */
   | {
     readonly op: "claim_take";
@@ -26,6 +28,7 @@ export type ClaimCommand =
     readonly subscriptions?: readonly string[];
     readonly expireMs?: number;
     readonly data?: string;
+    readonly ifHeld?: boolean;
   }
   /**
    * Releases the claim if `holder` still holds it: it ends (with its subscriptions) after its

@@ -25,6 +25,11 @@ export const claimTakeSchema = z.strictObject({
   subscriptions: z.array(nameSchema).max(8).optional(),
   expireMs: z.number().int().min(0).max(DURATION_MS_MAX).optional(),
   data: z.string().max(16_384).optional(),
+  /**
+   * Only an update of a claim `holder` holds now: else refused `session_moved`, nothing changed
+   * (a late retry of an ended connection must not take the session back).
+   */
+  ifHeld: z.boolean().optional(),
 }).register(apiRegistry, { id: "ClaimTakeRequest" });
 
 export const claimTakenSchema = z.strictObject({

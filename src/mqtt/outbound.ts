@@ -83,7 +83,7 @@ export class Outbound {
     this.#receipts = new Receipts(host.api, (e) => {
       log.warn("mqtt_ack_failed", { clientId: host.clientId, error: String(e) });
     });
-    this.#stored = new SessionFilters(host.api, host.owner);
+    this.#stored = new SessionFilters(host.api, host.owner, () => host.live?.() ?? true);
     this.options = new FilterOptions(sessionKey(host.owner));
     this.#clean = session.cleanStart;
     this.#endsWithConnection = session.endsWithConnection;
@@ -457,12 +457,12 @@ export class Outbound {
         return;
       }
       if (held !== undefined) {
-        // Its lease ended and it came back to this connection: the new receipt; PUBREL again
-        // if PUBREC came. The PUBLISH is not sent again on this connection (MQTT 5 4.4.0-1).
+        // Its lease ended and it came back to this connection: the new receipt. The PUBLISH is
+        // not sent again on this connection (MQTT 5 4.4.0-1), nor PUBREL before the PUBREC's
+        // settle is committed (`#settled` sends it): the client takes the message at PUBREL, and
+        // a settle refused or failed after that would bring it back, taken a second time.
         held.receipt = d.receipt;
-        return held.released
-          ? this.#host.send(pubrel(this.#host.version, messageId, 0))
-          : undefined;
+        return;
       }
     } else if (d.attempt > 1 && this.#inflight.renew(src.path, d.seq, d.receipt)) {
       return; // sent on this connection, awaiting PUBACK: the new receipt, not a second PUBLISH

@@ -109,8 +109,10 @@ export class SessionClaim {
 
   /**
    * Keeps the shared-subscription memberships and the filters' v5 options with the session (taken
-   * again by its holder); false when the options did not fit the broker's bound on the data (16
-   * KB) and were left out: the memberships, kept before options were, are never pushed out.
+   * again by its holder, `ifHeld`: a late retry after another connection took the session over,
+   * or after this one released it, is refused `session_moved` and takes nothing back); false when
+   * the options did not fit the broker's bound on the data (16 KB) and were left out: the
+   * memberships, kept before options were, are never pushed out.
    */
   async saveData(d: SessionData): Promise<boolean> {
     const { nl, rap } = d.options;
@@ -119,6 +121,7 @@ export class SessionClaim {
       const a = await this.api.write("PUT", this.#path, {
         holder: this.holder,
         data: JSON.stringify(data),
+        ifHeld: true,
       });
       // A take of this connection's own: its stamp is this connection's, not a reconnect's.
       if (a.status === 200 && typeof a.body?.stamp === "number") this.stamp = a.body.stamp;

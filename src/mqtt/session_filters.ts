@@ -24,10 +24,18 @@ export class SessionFilters {
   readonly #owner: SessionOwner;
   /** The patterns each level's subscription was last written with (undefined: none there). */
   readonly #saved: (string | undefined)[] = [undefined, undefined, undefined];
+  /**
+   * False once the connection has ended: a write is not retried after that. Nobody waits for its
+   * answer, and a retry that landed after the client took its session over on another connection
+   * and changed its filters there would undo them (the late PUT or DELETE is not fenced by the
+   * claim's holder: docs/mqtt.md, holder fence).
+   */
+  readonly #live: () => boolean;
 
-  constructor(api: BrokerApi, owner: SessionOwner) {
+  constructor(api: BrokerApi, owner: SessionOwner, live: () => boolean = () => true) {
     this.#api = api;
     this.#owner = owner;
+    this.#live = live;
   }
 
   /** The path of the session's subscription for `qos`. */
@@ -76,7 +84,7 @@ export class SessionFilters {
       const key = patterns.length === 0 ? undefined : patterns.join("\n");
       if (key === this.#saved[qos]) continue;
       if (key === undefined) {
-        const a = await this.#api.write("DELETE", this.path(qos), {});
+        const a = await this.#write("DELETE", qos, {});
         if (a.status !== 204 && a.status !== 404) return `${a.status} ${a.body?.detail ?? ""}`;
         this.#saved[qos] = undefined;
         continue;
@@ -86,10 +94,14 @@ export class SessionFilters {
         deliveryMode: qos === 0 ? "at_most_once" : "at_least_once",
         ...(qos > 0 ? { leaseMs: DELIVERY_LEASE_MS } : {}),
       };
-      const a = await this.#api.write("PUT", this.path(qos), body);
+      const a = await this.#write("PUT", qos, body);
       if (a.status !== 200 && a.status !== 201) return `${a.status} ${a.body?.detail ?? ""}`;
       this.#saved[qos] = key;
     }
     return undefined;
+  }
+
+  #write(method: string, qos: Qos, body: unknown) {
+    return this.#api.write(method, this.path(qos), body, {}, undefined, JSON.parse, this.#live);
   }
 }

@@ -10,7 +10,9 @@ import { MqttAccess } from "./access.ts";
 import { type ApiRequest, BrokerApi } from "./broker_api.ts";
 import { harness, publish, settle } from "./_testing_inbound.ts";
 import { Qos2Out } from "./qos2_out.ts";
-import { sessionKey } from "./session.ts";
+import { SessionClaim, sessionKey } from "./session.ts";
+import { SessionFilters } from "./session_filters.ts";
+import { sessionSubscription } from "./subscriptions.ts";
 
 const qos2 = (id: number): IPublishPacket => ({ ...publish(id), qos: 2 });
 const pubrel = (id: number): IPubrelPacket => ({ cmd: "pubrel", messageId: id });
@@ -106,4 +108,36 @@ Deno.test("BrokerApi.write retries no more once its connection ended", async () 
   calls = 0;
   await api.write("POST", "/v1/x", {}, {}, 60_000, JSON.parse, () => live);
   assert.equal(calls, 1);
+});
+
+Deno.test("a session's data update (SUBSCRIBE) is a take only while its connection holds the session (ifHeld)", async () => {
+  const sent: ApiRequest[] = [];
+  const api = new BrokerApi((req) => {
+    sent.push(req);
+    return Promise.resolve({ status: 409, text: JSON.stringify({ ...MOVED, status: 409 }) });
+  }, undefined);
+  const session = new SessionClaim(api, { clientId: "c", principal: undefined }, "h-3");
+  await session.saveData({ shared: [["$share/g/a", 1]], options: { nl: [], rap: [] } });
+  // A late retry of an ended connection's SUBSCRIBE: refused (session_moved) rather than taking
+  // the session back from the connection that took it over.
+  assert.deepEqual(sent.map((r) => [r.method, JSON.parse(r.text!)]), [
+    ["PUT", { holder: "h-3", data: '{"shared":[["$share/g/a",1]]}', ifHeld: true }],
+  ]);
+});
+
+Deno.test("a session's filter write (SUBSCRIBE, UNSUBSCRIBE) is not retried once its connection ended", async () => {
+  let live = true;
+  const sent: string[] = [];
+  const api = new BrokerApi((req) => {
+    sent.push(`${req.method} ${req.path.slice(req.path.lastIndexOf("/") + 1)}`);
+    live = false; // the connection ends while the first attempt is out
+    return Promise.resolve({ status: 503, text: '{"type":"no_leader"}' });
+  }, undefined);
+  const owner = { clientId: "c", principal: undefined };
+  const filters = new SessionFilters(api, owner, () => live);
+  const failed = await filters.save([new Set(), new Set(["a/b"]), new Set()]);
+  assert.ok(failed?.startsWith("503"), failed);
+  // Retried for 15 s before, each retry a chance to land after the client had taken its session
+  // over elsewhere and changed its filters there (the late write would undo them).
+  assert.deepEqual(sent, [`PUT ${sessionSubscription(owner, 1)}`]);
 });
