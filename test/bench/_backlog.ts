@@ -8,10 +8,12 @@
  */
 
 import { Client } from "../../src/client/mod.ts";
-import type { Source } from "../../src/client/types.ts";
 import { sleep } from "../e2e/nodes.ts";
 
 export const BODY = "x".repeat(256);
+
+/** A queue's name, or a topic's subscription. */
+type Source = Parameters<Client["receive"]>[0];
 
 /** What was published under one id prefix and how often each id was delivered. */
 export class IdLedger {

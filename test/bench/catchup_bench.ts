@@ -298,6 +298,10 @@ async function main(): Promise<void> {
   say(`nodes' logs in ${logDir}`);
   const nodes = await Nodes.start({ count: 3, logDir, keepLogs: false });
   const rss = new RssSampler(nodes);
+  // Interrupted: the nodes go, with their data (gigabytes), not left behind.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => void nodes.stop().finally(() => Deno.exit(130)));
+  }
   const ledgers = {
     q: [new IdLedger("q", QUEUE_N)],
     t: SUBS.map(() => new IdLedger("t", TOPIC_N)),
