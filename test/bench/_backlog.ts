@@ -97,6 +97,8 @@ export async function fill(
 /** Single publishes, `inFlight` at a time, until stopped; each call's latency is kept. */
 export class Producer {
   readonly latenciesMs: number[] = [];
+  /** When each call ended (Date.now()), beside its latency: to line the slow ones up with logs. */
+  readonly endedAt: number[] = [];
   failures = 0;
   #stop = false;
   #n = 0;
@@ -109,6 +111,7 @@ export class Producer {
         try {
           await client.publish(queue, { id: `${ledger.prefix}${n}`, body: BODY });
           this.latenciesMs.push(performance.now() - t0);
+          this.endedAt.push(Date.now());
           ledger.published(n);
         } catch {
           this.failures++;
@@ -116,6 +119,16 @@ export class Producer {
         }
       }
     })).then(() => {});
+  }
+  /** The `n` slowest calls from the `from`th on: latency and the time it ended. */
+  slowest(from: number, n: number): string {
+    const idx = [...this.latenciesMs.keys()].slice(from);
+    idx.sort((a, b) => this.latenciesMs[b] - this.latenciesMs[a]);
+    return idx.slice(0, n).map((i) =>
+      `${this.latenciesMs[i].toFixed(0)} ms at ${
+        new Date(this.endedAt[i]).toISOString().slice(11, 23)
+      }`
+    ).join(", ");
   }
   get count(): number {
     return this.#n;
