@@ -52,12 +52,15 @@ const WARM_MS = Number(values.warm) * 1000;
 const Q = "backlog", T = "events", SUBS = ["s1", "s2"];
 const broken: string[] = [];
 
-const say = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+const clock = () => new Date().toISOString().slice(11, 23);
+const say = (line: string) => console.log(`[${clock().slice(0, 8)}] ${line}`);
 
 /** Every 100 ms, each live node's `/healthz` (its answer time) and cluster view (its term). */
 class Probe {
   readonly latencies = new Map<string, number[]>();
   readonly terms = new Set<number>();
+  /** Answers over 500 ms: node, time taken, when it came (to line up with the nodes' logs). */
+  readonly slow: string[] = [];
   #timer: ReturnType<typeof setInterval>;
   constructor(nodes: Nodes) {
     this.#timer = setInterval(() => {
@@ -67,8 +70,10 @@ class Probe {
           .then(async (res) => {
             await res.body?.cancel();
             const list = this.latencies.get(id) ?? [];
-            list.push(performance.now() - t0);
+            const ms = performance.now() - t0;
+            list.push(ms);
             this.latencies.set(id, list);
+            if (ms > 500) this.slow.push(`${id} ${ms.toFixed(0)} ms at ${clock()}`);
           }, () => {});
       }
       const any = nodes.live()[0];
@@ -205,6 +210,7 @@ async function catchUp(nodes: Nodes, rss: RssSampler, ledgers: Record<string, Id
       }; peak RSS ${rss.peak(id, t0, t1).toFixed(0)} MB`,
     );
   }
+  say(`/healthz answers over 500 ms: ${probe.slow.join(", ") || "none"}`);
   if (probe.terms.size > 1) broken.push(`elections during the catch-up: terms ${[...probe.terms]}`);
   await Promise.all([producerClient.close(), consumerClient.close(), admin.close()]);
   return { leader, f };
