@@ -6,6 +6,7 @@
  */
 
 import { committedIndex } from "./quorum.ts";
+import { entryBytes } from "./log.ts";
 import type { Progress } from "./progress.ts";
 import type { Raft } from "./raft.ts";
 import { EntryKind, type Message, NO_NODE, type NodeId } from "./types.ts";
@@ -99,7 +100,9 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
     // Pipelining: assume it arrives; a rejection resets `next` (maybeDecrTo).
     const last = entries[entries.length - 1].index;
     pr.next = last + 1;
-    pr.inflights.add(last);
+    let bytes = 0;
+    for (const e of entries) bytes += entryBytes(e);
+    pr.inflights.add(last, bytes);
   } else if (pr.state === "probe") {
     pr.probeSent = true;
   }

@@ -14,38 +14,52 @@ import type { StoredSnapshot } from "./types.ts";
 
 export type ProgressState = "probe" | "replicate" | "snapshot";
 
-/** A bounded FIFO of the last index of each append in flight to one follower. */
+/**
+ * A bounded FIFO of the last index of each append in flight to one follower, with its bytes of
+ * entries: full at `capacity` appends or at `maxBytes` (etcd's MaxInflightBytes), whichever comes
+ * first. An append is let go while the window is not full, so one larger than `maxBytes` still
+ * goes, alone.
+ */
 export class Inflights {
   private readonly buf: number[];
+  private readonly sizes: number[];
   private start = 0;
   count = 0;
+  /** Bytes of entries of the appends in flight. */
+  bytes = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(readonly capacity: number, readonly maxBytes = Infinity) {
     if (capacity < 1) throw new Error(`Cannot create an inflight window of ${capacity}`);
+    if (!(maxBytes > 0)) throw new Error(`Cannot create an inflight window of ${maxBytes} bytes`);
     this.buf = new Array<number>(capacity).fill(0);
+    this.sizes = new Array<number>(capacity).fill(0);
   }
 
   full(): boolean {
-    return this.count >= this.capacity;
+    return this.count >= this.capacity || this.bytes >= this.maxBytes;
   }
 
-  add(lastIndex: number): void {
+  add(lastIndex: number, bytes = 0): void {
     if (this.full()) throw new Error("Cannot add an inflight append: the window is full");
-    this.buf[(this.start + this.count) % this.capacity] = lastIndex;
+    const at = (this.start + this.count) % this.capacity;
+    this.buf[at] = lastIndex;
+    this.sizes[at] = bytes;
+    this.bytes += bytes;
     this.count++;
   }
 
   /** The follower acknowledged up to `index`: every append ending at or before it has arrived. */
   freeLE(index: number): void {
-    while (this.count > 0 && this.buf[this.start] <= index) {
-      this.start = (this.start + 1) % this.capacity;
-      this.count--;
-    }
+    while (this.count > 0 && this.buf[this.start] <= index) this.#freeFirst();
   }
 
   /** Frees one slot so that a follower answering heartbeats is not stuck behind lost appends. */
   freeFirstOne(): void {
-    if (this.count === 0) return;
+    if (this.count > 0) this.#freeFirst();
+  }
+
+  #freeFirst(): void {
+    this.bytes -= this.sizes[this.start];
     this.start = (this.start + 1) % this.capacity;
     this.count--;
   }
@@ -53,6 +67,7 @@ export class Inflights {
   reset(): void {
     this.start = 0;
     this.count = 0;
+    this.bytes = 0;
   }
 }
 
@@ -80,9 +95,14 @@ export class Progress {
   transfer: SnapshotTransfer | undefined;
   readonly inflights: Inflights;
 
-  constructor(next: number, maxInflight: number, public isLearner: boolean) {
+  constructor(
+    next: number,
+    maxInflight: number,
+    public isLearner: boolean,
+    maxInflightBytes = Infinity,
+  ) {
     this.next = next;
-    this.inflights = new Inflights(maxInflight);
+    this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }
 
   private resetState(state: ProgressState): void {

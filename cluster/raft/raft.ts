@@ -41,6 +41,11 @@ export const TRANSFER_CONTEXT: Uint8Array = new TextEncoder().encode("transfer")
 export const DEFAULTS = {
   maxInflightMessages: 256,
   maxAppendBytes: 1024 * 1024,
+  /**
+   * Most bytes of entries in flight to one follower: a follower far behind is sent its entries a
+   * window at a time, not `maxInflightMessages` appends of `maxAppendBytes` (256 MiB) at once.
+   */
+  maxInflightBytes: 8 * 1024 * 1024,
   snapshotChunkBytes: 1024 * 1024,
   /** A learner this many entries behind the leader's last index cannot be promoted. */
   promoteMaxLagEntries: 1024,
@@ -61,6 +66,7 @@ export class Raft {
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   readonly maxInflight: number;
+  readonly maxInflightBytes: number;
   readonly maxAppendBytes: number;
   readonly snapshotChunkBytes: number;
 
@@ -111,6 +117,7 @@ export class Raft {
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxInflight = config.maxInflightMessages ?? DEFAULTS.maxInflightMessages;
+    this.maxInflightBytes = config.maxInflightBytes ?? DEFAULTS.maxInflightBytes;
     this.maxAppendBytes = config.maxAppendBytes ?? DEFAULTS.maxAppendBytes;
     this.snapshotChunkBytes = config.snapshotChunkBytes ?? DEFAULTS.snapshotChunkBytes;
     if (this.snapshotChunkBytes < 1) {
@@ -207,7 +214,7 @@ export class Raft {
     this.lead = this.id;
     const last = this.log.lastIndex();
     for (const id of [...this.conf.voters, ...this.conf.learners]) {
-      const pr = new Progress(last + 1, this.maxInflight, !this.isVoter(id));
+      const pr = new Progress(last + 1, this.maxInflight, !this.isVoter(id), this.maxInflightBytes);
       if (id === this.id) {
         // The leader counts itself only for what it has persisted (see RawNode.advance).
         pr.match = this.log.stable;
@@ -467,7 +474,7 @@ export class Raft {
     } else {
       let pr = this.progress.get(cc.nodeId);
       if (pr === undefined) {
-        pr = new Progress(this.log.lastIndex() + 1, this.maxInflight, true);
+        pr = new Progress(this.log.lastIndex() + 1, this.maxInflight, true, this.maxInflightBytes);
         pr.recentActive = true;
         this.progress.set(cc.nodeId, pr);
       }

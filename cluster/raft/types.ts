@@ -246,6 +246,12 @@ export interface RaftConfig {
   readonly checkQuorum?: boolean;
   /** Most append messages in flight to one follower (pipelining window). */
   readonly maxInflightMessages?: number;
+  /**
+   * Most bytes of entries (data + 24 each, as `maxAppendBytes` counts them) in flight to one
+   * follower; default 8 MiB. With `maxInflightMessages` alone, a follower far behind was sent
+   * that many appends of `maxAppendBytes` in one go.
+   */
+  readonly maxInflightBytes?: number;
   /** Most bytes of entry data in one append message. */
   readonly maxAppendBytes?: number;
   /** Bytes per InstallSnapshot chunk. */

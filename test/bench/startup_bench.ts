@@ -28,6 +28,7 @@
 import { parseArgs } from "node:util";
 import { Nodes, sleep } from "../e2e/nodes.ts";
 import { ThreadSampler } from "./thread_sampler.ts";
+import { rssMB, RssSampler } from "./_rss.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -124,43 +125,6 @@ async function readyCount(url: string): Promise<number> {
     return j.ready;
   } catch {
     return -1;
-  }
-}
-
-function rssMB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-/**
- * Every live node's RSS sampled every 100 ms, kept with its time: the peak per node over any
- * span of wall time (a phase, or one node's snapshot). A restarted process counts as its node.
- */
-class RssSampler {
-  readonly #samples: { t: number; id: string; mb: number }[] = [];
-  #timer: ReturnType<typeof setInterval>;
-  constructor(nodes: Nodes) {
-    this.#timer = setInterval(() => {
-      const t = Date.now();
-      for (const id of nodes.live()) {
-        const pid = nodes.pid(id);
-        if (pid === undefined) continue;
-        try {
-          this.#samples.push({ t, id, mb: rssMB(pid) });
-        } catch { /* the process just exited */ }
-      }
-    }, 100);
-  }
-  /** The peak of node `id` from `from` to `to` (Date.now() times), 0 without a sample. */
-  peak(id: string, from: number, to: number): number {
-    let max = 0;
-    for (const s of this.#samples) {
-      if (s.id === id && s.t >= from && s.t <= to) max = Math.max(max, s.mb);
-    }
-    return max;
-  }
-  stop(): void {
-    clearInterval(this.#timer);
   }
 }
 
