@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ReadWait } from "./read_wait.ts";
+import { harness, publish, published, settle } from "./_testing_inbound.ts";
 
 /** Counts the timers set while `f` runs. */
 async function timersSet(f: () => Promise<void>): Promise<number> {
@@ -67,4 +68,34 @@ Deno.test("a read with no wait pending is not kept for the next wait", async () 
   w.read();
   assert.equal(await w.wait(performance.now() + 5), false);
   w.end();
+});
+
+Deno.test("a batch's held answers and its refill wait set one timer, not one per wait", async () => {
+  // As "after the held answers, the wait goes on until the client has sent as many"
+  // (inbound_test.ts): six waits for a read in one batch's answers (two held answers, then the
+  // refill), all for one deadline. Each set a timer of its own before (~10 µs each on Deno).
+  const { inbound, requests, acks } = harness();
+  for (let id = 1; id <= 6; id++) inbound.publish(publish(id));
+  inbound.flush();
+  await settle();
+  const ticks = async () => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
+  const set = await timersSet(async () => {
+    requests[0].answer(201, published(6));
+    await ticks();
+    for (let id = 7; id <= 12; id++) {
+      inbound.publish(publish(id));
+      inbound.flush();
+      await ticks();
+    }
+  });
+  assert.deepEqual(acks, [1, 2, 3, 4, 5, 6]);
+  assert.equal(set, 1);
+  await settle();
+  assert.equal(requests.length, 2);
+  assert.equal(requests[1].messages.length, 6);
+  requests[1].answer(201, published(6, 7));
+  for (let i = 0; i < 500 && acks.length < 12; i++) await settle();
+  assert.equal(acks.length, 12);
 });
