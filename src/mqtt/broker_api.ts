@@ -137,9 +137,9 @@ export class BrokerApi {
    * A call that is retried while the cluster has no leader or the outcome is unknown (a write
    * here is always made safe to repeat by its message id or Idempotency-Key), up to `deadline`.
    * `read` makes the answer's body of its text (`readApiAnswer` for a batch publish, which takes
-   * the API's count instead where it gives one: `ApiFetch`). Not retried
-   * once `live` says false (its connection ended): nobody waits for the answer, and a late retry
-   * of a QoS 2 write is refused anyway (`session_moved`, test/chaos/FINDINGS.md F11).
+   * the API's count instead where it gives one: `ApiFetch`). Not retried once `live` says false
+   * (its connection ended): nobody waits for the answer, and a late retry of a QoS 2 write is
+   * refused anyway (`session_moved`, test/chaos/FINDINGS.md F11).
    */
   async write(
     method: string,
