@@ -15,6 +15,11 @@ export interface Answer {
   readonly text: string;
   /** A receive's: how many messages it delivers (a stream consumer's credit counts them). */
   readonly delivered?: number;
+  /**
+   * A batch publish's, when every message was published (or was a duplicate): how many. An
+   * in-process caller (the MQTT gateway) reads this instead of the text, which is then never made.
+   */
+  readonly published?: number;
 }
 
 /** What a handler answers: its own answer, or the leader's to a forwarded write, as it came. */

@@ -219,14 +219,43 @@ export function publishJson(o: PublishOutcome): Record<string, unknown> {
 export interface WriteAnswer {
   readonly status: number;
   readonly text: string;
+  /** A batch publish whose every message was published (or a duplicate): how many (`Answer`). */
+  readonly published?: number;
 }
 
 /** A write answered 204 with no body (deletes). */
 export const noContent = (): WriteAnswer => ({ status: 204, text: "" });
 
-/** A batch publish: 201 with one result (or `error`) per message, in order. */
+/**
+ * A batch publish: 201 with one result (or `error`) per message, in order. When every message
+ * was published, also their count (`published`), and the text is made only when read: the MQTT
+ * gateway reads the count in process, and rendering the results (an object and an id per
+ * message) for it to scan back was ~1 µs per message of a leader's profile.
+ */
 export function batchPublished(v: { readonly results: readonly PublishOutcome[] }): WriteAnswer {
-  return { status: 201, text: JSON.stringify({ results: v.results.map(publishJson) }) };
+  const { results } = v;
+  for (let i = 0; i < results.length; i++) {
+    if (!results[i].ok) return { status: 201, text: batchText(results) };
+  }
+  return new PublishedBatch(results);
+}
+
+/** The text of a batch publish's answer. */
+function batchText(results: readonly PublishOutcome[]): string {
+  return JSON.stringify({ results: results.map(publishJson) });
+}
+
+/** `batchPublished` of results all published: the text made once, when read. */
+class PublishedBatch implements WriteAnswer {
+  readonly status = 201;
+  readonly published: number;
+  #text: string | undefined;
+  constructor(readonly results: readonly PublishOutcome[]) {
+    this.published = results.length;
+  }
+  get text(): string {
+    return this.#text ??= batchText(this.results);
+  }
 }
 
 /** Ack, nack or extend: 200 with one status per receipt. */
@@ -289,6 +318,28 @@ const REPLAYED_JSON_HEADERS = { "content-type": "application/json", "idempotent-
 export function jsonAnswer(status: number, text: string, replayed: boolean): Answer {
   // Shared records: nothing is allocated per answer but the answer itself.
   return { status, headers: replayed ? REPLAYED_JSON_HEADERS : JSON_HEADERS, text };
+}
+
+/**
+ * A write route's answer (`WriteAnswer`) as `jsonAnswer` answers its text; one with a count
+ * (`published`) keeps it, its text made only when read.
+ */
+export function writeAnswerOf(w: WriteAnswer, replayed: boolean): Answer {
+  if (w.published === undefined) return jsonAnswer(w.status, w.text, replayed);
+  return new CountedAnswer(w, replayed ? REPLAYED_JSON_HEADERS : JSON_HEADERS);
+}
+
+/** `writeAnswerOf` of an answer with a count. */
+class CountedAnswer implements Answer {
+  readonly status: number;
+  readonly published: number | undefined;
+  constructor(readonly write: WriteAnswer, readonly headers: Readonly<Record<string, string>>) {
+    this.status = write.status;
+    this.published = write.published;
+  }
+  get text(): string {
+    return this.write.text;
+  }
 }
 
 /**

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Delivery, ReceiptResult } from "../broker/mod.ts";
 import {
+  batchPublished,
+  jsonAnswer,
   type MessageRequest,
   publishJson,
   renderDeliveries,
@@ -9,6 +11,7 @@ import {
   singlePublish,
   toMessageInput,
   toMessageInputs,
+  writeAnswerOf,
 } from "./render.ts";
 
 Deno.test("singlePublish answers the text of publishJson, 201 new and 200 duplicate", () => {
@@ -21,6 +24,34 @@ Deno.test("singlePublish answers the text of publishJson, 201 new and 200 duplic
         assert.equal(answer.text, JSON.stringify(publishJson(o)));
         assert.equal(answer.status, duplicate ? 200 : 201);
       }
+    }
+  }
+});
+
+Deno.test("batchPublished: the results' text, and their count when every one was published", () => {
+  const ok = (seq: number, duplicate = false) => ({
+    ok: true as const,
+    seq,
+    id: `m${seq}`,
+    duplicate,
+  });
+  const failed = { ok: false as const, reason: "retained_full" as const, detail: "full" };
+  const cases = [[ok(1)], [ok(1), ok(2, true), ok(3)], [ok(1), failed, ok(3)], [failed]];
+  for (const results of cases) {
+    const text = JSON.stringify({ results: results.map(publishJson) });
+    const all = results.every((r) => r.ok);
+    for (const replayed of [false, true]) {
+      const w = batchPublished({ results });
+      assert.equal(w.published, all ? results.length : undefined);
+      // The answer keeps the count; its text is what it was, made when read.
+      const answer = writeAnswerOf(w, replayed);
+      assert.equal(answer.published, w.published);
+      const plain = jsonAnswer(201, text, replayed);
+      assert.deepEqual(
+        { status: answer.status, headers: answer.headers, text: answer.text },
+        { status: plain.status, headers: plain.headers, text: plain.text },
+      );
+      assert.equal(answer.text, text, "the same text when read again");
     }
   }
 });

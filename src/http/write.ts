@@ -16,7 +16,7 @@ import { idempotencyOf } from "./idempotency.ts";
 import { ownerOf, sessionOf } from "./session.ts";
 import { shuttingDown } from "./drain.ts";
 import { expectOk, ProblemError } from "./problems.ts";
-import { jsonAnswer, type WriteAnswer } from "./render.ts";
+import { type WriteAnswer, writeAnswerOf } from "./render.ts";
 import type { ProposeOutcome } from "./node_port.ts";
 import { noQuery } from "./request.ts";
 
@@ -248,8 +248,7 @@ export function answerWrite<C extends Command>(
       if (!outcome.ok) return notProposed(call, deps, outcome, request, extraTimeoutMs);
       const result = resultOf(cmd, outcome.result);
       const value = expectOk(result) as unknown as ResultByOp[C["op"]];
-      const { status, text } = render(value);
-      return jsonAnswer(status, text, result.replayed === true);
+      return writeAnswerOf(render(value), result.replayed === true);
     });
   } catch (error) {
     return Promise.reject(error);

@@ -2,7 +2,9 @@
  * The API's answer to a batch publish as the gateway reads it: when every message was published
  * (the common case) only their count, read by a scan of the text, instead of `JSON.parse` making
  * an object and an id string per message that the gateway never looks at (~0.5 µs a message in
- * process; the gateway's PUBACKs need only "published or not" per message).
+ * process; the gateway's PUBACKs need only "published or not" per message). On the direct path
+ * the API gives the count itself (`ApiFetch`'s `published`) and no text is made at all
+ * (`BrokerApi.call`); the scan reads the text that comes through the app.
  *
  * @module
  */

@@ -7,6 +7,7 @@
  */
 
 import type { Principal } from "../http/mod.ts";
+import { readApiAnswer } from "./batch_answer.ts";
 
 /** One request to the node's API, in process. */
 export interface ApiRequest {
@@ -35,8 +36,14 @@ export interface ApiRequest {
   readonly signal?: AbortSignal;
 }
 
-/** The node's API in process (`createApp(...).fetch` behind `src/server/start.ts`). */
-export type ApiFetch = (req: ApiRequest) => Promise<{ status: number; text: string }>;
+/**
+ * The node's API in process (`createApp(...).fetch` behind `src/server/start.ts`): the status
+ * and the JSON text of its answer; for a batch publish whose every message was published, also
+ * their count (`published`), and then the text is made only if read.
+ */
+export type ApiFetch = (
+  req: ApiRequest,
+) => Promise<{ readonly status: number; readonly text: string; readonly published?: number }>;
 
 /** An answer of the API: the status and the parsed JSON body (undefined when empty). */
 export interface ApiAnswer {
@@ -107,7 +114,7 @@ export class BrokerApi {
     signal?: AbortSignal,
     read: (text: string) => unknown = JSON.parse,
   ): Promise<ApiAnswer> {
-    const { status, text } = await this.#fetch({
+    const answer = await this.#fetch({
       method,
       path,
       headers: { "content-type": "application/json", ...headers },
@@ -119,15 +126,20 @@ export class BrokerApi {
       ...this.#caller,
       ...(signal === undefined ? {} : { signal }),
     });
+    const { status, published } = answer;
+    // A batch publish read for its count only: the count, without making and scanning its text.
+    if (published !== undefined && read === readApiAnswer) return { status, body: { published } };
+    const text = answer.text;
     return { status, body: text === "" ? undefined : read(text) };
   }
 
   /**
    * A call that is retried while the cluster has no leader or the outcome is unknown (a write
    * here is always made safe to repeat by its message id or Idempotency-Key), up to `deadline`.
-   * `read` makes the answer's body of its text (`readApiAnswer` for a batch publish). Not retried
-   * once `live` says false (its connection ended): nobody waits for the answer, and a late retry
-   * of a QoS 2 write is refused anyway (`session_moved`, test/chaos/FINDINGS.md F11).
+   * `read` makes the answer's body of its text (`readApiAnswer` for a batch publish, which takes
+   * the API's count instead where it gives one: `ApiFetch`). Not retried once `live` says false
+   * (its connection ended): nobody waits for the answer, and a late retry of a QoS 2 write is
+   * refused anyway (`session_moved`, test/chaos/FINDINGS.md F11).
    */
   async write(
     method: string,

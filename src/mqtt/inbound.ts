@@ -21,6 +21,7 @@ import { readApiAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey } from "./session.ts";
 import { PacketQueue } from "./packet_queue.ts";
+import { ReadWait } from "./read_wait.ts";
 import type { AckCmd, InboundHost } from "./inbound_host.ts";
 
 export type { AckCmd, InboundHost } from "./inbound_host.ts";
@@ -88,8 +89,8 @@ export class Inbound {
   readonly #topics = new Map<string, TopicFacts>();
   /** PUBLISHes whose properties the API would refuse: answered in their place, not sent. */
   readonly #beyond = new WeakMap<IPublishPacket, string>();
-  /** Ends the pump's wait for the next read (`#awaitRead`). */
-  #onRead: (() => void) | undefined;
+  /** The pump's waits for the next read (`#awaitRead`), a series sharing one timer. */
+  readonly #waits = new ReadWait();
   /** Batches whose last answer goes at once, after a wait for a read that did not come. */
   #holdsSkipped = 0;
   /** The client answered the last batch's first answers at once (it keeps a window full). */
@@ -128,7 +129,7 @@ export class Inbound {
    * batch, not the first alone and the rest a whole commit behind it.
    */
   flush(): void {
-    this.#onRead?.();
+    this.#waits.read();
     this.#pump();
   }
 
@@ -148,6 +149,7 @@ export class Inbound {
         if (kind === "pubrel") await this.#release(run as IPubrelPacket[]);
         else if (await this.#batch(run as IPublishPacket[]) && this.#queue.length > 0) {
           await this.#awaitRead(undefined);
+          this.#waits.end();
         }
       }
     } catch (e) {
@@ -155,6 +157,7 @@ export class Inbound {
       this.#queue.end();
       this.#host.fail(0x80, `publish failed: ${e}`);
     } finally {
+      this.#waits.end();
       this.#pumping = false;
     }
   }
@@ -173,15 +176,7 @@ export class Inbound {
   async #awaitRead(until: number | undefined): Promise<boolean> {
     await this.#host.written?.();
     if (this.#stopped) return false;
-    const ms = until === undefined ? 0 : Math.max(0, until - performance.now());
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const read = await new Promise<boolean>((resolve) => {
-      this.#onRead = () => resolve(true);
-      timer = setTimeout(() => resolve(false), ms);
-    });
-    clearTimeout(timer);
-    this.#onRead = undefined;
-    return read;
+    return await this.#waits.wait(until);
   }
 
   /** Publishes this connection's Last Will (`willMessage`); a refusal is only logged. */
@@ -339,6 +334,7 @@ export class Inbound {
       waiting = await this.#awaitRead(until);
     }
     if (answered) await this.#awaitBulk(refilled, roundMs, answers.length);
+    this.#waits.end();
     // No read after the first answers: a client that sends a burst and waits for all of it,
     // which the wait only delays, or one slow to answer. The next holds are skipped, twice as
     // many after each vain wait in a row, so a burst client rarely waits and a windowed one soon

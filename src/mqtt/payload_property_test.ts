@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { decodePayload, encodePayload } from "./payload.ts";
 
@@ -37,5 +38,22 @@ Deno.test("payloads: any bytes, any text, any JSON come back byte for byte (prop
       assert.deepEqual(roundTrip(bytes), bytes);
     }),
     { numRuns: 2000 },
+  );
+});
+
+Deno.test("payloads: a payload that is a view of a larger Buffer (a read's) reads as its own bytes (property)", () => {
+  const payload = fc.oneof(
+    fc.uint8Array({ maxLength: 200 }),
+    fc.string({ unit: "binary", maxLength: 80 }).map((s) => encoder.encode(s)),
+    fc.jsonValue({ maxDepth: 3 }).map((v) => encoder.encode(JSON.stringify(v) ?? "null")),
+  );
+  const around = fc.uint8Array({ maxLength: 20 });
+  fc.assert(
+    fc.property(payload, around, around, (bytes, before, after) => {
+      const read = Buffer.concat([before, bytes, after]);
+      const view = read.subarray(before.length, before.length + bytes.length);
+      assert.deepEqual(encodePayload(view), encodePayload(new Uint8Array(bytes)));
+    }),
+    { numRuns: 1000 },
   );
 });
