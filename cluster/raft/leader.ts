@@ -95,6 +95,7 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
     entries,
     commit: r.log.committed,
   });
+  pr.appendSentSinceBeat = true;
   if (entries.length > 0 && pr.state === "replicate") {
     // Pipelining: assume it arrives; a rejection resets `next` (maybeDecrTo).
     const last = entries[entries.length - 1].index;
@@ -139,7 +140,9 @@ function handleAppendResp(r: Raft, m: Message): void {
         `beyond leader ${r.id}'s last index ${r.log.lastIndex()}`,
     );
   }
-  if (pr.maybeUpdate(m.index) || (pr.state === "probe" && pr.match === m.index)) {
+  const advanced = pr.maybeUpdate(m.index);
+  if (advanced) pr.ackedSinceBeat = true;
+  if (advanced || (pr.state === "probe" && pr.match === m.index)) {
     if (pr.state === "probe") pr.becomeReplicate();
     else if (pr.state === "snapshot" && pr.match + 1 >= r.log.firstIndex()) {
       // The follower installed the snapshot (or caught up otherwise): back to the log.

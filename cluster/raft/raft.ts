@@ -320,7 +320,7 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.readOnly.lastContext());
+      this.bcastHeartbeat(this.readOnly.lastContext(), true);
     }
   }
 
@@ -332,7 +332,19 @@ export class Raft {
     return ok;
   }
 
-  bcastHeartbeat(ctx: Uint8Array | undefined): void {
+  /**
+   * Heartbeats to every follower; on the tick (`skipInStep`), not to those in step. A follower in
+   * step got an append and acknowledged a new entry since its last heartbeat, holds every
+   * committed entry, is replicated by pipelined appends with room in its window, and knows the
+   * commit (none is held back for a notice): its heartbeat and answer would carry nothing its appends and their answers did not
+   * (its election timer, the leader's check-quorum, the commit) and cost the follower a wake-up
+   * and the leader an answer to read, every tick while appends flow. The heartbeats stay for a
+   * read's confirmation (`ctx`), a leadership transfer, a follower in probe or snapshot state, a
+   * full window, or one that went quiet: without appends it gets one at the next tick.
+   */
+  bcastHeartbeat(ctx: Uint8Array | undefined, skipInStep = false): void {
+    const skipping = skipInStep && ctx === undefined && !this.commitUnsent &&
+      this.leadTransferee === NO_NODE;
     // It carries the commit to followers that hold its entry (`deferCommitNotice`); a follower
     // whose answer is still on its way learns it from the next append or notice.
     let all = true;
@@ -342,6 +354,11 @@ export class Raft {
     if (all) this.commitUnsent = false;
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
+      const inStep = pr.appendSentSinceBeat && pr.ackedSinceBeat && pr.state === "replicate" &&
+        !pr.inflights.full() && pr.match >= this.log.committed;
+      pr.appendSentSinceBeat = false;
+      pr.ackedSinceBeat = false;
+      if (skipping && inStep) continue;
       this.send({
         type: "heartbeat",
         to: id,
