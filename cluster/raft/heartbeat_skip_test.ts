@@ -1,5 +1,5 @@
 /**
- * A leader's tick sends no heartbeat to a follower in step (`Raft.bcastHeartbeat`): one that got
+ * A leader's tick sends no heartbeat to a follower in step (`leaderHeartbeats`, leader.ts): one that got
  * an append and acknowledged a new entry since its last heartbeat, holds the commit and is
  * replicated by appends. The others still get theirs, and so does that one once appends stop.
  */

@@ -82,7 +82,7 @@ export class Progress {
   /**
    * Since the leader's last heartbeat to it: an append went to it, and it acknowledged an entry
    * it had not before. Both together: it hears from the leader and answers without heartbeats
-   * (`Raft.bcastHeartbeat`).
+   * (`leaderHeartbeats`, leader.ts).
    */
   appendSentSinceBeat = false;
   ackedSinceBeat = false;

@@ -18,7 +18,7 @@ import { applyConfChange, decodeConfChange, isMember } from "./conf_change.ts";
 import { RaftLog } from "./log.ts";
 import { ReadOnly } from "./read_only.ts";
 import { hasQuorum, voteResult } from "./quorum.ts";
-import { maybeCommitLeader, stepLeader } from "./leader.ts";
+import { leaderHeartbeats, maybeCommitLeader, stepLeader } from "./leader.ts";
 import { stepCandidate, stepFollower } from "./follower.ts";
 import type { IncomingSnapshot } from "./follower.ts";
 import {
@@ -332,41 +332,9 @@ export class Raft {
     return ok;
   }
 
-  /**
-   * Heartbeats to every follower; on the tick (`skipInStep`), not to those in step. A follower in
-   * step got an append and acknowledged a new entry since its last heartbeat, holds every
-   * committed entry, is replicated by pipelined appends with room in its window, and knows the
-   * commit (none is held back for a notice): its heartbeat and answer would carry nothing its appends and their answers did not
-   * (its election timer, the leader's check-quorum, the commit) and cost the follower a wake-up
-   * and the leader an answer to read, every tick while appends flow. The heartbeats stay for a
-   * read's confirmation (`ctx`), a leadership transfer, a follower in probe or snapshot state, a
-   * full window, or one that went quiet: without appends it gets one at the next tick.
-   */
+  /** Heartbeats to every follower; on the tick not to those in step (leader.ts). */
   bcastHeartbeat(ctx: Uint8Array | undefined, skipInStep = false): void {
-    const skipping = skipInStep && ctx === undefined && !this.commitUnsent &&
-      this.leadTransferee === NO_NODE;
-    // It carries the commit to followers that hold its entry (`deferCommitNotice`); a follower
-    // whose answer is still on its way learns it from the next append or notice.
-    let all = true;
-    for (const [id, pr] of this.progress) {
-      if (id !== this.id && pr.match < this.log.committed) all = false;
-    }
-    if (all) this.commitUnsent = false;
-    for (const [id, pr] of this.progress) {
-      if (id === this.id) continue;
-      const inStep = pr.appendSentSinceBeat && pr.ackedSinceBeat && pr.state === "replicate" &&
-        !pr.inflights.full() && pr.match >= this.log.committed;
-      pr.appendSentSinceBeat = false;
-      pr.ackedSinceBeat = false;
-      if (skipping && inStep) continue;
-      this.send({
-        type: "heartbeat",
-        to: id,
-        // A follower may lack entries up to our commit: tell it only what it has matched.
-        commit: Math.min(pr.match, this.log.committed),
-        ...(ctx ? { context: ctx } : {}),
-      });
-    }
+    leaderHeartbeats(this, ctx, skipInStep);
   }
 
   // ---- messages -----------------------------------------------------------------------------

@@ -37,7 +37,7 @@ function confChangeCommittedNotApplied(net: Network, held: Set<NodeId>, target: 
   assert.equal(net.node("n1").status().commit, index);
   held.add(target);
   // A heartbeat carries the commit: at the second tick, as the target acknowledged a new entry
-  // since its last one (in step: the first tick sends it none, `Raft.bcastHeartbeat`).
+  // since its last one (in step: the first tick sends it none, `leaderHeartbeats` in leader.ts).
   for (let i = 0; i < 2; i++) {
     net.tick("n1");
     net.settle();
