@@ -38,7 +38,6 @@ import { DriverSnapshots } from "./driver_snapshots.ts";
 import { ReadyPersister } from "./driver_persist.ts";
 import { PersistOverlap, prefixThrough } from "./driver_overlap.ts";
 import { sendBeforeOwnWrite } from "./driver_sends.ts";
-import { CommitNotice } from "./commit_notice.ts";
 import { Identities, StaleIncarnationError } from "./identity.ts";
 import { MemberUrls, unwrapSnapshot, UrlsAhead } from "./membership.ts";
 
@@ -68,8 +67,8 @@ export class NodeDriver {
   readonly #overlap: PersistOverlap;
   #closed = false;
   #stopTicker: () => void = () => {};
-  /** The leader's commit notice, with `deferCommitNotice` (commit_notice.ts). */
-  readonly #notice: CommitNotice;
+  /** Cancels the pending commit notice (`#noticeCommit`), if one is set. */
+  #cancelNotice: (() => void) | undefined;
   readonly #proposals: PendingProposals;
   readonly #reads: PendingReads;
   readonly #snapshots: DriverSnapshots;
@@ -101,18 +100,6 @@ export class NodeDriver {
       apply: (entries) => this.#apply.enqueue({ entries }),
       isClosed: () => this.#closed,
     });
-    this.#notice = new CommitNotice(
-      {
-        commitUnsent: () => this.#raw.commitUnsent,
-        sendCommit: () => {
-          this.#raw.sendCommit();
-          this.#kick();
-        },
-        isClosed: () => this.#closed,
-      },
-      o.startTimer,
-      o.commitNoticeDelayMs ?? COMMIT_NOTICE_DELAY_MS,
-    );
   }
 
   /** What the apply worker and the snapshots share with the driver. */
@@ -353,7 +340,7 @@ export class NodeDriver {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopTicker();
-    this.#notice.close();
+    this.#cancelNotice?.();
     this.#gather?.();
     this.#proposals.close();
     this.#reads.close();
@@ -409,9 +396,31 @@ export class NodeDriver {
       this.#running = false;
     }
     if (this.#closed) return;
-    // Leader with `deferCommitNotice`: a commit that no append carried waits for its notice.
-    this.#notice.afterLoop();
+    this.#noticeCommit();
     if (this.#raw.hasReady()) this.#kick();
+  }
+
+  /**
+   * Leader with `deferCommitNotice`: a commit that no append carried to the followers goes to
+   * them after `commitNoticeDelayMs`, unless the next proposal's append carries it first (a
+   * publisher waiting for each answer sends the next one well within that).
+   */
+  #noticeCommit(): void {
+    if (!this.#raw.commitUnsent) return this.#dropNotice();
+    if (this.#cancelNotice !== undefined) return;
+    const start = this.#o.startTimer;
+    if (start === undefined) return this.#raw.sendCommit();
+    this.#cancelNotice = start(this.#o.commitNoticeDelayMs ?? COMMIT_NOTICE_DELAY_MS, () => {
+      this.#cancelNotice = undefined;
+      if (this.#closed) return;
+      this.#raw.sendCommit();
+      this.#kick();
+    });
+  }
+
+  #dropNotice(): void {
+    this.#cancelNotice?.();
+    this.#cancelNotice = undefined;
   }
 
   async #handle(rd: Ready): Promise<void> {
@@ -419,7 +428,7 @@ export class NodeDriver {
     const sendRest = sendBeforeOwnWrite(rd, (msgs) => this.#send(msgs));
     // An append carried the commit the notice waits to send: a later commit gets a whole delay
     // of its own (counted from the first Ready it is unsent after), not what remains of this one.
-    this.#notice.afterSends();
+    if (this.#cancelNotice !== undefined && !this.#raw.commitUnsent) this.#dropNotice();
     // A leader applies committed entries that wait for nothing of this persist while it runs
     // (`RawNode.applyAheadIndex`: a publish waits for the commit, not for the leader's fsync);
     // others after it. A follower applies after its persist and answer: nothing waits for it, and
