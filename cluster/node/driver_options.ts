@@ -32,9 +32,8 @@ export interface NodeDriverOptions {
   readonly tickMs: number;
   /**
    * With `raft.deferCommitNotice`: a one-shot timer for the commit notice (returns a function
-   * that cancels it; used at close only). A commit that no append carried to the followers within
-   * `commitNoticeDelayMs` (to twice that: commit_notice.ts) is sent then; the next heartbeat
-   * carries it anyway. Without it the
+   * that cancels it). A commit that no append carried to the followers within
+   * `commitNoticeDelayMs` is sent then; the next heartbeat carries it anyway. Without it the
    * driver sends it as soon as its ready loop has nothing else to do.
    */
   readonly startTimer?: StartTimer;

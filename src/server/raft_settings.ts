@@ -18,8 +18,7 @@ export const HEARTBEAT_TICKS = 1;
  * and each follower got an append of the commit alone and answered it (an extra wake-up of all
  * three nodes per entry). Nothing a client waits for waits on a follower's apply (a read on a
  * follower takes the commit from its read index's heartbeat round); followers apply at most 10
- * ms later when the publishing stops (docs/mqtt.md, "Session 14: per-entry cost"); 20 since the
- * notice's timer is left to run rather than touched every round (cluster/node/commit_notice.ts).
+ * ms later when the publishing stops (docs/mqtt.md, "Session 14: per-entry cost").
  */
 export const DEFER_COMMIT_NOTICE = true;
 export const COMMIT_NOTICE_MS = 10;
