@@ -96,6 +96,7 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
     entries,
     commit: r.log.committed,
   });
+  pr.appendSentSinceBeat = true;
   if (entries.length > 0 && pr.state === "replicate") {
     // Pipelining: assume it arrives; a rejection resets `next` (maybeDecrTo).
     const last = entries[entries.length - 1].index;
@@ -142,7 +143,9 @@ function handleAppendResp(r: Raft, m: Message): void {
         `beyond leader ${r.id}'s last index ${r.log.lastIndex()}`,
     );
   }
-  if (pr.maybeUpdate(m.index) || (pr.state === "probe" && pr.match === m.index)) {
+  const advanced = pr.maybeUpdate(m.index);
+  if (advanced) pr.ackedSinceBeat = true;
+  if (advanced || (pr.state === "probe" && pr.match === m.index)) {
     if (pr.state === "probe") pr.becomeReplicate();
     else if (pr.state === "snapshot" && pr.match + 1 >= r.log.firstIndex()) {
       // The follower installed the snapshot (or caught up otherwise): back to the log.
@@ -322,4 +325,44 @@ export function leaderAppend(r: Raft, kind: EntryKind, data: Uint8Array): number
   if (kind === EntryKind.ConfChange) r.pendingConfIndex = index;
   r.needBroadcast = true;
   return index;
+}
+
+// ---- heartbeats -----------------------------------------------------------------------------
+
+/**
+ * Heartbeats to every follower; on the tick (`skipInStep`), not to those in step. A follower in
+ * step got an append and acknowledged a new entry since its last heartbeat, holds every committed
+ * entry, is replicated by pipelined appends with room in its window, and knows the commit (none
+ * is held back for a notice): its heartbeat and answer would carry nothing that its appends and
+ * their answers did not (its election timer and lease, the leader's check-quorum, the commit) and
+ * cost the follower a wake-up and the leader an answer to read, every tick while appends flow.
+ * The heartbeats stay for a read's confirmation (`ctx`), a leadership transfer, a follower in
+ * probe or snapshot state, a full window, one that lags or stopped acknowledging (a lost append),
+ * and one that went quiet: without a new acknowledgement each interval it gets the next tick's.
+ */
+export function leaderHeartbeats(r: Raft, ctx: Uint8Array | undefined, skipInStep: boolean): void {
+  const skipping = skipInStep && ctx === undefined && !r.commitUnsent &&
+    r.leadTransferee === NO_NODE;
+  // It carries the commit to followers that hold its entry (`deferCommitNotice`); a follower
+  // whose answer is still on its way learns it from the next append or notice.
+  let all = true;
+  for (const [id, pr] of r.progress) {
+    if (id !== r.id && pr.match < r.log.committed) all = false;
+  }
+  if (all) r.commitUnsent = false;
+  for (const [id, pr] of r.progress) {
+    if (id === r.id) continue;
+    const inStep = pr.appendSentSinceBeat && pr.ackedSinceBeat && pr.state === "replicate" &&
+      !pr.inflights.full() && pr.match >= r.log.committed;
+    pr.appendSentSinceBeat = false;
+    pr.ackedSinceBeat = false;
+    if (skipping && inStep) continue;
+    r.send({
+      type: "heartbeat",
+      to: id,
+      // A follower may lack entries up to our commit: tell it only what it has matched.
+      commit: Math.min(pr.match, r.log.committed),
+      ...(ctx ? { context: ctx } : {}),
+    });
+  }
 }

@@ -94,6 +94,13 @@ export class Progress {
   pendingSnapshot = 0;
   transfer: SnapshotTransfer | undefined;
   readonly inflights: Inflights;
+  /**
+   * Since the leader's last heartbeat to it: an append went to it, and it acknowledged an entry
+   * it had not before. Both together: it hears from the leader and answers without heartbeats
+   * (`leaderHeartbeats`, leader.ts).
+   */
+  appendSentSinceBeat = false;
+  ackedSinceBeat = false;
 
   constructor(
     next: number,

@@ -18,7 +18,7 @@ import { applyConfChange, decodeConfChange, isMember } from "./conf_change.ts";
 import { RaftLog } from "./log.ts";
 import { ReadOnly } from "./read_only.ts";
 import { hasQuorum, voteResult } from "./quorum.ts";
-import { maybeCommitLeader, stepLeader } from "./leader.ts";
+import { leaderHeartbeats, maybeCommitLeader, stepLeader } from "./leader.ts";
 import { stepCandidate, stepFollower } from "./follower.ts";
 import type { IncomingSnapshot } from "./follower.ts";
 import {
@@ -327,7 +327,7 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.readOnly.lastContext());
+      this.bcastHeartbeat(this.readOnly.lastContext(), true);
     }
   }
 
@@ -339,24 +339,9 @@ export class Raft {
     return ok;
   }
 
-  bcastHeartbeat(ctx: Uint8Array | undefined): void {
-    // It carries the commit to followers that hold its entry (`deferCommitNotice`); a follower
-    // whose answer is still on its way learns it from the next append or notice.
-    let all = true;
-    for (const [id, pr] of this.progress) {
-      if (id !== this.id && pr.match < this.log.committed) all = false;
-    }
-    if (all) this.commitUnsent = false;
-    for (const [id, pr] of this.progress) {
-      if (id === this.id) continue;
-      this.send({
-        type: "heartbeat",
-        to: id,
-        // A follower may lack entries up to our commit: tell it only what it has matched.
-        commit: Math.min(pr.match, this.log.committed),
-        ...(ctx ? { context: ctx } : {}),
-      });
-    }
+  /** Heartbeats to every follower; on the tick not to those in step (leader.ts). */
+  bcastHeartbeat(ctx: Uint8Array | undefined, skipInStep = false): void {
+    leaderHeartbeats(this, ctx, skipInStep);
   }
 
   // ---- messages -----------------------------------------------------------------------------
