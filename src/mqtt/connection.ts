@@ -22,7 +22,7 @@ import {
   type SessionOwner,
 } from "./session.ts";
 import { type ByteStream, Wire, type WireError } from "./wire.ts";
-import { watchKeepAlive } from "./keep_alive.ts";
+import { monotonicNow, watchKeepAlive } from "./keep_alive.ts";
 import type { GatewayContext } from "./gateway_context.ts";
 
 /** v5 CONNACK and DISCONNECT reason codes this gateway uses. */
@@ -76,7 +76,7 @@ export class MqttConnection {
   #expireMs: number | undefined;
   #inbound: Inbound | undefined;
   #outbound: Outbound | undefined;
-  #lastPacketAt = Date.now();
+  #lastPacketAt = monotonicNow();
   readonly #aliases = new Map<number, string>();
   /** Topic aliases this side set (server to client, v5): topic → alias. */
   readonly #aliasesOut = new Map<string, number>();
@@ -109,7 +109,7 @@ export class MqttConnection {
   async run(): Promise<void> {
     await this.#wire.read({
       packet: (p) => {
-        this.#lastPacketAt = Date.now();
+        this.#lastPacketAt = monotonicNow();
         // A PUBLISH with no packet before it still being handled only joins the inbound queue:
         // at once, without two promises and a turn of the microtask queue per message.
         if (this.#waiting === 0 && p.cmd === "publish" && this.#inbound !== undefined) {
@@ -144,7 +144,7 @@ export class MqttConnection {
     this.#holding = true;
     return wait.finally(() => {
       this.#holding = false;
-      this.#lastPacketAt = Date.now();
+      this.#lastPacketAt = monotonicNow();
     });
   }
 

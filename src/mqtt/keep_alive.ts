@@ -17,8 +17,15 @@ export interface KeepAliveClock {
   clear(id: unknown): void;
 }
 
+/**
+ * The clock a connection stamps its packets with and the watch reads: monotonic, never the wall
+ * clock, which an operator or NTP may step (back: a dead client noticed that much late; forward:
+ * live idle clients disconnected at once).
+ */
+export const monotonicNow = (): number => performance.now();
+
 const REAL_CLOCK: KeepAliveClock = {
-  now: Date.now,
+  now: monotonicNow,
   set: (f, ms) => setTimeout(f, ms),
   clear: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
