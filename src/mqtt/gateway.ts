@@ -10,7 +10,7 @@ import type { Principal } from "../http/mod.ts";
 import type { ApiFetch } from "./broker_api.ts";
 import { MqttConnection } from "./connection.ts";
 import type { ClaimsView, GatewayContext } from "./gateway_context.ts";
-import { ORPHAN_RELEASE_MS, releaseOrphans, watchTakeovers } from "./takeover.ts";
+import { watchOrphans, watchTakeovers } from "./takeover.ts";
 import { tcpStream } from "./wire.ts";
 import { webSocketStream } from "./ws_stream.ts";
 
@@ -64,7 +64,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
   const nodePrefix = `${opts.nodeId}/`;
   const ctx = gatewayContext(opts, nodePrefix);
   const stopWatch = watchTakeovers(ctx, opts.onApplied);
-  const orphans = setTimeout(() => releaseOrphans(ctx, nodePrefix), ORPHAN_RELEASE_MS);
+  const stopOrphans = watchOrphans(ctx, nodePrefix);
   const acceptor = new Acceptor(ctx);
   const listener = opts.plain === undefined
     ? undefined
@@ -83,7 +83,7 @@ export function startMqttGateway(opts: MqttGatewayOptions): MqttGateway {
     handleUpgrade: (req) => upgrade(req, ctx, acceptor),
     async close() {
       stopWatch();
-      clearTimeout(orphans);
+      stopOrphans();
       listener?.close();
       unix?.close();
       await acceptor.close();

@@ -11,8 +11,44 @@ import { takenOver } from "./session.ts";
 
 /** How often the claims are looked at even if no change was seen (a restored snapshot). */
 const CLAIMS_SWEEP_MS = 5_000;
-/** After start, when the sessions this node held before its restart are released. */
+/** After start, when the sessions this node held before its restart are first released. */
 export const ORPHAN_RELEASE_MS = 3_000;
+/**
+ * Then how often again: a restarted node's replica may not have caught up 3 s after start (a
+ * long replay, a snapshot still coming), and a release may fail (no leader then); a claim of an
+ * earlier run found later is released then. A holder of an earlier run never comes back, so a
+ * late release is as safe as an early one.
+ */
+export const ORPHAN_SWEEP_MS = 30_000;
+
+/**
+ * Releases the sessions this node's earlier runs held (`releaseOrphans`), first after `firstMs`,
+ * then every `everyMs` (one pass at a time). Returns what stops it.
+ */
+export function watchOrphans(
+  ctx: GatewayContext,
+  nodePrefix: string,
+  timing = { firstMs: ORPHAN_RELEASE_MS, everyMs: ORPHAN_SWEEP_MS },
+): () => void {
+  let running = false;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const pass = async () => {
+    if (running || stopped) return;
+    running = true;
+    try {
+      await releaseOrphans(ctx, nodePrefix, () => stopped);
+    } finally {
+      running = false;
+      if (!stopped) timer = setTimeout(pass, timing.everyMs);
+    }
+  };
+  timer = setTimeout(pass, timing.firstMs);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
 
 /**
  * Session takeover across nodes: when a claim changes on this replica, a connection here whose
@@ -53,7 +89,11 @@ export function watchTakeovers(
  * Sessions held by connections of this node's earlier run (it was killed: they never released
  * them) are released, so their expiry runs and their wills' sessions can end.
  */
-export async function releaseOrphans(ctx: GatewayContext, nodePrefix: string): Promise<void> {
+export async function releaseOrphans(
+  ctx: GatewayContext,
+  nodePrefix: string,
+  stopped: () => boolean = () => false,
+): Promise<void> {
   // Auth on: as the gateway itself, which may release sessions' claims and nothing else
   // (gateway_auth.ts), on the leader as well: a follower forwards it with the gateway's proof.
   const api = new BrokerApi(
@@ -61,6 +101,7 @@ export async function releaseOrphans(ctx: GatewayContext, nodePrefix: string): P
     ctx.authenticate === undefined ? undefined : { asGateway: true },
   );
   for (const { key, holder } of ctx.claims.heldBy(nodePrefix)) {
+    if (stopped()) return;
     if (holder.startsWith(ctx.holderPrefix)) continue;
     const a = await api.write(
       "POST",
