@@ -4,7 +4,7 @@
  * an object and an id string per message that the gateway never looks at (~0.5 µs a message in
  * process; the gateway's PUBACKs need only "published or not" per message). On the direct path
  * the API gives the count itself (`ApiFetch`'s `published`) and no text is made at all
- * (`BrokerApi.call`); the scan reads the text that comes through the app.
+ * (`readBatchAnswer`); the scan reads the text that comes through the app.
  *
  * @module
  */
@@ -24,6 +24,19 @@ export interface AllPublished {
 export function readApiAnswer(text: string): unknown {
   const n = publishedCount(text);
   return n === undefined ? JSON.parse(text) : { published: n } satisfies AllPublished;
+}
+
+/**
+ * A batch publish's answer as `BrokerApi` reads it (`AnswerReader`): the API's own count where
+ * it gives one (the direct path: no text made), else `readApiAnswer` of the text.
+ */
+export function readBatchAnswer(
+  answer: { readonly text: string; readonly published?: number },
+): unknown {
+  const { published } = answer;
+  return published === undefined
+    ? readApiAnswer(answer.text)
+    : { published } satisfies AllPublished;
 }
 
 const HEAD = '{"results":[';

@@ -7,7 +7,6 @@
  */
 
 import type { Principal } from "../http/mod.ts";
-import { readApiAnswer } from "./batch_answer.ts";
 
 /** One request to the node's API, in process. */
 export interface ApiRequest {
@@ -41,9 +40,23 @@ export interface ApiRequest {
  * and the JSON text of its answer; for a batch publish whose every message was published, also
  * their count (`published`), and then the text is made only if read.
  */
-export type ApiFetch = (
-  req: ApiRequest,
-) => Promise<{ readonly status: number; readonly text: string; readonly published?: number }>;
+export type ApiFetch = (req: ApiRequest) => Promise<ApiFetchAnswer>;
+
+/** What `ApiFetch` answers. */
+export interface ApiFetchAnswer {
+  readonly status: number;
+  readonly text: string;
+  readonly published?: number;
+}
+
+/**
+ * Makes an answer's body (not called for an empty text): `JSON.parse` of its text by default;
+ * `readBatchAnswer` (batch_answer.ts) takes a batch publish's count where the API gives one, so
+ * its text is never made.
+ */
+export type AnswerReader = (answer: ApiFetchAnswer) => unknown;
+
+const parseText: AnswerReader = (a) => JSON.parse(a.text);
 
 /** An answer of the API: the status and the parsed JSON body (undefined when empty). */
 export interface ApiAnswer {
@@ -112,7 +125,7 @@ export class BrokerApi {
     body?: unknown,
     headers: Record<string, string> = {},
     signal?: AbortSignal,
-    read: (text: string) => unknown = JSON.parse,
+    read: AnswerReader = parseText,
   ): Promise<ApiAnswer> {
     const answer = await this.#fetch({
       method,
@@ -126,18 +139,15 @@ export class BrokerApi {
       ...this.#caller,
       ...(signal === undefined ? {} : { signal }),
     });
-    const { status, published } = answer;
-    // A batch publish read for its count only: the count, without making and scanning its text.
-    if (published !== undefined && read === readApiAnswer) return { status, body: { published } };
-    const text = answer.text;
-    return { status, body: text === "" ? undefined : read(text) };
+    // An answer with a count has a body: its text is not made just to see that it is not empty.
+    const empty = answer.published === undefined && answer.text === "";
+    return { status: answer.status, body: empty ? undefined : read(answer) };
   }
 
   /**
    * A call that is retried while the cluster has no leader or the outcome is unknown (a write
    * here is always made safe to repeat by its message id or Idempotency-Key), up to `deadline`.
-   * `read` makes the answer's body of its text (`readApiAnswer` for a batch publish, which takes
-   * the API's count instead where it gives one: `ApiFetch`). Not retried once `live` says false
+   * `read` makes the answer's body (`readBatchAnswer` for a batch publish). Not retried once `live` says false
    * (its connection ended): nobody waits for the answer, and a late retry of a QoS 2 write is
    * refused anyway (`session_moved`, test/chaos/FINDINGS.md F11).
    */
@@ -147,7 +157,7 @@ export class BrokerApi {
     body: unknown,
     headers: Record<string, string> = {},
     timeoutMs = 15_000,
-    read: (text: string) => unknown = JSON.parse,
+    read: AnswerReader = parseText,
     live: () => boolean = ALWAYS,
   ): Promise<ApiAnswer> {
     const end = Date.now() + timeoutMs;

@@ -17,7 +17,7 @@ import { type ApiAnswer, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
 import { headersBeyondBounds, messageBytesAtMost, messageTo } from "./publish_message.ts";
 import { willId, willMessage } from "./will.ts";
 import { FROM_HEADER } from "./payload.ts";
-import { readApiAnswer } from "./batch_answer.ts";
+import { readBatchAnswer } from "./batch_answer.ts";
 import { topicToSubject } from "./topics.ts";
 import { sessionKey } from "./session.ts";
 import { PacketQueue } from "./packet_queue.ts";
@@ -376,7 +376,7 @@ export class Inbound {
       this.#refused(a);
       return undefined;
     }
-    // Every message was published (`readApiAnswer`): only their count was read.
+    // Every message was published (`readBatchAnswer`): only their count was read.
     const published: number | undefined = a?.body?.published;
     if (published === undefined && a?.body?.results?.some(isMoved)) {
       this.#refused({ status: 409, body: { type: "session_moved" } });
@@ -424,7 +424,7 @@ export class Inbound {
     const slots = [...new Set(run.map((p) => p.messageId ?? 0))];
     const path = `/v1/topics/${MQTT_TOPIC}/claims/${this.#claim}/free`;
     const body = { slots, ...holding(this.#host.holder) };
-    const a = await this.#host.api.write("POST", path, body, {}, undefined, JSON.parse, this.#live);
+    const a = await this.#host.api.write("POST", path, body, {}, undefined, undefined, this.#live);
     if (a.status !== 200) return this.#refused(a);
     for (const p of run) this.#host.ack("pubcomp", p.messageId ?? 0, 0);
   }
@@ -437,10 +437,10 @@ export class Inbound {
   /** Publishes, retried while `live` (a will: after the connection ended too). */
   async #post(body: unknown, live?: () => boolean): Promise<ApiAnswer> {
     const path = `/v1/topics/${MQTT_TOPIC}/messages`;
-    let a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer, live);
+    let a = await this.#host.api.write("POST", path, body, {}, undefined, readBatchAnswer, live);
     if (a.status === 404 && a.body?.type === "topic_not_found") {
       await this.#host.api.ensureTopic();
-      a = await this.#host.api.write("POST", path, body, {}, undefined, readApiAnswer, live);
+      a = await this.#host.api.write("POST", path, body, {}, undefined, readBatchAnswer, live);
     }
     return a;
   }

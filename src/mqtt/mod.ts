@@ -19,7 +19,7 @@ export {
 } from "./gateway.ts";
 export { sessionSubscription } from "./subscriptions.ts";
 export { type ApiFetch, type ApiRequest, BrokerApi, MQTT_TOPIC, SizedBody } from "./broker_api.ts";
-export { readApiAnswer } from "./batch_answer.ts";
+export { readBatchAnswer } from "./batch_answer.ts";
 export { jsonBytesAtMost } from "./json_bound.ts";
 export { messageBytesAtMost, messageOf } from "./publish_message.ts";
 export { mqttGatewayAuth } from "./gateway_auth.ts";

@@ -57,7 +57,7 @@ export class Qos2Out {
       all,
       {},
       undefined,
-      JSON.parse,
+      undefined,
       live,
     );
   }

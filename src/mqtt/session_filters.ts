@@ -102,6 +102,6 @@ export class SessionFilters {
   }
 
   #write(method: string, qos: Qos, body: unknown) {
-    return this.#api.write(method, this.path(qos), body, {}, undefined, JSON.parse, this.#live);
+    return this.#api.write(method, this.path(qos), body, {}, undefined, undefined, this.#live);
   }
 }

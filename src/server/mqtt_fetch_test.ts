@@ -17,7 +17,7 @@ import {
   jsonBytesAtMost,
   MQTT_TOPIC,
   mqttGatewayAuth,
-  readApiAnswer,
+  readBatchAnswer,
   SizedBody,
 } from "../mqtt/mod.ts";
 import { gatewayFetch } from "./mqtt_fetch.ts";
@@ -179,12 +179,12 @@ for (const authOn of [true, false]) {
       const sized = new SizedBody(c.body, jsonBytesAtMost(c.body));
       assert.deepEqual(await answer(values, sized), want, `${c.name} (a value)`);
     }
-    // As the gateway reads a batch publish's answer (`readApiAnswer`): through the app from its
+    // As the gateway reads a batch publish's answer (`readBatchAnswer`): through the app from its
     // text, on the direct path from the API's count where it gives one; the same either way.
     for (const c of CASES.filter((c) => c.path.endsWith("/messages") && c.headers === undefined)) {
       const limited = c.limited === true && authOn;
       const read = (n: typeof viaApp, body: unknown) =>
-        (limited ? n.limited : n.admin).call("POST", c.path, body, {}, undefined, readApiAnswer);
+        (limited ? n.limited : n.admin).call("POST", c.path, body, {}, undefined, readBatchAnswer);
       const want = await read(viaApp, c.body);
       const sized = new SizedBody(c.body, jsonBytesAtMost(c.body));
       assert.deepEqual(await read(direct, c.body), want, `${c.name} (read for its count)`);
